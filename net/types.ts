@@ -1,0 +1,398 @@
+/**
+ * The shapes that net/ speaks: links, addresses, routes, neighbours and FDB entries as
+ * skein's features see them. Addresses are strings ("10.0.0.1", "fd00::1"), prefixes are
+ * CIDR strings ("10.244.1.0/24"), MACs are lower-case "aa:bb:cc:dd:ee:ff".
+ *
+ * @module
+ */
+
+/** Which namespace a handle or helper works in: a path ("/run/netns/x", "/proc/1/ns/net") or a pid. */
+export type NetnsRef = string | number;
+
+/** A link as the kernel reports it (`ip -j link show`). */
+export interface Link {
+  index: number;
+  name: string;
+  /** IFLA_INFO_KIND: "veth", "bridge", "vxlan", "ipip", ...; undefined for plain devices like lo. */
+  kind?: string;
+  mtu: number;
+  /** Hardware address, if the link has one. */
+  mac?: string;
+  /** Raw IFF_* flags. */
+  flags: number;
+  /** IFF_UP is set. */
+  up: boolean;
+  /** IFLA_OPERSTATE as a word: "up", "down", "unknown", "lowerlayerdown", ... */
+  operState: string;
+  /** IFLA_MASTER: index of the bridge this link is enslaved to. */
+  masterIndex?: number;
+  /** IFLA_LINK: for veth the peer's index (in linkNetnsId's namespace if set), for tunnels the lower device. */
+  parentIndex?: number;
+  /** IFLA_LINK_NETNSID, when the peer/lower device lives in another namespace. */
+  linkNetnsId?: number;
+  /** Decoded IFLA_INFO_DATA for vxlan links. */
+  vxlan?: VxlanInfo;
+  /** Decoded IFLA_INFO_DATA for ipip links. */
+  ipip?: IpipInfo;
+  /** Decoded IFLA_INFO_DATA for bridge links (only what skein uses). */
+  bridge?: { stpState?: number; vlanFiltering?: boolean };
+  /** IFLA_PROTINFO / IFLA_BRPORT_* hairpin flag when the link is a bridge port and the kernel reports it. */
+  hairpin?: boolean;
+  /** Promiscuity counter (IFLA_PROMISCUITY). */
+  promiscuity?: number;
+}
+
+/** VXLAN parameters (IFLA_VXLAN_*). */
+export interface VxlanInfo {
+  /** VXLAN network identifier. */
+  vni: number;
+  /** Local (source) address of the tunnel. */
+  local?: string;
+  /** Lower device index (IFLA_VXLAN_LINK). */
+  dev?: number;
+  /** UDP destination port (IFLA_VXLAN_PORT, network byte order on the wire). Default 8472 for skein. */
+  port?: number;
+  /** MAC learning (IFLA_VXLAN_LEARNING). */
+  learning?: boolean;
+  /** IFLA_VXLAN_UDP_CSUM: compute UDP checksums on IPv4 transmit. */
+  udpCsum?: boolean;
+  /** IFLA_VXLAN_UDP_ZERO_CSUM6_TX. */
+  udp6ZeroCsumTx?: boolean;
+  /** IFLA_VXLAN_UDP_ZERO_CSUM6_RX. */
+  udp6ZeroCsumRx?: boolean;
+  ttl?: number;
+  tos?: number;
+  /** Source port range [low, high] (IFLA_VXLAN_PORT_RANGE). */
+  portRange?: [number, number];
+}
+
+/** IPIP tunnel parameters (IFLA_IPTUN_*). */
+export interface IpipInfo {
+  local?: string;
+  remote?: string;
+  /** Lower device index (IFLA_IPTUN_LINK). */
+  dev?: number;
+  ttl?: number;
+  tos?: number;
+  /** Path MTU discovery (IFLA_IPTUN_PMTUDISC), default on. */
+  pmtudisc?: boolean;
+}
+
+/** Attributes common to every link skein creates. */
+export interface LinkCommonOptions {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  /** Bring the link up on creation (IFF_UP in ifi_flags/ifi_change). */
+  up?: boolean;
+  /** Master (bridge) by name or index. */
+  master?: string | number;
+  /** Create the link directly in another namespace (IFLA_NET_NS_FD / IFLA_NET_NS_PID). */
+  netns?: NetnsRef;
+  /** IFLA_TXQLEN. */
+  txqlen?: number;
+}
+
+/** `ip link add NAME type veth peer name PEER [netns NS]` */
+export interface VethOptions extends LinkCommonOptions {
+  kind: "veth";
+  peer: {
+    name: string;
+    mtu?: number;
+    mac?: string;
+    /** The peer is created directly in this namespace (no move afterwards). */
+    netns?: NetnsRef;
+  };
+}
+
+/** `ip link add NAME type bridge` */
+export interface BridgeOptions extends LinkCommonOptions {
+  kind: "bridge";
+  /** IFLA_BR_STP_STATE; default: kernel default (off). */
+  stp?: boolean;
+  /** IFLA_BR_VLAN_FILTERING. */
+  vlanFiltering?: boolean;
+}
+
+/** `ip link add NAME type vxlan id VNI [local A] [dev D] [dstport P] [nolearning] ...` */
+export interface VxlanOptions extends LinkCommonOptions {
+  kind: "vxlan";
+  vni: number;
+  local?: string;
+  /** Lower device by name or index. */
+  dev?: string | number;
+  port?: number;
+  learning?: boolean;
+  udpCsum?: boolean;
+  udp6ZeroCsumTx?: boolean;
+  udp6ZeroCsumRx?: boolean;
+  ttl?: number;
+}
+
+/** `ip link add NAME type ipip [local A] [remote B] [dev D] [ttl T]` */
+export interface IpipOptions extends LinkCommonOptions {
+  kind: "ipip";
+  local?: string;
+  remote?: string;
+  dev?: string | number;
+  ttl?: number;
+  pmtudisc?: boolean;
+}
+
+/** `ip link add NAME type dummy` */
+export interface DummyOptions extends LinkCommonOptions {
+  kind: "dummy";
+}
+
+/** What `Handle.linkAdd()` accepts. */
+export type LinkAddOptions =
+  | VethOptions
+  | BridgeOptions
+  | VxlanOptions
+  | IpipOptions
+  | DummyOptions;
+
+/** What `Handle.linkSet()` changes; unset fields are left alone (`ip link set`). */
+export interface LinkSetOptions {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Enslave to this bridge (name or index); `null` releases (`nomaster`). */
+  master?: string | number | null;
+  /** Move to another namespace. */
+  netns?: NetnsRef;
+  /** Rename. */
+  name?: string;
+  /** Bridge port hairpin mode (`ip link set X type bridge_slave hairpin on`). */
+  hairpin?: boolean;
+  /** `ip link set X promisc on|off`. */
+  promisc?: boolean;
+  txqlen?: number;
+}
+
+/** An address on a link (`ip -j addr show`). */
+export interface Addr {
+  /** Link index. */
+  index: number;
+  /** "10.0.0.1/24" or "fd00::1/64". */
+  cidr: string;
+  family: 4 | 6;
+  /** "universe" (0), "site", "link" (253), "host" (254), "nowhere". */
+  scope: string;
+  /** IFA_LABEL, v4 only. */
+  label?: string;
+  /** IFA_BROADCAST, v4 only. */
+  broadcast?: string;
+  /** IFA_F_* flags. */
+  flags: number;
+}
+
+/** Options for `addrAdd/addrReplace/addrDel` (`ip addr add CIDR dev DEV`). */
+export interface AddrOptions {
+  /** Link by name or index. */
+  dev: string | number;
+  cidr: string;
+  scope?: string | number;
+  /** "+" computes it from the prefix, like `ip addr add ... brd +`. */
+  broadcast?: string;
+  label?: string;
+  /** IFA_F_NODAD for v6 (skip duplicate address detection). */
+  nodad?: boolean;
+  /** IFA_F_NOPREFIXROUTE. */
+  noprefixroute?: boolean;
+}
+
+/** A route (`ip -j route show`). */
+export interface Route {
+  family: 4 | 6;
+  /** "10.244.1.0/24"; default routes are "0.0.0.0/0" or "::/0". */
+  dst: string;
+  gateway?: string;
+  /** Output link index (RTA_OIF). */
+  oif?: number;
+  /** Preferred source (RTA_PREFSRC). */
+  src?: string;
+  /** Routing table id (RTA_TABLE, falls back to rtm_table). */
+  table: number;
+  /** rtm_protocol number; skein tags its own routes with SKEIN_ROUTE_PROTOCOL. */
+  protocol: number;
+  /** "universe", "link", "host", ... */
+  scope: string;
+  /** "unicast", "local", "broadcast", "blackhole", "unreachable", ... */
+  type: string;
+  /** RTNH_F_ONLINK set. */
+  onlink: boolean;
+  /** RTA_PRIORITY. */
+  metric?: number;
+  /** RTAX_MTU from RTA_METRICS, if any. */
+  mtu?: number;
+}
+
+/** Options for route add/replace/delete (`ip route add|replace|del ...`). */
+export interface RouteOptions {
+  /** "10.244.1.0/24", "10.0.0.5" (host route) or "default". */
+  dst: string;
+  /** Needed for "default" to choose the family; otherwise derived from dst. */
+  family?: 4 | 6;
+  gateway?: string;
+  /** Output link by name or index. */
+  dev?: string | number;
+  src?: string;
+  /** Default 254 (main). */
+  table?: number;
+  /** Default RTPROT_BOOT (3), like iproute2; skein's reconcilers pass SKEIN_ROUTE_PROTOCOL. */
+  protocol?: number;
+  /** Default: "link" when there is no gateway and a dev, else "universe"; "host" for local. */
+  scope?: string | number;
+  /** Default "unicast". */
+  type?: string;
+  onlink?: boolean;
+  metric?: number;
+  /** RTAX_MTU (`ip route ... mtu N`). */
+  mtu?: number;
+}
+
+/** Filter for `routeList()`; unset fields match anything. */
+export interface RouteFilter {
+  family?: 4 | 6;
+  /** Default: main table (254). Pass "all" for every table. */
+  table?: number | "all";
+  protocol?: number;
+  /** Link by name or index. */
+  dev?: string | number;
+}
+
+/** The kernel's answer to `ip route get DST`. */
+export interface RouteGetResult extends Route {
+  /** The link name for `oif`, for display. */
+  devName?: string;
+}
+
+/** A neighbour entry (`ip -j neigh show`). */
+export interface Neigh {
+  index: number;
+  family: 4 | 6 | 7;
+  /** IP address (for family 4/6) — for bridge FDB entries see Fdb. */
+  ip: string;
+  mac?: string;
+  /** NUD_* state word: "permanent", "reachable", "stale", "noarp", "failed", "incomplete", ... */
+  state: string;
+  /** NTF_* flags. */
+  flags: number;
+}
+
+/** Options for neighSet/neighDel (`ip neigh replace IP lladdr MAC dev DEV nud permanent`). */
+export interface NeighOptions {
+  dev: string | number;
+  ip: string;
+  mac?: string;
+  /** Default "permanent". */
+  state?: string;
+  /** NTF_PROXY: `ip neigh add proxy IP dev DEV`. */
+  proxy?: boolean;
+}
+
+/** A bridge/VXLAN forwarding database entry (`bridge -j fdb show`). */
+export interface Fdb {
+  index: number;
+  mac: string;
+  /** NDA_DST: the remote VTEP for VXLAN entries. */
+  dst?: string;
+  /** NTF_SELF is set (entry in the device's own table, e.g. vxlan). */
+  self: boolean;
+  /** NTF_MASTER is set (entry in the bridge's table). */
+  master: boolean;
+  state: string;
+  vni?: number;
+  port?: number;
+  vlan?: number;
+}
+
+/** Options for fdbAppend/fdbSet/fdbDel (`bridge fdb append|replace|del MAC dev DEV dst IP self permanent`). */
+export interface FdbOptions {
+  dev: string | number;
+  mac: string;
+  dst?: string;
+  /** Default true (NTF_SELF). */
+  self?: boolean;
+  master?: boolean;
+  /** Default "permanent". */
+  state?: string;
+  vni?: number;
+  port?: number;
+}
+
+/** The rtm_protocol number skein tags its own routes with (`ip route show proto 100`). */
+export const SKEIN_ROUTE_PROTOCOL = 100;
+
+/**
+ * A netlink handle bound to one network namespace (like vishvananda/netlink's Handle).
+ * Every method is synchronous: it may run inside a temporary setns.
+ * Links are named by name or index everywhere a `string | number` is accepted.
+ * Errors are NetlinkError (net/errors.ts).
+ */
+export interface NetHandle extends Disposable {
+  /** The namespace this handle was opened in (undefined: the caller's namespace at open time). */
+  readonly netns?: NetnsRef;
+  close(): void;
+
+  /** `ip link show` */
+  linkList(): Link[];
+  /** `ip link show dev X`; throws NetlinkError ENODEV when absent. */
+  linkGet(link: string | number): Link;
+  /** Like linkGet() but undefined when absent. */
+  linkFind(link: string | number): Link | undefined;
+  /** `ip link add ...`; returns the new link as the kernel reports it (for veth, the local side). */
+  linkAdd(opts: LinkAddOptions): Link;
+  /** `ip link set ...` */
+  linkSet(link: string | number, opts: LinkSetOptions): void;
+  /** `ip link del X` */
+  linkDel(link: string | number): void;
+
+  /** `ip addr show [dev X]` */
+  addrList(filter?: { dev?: string | number; family?: 4 | 6 }): Addr[];
+  /** `ip addr add` */
+  addrAdd(opts: AddrOptions): void;
+  /** `ip addr replace` */
+  addrReplace(opts: AddrOptions): void;
+  /** `ip addr del` */
+  addrDel(opts: AddrOptions): void;
+
+  /** `ip route show [table T] [proto P] [dev X]` */
+  routeList(filter?: RouteFilter): Route[];
+  /** `ip route add` */
+  routeAdd(opts: RouteOptions): void;
+  /** `ip route replace` */
+  routeReplace(opts: RouteOptions): void;
+  /** `ip route del` */
+  routeDel(opts: RouteOptions): void;
+  /**
+   * Many route changes pipelined over the socket (what `ip -batch` does, but without waiting
+   * for each ACK before sending the next). Returns one error (or undefined) per op, in order.
+   */
+  routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[];
+  /** `ip route get DST [from SRC] [oif X]` */
+  routeGet(dst: string, opts?: { src?: string; oif?: string | number }): RouteGetResult;
+
+  /** `ip neigh show [dev X] [proxy]` */
+  neighList(filter?: { dev?: string | number; family?: 4 | 6; proxy?: boolean }): Neigh[];
+  /** `ip neigh replace IP lladdr MAC dev X nud permanent` (or `ip neigh add proxy IP dev X`) */
+  neighSet(opts: NeighOptions): void;
+  /** `ip neigh del IP dev X` */
+  neighDel(opts: NeighOptions): void;
+
+  /** `bridge fdb show [dev X]` */
+  fdbList(filter?: { dev?: string | number }): Fdb[];
+  /** `bridge fdb append MAC dev X dst IP self permanent` */
+  fdbAppend(opts: FdbOptions): void;
+  /** `bridge fdb replace MAC dev X dst IP self permanent` */
+  fdbSet(opts: FdbOptions): void;
+  /** `bridge fdb del MAC dev X [dst IP] self` */
+  fdbDel(opts: FdbOptions): void;
+}
+
+/** One operation of NetHandle.routeBatch(). */
+export interface RouteBatchOp {
+  op: "add" | "replace" | "del";
+  route: RouteOptions;
+}
