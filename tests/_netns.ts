@@ -1,0 +1,68 @@
+/**
+ * Shared helper for integration tests (root): throwaway network namespaces with a per-run
+ * prefix, always deleted in `finally`.
+ *
+ * ```ts
+ * import { withNamespaces } from "./_netns.ts";
+ * await withNamespaces(["host", "pod"], async (ns) => {
+ *   // ns.host === "/run/netns/sk3f9a-host", ns.pod === "/run/netns/sk3f9a-pod"
+ * });
+ * ```
+ *
+ * @module
+ */
+
+let prefix: string | undefined;
+
+/** A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every call. */
+export function testPrefix(): string {
+  if (!prefix) {
+    const b = crypto.getRandomValues(new Uint8Array(2));
+    prefix = "sk" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+  return prefix;
+}
+
+/** The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. */
+export function nsName(name: string): string {
+  return `${testPrefix()}-${name}`;
+}
+
+function run(args: string[]): { ok: boolean; err: string } {
+  const out = new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).outputSync();
+  return { ok: out.success, err: new TextDecoder().decode(out.stderr).trim() };
+}
+
+/**
+ * Creates one namespace per name (`${testPrefix()}-${name}`, under /run/netns), runs `fn` with
+ * a map name → namespace path, and deletes every namespace it created in `finally`, even when
+ * `fn` throws. It kills no process: a test that starts processes inside these namespaces must
+ * stop them itself.
+ */
+export async function withNamespaces(
+  names: string[],
+  fn: (paths: Record<string, string>) => Promise<void>,
+): Promise<void> {
+  const created: string[] = [];
+  const paths: Record<string, string> = {};
+  try {
+    for (const name of names) {
+      if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
+        throw new TypeError(`Cannot create test namespace "${name}": use letters, digits, "_", "." or "-"`);
+      }
+      const full = nsName(name);
+      const r = run(["netns", "add", full]);
+      if (!r.ok) throw new Error(`Cannot create test namespace ${full}: ${r.err}`);
+      created.push(full);
+      paths[name] = `/run/netns/${full}`;
+    }
+    await fn(paths);
+  } finally {
+    const errors: string[] = [];
+    for (const full of created.reverse()) {
+      const r = run(["netns", "del", full]);
+      if (!r.ok) errors.push(`${full}: ${r.err}`);
+    }
+    if (errors.length) throw new Error(`Cannot delete test namespaces: ${errors.join("; ")}`);
+  }
+}
