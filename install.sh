@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds skein and installs it as a command and as a CNI plugin.
+#
+#   bash install.sh [--prefix DIR] [--bin-dir DIR] [--cni-bin-dir DIR] [--no-deps]
+#
+# - Makes sure the pinned Deno is there (from the npm registry, see scripts/ensure-deno.sh) and
+#   the Debian packages skein needs at run time (scripts/deps.sh; skip with --no-deps).
+# - Copies the sources and a private copy of Deno to <prefix>/lib/skein and caches the module
+#   graph there (DENO_DIR=<prefix>/lib/skein/cache), so nothing is fetched at run time.
+# - Builds a single `deno compile` binary when the compile runtime can be had (online, or offline
+#   through DENORT_BIN=/path/to/denort); otherwise writes a small launcher that runs the same cached
+#   module graph with `deno run --cached-only`. It says which of the two it built.
+# - Installs `skein` into the bin dir (default <prefix>/bin) and the CNI bin dir (default
+#   /opt/cni/bin). Nothing else outside those three directories is touched.
+set -euo pipefail
+
+prefix=/usr/local
+bin_dir=""
+cni_bin_dir=/opt/cni/bin
+deps=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix="$2"; shift 2 ;;
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --cni-bin-dir) cni_bin_dir="$2"; shift 2 ;;
+    --no-deps) deps=0; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$bin_dir" ] || bin_dir="$prefix/bin"
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+[ "$deps" = 1 ] && bash "$repo/scripts/deps.sh"
+deno="$(bash "$repo/scripts/ensure-deno.sh")"
+
+lib="$prefix/lib/skein"
+src="$lib/src"
+echo "install.sh: staging sources in $src" >&2
+mkdir -p "$lib"
+stage="$(mktemp -d "$lib/.src.XXXXXX")"
+# Everything the program needs: its TypeScript modules (not the tests), deno.json and deno.lock.
+(cd "$repo" && find . \( -path ./.tools -o -path ./dist -o -path ./tests -o -path ./.git \) -prune \
+  -o \( -name '*.ts' ! -name '*_test.ts' -o -name deno.json -o -name deno.lock \) -print0) |
+  (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$stage"
+rm -rf "$src.old"
+[ -d "$src" ] && mv "$src" "$src.old"
+mv "$stage" "$src"
+rm -rf "$src.old"
+
+install -m 0755 "$deno" "$lib/deno.new" && mv -f "$lib/deno.new" "$lib/deno"
+export DENO_DIR="$lib/cache" DENO_NO_UPDATE_CHECK=1
+echo "install.sh: caching the module graph in $DENO_DIR" >&2
+"$lib/deno" cache --quiet --config "$src/deno.json" "$src/main.ts"
+# Warm V8's code cache for the CNI fast path (VERSION) so the first container start is quick.
+CNI_COMMAND=VERSION "$lib/deno" run --quiet --cached-only -A --config "$src/deno.json" \
+  "$src/main.ts" </dev/null >/dev/null || true
+
+build="$(mktemp -d)"
+trap 'rm -rf "$build"' EXIT
+kind=""
+if "$lib/deno" compile --quiet -A --no-check --config "$src/deno.json" --output "$build/skein" \
+  "$src/main.ts" >"$build/compile.log" 2>&1; then
+  kind="compiled binary (deno compile${DENORT_BIN:+, runtime from DENORT_BIN=$DENORT_BIN})"
+else
+  reason="$(grep -m1 -iE 'error|failed' "$build/compile.log" || true)"
+  echo "install.sh: deno compile is not possible here (${reason:-no runtime}); using the launcher" >&2
+  cat >"$build/skein" <<LAUNCHER
+#!/bin/sh
+# skein launcher written by install.sh: runs skein's cached module graph with a private Deno.
+# (deno compile's runtime, denort, was not available when this was built.)
+DENO_DIR='$lib/cache' DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 SKEIN_LIB='$lib'
+export DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT SKEIN_LIB
+exec '$lib/deno' run --quiet --cached-only --no-prompt -A --config '$src/deno.json' '$src/main.ts' "\$@"
+LAUNCHER
+  chmod 0755 "$build/skein"
+  kind="launcher (deno run --cached-only of $src/main.ts)"
+fi
+
+for d in "$bin_dir" "$cni_bin_dir"; do
+  mkdir -p "$d"
+  install -m 0755 "$build/skein" "$d/.skein.new" && mv -f "$d/.skein.new" "$d/skein"
+done
+"$bin_dir/skein" version >/dev/null
+echo "install.sh: installed skein as a $kind" >&2
+echo "install.sh:   $bin_dir/skein" >&2
+echo "install.sh:   $cni_bin_dir/skein (CNI plugin)" >&2

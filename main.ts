@@ -1,0 +1,70 @@
+/**
+ * skein's entry point. Picks the command and imports only that command's module, so a CNI
+ * VERSION call loads almost nothing.
+ *
+ * - `CNI_COMMAND` set (a container runtime calling the plugin): CNI mode.
+ * - otherwise `skein <command> [args]`.
+ *
+ * @module
+ */
+import { VERSION } from "./version.ts";
+
+/** A command module: `main(args)` returns the process exit code. */
+interface CommandModule {
+  main(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  cni: { summary: "run as a CNI plugin (the default when CNI_COMMAND is set)", load: () => import("./cmd/cni.ts") },
+  daemon: { summary: "node agent: lease this node's pod subnet, program routes to other nodes", load: () => import("./cmd/daemon.ts") },
+  lab: { summary: "build a multi-node cluster of network namespaces on this machine", load: () => import("./cmd/lab.ts") },
+};
+
+const HELP = `skein ${VERSION}: a Kubernetes node's pod network in one program
+
+Usage:
+  skein <command> [options]
+  CNI_COMMAND=ADD|DEL|CHECK|VERSION|STATUS|GC skein < netconf.json   (CNI plugin mode)
+
+Commands:
+${Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)}${c.summary}`).join("\n")}
+  version   print the version
+  help      print this help
+
+Run "skein <command> --help" for a command's options.
+`;
+
+/** Runs skein with the given arguments and environment; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  if (Deno.env.get("CNI_COMMAND") !== undefined && (args.length === 0 || args[0] === "cni")) {
+    if (Deno.env.get("CNI_COMMAND") === "VERSION") {
+      // The cheapest path: podman calls VERSION before every ADD and DEL.
+      const { versionMain } = await import("./cni/version_cmd.ts");
+      return versionMain();
+    }
+    return (await COMMANDS.cni!.load()).main(args.slice(args[0] === "cni" ? 1 : 0));
+  }
+  const [name, ...rest] = args;
+  switch (name) {
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(HELP);
+      return name === undefined ? 2 : 0;
+    case "version":
+    case "--version":
+      console.log(`skein ${VERSION}`);
+      return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`skein: unknown command "${name}"\n\n${HELP}`);
+    return 2;
+  }
+  return (await cmd.load()).main(rest);
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}
