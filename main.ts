@@ -15,9 +15,18 @@ interface CommandModule {
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  cni: { summary: "run as a CNI plugin (the default when CNI_COMMAND is set)", load: () => import("./cmd/cni.ts") },
-  daemon: { summary: "node agent: lease this node's pod subnet, program routes to other nodes", load: () => import("./cmd/daemon.ts") },
-  lab: { summary: "build a multi-node cluster of network namespaces on this machine", load: () => import("./cmd/lab.ts") },
+  cni: {
+    summary: "run as a CNI plugin (the default when CNI_COMMAND is set)",
+    load: () => import("./cmd/cni.ts"),
+  },
+  daemon: {
+    summary: "node agent: lease this node's pod subnet, program routes to other nodes",
+    load: () => import("./cmd/daemon.ts"),
+  },
+  lab: {
+    summary: "build a multi-node cluster of network namespaces on this machine",
+    load: () => import("./cmd/lab.ts"),
+  },
 };
 
 const HELP = `skein ${VERSION}: a Kubernetes node's pod network in one program

@@ -163,7 +163,10 @@ export function networkOf(c: Cidr): Ip {
 
 /** The last address of a prefix (the broadcast address for IPv4). */
 export function lastOf(c: Cidr): Ip {
-  return { family: c.family, value: networkOf(c).value | ~maskOf(c.family, c.prefix) & allOnes(c.family) };
+  return {
+    family: c.family,
+    value: networkOf(c).value | ~maskOf(c.family, c.prefix) & allOnes(c.family),
+  };
 }
 
 function allOnes(family: 4 | 6): bigint {
@@ -197,7 +200,9 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
 /** `base + n` (n may be negative); throws RangeError when it leaves the family's space. */
 export function addToIp(ip: Ip, n: bigint | number): Ip {
   const v = ip.value + BigInt(n);
-  if (v < 0n || v > allOnes(ip.family)) throw new RangeError(`Address ${formatIp(ip)} + ${n} is out of range`);
+  if (v < 0n || v > allOnes(ip.family)) {
+    throw new RangeError(`Address ${formatIp(ip)} + ${n} is out of range`);
+  }
   return { family: ip.family, value: v };
 }
 

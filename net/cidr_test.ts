@@ -32,7 +32,18 @@ Deno.test("parseIp() and formatIp() round-trip v4 and RFC 5952 v6", () => {
 });
 
 Deno.test("parseIp() rejects malformed addresses", () => {
-  for (const bad of ["", "1.2.3", "1.2.3.256", "01.2.3.4", "1::2::3", "g::1", "1.2.3.4/24", "fe80::1%eth0"]) {
+  for (
+    const bad of [
+      "",
+      "1.2.3",
+      "1.2.3.256",
+      "01.2.3.4",
+      "1::2::3",
+      "g::1",
+      "1.2.3.4/24",
+      "fe80::1%eth0",
+    ]
+  ) {
     assertEquals(tryParseIp(bad), undefined, bad);
   }
   assertThrows(() => parseIp("nope"), AddressParseError, 'Cannot parse address "nope"');
@@ -51,7 +62,9 @@ Deno.test("prefix math: canonical, contains, last, nth, overlaps", () => {
 });
 
 Deno.test("subnetsOf() walks subnets in order", () => {
-  const s = [...subnetsOf(parseCidr("10.244.0.0/22"), 24)].map((x) => `${formatIp(x.ip)}/${x.prefix}`);
+  const s = [...subnetsOf(parseCidr("10.244.0.0/22"), 24)].map((x) =>
+    `${formatIp(x.ip)}/${x.prefix}`
+  );
   assertEquals(s, ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24", "10.244.3.0/24"]);
 });
 

@@ -62,7 +62,11 @@ export class NetlinkError extends Error {
    */
   constructor(operation: string, errno: number, extack?: string, options?: ErrorOptions) {
     const code = ERRNO_NAMES[errno] ?? `E${errno}`;
-    const why = extack ? `${code} (${extack})` : ERRNO_HINTS[code] ? `${code} (${ERRNO_HINTS[code]})` : code;
+    const why = extack
+      ? `${code} (${extack})`
+      : ERRNO_HINTS[code]
+      ? `${code} (${ERRNO_HINTS[code]})`
+      : code;
     super(`${operation}: kernel returned ${why}`, options);
     this.name = "NetlinkError";
     this.errno = errno;

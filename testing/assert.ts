@@ -70,12 +70,16 @@ export async function assertRejects<E extends Error = Error>(
 function checkError<E extends Error>(e: unknown, cls?: ErrorClass<E>, includes?: string): void {
   if (cls && !(e instanceof cls)) {
     throw new assert.AssertionError({
-      message: `Expected error of class ${cls.name}, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+      message: `Expected error of class ${cls.name}, got ${(e as Error)?.name}: ${
+        (e as Error)?.message
+      }`,
     });
   }
   if (includes !== undefined && !String((e as Error)?.message).includes(includes)) {
     throw new assert.AssertionError({
-      message: `Expected error message to include ${JSON.stringify(includes)}, got ${JSON.stringify((e as Error)?.message)}`,
+      message: `Expected error message to include ${JSON.stringify(includes)}, got ${
+        JSON.stringify((e as Error)?.message)
+      }`,
     });
   }
 }
