@@ -1,0 +1,241 @@
+/**
+ * The lab's address and naming plan: which namespaces, links, addresses, ports and paths a lab
+ * of N nodes with K pods each uses. Pure: no kernel, no files.
+ *
+ * Naming (`<lab>` is the lab name, default "skein"):
+ * - `<lab>-lan`: the L2 segment, bridge `br0`, one port `n<i>` per node.
+ * - `<lab>-n<i>`: node i (1-based), uplink `eth0` with 192.168.77.(10+i)/24.
+ * - `<lab>-n<i>-p<j>`: pod j on node i, attached by the CNI plugin as `eth0`.
+ *
+ * @module
+ */
+
+/** Backends the lab can run. */
+export const LAB_BACKENDS = ["host-gw", "vxlan"] as const;
+/** A backend the lab can run. */
+export type LabBackend = typeof LAB_BACKENDS[number];
+/** Datastores the lab can use. */
+export const LAB_DATASTORES = ["file", "etcd"] as const;
+/** A datastore the lab can use. */
+export type LabDatastore = typeof LAB_DATASTORES[number];
+
+/** Where every lab keeps its state: `<LAB_ROOT>/<name>/lab.json`. */
+export const LAB_ROOT = "/run/skein/lab";
+/** The bridge on the lan segment (inside `<lab>-lan`). */
+export const LAN_BRIDGE = "br0";
+/** The node's uplink name inside its namespace. */
+export const NODE_UPLINK = "eth0";
+/** The pod's interface name (CNI_IFNAME). */
+export const POD_IFNAME = "eth0";
+
+/** What `skein lab up` was asked for. */
+export interface LabOptions {
+  /** Lab name: lower-case letter then letters/digits, at most 12 characters. Default "skein". */
+  name: string;
+  /** Number of nodes, 1..50. */
+  nodes: number;
+  /** Pods per node, 0..50. */
+  podsPerNode: number;
+  backend: LabBackend;
+  datastore: LabDatastore;
+  /** Cluster pod network, default "10.244.0.0/16". */
+  network: string;
+  /** Per-node subnet length, default 24. */
+  subnetLen: number;
+  /** The node segment: three octets, nodes get .(10+i)/24. Default "192.168.77". */
+  lanPrefix: string;
+  /** Lease TTL in seconds handed to the daemons (short in tests). */
+  leaseTtl: number;
+  /** Daemon reconcile period in seconds (short so deleted routes/devices heal quickly). */
+  reconcilePeriod: number;
+  /** etcd endpoint(s) for datastore "etcd". */
+  etcdEndpoints?: string[];
+  /** etcd key prefix for datastore "etcd" (default: per lab, `/skein-lab/<name>/network`). */
+  etcdPrefix?: string;
+}
+
+/** A bad lab option; the message names the option and the problem. */
+export class LabConfigError extends TypeError {
+  /** @param field the option name, e.g. "--nodes" */
+  constructor(readonly field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.name = "LabConfigError";
+  }
+}
+
+/** One pod of the plan. */
+export interface PodPlan {
+  /** "n1-p2" */
+  name: string;
+  /** Namespace name "<lab>-n1-p2". */
+  netns: string;
+  /** CNI_CONTAINERID: "<lab>-n1-p2". */
+  containerId: string;
+}
+
+/** One node of the plan. */
+export interface NodePlan {
+  /** "n1" */
+  name: string;
+  /** 1-based index. */
+  index: number;
+  /** Namespace name "<lab>-n1". */
+  netns: string;
+  /** Node (daemon) name as published in its lease: "<lab>-n1". */
+  nodeName: string;
+  /** Uplink address with prefix: "192.168.77.11/24". */
+  cidr: string;
+  /** Uplink address: "192.168.77.11". */
+  ip: string;
+  /** The veth end on the lan bridge, in `<lab>-lan`: "n1". */
+  lanPort: string;
+  /** Per-node state directory: `<stateDir>/nodes/n1`. */
+  dir: string;
+  /** The lease file the daemon writes and the CNI plugin reads. */
+  leaseFile: string;
+  /** flannel-style subnet.env the daemon writes. */
+  subnetEnv: string;
+  /** Daemon config file the lab writes. */
+  configFile: string;
+  /** Daemon log file. */
+  logFile: string;
+  /** IPAM dataDir for this node's pods. */
+  ipamDir: string;
+  pods: PodPlan[];
+}
+
+/** Everything a lab of these options consists of. */
+export interface LabPlan {
+  options: LabOptions;
+  /** `/run/skein/lab/<name>` */
+  stateDir: string;
+  /** `<stateDir>/lab.json` */
+  stateFile: string;
+  /** `<stateDir>/store`: the shared file datastore. */
+  storeDir: string;
+  /** Namespace name of the lan segment. */
+  lanNetns: string;
+  nodes: NodePlan[];
+}
+
+/** Defaults for every option but the ones given. */
+export function labDefaults(partial: Partial<LabOptions> = {}): LabOptions {
+  return {
+    name: "skein",
+    nodes: 3,
+    podsPerNode: 2,
+    backend: "vxlan",
+    datastore: "file",
+    network: "10.244.0.0/16",
+    subnetLen: 24,
+    lanPrefix: "192.168.77",
+    leaseTtl: 60,
+    reconcilePeriod: 5,
+    ...partial,
+  };
+}
+
+const NAME_RE = /^[a-z][a-z0-9]{0,11}$/;
+
+/** Checks a lab name; throws LabConfigError when it cannot be used in namespace names. */
+export function validateLabName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new LabConfigError(
+      "--name",
+      `must be a lower-case letter followed by at most 11 letters or digits, got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  return name;
+}
+
+function intIn(field: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new LabConfigError(field, `must be an integer from ${min} to ${max}, got ${v}`);
+  }
+}
+
+/** Validates options and computes the plan; throws LabConfigError naming the bad option. */
+export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
+  const name = validateLabName(options.name);
+  intIn("--nodes", options.nodes, 1, 50);
+  intIn("--pods-per-node", options.podsPerNode, 0, 50);
+  intIn("--lease-ttl", options.leaseTtl, 2, 86400);
+  intIn("--reconcile-period", options.reconcilePeriod, 1, 3600);
+  intIn("--subnet-len", options.subnetLen, 8, 30);
+  if (!(LAB_BACKENDS as readonly string[]).includes(options.backend)) {
+    throw new LabConfigError(
+      "--backend",
+      `must be one of ${LAB_BACKENDS.join(", ")}, got ${JSON.stringify(options.backend)}`,
+    );
+  }
+  if (!(LAB_DATASTORES as readonly string[]).includes(options.datastore)) {
+    throw new LabConfigError(
+      "--datastore",
+      `must be one of ${LAB_DATASTORES.join(", ")}, got ${JSON.stringify(options.datastore)}`,
+    );
+  }
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(options.lanPrefix);
+  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+    throw new LabConfigError(
+      "--lan",
+      `must be three octets like "192.168.77", got ${JSON.stringify(options.lanPrefix)}`,
+    );
+  }
+  const nm = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(options.network);
+  if (!nm || Number(nm[2]) >= options.subnetLen) {
+    throw new LabConfigError(
+      "--network",
+      `must be an IPv4 CIDR shorter than the subnet length /${options.subnetLen}, got ${
+        JSON.stringify(options.network)
+      }`,
+    );
+  }
+  const stateDir = `${root}/${name}`;
+  const nodes: NodePlan[] = [];
+  for (let i = 1; i <= options.nodes; i++) {
+    const n = `n${i}`;
+    const dir = `${stateDir}/nodes/${n}`;
+    const ip = `${options.lanPrefix}.${10 + i}`;
+    const pods: PodPlan[] = [];
+    for (let j = 1; j <= options.podsPerNode; j++) {
+      const netns = `${name}-${n}-p${j}`;
+      pods.push({ name: `${n}-p${j}`, netns, containerId: netns });
+    }
+    nodes.push({
+      name: n,
+      index: i,
+      netns: `${name}-${n}`,
+      nodeName: `${name}-${n}`,
+      cidr: `${ip}/24`,
+      ip,
+      lanPort: n,
+      dir,
+      leaseFile: `${dir}/subnet.json`,
+      subnetEnv: `${dir}/subnet.env`,
+      configFile: `${dir}/daemon.yaml`,
+      logFile: `${dir}/daemon.log`,
+      ipamDir: `${dir}/ipam`,
+      pods,
+    });
+  }
+  return {
+    options,
+    stateDir,
+    stateFile: `${stateDir}/lab.json`,
+    storeDir: `${stateDir}/store`,
+    lanNetns: `${name}-lan`,
+    nodes,
+  };
+}
+
+/**
+ * True when `netns` is a namespace name a lab called `name` creates (`<name>-lan`,
+ * `<name>-n<i>`, `<name>-n<i>-p<j>`). Used by `lab down` to find leftovers of a partial build
+ * without touching any other lab's or test's namespaces.
+ */
+export function isLabNamespace(name: string, netns: string): boolean {
+  if (!netns.startsWith(`${name}-`)) return false;
+  return /^(lan|n\d+|n\d+-p\d+)$/.test(netns.slice(name.length + 1));
+}
