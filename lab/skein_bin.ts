@@ -19,7 +19,8 @@ export interface SkeinCommand {
  * Resolves the command that runs skein:
  * 1. `SKEIN_BIN` (an executable path, e.g. the installed `/usr/local/bin/skein` launcher);
  * 2. the running executable itself when it is a compiled skein binary (`deno compile`);
- * 3. otherwise `deno run -A --cached-only <repo>/main.ts` with the running Deno.
+ * 3. otherwise `deno run -A --cached-only --config <repo>/deno.json <repo>/main.ts` with the
+ *    running Deno (the installed launcher's DENO_DIR is inherited through the environment).
  */
 export function skeinCommand(
   env: { get(key: string): string | undefined } = Deno.env,
@@ -34,7 +35,12 @@ export function skeinCommand(
   }
   const main = decodeURIComponent(new URL(mainUrl).pathname);
   if (isCompiled(execPath)) return { cmd: execPath, args: [], via: "compiled" };
-  return { cmd: execPath, args: ["run", "-A", "--cached-only", main], via: "source" };
+  const config = main.replace(/main\.ts$/, "deno.json");
+  return {
+    cmd: execPath,
+    args: ["run", "-A", "--quiet", "--no-prompt", "--cached-only", "--config", config, main],
+    via: "source",
+  };
 }
 
 /** A `deno compile` binary is not called deno; a deno executable is. */

@@ -17,7 +17,16 @@ Deno.test("skeinCommand() runs main.ts with deno from source", () => {
   const c = skeinCommand(env({}), "file:///r%20x/main.ts", "/opt/deno");
   assertEquals(c, {
     cmd: "/opt/deno",
-    args: ["run", "-A", "--cached-only", "/r x/main.ts"],
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--no-prompt",
+      "--cached-only",
+      "--config",
+      "/r x/deno.json",
+      "/r x/main.ts",
+    ],
     via: "source",
   });
 });

@@ -1,0 +1,164 @@
+/**
+ * Process helpers for the lab: background processes that outlive `lab up`, liveness checks
+ * that guard against pid reuse, and one-shot commands with stdin.
+ *
+ * @module
+ */
+
+const dec = new TextDecoder();
+
+/**
+ * Starts `argv` as a background process in its own session, with stdout and stderr appended to
+ * `logFile` (through `sh -c 'exec ...'`, so the pid is the program's own), and lets this process
+ * exit while it runs. Returns its pid.
+ */
+export function spawnDetached(
+  argv: string[],
+  opts: { logFile: string; env?: Record<string, string> },
+): number {
+  const [cmd, ...rest] = argv;
+  if (!cmd) throw new TypeError("Cannot start a process: empty command");
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null',
+      "sh",
+      opts.logFile,
+      cmd,
+      ...rest,
+    ],
+    env: opts.env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    detached: true,
+  }).spawn();
+  child.unref();
+  // Reap it if it dies while we still run, so it does not linger as a zombie.
+  child.status.catch(() => {});
+  return child.pid;
+}
+
+/** The command line of a live, non-zombie process, or undefined. */
+export function processCmdline(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X") return undefined;
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` runs and its command line contains `marker` (guards against pid reuse). */
+export function processAlive(pid: number, marker: string): boolean {
+  const cmdline = processCmdline(pid);
+  return cmdline !== undefined && cmdline.includes(marker);
+}
+
+/**
+ * Stops a process the lab started: SIGTERM (or `signal`), then SIGKILL after `graceMs`.
+ * Does nothing when the pid no longer carries `marker`. Returns true if it had to act.
+ */
+export async function stopProcess(
+  pid: number,
+  marker: string,
+  opts: { graceMs?: number; signal?: Deno.Signal } = {},
+): Promise<boolean> {
+  if (!processAlive(pid, marker)) return false;
+  try {
+    Deno.kill(pid, opts.signal ?? "SIGTERM");
+  } catch {
+    return false;
+  }
+  const deadline = Date.now() + (opts.graceMs ?? 3000);
+  while (Date.now() < deadline) {
+    if (!processAlive(pid, marker)) return true;
+    await sleep(25);
+  }
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* gone */ }
+  for (let i = 0; i < 100 && processAlive(pid, marker); i++) await sleep(20);
+  return true;
+}
+
+/** Result of runCommand(). */
+export interface CommandResult {
+  code: number;
+  success: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion with optional stdin text and extra environment. */
+export async function runCommand(
+  argv: string[],
+  opts: { stdin?: string; env?: Record<string, string>; clearEnv?: boolean; signal?: AbortSignal } =
+    {},
+): Promise<CommandResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new TypeError("Cannot run a command: empty command");
+  const child = new Deno.Command(cmd, {
+    args,
+    env: opts.env,
+    clearEnv: opts.clearEnv,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    signal: opts.signal,
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    success: out.success,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; a small race is accepted). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The last `n` lines of a file, or "" when it cannot be read. */
+export function tailFile(path: string, n = 15): string {
+  try {
+    return Deno.readTextFileSync(path).trimEnd().split("\n").slice(-n).join("\n");
+  } catch {
+    return "";
+  }
+}

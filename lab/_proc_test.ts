@@ -1,0 +1,45 @@
+import { assert, assertEquals } from "../testing/assert.ts";
+import { mapLimit, processAlive, runCommand, sleep, spawnDetached, stopProcess } from "./_proc.ts";
+
+Deno.test("mapLimit() keeps order and the limit", async () => {
+  let inFlight = 0, peak = 0;
+  const out = await mapLimit([5, 1, 3, 2], 2, async (x) => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    await sleep(x);
+    inFlight--;
+    return x * 10;
+  });
+  assertEquals(out, [50, 10, 30, 20]);
+  assertEquals(peak, 2);
+});
+
+Deno.test("runCommand() passes stdin and env, returns output and code", async () => {
+  const r = await runCommand(["sh", "-c", 'cat; echo "$X"; exit 3'], {
+    stdin: "in\n",
+    env: { X: "y" },
+  });
+  assertEquals(r, { code: 3, success: false, stdout: "in\ny\n", stderr: "" });
+});
+
+Deno.test("spawnDetached() logs to a file; stopProcess() stops only the right pid", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const log = `${dir}/p.log`;
+    Deno.writeTextFileSync(log, "");
+    const pid = spawnDetached(["sh", "-c", `echo started; exec sleep 30 # ${dir}`], {
+      logFile: log,
+    });
+    for (let i = 0; i < 100 && !Deno.readTextFileSync(log).includes("started"); i++) {
+      await sleep(20);
+    }
+    assertEquals(Deno.readTextFileSync(log), "started\n");
+    assert(processAlive(pid, "sleep"));
+    assertEquals(await stopProcess(pid, "not-this-marker"), false);
+    assert(processAlive(pid, "sleep"));
+    assertEquals(await stopProcess(pid, "sleep", { graceMs: 2000 }), true);
+    assertEquals(processAlive(pid, "sleep"), false);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
