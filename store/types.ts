@@ -45,3 +45,57 @@ export interface NetworkConfig {
   /** Backend section as flannel writes it: `{ "Type": "vxlan", "VNI": 1, "Port": 8472 }`. */
   backend: { type: string; [k: string]: unknown };
 }
+
+/** What a node asks for when it takes (or takes back) a subnet. */
+export interface AcquireRequest {
+  /** Node name; a node gets its existing lease back by name (or, failing that, by publicIP). */
+  node: string;
+  publicIP: string;
+  publicIP6?: string;
+  backendType: string;
+  backendData?: Record<string, unknown>;
+  /** Lease time to live in seconds. */
+  ttlSeconds: number;
+  /** The subnet this node held before (e.g. from its lease file); preferred when still free. */
+  previousSubnet?: string;
+}
+
+/** A consistent snapshot of the live (unexpired) leases. */
+export interface LeaseList {
+  leases: Lease[];
+  /** Store revision of the snapshot; watch(revision) continues from here. */
+  revision: number;
+}
+
+/**
+ * One item of a watch: either a batch of changes up to `revision`, or a full resync (the
+ * watch lost its place, e.g. after etcd compaction: replace everything with `resync.leases`).
+ */
+export type WatchItem =
+  | { events: LeaseEvent[]; revision: number }
+  | { resync: LeaseList };
+
+/**
+ * A lease datastore (file directory, etcd). Every method may throw StoreError; a lease that
+ * vanished or was taken over makes renew() throw LeaseLostError.
+ */
+export interface LeaseStore {
+  /** "file" | "etcd". */
+  readonly type: string;
+  /** The cluster network config, or undefined when none is stored yet. */
+  getNetworkConfig(): Promise<NetworkConfig | undefined>;
+  /** Stores `config` unless one exists; returns the one that is stored afterwards. */
+  putNetworkConfigIfAbsent(config: NetworkConfig): Promise<NetworkConfig>;
+  /** Takes a free subnet (or this node's existing one) atomically; never hands one subnet to two nodes. */
+  acquire(req: AcquireRequest): Promise<Lease>;
+  /** Extends the lease by `ttlSeconds` (and refreshes its attributes). */
+  renew(lease: Lease, ttlSeconds: number): Promise<Lease>;
+  /** All live leases. Bad records are skipped (and reported through the store's onWarning). */
+  list(): Promise<LeaseList>;
+  /** Changes after `fromRevision` until `signal` aborts. */
+  watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem>;
+  /** Gives the subnet back (deletes the record). Missing records are not an error. */
+  release(lease: Lease): Promise<void>;
+  /** Frees resources (connections, timers). */
+  close(): Promise<void>;
+}

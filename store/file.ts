@@ -1,0 +1,398 @@
+/**
+ * The embedded lease store: one directory that several daemons on one machine share (what
+ * `skein lab` uses).
+ *
+ * ```
+ * DIR/config.json                    flannel-style network config
+ * DIR/subnets/10.244.1.0-24.json     one lease per file: {"Subnet","PublicIP","BackendType",
+ *                                    "BackendData","Node","Expiration"}
+ * DIR/revision                       counter bumped by every change (watchers poll it)
+ * DIR/lock                           flock(2) held for every read-modify-write
+ * ```
+ * Every write is atomic (temp file + rename). Expiry is checked on read: an expired record is
+ * invisible to list() and free for acquire() (which deletes it).
+ *
+ * @module
+ */
+import {
+  decodeLeaseRecord,
+  decodeNetworkConfig,
+  encodeLeaseRecord,
+  encodeNetworkConfig,
+  parseSubnetKey,
+  subnetKey,
+} from "./flannel.ts";
+import { chooseLease } from "./allocate.ts";
+import { LeaseLostError, StoreError } from "./errors.ts";
+import { leaseIdentity, sleep, type WarnFn } from "./_util.ts";
+import type {
+  AcquireRequest,
+  Lease,
+  LeaseEvent,
+  LeaseList,
+  LeaseStore,
+  NetworkConfig,
+  WatchItem,
+} from "./types.ts";
+
+/** Options of {@linkcode FileStore}. */
+export interface FileStoreOptions {
+  /** The shared directory (created when missing). */
+  dir: string;
+  /** How often watch() checks the revision file (ms, default 300). */
+  pollIntervalMs?: number;
+  /** watch() re-lists at least this often to notice expiries (ms, default 5000). */
+  resyncIntervalMs?: number;
+  /** Called for each bad record skipped (once per record until it changes). */
+  onWarning?: WarnFn;
+  /** Clock, for tests (ms since epoch). */
+  now?: () => number;
+}
+
+/** In-process queue per directory, so concurrent callers in one process do not pile up on flock. */
+const queues = new Map<string, Promise<void>>();
+
+/** The file-directory LeaseStore. */
+export class FileStore implements LeaseStore {
+  readonly type = "file";
+  readonly dir: string;
+  #poll: number;
+  #resync: number;
+  #warn: WarnFn;
+  #now: () => number;
+  #warned = new Map<string, string>();
+
+  constructor(opts: FileStoreOptions) {
+    if (!opts.dir) throw new TypeError("FileStore needs a directory");
+    this.dir = opts.dir.replace(/\/+$/, "") || "/";
+    this.#poll = opts.pollIntervalMs ?? 300;
+    this.#resync = opts.resyncIntervalMs ?? 5000;
+    this.#warn = opts.onWarning ?? (() => {});
+    this.#now = opts.now ?? Date.now;
+    try {
+      Deno.mkdirSync(`${this.dir}/subnets`, { recursive: true });
+    } catch (e) {
+      throw new StoreError(
+        `Cannot create lease directory ${this.dir}/subnets: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /** Reads DIR/config.json; undefined when absent. */
+  getNetworkConfig(): Promise<NetworkConfig | undefined> {
+    return Promise.resolve(this.#readConfig());
+  }
+
+  /** Writes DIR/config.json unless present; returns the stored config. */
+  putNetworkConfigIfAbsent(config: NetworkConfig): Promise<NetworkConfig> {
+    return this.#locked(() => {
+      const cur = this.#readConfig();
+      if (cur) return cur;
+      this.#writeAtomic(
+        `${this.dir}/config.json`,
+        JSON.stringify(encodeNetworkConfig(config), null, 2) + "\n",
+      );
+      this.#bump();
+      return decodeNetworkConfig(encodeNetworkConfig(config));
+    });
+  }
+
+  /** Takes this node's subnet under the directory lock (lowest free one for a new node). */
+  acquire(req: AcquireRequest): Promise<Lease> {
+    return this.#locked(() => {
+      const config = this.#readConfig();
+      if (!config) throw new StoreError(`No network config in ${this.dir}/config.json`);
+      const now = this.#now();
+      const all = this.#readAll(now);
+      let changed = false;
+      for (const e of all.expired) {
+        this.#remove(e);
+        changed = true;
+      }
+      // A subnet whose record is unreadable stays taken: it may be a node's lease written by a
+      // newer or broken writer; overwriting it could hand one subnet to two nodes.
+      const choice = chooseLease(req, all.live, config, { pick: "first", exclude: all.bad });
+      const base = "reuse" in choice
+        ? { subnet: choice.reuse.subnet, subnet6: choice.reuse.subnet6 }
+        : { subnet: choice.subnet, subnet6: choice.subnet6 };
+      // A node holds one lease: drop other records of the same node (e.g. after a config change).
+      for (const l of all.live) {
+        if (l.node === req.node && l.subnet !== base.subnet) {
+          this.#remove(l);
+          changed = true;
+        }
+      }
+      const lease = this.#leaseFor(req, base.subnet, base.subnet6, now);
+      this.#writeLease(lease);
+      changed = true;
+      if (changed) this.#bump();
+      return lease;
+    });
+  }
+
+  /** Extends `lease`; LeaseLostError when the record is gone or belongs to another node. */
+  renew(lease: Lease, ttlSeconds: number): Promise<Lease> {
+    return this.#locked(() => {
+      const key = subnetKey(lease.subnet, lease.subnet6);
+      const cur = this.#readOne(key);
+      if (!cur) throw new LeaseLostError(lease.subnet, "the record is gone");
+      if (cur.node !== lease.node) {
+        throw new LeaseLostError(lease.subnet, `it now belongs to node "${cur.node}"`);
+      }
+      const next: Lease = {
+        ...lease,
+        expiration: new Date(this.#now() + ttlSeconds * 1000).toISOString(),
+      };
+      this.#writeLease(next);
+      this.#bump();
+      return next;
+    });
+  }
+
+  /** Live leases (unexpired, decodable). */
+  list(): Promise<LeaseList> {
+    const revision = this.#readRevision();
+    return Promise.resolve({ leases: this.#readAll(this.#now()).live, revision });
+  }
+
+  /** Polls the revision file; re-lists on change, and every resyncIntervalMs to catch expiries. */
+  async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
+    let known: Map<string, Lease> | undefined;
+    let rev = fromRevision;
+    let nextResync = 0;
+    while (!signal.aborted) {
+      const cur = this.#readRevision();
+      const now = this.#now();
+      if (known === undefined) {
+        const { leases, revision } = await this.list();
+        known = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
+        nextResync = now + this.#resync;
+        if (revision !== fromRevision) yield { resync: { leases, revision } };
+        rev = revision;
+      } else if (cur !== rev || now >= nextResync || earliestExpiry(known) <= now) {
+        const { leases, revision } = await this.list();
+        nextResync = now + this.#resync;
+        const next = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
+        const events: LeaseEvent[] = [];
+        for (const [k, l] of next) {
+          const old = known.get(k);
+          if (!old || leaseIdentity(old) !== leaseIdentity(l)) {
+            events.push({ type: "added", lease: l });
+          }
+        }
+        for (const [k, l] of known) if (!next.has(k)) events.push({ type: "removed", lease: l });
+        known = next;
+        rev = revision;
+        if (events.length > 0) yield { events, revision };
+      }
+      await sleep(this.#poll, signal);
+    }
+  }
+
+  /** Deletes the record when it is still this node's. */
+  release(lease: Lease): Promise<void> {
+    return this.#locked(() => {
+      const cur = this.#readOne(subnetKey(lease.subnet, lease.subnet6));
+      if (cur && cur.node === lease.node) {
+        this.#remove(cur);
+        this.#bump();
+      }
+    });
+  }
+
+  /** Nothing to free: every operation opens and closes its own files. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  // ---- internals ----
+
+  async #locked<T>(fn: () => T): Promise<T> {
+    const prev = queues.get(this.dir) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    queues.set(this.dir, tail);
+    await prev;
+    let f: Deno.FsFile | undefined;
+    try {
+      f = await Deno.open(`${this.dir}/lock`, { create: true, write: true });
+      await f.lock(true);
+      return fn();
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+        throw new StoreError(`Cannot use lease directory ${this.dir}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+      throw e;
+    } finally {
+      f?.close(); // closing drops the flock
+      release();
+      if (queues.get(this.dir) === tail) queues.delete(this.dir);
+    }
+  }
+
+  #readConfig(): NetworkConfig | undefined {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`${this.dir}/config.json`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw new StoreError(`Cannot read ${this.dir}/config.json: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    try {
+      return decodeNetworkConfig(JSON.parse(text));
+    } catch (e) {
+      throw new StoreError(`Cannot use ${this.dir}/config.json: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+
+  #readRevision(): number {
+    try {
+      const n = Number(Deno.readTextFileSync(`${this.dir}/revision`).trim());
+      return Number.isSafeInteger(n) ? n : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  #bump(): void {
+    this.#writeAtomic(`${this.dir}/revision`, `${this.#readRevision() + 1}\n`);
+  }
+
+  #readOne(key: string): Lease | undefined {
+    try {
+      return this.#decode(key, Deno.readTextFileSync(`${this.dir}/subnets/${key}.json`));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  #decode(key: string, text: string): Lease | undefined {
+    try {
+      const v = JSON.parse(text);
+      const exp = v?.Expiration;
+      if (typeof exp !== "string" || Number.isNaN(Date.parse(exp))) {
+        throw new SyntaxError(`Expiration ${JSON.stringify(exp)} is not an ISO 8601 time`);
+      }
+      const lease = decodeLeaseRecord(key, v, new Date(Date.parse(exp)).toISOString());
+      if (typeof v.Subnet === "string" && v.Subnet !== lease.subnet) {
+        throw new SyntaxError(`Subnet ${v.Subnet} does not match the file name`);
+      }
+      this.#warned.delete(key);
+      return lease;
+    } catch (e) {
+      if (this.#warned.get(key) !== text) {
+        this.#warned.set(key, text);
+        this.#warn("skipping bad lease record", {
+          file: `${this.dir}/subnets/${key}.json`,
+          error: (e as Error).message,
+        });
+      }
+      return undefined;
+    }
+  }
+
+  #readAll(now: number): { live: Lease[]; expired: Lease[]; bad: Set<string> } {
+    const live: Lease[] = [];
+    const expired: Lease[] = [];
+    const bad = new Set<string>();
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(`${this.dir}/subnets`)];
+    } catch (e) {
+      throw new StoreError(`Cannot list ${this.dir}/subnets: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+    for (const ent of entries) {
+      if (!ent.isFile || !ent.name.endsWith(".json") || ent.name.startsWith(".")) continue;
+      const key = ent.name.slice(0, -5);
+      let text: string;
+      try {
+        text = Deno.readTextFileSync(`${this.dir}/subnets/${ent.name}`);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // released meanwhile
+        throw new StoreError(
+          `Cannot read ${this.dir}/subnets/${ent.name}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      const l = this.#decode(key, text);
+      if (!l) {
+        const sub = parseSubnetKey(key);
+        if (sub) bad.add(sub.subnet);
+        continue;
+      }
+      (Date.parse(l.expiration) <= now ? expired : live).push(l);
+    }
+    live.sort((a, b) => a.subnet.localeCompare(b.subnet, "en", { numeric: true }));
+    return { live, expired, bad };
+  }
+
+  #leaseFor(req: AcquireRequest, subnet: string, subnet6: string | undefined, now: number): Lease {
+    const l: Lease = {
+      subnet,
+      publicIP: req.publicIP,
+      node: req.node,
+      backendType: req.backendType,
+      expiration: new Date(now + req.ttlSeconds * 1000).toISOString(),
+    };
+    if (subnet6) l.subnet6 = subnet6;
+    if (req.publicIP6) l.publicIP6 = req.publicIP6;
+    if (req.backendData) l.backendData = req.backendData;
+    return l;
+  }
+
+  #writeLease(l: Lease): void {
+    const rec: Record<string, unknown> = { Subnet: l.subnet };
+    if (l.subnet6) rec.IPv6Subnet = l.subnet6;
+    Object.assign(rec, encodeLeaseRecord(l), { Expiration: l.expiration });
+    this.#writeAtomic(
+      `${this.dir}/subnets/${subnetKey(l.subnet, l.subnet6)}.json`,
+      JSON.stringify(rec) + "\n",
+    );
+  }
+
+  #remove(l: Lease): void {
+    try {
+      Deno.removeSync(`${this.dir}/subnets/${subnetKey(l.subnet, l.subnet6)}.json`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw new StoreError(`Cannot delete lease ${l.subnet}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
+  }
+
+  #writeAtomic(path: string, text: string): void {
+    const slash = path.lastIndexOf("/");
+    const tmp = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.${Deno.pid}.${
+      crypto.randomUUID().slice(0, 8)
+    }.tmp`;
+    try {
+      Deno.writeTextFileSync(tmp, text);
+      Deno.renameSync(tmp, path);
+    } catch (e) {
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* already gone */ }
+      throw new StoreError(`Cannot write ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
+function earliestExpiry(leases: Map<string, Lease>): number {
+  let min = Infinity;
+  for (const l of leases.values()) min = Math.min(min, Date.parse(l.expiration));
+  return min;
+}

@@ -1,0 +1,217 @@
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
+import { FileStore } from "./file.ts";
+import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
+import type { AcquireRequest, NetworkConfig, WatchItem } from "./types.ts";
+
+const cfg: NetworkConfig = {
+  network: "10.244.0.0/16",
+  subnetLen: 24,
+  backend: { type: "host-gw" },
+};
+const req = (node: string, ip = "192.168.1.10"): AcquireRequest => ({
+  node,
+  publicIP: ip,
+  backendType: "host-gw",
+  ttlSeconds: 60,
+});
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "skein-store-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("FileStore: the config is put once; the first one wins", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir });
+    assertEquals(await s.getNetworkConfig(), undefined);
+    assertEquals((await s.putNetworkConfigIfAbsent(cfg)).network, "10.244.0.0/16");
+    const again = await s.putNetworkConfigIfAbsent({ ...cfg, network: "10.99.0.0/16" });
+    assertEquals(again.network, "10.244.0.0/16");
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).Network,
+      "10.244.0.0/16",
+    );
+  });
+});
+
+Deno.test("FileStore: acquire() without a config fails and writes nothing", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir });
+    await assertRejects(() => s.acquire(req("n1")), StoreError, "No network config");
+    assertEquals([...Deno.readDirSync(`${dir}/subnets`)].length, 0);
+  });
+});
+
+Deno.test("FileStore: two stores on one dir, 20 concurrent acquires get 20 distinct subnets", async () => {
+  await withDir(async (dir) => {
+    const a = new FileStore({ dir });
+    const b = new FileStore({ dir });
+    await a.putNetworkConfigIfAbsent(cfg);
+    const leases = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => (i % 2 ? a : b).acquire(req(`n${i}`, `192.168.1.${i + 1}`)),
+      ),
+    );
+    assertEquals(new Set(leases.map((l) => l.subnet)).size, 20);
+    assertEquals((await a.list()).leases.length, 20);
+  });
+});
+
+Deno.test("FileStore: two processes racing on one dir get distinct subnets", async () => {
+  await withDir(async (dir) => {
+    await new FileStore({ dir }).putNetworkConfigIfAbsent(cfg);
+    const code = `
+      import { FileStore } from ${JSON.stringify(new URL("./file.ts", import.meta.url).href)};
+      const s = new FileStore({ dir: Deno.args[0] });
+      const out = await Promise.all([0,1,2,3,4].map((i) => s.acquire({ node: Deno.args[1] + i, publicIP: "10.0.0." + (i+1), backendType: "host-gw", ttlSeconds: 60 })));
+      console.log(JSON.stringify(out.map((l) => l.subnet)));`;
+    const procs = ["p", "q", "r"].map((p) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["eval", code, dir, p],
+        stdout: "piped",
+        stderr: "piped",
+      }).output()
+    );
+    const outs = await Promise.all(procs);
+    const subnets = outs.flatMap((o) => {
+      assert(o.success, new TextDecoder().decode(o.stderr));
+      return JSON.parse(new TextDecoder().decode(o.stdout)) as string[];
+    });
+    assertEquals(subnets.length, 15);
+    assertEquals(new Set(subnets).size, 15);
+  });
+});
+
+Deno.test("FileStore: a restarted node gets its previous subnet back", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await s.acquire(req("n0", "192.168.1.1"));
+    const first = await s.acquire(req("n1"));
+    const again = await new FileStore({ dir }).acquire({ ...req("n1"), backendData: { x: 1 } });
+    assertEquals(again.subnet, first.subnet);
+    assertEquals(again.backendData, { x: 1 });
+    assertEquals((await s.list()).leases.length, 2);
+  });
+});
+
+Deno.test("FileStore: an expired lease is invisible and its subnet is handed out again", async () => {
+  await withDir(async (dir) => {
+    let now = Date.parse("2030-01-01T00:00:00Z");
+    const s = new FileStore({ dir, now: () => now });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const l1 = await s.acquire(req("n1", "192.168.1.1"));
+    now += 61_000;
+    assertEquals((await s.list()).leases, []);
+    const l2 = await s.acquire(req("n2", "192.168.1.2"));
+    assertEquals(l2.subnet, l1.subnet);
+    await assertRejects(() => s.renew(l1, 60), LeaseLostError, 'belongs to node "n2"');
+  });
+});
+
+Deno.test("FileStore: renew() extends the expiration; a released lease cannot be renewed", async () => {
+  await withDir(async (dir) => {
+    let now = Date.parse("2030-01-01T00:00:00Z");
+    const s = new FileStore({ dir, now: () => now });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const l = await s.acquire(req("n1"));
+    now += 50_000;
+    const r = await s.renew(l, 60);
+    assertEquals(r.expiration, "2030-01-01T00:01:50.000Z");
+    now += 30_000;
+    assertEquals((await s.list()).leases.map((x) => x.subnet), [l.subnet]);
+    await s.release(r);
+    assertEquals((await s.list()).leases, []);
+    await assertRejects(() => s.renew(r, 60), LeaseLostError, "gone");
+  });
+});
+
+Deno.test("FileStore: corrupt records are skipped with one warning each", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const s = new FileStore({ dir, onWarning: (m, f) => warnings.push(`${m} ${f?.file}`) });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await Deno.writeTextFile(`${dir}/subnets/10.244.1.0-24.json`, "{not json");
+    await Deno.writeTextFile(
+      `${dir}/subnets/10.244.2.0-24.json`,
+      JSON.stringify({ PublicIP: "x", Expiration: "2099-01-01T00:00:00Z" }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/subnets/bogus.json`,
+      JSON.stringify({ PublicIP: "1.2.3.4", Expiration: "2099-01-01T00:00:00Z" }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/subnets/10.244.3.0-24.json`,
+      JSON.stringify({ PublicIP: "1.2.3.4" }),
+    );
+    assertEquals((await s.list()).leases, []);
+    await s.list();
+    assertEquals(warnings.length, 4);
+    // A subnet with an unreadable record is not handed out (it may be someone's lease).
+    const l = await s.acquire(req("n1"));
+    assertEquals(l.subnet, "10.244.4.0/24");
+    assertEquals(await Deno.readTextFile(`${dir}/subnets/10.244.1.0-24.json`), "{not json");
+  });
+});
+
+Deno.test("FileStore: acquire() throws SubnetExhaustedError when the range is full", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir });
+    await s.putNetworkConfigIfAbsent({ ...cfg, subnetMax: "10.244.2.0" });
+    await s.acquire(req("n1", "10.0.0.1"));
+    await s.acquire(req("n2", "10.0.0.2"));
+    await assertRejects(() => s.acquire(req("n3", "10.0.0.3")), SubnetExhaustedError);
+  });
+});
+
+Deno.test("FileStore: watch() reports added, changed and removed leases", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 20 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const { revision } = await s.list();
+    const ac = new AbortController();
+    const items: WatchItem[] = [];
+    const done = (async () => {
+      for await (const it of s.watch(revision, ac.signal)) items.push(it);
+    })();
+    const wait = async (n: number) => {
+      for (let i = 0; i < 200 && items.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await new Promise((r) => setTimeout(r, 50));
+    const l = await s.acquire(req("n1"));
+    await wait(1);
+    await s.renew(l, 60); // renewal alone is not an event
+    await s.acquire({ ...req("n1"), backendData: { v: 2 } });
+    await wait(2);
+    await s.release(l);
+    await wait(3);
+    ac.abort();
+    await done;
+    const flat = items.map((
+      it,
+    ) => ("events" in it
+      ? it.events.map((e) => `${e.type} ${e.lease.subnet}`).join(",")
+      : "resync")
+    );
+    assertEquals(flat, ["added 10.244.1.0/24", "added 10.244.1.0/24", "removed 10.244.1.0/24"]);
+  });
+});
+
+Deno.test("FileStore: watch() from a stale revision starts with a resync", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 20 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await s.acquire(req("n1"));
+    const ac = new AbortController();
+    for await (const it of s.watch(0, ac.signal)) {
+      assert("resync" in it);
+      assertEquals(it.resync.leases.length, 1);
+      ac.abort();
+    }
+  });
+});
