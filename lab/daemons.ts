@@ -1,0 +1,110 @@
+/**
+ * Running one `skein daemon` per lab node.
+ *
+ * Choice: the daemon process stays in the ROOT namespace and runs its dataplane in the node's
+ * namespace (`--netns /run/netns/<lab>-n<i>`: every kernel call goes through handles opened
+ * there). So it reaches the shared file datastore and an etcd on 127.0.0.1 like any local
+ * process, and its health/metrics endpoint listens on 127.0.0.1:<port> in the root namespace,
+ * where `lab status` and the tests can reach it. Its log goes to `<node dir>/daemon.log`.
+ *
+ * @module
+ */
+import { stringify } from "yaml";
+import { processAlive, sleep, spawnDetached, tailFile } from "./_proc.ts";
+import type { LabPlan, NodePlan } from "./plan.ts";
+import { skeinArgv, skeinCommand } from "./skein_bin.ts";
+
+/** The daemon config file the lab writes for a node (YAML, see `skein daemon --help`). */
+export function daemonConfig(
+  plan: LabPlan,
+  node: NodePlan,
+  listen: string,
+): Record<string, unknown> {
+  const o = plan.options;
+  const datastore: Record<string, unknown> = o.datastore === "etcd"
+    ? {
+      type: "etcd",
+      endpoints: o.etcdEndpoints ?? [],
+      prefix: o.etcdPrefix ?? `/skein-lab/${o.name}/network`,
+      ttl: o.leaseTtl,
+    }
+    : { type: "file", dir: plan.storeDir, ttl: o.leaseTtl };
+  return {
+    name: node.nodeName,
+    network: o.network,
+    subnetLen: o.subnetLen,
+    backend: { type: o.backend },
+    datastore,
+    iface: "eth0",
+    netns: `/run/netns/${node.netns}`,
+    listen,
+    leaseFile: node.leaseFile,
+    subnetEnv: node.subnetEnv,
+    stateDir: `${node.dir}/state`,
+    reconcileInterval: o.reconcilePeriod,
+    ipMasq: false,
+    logLevel: "info",
+  };
+}
+
+/** Writes the node's daemon config and starts `skein daemon --config <file>`; returns the pid. */
+export function startDaemon(plan: LabPlan, node: NodePlan, listen: string): number {
+  Deno.mkdirSync(`${node.dir}/state`, { recursive: true });
+  Deno.writeTextFileSync(node.configFile, stringify(daemonConfig(plan, node, listen)));
+  const [cmd, args] = skeinArgv(skeinCommand(), ["daemon", "--config", node.configFile]);
+  Deno.writeTextFileSync(node.logFile, `--- ${new Date().toISOString()} starting daemon\n`, {
+    append: true,
+  });
+  return spawnDetached([cmd, ...args], { logFile: node.logFile });
+}
+
+/** What `/readyz` said. */
+export interface Health {
+  ok: boolean;
+  status?: number;
+  body: string;
+}
+
+/** GET http://<listen>/<path> with a short timeout. */
+export async function probe(listen: string, path = "/readyz", timeoutMs = 1000): Promise<Health> {
+  try {
+    const r = await fetch(`http://${listen}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await r.text()).trim();
+    return { ok: r.status === 200, status: r.status, body };
+  } catch (e) {
+    return { ok: false, body: (e as Error).message };
+  }
+}
+
+/**
+ * Waits until the daemon's /readyz answers 200. Throws with the log tail when the process
+ * exits or the time runs out.
+ */
+export async function waitReady(
+  node: NodePlan,
+  pid: number,
+  listen: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Health = { ok: false, body: "no answer yet" };
+  while (Date.now() < deadline) {
+    if (!processAlive(pid, node.configFile)) {
+      throw new Error(
+        `Daemon of node ${node.name} (pid ${pid}) exited before it was ready; its log ${node.logFile}:\n${
+          tailFile(node.logFile)
+        }`,
+      );
+    }
+    last = await probe(listen);
+    if (last.ok) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `Daemon of node ${node.name} (pid ${pid}) not ready after ${
+      timeoutMs / 1000
+    } s (last /readyz: ${last.status ?? "-"} ${last.body}); its log ${node.logFile}:\n${
+      tailFile(node.logFile)
+    }`,
+  );
+}

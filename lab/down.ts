@@ -1,0 +1,67 @@
+/**
+ * `skein lab down`: stop the lab's processes, delete its namespaces (also leftovers of a partial
+ * build that match its naming pattern), remove its state directory.
+ *
+ * @module
+ */
+import { stopProcess } from "./_proc.ts";
+import { LAB_ROOT, planLab, validateLabName } from "./plan.ts";
+import { readLabState } from "./state.ts";
+import { deleteLabNamespaces } from "./topology.ts";
+import type { Progress } from "./up.ts";
+
+/** What labDown() did. */
+export interface DownResult {
+  /** lab.json existed. */
+  found: boolean;
+  stopped: number[];
+  deletedNamespaces: string[];
+  errors: string[];
+}
+
+/** Tears lab `name` down; idempotent (a second call finds nothing and succeeds). */
+export async function labDown(
+  name: string,
+  progress: Progress = () => {},
+  root: string = LAB_ROOT,
+): Promise<DownResult> {
+  validateLabName(name);
+  const stateDir = `${root}/${name}`;
+  const errors: string[] = [];
+  let state;
+  try {
+    state = readLabState(`${stateDir}/lab.json`);
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  const stopped: number[] = [];
+  if (state) {
+    const plan = planLab(state.options, root);
+    await Promise.all(state.daemons.map(async (d) => {
+      const node = plan.nodes.find((n) => n.name === d.node);
+      if (!node) return;
+      if (await stopProcess(d.pid, node.configFile)) {
+        stopped.push(d.pid);
+        progress(`stopped daemon ${d.node} (pid ${d.pid})`);
+      }
+    }));
+    await Promise.all(state.processes.map(async (p) => {
+      const marker = p.dir ?? String(p.pid);
+      if (await stopProcess(p.pid, marker)) {
+        stopped.push(p.pid);
+        progress(`stopped ${p.name} (pid ${p.pid})`);
+      }
+    }));
+  }
+  const ns = deleteLabNamespaces(name, state?.namespaces ?? []);
+  if (ns.deleted.length) progress(`deleted namespaces ${ns.deleted.join(" ")}`);
+  errors.push(...ns.errors);
+  try {
+    Deno.removeSync(stateDir, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      errors.push(`Cannot remove ${stateDir}: ${(e as Error).message}`);
+    }
+  }
+  return { found: state !== undefined, stopped, deletedNamespaces: ns.deleted, errors };
+}

@@ -1,0 +1,30 @@
+/**
+ * `skein lab`: a multi-node cluster of network namespaces on this machine.
+ *
+ * @module
+ */
+export * from "./plan.ts";
+export * from "./state.ts";
+export * from "./matrix.ts";
+export {
+  type Lab,
+  LabExistsError,
+  labUp,
+  loadLab,
+  lookAroundText,
+  matrixPods,
+  type Progress,
+  type UpResult,
+} from "./up.ts";
+export { type DownResult, labDown } from "./down.ts";
+export {
+  formatStatus,
+  type LabStatus,
+  labStatus,
+  type NodeStatus,
+  statusHealthy,
+} from "./status.ts";
+export { pingMatrix, type PingOptions } from "./ping.ts";
+export { attachPod, cniCall, podNetconf } from "./pods.ts";
+export { daemonConfig, probe, startDaemon, waitReady } from "./daemons.ts";
+export { skeinCommand } from "./skein_bin.ts";

@@ -1,0 +1,189 @@
+/**
+ * `skein lab status`: nodes, leases, pods and daemon health of a lab, from lab.json plus live
+ * checks (namespaces, processes, /readyz, the datastore, skein's routes in each node).
+ *
+ * @module
+ */
+import { openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { FileStore } from "../store/file.ts";
+import type { Lease } from "../store/types.ts";
+import { processAlive } from "./_proc.ts";
+import { probe } from "./daemons.ts";
+import { LAB_ROOT } from "./plan.ts";
+import { netnsExists } from "./topology.ts";
+import { loadLab } from "./up.ts";
+
+/** One node's live status. */
+export interface NodeStatus {
+  name: string;
+  netns: string;
+  netnsExists: boolean;
+  ip: string;
+  daemon?: { pid: number; listen: string; running: boolean; ready: boolean; readyz: string };
+  /** This node's lease file (what the daemon told the CNI plugin). */
+  leaseFile?: { subnet?: string; mtu?: number };
+  /** Routes tagged proto 100 in the node. */
+  skeinRoutes?: number;
+}
+
+/** A lab's live status. */
+export interface LabStatus {
+  name: string;
+  phase: string;
+  backend: string;
+  datastore: string;
+  createdAt: string;
+  nodes: NodeStatus[];
+  leases: Lease[];
+  leaseError?: string;
+  pods: { name: string; node: string; ip?: string; netnsExists: boolean }[];
+  processes: { name: string; pid: number; running: boolean; url?: string }[];
+}
+
+/** Reads lab `name`'s state and checks everything live; undefined when there is no such lab. */
+export async function labStatus(
+  name: string,
+  root: string = LAB_ROOT,
+): Promise<LabStatus | undefined> {
+  const lab = loadLab(name, root);
+  if (!lab) return undefined;
+  const { plan, state } = lab;
+  const nodes = await Promise.all(plan.nodes.map(async (n): Promise<NodeStatus> => {
+    const s: NodeStatus = {
+      name: n.name,
+      netns: n.netns,
+      netnsExists: netnsExists(n.netns),
+      ip: n.ip,
+    };
+    const d = state.daemons.find((x) => x.node === n.name);
+    if (d) {
+      const running = processAlive(d.pid, n.configFile);
+      const h = running ? await probe(d.listen) : { ok: false, body: "not running" };
+      s.daemon = {
+        pid: d.pid,
+        listen: d.listen,
+        running,
+        ready: h.ok,
+        readyz: h.body.split("\n")[0] ?? "",
+      };
+    }
+    try {
+      const v = JSON.parse(Deno.readTextFileSync(n.leaseFile));
+      s.leaseFile = { subnet: v.subnet, mtu: v.mtu };
+    } catch { /* not written yet */ }
+    if (s.netnsExists) {
+      try {
+        using h = openHandle({ netns: `/run/netns/${n.netns}` });
+        s.skeinRoutes = h.routeList({ protocol: SKEIN_ROUTE_PROTOCOL }).length;
+      } catch { /* leave unknown */ }
+    }
+    return s;
+  }));
+  let leases: Lease[] = [];
+  let leaseError: string | undefined;
+  try {
+    leases = await listLeases(lab.plan.storeDir, state.options.datastore);
+  } catch (e) {
+    leaseError = (e as Error).message;
+  }
+  return {
+    name,
+    phase: state.phase,
+    backend: state.options.backend,
+    datastore: state.options.datastore,
+    createdAt: state.createdAt,
+    nodes,
+    leases,
+    leaseError,
+    pods: state.pods.map((p) => ({
+      name: p.name,
+      node: p.node,
+      ip: p.ip,
+      netnsExists: netnsExists(p.netns),
+    })),
+    processes: state.processes.map((p) => ({
+      name: p.name,
+      pid: p.pid,
+      running: processAlive(p.pid, p.dir ?? String(p.pid)),
+      url: p.url,
+    })),
+  };
+}
+
+async function listLeases(storeDir: string, datastore: string): Promise<Lease[]> {
+  if (datastore !== "file") {
+    throw new Error(`leases of a ${datastore} datastore: see the node lease files below`);
+  }
+  const store = new FileStore({ dir: storeDir });
+  try {
+    return (await store.list()).leases;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Renders a status as text. */
+export function formatStatus(s: LabStatus): string {
+  const lines: string[] = [];
+  lines.push(
+    `lab ${s.name}: ${s.phase}, backend ${s.backend}, datastore ${s.datastore}, created ${s.createdAt}`,
+  );
+  lines.push("");
+  lines.push("NODE  NAMESPACE             ADDRESS         SUBNET            ROUTES  DAEMON");
+  for (const n of s.nodes) {
+    const daemon = !n.daemon
+      ? "not started"
+      : !n.daemon.running
+      ? `pid ${n.daemon.pid} NOT RUNNING`
+      : `pid ${n.daemon.pid} ${
+        n.daemon.ready ? "ready" : `NOT READY (${n.daemon.readyz})`
+      } http://${n.daemon.listen}`;
+    lines.push(
+      [
+        n.name.padEnd(4),
+        (n.netns + (n.netnsExists ? "" : " (gone)")).padEnd(20),
+        n.ip.padEnd(14),
+        (n.leaseFile?.subnet ?? "-").padEnd(16),
+        String(n.skeinRoutes ?? "-").padStart(6),
+        daemon,
+      ].join("  "),
+    );
+  }
+  lines.push("");
+  if (s.leaseError) {
+    lines.push(`leases: ${s.leaseError}`);
+  } else {
+    lines.push(`leases in the datastore (${s.leases.length}):`);
+    for (const l of s.leases) {
+      const data = l.backendData && Object.keys(l.backendData).length
+        ? ` ${JSON.stringify(l.backendData)}`
+        : "";
+      lines.push(
+        `  ${l.subnet.padEnd(16)}  ${l.node.padEnd(12)}  ${
+          l.publicIP.padEnd(14)
+        }  ${l.backendType}${data}  expires ${l.expiration}`,
+      );
+    }
+  }
+  lines.push("");
+  lines.push(`pods (${s.pods.length}):`);
+  for (const p of s.pods) {
+    lines.push(
+      `  ${p.name.padEnd(8)}  node ${p.node.padEnd(4)}  ${(p.ip ?? "-").padEnd(14)}${
+        p.netnsExists ? "" : "  (namespace gone)"
+      }`,
+    );
+  }
+  for (const p of s.processes) {
+    lines.push(
+      `${p.name}: pid ${p.pid} ${p.running ? "running" : "NOT RUNNING"}${p.url ? ` ${p.url}` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** True when every daemon runs and is ready and every namespace exists. */
+export function statusHealthy(s: LabStatus): boolean {
+  return s.nodes.every((n) => n.netnsExists && n.daemon?.running && n.daemon.ready) &&
+    s.pods.every((p) => p.netnsExists) && s.processes.every((p) => p.running);
+}

@@ -1,0 +1,181 @@
+/**
+ * `skein lab up`: plan, wires, daemons, pods, connectivity matrix. Every step is recorded in
+ * lab.json before (namespaces) or right after (processes) it happens.
+ *
+ * @module
+ */
+import { mapLimit } from "./_proc.ts";
+import { startDaemon, waitReady } from "./daemons.ts";
+import { startEtcd } from "./etcd.ts";
+import { formatMatrix, type MatrixPod, type MatrixResult, summarize } from "./matrix.ts";
+import { pingMatrix } from "./ping.ts";
+import { isLabNamespace, LAB_ROOT, type LabOptions, type LabPlan, planLab } from "./plan.ts";
+import { attachPod } from "./pods.ts";
+import { type LabState, newLabState, readLabState, writeLabState } from "./state.ts";
+import { createLan, createNode, createPodNetns } from "./topology.ts";
+import { freePort } from "./_proc.ts";
+import { netnsList } from "../net/mod.ts";
+
+/** Progress output (stderr lines in the CLI). */
+export type Progress = (message: string) => void;
+
+/** A lab that exists already (or its leftovers). */
+export class LabExistsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LabExistsError";
+  }
+}
+
+/** A loaded lab: its plan and recorded state, with a saver. */
+export interface Lab {
+  plan: LabPlan;
+  state: LabState;
+  save(): void;
+}
+
+/** Loads lab `name` from lab.json; undefined when there is none. */
+export function loadLab(name: string, root: string = LAB_ROOT): Lab | undefined {
+  const file = `${root}/${name}/lab.json`;
+  const state = readLabState(file);
+  if (!state) return undefined;
+  const plan = planLab(state.options, root);
+  return { plan, state, save: () => writeLabState(plan.stateFile, state) };
+}
+
+/** The pods of a lab as the matrix sees them (those with an address). */
+export function matrixPods(state: LabState): MatrixPod[] {
+  return state.pods.filter((p) => p.ip).map((p) => ({
+    name: p.name,
+    ip: p.ip!,
+    netnsPath: `/run/netns/${p.netns}`,
+  }));
+}
+
+/** What labUp() built. */
+export interface UpResult {
+  lab: Lab;
+  pods: MatrixPod[];
+  results: MatrixResult[];
+  /** All pairs reachable. */
+  ok: boolean;
+  /** The printed matrix. */
+  matrixText: string;
+}
+
+/**
+ * Builds the lab: lan + nodes, one daemon per node (waits for /readyz), K pods per node through
+ * the CNI plugin, then the connectivity matrix. On failure the lab is left as far as it got
+ * (phase "failed") for `lab down` to remove; the error says what failed.
+ */
+export async function labUp(
+  options: LabOptions,
+  progress: Progress = () => {},
+  root: string = LAB_ROOT,
+): Promise<UpResult> {
+  const plan = planLab(options, root);
+  if (readLabState(plan.stateFile)) {
+    throw new LabExistsError(
+      `Lab "${options.name}" exists (${plan.stateFile}); remove it with: skein lab down --name ${options.name}`,
+    );
+  }
+  const leftovers = netnsList().filter((n) => isLabNamespace(options.name, n));
+  if (leftovers.length) {
+    throw new LabExistsError(
+      `Namespaces of a lab "${options.name}" exist (${
+        leftovers.join(", ")
+      }); remove them with: skein lab down --name ${options.name}`,
+    );
+  }
+  Deno.mkdirSync(plan.storeDir, { recursive: true });
+  for (const n of plan.nodes) Deno.mkdirSync(n.ipamDir, { recursive: true });
+  const state = newLabState(options);
+  const lab: Lab = { plan, state, save: () => writeLabState(plan.stateFile, state) };
+  lab.save();
+  const record = (ns: string) => {
+    if (!state.namespaces.includes(ns)) state.namespaces.push(ns);
+    lab.save();
+  };
+  try {
+    if (options.datastore === "etcd" && !options.etcdEndpoints?.length) {
+      progress("starting etcd on 127.0.0.1");
+      const etcd = await startEtcd(`${plan.stateDir}/etcd`);
+      state.processes.push({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: etcd.url });
+      options.etcdEndpoints = [etcd.url];
+      state.options = options;
+      lab.save();
+    }
+    progress(`creating lan ${plan.lanNetns} (bridge br0)`);
+    createLan(plan, record);
+    for (const node of plan.nodes) {
+      progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
+      createNode(plan, node, record);
+    }
+    for (const node of plan.nodes) {
+      const listen = `127.0.0.1:${freePort()}`;
+      const pid = startDaemon(plan, node, listen);
+      state.daemons.push({ node: node.name, pid, listen, startedAt: new Date().toISOString() });
+      lab.save();
+      progress(
+        `started daemon for ${node.name} (pid ${pid}, ${options.backend}, http://${listen})`,
+      );
+    }
+    progress("waiting for the daemons to be ready");
+    await Promise.all(plan.nodes.map((node) => {
+      const d = state.daemons.find((x) => x.node === node.name)!;
+      return waitReady(node, d.pid, d.listen).then(() => progress(`daemon ${node.name} ready`));
+    }));
+    const pods = plan.nodes.flatMap((node) => node.pods.map((pod) => ({ node, pod })));
+    for (const { pod } of pods) createPodNetns(pod.netns, record);
+    if (pods.length) progress(`attaching ${pods.length} pods through the CNI plugin`);
+    await mapLimit(pods, 4, async ({ node, pod }) => {
+      const ip = await attachPod(node, pod);
+      state.pods.push({
+        name: pod.name,
+        node: node.name,
+        netns: pod.netns,
+        containerId: pod.containerId,
+        ip,
+      });
+      lab.save();
+      progress(`pod ${pod.name} ${ip}`);
+    });
+    const order = pods.map((p) => p.pod.name);
+    state.pods.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+    state.phase = "ready";
+    lab.save();
+  } catch (e) {
+    state.phase = "failed";
+    lab.save();
+    throw e;
+  }
+  const mp = matrixPods(state);
+  if (mp.length > 1) progress(`pinging ${mp.length * (mp.length - 1)} pod pairs`);
+  const results = await pingMatrix(mp);
+  return {
+    lab,
+    pods: mp,
+    results,
+    ok: summarize(results).failed === 0,
+    matrixText: formatMatrix(mp, results),
+  };
+}
+
+/** How to look around a lab (printed after `up`). */
+export function lookAroundText(plan: LabPlan): string {
+  const n1 = plan.nodes[0]!;
+  const p1 = n1.pods[0];
+  const name = plan.options.name;
+  const nameArg = name === "skein" ? "" : ` --name ${name}`;
+  return [
+    "Look around:",
+    `  skein lab status${nameArg}`,
+    `  ip netns exec ${n1.netns} ip route            # routes to other nodes' pod subnets (proto 100)`,
+    `  ip netns exec ${n1.netns} ip -d link show        # eth0, cni0, ${
+      plan.options.backend === "vxlan" ? "the vxlan device, " : ""
+    }pod veths`,
+    ...(p1 ? [`  ip netns exec ${p1.netns} ip addr             # a pod`] : []),
+    `  cat ${n1.leaseFile}  ${n1.logFile}`,
+    `  skein lab down${nameArg}                          # remove everything`,
+  ].join("\n");
+}
