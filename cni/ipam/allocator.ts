@@ -1,0 +1,332 @@
+/**
+ * The IPAM verbs: ADD, DEL, CHECK, GC and STATUS over the host-local-compatible disk store.
+ *
+ * Error codes: invalid config 7; invalid container ID/ifname 4; I/O failure 5; a range set
+ * with no free address 11 (try again later: addresses come back as pods are deleted or GC
+ * runs); a requested IP that is taken, outside every range set or reserved (gateway, network,
+ * broadcast), or a second ADD for the same attachment: 100 (plugin-specific generic); CHECK
+ * without any reservation: 3 (unknown container); STATUS when no address can be handed out: 50.
+ *
+ * @module
+ */
+import { compareIp, formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
+import { CniCode, CniError } from "../errors.ts";
+import { crashPoint } from "./_crash.ts";
+import { parseIpamConfig, rangeSetsOf } from "./config.ts";
+import { candidates, rangeFor, type RangeSet, rangeSetText, reservedReason } from "./range.ts";
+import { readResolvConf } from "./resolv_conf.ts";
+import { recordMatches, validateAttachment } from "./reservation.ts";
+import { ReservationStore, type ScannedReservation } from "./store.ts";
+import type {
+  IpamAttachment,
+  IpamCheckRequest,
+  IpamConfig,
+  IpamGcRequest,
+  IpamIp,
+  IpamRequest,
+  IpamResult,
+} from "./types.ts";
+
+/** CNI STATUS code: the plugin cannot service ADD requests (spec 1.1). */
+export const STATUS_UNAVAILABLE = 50;
+
+function prefixOf(set: RangeSet, ip: Ip): number {
+  return (rangeFor(set, ip) ?? set.find((r) => r.subnet.family === ip.family) ?? set[0]!)
+    .subnet.prefix;
+}
+
+function ownerText(r: ScannedReservation | undefined): string {
+  if (!r) return "another attachment";
+  switch (r.record.kind) {
+    case "current":
+      return `container ${r.record.id} interface ${r.record.ifName}`;
+    case "legacy":
+      return `container ${r.record.id}`;
+    case "empty":
+      return "an empty reservation file left by a crashed writer (freed by the next DEL or GC)";
+    case "corrupt":
+      return `a corrupt reservation file (${r.record.reason}; freed by GC)`;
+  }
+}
+
+function openStore(config: IpamConfig, create = true): ReservationStore | undefined {
+  if (typeof config.networkName !== "string" || config.networkName === "") {
+    throw new CniError(CniCode.InvalidConfig, "Invalid IPAM config: networkName is empty");
+  }
+  return ReservationStore.open({ dataDir: config.dataDir, network: config.networkName, create });
+}
+
+/**
+ * ADD: reserves one address from every range set for the attachment (a requested IP when one
+ * falls in the set, else the next free address round-robin after `last_reserved_ip.<n>`, as
+ * host-local). Everything happens under the store lock; each reservation is created atomically
+ * before anything else; if any range set fails, the reservations of this call are released
+ * before the error is thrown, so a failed ADD changes nothing.
+ */
+export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
+  validateAttachment(req);
+  const sets = rangeSetsOf(req.config);
+  const requested: Ip[] = [];
+  for (const t of req.requestedIps ?? []) {
+    const ip = typeof t === "string" ? tryParseIp(t.replace(/\/[0-9]+$/, "")) : undefined;
+    if (!ip) {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `Cannot understand requested IP ${JSON.stringify(t)}`,
+      );
+    }
+    if (!requested.some((x) => compareIp(x, ip) === 0)) requested.push(ip);
+  }
+  const dns = req.config.resolvConf ? readResolvConf(req.config.resolvConf) : undefined;
+  const store = openStore(req.config)!;
+  try {
+    const ips = await store.withLock(() => {
+      crashPoint("after-lock");
+      const scan = store.scan();
+      const done: string[] = [];
+      try {
+        const pending = [...requested];
+        const out: IpamIp[] = [];
+        sets.forEach((set, idx) => {
+          const want = pending.findIndex((ip) => rangeFor(set, ip) !== undefined);
+          let got: Ip;
+          if (want >= 0) {
+            got = pending.splice(want, 1)[0]!;
+            const why = reservedReason(rangeFor(set, got)!, got);
+            if (why) {
+              throw new CniError(CniCode.Internal, `Requested IP address ${formatIp(got)} ${why}`);
+            }
+            if (!store.reserve(formatIp(got), req)) {
+              throw new CniError(
+                CniCode.Internal,
+                `Requested IP address ${formatIp(got)} is not available in range set ${
+                  rangeSetText(set)
+                }`,
+                `it is held by ${ownerText(scan.reservations.get(formatIp(got)))}`,
+              );
+            }
+          } else {
+            for (const r of scan.reservations.values()) {
+              if (recordMatches(r.record, req) && rangeFor(set, r.addr)) {
+                throw new CniError(
+                  CniCode.Internal,
+                  `${r.ip} has been allocated to ${req.containerId} (${req.ifName}), duplicate allocation is not allowed`,
+                  "the runtime must DEL an attachment before adding it again",
+                );
+              }
+            }
+            let found: Ip | undefined;
+            for (const c of candidates(set, store.lastReserved(idx))) {
+              const text = formatIp(c.ip);
+              if (scan.reservations.has(text)) continue;
+              if (store.reserve(text, req)) {
+                found = c.ip;
+                break;
+              }
+            }
+            if (!found) {
+              throw new CniError(
+                CniCode.TryAgainLater,
+                `no IP addresses available in range set: ${rangeSetText(set)}`,
+                `every address of network "${req.config.networkName}" in this range set is reserved (${store.dir})`,
+              );
+            }
+            got = found;
+          }
+          const text = formatIp(got);
+          done.push(text);
+          store.setLastReserved(idx, text);
+          if (idx === 0) crashPoint("after-reserve");
+          const range = rangeFor(set, got)!;
+          out.push({ address: `${text}/${prefixOf(set, got)}`, gateway: formatIp(range.gateway) });
+        });
+        if (pending.length > 0) {
+          throw new CniError(
+            CniCode.Internal,
+            `failed to allocate all requested IPs: ${pending.map(formatIp).join(" ")}`,
+            "no range set contains them",
+          );
+        }
+        if (scan.temps.length > 0) store.removeTemps(scan.temps);
+        crashPoint("before-unlock");
+        return out;
+      } catch (e) {
+        for (const ip of done) store.release(ip);
+        throw e;
+      }
+    });
+    crashPoint("after-unlock");
+    const result: IpamResult = { ips, routes: req.config.routes.map((r) => ({ ...r })) };
+    if (dns) result.dns = dns;
+    return result;
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * DEL: releases every reservation of the attachment (legacy container-only records too).
+ * Idempotent: an unknown container, or a network directory that does not exist, is success.
+ * Also removes what crashed writers left (temporary files, zero-length reservation files).
+ */
+export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Promise<void> {
+  validateAttachment(req);
+  const store = openStore(req.config, false);
+  if (!store) return;
+  try {
+    await store.withLock(() => {
+      const scan = store.scan();
+      for (const r of scan.reservations.values()) {
+        if (recordMatches(r.record, req) || r.record.kind === "empty") store.release(r.ip);
+      }
+      store.removeTemps(scan.temps);
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * CHECK: the attachment must hold at least one reservation (CniError 3 otherwise), and every
+ * address in `expectedIps` (from prevResult) must be reserved by it (CniError 100 otherwise).
+ */
+export async function ipamCheck(req: IpamCheckRequest): Promise<void> {
+  validateAttachment(req);
+  const expected = (req.expectedIps ?? []).map((t) => {
+    const ip = typeof t === "string" ? tryParseIp(t.replace(/\/[0-9]+$/, "")) : undefined;
+    if (!ip) throw new CniError(CniCode.InvalidConfig, `Cannot understand IP ${JSON.stringify(t)}`);
+    return ip;
+  });
+  const store = openStore(req.config, false);
+  const noReservation = (extra: string) =>
+    new CniError(
+      CniCode.UnknownContainer,
+      `No IP address reserved for container ${req.containerId} interface ${req.ifName} in network "${req.config.networkName}"`,
+      extra,
+    );
+  if (!store) throw noReservation(`${req.config.dataDir}/${req.config.networkName} does not exist`);
+  try {
+    await store.withLock(() => {
+      const scan = store.scan();
+      const mine = [...scan.reservations.values()].filter((r) => recordMatches(r.record, req));
+      if (mine.length === 0) {
+        const bad = [...scan.reservations.values()].filter((r) => r.record.kind === "corrupt");
+        throw noReservation(
+          bad.length > 0
+            ? `corrupt reservation files (unreadable owner): ${
+              bad.map((r) => `${r.ip}: ${ownerText(r)}`).join("; ")
+            }`
+            : "",
+        );
+      }
+      for (const ip of expected) {
+        const r = scan.reservations.get(formatIp(ip));
+        if (!r || !recordMatches(r.record, req)) {
+          throw new CniError(
+            CniCode.Internal,
+            `IP address ${
+              formatIp(ip)
+            } of container ${req.containerId} interface ${req.ifName} is not reserved for it`,
+            r ? `it is held by ${ownerText(r)}` : "no reservation file exists for it",
+          );
+        }
+      }
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * GC (CNI 1.1): releases every reservation whose (containerID, ifname) is not in
+ * `validAttachments` (a legacy container-only record survives when its container has any valid
+ * attachment), plus what crashed writers left: zero-length and corrupt reservation files and
+ * temporary files. Returns the released addresses. The lock and `last_reserved_ip.*` stay.
+ */
+export async function ipamGc(opts: IpamGcRequest): Promise<{ released: string[] }> {
+  if (!Array.isArray(opts.validAttachments)) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      "Invalid config: cni.dev/valid-attachments must be an array",
+    );
+  }
+  const valid: IpamAttachment[] = opts.validAttachments.map((a, i) => {
+    if (!a || typeof a.containerID !== "string" || typeof a.ifname !== "string") {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `Invalid config: cni.dev/valid-attachments[${i}] needs string containerID and ifname`,
+      );
+    }
+    return { containerId: a.containerID, ifName: a.ifname };
+  });
+  const store = openStore(opts.config, false);
+  if (!store) return { released: [] };
+  try {
+    return await store.withLock(() => {
+      const scan = store.scan();
+      const released: string[] = [];
+      for (const r of scan.reservations.values()) {
+        const keep = (r.record.kind === "current" || r.record.kind === "legacy") &&
+          valid.some((a) => recordMatches(r.record, a));
+        if (!keep) {
+          store.release(r.ip);
+          released.push(r.ip);
+        }
+      }
+      store.removeTemps(scan.temps);
+      return { released };
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * STATUS: throws CniError 50 when an ADD could not succeed now: the data directory cannot be
+ * used, or a range set has no free address. Changes nothing on disk except creating the
+ * network directory and lock file, as ADD would.
+ */
+export async function ipamStatus(config: IpamConfig): Promise<void> {
+  const sets = rangeSetsOf(config);
+  let store: ReservationStore;
+  try {
+    store = openStore(config)!;
+  } catch (e) {
+    throw new CniError(STATUS_UNAVAILABLE, (e as Error).message, "IPAM cannot store reservations");
+  }
+  try {
+    await store.withLock(() => {
+      const scan = store.scan();
+      sets.forEach((set, idx) => {
+        for (const c of candidates(set, store.lastReserved(idx))) {
+          if (!scan.reservations.has(formatIp(c.ip))) return;
+        }
+        throw new CniError(
+          STATUS_UNAVAILABLE,
+          `no IP addresses available in range set: ${rangeSetText(set)}`,
+          `network "${config.networkName}" cannot add pods until addresses are released`,
+        );
+      });
+    });
+  } catch (e) {
+    if (e instanceof CniError && e.code === STATUS_UNAVAILABLE) throw e;
+    throw new CniError(STATUS_UNAVAILABLE, (e as Error).message, "IPAM cannot read its state");
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * STATUS from a netconf: parses the IPAM section first, so a missing node lease file (the daemon
+ * has not leased a subnet yet) or a bad config is reported as CniError 50 too.
+ */
+export async function ipamStatusOfNetconf(netconf: Record<string, unknown>): Promise<void> {
+  let config: IpamConfig;
+  try {
+    config = await parseIpamConfig(netconf);
+  } catch (e) {
+    if (e instanceof CniError) throw new CniError(STATUS_UNAVAILABLE, e.message, e.details);
+    throw e;
+  }
+  await ipamStatus(config);
+}

@@ -1,0 +1,240 @@
+/**
+ * Parses and validates the netconf's `ipam` section (host-local's schema plus skein's
+ * `"subnet": "auto"` and `leaseFile`).
+ *
+ * @module
+ */
+import {
+  addToIp,
+  canonicalCidr,
+  formatIp,
+  networkOf,
+  parseCidr,
+  tryParseCidr,
+  tryParseIp,
+} from "../../net/cidr.ts";
+import { CniCode, CniError } from "../errors.ts";
+import { DEFAULT_LEASE_FILE, readLeaseFile } from "./lease_file.ts";
+import {
+  parseRangeSet,
+  type RangeSet,
+  rangeSetsOverlap,
+  rangeSetText,
+  rangeToConfig,
+} from "./range.ts";
+import { DEFAULT_DATA_DIR } from "./store.ts";
+import type { IpamConfig, IpamRange, IpamRoute, NodeLeaseInfo } from "./types.ts";
+
+const IPAM_KEYS = new Set([
+  "type",
+  "subnet",
+  "rangeStart",
+  "rangeEnd",
+  "gateway",
+  "ranges",
+  "routes",
+  "dataDir",
+  "resolvConf",
+  "leaseFile",
+]);
+const RANGE_KEYS = new Set(["subnet", "rangeStart", "rangeEnd", "gateway"]);
+const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+
+function invalid(where: string, why: string): CniError {
+  return new CniError(CniCode.InvalidConfig, `Invalid IPAM config: ${where}: ${why}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function optString(o: Record<string, unknown>, key: string, where: string): string | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || v === "") {
+    throw invalid(`${where}.${key}`, "must be a non-empty string");
+  }
+  return v;
+}
+
+function rangeObject(v: unknown, where: string): IpamRange {
+  if (!isObject(v)) throw invalid(where, "must be an object with a subnet");
+  for (const k of Object.keys(v)) {
+    if (!RANGE_KEYS.has(k)) {
+      throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ${where}.${k}`);
+    }
+  }
+  const subnet = v.subnet;
+  if (typeof subnet !== "string") throw invalid(`${where}.subnet`, "missing or not a string");
+  return {
+    subnet,
+    rangeStart: optString(v, "rangeStart", where),
+    rangeEnd: optString(v, "rangeEnd", where),
+    gateway: optString(v, "gateway", where),
+  };
+}
+
+function rangeSets(v: unknown, where: string): IpamRange[][] {
+  if (!Array.isArray(v)) throw invalid(where, "must be an array of range sets (arrays of ranges)");
+  return v.map((set, i) => {
+    if (!Array.isArray(set)) throw invalid(`${where}[${i}]`, "must be an array of ranges");
+    return set.map((r, j) => rangeObject(r, `${where}[${i}][${j}]`));
+  });
+}
+
+function routes(v: unknown): IpamRoute[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid("ipam.routes", "must be an array");
+  return v.map((r, i) => {
+    const where = `ipam.routes[${i}]`;
+    if (!isObject(r)) throw invalid(where, "must be an object with dst");
+    for (const k of Object.keys(r)) {
+      if (k !== "dst" && k !== "gw") {
+        throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ${where}.${k}`);
+      }
+    }
+    const dst = typeof r.dst === "string" ? tryParseCidr(r.dst) : undefined;
+    if (!dst || !(r.dst as string).includes("/")) {
+      throw invalid(`${where}.dst`, `${JSON.stringify(r.dst)} is not a CIDR`);
+    }
+    const out: IpamRoute = { dst: canonicalCidr(r.dst as string) };
+    if (r.gw !== undefined) {
+      const gw = typeof r.gw === "string" ? tryParseIp(r.gw) : undefined;
+      if (!gw) throw invalid(`${where}.gw`, `${JSON.stringify(r.gw)} is not an IP address`);
+      if (gw.family !== dst.family) {
+        throw invalid(`${where}.gw`, `${r.gw} is not the same family as ${r.dst}`);
+      }
+      out.gw = formatIp(gw);
+    }
+    return out;
+  });
+}
+
+/** Ranges and routes for `"subnet": "auto"`: the lease's subnets, gateway = first address. */
+function autoFromLease(lease: NodeLeaseInfo): { sets: IpamRange[][]; routes: IpamRoute[] } {
+  const sets: IpamRange[][] = [];
+  const rts: IpamRoute[] = [];
+  for (
+    const [subnet, network] of [[lease.subnet, lease.network], [lease.subnet6, lease.network6]]
+  ) {
+    if (!subnet) continue;
+    sets.push([{ subnet }]);
+    if (network && network !== subnet) {
+      rts.push({ dst: network, gw: formatIp(addToIp(networkOf(parseCidr(subnet)), 1)) });
+    }
+  }
+  return { sets, routes: rts };
+}
+
+/**
+ * Parses the netconf's `ipam` section plus the netconf `name`, validates it like host-local
+ * (and stricter: unknown keys are refused) and fills every default in, so the result is
+ * canonical. `runtimeConfig.ipRanges` and the legacy single `subnet` are prepended to `ranges`
+ * as host-local does. `"subnet": "auto"` (or no ranges at all) reads the node lease file.
+ *
+ * Throws CniError 7 (invalid config) or 2 (unsupported field) with a message naming the field;
+ * 11 (try again later) when the lease file does not exist yet; 6 when it is corrupt.
+ */
+export function parseIpamConfig(netconf: Record<string, unknown>): Promise<IpamConfig> {
+  try {
+    return Promise.resolve(parseIpamConfigSync(netconf));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** Synchronous parseIpamConfig(). */
+export function parseIpamConfigSync(netconf: Record<string, unknown>): IpamConfig {
+  if (!isObject(netconf)) throw invalid("netconf", "must be a JSON object");
+  const name = netconf.name;
+  if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `Invalid config: name ${
+        JSON.stringify(name)
+      } must start with a letter or digit and hold only letters, digits, "_", "." and "-"`,
+    );
+  }
+  const ipam = netconf.ipam;
+  if (!isObject(ipam)) throw invalid("ipam", "missing or not an object");
+  for (const k of Object.keys(ipam)) {
+    if (!IPAM_KEYS.has(k)) {
+      throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ipam.${k}`);
+    }
+  }
+  const type = ipam.type === undefined ? "skein" : ipam.type;
+  if (typeof type !== "string" || type === "") throw invalid("ipam.type", "must be a string");
+  const dataDir = optString(ipam, "dataDir", "ipam") ?? DEFAULT_DATA_DIR;
+  const resolvConf = optString(ipam, "resolvConf", "ipam");
+  const leaseFile = optString(ipam, "leaseFile", "ipam") ?? DEFAULT_LEASE_FILE;
+
+  let sets: IpamRange[][] = [];
+  const rc = netconf.runtimeConfig;
+  if (isObject(rc) && rc.ipRanges !== undefined) {
+    sets.push(...rangeSets(rc.ipRanges, "runtimeConfig.ipRanges"));
+  }
+  const legacy = ipam.subnet;
+  let auto = legacy === "auto";
+  if (legacy !== undefined && !auto) {
+    sets.push([rangeObject(
+      {
+        subnet: legacy,
+        rangeStart: ipam.rangeStart,
+        rangeEnd: ipam.rangeEnd,
+        gateway: ipam.gateway,
+      },
+      "ipam",
+    )]);
+  } else if (
+    ipam.rangeStart !== undefined || ipam.rangeEnd !== undefined || ipam.gateway !== undefined
+  ) {
+    throw invalid("ipam", 'rangeStart, rangeEnd and gateway need a legacy "subnet" (use "ranges")');
+  }
+  if (ipam.ranges !== undefined) sets.push(...rangeSets(ipam.ranges, "ipam.ranges"));
+  const rts = routes(ipam.routes);
+  if (sets.length === 0) auto = true;
+
+  let nodeLease: NodeLeaseInfo | undefined;
+  if (auto) {
+    nodeLease = readLeaseFile(leaseFile);
+    const a = autoFromLease(nodeLease);
+    sets = [...a.sets, ...sets];
+    for (const r of a.routes) {
+      if (!rts.some((x) => x.dst === r.dst)) rts.push(r);
+    }
+  }
+
+  const parsed: RangeSet[] = sets.map((s, i) => parseRangeSet(s, `range set ${i}`));
+  for (let i = 0; i < parsed.length; i++) {
+    for (let j = i + 1; j < parsed.length; j++) {
+      if (rangeSetsOverlap(parsed[i]!, parsed[j]!)) {
+        throw invalid(
+          "ranges",
+          `range set ${i} (${rangeSetText(parsed[i]!)}) overlaps with range set ${j} (${
+            rangeSetText(parsed[j]!)
+          })`,
+        );
+      }
+    }
+  }
+
+  const config: IpamConfig = {
+    type,
+    ranges: parsed.map((s) => s.map(rangeToConfig)),
+    routes: rts,
+    dataDir,
+    networkName: name,
+    leaseFile,
+  };
+  if (resolvConf !== undefined) config.resolvConf = resolvConf;
+  if (nodeLease) config.nodeLease = nodeLease;
+  return config;
+}
+
+/** Parses the (already canonical) ranges of a config back into range sets. */
+export function rangeSetsOf(config: IpamConfig): RangeSet[] {
+  if (!Array.isArray(config.ranges) || config.ranges.length === 0) {
+    throw invalid("ranges", "no IP ranges specified");
+  }
+  return config.ranges.map((s, i) => parseRangeSet(s, `range set ${i}`));
+}

@@ -1,0 +1,198 @@
+/**
+ * Address ranges and range sets: validation with host-local's defaults and rules, and the
+ * round-robin candidate order host-local uses. Pure: no I/O.
+ *
+ * @module
+ */
+import {
+  addToIp,
+  type Cidr,
+  compareIp,
+  contains,
+  familyBits,
+  formatIp,
+  type Ip,
+  lastOf,
+  networkOf,
+  tryParseCidr,
+  tryParseIp,
+} from "../../net/cidr.ts";
+import { CniCode, CniError } from "../errors.ts";
+import type { IpamRange } from "./types.ts";
+
+/** A validated range: every address field filled in. */
+export interface Range {
+  /** The subnet with host bits cleared. */
+  subnet: Cidr;
+  /** First allocatable address (inclusive). */
+  start: Ip;
+  /** Last allocatable address (inclusive). */
+  end: Ip;
+  /** The gateway; never allocated. */
+  gateway: Ip;
+}
+
+/** A range set: one address per ADD comes from the first free address of any of its ranges. */
+export type RangeSet = Range[];
+
+function invalid(where: string, why: string): CniError {
+  return new CniError(CniCode.InvalidConfig, `Invalid IPAM config: ${where}: ${why}`);
+}
+
+function ipField(value: unknown, where: string): Ip {
+  const ip = typeof value === "string" ? tryParseIp(value) : undefined;
+  if (!ip) throw invalid(where, `${JSON.stringify(value)} is not an IP address`);
+  return ip;
+}
+
+/**
+ * Validates one range and fills in the defaults exactly as host-local does: gateway and
+ * rangeStart = network + 1, rangeEnd = broadcast − 1 (IPv4) or the last address (IPv6).
+ * Throws CniError 7 naming `where` (e.g. "ipam.ranges[0][1]") on bad input.
+ */
+export function parseRange(r: IpamRange, where: string): Range {
+  const c = typeof r.subnet === "string" ? tryParseCidr(r.subnet) : undefined;
+  if (!c || !r.subnet.includes("/")) {
+    throw invalid(
+      `${where}.subnet`,
+      `${JSON.stringify(r.subnet)} is not a CIDR like 10.244.1.0/24`,
+    );
+  }
+  const bits = familyBits(c.family);
+  if (c.prefix > bits - 2) {
+    throw invalid(`${where}.subnet`, `network ${r.subnet} is too small to allocate from`);
+  }
+  const subnet: Cidr = { family: c.family, ip: networkOf(c), prefix: c.prefix };
+  const inSubnet = (ip: Ip, field: string): Ip => {
+    if (ip.family !== subnet.family) {
+      throw invalid(
+        `${where}.${field}`,
+        `${formatIp(ip)} is not the same family as ${cidrText(subnet)}`,
+      );
+    }
+    if (!contains(subnet, ip)) {
+      throw invalid(`${where}.${field}`, `${formatIp(ip)} is not in network ${cidrText(subnet)}`);
+    }
+    return ip;
+  };
+  const first = addToIp(subnet.ip, 1);
+  const gateway = r.gateway === undefined
+    ? first
+    : inSubnet(ipField(r.gateway, `${where}.gateway`), "gateway");
+  const start = r.rangeStart === undefined
+    ? first
+    : inSubnet(ipField(r.rangeStart, `${where}.rangeStart`), "rangeStart");
+  const last = lastOf(subnet);
+  const end = r.rangeEnd === undefined
+    ? (subnet.family === 4 ? addToIp(last, -1) : last)
+    : inSubnet(ipField(r.rangeEnd, `${where}.rangeEnd`), "rangeEnd");
+  if (compareIp(start, end) > 0) {
+    throw invalid(where, `rangeStart ${formatIp(start)} is after rangeEnd ${formatIp(end)}`);
+  }
+  return { subnet, start, end, gateway };
+}
+
+/** Validates a range set: not empty, one family, no overlapping ranges. */
+export function parseRangeSet(set: IpamRange[], where: string): RangeSet {
+  if (set.length === 0) throw invalid(where, "empty range set");
+  const out = set.map((r, j) => parseRange(r, `${where}[${j}]`));
+  for (let i = 0; i < out.length; i++) {
+    const a = out[i]!;
+    if (a.subnet.family !== out[0]!.subnet.family) throw invalid(where, "mixed address families");
+    for (let j = i + 1; j < out.length; j++) {
+      const b = out[j]!;
+      if (rangesOverlap(a, b)) {
+        throw invalid(where, `ranges ${rangeText(a)} and ${rangeText(b)} overlap`);
+      }
+    }
+  }
+  return out;
+}
+
+/** True when two ranges (same family) share an allocatable address. */
+export function rangesOverlap(a: Range, b: Range): boolean {
+  if (a.subnet.family !== b.subnet.family) return false;
+  return compareIp(a.start, b.end) <= 0 && compareIp(b.start, a.end) <= 0;
+}
+
+/** True when two range sets overlap anywhere. */
+export function rangeSetsOverlap(a: RangeSet, b: RangeSet): boolean {
+  return a.some((x) => b.some((y) => rangesOverlap(x, y)));
+}
+
+/** The range of `set` that holds `ip` between its start and end, if any. */
+export function rangeFor(set: RangeSet, ip: Ip): Range | undefined {
+  return set.find((r) =>
+    contains(r.subnet, ip) && compareIp(ip, r.start) >= 0 && compareIp(ip, r.end) <= 0
+  );
+}
+
+/**
+ * Why `ip` can never be handed out from `r` (gateway, network address, IPv4 broadcast), or
+ * undefined when it can.
+ */
+export function reservedReason(r: Range, ip: Ip): string | undefined {
+  if (compareIp(ip, r.gateway) === 0) return "is the subnet's gateway";
+  if (compareIp(ip, r.subnet.ip) === 0) return "is the subnet's network address";
+  if (r.subnet.family === 4 && compareIp(ip, lastOf(r.subnet)) === 0) {
+    return "is the subnet's broadcast address";
+  }
+  return undefined;
+}
+
+/** "10.0.0.0/24". */
+export function cidrText(c: Cidr): string {
+  return `${formatIp(c.ip)}/${c.prefix}`;
+}
+
+/** host-local's range text: "10.0.0.1-10.0.0.254". */
+export function rangeText(r: Range): string {
+  return `${formatIp(r.start)}-${formatIp(r.end)}`;
+}
+
+/** host-local's range-set text: ranges joined with ",". */
+export function rangeSetText(set: RangeSet): string {
+  return set.map(rangeText).join(",");
+}
+
+/** Back to the netconf shape, every field filled in and canonical. */
+export function rangeToConfig(r: Range): IpamRange {
+  return {
+    subnet: cidrText(r.subnet),
+    rangeStart: formatIp(r.start),
+    rangeEnd: formatIp(r.end),
+    gateway: formatIp(r.gateway),
+  };
+}
+
+/**
+ * The candidate addresses of a range set in host-local's round-robin order: starting after
+ * `last` (the set's last reserved address) when it lies in the set, else at the first range's
+ * start; wrapping through the ranges; each address at most once; gateway, network and IPv4
+ * broadcast addresses skipped. Lazy, so callers stop at the first free address.
+ */
+export function* candidates(set: RangeSet, last?: Ip): Generator<{ ip: Ip; range: Range }> {
+  if (set.length === 0) return;
+  let idx = 0;
+  let cur: Ip | undefined;
+  if (last) {
+    const i = set.findIndex((r) => rangeFor([r], last) !== undefined);
+    if (i >= 0) [idx, cur] = [i, last];
+  }
+  let startIp: Ip | undefined;
+  for (;;) {
+    let r = set[idx]!;
+    if (cur === undefined) {
+      cur = r.start;
+    } else if (compareIp(cur, r.end) === 0) {
+      idx = (idx + 1) % set.length;
+      r = set[idx]!;
+      cur = r.start;
+    } else {
+      cur = addToIp(cur, 1);
+    }
+    if (startIp === undefined) startIp = cur;
+    else if (compareIp(cur, startIp) === 0) return;
+    if (reservedReason(r, cur) === undefined) yield { ip: cur, range: r };
+  }
+}

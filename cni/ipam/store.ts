@@ -1,0 +1,233 @@
+/**
+ * The on-disk reservation store, laid out exactly like host-local's so a node can switch
+ * between the two (and both can run side by side):
+ *
+ * ```
+ * <dataDir>/<network>/lock                 flock(LOCK_EX) held around every change
+ * <dataDir>/<network>/<ip>                 "<containerID>\r\n<ifname>", one file per address
+ * <dataDir>/<network>/last_reserved_ip.<n> last address reserved from range set n
+ * ```
+ *
+ * Crash rule: skein never creates a reservation file empty. It writes the record into a
+ * temporary file (`.skein-tmp.*`, a name that is not an address, so host-local ignores it) and
+ * `link()`s it to `<ip>`; link fails with EEXIST when the address is taken, so the file at `<ip>`
+ * either does not exist or is complete, and the winner of a race is decided by the kernel. All
+ * writers (skein and host-local) write only while holding the lock, so whoever holds the lock
+ * knows that temporary files and zero-length reservation files belong to a process that died:
+ * they are removed by the next DEL or GC (ADD just never hands their address out).
+ *
+ * @module
+ */
+import { formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
+import { CniCode, CniError } from "../errors.ts";
+import { crashPoint } from "./_crash.ts";
+import { formatReservation, parseReservation, type ReservationRecord } from "./reservation.ts";
+import type { IpamAttachment } from "./types.ts";
+
+/** Default `dataDir`, as host-local's. */
+export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
+/** Prefix of the per-range-set round-robin cursor files. */
+export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
+/** Prefix of skein's temporary files (never an address, so host-local skips them). */
+export const TEMP_PREFIX = ".skein-tmp.";
+
+/** One reservation file found by scan(). */
+export interface ScannedReservation {
+  /** The address, canonical text (also the file name). */
+  ip: string;
+  /** The parsed address. */
+  addr: Ip;
+  /** What the file says. */
+  record: ReservationRecord;
+}
+
+/** Everything in a network's directory that matters. */
+export interface ScanResult {
+  /** Reservation files by canonical address. */
+  reservations: Map<string, ScannedReservation>;
+  /** Leftover temporary files of crashed skein writers. */
+  temps: string[];
+}
+
+function ioError(what: string, path: string, e: unknown): CniError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new CniError(CniCode.IoFailure, `Cannot ${what} ${path}: ${why}`, undefined, { cause: e });
+}
+
+/** The reservation store of one network. Open with `ReservationStore.open()`, then `close()`. */
+export class ReservationStore {
+  /** `<dataDir>/<network>`. */
+  readonly dir: string;
+  #lockFile: Deno.FsFile;
+  #locked = false;
+
+  private constructor(dir: string, lockFile: Deno.FsFile) {
+    this.dir = dir;
+    this.#lockFile = lockFile;
+  }
+
+  /**
+   * Opens (creating with mode 0755 if needed, as host-local does) `<dataDir>/<network>` and its
+   * lock file. With `create: false`, returns undefined when the directory does not exist.
+   */
+  static open(
+    opts: { dataDir: string; network: string; create?: boolean },
+  ): ReservationStore | undefined {
+    const dir = `${opts.dataDir.replace(/\/+$/, "") || "/"}/${opts.network}`;
+    if (opts.create === false) {
+      try {
+        if (!Deno.statSync(dir).isDirectory) throw new Error("not a directory");
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw ioError("use IPAM data directory", dir, e);
+      }
+    } else {
+      try {
+        Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      } catch (e) {
+        throw ioError("create IPAM data directory", dir, e);
+      }
+    }
+    let f: Deno.FsFile;
+    try {
+      f = Deno.openSync(`${dir}/lock`, { read: true, write: true, create: true, mode: 0o644 });
+    } catch (e) {
+      throw ioError("open IPAM lock file", `${dir}/lock`, e);
+    }
+    return new ReservationStore(dir, f);
+  }
+
+  /**
+   * Runs `fn` holding the exclusive lock (`flock(LOCK_EX)` on `<dir>/lock`, the same lock
+   * host-local takes). `fn` is synchronous so no other code of this process interleaves.
+   */
+  async withLock<T>(fn: () => T): Promise<T> {
+    await this.#lockFile.lock(true);
+    this.#locked = true;
+    try {
+      return fn();
+    } finally {
+      this.#locked = false;
+      this.#lockFile.unlockSync();
+    }
+  }
+
+  /** Closes the lock file (releasing the lock if held). */
+  close(): void {
+    try {
+      this.#lockFile.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  #assertLocked(): void {
+    if (!this.#locked) throw new Error("IPAM store used without holding its lock");
+  }
+
+  /** Reads every reservation file and lists leftover temporary files. Needs the lock. */
+  scan(): ScanResult {
+    this.#assertLocked();
+    const reservations = new Map<string, ScannedReservation>();
+    const temps: string[] = [];
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(this.dir)];
+    } catch (e) {
+      throw ioError("read IPAM data directory", this.dir, e);
+    }
+    for (const ent of entries) {
+      if (ent.name.startsWith(TEMP_PREFIX)) {
+        temps.push(ent.name);
+        continue;
+      }
+      if (!ent.isFile) continue;
+      const addr = tryParseIp(ent.name);
+      if (!addr) continue; // lock, last_reserved_ip.N, foreign files
+      let data: Uint8Array;
+      try {
+        data = Deno.readFileSync(`${this.dir}/${ent.name}`);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue;
+        throw ioError("read reservation file", `${this.dir}/${ent.name}`, e);
+      }
+      const ip = formatIp(addr);
+      reservations.set(ip, { ip, addr, record: parseReservation(data) });
+    }
+    return { reservations, temps };
+  }
+
+  /**
+   * Reserves `ip` for `who` atomically: writes the record to a temporary file and links it to
+   * `<dir>/<ip>`. Returns false when the address is already taken. Needs the lock.
+   */
+  reserve(ip: string, who: IpamAttachment): boolean {
+    this.#assertLocked();
+    const tmp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}.${crypto.randomUUID()}`;
+    try {
+      Deno.writeTextFileSync(tmp, formatReservation(who), { createNew: true, mode: 0o644 });
+    } catch (e) {
+      throw ioError("write reservation", tmp, e);
+    }
+    crashPoint("after-temp-write");
+    try {
+      Deno.linkSync(tmp, `${this.dir}/${ip}`);
+      crashPoint("after-link");
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) return false;
+      throw ioError("create reservation", `${this.dir}/${ip}`, e);
+    } finally {
+      removeQuiet(tmp);
+    }
+  }
+
+  /** Removes the reservation file of `ip` (absent is fine). Needs the lock. */
+  release(ip: string): void {
+    this.#assertLocked();
+    try {
+      Deno.removeSync(`${this.dir}/${ip}`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw ioError("remove reservation", `${this.dir}/${ip}`, e);
+      }
+    }
+  }
+
+  /** Removes leftover temporary files (safe under the lock: their writers are dead). */
+  removeTemps(names: string[]): void {
+    this.#assertLocked();
+    for (const n of names) removeQuiet(`${this.dir}/${n}`);
+  }
+
+  /** The last address reserved from range set `idx`, or undefined (missing or unparsable). */
+  lastReserved(idx: number): Ip | undefined {
+    try {
+      return tryParseIp(Deno.readTextFileSync(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`).trim());
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Records the round-robin cursor of range set `idx` (written atomically via rename). */
+  setLastReserved(idx: number, ip: string): void {
+    this.#assertLocked();
+    const path = `${this.dir}/${LAST_RESERVED_PREFIX}${idx}`;
+    const tmp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}.${crypto.randomUUID()}`;
+    try {
+      Deno.writeTextFileSync(tmp, ip, { mode: 0o644 });
+      Deno.renameSync(tmp, path);
+    } catch (e) {
+      removeQuiet(tmp);
+      throw ioError("write", path, e);
+    }
+  }
+}
+
+function removeQuiet(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // gone already, or will be cleaned by the next locked operation
+  }
+}
