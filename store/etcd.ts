@@ -1,0 +1,331 @@
+/**
+ * The etcd v3 lease store, in flannel's key layout so flannel-era tooling reads it:
+ *
+ * ```
+ * <prefix>/config                  {"Network":"10.244.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}
+ * <prefix>/subnets/10.244.1.0-24   {"PublicIP":"192.168.1.10","BackendType":"vxlan",
+ *                                   "BackendData":{"VtepMAC":"..."},"Node":"node1"}   (TTL lease)
+ * ```
+ * A new subnet is claimed with a txn that only succeeds while the key does not exist
+ * (create_revision == 0); taking back one's own record compares its mod_revision. Each record is
+ * attached to its own etcd lease; renew() is a keep-alive. Watches resume from the last seen
+ * revision after a disconnect and fall back to a full re-list when etcd compacted that revision.
+ *
+ * Expiration of leases read back from etcd is approximate (time of the read + the store's TTL):
+ * etcd keeps the real TTL in its lease.
+ *
+ * @module
+ */
+import { chooseLease } from "./allocate.ts";
+import {
+  EtcdClient,
+  EtcdCompactedError,
+  type EtcdKv,
+  prefixEnd,
+} from "./_etcd_client.ts";
+import { LeaseLostError, StoreError } from "./errors.ts";
+import {
+  decodeLeaseRecord,
+  decodeNetworkConfig,
+  encodeLeaseRecord,
+  encodeNetworkConfig,
+  parseSubnetKey,
+  subnetKey,
+} from "./flannel.ts";
+import { sleep, type WarnFn } from "./_util.ts";
+import type {
+  AcquireRequest,
+  Lease,
+  LeaseEvent,
+  LeaseList,
+  LeaseStore,
+  NetworkConfig,
+  WatchItem,
+} from "./types.ts";
+
+/** Options of {@linkcode EtcdStore}. */
+export interface EtcdStoreOptions {
+  /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
+  endpoints: string[];
+  /** Key prefix (default "/coreos.com/network", flannel's). */
+  prefix?: string;
+  /** Per-request timeout (ms, default 5000). */
+  timeoutMs?: number;
+  /** TTL assumed for other nodes' leases when reporting their expiration (s, default 86400). */
+  assumedTtlSeconds?: number;
+  /** Called for each bad record skipped. */
+  onWarning?: WarnFn;
+  /** Called for background errors (a broken watch) before it is retried. */
+  onError?: (e: Error) => void;
+}
+
+/** Default key prefix, flannel's. */
+export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
+
+/** The etcd-backed LeaseStore. */
+export class EtcdStore implements LeaseStore {
+  readonly type = "etcd";
+  readonly prefix: string;
+  readonly client: EtcdClient;
+  #warn: WarnFn;
+  #onError: (e: Error) => void;
+  #assumedTtl: number;
+
+  constructor(opts: EtcdStoreOptions) {
+    this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
+    this.client = new EtcdClient({ endpoints: opts.endpoints, timeoutMs: opts.timeoutMs });
+    this.#warn = opts.onWarning ?? (() => {});
+    this.#onError = opts.onError ?? (() => {});
+    this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
+  }
+
+  get #subnets(): string {
+    return `${this.prefix}/subnets/`;
+  }
+
+  /** Reads `<prefix>/config`. */
+  async getNetworkConfig(): Promise<NetworkConfig | undefined> {
+    const { kvs } = await this.client.range(`${this.prefix}/config`);
+    const kv = kvs[0];
+    if (!kv) return undefined;
+    try {
+      return decodeNetworkConfig(JSON.parse(kv.value));
+    } catch (e) {
+      throw new StoreError(`Cannot use ${this.prefix}/config: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** Creates `<prefix>/config` unless present (txn on create_revision 0). */
+  async putNetworkConfigIfAbsent(config: NetworkConfig): Promise<NetworkConfig> {
+    const key = `${this.prefix}/config`;
+    await this.client.putIf([{ key, target: "CREATE", createRevision: 0 }], {
+      key,
+      value: JSON.stringify(encodeNetworkConfig(config)),
+    });
+    const cur = await this.getNetworkConfig();
+    if (!cur) throw new StoreError(`${key} vanished right after it was written`);
+    return cur;
+  }
+
+  /** Claims a subnet with a compare-and-put; retries on a lost race. */
+  async acquire(req: AcquireRequest): Promise<Lease> {
+    const config = await this.getNetworkConfig();
+    if (!config) throw new StoreError(`No network config at ${this.prefix}/config`);
+    const ttl = Math.max(1, Math.round(req.ttlSeconds));
+    let leaseId: string | undefined;
+    const lost = new Set<string>();
+    try {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const snap = await this.#listRaw();
+        const choice = chooseLease(req, snap.leases, config, { pick: "random", exclude: lost });
+        leaseId ??= await this.client.grant(ttl);
+        const subnet = "reuse" in choice ? choice.reuse.subnet : choice.subnet;
+        const subnet6 = "reuse" in choice ? choice.reuse.subnet6 : choice.subnet6;
+        const lease = leaseOf(req, subnet, subnet6, ttl);
+        const key = this.#subnets + subnetKey(subnet, subnet6);
+        const old = snap.kvs.get(key);
+        const cmp = old && "reuse" in choice
+          ? { key, target: "MOD" as const, modRevision: old.modRevision }
+          : { key, target: "CREATE" as const, createRevision: 0 };
+        const r = await this.client.putIf([cmp], {
+          key,
+          value: JSON.stringify(encodeLeaseRecord(lease)),
+          lease: leaseId,
+        });
+        if (r.succeeded) {
+          if (old && old.lease !== "0" && old.lease !== leaseId) {
+            await this.client.revoke(old.lease).catch(() => {});
+          }
+          // A node holds one lease: drop other records of this node (e.g. after a config change).
+          for (const l of snap.leases) {
+            const k = this.#subnets + subnetKey(l.subnet, l.subnet6);
+            const kv = snap.kvs.get(k);
+            if (l.node === req.node && k !== key && kv) {
+              await this.client.deleteIf(k, kv.modRevision);
+            }
+          }
+          leaseId = undefined;
+          return lease;
+        }
+        if (!("reuse" in choice)) lost.add(subnet);
+      }
+      throw new StoreError(`Cannot claim a subnet in etcd: lost the race 20 times`);
+    } finally {
+      if (leaseId) await this.client.revoke(leaseId).catch(() => {});
+    }
+  }
+
+  /** Keep-alive of the lease's etcd lease, re-putting the record when its attributes changed. */
+  async renew(lease: Lease, ttlSeconds: number): Promise<Lease> {
+    const key = this.#subnets + subnetKey(lease.subnet, lease.subnet6);
+    const { kvs } = await this.client.range(key);
+    const kv = kvs[0];
+    if (!kv) throw new LeaseLostError(lease.subnet, "the record is gone (expired or deleted)");
+    let cur: Lease;
+    try {
+      cur = decodeLeaseRecord(
+        key.slice(this.#subnets.length),
+        JSON.parse(kv.value),
+        lease.expiration,
+      );
+    } catch (e) {
+      throw new LeaseLostError(lease.subnet, `the record is unreadable: ${(e as Error).message}`);
+    }
+    if (cur.node !== lease.node) {
+      throw new LeaseLostError(lease.subnet, `it now belongs to node "${cur.node}"`);
+    }
+    const ttl = Math.max(1, Math.round(ttlSeconds));
+    let id = kv.lease;
+    const remaining = id !== "0" ? await this.client.keepAlive(id) : 0;
+    const value = JSON.stringify(encodeLeaseRecord(lease));
+    if (remaining <= 0 || remaining < ttl - 1 || value !== kv.value) {
+      // No usable etcd lease (or a different TTL, or new attributes): attach a fresh one.
+      const fresh = remaining > 0 && remaining >= ttl - 1 ? id : await this.client.grant(ttl);
+      const r = await this.client.putIf([{ key, target: "MOD", modRevision: kv.modRevision }], {
+        key,
+        value,
+        lease: fresh,
+      });
+      if (!r.succeeded) {
+        if (fresh !== id) await this.client.revoke(fresh).catch(() => {});
+        throw new LeaseLostError(lease.subnet, "the record changed while renewing");
+      }
+      if (fresh !== id && id !== "0") await this.client.revoke(id).catch(() => {});
+      id = fresh;
+    }
+    return { ...lease, expiration: new Date(Date.now() + ttl * 1000).toISOString() };
+  }
+
+  /** Every decodable lease under `<prefix>/subnets/`. */
+  async list(): Promise<LeaseList> {
+    const { leases, revision } = await this.#listRaw();
+    return { leases, revision };
+  }
+
+  async #listRaw(): Promise<LeaseList & { kvs: Map<string, EtcdKv> }> {
+    const { kvs, revision } = await this.client.range(this.#subnets, prefixEnd(this.#subnets));
+    const leases: Lease[] = [];
+    const byKey = new Map<string, EtcdKv>();
+    const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
+    for (const kv of kvs) {
+      byKey.set(kv.key, kv);
+      const l = this.#decode(kv, exp);
+      if (l) leases.push(l);
+    }
+    return { leases, revision, kvs: byKey };
+  }
+
+  #decode(kv: EtcdKv, expiration: string): Lease | undefined {
+    const name = kv.key.slice(this.#subnets.length);
+    try {
+      return decodeLeaseRecord(name, JSON.parse(kv.value), expiration);
+    } catch (e) {
+      this.#warn("skipping bad lease record", { key: kv.key, error: (e as Error).message });
+      return undefined;
+    }
+  }
+
+  /**
+   * Streams changes after `fromRevision`. On a disconnect it reconnects (backoff 0.2 s … 10 s)
+   * from the last revision seen; when etcd compacted it, yields a `resync` with a full list.
+   */
+  async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
+    let rev = fromRevision;
+    let backoff = 200;
+    while (!signal.aborted) {
+      try {
+        for await (
+          const events of this.client.watch(
+            this.#subnets,
+            prefixEnd(this.#subnets),
+            rev + 1,
+            signal,
+          )
+        ) {
+          backoff = 200;
+          const out: LeaseEvent[] = [];
+          const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
+          for (const ev of events) {
+            rev = Math.max(rev, ev.kv.modRevision);
+            if (ev.type === "PUT") {
+              const l = this.#decode(ev.kv, exp);
+              if (l) out.push({ type: "added", lease: l });
+            } else {
+              const prev = ev.prevKv ? this.#decode(ev.prevKv, exp) : undefined;
+              const sub = parseSubnetKey(ev.kv.key.slice(this.#subnets.length));
+              if (prev) out.push({ type: "removed", lease: prev });
+              else if (sub) {
+                out.push({
+                  type: "removed",
+                  lease: { ...sub, publicIP: "", node: "", backendType: "", expiration: exp },
+                });
+              }
+            }
+          }
+          if (out.length > 0) yield { events: out, revision: rev };
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        this.#onError(e as Error);
+        if (e instanceof EtcdCompactedError) {
+          try {
+            const snap = await this.list();
+            rev = snap.revision;
+            yield { resync: snap };
+            continue;
+          } catch (e2) {
+            this.#onError(e2 as Error);
+          }
+        }
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  /** Deletes the record (when still this node's) and revokes its etcd lease. */
+  async release(lease: Lease): Promise<void> {
+    const key = this.#subnets + subnetKey(lease.subnet, lease.subnet6);
+    const { kvs } = await this.client.range(key);
+    const kv = kvs[0];
+    if (!kv) return;
+    try {
+      const cur = decodeLeaseRecord(
+        key.slice(this.#subnets.length),
+        JSON.parse(kv.value),
+        lease.expiration,
+      );
+      if (cur.node !== lease.node) return;
+    } catch {
+      return;
+    }
+    await this.client.deleteIf(key, kv.modRevision);
+    if (kv.lease !== "0") await this.client.revoke(kv.lease);
+  }
+
+  /** Nothing is held open between calls (watches end with their signal). */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function leaseOf(
+  req: AcquireRequest,
+  subnet: string,
+  subnet6: string | undefined,
+  ttl: number,
+): Lease {
+  const l: Lease = {
+    subnet,
+    publicIP: req.publicIP,
+    node: req.node,
+    backendType: req.backendType,
+    expiration: new Date(Date.now() + ttl * 1000).toISOString(),
+  };
+  if (subnet6) l.subnet6 = subnet6;
+  if (req.publicIP6) l.publicIP6 = req.publicIP6;
+  if (req.backendData) l.backendData = req.backendData;
+  return l;
+}
