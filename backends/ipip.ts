@@ -1,0 +1,157 @@
+/**
+ * ipip: IPv4-in-IPv4 tunnel. skein creates its own device rather than using the kernel's
+ * fallback `tunl0` the way flannel does, so it never shares a device with other software:
+ *
+ * ```
+ * ip link add skein-ipip type ipip local <publicIP> dev <uplink>   # remote any: one device, many peers
+ * ip link set skein-ipip mtu <uplink − 20> up
+ * ip route replace <subnet> via <node IP> dev skein-ipip onlink proto 100   # per remote node
+ * ```
+ *
+ * With no fixed remote the kernel takes each packet's outer destination from the route's gateway,
+ * and every IPIP packet addressed to `publicIP` is received by this device. IPIP carries IPv4 only:
+ * IPv6 pod subnets are skipped with the reason (use vxlan or host-gw for dual-stack).
+ *
+ * @module
+ */
+import { isNetlinkError } from "../net/errors.ts";
+import type { Link, LinkSetOptions } from "../net/types.ts";
+import type { Lease } from "../store/types.ts";
+import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
+import { checkLeases } from "./_lease.ts";
+import { failedReport, reconcileState } from "./reconcile.ts";
+import type { Backend, DesiredState, ReconcileReport, SetupResult } from "./types.ts";
+
+/** The desired ipip state for `leases`, for the device with index `dev` (pure). */
+export function ipipDesired(
+  ctx: Pick<BackendContext, "publicIP">,
+  dev: number,
+  leases: readonly Lease[],
+  self: Lease,
+): DesiredState {
+  const checked = checkLeases(leases, self, { type: "ipip", publicIP: ctx.publicIP });
+  const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [] };
+  for (const l of checked.leases) {
+    if (l.subnet6) {
+      state.skipped.push({
+        subnet: l.subnet6,
+        reason: "ipip carries IPv4 only; use vxlan or host-gw for IPv6 pod subnets",
+      });
+    }
+    const gw = underlayOf(l, 4);
+    if (!gw) {
+      state.skipped.push({ subnet: l.subnet, reason: `node ${l.node} has no IPv4 public IP` });
+      continue;
+    }
+    state.entries.push({
+      subnet: l.subnet,
+      node: l.node,
+      neighs: [],
+      fdbs: [],
+      routes: [{ dst: l.subnet, gateway: gw, dev, onlink: true }],
+    });
+  }
+  return state;
+}
+
+/** The ipip backend (see the module doc). */
+export class IpipBackend implements Backend {
+  readonly type = "ipip" as const;
+  #ctx: BackendContext;
+
+  constructor(ctx: BackendContext) {
+    this.#ctx = ctx;
+  }
+
+  #mismatch(l: Link): string | undefined {
+    const c = this.#ctx;
+    if (l.kind !== "ipip") return `it is of kind ${l.kind ?? "none"}`;
+    const t = l.ipip;
+    if (!t) return undefined;
+    if (t.local !== undefined && t.local !== c.publicIP) {
+      return `local ${t.local} instead of ${c.publicIP}`;
+    }
+    if (t.remote !== undefined && t.remote !== "0.0.0.0") return `remote ${t.remote} is fixed`;
+    if (t.dev !== undefined && t.dev !== 0 && t.dev !== c.uplink.index) {
+      return `dev ${t.dev} instead of ${c.uplink.index}`;
+    }
+    return undefined;
+  }
+
+  /** Creates (or recreates) the tunnel device, then fixes MTU and up state in place. */
+  ensureDevice(): Link {
+    const c = this.#ctx;
+    const h = c.handle;
+    let link = h.linkFind(c.deviceName);
+    if (link && this.#mismatch(link) !== undefined) {
+      try {
+        h.linkDel(link.index);
+      } catch (e) {
+        throw new BackendSetupError(
+          `Cannot replace device ${c.deviceName} (${this.#mismatch(link)}): ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
+      link = undefined;
+    }
+    if (!link) {
+      try {
+        link = h.linkAdd({
+          kind: "ipip",
+          name: c.deviceName,
+          local: c.publicIP,
+          dev: c.uplink.index,
+          mtu: c.mtu,
+          up: true,
+        });
+      } catch (e) {
+        const why = isNetlinkError(e, "EOPNOTSUPP")
+          ? "this kernel has no ipip support (load it with `modprobe ipip`, or use vxlan)"
+          : (e as Error).message;
+        throw new BackendSetupError(
+          `Cannot create ipip device ${c.deviceName} (local ${c.publicIP}, dev ${c.uplink.name}): ${why}`,
+          { cause: e },
+        );
+      }
+      if (!link.up || link.mtu !== c.mtu) link = h.linkGet(c.deviceName);
+    }
+    const set: LinkSetOptions = {};
+    if (link.mtu !== c.mtu) set.mtu = c.mtu;
+    if (!link.up) set.up = true;
+    if (Object.keys(set).length) {
+      h.linkSet(link.index, set);
+      link = { ...link, ...set, up: true } as Link;
+    }
+    return link;
+  }
+
+  /** Ensures the device and IPv4 forwarding. */
+  setup(): SetupResult {
+    this.ensureDevice();
+    ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
+    return { backendData: {}, mtu: this.#ctx.mtu };
+  }
+
+  /** Re-checks the device (recreating it when deleted), then reconciles the routes. */
+  reconcile(leases: readonly Lease[], self: Lease): ReconcileReport {
+    const c = this.#ctx;
+    const started = performance.now();
+    let dev: Link;
+    try {
+      dev = this.ensureDevice();
+    } catch (e) {
+      return failedReport([(e as Error).message], started);
+    }
+    const desired = ipipDesired(c, dev.index, leases, self);
+    try {
+      const r = reconcileState(c.handle, desired);
+      r.durationMs = performance.now() - started;
+      return r;
+    } catch (e) {
+      if (!isNetlinkError(e)) throw e;
+      return failedReport([`Cannot read the kernel state: ${e.message}`], started);
+    }
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * The one reconciler every backend uses: desired routes/neighbours/FDB entries in, kernel diff
+ * applied, report out. What skein owns in the kernel:
+ *
+ * - routes in the main table tagged with SKEIN_ROUTE_PROTOCOL **that have a gateway** (the CNI
+ *   plugin's routed mode tags its gateway-less /32 pod routes with the same protocol; those are
+ *   not the backend's and are never touched), equivalent to `ip route show proto 100 | grep via`;
+ * - permanent neighbours and permanent FDB entries with a remote (`dst`) on the devices the
+ *   backend names in `DesiredState.ownedDevices` (skein's own vxlan device).
+ *
+ * Everything else (other protocols, other devices, kernel-learned entries) is left alone; a lease
+ * whose route would replace a route skein does not own is skipped with the reason.
+ *
+ * Order: for each lease, neighbours, then FDB entries, then routes (a failure in an earlier step
+ * keeps that lease's route out); then stale routes, stale FDB entries, stale neighbours (the
+ * reverse). Routes go through one `routeBatch()` (pipelined, like `ip -batch`). An entry that is
+ * already right is not touched, so a second run (or a daemon restart) changes nothing.
+ *
+ * @module
+ */
+import { canonicalCidr, normalizeIp, parseCidr } from "../net/cidr.ts";
+import { isNetlinkError } from "../net/errors.ts";
+import {
+  type Fdb,
+  type Neigh,
+  type NetHandle,
+  type Route,
+  type RouteBatchOp,
+  SKEIN_ROUTE_PROTOCOL,
+} from "../net/types.ts";
+import type { DesiredState, LeaseEntries, ReconcileReport, RouteSpec, Skipped } from "./types.ts";
+
+/** Options for reconcileState(). */
+export interface ReconcileStateOptions {
+  /** Routing table (default 254, main). */
+  table?: number;
+  /** Counts to fold into the report (e.g. device addresses a backend fixed itself). */
+  extra?: { added?: number; removed?: number; unchanged?: number; errors?: string[] };
+}
+
+const MAIN_TABLE = 254;
+
+/** The kernel's default metric when none is given: 0 for IPv4, 1024 for IPv6 (IP6_RT_PRIO_USER). */
+function metricOf(family: 4 | 6, metric: number | undefined): number {
+  return metric ?? (family === 6 ? 1024 : 0);
+}
+
+function routeKey(dst: string, metric: number): string {
+  return `${dst}|${metric}`;
+}
+
+function sameIp(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  if (a === b) return true;
+  try {
+    return normalizeIp(a) === normalizeIp(b);
+  } catch {
+    return false;
+  }
+}
+
+/** True when the kernel route already is what the spec asks for. */
+function routeMatches(k: Route, d: RouteSpec): boolean {
+  return sameIp(k.gateway, d.gateway) && k.oif === d.dev && k.onlink === (d.onlink ?? false) &&
+    k.mtu === d.mtu && k.type === "unicast";
+}
+
+/** True when a kernel route is one the backends own (see the module doc). */
+export function isOwnedRoute(r: Route, table = MAIN_TABLE): boolean {
+  return r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === table && r.gateway !== undefined &&
+    r.type === "unicast";
+}
+
+function describe(e: LeaseEntries): string {
+  return `${e.subnet} (node ${e.node})`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+interface PreparedRoute {
+  spec: RouteSpec;
+  family: 4 | 6;
+  dst: string;
+  key: string;
+}
+
+/**
+ * Applies `desired` to the kernel through `handle` (see the module doc for what is owned and
+ * in which order). Never throws for a kernel failure on one entry: it is reported in `errors` and
+ * the other leases are still applied. Throws only when the kernel state cannot be read at all.
+ */
+export function reconcileState(
+  handle: NetHandle,
+  desired: DesiredState,
+  opts: ReconcileStateOptions = {},
+): ReconcileReport {
+  const started = performance.now();
+  const table = opts.table ?? MAIN_TABLE;
+  const report: ReconcileReport = {
+    added: opts.extra?.added ?? 0,
+    removed: opts.extra?.removed ?? 0,
+    unchanged: opts.extra?.unchanged ?? 0,
+    skipped: [...desired.skipped],
+    errors: [...(opts.extra?.errors ?? [])],
+    routes: 0,
+    durationMs: 0,
+  };
+
+  // 1. What the kernel has.
+  const owned = new Map<string, Route>();
+  const foreign = new Map<string, Route>();
+  for (const r of handle.routeList({ table })) {
+    if (r.table !== table) continue;
+    const key = routeKey(r.dst, metricOf(r.family, r.metric));
+    if (isOwnedRoute(r, table)) owned.set(key, r);
+    else if (r.type === "unicast" || r.type === "blackhole" || r.type === "unreachable") {
+      foreign.set(key, r);
+    }
+  }
+  const ownedDevs = new Set(desired.ownedDevices);
+  const neighs = new Map<string, Neigh>();
+  const fdbs = new Map<string, Fdb[]>();
+  for (const dev of ownedDevs) {
+    for (const n of handle.neighList({ dev })) {
+      if (n.family !== 4 && n.family !== 6) continue;
+      neighs.set(`${n.index}|${normalizeIp(n.ip)}`, n);
+    }
+    for (const f of handle.fdbList({ dev })) {
+      if (f.index !== dev || !f.self || f.dst === undefined || f.state !== "permanent") continue;
+      const key = `${f.index}|${f.mac.toLowerCase()}`;
+      const list = fdbs.get(key);
+      if (list) list.push(f);
+      else fdbs.set(key, [f]);
+    }
+  }
+
+  // 2. Validate the desired entries: duplicates and conflicts with routes skein does not own.
+  const entries: { entry: LeaseEntries; routes: PreparedRoute[] }[] = [];
+  const wantRoutes = new Set<string>();
+  const wantNeighs = new Set<string>();
+  const wantFdbs = new Set<string>();
+  const routeOwner = new Map<string, string>();
+  const macOwner = new Map<string, string>();
+  for (const entry of desired.entries) {
+    let skip: Skipped | undefined;
+    const routes: PreparedRoute[] = [];
+    for (const spec of entry.routes) {
+      let family: 4 | 6;
+      let dst: string;
+      try {
+        family = parseCidr(spec.dst).family;
+        dst = canonicalCidr(spec.dst);
+      } catch (e) {
+        skip = { subnet: entry.subnet, reason: errText(e) };
+        break;
+      }
+      const key = routeKey(dst, metricOf(family, undefined));
+      const other = routeOwner.get(key);
+      if (other !== undefined) {
+        skip = {
+          subnet: entry.subnet,
+          reason: `route ${dst} is already wanted for node ${other} (duplicate lease)`,
+        };
+        break;
+      }
+      const f = foreign.get(key);
+      if (f) {
+        skip = {
+          subnet: entry.subnet,
+          reason:
+            `a route to ${dst} that skein does not own is in the kernel (protocol ${f.protocol}${
+              f.gateway ? `, via ${f.gateway}` : ""
+            }); leaving it alone`,
+        };
+        break;
+      }
+      routes.push({ spec, family, dst, key });
+    }
+    if (!skip) {
+      for (const fdb of entry.fdbs) {
+        const other = macOwner.get(`${fdb.dev}|${fdb.mac.toLowerCase()}`);
+        if (other !== undefined) {
+          skip = {
+            subnet: entry.subnet,
+            reason: `VTEP MAC ${fdb.mac} is already used by node ${other} (duplicate MAC)`,
+          };
+          break;
+        }
+      }
+    }
+    if (skip) {
+      report.skipped.push(skip);
+      continue;
+    }
+    for (const r of routes) {
+      routeOwner.set(r.key, entry.node);
+      wantRoutes.add(r.key);
+    }
+    for (const n of entry.neighs) wantNeighs.add(`${n.dev}|${normalizeIp(n.ip)}`);
+    for (const f of entry.fdbs) {
+      macOwner.set(`${f.dev}|${f.mac.toLowerCase()}`, entry.node);
+      wantFdbs.add(`${f.dev}|${f.mac.toLowerCase()}`);
+    }
+    entries.push({ entry, routes });
+  }
+
+  // 3. Per lease: neighbours, then FDB entries; collect the route changes.
+  const ops: RouteBatchOp[] = [];
+  const opOwner: (LeaseEntries | undefined)[] = [];
+  for (const { entry, routes } of entries) {
+    let failed = false;
+    for (const n of entry.neighs) {
+      const k = neighs.get(`${n.dev}|${normalizeIp(n.ip)}`);
+      if (k && k.state === "permanent" && k.mac?.toLowerCase() === n.mac.toLowerCase()) {
+        report.unchanged++;
+        continue;
+      }
+      try {
+        handle.neighSet({ dev: n.dev, ip: n.ip, mac: n.mac, state: "permanent" });
+        report.added++;
+      } catch (e) {
+        report.errors.push(`${describe(entry)}: ${errText(e)}`);
+        failed = true;
+        break;
+      }
+    }
+    if (failed) continue;
+    for (const f of entry.fdbs) {
+      const have = fdbs.get(`${f.dev}|${f.mac.toLowerCase()}`) ?? [];
+      if (have.length === 1 && sameIp(have[0]?.dst, f.dst)) {
+        report.unchanged++;
+        continue;
+      }
+      try {
+        // Several remotes for one MAC (someone appended): drop the extra ones first.
+        if (have.length > 1) {
+          for (const h of have) {
+            if (sameIp(h.dst, f.dst)) continue;
+            try {
+              handle.fdbDel({ dev: f.dev, mac: f.mac, dst: h.dst, self: true });
+              report.removed++;
+            } catch (e) {
+              if (!isNetlinkError(e, "ENOENT")) throw e;
+            }
+          }
+        }
+        if (!have.some((h) => sameIp(h.dst, f.dst)) || have.length === 1) {
+          handle.fdbSet({ dev: f.dev, mac: f.mac, dst: f.dst, self: true, state: "permanent" });
+        }
+        report.added++;
+      } catch (e) {
+        report.errors.push(`${describe(entry)}: ${errText(e)}`);
+        failed = true;
+        break;
+      }
+    }
+    if (failed) continue;
+    for (const r of routes) {
+      const k = owned.get(r.key);
+      if (k && routeMatches(k, r.spec)) {
+        report.unchanged++;
+        report.routes++;
+        continue;
+      }
+      ops.push({
+        op: "replace",
+        route: {
+          dst: r.dst,
+          family: r.family,
+          gateway: r.spec.gateway,
+          dev: r.spec.dev,
+          onlink: r.spec.onlink,
+          mtu: r.spec.mtu,
+          table,
+          protocol: SKEIN_ROUTE_PROTOCOL,
+        },
+      });
+      opOwner.push(entry);
+    }
+  }
+
+  // 4. Stale routes go in the same batch, after the replacements.
+  for (const [key, r] of owned) {
+    if (wantRoutes.has(key)) continue;
+    ops.push({
+      op: "del",
+      route: {
+        dst: r.dst,
+        family: r.family,
+        gateway: r.gateway,
+        dev: r.oif,
+        table,
+        protocol: SKEIN_ROUTE_PROTOCOL,
+        metric: r.metric,
+      },
+    });
+    opOwner.push(undefined);
+  }
+  if (ops.length > 0) {
+    const results = handle.routeBatch(ops);
+    ops.forEach((op, i) => {
+      const err = results[i];
+      const owner = opOwner[i];
+      if (op.op === "del") {
+        if (!err) report.removed++;
+        else if (!isNetlinkError(err, "ESRCH", "ENOENT")) {
+          report.errors.push(`Cannot remove stale route ${op.route.dst}: ${errText(err)}`);
+        }
+      } else if (err) {
+        report.errors.push(`${owner ? describe(owner) : op.route.dst}: ${errText(err)}`);
+      } else {
+        report.added++;
+        report.routes++;
+      }
+    });
+  }
+
+  // 5. Stale FDB entries, then stale neighbours.
+  for (const [key, list] of fdbs) {
+    if (wantFdbs.has(key)) continue;
+    for (const f of list) {
+      try {
+        handle.fdbDel({ dev: f.index, mac: f.mac, dst: f.dst, self: true });
+        report.removed++;
+      } catch (e) {
+        if (!isNetlinkError(e, "ENOENT")) {
+          report.errors.push(`Cannot remove stale FDB entry ${f.mac} dst ${f.dst}: ${errText(e)}`);
+        }
+      }
+    }
+  }
+  for (const [key, n] of neighs) {
+    if (wantNeighs.has(key) || n.state !== "permanent") continue;
+    try {
+      handle.neighDel({ dev: n.index, ip: n.ip });
+      report.removed++;
+    } catch (e) {
+      if (!isNetlinkError(e, "ENOENT")) {
+        report.errors.push(`Cannot remove stale neighbour ${n.ip}: ${errText(e)}`);
+      }
+    }
+  }
+
+  report.durationMs = performance.now() - started;
+  return report;
+}
+
+/** A report for a reconcile that could not start (device missing, kernel state unreadable). */
+export function failedReport(errors: string[], started: number): ReconcileReport {
+  return {
+    added: 0,
+    removed: 0,
+    unchanged: 0,
+    skipped: [],
+    errors,
+    routes: 0,
+    durationMs: performance.now() - started,
+  };
+}

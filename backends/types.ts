@@ -1,0 +1,150 @@
+/**
+ * The contract between the daemon and the dataplane backends (host-gw, vxlan, ipip), and the
+ * desired-state shapes the backends hand to the one shared reconciler (reconcile.ts).
+ *
+ * @module
+ */
+import type { NetHandle, NetnsRef } from "../net/types.ts";
+import type { Lease } from "../store/types.ts";
+
+/** The backend kinds skein implements. */
+export type BackendType = "host-gw" | "vxlan" | "ipip";
+
+/** The names createBackend() accepts, for validation messages. */
+export const BACKEND_TYPES: readonly BackendType[] = ["host-gw", "vxlan", "ipip"];
+
+/** The node's underlay interface (the one carrying `publicIP`). */
+export interface Uplink {
+  name: string;
+  index: number;
+  mtu: number;
+}
+
+/** Writes one sysctl (`sysctl -w KEY=VALUE` in the backend's namespace). Injected by unit tests. */
+export type SysctlSetter = (key: string, value: string) => void;
+/** Reads one sysctl; undefined when the key does not exist. Injected by unit tests. */
+export type SysctlGetter = (key: string) => string | undefined;
+
+/** What createBackend() needs. */
+export interface BackendOptions {
+  type: BackendType;
+  /** VXLAN network identifier (default 1, flannel's). */
+  vni?: number;
+  /** VXLAN UDP port (default 8472, flannel's; the IANA port is 4789). */
+  port?: number;
+  /**
+   * Override of the overlay/pod MTU. Must not exceed the uplink MTU minus the backend's overhead
+   * (50 vxlan/v4 underlay, 70 vxlan/v6 underlay, 20 ipip, 0 host-gw): a larger value would hide an
+   * MTU black hole, so createBackend() refuses it.
+   */
+  mtu?: number;
+  /** Netlink handle bound to the node's namespace. */
+  handle: NetHandle;
+  /** The same namespace, for sysctl (and nft in ensureMasquerade()). Undefined: this process's. */
+  netns?: NetnsRef;
+  uplink: Uplink;
+  /** The node's underlay address (the lease's publicIP). Its family is the VXLAN underlay family. */
+  publicIP: string;
+  /** The node's IPv6 underlay address for dual-stack host-gw. */
+  publicIP6?: string;
+  /** This node's name (used in messages and to derive a stable VTEP MAC without stateDir). */
+  node: string;
+  /** Tunnel device name: default "skein.1" for vxlan (flannel: flannel.1), "skein-ipip" for ipip. */
+  deviceName?: string;
+  /** Directory where the VXLAN device MAC is persisted, so it stays stable across restarts. */
+  stateDir?: string;
+  /** Sysctl access; default: net/mod.ts sysctlGet/sysctlSet in `netns`. For unit tests. */
+  sysctl?: { get: SysctlGetter; set: SysctlSetter };
+}
+
+/** What setup() returns. */
+export interface SetupResult {
+  /** What to publish in this node's lease (vxlan: `{ vtepMAC }`). */
+  backendData: Record<string, unknown>;
+  /** The MTU pods on this node must use. */
+  mtu: number;
+}
+
+/** One lease the backend did not program, and why. */
+export interface Skipped {
+  subnet: string;
+  reason: string;
+}
+
+/** The outcome of one reconcile() call. */
+export interface ReconcileReport {
+  /** Kernel entries (routes, neighbours, FDB entries, device addresses) created or corrected. */
+  added: number;
+  /** Stale kernel entries removed (deleted or expired nodes, changed leases). */
+  removed: number;
+  /** Desired entries that were already right and left untouched. */
+  unchanged: number;
+  /** Leases that cannot be programmed (not on-link, no VTEP MAC, conflicting route, ...). */
+  skipped: Skipped[];
+  /** Kernel failures, one message per failed entry; the other leases were still applied. */
+  errors: string[];
+  /** skein-owned routes in the kernel that match the desired state after this run. */
+  routes: number;
+  durationMs: number;
+}
+
+/** A node's dataplane: local devices plus routes to every other node's pod subnet. */
+export interface Backend {
+  readonly type: BackendType;
+  /**
+   * Creates or repairs the local devices and sysctls; returns what to publish in the lease and
+   * the pod MTU. Idempotent and cheap when all is right (a link lookup and a sysctl read).
+   */
+  setup(): SetupResult;
+  /**
+   * Programs the full desired state for `leases` (entries equal to `self` by subnet are ignored)
+   * and removes what skein owns in the kernel but no lease needs. Never throws for one bad lease:
+   * see the report's `skipped` and `errors`.
+   */
+  reconcile(leases: readonly Lease[], self: Lease): ReconcileReport;
+}
+
+/** A route a lease needs (always with a gateway: that is how backend routes are told apart). */
+export interface RouteSpec {
+  dst: string;
+  gateway: string;
+  /** Output link index. */
+  dev: number;
+  onlink?: boolean;
+  mtu?: number;
+}
+
+/** A permanent neighbour entry a lease needs (`ip neigh replace IP lladdr MAC dev D nud permanent`). */
+export interface NeighSpec {
+  dev: number;
+  ip: string;
+  mac: string;
+}
+
+/** A permanent FDB entry a lease needs (`bridge fdb replace MAC dev D dst IP self permanent`). */
+export interface FdbSpec {
+  dev: number;
+  mac: string;
+  dst: string;
+}
+
+/** Everything one remote lease needs, applied neighbours → FDB → routes (and removed in reverse). */
+export interface LeaseEntries {
+  /** The lease's subnet (for messages). */
+  subnet: string;
+  node: string;
+  neighs: NeighSpec[];
+  fdbs: FdbSpec[];
+  routes: RouteSpec[];
+}
+
+/** The full desired state computed by a backend for one reconcile. */
+export interface DesiredState {
+  entries: LeaseEntries[];
+  skipped: Skipped[];
+  /**
+   * Devices whose permanent neighbours and FDB entries skein owns (the vxlan device): entries on
+   * them that no lease needs are removed. Empty for host-gw and ipip.
+   */
+  ownedDevices: number[];
+}

@@ -1,0 +1,245 @@
+/**
+ * vxlan: one VXLAN device (default "skein.1", VNI 1, UDP 8472, learning off, local = this
+ * node's public IP, dev = uplink, MTU = uplink − 50, or − 70 over an IPv6 underlay) carrying
+ * both IPv4 and IPv6 pod subnets, with a VTEP MAC that stays the same across restarts
+ * (vtep_mac.ts). The device holds `<own subnet>.0/32` (and `<own subnet6>::/128`), like flannel.
+ * Per remote node, in this order (removed in reverse):
+ *
+ * ```
+ * ip neigh replace <subnet>.0 lladdr <VtepMAC> dev skein.1 nud permanent
+ * bridge fdb replace <VtepMAC> dev skein.1 dst <node IP> self permanent
+ * ip route replace <subnet> via <subnet>.0 dev skein.1 onlink proto 100
+ * ```
+ *
+ * @module
+ */
+import { familyBits, formatIp, networkOf, parseCidr } from "../net/cidr.ts";
+import { isNetlinkError } from "../net/errors.ts";
+import type { Link, LinkSetOptions } from "../net/types.ts";
+import type { Lease } from "../store/types.ts";
+import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureDeviceAddrs } from "./_device.ts";
+import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
+import { failedReport, reconcileState } from "./reconcile.ts";
+import type {
+  Backend,
+  DesiredState,
+  NeighSpec,
+  ReconcileReport,
+  RouteSpec,
+  SetupResult,
+} from "./types.ts";
+import { resolveVtepMac } from "./vtep_mac.ts";
+
+/** The desired vxlan state for `leases`, for the device with index `dev` (pure). */
+export function vxlanDesired(
+  ctx: Pick<BackendContext, "publicIP" | "underlayFamily">,
+  dev: number,
+  leases: readonly Lease[],
+  self: Lease,
+): DesiredState {
+  const checked = checkLeases(leases, self, { type: "vxlan", publicIP: ctx.publicIP });
+  const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [dev] };
+  for (const l of checked.leases) {
+    const mac = vtepMacOf(l);
+    if (!mac) {
+      state.skipped.push({
+        subnet: l.subnet,
+        reason: `node ${l.node} published no valid VTEP MAC (backendData.vtepMAC)`,
+      });
+      continue;
+    }
+    const remote = underlayOf(l, ctx.underlayFamily);
+    if (!remote) {
+      state.skipped.push({
+        subnet: l.subnet,
+        reason: `node ${l.node} has no IPv${ctx.underlayFamily} public IP for the VXLAN underlay`,
+      });
+      continue;
+    }
+    const neighs: NeighSpec[] = [];
+    const routes: RouteSpec[] = [];
+    for (const subnet of [l.subnet, l.subnet6]) {
+      if (!subnet) continue;
+      let vtep: string;
+      try {
+        vtep = firstAddress(subnet);
+      } catch (e) {
+        state.skipped.push({ subnet, reason: (e as Error).message });
+        continue;
+      }
+      neighs.push({ dev, ip: vtep, mac });
+      routes.push({ dst: subnet, gateway: vtep, dev, onlink: true });
+    }
+    state.entries.push({
+      subnet: l.subnet,
+      node: l.node,
+      neighs,
+      fdbs: [{ dev, mac, dst: remote }],
+      routes,
+    });
+  }
+  return state;
+}
+
+/** `<network address>/32` (or /128) of a subnet: the address flannel puts on its VXLAN device. */
+export function vtepAddress(subnet: string): string {
+  const c = parseCidr(subnet);
+  return `${formatIp(networkOf(c))}/${familyBits(c.family)}`;
+}
+
+/** The vxlan backend (see the module doc). */
+export class VxlanBackend implements Backend {
+  readonly type = "vxlan" as const;
+  #ctx: BackendContext;
+  #mac: string | undefined;
+
+  constructor(ctx: BackendContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Why an existing link cannot be reused as skein's VXLAN device; undefined when it can. */
+  #mismatch(l: Link): string | undefined {
+    const c = this.#ctx;
+    if (l.kind !== "vxlan") return `it is of kind ${l.kind ?? "none"}`;
+    const v = l.vxlan;
+    if (!v) return undefined;
+    if (v.vni !== c.vni) return `VNI ${v.vni} instead of ${c.vni}`;
+    if (v.local !== undefined && v.local !== c.publicIP) {
+      return `local ${v.local} instead of ${c.publicIP}`;
+    }
+    if (v.dev !== undefined && v.dev !== c.uplink.index) {
+      return `dev ${v.dev} instead of ${c.uplink.index}`;
+    }
+    if (v.port !== undefined && v.port !== c.port) return `port ${v.port} instead of ${c.port}`;
+    if (v.learning === true) return "learning is on";
+    return undefined;
+  }
+
+  /**
+   * Creates the device if missing (or recreates it if its VNI/local/dev/port/learning are wrong,
+   * which the kernel cannot change in place), then fixes MTU, MAC and up state in place.
+   * Equivalent to `ip link add skein.1 type vxlan id 1 local IP dev UPLINK dstport 8472
+   * nolearning; ip link set skein.1 address MAC mtu M up`.
+   */
+  ensureDevice(): Link {
+    const c = this.#ctx;
+    const h = c.handle;
+    let link = h.linkFind(c.deviceName);
+    if (this.#mac === undefined) {
+      this.#mac = resolveVtepMac({
+        stateDir: c.stateDir,
+        device: c.deviceName,
+        existing: link?.kind === "vxlan" ? link.mac : undefined,
+        seed: `${c.node}|${c.publicIP}|${c.vni}`,
+      });
+    }
+    const mac = this.#mac;
+    if (link && this.#mismatch(link) !== undefined) {
+      try {
+        h.linkDel(link.index);
+      } catch (e) {
+        throw new BackendSetupError(
+          `Cannot replace device ${c.deviceName} (${this.#mismatch(link)}): ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
+      link = undefined;
+    }
+    if (!link) {
+      try {
+        link = h.linkAdd({
+          kind: "vxlan",
+          name: c.deviceName,
+          vni: c.vni,
+          local: c.publicIP,
+          dev: c.uplink.index,
+          port: c.port,
+          learning: false,
+          mtu: c.mtu,
+          mac,
+          up: true,
+        });
+      } catch (e) {
+        throw new BackendSetupError(
+          `Cannot create VXLAN device ${c.deviceName} (VNI ${c.vni}, port ${c.port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
+      if (!link.up || link.mtu !== c.mtu) link = h.linkGet(c.deviceName);
+    }
+    const set: LinkSetOptions = {};
+    if (link.mtu !== c.mtu) set.mtu = c.mtu;
+    if (link.mac !== mac) set.mac = mac;
+    if (!link.up) set.up = true;
+    if (Object.keys(set).length) {
+      h.linkSet(link.index, set);
+      link = { ...link, ...set, up: true } as Link;
+    }
+    return link;
+  }
+
+  /** Ensures the device and IPv4 forwarding; publishes `{ vtepMAC }`. */
+  setup(): SetupResult {
+    this.ensureDevice();
+    ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
+    return { backendData: { vtepMAC: this.#mac }, mtu: this.#ctx.mtu };
+  }
+
+  /**
+   * Re-checks the device (recreating it when deleted), sets its addresses from `self`, then
+   * reconciles neighbours, FDB entries and routes for every remote lease.
+   */
+  reconcile(leases: readonly Lease[], self: Lease): ReconcileReport {
+    const c = this.#ctx;
+    const started = performance.now();
+    let dev: Link;
+    try {
+      dev = this.ensureDevice();
+    } catch (e) {
+      return failedReport([(e as Error).message], started);
+    }
+    const errors: string[] = [];
+    if (self.subnet6) {
+      try {
+        ensureSysctl(c, "net.ipv6.conf.all.forwarding", "1");
+      } catch (e) {
+        errors.push(`Cannot enable IPv6 forwarding: ${(e as Error).message}`);
+      }
+    }
+    const wanted: string[] = [];
+    for (const s of [self.subnet, self.subnet6]) {
+      if (!s) continue;
+      try {
+        wanted.push(vtepAddress(s));
+      } catch (e) {
+        errors.push(`Cannot use this node's subnet ${s}: ${(e as Error).message}`);
+      }
+    }
+    const addrs = ensureDeviceAddrs(c.handle, dev.index, wanted);
+    const desired = vxlanDesired(c, dev.index, leases, self);
+    let report: ReconcileReport;
+    try {
+      report = reconcileState(c.handle, desired, {
+        extra: { ...addrs, errors: [...errors, ...addrs.errors] },
+      });
+    } catch (e) {
+      if (!isNetlinkError(e)) throw e;
+      report = {
+        added: addrs.added,
+        removed: addrs.removed,
+        unchanged: addrs.unchanged,
+        skipped: desired.skipped,
+        errors: [...errors, ...addrs.errors, `Cannot read the kernel state: ${e.message}`],
+        routes: 0,
+        durationMs: 0,
+      };
+    }
+    report.durationMs = performance.now() - started;
+    return report;
+  }
+}
