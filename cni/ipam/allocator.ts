@@ -9,11 +9,19 @@
  *
  * @module
  */
-import { compareIp, formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
+import { compareIp, contains, formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
 import { crashPoint } from "./_crash.ts";
 import { parseIpamConfig, rangeSetsOf } from "./config.ts";
-import { candidates, rangeFor, type RangeSet, rangeSetText, reservedReason } from "./range.ts";
+import {
+  candidates,
+  cidrText,
+  rangeFor,
+  type RangeSet,
+  rangeSetText,
+  rangeText,
+  reservedReason,
+} from "./range.ts";
 import { readResolvConf } from "./resolv_conf.ts";
 import { recordMatches, validateAttachment } from "./reservation.ts";
 import { ReservationStore, type ScannedReservation } from "./store.ts";
@@ -33,6 +41,17 @@ export const STATUS_UNAVAILABLE = 50;
 function prefixOf(set: RangeSet, ip: Ip): number {
   return (rangeFor(set, ip) ?? set.find((r) => r.subnet.family === ip.family) ?? set[0]!)
     .subnet.prefix;
+}
+
+function whyOutside(sets: RangeSet[], ip: Ip): string {
+  for (const set of sets) {
+    for (const r of set) {
+      if (!contains(r.subnet, ip)) continue;
+      return reservedReason(r, ip) ??
+        `is in subnet ${cidrText(r.subnet)} but outside its range ${rangeText(r)}`;
+    }
+  }
+  return `is in no range set (${sets.map(rangeSetText).join("; ")})`;
 }
 
 function ownerText(r: ScannedReservation | undefined): string {
@@ -84,6 +103,7 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
       crashPoint("after-lock");
       const scan = store.scan();
       const done: string[] = [];
+      const cursors = sets.map((_, idx) => store.readCursor(idx));
       try {
         const pending = [...requested];
         const out: IpamIp[] = [];
@@ -144,7 +164,7 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
           throw new CniError(
             CniCode.Internal,
             `failed to allocate all requested IPs: ${pending.map(formatIp).join(" ")}`,
-            "no range set contains them",
+            pending.map((ip) => `${formatIp(ip)} ${whyOutside(sets, ip)}`).join("; "),
           );
         }
         if (scan.temps.length > 0) store.removeTemps(scan.temps);
@@ -152,6 +172,7 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
         return out;
       } catch (e) {
         for (const ip of done) store.release(ip);
+        cursors.forEach((text, idx) => store.restoreCursor(idx, text));
         throw e;
       }
     });

@@ -209,6 +209,22 @@ export class ReservationStore {
     }
   }
 
+  /** The raw text of range set `idx`'s cursor file, or undefined when it does not exist. */
+  readCursor(idx: number): string | undefined {
+    try {
+      return Deno.readTextFileSync(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Puts back what readCursor() returned (removing the file when it did not exist). */
+  restoreCursor(idx: number, text: string | undefined): void {
+    this.#assertLocked();
+    if (text === undefined) removeQuiet(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`);
+    else this.setLastReserved(idx, text);
+  }
+
   /** Records the round-robin cursor of range set `idx` (written atomically via rename). */
   setLastReserved(idx: number, ip: string): void {
     this.#assertLocked();

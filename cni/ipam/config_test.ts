@@ -1,0 +1,186 @@
+import { assertEquals, assertRejects } from "../../testing/assert.ts";
+import { CniError } from "../errors.ts";
+import { parseIpamConfig } from "./config.ts";
+
+async function code(netconf: Record<string, unknown>, includes?: string): Promise<number> {
+  const e = await assertRejects(() => parseIpamConfig(netconf), CniError, includes);
+  return e.code;
+}
+
+Deno.test("parseIpamConfig() reads the legacy subnet form with defaults filled in", async () => {
+  const c = await parseIpamConfig({
+    name: "pods",
+    ipam: {
+      type: "skein",
+      subnet: "10.1.0.0/24",
+      rangeStart: "10.1.0.10",
+      routes: [{ dst: "0.0.0.0/0" }, { dst: "10.9.0.5/16", gw: "10.1.0.1" }],
+    },
+  });
+  assertEquals(c, {
+    type: "skein",
+    ranges: [[{
+      subnet: "10.1.0.0/24",
+      rangeStart: "10.1.0.10",
+      rangeEnd: "10.1.0.254",
+      gateway: "10.1.0.1",
+    }]],
+    routes: [{ dst: "0.0.0.0/0" }, { dst: "10.9.0.0/16", gw: "10.1.0.1" }],
+    dataDir: "/var/lib/cni/networks",
+    networkName: "pods",
+    leaseFile: "/run/skein/subnet.json",
+  });
+});
+
+Deno.test("parseIpamConfig() prepends runtimeConfig.ipRanges and the legacy subnet to ranges", async () => {
+  const c = await parseIpamConfig({
+    name: "pods",
+    runtimeConfig: { ipRanges: [[{ subnet: "10.3.0.0/24" }]] },
+    ipam: {
+      type: "skein",
+      subnet: "10.1.0.0/24",
+      ranges: [[{ subnet: "fd00::/64" }]],
+      dataDir: "/tmp/x",
+      resolvConf: "/etc/resolv.conf",
+    },
+  });
+  assertEquals(c.ranges.map((s) => s[0]!.subnet), ["10.3.0.0/24", "10.1.0.0/24", "fd00::/64"]);
+  assertEquals(c.dataDir, "/tmp/x");
+  assertEquals(c.resolvConf, "/etc/resolv.conf");
+});
+
+Deno.test("parseIpamConfig() names the bad field with code 7, unknown fields with code 2", async () => {
+  const base = { name: "pods" };
+  assertEquals(await code({ ...base }, "ipam: missing"), 7);
+  assertEquals(await code({ name: "a/b", ipam: { subnet: "10.0.0.0/24" } }, "name"), 7);
+  assertEquals(
+    await code({ ...base, ipam: { subnet: "10.0.0.0/24", rangestart: "x" } }, "ipam.rangestart"),
+    2,
+  );
+  assertEquals(
+    await code(
+      { ...base, ipam: { ranges: [[{ subnet: "10.0.0.0/24", foo: 1 }]] } },
+      "ipam.ranges[0][0].foo",
+    ),
+    2,
+  );
+  assertEquals(await code({ ...base, ipam: { ranges: "10.0.0.0/24" } }, "ipam.ranges"), 7);
+  assertEquals(
+    await code({ ...base, ipam: { ranges: [{ subnet: "10.0.0.0/24" }] } }, "ipam.ranges[0]"),
+    7,
+  );
+  assertEquals(
+    await code({ ...base, ipam: { subnet: "10.0.0.0/24", gateway: "10.0.1.1" } }, "gateway"),
+    7,
+  );
+  assertEquals(
+    await code({ ...base, ipam: { subnet: "10.0.0.0/24", dataDir: 5 } }, "ipam.dataDir"),
+    7,
+  );
+  assertEquals(
+    await code(
+      { ...base, ipam: { subnet: "10.0.0.0/24", routes: [{ dst: "x" }] } },
+      "ipam.routes[0].dst",
+    ),
+    7,
+  );
+  assertEquals(
+    await code({
+      ...base,
+      ipam: { subnet: "10.0.0.0/24", routes: [{ dst: "0.0.0.0/0", gw: "fd00::1" }] },
+    }, "same family"),
+    7,
+  );
+  assertEquals(
+    await code({
+      ...base,
+      ipam: { ranges: [[{ subnet: "10.0.0.0/16" }], [{ subnet: "10.0.1.0/24" }]] },
+    }, "overlaps"),
+    7,
+  );
+  assertEquals(
+    await code(
+      { ...base, ipam: { rangeStart: "10.0.0.5", ranges: [[{ subnet: "10.0.0.0/24" }]] } },
+      "legacy",
+    ),
+    7,
+  );
+});
+
+Deno.test('parseIpamConfig() resolves "subnet": "auto" from the JSON lease file (dual-stack)', async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const leaseFile = `${dir}/subnet.json`;
+    await Deno.writeTextFile(
+      leaseFile,
+      JSON.stringify({
+        node: "n1",
+        network: "10.244.0.0/16",
+        subnet: "10.244.1.0/24",
+        network6: "fd00:10:244::/56",
+        subnet6: "fd00:10:244:1::/64",
+        mtu: 1450,
+        ipMasq: true,
+        backend: "vxlan",
+      }),
+    );
+    const c = await parseIpamConfig({
+      name: "pods",
+      ipam: { type: "skein", subnet: "auto", leaseFile },
+    });
+    assertEquals(c.ranges.map((s) => [s[0]!.subnet, s[0]!.gateway]), [
+      ["10.244.1.0/24", "10.244.1.1"],
+      ["fd00:10:244:1::/64", "fd00:10:244:1::1"],
+    ]);
+    assertEquals(c.routes, [
+      { dst: "10.244.0.0/16", gw: "10.244.1.1" },
+      { dst: "fd00:10:244::/56", gw: "fd00:10:244:1::1" },
+    ]);
+    assertEquals(c.nodeLease?.mtu, 1450);
+    // No ranges at all means auto too.
+    const c2 = await parseIpamConfig({ name: "pods", ipam: { type: "skein", leaseFile } });
+    assertEquals(c2.ranges.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test('parseIpamConfig() "auto": missing lease file is 11, corrupt is 6, flannel subnet.env works', async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = { name: "pods", ipam: { subnet: "auto", leaseFile: `${dir}/none.json` } };
+    assertEquals(await code(missing, "does not exist"), 11);
+    await Deno.writeTextFile(`${dir}/bad.json`, '{"subnet": 42}');
+    assertEquals(await code({ name: "p", ipam: { leaseFile: `${dir}/bad.json` } }, '"subnet"'), 6);
+    await Deno.writeTextFile(`${dir}/bad2.json`, '{"subnet": "10.0.0.0/24", "mtu": "big"}');
+    assertEquals(await code({ name: "p", ipam: { leaseFile: `${dir}/bad2.json` } }, '"mtu"'), 6);
+    await Deno.writeTextFile(`${dir}/bad3.json`, "\u0000garbage");
+    assertEquals(
+      await code({ name: "p", ipam: { leaseFile: `${dir}/bad3.json` } }, "not valid JSON"),
+      6,
+    );
+    await Deno.writeTextFile(
+      `${dir}/subnet.env`,
+      "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+    );
+    const c = await parseIpamConfig({
+      name: "p",
+      ipam: { subnet: "auto", leaseFile: `${dir}/subnet.env` },
+    });
+    assertEquals(c.ranges, [[{
+      subnet: "10.244.7.0/24",
+      rangeStart: "10.244.7.1",
+      rangeEnd: "10.244.7.254",
+      gateway: "10.244.7.1",
+    }]]);
+    assertEquals(c.routes, [{ dst: "10.244.0.0/16", gw: "10.244.7.1" }]);
+    assertEquals(c.nodeLease, {
+      network: "10.244.0.0/16",
+      subnet: "10.244.7.0/24",
+      mtu: 1450,
+      ipMasq: true,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
