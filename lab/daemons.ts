@@ -13,6 +13,7 @@ import { stringify } from "yaml";
 import { processAlive, sleep, spawnDetached, tailFile } from "./_proc.ts";
 import type { LabPlan, NodePlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
+import { labEtcdPrefix } from "./store.ts";
 
 /** The daemon config file the lab writes for a node (YAML, see `skein daemon --help`). */
 export function daemonConfig(
@@ -25,7 +26,7 @@ export function daemonConfig(
     ? {
       type: "etcd",
       endpoints: o.etcdEndpoints ?? [],
-      prefix: o.etcdPrefix ?? `/skein-lab/${o.name}/network`,
+      prefix: labEtcdPrefix(plan),
       ttl: o.leaseTtl,
     }
     : { type: "file", dir: plan.storeDir, ttl: o.leaseTtl };

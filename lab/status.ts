@@ -5,11 +5,11 @@
  * @module
  */
 import { openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
-import { FileStore } from "../store/file.ts";
 import type { Lease } from "../store/types.ts";
 import { processAlive } from "./_proc.ts";
 import { probe } from "./daemons.ts";
-import { LAB_ROOT } from "./plan.ts";
+import { LAB_ROOT, type LabPlan } from "./plan.ts";
+import { openLabStore } from "./store.ts";
 import { netnsExists } from "./topology.ts";
 import { loadLab } from "./up.ts";
 
@@ -82,7 +82,7 @@ export async function labStatus(
   let leases: Lease[] = [];
   let leaseError: string | undefined;
   try {
-    leases = await listLeases(lab.plan.storeDir, state.options.datastore);
+    leases = await listLeases(lab.plan);
   } catch (e) {
     leaseError = (e as Error).message;
   }
@@ -110,11 +110,8 @@ export async function labStatus(
   };
 }
 
-async function listLeases(storeDir: string, datastore: string): Promise<Lease[]> {
-  if (datastore !== "file") {
-    throw new Error(`leases of a ${datastore} datastore: see the node lease files below`);
-  }
-  const store = new FileStore({ dir: storeDir });
+async function listLeases(plan: LabPlan): Promise<Lease[]> {
+  const store = openLabStore(plan);
   try {
     return (await store.list()).leases;
   } finally {
