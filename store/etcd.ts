@@ -17,12 +17,7 @@
  * @module
  */
 import { chooseLease } from "./allocate.ts";
-import {
-  EtcdClient,
-  EtcdCompactedError,
-  type EtcdKv,
-  prefixEnd,
-} from "./_etcd_client.ts";
+import { EtcdClient, EtcdCompactedError, type EtcdKv, prefixEnd } from "./_etcd_client.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import {
   decodeLeaseRecord,
@@ -33,6 +28,7 @@ import {
   subnetKey,
 } from "./flannel.ts";
 import { sleep, type WarnFn } from "./_util.ts";
+import { DEFAULT_ETCD_PREFIX } from "./etcd_defaults.ts";
 import type {
   AcquireRequest,
   Lease,
@@ -59,8 +55,7 @@ export interface EtcdStoreOptions {
   onError?: (e: Error) => void;
 }
 
-/** Default key prefix, flannel's. */
-export const DEFAULT_ETCD_PREFIX = "/coreos.com/network";
+export { DEFAULT_ETCD_PREFIX };
 
 /** The etcd-backed LeaseStore. */
 export class EtcdStore implements LeaseStore {
