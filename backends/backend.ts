@@ -1,0 +1,34 @@
+/**
+ * createBackend(): validated options in, a host-gw, vxlan or ipip Backend out.
+ *
+ * @module
+ */
+import { validateOptions } from "./_context.ts";
+import { netnsSysctl } from "./_sysctl.ts";
+import { HostGwBackend } from "./hostgw.ts";
+import { IpipBackend } from "./ipip.ts";
+import type { Backend, BackendOptions } from "./types.ts";
+import { VxlanBackend } from "./vxlan.ts";
+
+/**
+ * Creates the backend for `opts.type`. Validates every option first and throws
+ * BackendConfigError naming the field (nothing in the kernel is touched until setup()).
+ *
+ * @example
+ * ```ts ignore
+ * const backend = createBackend({ type: "vxlan", handle, netns, uplink, publicIP, node });
+ * const { backendData, mtu } = backend.setup();      // publish backendData in the lease
+ * const report = backend.reconcile(leases, self);      // after every lease change / timer tick
+ * ```
+ */
+export function createBackend(opts: BackendOptions): Backend {
+  const ctx = validateOptions(opts, opts.sysctl ?? netnsSysctl(opts.netns));
+  switch (ctx.type) {
+    case "host-gw":
+      return new HostGwBackend(ctx);
+    case "vxlan":
+      return new VxlanBackend(ctx);
+    case "ipip":
+      return new IpipBackend(ctx);
+  }
+}
