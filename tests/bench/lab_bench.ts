@@ -1,0 +1,225 @@
+/**
+ * Lab benchmarks (root), a plain script printing tables and the command that ran it:
+ *
+ * 1. Convergence: a synthetic node's lease is written to the lab's datastore; time until the
+ *    route to its subnet is present in every other node (netlink route dump every ~10 ms), and
+ *    the same for its removal. The daemons' periodic reconcile is set to 300 s so only their
+ *    watch can make it happen.
+ * 4. iperf3 pod-to-pod throughput across two nodes with host-gw and with vxlan, next to a plain
+ *    veth pair between two namespaces, in the same run (`iperf3 -s -1` in one pod namespace,
+ *    `iperf3 -c ... -t 3 -J` from another).
+ *
+ * Run: deno run -A tests/bench/lab_bench.ts [--rounds N] [--seconds S] [--only convergence|iperf]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { netnsAdd, netnsDel, openHandle, SKEIN_ROUTE_PROTOCOL } from "../../net/mod.ts";
+import { type Lab, labDefaults, labDown, labUp, openLabStore } from "../../lab/mod.ts";
+import { runCommand, sleep } from "../../lab/_proc.ts";
+import type { Lease } from "../../store/types.ts";
+import { testPrefix } from "../_netns.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "10" },
+    seconds: { type: "string", default: "3" },
+    only: { type: "string" },
+  },
+});
+const ROUNDS = Number(flags.rounds);
+const SECONDS = Number(flags.seconds);
+
+function stats(xs: number[]): { median: number; p95: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+  return { median: at(0.5), p95: at(0.95), max: s[s.length - 1] ?? NaN };
+}
+
+/** Waits until `pred(routes of every node)` holds; returns ms since `t0`. */
+async function until(lab: Lab, t0: number, subnet: string, present: boolean): Promise<number> {
+  const handles = lab.plan.nodes.map((n) => openHandle({ netns: `/run/netns/${n.netns}` }));
+  try {
+    const deadline = t0 + 60_000;
+    while (performance.now() < deadline) {
+      const ok = handles.every((h) =>
+        h.routeList({ protocol: SKEIN_ROUTE_PROTOCOL }).some((r) => r.dst === subnet) === present
+      );
+      if (ok) return performance.now() - t0;
+      await sleep(10);
+    }
+    throw new Error(`route ${subnet} not ${present ? "present" : "gone"} after 60 s`);
+  } finally {
+    for (const h of handles) h.close();
+  }
+}
+
+async function convergence(backend: "host-gw" | "vxlan"): Promise<string[]> {
+  const name = `${testPrefix()}c${backend === "vxlan" ? "v" : "h"}`;
+  const rows: string[] = [];
+  try {
+    const { lab } = await labUp(
+      labDefaults({ name, nodes: 3, podsPerNode: 0, backend, reconcilePeriod: 300, leaseTtl: 120 }),
+    );
+    const store = openLabStore(lab.plan);
+    const add: number[] = [], del: number[] = [];
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        const lease: Lease = await store.acquire({
+          node: `${name}-bench${i}`,
+          publicIP: `${lab.plan.options.lanPrefix}.${200 + i}`,
+          backendType: backend,
+          backendData: backend === "vxlan"
+            ? { vtepMAC: `0a:58:0a:00:00:${(16 + i).toString(16)}` }
+            : {},
+          ttlSeconds: 120,
+        });
+        const t1 = performance.now();
+        add.push(await until(lab, t1, lease.subnet, true));
+        await store.release(lease);
+        const t3 = performance.now();
+        del.push(await until(lab, t3, lease.subnet, false));
+      }
+    } finally {
+      await store.close();
+    }
+    for (
+      const [what, xs] of [["lease added -> routes on all 3 nodes", add], [
+        "lease deleted -> routes gone on all 3",
+        del,
+      ]] as const
+    ) {
+      const s = stats(xs);
+      rows.push(
+        `${backend.padEnd(8)} ${what.padEnd(40)} ${s.median.toFixed(0).padStart(7)} ${
+          s.p95.toFixed(0).padStart(7)
+        } ${s.max.toFixed(0).padStart(7)}  (n=${xs.length})`,
+      );
+    }
+  } finally {
+    await labDown(name);
+  }
+  return rows;
+}
+
+interface IperfResult {
+  gbps: number;
+  retransmits?: number;
+}
+
+async function iperf(serverNs: string, clientNs: string, serverIp: string): Promise<IperfResult> {
+  const port = String(5201 + Math.floor(Math.random() * 500));
+  const server = new Deno.Command("nsenter", {
+    args: [`--net=/run/netns/${serverNs}`, "iperf3", "-s", "-1", "-p", port, "-B", serverIp],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await sleep(300);
+    const r = await runCommand([
+      "nsenter",
+      `--net=/run/netns/${clientNs}`,
+      "iperf3",
+      "-c",
+      serverIp,
+      "-p",
+      port,
+      "-t",
+      String(SECONDS),
+      "-J",
+    ]);
+    const j = JSON.parse(r.stdout);
+    if (j.error) throw new Error(`iperf3: ${j.error}`);
+    return {
+      gbps: j.end.sum_received.bits_per_second / 1e9,
+      retransmits: j.end.sum_sent.retransmits,
+    };
+  } finally {
+    try {
+      server.kill("SIGKILL");
+    } catch { /* done */ }
+    await server.status;
+  }
+}
+
+async function iperfLab(backend: "host-gw" | "vxlan"): Promise<IperfResult> {
+  const name = `${testPrefix()}i${backend === "vxlan" ? "v" : "h"}`;
+  try {
+    const { lab, ok, matrixText } = await labUp(
+      labDefaults({ name, nodes: 2, podsPerNode: 1, backend, reconcilePeriod: 30 }),
+    );
+    if (!ok) throw new Error(`lab ${name} has no connectivity:\n${matrixText}`);
+    const [a, b] = lab.state.pods;
+    return await iperf(a!.netns, b!.netns, a!.ip!);
+  } finally {
+    await labDown(name);
+  }
+}
+
+async function iperfVeth(): Promise<IperfResult> {
+  const a = `${testPrefix()}-va`, b = `${testPrefix()}-vb`;
+  try {
+    const pa = netnsAdd(a), pb = netnsAdd(b);
+    {
+      using h = openHandle({ netns: pa });
+      h.linkAdd({ kind: "veth", name: "eth0", up: true, peer: { name: "eth0", netns: pb } });
+      h.addrAdd({ dev: "eth0", cidr: "10.99.0.1/24" });
+      h.linkSet("lo", { up: true });
+    }
+    {
+      using h = openHandle({ netns: pb });
+      h.addrAdd({ dev: "eth0", cidr: "10.99.0.2/24" });
+      h.linkSet("eth0", { up: true });
+      h.linkSet("lo", { up: true });
+    }
+    return await iperf(a, b, "10.99.0.1");
+  } finally {
+    for (const n of [a, b]) {
+      try {
+        netnsDel(n);
+      } catch { /* not created */ }
+    }
+  }
+}
+
+if (Deno.uid() !== 0) {
+  console.error("lab_bench: needs root (network namespaces)");
+  Deno.exit(1);
+}
+console.log(`command: deno run -A tests/bench/lab_bench.ts ${Deno.args.join(" ")}`.trim());
+console.log(`date: ${new Date().toISOString()}  cpus: ${navigator.hardwareConcurrency}`);
+
+if (flags.only !== "iperf") {
+  console.log(`\n(1) convergence, ms (file datastore, 3 nodes, periodic reconcile off: 300 s)`);
+  console.log(
+    `${"backend".padEnd(8)} ${"event".padEnd(40)} ${"median".padStart(7)} ${"p95".padStart(7)} ${
+      "max".padStart(7)
+    }`,
+  );
+  for (const b of ["host-gw", "vxlan"] as const) {
+    for (const row of await convergence(b)) console.log(row);
+  }
+  console.log(
+    "note: the file store's watch polls its revision file every 300 ms (FileStore default)",
+  );
+}
+
+if (flags.only !== "convergence") {
+  console.log(`\n(4) iperf3 TCP throughput, ${SECONDS} s each, same run`);
+  const veth = await iperfVeth();
+  const rows: [string, IperfResult][] = [["plain veth pair (reference)", veth]];
+  for (const b of ["host-gw", "vxlan"] as const) {
+    rows.push([`pod -> pod across nodes, ${b}`, await iperfLab(b)]);
+  }
+  console.log(
+    `${"path".padEnd(36)} ${"Gbit/s".padStart(8)} ${"vs veth".padStart(8)} ${"retr".padStart(6)}`,
+  );
+  for (const [what, r] of rows) {
+    console.log(
+      `${what.padEnd(36)} ${r.gbps.toFixed(2).padStart(8)} ${
+        (r.gbps / veth.gbps).toFixed(2).padStart(8)
+      } ${String(r.retransmits ?? "-").padStart(6)}`,
+    );
+  }
+}
