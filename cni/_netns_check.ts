@@ -1,0 +1,47 @@
+/**
+ * CNI_NETNS checks shared by ADD and CHECK.
+ *
+ * @module
+ */
+import { CniCode, CniError } from "./errors.ts";
+
+/**
+ * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
+ * own network namespace (configuring the host as if it were a pod).
+ */
+export function assertPodNetns(path: string): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch (e) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `failed to open netns "${path}"`,
+      `CNI_NETNS: ${(e as Error).message}`,
+    );
+  }
+  let self: Deno.FileInfo | undefined;
+  try {
+    self = Deno.statSync("/proc/self/ns/net");
+  } catch {
+    self = undefined;
+  }
+  if (self && st.ino === self.ino && st.dev === self.dev) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      "plugin's netns and netns from CNI_NETNS should not be the same",
+      `CNI_NETNS "${path}" is the namespace the plugin runs in`,
+    );
+  }
+}
+
+/** True when the path names something that exists (DEL tolerates a vanished namespace). */
+export function netnsExists(path: string): boolean {
+  if (!path) return false;
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * CNI_ARGS parsing, as the reference plugins' `types.LoadArgs` does it:
+ * `IgnoreUnknown=1;IP=10.244.1.5;K8S_POD_NAME=web-0`. Unknown keys are an error unless
+ * `IgnoreUnknown` is true.
+ *
+ * @module
+ */
+import { CniCode, CniError } from "./errors.ts";
+import { tryParseIp } from "../net/cidr.ts";
+
+/** What skein reads from CNI_ARGS. */
+export interface CniArgs {
+  /** `IgnoreUnknown=1|true`: unknown keys are skipped instead of rejected. */
+  ignoreUnknown: boolean;
+  /** `IP=a[,b]`: addresses the runtime asks for (host-local's IPAMArgs.IP). */
+  ips: string[];
+  /** `MAC=aa:bb:..`: the pod interface's hardware address (the reference bridge's BridgeArgs.MAC). */
+  mac?: string;
+  /** Every key=value pair as given. */
+  pairs: Record<string, string>;
+}
+
+/** Keys skein understands (IP for IPAM, the K8S_* keys kubelet/containerd pass). */
+const KNOWN_KEYS = new Set([
+  "IgnoreUnknown",
+  "IP",
+  "K8S_POD_NAME",
+  "K8S_POD_NAMESPACE",
+  "K8S_POD_INFRA_CONTAINER_ID",
+  "K8S_POD_UID",
+  "MAC",
+]);
+
+function parseBool(key: string, v: string): boolean {
+  // Go's strconv.ParseBool, which LoadArgs uses for bool fields.
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+  throw invalid(`${key}=${v}: not a boolean`);
+}
+
+function invalid(why: string): CniError {
+  return new CniError(CniCode.InvalidEnv, "invalid CNI_ARGS", `CNI_ARGS: ${why}`);
+}
+
+/**
+ * Parses CNI_ARGS (`K=V;K=V`). Throws CniError code 4 (naming CNI_ARGS) for a pair without
+ * "=", a bad value, or an unknown key when IgnoreUnknown is not set.
+ */
+export function parseCniArgs(text: string | undefined): CniArgs {
+  const out: CniArgs = { ignoreUnknown: false, ips: [], pairs: {} };
+  if (!text) return out;
+  const pairs: [string, string][] = [];
+  for (const part of text.split(";")) {
+    if (part === "") continue;
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw invalid(`invalid pair "${part}" (want KEY=VALUE)`);
+    pairs.push([part.slice(0, eq), part.slice(eq + 1)]);
+  }
+  for (const [k, v] of pairs) {
+    out.pairs[k] = v;
+    if (k === "IgnoreUnknown") out.ignoreUnknown = parseBool(k, v);
+  }
+  for (const [k, v] of pairs) {
+    if (k === "IP") {
+      for (const ip of v.split(",").map((s) => s.trim()).filter((s) => s)) {
+        if (!tryParseIp(ip)) throw invalid(`IP=${v}: "${ip}" is not an IP address`);
+        out.ips.push(ip);
+      }
+    } else if (k === "MAC") {
+      if (!/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(v)) {
+        throw invalid(`MAC=${v}: not a MAC address like 0a:58:0a:f4:01:05`);
+      }
+      out.mac = v.toLowerCase().replaceAll("-", ":");
+    } else if (!KNOWN_KEYS.has(k) && !out.ignoreUnknown) {
+      throw invalid(`unknown argument "${k}" (set IgnoreUnknown=1 to skip unknown arguments)`);
+    }
+  }
+  return out;
+}

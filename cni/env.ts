@@ -1,0 +1,113 @@
+/**
+ * The CNI_* environment variables, read and validated like the reference `skel` package.
+ *
+ * @module
+ */
+import { CniCode, CniError } from "./errors.ts";
+
+/** The CNI verbs skein implements. */
+export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
+
+/** The runtime's parameters for one plugin call. */
+export interface CmdArgs {
+  command: CniCommand;
+  /** CNI_CONTAINERID ("" for VERSION/STATUS/GC). */
+  containerId: string;
+  /** CNI_NETNS: path of the pod's network namespace ("" when not given, e.g. DEL). */
+  netns: string;
+  /** CNI_IFNAME: the interface name inside the pod. */
+  ifName: string;
+  /** CNI_ARGS, raw. */
+  args: string;
+  /** CNI_PATH split on ":" (empty entries dropped). */
+  path: string[];
+}
+
+const COMMANDS: readonly CniCommand[] = ["ADD", "DEL", "CHECK", "VERSION", "STATUS", "GC"];
+
+/** Which variables each command requires (CNI spec, "Parameters"; the reference skel). */
+const REQUIRED: Record<string, readonly CniCommand[]> = {
+  CNI_CONTAINERID: ["ADD", "DEL", "CHECK"],
+  CNI_NETNS: ["ADD", "CHECK"],
+  CNI_IFNAME: ["ADD", "DEL", "CHECK"],
+  CNI_PATH: ["ADD", "DEL", "CHECK"],
+};
+
+const VALID_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+
+/**
+ * Reads and validates the CNI_* variables. Throws CniError code 4 naming the variable for a
+ * missing or invalid one (unknown CNI_COMMAND, bad container id, bad interface name).
+ */
+export function readCmdArgs(getenv: (name: string) => string | undefined): CmdArgs {
+  const get = (n: string) => getenv(n) ?? "";
+  const command = get("CNI_COMMAND");
+  if (command === "") {
+    throw new CniError(CniCode.InvalidEnv, "required env variables [CNI_COMMAND] missing");
+  }
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `unknown CNI_COMMAND: ${command}`,
+      `CNI_COMMAND must be one of ${COMMANDS.join(", ")}`,
+    );
+  }
+  const cmd = command as CniCommand;
+  const missing = Object.entries(REQUIRED)
+    .filter(([name, cmds]) => cmds.includes(cmd) && get(name) === "")
+    .map(([name]) => name);
+  if (missing.length) {
+    throw new CniError(CniCode.InvalidEnv, `required env variables [${missing.join(",")}] missing`);
+  }
+  const out: CmdArgs = {
+    command: cmd,
+    containerId: get("CNI_CONTAINERID"),
+    netns: get("CNI_NETNS"),
+    ifName: get("CNI_IFNAME"),
+    args: get("CNI_ARGS"),
+    path: get("CNI_PATH").split(":").filter((p) => p !== ""),
+  };
+  if (["ADD", "DEL", "CHECK"].includes(cmd)) {
+    validateContainerId(out.containerId);
+    validateIfName(out.ifName);
+  }
+  return out;
+}
+
+/** Container ids follow the reference rule `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`. Throws code 4. */
+export function validateContainerId(id: string): void {
+  if (!VALID_NAME.test(id)) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      "invalid characters in containerID",
+      `CNI_CONTAINERID "${id}" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`,
+    );
+  }
+}
+
+/** Linux interface names: 1-15 bytes, not "." or "..", no "/", ":" or whitespace. Throws code 4. */
+export function validateIfName(name: string): void {
+  const bad = (why: string) =>
+    new CniError(CniCode.InvalidEnv, `invalid CNI_IFNAME "${name}"`, `CNI_IFNAME: ${why}`);
+  if (name.length === 0) throw bad("interface name is empty");
+  if (new TextEncoder().encode(name).length > 15) {
+    throw bad("interface name is too long (at most 15 characters)");
+  }
+  if (name === "." || name === "..") throw bad("interface name is . or ..");
+  if (/[/:\s]/.test(name)) throw bad("interface name contains / or : or whitespace characters");
+}
+
+/** Network names follow the same rule as container ids. Throws CniError code 7. */
+export function validateNetworkName(name: unknown): string {
+  if (typeof name !== "string" || name === "") {
+    throw new CniError(CniCode.InvalidConfig, "missing network name", 'field "name" is required');
+  }
+  if (!VALID_NAME.test(name)) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      "invalid characters found in network name",
+      `field "name": "${name}" must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`,
+    );
+  }
+  return name;
+}

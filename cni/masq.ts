@@ -1,0 +1,204 @@
+/**
+ * IP masquerade for pod traffic leaving its subnet (the reference bridge's `ipMasq`), with
+ * nftables. Uses the `nft` binary with one atomic `nft -f -` transaction per change, in a
+ * skein-owned table:
+ *
+ * ```
+ * table inet skein {
+ *   map masq4 { type ipv4_addr : verdict }   # pod address → jump to its network's chain
+ *   map masq6 { type ipv6_addr : verdict }
+ *   chain postrouting { type nat hook postrouting priority srcnat; ip saddr vmap @masq4; ip6 saddr vmap @masq6 }
+ *   chain m4-<hash> { ip daddr <pod subnet> return; ip daddr 224.0.0.0/4 return; masquerade }
+ * }
+ * ```
+ *
+ * Each map element carries the comment "skein <network> <containerId> <ifName>", so DEL and
+ * GC find an attachment's entries without knowing its address (like the reference plugin's
+ * per-container comments).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { CniCode, CniError } from "./errors.ts";
+import { canonicalCidr, parseCidr } from "../net/cidr.ts";
+
+const TABLE = "inet skein";
+
+/** One masqueraded pod address. */
+export interface MasqEntry {
+  /** Pod address with its subnet prefix, "10.244.1.5/24". */
+  address: string;
+}
+
+/** Who owns a masquerade entry. */
+export interface MasqOwner {
+  network: string;
+  containerId: string;
+  ifName: string;
+}
+
+/** The element comment for an owner. */
+export function masqComment(o: MasqOwner): string {
+  return `skein ${o.network} ${o.containerId} ${o.ifName}`;
+}
+
+function chainName(family: 4 | 6, network: string, subnet: string): string {
+  const h = createHash("sha256").update(`${network}/${subnet}`).digest("hex").slice(0, 12);
+  return `m${family}-${h}`;
+}
+
+/** Runs `nft -f -` with `script` (one atomic transaction), or `nft ...args` without one. */
+async function nftAsync(args: string[], script?: string): Promise<string> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("nft", {
+      args: script === undefined ? args : ["-f", "-"],
+      stdin: script === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    throw new CniError(CniCode.Internal, "cannot run nft for ipMasq", (e as Error).message);
+  }
+  if (script !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(script));
+    await w.close();
+  }
+  const out = await child.output();
+  const err = new TextDecoder().decode(out.stderr).trim();
+  if (!out.success) {
+    throw new NftError(
+      `nft ${script === undefined ? args.join(" ") : "-f -"} failed: ${err}`,
+      script,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** A failed nft call, with the script it ran. */
+export class NftError extends Error {
+  readonly script?: string;
+  constructor(message: string, script?: string) {
+    super(message);
+    this.name = "NftError";
+    this.script = script;
+  }
+}
+
+/** The `nft -f -` script that masquerades `entries` for `owner` (exported for unit tests). */
+export function masqAddScript(owner: MasqOwner, entries: readonly MasqEntry[]): string {
+  const lines = [
+    `add table ${TABLE}`,
+    `add map ${TABLE} masq4 { type ipv4_addr : verdict; }`,
+    `add map ${TABLE} masq6 { type ipv6_addr : verdict; }`,
+    `add chain ${TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    // Re-created in the same transaction so concurrent ADDs never leave duplicate rules.
+    `flush chain ${TABLE} postrouting`,
+    `add rule ${TABLE} postrouting ip saddr vmap @masq4`,
+    `add rule ${TABLE} postrouting ip6 saddr vmap @masq6`,
+  ];
+  const comment = masqComment(owner);
+  for (const e of entries) {
+    const c = parseCidr(e.address);
+    const subnet = canonicalCidr(e.address);
+    const chain = chainName(c.family, owner.network, subnet);
+    const fam = c.family === 4 ? "ip" : "ip6";
+    const mcast = c.family === 4 ? "224.0.0.0/4" : "ff00::/8";
+    const addr = e.address.split("/")[0]!;
+    lines.push(
+      `add chain ${TABLE} ${chain}`,
+      `flush chain ${TABLE} ${chain}`,
+      `add rule ${TABLE} ${chain} ${fam} daddr ${subnet} return`,
+      `add rule ${TABLE} ${chain} ${fam} daddr ${mcast} return`,
+      `add rule ${TABLE} ${chain} masquerade`,
+      `add element ${TABLE} masq${c.family} { ${addr} comment "${comment}" : jump ${chain} }`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Masquerades traffic from the pod addresses that leaves their subnet. */
+export async function masqAdd(owner: MasqOwner, entries: readonly MasqEntry[]): Promise<void> {
+  if (!entries.length) return;
+  try {
+    await nftAsync([], masqAddScript(owner, entries));
+  } catch (e) {
+    throw new CniError(CniCode.Internal, "cannot set up ipMasq", (e as Error).message);
+  }
+}
+
+/** The masquerade map elements as (family, address, comment). */
+export async function masqList(): Promise<{ family: 4 | 6; address: string; comment: string }[]> {
+  const out: { family: 4 | 6; address: string; comment: string }[] = [];
+  for (const family of [4, 6] as const) {
+    let text: string;
+    try {
+      text = await nftAsync(["-j", "list", "map", "inet", "skein", `masq${family}`]);
+    } catch {
+      continue; // no table or map yet: nothing masqueraded
+    }
+    out.push(...parseMapElements(text, family));
+  }
+  return out;
+}
+
+/** Extracts (address, comment) pairs from `nft -j list map` output (exported for tests). */
+export function parseMapElements(
+  json: string,
+  family: 4 | 6,
+): { family: 4 | 6; address: string; comment: string }[] {
+  const out: { family: 4 | 6; address: string; comment: string }[] = [];
+  const doc = JSON.parse(json) as { nftables?: { map?: { elem?: unknown[] } }[] };
+  for (const item of doc.nftables ?? []) {
+    for (const el of item.map?.elem ?? []) {
+      const key = Array.isArray(el) ? el[0] : undefined;
+      const inner = (key as { elem?: { val?: unknown; comment?: unknown } } | undefined)?.elem;
+      if (inner && typeof inner.val === "string") {
+        out.push({
+          family,
+          address: inner.val,
+          comment: typeof inner.comment === "string" ? inner.comment : "",
+        });
+      } else if (typeof key === "string") {
+        out.push({ family, address: key, comment: "" });
+      }
+    }
+  }
+  return out;
+}
+
+/** Removes the masquerade entries whose owner `drop` returns true for; returns how many. */
+export async function masqPrune(
+  drop: (owner: { network: string; containerId: string; ifName: string }) => boolean,
+): Promise<number> {
+  const els = await masqList();
+  const doomed = els.filter((e) => {
+    const [tag, network, containerId, ifName] = e.comment.split(" ");
+    return tag === "skein" && network !== undefined && containerId !== undefined &&
+      ifName !== undefined && drop({ network, containerId, ifName });
+  });
+  if (!doomed.length) return 0;
+  const script = doomed.map((e) => `delete element ${TABLE} masq${e.family} { ${e.address} }`)
+    .join("\n") + "\n";
+  try {
+    await nftAsync([], script);
+  } catch {
+    // A concurrent DEL may have removed one already: retry one by one, ignoring "missing".
+    for (const d of doomed) {
+      try {
+        await nftAsync([], `delete element ${TABLE} masq${d.family} { ${d.address} }\n`);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return doomed.length;
+}
+
+/** Removes the masquerade entries of one attachment (idempotent). */
+export async function masqDel(owner: MasqOwner): Promise<void> {
+  await masqPrune((o) =>
+    o.network === owner.network && o.containerId === owner.containerId && o.ifName === owner.ifName
+  );
+}

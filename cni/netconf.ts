@@ -1,0 +1,262 @@
+/**
+ * The network configuration skein reads on stdin: a single network config, or one plugin's
+ * config out of a conflist as libcni passes it (with `name`, `cniVersion`, `prevResult` and
+ * `runtimeConfig` injected). Unknown keys are ignored, as the reference plugins do; known keys
+ * with a wrong value are rejected with code 7 naming the field; reference-bridge features
+ * skein does not implement are rejected with code 2 when turned on.
+ *
+ * @module
+ */
+import { CniCode, CniError } from "./errors.ts";
+import { validateNetworkName } from "./env.ts";
+import { isSupportedVersion, SUPPORTED_VERSIONS } from "./versions.ts";
+import { type CniResult, parseResult } from "./result.ts";
+import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
+
+/** How the pod is wired to the host. */
+export type Mode = "bridge" | "routed" | "loopback";
+
+/** One attachment named by a GC call. */
+export interface Attachment {
+  containerId: string;
+  ifName: string;
+}
+
+/** A parsed, validated network configuration. */
+export interface NetConf {
+  cniVersion: string;
+  name: string;
+  /** Top-level "type": "skein" for the main plugin; anything else means skein runs as an IPAM. */
+  type: string;
+  mode: Mode;
+  /** Bridge name (bridge mode), default "cni0". */
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  ipMasq: boolean;
+  mtu?: number;
+  hairpinMode: boolean;
+  promiscMode: boolean;
+  /** The "ipam" section as given (undefined in loopback mode when absent). */
+  ipam?: Record<string, unknown> & { type: string };
+  /** prevResult, converted to the internal form. */
+  prevResult?: CniResult;
+  /** Addresses asked for through runtimeConfig.ips or args.cni.ips. */
+  requestedIps: string[];
+  /** MAC asked for through runtimeConfig.mac. */
+  mac?: string;
+  /** GC: `cni.dev/valid-attachments`. */
+  validAttachments?: Attachment[];
+  /** The whole config object as parsed (for IPAM, and for delegation). */
+  raw: Record<string, unknown>;
+  /** The exact stdin bytes (passed unchanged to a delegated IPAM plugin). */
+  bytes: Uint8Array;
+}
+
+function invalid(field: string, why: string): CniError {
+  return new CniError(CniCode.InvalidConfig, `invalid network config: field "${field}"`, why);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function bool(raw: Record<string, unknown>, k: string, dflt: boolean): boolean {
+  const v = raw[k];
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== "boolean") throw invalid(k, `${JSON.stringify(v)} is not true or false`);
+  return v;
+}
+
+/** Reference bridge options skein does not implement: rejected (code 2) when switched on. */
+const UNSUPPORTED: readonly string[] = [
+  "vlan",
+  "vlanTrunk",
+  "macspoofchk",
+  "enabledad",
+  "disableContainerInterface",
+  "portIsolation",
+];
+
+/**
+ * Decodes stdin only as far as the spec layer needs: JSON (code 6), "cniVersion" (code 1 when
+ * not one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0; a missing version is the spec's "0.1.0"),
+ * "name" (code 7). Used before the command-specific parsing.
+ */
+export function decodeConfig(
+  bytes: Uint8Array,
+): { raw: Record<string, unknown>; cniVersion: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new CniError(
+      CniCode.DecodeFailure,
+      "error unmarshalling network config",
+      `stdin is not valid JSON: ${(e as Error).message}`,
+    );
+  }
+  if (!isObj(raw)) {
+    throw new CniError(
+      CniCode.DecodeFailure,
+      "error unmarshalling network config",
+      "stdin is not a JSON object",
+    );
+  }
+  const v = raw.cniVersion ?? "0.1.0";
+  if (typeof v !== "string") {
+    throw new CniError(
+      CniCode.DecodeFailure,
+      "error unmarshalling network config",
+      'field "cniVersion" is not a string',
+    );
+  }
+  validateNetworkName(raw.name);
+  if (!isSupportedVersion(v)) {
+    throw new CniError(
+      CniCode.IncompatibleVersion,
+      "incompatible CNI versions",
+      `config is "${v}", plugin supports ${JSON.stringify(SUPPORTED_VERSIONS)}`,
+    );
+  }
+  return { raw, cniVersion: v };
+}
+
+function ipList(v: unknown, field: string): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid(field, "must be a list of IP addresses");
+  return v.map((x, i) => {
+    if (typeof x !== "string" || !tryParseCidr(x)) {
+      throw invalid(`${field}[${i}]`, `${JSON.stringify(x)} is not an IP address or CIDR`);
+    }
+    return x;
+  });
+}
+
+function attachments(v: unknown, field: string): Attachment[] {
+  if (!Array.isArray(v)) throw invalid(field, "must be a list of {containerID, ifname}");
+  return v.map((x, i) => {
+    if (!isObj(x) || typeof x.containerID !== "string" || typeof x.ifname !== "string") {
+      throw invalid(`${field}[${i}]`, 'needs string fields "containerID" and "ifname"');
+    }
+    return { containerId: x.containerID, ifName: x.ifname };
+  });
+}
+
+/** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
+export function parseNetConf(bytes: Uint8Array): NetConf {
+  const { raw, cniVersion } = decodeConfig(bytes);
+  const type = raw.type;
+  if (typeof type !== "string" || type === "") {
+    throw invalid("type", 'must name the plugin ("skein")');
+  }
+  const modeRaw = raw.mode ?? "bridge";
+  if (modeRaw !== "bridge" && modeRaw !== "routed" && modeRaw !== "loopback") {
+    throw invalid(
+      "mode",
+      `${JSON.stringify(modeRaw)} is not one of "bridge", "routed", "loopback"`,
+    );
+  }
+  const mode = modeRaw as Mode;
+  const bridge = raw.bridge ?? "cni0";
+  if (
+    typeof bridge !== "string" || !/^[^/:\s]{1,15}$/.test(bridge) || bridge === "." ||
+    bridge === ".."
+  ) {
+    throw invalid(
+      "bridge",
+      `${JSON.stringify(bridge)} is not a valid interface name (1-15 characters)`,
+    );
+  }
+  let mtu: number | undefined;
+  if (raw.mtu !== undefined && raw.mtu !== null && raw.mtu !== 0) {
+    if (
+      typeof raw.mtu !== "number" || !Number.isInteger(raw.mtu) || raw.mtu < 68 || raw.mtu > 65535
+    ) {
+      throw invalid("mtu", `${JSON.stringify(raw.mtu)} is not an MTU between 68 and 65535`);
+    }
+    mtu = raw.mtu;
+  }
+  for (const k of UNSUPPORTED) {
+    const v = raw[k];
+    if (
+      v !== undefined && v !== null && v !== false && v !== 0 && !(Array.isArray(v) && !v.length)
+    ) {
+      throw new CniError(
+        CniCode.UnsupportedField,
+        `unsupported field in network config: ${k}`,
+        `skein does not implement "${k}" (value ${JSON.stringify(v)}); remove it`,
+      );
+    }
+  }
+  const isDefaultGateway = bool(raw, "isDefaultGateway", false);
+  const isGateway = bool(raw, "isGateway", false) || isDefaultGateway;
+  let ipam: NetConf["ipam"];
+  if (raw.ipam !== undefined && raw.ipam !== null) {
+    if (!isObj(raw.ipam)) throw invalid("ipam", "must be an object");
+    if (typeof raw.ipam.type !== "string" || raw.ipam.type === "") {
+      throw invalid("ipam.type", 'must name the IPAM plugin ("skein", "host-local", ...)');
+    }
+    if (!/^[A-Za-z0-9_.-]+$/.test(raw.ipam.type)) {
+      throw invalid("ipam.type", `"${raw.ipam.type}" is not a plugin name`);
+    }
+    ipam = raw.ipam as NetConf["ipam"];
+  }
+  if (type === "skein" && mode !== "loopback" && !ipam) {
+    throw invalid("ipam", `mode "${mode}" needs an "ipam" section (e.g. {"type": "skein", ...})`);
+  }
+  if (type !== "skein" && !ipam) {
+    throw invalid(
+      "ipam",
+      `skein runs as the IPAM of "${type}" but the config has no "ipam" section`,
+    );
+  }
+  const rc = raw.runtimeConfig;
+  if (rc !== undefined && rc !== null && !isObj(rc)) {
+    throw invalid("runtimeConfig", "must be an object");
+  }
+  const requestedIps = ipList(isObj(rc) ? rc.ips : undefined, "runtimeConfig.ips");
+  let mac: string | undefined;
+  if (isObj(rc) && rc.mac !== undefined && rc.mac !== null && rc.mac !== "") {
+    if (typeof rc.mac !== "string" || !/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(rc.mac)) {
+      throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)} is not a MAC address`);
+    }
+    mac = rc.mac.toLowerCase().replaceAll("-", ":");
+  }
+  const args = raw.args;
+  if (isObj(args) && isObj(args.cni)) requestedIps.push(...ipList(args.cni.ips, "args.cni.ips"));
+  let prevResult: CniResult | undefined;
+  if (raw.prevResult !== undefined && raw.prevResult !== null) {
+    prevResult = parseResult(raw.prevResult, cniVersion);
+  }
+  let validAttachments: Attachment[] | undefined;
+  for (const k of ["cni.dev/valid-attachments", "cni.dev/attachments"]) {
+    if (raw[k] !== undefined && raw[k] !== null) validAttachments = attachments(raw[k], k);
+  }
+  for (const ip of requestedIps) {
+    // Keep just the address for IPAM; a prefix given here is informational.
+    if (!tryParseIp(ip.split("/")[0]!)) {
+      throw invalid("runtimeConfig.ips", `"${ip}" is not an address`);
+    }
+  }
+  return {
+    cniVersion,
+    name: raw.name as string,
+    type,
+    mode,
+    bridge,
+    isGateway,
+    isDefaultGateway,
+    ipMasq: bool(raw, "ipMasq", false),
+    mtu,
+    hairpinMode: bool(raw, "hairpinMode", false),
+    promiscMode: bool(raw, "promiscMode", false),
+    ipam,
+    prevResult,
+    requestedIps,
+    mac,
+    validAttachments,
+    raw,
+    bytes,
+  };
+}

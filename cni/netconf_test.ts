@@ -1,0 +1,100 @@
+import { assertEquals, assertThrows } from "../testing/assert.ts";
+import { decodeConfig, parseNetConf } from "./netconf.ts";
+import { CniError } from "./errors.ts";
+
+const enc = (o: unknown) => new TextEncoder().encode(typeof o === "string" ? o : JSON.stringify(o));
+const conf = (over: Record<string, unknown> = {}) => ({
+  cniVersion: "1.0.0",
+  name: "pods",
+  type: "skein",
+  ipam: { type: "skein", subnet: "10.244.1.0/24" },
+  ...over,
+});
+
+Deno.test("parseNetConf() fills defaults like the reference bridge", () => {
+  const c = parseNetConf(enc(conf()));
+  assertEquals(
+    [
+      c.mode,
+      c.bridge,
+      c.isGateway,
+      c.isDefaultGateway,
+      c.ipMasq,
+      c.mtu,
+      c.hairpinMode,
+      c.promiscMode,
+    ],
+    ["bridge", "cni0", false, false, false, undefined, false, false],
+  );
+});
+
+Deno.test("parseNetConf() ignores unknown keys and accepts conflist-injected fields", () => {
+  const c = parseNetConf(enc(conf({
+    somethingNew: { x: 1 },
+    isDefaultGateway: true,
+    runtimeConfig: { ips: ["10.244.1.9/24"], mac: "0A-58-0A-F4-01-09", portMappings: [] },
+    args: { cni: { ips: ["fd00::9"] } },
+    prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.244.1.9/24" }] },
+  })));
+  assertEquals(c.isGateway, true); // implied by isDefaultGateway
+  assertEquals(c.requestedIps, ["10.244.1.9/24", "fd00::9"]);
+  assertEquals(c.mac, "0a:58:0a:f4:01:09");
+  assertEquals(c.prevResult?.ips?.[0]?.address, "10.244.1.9/24");
+});
+
+Deno.test("decodeConfig(): malformed JSON is code 6, unsupported version code 1, missing name code 7", () => {
+  assertEquals(assertThrows(() => decodeConfig(enc('{"cniVersion":')), CniError).code, 6);
+  assertEquals(assertThrows(() => decodeConfig(enc("[]")), CniError).code, 6);
+  assertEquals(
+    assertThrows(() => decodeConfig(enc(conf({ cniVersion: "0.2.0" }))), CniError).code,
+    1,
+  );
+  assertEquals(
+    assertThrows(() => decodeConfig(enc(conf({ cniVersion: "2.0.0" }))), CniError).code,
+    1,
+  );
+  const noVersion = conf();
+  delete (noVersion as Record<string, unknown>).cniVersion;
+  assertEquals(assertThrows(() => decodeConfig(enc(noVersion)), CniError).code, 1);
+  assertEquals(assertThrows(() => decodeConfig(enc(conf({ name: "" }))), CniError).code, 7);
+  for (const v of ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]) {
+    assertEquals(decodeConfig(enc(conf({ cniVersion: v }))).cniVersion, v);
+  }
+});
+
+Deno.test("parseNetConf() rejects bad values with code 7 naming the field", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ mtu: "abc" }, "mtu"],
+    [{ mtu: 20 }, "mtu"],
+    [{ mode: "macvlan" }, "mode"],
+    [{ bridge: "a/b" }, "bridge"],
+    [{ isGateway: "yes" }, "isGateway"],
+    [{ ipMasq: 1 }, "ipMasq"],
+    [{ ipam: undefined }, "ipam"],
+    [{ ipam: { subnet: "x" } }, "ipam.type"],
+    [{ type: 5 }, "type"],
+    [{ runtimeConfig: { ips: ["nope"] } }, "runtimeConfig.ips"],
+    [{ runtimeConfig: { mac: "xx" } }, "runtimeConfig.mac"],
+    [{ "cni.dev/valid-attachments": [{ containerID: 1 }] }, "cni.dev/valid-attachments"],
+  ];
+  for (const [over, field] of cases) {
+    const e = assertThrows(() => parseNetConf(enc(conf(over))), CniError, field);
+    assertEquals(e.code, 7, field);
+  }
+});
+
+Deno.test("parseNetConf() refuses reference-bridge features skein lacks with code 2", () => {
+  const e = assertThrows(() => parseNetConf(enc(conf({ vlan: 100 }))), CniError, "vlan");
+  assertEquals(e.code, 2);
+  parseNetConf(enc(conf({ vlan: 0, macspoofchk: false })));
+});
+
+Deno.test("parseNetConf(): loopback needs no ipam, other types mean IPAM mode", () => {
+  assertEquals(parseNetConf(enc(conf({ mode: "loopback", ipam: undefined }))).mode, "loopback");
+  assertEquals(parseNetConf(enc(conf({ type: "bridge" }))).type, "bridge");
+  const c = parseNetConf(enc(conf({
+    cniVersion: "1.1.0",
+    "cni.dev/valid-attachments": [{ containerID: "a", ifname: "eth0" }],
+  })));
+  assertEquals(c.validAttachments, [{ containerId: "a", ifName: "eth0" }]);
+});
