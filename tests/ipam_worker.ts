@@ -4,13 +4,21 @@
  *
  * Usage: `deno run -A tests/ipam_worker.ts add|del|check|gc <containerId> <ifName>` with the
  * netconf JSON on stdin (for gc: `{"netconf": ..., "valid": [{containerID, ifname}]}`).
+ * Requested IPs come from the netconf (`runtimeConfig.ips`, `args.cni.ips`) and CNI_ARGS.
  * Prints the result JSON (or `{"code","msg","details"}`) on stdout; exit 0 on success, 1 on a
  * CniError, 2 on anything else. `SKEIN_TEST_CRASH_AT` makes it SIGKILL itself at that point.
  *
  * @module
  */
 import { CniError } from "../cni/errors.ts";
-import { ipamAdd, ipamCheck, ipamDel, ipamGc, parseIpamConfig } from "../cni/ipam/mod.ts";
+import {
+  ipamAdd,
+  ipamCheck,
+  ipamDel,
+  ipamGc,
+  parseIpamConfig,
+  requestedIpsFrom,
+} from "../cni/ipam/mod.ts";
 
 /** Runs the verb named in `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -23,8 +31,13 @@ export async function main(args: string[]): Promise<number> {
       out = await ipamGc({ config, validAttachments: input.valid });
     } else {
       const config = await parseIpamConfig(input);
-      if (op === "add") out = await ipamAdd({ config, containerId, ifName });
-      else if (op === "del") await ipamDel({ config, containerId, ifName });
+      if (op === "add") {
+        const requestedIps = requestedIpsFrom({
+          netconf: input,
+          cniArgs: Deno.env.get("CNI_ARGS"),
+        });
+        out = await ipamAdd({ config, containerId, ifName, requestedIps });
+      } else if (op === "del") await ipamDel({ config, containerId, ifName });
       else if (op === "check") await ipamCheck({ config, containerId, ifName });
       else throw new Error(`unknown op ${op}`);
     }
