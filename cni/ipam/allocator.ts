@@ -303,12 +303,22 @@ export async function ipamGc(opts: IpamGcRequest): Promise<{ released: string[] 
 }
 
 /**
- * STATUS: throws CniError 50 when an ADD could not succeed now: the data directory cannot be
- * used, or a range set has no free address. Changes nothing on disk except creating the
+ * STATUS: throws CniError 50 when an ADD could not succeed now: the node lease file is missing
+ * or unusable (`"subnet": "auto"`), the data directory cannot be used, or a range set has no
+ * free address. Changes nothing on disk except creating the
  * network directory and lock file, as ADD would.
  */
 export async function ipamStatus(config: IpamConfig): Promise<void> {
-  const sets = rangeSetsOf(config);
+  if (config.leaseError) {
+    throw new CniError(STATUS_UNAVAILABLE, config.leaseError.message, config.leaseError.details);
+  }
+  let sets: RangeSet[];
+  try {
+    sets = rangeSetsOf(config);
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e;
+    throw new CniError(STATUS_UNAVAILABLE, e.message, e.details);
+  }
   let store: ReservationStore;
   try {
     store = openStore(config)!;

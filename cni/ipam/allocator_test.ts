@@ -304,3 +304,24 @@ Deno.test("parallel ipamAdd() calls in one process get distinct addresses", asyn
     assertEquals(new Set(ips).size, 30);
   });
 });
+
+Deno.test('"subnet": "auto" without a lease file: ADD says 11, STATUS 50, DEL/CHECK/GC still work', async () => {
+  await withDir(async (dir) => {
+    const leaseFile = `${dir}/subnet.json`;
+    const nc = { name: "net1", ipam: { type: "skein", dataDir: dir, subnet: "auto", leaseFile } };
+    Deno.writeTextFileSync(
+      leaseFile,
+      JSON.stringify({ network: "10.244.0.0/16", subnet: "10.244.3.0/24" }),
+    );
+    const c = await parseIpamConfig(nc);
+    assertEquals((await add(c, "a")).ips[0]!.address, "10.244.3.2/24");
+    Deno.removeSync(leaseFile); // the daemon went away
+    const down = await parseIpamConfig(nc);
+    assertEquals(await code(() => add(down, "b"), "does not exist"), 11);
+    assertEquals(await code(() => ipamStatus(down), "does not exist"), 50);
+    await ipamCheck({ config: down, containerId: "a", ifName: "eth0" });
+    await ipamDel({ config: down, containerId: "a", ifName: "eth0" });
+    assertEquals(Object.keys(snapshot(dir)).sort(), ["last_reserved_ip.0", "lock"]);
+    assertEquals((await ipamGc({ config: down, validAttachments: [] })).released, []);
+  });
+});

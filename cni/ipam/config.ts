@@ -132,19 +132,37 @@ function autoFromLease(lease: NodeLeaseInfo): { sets: IpamRange[][]; routes: Ipa
  * canonical. `runtimeConfig.ipRanges` and the legacy single `subnet` are prepended to `ranges`
  * as host-local does. `"subnet": "auto"` (or no ranges at all) reads the node lease file.
  *
- * Throws CniError 7 (invalid config) or 2 (unsupported field) with a message naming the field;
- * 11 (try again later) when the lease file does not exist yet; 6 when it is corrupt.
+ * Throws CniError 7 (invalid config) or 2 (unsupported field) with a message naming the field.
+ * A node lease file that does not exist yet (CniError 11, try again later) or is corrupt (6) or
+ * unreadable (5) is thrown right away only with `strict`; otherwise it is kept in
+ * `config.leaseError` and thrown by ipamAdd() (ipamStatus() reports it as 50), so DEL, CHECK
+ * and GC still work while the daemon is down.
  */
-export function parseIpamConfig(netconf: Record<string, unknown>): Promise<IpamConfig> {
+export function parseIpamConfig(
+  netconf: Record<string, unknown>,
+  opts: ParseIpamOptions = {},
+): Promise<IpamConfig> {
   try {
-    return Promise.resolve(parseIpamConfigSync(netconf));
+    return Promise.resolve(parseIpamConfigSync(netconf, opts));
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
+/** Options of parseIpamConfig(). */
+export interface ParseIpamOptions {
+  /**
+   * Throw lease-file problems right away instead of recording them in `leaseError`
+   * (default false: DEL, CHECK and GC must keep working while the daemon is down).
+   */
+  strict?: boolean;
+}
+
 /** Synchronous parseIpamConfig(). */
-export function parseIpamConfigSync(netconf: Record<string, unknown>): IpamConfig {
+export function parseIpamConfigSync(
+  netconf: Record<string, unknown>,
+  opts: ParseIpamOptions = {},
+): IpamConfig {
   if (!isObject(netconf)) throw invalid("netconf", "must be a JSON object");
   const name = netconf.name;
   if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
@@ -195,12 +213,20 @@ export function parseIpamConfigSync(netconf: Record<string, unknown>): IpamConfi
   if (sets.length === 0) auto = true;
 
   let nodeLease: NodeLeaseInfo | undefined;
+  let leaseError: CniError | undefined;
   if (auto) {
-    nodeLease = readLeaseFile(leaseFile);
-    const a = autoFromLease(nodeLease);
-    sets = [...a.sets, ...sets];
-    for (const r of a.routes) {
-      if (!rts.some((x) => x.dst === r.dst)) rts.push(r);
+    try {
+      nodeLease = readLeaseFile(leaseFile);
+    } catch (e) {
+      if (!(e instanceof CniError)) throw e;
+      leaseError = e;
+    }
+    if (nodeLease) {
+      const a = autoFromLease(nodeLease);
+      sets = [...a.sets, ...sets];
+      for (const r of a.routes) {
+        if (!rts.some((x) => x.dst === r.dst)) rts.push(r);
+      }
     }
   }
 
@@ -228,11 +254,16 @@ export function parseIpamConfigSync(netconf: Record<string, unknown>): IpamConfi
   };
   if (resolvConf !== undefined) config.resolvConf = resolvConf;
   if (nodeLease) config.nodeLease = nodeLease;
+  if (leaseError) {
+    if (opts.strict) throw leaseError;
+    config.leaseError = leaseError;
+  }
   return config;
 }
 
 /** Parses the (already canonical) ranges of a config back into range sets. */
 export function rangeSetsOf(config: IpamConfig): RangeSet[] {
+  if (config.leaseError) throw config.leaseError;
   if (!Array.isArray(config.ranges) || config.ranges.length === 0) {
     throw invalid("ranges", "no IP ranges specified");
   }

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "../../testing/assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "../../testing/assert.ts";
 import { CniError } from "../errors.ts";
 import { parseIpamConfig } from "./config.ts";
 
@@ -145,18 +145,29 @@ Deno.test('parseIpamConfig() resolves "subnet": "auto" from the JSON lease file 
   }
 });
 
-Deno.test('parseIpamConfig() "auto": missing lease file is 11, corrupt is 6, flannel subnet.env works', async () => {
+Deno.test('parseIpamConfig() "auto": missing lease file is 11, corrupt is 6 (deferred unless strict), flannel subnet.env works', async () => {
   const dir = await Deno.makeTempDir();
   try {
     const missing = { name: "pods", ipam: { subnet: "auto", leaseFile: `${dir}/none.json` } };
-    assertEquals(await code(missing, "does not exist"), 11);
+    const lenient = await parseIpamConfig(missing);
+    assertEquals(lenient.ranges, []);
+    assertEquals(lenient.leaseError?.code, 11);
+    assertStringIncludes(lenient.leaseError?.message ?? "", "does not exist");
+    const strict = (nc: Record<string, unknown>, includes: string) =>
+      assertRejects(() => parseIpamConfig(nc, { strict: true }), CniError, includes).then((e) =>
+        e.code
+      );
+    assertEquals(await strict(missing, "does not exist"), 11);
     await Deno.writeTextFile(`${dir}/bad.json`, '{"subnet": 42}');
-    assertEquals(await code({ name: "p", ipam: { leaseFile: `${dir}/bad.json` } }, '"subnet"'), 6);
+    assertEquals(
+      await strict({ name: "p", ipam: { leaseFile: `${dir}/bad.json` } }, '"subnet"'),
+      6,
+    );
     await Deno.writeTextFile(`${dir}/bad2.json`, '{"subnet": "10.0.0.0/24", "mtu": "big"}');
-    assertEquals(await code({ name: "p", ipam: { leaseFile: `${dir}/bad2.json` } }, '"mtu"'), 6);
+    assertEquals(await strict({ name: "p", ipam: { leaseFile: `${dir}/bad2.json` } }, '"mtu"'), 6);
     await Deno.writeTextFile(`${dir}/bad3.json`, "\u0000garbage");
     assertEquals(
-      await code({ name: "p", ipam: { leaseFile: `${dir}/bad3.json` } }, "not valid JSON"),
+      await strict({ name: "p", ipam: { leaseFile: `${dir}/bad3.json` } }, "not valid JSON"),
       6,
     );
     await Deno.writeTextFile(

@@ -25,7 +25,7 @@ export type {
   IpamRoute,
   NodeLeaseInfo,
 } from "./types.ts";
-export { parseIpamConfig, parseIpamConfigSync } from "./config.ts";
+export { parseIpamConfig, parseIpamConfigSync, type ParseIpamOptions } from "./config.ts";
 export {
   ipamAdd,
   ipamCheck,

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { CniError } from "../errors.ts";
 
 /** One range of a range set, as written in the netconf (`ipam.ranges[i][j]` or legacy `ipam.subnet`). */
 export interface IpamRange {
@@ -70,6 +71,12 @@ export interface IpamConfig {
   resolvConf?: string;
   /** The node lease the ranges came from, when `"subnet": "auto"` was used (MTU, masquerade). */
   nodeLease?: NodeLeaseInfo;
+  /**
+   * Why the node lease file could not be used for `"subnet": "auto"` (CniError 11 when it does
+   * not exist yet, 6 when corrupt, 5 when unreadable). ADD throws it; DEL, CHECK and GC do not
+   * need ranges and work anyway.
+   */
+  leaseError?: CniError;
 }
 
 /** Who an allocation belongs to: the CNI attachment key (network is the config's name). */
