@@ -46,6 +46,9 @@ const ERRNO_HINTS: Readonly<Record<string, string>> = {
   EADDRNOTAVAIL: "address not available",
   EBUSY: "resource busy",
   EINVAL: "invalid argument",
+  ESRCH: "no such entry",
+  ENOBUFS: "no buffer space",
+  EAFNOSUPPORT: "address family not supported",
 };
 
 /** A failed kernel call: the errno, its name, and the kernel's extended-ack text if any. */

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { netnsAdd, netnsDel } from "../net/netns.ts";
+
 let prefix: string | undefined;
 
 /** A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every call. */
@@ -28,16 +30,11 @@ export function nsName(name: string): string {
   return `${testPrefix()}-${name}`;
 }
 
-function run(args: string[]): { ok: boolean; err: string } {
-  const out = new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).outputSync();
-  return { ok: out.success, err: new TextDecoder().decode(out.stderr).trim() };
-}
-
 /**
- * Creates one namespace per name (`${testPrefix()}-${name}`, under /run/netns), runs `fn` with
- * a map name → namespace path, and deletes every namespace it created in `finally`, even when
- * `fn` throws. It kills no process: a test that starts processes inside these namespaces must
- * stop them itself.
+ * Creates one namespace per name (`${testPrefix()}-${name}`, under /run/netns, with skein's
+ * netnsAdd: the same bind mount `ip netns add` makes), runs `fn` with a map name → namespace
+ * path, and deletes every namespace it created afterwards, even when `fn` throws. It kills no
+ * process: a test that starts processes inside these namespaces must stop them itself.
  */
 export async function withNamespaces(
   names: string[],
@@ -45,24 +42,34 @@ export async function withNamespaces(
 ): Promise<void> {
   const created: string[] = [];
   const paths: Record<string, string> = {};
+  let failure: unknown;
+  let failed = false;
   try {
     for (const name of names) {
-      if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-        throw new TypeError(`Cannot create test namespace "${name}": use letters, digits, "_", "." or "-"`);
+      if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+        throw new TypeError(
+          `Cannot create test namespace "${name}": use letters, digits, "_", "." or "-"`,
+        );
       }
+      if (name in paths) throw new TypeError(`Cannot create test namespace "${name}" twice`);
       const full = nsName(name);
-      const r = run(["netns", "add", full]);
-      if (!r.ok) throw new Error(`Cannot create test namespace ${full}: ${r.err}`);
+      netnsAdd(full);
       created.push(full);
       paths[name] = `/run/netns/${full}`;
     }
     await fn(paths);
-  } finally {
-    const errors: string[] = [];
-    for (const full of created.reverse()) {
-      const r = run(["netns", "del", full]);
-      if (!r.ok) errors.push(`${full}: ${r.err}`);
-    }
-    if (errors.length) throw new Error(`Cannot delete test namespaces: ${errors.join("; ")}`);
+  } catch (e) {
+    failed = true;
+    failure = e;
   }
+  const errors: string[] = [];
+  for (const full of created.reverse()) {
+    try {
+      netnsDel(full);
+    } catch (e) {
+      errors.push(`${full}: ${(e as Error).message}`);
+    }
+  }
+  if (failed) throw failure;
+  if (errors.length) throw new Error(`Cannot delete test namespaces: ${errors.join("; ")}`);
 }

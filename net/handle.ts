@@ -1,0 +1,493 @@
+/**
+ * `openHandle({ netns })`: a netlink handle bound to one network namespace, with verbs shaped
+ * like iproute2 commands (vishvananda/netlink's Handle). The socket is created inside the
+ * namespace (setns → socket → setns back) and stays there; every later call is an ordinary
+ * synchronous netlink exchange that does not switch namespaces.
+ *
+ * @module
+ */
+import { NetlinkError } from "./errors.ts";
+import { closeFd, netnsPath, openNetnsFd, withNetns } from "./netns.ts";
+import * as C from "./nl/consts.ts";
+import type { NlMessage } from "./nl/message.ts";
+import {
+  bridgePortHairpinRequest,
+  checkIfname,
+  linkAddRequest,
+  type LinkAddSpec,
+  linkDelRequest,
+  linkDumpRequest,
+  linkFromMessage,
+  linkGetRequest,
+  linkSetRequest,
+  type LinkSetSpec,
+} from "./nl/link.ts";
+import { addrDumpRequest, addrFromMessage, addrRequest, parseScope } from "./nl/addr.ts";
+import {
+  describeRoute,
+  routeDumpRequest,
+  routeFromMessage,
+  routeGetRequest,
+  routeRequest,
+} from "./nl/route.ts";
+import {
+  fdbDumpRequest,
+  fdbFromMessage,
+  fdbRequest,
+  neighDumpRequest,
+  neighFromMessage,
+  neighRequest,
+} from "./nl/neigh.ts";
+import { NetlinkSocket } from "./socket.ts";
+import type {
+  Addr,
+  AddrOptions,
+  Fdb,
+  FdbOptions,
+  Link,
+  LinkAddOptions,
+  LinkSetOptions,
+  Neigh,
+  NeighOptions,
+  NetHandle,
+  NetnsRef,
+  Route,
+  RouteBatchOp,
+  RouteFilter,
+  RouteGetResult,
+  RouteOptions,
+} from "./types.ts";
+
+/** Options for openHandle(). */
+export interface OpenHandleOptions {
+  /** Namespace to bind the handle to: a name under /run/netns, a path, or a pid. Default: the current one. */
+  netns?: NetnsRef;
+}
+
+/**
+ * Opens a handle bound to `netns` (or the current namespace).
+ *
+ * ```ts
+ * using h = openHandle({ netns: "node1" });
+ * h.routeReplace({ dst: "10.244.2.0/24", gateway: "192.168.1.48", dev: "eth0" });
+ * ```
+ */
+export function openHandle(opts: OpenHandleOptions = {}): Handle {
+  const sock = opts.netns === undefined
+    ? NetlinkSocket.open()
+    : withNetns(opts.netns, () => NetlinkSocket.open());
+  return new Handle(sock, opts.netns);
+}
+
+function famOf(f: 4 | 6 | undefined): number {
+  return f === 4 ? C.AF_INET : f === 6 ? C.AF_INET6 : C.AF_UNSPEC;
+}
+
+function devText(dev: string | number | undefined): string {
+  return dev === undefined ? "" : typeof dev === "number" ? ` dev #${dev}` : ` dev ${dev}`;
+}
+
+/** A netlink handle (see NetHandle in types.ts for each verb's iproute2 equivalent). */
+export class Handle implements NetHandle {
+  readonly netns?: NetnsRef;
+  #sock: NetlinkSocket;
+
+  constructor(sock: NetlinkSocket, netns?: NetnsRef) {
+    this.#sock = sock;
+    if (netns !== undefined) this.netns = netns;
+  }
+
+  close(): void {
+    this.#sock.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The underlying socket (for tests and advanced use). */
+  get socket(): NetlinkSocket {
+    return this.#sock;
+  }
+
+  /** Sends a prepared request and waits for its ACK. */
+  request(msg: NlMessage, operation: string): void {
+    this.#sock.request(msg, operation);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Links
+
+  /** Resolves a link name or index to an index (ENODEV NetlinkError with `operation` if absent). */
+  index(link: string | number, operation: string): number {
+    if (typeof link === "number") {
+      if (!Number.isInteger(link) || link <= 0) {
+        throw new TypeError(`${operation}: link index ${link} is not a positive integer`);
+      }
+      return link;
+    }
+    if (typeof link !== "string") throw new TypeError(`${operation}: a link is a name or an index`);
+    checkIfname(link);
+    return this.#sock.get(linkGetRequest(link), operation).header["index"] ?? 0;
+  }
+
+  linkList(): Link[] {
+    return this.#sock.dump(linkDumpRequest(), "Cannot list links").map(linkFromMessage);
+  }
+
+  linkGet(link: string | number): Link {
+    if (typeof link === "number" && (!Number.isInteger(link) || link <= 0)) {
+      throw new TypeError(`Cannot find link ${link}: an index is a positive integer`);
+    }
+    return linkFromMessage(this.#sock.get(linkGetRequest(link), `Cannot find link ${link}`));
+  }
+
+  linkFind(link: string | number): Link | undefined {
+    try {
+      return this.linkGet(link);
+    } catch (e) {
+      if (e instanceof NetlinkError && e.code === "ENODEV") return undefined;
+      throw e;
+    }
+  }
+
+  linkAdd(opts: LinkAddOptions): Link {
+    const kind = opts?.kind;
+    const op = `Cannot add link ${opts?.name} (type ${kind})`;
+    if (!["veth", "bridge", "vxlan", "ipip", "dummy"].includes(kind)) {
+      throw new TypeError(`${op}: kind must be veth, bridge, vxlan, ipip or dummy`);
+    }
+    checkIfname(opts.name);
+    const fds: number[] = [];
+    try {
+      const spec: LinkAddSpec = { kind, name: opts.name };
+      if (opts.mtu !== undefined) spec.mtu = opts.mtu;
+      if (opts.mac !== undefined) spec.mac = opts.mac;
+      if (opts.txqlen !== undefined) spec.txqlen = opts.txqlen;
+      if (opts.up) spec.up = true;
+      if (opts.master !== undefined) {
+        spec.masterIndex = this.index(opts.master, `${op}: master ${opts.master}`);
+      }
+      switch (opts.kind) {
+        case "veth": {
+          if (!opts.peer?.name) throw new TypeError(`${op}: peer.name is required`);
+          const p = opts.peer;
+          spec.peer = { name: p.name };
+          if (p.mtu !== undefined) spec.peer.mtu = p.mtu;
+          if (p.mac !== undefined) spec.peer.mac = p.mac;
+          if (p.netns !== undefined) {
+            spec.peer.netnsFd = openNetnsFd(p.netns);
+            fds.push(spec.peer.netnsFd);
+          }
+          break;
+        }
+        case "bridge": {
+          spec.bridge = {};
+          if (opts.stp !== undefined) spec.bridge.stp = opts.stp;
+          if (opts.vlanFiltering !== undefined) spec.bridge.vlanFiltering = opts.vlanFiltering;
+          break;
+        }
+        case "vxlan": {
+          const { vni, local, port, learning, udpCsum, udp6ZeroCsumTx, udp6ZeroCsumRx, ttl } = opts;
+          if (vni === undefined) throw new TypeError(`${op}: vni is required`);
+          spec.vxlan = { vni };
+          if (opts.dev !== undefined) {
+            spec.vxlan.linkIndex = this.index(opts.dev, `${op}: dev ${opts.dev}`);
+          }
+          if (local !== undefined) spec.vxlan.local = local;
+          if (port !== undefined) spec.vxlan.port = port;
+          if (learning !== undefined) spec.vxlan.learning = learning;
+          if (udpCsum !== undefined) spec.vxlan.udpCsum = udpCsum;
+          if (udp6ZeroCsumTx !== undefined) spec.vxlan.udp6ZeroCsumTx = udp6ZeroCsumTx;
+          if (udp6ZeroCsumRx !== undefined) spec.vxlan.udp6ZeroCsumRx = udp6ZeroCsumRx;
+          if (ttl !== undefined) spec.vxlan.ttl = ttl;
+          break;
+        }
+        case "ipip": {
+          spec.ipip = {};
+          if (opts.local !== undefined) spec.ipip.local = opts.local;
+          if (opts.remote !== undefined) spec.ipip.remote = opts.remote;
+          if (opts.ttl !== undefined) spec.ipip.ttl = opts.ttl;
+          if (opts.pmtudisc !== undefined) spec.ipip.pmtudisc = opts.pmtudisc;
+          if (opts.dev !== undefined) {
+            spec.ipip.linkIndex = this.index(opts.dev, `${op}: dev ${opts.dev}`);
+          }
+          break;
+        }
+      }
+      if (opts.netns !== undefined) {
+        spec.netnsFd = openNetnsFd(opts.netns);
+        fds.push(spec.netnsFd);
+      }
+      this.#sock.request(linkAddRequest(spec), op);
+    } finally {
+      for (const fd of fds) closeFd(fd);
+    }
+    if (opts.netns === undefined) return this.linkGet(opts.name);
+    using other = openHandle({ netns: opts.netns });
+    return other.linkGet(opts.name);
+  }
+
+  linkSet(link: string | number, opts: LinkSetOptions): void {
+    const changes = Object.entries(opts ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) =>
+      `${k} ${v}`
+    );
+    const op = `Cannot set link ${link} (${changes.join(", ") || "nothing"})`;
+    if (!changes.length) throw new TypeError(`${op}: no change given`);
+    const index = this.index(link, op);
+    const spec: LinkSetSpec = {};
+    if (opts.up !== undefined) spec.up = opts.up;
+    if (opts.promisc !== undefined) spec.promisc = opts.promisc;
+    if (opts.mtu !== undefined) spec.mtu = opts.mtu;
+    if (opts.mac !== undefined) spec.mac = opts.mac;
+    if (opts.txqlen !== undefined) spec.txqlen = opts.txqlen;
+    if (opts.name !== undefined) spec.name = opts.name;
+    if (opts.master !== undefined) {
+      spec.masterIndex = opts.master === null ? 0 : this.index(opts.master, `${op}: master`);
+    }
+    // Order: plain changes (incl. master), then hairpin (needs the bridge port), then the move.
+    if (Object.keys(spec).length) this.#sock.request(linkSetRequest(index, spec), op);
+    if (opts.hairpin !== undefined) {
+      this.#sock.request(bridgePortHairpinRequest(index, opts.hairpin), op);
+    }
+    if (opts.netns !== undefined) {
+      const fd = openNetnsFd(opts.netns);
+      try {
+        this.#sock.request(linkSetRequest(index, { netnsFd: fd }), op);
+      } finally {
+        closeFd(fd);
+      }
+    }
+  }
+
+  linkDel(link: string | number): void {
+    const op = `Cannot delete link ${link}`;
+    this.#sock.request(linkDelRequest(this.index(link, op)), op);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Addresses
+
+  addrList(filter: { dev?: string | number; family?: 4 | 6 } = {}): Addr[] {
+    const index = filter.dev === undefined
+      ? undefined
+      : this.index(filter.dev, `Cannot list addresses of ${filter.dev}`);
+    return this.#sock.dump(addrDumpRequest(famOf(filter.family)), "Cannot list addresses")
+      .map(addrFromMessage)
+      .filter((a) => index === undefined || a.index === index);
+  }
+
+  #addr(cmd: "add" | "replace" | "del", verb: string, opts: AddrOptions): void {
+    const op = `Cannot ${verb} address ${opts?.cidr}${devText(opts?.dev)}`;
+    if (opts?.dev === undefined) throw new TypeError(`${op}: dev is required`);
+    const index = this.index(opts.dev, op);
+    const spec: Parameters<typeof addrRequest>[1] = { index, cidr: opts.cidr };
+    if (opts.scope !== undefined) spec.scope = parseScope(opts.scope);
+    if (opts.broadcast !== undefined) spec.broadcast = opts.broadcast;
+    if (opts.label !== undefined) spec.label = opts.label;
+    if (opts.nodad) spec.nodad = true;
+    if (opts.noprefixroute) spec.noprefixroute = true;
+    this.#sock.request(addrRequest(cmd, spec), op);
+  }
+
+  addrAdd(opts: AddrOptions): void {
+    this.#addr("add", "add", opts);
+  }
+  addrReplace(opts: AddrOptions): void {
+    this.#addr("replace", "replace", opts);
+  }
+  addrDel(opts: AddrOptions): void {
+    this.#addr("del", "delete", opts);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Routes
+
+  routeList(filter: RouteFilter = {}): Route[] {
+    const table = filter.table ?? C.RT_TABLE_MAIN;
+    const index = filter.dev === undefined
+      ? undefined
+      : this.index(filter.dev, `Cannot list routes of ${filter.dev}`);
+    const families = filter.family === 4
+      ? [C.AF_INET]
+      : filter.family === 6
+      ? [C.AF_INET6]
+      : [C.AF_INET, C.AF_INET6];
+    const out: Route[] = [];
+    for (const fam of families) {
+      for (const m of this.#sock.dump(routeDumpRequest(fam), "Cannot list routes")) {
+        if ((m.header["flags"] ?? 0) & C.RTM_F_CLONED) continue;
+        const r = routeFromMessage(m);
+        if (table !== "all" && r.table !== table) continue;
+        if (filter.protocol !== undefined && r.protocol !== filter.protocol) continue;
+        if (index !== undefined && r.oif !== index) continue;
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  #routeMessage(
+    cmd: "add" | "replace" | "del",
+    opts: RouteOptions,
+    op: string,
+    devCache?: Map<string, number>,
+  ) {
+    if (!opts || typeof opts.dst !== "string") throw new TypeError(`${op}: dst is required`);
+    const spec: Parameters<typeof routeRequest>[1] = { ...opts, dst: opts.dst } as Parameters<
+      typeof routeRequest
+    >[1];
+    delete (spec as { dev?: unknown }).dev;
+    if (opts.dev !== undefined) {
+      let idx = typeof opts.dev === "string" ? devCache?.get(opts.dev) : undefined;
+      if (idx === undefined) {
+        idx = this.index(opts.dev, op);
+        if (typeof opts.dev === "string") devCache?.set(opts.dev, idx);
+      }
+      spec.oif = idx;
+    }
+    try {
+      return routeRequest(cmd, spec);
+    } catch (e) {
+      throw new TypeError(`${op}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  #route(cmd: "add" | "replace" | "del", verb: string, opts: RouteOptions): void {
+    const op = `Cannot ${verb} route ${opts ? describeRoute(opts) : opts}${devText(opts?.dev)}`;
+    this.#sock.request(this.#routeMessage(cmd, opts, op), op);
+  }
+
+  routeAdd(opts: RouteOptions): void {
+    this.#route("add", "add", opts);
+  }
+  routeReplace(opts: RouteOptions): void {
+    this.#route("replace", "replace", opts);
+  }
+  routeDel(opts: RouteOptions): void {
+    this.#route("del", "delete", opts);
+  }
+
+  routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[] {
+    const results: (Error | undefined)[] = new Array(ops.length).fill(undefined);
+    const msgs: NlMessage[] = [];
+    const where: number[] = [];
+    const texts: string[] = [];
+    const devCache = new Map<string, number>();
+    ops.forEach((o, i) => {
+      const verb = o?.op === "del" ? "delete" : o?.op;
+      const op = `Cannot ${verb} route ${o?.route ? describeRoute(o.route) : o?.route}${
+        devText(o?.route?.dev)
+      }`;
+      try {
+        if (o?.op !== "add" && o?.op !== "replace" && o?.op !== "del") {
+          throw new TypeError(`${op}: op must be add, replace or del`);
+        }
+        msgs.push(this.#routeMessage(o.op, o.route, op, devCache));
+        where.push(i);
+        texts.push(op);
+      } catch (e) {
+        results[i] = e as Error;
+      }
+    });
+    const sent = this.#sock.batch(msgs, (k) => texts[k]!);
+    sent.forEach((e, k) => {
+      if (e) results[where[k]!] = e;
+    });
+    return results;
+  }
+
+  routeGet(dst: string, opts: { src?: string; oif?: string | number } = {}): RouteGetResult {
+    const op = `Cannot get route to ${dst}`;
+    const req: { src?: string; oif?: number } = {};
+    if (opts.src !== undefined) req.src = opts.src;
+    if (opts.oif !== undefined) req.oif = this.index(opts.oif, op);
+    const r: RouteGetResult = routeFromMessage(this.#sock.get(routeGetRequest(dst, req), op));
+    if (r.oif !== undefined) {
+      const l = this.linkFind(r.oif);
+      if (l) r.devName = l.name;
+    }
+    return r;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Neighbours
+
+  neighList(filter: { dev?: string | number; family?: 4 | 6; proxy?: boolean } = {}): Neigh[] {
+    const index = filter.dev === undefined
+      ? undefined
+      : this.index(filter.dev, `Cannot list neighbours of ${filter.dev}`);
+    return this.#sock.dump(
+      neighDumpRequest(famOf(filter.family), !!filter.proxy),
+      "Cannot list neighbours",
+    )
+      .filter((m) => m.header["family"] === C.AF_INET || m.header["family"] === C.AF_INET6)
+      .map(neighFromMessage)
+      .filter((n) =>
+        (index === undefined || n.index === index) && !!(n.flags & C.NTF_PROXY) === !!filter.proxy
+      );
+  }
+
+  #neigh(cmd: "replace" | "del", verb: string, opts: NeighOptions): void {
+    const op = `Cannot ${verb} neighbour ${opts?.proxy ? "proxy " : ""}${opts?.ip}${
+      opts?.mac ? ` lladdr ${opts.mac}` : ""
+    }${devText(opts?.dev)}`;
+    if (opts?.dev === undefined) throw new TypeError(`${op}: dev is required`);
+    const spec: Parameters<typeof neighRequest>[1] = { index: 0, ip: opts.ip };
+    if (opts.mac !== undefined) spec.mac = opts.mac;
+    if (opts.state !== undefined) spec.state = opts.state;
+    if (opts.proxy) spec.proxy = true;
+    neighRequest(cmd, { ...spec, index: 1 }); // validate before any lookup
+    spec.index = this.index(opts.dev, op);
+    this.#sock.request(neighRequest(cmd, spec), op);
+  }
+
+  neighSet(opts: NeighOptions): void {
+    this.#neigh("replace", "set", opts);
+  }
+  neighDel(opts: NeighOptions): void {
+    this.#neigh("del", "delete", opts);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bridge FDB
+
+  fdbList(filter: { dev?: string | number } = {}): Fdb[] {
+    const index = filter.dev === undefined
+      ? undefined
+      : this.index(filter.dev, `Cannot list FDB of ${filter.dev}`);
+    return this.#sock.dump(fdbDumpRequest(), "Cannot list FDB entries")
+      .filter((m) => m.header["family"] === C.AF_BRIDGE)
+      .map(fdbFromMessage)
+      .filter((f) => index === undefined || f.index === index);
+  }
+
+  #fdb(cmd: "append" | "replace" | "del", verb: string, opts: FdbOptions): void {
+    const op = `Cannot ${verb} FDB entry ${opts?.mac}${opts?.dst ? ` dst ${opts.dst}` : ""}${
+      devText(opts?.dev)
+    }`;
+    if (opts?.dev === undefined) throw new TypeError(`${op}: dev is required`);
+    const spec: Parameters<typeof fdbRequest>[1] = { index: 1, mac: opts.mac };
+    if (opts.dst !== undefined) spec.dst = opts.dst;
+    if (opts.self !== undefined) spec.self = opts.self;
+    if (opts.master !== undefined) spec.master = opts.master;
+    if (opts.state !== undefined) spec.state = opts.state;
+    if (opts.vni !== undefined) spec.vni = opts.vni;
+    if (opts.port !== undefined) spec.port = opts.port;
+    fdbRequest(cmd, spec); // validate before any lookup
+    spec.index = this.index(opts.dev, op);
+    this.#sock.request(fdbRequest(cmd, spec), op);
+  }
+
+  fdbAppend(opts: FdbOptions): void {
+    this.#fdb("append", "append", opts);
+  }
+  fdbSet(opts: FdbOptions): void {
+    this.#fdb("replace", "replace", opts);
+  }
+  fdbDel(opts: FdbOptions): void {
+    this.#fdb("del", "delete", opts);
+  }
+}
+
+export { netnsPath };

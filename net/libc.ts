@@ -1,0 +1,148 @@
+/**
+ * The libc symbols net/ calls through Deno FFI, loaded once on first use.
+ *
+ * Every call here is synchronous and runs on the JS main thread, which is what setns()
+ * needs: a namespace switch applies to the calling thread only.
+ *
+ * @module
+ */
+
+/** The FFI symbol table. Each parameter is commented with its C type. */
+export const LIBC_SYMBOLS = {
+  /** int socket(int domain, int type, int protocol) */
+  socket: {
+    parameters: ["i32", /* int domain */ "i32", /* int type */ "i32" /* int protocol */],
+    result: "i32",
+  },
+  /** int bind(int fd, const struct sockaddr *addr, socklen_t len) */
+  bind: {
+    parameters: ["i32", /* int fd */ "buffer", /* const struct sockaddr * */ "u32" /* socklen_t */],
+    result: "i32",
+  },
+  /** int getsockname(int fd, struct sockaddr *addr, socklen_t *len) */
+  getsockname: {
+    parameters: ["i32", /* int fd */ "buffer", /* struct sockaddr * */ "buffer" /* socklen_t * */],
+    result: "i32",
+  },
+  /** int setsockopt(int fd, int level, int name, const void *value, socklen_t len) */
+  setsockopt: {
+    parameters: [
+      "i32", /* int fd */
+      "i32", /* int level */
+      "i32", /* int optname */
+      "buffer", /* const void *optval */
+      "u32", /* socklen_t optlen */
+    ],
+    result: "i32",
+  },
+  /** ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen) */
+  sendto: {
+    parameters: [
+      "i32", /* int fd */
+      "buffer", /* const void *buf */
+      "usize", /* size_t len */
+      "i32", /* int flags */
+      "buffer", /* const struct sockaddr *dest_addr */
+      "u32", /* socklen_t addrlen */
+    ],
+    result: "isize",
+  },
+  /** ssize_t recv(int fd, void *buf, size_t len, int flags) */
+  recv: {
+    parameters: [
+      "i32", /* int fd */
+      "buffer", /* void *buf */
+      "usize", /* size_t len */
+      "i32", /* int flags */
+    ],
+    result: "isize",
+  },
+  /** int setns(int fd, int nstype) */
+  setns: { parameters: ["i32", /* int fd */ "i32" /* int nstype */], result: "i32" },
+  /** int unshare(int flags) */
+  unshare: { parameters: ["i32" /* int flags */], result: "i32" },
+  /** int open(const char *path, int flags, mode_t mode) — variadic in C; mode is read only with O_CREAT. */
+  open: {
+    parameters: ["buffer", /* const char *path */ "i32", /* int flags */ "u32" /* mode_t mode */],
+    result: "i32",
+  },
+  /** int close(int fd) */
+  close: { parameters: ["i32" /* int fd */], result: "i32" },
+  /** int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data) */
+  mount: {
+    parameters: [
+      "buffer", /* const char *source */
+      "buffer", /* const char *target */
+      "buffer", /* const char *filesystemtype */
+      "u64", /* unsigned long mountflags */
+      "pointer", /* const void *data */
+    ],
+    result: "i32",
+  },
+  /** int umount2(const char *target, int flags) */
+  umount2: {
+    parameters: ["buffer", /* const char *target */ "i32" /* int flags */],
+    result: "i32",
+  },
+  /** int *__errno_location(void) */
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Constants for the calls above (Linux x86_64/aarch64 values). */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const MSG_PEEK = 0x2;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const O_RDONLY = 0;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_CLOEXEC = 0o2000000;
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_SHARED = 1 << 20;
+export const MNT_DETACH = 2;
+export const EINTR = 4;
+export const EINVAL = 22;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;
+
+type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let lib: Libc | undefined;
+let errnoView: Deno.UnsafePointerView | undefined;
+
+/** The libc symbols (dlopen("libc.so.6") on first use). */
+export function libc(): Libc {
+  if (!lib) {
+    lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+    const p = lib.__errno_location();
+    if (!p) throw new Error("Cannot load libc: __errno_location() returned NULL");
+    // errno's address is per thread; every call here runs on the main thread.
+    errnoView = new Deno.UnsafePointerView(p);
+  }
+  return lib;
+}
+
+/** errno of the main thread. Read it right after the failing call. */
+export function errno(): number {
+  libc();
+  return errnoView!.getInt32();
+}
+
+const enc = new TextEncoder();
+
+/** A NUL-terminated copy of `s` for char* parameters. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  const b = enc.encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}

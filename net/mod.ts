@@ -1,0 +1,29 @@
+/**
+ * skein's kernel layer: rtnetlink over Deno FFI, network namespaces, sysctl, CIDR math.
+ *
+ * ```ts
+ * import { openHandle, netnsAdd } from "./net/mod.ts";
+ * netnsAdd("node1");
+ * using h = openHandle({ netns: "node1" });
+ * h.linkAdd({ kind: "bridge", name: "cni0", up: true });
+ * ```
+ *
+ * @module
+ */
+export { Handle, openHandle, type OpenHandleOptions } from "./handle.ts";
+export {
+  closeFd,
+  NETNS_RUN_DIR,
+  netnsAdd,
+  netnsDel,
+  netnsExists,
+  netnsList,
+  netnsPath,
+  openNetnsFd,
+  withNetns,
+} from "./netns.ts";
+export { sysctlGet, sysctlPath, sysctlSet } from "./sysctl.ts";
+export { NetlinkSocket } from "./socket.ts";
+export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";
+export * from "./types.ts";
+export * from "./cidr.ts";

@@ -1,0 +1,229 @@
+/**
+ * Route messages (RTM_NEWROUTE/DELROUTE/GETROUTE): builders mirroring `ip route add|replace|del|get`
+ * and the decoder to skein's `Route`.
+ *
+ * @module
+ */
+import { formatCidr, formatIp, parseCidr, parseIp, tryParseCidr } from "../cidr.ts";
+import type { Route } from "../types.ts";
+import { type Attr, attr, getNested, getNum, getStr, nest } from "./attr.ts";
+import { parseScope, scopeName } from "./addr.ts";
+import * as C from "./consts.ts";
+import type { NlMessage } from "./message.ts";
+
+/** A route with its device resolved to an index. */
+export interface RouteSpec {
+  /** "10.244.1.0/24", "10.0.0.5", "default". */
+  dst: string;
+  family?: 4 | 6;
+  gateway?: string;
+  oif?: number;
+  src?: string;
+  table?: number;
+  protocol?: number;
+  scope?: string | number;
+  type?: string;
+  onlink?: boolean;
+  metric?: number;
+  mtu?: number;
+}
+
+/** Route type words → RTN_* number. */
+export function parseRouteType(t: string): number {
+  const n = (C.ROUTE_TYPES as readonly string[]).indexOf(t);
+  if (n < 0) {
+    throw new TypeError(
+      `Cannot use route type "${t}": expected one of ${C.ROUTE_TYPES.join(", ")}`,
+    );
+  }
+  return n;
+}
+
+function checkU32(v: number | undefined, what: string, max = 0xffffffff): void {
+  if (v === undefined) return;
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`Cannot use ${what} ${v}: expected an integer in 0..${max}`);
+  }
+}
+
+/** Resolves "default" / bare addresses / prefixes into family, text and prefix length. */
+export function routeDst(dst: string, family?: 4 | 6): { family: 4 | 6; ip: string; len: number } {
+  if (dst === "default") {
+    const f = family ?? 4;
+    return { family: f, ip: f === 4 ? "0.0.0.0" : "::", len: 0 };
+  }
+  const c = tryParseCidr(dst.includes("/") ? dst : `${dst}/${dst.includes(":") ? 128 : 32}`);
+  if (!c) {
+    throw new TypeError(
+      `Cannot use route destination "${dst}": expected a prefix like 10.244.1.0/24, an address, or "default"`,
+    );
+  }
+  if (family !== undefined && family !== c.family) {
+    throw new TypeError(
+      `Cannot use route ${dst}: it is IPv${c.family} but family ${family} was asked`,
+    );
+  }
+  return { family: c.family, ip: formatIp(c.ip), len: c.prefix };
+}
+
+/** Text used in error messages: "10.244.2.0/24 via 192.168.1.48 dev 3". */
+export function describeRoute(s: RouteSpec): string {
+  let t = s.dst;
+  if (s.gateway) t += ` via ${s.gateway}`;
+  if (s.table !== undefined && s.table !== C.RT_TABLE_MAIN) t += ` table ${s.table}`;
+  return t;
+}
+
+const CMD = {
+  add: [C.RTM_NEWROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_EXCL],
+  replace: [C.RTM_NEWROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_REPLACE],
+  del: [C.RTM_DELROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK],
+} as const;
+
+/**
+ * `ip route add|replace|del DST [src S] [via G] [metric M] [table T] [proto P] [scope S] [onlink]
+ * [dev INDEX] [mtu N]`, with iproute2's defaults (proto boot, scope link without a gateway).
+ */
+export function routeRequest(cmd: "add" | "replace" | "del", s: RouteSpec): NlMessage {
+  const d = routeDst(s.dst, s.family);
+  const fam = d.family === 4 ? C.AF_INET : C.AF_INET6;
+  for (const [what, ip] of [["gateway", s.gateway], ["src", s.src]] as const) {
+    if (ip !== undefined && parseIp(ip).family !== d.family) {
+      throw new TypeError(`Cannot use route ${s.dst} with ${what} ${ip}: address families differ`);
+    }
+  }
+  checkU32(s.table, "table");
+  checkU32(s.protocol, "protocol", 255);
+  checkU32(s.metric, "metric");
+  checkU32(s.mtu, "mtu");
+  const table = s.table ?? C.RT_TABLE_MAIN;
+  const type = s.type !== undefined
+    ? parseRouteType(s.type)
+    : cmd === "del"
+    ? C.RTN_UNSPEC
+    : C.RTN_UNICAST;
+  let scope: number;
+  if (s.scope !== undefined) scope = parseScope(s.scope);
+  else if (cmd === "del") scope = C.RT_SCOPE_NOWHERE;
+  else if (type === C.RTN_LOCAL || type === C.RTN_NAT) scope = C.RT_SCOPE_HOST;
+  else if (type === C.RTN_BROADCAST || type === C.RTN_MULTICAST || type === C.RTN_ANYCAST) {
+    scope = C.RT_SCOPE_LINK;
+  } else if ((type === C.RTN_UNICAST || type === C.RTN_UNSPEC) && s.gateway === undefined) {
+    scope = C.RT_SCOPE_LINK;
+  } else scope = C.RT_SCOPE_UNIVERSE;
+  const protocol = s.protocol ?? (cmd === "del" ? C.RTPROT_UNSPEC : C.RTPROT_BOOT);
+
+  const attrs: Attr[] = [];
+  if (d.len > 0) attrs.push(attr(C.RTA_DST, d.ip));
+  if (s.src !== undefined) attrs.push(attr(C.RTA_PREFSRC, s.src));
+  if (s.gateway !== undefined) attrs.push(attr(C.RTA_GATEWAY, s.gateway));
+  if (s.metric !== undefined) attrs.push(attr(C.RTA_PRIORITY, s.metric));
+  if (table >= 256) attrs.push(attr(C.RTA_TABLE, table));
+  if (s.oif !== undefined) attrs.push(attr(C.RTA_OIF, s.oif));
+  if (s.mtu !== undefined) attrs.push(nest(C.RTA_METRICS, [attr(C.RTAX_MTU, s.mtu)]));
+  const [mtype, flags] = CMD[cmd];
+  return {
+    type: mtype,
+    flags,
+    seq: 0,
+    pid: 0,
+    header: {
+      family: fam,
+      dstLen: d.len,
+      srcLen: 0,
+      tos: 0,
+      table: table < 256 ? table : C.RT_TABLE_UNSPEC,
+      protocol,
+      scope,
+      type,
+      flags: s.onlink ? C.RTNH_F_ONLINK : 0,
+    },
+    attrs,
+  };
+}
+
+/** `ip route get DST [from SRC] [oif INDEX]` */
+export function routeGetRequest(dst: string, opts: { src?: string; oif?: number } = {}): NlMessage {
+  const ip = parseIp(dst);
+  const full = ip.family === 4 ? 32 : 128;
+  const attrs: Attr[] = [attr(C.RTA_DST, formatIp(ip))];
+  if (opts.src !== undefined) {
+    if (parseIp(opts.src).family !== ip.family) {
+      throw new TypeError(
+        `Cannot look up route to ${dst} from ${opts.src}: address families differ`,
+      );
+    }
+    attrs.push(attr(C.RTA_SRC, opts.src));
+  }
+  if (opts.oif !== undefined) attrs.push(attr(C.RTA_OIF, opts.oif));
+  return {
+    type: C.RTM_GETROUTE,
+    flags: C.NLM_F_REQUEST,
+    seq: 0,
+    pid: 0,
+    header: {
+      family: ip.family === 4 ? C.AF_INET : C.AF_INET6,
+      dstLen: full,
+      srcLen: opts.src !== undefined ? full : 0,
+      tos: 0,
+      table: 0,
+      protocol: 0,
+      scope: 0,
+      type: 0,
+      flags: 0,
+    },
+    attrs,
+  };
+}
+
+/** `ip route show`: dump routes of one family. */
+export function routeDumpRequest(family: number): NlMessage {
+  return {
+    type: C.RTM_GETROUTE,
+    flags: C.NLM_F_REQUEST | C.NLM_F_DUMP,
+    seq: 0,
+    pid: 0,
+    header: {
+      family,
+      dstLen: 0,
+      srcLen: 0,
+      tos: 0,
+      table: 0,
+      protocol: 0,
+      scope: 0,
+      type: 0,
+      flags: 0,
+    },
+    attrs: [],
+  };
+}
+
+/** Reads a RTM_NEWROUTE message as skein's Route. */
+export function routeFromMessage(m: NlMessage): Route {
+  const h = m.header;
+  const family = h["family"] === C.AF_INET6 ? 6 : 4;
+  const dstLen = h["dstLen"] ?? 0;
+  const dstIp = getStr(m.attrs, C.RTA_DST) ?? (family === 4 ? "0.0.0.0" : "::");
+  const type = h["type"] ?? 0;
+  const r: Route = {
+    family,
+    dst: formatCidr(parseCidr(`${dstIp}/${dstLen}`)),
+    table: getNum(m.attrs, C.RTA_TABLE) ?? h["table"] ?? 0,
+    protocol: h["protocol"] ?? 0,
+    scope: scopeName(h["scope"] ?? 0),
+    type: C.ROUTE_TYPES[type] ?? String(type),
+    onlink: ((h["flags"] ?? 0) & C.RTNH_F_ONLINK) !== 0,
+  };
+  const gw = getStr(m.attrs, C.RTA_GATEWAY);
+  if (gw !== undefined) r.gateway = gw;
+  const oif = getNum(m.attrs, C.RTA_OIF);
+  if (oif !== undefined) r.oif = oif;
+  const src = getStr(m.attrs, C.RTA_PREFSRC);
+  if (src !== undefined) r.src = src;
+  const metric = getNum(m.attrs, C.RTA_PRIORITY);
+  if (metric !== undefined) r.metric = metric;
+  const metrics = getNested(m.attrs, C.RTA_METRICS);
+  const mtu = metrics && getNum(metrics, C.RTAX_MTU);
+  if (mtu !== undefined) r.mtu = mtu;
+  return r;
+}

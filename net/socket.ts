@@ -1,0 +1,322 @@
+/**
+ * A NETLINK_ROUTE socket over Deno FFI: sequence numbers, ACKs, multipart dumps with
+ * NLM_F_DUMP_INTR retry, extended-ack error text, and pipelined batches.
+ *
+ * The socket lives in the network namespace that was current when it was opened (see
+ * `openHandle({ netns })` in handle.ts, which switches there just for the socket() call).
+ *
+ * @module
+ */
+import { NetlinkError } from "./errors.ts";
+import * as L from "./libc.ts";
+import * as C from "./nl/consts.ts";
+import {
+  decodeError,
+  decodeMessage,
+  encodeMessage,
+  forEachMessage,
+  type NlMessage,
+} from "./nl/message.ts";
+import { Writer } from "./nl/writer.ts";
+
+const RECV_BUF = 64 * 1024;
+const RCVBUF_BYTES = 4 * 1024 * 1024;
+const BATCH_MAX_MSGS = 1024;
+const BATCH_MAX_BYTES = 60 * 1024;
+const DUMP_RETRIES = 10;
+
+/** Thrown inside the socket when a reply did not fit the receive buffer (it has been grown). */
+class TruncatedReply extends Error {}
+
+function fail(operation: string, errnum = L.errno()): never {
+  throw new NetlinkError(operation, errnum);
+}
+
+/** A bound NETLINK_ROUTE socket. Not thread-safe; every call is synchronous. */
+export class NetlinkSocket {
+  readonly fd: number;
+  /** The port id the kernel assigned (nl_pid). */
+  readonly pid: number;
+  #seq: number;
+  #rbuf = new Uint8Array(RECV_BUF);
+  #w = new Writer(8192);
+  #closed = false;
+  #batchMax = BATCH_MAX_MSGS;
+  static #kernel = new Uint8Array(12); // struct sockaddr_nl { AF_NETLINK, 0, pid 0, groups 0 }
+  static {
+    new DataView(NetlinkSocket.#kernel.buffer).setUint16(0, L.AF_NETLINK, true);
+  }
+
+  private constructor(fd: number, pid: number) {
+    this.fd = fd;
+    this.pid = pid;
+    this.#seq = (Date.now() / 1000) >>> 0;
+  }
+
+  /** Opens a NETLINK_ROUTE socket in the calling thread's current network namespace. */
+  static open(): NetlinkSocket {
+    const c = L.libc();
+    const fd = c.socket(L.AF_NETLINK, L.SOCK_RAW | L.SOCK_CLOEXEC, C.NETLINK_ROUTE);
+    if (fd < 0) fail("Cannot open a netlink socket");
+    try {
+      const one = new Int32Array([1]);
+      const u8one = new Uint8Array(one.buffer);
+      // Extended ACK text, and ACKs that do not echo the whole request back.
+      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_EXT_ACK, u8one, 4);
+      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_CAP_ACK, u8one, 4);
+      const size = new Uint8Array(new Int32Array([RCVBUF_BYTES]).buffer);
+      let rcvbuf = RCVBUF_BYTES;
+      if (c.setsockopt(fd, L.SOL_SOCKET, L.SO_RCVBUFFORCE, size, 4) !== 0) {
+        c.setsockopt(fd, L.SOL_SOCKET, L.SO_RCVBUF, size, 4);
+        rcvbuf = 200 * 1024;
+      }
+      const addr = new Uint8Array(12);
+      new DataView(addr.buffer).setUint16(0, L.AF_NETLINK, true);
+      if (c.bind(fd, addr, 12) !== 0) fail("Cannot bind a netlink socket");
+      const len = new Uint8Array(new Uint32Array([12]).buffer);
+      if (c.getsockname(fd, addr, len) !== 0) fail("Cannot read the netlink socket's address");
+      const pid = new DataView(addr.buffer).getUint32(4, true);
+      const s = new NetlinkSocket(fd, pid);
+      // Each ACK costs roughly 1 KiB of receive buffer; never send more than fit.
+      s.#batchMax = Math.max(16, Math.min(BATCH_MAX_MSGS, Math.floor(rcvbuf / 1024 / 2)));
+      return s;
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+  }
+
+  /** Closes the socket (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    L.libc().close(this.fd);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #check(operation: string): void {
+    if (this.#closed) throw new Error(`${operation}: the netlink handle is closed`);
+  }
+
+  #nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0;
+    if (this.#seq === 0) this.#seq = 1;
+    return this.#seq;
+  }
+
+  #send(bytes: Uint8Array, operation: string): void {
+    const c = L.libc();
+    for (;;) {
+      const n = Number(
+        c.sendto(this.fd, bytes, BigInt(bytes.length), 0, NetlinkSocket.#kernel, 12),
+      );
+      if (n >= 0) {
+        if (n !== bytes.length) {
+          throw new NetlinkError(`${operation} (short write ${n}/${bytes.length})`, 5);
+        }
+        return;
+      }
+      const e = L.errno();
+      if (e !== L.EINTR) fail(operation, e);
+    }
+  }
+
+  /** Receives one datagram into the receive buffer; returns its length. */
+  #recv(operation: string): number {
+    const c = L.libc();
+    for (;;) {
+      const n = Number(c.recv(this.fd, this.#rbuf, BigInt(this.#rbuf.length), L.MSG_TRUNC));
+      if (n >= 0) {
+        if (n > this.#rbuf.length) {
+          this.#rbuf = new Uint8Array(Math.max(n, this.#rbuf.length * 2));
+          throw new TruncatedReply();
+        }
+        return n;
+      }
+      const e = L.errno();
+      if (e === L.EINTR) continue;
+      if (e === L.ENOBUFS) {
+        throw new NetlinkError(
+          `${operation} (replies were dropped: socket receive buffer full)`,
+          e,
+        );
+      }
+      fail(operation, e);
+    }
+  }
+
+  #encode(msg: NlMessage, seq: number): void {
+    const off = encodeMessage(this.#w, msg);
+    this.#w.dv.setUint32(off + 8, seq, true);
+    this.#w.dv.setUint32(off + 12, 0, true);
+  }
+
+  /**
+   * Sends a request and waits for its ACK (NLM_F_ACK is added). Throws NetlinkError with
+   * `operation` as the message's start when the kernel refuses.
+   */
+  request(msg: NlMessage, operation: string): void {
+    this.#check(operation);
+    const seq = this.#nextSeq();
+    this.#w.reset();
+    this.#encode({ ...msg, flags: msg.flags | C.NLM_F_ACK }, seq);
+    this.#send(this.#w.view(), operation);
+    for (;;) {
+      let n: number;
+      try {
+        n = this.#recv(operation);
+      } catch (e) {
+        if (e instanceof TruncatedReply) continue; // not our small ACK; it was dropped
+        throw e;
+      }
+      let done = false;
+      forEachMessage(this.#rbuf, n, (span) => {
+        if (span.seq !== seq || span.type !== C.NLMSG_ERROR) return true;
+        const err = decodeError(this.#rbuf, span);
+        if (err.errno) throw new NetlinkError(operation, err.errno, err.extack);
+        done = true;
+        return false;
+      });
+      if (done) return;
+    }
+  }
+
+  /**
+   * Sends a GET request that the kernel answers with one message (RTM_GETLINK by name,
+   * RTM_GETROUTE ...). Returns it decoded. Errors become NetlinkError.
+   */
+  get(msg: NlMessage, operation: string): NlMessage {
+    this.#check(operation);
+    for (let attempt = 0;; attempt++) {
+      const seq = this.#nextSeq();
+      this.#w.reset();
+      this.#encode(msg, seq);
+      this.#send(this.#w.view(), operation);
+      try {
+        for (;;) {
+          const n = this.#recv(operation);
+          let out: NlMessage | undefined;
+          forEachMessage(this.#rbuf, n, (span) => {
+            if (span.seq !== seq) return true;
+            if (span.type === C.NLMSG_ERROR) {
+              const err = decodeError(this.#rbuf, span);
+              throw new NetlinkError(operation, err.errno || 5, err.extack);
+            }
+            out = decodeMessage(this.#rbuf.subarray(span.offset, span.offset + span.length));
+            return false;
+          });
+          if (out) return out;
+        }
+      } catch (e) {
+        if (e instanceof TruncatedReply && attempt < 2) continue;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Sends a dump request (NLM_F_DUMP) and collects every reply message until NLMSG_DONE.
+   * When the kernel flags the dump as interrupted (NLM_F_DUMP_INTR), it is repeated.
+   * `filter` sees the raw message type/flags and can skip decoding.
+   */
+  dump(msg: NlMessage, operation: string): NlMessage[] {
+    this.#check(operation);
+    for (let attempt = 0;; attempt++) {
+      const seq = this.#nextSeq();
+      this.#w.reset();
+      this.#encode({ ...msg, flags: msg.flags | C.NLM_F_DUMP }, seq);
+      this.#send(this.#w.view(), operation);
+      const out: NlMessage[] = [];
+      let interrupted = false;
+      let truncated = false;
+      let done = false;
+      while (!done) {
+        let n: number;
+        try {
+          n = this.#recv(operation);
+        } catch (e) {
+          if (!(e instanceof TruncatedReply)) throw e;
+          truncated = true; // keep reading to the end of this dump, then run it again
+          continue;
+        }
+        forEachMessage(this.#rbuf, n, (span) => {
+          if (span.seq !== seq) return true;
+          if (span.flags & C.NLM_F_DUMP_INTR) interrupted = true;
+          if (span.type === C.NLMSG_DONE) {
+            const dv = new DataView(this.#rbuf.buffer, this.#rbuf.byteOffset);
+            const err = span.length >= 20 ? dv.getInt32(span.offset + 16, true) : 0;
+            if (err < 0) throw new NetlinkError(operation, -err);
+            done = true;
+            return false;
+          }
+          if (span.type === C.NLMSG_ERROR) {
+            const err = decodeError(this.#rbuf, span);
+            throw new NetlinkError(operation, err.errno || 5, err.extack);
+          }
+          if (!truncated) {
+            out.push(decodeMessage(this.#rbuf.subarray(span.offset, span.offset + span.length)));
+          }
+          return true;
+        });
+      }
+      if (truncated && attempt < DUMP_RETRIES) continue;
+      if (!interrupted) return out;
+      if (attempt >= DUMP_RETRIES) {
+        throw new NetlinkError(
+          `${operation} (the dump kept being interrupted by concurrent changes)`,
+          L.EINTR,
+        );
+      }
+    }
+  }
+
+  /**
+   * Sends many requests pipelined: up to a few hundred messages per write, then reads their
+   * ACKs, and so on. Returns one entry per message: undefined on success, a NetlinkError
+   * (with `describe(i)` as its operation) on failure. The kernel goes on after a failure.
+   */
+  batch(msgs: readonly NlMessage[], describe: (i: number) => string): (NetlinkError | undefined)[] {
+    this.#check("Cannot send a netlink batch");
+    const results: (NetlinkError | undefined)[] = new Array(msgs.length).fill(undefined);
+    let i = 0;
+    while (i < msgs.length) {
+      const first = i;
+      const seqBase = this.#nextSeq();
+      this.#w.reset();
+      while (i < msgs.length && i - first < this.#batchMax && this.#w.len < BATCH_MAX_BYTES) {
+        const m = msgs[i]!;
+        this.#encode({ ...m, flags: m.flags | C.NLM_F_ACK }, (seqBase + (i - first)) >>> 0);
+        i++;
+      }
+      const count = i - first;
+      // Reserve the sequence numbers used above.
+      for (let k = 1; k < count; k++) this.#nextSeq();
+      this.#send(this.#w.view(), describe(first));
+      let pending = count;
+      while (pending > 0) {
+        let n: number;
+        try {
+          n = this.#recv(describe(first));
+        } catch (e) {
+          if (e instanceof TruncatedReply) continue;
+          throw e;
+        }
+        forEachMessage(this.#rbuf, n, (span) => {
+          if (span.type !== C.NLMSG_ERROR) return true;
+          const k = (span.seq - seqBase) >>> 0;
+          if (k >= count) return true;
+          const err = decodeError(this.#rbuf, span);
+          if (err.errno) {
+            results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
+          }
+          pending--;
+          return true;
+        });
+      }
+    }
+    return results;
+  }
+}
