@@ -1,0 +1,143 @@
+/**
+ * `skein daemon`: the node agent. Parses the config, wires the real datastore, netlink handle
+ * and backend into daemon/daemon.ts, serves /healthz /readyz /metrics, and stops cleanly on
+ * SIGTERM/SIGINT leaving the dataplane in place.
+ *
+ * @module
+ */
+import { ConfigError, type DaemonConfig, loadConfig, parseDaemonArgs } from "../daemon/config.ts";
+import { NodeDaemon } from "../daemon/daemon.ts";
+import { serveHealth } from "../daemon/http.ts";
+import { createLogger, type Logger } from "../daemon/log.ts";
+import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
+import type { LeaseStore } from "../store/types.ts";
+
+const HELP = `skein daemon: lease this node's pod subnet and program routes to every other node
+
+Usage:
+  skein daemon --config FILE [flags]
+  skein daemon --network 10.244.0.0/16 --backend vxlan [flags]
+
+Flags (each overrides the same field of the config file):
+  -c, --config FILE        YAML config file
+      --node NAME          node name (config name; default: the host name)
+      --network CIDR       cluster IPv4 network (config network)
+      --backend TYPE       host-gw | vxlan | ipip (config backend.type; default vxlan)
+      --iface NAME         uplink interface (config iface; default: the default route's)
+      --public-ip IP       address other nodes reach this node at (config publicIP)
+      --datastore TYPE     file | etcd (config datastore.type; default file)
+      --store-dir DIR      file datastore directory (config datastore.dir; default /var/lib/skein/leases)
+      --etcd-endpoints U,U etcd client URLs (config datastore.endpoints)
+      --etcd-prefix P      etcd key prefix (config datastore.prefix; default /coreos.com/network)
+      --listen HOST:PORT   health/metrics address (config listen; default 127.0.0.1:9472)
+      --netns NS           run the dataplane in this network namespace (config netns)
+      --log-level L        debug | info | warn | error (config logLevel)
+      --lease-file PATH    JSON lease file for the CNI plugin (config leaseFile; default /run/skein/subnet.json)
+      --subnet-env PATH    flannel-style env file (config subnetEnv; default /run/skein/subnet.env)
+      --ip-masq            masquerade pod traffic leaving the cluster network (config ipMasq)
+      --release-on-exit    give the lease back on SIGTERM (config releaseOnExit; default: keep it)
+  -h, --help               this help
+
+Config file fields (YAML):
+  name, network, network6, subnetLen (24), subnetLen6 (64), subnetMin, subnetMax,
+  backend: {type, vni (1), port (8472), mtu}, datastore: {type, dir, endpoints, prefix, ttl (86400 s)},
+  iface | ifaceRegex | ifaceCanReach, publicIP, publicIP6, listen, ipMasq, leaseFile, subnetEnv,
+  stateDir (/var/lib/skein), logLevel, netns, reconcileInterval (10 s), releaseOnExit
+
+Endpoints: GET /healthz (alive), /readyz (200 when the lease is held, routes are programmed and
+the lease file is written), /metrics (Prometheus text).
+Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad config or flags.
+`;
+
+/** Creates the configured datastore. */
+async function openStore(
+  cfg: DaemonConfig,
+  log: Logger,
+  metrics: DaemonMetrics,
+): Promise<LeaseStore> {
+  const onWarning = (msg: string, fields?: Record<string, unknown>) => log.warn(msg, fields);
+  if (cfg.datastore.type === "etcd") {
+    const { EtcdStore } = await import("../store/etcd.ts");
+    return new EtcdStore({
+      endpoints: cfg.datastore.endpoints,
+      prefix: cfg.datastore.prefix,
+      assumedTtlSeconds: cfg.datastore.ttl,
+      onWarning,
+      onError: (e) => {
+        metrics.datastoreErrors.inc({ op: "watch" });
+        log.warn("etcd watch interrupted; resuming", { error: e.message });
+      },
+    });
+  }
+  const { FileStore } = await import("../store/file.ts");
+  return new FileStore({ dir: cfg.datastore.dir, onWarning });
+}
+
+/** `skein daemon [flags]`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let cfg: DaemonConfig;
+  try {
+    const parsed = parseDaemonArgs(args);
+    if (parsed.help) {
+      console.log(HELP);
+      return 0;
+    }
+    cfg = await loadConfig(parsed);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`skein daemon: ${e.message}\nRun "skein daemon --help" for the options.`);
+      return 2;
+    }
+    throw e;
+  }
+  const log = createLogger(cfg.logLevel);
+  const metrics = createDaemonMetrics();
+  const ac = new AbortController();
+  const onSignal = (sig: string) => () => {
+    if (ac.signal.aborted) return;
+    log.info("signal received; stopping", { signal: sig });
+    ac.abort();
+  };
+  const sigterm = onSignal("SIGTERM");
+  const sigint = onSignal("SIGINT");
+  Deno.addSignalListener("SIGTERM", sigterm);
+  Deno.addSignalListener("SIGINT", sigint);
+
+  let store: LeaseStore | undefined;
+  let server: { addr: string; shutdown(): Promise<void> } | undefined;
+  try {
+    const net = await import("../net/mod.ts");
+    const backends = await import("../backends/mod.ts");
+    store = await openStore(cfg, log, metrics);
+    const daemon = new NodeDaemon({
+      config: cfg,
+      store,
+      openHandle: () => net.openHandle(cfg.netns ? { netns: cfg.netns } : {}),
+      createBackend: backends.createBackend,
+      ensureMasquerade: backends.ensureMasquerade,
+      log,
+      metrics,
+    });
+    try {
+      server = serveHealth({
+        listen: cfg.listen,
+        readiness: () => daemon.readiness(),
+        metrics: () => metrics.registry.render(),
+      });
+    } catch (e) {
+      log.error("cannot listen", { listen: cfg.listen, error: e });
+      return 1;
+    }
+    log.info("serving health and metrics", { listen: server.addr });
+    await daemon.run(ac.signal);
+    return ac.signal.aborted ? 0 : 1;
+  } catch (e) {
+    log.error("daemon failed", { error: e, kind: (e as Error).name });
+    return 1;
+  } finally {
+    Deno.removeSignalListener("SIGTERM", sigterm);
+    Deno.removeSignalListener("SIGINT", sigint);
+    await server?.shutdown();
+    await store?.close();
+  }
+}

@@ -1,0 +1,578 @@
+/**
+ * The node daemon's core: lease a pod subnet, publish it for the CNI plugin, and keep routes to
+ * every other node right. Everything it talks to is injected (store, netlink handle, backend
+ * factory, masquerade), so unit tests run it with fakes and `cmd/daemon.ts` wires the real ones.
+ *
+ * Loops, all running until the stop signal:
+ * - renew: every ttl/3 (sooner after an error, or at once when the watch shows the lease
+ *   changed hands); a lost lease is acquired again (preferring the same subnet).
+ * - watch: list + watch the datastore; every change schedules a reconcile (debounced 50 ms).
+ *   A broken watch or datastore outage keeps the dataplane as it is and retries with backoff.
+ * - timer: every `reconcileInterval` s: backend.setup() (recreates a deleted device) and a full
+ *   reconcile, so deleted routes heal; the lease files are rewritten if they went missing.
+ * Stopping leaves the dataplane and (by default) the lease in place, like flannel.
+ *
+ * @module
+ */
+import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
+import type { NetHandle } from "../net/types.ts";
+import { LeaseLostError } from "../store/errors.ts";
+import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
+import type { DaemonConfig } from "./config.ts";
+import type { Readiness } from "./http.ts";
+import {
+  leaseFileText,
+  type NodeLeaseFile,
+  readPreviousSubnet,
+  writeLeaseFiles,
+} from "./lease_file.ts";
+import type { Logger } from "./log.ts";
+import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
+import { chooseUplink, type UplinkChoice } from "./uplink.ts";
+
+/** Options of ensureMasquerade() as backends/ exports it. */
+export interface MasqueradeRequest {
+  netns?: string;
+  clusterNetworks: string[];
+  podSubnets: string[];
+  enabled: boolean;
+}
+
+/** What the daemon needs from the outside world. */
+export interface DaemonDeps {
+  config: DaemonConfig;
+  store: LeaseStore;
+  /** Opens a netlink handle in config.netns (or this process's namespace). */
+  openHandle: () => NetHandle;
+  createBackend: (opts: BackendOptions) => Backend;
+  ensureMasquerade?: (opts: MasqueradeRequest) => void;
+  log: Logger;
+  metrics?: DaemonMetrics;
+  /** Backoff bounds for datastore retries (ms); tests shorten them. */
+  backoff?: { minMs: number; maxMs: number };
+  /** Debounce of event-triggered reconciles (ms, default 50). */
+  debounceMs?: number;
+}
+
+/** Resolves after `ms`, early on `wake()` or abort. */
+class Sleeper {
+  #wake?: () => void;
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.#wake = done;
+    });
+  }
+  wake(): void {
+    this.#wake?.();
+  }
+}
+
+/** The node agent. */
+export class NodeDaemon {
+  readonly metrics: DaemonMetrics;
+  #d: DaemonDeps;
+  #cfg: DaemonConfig;
+  #log: Logger;
+  #lease?: Lease;
+  #net?: NetworkConfig;
+  #leases = new Map<string, Lease>();
+  #backend?: Backend;
+  #setup?: SetupResult;
+  #uplink?: UplinkChoice;
+  #routesOk = false;
+  #fileOk = false;
+  #lastError?: string;
+  #lastSkipped = "";
+  #renewSleeper = new Sleeper();
+  #pending?: ReturnType<typeof setTimeout>;
+  #backoffMin: number;
+  #backoffMax: number;
+
+  constructor(deps: DaemonDeps) {
+    this.#d = deps;
+    this.#cfg = deps.config;
+    this.#log = deps.log;
+    this.metrics = deps.metrics ?? createDaemonMetrics();
+    this.#backoffMin = deps.backoff?.minMs ?? 500;
+    this.#backoffMax = deps.backoff?.maxMs ?? 30_000;
+  }
+
+  /** This node's lease, once held. */
+  get lease(): Lease | undefined {
+    return this.#lease;
+  }
+
+  /** What /readyz reports. */
+  readiness(): Readiness {
+    const r: Readiness = {
+      leaseHeld: this.#lease !== undefined,
+      routesProgrammed: this.#routesOk,
+      leaseFileWritten: this.#fileOk,
+    };
+    if (this.#lastError) r.detail = this.#lastError;
+    return r;
+  }
+
+  /** Runs until `signal` aborts. Throws only for problems a retry cannot fix (uplink, device setup). */
+  async run(signal: AbortSignal): Promise<void> {
+    const c = this.#cfg;
+    this.#log.info("starting", {
+      node: c.name,
+      backend: c.backend.type,
+      datastore: c.datastore.type,
+      netns: c.netns ?? "(own)",
+    });
+    const handle = this.#d.openHandle();
+    try {
+      const up = chooseUplink(handle, c);
+      this.#uplink = up;
+      this.#log.info("uplink chosen", {
+        iface: up.name,
+        index: up.index,
+        mtu: up.mtu,
+        publicIP: up.publicIP,
+        by: up.reason,
+      });
+      const opts: BackendOptions = {
+        type: c.backend.type,
+        handle,
+        uplink: { name: up.name, index: up.index, mtu: up.mtu },
+        publicIP: up.publicIP,
+        node: c.name,
+        stateDir: c.stateDir,
+      };
+      if (c.backend.vni !== undefined) opts.vni = c.backend.vni;
+      if (c.backend.port !== undefined) opts.port = c.backend.port;
+      if (c.backend.mtu !== undefined) opts.mtu = c.backend.mtu;
+      if (c.netns) opts.netns = c.netns;
+      if (up.publicIP6 && c.network6) opts.publicIP6 = up.publicIP6;
+      this.#backend = this.#d.createBackend(opts);
+      this.#setup = this.#backend.setup();
+      this.#log.info("backend ready", {
+        backend: c.backend.type,
+        mtu: this.#setup.mtu,
+        ...flat(this.#setup.backendData),
+      });
+
+      const net = await this.#retry("config", () => this.#networkConfig(), signal);
+      if (!net) return;
+      this.#net = net;
+      const lease = await this.#retry(
+        "acquire",
+        () => this.#d.store.acquire(this.#acquireRequest()),
+        signal,
+      );
+      if (!lease) return;
+      this.#takeLease(lease, "lease acquired");
+
+      await Promise.all([
+        this.#renewLoop(signal),
+        this.#watchLoop(signal),
+        this.#timerLoop(signal),
+      ]);
+    } finally {
+      if (this.#pending !== undefined) clearTimeout(this.#pending);
+      if (this.#lease && c.releaseOnExit) {
+        await this.#d.store.release(this.#lease).then(
+          () => this.#log.info("lease released", { subnet: this.#lease?.subnet }),
+          (e) => this.#log.warn("cannot release the lease", { error: e }),
+        );
+      }
+      handle.close();
+      this.#log.info("stopped; dataplane left in place", { subnet: this.#lease?.subnet });
+    }
+  }
+
+  #acquireRequest() {
+    const up = this.#uplink!;
+    const req = {
+      node: this.#cfg.name,
+      publicIP: up.publicIP,
+      backendType: this.#cfg.backend.type,
+      backendData: this.#setup?.backendData ?? {},
+      ttlSeconds: this.#cfg.datastore.ttl,
+    } as Parameters<LeaseStore["acquire"]>[0];
+    if (up.publicIP6 && this.#cfg.network6) req.publicIP6 = up.publicIP6;
+    const prev = this.#lease?.subnet ?? readPreviousSubnet(this.#cfg.leaseFile);
+    if (prev) req.previousSubnet = prev;
+    return req;
+  }
+
+  async #networkConfig(): Promise<NetworkConfig> {
+    const c = this.#cfg;
+    if (!c.network) {
+      const stored = await this.#d.store.getNetworkConfig();
+      if (!stored) {
+        throw new Error(
+          "the datastore has no network config and this node's config sets no network",
+        );
+      }
+      return stored;
+    }
+    const mine: NetworkConfig = {
+      network: c.network,
+      subnetLen: c.subnetLen,
+      backend: { type: c.backend.type },
+    };
+    if (c.backend.vni !== undefined) mine.backend.vni = c.backend.vni;
+    if (c.backend.port !== undefined) mine.backend.port = c.backend.port;
+    if (c.network6) {
+      mine.network6 = c.network6;
+      mine.subnetLen6 = c.subnetLen6;
+    }
+    if (c.subnetMin) mine.subnetMin = c.subnetMin;
+    if (c.subnetMax) mine.subnetMax = c.subnetMax;
+    const stored = await this.#d.store.putNetworkConfigIfAbsent(mine);
+    if (
+      stored.network !== mine.network || stored.subnetLen !== mine.subnetLen ||
+      stored.network6 !== mine.network6
+    ) {
+      this.#log.warn(
+        "the datastore's network config differs from this node's; using the datastore's",
+        {
+          stored: `${stored.network}/${stored.subnetLen}`,
+          local: `${mine.network}/${mine.subnetLen}`,
+        },
+      );
+    }
+    if (stored.backend.type !== c.backend.type) {
+      this.#log.warn("the datastore's backend differs from this node's", {
+        stored: stored.backend.type,
+        local: c.backend.type,
+      });
+    }
+    return stored;
+  }
+
+  /** Retries `fn` with exponential backoff until it succeeds; undefined when stopped first. */
+  async #retry<T>(op: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+    let wait = this.#backoffMin;
+    while (!signal.aborted) {
+      try {
+        const v = await fn();
+        if (this.#lastError?.startsWith(`${op}:`)) this.#lastError = undefined;
+        return v;
+      } catch (e) {
+        this.#datastoreError(op, e as Error, wait);
+        await new Sleeper().sleep(wait, signal);
+        wait = Math.min(wait * 2, this.#backoffMax);
+      }
+    }
+    return undefined;
+  }
+
+  #datastoreError(op: string, e: Error, retryMs?: number): void {
+    this.metrics.datastoreErrors.inc({ op });
+    this.#lastError = `${op}: ${e.message}`;
+    this.#log.warn("datastore error; dataplane left as is", {
+      op,
+      error: e.message,
+      retryInMs: retryMs,
+    });
+  }
+
+  #takeLease(lease: Lease, what: string): void {
+    const old = this.#lease;
+    this.#lease = lease;
+    this.#leases.set(lease.subnet, lease);
+    if (old && old.subnet !== lease.subnet) this.#leases.delete(old.subnet);
+    this.metrics.leaseExpiry.set(Date.parse(lease.expiration) / 1000);
+    this.#log.info(what, {
+      subnet: lease.subnet,
+      subnet6: lease.subnet6,
+      publicIP: lease.publicIP,
+      expires: lease.expiration,
+    });
+    if (old && old.subnet !== lease.subnet) {
+      this.#log.warn("this node's subnet changed; pods on the old subnet must be recreated", {
+        old: old.subnet,
+        new: lease.subnet,
+      });
+    }
+    this.#writeFiles();
+    if (!old || old.subnet !== lease.subnet) this.#masquerade();
+  }
+
+  #leaseFile(): NodeLeaseFile | undefined {
+    const l = this.#lease;
+    const net = this.#net;
+    if (!l || !net || !this.#setup) return undefined;
+    const f: NodeLeaseFile = {
+      node: this.#cfg.name,
+      network: net.network,
+      subnet: l.subnet,
+      mtu: this.#setup.mtu,
+      ipMasq: this.#cfg.ipMasq,
+      backend: this.#cfg.backend.type,
+    };
+    if (net.network6 && l.subnet6) {
+      f.network6 = net.network6;
+      f.subnet6 = l.subnet6;
+    }
+    return f;
+  }
+
+  #writeFiles(): void {
+    const f = this.#leaseFile();
+    if (!f) return;
+    try {
+      writeLeaseFiles(f, this.#cfg);
+      if (!this.#fileOk) {
+        this.#log.info("lease file written", {
+          leaseFile: this.#cfg.leaseFile,
+          subnetEnv: this.#cfg.subnetEnv,
+        });
+      }
+      this.#fileOk = true;
+    } catch (e) {
+      this.#fileOk = false;
+      this.#log.error("cannot write the lease file", { path: this.#cfg.leaseFile, error: e });
+    }
+  }
+
+  /** Rewrites the lease files when they went missing or changed under us. */
+  #checkFiles(): void {
+    const f = this.#leaseFile();
+    if (!f) return;
+    let cur: string | undefined;
+    try {
+      cur = Deno.readTextFileSync(this.#cfg.leaseFile);
+      Deno.statSync(this.#cfg.subnetEnv);
+    } catch { /* missing */ }
+    if (cur !== leaseFileText(f)) {
+      if (this.#fileOk) {
+        this.#log.warn("lease file missing or changed; rewriting it", {
+          path: this.#cfg.leaseFile,
+        });
+      }
+      this.#fileOk = false;
+      this.#writeFiles();
+    }
+  }
+
+  #masquerade(): void {
+    if (!this.#d.ensureMasquerade || !this.#lease || !this.#net) return;
+    const opts: MasqueradeRequest = {
+      clusterNetworks: [this.#net.network, ...(this.#net.network6 ? [this.#net.network6] : [])],
+      podSubnets: [this.#lease.subnet, ...(this.#lease.subnet6 ? [this.#lease.subnet6] : [])],
+      enabled: this.#cfg.ipMasq,
+    };
+    if (this.#cfg.netns) opts.netns = this.#cfg.netns;
+    try {
+      this.#d.ensureMasquerade(opts);
+      if (this.#cfg.ipMasq) {
+        this.#log.info("masquerade rules in place", { podSubnets: opts.podSubnets.join(",") });
+      }
+    } catch (e) {
+      this.#log.error("cannot set up masquerade", { error: e });
+    }
+  }
+
+  /** One reconcile of the backend against every lease known now. */
+  reconcile(trigger: string): ReconcileReport | undefined {
+    const self = this.#lease;
+    const backend = this.#backend;
+    if (!self || !backend) return undefined;
+    const others = [...this.#leases.values()].filter((l) => l.subnet !== self.subnet);
+    let report: ReconcileReport;
+    try {
+      report = backend.reconcile(others, self);
+    } catch (e) {
+      this.metrics.reconcileTotal.inc({ trigger });
+      this.metrics.reconcileErrors.inc();
+      this.#lastError = `reconcile: ${(e as Error).message}`;
+      this.#log.error("reconcile failed", { trigger, error: e });
+      return undefined;
+    }
+    const m = this.metrics;
+    m.reconcileTotal.inc({ trigger });
+    m.reconcileDuration.observe(report.durationMs / 1000);
+    m.routes.set(report.routes ?? report.added + report.unchanged);
+    m.skipped.set(report.skipped.length);
+    m.leases.set(this.#leases.size);
+    if (report.errors.length > 0) {
+      m.reconcileErrors.inc(undefined, report.errors.length);
+      this.#lastError = `reconcile: ${report.errors[0]}`;
+      for (const err of report.errors) this.#log.warn("reconcile error", { trigger, error: err });
+    } else {
+      if (!this.#routesOk) {
+        this.#log.info("routes programmed", { routes: m.routes.get(), leases: this.#leases.size });
+      }
+      this.#routesOk = true;
+      if (this.#lastError?.startsWith("reconcile:")) this.#lastError = undefined;
+    }
+    const skipped = JSON.stringify(report.skipped);
+    if (skipped !== this.#lastSkipped) {
+      this.#lastSkipped = skipped;
+      for (const s of report.skipped) {
+        this.#log.warn("lease not programmed", { subnet: s.subnet, reason: s.reason });
+      }
+    }
+    const level = report.added > 0 || report.removed > 0 ? "info" : "debug";
+    this.#log[level]("reconciled", {
+      trigger,
+      added: report.added,
+      removed: report.removed,
+      unchanged: report.unchanged,
+      skipped: report.skipped.length,
+      errors: report.errors.length,
+      ms: Math.round(report.durationMs * 10) / 10,
+    });
+    m.ready.set(this.readiness().leaseHeld && this.#routesOk && this.#fileOk ? 1 : 0);
+    return report;
+  }
+
+  #requestReconcile(): void {
+    if (this.#pending !== undefined) return;
+    this.#pending = setTimeout(() => {
+      this.#pending = undefined;
+      this.reconcile("event");
+    }, this.#d.debounceMs ?? 50);
+  }
+
+  #setLeases(leases: readonly Lease[]): void {
+    this.#leases = new Map(leases.map((l) => [l.subnet, l]));
+    if (this.#lease) {
+      const mine = this.#leases.get(this.#lease.subnet);
+      if (!mine || mine.node !== this.#lease.node) this.#renewSleeper.wake();
+      this.#leases.set(this.#lease.subnet, this.#lease);
+    }
+    this.metrics.leases.set(this.#leases.size);
+  }
+
+  async #watchLoop(signal: AbortSignal): Promise<void> {
+    let wait = this.#backoffMin;
+    while (!signal.aborted) {
+      try {
+        const snap = await this.#d.store.list();
+        this.#setLeases(snap.leases);
+        this.reconcile("list");
+        wait = this.#backoffMin;
+        for await (const item of this.#d.store.watch(snap.revision, signal)) {
+          if ("resync" in item) {
+            this.#log.info("datastore resync", { leases: item.resync.leases.length });
+            this.#setLeases(item.resync.leases);
+          } else {
+            for (const ev of item.events) {
+              const own = this.#lease;
+              if (own && ev.lease.subnet === own.subnet) {
+                if (ev.type === "removed" || ev.lease.node !== own.node) {
+                  this.#log.warn("this node's lease changed in the datastore; renewing now", {
+                    subnet: own.subnet,
+                    event: ev.type,
+                  });
+                  this.#renewSleeper.wake();
+                }
+                continue;
+              }
+              this.#log.info(ev.type === "added" ? "lease added" : "lease removed", {
+                subnet: ev.lease.subnet,
+                node: ev.lease.node || undefined,
+                publicIP: ev.lease.publicIP || undefined,
+              });
+              if (ev.type === "added") this.#leases.set(ev.lease.subnet, ev.lease);
+              else this.#leases.delete(ev.lease.subnet);
+            }
+            this.metrics.leases.set(this.#leases.size);
+          }
+          this.#requestReconcile();
+        }
+        if (!signal.aborted) throw new Error("the watch ended");
+      } catch (e) {
+        if (signal.aborted) return;
+        this.#datastoreError("watch", e as Error, wait);
+        await new Sleeper().sleep(wait, signal);
+        wait = Math.min(wait * 2, this.#backoffMax);
+      }
+    }
+  }
+
+  async #renewLoop(signal: AbortSignal): Promise<void> {
+    const ttl = this.#cfg.datastore.ttl;
+    let wait = (ttl * 1000) / 3;
+    while (!signal.aborted) {
+      await this.#renewSleeper.sleep(wait, signal);
+      if (signal.aborted) return;
+      const cur = this.#lease!;
+      const want: Lease = {
+        ...cur,
+        publicIP: this.#uplink!.publicIP,
+        backendData: this.#setup?.backendData ?? {},
+      };
+      try {
+        const next = await this.#d.store.renew(want, ttl);
+        this.#lease = next;
+        this.#leases.set(next.subnet, next);
+        this.metrics.renewals.inc();
+        this.metrics.leaseExpiry.set(Date.parse(next.expiration) / 1000);
+        if (this.#lastError?.startsWith("renew:")) this.#lastError = undefined;
+        this.#log.debug("lease renewed", { subnet: next.subnet, expires: next.expiration });
+        wait = (ttl * 1000) / 3;
+      } catch (e) {
+        if (e instanceof LeaseLostError) {
+          this.#log.warn("lease lost; acquiring again", { subnet: cur.subnet, error: e.message });
+          const again = await this.#retry(
+            "acquire",
+            () => this.#d.store.acquire(this.#acquireRequest()),
+            signal,
+          );
+          if (!again) return;
+          this.#takeLease(again, "lease acquired again");
+          this.reconcile("lease");
+          wait = (ttl * 1000) / 3;
+        } else {
+          // Keep trying well before the lease runs out.
+          wait = Math.min(
+            Math.max(this.#backoffMin, wait === (ttl * 1000) / 3 ? this.#backoffMin : wait * 2),
+            this.#backoffMax,
+            (ttl * 1000) / 6,
+          );
+          this.#datastoreError("renew", e as Error, wait);
+        }
+      }
+    }
+  }
+
+  async #timerLoop(signal: AbortSignal): Promise<void> {
+    const sleeper = new Sleeper();
+    while (!signal.aborted) {
+      await sleeper.sleep(this.#cfg.reconcileInterval * 1000, signal);
+      if (signal.aborted) return;
+      try {
+        const s = this.#backend!.setup();
+        const changed =
+          JSON.stringify(s.backendData) !== JSON.stringify(this.#setup?.backendData) ||
+          s.mtu !== this.#setup?.mtu;
+        this.#setup = s;
+        if (changed) {
+          this.#log.warn("backend data or MTU changed; republishing", {
+            mtu: s.mtu,
+            ...flat(s.backendData),
+          });
+          this.#renewSleeper.wake();
+          this.#writeFiles();
+        }
+      } catch (e) {
+        this.#lastError = `setup: ${(e as Error).message}`;
+        this.#log.error("backend setup failed", { error: e });
+      }
+      this.#checkFiles();
+      this.reconcile("timer");
+    }
+  }
+}
+
+function flat(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(o).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : v]),
+  );
+}

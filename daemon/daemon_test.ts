@@ -1,0 +1,265 @@
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import { FileStore } from "../store/file.ts";
+import type { LeaseStore } from "../store/types.ts";
+import { buildConfig, type DaemonConfig } from "./config.ts";
+import { type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
+import { createLogger } from "./log.ts";
+import { FakeBackend, nodeHandle } from "./_fakes_test_util.ts";
+
+async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Rig {
+  dir: string;
+  cfg: DaemonConfig;
+  logs: string[];
+  backends: FakeBackend[];
+  masq: MasqueradeRequest[];
+  start(
+    opts?: { store?: LeaseStore; name?: string },
+  ): { daemon: NodeDaemon; stop: () => Promise<void>; done: Promise<void> };
+}
+
+async function withRig(fn: (r: Rig) => Promise<void>, yaml = ""): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "skein-daemon-" });
+  const logs: string[] = [];
+  const backends: FakeBackend[] = [];
+  const masq: MasqueradeRequest[] = [];
+  const cfg = buildConfig(
+    `name: n1
+network: 10.244.0.0/16
+backend: {type: vxlan}
+datastore: {type: file, dir: ${dir}/store, ttl: 3}
+iface: eth0
+leaseFile: ${dir}/run/subnet.json
+subnetEnv: ${dir}/run/subnet.env
+stateDir: ${dir}/state
+reconcileInterval: 1
+ipMasq: true
+${yaml}`,
+  );
+  const running: Promise<void>[] = [];
+  const rig: Rig = {
+    dir,
+    cfg,
+    logs,
+    backends,
+    masq,
+    start(opts = {}) {
+      const ac = new AbortController();
+      const store = opts.store ?? new FileStore({ dir: `${dir}/store`, pollIntervalMs: 20 });
+      const daemon = new NodeDaemon({
+        config: { ...cfg, name: opts.name ?? cfg.name },
+        store,
+        openHandle: () => nodeHandle(),
+        createBackend: (o) => {
+          const b = new FakeBackend(o);
+          backends.push(b);
+          return b;
+        },
+        ensureMasquerade: (o) => masq.push(o),
+        log: createLogger("debug", (l) => logs.push(l)),
+        backoff: { minMs: 20, maxMs: 100 },
+        debounceMs: 5,
+      });
+      const done = daemon.run(ac.signal);
+      running.push(done.catch(() => {}));
+      return { daemon, done, stop: () => (ac.abort(), done) };
+    },
+  };
+  try {
+    await fn(rig);
+  } finally {
+    await Promise.all(running);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("NodeDaemon: leases a subnet, writes both files, becomes ready, follows other leases", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start();
+    await waitFor(
+      "ready",
+      () => daemon.readiness().routesProgrammed && daemon.readiness().leaseFileWritten,
+    );
+    assertEquals(daemon.lease?.subnet, "10.244.1.0/24");
+    assertEquals(JSON.parse(await Deno.readTextFile(rig.cfg.leaseFile)), {
+      node: "n1",
+      network: "10.244.0.0/16",
+      subnet: "10.244.1.0/24",
+      mtu: 1450,
+      ipMasq: true,
+      backend: "vxlan",
+    });
+    assertEquals(
+      await Deno.readTextFile(rig.cfg.subnetEnv),
+      "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n",
+    );
+    assertEquals(rig.masq, [{
+      clusterNetworks: ["10.244.0.0/16"],
+      podSubnets: ["10.244.1.0/24"],
+      enabled: true,
+    }]);
+    const b = rig.backends[0]!;
+    assertEquals(b.opts.uplink, { name: "eth0", index: 2, mtu: 1500 });
+    assertEquals(b.opts.publicIP, "192.168.1.10");
+    // The published lease carries the backend data.
+    const other = new FileStore({ dir: `${rig.dir}/store` });
+    assertEquals((await other.list()).leases[0]?.backendData, { vtepMAC: "0a:00:00:00:00:01" });
+
+    const l2 = await other.acquire({
+      node: "n2",
+      publicIP: "192.168.1.11",
+      backendType: "vxlan",
+      ttlSeconds: 60,
+    });
+    await waitFor("n2 programmed", () => b.last?.includes(l2.subnet) === true);
+    await other.release(l2);
+    await waitFor("n2 removed", () => b.last?.length === 0);
+    assert(
+      rig.logs.some((l) => l.includes(`msg="lease removed" subnet=${l2.subnet}`)),
+      rig.logs.join("\n"),
+    );
+    const m = daemon.metrics.registry.render();
+    assertStringIncludes(m, "skein_ready 1");
+    await stop();
+    // SIGTERM semantics: the lease stays in the store (flannel keeps it).
+    assertEquals((await other.list()).leases.map((l) => l.node), ["n1"]);
+    assertStringIncludes(rig.logs.at(-1)!, "dataplane left in place");
+  });
+});
+
+Deno.test("NodeDaemon: a restarted daemon gets the same subnet; the timer reconciles and renews", async () => {
+  await withRig(async (rig) => {
+    const other = new FileStore({ dir: `${rig.dir}/store` });
+    const first = rig.start();
+    await waitFor("ready", () => first.daemon.readiness().routesProgrammed);
+    const subnet = first.daemon.lease!.subnet;
+    const exp1 = first.daemon.lease!.expiration;
+    await new Promise((r) => setTimeout(r, 1300)); // ttl 3 s: renewed after 1 s; timer every 1 s
+    assert(first.daemon.metrics.renewals.get() >= 1, "renewed");
+    assert(first.daemon.lease!.expiration > exp1);
+    assert(rig.backends[0]!.calls.length >= 2, "timer reconcile ran");
+    assert(rig.backends[0]!.setups >= 2, "timer re-ran setup");
+    await first.stop();
+    // Someone else leases meanwhile; the restart still gets its own subnet back.
+    await other.acquire({
+      node: "n7",
+      publicIP: "192.168.1.17",
+      backendType: "vxlan",
+      ttlSeconds: 60,
+    });
+    const second = rig.start();
+    await waitFor("ready again", () => second.daemon.readiness().routesProgrammed);
+    assertEquals(second.daemon.lease!.subnet, subnet);
+    await second.stop();
+  });
+});
+
+Deno.test("NodeDaemon: a lease deleted from the datastore is taken again", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start();
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const subnet = daemon.lease!.subnet;
+    await Deno.remove(`${rig.dir}/store/subnets/${subnet.replace("/", "-")}.json`);
+    await waitFor("re-acquired", () => rig.logs.some((l) => l.includes("lease acquired again")));
+    assertEquals(daemon.lease!.subnet, subnet);
+    await waitFor("record back", () => {
+      try {
+        Deno.statSync(`${rig.dir}/store/subnets/${subnet.replace("/", "-")}.json`);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await stop();
+  });
+});
+
+Deno.test("NodeDaemon: a datastore outage is retried with backoff and counted, the dataplane is kept", async () => {
+  await withRig(async (rig) => {
+    const real = new FileStore({ dir: `${rig.dir}/store`, pollIntervalMs: 20 });
+    let failures = 3;
+    const flaky: LeaseStore = {
+      type: "file",
+      getNetworkConfig: () => real.getNetworkConfig(),
+      putNetworkConfigIfAbsent: (c) =>
+        failures-- > 0
+          ? Promise.reject(new Error("connection refused"))
+          : real.putNetworkConfigIfAbsent(c),
+      acquire: (r) => real.acquire(r),
+      renew: (l, t) => real.renew(l, t),
+      list: () => real.list(),
+      watch: (r, s) => real.watch(r, s),
+      release: (l) => real.release(l),
+      close: () => real.close(),
+    };
+    const { daemon, stop } = rig.start({ store: flaky });
+    assertEquals(daemon.readiness().leaseHeld, false);
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    assertEquals(daemon.metrics.datastoreErrors.get({ op: "config" }), 3);
+    assertStringIncludes(
+      daemon.metrics.registry.render(),
+      'skein_datastore_errors_total{op="config"} 3',
+    );
+    assert(rig.logs.some((l) => l.includes("datastore error") && l.includes("connection refused")));
+    await stop();
+  });
+});
+
+Deno.test("NodeDaemon: reconcile errors keep /readyz at 503 with the reason", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start();
+    await waitFor("backend", () => rig.backends.length === 1);
+    rig.backends[0]!.fail = true;
+    await waitFor("a reconcile", () => rig.backends[0]!.calls.length >= 1);
+    const r = daemon.readiness();
+    assertEquals([r.leaseHeld, r.routesProgrammed, r.leaseFileWritten], [true, false, true]);
+    assertStringIncludes(r.detail ?? "", "ENETUNREACH");
+    rig.backends[0]!.fail = false;
+    await waitFor("healed by the timer", () => daemon.readiness().routesProgrammed, 3000);
+    await stop();
+  });
+});
+
+Deno.test("NodeDaemon: a deleted lease file is rewritten by the timer", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start();
+    await waitFor("ready", () => daemon.readiness().leaseFileWritten);
+    await Deno.remove(rig.cfg.leaseFile);
+    await waitFor("rewritten", () => {
+      try {
+        return JSON.parse(Deno.readTextFileSync(rig.cfg.leaseFile)).subnet === "10.244.1.0/24";
+      } catch {
+        return false;
+      }
+    }, 3000);
+    await stop();
+  });
+});
+
+Deno.test("NodeDaemon: two daemons on one store get different subnets; releaseOnExit gives it back", async () => {
+  await withRig(async (rig) => {
+    const a = rig.start({ name: "a" });
+    const b = rig.start({ name: "b" });
+    await waitFor("both", () => a.daemon.lease !== undefined && b.daemon.lease !== undefined);
+    assert(a.daemon.lease!.subnet !== b.daemon.lease!.subnet);
+    await waitFor(
+      "a sees b",
+      () => rig.backends.some((x) => x.opts.node === "a" && x.last?.length === 1),
+    );
+    await a.stop();
+    await b.stop();
+  });
+  await withRig(async (rig) => {
+    const a = rig.start();
+    await waitFor("lease", () => a.daemon.lease !== undefined);
+    await a.stop();
+    assertEquals((await new FileStore({ dir: `${rig.dir}/store` }).list()).leases, []);
+  }, "releaseOnExit: true\n");
+});

@@ -1,0 +1,71 @@
+/**
+ * The daemon's HTTP endpoint (localhost by default): `/healthz` (the process is alive),
+ * `/readyz` (200 only when the lease is held, routes were programmed once without error and the
+ * lease file is written; the body says what is missing) and `/metrics` (Prometheus text).
+ *
+ * @module
+ */
+import { parseListen } from "./config.ts";
+
+/** What /readyz reports. */
+export interface Readiness {
+  leaseHeld: boolean;
+  routesProgrammed: boolean;
+  leaseFileWritten: boolean;
+  /** Extra detail for a not-ready answer (e.g. the last error). */
+  detail?: string;
+}
+
+/** The answer /readyz gives for a readiness state: status and body. */
+export function readyzAnswer(r: Readiness): { status: number; body: string } {
+  const missing: string[] = [];
+  if (!r.leaseHeld) missing.push("no subnet lease held");
+  if (!r.routesProgrammed) missing.push("routes not programmed without error yet");
+  if (!r.leaseFileWritten) missing.push("lease file not written");
+  if (missing.length === 0) return { status: 200, body: "ready\n" };
+  return {
+    status: 503,
+    body: `not ready: ${missing.join("; ")}${r.detail ? ` (${r.detail})` : ""}\n`,
+  };
+}
+
+/** A running health server. */
+export interface HealthServer {
+  /** The address actually bound ("127.0.0.1:9472"). */
+  addr: string;
+  shutdown(): Promise<void>;
+}
+
+/** Starts the server on `listen` ("host:port"). */
+export function serveHealth(opts: {
+  listen: string;
+  readiness: () => Readiness;
+  metrics: () => string;
+}): HealthServer {
+  const { hostname, port } = parseListen(opts.listen);
+  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("method not allowed\n", { status: 405 });
+    }
+    switch (path) {
+      case "/healthz":
+        return new Response("ok\n");
+      case "/readyz": {
+        const a = readyzAnswer(opts.readiness());
+        return new Response(a.body, { status: a.status });
+      }
+      case "/metrics":
+        return new Response(opts.metrics(), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
+      default:
+        return new Response("not found: try /healthz, /readyz or /metrics\n", { status: 404 });
+    }
+  });
+  const a = server.addr as Deno.NetAddr;
+  return {
+    addr: `${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`,
+    shutdown: () => server.shutdown(),
+  };
+}

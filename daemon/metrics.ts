@@ -1,0 +1,194 @@
+/**
+ * A small Prometheus registry: counters, gauges and histograms rendered in the text exposition
+ * format (version 0.0.4), what `/metrics` serves.
+ *
+ * @module
+ */
+
+type Labels = Record<string, string>;
+
+function labelKey(labels: Labels = {}): string {
+  const keys = Object.keys(labels).sort();
+  return keys.map((k) => `${k}="${escapeLabel(labels[k]!)}"`).join(",");
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+}
+
+function fmt(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return String(n);
+}
+
+interface Metric {
+  name: string;
+  help: string;
+  type: "counter" | "gauge" | "histogram";
+  render(): string[];
+}
+
+/** A monotonically increasing count (per label set). */
+export class Counter implements Metric {
+  readonly type = "counter";
+  #values = new Map<string, number>();
+  constructor(readonly name: string, readonly help: string) {}
+  /** Adds `n` (default 1). */
+  inc(labels?: Labels, n = 1): void {
+    if (n < 0) throw new RangeError(`Counter ${this.name} cannot decrease`);
+    const k = labelKey(labels);
+    this.#values.set(k, (this.#values.get(k) ?? 0) + n);
+  }
+  /** Current value for a label set. */
+  get(labels?: Labels): number {
+    return this.#values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string[] {
+    if (this.#values.size === 0) return [`${this.name} 0`];
+    return [...this.#values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${fmt(v)}`);
+  }
+}
+
+/** A value that goes up and down. */
+export class Gauge implements Metric {
+  readonly type = "gauge";
+  #values = new Map<string, number>();
+  constructor(readonly name: string, readonly help: string) {}
+  /** Sets the value for a label set. */
+  set(v: number, labels?: Labels): void {
+    this.#values.set(labelKey(labels), v);
+  }
+  /** Current value for a label set. */
+  get(labels?: Labels): number {
+    return this.#values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string[] {
+    if (this.#values.size === 0) return [`${this.name} 0`];
+    return [...this.#values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${fmt(v)}`);
+  }
+}
+
+/** Observations counted into cumulative buckets, with sum and count. */
+export class Histogram implements Metric {
+  readonly type = "histogram";
+  #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {
+    this.#counts = buckets.map(() => 0);
+  }
+  /** Records one observation. */
+  observe(v: number): void {
+    this.#sum += v;
+    this.#count++;
+    this.buckets.forEach((b, i) => {
+      if (v <= b) this.#counts[i]!++;
+    });
+  }
+  /** Number of observations. */
+  get count(): number {
+    return this.#count;
+  }
+  render(): string[] {
+    const out = this.buckets.map((b, i) =>
+      `${this.name}_bucket{le="${fmt(b)}"} ${this.#counts[i]}`
+    );
+    out.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
+    out.push(`${this.name}_sum ${fmt(this.#sum)}`, `${this.name}_count ${this.#count}`);
+    return out;
+  }
+}
+
+/** A set of metrics rendered together. */
+export class Registry {
+  #metrics: Metric[] = [];
+  /** Registers a counter. */
+  counter(name: string, help: string): Counter {
+    return this.#add(new Counter(name, help));
+  }
+  /** Registers a gauge. */
+  gauge(name: string, help: string): Gauge {
+    return this.#add(new Gauge(name, help));
+  }
+  /** Registers a histogram with upper bounds `buckets` (ascending). */
+  histogram(name: string, help: string, buckets: number[]): Histogram {
+    return this.#add(new Histogram(name, help, buckets));
+  }
+  #add<M extends Metric>(m: M): M {
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(m.name)) {
+      throw new TypeError(`Bad metric name ${m.name}`);
+    }
+    if (this.#metrics.some((x) => x.name === m.name)) {
+      throw new TypeError(`Metric ${m.name} registered twice`);
+    }
+    this.#metrics.push(m);
+    return m;
+  }
+  /** The text exposition format. */
+  render(): string {
+    const lines: string[] = [];
+    for (const m of this.#metrics) {
+      lines.push(`# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+      lines.push(`# TYPE ${m.name} ${m.type}`);
+      lines.push(...m.render());
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** The daemon's metrics. */
+export interface DaemonMetrics {
+  registry: Registry;
+  leases: Gauge;
+  routes: Gauge;
+  skipped: Gauge;
+  reconcileTotal: Counter;
+  reconcileErrors: Counter;
+  reconcileDuration: Histogram;
+  datastoreErrors: Counter;
+  renewals: Counter;
+  leaseExpiry: Gauge;
+  ready: Gauge;
+}
+
+/** Creates the registry with every metric the daemon exports. */
+export function createDaemonMetrics(): DaemonMetrics {
+  const r = new Registry();
+  return {
+    registry: r,
+    leases: r.gauge("skein_leases", "Live node leases in the datastore, this node's included."),
+    routes: r.gauge(
+      "skein_routes_programmed",
+      "skein-owned routes in the kernel after the last reconcile.",
+    ),
+    skipped: r.gauge(
+      "skein_leases_skipped",
+      "Leases the last reconcile could not program (see the log for why).",
+    ),
+    reconcileTotal: r.counter(
+      "skein_reconcile_total",
+      "Reconcile runs, by trigger (event, timer, start).",
+    ),
+    reconcileErrors: r.counter(
+      "skein_reconcile_errors_total",
+      "Kernel errors reported by reconcile runs.",
+    ),
+    reconcileDuration: r.histogram(
+      "skein_reconcile_duration_seconds",
+      "Time one reconcile run took.",
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
+    datastoreErrors: r.counter(
+      "skein_datastore_errors_total",
+      "Failed datastore operations, by operation.",
+    ),
+    renewals: r.counter("skein_lease_renewals_total", "Successful lease renewals."),
+    leaseExpiry: r.gauge(
+      "skein_lease_expiry_timestamp_seconds",
+      "When this node's lease runs out unless renewed.",
+    ),
+    ready: r.gauge("skein_ready", "1 when /readyz answers 200."),
+  };
+}

@@ -1,0 +1,88 @@
+import { assertEquals, assertThrows } from "../testing/assert.ts";
+import { createDaemonMetrics, Registry } from "./metrics.ts";
+import { readyzAnswer } from "./http.ts";
+import { formatLogfmt } from "./log.ts";
+
+/** A strict-enough parser of the Prometheus text format: every sample line must parse. */
+export function parsePrometheus(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(
+      line,
+    );
+    if (t) {
+      types.set(t[1]!, t[2]!);
+      continue;
+    }
+    if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$/.test(line)) continue;
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/
+        .exec(line);
+    if (!m) throw new SyntaxError(`Bad metrics line: ${line}`);
+    const base = m[1]!.replace(/_(bucket|sum|count)$/, "");
+    if (!types.has(m[1]!) && !types.has(base)) throw new SyntaxError(`No TYPE for ${m[1]}`);
+    out.set(m[1]! + (m[2] ?? ""), Number(m[3]!.replace("+Inf", "Infinity")));
+  }
+  return out;
+}
+
+Deno.test("the daemon's metrics render as valid Prometheus text", () => {
+  const m = createDaemonMetrics();
+  m.leases.set(3);
+  m.reconcileTotal.inc({ trigger: "timer" });
+  m.reconcileTotal.inc({ trigger: "timer" });
+  m.reconcileDuration.observe(0.004);
+  m.reconcileDuration.observe(2);
+  m.datastoreErrors.inc({ op: "renew" });
+  const p = parsePrometheus(m.registry.render());
+  assertEquals(p.get("skein_leases"), 3);
+  assertEquals(p.get('skein_reconcile_total{trigger="timer"}'), 2);
+  assertEquals(p.get('skein_reconcile_duration_seconds_bucket{le="0.005"}'), 1);
+  assertEquals(p.get('skein_reconcile_duration_seconds_bucket{le="+Inf"}'), 2);
+  assertEquals(p.get("skein_reconcile_duration_seconds_count"), 2);
+  assertEquals(p.get('skein_datastore_errors_total{op="renew"}'), 1);
+  assertEquals(p.get("skein_routes_programmed"), 0);
+});
+
+Deno.test("Registry escapes label values and refuses bad names, duplicates, decreasing counters", () => {
+  const r = new Registry();
+  const c = r.counter("x_total", "help");
+  c.inc({ why: 'a "quoted"\nline' });
+  assertEquals(r.render().split("\n")[2], 'x_total{why="a \\"quoted\\"\\nline"} 1');
+  assertThrows(() => r.counter("x_total", "again"), TypeError);
+  assertThrows(() => r.gauge("bad-name", "h"), TypeError);
+  assertThrows(() => c.inc(undefined, -1), RangeError);
+});
+
+Deno.test("readyzAnswer() says what is missing", () => {
+  assertEquals(
+    readyzAnswer({ leaseHeld: true, routesProgrammed: true, leaseFileWritten: true }).status,
+    200,
+  );
+  const a = readyzAnswer({
+    leaseHeld: true,
+    routesProgrammed: false,
+    leaseFileWritten: false,
+    detail: "reconcile: boom",
+  });
+  assertEquals(a, {
+    status: 503,
+    body:
+      "not ready: routes not programmed without error yet; lease file not written (reconcile: boom)\n",
+  });
+});
+
+Deno.test("formatLogfmt() quotes what needs quoting", () => {
+  const line = formatLogfmt("info", "lease acquired", {
+    subnet: "10.244.1.0/24",
+    err: new Error("a b"),
+    n: 3,
+    o: { a: 1 },
+  }, new Date(0));
+  assertEquals(
+    line,
+    'ts=1970-01-01T00:00:00.000Z level=info msg="lease acquired" subnet=10.244.1.0/24 err="a b" n=3 o="{\\"a\\":1}"',
+  );
+});
