@@ -22,6 +22,7 @@ export type ReservationRecord =
   /** Anything else; `reason` says what is wrong. */
   | { kind: "corrupt"; reason: string };
 
+const DECODER = new TextDecoder("utf-8", { fatal: true });
 // deno-lint-ignore no-control-regex
 const BAD_CHARS = /[\x00-\x20\x7f]/;
 
@@ -35,7 +36,7 @@ export function parseReservation(data: Uint8Array): ReservationRecord {
   if (data.length === 0) return { kind: "empty" };
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(data);
+    text = DECODER.decode(data);
   } catch {
     return { kind: "corrupt", reason: "not UTF-8 text" };
   }

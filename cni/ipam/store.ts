@@ -31,15 +31,34 @@ export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
 /** Prefix of skein's temporary files (never an address, so host-local skips them). */
 export const TEMP_PREFIX = ".skein-tmp.";
 
-/** One reservation file found by scan(). */
-export interface ScannedReservation {
+/** One reservation file found by scan(); the address and content are parsed on first use. */
+export class ScannedReservation {
   /** The address, canonical text (also the file name). */
-  ip: string;
+  readonly ip: string;
+  #addr?: Ip;
+  #data: Uint8Array;
+  #record?: ReservationRecord;
+
+  constructor(ip: string, data: Uint8Array, addr?: Ip) {
+    this.ip = ip;
+    this.#data = data;
+    this.#addr = addr;
+  }
+
   /** The parsed address. */
-  addr: Ip;
+  get addr(): Ip {
+    return this.#addr ??= tryParseIp(this.ip)!;
+  }
+
   /** What the file says. */
-  record: ReservationRecord;
+  get record(): ReservationRecord {
+    return this.#record ??= parseReservation(this.#data);
+  }
 }
+
+/** Dotted quad without leading zeros: already canonical, no need to parse and re-format. */
+const CANONICAL_V4 =
+  /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 
 /** Everything in a network's directory that matters. */
 export interface ScanResult {
@@ -142,8 +161,14 @@ export class ReservationStore {
         continue;
       }
       if (!ent.isFile) continue;
-      const addr = tryParseIp(ent.name);
-      if (!addr) continue; // lock, last_reserved_ip.N, foreign files
+      let ip = ent.name;
+      let addr: Ip | undefined;
+      if (!CANONICAL_V4.test(ip)) {
+        if (!ip.includes(":")) continue; // lock, last_reserved_ip.N, foreign files
+        addr = tryParseIp(ip);
+        if (!addr) continue;
+        ip = formatIp(addr);
+      }
       let data: Uint8Array;
       try {
         data = Deno.readFileSync(`${this.dir}/${ent.name}`);
@@ -151,8 +176,7 @@ export class ReservationStore {
         if (e instanceof Deno.errors.NotFound) continue;
         throw ioError("read reservation file", `${this.dir}/${ent.name}`, e);
       }
-      const ip = formatIp(addr);
-      reservations.set(ip, { ip, addr, record: parseReservation(data) });
+      reservations.set(ip, new ScannedReservation(ip, data, addr));
     }
     return { reservations, temps };
   }
@@ -225,16 +249,17 @@ export class ReservationStore {
     else this.setLastReserved(idx, text);
   }
 
-  /** Records the round-robin cursor of range set `idx` (written atomically via rename). */
+  /**
+   * Records the round-robin cursor of range set `idx`, written in place as host-local does. A
+   * crash mid-write leaves a cursor that does not parse, which only restarts round-robin at the
+   * range start (the reservation files, not the cursor, decide who holds an address).
+   */
   setLastReserved(idx: number, ip: string): void {
     this.#assertLocked();
     const path = `${this.dir}/${LAST_RESERVED_PREFIX}${idx}`;
-    const tmp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}.${crypto.randomUUID()}`;
     try {
-      Deno.writeTextFileSync(tmp, ip, { mode: 0o644 });
-      Deno.renameSync(tmp, path);
+      Deno.writeTextFileSync(path, ip, { mode: 0o644 });
     } catch (e) {
-      removeQuiet(tmp);
       throw ioError("write", path, e);
     }
   }
