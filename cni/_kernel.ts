@@ -1,0 +1,75 @@
+/**
+ * Small kernel helpers the modes share: tolerant deletes, idempotent address adds, forwarding
+ * sysctls. All synchronous (they may run inside a namespace switch) and all through net/mod.ts.
+ *
+ * @module
+ */
+import { isNetlinkError, type NetHandle, sysctlGet, sysctlSet } from "../net/mod.ts";
+import { CniCode, CniError } from "./errors.ts";
+import { parseCidr } from "../net/cidr.ts";
+
+/** Turns a kernel failure into a CniError that says what failed. */
+export function kernelError(what: string, e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  return new CniError(CniCode.Internal, what, (e as Error)?.message ?? String(e), { cause: e });
+}
+
+/** Runs `fn`, rethrowing any failure as a CniError whose message starts with `what`. */
+export function step<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw kernelError(what, e);
+  }
+}
+
+/** `ip link del X`, treating "no such device" as success. */
+export function linkDelIfExists(h: NetHandle, name: string): boolean {
+  try {
+    h.linkDel(name);
+    return true;
+  } catch (e) {
+    if (isNetlinkError(e, "ENODEV", "ENOENT")) return false;
+    throw e;
+  }
+}
+
+/** `ip addr add CIDR dev DEV` unless the link already has that address (v6 without DAD). */
+export function ensureAddr(h: NetHandle, dev: string, cidr: string): void {
+  const c = parseCidr(cidr);
+  const have = h.addrList({ dev, family: c.family });
+  if (have.some((a) => sameCidr(a.cidr, cidr))) return;
+  try {
+    h.addrAdd({ dev, cidr, nodad: c.family === 6 });
+  } catch (e) {
+    if (!isNetlinkError(e, "EEXIST")) throw e;
+  }
+}
+
+function sameCidr(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.family === y.family && x.prefix === y.prefix && x.ip.value === y.ip.value;
+}
+
+/** Writes a sysctl only when it differs (`sysctl -w key=value`). */
+export function ensureSysctl(key: string, value: string, netns?: string): void {
+  const opts = netns ? { netns } : undefined;
+  let cur: string | undefined;
+  try {
+    cur = sysctlGet(key, opts).trim();
+  } catch {
+    cur = undefined;
+  }
+  if (cur !== value) sysctlSet(key, value, opts);
+}
+
+/** Turns on IP forwarding for the families in use, in the namespace the plugin runs in. */
+export function enableForwarding(families: Iterable<4 | 6>): void {
+  for (const f of new Set(families)) {
+    step(`cannot enable IPv${f} forwarding`, () => {
+      if (f === 4) ensureSysctl("net.ipv4.ip_forward", "1");
+      else ensureSysctl("net.ipv6.conf.all.forwarding", "1");
+    });
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * Wiring a pod: the bridge mode (cni0, like the reference `bridge` plugin), the routed mode
+ * (Calico's model: /32 addresses, 169.254.1.1 gateway answered by the host veth, a host route
+ * per pod) and the loopback mode. Each step registers its undo so a failed ADD leaves nothing.
+ * Kernel access only through net/mod.ts; host-side veth created in the host namespace, its
+ * peer directly in the pod namespace.
+ *
+ * @module
+ */
+import { isNetlinkError, type Link, type NetHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { formatIp, parseCidr } from "../net/cidr.ts";
+import { CniCode, CniError } from "./errors.ts";
+import type { NetConf } from "./netconf.ts";
+import type { CniResult, ResultIp, ResultRoute } from "./result.ts";
+import { hostVethName } from "./veth_name.ts";
+import { enableForwarding, ensureAddr, ensureSysctl, linkDelIfExists, step } from "./_kernel.ts";
+import {
+  defaultGateways,
+  ROUTED_GATEWAY,
+  routedPlan,
+  routeFamily,
+  samePrefix,
+  withDefaultRoutes,
+} from "./_pod_routes.ts";
+
+/** What a mode needs to wire one attachment. */
+export interface WireOptions {
+  conf: NetConf;
+  containerId: string;
+  ifName: string;
+  /** CNI_NETNS path. */
+  netns: string;
+  /** Handle in the namespace the plugin runs in (the host). */
+  host: NetHandle;
+  /** Handle in the pod's namespace. */
+  pod: NetHandle;
+  /** The IPAM result (ips, routes, dns). */
+  ipam: CniResult;
+  /** Effective MTU (config, else the node lease's, else kernel default). */
+  mtu?: number;
+  /** Requested pod MAC (runtimeConfig.mac or CNI_ARGS MAC). */
+  mac?: string;
+  /** Undo steps, run in reverse order when ADD fails later. */
+  undo: (() => void | Promise<void>)[];
+}
+
+function familiesOf(ips: readonly ResultIp[]): Set<4 | 6> {
+  return new Set(ips.map((ip) => parseCidr(ip.address).family));
+}
+
+/** Creates the veth pair: host end `hostName` here, peer `ifName` directly in the pod namespace. */
+function createVeth(
+  o: WireOptions,
+  opts: { master?: string; up: boolean },
+): { hostLink: Link; podLink: Link } {
+  const hostName = hostVethName(o.containerId, o.ifName);
+  if (o.pod.linkFind(o.ifName)) {
+    throw new CniError(
+      CniCode.Internal,
+      `container interface ${o.ifName} already exists`,
+      `netns ${o.netns} already has a link named ${o.ifName}; DEL the attachment first`,
+    );
+  }
+  // The name is derived from the attachment, so an existing link is a leftover of an earlier
+  // ADD of this very attachment (a crash or a lost DEL): replace it.
+  step(`cannot remove stale host veth ${hostName}`, () => linkDelIfExists(o.host, hostName));
+  const hostLink = step(
+    `cannot create veth ${hostName} <-> ${o.ifName} in ${o.netns}`,
+    () =>
+      o.host.linkAdd({
+        kind: "veth",
+        name: hostName,
+        mtu: o.mtu,
+        up: opts.up,
+        ...(opts.master ? { master: opts.master } : {}),
+        peer: { name: o.ifName, netns: o.netns, mtu: o.mtu, ...(o.mac ? { mac: o.mac } : {}) },
+      }),
+  );
+  o.undo.push(() => void linkDelIfExists(o.host, hostName));
+  const podLink = step(
+    `cannot find ${o.ifName} in ${o.netns} after creating it`,
+    () => o.pod.linkGet(o.ifName),
+  );
+  return { hostLink, podLink };
+}
+
+/** Brings the pod interface up and gives it its addresses (IPv6 without DAD). */
+function configurePodAddrs(o: WireOptions, ips: readonly ResultIp[]): void {
+  step(`cannot set ${o.ifName} up in ${o.netns}`, () => o.pod.linkSet(o.ifName, { up: true }));
+  for (const ip of ips) {
+    step(
+      `cannot add address ${ip.address} to ${o.ifName} in ${o.netns}`,
+      () =>
+        o.pod.addrAdd({
+          dev: o.ifName,
+          cidr: ip.address,
+          nodad: parseCidr(ip.address).family === 6,
+        }),
+    );
+  }
+}
+
+function addPodRoute(o: WireOptions, r: ResultRoute, gw: string | undefined): void {
+  const fam = routeFamily(r.dst);
+  const dst = samePrefix(r.dst, fam === 4 ? "0.0.0.0/0" : "::/0") ? "default" : r.dst;
+  step(
+    `cannot add route ${r.dst}${gw ? ` via ${gw}` : ""} dev ${o.ifName} in ${o.netns}`,
+    () =>
+      o.pod.routeAdd({
+        dst,
+        family: fam,
+        dev: o.ifName,
+        ...(gw ? { gateway: gw } : {}),
+        ...(r.priority !== undefined ? { metric: r.priority } : {}),
+        ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
+        ...(r.table !== undefined ? { table: r.table } : {}),
+      }),
+  );
+}
+
+/** Finds or creates the bridge, up, with MTU and promiscuity as configured. */
+function ensureBridge(o: WireOptions): Link {
+  const name = o.conf.bridge;
+  let br = o.host.linkFind(name);
+  if (!br) {
+    try {
+      br = o.host.linkAdd({ kind: "bridge", name, mtu: o.mtu, up: true });
+    } catch (e) {
+      if (!isNetlinkError(e, "EEXIST")) {
+        throw new CniError(CniCode.Internal, `cannot create bridge ${name}`, (e as Error).message);
+      }
+      br = o.host.linkGet(name); // a concurrent ADD created it
+    }
+  }
+  if (br.kind !== "bridge") {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `cannot use ${name} as the bridge`,
+      `a link named ${name} exists but is a ${br.kind ?? "plain"} device, not a bridge`,
+    );
+  }
+  if (!br.up) step(`cannot set bridge ${name} up`, () => o.host.linkSet(name, { up: true }));
+  if (o.conf.promiscMode) {
+    step(`cannot set bridge ${name} promiscuous`, () => o.host.linkSet(name, { promisc: true }));
+  }
+  return o.host.linkGet(name);
+}
+
+/**
+ * Bridge mode (`ip link add cni0 type bridge; ip addr add GW/P dev cni0; ip link add skX type
+ * veth peer name eth0 netns POD; ip link set skX master cni0 up; ...`). Returns the result.
+ */
+export function wireBridge(o: WireOptions): CniResult {
+  const ips = o.ipam.ips ?? [];
+  const br = ensureBridge(o);
+  if (o.conf.isGateway) {
+    for (const ip of ips) {
+      if (!ip.gateway) continue;
+      const gwCidr = `${ip.gateway}/${parseCidr(ip.address).prefix}`;
+      step(
+        `cannot add gateway address ${gwCidr} to bridge ${br.name}`,
+        () => ensureAddr(o.host, br.name, gwCidr),
+      );
+    }
+    enableForwarding(familiesOf(ips));
+  }
+  const { hostLink, podLink } = createVeth(o, { master: br.name, up: true });
+  if (o.conf.hairpinMode) {
+    step(
+      `cannot set hairpin mode on ${hostLink.name}`,
+      () => o.host.linkSet(hostLink.name, { hairpin: true }),
+    );
+  }
+  configurePodAddrs(o, ips);
+  const gws = defaultGateways(ips);
+  const routes = o.conf.isDefaultGateway
+    ? withDefaultRoutes(o.ipam.routes ?? [], gws)
+    : [...(o.ipam.routes ?? [])];
+  for (const r of routes) addPodRoute(o, r, r.gw ?? gws[routeFamily(r.dst)]);
+  return {
+    cniVersion: o.conf.cniVersion,
+    interfaces: [
+      { name: br.name, mac: br.mac },
+      { name: hostLink.name, mac: o.host.linkGet(hostLink.name).mac },
+      { name: o.ifName, mac: podLink.mac, sandbox: o.netns },
+    ],
+    ips: ips.map((ip) => ({ ...ip, interface: 2 })),
+    routes,
+    ...(o.ipam.dns ? { dns: o.ipam.dns } : {}),
+  };
+}
+
+/**
+ * Routed mode (Calico's model): pod address as /32 (/128), `169.254.1.1 dev eth0 scope link`
+ * and `default via 169.254.1.1` in the pod (v6: `default via fe80::1`), permanent neighbour
+ * entries for the gateway in the pod and for the pod on the host, proxy_arp on the host veth,
+ * and a host route `POD/32 dev skX scope link proto 100`.
+ */
+export function wireRouted(o: WireOptions): CniResult {
+  const plan = routedPlan(o.ipam.ips ?? [], o.ipam.routes ?? []);
+  const fams = familiesOf(plan.ips);
+  const { hostLink, podLink } = createVeth(o, { up: false });
+  const hostName = hostLink.name;
+  if (fams.has(4)) {
+    step(`cannot enable proxy_arp on ${hostName}`, () => {
+      ensureSysctl(`net.ipv4.conf.${hostName}.proxy_arp`, "1");
+      ensureSysctl(`net.ipv4.neigh.${hostName}.proxy_delay`, "0");
+    });
+  }
+  if (fams.has(6)) {
+    step(
+      `cannot disable DAD on ${hostName}`,
+      () => ensureSysctl(`net.ipv6.conf.${hostName}.accept_dad`, "0"),
+    );
+  }
+  step(`cannot set ${hostName} up`, () => o.host.linkSet(hostName, { up: true }));
+  enableForwarding(fams);
+  configurePodAddrs(o, plan.ips);
+  const hostMac = o.host.linkGet(hostName).mac;
+  const podMac = podLink.mac;
+  for (const fam of fams) {
+    const gw = ROUTED_GATEWAY[fam];
+    if (hostMac) {
+      step(
+        `cannot add neighbour ${gw} lladdr ${hostMac} in ${o.netns}`,
+        () => o.pod.neighSet({ dev: o.ifName, ip: gw, mac: hostMac, state: "permanent" }),
+      );
+    }
+    if (fam === 4) {
+      step(
+        `cannot add route ${gw} dev ${o.ifName} scope link in ${o.netns}`,
+        () => o.pod.routeAdd({ dst: `${gw}/32`, dev: o.ifName, scope: "link" }),
+      );
+    }
+  }
+  for (const r of plan.routes) addPodRoute(o, r, r.gw);
+  for (const ip of plan.ips) {
+    const c = parseCidr(ip.address);
+    const addr = formatIp(c.ip);
+    step(`cannot add host route ${ip.address} dev ${hostName}`, () =>
+      o.host.routeReplace({
+        dst: ip.address,
+        dev: hostName,
+        scope: "link",
+        protocol: SKEIN_ROUTE_PROTOCOL,
+      }));
+    if (podMac) {
+      step(
+        `cannot add neighbour ${addr} lladdr ${podMac} dev ${hostName}`,
+        () => o.host.neighSet({ dev: hostName, ip: addr, mac: podMac, state: "permanent" }),
+      );
+    }
+  }
+  return {
+    cniVersion: o.conf.cniVersion,
+    interfaces: [
+      { name: hostName, mac: hostMac },
+      { name: o.ifName, mac: podMac, sandbox: o.netns },
+    ],
+    ips: plan.ips.map((ip) => ({ ...ip, interface: 1 })),
+    routes: plan.routes,
+    ...(o.ipam.dns ? { dns: o.ipam.dns } : {}),
+  };
+}
+
+/** Loopback mode: `ip link set lo up` in the pod (the reference `loopback` plugin). */
+export function wireLoopback(
+  pod: NetHandle,
+  netns: string,
+  ifName: string,
+  cniVersion: string,
+): CniResult {
+  step(`cannot set ${ifName} up in ${netns}`, () => pod.linkSet(ifName, { up: true }));
+  const lo = pod.linkGet(ifName);
+  const addrs = pod.addrList({ dev: ifName }).filter((a) => a.scope === "host");
+  return {
+    cniVersion,
+    interfaces: [{ name: ifName, mac: lo.mac ?? "00:00:00:00:00:00", sandbox: netns }],
+    ips: addrs.map((a) => ({ address: a.cidr, interface: 0 })),
+  };
+}

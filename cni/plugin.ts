@@ -1,0 +1,265 @@
+/**
+ * The CNI verbs: ADD, DEL, CHECK, STATUS, GC (VERSION lives in version_cmd.ts), for skein as a
+ * main plugin (`"type": "skein"`) and as an IPAM plugin of another main plugin. Reads like the
+ * reference plugins' cmdAdd: load config → validate → IPAM → wire the pod → result, with every
+ * step's undo run in reverse when a later one fails.
+ *
+ * @module
+ */
+import { openHandle } from "../net/mod.ts";
+import { CniCode, CniError } from "./errors.ts";
+import type { CmdArgs } from "./env.ts";
+import { type CniArgs, parseCniArgs } from "./cni_args.ts";
+import { decodeConfig, type NetConf, parseNetConf } from "./netconf.ts";
+import { type CniResult, formatResult } from "./result.ts";
+import { versionAnswer } from "./version_cmd.ts";
+import { versionAtLeast } from "./versions.ts";
+import { assertPodNetns, netnsExists } from "./_netns_check.ts";
+import {
+  ipamAddFor,
+  type IpamCall,
+  ipamCheckFor,
+  ipamDelFor,
+  ipamGcFor,
+  ipamStatusFor,
+} from "./ipam_driver.ts";
+import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
+import { checkAttachment } from "./check.ts";
+import { masqAdd, masqDel, masqPrune } from "./masq.ts";
+import { hostVethName, isHostVethName } from "./veth_name.ts";
+import { linkDelIfExists, step } from "./_kernel.ts";
+
+/**
+ * Runs one CNI call. Returns the JSON object to print on stdout (undefined: print nothing).
+ * Throws CniError for every failure.
+ */
+export async function runCni(
+  args: CmdArgs,
+  stdin: Uint8Array,
+): Promise<Record<string, unknown> | undefined> {
+  if (args.command === "VERSION") return versionAnswer(new TextDecoder().decode(stdin));
+  const { cniVersion } = decodeConfig(stdin);
+  const need = { CHECK: "0.4.0", STATUS: "1.1.0", GC: "1.1.0" } as Record<string, string>;
+  const min = need[args.command];
+  if (min && !versionAtLeast(cniVersion, min)) {
+    throw new CniError(
+      CniCode.IncompatibleVersion,
+      `config version does not allow ${args.command}`,
+      `${args.command} needs cniVersion ${min} or later; the config says ${cniVersion}`,
+    );
+  }
+  const conf = parseNetConf(stdin);
+  const cniArgs = args.command === "ADD" || args.command === "CHECK"
+    ? parseCniArgs(args.args)
+    : lenientCniArgs(args.args);
+  const call: IpamCall = { conf, args, cniArgs };
+  if (conf.type !== "skein") return await runAsIpam(call);
+  switch (args.command) {
+    case "ADD":
+      return formatResult(await cmdAdd(call), conf.cniVersion);
+    case "DEL":
+      await cmdDel(call);
+      return undefined;
+    case "CHECK":
+      await cmdCheck(call);
+      return undefined;
+    case "STATUS":
+      if (conf.mode !== "loopback") await ipamStatusFor(call);
+      return undefined;
+    case "GC":
+      await cmdGc(call);
+      return undefined;
+  }
+}
+
+/** DEL and GC must not fail on CNI_ARGS they do not need. */
+function lenientCniArgs(text: string): CniArgs {
+  try {
+    return parseCniArgs(text);
+  } catch {
+    return { ignoreUnknown: true, ips: [], pairs: {} };
+  }
+}
+
+/** skein as the IPAM of another main plugin: ADD answers with ips, routes and dns only. */
+async function runAsIpam(call: IpamCall): Promise<Record<string, unknown> | undefined> {
+  const { conf, args } = call;
+  switch (args.command) {
+    case "ADD": {
+      const { result } = await ipamAddFor(call, { inline: true });
+      return formatResult(result, conf.cniVersion);
+    }
+    case "DEL":
+      await ipamDelFor(call, { inline: true });
+      return undefined;
+    case "CHECK": {
+      const ips = (conf.prevResult?.ips ?? []).map((ip) => ip.address);
+      await ipamCheckFor(call, ips, { inline: true });
+      return undefined;
+    }
+    case "GC":
+      await ipamGcFor(call, { inline: true });
+      return undefined;
+    case "STATUS":
+      await ipamStatusFor(call, { inline: true });
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+async function cmdAdd(call: IpamCall): Promise<CniResult> {
+  const { conf, args, cniArgs } = call;
+  assertPodNetns(args.netns);
+  if (conf.mode === "loopback") {
+    using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+    return withDns(conf, wireLoopback(pod, args.netns, args.ifName, conf.cniVersion));
+  }
+  // Handles live for the whole call: the undo steps below still need them.
+  using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
+  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  const undo: (() => void | Promise<void>)[] = [];
+  try {
+    const { result: ipam, hints } = await ipamAddFor(call);
+    undo.push(() => ipamDelFor(call));
+    if (!ipam.ips?.length) {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `IPAM plugin "${conf.ipam?.type}" returned no addresses`,
+      );
+    }
+    const opts = {
+      conf,
+      containerId: args.containerId,
+      ifName: args.ifName,
+      netns: args.netns,
+      host,
+      pod,
+      ipam,
+      mtu: conf.mtu ?? hints.mtu,
+      mac: conf.mac ?? cniArgs.mac,
+      undo,
+    };
+    const result = conf.mode === "bridge" ? wireBridge(opts) : wireRouted(opts);
+    if (conf.ipMasq) {
+      const owner = { network: conf.name, containerId: args.containerId, ifName: args.ifName };
+      undo.push(() => masqDel(owner));
+      await masqAdd(owner, (ipam.ips ?? []).map((ip) => ({ address: ip.address })));
+    }
+    return withDns(conf, result);
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch {
+        // Keep undoing; the original error is what the runtime needs to see.
+      }
+    }
+    throw e;
+  }
+}
+
+/** The config's own "dns" wins over IPAM's (the reference bridge does the same). */
+function withDns(conf: NetConf, r: CniResult): CniResult {
+  const dns = conf.raw.dns;
+  if (dns && typeof dns === "object" && Object.keys(dns).length) {
+    return { ...r, dns: dns as CniResult["dns"] };
+  }
+  return r;
+}
+
+async function cmdDel(call: IpamCall): Promise<void> {
+  const { conf, args } = call;
+  const errors: unknown[] = [];
+  if (conf.mode === "loopback") {
+    if (netnsExists(args.netns)) {
+      try {
+        using pod = openHandle({ netns: args.netns });
+        if (pod.linkFind(args.ifName)) pod.linkSet(args.ifName, { up: false });
+      } catch {
+        // the namespace is going away: nothing to undo
+      }
+    }
+    return;
+  }
+  try {
+    await ipamDelFor(call);
+  } catch (e) {
+    errors.push(e);
+  }
+  try {
+    using host = openHandle();
+    linkDelIfExists(host, hostVethName(args.containerId, args.ifName));
+  } catch (e) {
+    errors.push(
+      new CniError(
+        CniCode.Internal,
+        `cannot delete host veth ${hostVethName(args.containerId, args.ifName)}`,
+        (e as Error).message,
+      ),
+    );
+  }
+  if (netnsExists(args.netns)) {
+    try {
+      using pod = openHandle({ netns: args.netns });
+      const l = pod.linkFind(args.ifName);
+      if (l && (l.kind === "veth" || l.kind === undefined)) linkDelIfExists(pod, args.ifName);
+    } catch {
+      // A path that is no longer a namespace: the pod side is gone with it.
+    }
+  }
+  if (conf.ipMasq) {
+    try {
+      await masqDel({ network: conf.name, containerId: args.containerId, ifName: args.ifName });
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  if (errors.length) throw errors[0];
+}
+
+async function cmdCheck(call: IpamCall): Promise<void> {
+  const { conf, args } = call;
+  if (!conf.prevResult) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      "required prevResult missing",
+      'CHECK needs the ADD result in "prevResult"',
+    );
+  }
+  assertPodNetns(args.netns);
+  using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
+  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  const ips = checkAttachment({
+    conf,
+    prev: conf.prevResult,
+    containerId: args.containerId,
+    ifName: args.ifName,
+    netns: args.netns,
+    host,
+    pod,
+  });
+  if (conf.mode !== "loopback") await ipamCheckFor(call, ips);
+}
+
+async function cmdGc(call: IpamCall): Promise<void> {
+  const { conf } = call;
+  if (conf.mode === "loopback") return;
+  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerId}/${a.ifName}`));
+  await ipamGcFor(call);
+  await masqPrune((o) => o.network === conf.name && !valid.has(`${o.containerId}/${o.ifName}`));
+  if (conf.mode === "bridge") {
+    // Host veths of this network's bridge that belong to no valid attachment are leaks.
+    using host = openHandle();
+    const br = host.linkFind(conf.bridge);
+    if (!br) return;
+    const keep = new Set(
+      (conf.validAttachments ?? []).map((a) => hostVethName(a.containerId, a.ifName)),
+    );
+    for (const l of host.linkList()) {
+      if (l.masterIndex === br.index && isHostVethName(l.name) && !keep.has(l.name)) {
+        linkDelIfExists(host, l.name);
+      }
+    }
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Test harness for the CNI plugin: runs skein (and the reference plugins) as real processes
+ * inside a "host" namespace with the almost empty environment a container runtime gives
+ * (PATH and CNI_* only, plus DENO_DIR so `deno run` finds its cache), and executes conflists
+ * the way libcni does (ADD in order, DEL in reverse, prevResult piped through).
+ *
+ * @module
+ */
+
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const DENO = Deno.execPath();
+/** Where the Debian reference plugins live. */
+export const REF_CNI_DIR = "/usr/lib/cni";
+
+let denoDir: string | undefined;
+function getDenoDir(): string {
+  if (denoDir) return denoDir;
+  const out = new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped", stderr: "null" })
+    .outputSync();
+  denoDir = (JSON.parse(new TextDecoder().decode(out.stdout)) as { denoDir: string }).denoDir;
+  return denoDir;
+}
+
+/** A directory with a `skein` launcher next to the reference plugins, for CNI_PATH. */
+let binDir: string | undefined;
+export function cniBinDir(): string {
+  if (binDir) return binDir;
+  binDir = Deno.makeTempDirSync({ prefix: "skein-cni-bin-" });
+  const launcher =
+    `#!/bin/sh\nDENO_DIR='${getDenoDir()}' exec '${DENO}' run -A --cached-only --quiet '${REPO}/main.ts' "$@"\n`;
+  Deno.writeTextFileSync(`${binDir}/skein`, launcher, { mode: 0o755 });
+  return binDir;
+}
+
+/** One plugin call. */
+export interface CallOptions {
+  command: "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
+  /** Network config object (or raw stdin text). */
+  conf: unknown;
+  containerId?: string;
+  netns?: string;
+  ifName?: string;
+  cniArgs?: string;
+  /** Namespace path the plugin runs in (the "host"). */
+  hostNs: string;
+  /** Plugin: "skein" (default) or a reference plugin name in /usr/lib/cni. */
+  plugin?: string;
+  /** Override or drop (undefined) env variables. */
+  env?: Record<string, string | undefined>;
+}
+
+/** What a plugin call returned. */
+export interface CallResult {
+  code: number;
+  /** stdout parsed as JSON (undefined when empty). */
+  json?: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one plugin process inside `hostNs` with a minimal environment. */
+export async function callPlugin(o: CallOptions): Promise<CallResult> {
+  const plugin = o.plugin ?? "skein";
+  const bin = plugin === "skein" ? `${cniBinDir()}/skein` : `${REF_CNI_DIR}/${plugin}`;
+  const env: Record<string, string | undefined> = {
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    CNI_COMMAND: o.command,
+    CNI_CONTAINERID: o.containerId,
+    CNI_NETNS: o.netns,
+    CNI_IFNAME: o.ifName ?? (o.containerId ? "eth0" : undefined),
+    CNI_ARGS: o.cniArgs,
+    CNI_PATH: `${cniBinDir()}:${REF_CNI_DIR}`,
+    ...o.env,
+  };
+  const envArgs = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) =>
+    `${k}=${v}`
+  );
+  const child = new Deno.Command("nsenter", {
+    args: [`--net=${o.hostNs}`, "env", "-i", ...envArgs, bin],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(
+    new TextEncoder().encode(typeof o.conf === "string" ? o.conf : JSON.stringify(o.conf)),
+  );
+  await w.close();
+  const out = await child.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  let json: Record<string, unknown> | undefined;
+  if (stdout.trim()) {
+    try {
+      json = JSON.parse(stdout);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { code: out.code, json, stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Like callPlugin() but throws with the plugin's output unless it exits 0. */
+export async function callOk(o: CallOptions): Promise<Record<string, unknown> | undefined> {
+  const r = await callPlugin(o);
+  if (r.code !== 0) {
+    throw new Error(
+      `${o.plugin ?? "skein"} ${o.command} failed (exit ${r.code}): ${r.stdout}${r.stderr}`,
+    );
+  }
+  return r.json;
+}
+
+/** A conflist as libcni reads it. */
+export interface ConfList {
+  cniVersion: string;
+  name: string;
+  plugins: Record<string, unknown>[];
+}
+
+/** Per-attachment state a runtime keeps between calls (libcni's result cache). */
+export interface Attachment {
+  hostNs: string;
+  netns: string;
+  containerId: string;
+  ifName: string;
+  cniArgs?: string;
+  /** Runtime capabilities (e.g. portMappings, bandwidth), injected as runtimeConfig. */
+  capabilities?: Record<string, unknown>;
+  /** The cached final ADD result. */
+  result?: Record<string, unknown>;
+}
+
+function pluginConf(
+  list: ConfList,
+  p: Record<string, unknown>,
+  att: Attachment,
+  prevResult?: Record<string, unknown>,
+): Record<string, unknown> {
+  const conf: Record<string, unknown> = { ...p, name: list.name, cniVersion: list.cniVersion };
+  const caps = (p.capabilities ?? {}) as Record<string, boolean>;
+  const rc: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(att.capabilities ?? {})) if (caps[k]) rc[k] = v;
+  delete conf.capabilities;
+  if (Object.keys(rc).length) conf.runtimeConfig = rc;
+  if (prevResult) conf.prevResult = prevResult;
+  return conf;
+}
+
+function call(
+  list: ConfList,
+  p: Record<string, unknown>,
+  att: Attachment,
+  command: CallOptions["command"],
+  prev?: Record<string, unknown>,
+) {
+  return callOk({
+    command,
+    conf: pluginConf(list, p, att, prev),
+    containerId: att.containerId,
+    netns: att.netns,
+    ifName: att.ifName,
+    cniArgs: att.cniArgs,
+    hostNs: att.hostNs,
+    plugin: p.type === "skein" ? "skein" : String(p.type),
+  });
+}
+
+/** libcni AddNetworkList: each plugin in order, the previous result as prevResult. */
+export async function addList(list: ConfList, att: Attachment): Promise<Record<string, unknown>> {
+  let prev: Record<string, unknown> | undefined;
+  for (const p of list.plugins) prev = (await call(list, p, att, "ADD", prev)) ?? prev;
+  att.result = prev;
+  return prev!;
+}
+
+/** libcni CheckNetworkList: each plugin in order with the cached result. */
+export async function checkList(list: ConfList, att: Attachment): Promise<void> {
+  for (const p of list.plugins) await call(list, p, att, "CHECK", att.result);
+}
+
+/** libcni DelNetworkList: each plugin in reverse order with the cached result. */
+export async function delList(list: ConfList, att: Attachment): Promise<void> {
+  for (const p of [...list.plugins].reverse()) await call(list, p, att, "DEL", att.result);
+}
+
+/** Runs a command, returns stdout; throws with stderr on failure. */
+export function sh(args: string[]): string {
+  const out = new Deno.Command(args[0]!, { args: args.slice(1), stdout: "piped", stderr: "piped" })
+    .outputSync();
+  if (!out.success) {
+    throw new Error(`${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** Runs a command inside a namespace (`ip netns exec` style, via nsenter). */
+export function inNs(ns: string, args: string[]): string {
+  return sh(["nsenter", `--net=${ns}`, ...args]);
+}
+
+/** True when the command succeeds inside the namespace. */
+export function okInNs(ns: string, args: string[]): boolean {
+  return new Deno.Command("nsenter", {
+    args: [`--net=${ns}`, ...args],
+    stdout: "null",
+    stderr: "null",
+  })
+    .outputSync().success;
+}
+
+/** `ip -j link show` in a namespace. */
+export function links(
+  ns: string,
+): { ifname: string; master?: string; operstate: string; address?: string; mtu: number }[] {
+  return JSON.parse(inNs(ns, ["ip", "-j", "link", "show"]));
+}
+
+/** `ip -j addr show dev X` addresses as "a/p". */
+export function addrs(ns: string, dev: string): string[] {
+  const j = JSON.parse(inNs(ns, ["ip", "-j", "addr", "show", "dev", dev])) as {
+    addr_info: { local: string; prefixlen: number; scope: string }[];
+  }[];
+  return (j[0]?.addr_info ?? []).filter((a) => a.scope !== "link").map((a) =>
+    `${a.local}/${a.prefixlen}`
+  );
+}
+
+/** Files in an IPAM network directory that are reservations (not lock/last_reserved_ip). */
+export function reservations(dataDir: string, network: string): string[] {
+  try {
+    return [...Deno.readDirSync(`${dataDir}/${network}`)]
+      .map((e) => e.name)
+      .filter((n) => n !== "lock" && !n.startsWith("last_reserved_ip") && !n.startsWith("."))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** One ping that must succeed (`ping -c1 -W1`), from inside a namespace. */
+export function ping(ns: string, dst: string): boolean {
+  return okInNs(ns, ["ping", "-c1", "-W2", "-q", dst]);
+}
