@@ -69,8 +69,14 @@ function ownerText(r: ScannedReservation | undefined): string {
 }
 
 function openStore(config: IpamConfig, create = true): ReservationStore | undefined {
-  if (typeof config.networkName !== "string" || config.networkName === "") {
-    throw new CniError(CniCode.InvalidConfig, "Invalid IPAM config: networkName is empty");
+  const name = config.networkName;
+  if (
+    typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/")
+  ) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `Invalid IPAM config: network name ${JSON.stringify(name)} cannot name a directory`,
+    );
   }
   return ReservationStore.open({ dataDir: config.dataDir, network: config.networkName, create });
 }
@@ -186,7 +192,8 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
 }
 
 /**
- * DEL: releases every reservation of the attachment (legacy container-only records too).
+ * DEL: releases every reservation of the attachment (when it has none in the current format,
+ * the legacy container-ID-only records of that container, as host-local does).
  * Idempotent: an unknown container, or a network directory that does not exist, is success.
  * Also removes what crashed writers left (temporary files, zero-length reservation files).
  */
@@ -197,9 +204,12 @@ export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Pro
   try {
     await store.withLock(() => {
       const scan = store.scan();
-      for (const r of scan.reservations.values()) {
-        if (recordMatches(r.record, req) || r.record.kind === "empty") store.release(r.ip);
-      }
+      const all = [...scan.reservations.values()];
+      // Like host-local: current-format records first; legacy (ID-only) ones when none matched.
+      let mine = all.filter((r) => r.record.kind === "current" && recordMatches(r.record, req));
+      if (mine.length === 0) mine = all.filter((r) => recordMatches(r.record, req));
+      for (const r of mine) store.release(r.ip);
+      for (const r of all) if (r.record.kind === "empty") store.release(r.ip);
       store.removeTemps(scan.temps);
     });
   } finally {

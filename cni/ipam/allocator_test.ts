@@ -162,6 +162,18 @@ Deno.test("ipamDel() is idempotent and releases only that attachment", async () 
   });
 });
 
+Deno.test("ipamDel() prefers current records over legacy ones, as host-local", async () => {
+  await withDir(async (dir) => {
+    const c = await config(dir, { subnet: "10.9.0.0/24" });
+    await add(c, "both");
+    Deno.writeTextFileSync(`${dir}/net1/10.9.0.40`, "both");
+    await ipamDel({ config: c, containerId: "both", ifName: "eth0" });
+    assertEquals(Object.keys(snapshot(dir)).sort(), ["10.9.0.40", "last_reserved_ip.0", "lock"]);
+    await ipamDel({ config: c, containerId: "both", ifName: "eth0" });
+    assertEquals(Object.keys(snapshot(dir)).sort(), ["last_reserved_ip.0", "lock"]);
+  });
+});
+
 Deno.test("ipamDel() frees legacy records, empty files of crashed writers and temp files", async () => {
   await withDir(async (dir) => {
     const c = await config(dir, { subnet: "10.9.0.0/24" });
