@@ -174,8 +174,14 @@ export async function addList(list: ConfList, att: Attachment): Promise<Record<s
 }
 
 /** libcni CheckNetworkList: each plugin in order with the cached result. */
-export async function checkList(list: ConfList, att: Attachment): Promise<void> {
-  for (const p of list.plugins) await call(list, p, att, "CHECK", att.result);
+export async function checkList(
+  list: ConfList,
+  att: Attachment,
+  opts: { skip?: string[] } = {},
+): Promise<void> {
+  for (const p of list.plugins) {
+    if (!opts.skip?.includes(String(p.type))) await call(list, p, att, "CHECK", att.result);
+  }
 }
 
 /** libcni DelNetworkList: each plugin in reverse order with the cached result. */
