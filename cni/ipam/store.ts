@@ -200,9 +200,25 @@ export class ReservationStore {
       return true;
     } catch (e) {
       if (e instanceof Deno.errors.AlreadyExists) return false;
-      throw ioError("create reservation", `${this.dir}/${ip}`, e);
+      if (!(e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotSupported)) {
+        throw ioError("create reservation", `${this.dir}/${ip}`, e);
+      }
+      // A filesystem without hard links: fall back to host-local's O_EXCL create + write. A
+      // crash between the two leaves a zero-length file, which rule 2 (see above) cleans up.
+      return this.#reserveExclusive(ip, who);
     } finally {
       removeQuiet(tmp);
+    }
+  }
+
+  #reserveExclusive(ip: string, who: IpamAttachment): boolean {
+    const path = `${this.dir}/${ip}`;
+    try {
+      Deno.writeTextFileSync(path, formatReservation(who), { createNew: true, mode: 0o644 });
+      return true;
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) return false;
+      throw ioError("create reservation", path, e);
     }
   }
 
