@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { parseIp, parseMac, tryParseIp } from "../cidr.ts";
 import type { IpipInfo, Link, VxlanInfo } from "../types.ts";
 import {
   type Attr,
@@ -100,7 +101,10 @@ function commonAttrs(
   checkU(o.mtu, 32, "mtu", 68);
   checkU(o.txqlen, 32, "txqlen");
   if (o.mtu !== undefined) a.push(attr(C.IFLA_MTU, o.mtu));
-  if (o.mac !== undefined) a.push(attr(C.IFLA_ADDRESS, o.mac));
+  if (o.mac !== undefined) {
+    parseMac(o.mac);
+    a.push(attr(C.IFLA_ADDRESS, o.mac));
+  }
   if (o.txqlen !== undefined) a.push(attr(C.IFLA_TXQLEN, o.txqlen));
   if (o.masterIndex !== undefined) a.push(attr(C.IFLA_MASTER, o.masterIndex));
   if (o.netnsFd !== undefined) a.push(attr(C.IFLA_NET_NS_FD, o.netnsFd));
@@ -151,6 +155,7 @@ function infoData(spec: LinkAddSpec): Attr[] | undefined {
       // ... and these after.
       d.push(attr(C.IFLA_VXLAN_ID, v.vni));
       if (v.local !== undefined) {
+        parseIp(v.local);
         d.push(attr(v.local.includes(":") ? C.IFLA_VXLAN_LOCAL6 : C.IFLA_VXLAN_LOCAL, v.local));
       }
       if (v.learning !== undefined) d.push(attr(C.IFLA_VXLAN_LEARNING, v.learning ? 1 : 0));
@@ -162,7 +167,7 @@ function infoData(spec: LinkAddSpec): Attr[] | undefined {
       checkU(t.ttl, 8, "ipip ttl");
       checkU(t.tos, 8, "ipip tos");
       for (const [k, ip] of [["local", t.local], ["remote", t.remote]] as const) {
-        if (ip !== undefined && (typeof ip !== "string" || ip.includes(":"))) {
+        if (ip !== undefined && (typeof ip !== "string" || tryParseIp(ip)?.family !== 4)) {
           throw new TypeError(`Cannot add ipip ${spec.name}: ${k} "${ip}" is not an IPv4 address`);
         }
       }

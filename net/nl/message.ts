@@ -224,7 +224,7 @@ export function decodeError(buf: Uint8Array, span: MessageSpan): ErrorReply {
   const reqLen = dv.getUint32(body + 4, true);
   const requestType = dv.getUint16(body + 8, true);
   const seq = dv.getUint32(body + 12, true);
-  const out: ErrorReply = { errno: -error, seq, requestType };
+  const out: ErrorReply = { errno: error === 0 ? 0 : -error, seq, requestType };
   if (span.flags & C.NLM_F_ACK_TLVS) {
     // The echoed request is only the header when NLM_F_CAPPED is set (NETLINK_CAP_ACK) or on ACK.
     const echoed = span.flags & C.NLM_F_CAPPED || error === 0 ? NLMSG_HDRLEN : ((reqLen + 3) & ~3);

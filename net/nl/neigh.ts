@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseIp } from "../cidr.ts";
+import { parseIp, parseMac } from "../cidr.ts";
 import type { Fdb, Neigh } from "../types.ts";
 import { type Attr, attr, getNum, getStr } from "./attr.ts";
 import * as C from "./consts.ts";
@@ -59,7 +59,9 @@ const NEIGH_CMD = {
 /** `ip neigh add|replace|del [proxy] IP [lladdr MAC] dev INDEX [nud STATE]` */
 export function neighRequest(cmd: "add" | "replace" | "del", s: NeighSpec): NlMessage {
   const ip = parseIp(s.ip);
-  const state = cmd === "del" && s.state === undefined ? 0 : parseNudState(s.state ?? "permanent");
+  // iproute2 sends nud permanent by default, also on delete.
+  const state = parseNudState(s.state ?? "permanent");
+  if (s.mac !== undefined) parseMac(s.mac);
   const attrs: Attr[] = [attr(C.NDA_DST, s.ip)];
   if (s.mac !== undefined) attrs.push(attr(C.NDA_LLADDR, s.mac));
   const [type, flags] = NEIGH_CMD[cmd];
@@ -71,7 +73,7 @@ export function neighRequest(cmd: "add" | "replace" | "del", s: NeighSpec): NlMe
     header: {
       family: ip.family === 4 ? C.AF_INET : C.AF_INET6,
       ifindex: s.index,
-      state: cmd === "del" ? 0 : state,
+      state,
       flags: s.proxy ? C.NTF_PROXY : 0,
       type: 0,
     },
@@ -146,6 +148,8 @@ export function fdbRequest(cmd: "append" | "replace" | "add" | "del", s: FdbSpec
   if (s.port !== undefined && (!Number.isInteger(s.port) || s.port < 0 || s.port > 0xffff)) {
     throw new RangeError(`Cannot use port ${s.port}: expected 0..65535`);
   }
+  parseMac(s.mac);
+  if (s.dst !== undefined) parseIp(s.dst);
   const attrs: Attr[] = [attr(C.NDA_LLADDR, s.mac)];
   if (s.dst !== undefined) attrs.push(attr(C.NDA_DST, s.dst));
   if (s.port !== undefined) attrs.push(attr(C.NDA_PORT, s.port));

@@ -49,28 +49,36 @@ export class Writer {
   }
 
   u8(v: number): void {
-    this.dv.setUint8(this.reserve(1), v);
+    const o = this.reserve(1);
+    this.dv.setUint8(o, v);
   }
   u16(v: number): void {
-    this.dv.setUint16(this.reserve(2), v, true);
+    const o = this.reserve(2);
+    this.dv.setUint16(o, v, true);
   }
   u16be(v: number): void {
-    this.dv.setUint16(this.reserve(2), v, false);
+    const o = this.reserve(2);
+    this.dv.setUint16(o, v, false);
   }
   u32(v: number): void {
-    this.dv.setUint32(this.reserve(4), v >>> 0, true);
+    const o = this.reserve(4);
+    this.dv.setUint32(o, v >>> 0, true);
   }
   u32be(v: number): void {
-    this.dv.setUint32(this.reserve(4), v >>> 0, false);
+    const o = this.reserve(4);
+    this.dv.setUint32(o, v >>> 0, false);
   }
   s32(v: number): void {
-    this.dv.setInt32(this.reserve(4), v, true);
+    const o = this.reserve(4);
+    this.dv.setInt32(o, v, true);
   }
   u64(v: bigint): void {
-    this.dv.setBigUint64(this.reserve(8), v, true);
+    const o = this.reserve(8);
+    this.dv.setBigUint64(o, v, true);
   }
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.reserve(b.length));
+    const o = this.reserve(b.length); // reserve() may replace this.buf
+    this.buf.set(b, o);
   }
 
   /** Pads with zeros to a multiple of 4. */
