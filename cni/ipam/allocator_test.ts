@@ -181,6 +181,9 @@ Deno.test("ipamDel() frees legacy records, empty files of crashed writers and te
     Deno.writeTextFileSync(`${dir}/net1/10.9.0.50`, "old"); // pre-0.7 host-local: ID only
     Deno.writeTextFileSync(`${dir}/net1/10.9.0.51`, ""); // crash between create and write
     Deno.writeTextFileSync(`${dir}/net1/.skein-tmp.1.x`, "dead\r\neth0");
+    // ADD never hands out the address of an empty file.
+    const e = await assertRejects(() => add(c, "x", { requestedIps: ["10.9.0.51"] }), CniError);
+    assertStringIncludes(e.details ?? "", "empty reservation file");
     await ipamDel({ config: c, containerId: "old", ifName: "eth0" });
     assertEquals(Object.keys(snapshot(dir)).sort(), ["10.9.0.2", "last_reserved_ip.0", "lock"]);
   });
