@@ -3,6 +3,7 @@
  * - one plugin process doing ADD then DEL (skein: `deno run tests/ipam_worker.ts`, so this
  *   includes Deno start-up; host-local: the Go binary), on a network that already holds 200
  *   reservations (both implementations read every reservation file on ADD and DEL);
+ * - two empty Deno processes, to show how much of skein's process time is Deno start-up;
  * - skein's allocator alone, in-process (no process start-up), on the same state.
  *
  * Run: `deno bench -A --no-prompt tests/ipam_bench.ts`. The summary prints skein's time as a
@@ -56,6 +57,17 @@ Deno.bench({
     if (a.code !== 0) throw new Error(a.stdout);
     const d = await runSkein({ op: "del", id, input: skeinConf });
     if (d.code !== 0) throw new Error(d.stdout);
+  },
+});
+
+Deno.bench({
+  name: "two empty deno processes (start-up cost only)",
+  group: "process",
+  async fn() {
+    for (let i = 0; i < 2; i++) {
+      const out = await new Deno.Command(Deno.execPath(), { args: ["eval", "0"] }).output();
+      if (!out.success) throw new Error("deno eval failed");
+    }
   },
 });
 
