@@ -59,11 +59,13 @@ CNI_COMMAND=VERSION "$lib/deno" run --quiet --cached-only -A --config "$src/deno
 build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
 kind=""
-if "$lib/deno" compile --quiet -A --no-check --config "$src/deno.json" --output "$build/skein" \
+if NO_COLOR=1 "$lib/deno" compile --quiet -A --no-check --config "$src/deno.json" --output "$build/skein" \
   "$src/main.ts" >"$build/compile.log" 2>&1; then
   kind="compiled binary (deno compile${DENORT_BIN:+, runtime from DENORT_BIN=$DENORT_BIN})"
 else
-  reason="$(grep -m1 -iE 'error|failed' "$build/compile.log" || true)"
+  # The deepest "Caused by" line names the real reason (e.g. the runtime download failing).
+  reason="$(grep -E '^ +[0-9]+: ' "$build/compile.log" | grep -v '<unknown>' | head -n 2 | tail -n 1 |
+    sed -E 's/^ +[0-9]+: //' || true)"
   echo "install.sh: deno compile is not possible here (${reason:-no runtime}); using the launcher" >&2
   cat >"$build/skein" <<LAUNCHER
 #!/bin/sh
