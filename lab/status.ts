@@ -165,11 +165,8 @@ export function formatStatus(s: LabStatus): string {
   lines.push("");
   lines.push(`pods (${s.pods.length}):`);
   for (const p of s.pods) {
-    lines.push(
-      `  ${p.name.padEnd(8)}  node ${p.node.padEnd(4)}  ${(p.ip ?? "-").padEnd(14)}${
-        p.netnsExists ? "" : "  (namespace gone)"
-      }`,
-    );
+    const gone = p.netnsExists ? "" : "  (namespace gone)";
+    lines.push(`  ${p.name.padEnd(8)}  node ${p.node.padEnd(4)}  ${p.ip ?? "-"}${gone}`);
   }
   for (const p of s.processes) {
     lines.push(
