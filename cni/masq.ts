@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./_sha256.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { canonicalCidr, parseCidr } from "../net/cidr.ts";
 
@@ -43,7 +43,7 @@ export function masqComment(o: MasqOwner): string {
 }
 
 function chainName(family: 4 | 6, network: string, subnet: string): string {
-  const h = createHash("sha256").update(`${network}/${subnet}`).digest("hex").slice(0, 12);
+  const h = sha256Hex(`${network}/${subnet}`).slice(0, 12);
   return `m${family}-${h}`;
 }
 

@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./_sha256.ts";
 
 /** Prefix of every host veth skein creates. */
 export const HOST_VETH_PREFIX = "sk";
 
 /** The host veth name for an attachment (14 characters, within IFNAMSIZ). */
 export function hostVethName(containerId: string, ifName: string): string {
-  const h = createHash("sha256").update(`${containerId}/${ifName}`).digest("hex");
+  const h = sha256Hex(`${containerId}/${ifName}`);
   return HOST_VETH_PREFIX + h.slice(0, 12);
 }
 
