@@ -15,7 +15,10 @@ export function netnsSysctl(netns?: NetnsRef): { get: SysctlGetter; set: SysctlS
       try {
         return sysctlGet(key, { netns });
       } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return undefined;
+        const cause = e instanceof Error ? e.cause : undefined;
+        if (e instanceof Deno.errors.NotFound || cause instanceof Deno.errors.NotFound) {
+          return undefined;
+        }
         throw e;
       }
     },
