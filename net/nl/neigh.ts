@@ -184,7 +184,8 @@ export function fdbFromMessage(m: NlMessage): Fdb {
     index: h["ifindex"] ?? 0,
     mac: getStr(m.attrs, C.NDA_LLADDR) ?? "",
     self: (flags & C.NTF_SELF) !== 0,
-    master: (flags & C.NTF_MASTER) !== 0,
+    // Entries of a bridge's own table carry NDA_MASTER (the kernel does not set NTF_MASTER on dumps).
+    master: (flags & C.NTF_MASTER) !== 0 || getNum(m.attrs, C.NDA_MASTER) !== undefined,
     state: fdbStateName(h["state"] ?? 0),
   };
   const dst = getStr(m.attrs, C.NDA_DST);
