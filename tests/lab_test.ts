@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "../testing/assert.ts";
 import { netnsList } from "../net/mod.ts";
 import { testPrefix } from "./_netns.ts";
 import {
@@ -190,6 +190,11 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
       async () => {
         for (const n of nodes) subnets[n] = subnetOf(lab, n);
         assertEquals(new Set(Object.values(subnets)).size, 3, JSON.stringify(subnets));
+        const starts = lab.state.daemons.map((d) => Date.parse(d.startedAt));
+        assert(
+          Math.max(...starts) - Math.min(...starts) < 2000,
+          "daemons were not started together",
+        );
         for (const n of nodes) {
           const routes = await skeinRoutes(nsOf(lab, n));
           const others = nodes.filter((x) => x !== n).map((x) => subnets[x]!);
@@ -208,6 +213,9 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
         assertEquals(r.code, 0, r.stdout + r.stderr);
         assertEquals(r.stdout.split("\n").filter((l) => / ready http/.test(l)).length, 3, r.stdout);
         for (const s of Object.values(subnets)) assertStringIncludes(r.stdout, s);
+        const again = await cli(["up", "--name", o.name]);
+        assertEquals(again.code, 2, again.stderr);
+        assertStringIncludes(again.stderr, `Lab "${o.name}" exists`);
       });
     }
 
@@ -238,6 +246,8 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
 
     await t.step("a route deleted by hand comes back", async () => {
       const ns = nsOf(lab, "n1");
+      const mon = monitorRoutes([ns]);
+      await sleep(300);
       const r = await runCommand(["ip", "-n", ns, "route", "del", subnets.n2!]);
       assert(r.success, r.stderr);
       assert(!(await skeinRoutes(ns)).some((x) => x.startsWith(subnets.n2! + " ")));
@@ -245,6 +255,10 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
         `route to ${subnets.n2} back in ${ns}`,
         async () => (await skeinRoutes(ns)).some((x) => x.startsWith(subnets.n2! + " ")),
       );
+      // The oracle the restart check relies on (ip monitor route) sees both changes here.
+      const seen = (await mon.stop())[ns]!.split("\n").filter((l) => l.includes(subnets.n2!));
+      assertEquals(seen.length, 2, `ip monitor route saw: ${seen.join(" | ")}`);
+      assert(seen[0]!.startsWith("Deleted "), seen[0]);
       assert(await podPing(lab, "n1-p1", "n2-p1"), "n1-p1 cannot reach n2-p1 after the heal");
     });
 
@@ -412,3 +426,33 @@ Deno.test({
     assertEquals(netnsList().filter((n) => n.startsWith(`${testPrefix()}x-`)), []);
   },
 });
+
+Deno.test({
+  name: "lab down removes a lab that failed half-way (daemons that never got ready)",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const name = `${testPrefix()}f`;
+    const saved = Deno.env.get("SKEIN_BIN");
+    Deno.env.set("SKEIN_BIN", "/bin/false");
+    try {
+      const e = await assertRejects(() => labUp(opts("f", { nodes: 2 })));
+      assertStringIncludes(e.message, "exited before it was ready");
+      const lab = loadLab(name)!;
+      assertEquals(lab.state.phase, "failed");
+      assertEquals(labNamespaces(name).sort(), [`${name}-lan`, `${name}-n1`, `${name}-n2`]);
+    } finally {
+      if (saved === undefined) Deno.env.delete("SKEIN_BIN");
+      else Deno.env.set("SKEIN_BIN", saved);
+      const d = await labDown(name);
+      assertEquals(d.errors, []);
+    }
+    assertEquals(labNamespaces(name), []);
+    assert(!(await exists(`/run/skein/lab/${name}`)));
+  },
+});
+
+function labNamespaces(name: string): string[] {
+  return netnsList().filter((n) => n.startsWith(`${name}-`));
+}
