@@ -14,6 +14,7 @@ import {
   type SysctlSetter,
   type Uplink,
 } from "./types.ts";
+import { ipInfo } from "./_parse_cache.ts";
 
 /** Invalid backend options: nothing was changed. */
 export class BackendConfigError extends TypeError {
@@ -183,11 +184,11 @@ export function ensureSysctl(ctx: BackendContext, key: string, value: string): b
  * that family, else publicIP6 for IPv6.
  */
 export function underlayOf(lease: Lease, family: 4 | 6): string | undefined {
-  const p = tryParseIp(lease.publicIP);
-  if (p && p.family === family) return formatIp(p);
+  const p = ipInfo(lease.publicIP);
+  if (p && p.ip.family === family) return p.text;
   if (family === 6 && lease.publicIP6) {
-    const p6 = tryParseIp(lease.publicIP6);
-    if (p6 && p6.family === 6) return formatIp(p6);
+    const p6 = ipInfo(lease.publicIP6);
+    if (p6 && p6.ip.family === 6) return p6.text;
   }
   return undefined;
 }

@@ -13,17 +13,17 @@ import {
   networkOf,
   parseMac,
   tryParseCidr,
-  tryParseIp,
 } from "../net/cidr.ts";
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { Skipped } from "./types.ts";
+import { cidrInfo, ipInfo } from "./_parse_cache.ts";
 
 /** The network address of a subnet ("10.244.2.0/24" → "10.244.2.0"): flannel's VTEP address. */
 export function firstAddress(subnet: string): string {
-  const c = tryParseCidr(subnet);
+  const c = cidrInfo(subnet);
   if (!c) throw new TypeError(`Cannot use subnet "${subnet}": not a CIDR prefix`);
-  return formatIp(networkOf(c));
+  return c.network;
 }
 
 /**
@@ -57,10 +57,10 @@ export function checkLeases(
   opts: { type: string; publicIP: string },
 ): CheckedLeases {
   const out: CheckedLeases = { leases: [], skipped: [] };
-  const ownIp = tryParseIp(opts.publicIP);
+  const ownIp = ipInfo(opts.publicIP)?.ip;
   for (const l of leases) {
     if (l.subnet === self.subnet && l.node === self.node) continue;
-    const c = tryParseCidr(l.subnet);
+    const c = cidrInfo(l.subnet);
     if (!c) {
       out.skipped.push({ subnet: String(l.subnet), reason: "subnet is not a CIDR prefix" });
       continue;
@@ -72,7 +72,7 @@ export function checkLeases(
       });
       continue;
     }
-    const ip = tryParseIp(l.publicIP);
+    const ip = ipInfo(l.publicIP)?.ip;
     if (!ip) {
       out.skipped.push({
         subnet: l.subnet,
@@ -121,7 +121,7 @@ export class OnLink {
 
   /** True when `ip` is on a network directly connected to the uplink. */
   has(ip: string): boolean {
-    const p = tryParseIp(ip);
+    const p = ipInfo(ip)?.ip;
     if (!p) return false;
     if (this.#prefixes.some((c) => contains(c, p))) return true;
     if (!this.#routes) {

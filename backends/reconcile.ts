@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { canonicalCidr, normalizeIp, parseCidr } from "../net/cidr.ts";
+
 import { isNetlinkError } from "../net/errors.ts";
 import {
   type Fdb,
@@ -28,6 +28,7 @@ import {
   type RouteBatchOp,
   SKEIN_ROUTE_PROTOCOL,
 } from "../net/types.ts";
+import { cidrInfo, ipInfo, sameIp } from "./_parse_cache.ts";
 import type { DesiredState, LeaseEntries, ReconcileReport, RouteSpec, Skipped } from "./types.ts";
 
 /** Options for reconcileState(). */
@@ -47,16 +48,6 @@ function metricOf(family: 4 | 6, metric: number | undefined): number {
 
 function routeKey(dst: string, metric: number): string {
   return `${dst}|${metric}`;
-}
-
-function sameIp(a: string | undefined, b: string): boolean {
-  if (a === undefined) return false;
-  if (a === b) return true;
-  try {
-    return normalizeIp(a) === normalizeIp(b);
-  } catch {
-    return false;
-  }
 }
 
 /** True when the kernel route already is what the spec asks for. */
@@ -125,7 +116,7 @@ export function reconcileState(
   for (const dev of ownedDevs) {
     for (const n of handle.neighList({ dev })) {
       if (n.family !== 4 && n.family !== 6) continue;
-      neighs.set(`${n.index}|${normalizeIp(n.ip)}`, n);
+      neighs.set(`${n.index}|${ipInfo(n.ip)?.text ?? n.ip}`, n);
     }
     for (const f of handle.fdbList({ dev })) {
       if (f.index !== dev || !f.self || f.dst === undefined || f.state !== "permanent") continue;
@@ -147,15 +138,16 @@ export function reconcileState(
     let skip: Skipped | undefined;
     const routes: PreparedRoute[] = [];
     for (const spec of entry.routes) {
-      let family: 4 | 6;
-      let dst: string;
-      try {
-        family = parseCidr(spec.dst).family;
-        dst = canonicalCidr(spec.dst);
-      } catch (e) {
-        skip = { subnet: entry.subnet, reason: errText(e) };
+      const info = cidrInfo(spec.dst);
+      if (!info) {
+        skip = {
+          subnet: entry.subnet,
+          reason: `route destination ${spec.dst} is not a CIDR prefix`,
+        };
         break;
       }
+      const family = info.cidr.family;
+      const dst = info.canonical;
       const key = routeKey(dst, metricOf(family, undefined));
       const other = routeOwner.get(key);
       if (other !== undefined) {
@@ -198,7 +190,7 @@ export function reconcileState(
       routeOwner.set(r.key, entry.node);
       wantRoutes.add(r.key);
     }
-    for (const n of entry.neighs) wantNeighs.add(`${n.dev}|${normalizeIp(n.ip)}`);
+    for (const n of entry.neighs) wantNeighs.add(`${n.dev}|${ipInfo(n.ip)?.text ?? n.ip}`);
     for (const f of entry.fdbs) {
       macOwner.set(`${f.dev}|${f.mac.toLowerCase()}`, entry.node);
       wantFdbs.add(`${f.dev}|${f.mac.toLowerCase()}`);
@@ -212,7 +204,7 @@ export function reconcileState(
   for (const { entry, routes } of entries) {
     let failed = false;
     for (const n of entry.neighs) {
-      const k = neighs.get(`${n.dev}|${normalizeIp(n.ip)}`);
+      const k = neighs.get(`${n.dev}|${ipInfo(n.ip)?.text ?? n.ip}`);
       if (k && k.state === "permanent" && k.mac?.toLowerCase() === n.mac.toLowerCase()) {
         report.unchanged++;
         continue;

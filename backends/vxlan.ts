@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { familyBits, formatIp, networkOf, parseCidr } from "../net/cidr.ts";
+import { familyBits } from "../net/cidr.ts";
+import { cidrInfo } from "./_parse_cache.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import type { Link, LinkSetOptions } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
@@ -84,8 +85,9 @@ export function vxlanDesired(
 
 /** `<network address>/32` (or /128) of a subnet: the address flannel puts on its VXLAN device. */
 export function vtepAddress(subnet: string): string {
-  const c = parseCidr(subnet);
-  return `${formatIp(networkOf(c))}/${familyBits(c.family)}`;
+  const c = cidrInfo(subnet);
+  if (!c) throw new TypeError(`Cannot use subnet "${subnet}": not a CIDR prefix`);
+  return `${c.network}/${familyBits(c.cidr.family)}`;
 }
 
 /** The vxlan backend (see the module doc). */

@@ -82,7 +82,9 @@ const self: Lease = {
 
 run("ip", ["netns", "add", ns]);
 try {
-  run("ip", ["-n", ns, "link", "add", "eth0", "type", "dummy"]);
+  // No dummy module in this kernel: the uplink is a veth whose peer stays in the namespace.
+  run("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
+  run("ip", ["-n", ns, "link", "set", "eth0p", "up"]);
   run("ip", ["-n", ns, "link", "set", "eth0", "up"]);
   run("ip", ["-n", ns, "addr", "add", "10.0.0.1/16", "dev", "eth0"]);
   const idx = JSON.parse(

@@ -1,0 +1,63 @@
+/**
+ * Memoised address/prefix parsing for the reconcile hot path. Every reconcile sees the same
+ * lease strings again (5,000 leases → tens of thousands of bigint parses per run otherwise);
+ * the caches are bounded and simply cleared when full.
+ *
+ * @module
+ */
+import { type Cidr, formatIp, type Ip, networkOf, tryParseCidr, tryParseIp } from "../net/cidr.ts";
+
+const LIMIT = 200_000;
+
+/** A parsed address with its normalised text. */
+export interface IpInfo {
+  ip: Ip;
+  text: string;
+}
+
+/** A parsed prefix with its canonical text and network address text. */
+export interface CidrInfo {
+  cidr: Cidr;
+  /** "10.244.1.0/24" (host bits cleared). */
+  canonical: string;
+  /** "10.244.1.0": the network address. */
+  network: string;
+}
+
+const ips = new Map<string, IpInfo | null>();
+const cidrs = new Map<string, CidrInfo | null>();
+
+/** tryParseIp() + formatIp(), memoised; undefined for anything that is not an address. */
+export function ipInfo(text: string): IpInfo | undefined {
+  let v = ips.get(text);
+  if (v === undefined) {
+    const ip = tryParseIp(text);
+    v = ip ? { ip, text: formatIp(ip) } : null;
+    if (ips.size >= LIMIT) ips.clear();
+    ips.set(text, v);
+  }
+  return v ?? undefined;
+}
+
+/** tryParseCidr() + canonical text, memoised; undefined for anything that is not a prefix. */
+export function cidrInfo(text: string): CidrInfo | undefined {
+  let v = cidrs.get(text);
+  if (v === undefined) {
+    const c = typeof text === "string" && text.includes("/") ? tryParseCidr(text) : undefined;
+    if (c) {
+      const network = formatIp(networkOf(c));
+      v = { cidr: c, canonical: `${network}/${c.prefix}`, network };
+    } else v = null;
+    if (cidrs.size >= LIMIT) cidrs.clear();
+    cidrs.set(text, v);
+  }
+  return v ?? undefined;
+}
+
+/** True when two address strings name the same address. */
+export function sameIp(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  const x = ipInfo(a), y = ipInfo(b);
+  return x !== undefined && y !== undefined && x.text === y.text;
+}
