@@ -23,6 +23,7 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
         ipMasq: true,
         mtu: 1400,
         hairpinMode: true,
+        promiscMode: true,
         ipam: {
           type: "skein",
           dataDir,
@@ -53,13 +54,17 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
         ["fd00:250:1::2/64", "fd00:250:1::1", 2, undefined],
       ]);
       // --- ADD, 0.3.1 result format (IP "version" fields)
+      // CNI_ARGS IP= and runtimeConfig.mac, as kubelet/podman pass them
       const r2 = (await callOk({
         command: "ADD",
-        conf: conf("0.3.1"),
+        conf: { ...conf("0.3.1"), runtimeConfig: { mac: "0a:58:0a:fa:01:07" } },
         containerId: "c2",
         netns: ns.p2,
         hostNs: host,
+        cniArgs: "IgnoreUnknown=1;IP=10.250.1.7;K8S_POD_NAME=web-1",
       }))!;
+      assertEquals((r2.ips as { address: string }[])[0]!.address, "10.250.1.7/24");
+      assertEquals((r2.interfaces as { mac: string }[])[2]!.mac, "0a:58:0a:fa:01:07");
       assertEquals(r2.cniVersion, "0.3.1");
       assertEquals((r2.ips as { version: string }[]).map((i) => i.version), ["4", "6"]);
       // --- the kernel, through iproute2 as the oracle
@@ -74,9 +79,13 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
         "hairpin on",
       );
       assertEquals(inNs(host, ["sysctl", "-n", "net.ipv4.ip_forward"]).trim(), "1");
+      assertStringIncludes(inNs(host, ["ip", "-d", "link", "show", "cni0"]), "promiscuity 1");
       // --- pods reach each other and the gateway
-      assert(ping(ns.p1!, "10.250.1.3"), "p1 -> p2 v4");
-      assert(ping(ns.p1!, "fd00:250:1::3"), "p1 -> p2 v6");
+      assert(ping(ns.p1!, "10.250.1.7"), "p1 -> p2 v4");
+      assert(
+        ping(ns.p1!, (r2.ips as { address: string }[])[1]!.address.split("/")[0]!),
+        "p1 -> p2 v6",
+      );
       assert(ping(ns.p2!, "10.250.1.1"), "p2 -> gateway v4");
       assert(ping(ns.p2!, "fd00:250:1::1"), "p2 -> gateway v6");
       // --- ipMasq: one element per pod address, subnet excluded

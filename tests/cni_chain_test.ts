@@ -81,6 +81,45 @@ Deno.test("cni chain: skein + portmap + tuning + bandwidth; reference bridge wit
       assert(!inNs(host, ["iptables-save"]).includes("18080"), "portmap rules removed");
       assertEquals(reservations(dataDir, "chain"), []);
 
+      // skein delegating to the reference host-local IPAM (exec'd from CNI_PATH).
+      const hlConf = {
+        cniVersion: "0.4.0",
+        name: "hl",
+        type: "skein",
+        mode: "routed",
+        ipam: { type: "host-local", dataDir, subnet: "10.253.3.0/24" },
+      };
+      const hr = (await callOk({
+        command: "ADD",
+        conf: hlConf,
+        containerId: "hl1",
+        netns: ns.p2,
+        hostNs: host,
+      }))!;
+      assertEquals((hr.ips as { address: string; version: string }[])[0], {
+        version: "4",
+        interface: 1,
+        address: "10.253.3.2/32",
+        gateway: "169.254.1.1",
+      } as never);
+      assertEquals(reservations(dataDir, "hl"), ["10.253.3.2"]);
+      await callOk({
+        command: "CHECK",
+        conf: { ...hlConf, prevResult: hr },
+        containerId: "hl1",
+        netns: ns.p2,
+        hostNs: host,
+      });
+      await callOk({
+        command: "DEL",
+        conf: { ...hlConf, prevResult: hr },
+        containerId: "hl1",
+        netns: ns.p2,
+        hostNs: host,
+      });
+      assertEquals(reservations(dataDir, "hl"), []);
+      assertEquals(links(ns.p2!).map((l) => l.ifname), ["lo"]);
+
       // The reference bridge, with skein as its IPAM plugin.
       const refConf = {
         cniVersion: "1.0.0",

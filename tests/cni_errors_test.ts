@@ -75,6 +75,19 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
       assertEquals(links(ns.pod2!).map((l) => l.ifname), ["lo"]);
       assertEquals(links(host).length, 2);
       await callOk({ ...base, command: "DEL", conf: { ...good, mode: "routed" } });
+      // A failure after the veth exists (an IPAM route via an off-link gateway) rolls back
+      // everything: no host veth, nothing in the pod, the address released.
+      const offlink = {
+        ...good,
+        ipam: { ...good.ipam, routes: [{ dst: "192.168.77.0/24", gw: "172.31.0.1" }] },
+      };
+      const rb = await callPlugin({ ...base, containerId: "e3", netns: ns.pod2, conf: offlink });
+      assertEquals(rb.code, 1, rb.stdout);
+      assertStringIncludes(String(rb.json?.msg), "cannot add route 192.168.77.0/24 via 172.31.0.1");
+      assertEquals(links(host).map((l) => l.ifname).sort(), ["cni0", "lo"]);
+      assertEquals(links(ns.pod2!).map((l) => l.ifname), ["lo"]);
+      assertEquals(reservations(dataDir, "errnet"), []);
+      inNs(host, ["ip", "link", "del", "cni0"]);
       // VERSION: cheapest path, answers without a config too.
       const v = await callOk({ command: "VERSION", conf: { cniVersion: "0.4.0" }, hostNs: host });
       assertEquals(v, {
