@@ -118,6 +118,15 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   // Handles live for the whole call: the undo steps below still need them.
   using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  if (pod.linkFind(args.ifName)) {
+    // Checked before IPAM: rolling back a fresh allocation for this same attachment would
+    // release the address the existing interface is using.
+    throw new CniError(
+      CniCode.Internal,
+      `container interface ${args.ifName} already exists`,
+      `netns ${args.netns} already has a link named ${args.ifName}; DEL the attachment first`,
+    );
+  }
   const undo: (() => void | Promise<void>)[] = [];
   try {
     const { result: ipam, hints } = await ipamAddFor(call);

@@ -74,6 +74,11 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
       assertEquals(full.json?.code, 11, full.stdout);
       assertEquals(links(ns.pod2!).map((l) => l.ifname), ["lo"]);
       assertEquals(links(host).length, 2);
+      // A second ADD of a live attachment fails and must not release its address.
+      const again = await callPlugin({ ...base, conf: { ...good, mode: "routed" } });
+      assertEquals(again.code, 1, again.stdout);
+      assertStringIncludes(String(again.json?.msg), "already exists");
+      assertEquals(reservations(dataDir, "errnet"), ["10.252.0.2"]);
       await callOk({ ...base, command: "DEL", conf: { ...good, mode: "routed" } });
       // A failure after the veth exists (an IPAM route via an off-link gateway) rolls back
       // everything: no host veth, nothing in the pod, the address released.
