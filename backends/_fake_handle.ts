@@ -218,6 +218,22 @@ export class FakeHandle implements NetHandle {
         );
       }
     }
+    if (opts.gateway !== undefined && opts.onlink && c.family === 6) {
+      // Like ip6_route_check_nh_onlink(): a non-default route covering the gateway must use the
+      // same device.
+      const gw = parseIp(opts.gateway);
+      const clash = this.routes.some((r) =>
+        r.family === 6 && r.type === "unicast" && !r.dst.endsWith("/0") && r.oif !== oif &&
+        contains(parseCidr(r.dst), gw)
+      );
+      if (clash) {
+        throw new NetlinkError(
+          `Cannot replace route ${opts.dst} via ${opts.gateway}`,
+          ERR.EINVAL!,
+          "Nexthop has invalid gateway or device mismatch",
+        );
+      }
+    }
     return {
       family: c.family,
       dst: canonicalCidr(opts.dst),

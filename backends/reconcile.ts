@@ -26,6 +26,7 @@ import {
   type NetHandle,
   type Route,
   type RouteBatchOp,
+  type RouteOptions,
   SKEIN_ROUTE_PROTOCOL,
 } from "../net/types.ts";
 import { cidrInfo, ipInfo, sameIp } from "./_parse_cache.ts";
@@ -54,6 +55,19 @@ function routeKey(dst: string, metric: number): string {
 function routeMatches(k: Route, d: RouteSpec): boolean {
   return sameIp(k.gateway, d.gateway) && k.oif === d.dev && k.onlink === (d.onlink ?? false) &&
     k.mtu === d.mtu && k.type === "unicast";
+}
+
+/** The delete request for exactly this kernel route (protocol-matched: never someone else's). */
+function delOf(r: Route, table: number): RouteOptions {
+  return {
+    dst: r.dst,
+    family: r.family,
+    gateway: r.gateway,
+    dev: r.oif,
+    table,
+    protocol: SKEIN_ROUTE_PROTOCOL,
+    metric: r.metric,
+  };
 }
 
 /** True when a kernel route is one the backends own (see the module doc). */
@@ -201,6 +215,8 @@ export function reconcileState(
   // 3. Per lease: neighbours, then FDB entries; collect the route changes.
   const ops: RouteBatchOp[] = [];
   const opOwner: (LeaseEntries | undefined)[] = [];
+  /** "set": a lease's route; "stale": a route no lease needs; "move": see below. */
+  const opKind: ("set" | "stale" | "move")[] = [];
   for (const { entry, routes } of entries) {
     let failed = false;
     for (const n of entry.neighs) {
@@ -256,6 +272,14 @@ export function reconcileState(
         report.routes++;
         continue;
       }
+      if (k && r.family === 6 && k.oif !== r.spec.dev) {
+        // IPv6 validates an onlink gateway against the current table, where the old route via
+        // another device still matches (EINVAL "Nexthop has invalid gateway or device
+        // mismatch"): delete it first, in the same batch.
+        ops.push({ op: "del", route: delOf(k, table) });
+        opOwner.push(entry);
+        opKind.push("move");
+      }
       ops.push({
         op: "replace",
         route: {
@@ -270,32 +294,27 @@ export function reconcileState(
         },
       });
       opOwner.push(entry);
+      opKind.push("set");
     }
   }
 
   // 4. Stale routes go in the same batch, after the replacements.
   for (const [key, r] of owned) {
     if (wantRoutes.has(key)) continue;
-    ops.push({
-      op: "del",
-      route: {
-        dst: r.dst,
-        family: r.family,
-        gateway: r.gateway,
-        dev: r.oif,
-        table,
-        protocol: SKEIN_ROUTE_PROTOCOL,
-        metric: r.metric,
-      },
-    });
+    ops.push({ op: "del", route: delOf(r, table) });
     opOwner.push(undefined);
+    opKind.push("stale");
   }
   if (ops.length > 0) {
     const results = handle.routeBatch(ops);
     ops.forEach((op, i) => {
       const err = results[i];
       const owner = opOwner[i];
-      if (op.op === "del") {
+      if (opKind[i] === "move") {
+        if (err && !isNetlinkError(err, "ESRCH", "ENOENT")) {
+          report.errors.push(`${owner ? describe(owner) : op.route.dst}: ${errText(err)}`);
+        }
+      } else if (op.op === "del") {
         if (!err) report.removed++;
         else if (!isNetlinkError(err, "ESRCH", "ENOENT")) {
           report.errors.push(`Cannot remove stale route ${op.route.dst}: ${errText(err)}`);

@@ -265,3 +265,25 @@ Deno.test("reconcileState leaves kernel-learned (non-permanent) neighbours alone
   assertEquals(r.removed, 0);
   assertEquals(h.neighs.length, 1);
 });
+
+Deno.test("switching host-gw → vxlan moves IPv6 routes (old one deleted first, like the kernel needs)", () => {
+  const { h, ctx, self } = fakeNode("host-gw");
+  const me = { ...self, subnet6: "fd00:10:0:1::/64" };
+  const peer = lease(2, { subnet6: "fd00:10:0:2::/64", publicIP6: "fd00:1::12" });
+  new HostGwBackend({ ...ctx, publicIP6: "fd00:1::11" }).reconcile([peer], me);
+  assertEquals(h.routeList({ family: 6 }).map((r) => r.gateway), ["fd00:1::12"]);
+  const vx = new VxlanBackend({ ...ctx, type: "vxlan", deviceName: "skein.1", mtu: 1450 });
+  vx.setup();
+  h.ops.length = 0;
+  const r = vx.reconcile([peer], me);
+  assertEquals(r.errors, []);
+  assertEquals(h.ops.filter((o) => o.startsWith("route")), [
+    "route.replace 10.244.2.0/24",
+    "route.del fd00:10:0:2::/64",
+    "route.replace fd00:10:0:2::/64",
+  ]);
+  assertEquals(h.routeList({ family: 6 }).map((x) => [x.gateway, x.onlink]), [[
+    "fd00:10:0:2::",
+    true,
+  ]]);
+});

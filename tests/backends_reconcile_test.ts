@@ -348,3 +348,76 @@ Deno.test("masquerade: one skein table, idempotent, removable", opts, async () =
     assertEquals(list().filter((x) => x.table).map((x) => x.table.name), ["other"]);
   });
 });
+
+Deno.test(
+  "dual-stack: IPv6 routes (metric 1024) and neighbours are programmed once, then left alone",
+  opts,
+  async () => {
+    await withNamespaces(["ds"], async ({ ds }) => {
+      const ns = ds!;
+      const uplink = makeNode(ns);
+      using handle = openHandle({ netns: ns });
+      const self = mkLease(1, "192.168.0.1", {
+        subnet6: "fd00:10:0:1::/64",
+        publicIP6: "fd00:1::1",
+      });
+      const peer = (n: number) =>
+        mkLease(n, `192.168.0.${n}`, {
+          subnet6: `fd00:10:0:${n}::/64`,
+          publicIP6: `fd00:1::${n}`,
+          backendData: { vtepMAC: `0a:00:00:00:00:0${n}` },
+        });
+      const leases = [peer(2), peer(3)];
+
+      const hg = createBackend({
+        type: "host-gw",
+        handle,
+        netns: ns,
+        uplink,
+        publicIP: "192.168.0.1",
+        publicIP6: "fd00:1::1",
+        node: "node1",
+      });
+      hg.setup();
+      const r1 = hg.reconcile(leases, self);
+      assertEquals([r1.errors, r1.skipped, r1.routes], [[], [], 4]);
+      assertEquals(skeinRoutes(ns, "-6"), [
+        "fd00:10:0:2::/64 via fd00:1::2 dev eth0",
+        "fd00:10:0:3::/64 via fd00:1::3 dev eth0",
+      ]);
+      assertEquals(inNs(ns, "cat", "/proc/sys/net/ipv6/conf/all/forwarding").trim(), "1");
+      let r2 = r1;
+      assertEquals(await monitor(ns, () => (r2 = hg.reconcile(leases, self))), "");
+      assertEquals([r2.added, r2.removed, r2.unchanged], [0, 0, 4]);
+      // Switching the node to vxlan: host-gw's routes are replaced by the tunnel's.
+      const vx = createBackend({
+        type: "vxlan",
+        handle,
+        netns: ns,
+        uplink,
+        publicIP: "192.168.0.1",
+        node: "node1",
+      });
+      vx.setup();
+      const r3 = vx.reconcile(leases, self);
+      assertEquals(r3.errors, []);
+      assertEquals(skeinRoutes(ns, "-6"), [
+        "fd00:10:0:2::/64 via fd00:10:0:2:: dev skein.1 onlink",
+        "fd00:10:0:3::/64 via fd00:10:0:3:: dev skein.1 onlink",
+      ]);
+      const n6 = ipJson<{ dst: string; lladdr: string }>(
+        ns,
+        "-6",
+        "neigh",
+        "show",
+        "dev",
+        "skein.1",
+      )
+        .filter((n) => n.dst.startsWith("fd00")).map((n) => `${n.dst} ${n.lladdr}`).sort();
+      assertEquals(n6, ["fd00:10:0:2:: 0a:00:00:00:00:02", "fd00:10:0:3:: 0a:00:00:00:00:03"]);
+      let r4 = r3;
+      assertEquals(await monitor(ns, () => (r4 = vx.reconcile(leases, self))), "");
+      assertEquals([r4.added, r4.removed], [0, 0]);
+    });
+  },
+);
