@@ -29,6 +29,7 @@ import {
   routeFromMessage,
   routeGetRequest,
   routeRequest,
+  type RouteSpec,
 } from "./nl/route.ts";
 import {
   fdbDumpRequest,
@@ -330,18 +331,25 @@ export class Handle implements NetHandle {
   #routeMessage(
     cmd: "add" | "replace" | "del",
     opts: RouteOptions,
-    op: string,
+    op: () => string,
     devCache?: Map<string, number>,
   ) {
-    if (!opts || typeof opts.dst !== "string") throw new TypeError(`${op}: dst is required`);
-    const spec: Parameters<typeof routeRequest>[1] = { ...opts, dst: opts.dst } as Parameters<
-      typeof routeRequest
-    >[1];
-    delete (spec as { dev?: unknown }).dev;
+    if (!opts || typeof opts.dst !== "string") throw new TypeError(`${op()}: dst is required`);
+    const spec: RouteSpec = { dst: opts.dst };
+    if (opts.family !== undefined) spec.family = opts.family;
+    if (opts.gateway !== undefined) spec.gateway = opts.gateway;
+    if (opts.src !== undefined) spec.src = opts.src;
+    if (opts.table !== undefined) spec.table = opts.table;
+    if (opts.protocol !== undefined) spec.protocol = opts.protocol;
+    if (opts.scope !== undefined) spec.scope = opts.scope;
+    if (opts.type !== undefined) spec.type = opts.type;
+    if (opts.onlink !== undefined) spec.onlink = opts.onlink;
+    if (opts.metric !== undefined) spec.metric = opts.metric;
+    if (opts.mtu !== undefined) spec.mtu = opts.mtu;
     if (opts.dev !== undefined) {
       let idx = typeof opts.dev === "string" ? devCache?.get(opts.dev) : undefined;
       if (idx === undefined) {
-        idx = this.index(opts.dev, op);
+        idx = this.index(opts.dev, op());
         if (typeof opts.dev === "string") devCache?.set(opts.dev, idx);
       }
       spec.oif = idx;
@@ -349,13 +357,13 @@ export class Handle implements NetHandle {
     try {
       return routeRequest(cmd, spec);
     } catch (e) {
-      throw new TypeError(`${op}: ${(e as Error).message}`, { cause: e });
+      throw new TypeError(`${op()}: ${(e as Error).message}`, { cause: e });
     }
   }
 
   #route(cmd: "add" | "replace" | "del", verb: string, opts: RouteOptions): void {
     const op = `Cannot ${verb} route ${opts ? describeRoute(opts) : opts}${devText(opts?.dev)}`;
-    this.#sock.request(this.#routeMessage(cmd, opts, op), op);
+    this.#sock.request(this.#routeMessage(cmd, opts, () => op), op);
   }
 
   routeAdd(opts: RouteOptions): void {
@@ -372,28 +380,31 @@ export class Handle implements NetHandle {
     const results: (Error | undefined)[] = new Array(ops.length).fill(undefined);
     const msgs: NlMessage[] = [];
     const where: number[] = [];
-    const texts: string[] = [];
     const devCache = new Map<string, number>();
-    ops.forEach((o, i) => {
+    // Error texts are built only for the ops that fail.
+    const text = (o: RouteBatchOp | undefined) => () => {
       const verb = o?.op === "del" ? "delete" : o?.op;
-      const op = `Cannot ${verb} route ${o?.route ? describeRoute(o.route) : o?.route}${
+      return `Cannot ${verb} route ${o?.route ? describeRoute(o.route) : o?.route}${
         devText(o?.route?.dev)
       }`;
+    };
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i];
       try {
         if (o?.op !== "add" && o?.op !== "replace" && o?.op !== "del") {
-          throw new TypeError(`${op}: op must be add, replace or del`);
+          throw new TypeError(`${text(o)()}: op must be add, replace or del`);
         }
-        msgs.push(this.#routeMessage(o.op, o.route, op, devCache));
+        msgs.push(this.#routeMessage(o.op, o.route, text(o), devCache));
         where.push(i);
-        texts.push(op);
       } catch (e) {
         results[i] = e as Error;
       }
-    });
-    const sent = this.#sock.batch(msgs, (k) => texts[k]!);
-    sent.forEach((e, k) => {
+    }
+    const sent = this.#sock.batch(msgs, (k) => text(ops[where[k]!])());
+    for (let k = 0; k < sent.length; k++) {
+      const e = sent[k];
       if (e) results[where[k]!] = e;
-    });
+    }
     return results;
   }
 

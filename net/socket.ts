@@ -148,10 +148,13 @@ export class NetlinkSocket {
     }
   }
 
-  #encode(msg: NlMessage, seq: number): void {
+  #encode(msg: NlMessage, seq: number, addFlags = 0, clearFlags = 0): number {
     const off = encodeMessage(this.#w, msg);
-    this.#w.dv.setUint32(off + 8, seq, true);
-    this.#w.dv.setUint32(off + 12, 0, true);
+    const dv = this.#w.dv;
+    dv.setUint16(off + 6, (dv.getUint16(off + 6, true) | addFlags) & ~clearFlags, true);
+    dv.setUint32(off + 8, seq, true);
+    dv.setUint32(off + 12, 0, true);
+    return off;
   }
 
   /**
@@ -162,7 +165,7 @@ export class NetlinkSocket {
     this.#check(operation);
     const seq = this.#nextSeq();
     this.#w.reset();
-    this.#encode({ ...msg, flags: msg.flags | C.NLM_F_ACK }, seq);
+    this.#encode(msg, seq, C.NLM_F_ACK);
     this.#send(this.#w.view(), operation);
     for (;;) {
       let n: number;
@@ -227,7 +230,7 @@ export class NetlinkSocket {
     for (let attempt = 0;; attempt++) {
       const seq = this.#nextSeq();
       this.#w.reset();
-      this.#encode({ ...msg, flags: msg.flags | C.NLM_F_DUMP }, seq);
+      this.#encode(msg, seq, C.NLM_F_DUMP);
       this.#send(this.#w.view(), operation);
       const out: NlMessage[] = [];
       let interrupted = false;
@@ -274,9 +277,11 @@ export class NetlinkSocket {
   }
 
   /**
-   * Sends many requests pipelined: up to a few hundred messages per write, then reads their
-   * ACKs, and so on. Returns one entry per message: undefined on success, a NetlinkError
-   * (with `describe(i)` as its operation) on failure. The kernel goes on after a failure.
+   * Sends many requests pipelined: up to a thousand messages per write. Only the last message
+   * of each write asks for an ACK; the kernel handles a write's messages in order and answers
+   * every failing one with an error, so once the last ACK is in, every error before it is too.
+   * Returns one entry per message: undefined on success, a NetlinkError (with `describe(i)` as
+   * its operation) on failure. The kernel goes on after a failure.
    */
   batch(msgs: readonly NlMessage[], describe: (i: number) => string): (NetlinkError | undefined)[] {
     this.#check("Cannot send a netlink batch");
@@ -286,17 +291,21 @@ export class NetlinkSocket {
       const first = i;
       const seqBase = this.#nextSeq();
       this.#w.reset();
+      let lastOff = 0;
       while (i < msgs.length && i - first < this.#batchMax && this.#w.len < BATCH_MAX_BYTES) {
-        const m = msgs[i]!;
-        this.#encode({ ...m, flags: m.flags | C.NLM_F_ACK }, (seqBase + (i - first)) >>> 0);
+        lastOff = this.#encode(msgs[i]!, (seqBase + (i - first)) >>> 0, 0, C.NLM_F_ACK);
         i++;
       }
       const count = i - first;
-      // Reserve the sequence numbers used above.
-      for (let k = 1; k < count; k++) this.#nextSeq();
+      const lastSeq = (seqBase + count - 1) >>> 0;
+      // ACK only the last message.
+      const dv = this.#w.dv;
+      const flagsAt = lastOff + 6;
+      dv.setUint16(flagsAt, dv.getUint16(flagsAt, true) | C.NLM_F_ACK, true);
+      for (let k = 1; k < count; k++) this.#nextSeq(); // reserve the sequence numbers used
       this.#send(this.#w.view(), describe(first));
-      let pending = count;
-      while (pending > 0) {
+      let done = false;
+      while (!done) {
         let n: number;
         try {
           n = this.#recv(describe(first));
@@ -312,7 +321,7 @@ export class NetlinkSocket {
           if (err.errno) {
             results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
           }
-          pending--;
+          if (span.seq === lastSeq) done = true;
           return true;
         });
       }

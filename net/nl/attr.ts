@@ -12,6 +12,7 @@
  */
 import { formatIp, ipFromBytes, ipToBytes, parseIp } from "../cidr.ts";
 import { NLA_F_NESTED, NLA_TYPE_MASK } from "./consts.ts";
+import { formatV4, parseV4 } from "./ip.ts";
 import type { Writer } from "./writer.ts";
 
 /** A decoded attribute. `type` keeps the NLA_F_* bits as they were on the wire. */
@@ -213,9 +214,30 @@ function encodeAttr(
       `Cannot encode attribute ${a.type} of ${schema.name}: unknown type needs a Uint8Array value`,
     );
   } else {
-    encodeValue(w, v, spec[1], `${schema.name}.${spec[0]}`, siblings, ctx);
+    encodeValue(w, v, spec[1], spec[0], siblings, ctx);
   }
   w.endAttr(start);
+}
+
+const LIMITS: Readonly<Record<string, readonly [number, number]>> = {
+  u8: [0, 0xff],
+  u16: [0, 0xffff],
+  u32: [0, 0xffffffff],
+  s32: [-0x80000000, 0x7fffffff],
+  u16be: [0, 0xffff],
+  u32be: [0, 0xffffffff],
+};
+
+function badValue(what: string, want: string, v: unknown): TypeError {
+  const shown = typeof v === "object" ? "object" : `${typeof v} ${String(v)}`;
+  return new TypeError(`Cannot encode ${what}: expected ${want}, got ${shown}`);
+}
+
+/** Writes an address given as text, in network order (IPv4 without allocating). */
+export function writeIp(w: Writer, text: string): void {
+  const v4 = parseV4(text);
+  if (v4 >= 0) w.u32be(v4);
+  else w.bytes(ipToBytes(parseIp(text)));
 }
 
 function encodeValue(
@@ -226,12 +248,6 @@ function encodeValue(
   siblings: readonly Attr[],
   ctx: CodecContext,
 ): void {
-  const bad = (want: string) =>
-    new TypeError(
-      `Cannot encode ${what}: expected ${want}, got ${
-        typeof v === "object" ? "object" : typeof v
-      } ${String(v)}`,
-    );
   if (typeof codec === "string") {
     switch (codec) {
       case "u8":
@@ -240,62 +256,56 @@ function encodeValue(
       case "s32":
       case "u16be":
       case "u32be": {
-        if (typeof v !== "number" || !Number.isInteger(v)) throw bad("an integer");
-        const limits: Record<string, [number, number]> = {
-          u8: [0, 0xff],
-          u16: [0, 0xffff],
-          u32: [0, 0xffffffff],
-          s32: [-0x80000000, 0x7fffffff],
-          u16be: [0, 0xffff],
-          u32be: [0, 0xffffffff],
-        };
-        const [lo, hi] = limits[codec]!;
+        if (typeof v !== "number" || !Number.isInteger(v)) throw badValue(what, "an integer", v);
+        const [lo, hi] = LIMITS[codec]!;
         if (v < lo || v > hi) {
           throw new RangeError(`Cannot encode ${what}: ${v} is outside ${lo}..${hi}`);
         }
-        if (codec === "u8") w.u8(v);
+        if (codec === "u32") w.u32(v);
+        else if (codec === "u8") w.u8(v);
         else if (codec === "u16") w.u16(v);
-        else if (codec === "u32") w.u32(v);
         else if (codec === "s32") w.s32(v);
         else if (codec === "u16be") w.u16be(v);
         else w.u32be(v);
         return;
       }
       case "u64": {
-        if (typeof v !== "bigint" && typeof v !== "number") throw bad("a bigint");
+        if (typeof v !== "bigint" && typeof v !== "number") throw badValue(what, "a bigint", v);
         w.u64(BigInt(v));
         return;
       }
       case "string":
-        if (typeof v !== "string") throw bad("a string");
+        if (typeof v !== "string") throw badValue(what, "a string", v);
         w.bytes(utf8e.encode(v));
         w.u8(0);
         return;
       case "ip":
-        if (typeof v !== "string") throw bad("an IP address string");
-        w.bytes(ipToBytes(parseIp(v)));
+        if (typeof v !== "string") throw badValue(what, "an IP address string", v);
+        writeIp(w, v);
         return;
       case "lladdr": {
-        if (typeof v !== "string") throw bad('a link-layer address like "aa:bb:cc:dd:ee:ff"');
+        if (typeof v !== "string") {
+          throw badValue(what, 'a link-layer address like "aa:bb:cc:dd:ee:ff"', v);
+        }
         w.bytes(parseLladdr(v, what));
         return;
       }
       case "flag":
-        if (v !== true) throw bad("true");
+        if (v !== true) throw badValue(what, "true", v);
         return;
       case "bytes":
-        throw bad("a Uint8Array");
+        throw badValue(what, "a Uint8Array", v);
     }
   }
   if ("struct" in codec) {
     if (typeof v !== "object" || v instanceof Uint8Array || Array.isArray(v) || !("header" in v)) {
-      throw bad("{ header, attrs }");
+      throw badValue(what, "{ header, attrs }", v);
     }
     encodeStruct(w, codec.struct, v.header);
     encodeAttrs(w, v.attrs, codec.nested, { family: v.header["family"] ?? ctx.family });
     return;
   }
-  if (!Array.isArray(v)) throw bad("a nested attribute list");
+  if (!Array.isArray(v)) throw badValue(what, "a nested attribute list", v);
   encodeAttrs(w, v, chooseSchema(codec, siblings, ctx) ?? RAW_SCHEMA, ctx);
 }
 
@@ -411,7 +421,8 @@ function decodeValue(
         }
       }
       case "ip":
-        return p.length === 4 || p.length === 16 ? formatIp(ipFromBytes(p)) : p.slice();
+        if (p.length === 4) return formatV4(p);
+        return p.length === 16 ? formatIp(ipFromBytes(p)) : p.slice();
       case "lladdr":
         return p.length > 0 ? formatLladdr(p) : p.slice();
       case "flag":

@@ -9,6 +9,7 @@ import type { Route } from "../types.ts";
 import { type Attr, attr, getNested, getNum, getStr, nest } from "./attr.ts";
 import { parseScope, scopeName } from "./addr.ts";
 import * as C from "./consts.ts";
+import { parseV4 } from "./ip.ts";
 import type { NlMessage } from "./message.ts";
 
 /** A route with its device resolved to an index. */
@@ -52,6 +53,13 @@ export function routeDst(dst: string, family?: 4 | 6): { family: 4 | 6; ip: stri
     const f = family ?? 4;
     return { family: f, ip: f === 4 ? "0.0.0.0" : "::", len: 0 };
   }
+  const slash = dst.indexOf("/");
+  const v4 = parseV4(slash < 0 ? dst : dst.slice(0, slash));
+  if (v4 >= 0 && family !== 6) {
+    const lenText = slash < 0 ? "32" : dst.slice(slash + 1);
+    const len = /^(?:[0-9]|[12][0-9]|3[0-2])$/.test(lenText) ? Number(lenText) : -1;
+    if (len >= 0) return { family: 4, ip: slash < 0 ? dst : dst.slice(0, slash), len };
+  }
   const c = tryParseCidr(dst.includes("/") ? dst : `${dst}/${dst.includes(":") ? 128 : 32}`);
   if (!c) {
     throw new TypeError(
@@ -88,7 +96,7 @@ export function routeRequest(cmd: "add" | "replace" | "del", s: RouteSpec): NlMe
   const d = routeDst(s.dst, s.family);
   const fam = d.family === 4 ? C.AF_INET : C.AF_INET6;
   for (const [what, ip] of [["gateway", s.gateway], ["src", s.src]] as const) {
-    if (ip !== undefined && parseIp(ip).family !== d.family) {
+    if (ip !== undefined && (parseV4(ip) >= 0 ? 4 : parseIp(ip).family) !== d.family) {
       throw new TypeError(`Cannot use route ${s.dst} with ${what} ${ip}: address families differ`);
     }
   }
