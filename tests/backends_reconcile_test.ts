@@ -421,3 +421,55 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "vxlan: a device with the wrong VNI/port/learning is replaced; wrong MTU fixed in place",
+  opts,
+  async () => {
+    await inNamespaces(["vxw"], ({ vxw }) => {
+      const ns = vxw!;
+      const uplink = makeNode(ns);
+      using handle = openHandle({ netns: ns });
+      ipn(ns, [
+        "link",
+        "add",
+        "skein.1",
+        "type",
+        "vxlan",
+        "id",
+        "5",
+        "dstport",
+        "4789",
+        "local",
+        "192.168.0.1",
+        "dev",
+        "eth0",
+      ]);
+      const b = createBackend({
+        type: "vxlan",
+        handle,
+        netns: ns,
+        uplink,
+        publicIP: "192.168.0.1",
+        node: "node1",
+      });
+      const mac = b.setup().backendData.vtepMAC;
+      const show = () => ipJson<Json>(ns, "-d", "link", "show", "skein.1")[0]!;
+      let d = show();
+      assertEquals(
+        [
+          d.linkinfo.info_data.id,
+          d.linkinfo.info_data.port,
+          d.linkinfo.info_data.learning,
+          d.address,
+        ],
+        [1, 8472, false, mac],
+      );
+      ipn(ns, ["link", "set", "skein.1", "mtu", "1300", "down"]);
+      const ifindex = d.ifindex;
+      b.setup();
+      d = show();
+      assertEquals([d.ifindex, d.mtu, d.flags.includes("UP")], [ifindex, 1450, true]);
+    });
+  },
+);
