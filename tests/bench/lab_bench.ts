@@ -16,7 +16,8 @@
 import { parseArgs } from "node:util";
 import { netnsAdd, netnsDel, openHandle, SKEIN_ROUTE_PROTOCOL } from "../../net/mod.ts";
 import { type Lab, labDefaults, labDown, labUp, openLabStore } from "../../lab/mod.ts";
-import { runCommand, sleep } from "../../lab/_proc.ts";
+import { runCommand, sleep, stopProcess } from "../../lab/_proc.ts";
+import { type EtcdProcess, startEtcd } from "../../lab/etcd.ts";
 import type { Lease } from "../../store/types.ts";
 import { testPrefix } from "../_netns.ts";
 
@@ -55,17 +56,31 @@ async function until(lab: Lab, t0: number, subnet: string, present: boolean): Pr
   }
 }
 
-async function convergence(backend: "host-gw" | "vxlan"): Promise<string[]> {
-  const name = `${testPrefix()}c${backend === "vxlan" ? "v" : "h"}`;
+async function convergence(
+  backend: "host-gw" | "vxlan",
+  etcdUrl?: string,
+): Promise<string[]> {
+  const name = `${testPrefix()}c${backend === "vxlan" ? "v" : "h"}${etcdUrl ? "e" : ""}`;
+  const label = `${backend}/${etcdUrl ? "etcd" : "file"}`;
   const rows: string[] = [];
   try {
     const { lab } = await labUp(
-      labDefaults({ name, nodes: 3, podsPerNode: 0, backend, reconcilePeriod: 300, leaseTtl: 120 }),
+      labDefaults({
+        name,
+        nodes: 3,
+        podsPerNode: 0,
+        backend,
+        reconcilePeriod: 300,
+        leaseTtl: 120,
+        ...(etcdUrl ? { datastore: "etcd" as const, etcdEndpoints: [etcdUrl] } : {}),
+      }),
     );
     const store = openLabStore(lab.plan);
     const add: number[] = [], del: number[] = [];
     try {
       for (let i = 0; i < ROUNDS; i++) {
+        // A random pause, so the change does not always land at the same phase of a poll loop.
+        await sleep(Math.random() * 600);
         const lease: Lease = await store.acquire({
           node: `${name}-bench${i}`,
           publicIP: `${lab.plan.options.lanPrefix}.${200 + i}`,
@@ -77,6 +92,7 @@ async function convergence(backend: "host-gw" | "vxlan"): Promise<string[]> {
         });
         const t1 = performance.now();
         add.push(await until(lab, t1, lease.subnet, true));
+        await sleep(Math.random() * 600);
         await store.release(lease);
         const t3 = performance.now();
         del.push(await until(lab, t3, lease.subnet, false));
@@ -92,7 +108,7 @@ async function convergence(backend: "host-gw" | "vxlan"): Promise<string[]> {
     ) {
       const s = stats(xs);
       rows.push(
-        `${backend.padEnd(8)} ${what.padEnd(40)} ${s.median.toFixed(0).padStart(7)} ${
+        `${label.padEnd(13)} ${what.padEnd(40)} ${s.median.toFixed(0).padStart(7)} ${
           s.p95.toFixed(0).padStart(7)
         } ${s.max.toFixed(0).padStart(7)}  (n=${xs.length})`,
       );
@@ -191,17 +207,29 @@ console.log(`command: deno run -A tests/bench/lab_bench.ts ${Deno.args.join(" ")
 console.log(`date: ${new Date().toISOString()}  cpus: ${navigator.hardwareConcurrency}`);
 
 if (flags.only !== "iperf") {
-  console.log(`\n(1) convergence, ms (file datastore, 3 nodes, periodic reconcile off: 300 s)`);
+  console.log(`\n(1) convergence, ms (3 nodes, periodic reconcile off: 300 s)`);
   console.log(
-    `${"backend".padEnd(8)} ${"event".padEnd(40)} ${"median".padStart(7)} ${"p95".padStart(7)} ${
-      "max".padStart(7)
-    }`,
+    `${"backend/store".padEnd(13)} ${"event".padEnd(40)} ${"median".padStart(7)} ${
+      "p95".padStart(7)
+    } ${"max".padStart(7)}`,
   );
   for (const b of ["host-gw", "vxlan"] as const) {
     for (const row of await convergence(b)) console.log(row);
   }
+  const dir = await Deno.makeTempDir({ prefix: `${testPrefix()}-etcd` });
+  let etcd: EtcdProcess | undefined;
+  try {
+    etcd = await startEtcd(dir);
+    for (const row of await convergence("vxlan", etcd.url)) console.log(row);
+  } catch (e) {
+    console.log(`vxlan/etcd    skipped: ${(e as Error).message.split("\n")[0]}`);
+  } finally {
+    if (etcd) await stopProcess(etcd.pid, etcd.marker);
+    await Deno.remove(dir, { recursive: true });
+  }
   console.log(
-    "note: the file store's watch polls its revision file every 300 ms (FileStore default)",
+    "note: changes are made at a random moment (0-600 ms pause before each); the file store's " +
+      "watch polls its revision file every 300 ms (FileStore default), etcd pushes watch events",
   );
 }
 
