@@ -38,7 +38,7 @@ export function nsName(name: string): string {
  */
 export async function withNamespaces(
   names: string[],
-  fn: (paths: Record<string, string>) => Promise<void>,
+  fn: (paths: Record<string, string>) => Promise<void> | void,
 ): Promise<void> {
   const created: string[] = [];
   const paths: Record<string, string> = {};

@@ -25,7 +25,7 @@ function addrsOf(ns: string, dev: string): string[] {
 }
 
 Deno.test("addrAdd/addrReplace/addrDel v4 and v6, and addrList() agrees with ip -j addr", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     const idx = uplink(h);
     h.addrAdd({ dev: "eth0", cidr: "10.5.0.1/16", broadcast: "+", label: "eth0:web" });
@@ -65,7 +65,7 @@ Deno.test("addrAdd/addrReplace/addrDel v4 and v6, and addrList() agrees with ip 
 });
 
 Deno.test("routeAdd() with gateway, dev, metric, table, protocol, src, mtu; onlink; scope link; routeList() agrees with ip", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     const idx = uplink(h);
     h.routeAdd({
@@ -133,7 +133,7 @@ Deno.test("routeAdd() with gateway, dev, metric, table, protocol, src, mtu; onli
 });
 
 Deno.test("routeReplace() changes a route in place and keeps unrelated routes; routeDel() removes it", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     uplink(h);
     h.routeAdd({ dst: "10.50.0.0/16", gateway: "192.168.1.2", dev: "eth0" });
@@ -155,7 +155,7 @@ Deno.test("routeReplace() changes a route in place and keeps unrelated routes; r
 });
 
 Deno.test("route errors say what was attempted: ENETUNREACH, EEXIST, ENODEV; bad input changes nothing", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     uplink(h);
     h.routeAdd({ dst: "10.244.2.0/24", gateway: "192.168.1.48", dev: "eth0" });
@@ -198,7 +198,7 @@ Deno.test("route errors say what was attempted: ENETUNREACH, EEXIST, ENODEV; bad
 });
 
 Deno.test("routeGet() answers like ip route get", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     uplink(h);
     h.routeAdd({ dst: "10.244.2.0/24", gateway: "192.168.1.48", dev: "eth0" });
@@ -215,7 +215,7 @@ Deno.test("routeGet() answers like ip route get", async () => {
 });
 
 Deno.test("routeBatch() pipelines many ops and reports an error per op", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     uplink(h);
     const ops = Array.from({ length: 1500 }, (_, i) => ({

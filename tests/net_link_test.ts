@@ -8,7 +8,7 @@ import { testPrefix, withNamespaces } from "./_netns.ts";
 import { ip, ipj, linkOf } from "./net_oracle.ts";
 
 Deno.test("linkAdd() veth creates the peer directly in another namespace", async () => {
-  await withNamespaces(["a", "b"], async (ns) => {
+  await withNamespaces(["a", "b"], (ns) => {
     using h = openHandle({ netns: ns.a });
     const l = h.linkAdd({
       kind: "veth",
@@ -35,7 +35,7 @@ Deno.test("linkAdd() veth creates the peer directly in another namespace", async
 });
 
 Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, mtu, mac, txqlen, name, down", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     const br = h.linkAdd({ kind: "bridge", name: "br0", up: true });
     assertEquals(linkOf(ns.a!, "br0").linkinfo.info_kind, "bridge");
@@ -83,7 +83,7 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
 });
 
 Deno.test("linkSet({ netns }) moves a link; linkDel() removes it", async () => {
-  await withNamespaces(["a", "b"], async (ns) => {
+  await withNamespaces(["a", "b"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "veth", name: "m0", peer: { name: "m1" } });
     h.linkSet("m1", { netns: ns.b! });
@@ -97,7 +97,7 @@ Deno.test("linkSet({ netns }) moves a link; linkDel() removes it", async () => {
 });
 
 Deno.test("linkAdd() vxlan sets VNI, local, dev, port, learning, UDP checksum and ttl", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     const up = h.linkAdd({ kind: "veth", name: "eth0", peer: { name: "eth0p" }, up: true });
     h.addrAdd({ dev: "eth0", cidr: "192.168.50.2/24" });
@@ -141,7 +141,7 @@ Deno.test("linkAdd() vxlan sets VNI, local, dev, port, learning, UDP checksum an
 });
 
 Deno.test("linkAdd() ipip sets local, remote, dev, ttl and pmtudisc (skips when the kernel has no ipip)", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "veth", name: "eth0", peer: { name: "eth0p" } });
     try {
@@ -177,7 +177,7 @@ Deno.test("linkAdd() ipip sets local, remote, dev, ttl and pmtudisc (skips when 
 });
 
 Deno.test("linkAdd() dummy (skips when the kernel has no dummy driver)", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     try {
       h.linkAdd({ kind: "dummy", name: "d0", up: true });
@@ -193,7 +193,7 @@ Deno.test("linkAdd() dummy (skips when the kernel has no dummy driver)", async (
 });
 
 Deno.test("link errors are NetlinkErrors that say what was attempted: EEXIST, ENODEV", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "bridge", name: "br0" });
     const before = ip(ns.a!, "link", "show");
@@ -222,7 +222,7 @@ Deno.test("link errors are NetlinkErrors that say what was attempted: EEXIST, EN
 });
 
 Deno.test("linkList() agrees with ip -j link show", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "bridge", name: "br0" });
     h.linkAdd({ kind: "veth", name: "v0", peer: { name: "v1" } });

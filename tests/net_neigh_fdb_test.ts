@@ -25,7 +25,7 @@ function vxlanNode(h: Handle): void {
 }
 
 Deno.test("neighSet() replaces, neighDel() removes, neighList() agrees with ip -j neigh", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     vxlanNode(h);
     h.neighSet({ dev: "flannel.1", ip: "10.244.2.0", mac: "0a:58:0a:f4:02:00" });
@@ -69,7 +69,7 @@ Deno.test("neighSet() replaces, neighDel() removes, neighList() agrees with ip -
 });
 
 Deno.test("neighSet({ proxy }) adds a proxy entry that neighList({ proxy }) and ip neigh show proxy both see", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     vxlanNode(h);
     h.neighSet({ dev: "eth0", ip: "192.168.1.77", proxy: true });
@@ -87,7 +87,7 @@ Deno.test("neighSet({ proxy }) adds a proxy entry that neighList({ proxy }) and 
 });
 
 Deno.test("fdbAppend/fdbSet/fdbDel on a VXLAN device, fdbList() agrees with bridge -j fdb", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     vxlanNode(h);
     const zero = "00:00:00:00:00:00";
@@ -137,7 +137,7 @@ Deno.test("fdbAppend/fdbSet/fdbDel on a VXLAN device, fdbList() agrees with brid
 });
 
 Deno.test("VXLAN per-node state in flannel's order: neighbour, FDB, onlink route", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     vxlanNode(h);
     const before = ip(ns.a!, "route", "show");
@@ -161,7 +161,7 @@ Deno.test("VXLAN per-node state in flannel's order: neighbour, FDB, onlink route
 });
 
 Deno.test("bridge FDB entries of a bridge port (master) are listed", async () => {
-  await withNamespaces(["a"], async (ns) => {
+  await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "bridge", name: "br0", up: true });
     h.linkAdd({ kind: "veth", name: "p0", peer: { name: "p1" }, master: "br0", up: true });

@@ -64,7 +64,7 @@ Deno.test("netnsAdd() makes a namespace ip netns knows; netnsDel() removes it", 
 });
 
 Deno.test("withNetns() runs synchronous code inside and always switches back", async () => {
-  await withNamespaces(["w"], async (ns) => {
+  await withNamespaces(["w"], (ns) => {
     const mine = selfNetInode();
     const inside = withNetns(ns.w!, () => selfNetInode());
     assertEquals(inside, Deno.statSync(ns.w!).ino);
@@ -86,7 +86,7 @@ Deno.test("withNetns() runs synchronous code inside and always switches back", a
 });
 
 Deno.test("sysctlSet()/sysctlGet() inside a namespace do not touch the host's value", async () => {
-  await withNamespaces(["s"], async (ns) => {
+  await withNamespaces(["s"], (ns) => {
     const host = sysctlGet("net.ipv4.ip_forward");
     const want = host === "1" ? "0" : "1";
     sysctlSet("net.ipv4.ip_forward", want, { netns: ns.s! });
@@ -114,7 +114,7 @@ Deno.test("sysctlSet()/sysctlGet() inside a namespace do not touch the host's va
 });
 
 Deno.test("openHandle({ netns }) keeps its socket in that namespace; handles by path, name and pid agree", async () => {
-  await withNamespaces(["h"], async (ns) => {
+  await withNamespaces(["h"], (ns) => {
     const name = ns.h!.replace("/run/netns/", "");
     using byPath = openHandle({ netns: ns.h! });
     using byName = openHandle({ netns: name });
@@ -135,7 +135,7 @@ Deno.test("openHandle({ netns }) keeps its socket in that namespace; handles by 
 
 Deno.test("withNamespaces() deletes its namespaces even when the body throws", async () => {
   let seen: string[] = [];
-  await withNamespaces(["x", "y"], async (ns) => {
+  await withNamespaces(["x", "y"], (ns) => {
     seen = Object.values(ns);
     throw new Error("test body failed");
   }).then(
