@@ -20,10 +20,18 @@ Bridge options: bridge (cni0), isGateway, isDefaultGateway, ipMasq, mtu, hairpin
 The result or error JSON is printed on stdout; the exit code is 0 on success, 1 on error.
 `;
 
-async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+/** Reads stdin to EOF synchronously (the stream machinery costs ~8 ms at process start). */
+function readAllSync(): Uint8Array {
   const chunks: Uint8Array[] = [];
-  for await (const c of r) chunks.push(c);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let total = 0;
+  while (true) {
+    const buf = new Uint8Array(64 * 1024);
+    const n = Deno.stdin.readSync(buf);
+    if (n === null) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
   let o = 0;
   for (const c of chunks) {
     out.set(c, o);
@@ -61,7 +69,7 @@ export async function main(args: string[]): Promise<number> {
       return await versionMain();
     }
     try {
-      stdin = await readAll(Deno.stdin.readable);
+      stdin = readAllSync();
     } catch (e) {
       throw new CniError(CniCode.IoFailure, "error reading from stdin", (e as Error).message);
     }
