@@ -19,6 +19,7 @@
  * @module
  */
 import { canonicalCidr, parseCidr } from "../net/cidr.ts";
+import { netnsPath } from "../net/netns.ts";
 import type { NetnsRef } from "../net/types.ts";
 
 /** The table skein owns (`nft list table inet skein`). */
@@ -115,11 +116,13 @@ export function masqueradeScript(opts: Omit<MasqueradeOptions, "netns">): string
   return lines.join("\n") + "\n";
 }
 
-/** The `nsenter` prefix that runs a command in `netns` (empty for this process's namespace). */
+/**
+ * The `nsenter` prefix that runs a command in `netns` (empty for this process's namespace): a
+ * path as is, a pid as /proc/PID/ns/net, a bare name as /run/netns/NAME (net's netnsPath()).
+ */
 export function nsenterArgs(netns?: NetnsRef): string[] {
   if (netns === undefined) return [];
-  const path = typeof netns === "number" ? `/proc/${netns}/ns/net` : netns;
-  return ["nsenter", `--net=${path}`];
+  return ["nsenter", `--net=${netnsPath(netns)}`];
 }
 
 /**
@@ -129,10 +132,11 @@ export function nsenterArgs(netns?: NetnsRef): string[] {
  */
 export function ensureMasquerade(opts: MasqueradeOptions): void {
   const script = masqueradeScript(opts);
+  const prefix = nsenterArgs(opts.netns); // validates the namespace before anything runs
   const tmp = Deno.makeTempFileSync({ prefix: "skein-nft-", suffix: ".nft" });
   try {
     Deno.writeTextFileSync(tmp, script);
-    const argv = [...nsenterArgs(opts.netns), "nft", "-f", tmp];
+    const argv = [...prefix, "nft", "-f", tmp];
     let out;
     try {
       out = new Deno.Command(argv[0]!, { args: argv.slice(1), stdout: "piped", stderr: "piped" })

@@ -62,8 +62,9 @@ Deno.test("masqueradeScript() refuses bad input before anything runs", () => {
   );
 });
 
-Deno.test("nsenterArgs() accepts a path or a pid", () => {
+Deno.test("nsenterArgs() accepts a path, a pid or a name", () => {
   assertEquals(nsenterArgs(), []);
   assertEquals(nsenterArgs("/run/netns/a"), ["nsenter", "--net=/run/netns/a"]);
   assertEquals(nsenterArgs(42), ["nsenter", "--net=/proc/42/ns/net"]);
+  assertEquals(nsenterArgs("node1"), ["nsenter", "--net=/run/netns/node1"]);
 });
