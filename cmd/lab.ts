@@ -152,7 +152,7 @@ async function up(name: string, v: Record<string, string | boolean | undefined>)
   const t0 = performance.now();
   const r = await labUp(options, progress);
   console.log(`\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`);
-  console.log(lookAroundText(r.lab.plan));
+  console.log(lookAroundText(r.lab.plan, r.lab.state));
   progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return r.ok ? 0 : 1;
 }

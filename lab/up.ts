@@ -128,17 +128,20 @@ export async function labUp(
     const pods = plan.nodes.flatMap((node) => node.pods.map((pod) => ({ node, pod })));
     for (const { pod } of pods) createPodNetns(pod.netns, record);
     if (pods.length) progress(`attaching ${pods.length} pods through the CNI plugin`);
-    await mapLimit(pods, 4, async ({ node, pod }) => {
-      const ip = await attachPod(node, pod);
-      state.pods.push({
-        name: pod.name,
-        node: node.name,
-        netns: pod.netns,
-        containerId: pod.containerId,
-        ip,
-      });
-      lab.save();
-      progress(`pod ${pod.name} ${ip}`);
+    // Nodes in parallel, each node's pods in order (so p1 gets the first address).
+    await mapLimit(plan.nodes, 4, async (node) => {
+      for (const pod of node.pods) {
+        const ip = await attachPod(node, pod);
+        state.pods.push({
+          name: pod.name,
+          node: node.name,
+          netns: pod.netns,
+          containerId: pod.containerId,
+          ip,
+        });
+        lab.save();
+        progress(`pod ${pod.name} ${ip}`);
+      }
     });
     const order = pods.map((p) => p.pod.name);
     state.pods.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
@@ -162,20 +165,32 @@ export async function labUp(
 }
 
 /** How to look around a lab (printed after `up`). */
-export function lookAroundText(plan: LabPlan): string {
+export function lookAroundText(plan: LabPlan, state?: LabState): string {
   const n1 = plan.nodes[0]!;
   const p1 = n1.pods[0];
   const name = plan.options.name;
   const nameArg = name === "skein" ? "" : ` --name ${name}`;
-  return [
-    "Look around:",
-    `  skein lab status${nameArg}`,
-    `  ip netns exec ${n1.netns} ip route            # routes to other nodes' pod subnets (proto 100)`,
-    `  ip netns exec ${n1.netns} ip -d link show        # eth0, cni0, ${
-      plan.options.backend === "vxlan" ? "the vxlan device, " : ""
-    }pod veths`,
-    ...(p1 ? [`  ip netns exec ${p1.netns} ip addr             # a pod`] : []),
-    `  cat ${n1.leaseFile}  ${n1.logFile}`,
-    `  skein lab down${nameArg}                          # remove everything`,
-  ].join("\n");
+  const other = state?.pods.find((p) => p.node !== n1.name && p.ip);
+  const rows: [string, string][] = [
+    [`skein lab status${nameArg}`, "nodes, leases, pods, daemon health"],
+    [`ip netns exec ${n1.netns} ip route`, "routes to other nodes' pod subnets (proto 100)"],
+    [
+      `ip netns exec ${n1.netns} ip -d link show`,
+      `eth0, cni0, ${plan.options.backend === "vxlan" ? "the vxlan device, " : ""}pod veths`,
+    ],
+    ...(p1 ? [[`ip netns exec ${p1.netns} ip addr`, "a pod"] as [string, string]] : []),
+    ...(p1 && other
+      ? [
+        [`ip netns exec ${p1.netns} ping -c 1 ${other.ip}`, `${p1.name} -> ${other.name}`] as [
+          string,
+          string,
+        ],
+      ]
+      : []),
+    [`cat ${n1.leaseFile}`, "what the daemon told the CNI plugin"],
+    [`less ${n1.logFile}`, "the daemon's log"],
+    [`skein lab down${nameArg}`, "remove everything"],
+  ];
+  const w = Math.max(...rows.map(([c]) => c.length));
+  return ["Look around:", ...rows.map(([c, why]) => `  ${c.padEnd(w)}  # ${why}`)].join("\n");
 }
