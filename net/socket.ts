@@ -32,24 +32,88 @@ function fail(operation: string, errnum = L.errno()): never {
   throw new NetlinkError(operation, errnum);
 }
 
-/** A bound NETLINK_ROUTE socket. Not thread-safe; every call is synchronous. */
-export class NetlinkSocket {
-  readonly fd: number;
-  /** The port id the kernel assigned (nl_pid). */
-  readonly pid: number;
-  #seq: number;
-  #rbuf = new Uint8Array(RECV_BUF);
-  #w = new Writer(8192);
-  #closed = false;
-  #batchMax = BATCH_MAX_MSGS;
+/**
+ * Moves datagrams to and from the kernel. The real one is FFI (see NetlinkSocket.open());
+ * tests can pass a fake to exercise the protocol logic without root.
+ */
+export interface NetlinkTransport {
+  /** Sends one datagram; throws NetlinkError on failure. */
+  send(bytes: Uint8Array, operation: string): void;
+  /**
+   * Receives one datagram into `buf` and returns its real length, which is larger than
+   * `buf.length` when it did not fit (MSG_TRUNC); throws NetlinkError on failure.
+   */
+  recv(buf: Uint8Array, operation: string): number;
+  close(): void;
+}
+
+class FfiTransport implements NetlinkTransport {
   static #kernel = new Uint8Array(12); // struct sockaddr_nl { AF_NETLINK, 0, pid 0, groups 0 }
   static {
-    new DataView(NetlinkSocket.#kernel.buffer).setUint16(0, L.AF_NETLINK, true);
+    new DataView(FfiTransport.#kernel.buffer).setUint16(0, L.AF_NETLINK, true);
+  }
+  constructor(readonly fd: number) {}
+
+  send(bytes: Uint8Array, operation: string): void {
+    const c = L.libc();
+    for (;;) {
+      const n = Number(c.sendto(this.fd, bytes, BigInt(bytes.length), 0, FfiTransport.#kernel, 12));
+      if (n >= 0) {
+        if (n !== bytes.length) {
+          throw new NetlinkError(`${operation} (short write ${n}/${bytes.length})`, 5);
+        }
+        return;
+      }
+      const e = L.errno();
+      if (e !== L.EINTR) fail(operation, e);
+    }
   }
 
-  private constructor(fd: number, pid: number) {
-    this.fd = fd;
-    this.pid = pid;
+  recv(buf: Uint8Array, operation: string): number {
+    const c = L.libc();
+    for (;;) {
+      const n = Number(c.recv(this.fd, buf, BigInt(buf.length), L.MSG_TRUNC));
+      if (n >= 0) return n;
+      const e = L.errno();
+      if (e === L.EINTR) continue;
+      if (e === L.ENOBUFS) {
+        throw new NetlinkError(
+          `${operation} (replies were dropped: socket receive buffer full)`,
+          e,
+        );
+      }
+      fail(operation, e);
+    }
+  }
+
+  close(): void {
+    L.libc().close(this.fd);
+  }
+}
+
+/** A bound NETLINK_ROUTE socket. Not thread-safe; every call is synchronous. */
+export class NetlinkSocket {
+  /** The port id the kernel assigned (nl_pid). */
+  readonly pid: number;
+  #t: NetlinkTransport;
+  #seq: number;
+  #rbuf: Uint8Array;
+  #w = new Writer(8192);
+  #closed = false;
+  #batchMax: number;
+
+  /**
+   * Wraps a transport. `NetlinkSocket.open()` is the usual way in; this constructor is for fakes.
+   * @param batchMax most messages per batch write (bounded by the receive buffer for errors)
+   */
+  constructor(
+    t: NetlinkTransport,
+    opts: { pid?: number; batchMax?: number; recvBuf?: number } = {},
+  ) {
+    this.#t = t;
+    this.pid = opts.pid ?? 0;
+    this.#batchMax = opts.batchMax ?? BATCH_MAX_MSGS;
+    this.#rbuf = new Uint8Array(opts.recvBuf ?? RECV_BUF);
     this.#seq = (Date.now() / 1000) >>> 0;
   }
 
@@ -59,11 +123,10 @@ export class NetlinkSocket {
     const fd = c.socket(L.AF_NETLINK, L.SOCK_RAW | L.SOCK_CLOEXEC, C.NETLINK_ROUTE);
     if (fd < 0) fail("Cannot open a netlink socket");
     try {
-      const one = new Int32Array([1]);
-      const u8one = new Uint8Array(one.buffer);
+      const one = new Uint8Array(new Int32Array([1]).buffer);
       // Extended ACK text, and ACKs that do not echo the whole request back.
-      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_EXT_ACK, u8one, 4);
-      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_CAP_ACK, u8one, 4);
+      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_EXT_ACK, one, 4);
+      c.setsockopt(fd, C.SOL_NETLINK, C.NETLINK_CAP_ACK, one, 4);
       const size = new Uint8Array(new Int32Array([RCVBUF_BYTES]).buffer);
       let rcvbuf = RCVBUF_BYTES;
       if (c.setsockopt(fd, L.SOL_SOCKET, L.SO_RCVBUFFORCE, size, 4) !== 0) {
@@ -76,10 +139,9 @@ export class NetlinkSocket {
       const len = new Uint8Array(new Uint32Array([12]).buffer);
       if (c.getsockname(fd, addr, len) !== 0) fail("Cannot read the netlink socket's address");
       const pid = new DataView(addr.buffer).getUint32(4, true);
-      const s = new NetlinkSocket(fd, pid);
-      // Each ACK costs roughly 1 KiB of receive buffer; never send more than fit.
-      s.#batchMax = Math.max(16, Math.min(BATCH_MAX_MSGS, Math.floor(rcvbuf / 1024 / 2)));
-      return s;
+      // A failing message costs roughly 1 KiB of receive buffer; never send more than fit.
+      const batchMax = Math.max(16, Math.min(BATCH_MAX_MSGS, Math.floor(rcvbuf / 1024 / 2)));
+      return new NetlinkSocket(new FfiTransport(fd), { pid, batchMax });
     } catch (e) {
       c.close(fd);
       throw e;
@@ -90,7 +152,7 @@ export class NetlinkSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    L.libc().close(this.fd);
+    this.#t.close();
   }
 
   get closed(): boolean {
@@ -108,44 +170,17 @@ export class NetlinkSocket {
   }
 
   #send(bytes: Uint8Array, operation: string): void {
-    const c = L.libc();
-    for (;;) {
-      const n = Number(
-        c.sendto(this.fd, bytes, BigInt(bytes.length), 0, NetlinkSocket.#kernel, 12),
-      );
-      if (n >= 0) {
-        if (n !== bytes.length) {
-          throw new NetlinkError(`${operation} (short write ${n}/${bytes.length})`, 5);
-        }
-        return;
-      }
-      const e = L.errno();
-      if (e !== L.EINTR) fail(operation, e);
-    }
+    this.#t.send(bytes, operation);
   }
 
   /** Receives one datagram into the receive buffer; returns its length. */
   #recv(operation: string): number {
-    const c = L.libc();
-    for (;;) {
-      const n = Number(c.recv(this.fd, this.#rbuf, BigInt(this.#rbuf.length), L.MSG_TRUNC));
-      if (n >= 0) {
-        if (n > this.#rbuf.length) {
-          this.#rbuf = new Uint8Array(Math.max(n, this.#rbuf.length * 2));
-          throw new TruncatedReply();
-        }
-        return n;
-      }
-      const e = L.errno();
-      if (e === L.EINTR) continue;
-      if (e === L.ENOBUFS) {
-        throw new NetlinkError(
-          `${operation} (replies were dropped: socket receive buffer full)`,
-          e,
-        );
-      }
-      fail(operation, e);
+    const n = this.#t.recv(this.#rbuf, operation);
+    if (n > this.#rbuf.length) {
+      this.#rbuf = new Uint8Array(Math.max(n, this.#rbuf.length * 2));
+      throw new TruncatedReply();
     }
+    return n;
   }
 
   #encode(msg: NlMessage, seq: number, addFlags = 0, clearFlags = 0): number {
