@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { openHandle } from "../net/mod.ts";
+import { type NetHandle, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { type Cidr, contains, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { CmdArgs } from "./env.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
@@ -255,20 +256,58 @@ async function cmdGc(call: IpamCall): Promise<void> {
   const { conf } = call;
   if (conf.mode === "loopback") return;
   const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerId}/${a.ifName}`));
+  const keep = new Set(
+    (conf.validAttachments ?? []).map((a) => hostVethName(a.containerId, a.ifName)),
+  );
+  // Before IPAM GC: routed mode attributes leaked veths through the ranges IPAM knows.
+  const subnets = conf.mode === "routed" ? await networkSubnets(call) : [];
   await ipamGcFor(call);
   await masqPrune((o) => o.network === conf.name && !valid.has(`${o.containerId}/${o.ifName}`));
-  if (conf.mode === "bridge") {
-    // Host veths of this network's bridge that belong to no valid attachment are leaks.
-    using host = openHandle();
-    const br = host.linkFind(conf.bridge);
-    if (!br) return;
-    const keep = new Set(
-      (conf.validAttachments ?? []).map((a) => hostVethName(a.containerId, a.ifName)),
+  using host = openHandle();
+  const leaks = conf.mode === "bridge"
+    ? bridgeLeaks(host, conf.bridge, keep)
+    : routedLeaks(host, subnets, keep);
+  for (const name of leaks) linkDelIfExists(host, name);
+}
+
+/** Host veths on this network's bridge that belong to no valid attachment. */
+function bridgeLeaks(host: NetHandle, bridge: string, keep: Set<string>): string[] {
+  const br = host.linkFind(bridge);
+  if (!br) return [];
+  return host.linkList()
+    .filter((l) => l.masterIndex === br.index && isHostVethName(l.name) && !keep.has(l.name))
+    .map((l) => l.name);
+}
+
+/**
+ * Routed-mode host veths that belong to no valid attachment: skein-named veths whose skein
+ * host route (proto 100) points into one of this network's subnets.
+ */
+function routedLeaks(host: NetHandle, subnets: Cidr[], keep: Set<string>): string[] {
+  if (!subnets.length) return [];
+  const out: string[] = [];
+  for (const l of host.linkList()) {
+    if (!isHostVethName(l.name) || keep.has(l.name) || l.kind !== "veth") continue;
+    const routes = [4, 6].flatMap((family) =>
+      host.routeList({ family: family as 4 | 6, dev: l.index, protocol: SKEIN_ROUTE_PROTOCOL })
     );
-    for (const l of host.linkList()) {
-      if (l.masterIndex === br.index && isHostVethName(l.name) && !keep.has(l.name)) {
-        linkDelIfExists(host, l.name);
-      }
-    }
+    const mine = routes.some((r) => {
+      const c = tryParseCidr(r.dst);
+      return c !== undefined && subnets.some((s) => contains(s, c.ip));
+    });
+    if (mine) out.push(l.name);
+  }
+  return out;
+}
+
+/** The subnets of this network's skein IPAM ranges (empty for a delegated IPAM). */
+async function networkSubnets(call: IpamCall): Promise<Cidr[]> {
+  if (call.conf.ipam?.type !== "skein") return [];
+  try {
+    const { parseIpamConfig } = await import("./ipam/mod.ts");
+    const cfg = await parseIpamConfig(call.conf.raw);
+    return cfg.ranges.flat().map((r) => parseCidr(r.subnet));
+  } catch {
+    return []; // IPAM GC reports a bad config itself
   }
 }

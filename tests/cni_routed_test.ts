@@ -70,6 +70,19 @@ Deno.test("cni routed mode: dual-stack ADD, ping, CHECK drift, DEL", async () =>
       });
       assertEquals(c.code, 1);
       assertStringIncludes(String(c.json?.msg), "host route 10.251.1.3/32");
+      // GC (1.1) with r2 no longer valid: its reservation, veth and host route go; r1 stays.
+      await callOk({
+        command: "GC",
+        conf: {
+          ...conf,
+          cniVersion: "1.1.0",
+          "cni.dev/valid-attachments": [{ containerID: "r1", ifname: "eth0" }],
+        },
+        hostNs: host,
+      });
+      assertEquals(links(host).some((l) => l.ifname === hostVeth2), false);
+      assertEquals(links(host).some((l) => l.ifname === hostVeth), true);
+      assertEquals(reservations(dataDir, "rtnet"), ["10.251.1.2", "fd00:251:1::2"]);
       for (const [id, p, r] of [["r1", ns.p1!, r1], ["r2", ns.p2!, r2]] as const) {
         await callOk({
           command: "DEL",
