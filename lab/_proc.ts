@@ -57,6 +57,17 @@ export function processAlive(pid: number, marker: string): boolean {
   return cmdline !== undefined && cmdline.includes(marker);
 }
 
+/** Pids of live processes (other than this one) whose command line contains `marker`. */
+export function pidsWithMarker(marker: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const pid = Number(e.name);
+    if (pid !== Deno.pid && processAlive(pid, marker)) pids.push(pid);
+  }
+  return pids;
+}
+
 /**
  * Stops a process the lab started: SIGTERM (or `signal`), then SIGKILL after `graceMs`.
  * Does nothing when the pid no longer carries `marker`. Returns true if it had to act.

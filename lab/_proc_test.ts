@@ -1,5 +1,13 @@
 import { assert, assertEquals } from "../testing/assert.ts";
-import { mapLimit, processAlive, runCommand, sleep, spawnDetached, stopProcess } from "./_proc.ts";
+import {
+  mapLimit,
+  pidsWithMarker,
+  processAlive,
+  runCommand,
+  sleep,
+  spawnDetached,
+  stopProcess,
+} from "./_proc.ts";
 
 Deno.test("mapLimit() keeps order and the limit", async () => {
   let inFlight = 0, peak = 0;
@@ -27,7 +35,8 @@ Deno.test("spawnDetached() logs to a file; stopProcess() stops only the right pi
   try {
     const log = `${dir}/p.log`;
     Deno.writeTextFileSync(log, "");
-    const pid = spawnDetached(["sh", "-c", `echo started; exec sleep 30 # ${dir}`], {
+    const secs = `30.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+    const pid = spawnDetached(["sh", "-c", `echo started; exec sleep ${secs}`], {
       logFile: log,
     });
     for (let i = 0; i < 100 && !Deno.readTextFileSync(log).includes("started"); i++) {
@@ -35,6 +44,7 @@ Deno.test("spawnDetached() logs to a file; stopProcess() stops only the right pi
     }
     assertEquals(Deno.readTextFileSync(log), "started\n");
     assert(processAlive(pid, "sleep"));
+    assertEquals(pidsWithMarker(`sleep ${secs}`), [pid]);
     assertEquals(await stopProcess(pid, "not-this-marker"), false);
     assert(processAlive(pid, "sleep"));
     assertEquals(await stopProcess(pid, "sleep", { graceMs: 2000 }), true);

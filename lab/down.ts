@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { stopProcess } from "./_proc.ts";
+import { pidsWithMarker, stopProcess } from "./_proc.ts";
 import { LAB_ROOT, planLab, validateLabName } from "./plan.ts";
 import { readLabState } from "./state.ts";
 import { deleteLabNamespaces } from "./topology.ts";
@@ -32,7 +32,8 @@ export async function labDown(
   try {
     state = readLabState(`${stateDir}/lab.json`);
   } catch (e) {
-    errors.push((e as Error).message);
+    // A corrupt lab.json does not stop the teardown: the scans below find what it made.
+    progress(`${(e as Error).message}; removing what matches the lab's names instead`);
   }
   const stopped: number[] = [];
   if (state) {
@@ -52,6 +53,14 @@ export async function labDown(
         progress(`stopped ${p.name} (pid ${p.pid})`);
       }
     }));
+  }
+  // Any process still running with a path of this lab on its command line (a daemon or etcd that
+  // lab.json does not know about, e.g. after a crash between starting it and recording it).
+  for (const pid of pidsWithMarker(`${stateDir}/`)) {
+    if (await stopProcess(pid, `${stateDir}/`)) {
+      stopped.push(pid);
+      progress(`stopped unrecorded process ${pid}`);
+    }
   }
   const ns = deleteLabNamespaces(name, state?.namespaces ?? []);
   if (ns.deleted.length) progress(`deleted namespaces ${ns.deleted.join(" ")}`);

@@ -26,7 +26,7 @@ import {
   summarize,
 } from "../lab/mod.ts";
 import { startEtcd } from "../lab/etcd.ts";
-import { runCommand, sleep, stopProcess } from "../lab/_proc.ts";
+import { processAlive, runCommand, sleep, spawnDetached, stopProcess } from "../lab/_proc.ts";
 
 const isRoot = Deno.uid() === 0;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -428,13 +428,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "lab down removes a lab that failed half-way (daemons that never got ready)",
+  name:
+    "lab down removes a lab that failed half-way, also with a corrupt lab.json and a stray process",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const name = `${testPrefix()}f`;
     const saved = Deno.env.get("SKEIN_BIN");
+    let stray: number | undefined;
     Deno.env.set("SKEIN_BIN", "/bin/false");
     try {
       const e = await assertRejects(() => labUp(opts("f", { nodes: 2 })));
@@ -442,6 +444,9 @@ Deno.test({
       const lab = loadLab(name)!;
       assertEquals(lab.state.phase, "failed");
       assertEquals(labNamespaces(name).sort(), [`${name}-lan`, `${name}-n1`, `${name}-n2`]);
+      // Worse: a process lab.json does not know about, and a corrupt lab.json.
+      stray = spawnDetached(["tail", "-f", lab.plan.stateFile], { logFile: "/dev/null" });
+      Deno.writeTextFileSync(lab.plan.stateFile, "{garbage");
     } finally {
       if (saved === undefined) Deno.env.delete("SKEIN_BIN");
       else Deno.env.set("SKEIN_BIN", saved);
@@ -450,6 +455,7 @@ Deno.test({
     }
     assertEquals(labNamespaces(name), []);
     assert(!(await exists(`/run/skein/lab/${name}`)));
+    assert(stray !== undefined && !processAlive(stray, "tail"), "stray process left running");
   },
 });
 
