@@ -4,20 +4,11 @@
  *
  * @module
  */
-import {
-  type Cidr,
-  contains,
-  familyBits,
-  formatIp,
-  formatMac,
-  networkOf,
-  parseMac,
-  tryParseCidr,
-} from "../net/cidr.ts";
+import { type Cidr, contains, familyBits, formatIp, networkOf, tryParseCidr } from "../net/cidr.ts";
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { Skipped } from "./types.ts";
-import { cidrInfo, ipInfo } from "./_parse_cache.ts";
+import { cidrInfo, ipInfo, macText } from "./_parse_cache.ts";
 
 /** The network address of a subnet ("10.244.2.0/24" → "10.244.2.0"): flannel's VTEP address. */
 export function firstAddress(subnet: string): string {
@@ -33,12 +24,7 @@ export function firstAddress(subnet: string): string {
 export function vtepMacOf(lease: Lease): string | undefined {
   const d = lease.backendData ?? {};
   const v = d.vtepMAC ?? d.VtepMAC;
-  if (typeof v !== "string") return undefined;
-  try {
-    return formatMac(parseMac(v));
-  } catch {
-    return undefined;
-  }
+  return typeof v === "string" ? macText(v) : undefined;
 }
 
 /** Result of checkLeases(): the leases a backend may program, and those it must skip. */

@@ -5,7 +5,16 @@
  *
  * @module
  */
-import { type Cidr, formatIp, type Ip, networkOf, tryParseCidr, tryParseIp } from "../net/cidr.ts";
+import {
+  type Cidr,
+  formatIp,
+  formatMac,
+  type Ip,
+  networkOf,
+  parseMac,
+  tryParseCidr,
+  tryParseIp,
+} from "../net/cidr.ts";
 
 const LIMIT = 200_000;
 
@@ -60,4 +69,21 @@ export function sameIp(a: string | undefined, b: string | undefined): boolean {
   if (a === b) return true;
   const x = ipInfo(a), y = ipInfo(b);
   return x !== undefined && y !== undefined && x.text === y.text;
+}
+
+const macs = new Map<string, string | null>();
+
+/** parseMac() + formatMac() (lower case, colons), memoised; undefined for a non-MAC. */
+export function macText(text: string): string | undefined {
+  let v = macs.get(text);
+  if (v === undefined) {
+    try {
+      v = formatMac(parseMac(text));
+    } catch {
+      v = null;
+    }
+    if (macs.size >= LIMIT) macs.clear();
+    macs.set(text, v);
+  }
+  return v ?? undefined;
 }

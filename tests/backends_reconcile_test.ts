@@ -274,6 +274,22 @@ Deno.test(
         assertEquals(skeinRoutes(ns), ["10.244.3.0/24 via 10.244.3.0 dev skein.1 onlink"]);
         assertEquals(fdbOf(ns, "skein.1").map((f) => f.mac), [mac3]);
         assertEquals(ipJson(ns, "neigh", "show", "dev", "skein.1").length, 1);
+
+        // Node 3 comes back with a new IP and a new MAC: FDB and neighbour corrected in place.
+        const mac3b = "0a:00:00:00:00:33";
+        const moved = mkLease(3, "192.168.0.33", { backendData: { vtepMAC: mac3b } });
+        const r5 = b2.reconcile([moved], self);
+        assertEquals(r5.errors, []);
+        assertEquals(fdbOf(ns, "skein.1").map((f) => `${f.mac} ${f.dst}`), [
+          `${mac3b} 192.168.0.33`,
+        ]);
+        const n5 = ipJson<{ dst: string; lladdr: string }>(ns, "neigh", "show", "dev", "skein.1");
+        assertEquals(n5.map((n) => `${n.dst} ${n.lladdr}`), [`10.244.3.0 ${mac3b}`]);
+        // Only the IP changes (same MAC): the FDB entry is replaced, still one entry.
+        b2.reconcile([mkLease(3, "192.168.0.34", { backendData: { vtepMAC: mac3b } })], self);
+        assertEquals(fdbOf(ns, "skein.1").map((f) => `${f.mac} ${f.dst}`), [
+          `${mac3b} 192.168.0.34`,
+        ]);
       } finally {
         Deno.removeSync(stateDir, { recursive: true });
       }
