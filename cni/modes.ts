@@ -86,6 +86,13 @@ function createVeth(
 
 /** Brings the pod interface up and gives it its addresses (IPv6 without DAD). */
 function configurePodAddrs(o: WireOptions, ips: readonly ResultIp[]): void {
+  if (ips.some((ip) => parseCidr(ip.address).family === 6)) {
+    // Like the reference plugins: a pod namespace may come with IPv6 disabled on new links.
+    step(
+      `cannot enable IPv6 on ${o.ifName} in ${o.netns}`,
+      () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", o.netns),
+    );
+  }
   step(`cannot set ${o.ifName} up in ${o.netns}`, () => o.pod.linkSet(o.ifName, { up: true }));
   for (const ip of ips) {
     step(
@@ -203,14 +210,14 @@ export function wireRouted(o: WireOptions): CniResult {
   const hostName = hostLink.name;
   if (fams.has(4)) {
     step(`cannot enable proxy_arp on ${hostName}`, () => {
-      ensureSysctl(`net.ipv4.conf.${hostName}.proxy_arp`, "1");
-      ensureSysctl(`net.ipv4.neigh.${hostName}.proxy_delay`, "0");
+      ensureSysctl(`net/ipv4/conf/${hostName}/proxy_arp`, "1");
+      ensureSysctl(`net/ipv4/neigh/${hostName}/proxy_delay`, "0");
     });
   }
   if (fams.has(6)) {
     step(
       `cannot disable DAD on ${hostName}`,
-      () => ensureSysctl(`net.ipv6.conf.${hostName}.accept_dad`, "0"),
+      () => ensureSysctl(`net/ipv6/conf/${hostName}/accept_dad`, "0"),
     );
   }
   step(`cannot set ${hostName} up`, () => o.host.linkSet(hostName, { up: true }));

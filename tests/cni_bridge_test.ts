@@ -123,14 +123,18 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
       });
       assertEquals(c.code, 1);
       assertStringIncludes(String(c.json?.msg), "address 10.250.1.2/24 is missing");
-      // --- GC (1.1): c3 is a leak (not in valid attachments)
-      await callOk({
+      // --- GC (1.1): c3 is a leak (not in valid attachments). p3 comes with IPv6 disabled on
+      // new links; ADD turns it on for eth0, as the reference plugins do.
+      inNs(ns.p3!, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+      const r3 = (await callOk({
         command: "ADD",
         conf: conf("1.1.0"),
         containerId: "c3",
         netns: ns.p3,
         hostNs: host,
-      });
+      }))!;
+      assertEquals((r3.ips as unknown[]).length, 2);
+      assertEquals(addrs(ns.p3!, "eth0").length, 2);
       assertEquals(reservations(dataDir, "brnet").length, 6);
       await callOk({
         command: "GC",
