@@ -9,7 +9,7 @@
 import { NetlinkError } from "./errors.ts";
 import { closeFd, netnsPath, openNetnsFd, withNetns } from "./netns.ts";
 import * as C from "./nl/consts.ts";
-import type { NlMessage } from "./nl/message.ts";
+import type { MessageSpan, NlMessage } from "./nl/message.ts";
 import {
   bridgePortHairpinRequest,
   checkIfname,
@@ -68,7 +68,7 @@ export interface OpenHandleOptions {
 /**
  * Opens a handle bound to `netns` (or the current namespace).
  *
- * ```ts
+ * ```ts ignore
  * using h = openHandle({ netns: "node1" });
  * h.routeReplace({ dst: "10.244.2.0/24", gateway: "192.168.1.48", dev: "eth0" });
  * ```
@@ -316,7 +316,11 @@ export class Handle implements NetHandle {
       : [C.AF_INET, C.AF_INET6];
     const out: Route[] = [];
     for (const fam of families) {
-      for (const m of this.#sock.dump(routeDumpRequest(fam), "Cannot list routes")) {
+      // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32).
+      const accept = (b: Uint8Array, s: MessageSpan) =>
+        s.type === C.RTM_NEWROUTE &&
+        (filter.protocol === undefined || b[s.offset + 21] === filter.protocol);
+      for (const m of this.#sock.dump(routeDumpRequest(fam), "Cannot list routes", accept)) {
         if ((m.header["flags"] ?? 0) & C.RTM_F_CLONED) continue;
         const r = routeFromMessage(m);
         if (table !== "all" && r.table !== table) continue;

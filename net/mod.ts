@@ -1,7 +1,7 @@
 /**
  * skein's kernel layer: rtnetlink over Deno FFI, network namespaces, sysctl, CIDR math.
  *
- * ```ts
+ * ```ts ignore
  * import { openHandle, netnsAdd } from "./net/mod.ts";
  * netnsAdd("node1");
  * using h = openHandle({ netns: "node1" });

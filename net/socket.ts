@@ -15,6 +15,7 @@ import {
   decodeMessage,
   encodeMessage,
   forEachMessage,
+  type MessageSpan,
   type NlMessage,
 } from "./nl/message.ts";
 import { Writer } from "./nl/writer.ts";
@@ -258,9 +259,14 @@ export class NetlinkSocket {
   /**
    * Sends a dump request (NLM_F_DUMP) and collects every reply message until NLMSG_DONE.
    * When the kernel flags the dump as interrupted (NLM_F_DUMP_INTR), it is repeated.
-   * `filter` sees the raw message type/flags and can skip decoding.
+   * `accept`, when given, sees each message undecoded (header bytes at `span.offset + 16`)
+   * and can skip decoding the ones the caller does not want.
    */
-  dump(msg: NlMessage, operation: string): NlMessage[] {
+  dump(
+    msg: NlMessage,
+    operation: string,
+    accept?: (buf: Uint8Array, span: MessageSpan) => boolean,
+  ): NlMessage[] {
     this.#check(operation);
     for (let attempt = 0;; attempt++) {
       const seq = this.#nextSeq();
@@ -294,9 +300,8 @@ export class NetlinkSocket {
             const err = decodeError(this.#rbuf, span);
             throw new NetlinkError(operation, err.errno || 5, err.extack);
           }
-          if (!truncated) {
-            out.push(decodeMessage(this.#rbuf.subarray(span.offset, span.offset + span.length)));
-          }
+          if (truncated || (accept && !accept(this.#rbuf, span))) return true;
+          out.push(decodeMessage(this.#rbuf.subarray(span.offset, span.offset + span.length)));
           return true;
         });
       }

@@ -2,7 +2,7 @@
  * Shared helper for integration tests (root): throwaway network namespaces with a per-run
  * prefix, always deleted in `finally`.
  *
- * ```ts
+ * ```ts ignore
  * import { withNamespaces } from "./_netns.ts";
  * await withNamespaces(["host", "pod"], async (ns) => {
  *   // ns.host === "/run/netns/sk3f9a-host", ns.pod === "/run/netns/sk3f9a-pod"

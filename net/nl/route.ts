@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { formatCidr, formatIp, parseCidr, parseIp, tryParseCidr } from "../cidr.ts";
+import { formatIp, parseIp, tryParseCidr } from "../cidr.ts";
 import type { Route } from "../types.ts";
 import { type Attr, attr, getNested, getNum, getStr, nest } from "./attr.ts";
 import { parseScope, scopeName } from "./addr.ts";
@@ -215,7 +215,8 @@ export function routeFromMessage(m: NlMessage): Route {
   const type = h["type"] ?? 0;
   const r: Route = {
     family,
-    dst: formatCidr(parseCidr(`${dstIp}/${dstLen}`)),
+    // The kernel keeps route prefixes with their host bits clear, and formats are canonical.
+    dst: `${dstIp}/${dstLen}`,
     table: getNum(m.attrs, C.RTA_TABLE) ?? h["table"] ?? 0,
     protocol: h["protocol"] ?? 0,
     scope: scopeName(h["scope"] ?? 0),
