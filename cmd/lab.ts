@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  formatMatrix,
   formatStatus,
   LabConfigError,
   labDefaults,
@@ -12,8 +13,12 @@ import {
   LabExistsError,
   labStatus,
   labUp,
+  loadLab,
   lookAroundText,
+  matrixPods,
+  pingMatrix,
   statusHealthy,
+  summarize,
 } from "../lab/mod.ts";
 
 const HELP = `skein lab: a multi-node cluster of network namespaces on this machine (root)
@@ -23,6 +28,7 @@ Usage:
                [--datastore file|etcd] [--etcd-endpoints URL,...] [--network CIDR]
                [--lease-ttl S] [--reconcile-period S]
   skein lab status [--name LAB] [--json]
+  skein lab ping [--name LAB]
   skein lab down [--name LAB]
 
 up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on a bridge in
@@ -32,6 +38,7 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         and prints the matrix. Exit 1 when any pair cannot reach the other.
         --datastore etcd starts a local etcd (/usr/bin/etcd) unless --etcd-endpoints is given.
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
+ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
         partial "up").
 
@@ -99,6 +106,18 @@ export async function main(args: string[]): Promise<number> {
         }
         console.log(v.json ? JSON.stringify(s, null, 2) : formatStatus(s));
         return statusHealthy(s) ? 0 : 1;
+      }
+      case "ping": {
+        const lab = loadLab(name);
+        if (!lab) {
+          console.error(`skein lab ping: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
+          return 1;
+        }
+        const pods = matrixPods(lab.state);
+        progress(`pinging ${pods.length * (pods.length - 1)} pod pairs`);
+        const results = await pingMatrix(pods);
+        console.log(formatMatrix(pods, results));
+        return summarize(results).failed === 0 ? 0 : 1;
       }
       case "down": {
         const r = await labDown(name, progress);

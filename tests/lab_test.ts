@@ -213,9 +213,31 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
         assertEquals(r.code, 0, r.stdout + r.stderr);
         assertEquals(r.stdout.split("\n").filter((l) => / ready http/.test(l)).length, 3, r.stdout);
         for (const s of Object.values(subnets)) assertStringIncludes(r.stdout, s);
+        const ping = await cli(["ping", "--name", o.name]);
+        assertEquals(ping.code, 0, ping.stdout + ping.stderr);
+        assertStringIncludes(ping.stdout, "6/6 pairs reachable");
         const again = await cli(["up", "--name", o.name]);
         assertEquals(again.code, 2, again.stderr);
         assertStringIncludes(again.stderr, `Lab "${o.name}" exists`);
+      });
+    }
+
+    if (c.viaCli) {
+      await t.step("skein lab ping exits 1 and names the pairs that fail", async () => {
+        const a = lab.state.pods.find((p) => p.name === "n1-p1")!;
+        const b = lab.state.pods.find((p) => p.name === "n2-p1")!;
+        const cut = ["ip", "-n", b.netns, "route", "add", "blackhole", `${a.ip}/32`];
+        const r0 = await runCommand(cut);
+        assert(r0.success, r0.stderr);
+        try {
+          const r = await cli(["ping", "--name", o.name]);
+          assertEquals(r.code, 1, r.stdout + r.stderr);
+          assertStringIncludes(r.stdout, "4/6 pairs reachable, 2 FAILED");
+          assertStringIncludes(r.stdout, `FAIL n1-p1 -> n2-p1 (${b.ip})`);
+          assertStringIncludes(r.stdout, `FAIL n2-p1 -> n1-p1 (${a.ip})`);
+        } finally {
+          await runCommand(["ip", "-n", b.netns, "route", "del", "blackhole", `${a.ip}/32`]);
+        }
       });
     }
 
