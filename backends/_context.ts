@@ -18,6 +18,11 @@ import { ipInfo } from "./_parse_cache.ts";
 
 /** Invalid backend options: nothing was changed. */
 export class BackendConfigError extends TypeError {
+  /**
+   * Creates the error; the message names the field and the problem.
+   * @param field the option, e.g. "mtu"
+   * @param problem what is wrong with it
+   */
   constructor(field: string, problem: string) {
     super(`Invalid backend option ${field}: ${problem}`);
     this.name = "BackendConfigError";
@@ -26,6 +31,10 @@ export class BackendConfigError extends TypeError {
 
 /** A failure to create or repair a backend's local device (setup()). */
 export class BackendSetupError extends Error {
+  /**
+   * Creates the error.
+   * @param message what failed and why
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BackendSetupError";

@@ -39,6 +39,10 @@ export interface MasqueradeOptions {
 
 /** `nft` failed, or an option was invalid (then nothing was run). */
 export class MasqueradeError extends Error {
+  /**
+   * Creates the error.
+   * @param message what failed and why (nft's own message included)
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "MasqueradeError";

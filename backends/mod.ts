@@ -22,15 +22,21 @@ export {
   type MasqueradeOptions,
   masqueradeScript,
 } from "./masquerade.ts";
-export { isOwnedRoute, reconcileState } from "./reconcile.ts";
+export { isOwnedRoute, reconcileState, type ReconcileStateOptions } from "./reconcile.ts";
 export { vtepMacPath } from "./vtep_mac.ts";
 export type {
   Backend,
   BackendOptions,
   BackendType,
   DesiredState,
+  FdbSpec,
+  LeaseEntries,
+  NeighSpec,
   ReconcileReport,
+  RouteSpec,
   SetupResult,
   Skipped,
+  SysctlGetter,
+  SysctlSetter,
   Uplink,
 } from "./types.ts";

@@ -15,8 +15,11 @@ export const BACKEND_TYPES: readonly BackendType[] = ["host-gw", "vxlan", "ipip"
 
 /** The node's underlay interface (the one carrying `publicIP`). */
 export interface Uplink {
+  /** Interface name, e.g. "eth0". */
   name: string;
+  /** Interface index in the node's namespace. */
   index: number;
+  /** Its MTU; the tunnel MTU is derived from it. */
   mtu: number;
 }
 
@@ -27,6 +30,7 @@ export type SysctlGetter = (key: string) => string | undefined;
 
 /** What createBackend() needs. */
 export interface BackendOptions {
+  /** "host-gw", "vxlan" or "ipip". */
   type: BackendType;
   /** VXLAN network identifier (default 1, flannel's). */
   vni?: number;
@@ -42,6 +46,7 @@ export interface BackendOptions {
   handle: NetHandle;
   /** The same namespace, for sysctl (and nft in ensureMasquerade()). Undefined: this process's. */
   netns?: NetnsRef;
+  /** The underlay interface. */
   uplink: Uplink;
   /** The node's underlay address (the lease's publicIP). Its family is the VXLAN underlay family. */
   publicIP: string;
@@ -67,7 +72,9 @@ export interface SetupResult {
 
 /** One lease the backend did not program, and why. */
 export interface Skipped {
+  /** The lease's subnet (or IPv6 subnet). */
   subnet: string;
+  /** Why, in words an operator can act on. */
   reason: string;
 }
 
@@ -85,11 +92,13 @@ export interface ReconcileReport {
   errors: string[];
   /** skein-owned routes in the kernel that match the desired state after this run. */
   routes: number;
+  /** Wall time of the whole reconcile (device check, dumps, changes). */
   durationMs: number;
 }
 
 /** A node's dataplane: local devices plus routes to every other node's pod subnet. */
 export interface Backend {
+  /** Which backend this is. */
   readonly type: BackendType;
   /**
    * Creates or repairs the local devices and sysctls; returns what to publish in the lease and
@@ -106,25 +115,35 @@ export interface Backend {
 
 /** A route a lease needs (always with a gateway: that is how backend routes are told apart). */
 export interface RouteSpec {
+  /** The remote pod subnet. */
   dst: string;
+  /** Next hop: the node's IP (host-gw, ipip) or its VTEP address `<subnet>.0` (vxlan). */
   gateway: string;
   /** Output link index. */
   dev: number;
+  /** RTNH_F_ONLINK: the gateway is reachable on `dev` without a connected prefix (tunnels). */
   onlink?: boolean;
+  /** RTAX_MTU, if the route must carry one. */
   mtu?: number;
 }
 
 /** A permanent neighbour entry a lease needs (`ip neigh replace IP lladdr MAC dev D nud permanent`). */
 export interface NeighSpec {
+  /** Link index (skein's vxlan device). */
   dev: number;
+  /** The remote VTEP address `<subnet>.0`. */
   ip: string;
+  /** The remote VTEP MAC. */
   mac: string;
 }
 
 /** A permanent FDB entry a lease needs (`bridge fdb replace MAC dev D dst IP self permanent`). */
 export interface FdbSpec {
+  /** Link index (skein's vxlan device). */
   dev: number;
+  /** The remote VTEP MAC. */
   mac: string;
+  /** The remote node's underlay IP. */
   dst: string;
 }
 
@@ -132,15 +151,21 @@ export interface FdbSpec {
 export interface LeaseEntries {
   /** The lease's subnet (for messages). */
   subnet: string;
+  /** The lease's node (for messages). */
   node: string;
+  /** Applied first. */
   neighs: NeighSpec[];
+  /** Applied second. */
   fdbs: FdbSpec[];
+  /** Applied last, only when the neighbours and FDB entries succeeded. */
   routes: RouteSpec[];
 }
 
 /** The full desired state computed by a backend for one reconcile. */
 export interface DesiredState {
+  /** One per programmable lease. */
   entries: LeaseEntries[];
+  /** Leases the backend refused, with the reason. */
   skipped: Skipped[];
   /**
    * Devices whose permanent neighbours and FDB entries skein owns (the vxlan device): entries on
