@@ -9,7 +9,7 @@
 import { NetlinkError } from "./errors.ts";
 import { closeFd, netnsPath, openNetnsFd, withNetns } from "./netns.ts";
 import * as C from "./nl/consts.ts";
-import type { MessageSpan, NlMessage } from "./nl/message.ts";
+import type { NlMessage } from "./nl/message.ts";
 import {
   bridgePortHairpinRequest,
   checkIfname,
@@ -26,6 +26,7 @@ import { addrDumpRequest, addrFromMessage, addrRequest, parseScope } from "./nl/
 import {
   describeRoute,
   routeDumpRequest,
+  routeFromBytes,
   routeFromMessage,
   routeGetRequest,
   routeRequest,
@@ -316,18 +317,20 @@ export class Handle implements NetHandle {
       : [C.AF_INET, C.AF_INET6];
     const out: Route[] = [];
     for (const fam of families) {
-      // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32).
-      const accept = (b: Uint8Array, s: MessageSpan) =>
-        s.type === C.RTM_NEWROUTE &&
-        (filter.protocol === undefined || b[s.offset + 21] === filter.protocol);
-      for (const m of this.#sock.dump(routeDumpRequest(fam), "Cannot list routes", accept)) {
-        if ((m.header["flags"] ?? 0) & C.RTM_F_CLONED) continue;
-        const r = routeFromMessage(m);
-        if (table !== "all" && r.table !== table) continue;
-        if (filter.protocol !== undefined && r.protocol !== filter.protocol) continue;
-        if (index !== undefined && r.oif !== index) continue;
+      // Read straight from the receive buffer: rtmsg is family, dst_len, src_len, tos, table,
+      // protocol, scope, type, flags (u32) after the 16-byte nlmsghdr.
+      const start = out.length;
+      this.#sock.dumpEach(routeDumpRequest(fam), "Cannot list routes", (b, dv, s) => {
+        if (s.type !== C.RTM_NEWROUTE) return;
+        if (filter.protocol !== undefined && b[s.offset + 21] !== filter.protocol) return;
+        if (dv.getUint32(s.offset + 24, true) & C.RTM_F_CLONED) return;
+        const r = routeFromBytes(b, dv, s.offset, s.length);
+        if (table !== "all" && r.table !== table) return;
+        if (index !== undefined && r.oif !== index) return;
         out.push(r);
-      }
+      }, () => {
+        out.length = start;
+      });
     }
     return out;
   }

@@ -257,23 +257,22 @@ export class NetlinkSocket {
   }
 
   /**
-   * Sends a dump request (NLM_F_DUMP) and collects every reply message until NLMSG_DONE.
-   * When the kernel flags the dump as interrupted (NLM_F_DUMP_INTR), it is repeated.
-   * `accept`, when given, sees each message undecoded (header bytes at `span.offset + 16`)
-   * and can skip decoding the ones the caller does not want.
+   * Sends a dump request (NLM_F_DUMP) and hands every reply message, undecoded, to `each`
+   * until NLMSG_DONE. When the kernel flags the dump as interrupted (NLM_F_DUMP_INTR) or a
+   * reply did not fit the buffer, `restart` is called and the dump runs again.
    */
-  dump(
+  dumpEach(
     msg: NlMessage,
     operation: string,
-    accept?: (buf: Uint8Array, span: MessageSpan) => boolean,
-  ): NlMessage[] {
+    each: (buf: Uint8Array, dv: DataView, span: MessageSpan) => void,
+    restart: () => void,
+  ): void {
     this.#check(operation);
     for (let attempt = 0;; attempt++) {
       const seq = this.#nextSeq();
       this.#w.reset();
       this.#encode(msg, seq, C.NLM_F_DUMP);
       this.#send(this.#w.view(), operation);
-      const out: NlMessage[] = [];
       let interrupted = false;
       let truncated = false;
       let done = false;
@@ -286,34 +285,55 @@ export class NetlinkSocket {
           truncated = true; // keep reading to the end of this dump, then run it again
           continue;
         }
-        forEachMessage(this.#rbuf, n, (span) => {
+        const buf = this.#rbuf;
+        const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        forEachMessage(buf, n, (span) => {
           if (span.seq !== seq) return true;
           if (span.flags & C.NLM_F_DUMP_INTR) interrupted = true;
           if (span.type === C.NLMSG_DONE) {
-            const dv = new DataView(this.#rbuf.buffer, this.#rbuf.byteOffset);
             const err = span.length >= 20 ? dv.getInt32(span.offset + 16, true) : 0;
             if (err < 0) throw new NetlinkError(operation, -err);
             done = true;
             return false;
           }
           if (span.type === C.NLMSG_ERROR) {
-            const err = decodeError(this.#rbuf, span);
+            const err = decodeError(buf, span);
             throw new NetlinkError(operation, err.errno || 5, err.extack);
           }
-          if (truncated || (accept && !accept(this.#rbuf, span))) return true;
-          out.push(decodeMessage(this.#rbuf.subarray(span.offset, span.offset + span.length)));
+          if (!truncated) each(buf, dv, span);
           return true;
         });
       }
-      if (truncated && attempt < DUMP_RETRIES) continue;
-      if (!interrupted) return out;
+      if (!interrupted && !truncated) return;
       if (attempt >= DUMP_RETRIES) {
         throw new NetlinkError(
-          `${operation} (the dump kept being interrupted by concurrent changes)`,
+          `${operation} (the dump kept being ${
+            truncated ? "truncated" : "interrupted by concurrent changes"
+          })`,
           L.EINTR,
         );
       }
+      restart();
     }
+  }
+
+  /**
+   * Sends a dump request and returns every reply message decoded (see dumpEach()).
+   * `accept`, when given, sees each message undecoded and can skip the ones not wanted.
+   */
+  dump(
+    msg: NlMessage,
+    operation: string,
+    accept?: (buf: Uint8Array, span: MessageSpan) => boolean,
+  ): NlMessage[] {
+    let out: NlMessage[] = [];
+    this.dumpEach(msg, operation, (buf, _dv, span) => {
+      if (accept && !accept(buf, span)) return;
+      out.push(decodeMessage(buf.subarray(span.offset, span.offset + span.length)));
+    }, () => {
+      out = [];
+    });
+    return out;
   }
 
   /**

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { formatIp, parseIp, tryParseCidr } from "../cidr.ts";
+import { formatIp, ipFromBytes, parseIp, tryParseCidr } from "../cidr.ts";
 import type { Route } from "../types.ts";
-import { type Attr, attr, getNested, getNum, getStr, nest } from "./attr.ts";
+import { type Attr, attr, getNested, getNum, getStr, nest, NetlinkDecodeError } from "./attr.ts";
 import { parseScope, scopeName } from "./addr.ts";
 import * as C from "./consts.ts";
-import { parseV4 } from "./ip.ts";
+import { formatV4, parseV4 } from "./ip.ts";
 import type { NlMessage } from "./message.ts";
 
 /** A route with its device resolved to an index. */
@@ -235,4 +235,91 @@ export function routeFromMessage(m: NlMessage): Route {
   const mtu = metrics && getNum(metrics, C.RTAX_MTU);
   if (mtu !== undefined) r.mtu = mtu;
   return r;
+}
+
+/**
+ * Reads a RTM_NEWROUTE message straight from a receive buffer (the same result as
+ * `routeFromMessage(decodeMessage(...))`, without building attribute objects). `off` is the
+ * nlmsghdr's offset, `len` its nlmsg_len. Used for large route dumps.
+ */
+export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: number): Route {
+  if (len < 28) throw new NetlinkDecodeError("rtmsg", `${len} bytes is too short`);
+  const h = off + 16;
+  const fam = b[h]!;
+  const family = fam === C.AF_INET6 ? 6 : 4;
+  const dstLen = b[h + 1]!;
+  const type = b[h + 7]!;
+  let table = b[h + 4]!;
+  let dst: string | undefined;
+  let gateway: string | undefined;
+  let oif: number | undefined;
+  let src: string | undefined;
+  let metric: number | undefined;
+  let mtu: number | undefined;
+  const end = off + len;
+  let p = h + 12;
+  const ipAt = (
+    q: number,
+    n: number,
+  ) => (n === 4 ? formatV4(b, q) : formatIp(ipFromBytes(b.subarray(q, q + n))));
+  while (p + 4 <= end) {
+    const alen = dv.getUint16(p, true);
+    if (alen < 4 || p + alen > end) {
+      throw new NetlinkDecodeError(
+        "route attribute",
+        `length ${alen} at offset ${p - off} does not fit`,
+      );
+    }
+    const t = dv.getUint16(p + 2, true) & C.NLA_TYPE_MASK;
+    const n = alen - 4;
+    const q = p + 4;
+    switch (t) {
+      case C.RTA_DST:
+        if (n === 4 || n === 16) dst = ipAt(q, n);
+        break;
+      case C.RTA_GATEWAY:
+        if (n === 4 || n === 16) gateway = ipAt(q, n);
+        break;
+      case C.RTA_PREFSRC:
+        if (n === 4 || n === 16) src = ipAt(q, n);
+        break;
+      case C.RTA_OIF:
+        if (n === 4) oif = dv.getUint32(q, true);
+        break;
+      case C.RTA_PRIORITY:
+        if (n === 4) metric = dv.getUint32(q, true);
+        break;
+      case C.RTA_TABLE:
+        if (n === 4) table = dv.getUint32(q, true);
+        break;
+      case C.RTA_METRICS: {
+        let r = q;
+        while (r + 4 <= q + n) {
+          const ml = dv.getUint16(r, true);
+          if (ml < 4) break;
+          if ((dv.getUint16(r + 2, true) & C.NLA_TYPE_MASK) === C.RTAX_MTU && ml === 8) {
+            mtu = dv.getUint32(r + 4, true);
+          }
+          r += (ml + 3) & ~3;
+        }
+        break;
+      }
+    }
+    p += (alen + 3) & ~3;
+  }
+  const route: Route = {
+    family,
+    dst: `${dst ?? (family === 4 ? "0.0.0.0" : "::")}/${dstLen}`,
+    table,
+    protocol: b[h + 5]!,
+    scope: scopeName(b[h + 6]!),
+    type: C.ROUTE_TYPES[type] ?? String(type),
+    onlink: (dv.getUint32(h + 8, true) & C.RTNH_F_ONLINK) !== 0,
+  };
+  if (gateway !== undefined) route.gateway = gateway;
+  if (oif !== undefined) route.oif = oif;
+  if (src !== undefined) route.src = src;
+  if (metric !== undefined) route.metric = metric;
+  if (mtu !== undefined) route.mtu = mtu;
+  return route;
 }

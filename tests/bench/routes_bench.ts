@@ -4,7 +4,8 @@
  *
  *   deno run -A tests/bench/routes_bench.ts [--routes 10000] [--rounds 3]
  *
- * Prints a table with both times (best of the rounds) and the ratio skein/ip. Target: <= 1.25.
+ * Prints a table with both times (best of the rounds) and the ratio skein/ip. Target: <= 1.25
+ * for install + delete. A list row (skein routeList() vs `ip -j route show` parsed) is extra.
  * The ip side includes starting the `ip` process (that is what a shell-out would cost); the skein
  * side includes building the messages and opening its handle.
  */
@@ -57,7 +58,9 @@ function countRoutes(name: string): number {
   return h.routeList({ protocol: SKEIN_ROUTE_PROTOCOL }).length;
 }
 
-function skeinRound(name: string): { add: number; del: number } {
+type Times = { add: number; list: number; del: number };
+
+function skeinRound(name: string): Times {
   const t0 = performance.now();
   using h = openHandle({ netns: name });
   const adds: RouteBatchOp[] = [];
@@ -71,7 +74,10 @@ function skeinRound(name: string): { add: number; del: number } {
   const t1 = performance.now();
   const bad1 = r1.filter(Boolean);
   if (bad1.length) throw new Error(`skein add: ${bad1.length} errors, first: ${bad1[0]}`);
-  if (countRoutes(name) !== N) throw new Error("skein add: route count mismatch");
+  const tl = performance.now();
+  const listed = h.routeList({ protocol: SKEIN_ROUTE_PROTOCOL }).length;
+  const list = performance.now() - tl;
+  if (listed !== N) throw new Error("skein add: route count mismatch");
   const t2 = performance.now();
   const dels: RouteBatchOp[] = [];
   for (let i = 0; i < N; i++) {
@@ -85,19 +91,27 @@ function skeinRound(name: string): { add: number; del: number } {
   const bad2 = r2.filter(Boolean);
   if (bad2.length) throw new Error(`skein del: ${bad2.length} errors, first: ${bad2[0]}`);
   if (countRoutes(name) !== 0) throw new Error("skein del: routes left");
-  return { add: t1 - t0, del: t3 - t2 };
+  return { add: t1 - t0, list, del: t3 - t2 };
 }
 
-function ipRound(name: string, addFile: string, delFile: string): { add: number; del: number } {
+function ipRound(name: string, addFile: string, delFile: string): Times {
   const t0 = performance.now();
   run(["ip", "-n", name, "-batch", addFile]);
   const t1 = performance.now();
-  if (countRoutes(name) !== N) throw new Error("ip add: route count mismatch");
+  const tl = performance.now();
+  const out = new Deno.Command("ip", {
+    args: ["-n", name, "-j", "route", "show", "proto", String(SKEIN_ROUTE_PROTOCOL)],
+    stdout: "piped",
+  })
+    .outputSync();
+  const listed = JSON.parse(new TextDecoder().decode(out.stdout)).length;
+  const list = performance.now() - tl;
+  if (listed !== N || countRoutes(name) !== N) throw new Error("ip add: route count mismatch");
   const t2 = performance.now();
   run(["ip", "-n", name, "-batch", delFile]);
   const t3 = performance.now();
   if (countRoutes(name) !== 0) throw new Error("ip del: routes left");
-  return { add: t1 - t0, del: t3 - t2 };
+  return { add: t1 - t0, list, del: t3 - t2 };
 }
 
 const dir = Deno.makeTempDirSync({ prefix: "skein-bench-" });
@@ -114,7 +128,14 @@ Deno.writeTextFileSync(delFile, lines("del"));
 
 const nsSkein = `${prefix}-skein`;
 const nsIp = `${prefix}-ip`;
-const best = { skeinAdd: Infinity, skeinDel: Infinity, ipAdd: Infinity, ipDel: Infinity };
+const best = {
+  skeinAdd: Infinity,
+  skeinList: Infinity,
+  skeinDel: Infinity,
+  ipAdd: Infinity,
+  ipList: Infinity,
+  ipDel: Infinity,
+};
 try {
   setup(nsSkein);
   setup(nsIp);
@@ -126,10 +147,12 @@ try {
         const s = skeinRound(nsSkein);
         best.skeinAdd = Math.min(best.skeinAdd, s.add);
         best.skeinDel = Math.min(best.skeinDel, s.del);
+        best.skeinList = Math.min(best.skeinList, s.list);
       } else {
         const i = ipRound(nsIp, addFile, delFile);
         best.ipAdd = Math.min(best.ipAdd, i.add);
         best.ipDel = Math.min(best.ipDel, i.del);
+        best.ipList = Math.min(best.ipList, i.list);
       }
     }
   }
@@ -143,14 +166,15 @@ try {
 }
 
 const row = (what: string, s: number, i: number) =>
-  `| ${what.padEnd(22)} | ${s.toFixed(1).padStart(9)} | ${i.toFixed(1).padStart(9)} | ${
+  `| ${what.padEnd(26)} | ${s.toFixed(1).padStart(9)} | ${i.toFixed(1).padStart(9)} | ${
     (s / i).toFixed(2).padStart(11)
   } |`;
 console.log(`routes: ${N}, rounds: ${ROUNDS} (best of), namespaces: ${nsSkein} / ${nsIp}`);
-console.log(`| ${"operation".padEnd(22)} | skein ms  |   ip ms   | skein/ip    |`);
-console.log(`|${"-".repeat(24)}|-----------|-----------|-------------|`);
+console.log(`| ${"operation".padEnd(26)} | skein ms  |   ip ms   | skein/ip    |`);
+console.log(`|${"-".repeat(28)}|-----------|-----------|-------------|`);
 console.log(row(`install ${N}`, best.skeinAdd, best.ipAdd));
 console.log(row(`delete ${N}`, best.skeinDel, best.ipDel));
+console.log(row(`list ${N} (ip: -j + JSON)`, best.skeinList, best.ipList));
 console.log(row("install + delete", best.skeinAdd + best.skeinDel, best.ipAdd + best.ipDel));
 const ratio = (best.skeinAdd + best.skeinDel) / (best.ipAdd + best.ipDel);
 console.log(`target skein/ip <= 1.25: ${ratio <= 1.25 ? "met" : "NOT met"} (${ratio.toFixed(2)})`);
