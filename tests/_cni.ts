@@ -21,11 +21,20 @@ function getDenoDir(): string {
   return denoDir;
 }
 
-/** A directory with a `skein` launcher next to the reference plugins, for CNI_PATH. */
+/**
+ * A directory holding `skein` for CNI_PATH: a launcher running this checkout's main.ts, or the
+ * installed skein named by $SKEIN_BIN.
+ */
 let binDir: string | undefined;
 export function cniBinDir(): string {
   if (binDir) return binDir;
   binDir = Deno.makeTempDirSync({ prefix: "skein-cni-bin-" });
+  const installed = Deno.env.get("SKEIN_BIN");
+  if (installed) {
+    // An installed skein (install.sh's binary or launcher) instead of this checkout.
+    Deno.symlinkSync(installed, `${binDir}/skein`);
+    return binDir;
+  }
   const launcher =
     `#!/bin/sh\nDENO_DIR='${getDenoDir()}' exec '${DENO}' run -A --cached-only --quiet '${REPO}/main.ts' "$@"\n`;
   Deno.writeTextFileSync(`${binDir}/skein`, launcher, { mode: 0o755 });

@@ -5,8 +5,9 @@
  *
  *   deno run -A tests/bench/cni_bench.ts [--pods 50] [--concurrent 30]
  *
- * skein runs through the launcher form (`deno run -A --cached-only main.ts`), with the
- * minimal environment a container runtime gives.
+ * skein runs through the launcher form (`deno run -A --cached-only main.ts`), or the installed
+ * skein named by $SKEIN_BIN (e.g. install.sh's launcher), with the minimal environment a
+ * container runtime gives.
  */
 import { parseArgs } from "node:util";
 import { withNamespaces } from "../_netns.ts";
