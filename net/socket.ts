@@ -25,6 +25,7 @@ const RCVBUF_BYTES = 4 * 1024 * 1024;
 const BATCH_MAX_MSGS = 1024;
 const BATCH_MAX_BYTES = 60 * 1024;
 const DUMP_RETRIES = 10;
+const RECV_TIMEOUT_S = 30;
 
 /** Thrown inside the socket when a reply did not fit the receive buffer (it has been grown). */
 class TruncatedReply extends Error {}
@@ -77,6 +78,12 @@ class FfiTransport implements NetlinkTransport {
       if (n >= 0) return n;
       const e = L.errno();
       if (e === L.EINTR) continue;
+      if (e === L.EAGAIN) {
+        throw new NetlinkError(
+          `${operation} (no answer from the kernel in ${RECV_TIMEOUT_S} s)`,
+          e,
+        );
+      }
       if (e === L.ENOBUFS) {
         throw new NetlinkError(
           `${operation} (replies were dropped: socket receive buffer full)`,
@@ -134,6 +141,9 @@ export class NetlinkSocket {
         c.setsockopt(fd, L.SOL_SOCKET, L.SO_RCVBUF, size, 4);
         rcvbuf = 200 * 1024;
       }
+      // The kernel always answers; a bound on the wait turns a bug into an error, not a hang.
+      const timeout = new Uint8Array(new BigInt64Array([BigInt(RECV_TIMEOUT_S), 0n]).buffer);
+      c.setsockopt(fd, L.SOL_SOCKET, L.SO_RCVTIMEO, timeout, 16);
       const addr = new Uint8Array(12);
       new DataView(addr.buffer).setUint16(0, L.AF_NETLINK, true);
       if (c.bind(fd, addr, 12) !== 0) fail("Cannot bind a netlink socket");

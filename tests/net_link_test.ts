@@ -82,6 +82,16 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
   });
 });
 
+Deno.test("linkAdd({ netns }) creates the link directly in another namespace and returns it", async () => {
+  await withNamespaces(["a", "b"], (ns) => {
+    using h = openHandle({ netns: ns.a });
+    const br = h.linkAdd({ kind: "bridge", name: "brx", netns: ns.b!, up: true });
+    assertEquals(linkOf(ns.a!, "brx"), undefined);
+    const theirs = linkOf(ns.b!, "brx");
+    assertEquals([theirs.ifindex, theirs.linkinfo.info_kind], [br.index, "bridge"]);
+  });
+});
+
 Deno.test("linkSet({ netns }) moves a link; linkDel() removes it", async () => {
   await withNamespaces(["a", "b"], (ns) => {
     using h = openHandle({ netns: ns.a });
