@@ -1,6 +1,8 @@
 /**
  * Masquerade (SNAT to the outgoing interface's address) for pod traffic leaving the cluster
- * network, in one nftables table skein owns: `table inet skein`. The rules follow flannel's:
+ * network, in one nftables table the daemon owns: `table inet skein-masq` (the CNI plugin's
+ * per-pod `ipMasq` lives in its own `table inet skein`; the two never touch each other's table).
+ * The rules follow flannel's:
  *
  * ```
  * ip saddr @cluster4 ip daddr @cluster4 return                 # pod → pod: keep pod addresses
@@ -22,8 +24,8 @@ import { canonicalCidr, parseCidr } from "../net/cidr.ts";
 import { netnsPath } from "../net/netns.ts";
 import type { NetnsRef } from "../net/types.ts";
 
-/** The table skein owns (`nft list table inet skein`). */
-export const MASQ_TABLE = "skein";
+/** The table the daemon's masquerade owns (`nft list table inet skein-masq`). */
+export const MASQ_TABLE = "skein-masq";
 
 /** Options for ensureMasquerade(). */
 export interface MasqueradeOptions {

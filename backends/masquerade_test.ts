@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
 import { MasqueradeError, masqueradeScript, nsenterArgs } from "./masquerade.ts";
 
-Deno.test("masqueradeScript() replaces skein's table in one transaction", () => {
+Deno.test("masqueradeScript() replaces skein-masq's table in one transaction", () => {
   const s = masqueradeScript({
     clusterNetworks: ["10.244.0.0/16"],
     podSubnets: ["10.244.1.0/24"],
@@ -9,9 +9,9 @@ Deno.test("masqueradeScript() replaces skein's table in one transaction", () => 
   });
   const lines = s.trim().split("\n");
   assertEquals(lines.slice(0, 3), [
-    "add table inet skein",
-    "delete table inet skein",
-    "table inet skein {",
+    "add table inet skein-masq",
+    "delete table inet skein-masq",
+    "table inet skein-masq {",
   ]);
   assertStringIncludes(s, "elements = { 10.244.0.0/16 }");
   assertStringIncludes(s, "elements = { 10.244.1.0/24 }");
@@ -36,7 +36,7 @@ Deno.test("masqueradeScript() handles IPv6 and canonicalises prefixes", () => {
 
 Deno.test("masqueradeScript({ enabled: false }) only deletes the table", () => {
   const s = masqueradeScript({ clusterNetworks: [], podSubnets: [], enabled: false });
-  assertEquals(s, "add table inet skein\ndelete table inet skein\n");
+  assertEquals(s, "add table inet skein-masq\ndelete table inet skein-masq\n");
 });
 
 Deno.test("masqueradeScript() refuses bad input before anything runs", () => {

@@ -330,8 +330,13 @@ Deno.test("masquerade: one skein table, idempotent, removable", opts, async () =
   await inNamespaces(["mq"], ({ mq }) => {
     const ns = mq!;
     const list = () => JSON.parse(inNs(ns, "nft", "-j", "list", "ruleset")).nftables as Json[];
-    // Someone else's table must survive.
+    // Someone else's table, and the CNI plugin's ipMasq table, must survive.
     inNs(ns, "nft", "add", "table", "ip", "other");
+    inNs(
+      ns,
+      "nft",
+      "add table inet skein; add chain inet skein postrouting { type nat hook postrouting priority srcnat; }; add rule inet skein postrouting ip saddr 10.244.1.9 masquerade",
+    );
     const o = {
       netns: ns,
       clusterNetworks: ["10.244.0.0/16", "fd00:10::/48"],
@@ -342,11 +347,11 @@ Deno.test("masquerade: one skein table, idempotent, removable", opts, async () =
     const first = list();
     const tables = first.filter((x) => x.table).map((x) => `${x.table.family} ${x.table.name}`)
       .sort();
-    assertEquals(tables, ["inet skein", "ip other"]);
-    const rules = first.filter((x) => x.rule).map((x) => x.rule);
+    assertEquals(tables, ["inet skein", "inet skein-masq", "ip other"]);
+    const rules = first.filter((x) => x.rule?.table === "skein-masq").map((x) => x.rule);
     assertEquals(rules.length, 7);
-    assert(rules.every((r) => r.table === "skein" && r.chain === "postrouting"));
-    const chain = first.find((x) => x.chain?.name === "postrouting")?.chain;
+    assert(rules.every((r) => r.table === "skein-masq" && r.chain === "postrouting"));
+    const chain = first.find((x) => x.chain?.table === "skein-masq")?.chain;
     assertEquals([chain?.type, chain?.hook], ["nat", "postrouting"]);
     const masq = rules.filter((r) =>
       r.expr.some((e: Record<string, unknown>) => "masquerade" in e)
@@ -357,11 +362,12 @@ Deno.test("masquerade: one skein table, idempotent, removable", opts, async () =
     const strip = (v: unknown) => JSON.stringify(v, (k, x) => (k === "handle" ? undefined : x));
     assertEquals(strip(list()), strip(first));
     ensureMasquerade({ ...o, clusterNetworks: ["10.244.0.0/16"] });
-    assertEquals(list().filter((x) => x.rule).length, 4);
+    assertEquals(list().filter((x) => x.rule?.table === "skein-masq").length, 4);
     // Disabled: the table goes, twice is fine, the other table stays.
     ensureMasquerade({ ...o, enabled: false });
     ensureMasquerade({ ...o, enabled: false });
-    assertEquals(list().filter((x) => x.table).map((x) => x.table.name), ["other"]);
+    assertEquals(list().filter((x) => x.table).map((x) => x.table.name).sort(), ["other", "skein"]);
+    assertEquals(list().filter((x) => x.rule).length, 1); // the CNI plugin's rule is intact
   });
 });
 
