@@ -7,7 +7,7 @@
  * @module
  */
 import { NetlinkError } from "./errors.ts";
-import { closeFd, netnsPath, openNetnsFd, withNetns } from "./netns.ts";
+import { closeFd, openNetnsFd, withNetns } from "./netns.ts";
 import * as C from "./nl/consts.ts";
 import type { NlMessage } from "./nl/message.ts";
 import {
@@ -508,4 +508,3 @@ export class Handle implements NetHandle {
   }
 }
 
-export { netnsPath };
