@@ -25,12 +25,19 @@ function sameAddr(a: string, b: string): boolean {
 
 /** Options for checkAttachment(). */
 export interface CheckOptions {
+  /** The parsed network configuration. */
   conf: NetConf;
+  /** The prevResult to compare against. */
   prev: CniResult;
+  /** CNI_CONTAINERID. */
   containerId: string;
+  /** CNI_IFNAME: the interface name inside the pod. */
   ifName: string;
+  /** CNI_NETNS: path of the pod's network namespace. */
   netns: string;
+  /** Handle in the namespace the plugin runs in. */
   host: NetHandle;
+  /** Handle in the pod's namespace. */
   pod: NetHandle;
 }
 

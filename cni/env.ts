@@ -10,6 +10,7 @@ export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
 
 /** The runtime's parameters for one plugin call. */
 export interface CmdArgs {
+  /** CNI_COMMAND. */
   command: CniCommand;
   /** CNI_CONTAINERID ("" for VERSION/STATUS/GC). */
   containerId: string;

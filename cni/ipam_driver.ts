@@ -13,13 +13,17 @@ import { type CniResult, parseResult } from "./result.ts";
 
 /** Which attachment an IPAM call is about. */
 export interface IpamCall {
+  /** The parsed network configuration. */
   conf: NetConf;
+  /** The CNI_* parameters. */
   args: CmdArgs;
+  /** Parsed CNI_ARGS. */
   cniArgs: CniArgs;
 }
 
 /** `inline: true` forces the in-process skein IPAM (skein exec'd as another plugin's IPAM). */
 export interface IpamMode {
+  /** Use the in-process IPAM whatever `ipam.type` says. */
   inline?: boolean;
 }
 

@@ -32,8 +32,11 @@ export interface MasqEntry {
 
 /** Who owns a masquerade entry. */
 export interface MasqOwner {
+  /** Network name. */
   network: string;
+  /** CNI_CONTAINERID. */
   containerId: string;
+  /** CNI_IFNAME: the interface name inside the pod. */
   ifName: string;
 }
 
@@ -78,7 +81,9 @@ async function nftAsync(args: string[], script?: string): Promise<string> {
 
 /** A failed nft call, with the script it ran. */
 export class NftError extends Error {
+  /** The nft script that failed, if any. */
   readonly script?: string;
+  /** `message` says what failed; `script` is the transaction nft refused. */
   constructor(message: string, script?: string) {
     super(message);
     this.name = "NftError";

@@ -25,8 +25,11 @@ import {
 
 /** What a mode needs to wire one attachment. */
 export interface WireOptions {
+  /** The parsed network configuration. */
   conf: NetConf;
+  /** CNI_CONTAINERID. */
   containerId: string;
+  /** CNI_IFNAME: the interface name inside the pod. */
   ifName: string;
   /** CNI_NETNS path. */
   netns: string;

@@ -18,24 +18,35 @@ export type Mode = "bridge" | "routed" | "loopback";
 
 /** One attachment named by a GC call. */
 export interface Attachment {
+  /** CNI_CONTAINERID. */
   containerId: string;
+  /** CNI_IFNAME: the interface name inside the pod. */
   ifName: string;
 }
 
 /** A parsed, validated network configuration. */
 export interface NetConf {
+  /** The spec version of this config or result. */
   cniVersion: string;
+  /** Network name ("name"). */
   name: string;
   /** Top-level "type": "skein" for the main plugin; anything else means skein runs as an IPAM. */
   type: string;
+  /** How the pod is wired (bridge, routed, loopback). */
   mode: Mode;
   /** Bridge name (bridge mode), default "cni0". */
   bridge: string;
+  /** Put the gateway address on the bridge. */
   isGateway: boolean;
+  /** Add a default route via the gateway in the pod. */
   isDefaultGateway: boolean;
+  /** Masquerade pod traffic leaving its subnet. */
   ipMasq: boolean;
+  /** MTU. */
   mtu?: number;
+  /** Hairpin mode on the bridge port. */
   hairpinMode: boolean;
+  /** Bridge in promiscuous mode. */
   promiscMode: boolean;
   /** The "ipam" section as given (undefined in loopback mode when absent). */
   ipam?: Record<string, unknown> & { type: string };

@@ -11,13 +11,17 @@ import { versionAtLeast } from "./versions.ts";
 
 /** One interface of a result. */
 export interface ResultInterface {
+  /** Interface name. */
   name: string;
+  /** Hardware address. */
   mac?: string;
   /** 1.0.0+. */
   mtu?: number;
   /** Path of the pod's netns for pod-side interfaces; absent for host-side ones. */
   sandbox?: string;
+  /** vhost-user or similar socket path (1.0.0+). */
   socketPath?: string;
+  /** PCI address of the device (1.1.0+). */
   pciID?: string;
 }
 
@@ -25,6 +29,7 @@ export interface ResultInterface {
 export interface ResultIp {
   /** "10.244.1.5/24". */
   address: string;
+  /** Gateway address. */
   gateway?: string;
   /** Index into `interfaces`. */
   interface?: number;
@@ -32,29 +37,45 @@ export interface ResultIp {
 
 /** One route of a result. */
 export interface ResultRoute {
+  /** Destination prefix. */
   dst: string;
+  /** Next hop. */
   gw?: string;
+  /** MTU. */
   mtu?: number;
+  /** Advertised MSS (1.1.0+). */
   advmss?: number;
+  /** Route metric (1.1.0+). */
   priority?: number;
+  /** Routing table (1.1.0+). */
   table?: number;
+  /** Route scope (1.1.0+). */
   scope?: number;
 }
 
 /** DNS settings of a result. */
 export interface ResultDns {
+  /** DNS servers. */
   nameservers?: string[];
+  /** Local domain. */
   domain?: string;
+  /** Search domains. */
   search?: string[];
+  /** Resolver options. */
   options?: string[];
 }
 
 /** A CNI result in skein's internal (1.1.0) form. */
 export interface CniResult {
+  /** The spec version of this config or result. */
   cniVersion: string;
+  /** Interfaces the plugin created. */
   interfaces?: ResultInterface[];
+  /** Addresses assigned. */
   ips?: ResultIp[];
+  /** Routes installed. */
   routes?: ResultRoute[];
+  /** DNS settings. */
   dns?: ResultDns;
 }
 
