@@ -507,4 +507,3 @@ export class Handle implements NetHandle {
     this.#fdb("del", "delete", opts);
   }
 }
-
