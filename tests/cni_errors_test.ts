@@ -49,6 +49,12 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
           4,
           "netns",
         ],
+        [
+          "netns is the plugin's own",
+          { ...base, conf: good, netns: host },
+          4,
+          "should not be the same",
+        ],
         ["CHECK without prevResult", { ...base, command: "CHECK", conf: good }, 7, "prevResult"],
       ];
       const results = await Promise.all(cases.map(([, o]) => callPlugin(o)));
