@@ -495,3 +495,36 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "vxlan over an IPv6 underlay: MTU uplink − 70, FDB to the node's IPv6 address",
+  opts,
+  async () => {
+    await inNamespaces(["vx6"], ({ vx6 }) => {
+      const ns = vx6!;
+      const uplink = makeNode(ns);
+      using handle = openHandle({ netns: ns });
+      const mk = () =>
+        createBackend({
+          type: "vxlan",
+          handle,
+          netns: ns,
+          uplink,
+          publicIP: "fd00:1::1",
+          node: "node1",
+        });
+      assertEquals(mk().setup().mtu, 1430);
+      const d = ipJson<Json>(ns, "-d", "link", "show", "skein.1")[0]!;
+      assertEquals([d.mtu, d.linkinfo.info_data.local6], [1430, "fd00:1::1"]);
+      const self = mkLease(1, "fd00:1::1");
+      const peer = mkLease(2, "fd00:1::2", { backendData: { vtepMAC: "0a:00:00:00:00:02" } });
+      const r = mk().reconcile([peer], self);
+      assertEquals([r.errors, r.routes], [[], 1]);
+      assertEquals(fdbOf(ns, "skein.1").map((f) => `${f.mac} ${f.dst}`), [
+        "0a:00:00:00:00:02 fd00:1::2",
+      ]);
+      const again = mk().reconcile([peer], self);
+      assertEquals([again.added, again.removed], [0, 0]);
+    });
+  },
+);
