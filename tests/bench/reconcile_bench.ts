@@ -121,7 +121,11 @@ try {
     ),
   );
 
-  console.log(`reconcile_bench: host-gw, one namespace (${ns}), times in ms (best of 3)`);
+  console.log(`$ deno run -A tests/bench/reconcile_bench.ts ${args.join(" ")}`.trim());
+  console.log(
+    "reference: ip -n NS -batch FILE with `route replace <subnet> via <IP> dev eth0 proto 100` lines",
+  );
+  console.log(`\nhost-gw, one namespace (${ns}), times in ms (best of 3)`);
   console.log(
     "leases | skein add | ip -batch add | ratio | skein no-op | skein del | ip -batch del | ratio",
   );
