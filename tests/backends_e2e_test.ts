@@ -63,7 +63,7 @@ async function twoNodes(type: "host-gw" | "vxlan", check: (n1: string, n2: strin
     });
     try {
       assert(
-        !pings(n1, "10.244.2.1", "10.244.1.1"),
+        !pings(n1, "10.244.2.1", "10.244.1.1", 1),
         "pods must not reach each other before reconcile",
       );
       backends.forEach(({ b }, i) => {

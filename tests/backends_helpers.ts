@@ -70,11 +70,11 @@ export function inNs(ns: string, cmd: string, ...args: string[]): string {
   return sh("ip", "netns", "exec", nsOf(ns), cmd, ...args);
 }
 
-/** True when `ping -c1` from `src` to `dst` inside NS succeeds within ~2 s. */
-export function pings(ns: string, dst: string, src?: string): boolean {
+/** True when `ping -c1 -W1` from `src` to `dst` inside NS succeeds within `attempts` tries. */
+export function pings(ns: string, dst: string, src?: string, attempts = 2): boolean {
   const args = ["netns", "exec", nsOf(ns), "ping", "-c", "1", "-W", "1"];
   if (src) args.push("-I", src);
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < attempts; i++) {
     const out = new Deno.Command("ip", { args: [...args, dst], stdout: "null", stderr: "null" })
       .outputSync();
     if (out.success) return true;
