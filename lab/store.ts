@@ -21,7 +21,12 @@ export function openLabStore(plan: LabPlan): LeaseStore {
     if (!endpoints.length) {
       throw new Error(`Lab ${plan.options.name} has no etcd endpoint recorded`);
     }
-    return new EtcdStore({ endpoints, prefix: labEtcdPrefix(plan), timeoutMs: 2000 });
+    return new EtcdStore({
+      endpoints,
+      prefix: labEtcdPrefix(plan),
+      timeoutMs: 2000,
+      assumedTtlSeconds: plan.options.leaseTtl,
+    });
   }
   return new FileStore({ dir: plan.storeDir });
 }

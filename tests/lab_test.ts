@@ -506,3 +506,54 @@ Deno.test({
 function labNamespaces(name: string): string[] {
   return netnsList().filter((n) => n.startsWith(`${name}-`));
 }
+
+Deno.test({
+  name: "lab up --datastore etcd starts its own etcd; status lists its leases; down stops it",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const name = `${testPrefix()}a`;
+    try {
+      const up = await cli([
+        "up",
+        "--name",
+        name,
+        "--nodes",
+        "2",
+        "--pods-per-node",
+        "1",
+        "--datastore",
+        "etcd",
+        "--backend",
+        "host-gw",
+      ]);
+      if (up.stderr.includes("/usr/bin/etcd not found")) {
+        console.log("SKIP: /usr/bin/etcd not found");
+        return;
+      }
+      assertEquals(up.code, 0, up.stdout + up.stderr);
+      assertStringIncludes(up.stderr, "lab: starting etcd on 127.0.0.1");
+      assertStringIncludes(up.stdout, "2/2 pairs reachable");
+      const st = await cli(["status", "--name", name, "--json"]);
+      assertEquals(st.code, 0, st.stdout + st.stderr);
+      const s = JSON.parse(st.stdout);
+      assertEquals(s.datastore, "etcd");
+      assertEquals(s.leases.length, 2);
+      assertEquals(
+        s.processes.map((p: { name: string; running: boolean }) => [p.name, p.running]),
+        [
+          ["etcd", true],
+        ],
+      );
+      const pid = s.processes[0].pid as number;
+      const down = await cli(["down", "--name", name]);
+      assertEquals(down.code, 0, down.stderr);
+      assertStringIncludes(down.stderr, `stopped etcd (pid ${pid})`);
+      assertEquals(processAlive(pid, "etcd"), false);
+    } finally {
+      await labDown(name);
+      assertEquals(labNamespaces(name), []);
+    }
+  },
+});
