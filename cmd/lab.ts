@@ -94,6 +94,10 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const name = v.name ?? "skein";
+  if ((sub === "up" || sub === "down") && Deno.uid() !== 0) {
+    console.error(`skein lab ${sub}: needs root (it creates network namespaces and links)`);
+    return 1;
+  }
   try {
     switch (sub) {
       case "up":
