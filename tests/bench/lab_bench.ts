@@ -199,55 +199,61 @@ async function iperfVeth(): Promise<IperfResult> {
   }
 }
 
-if (Deno.uid() !== 0) {
-  console.error("lab_bench: needs root (network namespaces)");
-  Deno.exit(1);
-}
-console.log(`command: deno run -A tests/bench/lab_bench.ts ${Deno.args.join(" ")}`.trim());
-console.log(`date: ${new Date().toISOString()}  cpus: ${navigator.hardwareConcurrency}`);
+/** Runs the benchmarks and prints the tables. */
+async function main(): Promise<void> {
+  if (Deno.uid() !== 0) {
+    console.error("lab_bench: needs root (network namespaces)");
+    Deno.exit(1);
+  }
+  console.log(`command: deno run -A tests/bench/lab_bench.ts ${Deno.args.join(" ")}`.trim());
+  console.log(`date: ${new Date().toISOString()}  cpus: ${navigator.hardwareConcurrency}`);
 
-if (flags.only !== "iperf") {
-  console.log(`\n(1) convergence, ms (3 nodes, periodic reconcile off: 300 s)`);
-  console.log(
-    `${"backend/store".padEnd(13)} ${"event".padEnd(40)} ${"median".padStart(7)} ${
-      "p95".padStart(7)
-    } ${"max".padStart(7)}`,
-  );
-  for (const b of ["host-gw", "vxlan"] as const) {
-    for (const row of await convergence(b)) console.log(row);
-  }
-  const dir = await Deno.makeTempDir({ prefix: `${testPrefix()}-etcd` });
-  let etcd: EtcdProcess | undefined;
-  try {
-    etcd = await startEtcd(dir);
-    for (const row of await convergence("vxlan", etcd.url)) console.log(row);
-  } catch (e) {
-    console.log(`vxlan/etcd    skipped: ${(e as Error).message.split("\n")[0]}`);
-  } finally {
-    if (etcd) await stopProcess(etcd.pid, etcd.marker);
-    await Deno.remove(dir, { recursive: true });
-  }
-  console.log(
-    "note: changes are made at a random moment (0-600 ms pause before each); the file store's " +
-      "watch polls its revision file every 300 ms (FileStore default), etcd pushes watch events",
-  );
-}
-
-if (flags.only !== "convergence") {
-  console.log(`\n(4) iperf3 TCP throughput, ${SECONDS} s each, same run`);
-  const veth = await iperfVeth();
-  const rows: [string, IperfResult][] = [["plain veth pair (reference)", veth]];
-  for (const b of ["host-gw", "vxlan"] as const) {
-    rows.push([`pod -> pod across nodes, ${b}`, await iperfLab(b)]);
-  }
-  console.log(
-    `${"path".padEnd(36)} ${"Gbit/s".padStart(8)} ${"vs veth".padStart(8)} ${"retr".padStart(6)}`,
-  );
-  for (const [what, r] of rows) {
+  if (flags.only !== "iperf") {
+    console.log(`\n(1) convergence, ms (3 nodes, periodic reconcile off: 300 s)`);
     console.log(
-      `${what.padEnd(36)} ${r.gbps.toFixed(2).padStart(8)} ${
-        (r.gbps / veth.gbps).toFixed(2).padStart(8)
-      } ${String(r.retransmits ?? "-").padStart(6)}`,
+      `${"backend/store".padEnd(13)} ${"event".padEnd(40)} ${"median".padStart(7)} ${
+        "p95".padStart(7)
+      } ${"max".padStart(7)}`,
+    );
+    for (const b of ["host-gw", "vxlan"] as const) {
+      for (const row of await convergence(b)) console.log(row);
+    }
+    const dir = await Deno.makeTempDir({ prefix: `${testPrefix()}-etcd` });
+    let etcd: EtcdProcess | undefined;
+    try {
+      etcd = await startEtcd(dir);
+      for (const row of await convergence("vxlan", etcd.url)) console.log(row);
+    } catch (e) {
+      console.log(`vxlan/etcd    skipped: ${(e as Error).message.split("\n")[0]}`);
+    } finally {
+      if (etcd) await stopProcess(etcd.pid, etcd.marker);
+      await Deno.remove(dir, { recursive: true });
+    }
+    console.log(
+      "note: changes are made at a random moment (0-600 ms pause before each); the file store's " +
+        "watch polls its revision file every 300 ms (FileStore default), etcd pushes watch events",
     );
   }
+
+  if (flags.only !== "convergence") {
+    console.log(`\n(4) iperf3 TCP throughput, ${SECONDS} s each, same run`);
+    const veth = await iperfVeth();
+    const rows: [string, IperfResult][] = [["plain veth pair (reference)", veth]];
+    for (const b of ["host-gw", "vxlan"] as const) {
+      rows.push([`pod -> pod across nodes, ${b}`, await iperfLab(b)]);
+    }
+    console.log(
+      `${"path".padEnd(36)} ${"Gbit/s".padStart(8)} ${"vs veth".padStart(8)} ${"retr".padStart(6)}`,
+    );
+    for (const [what, r] of rows) {
+      console.log(
+        `${what.padEnd(36)} ${r.gbps.toFixed(2).padStart(8)} ${
+          (r.gbps / veth.gbps).toFixed(2).padStart(8)
+        } ${String(r.retransmits ?? "-").padStart(6)}`,
+      );
+    }
+  }
 }
+
+// Only as a script (`deno run`); `deno bench` importing this file runs nothing.
+if (import.meta.main) await main();
