@@ -44,6 +44,7 @@ ipMasq: true
 ${yaml}`,
   );
   const running: Promise<void>[] = [];
+  const aborts: AbortController[] = [];
   const rig: Rig = {
     dir,
     cfg,
@@ -52,6 +53,7 @@ ${yaml}`,
     masq,
     start(opts = {}) {
       const ac = new AbortController();
+      aborts.push(ac);
       const store = opts.store ?? new FileStore({ dir: `${dir}/store`, pollIntervalMs: 20 });
       const daemon = new NodeDaemon({
         config: { ...cfg, name: opts.name ?? cfg.name },
@@ -75,6 +77,7 @@ ${yaml}`,
   try {
     await fn(rig);
   } finally {
+    for (const ac of aborts) ac.abort(); // a failed assertion must not leave a daemon running
     await Promise.all(running);
     await Deno.remove(dir, { recursive: true });
   }
@@ -110,7 +113,7 @@ Deno.test("NodeDaemon: leases a subnet, writes both files, becomes ready, follow
     assertEquals(b.opts.publicIP, "192.168.1.10");
     // The published lease carries the backend data.
     const other = new FileStore({ dir: `${rig.dir}/store` });
-    assertEquals((await other.list()).leases[0]?.backendData, { vtepMAC: "0a:00:00:00:00:01" });
+    assertEquals((await other.list()).leases[0]?.backendData, { VtepMAC: "0a:00:00:00:00:01" });
 
     const l2 = await other.acquire({
       node: "n2",

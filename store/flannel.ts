@@ -55,13 +55,18 @@ export interface FlannelLeaseRecord {
   Node?: string;
 }
 
+const FLANNEL_BACKEND_DATA: Record<string, string> = { vtepMAC: "VtepMAC", vni: "VNI" };
+
 /** The JSON value stored for `lease` (without subnet and expiration, which live in the key/TTL). */
 export function encodeLeaseRecord(lease: Lease): FlannelLeaseRecord {
   const r: FlannelLeaseRecord = { PublicIP: lease.publicIP };
   if (lease.publicIP6) r.PublicIPv6 = lease.publicIP6;
   r.BackendType = lease.backendType;
   if (lease.backendData && Object.keys(lease.backendData).length > 0) {
-    r.BackendData = lease.backendData;
+    // flannel's field names for what skein's backends call vtepMAC/vni (flannel reads only these).
+    r.BackendData = Object.fromEntries(
+      Object.entries(lease.backendData).map(([k, v]) => [FLANNEL_BACKEND_DATA[k] ?? k, v]),
+    );
   }
   r.Node = lease.node;
   return r;

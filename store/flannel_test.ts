@@ -87,3 +87,15 @@ Deno.test("network config uses flannel's JSON and round-trips", () => {
   );
   assertThrows(() => decodeNetworkConfig({ Network: "fd00::/8" }), SyntaxError, "Network");
 });
+
+Deno.test("encodeLeaseRecord() writes flannel's VtepMAC/VNI for skein's vtepMAC/vni", () => {
+  const rec = encodeLeaseRecord({
+    subnet: "10.244.1.0/24",
+    publicIP: "192.168.1.10",
+    node: "n1",
+    backendType: "vxlan",
+    backendData: { vtepMAC: "0a:00:00:00:00:01", vni: 1, other: true },
+    expiration: "2030-01-01T00:00:00.000Z",
+  });
+  assertEquals(rec.BackendData, { VtepMAC: "0a:00:00:00:00:01", VNI: 1, other: true });
+});
