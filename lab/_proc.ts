@@ -10,12 +10,14 @@ const dec = new TextDecoder();
 /**
  * Starts `argv` as a background process in its own session, with stdout and stderr appended to
  * `logFile` (through `sh -c 'exec ...'`, so the pid is the program's own), and lets this process
- * exit while it runs. Returns its pid.
+ * exit while it runs. Resolves with its pid once the child carries its own command line (between
+ * fork and exec it still shows ours, which would fool a liveness check by command line), or
+ * once it has already exited.
  */
-export function spawnDetached(
+export async function spawnDetached(
   argv: string[],
   opts: { logFile: string; env?: Record<string, string> },
-): number {
+): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd) throw new TypeError("Cannot start a process: empty command");
   const child = new Deno.Command("sh", {
@@ -34,8 +36,14 @@ export function spawnDetached(
     detached: true,
   }).spawn();
   child.unref();
+  let exited = false;
   // Reap it if it dies while we still run, so it does not linger as a zombie.
-  child.status.catch(() => {});
+  child.status.then(() => exited = true, () => exited = true);
+  const needle = argv.join(" ");
+  for (let i = 0; i < 500 && !exited; i++) {
+    if (processCmdline(child.pid)?.includes(needle)) break;
+    await sleep(2);
+  }
   return child.pid;
 }
 

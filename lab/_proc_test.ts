@@ -36,7 +36,7 @@ Deno.test("spawnDetached() logs to a file; stopProcess() stops only the right pi
     const log = `${dir}/p.log`;
     Deno.writeTextFileSync(log, "");
     const secs = `30.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
-    const pid = spawnDetached(["sh", "-c", `echo started; exec sleep ${secs}`], {
+    const pid = await spawnDetached(["sh", "-c", `echo started; exec sleep ${secs}`], {
       logFile: log,
     });
     for (let i = 0; i < 100 && !Deno.readTextFileSync(log).includes("started"); i++) {

@@ -49,7 +49,7 @@ export function daemonConfig(
 }
 
 /** Writes the node's daemon config and starts `skein daemon --config <file>`; returns the pid. */
-export function startDaemon(plan: LabPlan, node: NodePlan, listen: string): number {
+export function startDaemon(plan: LabPlan, node: NodePlan, listen: string): Promise<number> {
   Deno.mkdirSync(`${node.dir}/state`, { recursive: true });
   Deno.writeTextFileSync(node.configFile, stringify(daemonConfig(plan, node, listen)));
   const [cmd, args] = skeinArgv(skeinCommand(), ["daemon", "--config", node.configFile]);

@@ -38,7 +38,7 @@ export async function startEtcd(dir: string, timeoutMs = 30_000): Promise<EtcdPr
   const url = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const log = `${dir}/etcd.log`;
-  const pid = spawnDetached([
+  const pid = await spawnDetached([
     bin,
     "--name",
     "lab",

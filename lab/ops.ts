@@ -35,7 +35,7 @@ export async function restartNodeDaemon(lab: Lab, name: string): Promise<number>
   const d = lab.state.daemons.find((x) => x.node === name);
   if (!d) throw new RangeError(`Lab ${lab.plan.options.name}: node ${name} never had a daemon`);
   if (processAlive(d.pid, node.configFile)) await stopProcess(d.pid, node.configFile);
-  d.pid = startDaemon(lab.plan, node, d.listen);
+  d.pid = await startDaemon(lab.plan, node, d.listen);
   d.startedAt = new Date().toISOString();
   lab.save();
   await waitReady(node, d.pid, d.listen);

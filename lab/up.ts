@@ -113,7 +113,7 @@ export async function labUp(
     }
     for (const node of plan.nodes) {
       const listen = `127.0.0.1:${freePort()}`;
-      const pid = startDaemon(plan, node, listen);
+      const pid = await startDaemon(plan, node, listen);
       state.daemons.push({ node: node.name, pid, listen, startedAt: new Date().toISOString() });
       lab.save();
       progress(

@@ -489,7 +489,7 @@ Deno.test({
       assertEquals(lab.state.phase, "failed");
       assertEquals(labNamespaces(name).sort(), [`${name}-lan`, `${name}-n1`, `${name}-n2`]);
       // Worse: a process lab.json does not know about, and a corrupt lab.json.
-      stray = spawnDetached(["tail", "-f", lab.plan.stateFile], { logFile: "/dev/null" });
+      stray = await spawnDetached(["tail", "-f", lab.plan.stateFile], { logFile: "/dev/null" });
       Deno.writeTextFileSync(lab.plan.stateFile, "{garbage");
     } finally {
       if (saved === undefined) Deno.env.delete("SKEIN_BIN");
