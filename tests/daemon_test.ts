@@ -9,6 +9,8 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
+import { EtcdStore } from "../store/etcd.ts";
+import { etcdAvailable, withEtcd } from "./_etcd.ts";
 import { withNamespaces } from "./_netns.ts";
 import { parsePrometheus } from "../daemon/_prom_parse.ts";
 
@@ -99,6 +101,7 @@ class DaemonProc {
 
 async function withNode(
   backend: "host-gw" | "vxlan",
+  datastore: ((dir: string) => string) | undefined,
   fn: (
     t: {
       ns: Record<string, string>;
@@ -139,7 +142,7 @@ async function withNode(
         `name: node-a
 network: 10.244.0.0/16
 backend: {type: ${backend}}
-datastore: {type: file, dir: ${dir}/store, ttl: 60}
+datastore: ${datastore ? datastore(dir) : `{type: file, dir: ${dir}/store, ttl: 60}`}
 iface: eth0
 netns: ${ns.a}
 listen: ${listen}
@@ -159,7 +162,7 @@ logLevel: debug
 }
 
 Deno.test("skein daemon (host-gw, file store, --netns): ready, files, routes, healing, bad records, SIGTERM, restart", async () => {
-  await withNode("host-gw", async ({ ns, dir, cfgFile, listen, store }) => {
+  await withNode("host-gw", undefined, async ({ ns, dir, cfgFile, listen, store }) => {
     let d = new DaemonProc(cfgFile);
     try {
       const ready = await waitFor(
@@ -275,7 +278,7 @@ Deno.test("skein daemon (host-gw, file store, --netns): ready, files, routes, he
 });
 
 Deno.test("skein daemon (vxlan): device created, VtepMAC published, onlink route to a peer; bad flags exit 2", async () => {
-  await withNode("vxlan", async ({ ns, cfgFile, listen, store }) => {
+  await withNode("vxlan", undefined, async ({ ns, cfgFile, listen, store }) => {
     const d = new DaemonProc(cfgFile);
     try {
       await waitFor(
@@ -320,4 +323,92 @@ Deno.test("skein daemon (vxlan): device created, VtepMAC published, onlink route
     new TextDecoder().decode(bad.stderr),
     `--backend: must be one of host-gw, vxlan, ipip, got "vxlam"`,
   );
+});
+
+Deno.test({
+  name:
+    "skein daemon (host-gw, etcd): flannel layout, routes, etcd outage keeps the dataplane, watch resumes",
+  ignore: !etcdAvailable("daemon with etcd"),
+  fn: () =>
+    withEtcd(async (etcd) => {
+      const prefix = `/skein-test-${crypto.randomUUID().slice(0, 8)}/network`;
+      await withNode(
+        "host-gw",
+        () => `{type: etcd, endpoints: [${etcd.endpoint}], prefix: ${prefix}, ttl: 30}`,
+        async ({ ns, cfgFile, listen }) => {
+          const store = new EtcdStore({ endpoints: [etcd.endpoint], prefix });
+          const d = new DaemonProc(cfgFile);
+          try {
+            await waitFor(
+              "/readyz 200",
+              async () => (await get(listen, "/readyz")).status === 200,
+              30_000,
+              d.log,
+            );
+            const own = (await store.list()).leases.find((l) => l.node === "node-a")!;
+            const raw = new Deno.Command("/usr/bin/etcdctl", {
+              args: [
+                `--endpoints=${etcd.endpoint}`,
+                "get",
+                "--print-value-only",
+                `${prefix}/subnets/${own.subnet.replace("/", "-")}`,
+              ],
+              env: { ETCDCTL_API: "3" },
+              stdout: "piped",
+            }).outputSync();
+            assertEquals(JSON.parse(new TextDecoder().decode(raw.stdout)), {
+              PublicIP: "192.168.77.1",
+              BackendType: "host-gw",
+              Node: "node-a",
+            });
+            const b = await store.acquire({
+              node: "node-b",
+              publicIP: "192.168.77.2",
+              backendType: "host-gw",
+              ttlSeconds: 30,
+            });
+            await waitFor(
+              "route to node-b",
+              () => skeinRoutes(ns.a!).find((r) => r.dst === b.subnet),
+              10_000,
+              d.log,
+            );
+
+            // etcd goes away: the daemon stays up, keeps its routes, counts errors.
+            await etcd.stop();
+            await waitFor(
+              "a datastore error",
+              () => d.lines.some((l) => l.includes("etcd watch interrupted")),
+              10_000,
+              d.log,
+            );
+            assert(
+              skeinRoutes(ns.a!).some((r) => r.dst === b.subnet),
+              "routes kept during the outage",
+            );
+            assertEquals((await get(listen, "/healthz")).status, 200);
+            const m = parsePrometheus((await get(listen, "/metrics")).body);
+            assert((m.get('skein_datastore_errors_total{op="watch"}') ?? 0) >= 1);
+
+            // etcd is back: the watch resumes and a new node shows up.
+            await etcd.start();
+            const c = await store.acquire({
+              node: "node-c",
+              publicIP: "192.168.77.3",
+              backendType: "host-gw",
+              ttlSeconds: 30,
+            });
+            await waitFor(
+              "route to node-c",
+              () => skeinRoutes(ns.a!).find((r) => r.dst === c.subnet),
+              20_000,
+              d.log,
+            );
+            assert(skeinRoutes(ns.a!).some((r) => r.dst === b.subnet));
+          } finally {
+            await d.stop("SIGKILL");
+          }
+        },
+      );
+    }),
 });
