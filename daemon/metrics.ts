@@ -126,8 +126,14 @@ export class Registry {
     this.#metrics.push(m);
     return m;
   }
+  #collectors: (() => void)[] = [];
+  /** Runs `fn` before every render (to refresh gauges such as memory). */
+  onCollect(fn: () => void): void {
+    this.#collectors.push(fn);
+  }
   /** The text exposition format. */
   render(): string {
+    for (const c of this.#collectors) c();
     const lines: string[] = [];
     for (const m of this.#metrics) {
       lines.push(`# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
@@ -151,12 +157,14 @@ export interface DaemonMetrics {
   renewals: Counter;
   leaseExpiry: Gauge;
   ready: Gauge;
+  rss: Gauge;
+  heapUsed: Gauge;
 }
 
 /** Creates the registry with every metric the daemon exports. */
 export function createDaemonMetrics(): DaemonMetrics {
   const r = new Registry();
-  return {
+  const m: DaemonMetrics = {
     registry: r,
     leases: r.gauge("skein_leases", "Live node leases in the datastore, this node's included."),
     routes: r.gauge(
@@ -190,5 +198,13 @@ export function createDaemonMetrics(): DaemonMetrics {
       "When this node's lease runs out unless renewed.",
     ),
     ready: r.gauge("skein_ready", "1 when /readyz answers 200."),
+    rss: r.gauge("process_resident_memory_bytes", "Resident memory of the daemon process."),
+    heapUsed: r.gauge("skein_heap_used_bytes", "JavaScript heap in use."),
   };
+  r.onCollect(() => {
+    const mem = Deno.memoryUsage();
+    m.rss.set(mem.rss);
+    m.heapUsed.set(mem.heapUsed);
+  });
+  return m;
 }

@@ -1,0 +1,224 @@
+/**
+ * Daemon benchmark (root): resident memory of `skein daemon` with 5,000 leases in the file
+ * store (host-gw, dataplane in a throwaway namespace), next to the same daemon with no other
+ * lease and to a bare `deno run` process (the runtime's own floor), in the same run. Also prints
+ * how long the daemon took from start to /readyz 200 with every route programmed.
+ *
+ * Run: deno run -A tests/bench/daemon_bench.ts [--leases N]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { netnsAdd, netnsDel } from "../../net/mod.ts";
+import { encodeLeaseRecord, subnetKey } from "../../store/flannel.ts";
+import type { Lease } from "../../store/types.ts";
+import { testPrefix } from "../_netns.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: { leases: { type: "string", default: "5000" } },
+});
+const N = Number(flags.leases);
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+function ip(...args: string[]): void {
+  const out = new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).outputSync();
+  if (!out.success) {
+    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** VmRSS and VmHWM of a process, in MiB. */
+function memOf(pid: number): { rss: number; hwm: number } {
+  const s = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
+  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
+}
+
+/** User + system CPU seconds of a process. */
+function cpuSeconds(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** Writes `n` remote leases straight into a file-store directory (what n daemons would have written). */
+function seedLeases(dir: string, n: number): void {
+  Deno.mkdirSync(`${dir}/subnets`, { recursive: true });
+  const exp = new Date(Date.now() + 3600_000).toISOString();
+  for (let i = 0; i < n; i++) {
+    const k = i + 2; // 10.128.1.0/24 is left for the daemon itself
+    const l: Lease = {
+      subnet: `10.${128 + (k >> 8)}.${k & 255}.0/24`,
+      publicIP: `172.16.${(k >> 8) & 255}.${(k & 255) || 1}`,
+      node: `sim-${i}`,
+      backendType: "host-gw",
+      expiration: exp,
+    };
+    const rec = { Subnet: l.subnet, ...encodeLeaseRecord(l), Expiration: exp };
+    Deno.writeTextFileSync(
+      `${dir}/subnets/${subnetKey(l.subnet)}.json`,
+      JSON.stringify(rec) + "\n",
+    );
+  }
+  Deno.writeTextFileSync(`${dir}/revision`, "1\n");
+}
+
+async function metric(listen: string, name: string): Promise<number | undefined> {
+  try {
+    const t = await (await fetch(`http://${listen}/metrics`, { signal: AbortSignal.timeout(2000) }))
+      .text();
+    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(t);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runDaemon(
+  ns: string,
+  leases: number,
+): Promise<
+  { rss: number; hwm: number; readyS: number; routes: number; heap: number; cpu: number }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "skein-daemon-bench-" });
+  const listen = `127.0.0.1:${freePort()}`;
+  seedLeases(`${dir}/store`, leases);
+  Deno.writeTextFileSync(
+    `${dir}/daemon.yaml`,
+    `name: bench-node
+network: 10.128.0.0/9
+subnetLen: 24
+backend: {type: host-gw}
+datastore: {type: file, dir: ${dir}/store, ttl: 3600}
+iface: eth0
+netns: ${ns}
+listen: ${listen}
+leaseFile: ${dir}/run/subnet.json
+subnetEnv: ${dir}/run/subnet.env
+stateDir: ${dir}/state
+reconcileInterval: 2
+logLevel: warn
+`,
+  );
+  const t0 = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", MAIN, "daemon", "--config", `${dir}/daemon.yaml`],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    let readyS = NaN;
+    let routes = 0;
+    for (let i = 0; i < 1200; i++) {
+      routes = (await metric(listen, "skein_routes_programmed")) ?? 0;
+      if ((await metric(listen, "skein_ready")) === 1 && routes >= leases) {
+        readyS = (performance.now() - t0) / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Let it settle through a few periodic reconciles (every 2 s) before sampling; CPU over 10 s.
+    await new Promise((r) => setTimeout(r, 2000));
+    const c0 = cpuSeconds(child.pid);
+    await new Promise((r) => setTimeout(r, 10_000));
+    const cpu = ((cpuSeconds(child.pid) - c0) / 10) * 100;
+    const m = memOf(child.pid);
+    const heap = ((await metric(listen, "skein_heap_used_bytes")) ?? NaN) / 2 ** 20;
+    return { ...m, readyS, routes, heap, cpu };
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function bareDeno(): Promise<{ rss: number; hwm: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "await new Promise((r) => setTimeout(r, 60000))"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    return memOf(child.pid);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
+
+const nsName = `${testPrefix()}-dbench`;
+const peerName = `${testPrefix()}-dbpeer`;
+const ns = netnsAdd(nsName);
+netnsAdd(peerName);
+try {
+  ip(
+    "-n",
+    nsName,
+    "link",
+    "add",
+    "eth0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    peerName,
+  );
+  ip("-n", nsName, "addr", "add", "172.16.0.1/16", "dev", "eth0");
+  ip("-n", nsName, "link", "set", "eth0", "up");
+  ip("-n", peerName, "link", "set", "eth0", "up");
+  const bare = await bareDeno();
+  const idle = await runDaemon(ns, 0);
+  const full = await runDaemon(ns, N);
+  const f = (x: number) => x.toFixed(1).padStart(8);
+  console.log(`command: deno run -A tests/bench/daemon_bench.ts --leases ${N}`);
+  console.log(
+    `${"".padEnd(34)}${"RSS MiB".padStart(8)}${"peak MiB".padStart(10)}  ready (s)  routes`,
+  );
+  console.log(
+    `${"bare deno process (reference)".padEnd(34)}${f(bare.rss)}${f(bare.hwm).padStart(10)}`,
+  );
+  console.log(
+    `${"skein daemon, 0 other leases".padEnd(34)}${f(idle.rss)}${f(idle.hwm).padStart(10)}  ${
+      idle.readyS.toFixed(2).padStart(9)
+    }  ${idle.routes}`,
+  );
+  console.log(
+    `${`skein daemon, ${N} leases`.padEnd(34)}${f(full.rss)}${f(full.hwm).padStart(10)}  ${
+      full.readyS.toFixed(2).padStart(9)
+    }  ${full.routes}`,
+  );
+  console.log(`ratio RSS daemon(${N}) / bare deno: ${(full.rss / bare.rss).toFixed(2)}`);
+  console.log(`ratio RSS daemon(${N}) / daemon(0): ${(full.rss / idle.rss).toFixed(2)}`);
+  console.log(
+    `idle CPU (periodic reconcile every 2 s): daemon(0) ${idle.cpu.toFixed(1)}%, daemon(${N}) ${
+      full.cpu.toFixed(1)
+    }%`,
+  );
+  console.log(
+    `JS heap in use: daemon(0) ${idle.heap.toFixed(1)} MiB, daemon(${N}) ${
+      full.heap.toFixed(1)
+    } MiB`,
+  );
+  console.log(`per lease: ${(((full.rss - idle.rss) * 1024) / N).toFixed(2)} KiB`);
+} finally {
+  try {
+    netnsDel(nsName);
+  } catch (e) {
+    console.error(`cannot delete ${nsName}: ${(e as Error).message}`);
+  }
+  try {
+    netnsDel(peerName);
+  } catch (e) {
+    console.error(`cannot delete ${peerName}: ${(e as Error).message}`);
+  }
+}
