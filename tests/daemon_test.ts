@@ -412,3 +412,49 @@ Deno.test({
       );
     }),
 });
+
+Deno.test("two skein daemons started at once on one file store: different subnets, routes to each other", async () => {
+  await withNode("host-gw", undefined, async ({ ns, dir, cfgFile }) => {
+    const text = await Deno.readTextFile(cfgFile);
+    const listenB = `127.0.0.1:${freePort()}`;
+    const cfgB = `${dir}/daemon-b.yaml`;
+    await Deno.writeTextFile(
+      cfgB,
+      text.replace("name: node-a", "name: node-b").replace(`netns: ${ns.a}`, `netns: ${ns.b}`)
+        .replace(/listen: .*/, `listen: ${listenB}`).replaceAll(`${dir}/run/`, `${dir}/run-b/`)
+        .replace(`${dir}/state`, `${dir}/state-b`),
+    );
+    const listenA = /listen: (.*)/.exec(text)![1]!;
+    const a = new DaemonProc(cfgFile);
+    const b = new DaemonProc(cfgB);
+    try {
+      for (const [l, d] of [[listenA, a], [listenB, b]] as const) {
+        await waitFor(
+          "/readyz 200",
+          async () => (await get(l, "/readyz")).status === 200,
+          30_000,
+          d.log,
+        );
+      }
+      const sa = JSON.parse(await Deno.readTextFile(`${dir}/run/subnet.json`)).subnet;
+      const sb = JSON.parse(await Deno.readTextFile(`${dir}/run-b/subnet.json`)).subnet;
+      assert(sa !== sb, `both got ${sa}`);
+      const ra = await waitFor(
+        "a → b",
+        () => skeinRoutes(ns.a!).find((r) => r.dst === sb),
+        10_000,
+        a.log,
+      );
+      const rb = await waitFor(
+        "b → a",
+        () => skeinRoutes(ns.b!).find((r) => r.dst === sa),
+        10_000,
+        b.log,
+      );
+      assertEquals([ra.gateway, rb.gateway], ["192.168.77.2", "192.168.77.1"]);
+    } finally {
+      await a.stop("SIGKILL");
+      await b.stop("SIGKILL");
+    }
+  });
+});
