@@ -266,3 +266,21 @@ Deno.test("NodeDaemon: two daemons on one store get different subnets; releaseOn
     assertEquals((await new FileStore({ dir: `${rig.dir}/store` }).list()).leases, []);
   }, "releaseOnExit: true\n");
 });
+
+Deno.test("NodeDaemon: dual-stack config gives subnet6 in the lease and both files", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start();
+    await waitFor("files", () => daemon.readiness().leaseFileWritten);
+    assertEquals(daemon.lease?.subnet6, "fd00:10:244:1::/64");
+    const f = JSON.parse(await Deno.readTextFile(rig.cfg.leaseFile));
+    assertEquals([f.network6, f.subnet6], ["fd00:10:244::/56", "fd00:10:244:1::/64"]);
+    assertStringIncludes(
+      await Deno.readTextFile(rig.cfg.subnetEnv),
+      "FLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\n",
+    );
+    assertEquals(rig.masq.at(-1)?.clusterNetworks, ["10.244.0.0/16", "fd00:10:244::/56"]);
+    assertEquals(rig.backends[0]!.opts.publicIP6, "fd00::10");
+    assertEquals(daemon.lease?.publicIP6, "fd00::10");
+    await stop();
+  }, "network6: fd00:10:244::/56\npublicIP6: fd00::10\n");
+});
