@@ -39,7 +39,7 @@ import type {
 export interface FileStoreOptions {
   /** The shared directory (created when missing). */
   dir: string;
-  /** How often watch() checks the revision file (ms, default 300). */
+  /** How often watch() checks the revision file (ms, default 100: one small read). */
   pollIntervalMs?: number;
   /**
    * watch() re-lists at least this often as a safety net (ms, default 30000); changes are seen
@@ -68,7 +68,7 @@ export class FileStore implements LeaseStore {
   constructor(opts: FileStoreOptions) {
     if (!opts.dir) throw new TypeError("FileStore needs a directory");
     this.dir = opts.dir.replace(/\/+$/, "") || "/";
-    this.#poll = opts.pollIntervalMs ?? 300;
+    this.#poll = opts.pollIntervalMs ?? 100;
     this.#resync = opts.resyncIntervalMs ?? 30_000;
     this.#warn = opts.onWarning ?? (() => {});
     this.#now = opts.now ?? Date.now;

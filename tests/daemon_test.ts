@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
 import { EtcdStore } from "../store/etcd.ts";
-import { etcdAvailable, withEtcd } from "./_etcd.ts";
+import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 import { withNamespaces } from "./_netns.ts";
 import { parsePrometheus } from "../daemon/_prom_parse.ts";
 

@@ -12,7 +12,7 @@ import type {
   NetworkConfig,
   WatchItem,
 } from "../store/types.ts";
-import { etcdAvailable, withEtcd } from "./_etcd.ts";
+import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 
 const cfg: NetworkConfig = {
   network: "10.244.0.0/16",
