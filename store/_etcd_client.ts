@@ -217,6 +217,12 @@ export class EtcdClient {
     return Number(j.result?.TTL ?? 0);
   }
 
+  /** Seconds the lease has left (`etcdctl lease timetolive ID`); -1 when it no longer exists. */
+  async timeToLive(id: string): Promise<number> {
+    const j = await this.call("/v3/lease/timetolive", { ID: id });
+    return Number(j.TTL ?? -1);
+  }
+
   /** `etcdctl lease revoke ID` (missing leases are fine). */
   async revoke(id: string): Promise<void> {
     try {

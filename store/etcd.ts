@@ -49,6 +49,11 @@ export interface EtcdStoreOptions {
   timeoutMs?: number;
   /** TTL assumed for other nodes' leases when reporting their expiration (s, default 86400). */
   assumedTtlSeconds?: number;
+  /**
+   * Report each lease's real expiration in list() (one `/v3/lease/timetolive` per lease: for
+   * status displays, not for the daemon's hot path). Default false: read time + assumed TTL.
+   */
+  exactExpiration?: boolean;
   /** Called for each bad record skipped. */
   onWarning?: WarnFn;
   /** Called for background errors (a broken watch) before it is retried. */
@@ -65,6 +70,7 @@ export class EtcdStore implements LeaseStore {
   #warn: WarnFn;
   #onError: (e: Error) => void;
   #assumedTtl: number;
+  #exact: boolean;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
@@ -72,6 +78,7 @@ export class EtcdStore implements LeaseStore {
     this.#warn = opts.onWarning ?? (() => {});
     this.#onError = opts.onError ?? (() => {});
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
+    this.#exact = opts.exactExpiration ?? false;
   }
 
   get #subnets(): string {
@@ -204,12 +211,29 @@ export class EtcdStore implements LeaseStore {
     const leases: Lease[] = [];
     const byKey = new Map<string, EtcdKv>();
     const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
+    const ttls = this.#exact ? await this.#ttls(kvs) : undefined;
     for (const kv of kvs) {
       byKey.set(kv.key, kv);
-      const l = this.#decode(kv, exp);
+      const left = ttls?.get(kv.lease);
+      const l = this.#decode(
+        kv,
+        left === undefined ? exp : new Date(Date.now() + Math.max(0, left) * 1000).toISOString(),
+      );
       if (l) leases.push(l);
     }
     return { leases, revision, kvs: byKey };
+  }
+
+  /** Remaining TTL per etcd lease ID, 16 requests at a time. */
+  async #ttls(kvs: EtcdKv[]): Promise<Map<string, number>> {
+    const ids = [...new Set(kvs.map((k) => k.lease).filter((id) => id !== "0"))];
+    const out = new Map<string, number>();
+    for (let i = 0; i < ids.length; i += 16) {
+      const part = ids.slice(i, i + 16);
+      const ttls = await Promise.all(part.map((id) => this.client.timeToLive(id)));
+      part.forEach((id, j) => out.set(id, ttls[j]!));
+    }
+    return out;
   }
 
   #decode(kv: EtcdKv, expiration: string): Lease | undefined {

@@ -133,6 +133,11 @@ Deno.test({
       assertEquals(again.subnet, l0.subnet);
       const renewed = await s.renew(again, 60);
       assertEquals(renewed.subnet, l0.subnet);
+      // Exact expirations come from etcd's lease TTL (60 s here), not the assumed 24 h.
+      const exact = await new EtcdStore({ endpoints: [etcd.endpoint], exactExpiration: true })
+        .list();
+      const left = Date.parse(exact.leases.find((l) => l.node === "n0")!.expiration) - Date.now();
+      assert(left > 50_000 && left <= 61_000, `expiration ${left} ms away`);
 
       await s.release(renewed);
       assertEquals((await s.list()).leases.length, 14);
