@@ -4,7 +4,9 @@
 #   scripts/deps.sh --test     also the real peers the test suite starts: reference CNI plugins,
 #                              etcd, iperf3, strace, jq, bird2
 set -euo pipefail
-pkgs=(npm iproute2 nftables util-linux iputils-ping ca-certificates)
+pkgs=(iproute2 nftables util-linux iputils-ping ca-certificates)
+# npm only fetches Deno; any npm on PATH will do (Node.js may come from outside Debian).
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(containernetworking-plugins etcd-server etcd-client iperf3 strace jq bird2 procps)
 fi
