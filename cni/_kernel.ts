@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isNetlinkError, type NetHandle, sysctlGet, sysctlSet } from "../net/mod.ts";
+import { type Handle, isNetlinkError, type NetHandle, sysctlGet, sysctlSet } from "../net/mod.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { parseCidr } from "../net/cidr.ts";
 
@@ -27,6 +27,20 @@ export function step<T>(what: string, fn: () => T): T {
 export function linkDelIfExists(h: NetHandle, name: string): boolean {
   try {
     h.linkDel(name);
+    return true;
+  } catch (e) {
+    if (isNetlinkError(e, "ENODEV", "ENOENT")) return false;
+    throw e;
+  }
+}
+
+/**
+ * linkDelIfExists() with the kernel's part on a helper thread (Handle.linkDelAsync): resolves
+ * to true when a link was deleted, false when there was none.
+ */
+export async function linkDelIfExistsAsync(h: Handle, name: string): Promise<boolean> {
+  try {
+    await h.linkDelAsync(name);
     return true;
   } catch (e) {
     if (isNetlinkError(e, "ENODEV", "ENOENT")) return false;

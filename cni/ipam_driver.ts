@@ -10,6 +10,7 @@ import type { CmdArgs } from "./env.ts";
 import type { CniArgs } from "./cni_args.ts";
 import type { NetConf } from "./netconf.ts";
 import { type CniResult, parseResult } from "./result.ts";
+import { mark } from "./_trace.ts";
 
 /** Which attachment an IPAM call is about. */
 export interface IpamCall {
@@ -47,7 +48,9 @@ export async function ipamAddFor(
   const { conf, args } = call;
   if (isInline(call, mode)) {
     const ipam = await import("./ipam/mod.ts");
+    mark("IPAM modules loaded");
     const config = await ipam.parseIpamConfig(conf.raw);
+    mark("IPAM config parsed");
     const r = await ipam.ipamAdd({
       config,
       containerId: args.containerId,
@@ -73,6 +76,7 @@ export async function ipamDelFor(call: IpamCall, mode?: IpamMode): Promise<void>
   const { conf, args } = call;
   if (isInline(call, mode)) {
     const ipam = await import("./ipam/mod.ts");
+    mark("IPAM modules loaded");
     await ipam.ipamDel({
       config: await ipam.parseIpamConfig(conf.raw),
       containerId: args.containerId,

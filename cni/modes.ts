@@ -22,6 +22,7 @@ import {
   samePrefix,
   withDefaultRoutes,
 } from "./_pod_routes.ts";
+import { mark } from "./_trace.ts";
 
 /** What a mode needs to wire one attachment. */
 export interface WireOptions {
@@ -163,6 +164,7 @@ function ensureBridge(o: WireOptions): Link {
 export function wireBridge(o: WireOptions): CniResult {
   const ips = o.ipam.ips ?? [];
   const br = ensureBridge(o);
+  mark("bridge ready");
   if (o.conf.isGateway) {
     for (const ip of ips) {
       if (!ip.gateway) continue;
@@ -173,8 +175,10 @@ export function wireBridge(o: WireOptions): CniResult {
       );
     }
     enableForwarding(familiesOf(ips));
+    mark("gateway address and forwarding");
   }
   const { hostLink, podLink } = createVeth(o, { master: br.name, up: true });
+  mark("veth created");
   if (o.conf.hairpinMode) {
     step(
       `cannot set hairpin mode on ${hostLink.name}`,
@@ -182,11 +186,13 @@ export function wireBridge(o: WireOptions): CniResult {
     );
   }
   configurePodAddrs(o, ips);
+  mark("pod addresses");
   const gws = defaultGateways(ips);
   const routes = o.conf.isDefaultGateway
     ? withDefaultRoutes(o.ipam.routes ?? [], gws)
     : [...(o.ipam.routes ?? [])];
   for (const r of routes) addPodRoute(o, r, r.gw ?? gws[routeFamily(r.dst)]);
+  mark("pod routes");
   return {
     cniVersion: o.conf.cniVersion,
     interfaces: [

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type NetHandle, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { type Handle, type NetHandle, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
 import { type Cidr, contains, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { CmdArgs } from "./env.ts";
@@ -28,13 +28,28 @@ import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
 import { checkAttachment } from "./check.ts";
 import { masqAdd, masqDel, masqPrune } from "./masq.ts";
 import { hostVethName, isHostVethName } from "./veth_name.ts";
-import { linkDelIfExists, step } from "./_kernel.ts";
+import { linkDelIfExists, linkDelIfExistsAsync, step } from "./_kernel.ts";
+import { mark, traceFlush } from "./_trace.ts";
+
+mark("plugin modules loaded");
 
 /**
  * Runs one CNI call. Returns the JSON object to print on stdout (undefined: print nothing).
  * Throws CniError for every failure.
  */
 export async function runCni(
+  args: CmdArgs,
+  stdin: Uint8Array,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await runVerb(args, stdin);
+  } finally {
+    mark(`${args.command} done`);
+    traceFlush();
+  }
+}
+
+async function runVerb(
   args: CmdArgs,
   stdin: Uint8Array,
 ): Promise<Record<string, unknown> | undefined> {
@@ -54,6 +69,7 @@ export async function runCni(
     ? parseCniArgs(args.args)
     : lenientCniArgs(args.args);
   const call: IpamCall = { conf, args, cniArgs };
+  mark("config parsed");
   if (conf.type !== "skein") return await runAsIpam(call);
   switch (args.command) {
     case "ADD":
@@ -118,7 +134,9 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   }
   // Handles live for the whole call: the undo steps below still need them.
   using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
+  mark("host handle open");
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  mark("pod handle open");
   if (pod.linkFind(args.ifName)) {
     // Checked before IPAM: rolling back a fresh allocation for this same attachment would
     // release the address the existing interface is using.
@@ -132,6 +150,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   try {
     const { result: ipam, hints } = await ipamAddFor(call);
     undo.push(() => ipamDelFor(call));
+    mark("IPAM ADD done");
     if (!ipam.ips?.length) {
       throw new CniError(
         CniCode.InvalidConfig,
@@ -192,28 +211,40 @@ async function cmdDel(call: IpamCall): Promise<void> {
     }
     return;
   }
+  // Deleting a veth keeps the kernel busy ~20 ms (RCU grace periods): start it on a helper
+  // thread and release the addresses meanwhile. Errors are reported IPAM's first, as before.
+  const hostName = hostVethName(args.containerId, args.ifName);
+  let host: Handle | undefined;
+  let hostDel: Promise<unknown>;
+  try {
+    host = openHandle();
+    hostDel = linkDelIfExistsAsync(host, hostName);
+  } catch (e) {
+    hostDel = Promise.reject(e);
+  }
+  hostDel.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   try {
     await ipamDelFor(call);
   } catch (e) {
     errors.push(e);
   }
+  mark("IPAM DEL done");
   try {
-    using host = openHandle();
-    linkDelIfExists(host, hostVethName(args.containerId, args.ifName));
+    await hostDel;
+    mark("host veth deleted");
   } catch (e) {
     errors.push(
-      new CniError(
-        CniCode.Internal,
-        `cannot delete host veth ${hostVethName(args.containerId, args.ifName)}`,
-        (e as Error).message,
-      ),
+      new CniError(CniCode.Internal, `cannot delete host veth ${hostName}`, (e as Error).message),
     );
+  } finally {
+    host?.close();
   }
   if (netnsExists(args.netns)) {
     try {
       using pod = openHandle({ netns: args.netns });
       const l = pod.linkFind(args.ifName);
       if (l && (l.kind === "veth" || l.kind === undefined)) linkDelIfExists(pod, args.ifName);
+      mark("pod side checked");
     } catch {
       // A path that is no longer a namespace: the pod side is gone with it.
     }

@@ -267,6 +267,16 @@ export class Handle implements NetHandle {
     this.#sock.request(linkDelRequest(this.index(link, op)), op);
   }
 
+  /**
+   * `ip link del X` with the kernel's part on a helper thread: the promise settles when the
+   * link is gone, and the caller's JS runs meanwhile (a veth takes the kernel ~20 ms). The
+   * handle takes no other call until then. Errors as linkDel() (ENODEV when absent).
+   */
+  async linkDelAsync(link: string | number): Promise<void> {
+    const op = `Cannot delete link ${link}`;
+    await this.#sock.requestAsync(linkDelRequest(this.index(link, op)), op);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Addresses
 

@@ -115,7 +115,18 @@ export const EINVAL = 22;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
 
+/**
+ * Calls that run on a helper thread and return a Promise (FFI `nonblocking`): the JS thread
+ * goes on while the kernel works. errno is not readable for these (it belongs to the helper
+ * thread); callers redo a failed call synchronously to learn it.
+ */
+export const LIBC_ASYNC_SYMBOLS = {
+  /** sendto() as above, on a helper thread. */
+  sendto: { ...LIBC_SYMBOLS.sendto, nonblocking: true },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+type LibcAsync = Deno.DynamicLibrary<typeof LIBC_ASYNC_SYMBOLS>["symbols"];
 
 let lib: Libc | undefined;
 let errnoView: Deno.UnsafePointerView | undefined;
@@ -130,6 +141,14 @@ export function libc(): Libc {
     errnoView = new Deno.UnsafePointerView(p);
   }
   return lib;
+}
+
+let libAsync: LibcAsync | undefined;
+
+/** The helper-thread variants (a second small dlopen, on first use). */
+export function libcAsync(): LibcAsync {
+  libAsync ??= Deno.dlopen("libc.so.6", LIBC_ASYNC_SYMBOLS).symbols;
+  return libAsync;
 }
 
 /** errno of the main thread. Read it right after the failing call. */

@@ -42,6 +42,11 @@ export interface NetlinkTransport {
   /** Sends one datagram; throws NetlinkError on failure. */
   send(bytes: Uint8Array, operation: string): void;
   /**
+   * Optional: send() with the kernel's work done off the JS thread. The caller keeps `bytes`
+   * unchanged until the promise settles. Transports without it get a synchronous send().
+   */
+  sendAsync?(bytes: Uint8Array, operation: string): Promise<void>;
+  /**
    * Receives one datagram into `buf` and returns its real length, which is larger than
    * `buf.length` when it did not fit (MSG_TRUNC); throws NetlinkError on failure.
    */
@@ -69,6 +74,17 @@ class FfiTransport implements NetlinkTransport {
       const e = L.errno();
       if (e !== L.EINTR) fail(operation, e);
     }
+  }
+
+  async sendAsync(bytes: Uint8Array, operation: string): Promise<void> {
+    const n = Number(
+      await L.libcAsync().sendto(this.fd, bytes, BigInt(bytes.length), 0, FfiTransport.#kernel, 12),
+    );
+    if (n === bytes.length) return;
+    if (n >= 0) throw new NetlinkError(`${operation} (short write ${n}/${bytes.length})`, 5);
+    // errno belongs to the helper thread and nothing reached the kernel: send again here,
+    // where a failure's errno can be read.
+    this.send(bytes, operation);
   }
 
   recv(buf: Uint8Array, operation: string): number {
@@ -109,6 +125,8 @@ export class NetlinkSocket {
   #w = new Writer(8192);
   #closed = false;
   #batchMax: number;
+  /** The operation of a requestAsync() still running (the socket takes no other call). */
+  #busy: string | undefined;
 
   /**
    * Wraps a transport. `NetlinkSocket.open()` is the usual way in; this constructor is for fakes.
@@ -159,11 +177,11 @@ export class NetlinkSocket {
     }
   }
 
-  /** Closes the socket (idempotent). */
+  /** Closes the socket (idempotent; during a requestAsync(), once that has finished). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#t.close();
+    if (this.#busy === undefined) this.#t.close();
   }
 
   get closed(): boolean {
@@ -172,6 +190,9 @@ export class NetlinkSocket {
 
   #check(operation: string): void {
     if (this.#closed) throw new Error(`${operation}: the netlink handle is closed`);
+    if (this.#busy !== undefined) {
+      throw new Error(`${operation}: the netlink handle is busy with "${this.#busy}"`);
+    }
   }
 
   #nextSeq(): number {
@@ -213,6 +234,33 @@ export class NetlinkSocket {
     this.#w.reset();
     this.#encode(msg, seq, C.NLM_F_ACK);
     this.#send(this.#w.view(), operation);
+    this.#waitAck(seq, operation);
+  }
+
+  /**
+   * request() with the kernel's work on a helper thread: the promise settles when the kernel
+   * has answered, and the caller's JS runs meanwhile (deleting a veth keeps the kernel busy for
+   * ~20 ms of RCU grace periods). The socket takes no other call until then.
+   */
+  async requestAsync(msg: NlMessage, operation: string): Promise<void> {
+    this.#check(operation);
+    const seq = this.#nextSeq();
+    this.#w.reset();
+    this.#encode(msg, seq, C.NLM_F_ACK);
+    const bytes = this.#w.view().slice();
+    this.#busy = operation;
+    try {
+      if (this.#t.sendAsync) await this.#t.sendAsync(bytes, operation);
+      else this.#send(bytes, operation);
+      // The kernel queues the ACK before sendto() returns: this read does not wait.
+      this.#waitAck(seq, operation);
+    } finally {
+      this.#busy = undefined;
+      if (this.#closed) this.#t.close();
+    }
+  }
+
+  #waitAck(seq: number, operation: string): void {
     for (;;) {
       let n: number;
       try {

@@ -243,3 +243,32 @@ Deno.test("dump() drains a dump whose datagram was truncated and runs it again w
   assertEquals(calls, 2);
   assertEquals(k.queue.length, 0, "the first, truncated dump was read to its end");
 });
+
+Deno.test("requestAsync() sends off-thread, refuses other calls until settled, closes late", async () => {
+  let asyncSends = 0;
+  const [s, k] = sock((req, _b, k) => k.ack(req.seq, req.type === C.RTM_DELLINK ? 19 : 0));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  (k as NetlinkTransport).sendAsync = async (bytes: Uint8Array) => {
+    asyncSends++;
+    await gate;
+    k.send(bytes);
+  };
+  const p = s.requestAsync(routeRequest("add", { dst: "10.0.0.0/8", oif: 1 }), "Cannot add route");
+  const e = assertThrows(() => s.get(linkGetRequest("lo"), "Cannot find link lo"));
+  assertStringIncludes(e.message, 'busy with "Cannot add route"');
+  s.close(); // deferred: the kernel still has the request
+  assertEquals(k.closed, false);
+  release();
+  await p;
+  assertEquals([asyncSends, k.closed, k.queue.length], [1, true, 0]);
+  // errors come back as from request(), and a transport without sendAsync works too
+  const [s2, k2] = sock((req, _b, k) => k.ack(req.seq, 19));
+  const err = await s2.requestAsync(routeRequest("del", { dst: "10.0.0.0/8" }), "Cannot x").then(
+    () => undefined,
+    (e) => e,
+  );
+  assert(err instanceof NetlinkError && err.code === "ENODEV", String(err));
+  assertEquals(k2.sent.length, 1);
+  s2.close();
+});

@@ -106,6 +106,19 @@ Deno.test("linkSet({ netns }) moves a link; linkDel() removes it", async () => {
   });
 });
 
+Deno.test("linkDelAsync() deletes a veth pair off the JS thread; ENODEV when absent", async () => {
+  await withNamespaces(["a", "b"], async (ns) => {
+    using h = openHandle({ netns: ns.a });
+    h.linkAdd({ kind: "veth", name: "d0", peer: { name: "d1", netns: ns.b! } });
+    await h.linkDelAsync("d0");
+    assertEquals(linkOf(ns.a!, "d0"), undefined);
+    assertEquals(linkOf(ns.b!, "d1"), undefined, "the peer went with it");
+    const e = await h.linkDelAsync("d0").then(() => undefined, (e) => e);
+    assert(isNetlinkError(e, "ENODEV"), String(e));
+    assertEquals(h.linkFind("lo")?.name, "lo", "the handle works after an async call");
+  });
+});
+
 Deno.test("linkAdd() vxlan sets VNI, local, dev, port, learning, UDP checksum and ttl", async () => {
   await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
