@@ -91,10 +91,16 @@ export async function callPlugin(o: CallOptions): Promise<CallResult> {
     stderr: "piped",
   }).spawn();
   const w = child.stdin.getWriter();
-  await w.write(
-    new TextEncoder().encode(typeof o.conf === "string" ? o.conf : JSON.stringify(o.conf)),
-  );
-  await w.close();
+  try {
+    await w.write(
+      new TextEncoder().encode(typeof o.conf === "string" ? o.conf : JSON.stringify(o.conf)),
+    );
+    await w.close();
+  } catch (e) {
+    // A plugin that fails on its environment (no CNI_NETNS, unknown CNI_COMMAND ...) exits
+    // before reading stdin, as the reference skel does; its answer is on stdout all the same.
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+  }
   const out = await child.output();
   const stdout = new TextDecoder().decode(out.stdout);
   let json: Record<string, unknown> | undefined;
