@@ -244,6 +244,9 @@ export function routeFromMessage(m: NlMessage): Route {
  */
 export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: number): Route {
   if (len < 28) throw new NetlinkDecodeError("rtmsg", `${len} bytes is too short`);
+  if (off + len > b.length) {
+    throw new NetlinkDecodeError("rtmsg", `${len} bytes at offset ${off} overrun the buffer`);
+  }
   const h = off + 16;
   const fam = b[h]!;
   const family = fam === C.AF_INET6 ? 6 : 4;
@@ -296,7 +299,8 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
         let r = q;
         while (r + 4 <= q + n) {
           const ml = dv.getUint16(r, true);
-          if (ml < 4) break;
+          // A metric that claims more bytes than RTA_METRICS holds ends the walk (no overrun).
+          if (ml < 4 || r + ml > q + n) break;
           if ((dv.getUint16(r + 2, true) & C.NLA_TYPE_MASK) === C.RTAX_MTU && ml === 8) {
             mtu = dv.getUint32(r + 4, true);
           }
