@@ -49,7 +49,7 @@ export async function linkDelIfExistsAsync(h: Handle, name: string): Promise<boo
 }
 
 /** `ip addr add CIDR dev DEV` unless the link already has that address (v6 without DAD). */
-export function ensureAddr(h: NetHandle, dev: string, cidr: string): void {
+export function ensureAddr(h: NetHandle, dev: string | number, cidr: string): void {
   const c = parseCidr(cidr);
   const have = h.addrList({ dev, family: c.family });
   if (have.some((a) => sameCidr(a.cidr, cidr))) return;

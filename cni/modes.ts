@@ -52,19 +52,15 @@ function familiesOf(ips: readonly ResultIp[]): Set<4 | 6> {
   return new Set(ips.map((ip) => parseCidr(ip.address).family));
 }
 
-/** Creates the veth pair: host end `hostName` here, peer `ifName` directly in the pod namespace. */
+/**
+ * Creates the veth pair: host end `hostName` here, peer `ifName` directly in the pod namespace.
+ * (runCni's ADD has already refused a pod that has `ifName`, before IPAM.)
+ */
 function createVeth(
   o: WireOptions,
-  opts: { master?: string; up: boolean },
+  opts: { master?: Link; up: boolean },
 ): { hostLink: Link; podLink: Link } {
   const hostName = hostVethName(o.containerId, o.ifName);
-  if (o.pod.linkFind(o.ifName)) {
-    throw new CniError(
-      CniCode.Internal,
-      `container interface ${o.ifName} already exists`,
-      `netns ${o.netns} already has a link named ${o.ifName}; DEL the attachment first`,
-    );
-  }
   // The name is derived from the attachment, so an existing link is a leftover of an earlier
   // ADD of this very attachment (a crash or a lost DEL): replace it.
   step(`cannot remove stale host veth ${hostName}`, () => linkDelIfExists(o.host, hostName));
@@ -76,7 +72,7 @@ function createVeth(
         name: hostName,
         mtu: o.mtu,
         up: opts.up,
-        ...(opts.master ? { master: opts.master } : {}),
+        ...(opts.master ? { master: opts.master.index } : {}),
         peer: { name: o.ifName, netns: o.netns, mtu: o.mtu, ...(o.mac ? { mac: o.mac } : {}) },
       }),
   );
@@ -89,7 +85,7 @@ function createVeth(
 }
 
 /** Brings the pod interface up and gives it its addresses (IPv6 without DAD). */
-function configurePodAddrs(o: WireOptions, ips: readonly ResultIp[]): void {
+function configurePodAddrs(o: WireOptions, podIndex: number, ips: readonly ResultIp[]): void {
   if (ips.some((ip) => parseCidr(ip.address).family === 6)) {
     // Like the reference plugins: a pod namespace may come with IPv6 disabled on new links.
     step(
@@ -97,13 +93,14 @@ function configurePodAddrs(o: WireOptions, ips: readonly ResultIp[]): void {
       () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", o.netns),
     );
   }
-  step(`cannot set ${o.ifName} up in ${o.netns}`, () => o.pod.linkSet(o.ifName, { up: true }));
+  // By index: the pod link is known, no lookup by name per call.
+  step(`cannot set ${o.ifName} up in ${o.netns}`, () => o.pod.linkSet(podIndex, { up: true }));
   for (const ip of ips) {
     step(
       `cannot add address ${ip.address} to ${o.ifName} in ${o.netns}`,
       () =>
         o.pod.addrAdd({
-          dev: o.ifName,
+          dev: podIndex,
           cidr: ip.address,
           nodad: parseCidr(ip.address).family === 6,
         }),
@@ -111,7 +108,12 @@ function configurePodAddrs(o: WireOptions, ips: readonly ResultIp[]): void {
   }
 }
 
-function addPodRoute(o: WireOptions, r: ResultRoute, gw: string | undefined): void {
+function addPodRoute(
+  o: WireOptions,
+  podIndex: number,
+  r: ResultRoute,
+  gw: string | undefined,
+): void {
   const fam = routeFamily(r.dst);
   const dst = samePrefix(r.dst, fam === 4 ? "0.0.0.0/0" : "::/0") ? "default" : r.dst;
   step(
@@ -120,7 +122,7 @@ function addPodRoute(o: WireOptions, r: ResultRoute, gw: string | undefined): vo
       o.pod.routeAdd({
         dst,
         family: fam,
-        dev: o.ifName,
+        dev: podIndex,
         ...(gw ? { gateway: gw } : {}),
         ...(r.priority !== undefined ? { metric: r.priority } : {}),
         ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
@@ -150,11 +152,17 @@ function ensureBridge(o: WireOptions): Link {
       `a link named ${name} exists but is a ${br.kind ?? "plain"} device, not a bridge`,
     );
   }
-  if (!br.up) step(`cannot set bridge ${name} up`, () => o.host.linkSet(name, { up: true }));
-  if (o.conf.promiscMode) {
-    step(`cannot set bridge ${name} promiscuous`, () => o.host.linkSet(name, { promisc: true }));
+  const index = br.index;
+  let changed = false;
+  if (!br.up) {
+    step(`cannot set bridge ${name} up`, () => o.host.linkSet(index, { up: true }));
+    changed = true;
   }
-  return o.host.linkGet(name);
+  if (o.conf.promiscMode) {
+    step(`cannot set bridge ${name} promiscuous`, () => o.host.linkSet(index, { promisc: true }));
+    changed = true;
+  }
+  return changed ? o.host.linkGet(index) : br;
 }
 
 /**
@@ -171,33 +179,34 @@ export function wireBridge(o: WireOptions): CniResult {
       const gwCidr = `${ip.gateway}/${parseCidr(ip.address).prefix}`;
       step(
         `cannot add gateway address ${gwCidr} to bridge ${br.name}`,
-        () => ensureAddr(o.host, br.name, gwCidr),
+        () => ensureAddr(o.host, br.index, gwCidr),
       );
     }
     enableForwarding(familiesOf(ips));
     mark("gateway address and forwarding");
   }
-  const { hostLink, podLink } = createVeth(o, { master: br.name, up: true });
+  const { hostLink, podLink } = createVeth(o, { master: br, up: true });
   mark("veth created");
   if (o.conf.hairpinMode) {
     step(
       `cannot set hairpin mode on ${hostLink.name}`,
-      () => o.host.linkSet(hostLink.name, { hairpin: true }),
+      () => o.host.linkSet(hostLink.index, { hairpin: true }),
     );
   }
-  configurePodAddrs(o, ips);
+  configurePodAddrs(o, podLink.index, ips);
   mark("pod addresses");
   const gws = defaultGateways(ips);
   const routes = o.conf.isDefaultGateway
     ? withDefaultRoutes(o.ipam.routes ?? [], gws)
     : [...(o.ipam.routes ?? [])];
-  for (const r of routes) addPodRoute(o, r, r.gw ?? gws[routeFamily(r.dst)]);
+  for (const r of routes) addPodRoute(o, podLink.index, r, r.gw ?? gws[routeFamily(r.dst)]);
   mark("pod routes");
   return {
     cniVersion: o.conf.cniVersion,
     interfaces: [
       { name: br.name, mac: br.mac },
-      { name: hostLink.name, mac: o.host.linkGet(hostLink.name).mac },
+      // linkAdd() read the link back after creating it up and enslaved: its MAC is final.
+      { name: hostLink.name, mac: hostLink.mac },
       { name: o.ifName, mac: podLink.mac, sandbox: o.netns },
     ],
     ips: ips.map((ip) => ({ ...ip, interface: 2 })),
@@ -229,41 +238,43 @@ export function wireRouted(o: WireOptions): CniResult {
       () => ensureSysctl(`net/ipv6/conf/${hostName}/accept_dad`, "0"),
     );
   }
-  step(`cannot set ${hostName} up`, () => o.host.linkSet(hostName, { up: true }));
+  const hostIndex = hostLink.index;
+  const podIndex = podLink.index;
+  step(`cannot set ${hostName} up`, () => o.host.linkSet(hostIndex, { up: true }));
   enableForwarding(fams);
-  configurePodAddrs(o, plan.ips);
-  const hostMac = o.host.linkGet(hostName).mac;
+  configurePodAddrs(o, podIndex, plan.ips);
+  const hostMac = hostLink.mac; // read back by linkAdd(); setting the link up keeps it
   const podMac = podLink.mac;
   for (const fam of fams) {
     const gw = ROUTED_GATEWAY[fam];
     if (hostMac) {
       step(
         `cannot add neighbour ${gw} lladdr ${hostMac} in ${o.netns}`,
-        () => o.pod.neighSet({ dev: o.ifName, ip: gw, mac: hostMac, state: "permanent" }),
+        () => o.pod.neighSet({ dev: podIndex, ip: gw, mac: hostMac, state: "permanent" }),
       );
     }
     if (fam === 4) {
       step(
         `cannot add route ${gw} dev ${o.ifName} scope link in ${o.netns}`,
-        () => o.pod.routeAdd({ dst: `${gw}/32`, dev: o.ifName, scope: "link" }),
+        () => o.pod.routeAdd({ dst: `${gw}/32`, dev: podIndex, scope: "link" }),
       );
     }
   }
-  for (const r of plan.routes) addPodRoute(o, r, r.gw);
+  for (const r of plan.routes) addPodRoute(o, podIndex, r, r.gw);
   for (const ip of plan.ips) {
     const c = parseCidr(ip.address);
     const addr = formatIp(c.ip);
     step(`cannot add host route ${ip.address} dev ${hostName}`, () =>
       o.host.routeReplace({
         dst: ip.address,
-        dev: hostName,
+        dev: hostIndex,
         scope: "link",
         protocol: SKEIN_ROUTE_PROTOCOL,
       }));
     if (podMac) {
       step(
         `cannot add neighbour ${addr} lladdr ${podMac} dev ${hostName}`,
-        () => o.host.neighSet({ dev: hostName, ip: addr, mac: podMac, state: "permanent" }),
+        () => o.host.neighSet({ dev: hostIndex, ip: addr, mac: podMac, state: "permanent" }),
       );
     }
   }
