@@ -13,7 +13,6 @@ import type { CmdArgs } from "./env.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 import { decodeConfig, type NetConf, parseNetConf } from "./netconf.ts";
 import { type CniResult, formatResult } from "./result.ts";
-import { versionAnswer } from "./version_cmd.ts";
 import { versionAtLeast } from "./versions.ts";
 import { assertPodNetns, netnsExists } from "./_netns_check.ts";
 import {
@@ -25,8 +24,8 @@ import {
   ipamStatusFor,
 } from "./ipam_driver.ts";
 import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
-import { checkAttachment } from "./check.ts";
-import { masqAdd, masqDel, masqPrune } from "./masq.ts";
+// CHECK (check.ts), masquerade (masq.ts) and VERSION (version_cmd.ts) are imported when used:
+// ADD and DEL without ipMasq do not load them.
 import { hostVethName, isHostVethName } from "./veth_name.ts";
 import { linkDelIfExists, linkDelIfExistsAsync, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
@@ -53,7 +52,10 @@ async function runVerb(
   args: CmdArgs,
   stdin: Uint8Array,
 ): Promise<Record<string, unknown> | undefined> {
-  if (args.command === "VERSION") return versionAnswer(new TextDecoder().decode(stdin));
+  if (args.command === "VERSION") {
+    const { versionAnswer } = await import("./version_cmd.ts");
+    return versionAnswer(new TextDecoder().decode(stdin));
+  }
   const { cniVersion } = decodeConfig(stdin);
   const need = { CHECK: "0.4.0", STATUS: "1.1.0", GC: "1.1.0" } as Record<string, string>;
   const min = need[args.command];
@@ -172,6 +174,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
     const result = conf.mode === "bridge" ? wireBridge(opts) : wireRouted(opts);
     if (conf.ipMasq) {
       const owner = { network: conf.name, containerId: args.containerId, ifName: args.ifName };
+      const { masqAdd, masqDel } = await import("./masq.ts");
       undo.push(() => masqDel(owner));
       await masqAdd(owner, (ipam.ips ?? []).map((ip) => ({ address: ip.address })));
     }
@@ -251,6 +254,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   }
   if (conf.ipMasq) {
     try {
+      const { masqDel } = await import("./masq.ts");
       await masqDel({ network: conf.name, containerId: args.containerId, ifName: args.ifName });
     } catch (e) {
       errors.push(e);
@@ -271,6 +275,7 @@ async function cmdCheck(call: IpamCall): Promise<void> {
   assertPodNetns(args.netns);
   using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  const { checkAttachment } = await import("./check.ts");
   const ips = checkAttachment({
     conf,
     prev: conf.prevResult,
@@ -293,6 +298,7 @@ async function cmdGc(call: IpamCall): Promise<void> {
   // Before IPAM GC: routed mode attributes leaked veths through the ranges IPAM knows.
   const subnets = conf.mode === "routed" ? await networkSubnets(call) : [];
   await ipamGcFor(call);
+  const { masqPrune } = await import("./masq.ts");
   await masqPrune((o) => o.network === conf.name && !valid.has(`${o.containerId}/${o.ifName}`));
   using host = openHandle();
   const leaks = conf.mode === "bridge"
