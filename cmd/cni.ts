@@ -78,11 +78,14 @@ export async function main(args: string[]): Promise<number> {
     if (out !== undefined) print(out);
     return 0;
   } catch (e) {
-    const err = e instanceof CniError
-      ? e
-      : new CniError(CniCode.Internal, (e as Error)?.message ?? String(e), (e as Error)?.stack);
+    // Never a stack trace: the runtime shows msg/details to users, and logs stderr.
+    const err = e instanceof CniError ? e : new CniError(
+      CniCode.Internal,
+      `internal error: ${(e as Error)?.message ?? String(e)}`,
+      (e as Error)?.name,
+    );
     print(err.toJSON(versionOf(stdin)));
-    if (!(e instanceof CniError)) console.error(e);
+    if (!(e instanceof CniError)) console.error(`skein: ${err.message}`);
     return 1;
   }
 }
