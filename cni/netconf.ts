@@ -89,6 +89,28 @@ const UNSUPPORTED: readonly string[] = [
   "portIsolation",
 ];
 
+/** Invalid UTF-8 is refused (code 6) rather than silently replaced with U+FFFD. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Deepest object/list nesting accepted in a network config (real ones use 4-6 levels). */
+const MAX_DEPTH = 64;
+
+/** How deeply `v` nests objects and lists, counted without recursion; stops past MAX_DEPTH. */
+function nestingDepth(v: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== "object" || x === null) continue;
+    if (d > max) max = d;
+    if (max > MAX_DEPTH) return max;
+    for (const c of Array.isArray(x) ? x : Object.values(x)) {
+      if (typeof c === "object" && c !== null) stack.push([c, d + 1]);
+    }
+  }
+  return max;
+}
+
 /**
  * Decodes stdin only as far as the spec layer needs: JSON (code 6), "cniVersion" (code 1 when
  * not one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0; a missing version is the spec's "0.1.0"),
@@ -99,12 +121,23 @@ export function decodeConfig(
 ): { raw: Record<string, unknown>; cniVersion: string } {
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
+    raw = JSON.parse(utf8.decode(bytes));
   } catch (e) {
     throw new CniError(
       CniCode.DecodeFailure,
       "error unmarshalling network config",
-      `stdin is not valid JSON: ${(e as Error).message}`,
+      e instanceof SyntaxError
+        ? `stdin is not valid JSON: ${e.message}`
+        : `stdin is not valid UTF-8 JSON: ${(e as Error).message}`,
+    );
+  }
+  const depth = nestingDepth(raw);
+  if (depth > MAX_DEPTH) {
+    // Later steps (error messages, the result) serialize parts of the config recursively.
+    throw new CniError(
+      CniCode.DecodeFailure,
+      "error unmarshalling network config",
+      `stdin nests objects and lists more than ${MAX_DEPTH} levels deep`,
     );
   }
   if (!isObj(raw)) {
@@ -152,6 +185,25 @@ function attachments(v: unknown, field: string): Attachment[] {
     }
     return { containerId: x.containerID, ifName: x.ifname };
   });
+}
+
+/** The "dns" object (the spec's DNS type): only string fields and lists of strings. */
+function checkDns(dns: unknown): void {
+  if (dns === undefined || dns === null) return;
+  if (!isObj(dns)) throw invalid("dns", 'must be an object like {"nameservers": [...]}');
+  const strings = (k: string) => {
+    const v = dns[k];
+    if (v === undefined || v === null) return;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+      throw invalid(`dns.${k}`, "must be a list of strings");
+    }
+  };
+  strings("nameservers");
+  strings("search");
+  strings("options");
+  if (dns.domain !== undefined && dns.domain !== null && typeof dns.domain !== "string") {
+    throw invalid("dns.domain", "must be a string");
+  }
 }
 
 /** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
@@ -235,7 +287,14 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
     mac = rc.mac.toLowerCase().replaceAll("-", ":");
   }
   const args = raw.args;
+  if (args !== undefined && args !== null) {
+    if (!isObj(args)) throw invalid("args", "must be an object");
+    if (args.cni !== undefined && args.cni !== null && !isObj(args.cni)) {
+      throw invalid("args.cni", "must be an object");
+    }
+  }
   if (isObj(args) && isObj(args.cni)) requestedIps.push(...ipList(args.cni.ips, "args.cni.ips"));
+  checkDns(raw.dns);
   let prevResult: CniResult | undefined;
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
     prevResult = parseResult(raw.prevResult, cniVersion);
