@@ -37,6 +37,12 @@ const REQUIRED: Record<string, readonly CniCommand[]> = {
 const VALID_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
 /**
+ * Longest CNI_CONTAINERID accepted. Runtimes use 64 hex digits; the id is written into
+ * reservation files and nftables comments (at most 128 bytes), so an unbounded one is refused.
+ */
+export const MAX_CONTAINER_ID = 128;
+
+/**
  * Reads and validates the CNI_* variables. Throws CniError code 4 naming the variable for a
  * missing or invalid one (unknown CNI_COMMAND, bad container id, bad interface name).
  */
@@ -77,6 +83,13 @@ export function readCmdArgs(getenv: (name: string) => string | undefined): CmdAr
 
 /** Container ids follow the reference rule `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`. Throws code 4. */
 export function validateContainerId(id: string): void {
+  if (id.length > MAX_CONTAINER_ID) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      "containerID is too long",
+      `CNI_CONTAINERID has ${id.length} characters; at most ${MAX_CONTAINER_ID} are accepted`,
+    );
+  }
   if (!VALID_NAME.test(id)) {
     throw new CniError(
       CniCode.InvalidEnv,
