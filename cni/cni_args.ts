@@ -51,9 +51,13 @@ export function parseCniArgs(text: string | undefined): CniArgs {
   if (!text) return out;
   const pairs: [string, string][] = [];
   for (const part of text.split(";")) {
-    if (part === "") continue;
+    // As libcni's LoadArgs: every ";"-separated part is exactly one KEY=VALUE ("" and
+    // "a=b=c" are invalid pairs, not skipped or split at the first "=").
     const eq = part.indexOf("=");
-    if (eq <= 0) throw invalid(`invalid pair "${part}" (want KEY=VALUE)`);
+    if (eq <= 0 || part.indexOf("=", eq + 1) >= 0) {
+      const shown = part.length > 64 ? `${part.slice(0, 64)}...` : part;
+      throw invalid(`invalid pair "${shown}" (want KEY=VALUE)`);
+    }
     pairs.push([part.slice(0, eq), part.slice(eq + 1)]);
   }
   for (const [k, v] of pairs) {
