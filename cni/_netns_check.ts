@@ -4,12 +4,22 @@
  * @module
  */
 import { CniCode, CniError } from "./errors.ts";
+import { withNetns } from "../net/netns.ts";
 
 /**
  * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
  * own network namespace (configuring the host as if it were a pod).
  */
 export function assertPodNetns(path: string): void {
+  if (!path.startsWith("/")) {
+    // A relative path would resolve against the plugin's working directory (and "." or a
+    // bare word would be read as a name under /run/netns).
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `failed to open netns "${path}"`,
+      "CNI_NETNS: must be an absolute path to a network namespace",
+    );
+  }
   let st: Deno.FileInfo;
   try {
     st = Deno.statSync(path);
@@ -31,6 +41,18 @@ export function assertPodNetns(path: string): void {
       CniCode.InvalidEnv,
       "plugin's netns and netns from CNI_NETNS should not be the same",
       `CNI_NETNS "${path}" is the namespace the plugin runs in`,
+    );
+  }
+  // A regular file, a directory or another kind of namespace (mnt, pid): setns refuses it.
+  // Entering and leaving costs two syscalls and turns a late "Cannot enter" (code 100) into
+  // the runtime's error (code 4) before anything is touched.
+  try {
+    withNetns(path, () => {});
+  } catch (e) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `failed to open netns "${path}"`,
+      `CNI_NETNS: not a network namespace: ${(e as Error).message}`,
     );
   }
 }
