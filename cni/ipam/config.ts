@@ -183,6 +183,10 @@ export function parseIpamConfigSync(
   const type = ipam.type === undefined ? "skein" : ipam.type;
   if (typeof type !== "string" || type === "") throw invalid("ipam.type", "must be a string");
   const dataDir = optString(ipam, "dataDir", "ipam") ?? DEFAULT_DATA_DIR;
+  if (!dataDir.startsWith("/")) {
+    // Relative to whatever directory the runtime started the plugin in: never what was meant.
+    throw invalid("ipam.dataDir", `"${dataDir}" is not an absolute path`);
+  }
   const resolvConf = optString(ipam, "resolvConf", "ipam");
   const leaseFile = optString(ipam, "leaseFile", "ipam") ?? DEFAULT_LEASE_FILE;
 
