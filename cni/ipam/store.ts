@@ -109,6 +109,14 @@ export class ReservationStore {
     }
     let f: Deno.FsFile;
     try {
+      // open() follows symlinks (and create: true would create their target): refuse one.
+      if (Deno.lstatSync(`${dir}/lock`).isSymlink) throw new Error("it is a symbolic link");
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) {
+        throw ioError("open IPAM lock file", `${dir}/lock`, e);
+      }
+    }
+    try {
       f = Deno.openSync(`${dir}/lock`, { read: true, write: true, create: true, mode: 0o644 });
     } catch (e) {
       throw ioError("open IPAM lock file", `${dir}/lock`, e);
@@ -266,16 +274,20 @@ export class ReservationStore {
   }
 
   /**
-   * Records the round-robin cursor of range set `idx`, written in place as host-local does. A
-   * crash mid-write leaves a cursor that does not parse, which only restarts round-robin at the
-   * range start (the reservation files, not the cursor, decide who holds an address).
+   * Records the round-robin cursor of range set `idx`: written to a temporary file and renamed
+   * over the cursor, so a symlink planted at the cursor's name is replaced, never followed to
+   * overwrite its target (host-local writes in place). A crash leaves a temporary file that the
+   * next DEL or GC removes; the reservation files, not the cursor, decide who holds an address.
    */
   setLastReserved(idx: number, ip: string): void {
     this.#assertLocked();
     const path = `${this.dir}/${LAST_RESERVED_PREFIX}${idx}`;
+    const tmp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}.${crypto.randomUUID()}`;
     try {
-      Deno.writeTextFileSync(path, ip, { mode: 0o644 });
+      Deno.writeTextFileSync(tmp, ip, { createNew: true, mode: 0o644 });
+      Deno.renameSync(tmp, path);
     } catch (e) {
+      removeQuiet(tmp);
       throw ioError("write", path, e);
     }
   }
