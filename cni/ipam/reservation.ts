@@ -46,7 +46,9 @@ export function parseReservation(data: Uint8Array): ReservationRecord {
   }
   const trimmed = text.trim();
   if (trimmed === "") return { kind: "corrupt", reason: "only whitespace" };
-  const lines = trimmed.split(LINE_BREAK);
+  // host-local writes "\r\n"; a file edited or written by another tool may use "\n" or "\r".
+  // Reading those as records keeps DEL and GC from treating a live attachment as garbage.
+  const lines = trimmed.split(/\r\n|\n|\r/);
   if (lines.length > 2) return { kind: "corrupt", reason: `${lines.length} lines, expected 2` };
   const [id, ifName] = lines as [string, string | undefined];
   if (BAD_CHARS.test(id)) {
