@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$bin_dir" ] || bin_dir="$prefix/bin"
+# The launcher records absolute paths: resolve relative ones now.
+abs() { mkdir -p "$1" && (cd "$1" && pwd); }
+prefix="$(abs "$prefix")" bin_dir="$(abs "$bin_dir")" cni_bin_dir="$(abs "$cni_bin_dir")"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 [ "$deps" = 1 ] && bash "$repo/scripts/deps.sh"

@@ -6,13 +6,13 @@
  * - two empty Deno processes, to show how much of skein's process time is Deno start-up;
  * - skein's allocator alone, in-process (no process start-up), on the same state.
  *
- * Run: `deno bench -A --no-prompt tests/ipam_bench.ts`. The summary prints skein's time as a
+ * Run: `deno bench -A --no-prompt tests/bench/ipam_bench.ts`. The summary prints skein's time as a
  * ratio of host-local's (the baseline).
  *
  * @module
  */
-import { ipamAdd, ipamDel, parseIpamConfig } from "../cni/ipam/mod.ts";
-import { hasHostLocal, runHostLocal, runSkein } from "./ipam_helpers.ts";
+import { ipamAdd, ipamDel, parseIpamConfig } from "../../cni/ipam/mod.ts";
+import { hasHostLocal, runHostLocal, runSkein } from "../ipam_helpers.ts";
 
 const dataDir = Deno.makeTempDirSync({ prefix: "skein-ipam-bench-" });
 const ipam = { dataDir, ranges: [[{ subnet: "10.55.0.0/16" }]] };
