@@ -29,6 +29,7 @@ import {
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
+import { leaseOutsideNetwork } from "./_lease_scope.ts";
 
 /** Options of ensureMasquerade() as backends/ exports it. */
 export interface MasqueradeRequest {
@@ -382,10 +383,19 @@ export class NodeDaemon {
     const self = this.#lease;
     const backend = this.#backend;
     if (!self || !backend) return undefined;
-    const others = [...this.#leases.values()].filter((l) => l.subnet !== self.subnet);
+    const others: Lease[] = [];
+    const outside: ReconcileReport["skipped"] = [];
+    for (const l of this.#leases.values()) {
+      if (l.subnet === self.subnet) continue;
+      // A record outside the cluster network never reaches a backend (never becomes a route).
+      const why = this.#net ? leaseOutsideNetwork(l, this.#net) : undefined;
+      if (why) outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${why}` });
+      else others.push(l);
+    }
     let report: ReconcileReport;
     try {
       report = backend.reconcile(others, self);
+      if (outside.length) report = { ...report, skipped: [...outside, ...report.skipped] };
     } catch (e) {
       this.metrics.reconcileTotal.inc({ trigger });
       this.metrics.reconcileErrors.inc();
