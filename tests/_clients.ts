@@ -170,6 +170,15 @@ export function pidsMentioning(needle: string): number[] {
   return pids;
 }
 
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Options for {@link PodmanSandbox.create}. */
 export interface PodmanSandboxOptions {
   /** The namespace podman (and the CNI plugins it runs) lives in. */
@@ -184,7 +193,8 @@ export interface PodmanSandboxOptions {
  * - /sys/fs/cgroup/unified (cgroup v2 in a hybrid v1 layout) is unmounted, because crun refuses
  *   hybrid cgroups ("cgroups in hybrid mode not supported") even with `--cgroups=disabled`;
  * - /run/netns is a private tmpfs, so podman's pod namespaces stay out of everyone's listing;
- * - /var/lib/cni (libcni's result cache, fixed in podman 4.3) is a directory of the test.
+ * - /var/lib/cni (libcni's result cache, fixed in podman 4.3) and /var/lib/containers (the
+ *   image blob-info cache) are directories of the test.
  * Every podman call enters that mount namespace and the test's host network namespace.
  */
 export class PodmanSandbox {
@@ -193,6 +203,8 @@ export class PodmanSandbox {
   /** The CNI config directory (podman's network_config_dir). */
   readonly confDir: string;
   readonly #hostNs: string;
+  /** Mount points this sandbox had to create in the real file system (removed if still empty). */
+  readonly #madeDirs: string[] = [];
 
   private constructor(dir: string, hostNs: string) {
     this.dir = dir;
@@ -204,7 +216,7 @@ export class PodmanSandbox {
   static create(o: PodmanSandboxOptions): PodmanSandbox {
     const dir = Deno.makeTempDirSync({ prefix: "skein-podman-" });
     const sb = new PodmanSandbox(dir, o.hostNs);
-    for (const d of ["net.d", "cni-cache", "storage", "run", "tmp"]) {
+    for (const d of ["net.d", "cni-cache", "image-cache", "storage", "run", "tmp"]) {
       Deno.mkdirSync(`${dir}/${d}`);
     }
     Deno.writeTextFileSync(
@@ -214,6 +226,8 @@ export class PodmanSandbox {
         'cgroup_manager = "cgroupfs"',
         'events_logger = "file"',
         'runtime = "crun"',
+        `tmp_dir = "${dir}/tmp"`,
+        `events_logfile_path = "${dir}/tmp/events.log"`,
         "[network]",
         'network_backend = "cni"',
         `cni_plugin_dirs = ${JSON.stringify(o.pluginDirs)}`,
@@ -221,13 +235,17 @@ export class PodmanSandbox {
         "",
       ].join("\n"),
     );
+    for (const d of ["/var/lib/cni", "/var/lib/containers"]) {
+      if (!exists(d)) sb.#madeDirs.push(d);
+    }
     Deno.writeTextFileSync(`${dir}/mntns`, "");
     const setup = [
       "set -e",
       "umount /sys/fs/cgroup/unified 2>/dev/null || true",
       "mount -t tmpfs -o mode=0755 skein-test-netns /run/netns",
-      "mkdir -p /var/lib/cni",
+      "mkdir -p /var/lib/cni /var/lib/containers",
       `mount --bind '${dir}/cni-cache' /var/lib/cni`,
+      `mount --bind '${dir}/image-cache' /var/lib/containers`,
     ].join("\n");
     const r = run([
       "unshare",
@@ -297,6 +315,13 @@ export class PodmanSandbox {
       }
     }
     run(["umount", `${this.dir}/mntns`]);
+    for (const d of this.#madeDirs) {
+      try {
+        Deno.removeSync(d); // only when empty: someone else may have started using it
+      } catch {
+        // not empty or gone
+      }
+    }
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch {

@@ -1,0 +1,233 @@
+/**
+ * skein as the network plugin of a real container runtime (root): Debian's podman 4.3 with its
+ * CNI network backend runs busybox containers on a skein network (bridge mode, skein IPAM with
+ * a fixed subnet, then the reference portmap for `-p`).
+ *
+ * podman runs inside a test "host" network namespace and a private mount namespace (see
+ * PodmanSandbox in _clients.ts), so the bridge, the veths, podman's pod namespaces and libcni's
+ * result cache never appear in the root namespaces. The image is a tiny rootfs made from
+ * Debian's static busybox and `podman import`ed (no registry).
+ *
+ * A wrapper in front of skein logs every call podman makes (CNI_COMMAND, CNI_CONTAINERID), so
+ * the test also sees podman's VERSION before ADD and DEL, and the DEL that `podman rm` triggers.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import { withNamespaces } from "./_netns.ts";
+import { cniBinDir, inNs, links, reservations } from "./_cni.ts";
+import { ensurePackages, PodmanSandbox, run, skipped } from "./_clients.ts";
+
+const NET = "skpod";
+const SUBNET = "10.242.5";
+const IMAGE = "localhost/skein-busybox";
+/**
+ * podman asks crun for RLIMIT_NOFILE/NPROC above what the runtime's process has, which fails
+ * without CAP_SYS_RESOURCE (as inside a container): ask for modest fixed limits. Cgroups stay
+ * the host's (crun cannot use this machine's hybrid layout; see PodmanSandbox).
+ */
+const CONTAINER_FLAGS = [
+  "--cgroups=disabled",
+  "--ulimit",
+  "nofile=1024:1024",
+  "--ulimit",
+  "nproc=1024:1024",
+];
+const RUN_FLAGS = [...CONTAINER_FLAGS, "--network", NET];
+
+interface Inspect {
+  Id: string;
+  State: { Pid: number; Running: boolean };
+  NetworkSettings: {
+    Networks: Record<
+      string,
+      { IPAddress: string; Gateway: string; IPPrefixLen: number; MacAddress: string }
+    >;
+  };
+}
+
+/** A rootfs tarball: /bin/busybox and the applets the test uses. */
+function busyboxRootfs(dir: string): string {
+  const root = `${dir}/rootfs`;
+  Deno.mkdirSync(`${root}/bin`, { recursive: true });
+  Deno.copyFileSync("/bin/busybox", `${root}/bin/busybox`);
+  Deno.chmodSync(`${root}/bin/busybox`, 0o755);
+  for (const a of ["sh", "true", "sleep", "ping", "ip", "httpd", "cat", "hostname"]) {
+    Deno.symlinkSync("busybox", `${root}/bin/${a}`);
+  }
+  const tar = `${dir}/rootfs.tar`;
+  const r = run(["tar", "-C", root, "-cf", tar, "."]);
+  if (r.code !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  return tar;
+}
+
+function hostVeths(host: string): string[] {
+  return links(host).map((l) => l.ifname).filter((n) => /^sk[0-9a-f]{12}$/.test(n));
+}
+
+/** An HTTP GET from inside `ns` with busybox nc; returns the raw response. */
+async function httpGet(ns: string, ip: string, port: number, path: string): Promise<string> {
+  const get = new Deno.Command("nsenter", {
+    args: [`--net=${ns}`, "busybox", "nc", "-w", "2", ip, String(port)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const w = get.stdin.getWriter();
+  await w.write(new TextEncoder().encode(`GET ${path} HTTP/1.0\r\n\r\n`));
+  await w.close();
+  return new TextDecoder().decode((await get.output()).stdout);
+}
+
+Deno.test("podman: containers on a skein network get addresses, talk, and rm frees them", async () => {
+  const missing = ensurePackages(["podman", "crun", "conmon", "busybox-static"]);
+  if (skipped("podman", missing)) return;
+  // skein behind a logging wrapper, in a plugin directory of its own.
+  const wrapDir = Deno.makeTempDirSync({ prefix: "skein-podman-bin-" });
+  const callLog = `${wrapDir}/calls.log`;
+  Deno.writeTextFileSync(
+    `${wrapDir}/skein`,
+    `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >>'${callLog}'\nexec '${cniBinDir()}/skein' "$@"\n`,
+    { mode: 0o755 },
+  );
+  let sb: PodmanSandbox | undefined;
+  try {
+    await withNamespaces(["host"], async (ns) => {
+      const host = ns.host!;
+      inNs(host, ["ip", "link", "set", "lo", "up"]);
+      try {
+        sb = PodmanSandbox.create({ hostNs: host, pluginDirs: [wrapDir, "/usr/lib/cni"] });
+      } catch (e) {
+        skipped("podman", (e as Error).message);
+        return;
+      }
+      const ipamDir = `${sb.dir}/ipam`;
+      Deno.writeTextFileSync(
+        `${sb.confDir}/${NET}.conflist`,
+        JSON.stringify({
+          cniVersion: "1.0.0",
+          name: NET,
+          plugins: [
+            {
+              type: "skein",
+              bridge: "skpod0",
+              isGateway: true,
+              isDefaultGateway: true,
+              ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
+            },
+            { type: "portmap", capabilities: { portMappings: true } },
+          ],
+        }),
+      );
+      sb.podmanOk(["import", "--quiet", busyboxRootfs(sb.dir), IMAGE]);
+      // Can this machine run a container at all? If not, that is the environment, not skein.
+      const probe = sb.podman([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        ...CONTAINER_FLAGS,
+        IMAGE,
+        "true",
+      ]);
+      if (probe.code !== 0) {
+        skipped("podman", `podman cannot run a container here: ${probe.stderr.trim()}`);
+        return;
+      }
+      // podman lists the handwritten conflist as a network with skein as its driver.
+      assertStringIncludes(
+        sb.podmanOk(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]),
+        `${NET} skein`,
+      );
+
+      const id1 = sb.podmanOk([
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        ...RUN_FLAGS,
+        "-p",
+        "18081:80",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+      ]).trim();
+      const id2 = sb.podmanOk(["run", "-d", "--name", "c2", ...RUN_FLAGS, IMAGE, "sleep", "300"])
+        .trim();
+      const [i1, i2] = JSON.parse(sb.podmanOk(["inspect", "c1", "c2"])) as Inspect[];
+      const n1 = i1!.NetworkSettings.Networks[NET]!;
+      const n2 = i2!.NetworkSettings.Networks[NET]!;
+      // podman reports the addresses skein handed out, and skein's IPAM holds exactly those.
+      assertEquals([n1.Gateway, n1.IPPrefixLen, n2.Gateway], [`${SUBNET}.1`, 24, `${SUBNET}.1`]);
+      assert(n1.IPAddress.startsWith(`${SUBNET}.`) && n2.IPAddress.startsWith(`${SUBNET}.`));
+      assert(n1.IPAddress !== n2.IPAddress);
+      assertEquals(reservations(ipamDir, NET), [n1.IPAddress, n2.IPAddress].sort());
+      assertEquals(
+        Deno.readTextFileSync(`${ipamDir}/${NET}/${n1.IPAddress}`),
+        `${id1}\r\neth0`,
+      );
+      assertStringIncludes(
+        sb.podmanOk(["exec", "c1", "ip", "-o", "-4", "addr", "show", "dev", "eth0"]),
+        `${n1.IPAddress}/24`,
+      );
+      assertStringIncludes(
+        sb.podmanOk(["exec", "c1", "ip", "link", "show", "dev", "eth0"]),
+        n1.MacAddress,
+      );
+      // The bridge and both veths are in the test's host namespace.
+      assertEquals(hostVeths(host).length, 2);
+      assert(links(host).some((l) => l.ifname === "skpod0"));
+      // libcni's cache (podman's) landed in the sandbox.
+      assertEquals(
+        [...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].map((e) => e.name).sort(),
+        [`${NET}-${id1}-eth0`, `${NET}-${id2}-eth0`].sort(),
+      );
+
+      // Containers reach each other and the gateway.
+      for (
+        const [c, dst] of [["c1", n2.IPAddress], ["c2", n1.IPAddress], ["c1", n1.Gateway], [
+          "c2",
+          n2.Gateway,
+        ]]
+      ) {
+        const p = sb.podman(["exec", c!, "ping", "-c", "1", "-W", "2", dst!]);
+        assertEquals(p.code, 0, `${c} -> ${dst}: ${p.stdout}${p.stderr}`);
+      }
+      // -p 18081:80: portmap (after skein in the chain) forwards gateway:18081 to c1's httpd.
+      let page = "";
+      for (let i = 0; i < 30 && !page.includes("200 OK"); i++) {
+        page = await httpGet(host, n1.Gateway, 18081, "/hostname");
+        if (!page.includes("200 OK")) await new Promise((r) => setTimeout(r, 100));
+      }
+      assertStringIncludes(page, "200 OK");
+      assertStringIncludes(page, id1.slice(0, 12));
+
+      // podman rm: DEL for both, nothing left.
+      sb.podmanOk(["rm", "-f", "-t", "0", "c1", "c2"]);
+      assertEquals(hostVeths(host), []);
+      assertEquals(reservations(ipamDir, NET), []);
+      assertEquals([...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].length, 0);
+      assert(!inNs(host, ["iptables-save", "-t", "nat"]).includes("18081"), "portmap rules gone");
+
+      // What podman called: VERSION (libcni's plugin check) ahead of each ADD, and again after
+      // the last ADD ahead of the DELs of `podman rm`; one ADD and one DEL per container.
+      const calls = Deno.readTextFileSync(callLog).trim().split("\n").map((l) => l.trim());
+      const shown = calls.join(", ");
+      const lastAdd = Math.max(calls.indexOf(`ADD ${id1}`), calls.indexOf(`ADD ${id2}`));
+      for (const id of [id1, id2]) {
+        assertEquals(calls.filter((c) => c === `ADD ${id}`).length, 1, shown);
+        assertEquals(calls.filter((c) => c === `DEL ${id}`).length, 1, shown);
+        const add = calls.indexOf(`ADD ${id}`);
+        const del = calls.indexOf(`DEL ${id}`);
+        assertEquals(calls[add - 1], "VERSION", `VERSION right before ADD: ${shown}`);
+        assert(calls.slice(lastAdd, del).includes("VERSION"), `VERSION before DEL: ${shown}`);
+      }
+      assertEquals(calls.filter((c) => !/^(VERSION|ADD \S+|DEL \S+)$/.test(c)), [], shown);
+    });
+  } finally {
+    sb?.destroy();
+    Deno.removeSync(wrapDir, { recursive: true });
+  }
+});
