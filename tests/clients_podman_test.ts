@@ -37,10 +37,14 @@ interface Inspect {
   Id: string;
   State: { Pid: number; Running: boolean };
   NetworkSettings: {
-    Networks: Record<
-      string,
-      { IPAddress: string; Gateway: string; IPPrefixLen: number; MacAddress: string }
-    >;
+    Networks: Record<string, {
+      IPAddress: string;
+      Gateway: string;
+      IPPrefixLen: number;
+      MacAddress: string;
+      GlobalIPv6Address: string;
+      IPv6Gateway: string;
+    }>;
   };
 }
 
@@ -77,10 +81,26 @@ async function httpGet(ns: string, ip: string, port: number, path: string): Prom
   return new TextDecoder().decode((await get.output()).stdout);
 }
 
-Deno.test("podman: containers on a skein network get addresses, talk, and rm frees them", async () => {
+/** What a podman test gets. */
+interface PodmanCtx {
+  sb: PodmanSandbox;
+  /** The test's host namespace (where podman, the bridge and the host veths live). */
+  host: string;
+  /** One line per skein call podman made: "<CNI_COMMAND> <CNI_CONTAINERID>". */
+  callLog: string;
+}
+
+/**
+ * Runs `fn` with a podman sandbox in a fresh host namespace, the busybox image imported, and
+ * skein (behind a logging wrapper) first in podman's plugin path; skips with the reason printed
+ * when podman cannot be installed or cannot run any container on this machine.
+ */
+async function withPodman(
+  test: string,
+  fn: (ctx: PodmanCtx) => Promise<void> | void,
+): Promise<void> {
   const missing = ensurePackages(["podman", "crun", "conmon", "busybox-static"]);
-  if (skipped("podman", missing)) return;
-  // skein behind a logging wrapper, in a plugin directory of its own.
+  if (skipped(test, missing)) return;
   const wrapDir = Deno.makeTempDirSync({ prefix: "skein-podman-bin-" });
   const callLog = `${wrapDir}/calls.log`;
   Deno.writeTextFileSync(
@@ -96,27 +116,9 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
       try {
         sb = PodmanSandbox.create({ hostNs: host, pluginDirs: [wrapDir, "/usr/lib/cni"] });
       } catch (e) {
-        skipped("podman", (e as Error).message);
+        skipped(test, (e as Error).message);
         return;
       }
-      const ipamDir = `${sb.dir}/ipam`;
-      Deno.writeTextFileSync(
-        `${sb.confDir}/${NET}.conflist`,
-        JSON.stringify({
-          cniVersion: "1.0.0",
-          name: NET,
-          plugins: [
-            {
-              type: "skein",
-              bridge: "skpod0",
-              isGateway: true,
-              isDefaultGateway: true,
-              ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
-            },
-            { type: "portmap", capabilities: { portMappings: true } },
-          ],
-        }),
-      );
       sb.podmanOk(["import", "--quiet", busyboxRootfs(sb.dir), IMAGE]);
       // Can this machine run a container at all? If not, that is the environment, not skein.
       const probe = sb.podman([
@@ -129,105 +131,258 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
         "true",
       ]);
       if (probe.code !== 0) {
-        skipped("podman", `podman cannot run a container here: ${probe.stderr.trim()}`);
+        skipped(test, `podman cannot run a container here: ${probe.stderr.trim()}`);
         return;
       }
-      // podman lists the handwritten conflist as a network with skein as its driver.
-      assertStringIncludes(
-        sb.podmanOk(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]),
-        `${NET} skein`,
-      );
-
-      const id1 = sb.podmanOk([
-        "run",
-        "-d",
-        "--name",
-        "c1",
-        ...RUN_FLAGS,
-        "-p",
-        "18081:80",
-        IMAGE,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/etc",
-      ]).trim();
-      const id2 = sb.podmanOk(["run", "-d", "--name", "c2", ...RUN_FLAGS, IMAGE, "sleep", "300"])
-        .trim();
-      const [i1, i2] = JSON.parse(sb.podmanOk(["inspect", "c1", "c2"])) as Inspect[];
-      const n1 = i1!.NetworkSettings.Networks[NET]!;
-      const n2 = i2!.NetworkSettings.Networks[NET]!;
-      // podman reports the addresses skein handed out, and skein's IPAM holds exactly those.
-      assertEquals([n1.Gateway, n1.IPPrefixLen, n2.Gateway], [`${SUBNET}.1`, 24, `${SUBNET}.1`]);
-      assert(n1.IPAddress.startsWith(`${SUBNET}.`) && n2.IPAddress.startsWith(`${SUBNET}.`));
-      assert(n1.IPAddress !== n2.IPAddress);
-      assertEquals(reservations(ipamDir, NET), [n1.IPAddress, n2.IPAddress].sort());
-      assertEquals(
-        Deno.readTextFileSync(`${ipamDir}/${NET}/${n1.IPAddress}`),
-        `${id1}\r\neth0`,
-      );
-      assertStringIncludes(
-        sb.podmanOk(["exec", "c1", "ip", "-o", "-4", "addr", "show", "dev", "eth0"]),
-        `${n1.IPAddress}/24`,
-      );
-      assertStringIncludes(
-        sb.podmanOk(["exec", "c1", "ip", "link", "show", "dev", "eth0"]),
-        n1.MacAddress,
-      );
-      // The bridge and both veths are in the test's host namespace.
-      assertEquals(hostVeths(host).length, 2);
-      assert(links(host).some((l) => l.ifname === "skpod0"));
-      // libcni's cache (podman's) landed in the sandbox.
-      assertEquals(
-        [...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].map((e) => e.name).sort(),
-        [`${NET}-${id1}-eth0`, `${NET}-${id2}-eth0`].sort(),
-      );
-
-      // Containers reach each other and the gateway.
-      for (
-        const [c, dst] of [["c1", n2.IPAddress], ["c2", n1.IPAddress], ["c1", n1.Gateway], [
-          "c2",
-          n2.Gateway,
-        ]]
-      ) {
-        const p = sb.podman(["exec", c!, "ping", "-c", "1", "-W", "2", dst!]);
-        assertEquals(p.code, 0, `${c} -> ${dst}: ${p.stdout}${p.stderr}`);
-      }
-      // -p 18081:80: portmap (after skein in the chain) forwards gateway:18081 to c1's httpd.
-      let page = "";
-      for (let i = 0; i < 30 && !page.includes("200 OK"); i++) {
-        page = await httpGet(host, n1.Gateway, 18081, "/hostname");
-        if (!page.includes("200 OK")) await new Promise((r) => setTimeout(r, 100));
-      }
-      assertStringIncludes(page, "200 OK");
-      assertStringIncludes(page, id1.slice(0, 12));
-
-      // podman rm: DEL for both, nothing left.
-      sb.podmanOk(["rm", "-f", "-t", "0", "c1", "c2"]);
-      assertEquals(hostVeths(host), []);
-      assertEquals(reservations(ipamDir, NET), []);
-      assertEquals([...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].length, 0);
-      assert(!inNs(host, ["iptables-save", "-t", "nat"]).includes("18081"), "portmap rules gone");
-
-      // What podman called: VERSION (libcni's plugin check) ahead of each ADD, and again after
-      // the last ADD ahead of the DELs of `podman rm`; one ADD and one DEL per container.
-      const calls = Deno.readTextFileSync(callLog).trim().split("\n").map((l) => l.trim());
-      const shown = calls.join(", ");
-      const lastAdd = Math.max(calls.indexOf(`ADD ${id1}`), calls.indexOf(`ADD ${id2}`));
-      for (const id of [id1, id2]) {
-        assertEquals(calls.filter((c) => c === `ADD ${id}`).length, 1, shown);
-        assertEquals(calls.filter((c) => c === `DEL ${id}`).length, 1, shown);
-        const add = calls.indexOf(`ADD ${id}`);
-        const del = calls.indexOf(`DEL ${id}`);
-        assertEquals(calls[add - 1], "VERSION", `VERSION right before ADD: ${shown}`);
-        assert(calls.slice(lastAdd, del).includes("VERSION"), `VERSION before DEL: ${shown}`);
-      }
-      assertEquals(calls.filter((c) => !/^(VERSION|ADD \S+|DEL \S+)$/.test(c)), [], shown);
+      Deno.writeTextFileSync(callLog, "");
+      await fn({ sb, host, callLog });
     });
   } finally {
     sb?.destroy();
     Deno.removeSync(wrapDir, { recursive: true });
   }
+}
+
+Deno.test("podman: containers on a skein network get addresses, talk, and rm frees them", async () => {
+  await withPodman("podman bridge", async ({ sb, host, callLog }) => {
+    const ipamDir = `${sb.dir}/ipam`;
+    Deno.writeTextFileSync(
+      `${sb.confDir}/${NET}.conflist`,
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: NET,
+        plugins: [
+          {
+            type: "skein",
+            bridge: "skpod0",
+            isGateway: true,
+            isDefaultGateway: true,
+            ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
+          },
+          { type: "portmap", capabilities: { portMappings: true } },
+        ],
+      }),
+    );
+    // podman lists the handwritten conflist as a network with skein as its driver.
+    assertStringIncludes(
+      sb.podmanOk(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]),
+      `${NET} skein`,
+    );
+
+    const id1 = sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "c1",
+      ...RUN_FLAGS,
+      "-p",
+      "18081:80",
+      IMAGE,
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/etc",
+    ]).trim();
+    const id2 = sb.podmanOk(["run", "-d", "--name", "c2", ...RUN_FLAGS, IMAGE, "sleep", "300"])
+      .trim();
+    const [i1, i2] = JSON.parse(sb.podmanOk(["inspect", "c1", "c2"])) as Inspect[];
+    const n1 = i1!.NetworkSettings.Networks[NET]!;
+    const n2 = i2!.NetworkSettings.Networks[NET]!;
+    // podman reports the addresses skein handed out, and skein's IPAM holds exactly those.
+    assertEquals([n1.Gateway, n1.IPPrefixLen, n2.Gateway], [`${SUBNET}.1`, 24, `${SUBNET}.1`]);
+    assert(n1.IPAddress.startsWith(`${SUBNET}.`) && n2.IPAddress.startsWith(`${SUBNET}.`));
+    assert(n1.IPAddress !== n2.IPAddress);
+    assertEquals(reservations(ipamDir, NET), [n1.IPAddress, n2.IPAddress].sort());
+    assertEquals(
+      Deno.readTextFileSync(`${ipamDir}/${NET}/${n1.IPAddress}`),
+      `${id1}\r\neth0`,
+    );
+    assertStringIncludes(
+      sb.podmanOk(["exec", "c1", "ip", "-o", "-4", "addr", "show", "dev", "eth0"]),
+      `${n1.IPAddress}/24`,
+    );
+    assertStringIncludes(
+      sb.podmanOk(["exec", "c1", "ip", "link", "show", "dev", "eth0"]),
+      n1.MacAddress,
+    );
+    // The bridge and both veths are in the test's host namespace.
+    assertEquals(hostVeths(host).length, 2);
+    assert(links(host).some((l) => l.ifname === "skpod0"));
+    // libcni's cache (podman's) landed in the sandbox.
+    assertEquals(
+      [...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].map((e) => e.name).sort(),
+      [`${NET}-${id1}-eth0`, `${NET}-${id2}-eth0`].sort(),
+    );
+
+    // Containers reach each other and the gateway.
+    for (
+      const [c, dst] of [["c1", n2.IPAddress], ["c2", n1.IPAddress], ["c1", n1.Gateway], [
+        "c2",
+        n2.Gateway,
+      ]]
+    ) {
+      const p = sb.podman(["exec", c!, "ping", "-c", "1", "-W", "2", dst!]);
+      assertEquals(p.code, 0, `${c} -> ${dst}: ${p.stdout}${p.stderr}`);
+    }
+    // -p 18081:80: portmap (after skein in the chain) forwards gateway:18081 to c1's httpd.
+    let page = "";
+    for (let i = 0; i < 30 && !page.includes("200 OK"); i++) {
+      page = await httpGet(host, n1.Gateway, 18081, "/hostname");
+      if (!page.includes("200 OK")) await new Promise((r) => setTimeout(r, 100));
+    }
+    assertStringIncludes(page, "200 OK");
+    assertStringIncludes(page, id1.slice(0, 12));
+
+    // podman rm: DEL for both, nothing left.
+    sb.podmanOk(["rm", "-f", "-t", "0", "c1", "c2"]);
+    assertEquals(hostVeths(host), []);
+    assertEquals(reservations(ipamDir, NET), []);
+    assertEquals([...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].length, 0);
+    assert(!inNs(host, ["iptables-save", "-t", "nat"]).includes("18081"), "portmap rules gone");
+
+    // What podman called: VERSION (libcni's plugin check) ahead of each ADD, and again after
+    // the last ADD ahead of the DELs of `podman rm`; one ADD and one DEL per container.
+    const calls = Deno.readTextFileSync(callLog).trim().split("\n").map((l) => l.trim());
+    const shown = calls.join(", ");
+    const lastAdd = Math.max(calls.indexOf(`ADD ${id1}`), calls.indexOf(`ADD ${id2}`));
+    for (const id of [id1, id2]) {
+      assertEquals(calls.filter((c) => c === `ADD ${id}`).length, 1, shown);
+      assertEquals(calls.filter((c) => c === `DEL ${id}`).length, 1, shown);
+      const add = calls.indexOf(`ADD ${id}`);
+      const del = calls.indexOf(`DEL ${id}`);
+      assertEquals(calls[add - 1], "VERSION", `VERSION right before ADD: ${shown}`);
+      assert(calls.slice(lastAdd, del).includes("VERSION"), `VERSION before DEL: ${shown}`);
+    }
+    assertEquals(calls.filter((c) => !/^(VERSION|ADD \S+|DEL \S+)$/.test(c)), [], shown);
+  });
+});
+
+Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode", async () => {
+  await withPodman("podman dual-stack/routed", ({ sb, host }) => {
+    const ipamDir = `${sb.dir}/ipam`;
+    const write = (name: string, plugin: Record<string, unknown>) =>
+      Deno.writeTextFileSync(
+        `${sb.confDir}/${name}.conflist`,
+        JSON.stringify({ cniVersion: "1.0.0", name, plugins: [plugin] }),
+      );
+    write("skds", {
+      type: "skein",
+      bridge: "skds0",
+      isGateway: true,
+      isDefaultGateway: true,
+      ipam: {
+        type: "skein",
+        ranges: [[{ subnet: "10.242.6.0/24" }], [{ subnet: "fd00:242:6::/64" }]],
+        dataDir: ipamDir,
+      },
+    });
+    write("skrt", {
+      type: "skein",
+      mode: "routed",
+      ipam: { type: "skein", subnet: "10.242.7.0/24", dataDir: ipamDir },
+    });
+    const net = (c: string, name: string) =>
+      (JSON.parse(sb.podmanOk(["inspect", c])) as Inspect[])[0]!.NetworkSettings.Networks[name]!;
+
+    // Dual-stack bridge; the second container asks for an address and a MAC (podman passes
+    // them as CNI_ARGS IP= and runtimeConfig.mac).
+    sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "d1",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skds",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    const id2 = sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "d2",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skds",
+      "--ip",
+      "10.242.6.50",
+      "--mac-address",
+      "02:42:0a:f2:06:32",
+      IMAGE,
+      "sleep",
+      "300",
+    ]).trim();
+    const d1 = net("d1", "skds");
+    const d2 = net("d2", "skds");
+    assertEquals([d1.IPAddress, d1.GlobalIPv6Address, d1.IPv6Gateway], [
+      "10.242.6.2",
+      "fd00:242:6::2",
+      "fd00:242:6::1",
+    ]);
+    assertEquals([d2.IPAddress, d2.MacAddress], ["10.242.6.50", "02:42:0a:f2:06:32"]);
+    assertEquals(Deno.readTextFileSync(`${ipamDir}/skds/10.242.6.50`), `${id2}\r\neth0`);
+    assertStringIncludes(
+      sb.podmanOk(["exec", "d2", "ip", "link", "show", "dev", "eth0"]),
+      "02:42:0a:f2:06:32",
+    );
+    const p = sb.podman(["exec", "d1", "ping", "-c", "1", "-W", "2", "10.242.6.50"]);
+    assertEquals(p.code, 0, `d1 -> d2: ${p.stdout}${p.stderr}`);
+
+    // restart = DEL + ADD: the old reservation is released, the new one taken.
+    sb.podmanOk(["restart", "-t", "0", "d1"]);
+    const d1b = net("d1", "skds");
+    assertEquals(
+      reservations(ipamDir, "skds"),
+      [d1b.IPAddress, d1b.GlobalIPv6Address, d2.IPAddress, d2.GlobalIPv6Address].sort(),
+    );
+    // stop = DEL: d1's addresses and veth are gone, d2 keeps its own.
+    sb.podmanOk(["stop", "-t", "0", "d1"]);
+    assertEquals(reservations(ipamDir, "skds"), [d2.IPAddress, d2.GlobalIPv6Address].sort());
+    assertEquals(hostVeths(host).length, 1);
+
+    // Routed mode: /32 behind 169.254.1.1, host routes, traffic routed through the host.
+    sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "r1",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skrt",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "r2",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skrt",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    const r1 = net("r1", "skrt");
+    const r2 = net("r2", "skrt");
+    assertEquals([r1.IPPrefixLen, r1.Gateway], [32, "169.254.1.1"]);
+    assertStringIncludes(sb.podmanOk(["exec", "r1", "ip", "route"]), "default via 169.254.1.1");
+    const routes = inNs(host, ["ip", "route", "show", "proto", "100"]);
+    assertStringIncludes(routes, `${r1.IPAddress} dev sk`);
+    assertStringIncludes(routes, `${r2.IPAddress} dev sk`);
+    const q = sb.podman(["exec", "r1", "ping", "-c", "1", "-W", "2", r2.IPAddress]);
+    assertEquals(q.code, 0, `r1 -> r2: ${q.stdout}${q.stderr}`);
+
+    sb.podmanOk(["rm", "-f", "-t", "0", "d1", "d2", "r1", "r2"]);
+    assertEquals(hostVeths(host), []);
+    assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");
+    assertEquals(reservations(ipamDir, "skds"), []);
+    assertEquals(reservations(ipamDir, "skrt"), []);
+  });
 });
