@@ -57,13 +57,25 @@ export function assertPodNetns(path: string): void {
   }
 }
 
-/** True when the path names something that exists (DEL tolerates a vanished namespace). */
+/**
+ * True when DEL may touch the pod side through `path`: an absolute path that exists and is not
+ * the plugin's own namespace. DEL tolerates a vanished namespace; a relative path (which
+ * net/ would read as a name under /run/netns) or the host's own namespace (where CNI_IFNAME
+ * could name the host's uplink, or "lo" in loopback mode) is never entered.
+ */
 export function netnsExists(path: string): boolean {
-  if (!path) return false;
+  if (!path.startsWith("/")) return false;
+  let st: Deno.FileInfo;
   try {
-    Deno.statSync(path);
-    return true;
+    st = Deno.statSync(path);
   } catch {
     return false;
   }
+  try {
+    const self = Deno.statSync("/proc/self/ns/net");
+    if (st.ino === self.ino && st.dev === self.dev) return false;
+  } catch {
+    // no /proc: nothing to compare with
+  }
+  return true;
 }
