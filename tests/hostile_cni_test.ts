@@ -273,6 +273,34 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
       const after = snapshot([host, pod], dataDir);
       assertEquals(failures, []);
       assertEquals(after, before, "a failed call changed the host, the pod or the data dir");
+      // DEL must succeed for anything it cannot use, and never enter the host's own namespace
+      // as if it were the pod: a host veth named like CNI_IFNAME survives, and so does lo.
+      inNs(host, ["ip", "link", "add", "eth7", "type", "veth", "peer", "name", "eth7p"]);
+      inNs(host, ["ip", "link", "set", "lo", "up"]);
+      const lo = { cniVersion: "1.0.0", name: "hostile", type: "skein", mode: "loopback" };
+      const dels: [string, Partial<CallOptions>][] = [
+        ["own netns path", { netns: host, ifName: "eth7" }],
+        ["own netns /proc/self", { netns: "/proc/self/ns/net", ifName: "eth7" }],
+        ["relative netns", { netns: "pod", ifName: "eth7" }],
+        ["regular file netns", { netns: "/etc/hostname", ifName: "eth7" }],
+        ["no netns", { netns: undefined, ifName: "eth7" }],
+        ["loopback, own netns", { conf: lo, netns: "/proc/self/ns/net", ifName: "lo" }],
+        ["unknown container", { containerId: "never-added", netns: pod }],
+      ];
+      for (const [what, o] of dels) {
+        const r = await callPlugin({ ...base, command: "DEL", containerId: "d1", ...o });
+        assertEquals(r.code, 0, `DEL with ${what}: ${r.stdout}`);
+      }
+      const hostLinks = JSON.parse(inNs(host, ["ip", "-j", "link", "show"])) as {
+        ifname: string;
+        flags: string[];
+      }[];
+      assert(hostLinks.some((l) => l.ifname === "eth7"), "DEL deleted the host's own eth7");
+      assert(
+        hostLinks.find((l) => l.ifname === "lo")!.flags.includes("UP"),
+        "DEL took host lo down",
+      );
+      inNs(host, ["ip", "link", "del", "eth7"]);
       // The live attachment still works end to end.
       await callOk({
         command: "CHECK",
