@@ -11,6 +11,7 @@ import type { CniArgs } from "./cni_args.ts";
 import type { NetConf } from "./netconf.ts";
 import { type CniResult, parseResult } from "./result.ts";
 import { mark } from "./_trace.ts";
+import { withRaisedPriority } from "./_priority.ts";
 
 /** Which attachment an IPAM call is about. */
 export interface IpamCall {
@@ -51,12 +52,14 @@ export async function ipamAddFor(
     mark("IPAM modules loaded");
     const config = await ipam.parseIpamConfig(conf.raw);
     mark("IPAM config parsed");
-    const r = await ipam.ipamAdd({
-      config,
-      containerId: args.containerId,
-      ifName: args.ifName,
-      requestedIps: ipam.requestedIpsFrom({ netconf: conf.raw, cniArgs: args.args }),
-    });
+    const r = await withRaisedPriority(() =>
+      ipam.ipamAdd({
+        config,
+        containerId: args.containerId,
+        ifName: args.ifName,
+        requestedIps: ipam.requestedIpsFrom({ netconf: conf.raw, cniArgs: args.args }),
+      })
+    );
     return {
       result: {
         cniVersion: conf.cniVersion,
@@ -77,11 +80,10 @@ export async function ipamDelFor(call: IpamCall, mode?: IpamMode): Promise<void>
   if (isInline(call, mode)) {
     const ipam = await import("./ipam/mod.ts");
     mark("IPAM modules loaded");
-    await ipam.ipamDel({
-      config: await ipam.parseIpamConfig(conf.raw),
-      containerId: args.containerId,
-      ifName: args.ifName,
-    });
+    const config = await ipam.parseIpamConfig(conf.raw);
+    await withRaisedPriority(() =>
+      ipam.ipamDel({ config, containerId: args.containerId, ifName: args.ifName })
+    );
     return;
   }
   await delegate(call, "DEL");
