@@ -49,7 +49,11 @@ export function writeFileAtomic(path: string, text: string): void {
   Deno.mkdirSync(dir, { recursive: true });
   const tmp = `${dir}/.${path.slice(slash + 1)}.${Deno.pid}.tmp`;
   try {
-    Deno.writeTextFileSync(tmp, text, { mode: 0o644 });
+    // The name is predictable: never write through a symlink (or a stale file) planted there.
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* the usual case: not there */ }
+    Deno.writeTextFileSync(tmp, text, { mode: 0o644, createNew: true });
     Deno.renameSync(tmp, path);
   } catch (e) {
     try {
