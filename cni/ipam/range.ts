@@ -62,6 +62,15 @@ export function parseRange(r: IpamRange, where: string): Range {
   if (c.prefix > bits - 2) {
     throw invalid(`${where}.subnet`, `network ${r.subnet} is too small to allocate from`);
   }
+  // A range wider than a /8 (IPv6: /16) is never a pod range; as a bridge gateway it would put
+  // a connected route over the host's own routes (0.0.0.0/0 would replace the default route).
+  const widest = c.family === 4 ? 8 : 16;
+  if (c.prefix < widest) {
+    throw invalid(
+      `${where}.subnet`,
+      `network ${r.subnet} is too large (wider than /${widest}) to be a pod range`,
+    );
+  }
   const subnet: Cidr = { family: c.family, ip: networkOf(c), prefix: c.prefix };
   const inSubnet = (ip: Ip, field: string): Ip => {
     if (ip.family !== subnet.family) {

@@ -137,3 +137,15 @@ function reservations(net: string): string[] {
   return [...Deno.readDirSync(net)].map((e) => e.name).filter((n) => /^[0-9.:a-f]+$/.test(n))
     .sort();
 }
+
+Deno.test("IPAM config: a range wider than /8 (v6 /16) is refused before anything is written", async () => {
+  await withDir(async (dir, net) => {
+    for (const subnet of ["0.0.0.0/0", "10.0.0.0/7", "::/0", "fd00::/15"]) {
+      const e = await assertRejects(() => config(dir, subnet), CniError, "too large");
+      assertEquals(e.code, 7);
+    }
+    await config(dir, "10.0.0.0/8");
+    await config(dir, "fd00::/16");
+    assertEquals(reservations(net), []);
+  });
+});
