@@ -10,7 +10,8 @@
  * `.conf` file as well as conflists), 0.2.0 refused with code 1, 1.1.0 answered by VERSION.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/assert.ts";
-import { withNamespaces } from "./_netns.ts";
+import { nsName, withNamespaces } from "./_netns.ts";
+import { netnsAdd, netnsDel, netnsExists } from "../net/netns.ts";
 import { cniBinDir, inNs, links, okInNs, ping, reservations } from "./_cni.ts";
 import {
   type CnitoolCall,
@@ -176,7 +177,7 @@ Deno.test("libcni: skein bridge mode + portmap: add, ping, DNAT, check, drift, d
   }
 });
 
-Deno.test("libcni: skein routed mode: add, ping, check, host route drift, del", async () => {
+Deno.test("libcni: skein routed mode: add, ping, check, drift, del (also uncached, netns gone)", async () => {
   if (skipped("libcni routed", skip)) return;
   const t = tempDirs("rt");
   try {
@@ -217,9 +218,25 @@ Deno.test("libcni: skein routed mode: add, ping, check, host route drift, del", 
       inNs(host, ["ip", "route", "del", "10.241.8.2/32"]);
       const drift = cnitoolRun({ ...c1, verb: "check" });
       assert(drift.code !== 0, `CHECK must fail after drift: ${drift.stdout}`);
-      for (const c of [c1, c2]) {
-        cnitoolOk({ ...c, verb: "del" });
-        cnitoolOk({ ...c, verb: "del" });
+      cnitoolOk({ ...c1, verb: "del" });
+      cnitoolOk({ ...c1, verb: "del" });
+      // libcni lost its cached result (a runtime's state wiped): DEL comes without prevResult.
+      Deno.removeSync(`${t.cacheDir}/results/skrt-rt-2-eth0`);
+      cnitoolOk({ ...c2, verb: "del" });
+      assertEquals(hostVeths(host), []);
+      assertEquals(reservations(t.data, "skrt"), []);
+      // The pod's namespace vanished before DEL (container gone): DEL still frees the address.
+      const gone = nsName("gone");
+      const gonePath = netnsAdd(gone);
+      try {
+        const c3: CnitoolCall = { ...base, verb: "add", netns: gonePath, containerId: "rt-3" };
+        cnitoolOk(c3);
+        assertEquals(reservations(t.data, "skrt").length, 2); // v4 + v6
+        netnsDel(gone);
+        cnitoolOk({ ...c3, verb: "del" });
+        cnitoolOk({ ...c3, verb: "del" });
+      } finally {
+        if (netnsExists(gone)) netnsDel(gone);
       }
       assertEquals(hostVeths(host), []);
       assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");

@@ -157,6 +157,7 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
             bridge: "skpod0",
             isGateway: true,
             isDefaultGateway: true,
+            ipMasq: true,
             ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
           },
           { type: "portmap", capabilities: { portMappings: true } },
@@ -210,6 +211,12 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
     // The bridge and both veths are in the test's host namespace.
     assertEquals(hostVeths(host).length, 2);
     assert(links(host).some((l) => l.ifname === "skpod0"));
+    // ipMasq: skein's nft entries (run with podman's environment) name both containers.
+    const masq = inNs(host, ["nft", "list", "table", "inet", "skein"]);
+    for (const [n, id] of [[n1, id1], [n2, id2]] as const) {
+      assertStringIncludes(masq, n.IPAddress);
+      assertStringIncludes(masq, id);
+    }
     // libcni's cache (podman's) landed in the sandbox.
     assertEquals(
       [...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].map((e) => e.name).sort(),
@@ -241,6 +248,8 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
     assertEquals(reservations(ipamDir, NET), []);
     assertEquals([...Deno.readDirSync(`${sb.dir}/cni-cache/results`)].length, 0);
     assert(!inNs(host, ["iptables-save", "-t", "nat"]).includes("18081"), "portmap rules gone");
+    const masqAfter = inNs(host, ["nft", "list", "table", "inet", "skein"]);
+    assert(!masqAfter.includes(id1) && !masqAfter.includes(id2), `masq entries: ${masqAfter}`);
 
     // What podman called: VERSION (libcni's plugin check) ahead of each ADD, and again after
     // the last ADD ahead of the DELs of `podman rm`; one ADD and one DEL per container.
