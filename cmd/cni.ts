@@ -20,7 +20,13 @@ Bridge options: bridge (cni0), isGateway, isDefaultGateway, ipMasq, mtu, hairpin
 The result or error JSON is printed on stdout; the exit code is 0 on success, 1 on error.
 `;
 
-/** Reads stdin to EOF synchronously (the stream machinery costs ~8 ms at process start). */
+/** Largest network config accepted on stdin (real ones are a few kB, with prevResult < 64 kB). */
+const MAX_STDIN = 1 << 20;
+
+/**
+ * Reads stdin to EOF synchronously (the stream machinery costs ~8 ms at process start). Stops
+ * with code 6 past MAX_STDIN, so an endless or huge stdin cannot exhaust memory.
+ */
 function readAllSync(): Uint8Array {
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -30,6 +36,13 @@ function readAllSync(): Uint8Array {
     if (n === null) break;
     chunks.push(buf.subarray(0, n));
     total += n;
+    if (total > MAX_STDIN) {
+      throw new CniError(
+        CniCode.DecodeFailure,
+        "error unmarshalling network config",
+        `stdin is larger than ${MAX_STDIN} bytes`,
+      );
+    }
   }
   const out = new Uint8Array(total);
   let o = 0;
@@ -71,6 +84,7 @@ export async function main(args: string[]): Promise<number> {
     try {
       stdin = readAllSync();
     } catch (e) {
+      if (e instanceof CniError) throw e;
       throw new CniError(CniCode.IoFailure, "error reading from stdin", (e as Error).message);
     }
     const { runCni } = await import("../cni/plugin.ts");
