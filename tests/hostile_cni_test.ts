@@ -131,6 +131,9 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         ["JSON string", { conf: text('"x"') }, [6]],
         ["JSON number", { conf: text("1") }, [6]],
         ["10 MB of garbage", { conf: text('{"a":"' + "x".repeat(10 << 20)) }, [6]],
+        ["10 MB valid config", {
+          conf: text(JSON.stringify({ ...good, pad: "x".repeat(10 << 20) })),
+        }, [6]],
         ["deeply nested list", { conf: text(deep) }, [6]],
         ["deeply nested field", {
           conf: text(JSON.stringify(good).replace(/}$/, `,"dns":${deepObj}}`)),
