@@ -59,8 +59,6 @@ export const LIBC_SYMBOLS = {
   },
   /** int setns(int fd, int nstype) */
   setns: { parameters: ["i32", /* int fd */ "i32" /* int nstype */], result: "i32" },
-  /** int unshare(int flags) */
-  unshare: { parameters: ["i32" /* int flags */], result: "i32" },
   /** int open(const char *path, int flags, mode_t mode) — variadic in C; mode is read only with O_CREAT. */
   open: {
     parameters: ["buffer", /* const char *path */ "i32", /* int flags */ "u32" /* mode_t mode */],
@@ -68,6 +66,17 @@ export const LIBC_SYMBOLS = {
   },
   /** int close(int fd) */
   close: { parameters: ["i32" /* int fd */], result: "i32" },
+  /** int *__errno_location(void) */
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * Namespace administration (`ip netns add/del`): loaded by a separate, lazy dlopen, since every
+ * bound symbol costs FFI set-up time (~0.5 ms each for these) and the CNI plugin never calls them.
+ */
+export const LIBC_NS_ADMIN_SYMBOLS = {
+  /** int unshare(int flags) */
+  unshare: { parameters: ["i32" /* int flags */], result: "i32" },
   /** int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data) */
   mount: {
     parameters: [
@@ -84,8 +93,6 @@ export const LIBC_SYMBOLS = {
     parameters: ["buffer", /* const char *target */ "i32" /* int flags */],
     result: "i32",
   },
-  /** int *__errno_location(void) */
-  __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
@@ -127,6 +134,7 @@ export const LIBC_ASYNC_SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 type LibcAsync = Deno.DynamicLibrary<typeof LIBC_ASYNC_SYMBOLS>["symbols"];
+type LibcNsAdmin = Deno.DynamicLibrary<typeof LIBC_NS_ADMIN_SYMBOLS>["symbols"];
 
 let lib: Libc | undefined;
 let errnoView: Deno.UnsafePointerView | undefined;
@@ -149,6 +157,15 @@ let libAsync: LibcAsync | undefined;
 export function libcAsync(): LibcAsync {
   libAsync ??= Deno.dlopen("libc.so.6", LIBC_ASYNC_SYMBOLS).symbols;
   return libAsync;
+}
+
+let libNsAdmin: LibcNsAdmin | undefined;
+
+/** unshare/mount/umount2 (their own dlopen, on first use). Read errno() after a failure. */
+export function libcNsAdmin(): LibcNsAdmin {
+  libc(); // errno() must be ready before a failing call: loading it later could clobber errno
+  libNsAdmin ??= Deno.dlopen("libc.so.6", LIBC_NS_ADMIN_SYMBOLS).symbols;
+  return libNsAdmin;
 }
 
 /** errno of the main thread. Read it right after the failing call. */

@@ -107,7 +107,7 @@ let runDirShared = false;
 function prepareRunDir(): void {
   Deno.mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
   if (runDirShared) return;
-  const c = L.libc();
+  const c = L.libcNsAdmin();
   const dir = L.cstr(NETNS_RUN_DIR);
   const none = L.cstr("none");
   const empty = L.cstr("");
@@ -141,11 +141,11 @@ export function netnsAdd(name: string): string {
   let saved = -1;
   try {
     saved = selfNetnsFd();
-    if (c.unshare(L.CLONE_NEWNET) !== 0) {
+    if (L.libcNsAdmin().unshare(L.CLONE_NEWNET) !== 0) {
       throw new NetlinkError(`Cannot create network namespace ${name} (unshare)`, L.errno());
     }
     try {
-      const rc = c.mount(
+      const rc = L.libcNsAdmin().mount(
         L.cstr("/proc/thread-self/ns/net"),
         L.cstr(path),
         L.cstr("none"),
@@ -176,8 +176,7 @@ export function netnsAdd(name: string): string {
 export function netnsDel(name: string): void {
   checkName(name, "delete");
   const path = `${NETNS_RUN_DIR}/${name}`;
-  const c = L.libc();
-  const umountRc = c.umount2(L.cstr(path), L.MNT_DETACH);
+  const umountRc = L.libcNsAdmin().umount2(L.cstr(path), L.MNT_DETACH);
   const umountErr = umountRc === 0 ? 0 : L.errno();
   try {
     Deno.removeSync(path);
