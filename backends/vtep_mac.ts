@@ -34,14 +34,16 @@ export function derivedMac(seed: string): string {
 export function readVtepMac(path: string): string | undefined {
   let text: string;
   try {
+    // A directory, an unreadable or a huge file is as good as none: derive a MAC instead.
+    if (Deno.statSync(path).size > 4096) return undefined;
     text = Deno.readTextFileSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
+  } catch {
+    return undefined;
   }
   try {
     const mac = parseMac(text.trim());
     if (mac[0]! & 1) return undefined; // multicast: not usable as a device address
+    if (mac.every((b) => b === 0)) return undefined; // the kernel refuses an all-zero address
     return formatMac(mac);
   } catch {
     return undefined;
@@ -53,7 +55,11 @@ export function writeVtepMac(path: string, mac: string): void {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   Deno.mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${Deno.pid}`;
-  Deno.writeTextFileSync(tmp, mac + "\n");
+  // The name is predictable: never write through a symlink (or a stale file) planted there.
+  try {
+    Deno.removeSync(tmp);
+  } catch { /* the usual case: not there */ }
+  Deno.writeTextFileSync(tmp, mac + "\n", { createNew: true });
   Deno.renameSync(tmp, path);
 }
 
