@@ -134,11 +134,13 @@ Deno.test("crash injection: ADD and DEL SIGKILLed at any time; DEL cleans up, no
       // DEL killed midway: a second DEL completes it.
       for (const ms of [5, 20, 40, 80, Math.round(callMs * 0.5), Math.round(callMs * 0.8)]) {
         const id = `delcrash${n++}`;
-        const r = (await callOk(call("ADD", confs.routed, id, ns.pod!)))!;
+        const conf = n % 2 ? confs.routed : confs.bridge;
+        const r = (await callOk(call("ADD", conf, id, ns.pod!)))!;
         const ip = (r.ips as { address: string }[])[0]!.address.split("/")[0]!;
         assert(ip !== liveIp, "a new ADD never gets the live address");
-        await killAfter(call("DEL", confs.routed, id, ns.pod!), ms);
-        await callOk(call("DEL", confs.routed, id, ns.pod!));
+        await killAfter(call("DEL", conf, id, ns.pod!), ms);
+        await callOk(call("DEL", conf, id, ns.pod!));
+        assert(!inNs(host, ["nft", "list", "ruleset"]).includes(` ${id} `), `nft after DEL ${ms}`);
         assertEquals([...holders(dataDir, "crash").values()], ["live"], `DEL killed at ${ms} ms`);
         assertEquals(podLinks(ns.pod!), []);
         assertEquals(hostLinks(host).length, 1);
