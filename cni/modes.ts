@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { isNetlinkError, type Link, type NetHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import {
+  type Handle,
+  isNetlinkError,
+  type Link,
+  type NetHandle,
+  SKEIN_ROUTE_PROTOCOL,
+} from "../net/mod.ts";
 import { formatIp, parseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
@@ -36,8 +42,8 @@ export interface WireOptions {
   netns: string;
   /** Handle in the namespace the plugin runs in (the host). */
   host: NetHandle;
-  /** Handle in the pod's namespace. */
-  pod: NetHandle;
+  /** Handle in the pod's namespace (a Handle: pod routes use routeAppend). */
+  pod: Handle;
   /** The IPAM result (ips, routes, dns). */
   ipam: CniResult;
   /** Effective MTU (config, else the node lease's, else kernel default). */
@@ -118,8 +124,10 @@ function addPodRoute(
   const dst = samePrefix(r.dst, fam === 4 ? "0.0.0.0/0" : "::/0") ? "default" : r.dst;
   step(
     `cannot add route ${r.dst}${gw ? ` via ${gw}` : ""} dev ${o.ifName} in ${o.netns}`,
+    // Appended, like the reference plugins (RouteAddEcmp): a pod on two networks that both set
+    // a default route gets both instead of failing with EEXIST on the second.
     () =>
-      o.pod.routeAdd({
+      o.pod.routeAppend({
         dst,
         family: fam,
         dev: podIndex,
@@ -256,7 +264,7 @@ export function wireRouted(o: WireOptions): CniResult {
     if (fam === 4) {
       step(
         `cannot add route ${gw} dev ${o.ifName} scope link in ${o.netns}`,
-        () => o.pod.routeAdd({ dst: `${gw}/32`, dev: podIndex, scope: "link" }),
+        () => o.pod.routeAppend({ dst: `${gw}/32`, dev: podIndex, scope: "link" }),
       );
     }
   }

@@ -346,7 +346,7 @@ export class Handle implements NetHandle {
   }
 
   #routeMessage(
-    cmd: "add" | "replace" | "del",
+    cmd: "add" | "append" | "replace" | "del",
     opts: RouteOptions,
     op: () => string,
     devCache?: Map<string, number>,
@@ -378,13 +378,21 @@ export class Handle implements NetHandle {
     }
   }
 
-  #route(cmd: "add" | "replace" | "del", verb: string, opts: RouteOptions): void {
+  #route(cmd: "add" | "append" | "replace" | "del", verb: string, opts: RouteOptions): void {
     const op = `Cannot ${verb} route ${opts ? describeRoute(opts) : opts}${devText(opts?.dev)}`;
     this.#sock.request(this.#routeMessage(cmd, opts, () => op), op);
   }
 
   routeAdd(opts: RouteOptions): void {
     this.#route("add", "add", opts);
+  }
+  /**
+   * `ip route append`: adds a route even when one to the same prefix exists (another gateway or
+   * device); only an identical route fails with EEXIST. Not part of NetHandle: the CNI plugin
+   * uses it for pod routes, as the reference plugins do (netlink.RouteAddEcmp).
+   */
+  routeAppend(opts: RouteOptions): void {
+    this.#route("append", "append", opts);
   }
   routeReplace(opts: RouteOptions): void {
     this.#route("replace", "replace", opts);

@@ -248,6 +248,52 @@ Deno.test("libcni: skein routed mode: add, ping, check, drift, del (also uncache
   }
 });
 
+Deno.test("libcni: one pod on two skein networks (eth0, eth1), both with a default route", async () => {
+  if (skipped("libcni two networks", skip)) return;
+  const t = tempDirs("two");
+  try {
+    await withNamespaces(["host", "p1"], (ns) => {
+      const host = ns.host!;
+      inNs(host, ["ip", "link", "set", "lo", "up"]);
+      for (
+        const [name, br, sub] of [["neta", "neta0", "10.241.11"], ["netb", "netb0", "10.241.12"]]
+      ) {
+        writeConf(t.confDir, `${name}.conflist`, {
+          cniVersion: "1.0.0",
+          name,
+          plugins: [{
+            type: "skein",
+            bridge: br,
+            isGateway: true,
+            isDefaultGateway: true,
+            ipam: { type: "skein", subnet: `${sub}.0/24`, dataDir: t.data },
+          }],
+        });
+      }
+      const base = { hostNs: host, confDir: t.confDir, cacheDir: t.cacheDir, netns: ns.p1! };
+      const a: CnitoolCall = { ...base, verb: "add", network: "neta", ifName: "eth0" };
+      const b: CnitoolCall = { ...base, verb: "add", network: "netb", ifName: "eth1" };
+      cnitoolOk(a);
+      // What podman does for `--network neta,netb`: the second ADD must not fail on the default
+      // route the first one made (the reference bridge appends its routes the same way).
+      cnitoolOk(b);
+      const defaults = inNs(ns.p1!, ["ip", "-4", "route", "show", "default"]);
+      assertStringIncludes(defaults, "default via 10.241.11.1 dev eth0");
+      assertStringIncludes(defaults, "default via 10.241.12.1 dev eth1");
+      assert(ping(ns.p1!, "10.241.11.1") && ping(ns.p1!, "10.241.12.1"), "both gateways");
+      cnitoolOk({ ...a, verb: "check" });
+      cnitoolOk({ ...b, verb: "check" });
+      cnitoolOk({ ...b, verb: "del" });
+      cnitoolOk({ ...a, verb: "check" }); // eth0's routes survive eth1's DEL
+      cnitoolOk({ ...a, verb: "del" });
+      assertEquals(hostVeths(host), []);
+      assertEquals([...reservations(t.data, "neta"), ...reservations(t.data, "netb")], []);
+    });
+  } finally {
+    Deno.removeSync(t.root, { recursive: true });
+  }
+});
+
 Deno.test("libcni: reference bridge with skein as its IPAM plugin", async () => {
   if (skipped("libcni ref bridge", skip)) return;
   const t = tempDirs("ref");

@@ -84,15 +84,22 @@ export function describeRoute(s: RouteSpec): string {
 
 const CMD = {
   add: [C.RTM_NEWROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_EXCL],
+  // `ip route append`: another route to the same prefix (the reference CNI plugins add pod
+  // routes this way, so a pod on two networks gets both default routes).
+  append: [C.RTM_NEWROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_APPEND],
   replace: [C.RTM_NEWROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK | C.NLM_F_CREATE | C.NLM_F_REPLACE],
   del: [C.RTM_DELROUTE, C.NLM_F_REQUEST | C.NLM_F_ACK],
 } as const;
 
 /**
- * `ip route add|replace|del DST [src S] [via G] [metric M] [table T] [proto P] [scope S] [onlink]
- * [dev INDEX] [mtu N]`, with iproute2's defaults (proto boot, scope link without a gateway).
+ * `ip route add|append|replace|del DST [src S] [via G] [metric M] [table T] [proto P] [scope S]
+ * [onlink] [dev INDEX] [mtu N]`, with iproute2's defaults (proto boot, scope link without a
+ * gateway).
  */
-export function routeRequest(cmd: "add" | "replace" | "del", s: RouteSpec): NlMessage {
+export function routeRequest(
+  cmd: "add" | "append" | "replace" | "del",
+  s: RouteSpec,
+): NlMessage {
   const d = routeDst(s.dst, s.family);
   const fam = d.family === 4 ? C.AF_INET : C.AF_INET6;
   for (const [what, ip] of [["gateway", s.gateway], ["src", s.src]] as const) {
