@@ -268,7 +268,7 @@ Deno.test("podman: containers on a skein network get addresses, talk, and rm fre
   });
 });
 
-Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode", async () => {
+Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode; two networks", async () => {
   await withPodman("podman dual-stack/routed", ({ sb, host }) => {
     const ipamDir = `${sb.dir}/ipam`;
     const write = (name: string, plugin: Record<string, unknown>) =>
@@ -291,6 +291,13 @@ Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode", 
       type: "skein",
       mode: "routed",
       ipam: { type: "skein", subnet: "10.242.7.0/24", dataDir: ipamDir },
+    });
+    write("skb2", {
+      type: "skein",
+      bridge: "skb20",
+      isGateway: true,
+      isDefaultGateway: true,
+      ipam: { type: "skein", subnet: "10.242.8.0/24", dataDir: ipamDir },
     });
     const net = (c: string, name: string) =>
       (JSON.parse(sb.podmanOk(["inspect", c])) as Inspect[])[0]!.NetworkSettings.Networks[name]!;
@@ -388,10 +395,33 @@ Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode", 
     const q = sb.podman(["exec", "r1", "ping", "-c", "1", "-W", "2", r2.IPAddress]);
     assertEquals(q.code, 0, `r1 -> r2: ${q.stdout}${q.stderr}`);
 
-    sb.podmanOk(["rm", "-f", "-t", "0", "d1", "d2", "r1", "r2"]);
+    // Two networks in one container (eth0 on skrt, eth1 on skb2): both ADDs succeed though
+    // both networks install a default route.
+    sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "m1",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skrt,skb2",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    const m1 = (JSON.parse(sb.podmanOk(["inspect", "m1"])) as Inspect[])[0]!.NetworkSettings
+      .Networks;
+    assertEquals(Object.keys(m1).sort(), ["skb2", "skrt"]);
+    assertEquals(m1.skb2!.Gateway, "10.242.8.1");
+    const m1Routes = sb.podmanOk(["exec", "m1", "ip", "route"]);
+    assertStringIncludes(m1Routes, "default via 169.254.1.1 dev eth0");
+    assertStringIncludes(m1Routes, "default via 10.242.8.1 dev eth1");
+    const g = sb.podman(["exec", "m1", "ping", "-c", "1", "-W", "2", "10.242.8.1"]);
+    assertEquals(g.code, 0, `m1 -> skb2 gateway: ${g.stdout}${g.stderr}`);
+
+    sb.podmanOk(["rm", "-f", "-t", "0", "d1", "d2", "r1", "r2", "m1"]);
     assertEquals(hostVeths(host), []);
     assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");
-    assertEquals(reservations(ipamDir, "skds"), []);
-    assertEquals(reservations(ipamDir, "skrt"), []);
+    for (const n of ["skds", "skrt", "skb2"]) assertEquals(reservations(ipamDir, n), [], n);
   });
 });
