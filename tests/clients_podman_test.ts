@@ -135,7 +135,13 @@ async function withPodman(
         return;
       }
       Deno.writeTextFileSync(callLog, "");
-      await fn({ sb, host, callLog });
+      try {
+        await fn({ sb, host, callLog });
+      } finally {
+        // While the host namespace still exists: podman rm's DELs run in it.
+        sb.destroy();
+        sb = undefined;
+      }
     });
   } finally {
     sb?.destroy();
