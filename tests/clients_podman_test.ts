@@ -298,6 +298,18 @@ Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode; t
       mode: "routed",
       ipam: { type: "skein", subnet: "10.242.7.0/24", dataDir: ipamDir },
     });
+    write("skone", {
+      type: "skein",
+      bridge: "skone0",
+      isGateway: true,
+      ipam: {
+        type: "skein",
+        subnet: "10.242.9.0/24",
+        rangeStart: "10.242.9.10",
+        rangeEnd: "10.242.9.10",
+        dataDir: ipamDir,
+      },
+    });
     write("skb2", {
       type: "skein",
       bridge: "skb20",
@@ -424,6 +436,41 @@ Deno.test("podman: dual-stack, --ip/--mac-address, restart, stop; routed mode; t
     assertStringIncludes(m1Routes, "default via 10.242.8.1 dev eth1");
     const g = sb.podman(["exec", "m1", "ping", "-c", "1", "-W", "2", "10.242.8.1"]);
     assertEquals(g.code, 0, `m1 -> skb2 gateway: ${g.stdout}${g.stderr}`);
+
+    // A full range through podman: the second container fails with skein's message, podman
+    // cleans up (DEL), and nothing of the failed attempt stays behind.
+    sb.podmanOk([
+      "run",
+      "-d",
+      "--name",
+      "f1",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skone",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    const vethsBefore = hostVeths(host).length;
+    const full = sb.podman([
+      "run",
+      "-d",
+      "--name",
+      "f2",
+      ...CONTAINER_FLAGS,
+      "--network",
+      "skone",
+      IMAGE,
+      "sleep",
+      "300",
+    ]);
+    assert(full.code !== 0, "a second container on a one-address range must fail");
+    assertStringIncludes(full.stderr, "no IP addresses available in range set");
+    assertEquals(reservations(ipamDir, "skone"), ["10.242.9.10"]);
+    assertEquals(hostVeths(host).length, vethsBefore);
+    sb.podman(["rm", "-f", "-t", "0", "f2"]);
+    sb.podmanOk(["rm", "-f", "-t", "0", "f1"]);
+    assertEquals(reservations(ipamDir, "skone"), []);
 
     sb.podmanOk(["rm", "-f", "-t", "0", "d1", "d2", "r1", "r2", "m1"]);
     assertEquals(hostVeths(host), []);
