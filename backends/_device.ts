@@ -1,10 +1,65 @@
 /**
- * Helpers for skein's own tunnel devices: keep exactly the wanted global addresses on them.
+ * Helpers for skein's own tunnel devices: create or repair the device, and keep exactly the
+ * wanted global addresses on it.
  *
  * @module
  */
 import { formatIp, parseCidr } from "../net/cidr.ts";
-import type { NetHandle } from "../net/types.ts";
+import type { Link, LinkAddOptions, LinkSetOptions, NetHandle } from "../net/types.ts";
+import { BackendSetupError } from "./_context.ts";
+
+/** One of skein's tunnel devices as ensureTunnelDevice() should leave it. */
+export interface TunnelDeviceSpec {
+  handle: NetHandle;
+  /** What `ip link add` would get for a fresh device (name, kind, MTU, MAC, up...). */
+  create: LinkAddOptions & { mtu: number };
+  /**
+   * Why an existing link cannot be kept, for attributes the kernel cannot change in place
+   * (VNI, local address, lower device...); undefined when it can be kept.
+   */
+  mismatch(link: Link): string | undefined;
+  /** The message for a failed creation ("Cannot create VXLAN device ... : <why>"). */
+  createError(e: unknown): string;
+}
+
+/**
+ * Creates the device if missing, recreates it when `mismatch()` says it cannot be kept, then
+ * fixes MTU, MAC and up state in place (`ip link add ...; ip link set DEV mtu M address MAC up`).
+ * Cheap when all is right: one link lookup. Throws BackendSetupError.
+ */
+export function ensureTunnelDevice(spec: TunnelDeviceSpec): Link {
+  const { handle: h, create } = spec;
+  let link = h.linkFind(create.name);
+  const why = link && spec.mismatch(link);
+  if (link && why !== undefined) {
+    try {
+      h.linkDel(link.index);
+    } catch (e) {
+      throw new BackendSetupError(
+        `Cannot replace device ${create.name} (${why}): ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    link = undefined;
+  }
+  if (!link) {
+    try {
+      link = h.linkAdd(create);
+    } catch (e) {
+      throw new BackendSetupError(spec.createError(e), { cause: e });
+    }
+    if (!link.up || link.mtu !== create.mtu) link = h.linkGet(create.name);
+  }
+  const set: LinkSetOptions = {};
+  if (link.mtu !== create.mtu) set.mtu = create.mtu;
+  if (create.mac !== undefined && link.mac !== create.mac) set.mac = create.mac;
+  if (!link.up) set.up = true;
+  if (Object.keys(set).length) {
+    h.linkSet(link.index, set);
+    link = { ...link, ...set, up: true } as Link;
+  }
+  return link;
+}
 
 /** Counts of an address reconcile, folded into the ReconcileReport. */
 export interface AddrCounts {

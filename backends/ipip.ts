@@ -15,9 +15,10 @@
  * @module
  */
 import { isNetlinkError } from "../net/errors.ts";
-import type { Link, LinkSetOptions } from "../net/types.ts";
+import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
+import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureTunnelDevice } from "./_device.ts";
 import { checkLeases } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
 import type { Backend, DesiredState, ReconcileReport, SetupResult } from "./types.ts";
@@ -81,50 +82,24 @@ export class IpipBackend implements Backend {
   /** Creates (or recreates) the tunnel device, then fixes MTU and up state in place. */
   ensureDevice(): Link {
     const c = this.#ctx;
-    const h = c.handle;
-    let link = h.linkFind(c.deviceName);
-    if (link && this.#mismatch(link) !== undefined) {
-      try {
-        h.linkDel(link.index);
-      } catch (e) {
-        throw new BackendSetupError(
-          `Cannot replace device ${c.deviceName} (${this.#mismatch(link)}): ${
-            (e as Error).message
-          }`,
-          { cause: e },
-        );
-      }
-      link = undefined;
-    }
-    if (!link) {
-      try {
-        link = h.linkAdd({
-          kind: "ipip",
-          name: c.deviceName,
-          local: c.publicIP,
-          dev: c.uplink.index,
-          mtu: c.mtu,
-          up: true,
-        });
-      } catch (e) {
+    return ensureTunnelDevice({
+      handle: c.handle,
+      create: {
+        kind: "ipip",
+        name: c.deviceName,
+        local: c.publicIP,
+        dev: c.uplink.index,
+        mtu: c.mtu,
+        up: true,
+      },
+      mismatch: (link) => this.#mismatch(link),
+      createError: (e) => {
         const why = isNetlinkError(e, "EOPNOTSUPP")
           ? "this kernel has no ipip support (load it with `modprobe ipip`, or use vxlan)"
           : (e as Error).message;
-        throw new BackendSetupError(
-          `Cannot create ipip device ${c.deviceName} (local ${c.publicIP}, dev ${c.uplink.name}): ${why}`,
-          { cause: e },
-        );
-      }
-      if (!link.up || link.mtu !== c.mtu) link = h.linkGet(c.deviceName);
-    }
-    const set: LinkSetOptions = {};
-    if (link.mtu !== c.mtu) set.mtu = c.mtu;
-    if (!link.up) set.up = true;
-    if (Object.keys(set).length) {
-      h.linkSet(link.index, set);
-      link = { ...link, ...set, up: true } as Link;
-    }
-    return link;
+        return `Cannot create ipip device ${c.deviceName} (local ${c.publicIP}, dev ${c.uplink.name}): ${why}`;
+      },
+    });
   }
 
   /** Ensures the device and IPv4 forwarding. */

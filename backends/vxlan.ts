@@ -16,10 +16,10 @@
 import { familyBits } from "../net/cidr.ts";
 import { cidrInfo } from "./_parse_cache.ts";
 import { isNetlinkError } from "../net/errors.ts";
-import type { Link, LinkSetOptions } from "../net/types.ts";
+import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
-import { ensureDeviceAddrs } from "./_device.ts";
+import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureDeviceAddrs, ensureTunnelDevice } from "./_device.ts";
 import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
 import type {
@@ -127,8 +127,8 @@ export class VxlanBackend implements Backend {
   ensureDevice(): Link {
     const c = this.#ctx;
     const h = c.handle;
-    let link = h.linkFind(c.deviceName);
     if (this.#mac === undefined) {
+      const link = h.linkFind(c.deviceName);
       this.#mac = resolveVtepMac({
         stateDir: c.stateDir,
         device: c.deviceName,
@@ -136,53 +136,26 @@ export class VxlanBackend implements Backend {
         seed: `${c.node}|${c.publicIP}|${c.vni}`,
       });
     }
-    const mac = this.#mac;
-    if (link && this.#mismatch(link) !== undefined) {
-      try {
-        h.linkDel(link.index);
-      } catch (e) {
-        throw new BackendSetupError(
-          `Cannot replace device ${c.deviceName} (${this.#mismatch(link)}): ${
-            (e as Error).message
-          }`,
-          { cause: e },
-        );
-      }
-      link = undefined;
-    }
-    if (!link) {
-      try {
-        link = h.linkAdd({
-          kind: "vxlan",
-          name: c.deviceName,
-          vni: c.vni,
-          local: c.publicIP,
-          dev: c.uplink.index,
-          port: c.port,
-          learning: false,
-          mtu: c.mtu,
-          mac,
-          up: true,
-        });
-      } catch (e) {
-        throw new BackendSetupError(
-          `Cannot create VXLAN device ${c.deviceName} (VNI ${c.vni}, port ${c.port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
-            (e as Error).message
-          }`,
-          { cause: e },
-        );
-      }
-      if (!link.up || link.mtu !== c.mtu) link = h.linkGet(c.deviceName);
-    }
-    const set: LinkSetOptions = {};
-    if (link.mtu !== c.mtu) set.mtu = c.mtu;
-    if (link.mac !== mac) set.mac = mac;
-    if (!link.up) set.up = true;
-    if (Object.keys(set).length) {
-      h.linkSet(link.index, set);
-      link = { ...link, ...set, up: true } as Link;
-    }
-    return link;
+    return ensureTunnelDevice({
+      handle: h,
+      create: {
+        kind: "vxlan",
+        name: c.deviceName,
+        vni: c.vni,
+        local: c.publicIP,
+        dev: c.uplink.index,
+        port: c.port,
+        learning: false,
+        mtu: c.mtu,
+        mac: this.#mac,
+        up: true,
+      },
+      mismatch: (l) => this.#mismatch(l),
+      createError: (e) =>
+        `Cannot create VXLAN device ${c.deviceName} (VNI ${c.vni}, port ${c.port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
+          (e as Error).message
+        }`,
+    });
   }
 
   /** Ensures the device and IPv4 forwarding; publishes `{ vtepMAC }`. */
