@@ -329,3 +329,261 @@ export class PodmanSandbox {
     }
   }
 }
+
+async function sha256Hex(b: Uint8Array<ArrayBuffer>): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b));
+  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Writes a one-layer OCI image archive (oci-layout, index.json, blobs; uncompressed layer)
+ * from the tar `layerTar`, for `ctr images import` / `podman load`; returns its path.
+ */
+export async function ociImageArchive(
+  o: { dir: string; layerTar: string; name: string; cmd: string[] },
+): Promise<string> {
+  const root = `${o.dir}/oci`;
+  Deno.mkdirSync(`${root}/blobs/sha256`, { recursive: true });
+  const blob = async (b: Uint8Array<ArrayBuffer>) => {
+    const h = await sha256Hex(b);
+    Deno.writeFileSync(`${root}/blobs/sha256/${h}`, b);
+    return { digest: `sha256:${h}`, size: b.length };
+  };
+  const layer = Deno.readFileSync(o.layerTar);
+  const layerDesc = await blob(layer);
+  const enc = new TextEncoder();
+  const config = await blob(enc.encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    config: { Cmd: o.cmd, Env: ["PATH=/bin"] },
+    rootfs: { type: "layers", diff_ids: [layerDesc.digest] },
+  })));
+  const manifest = await blob(enc.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layerDesc }],
+  })));
+  Deno.writeTextFileSync(`${root}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  Deno.writeTextFileSync(
+    `${root}/index.json`,
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        ...manifest,
+        annotations: { "org.opencontainers.image.ref.name": o.name },
+      }],
+    }),
+  );
+  const out = `${o.dir}/image-oci.tar`;
+  const r = run(["tar", "-C", root, "-cf", out, "."]);
+  if (r.code !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  return out;
+}
+
+/** Options for {@link ContainerdSandbox.start}. */
+export interface ContainerdSandboxOptions {
+  /** The namespace containerd (and the CNI plugins ctr runs) lives in. */
+  hostNs: string;
+  /** Files to link into the sandbox's /opt/cni/bin: name → target path. */
+  plugins: Record<string, string>;
+  /** containerd namespace for the test's images and containers (also its cgroup parent). */
+  namespace: string;
+}
+
+/**
+ * A containerd daemon confined to a test: root, state and socket in a temporary directory, the
+ * CRI plugin off, run inside the test's host network namespace and a private mount namespace
+ * in which /etc/cni/net.d and /opt/cni/bin (the paths `ctr run --cni` reads, fixed in
+ * containerd 1.6) are directories of the test, /run/netns is a private tmpfs and /var/lib/cni
+ * (libcni's cache) is the test's. `ctr run --cni` then drives the CNI plugins through
+ * containerd's go-cni, the library its CRI plugin uses for Kubernetes pods.
+ */
+export class ContainerdSandbox {
+  /** The temporary directory holding everything. */
+  readonly dir: string;
+  /** The sandbox's /etc/cni/net.d. */
+  readonly confDir: string;
+  readonly #hostNs: string;
+  readonly #ns: string;
+  #daemon: Deno.ChildProcess | undefined;
+
+  private constructor(dir: string, hostNs: string, ns: string) {
+    this.dir = dir;
+    this.confDir = `${dir}/net.d`;
+    this.#hostNs = hostNs;
+    this.#ns = ns;
+  }
+
+  /** Starts containerd; throws with the reason when the sandbox or the daemon cannot start. */
+  static async start(o: ContainerdSandboxOptions): Promise<ContainerdSandbox> {
+    const dir = Deno.makeTempDirSync({ prefix: "skein-containerd-" });
+    const sb = new ContainerdSandbox(dir, o.hostNs, o.namespace);
+    try {
+      for (const d of ["net.d", "bin", "cni-cache", "root", "state"]) Deno.mkdirSync(`${dir}/${d}`);
+      for (const [name, target] of Object.entries(o.plugins)) {
+        Deno.symlinkSync(target, `${dir}/bin/${name}`);
+      }
+      Deno.writeTextFileSync(
+        `${dir}/config.toml`,
+        [
+          "version = 2",
+          `root = "${dir}/root"`,
+          `state = "${dir}/state"`,
+          'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+          "[grpc]",
+          `address = "${dir}/containerd.sock"`,
+          "",
+        ].join("\n"),
+      );
+      Deno.writeTextFileSync(`${dir}/mntns`, "");
+      const setup = [
+        "set -e",
+        "mount -t tmpfs -o mode=0755 skein-test-netns /run/netns",
+        "mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni",
+        `mount --bind '${dir}/net.d' /etc/cni/net.d`,
+        `mount --bind '${dir}/bin' /opt/cni/bin`,
+        `mount --bind '${dir}/cni-cache' /var/lib/cni`,
+      ].join("\n");
+      const r = run([
+        "unshare",
+        `--mount=${dir}/mntns`,
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        setup,
+      ]);
+      if (r.code !== 0) {
+        throw new Error(`cannot make containerd's private mount namespace: ${r.stderr.trim()}`);
+      }
+      sb.#daemon = new Deno.Command("nsenter", {
+        args: [
+          `--mount=${dir}/mntns`,
+          `--net=${o.hostNs}`,
+          "containerd",
+          "--config",
+          `${dir}/config.toml`,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      for (let i = 0; i < 100; i++) {
+        if (exists(`${dir}/containerd.sock`)) return sb;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      throw new Error("containerd did not open its socket within 5 s");
+    } catch (e) {
+      await sb.stop();
+      throw e;
+    }
+  }
+
+  /** `ctr` arguments (in the sandbox's namespaces, on its socket and containerd namespace). */
+  ctrArgs(args: string[]): string[] {
+    return [
+      "nsenter",
+      `--mount=${this.dir}/mntns`,
+      `--net=${this.#hostNs}`,
+      "ctr",
+      "-a",
+      `${this.dir}/containerd.sock`,
+      "-n",
+      this.#ns,
+      ...args,
+    ];
+  }
+
+  /** Runs `ctr <args>` to completion. */
+  ctr(args: string[]): Run {
+    return run(this.ctrArgs(args));
+  }
+
+  /** Like ctr() but throws with ctr's output unless it exits 0; returns stdout. */
+  ctrOk(args: string[]): string {
+    const r = this.ctr(args);
+    if (r.code !== 0) {
+      throw new Error(`ctr ${args.join(" ")} failed (exit ${r.code}): ${r.stdout}${r.stderr}`);
+    }
+    return r.stdout;
+  }
+
+  /**
+   * Kills every task, removes containers, stops containerd, kills what is left (shims: found by
+   * this sandbox's directory in their command line), removes the (empty) cgroups runc made for
+   * the containerd namespace, drops the mount namespace and the directory.
+   */
+  async stop(): Promise<void> {
+    if (this.#daemon) {
+      for (const id of this.ctr(["tasks", "ls", "-q"]).stdout.split("\n").filter((x) => x)) {
+        this.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
+        this.ctr(["tasks", "delete", "-f", id]);
+      }
+      for (const id of this.ctr(["containers", "ls", "-q"]).stdout.split("\n").filter((x) => x)) {
+        this.ctr(["containers", "delete", id]);
+      }
+      try {
+        this.#daemon.kill("SIGTERM");
+      } catch {
+        // exited
+      }
+      const timer = setTimeout(() => {
+        try {
+          this.#daemon?.kill("SIGKILL");
+        } catch {
+          // exited
+        }
+      }, 5000);
+      await this.#daemon.status;
+      clearTimeout(timer);
+      this.#daemon = undefined;
+    }
+    for (const pid of pidsMentioning(this.dir)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    removeCgroups(this.#ns);
+    run(["umount", `${this.dir}/mntns`]);
+    try {
+      Deno.removeSync(this.dir, { recursive: true });
+    } catch {
+      // a busy file is left for the OS's tmp cleaning
+    }
+  }
+}
+
+/** Removes the empty cgroup directories named `name` (and below) in every cgroup hierarchy. */
+function removeCgroups(name: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) return;
+  const base = "/sys/fs/cgroup";
+  const roots = [base, ...listDirs(base).map((d) => `${base}/${d}`)];
+  for (const root of roots) {
+    const top = `${root}/${name}`;
+    if (!exists(top)) continue;
+    const all: string[] = [];
+    const walk = (d: string) => {
+      for (const c of listDirs(d)) walk(`${d}/${c}`);
+      all.push(d);
+    };
+    walk(top);
+    for (const d of all) {
+      try {
+        Deno.removeSync(d); // rmdir: only succeeds for a cgroup without processes
+      } catch {
+        // busy or gone
+      }
+    }
+  }
+}
+
+function listDirs(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isDirectory).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
