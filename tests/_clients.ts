@@ -382,6 +382,9 @@ export async function ociImageArchive(
   return out;
 }
 
+/** Paths containerd and `ctr run --cni` use, each replaced by a test directory. */
+const MOUNT_POINTS = ["/run/containerd", "/etc/cni/net.d", "/opt/cni/bin", "/var/lib/cni"];
+
 /** Options for {@link ContainerdSandbox.start}. */
 export interface ContainerdSandboxOptions {
   /** The namespace containerd (and the CNI plugins ctr runs) lives in. */
@@ -396,8 +399,8 @@ export interface ContainerdSandboxOptions {
  * A containerd daemon confined to a test: root, state and socket in a temporary directory, the
  * CRI plugin off, run inside the test's host network namespace and a private mount namespace
  * in which /etc/cni/net.d and /opt/cni/bin (the paths `ctr run --cni` reads, fixed in
- * containerd 1.6) are directories of the test, /run/netns is a private tmpfs and /var/lib/cni
- * (libcni's cache) is the test's. `ctr run --cni` then drives the CNI plugins through
+ * containerd 1.6) are directories of the test, /run/netns is a private tmpfs, and
+ * /run/containerd (shim sockets, runc state) and /var/lib/cni (libcni's cache) are the test's. `ctr run --cni` then drives the CNI plugins through
  * containerd's go-cni, the library its CRI plugin uses for Kubernetes pods.
  */
 export class ContainerdSandbox {
@@ -408,6 +411,8 @@ export class ContainerdSandbox {
   readonly #hostNs: string;
   readonly #ns: string;
   #daemon: Deno.ChildProcess | undefined;
+  /** Mount points this sandbox had to create in the real file system (removed if still empty). */
+  readonly #madeDirs: string[] = [];
 
   private constructor(dir: string, hostNs: string, ns: string) {
     this.dir = dir;
@@ -421,7 +426,10 @@ export class ContainerdSandbox {
     const dir = Deno.makeTempDirSync({ prefix: "skein-containerd-" });
     const sb = new ContainerdSandbox(dir, o.hostNs, o.namespace);
     try {
-      for (const d of ["net.d", "bin", "cni-cache", "root", "state"]) Deno.mkdirSync(`${dir}/${d}`);
+      for (const d of ["net.d", "bin", "cni-cache", "run", "root", "state"]) {
+        Deno.mkdirSync(`${dir}/${d}`);
+      }
+      for (const d of MOUNT_POINTS) if (!exists(d)) sb.#madeDirs.push(d);
       for (const [name, target] of Object.entries(o.plugins)) {
         Deno.symlinkSync(target, `${dir}/bin/${name}`);
       }
@@ -441,7 +449,8 @@ export class ContainerdSandbox {
       const setup = [
         "set -e",
         "mount -t tmpfs -o mode=0755 skein-test-netns /run/netns",
-        "mkdir -p /etc/cni/net.d /opt/cni/bin /var/lib/cni",
+        `mkdir -p ${MOUNT_POINTS.join(" ")}`,
+        `mount --bind '${dir}/run' /run/containerd`,
         `mount --bind '${dir}/net.d' /etc/cni/net.d`,
         `mount --bind '${dir}/bin' /opt/cni/bin`,
         `mount --bind '${dir}/cni-cache' /var/lib/cni`,
@@ -548,6 +557,13 @@ export class ContainerdSandbox {
     }
     removeCgroups(this.#ns);
     run(["umount", `${this.dir}/mntns`]);
+    for (const d of this.#madeDirs.reverse()) {
+      try {
+        Deno.removeSync(d); // only when empty: someone else may have started using it
+      } catch {
+        // not empty or gone
+      }
+    }
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch {
