@@ -82,8 +82,12 @@ export function checkAttachment(o: CheckOptions): string[] {
   for (const r of o.prev.routes ?? []) {
     const fam = routeFamily(r.dst);
     if (!ips.some((ip) => parseCidr(ip.address).family === fam)) continue;
+    // A multipath route (two networks' IPv6 default routes merged by the kernel) matches
+    // through its next hop on this interface.
     const found = routes.some((k) =>
-      samePrefix(k.dst, r.dst) && (r.gw === undefined || sameIp(k.gateway, r.gw))
+      samePrefix(k.dst, r.dst) &&
+      (r.gw === undefined || sameIp(k.gateway, r.gw) ||
+        (k.nexthops ?? []).some((h) => h.oif === link.index && sameIp(h.gateway, r.gw)))
     );
     if (!found) {
       throw drift(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${o.netns}`);

@@ -336,7 +336,10 @@ export class Handle implements NetHandle {
         if (dv.getUint32(s.offset + 24, true) & C.RTM_F_CLONED) return;
         const r = routeFromBytes(b, dv, s.offset, s.length);
         if (table !== "all" && r.table !== table) return;
-        if (index !== undefined && r.oif !== index) return;
+        // A multipath route belongs to every device it has a next hop on.
+        if (index !== undefined && r.oif !== index && !r.nexthops?.some((h) => h.oif === index)) {
+          return;
+        }
         out.push(r);
       }, () => {
         out.length = start;

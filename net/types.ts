@@ -226,6 +226,19 @@ export interface Route {
   metric?: number;
   /** RTAX_MTU from RTA_METRICS, if any. */
   mtu?: number;
+  /**
+   * RTA_MULTIPATH next hops, for a route with several (`nexthop via G dev X` lines: e.g. two
+   * IPv6 default routes of the same metric appended on different devices). Such a route has
+   * no `gateway`/`oif` of its own.
+   */
+  nexthops?: Nexthop[];
+}
+
+/** One next hop of a multipath route (struct rtnexthop and its RTA_GATEWAY). */
+export interface Nexthop {
+  /** Output link index (rtnh_ifindex). */
+  oif: number;
+  gateway?: string;
 }
 
 /** Options for route add/replace/delete (`ip route add|replace|del ...`). */

@@ -248,7 +248,7 @@ Deno.test("libcni: skein routed mode: add, ping, check, drift, del (also uncache
   }
 });
 
-Deno.test("libcni: one pod on two skein networks (eth0, eth1), both with a default route", async () => {
+Deno.test("libcni: one pod on two dual-stack skein networks (eth0, eth1), both with default routes", async () => {
   if (skipped("libcni two networks", skip)) return;
   const t = tempDirs("two");
   try {
@@ -256,7 +256,11 @@ Deno.test("libcni: one pod on two skein networks (eth0, eth1), both with a defau
       const host = ns.host!;
       inNs(host, ["ip", "link", "set", "lo", "up"]);
       for (
-        const [name, br, sub] of [["neta", "neta0", "10.241.11"], ["netb", "netb0", "10.241.12"]]
+        const [name, br, sub] of [["neta", "neta0", "10.241.11"], [
+          "netb",
+          "netb0",
+          "10.241.12",
+        ]] as const
       ) {
         writeConf(t.confDir, `${name}.conflist`, {
           cniVersion: "1.0.0",
@@ -266,7 +270,13 @@ Deno.test("libcni: one pod on two skein networks (eth0, eth1), both with a defau
             bridge: br,
             isGateway: true,
             isDefaultGateway: true,
-            ipam: { type: "skein", subnet: `${sub}.0/24`, dataDir: t.data },
+            ipam: {
+              type: "skein",
+              ranges: [[{ subnet: `${sub}.0/24` }], [{
+                subnet: `fd00:${sub.replaceAll(".", ":")}::/64`,
+              }]],
+              dataDir: t.data,
+            },
           }],
         });
       }
@@ -280,6 +290,11 @@ Deno.test("libcni: one pod on two skein networks (eth0, eth1), both with a defau
       const defaults = inNs(ns.p1!, ["ip", "-4", "route", "show", "default"]);
       assertStringIncludes(defaults, "default via 10.241.11.1 dev eth0");
       assertStringIncludes(defaults, "default via 10.241.12.1 dev eth1");
+      // IPv6: the kernel merges the two same-metric default routes into one multipath route;
+      // CHECK of each network finds its next hop in it.
+      const defaults6 = inNs(ns.p1!, ["ip", "-6", "route", "show", "default"]);
+      assertStringIncludes(defaults6, "nexthop via fd00:10:241:11::1 dev eth0");
+      assertStringIncludes(defaults6, "nexthop via fd00:10:241:12::1 dev eth1");
       assert(ping(ns.p1!, "10.241.11.1") && ping(ns.p1!, "10.241.12.1"), "both gateways");
       cnitoolOk({ ...a, verb: "check" });
       cnitoolOk({ ...b, verb: "check" });

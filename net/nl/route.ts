@@ -5,8 +5,17 @@
  * @module
  */
 import { formatIp, ipFromBytes, parseIp, tryParseCidr } from "../cidr.ts";
-import type { Route } from "../types.ts";
-import { type Attr, attr, getNested, getNum, getStr, nest, NetlinkDecodeError } from "./attr.ts";
+import type { Nexthop, Route } from "../types.ts";
+import {
+  type Attr,
+  attr,
+  getAttr,
+  getNested,
+  getNum,
+  getStr,
+  nest,
+  NetlinkDecodeError,
+} from "./attr.ts";
 import { parseScope, scopeName } from "./addr.ts";
 import * as C from "./consts.ts";
 import { formatV4, parseV4 } from "./ip.ts";
@@ -241,7 +250,44 @@ export function routeFromMessage(m: NlMessage): Route {
   const metrics = getNested(m.attrs, C.RTA_METRICS);
   const mtu = metrics && getNum(metrics, C.RTAX_MTU);
   if (mtu !== undefined) r.mtu = mtu;
+  const mp = getAttr(m.attrs, C.RTA_MULTIPATH);
+  if (mp instanceof Uint8Array) {
+    const nexthops = nexthopsFromBytes(mp);
+    if (nexthops.length) r.nexthops = nexthops;
+  }
   return r;
+}
+
+/**
+ * Reads an RTA_MULTIPATH payload: struct rtnexthop (len u16, flags u8, hops u8, ifindex) each
+ * followed by its attributes (RTA_GATEWAY). A malformed entry ends the walk; never throws.
+ */
+export function nexthopsFromBytes(b: Uint8Array): Nexthop[] {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: Nexthop[] = [];
+  let r = 0;
+  while (r + 8 <= b.length) {
+    const len = dv.getUint16(r, true);
+    if (len < 8 || r + len > b.length) break;
+    const nh: Nexthop = { oif: dv.getUint32(r + 4, true) };
+    let a = r + 8;
+    while (a + 4 <= r + len) {
+      const alen = dv.getUint16(a, true);
+      if (alen < 4 || a + alen > r + len) break;
+      const n = alen - 4;
+      if (
+        (dv.getUint16(a + 2, true) & C.NLA_TYPE_MASK) === C.RTA_GATEWAY && (n === 4 || n === 16)
+      ) {
+        nh.gateway = n === 4
+          ? formatV4(b, a + 4)
+          : formatIp(ipFromBytes(b.subarray(a + 4, a + 20)));
+      }
+      a += (alen + 3) & ~3;
+    }
+    out.push(nh);
+    r += (len + 3) & ~3;
+  }
+  return out;
 }
 
 /**
@@ -266,6 +312,7 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   let src: string | undefined;
   let metric: number | undefined;
   let mtu: number | undefined;
+  let nexthops: Nexthop[] | undefined;
   const end = off + len;
   let p = h + 12;
   const ipAt = (
@@ -302,6 +349,9 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
       case C.RTA_TABLE:
         if (n === 4) table = dv.getUint32(q, true);
         break;
+      case C.RTA_MULTIPATH:
+        nexthops = nexthopsFromBytes(b.subarray(q, q + n));
+        break;
       case C.RTA_METRICS: {
         let r = q;
         while (r + 4 <= q + n) {
@@ -332,5 +382,6 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   if (src !== undefined) route.src = src;
   if (metric !== undefined) route.metric = metric;
   if (mtu !== undefined) route.mtu = mtu;
+  if (nexthops?.length) route.nexthops = nexthops;
   return route;
 }
