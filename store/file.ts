@@ -6,11 +6,16 @@
  * DIR/config.json                    flannel-style network config
  * DIR/subnets/10.244.1.0-24.json     one lease per file: {"Subnet","PublicIP","BackendType",
  *                                    "BackendData","Node","Expiration"}
- * DIR/revision                       counter bumped by every change (watchers poll it)
+ * DIR/revision                       counter bumped by every change (watchers check it)
  * DIR/lock                           flock(2) held for every read-modify-write
  * ```
  * Every write is atomic (temp file + rename). Expiry is checked on read: an expired record is
  * invisible to list() and free for acquire() (which deletes it).
+ *
+ * watch() wakes up on inotify events for the directory (`Deno.watchFs`, the way `inotifywait -r
+ * DIR` sees them), so a change is seen within milliseconds; the revision file is still polled as a
+ * safety net (inotify can drop events when its queue overflows) and polled fast when the
+ * directory cannot be watched (e.g. the inotify watch limit is reached).
  *
  * @module
  */
@@ -39,8 +44,18 @@ import type {
 export interface FileStoreOptions {
   /** The shared directory (created when missing). */
   dir: string;
-  /** How often watch() checks the revision file (ms, default 100: one small read). */
+  /**
+   * How often watch() checks the revision file when file-change notification is unavailable or
+   * off (ms, default 100: one small read).
+   */
   pollIntervalMs?: number;
+  /**
+   * How often watch() checks the revision file while file-change notification works: the safety
+   * net for lost inotify events (ms, default 1000).
+   */
+  safetyPollMs?: number;
+  /** Wake watch() on inotify events for the directory (default true); false polls only. */
+  fsEvents?: boolean;
   /**
    * watch() re-lists at least this often as a safety net (ms, default 30000); changes are seen
    * through the revision file and expiries through the earliest known expiration.
@@ -60,6 +75,8 @@ export class FileStore implements LeaseStore {
   readonly type = "file";
   readonly dir: string;
   #poll: number;
+  #safetyPoll: number;
+  #fsEvents: boolean;
   #resync: number;
   #warn: WarnFn;
   #now: () => number;
@@ -69,6 +86,8 @@ export class FileStore implements LeaseStore {
     if (!opts.dir) throw new TypeError("FileStore needs a directory");
     this.dir = opts.dir.replace(/\/+$/, "") || "/";
     this.#poll = opts.pollIntervalMs ?? 100;
+    this.#safetyPoll = opts.safetyPollMs ?? 1000;
+    this.#fsEvents = opts.fsEvents ?? true;
     this.#resync = opts.resyncIntervalMs ?? 30_000;
     this.#warn = opts.onWarning ?? (() => {});
     this.#now = opts.now ?? Date.now;
@@ -159,37 +178,55 @@ export class FileStore implements LeaseStore {
     return Promise.resolve({ leases: this.#readAll(this.#now()).live, revision });
   }
 
-  /** Polls the revision file; re-lists on change, and every resyncIntervalMs to catch expiries. */
+  /**
+   * Yields lease changes after `fromRevision`: re-lists when the revision file changed, when a
+   * lease file changed (also one edited by hand without a revision bump), at the earliest known
+   * expiration, and every resyncIntervalMs. Woken by inotify events; polls as a safety net.
+   */
   async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
-    let known: Map<string, Lease> | undefined;
-    let rev = fromRevision;
-    let nextResync = 0;
-    while (!signal.aborted) {
-      const cur = this.#readRevision();
-      const now = this.#now();
-      if (known === undefined) {
-        const { leases, revision } = await this.list();
-        known = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
-        nextResync = now + this.#resync;
-        if (revision !== fromRevision) yield { resync: { leases, revision } };
-        rev = revision;
-      } else if (cur !== rev || now >= nextResync || earliestExpiry(known) <= now) {
-        const { leases, revision } = await this.list();
-        nextResync = now + this.#resync;
-        const next = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
-        const events: LeaseEvent[] = [];
-        for (const [k, l] of next) {
-          const old = known.get(k);
-          if (!old || leaseIdentity(old) !== leaseIdentity(l)) {
-            events.push({ type: "added", lease: l });
+    const notes = this.#fsEvents ? new DirNotifier(this.dir, this.#warn) : undefined;
+    try {
+      let known: Map<string, Lease> | undefined;
+      let rev = fromRevision;
+      let nextResync = 0;
+      while (!signal.aborted) {
+        // Taken before reading, so an event that lands during the read wakes the next round.
+        const leaseFilesChanged = notes?.take() ?? false;
+        const cur = this.#readRevision();
+        const now = this.#now();
+        if (known === undefined) {
+          const { leases, revision } = await this.list();
+          known = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
+          nextResync = now + this.#resync;
+          if (revision !== fromRevision) yield { resync: { leases, revision } };
+          rev = revision;
+        } else if (
+          cur !== rev || leaseFilesChanged || now >= nextResync || earliestExpiry(known) <= now
+        ) {
+          const { leases, revision } = await this.list();
+          nextResync = now + this.#resync;
+          const next = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
+          const events: LeaseEvent[] = [];
+          for (const [k, l] of next) {
+            const old = known.get(k);
+            if (!old || leaseIdentity(old) !== leaseIdentity(l)) {
+              events.push({ type: "added", lease: l });
+            }
           }
+          for (const [k, l] of known) if (!next.has(k)) events.push({ type: "removed", lease: l });
+          known = next;
+          rev = revision;
+          if (events.length > 0) yield { events, revision };
         }
-        for (const [k, l] of known) if (!next.has(k)) events.push({ type: "removed", lease: l });
-        known = next;
-        rev = revision;
-        if (events.length > 0) yield { events, revision };
+        const wait = Math.min(
+          notes?.active ? this.#safetyPoll : this.#poll,
+          Math.max(0, nextResync - this.#now()),
+          Math.max(0, earliestExpiry(known) - this.#now()),
+        );
+        await (notes ? notes.wait(wait, signal) : sleep(wait, signal));
       }
-      await sleep(this.#poll, signal);
+    } finally {
+      await notes?.close();
     }
   }
 
@@ -394,13 +431,130 @@ export class FileStore implements LeaseStore {
   }
 }
 
+/**
+ * Change notification for a store directory: `Deno.watchFs` (inotify, recursive) read on its own
+ * task; relevant events set a flag and wake the waiter. The lock file, temporary files and reads
+ * ("access" events) are ignored, so the watcher's own reads never wake it.
+ */
+class DirNotifier {
+  #dir: string;
+  #prefixes: string[];
+  #warn: WarnFn;
+  #watcher?: Deno.FsWatcher;
+  #pump?: Promise<void>;
+  #woken = false;
+  #leaseFiles = false;
+  #wake?: () => void;
+
+  constructor(dir: string, warn: WarnFn) {
+    this.#dir = dir;
+    this.#warn = warn;
+    this.#prefixes = [`${dir}/`];
+    try {
+      // Events name absolute, resolved paths.
+      this.#prefixes.push(`${Deno.realPathSync(dir)}/`);
+      this.#watcher = Deno.watchFs(dir, { recursive: true });
+    } catch (e) {
+      warn("cannot watch the lease directory; polling it", { dir, error: (e as Error).message });
+      return;
+    }
+    this.#pump = this.#run(this.#watcher);
+  }
+
+  /** True while events are being delivered (false: the caller must poll fast). */
+  get active(): boolean {
+    return this.#watcher !== undefined;
+  }
+
+  /** Clears the wake-up flag; true when a lease file (or the subnets directory) changed. */
+  take(): boolean {
+    const lease = this.#leaseFiles;
+    this.#woken = false;
+    this.#leaseFiles = false;
+    return lease;
+  }
+
+  /** Resolves on the next relevant event (at once if one came since take()), after `ms`, or on abort. */
+  wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#woken || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.#wake = done;
+    });
+  }
+
+  /** Stops watching and waits for the reader task to end. */
+  async close(): Promise<void> {
+    const w = this.#watcher;
+    this.#watcher = undefined;
+    try {
+      w?.close();
+    } catch { /* already closed */ }
+    await this.#pump;
+  }
+
+  async #run(w: Deno.FsWatcher): Promise<void> {
+    try {
+      for await (const ev of w) {
+        const what = this.#classify(ev);
+        if (what === "none") continue;
+        if (what === "lease") this.#leaseFiles = true;
+        this.#woken = true;
+        this.#wake?.();
+      }
+    } catch (e) {
+      if (this.#watcher) {
+        this.#warn("watching the lease directory failed; polling it", {
+          dir: this.#dir,
+          error: (e as Error).message,
+        });
+      }
+    } finally {
+      // Ended (closed, or the directory went away): fall back to polling, wake the waiter.
+      this.#watcher = undefined;
+      this.#woken = true;
+      this.#wake?.();
+    }
+  }
+
+  #classify(ev: Deno.FsEvent): "none" | "wake" | "lease" {
+    if (ev.kind === "access") return "none";
+    // Overflow or a rescan request: something may have been missed.
+    if (ev.kind === "other" || ev.kind === "any" || ev.flag) return "lease";
+    let out: "none" | "wake" | "lease" = "none";
+    for (const p of ev.paths) {
+      const prefix = this.#prefixes.find((x) => p.startsWith(x));
+      if (prefix === undefined) continue;
+      const rel = p.slice(prefix.length);
+      if (rel === "subnets" || (rel.startsWith("subnets/") && isLeaseName(rel.slice(8)))) {
+        return "lease";
+      }
+      if (rel === "revision" || rel === "config.json") out = "wake";
+    }
+    return out;
+  }
+}
+
+/** A lease record's file name (not a temporary file). */
+function isLeaseName(name: string): boolean {
+  return name.endsWith(".json") && !name.startsWith(".") && !name.includes("/");
+}
+
 /** Sort key of an IPv4 subnet: its address as a number (cheap; no collator). */
 function subnetOrder(subnet: string): number {
   const [a = 0, b = 0, c = 0, d = 0] = subnet.split("/")[0]!.split(".").map(Number);
   return ((a * 256 + b) * 256 + c) * 256 + d;
 }
 
-function earliestExpiry(leases: Map<string, Lease>): number {
+function earliestExpiry(leases: Map<string, Lease> | undefined): number {
+  if (!leases) return Infinity;
   let min = Infinity;
   for (const l of leases.values()) min = Math.min(min, Date.parse(l.expiration));
   return min;
