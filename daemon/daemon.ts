@@ -6,7 +6,8 @@
  * Loops, all running until the stop signal:
  * - renew: every ttl/3 (sooner after an error, or at once when the watch shows the lease
  *   changed hands); a lost lease is acquired again (preferring the same subnet).
- * - watch: list + watch the datastore; every change schedules a reconcile (debounced 50 ms).
+ * - watch: list + watch the datastore; every change asks for a reconcile, run on the next
+ *   macrotask: changes that arrive together are coalesced into one run (see coalesce.ts).
  *   A broken watch or datastore outage keeps the dataplane as it is and retries with backoff.
  * - timer: every `reconcileInterval` s: backend.setup() (recreates a deleted device) and a full
  *   reconcile, so deleted routes heal; the lease files are rewritten if they went missing.
@@ -29,6 +30,7 @@ import {
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
+import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
 
 /** Options of ensureMasquerade() as backends/ exports it. */
@@ -51,7 +53,10 @@ export interface DaemonDeps {
   metrics?: DaemonMetrics;
   /** Backoff bounds for datastore retries (ms); tests shorten them. */
   backoff?: { minMs: number; maxMs: number };
-  /** Debounce of event-triggered reconciles (ms, default 50). */
+  /**
+   * Wait after the first datastore event before the reconcile it triggers (ms, default 0: the
+   * next macrotask). Events arriving until the reconcile starts are handled by that one run.
+   */
   debounceMs?: number;
 }
 
@@ -94,7 +99,7 @@ export class NodeDaemon {
   #lastError?: string;
   #lastSkipped = "";
   #renewSleeper = new Sleeper();
-  #pending?: ReturnType<typeof setTimeout>;
+  #events: Coalescer;
   #backoffMin: number;
   #backoffMax: number;
 
@@ -105,6 +110,15 @@ export class NodeDaemon {
     this.metrics = deps.metrics ?? createDaemonMetrics();
     this.#backoffMin = deps.backoff?.minMs ?? 500;
     this.#backoffMax = deps.backoff?.maxMs ?? 30_000;
+    this.#events = this.#eventReconciles();
+  }
+
+  /** The coalescer of event-triggered reconciles (a fresh one per run()). */
+  #eventReconciles(): Coalescer {
+    return new Coalescer(() => this.reconcile("event"), {
+      delayMs: this.#d.debounceMs ?? 0,
+      onError: (e) => this.#log.error("reconcile failed", { trigger: "event", error: e }),
+    });
   }
 
   /** This node's lease, once held. */
@@ -132,6 +146,8 @@ export class NodeDaemon {
       datastore: c.datastore.type,
       netns: c.netns ?? "(own)",
     });
+    this.#events.close();
+    this.#events = this.#eventReconciles();
     const handle = this.#d.openHandle();
     try {
       const up = chooseUplink(handle, c);
@@ -181,7 +197,7 @@ export class NodeDaemon {
         this.#timerLoop(signal),
       ]);
     } finally {
-      if (this.#pending !== undefined) clearTimeout(this.#pending);
+      this.#events.close();
       if (this.#lease && c.releaseOnExit) {
         await this.#d.store.release(this.#lease).then(
           () => this.#log.info("lease released", { subnet: this.#lease?.subnet }),
@@ -383,6 +399,8 @@ export class NodeDaemon {
     const self = this.#lease;
     const backend = this.#backend;
     if (!self || !backend) return undefined;
+    // This run sees every lease known now: a scheduled event reconcile would only repeat it.
+    this.#events.cancel();
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
     for (const l of this.#leases.values()) {
@@ -441,14 +459,6 @@ export class NodeDaemon {
     return report;
   }
 
-  #requestReconcile(): void {
-    if (this.#pending !== undefined) return;
-    this.#pending = setTimeout(() => {
-      this.#pending = undefined;
-      this.reconcile("event");
-    }, this.#d.debounceMs ?? 50);
-  }
-
   #setLeases(leases: readonly Lease[]): void {
     this.#leases = new Map(leases.map((l) => [l.subnet, l]));
     if (this.#lease) {
@@ -494,7 +504,7 @@ export class NodeDaemon {
             }
             this.metrics.leases.set(this.#leases.size);
           }
-          this.#requestReconcile();
+          this.#events.request();
         }
         if (!signal.aborted) throw new Error("the watch ended");
       } catch (e) {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
-import type { LeaseStore } from "../store/types.ts";
+import type { Lease, LeaseStore, WatchItem } from "../store/types.ts";
 import { buildConfig, type DaemonConfig } from "./config.ts";
 import { type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -283,4 +283,55 @@ Deno.test("NodeDaemon: dual-stack config gives subnet6 in the lease and both fil
     assertEquals(daemon.lease?.publicIP6, "fd00::10");
     await stop();
   }, "network6: fd00:10:244::/56\npublicIP6: fd00::10\n");
+});
+
+Deno.test("NodeDaemon: 5,000 lease events in one burst make O(1) reconciles; a later event is not lost", async () => {
+  await withRig(async (rig) => {
+    const real = new FileStore({ dir: `${rig.dir}/store`, pollIntervalMs: 20 });
+    const lease = (i: number): Lease => ({
+      subnet: `10.244.${(i * 8) >> 8}.${(i * 8) & 255}/29`,
+      publicIP: `192.168.${i >> 8}.${i & 255}`,
+      node: `burst${i}`,
+      backendType: "vxlan",
+      backendData: {},
+      expiration: new Date(Date.now() + 60_000).toISOString(),
+    });
+    let go!: () => void;
+    const started = new Promise<void>((r) => (go = r));
+    let later!: () => void;
+    const sendLater = new Promise<void>((r) => (later = r));
+    const store: LeaseStore = {
+      type: "file",
+      getNetworkConfig: () => real.getNetworkConfig(),
+      putNetworkConfigIfAbsent: (c) => real.putNetworkConfigIfAbsent(c),
+      acquire: (r) => real.acquire(r),
+      renew: (l, t) => real.renew(l, t),
+      list: () => real.list(),
+      async *watch(rev: number, signal: AbortSignal): AsyncIterable<WatchItem> {
+        await started;
+        for (let i = 2; i < 5002; i++) {
+          yield { events: [{ type: "added", lease: lease(i) }], revision: rev };
+        }
+        await sendLater;
+        yield { events: [{ type: "removed", lease: lease(2) }], revision: rev };
+        yield* real.watch(rev, signal);
+      },
+      release: (l) => real.release(l),
+      close: () => real.close(),
+    };
+    const { daemon, stop } = rig.start({ store });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const b = rig.backends[0]!;
+    const before = b.calls.length;
+    go();
+    await waitFor("5,000 leases programmed", () => b.last?.length === 5000);
+    // The burst's reconciles: one (or two if the 1 s timer ran in between), never thousands.
+    const burst = b.calls.length - before;
+    assert(burst <= 2, `${burst} reconciles for one burst`);
+    later();
+    await waitFor("the removal programmed", () => b.last?.length === 4999);
+    assert(!b.last!.includes("10.244.0.16/29"));
+    assert(b.calls.length - before <= 4, `${b.calls.length - before} reconciles in all`);
+    await stop();
+  }, "subnetLen: 29\n");
 });
