@@ -182,6 +182,7 @@ export class FileStore implements LeaseStore {
    * Yields lease changes after `fromRevision`: re-lists when the revision file changed, when a
    * lease file changed (also one edited by hand without a revision bump), at the earliest known
    * expiration, and every resyncIntervalMs. Woken by inotify events; polls as a safety net.
+   * Changes that land while it reads are seen by the next round (one re-list for a burst).
    */
   async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
     const notes = this.#fsEvents ? new DirNotifier(this.dir, this.#warn) : undefined;
@@ -189,6 +190,7 @@ export class FileStore implements LeaseStore {
       let known: Map<string, Lease> | undefined;
       let rev = fromRevision;
       let nextResync = 0;
+      let listMs = 0;
       while (!signal.aborted) {
         // Taken before reading, so an event that lands during the read wakes the next round.
         const leaseFilesChanged = notes?.take() ?? false;
@@ -203,7 +205,9 @@ export class FileStore implements LeaseStore {
         } else if (
           cur !== rev || leaseFilesChanged || now >= nextResync || earliestExpiry(known) <= now
         ) {
+          const t0 = performance.now();
           const { leases, revision } = await this.list();
+          listMs = performance.now() - t0;
           nextResync = now + this.#resync;
           const next = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
           const events: LeaseEvent[] = [];
@@ -218,6 +222,10 @@ export class FileStore implements LeaseStore {
           rev = revision;
           if (events.length > 0) yield { events, revision };
         }
+        // After an expensive re-list (thousands of leases) pause about as long, so a burst of
+        // writes costs at most about half a core instead of back-to-back re-lists.
+        if (listMs >= 1) await sleep(Math.min(listMs, 1000), signal);
+        listMs = 0;
         const wait = Math.min(
           notes?.active ? this.#safetyPoll : this.#poll,
           Math.max(0, nextResync - this.#now()),

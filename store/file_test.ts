@@ -354,3 +354,48 @@ Deno.test("FileStore: watch() ends cleanly when its consumer stops early (watche
     // The test sanitizers fail this test if the watcher or its reader task leaked.
   });
 });
+
+Deno.test("FileStore: watch() loses nothing in a burst of writes from another process", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 3_600_000, safetyPollMs: 3_600_000 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const w = collect(s, (await s.list()).revision);
+    const view = new Map<string, string>();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const code = `
+        import { FileStore } from ${JSON.stringify(new URL("./file.ts", import.meta.url).href)};
+        const s = new FileStore({ dir: Deno.args[0] });
+        const ls = [];
+        for (let i = 0; i < 60; i++) ls.push(await s.acquire({ node: "b" + i, publicIP: "10.0.1." + (i + 1), backendType: "host-gw", ttlSeconds: 60 }));
+        for (const l of ls.filter((_, i) => i % 3 === 0)) await s.release(l);`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", code, dir],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      const want = (await s.list()).leases;
+      assertEquals(want.length, 40);
+      const apply = () => {
+        view.clear();
+        for (const it of w.items) {
+          if ("resync" in it) continue;
+          for (const e of it.events) {
+            if (e.type === "added") view.set(e.lease.subnet, e.lease.node);
+            else view.delete(e.lease.subnet);
+          }
+        }
+      };
+      const wanted = want.map((l) => [l.subnet, l.node] as [string, string]).sort();
+      for (let i = 0; i < 500; i++) {
+        apply();
+        if (JSON.stringify([...view].sort()) === JSON.stringify(wanted)) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assertEquals([...view].sort(), wanted);
+    } finally {
+      await w.stop();
+    }
+  });
+});
