@@ -8,6 +8,7 @@
  */
 import { NetlinkError } from "./errors.ts";
 import { closeFd, openNetnsFd, withNetns } from "./netns.ts";
+import { NetlinkDecodeError } from "./nl/attr.ts";
 import * as C from "./nl/consts.ts";
 import type { NlMessage } from "./nl/message.ts";
 import {
@@ -332,6 +333,9 @@ export class Handle implements NetHandle {
       const start = out.length;
       this.#sock.dumpEach(routeDumpRequest(fam), "Cannot list routes", (b, dv, s) => {
         if (s.type !== C.RTM_NEWROUTE) return;
+        if (s.length < 28) {
+          throw new NetlinkDecodeError("rtmsg", `${s.length} bytes is too short`);
+        }
         if (filter.protocol !== undefined && b[s.offset + 21] !== filter.protocol) return;
         if (dv.getUint32(s.offset + 24, true) & C.RTM_F_CLONED) return;
         const r = routeFromBytes(b, dv, s.offset, s.length);

@@ -30,6 +30,20 @@ const RECV_TIMEOUT_S = 30;
 /** Thrown inside the socket when a reply did not fit the receive buffer (it has been grown). */
 class TruncatedReply extends Error {}
 
+/**
+ * The error a batch op gets when its write or the read of its answers failed: the socket's
+ * NetlinkError keeps its errno, named for this op; anything else becomes EIO with its text.
+ */
+function batchFailure(e: unknown, operation: string, stage: "send" | "read"): NetlinkError {
+  const why = `${stage === "send" ? "the batch write" : "reading the batch's answers"} failed`;
+  if (e instanceof NetlinkError) {
+    return new NetlinkError(`${operation} (${why})`, e.errno, e.extack, { cause: e });
+  }
+  return new NetlinkError(`${operation} (${why}: ${(e as Error)?.message ?? e})`, 5, undefined, {
+    cause: e,
+  });
+}
+
 function fail(operation: string, errnum = L.errno()): never {
   throw new NetlinkError(operation, errnum);
 }
@@ -400,6 +414,12 @@ export class NetlinkSocket {
    * every failing one with an error, so once the last ACK is in, every error before it is too.
    * Returns one entry per message: undefined on success, a NetlinkError (with `describe(i)` as
    * its operation) on failure. The kernel goes on after a failure.
+   *
+   * A write the socket itself refuses (send() fails: ENOBUFS, EMSGSIZE, ...) never reached the
+   * kernel: every message of that write gets that error, and the next write is still tried.
+   * A failed read (or an undecodable reply) leaves the socket's state unknown: every message of
+   * that write not yet answered, and every later one (never sent), gets that error, and the
+   * batch stops there. Only a closed or busy socket throws.
    */
   batch(msgs: readonly NlMessage[], describe: (i: number) => string): (NetlinkError | undefined)[] {
     this.#check("Cannot send a netlink batch");
@@ -421,27 +441,41 @@ export class NetlinkSocket {
       const flagsAt = lastOff + 6;
       dv.setUint16(flagsAt, dv.getUint16(flagsAt, true) | C.NLM_F_ACK, true);
       for (let k = 1; k < count; k++) this.#nextSeq(); // reserve the sequence numbers used
-      this.#send(this.#w.view(), describe(first));
+      try {
+        this.#send(this.#w.view(), describe(first));
+      } catch (e) {
+        for (let k = first; k < i; k++) results[k] = batchFailure(e, describe(k), "send");
+        continue;
+      }
+      const answered = new Uint8Array(count);
       let done = false;
-      while (!done) {
-        let n: number;
-        try {
-          n = this.#recv(describe(first));
-        } catch (e) {
-          if (e instanceof TruncatedReply) continue;
-          throw e;
-        }
-        forEachMessage(this.#rbuf, n, (span) => {
-          if (span.type !== C.NLMSG_ERROR) return true;
-          const k = (span.seq - seqBase) >>> 0;
-          if (k >= count) return true;
-          const err = decodeError(this.#rbuf, span);
-          if (err.errno) {
-            results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
+      try {
+        while (!done) {
+          let n: number;
+          try {
+            n = this.#recv(describe(first));
+          } catch (e) {
+            if (e instanceof TruncatedReply) continue;
+            throw e;
           }
-          if (span.seq === lastSeq) done = true;
-          return true;
-        });
+          forEachMessage(this.#rbuf, n, (span) => {
+            if (span.type !== C.NLMSG_ERROR) return true;
+            const k = (span.seq - seqBase) >>> 0;
+            if (k >= count) return true;
+            const err = decodeError(this.#rbuf, span);
+            answered[k] = 1;
+            if (err.errno) {
+              results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
+            }
+            if (span.seq === lastSeq) done = true;
+            return true;
+          });
+        }
+      } catch (e) {
+        for (let k = first; k < msgs.length; k++) {
+          if (k >= i || !answered[k - first]) results[k] = batchFailure(e, describe(k), "read");
+        }
+        return results;
       }
     }
     return results;

@@ -9,6 +9,7 @@ import { linkDumpRequest, linkFromMessage, linkGetRequest } from "./nl/link.ts";
 import { encodeMessage, forEachMessage, type MessageSpan } from "./nl/message.ts";
 import { routeRequest } from "./nl/route.ts";
 import { Writer } from "./nl/writer.ts";
+import { Handle } from "./handle.ts";
 import { NetlinkSocket, type NetlinkTransport } from "./socket.ts";
 
 type Handler = (req: MessageSpan, bytes: Uint8Array, k: FakeKernel) => void;
@@ -271,4 +272,101 @@ Deno.test("requestAsync() sends off-thread, refuses other calls until settled, c
   assert(err instanceof NetlinkError && err.code === "ENODEV", String(err));
   assertEquals(k2.sent.length, 1);
   s2.close();
+});
+
+Deno.test("batch() gives every op of a refused write that error and still sends the next write", () => {
+  let writes = 0;
+  const k = new FakeKernel((req, _b, k) => {
+    if (req.flags & C.NLM_F_ACK) k.ack(req.seq);
+  });
+  const send = k.send.bind(k);
+  k.send = (bytes: Uint8Array) => {
+    if (writes++ === 1) throw new NetlinkError("sendto", 105); // ENOBUFS on the second write
+    send(bytes);
+  };
+  const s = new NetlinkSocket(k, { batchMax: 4 });
+  const msgs = Array.from(
+    { length: 10 },
+    (_, i) => routeRequest("add", { dst: `10.0.${i}.0/24`, oif: 1 }),
+  );
+  const res = s.batch(msgs, (i) => `Cannot add route 10.0.${i}.0/24`);
+  assertEquals(res.map((e) => e?.code ?? "ok"), [
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "ENOBUFS",
+    "ENOBUFS",
+    "ENOBUFS",
+    "ENOBUFS",
+    "ok",
+    "ok",
+  ]);
+  assertStringIncludes(res[5]!.message, "Cannot add route 10.0.5.0/24 (the batch write failed)");
+  assertEquals(writes, 3);
+});
+
+Deno.test("batch() stops at a failed read: unanswered ops of that write and all later ones get it", () => {
+  let writes = 0;
+  const [s] = sock((req, _b, k) => {
+    // Second write: the op at index 4 fails, then the socket read fails (no ACK queued).
+    if (writes === 1 && (req.flags & C.NLM_F_ACK) === 0 && k.queue.length === 0) {
+      k.ack(req.seq, 17);
+    } else if (writes !== 1 && req.flags & C.NLM_F_ACK) k.ack(req.seq);
+    if (req.flags & C.NLM_F_ACK) writes++;
+  }, { batchMax: 4 });
+  const msgs = Array.from(
+    { length: 10 },
+    (_, i) => routeRequest("add", { dst: `10.0.${i}.0/24`, oif: 1 }),
+  );
+  const res = s.batch(msgs, (i) => `Cannot add route 10.0.${i}.0/24`);
+  assertEquals(res.map((e) => e?.code ?? "ok"), [
+    "ok",
+    "ok",
+    "ok",
+    "ok",
+    "EEXIST",
+    "EIO",
+    "EIO",
+    "EIO",
+    "EIO",
+    "EIO",
+  ]);
+  assertStringIncludes(res[9]!.message, "(reading the batch's answers failed: fake kernel");
+  assertEquals(writes, 2, "nothing is sent after a failed read");
+});
+
+Deno.test("Handle.routeBatch() returns one error per op when a write fails, never throws", () => {
+  const k = new FakeKernel(() => {});
+  k.send = () => {
+    throw new NetlinkError("sendto", 90); // EMSGSIZE
+  };
+  const h = new Handle(new NetlinkSocket(k));
+  const res = h.routeBatch([
+    { op: "replace", route: { dst: "10.1.0.0/24", dev: 3 } },
+    { op: "del", route: { dst: "10.2.0.0/24", dev: 3 } },
+  ]);
+  assertEquals(res.map((e) => (e as NetlinkError | undefined)?.code), ["EMSGSIZE", "EMSGSIZE"]);
+  assertStringIncludes(res[1]!.message, "Cannot delete route 10.2.0.0/24");
+});
+
+Deno.test("Handle.routeList() refuses a route message too short for its rtmsg", () => {
+  const [s] = sock((req, _b, k) => {
+    const w = new Writer();
+    const off = w.beginMsg(C.RTM_NEWROUTE, C.NLM_F_MULTI, req.seq, 99);
+    w.u8(C.AF_INET); // 1 byte of rtmsg instead of 12
+    w.endMsg(off);
+    const d = w.beginMsg(C.NLMSG_DONE, C.NLM_F_MULTI, req.seq, 99);
+    w.s32(0);
+    w.endMsg(d);
+    k.queue.push(w.view().slice());
+  });
+  const h = new Handle(s);
+  // Unguarded, the protocol and flags checks read the next message's bytes and drop this one.
+  assertThrows(
+    () => h.routeList({ family: 4, protocol: 100 }),
+    RangeError,
+    "Cannot decode rtmsg: 20 bytes is too short",
+  );
+  assertThrows(() => h.routeList({ family: 4 }), RangeError, "Cannot decode rtmsg: 20 bytes");
 });

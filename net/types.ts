@@ -382,6 +382,9 @@ export interface NetHandle extends Disposable {
   /**
    * Many route changes pipelined over the socket (what `ip -batch` does, but without waiting
    * for each ACK before sending the next). Returns one error (or undefined) per op, in order.
+   * When the socket refuses a write, every op of that write gets that error and the next write
+   * is still sent; when reading the answers fails, every op not yet answered (and every later
+   * one, not sent) gets that error and the batch stops. It throws only on a closed handle.
    */
   routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[];
   /** `ip route get DST [from SRC] [oif X]` */
