@@ -116,15 +116,59 @@ export function parseSubnetEnv(text: string, path: string): NodeLeaseInfo {
   return out;
 }
 
+/** The largest node lease file read (the daemon writes a few hundred bytes). */
+export const MAX_LEASE_FILE_BYTES = 64 * 1024;
+
+function fileKind(info: Deno.FileInfo): string | undefined {
+  if (info.isFile) return undefined;
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+/** Refuses a lease file that is not a regular file or is too large (CniError 6). */
+function checkLeaseFile(path: string, info: Deno.FileInfo): void {
+  const kind = fileKind(info);
+  if (kind) throw corrupt(path, `it is ${kind}, not a regular file`);
+  if (info.size > MAX_LEASE_FILE_BYTES) {
+    throw corrupt(path, `it is ${info.size} bytes, more than the ${MAX_LEASE_FILE_BYTES} allowed`);
+  }
+}
+
+/** Reads at most MAX_LEASE_FILE_BYTES of a regular file (checked again after opening). */
+function readBounded(path: string): string {
+  // stat first: opening a FIFO would wait for a writer.
+  checkLeaseFile(path, Deno.statSync(path));
+  using f = Deno.openSync(path, { read: true });
+  checkLeaseFile(path, f.statSync());
+  const buf = new Uint8Array(MAX_LEASE_FILE_BYTES + 1);
+  let n = 0;
+  while (n < buf.length) {
+    const r = f.readSync(buf.subarray(n));
+    if (r === null) break;
+    n += r;
+  }
+  if (n > MAX_LEASE_FILE_BYTES) {
+    throw corrupt(path, `it grew past the ${MAX_LEASE_FILE_BYTES} bytes allowed while being read`);
+  }
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
+
 /**
  * Reads the node lease file. A missing file means the daemon has not leased a subnet yet:
  * CniError 11 (try again later) so the runtime retries the pod instead of failing it for good.
+ * Anything but a regular file of at most 64 KiB (a directory, FIFO, device, a huge file) is
+ * refused with CniError 6 without reading it.
  */
 export function readLeaseFile(path: string): NodeLeaseInfo {
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = readBounded(path);
   } catch (e) {
+    if (e instanceof CniError) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new CniError(
         CniCode.TryAgainLater,
