@@ -121,7 +121,14 @@ export function chooseLease(
   req: AcquireRequest,
   leases: readonly Lease[],
   config: NetworkConfig,
-  opts: { pick?: "first" | "random"; random?: () => number; exclude?: ReadonlySet<string> } = {},
+  opts: {
+    pick?: "first" | "random";
+    random?: () => number;
+    /** IPv4 subnets never to hand out (besides the leased ones). */
+    exclude?: ReadonlySet<string>;
+    /** IPv6 subnets never to hand out (besides the leased ones). */
+    exclude6?: ReadonlySet<string>;
+  } = {},
 ): LeaseChoice {
   const range = subnetRange(config, 4);
   const range6 = config.network6 ? subnetRange(config, 6) : undefined;
@@ -135,6 +142,7 @@ export function chooseLease(
   const used = new Set(leases.map((l) => l.subnet));
   const used6 = new Set(leases.flatMap((l) => (l.subnet6 ? [l.subnet6] : [])));
   for (const s of opts.exclude ?? []) used.add(s);
+  for (const s of opts.exclude6 ?? []) used6.add(s);
   let subnet: string | undefined;
   if (req.previousSubnet) {
     const prev = tryCanonical(req.previousSubnet);

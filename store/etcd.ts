@@ -121,7 +121,14 @@ export class EtcdStore implements LeaseStore {
     try {
       for (let attempt = 0; attempt < 20; attempt++) {
         const snap = await this.#listRaw();
-        const choice = chooseLease(req, snap.leases, config, { pick: "random", exclude: lost });
+        // A subnet whose record is unreadable stays taken (like store/file.ts): it may be a node's
+        // lease written by a newer or broken writer. Left out of the choice up front, it cannot
+        // cost a lost compare-and-put (many of them would use up the attempts).
+        const choice = chooseLease(req, snap.leases, config, {
+          pick: "random",
+          exclude: snap.bad.size ? new Set([...lost, ...snap.bad]) : lost,
+          exclude6: snap.bad6,
+        });
         leaseId ??= await this.client.grant(ttl);
         const subnet = "reuse" in choice ? choice.reuse.subnet : choice.subnet;
         const subnet6 = "reuse" in choice ? choice.reuse.subnet6 : choice.subnet6;
@@ -206,10 +213,18 @@ export class EtcdStore implements LeaseStore {
     return { leases, revision };
   }
 
-  async #listRaw(): Promise<LeaseList & { kvs: Map<string, EtcdKv> }> {
+  /**
+   * Every record: the decodable leases, the raw kvs by key, and the subnets (from the key) of
+   * the records that could not be decoded (`bad`, `bad6`).
+   */
+  async #listRaw(): Promise<
+    LeaseList & { kvs: Map<string, EtcdKv>; bad: Set<string>; bad6: Set<string> }
+  > {
     const { kvs, revision } = await this.client.range(this.#subnets, prefixEnd(this.#subnets));
     const leases: Lease[] = [];
     const byKey = new Map<string, EtcdKv>();
+    const bad = new Set<string>();
+    const bad6 = new Set<string>();
     const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
     const ttls = this.#exact ? await this.#ttls(kvs) : undefined;
     for (const kv of kvs) {
@@ -220,8 +235,13 @@ export class EtcdStore implements LeaseStore {
         left === undefined ? exp : new Date(Date.now() + Math.max(0, left) * 1000).toISOString(),
       );
       if (l) leases.push(l);
+      else {
+        const sub = parseSubnetKey(kv.key.slice(this.#subnets.length));
+        if (sub) bad.add(sub.subnet);
+        if (sub?.subnet6) bad6.add(sub.subnet6);
+      }
     }
-    return { leases, revision, kvs: byKey };
+    return { leases, revision, kvs: byKey, bad, bad6 };
   }
 
   /** Remaining TTL per etcd lease ID, 16 requests at a time. */

@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
 import { EtcdStore } from "../store/etcd.ts";
 import { StoreError } from "../store/errors.ts";
+import { subnetKey } from "../store/flannel.ts";
 import type { NetworkConfig, WatchItem } from "../store/types.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 
@@ -114,5 +115,78 @@ Deno.test({
         ["added", "10.244.0.12/30", "n9"],
       ]);
       await s.close();
+    }),
+});
+
+Deno.test({
+  name:
+    "EtcdStore: acquire() leaves subnets with unreadable records out of its choice (one claim, no lost races)",
+  ignore: !etcdAvailable("hostile etcd tests"),
+  fn: () =>
+    withEtcd(async (etcd) => {
+      const s = new EtcdStore({ endpoints: [etcd.endpoint] });
+      await s.putNetworkConfigIfAbsent({
+        network: "10.244.0.0/16",
+        subnetLen: 24,
+        backend: { type: "vxlan" },
+      });
+      // Garbage in every /24 but 10.244.77.0/24 (10.244.0.0/24 is never handed out).
+      const keys: string[] = [];
+      for (let i = 1; i < 256; i++) if (i !== 77) keys.push(`${P}10.244.${i}.0-24`);
+      for (let i = 0; i < keys.length; i += 50) {
+        await Promise.all(keys.slice(i, i + 50).map((k) => s.client.put(k, "{garbage")));
+      }
+      let claims = 0;
+      const putIf = s.client.putIf.bind(s.client);
+      s.client.putIf = (...a: Parameters<typeof putIf>) => {
+        claims++;
+        return putIf(...a);
+      };
+      const l = await s.acquire({
+        node: "n1",
+        publicIP: "192.168.1.1",
+        backendType: "vxlan",
+        ttlSeconds: 60,
+      });
+      assertEquals(l.subnet, "10.244.77.0/24");
+      assertEquals(claims, 1, "no compare-and-put lost on a subnet held by garbage");
+      assertEquals(get(etcd.endpoint, `${P}10.244.78.0-24`), "{garbage");
+      // Full now (only garbage left): exhausted at once, nothing overwritten.
+      claims = 0;
+      await assertRejects(
+        () =>
+          s.acquire({ node: "n2", publicIP: "192.168.1.2", backendType: "vxlan", ttlSeconds: 60 }),
+        Error,
+        "No free /24 subnet left",
+      );
+      assertEquals(claims, 0);
+
+      // Dual stack: the IPv6 subnet of an unreadable record is not handed out either (its key
+      // names both subnets; a new record under another IPv4 subnet would duplicate the IPv6 one).
+      const s6 = new EtcdStore({ endpoints: [etcd.endpoint], prefix: "/skein-v6" });
+      await s6.putNetworkConfigIfAbsent({
+        network: "10.245.0.0/16",
+        subnetLen: 24,
+        network6: "fd00:10::/62",
+        subnetLen6: 64,
+        backend: { type: "vxlan" },
+      });
+      const held = ["fd00:10::/64", "fd00:10:0:1::/64", "fd00:10:0:2::/64"];
+      for (const [i, v6] of held.entries()) {
+        await s6.client.put(`/skein-v6/subnets/${subnetKey(`10.245.${i + 1}.0/24`, v6)}`, "[]");
+      }
+      for (let n = 0; n < 3; n++) {
+        const d = await s6.acquire({
+          node: "d1",
+          publicIP: "192.168.1.1",
+          backendType: "vxlan",
+          ttlSeconds: 60,
+        });
+        assertEquals(d.subnet6, "fd00:10:0:3::/64");
+        assert(!["10.245.1.0/24", "10.245.2.0/24", "10.245.3.0/24"].includes(d.subnet));
+        await s6.release(d);
+      }
+      await s.close();
+      await s6.close();
     }),
 });
