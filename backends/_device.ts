@@ -6,7 +6,8 @@
  */
 import { formatIp, parseCidr } from "../net/cidr.ts";
 import type { Link, LinkAddOptions, LinkSetOptions, NetHandle } from "../net/types.ts";
-import { BackendSetupError } from "./_context.ts";
+import { isNetlinkError } from "../net/errors.ts";
+import { BackendSetupError, DEFAULT_DEVICE } from "./_context.ts";
 
 /** One of skein's tunnel devices as ensureTunnelDevice() should leave it. */
 export interface TunnelDeviceSpec {
@@ -59,6 +60,43 @@ export function ensureTunnelDevice(spec: TunnelDeviceSpec): Link {
     link = { ...link, ...set, up: true } as Link;
   }
   return link;
+}
+
+/**
+ * skein's tunnel devices, by name and kind (the backend type is the link kind): the only links
+ * removeOtherTunnelDevices() ever deletes.
+ */
+const SKEIN_TUNNELS: readonly { name: string; kind: string }[] = Object.entries(DEFAULT_DEVICE)
+  .flatMap(([kind, name]) => (name ? [{ name, kind }] : []));
+
+/**
+ * Deletes skein's tunnel devices other than `keep` (the device of the backend now in use;
+ * undefined for host-gw): what a node switched from vxlan or ipip to another backend left behind,
+ * with its addresses, neighbours and routes (`ip link del skein.1`). Only a link with one of
+ * skein's device names *and* that name's kind (`skein.1` vxlan, `skein-ipip` ipip) is deleted;
+ * anything else under those names is foreign and left alone. Returns the names deleted. Throws
+ * BackendSetupError when a deletion fails (a device already gone is fine).
+ */
+export function removeOtherTunnelDevices(handle: NetHandle, keep: string | undefined): string[] {
+  const removed: string[] = [];
+  for (const t of SKEIN_TUNNELS) {
+    if (t.name === keep) continue;
+    const link = handle.linkFind(t.name);
+    if (!link || link.kind !== t.kind) continue;
+    try {
+      handle.linkDel(link.index);
+    } catch (e) {
+      if (isNetlinkError(e, "ENODEV")) continue;
+      throw new BackendSetupError(
+        `Cannot remove skein's old ${t.kind} device ${t.name} (another backend is in use now): ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
+    removed.push(t.name);
+  }
+  return removed;
 }
 
 /** Counts of an address reconcile, folded into the ReconcileReport. */

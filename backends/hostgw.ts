@@ -9,6 +9,7 @@
 import type { Lease } from "../store/types.ts";
 import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
 import { checkLeases, OnLink } from "./_lease.ts";
+import { removeOtherTunnelDevices } from "./_device.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import type {
@@ -75,7 +76,10 @@ export class HostGwBackend implements Backend {
     this.#ctx = ctx;
   }
 
-  /** Checks the uplink exists and turns on IPv4 forwarding (`sysctl -w net.ipv4.ip_forward=1`). */
+  /**
+   * Checks the uplink exists, removes skein's tunnel devices left by a vxlan or ipip backend
+   * (`ip link del skein.1`), and turns on IPv4 forwarding (`sysctl -w net.ipv4.ip_forward=1`).
+   */
   setup(): SetupResult {
     const { handle, uplink } = this.#ctx;
     const link = handle.linkFind(uplink.index);
@@ -84,6 +88,7 @@ export class HostGwBackend implements Backend {
         `Cannot set up host-gw: uplink ${uplink.name} (index ${uplink.index}) is not in the node's namespace`,
       );
     }
+    removeOtherTunnelDevices(handle, undefined);
     ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
     return { backendData: {}, mtu: this.#ctx.mtu };
   }

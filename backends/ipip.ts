@@ -18,7 +18,7 @@ import { isNetlinkError } from "../net/errors.ts";
 import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
-import { ensureTunnelDevice } from "./_device.ts";
+import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
 import type { Backend, DesiredState, ReconcileReport, SetupResult } from "./types.ts";
@@ -102,8 +102,9 @@ export class IpipBackend implements Backend {
     });
   }
 
-  /** Ensures the device and IPv4 forwarding. */
+  /** Removes skein's other tunnel devices (`skein.1`), ensures the device and IPv4 forwarding. */
   setup(): SetupResult {
+    removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
     this.ensureDevice();
     ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
     return { backendData: {}, mtu: this.#ctx.mtu };

@@ -1,4 +1,5 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
+import { NetlinkError } from "../net/errors.ts";
 import { BackendSetupError } from "./_context.ts";
 import { fakeNode, lease } from "./_test_util.ts";
 import { HostGwBackend } from "./hostgw.ts";
@@ -91,4 +92,61 @@ Deno.test("ipip routes every lease onlink through the tunnel; IPv6 subnets are s
   ]);
   const again = b.reconcile([lease(2), far], self);
   assertEquals([again.added, again.removed, again.unchanged], [0, 0, 2]);
+});
+
+Deno.test("setup() of each backend removes skein's other tunnel devices, never foreign links", () => {
+  // host-gw after vxlan and ipip: both skein devices go; a foreign vxlan and an ipip named
+  // like the kernel's fallback device stay.
+  {
+    const { h, ctx } = fakeNode("host-gw");
+    h.linkAdd({ kind: "vxlan", name: "skein.1", vni: 1, mtu: 1450, up: true });
+    h.linkAdd({ kind: "ipip", name: "skein-ipip", local: "192.168.1.11", mtu: 1480 });
+    h.linkAdd({ kind: "vxlan", name: "flannel.1", vni: 1, mtu: 1450 });
+    h.linkAdd({ kind: "ipip", name: "tunl0", mtu: 1480 });
+    new HostGwBackend(ctx).setup();
+    assertEquals(h.links.map((l) => l.name).sort(), ["eth0", "flannel.1", "lo", "tunl0"]);
+  }
+  // vxlan after ipip: skein-ipip goes, skein.1 is (re)made.
+  {
+    const { h, ctx } = fakeNode("vxlan");
+    h.linkAdd({ kind: "ipip", name: "skein-ipip", local: "192.168.1.11", mtu: 1480 });
+    new VxlanBackend(ctx).setup();
+    assertEquals(h.links.map((l) => `${l.name} ${l.kind}`).sort(), [
+      "eth0 dummy",
+      "lo undefined",
+      "skein.1 vxlan",
+    ]);
+  }
+  // ipip after vxlan: skein.1 goes.
+  {
+    const { h, ctx } = fakeNode("ipip");
+    h.linkAdd({ kind: "vxlan", name: "skein.1", vni: 1, mtu: 1450 });
+    new IpipBackend(ctx).setup();
+    assertEquals(h.links.map((l) => `${l.name} ${l.kind}`).sort(), [
+      "eth0 dummy",
+      "lo undefined",
+      "skein-ipip ipip",
+    ]);
+  }
+  // A link with one of skein's names but another kind is not skein's: left alone.
+  {
+    const { h, ctx } = fakeNode("host-gw");
+    h.linkAdd({ kind: "dummy", name: "skein.1", mtu: 1500 });
+    h.linkAdd({ kind: "bridge", name: "skein-ipip", mtu: 1500 });
+    h.ops.length = 0;
+    new HostGwBackend(ctx).setup();
+    assertEquals(h.ops, []);
+    assertEquals(h.links.length, 4);
+  }
+});
+
+Deno.test("host-gw setup() says which old device it could not remove", () => {
+  const { h, ctx } = fakeNode("host-gw");
+  h.linkAdd({ kind: "vxlan", name: "skein.1", vni: 1, mtu: 1450 });
+  h.linkDel = () => {
+    throw new NetlinkError("Cannot delete link skein.1", 1);
+  };
+  const e = assertThrows(() => new HostGwBackend(ctx).setup(), BackendSetupError);
+  assertStringIncludes(e.message, "Cannot remove skein's old vxlan device skein.1");
+  assertStringIncludes(e.message, "EPERM");
 });

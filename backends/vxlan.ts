@@ -19,7 +19,7 @@ import { isNetlinkError } from "../net/errors.ts";
 import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
-import { ensureDeviceAddrs, ensureTunnelDevice } from "./_device.ts";
+import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
 import type {
@@ -158,8 +158,12 @@ export class VxlanBackend implements Backend {
     });
   }
 
-  /** Ensures the device and IPv4 forwarding; publishes `{ vtepMAC }`. */
+  /**
+   * Removes skein's other tunnel devices (`skein-ipip`), ensures the device and IPv4 forwarding;
+   * publishes `{ vtepMAC }`.
+   */
   setup(): SetupResult {
+    removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
     this.ensureDevice();
     ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
     return { backendData: { vtepMAC: this.#mac }, mtu: this.#ctx.mtu };

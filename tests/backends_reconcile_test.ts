@@ -332,6 +332,76 @@ Deno.test("ipip: live device creation, or a skip with the kernel's reason", opts
   });
 });
 
+Deno.test(
+  "vxlan -> host-gw: setup() removes skein.1 with its address and routes, foreign links stay",
+  opts,
+  async () => {
+    await inNamespaces(["sw"], ({ sw }) => {
+      const ns = sw!;
+      const uplink = makeNode(ns);
+      const stateDir = Deno.makeTempDirSync({ prefix: "skein-backends-" });
+      try {
+        using handle = openHandle({ netns: ns });
+        const self = mkLease(1, "192.168.0.1");
+        const leases = [
+          self,
+          mkLease(2, "192.168.0.2", { backendData: { vtepMAC: "0a:00:00:00:00:02" } }),
+        ];
+        const base = { handle, netns: ns, uplink, publicIP: "192.168.0.1", node: "node1" };
+        const vx = createBackend({ type: "vxlan", ...base, stateDir });
+        vx.setup();
+        assertEquals(vx.reconcile(leases, self).errors, []);
+        assertEquals(skeinRoutes(ns), ["10.244.2.0/24 via 10.244.2.0 dev skein.1 onlink"]);
+        // Not skein's: another vxlan device, and a veth that happens to be named skein-ipip.
+        ipn(
+          ns,
+          [
+            "link",
+            "add",
+            "flannel.1",
+            "type",
+            "vxlan",
+            "id",
+            "7",
+            "dev",
+            "eth0",
+            "dstport",
+            "4789",
+          ],
+          ["link", "add", "skein-ipip", "type", "veth", "peer", "name", "skein-ipp"],
+        );
+        const names = () => ipJson<{ ifname: string }>(ns, "link", "show").map((l) => l.ifname);
+        assert(names().includes("skein.1"));
+
+        // The node restarts with host-gw.
+        const hg = createBackend({ type: "host-gw", ...base });
+        assertEquals(hg.setup(), { backendData: {}, mtu: 1500 });
+        assertEquals(names().filter((n) => n !== "lo").sort(), [
+          "eth0",
+          "eth0p",
+          "flannel.1",
+          "skein-ipip",
+          "skein-ipp",
+        ]);
+        assertEquals(
+          ipJson<Json>(ns, "-4", "addr", "show").flatMap((l) =>
+            l.addr_info.map((a: Json) => `${a.local}/${a.prefixlen} ${l.ifname}`)
+          ).sort(),
+          ["127.0.0.1/8 lo", "192.168.0.1/16 eth0"],
+        );
+        const r = hg.reconcile(leases, self);
+        assertEquals(r.errors, []);
+        assertEquals(skeinRoutes(ns), ["10.244.2.0/24 via 192.168.0.2 dev eth0"]);
+        // Running setup() again finds nothing left to remove.
+        hg.setup();
+        assert(names().includes("flannel.1") && names().includes("skein-ipip"));
+      } finally {
+        Deno.removeSync(stateDir, { recursive: true });
+      }
+    });
+  },
+);
+
 Deno.test("masquerade: one skein table, idempotent, removable", opts, async () => {
   await inNamespaces(["mq"], ({ mq }) => {
     const ns = mq!;
