@@ -134,7 +134,11 @@ export class FileStore implements LeaseStore {
       }
       // A subnet whose record is unreadable stays taken: it may be a node's lease written by a
       // newer or broken writer; overwriting it could hand one subnet to two nodes.
-      const choice = chooseLease(req, all.live, config, { pick: "first", exclude: all.bad });
+      const choice = chooseLease(req, all.live, config, {
+        pick: "first",
+        exclude: all.bad,
+        exclude6: all.bad6,
+      });
       const base = "reuse" in choice
         ? { subnet: choice.reuse.subnet, subnet6: choice.reuse.subnet6 }
         : { subnet: choice.subnet, subnet6: choice.subnet6 };
@@ -349,10 +353,17 @@ export class FileStore implements LeaseStore {
     }
   }
 
-  #readAll(now: number): { live: Lease[]; expired: Lease[]; bad: Set<string> } {
+  /**
+   * Every lease record: live, expired, and the subnets of records that cannot be read (`bad`,
+   * `bad6`): those may be a node's lease, so they are never handed out.
+   */
+  #readAll(
+    now: number,
+  ): { live: Lease[]; expired: Lease[]; bad: Set<string>; bad6: Set<string> } {
     const live: Lease[] = [];
     const expired: Lease[] = [];
     const bad = new Set<string>();
+    const bad6 = new Set<string>();
     let entries: Deno.DirEntry[];
     try {
       entries = [...Deno.readDirSync(`${this.dir}/subnets`)];
@@ -378,12 +389,13 @@ export class FileStore implements LeaseStore {
       if (!l) {
         const sub = parseSubnetKey(key);
         if (sub) bad.add(sub.subnet);
+        if (sub?.subnet6) bad6.add(sub.subnet6);
         continue;
       }
       (Date.parse(l.expiration) <= now ? expired : live).push(l);
     }
     live.sort((a, b) => subnetOrder(a.subnet) - subnetOrder(b.subnet));
-    return { live, expired, bad };
+    return { live, expired, bad, bad6 };
   }
 
   #leaseFor(req: AcquireRequest, subnet: string, subnet6: string | undefined, now: number): Lease {

@@ -159,6 +159,19 @@ Deno.test("FileStore: corrupt records are skipped with one warning each", async 
   });
 });
 
+Deno.test("FileStore: the IPv6 subnet of an unreadable dual-stack record is not handed out", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, onWarning: () => {} });
+    await s.putNetworkConfigIfAbsent({ ...cfg, network6: "fd00:10:244::/56" });
+    // Garbage under a dual-stack key: both of its subnets may belong to a node.
+    await Deno.writeTextFile(`${dir}/subnets/10.244.1.0-24&fd00:10:244:1::-64.json`, "{garbage");
+    const l = await s.acquire({ ...req("n1"), publicIP6: "fd00::10" });
+    assert(l.subnet6 !== undefined, "a dual-stack lease");
+    assert(l.subnet !== "10.244.1.0/24", `got ${l.subnet}`);
+    assert(l.subnet6 !== "fd00:10:244:1::/64", `got ${l.subnet6}, held by the unreadable record`);
+  });
+});
+
 Deno.test("FileStore: acquire() throws SubnetExhaustedError when the range is full", async () => {
   await withDir(async (dir) => {
     const s = new FileStore({ dir });
