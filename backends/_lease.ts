@@ -91,6 +91,8 @@ export function checkLeases(
  */
 export class OnLink {
   #prefixes: Cidr[];
+  /** The IPv4 ones of #prefixes as [network, mask] numbers (asked once per lease per reconcile). */
+  #v4: number[];
   #routes: Cidr[] | undefined;
   #handle: NetHandle;
   #uplink: number;
@@ -99,17 +101,30 @@ export class OnLink {
     this.#handle = handle;
     this.#uplink = uplink;
     this.#prefixes = [];
+    this.#v4 = [];
     for (const a of handle.addrList({ dev: uplink })) {
       const c = tryParseCidr(a.cidr);
-      if (c && c.prefix < familyBits(c.family)) this.#prefixes.push(c);
+      if (!c || c.prefix >= familyBits(c.family)) continue;
+      this.#prefixes.push(c);
+      if (c.family === 4) {
+        const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+        this.#v4.push((Number(c.ip.value) & mask) >>> 0, mask);
+      }
     }
   }
 
   /** True when `ip` is on a network directly connected to the uplink. */
   has(ip: string): boolean {
-    const p = ipInfo(ip)?.ip;
-    if (!p) return false;
-    if (this.#prefixes.some((c) => contains(c, p))) return true;
+    const info = ipInfo(ip);
+    if (!info) return false;
+    const p = info.ip;
+    if (info.v4 >= 0) {
+      // Same test as contains(), on numbers: no bigint garbage for 5,000 leases per reconcile.
+      const v4 = this.#v4;
+      for (let i = 0; i < v4.length; i += 2) {
+        if (((info.v4 & v4[i + 1]!) >>> 0) === v4[i]) return true;
+      }
+    } else if (this.#prefixes.some((c) => contains(c, p))) return true;
     if (!this.#routes) {
       this.#routes = [];
       for (const r of this.#handle.routeList({ dev: this.#uplink })) {

@@ -22,6 +22,8 @@ const LIMIT = 200_000;
 export interface IpInfo {
   ip: Ip;
   text: string;
+  /** An IPv4 address as an unsigned 32-bit number (-1 for IPv6): prefix tests without bigints. */
+  v4: number;
 }
 
 /** A parsed prefix with its canonical text and network address text. */
@@ -31,6 +33,11 @@ export interface CidrInfo {
   canonical: string;
   /** "10.244.1.0": the network address. */
   network: string;
+  /**
+   * The reconciler's key for a route to `canonical` with the kernel's default metric
+   * ("10.244.1.0/24|0", "fd00::/64|1024"), built once instead of per route per reconcile.
+   */
+  routeKey: string;
 }
 
 const ips = new Map<string, IpInfo | null>();
@@ -41,7 +48,7 @@ export function ipInfo(text: string): IpInfo | undefined {
   let v = ips.get(text);
   if (v === undefined) {
     const ip = tryParseIp(text);
-    v = ip ? { ip, text: formatIp(ip) } : null;
+    v = ip ? { ip, text: formatIp(ip), v4: ip.family === 4 ? Number(ip.value) : -1 } : null;
     if (ips.size >= LIMIT) ips.clear();
     ips.set(text, v);
   }
@@ -55,7 +62,8 @@ export function cidrInfo(text: string): CidrInfo | undefined {
     const c = typeof text === "string" && text.includes("/") ? tryParseCidr(text) : undefined;
     if (c) {
       const network = formatIp(networkOf(c));
-      v = { cidr: c, canonical: `${network}/${c.prefix}`, network };
+      const canonical = `${network}/${c.prefix}`;
+      v = { cidr: c, canonical, network, routeKey: `${canonical}|${c.family === 6 ? 1024 : 0}` };
     } else v = null;
     if (cidrs.size >= LIMIT) cidrs.clear();
     cidrs.set(text, v);
