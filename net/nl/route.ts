@@ -290,6 +290,11 @@ export function nexthopsFromBytes(b: Uint8Array): Nexthop[] {
   return out;
 }
 
+/** The address of `n` (4 or 16) bytes at `q`, as text. */
+function ipAt(b: Uint8Array, q: number, n: number): string {
+  return n === 4 ? formatV4(b, q) : formatIp(ipFromBytes(b.subarray(q, q + n)));
+}
+
 /**
  * Reads a RTM_NEWROUTE message straight from a receive buffer (the same result as
  * `routeFromMessage(decodeMessage(...))`, without building attribute objects). `off` is the
@@ -306,7 +311,9 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   const dstLen = b[h + 1]!;
   const type = b[h + 7]!;
   let table = b[h + 4]!;
-  let dst: string | undefined;
+  /** Offset of RTA_DST's address (-1: none); formatted once, together with the prefix length. */
+  let dstAt = -1;
+  let dstBytes = 0;
   let gateway: string | undefined;
   let oif: number | undefined;
   let src: string | undefined;
@@ -315,10 +322,6 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   let nexthops: Nexthop[] | undefined;
   const end = off + len;
   let p = h + 12;
-  const ipAt = (
-    q: number,
-    n: number,
-  ) => (n === 4 ? formatV4(b, q) : formatIp(ipFromBytes(b.subarray(q, q + n))));
   while (p + 4 <= end) {
     const alen = dv.getUint16(p, true);
     if (alen < 4 || p + alen > end) {
@@ -332,13 +335,16 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
     const q = p + 4;
     switch (t) {
       case C.RTA_DST:
-        if (n === 4 || n === 16) dst = ipAt(q, n);
+        if (n === 4 || n === 16) {
+          dstAt = q;
+          dstBytes = n;
+        }
         break;
       case C.RTA_GATEWAY:
-        if (n === 4 || n === 16) gateway = ipAt(q, n);
+        if (n === 4 || n === 16) gateway = ipAt(b, q, n);
         break;
       case C.RTA_PREFSRC:
-        if (n === 4 || n === 16) src = ipAt(q, n);
+        if (n === 4 || n === 16) src = ipAt(b, q, n);
         break;
       case C.RTA_OIF:
         if (n === 4) oif = dv.getUint32(q, true);
@@ -370,7 +376,10 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   }
   const route: Route = {
     family,
-    dst: `${dst ?? (family === 4 ? "0.0.0.0" : "::")}/${dstLen}`,
+    dst: dstAt < 0 ? `${family === 4 ? "0.0.0.0" : "::"}/${dstLen}` : dstBytes === 4
+      // One string for "a.b.c.d/len" (5,000-route dumps: no intermediate address string).
+      ? `${b[dstAt]}.${b[dstAt + 1]}.${b[dstAt + 2]}.${b[dstAt + 3]}/${dstLen}`
+      : `${ipAt(b, dstAt, dstBytes)}/${dstLen}`,
     table,
     protocol: b[h + 5]!,
     scope: scopeName(b[h + 6]!),
