@@ -4,7 +4,10 @@
  * lease and to a bare `deno run` process (the runtime's own floor), in the same run. Also prints
  * how long the daemon took from start to /readyz 200 with every route programmed.
  *
- * Run: deno run -A tests/bench/daemon_bench.ts [--leases N]
+ * Run: deno run -A tests/bench/daemon_bench.ts [--leases N] [--daemon-v8-flags FLAGS]
+ *
+ * `--daemon-v8-flags` starts both daemons with `--v8-flags=FLAGS` (e.g. `--optimize-for-size`),
+ * to compare a launcher setting with the default in one command.
  *
  * @module
  */
@@ -16,9 +19,13 @@ import { testPrefix } from "../_netns.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
-  options: { leases: { type: "string", default: "5000" } },
+  options: {
+    leases: { type: "string", default: "5000" },
+    "daemon-v8-flags": { type: "string", default: "" },
+  },
 });
 const N = Number(flags.leases);
+const V8_FLAGS = flags["daemon-v8-flags"] ? [`--v8-flags=${flags["daemon-v8-flags"]}`] : [];
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 function ip(...args: string[]): void {
@@ -109,7 +116,16 @@ logLevel: warn
   );
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-prompt", MAIN, "daemon", "--config", `${dir}/daemon.yaml`],
+    args: [
+      "run",
+      "-A",
+      "--no-prompt",
+      ...V8_FLAGS,
+      MAIN,
+      "daemon",
+      "--config",
+      `${dir}/daemon.yaml`,
+    ],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -180,7 +196,11 @@ try {
   const idle = await runDaemon(ns, 0);
   const full = await runDaemon(ns, N);
   const f = (x: number) => x.toFixed(1).padStart(8);
-  console.log(`command: deno run -A tests/bench/daemon_bench.ts --leases ${N}`);
+  console.log(
+    `command: deno run -A tests/bench/daemon_bench.ts --leases ${N}${
+      V8_FLAGS.length ? ` --daemon-v8-flags=${flags["daemon-v8-flags"]}` : ""
+    }`,
+  );
   console.log(
     `${"".padEnd(34)}${"RSS MiB".padStart(8)}${"peak MiB".padStart(10)}  ready (s)  routes`,
   );
