@@ -81,6 +81,13 @@ export class FileStore implements LeaseStore {
   #warn: WarnFn;
   #now: () => number;
   #warned = new Map<string, string>();
+  /**
+   * The last list's records by key, with the text they were decoded from: an unchanged file
+   * gives back the same Lease object without JSON.parse and subnet/IP parsing (5,000 leases:
+   * ~28 MiB of garbage per re-list otherwise, and one copy of every lease per list kept alive).
+   * Holds only the keys of the last list. Leases are never mutated after decoding.
+   */
+  #decoded = new Map<string, { text: string; lease: Lease }>();
 
   constructor(opts: FileStoreOptions) {
     if (!opts.dir) throw new TypeError("FileStore needs a directory");
@@ -364,6 +371,7 @@ export class FileStore implements LeaseStore {
     const expired: Lease[] = [];
     const bad = new Set<string>();
     const bad6 = new Set<string>();
+    const decoded = new Map<string, { text: string; lease: Lease }>();
     let entries: Deno.DirEntry[];
     try {
       entries = [...Deno.readDirSync(`${this.dir}/subnets`)];
@@ -385,7 +393,15 @@ export class FileStore implements LeaseStore {
           { cause: e },
         );
       }
-      const l = this.#decode(key, text);
+      const prev = this.#decoded.get(key);
+      let l: Lease | undefined;
+      if (prev !== undefined && prev.text === text) {
+        l = prev.lease;
+        decoded.set(key, prev);
+      } else {
+        l = this.#decode(key, text);
+        if (l) decoded.set(key, { text, lease: l });
+      }
       if (!l) {
         const sub = parseSubnetKey(key);
         if (sub) bad.add(sub.subnet);
@@ -394,7 +410,12 @@ export class FileStore implements LeaseStore {
       }
       (Date.parse(l.expiration) <= now ? expired : live).push(l);
     }
-    live.sort((a, b) => subnetOrder(a.subnet) - subnetOrder(b.subnet));
+    // Each key computed once: computing it in the comparator (~120,000 calls for 5,000 leases)
+    // made tens of MiB of garbage per list.
+    this.#decoded = decoded;
+    const order = new Map<Lease, number>();
+    for (const l of live) order.set(l, subnetOrder(l.subnet));
+    live.sort((a, b) => order.get(a)! - order.get(b)!);
     return { live, expired, bad, bad6 };
   }
 

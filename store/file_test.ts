@@ -412,3 +412,29 @@ Deno.test("FileStore: watch() loses nothing in a burst of writes from another pr
     }
   });
 });
+
+Deno.test("FileStore: list() sees a lease file rewritten by hand (decoded records are reused only while unchanged)", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir });
+    const exp = new Date(Date.now() + 3600_000).toISOString();
+    const file = `${dir}/subnets/10.244.7.0-24.json`;
+    const write = (ip: string) =>
+      Deno.writeTextFileSync(
+        file,
+        JSON.stringify({ Subnet: "10.244.7.0/24", PublicIP: ip, Node: "n7", Expiration: exp }) +
+          "\n",
+      );
+    write("192.168.1.7");
+    const first = (await s.list()).leases;
+    assertEquals(first.map((l) => l.publicIP), ["192.168.1.7"]);
+    assert((await s.list()).leases[0] === first[0], "an unchanged file gives the same record");
+    write("192.168.1.8");
+    assertEquals((await s.list()).leases.map((l) => l.publicIP), ["192.168.1.8"]);
+    Deno.writeTextFileSync(file, "{not json");
+    assertEquals((await s.list()).leases, []);
+    write("192.168.1.8");
+    assertEquals((await s.list()).leases.map((l) => l.publicIP), ["192.168.1.8"]);
+    Deno.removeSync(file);
+    assertEquals((await s.list()).leases, []);
+  });
+});
