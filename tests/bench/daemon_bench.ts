@@ -92,7 +92,15 @@ async function runDaemon(
   ns: string,
   leases: number,
 ): Promise<
-  { rss: number; hwm: number; readyS: number; routes: number; heap: number; cpu: number }
+  {
+    rss: number;
+    hwm: number;
+    meanRss: number;
+    readyS: number;
+    routes: number;
+    heap: number;
+    cpu: number;
+  }
 > {
   const dir = await Deno.makeTempDir({ prefix: "skein-daemon-bench-" });
   const listen = `127.0.0.1:${freePort()}`;
@@ -141,13 +149,22 @@ logLevel: warn
       await new Promise((r) => setTimeout(r, 100));
     }
     // Let it settle through a few periodic reconciles (every 2 s) before sampling; CPU over 10 s.
+    // RSS is also averaged over those 10 s (every 250 ms): one sample lands anywhere in the
+    // garbage collector's cycle (±20 MiB with 5,000 leases).
     await new Promise((r) => setTimeout(r, 2000));
     const c0 = cpuSeconds(child.pid);
-    await new Promise((r) => setTimeout(r, 10_000));
+    let sum = 0;
+    let samples = 0;
+    for (const end = performance.now() + 10_000; performance.now() < end;) {
+      await new Promise((r) => setTimeout(r, 250));
+      sum += memOf(child.pid).rss;
+      samples++;
+    }
     const cpu = ((cpuSeconds(child.pid) - c0) / 10) * 100;
     const m = memOf(child.pid);
+    const meanRss = sum / samples;
     const heap = ((await metric(listen, "skein_heap_used_bytes")) ?? NaN) / 2 ** 20;
-    return { ...m, readyS, routes, heap, cpu };
+    return { ...m, meanRss, readyS, routes, heap, cpu };
   } finally {
     child.kill("SIGKILL");
     await child.status;
@@ -230,6 +247,11 @@ try {
     } MiB`,
   );
   console.log(`per lease: ${(((full.rss - idle.rss) * 1024) / N).toFixed(2)} KiB`);
+  console.log(
+    `mean RSS over 10 s (every 250 ms): daemon(0) ${idle.meanRss.toFixed(1)} MiB, daemon(${N}) ${
+      full.meanRss.toFixed(1)
+    } MiB; per lease ${(((full.meanRss - idle.meanRss) * 1024) / N).toFixed(2)} KiB`,
+  );
 } finally {
   try {
     netnsDel(nsName);
