@@ -30,6 +30,40 @@ export function nsName(name: string): string {
   return `${testPrefix()}-${name}`;
 }
 
+const interruptCleanups = new Set<() => void>();
+const signalHandlers = new Map<Deno.Signal, () => void>();
+
+/**
+ * Runs `cleanup` (synchronously) if the process gets SIGINT or SIGTERM before the returned
+ * function is called. Deno ends on those signals without running `finally` blocks, so a test or
+ * benchmark interrupted by Ctrl-C or `timeout` would otherwise leave its namespaces behind.
+ * Returns the function that unregisters `cleanup` (call it in your own `finally`).
+ */
+export function cleanupOnInterrupt(cleanup: () => void): () => void {
+  if (interruptCleanups.size === 0) {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const handler = () => {
+        for (const f of interruptCleanups) {
+          try {
+            f();
+          } catch {
+            // Best effort: the process is ending; run the other cleanups too.
+          }
+        }
+        Deno.exit(sig === "SIGINT" ? 130 : 143);
+      };
+      signalHandlers.set(sig, handler);
+      Deno.addSignalListener(sig, handler);
+    }
+  }
+  interruptCleanups.add(cleanup);
+  return () => {
+    if (!interruptCleanups.delete(cleanup) || interruptCleanups.size > 0) return;
+    for (const [sig, handler] of signalHandlers) Deno.removeSignalListener(sig, handler);
+    signalHandlers.clear();
+  };
+}
+
 /**
  * Creates one namespace per name (`${testPrefix()}-${name}`, under /run/netns, with skein's
  * netnsAdd: the same bind mount `ip netns add` makes), runs `fn` with a map name → namespace
@@ -44,6 +78,16 @@ export async function withNamespaces(
   const paths: Record<string, string> = {};
   let failure: unknown;
   let failed = false;
+  const deleteAll = () => {
+    for (const full of created.splice(0).reverse()) {
+      try {
+        netnsDel(full);
+      } catch {
+        // Interrupted: delete what can be deleted.
+      }
+    }
+  };
+  const unregister = cleanupOnInterrupt(deleteAll);
   try {
     for (const name of names) {
       if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name)) {
@@ -62,8 +106,9 @@ export async function withNamespaces(
     failed = true;
     failure = e;
   }
+  unregister();
   const errors: string[] = [];
-  for (const full of created.reverse()) {
+  for (const full of created.splice(0).reverse()) {
     try {
       netnsDel(full);
     } catch (e) {

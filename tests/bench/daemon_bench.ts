@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { netnsAdd, netnsDel } from "../../net/mod.ts";
 import { encodeLeaseRecord, subnetKey } from "../../store/flannel.ts";
 import type { Lease } from "../../store/types.ts";
-import { testPrefix } from "../_netns.ts";
+import { cleanupOnInterrupt, testPrefix } from "../_netns.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -137,6 +137,7 @@ logLevel: warn
     stdout: "null",
     stderr: "inherit",
   }).spawn();
+  const unregister = cleanupOnInterrupt(() => child.kill("SIGKILL"));
   try {
     let readyS = NaN;
     let routes = 0;
@@ -166,6 +167,7 @@ logLevel: warn
     const heap = ((await metric(listen, "skein_heap_used_bytes")) ?? NaN) / 2 ** 20;
     return { ...m, meanRss, readyS, routes, heap, cpu };
   } finally {
+    unregister();
     child.kill("SIGKILL");
     await child.status;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -178,10 +180,12 @@ async function bareDeno(): Promise<{ rss: number; hwm: number }> {
     stdout: "null",
     stderr: "null",
   }).spawn();
+  const unregister = cleanupOnInterrupt(() => child.kill("SIGKILL"));
   try {
     await new Promise((r) => setTimeout(r, 1500));
     return memOf(child.pid);
   } finally {
+    unregister();
     child.kill("SIGKILL");
     await child.status;
   }
@@ -189,6 +193,18 @@ async function bareDeno(): Promise<{ rss: number; hwm: number }> {
 
 const nsName = `${testPrefix()}-dbench`;
 const peerName = `${testPrefix()}-dbpeer`;
+const deleteNamespaces = () => {
+  for (const n of [nsName, peerName]) {
+    try {
+      netnsDel(n);
+    } catch (e) {
+      if (!(e instanceof Error && /ENOENT|No such/.test(e.message))) {
+        console.error(`cannot delete ${n}: ${(e as Error).message}`);
+      }
+    }
+  }
+};
+cleanupOnInterrupt(deleteNamespaces);
 const ns = netnsAdd(nsName);
 netnsAdd(peerName);
 try {
@@ -253,14 +269,5 @@ try {
     } MiB; per lease ${(((full.meanRss - idle.meanRss) * 1024) / N).toFixed(2)} KiB`,
   );
 } finally {
-  try {
-    netnsDel(nsName);
-  } catch (e) {
-    console.error(`cannot delete ${nsName}: ${(e as Error).message}`);
-  }
-  try {
-    netnsDel(peerName);
-  } catch (e) {
-    console.error(`cannot delete ${peerName}: ${(e as Error).message}`);
-  }
+  deleteNamespaces();
 }

@@ -14,6 +14,7 @@ import { formatIp, parseIp } from "../../net/cidr.ts";
 import { openHandle } from "../../net/mod.ts";
 import { createBackend } from "../../backends/mod.ts";
 import type { Lease } from "../../store/types.ts";
+import { cleanupOnInterrupt } from "../_netns.ts";
 
 const args = Deno.args;
 const sizesArg = args[args.indexOf("--sizes") + 1];
@@ -81,6 +82,7 @@ const self: Lease = {
 };
 
 run("ip", ["netns", "add", ns]);
+cleanupOnInterrupt(() => run("ip", ["netns", "del", ns]));
 try {
   // No dummy module in this kernel: the uplink is a veth whose peer stays in the namespace.
   run("ip", ["-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { netnsAdd, netnsDel, openHandle, SKEIN_ROUTE_PROTOCOL } from "../../net/mod.ts";
 import type { RouteBatchOp } from "../../net/mod.ts";
+import { cleanupOnInterrupt } from "../_netns.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -128,6 +129,14 @@ Deno.writeTextFileSync(delFile, lines("del"));
 
 const nsSkein = `${prefix}-skein`;
 const nsIp = `${prefix}-ip`;
+const deleteNamespaces = () => {
+  for (const n of [nsSkein, nsIp]) {
+    try {
+      netnsDel(n);
+    } catch { /* not created */ }
+  }
+};
+cleanupOnInterrupt(deleteNamespaces);
 const best = {
   skeinAdd: Infinity,
   skeinList: Infinity,
@@ -157,11 +166,7 @@ try {
     }
   }
 } finally {
-  for (const n of [nsSkein, nsIp]) {
-    try {
-      netnsDel(n);
-    } catch { /* not created */ }
-  }
+  deleteNamespaces();
   Deno.removeSync(dir, { recursive: true });
 }
 
