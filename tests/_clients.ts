@@ -22,6 +22,17 @@ export interface Run {
   stderr: string;
 }
 
+/**
+ * Makes a persistent private mount namespace, bound at `<dir>/mntns`, and runs the `setup` shell
+ * script inside it (the bind mounts that keep a client's fixed paths inside the test's dir).
+ */
+function privateMountNs(dir: string, setup: string, client: string): void {
+  const r = run(["unshare", `--mount=${dir}/mntns`, "--propagation", "private", "sh", "-c", setup]);
+  if (r.code !== 0) {
+    throw new Error(`cannot make ${client}'s private mount namespace: ${r.stderr.trim()}`);
+  }
+}
+
 /** Runs a command to completion, never throws for a non-zero exit. */
 export function run(args: string[], opts: { env?: Record<string, string> } = {}): Run {
   try {
@@ -247,18 +258,11 @@ export class PodmanSandbox {
       `mount --bind '${dir}/cni-cache' /var/lib/cni`,
       `mount --bind '${dir}/image-cache' /var/lib/containers`,
     ].join("\n");
-    const r = run([
-      "unshare",
-      `--mount=${dir}/mntns`,
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      setup,
-    ]);
-    if (r.code !== 0) {
+    try {
+      privateMountNs(dir, setup, "podman");
+    } catch (e) {
       sb.destroy();
-      throw new Error(`cannot make podman's private mount namespace: ${r.stderr.trim()}`);
+      throw e;
     }
     return sb;
   }
@@ -455,18 +459,7 @@ export class ContainerdSandbox {
         `mount --bind '${dir}/bin' /opt/cni/bin`,
         `mount --bind '${dir}/cni-cache' /var/lib/cni`,
       ].join("\n");
-      const r = run([
-        "unshare",
-        `--mount=${dir}/mntns`,
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        setup,
-      ]);
-      if (r.code !== 0) {
-        throw new Error(`cannot make containerd's private mount namespace: ${r.stderr.trim()}`);
-      }
+      privateMountNs(dir, setup, "containerd");
       sb.#daemon = new Deno.Command("nsenter", {
         args: [
           `--mount=${dir}/mntns`,
