@@ -18,6 +18,7 @@
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { NetHandle } from "../net/types.ts";
 import { LeaseLostError } from "../store/errors.ts";
+import { sleep, Sleeper } from "../store/sleeper.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import type { DaemonConfig } from "./config.ts";
 import type { Readiness } from "./http.ts";
@@ -58,28 +59,6 @@ export interface DaemonDeps {
    * next macrotask). Events arriving until the reconcile starts are handled by that one run.
    */
   debounceMs?: number;
-}
-
-/** Resolves after `ms`, early on `wake()` or abort. */
-class Sleeper {
-  #wake?: () => void;
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        this.#wake = undefined;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      this.#wake = done;
-    });
-  }
-  wake(): void {
-    this.#wake?.();
-  }
 }
 
 /** The node agent. */
@@ -280,7 +259,7 @@ export class NodeDaemon {
         return v;
       } catch (e) {
         this.#datastoreError(op, e as Error, wait);
-        await new Sleeper().sleep(wait, signal);
+        await sleep(wait, signal);
         wait = Math.min(wait * 2, this.#backoffMax);
       }
     }
@@ -510,7 +489,7 @@ export class NodeDaemon {
       } catch (e) {
         if (signal.aborted) return;
         this.#datastoreError("watch", e as Error, wait);
-        await new Sleeper().sleep(wait, signal);
+        await sleep(wait, signal);
         wait = Math.min(wait * 2, this.#backoffMax);
       }
     }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { sleep } from "../store/sleeper.ts";
 
 const dec = new TextDecoder();
 
@@ -140,11 +141,6 @@ export async function runCommand(
     stdout: dec.decode(out.stdout),
     stderr: dec.decode(out.stderr),
   };
-}
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; a small race is accepted). */

@@ -4,10 +4,10 @@ import {
   pidsWithMarker,
   processAlive,
   runCommand,
-  sleep,
   spawnDetached,
   stopProcess,
 } from "./_proc.ts";
+import { sleep } from "../store/sleeper.ts";
 
 Deno.test("mapLimit() keeps order and the limit", async () => {
   let inFlight = 0, peak = 0;

@@ -10,7 +10,8 @@
  * @module
  */
 import { stringify } from "yaml";
-import { processAlive, sleep, spawnDetached, tailFile } from "./_proc.ts";
+import { processAlive, spawnDetached, tailFile } from "./_proc.ts";
+import { sleep } from "../store/sleeper.ts";
 import type { LabPlan, NodePlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
 import { labEtcdPrefix } from "./store.ts";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { freePort, processAlive, sleep, spawnDetached, tailFile } from "./_proc.ts";
+import { freePort, processAlive, spawnDetached, tailFile } from "./_proc.ts";
+import { sleep } from "../store/sleeper.ts";
 
 /** The etcd binary (override with SKEIN_ETCD). */
 export function etcdBinary(): string {

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { mapLimit, runCommand, sleep } from "./_proc.ts";
+import { mapLimit, runCommand } from "./_proc.ts";
+import { sleep } from "../store/sleeper.ts";
 import { matrixPairs, type MatrixPod, type MatrixResult } from "./matrix.ts";
 
 /** Options for pingMatrix(). */

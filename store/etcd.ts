@@ -27,7 +27,8 @@ import {
   parseSubnetKey,
   subnetKey,
 } from "./flannel.ts";
-import { sleep, type WarnFn } from "./_util.ts";
+import type { WarnFn } from "./_util.ts";
+import { sleep } from "./sleeper.ts";
 import { DEFAULT_ETCD_PREFIX } from "./etcd_defaults.ts";
 import type {
   AcquireRequest,

@@ -29,7 +29,8 @@ import {
 } from "./flannel.ts";
 import { chooseLease } from "./allocate.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
-import { leaseIdentity, sleep, type WarnFn } from "./_util.ts";
+import { leaseIdentity, type WarnFn } from "./_util.ts";
+import { sleep, Sleeper } from "./sleeper.ts";
 import type {
   AcquireRequest,
   Lease,
@@ -485,7 +486,7 @@ class DirNotifier {
   #pump?: Promise<void>;
   #woken = false;
   #leaseFiles = false;
-  #wake?: () => void;
+  #sleeper = new Sleeper();
 
   constructor(dir: string, warn: WarnFn) {
     this.#dir = dir;
@@ -518,17 +519,7 @@ class DirNotifier {
   /** Resolves on the next relevant event (at once if one came since take()), after `ms`, or on abort. */
   wait(ms: number, signal: AbortSignal): Promise<void> {
     if (this.#woken || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        this.#wake = undefined;
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      this.#wake = done;
-    });
+    return this.#sleeper.sleep(ms, signal);
   }
 
   /** Stops watching and waits for the reader task to end. */
@@ -548,7 +539,7 @@ class DirNotifier {
         if (what === "none") continue;
         if (what === "lease") this.#leaseFiles = true;
         this.#woken = true;
-        this.#wake?.();
+        this.#sleeper.wake();
       }
     } catch (e) {
       if (this.#watcher) {
@@ -561,7 +552,7 @@ class DirNotifier {
       // Ended (closed, or the directory went away): fall back to polling, wake the waiter.
       this.#watcher = undefined;
       this.#woken = true;
-      this.#wake?.();
+      this.#sleeper.wake();
     }
   }
 

@@ -26,7 +26,8 @@ import {
   summarize,
 } from "../lab/mod.ts";
 import { startEtcd } from "../lab/etcd.ts";
-import { processAlive, runCommand, sleep, spawnDetached, stopProcess } from "../lab/_proc.ts";
+import { processAlive, runCommand, spawnDetached, stopProcess } from "../lab/_proc.ts";
+import { sleep } from "../store/sleeper.ts";
 
 const isRoot = Deno.uid() === 0;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

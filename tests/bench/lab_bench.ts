@@ -17,7 +17,8 @@
 import { parseArgs } from "node:util";
 import { netnsAdd, netnsDel, openHandle, SKEIN_ROUTE_PROTOCOL } from "../../net/mod.ts";
 import { type Lab, labDefaults, labDown, labUp, openLabStore } from "../../lab/mod.ts";
-import { runCommand, sleep, stopProcess } from "../../lab/_proc.ts";
+import { runCommand, stopProcess } from "../../lab/_proc.ts";
+import { sleep } from "../../store/sleeper.ts";
 import { type EtcdProcess, startEtcd } from "../../lab/etcd.ts";
 import type { Lease } from "../../store/types.ts";
 import { testPrefix } from "../_netns.ts";
