@@ -2,7 +2,7 @@
  * skein's entry point. Picks the command and imports only that command's module, so a CNI
  * VERSION call loads almost nothing.
  *
- * - `CNI_COMMAND` set (a container runtime calling the plugin): CNI mode.
+ * - any `CNI_*` variable set (a container runtime calling the plugin): CNI mode.
  * - otherwise `skein <command> [args]`.
  *
  * @module
@@ -54,9 +54,19 @@ function importCommand(name: string): Promise<CommandModule> {
   return import(["./cmd", `${name}.ts`].join("/"));
 }
 
+/**
+ * True when a container runtime is calling: any CNI_* variable set. A call with CNI_NETNS but
+ * no CNI_COMMAND is a broken call (the plugin answers with the spec's error JSON), not a user
+ * asking for help.
+ */
+function calledAsPlugin(): boolean {
+  if (Deno.env.get("CNI_COMMAND") !== undefined) return true;
+  return Object.keys(Deno.env.toObject()).some((k) => k.startsWith("CNI_"));
+}
+
 /** Runs skein with the given arguments and environment; returns the exit code. */
 export async function run(args: string[]): Promise<number> {
-  if (Deno.env.get("CNI_COMMAND") !== undefined && (args.length === 0 || args[0] === "cni")) {
+  if ((args.length === 0 || args[0] === "cni") && calledAsPlugin()) {
     if (Deno.env.get("CNI_COMMAND") === "VERSION") {
       // The cheapest path: podman calls VERSION before every ADD and DEL.
       const { versionMain } = await import("./cni/version_cmd.ts");

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { NetHandle } from "../net/mod.ts";
+import type { Link, NetHandle } from "../net/mod.ts";
 import { parseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
@@ -21,6 +21,20 @@ function sameAddr(a: string, b: string): boolean {
   const x = parseCidr(a);
   const y = parseCidr(b);
   return x.family === y.family && x.prefix === y.prefix && x.ip.value === y.ip.value;
+}
+
+/**
+ * The pod interface is this attachment's only when it and the host veth named after
+ * (containerId, ifName) are each other's peers. Otherwise CNI_NETNS names another pod's
+ * namespace (or the interface was replaced): code 3, before anything else of it is compared.
+ */
+function assertOwned(o: CheckOptions, podLink: Link, hostLink: Link): void {
+  if (podLink.parentIndex === hostLink.index && hostLink.parentIndex === podLink.index) return;
+  throw new CniError(
+    CniCode.UnknownContainer,
+    `CHECK failed: interface ${o.ifName} in ${o.netns} does not belong to container ${o.containerId}`,
+    `its veth peer is not host veth ${hostLink.name}`,
+  );
 }
 
 /** Options for checkAttachment(). */
@@ -64,6 +78,10 @@ export function checkAttachment(o: CheckOptions): string[] {
   if (link.kind !== undefined && link.kind !== "veth") {
     throw drift(`interface ${o.ifName} in ${o.netns} is a ${link.kind}, not a veth`);
   }
+  const hostName = hostVethName(o.containerId, o.ifName);
+  const hostLink = o.host.linkFind(hostName);
+  if (!hostLink) throw drift(`host veth ${hostName} is missing`);
+  assertOwned(o, link, hostLink);
   if (!link.up) throw drift(`interface ${o.ifName} is down in ${o.netns}`);
   const ips = (o.prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === idx);
   const have = o.pod.addrList({ dev: o.ifName });
@@ -93,9 +111,6 @@ export function checkAttachment(o: CheckOptions): string[] {
       throw drift(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${o.netns}`);
     }
   }
-  const hostName = hostVethName(o.containerId, o.ifName);
-  const hostLink = o.host.linkFind(hostName);
-  if (!hostLink) throw drift(`host veth ${hostName} is missing`);
   if (o.conf.mode === "bridge") {
     const br = o.host.linkFind(o.conf.bridge);
     if (!br) throw drift(`bridge ${o.conf.bridge} is missing`);

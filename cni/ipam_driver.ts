@@ -74,19 +74,23 @@ export async function ipamAddFor(
   return { result: parseResult(out ?? {}, conf.cniVersion), hints: {} };
 }
 
-/** IPAM DEL: releases the attachment's addresses; succeeds when there is nothing to release. */
-export async function ipamDelFor(call: IpamCall, mode?: IpamMode): Promise<void> {
+/**
+ * IPAM DEL: releases the attachment's addresses; succeeds when there is nothing to release.
+ * Returns how many reservations skein IPAM released, undefined for a delegated IPAM plugin
+ * (which does not say).
+ */
+export async function ipamDelFor(call: IpamCall, mode?: IpamMode): Promise<number | undefined> {
   const { conf, args } = call;
   if (isInline(call, mode)) {
     const ipam = await import("./ipam/mod.ts");
     mark("IPAM modules loaded");
     const config = await ipam.parseIpamConfig(conf.raw);
-    await withRaisedPriority(() =>
+    return await withRaisedPriority(() =>
       ipam.ipamDel({ config, containerId: args.containerId, ifName: args.ifName })
     );
-    return;
   }
   await delegate(call, "DEL");
+  return undefined;
 }
 
 /** IPAM CHECK: the attachment still holds `expectedIps`. */

@@ -151,7 +151,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   const undo: (() => void | Promise<void>)[] = [];
   try {
     const { result: ipam, hints } = await ipamAddFor(call);
-    undo.push(() => ipamDelFor(call));
+    undo.push(async () => void await ipamDelFor(call));
     mark("IPAM ADD done");
     if (!ipam.ips?.length) {
       throw new CniError(
@@ -226,8 +226,9 @@ async function cmdDel(call: IpamCall): Promise<void> {
     hostDel = Promise.reject(e);
   }
   hostDel.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+  let released: number | undefined;
   try {
-    await ipamDelFor(call);
+    released = await ipamDelFor(call);
   } catch (e) {
     errors.push(e);
   }
@@ -242,7 +243,11 @@ async function cmdDel(call: IpamCall): Promise<void> {
   } finally {
     host?.close();
   }
-  if (netnsExists(args.netns)) {
+  // Deleting the host veth took its peer with it. An interface still in the pod namespace is
+  // therefore not the peer of this attachment's host veth: it is this attachment's only when
+  // IPAM held a reservation for it (the host veth was lost, the pod side leaked). Otherwise it
+  // belongs to another pod whose namespace this DEL names, and DEL leaves it alone.
+  if (released && netnsExists(args.netns)) {
     try {
       using pod = openHandle({ netns: args.netns });
       const l = pod.linkFind(args.ifName);

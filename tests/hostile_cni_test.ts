@@ -207,6 +207,7 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
       const envCases: Case[] = [
         ["CNI_COMMAND unknown", { env: { CNI_COMMAND: "BOOM" } }, [4]],
         ["CNI_COMMAND lowercase", { env: { CNI_COMMAND: "add" } }, [4]],
+        ["CNI_COMMAND missing, other CNI_* set", { env: { CNI_COMMAND: undefined } }, [4]],
         ["CNI_IFNAME too long", { ifName: "e".repeat(16) }, [4]],
         ["CNI_IFNAME with /", { ifName: "a/b" }, [4]],
         ["CNI_IFNAME empty", { ifName: "", env: { CNI_IFNAME: "" } }, [4]],
@@ -321,6 +322,83 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         hostNs: host,
         ifName: "eth0",
       });
+      assert(!inNs(pod, ["ip", "-j", "link"]).includes('"eth0"'));
+    });
+  } finally {
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("CNI_COMMAND missing: spec error naming it when other CNI_* are set, help only without any", async () => {
+  await withNamespaces(["host"], async (ns) => {
+    const conf = { cniVersion: "1.0.0", name: "hostile", type: "skein", mode: "loopback" };
+    const r = await callPlugin({
+      command: "ADD",
+      conf,
+      hostNs: ns.host!,
+      containerId: "c1",
+      netns: "/proc/self/ns/net",
+      env: { CNI_COMMAND: undefined },
+    });
+    assert(r.code !== 0, `exit ${r.code}`);
+    assertEquals(r.json?.code, 4, r.stdout);
+    assert(String(r.json?.msg).includes("CNI_COMMAND"), r.stdout);
+    const unset = { CNI_COMMAND: undefined, CNI_PATH: undefined, CNI_IFNAME: undefined };
+    const help = await callPlugin({ command: "ADD", conf, hostNs: ns.host!, env: unset });
+    assertEquals(help.code, 2);
+    assert(help.stdout.includes("Usage"), help.stdout);
+  });
+});
+
+Deno.test("DEL and CHECK of a container the plugin never saw leave the pod its CNI_NETNS names alone", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "skein-hostile-owner-" });
+  try {
+    await withNamespaces(["host", "pod", "pod2"], async (ns) => {
+      const host = ns.host!;
+      const pod = ns.pod!;
+      const conf = {
+        cniVersion: "1.0.0",
+        name: "owner",
+        type: "skein",
+        isGateway: true,
+        ipam: { type: "skein", dataDir, subnet: "10.251.1.0/24" },
+      };
+      const at = { conf, hostNs: host, ifName: "eth0" };
+      const live = await callOk({ ...at, command: "ADD", containerId: "live0", netns: pod });
+      const before = snapshot([host, pod], dataDir);
+      // CHECK first: it must fail (not this container's interface) and change nothing.
+      const check = await callPlugin({
+        ...at,
+        command: "CHECK",
+        conf: { ...conf, prevResult: live },
+        containerId: "intruder",
+        netns: pod,
+      });
+      assert(check.code !== 0, `CHECK of a foreign interface succeeded: ${check.stdout}`);
+      assert([3, 100].includes(check.json?.code as number), check.stdout);
+      const del = await callPlugin({ ...at, command: "DEL", containerId: "intruder", netns: pod });
+      assertEquals(del.code, 0, `DEL of an unknown container failed: ${del.stdout}`);
+      assertEquals(
+        snapshot([host, pod], dataDir),
+        before,
+        "DEL of an unknown container changed the pod",
+      );
+      await callOk({
+        ...at,
+        command: "CHECK",
+        conf: { ...conf, prevResult: live },
+        containerId: "live0",
+        netns: pod,
+      });
+      // The owner's DEL still removes a pod side whose host veth was lost: IPAM holds its
+      // reservation, so the interface is the attachment's.
+      const pod2 = ns.pod2!;
+      await callOk({ ...at, command: "ADD", containerId: "lost1", netns: pod2 });
+      inNs(pod2, ["ip", "link", "del", "eth0"]);
+      inNs(pod2, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "e0peer"]);
+      await callOk({ ...at, command: "DEL", containerId: "lost1", netns: pod2 });
+      assert(!inNs(pod2, ["ip", "-j", "link"]).includes('"eth0"'), "owner's DEL left eth0");
+      await callOk({ ...at, command: "DEL", containerId: "live0", netns: pod });
       assert(!inNs(pod, ["ip", "-j", "link"]).includes('"eth0"'));
     });
   } finally {

@@ -196,13 +196,14 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
  * the legacy container-ID-only records of that container, as host-local does).
  * Idempotent: an unknown container, or a network directory that does not exist, is success.
  * Also removes what crashed writers left (temporary files, zero-length reservation files).
+ * Returns how many of the attachment's reservations it released (0: it held none).
  */
-export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Promise<void> {
+export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Promise<number> {
   validateAttachment(req);
   const store = openStore(req.config, false);
-  if (!store) return;
+  if (!store) return 0;
   try {
-    await store.withLock(() => {
+    return await store.withLock(() => {
       const scan = store.scan();
       const all = [...scan.reservations.values()];
       // Like host-local: current-format records first; legacy (ID-only) ones when none matched.
@@ -211,6 +212,7 @@ export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Pro
       for (const r of mine) store.release(r.ip);
       for (const r of all) if (r.record.kind === "empty") store.release(r.ip);
       store.removeTemps(scan.temps);
+      return mine.length;
     });
   } finally {
     store.close();
