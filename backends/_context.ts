@@ -4,6 +4,7 @@
  * @module
  */
 import { formatIp, parseIp, tryParseIp } from "../net/cidr.ts";
+import { isIfname } from "../net/nl/ifname.ts";
 import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import {
@@ -74,11 +75,6 @@ export interface BackendContext {
   sysctl: { get: SysctlGetter; set: SysctlSetter };
 }
 
-function isIfName(s: unknown): s is string {
-  return typeof s === "string" && s.length > 0 && s.length < 16 && !/[\s/:]/.test(s) &&
-    s !== "." && s !== "..";
-}
-
 /**
  * Checks every option and fills in defaults; throws BackendConfigError naming the field.
  * `sysctl` must already be resolved by the caller.
@@ -94,7 +90,7 @@ export function validateOptions(
     );
   }
   const u = opts.uplink;
-  if (!u || !isIfName(u.name)) throw new BackendConfigError("uplink.name", "not an interface name");
+  if (!u || !isIfname(u.name)) throw new BackendConfigError("uplink.name", "not an interface name");
   if (!Number.isInteger(u.index) || u.index <= 0) {
     throw new BackendConfigError("uplink.index", `must be a positive integer, got ${u.index}`);
   }
@@ -131,10 +127,10 @@ export function validateOptions(
     throw new BackendConfigError("port", `must be an integer 1..65535, got ${opts.port}`);
   }
   const deviceName = opts.deviceName ?? DEFAULT_DEVICE[opts.type] ?? "";
-  if (opts.type !== "host-gw" && !isIfName(deviceName)) {
+  if (opts.type !== "host-gw" && !isIfname(deviceName)) {
     throw new BackendConfigError(
       "deviceName",
-      `not a valid interface name (1-15 characters, no spaces, "/" or ":"): ${
+      `not a valid interface name (1-15 bytes, no spaces, "/" or ":"): ${
         JSON.stringify(deviceName)
       }`,
     );

@@ -4,6 +4,7 @@
  * @module
  */
 import { CniCode, CniError } from "./errors.ts";
+import { type IfnameProblem, ifnameProblem } from "../net/nl/ifname.ts";
 
 /** The CNI verbs skein implements. */
 export type CniCommand = "ADD" | "DEL" | "CHECK" | "VERSION" | "STATUS" | "GC";
@@ -99,16 +100,26 @@ export function validateContainerId(id: string): void {
   }
 }
 
-/** Linux interface names: 1-15 bytes, not "." or "..", no "/", ":" or whitespace. Throws code 4. */
+const IFNAME_WHY: Record<IfnameProblem, string> = {
+  "empty": "interface name is empty",
+  "too-long": "interface name is too long (at most 15 bytes)",
+  "dot": "interface name is . or ..",
+  "bad-char": "interface name contains / or : or whitespace characters",
+};
+
+/**
+ * Linux interface names (the kernel's rule, net/nl/ifname.ts): 1-15 bytes, not "." or "..",
+ * no "/", ":" or whitespace. Throws code 4.
+ */
 export function validateIfName(name: string): void {
-  const bad = (why: string) =>
-    new CniError(CniCode.InvalidEnv, `invalid CNI_IFNAME "${name}"`, `CNI_IFNAME: ${why}`);
-  if (name.length === 0) throw bad("interface name is empty");
-  if (new TextEncoder().encode(name).length > 15) {
-    throw bad("interface name is too long (at most 15 characters)");
+  const problem = ifnameProblem(name);
+  if (problem) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `invalid CNI_IFNAME "${name}"`,
+      `CNI_IFNAME: ${IFNAME_WHY[problem]}`,
+    );
   }
-  if (name === "." || name === "..") throw bad("interface name is . or ..");
-  if (/[/:\s]/.test(name)) throw bad("interface name contains / or : or whitespace characters");
 }
 
 /** Network names follow the same rule as container ids. Throws CniError code 7. */

@@ -12,6 +12,7 @@ import { validateNetworkName } from "./env.ts";
 import { isSupportedVersion, SUPPORTED_VERSIONS } from "./versions.ts";
 import { type CniResult, parseResult } from "./result.ts";
 import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
+import { isIfname } from "../net/nl/ifname.ts";
 
 /** How the pod is wired to the host. */
 export type Mode = "bridge" | "routed" | "loopback";
@@ -222,14 +223,8 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
   }
   const mode = modeRaw as Mode;
   const bridge = raw.bridge ?? "cni0";
-  if (
-    typeof bridge !== "string" || !/^[^/:\s]{1,15}$/.test(bridge) || bridge === "." ||
-    bridge === ".."
-  ) {
-    throw invalid(
-      "bridge",
-      `${JSON.stringify(bridge)} is not a valid interface name (1-15 characters)`,
-    );
+  if (!isIfname(bridge)) {
+    throw invalid("bridge", `${JSON.stringify(bridge)} is not a valid interface name (1-15 bytes)`);
   }
   let mtu: number | undefined;
   if (raw.mtu !== undefined && raw.mtu !== null && raw.mtu !== 0) {

@@ -10,10 +10,10 @@ import { NetlinkError } from "./errors.ts";
 import { closeFd, openNetnsFd, withNetns } from "./netns.ts";
 import { NetlinkDecodeError } from "./nl/attr.ts";
 import * as C from "./nl/consts.ts";
+import { checkIfname } from "./nl/ifname.ts";
 import type { NlMessage } from "./nl/message.ts";
 import {
   bridgePortHairpinRequest,
-  checkIfname,
   linkAddRequest,
   type LinkAddSpec,
   linkDelRequest,

@@ -22,6 +22,7 @@ export {
   openNetnsFd,
   withNetns,
 } from "./netns.ts";
+export { checkIfname, IFNAME_RULE, ifnameProblem, IFNAMSIZ, isIfname } from "./nl/ifname.ts";
 export { sysctlGet, sysctlPath, sysctlSet } from "./sysctl.ts";
 export { NetlinkSocket } from "./socket.ts";
 export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";

@@ -3,7 +3,7 @@
  * Every test works in fresh namespaces that are deleted afterwards.
  */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
-import { isNetlinkError, NetlinkError, netnsList, openHandle } from "../net/mod.ts";
+import { isIfname, isNetlinkError, NetlinkError, netnsList, openHandle } from "../net/mod.ts";
 import { testPrefix, withNamespaces } from "./_netns.ts";
 import { ip, ipj, linkOf } from "./net_oracle.ts";
 
@@ -265,4 +265,34 @@ Deno.test("linkList() agrees with ip -j link show", async () => {
 
 Deno.test("nothing is left behind: no namespace with this run's prefix remains", () => {
   assertEquals(netnsList().filter((n) => n.startsWith(`${testPrefix()}-`)), []);
+});
+
+Deno.test("isIfname() agrees with the kernel on which names a link may have", async () => {
+  // `ip link add` refuses some names itself (empty, too long, "/", ASCII spaces) and hands the
+  // others to the kernel, so its exit status is the kernel's answer for every name below.
+  const names = [
+    "eth0",
+    "abcdefghijklmno",
+    "abcdefghijklmné", // 15 characters, 16 bytes
+    "abcdefghijklmé", // 14 characters, 15 bytes
+    "a:b",
+    "à", // C3 A0: the kernel's isspace() counts 0xA0
+    "a\u00a0b",
+    "a\u2000b", // E2 80 80: no 0xA0 byte, taken
+    "a\x01b",
+    "a b",
+    ".",
+    "..",
+  ];
+  await withNamespaces(["a"], (ns) => {
+    const got = names.map((n) => {
+      const out = new Deno.Command("ip", {
+        args: ["-n", ns.a!.replace("/run/netns/", ""), "link", "add", n, "type", "bridge"],
+        stdout: "null",
+        stderr: "null",
+      }).outputSync();
+      return [n, out.success];
+    });
+    assertEquals(got, names.map((n) => [n, isIfname(n)]));
+  });
 });

@@ -7,6 +7,7 @@
  */
 import { CniCode, CniError } from "../errors.ts";
 import type { IpamAttachment } from "./types.ts";
+import { isIfname } from "../../net/nl/ifname.ts";
 
 /** host-local's separator between container ID and interface name. */
 export const LINE_BREAK = "\r\n";
@@ -55,7 +56,7 @@ export function parseReservation(data: Uint8Array): ReservationRecord {
     return { kind: "corrupt", reason: "container ID contains whitespace or control characters" };
   }
   if (ifName === undefined) return { kind: "legacy", id };
-  if (ifName === "" || BAD_CHARS.test(ifName) || ifName.length > 15) {
+  if (!isIfname(ifName) || BAD_CHARS.test(ifName)) {
     return { kind: "corrupt", reason: `invalid interface name ${JSON.stringify(ifName)}` };
   }
   return { kind: "current", id, ifName };
@@ -101,13 +102,12 @@ export function validateAttachment(a: IpamAttachment): void {
     );
   }
   if (
-    typeof a.ifName !== "string" || a.ifName === "" || BAD_CHARS.test(a.ifName) ||
-    a.ifName.length > 15 || a.ifName.includes("/")
+    !isIfname(a.ifName) || BAD_CHARS.test(a.ifName)
   ) {
     throw new CniError(
       CniCode.InvalidEnv,
       `Invalid interface name ${JSON.stringify(a.ifName)}`,
-      "CNI_IFNAME must be 1-15 characters without '/', whitespace or control characters",
+      "CNI_IFNAME must be 1-15 bytes without '/', ':', whitespace or control characters",
     );
   }
 }

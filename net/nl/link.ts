@@ -21,6 +21,7 @@ import {
   textOf,
 } from "./attr.ts";
 import * as C from "./consts.ts";
+import { checkIfname } from "./ifname.ts";
 import type { NlMessage } from "./message.ts";
 
 /** A link to create, with every reference already resolved to a number. */
@@ -68,22 +69,6 @@ export interface LinkSetSpec {
   masterIndex?: number;
   netnsFd?: number;
   name?: string;
-}
-
-const IFNAMSIZ = 16;
-
-/** Checks an interface name like the kernel does (1..15 bytes, no "/", ":" or whitespace). */
-export function checkIfname(name: string, what = "link"): void {
-  const bytes = new TextEncoder().encode(String(name));
-  if (
-    typeof name !== "string" || bytes.length === 0 || bytes.length >= IFNAMSIZ ||
-    /[\s/:]/.test(name) ||
-    name === "." || name === ".."
-  ) {
-    throw new TypeError(
-      `Cannot use ${what} name "${name}": an interface name is 1-15 bytes without "/", ":" or spaces`,
-    );
-  }
 }
 
 function checkU(v: number | undefined, bits: 8 | 16 | 32, what: string, min = 0): void {

@@ -6,6 +6,7 @@
 export * from "./attr.ts";
 export * from "./writer.ts";
 export * from "./message.ts";
+export * from "./ifname.ts";
 export * from "./link.ts";
 export * from "./addr.ts";
 export * from "./route.ts";
