@@ -95,10 +95,39 @@ export const LIBC_NS_ADMIN_SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * Waiting on sockets without blocking the JS thread (the kernel monitor, probes): `poll` runs
+ * on a helper thread (FFI `nonblocking`) and returns a Promise; `eventfd`/`write` wake it up.
+ * Their own lazy dlopen, like the namespace symbols: the CNI plugin never loads them.
+ */
+export const LIBC_POLL_SYMBOLS = {
+  /** int poll(struct pollfd *fds, nfds_t nfds, int timeout), on a helper thread. */
+  poll: {
+    parameters: [
+      "buffer",
+      /* struct pollfd *fds */ "u64",
+      /* nfds_t nfds */ "i32", /* int timeout */
+    ],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** int eventfd(unsigned int initval, int flags) */
+  eventfd: { parameters: ["u32", /* unsigned int initval */ "i32" /* int flags */], result: "i32" },
+  /** ssize_t write(int fd, const void *buf, size_t count) */
+  write: {
+    parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize" /* size_t count */],
+    result: "isize",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+export const POLLIN = 0x1;
 export const SOL_SOCKET = 1;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
@@ -134,6 +163,7 @@ export const LIBC_ASYNC_SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 type LibcAsync = Deno.DynamicLibrary<typeof LIBC_ASYNC_SYMBOLS>["symbols"];
+type LibcPoll = Deno.DynamicLibrary<typeof LIBC_POLL_SYMBOLS>["symbols"];
 type LibcNsAdmin = Deno.DynamicLibrary<typeof LIBC_NS_ADMIN_SYMBOLS>["symbols"];
 
 let lib: Libc | undefined;
@@ -157,6 +187,15 @@ let libAsync: LibcAsync | undefined;
 export function libcAsync(): LibcAsync {
   libAsync ??= Deno.dlopen("libc.so.6", LIBC_ASYNC_SYMBOLS).symbols;
   return libAsync;
+}
+
+let libPoll: LibcPoll | undefined;
+
+/** poll (helper thread), eventfd and write (their own dlopen, on first use). */
+export function libcPoll(): LibcPoll {
+  libc(); // errno() must be ready before a failing call
+  libPoll ??= Deno.dlopen("libc.so.6", LIBC_POLL_SYMBOLS).symbols;
+  return libPoll;
 }
 
 let libNsAdmin: LibcNsAdmin | undefined;

@@ -25,6 +25,15 @@ export {
 export { checkIfname, IFNAME_RULE, ifnameProblem, IFNAMSIZ, isIfname } from "./nl/ifname.ts";
 export { sysctlGet, sysctlPath, sysctlSet } from "./sysctl.ts";
 export { NetlinkSocket } from "./socket.ts";
+export {
+  ALL_MONITOR_GROUPS,
+  type KernelEvent,
+  KernelMonitor,
+  type KernelOp,
+  type MonitorGroup,
+  type MonitorOptions,
+} from "./monitor.ts";
+export type { Netconf } from "./nl/netconf.ts";
 export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";
 export * from "./types.ts";
 export * from "./cidr.ts";

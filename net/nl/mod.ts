@@ -11,5 +11,6 @@ export * from "./link.ts";
 export * from "./addr.ts";
 export * from "./route.ts";
 export * from "./neigh.ts";
+export * from "./netconf.ts";
 export * as consts from "./consts.ts";
 export * as schemas from "./schemas.ts";
