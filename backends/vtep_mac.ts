@@ -8,6 +8,7 @@
  * @module
  */
 import { formatMac, parseMac } from "../net/cidr.ts";
+import { atomicWriteFile } from "../node/atomic_write.ts";
 
 /** Path of the persisted MAC for a device: `<stateDir>/<device>.mac`. */
 export function vtepMacPath(stateDir: string, device: string): string {
@@ -52,15 +53,7 @@ export function readVtepMac(path: string): string | undefined {
 
 /** Writes the MAC atomically (temp file + rename), creating stateDir if needed. */
 export function writeVtepMac(path: string, mac: string): void {
-  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  Deno.mkdirSync(dir, { recursive: true });
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  // The name is predictable: never write through a symlink (or a stale file) planted there.
-  try {
-    Deno.removeSync(tmp);
-  } catch { /* the usual case: not there */ }
-  Deno.writeTextFileSync(tmp, mac + "\n", { createNew: true });
-  Deno.renameSync(tmp, path);
+  atomicWriteFile(path, mac + "\n", { mkdir: true });
 }
 
 /**

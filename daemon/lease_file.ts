@@ -5,6 +5,7 @@
  * @module
  */
 import { formatIp, nthIp, parseCidr } from "../net/cidr.ts";
+import { atomicWriteFile } from "../node/atomic_write.ts";
 
 /** What the CNI plugin learns about this node (the JSON lease file). */
 export interface NodeLeaseFile {
@@ -44,23 +45,7 @@ export function subnetEnvText(l: NodeLeaseFile): string {
 
 /** Writes `text` to `path` atomically (creating the directory); readers never see half a file. */
 export function writeFileAtomic(path: string, text: string): void {
-  const slash = path.lastIndexOf("/");
-  const dir = slash > 0 ? path.slice(0, slash) : ".";
-  Deno.mkdirSync(dir, { recursive: true });
-  const tmp = `${dir}/.${path.slice(slash + 1)}.${Deno.pid}.tmp`;
-  try {
-    // The name is predictable: never write through a symlink (or a stale file) planted there.
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* the usual case: not there */ }
-    Deno.writeTextFileSync(tmp, text, { mode: 0o644, createNew: true });
-    Deno.renameSync(tmp, path);
-  } catch (e) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* never created */ }
-    throw e;
-  }
+  atomicWriteFile(path, text, { mkdir: true });
 }
 
 /** Reads the subnet of a previous lease file, if there is a readable one (for reuse after restart). */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { atomicWriteFile } from "../node/atomic_write.ts";
 import type { LabOptions } from "./plan.ts";
 
 /** A daemon process the lab started. */
@@ -80,9 +81,7 @@ export function newLabState(options: LabOptions): LabState {
 
 /** Writes lab.json atomically (temp file + rename). */
 export function writeLabState(file: string, state: LabState): void {
-  const tmp = `${file}.tmp.${Deno.pid}`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
-  Deno.renameSync(tmp, file);
+  atomicWriteFile(file, JSON.stringify(state, null, 2) + "\n");
 }
 
 /** Reads lab.json; undefined when there is none; LabStateError when it is corrupt. */

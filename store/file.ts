@@ -27,6 +27,7 @@ import {
   parseSubnetKey,
   subnetKey,
 } from "./flannel.ts";
+import { atomicWriteFile } from "../node/atomic_write.ts";
 import { chooseLease } from "./allocate.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import { leaseIdentity, type WarnFn } from "./_util.ts";
@@ -457,17 +458,9 @@ export class FileStore implements LeaseStore {
   }
 
   #writeAtomic(path: string, text: string): void {
-    const slash = path.lastIndexOf("/");
-    const tmp = `${path.slice(0, slash)}/.${path.slice(slash + 1)}.${Deno.pid}.${
-      crypto.randomUUID().slice(0, 8)
-    }.tmp`;
     try {
-      Deno.writeTextFileSync(tmp, text);
-      Deno.renameSync(tmp, path);
+      atomicWriteFile(path, text);
     } catch (e) {
-      try {
-        Deno.removeSync(tmp);
-      } catch { /* already gone */ }
       throw new StoreError(`Cannot write ${path}: ${(e as Error).message}`, { cause: e });
     }
   }

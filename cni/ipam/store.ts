@@ -20,6 +20,7 @@
  */
 import { formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
+import { atomicWriteFile } from "../../node/atomic_write.ts";
 import { crashPoint } from "./_crash.ts";
 import { formatReservation, parseReservation, type ReservationRecord } from "./reservation.ts";
 import type { IpamAttachment } from "./types.ts";
@@ -282,12 +283,9 @@ export class ReservationStore {
   setLastReserved(idx: number, ip: string): void {
     this.#assertLocked();
     const path = `${this.dir}/${LAST_RESERVED_PREFIX}${idx}`;
-    const tmp = `${this.dir}/${TEMP_PREFIX}${Deno.pid}.${crypto.randomUUID()}`;
     try {
-      Deno.writeTextFileSync(tmp, ip, { createNew: true, mode: 0o644 });
-      Deno.renameSync(tmp, path);
+      atomicWriteFile(path, ip, { tempPrefix: TEMP_PREFIX });
     } catch (e) {
-      removeQuiet(tmp);
       throw ioError("write", path, e);
     }
   }

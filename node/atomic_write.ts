@@ -1,0 +1,68 @@
+/**
+ * Atomic file replacement: write a temporary file beside the target, then rename it over the
+ * target, so a reader sees the old content or the new, never half a file, and a crash leaves at
+ * most a temporary file.
+ *
+ * @module
+ */
+
+/** Options for atomicWriteFile(). */
+export interface AtomicWriteOptions {
+  /** Permission bits of the new file (before the umask). Default 0o644. */
+  mode?: number;
+  /** Create the parent directory (and its parents) first. Default false. */
+  mkdir?: boolean;
+  /**
+   * The temporary file's name up to the pid: default `.<name>.`, giving `.<name>.<pid>.<random>.tmp`
+   * beside the target. Give one when a cleaner removes leftovers by prefix.
+   */
+  tempPrefix?: string;
+}
+
+/** The directory part of a path ("." for a bare name, "/" for a file in the root). */
+function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  if (slash < 0) return ".";
+  return slash === 0 ? "/" : path.slice(0, slash);
+}
+
+function removeQuiet(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch { /* never created, or already gone */ }
+}
+
+/**
+ * Replaces `path` with `data` atomically (temp file + rename in the same directory). The
+ * temporary file is created exclusively under an unpredictable name, so a symlink or file planted
+ * beside the target is never written through; a symlink at `path` itself is replaced, not
+ * followed. On failure the temporary file is removed and the error (a `Deno.errors.*`) rethrown
+ * unchanged: callers wrap it in their own typed error.
+ *
+ * @example
+ * ```ts
+ * import { atomicWriteFile } from "./atomic_write.ts";
+ * const dir = Deno.makeTempDirSync();
+ * atomicWriteFile(`${dir}/run/subnet.json`, "{}\n", { mkdir: true });
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function atomicWriteFile(
+  path: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+): void {
+  const dir = dirOf(path);
+  if (opts.mkdir) Deno.mkdirSync(dir, { recursive: true });
+  const prefix = opts.tempPrefix ?? `.${path.slice(path.lastIndexOf("/") + 1)}.`;
+  const tmp = `${dir}/${prefix}${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const options = { createNew: true, mode: opts.mode ?? 0o644 };
+  try {
+    if (typeof data === "string") Deno.writeTextFileSync(tmp, data, options);
+    else Deno.writeFileSync(tmp, data, options);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    removeQuiet(tmp);
+    throw e;
+  }
+}
