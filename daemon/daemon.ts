@@ -6,9 +6,11 @@
  * Loops, all running until the stop signal:
  * - renew: every ttl/3 (sooner after an error, or at once when the watch shows the lease
  *   changed hands); a lost lease is acquired again (preferring the same subnet).
- * - watch: list + watch the datastore; every change asks for a reconcile, run on the next
- *   macrotask: changes that arrive together are coalesced into one run (see coalesce.ts).
- *   A broken watch or datastore outage keeps the dataplane as it is and retries with backoff.
+ * - watch: a LeaseInformer (store/informer.ts) lists the datastore and watches from exactly that
+ *   list's revision (re-listing on any watch error or gap); every change asks for a reconcile,
+ *   run on the next macrotask: changes that arrive together are coalesced into one run (see
+ *   coalesce.ts). A broken watch or datastore outage keeps the dataplane as it is and retries
+ *   with backoff. No reconcile runs before the first list (it would prune every route).
  * - timer: every `reconcileInterval` s: backend.setup() (recreates a deleted device) and a full
  *   reconcile, so deleted routes heal; the lease files are rewritten if they went missing.
  * Stopping leaves the dataplane and (by default) the lease in place, like flannel.
@@ -19,6 +21,7 @@ import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../b
 import type { NetHandle } from "../net/types.ts";
 import { LeaseLostError } from "../store/errors.ts";
 import { sleep, Sleeper } from "../store/sleeper.ts";
+import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import type { DaemonConfig } from "./config.ts";
 import type { Readiness } from "./http.ts";
@@ -69,7 +72,9 @@ export class NodeDaemon {
   #log: Logger;
   #lease?: Lease;
   #net?: NetworkConfig;
-  #leases = new Map<string, Lease>();
+  #informer: LeaseInformer;
+  /** The other nodes' subnets the last error-free reconcile programmed (or skipped). */
+  #programmed: ReadonlySet<string> = new Set();
   #backend?: Backend;
   #setup?: SetupResult;
   #uplink?: UplinkChoice;
@@ -90,6 +95,17 @@ export class NodeDaemon {
     this.#backoffMin = deps.backoff?.minMs ?? 500;
     this.#backoffMax = deps.backoff?.maxMs ?? 30_000;
     this.#events = this.#eventReconciles();
+    this.#informer = this.#newInformer();
+  }
+
+  /** The datastore informer (a fresh one per run()). */
+  #newInformer(): LeaseInformer {
+    return new LeaseInformer({
+      store: this.#d.store,
+      backoff: { minMs: this.#backoffMin, maxMs: this.#backoffMax },
+      onChange: (b) => this.#leasesChanged(b),
+      onError: (e, ms) => this.#datastoreError("watch", e, ms),
+    });
   }
 
   /** The coalescer of event-triggered reconciles (a fresh one per run()). */
@@ -127,6 +143,8 @@ export class NodeDaemon {
     });
     this.#events.close();
     this.#events = this.#eventReconciles();
+    this.#informer = this.#newInformer();
+    this.#programmed = new Set();
     const handle = this.#d.openHandle();
     try {
       const up = chooseUplink(handle, c);
@@ -172,7 +190,7 @@ export class NodeDaemon {
 
       await Promise.all([
         this.#renewLoop(signal),
-        this.#watchLoop(signal),
+        this.#informer.run(signal),
         this.#timerLoop(signal),
       ]);
     } finally {
@@ -279,8 +297,6 @@ export class NodeDaemon {
   #takeLease(lease: Lease, what: string): void {
     const old = this.#lease;
     this.#lease = lease;
-    this.#leases.set(lease.subnet, lease);
-    if (old && old.subnet !== lease.subnet) this.#leases.delete(old.subnet);
     this.metrics.leaseExpiry.set(Date.parse(lease.expiration) / 1000);
     this.#log.info(what, {
       subnet: lease.subnet,
@@ -377,12 +393,14 @@ export class NodeDaemon {
   reconcile(trigger: string): ReconcileReport | undefined {
     const self = this.#lease;
     const backend = this.#backend;
-    if (!self || !backend) return undefined;
+    // Before the first list the datastore's leases are unknown: a reconcile would prune them all.
+    if (!self || !backend || !this.#informer.synced) return undefined;
     // This run sees every lease known now: a scheduled event reconcile would only repeat it.
     this.#events.cancel();
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
-    for (const l of this.#leases.values()) {
+    const leases = this.#informer.leases();
+    for (const l of leases.values()) {
       if (l.subnet === self.subnet) continue;
       // A record outside the cluster network never reaches a backend (never becomes a route).
       const why = this.#net ? leaseOutsideNetwork(l, this.#net) : undefined;
@@ -405,16 +423,17 @@ export class NodeDaemon {
     m.reconcileDuration.observe(report.durationMs / 1000);
     m.routes.set(report.routes ?? report.added + report.unchanged);
     m.skipped.set(report.skipped.length);
-    m.leases.set(this.#leases.size);
+    m.leases.set(this.#leaseCount());
     if (report.errors.length > 0) {
       m.reconcileErrors.inc(undefined, report.errors.length);
       this.#lastError = `reconcile: ${report.errors[0]}`;
       for (const err of report.errors) this.#log.warn("reconcile error", { trigger, error: err });
     } else {
       if (!this.#routesOk) {
-        this.#log.info("routes programmed", { routes: m.routes.get(), leases: this.#leases.size });
+        this.#log.info("routes programmed", { routes: m.routes.get(), leases: this.#leaseCount() });
       }
       this.#routesOk = true;
+      this.#programmed = new Set(others.map((l) => l.subnet));
       if (this.#lastError?.startsWith("reconcile:")) this.#lastError = undefined;
     }
     const skipped = JSON.stringify(report.skipped);
@@ -438,61 +457,48 @@ export class NodeDaemon {
     return report;
   }
 
-  #setLeases(leases: readonly Lease[]): void {
-    this.#leases = new Map(leases.map((l) => [l.subnet, l]));
-    if (this.#lease) {
-      const mine = this.#leases.get(this.#lease.subnet);
-      if (!mine || mine.node !== this.#lease.node) this.#renewSleeper.wake();
-      this.#leases.set(this.#lease.subnet, this.#lease);
-    }
-    this.metrics.leases.set(this.#leases.size);
+  /** Leases known: the datastore's (as of the informer's revision) plus this node's own. */
+  #leaseCount(): number {
+    const leases = this.#informer.leases();
+    const own = this.#lease;
+    return leases.size + (own && !leases.has(leaseKey(own)) ? 1 : 0);
   }
 
-  async #watchLoop(signal: AbortSignal): Promise<void> {
-    let wait = this.#backoffMin;
-    while (!signal.aborted) {
-      try {
-        const snap = await this.#d.store.list();
-        this.#setLeases(snap.leases);
-        this.reconcile("list");
-        wait = this.#backoffMin;
-        for await (const item of this.#d.store.watch(snap.revision, signal)) {
-          if ("resync" in item) {
-            this.#log.info("datastore resync", { leases: item.resync.leases.length });
-            this.#setLeases(item.resync.leases);
-          } else {
-            for (const ev of item.events) {
-              const own = this.#lease;
-              if (own && ev.lease.subnet === own.subnet) {
-                if (ev.type === "removed" || ev.lease.node !== own.node) {
-                  this.#log.warn("this node's lease changed in the datastore; renewing now", {
-                    subnet: own.subnet,
-                    event: ev.type,
-                  });
-                  this.#renewSleeper.wake();
-                }
-                continue;
-              }
-              this.#log.info(ev.type === "added" ? "lease added" : "lease removed", {
-                subnet: ev.lease.subnet,
-                node: ev.lease.node || undefined,
-                publicIP: ev.lease.publicIP || undefined,
-              });
-              if (ev.type === "added") this.#leases.set(ev.lease.subnet, ev.lease);
-              else this.#leases.delete(ev.lease.subnet);
-            }
-            this.metrics.leases.set(this.#leases.size);
-          }
-          this.#events.request();
-        }
-        if (!signal.aborted) throw new Error("the watch ended");
-      } catch (e) {
-        if (signal.aborted) return;
-        this.#datastoreError("watch", e as Error, wait);
-        await sleep(wait, signal);
-        wait = Math.min(wait * 2, this.#backoffMax);
+  /** The informer applied a batch: log it, notice changes to this node's lease, reconcile. */
+  #leasesChanged(b: InformerBatch): void {
+    const own = this.#lease;
+    if (b.source === "list") {
+      if (this.#informer.relists > 0) {
+        this.#log.info("datastore re-listed", {
+          leases: this.#informer.leases().size,
+          changes: b.events.length,
+        });
       }
+      const mine = own ? this.#informer.leases().get(leaseKey(own)) : undefined;
+      if (own && (!mine || mine.node !== own.node)) this.#renewSleeper.wake();
     }
+    for (const ev of b.events) {
+      if (own && ev.lease.subnet === own.subnet) {
+        if (b.source === "watch" && (ev.type === "removed" || ev.lease.node !== own.node)) {
+          this.#log.warn("this node's lease changed in the datastore; renewing now", {
+            subnet: own.subnet,
+            event: ev.type,
+          });
+          this.#renewSleeper.wake();
+        }
+        continue;
+      }
+      if (b.source === "list" && this.#informer.relists === 0) continue; // the first list
+      this.#log.info(ev.type === "added" ? "lease added" : "lease removed", {
+        subnet: ev.lease.subnet,
+        node: ev.lease.node || undefined,
+        publicIP: ev.lease.publicIP || undefined,
+      });
+    }
+    this.metrics.leases.set(this.#leaseCount());
+    // The first list is programmed at once (readiness waits for it); later changes coalesce.
+    if (b.source === "list" && this.#informer.relists === 0) this.reconcile("list");
+    else this.#events.request();
   }
 
   async #renewLoop(signal: AbortSignal): Promise<void> {
@@ -510,7 +516,6 @@ export class NodeDaemon {
       try {
         const next = await this.#d.store.renew(want, ttl);
         this.#lease = next;
-        this.#leases.set(next.subnet, next);
         this.metrics.renewals.inc();
         this.metrics.leaseExpiry.set(Date.parse(next.expiration) / 1000);
         if (this.#lastError?.startsWith("renew:")) this.#lastError = undefined;

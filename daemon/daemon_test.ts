@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
-import type { Lease, LeaseStore, WatchItem } from "../store/types.ts";
+import type { Lease, LeaseStore, Revision, WatchItem } from "../store/types.ts";
 import { buildConfig, type DaemonConfig } from "./config.ts";
 import { type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
@@ -307,7 +307,7 @@ Deno.test("NodeDaemon: 5,000 lease events in one burst make O(1) reconciles; a l
       acquire: (r) => real.acquire(r),
       renew: (l, t) => real.renew(l, t),
       list: () => real.list(),
-      async *watch(rev: number, signal: AbortSignal): AsyncIterable<WatchItem> {
+      async *watch(rev: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
         await started;
         for (let i = 2; i < 5002; i++) {
           yield { events: [{ type: "added", lease: lease(i) }], revision: rev };

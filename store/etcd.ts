@@ -37,8 +37,10 @@ import type {
   LeaseList,
   LeaseStore,
   NetworkConfig,
+  Revision,
   WatchItem,
 } from "./types.ts";
+import { asRevision } from "./types.ts";
 
 /** Options of {@linkcode EtcdStore}. */
 export interface EtcdStoreOptions {
@@ -208,7 +210,10 @@ export class EtcdStore implements LeaseStore {
     return { ...lease, expiration: new Date(Date.now() + ttl * 1000).toISOString() };
   }
 
-  /** Every decodable lease under `<prefix>/subnets/`. */
+  /**
+   * Every decodable lease under `<prefix>/subnets/`, with the range's header revision: one
+   * consistent read; watch() continues at the next revision.
+   */
   async list(): Promise<LeaseList> {
     const { leases, revision } = await this.#listRaw();
     return { leases, revision };
@@ -242,7 +247,7 @@ export class EtcdStore implements LeaseStore {
         if (sub?.subnet6) bad6.add(sub.subnet6);
       }
     }
-    return { leases, revision, kvs: byKey, bad, bad6 };
+    return { leases, revision: asRevision(String(revision)), kvs: byKey, bad, bad6 };
   }
 
   /** Remaining TTL per etcd lease ID, 16 requests at a time. */
@@ -257,25 +262,35 @@ export class EtcdStore implements LeaseStore {
     return out;
   }
 
-  #decode(kv: EtcdKv, expiration: string): Lease | undefined {
+  #decode(kv: EtcdKv, expiration: string, warn = true): Lease | undefined {
     const name = kv.key.slice(this.#subnets.length);
     try {
       return decodeLeaseRecord(name, JSON.parse(kv.value), expiration);
     } catch (e) {
-      this.#warn("skipping bad lease record", { key: kv.key, error: (e as Error).message });
+      if (warn) {
+        this.#warn("skipping bad lease record", { key: kv.key, error: (e as Error).message });
+      }
       return undefined;
     }
   }
 
   /**
-   * Streams changes after `fromRevision`. On a disconnect it reconnects (backoff 0.2 s … 10 s)
-   * from the last revision seen; when etcd compacted it, yields a `resync` with a full list.
+   * Streams changes after `fromRevision` (etcd's header revision of a list()): every event from
+   * the next revision on, in etcd's order. On a disconnect it reconnects (backoff 0.2 s … 10 s)
+   * from the last revision seen; when etcd compacted it (or `fromRevision` is not one of
+   * etcd's), yields a `resync` with a full list, never a silent skip. A record that becomes
+   * unreadable is reported removed (list() skips it too).
    */
-  async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
-    let rev = fromRevision;
+  async *watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
+    let rev = /^\d+$/.test(fromRevision) ? Number(fromRevision) : undefined;
     let backoff = 200;
     while (!signal.aborted) {
       try {
+        if (rev === undefined) {
+          const snap = await this.list();
+          rev = Number(snap.revision);
+          yield { resync: snap };
+        }
         for await (
           const events of this.client.watch(
             this.#subnets,
@@ -289,11 +304,10 @@ export class EtcdStore implements LeaseStore {
           const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
           for (const ev of events) {
             rev = Math.max(rev, ev.kv.modRevision);
-            if (ev.type === "PUT") {
-              const l = this.#decode(ev.kv, exp);
-              if (l) out.push({ type: "added", lease: l });
-            } else {
-              const prev = ev.prevKv ? this.#decode(ev.prevKv, exp) : undefined;
+            const l = ev.type === "PUT" ? this.#decode(ev.kv, exp) : undefined;
+            if (l) out.push({ type: "added", lease: l });
+            else {
+              const prev = ev.prevKv ? this.#decode(ev.prevKv, exp, false) : undefined;
               const sub = parseSubnetKey(ev.kv.key.slice(this.#subnets.length));
               if (prev) out.push({ type: "removed", lease: prev });
               else if (sub) {
@@ -304,20 +318,14 @@ export class EtcdStore implements LeaseStore {
               }
             }
           }
-          if (out.length > 0) yield { events: out, revision: rev };
+          if (out.length > 0) yield { events: out, revision: asRevision(String(rev)) };
         }
       } catch (e) {
         if (signal.aborted) return;
         this.#onError(e as Error);
         if (e instanceof EtcdCompactedError) {
-          try {
-            const snap = await this.list();
-            rev = snap.revision;
-            yield { resync: snap };
-            continue;
-          } catch (e2) {
-            this.#onError(e2 as Error);
-          }
+          rev = undefined; // re-list on the next round
+          continue;
         }
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 10_000);

@@ -39,8 +39,10 @@ import type {
   LeaseList,
   LeaseStore,
   NetworkConfig,
+  Revision,
   WatchItem,
 } from "./types.ts";
+import { asRevision } from "./types.ts";
 
 /** Options of {@linkcode FileStore}. */
 export interface FileStoreOptions {
@@ -69,6 +71,18 @@ export interface FileStoreOptions {
   now?: () => number;
 }
 
+/** How many list() snapshots a store remembers for watch(). */
+const KEPT_SNAPSHOTS = 4;
+
+/** One read of the directory, as watch() needs it to continue from there. */
+interface Snapshot {
+  byKey: Map<string, Lease>;
+  /** The revision counter read before the leases. */
+  counter: number;
+  /** #dirIdent() at that read. */
+  ident: string;
+}
+
 /** In-process queue per directory, so concurrent callers in one process do not pile up on flock. */
 const queues = new Map<string, Promise<void>>();
 
@@ -90,6 +104,10 @@ export class FileStore implements LeaseStore {
    * Holds only the keys of the last list. Leases are never mutated after decoding.
    */
   #decoded = new Map<string, { text: string; lease: Lease }>();
+  /** The last few snapshots handed out, by revision: what watch(revision) diffs against. */
+  #snapshots = new Map<string, Snapshot>();
+  #id = crypto.randomUUID().slice(0, 8);
+  #seq = 0;
 
   constructor(opts: FileStoreOptions) {
     if (!opts.dir) throw new TypeError("FileStore needs a directory");
@@ -185,60 +203,81 @@ export class FileStore implements LeaseStore {
     });
   }
 
-  /** Live leases (unexpired, decodable). */
+  /**
+   * Live leases (unexpired, decodable) with a revision that watch() continues from exactly:
+   * the store keeps this snapshot (the last few) and diffs the next reads against it.
+   */
   list(): Promise<LeaseList> {
-    const revision = this.#readRevision();
-    return Promise.resolve({ leases: this.#readAll(this.#now()).live, revision });
+    try {
+      const snap = this.#read();
+      return Promise.resolve({ leases: snap.leases, revision: snap.revision });
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
-   * Yields lease changes after `fromRevision`: re-lists when the revision file changed, when a
-   * lease file changed (also one edited by hand without a revision bump), at the earliest known
-   * expiration, and every resyncIntervalMs. Woken by inotify events; polls as a safety net.
-   * Changes that land while it reads are seen by the next round (one re-list for a burst).
+   * Yields lease changes after `fromRevision`: re-reads the directory when the revision file
+   * changed, when a lease file changed (also one edited by hand without a revision bump), when
+   * the directory was replaced, at the earliest known expiration, and every resyncIntervalMs,
+   * and yields the difference from the last read (the snapshot of `fromRevision` first; a
+   * revision this store did not hand out, or forgot, starts with a resync). Woken by inotify
+   * events; polls as a safety net. Changes that land while it reads are seen by the next round
+   * (one re-read for a burst). Throws StoreError when the directory is gone.
    */
-  async *watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem> {
-    const notes = this.#fsEvents ? new DirNotifier(this.dir, this.#warn) : undefined;
+  async *watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
+    const base = this.#snapshots.get(fromRevision);
+    let notes: DirNotifier | undefined;
     try {
-      let known: Map<string, Lease> | undefined;
-      let rev = fromRevision;
+      let known = base?.byKey;
+      let counter = base?.counter;
+      let ident = base?.ident;
       let nextResync = 0;
-      let listMs = 0;
+      let retryNotes = 0;
+      // The first round always re-reads: a change between list() and the notifier's start
+      // (e.g. a hand edit without a revision bump) has no event.
+      let force = true;
       while (!signal.aborted) {
+        const curIdent = this.#dirIdent();
+        if (
+          this.#fsEvents && (curIdent !== ident || (!notes?.active && this.#now() >= retryNotes))
+        ) {
+          // First round, the directory was replaced (the old watch is on a dead inode), or the
+          // notifier died: watch the directory as it is now.
+          await notes?.close();
+          notes = new DirNotifier(this.dir, this.#warn);
+          retryNotes = this.#now() + this.#resync;
+          force = true;
+        }
         // Taken before reading, so an event that lands during the read wakes the next round.
         const leaseFilesChanged = notes?.take() ?? false;
         const cur = this.#readRevision();
         const now = this.#now();
-        if (known === undefined) {
-          const { leases, revision } = await this.list();
-          known = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
-          nextResync = now + this.#resync;
-          if (revision !== fromRevision) yield { resync: { leases, revision } };
-          rev = revision;
-        } else if (
-          cur !== rev || leaseFilesChanged || now >= nextResync || earliestExpiry(known) <= now
+        let listMs = 0;
+        if (
+          force || known === undefined || cur !== counter || curIdent !== ident ||
+          leaseFilesChanged || now >= nextResync || earliestExpiry(known) <= now
         ) {
+          force = false;
           const t0 = performance.now();
-          const { leases, revision } = await this.list();
+          const list = await this.list();
+          const snap = { ...list, ...this.#snapshots.get(list.revision)! };
           listMs = performance.now() - t0;
           nextResync = now + this.#resync;
-          const next = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
-          const events: LeaseEvent[] = [];
-          for (const [k, l] of next) {
-            const old = known.get(k);
-            if (!old || leaseIdentity(old) !== leaseIdentity(l)) {
-              events.push({ type: "added", lease: l });
-            }
+          const prev = known;
+          known = snap.byKey;
+          counter = snap.counter;
+          ident = snap.ident;
+          if (prev === undefined) {
+            yield { resync: { leases: snap.leases, revision: snap.revision } };
+          } else {
+            const events = diffLeases(prev, snap.byKey);
+            if (events.length > 0) yield { events, revision: snap.revision };
           }
-          for (const [k, l] of known) if (!next.has(k)) events.push({ type: "removed", lease: l });
-          known = next;
-          rev = revision;
-          if (events.length > 0) yield { events, revision };
         }
-        // After an expensive re-list (thousands of leases) pause about as long, so a burst of
-        // writes costs at most about half a core instead of back-to-back re-lists.
+        // After an expensive re-read (thousands of leases) pause about as long, so a burst of
+        // writes costs at most about half a core instead of back-to-back re-reads.
         if (listMs >= 1) await sleep(Math.min(listMs, 1000), signal);
-        listMs = 0;
         const wait = Math.min(
           notes?.active ? this.#safetyPoll : this.#poll,
           Math.max(0, nextResync - this.#now()),
@@ -268,6 +307,42 @@ export class FileStore implements LeaseStore {
   }
 
   // ---- internals ----
+
+  /**
+   * Reads the directory into a snapshot and remembers it under a fresh revision token
+   * (`<counter>.<store id>.<sequence>`: the counter is only for people reading logs).
+   */
+  #read(): Snapshot & { leases: Lease[]; revision: Revision } {
+    const counter = this.#readRevision();
+    const ident = this.#dirIdent();
+    const leases = this.#readAll(this.#now()).live;
+    const byKey = new Map(leases.map((l) => [subnetKey(l.subnet, l.subnet6), l]));
+    const revision = asRevision(`${counter}.${this.#id}.${++this.#seq}`);
+    this.#snapshots.set(revision, { byKey, counter, ident });
+    for (const k of this.#snapshots.keys()) {
+      if (this.#snapshots.size <= KEPT_SNAPSHOTS) break;
+      this.#snapshots.delete(k);
+    }
+    return { leases, revision, byKey, counter, ident };
+  }
+
+  /**
+   * Identity of DIR/subnets (device, inode, birth time): it changes when the directory is
+   * deleted and made again. Throws StoreError when it is gone.
+   */
+  #dirIdent(): string {
+    try {
+      const st = Deno.statSync(`${this.dir}/subnets`);
+      return `${st.dev}:${st.ino}:${st.birthtime?.getTime() ?? ""}`;
+    } catch (e) {
+      throw new StoreError(
+        `Cannot use lease directory ${this.dir}/subnets: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  }
 
   async #locked<T>(fn: () => T): Promise<T> {
     const prev = queues.get(this.dir) ?? Promise.resolve();
@@ -576,6 +651,19 @@ function isLeaseName(name: string): boolean {
 function subnetOrder(subnet: string): number {
   const [a = 0, b = 0, c = 0, d = 0] = subnet.split("/")[0]!.split(".").map(Number);
   return ((a * 256 + b) * 256 + c) * 256 + d;
+}
+
+/** The events that turn `prev` into `next` ("added" also for a changed lease; renewals are not changes). */
+function diffLeases(prev: Map<string, Lease>, next: Map<string, Lease>): LeaseEvent[] {
+  const events: LeaseEvent[] = [];
+  for (const [k, l] of next) {
+    const old = prev.get(k);
+    if (!old || (old !== l && leaseIdentity(old) !== leaseIdentity(l))) {
+      events.push({ type: "added", lease: l });
+    }
+  }
+  for (const [k, l] of prev) if (!next.has(k)) events.push({ type: "removed", lease: l });
+  return events;
 }
 
 function earliestExpiry(leases: Map<string, Lease> | undefined): number {

@@ -1,7 +1,13 @@
 import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
 import { FileStore } from "./file.ts";
 import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
-import type { AcquireRequest, NetworkConfig, WatchItem } from "./types.ts";
+import {
+  type AcquireRequest,
+  asRevision,
+  type NetworkConfig,
+  type Revision,
+  type WatchItem,
+} from "./types.ts";
 
 const cfg: NetworkConfig = {
   network: "10.244.0.0/16",
@@ -221,7 +227,7 @@ Deno.test("FileStore: watch() from a stale revision starts with a resync", async
     await s.putNetworkConfigIfAbsent(cfg);
     await s.acquire(req("n1"));
     const ac = new AbortController();
-    for await (const it of s.watch(0, ac.signal)) {
+    for await (const it of s.watch(asRevision("0"), ac.signal)) {
       assert("resync" in it);
       assertEquals(it.resync.leases.length, 1);
       ac.abort();
@@ -230,7 +236,7 @@ Deno.test("FileStore: watch() from a stale revision starts with a resync", async
 });
 
 /** Collects watch() items until `stop` aborts; `until(n)` waits (at most 5 s) for n items. */
-function collect(s: FileStore, from: number) {
+function collect(s: FileStore, from: Revision) {
   const ac = new AbortController();
   const items: WatchItem[] = [];
   const done = (async () => {
@@ -360,7 +366,7 @@ Deno.test("FileStore: watch() ends cleanly when its consumer stops early (watche
     await s.putNetworkConfigIfAbsent(cfg);
     await s.acquire(req("n1"));
     const ac = new AbortController();
-    for await (const it of s.watch(0, ac.signal)) {
+    for await (const it of s.watch(asRevision("0"), ac.signal)) {
       assert("resync" in it);
       break; // return() on the generator: its finally closes the inotify watcher
     }
@@ -436,5 +442,87 @@ Deno.test("FileStore: list() sees a lease file rewritten by hand (decoded record
     assertEquals((await s.list()).leases.map((l) => l.publicIP), ["192.168.1.8"]);
     Deno.removeSync(file);
     assertEquals((await s.list()).leases, []);
+  });
+});
+
+Deno.test("FileStore: a lease written between list() and watch() without its revision bump yet is delivered (issue 15)", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 20 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await s.acquire(req("n1"));
+    const { revision, leases } = await s.list();
+    assertEquals(leases.length, 1);
+    // A writer in another process: its lease file is in place, its revision bump not yet.
+    const rev = await Deno.readTextFile(`${dir}/revision`);
+    const other = new FileStore({ dir: `${dir}` });
+    await other.acquire(req("n2", "192.168.1.11"));
+    await Deno.writeTextFile(`${dir}/revision`, rev);
+    const w = collect(s, revision);
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // the watch's first read sees the file
+      await Deno.writeTextFile(`${dir}/revision`, `${Number(rev) + 1}\n`); // the bump lands
+      await w.until(1);
+    } finally {
+      await w.stop();
+    }
+    assertEquals(flatItems(w.items), ["added 10.244.2.0/24"]);
+  });
+});
+
+Deno.test("FileStore: a lease that expires between list() and watch() is reported removed", async () => {
+  await withDir(async (dir) => {
+    let now = Date.now();
+    const s = new FileStore({ dir, pollIntervalMs: 20, now: () => now });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await s.acquire({ ...req("n1"), ttlSeconds: 5 });
+    const { revision, leases } = await s.list();
+    assertEquals(leases.length, 1);
+    now += 10_000;
+    const w = collect(s, revision);
+    try {
+      await w.until(1);
+    } finally {
+      await w.stop();
+    }
+    assertEquals(flatItems(w.items), ["removed 10.244.1.0/24"]);
+  });
+});
+
+Deno.test("FileStore: watch() follows the directory when it is deleted and made again", async () => {
+  await withDir(async (dir) => {
+    const slow = { pollIntervalMs: 3_600_000, safetyPollMs: 200 };
+    const s = new FileStore({ dir, ...slow });
+    await s.putNetworkConfigIfAbsent(cfg);
+    await s.acquire(req("n1"));
+    const w = collect(s, (await s.list()).revision);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      // In one go (the watch cannot run in between): it never sees the directory missing.
+      Deno.removeSync(`${dir}/subnets`, { recursive: true });
+      Deno.mkdirSync(`${dir}/subnets`);
+      await w.until(1);
+      const writer = new FileStore({ dir });
+      await writer.acquire(req("n2", "192.168.1.11"));
+      await w.until(2);
+    } finally {
+      await w.stop();
+    }
+    assertEquals(flatItems(w.items), ["removed 10.244.1.0/24", "added 10.244.1.0/24"]);
+  });
+});
+
+Deno.test("FileStore: watch() throws StoreError when the directory is gone", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 20 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const { revision } = await s.list();
+    await Deno.remove(`${dir}/subnets`, { recursive: true });
+    await assertRejects(
+      async () => {
+        for await (const _ of s.watch(revision, AbortSignal.timeout(5000))) { /* none */ }
+      },
+      StoreError,
+      "Cannot use lease directory",
+    );
   });
 });

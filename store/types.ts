@@ -24,7 +24,7 @@ export interface Lease {
   expiration: string;
 }
 
-/** A change seen by watchLeases(). */
+/** A change seen by watch(): "added" also stands for a changed record (the new lease replaces the old). */
 export interface LeaseEvent {
   type: "added" | "removed";
   lease: Lease;
@@ -60,19 +60,34 @@ export interface AcquireRequest {
   previousSubnet?: string;
 }
 
+declare const revisionBrand: unique symbol;
+
+/**
+ * A datastore revision: an opaque token a store hands out with list() and takes back in
+ * watch(). Callers only pass it along (and may log it); only the store that made it knows what
+ * it means (etcd: the header revision; file store: its change counter and snapshot).
+ */
+export type Revision = string & { readonly [revisionBrand]: true };
+
+/** Wraps a store's own token text as a Revision (for stores; callers never make one). */
+export function asRevision(token: string): Revision {
+  return token as Revision;
+}
+
 /** A consistent snapshot of the live (unexpired) leases. */
 export interface LeaseList {
   leases: Lease[];
-  /** Store revision of the snapshot; watch(revision) continues from here. */
-  revision: number;
+  /** Store revision of the snapshot; watch(revision) continues from exactly here. */
+  revision: Revision;
 }
 
 /**
  * One item of a watch: either a batch of changes up to `revision`, or a full resync (the
- * watch lost its place, e.g. after etcd compaction: replace everything with `resync.leases`).
+ * watch lost its place, e.g. after etcd compaction or for a revision the store does not know:
+ * replace everything with `resync.leases`).
  */
 export type WatchItem =
-  | { events: LeaseEvent[]; revision: number }
+  | { events: LeaseEvent[]; revision: Revision }
   | { resync: LeaseList };
 
 /**
@@ -92,8 +107,12 @@ export interface LeaseStore {
   renew(lease: Lease, ttlSeconds: number): Promise<Lease>;
   /** All live leases. Bad records are skipped (and reported through the store's onWarning). */
   list(): Promise<LeaseList>;
-  /** Changes after `fromRevision` until `signal` aborts. */
-  watch(fromRevision: number, signal: AbortSignal): AsyncIterable<WatchItem>;
+  /**
+   * Changes after `fromRevision` (a list()'s revision) until `signal` aborts: gapless (every
+   * change after that snapshot is delivered, or a resync replaces the snapshot) and in order
+   * per key. Ends by throwing StoreError when the store cannot go on (the caller re-lists).
+   */
+  watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem>;
   /** Gives the subnet back (deletes the record). Missing records are not an error. */
   release(lease: Lease): Promise<void>;
   /** Frees resources (connections, timers). */

@@ -10,6 +10,7 @@ import type {
   Lease,
   LeaseEvent,
   NetworkConfig,
+  Revision,
   WatchItem,
 } from "../store/types.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
@@ -42,7 +43,7 @@ function etcdctl(endpoint: string, ...args: string[]): string {
 /** Collects watch items until `pred` holds (or 10 s pass). */
 async function collect(
   store: EtcdStore,
-  from: number,
+  from: Revision,
   pred: (items: WatchItem[]) => boolean,
   during: () => Promise<void>,
 ): Promise<WatchItem[]> {
