@@ -12,5 +12,17 @@
  */
 export * from "./net/mod.ts";
 export type { Lease, LeaseEvent, NetworkConfig } from "./store/types.ts";
+export {
+  apply,
+  type ApplyResult,
+  formatOp,
+  type KernelSnapshot,
+  type Plan,
+  plan,
+  type PlanOp,
+  type PlanSkip,
+  snapshot,
+} from "./backends/mod.ts";
+export type { DesiredState, LeaseEntries } from "./backends/types.ts";
 export { CniCode, CniError } from "./cni/errors.ts";
 export { VERSION } from "./version.ts";

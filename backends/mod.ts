@@ -11,6 +11,17 @@
  * ensureMasquerade({ netns, clusterNetworks: ["10.244.0.0/16"], podSubnets: [self.subnet], enabled: true });
  * ```
  *
+ * The reconciler in three steps, for callers that want to look before they change anything
+ * (`skein daemon --dry-run`, `skein diagnose`): `snapshot()` reads the kernel, `plan()` (pure)
+ * lists the operations with a reason each, `apply()` runs them.
+ *
+ * ```ts ignore
+ * import { plan, snapshot } from "./backends/mod.ts";
+ * const p = plan(desired, snapshot(handle, { devices: desired.ownedDevices }));
+ * p.ops.filter((op) => op.reason === "wrong-nexthop"); // routes via the wrong gateway
+ * p.skipped.filter((s) => s.code === "shadowed");       // leases hidden by a foreign route
+ * ```
+ *
  * @module
  */
 export { createBackend } from "./backend.ts";
@@ -22,13 +33,39 @@ export {
   type MasqueradeOptions,
   masqueradeScript,
 } from "./masquerade.ts";
-export { isOwnedRoute, reconcileState, type ReconcileStateOptions } from "./reconcile.ts";
+export { reconcileState, type ReconcileStateOptions } from "./reconcile.ts";
+export {
+  isOwnedRoute,
+  type KernelSnapshot,
+  MAIN_TABLE,
+  snapshot,
+  type SnapshotOptions,
+} from "./snapshot.ts";
+export {
+  type FdbOp,
+  formatOp,
+  type LinkOp,
+  type NeighOp,
+  type OpAction,
+  type OpReason,
+  type Plan,
+  plan,
+  type PlanOp,
+  type PlanOptions,
+  type PlanSkip,
+  type RouteOp,
+  type SkipCode,
+  type UnchangedEntry,
+} from "./plan.ts";
+export { apply, type ApplyError, type ApplyResult } from "./apply.ts";
+export { fdbKey, kernelRouteKey, linkKey, metricOf, neighKey, routeKey } from "./keys.ts";
 export { vtepMacPath } from "./vtep_mac.ts";
 export type {
   Backend,
   BackendOptions,
   BackendType,
   DesiredState,
+  DeviceSpec,
   FdbSpec,
   LeaseEntries,
   NeighSpec,

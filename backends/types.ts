@@ -172,4 +172,18 @@ export interface DesiredState {
    * them that no lease needs are removed. Empty for host-gw and ipip.
    */
   ownedDevices: number[];
+  /**
+   * skein's links this state needs (the tunnel device), when the caller wants plan() to say that
+   * one is missing (a dry run before setup()). The reconcile path leaves it out: setup() has
+   * already made the device.
+   */
+  devices?: DeviceSpec[];
+}
+
+/** A device the desired state needs (DesiredState.devices). */
+export interface DeviceSpec {
+  /** "skein.1". */
+  name: string;
+  /** Link kind: "vxlan", "ipip". */
+  kind: string;
 }
