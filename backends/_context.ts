@@ -3,19 +3,14 @@
  *
  * @module
  */
-import { formatIp, parseIp, tryParseIp } from "../net/cidr.ts";
+import { formatIp, type Ip, parseIp, tryParseIp } from "../net/cidr.ts";
 import { isIfname } from "../net/nl/ifname.ts";
 import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import {
-  BACKEND_TYPES,
-  type BackendOptions,
-  type BackendType,
-  type SysctlGetter,
-  type SysctlSetter,
-  type Uplink,
-} from "./types.ts";
+import type { BackendOptions, BackendType, SysctlGetter, SysctlSetter, Uplink } from "./types.ts";
 import { ipInfo } from "./_parse_cache.ts";
+import { parseFields } from "../component/section.ts";
+import { type BackendDefinition, backendDefinition, backendNames, BACKENDS } from "./registry.ts";
 
 /** Invalid backend options: nothing was changed. */
 export class BackendConfigError extends TypeError {
@@ -42,18 +37,19 @@ export class BackendSetupError extends Error {
   }
 }
 
-/** Default tunnel device names. */
-export const DEFAULT_DEVICE: Readonly<Record<BackendType, string | undefined>> = {
-  "host-gw": undefined,
-  vxlan: "skein.1",
-  ipip: "skein-ipip",
-};
+/**
+ * skein's tunnel devices (name and link kind) from the backend table: the only links
+ * removeOtherTunnelDevices() ever deletes. Read when called (the table imports the backends).
+ */
+export function skeinTunnelDevices(): { name: string; kind: string }[] {
+  return Object.values(BACKENDS).flatMap((d: BackendDefinition) =>
+    d.capabilities.device ? [{ ...d.capabilities.device }] : []
+  );
+}
 
-/** Encapsulation overhead per backend and underlay family. */
+/** Encapsulation overhead per backend and underlay family (the table's capability). */
 export function overheadOf(type: BackendType, underlay: 4 | 6): number {
-  if (type === "vxlan") return underlay === 6 ? 70 : 50;
-  if (type === "ipip") return 20;
-  return 0;
+  return backendDefinition(type)?.capabilities.overhead[underlay] ?? 0;
 }
 
 /** Options after validation, with defaults filled in. */
@@ -66,8 +62,8 @@ export interface BackendContext {
   publicIP6?: string;
   underlayFamily: 4 | 6;
   node: string;
-  vni: number;
-  port: number;
+  /** The backend's own fields from its table entry, parsed, defaults filled (vxlan: vni, port). */
+  settings: Readonly<Record<string, unknown>>;
   deviceName: string;
   stateDir?: string;
   /** The overlay device / pod MTU. */
@@ -76,20 +72,44 @@ export interface BackendContext {
 }
 
 /**
- * Checks every option and fills in defaults; throws BackendConfigError naming the field.
- * `sysctl` must already be resolved by the caller.
+ * Checks every option against the backend table and fills in defaults; throws
+ * BackendConfigError naming the field. `sysctl` must already be resolved by the caller.
  */
 export function validateOptions(
   opts: BackendOptions,
   sysctl: { get: SysctlGetter; set: SysctlSetter },
 ): BackendContext {
-  if (!BACKEND_TYPES.includes(opts.type)) {
+  const def = backendDefinition(opts.type);
+  if (!def) {
     throw new BackendConfigError(
       "type",
-      `must be one of ${BACKEND_TYPES.join(", ")}, got ${JSON.stringify(opts.type)}`,
+      `must be one of ${backendNames().join(", ")}, got ${JSON.stringify(opts.type)}`,
     );
   }
-  const u = opts.uplink;
+  const uplink = checkUplink(opts.uplink);
+  const { ip, publicIP6 } = checkAddresses(opts, def);
+  if (typeof opts.node !== "string" || opts.node === "") {
+    throw new BackendConfigError("node", "must be a non-empty node name");
+  }
+  const deviceName = checkDeviceName(opts, def, uplink);
+  return {
+    type: opts.type,
+    handle: opts.handle,
+    netns: opts.netns,
+    uplink,
+    publicIP: formatIp(ip),
+    publicIP6,
+    underlayFamily: ip.family,
+    node: opts.node,
+    settings: checkSettings(opts, def),
+    deviceName,
+    stateDir: opts.stateDir,
+    mtu: checkMtu(opts, def, uplink, ip.family),
+    sysctl,
+  };
+}
+
+function checkUplink(u: Uplink | undefined): Uplink {
   if (!u || !isIfname(u.name)) throw new BackendConfigError("uplink.name", "not an interface name");
   if (!Number.isInteger(u.index) || u.index <= 0) {
     throw new BackendConfigError("uplink.index", `must be a positive integer, got ${u.index}`);
@@ -97,6 +117,14 @@ export function validateOptions(
   if (!Number.isInteger(u.mtu) || u.mtu < 68) {
     throw new BackendConfigError("uplink.mtu", `must be an integer >= 68, got ${u.mtu}`);
   }
+  return { name: u.name, index: u.index, mtu: u.mtu };
+}
+
+/** publicIP (of an underlay family the backend supports) and the optional publicIP6. */
+function checkAddresses(
+  opts: BackendOptions,
+  def: BackendDefinition,
+): { ip: Ip; publicIP6?: string } {
   const ip = tryParseIp(opts.publicIP);
   if (!ip) {
     throw new BackendConfigError("publicIP", `not an IP address: ${JSON.stringify(opts.publicIP)}`);
@@ -112,22 +140,35 @@ export function validateOptions(
     }
     publicIP6 = formatIp(p6);
   }
-  if (opts.type === "ipip" && ip.family !== 4) {
-    throw new BackendConfigError("publicIP", "ipip needs an IPv4 underlay address");
+  if (def.capabilities.overhead[ip.family] === undefined) {
+    const families = Object.keys(def.capabilities.overhead).map((f) => `IPv${f}`).join(" or ");
+    throw new BackendConfigError("publicIP", `${opts.type} needs an ${families} underlay address`);
   }
-  if (typeof opts.node !== "string" || opts.node === "") {
-    throw new BackendConfigError("node", "must be a non-empty node name");
+  return { ip, publicIP6 };
+}
+
+/** The backend's own fields (`opts.settings`) parsed by its table entry, defaults filled. */
+function checkSettings(opts: BackendOptions, def: BackendDefinition): Record<string, unknown> {
+  const given = opts.settings ?? {};
+  const known = Object.keys(def.fields);
+  for (const k of Object.keys(given)) {
+    if (!known.includes(k)) {
+      throw new BackendConfigError(
+        k,
+        `not a setting of the ${opts.type} backend (it has: ${known.join(", ") || "none"})`,
+      );
+    }
   }
-  const vni = opts.vni ?? 1;
-  if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) {
-    throw new BackendConfigError("vni", `must be an integer 0..16777215, got ${opts.vni}`);
-  }
-  const port = opts.port ?? 8472;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BackendConfigError("port", `must be an integer 1..65535, got ${opts.port}`);
-  }
-  const deviceName = opts.deviceName ?? DEFAULT_DEVICE[opts.type] ?? "";
-  if (opts.type !== "host-gw" && !isIfname(deviceName)) {
+  return parseFields({ ...given }, def.fields, (key, problem) => {
+    throw new BackendConfigError(key, problem);
+  });
+}
+
+function checkDeviceName(opts: BackendOptions, def: BackendDefinition, u: Uplink): string {
+  const device = def.capabilities.device;
+  const deviceName = opts.deviceName ?? device?.name ?? "";
+  if (!device) return deviceName;
+  if (!isIfname(deviceName)) {
     throw new BackendConfigError(
       "deviceName",
       `not a valid interface name (1-15 bytes, no spaces, "/" or ":"): ${
@@ -135,10 +176,15 @@ export function validateOptions(
       }`,
     );
   }
-  if (opts.type !== "host-gw" && deviceName === u.name) {
+  if (deviceName === u.name) {
     throw new BackendConfigError("deviceName", `must differ from the uplink ${u.name}`);
   }
-  const overhead = overheadOf(opts.type, ip.family);
+  return deviceName;
+}
+
+/** The pod MTU: the uplink's minus the overhead, or `opts.mtu` when it fits. */
+function checkMtu(opts: BackendOptions, def: BackendDefinition, u: Uplink, family: 4 | 6): number {
+  const overhead = def.capabilities.overhead[family] ?? 0;
   const max = u.mtu - overhead;
   if (max < 68) {
     throw new BackendConfigError(
@@ -146,35 +192,17 @@ export function validateOptions(
       `${u.mtu} leaves no room for the ${overhead}-byte ${opts.type} header`,
     );
   }
-  let mtu = max;
-  if (opts.mtu !== undefined) {
-    if (!Number.isInteger(opts.mtu) || opts.mtu < 68) {
-      throw new BackendConfigError("mtu", `must be an integer >= 68, got ${opts.mtu}`);
-    }
-    if (opts.mtu > max) {
-      throw new BackendConfigError(
-        "mtu",
-        `${opts.mtu} is larger than the uplink ${u.name} MTU ${u.mtu} minus the ${opts.type} overhead ${overhead} (${max}); packets would be dropped`,
-      );
-    }
-    mtu = opts.mtu;
+  if (opts.mtu === undefined) return max;
+  if (!Number.isInteger(opts.mtu) || opts.mtu < 68) {
+    throw new BackendConfigError("mtu", `must be an integer >= 68, got ${opts.mtu}`);
   }
-  return {
-    type: opts.type,
-    handle: opts.handle,
-    netns: opts.netns,
-    uplink: { name: u.name, index: u.index, mtu: u.mtu },
-    publicIP: formatIp(ip),
-    publicIP6,
-    underlayFamily: ip.family,
-    node: opts.node,
-    vni,
-    port,
-    deviceName,
-    stateDir: opts.stateDir,
-    mtu,
-    sysctl,
-  };
+  if (opts.mtu > max) {
+    throw new BackendConfigError(
+      "mtu",
+      `${opts.mtu} is larger than the uplink ${u.name} MTU ${u.mtu} minus the ${opts.type} overhead ${overhead} (${max}); packets would be dropped`,
+    );
+  }
+  return opts.mtu;
 }
 
 /** Sets a sysctl only when it differs (a read is cheap, a write may disturb). True when written. */

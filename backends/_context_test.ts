@@ -14,7 +14,7 @@ const base: BackendOptions = {
 
 Deno.test("validateOptions() fills flannel's defaults and the MTU per backend", () => {
   const v = validateOptions(base, sysctl);
-  assertEquals([v.vni, v.port, v.deviceName, v.mtu], [1, 8472, "skein.1", 1450]);
+  assertEquals([v.settings.vni, v.settings.port, v.deviceName, v.mtu], [1, 8472, "skein.1", 1450]);
   assertEquals(validateOptions({ ...base, publicIP: "fd00::1" }, sysctl).mtu, 1430);
   assertEquals(validateOptions({ ...base, type: "ipip" }, sysctl).mtu, 1480);
   assertEquals(validateOptions({ ...base, type: "ipip" }, sysctl).deviceName, "skein-ipip");
@@ -29,8 +29,9 @@ Deno.test("validateOptions() names the field and the problem", () => {
       { mtu: 1500 },
       "mtu: 1500 is larger than the uplink eth0 MTU 1500 minus the vxlan overhead 50",
     ],
-    [{ vni: 1 << 24 }, "vni"],
-    [{ port: 0 }, "port"],
+    [{ settings: { vni: 1 << 24 } }, "vni"],
+    [{ settings: { port: 0 } }, "port"],
+    [{ settings: { vnid: 3 } }, "vnid: not a setting of the vxlan backend"],
     [{ publicIP: "1.2.3" }, "publicIP"],
     [{ publicIP6: "10.0.0.1" }, "publicIP6"],
     [{ type: "ipip", publicIP: "fd00::1" }, "ipip needs an IPv4 underlay"],

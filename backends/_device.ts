@@ -7,7 +7,7 @@
 import { formatIp, parseCidr } from "../net/cidr.ts";
 import type { Link, LinkAddOptions, LinkSetOptions, NetHandle } from "../net/types.ts";
 import { isNetlinkError } from "../net/errors.ts";
-import { BackendSetupError, DEFAULT_DEVICE } from "./_context.ts";
+import { BackendSetupError, skeinTunnelDevices } from "./_context.ts";
 
 /** One of skein's tunnel devices as ensureTunnelDevice() should leave it. */
 export interface TunnelDeviceSpec {
@@ -63,13 +63,6 @@ export function ensureTunnelDevice(spec: TunnelDeviceSpec): Link {
 }
 
 /**
- * skein's tunnel devices, by name and kind (the backend type is the link kind): the only links
- * removeOtherTunnelDevices() ever deletes.
- */
-const SKEIN_TUNNELS: readonly { name: string; kind: string }[] = Object.entries(DEFAULT_DEVICE)
-  .flatMap(([kind, name]) => (name ? [{ name, kind }] : []));
-
-/**
  * Deletes skein's tunnel devices other than `keep` (the device of the backend now in use;
  * undefined for host-gw): what a node switched from vxlan or ipip to another backend left behind,
  * with its addresses, neighbours and routes (`ip link del skein.1`). Only a link with one of
@@ -79,7 +72,7 @@ const SKEIN_TUNNELS: readonly { name: string; kind: string }[] = Object.entries(
  */
 export function removeOtherTunnelDevices(handle: NetHandle, keep: string | undefined): string[] {
   const removed: string[] = [];
-  for (const t of SKEIN_TUNNELS) {
+  for (const t of skeinTunnelDevices()) {
     if (t.name === keep) continue;
     const link = handle.linkFind(t.name);
     if (!link || link.kind !== t.kind) continue;

@@ -1,14 +1,13 @@
 /**
- * createBackend(): validated options in, a host-gw, vxlan or ipip Backend out.
+ * createBackend(): validated options in, the Backend the backend table (registry.ts) builds for
+ * `opts.type` out.
  *
  * @module
  */
 import { validateOptions } from "./_context.ts";
 import { netnsSysctl } from "./_sysctl.ts";
-import { HostGwBackend } from "./hostgw.ts";
-import { IpipBackend } from "./ipip.ts";
+import { backendDefinition } from "./registry.ts";
 import type { Backend, BackendOptions } from "./types.ts";
-import { VxlanBackend } from "./vxlan.ts";
 
 /**
  * Creates the backend for `opts.type`. Validates every option first and throws
@@ -23,12 +22,5 @@ import { VxlanBackend } from "./vxlan.ts";
  */
 export function createBackend(opts: BackendOptions): Backend {
   const ctx = validateOptions(opts, opts.sysctl ?? netnsSysctl(opts.netns));
-  switch (ctx.type) {
-    case "host-gw":
-      return new HostGwBackend(ctx);
-    case "vxlan":
-      return new VxlanBackend(ctx);
-    case "ipip":
-      return new IpipBackend(ctx);
-  }
+  return backendDefinition(ctx.type)!.create(ctx);
 }

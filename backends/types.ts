@@ -6,12 +6,10 @@
  */
 import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
+import type { BACKENDS } from "./registry.ts";
 
-/** The backend kinds skein implements. */
-export type BackendType = "host-gw" | "vxlan" | "ipip";
-
-/** The names createBackend() accepts, for validation messages. */
-export const BACKEND_TYPES: readonly BackendType[] = ["host-gw", "vxlan", "ipip"];
+/** The backend kinds skein implements: the names in the backend table (registry.ts). */
+export type BackendType = keyof typeof BACKENDS;
 
 /** The node's underlay interface (the one carrying `publicIP`). */
 export interface Uplink {
@@ -30,12 +28,13 @@ export type SysctlGetter = (key: string) => string | undefined;
 
 /** What createBackend() needs. */
 export interface BackendOptions {
-  /** "host-gw", "vxlan" or "ipip". */
+  /** A name from the backend table (registry.ts): "host-gw", "vxlan" or "ipip". */
   type: BackendType;
-  /** VXLAN network identifier (default 1, flannel's). */
-  vni?: number;
-  /** VXLAN UDP port (default 8472, flannel's; the IANA port is 4789). */
-  port?: number;
+  /**
+   * The backend's own fields (vxlan: `{ vni, port }`), checked against its table entry; absent
+   * ones get the entry's defaults (vxlan: VNI 1, port 8472, flannel's).
+   */
+  settings?: Readonly<Record<string, unknown>>;
   /**
    * Override of the overlay/pod MTU. Must not exceed the uplink MTU minus the backend's overhead
    * (50 vxlan/v4 underlay, 70 vxlan/v6 underlay, 20 ipip, 0 host-gw): a larger value would hide an

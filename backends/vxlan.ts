@@ -31,6 +31,8 @@ import type {
   SetupResult,
 } from "./types.ts";
 import { resolveVtepMac } from "./vtep_mac.ts";
+import type { Settings } from "../component/fields.ts";
+import type { VXLAN_FIELDS } from "./registry.ts";
 
 /** The desired vxlan state for `leases`, for the device with index `dev` (pure). */
 export function vxlanDesired(
@@ -94,10 +96,15 @@ export function vtepAddress(subnet: string): string {
 export class VxlanBackend implements Backend {
   readonly type = "vxlan" as const;
   #ctx: BackendContext;
+  #vni: number;
+  #port: number;
   #mac: string | undefined;
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
+    const s = ctx.settings as Settings<typeof VXLAN_FIELDS>;
+    this.#vni = s.vni;
+    this.#port = s.port;
   }
 
   /** Why an existing link cannot be reused as skein's VXLAN device; undefined when it can. */
@@ -106,14 +113,16 @@ export class VxlanBackend implements Backend {
     if (l.kind !== "vxlan") return `it is of kind ${l.kind ?? "none"}`;
     const v = l.vxlan;
     if (!v) return undefined;
-    if (v.vni !== c.vni) return `VNI ${v.vni} instead of ${c.vni}`;
+    if (v.vni !== this.#vni) return `VNI ${v.vni} instead of ${this.#vni}`;
     if (v.local !== undefined && v.local !== c.publicIP) {
       return `local ${v.local} instead of ${c.publicIP}`;
     }
     if (v.dev !== undefined && v.dev !== c.uplink.index) {
       return `dev ${v.dev} instead of ${c.uplink.index}`;
     }
-    if (v.port !== undefined && v.port !== c.port) return `port ${v.port} instead of ${c.port}`;
+    if (v.port !== undefined && v.port !== this.#port) {
+      return `port ${v.port} instead of ${this.#port}`;
+    }
     if (v.learning === true) return "learning is on";
     return undefined;
   }
@@ -133,7 +142,7 @@ export class VxlanBackend implements Backend {
         stateDir: c.stateDir,
         device: c.deviceName,
         existing: link?.kind === "vxlan" ? link.mac : undefined,
-        seed: `${c.node}|${c.publicIP}|${c.vni}`,
+        seed: `${c.node}|${c.publicIP}|${this.#vni}`,
       });
     }
     return ensureTunnelDevice({
@@ -141,10 +150,10 @@ export class VxlanBackend implements Backend {
       create: {
         kind: "vxlan",
         name: c.deviceName,
-        vni: c.vni,
+        vni: this.#vni,
         local: c.publicIP,
         dev: c.uplink.index,
-        port: c.port,
+        port: this.#port,
         learning: false,
         mtu: c.mtu,
         mac: this.#mac,
@@ -152,7 +161,7 @@ export class VxlanBackend implements Backend {
       },
       mismatch: (l) => this.#mismatch(l),
       createError: (e) =>
-        `Cannot create VXLAN device ${c.deviceName} (VNI ${c.vni}, port ${c.port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
+        `Cannot create VXLAN device ${c.deviceName} (VNI ${this.#vni}, port ${this.#port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
           (e as Error).message
         }`,
     });

@@ -49,28 +49,22 @@ the lease file is written), /metrics (Prometheus text).
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad config or flags.
 `;
 
-/** Creates the configured datastore. */
+/** Opens the configured datastore through the datastore table (store/registry.ts). */
 async function openStore(
   cfg: DaemonConfig,
   log: Logger,
   metrics: DaemonMetrics,
 ): Promise<LeaseStore> {
-  const onWarning = (msg: string, fields?: Record<string, unknown>) => log.warn(msg, fields);
-  if (cfg.datastore.type === "etcd") {
-    const { EtcdStore } = await import("../store/etcd.ts");
-    return new EtcdStore({
-      endpoints: cfg.datastore.endpoints,
-      prefix: cfg.datastore.prefix,
-      assumedTtlSeconds: cfg.datastore.ttl,
-      onWarning,
-      onError: (e) => {
-        metrics.datastoreErrors.inc({ op: "watch" });
-        log.warn("etcd watch interrupted; resuming", { error: e.message });
-      },
-    });
-  }
-  const { FileStore } = await import("../store/file.ts");
-  return new FileStore({ dir: cfg.datastore.dir, onWarning });
+  const { datastoreDefinition } = await import("../store/registry.ts");
+  const { type, ...settings } = cfg.datastore;
+  return await datastoreDefinition(type)!.open(settings, {
+    ttl: cfg.datastore.ttl,
+    onWarning: (msg, fields) => log.warn(msg, fields),
+    onError: (e) => {
+      metrics.datastoreErrors.inc({ op: "watch" });
+      log.warn(`${type} watch interrupted; resuming`, { error: e.message });
+    },
+  });
 }
 
 /** `skein daemon [flags]`; returns the exit code. */

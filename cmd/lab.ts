@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import {
   formatMatrix,
   formatStatus,
+  LAB_BACKENDS,
+  LAB_DATASTORES,
   LabConfigError,
   labDefaults,
   labDown,
@@ -24,8 +26,8 @@ import {
 const HELP = `skein lab: a multi-node cluster of network namespaces on this machine (root)
 
 Usage:
-  skein lab up [--nodes N] [--backend host-gw|vxlan] [--pods-per-node K] [--name LAB]
-               [--datastore file|etcd] [--etcd-endpoints URL,...] [--network CIDR]
+  skein lab up [--nodes N] [--backend ${LAB_BACKENDS.join("|")}] [--pods-per-node K] [--name LAB]
+               [--datastore ${LAB_DATASTORES.join("|")}] [--etcd-endpoints URL,...] [--network CIDR]
                [--lease-ttl S] [--reconcile-period S]
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]

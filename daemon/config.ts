@@ -9,11 +9,14 @@ import { parse as parseYaml } from "yaml";
 import { parseArgs } from "node:util";
 import { canonicalCidr, familyBits, tryParseCidr, tryParseIp } from "../net/cidr.ts";
 import { DEFAULT_ETCD_PREFIX } from "../store/etcd_defaults.ts";
+import { backendDefinition, backendNames } from "../backends/registry.ts";
+import type { BackendType } from "../backends/types.ts";
+import { datastoreNames, type DatastoreType } from "../store/registry.ts";
 
-/** Backend kinds the daemon accepts. */
-export const BACKEND_KINDS = ["host-gw", "vxlan", "ipip"] as const;
-/** Datastore kinds the daemon accepts. */
-export const DATASTORE_KINDS = ["file", "etcd"] as const;
+/** Backend kinds the daemon accepts: the backend table's names. */
+export const BACKEND_KINDS: readonly BackendType[] = backendNames();
+/** Datastore kinds the daemon accepts: the datastore table's names. */
+export const DATASTORE_KINDS: readonly DatastoreType[] = datastoreNames();
 /** Log levels, most verbose first. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -34,9 +37,9 @@ export interface DaemonConfig {
   subnetLen6: number;
   subnetMin?: string;
   subnetMax?: string;
-  backend: { type: typeof BACKEND_KINDS[number]; vni?: number; port?: number; mtu?: number };
+  backend: { type: BackendType; vni?: number; port?: number; mtu?: number };
   datastore: {
-    type: typeof DATASTORE_KINDS[number];
+    type: DatastoreType;
     /** file: the shared directory (default /var/lib/skein/leases). */
     dir: string;
     /** etcd: client URLs. */
@@ -451,6 +454,14 @@ export function buildConfig(
   const netns = str(obj, "netns", "netns");
   if (netns) cfg.netns = netns.includes("/") ? netns : `/run/netns/${netns}`;
   return cfg;
+}
+
+/** The backend's own fields of a config's `backend` section (vxlan: vni, port), as set. */
+export function backendSettings(backend: DaemonConfig["backend"]): Record<string, unknown> {
+  const own = Object.keys(backendDefinition(backend.type)?.fields ?? {});
+  return Object.fromEntries(
+    Object.entries(backend).filter(([k, v]) => own.includes(k) && v !== undefined),
+  );
 }
 
 /** Splits "127.0.0.1:9472" / "[::1]:9472" into host and port; throws ConfigError. */

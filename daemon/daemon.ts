@@ -23,7 +23,7 @@ import { LeaseLostError } from "../store/errors.ts";
 import { sleep, Sleeper } from "../store/sleeper.ts";
 import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
-import type { DaemonConfig } from "./config.ts";
+import { backendSettings, type DaemonConfig } from "./config.ts";
 import type { Readiness } from "./http.ts";
 import {
   leaseFileText,
@@ -164,8 +164,8 @@ export class NodeDaemon {
         node: c.name,
         stateDir: c.stateDir,
       };
-      if (c.backend.vni !== undefined) opts.vni = c.backend.vni;
-      if (c.backend.port !== undefined) opts.port = c.backend.port;
+      const settings = backendSettings(c.backend);
+      if (Object.keys(settings).length) opts.settings = settings;
       if (c.backend.mtu !== undefined) opts.mtu = c.backend.mtu;
       if (c.netns) opts.netns = c.netns;
       if (up.publicIP6 && c.network6) opts.publicIP6 = up.publicIP6;

@@ -9,11 +9,18 @@
  *
  * @module
  */
+import { type BackendCapabilities, backendNames, BACKENDS } from "../backends/registry.ts";
+import type { BackendType } from "../backends/types.ts";
 
-/** Backends the lab can run. */
-export const LAB_BACKENDS = ["host-gw", "vxlan"] as const;
+/**
+ * Backends the lab can run: every backend in the table (backends/registry.ts) that needs no
+ * kernel module kernels may lack (ipip is not built into every kernel, e.g. this machine's).
+ */
+export const LAB_BACKENDS: readonly BackendType[] = backendNames().filter((n) =>
+  !(BACKENDS[n].capabilities as BackendCapabilities).kernelModule
+);
 /** A backend the lab can run. */
-export type LabBackend = typeof LAB_BACKENDS[number];
+export type LabBackend = BackendType;
 /** Datastores the lab can use. */
 export const LAB_DATASTORES = ["file", "etcd"] as const;
 /** A datastore the lab can use. */

@@ -1,0 +1,105 @@
+/**
+ * The one table of backends: name → factory, config fields, capabilities. createBackend(), the
+ * daemon's config parsing and `--help`, and the lab's `--backend` choices all read this table;
+ * adding a backend is a new file plus one entry here (see README.md, "How to add a backend").
+ *
+ * @example
+ * ```ts
+ * import { BACKENDS, backendNames } from "./registry.ts";
+ * backendNames(); // ["host-gw", "vxlan", "ipip"]
+ * BACKENDS.vxlan.capabilities.overhead[4]; // 50
+ * ```
+ *
+ * @module
+ */
+import { type FieldTable, intField } from "../component/fields.ts";
+import type { BackendContext } from "./_context.ts";
+import { HostGwBackend } from "./hostgw.ts";
+import { IpipBackend } from "./ipip.ts";
+import type { Backend } from "./types.ts";
+import { VxlanBackend } from "./vxlan.ts";
+
+/** What a backend can do and needs, for validation, MTU and the lab. */
+export interface BackendCapabilities {
+  /**
+   * Encapsulation bytes per underlay family (0: plain routing). A family without an entry is an
+   * underlay the backend cannot use (ipip: IPv4 only).
+   */
+  readonly overhead: Readonly<Partial<Record<4 | 6, number>>>;
+  /** Carries IPv6 pod subnets (dual-stack); without it they are skipped with the reason. */
+  readonly ipv6Pods: boolean;
+  /** Every peer must be on a network connected to the uplink (no tunnel: host-gw). */
+  readonly needsOnLinkPeers: boolean;
+  /** The tunnel device it owns (default name and link kind); undefined: routes on the uplink. */
+  readonly device?: { readonly name: string; readonly kind: string };
+  /** A kernel module the backend needs that kernels may lack; the lab offers only backends without. */
+  readonly kernelModule?: string;
+}
+
+/** One entry of the backend table. */
+export interface BackendDefinition {
+  /** One line for `--help`. */
+  readonly summary: string;
+  /**
+   * The backend's own config fields (`backend.<field>` in the daemon config), beyond `type` and
+   * `mtu`. Parsed values (defaults filled) reach the backend as `ctx.settings`.
+   */
+  readonly fields: FieldTable;
+  readonly capabilities: BackendCapabilities;
+  /** Builds the backend from validated options; touches nothing in the kernel. */
+  create(ctx: BackendContext): Backend;
+}
+
+/** VXLAN's own fields (flannel's defaults: VNI 1, UDP 8472). */
+export const VXLAN_FIELDS = {
+  vni: intField({ min: 0, max: 16777215, default: 1, help: "VXLAN network identifier" }),
+  port: intField({
+    min: 1,
+    max: 65535,
+    default: 8472,
+    help: "VXLAN UDP port (flannel's; the IANA port is 4789)",
+  }),
+} as const;
+
+/** Every backend, in the order `--help` lists them. */
+export const BACKENDS = {
+  "host-gw": {
+    summary: "a route per node via its IP on the uplink; every node on one L2 network",
+    fields: {},
+    capabilities: { overhead: { 4: 0, 6: 0 }, ipv6Pods: true, needsOnLinkPeers: true },
+    create: (ctx: BackendContext): Backend => new HostGwBackend(ctx),
+  },
+  vxlan: {
+    summary: "VXLAN overlay (device skein.1, flannel's wire format)",
+    fields: VXLAN_FIELDS,
+    capabilities: {
+      overhead: { 4: 50, 6: 70 },
+      ipv6Pods: true,
+      needsOnLinkPeers: false,
+      device: { name: "skein.1", kind: "vxlan" },
+    },
+    create: (ctx: BackendContext): Backend => new VxlanBackend(ctx),
+  },
+  ipip: {
+    summary: "IP-in-IP tunnel (device skein-ipip), IPv4 only",
+    fields: {},
+    capabilities: {
+      overhead: { 4: 20 },
+      ipv6Pods: false,
+      needsOnLinkPeers: false,
+      device: { name: "skein-ipip", kind: "ipip" },
+      kernelModule: "ipip",
+    },
+    create: (ctx: BackendContext): Backend => new IpipBackend(ctx),
+  },
+} as const satisfies Readonly<Record<string, BackendDefinition>>;
+
+/** The backend names, in table order. */
+export function backendNames(): (keyof typeof BACKENDS)[] {
+  return Object.keys(BACKENDS) as (keyof typeof BACKENDS)[];
+}
+
+/** The entry for `name`, or undefined for an unknown name. */
+export function backendDefinition(name: string): BackendDefinition | undefined {
+  return Object.hasOwn(BACKENDS, name) ? BACKENDS[name as keyof typeof BACKENDS] : undefined;
+}

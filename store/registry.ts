@@ -1,0 +1,124 @@
+/**
+ * The one table of datastores: name → lazy factory, config fields, capabilities. The daemon's
+ * config parsing, `--help` and `openStore` read it. A factory imports its store module only when
+ * called, so loading this table (the daemon's config does) never loads the etcd client.
+ *
+ * @example
+ * ```ts ignore
+ * import { datastoreDefinition } from "./registry.ts";
+ * const store = await datastoreDefinition("file")!.open({ dir: "/tmp/leases" }, { ttl: 60 });
+ * ```
+ *
+ * @module
+ */
+import { type FieldTable, intField, stringField, urlListField } from "../component/fields.ts";
+import { DEFAULT_ETCD_PREFIX } from "./etcd_defaults.ts";
+import type { LeaseStore } from "./types.ts";
+
+/** What the opener of a datastore hands its factory besides the store's own fields. */
+export interface DatastoreEnv {
+  /** Lease time to live in seconds (the common `ttl` field). */
+  ttl: number;
+  /** Non-fatal problems (a bad record skipped, ...). */
+  onWarning?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** A broken watch that the store resumes by itself (counted by the daemon's metrics). */
+  onError?: (e: Error) => void;
+}
+
+/** What a datastore offers, for `--help` and the docs. */
+export interface DatastoreCapabilities {
+  /** How the nodes share it: a directory every node mounts, or a network service. */
+  readonly sharing: "directory" | "network";
+  /** Keeps leases in flannel's layout, so flannel tooling and nodes can read them. */
+  readonly flannelLayout: boolean;
+}
+
+/** One entry of the datastore table. */
+export interface DatastoreDefinition {
+  /** One line for `--help`. */
+  readonly summary: string;
+  /** The store's own config fields (`datastore.<field>`), beyond `type` and `ttl`. */
+  readonly fields: FieldTable;
+  readonly capabilities: DatastoreCapabilities;
+  /** Opens the store (importing its module now); `settings` are its parsed fields. */
+  open(settings: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore>;
+}
+
+/** Fields every datastore has. */
+export const DATASTORE_COMMON_FIELDS = {
+  ttl: intField({
+    min: 2,
+    max: 10 * 86400,
+    default: 86400,
+    arg: "S",
+    help: "lease time to live in seconds (flannel's 24 h)",
+  }),
+} as const;
+
+/** Every datastore, in the order `--help` lists them. */
+export const DATASTORES = {
+  file: {
+    summary: "a directory of JSON lease files (embedded; share it between nodes)",
+    fields: {
+      dir: stringField({
+        default: "/var/lib/skein/leases",
+        flag: "store-dir",
+        arg: "DIR",
+        help: "file datastore directory",
+      }),
+    },
+    capabilities: { sharing: "directory", flannelLayout: false },
+    open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
+      const { FileStore } = await import("./file.ts");
+      return new FileStore({ dir: s.dir as string, onWarning: env.onWarning });
+    },
+  },
+  etcd: {
+    summary: "etcd v3 in flannel's key layout",
+    fields: {
+      endpoints: urlListField({
+        default: [],
+        flag: "etcd-endpoints",
+        example: "http://127.0.0.1:2379",
+        required: "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])",
+        check: (v) =>
+          v.length === 0
+            ? "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])"
+            : undefined,
+        help: "etcd client URLs",
+      }),
+      prefix: stringField({
+        default: DEFAULT_ETCD_PREFIX,
+        flag: "etcd-prefix",
+        arg: "P",
+        check: (v) =>
+          v.startsWith("/") ? undefined : `must start with "/", got ${JSON.stringify(v)}`,
+        help: "etcd key prefix (flannel's)",
+      }),
+    },
+    capabilities: { sharing: "network", flannelLayout: true },
+    open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
+      const { EtcdStore } = await import("./etcd.ts");
+      return new EtcdStore({
+        endpoints: s.endpoints as string[],
+        prefix: s.prefix as string,
+        assumedTtlSeconds: env.ttl,
+        onWarning: env.onWarning,
+        onError: env.onError,
+      });
+    },
+  },
+} as const satisfies Readonly<Record<string, DatastoreDefinition>>;
+
+/** A datastore name from the table. */
+export type DatastoreType = keyof typeof DATASTORES;
+
+/** The datastore names, in table order. */
+export function datastoreNames(): DatastoreType[] {
+  return Object.keys(DATASTORES) as DatastoreType[];
+}
+
+/** The entry for `name`, or undefined for an unknown name. */
+export function datastoreDefinition(name: string): DatastoreDefinition | undefined {
+  return Object.hasOwn(DATASTORES, name) ? DATASTORES[name as DatastoreType] : undefined;
+}
