@@ -61,6 +61,11 @@ export interface FileStoreOptions {
   /** Wake watch() on inotify events for the directory (default true); false polls only. */
   fsEvents?: boolean;
   /**
+   * Opens the inotify watch (default `Deno.watchFs`); tests pass one that drops events and then
+   * reports an overflow, as the kernel does when its queue is full.
+   */
+  watchFs?: (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
+  /**
    * watch() re-lists at least this often as a safety net (ms, default 30000); changes are seen
    * through the revision file and expiries through the earliest known expiration.
    */
@@ -93,6 +98,7 @@ export class FileStore implements LeaseStore {
   #poll: number;
   #safetyPoll: number;
   #fsEvents: boolean;
+  #watchFs: (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
   #resync: number;
   #warn: WarnFn;
   #now: () => number;
@@ -115,6 +121,7 @@ export class FileStore implements LeaseStore {
     this.#poll = opts.pollIntervalMs ?? 100;
     this.#safetyPoll = opts.safetyPollMs ?? 1000;
     this.#fsEvents = opts.fsEvents ?? true;
+    this.#watchFs = opts.watchFs ?? Deno.watchFs;
     this.#resync = opts.resyncIntervalMs ?? 30_000;
     this.#warn = opts.onWarning ?? (() => {});
     this.#now = opts.now ?? Date.now;
@@ -245,7 +252,7 @@ export class FileStore implements LeaseStore {
           // First round, the directory was replaced (the old watch is on a dead inode), or the
           // notifier died: watch the directory as it is now.
           await notes?.close();
-          notes = new DirNotifier(this.dir, this.#warn);
+          notes = new DirNotifier(this.dir, this.#warn, this.#watchFs);
           retryNotes = this.#now() + this.#resync;
           force = true;
         }
@@ -556,14 +563,14 @@ class DirNotifier {
   #leaseFiles = false;
   #sleeper = new Sleeper();
 
-  constructor(dir: string, warn: WarnFn) {
+  constructor(dir: string, warn: WarnFn, watchFs: FileStoreOptions["watchFs"] & {}) {
     this.#dir = dir;
     this.#warn = warn;
     this.#prefixes = [`${dir}/`];
     try {
       // Events name absolute, resolved paths.
       this.#prefixes.push(`${Deno.realPathSync(dir)}/`);
-      this.#watcher = Deno.watchFs(dir, { recursive: true });
+      this.#watcher = watchFs(dir, { recursive: true });
     } catch (e) {
       warn("cannot watch the lease directory; polling it", { dir, error: (e as Error).message });
       return;
