@@ -19,18 +19,18 @@
  */
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { NetHandle } from "../net/types.ts";
+import {
+  leaseFileText,
+  type NodeLeaseFile,
+  tryReadLeaseFile,
+  writeLeaseFiles,
+} from "../node/lease_file.ts";
 import { LeaseLostError } from "../store/errors.ts";
 import { sleep, Sleeper } from "../store/sleeper.ts";
 import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import { backendSettings, type DaemonConfig } from "./config.ts";
 import type { Readiness } from "./http.ts";
-import {
-  leaseFileText,
-  type NodeLeaseFile,
-  readPreviousSubnet,
-  writeLeaseFiles,
-} from "./lease_file.ts";
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
@@ -216,7 +216,7 @@ export class NodeDaemon {
       ttlSeconds: this.#cfg.datastore.ttl,
     } as Parameters<LeaseStore["acquire"]>[0];
     if (up.publicIP6 && this.#cfg.network6) req.publicIP6 = up.publicIP6;
-    const prev = this.#lease?.subnet ?? readPreviousSubnet(this.#cfg.leaseFile);
+    const prev = this.#lease?.subnet ?? tryReadLeaseFile(this.#cfg.leaseFile)?.subnet;
     if (prev) req.previousSubnet = prev;
     return req;
   }

@@ -182,13 +182,13 @@ Deno.test("daemon config: hostile YAML is a ConfigError, never a crash or a hang
 });
 
 Deno.test("daemon lease files: a symlink planted at the temporary name is not written through", async () => {
-  const { writeFileAtomic } = await import("./lease_file.ts");
+  const { atomicWriteFile } = await import("../node/atomic_write.ts");
   const dir = await Deno.makeTempDir({ prefix: "skein-daemon-hostile-" });
   try {
     Deno.writeTextFileSync(`${dir}/victim`, "precious");
     Deno.symlinkSync(`${dir}/victim`, `${dir}/.subnet.json.${Deno.pid}.tmp`);
     Deno.symlinkSync(`${dir}/victim`, `${dir}/subnet.json`);
-    writeFileAtomic(`${dir}/subnet.json`, '{"subnet":"10.244.1.0/24"}\n');
+    atomicWriteFile(`${dir}/subnet.json`, '{"subnet":"10.244.1.0/24"}\n');
     assertEquals(Deno.readTextFileSync(`${dir}/victim`), "precious");
     assertEquals(JSON.parse(Deno.readTextFileSync(`${dir}/subnet.json`)).subnet, "10.244.1.0/24");
     assert(!Deno.lstatSync(`${dir}/subnet.json`).isSymlink);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { tryReadLeaseFile } from "../node/lease_file.ts";
 import { runCommand } from "./_proc.ts";
 import { type NodePlan, POD_IFNAME, type PodPlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
@@ -30,12 +31,7 @@ export function podNetconf(node: NodePlan, mtu?: number): Record<string, unknown
 
 /** The pod MTU from the node's lease file (written by the daemon), if it says one. */
 export function leaseMtu(node: NodePlan): number | undefined {
-  try {
-    const v = JSON.parse(Deno.readTextFileSync(node.leaseFile)) as { mtu?: unknown };
-    return typeof v.mtu === "number" ? v.mtu : undefined;
-  } catch {
-    return undefined;
-  }
+  return tryReadLeaseFile(node.leaseFile)?.mtu;
 }
 
 /** A failed CNI call, with the plugin's error JSON when it printed one. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { tryReadLeaseFile } from "../node/lease_file.ts";
 import type { Lease } from "../store/types.ts";
 import { processAlive } from "./_proc.ts";
 import { probe } from "./daemons.ts";
@@ -67,10 +68,8 @@ export async function labStatus(
         readyz: h.body.split("\n")[0] ?? "",
       };
     }
-    try {
-      const v = JSON.parse(Deno.readTextFileSync(n.leaseFile));
-      s.leaseFile = { subnet: v.subnet, mtu: v.mtu };
-    } catch { /* not written yet */ }
+    const lease = tryReadLeaseFile(n.leaseFile); // undefined: not written yet
+    if (lease) s.leaseFile = { subnet: lease.subnet, mtu: lease.mtu };
     if (s.netnsExists) {
       try {
         using h = openHandle({ netns: `/run/netns/${n.netns}` });

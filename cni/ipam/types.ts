@@ -4,6 +4,7 @@
  * @module
  */
 import type { CniError } from "../errors.ts";
+import type { NodeLease } from "../../node/lease_file.ts";
 
 /** One range of a range set, as written in the netconf (`ipam.ranges[i][j]` or legacy `ipam.subnet`). */
 export interface IpamRange {
@@ -33,25 +34,8 @@ export interface IpamDns {
   options?: string[];
 }
 
-/** What the daemon's node lease file says (JSON `subnet.json` or flannel's `subnet.env`). */
-export interface NodeLeaseInfo {
-  /** The node name, when the file says it. */
-  node?: string;
-  /** The IPv4 cluster network ("10.244.0.0/16"), when known. */
-  network?: string;
-  /** This node's IPv4 pod subnet, canonical ("10.244.1.0/24"). */
-  subnet?: string;
-  /** The IPv6 cluster network, when dual-stack. */
-  network6?: string;
-  /** This node's IPv6 pod subnet, when dual-stack. */
-  subnet6?: string;
-  /** The pod MTU the daemon chose (uplink MTU minus tunnel overhead). */
-  mtu?: number;
-  /** Whether the node masquerades traffic leaving the cluster network. */
-  ipMasq?: boolean;
-  /** The backend type ("vxlan", "host-gw", "ipip"). */
-  backend?: string;
-}
+/** What the daemon's node lease file says (node/lease_file.ts: JSON `subnet.json` or flannel's `subnet.env`). */
+export type NodeLeaseInfo = NodeLease;
 
 /** The parsed, validated and canonical `ipam` section plus the netconf's network name. */
 export interface IpamConfig {
