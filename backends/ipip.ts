@@ -105,9 +105,9 @@ export class IpipBackend implements Backend {
   /** Removes skein's other tunnel devices (`skein.1`), ensures the device and IPv4 forwarding. */
   setup(): SetupResult {
     removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
-    this.ensureDevice();
+    const dev = this.ensureDevice();
     ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
-    return { backendData: {}, mtu: this.#ctx.mtu };
+    return { backendData: {}, mtu: this.#ctx.mtu, device: { name: dev.name, index: dev.index } };
   }
 
   /** Re-checks the device (recreating it when deleted), then reconciles the routes. */

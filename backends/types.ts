@@ -67,6 +67,8 @@ export interface SetupResult {
   backendData: Record<string, unknown>;
   /** The MTU pods on this node must use. */
   mtu: number;
+  /** skein's tunnel device as setup() left it (vxlan, ipip); host-gw has none. */
+  device?: { name: string; index: number };
 }
 
 /** One lease the backend did not program, and why. */

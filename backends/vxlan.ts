@@ -173,9 +173,13 @@ export class VxlanBackend implements Backend {
    */
   setup(): SetupResult {
     removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
-    this.ensureDevice();
+    const dev = this.ensureDevice();
     ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
-    return { backendData: { vtepMAC: this.#mac }, mtu: this.#ctx.mtu };
+    return {
+      backendData: { vtepMAC: this.#mac },
+      mtu: this.#ctx.mtu,
+      device: { name: dev.name, index: dev.index },
+    };
   }
 
   /**

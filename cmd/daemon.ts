@@ -109,6 +109,7 @@ export async function main(args: string[]): Promise<number> {
       openHandle: () => net.openHandle(cfg.netns ? { netns: cfg.netns } : {}),
       createBackend: backends.createBackend,
       ensureMasquerade: backends.ensureMasquerade,
+      openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}),
       log,
       metrics,
     });

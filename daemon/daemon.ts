@@ -11,13 +11,21 @@
  *   run on the next macrotask: changes that arrive together are coalesced into one run (see
  *   coalesce.ts). A broken watch or datastore outage keeps the dataplane as it is and retries
  *   with backoff. No reconcile runs before the first list (it would prune every route).
- * - timer: every `reconcileInterval` s: backend.setup() (recreates a deleted device) and a full
- *   reconcile, so deleted routes heal; the lease files are rewritten if they went missing.
+ * - kernel: rtnetlink notifications from the node's namespace (net/monitor.ts). A change to what
+ *   skein owns (its routes, its device's neighbours and FDB entries, the device) or to what the
+ *   plan depends on (the uplink and its addresses, IPv4/IPv6 forwarding) asks for a reconcile,
+ *   coalesced like datastore events; so does a change to the lease files' directory. The daemon's
+ *   own changes echo back once and find nothing left to do.
+ * - timer: every `reconcileInterval` s, the safety net for anything no notification reports.
+ * Every reconcile, whatever its trigger (kernel, file, datastore event, lease, timer), runs the
+ * full plan: backend.setup() (device up or recreated, ip_forward), the lease files, then routes,
+ * neighbours and FDB entries.
  * Stopping leaves the dataplane and (by default) the lease in place, like flannel.
  *
  * @module
  */
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
+import type { KernelEvent } from "../net/monitor.ts";
 import type { NetHandle } from "../net/types.ts";
 import {
   leaseFileText,
@@ -36,6 +44,12 @@ import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
+import { kernelEventReason, type WatchedObjects } from "./_kernel_events.ts";
+
+/** Batches of kernel notifications until close() (net/monitor.ts KernelMonitor; fakes in tests). */
+export interface KernelEventSource extends AsyncIterable<KernelEvent[]> {
+  close(): void;
+}
 
 /** Options of ensureMasquerade() as backends/ exports it. */
 export interface MasqueradeRequest {
@@ -53,6 +67,13 @@ export interface DaemonDeps {
   openHandle: () => NetHandle;
   createBackend: (opts: BackendOptions) => Backend;
   ensureMasquerade?: (opts: MasqueradeRequest) => void;
+  /**
+   * Opens a kernel monitor in config.netns; relevant changes trigger a reconcile at once.
+   * Without it, kernel drift heals on the timer only.
+   */
+  openMonitor?: () => KernelEventSource;
+  /** Watch the lease files' directories, so a removed file is rewritten at once (default true). */
+  watchLeaseFiles?: boolean;
   log: Logger;
   metrics?: DaemonMetrics;
   /** Backoff bounds for datastore retries (ms); tests shorten them. */
@@ -84,6 +105,10 @@ export class NodeDaemon {
   #lastSkipped = "";
   #renewSleeper = new Sleeper();
   #events: Coalescer;
+  /** The subnets the last reconcile asked the backend to route (for kernel event filtering). */
+  #routed = new Set<string>();
+  /** What asked for the scheduled event reconcile ("kernel", "file"; default "event"). */
+  #pendingTrigger: string | undefined;
   #backoffMin: number;
   #backoffMax: number;
 
@@ -110,7 +135,7 @@ export class NodeDaemon {
 
   /** The coalescer of event-triggered reconciles (a fresh one per run()). */
   #eventReconciles(): Coalescer {
-    return new Coalescer(() => this.reconcile("event"), {
+    return new Coalescer(() => this.reconcile(this.#pendingTrigger ?? "event"), {
       delayMs: this.#d.debounceMs ?? 0,
       onError: (e) => this.#log.error("reconcile failed", { trigger: "event", error: e }),
     });
@@ -189,6 +214,8 @@ export class NodeDaemon {
       this.#takeLease(lease, "lease acquired");
 
       await Promise.all([
+        this.#kernelLoop(signal),
+        this.#fileLoop(signal),
         this.#renewLoop(signal),
         this.#informer.run(signal),
         this.#timerLoop(signal),
@@ -357,9 +384,9 @@ export class NodeDaemon {
     if (!f) return;
     let cur: string | undefined;
     try {
-      cur = Deno.readTextFileSync(this.#cfg.leaseFile);
       Deno.statSync(this.#cfg.subnetEnv);
-    } catch { /* missing */ }
+      cur = Deno.readTextFileSync(this.#cfg.leaseFile);
+    } catch { /* either one missing: rewrite both */ }
     if (cur !== leaseFileText(f)) {
       if (this.#fileOk) {
         this.#log.warn("lease file missing or changed; rewriting it", {
@@ -397,6 +424,10 @@ export class NodeDaemon {
     if (!self || !backend || !this.#informer.synced) return undefined;
     // This run sees every lease known now: a scheduled event reconcile would only repeat it.
     this.#events.cancel();
+    this.#pendingTrigger = undefined;
+    // The full plan: devices and sysctls, the lease files, then the per-lease entries.
+    this.#ensureSetup();
+    this.#checkFiles();
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
     const leases = this.#informer.leases();
@@ -407,6 +438,7 @@ export class NodeDaemon {
       if (why) outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${why}` });
       else others.push(l);
     }
+    this.#routed = new Set(others.flatMap((l) => l.subnet6 ? [l.subnet, l.subnet6] : [l.subnet]));
     let report: ReconcileReport;
     try {
       report = backend.reconcile(others, self);
@@ -546,30 +578,118 @@ export class NodeDaemon {
     }
   }
 
+  /** backend.setup() again: recreates or brings up the device, turns forwarding back on. */
+  #ensureSetup(): void {
+    try {
+      const s = this.#backend!.setup();
+      const changed = JSON.stringify(s.backendData) !== JSON.stringify(this.#setup?.backendData) ||
+        s.mtu !== this.#setup?.mtu;
+      this.#setup = s;
+      if (changed) {
+        this.#log.warn("backend data or MTU changed; republishing", {
+          mtu: s.mtu,
+          ...flat(s.backendData),
+        });
+        this.#renewSleeper.wake();
+        this.#writeFiles();
+      }
+      if (this.#lastError?.startsWith("setup:")) this.#lastError = undefined;
+    } catch (e) {
+      this.#lastError = `setup: ${(e as Error).message}`;
+      this.#log.error("backend setup failed", { error: e });
+    }
+  }
+
+  /** Asks for a coalesced reconcile on behalf of `trigger`. */
+  #request(trigger: string): void {
+    this.#pendingTrigger ??= trigger;
+    this.#events.request();
+  }
+
+  /** What kernel notifications are about that matters to the plan (see _kernel_events.ts). */
+  #watched(): WatchedObjects {
+    const up = this.#uplink!;
+    const w: WatchedObjects = {
+      uplink: { name: up.name, index: up.index },
+      routesTo: (dst) => this.#routed.has(dst),
+    };
+    if (this.#setup?.device) w.device = this.#setup.device;
+    return w;
+  }
+
+  async #kernelLoop(signal: AbortSignal): Promise<void> {
+    const open = this.#d.openMonitor;
+    if (!open || signal.aborted) return;
+    let mon: KernelEventSource;
+    try {
+      mon = open();
+    } catch (e) {
+      this.#log.warn("cannot watch the kernel; drift heals on the timer only", { error: e });
+      return;
+    }
+    const stop = () => mon.close();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const batch of mon) {
+        const w = this.#watched();
+        for (const ev of batch) {
+          const why = kernelEventReason(ev, w);
+          if (!why) continue;
+          if (ev.kind === "lost") this.#log.warn("kernel notifications lost", { why: ev.reason });
+          this.#request("kernel");
+          break;
+        }
+      }
+    } catch (e) {
+      if (!signal.aborted) {
+        this.#log.warn("the kernel monitor failed; drift heals on the timer only", { error: e });
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      mon.close();
+    }
+  }
+
+  /** Rewrites a removed or changed lease file at once (inotify on the files' directories). */
+  async #fileLoop(signal: AbortSignal): Promise<void> {
+    if (this.#d.watchLeaseFiles === false || signal.aborted) return;
+    const files = [this.#cfg.leaseFile, this.#cfg.subnetEnv];
+    const names = new Set(files.map((f) => f.slice(f.lastIndexOf("/") + 1)));
+    const dirs = [...new Set(files.map((f) => f.slice(0, Math.max(f.lastIndexOf("/"), 0)) || "."))];
+    let w: Deno.FsWatcher;
+    try {
+      w = Deno.watchFs(dirs, { recursive: false });
+    } catch (e) {
+      this.#log.warn("cannot watch the lease files; they are checked on the timer only", {
+        error: e,
+      });
+      return;
+    }
+    const stop = () => w.close();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const ev of w) {
+        // Reads (the daemon's own check) are "access" events: never a reason to look again.
+        if (ev.kind === "access" || ev.kind === "other" || ev.kind === "any") continue;
+        if (ev.paths.some((p) => names.has(p.slice(p.lastIndexOf("/") + 1)))) {
+          this.#request("file");
+        }
+      }
+    } catch (e) {
+      if (!signal.aborted) this.#log.warn("lease file watch ended", { error: e });
+    } finally {
+      signal.removeEventListener("abort", stop);
+      try {
+        w.close();
+      } catch { /* already closed */ }
+    }
+  }
+
   async #timerLoop(signal: AbortSignal): Promise<void> {
     const sleeper = new Sleeper();
     while (!signal.aborted) {
       await sleeper.sleep(this.#cfg.reconcileInterval * 1000, signal);
       if (signal.aborted) return;
-      try {
-        const s = this.#backend!.setup();
-        const changed =
-          JSON.stringify(s.backendData) !== JSON.stringify(this.#setup?.backendData) ||
-          s.mtu !== this.#setup?.mtu;
-        this.#setup = s;
-        if (changed) {
-          this.#log.warn("backend data or MTU changed; republishing", {
-            mtu: s.mtu,
-            ...flat(s.backendData),
-          });
-          this.#renewSleeper.wake();
-          this.#writeFiles();
-        }
-      } catch (e) {
-        this.#lastError = `setup: ${(e as Error).message}`;
-        this.#log.error("backend setup failed", { error: e });
-      }
-      this.#checkFiles();
       this.reconcile("timer");
     }
   }

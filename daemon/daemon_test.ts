@@ -2,7 +2,8 @@ import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts
 import { FileStore } from "../store/file.ts";
 import type { Lease, LeaseStore, Revision, WatchItem } from "../store/types.ts";
 import { buildConfig, type DaemonConfig } from "./config.ts";
-import { type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
+import { type KernelEventSource, type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
+import type { KernelEvent } from "../net/monitor.ts";
 import { createLogger } from "./log.ts";
 import { FakeBackend, nodeHandle } from "./_fakes_test_util.ts";
 
@@ -21,7 +22,13 @@ interface Rig {
   backends: FakeBackend[];
   masq: MasqueradeRequest[];
   start(
-    opts?: { store?: LeaseStore; name?: string },
+    opts?: {
+      store?: LeaseStore;
+      name?: string;
+      openMonitor?: () => KernelEventSource;
+      reconcileInterval?: number;
+      watchLeaseFiles?: boolean;
+    },
   ): { daemon: NodeDaemon; stop: () => Promise<void>; done: Promise<void> };
 }
 
@@ -56,7 +63,13 @@ ${yaml}`,
       aborts.push(ac);
       const store = opts.store ?? new FileStore({ dir: `${dir}/store`, pollIntervalMs: 20 });
       const daemon = new NodeDaemon({
-        config: { ...cfg, name: opts.name ?? cfg.name },
+        config: {
+          ...cfg,
+          name: opts.name ?? cfg.name,
+          reconcileInterval: opts.reconcileInterval ?? cfg.reconcileInterval,
+        },
+        ...(opts.openMonitor ? { openMonitor: opts.openMonitor } : {}),
+        watchLeaseFiles: opts.watchLeaseFiles ?? true,
         store,
         openHandle: () => nodeHandle(),
         createBackend: (o) => {
@@ -334,4 +347,95 @@ Deno.test("NodeDaemon: 5,000 lease events in one burst make O(1) reconciles; a l
     assert(b.calls.length - before <= 4, `${b.calls.length - before} reconciles in all`);
     await stop();
   }, "subnetLen: 29\n");
+});
+
+/** A kernel event source the test pushes batches into. */
+class FakeMonitor implements KernelEventSource {
+  #queue: KernelEvent[][] = [];
+  #wake?: () => void;
+  closed = false;
+  push(...evs: KernelEvent[]): void {
+    this.#queue.push(evs);
+    this.#wake?.();
+  }
+  close(): void {
+    this.closed = true;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<KernelEvent[]> {
+    while (!this.closed) {
+      const b = this.#queue.shift();
+      if (b) {
+        yield b;
+        continue;
+      }
+      await new Promise<void>((r) => this.#wake = r);
+    }
+  }
+}
+
+Deno.test("NodeDaemon: a kernel change to what skein owns runs the full plan at once; others are ignored", async () => {
+  await withRig(async (rig) => {
+    const mon = new FakeMonitor();
+    const { daemon, stop } = rig.start({
+      openMonitor: () => mon,
+      reconcileInterval: 3600,
+      watchLeaseFiles: false, // the lease file below must be rewritten by the kernel-triggered run
+    });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const b = rig.backends[0]!;
+    const kernelRuns = () => daemon.metrics.reconcileTotal.get({ trigger: "kernel" });
+    // A pod's veth appearing is not the daemon's business.
+    mon.push({
+      kind: "link",
+      op: "new",
+      link: { index: 40, name: "veth0", mtu: 1500, flags: 0, up: true, operState: "up" },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assertEquals(kernelRuns(), 0);
+    // One of skein's routes deleted: setup, lease files and reconcile run without the timer.
+    const setups = b.setups;
+    await Deno.remove(rig.cfg.leaseFile);
+    mon.push({
+      kind: "route",
+      op: "del",
+      route: {
+        family: 4,
+        dst: "10.244.9.0/24",
+        gateway: "10.244.9.0",
+        oif: 7,
+        table: 254,
+        protocol: 100,
+        scope: "universe",
+        type: "unicast",
+        onlink: true,
+      },
+    });
+    await waitFor("kernel-triggered reconcile", () => kernelRuns() >= 1);
+    assert(b.setups > setups, "setup ran again (device, ip_forward)");
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(rig.cfg.leaseFile)).subnet,
+      daemon.lease!.subnet,
+    );
+    await stop();
+    assert(mon.closed, "the monitor is closed on stop");
+  });
+});
+
+Deno.test("NodeDaemon: a removed lease file is rewritten at once (file watch), not on the timer", async () => {
+  await withRig(async (rig) => {
+    const { daemon, stop } = rig.start({ reconcileInterval: 3600 });
+    await waitFor("ready", () => daemon.readiness().leaseFileWritten);
+    await Deno.remove(rig.cfg.subnetEnv);
+    await waitFor("subnet.env back", () => {
+      try {
+        return Deno.readTextFileSync(rig.cfg.subnetEnv).includes("FLANNEL_SUBNET");
+      } catch {
+        return false;
+      }
+    });
+    assert(daemon.metrics.reconcileTotal.get({ trigger: "file" }) >= 1);
+    assertEquals(daemon.metrics.reconcileTotal.get({ trigger: "timer" }), 0);
+    await stop();
+  });
 });

@@ -229,7 +229,7 @@ Deno.test("skein daemon (host-gw, file store, --netns): ready, files, routes, he
         d.log,
       );
 
-      // A route deleted by hand comes back (periodic reconcile).
+      // A route deleted by hand comes back (the kernel notification triggers a reconcile).
       ip("-n", ns.a!, "route", "del", b.subnet);
       await waitFor(
         "route healed",
@@ -242,7 +242,7 @@ Deno.test("skein daemon (host-gw, file store, --netns): ready, files, routes, he
       const m = parsePrometheus((await get(listen, "/metrics")).body);
       assertEquals(m.get("skein_leases"), 3);
       assertEquals(m.get("skein_routes_programmed"), 2);
-      assert((m.get('skein_reconcile_total{trigger="timer"}') ?? 0) >= 1);
+      assert((m.get('skein_reconcile_total{trigger="kernel"}') ?? 0) >= 1);
       assert((m.get("skein_reconcile_duration_seconds_count") ?? 0) >= 1);
       assertEquals(m.get("skein_ready"), 1);
 
