@@ -24,7 +24,7 @@ import {
 } from "./range.ts";
 import { readResolvConf } from "./resolv_conf.ts";
 import { recordMatches, validateAttachment } from "./reservation.ts";
-import { ReservationStore, type ScannedReservation } from "./store.ts";
+import { ReservationStore, type ScannedReservation, type ScanResult } from "./store.ts";
 import type {
   IpamAttachment,
   IpamCheckRequest,
@@ -64,7 +64,7 @@ function ownerText(r: ScannedReservation | undefined): string {
     case "empty":
       return "an empty reservation file left by a crashed writer (freed by the next DEL or GC)";
     case "corrupt":
-      return `a corrupt reservation file (${r.record.reason}; freed by GC)`;
+      return `a corrupt reservation file (${r.record.reason}; freed by the next DEL or GC)`;
   }
 }
 
@@ -79,6 +79,63 @@ function openStore(config: IpamConfig, create = true): ReservationStore | undefi
     );
   }
   return ReservationStore.open({ dataDir: config.dataDir, network: config.networkName, create });
+}
+
+/**
+ * A reservation file that no attachment can own: zero-length (its writer died between creating
+ * and filling it: host-local's O_EXCL create + write) or unreadable (corrupt). Only ever judged
+ * while holding the store lock: every writer (skein, host-local) creates and fills its file
+ * while holding that lock, so under it no live writer is between create and fill, and such a
+ * file belongs to a dead process.
+ */
+function isAbandoned(r: ScannedReservation): boolean {
+  return r.record.kind === "empty" || r.record.kind === "corrupt";
+}
+
+/**
+ * Releases the abandoned reservation files (see isAbandoned) that `which` selects and drops them
+ * from `scan`. Needs the lock. Returns how many were released.
+ */
+function reclaimAbandoned(
+  store: ReservationStore,
+  scan: ScanResult,
+  which: (r: ScannedReservation) => boolean,
+): number {
+  let n = 0;
+  for (const r of [...scan.reservations.values()]) {
+    if (!isAbandoned(r) || !which(r)) continue;
+    store.release(r.ip);
+    scan.reservations.delete(r.ip);
+    n++;
+  }
+  return n;
+}
+
+/** Reserves `ip`, first reclaiming it when an abandoned file (see isAbandoned) holds it. */
+function reserveReclaiming(
+  store: ReservationStore,
+  scan: ScanResult,
+  ip: string,
+  who: IpamAttachment,
+): boolean {
+  if (store.reserve(ip, who)) return true;
+  if (reclaimAbandoned(store, scan, (r) => r.ip === ip) === 0) return false;
+  return store.reserve(ip, who);
+}
+
+/** The first address of range set `idx` after its cursor that this ADD could reserve. */
+function nextFree(
+  store: ReservationStore,
+  scan: ScanResult,
+  set: RangeSet,
+  idx: number,
+  who: IpamAttachment,
+): Ip | undefined {
+  for (const c of candidates(set, store.lastReserved(idx))) {
+    const text = formatIp(c.ip);
+    if (!scan.reservations.has(text) && store.reserve(text, who)) return c.ip;
+  }
+  return undefined;
 }
 
 /**
@@ -122,7 +179,7 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
             if (why) {
               throw new CniError(CniCode.Internal, `Requested IP address ${formatIp(got)} ${why}`);
             }
-            if (!store.reserve(formatIp(got), req)) {
+            if (!reserveReclaiming(store, scan, formatIp(got), req)) {
               throw new CniError(
                 CniCode.Internal,
                 `Requested IP address ${formatIp(got)} is not available in range set ${
@@ -141,14 +198,10 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
                 );
               }
             }
-            let found: Ip | undefined;
-            for (const c of candidates(set, store.lastReserved(idx))) {
-              const text = formatIp(c.ip);
-              if (scan.reservations.has(text)) continue;
-              if (store.reserve(text, req)) {
-                found = c.ip;
-                break;
-              }
+            let found = nextFree(store, scan, set, idx, req);
+            // The range looks full: free what dead writers left in it, then look again.
+            if (!found && reclaimAbandoned(store, scan, (r) => !!rangeFor(set, r.addr)) > 0) {
+              found = nextFree(store, scan, set, idx, req);
             }
             if (!found) {
               throw new CniError(
@@ -195,7 +248,8 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
  * DEL: releases every reservation of the attachment (when it has none in the current format,
  * the legacy container-ID-only records of that container, as host-local does).
  * Idempotent: an unknown container, or a network directory that does not exist, is success.
- * Also removes what crashed writers left (temporary files, zero-length reservation files).
+ * Also removes what crashed writers left (temporary files, zero-length and corrupt reservation
+ * files: see isAbandoned).
  * Returns how many of the attachment's reservations it released (0: it held none).
  */
 export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Promise<number> {
@@ -210,7 +264,7 @@ export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Pro
       let mine = all.filter((r) => r.record.kind === "current" && recordMatches(r.record, req));
       if (mine.length === 0) mine = all.filter((r) => recordMatches(r.record, req));
       for (const r of mine) store.release(r.ip);
-      for (const r of all) if (r.record.kind === "empty") store.release(r.ip);
+      reclaimAbandoned(store, scan, () => true);
       store.removeTemps(scan.temps);
       return mine.length;
     });
@@ -342,7 +396,8 @@ export async function ipamStatus(config: IpamConfig): Promise<void> {
       const scan = store.scan();
       sets.forEach((set, idx) => {
         for (const c of candidates(set, store.lastReserved(idx))) {
-          if (!scan.reservations.has(formatIp(c.ip))) return;
+          const r = scan.reservations.get(formatIp(c.ip));
+          if (!r || isAbandoned(r)) return; // ADD reclaims abandoned files when the range is full
         }
         throw new CniError(
           STATUS_UNAVAILABLE,

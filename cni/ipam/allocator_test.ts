@@ -180,12 +180,22 @@ Deno.test("ipamDel() frees legacy records, empty files of crashed writers and te
     await add(c, "keep");
     Deno.writeTextFileSync(`${dir}/net1/10.9.0.50`, "old"); // pre-0.7 host-local: ID only
     Deno.writeTextFileSync(`${dir}/net1/10.9.0.51`, ""); // crash between create and write
+    Deno.writeTextFileSync(`${dir}/net1/10.9.0.52`, "");
     Deno.writeTextFileSync(`${dir}/net1/.skein-tmp.1.x`, "dead\r\neth0");
-    // ADD never hands out the address of an empty file.
-    const e = await assertRejects(() => add(c, "x", { requestedIps: ["10.9.0.51"] }), CniError);
-    assertStringIncludes(e.details ?? "", "empty reservation file");
+    // Round-robin skips empty files while the range has room; a requested one is reclaimed.
+    assertEquals((await add(c, "y")).ips[0]!.address, "10.9.0.3/24");
+    assertEquals(
+      (await add(c, "x", { requestedIps: ["10.9.0.51"] })).ips[0]!.address,
+      "10.9.0.51/24",
+    );
     await ipamDel({ config: c, containerId: "old", ifName: "eth0" });
-    assertEquals(Object.keys(snapshot(dir)).sort(), ["10.9.0.2", "last_reserved_ip.0", "lock"]);
+    assertEquals(Object.keys(snapshot(dir)).sort(), [
+      "10.9.0.2",
+      "10.9.0.3",
+      "10.9.0.51",
+      "last_reserved_ip.0",
+      "lock",
+    ]);
   });
 });
 
@@ -245,7 +255,7 @@ Deno.test("ipamGc() releases everything not valid, keeps bookkeeping files", asy
   });
 });
 
-Deno.test("a corrupt reservation file is never handed out and loses no other allocation", async () => {
+Deno.test("a corrupt reservation file is skipped, then reclaimed by DEL; no other allocation lost", async () => {
   await withDir(async (dir) => {
     const c = await config(dir, { subnet: "10.9.0.0/24" });
     await add(c, "a"); // .2
@@ -253,17 +263,16 @@ Deno.test("a corrupt reservation file is never handed out and loses no other all
     Deno.writeTextFileSync(`${dir}/net1/last_reserved_ip.0`, "\u0000garbage");
     // Round-robin restarts at the range start, skips .2 (taken) and .3 (corrupt).
     assertEquals((await add(c, "b")).ips[0]!.address, "10.9.0.4/24");
-    const e = await assertRejects(() => add(c, "x", { requestedIps: ["10.9.0.3"] }), CniError);
-    assertStringIncludes(e.details ?? "", "corrupt reservation file (not UTF-8 text");
+    const ce = await assertRejects(
+      () => ipamCheck({ config: c, containerId: "x", ifName: "eth0" }),
+      CniError,
+    );
+    assertStringIncludes(ce.details ?? "", "10.9.0.3: a corrupt reservation file (not UTF-8 text");
+    // DEL of any container reclaims it (no attachment can own it), and only it.
     await ipamDel({ config: c, containerId: "b", ifName: "eth0" });
     const s = snapshot(dir);
     assertEquals(s["10.9.0.2"], "a\r\neth0");
-    assert(s["10.9.0.3"] !== undefined, "DEL of another container must not touch the corrupt file");
-    const ce = await assertRejects(
-      () => ipamCheck({ config: c, containerId: "b", ifName: "eth0" }),
-      CniError,
-    );
-    assertStringIncludes(ce.details ?? "", "10.9.0.3");
+    assert(s["10.9.0.3"] === undefined, "DEL reclaims the corrupt file");
   });
 });
 

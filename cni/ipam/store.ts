@@ -13,8 +13,10 @@
  * `link()`s it to `<ip>`; link fails with EEXIST when the address is taken, so the file at `<ip>`
  * either does not exist or is complete, and the winner of a race is decided by the kernel. All
  * writers (skein and host-local) write only while holding the lock, so whoever holds the lock
- * knows that temporary files and zero-length reservation files belong to a process that died:
- * they are removed by the next DEL or GC (ADD just never hands their address out).
+ * knows that temporary files and zero-length reservation files belong to a process that died
+ * (skein never makes one; host-local does when killed between its O_EXCL create and its write):
+ * they, and corrupt reservation files (no attachment can own them), are removed by the next DEL
+ * or GC, and by an ADD that finds its range full or its requested address held by one.
  *
  * @module
  */
@@ -212,21 +214,28 @@ export class ReservationStore {
       if (!(e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotSupported)) {
         throw ioError("create reservation", `${this.dir}/${ip}`, e);
       }
-      // A filesystem without hard links: fall back to host-local's O_EXCL create + write. A
-      // crash between the two leaves a zero-length file, which rule 2 (see above) cleans up.
-      return this.#reserveExclusive(ip, who);
+      // A filesystem without hard links: rename the complete temporary file into place when
+      // the address is free. Not atomic against a writer that ignores the lock, but every
+      // writer holds it, so nothing can appear between the check and the rename. (host-local's
+      // O_EXCL create + write would leave a zero-length file if killed between the two.)
+      return this.#reserveByRename(tmp, ip);
     } finally {
       removeQuiet(tmp);
     }
   }
 
-  #reserveExclusive(ip: string, who: IpamAttachment): boolean {
+  #reserveByRename(tmp: string, ip: string): boolean {
     const path = `${this.dir}/${ip}`;
     try {
-      Deno.writeTextFileSync(path, formatReservation(who), { createNew: true, mode: 0o644 });
+      Deno.lstatSync(path);
+      return false;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw ioError("create reservation", path, e);
+    }
+    try {
+      Deno.renameSync(tmp, path);
       return true;
     } catch (e) {
-      if (e instanceof Deno.errors.AlreadyExists) return false;
       throw ioError("create reservation", path, e);
     }
   }

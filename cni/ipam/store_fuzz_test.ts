@@ -28,16 +28,20 @@ function config(dir: string, subnet = "10.9.0.0/29"): Promise<IpamConfig> {
 const add = async (c: IpamConfig, id: string, ifName = "eth0") =>
   (await ipamAdd({ config: c, containerId: id, ifName })).ips[0]!.address.split("/")[0]!;
 
-Deno.test("IPAM: corrupt, binary, huge and odd reservation files are never handed out again", async () => {
+Deno.test("IPAM: odd reservation files are skipped; a full range reclaims only unreadable ones", async () => {
   await withDir(async (dir, net) => {
     const c = await config(dir); // 10.9.0.2 .. 10.9.0.6 usable
-    Deno.writeFileSync(`${net}/10.9.0.2`, crypto.getRandomValues(new Uint8Array(4096)));
-    Deno.writeFileSync(`${net}/10.9.0.3`, new Uint8Array(20 << 20).fill(0x41)); // 20 MB
+    const binary = crypto.getRandomValues(new Uint8Array(4096));
+    binary[0] = 0xff; // never UTF-8
+    Deno.writeFileSync(`${net}/10.9.0.2`, binary);
+    Deno.writeFileSync(`${net}/10.9.0.3`, new Uint8Array(20 << 20).fill(0x41)); // 20 MB legacy ID
     Deno.writeTextFileSync(`${net}/10.9.0.4`, "live1\neth0"); // LF only: a live attachment
     Deno.mkdirSync(`${net}/10.9.0.5`); // a directory named like an address
     const got = await add(c, "new1");
     assertEquals(got, "10.9.0.6");
-    await assertRejects(() => add(c, "new2"), CniError, "no IP addresses available");
+    // The range is full: the unreadable file (no attachment can own it) is reclaimed.
+    assertEquals(await add(c, "new2"), "10.9.0.2");
+    await assertRejects(() => add(c, "new3"), CniError, "no IP addresses available");
     // DEL of the LF-written attachment frees exactly its address.
     await ipamDel({ config: c, containerId: "live1", ifName: "eth0" });
     assert(!exists(`${net}/10.9.0.4`));
