@@ -563,7 +563,7 @@ class DirNotifier {
   #leaseFiles = false;
   #sleeper = new Sleeper();
 
-  constructor(dir: string, warn: WarnFn, watchFs: FileStoreOptions["watchFs"] & {}) {
+  constructor(dir: string, warn: WarnFn, watchFs: NonNullable<FileStoreOptions["watchFs"]>) {
     this.#dir = dir;
     this.#warn = warn;
     this.#prefixes = [`${dir}/`];
