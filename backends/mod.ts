@@ -35,6 +35,7 @@ export {
 } from "./masquerade.ts";
 export { reconcileState, type ReconcileStateOptions } from "./reconcile.ts";
 export {
+  isLegacyCniRoute,
   isOwnedRoute,
   type KernelSnapshot,
   MAIN_TABLE,

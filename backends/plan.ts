@@ -24,6 +24,7 @@
  *   table: 254,
  *   routes: new Map(),
  *   foreign: new Map(),
+ *   legacyCni: [],
  *   neighs: new Map(),
  *   fdbs: new Map(),
  *   devices: [],

@@ -45,6 +45,7 @@ function snap(
     table: 254,
     routes: new Map((k.routes ?? []).map((r) => [kernelRouteKey(r), r])),
     foreign: new Map((k.foreign ?? []).map((r) => [kernelRouteKey(r), r])),
+    legacyCni: [],
     neighs: new Map((k.neighs ?? []).map((n) => [neighKey(n.index, n.ip), n])),
     fdbs,
     devices: [VX],

@@ -287,3 +287,20 @@ Deno.test("switching host-gw → vxlan moves IPv6 routes (old one deleted first,
     true,
   ]]);
 });
+
+Deno.test("every proto-100 route is the daemon's, except pod routes of older CNI plugins", () => {
+  const { h, ctx, self } = fakeNode("host-gw");
+  h.linkAdd({ kind: "dummy", name: "sk0123", up: true });
+  // Pod routes: an older plugin's (100) and today's (101); a gateway-less subnet route tagged 100.
+  h.routeAdd({ dst: "10.244.1.5/32", dev: "sk0123", scope: "link", protocol: 100 });
+  h.routeAdd({ dst: "fd00:10:0:1::5/128", dev: "sk0123", protocol: 100 });
+  h.routeAdd({ dst: "10.244.1.6/32", dev: "sk0123", scope: "link", protocol: 101 });
+  h.routeAdd({ dst: "10.244.9.0/24", dev: "eth0", protocol: 100 });
+  const r = new HostGwBackend(ctx).reconcile([], self);
+  assertEquals([r.added, r.removed, r.errors], [0, 1, []]);
+  assertEquals(h.routeList({ family: 4 }).map((x) => x.dst).sort(), [
+    "10.244.1.5/32",
+    "10.244.1.6/32",
+  ]);
+  assertEquals(h.routeList({ family: 6 }).map((x) => x.dst), ["fd00:10:0:1::5/128"]);
+});

@@ -3,10 +3,12 @@
  * KernelSnapshot that plan() compares with the desired state. Read-only: dumps, never a change.
  *
  * What skein owns (and may therefore replace or delete):
- * - routes in the table (default main, 254) tagged with SKEIN_ROUTE_PROTOCOL **that have a
- *   gateway** (the CNI plugin's routed mode tags its gateway-less /32 pod routes with the same
- *   protocol; those are not the backend's and are never touched), equivalent to
- *   `ip route show proto 100 | grep via`;
+ * - routes in the table (default main, 254) tagged with the daemon's SKEIN_ROUTE_PROTOCOL (100),
+ *   `ip route show proto 100`, with one exception: a gateway-less host route (/32, /128) tagged
+ *   100 is a pod route an older CNI plugin made (the plugin now tags its routes
+ *   SKEIN_CNI_ROUTE_PROTOCOL, 101). Those are listed in `legacyCni` and never touched here: the
+ *   daemon moves them to 101 on start (daemon/migrate.ts), and an old plugin binary may still add
+ *   one during an upgrade;
  * - permanent neighbours and permanent FDB entries with a remote (`dst`) on the devices the
  *   backend names in `DesiredState.ownedDevices` (skein's own vxlan device).
  *
@@ -46,6 +48,8 @@ export interface KernelSnapshot {
   routes: Map<string, Route>;
   /** Other routes of the table a desired route with the same key would replace, by route key. */
   foreign: Map<string, Route>;
+  /** Pod routes older CNI versions tagged 100 (isLegacyCniRoute()); also in `foreign`. */
+  legacyCni: Route[];
   /** Neighbours (IPv4/IPv6, any state) on the owned devices, by neighbour key. */
   neighs: Map<string, Neigh>;
   /** Permanent FDB entries with a remote on the owned devices, by FDB key (one MAC, many remotes). */
@@ -56,10 +60,19 @@ export interface KernelSnapshot {
   links: Map<string, Link>;
 }
 
+/**
+ * True for a pod route an older CNI plugin tagged with the daemon's protocol 100: no gateway (and
+ * no multipath next hops), a host prefix (/32, /128). The plugin tags them 101 now.
+ */
+export function isLegacyCniRoute(r: Route): boolean {
+  return r.protocol === SKEIN_ROUTE_PROTOCOL && r.gateway === undefined &&
+    r.nexthops === undefined && r.dst.endsWith(r.family === 4 ? "/32" : "/128");
+}
+
 /** True when a kernel route is one the backends own (see the module doc). */
 export function isOwnedRoute(r: Route, table = MAIN_TABLE): boolean {
-  return r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === table && r.gateway !== undefined &&
-    r.type === "unicast";
+  return r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === table && r.type === "unicast" &&
+    !isLegacyCniRoute(r);
 }
 
 /**
@@ -80,6 +93,7 @@ export function snapshot(handle: NetHandle, opts: SnapshotOptions = {}): KernelS
     table,
     routes: new Map(),
     foreign: new Map(),
+    legacyCni: [],
     neighs: new Map(),
     fdbs: new Map(),
     devices,
@@ -93,9 +107,12 @@ export function snapshot(handle: NetHandle, opts: SnapshotOptions = {}): KernelS
     if (r.table !== table) continue;
     if (isOwnedRoute(r, table)) {
       snap.routes.set(kernelRouteKey(r), r);
-    } else if (r.type === "unicast" || r.type === "blackhole" || r.type === "unreachable") {
+      continue;
+    }
+    if (r.type === "unicast" || r.type === "blackhole" || r.type === "unreachable") {
       snap.foreign.set(kernelRouteKey(r), r);
     }
+    if (isLegacyCniRoute(r)) snap.legacyCni.push(r);
   }
   for (let di = 0; di < devices.length; di++) readDevice(handle, devices[di]!, snap);
   const links = opts.links ?? [];

@@ -12,7 +12,7 @@ import {
   isNetlinkError,
   type Link,
   type NetHandle,
-  SKEIN_ROUTE_PROTOCOL,
+  SKEIN_CNI_ROUTE_PROTOCOL,
 } from "../net/mod.ts";
 import { formatIp, parseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
@@ -227,7 +227,8 @@ export function wireBridge(o: WireOptions): CniResult {
  * Routed mode (Calico's model): pod address as /32 (/128), `169.254.1.1 dev eth0 scope link`
  * and `default via 169.254.1.1` in the pod (v6: `default via fe80::1`), permanent neighbour
  * entries for the gateway in the pod and for the pod on the host, proxy_arp on the host veth,
- * and a host route `POD/32 dev skX scope link proto 100`.
+ * and a host route `POD/32 dev skX scope link proto 101` (SKEIN_CNI_ROUTE_PROTOCOL: the daemon's
+ * routes are 100; CNI versions before 101 existed used 100 too, see daemon/migrate.ts).
  */
 export function wireRouted(o: WireOptions): CniResult {
   const plan = routedPlan(o.ipam.ips ?? [], o.ipam.routes ?? []);
@@ -277,7 +278,7 @@ export function wireRouted(o: WireOptions): CniResult {
         dst: ip.address,
         dev: hostIndex,
         scope: "link",
-        protocol: SKEIN_ROUTE_PROTOCOL,
+        protocol: SKEIN_CNI_ROUTE_PROTOCOL,
       }));
     if (podMac) {
       step(

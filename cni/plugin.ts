@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { type Handle, type NetHandle, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import {
+  type Handle,
+  type NetHandle,
+  openHandle,
+  SKEIN_CNI_ROUTE_PROTOCOL,
+  SKEIN_ROUTE_PROTOCOL,
+} from "../net/mod.ts";
 import { type Cidr, contains, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { CmdArgs } from "./env.ts";
@@ -323,7 +329,8 @@ function bridgeLeaks(host: NetHandle, bridge: string, keep: Set<string>): string
 
 /**
  * Routed-mode host veths that belong to no valid attachment: skein-named veths whose skein
- * host route (proto 100) points into one of this network's subnets.
+ * host route points into one of this network's subnets: protocol 101, or 100 for a pod an older
+ * version (before SKEIN_CNI_ROUTE_PROTOCOL) wired.
  */
 function routedLeaks(host: NetHandle, subnets: Cidr[], keep: Set<string>): string[] {
   if (!subnets.length) return [];
@@ -331,7 +338,9 @@ function routedLeaks(host: NetHandle, subnets: Cidr[], keep: Set<string>): strin
   for (const l of host.linkList()) {
     if (!isHostVethName(l.name) || keep.has(l.name) || l.kind !== "veth") continue;
     const routes = [4, 6].flatMap((family) =>
-      host.routeList({ family: family as 4 | 6, dev: l.index, protocol: SKEIN_ROUTE_PROTOCOL })
+      host.routeList({ family: family as 4 | 6, dev: l.index }).filter((r) =>
+        r.protocol === SKEIN_CNI_ROUTE_PROTOCOL || r.protocol === SKEIN_ROUTE_PROTOCOL
+      )
     );
     const mine = routes.some((r) => {
       const c = tryParseCidr(r.dst);

@@ -41,6 +41,7 @@ import { backendSettings, type DaemonConfig } from "./config.ts";
 import type { Readiness } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
+import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
@@ -172,6 +173,7 @@ export class NodeDaemon {
     this.#programmed = new Set();
     const handle = this.#d.openHandle();
     try {
+      migrateLegacyRoutes(handle, this.#log);
       const up = chooseUplink(handle, c);
       this.#uplink = up;
       this.#log.info("uplink chosen", {

@@ -214,7 +214,7 @@ export interface Route {
   src?: string;
   /** Routing table id (RTA_TABLE, falls back to rtm_table). */
   table: number;
-  /** rtm_protocol number; skein tags its own routes with SKEIN_ROUTE_PROTOCOL. */
+  /** rtm_protocol number; skein's owners tag theirs (SKEIN_ROUTE_PROTOCOL, SKEIN_CNI_ROUTE_PROTOCOL). */
   protocol: number;
   /** "universe", "link", "host", ... */
   scope: string;
@@ -253,7 +253,7 @@ export interface RouteOptions {
   src?: string;
   /** Default 254 (main). */
   table?: number;
-  /** Default RTPROT_BOOT (3), like iproute2; skein's reconcilers pass SKEIN_ROUTE_PROTOCOL. */
+  /** Default RTPROT_BOOT (3), like iproute2; skein passes its owner's number (SKEIN_ROUTE_PROTOCOL, ...). */
   protocol?: number;
   /** Default: "link" when there is no gateway and a dev, else "universe"; "host" for local. */
   scope?: string | number;
@@ -335,8 +335,30 @@ export interface FdbOptions {
   port?: number;
 }
 
-/** The rtm_protocol number skein tags its own routes with (`ip route show proto 100`). */
+/*
+ * Route protocol numbers (rtm_protocol): one per owner of routes, so each owner finds and prunes
+ * only its own (`ip route show proto N`). skein's are free in iproute2's table
+ * (/usr/share/iproute2/rt_protos: 0-4, 8-16, 18 keepalived, 42 babel, 99 openr, 186 bgp,
+ * 187 isis, 188 ospf, 189 rip, 192 eigrp):
+ *
+ * | number | owner                                                        | `ip route show proto N` |
+ * | ------ | ------------------------------------------------------------ | ----------------------- |
+ * | 100    | the daemon: routes to other nodes' pod subnets (backends/)   | `proto 100`             |
+ * | 101    | the CNI plugin: routed-mode pod host routes `POD/32 dev skX` | `proto 101`             |
+ * | 186    | routes learned over BGP (RTPROT_BGP, the kernel's number)    | `proto bgp`             |
+ *
+ * CNI versions before 101 existed tagged pod routes 100 (gateway-less /32 and /128 routes); the
+ * daemon moves those to 101 on start (daemon/migrate.ts) with an in-place replace.
+ */
+
+/** The daemon's routes to other nodes' pod subnets (`ip route show proto 100`). */
 export const SKEIN_ROUTE_PROTOCOL = 100;
+
+/** The CNI plugin's routed-mode pod host routes, `POD/32 dev skX scope link` (`ip route show proto 101`). */
+export const SKEIN_CNI_ROUTE_PROTOCOL = 101;
+
+/** RTPROT_BGP (linux/rtnetlink.h): routes learned over BGP (`ip route show proto bgp`). */
+export const RTPROT_BGP = 186;
 
 /**
  * A netlink handle bound to one network namespace (like vishvananda/netlink's Handle).

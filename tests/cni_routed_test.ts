@@ -1,6 +1,6 @@
 /**
  * Routed mode end to end (root): /32 and /128 pod addresses behind 169.254.1.1 / fe80::1,
- * host routes tagged with skein's protocol, pod-to-pod and host-to-pod pings, CHECK catching a
+ * host routes tagged with the CNI plugin's protocol (101), pod-to-pod and host-to-pod pings, CHECK catching a
  * deleted host route, DEL removing veth, routes and reservations.
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
@@ -45,9 +45,11 @@ Deno.test("cni routed mode: dual-stack ADD, ping, CHECK drift, DEL", async () =>
       assertStringIncludes(inNs(ns.p1!, ["ip", "route"]), "default via 169.254.1.1 dev eth0");
       assertStringIncludes(inNs(ns.p1!, ["ip", "-6", "route"]), "default via fe80::1 dev eth0");
       assertStringIncludes(
-        inNs(host, ["ip", "route", "show", "proto", "100"]),
+        inNs(host, ["ip", "route", "show", "proto", "101"]),
         `10.251.1.2 dev ${hostVeth} scope link`,
       );
+      // 100 is the daemon's: the plugin's routes never carry it.
+      assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");
       assertEquals(inNs(host, ["sysctl", "-n", `net.ipv4.conf.${hostVeth}.proxy_arp`]).trim(), "1");
       assert(ping(ns.p1!, "10.251.1.3"), "p1 -> p2 v4");
       assert(ping(ns.p2!, "fd00:251:1::2"), "p2 -> p1 v6");
@@ -93,7 +95,7 @@ Deno.test("cni routed mode: dual-stack ADD, ping, CHECK drift, DEL", async () =>
         });
       }
       assertEquals(links(host).map((l) => l.ifname).sort(), ["lo", "uplink0", "uplink1"]);
-      assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");
+      assertEquals(inNs(host, ["ip", "route", "show", "proto", "101"]).trim(), "");
       assertEquals(reservations(dataDir, "rtnet"), []);
     });
   } finally {
