@@ -4,7 +4,7 @@
  * @module
  */
 import { CniCode, CniError } from "./errors.ts";
-import { withNetns } from "../net/netns.ts";
+import { isOwnNetns, netnsExists, withNetns } from "../net/netns.ts";
 
 /**
  * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
@@ -20,9 +20,8 @@ export function assertPodNetns(path: string): void {
       "CNI_NETNS: must be an absolute path to a network namespace",
     );
   }
-  let st: Deno.FileInfo;
   try {
-    st = Deno.statSync(path);
+    Deno.statSync(path);
   } catch (e) {
     throw new CniError(
       CniCode.InvalidEnv,
@@ -30,13 +29,7 @@ export function assertPodNetns(path: string): void {
       `CNI_NETNS: ${(e as Error).message}`,
     );
   }
-  let self: Deno.FileInfo | undefined;
-  try {
-    self = Deno.statSync("/proc/self/ns/net");
-  } catch {
-    self = undefined;
-  }
-  if (self && st.ino === self.ino && st.dev === self.dev) {
+  if (isOwnNetns(path)) {
     throw new CniError(
       CniCode.InvalidEnv,
       "plugin's netns and netns from CNI_NETNS should not be the same",
@@ -63,19 +56,6 @@ export function assertPodNetns(path: string): void {
  * net/ would read as a name under /run/netns) or the host's own namespace (where CNI_IFNAME
  * could name the host's uplink, or "lo" in loopback mode) is never entered.
  */
-export function netnsExists(path: string): boolean {
-  if (!path.startsWith("/")) return false;
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(path);
-  } catch {
-    return false;
-  }
-  try {
-    const self = Deno.statSync("/proc/self/ns/net");
-    if (st.ino === self.ino && st.dev === self.dev) return false;
-  } catch {
-    // no /proc: nothing to compare with
-  }
-  return true;
+export function podNetnsUsable(path: string): boolean {
+  return path.startsWith("/") && netnsExists(path) && !isOwnNetns(path);
 }

@@ -20,7 +20,7 @@ import { type CniArgs, parseCniArgs } from "./cni_args.ts";
 import { decodeConfig, type NetConf, parseNetConf } from "./netconf.ts";
 import { type CniResult, formatResult } from "./result.ts";
 import { versionAtLeast } from "./versions.ts";
-import { assertPodNetns, netnsExists } from "./_netns_check.ts";
+import { assertPodNetns, podNetnsUsable } from "./_netns_check.ts";
 import {
   ipamAddFor,
   type IpamCall,
@@ -210,7 +210,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   const { conf, args } = call;
   const errors: unknown[] = [];
   if (conf.mode === "loopback") {
-    if (netnsExists(args.netns)) {
+    if (podNetnsUsable(args.netns)) {
       try {
         using pod = openHandle({ netns: args.netns });
         if (pod.linkFind(args.ifName)) pod.linkSet(args.ifName, { up: false });
@@ -253,7 +253,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   // therefore not the peer of this attachment's host veth: it is this attachment's only when
   // IPAM held a reservation for it (the host veth was lost, the pod side leaked). Otherwise it
   // belongs to another pod whose namespace this DEL names, and DEL leaves it alone.
-  if (released && netnsExists(args.netns)) {
+  if (released && podNetnsUsable(args.netns)) {
     try {
       using pod = openHandle({ netns: args.netns });
       const l = pod.linkFind(args.ifName);

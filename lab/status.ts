@@ -4,14 +4,13 @@
  *
  * @module
  */
-import { openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { netnsExists, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
 import { tryReadLeaseFile } from "../node/lease_file.ts";
 import type { Lease } from "../store/types.ts";
 import { processAlive } from "./_proc.ts";
 import { probe } from "./daemons.ts";
 import { LAB_ROOT, type LabPlan } from "./plan.ts";
 import { openLabStore } from "./store.ts";
-import { netnsExists } from "./topology.ts";
 import { loadLab } from "./up.ts";
 
 /** One node's live status. */

@@ -59,11 +59,6 @@ export function createPodNetns(name: string, record: RecordNamespace): string {
   return path;
 }
 
-/** Whether a namespace exists under /run/netns. */
-export function netnsExists(name: string): boolean {
-  return netnsList().includes(name);
-}
-
 /**
  * Deletes the given namespaces (pods first, lan last) plus any leftover namespace that matches
  * this lab's naming pattern. Missing ones are fine. Returns the names it deleted and the errors.

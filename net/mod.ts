@@ -13,6 +13,7 @@
 export { Handle, openHandle, type OpenHandleOptions } from "./handle.ts";
 export {
   closeFd,
+  isOwnNetns,
   NETNS_RUN_DIR,
   netnsAdd,
   netnsDel,

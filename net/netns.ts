@@ -203,11 +203,29 @@ export function netnsList(): string[] {
   }
 }
 
-/** True when /run/netns/NAME exists. */
-export function netnsExists(name: string): boolean {
-  checkName(name, "look up");
+/**
+ * True when a namespace file exists (`ip netns list | grep NAME`): a bare name means
+ * /run/netns/NAME (a bad name throws TypeError), a path (anything with "/") is used as is. A
+ * namespace file is a regular file (nsfs); a directory or a missing path is not one.
+ */
+export function netnsExists(ref: string): boolean {
+  const path = netnsPath(ref);
   try {
-    return Deno.statSync(`${NETNS_RUN_DIR}/${name}`).isFile;
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when `path` is the network namespace this process runs in (same device and inode as
+ * /proc/self/ns/net); false when it is another one, missing, or there is no /proc to compare.
+ */
+export function isOwnNetns(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    const self = Deno.statSync("/proc/self/ns/net");
+    return st.ino === self.ino && st.dev === self.dev;
   } catch {
     return false;
   }
