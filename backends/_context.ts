@@ -205,13 +205,6 @@ function checkMtu(opts: BackendOptions, def: BackendDefinition, u: Uplink, famil
   return opts.mtu;
 }
 
-/** Sets a sysctl only when it differs (a read is cheap, a write may disturb). True when written. */
-export function ensureSysctl(ctx: BackendContext, key: string, value: string): boolean {
-  if (ctx.sysctl.get(key)?.trim() === value) return false;
-  ctx.sysctl.set(key, value);
-  return true;
-}
-
 /**
  * The underlay address to reach a lease's node for an overlay of `family`: publicIP when it is of
  * that family, else publicIP6 for IPv6.

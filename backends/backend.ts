@@ -5,7 +5,7 @@
  * @module
  */
 import { validateOptions } from "./_context.ts";
-import { netnsSysctl } from "./_sysctl.ts";
+import { netnsSysctl } from "../node/sysctl.ts";
 import { backendDefinition } from "./registry.ts";
 import type { Backend, BackendOptions } from "./types.ts";
 

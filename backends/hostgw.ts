@@ -7,7 +7,8 @@
  * @module
  */
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, BackendSetupError, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureSysctl } from "../node/sysctl.ts";
+import { type BackendContext, BackendSetupError, underlayOf } from "./_context.ts";
 import { checkLeases, OnLink } from "./_lease.ts";
 import { removeOtherTunnelDevices } from "./_device.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
@@ -89,7 +90,7 @@ export class HostGwBackend implements Backend {
       );
     }
     removeOtherTunnelDevices(handle, undefined);
-    ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
+    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
     return { backendData: {}, mtu: this.#ctx.mtu };
   }
 
@@ -100,7 +101,7 @@ export class HostGwBackend implements Backend {
     const errors: string[] = [];
     if (self.subnet6) {
       try {
-        ensureSysctl(ctx, "net.ipv6.conf.all.forwarding", "1");
+        ensureSysctl("net.ipv6.conf.all.forwarding", "1", ctx.sysctl);
       } catch (e) {
         errors.push(`Cannot enable IPv6 forwarding: ${(e as Error).message}`);
       }

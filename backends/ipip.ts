@@ -17,7 +17,8 @@
 import { isNetlinkError } from "../net/errors.ts";
 import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureSysctl } from "../node/sysctl.ts";
+import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
@@ -106,7 +107,7 @@ export class IpipBackend implements Backend {
   setup(): SetupResult {
     removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
     const dev = this.ensureDevice();
-    ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
+    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
     return { backendData: {}, mtu: this.#ctx.mtu, device: { name: dev.name, index: dev.index } };
   }
 

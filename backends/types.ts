@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { SysctlGetter, SysctlSetter } from "../node/sysctl.ts";
 import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { BACKENDS } from "./registry.ts";
@@ -21,10 +22,8 @@ export interface Uplink {
   mtu: number;
 }
 
-/** Writes one sysctl (`sysctl -w KEY=VALUE` in the backend's namespace). Injected by unit tests. */
-export type SysctlSetter = (key: string, value: string) => void;
-/** Reads one sysctl; undefined when the key does not exist. Injected by unit tests. */
-export type SysctlGetter = (key: string) => string | undefined;
+/** Sysctl read/write in the backend's namespace (node/sysctl.ts); injected by unit tests. */
+export type { SysctlGetter, SysctlSetter };
 
 /** What createBackend() needs. */
 export interface BackendOptions {

@@ -18,7 +18,8 @@ import { cidrInfo } from "./_parse_cache.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, ensureSysctl, underlayOf } from "./_context.ts";
+import { ensureSysctl } from "../node/sysctl.ts";
+import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
 import { failedReport, reconcileState } from "./reconcile.ts";
@@ -174,7 +175,7 @@ export class VxlanBackend implements Backend {
   setup(): SetupResult {
     removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
     const dev = this.ensureDevice();
-    ensureSysctl(this.#ctx, "net.ipv4.ip_forward", "1");
+    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
     return {
       backendData: { vtepMAC: this.#mac },
       mtu: this.#ctx.mtu,
@@ -198,7 +199,7 @@ export class VxlanBackend implements Backend {
     const errors: string[] = [];
     if (self.subnet6) {
       try {
-        ensureSysctl(c, "net.ipv6.conf.all.forwarding", "1");
+        ensureSysctl("net.ipv6.conf.all.forwarding", "1", c.sysctl);
       } catch (e) {
         errors.push(`Cannot enable IPv6 forwarding: ${(e as Error).message}`);
       }

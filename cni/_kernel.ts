@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Handle, isNetlinkError, type NetHandle, sysctlGet, sysctlSet } from "../net/mod.ts";
+import { type Handle, isNetlinkError, type NetHandle } from "../net/mod.ts";
+import { ensureSysctl } from "../node/sysctl.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { parseCidr } from "../net/cidr.ts";
 
@@ -64,18 +65,6 @@ function sameCidr(a: string, b: string): boolean {
   const x = parseCidr(a);
   const y = parseCidr(b);
   return x.family === y.family && x.prefix === y.prefix && x.ip.value === y.ip.value;
-}
-
-/** Writes a sysctl only when it differs (`sysctl -w key=value`). */
-export function ensureSysctl(key: string, value: string, netns?: string): void {
-  const opts = netns ? { netns } : undefined;
-  let cur: string | undefined;
-  try {
-    cur = sysctlGet(key, opts).trim();
-  } catch {
-    cur = undefined;
-  }
-  if (cur !== value) sysctlSet(key, value, opts);
 }
 
 /** Turns on IP forwarding for the families in use, in the namespace the plugin runs in. */

@@ -19,7 +19,8 @@ import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
 import type { CniResult, ResultIp, ResultRoute } from "./result.ts";
 import { hostVethName } from "./veth_name.ts";
-import { enableForwarding, ensureAddr, ensureSysctl, linkDelIfExists, step } from "./_kernel.ts";
+import { enableForwarding, ensureAddr, linkDelIfExists, step } from "./_kernel.ts";
+import { ensureSysctl, netnsSysctl } from "../node/sysctl.ts";
 import {
   defaultGateways,
   ROUTED_GATEWAY,
@@ -96,7 +97,7 @@ function configurePodAddrs(o: WireOptions, podIndex: number, ips: readonly Resul
     // Like the reference plugins: a pod namespace may come with IPv6 disabled on new links.
     step(
       `cannot enable IPv6 on ${o.ifName} in ${o.netns}`,
-      () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", o.netns),
+      () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", netnsSysctl(o.netns)),
     );
   }
   // By index: the pod link is known, no lookup by name per call.
