@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "node agent: lease this node's pod subnet, program routes to other nodes",
     load: () => importCommand("daemon"),
   },
+  diagnose: {
+    summary: "why pod A cannot reach pod B: per-hop checks with evidence and a fix (read-only)",
+    load: () => importCommand("diagnose"),
+  },
   lab: {
     summary: "build a multi-node cluster of network namespaces on this machine",
     load: () => importCommand("lab"),

@@ -11,6 +11,7 @@ import {
   LAB_DATASTORES,
   LabConfigError,
   labDefaults,
+  labDiagnose,
   labDown,
   LabExistsError,
   labStatus,
@@ -18,6 +19,7 @@ import {
   loadLab,
   lookAroundText,
   matrixPods,
+  NoLabError,
   pingMatrix,
   statusHealthy,
   summarize,
@@ -32,6 +34,7 @@ Usage:
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
   skein lab down [--name LAB]
+  skein lab diagnose [--name LAB] FROM TO [--json] [--probe] [--trace]
 
 up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on a bridge in
         LAB-lan), runs one "skein daemon" per node (the process stays in the root namespace and
@@ -43,6 +46,10 @@ status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
         partial "up").
+diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, or a pod IP): every check
+        of "skein diagnose" on both nodes, inspected directly. Exit 0 when no check failed, 1 when
+        one did, 2 for bad input. --probe sends ICMP (and DF-sized) probes and reads counters,
+        --trace also records where the kernel drops them (temporary nftrace rule and tracepoint).
 
 Defaults: --name skein --nodes 3 --pods-per-node 2 --backend vxlan --datastore file
           --network 10.244.0.0/16 --lease-ttl 60 --reconcile-period 5
@@ -71,7 +78,7 @@ export async function main(args: string[]): Promise<number> {
     parsed = parseArgs({
       args: rest,
       strict: true,
-      allowPositionals: false,
+      allowPositionals: sub === "diagnose",
       options: {
         help: { type: "boolean", short: "h" },
         name: { type: "string" },
@@ -84,6 +91,8 @@ export async function main(args: string[]): Promise<number> {
         "lease-ttl": { type: "string" },
         "reconcile-period": { type: "string" },
         json: { type: "boolean" },
+        probe: { type: "boolean" },
+        trace: { type: "boolean" },
       },
     });
   } catch (e) {
@@ -125,6 +134,8 @@ export async function main(args: string[]): Promise<number> {
         console.log(formatMatrix(pods, results));
         return summarize(results).failed === 0 ? 0 : 1;
       }
+      case "diagnose":
+        return await diagnose(name, parsed.positionals, v);
       case "down": {
         const r = await labDown(name, progress);
         if (r.errors.length) {
@@ -143,7 +154,7 @@ export async function main(args: string[]): Promise<number> {
         return 2;
     }
   } catch (e) {
-    if (e instanceof LabConfigError || e instanceof LabExistsError) {
+    if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
       console.error(`skein lab ${sub}: ${e.message}`);
       return 2;
     }
@@ -180,4 +191,32 @@ async function up(name: string, v: Record<string, string | boolean | undefined>)
   console.log(lookAroundText(r.lab.plan, r.lab.state));
   progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return r.ok ? 0 : 1;
+}
+
+async function diagnose(
+  name: string,
+  positionals: string[],
+  v: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  if (positionals.length !== 2) {
+    console.error(
+      `skein lab diagnose: expected FROM and TO (pod names like n1-p1, or pod IPs)\n\n${HELP}`,
+    );
+    return 2;
+  }
+  const { DiagnoseInputError, renderHuman, renderJson } = await import("../diagnose/mod.ts");
+  try {
+    const r = await labDiagnose(name, positionals[0]!, positionals[1]!, {
+      probe: v.probe === true,
+      trace: v.trace === true,
+    });
+    console.log(v.json ? renderJson(r) : renderHuman(r));
+    return r.verdict === "fail" ? 1 : 0;
+  } catch (e) {
+    if (e instanceof DiagnoseInputError) {
+      console.error(`skein lab diagnose: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
 }

@@ -30,3 +30,4 @@ export { daemonConfig, probe, startDaemon, waitReady } from "./daemons.ts";
 export { skeinCommand } from "./skein_bin.ts";
 export { labEtcdPrefix, openLabStore } from "./store.ts";
 export { restartNodeDaemon, stopNodeDaemon } from "./ops.ts";
+export { labDiagnose, NoLabError } from "./diagnose.ts";

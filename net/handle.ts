@@ -22,6 +22,7 @@ import {
   linkGetRequest,
   linkSetRequest,
   type LinkSetSpec,
+  linkStatsFromMessage,
 } from "./nl/link.ts";
 import { addrDumpRequest, addrFromMessage, addrRequest, parseScope } from "./nl/addr.ts";
 import {
@@ -50,6 +51,7 @@ import type {
   Link,
   LinkAddOptions,
   LinkSetOptions,
+  LinkStats,
   Neigh,
   NeighOptions,
   NetHandle,
@@ -278,6 +280,19 @@ export class Handle implements NetHandle {
     await this.#sock.requestAsync(linkDelRequest(this.index(link, op)), op);
   }
 
+  /**
+   * `ip -s link show`: every link's counters (IFLA_STATS64), by link index. Not part of
+   * NetHandle: only diagnostics read counters.
+   */
+  linkStats(): Map<number, LinkStats> {
+    const out = new Map<number, LinkStats>();
+    for (const m of this.#sock.dump(linkDumpRequest(true), "Cannot list link counters")) {
+      const s = linkStatsFromMessage(m);
+      if (s) out.set(m.header["index"] ?? 0, s);
+    }
+    return out;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Addresses
 
@@ -440,10 +455,16 @@ export class Handle implements NetHandle {
     return results;
   }
 
-  routeGet(dst: string, opts: { src?: string; oif?: string | number } = {}): RouteGetResult {
-    const op = `Cannot get route to ${dst}`;
-    const req: { src?: string; oif?: number } = {};
+  routeGet(
+    dst: string,
+    opts: { src?: string; iif?: string | number; oif?: string | number } = {},
+  ): RouteGetResult {
+    const op = `Cannot get route to ${dst}${opts.src ? ` from ${opts.src}` : ""}${
+      opts.iif !== undefined ? ` iif ${opts.iif}` : ""
+    }`;
+    const req: { src?: string; iif?: number; oif?: number } = {};
     if (opts.src !== undefined) req.src = opts.src;
+    if (opts.iif !== undefined) req.iif = this.index(opts.iif, op);
     if (opts.oif !== undefined) req.oif = this.index(opts.oif, op);
     const r: RouteGetResult = routeFromMessage(this.#sock.get(routeGetRequest(dst, req), op));
     if (r.oif !== undefined) {

@@ -93,6 +93,18 @@ export interface LinkCommonOptions {
   txqlen?: number;
 }
 
+/** A link's counters (struct rtnl_link_stats64, `ip -s link`). */
+export interface LinkStats {
+  rxPackets: number;
+  txPackets: number;
+  rxBytes: number;
+  txBytes: number;
+  rxErrors: number;
+  txErrors: number;
+  rxDropped: number;
+  txDropped: number;
+}
+
 /** `ip link add NAME type veth peer name PEER [netns NS]` */
 export interface VethOptions extends LinkCommonOptions {
   kind: "veth";
@@ -410,7 +422,10 @@ export interface NetHandle extends Disposable {
    */
   routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[];
   /** `ip route get DST [from SRC] [oif X]` */
-  routeGet(dst: string, opts?: { src?: string; oif?: string | number }): RouteGetResult;
+  routeGet(
+    dst: string,
+    opts?: { src?: string; iif?: string | number; oif?: string | number },
+  ): RouteGetResult;
 
   /** `ip neigh show [dev X] [proxy]` */
   neighList(filter?: { dev?: string | number; family?: 4 | 6; proxy?: boolean }): Neigh[];

@@ -8,7 +8,7 @@
  * @module
  */
 import { parseIp, parseMac, tryParseIp } from "../cidr.ts";
-import type { IpipInfo, Link, VxlanInfo } from "../types.ts";
+import type { IpipInfo, Link, LinkStats, VxlanInfo } from "../types.ts";
 import {
   type Attr,
   attr,
@@ -275,15 +275,33 @@ export function linkGetRequest(link: string | number): NlMessage {
   };
 }
 
-/** `ip link show`: dump every link (no stats). */
-export function linkDumpRequest(): NlMessage {
+/** `ip link show`: dump every link (no stats); `ip -s link show` with `stats`. */
+export function linkDumpRequest(stats = false): NlMessage {
   return {
     type: C.RTM_GETLINK,
     flags: C.NLM_F_REQUEST | C.NLM_F_DUMP,
     seq: 0,
     pid: 0,
     header: { family: C.AF_UNSPEC, type: 0, index: 0, flags: 0, change: 0 },
-    attrs: [attr(C.IFLA_EXT_MASK, C.RTEXT_FILTER_SKIP_STATS)],
+    attrs: stats ? [] : [attr(C.IFLA_EXT_MASK, C.RTEXT_FILTER_SKIP_STATS)],
+  };
+}
+
+/** The counters of a RTM_NEWLINK message (IFLA_STATS64: eight u64 first), if it has them. */
+export function linkStatsFromMessage(m: NlMessage): LinkStats | undefined {
+  const raw = getAttr(m.attrs, C.IFLA_STATS64);
+  if (!(raw instanceof Uint8Array) || raw.length < 64) return undefined;
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const u = (i: number) => Number(dv.getBigUint64(i * 8, true));
+  return {
+    rxPackets: u(0),
+    txPackets: u(1),
+    rxBytes: u(2),
+    txBytes: u(3),
+    rxErrors: u(4),
+    txErrors: u(5),
+    rxDropped: u(6),
+    txDropped: u(7),
   };
 }
 

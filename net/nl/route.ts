@@ -166,8 +166,15 @@ export function routeRequest(
   };
 }
 
-/** `ip route get DST [from SRC] [oif INDEX]` */
-export function routeGetRequest(dst: string, opts: { src?: string; oif?: number } = {}): NlMessage {
+/**
+ * `ip route get DST [from SRC] [iif INDEX] [oif INDEX]`. With `iif` the kernel answers as for a
+ * packet received on that link (the forwarding path: ip_forward, rp_filter and input routes
+ * apply), without it as for a packet this host sends.
+ */
+export function routeGetRequest(
+  dst: string,
+  opts: { src?: string; iif?: number; oif?: number } = {},
+): NlMessage {
   const ip = parseIp(dst);
   const full = ip.family === 4 ? 32 : 128;
   const attrs: Attr[] = [attr(C.RTA_DST, formatIp(ip))];
@@ -179,6 +186,7 @@ export function routeGetRequest(dst: string, opts: { src?: string; oif?: number 
     }
     attrs.push(attr(C.RTA_SRC, opts.src));
   }
+  if (opts.iif !== undefined) attrs.push(attr(C.RTA_IIF, opts.iif));
   if (opts.oif !== undefined) attrs.push(attr(C.RTA_OIF, opts.oif));
   return {
     type: C.RTM_GETROUTE,

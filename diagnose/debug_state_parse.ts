@@ -1,0 +1,178 @@
+/**
+ * The peer daemon's `GET /debug/state` answer as diagnose reads it (schema version 1, built by
+ * daemon/debug_state.ts): parsed at the boundary into typed values; anything malformed is a
+ * DebugStateError and the remote checks skip with that reason.
+ *
+ * @module
+ */
+
+/** A route in the debug state (desired or in the kernel). */
+export interface DebugRoute {
+  dst: string;
+  gateway?: string;
+  /** Device name. */
+  dev?: string;
+  onlink?: boolean;
+}
+
+/** What `/debug/state` holds. No secrets: no datastore endpoints or credentials. */
+export interface DebugState {
+  schemaVersion: 1;
+  node: string;
+  generatedAt: string;
+  backend: { type: string; vni?: number; port?: number; device?: string; mtu?: number };
+  uplink?: { name: string; index: number; mtu: number; publicIP: string };
+  network?: string;
+  lease?: { subnet: string; publicIP: string; expiration: string };
+  health: {
+    leaseHeld: boolean;
+    routesProgrammed: boolean;
+    leaseFileWritten: boolean;
+    detail?: string;
+  };
+  lastReconcile?: {
+    at: string;
+    trigger: string;
+    ok: boolean;
+    errors: string[];
+    skipped: { subnet: string; reason: string }[];
+    durationMs: number;
+  };
+  /** When the last reconcile without errors finished. */
+  lastSuccessAt?: string;
+  /** The daemon's periodic reconcile interval. */
+  reconcileIntervalSeconds?: number;
+  /** The routes the backend wants (one per programmable lease). */
+  desired: DebugRoute[];
+  /** skein-owned routes in the kernel now. */
+  snapshot: { routes: DebugRoute[]; neighs: number; fdbs: number };
+  /** The sysctls diagnose compares (ip_forward, rp_filter of all and the uplink, ...). */
+  sysctls: Record<string, string>;
+  /** The leases the daemon knows. */
+  leases: { subnet: string; node: string; publicIP: string; vtepMAC?: string }[];
+}
+
+/** A `/debug/state` answer that is not schema version 1. */
+export class DebugStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DebugStateError";
+  }
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new DebugStateError(`debug state: ${what} is not an object`);
+  }
+  return v as Record<string, unknown>;
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== "string") throw new DebugStateError(`debug state: ${what} is not a string`);
+  return v;
+}
+
+function arr(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new DebugStateError(`debug state: ${what} is not an array`);
+  return v;
+}
+
+function route(v: unknown, what: string): DebugRoute {
+  const o = obj(v, what);
+  const r: DebugRoute = { dst: str(o.dst, `${what}.dst`) };
+  if (typeof o.gateway === "string") r.gateway = o.gateway;
+  if (typeof o.dev === "string") r.dev = o.dev;
+  if (typeof o.onlink === "boolean") r.onlink = o.onlink;
+  return r;
+}
+
+/** Parses the JSON text of `/debug/state`; throws DebugStateError naming the bad field. */
+export function parseDebugState(text: string): DebugState {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new DebugStateError(`debug state is not JSON: ${(e as Error).message}`);
+  }
+  const o = obj(v, "the answer");
+  if (o.schemaVersion !== 1) {
+    throw new DebugStateError(`debug state: schemaVersion ${o.schemaVersion} is not 1`);
+  }
+  const health = obj(o.health, "health");
+  const snap = obj(o.snapshot, "snapshot");
+  const sysctls: Record<string, string> = {};
+  for (const [k, x] of Object.entries(obj(o.sysctls, "sysctls"))) {
+    sysctls[k] = str(x, `sysctls.${k}`);
+  }
+  const backend = obj(o.backend, "backend");
+  const s: DebugState = {
+    schemaVersion: 1,
+    node: str(o.node, "node"),
+    generatedAt: str(o.generatedAt, "generatedAt"),
+    backend: { type: str(backend.type, "backend.type") },
+    health: {
+      leaseHeld: health.leaseHeld === true,
+      routesProgrammed: health.routesProgrammed === true,
+      leaseFileWritten: health.leaseFileWritten === true,
+    },
+    desired: arr(o.desired, "desired").map((r, i) => route(r, `desired[${i}]`)),
+    snapshot: {
+      routes: arr(snap.routes, "snapshot.routes").map((r, i) => route(r, `snapshot.routes[${i}]`)),
+      neighs: typeof snap.neighs === "number" ? snap.neighs : 0,
+      fdbs: typeof snap.fdbs === "number" ? snap.fdbs : 0,
+    },
+    sysctls,
+    leases: arr(o.leases, "leases").map((x, i) => {
+      const l = obj(x, `leases[${i}]`);
+      const out: DebugState["leases"][number] = {
+        subnet: str(l.subnet, `leases[${i}].subnet`),
+        node: str(l.node, `leases[${i}].node`),
+        publicIP: str(l.publicIP, `leases[${i}].publicIP`),
+      };
+      if (typeof l.vtepMAC === "string") out.vtepMAC = l.vtepMAC;
+      return out;
+    }),
+  };
+  for (const k of ["vni", "port", "mtu"] as const) {
+    if (typeof backend[k] === "number") s.backend[k] = backend[k] as number;
+  }
+  if (typeof backend.device === "string") s.backend.device = backend.device;
+  if (typeof health.detail === "string") s.health.detail = health.detail;
+  if (typeof o.network === "string") s.network = o.network;
+  if (typeof o.lastSuccessAt === "string") s.lastSuccessAt = o.lastSuccessAt;
+  if (typeof o.reconcileIntervalSeconds === "number") {
+    s.reconcileIntervalSeconds = o.reconcileIntervalSeconds;
+  }
+  if (o.uplink !== undefined) {
+    const u = obj(o.uplink, "uplink");
+    s.uplink = {
+      name: str(u.name, "uplink.name"),
+      index: Number(u.index),
+      mtu: Number(u.mtu),
+      publicIP: str(u.publicIP, "uplink.publicIP"),
+    };
+  }
+  if (o.lease !== undefined) {
+    const l = obj(o.lease, "lease");
+    s.lease = {
+      subnet: str(l.subnet, "lease.subnet"),
+      publicIP: str(l.publicIP, "lease.publicIP"),
+      expiration: str(l.expiration, "lease.expiration"),
+    };
+  }
+  if (o.lastReconcile !== undefined) {
+    const r = obj(o.lastReconcile, "lastReconcile");
+    s.lastReconcile = {
+      at: str(r.at, "lastReconcile.at"),
+      trigger: str(r.trigger, "lastReconcile.trigger"),
+      ok: r.ok === true,
+      errors: arr(r.errors, "lastReconcile.errors").map((e, i) => str(e, `errors[${i}]`)),
+      skipped: arr(r.skipped, "lastReconcile.skipped").map((x, i) => {
+        const k = obj(x, `skipped[${i}]`);
+        return { subnet: str(k.subnet, "subnet"), reason: str(k.reason, "reason") };
+      }),
+      durationMs: Number(r.durationMs),
+    };
+  }
+  return s;
+}

@@ -1,0 +1,121 @@
+/**
+ * Turns what the user typed for `--from`/`--to` into an Endpoint: a pod IP, or for a local pod
+ * its container id (found in the IPAM directory) or its netns path; in the lab also a pod name.
+ * The node is the one whose lease covers the address; a local pod's namespace is found by the
+ * address it holds. Unknown input is a DiagnoseInputError (exit code 2).
+ *
+ * @module
+ */
+import { netnsList } from "../net/mod.ts";
+import { type Endpoint, ipv4Number, leaseHolding, type NodeView } from "./context.ts";
+import { containerOf, readReservations } from "./ipam_read.ts";
+import { Kernel } from "./kernel.ts";
+
+/** Bad input: an unknown pod, an unreadable config (exit code 2). */
+export class DiagnoseInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DiagnoseInputError";
+  }
+}
+
+/** A pod known by name (the lab's pods). */
+export interface KnownPod {
+  name: string;
+  ip: string;
+  netns: string;
+  containerId: string;
+}
+
+/** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, if there is one. */
+function podAddress(path: string): string | undefined {
+  const k = new Kernel(path);
+  try {
+    const eth0 = k.link("eth0");
+    const v4 = k.addrs().filter((a) => a.family === 4 && a.scope === "universe");
+    const a = v4.find((x) => x.index === eth0?.index) ?? v4[0];
+    return a?.cidr.split("/")[0];
+  } finally {
+    k.close();
+  }
+}
+
+/** The namespace under /run/netns holding `ip` (not one of `exclude`), if any (at most 512 looked at). */
+export function findNetnsOf(ip: string, exclude: ReadonlySet<string>): string | undefined {
+  for (const name of netnsList().slice(0, 512)) {
+    const path = `/run/netns/${name}`;
+    if (exclude.has(path)) continue;
+    try {
+      if (podAddress(path) === ip) return path;
+    } catch { /* gone or not ours to read */ }
+  }
+  return undefined;
+}
+
+function byContainer(id: string, nodes: readonly NodeView[]): string | undefined {
+  for (const n of nodes) {
+    if (!n.facts.ipamDir) continue;
+    const r = readReservations(n.facts.ipamDir);
+    if (!r.ok) continue;
+    const hit = r.list.find((x) => containerOf(x.record) === id && !x.ip.includes(":"));
+    if (hit) return hit.ip;
+  }
+  return undefined;
+}
+
+/** Resolves one endpoint. */
+export function resolveEndpoint(
+  query: string,
+  ctx: { nodes: readonly NodeView[]; pods?: readonly KnownPod[] },
+): Endpoint {
+  if (typeof query !== "string" || !query.trim()) {
+    throw new DiagnoseInputError("a pod is a pod IP, container id or netns path; got nothing");
+  }
+  const e: Endpoint = { query, ip: "" };
+  const pod = ctx.pods?.find((p) => p.name === query || p.ip === query || p.containerId === query);
+  if (pod) {
+    Object.assign(e, {
+      ip: pod.ip,
+      netns: pod.netns,
+      containerId: pod.containerId,
+      podName: pod.name,
+    });
+  } else if (ipv4Number(query) !== undefined) {
+    e.ip = query;
+  } else if (query.includes("/")) {
+    let ip: string | undefined;
+    try {
+      ip = podAddress(query);
+    } catch (err) {
+      throw new DiagnoseInputError(
+        `cannot open network namespace ${query}: ${(err as Error).message}`,
+      );
+    }
+    if (!ip) throw new DiagnoseInputError(`network namespace ${query} holds no IPv4 address`);
+    e.ip = ip;
+    e.netns = query;
+  } else {
+    const ip = byContainer(query, ctx.nodes);
+    if (!ip) {
+      throw new DiagnoseInputError(
+        `unknown pod "${query}": not a pod IP, no IPAM reservation has that container id, not a netns path${
+          ctx.pods ? ", not a lab pod name" : ""
+        }`,
+      );
+    }
+    e.ip = ip;
+    e.containerId = query;
+  }
+  const leases = ctx.nodes.map((n) => n.lease).filter((l) => l !== undefined);
+  const lease = leaseHolding(leases, e.ip);
+  if (lease) {
+    const node = ctx.nodes.find((n) => n.nodeName === lease.node);
+    if (node) e.node = node;
+  }
+  if (!e.netns && e.node?.kernel) {
+    const nodeNs = new Set(ctx.nodes.map((n) => n.kernel?.netns).filter((x) => x !== undefined));
+    const ns = findNetnsOf(e.ip, nodeNs);
+    if (ns) e.netns = ns;
+  }
+  return e;
+}

@@ -1,0 +1,175 @@
+/**
+ * `daemon`: the node's skein daemon is running, answers `/readyz` with 200, reconciled
+ * successfully not long ago, and reaches its datastore (from its `/debug/state`).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import type { Diagnosis, NodeView } from "../context.ts";
+import type { Family } from "../family.ts";
+
+/** Whether a pid is alive with `marker` in its command line (guards against pid reuse). */
+function processAlive(pid: number, marker: string): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (state === "Z" || state === "X") return false;
+    if (state === "T" || state === "t") return false;
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+function processState(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+const START = "start it: systemctl start skein-daemon (or `skein daemon --config FILE`)";
+
+function running(node: NodeView): CheckResult {
+  const id = "daemon.running";
+  const p = node.facts.daemonPid;
+  const a = node.daemon;
+  if (p) {
+    const st = processState(p.pid);
+    const ev = { pid: p.pid, state: st ?? "gone", healthz: a?.healthz?.status ?? a?.error };
+    if (st === "T" || st === "t") {
+      return fail(
+        id,
+        node.name,
+        `${node.name}'s daemon (pid ${p.pid}) is stopped (SIGSTOP): nothing reconciles`,
+        {
+          evidence: ev,
+          fix: `kill -CONT ${p.pid}`,
+        },
+      );
+    }
+    if (!processAlive(p.pid, p.marker)) {
+      return fail(id, node.name, `${node.name}'s daemon (pid ${p.pid}) is not running`, {
+        evidence: ev,
+        fix: START,
+      });
+    }
+    return pass(id, node.name, `${node.name}'s daemon runs (pid ${p.pid})`, { evidence: ev });
+  }
+  if (!a) {
+    return skip(id, node.name, node.unreachable ?? `${node.name}'s daemon address is not known`);
+  }
+  if (a.healthz?.status === 200) {
+    return pass(id, node.name, `${node.name}'s daemon answers ${a.url}/healthz`, {
+      evidence: { url: a.url },
+    });
+  }
+  return fail(id, node.name, `${node.name}'s daemon does not answer ${a.url}/healthz`, {
+    evidence: { url: a.url, error: a.error ?? `status ${a.healthz?.status}` },
+    fix: START,
+  });
+}
+
+function ready(node: NodeView): CheckResult | undefined {
+  const a = node.daemon;
+  if (!a || a.error) return undefined;
+  const id = "daemon.ready";
+  if (!a.readyz) return skip(id, node.name, `no /readyz answer from ${a.url}`);
+  const ev = { url: `${a.url}/readyz`, status: a.readyz.status, body: a.readyz.body };
+  return a.readyz.status === 200
+    ? pass(id, node.name, `${node.name}'s daemon is ready`, { evidence: ev })
+    : fail(id, node.name, `${node.name}'s daemon is not ready: ${a.readyz.body}`, {
+      evidence: ev,
+      fix: `read the daemon's log on ${node.name}; the /readyz body names what is missing`,
+    });
+}
+
+function reconcileAge(node: NodeView, now: number): CheckResult[] {
+  const a = node.daemon;
+  if (!a || a.error) return [];
+  const dbg = a.debug;
+  if (!dbg) {
+    return [
+      skip(
+        "daemon.reconcile",
+        node.name,
+        `no /debug/state from ${a.url}: ${a.debugError ?? "not asked"}`,
+      ),
+    ];
+  }
+  const out: CheckResult[] = [];
+  const interval = dbg.reconcileIntervalSeconds ?? 10;
+  const last = dbg.lastSuccessAt ? Date.parse(dbg.lastSuccessAt) : NaN;
+  const ageS = Number.isFinite(last) ? Math.round((now - last) / 100) / 10 : undefined;
+  const ev = {
+    lastSuccessAt: dbg.lastSuccessAt ?? "never",
+    ageSeconds: ageS,
+    reconcileIntervalSeconds: interval,
+    lastReconcile: dbg.lastReconcile,
+  };
+  if (ageS === undefined) {
+    out.push(
+      fail("daemon.reconcile", node.name, `${node.name}'s daemon never reconciled without errors`, {
+        evidence: ev,
+        fix: `read the errors in lastReconcile and the daemon's log on ${node.name}`,
+      }),
+    );
+  } else if (ageS > Math.max(3 * interval, 30)) {
+    out.push(
+      warn(
+        "daemon.reconcile",
+        node.name,
+        `${node.name}'s last successful reconcile was ${ageS} s ago (interval ${interval} s)`,
+        {
+          evidence: ev,
+          fix: `read the daemon's log on ${node.name}: reconciles are failing or not running`,
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass("daemon.reconcile", node.name, `${node.name} reconciled ${ageS} s ago`, {
+        evidence: ev,
+      }),
+    );
+  }
+  const detail = dbg.health.detail ?? "";
+  if (/^(watch|renew|acquire|config):/.test(detail)) {
+    out.push(
+      fail(
+        "daemon.datastore",
+        node.name,
+        `${node.name}'s daemon cannot reach its datastore: ${detail}`,
+        {
+          evidence: { detail },
+          fix:
+            "check the datastore (etcd endpoints, file store directory) the daemon is configured with",
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass("daemon.datastore", node.name, `${node.name}'s daemon reports no datastore error`, {
+        evidence: { detail: detail || "none" },
+      }),
+    );
+  }
+  return out;
+}
+
+function nodeChecks(node: NodeView): CheckResult[] {
+  const out = [running(node)];
+  const r = ready(node);
+  if (r) out.push(r);
+  out.push(...reconcileAge(node, Date.now()));
+  return out;
+}
+
+/** The daemon family. */
+export const daemonFamily: Family = {
+  name: "daemon",
+  pair: (_d: Diagnosis, pair) => pair.nodes.flatMap(nodeChecks),
+  node: (_d, node) => nodeChecks(node),
+};

@@ -1,0 +1,224 @@
+/**
+ * `lease`: the datastore can be read; the node's lease file is present, parses, and matches the
+ * datastore's lease for the node; that lease has not expired; some lease covers each endpoint;
+ * no two leases overlap.
+ *
+ * @module
+ */
+import type { Lease } from "../../store/types.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import type { Family } from "../family.ts";
+import { within } from "../route_diff.ts";
+
+function datastore(d: Diagnosis): CheckResult {
+  const s = d.store;
+  if (s.leases) {
+    return pass(
+      "lease.datastore",
+      "-",
+      `read ${s.leases.length} lease(s) from the ${s.type} datastore`,
+      {
+        evidence: {
+          type: s.type,
+          where: s.where,
+          leases: s.leases.map((l) => `${l.subnet} ${l.node} ${l.publicIP}`),
+        },
+      },
+    );
+  }
+  return fail(
+    "lease.datastore",
+    "-",
+    `the ${s.type} datastore (${s.where}) cannot be read: ${s.error}`,
+    {
+      evidence: { type: s.type, where: s.where, error: s.error },
+      fix: s.type === "etcd"
+        ? `etcdctl --endpoints ${s.where} endpoint health`
+        : `ls -l ${s.where}/subnets`,
+    },
+  );
+}
+
+/** Reads the JSON lease file: its fields, or why it cannot be used. */
+function readLeaseFile(path: string): { value?: Record<string, unknown>; error?: string } {
+  try {
+    const st = Deno.statSync(path);
+    if (!st.isFile) return { error: "not a regular file" };
+    if (st.size > 65536) return { error: `${st.size} bytes: too large` };
+    const v = JSON.parse(Deno.readTextFileSync(path));
+    if (typeof v !== "object" || v === null || typeof v.subnet !== "string") {
+      return { error: "no subnet field" };
+    }
+    return { value: v as Record<string, unknown> };
+  } catch (e) {
+    return { error: e instanceof Deno.errors.NotFound ? "missing" : (e as Error).message };
+  }
+}
+
+function leaseFile(d: Diagnosis, node: NodeView): CheckResult[] {
+  const path = node.facts.leaseFile;
+  if (!node.kernel || !path) return [];
+  const f = readLeaseFile(path);
+  if (!f.value) {
+    return [
+      fail(
+        "lease.file",
+        node.name,
+        `${node.name}'s lease file ${path} is ${f.error}: the CNI plugin cannot give pods addresses`,
+        {
+          evidence: { path, error: f.error },
+          fix: "restart the node's skein daemon: it writes the lease file once it holds a lease",
+        },
+      ),
+    ];
+  }
+  const out = [
+    pass("lease.file", node.name, `${path} holds subnet ${f.value.subnet}`, {
+      evidence: { path, ...f.value },
+    }),
+  ];
+  const l = node.lease;
+  if (!d.store.leases) return out;
+  if (!l) {
+    out.push(
+      fail("lease.match", node.name, `the datastore holds no live lease for ${node.nodeName}`, {
+        evidence: { node: node.nodeName, leaseFile: f.value.subnet },
+        fix: "restart the node's skein daemon: it acquires a lease",
+      }),
+    );
+  } else if (l.subnet !== f.value.subnet) {
+    out.push(
+      fail(
+        "lease.match",
+        node.name,
+        `${node.name}'s lease file says ${f.value.subnet}, the datastore ${l.subnet}`,
+        {
+          evidence: { leaseFile: f.value.subnet, datastore: l.subnet, path },
+          fix:
+            "restart the node's skein daemon: it rewrites the lease file (pods on the old subnet must be recreated)",
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass("lease.match", node.name, `lease file and datastore agree on ${l.subnet}`, {
+        evidence: { subnet: l.subnet },
+      }),
+    );
+  }
+  return out;
+}
+
+function expiry(node: NodeView, now: number): CheckResult | undefined {
+  const l = node.lease;
+  if (!l) return undefined;
+  const left = (Date.parse(l.expiration) - now) / 1000;
+  const ev = { subnet: l.subnet, expiration: l.expiration, secondsLeft: Math.round(left) };
+  if (!(left > 0)) {
+    return fail(
+      "lease.expired",
+      node.name,
+      `${node.name}'s lease on ${l.subnet} expired at ${l.expiration}`,
+      {
+        evidence: ev,
+        fix: "start the node's skein daemon: it renews the lease",
+      },
+    );
+  }
+  return pass(
+    "lease.expired",
+    node.name,
+    `${node.name}'s lease on ${l.subnet} runs ${Math.round(left)} s more`,
+    { evidence: ev },
+  );
+}
+
+function covers(d: Diagnosis, e: Endpoint): CheckResult {
+  if (!d.store.leases) {
+    return skip("lease.covers", "-", `datastore not read: cannot tell which node holds ${e.ip}`);
+  }
+  if (e.node?.lease) {
+    return pass(
+      "lease.covers",
+      e.node.name,
+      `${e.ip} is in ${e.node.lease.subnet}, leased by ${e.node.lease.node}`,
+      {
+        evidence: {
+          ip: e.ip,
+          subnet: e.node.lease.subnet,
+          node: e.node.lease.node,
+          publicIP: e.node.lease.publicIP,
+        },
+      },
+    );
+  }
+  return fail("lease.covers", "-", `no lease covers ${e.ip}: no node owns that address`, {
+    evidence: { ip: e.ip, leases: d.store.leases.map((l) => l.subnet) },
+    fix:
+      "check the pod's address and the cluster network; the node that held the subnet may be gone",
+  });
+}
+
+/** Pairs of leases whose subnets overlap. */
+export function overlaps(leases: readonly Lease[]): [Lease, Lease][] {
+  const out: [Lease, Lease][] = [];
+  for (let i = 0; i < leases.length; i++) {
+    for (let j = i + 1; j < leases.length; j++) {
+      const a = leases[i]!, b = leases[j]!;
+      if (within(a.subnet, b.subnet) || within(b.subnet, a.subnet)) out.push([a, b]);
+    }
+  }
+  return out;
+}
+
+function overlapCheck(d: Diagnosis): CheckResult | undefined {
+  if (!d.store.leases) return undefined;
+  const o = overlaps(d.store.leases);
+  if (!o.length) {
+    return pass("lease.overlap", "-", "no two leases overlap", {
+      evidence: { leases: d.store.leases.length },
+    });
+  }
+  return fail("lease.overlap", "-", `${o.length} pair(s) of leases overlap`, {
+    evidence: { pairs: o.map(([a, b]) => `${a.subnet} (${a.node}) / ${b.subnet} (${b.node})`) },
+    fix: "delete the wrong lease record from the datastore; its node acquires a new subnet",
+  });
+}
+
+function duplicateNodes(d: Diagnosis): CheckResult | undefined {
+  const ls = d.store.leases;
+  if (!ls) return undefined;
+  const by = new Map<string, Lease[]>();
+  for (const l of ls) by.set(l.node, [...(by.get(l.node) ?? []), l]);
+  const dup = [...by.values()].filter((x) => x.length > 1);
+  if (!dup.length) return undefined;
+  return warn("lease.duplicate", "-", `${dup.length} node(s) hold more than one lease`, {
+    evidence: { nodes: dup.map((x) => `${x[0]!.node}: ${x.map((l) => l.subnet).join(", ")}`) },
+    fix: "delete the older lease records; they expire on their own after their TTL",
+  });
+}
+
+/** The lease family. */
+export const leaseFamily: Family = {
+  name: "lease",
+  pair(d, pair) {
+    const out = [datastore(d)];
+    for (const n of pair.nodes) {
+      out.push(...leaseFile(d, n));
+      const e = expiry(n, Date.now());
+      if (e) out.push(e);
+    }
+    out.push(covers(d, pair.from), covers(d, pair.to));
+    const o = overlapCheck(d);
+    if (o) out.push(o);
+    return out;
+  },
+  node(d, node) {
+    const out = [datastore(d), ...leaseFile(d, node)];
+    const e = expiry(node, Date.now());
+    if (e) out.push(e);
+    for (const c of [overlapCheck(d), duplicateNodes(d)]) if (c) out.push(c);
+    return out;
+  },
+};

@@ -1,0 +1,29 @@
+/**
+ * Every check family, in causal order. A new backend's family (`bgp`, `udp`) is one more file
+ * here with `appliesTo` naming its backend.
+ *
+ * @module
+ */
+import type { Family } from "../family.ts";
+import { daemonFamily } from "./daemon.ts";
+import { ipamFamily } from "./ipam.ts";
+import { ipipFamily } from "./ipip.ts";
+import { leaseFamily } from "./lease.ts";
+import { mtuFamily } from "./mtu.ts";
+import { podFamily } from "./pod.ts";
+import { routeFamily } from "./route.ts";
+import { sysctlFamily } from "./sysctl.ts";
+import { vxlanFamily } from "./vxlan.ts";
+
+/** The families every diagnosis runs (those that apply to the nodes' backends). */
+export const FAMILIES: readonly Family[] = [
+  daemonFamily,
+  leaseFamily,
+  sysctlFamily,
+  podFamily,
+  vxlanFamily,
+  ipipFamily,
+  routeFamily,
+  mtuFamily,
+  ipamFamily,
+];

@@ -1,0 +1,193 @@
+/**
+ * `mtu`: each pod's MTU against the path budget (the uplink's MTU minus the backend's
+ * encapsulation overhead: vxlan 50, ipip 20, host-gw 0), and the MTU of every device of the
+ * path (host veth, bridge, tunnel device, uplink). `--probe` adds DF probes (probe family).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, skip } from "../check.ts";
+import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import type { Family } from "../family.ts";
+import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
+import { podKernel } from "./pod.ts";
+
+/** Encapsulation overhead of a backend over an IPv4 underlay. */
+export function overhead(backend: string): number {
+  return backend === "vxlan" ? 50 : backend === "ipip" ? 20 : 0;
+}
+
+/** The largest pod MTU the node's path carries, with its parts; undefined without an uplink. */
+export function budgetOf(
+  node: NodeView,
+): { budget: number; uplink: string; uplinkMtu: number; overhead: number } | undefined {
+  const up = uplinkOf(node);
+  const o = overhead(node.facts.backend);
+  if (up) return { budget: up.mtu - o, uplink: up.name, uplinkMtu: up.mtu, overhead: o };
+  const dbg = node.daemon?.debug?.uplink;
+  if (dbg) return { budget: dbg.mtu - o, uplink: dbg.name, uplinkMtu: dbg.mtu, overhead: o };
+  return undefined;
+}
+
+/** The smallest budget of the nodes a flow crosses. */
+export function pathBudget(nodes: readonly NodeView[]): number | undefined {
+  const b = nodes.map(budgetOf).filter((x) => x !== undefined).map((x) => x!.budget);
+  return b.length ? Math.min(...b) : undefined;
+}
+
+function podMtu(d: Diagnosis, e: Endpoint, nodes: NodeView[]): CheckResult | undefined {
+  const k = podKernel(d, e);
+  const eth0 = k?.link("eth0");
+  if (!eth0 || !e.node) return undefined;
+  const budget = pathBudget(nodes);
+  if (budget === undefined) {
+    return skip("mtu.pod", e.node.name, "the uplink MTU of the path is not known");
+  }
+  const ev = {
+    pod: e.podName ?? e.ip,
+    eth0Mtu: eth0.mtu,
+    pathBudget: budget,
+    nodes: nodes.map((n) => ({ node: n.name, ...budgetOf(n) })),
+  };
+  if (eth0.mtu > budget) {
+    return fail(
+      "mtu.pod",
+      e.node.name,
+      `pod ${
+        e.podName ?? e.ip
+      } has MTU ${eth0.mtu}, above the path budget ${budget}: large packets are dropped (TCP stalls once ICMP is filtered)`,
+      {
+        evidence: ev,
+        fix: `${
+          nsPrefix(e.netns)
+        }ip link set eth0 mtu ${budget}  # and set the CNI "mtu" / daemon backend.mtu to ${budget}, then recreate pods`,
+      },
+    );
+  }
+  return pass(
+    "mtu.pod",
+    e.node.name,
+    `pod ${e.podName ?? e.ip} MTU ${eth0.mtu} fits the path budget ${budget}`,
+    { evidence: ev },
+  );
+}
+
+function deviceMtus(node: NodeView, podMtus: number[]): CheckResult[] {
+  const k = node.kernel;
+  if (!k) return [];
+  const b = budgetOf(node);
+  if (!b) return [skip("mtu.device", node.name, `${node.name}'s uplink is not known`)];
+  const out: CheckResult[] = [];
+  const tun = node.facts.device ? k.link(node.facts.device) : undefined;
+  if (tun && tun.mtu > b.budget) {
+    out.push(
+      fail(
+        "mtu.device",
+        node.name,
+        `${tun.name} MTU ${tun.mtu} exceeds ${b.uplink} MTU ${b.uplinkMtu} minus ${b.overhead} bytes of ${node.facts.backend} overhead`,
+        {
+          evidence: {
+            device: tun.name,
+            mtu: tun.mtu,
+            uplink: b.uplink,
+            uplinkMtu: b.uplinkMtu,
+            overhead: b.overhead,
+          },
+          fix: `${nsExec(node)}ip link set ${tun.name} mtu ${b.budget}`,
+        },
+      ),
+    );
+  }
+  const need = podMtus.length ? Math.max(...podMtus) : undefined;
+  const br = k.link(node.facts.bridge);
+  for (const l of [br, tun].filter((x) => x !== undefined)) {
+    if (need !== undefined && l!.mtu < need) {
+      out.push(
+        fail(
+          "mtu.device",
+          node.name,
+          `${l!.name} MTU ${
+            l!.mtu
+          } is below the pods' MTU ${need}: their full-size packets are dropped there`,
+          {
+            evidence: { device: l!.name, mtu: l!.mtu, podMtu: need },
+            fix: `${nsExec(node)}ip link set ${l!.name} mtu ${need}`,
+          },
+        ),
+      );
+    }
+  }
+  if (!out.length) {
+    out.push(
+      pass(
+        "mtu.device",
+        node.name,
+        `device MTUs on ${node.name} fit (${
+          [b.uplink, tun?.name, br?.name].filter((x) => x).join(", ")
+        })`,
+        {
+          evidence: {
+            uplink: `${b.uplink} ${b.uplinkMtu}`,
+            tunnel: tun ? `${tun.name} ${tun.mtu}` : "none",
+            bridge: br ? `${br.name} ${br.mtu}` : "none",
+            budget: b.budget,
+          },
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+function leaseMtu(node: NodeView): CheckResult | undefined {
+  const path = node.facts.leaseFile;
+  const b = budgetOf(node);
+  if (!path || !node.kernel || !b) return undefined;
+  let mtu: unknown;
+  try {
+    mtu = JSON.parse(Deno.readTextFileSync(path)).mtu;
+  } catch {
+    return undefined; // lease.file reports it
+  }
+  if (typeof mtu !== "number") return undefined;
+  const ev = { leaseFile: path, mtu, budget: b.budget };
+  return mtu > b.budget
+    ? fail(
+      "mtu.lease",
+      node.name,
+      `the lease file hands new pods MTU ${mtu}, above the budget ${b.budget}`,
+      {
+        evidence: ev,
+        fix: `set backend.mtu (or remove it) in the daemon config and restart the daemon`,
+      },
+    )
+    : pass("mtu.lease", node.name, `new pods get MTU ${mtu} (budget ${b.budget})`, {
+      evidence: ev,
+    });
+}
+
+/** The mtu family. */
+export const mtuFamily: Family = {
+  name: "mtu",
+  pair(d, pair) {
+    const out: CheckResult[] = [];
+    const pods: number[] = [];
+    for (const e of [pair.from, pair.to]) {
+      const c = podMtu(d, e, pair.nodes);
+      if (c) out.push(c);
+      const m = podKernel(d, e)?.link("eth0")?.mtu;
+      if (m) pods.push(m);
+    }
+    for (const n of pair.nodes) {
+      out.push(...deviceMtus(n, pods));
+      const l = leaseMtu(n);
+      if (l) out.push(l);
+    }
+    return out;
+  },
+  node(_d, node) {
+    const out = deviceMtus(node, []);
+    const l = leaseMtu(node);
+    if (l) out.push(l);
+    return out;
+  },
+};

@@ -1,0 +1,225 @@
+/**
+ * `pod`: inside each pod with a known namespace, eth0 is up with the address IPAM recorded and a
+ * default route; on the node, the host-side veth is up and on the bridge (bridge mode), or the
+ * /32 route to the pod and proxy_arp are in place (routed mode).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, skip } from "../check.ts";
+import type { Diagnosis, Endpoint } from "../context.ts";
+import type { Family } from "../family.ts";
+import { Kernel } from "../kernel.ts";
+import { containerOf, readReservations } from "../ipam_read.ts";
+import { nsExec, nsPrefix } from "../path.ts";
+
+/** The pod's own kernel view (opened once per diagnosis, closed by the runner). */
+export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
+  if (!e.netns) return undefined;
+  const key = `podkernel|${e.netns}`;
+  let k = d.memo.get(key) as Kernel | undefined;
+  if (!k) {
+    k = new Kernel(e.netns);
+    d.memo.set(key, k);
+  }
+  return k;
+}
+
+function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
+  const k = podKernel(d, e)!;
+  const eth0 = k.link("eth0");
+  const ns = nsPrefix(e.netns);
+  if (!eth0) {
+    return [fail("pod.eth0", label, `pod ${e.podName ?? e.ip} has no eth0`, {
+      evidence: { netns: e.netns, links: k.links().map((l) => l.name) },
+      fix: "delete and recreate the pod (its CNI ADD did not finish)",
+    })];
+  }
+  const addrs = k.addrs().filter((a) => a.index === eth0.index && a.family === 4).map((a) =>
+    a.cidr
+  );
+  const hasIp = addrs.some((a) => a.split("/")[0] === e.ip);
+  const def = k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254);
+  const ev = {
+    netns: e.netns,
+    eth0: { up: eth0.up, operState: eth0.operState, mtu: eth0.mtu, addresses: addrs },
+    defaultRoute: def ? `via ${def.gateway ?? "-"}` : "none",
+  };
+  const out: CheckResult[] = [];
+  if (!eth0.up || eth0.operState === "lowerlayerdown" || eth0.operState === "down") {
+    out.push(
+      fail(
+        "pod.eth0",
+        label,
+        `eth0 in pod ${e.podName ?? e.ip} is ${eth0.up ? eth0.operState : "down"}`,
+        {
+          evidence: ev,
+          fix: eth0.up
+            ? `check the host side of the pod's veth (see pod.host)`
+            : `${ns}ip link set eth0 up`,
+        },
+      ),
+    );
+  } else if (!hasIp) {
+    out.push(fail("pod.eth0", label, `eth0 in pod ${e.podName ?? e.netns} does not hold ${e.ip}`, {
+      evidence: ev,
+      fix: "delete and recreate the pod",
+    }));
+  } else {
+    out.push(
+      pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, { evidence: ev }),
+    );
+  }
+  out.push(
+    def
+      ? pass(
+        "pod.default_route",
+        label,
+        `pod ${e.podName ?? e.ip} has a default route via ${def.gateway}`,
+        { evidence: ev },
+      )
+      : fail("pod.default_route", label, `pod ${e.podName ?? e.ip} has no default route`, {
+        evidence: ev,
+        fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
+      }),
+  );
+  return out;
+}
+
+function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
+  const node = e.node!;
+  const k = node.kernel!;
+  const eth0 = podKernel(d, e)!.link("eth0");
+  if (!eth0 || eth0.parentIndex === undefined) return [];
+  const host = k.link(eth0.parentIndex);
+  if (!host) {
+    return [
+      fail(
+        "pod.host",
+        node.name,
+        `the host side of pod ${e.podName ?? e.ip}'s veth is missing on ${node.name}`,
+        {
+          evidence: { peerIndex: eth0.parentIndex },
+          fix: "delete and recreate the pod",
+        },
+      ),
+    ];
+  }
+  const bridge = k.link(node.facts.bridge);
+  const ev: Record<string, unknown> = {
+    hostVeth: host.name,
+    up: host.up,
+    operState: host.operState,
+    master: host.masterIndex !== undefined ? k.link(host.masterIndex)?.name : "none",
+  };
+  if (!host.up) {
+    return [
+      fail("pod.host", node.name, `host veth ${host.name} of pod ${e.podName ?? e.ip} is down`, {
+        evidence: ev,
+        fix: `${nsExec(node)}ip link set ${host.name} up`,
+      }),
+    ];
+  }
+  if (host.masterIndex !== undefined) {
+    if (bridge && host.masterIndex === bridge.index) {
+      if (!bridge.up) {
+        return [
+          fail("pod.host", node.name, `bridge ${bridge.name} on ${node.name} is down`, {
+            evidence: ev,
+            fix: `${nsExec(node)}ip link set ${bridge.name} up`,
+          }),
+        ];
+      }
+      return [
+        pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
+          evidence: ev,
+        }),
+      ];
+    }
+    return [
+      fail(
+        "pod.host",
+        node.name,
+        `host veth ${host.name} is on ${ev.master}, not ${node.facts.bridge}`,
+        {
+          evidence: ev,
+          fix: `${nsExec(node)}ip link set ${host.name} master ${node.facts.bridge}`,
+        },
+      ),
+    ];
+  }
+  // Routed mode: a /32 to the pod via its host veth and proxy ARP there.
+  const r = k.routes().find((x) =>
+    x.family === 4 && x.dst === `${e.ip}/32` && x.oif === host.index
+  );
+  const proxy = k.sysctl(`net/ipv4/conf/${host.name}/proxy_arp`);
+  Object.assign(ev, { route: r ? `${e.ip}/32 dev ${host.name}` : "none", proxy_arp: proxy });
+  if (!r || proxy !== "1") {
+    if (!bridge || !r) {
+      return [
+        fail(
+          "pod.host",
+          node.name,
+          `routed pod ${e.ip}: ${
+            !r ? `no /32 route via ${host.name}` : `proxy_arp off on ${host.name}`
+          }`,
+          {
+            evidence: ev,
+            fix: !r
+              ? `${nsExec(node)}ip route replace ${e.ip}/32 dev ${host.name} scope link`
+              : `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
+          },
+        ),
+      ];
+    }
+  }
+  return [
+    pass("pod.host", node.name, `routed pod ${e.ip}: /32 route and proxy_arp on ${host.name}`, {
+      evidence: ev,
+    }),
+  ];
+}
+
+function podIpam(e: Endpoint, label: string): CheckResult | undefined {
+  const dir = e.node?.facts.ipamDir;
+  if (!dir || !e.containerId) return undefined;
+  const r = readReservations(dir);
+  if (!r.ok) return skip("pod.ipam", label, `cannot read IPAM directory: ${r.error}`);
+  const mine = r.list.filter((x) => containerOf(x.record) === e.containerId).map((x) => x.ip);
+  const ev = { dir, containerId: e.containerId, reserved: mine };
+  if (mine.includes(e.ip)) {
+    return pass("pod.ipam", label, `IPAM records ${e.ip} for ${e.containerId}`, { evidence: ev });
+  }
+  return fail(
+    "pod.ipam",
+    label,
+    `IPAM has no reservation of ${e.ip} for ${e.containerId}: the address can be handed to another pod`,
+    {
+      evidence: ev,
+      fix: "delete and recreate the pod so IPAM records its address",
+    },
+  );
+}
+
+function endpointChecks(d: Diagnosis, e: Endpoint): CheckResult[] {
+  const label = e.node?.name ?? "-";
+  if (!e.node?.kernel) {
+    return [
+      skip(
+        "pod.eth0",
+        label,
+        `pod ${e.ip} is on ${e.node?.name ?? "an unknown node"}: no kernel access there`,
+      ),
+    ];
+  }
+  if (!e.netns) return [skip("pod.eth0", label, `no network namespace on ${label} holds ${e.ip}`)];
+  const out = [...podInside(d, e, label), ...podHost(d, e)];
+  const i = podIpam(e, label);
+  if (i) out.push(i);
+  return out;
+}
+
+/** The pod family. */
+export const podFamily: Family = {
+  name: "pod",
+  pair: (d, pair) => [...endpointChecks(d, pair.from), ...endpointChecks(d, pair.to)],
+};

@@ -1,0 +1,290 @@
+/**
+ * `route`: the kernel's own FIB answers along the path, both directions, on every node with
+ * kernel access (RTM_GETROUTE with the real source, destination and input device), and the
+ * expected-vs-actual diff of skein's routes (missing, wrong next hop, stale, foreign routes that
+ * shadow skein's); for a remote node the same diff from its daemon's /debug/state.
+ *
+ * @module
+ */
+import { SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import { expectedOf } from "../expected.ts";
+import type { Family } from "../family.ts";
+import { fibErrorMeaning } from "../kernel.ts";
+import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
+import { diffRoutes, type FlatRoute, type RouteDiff, routeText, within } from "../route_diff.ts";
+
+function fibCheck(h: Hop): CheckResult {
+  const id = "route.fib";
+  const what = `${h.direction} ${h.src} -> ${h.dst} (in on ${h.iif})`;
+  const evidence: Record<string, unknown> = { lookup: hopCommand(h) };
+  const a = h.answer!;
+  if (!a.ok) {
+    evidence.kernel = a.message;
+    return fail(
+      id,
+      h.node.name,
+      `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}`,
+      {
+        evidence,
+        fix: a.code === "EHOSTUNREACH"
+          ? `${nsExec(h.node)}sysctl -w net.ipv4.ip_forward=1`
+          : `see the route.* and sysctl.* checks above; check again with: ${hopCommand(h)}`,
+      },
+    );
+  }
+  const r = a.route;
+  evidence.kernel = routeText({
+    dst: h.dst,
+    gateway: r.gateway,
+    dev: r.devName,
+    table: r.table,
+    type: r.type,
+  });
+  if (r.table !== 254 && r.table !== 255) {
+    return warn(
+      id,
+      h.node.name,
+      `${what} is routed by table ${r.table}, not main: a policy rule sends it elsewhere`,
+      {
+        evidence,
+        fix: `${nsExec(h.node)}ip rule show  # remove the rule that matches ${h.src} -> ${h.dst}`,
+      },
+    );
+  }
+  return pass(
+    id,
+    h.node.name,
+    `${what} leaves by ${r.devName ?? "?"}${r.gateway ? ` via ${r.gateway}` : ""}`,
+    { evidence },
+  );
+}
+
+/** The kernel routes of a node split into skein-owned and the others the main lookup sees. */
+function kernelRoutes(node: NodeView): { owned: FlatRoute[]; others: FlatRoute[] } {
+  const k = node.kernel!;
+  const names = new Map(k.links().map((l) => [l.index, l.name]));
+  const owned: FlatRoute[] = [], others: FlatRoute[] = [];
+  for (const r of k.routes()) {
+    if (r.family !== 4 || r.table === 255) continue;
+    const f: FlatRoute = { dst: r.dst, protocol: r.protocol, table: r.table, type: r.type };
+    if (r.gateway) f.gateway = r.gateway;
+    if (r.oif !== undefined) f.dev = names.get(r.oif) ?? `#${r.oif}`;
+    if (r.onlink) f.onlink = true;
+    if (
+      r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === 254 && r.gateway && r.type === "unicast"
+    ) {
+      owned.push(f);
+    } else others.push(f);
+  }
+  return { owned, others };
+}
+
+function replaceCmd(node: NodeView, r: FlatRoute): string {
+  return `${nsExec(node)}ip route replace ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${
+    r.dev ? ` dev ${r.dev}` : ""
+  }${r.onlink ? " onlink" : ""} proto ${SKEIN_ROUTE_PROTOCOL}`;
+}
+
+const RESTART = "or restart the node's skein daemon: it reconciles every route";
+
+/** Checks from a diff; `subnets` limits them to the prefixes the pair needs (undefined: all). */
+export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]): CheckResult[] {
+  const out: CheckResult[] = [];
+  const relevant = (dst: string) =>
+    !subnets || subnets.some((s) => within(dst, s) || within(s, dst));
+  for (const m of diff.missing.filter((r) => relevant(r.dst))) {
+    out.push(fail("route.missing", node.name, `${node.name} has no route to ${m.dst}`, {
+      evidence: { expected: routeText(m), kernel: "no route to this prefix" },
+      fix: `${replaceCmd(node, m)}  # ${RESTART}`,
+    }));
+  }
+  for (const m of diff.wrongNexthop.filter((x) => relevant(x.want.dst))) {
+    out.push(
+      fail(
+        "route.wrong_nexthop",
+        node.name,
+        `${node.name} routes ${m.want.dst} via the wrong next hop`,
+        {
+          evidence: { expected: routeText(m.want), kernel: routeText(m.have) },
+          fix: `${replaceCmd(node, m.want)}  # ${RESTART}`,
+        },
+      ),
+    );
+  }
+  for (const m of diff.foreign.filter((x) => relevant(x.want.dst))) {
+    out.push(
+      fail(
+        "route.foreign",
+        node.name,
+        `a route skein does not own takes ${m.have.dst} on ${node.name}`,
+        {
+          evidence: { expected: routeText(m.want), foreign: routeText(m.have) },
+          fix: `${nsExec(node)}ip route del ${
+            m.have.type && m.have.type !== "unicast" ? `${m.have.type} ` : ""
+          }${m.have.dst}${
+            m.have.table !== undefined && m.have.table !== 254 ? ` table ${m.have.table}` : ""
+          }  # after checking who added it (proto ${m.have.protocol ?? "?"})`,
+        },
+      ),
+    );
+  }
+  if (diff.stale.length) {
+    out.push(
+      warn(
+        "route.stale",
+        node.name,
+        `${diff.stale.length} skein route(s) on ${node.name} belong to no lease`,
+        {
+          evidence: { stale: diff.stale.map(routeText) },
+          fix: diff.stale.map((r) =>
+            `${nsExec(node)}ip route del ${r.dst} proto ${SKEIN_ROUTE_PROTOCOL}`
+          ).join("; ") +
+            `  # ${RESTART}`,
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+function kernelDiff(d: Diagnosis, node: NodeView, subnets?: string[]): CheckResult[] {
+  const e = expectedOf(d, node);
+  if (!e.ok) {
+    return [
+      skip(
+        "route.expected",
+        node.name,
+        `cannot compute ${node.name}'s expected routes: ${e.reason}`,
+      ),
+    ];
+  }
+  const { owned, others } = kernelRoutes(node);
+  const diff = diffRoutes(e.routes, owned, others);
+  const out = diffChecks(node, diff, subnets);
+  for (const s of e.desired.skipped.filter((x) => !subnets || subnets.includes(x.subnet))) {
+    out.push(
+      fail(
+        "route.skipped",
+        node.name,
+        `the ${node.facts.backend} backend on ${node.name} cannot program ${s.subnet}`,
+        {
+          evidence: { subnet: s.subnet, reason: s.reason },
+          fix: "fix the lease or the backend choice the reason names",
+        },
+      ),
+    );
+  }
+  if (!out.some((c) => c.status !== "pass")) {
+    out.push(
+      pass("route.expected", node.name, `${node.name}'s skein routes match the expected state`, {
+        evidence: {
+          expected: e.routes.filter((r) => !subnets || subnets.includes(r.dst)).map(routeText),
+          owned: owned.length,
+        },
+      }),
+    );
+  }
+  return out;
+}
+
+function remoteDiff(node: NodeView, subnets: string[]): CheckResult[] {
+  const dbg = node.daemon?.debug;
+  if (!dbg) {
+    return [
+      skip(
+        "route.expected",
+        node.name,
+        `no kernel access to ${node.name} and no /debug/state from its daemon (${
+          node.daemon?.debugError ?? node.daemon?.error ?? node.unreachable ?? "not asked"
+        })`,
+      ),
+    ];
+  }
+  const owned = dbg.snapshot.routes;
+  const out = diffChecks(node, diffRoutes(dbg.desired, owned, []), subnets);
+  if (!dbg.desired.some((r) => subnets.includes(r.dst))) {
+    const why = dbg.lastReconcile?.skipped.find((s) => subnets.includes(s.subnet));
+    out.push(
+      fail(
+        "route.missing",
+        node.name,
+        `${node.name}'s daemon wants no route to ${subnets.join(", ")}`,
+        {
+          evidence: {
+            desired: dbg.desired.map(routeText),
+            skipped: why?.reason ?? "not in its leases",
+          },
+          fix: `check ${node.name}'s daemon log and its view of the leases`,
+        },
+      ),
+    );
+  }
+  if (!out.length) {
+    out.push(
+      pass(
+        "route.expected",
+        node.name,
+        `${node.name}'s daemon reports its routes to ${subnets.join(", ")} in place`,
+        {
+          evidence: {
+            desired: dbg.desired.filter((r) => subnets.includes(r.dst)).map(routeText),
+            source: "/debug/state",
+          },
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+function subnetOf(n: NodeView | undefined): string | undefined {
+  return n?.lease?.subnet;
+}
+
+/** The route family. */
+export const routeFamily: Family = {
+  name: "route",
+  pair(d, pair: Pair) {
+    const out = pathHops(d, pair).filter((h) => h.answer).map(fibCheck);
+    const src = pair.from.node, dst = pair.to.node;
+    if (src && dst && src !== dst) {
+      for (const [node, other] of [[src, dst], [dst, src]] as const) {
+        const s = subnetOf(other);
+        if (!s) continue;
+        out.push(...(node.kernel ? kernelDiff(d, node, [s]) : remoteDiff(node, [s])));
+      }
+      // The source node must send the destination's traffic out by its remote device.
+      const fwd = pathHops(d, pair).find((h) => h.node === src && h.direction === "forward");
+      const want = remoteDevOf(src);
+      if (fwd?.answer?.ok && want && fwd.answer.route.devName !== want) {
+        out.push(
+          fail(
+            "route.wrong_dev",
+            src.name,
+            `${src.name} sends ${pair.to.ip} out by ${fwd.answer.route.devName}, not ${want}`,
+            {
+              evidence: {
+                lookup: hopCommand(fwd),
+                kernel: routeText({
+                  dst: pair.to.ip,
+                  gateway: fwd.answer.route.gateway,
+                  dev: fwd.answer.route.devName,
+                }),
+              },
+              fix: `see route.missing / route.foreign; ${RESTART}`,
+            },
+          ),
+        );
+      }
+    }
+    return out;
+  },
+  node(d, node) {
+    if (!node.kernel) {
+      return [skip("route.expected", node.name, `no kernel access to ${node.name}`)];
+    }
+    return kernelDiff(d, node);
+  },
+};

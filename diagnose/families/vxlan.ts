@@ -1,0 +1,205 @@
+/**
+ * `vxlan`: the node's VXLAN device exists and is up; its VNI, UDP port and local address match
+ * the config and the lease; for the peer node, the FDB entry maps the peer's VtepMAC to its node
+ * IP and the neighbour `<subnet>.0 -> VtepMAC` is permanent and matches the peer's lease.
+ *
+ * @module
+ */
+import type { Lease } from "../../store/types.ts";
+import { type CheckResult, fail, pass, skip } from "../check.ts";
+import type { NodeView, Pair } from "../context.ts";
+import type { Family } from "../family.ts";
+import { nsExec } from "../path.ts";
+
+function deviceChecks(node: NodeView): CheckResult[] {
+  const k = node.kernel;
+  const dev = node.facts.device ?? "skein.1";
+  if (!k) return [skip("vxlan.device", node.name, `no kernel access to ${node.name}`)];
+  const l = k.link(dev);
+  if (!l || l.kind !== "vxlan") {
+    return [fail("vxlan.device", node.name, `${node.name} has no VXLAN device ${dev}`, {
+      evidence: { device: dev, found: l ? `a ${l.kind ?? "plain"} link` : "no such link" },
+      fix: `restart the node's skein daemon (it creates ${dev}); check its log for the setup error`,
+    })];
+  }
+  const out: CheckResult[] = [];
+  const ev = {
+    device: dev,
+    up: l.up,
+    operState: l.operState,
+    vni: l.vxlan?.vni,
+    port: l.vxlan?.port,
+    local: l.vxlan?.local,
+    mac: l.mac,
+  };
+  out.push(
+    l.up
+      ? pass(
+        "vxlan.device",
+        node.name,
+        `${dev} is up (VNI ${l.vxlan?.vni}, port ${l.vxlan?.port})`,
+        { evidence: ev },
+      )
+      : fail("vxlan.device", node.name, `${dev} on ${node.name} is down`, {
+        evidence: ev,
+        fix: `${nsExec(node)}ip link set ${dev} up`,
+      }),
+  );
+  const want = { vni: node.facts.vni, port: node.facts.port, local: node.lease?.publicIP };
+  const bad: string[] = [];
+  if (l.vxlan?.vni !== want.vni) bad.push(`VNI ${l.vxlan?.vni} (config ${want.vni})`);
+  if (l.vxlan?.port !== undefined && l.vxlan.port !== want.port) {
+    bad.push(`port ${l.vxlan.port} (config ${want.port})`);
+  }
+  if (want.local && l.vxlan?.local !== want.local) {
+    bad.push(`local ${l.vxlan?.local ?? "unset"} (lease ${want.local})`);
+  }
+  out.push(
+    bad.length
+      ? fail(
+        "vxlan.config",
+        node.name,
+        `${dev} on ${node.name} does not match the config: ${bad.join(", ")}`,
+        {
+          evidence: { ...ev, expected: want },
+          fix: `${
+            nsExec(node)
+          }ip link del ${dev}  # the daemon recreates it from its config on its next setup`,
+        },
+      )
+      : pass(
+        "vxlan.config",
+        node.name,
+        `${dev} matches the config (VNI ${want.vni}, port ${want.port}, local ${want.local})`,
+        { evidence: ev },
+      ),
+  );
+  const published = node.lease ? vtepMacOf(node.lease) : undefined;
+  if (published !== undefined && l.mac?.toLowerCase() !== published) {
+    out.push(
+      fail(
+        "vxlan.vtep_mac",
+        node.name,
+        `${dev}'s MAC ${l.mac} is not the VtepMAC ${published} ${node.name} published`,
+        {
+          evidence: { device: dev, mac: l.mac, lease: published },
+          fix: "restart the node's skein daemon: it republishes its VTEP MAC",
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+/** The VTEP MAC a lease publishes (`vtepMAC`, or flannel's `VtepMAC`), lower-case. */
+export function vtepMacOf(l: Lease): string | undefined {
+  const d = l.backendData ?? {};
+  const v = d.vtepMAC ?? d.VtepMAC;
+  return typeof v === "string" ? v.toLowerCase() : undefined;
+}
+
+/** Checks on `node` that it can reach `peer`'s pods: the FDB entry and the neighbour. */
+function peerChecks(node: NodeView, peer: NodeView): CheckResult[] {
+  const k = node.kernel;
+  const dev = node.facts.device ?? "skein.1";
+  const l = k?.link(dev);
+  if (!k || !l) return [];
+  const lease = peer.lease;
+  const mac = lease ? vtepMacOf(lease) : undefined;
+  if (!lease || !mac) {
+    return [
+      skip(
+        "vxlan.fdb",
+        node.name,
+        `${peer.name}'s lease has no VtepMAC (${
+          lease ? "backendData.vtepMAC missing" : "no lease"
+        })`,
+      ),
+    ];
+  }
+  const out: CheckResult[] = [];
+  const fdb = k.fdbs().filter((f) => f.index === l.index && f.mac.toLowerCase() === mac && f.dst);
+  const fdbEv = {
+    device: dev,
+    vtepMAC: mac,
+    peerNodeIP: lease.publicIP,
+    kernel: fdb.map((f) => `${f.mac} dst ${f.dst} ${f.state}`),
+  };
+  if (fdb.length === 1 && fdb[0]!.dst === lease.publicIP) {
+    out.push(
+      pass("vxlan.fdb", node.name, `FDB maps ${peer.name}'s VtepMAC ${mac} to ${lease.publicIP}`, {
+        evidence: fdbEv,
+      }),
+    );
+  } else {
+    out.push(
+      fail(
+        "vxlan.fdb",
+        node.name,
+        fdb.length
+          ? `FDB on ${node.name} sends ${peer.name}'s VtepMAC ${mac} to ${
+            fdb.map((f) => f.dst).join(", ")
+          }, not ${lease.publicIP}`
+          : `FDB on ${node.name} has no entry for ${peer.name}'s VtepMAC ${mac}`,
+        {
+          evidence: fdbEv,
+          fix: `${
+            nsExec(node)
+          }bridge fdb replace ${mac} dev ${dev} dst ${lease.publicIP} self permanent  # or restart the node's skein daemon`,
+        },
+      ),
+    );
+  }
+  const vtep = lease.subnet.split("/")[0]!;
+  const n = k.neighs().find((x) => x.index === l.index && x.ip === vtep);
+  const nEv = {
+    device: dev,
+    ip: vtep,
+    expectedMAC: mac,
+    kernel: n ? `${n.ip} lladdr ${n.mac} ${n.state}` : "no entry",
+  };
+  if (n && n.state === "permanent" && n.mac?.toLowerCase() === mac) {
+    out.push(
+      pass("vxlan.neigh", node.name, `neighbour ${vtep} -> ${mac} is permanent`, { evidence: nEv }),
+    );
+  } else {
+    out.push(
+      fail(
+        "vxlan.neigh",
+        node.name,
+        n
+          ? `neighbour ${vtep} on ${node.name} is ${n.state} ${n.mac ?? ""}, not permanent ${mac}`
+          : `${node.name} has no neighbour entry for ${peer.name}'s VTEP ${vtep}`,
+        {
+          evidence: nEv,
+          fix: `${
+            nsExec(node)
+          }ip neigh replace ${vtep} lladdr ${mac} dev ${dev} nud permanent  # or restart the node's skein daemon`,
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+/** The vxlan family. */
+export const vxlanFamily: Family = {
+  name: "vxlan",
+  appliesTo: ["vxlan"],
+  pair(_d, pair: Pair) {
+    const out: CheckResult[] = [];
+    for (const n of pair.nodes) out.push(...deviceChecks(n));
+    const [a, b] = pair.nodes;
+    if (a && b) out.push(...peerChecks(a, b), ...peerChecks(b, a));
+    return out;
+  },
+  node(d, node) {
+    const out = deviceChecks(node);
+    for (const l of d.store.leases ?? []) {
+      if (l.subnet === node.lease?.subnet) continue;
+      const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
+      out.push(...peerChecks(node, peer));
+    }
+    return out;
+  },
+};

@@ -1,0 +1,178 @@
+/**
+ * Read-only access to one node's kernel state for the checks: a netlink handle opened in the
+ * node's namespace (net/) with every dump taken at most once per diagnosis, sysctls read with
+ * synchronous calls inside the namespace, and FIB lookups (RTM_GETROUTE) that return the
+ * kernel's error instead of throwing. Nothing here changes kernel state.
+ *
+ * @module
+ */
+import {
+  type Addr,
+  type Fdb,
+  type Handle,
+  isNetlinkError,
+  type Link,
+  type LinkStats,
+  type Neigh,
+  NetlinkError,
+  openHandle,
+  type Route,
+  type RouteGetResult,
+  sysctlPath,
+  withNetns,
+} from "../net/mod.ts";
+
+/** A FIB lookup's outcome: the route the kernel picked, or the errno it refused with. */
+export type FibAnswer =
+  | { ok: true; route: RouteGetResult }
+  | { ok: false; code: string; message: string };
+
+/** What a FIB lookup asks (`ip route get DST from SRC iif DEV`). */
+export interface FibQuery {
+  dst: string;
+  src?: string;
+  /** Input device: the lookup is for a forwarded packet arriving there. */
+  iif?: string;
+}
+
+/** One node's kernel, read lazily and cached. */
+export class Kernel {
+  readonly netns?: string;
+  #h: Handle;
+  #links?: Link[];
+  #addrs?: Addr[];
+  #routes?: Route[];
+  #neighs?: Neigh[];
+  #fdbs?: Fdb[];
+  #stats?: Map<number, LinkStats>;
+  #sysctls = new Map<string, string | undefined>();
+
+  /** Opens a handle in `netns` (a path; undefined: this process's namespace). */
+  constructor(netns?: string) {
+    if (netns !== undefined) this.netns = netns;
+    this.#h = openHandle(netns === undefined ? {} : { netns });
+  }
+
+  /** Closes the handle. */
+  close(): void {
+    this.#h.close();
+  }
+
+  /** `ip link show` */
+  links(): Link[] {
+    return this.#links ??= this.#h.linkList();
+  }
+
+  /** The link called `name` or with index `index`, if any. */
+  link(nameOrIndex: string | number): Link | undefined {
+    return this.links().find((l) =>
+      typeof nameOrIndex === "number" ? l.index === nameOrIndex : l.name === nameOrIndex
+    );
+  }
+
+  /** `ip addr show` (IPv4 and IPv6). */
+  addrs(): Addr[] {
+    return this.#addrs ??= this.#h.addrList();
+  }
+
+  /** The link holding address `ip` (without prefix), if any. */
+  linkWithAddr(ip: string): Link | undefined {
+    const a = this.addrs().find((x) => x.cidr.split("/")[0] === ip);
+    return a ? this.link(a.index) : undefined;
+  }
+
+  /** `ip route show table all` (IPv4 and IPv6, no cache clones). */
+  routes(): Route[] {
+    return this.#routes ??= this.#h.routeList({ table: "all" });
+  }
+
+  /** `ip neigh show` */
+  neighs(): Neigh[] {
+    return this.#neighs ??= this.#h.neighList();
+  }
+
+  /** `bridge fdb show` */
+  fdbs(): Fdb[] {
+    return this.#fdbs ??= this.#h.fdbList();
+  }
+
+  /** `ip -s link show`: counters by link index (fresh: counters change). */
+  stats(fresh = false): Map<number, LinkStats> {
+    if (fresh || !this.#stats) this.#stats = this.#h.linkStats();
+    return this.#stats;
+  }
+
+  /**
+   * `sysctl -n KEY` inside the namespace; undefined when the key does not exist. Keys naming a
+   * device use slashes ("net/ipv4/conf/skein.1/rp_filter": the device name may hold dots).
+   */
+  sysctl(key: string): string | undefined {
+    if (!this.#sysctls.has(key)) this.readSysctls([key]);
+    return this.#sysctls.get(key);
+  }
+
+  /** Reads several sysctls with one namespace switch (synchronous reads only). */
+  readSysctls(keys: readonly string[]): void {
+    const todo = keys.filter((k) => !this.#sysctls.has(k));
+    if (!todo.length) return;
+    const read = () => {
+      for (const k of todo) {
+        try {
+          this.#sysctls.set(
+            k,
+            Deno.readTextFileSync(sysctlPath(k)).trim(),
+          );
+        } catch {
+          this.#sysctls.set(k, undefined);
+        }
+      }
+    };
+    if (this.netns === undefined) read();
+    else withNetns(this.netns, read);
+  }
+
+  /** Runs `fn` synchronously inside the node's namespace (for /proc/net reads). */
+  inside<T>(fn: () => T): T {
+    return this.netns === undefined ? fn() : withNetns(this.netns, fn);
+  }
+
+  /** `ip route get DST [from SRC] [iif DEV]`: the kernel's own answer, errors included. */
+  fib(q: FibQuery): FibAnswer {
+    try {
+      const opts: { src?: string; iif?: string } = {};
+      if (q.src !== undefined) opts.src = q.src;
+      if (q.iif !== undefined) opts.iif = q.iif;
+      return { ok: true, route: this.#h.routeGet(q.dst, opts) };
+    } catch (e) {
+      if (e instanceof NetlinkError) return { ok: false, code: e.code, message: e.message };
+      throw e;
+    }
+  }
+
+  /** True when `e` is the kernel saying a device or entry does not exist. */
+  static missing(e: unknown): boolean {
+    return isNetlinkError(e, "ENODEV", "ENOENT");
+  }
+}
+
+/** What the kernel's errno means for a FIB lookup with an input device (measured on 6.x). */
+export function fibErrorMeaning(code: string): string {
+  switch (code) {
+    case "EHOSTUNREACH":
+      return "forwarding is disabled on the input device (ip_forward/forwarding = 0)";
+    case "ENETUNREACH":
+      return "no route matches the destination";
+    case "EINVAL":
+      return "the kernel refuses the packet: reverse-path filter (rp_filter), a martian source, or a blackhole/prohibit route";
+    case "EACCES":
+      return "a prohibit route";
+    default:
+      return `the kernel answered ${code}`;
+  }
+}
+
+/** `a.b.c.d` of "a.b.c.d/len". */
+export function addrOf(cidr: string): string {
+  const slash = cidr.indexOf("/");
+  return slash < 0 ? cidr : cidr.slice(0, slash);
+}

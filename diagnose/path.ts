@@ -1,0 +1,99 @@
+/**
+ * The path of a flow through the nodes: which device a packet enters and leaves each node by,
+ * in both directions, and the kernel's FIB answer at each step (RTM_GETROUTE with the real
+ * source, destination and input device).
+ *
+ * @module
+ */
+import type { Link } from "../net/types.ts";
+import { type Diagnosis, fibOn, type NodeView, type Pair } from "./context.ts";
+import type { FibAnswer } from "./kernel.ts";
+
+/** One FIB lookup on the path. */
+export interface Hop {
+  node: NodeView;
+  /** "forward" is from → to, "reverse" is to → from. */
+  direction: "forward" | "reverse";
+  src: string;
+  dst: string;
+  /** Where the packet enters this node. */
+  iif: string;
+  /** The kernel's answer (undefined: the node has no kernel access here). */
+  answer?: FibAnswer;
+}
+
+/** The node's uplink: the link holding its public IP (from its lease), else the configured one. */
+export function uplinkOf(node: NodeView): Link | undefined {
+  const k = node.kernel;
+  if (!k) return undefined;
+  const ip = node.lease?.publicIP;
+  const byIp = ip ? k.linkWithAddr(ip) : undefined;
+  if (byIp) return byIp;
+  return node.facts.iface ? k.link(node.facts.iface) : undefined;
+}
+
+/** The device traffic from other nodes arrives on: the tunnel device, or the uplink (host-gw). */
+export function remoteDevOf(node: NodeView): string | undefined {
+  if (node.facts.device) return node.facts.device;
+  return uplinkOf(node)?.name;
+}
+
+/**
+ * The device on `node` that leads to local pod `ip` (cni0 in bridge mode, the pod's host veth in
+ * routed mode), as the kernel routes it.
+ */
+export function podDevOf(d: Diagnosis, node: NodeView, ip: string): string | undefined {
+  const a = fibOn(d, node, { dst: ip });
+  return a?.ok ? a.route.devName : undefined;
+}
+
+/** Every FIB lookup of the pair's path, both directions. */
+export function pathHops(d: Diagnosis, pair: Pair): Hop[] {
+  const memo = d.memo.get("path") as Hop[] | undefined;
+  if (memo) return memo;
+  const { from, to } = pair;
+  const hops: Hop[] = [];
+  const src = from.node, dst = to.node;
+  const ask = (node: NodeView, direction: Hop["direction"], iif: string | undefined) => {
+    const s = direction === "forward" ? from.ip : to.ip;
+    const t = direction === "forward" ? to.ip : from.ip;
+    if (iif === undefined) return;
+    const h: Hop = { node, direction, src: s, dst: t, iif };
+    const a = fibOn(d, node, { dst: t, src: s, iif });
+    if (a) h.answer = a;
+    hops.push(h);
+  };
+  if (src?.kernel) {
+    ask(src, "forward", podDevOf(d, src, from.ip));
+    ask(src, "reverse", src === dst ? podDevOf(d, src, to.ip) : remoteDevOf(src));
+  }
+  if (dst && dst !== src && dst.kernel) {
+    ask(dst, "forward", remoteDevOf(dst));
+    ask(dst, "reverse", podDevOf(d, dst, to.ip));
+  }
+  d.memo.set("path", hops);
+  return hops;
+}
+
+/** `ip route get` as a command line for the fix/evidence text. */
+export function hopCommand(h: Hop): string {
+  return `${nsExec(h.node)}ip route get ${h.dst} from ${h.src} iif ${h.iif}`;
+}
+
+/** `/run/netns/x` → `x` (for `ip netns exec`); other paths as they are. */
+export function nsName(path: string): string {
+  return path.startsWith("/run/netns/") ? path.slice("/run/netns/".length) : path;
+}
+
+/** "ip netns exec NS " (or "nsenter --net=PATH ") for a node with a namespace, "" otherwise. */
+export function nsExec(node: NodeView): string {
+  return nsPrefix(node.kernel?.netns);
+}
+
+/** The command prefix that runs a command inside namespace `path` ("" for none). */
+export function nsPrefix(path: string | undefined): string {
+  if (!path) return "";
+  return path.startsWith("/run/netns/")
+    ? `ip netns exec ${nsName(path)} `
+    : `nsenter --net=${path} `;
+}

@@ -1,0 +1,103 @@
+/**
+ * The expected-vs-actual diff of a node's pod-subnet routes (pure): what the reconciler wants
+ * against what the kernel holds, sorted into missing, wrong next hop, stale (skein's route
+ * with no lease behind it) and foreign (a route skein does not own that takes the subnet's
+ * traffic: same prefix, or a more specific one inside it, in any table the main lookup sees).
+ *
+ * @module
+ */
+
+/** A route reduced to what the diff compares (devices by name). */
+export interface FlatRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  onlink?: boolean;
+  /** rtm_protocol (kernel routes). */
+  protocol?: number;
+  table?: number;
+  type?: string;
+}
+
+/** A desired route and the kernel route that differs from it. */
+export interface Mismatch {
+  want: FlatRoute;
+  have: FlatRoute;
+}
+
+/** The diff. */
+export interface RouteDiff {
+  /** Wanted, and no route at all to that prefix. */
+  missing: FlatRoute[];
+  /** skein's route to the prefix with another gateway, device or onlink flag. */
+  wrongNexthop: Mismatch[];
+  /** skein's routes no lease wants (deleted or expired nodes). */
+  stale: FlatRoute[];
+  /** Routes skein does not own that take a wanted prefix's traffic. */
+  foreign: Mismatch[];
+}
+
+/** An IPv4 prefix as [network, length] numbers; undefined for anything else. */
+function v4(cidr: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+  if (!m) return undefined;
+  const len = Number(m[5]);
+  const n = ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) +
+    Number(m[4]);
+  return [n >>> 0, len];
+}
+
+/** True when prefix `inner` lies inside prefix `outer` (IPv4; equal counts). */
+export function within(inner: string, outer: string): boolean {
+  const a = v4(inner), b = v4(outer);
+  if (!a || !b || a[1] < b[1]) return false;
+  const mask = b[1] === 0 ? 0 : (0xffffffff << (32 - b[1])) >>> 0;
+  return ((a[0] & mask) >>> 0) === ((b[0] & mask) >>> 0);
+}
+
+function sameHop(a: FlatRoute, b: FlatRoute): boolean {
+  return (a.gateway ?? "") === (b.gateway ?? "") && (a.dev ?? "") === (b.dev ?? "") &&
+    !!a.onlink === !!b.onlink;
+}
+
+/**
+ * Diffs `want` (the reconciler's desired routes) against `owned` (the kernel's routes skein
+ * owns: protocol 100 with a gateway, main table) and `others` (every other kernel route of the
+ * tables the main lookup consults).
+ */
+export function diffRoutes(
+  want: readonly FlatRoute[],
+  owned: readonly FlatRoute[],
+  others: readonly FlatRoute[],
+): RouteDiff {
+  const diff: RouteDiff = { missing: [], wrongNexthop: [], stale: [], foreign: [] };
+  const ownedBy = new Map(owned.map((r) => [r.dst, r]));
+  const wanted = new Set(want.map((r) => r.dst));
+  for (const w of want) {
+    const have = ownedBy.get(w.dst);
+    const shadow = others.find((o) =>
+      (o.dst === w.dst || (within(o.dst, w.dst) && o.dst !== w.dst)) &&
+      (o.type === undefined || o.type === "unicast" || o.type === "blackhole" ||
+        o.type === "unreachable" || o.type === "prohibit")
+    );
+    if (shadow) diff.foreign.push({ want: w, have: shadow });
+    if (!have) {
+      if (!shadow || shadow.dst !== w.dst) diff.missing.push(w);
+    } else if (!sameHop(w, have)) {
+      diff.wrongNexthop.push({ want: w, have });
+    }
+  }
+  for (const r of owned) if (!wanted.has(r.dst)) diff.stale.push(r);
+  return diff;
+}
+
+/** "10.244.2.0/24 via 10.244.2.0 dev skein.1 onlink" */
+export function routeText(r: FlatRoute): string {
+  let t = r.type && r.type !== "unicast" ? `${r.type} ${r.dst}` : r.dst;
+  if (r.gateway) t += ` via ${r.gateway}`;
+  if (r.dev) t += ` dev ${r.dev}`;
+  if (r.onlink) t += " onlink";
+  if (r.protocol !== undefined) t += ` proto ${r.protocol}`;
+  if (r.table !== undefined && r.table !== 254) t += ` table ${r.table}`;
+  return t;
+}

@@ -1,0 +1,120 @@
+/**
+ * `skein lab diagnose FROM TO`: diagnoses a pod pair of a running lab with direct access to
+ * both nodes (their namespaces, lease files, IPAM directories and daemons), merging what each
+ * node shows into one report.
+ *
+ * @module
+ */
+import {
+  askDaemon,
+  type DiagnoseOptions,
+  type Diagnosis,
+  type KnownPod,
+  type NodeView,
+  readStore,
+  type Report,
+  resolveEndpoint,
+  runDiagnosis,
+} from "../diagnose/mod.ts";
+import { Kernel } from "../diagnose/kernel.ts";
+import { LAB_ROOT, type NodePlan } from "./plan.ts";
+import { labEtcdPrefix } from "./store.ts";
+import { type Lab, loadLab } from "./up.ts";
+
+/** The IPAM network name the lab's pods are attached with (podNetconf's "name"). */
+const LAB_CNI_NETWORK = "skein-lab";
+
+/** A lab that does not exist (exit code 2 in the CLI). */
+export class NoLabError extends Error {
+  constructor(name: string) {
+    super(`no lab "${name}" (no ${LAB_ROOT}/${name}/lab.json)`);
+    this.name = "NoLabError";
+  }
+}
+
+function nodeView(lab: Lab, n: NodePlan): NodeView {
+  const o = lab.plan.options;
+  const d = lab.state.daemons.find((x) => x.node === n.name);
+  return {
+    name: n.name,
+    nodeName: n.nodeName,
+    kernel: new Kernel(`/run/netns/${n.netns}`),
+    facts: {
+      backend: o.backend,
+      vni: 1,
+      port: 8472,
+      ...(o.backend === "vxlan" ? { device: "skein.1" } : {}),
+      iface: "eth0",
+      network: o.network,
+      leaseFile: n.leaseFile,
+      ipamDir: `${n.ipamDir}/${LAB_CNI_NETWORK}`,
+      bridge: "cni0",
+      ...(d ? { listen: d.listen, daemonPid: { pid: d.pid, marker: n.configFile } } : {}),
+      logFile: n.logFile,
+      configFile: n.configFile,
+    },
+  };
+}
+
+/** The daemon's process state letter ("T": stopped), so a stopped daemon is not asked (it would hang). */
+function stopped(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const s = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return s === "T" || s === "t";
+  } catch {
+    return false;
+  }
+}
+
+/** Collects what the lab's nodes show for FROM -> TO and runs every check. */
+export async function labDiagnose(
+  name: string,
+  from: string,
+  to: string,
+  options: Partial<DiagnoseOptions> = {},
+  root: string = LAB_ROOT,
+): Promise<Report> {
+  const started = performance.now();
+  const lab = loadLab(name, root);
+  if (!lab) throw new NoLabError(name);
+  const opts: DiagnoseOptions = { probe: false, trace: false, timeoutMs: 2000, ...options };
+  const o = lab.plan.options;
+  const store = await readStore(
+    o.datastore === "etcd"
+      ? { type: "etcd", endpoints: o.etcdEndpoints ?? [], prefix: labEtcdPrefix(lab.plan) }
+      : { type: "file", dir: lab.plan.storeDir },
+    opts.timeoutMs,
+  );
+  const all = lab.plan.nodes.map((n) => nodeView(lab, n));
+  try {
+    for (const v of all) {
+      const l = store.leases?.find((x) => x.node === v.nodeName);
+      if (l) v.lease = l;
+    }
+    const pods: KnownPod[] = lab.state.pods.filter((p) => p.ip).map((p) => ({
+      name: p.name,
+      ip: p.ip!,
+      netns: `/run/netns/${p.netns}`,
+      containerId: p.containerId,
+    }));
+    const a = resolveEndpoint(from, { nodes: all, pods });
+    const b = resolveEndpoint(to, { nodes: all, pods });
+    const nodes = [...new Set([a.node, b.node].filter((x) => x !== undefined))] as NodeView[];
+    await Promise.all(nodes.map(async (n) => {
+      if (!n.facts.listen) return;
+      if (n.facts.daemonPid && stopped(n.facts.daemonPid.pid)) return;
+      n.daemon = await askDaemon(n.facts.listen, { timeoutMs: Math.min(opts.timeoutMs, 1000) });
+    }));
+    const d: Diagnosis = {
+      nodes,
+      store,
+      options: opts,
+      pair: { from: a, to: b, nodes },
+      memo: new Map(),
+    };
+    return await runDiagnosis(d, undefined, started);
+  } finally {
+    for (const v of all) v.kernel?.close();
+  }
+}

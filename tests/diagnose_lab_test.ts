@@ -1,0 +1,96 @@
+/**
+ * `skein diagnose` on healthy labs (root): every pod pair of a vxlan lab (same node and across
+ * nodes) and a host-gw lab gives zero failing checks, through the library and the CLI; the JSON
+ * has the documented shape; bad input exits 2 and changes nothing.
+ *
+ * @module
+ */
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import { labDiagnose } from "../lab/mod.ts";
+import type { CheckResult, Report } from "../diagnose/mod.ts";
+import { skein, withLab } from "./_diag_lab.ts";
+
+const isRoot = Deno.uid() === 0;
+
+function failures(r: Report): string {
+  return r.checks.filter((c) => c.status === "fail")
+    .map((c) => `${c.id} [${c.node}] ${c.summary} ${JSON.stringify(c.evidence)}`).join("\n");
+}
+
+Deno.test({
+  name:
+    "diagnose: a healthy vxlan lab has zero failing checks for every pod pair (library and CLI)",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dv", { backend: "vxlan", podsPerNode: 2 }, async (lab) => {
+      const name = lab.plan.options.name;
+      const pods = lab.state.pods.map((p) => p.name);
+      for (
+        const [a, b] of [["n1-p1", "n2-p1"], ["n2-p2", "n3-p1"], ["n1-p1", "n1-p2"], [
+          "n3-p1",
+          "n1-p2",
+        ]]
+      ) {
+        assert(pods.includes(a!) && pods.includes(b!));
+        const r = await labDiagnose(name, a!, b!);
+        assertEquals(failures(r), "", `${a} -> ${b}`);
+        assertEquals(r.verdict === "fail", false);
+        // Both nodes of a cross-node pair are inspected.
+        const nodes = new Set(r.checks.map((c: CheckResult) => c.node));
+        if (a!.slice(0, 2) !== b!.slice(0, 2)) {
+          assert(nodes.has(a!.slice(0, 2)) && nodes.has(b!.slice(0, 2)));
+        }
+      }
+      // The CLI: lab diagnose with --json, and diagnose --config on a node.
+      const ip2 = lab.state.pods.find((p) => p.name === "n2-p1")!.ip!;
+      const j = await skein(["lab", "diagnose", "--name", name, "n1-p1", ip2, "--json"]);
+      assertEquals(j.code, 0, j.stdout + j.stderr);
+      const rep = JSON.parse(j.stdout) as Report;
+      assertEquals(Object.keys(rep), [
+        "schemaVersion",
+        "verdict",
+        "from",
+        "to",
+        "checks",
+        "durationMs",
+      ]);
+      assertEquals(rep.schemaVersion, 1);
+      assertEquals(rep.to?.ip, ip2);
+      for (const c of rep.checks) {
+        assert(/^[a-z]+\.[a-z_0-9]+$/.test(c.id), c.id);
+        assert(["pass", "warn", "fail", "skip"].includes(c.status));
+      }
+      const n1 = lab.plan.nodes[0]!;
+      const ip1 = lab.state.pods.find((p) => p.name === "n1-p1")!.ip!;
+      const c = await skein(["diagnose", "--config", n1.configFile, "--from", ip1, "--to", ip2]);
+      assertEquals(c.code, 0, c.stdout + c.stderr);
+      assertStringIncludes(c.stdout, "PASS route.fib");
+      const node = await skein(["diagnose", "--node", "--config", n1.configFile, "--json"]);
+      assertEquals(node.code, 0, node.stdout + node.stderr);
+      assertEquals((JSON.parse(node.stdout) as Report).verdict !== "fail", true);
+      // Bad input: exit 2 and a message.
+      const unknown = await skein(["lab", "diagnose", "--name", name, "n1-p1", "n9-p9"]);
+      assertEquals(unknown.code, 2, unknown.stdout + unknown.stderr);
+      assertStringIncludes(unknown.stderr, "unknown pod");
+      const usage = await skein(["diagnose", "--from", ip1]);
+      assertEquals(usage.code, 2);
+      const badCfg = await skein(["diagnose", "--node", "--config", "/nonexistent/skein.yaml"]);
+      assertEquals(badCfg.code, 2, badCfg.stderr);
+    }),
+});
+
+Deno.test({
+  name: "diagnose: a healthy host-gw lab has zero failing checks",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dh", { backend: "host-gw" }, async (lab) => {
+      const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n3-p1");
+      assertEquals(failures(r), "");
+      assert(r.checks.some((c) => c.id === "route.fib" && c.status === "pass"));
+      assert(!r.checks.some((c) => c.id.startsWith("vxlan.")), "no vxlan checks on host-gw");
+    }),
+});
