@@ -6,6 +6,7 @@
  * @module
  */
 import { parseListen } from "./config.ts";
+import { serveBounded } from "./http_server.ts";
 
 /** What /readyz reports. */
 export interface Readiness {
@@ -43,7 +44,9 @@ export function serveHealth(opts: {
   metrics: () => string;
 }): HealthServer {
   const { hostname, port } = parseListen(opts.listen);
-  const server = Deno.serve({ hostname, port, onListen: () => {} }, (req) => {
+  // Bounded in size, time and connections (daemon/http_server.ts): a slowloris client cannot
+  // hold the endpoint.
+  const server = serveBounded({ hostname, port }, (req) => {
     const path = new URL(req.url).pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405 });
@@ -63,7 +66,7 @@ export function serveHealth(opts: {
         return new Response("not found: try /healthz, /readyz or /metrics\n", { status: 404 });
     }
   });
-  const a = server.addr as Deno.NetAddr;
+  const a = server.addr;
   return {
     addr: `${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}`,
     shutdown: () => server.shutdown(),

@@ -52,7 +52,9 @@ export function daemonConfig(
 /** Writes the node's daemon config and starts `skein daemon --config <file>`; returns the pid. */
 export function startDaemon(plan: LabPlan, node: NodePlan, listen: string): Promise<number> {
   Deno.mkdirSync(`${node.dir}/state`, { recursive: true });
-  Deno.writeTextFileSync(node.configFile, stringify(daemonConfig(plan, node, listen)));
+  Deno.writeTextFileSync(node.configFile, stringify(daemonConfig(plan, node, listen)), {
+    mode: 0o644,
+  });
   const [cmd, args] = skeinArgv(skeinCommand(), ["daemon", "--config", node.configFile]);
   Deno.writeTextFileSync(node.logFile, `--- ${new Date().toISOString()} starting daemon\n`, {
     append: true,

@@ -8,9 +8,9 @@
 
 /** Options for atomicWriteFile(). */
 export interface AtomicWriteOptions {
-  /** Permission bits of the new file (before the umask). Default 0o644. */
+  /** Permission bits of the new file (set exactly, whatever the umask). Default 0o644. */
   mode?: number;
-  /** Create the parent directory (and its parents) first. Default false. */
+  /** Create the parent directory (and its parents, mode 0755 before the umask) first. */
   mkdir?: boolean;
   /**
    * The temporary file's name up to the pid: default `.<name>.`, giving `.<name>.<pid>.<random>.tmp`
@@ -53,7 +53,7 @@ export function atomicWriteFile(
   opts: AtomicWriteOptions = {},
 ): void {
   const dir = dirOf(path);
-  if (opts.mkdir) Deno.mkdirSync(dir, { recursive: true });
+  if (opts.mkdir) Deno.mkdirSync(dir, { recursive: true, mode: 0o755 }); // never 0777 & ~umask
   const prefix = opts.tempPrefix ?? `.${path.slice(path.lastIndexOf("/") + 1)}.`;
   const tmp = `${dir}/${prefix}${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const options = { createNew: true, mode: opts.mode ?? 0o644 };

@@ -126,7 +126,7 @@ export class FileStore implements LeaseStore {
     this.#warn = opts.onWarning ?? (() => {});
     this.#now = opts.now ?? Date.now;
     try {
-      Deno.mkdirSync(`${this.dir}/subnets`, { recursive: true });
+      Deno.mkdirSync(`${this.dir}/subnets`, { recursive: true, mode: 0o755 });
     } catch (e) {
       throw new StoreError(
         `Cannot create lease directory ${this.dir}/subnets: ${(e as Error).message}`,
@@ -360,7 +360,7 @@ export class FileStore implements LeaseStore {
     await prev;
     let f: Deno.FsFile | undefined;
     try {
-      f = await Deno.open(`${this.dir}/lock`, { create: true, write: true });
+      f = await Deno.open(`${this.dir}/lock`, { create: true, write: true, mode: 0o644 });
       await f.lock(true);
       return fn();
     } catch (e) {
