@@ -6,43 +6,22 @@
  * @module
  */
 import { ConfigError, type DaemonConfig, loadConfig, parseDaemonArgs } from "../daemon/config.ts";
+import { configHelp } from "../daemon/config_help.ts";
 import { NodeDaemon } from "../daemon/daemon.ts";
 import { serveHealth } from "../daemon/http.ts";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
 import type { LeaseStore } from "../store/types.ts";
 
-const HELP = `skein daemon: lease this node's pod subnet and program routes to every other node
+/** `skein daemon --help` (the flags and fields come from the config tables). */
+const help = () =>
+  `skein daemon: lease this node's pod subnet and program routes to every other node
 
 Usage:
   skein daemon --config FILE [flags]
   skein daemon --network 10.244.0.0/16 --backend vxlan [flags]
 
-Flags (each overrides the same field of the config file):
-  -c, --config FILE        YAML config file
-      --node NAME          node name (config name; default: the host name)
-      --network CIDR       cluster IPv4 network (config network)
-      --backend TYPE       host-gw | vxlan | ipip (config backend.type; default vxlan)
-      --iface NAME         uplink interface (config iface; default: the default route's)
-      --public-ip IP       address other nodes reach this node at (config publicIP)
-      --datastore TYPE     file | etcd (config datastore.type; default file)
-      --store-dir DIR      file datastore directory (config datastore.dir; default /var/lib/skein/leases)
-      --etcd-endpoints U,U etcd client URLs (config datastore.endpoints)
-      --etcd-prefix P      etcd key prefix (config datastore.prefix; default /coreos.com/network)
-      --listen HOST:PORT   health/metrics address (config listen; default 127.0.0.1:9472)
-      --netns NS           run the dataplane in this network namespace (config netns)
-      --log-level L        debug | info | warn | error (config logLevel)
-      --lease-file PATH    JSON lease file for the CNI plugin (config leaseFile; default /run/skein/subnet.json)
-      --subnet-env PATH    flannel-style env file (config subnetEnv; default /run/skein/subnet.env)
-      --ip-masq            masquerade pod traffic leaving the cluster network (config ipMasq)
-      --release-on-exit    give the lease back on SIGTERM (config releaseOnExit; default: keep it)
-  -h, --help               this help
-
-Config file fields (YAML):
-  name, network, network6, subnetLen (24), subnetLen6 (64), subnetMin, subnetMax,
-  backend: {type, vni (1), port (8472), mtu}, datastore: {type, dir, endpoints, prefix, ttl (86400 s)},
-  iface | ifaceRegex | ifaceCanReach, publicIP, publicIP6, listen, ipMasq, leaseFile, subnetEnv,
-  stateDir (/var/lib/skein), logLevel, netns, reconcileInterval (10 s), releaseOnExit
+${configHelp()}
 
 Endpoints: GET /healthz (alive), /readyz (200 when the lease is held, routes are programmed and
 the lease file is written), /metrics (Prometheus text).
@@ -73,7 +52,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     const parsed = parseDaemonArgs(args);
     if (parsed.help) {
-      console.log(HELP);
+      console.log(help());
       return 0;
     }
     cfg = await loadConfig(parsed);

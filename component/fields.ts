@@ -33,6 +33,8 @@ export interface Field<T = unknown> {
   readonly help: string;
   /** Placeholder for the value in `--help` ("CIDR", "N"); "" for a boolean flag. */
   readonly arg: string;
+  /** The accepted values in `--help` ("1..65535", "debug | info | warn | error"), if few. */
+  readonly values?: string;
   /** The value when the field is absent; without one the field stays absent. */
   readonly default?: T;
   /** How the default reads in `--help` when it is not a plain value ("the host name"). */
@@ -51,12 +53,15 @@ export type DefaultedField<T> = Field<T> & { readonly default: T };
 /** Fields by name, in the order `--help` lists them. */
 export type FieldTable = Readonly<Record<string, Field>>;
 
-/** The parsed values of a table: defaulted fields always present, the others maybe absent. */
-export type Settings<T extends FieldTable> = {
-  -readonly [K in keyof T]: T[K] extends DefaultedField<infer V> ? V
-    : T[K] extends Field<infer V> ? V | undefined
-    : never;
-};
+type ValueOf<F> = F extends Field<infer V> ? V : never;
+type DefaultedKeys<T> = {
+  [K in keyof T]: T[K] extends { readonly default: unknown } ? K : never;
+}[keyof T];
+
+/** The parsed values of a table: defaulted fields always present, the others optional. */
+export type Settings<T extends FieldTable> =
+  & { -readonly [K in DefaultedKeys<T>]: ValueOf<T[K]> }
+  & { -readonly [K in Exclude<keyof T, DefaultedKeys<T>>]?: ValueOf<T[K]> };
 
 /** Common options of the field constructors below. */
 export interface FieldOptions<T> {
@@ -67,6 +72,8 @@ export interface FieldOptions<T> {
   required?: string;
   /** Placeholder in `--help` (each constructor has its own default). */
   arg?: string;
+  /** The accepted values in `--help` (integers and enums fill it in). */
+  values?: string;
   /** A further check of the parsed value; returns the problem, or undefined when fine. */
   check?: (value: T) => string | undefined;
 }
@@ -115,7 +122,7 @@ export function intField(o: Opts<number> & { min: number; max: number }): Defaul
 export function intField(o: FieldOptions<number> & { min: number; max: number }): Field<number>;
 export function intField(o: FieldOptions<number> & { min: number; max: number }): Field<number> {
   const { min, max, ...rest } = o;
-  return make(rest, "N", (raw) => {
+  return make({ values: `${min}..${max}`, ...rest }, "N", (raw) => {
     const x = typeof raw === "string" && /^[0-9]+$/.test(raw) ? Number(raw) : raw;
     if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
       throw new FieldProblem(`must be an integer from ${min} to ${max}, got ${show(raw)}`);
@@ -147,7 +154,7 @@ export function enumField<const T extends string>(
   values: readonly T[],
   o: FieldOptions<T>,
 ): Field<T> {
-  return make(o, values.join("|"), (raw) => {
+  return make({ values: values.join(" | "), ...o }, "X", (raw) => {
     const s = parseString(raw);
     if (!(values as readonly string[]).includes(s)) {
       throw new FieldProblem(`must be one of ${values.join(", ")}, got ${show(s)}`);
@@ -223,7 +230,7 @@ export function regexProblem(s: string): string | undefined {
 
 /** The value's text in `--help`: "(default X)" or "". */
 export function defaultHelp(f: Field): string {
-  if (f.defaultText !== undefined) return ` (default ${f.defaultText})`;
+  if (f.defaultText !== undefined) return ` (default: ${f.defaultText})`;
   const d = f.default;
   if (d === undefined || d === false || (Array.isArray(d) && d.length === 0)) return "";
   return ` (default ${Array.isArray(d) ? d.join(",") : String(d)})`;

@@ -36,19 +36,23 @@ export function parseValue<T>(field: Field<T>, key: string, raw: unknown, fail: 
 
 /**
  * Parses every field of `table` from `obj` (null counts as absent): present values are
- * parsed, absent ones get their default (or stay absent); a missing `required` field fails.
+ * parsed, absent ones get their default (or stay absent; all do with `defaults: false`); a
+ * missing `required` field fails.
  */
 export function parseFields<T extends FieldTable>(
   obj: Record<string, unknown>,
   table: T,
   fail: FailFn,
+  opts: { defaults?: boolean } = {},
 ): Settings<T> {
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(table)) {
     const raw = obj[key];
     if (raw !== undefined && raw !== null) out[key] = parseValue(field, key, raw, fail);
     else if (field.required !== undefined) fail(key, field.required);
-    else if (field.default !== undefined) out[key] = structuredClone(field.default);
+    else if (field.default !== undefined && opts.defaults !== false) {
+      out[key] = structuredClone(field.default);
+    }
   }
   return out as Settings<T>;
 }
@@ -77,13 +81,14 @@ export function sectionFieldNames(s: SectionKinds): string[] {
 /**
  * Parses a typed section: unknown fields fail, `type` picks the kind, a field of another kind
  * fails ("only applies to the vxlan backend"), then the common fields and the kind's own are
- * parsed. With `allDefaults`, the defaults of the other kinds' fields are filled in too.
+ * parsed. `defaults` says whose defaults are filled in: "all" kinds', the chosen kind's
+ * ("own"), or "none" (the kind fills them itself, e.g. a backend from its table entry).
  */
 export function parseTypedSection(
   obj: Record<string, unknown>,
   s: SectionKinds,
   fail: FailFn,
-  opts: { allDefaults?: boolean; failSection: (problem: string) => never },
+  opts: { defaults: "all" | "own" | "none"; failSection: (problem: string) => never },
 ): Record<string, unknown> & { type: string } {
   rejectUnknown(obj, sectionFieldNames(s), opts.failSection);
   const rawType = obj.type ?? undefined;
@@ -101,12 +106,17 @@ export function parseTypedSection(
     );
   }
   const out: Record<string, unknown> & { type: string } = { type };
-  if (opts.allDefaults) {
+  if (opts.defaults === "all") {
     for (const [name, table] of Object.entries(s.kinds)) {
       if (name !== type) Object.assign(out, parseFields({}, withoutRequired(table), fail));
     }
   }
-  Object.assign(out, parseFields(obj, s.common, fail), parseFields(obj, own, fail));
+  const defaults = opts.defaults !== "none";
+  Object.assign(
+    out,
+    parseFields(obj, s.common, fail, { defaults }),
+    parseFields(obj, own, fail, { defaults }),
+  );
   return out;
 }
 

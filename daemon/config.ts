@@ -1,17 +1,43 @@
 /**
  * The daemon's configuration: a YAML file (`--config FILE`) plus flags for the common fields.
- * Validation is strict: unknown fields are errors, and every error names the field (or flag)
- * and the problem, e.g. `config.backend.type: must be one of host-gw, vxlan, ipip, got "vxlam"`.
+ * Every field is declared once in a table (DAEMON_FIELDS here; the `backend` and `datastore`
+ * sections come from the backend and datastore tables), and parsing, flags, validation messages
+ * and `--help` all come from those tables. Validation is strict: unknown fields are errors, and
+ * every error names the field (or flag) and the problem, e.g.
+ * `config.backend.type: must be one of host-gw, vxlan, ipip, got "vxlam"`.
  *
  * @module
  */
 import { parse as parseYaml } from "yaml";
 import { parseArgs } from "node:util";
-import { canonicalCidr, familyBits, tryParseCidr, tryParseIp } from "../net/cidr.ts";
-import { DEFAULT_ETCD_PREFIX } from "../store/etcd_defaults.ts";
-import { backendDefinition, backendNames } from "../backends/registry.ts";
+import {
+  boolField,
+  cidrField,
+  enumField,
+  type Field,
+  intField,
+  ipField,
+  regexProblem,
+  type Settings,
+  show,
+  stringField,
+} from "../component/fields.ts";
+import {
+  type FailFn,
+  parseFields,
+  parseTypedSection,
+  rejectUnknown,
+  type SectionKinds,
+} from "../component/section.ts";
+import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
+import { backendDefinition, backendNames, BACKENDS } from "../backends/registry.ts";
 import type { BackendType } from "../backends/types.ts";
-import { datastoreNames, type DatastoreType } from "../store/registry.ts";
+import {
+  DATASTORE_COMMON_FIELDS,
+  datastoreNames,
+  DATASTORES,
+  type DatastoreType,
+} from "../store/registry.ts";
 
 /** Backend kinds the daemon accepts: the backend table's names. */
 export const BACKEND_KINDS: readonly BackendType[] = backendNames();
@@ -22,6 +48,24 @@ export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
 /** A log level. */
 export type LogLevel = typeof LOG_LEVELS[number];
+
+/** The `backend` section: its type, mtu, and the backend's own fields as set (vxlan: vni, port). */
+export interface BackendSection {
+  type: BackendType;
+  /** Pod MTU override (default: the uplink MTU minus the backend's overhead). */
+  mtu?: number;
+  /** The backend's own fields (see its entry in backends/registry.ts). */
+  [field: string]: unknown;
+}
+
+/** The `datastore` section: type, ttl, and every datastore's own fields with their defaults. */
+export interface DatastoreSection {
+  type: DatastoreType;
+  /** Lease time to live in seconds (default 86400, flannel's 24 h). */
+  ttl: number;
+  /** file: dir; etcd: endpoints, prefix (see store/registry.ts). */
+  [field: string]: unknown;
+}
 
 /** The validated daemon configuration (defaults filled in). */
 export interface DaemonConfig {
@@ -37,18 +81,8 @@ export interface DaemonConfig {
   subnetLen6: number;
   subnetMin?: string;
   subnetMax?: string;
-  backend: { type: BackendType; vni?: number; port?: number; mtu?: number };
-  datastore: {
-    type: DatastoreType;
-    /** file: the shared directory (default /var/lib/skein/leases). */
-    dir: string;
-    /** etcd: client URLs. */
-    endpoints: string[];
-    /** etcd: key prefix (default "/coreos.com/network", flannel's). */
-    prefix: string;
-    /** Lease time to live in seconds (default 86400, flannel's 24 h). */
-    ttl: number;
-  };
+  backend: BackendSection;
+  datastore: DatastoreSection;
   /** Uplink by name. */
   iface?: string;
   /** Uplink: first interface whose name or IPv4 address matches. */
@@ -86,67 +120,189 @@ export class ConfigError extends Error {
   }
 }
 
-/** Defaults for every optional field. */
-export const DEFAULTS = {
-  subnetLen: 24,
-  subnetLen6: 64,
-  datastoreDir: "/var/lib/skein/leases",
-  ttl: 86400,
-  listen: "127.0.0.1:9472",
-  leaseFile: "/run/skein/subnet.json",
-  subnetEnv: "/run/skein/subnet.env",
-  stateDir: "/var/lib/skein",
-  logLevel: "info" as LogLevel,
-  reconcileInterval: 10,
+/** Splits "127.0.0.1:9472" / "[::1]:9472" into host and port; undefined when malformed. */
+function splitListen(listen: string): { hostname: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) return undefined;
+  return { hostname: m[1] ?? m[2]!, port };
+}
+
+const listenProblem = (v: string) =>
+  splitListen(v) ? undefined : `must be HOST:PORT like 127.0.0.1:9472, got ${show(v)}`;
+
+const nodeNameProblem = (v: string) =>
+  /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/.test(v)
+    ? undefined
+    : `${show(v)} is not a valid node name (letters, digits, ".", "_", "-")`;
+
+/** The top-level fields (the `backend` and `datastore` sections come from their tables). */
+export const DAEMON_FIELDS = {
+  name: stringField({
+    flag: "node",
+    arg: "NAME",
+    defaultText: "the host name",
+    check: nodeNameProblem,
+    help: "node name",
+  }),
+  network: cidrField(4, { flag: "network", help: "cluster IPv4 network" }),
+  network6: cidrField(6, { help: "cluster IPv6 network (dual-stack)" }),
+  subnetLen: intField({ min: 8, max: 30, default: 24, help: "per-node IPv4 subnet length" }),
+  subnetLen6: intField({ min: 16, max: 126, default: 64, help: "per-node IPv6 subnet length" }),
+  subnetMin: ipField(4, { help: "first node subnet that may be handed out" }),
+  subnetMax: ipField(4, { help: "last node subnet that may be handed out" }),
+  iface: stringField({
+    flag: "iface",
+    arg: "NAME",
+    defaultText: "the default route's",
+    help: "uplink interface",
+  }),
+  ifaceRegex: stringField({
+    check: regexProblem,
+    arg: "RE",
+    help: "uplink: first interface whose name or IPv4 address matches",
+  }),
+  ifaceCanReach: ipField(4, { help: "uplink: the interface the kernel routes this address via" }),
+  publicIP: ipField(4, {
+    flag: "public-ip",
+    defaultText: "the uplink's first global IPv4",
+    help: "address other nodes reach this node at",
+  }),
+  publicIP6: ipField(6, { help: "IPv6 address other nodes reach this node at (dual-stack)" }),
+  listen: stringField({
+    default: "127.0.0.1:9472",
+    flag: "listen",
+    arg: "HOST:PORT",
+    check: listenProblem,
+    help: "health/metrics address",
+  }),
+  ipMasq: boolField({
+    default: false,
+    flag: "ip-masq",
+    help: "masquerade pod traffic leaving the cluster network",
+  }),
+  leaseFile: stringField({
+    default: "/run/skein/subnet.json",
+    flag: "lease-file",
+    arg: "PATH",
+    help: "JSON lease file for the CNI plugin",
+  }),
+  subnetEnv: stringField({
+    default: "/run/skein/subnet.env",
+    flag: "subnet-env",
+    arg: "PATH",
+    help: "flannel-style env file",
+  }),
+  stateDir: stringField({
+    default: "/var/lib/skein",
+    arg: "DIR",
+    help: "persistent state (the VXLAN MAC)",
+  }),
+  logLevel: enumField(LOG_LEVELS, { default: "info", flag: "log-level", help: "log level" }),
+  netns: stringField({
+    flag: "netns",
+    arg: "NS",
+    help: "run the dataplane in this network namespace",
+  }),
+  reconcileInterval: intField({
+    min: 1,
+    max: 3600,
+    default: 10,
+    arg: "S",
+    help: "seconds between periodic reconciles",
+  }),
+  releaseOnExit: boolField({
+    default: false,
+    flag: "release-on-exit",
+    help: "give the lease back on SIGTERM instead of keeping it",
+  }),
 } as const;
 
-const TOP_FIELDS = [
-  "name",
-  "network",
-  "network6",
-  "subnetLen",
-  "subnetLen6",
-  "subnetMin",
-  "subnetMax",
-  "backend",
-  "datastore",
-  "iface",
-  "ifaceRegex",
-  "ifaceCanReach",
-  "publicIP",
-  "publicIP6",
-  "listen",
-  "ipMasq",
-  "leaseFile",
-  "subnetEnv",
-  "stateDir",
-  "logLevel",
-  "netns",
-  "reconcileInterval",
-  "releaseOnExit",
-];
-const BACKEND_FIELDS = ["type", "vni", "port", "mtu"];
-const DATASTORE_FIELDS = ["type", "dir", "endpoints", "prefix", "ttl"];
-
-/** Flag → config path. */
-const FLAGS: Record<string, string> = {
-  node: "name",
-  network: "network",
-  backend: "backend.type",
-  iface: "iface",
-  "public-ip": "publicIP",
-  datastore: "datastore.type",
-  "store-dir": "datastore.dir",
-  "etcd-endpoints": "datastore.endpoints",
-  "etcd-prefix": "datastore.prefix",
-  listen: "listen",
-  netns: "netns",
-  "log-level": "logLevel",
-  "lease-file": "leaseFile",
-  "subnet-env": "subnetEnv",
-  "ip-masq": "ipMasq",
-  "release-on-exit": "releaseOnExit",
+/** The `backend` section: a type from the backend table, mtu, then the chosen backend's fields. */
+export const BACKEND_SECTION: SectionKinds = {
+  what: "backend",
+  type: enumField(backendNames(), {
+    default: "vxlan",
+    flag: "backend",
+    arg: "TYPE",
+    help: "",
+  }),
+  common: {
+    mtu: intField({
+      min: 576,
+      max: 65535,
+      defaultText: "the uplink's minus the backend's overhead",
+      help: "pod MTU",
+    }),
+  },
+  kinds: Object.fromEntries(Object.entries(BACKENDS).map(([n, d]) => [n, d.fields])),
 };
+
+/** The `datastore` section: a type from the datastore table, ttl, then the store's fields. */
+export const DATASTORE_SECTION: SectionKinds = {
+  what: "datastore",
+  type: enumField(datastoreNames(), {
+    default: "file",
+    flag: "datastore",
+    arg: "TYPE",
+    help: "",
+  }),
+  common: DATASTORE_COMMON_FIELDS,
+  kinds: Object.fromEntries(Object.entries(DATASTORES).map(([n, d]) => [n, d.fields])),
+};
+
+/** Defaults for every optional field (from the tables). */
+export const DEFAULTS = {
+  subnetLen: DAEMON_FIELDS.subnetLen.default,
+  subnetLen6: DAEMON_FIELDS.subnetLen6.default,
+  datastoreDir: DATASTORES.file.fields.dir.default,
+  ttl: DATASTORE_COMMON_FIELDS.ttl.default,
+  listen: DAEMON_FIELDS.listen.default,
+  leaseFile: DAEMON_FIELDS.leaseFile.default,
+  subnetEnv: DAEMON_FIELDS.subnetEnv.default,
+  stateDir: DAEMON_FIELDS.stateDir.default,
+  logLevel: DAEMON_FIELDS.logLevel.default as LogLevel,
+  reconcileInterval: DAEMON_FIELDS.reconcileInterval.default,
+} as const;
+
+const SECTIONS = { backend: BACKEND_SECTION, datastore: DATASTORE_SECTION } as const;
+
+/** One field in `--help` order: its config path, the field, and the kind it belongs to. */
+export interface ConfigFieldInfo {
+  /** "network", "backend.type", "datastore.endpoints". */
+  path: string;
+  field: Field;
+  /** For a field of one backend or datastore only: its name ("vxlan"). */
+  only?: string;
+}
+
+/**
+ * Every config field in `--help` order: the top-level fields, with the `backend` and
+ * `datastore` sections (type, common fields, then each kind's own) after `subnetMax`, where the
+ * YAML examples have them.
+ */
+export function configFields(): ConfigFieldInfo[] {
+  const out: ConfigFieldInfo[] = [];
+  for (const [key, field] of Object.entries(DAEMON_FIELDS)) {
+    out.push({ path: key, field });
+    if (key !== "subnetMax") continue;
+    for (const [name, s] of Object.entries(SECTIONS)) {
+      out.push({ path: `${name}.type`, field: s.type });
+      for (const [k, f] of Object.entries(s.common)) out.push({ path: `${name}.${k}`, field: f });
+      for (const [kind, table] of Object.entries(s.kinds)) {
+        for (const [k, f] of Object.entries(table)) {
+          out.push({ path: `${name}.${k}`, field: f, only: kind });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Flag → config path ("backend" → "backend.type"), from the tables. */
+const FLAGS: Record<string, string> = Object.fromEntries(
+  configFields().flatMap((c) => (c.field.flag ? [[c.field.flag, c.path]] : [])),
+);
 
 /** What parseDaemonArgs() returns. */
 export interface DaemonArgs {
@@ -162,8 +318,8 @@ export function parseDaemonArgs(args: string[]): DaemonArgs {
     help: { type: "boolean", short: "h" },
     config: { type: "string", short: "c" },
   };
-  for (const f of Object.keys(FLAGS)) {
-    options[f] = { type: f === "ip-masq" || f === "release-on-exit" ? "boolean" : "string" };
+  for (const { field } of configFields()) {
+    if (field.flag) options[field.flag] = { type: field.arg === "" ? "boolean" : "string" };
   }
   let parsed;
   try {
@@ -174,11 +330,7 @@ export function parseDaemonArgs(args: string[]): DaemonArgs {
   const v = parsed.values as Record<string, string | boolean | undefined>;
   const overrides: Record<string, unknown> = {};
   for (const [flag, path] of Object.entries(FLAGS)) {
-    const val = v[flag];
-    if (val === undefined) continue;
-    overrides[path] = flag === "etcd-endpoints"
-      ? String(val).split(",").map((s) => s.trim()).filter((s) => s)
-      : val;
+    if (v[flag] !== undefined) overrides[path] = v[flag];
   }
   return {
     help: v.help === true,
@@ -187,21 +339,8 @@ export function parseDaemonArgs(args: string[]): DaemonArgs {
   };
 }
 
-/** The flag that sets a config path, for error messages. */
-function flagFor(path: string): string | undefined {
-  return Object.entries(FLAGS).find(([, p]) => p === path)?.[0];
-}
-
-/**
- * Builds the config from a YAML text (may be empty) and flag overrides (which win). Throws
- * ConfigError naming the field.
- */
-export function buildConfig(
-  yamlText: string | undefined,
-  overrides: Record<string, unknown> = {},
-  opts: { hostname?: string; source?: string } = {},
-): DaemonConfig {
-  const src = opts.source ?? "config";
+/** The YAML text as a mapping (empty text: no fields). */
+function yamlMapping(yamlText: string | undefined, src: string): Record<string, unknown> {
   let raw: unknown = {};
   if (yamlText !== undefined && yamlText.trim() !== "") {
     try {
@@ -214,254 +353,136 @@ export function buildConfig(
   if (typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(src, "must be a mapping of fields");
   }
-  const fromFlag = new Set<string>();
-  const obj = structuredClone(raw) as Record<string, unknown>;
-  for (const [path, val] of Object.entries(overrides)) {
-    const [a, b] = path.split(".") as [string, string | undefined];
-    fromFlag.add(path);
-    if (b === undefined) obj[a] = val;
-    else {
-      const sub = obj[a];
-      obj[a] = {
-        ...(typeof sub === "object" && sub !== null && !Array.isArray(sub) ? sub : {}),
-        [b]: val,
-      };
-    }
-  }
-  const name = (path: string) => {
-    const f = flagFor(path);
-    return fromFlag.has(path) && f ? `--${f}` : `${src}.${path}`;
-  };
-  const fail = (path: string, problem: string): never => {
-    throw new ConfigError(name(path), problem);
-  };
-
-  unknownFields(obj, TOP_FIELDS, src);
-  const str = (o: Record<string, unknown>, k: string, path: string): string | undefined => {
-    const x = o[k];
-    if (x === undefined || x === null) return undefined;
-    if (typeof x !== "string" || x === "") fail(path, `must be a non-empty string, got ${show(x)}`);
-    return x as string;
-  };
-  const int = (
-    o: Record<string, unknown>,
-    k: string,
-    path: string,
-    min: number,
-    max: number,
-  ): number | undefined => {
-    let x = o[k];
-    if (x === undefined || x === null) return undefined;
-    if (typeof x === "string" && /^[0-9]+$/.test(x)) x = Number(x);
-    if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
-      fail(path, `must be an integer from ${min} to ${max}, got ${show(o[k])}`);
-    }
-    return x as number;
-  };
-  const bool = (o: Record<string, unknown>, k: string, path: string): boolean | undefined => {
-    const x = o[k];
-    if (x === undefined || x === null) return undefined;
-    if (typeof x !== "boolean") fail(path, `must be true or false, got ${show(x)}`);
-    return x as boolean;
-  };
-  const oneOf = <T extends string>(
-    x: string | undefined,
-    allowed: readonly T[],
-    path: string,
-  ): T | undefined => {
-    if (x === undefined) return undefined;
-    if (!allowed.includes(x as T)) {
-      fail(path, `must be one of ${allowed.join(", ")}, got ${show(x)}`);
-    }
-    return x as T;
-  };
-  const cidr = (x: string | undefined, family: 4 | 6, path: string): string | undefined => {
-    if (x === undefined) return undefined;
-    const c = tryParseCidr(x);
-    if (!c || !x.includes("/")) {
-      fail(
-        path,
-        `must be an IPv${family} CIDR like ${
-          family === 4 ? "10.244.0.0/16" : "fd00:10:244::/56"
-        }, got ${show(x)}`,
-      );
-    }
-    if (c!.family !== family) fail(path, `must be an IPv${family} network, got ${show(x)}`);
-    if (canonicalCidr(x) !== x) fail(path, `has host bits set: did you mean ${canonicalCidr(x)}?`);
-    return x;
-  };
-  const ip = (x: string | undefined, family: 4 | 6, path: string): string | undefined => {
-    if (x === undefined) return undefined;
-    const a = tryParseIp(x);
-    if (!a || a.family !== family) fail(path, `must be an IPv${family} address, got ${show(x)}`);
-    return x;
-  };
-
-  const backendRaw = section(obj, "backend", name("backend"));
-  unknownFields(backendRaw, BACKEND_FIELDS, `${src}.backend`);
-  const dsRaw = section(obj, "datastore", name("datastore"));
-  unknownFields(dsRaw, DATASTORE_FIELDS, `${src}.datastore`);
-
-  const network = cidr(str(obj, "network", "network"), 4, "network");
-  const network6 = cidr(str(obj, "network6", "network6"), 6, "network6");
-  const subnetLen = int(obj, "subnetLen", "subnetLen", 8, 30) ?? DEFAULTS.subnetLen;
-  const subnetLen6 = int(obj, "subnetLen6", "subnetLen6", 16, 126) ?? DEFAULTS.subnetLen6;
-  if (network && subnetLen <= Number(network.split("/")[1])) {
-    fail(
-      "subnetLen",
-      `/${subnetLen} must be longer than the network's /${network.split("/")[1]} (${network})`,
-    );
-  }
-  if (network6 && subnetLen6 <= Number(network6.split("/")[1])) {
-    fail(
-      "subnetLen6",
-      `/${subnetLen6} must be longer than network6's /${network6.split("/")[1]} (${network6})`,
-    );
-  }
-  const subnetMin = ip(str(obj, "subnetMin", "subnetMin"), 4, "subnetMin");
-  const subnetMax = ip(str(obj, "subnetMax", "subnetMax"), 4, "subnetMax");
-  for (const [k, v] of [["subnetMin", subnetMin], ["subnetMax", subnetMax]] as const) {
-    if (!v) continue;
-    if (!network) fail(k, "needs network to be set");
-    const n = tryParseCidr(network!)!;
-    const a = tryParseIp(v)!;
-    const hostBits = BigInt(familyBits(4) - subnetLen);
-    const base = n.ip.value;
-    const inNet = (a.value >> BigInt(32 - n.prefix)) === (base >> BigInt(32 - n.prefix));
-    if (!inNet) fail(k, `${v} is outside network ${network}`);
-    if ((a.value & ((1n << hostBits) - 1n)) !== 0n) {
-      fail(k, `${v} is not the start of a /${subnetLen} subnet`);
-    }
-  }
-  if (subnetMin && subnetMax && tryParseIp(subnetMin)!.value > tryParseIp(subnetMax)!.value) {
-    fail("subnetMin", `${subnetMin} is after subnetMax ${subnetMax}`);
-  }
-
-  const backendType =
-    oneOf(str(backendRaw, "type", "backend.type"), BACKEND_KINDS, "backend.type") ?? "vxlan";
-  const backend: DaemonConfig["backend"] = { type: backendType };
-  const vni = int(backendRaw, "vni", "backend.vni", 0, 16777215);
-  const port = int(backendRaw, "port", "backend.port", 1, 65535);
-  const mtu = int(backendRaw, "mtu", "backend.mtu", 576, 65535);
-  if ((vni !== undefined || port !== undefined) && backendType !== "vxlan") {
-    fail(
-      vni !== undefined ? "backend.vni" : "backend.port",
-      `only applies to the vxlan backend (backend.type is ${backendType})`,
-    );
-  }
-  if (vni !== undefined) backend.vni = vni;
-  if (port !== undefined) backend.port = port;
-  if (mtu !== undefined) backend.mtu = mtu;
-
-  const dsType = oneOf(str(dsRaw, "type", "datastore.type"), DATASTORE_KINDS, "datastore.type") ??
-    "file";
-  const endpointsRaw = dsRaw.endpoints;
-  let endpoints: string[] = [];
-  if (endpointsRaw !== undefined && endpointsRaw !== null) {
-    const list = typeof endpointsRaw === "string"
-      ? endpointsRaw.split(",").map((s) => s.trim())
-      : endpointsRaw;
-    if (!Array.isArray(list) || list.some((e) => typeof e !== "string")) {
-      fail("datastore.endpoints", `must be a list of URLs, got ${show(endpointsRaw)}`);
-    }
-    endpoints = list as string[];
-    for (const e of endpoints) {
-      let u: URL | undefined;
-      try {
-        u = new URL(e);
-      } catch { /* below */ }
-      if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
-        fail("datastore.endpoints", `${show(e)} is not an http(s) URL like http://127.0.0.1:2379`);
-      }
-    }
-  }
-  if (dsType === "etcd" && endpoints.length === 0) {
-    fail(
-      "datastore.endpoints",
-      "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])",
-    );
-  }
-  if (dsType === "file" && endpoints.length > 0) {
-    fail("datastore.endpoints", "only applies to the etcd datastore");
-  }
-  const prefix = str(dsRaw, "prefix", "datastore.prefix") ?? DEFAULT_ETCD_PREFIX;
-  if (!prefix.startsWith("/")) fail("datastore.prefix", `must start with "/", got ${show(prefix)}`);
-  const ttl = int(dsRaw, "ttl", "datastore.ttl", 2, 10 * 86400) ?? DEFAULTS.ttl;
-
-  const ifaceRegex = str(obj, "ifaceRegex", "ifaceRegex");
-  if (ifaceRegex !== undefined) {
-    try {
-      new RegExp(ifaceRegex);
-    } catch (e) {
-      fail("ifaceRegex", `not a valid regular expression: ${(e as Error).message}`);
-    }
-  }
-  const iface = str(obj, "iface", "iface");
-  const ifaceCanReach = ip(str(obj, "ifaceCanReach", "ifaceCanReach"), 4, "ifaceCanReach");
-  const chosen = [["iface", iface], ["ifaceRegex", ifaceRegex], ["ifaceCanReach", ifaceCanReach]]
-    .filter(([, v]) => v);
-  if (chosen.length > 1) {
-    fail(
-      chosen[1]![0]!,
-      `set only one of iface, ifaceRegex, ifaceCanReach (also set: ${chosen[0]![0]})`,
-    );
-  }
-
-  const listen = str(obj, "listen", "listen") ?? DEFAULTS.listen;
-  parseListen(listen, name("listen"));
-  const logLevel = oneOf(str(obj, "logLevel", "logLevel"), LOG_LEVELS, "logLevel") ??
-    DEFAULTS.logLevel;
-  const hostname = opts.hostname ?? safeHostname();
-  const nodeName = str(obj, "name", "name") ?? hostname;
-  if (!nodeName) fail("name", "is required (the host name could not be read)");
-  if (!/^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/.test(nodeName!)) {
-    fail("name", `${show(nodeName)} is not a valid node name (letters, digits, ".", "_", "-")`);
-  }
-
-  const cfg: DaemonConfig = {
-    name: nodeName!,
-    subnetLen,
-    subnetLen6,
-    backend,
-    datastore: {
-      type: dsType,
-      dir: str(dsRaw, "dir", "datastore.dir") ?? DEFAULTS.datastoreDir,
-      endpoints,
-      prefix,
-      ttl,
-    },
-    listen,
-    ipMasq: bool(obj, "ipMasq", "ipMasq") ?? false,
-    leaseFile: str(obj, "leaseFile", "leaseFile") ?? DEFAULTS.leaseFile,
-    subnetEnv: str(obj, "subnetEnv", "subnetEnv") ?? DEFAULTS.subnetEnv,
-    stateDir: str(obj, "stateDir", "stateDir") ?? DEFAULTS.stateDir,
-    logLevel,
-    reconcileInterval: int(obj, "reconcileInterval", "reconcileInterval", 1, 3600) ??
-      DEFAULTS.reconcileInterval,
-    releaseOnExit: bool(obj, "releaseOnExit", "releaseOnExit") ?? false,
-  };
-  if (network) cfg.network = network;
-  if (network6) cfg.network6 = network6;
-  if (subnetMin) cfg.subnetMin = subnetMin;
-  if (subnetMax) cfg.subnetMax = subnetMax;
-  if (iface) cfg.iface = iface;
-  if (ifaceRegex) cfg.ifaceRegex = ifaceRegex;
-  if (ifaceCanReach) cfg.ifaceCanReach = ifaceCanReach;
-  const publicIP = ip(str(obj, "publicIP", "publicIP"), 4, "publicIP");
-  if (publicIP) cfg.publicIP = publicIP;
-  const publicIP6 = ip(str(obj, "publicIP6", "publicIP6"), 6, "publicIP6");
-  if (publicIP6) cfg.publicIP6 = publicIP6;
-  const netns = str(obj, "netns", "netns");
-  if (netns) cfg.netns = netns.includes("/") ? netns : `/run/netns/${netns}`;
-  return cfg;
+  return structuredClone(raw) as Record<string, unknown>;
 }
 
-/** The backend's own fields of a config's `backend` section (vxlan: vni, port), as set. */
-export function backendSettings(backend: DaemonConfig["backend"]): Record<string, unknown> {
-  const own = Object.keys(backendDefinition(backend.type)?.fields ?? {});
-  return Object.fromEntries(
-    Object.entries(backend).filter(([k, v]) => own.includes(k) && v !== undefined),
-  );
+/** Puts flag values ("backend.type" → x) into the mapping; flags win. */
+function applyOverrides(obj: Record<string, unknown>, overrides: Record<string, unknown>): void {
+  for (const [path, val] of Object.entries(overrides)) {
+    const [a, b] = path.split(".") as [string, string | undefined];
+    if (b === undefined) {
+      obj[a] = val;
+      continue;
+    }
+    const sub = obj[a];
+    obj[a] = {
+      ...(typeof sub === "object" && sub !== null && !Array.isArray(sub) ? sub : {}),
+      [b]: val,
+    };
+  }
+}
+
+/** Section `key` of `obj` as a mapping (absent: empty). */
+function sectionOf(
+  obj: Record<string, unknown>,
+  key: string,
+  fail: FailFn,
+): Record<string, unknown> {
+  const v = obj[key];
+  if (v === undefined || v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) fail(key, `must be a mapping, got ${show(v)}`);
+  return v as Record<string, unknown>;
+}
+
+type TopValues = Settings<typeof DAEMON_FIELDS>;
+
+/** Cross-field checks of the subnet fields. */
+function checkSubnets(t: TopValues, fail: FailFn): void {
+  for (
+    const [k, net, len, what] of [
+      ["subnetLen", t.network, t.subnetLen, "the network's"],
+      ["subnetLen6", t.network6, t.subnetLen6, "network6's"],
+    ] as const
+  ) {
+    const netLen = net === undefined ? undefined : Number(net.split("/")[1]);
+    if (netLen !== undefined && len <= netLen) {
+      fail(k, `/${len} must be longer than ${what} /${netLen} (${net})`);
+    }
+  }
+  for (const k of ["subnetMin", "subnetMax"] as const) {
+    const v = t[k];
+    if (!v) continue;
+    if (!t.network) fail(k, "needs network to be set");
+    const n = tryParseCidr(t.network!)!;
+    const a = tryParseIp(v)!;
+    const shift = BigInt(32 - n.prefix);
+    if ((a.value >> shift) !== (n.ip.value >> shift)) {
+      fail(k, `${v} is outside network ${t.network}`);
+    }
+    if ((a.value & ((1n << BigInt(32 - t.subnetLen)) - 1n)) !== 0n) {
+      fail(k, `${v} is not the start of a /${t.subnetLen} subnet`);
+    }
+  }
+  if (
+    t.subnetMin && t.subnetMax && tryParseIp(t.subnetMin)!.value > tryParseIp(t.subnetMax)!.value
+  ) {
+    fail("subnetMin", `${t.subnetMin} is after subnetMax ${t.subnetMax}`);
+  }
+}
+
+/** At most one way of choosing the uplink. */
+function checkUplinkChoice(t: TopValues, fail: FailFn): void {
+  const chosen = (["iface", "ifaceRegex", "ifaceCanReach"] as const).filter((k) => t[k]);
+  if (chosen.length > 1) {
+    fail(chosen[1]!, `set only one of iface, ifaceRegex, ifaceCanReach (also set: ${chosen[0]})`);
+  }
+}
+
+/** The node name: the field, else the host name (checked the same way). */
+function nodeName(t: TopValues, hostname: string, fail: FailFn): string {
+  if (t.name !== undefined) return t.name;
+  if (!hostname) fail("name", "is required (the host name could not be read)");
+  const problem = nodeNameProblem(hostname);
+  if (problem) fail("name", problem);
+  return hostname;
+}
+
+/** Drops absent optional values, so the config holds only what is set or defaulted. */
+function defined<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Builds the config from a YAML text (may be empty) and flag overrides (which win). Throws
+ * ConfigError naming the field (or the flag that set it).
+ */
+export function buildConfig(
+  yamlText: string | undefined,
+  overrides: Record<string, unknown> = {},
+  opts: { hostname?: string; source?: string } = {},
+): DaemonConfig {
+  const src = opts.source ?? "config";
+  const obj = yamlMapping(yamlText, src);
+  applyOverrides(obj, overrides);
+  const fail: FailFn = (path, problem) => {
+    const flag = path in overrides ? Object.keys(FLAGS).find((f) => FLAGS[f] === path) : undefined;
+    throw new ConfigError(flag ? `--${flag}` : `${src}.${path}`, problem);
+  };
+  rejectUnknown(obj, [...Object.keys(DAEMON_FIELDS), ...Object.keys(SECTIONS)], (p) => {
+    throw new ConfigError(src, p);
+  });
+  const raws = {
+    backend: sectionOf(obj, "backend", fail),
+    datastore: sectionOf(obj, "datastore", fail),
+  };
+  const top = parseFields(obj, DAEMON_FIELDS, fail);
+  checkSubnets(top, fail);
+  checkUplinkChoice(top, fail);
+  const section = (name: keyof typeof SECTIONS, defaults: "all" | "none") =>
+    parseTypedSection(raws[name], SECTIONS[name], (k, p) => fail(`${name}.${k}`, p), {
+      defaults,
+      failSection: (p) => {
+        throw new ConfigError(`${src}.${name}`, p);
+      },
+    });
+  const cfg = defined({
+    ...top,
+    name: nodeName(top, opts.hostname ?? safeHostname(), fail),
+    backend: section("backend", "none") as BackendSection,
+    datastore: section("datastore", "all") as DatastoreSection,
+  }) as DaemonConfig;
+  if (cfg.netns && !cfg.netns.includes("/")) cfg.netns = `/run/netns/${cfg.netns}`;
+  return cfg;
 }
 
 /** Splits "127.0.0.1:9472" / "[::1]:9472" into host and port; throws ConfigError. */
@@ -469,12 +490,17 @@ export function parseListen(
   listen: string,
   field = "config.listen",
 ): { hostname: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(listen);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new ConfigError(field, `must be HOST:PORT like 127.0.0.1:9472, got ${show(listen)}`);
-  }
-  return { hostname: m[1] ?? m[2]!, port };
+  const hp = splitListen(listen);
+  if (!hp) throw new ConfigError(field, listenProblem(listen)!);
+  return hp;
+}
+
+/** The backend's own fields of a config's `backend` section (vxlan: vni, port), as set. */
+export function backendSettings(backend: BackendSection): Record<string, unknown> {
+  const own = Object.keys(backendDefinition(backend.type)?.fields ?? {});
+  return Object.fromEntries(
+    Object.entries(backend).filter(([k, v]) => own.includes(k) && v !== undefined),
+  );
 }
 
 /** Reads and builds the config from `skein daemon` arguments. */
@@ -491,39 +517,6 @@ export async function loadConfig(
     }
   }
   return buildConfig(text, args.overrides, { ...opts, source: "config" });
-}
-
-function section(
-  obj: Record<string, unknown>,
-  key: string,
-  field: string,
-): Record<string, unknown> {
-  const v = obj[key];
-  if (v === undefined || v === null) return {};
-  if (typeof v !== "object" || Array.isArray(v)) {
-    throw new ConfigError(field, `must be a mapping, got ${show(v)}`);
-  }
-  return v as Record<string, unknown>;
-}
-
-function unknownFields(obj: Record<string, unknown>, known: string[], where: string): void {
-  const bad = Object.keys(obj).filter((k) => !known.includes(k));
-  if (bad.length > 0) {
-    throw new ConfigError(
-      where,
-      `unknown field${bad.length > 1 ? "s" : ""} ${
-        bad.map((b) => JSON.stringify(b)).join(", ")
-      } (known: ${known.join(", ")})`,
-    );
-  }
-}
-
-function show(v: unknown): string {
-  return typeof v === "string"
-    ? JSON.stringify(v)
-    : v === undefined
-    ? "nothing"
-    : JSON.stringify(v) ?? String(v);
 }
 
 function safeHostname(): string {

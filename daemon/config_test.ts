@@ -1,5 +1,8 @@
-import { assertEquals, assertThrows } from "../testing/assert.ts";
-import { buildConfig, ConfigError, parseDaemonArgs, parseListen } from "./config.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
+import { backendNames } from "../backends/registry.ts";
+import { datastoreNames } from "../store/registry.ts";
+import { buildConfig, ConfigError, configFields, parseDaemonArgs, parseListen } from "./config.ts";
+import { configHelp } from "./config_help.ts";
 
 const H = { hostname: "host1" };
 
@@ -187,4 +190,37 @@ Deno.test("parseListen() accepts v4, v6 and names", () => {
   assertEquals(parseListen("[::1]:80"), { hostname: "::1", port: 80 });
   assertEquals(parseListen("localhost:80"), { hostname: "localhost", port: 80 });
   assertThrows(() => parseListen("x:99999"), ConfigError);
+});
+
+Deno.test("a field of another datastore is refused (it would be ignored)", () => {
+  assertThrows(
+    () => buildConfig("datastore: {type: file, prefix: /x}\n", {}, H),
+    ConfigError,
+    "config.datastore.prefix: only applies to the etcd datastore (datastore.type is file)",
+  );
+  assertThrows(
+    () =>
+      buildConfig("", parseDaemonArgs(["--store-dir", "/x", "--datastore", "etcd"]).overrides, H),
+    ConfigError,
+    "--store-dir: only applies to the file datastore",
+  );
+});
+
+Deno.test("every backend and datastore of the tables is accepted, listed in --help and has a flag", () => {
+  const help = configHelp();
+  for (const b of backendNames()) {
+    assertEquals(buildConfig(`backend: {type: ${b}}\n`, {}, H).backend, { type: b });
+    assertStringIncludes(help, `      ${b} `);
+  }
+  for (const d of datastoreNames()) {
+    const extra = d === "etcd" ? ", endpoints: [http://127.0.0.1:2379]" : "";
+    assertEquals(buildConfig(`datastore: {type: ${d}${extra}}\n`, {}, H).datastore.type, d);
+    assertStringIncludes(help, `      ${d} `);
+  }
+  assertStringIncludes(
+    help,
+    `--backend TYPE       ${backendNames().join(" | ")} (config backend.type`,
+  );
+  assertStringIncludes(help, "backend.vni           vxlan: VXLAN network identifier, 0..16777215");
+  for (const c of configFields()) assertStringIncludes(help, `  ${c.path} `);
 });

@@ -266,8 +266,7 @@ export class NodeDaemon {
       subnetLen: c.subnetLen,
       backend: { type: c.backend.type },
     };
-    if (c.backend.vni !== undefined) mine.backend.vni = c.backend.vni;
-    if (c.backend.port !== undefined) mine.backend.port = c.backend.port;
+    Object.assign(mine.backend, backendSettings(c.backend)); // vxlan: vni, port (as set)
     if (c.network6) {
       mine.network6 = c.network6;
       mine.subnetLen6 = c.subnetLen6;

@@ -51,7 +51,7 @@ export const DATASTORE_COMMON_FIELDS = {
     max: 10 * 86400,
     default: 86400,
     arg: "S",
-    help: "lease time to live in seconds (flannel's 24 h)",
+    help: "lease time to live in seconds",
   }),
 } as const;
 
@@ -79,6 +79,7 @@ export const DATASTORES = {
       endpoints: urlListField({
         default: [],
         flag: "etcd-endpoints",
+        arg: "U,U",
         example: "http://127.0.0.1:2379",
         required: "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])",
         check: (v) =>
@@ -93,7 +94,7 @@ export const DATASTORES = {
         arg: "P",
         check: (v) =>
           v.startsWith("/") ? undefined : `must start with "/", got ${JSON.stringify(v)}`,
-        help: "etcd key prefix (flannel's)",
+        help: "etcd key prefix",
       }),
     },
     capabilities: { sharing: "network", flannelLayout: true },
