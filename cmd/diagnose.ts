@@ -100,9 +100,14 @@ export async function main(args: string[]): Promise<number> {
     backend: cfg.backend,
     listen: cfg.listen,
     leaseFile: cfg.leaseFile,
+    // The datastore section holds every store's fields (store/registry.ts), parsed and typed there.
     datastore: cfg.datastore.type === "etcd"
-      ? { type: "etcd", endpoints: cfg.datastore.endpoints, prefix: cfg.datastore.prefix }
-      : { type: "file", dir: cfg.datastore.dir },
+      ? {
+        type: "etcd",
+        endpoints: cfg.datastore.endpoints as string[],
+        prefix: cfg.datastore.prefix as string,
+      }
+      : { type: "file", dir: cfg.datastore.dir as string },
   };
   if (cfg.netns) setup.netns = cfg.netns;
   if (cfg.network) setup.network = cfg.network;
