@@ -12,17 +12,17 @@
  * ```
  * (and the same for IPv6 with ff00::/8). Nothing else on the system is touched.
  *
- * Applied with the `nft` binary as ONE atomic transaction (`nft -f FILE`: the kernel applies the
- * whole file or nothing), run inside the node's namespace with `nsenter --net=<path>` when a
- * namespace is given. The transaction creates the table if absent, deletes it, and re-adds it
+ * Applied with node/nft.ts's nftSync() as ONE atomic transaction (`nft -f FILE`: the kernel
+ * applies the whole file or nothing), run inside the node's namespace with `nsenter --net=<path>`
+ * when a namespace is given. The transaction creates the table if absent, deletes it, and re-adds it
  * with the current rules, so a call is idempotent and never leaves a half-written table;
  * `enabled: false` deletes the table.
  *
  * @module
  */
 import { canonicalCidr, parseCidr } from "../net/cidr.ts";
-import { netnsPath } from "../net/netns.ts";
 import type { NetnsRef } from "../net/types.ts";
+import { NftError, nftSync } from "../node/nft.ts";
 
 /** The table the daemon's masquerade owns (`nft list table inet skein-masq`). */
 export const MASQ_TABLE = "skein-masq";
@@ -123,42 +123,21 @@ export function masqueradeScript(opts: Omit<MasqueradeOptions, "netns">): string
 }
 
 /**
- * The `nsenter` prefix that runs a command in `netns` (empty for this process's namespace): a
- * path as is, a pid as /proc/PID/ns/net, a bare name as /run/netns/NAME (net's netnsPath()).
- */
-export function nsenterArgs(netns?: NetnsRef): string[] {
-  if (netns === undefined) return [];
-  return ["nsenter", `--net=${netnsPath(netns)}`];
-}
-
-/**
  * Makes skein's masquerade table match `opts` in one atomic `nft -f` transaction (see the module
  * doc). Idempotent. Throws MasqueradeError (with nft's message) when nft fails; invalid options
  * throw before anything runs.
  */
 export function ensureMasquerade(opts: MasqueradeOptions): void {
   const script = masqueradeScript(opts);
-  const prefix = nsenterArgs(opts.netns); // validates the namespace before anything runs
-  const tmp = Deno.makeTempFileSync({ prefix: "skein-nft-", suffix: ".nft" });
   try {
-    Deno.writeTextFileSync(tmp, script);
-    const argv = [...prefix, "nft", "-f", tmp];
-    let out;
-    try {
-      out = new Deno.Command(argv[0]!, { args: argv.slice(1), stdout: "piped", stderr: "piped" })
-        .outputSync();
-    } catch (e) {
-      throw new MasqueradeError(`Cannot run ${argv[0]}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!out.success) {
-      const err = new TextDecoder().decode(out.stderr).trim();
-      throw new MasqueradeError(
-        `Cannot ${
-          opts.enabled ? "apply" : "remove"
-        } masquerade table inet ${MASQ_TABLE}: nft exited ${out.code}: ${err}`,
-      );
-    }
-  } finally {
-    Deno.removeSync(tmp);
+    nftSync({ script, netns: opts.netns });
+  } catch (e) {
+    if (!(e instanceof NftError)) throw e;
+    if (e.exitCode === undefined) throw new MasqueradeError(e.message, { cause: e.cause });
+    throw new MasqueradeError(
+      `Cannot ${
+        opts.enabled ? "apply" : "remove"
+      } masquerade table inet ${MASQ_TABLE}: nft exited ${e.exitCode}: ${e.stderr}`,
+    );
   }
 }

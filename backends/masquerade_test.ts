@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
-import { MasqueradeError, masqueradeScript, nsenterArgs } from "./masquerade.ts";
+import { MasqueradeError, masqueradeScript } from "./masquerade.ts";
 
 Deno.test("masqueradeScript() replaces skein-masq's table in one transaction", () => {
   const s = masqueradeScript({
@@ -60,11 +60,4 @@ Deno.test("masqueradeScript() refuses bad input before anything runs", () => {
       masqueradeScript({ clusterNetworks: ["x; flush ruleset"], podSubnets: [], enabled: true }),
     MasqueradeError,
   );
-});
-
-Deno.test("nsenterArgs() accepts a path, a pid or a name", () => {
-  assertEquals(nsenterArgs(), []);
-  assertEquals(nsenterArgs("/run/netns/a"), ["nsenter", "--net=/run/netns/a"]);
-  assertEquals(nsenterArgs(42), ["nsenter", "--net=/proc/42/ns/net"]);
-  assertEquals(nsenterArgs("node1"), ["nsenter", "--net=/run/netns/node1"]);
 });

@@ -1,6 +1,6 @@
 /**
  * IP masquerade for pod traffic leaving its subnet (the reference bridge's `ipMasq`), with
- * nftables. Uses the `nft` binary with one atomic `nft -f -` transaction per change, in a
+ * nftables. Uses node/nft.ts's nft() with one atomic `nft -f -` transaction per change, in a
  * skein-owned table:
  *
  * ```
@@ -21,6 +21,7 @@
 import { sha256Hex } from "./_sha256.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { canonicalCidr, parseCidr } from "../net/cidr.ts";
+import { nft } from "../node/nft.ts";
 
 const TABLE = "inet skein";
 
@@ -48,47 +49,6 @@ export function masqComment(o: MasqOwner): string {
 function chainName(family: 4 | 6, network: string, subnet: string): string {
   const h = sha256Hex(`${network}/${subnet}`).slice(0, 12);
   return `m${family}-${h}`;
-}
-
-/** Runs `nft -f -` with `script` (one atomic transaction), or `nft ...args` without one. */
-async function nftAsync(args: string[], script?: string): Promise<string> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("nft", {
-      args: script === undefined ? args : ["-f", "-"],
-      stdin: script === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    throw new CniError(CniCode.Internal, "cannot run nft for ipMasq", (e as Error).message);
-  }
-  if (script !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(script));
-    await w.close();
-  }
-  const out = await child.output();
-  const err = new TextDecoder().decode(out.stderr).trim();
-  if (!out.success) {
-    throw new NftError(
-      `nft ${script === undefined ? args.join(" ") : "-f -"} failed: ${err}`,
-      script,
-    );
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** A failed nft call, with the script it ran. */
-export class NftError extends Error {
-  /** The nft script that failed, if any. */
-  readonly script?: string;
-  /** `message` says what failed; `script` is the transaction nft refused. */
-  constructor(message: string, script?: string) {
-    super(message);
-    this.name = "NftError";
-    this.script = script;
-  }
 }
 
 /** The `nft -f -` script that masquerades `entries` for `owner` (exported for unit tests). */
@@ -127,7 +87,7 @@ export function masqAddScript(owner: MasqOwner, entries: readonly MasqEntry[]): 
 export async function masqAdd(owner: MasqOwner, entries: readonly MasqEntry[]): Promise<void> {
   if (!entries.length) return;
   try {
-    await nftAsync([], masqAddScript(owner, entries));
+    await nft({ script: masqAddScript(owner, entries) });
   } catch (e) {
     throw new CniError(CniCode.Internal, "cannot set up ipMasq", (e as Error).message);
   }
@@ -139,7 +99,7 @@ export async function masqList(): Promise<{ family: 4 | 6; address: string; comm
   for (const family of [4, 6] as const) {
     let text: string;
     try {
-      text = await nftAsync(["-j", "list", "map", "inet", "skein", `masq${family}`]);
+      text = await nft({ args: ["-j", "list", "map", "inet", "skein", `masq${family}`] });
     } catch {
       continue; // no table or map yet: nothing masqueraded
     }
@@ -187,12 +147,12 @@ export async function masqPrune(
   const script = doomed.map((e) => `delete element ${TABLE} masq${e.family} { ${e.address} }`)
     .join("\n") + "\n";
   try {
-    await nftAsync([], script);
+    await nft({ script });
   } catch {
     // A concurrent DEL may have removed one already: retry one by one, ignoring "missing".
     for (const d of doomed) {
       try {
-        await nftAsync([], `delete element ${TABLE} masq${d.family} { ${d.address} }\n`);
+        await nft({ script: `delete element ${TABLE} masq${d.family} { ${d.address} }\n` });
       } catch {
         // already gone
       }
