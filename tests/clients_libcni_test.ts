@@ -207,7 +207,7 @@ Deno.test("libcni: skein routed mode: add, ping, check, drift, del (also uncache
         ["fd00:241:8::2/128", "fe80::1"],
       ]);
       assertEquals(links(host).some((l) => l.ifname === "cni0"), false);
-      const hostRoutes = inNs(host, ["ip", "route", "show", "proto", "100"]);
+      const hostRoutes = inNs(host, ["ip", "route", "show", "proto", "101"]);
       assertMatch(hostRoutes, /10\.241\.8\.2 dev sk[0-9a-f]{12} scope link/);
       assertMatch(hostRoutes, /10\.241\.8\.3 dev sk[0-9a-f]{12} scope link/);
       assert(ping(ns.p1!, "10.241.8.3"), "p1 -> p2 (routed through the host)");
@@ -239,7 +239,7 @@ Deno.test("libcni: skein routed mode: add, ping, check, drift, del (also uncache
         if (netnsExists(gone)) netnsDel(gone);
       }
       assertEquals(hostVeths(host), []);
-      assertEquals(inNs(host, ["ip", "route", "show", "proto", "100"]).trim(), "");
+      assertEquals(inNs(host, ["ip", "route", "show", "proto", "101"]).trim(), "");
       assertEquals(reservations(t.data, "skrt"), []);
       assertEquals(cached(t.cacheDir), []);
     });
