@@ -95,7 +95,7 @@ export class NodeDaemon {
   #lease?: Lease;
   #net?: NetworkConfig;
   #informer: LeaseInformer;
-  /** The other nodes' subnets the last error-free reconcile programmed (or skipped). */
+  /** The subnets the last error-free reconcile programmed (this node's own included). */
   #programmed: ReadonlySet<string> = new Set();
   #backend?: Backend;
   #setup?: SetupResult;
@@ -155,6 +155,7 @@ export class NodeDaemon {
       leaseFileWritten: this.#fileOk,
     };
     if (this.#lastError) r.detail = this.#lastError;
+    if (this.#routesOk) r.programmed = this.#programmed;
     return r;
   }
 
@@ -466,7 +467,9 @@ export class NodeDaemon {
         this.#log.info("routes programmed", { routes: m.routes.get(), leases: this.#leaseCount() });
       }
       this.#routesOk = true;
-      this.#programmed = new Set(others.map((l) => l.subnet));
+      const skippedNow = new Set(report.skipped.map((x) => x.subnet));
+      const done = others.map((l) => l.subnet).filter((x) => !skippedNow.has(x));
+      this.#programmed = new Set([self.subnet, ...done]);
       if (this.#lastError?.startsWith("reconcile:")) this.#lastError = undefined;
     }
     const skipped = JSON.stringify(report.skipped);

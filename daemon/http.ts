@@ -1,7 +1,9 @@
 /**
  * The daemon's HTTP endpoint (localhost by default): `/healthz` (the process is alive),
- * `/readyz` (200 only when the lease is held, routes were programmed once without error and the
- * lease file is written; the body says what is missing) and `/metrics` (Prometheus text).
+ * `/readyz` (200 only when the lease is held, every lease known at the daemon's first datastore
+ * list was programmed without error and the lease file is written; the body says what is
+ * missing; `/readyz?subnets=A,B` also waits until routes to those subnets are programmed, which
+ * is how `skein lab up` knows every node reaches every other) and `/metrics` (Prometheus text).
  *
  * @module
  */
@@ -15,14 +17,27 @@ export interface Readiness {
   leaseFileWritten: boolean;
   /** Extra detail for a not-ready answer (e.g. the last error). */
   detail?: string;
+  /**
+   * The pod subnets the last error-free reconcile covered (this node's own included): what
+   * `?subnets=` is checked against.
+   */
+  programmed?: ReadonlySet<string>;
 }
 
-/** The answer /readyz gives for a readiness state: status and body. */
-export function readyzAnswer(r: Readiness): { status: number; body: string } {
+/**
+ * The answer /readyz gives for a readiness state: status and body. `want`: pod subnets whose
+ * routes must be programmed too (from `?subnets=`).
+ */
+export function readyzAnswer(
+  r: Readiness,
+  want: readonly string[] = [],
+): { status: number; body: string } {
   const missing: string[] = [];
   if (!r.leaseHeld) missing.push("no subnet lease held");
   if (!r.routesProgrammed) missing.push("routes not programmed without error yet");
   if (!r.leaseFileWritten) missing.push("lease file not written");
+  const notYet = want.filter((s) => !r.programmed?.has(s));
+  if (notYet.length > 0) missing.push(`routes to ${notYet.join(", ")} not programmed yet`);
   if (missing.length === 0) return { status: 200, body: "ready\n" };
   return {
     status: 503,
@@ -47,7 +62,8 @@ export function serveHealth(opts: {
   // Bounded in size, time and connections (daemon/http_server.ts): a slowloris client cannot
   // hold the endpoint.
   const server = serveBounded({ hostname, port }, (req) => {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    const path = url.pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405 });
     }
@@ -55,7 +71,8 @@ export function serveHealth(opts: {
       case "/healthz":
         return new Response("ok\n");
       case "/readyz": {
-        const a = readyzAnswer(opts.readiness());
+        const want = (url.searchParams.get("subnets") ?? "").split(",").filter((x) => x);
+        const a = readyzAnswer(opts.readiness(), want);
         return new Response(a.body, { status: a.status });
       }
       case "/metrics":

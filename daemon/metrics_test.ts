@@ -50,6 +50,22 @@ Deno.test("readyzAnswer() says what is missing", () => {
   });
 });
 
+Deno.test("readyzAnswer() with ?subnets= waits for routes to those subnets", () => {
+  const r = {
+    leaseHeld: true,
+    routesProgrammed: true,
+    leaseFileWritten: true,
+    programmed: new Set(["10.244.1.0/24", "10.244.2.0/24"]),
+  };
+  assertEquals(readyzAnswer(r, ["10.244.1.0/24", "10.244.2.0/24"]).status, 200);
+  assertEquals(readyzAnswer(r, ["10.244.2.0/24", "10.244.3.0/24", "10.244.4.0/24"]), {
+    status: 503,
+    body: "not ready: routes to 10.244.3.0/24, 10.244.4.0/24 not programmed yet\n",
+  });
+  const { programmed: _, ...before } = r; // not ready yet: nothing is programmed
+  assertEquals(readyzAnswer(before, ["10.244.1.0/24"]).status, 503);
+});
+
 Deno.test("formatLogfmt() quotes what needs quoting", () => {
   const line = formatLogfmt("info", "lease acquired", {
     subnet: "10.244.1.0/24",

@@ -40,9 +40,11 @@ export async function spawnDetached(
   let exited = false;
   // Reap it if it dies while we still run, so it does not linger as a zombie.
   child.status.then(() => exited = true, () => exited = true);
+  // Until the exec, the process is the `sh -c ...` whose arguments also hold `argv`: wait for
+  // the command line to start with it.
   const needle = argv.join(" ");
   for (let i = 0; i < 500 && !exited; i++) {
-    if (processCmdline(child.pid)?.includes(needle)) break;
+    if (processCmdline(child.pid)?.startsWith(needle)) break;
     await sleep(2);
   }
   return child.pid;

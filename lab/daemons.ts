@@ -10,7 +10,7 @@
  * @module
  */
 import { stringify } from "yaml";
-import { processAlive, spawnDetached, tailFile } from "./_proc.ts";
+import { processAlive, processCmdline, spawnDetached, tailFile } from "./_proc.ts";
 import { sleep } from "../store/sleeper.ts";
 import type { LabPlan, NodePlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
@@ -80,35 +80,56 @@ export async function probe(listen: string, path = "/readyz", timeoutMs = 1000):
   }
 }
 
+/** Options of {@linkcode waitReady}. */
+export interface WaitReadyOptions {
+  /** Give up after this long (ms, default 60000). */
+  timeoutMs?: number;
+  /** Also wait until the daemon programmed routes to these pod subnets (`/readyz?subnets=`). */
+  subnets?: readonly string[];
+}
+
 /**
- * Waits until the daemon's /readyz answers 200. Throws with the log tail when the process
- * exits or the time runs out.
+ * Waits until the daemon's /readyz answers 200 (with `subnets`: until it also has routes to
+ * those subnets). Throws with the log tail when the process exits or the time runs out.
  */
 export async function waitReady(
   node: NodePlan,
   pid: number,
   listen: string,
-  timeoutMs = 60_000,
+  opts: WaitReadyOptions = {},
 ): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const path = opts.subnets?.length ? `/readyz?subnets=${opts.subnets.join(",")}` : "/readyz";
   const deadline = Date.now() + timeoutMs;
   let last: Health = { ok: false, body: "no answer yet" };
   while (Date.now() < deadline) {
-    if (!processAlive(pid, node.configFile)) {
+    // An empty command line is a process in the middle of its exec (the kernel shows none then).
+    if (!processAlive(pid, node.configFile) && processCmdline(pid) !== "") {
       throw new Error(
         `Daemon of node ${node.name} (pid ${pid}) exited before it was ready; its log ${node.logFile}:\n${
           tailFile(node.logFile)
         }`,
       );
     }
-    last = await probe(listen);
+    last = await probe(listen, path);
     if (last.ok) return;
-    await sleep(100);
+    await sleep(opts.subnets?.length ? 20 : 100);
   }
   throw new Error(
     `Daemon of node ${node.name} (pid ${pid}) not ready after ${
       timeoutMs / 1000
-    } s (last /readyz: ${last.status ?? "-"} ${last.body}); its log ${node.logFile}:\n${
+    } s (last ${path}: ${last.status ?? "-"} ${last.body}); its log ${node.logFile}:\n${
       tailFile(node.logFile)
     }`,
   );
+}
+
+/** The pod subnet a node's daemon published in its lease file; undefined before it did. */
+export function nodeSubnet(node: NodePlan): string | undefined {
+  try {
+    const v = JSON.parse(Deno.readTextFileSync(node.leaseFile)) as { subnet?: unknown };
+    return typeof v.subnet === "string" ? v.subnet : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -26,7 +26,14 @@ export {
 } from "./status.ts";
 export { pingMatrix, type PingOptions } from "./ping.ts";
 export { attachPod, cniCall, podNetconf } from "./pods.ts";
-export { daemonConfig, probe, startDaemon, waitReady } from "./daemons.ts";
+export {
+  daemonConfig,
+  nodeSubnet,
+  probe,
+  startDaemon,
+  waitReady,
+  type WaitReadyOptions,
+} from "./daemons.ts";
 export { skeinCommand } from "./skein_bin.ts";
 export { labEtcdPrefix, openLabStore } from "./store.ts";
 export { restartNodeDaemon, stopNodeDaemon } from "./ops.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { mapLimit } from "./_proc.ts";
-import { startDaemon, waitReady } from "./daemons.ts";
+import { nodeSubnet, startDaemon, waitReady } from "./daemons.ts";
 import { startEtcd } from "./etcd.ts";
 import { formatMatrix, type MatrixPod, type MatrixResult, summarize } from "./matrix.ts";
 import { pingMatrix } from "./ping.ts";
@@ -125,6 +125,23 @@ export async function labUp(
       const d = state.daemons.find((x) => x.node === node.name)!;
       return waitReady(node, d.pid, d.listen).then(() => progress(`daemon ${node.name} ready`));
     }));
+    // Ready means "every lease known at my first list is programmed"; a daemon that listed before
+    // a later node's lease existed gets it through its watch. Wait until every daemon has
+    // routes to every node's subnet, so the lab is complete when `up` says so.
+    const subnets = plan.nodes.map((node) => {
+      const s = nodeSubnet(node);
+      if (!s) {
+        throw new Error(
+          `Node ${node.name} is ready but its lease file ${node.leaseFile} names no subnet`,
+        );
+      }
+      return s;
+    });
+    await Promise.all(plan.nodes.map((node) => {
+      const d = state.daemons.find((x) => x.node === node.name)!;
+      return waitReady(node, d.pid, d.listen, { subnets });
+    }));
+    progress(`every daemon has routes to all ${subnets.length} node subnets`);
     const pods = plan.nodes.flatMap((node) => node.pods.map((pod) => ({ node, pod })));
     for (const { pod } of pods) createPodNetns(pod.netns, record);
     if (pods.length) progress(`attaching ${pods.length} pods through the CNI plugin`);
