@@ -13,6 +13,7 @@
  * @module
  */
 import { type FieldTable, intField } from "../component/fields.ts";
+import { ENCAP_OVERHEAD } from "../node/mtu.ts";
 import type { BackendContext } from "./_context.ts";
 import { HostGwBackend } from "./hostgw.ts";
 import { IpipBackend } from "./ipip.ts";
@@ -66,14 +67,14 @@ export const BACKENDS = {
   "host-gw": {
     summary: "a route per node via its IP on the uplink; every node on one L2 network",
     fields: {},
-    capabilities: { overhead: { 4: 0, 6: 0 }, ipv6Pods: true, needsOnLinkPeers: true },
+    capabilities: { overhead: ENCAP_OVERHEAD.none, ipv6Pods: true, needsOnLinkPeers: true },
     create: (ctx: BackendContext): Backend => new HostGwBackend(ctx),
   },
   vxlan: {
     summary: "VXLAN overlay (device skein.1, flannel's wire format)",
     fields: VXLAN_FIELDS,
     capabilities: {
-      overhead: { 4: 50, 6: 70 },
+      overhead: ENCAP_OVERHEAD.vxlan,
       ipv6Pods: true,
       needsOnLinkPeers: false,
       device: { name: "skein.1", kind: "vxlan" },
@@ -84,7 +85,7 @@ export const BACKENDS = {
     summary: "IP-in-IP tunnel (device skein-ipip), IPv4 only",
     fields: {},
     capabilities: {
-      overhead: { 4: 20 },
+      overhead: ENCAP_OVERHEAD.ipip,
       ipv6Pods: false,
       needsOnLinkPeers: false,
       device: { name: "skein-ipip", kind: "ipip" },

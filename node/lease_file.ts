@@ -17,6 +17,7 @@
  */
 import { canonicalCidr, formatIp, nthIp, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { atomicWriteFile } from "./atomic_write.ts";
+import { isMtu } from "./mtu.ts";
 
 /** Where the daemon writes the node lease by default. */
 export const DEFAULT_LEASE_FILE = "/run/skein/subnet.json";
@@ -126,7 +127,7 @@ function jsonValue(path: string, f: FieldSpec, v: unknown): string | number | bo
     case "cidr6":
       return cidrValue(path, label, v, 6);
     case "mtu":
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 68 || v > 65535) {
+      if (!isMtu(v)) {
         throw corrupt(path, `${label} must be an integer 68-65535, got ${JSON.stringify(v)}`);
       }
       return v;
@@ -148,7 +149,7 @@ function envValue(path: string, f: FieldSpec, name: string, v: string): string |
       return cidrValue(path, `field "${name}"`, v, 6);
     case "mtu": {
       const n = Number(v);
-      if (!/^[0-9]+$/.test(v) || n < 68 || n > 65535) {
+      if (!/^[0-9]+$/.test(v) || !isMtu(n)) {
         throw corrupt(path, `${name} must be an integer 68-65535, got ${JSON.stringify(v)}`);
       }
       return n;
