@@ -38,7 +38,10 @@ async function openStore(
   const { type, ...settings } = cfg.datastore;
   return await datastoreDefinition(type)!.open(settings, {
     ttl: cfg.datastore.ttl,
-    onWarning: (msg, fields) => log.warn(msg, fields),
+    onWarning: (msg, fields) => {
+      if (msg === "skipping bad lease record") metrics.leasesInvalid.inc({ reason: "undecodable" });
+      log.warn(msg, fields);
+    },
     onError: (e) => {
       metrics.datastoreErrors.inc({ op: "watch" });
       log.warn(`${type} watch interrupted; resuming`, { error: e.message });

@@ -104,6 +104,10 @@ export class NodeDaemon {
   #fileOk = false;
   #lastError?: string;
   #lastSkipped = "";
+  /** Invalid records the last reconcile saw (`reason|subnet|node`), each counted once. */
+  #invalidSeen = new Set<string>();
+  /** When the datastore stopped answering (undefined: it answers), and why. */
+  #datastoreDown?: { since: number; error: string };
   #renewSleeper = new Sleeper();
   #events: Coalescer;
   /** The subnets the last reconcile asked the backend to route (for kernel event filtering). */
@@ -156,6 +160,12 @@ export class NodeDaemon {
     };
     if (this.#lastError) r.detail = this.#lastError;
     if (this.#routesOk) r.programmed = this.#programmed;
+    const down = this.#datastoreDown;
+    if (down) {
+      r.datastoreProblem = `datastore unreachable for ${
+        Math.round((Date.now() - down.since) / 1000)
+      } s (${down.error}); routes kept as they are`;
+    }
     return r;
   }
 
@@ -206,6 +216,7 @@ export class NodeDaemon {
       });
 
       const net = await this.#retry("config", () => this.#networkConfig(), signal);
+      this.metrics.datastoreUp.set(1);
       if (!net) return;
       this.#net = net;
       const lease = await this.#retry(
@@ -222,6 +233,7 @@ export class NodeDaemon {
         this.#renewLoop(signal),
         this.#informer.run(signal),
         this.#timerLoop(signal),
+        this.#probeLoop(signal),
       ]);
     } finally {
       this.#events.close();
@@ -433,13 +445,21 @@ export class NodeDaemon {
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
     const leases = this.#informer.leases();
+    const invalid: string[] = [];
     for (const l of leases.values()) {
-      if (l.subnet === self.subnet) continue;
+      if (l.subnet === self.subnet) {
+        // The store never hands a live lease's subnet to another node: such a record is bogus.
+        if (l.node !== self.node) invalid.push(`claims-own-subnet|${l.subnet}|${l.node}`);
+        continue;
+      }
       // A record outside the cluster network never reaches a backend (never becomes a route).
       const why = this.#net ? leaseOutsideNetwork(l, this.#net) : undefined;
-      if (why) outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${why}` });
-      else others.push(l);
+      if (why) {
+        outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${why}` });
+        invalid.push(`outside-network|${l.subnet}|${l.node}`);
+      } else others.push(l);
     }
+    this.#countInvalid(invalid);
     this.#routed = new Set(others.flatMap((l) => l.subnet6 ? [l.subnet, l.subnet6] : [l.subnet]));
     let report: ReconcileReport;
     try {
@@ -489,8 +509,62 @@ export class NodeDaemon {
       errors: report.errors.length,
       ms: Math.round(report.durationMs * 10) / 10,
     });
-    m.ready.set(this.readiness().leaseHeld && this.#routesOk && this.#fileOk ? 1 : 0);
+    m.ready.set(
+      this.readiness().leaseHeld && this.#routesOk && this.#fileOk && !this.#datastoreDown ? 1 : 0,
+    );
     return report;
+  }
+
+  /** Counts (skein_leases_invalid_total) and logs the invalid records not seen last time. */
+  #countInvalid(invalid: string[]): void {
+    for (const k of invalid) {
+      if (this.#invalidSeen.has(k)) continue;
+      const [reason, subnet, node] = k.split("|") as [string, string, string];
+      this.metrics.leasesInvalid.inc({ reason });
+      if (reason === "claims-own-subnet") {
+        this.#log.warn("invalid lease record: claims this node's subnet for another node", {
+          subnet,
+          node,
+        });
+      }
+    }
+    this.#invalidSeen = new Set(invalid);
+  }
+
+  /** Records whether the datastore answers (skein_datastore_up, /readyz); logs transitions. */
+  #datastoreAnswered(ok: boolean, error?: unknown): void {
+    this.metrics.datastoreUp.set(ok ? 1 : 0);
+    if (ok && this.#datastoreDown) {
+      this.#log.info("datastore reachable again", {
+        downSeconds: Math.round((Date.now() - this.#datastoreDown.since) / 1000),
+      });
+      this.#datastoreDown = undefined;
+      this.#renewSleeper.wake(); // renew at once: renewals may have failed meanwhile
+    } else if (!ok && !this.#datastoreDown) {
+      const msg = error instanceof Error ? error.message : String(error);
+      this.#datastoreDown = { since: Date.now(), error: msg };
+      this.#log.warn("datastore unreachable; routes and lease files kept as they are", {
+        error: msg,
+      });
+    }
+  }
+
+  /** Asks the datastore for the network config every few seconds: is it there? */
+  async #probeLoop(signal: AbortSignal): Promise<void> {
+    const sleeper = new Sleeper();
+    const every = Math.min(5, this.#cfg.reconcileInterval) * 1000;
+    while (!signal.aborted) {
+      await sleeper.sleep(every, signal);
+      if (signal.aborted) return;
+      try {
+        await this.#d.store.getNetworkConfig();
+        this.#datastoreAnswered(true);
+      } catch (e) {
+        if (signal.aborted) return;
+        this.metrics.datastoreErrors.inc({ op: "probe" });
+        this.#datastoreAnswered(false, e);
+      }
+    }
   }
 
   /** Leases known: the datastore's (as of the informer's revision) plus this node's own. */
@@ -553,6 +627,7 @@ export class NodeDaemon {
         const next = await this.#d.store.renew(want, ttl);
         this.#lease = next;
         this.metrics.renewals.inc();
+        this.#datastoreAnswered(true);
         this.metrics.leaseExpiry.set(Date.parse(next.expiration) / 1000);
         if (this.#lastError?.startsWith("renew:")) this.#lastError = undefined;
         this.#log.debug("lease renewed", { subnet: next.subnet, expires: next.expiration });
@@ -577,6 +652,7 @@ export class NodeDaemon {
             (ttl * 1000) / 6,
           );
           this.#datastoreError("renew", e as Error, wait);
+          this.#datastoreAnswered(false, e);
         }
       }
     }

@@ -22,6 +22,8 @@ export interface Readiness {
    * `?subnets=` is checked against.
    */
   programmed?: ReadonlySet<string>;
+  /** Set while the datastore is unreachable (routes are kept meanwhile). */
+  datastoreProblem?: string;
 }
 
 /**
@@ -38,6 +40,7 @@ export function readyzAnswer(
   if (!r.leaseFileWritten) missing.push("lease file not written");
   const notYet = want.filter((s) => !r.programmed?.has(s));
   if (notYet.length > 0) missing.push(`routes to ${notYet.join(", ")} not programmed yet`);
+  if (r.datastoreProblem) missing.push(r.datastoreProblem);
   if (missing.length === 0) return { status: 200, body: "ready\n" };
   return {
     status: 503,

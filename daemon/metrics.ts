@@ -159,6 +159,8 @@ export interface DaemonMetrics {
   ready: Gauge;
   rss: Gauge;
   heapUsed: Gauge;
+  leasesInvalid: Counter;
+  datastoreUp: Gauge;
 }
 
 /** Creates the registry with every metric the daemon exports. */
@@ -200,6 +202,15 @@ export function createDaemonMetrics(): DaemonMetrics {
     ready: r.gauge("skein_ready", "1 when /readyz answers 200."),
     rss: r.gauge("process_resident_memory_bytes", "Resident memory of the daemon process."),
     heapUsed: r.gauge("skein_heap_used_bytes", "JavaScript heap in use."),
+    leasesInvalid: r.counter(
+      "skein_leases_invalid_total",
+      "Datastore records skipped as invalid, each counted when first seen, by reason " +
+        "(undecodable, outside-network, claims-own-subnet).",
+    ),
+    datastoreUp: r.gauge(
+      "skein_datastore_up",
+      "1 when the last datastore probe or renewal succeeded, 0 during an outage.",
+    ),
   };
   r.onCollect(() => {
     const mem = Deno.memoryUsage();

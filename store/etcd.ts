@@ -20,6 +20,7 @@ import { chooseLease } from "./allocate.ts";
 import { EtcdClient, EtcdCompactedError, type EtcdKv, prefixEnd } from "./_etcd_client.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import {
+  assertLeaseRecordSize,
   decodeLeaseRecord,
   decodeNetworkConfig,
   encodeLeaseRecord,
@@ -265,6 +266,7 @@ export class EtcdStore implements LeaseStore {
   #decode(kv: EtcdKv, expiration: string, warn = true): Lease | undefined {
     const name = kv.key.slice(this.#subnets.length);
     try {
+      assertLeaseRecordSize(name, kv.value);
       return decodeLeaseRecord(name, JSON.parse(kv.value), expiration);
     } catch (e) {
       if (warn) {

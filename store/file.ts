@@ -20,6 +20,7 @@
  * @module
  */
 import {
+  assertLeaseRecordSize,
   decodeLeaseRecord,
   decodeNetworkConfig,
   encodeLeaseRecord,
@@ -421,6 +422,7 @@ export class FileStore implements LeaseStore {
 
   #decode(key: string, text: string): Lease | undefined {
     try {
+      assertLeaseRecordSize(key, text);
       const v = JSON.parse(text);
       const exp = v?.Expiration;
       if (typeof exp !== "string" || Number.isNaN(Date.parse(exp))) {

@@ -19,6 +19,22 @@ export class BadRecordError extends SyntaxError {
 }
 
 /**
+ * The largest lease record read (skein and flannel write ~200 bytes): a larger one is a
+ * BadRecordError before it is parsed.
+ */
+export const MAX_LEASE_RECORD_BYTES = 64 * 1024;
+
+/** Throws BadRecordError when a record's text is larger than MAX_LEASE_RECORD_BYTES. */
+export function assertLeaseRecordSize(key: string, text: string): void {
+  if (text.length > MAX_LEASE_RECORD_BYTES) {
+    throw new BadRecordError(
+      key,
+      `the value is ${text.length} bytes, more than the ${MAX_LEASE_RECORD_BYTES} allowed`,
+    );
+  }
+}
+
+/**
  * The key of a lease as flannel writes it: "10.244.1.0-24", or "10.244.1.0-24&fd00:1::-64" for
  * a dual-stack lease.
  */
