@@ -11,7 +11,8 @@ import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, BackendSetupError, underlayOf } from "./_context.ts";
 import { checkLeases, OnLink } from "./_lease.ts";
 import { removeOtherTunnelDevices } from "./_device.ts";
-import { failedReport, reconcileState } from "./reconcile.ts";
+import { failedReport, planState, reconcileState } from "./reconcile.ts";
+import type { Plan } from "./plan.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import type {
   Backend,
@@ -116,5 +117,12 @@ export class HostGwBackend implements Backend {
       if (!isNetlinkError(e)) throw e;
       return failedReport([...errors, `Cannot read the kernel state: ${e.message}`], started);
     }
+  }
+
+  /** What reconcile() would change (read-only: address and route dumps). */
+  plan(leases: readonly Lease[], self: Lease): Plan {
+    const ctx = this.#ctx;
+    const onlink = new OnLink(ctx.handle, ctx.uplink.index);
+    return planState(ctx.handle, hostGwDesired(ctx, leases, self, onlink));
   }
 }

@@ -21,7 +21,8 @@ import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases } from "./_lease.ts";
-import { failedReport, reconcileState } from "./reconcile.ts";
+import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
+import type { Plan } from "./plan.ts";
 import type { Backend, DesiredState, ReconcileReport, SetupResult } from "./types.ts";
 
 /** The desired ipip state for `leases`, for the device with index `dev` (pure). */
@@ -130,5 +131,15 @@ export class IpipBackend implements Backend {
       if (!isNetlinkError(e)) throw e;
       return failedReport([`Cannot read the kernel state: ${e.message}`], started);
     }
+  }
+
+  /** What reconcile() would change (read-only; the device's creation is planned when missing). */
+  plan(leases: readonly Lease[], self: Lease): Plan {
+    const c = this.#ctx;
+    return planWithDevice(
+      c.handle,
+      { name: c.deviceName, kind: "ipip" },
+      (dev) => ipipDesired(c, dev, leases, self),
+    );
   }
 }

@@ -15,9 +15,9 @@
  */
 import type { NetHandle } from "../net/types.ts";
 import { apply } from "./apply.ts";
-import { plan } from "./plan.ts";
+import { type Plan, plan } from "./plan.ts";
 import { snapshot } from "./snapshot.ts";
-import type { DesiredState, ReconcileReport } from "./types.ts";
+import type { DesiredState, DeviceSpec, ReconcileReport } from "./types.ts";
 
 export { isOwnedRoute } from "./snapshot.ts";
 
@@ -63,6 +63,40 @@ export function reconcileState(
   for (let i = 0; i < done.errors.length; i++) report.errors.push(done.errors[i]!.message);
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/**
+ * What reconcileState() would do, without doing it: snapshot → plan (read-only dumps). The
+ * devices in `desired.devices` are looked up too: a missing one is a planned link operation.
+ */
+export function planState(
+  handle: NetHandle,
+  desired: DesiredState,
+  opts: { table?: number } = {},
+): Plan {
+  const links = desired.devices?.map((d) => d.name);
+  return plan(
+    desired,
+    snapshot(handle, { table: opts.table, devices: desired.ownedDevices, links }),
+  );
+}
+
+/**
+ * planState() for a backend whose entries use its tunnel `device`: the entries are computed for
+ * the existing device's index (`desiredFor(index)`); when it is missing (or another kind of link
+ * has its name), for index 0, with the device's creation planned and nothing read from it.
+ */
+export function planWithDevice(
+  handle: NetHandle,
+  device: DeviceSpec,
+  desiredFor: (dev: number) => DesiredState,
+): Plan {
+  const link = handle.linkFind(device.name);
+  const dev = link?.kind === device.kind ? link.index : 0;
+  const desired = desiredFor(dev);
+  desired.devices = [device];
+  if (dev === 0) desired.ownedDevices = [];
+  return planState(handle, desired);
 }
 
 /** A report for a reconcile that could not start (device missing, kernel state unreadable). */

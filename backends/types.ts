@@ -7,6 +7,7 @@
 import type { SysctlGetter, SysctlSetter } from "../node/sysctl.ts";
 import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
+import type { Plan } from "./plan.ts";
 import type { BACKENDS } from "./registry.ts";
 
 /** The backend kinds skein implements: the names in the backend table (registry.ts). */
@@ -111,6 +112,13 @@ export interface Backend {
    * see the report's `skipped` and `errors`.
    */
   reconcile(leases: readonly Lease[], self: Lease): ReconcileReport;
+  /**
+   * What reconcile() would change now, changing nothing (no device, sysctl, file or kernel
+   * entry): the desired state for `leases` against the kernel's, as a plan (plan.ts). A missing
+   * tunnel device is a planned link operation (setup() creates it). For `skein daemon --dry-run`
+   * and `skein diagnose`.
+   */
+  plan(leases: readonly Lease[], self: Lease): Plan;
 }
 
 /** A route a lease needs (always with a gateway: that is how backend routes are told apart). */

@@ -22,7 +22,8 @@ import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
-import { failedReport, reconcileState } from "./reconcile.ts";
+import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
+import type { Plan } from "./plan.ts";
 import type {
   Backend,
   DesiredState,
@@ -234,5 +235,18 @@ export class VxlanBackend implements Backend {
     }
     report.durationMs = performance.now() - started;
     return report;
+  }
+
+  /**
+   * What reconcile() would change (read-only; the device's creation is planned when it is
+   * missing). The device's own addresses are not part of the plan.
+   */
+  plan(leases: readonly Lease[], self: Lease): Plan {
+    const c = this.#ctx;
+    return planWithDevice(
+      c.handle,
+      { name: c.deviceName, kind: "vxlan" },
+      (dev) => vxlanDesired(c, dev, leases, self),
+    );
   }
 }

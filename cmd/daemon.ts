@@ -52,12 +52,14 @@ async function openStore(
 /** `skein daemon [flags]`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   let cfg: DaemonConfig;
+  let dry: { json: boolean } | undefined;
   try {
     const parsed = parseDaemonArgs(args);
     if (parsed.help) {
       console.log(help());
       return 0;
     }
+    if (parsed.dryRun) dry = { json: parsed.json === true };
     cfg = await loadConfig(parsed);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -66,6 +68,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   }
+  if (dry) return await dryRunMain(cfg, dry.json);
   const log = createLogger(cfg.logLevel);
   const metrics = createDaemonMetrics();
   const ac = new AbortController();
@@ -116,5 +119,44 @@ export async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", sigint);
     await server?.shutdown();
     await store?.close();
+  }
+}
+
+/**
+ * `skein daemon --dry-run [--json]`: prints daemon/dry_run.ts's report; 0 when it could be
+ * computed, 1 when not (no uplink, datastore unreachable, ...).
+ */
+async function dryRunMain(cfg: DaemonConfig, json: boolean): Promise<number> {
+  const log = createLogger("warn");
+  let store: LeaseStore | undefined;
+  try {
+    const net = await import("../net/mod.ts");
+    const backends = await import("../backends/mod.ts");
+    const { dryRun, dryRunJson, formatDryRun } = await import("../daemon/dry_run.ts");
+    // The file store creates its directory when opened: a missing one holds no lease anyway.
+    const fileless = cfg.datastore.type === "file" && !exists(`${cfg.datastore.dir}/subnets`);
+    if (!fileless) store = await openStore(cfg, log, createDaemonMetrics());
+    const report = await dryRun({
+      config: cfg,
+      store,
+      openHandle: () => net.openHandle(cfg.netns ? { netns: cfg.netns } : {}),
+      createBackend: backends.createBackend,
+    });
+    console.log(json ? JSON.stringify(dryRunJson(report), null, 2) : formatDryRun(report));
+    return 0;
+  } catch (e) {
+    console.error(`skein daemon --dry-run: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
+import type { Plan } from "../backends/plan.ts";
 import type { Addr, Link, NetHandle, Route, RouteGetResult } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 
@@ -115,6 +116,10 @@ export class FakeBackend implements Backend {
       routes: this.fail ? 0 : leases.length,
       durationMs: 0.1,
     };
+  }
+  /** A plan that finds the (fake) kernel right: the daemon never plans while it runs. */
+  plan(): Plan {
+    return { ops: [], skipped: [], unchanged: 0, unchangedRoutes: 0 };
   }
   /** The leases of the last reconcile call. */
   get last(): string[] | undefined {

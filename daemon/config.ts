@@ -307,6 +307,9 @@ const FLAGS: Record<string, string> = Object.fromEntries(
 /** What parseDaemonArgs() returns. */
 export interface DaemonArgs {
   help: boolean;
+  /** `--dry-run`: print what the daemon would change and exit (`--json`: as JSON). */
+  dryRun?: boolean;
+  json?: boolean;
   configFile?: string;
   /** Flag values by config path ("backend.type" → "vxlan"). */
   overrides: Record<string, unknown>;
@@ -317,6 +320,8 @@ export function parseDaemonArgs(args: string[]): DaemonArgs {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
     config: { type: "string", short: "c" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
   };
   for (const { field } of configFields()) {
     if (field.flag) options[field.flag] = { type: field.arg === "" ? "boolean" : "string" };
@@ -334,6 +339,8 @@ export function parseDaemonArgs(args: string[]): DaemonArgs {
   }
   return {
     help: v.help === true,
+    dryRun: v["dry-run"] === true,
+    json: v.json === true,
     configFile: typeof v.config === "string" ? v.config : undefined,
     overrides,
   };

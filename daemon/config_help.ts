@@ -52,6 +52,9 @@ export function configHelp(): string {
     "Flags (each overrides the same field of the config file):",
     pad("  -c, --config FILE") + "YAML config file",
     ...flags,
+    pad("      --dry-run") + "print what the daemon would change on this node and exit: no lease " +
+    "taken, nothing changed",
+    pad("      --json") + "with --dry-run: the plan as JSON",
     pad("  -h, --help") + "this help",
     "",
     "Config file fields (YAML; [--flag] sets the same field):",

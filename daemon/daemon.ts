@@ -38,6 +38,7 @@ import { sleep, Sleeper } from "../store/sleeper.ts";
 import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import { backendSettings, type DaemonConfig } from "./config.ts";
+import { backendOptions } from "./backend_options.ts";
 import type { Readiness } from "./http.ts";
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
@@ -194,20 +195,7 @@ export class NodeDaemon {
         publicIP: up.publicIP,
         by: up.reason,
       });
-      const opts: BackendOptions = {
-        type: c.backend.type,
-        handle,
-        uplink: { name: up.name, index: up.index, mtu: up.mtu },
-        publicIP: up.publicIP,
-        node: c.name,
-        stateDir: c.stateDir,
-      };
-      const settings = backendSettings(c.backend);
-      if (Object.keys(settings).length) opts.settings = settings;
-      if (c.backend.mtu !== undefined) opts.mtu = c.backend.mtu;
-      if (c.netns) opts.netns = c.netns;
-      if (up.publicIP6 && c.network6) opts.publicIP6 = up.publicIP6;
-      this.#backend = this.#d.createBackend(opts);
+      this.#backend = this.#d.createBackend(backendOptions(c, up, handle));
       this.#setup = this.#backend.setup();
       this.#log.info("backend ready", {
         backend: c.backend.type,
