@@ -8,6 +8,7 @@
 import { ConfigError, type DaemonConfig, loadConfig, parseDaemonArgs } from "../daemon/config.ts";
 import { configHelp } from "../daemon/config_help.ts";
 import { NodeDaemon } from "../daemon/daemon.ts";
+import { buildDebugState } from "../daemon/debug_state.ts";
 import { serveHealth } from "../daemon/http.ts";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
@@ -24,7 +25,8 @@ Usage:
 ${configHelp()}
 
 Endpoints: GET /healthz (alive), /readyz (200 when the lease is held, routes are programmed and
-the lease file is written), /metrics (Prometheus text).
+the lease file is written), /metrics (Prometheus text), /debug/state (read-only JSON for
+"skein diagnose": desired and owned routes, sysctls, health, last reconcile; no secrets).
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad config or flags.
 `;
 
@@ -103,6 +105,19 @@ export async function main(args: string[]): Promise<number> {
         listen: cfg.listen,
         readiness: () => daemon.readiness(),
         metrics: () => metrics.registry.render(),
+        debugState: () => {
+          using h = net.openHandle(cfg.netns ? { netns: cfg.netns } : {});
+          return buildDebugState(daemon.debugInfo(), {
+            handle: h,
+            sysctl: (key) => {
+              try {
+                return net.sysctlGet(key, cfg.netns ? { netns: cfg.netns } : {});
+              } catch {
+                return undefined;
+              }
+            },
+          });
+        },
       });
     } catch (e) {
       log.error("cannot listen", { listen: cfg.listen, error: e });

@@ -87,6 +87,20 @@ export interface DaemonDeps {
   debounceMs?: number;
 }
 
+/** A snapshot of the daemon's own state (what `/debug/state` reports). */
+export interface DaemonDebugInfo {
+  config: DaemonConfig;
+  readiness: Readiness;
+  /** The leases the informer holds. */
+  leases: Lease[];
+  lease?: Lease;
+  network?: NetworkConfig;
+  uplink?: UplinkChoice;
+  setup?: SetupResult;
+  lastRun?: { at: string; trigger: string; report: ReconcileReport };
+  lastSuccessAt?: string;
+}
+
 /** The node agent. */
 export class NodeDaemon {
   readonly metrics: DaemonMetrics;
@@ -117,6 +131,10 @@ export class NodeDaemon {
   #pendingTrigger: string | undefined;
   #backoffMin: number;
   #backoffMax: number;
+  /** The last reconcile's report, when and why it ran (for /debug/state). */
+  #lastRun?: { at: string; trigger: string; report: ReconcileReport };
+  /** When the last reconcile without errors finished (ISO 8601). */
+  #lastSuccessAt?: string;
 
   constructor(deps: DaemonDeps) {
     this.#d = deps;
@@ -150,6 +168,22 @@ export class NodeDaemon {
   /** This node's lease, once held. */
   get lease(): Lease | undefined {
     return this.#lease;
+  }
+
+  /** What the daemon knows now, for `GET /debug/state` (daemon/debug_state.ts builds the answer). */
+  debugInfo(): DaemonDebugInfo {
+    const i: DaemonDebugInfo = {
+      config: this.#cfg,
+      readiness: this.readiness(),
+      leases: [...this.#informer.leases().values()],
+    };
+    if (this.#lease) i.lease = this.#lease;
+    if (this.#net) i.network = this.#net;
+    if (this.#uplink) i.uplink = this.#uplink;
+    if (this.#setup) i.setup = this.#setup;
+    if (this.#lastRun) i.lastRun = this.#lastRun;
+    if (this.#lastSuccessAt) i.lastSuccessAt = this.#lastSuccessAt;
+    return i;
   }
 
   /** What /readyz reports. */
@@ -461,6 +495,8 @@ export class NodeDaemon {
       return undefined;
     }
     const m = this.metrics;
+    this.#lastRun = { at: new Date().toISOString(), trigger, report };
+    if (report.errors.length === 0) this.#lastSuccessAt = this.#lastRun.at;
     m.reconcileTotal.inc({ trigger });
     m.reconcileDuration.observe(report.durationMs / 1000);
     m.routes.set(report.routes ?? report.added + report.unchanged);

@@ -3,7 +3,8 @@
  * `/readyz` (200 only when the lease is held, every lease known at the daemon's first datastore
  * list was programmed without error and the lease file is written; the body says what is
  * missing; `/readyz?subnets=A,B` also waits until routes to those subnets are programmed, which
- * is how `skein lab up` knows every node reaches every other) and `/metrics` (Prometheus text).
+ * is how `skein lab up` knows every node reaches every other), `/metrics` (Prometheus text) and
+ * the read-only `/debug/state` (JSON for `skein diagnose`, built by daemon/debug_state.ts).
  *
  * @module
  */
@@ -60,6 +61,8 @@ export function serveHealth(opts: {
   listen: string;
   readiness: () => Readiness;
   metrics: () => string;
+  /** The read-only `/debug/state` object (daemon/debug_state.ts); 404 when not given. */
+  debugState?: () => unknown;
 }): HealthServer {
   const { hostname, port } = parseListen(opts.listen);
   // Bounded in size, time and connections (daemon/http_server.ts): a slowloris client cannot
@@ -82,9 +85,21 @@ export function serveHealth(opts: {
         return new Response(opts.metrics(), {
           headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
         });
-      default:
-        return new Response("not found: try /healthz, /readyz or /metrics\n", { status: 404 });
+      case "/debug/state":
+        if (!opts.debugState) break;
+        try {
+          return new Response(JSON.stringify(opts.debugState(), null, 2) + "\n", {
+            headers: { "content-type": "application/json" },
+          });
+        } catch (e) {
+          return new Response(`cannot build the debug state: ${(e as Error).message}\n`, {
+            status: 500,
+          });
+        }
     }
+    return new Response("not found: try /healthz, /readyz, /metrics or /debug/state\n", {
+      status: 404,
+    });
   });
   const a = server.addr;
   return {

@@ -53,6 +53,11 @@ export class Kernel {
     this.#h = openHandle(netns === undefined ? {} : { netns });
   }
 
+  /** The handle itself, for read-only helpers that take one (backends' snapshot()). */
+  get handle(): Handle {
+    return this.#h;
+  }
+
   /** Closes the handle. */
   close(): void {
     this.#h.close();

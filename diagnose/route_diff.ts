@@ -1,11 +1,15 @@
 /**
- * The expected-vs-actual diff of a node's pod-subnet routes (pure): what the reconciler wants
- * against what the kernel holds, sorted into missing, wrong next hop, stale (skein's route
- * with no lease behind it) and foreign (a route skein does not own that takes the subnet's
- * traffic: same prefix, or a more specific one inside it, in any table the main lookup sees).
+ * The expected-vs-actual diff of a node's pod-subnet routes (pure), sorted into missing, wrong
+ * next hop, stale (skein's route with no lease behind it) and foreign (a route skein does not
+ * own that takes the subnet's traffic). On a node diagnose reads directly it comes from the
+ * reconciler's own plan() (planDiff) plus foreign routes more specific than a subnet, which
+ * plan() does not look for (moreSpecific); for a peer known from its `/debug/state`, from the
+ * desired and kernel routes the daemon reports (diffRoutes).
  *
  * @module
  */
+import type { Plan } from "../backends/plan.ts";
+import type { Route } from "../net/types.ts";
 
 /** A route reduced to what the diff compares (devices by name). */
 export interface FlatRoute {
@@ -100,4 +104,62 @@ export function routeText(r: FlatRoute): string {
   if (r.protocol !== undefined) t += ` proto ${r.protocol}`;
   if (r.table !== undefined && r.table !== 254) t += ` table ${r.table}`;
   return t;
+}
+
+/** A kernel route as a FlatRoute (device names from `names`). */
+export function flatOf(
+  r: Route | {
+    dst: string;
+    gateway?: string;
+    dev?: string | number;
+    onlink?: boolean;
+    protocol?: number;
+    table?: number;
+    type?: string;
+  },
+  names: ReadonlyMap<number, string>,
+): FlatRoute {
+  const f: FlatRoute = { dst: r.dst };
+  if (r.gateway) f.gateway = r.gateway;
+  const dev = "oif" in r ? r.oif : (r as { dev?: string | number }).dev;
+  if (typeof dev === "number") f.dev = names.get(dev) ?? `#${dev}`;
+  else if (typeof dev === "string") f.dev = dev;
+  if (r.onlink) f.onlink = true;
+  if (r.protocol !== undefined) f.protocol = r.protocol;
+  if (r.table !== undefined) f.table = r.table;
+  if (r.type !== undefined) f.type = r.type;
+  return f;
+}
+
+/** The route part of a plan as a RouteDiff (its route operations and its "shadowed" skips). */
+export function planDiff(p: Plan, names: ReadonlyMap<number, string>): RouteDiff {
+  const diff: RouteDiff = { missing: [], wrongNexthop: [], stale: [], foreign: [] };
+  for (const op of p.ops) {
+    if (op.kind !== "route") continue;
+    const want = flatOf(op.route, names);
+    delete want.protocol;
+    delete want.table;
+    if (op.reason === "missing") diff.missing.push(want);
+    else if (op.reason === "stale") diff.stale.push(op.current ? flatOf(op.current, names) : want);
+    else if (op.reason !== "move" && op.current) {
+      diff.wrongNexthop.push({ want, have: flatOf(op.current, names) });
+    }
+  }
+  for (const s of p.skipped) {
+    if (s.code === "shadowed" && s.conflict) {
+      diff.foreign.push({ want: { dst: s.subnet }, have: flatOf(s.conflict, names) });
+    }
+  }
+  return diff;
+}
+
+/** Foreign routes strictly inside a wanted prefix (they take part of its traffic). */
+export function moreSpecific(want: readonly FlatRoute[], others: readonly FlatRoute[]): Mismatch[] {
+  const out: Mismatch[] = [];
+  for (const w of want) {
+    for (const o of others) {
+      if (o.dst !== w.dst && within(o.dst, w.dst)) out.push({ want: w, have: o });
+    }
+  }
+  return out;
 }

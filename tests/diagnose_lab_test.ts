@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { labDiagnose } from "../lab/mod.ts";
 import type { CheckResult, Report } from "../diagnose/mod.ts";
+import { parseDebugState } from "../diagnose/debug_state_parse.ts";
 import { skein, withLab } from "./_diag_lab.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -42,6 +43,21 @@ Deno.test({
         if (a!.slice(0, 2) !== b!.slice(0, 2)) {
           assert(nodes.has(a!.slice(0, 2)) && nodes.has(b!.slice(0, 2)));
         }
+      }
+      // The daemon's read-only /debug/state: what diagnose parses, with no datastore details.
+      const listen = lab.state.daemons.find((d) => d.node === "n1")!.listen;
+      const text = await (await fetch(`http://${listen}/debug/state`)).text();
+      const st = parseDebugState(text);
+      assertEquals(st.node, lab.plan.nodes[0]!.nodeName);
+      assertEquals(
+        st.desired.map((r) => r.dst).sort(),
+        st.snapshot.routes.map((r) => r.dst).sort(),
+      );
+      assertEquals(st.desired.length, 2);
+      assertEquals(st.sysctls["net.ipv4.ip_forward"], "1");
+      assert(st.lastSuccessAt !== undefined && st.health.routesProgrammed);
+      for (const secret of ["endpoints", "datastore", lab.plan.storeDir]) {
+        assert(!text.includes(secret), `/debug/state mentions ${secret}`);
       }
       // The CLI: lab diagnose with --json, and diagnose --config on a node.
       const ip2 = lab.state.pods.find((p) => p.name === "n2-p1")!.ip!;

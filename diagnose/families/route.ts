@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isOwnedRoute } from "../../backends/snapshot.ts";
 import { SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
@@ -13,7 +14,16 @@ import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { fibErrorMeaning } from "../kernel.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
-import { diffRoutes, type FlatRoute, type RouteDiff, routeText, within } from "../route_diff.ts";
+import {
+  diffRoutes,
+  flatOf,
+  type FlatRoute,
+  moreSpecific,
+  planDiff,
+  type RouteDiff,
+  routeText,
+  within,
+} from "../route_diff.ts";
 
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
@@ -61,24 +71,12 @@ function fibCheck(h: Hop): CheckResult {
   );
 }
 
-/** The kernel routes of a node split into skein-owned and the others the main lookup sees. */
-function kernelRoutes(node: NodeView): { owned: FlatRoute[]; others: FlatRoute[] } {
+/** The kernel routes of a node that skein does not own (any table the lookup may consult). */
+function foreignRoutes(node: NodeView): FlatRoute[] {
   const k = node.kernel!;
   const names = new Map(k.links().map((l) => [l.index, l.name]));
-  const owned: FlatRoute[] = [], others: FlatRoute[] = [];
-  for (const r of k.routes()) {
-    if (r.family !== 4 || r.table === 255) continue;
-    const f: FlatRoute = { dst: r.dst, protocol: r.protocol, table: r.table, type: r.type };
-    if (r.gateway) f.gateway = r.gateway;
-    if (r.oif !== undefined) f.dev = names.get(r.oif) ?? `#${r.oif}`;
-    if (r.onlink) f.onlink = true;
-    if (
-      r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === 254 && r.gateway && r.type === "unicast"
-    ) {
-      owned.push(f);
-    } else others.push(f);
-  }
-  return { owned, others };
+  return k.routes().filter((r) => r.family === 4 && r.table !== 255 && !isOwnedRoute(r))
+    .map((r) => flatOf(r, names));
 }
 
 function replaceCmd(node: NodeView, r: FlatRoute): string {
@@ -160,28 +158,32 @@ function kernelDiff(d: Diagnosis, node: NodeView, subnets?: string[]): CheckResu
       ),
     ];
   }
-  const { owned, others } = kernelRoutes(node);
-  const diff = diffRoutes(e.routes, owned, others);
+  // The reconciler's own plan, plus foreign routes inside a subnet (plan() compares keys only).
+  const diff = planDiff(e.plan, e.names);
+  diff.foreign.push(...moreSpecific(e.routes, foreignRoutes(node)));
   const out = diffChecks(node, diff, subnets);
-  for (const s of e.desired.skipped.filter((x) => !subnets || subnets.includes(x.subnet))) {
+  for (const s of e.plan.skipped) {
+    if (s.code === "shadowed" || (subnets && !subnets.includes(s.subnet))) continue;
     out.push(
       fail(
         "route.skipped",
         node.name,
         `the ${node.facts.backend} backend on ${node.name} cannot program ${s.subnet}`,
         {
-          evidence: { subnet: s.subnet, reason: s.reason },
+          evidence: { subnet: s.subnet, code: s.code, reason: s.reason },
           fix: "fix the lease or the backend choice the reason names",
         },
       ),
     );
   }
   if (!out.some((c) => c.status !== "pass")) {
+    const wanted = e.routes.filter((r) => !subnets || subnets.includes(r.dst));
     out.push(
-      pass("route.expected", node.name, `${node.name}'s skein routes match the expected state`, {
+      pass("route.expected", node.name, `${node.name}'s skein routes match the reconciler's plan`, {
         evidence: {
-          expected: e.routes.filter((r) => !subnets || subnets.includes(r.dst)).map(routeText),
-          owned: owned.length,
+          expected: wanted.map(routeText),
+          plannedChanges: e.plan.ops.length,
+          unchanged: e.plan.unchanged,
         },
       }),
     );
