@@ -9,6 +9,7 @@ import type { NetHandle, NetnsRef } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { Plan } from "./plan.ts";
 import type { BACKENDS } from "./registry.ts";
+import type { Lifecycle } from "../component/lifecycle.ts";
 
 /** The backend kinds skein implements: the names in the backend table (registry.ts). */
 export type BackendType = keyof typeof BACKENDS;
@@ -97,8 +98,12 @@ export interface ReconcileReport {
   durationMs: number;
 }
 
-/** A node's dataplane: local devices plus routes to every other node's pod subnet. */
-export interface Backend {
+/**
+ * A node's dataplane: local devices plus routes to every other node's pod subnet. The daemon
+ * drives it: setup(), then start() if it has one, reconcile() on every change, close() on stop
+ * (the shared Lifecycle, component/lifecycle.ts).
+ */
+export interface Backend extends Lifecycle {
   /** Which backend this is. */
   readonly type: BackendType;
   /**

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { LifecycleHost } from "../component/lifecycle.ts";
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { Plan } from "../backends/plan.ts";
 import type { Addr, Link, NetHandle, Route, RouteGetResult } from "../net/types.ts";
@@ -100,6 +101,17 @@ export class FakeBackend implements Backend {
   data: Record<string, unknown> = { vtepMAC: "0a:00:00:00:00:01" };
   constructor(readonly opts: BackendOptions) {
     this.type = opts.type;
+  }
+  /** What start() was given (the daemon's way to ask for a reconcile). */
+  host?: LifecycleHost;
+  closed = false;
+  start(host: LifecycleHost): Promise<void> {
+    this.host = host;
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
   }
   setup(): SetupResult {
     this.setups++;

@@ -26,6 +26,7 @@
  */
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { KernelEvent } from "../net/monitor.ts";
+import type { LifecycleHost } from "../component/lifecycle.ts";
 import type { NetHandle } from "../net/types.ts";
 import {
   leaseFileText,
@@ -213,6 +214,7 @@ export class NodeDaemon {
       datastore: c.datastore.type,
       netns: c.netns ?? "(own)",
     });
+    this.metrics.info.set(1, { backend: c.backend.type, datastore: c.datastore.type });
     this.#events.close();
     this.#events = this.#eventReconciles();
     this.#informer = this.#newInformer();
@@ -231,11 +233,13 @@ export class NodeDaemon {
       });
       this.#backend = this.#d.createBackend(backendOptions(c, up, handle));
       this.#setup = this.#backend.setup();
+      await this.#backend.start?.(this.#host("backend", signal));
       this.#log.info("backend ready", {
         backend: c.backend.type,
         mtu: this.#setup.mtu,
         ...flat(this.#setup.backendData),
       });
+      await this.#d.store.start?.(this.#host("datastore", signal));
 
       const net = await this.#retry("config", () => this.#networkConfig(), signal);
       this.metrics.datastoreUp.set(1);
@@ -265,6 +269,7 @@ export class NodeDaemon {
           (e) => this.#log.warn("cannot release the lease", { error: e }),
         );
       }
+      await this.#closeBackend();
       handle.close();
       this.#log.info("stopped; dataplane left in place", { subnet: this.#lease?.subnet });
     }
@@ -701,6 +706,26 @@ export class NodeDaemon {
     } catch (e) {
       this.#lastError = `setup: ${(e as Error).message}`;
       this.#log.error("backend setup failed", { error: e });
+    }
+  }
+
+  /** What a backend or datastore gets from start(): its way to ask for a reconcile. */
+  #host(trigger: "backend" | "datastore", signal: AbortSignal): LifecycleHost {
+    return {
+      signal,
+      requestReconcile: (reason) => {
+        this.#log.debug("reconcile requested", { by: trigger, reason });
+        this.#request(trigger);
+      },
+    };
+  }
+
+  /** close() of the backend (its sockets, workers); the dataplane stays. */
+  async #closeBackend(): Promise<void> {
+    try {
+      await this.#backend?.close?.();
+    } catch (e) {
+      this.#log.warn("cannot close the backend", { error: e });
     }
   }
 

@@ -5,6 +5,7 @@ import { buildConfig, type DaemonConfig } from "./config.ts";
 import { type KernelEventSource, type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
 import type { KernelEvent } from "../net/monitor.ts";
 import { createLogger } from "./log.ts";
+import type { LifecycleHost } from "../component/lifecycle.ts";
 import { FakeBackend, nodeHandle } from "./_fakes_test_util.ts";
 
 async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
@@ -437,5 +438,48 @@ Deno.test("NodeDaemon: a removed lease file is rewritten at once (file watch), n
     assert(daemon.metrics.reconcileTotal.get({ trigger: "file" }) >= 1);
     assertEquals(daemon.metrics.reconcileTotal.get({ trigger: "timer" }), 0);
     await stop();
+  });
+});
+
+Deno.test("NodeDaemon: a backend's requestReconcile() runs a reconcile; the backend is closed on stop", async () => {
+  await withRig(async (rig) => {
+    // No timer and no lease-file watch: the backend's requests are the only triggers left.
+    const { daemon, stop } = rig.start({ reconcileInterval: 3600, watchLeaseFiles: false });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const b = rig.backends[0]!;
+    assert(b.host !== undefined, "start() was called with the daemon's host");
+    assertEquals(daemon.metrics.info.get({ backend: "vxlan", datastore: "file" }), 1);
+    const runs = () => daemon.metrics.reconcileTotal.get({ trigger: "backend" });
+    const calls = b.calls.length;
+    b.host!.requestReconcile("peer 192.168.1.12 up");
+    b.host!.requestReconcile("peer 192.168.1.13 up"); // coalesced with the first
+    await waitFor("backend-triggered reconcile", () => runs() >= 1);
+    await new Promise((r) => setTimeout(r, 30));
+    assertEquals([runs(), b.calls.length], [1, calls + 1]);
+    assert(rig.logs.some((l) => l.includes("reconcile requested") && l.includes("peer")));
+    assert(!b.closed);
+    await stop();
+    assert(b.closed, "close() ran when the daemon stopped");
+    assert(b.host!.signal.aborted, "the host's signal is aborted on stop");
+  });
+});
+
+Deno.test("NodeDaemon: a datastore's start() gets a host whose requests reconcile", async () => {
+  await withRig(async (rig) => {
+    let host: LifecycleHost | undefined;
+    class StartedStore extends FileStore {
+      start(h: LifecycleHost): Promise<void> {
+        host = h;
+        return Promise.resolve();
+      }
+    }
+    const store = new StartedStore({ dir: `${rig.dir}/store`, pollIntervalMs: 20 });
+    const { daemon } = rig.start({ store, reconcileInterval: 3600, watchLeaseFiles: false });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    host!.requestReconcile("reconnected");
+    await waitFor(
+      "datastore-triggered reconcile",
+      () => daemon.metrics.reconcileTotal.get({ trigger: "datastore" }) === 1,
+    );
   });
 });

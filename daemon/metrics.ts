@@ -157,6 +157,7 @@ export interface DaemonMetrics {
   renewals: Counter;
   leaseExpiry: Gauge;
   ready: Gauge;
+  info: Gauge;
   rss: Gauge;
   heapUsed: Gauge;
   leasesInvalid: Counter;
@@ -179,7 +180,7 @@ export function createDaemonMetrics(): DaemonMetrics {
     ),
     reconcileTotal: r.counter(
       "skein_reconcile_total",
-      "Reconcile runs, by trigger (event, timer, start).",
+      "Reconcile runs, by trigger (list, event, kernel, file, timer, lease; backend or datastore when one asked).",
     ),
     reconcileErrors: r.counter(
       "skein_reconcile_errors_total",
@@ -200,6 +201,10 @@ export function createDaemonMetrics(): DaemonMetrics {
       "When this node's lease runs out unless renewed.",
     ),
     ready: r.gauge("skein_ready", "1 when /readyz answers 200."),
+    info: r.gauge(
+      "skein_info",
+      "1, labelled with the backend and datastore in use (names from their registries).",
+    ),
     rss: r.gauge("process_resident_memory_bytes", "Resident memory of the daemon process."),
     heapUsed: r.gauge("skein_heap_used_bytes", "JavaScript heap in use."),
     leasesInvalid: r.counter(

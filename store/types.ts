@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { Lifecycle } from "../component/lifecycle.ts";
 
 /** A node's lease on one pod subnet. Field names follow flannel's etcd records where they overlap. */
 export interface Lease {
@@ -91,10 +92,12 @@ export type WatchItem =
   | { resync: LeaseList };
 
 /**
- * A lease datastore (file directory, etcd). Every method may throw StoreError; a lease that
- * vanished or was taken over makes renew() throw LeaseLostError.
+ * A lease datastore (file directory, etcd; see the table in registry.ts). Every method may throw
+ * StoreError; a lease that vanished or was taken over makes renew() throw LeaseLostError. The
+ * daemon calls start() (if any) before using it; whoever opened it closes it (Lifecycle,
+ * component/lifecycle.ts).
  */
-export interface LeaseStore {
+export interface LeaseStore extends Lifecycle {
   /** "file" | "etcd". */
   readonly type: string;
   /** The cluster network config, or undefined when none is stored yet. */
