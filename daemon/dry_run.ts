@@ -9,11 +9,12 @@
  *
  * @module
  */
-import { formatOp, type Plan, type PlanOp } from "../backends/plan.ts";
+import { formatOp, type Plan, type PlanOp, type PlanSkip } from "../backends/plan.ts";
 import { isLegacyCniRoute } from "../backends/snapshot.ts";
 import type { Backend, BackendOptions } from "../backends/types.ts";
 import { type NetHandle, SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
-import type { Lease, LeaseStore } from "../store/types.ts";
+import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
+import { leaseOutsideNetwork } from "./_lease_scope.ts";
 import { backendOptions } from "./backend_options.ts";
 import type { DaemonConfig } from "./config.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
@@ -45,6 +46,21 @@ export interface DryRunReport {
   devNames: Map<number, string>;
 }
 
+/** The network config run() would store when the datastore has none (undefined: no network set). */
+function localNetwork(c: DaemonConfig): NetworkConfig | undefined {
+  if (!c.network) return undefined;
+  const net: NetworkConfig = {
+    network: c.network,
+    subnetLen: c.subnetLen,
+    backend: { type: c.backend.type },
+  };
+  if (c.network6) {
+    net.network6 = c.network6;
+    net.subnetLen6 = c.subnetLen6;
+  }
+  return net;
+}
+
 /** Computes the plan (see the module doc). Throws UplinkError, BackendConfigError, StoreError. */
 export async function dryRun(deps: DryRunDeps): Promise<DryRunReport> {
   const c = deps.config;
@@ -53,6 +69,7 @@ export async function dryRun(deps: DryRunDeps): Promise<DryRunReport> {
     const uplink = chooseUplink(handle, c);
     const backend = deps.createBackend(backendOptions(c, uplink, handle));
     const leases = deps.store ? (await deps.store.list()).leases : [];
+    const net = (await deps.store?.getNetworkConfig()) ?? localNetwork(c);
     const lease = leases.find((l) => l.node === c.name);
     const self: Lease = lease ?? {
       subnet: "",
@@ -61,7 +78,15 @@ export async function dryRun(deps: DryRunDeps): Promise<DryRunReport> {
       backendType: c.backend.type,
       expiration: "",
     };
-    const plan = backend.plan(leases, self);
+    // As run() does: a record outside the cluster network never reaches the backend.
+    const outside: PlanSkip[] = [];
+    const others = leases.filter((l) => {
+      const why = net ? leaseOutsideNetwork(l, net) : undefined;
+      if (why) outside.push({ subnet: l.subnet, node: l.node, code: "refused", reason: why });
+      return !why;
+    });
+    const plan = backend.plan(others, self);
+    plan.skipped.unshift(...outside);
     const devNames = new Map(handle.linkList().map((l) => [l.index, l.name]));
     const created = plan.ops.find((op) => op.kind === "link");
     if (created) devNames.set(0, `${created.key} (to be created)`);
