@@ -21,6 +21,8 @@ export interface TunnelDeviceSpec {
   mismatch(link: Link): string | undefined;
   /** The message for a failed creation ("Cannot create VXLAN device ... : <why>"). */
   createError(e: unknown): string;
+  /** Called when the device had to be created, recreated or corrected (drift accounting). */
+  onRepair?: () => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export function ensureTunnelDevice(spec: TunnelDeviceSpec): Link {
     link = undefined;
   }
   if (!link) {
+    spec.onRepair?.();
     try {
       link = h.linkAdd(create);
     } catch (e) {
@@ -56,6 +59,7 @@ export function ensureTunnelDevice(spec: TunnelDeviceSpec): Link {
   if (create.mac !== undefined && link.mac !== create.mac) set.mac = create.mac;
   if (!link.up) set.up = true;
   if (Object.keys(set).length) {
+    spec.onRepair?.();
     h.linkSet(link.index, set);
     link = { ...link, ...set, up: true } as Link;
   }

@@ -17,6 +17,7 @@ import { isNetlinkError } from "../net/errors.ts";
 import type {
   Backend,
   DesiredState,
+  DriftKind,
   LeaseEntries,
   ReconcileReport,
   RouteSpec,
@@ -90,9 +91,9 @@ export class HostGwBackend implements Backend {
         `Cannot set up host-gw: uplink ${uplink.name} (index ${uplink.index}) is not in the node's namespace`,
       );
     }
-    removeOtherTunnelDevices(handle, undefined);
-    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
-    return { backendData: {}, mtu: this.#ctx.mtu };
+    const repaired: DriftKind[] = removeOtherTunnelDevices(handle, undefined).map(() => "device");
+    if (ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl)) repaired.push("sysctl");
+    return { backendData: {}, mtu: this.#ctx.mtu, repaired };
   }
 
   /** Routes every on-link remote lease via its node IP on the uplink; removes stale ones. */

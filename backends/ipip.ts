@@ -23,7 +23,7 @@ import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
 import { checkLeases } from "./_lease.ts";
 import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
-import type { Backend, DesiredState, ReconcileReport, SetupResult } from "./types.ts";
+import type { Backend, DesiredState, DriftKind, ReconcileReport, SetupResult } from "./types.ts";
 
 /** The desired ipip state for `leases`, for the device with index `dev` (pure). */
 export function ipipDesired(
@@ -82,9 +82,10 @@ export class IpipBackend implements Backend {
   }
 
   /** Creates (or recreates) the tunnel device, then fixes MTU and up state in place. */
-  ensureDevice(): Link {
+  ensureDevice(onRepair?: () => void): Link {
     const c = this.#ctx;
     return ensureTunnelDevice({
+      ...(onRepair ? { onRepair } : {}),
       handle: c.handle,
       create: {
         kind: "ipip",
@@ -106,10 +107,17 @@ export class IpipBackend implements Backend {
 
   /** Removes skein's other tunnel devices (`skein.1`), ensures the device and IPv4 forwarding. */
   setup(): SetupResult {
-    removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
-    const dev = this.ensureDevice();
-    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
-    return { backendData: {}, mtu: this.#ctx.mtu, device: { name: dev.name, index: dev.index } };
+    const repaired: DriftKind[] = [];
+    const removed = removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
+    for (let i = 0; i < removed.length; i++) repaired.push("device");
+    const dev = this.ensureDevice(() => repaired.push("device"));
+    if (ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl)) repaired.push("sysctl");
+    return {
+      backendData: {},
+      mtu: this.#ctx.mtu,
+      device: { name: dev.name, index: dev.index },
+      repaired,
+    };
   }
 
   /** Re-checks the device (recreating it when deleted), then reconciles the routes. */

@@ -15,9 +15,9 @@
  */
 import type { NetHandle } from "../net/types.ts";
 import { apply } from "./apply.ts";
-import { type Plan, plan } from "./plan.ts";
+import { type Plan, plan, type PlanOp } from "./plan.ts";
 import { snapshot } from "./snapshot.ts";
-import type { DesiredState, DeviceSpec, ReconcileReport } from "./types.ts";
+import type { DesiredState, DeviceSpec, DriftCounts, DriftKind, ReconcileReport } from "./types.ts";
 
 export { isOwnedRoute } from "./snapshot.ts";
 
@@ -26,7 +26,26 @@ export interface ReconcileStateOptions {
   /** Routing table (default 254, main). */
   table?: number;
   /** Counts to fold into the report (e.g. device addresses a backend fixed itself). */
-  extra?: { added?: number; removed?: number; unchanged?: number; errors?: string[] };
+  extra?: {
+    added?: number;
+    removed?: number;
+    unchanged?: number;
+    errors?: string[];
+    drift?: DriftCounts;
+    driftLeft?: DriftCounts;
+  };
+}
+
+/** The drift kind of a planned operation (a missing or wrong link is the "device"). */
+function driftKind(op: PlanOp): DriftKind {
+  return op.kind === "link" ? "device" : op.kind;
+}
+
+/** `into[k] += n` for counts per drift kind. */
+export function addDrift(into: DriftCounts, from: DriftCounts | undefined): DriftCounts {
+  if (!from) return into;
+  for (const k of Object.keys(from) as DriftKind[]) into[k] = (into[k] ?? 0) + (from[k] ?? 0);
+  return into;
 }
 
 /**
@@ -61,6 +80,18 @@ export function reconcileState(
     );
   }
   for (let i = 0; i < done.errors.length; i++) report.errors.push(done.errors[i]!.message);
+  const drift = addDrift({}, opts.extra?.drift);
+  for (let i = 0; i < p.ops.length; i++) {
+    const k = driftKind(p.ops[i]!);
+    drift[k] = (drift[k] ?? 0) + 1;
+  }
+  const left = addDrift({}, opts.extra?.driftLeft);
+  for (let i = 0; i < done.errors.length; i++) {
+    const k = driftKind(done.errors[i]!.op);
+    left[k] = (left[k] ?? 0) + 1;
+  }
+  report.drift = drift;
+  report.driftLeft = left;
   report.durationMs = performance.now() - started;
   return report;
 }

@@ -304,3 +304,17 @@ Deno.test("every proto-100 route is the daemon's, except pod routes of older CNI
   ]);
   assertEquals(h.routeList({ family: 6 }).map((x) => x.dst), ["fd00:10:0:1::5/128"]);
 });
+
+Deno.test("the report counts drift by kind: what the snapshot found different, and what is left", () => {
+  const { h, ctx, self } = fakeNode("vxlan");
+  const b = new VxlanBackend(ctx);
+  b.setup();
+  const first = b.reconcile([lease(2)], self);
+  assertEquals(first.drift, { addr: 1, neigh: 1, fdb: 1, route: 1 });
+  assertEquals(first.driftLeft, { addr: 0 });
+  const dev = h.linkFind("skein.1")!.index;
+  h.routeDel({ dst: "10.244.2.0/24", gateway: "10.244.2.0", dev, protocol: 100 });
+  const again = b.reconcile([lease(2)], self);
+  assertEquals(again.drift, { addr: 0, route: 1 });
+  assertEquals(b.reconcile([lease(2)], self).drift, { addr: 0 });
+});

@@ -9,9 +9,10 @@ import { VxlanBackend } from "./vxlan.ts";
 Deno.test("host-gw setup() turns on forwarding once and returns the uplink MTU", () => {
   const { h, ctx, sysctl } = fakeNode("host-gw");
   const b = new HostGwBackend(ctx);
-  assertEquals(b.setup(), { backendData: {}, mtu: 1500 });
+  assertEquals(b.setup(), { backendData: {}, mtu: 1500, repaired: ["sysctl"] });
   assertEquals(sysctl.get("net.ipv4.ip_forward"), "1");
   assertEquals(h.ops, []);
+  assertEquals(b.setup().repaired, [], "nothing to repair the second time");
 });
 
 Deno.test("vxlan setup() creates the device as flannel does and is a no-op the second time", () => {
@@ -28,8 +29,9 @@ Deno.test("vxlan setup() creates the device as flannel does and is a no-op the s
     port: 8472,
     learning: false,
   });
+  assertEquals(r.repaired, ["device", "sysctl"]);
   h.ops.length = 0;
-  assertEquals(b.setup(), r);
+  assertEquals(b.setup(), { ...r, repaired: [] });
   assertEquals(h.ops, []);
 });
 
@@ -40,7 +42,7 @@ Deno.test("vxlan setup() recreates a device with wrong VNI and fixes MTU/MAC/up 
   const l = h.linkFind("skein.1")!;
   h.linkSet(l.index, { mtu: 1500, mac: "02:00:00:00:00:99", up: false });
   h.ops.length = 0;
-  b.setup();
+  assertEquals(b.setup().repaired, ["device"]);
   assertEquals(h.ops, [
     `link.set ${l.index} {"mtu":1450,"mac":"${mac}","up":true}`,
   ]);

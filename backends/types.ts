@@ -70,7 +70,18 @@ export interface SetupResult {
   mtu: number;
   /** skein's tunnel device as setup() left it (vxlan, ipip); host-gw has none. */
   device?: { name: string; index: number };
+  /**
+   * What this call found wrong and changed: "device" (created, recreated, brought up, MTU/MAC
+   * fixed, or another backend's device removed), "sysctl" (forwarding turned back on).
+   */
+  repaired?: DriftKind[];
 }
+
+/** Kinds of kernel objects that can drift from the plan (metric label `kind`). */
+export type DriftKind = "route" | "neigh" | "fdb" | "addr" | "device" | "sysctl";
+
+/** Counts per drift kind. */
+export type DriftCounts = Partial<Record<DriftKind, number>>;
 
 /** One lease the backend did not program, and why. */
 export interface Skipped {
@@ -96,6 +107,10 @@ export interface ReconcileReport {
   routes: number;
   /** Wall time of the whole reconcile (device check, dumps, changes). */
   durationMs: number;
+  /** Kernel objects the snapshot found different from the plan (planned changes), by kind. */
+  drift?: DriftCounts;
+  /** Of those, the ones this run failed to change (still different), by kind. */
+  driftLeft?: DriftCounts;
 }
 
 /**

@@ -27,6 +27,7 @@ import type { Plan } from "./plan.ts";
 import type {
   Backend,
   DesiredState,
+  DriftKind,
   NeighSpec,
   ReconcileReport,
   RouteSpec,
@@ -135,7 +136,7 @@ export class VxlanBackend implements Backend {
    * Equivalent to `ip link add skein.1 type vxlan id 1 local IP dev UPLINK dstport 8472
    * nolearning; ip link set skein.1 address MAC mtu M up`.
    */
-  ensureDevice(): Link {
+  ensureDevice(onRepair?: () => void): Link {
     const c = this.#ctx;
     const h = c.handle;
     if (this.#mac === undefined) {
@@ -162,6 +163,7 @@ export class VxlanBackend implements Backend {
         up: true,
       },
       mismatch: (l) => this.#mismatch(l),
+      ...(onRepair ? { onRepair } : {}),
       createError: (e) =>
         `Cannot create VXLAN device ${c.deviceName} (VNI ${this.#vni}, port ${this.#port}, local ${c.publicIP}, dev ${c.uplink.name}): ${
           (e as Error).message
@@ -174,10 +176,13 @@ export class VxlanBackend implements Backend {
    * publishes `{ vtepMAC }`.
    */
   setup(): SetupResult {
-    removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
-    const dev = this.ensureDevice();
-    ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl);
+    const repaired: DriftKind[] = [];
+    const removed = removeOtherTunnelDevices(this.#ctx.handle, this.#ctx.deviceName);
+    for (let i = 0; i < removed.length; i++) repaired.push("device");
+    const dev = this.ensureDevice(() => repaired.push("device"));
+    if (ensureSysctl("net.ipv4.ip_forward", "1", this.#ctx.sysctl)) repaired.push("sysctl");
     return {
+      repaired,
       backendData: { vtepMAC: this.#mac },
       mtu: this.#ctx.mtu,
       device: { name: dev.name, index: dev.index },
@@ -219,7 +224,12 @@ export class VxlanBackend implements Backend {
     let report: ReconcileReport;
     try {
       report = reconcileState(c.handle, desired, {
-        extra: { ...addrs, errors: [...errors, ...addrs.errors] },
+        extra: {
+          ...addrs,
+          errors: [...errors, ...addrs.errors],
+          drift: { addr: addrs.added + addrs.removed + addrs.errors.length },
+          driftLeft: { addr: addrs.errors.length },
+        },
       });
     } catch (e) {
       if (!isNetlinkError(e)) throw e;

@@ -96,7 +96,9 @@ export async function main(args: string[]): Promise<number> {
       openHandle: () => net.openHandle(cfg.netns ? { netns: cfg.netns } : {}),
       createBackend: backends.createBackend,
       ensureMasquerade: backends.ensureMasquerade,
-      openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}),
+      ...(cfg.kernelEvents
+        ? { openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}) }
+        : {}),
       log,
       metrics,
     });

@@ -5,7 +5,13 @@
  * @module
  */
 import type { LifecycleHost } from "../component/lifecycle.ts";
-import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
+import type {
+  Backend,
+  BackendOptions,
+  DriftCounts,
+  ReconcileReport,
+  SetupResult,
+} from "../backends/types.ts";
 import type { Plan } from "../backends/plan.ts";
 import type { Addr, Link, NetHandle, Route, RouteGetResult } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
@@ -98,6 +104,9 @@ export class FakeBackend implements Backend {
   setups = 0;
   calls: { leases: string[]; self: string }[] = [];
   fail = false;
+  /** Drift the next reports carry (what the "snapshot" found, what is left). */
+  drift: DriftCounts = {};
+  driftLeft: DriftCounts = {};
   data: Record<string, unknown> = { vtepMAC: "0a:00:00:00:00:01" };
   constructor(readonly opts: BackendOptions) {
     this.type = opts.type;
@@ -127,6 +136,8 @@ export class FakeBackend implements Backend {
       errors: this.fail ? ["Cannot add route: kernel returned ENETUNREACH"] : [],
       routes: this.fail ? 0 : leases.length,
       durationMs: 0.1,
+      drift: { ...this.drift },
+      driftLeft: { ...this.driftLeft },
     };
   }
   /** A plan that finds the (fake) kernel right: the daemon never plans while it runs. */

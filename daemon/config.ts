@@ -106,8 +106,12 @@ export interface DaemonConfig {
   logLevel: LogLevel;
   /** Run the dataplane in this network namespace (path or name under /run/netns). */
   netns?: string;
-  /** Seconds between periodic reconciles (default 10). */
+  /** Seconds between periodic reconciles (default 10): the safety net behind kernel events. */
   reconcileInterval: number;
+  /** Reconcile at once when the kernel reports a change to what skein owns (default true). */
+  kernelEvents: boolean;
+  /** Seconds the kernel may differ from the plan before /readyz says not ready (default 10). */
+  driftGrace: number;
   /** Release the lease on SIGTERM (default false: keep it, like flannel). */
   releaseOnExit: boolean;
 }
@@ -209,7 +213,18 @@ export const DAEMON_FIELDS = {
     max: 3600,
     default: 10,
     arg: "S",
-    help: "seconds between periodic reconciles",
+    help: "seconds between periodic reconciles (the safety net behind kernel events)",
+  }),
+  kernelEvents: boolField({
+    default: true,
+    help: "reconcile at once when the kernel reports a change to what skein owns",
+  }),
+  driftGrace: intField({
+    min: 0,
+    max: 3600,
+    default: 10,
+    arg: "S",
+    help: "seconds the kernel may differ from the plan before /readyz says not ready",
   }),
   releaseOnExit: boolField({
     default: false,

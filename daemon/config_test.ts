@@ -27,6 +27,8 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     stateDir: "/var/lib/skein",
     logLevel: "info",
     reconcileInterval: 10,
+    kernelEvents: true,
+    driftGrace: 10,
     releaseOnExit: false,
   });
 });

@@ -40,7 +40,8 @@ import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.t
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import { backendSettings, type DaemonConfig } from "./config.ts";
 import { backendOptions } from "./backend_options.ts";
-import type { Readiness } from "./http.ts";
+import { type Readiness, readyzAnswer } from "./http.ts";
+import { addCounts, describeDrift, DRIFT_KINDS, DriftTracker, type RunDrift } from "./_drift.ts";
 import type { Logger } from "./log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { migrateLegacyRoutes } from "./migrate.ts";
@@ -125,6 +126,7 @@ export class NodeDaemon {
   /** When the datastore stopped answering (undefined: it answers), and why. */
   #datastoreDown?: { since: number; error: string };
   #renewSleeper = new Sleeper();
+  #drift = new DriftTracker();
   #events: Coalescer;
   /** The subnets the last reconcile asked the backend to route (for kernel event filtering). */
   #routed = new Set<string>();
@@ -189,11 +191,17 @@ export class NodeDaemon {
 
   /** What /readyz reports. */
   readiness(): Readiness {
+    const lease = this.#lease;
+    const expired = lease !== undefined && Date.parse(lease.expiration) <= Date.now();
+    const drift = this.#drift.overdue(this.#cfg.driftGrace * 1000);
     const r: Readiness = {
-      leaseHeld: this.#lease !== undefined,
+      leaseHeld: lease !== undefined && !expired,
       routesProgrammed: this.#routesOk,
       leaseFileWritten: this.#fileOk,
+      kernelMatchesPlan: drift === undefined,
     };
+    if (expired) r.leaseProblem = `the lease of ${lease.subnet} expired at ${lease.expiration}`;
+    if (drift) r.drift = drift;
     if (this.#lastError) r.detail = this.#lastError;
     if (this.#routesOk) r.programmed = this.#programmed;
     const down = this.#datastoreDown;
@@ -420,7 +428,7 @@ export class NodeDaemon {
   }
 
   /** Rewrites the lease files when they went missing or changed under us. */
-  #checkFiles(): void {
+  #checkFiles(run?: RunDrift): void {
     const f = this.#leaseFile();
     if (!f) return;
     let cur: string | undefined;
@@ -436,6 +444,13 @@ export class NodeDaemon {
       }
       this.#fileOk = false;
       this.#writeFiles();
+      if (run) {
+        addCounts(run.found, { lease_file: 1 });
+        if (!this.#fileOk) {
+          addCounts(run.left, { lease_file: 1 });
+          this.metrics.reconcileErrors.inc({ kind: "lease_file" });
+        }
+      }
     }
   }
 
@@ -457,7 +472,10 @@ export class NodeDaemon {
     }
   }
 
-  /** One reconcile of the backend against every lease known now. */
+  /**
+   * One reconcile against every lease known now: the full plan (setup, lease files, then the
+   * backend's routes, neighbours and FDB entries), drift accounting, metrics, log.
+   */
   reconcile(trigger: string): ReconcileReport | undefined {
     const self = this.#lease;
     const backend = this.#backend;
@@ -466,14 +484,72 @@ export class NodeDaemon {
     // This run sees every lease known now: a scheduled event reconcile would only repeat it.
     this.#events.cancel();
     this.#pendingTrigger = undefined;
+    const t0 = performance.now();
+    const run: RunDrift = { found: {}, left: {} };
     // The full plan: devices and sysctls, the lease files, then the per-lease entries.
-    this.#ensureSetup();
-    this.#checkFiles();
+    this.#ensureSetup(run);
+    this.#checkFiles(run);
+    const { others, outside } = this.#remoteLeases(self);
+    this.#routed = new Set(others.flatMap((l) => l.subnet6 ? [l.subnet, l.subnet6] : [l.subnet]));
+    let report: ReconcileReport;
+    try {
+      report = backend.reconcile(others, self);
+      if (outside.length) report = { ...report, skipped: [...outside, ...report.skipped] };
+    } catch (e) {
+      this.metrics.reconcileErrors.inc({ kind: "other" });
+      this.#lastError = `reconcile: ${(e as Error).message}`;
+      this.#log.error("reconcile failed", { trigger, error: e });
+      run.failed = `the last reconcile failed (${(e as Error).message})`;
+      this.#finishRun(trigger, t0, run);
+      return undefined;
+    }
+    this.#lastRun = { at: new Date().toISOString(), trigger, report };
+    if (report.errors.length === 0) this.#lastSuccessAt = this.#lastRun.at;
+    addCounts(run.found, report.drift);
+    addCounts(run.left, report.driftLeft);
+    this.#reportErrors(trigger, report, run);
+    if (report.errors.length === 0) {
+      if (!this.#routesOk) {
+        this.#log.info("routes programmed", { routes: report.routes, leases: this.#leaseCount() });
+      }
+      this.#routesOk = true;
+      const skippedNow = new Set(report.skipped.map((x) => x.subnet));
+      const done = others.map((l) => l.subnet).filter((x) => !skippedNow.has(x));
+      this.#programmed = new Set([self.subnet, ...done]);
+      if (this.#lastError?.startsWith("reconcile:")) this.#lastError = undefined;
+    }
+    const m = this.metrics;
+    m.routes.set(report.routes ?? report.added + report.unchanged);
+    m.skipped.set(report.skipped.length);
+    m.leases.set(this.#leaseCount());
+    const skipped = JSON.stringify(report.skipped);
+    if (skipped !== this.#lastSkipped) {
+      this.#lastSkipped = skipped;
+      for (const s of report.skipped) {
+        this.#log.warn("lease not programmed", { subnet: s.subnet, reason: s.reason });
+      }
+    }
+    const ms = this.#finishRun(trigger, t0, run);
+    const level = report.added > 0 || report.removed > 0 ? "info" : "debug";
+    this.#log[level]("reconciled", {
+      trigger,
+      added: report.added,
+      removed: report.removed,
+      unchanged: report.unchanged,
+      skipped: report.skipped.length,
+      errors: report.errors.length,
+      drift: describeDrift(run.found) || undefined,
+      ms: Math.round(ms * 10) / 10,
+    });
+    return report;
+  }
+
+  /** The other nodes' leases to program, and the records left out (outside the network). */
+  #remoteLeases(self: Lease): { others: Lease[]; outside: ReconcileReport["skipped"] } {
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
-    const leases = this.#informer.leases();
     const invalid: string[] = [];
-    for (const l of leases.values()) {
+    for (const l of this.#informer.leases().values()) {
       if (l.subnet === self.subnet) {
         // The store never hands a live lease's subnet to another node: such a record is bogus.
         if (l.node !== self.node) invalid.push(`claims-own-subnet|${l.subnet}|${l.node}`);
@@ -487,61 +563,7 @@ export class NodeDaemon {
       } else others.push(l);
     }
     this.#countInvalid(invalid);
-    this.#routed = new Set(others.flatMap((l) => l.subnet6 ? [l.subnet, l.subnet6] : [l.subnet]));
-    let report: ReconcileReport;
-    try {
-      report = backend.reconcile(others, self);
-      if (outside.length) report = { ...report, skipped: [...outside, ...report.skipped] };
-    } catch (e) {
-      this.metrics.reconcileTotal.inc({ trigger });
-      this.metrics.reconcileErrors.inc();
-      this.#lastError = `reconcile: ${(e as Error).message}`;
-      this.#log.error("reconcile failed", { trigger, error: e });
-      return undefined;
-    }
-    const m = this.metrics;
-    this.#lastRun = { at: new Date().toISOString(), trigger, report };
-    if (report.errors.length === 0) this.#lastSuccessAt = this.#lastRun.at;
-    m.reconcileTotal.inc({ trigger });
-    m.reconcileDuration.observe(report.durationMs / 1000);
-    m.routes.set(report.routes ?? report.added + report.unchanged);
-    m.skipped.set(report.skipped.length);
-    m.leases.set(this.#leaseCount());
-    if (report.errors.length > 0) {
-      m.reconcileErrors.inc(undefined, report.errors.length);
-      this.#lastError = `reconcile: ${report.errors[0]}`;
-      for (const err of report.errors) this.#log.warn("reconcile error", { trigger, error: err });
-    } else {
-      if (!this.#routesOk) {
-        this.#log.info("routes programmed", { routes: m.routes.get(), leases: this.#leaseCount() });
-      }
-      this.#routesOk = true;
-      const skippedNow = new Set(report.skipped.map((x) => x.subnet));
-      const done = others.map((l) => l.subnet).filter((x) => !skippedNow.has(x));
-      this.#programmed = new Set([self.subnet, ...done]);
-      if (this.#lastError?.startsWith("reconcile:")) this.#lastError = undefined;
-    }
-    const skipped = JSON.stringify(report.skipped);
-    if (skipped !== this.#lastSkipped) {
-      this.#lastSkipped = skipped;
-      for (const s of report.skipped) {
-        this.#log.warn("lease not programmed", { subnet: s.subnet, reason: s.reason });
-      }
-    }
-    const level = report.added > 0 || report.removed > 0 ? "info" : "debug";
-    this.#log[level]("reconciled", {
-      trigger,
-      added: report.added,
-      removed: report.removed,
-      unchanged: report.unchanged,
-      skipped: report.skipped.length,
-      errors: report.errors.length,
-      ms: Math.round(report.durationMs * 10) / 10,
-    });
-    m.ready.set(
-      this.readiness().leaseHeld && this.#routesOk && this.#fileOk && !this.#datastoreDown ? 1 : 0,
-    );
-    return report;
+    return { others, outside };
   }
 
   /** Counts (skein_leases_invalid_total) and logs the invalid records not seen last time. */
@@ -594,6 +616,36 @@ export class NodeDaemon {
         this.#datastoreAnswered(false, e);
       }
     }
+  }
+
+  /** Counts the report's errors by kind (the failed changes; the rest is "other") and logs them. */
+  #reportErrors(trigger: string, report: ReconcileReport, run: RunDrift): void {
+    if (report.errors.length === 0) return;
+    let byKind = 0;
+    for (const k of DRIFT_KINDS) {
+      const n = report.driftLeft?.[k as keyof typeof report.driftLeft] ?? 0;
+      if (n > 0) this.metrics.reconcileErrors.inc({ kind: k }, n);
+      byKind += n;
+    }
+    if (report.errors.length > byKind) {
+      this.metrics.reconcileErrors.inc({ kind: "other" }, report.errors.length - byKind);
+      // The kernel state could not be read (or a step outside the plan failed): not verified.
+      run.failed ??= `the last reconcile could not check the kernel (${report.errors[0]})`;
+    }
+    this.#lastError = `reconcile: ${report.errors[0]}`;
+    for (const err of report.errors) this.#log.warn("reconcile error", { trigger, error: err });
+  }
+
+  /** Metrics every run ends with (also a failed one); returns the run's duration in ms. */
+  #finishRun(trigger: string, t0: number, run: RunDrift): number {
+    const ms = performance.now() - t0;
+    const m = this.metrics;
+    m.reconcileTotal.inc({ trigger });
+    m.reconcileDuration.observe(ms / 1000);
+    m.lastReconcile.set(Date.now() / 1000);
+    this.#drift.record(run, m);
+    m.ready.set(readyzAnswer(this.readiness()).status === 200 ? 1 : 0);
+    return ms;
   }
 
   /** Leases known: the datastore's (as of the informer's revision) plus this node's own. */
@@ -688,9 +740,10 @@ export class NodeDaemon {
   }
 
   /** backend.setup() again: recreates or brings up the device, turns forwarding back on. */
-  #ensureSetup(): void {
+  #ensureSetup(run?: RunDrift): void {
     try {
       const s = this.#backend!.setup();
+      if (run) { for (const k of s.repaired ?? []) addCounts(run.found, { [k]: 1 }); }
       const changed = JSON.stringify(s.backendData) !== JSON.stringify(this.#setup?.backendData) ||
         s.mtu !== this.#setup?.mtu;
       this.#setup = s;
@@ -706,6 +759,11 @@ export class NodeDaemon {
     } catch (e) {
       this.#lastError = `setup: ${(e as Error).message}`;
       this.#log.error("backend setup failed", { error: e });
+      if (run) {
+        addCounts(run.found, { device: 1 });
+        addCounts(run.left, { device: 1 });
+        this.metrics.reconcileErrors.inc({ kind: "device" });
+      }
     }
   }
 

@@ -3,6 +3,7 @@ import { FileStore } from "../store/file.ts";
 import type { Lease, LeaseStore, Revision, WatchItem } from "../store/types.ts";
 import { buildConfig, type DaemonConfig } from "./config.ts";
 import { type KernelEventSource, type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
+import { readyzAnswer } from "./http.ts";
 import type { KernelEvent } from "../net/monitor.ts";
 import { createLogger } from "./log.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
@@ -482,4 +483,45 @@ Deno.test("NodeDaemon: a datastore's start() gets a host whose requests reconcil
       () => daemon.metrics.reconcileTotal.get({ trigger: "datastore" }) === 1,
     );
   });
+});
+
+Deno.test("NodeDaemon: /readyz turns not ready when the kernel keeps differing from the plan past the grace period", async () => {
+  await withRig(async (rig) => {
+    const mon = new FakeMonitor();
+    const { daemon, stop } = rig.start({ openMonitor: () => mon, reconcileInterval: 3600 });
+    await waitFor("ready", () => readyzAnswer(daemon.readiness()).status === 200);
+    const b = rig.backends[0]!;
+    // A route the kernel refuses to take back: found and left.
+    b.drift = { route: 1 };
+    b.driftLeft = { route: 1 };
+    b.fail = true;
+    const kick = () => mon.push({ kind: "lost", reason: "test" });
+    kick();
+    await waitFor("drift seen", () => daemon.metrics.drift.get({ kind: "route" }) === 1);
+    // driftGrace is 1 s in this rig: still ready right after.
+    assertEquals(daemon.readiness().kernelMatchesPlan, true);
+    await waitFor("not ready after the grace period", () => {
+      kick();
+      return daemon.readiness().kernelMatchesPlan === false;
+    });
+    const a = readyzAnswer(daemon.readiness());
+    assertEquals(a.status, 503);
+    assertStringIncludes(
+      a.body,
+      "the kernel differs from the plan: 1 route differ from the plan for",
+    );
+    assertStringIncludes(
+      daemon.metrics.registry.render(),
+      'skein_reconcile_errors_total{kind="route"}',
+    );
+    // Repaired: ready again at once.
+    b.driftLeft = {};
+    b.fail = false;
+    kick();
+    await waitFor("ready again", () => readyzAnswer(daemon.readiness()).status === 200);
+    assertEquals(daemon.metrics.drift.get({ kind: "route" }), 0);
+    assert(daemon.metrics.driftRepaired.get({ kind: "route" }) >= 1);
+    assert(daemon.metrics.lastReconcile.get() > Date.now() / 1000 - 60);
+    await stop();
+  }, "driftGrace: 1\n");
 });

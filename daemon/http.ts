@@ -1,10 +1,11 @@
 /**
  * The daemon's HTTP endpoint (localhost by default): `/healthz` (the process is alive),
- * `/readyz` (200 only when the lease is held, every lease known at the daemon's first datastore
- * list was programmed without error and the lease file is written; the body says what is
- * missing; `/readyz?subnets=A,B` also waits until routes to those subnets are programmed, which
- * is how `skein lab up` knows every node reaches every other), `/metrics` (Prometheus text) and
- * the read-only `/debug/state` (JSON for `skein diagnose`, built by daemon/debug_state.ts).
+ * `/readyz` (200 only when the lease is held and unexpired, every lease known at the daemon's first
+ * datastore list was programmed without error, the lease file is written, and the kernel has not
+ * differed from the plan for longer than the grace period; the body says what is wrong;
+ * `/readyz?subnets=A,B` also waits until routes to those subnets are programmed, which is how
+ * `skein lab up` knows every node reaches every other), `/metrics` (Prometheus text) and the
+ * read-only `/debug/state` (JSON for `skein diagnose`, built by daemon/debug_state.ts).
  *
  * @module
  */
@@ -16,6 +17,12 @@ export interface Readiness {
   leaseHeld: boolean;
   routesProgrammed: boolean;
   leaseFileWritten: boolean;
+  /** False when the kernel has differed from the plan for longer than the grace period. */
+  kernelMatchesPlan?: boolean;
+  /** What differs and for how long ("2 route, 1 device differ from the plan for 14 s"). */
+  drift?: string;
+  /** Why the lease is not held although one was (expired). */
+  leaseProblem?: string;
   /** Extra detail for a not-ready answer (e.g. the last error). */
   detail?: string;
   /**
@@ -36,7 +43,14 @@ export function readyzAnswer(
   want: readonly string[] = [],
 ): { status: number; body: string } {
   const missing: string[] = [];
-  if (!r.leaseHeld) missing.push("no subnet lease held");
+  if (!r.leaseHeld) {
+    missing.push(
+      r.leaseProblem ? `no subnet lease held: ${r.leaseProblem}` : "no subnet lease held",
+    );
+  }
+  if (r.kernelMatchesPlan === false) {
+    missing.push(`the kernel differs from the plan: ${r.drift ?? "unknown drift"}`);
+  }
   if (!r.routesProgrammed) missing.push("routes not programmed without error yet");
   if (!r.leaseFileWritten) missing.push("lease file not written");
   const notYet = want.filter((s) => !r.programmed?.has(s));

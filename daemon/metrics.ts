@@ -153,6 +153,9 @@ export interface DaemonMetrics {
   reconcileTotal: Counter;
   reconcileErrors: Counter;
   reconcileDuration: Histogram;
+  lastReconcile: Gauge;
+  drift: Gauge;
+  driftRepaired: Counter;
   datastoreErrors: Counter;
   renewals: Counter;
   leaseExpiry: Gauge;
@@ -172,7 +175,8 @@ export function createDaemonMetrics(): DaemonMetrics {
     leases: r.gauge("skein_leases", "Live node leases in the datastore, this node's included."),
     routes: r.gauge(
       "skein_routes_programmed",
-      "skein-owned routes in the kernel after the last reconcile.",
+      "Routes to other nodes' pod subnets the kernel holds as planned, counted in the last " +
+        "reconcile's kernel snapshot (plus the ones it added).",
     ),
     skipped: r.gauge(
       "skein_leases_skipped",
@@ -180,16 +184,32 @@ export function createDaemonMetrics(): DaemonMetrics {
     ),
     reconcileTotal: r.counter(
       "skein_reconcile_total",
-      "Reconcile runs, by trigger (list, event, kernel, file, timer, lease; backend or datastore when one asked).",
+      "Reconcile runs, by trigger (kernel: a kernel notification, file: a lease file changed, " +
+        "event: a datastore change, list: a datastore (re-)list, lease: this node's lease " +
+        "changed, timer: the periodic safety net; backend or datastore when one asked).",
     ),
     reconcileErrors: r.counter(
       "skein_reconcile_errors_total",
-      "Kernel errors reported by reconcile runs.",
+      "Failed changes in reconcile runs, by kind of object (route, neigh, fdb, addr, device, " +
+        "sysctl, lease_file; other: the kernel state could not be read, or the run failed).",
     ),
     reconcileDuration: r.histogram(
       "skein_reconcile_duration_seconds",
-      "Time one reconcile run took.",
+      "Time one reconcile run took (setup, lease files, snapshot, plan, apply).",
       [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
+    lastReconcile: r.gauge(
+      "skein_last_reconcile_timestamp_seconds",
+      "When the last reconcile run ended (Unix time).",
+    ),
+    drift: r.gauge(
+      "skein_kernel_drift_objects",
+      "Objects that differ from the plan after the last reconcile, by kind: what its kernel " +
+        "snapshot found different and it could not change.",
+    ),
+    driftRepaired: r.counter(
+      "skein_kernel_drift_repaired_total",
+      "Objects reconcile runs found different from the plan and changed, by kind.",
     ),
     datastoreErrors: r.counter(
       "skein_datastore_errors_total",

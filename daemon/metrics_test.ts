@@ -66,6 +66,24 @@ Deno.test("readyzAnswer() with ?subnets= waits for routes to those subnets", () 
   assertEquals(readyzAnswer(before, ["10.244.1.0/24"]).status, 503);
 });
 
+Deno.test("readyzAnswer() says when the kernel differs from the plan or the lease expired", () => {
+  const a = readyzAnswer({
+    leaseHeld: false,
+    leaseProblem: "the lease of 10.244.1.0/24 expired at 2026-01-01T00:00:00.000Z",
+    routesProgrammed: true,
+    leaseFileWritten: true,
+    kernelMatchesPlan: false,
+    drift: "2 route, 1 device differ from the plan for 14 s",
+  });
+  assertEquals(a.status, 503);
+  assertEquals(
+    a.body,
+    "not ready: no subnet lease held: the lease of 10.244.1.0/24 expired at " +
+      "2026-01-01T00:00:00.000Z; the kernel differs from the plan: 2 route, 1 device differ " +
+      "from the plan for 14 s\n",
+  );
+});
+
 Deno.test("formatLogfmt() quotes what needs quoting", () => {
   const line = formatLogfmt("info", "lease acquired", {
     subnet: "10.244.1.0/24",

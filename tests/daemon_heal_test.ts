@@ -187,6 +187,16 @@ logLevel: debug
       assert((m.get('skein_reconcile_total{trigger="file"}') ?? 0) >= 1, log());
       // Each repair echoes back once and finds nothing left to do (measured: 2 runs per drift).
       assert((m.get('skein_reconcile_total{trigger="kernel"}') ?? 0) <= 40, "no reconcile storm");
+      // Each kind was seen as drift in the kernel snapshot and repaired; nothing is left.
+      for (const kind of ["route", "neigh", "fdb", "device", "sysctl", "lease_file"]) {
+        assert(
+          (m.get(`skein_kernel_drift_repaired_total{kind="${kind}"}`) ?? 0) >= 1,
+          `${kind} drift repaired`,
+        );
+        assertEquals(m.get(`skein_kernel_drift_objects{kind="${kind}"}`), 0);
+      }
+      assertEquals(m.get("skein_routes_programmed"), 1);
+      assert((m.get("skein_last_reconcile_timestamp_seconds") ?? 0) > Date.now() / 1000 - 60);
       assertEquals((await httpGet(listen, "/readyz")).status, 200);
     } finally {
       await d?.stop("SIGKILL");
