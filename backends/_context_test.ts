@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../testing/assert.ts";
 import { BackendConfigError, validateOptions } from "./_context.ts";
-import { FakeHandle } from "./_fake_handle.ts";
+import { FakeHandle } from "../testing/fake_handle.ts";
 import type { BackendOptions } from "./types.ts";
 
 const sysctl = { get: () => "1", set: () => {} };

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
-import { fakeNode, lease } from "./_test_util.ts";
+import { fakeNode, lease } from "../testing/fake_node.ts";
 import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
 import { OnLink } from "./_lease.ts";
 import { reconcileState } from "./reconcile.ts";

@@ -1,7 +1,7 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
 import { NetlinkError } from "../net/errors.ts";
 import { BackendSetupError } from "./_context.ts";
-import { fakeNode, lease } from "./_test_util.ts";
+import { fakeNode, lease } from "../testing/fake_node.ts";
 import { HostGwBackend } from "./hostgw.ts";
 import { IpipBackend } from "./ipip.ts";
 import { VxlanBackend } from "./vxlan.ts";

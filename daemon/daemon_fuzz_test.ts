@@ -10,7 +10,7 @@ import { FileStore } from "../store/file.ts";
 import { buildConfig, ConfigError } from "./config.ts";
 import { NodeDaemon } from "./daemon.ts";
 import { createLogger } from "./log.ts";
-import { FakeBackend, nodeHandle } from "./_fakes_test_util.ts";
+import { FakeBackend, nodeHandle } from "../testing/fake_daemon_deps.ts";
 
 async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

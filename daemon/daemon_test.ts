@@ -7,7 +7,7 @@ import { readyzAnswer } from "./http.ts";
 import type { KernelEvent } from "../net/monitor.ts";
 import { createLogger } from "./log.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
-import { FakeBackend, nodeHandle } from "./_fakes_test_util.ts";
+import { FakeBackend, nodeHandle } from "../testing/fake_daemon_deps.ts";
 
 async function waitFor(what: string, pred: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

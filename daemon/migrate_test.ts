@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { FakeHandle } from "../backends/_fake_handle.ts";
+import { FakeHandle } from "../testing/fake_handle.ts";
 import { migrateLegacyRoutes } from "./migrate.ts";
 
 function node(): FakeHandle {

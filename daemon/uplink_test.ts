@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../testing/assert.ts";
 import { chooseUplink, UplinkError } from "./uplink.ts";
-import { fakeHandle, nodeHandle } from "./_fakes_test_util.ts";
+import { fakeHandle, nodeHandle } from "../testing/fake_daemon_deps.ts";
 
 Deno.test("chooseUplink(): default route's interface and its first global IPv4", () => {
   const u = chooseUplink(nodeHandle(), {});

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Lease } from "../store/types.ts";
-import { type BackendContext, validateOptions } from "./_context.ts";
-import { FakeHandle } from "./_fake_handle.ts";
-import type { BackendType } from "./types.ts";
+import { type BackendContext, validateOptions } from "../backends/_context.ts";
+import { FakeHandle } from "./fake_handle.ts";
+import type { BackendType } from "../backends/types.ts";
 
 /** A lease for node `n` (10.244.n.0/24 at 192.168.1.(10+n)). */
 export function lease(n: number, extra: Partial<Lease> = {}): Lease {
