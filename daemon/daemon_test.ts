@@ -525,3 +525,49 @@ Deno.test("NodeDaemon: /readyz turns not ready when the kernel keeps differing f
     await stop();
   }, "driftGrace: 1\n");
 });
+
+Deno.test("NodeDaemon: no reconcile before the first list; a lease a broken watch missed comes in by a re-list and counts for /readyz", async () => {
+  await withRig(async (rig) => {
+    const real = new FileStore({ dir: `${rig.dir}/store`, pollIntervalMs: 20 });
+    let openList!: () => void;
+    const listGate = new Promise<void>((r) => (openList = r));
+    let watches = 0;
+    const store: LeaseStore = {
+      type: "file",
+      getNetworkConfig: () => real.getNetworkConfig(),
+      putNetworkConfigIfAbsent: (c) => real.putNetworkConfigIfAbsent(c),
+      acquire: (r) => real.acquire(r),
+      renew: (l, t) => real.renew(l, t),
+      list: async () => (await listGate, real.list()),
+      async *watch(rev: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
+        if (watches++ === 0) {
+          // The first watch breaks after a lease was written that it never delivers.
+          await real.acquire({
+            node: "n2",
+            publicIP: "192.168.1.11",
+            backendType: "vxlan",
+            ttlSeconds: 60,
+          });
+          throw new Error("watch stream reset");
+        }
+        yield* real.watch(rev, signal);
+      },
+      release: (l) => real.release(l),
+      close: () => real.close(),
+    };
+    const { daemon, stop } = rig.start({ store, reconcileInterval: 0.05 });
+    await waitFor("lease", () => daemon.lease !== undefined);
+    await new Promise((r) => setTimeout(r, 200)); // the 50 ms timer fired several times
+    assertEquals(rig.backends[0]!.calls, [], "reconciled before the datastore was listed");
+    assertEquals(daemon.readiness().routesProgrammed, false);
+    openList();
+    await waitFor("n2 programmed", () => rig.backends[0]!.last?.includes("10.244.2.0/24") ?? false);
+    assertEquals(watches, 2);
+    assertEquals([...daemon.readiness().programmed ?? []].sort(), [
+      "10.244.1.0/24",
+      "10.244.2.0/24",
+    ]);
+    assert(rig.logs.some((l) => l.includes("watch stream reset")));
+    await stop();
+  });
+});
