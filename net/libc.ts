@@ -123,6 +123,8 @@ export const LIBC_POLL_SYMBOLS = {
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
@@ -152,6 +154,18 @@ export const EAGAIN = 11;
 export const ENOBUFS = 105;
 
 /**
+ * Device ioctls (`ethtool -k`: SIOCETHTOOL on a datagram socket): their own lazy dlopen, only
+ * diagnostics call them.
+ */
+export const LIBC_IOCTL_SYMBOLS = {
+  /** int ioctl(int fd, unsigned long request, void *arg) — variadic in C; skein passes a pointer. */
+  ioctl: {
+    parameters: ["i32", /* int fd */ "u64", /* unsigned long */ "buffer" /* void * */],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
  * Calls that run on a helper thread and return a Promise (FFI `nonblocking`): the JS thread
  * goes on while the kernel works. errno is not readable for these (it belongs to the helper
  * thread); callers redo a failed call synchronously to learn it.
@@ -165,6 +179,7 @@ type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 type LibcAsync = Deno.DynamicLibrary<typeof LIBC_ASYNC_SYMBOLS>["symbols"];
 type LibcPoll = Deno.DynamicLibrary<typeof LIBC_POLL_SYMBOLS>["symbols"];
 type LibcNsAdmin = Deno.DynamicLibrary<typeof LIBC_NS_ADMIN_SYMBOLS>["symbols"];
+type LibcIoctl = Deno.DynamicLibrary<typeof LIBC_IOCTL_SYMBOLS>["symbols"];
 
 let lib: Libc | undefined;
 let errnoView: Deno.UnsafePointerView | undefined;
@@ -205,6 +220,15 @@ export function libcNsAdmin(): LibcNsAdmin {
   libc(); // errno() must be ready before a failing call: loading it later could clobber errno
   libNsAdmin ??= Deno.dlopen("libc.so.6", LIBC_NS_ADMIN_SYMBOLS).symbols;
   return libNsAdmin;
+}
+
+let libIoctl: LibcIoctl | undefined;
+
+/** ioctl (its own dlopen, on first use). Read errno() after a failure. */
+export function libcIoctl(): LibcIoctl {
+  libc(); // errno() must be ready before a failing call
+  libIoctl ??= Deno.dlopen("libc.so.6", LIBC_IOCTL_SYMBOLS).symbols;
+  return libIoctl;
 }
 
 /** errno of the main thread. Read it right after the failing call. */

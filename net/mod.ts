@@ -38,3 +38,4 @@ export type { Netconf } from "./nl/netconf.ts";
 export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";
 export * from "./types.ts";
 export * from "./cidr.ts";
+export { txChecksumOffload } from "./ethtool.ts";

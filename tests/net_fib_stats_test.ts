@@ -5,7 +5,7 @@
  * @module
  */
 import { assertEquals } from "../testing/assert.ts";
-import { NetlinkError, openHandle, sysctlSet } from "../net/mod.ts";
+import { NetlinkError, openHandle, sysctlSet, txChecksumOffload } from "../net/mod.ts";
 import { withNamespaces } from "./_netns.ts";
 
 function ip(ns: string, ...args: string[]): string {
@@ -82,5 +82,14 @@ Deno.test("linkStats() reads the counters ip -s link shows", async () => {
       o!.stats64.tx.packets,
     ]);
     assertEquals(s.rxPackets >= 4, true);
+  });
+});
+
+Deno.test("txChecksumOffload() reads a veth's TX checksum setting; a missing device is ENODEV", async () => {
+  await withNamespaces(["o"], (ns) => {
+    using h = openHandle({ netns: ns.o });
+    h.linkAdd({ kind: "veth", name: "v0", peer: { name: "v1" } });
+    assertEquals(txChecksumOffload("v0", { netns: ns.o }), true); // veth default: on
+    assertEquals(errCode(() => txChecksumOffload("nope0", { netns: ns.o })), "ENODEV");
   });
 });

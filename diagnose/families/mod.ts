@@ -14,6 +14,10 @@ import { podFamily } from "./pod.ts";
 import { routeFamily } from "./route.ts";
 import { sysctlFamily } from "./sysctl.ts";
 import { vxlanFamily } from "./vxlan.ts";
+import { netfilterFamily } from "./netfilter.ts";
+import { underlayFamily } from "./underlay.ts";
+import { conntrackFamily } from "./conntrack.ts";
+import { offloadFamily } from "./offload.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -21,9 +25,13 @@ export const FAMILIES: readonly Family[] = [
   leaseFamily,
   sysctlFamily,
   podFamily,
+  underlayFamily,
   vxlanFamily,
   ipipFamily,
   routeFamily,
   mtuFamily,
+  netfilterFamily,
   ipamFamily,
+  conntrackFamily,
+  offloadFamily,
 ];

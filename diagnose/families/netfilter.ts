@@ -1,0 +1,184 @@
+/**
+ * `netfilter`: the static verdict of the flow through each node's ruleset (nftables, including
+ * iptables-nft tables): the forward hook at every hop of both directions with the hop's real
+ * input and output devices, and the output hook for the encapsulated packet leaving the source
+ * node (the destination's input hook for the underlay port is the underlay family's). `--trace`
+ * adds what the kernel itself logged (trace family).
+ *
+ * @module
+ */
+import { formatIp, nthIp, parseCidr } from "../../net/cidr.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import type { Family } from "../family.ts";
+import { judge, type Packet, type RuleRef, type Verdict } from "../nft_eval.ts";
+import { nsExec, pathHops, uplinkOf } from "../path.ts";
+import { rulesetOf } from "../ruleset.ts";
+
+/** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
+export function dropFix(node: NodeView, by: RuleRef, p: Packet): string {
+  const nft = `${nsExec(node)}nft`;
+  if (by.handle !== undefined) {
+    return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there`;
+  }
+  return `${nft} insert rule ${by.family} ${by.table} ${by.chain} ip saddr ${p.saddr} ip daddr ${p.daddr} accept`;
+}
+
+/** The check for one judged packet. */
+export function verdictCheck(
+  id: string,
+  node: NodeView,
+  what: string,
+  p: Packet,
+  v: Verdict,
+): CheckResult {
+  const evidence: Record<string, unknown> = {
+    packet: `${p.hook} ${p.l4proto} ${p.saddr} -> ${p.daddr}${p.dport ? ` dport ${p.dport}` : ""}${
+      p.iifname ? ` iif ${p.iifname}` : ""
+    }${p.oifname ? ` oif ${p.oifname}` : ""}`,
+    chains: v.chains.length ? v.chains : "no base chain on this hook",
+  };
+  if (v.unknown.length) {
+    evidence.notJudged = v.unknown.map((u) =>
+      `${u.family} ${u.table} ${u.chain} handle ${u.handle}: ${u.text}`
+    );
+  }
+  if (v.verdict === "drop" && v.by) {
+    evidence.droppedBy = `${v.by.family} ${v.by.table} ${v.by.chain}${
+      v.by.handle !== undefined ? ` handle ${v.by.handle}` : ""
+    }: ${v.by.text}`;
+    return fail(id, node.name, `${node.name}'s ruleset drops ${what}`, {
+      evidence,
+      fix: dropFix(node, v.by, p),
+    });
+  }
+  if (v.unknown.length) {
+    return warn(
+      id,
+      node.name,
+      `${node.name}'s ruleset accepts ${what} unless a rule it cannot judge matches`,
+      {
+        evidence,
+        fix: `${nsExec(node)}nft -a list ruleset  # check the rules listed in notJudged`,
+      },
+    );
+  }
+  return pass(id, node.name, `${node.name}'s ruleset accepts ${what}`, { evidence });
+}
+
+/** The encapsulated packet between two nodes for a backend ("udp" 8472 for vxlan, ipip, none). */
+export function encapPacket(
+  node: NodeView,
+  peer: NodeView,
+  hook: Packet["hook"],
+): Packet | undefined {
+  const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
+  const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
+  if (!src || !dst) return undefined;
+  const up = uplinkOf(node)?.name;
+  const base = {
+    hook,
+    saddr: src,
+    daddr: dst,
+    ...(hook === "input" ? { iifname: up } : { oifname: up }),
+  };
+  if (node.facts.backend === "vxlan") return { ...base, l4proto: "udp", dport: node.facts.port };
+  if (node.facts.backend === "ipip") return { ...base, l4proto: "ipip" };
+  return undefined;
+}
+
+async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const h of pathHops(d, pair)) {
+    const rs = await rulesetOf(d, h.node);
+    if (!rs.ok) {
+      out.push(skip("netfilter.forward", h.node.name, rs.reason));
+      continue;
+    }
+    const p: Packet = {
+      hook: "forward",
+      saddr: h.src,
+      daddr: h.dst,
+      l4proto: "icmp",
+      iifname: h.iif,
+      ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
+    };
+    out.push(
+      verdictCheck(
+        "netfilter.forward",
+        h.node,
+        `${h.direction} ${h.src} -> ${h.dst}`,
+        p,
+        judge(rs.ruleset, p),
+      ),
+    );
+  }
+  return out;
+}
+
+/** A pod address of a subnet (its second host), to judge pod traffic in general. */
+function podAddressIn(subnet: string): string {
+  return formatIp(nthIp(parseCidr(subnet), 2));
+}
+
+/** The netfilter family. */
+export const netfilterFamily: Family = {
+  name: "netfilter",
+  async pair(d, pair) {
+    await Promise.all(pair.nodes.map((n) => rulesetOf(d, n))); // one nft per node, in parallel
+    const out = await forwardChecks(d, pair);
+    const [a, b] = pair.nodes;
+    if (a && b) {
+      for (const [n, peer] of [[a, b], [b, a]] as const) {
+        const p = encapPacket(n, peer, "output");
+        const rs = n.kernel ? await rulesetOf(d, n) : undefined;
+        if (!p || !rs?.ok) continue;
+        out.push(
+          verdictCheck(
+            "netfilter.output",
+            n,
+            `the ${n.facts.backend} packet to ${peer.name} (${p.daddr})`,
+            p,
+            judge(rs.ruleset, p),
+          ),
+        );
+      }
+    }
+    return out;
+  },
+  async node(d, node) {
+    const rs = await rulesetOf(d, node);
+    if (!rs.ok) return [skip("netfilter.forward", node.name, rs.reason)];
+    if (!node.lease) return [];
+    // Pod traffic to and from every other node's subnet through the forward hook.
+    const out: CheckResult[] = [];
+    for (const l of d.store.leases ?? []) {
+      if (l.subnet === node.lease.subnet) continue;
+      const p: Packet = {
+        hook: "forward",
+        saddr: podAddressIn(node.lease.subnet),
+        daddr: podAddressIn(l.subnet),
+        l4proto: "icmp",
+        iifname: node.facts.bridge,
+        ...(node.facts.device ? { oifname: node.facts.device } : {}),
+      };
+      const v = judge(rs.ruleset, p);
+      if (v.verdict === "drop" || v.unknown.length) {
+        out.push(
+          verdictCheck("netfilter.forward", node, `pod traffic to ${l.node} (${l.subnet})`, p, v),
+        );
+      }
+    }
+    if (!out.length) {
+      out.push(
+        pass(
+          "netfilter.forward",
+          node.name,
+          `${node.name}'s ruleset forwards pod traffic to every other node`,
+          { evidence: { leases: (d.store.leases ?? []).length } },
+        ),
+      );
+    }
+    return out;
+  },
+};

@@ -1,0 +1,159 @@
+/**
+ * `underlay`: each node reaches the other's node IP (the kernel's FIB answer and the neighbour
+ * state of the next hop on the uplink), and the encapsulated traffic is not dropped on arrival:
+ * the static verdict of the destination's input hook for the backend's UDP port (vxlan) or IP
+ * protocol (ipip), plus the kernel's UDP error counters.
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, skip } from "../check.ts";
+import type { Diagnosis, NodeView } from "../context.ts";
+import type { Family } from "../family.ts";
+import { fibErrorMeaning } from "../kernel.ts";
+import { judge } from "../nft_eval.ts";
+import { nsExec, uplinkOf } from "../path.ts";
+import { rulesetOf } from "../ruleset.ts";
+import { encapPacket, verdictCheck } from "./netfilter.ts";
+
+function reach(node: NodeView, peer: NodeView): CheckResult[] {
+  const k = node.kernel;
+  const ip = peer.lease?.publicIP;
+  if (!k || !ip) return [];
+  const up = uplinkOf(node);
+  const a = k.fib({ dst: ip });
+  const cmd = `${nsExec(node)}ip route get ${ip}`;
+  if (!a.ok) {
+    return [
+      fail(
+        "underlay.fib",
+        node.name,
+        `${node.name} has no route to ${peer.name}'s node IP ${ip}: ${fibErrorMeaning(a.code)}`,
+        {
+          evidence: { lookup: cmd, kernel: a.message, uplink: up?.name },
+          fix: `${nsExec(node)}ip route  # the underlay network to ${ip} is missing on ${
+            up?.name ?? "the uplink"
+          }`,
+        },
+      ),
+    ];
+  }
+  const r = a.route;
+  const ev = {
+    lookup: cmd,
+    kernel: `${ip}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.devName}`,
+    uplink: up?.name,
+  };
+  const out: CheckResult[] = [];
+  if (up && r.devName !== up.name) {
+    out.push(
+      fail(
+        "underlay.fib",
+        node.name,
+        `${node.name} reaches ${peer.name}'s node IP ${ip} by ${r.devName}, not the uplink ${up.name}`,
+        {
+          evidence: ev,
+          fix: `${nsExec(node)}ip route  # a route sends ${ip} away from ${up.name}`,
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass("underlay.fib", node.name, `${node.name} reaches ${ip} by ${r.devName}`, {
+        evidence: ev,
+      }),
+    );
+  }
+  const hop = r.gateway ?? ip;
+  const n = k.neighs().find((x) => x.ip === hop && x.index === r.oif);
+  const nev = {
+    nextHop: hop,
+    dev: r.devName,
+    kernel: n ? `${n.ip} lladdr ${n.mac ?? "-"} ${n.state}` : "no entry",
+  };
+  if (n && (n.state === "failed" || n.state === "incomplete")) {
+    out.push(
+      fail(
+        "underlay.neigh",
+        node.name,
+        `${node.name} cannot resolve next hop ${hop} on ${r.devName} (${n.state}): the peer is down or unplugged`,
+        {
+          evidence: nev,
+          fix: `${nsExec(node)}ping -c 1 ${hop}; check the link between the nodes`,
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass(
+        "underlay.neigh",
+        node.name,
+        n
+          ? `next hop ${hop} is ${n.state}`
+          : `no neighbour entry for ${hop} yet (resolved on the first packet)`,
+        { evidence: nev },
+      ),
+    );
+  }
+  return out;
+}
+
+/** UDP counters of /proc/net/snmp in the node's namespace. */
+function udpCounters(node: NodeView): Record<string, number> | undefined {
+  try {
+    const text = node.kernel!.inside(() => Deno.readTextFileSync("/proc/thread-self/net/snmp"));
+    const lines = text.split("\n").filter((l) => l.startsWith("Udp:"));
+    const [names, values] = [lines[0]?.split(/\s+/).slice(1), lines[1]?.split(/\s+/).slice(1)];
+    if (!names || !values) return undefined;
+    const out: Record<string, number> = {};
+    for (const k of ["InErrors", "NoPorts", "RcvbufErrors"]) {
+      const i = names.indexOf(k);
+      if (i >= 0) out[k] = Number(values[i]);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+async function port(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
+  const p = encapPacket(node, peer, "input");
+  if (!p || !node.kernel) return [];
+  const rs = await rulesetOf(d, node);
+  if (!rs.ok) return [skip("underlay.port", node.name, rs.reason)];
+  const what = p.l4proto === "udp"
+    ? `UDP ${p.dport} from ${peer.name} (${p.saddr})`
+    : `IP protocol 4 (ipip) from ${peer.name}`;
+  const c = verdictCheck("underlay.port", node, what, p, judge(rs.ruleset, p));
+  const udp = p.l4proto === "udp" ? udpCounters(node) : undefined;
+  if (udp) c.evidence.udpCounters = udp;
+  return [c];
+}
+
+/** The underlay family. */
+export const underlayFamily: Family = {
+  name: "underlay",
+  async pair(d, pair) {
+    const [a, b] = pair.nodes;
+    if (!a || !b) return [];
+    return [...reach(a, b), ...reach(b, a), ...await port(d, b, a), ...await port(d, a, b)];
+  },
+  node(d, node) {
+    const out: CheckResult[] = [];
+    for (const l of d.store.leases ?? []) {
+      if (l.subnet === node.lease?.subnet) continue;
+      const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
+      out.push(...reach(node, peer).filter((c) => c.status !== "pass"));
+    }
+    if (!out.length) {
+      out.push(
+        pass(
+          "underlay.fib",
+          node.name,
+          `${node.name} reaches every other node's IP by its uplink`,
+          { evidence: { nodes: (d.store.leases ?? []).length - 1 } },
+        ),
+      );
+    }
+    return out;
+  },
+};

@@ -1,0 +1,304 @@
+/**
+ * A static verdict of one packet through an nftables ruleset (`nft -j list ruleset`, which
+ * includes the tables iptables-nft makes): the base chains of the packet's hook in priority
+ * order, rule by rule, following jump/goto/return, until a drop or reject (final), or every base
+ * chain accepted. Pure. Matches it cannot evaluate (an iptables extension, fib, socket, ...)
+ * are "unknown": the rule is taken as not matching and is listed, so a verdict that depends on
+ * one says so instead of guessing.
+ *
+ * @module
+ */
+import { inCidr, ipv4Number } from "./context.ts";
+
+/** The packet to judge. */
+export interface Packet {
+  hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  saddr: string;
+  daddr: string;
+  /** "icmp", "udp", "tcp", "ipip" (IP protocol 4). */
+  l4proto: "icmp" | "udp" | "tcp" | "ipip";
+  dport?: number;
+  iifname?: string;
+  oifname?: string;
+}
+
+/** Where a rule lives, and what it says in nft's words. */
+export interface RuleRef {
+  family: string;
+  table: string;
+  chain: string;
+  handle?: number;
+  /** The rule in nft syntax (approximate), or "policy drop". */
+  text: string;
+}
+
+/** The outcome. */
+export interface Verdict {
+  verdict: "accept" | "drop";
+  /** The rule (or chain policy) that dropped it, when dropped. */
+  by?: RuleRef;
+  /** Base chains the packet went through, "family table chain". */
+  chains: string[];
+  /** Rules with matches this evaluator cannot judge (taken as not matching). */
+  unknown: RuleRef[];
+}
+
+type Json = Record<string, unknown>;
+
+interface Chain {
+  family: string;
+  table: string;
+  name: string;
+  hook?: string;
+  prio?: number;
+  policy?: string;
+  rules: { handle?: number; expr: Json[] }[];
+}
+
+/** The ruleset's chains and named sets, indexed. */
+export interface Ruleset {
+  chains: Map<string, Chain>;
+  sets: Map<string, unknown[]>;
+}
+
+const key = (family: string, table: string, name: string) => `${family} ${table} ${name}`;
+
+/** Parses `nft -j list ruleset` output. */
+export function parseRuleset(text: string): Ruleset {
+  const v = JSON.parse(text) as { nftables?: Json[] };
+  const rs: Ruleset = { chains: new Map(), sets: new Map() };
+  for (const item of v.nftables ?? []) {
+    const c = item.chain as Json | undefined;
+    if (c) {
+      const ch: Chain = {
+        family: String(c.family),
+        table: String(c.table),
+        name: String(c.name),
+        rules: [],
+      };
+      if (typeof c.hook === "string") ch.hook = c.hook;
+      if (typeof c.prio === "number") ch.prio = c.prio;
+      if (typeof c.policy === "string") ch.policy = c.policy;
+      rs.chains.set(key(ch.family, ch.table, ch.name), ch);
+    }
+    const s = item.set as Json | undefined;
+    if (s) {
+      rs.sets.set(
+        key(String(s.family), String(s.table), String(s.name)),
+        (s.elem as unknown[]) ?? [],
+      );
+    }
+  }
+  for (const item of v.nftables ?? []) {
+    const r = item.rule as Json | undefined;
+    if (!r) continue;
+    const ch = rs.chains.get(key(String(r.family), String(r.table), String(r.chain)));
+    ch?.rules.push({
+      handle: typeof r.handle === "number" ? r.handle : undefined,
+      expr: (r.expr as Json[]) ?? [],
+    });
+  }
+  return rs;
+}
+
+type M = boolean | "unknown";
+
+function glob(pattern: string, name: string | undefined): boolean {
+  if (name === undefined) return false;
+  return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
+}
+
+/** Does packet value `v` equal one element of nft's right-hand side? */
+function member(right: unknown, v: string | number | undefined, sets: unknown[] | undefined): M {
+  if (v === undefined) return false;
+  if (Array.isArray(right)) return right.some((r) => member(r, v, sets) === true);
+  if (typeof right === "string" && right.startsWith("@")) {
+    return sets ? sets.some((r) => member(r, v, undefined) === true) : "unknown";
+  }
+  if (typeof right === "string" || typeof right === "number") {
+    if (typeof v === "string" && typeof right === "string") {
+      if (right.includes("/")) {
+        const n = ipv4Number(v);
+        return n !== undefined && inCidr(n, right);
+      }
+      return glob(right, v);
+    }
+    return right === v;
+  }
+  const o = right as Json;
+  if (o?.set !== undefined) return member(o.set, v, sets);
+  if (o?.prefix) {
+    const p = o.prefix as { addr: string; len: number };
+    const n = typeof v === "string" ? ipv4Number(v) : undefined;
+    return n !== undefined && inCidr(n, `${p.addr}/${p.len}`);
+  }
+  if (o?.range) {
+    const [a, b] = o.range as [unknown, unknown];
+    if (typeof v === "number") return v >= Number(a) && v <= Number(b);
+    const n = ipv4Number(String(v)), lo = ipv4Number(String(a)), hi = ipv4Number(String(b));
+    return n !== undefined && lo !== undefined && hi !== undefined && n >= lo && n <= hi;
+  }
+  if (o?.elem) return member((o.elem as Json).val, v, sets);
+  return "unknown";
+}
+
+const PROTO_NUM: Record<Packet["l4proto"], number> = { icmp: 1, tcp: 6, udp: 17, ipip: 4 };
+
+/** The packet's value for a match's left side; "unknown" when this evaluator cannot tell. */
+function leftValue(
+  left: Json,
+  p: Packet,
+): string | number | undefined | "unknown" | { proto: string } {
+  const meta = left.meta as Json | undefined;
+  if (meta) {
+    switch (meta.key) {
+      case "iifname":
+        return p.iifname;
+      case "oifname":
+        return p.oifname;
+      case "l4proto":
+      case "protocol":
+        return meta.key === "l4proto" ? p.l4proto : "ip";
+      case "nfproto":
+        return "ipv4";
+      default:
+        return "unknown";
+    }
+  }
+  const pl = left.payload as Json | undefined;
+  if (pl) {
+    if (pl.protocol === "ip") {
+      if (pl.field === "saddr") return p.saddr;
+      if (pl.field === "daddr") return p.daddr;
+      if (pl.field === "protocol") return p.l4proto;
+      return "unknown";
+    }
+    if (pl.protocol === "udp" || pl.protocol === "tcp" || pl.protocol === "th") {
+      if (pl.protocol !== "th" && pl.protocol !== p.l4proto) return { proto: String(pl.protocol) };
+      if (pl.field === "dport") return p.dport;
+      return "unknown";
+    }
+    if (pl.protocol === "icmp") return p.l4proto === "icmp" ? "unknown" : { proto: "icmp" };
+    return "unknown";
+  }
+  const ct = left.ct as Json | undefined;
+  if (ct?.key === "state") return "new"; // the flow diagnosed is a new one
+  return "unknown";
+}
+
+function matchExpr(m: Json, p: Packet, rs: Ruleset, ch: Chain): M {
+  const op = String(m.op ?? "==");
+  const lv = leftValue(m.left as Json, p);
+  if (lv === "unknown") return "unknown";
+  if (typeof lv === "object" && lv !== null) return false; // a payload of another protocol
+  let right = m.right;
+  if (
+    m.left && (m.left as Json).meta && ((m.left as Json).meta as Json).key === "l4proto" &&
+    typeof right === "number"
+  ) {
+    right = Object.entries(PROTO_NUM).find(([, n]) => n === right)?.[0] ?? right;
+  }
+  const sets = typeof right === "string" && right.startsWith("@")
+    ? rs.sets.get(key(ch.family, ch.table, right.slice(1)))
+    : undefined;
+  const r = member(right, lv, sets);
+  if (r === "unknown") return r;
+  if (op === "==" || op === "in") return r;
+  if (op === "!=") return !r;
+  return "unknown";
+}
+
+/** nft-ish text of a rule, for evidence. */
+export function ruleText(expr: Json[]): string {
+  return expr.map((e) => {
+    const [k, v] = Object.entries(e)[0] ?? ["?", null];
+    if (k === "match") {
+      const m = v as Json;
+      return `${JSON.stringify(m.left)} ${m.op} ${JSON.stringify(m.right)}`.replace(/[{}"]/g, "");
+    }
+    if (k === "counter") return "counter";
+    if (v === null) return k;
+    if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
+    return `${k} ${JSON.stringify(v)}`.replace(/[{}"]/g, "");
+  }).join(" ");
+}
+
+type ChainResult = "accept" | "drop" | undefined;
+
+interface Walk {
+  rs: Ruleset;
+  p: Packet;
+  unknown: RuleRef[];
+  by?: RuleRef;
+}
+
+function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
+  const r: RuleRef = { family: ch.family, table: ch.table, chain: ch.name, text };
+  if (handle !== undefined) r.handle = handle;
+  return r;
+}
+
+function runRule(
+  w: Walk,
+  ch: Chain,
+  rule: Chain["rules"][number],
+  depth: number,
+): ChainResult | "return" | "continue" {
+  for (const e of rule.expr) {
+    if (e.match) {
+      const m = matchExpr(e.match as Json, w.p, w.rs, ch);
+      if (m === "unknown") {
+        w.unknown.push(ref(ch, rule.handle, ruleText(rule.expr)));
+        return "continue";
+      }
+      if (!m) return "continue";
+      continue;
+    }
+    if (e.xt) {
+      if ((e.xt as Json).name === "comment") continue;
+      w.unknown.push(ref(ch, rule.handle, ruleText(rule.expr)));
+      return "continue";
+    }
+    if ("accept" in e) return "accept";
+    if ("drop" in e || "reject" in e) {
+      w.by = ref(ch, rule.handle, ruleText(rule.expr));
+      return "drop";
+    }
+    if ("return" in e) return "return";
+    const j = (e.jump ?? e.goto) as Json | undefined;
+    if (j) {
+      const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
+      const r = target && depth < 16 ? runChain(w, target, depth + 1) : undefined;
+      if (r) return r;
+      if (e.goto) return "return";
+    }
+  }
+  return "continue";
+}
+
+function runChain(w: Walk, ch: Chain, depth = 0): ChainResult {
+  for (const rule of ch.rules) {
+    const r = runRule(w, ch, rule, depth);
+    if (r === "accept" || r === "drop") return r;
+    if (r === "return") return undefined;
+  }
+  return undefined;
+}
+
+/** Judges `p` against the ruleset: every base chain (ip and inet tables) of its hook. */
+export function judge(rs: Ruleset, p: Packet): Verdict {
+  const bases = [...rs.chains.values()].filter((c) =>
+    c.hook === p.hook && (c.family === "ip" || c.family === "inet")
+  ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
+  const v: Verdict = { verdict: "accept", chains: [], unknown: [] };
+  for (const ch of bases) {
+    v.chains.push(key(ch.family, ch.table, ch.name));
+    const w: Walk = { rs, p, unknown: v.unknown };
+    const r = runChain(w, ch);
+    if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
+    if (r === undefined && ch.policy === "drop") {
+      return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };
+    }
+  }
+  return v;
+}

@@ -1,0 +1,104 @@
+import { assertEquals } from "../testing/assert.ts";
+import { judge, type Packet, parseRuleset } from "./nft_eval.ts";
+
+const pkt: Packet = {
+  hook: "forward",
+  saddr: "10.244.1.2",
+  daddr: "10.244.2.3",
+  l4proto: "icmp",
+  iifname: "cni0",
+  oifname: "skein.1",
+};
+
+function rs(...items: unknown[]): string {
+  return JSON.stringify({ nftables: [{ metainfo: {} }, ...items] });
+}
+const chain = (name: string, extra: Record<string, unknown> = {}) => ({
+  chain: { family: "inet", table: "t", name, handle: 1, ...extra },
+});
+const rule = (ch: string, handle: number, expr: unknown[]) => ({
+  rule: { family: "inet", table: "t", chain: ch, handle, expr },
+});
+const base = { type: "filter", hook: "forward", prio: 0, policy: "accept" };
+const daddr = (right: unknown) => ({
+  match: { op: "==", left: { payload: { protocol: "ip", field: "daddr" } }, right },
+});
+
+Deno.test("judge(): an empty ruleset accepts", () => {
+  assertEquals(judge(parseRuleset(rs()), pkt).verdict, "accept");
+});
+
+Deno.test("judge(): a drop rule on the destination prefix drops, with the rule as evidence", () => {
+  const v = judge(
+    parseRuleset(
+      rs(
+        chain("fwd", base),
+        rule("fwd", 4, [daddr({ prefix: { addr: "10.244.2.0", len: 24 } }), { counter: {} }, {
+          drop: null,
+        }]),
+      ),
+    ),
+    pkt,
+  );
+  assertEquals(v.verdict, "drop");
+  assertEquals([v.by?.table, v.by?.chain, v.by?.handle], ["t", "fwd", 4]);
+  // Another destination passes.
+  assertEquals(
+    judge(
+      parseRuleset(rs(chain("fwd", base), rule("fwd", 4, [daddr("10.9.9.9"), { drop: null }]))),
+      pkt,
+    ).verdict,
+    "accept",
+  );
+});
+
+Deno.test("judge(): policy drop, an accept before it, jump/return and named sets", () => {
+  const drop = { ...base, policy: "drop" };
+  assertEquals(judge(parseRuleset(rs(chain("fwd", drop))), pkt).by?.text, "policy drop");
+  const accepted = parseRuleset(rs(
+    chain("fwd", drop),
+    {
+      set: {
+        family: "inet",
+        table: "t",
+        name: "pods",
+        type: "ipv4_addr",
+        elem: [{ prefix: { addr: "10.244.0.0", len: 16 } }],
+      },
+    },
+    chain("sub"),
+    rule("sub", 7, [{ match: { op: "==", left: { meta: { key: "iifname" } }, right: "eth*" } }, {
+      accept: null,
+    }]),
+    rule("sub", 8, [{ return: null }]),
+    rule("fwd", 5, [{ jump: { target: "sub" } }]),
+    rule("fwd", 6, [daddr("@pods"), { accept: null }]),
+  ));
+  assertEquals(judge(accepted, pkt).verdict, "accept");
+  assertEquals(judge(accepted, { ...pkt, daddr: "192.168.1.1" }).verdict, "drop");
+});
+
+Deno.test("judge(): udp dport matches only udp packets; ct state sees a new flow; unknown matches are listed", () => {
+  const r = parseRuleset(rs(
+    chain("in", { ...base, hook: "input" }),
+    rule("in", 2, [{
+      match: { op: "in", left: { ct: { key: "state" } }, right: ["established", "related"] },
+    }, { accept: null }]),
+    rule("in", 3, [{ xt: { type: "match", name: "conntrack" } }, { drop: null }]),
+    rule("in", 4, [{
+      match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 8472 },
+    }, { drop: null }]),
+  ));
+  const udp: Packet = {
+    hook: "input",
+    saddr: "192.168.77.11",
+    daddr: "192.168.77.12",
+    l4proto: "udp",
+    dport: 8472,
+  };
+  const v = judge(r, udp);
+  assertEquals([v.verdict, v.by?.handle], ["drop", 4]);
+  assertEquals(v.unknown.map((u) => u.handle), [3]);
+  assertEquals(judge(r, { ...udp, dport: 4789 }).verdict, "accept");
+  assertEquals(judge(r, { ...udp, l4proto: "tcp" }).verdict, "accept");
+});
