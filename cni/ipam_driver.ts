@@ -37,8 +37,6 @@ function isInline(call: IpamCall, mode?: IpamMode): boolean {
 export interface IpamHints {
   /** The pod MTU the daemon chose (node lease), used when the config sets no "mtu". */
   mtu?: number;
-  /** The daemon's masquerade choice (node lease). */
-  ipMasq?: boolean;
 }
 
 /** IPAM ADD: the addresses, routes and DNS for the attachment (no interfaces). */
@@ -67,7 +65,7 @@ export async function ipamAddFor(
         routes: r.routes.map((rt) => ({ ...rt })),
         ...(r.dns && Object.keys(r.dns).length ? { dns: { ...r.dns } } : {}),
       },
-      hints: { mtu: config.nodeLease?.mtu, ipMasq: config.nodeLease?.ipMasq },
+      hints: { mtu: config.nodeLease?.mtu },
     };
   }
   const out = await delegate(call, "ADD");

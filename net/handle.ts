@@ -110,11 +110,6 @@ export class Handle implements NetHandle {
     this.close();
   }
 
-  /** The underlying socket (for tests and advanced use). */
-  get socket(): NetlinkSocket {
-    return this.#sock;
-  }
-
   /** Sends a prepared request and waits for its ACK. */
   request(msg: NlMessage, operation: string): void {
     this.#sock.request(msg, operation);
