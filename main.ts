@@ -11,7 +11,7 @@ import { VERSION } from "./version.ts";
 
 /** A command module: `main(args)` returns the process exit code. */
 interface CommandModule {
-  main(args: string[]): Promise<number>;
+  main(args: string[], opts?: { stdin?: unknown }): Promise<number>;
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -76,7 +76,16 @@ export async function run(args: string[]): Promise<number> {
       const { versionMain } = await import("./cni/version_cmd.ts");
       return versionMain();
     }
-    return (await COMMANDS.cni!.load()).main(args.slice(args[0] === "cni" ? 1 : 0));
+    const cniArgs = args.slice(args[0] === "cni" ? 1 : 0);
+    if (cniArgs.length === 0) {
+      // The daemon serves the call when it runs; this path loads nothing else.
+      const { forwardCall, readStdinSync } = await import("./cni/forward.ts");
+      const stdin = readStdinSync();
+      const code = await forwardCall(stdin);
+      if (code !== undefined) return code;
+      return (await COMMANDS.cni!.load()).main(cniArgs, { stdin });
+    }
+    return (await COMMANDS.cni!.load()).main(cniArgs);
   }
   const [name, ...rest] = args;
   switch (name) {

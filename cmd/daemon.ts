@@ -53,6 +53,24 @@ async function openStore(
 }
 
 /** `skein daemon [flags]`; returns the exit code. */
+/** Serves CNI calls on cfg.cniSocket; a failure is logged and plugins run in-process. */
+async function startCni(
+  cfg: DaemonConfig,
+  log: Logger,
+): Promise<{ close(): Promise<void> } | undefined> {
+  if (cfg.cniSocket === "none") return undefined;
+  try {
+    const { serveCni } = await import("../daemon/cni_server.ts");
+    return serveCni({ socketPath: cfg.cniSocket, hostNetns: cfg.netns, log });
+  } catch (e) {
+    log.error("cannot serve CNI calls; plugins run in-process", {
+      socket: cfg.cniSocket,
+      error: e,
+    });
+    return undefined;
+  }
+}
+
 export async function main(args: string[]): Promise<number> {
   let cfg: DaemonConfig;
   let dry: { json: boolean } | undefined;
@@ -87,6 +105,7 @@ export async function main(args: string[]): Promise<number> {
 
   let store: LeaseStore | undefined;
   let server: { addr: string; shutdown(): Promise<void> } | undefined;
+  let cni: { close(): Promise<void> } | undefined;
   try {
     const net = await import("../net/mod.ts");
     const backends = await import("../backends/mod.ts");
@@ -127,6 +146,7 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     log.info("serving health and metrics", { listen: server.addr });
+    cni = await startCni(cfg, log);
     await daemon.run(ac.signal);
     return ac.signal.aborted ? 0 : 1;
   } catch (e) {
@@ -135,6 +155,7 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGTERM", sigterm);
     Deno.removeSignalListener("SIGINT", sigint);
+    await cni?.close();
     await server?.shutdown();
     await store?.close();
   }

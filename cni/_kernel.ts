@@ -5,7 +5,7 @@
  * @module
  */
 import { type Handle, isNetlinkError, type NetHandle } from "../net/mod.ts";
-import { ensureSysctl } from "../node/sysctl.ts";
+import { ensureSysctl, netnsSysctl } from "../node/sysctl.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { parseCidr } from "../net/cidr.ts";
 
@@ -67,12 +67,15 @@ function sameCidr(a: string, b: string): boolean {
   return x.family === y.family && x.prefix === y.prefix && x.ip.value === y.ip.value;
 }
 
-/** Turns on IP forwarding for the families in use, in the namespace the plugin runs in. */
-export function enableForwarding(families: Iterable<4 | 6>): void {
+/**
+ * Turns on IP forwarding for the families in use, in the namespace the plugin runs in
+ * (`hostNetns` when that is not this process's).
+ */
+export function enableForwarding(families: Iterable<4 | 6>, hostNetns?: string): void {
   for (const f of new Set(families)) {
     step(`cannot enable IPv${f} forwarding`, () => {
-      if (f === 4) ensureSysctl("net.ipv4.ip_forward", "1");
-      else ensureSysctl("net.ipv6.conf.all.forwarding", "1");
+      if (f === 4) ensureSysctl("net.ipv4.ip_forward", "1", netnsSysctl(hostNetns));
+      else ensureSysctl("net.ipv6.conf.all.forwarding", "1", netnsSysctl(hostNetns));
     });
   }
 }

@@ -7,10 +7,25 @@ import { CniCode, CniError } from "./errors.ts";
 import { isOwnNetns, netnsExists, withNetns } from "../net/netns.ts";
 
 /**
+ * True when `path` is the namespace the plugin runs in: `hostNetns` when given (the daemon
+ * serving a plugin from its node's namespace), else this process's own.
+ */
+function isPluginNetns(path: string, hostNetns: string | undefined): boolean {
+  if (hostNetns === undefined) return isOwnNetns(path);
+  try {
+    const a = Deno.statSync(path);
+    const b = Deno.statSync(hostNetns);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
  * own network namespace (configuring the host as if it were a pod).
  */
-export function assertPodNetns(path: string): void {
+export function assertPodNetns(path: string, hostNetns?: string): void {
   if (!path.startsWith("/")) {
     // A relative path would resolve against the plugin's working directory (and "." or a
     // bare word would be read as a name under /run/netns).
@@ -29,7 +44,7 @@ export function assertPodNetns(path: string): void {
       `CNI_NETNS: ${(e as Error).message}`,
     );
   }
-  if (isOwnNetns(path)) {
+  if (isPluginNetns(path, hostNetns)) {
     throw new CniError(
       CniCode.InvalidEnv,
       "plugin's netns and netns from CNI_NETNS should not be the same",
@@ -56,6 +71,6 @@ export function assertPodNetns(path: string): void {
  * net/ would read as a name under /run/netns) or the host's own namespace (where CNI_IFNAME
  * could name the host's uplink, or "lo" in loopback mode) is never entered.
  */
-export function podNetnsUsable(path: string): boolean {
-  return path.startsWith("/") && netnsExists(path) && !isOwnNetns(path);
+export function podNetnsUsable(path: string, hostNetns?: string): boolean {
+  return path.startsWith("/") && netnsExists(path) && !isPluginNetns(path, hostNetns);
 }

@@ -21,6 +21,8 @@ export interface IpamCall {
   args: CmdArgs;
   /** Parsed CNI_ARGS. */
   cniArgs: CniArgs;
+  /** The namespace the plugin runs in when it is not this process's (see RunContext). */
+  hostNetns?: string;
 }
 
 /** `inline: true` forces the in-process skein IPAM (skein exec'd as another plugin's IPAM). */
@@ -165,8 +167,17 @@ export function findInPath(type: string, dirs: readonly string[]): string {
 export async function delegate(call: IpamCall, command: string): Promise<unknown> {
   const type = call.conf.ipam!.type;
   const bin = findInPath(type, call.args.path);
+  // The call's own CNI_* values, not this process's environment: in the daemon they differ.
+  const a = call.args;
   const child = new Deno.Command(bin, {
-    env: { CNI_COMMAND: command },
+    env: {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: a.containerId,
+      CNI_NETNS: a.netns,
+      CNI_IFNAME: a.ifName,
+      CNI_ARGS: a.args,
+      CNI_PATH: a.path.join(":"),
+    },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

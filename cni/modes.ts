@@ -43,6 +43,8 @@ export interface WireOptions {
   netns: string;
   /** Handle in the namespace the plugin runs in (the host). */
   host: NetHandle;
+  /** That namespace's path, when it is not this process's (the daemon serving the call). */
+  hostNetns?: string;
   /** Handle in the pod's namespace (a Handle: pod routes use routeAppend). */
   pod: Handle;
   /** The IPAM result (ips, routes, dns). */
@@ -191,7 +193,7 @@ export function wireBridge(o: WireOptions): CniResult {
         () => ensureAddr(o.host, br.index, gwCidr),
       );
     }
-    enableForwarding(familiesOf(ips));
+    enableForwarding(familiesOf(ips), o.hostNetns);
     mark("gateway address and forwarding");
   }
   const { hostLink, podLink } = createVeth(o, { master: br, up: true });
@@ -238,20 +240,20 @@ export function wireRouted(o: WireOptions): CniResult {
   const hostName = hostLink.name;
   if (fams.has(4)) {
     step(`cannot enable proxy_arp on ${hostName}`, () => {
-      ensureSysctl(`net/ipv4/conf/${hostName}/proxy_arp`, "1");
-      ensureSysctl(`net/ipv4/neigh/${hostName}/proxy_delay`, "0");
+      ensureSysctl(`net/ipv4/conf/${hostName}/proxy_arp`, "1", netnsSysctl(o.hostNetns));
+      ensureSysctl(`net/ipv4/neigh/${hostName}/proxy_delay`, "0", netnsSysctl(o.hostNetns));
     });
   }
   if (fams.has(6)) {
     step(
       `cannot disable DAD on ${hostName}`,
-      () => ensureSysctl(`net/ipv6/conf/${hostName}/accept_dad`, "0"),
+      () => ensureSysctl(`net/ipv6/conf/${hostName}/accept_dad`, "0", netnsSysctl(o.hostNetns)),
     );
   }
   const hostIndex = hostLink.index;
   const podIndex = podLink.index;
   step(`cannot set ${hostName} up`, () => o.host.linkSet(hostIndex, { up: true }));
-  enableForwarding(fams);
+  enableForwarding(fams, o.hostNetns);
   configurePodAddrs(o, podIndex, plan.ips);
   const hostMac = hostLink.mac; // read back by linkAdd(); setting the link up keeps it
   const podMac = podLink.mac;

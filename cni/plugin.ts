@@ -38,6 +38,15 @@ import { mark, traceFlush } from "./_trace.ts";
 
 mark("plugin modules loaded");
 
+/** Where a call runs. */
+export interface RunContext {
+  /**
+   * The namespace the plugin was started in, when it is not this process's own (the daemon
+   * serving a plugin from its node's namespace): the "host" side of every attachment.
+   */
+  hostNetns?: string;
+}
+
 /**
  * Runs one CNI call. Returns the JSON object to print on stdout (undefined: print nothing).
  * Throws CniError for every failure.
@@ -45,9 +54,10 @@ mark("plugin modules loaded");
 export async function runCni(
   args: CmdArgs,
   stdin: Uint8Array,
+  ctx: RunContext = {},
 ): Promise<Record<string, unknown> | undefined> {
   try {
-    return await runVerb(args, stdin);
+    return await runVerb(args, stdin, ctx);
   } finally {
     mark(`${args.command} done`);
     traceFlush();
@@ -57,6 +67,7 @@ export async function runCni(
 async function runVerb(
   args: CmdArgs,
   stdin: Uint8Array,
+  ctx: RunContext,
 ): Promise<Record<string, unknown> | undefined> {
   if (args.command === "VERSION") {
     const { versionAnswer } = await import("./version_cmd.ts");
@@ -76,7 +87,7 @@ async function runVerb(
   const cniArgs = args.command === "ADD" || args.command === "CHECK"
     ? parseCniArgs(args.args)
     : lenientCniArgs(args.args);
-  const call: IpamCall = { conf, args, cniArgs };
+  const call: IpamCall = { conf, args, cniArgs, hostNetns: ctx.hostNetns };
   mark("config parsed");
   if (conf.type !== "skein") return await runAsIpam(call);
   switch (args.command) {
@@ -135,13 +146,16 @@ async function runAsIpam(call: IpamCall): Promise<Record<string, unknown> | unde
 
 async function cmdAdd(call: IpamCall): Promise<CniResult> {
   const { conf, args, cniArgs } = call;
-  assertPodNetns(args.netns);
+  assertPodNetns(args.netns, call.hostNetns);
   if (conf.mode === "loopback") {
     using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
     return withDns(conf, wireLoopback(pod, args.netns, args.ifName, conf.cniVersion));
   }
   // Handles live for the whole call: the undo steps below still need them.
-  using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
+  using host = step(
+    "cannot open a netlink handle in the host namespace",
+    () => openHandle(hostOf(call)),
+  );
   mark("host handle open");
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
   mark("pod handle open");
@@ -167,6 +181,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
     }
     const opts = {
       conf,
+      hostNetns: call.hostNetns,
       containerId: args.containerId,
       ifName: args.ifName,
       netns: args.netns,
@@ -197,6 +212,11 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   }
 }
 
+/** openHandle() options for the namespace the plugin runs in. */
+function hostOf(call: IpamCall): { netns?: string } {
+  return call.hostNetns === undefined ? {} : { netns: call.hostNetns };
+}
+
 /** The config's own "dns" wins over IPAM's (the reference bridge does the same). */
 function withDns(conf: NetConf, r: CniResult): CniResult {
   const dns = conf.raw.dns;
@@ -210,7 +230,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   const { conf, args } = call;
   const errors: unknown[] = [];
   if (conf.mode === "loopback") {
-    if (podNetnsUsable(args.netns)) {
+    if (podNetnsUsable(args.netns, call.hostNetns)) {
       try {
         using pod = openHandle({ netns: args.netns });
         if (pod.linkFind(args.ifName)) pod.linkSet(args.ifName, { up: false });
@@ -226,7 +246,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   let host: Handle | undefined;
   let hostDel: Promise<unknown>;
   try {
-    host = openHandle();
+    host = openHandle(hostOf(call));
     hostDel = linkDelIfExistsAsync(host, hostName);
   } catch (e) {
     hostDel = Promise.reject(e);
@@ -253,7 +273,7 @@ async function cmdDel(call: IpamCall): Promise<void> {
   // therefore not the peer of this attachment's host veth: it is this attachment's only when
   // IPAM held a reservation for it (the host veth was lost, the pod side leaked). Otherwise it
   // belongs to another pod whose namespace this DEL names, and DEL leaves it alone.
-  if (released && podNetnsUsable(args.netns)) {
+  if (released && podNetnsUsable(args.netns, call.hostNetns)) {
     try {
       using pod = openHandle({ netns: args.netns });
       const l = pod.linkFind(args.ifName);
@@ -283,8 +303,11 @@ async function cmdCheck(call: IpamCall): Promise<void> {
       'CHECK needs the ADD result in "prevResult"',
     );
   }
-  assertPodNetns(args.netns);
-  using host = step("cannot open a netlink handle in the host namespace", () => openHandle());
+  assertPodNetns(args.netns, call.hostNetns);
+  using host = step(
+    "cannot open a netlink handle in the host namespace",
+    () => openHandle(hostOf(call)),
+  );
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
   const { checkAttachment } = await import("./check.ts");
   const ips = checkAttachment({
@@ -311,7 +334,7 @@ async function cmdGc(call: IpamCall): Promise<void> {
   await ipamGcFor(call);
   const { masqPrune } = await import("./masq.ts");
   await masqPrune((o) => o.network === conf.name && !valid.has(`${o.containerId}/${o.ifName}`));
-  using host = openHandle();
+  using host = openHandle(hostOf(call));
   const leaks = conf.mode === "bridge"
     ? bridgeLeaks(host, conf.bridge, keep)
     : routedLeaks(host, subnets, keep);

@@ -101,6 +101,11 @@ export interface DaemonConfig {
   leaseFile: string;
   /** flannel-style env file (default /run/skein/subnet.env). */
   subnetEnv: string;
+  /**
+   * Unix socket serving CNI calls, recorded in the lease file (default: cni.sock beside the
+   * lease file, /run/skein/cni.sock; "none" turns the service off).
+   */
+  cniSocket: string;
   /** Persistent state, e.g. the VXLAN MAC (default /var/lib/skein). */
   stateDir: string;
   logLevel: LogLevel;
@@ -196,6 +201,12 @@ export const DAEMON_FIELDS = {
     flag: "subnet-env",
     arg: "PATH",
     help: "flannel-style env file",
+  }),
+  cniSocket: stringField({
+    flag: "cni-socket",
+    arg: "PATH",
+    defaultText: "cni.sock beside the lease file",
+    help: 'serve CNI calls on this unix socket ("none": plugins always run in-process)',
   }),
   stateDir: stringField({
     default: "/var/lib/skein",
@@ -459,6 +470,12 @@ function nodeName(t: TopValues, hostname: string, fail: FailFn): string {
   return hostname;
 }
 
+/** `name` in the lease file's directory (/run/skein/subnet.json → /run/skein/cni.sock). */
+function besideLeaseFile(leaseFile: string, name: string): string {
+  const slash = leaseFile.lastIndexOf("/");
+  return slash < 0 ? name : `${leaseFile.slice(0, slash + 1)}${name}`;
+}
+
 /** Drops absent optional values, so the config holds only what is set or defaulted. */
 function defined<T extends Record<string, unknown>>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -504,6 +521,7 @@ export function buildConfig(
     datastore: section("datastore", "all") as DatastoreSection,
   }) as DaemonConfig;
   if (cfg.netns && !cfg.netns.includes("/")) cfg.netns = `/run/netns/${cfg.netns}`;
+  cfg.cniSocket ??= besideLeaseFile(cfg.leaseFile, "cni.sock");
   return cfg;
 }
 

@@ -24,6 +24,7 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     ipMasq: false,
     leaseFile: "/run/skein/subnet.json",
     subnetEnv: "/run/skein/subnet.env",
+    cniSocket: "/run/skein/cni.sock",
     stateDir: "/var/lib/skein",
     logLevel: "info",
     reconcileInterval: 10,
@@ -31,6 +32,15 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     driftGrace: 10,
     releaseOnExit: false,
   });
+});
+
+Deno.test("buildConfig() puts the CNI socket beside the lease file unless told", () => {
+  const beside = buildConfig("network: 10.244.0.0/16\nleaseFile: /tmp/n1/subnet.json\n", {}, {
+    hostname: "n1",
+  });
+  assertEquals(beside.cniSocket, "/tmp/n1/cni.sock");
+  const off = buildConfig("network: 10.244.0.0/16\n", { cniSocket: "none" }, { hostname: "n1" });
+  assertEquals(off.cniSocket, "none");
 });
 
 Deno.test("buildConfig() reads a full file (the shape the lab writes)", () => {

@@ -402,6 +402,7 @@ export class NodeDaemon {
       ipMasq: this.#cfg.ipMasq,
       backend: this.#cfg.backend.type,
     };
+    if (this.#cfg.cniSocket !== "none") f.cniSocket = this.#cfg.cniSocket;
     if (net.network6 && l.subnet6) {
       f.network6 = net.network6;
       f.subnet6 = l.subnet6;

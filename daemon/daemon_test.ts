@@ -113,6 +113,7 @@ Deno.test("NodeDaemon: leases a subnet, writes both files, becomes ready, follow
       mtu: 1450,
       ipMasq: true,
       backend: "vxlan",
+      cniSocket: rig.cfg.cniSocket,
     });
     assertEquals(
       await Deno.readTextFile(rig.cfg.subnetEnv),

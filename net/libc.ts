@@ -120,6 +120,53 @@ export const LIBC_POLL_SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * A unix stream server whose peers are checked with SO_PEERCRED (net/unix_server.ts): its own
+ * lazy dlopen, since the CNI plugin never calls these. accept4/recv/send run on helper threads
+ * (FFI `nonblocking`) so a slow peer never blocks the JS thread; SO_RCVTIMEO/SO_SNDTIMEO bound
+ * how long each of them can wait.
+ */
+export const LIBC_UNIX_SERVER_SYMBOLS = {
+  /** int connect(int fd, const struct sockaddr *addr, socklen_t len) */
+  connect: {
+    parameters: ["i32", /* int fd */ "buffer", /* const struct sockaddr * */ "u32" /* socklen_t */],
+    result: "i32",
+  },
+  /** int listen(int fd, int backlog) */
+  listen: { parameters: ["i32", /* int fd */ "i32" /* int backlog */], result: "i32" },
+  /** int getsockopt(int fd, int level, int name, void *value, socklen_t *len) */
+  getsockopt: {
+    parameters: [
+      "i32", /* int fd */
+      "i32", /* int level */
+      "i32", /* int optname */
+      "buffer", /* void *optval */
+      "buffer", /* socklen_t *optlen */
+    ],
+    result: "i32",
+  },
+  /** int shutdown(int fd, int how) — wakes a thread blocked in accept() or recv() on it. */
+  shutdown: { parameters: ["i32", /* int fd */ "i32" /* int how */], result: "i32" },
+  /** int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags), on a helper thread. */
+  accept4: {
+    parameters: ["i32", /* int fd */ "pointer", /* NULL */ "pointer", /* NULL */ "i32" /* flags */],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** ssize_t recv(int fd, void *buf, size_t len, int flags), on a helper thread. */
+  recv: {
+    parameters: ["i32", /* int fd */ "buffer", /* void *buf */ "usize", /* size_t */ "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
+  /** ssize_t send(int fd, const void *buf, size_t len, int flags), on a helper thread. */
+  send: {
+    parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize", /* size_t */ "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -134,6 +181,12 @@ export const SOL_SOCKET = 1;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
+export const SO_PEERCRED = 17;
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SHUT_RDWR = 2;
+export const MSG_NOSIGNAL = 0x4000;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const MSG_PEEK = 0x2;
@@ -211,6 +264,16 @@ export function libcPoll(): LibcPoll {
   libc(); // errno() must be ready before a failing call
   libPoll ??= Deno.dlopen("libc.so.6", LIBC_POLL_SYMBOLS).symbols;
   return libPoll;
+}
+
+type LibcUnixServer = Deno.DynamicLibrary<typeof LIBC_UNIX_SERVER_SYMBOLS>["symbols"];
+let libUnixServer: LibcUnixServer | undefined;
+
+/** listen/getsockopt/shutdown and the helper-thread accept4/recv/send (own dlopen, on first use). */
+export function libcUnixServer(): LibcUnixServer {
+  libc(); // errno() must be ready before a failing call
+  libUnixServer ??= Deno.dlopen("libc.so.6", LIBC_UNIX_SERVER_SYMBOLS).symbols;
+  return libUnixServer;
 }
 
 let libNsAdmin: LibcNsAdmin | undefined;

@@ -43,6 +43,8 @@ export interface NodeLease {
   ipMasq?: boolean;
   /** The backend type ("vxlan", "host-gw", "ipip"). */
   backend?: string;
+  /** The unix socket on which the daemon serves CNI calls (cni/forward.ts), when it does. */
+  cniSocket?: string;
 }
 
 /** What the daemon writes: the fields every lease has are required. */
@@ -51,7 +53,7 @@ export type NodeLeaseFile =
   & Required<Pick<NodeLease, "node" | "network" | "subnet" | "mtu" | "ipMasq" | "backend">>;
 
 /** How a field's value is checked. */
-type FieldKind = "string" | "cidr4" | "cidr6" | "mtu" | "boolean";
+type FieldKind = "string" | "cidr4" | "cidr6" | "mtu" | "boolean" | "path";
 
 interface FieldSpec {
   /** The JSON key and NodeLease property. */
@@ -71,6 +73,7 @@ const FIELDS: readonly FieldSpec[] = [
   { key: "mtu", kind: "mtu", env: "FLANNEL_MTU" },
   { key: "ipMasq", kind: "boolean", env: "FLANNEL_IPMASQ" },
   { key: "backend", kind: "string" },
+  { key: "cniSocket", kind: "path" },
 ];
 
 /** Why a node lease file could not be used. */
@@ -137,6 +140,11 @@ function jsonValue(path: string, f: FieldSpec, v: unknown): string | number | bo
     case "string":
       if (typeof v !== "string") throw corrupt(path, `${label} must be a string`);
       return v;
+    case "path":
+      if (typeof v !== "string" || !v.startsWith("/")) {
+        throw corrupt(path, `${label} must be an absolute path, got ${JSON.stringify(v)}`);
+      }
+      return v;
   }
 }
 
@@ -160,6 +168,7 @@ function envValue(path: string, f: FieldSpec, name: string, v: string): string |
       }
       return v === "true";
     case "string":
+    case "path":
       return v;
   }
 }

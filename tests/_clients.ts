@@ -9,7 +9,7 @@
  * @module
  */
 
-import { cniBinDir, REF_CNI_DIR } from "./_cni.ts";
+import { cniBinDir, cniMode, cniService, REF_CNI_DIR } from "./_cni.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -140,6 +140,8 @@ export function cnitoolRun(c: CnitoolCall): CnitoolResult {
     CNI_IFNAME: c.ifName,
     CNI_ARGS: c.cniArgs,
     CAP_ARGS: c.capArgs ? JSON.stringify(c.capArgs) : undefined,
+    // libcni hands this down to skein: which path serves it (see cniMode() in _cni.ts).
+    SKEIN_CNI_SOCKET: cniMode() === "daemon" ? cniService(c.hostNs) : "off",
   };
   const envArgs = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) =>
     `${k}=${v}`

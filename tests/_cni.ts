@@ -67,6 +67,54 @@ export interface CallResult {
   stderr: string;
 }
 
+/**
+ * How skein's plugin calls are served: "in-process" (the default: the plugin process does the
+ * work) or "daemon" (`SKEIN_CNI_MODE=daemon`: a CNI service (tests/_cni_daemon.ts) runs in each
+ * host namespace and the plugin forwards to it). Both must answer the same.
+ */
+export function cniMode(): "in-process" | "daemon" {
+  return Deno.env.get("SKEIN_CNI_MODE") === "daemon" ? "daemon" : "in-process";
+}
+
+const services = new Map<string, string>();
+
+/**
+ * Starts the CNI service for `hostNs` (once) and returns its socket. It runs detached inside
+ * that namespace and exits by itself when the namespace is deleted.
+ */
+export function cniService(hostNs: string): string {
+  const have = services.get(hostNs);
+  if (have) return have;
+  const dir = Deno.makeTempDirSync({ prefix: "skein-cni-sock-" });
+  const socket = `${dir}/cni.sock`;
+  const cmd = `'${DENO}' run -A --cached-only --quiet '${REPO}/tests/_cni_daemon.ts' ` +
+    `--socket '${socket}' --watch '${hostNs}' >'${dir}/log' 2>&1 &`;
+  const out = new Deno.Command("nsenter", {
+    args: [`--net=${hostNs}`, "setsid", "sh", "-c", cmd],
+    env: { DENO_DIR: getDenoDir() },
+    stdout: "null",
+    stderr: "piped",
+  }).outputSync();
+  if (!out.success) {
+    throw new Error(`cannot start the CNI service: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  const until = Date.now() + 20_000;
+  while (true) {
+    try {
+      if (Deno.statSync(socket).isSocket) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) {
+      throw new Error(`the CNI service did not start: ${Deno.readTextFileSync(`${dir}/log`)}`);
+    }
+    const t = Date.now() + 20;
+    while (Date.now() < t) { /* brief busy wait: this helper is synchronous */ }
+  }
+  services.set(hostNs, socket);
+  return socket;
+}
+
 /** Runs one plugin process inside `hostNs` with a minimal environment. */
 export async function callPlugin(o: CallOptions): Promise<CallResult> {
   const plugin = o.plugin ?? "skein";
@@ -79,6 +127,8 @@ export async function callPlugin(o: CallOptions): Promise<CallResult> {
     CNI_IFNAME: o.ifName ?? (o.containerId ? "eth0" : undefined),
     CNI_ARGS: o.cniArgs,
     CNI_PATH: `${cniBinDir()}:${REF_CNI_DIR}`,
+    // Which path serves skein (a runtime passes no such variable: the lease file says).
+    SKEIN_CNI_SOCKET: cniMode() === "daemon" ? cniService(o.hostNs) : "off",
     ...o.env,
   };
   const envArgs = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) =>

@@ -181,7 +181,12 @@ Deno.test("skein daemon (host-gw, file store, --netns): ready, files, routes, he
         mtu: 1500,
         ipMasq: false,
         backend: "host-gw",
+        cniSocket: `${dir}/run/cni.sock`,
       });
+      // The CNI service listens beside the lease file, for root only.
+      const sock = Deno.statSync(`${dir}/run/cni.sock`);
+      assert(sock.isSocket);
+      assertEquals(sock.mode! & 0o777, 0o600);
       assertEquals(
         await Deno.readTextFile(`${dir}/run/subnet.env`),
         "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n",

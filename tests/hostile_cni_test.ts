@@ -8,7 +8,16 @@
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
-import { callOk, type CallOptions, callPlugin, type CallResult, cniBinDir, inNs } from "./_cni.ts";
+import {
+  callOk,
+  type CallOptions,
+  callPlugin,
+  type CallResult,
+  cniBinDir,
+  cniMode,
+  cniService,
+  inNs,
+} from "./_cni.ts";
 
 /** callPlugin() for stdin given as raw bytes (invalid UTF-8 cannot travel as a string). */
 async function callBytes(o: CallOptions, stdin: Uint8Array): Promise<CallResult> {
@@ -19,6 +28,7 @@ async function callBytes(o: CallOptions, stdin: Uint8Array): Promise<CallResult>
     `CNI_NETNS=${o.netns}`,
     `CNI_IFNAME=${o.ifName}`,
     `CNI_PATH=${cniBinDir()}`,
+    `SKEIN_CNI_SOCKET=${cniMode() === "daemon" ? cniService(o.hostNs) : "off"}`,
   ];
   const child = new Deno.Command("nsenter", {
     args: [`--net=${o.hostNs}`, "env", "-i", ...env, `${cniBinDir()}/skein`],

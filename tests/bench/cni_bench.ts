@@ -1,7 +1,10 @@
 /**
  * CNI benchmark (root): skein vs the reference `bridge` + `host-local` on the same config
  * shape, same run. ADD and DEL latency (median, p95 over N pods, sequential) and wall time of
- * C concurrent ADDs, printed side by side with the ratio skein / reference.
+ * C concurrent ADDs, for skein served by the daemon (the plugin forwards to the CNI service
+ * running in the host namespace) and in-process (no daemon), each printed side by side with
+ * the reference and the ratio skein / reference. Also the start-up floor: an empty `deno run`,
+ * skein's VERSION, and a call the daemon answers at once (the forwarding client's cost).
  *
  *   deno run -A tests/bench/cni_bench.ts [--pods 50] [--concurrent 30]
  *
@@ -11,7 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { withNamespaces } from "../_netns.ts";
-import { callOk, cniBinDir, inNs } from "../_cni.ts";
+import { callOk, callPlugin, cniBinDir, cniService, inNs } from "../_cni.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,23 +34,22 @@ function stats(ms: number[]): { median: number; p95: number } {
 interface Impl {
   label: string;
   plugin: string;
+  /** "daemon": forward to the CNI service; "off": in-process. */
+  socket?: "daemon" | "off";
   conf: (dataDir: string) => Record<string, unknown>;
 }
 
+const skeinConf = (dataDir: string) => ({
+  cniVersion: "1.0.0",
+  name: "bench-skein",
+  type: "skein",
+  bridge: "bsk0",
+  isGateway: true,
+  isDefaultGateway: true,
+  ipam: { type: "skein", dataDir, subnet: "10.254.0.0/22" },
+});
+
 const impls: Impl[] = [
-  {
-    label: "skein",
-    plugin: "skein",
-    conf: (dataDir) => ({
-      cniVersion: "1.0.0",
-      name: "bench-skein",
-      type: "skein",
-      bridge: "bsk0",
-      isGateway: true,
-      isDefaultGateway: true,
-      ipam: { type: "skein", dataDir, subnet: "10.254.0.0/22" },
-    }),
-  },
   {
     label: "bridge+host-local",
     plugin: "bridge",
@@ -61,6 +63,8 @@ const impls: Impl[] = [
       ipam: { type: "host-local", dataDir, subnet: "10.254.4.0/22" },
     }),
   },
+  { label: "in-process", plugin: "skein", socket: "off", conf: skeinConf },
+  { label: "daemon", plugin: "skein", socket: "daemon", conf: skeinConf },
 ];
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
@@ -69,7 +73,26 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
+/** Median wall time of `n` runs of a process inside `ns` with the runtime's bare environment. */
+async function startup(ns: string, argv: string[], env: string[], n = 20): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ms.push(
+      await timeIt(() =>
+        new Deno.Command("nsenter", {
+          args: [`--net=${ns}`, "env", "-i", ...env, ...argv],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).output()
+      ),
+    );
+  }
+  return stats(ms).median;
+}
+
 const results: Record<string, { add: number[]; del: number[]; conc: number }> = {};
+const floor: Record<string, number> = {};
 cniBinDir();
 await withNamespaces(
   ["bhost", ...Array.from({ length: Math.max(PODS, CONC) }, (_, i) => `bp${i}`)],
@@ -77,6 +100,7 @@ await withNamespaces(
     const host = ns.bhost!;
     inNs(host, ["ip", "link", "set", "lo", "up"]);
     const pods = Array.from({ length: Math.max(PODS, CONC) }, (_, i) => ns[`bp${i}`]!);
+    const socket = cniService(host);
     for (const impl of impls) {
       const dataDir = Deno.makeTempDirSync({ prefix: "skein-bench-" });
       try {
@@ -89,6 +113,7 @@ await withNamespaces(
             netns: pods[i],
             hostNs: host,
             plugin: impl.plugin,
+            env: { SKEIN_CNI_SOCKET: impl.socket === "daemon" ? socket : "off" },
           });
         // warm-up (creates the bridge, warms caches)
         await call("ADD", 0, "warm");
@@ -106,22 +131,58 @@ await withNamespaces(
         Deno.removeSync(dataDir, { recursive: true });
       }
     }
+    // Start-up floor, same launcher form as the plugin.
+    const empty = Deno.makeTempFileSync({ prefix: "skein-empty-", suffix: ".ts" });
+    const launcher = Deno.readTextFileSync(`${cniBinDir()}/skein`);
+    if (/main\.ts'/.test(launcher)) {
+      // The same launcher with an empty module instead of main.ts.
+      const emptyLauncher = `${empty}.sh`;
+      Deno.writeTextFileSync(emptyLauncher, launcher.replace(/'[^']*main\.ts'/, `'${empty}'`), {
+        mode: 0o755,
+      });
+      floor["empty deno run"] = await startup(host, [emptyLauncher], []);
+      Deno.removeSync(emptyLauncher);
+    }
+    const skein = `${cniBinDir()}/skein`;
+    floor["skein VERSION"] = await startup(host, [skein], ["CNI_COMMAND=VERSION"]);
+    // The daemon answers at once (CNI_IFNAME missing): the forwarding client's whole cost.
+    floor["forwarded call, daemon answers"] = await startup(host, [skein], [
+      "CNI_COMMAND=DEL",
+      "CNI_CONTAINERID=x",
+      "CNI_PATH=/usr/lib/cni",
+      `SKEIN_CNI_SOCKET=${socket}`,
+    ]);
+    const probe = await callPlugin({
+      command: "DEL",
+      conf: skeinConf("/tmp"),
+      containerId: "x",
+      hostNs: host,
+      env: { SKEIN_CNI_SOCKET: socket, CNI_IFNAME: undefined },
+    });
+    if (probe.json?.code !== 4) throw new Error(`unexpected probe answer: ${probe.stdout}`);
+    Deno.removeSync(empty);
   },
 );
 
-const sk = results["skein"]!;
 const ref = results["bridge+host-local"]!;
 const row = (name: string, a: number, b: number) =>
   console.log(
-    `${name.padEnd(28)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${
+    `${name.padEnd(34)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${
       (a / b).toFixed(2).padStart(7)
     }`,
   );
 console.log(`CNI benchmark: ${PODS} sequential pods, ${CONC} concurrent ADDs (times in ms)`);
-console.log(`${"".padEnd(28)} ${"skein".padStart(9)} ${"ref".padStart(9)} ${"ratio".padStart(7)}`);
-const a1 = stats(sk.add), a2 = stats(ref.add), d1 = stats(sk.del), d2 = stats(ref.del);
-row("ADD median", a1.median, a2.median);
-row("ADD p95", a1.p95, a2.p95);
-row("DEL median", d1.median, d2.median);
-row("DEL p95", d1.p95, d2.p95);
-row(`${CONC} concurrent ADDs (wall)`, sk.conc, ref.conc);
+console.log(`${"".padEnd(34)} ${"skein".padStart(9)} ${"ref".padStart(9)} ${"ratio".padStart(7)}`);
+const r = stats(ref.add), rd = stats(ref.del);
+for (const mode of ["daemon", "in-process"]) {
+  const sk = results[mode]!;
+  const a = stats(sk.add), d = stats(sk.del);
+  row(`ADD median (${mode})`, a.median, r.median);
+  row(`ADD p95 (${mode})`, a.p95, r.p95);
+  row(`DEL median (${mode})`, d.median, rd.median);
+  row(`DEL p95 (${mode})`, d.p95, rd.p95);
+  row(`${CONC} concurrent ADDs (${mode})`, sk.conc, ref.conc);
+}
+console.log(`\nStart-up floor (median of 20, ms; ratio to the empty deno run)`);
+const e = floor["empty deno run"] ?? NaN;
+for (const [k, v] of Object.entries(floor)) row(k, v, e);

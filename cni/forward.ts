@@ -1,0 +1,260 @@
+/**
+ * The CNI plugin's forwarding client: when the node's daemon serves CNI on its unix socket, the
+ * plugin process only hands it the call (the CNI_* variables and the stdin bytes) and prints
+ * what comes back. This module imports nothing (no config parsing, no FFI, no YAML), so the
+ * forwarding path costs little more than the runtime's own start.
+ *
+ * The socket is found through the node lease file the daemon writes (`cniSocket`): the one
+ * the config's `ipam.leaseFile` names, else /run/skein/subnet.json. `SKEIN_CNI_SOCKET` in the
+ * environment overrides it ("off" turns forwarding off).
+ *
+ * Wire format (all lengths u32 big-endian). Request: "SKC1", header length, header JSON
+ * (`{"env":{"CNI_COMMAND":..}}`), stdin length, stdin bytes. Reply: one byte, "A" (accepted:
+ * the daemon runs the call) or "F" (declined: run it in-process); after "A": exit code, stdout
+ * length, stdout, stderr length, stderr.
+ *
+ * @module
+ */
+
+/** Where the daemon's JSON lease file is by default (node/lease_file.ts says the same; not imported, to keep this module import-free). */
+export const DEFAULT_LEASE_FILE = "/run/skein/subnet.json";
+/** Largest network config accepted on stdin (cmd/cni.ts refuses more with code 6). */
+export const MAX_STDIN = 1 << 20;
+/** Largest request header (the CNI_* variables; CNI_ARGS can be long). */
+export const MAX_HEADER = 1 << 20;
+/** Request magic and version. */
+export const MAGIC = "SKC1";
+/** Reply byte: the daemon runs the call. */
+export const ACCEPTED = 0x41;
+/** Reply byte: the daemon does not serve this call; the plugin runs it in-process. */
+export const DECLINED = 0x46;
+
+/** How long the plugin waits for the daemon to accept (or decline) before running in-process. */
+const ACCEPT_TIMEOUT_MS = 2000;
+/** How long it waits for the answer after "A" (the daemon's own deadline is shorter). */
+const ANSWER_TIMEOUT_MS = 120_000;
+
+/** What a forwarded call printed and returned. */
+export interface Forwarded {
+  /** Exit code. */
+  code: number;
+  /** stdout bytes, exactly as the in-process path prints them. */
+  stdout: Uint8Array;
+  /** stderr bytes. */
+  stderr: Uint8Array;
+}
+
+/** Why stdin could not be used: more than MAX_STDIN bytes (code 6), or a read error (code 5). */
+export interface StdinFailure {
+  /** "too-large" or "read". */
+  failure: "too-large" | "read";
+  /** The read error's message. */
+  message?: string;
+}
+
+/** stdin read to EOF, or why it could not be. */
+export type StdinBytes = Uint8Array | StdinFailure;
+
+/**
+ * Reads stdin to EOF synchronously (the stream machinery costs ~8 ms at process start). Stops
+ * past MAX_STDIN, so an endless or huge stdin cannot exhaust memory.
+ */
+export function readStdinSync(): StdinBytes {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (true) {
+    const buf = new Uint8Array(64 * 1024);
+    let n: number | null;
+    try {
+      n = Deno.stdin.readSync(buf);
+    } catch (e) {
+      return { failure: "read", message: (e as Error).message };
+    }
+    if (n === null) break;
+    chunks.push(buf.subarray(0, n));
+    total += n;
+    if (total > MAX_STDIN) return { failure: "too-large" };
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** The CNI_* variables of this process. */
+export function cniEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) if (k.startsWith("CNI_")) out[k] = v;
+  return out;
+}
+
+/**
+ * The daemon's CNI socket for this call, or undefined when no daemon announces one:
+ * $SKEIN_CNI_SOCKET, else `cniSocket` of the lease file the config names (`ipam.leaseFile`,
+ * default /run/skein/subnet.json).
+ */
+export function socketFor(stdin: Uint8Array): string | undefined {
+  const env = Deno.env.get("SKEIN_CNI_SOCKET");
+  if (env !== undefined) return env === "" || env === "off" ? undefined : env;
+  let leaseFile = DEFAULT_LEASE_FILE;
+  try {
+    const conf = JSON.parse(new TextDecoder().decode(stdin));
+    const lf = conf?.ipam?.leaseFile;
+    if (typeof lf === "string" && lf.startsWith("/")) leaseFile = lf;
+  } catch {
+    // not JSON: the daemon reports that like the in-process path would
+  }
+  if (leaseFile.endsWith(".env")) leaseFile = DEFAULT_LEASE_FILE;
+  try {
+    const sock = JSON.parse(Deno.readTextFileSync(leaseFile))?.cniSocket;
+    return typeof sock === "string" && sock.startsWith("/") ? sock : undefined;
+  } catch {
+    return undefined; // no daemon (yet): in-process
+  }
+}
+
+/** The request bytes for a call. */
+export function encodeRequest(env: Record<string, string>, stdin: Uint8Array): Uint8Array {
+  const header = new TextEncoder().encode(JSON.stringify({ env }));
+  const out = new Uint8Array(12 + header.length + stdin.length);
+  const v = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  v.setUint32(4, header.length);
+  out.set(header, 8);
+  v.setUint32(8 + header.length, stdin.length);
+  out.set(stdin, 12 + header.length);
+  return out;
+}
+
+/** The reply bytes after "A". */
+export function encodeAnswer(a: Forwarded): Uint8Array {
+  const out = new Uint8Array(13 + a.stdout.length + a.stderr.length);
+  const v = new DataView(out.buffer);
+  out[0] = ACCEPTED;
+  v.setUint32(1, a.code);
+  v.setUint32(5, a.stdout.length);
+  out.set(a.stdout, 9);
+  v.setUint32(9 + a.stdout.length, a.stderr.length);
+  out.set(a.stderr, 13 + a.stdout.length);
+  return out;
+}
+
+/** Parses a complete reply after "A"; undefined when it is cut short or malformed. */
+export function decodeAnswer(b: Uint8Array): Forwarded | undefined {
+  if (b.length < 13 || b[0] !== ACCEPTED) return undefined;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const outLen = v.getUint32(5);
+  if (9 + outLen + 4 > b.length) return undefined;
+  const errLen = v.getUint32(9 + outLen);
+  if (13 + outLen + errLen !== b.length) return undefined;
+  return {
+    code: v.getUint32(1),
+    stdout: b.subarray(9, 9 + outLen),
+    stderr: b.subarray(13 + outLen),
+  };
+}
+
+function timeout(ms: number): { promise: Promise<"timeout">; cancel(): void } {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<"timeout">((r) => id = setTimeout(() => r("timeout"), ms));
+  return { promise, cancel: () => clearTimeout(id) };
+}
+
+/**
+ * Sends the call to the daemon. Returns its answer, or undefined when the plugin must run the
+ * call itself: no socket, connection refused, no "A" within 2 s, the daemon declined, or the
+ * connection broke before a complete answer (a daemon that died mid-call).
+ */
+export async function forward(
+  socket: string,
+  env: Record<string, string>,
+  stdin: Uint8Array,
+): Promise<Forwarded | "timeout" | undefined> {
+  let conn: Deno.UnixConn;
+  const t = timeout(ACCEPT_TIMEOUT_MS);
+  try {
+    const c = await Promise.race([Deno.connect({ transport: "unix", path: socket }), t.promise]);
+    if (c === "timeout") return undefined;
+    conn = c;
+  } catch {
+    t.cancel();
+    return undefined;
+  }
+  try {
+    await conn.write(encodeRequest(env, stdin));
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    let deadline = t;
+    while (true) {
+      const buf = new Uint8Array(64 * 1024);
+      const n = await Promise.race([conn.read(buf), deadline.promise]);
+      if (n === "timeout") return total === 0 ? undefined : "timeout";
+      if (n === null) break;
+      if (total === 0) {
+        if (buf[0] !== ACCEPTED) return undefined; // declined
+        deadline.cancel();
+        deadline = timeout(ANSWER_TIMEOUT_MS);
+      }
+      chunks.push(buf.subarray(0, n));
+      total += n;
+    }
+    deadline.cancel();
+    const all = new Uint8Array(total);
+    let o = 0;
+    for (const c of chunks) {
+      all.set(c, o);
+      o += c.length;
+    }
+    return decodeAnswer(all);
+  } catch {
+    return undefined;
+  } finally {
+    t.cancel();
+    try {
+      conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function writeAllSync(w: { writeSync(b: Uint8Array): number }, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += w.writeSync(data.subarray(off));
+}
+
+/**
+ * The whole forwarding path: finds the daemon's socket, sends the call, prints the answer and
+ * returns the exit code; undefined when the plugin must run the call itself. A daemon that
+ * accepted the call but did not answer within 2 minutes gets the spec's "try again later"
+ * (code 11): running the call a second time in-process could race the daemon's.
+ */
+export async function forwardCall(stdin: StdinBytes): Promise<number | undefined> {
+  if (!(stdin instanceof Uint8Array)) return undefined;
+  const socket = socketFor(stdin);
+  if (socket === undefined) return undefined;
+  const a = await forward(socket, cniEnv(), stdin);
+  if (a === undefined) return undefined;
+  if (a === "timeout") {
+    let cniVersion = "1.1.0";
+    try {
+      const v = JSON.parse(new TextDecoder().decode(stdin))?.cniVersion;
+      if (typeof v === "string" && /^\d+\.\d+\.\d+$/.test(v)) cniVersion = v;
+    } catch {
+      // keep the newest version
+    }
+    const msg = {
+      cniVersion,
+      code: 11,
+      msg: `the skein daemon on ${socket} did not answer in time`,
+    };
+    writeAllSync(Deno.stdout, new TextEncoder().encode(JSON.stringify(msg) + "\n"));
+    return 1;
+  }
+  writeAllSync(Deno.stdout, a.stdout);
+  writeAllSync(Deno.stderr, a.stderr);
+  return a.code;
+}

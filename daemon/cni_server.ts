@@ -1,0 +1,235 @@
+/**
+ * The daemon's CNI service: plugin processes forward their call (cni/forward.ts) over a unix
+ * socket, and the daemon runs it in-process (cni/call.ts, already loaded and compiled) and
+ * sends back the exact stdout, stderr and exit code.
+ *
+ * Who may call: the socket is mode 0600, and each connection's SO_PEERCRED must say uid 0
+ * (net/unix_server.ts accepts through FFI, since Deno's unix listener hides the descriptor).
+ * The peer's network namespace (/proc/<pid>/ns/net) must be the one this daemon serves;
+ * otherwise the call is declined and the plugin runs it itself.
+ *
+ * Robustness: reading a request has a deadline (a slow or silent client is dropped), every
+ * blocking socket call runs on a helper thread with a timeout, a malformed request closes its
+ * connection only, and each call has a deadline after which the plugin gets "try again later"
+ * (code 11). Calls for different containers run in parallel; calls for the same container id
+ * run one after the other. All namespace work in the CNI code is synchronous on the JS thread
+ * (openHandle, withNetns, sysctls), so concurrent calls never observe each other's setns.
+ *
+ * @module
+ */
+import { type UnixPeer, UnixServer } from "../net/unix_server.ts";
+import { runCniCall } from "../cni/call.ts";
+import {
+  ACCEPTED,
+  DECLINED,
+  encodeAnswer,
+  type Forwarded,
+  MAGIC,
+  MAX_HEADER,
+  MAX_STDIN,
+} from "../cni/forward.ts";
+import type { Logger } from "./log.ts";
+
+/** Options for serveCni(). */
+export interface CniServerOptions {
+  /** Socket path (default /run/skein/cni.sock). */
+  socketPath: string;
+  /** The namespace the daemon's dataplane lives in (config netns); undefined: its own. */
+  hostNetns?: string;
+  /** Logger. */
+  log: Logger;
+  /** How long a client may take to send its request (default 5 s). */
+  readTimeoutMs?: number;
+  /** How long one call may run before the plugin is told to try again (default 60 s). */
+  callTimeoutMs?: number;
+  /** Connections handled at once; more are declined (the plugin runs in-process). */
+  maxConnections?: number;
+}
+
+/** The running service. */
+export interface CniServer {
+  /** The socket path clients connect to. */
+  readonly socketPath: string;
+  /** Stops accepting, waits for the calls in flight, removes the socket. */
+  close(): Promise<void>;
+}
+
+/** Where the daemon listens by default. */
+export const DEFAULT_CNI_SOCKET = "/run/skein/cni.sock";
+
+interface Request {
+  env: Record<string, string>;
+  stdin: Uint8Array;
+}
+
+class BadRequest extends Error {}
+
+/** Reads exactly `n` bytes (fewer only at end of stream). */
+async function readN(peer: UnixPeer, n: number): Promise<Uint8Array<ArrayBuffer>> {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = await peer.read(out.subarray(off) as Uint8Array<ArrayBuffer>);
+    if (got === 0) throw new BadRequest(`request cut short after ${off} of ${n} bytes`);
+    off += got;
+  }
+  return out;
+}
+
+async function readRequest(peer: UnixPeer): Promise<Request> {
+  const head = await readN(peer, 8);
+  if (new TextDecoder().decode(head.subarray(0, 4)) !== MAGIC) throw new BadRequest("bad magic");
+  const hlen = new DataView(head.buffer).getUint32(4);
+  if (hlen > MAX_HEADER) throw new BadRequest(`header of ${hlen} bytes`);
+  const header = JSON.parse(new TextDecoder().decode(await readN(peer, hlen)));
+  const env = header?.env;
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    throw new BadRequest("header has no env object");
+  }
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith("CNI_") || typeof v !== "string") throw new BadRequest(`bad variable ${k}`);
+    clean[k] = v;
+  }
+  const slen = new DataView((await readN(peer, 4)).buffer).getUint32(0);
+  if (slen > MAX_STDIN) throw new BadRequest(`stdin of ${slen} bytes`);
+  return { env: clean, stdin: await readN(peer, slen) };
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = Deno.statSync(a);
+    const y = Deno.statSync(b);
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Calls that must run subprocesses (nft for ipMasq and GC, a delegated IPAM plugin) in the
+ * plugin's namespace: only possible when that namespace is the daemon's own.
+ */
+function needsOwnNamespace(r: Request): boolean {
+  if (r.env.CNI_COMMAND === "GC") return true;
+  try {
+    const conf = JSON.parse(new TextDecoder().decode(r.stdin));
+    if (conf?.ipMasq === true) return true;
+    return conf?.type === "skein" && conf?.ipam !== undefined && conf?.ipam?.type !== "skein";
+  } catch {
+    return false; // the call fails on its config, the same everywhere
+  }
+}
+
+/** Serializes work per key (the container id); different keys run in parallel. */
+class KeyedQueue {
+  #tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.#tails.set(key, tail);
+    tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return next;
+  }
+}
+
+/**
+ * Starts serving CNI calls on `socketPath` (`skein daemon`'s `cniSocket`). Throws when the
+ * socket cannot be created (the daemon logs it and runs on; plugins then work in-process).
+ */
+export function serveCni(o: CniServerOptions): CniServer {
+  const server = UnixServer.listen({ path: o.socketPath, mode: 0o600, ioTimeoutMs: 5000 });
+  const served = o.hostNetns ?? "/proc/self/ns/net";
+  const queue = new KeyedQueue();
+  const inFlight = new Set<Promise<void>>();
+  const max = o.maxConnections ?? 64;
+  const readTimeout = o.readTimeoutMs ?? 5000;
+  const callTimeout = o.callTimeoutMs ?? 60_000;
+
+  const runCall = async (r: Request): Promise<Forwarded> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<Forwarded>((resolve) => {
+      timer = setTimeout(() => {
+        const msg = { cniVersion: "1.1.0", code: 11, msg: "the skein daemon's call timed out" };
+        resolve({
+          code: 1,
+          stdout: new TextEncoder().encode(JSON.stringify(msg) + "\n"),
+          stderr: new Uint8Array(),
+        });
+      }, callTimeout);
+    });
+    const work = queue.run(r.env.CNI_CONTAINERID ?? "", () =>
+      runCniCall({
+        getenv: (n) => r.env[n],
+        stdin: r.stdin,
+        hostNetns: o.hostNetns,
+      }));
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const handle = async (peer: UnixPeer): Promise<void> => {
+    const readTimer = setTimeout(() => peer.abort(), readTimeout);
+    try {
+      if (peer.cred.uid !== 0) {
+        o.log.warn("CNI socket: refused a non-root client", { ...peer.cred });
+        return;
+      }
+      let req: Request;
+      try {
+        req = await readRequest(peer);
+      } catch (e) {
+        o.log.warn("CNI socket: dropped a bad or slow request", {
+          pid: peer.cred.pid,
+          error: (e as Error).message,
+        });
+        return;
+      } finally {
+        clearTimeout(readTimer);
+      }
+      const declined = inFlight.size > max ||
+        !sameFile(`/proc/${peer.cred.pid}/ns/net`, served) ||
+        (o.hostNetns !== undefined && needsOwnNamespace(req));
+      if (declined) {
+        await peer.writeAll(new Uint8Array([DECLINED]));
+        return;
+      }
+      // "A" at once: the plugin now waits for the answer instead of running the call itself.
+      await peer.writeAll(new Uint8Array([ACCEPTED]));
+      const answer = await runCall(req);
+      await peer.writeAll(encodeAnswer(answer).subarray(1) as Uint8Array<ArrayBuffer>);
+    } catch (e) {
+      o.log.debug("CNI socket: client went away", { error: (e as Error).message });
+    } finally {
+      clearTimeout(readTimer);
+      await peer.close();
+    }
+  };
+
+  const loop = (async () => {
+    while (true) {
+      const peer = await server.accept();
+      if (!peer) return;
+      const p = handle(peer).catch(() => {});
+      inFlight.add(p);
+      p.finally(() => inFlight.delete(p));
+    }
+  })();
+
+  o.log.info("serving CNI calls", { socket: o.socketPath });
+  return {
+    socketPath: o.socketPath,
+    async close() {
+      await server.close();
+      await loop;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
