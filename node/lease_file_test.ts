@@ -91,8 +91,11 @@ Deno.test("what the writer writes, the reader reads back, in both forms", () => 
 
 Deno.test("parseLeaseJson() gives typed, canonical values and ignores keys it does not know", () => {
   assertEquals(
-    parseLeaseJson('{"subnet":"10.244.1.7/24","mtu":1400,"cniSocket":"/run/x.sock"}', "f"),
-    { subnet: "10.244.1.0/24", mtu: 1400 },
+    parseLeaseJson(
+      '{"subnet":"10.244.1.7/24","mtu":1400,"cniSocket":"/run/x.sock","future":1}',
+      "f",
+    ),
+    { subnet: "10.244.1.0/24", mtu: 1400, cniSocket: "/run/x.sock" },
   );
   assertEquals(parseLeaseJson('{"subnet6":"fd00:0:0:1::/64"}', "f"), {
     subnet6: "fd00:0:0:1::/64",
@@ -110,6 +113,7 @@ Deno.test("parseLeaseJson() and parseSubnetEnv() name the bad field", () => {
     ['{"subnet":"10.244.1.0/24","mtu":"1450"}', 'field "mtu" must be an integer 68-65535'],
     ['{"subnet":"10.244.1.0/24","ipMasq":"yes"}', 'field "ipMasq" must be a boolean'],
     ['{"subnet":"10.244.1.0/24","node":7}', 'field "node" must be a string'],
+    ['{"subnet":"10.244.1.0/24","cniSocket":"x.sock"}', 'field "cniSocket" must be an absolute'],
   ];
   for (const [text, why] of bad) {
     const e = assertThrows(() => parseLeaseJson(text, "/run/skein/subnet.json"), LeaseFileError);
