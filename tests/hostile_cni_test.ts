@@ -96,6 +96,21 @@ async function limited<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): P
   return out;
 }
 
+/**
+ * `take()` once two readings 200 ms apart agree (at most 5 s): a fresh veth's IPv6 link-local
+ * address and operstate settle on their own after ADD, under load a while later.
+ */
+async function settled(take: () => string): Promise<string> {
+  let prev = take();
+  for (let i = 0; i < 25; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const cur = take();
+    if (cur === prev) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
 type Case = [what: string, opts: Partial<CallOptions>, codes: number[]];
 
 Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, nothing changed", async () => {
@@ -375,7 +390,7 @@ Deno.test("DEL and CHECK of a container the plugin never saw leave the pod its C
       };
       const at = { conf, hostNs: host, ifName: "eth0" };
       const live = await callOk({ ...at, command: "ADD", containerId: "live0", netns: pod });
-      const before = snapshot([host, pod], dataDir);
+      const before = await settled(() => snapshot([host, pod], dataDir));
       // CHECK first: it must fail (not this container's interface) and change nothing.
       const check = await callPlugin({
         ...at,
