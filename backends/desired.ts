@@ -1,20 +1,16 @@
 /**
  * desiredFor(): the desired state of a node's backend for a set of leases, computed read-only
  * for callers that are not the backend itself (`skein diagnose`, the daemon's `/debug/state`).
- * It uses each backend's own pure builder (hostGwDesired, vxlanDesired, ipipDesired) and reads
- * only what those need from the kernel (the tunnel device's index, the uplink's prefixes). Feed
+ * It uses each backend's own pure builder (its `desired` in the backend table, registry.ts) and
+ * reads only what those need from the kernel (the tunnel device's index, the uplink's prefixes). Feed
  * the result with snapshot() to plan() to get the difference, without applying anything.
  *
  * @module
  */
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
-import { OnLink } from "./_lease.ts";
-import { hostGwDesired } from "./hostgw.ts";
-import { ipipDesired } from "./ipip.ts";
 import { backendDefinition } from "./registry.ts";
 import type { DesiredState, Uplink } from "./types.ts";
-import { vxlanDesired } from "./vxlan.ts";
 
 /** What desiredFor() needs about the node. */
 export interface DesiredInputs {
@@ -46,38 +42,19 @@ export function desiredFor(
   const def = backendDefinition(inp.type);
   if (!def) return { ok: false, reason: `unknown backend "${inp.type}"` };
   const others = leases.filter((l) => l.subnet !== self.subnet);
-  const devName = inp.device ?? def.capabilities.device?.name;
-  if (inp.type === "host-gw") {
-    const onlink = new OnLink(inp.handle as NetHandle, inp.uplink.index);
-    return {
-      ok: true,
-      desired: hostGwDesired({ uplink: inp.uplink, publicIP: inp.publicIP }, others, self, onlink),
-    };
-  }
-  const link = devName ? inp.handle.linkFind(devName) : undefined;
-  if (!devName || !link) {
-    return { ok: false, reason: `the ${inp.type} device ${devName ?? "?"} is missing` };
-  }
-  const device = { name: link.name, index: link.index };
-  const family = inp.publicIP.includes(":") ? 6 : 4;
-  switch (inp.type) {
-    case "vxlan":
-      return {
-        ok: true,
-        desired: vxlanDesired(
-          { publicIP: inp.publicIP, underlayFamily: family },
-          link.index,
-          others,
-          self,
-        ),
-        device,
-      };
-    case "ipip":
-      return {
-        ok: true,
-        desired: ipipDesired({ publicIP: inp.publicIP }, link.index, others, self),
-        device,
-      };
-  }
-  return { ok: false, reason: `no desired-state builder for backend "${inp.type}"` };
+  const build = {
+    handle: inp.handle,
+    uplink: inp.uplink,
+    publicIP: inp.publicIP,
+    underlayFamily: (inp.publicIP.includes(":") ? 6 : 4) as 4 | 6,
+  };
+  if (!def.capabilities.device) return { ok: true, desired: def.desired(build, others, self) };
+  const devName = inp.device ?? def.capabilities.device.name;
+  const link = inp.handle.linkFind(devName);
+  if (!link) return { ok: false, reason: `the ${inp.type} device ${devName} is missing` };
+  return {
+    ok: true,
+    desired: def.desired({ ...build, device: link.index }, others, self),
+    device: { name: link.name, index: link.index },
+  };
 }

@@ -14,11 +14,14 @@
  */
 import { type FieldTable, intField } from "../component/fields.ts";
 import { ENCAP_OVERHEAD } from "../node/mtu.ts";
+import type { NetHandle } from "../net/types.ts";
+import type { Lease } from "../store/types.ts";
 import type { BackendContext } from "./_context.ts";
-import { HostGwBackend } from "./hostgw.ts";
-import { IpipBackend } from "./ipip.ts";
-import type { Backend } from "./types.ts";
-import { VxlanBackend } from "./vxlan.ts";
+import { OnLink } from "./_lease.ts";
+import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
+import { IpipBackend, ipipDesired } from "./ipip.ts";
+import type { Backend, DesiredState, Uplink } from "./types.ts";
+import { VxlanBackend, vxlanDesired } from "./vxlan.ts";
 
 /** What a backend can do and needs, for validation, MTU and the lab. */
 export interface BackendCapabilities {
@@ -37,6 +40,21 @@ export interface BackendCapabilities {
   readonly kernelModule?: string;
 }
 
+/**
+ * What a backend's read-only desired-state builder gets (backends/desired.ts: `skein diagnose`,
+ * `--dry-run`, `/debug/state`), without a backend instance.
+ */
+export interface DesiredBuild {
+  /** A handle in the node's namespace; only read (host-gw asks which prefixes are on-link). */
+  handle: Pick<NetHandle, "linkFind" | "addrList" | "routeList">;
+  uplink: Uplink;
+  /** This node's public IP; its family is the underlay family. */
+  publicIP: string;
+  underlayFamily: 4 | 6;
+  /** The backend's device index (backends with `capabilities.device`; found by the caller). */
+  device?: number;
+}
+
 /** One entry of the backend table. */
 export interface BackendDefinition {
   /** One line for `--help`. */
@@ -49,6 +67,8 @@ export interface BackendDefinition {
   readonly capabilities: BackendCapabilities;
   /** Builds the backend from validated options; touches nothing in the kernel. */
   create(ctx: BackendContext): Backend;
+  /** The desired state for `leases` (others than `self`), read-only, as reconcile() builds it. */
+  desired(b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState;
 }
 
 /** VXLAN's own fields (flannel's defaults: VNI 1, UDP 8472). */
@@ -69,6 +89,8 @@ export const BACKENDS = {
     fields: {},
     capabilities: { overhead: ENCAP_OVERHEAD.none, ipv6Pods: true, needsOnLinkPeers: true },
     create: (ctx: BackendContext): Backend => new HostGwBackend(ctx),
+    desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
+      hostGwDesired(b, leases, self, new OnLink(b.handle as NetHandle, b.uplink.index)),
   },
   vxlan: {
     summary: "VXLAN overlay (device skein.1, flannel's wire format)",
@@ -80,6 +102,8 @@ export const BACKENDS = {
       device: { name: "skein.1", kind: "vxlan" },
     },
     create: (ctx: BackendContext): Backend => new VxlanBackend(ctx),
+    desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
+      vxlanDesired(b, b.device!, leases, self),
   },
   ipip: {
     summary: "IP-in-IP tunnel (device skein-ipip), IPv4 only",
@@ -92,6 +116,8 @@ export const BACKENDS = {
       kernelModule: "ipip",
     },
     create: (ctx: BackendContext): Backend => new IpipBackend(ctx),
+    desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
+      ipipDesired(b, b.device!, leases, self),
   },
 } as const satisfies Readonly<Record<string, BackendDefinition>>;
 
