@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { FakeHandle } from "../backends/_fake_handle.ts";
+import { FakeHandle } from "../testing/fake_handle.ts";
 import { createBackend } from "../backends/backend.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
 import { buildConfig } from "./config.ts";

@@ -50,3 +50,13 @@ Deno.test("node/ imports only net/ and node/; net/ never imports node/", () => {
   }
   assertEquals(bad, []);
 });
+
+Deno.test("component/ (config fields, lifecycle) imports only net/ and component/", () => {
+  const bad: string[] = [];
+  for (const f of productFiles("component")) {
+    for (const d of importedFolders(f)) {
+      if (d !== "component" && d !== "net") bad.push(`${f} imports ${d}/`);
+    }
+  }
+  assertEquals(bad, []);
+});
