@@ -207,9 +207,8 @@ function checkDns(dns: unknown): void {
   }
 }
 
-/** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
-export function parseNetConf(bytes: Uint8Array): NetConf {
-  const { raw, cniVersion } = decodeConfig(bytes);
+/** "type", "mode", "bridge" and "mtu": what the plugin is and how it wires the pod. */
+function wiring(raw: Record<string, unknown>): Pick<NetConf, "type" | "mode" | "bridge" | "mtu"> {
   const type = raw.type;
   if (typeof type !== "string" || type === "") {
     throw invalid("type", 'must name the plugin ("skein")');
@@ -221,7 +220,6 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
       `${JSON.stringify(modeRaw)} is not one of "bridge", "routed", "loopback"`,
     );
   }
-  const mode = modeRaw as Mode;
   const bridge = raw.bridge ?? "cni0";
   if (!isIfname(bridge)) {
     throw invalid("bridge", `${JSON.stringify(bridge)} is not a valid interface name (1-15 bytes)`);
@@ -235,6 +233,11 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
     }
     mtu = raw.mtu;
   }
+  return { type, mode: modeRaw as Mode, bridge, mtu };
+}
+
+/** Refuses (code 2) the reference bridge's options skein does not implement, when switched on. */
+function checkUnsupported(raw: Record<string, unknown>): void {
   for (const k of UNSUPPORTED) {
     const v = raw[k];
     if (
@@ -247,8 +250,10 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
       );
     }
   }
-  const isDefaultGateway = bool(raw, "isDefaultGateway", false);
-  const isGateway = bool(raw, "isGateway", false) || isDefaultGateway;
+}
+
+/** The "ipam" section: required unless skein is the main plugin in loopback mode. */
+function ipamSection(raw: Record<string, unknown>, type: string, mode: Mode): NetConf["ipam"] {
   let ipam: NetConf["ipam"];
   if (raw.ipam !== undefined && raw.ipam !== null) {
     if (!isObj(raw.ipam)) throw invalid("ipam", "must be an object");
@@ -269,6 +274,13 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
       `skein runs as the IPAM of "${type}" but the config has no "ipam" section`,
     );
   }
+  return ipam;
+}
+
+/** What the runtime asks for: addresses (runtimeConfig.ips, args.cni.ips) and a MAC. */
+function runtimeRequests(
+  raw: Record<string, unknown>,
+): Pick<NetConf, "requestedIps" | "mac"> {
   const rc = raw.runtimeConfig;
   if (rc !== undefined && rc !== null && !isObj(rc)) {
     throw invalid("runtimeConfig", "must be an object");
@@ -289,6 +301,27 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
     }
   }
   if (isObj(args) && isObj(args.cni)) requestedIps.push(...ipList(args.cni.ips, "args.cni.ips"));
+  return { requestedIps, mac };
+}
+
+/** Checks that each requested address is one (a prefix given with it is informational). */
+function checkRequestedIps(requestedIps: readonly string[]): void {
+  for (const ip of requestedIps) {
+    if (!tryParseIp(ip.split("/")[0]!)) {
+      throw invalid("runtimeConfig.ips", `"${ip}" is not an address`);
+    }
+  }
+}
+
+/** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
+export function parseNetConf(bytes: Uint8Array): NetConf {
+  const { raw, cniVersion } = decodeConfig(bytes);
+  const { type, mode, bridge, mtu } = wiring(raw);
+  checkUnsupported(raw);
+  const isDefaultGateway = bool(raw, "isDefaultGateway", false);
+  const isGateway = bool(raw, "isGateway", false) || isDefaultGateway;
+  const ipam = ipamSection(raw, type, mode);
+  const { requestedIps, mac } = runtimeRequests(raw);
   checkDns(raw.dns);
   let prevResult: CniResult | undefined;
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
@@ -298,12 +331,7 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
   for (const k of ["cni.dev/valid-attachments", "cni.dev/attachments"]) {
     if (raw[k] !== undefined && raw[k] !== null) validAttachments = attachments(raw[k], k);
   }
-  for (const ip of requestedIps) {
-    // Keep just the address for IPAM; a prefix given here is informational.
-    if (!tryParseIp(ip.split("/")[0]!)) {
-      throw invalid("runtimeConfig.ips", `"${ip}" is not an address`);
-    }
-  }
+  checkRequestedIps(requestedIps);
   return {
     cniVersion,
     name: raw.name as string,
