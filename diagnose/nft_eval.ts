@@ -208,18 +208,41 @@ function matchExpr(m: Json, p: Packet, rs: Ruleset, ch: Chain): M {
   return "unknown";
 }
 
-/** nft-ish text of a rule, for evidence. */
+/** nft syntax of a match's left side ("ip daddr", "udp dport", "iifname", "ct state"). */
+function leftText(left: Json): string {
+  if (left.payload) {
+    const p = left.payload as Json;
+    return `${p.protocol} ${p.field}`;
+  }
+  if (left.meta) return String((left.meta as Json).key);
+  if (left.ct) return `ct ${(left.ct as Json).key}`;
+  return JSON.stringify(left);
+}
+
+/** nft syntax of a match's right side. */
+function rightText(right: unknown): string {
+  if (typeof right === "string" || typeof right === "number") return String(right);
+  if (Array.isArray(right)) return `{ ${right.map(rightText).join(", ")} }`;
+  const o = right as Json;
+  if (o?.prefix) return `${(o.prefix as Json).addr}/${(o.prefix as Json).len}`;
+  if (o?.set !== undefined) return rightText(o.set);
+  if (o?.range) return (o.range as unknown[]).map(rightText).join("-");
+  return JSON.stringify(right);
+}
+
+/** A rule in nft syntax (as `nft list ruleset` prints it, for the common expressions). */
 export function ruleText(expr: Json[]): string {
   return expr.map((e) => {
     const [k, v] = Object.entries(e)[0] ?? ["?", null];
     if (k === "match") {
       const m = v as Json;
-      return `${JSON.stringify(m.left)} ${m.op} ${JSON.stringify(m.right)}`.replace(/[{}"]/g, "");
+      const op = m.op === "==" || m.op === "in" ? "" : `${m.op} `;
+      return `${leftText(m.left as Json)} ${op}${rightText(m.right)}`;
     }
-    if (k === "counter") return "counter";
-    if (v === null) return k;
+    if (k === "xt") return `xt ${(v as Json).type} ${(v as Json).name}`;
     if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
-    return `${k} ${JSON.stringify(v)}`.replace(/[{}"]/g, "");
+    if (v === null || k === "counter") return k;
+    return `${k} ${JSON.stringify(v)}`;
   }).join(" ");
 }
 

@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { judge, type Packet, parseRuleset } from "./nft_eval.ts";
+import { judge, type Packet, parseRuleset, ruleText } from "./nft_eval.ts";
 
 const pkt: Packet = {
   hook: "forward",
@@ -101,4 +101,23 @@ Deno.test("judge(): udp dport matches only udp packets; ct state sees a new flow
   assertEquals(v.unknown.map((u) => u.handle), [3]);
   assertEquals(judge(r, { ...udp, dport: 4789 }).verdict, "accept");
   assertEquals(judge(r, { ...udp, l4proto: "tcp" }).verdict, "accept");
+});
+
+Deno.test("ruleText() prints rules in nft syntax", () => {
+  assertEquals(
+    ruleText([
+      daddr({ prefix: { addr: "10.244.2.0", len: 24 } }),
+      { match: { op: "!=", left: { meta: { key: "iifname" } }, right: "eth0" } },
+      {
+        match: {
+          op: "in",
+          left: { ct: { key: "state" } },
+          right: { set: ["established", "related"] },
+        },
+      },
+      { counter: { packets: 1, bytes: 2 } },
+      { drop: null },
+    ]),
+    "ip daddr 10.244.2.0/24 iifname != eth0 ct state { established, related } counter drop",
+  );
 });

@@ -25,6 +25,29 @@ export function conntrackStats(text: string): Record<string, number> {
   return out;
 }
 
+/** The fill check: fail when full (new flows dropped), warn from 90 %. */
+export function tableCheck(node: string, count: number, max: number, fix: string): CheckResult {
+  const used = max ? Math.round((count / max) * 1000) / 10 : 0;
+  const ev = { nf_conntrack_count: count, nf_conntrack_max: max, usedPercent: used };
+  if (count >= max) {
+    return fail(
+      "conntrack.table",
+      node,
+      `${node}'s conntrack table is full (${count}/${max}): new flows are dropped`,
+      { evidence: ev, fix },
+    );
+  }
+  if (count >= max * 0.9) {
+    return warn("conntrack.table", node, `${node}'s conntrack table is ${used} % full`, {
+      evidence: ev,
+      fix,
+    });
+  }
+  return pass("conntrack.table", node, `${node}'s conntrack table holds ${count} of ${max}`, {
+    evidence: ev,
+  });
+}
+
 function check(node: NodeView): CheckResult[] {
   const k = node.kernel;
   if (!k) return [];

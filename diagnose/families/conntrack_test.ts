@@ -1,5 +1,5 @@
 import { assertEquals } from "../../testing/assert.ts";
-import { conntrackStats } from "./conntrack.ts";
+import { conntrackStats, tableCheck } from "./conntrack.ts";
 import { affectedKernel } from "./offload.ts";
 
 Deno.test("conntrackStats() sums the per-CPU hex columns by name", () => {
@@ -20,4 +20,14 @@ Deno.test("affectedKernel(): kernels before 5.7 have the VXLAN checksum offload 
     false,
     false,
   ]);
+});
+
+Deno.test("tableCheck(): full fails, 90 % warns, below passes", () => {
+  assertEquals(
+    [[262144, 262144], [240000, 262144], [10, 262144]].map(([c, m]) =>
+      tableCheck("n1", c!, m!, "fix").status
+    ),
+    ["fail", "warn", "pass"],
+  );
+  assertEquals(tableCheck("n1", 5, 5, "sysctl -w x").fix, "sysctl -w x");
 });
