@@ -138,16 +138,8 @@ function nextFree(
   return undefined;
 }
 
-/**
- * ADD: reserves one address from every range set for the attachment (a requested IP when one
- * falls in the set, else the next free address round-robin after `last_reserved_ip.<n>`, as
- * host-local). Everything happens under the store lock; each reservation is created atomically
- * before anything else; if any range set fails, the reservations of this call are released
- * before the error is thrown, so a failed ADD changes nothing.
- */
-export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
-  validateAttachment(req);
-  const sets = rangeSetsOf(req.config);
+/** The requested addresses as IPs, without duplicates (a prefix length is ignored). Code 7. */
+function requestedAddresses(req: IpamRequest): Ip[] {
   const requested: Ip[] = [];
   for (const t of req.requestedIps ?? []) {
     const ip = typeof t === "string" ? tryParseIp(t.replace(/\/[0-9]+$/, "")) : undefined;
@@ -159,6 +151,105 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
     }
     if (!requested.some((x) => compareIp(x, ip) === 0)) requested.push(ip);
   }
+  return requested;
+}
+
+/** What one ADD works with under the lock. */
+interface AddState {
+  store: ReservationStore;
+  scan: ScanResult;
+  req: IpamRequest;
+}
+
+/** Reserves the requested address `ip` of `set`, or throws why it cannot be had. */
+function reserveRequested(s: AddState, set: RangeSet, ip: Ip): void {
+  const why = reservedReason(rangeFor(set, ip)!, ip);
+  if (why) {
+    throw new CniError(CniCode.Internal, `Requested IP address ${formatIp(ip)} ${why}`);
+  }
+  if (!reserveReclaiming(s.store, s.scan, formatIp(ip), s.req)) {
+    throw new CniError(
+      CniCode.Internal,
+      `Requested IP address ${formatIp(ip)} is not available in range set ${rangeSetText(set)}`,
+      `it is held by ${ownerText(s.scan.reservations.get(formatIp(ip)))}`,
+    );
+  }
+}
+
+/**
+ * Reserves the next free address of range set `idx` round-robin (reclaiming abandoned files when
+ * the set looks full); refuses a second address for the same attachment in the set.
+ */
+function reserveNext(s: AddState, set: RangeSet, idx: number): Ip {
+  const { store, scan, req } = s;
+  for (const r of scan.reservations.values()) {
+    if (recordMatches(r.record, req) && rangeFor(set, r.addr)) {
+      throw new CniError(
+        CniCode.Internal,
+        `${r.ip} has been allocated to ${req.containerId} (${req.ifName}), duplicate allocation is not allowed`,
+        "the runtime must DEL an attachment before adding it again",
+      );
+    }
+  }
+  let found = nextFree(store, scan, set, idx, req);
+  // The range looks full: free what dead writers left in it, then look again.
+  if (!found && reclaimAbandoned(store, scan, (r) => !!rangeFor(set, r.addr)) > 0) {
+    found = nextFree(store, scan, set, idx, req);
+  }
+  if (!found) {
+    throw new CniError(
+      CniCode.TryAgainLater,
+      `no IP addresses available in range set: ${rangeSetText(set)}`,
+      `every address of network "${req.config.networkName}" in this range set is reserved (${store.dir})`,
+    );
+  }
+  return found;
+}
+
+/**
+ * Reserves one address per range set (recording each in `done` and moving the cursors); throws
+ * when an address cannot be had or a requested one fits no set. Needs the lock.
+ */
+function reserveAll(s: AddState, sets: RangeSet[], requested: Ip[], done: string[]): IpamIp[] {
+  const pending = [...requested];
+  const out: IpamIp[] = [];
+  sets.forEach((set, idx) => {
+    const want = pending.findIndex((ip) => rangeFor(set, ip) !== undefined);
+    let got: Ip;
+    if (want >= 0) {
+      got = pending.splice(want, 1)[0]!;
+      reserveRequested(s, set, got);
+    } else {
+      got = reserveNext(s, set, idx);
+    }
+    const text = formatIp(got);
+    done.push(text);
+    s.store.setLastReserved(idx, text);
+    if (idx === 0) crashPoint("after-reserve");
+    const range = rangeFor(set, got)!;
+    out.push({ address: `${text}/${prefixOf(set, got)}`, gateway: formatIp(range.gateway) });
+  });
+  if (pending.length > 0) {
+    throw new CniError(
+      CniCode.Internal,
+      `failed to allocate all requested IPs: ${pending.map(formatIp).join(" ")}`,
+      pending.map((ip) => `${formatIp(ip)} ${whyOutside(sets, ip)}`).join("; "),
+    );
+  }
+  return out;
+}
+
+/**
+ * ADD: reserves one address from every range set for the attachment (a requested IP when one
+ * falls in the set, else the next free address round-robin after `last_reserved_ip.<n>`, as
+ * host-local). Everything happens under the store lock; each reservation is created atomically
+ * before anything else; if any range set fails, the reservations of this call are released
+ * before the error is thrown, so a failed ADD changes nothing.
+ */
+export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
+  validateAttachment(req);
+  const sets = rangeSetsOf(req.config);
+  const requested = requestedAddresses(req);
   const dns = req.config.resolvConf ? readResolvConf(req.config.resolvConf) : undefined;
   const store = openStore(req.config)!;
   try {
@@ -168,64 +259,7 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
       const done: string[] = [];
       const cursors = sets.map((_, idx) => store.readCursor(idx));
       try {
-        const pending = [...requested];
-        const out: IpamIp[] = [];
-        sets.forEach((set, idx) => {
-          const want = pending.findIndex((ip) => rangeFor(set, ip) !== undefined);
-          let got: Ip;
-          if (want >= 0) {
-            got = pending.splice(want, 1)[0]!;
-            const why = reservedReason(rangeFor(set, got)!, got);
-            if (why) {
-              throw new CniError(CniCode.Internal, `Requested IP address ${formatIp(got)} ${why}`);
-            }
-            if (!reserveReclaiming(store, scan, formatIp(got), req)) {
-              throw new CniError(
-                CniCode.Internal,
-                `Requested IP address ${formatIp(got)} is not available in range set ${
-                  rangeSetText(set)
-                }`,
-                `it is held by ${ownerText(scan.reservations.get(formatIp(got)))}`,
-              );
-            }
-          } else {
-            for (const r of scan.reservations.values()) {
-              if (recordMatches(r.record, req) && rangeFor(set, r.addr)) {
-                throw new CniError(
-                  CniCode.Internal,
-                  `${r.ip} has been allocated to ${req.containerId} (${req.ifName}), duplicate allocation is not allowed`,
-                  "the runtime must DEL an attachment before adding it again",
-                );
-              }
-            }
-            let found = nextFree(store, scan, set, idx, req);
-            // The range looks full: free what dead writers left in it, then look again.
-            if (!found && reclaimAbandoned(store, scan, (r) => !!rangeFor(set, r.addr)) > 0) {
-              found = nextFree(store, scan, set, idx, req);
-            }
-            if (!found) {
-              throw new CniError(
-                CniCode.TryAgainLater,
-                `no IP addresses available in range set: ${rangeSetText(set)}`,
-                `every address of network "${req.config.networkName}" in this range set is reserved (${store.dir})`,
-              );
-            }
-            got = found;
-          }
-          const text = formatIp(got);
-          done.push(text);
-          store.setLastReserved(idx, text);
-          if (idx === 0) crashPoint("after-reserve");
-          const range = rangeFor(set, got)!;
-          out.push({ address: `${text}/${prefixOf(set, got)}`, gateway: formatIp(range.gateway) });
-        });
-        if (pending.length > 0) {
-          throw new CniError(
-            CniCode.Internal,
-            `failed to allocate all requested IPs: ${pending.map(formatIp).join(" ")}`,
-            pending.map((ip) => `${formatIp(ip)} ${whyOutside(sets, ip)}`).join("; "),
-          );
-        }
+        const out = reserveAll({ store, scan, req }, sets, requested, done);
         if (scan.temps.length > 0) store.removeTemps(scan.temps);
         crashPoint("before-unlock");
         return out;
