@@ -158,12 +158,8 @@ export interface ParseIpamOptions {
   strict?: boolean;
 }
 
-/** Synchronous parseIpamConfig(). */
-export function parseIpamConfigSync(
-  netconf: Record<string, unknown>,
-  opts: ParseIpamOptions = {},
-): IpamConfig {
-  if (!isObject(netconf)) throw invalid("netconf", "must be a JSON object");
+/** The network name: letters, digits, "_", "." and "-", starting with a letter or digit. */
+function networkName(netconf: Record<string, unknown>): string {
   const name = netconf.name;
   if (typeof name !== "string" || !NETWORK_NAME.test(name)) {
     throw new CniError(
@@ -173,6 +169,11 @@ export function parseIpamConfigSync(
       } must start with a letter or digit and hold only letters, digits, "_", "." and "-"`,
     );
   }
+  return name;
+}
+
+/** The "ipam" object, refusing keys skein does not know (code 2). */
+function ipamObject(netconf: Record<string, unknown>): Record<string, unknown> {
   const ipam = netconf.ipam;
   if (!isObject(ipam)) throw invalid("ipam", "missing or not an object");
   for (const k of Object.keys(ipam)) {
@@ -180,23 +181,24 @@ export function parseIpamConfigSync(
       throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ipam.${k}`);
     }
   }
-  const type = ipam.type === undefined ? "skein" : ipam.type;
-  if (typeof type !== "string" || type === "") throw invalid("ipam.type", "must be a string");
-  const dataDir = optString(ipam, "dataDir", "ipam") ?? DEFAULT_DATA_DIR;
-  if (!dataDir.startsWith("/")) {
-    // Relative to whatever directory the runtime started the plugin in: never what was meant.
-    throw invalid("ipam.dataDir", `"${dataDir}" is not an absolute path`);
-  }
-  const resolvConf = optString(ipam, "resolvConf", "ipam");
-  const leaseFile = optString(ipam, "leaseFile", "ipam") ?? DEFAULT_LEASE_FILE;
+  return ipam;
+}
 
-  let sets: IpamRange[][] = [];
+/**
+ * The configured range sets (runtimeConfig.ipRanges, the legacy subnet, ipam.ranges) and whether
+ * the node lease must supply one (`"subnet": "auto"`, or no range at all).
+ */
+function configuredRanges(
+  netconf: Record<string, unknown>,
+  ipam: Record<string, unknown>,
+): { sets: IpamRange[][]; auto: boolean } {
+  const sets: IpamRange[][] = [];
   const rc = netconf.runtimeConfig;
   if (isObject(rc) && rc.ipRanges !== undefined) {
     sets.push(...rangeSets(rc.ipRanges, "runtimeConfig.ipRanges"));
   }
   const legacy = ipam.subnet;
-  let auto = legacy === "auto";
+  const auto = legacy === "auto";
   if (legacy !== undefined && !auto) {
     sets.push([rangeObject(
       {
@@ -213,27 +215,11 @@ export function parseIpamConfigSync(
     throw invalid("ipam", 'rangeStart, rangeEnd and gateway need a legacy "subnet" (use "ranges")');
   }
   if (ipam.ranges !== undefined) sets.push(...rangeSets(ipam.ranges, "ipam.ranges"));
-  const rts = routes(ipam.routes);
-  if (sets.length === 0) auto = true;
+  return { sets, auto: auto || sets.length === 0 };
+}
 
-  let nodeLease: NodeLeaseInfo | undefined;
-  let leaseError: CniError | undefined;
-  if (auto) {
-    try {
-      nodeLease = readLeaseFile(leaseFile);
-    } catch (e) {
-      if (!(e instanceof CniError)) throw e;
-      leaseError = e;
-    }
-    if (nodeLease) {
-      const a = autoFromLease(nodeLease);
-      sets = [...a.sets, ...sets];
-      for (const r of a.routes) {
-        if (!rts.some((x) => x.dst === r.dst)) rts.push(r);
-      }
-    }
-  }
-
+/** Range sets parsed, refusing any two that overlap. */
+function disjointRangeSets(sets: IpamRange[][]): RangeSet[] {
   const parsed: RangeSet[] = sets.map((s, i) => parseRangeSet(s, `range set ${i}`));
   for (let i = 0; i < parsed.length; i++) {
     for (let j = i + 1; j < parsed.length; j++) {
@@ -247,7 +233,47 @@ export function parseIpamConfigSync(
       }
     }
   }
+  return parsed;
+}
 
+/** The node lease, or the CniError reading it gave (recorded: DEL/CHECK/GC work without it). */
+function tryNodeLease(leaseFile: string): { nodeLease?: NodeLeaseInfo; leaseError?: CniError } {
+  try {
+    return { nodeLease: readLeaseFile(leaseFile) };
+  } catch (e) {
+    if (!(e instanceof CniError)) throw e;
+    return { leaseError: e };
+  }
+}
+
+/** Synchronous parseIpamConfig(). */
+export function parseIpamConfigSync(
+  netconf: Record<string, unknown>,
+  opts: ParseIpamOptions = {},
+): IpamConfig {
+  if (!isObject(netconf)) throw invalid("netconf", "must be a JSON object");
+  const name = networkName(netconf);
+  const ipam = ipamObject(netconf);
+  const type = ipam.type === undefined ? "skein" : ipam.type;
+  if (typeof type !== "string" || type === "") throw invalid("ipam.type", "must be a string");
+  const dataDir = optString(ipam, "dataDir", "ipam") ?? DEFAULT_DATA_DIR;
+  if (!dataDir.startsWith("/")) {
+    // Relative to whatever directory the runtime started the plugin in: never what was meant.
+    throw invalid("ipam.dataDir", `"${dataDir}" is not an absolute path`);
+  }
+  const resolvConf = optString(ipam, "resolvConf", "ipam");
+  const leaseFile = optString(ipam, "leaseFile", "ipam") ?? DEFAULT_LEASE_FILE;
+  let { sets, auto } = configuredRanges(netconf, ipam);
+  const rts = routes(ipam.routes);
+  const { nodeLease, leaseError } = auto ? tryNodeLease(leaseFile) : {};
+  if (nodeLease) {
+    const a = autoFromLease(nodeLease);
+    sets = [...a.sets, ...sets];
+    for (const r of a.routes) {
+      if (!rts.some((x) => x.dst === r.dst)) rts.push(r);
+    }
+  }
+  const parsed = disjointRangeSets(sets);
   const config: IpamConfig = {
     type,
     ranges: parsed.map((s) => s.map(rangeToConfig)),
