@@ -92,6 +92,7 @@ interface Outcome {
   code: number | null;
   signal: Deno.Signal | null;
   stdout: string;
+  stderr: string;
   ms: number;
 }
 
@@ -110,7 +111,7 @@ async function run(c: Call, killAfterMs?: number): Promise<Outcome> {
     args: [`--net=${c.hostNs}`, "env", "-i", ...env, `${cniBinDir()}/skein`],
     stdin: "piped",
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
   const timer = killAfterMs === undefined ? undefined : setTimeout(() => {
     try {
@@ -127,6 +128,7 @@ async function run(c: Call, killAfterMs?: number): Promise<Outcome> {
       code: out.signal ? null : out.code,
       signal: out.signal,
       stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr).slice(0, 300),
       ms: performance.now() - started,
     };
   } finally {
@@ -288,7 +290,7 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
           if (k.signal) res.killed.del++;
         }
         const d = await run(call);
-        if (d.code !== 0) res.errors.push(`DEL ${p.id} exited ${d.code}: ${d.stdout}`);
+        if (d.code !== 0) res.errors.push(`DEL ${p.id} exited ${d.code}: ${d.stdout}${d.stderr}`);
         dropPod(p.i);
         for (const [ip, id] of held) if (id === p.id) held.delete(ip);
         for (const [name, content] of Object.entries(leftovers(dir))) {
@@ -327,7 +329,7 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
           }
           checkHeld(`after ADD ${id}`);
         } else if (errorCode(a.stdout) === 11) res.exhausted++;
-        else res.errors.push(`ADD ${id} exited ${a.code}: ${a.stdout}`);
+        else res.errors.push(`ADD ${id} exited ${a.code}: ${a.stdout}${a.stderr}`);
         // The runtime DELs in order, 0-6 attachments behind.
         const lag = Math.floor(rand() * 7);
         while (pending.length > lag) await del(pending.shift()!);
@@ -341,7 +343,7 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
           const killAt = rand() < 0.5 ? rand() * 1.5 * res.medianMs.gc : undefined;
           const g = await run(call, killAt);
           if (g.signal) res.killed.gc++;
-          else if (g.code !== 0) res.errors.push(`GC exited ${g.code}: ${g.stdout}`);
+          else if (g.code !== 0) res.errors.push(`GC exited ${g.code}: ${g.stdout}${g.stderr}`);
           checkHeld(`after GC at ${i}`);
         }
         if ((i + 1) % 100 === 0) {
