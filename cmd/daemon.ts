@@ -13,6 +13,7 @@ import { serveHealth } from "../daemon/http.ts";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
 import type { LeaseStore } from "../store/types.ts";
+import { RESTORED_WARNING } from "../store/flannel.ts";
 
 /** `skein daemon --help` (the flags and fields come from the config tables). */
 const help = () =>
@@ -43,6 +44,7 @@ async function openStore(
     ttl: cfg.datastore.ttl,
     onWarning: (msg, fields) => {
       if (msg === "skipping bad lease record") metrics.leasesInvalid.inc({ reason: "undecodable" });
+      if (msg === RESTORED_WARNING) metrics.leasesInvalid.inc({ reason: "claims-own-subnet" });
       log.warn(msg, fields);
     },
     onError: (e) => {

@@ -25,7 +25,9 @@ import {
   decodeNetworkConfig,
   encodeLeaseRecord,
   encodeNetworkConfig,
+  leaseStillLive,
   parseSubnetKey,
+  RESTORED_WARNING,
   subnetKey,
 } from "./flannel.ts";
 import type { WarnFn } from "./_util.ts";
@@ -176,18 +178,21 @@ export class EtcdStore implements LeaseStore {
     const { kvs } = await this.client.range(key);
     const kv = kvs[0];
     if (!kv) throw new LeaseLostError(lease.subnet, "the record is gone (expired or deleted)");
-    let cur: Lease;
+    let why: string | undefined;
     try {
-      cur = decodeLeaseRecord(
+      const cur = decodeLeaseRecord(
         key.slice(this.#subnets.length),
         JSON.parse(kv.value),
         lease.expiration,
       );
+      if (cur.node !== lease.node) why = `it now belongs to node "${cur.node}"`;
     } catch (e) {
-      throw new LeaseLostError(lease.subnet, `the record is unreadable: ${(e as Error).message}`);
+      why = `the record is unreadable: ${(e as Error).message}`;
     }
-    if (cur.node !== lease.node) {
-      throw new LeaseLostError(lease.subnet, `it now belongs to node "${cur.node}"`);
+    if (why !== undefined) {
+      // Below, the record is put back (its value differs from this node's).
+      if (!leaseStillLive(lease, Date.now())) throw new LeaseLostError(lease.subnet, why);
+      this.#warn(RESTORED_WARNING, { subnet: lease.subnet, node: lease.node, invalid: why });
     }
     const ttl = Math.max(1, Math.round(ttlSeconds));
     let id = kv.lease;

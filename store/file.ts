@@ -25,7 +25,9 @@ import {
   decodeNetworkConfig,
   encodeLeaseRecord,
   encodeNetworkConfig,
+  leaseStillLive,
   parseSubnetKey,
+  RESTORED_WARNING,
   subnetKey,
 } from "./flannel.ts";
 import { atomicWriteFile } from "../node/atomic_write.ts";
@@ -197,9 +199,11 @@ export class FileStore implements LeaseStore {
     return this.#locked(() => {
       const key = subnetKey(lease.subnet, lease.subnet6);
       const cur = this.#readOne(key);
-      if (!cur) throw new LeaseLostError(lease.subnet, "the record is gone");
-      if (cur.node !== lease.node) {
-        throw new LeaseLostError(lease.subnet, `it now belongs to node "${cur.node}"`);
+      if (!cur && !this.#exists(key)) throw new LeaseLostError(lease.subnet, "the record is gone");
+      if (!cur || cur.node !== lease.node) {
+        const why = cur ? `it now belongs to node "${cur.node}"` : "the record is unreadable";
+        if (!leaseStillLive(lease, this.#now())) throw new LeaseLostError(lease.subnet, why);
+        this.#warn(RESTORED_WARNING, { subnet: lease.subnet, node: lease.node, invalid: why });
       }
       const next: Lease = {
         ...lease,
@@ -409,6 +413,15 @@ export class FileStore implements LeaseStore {
 
   #bump(): void {
     this.#writeAtomic(`${this.dir}/revision`, `${this.#readRevision() + 1}\n`);
+  }
+
+  #exists(key: string): boolean {
+    try {
+      Deno.lstatSync(`${this.dir}/subnets/${key}.json`);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   #readOne(key: string): Lease | undefined {

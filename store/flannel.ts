@@ -35,6 +35,21 @@ export function assertLeaseRecordSize(key: string, text: string): void {
 }
 
 /**
+ * How long a caller's lease must still have to live for renew() to restore its record over a
+ * record that is unreadable or names another node (a store never hands a live lease's subnet to
+ * another node, so such a record is invalid while the caller's lease lives).
+ */
+export const RECLAIM_MARGIN_MS = 5_000;
+
+/** The warning a store gives when renew() restores a node's record over an invalid one. */
+export const RESTORED_WARNING = "invalid lease record claimed this node's live subnet; restored";
+
+/** True when `lease` (as its holder last renewed it) lives for RECLAIM_MARGIN_MS more. */
+export function leaseStillLive(lease: Lease, now: number): boolean {
+  return Date.parse(lease.expiration) - now > RECLAIM_MARGIN_MS;
+}
+
+/**
  * The key of a lease as flannel writes it: "10.244.1.0-24", or "10.244.1.0-24&fd00:1::-64" for
  * a dual-stack lease.
  */

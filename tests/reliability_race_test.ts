@@ -5,8 +5,10 @@
  * and becomes ready, the other keeps asking (503), and etcd holds no duplicate. Root needed for
  * the daemons' namespaces.
  */
-import { assert, assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals, assertRejects } from "../testing/assert.ts";
 import { EtcdStore } from "../store/etcd.ts";
+import { LeaseLostError } from "../store/errors.ts";
+import { RESTORED_WARNING } from "../store/flannel.ts";
 import type { Lease } from "../store/types.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 import { withNamespaces } from "./_netns.ts";
@@ -179,4 +181,48 @@ Deno.test({
         }
       })
     ),
+});
+
+Deno.test({
+  name:
+    "EtcdStore.renew(): a live lease's record claimed by another node is restored; a dead one is lost",
+  ignore: !etcdAvailable("renew restoring a record"),
+  fn: () =>
+    withEtcd(async (etcd) => {
+      const warnings: string[] = [];
+      const s = new EtcdStore({
+        endpoints: [etcd.endpoint],
+        prefix: "/skein-restore",
+        onWarning: (m) => warnings.push(m),
+      });
+      try {
+        await s.putNetworkConfigIfAbsent(NET);
+        const l = await s.acquire({
+          node: "n1",
+          publicIP: "192.168.80.1",
+          backendType: "host-gw",
+          ttlSeconds: 60,
+        });
+        const key = `/skein-restore/subnets/${l.subnet.replace("/", "-")}`;
+        const put = (value: string) =>
+          s.client.putIf([], { key, value, lease: "0" }).then(() => undefined);
+        for (const bogus of [JSON.stringify({ PublicIP: "192.168.80.66", Node: "evil" }), "{x"]) {
+          await put(bogus);
+          const r = await s.renew(l, 60);
+          assertEquals(r.subnet, l.subnet);
+          const all = (await s.list()).leases;
+          assertEquals(all.map((x) => [x.subnet, x.node, x.publicIP]), [[
+            l.subnet,
+            "n1",
+            "192.168.80.1",
+          ]]);
+        }
+        assertEquals(warnings.filter((w) => w === RESTORED_WARNING).length, 2);
+        await put(JSON.stringify({ PublicIP: "192.168.80.66", Node: "n2" }));
+        const old = { ...l, expiration: new Date(Date.now() + 2_000).toISOString() };
+        await assertRejects(() => s.renew(old, 60), LeaseLostError, 'belongs to node "n2"');
+      } finally {
+        await s.close();
+      }
+    }),
 });

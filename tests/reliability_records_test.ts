@@ -1,8 +1,10 @@
 /**
  * Malformed datastore records (issue 13 item 4) against the real daemon and file store: truncated
  * JSON, wrong types, a subnet outside the network, a /0, a huge value and a foreign key are each
- * skipped with a log line and counted in `skein_leases_invalid_total`; the daemon keeps running
- * and `ip monitor route` shows the valid peer route never deleted. Root needed (two namespaces).
+ * skipped with a log line and counted in `skein_leases_invalid_total`; this node's own record
+ * rewritten for another node (or with garbage) is restored by the next renewal, same subnet; the
+ * daemon keeps running and `ip monitor route` shows the valid peer route never deleted. Root
+ * needed (two namespaces).
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { parsePrometheus } from "../daemon/_prom_parse.ts";
@@ -159,6 +161,30 @@ Deno.test("malformed datastore records are skipped, logged and counted; the daem
         dst: string;
       }[];
       assertEquals(routes.map((r) => r.dst), [b.subnet], "no route for any bad record");
+      // This node's own record overwritten for another node, then with garbage: the next
+      // renewal (woken by the change) puts it back; the subnet stays.
+      const own = JSON.parse(Deno.readTextFileSync(`${dir}/run/subnet.json`)).subnet as string;
+      const ownFile = `${subnets}/${own.replace("/", "-")}.json`;
+      const mine = Deno.readTextFileSync(ownFile);
+      for (const [i, text] of [rec({ Subnet: own, Node: "evil" }), "{garbage"].entries()) {
+        Deno.writeTextFileSync(ownFile, text);
+        await waitFor("the own record restored", () => {
+          try {
+            return JSON.parse(Deno.readTextFileSync(ownFile)).Node === "node-a";
+          } catch {
+            return false;
+          }
+        }, logText);
+        const p = parsePrometheus((await get(`http://127.0.0.1:${port}/metrics`)).body);
+        assert(
+          (p.get('skein_leases_invalid_total{reason="claims-own-subnet"}') ?? 0) >= i + 1,
+          "counted",
+        );
+      }
+      assert(log.some((l) => l.includes("claimed this node's live subnet; restored")), logText());
+      assertEquals(JSON.parse(Deno.readTextFileSync(`${dir}/run/subnet.json`)).subnet, own);
+      assertEquals(JSON.parse(Deno.readTextFileSync(ownFile)).PublicIP, JSON.parse(mine).PublicIP);
+      assert(routeToB(), "the valid route is still there");
       const deleted = changes.filter((l) => l.startsWith("Deleted"));
       assertEquals(deleted, [], "route deletions seen by ip monitor");
     } finally {
