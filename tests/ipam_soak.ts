@@ -6,7 +6,7 @@
  * attachment while its holder still had it, or a live attachment's reservation lost).
  *
  * One iteration: a fresh pod namespace, an ADD killed with probability 0.6 at a moment uniform
- * in 0-1.5x the median ADD time; the runtime DELs containers in order, a few iterations later
+ * in 0-1.5x the median ADD time (of the last 21 completed ADDs, so it follows the load); the runtime DELs containers in order, a few iterations later
  * (so several attachments are live at once in a small range and kills hit a busy store); a
  * quarter of the DELs run after the pod namespace is gone, half of those without CNI_NETNS; a
  * third of the DELs are themselves killed first (then repeated, as a runtime retries DEL); every
@@ -290,6 +290,11 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
           if (k.signal) res.killed.del++;
         }
         const d = await run(call);
+        if (d.code === 0) {
+          t.del.push(d.ms);
+          if (t.del.length > 21) t.del.shift();
+          res.medianMs.del = median(t.del);
+        }
         if (d.code !== 0) res.errors.push(`DEL ${p.id} exited ${d.code}: ${d.stdout}${d.stderr}`);
         dropPod(p.i);
         for (const [ip, id] of held) if (id === p.id) held.delete(ip);
@@ -319,6 +324,10 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
         if (a.signal) res.killed.add++;
         else if (a.code === 0) {
           res.added++;
+          // The median follows the machine's load: the last 21 completed ADDs.
+          t.add.push(a.ms);
+          if (t.add.length > 21) t.add.shift();
+          res.medianMs.add = median(t.add);
           for (const ip of addressesOf(a.stdout)) {
             const other = held.get(ip);
             if (other !== undefined) {
