@@ -251,10 +251,9 @@ export function plan(desired: DesiredState, snap: KernelSnapshot, opts: PlanOpti
       out.skipped.push(skip);
       continue;
     }
-    claim(entry, claims);
-    planNeighs(entry, snap, out);
-    planFdbs(entry, snap, out);
-    planRoutes(entry, snap, out);
+    planNeighs(entry, snap, claims, out);
+    planFdbs(entry, snap, claims, out);
+    planRoutes(entry, snap, claims, out);
   }
   planStale(snap, claims, out);
   return out;
@@ -325,32 +324,19 @@ function validate(entry: LeaseEntries, snap: KernelSnapshot, c: Claims): PlanSki
   return undefined;
 }
 
-/** Records what a valid `entry` wants, so later leases and the stale pass see it. */
-function claim(entry: LeaseEntries, c: Claims): void {
-  for (let ri = 0; ri < entry.routes.length; ri++) {
-    c.routeOwner.set(cidrInfo(entry.routes[ri]!.dst)!.routeKey, entry.node);
-  }
-  for (let ni = 0; ni < entry.neighs.length; ni++) {
-    const n = entry.neighs[ni]!;
-    c.neighs.add(neighKey(n.dev, n.ip));
-  }
-  for (let fi = 0; fi < entry.fdbs.length; fi++) {
-    const f = entry.fdbs[fi]!;
-    const key = fdbKey(f.dev, f.mac);
-    c.macOwner.set(key, entry.node);
-    c.fdbs.add(key);
-  }
-}
-
 function unchanged(out: Plan, kind: UnchangedEntry["kind"], key: string, owner: LeaseEntries) {
   out.unchanged++;
   out.unchangedEntries?.push({ kind, key, owner });
 }
 
-function planNeighs(entry: LeaseEntries, snap: KernelSnapshot, out: Plan): void {
+// The plan* functions below also record what a valid entry claims (c), so later leases and the
+// stale pass see it; each key is built once per entry and reconcile.
+
+function planNeighs(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: Plan): void {
   for (let ni = 0; ni < entry.neighs.length; ni++) {
     const n = entry.neighs[ni]!;
     const key = neighKey(n.dev, n.ip);
+    c.neighs.add(key);
     const k = snap.neighs.get(key);
     const sameMac = k?.mac?.toLowerCase() === n.mac.toLowerCase();
     if (k && k.state === "permanent" && sameMac) {
@@ -371,10 +357,12 @@ function planNeighs(entry: LeaseEntries, snap: KernelSnapshot, out: Plan): void 
 
 const NO_FDBS: readonly Fdb[] = [];
 
-function planFdbs(entry: LeaseEntries, snap: KernelSnapshot, out: Plan): void {
+function planFdbs(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: Plan): void {
   for (let fi = 0; fi < entry.fdbs.length; fi++) {
     const f = entry.fdbs[fi]!;
     const key = fdbKey(f.dev, f.mac);
+    c.macOwner.set(key, entry.node);
+    c.fdbs.add(key);
     const have = snap.fdbs.get(key) ?? NO_FDBS;
     if (have.length === 1 && sameIp(have[0]?.dst, f.dst)) {
       unchanged(out, "fdb", key, entry);
@@ -412,12 +400,13 @@ function planFdbs(entry: LeaseEntries, snap: KernelSnapshot, out: Plan): void {
   }
 }
 
-function planRoutes(entry: LeaseEntries, snap: KernelSnapshot, out: Plan): void {
+function planRoutes(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: Plan): void {
   const table = snap.table;
   for (let ri = 0; ri < entry.routes.length; ri++) {
     const spec = entry.routes[ri]!;
     const info = cidrInfo(spec.dst)!;
     const key = info.routeKey;
+    c.routeOwner.set(key, entry.node);
     const k = snap.routes.get(key);
     if (k && routeMatches(k, spec)) {
       unchanged(out, "route", key, entry);
