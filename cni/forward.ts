@@ -157,10 +157,14 @@ export function decodeAnswer(b: Uint8Array): Forwarded | undefined {
   };
 }
 
-function timeout(ms: number): { promise: Promise<"timeout">; cancel(): void } {
-  let id: ReturnType<typeof setTimeout> | undefined;
-  const promise = new Promise<"timeout">((r) => id = setTimeout(() => r("timeout"), ms));
-  return { promise, cancel: () => clearTimeout(id) };
+/**
+ * Resolves to "timeout" after `ms`. AbortSignal.timeout, not setTimeout: the global setTimeout
+ * is node's and loads node's timers, inspect and errors modules on first use (~5 ms CPU,
+ * measured with --cpu-prof); this timer does not keep the process alive either.
+ */
+function timeout(ms: number): Promise<"timeout"> {
+  const signal = AbortSignal.timeout(ms);
+  return new Promise((r) => signal.addEventListener("abort", () => r("timeout"), { once: true }));
 }
 
 /**
@@ -174,34 +178,29 @@ export async function forward(
   stdin: Uint8Array,
 ): Promise<Forwarded | "timeout" | undefined> {
   let conn: Deno.UnixConn;
-  const t = timeout(ACCEPT_TIMEOUT_MS);
   try {
-    const c = await Promise.race([Deno.connect({ transport: "unix", path: socket }), t.promise]);
-    if (c === "timeout") return undefined;
-    conn = c;
+    // A unix connect does not wait: it succeeds, or fails at once (no listener, full backlog).
+    conn = await Deno.connect({ transport: "unix", path: socket });
   } catch {
-    t.cancel();
     return undefined;
   }
   try {
     await conn.write(encodeRequest(env, stdin));
     const chunks: Uint8Array[] = [];
     let total = 0;
-    let deadline = t;
+    let deadline = timeout(ACCEPT_TIMEOUT_MS);
     while (true) {
       const buf = new Uint8Array(64 * 1024);
-      const n = await Promise.race([conn.read(buf), deadline.promise]);
+      const n = await Promise.race([conn.read(buf), deadline]);
       if (n === "timeout") return total === 0 ? undefined : "timeout";
       if (n === null) break;
       if (total === 0) {
         if (buf[0] !== ACCEPTED) return undefined; // declined
-        deadline.cancel();
         deadline = timeout(ANSWER_TIMEOUT_MS);
       }
       chunks.push(buf.subarray(0, n));
       total += n;
     }
-    deadline.cancel();
     const all = new Uint8Array(total);
     let o = 0;
     for (const c of chunks) {
@@ -212,7 +211,6 @@ export async function forward(
   } catch {
     return undefined;
   } finally {
-    t.cancel();
     try {
       conn.close();
     } catch {
