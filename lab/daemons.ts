@@ -11,6 +11,7 @@
  */
 import { stringify } from "yaml";
 import { processAlive, processCmdline, spawnDetached, tailFile } from "./_proc.ts";
+import { tryReadLeaseFile } from "../node/lease_file.ts";
 import { sleep } from "../store/sleeper.ts";
 import type { LabPlan, NodePlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
@@ -126,10 +127,5 @@ export async function waitReady(
 
 /** The pod subnet a node's daemon published in its lease file; undefined before it did. */
 export function nodeSubnet(node: NodePlan): string | undefined {
-  try {
-    const v = JSON.parse(Deno.readTextFileSync(node.leaseFile)) as { subnet?: unknown };
-    return typeof v.subnet === "string" ? v.subnet : undefined;
-  } catch {
-    return undefined;
-  }
+  return tryReadLeaseFile(node.leaseFile)?.subnet;
 }

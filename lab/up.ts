@@ -63,6 +63,116 @@ export interface UpResult {
   matrixText: string;
 }
 
+/** Refuses to build over an existing lab or its leftover namespaces. */
+function checkNoLab(plan: LabPlan, name: string): void {
+  if (readLabState(plan.stateFile)) {
+    throw new LabExistsError(
+      `Lab "${name}" exists (${plan.stateFile}); remove it with: skein lab down --name ${name}`,
+    );
+  }
+  const leftovers = netnsList().filter((n) => isLabNamespace(name, n));
+  if (leftovers.length) {
+    throw new LabExistsError(
+      `Namespaces of a lab "${name}" exist (${
+        leftovers.join(", ")
+      }); remove them with: skein lab down --name ${name}`,
+    );
+  }
+}
+
+/** Records a namespace in lab.json before it is created. */
+type Recorder = (netns: string) => void;
+
+/** Starts one daemon per node, each recorded as soon as it runs. */
+async function startDaemons(lab: Lab, progress: Progress): Promise<void> {
+  const { plan, state } = lab;
+  for (const node of plan.nodes) {
+    const listen = `127.0.0.1:${freePort()}`;
+    const pid = await startDaemon(plan, node, listen);
+    state.daemons.push({ node: node.name, pid, listen, startedAt: new Date().toISOString() });
+    lab.save();
+    progress(
+      `started daemon for ${node.name} (pid ${pid}, ${state.options.backend}, http://${listen})`,
+    );
+  }
+}
+
+/** Waits until every daemon is ready and has routes to every node's subnet. */
+async function waitDaemons(lab: Lab, progress: Progress): Promise<void> {
+  const { plan, state } = lab;
+  const daemonOf = (name: string) => state.daemons.find((x) => x.node === name)!;
+  progress("waiting for the daemons to be ready");
+  await Promise.all(plan.nodes.map((node) => {
+    const d = daemonOf(node.name);
+    return waitReady(node, d.pid, d.listen).then(() => progress(`daemon ${node.name} ready`));
+  }));
+  // Ready means "every lease known at my first list is programmed"; a daemon that listed before
+  // a later node's lease existed gets it through its watch. Wait until every daemon has
+  // routes to every node's subnet, so the lab is complete when `up` says so.
+  const subnets = plan.nodes.map((node) => {
+    const s = nodeSubnet(node);
+    if (!s) {
+      throw new Error(
+        `Node ${node.name} is ready but its lease file ${node.leaseFile} names no subnet`,
+      );
+    }
+    return s;
+  });
+  await Promise.all(plan.nodes.map((node) => {
+    const d = daemonOf(node.name);
+    return waitReady(node, d.pid, d.listen, { subnets });
+  }));
+  progress(`every daemon has routes to all ${subnets.length} node subnets`);
+}
+
+/** Creates every pod's namespace and attaches the pods through the CNI plugin. */
+async function attachPods(lab: Lab, record: Recorder, progress: Progress): Promise<void> {
+  const { plan, state } = lab;
+  const pods = plan.nodes.flatMap((node) => node.pods.map((pod) => ({ node, pod })));
+  for (const { pod } of pods) createPodNetns(pod.netns, record);
+  if (pods.length) progress(`attaching ${pods.length} pods through the CNI plugin`);
+  // Nodes in parallel, each node's pods in order (so p1 gets the first address).
+  await mapLimit(plan.nodes, 4, async (node) => {
+    for (const pod of node.pods) {
+      const ip = await attachPod(node, pod);
+      state.pods.push({
+        name: pod.name,
+        node: node.name,
+        netns: pod.netns,
+        containerId: pod.containerId,
+        ip,
+      });
+      lab.save();
+      progress(`pod ${pod.name} ${ip}`);
+    }
+  });
+  const order = pods.map((p) => p.pod.name);
+  state.pods.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+}
+
+/** Everything labUp() builds, in order: etcd (if the lab runs its own), lan, nodes, daemons, pods. */
+async function build(lab: Lab, record: Recorder, progress: Progress): Promise<void> {
+  const { plan, state } = lab;
+  const options = state.options;
+  if (options.datastore === "etcd" && !options.etcdEndpoints?.length) {
+    progress("starting etcd on 127.0.0.1");
+    const etcd = await startEtcd(`${plan.stateDir}/etcd`);
+    state.processes.push({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: etcd.url });
+    options.etcdEndpoints = [etcd.url];
+    state.options = options;
+    lab.save();
+  }
+  progress(`creating lan ${plan.lanNetns} (bridge br0)`);
+  createLan(plan, record);
+  for (const node of plan.nodes) {
+    progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
+    createNode(plan, node, record);
+  }
+  await startDaemons(lab, progress);
+  await waitDaemons(lab, progress);
+  await attachPods(lab, record, progress);
+}
+
 /**
  * Builds the lab: lan + nodes, one daemon per node (waits for /readyz), K pods per node through
  * the CNI plugin, then the connectivity matrix. On failure the lab is left as far as it got
@@ -74,19 +184,7 @@ export async function labUp(
   root: string = LAB_ROOT,
 ): Promise<UpResult> {
   const plan = planLab(options, root);
-  if (readLabState(plan.stateFile)) {
-    throw new LabExistsError(
-      `Lab "${options.name}" exists (${plan.stateFile}); remove it with: skein lab down --name ${options.name}`,
-    );
-  }
-  const leftovers = netnsList().filter((n) => isLabNamespace(options.name, n));
-  if (leftovers.length) {
-    throw new LabExistsError(
-      `Namespaces of a lab "${options.name}" exist (${
-        leftovers.join(", ")
-      }); remove them with: skein lab down --name ${options.name}`,
-    );
-  }
+  checkNoLab(plan, options.name);
   Deno.mkdirSync(plan.storeDir, { recursive: true });
   for (const n of plan.nodes) Deno.mkdirSync(n.ipamDir, { recursive: true });
   const state = newLabState(options);
@@ -97,71 +195,7 @@ export async function labUp(
     lab.save();
   };
   try {
-    if (options.datastore === "etcd" && !options.etcdEndpoints?.length) {
-      progress("starting etcd on 127.0.0.1");
-      const etcd = await startEtcd(`${plan.stateDir}/etcd`);
-      state.processes.push({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: etcd.url });
-      options.etcdEndpoints = [etcd.url];
-      state.options = options;
-      lab.save();
-    }
-    progress(`creating lan ${plan.lanNetns} (bridge br0)`);
-    createLan(plan, record);
-    for (const node of plan.nodes) {
-      progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
-      createNode(plan, node, record);
-    }
-    for (const node of plan.nodes) {
-      const listen = `127.0.0.1:${freePort()}`;
-      const pid = await startDaemon(plan, node, listen);
-      state.daemons.push({ node: node.name, pid, listen, startedAt: new Date().toISOString() });
-      lab.save();
-      progress(
-        `started daemon for ${node.name} (pid ${pid}, ${options.backend}, http://${listen})`,
-      );
-    }
-    progress("waiting for the daemons to be ready");
-    await Promise.all(plan.nodes.map((node) => {
-      const d = state.daemons.find((x) => x.node === node.name)!;
-      return waitReady(node, d.pid, d.listen).then(() => progress(`daemon ${node.name} ready`));
-    }));
-    // Ready means "every lease known at my first list is programmed"; a daemon that listed before
-    // a later node's lease existed gets it through its watch. Wait until every daemon has
-    // routes to every node's subnet, so the lab is complete when `up` says so.
-    const subnets = plan.nodes.map((node) => {
-      const s = nodeSubnet(node);
-      if (!s) {
-        throw new Error(
-          `Node ${node.name} is ready but its lease file ${node.leaseFile} names no subnet`,
-        );
-      }
-      return s;
-    });
-    await Promise.all(plan.nodes.map((node) => {
-      const d = state.daemons.find((x) => x.node === node.name)!;
-      return waitReady(node, d.pid, d.listen, { subnets });
-    }));
-    progress(`every daemon has routes to all ${subnets.length} node subnets`);
-    const pods = plan.nodes.flatMap((node) => node.pods.map((pod) => ({ node, pod })));
-    for (const { pod } of pods) createPodNetns(pod.netns, record);
-    if (pods.length) progress(`attaching ${pods.length} pods through the CNI plugin`);
-    // Nodes in parallel, each node's pods in order (so p1 gets the first address).
-    await mapLimit(plan.nodes, 4, async (node) => {
-      for (const pod of node.pods) {
-        const ip = await attachPod(node, pod);
-        state.pods.push({
-          name: pod.name,
-          node: node.name,
-          netns: pod.netns,
-          containerId: pod.containerId,
-          ip,
-        });
-        lab.save();
-        progress(`pod ${pod.name} ${ip}`);
-      }
-    });
-    const order = pods.map((p) => p.pod.name);
-    state.pods.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+    await build(lab, record, progress);
     state.phase = "ready";
     lab.save();
   } catch (e) {
