@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "../testing/assert.ts";
 import { BackendConfigError, validateOptions } from "./_context.ts";
+import { backendNames } from "./registry.ts";
 import { FakeHandle } from "../testing/fake_handle.ts";
 import type { BackendOptions } from "./types.ts";
 
@@ -24,7 +25,10 @@ Deno.test("validateOptions() fills flannel's defaults and the MTU per backend", 
 
 Deno.test("validateOptions() names the field and the problem", () => {
   const bad: [Partial<BackendOptions>, string][] = [
-    [{ type: "vxlam" as "vxlan" }, 'type: must be one of host-gw, vxlan, ipip, got "vxlam"'],
+    [
+      { type: "vxlam" as "vxlan" },
+      `type: must be one of ${backendNames().join(", ")}, got "vxlam"`,
+    ],
     [
       { mtu: 1500 },
       "mtu: 1500 is larger than the uplink eth0 MTU 1500 minus the vxlan overhead 50",

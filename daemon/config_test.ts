@@ -113,7 +113,7 @@ Deno.test("flags override the file and are named in errors", () => {
     () => buildConfig("", parseDaemonArgs(["--backend", "vxlam"]).overrides, H),
     ConfigError,
   );
-  assertEquals(e.message, `--backend: must be one of host-gw, vxlan, ipip, got "vxlam"`);
+  assertEquals(e.message, `--backend: must be one of ${backendNames().join(", ")}, got "vxlam"`);
   assertThrows(() => parseDaemonArgs(["--bogus"]), ConfigError, "--bogus");
   assertThrows(() => parseDaemonArgs(["--node"]), ConfigError, "flags");
 });
@@ -121,14 +121,14 @@ Deno.test("flags override the file and are named in errors", () => {
 const bad: [string, string][] = [
   [
     "backend:\n  type: vxlam\n",
-    `config.backend.type: must be one of host-gw, vxlan, ipip, got "vxlam"`,
+    `config.backend.type: must be one of ${backendNames().join(", ")}, got "vxlam"`,
   ],
   ["netwrok: 10.0.0.0/8\n", `config: unknown field "netwrok"`],
   ["backend: {type: vxlan, vnid: 3}\n", `config.backend: unknown field "vnid"`],
   ["datastore: {type: file, ttl: 1}\n", "config.datastore.ttl: must be an integer from 2"],
   [
     "datastore: {type: zookeeper}\n",
-    `config.datastore.type: must be one of file, etcd, got "zookeeper"`,
+    `config.datastore.type: must be one of ${datastoreNames().join(", ")}, got "zookeeper"`,
   ],
   ["datastore: {type: etcd}\n", "config.datastore.endpoints: is required for the etcd datastore"],
   [

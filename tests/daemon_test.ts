@@ -13,6 +13,7 @@ import { EtcdStore } from "../store/etcd.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 import { withNamespaces } from "./_netns.ts";
 import { parsePrometheus } from "../daemon/_prom_parse.ts";
+import { backendNames } from "../backends/registry.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -333,7 +334,7 @@ Deno.test("skein daemon (vxlan): device created, VtepMAC published, onlink route
   assertEquals(bad.code, 2);
   assertStringIncludes(
     new TextDecoder().decode(bad.stderr),
-    `--backend: must be one of host-gw, vxlan, ipip, got "vxlam"`,
+    `--backend: must be one of ${backendNames().join(", ")}, got "vxlam"`,
   );
 });
 
