@@ -121,6 +121,10 @@ export async function main(args: string[]): Promise<number> {
       ...(cfg.kernelEvents
         ? { openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}) }
         : {}),
+      probeNode: (ip: string) =>
+        net.pingOnce(
+          cfg.netns ? { netns: cfg.netns, ip, timeoutMs: 1000 } : { ip, timeoutMs: 1000 },
+        ),
       log,
       metrics,
     });

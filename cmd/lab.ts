@@ -52,7 +52,7 @@ diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, or a pod 
         --trace also records where the kernel drops them (temporary nftrace rule and tracepoint).
 
 Defaults: --name skein --nodes 3 --pods-per-node 2 --backend vxlan --datastore file
-          --network 10.244.0.0/16 --lease-ttl 60 --reconcile-period 5
+          --network 10.244.0.0/16 --lease-ttl 86400 --reconcile-period 5
 State: /run/skein/lab/LAB/lab.json (daemon logs: /run/skein/lab/LAB/nodes/nI/daemon.log)
 `;
 

@@ -117,6 +117,11 @@ export interface DaemonConfig {
   kernelEvents: boolean;
   /** Seconds the kernel may differ from the plan before /readyz says not ready (default 10). */
   driftGrace: number;
+  /**
+   * Seconds another node's expired lease stays programmed while its node IP still answers on
+   * the underlay (default 300; 0: remove at once, like flannel).
+   */
+  leaseGrace: number;
   /** Release the lease on SIGTERM (default false: keep it, like flannel). */
   releaseOnExit: boolean;
 }
@@ -236,6 +241,13 @@ export const DAEMON_FIELDS = {
     default: 10,
     arg: "S",
     help: "seconds the kernel may differ from the plan before /readyz says not ready",
+  }),
+  leaseGrace: intField({
+    min: 0,
+    max: 86400,
+    default: 300,
+    arg: "S",
+    help: "seconds another node's expired lease stays programmed while its node IP answers",
   }),
   releaseOnExit: boolField({
     default: false,

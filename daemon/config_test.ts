@@ -30,6 +30,7 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     reconcileInterval: 10,
     kernelEvents: true,
     driftGrace: 10,
+    leaseGrace: 300,
     releaseOnExit: false,
   });
 });

@@ -49,6 +49,7 @@ import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
 import { kernelEventReason, type WatchedObjects } from "./_kernel_events.ts";
+import { LeaseGrace } from "./_lease_grace.ts";
 
 /** Batches of kernel notifications until close() (net/monitor.ts KernelMonitor; fakes in tests). */
 export interface KernelEventSource extends AsyncIterable<KernelEvent[]> {
@@ -76,6 +77,11 @@ export interface DaemonDeps {
    * Without it, kernel drift heals on the timer only.
    */
   openMonitor?: () => KernelEventSource;
+  /**
+   * Does this node IP answer on the underlay (probed from config.netns)? With it, another node's
+   * expired lease stays programmed while its node answers, up to config.leaseGrace s.
+   */
+  probeNode?: (ip: string) => Promise<boolean>;
   /** Watch the lease files' directories, so a removed file is rewritten at once (default true). */
   watchLeaseFiles?: boolean;
   log: Logger;
@@ -127,6 +133,7 @@ export class NodeDaemon {
   #datastoreDown?: { since: number; error: string };
   #renewSleeper = new Sleeper();
   #drift = new DriftTracker();
+  #grace: LeaseGrace;
   #events: Coalescer;
   /** The subnets the last reconcile asked the backend to route (for kernel event filtering). */
   #routed = new Set<string>();
@@ -148,6 +155,7 @@ export class NodeDaemon {
     this.#backoffMax = deps.backoff?.maxMs ?? 30_000;
     this.#events = this.#eventReconciles();
     this.#informer = this.#newInformer();
+    this.#grace = this.#newGrace();
   }
 
   /** The datastore informer (a fresh one per run()). */
@@ -157,6 +165,23 @@ export class NodeDaemon {
       backoff: { minMs: this.#backoffMin, maxMs: this.#backoffMax },
       onChange: (b) => this.#leasesChanged(b),
       onError: (e, ms) => this.#datastoreError("watch", e, ms),
+    });
+  }
+
+  /** Expired leases held while their node answers (a fresh one per run()). */
+  #newGrace(): LeaseGrace {
+    const probe = this.#d.probeNode;
+    return new LeaseGrace({
+      graceMs: probe ? this.#cfg.leaseGrace * 1000 : 0,
+      probe: probe ?? (() => Promise.resolve(false)),
+      onRelease: (l, why) => {
+        this.#log.info("expired lease let go; its routes are removed", {
+          subnet: l.subnet,
+          node: l.node || undefined,
+          why,
+        });
+        this.#request("grace");
+      },
     });
   }
 
@@ -226,6 +251,8 @@ export class NodeDaemon {
     this.#events.close();
     this.#events = this.#eventReconciles();
     this.#informer = this.#newInformer();
+    this.#grace.close();
+    this.#grace = this.#newGrace();
     this.#programmed = new Set();
     const handle = this.#d.openHandle();
     try {
@@ -271,6 +298,7 @@ export class NodeDaemon {
       ]);
     } finally {
       this.#events.close();
+      this.#grace.close();
       if (this.#lease && c.releaseOnExit) {
         await this.#d.store.release(this.#lease).then(
           () => this.#log.info("lease released", { subnet: this.#lease?.subnet }),
@@ -550,7 +578,10 @@ export class NodeDaemon {
     const others: Lease[] = [];
     const outside: ReconcileReport["skipped"] = [];
     const invalid: string[] = [];
-    for (const l of this.#informer.leases().values()) {
+    const held = this.#grace.leases();
+    const known = this.#informer.leases();
+    const all = held.length === 0 ? known.values() : [...known.values(), ...held];
+    for (const l of all) {
       // A record claiming this node's subnet for another node is restored by the next renewal
       // (woken by its watch event; the store logs and counts it).
       if (l.subnet === self.subnet) continue;
@@ -673,10 +704,15 @@ export class NodeDaemon {
         continue;
       }
       if (b.source === "list" && this.#informer.relists === 0) continue; // the first list
+      if (ev.type === "added") this.#grace.added(ev.lease);
+      const held = ev.type === "removed" && this.#grace.removed(ev.lease);
       this.#log.info(ev.type === "added" ? "lease added" : "lease removed", {
         subnet: ev.lease.subnet,
         node: ev.lease.node || undefined,
         publicIP: ev.lease.publicIP || undefined,
+        kept: held
+          ? `expired: routes kept up to ${this.#cfg.leaseGrace} s while its node IP answers`
+          : undefined,
       });
     }
     this.metrics.leases.set(this.#leaseCount());

@@ -30,6 +30,7 @@ interface Rig {
       openMonitor?: () => KernelEventSource;
       reconcileInterval?: number;
       watchLeaseFiles?: boolean;
+      probeNode?: (ip: string) => Promise<boolean>;
     },
   ): { daemon: NodeDaemon; stop: () => Promise<void>; done: Promise<void> };
 }
@@ -72,6 +73,7 @@ ${yaml}`,
         },
         ...(opts.openMonitor ? { openMonitor: opts.openMonitor } : {}),
         watchLeaseFiles: opts.watchLeaseFiles ?? true,
+        ...(opts.probeNode ? { probeNode: opts.probeNode } : {}),
         store,
         openHandle: () => nodeHandle(),
         createBackend: (o) => {
@@ -571,4 +573,45 @@ Deno.test("NodeDaemon: no reconcile before the first list; a lease a broken watc
     assert(rig.logs.some((l) => l.includes("watch stream reset")));
     await stop();
   });
+});
+
+Deno.test("NodeDaemon: another node's expired lease stays programmed while its node answers; a released one goes at once", async () => {
+  await withRig(async (rig) => {
+    let answers = true;
+    const probed: string[] = [];
+    const { daemon, stop } = rig.start({
+      probeNode: (ip) => {
+        probed.push(ip);
+        return Promise.resolve(answers);
+      },
+    });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const b = rig.backends[0]!;
+    const other = new FileStore({ dir: `${rig.dir}/store` });
+    const hung = await other.acquire({
+      node: "n2",
+      publicIP: "192.168.1.12",
+      backendType: "vxlan",
+      ttlSeconds: 1, // its daemon "hangs": no renewal
+    });
+    const gone = await other.acquire({
+      node: "n3",
+      publicIP: "192.168.1.13",
+      backendType: "vxlan",
+      ttlSeconds: 60,
+    });
+    await waitFor("both programmed", () => b.last?.length === 2);
+    await other.release(gone); // released: no grace
+    await waitFor("n3 removed", () => b.last?.join() === hung.subnet);
+    await waitFor("n2 expired and probed", () => probed.includes("192.168.1.12"));
+    assert(rig.logs.some((l) => l.includes("lease removed") && l.includes("routes kept")));
+    assertEquals(b.last, [hung.subnet], "n2 still programmed: its node answers");
+    assert(!probed.includes("192.168.1.13"), "a released lease is not probed");
+    answers = false; // the node is gone now
+    await waitFor("n2 removed", () => b.last?.length === 0);
+    assert(
+      rig.logs.some((l) => l.includes("expired lease let go") && l.includes("does not answer")),
+    );
+    await stop();
+  }, "leaseGrace: 60\n");
 });

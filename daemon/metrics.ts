@@ -186,7 +186,8 @@ export function createDaemonMetrics(): DaemonMetrics {
       "skein_reconcile_total",
       "Reconcile runs, by trigger (kernel: a kernel notification, file: a lease file changed, " +
         "event: a datastore change, list: a datastore (re-)list, lease: this node's lease " +
-        "changed, timer: the periodic safety net; backend or datastore when one asked).",
+        "changed, grace: an expired lease's grace period ended, timer: the periodic safety net; " +
+        "backend or datastore when one asked).",
     ),
     reconcileErrors: r.counter(
       "skein_reconcile_errors_total",

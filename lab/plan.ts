@@ -136,7 +136,9 @@ export function labDefaults(partial: Partial<LabOptions> = {}): LabOptions {
     network: "10.244.0.0/16",
     subnetLen: 24,
     lanPrefix: "192.168.77",
-    leaseTtl: 60,
+    // flannel's and the daemon's 24 h: a stopped daemon's lease outlives any debugging session,
+    // so its pods keep their routes (and an expired lease is held while the node answers).
+    leaseTtl: 86400,
     reconcilePeriod: 5,
     ...partial,
   };

@@ -35,6 +35,7 @@ export {
   type MonitorOptions,
 } from "./monitor.ts";
 export type { Netconf } from "./nl/netconf.ts";
+export { pingOnce, type PingOptions } from "./probe.ts";
 export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";
 export * from "./types.ts";
 export * from "./cidr.ts";

@@ -357,7 +357,19 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
             await store.close();
           }
         } else {
+          // A dead node: its daemon killed (the lease expires) and its node off the underlay
+          // (a node that still answered would keep its routes for the lease grace period).
           await stopNodeDaemon(lab, "n3", "SIGKILL");
+          const down = await runCommand([
+            "ip",
+            "-n",
+            nsOf(lab, "n3"),
+            "link",
+            "set",
+            "eth0",
+            "down",
+          ]);
+          assert(down.success, down.stderr);
         }
         for (const n of ["n1", "n2"]) {
           const ns = nsOf(lab, n);

@@ -1,0 +1,148 @@
+/**
+ * A hung daemon is not a dead node (issue 14 item 3), end to end (root): a 3-node host-gw lab
+ * with a lease TTL of 3 s. Node n1's daemon is stopped (SIGSTOP) for twice the TTL, so its lease
+ * expires in the datastore while n1 itself (its pods, its kernel) keeps running. The other nodes
+ * keep their routes to n1's pods (the lease grace: n1's node IP still answers), so pods on n2 and
+ * n3 ping pods on n1 the whole time without losing a packet; after SIGCONT n1's daemon renews and
+ * nothing flaps: `ip monitor route` on n2 and n3 shows no delete or re-add of n1's route.
+ * Run: deno test -A tests/daemon_hang_test.ts
+ *
+ * @module
+ */
+import { assert, assertEquals } from "../testing/assert.ts";
+import { netnsList } from "../net/mod.ts";
+import { type Lab, labDefaults, labDown, labUp } from "../lab/mod.ts";
+import { runCommand } from "../lab/_proc.ts";
+import { sleep } from "../store/sleeper.ts";
+import { testPrefix } from "./_netns.ts";
+
+const isRoot = Deno.uid() === 0;
+const TTL = 3;
+
+function podIp(lab: Lab, name: string): { ns: string; ip: string } {
+  const p = lab.state.pods.find((x) => x.name === name)!;
+  return { ns: p.netns, ip: p.ip! };
+}
+
+/** `ping -i 0.2 -c N` from one pod to another in the background; resolves to [sent, received]. */
+function pingFor(
+  from: { ns: string },
+  to: { ip: string },
+  count: number,
+): Promise<[number, number]> {
+  const child = new Deno.Command("nsenter", {
+    args: [
+      `--net=/run/netns/${from.ns}`,
+      "ping",
+      "-n",
+      "-i",
+      "0.2",
+      "-W",
+      "1",
+      "-c",
+      String(count),
+      to.ip,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return child.output().then((o) => {
+    const text = new TextDecoder().decode(o.stdout);
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(text);
+    if (!m) throw new Error(`unexpected ping output: ${text}${new TextDecoder().decode(o.stderr)}`);
+    return [Number(m[1]), Number(m[2])];
+  });
+}
+
+/** `ip -n NS monitor route` until stop(); returns what it printed. */
+function monitor(ns: string): { stop(): Promise<string> } {
+  const child = new Deno.Command("ip", {
+    args: ["-n", ns, "monitor", "route"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  return {
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      return new TextDecoder().decode((await child.output()).stdout);
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "a daemon stopped for 2x the lease TTL loses no ping to its pods, and nothing flaps after SIGCONT",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const o = labDefaults({
+      name: `${testPrefix()}g`,
+      nodes: 3,
+      podsPerNode: 1,
+      backend: "host-gw",
+      leaseTtl: TTL,
+      reconcilePeriod: 1,
+    });
+    try {
+      const { lab, ok, matrixText } = await labUp(o);
+      assert(ok, `connectivity matrix has failures:\n${matrixText}`);
+      const n1 = lab.plan.nodes.find((n) => n.name === "n1")!;
+      const subnet = JSON.parse(Deno.readTextFileSync(n1.leaseFile)).subnet as string;
+      const pid = lab.state.daemons.find((d) => d.node === "n1")!.pid;
+      const peers = lab.plan.nodes.filter((n) => n.name !== "n1");
+      const monitors = peers.map((n) => monitor(n.netns));
+      await sleep(300); // the monitors are listening
+
+      // 2 x TTL stopped, plus a margin before and after: 50 pings 0.2 s apart.
+      const target = podIp(lab, "n1-p1");
+      const pings = [
+        pingFor(podIp(lab, "n2-p1"), target, 50),
+        pingFor(podIp(lab, "n3-p1"), target, 50),
+      ];
+      await sleep(500);
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        await sleep(2 * TTL * 1000);
+      } finally {
+        Deno.kill(pid, "SIGCONT");
+      }
+      const results = await Promise.all(pings);
+      await sleep(1000); // the resumed daemon renews; the peers see its lease again
+      const seen = await Promise.all(monitors.map((m) => m.stop()));
+
+      for (const [i, [sent, received]] of results.entries()) {
+        assertEquals(received, sent, `pings from ${peers[i]!.name}-p1 to n1-p1 lost`);
+      }
+      for (const [i, n] of peers.entries()) {
+        const log = Deno.readTextFileSync(n.logFile);
+        // The lease did expire meanwhile (else the test proves nothing) and was held.
+        assert(
+          log.includes("lease removed") && log.includes(subnet) && log.includes("routes kept"),
+          `${n.name} never saw n1's lease expire:\n${log}`,
+        );
+        const flaps = seen[i]!.split("\n").filter((l) => l.includes(subnet));
+        assertEquals(flaps, [], `the route to ${subnet} changed on ${n.name}`);
+        const route = await runCommand([
+          "ip",
+          "-n",
+          n.netns,
+          "route",
+          "show",
+          subnet,
+          "proto",
+          "100",
+        ]);
+        assert(route.stdout.includes(subnet), `no route to ${subnet} on ${n.name} after SIGCONT`);
+      }
+      const own = Deno.readTextFileSync(n1.logFile);
+      assert(/lease (renewed|acquired again)|renew/.test(own), own);
+    } finally {
+      const d = await labDown(o.name);
+      assertEquals(d.errors, []);
+      assertEquals(netnsList().filter((n) => n.startsWith(`${o.name}-`)), []);
+    }
+  },
+});
