@@ -325,3 +325,22 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
   }
   return v;
 }
+
+/** Packet counters of the rules that have one, by "family table chain handle N" ("... drop" for dropping rules). */
+export function ruleCounters(text: string): Map<string, number> {
+  const v = JSON.parse(text) as { nftables?: Json[] };
+  const out = new Map<string, number>();
+  for (const item of v.nftables ?? []) {
+    const r = item.rule as Json | undefined;
+    if (!r) continue;
+    const c = ((r.expr as Json[]) ?? []).find((e) => e.counter)?.counter as Json | undefined;
+    if (c && typeof c.packets === "number") {
+      const drops = ((r.expr as Json[]) ?? []).some((e) => "drop" in e || "reject" in e);
+      out.set(
+        `${r.family} ${r.table} ${r.chain} handle ${r.handle}${drops ? " drop" : ""}`,
+        c.packets,
+      );
+    }
+  }
+  return out;
+}

@@ -334,6 +334,49 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "probe: with the forward drop on n2, --probe shows where the pings stop",
+        async () => {
+          await nftIn(ns("n2"), "forward", `ip daddr ${s2} counter drop`);
+          try {
+            const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+            const c = expectCheck(r, {
+              id: "probe.icmp",
+              node: "n1",
+              evidence: "received=0",
+              fix: "first failing check",
+            });
+            assertStringIncludes(
+              c.summary,
+              "dropped by nft rule n2: inet skdiagtest c_forward handle",
+            );
+            assertEquals(Object.values(c.evidence.nftRuleCounters as Record<string, number>), [3]);
+            // The interface counters: sent by n1's tunnel, received by n2's.
+            const ctr = c.evidence.counters as Record<string, number>;
+            assert(ctr["n1:skein.1:tx"]! >= 3 && ctr["n2:skein.1:rx"]! >= 3, JSON.stringify(ctr));
+            const ids = fails(r).map((x) => x.id);
+            assert(
+              ids.indexOf("netfilter.forward") < ids.indexOf("probe.icmp"),
+              `cause after consequence: ${ids}`,
+            );
+          } finally {
+            await runCommand([
+              "nsenter",
+              `--net=/run/netns/${ns("n2")}`,
+              "nft",
+              "delete",
+              "table",
+              "inet",
+              "skdiagtest",
+            ]);
+          }
+          const ok = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+          assertEquals(fails(ok), [], show(ok));
+          assert(ok.checks.some((x) => x.id === "probe.icmp" && x.status === "pass"));
+          assert(ok.checks.some((x) => x.id === "mtu.probe" && x.status === "pass"));
+        },
+      );
+
       await fault("underlay: n2 drops UDP 8472 on input -> underlay.port", async () => {
         await nftIn(ns("n2"), "input", "udp dport 8472 drop");
       }, (r) => {

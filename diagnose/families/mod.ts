@@ -18,6 +18,7 @@ import { netfilterFamily } from "./netfilter.ts";
 import { underlayFamily } from "./underlay.ts";
 import { conntrackFamily } from "./conntrack.ts";
 import { offloadFamily } from "./offload.ts";
+import { probeFamily } from "./probe.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -34,4 +35,5 @@ export const FAMILIES: readonly Family[] = [
   ipamFamily,
   conntrackFamily,
   offloadFamily,
+  probeFamily,
 ];

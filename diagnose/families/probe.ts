@@ -1,0 +1,230 @@
+/**
+ * `probe` (with `--probe`): ICMP echo from inside the source pod to the destination (a few
+ * packets, then DF-sized ones at the largest size the path budget allows), with each path
+ * device's counters read before and after: the first device in path order that did not see the
+ * packets is where they stop. Adds nothing to the kernel (ping runs in the pod's namespace).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, skip } from "../check.ts";
+import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
+import type { Family } from "../family.ts";
+import { pathHops, remoteDevOf, uplinkOf } from "../path.ts";
+import { nft } from "../../node/nft.ts";
+import { ruleCounters } from "../nft_eval.ts";
+import { podKernel } from "./pod.ts";
+import { pathBudget } from "./mtu.ts";
+
+/** One counter the probe watches, in path order. */
+interface Tap {
+  node: NodeView;
+  dev: string;
+  /** Which counter grows when the probe passes this point. */
+  dir: "rx" | "tx";
+}
+
+/** The devices a forward packet crosses, in order, with the counter that sees it. */
+function taps(d: Diagnosis, pair: Pair): Tap[] {
+  const out: Tap[] = [];
+  const hops = pathHops(d, pair).filter((h) => h.direction === "forward");
+  const src = pair.from.node, dst = pair.to.node;
+  const hostVeth = (e: Endpoint) => {
+    const eth0 = podKernel(d, e)?.link("eth0");
+    return eth0?.parentIndex !== undefined
+      ? e.node?.kernel?.link(eth0.parentIndex)?.name
+      : undefined;
+  };
+  const a = hostVeth(pair.from), b = hostVeth(pair.to);
+  if (src?.kernel && a) out.push({ node: src, dev: a, dir: "rx" });
+  for (const h of hops) {
+    const remote = remoteDevOf(h.node), up = uplinkOf(h.node)?.name;
+    if (h.node === src && src !== dst && remote) {
+      out.push({ node: src, dev: remote, dir: "tx" });
+      if (up && up !== remote) out.push({ node: src, dev: up, dir: "tx" });
+    }
+    if (h.node === dst && src !== dst && remote) {
+      if (up && up !== remote) out.push({ node: dst, dev: up, dir: "rx" });
+      out.push({ node: dst, dev: remote, dir: "rx" });
+    }
+  }
+  if (dst?.kernel && b) out.push({ node: dst, dev: b, dir: "tx" });
+  return out;
+}
+
+function read(tapList: Tap[]): number[] {
+  const fresh = new Map<NodeView, ReturnType<NonNullable<NodeView["kernel"]>["stats"]>>();
+  return tapList.map((t) => {
+    const k = t.node.kernel!;
+    let s = fresh.get(t.node);
+    if (!s) {
+      s = k.stats(true);
+      fresh.set(t.node, s);
+    }
+    const l = k.link(t.dev);
+    const st = l ? s.get(l.index) : undefined;
+    return st ? (t.dir === "rx" ? st.rxPackets : st.txPackets) : -1;
+  });
+}
+
+/** `ping` from inside a namespace; the number of replies. */
+async function ping(
+  netns: string,
+  dst: string,
+  opts: { count: number; size?: number; timeoutS: number },
+): Promise<{ sent: number; received: number; out: string }> {
+  const args = [
+    "--net=" + netns,
+    "ping",
+    "-n",
+    "-q",
+    "-c",
+    String(opts.count),
+    "-i",
+    "0.2",
+    "-W",
+    String(opts.timeoutS),
+  ];
+  if (opts.size !== undefined) args.push("-M", "do", "-s", String(opts.size));
+  args.push(dst);
+  const o = await new Deno.Command("nsenter", { args, stdout: "piped", stderr: "piped" }).output();
+  const out = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
+  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(out);
+  return { sent: m ? Number(m[1]) : opts.count, received: m ? Number(m[2]) : 0, out: out.trim() };
+}
+
+/** Packet counters of every nft rule with a counter on the nodes, keyed "node: rule". */
+async function nftCounters(nodes: NodeView[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(nodes.map(async (n) => {
+    if (!n.kernel) return;
+    try {
+      const text = await nft({
+        args: ["-j", "list", "ruleset"],
+        ...(n.kernel.netns ? { netns: n.kernel.netns } : {}),
+      });
+      for (const [k, v] of ruleCounters(text)) out.set(`${n.name}: ${k}`, v);
+    } catch { /* no nft: interface counters only */ }
+  }));
+  return out;
+}
+
+function where(
+  tapList: Tap[],
+  before: number[],
+  after: number[],
+  sent: number,
+): { deltas: Record<string, number>; stop?: string } {
+  const deltas: Record<string, number> = {};
+  let stop: string | undefined;
+  tapList.forEach((t, i) => {
+    const dlt = before[i]! < 0 || after[i]! < 0 ? -1 : after[i]! - before[i]!;
+    const name = `${t.node.name}:${t.dev}:${t.dir}`;
+    deltas[name] = dlt;
+    if (!stop && dlt >= 0 && dlt < sent) {
+      const prev = i > 0 ? `${tapList[i - 1]!.node.name} ${tapList[i - 1]!.dev}` : "the pod";
+      stop = `between ${prev} and ${t.node.name} ${t.dev} (${t.dir} +${dlt} of ${sent})`;
+    }
+  });
+  return stop ? { deltas, stop } : { deltas };
+}
+
+async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+  const label = pair.from.node?.name ?? "-";
+  if (!pair.from.netns) {
+    return [
+      skip(
+        "probe.icmp",
+        label,
+        `the source pod's namespace is not known on this node: cannot send from inside it`,
+      ),
+    ];
+  }
+  const tapList = taps(d, pair);
+  const nftBefore = await nftCounters(pair.nodes);
+  const before = read(tapList);
+  const timeoutS = Math.max(1, Math.min(3, Math.round(d.options.timeoutMs / 1000)));
+  const r = await ping(pair.from.netns, pair.to.ip, { count: 3, timeoutS });
+  const after = read(tapList);
+  const nftAfter = await nftCounters(pair.nodes);
+  const w = where(tapList, before, after, r.sent);
+  const evidence: Record<string, unknown> = {
+    command: `nsenter --net=${pair.from.netns} ping -c 3 ${pair.to.ip}`,
+    sent: r.sent,
+    received: r.received,
+    counters: w.deltas,
+  };
+  const rules: Record<string, number> = {};
+  for (const [k, v] of nftAfter) {
+    const dlt = v - (nftBefore.get(k) ?? 0);
+    if (dlt > 0) rules[k] = dlt;
+  }
+  if (Object.keys(rules).length) evidence.nftRuleCounters = rules;
+  const out: CheckResult[] = [];
+  if (r.received === 0) {
+    if (w.stop) evidence.stopsAt = w.stop;
+    // A dropping nft rule that counted the probes is the most precise answer; else the counters.
+    const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
+    const at = dropper
+      ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
+      : w.stop
+      ? `: packets stop ${w.stop}`
+      : "";
+    out.push(
+      fail(
+        "probe.icmp",
+        label,
+        `no reply from ${pair.to.ip} to ${r.sent} pings${at}`,
+        {
+          evidence,
+          fix:
+            "the first failing check above names the cause; the counters show where the packets stop",
+        },
+      ),
+    );
+  } else {
+    out.push(
+      pass(
+        "probe.icmp",
+        label,
+        `${r.received}/${r.sent} pings from ${pair.from.ip} answered by ${pair.to.ip}`,
+        { evidence },
+      ),
+    );
+  }
+  const budget = pathBudget(pair.nodes);
+  const podMtu = podKernel(d, pair.from)?.link("eth0")?.mtu;
+  const mtu = Math.min(budget ?? Infinity, podMtu ?? Infinity);
+  if (r.received > 0 && Number.isFinite(mtu)) {
+    const size = mtu - 28;
+    const df = await ping(pair.from.netns, pair.to.ip, { count: 2, size, timeoutS });
+    const ev = {
+      command: `nsenter --net=${pair.from.netns} ping -M do -s ${size} -c 2 ${pair.to.ip}`,
+      mtu,
+      sent: df.sent,
+      received: df.received,
+      output: df.out.split("\n").slice(-2).join(" "),
+    };
+    out.push(
+      df.received > 0
+        ? pass("mtu.probe", label, `DF packets of ${mtu} bytes reach ${pair.to.ip}`, {
+          evidence: ev,
+        })
+        : fail(
+          "mtu.probe",
+          label,
+          `DF packets of ${mtu} bytes (the path budget) do not reach ${pair.to.ip}, small ones do: an MTU black hole`,
+          {
+            evidence: ev,
+            fix: "lower the pod and tunnel MTU to what the underlay carries (see the mtu.* checks)",
+          },
+        ),
+    );
+  }
+  return out;
+}
+
+/** The probe family (runs only with --probe). */
+export const probeFamily: Family = {
+  name: "probe",
+  pair: (d, pair) => d.options.probe ? icmp(d, pair) : [],
+};
