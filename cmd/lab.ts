@@ -66,6 +66,89 @@ function num(field: string, v: string | undefined, dflt: number): number {
 
 const progress = (m: string) => console.error(`lab: ${m}`);
 
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  name: { type: "string" },
+  nodes: { type: "string" },
+  "pods-per-node": { type: "string" },
+  backend: { type: "string" },
+  datastore: { type: "string" },
+  "etcd-endpoints": { type: "string" },
+  network: { type: "string" },
+  "lease-ttl": { type: "string" },
+  "reconcile-period": { type: "string" },
+  json: { type: "boolean" },
+  probe: { type: "boolean" },
+  trace: { type: "boolean" },
+} as const;
+
+/** The flags of `skein lab <sub>`, or the exit code when they are wrong. */
+function parseLabArgs(sub: string, rest: string[]) {
+  try {
+    return parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: sub === "diagnose",
+      options: OPTIONS,
+    });
+  } catch (e) {
+    console.error(`skein lab ${sub}: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+}
+
+async function status(name: string, json: boolean): Promise<number> {
+  const s = await labStatus(name);
+  if (!s) {
+    console.error(`skein lab status: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
+    return 1;
+  }
+  console.log(json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  return statusHealthy(s) ? 0 : 1;
+}
+
+async function ping(name: string): Promise<number> {
+  const lab = loadLab(name);
+  if (!lab) {
+    console.error(`skein lab ping: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
+    return 1;
+  }
+  const pods = matrixPods(lab.state);
+  progress(`pinging ${pods.length * (pods.length - 1)} pod pairs`);
+  const results = await pingMatrix(pods);
+  console.log(formatMatrix(pods, results));
+  return summarize(results).failed === 0 ? 0 : 1;
+}
+
+async function down(name: string): Promise<number> {
+  const r = await labDown(name, progress);
+  if (r.errors.length) {
+    console.error(`skein lab down: ${r.errors.join("\n  ")}`);
+    return 1;
+  }
+  progress(
+    r.found || r.deletedNamespaces.length
+      ? `lab ${name} removed`
+      : `no lab "${name}" found; nothing to do`,
+  );
+  return 0;
+}
+
+/** Prints a failed subcommand's error; 2 for bad input, 1 for a failure. */
+function failed(sub: string, name: string, e: unknown): number {
+  if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
+    console.error(`skein lab ${sub}: ${e.message}`);
+    return 2;
+  }
+  console.error(`skein lab ${sub}: ${(e as Error).message}`);
+  if (sub === "up") {
+    console.error(
+      `The lab is left as far as it got; inspect it with "skein lab status --name ${name}", remove it with "skein lab down --name ${name}".`,
+    );
+  }
+  return 1;
+}
+
 /** `skein lab` entry point; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -73,32 +156,8 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return sub === undefined ? 2 : 0;
   }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      strict: true,
-      allowPositionals: sub === "diagnose",
-      options: {
-        help: { type: "boolean", short: "h" },
-        name: { type: "string" },
-        nodes: { type: "string" },
-        "pods-per-node": { type: "string" },
-        backend: { type: "string" },
-        datastore: { type: "string" },
-        "etcd-endpoints": { type: "string" },
-        network: { type: "string" },
-        "lease-ttl": { type: "string" },
-        "reconcile-period": { type: "string" },
-        json: { type: "boolean" },
-        probe: { type: "boolean" },
-        trace: { type: "boolean" },
-      },
-    });
-  } catch (e) {
-    console.error(`skein lab ${sub}: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseLabArgs(sub, rest);
+  if (typeof parsed === "number") return parsed;
   const v = parsed.values;
   if (v.help) {
     console.log(HELP);
@@ -113,58 +172,20 @@ export async function main(args: string[]): Promise<number> {
     switch (sub) {
       case "up":
         return await up(name, v);
-      case "status": {
-        const s = await labStatus(name);
-        if (!s) {
-          console.error(`skein lab status: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
-          return 1;
-        }
-        console.log(v.json ? JSON.stringify(s, null, 2) : formatStatus(s));
-        return statusHealthy(s) ? 0 : 1;
-      }
-      case "ping": {
-        const lab = loadLab(name);
-        if (!lab) {
-          console.error(`skein lab ping: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
-          return 1;
-        }
-        const pods = matrixPods(lab.state);
-        progress(`pinging ${pods.length * (pods.length - 1)} pod pairs`);
-        const results = await pingMatrix(pods);
-        console.log(formatMatrix(pods, results));
-        return summarize(results).failed === 0 ? 0 : 1;
-      }
+      case "status":
+        return await status(name, v.json === true);
+      case "ping":
+        return await ping(name);
       case "diagnose":
         return await diagnose(name, parsed.positionals, v);
-      case "down": {
-        const r = await labDown(name, progress);
-        if (r.errors.length) {
-          console.error(`skein lab down: ${r.errors.join("\n  ")}`);
-          return 1;
-        }
-        progress(
-          r.found || r.deletedNamespaces.length
-            ? `lab ${name} removed`
-            : `no lab "${name}" found; nothing to do`,
-        );
-        return 0;
-      }
+      case "down":
+        return await down(name);
       default:
         console.error(`skein lab: unknown subcommand "${sub}"\n\n${HELP}`);
         return 2;
     }
   } catch (e) {
-    if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
-      console.error(`skein lab ${sub}: ${e.message}`);
-      return 2;
-    }
-    console.error(`skein lab ${sub}: ${(e as Error).message}`);
-    if (sub === "up") {
-      console.error(
-        `The lab is left as far as it got; inspect it with "skein lab status --name ${name}", remove it with "skein lab down --name ${name}".`,
-      );
-    }
-    return 1;
+    return failed(sub, name, e);
   }
 }
 
