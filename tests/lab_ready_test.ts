@@ -6,7 +6,7 @@
  * periodic reconcile is 300 s, so only the list and the watch can program the routes: a lease
  * lost between them would be a missing route.
  *
- * Runs `SKEIN_LAB_UP_RUNS` labs (default 5, about 3 s each); `deno task soak:lab` runs 20.
+ * Runs `SKEIN_LAB_UP_RUNS` labs (default 5, about 3 s each); `deno task soak:lab-up` runs 20.
  *
  * Run: deno test -A tests/lab_ready_test.ts
  */
