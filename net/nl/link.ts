@@ -96,6 +96,69 @@ function commonAttrs(
   return a;
 }
 
+/** IFLA_INFO_DATA of a vxlan link, in iproute2's order. */
+function vxlanInfo(spec: LinkAddSpec): Attr[] {
+  const v = spec.vxlan;
+  if (!v) throw new TypeError(`Cannot add vxlan ${spec.name}: a VNI is required`);
+  checkU(v.vni, 32, "VXLAN VNI");
+  if (v.vni >= 1 << 24) {
+    throw new RangeError(`Cannot use VXLAN VNI ${v.vni}: expected 0..16777215`);
+  }
+  checkU(v.port, 16, "VXLAN port");
+  checkU(v.ttl, 8, "VXLAN ttl");
+  // iproute2 adds these while parsing arguments ...
+  const d: Attr[] = [];
+  if (v.linkIndex !== undefined) d.push(attr(C.IFLA_VXLAN_LINK, v.linkIndex));
+  if (v.udpCsum !== undefined) d.push(attr(C.IFLA_VXLAN_UDP_CSUM, v.udpCsum ? 1 : 0));
+  if (v.udp6ZeroCsumTx !== undefined) {
+    d.push(attr(C.IFLA_VXLAN_UDP_ZERO_CSUM6_TX, v.udp6ZeroCsumTx ? 1 : 0));
+  }
+  if (v.udp6ZeroCsumRx !== undefined) {
+    d.push(attr(C.IFLA_VXLAN_UDP_ZERO_CSUM6_RX, v.udp6ZeroCsumRx ? 1 : 0));
+  }
+  if (v.ttl !== undefined) d.push(attr(C.IFLA_VXLAN_TTL, v.ttl));
+  // ... and these after.
+  d.push(attr(C.IFLA_VXLAN_ID, v.vni));
+  if (v.local !== undefined) {
+    parseIp(v.local);
+    d.push(attr(v.local.includes(":") ? C.IFLA_VXLAN_LOCAL6 : C.IFLA_VXLAN_LOCAL, v.local));
+  }
+  if (v.learning !== undefined) d.push(attr(C.IFLA_VXLAN_LEARNING, v.learning ? 1 : 0));
+  if (v.port !== undefined) d.push(attr(C.IFLA_VXLAN_PORT, v.port));
+  return d;
+}
+
+/** IFLA_INFO_DATA of an ipip link: exactly what iproute2's link_iptnl_parse_opt() sends. */
+function ipipInfo(spec: LinkAddSpec): Attr[] {
+  const t = spec.ipip ?? {};
+  checkU(t.ttl, 8, "ipip ttl");
+  checkU(t.tos, 8, "ipip tos");
+  for (const [k, ip] of [["local", t.local], ["remote", t.remote]] as const) {
+    if (ip !== undefined && (typeof ip !== "string" || tryParseIp(ip)?.family !== 4)) {
+      throw new TypeError(`Cannot add ipip ${spec.name}: ${k} "${ip}" is not an IPv4 address`);
+    }
+  }
+  if (t.pmtudisc === false && t.ttl) {
+    throw new TypeError(`Cannot add ipip ${spec.name}: nopmtudisc needs ttl inherit (0)`);
+  }
+  // Exactly what iproute2's link_iptnl_parse_opt() sends for "ipip".
+  const d: Attr[] = [attr(C.IFLA_IPTUN_PROTO, 0)];
+  if (t.local !== undefined) d.push(attr(C.IFLA_IPTUN_LOCAL, t.local));
+  if (t.remote !== undefined) d.push(attr(C.IFLA_IPTUN_REMOTE, t.remote));
+  d.push(
+    attr(C.IFLA_IPTUN_PMTUDISC, t.pmtudisc === false ? 0 : 1),
+    attr(C.IFLA_IPTUN_TOS, t.tos ?? 0),
+    attr(C.IFLA_IPTUN_TTL, t.ttl ?? 0),
+    attr(C.IFLA_IPTUN_LINK, t.linkIndex ?? 0),
+    attr(C.IFLA_IPTUN_FWMARK, 0),
+    attr(C.IFLA_IPTUN_ENCAP_TYPE, 0),
+    attr(C.IFLA_IPTUN_ENCAP_FLAGS, 0),
+    attr(C.IFLA_IPTUN_ENCAP_SPORT, 0),
+    attr(C.IFLA_IPTUN_ENCAP_DPORT, 0),
+  );
+  return d;
+}
+
 function infoData(spec: LinkAddSpec): Attr[] | undefined {
   switch (spec.kind) {
     case "veth": {
@@ -117,65 +180,10 @@ function infoData(spec: LinkAddSpec): Attr[] | undefined {
       }
       return d.length ? d : undefined;
     }
-    case "vxlan": {
-      const v = spec.vxlan;
-      if (!v) throw new TypeError(`Cannot add vxlan ${spec.name}: a VNI is required`);
-      checkU(v.vni, 32, "VXLAN VNI");
-      if (v.vni >= 1 << 24) {
-        throw new RangeError(`Cannot use VXLAN VNI ${v.vni}: expected 0..16777215`);
-      }
-      checkU(v.port, 16, "VXLAN port");
-      checkU(v.ttl, 8, "VXLAN ttl");
-      // iproute2 adds these while parsing arguments ...
-      const d: Attr[] = [];
-      if (v.linkIndex !== undefined) d.push(attr(C.IFLA_VXLAN_LINK, v.linkIndex));
-      if (v.udpCsum !== undefined) d.push(attr(C.IFLA_VXLAN_UDP_CSUM, v.udpCsum ? 1 : 0));
-      if (v.udp6ZeroCsumTx !== undefined) {
-        d.push(attr(C.IFLA_VXLAN_UDP_ZERO_CSUM6_TX, v.udp6ZeroCsumTx ? 1 : 0));
-      }
-      if (v.udp6ZeroCsumRx !== undefined) {
-        d.push(attr(C.IFLA_VXLAN_UDP_ZERO_CSUM6_RX, v.udp6ZeroCsumRx ? 1 : 0));
-      }
-      if (v.ttl !== undefined) d.push(attr(C.IFLA_VXLAN_TTL, v.ttl));
-      // ... and these after.
-      d.push(attr(C.IFLA_VXLAN_ID, v.vni));
-      if (v.local !== undefined) {
-        parseIp(v.local);
-        d.push(attr(v.local.includes(":") ? C.IFLA_VXLAN_LOCAL6 : C.IFLA_VXLAN_LOCAL, v.local));
-      }
-      if (v.learning !== undefined) d.push(attr(C.IFLA_VXLAN_LEARNING, v.learning ? 1 : 0));
-      if (v.port !== undefined) d.push(attr(C.IFLA_VXLAN_PORT, v.port));
-      return d;
-    }
-    case "ipip": {
-      const t = spec.ipip ?? {};
-      checkU(t.ttl, 8, "ipip ttl");
-      checkU(t.tos, 8, "ipip tos");
-      for (const [k, ip] of [["local", t.local], ["remote", t.remote]] as const) {
-        if (ip !== undefined && (typeof ip !== "string" || tryParseIp(ip)?.family !== 4)) {
-          throw new TypeError(`Cannot add ipip ${spec.name}: ${k} "${ip}" is not an IPv4 address`);
-        }
-      }
-      if (t.pmtudisc === false && t.ttl) {
-        throw new TypeError(`Cannot add ipip ${spec.name}: nopmtudisc needs ttl inherit (0)`);
-      }
-      // Exactly what iproute2's link_iptnl_parse_opt() sends for "ipip".
-      const d: Attr[] = [attr(C.IFLA_IPTUN_PROTO, 0)];
-      if (t.local !== undefined) d.push(attr(C.IFLA_IPTUN_LOCAL, t.local));
-      if (t.remote !== undefined) d.push(attr(C.IFLA_IPTUN_REMOTE, t.remote));
-      d.push(
-        attr(C.IFLA_IPTUN_PMTUDISC, t.pmtudisc === false ? 0 : 1),
-        attr(C.IFLA_IPTUN_TOS, t.tos ?? 0),
-        attr(C.IFLA_IPTUN_TTL, t.ttl ?? 0),
-        attr(C.IFLA_IPTUN_LINK, t.linkIndex ?? 0),
-        attr(C.IFLA_IPTUN_FWMARK, 0),
-        attr(C.IFLA_IPTUN_ENCAP_TYPE, 0),
-        attr(C.IFLA_IPTUN_ENCAP_FLAGS, 0),
-        attr(C.IFLA_IPTUN_ENCAP_SPORT, 0),
-        attr(C.IFLA_IPTUN_ENCAP_DPORT, 0),
-      );
-      return d;
-    }
+    case "vxlan":
+      return vxlanInfo(spec);
+    case "ipip":
+      return ipipInfo(spec);
     case "dummy":
       return undefined;
   }

@@ -303,6 +303,30 @@ function ipAt(b: Uint8Array, q: number, n: number): string {
   return n === 4 ? formatV4(b, q) : formatIp(ipFromBytes(b.subarray(q, q + n)));
 }
 
+/** RTAX_MTU from an RTA_METRICS payload of `n` bytes at `q`; undefined when it has none. */
+function mtuFromMetrics(dv: DataView, q: number, n: number): number | undefined {
+  let mtu: number | undefined;
+  let r = q;
+  while (r + 4 <= q + n) {
+    const ml = dv.getUint16(r, true);
+    // A metric that claims more bytes than RTA_METRICS holds ends the walk (no overrun).
+    if (ml < 4 || r + ml > q + n) break;
+    if ((dv.getUint16(r + 2, true) & C.NLA_TYPE_MASK) === C.RTAX_MTU && ml === 8) {
+      mtu = dv.getUint32(r + 4, true);
+    }
+    r += (ml + 3) & ~3;
+  }
+  return mtu;
+}
+
+/** "a.b.c.d/len" (or an IPv6 one) from RTA_DST's bytes at `at` (-1: no RTA_DST, the default). */
+function dstText(b: Uint8Array, family: 4 | 6, at: number, bytes: number, len: number): string {
+  if (at < 0) return `${family === 4 ? "0.0.0.0" : "::"}/${len}`;
+  // One string for "a.b.c.d/len" (5,000-route dumps: no intermediate address string).
+  if (bytes === 4) return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}/${len}`;
+  return `${ipAt(b, at, bytes)}/${len}`;
+}
+
 /**
  * Reads a RTM_NEWROUTE message straight from a receive buffer (the same result as
  * `routeFromMessage(decodeMessage(...))`, without building attribute objects). `off` is the
@@ -366,28 +390,15 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
       case C.RTA_MULTIPATH:
         nexthops = nexthopsFromBytes(b.subarray(q, q + n));
         break;
-      case C.RTA_METRICS: {
-        let r = q;
-        while (r + 4 <= q + n) {
-          const ml = dv.getUint16(r, true);
-          // A metric that claims more bytes than RTA_METRICS holds ends the walk (no overrun).
-          if (ml < 4 || r + ml > q + n) break;
-          if ((dv.getUint16(r + 2, true) & C.NLA_TYPE_MASK) === C.RTAX_MTU && ml === 8) {
-            mtu = dv.getUint32(r + 4, true);
-          }
-          r += (ml + 3) & ~3;
-        }
+      case C.RTA_METRICS:
+        mtu = mtuFromMetrics(dv, q, n) ?? mtu;
         break;
-      }
     }
     p += (alen + 3) & ~3;
   }
   const route: Route = {
     family,
-    dst: dstAt < 0 ? `${family === 4 ? "0.0.0.0" : "::"}/${dstLen}` : dstBytes === 4
-      // One string for "a.b.c.d/len" (5,000-route dumps: no intermediate address string).
-      ? `${b[dstAt]}.${b[dstAt + 1]}.${b[dstAt + 2]}.${b[dstAt + 3]}/${dstLen}`
-      : `${ipAt(b, dstAt, dstBytes)}/${dstLen}`,
+    dst: dstText(b, family, dstAt, dstBytes, dstLen),
     table,
     protocol: b[h + 5]!,
     scope: scopeName(b[h + 6]!),
