@@ -97,7 +97,7 @@ function commonAttrs(
 }
 
 /** IFLA_INFO_DATA of a vxlan link, in iproute2's order. */
-function vxlanInfo(spec: LinkAddSpec): Attr[] {
+function vxlanInfoData(spec: LinkAddSpec): Attr[] {
   const v = spec.vxlan;
   if (!v) throw new TypeError(`Cannot add vxlan ${spec.name}: a VNI is required`);
   checkU(v.vni, 32, "VXLAN VNI");
@@ -129,7 +129,7 @@ function vxlanInfo(spec: LinkAddSpec): Attr[] {
 }
 
 /** IFLA_INFO_DATA of an ipip link: exactly what iproute2's link_iptnl_parse_opt() sends. */
-function ipipInfo(spec: LinkAddSpec): Attr[] {
+function ipipInfoData(spec: LinkAddSpec): Attr[] {
   const t = spec.ipip ?? {};
   checkU(t.ttl, 8, "ipip ttl");
   checkU(t.tos, 8, "ipip tos");
@@ -181,9 +181,9 @@ function infoData(spec: LinkAddSpec): Attr[] | undefined {
       return d.length ? d : undefined;
     }
     case "vxlan":
-      return vxlanInfo(spec);
+      return vxlanInfoData(spec);
     case "ipip":
-      return ipipInfo(spec);
+      return ipipInfoData(spec);
     case "dummy":
       return undefined;
   }
