@@ -8,10 +8,12 @@ import { isOwnNetns, netnsExists, withNetns } from "../net/netns.ts";
 
 /**
  * True when `path` is the namespace the plugin runs in: `hostNetns` when given (the daemon
- * serving a plugin from its node's namespace), else this process's own.
+ * serving a plugin from its node's namespace), else this process's own. With `hostNetns`, this
+ * process's own namespace counts too: it is never a pod's.
  */
 function isPluginNetns(path: string, hostNetns: string | undefined): boolean {
-  if (hostNetns === undefined) return isOwnNetns(path);
+  if (isOwnNetns(path)) return true;
+  if (hostNetns === undefined) return false;
   try {
     const a = Deno.statSync(path);
     const b = Deno.statSync(hostNetns);
@@ -23,32 +25,30 @@ function isPluginNetns(path: string, hostNetns: string | undefined): boolean {
 
 /**
  * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
- * own network namespace (configuring the host as if it were a pod).
+ * own network namespace (configuring the host as if it were a pod). `path` is how this process
+ * reaches CNI_NETNS, `shown` the variable's value for messages (they differ in the daemon);
+ * `hostNetns` the namespace the plugin runs in when it is not this process's.
  */
-export function assertPodNetns(path: string, hostNetns?: string): void {
+export function assertPodNetns(path: string, hostNetns?: string, shown = path): void {
+  const fail = (msg: string, details: string) =>
+    new CniError(CniCode.InvalidEnv, msg, details.replaceAll(path, shown));
   if (!path.startsWith("/")) {
     // A relative path would resolve against the plugin's working directory (and "." or a
     // bare word would be read as a name under /run/netns).
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `failed to open netns "${path}"`,
+    throw fail(
+      `failed to open netns "${shown}"`,
       "CNI_NETNS: must be an absolute path to a network namespace",
     );
   }
   try {
     Deno.statSync(path);
   } catch (e) {
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `failed to open netns "${path}"`,
-      `CNI_NETNS: ${(e as Error).message}`,
-    );
+    throw fail(`failed to open netns "${shown}"`, `CNI_NETNS: ${(e as Error).message}`);
   }
   if (isPluginNetns(path, hostNetns)) {
-    throw new CniError(
-      CniCode.InvalidEnv,
+    throw fail(
       "plugin's netns and netns from CNI_NETNS should not be the same",
-      `CNI_NETNS "${path}" is the namespace the plugin runs in`,
+      `CNI_NETNS "${shown}" is the namespace the plugin runs in`,
     );
   }
   // A regular file, a directory or another kind of namespace (mnt, pid): setns refuses it.
@@ -57,9 +57,8 @@ export function assertPodNetns(path: string, hostNetns?: string): void {
   try {
     withNetns(path, () => {});
   } catch (e) {
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `failed to open netns "${path}"`,
+    throw fail(
+      `failed to open netns "${shown}"`,
       `CNI_NETNS: not a network namespace: ${(e as Error).message}`,
     );
   }

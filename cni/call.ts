@@ -22,6 +22,8 @@ export interface CniCallOptions {
    * plugin that runs in its node's namespace).
    */
   hostNetns?: string;
+  /** The plugin process, when this process runs the call for it (see RunContext.peerPid). */
+  peerPid?: number;
 }
 
 /** What one call prints and returns. */
@@ -80,7 +82,7 @@ export async function runCniCall(o: CniCallOptions): Promise<CniCallResult> {
       };
     }
     const { runCni } = await import("./plugin.ts");
-    const out = await runCni(cmd, stdin, { hostNetns: o.hostNetns });
+    const out = await runCni(cmd, stdin, { hostNetns: o.hostNetns, peerPid: o.peerPid });
     return { code: 0, stdout: out === undefined ? EMPTY : jsonLine(out), stderr: EMPTY };
   } catch (e) {
     // Never a stack trace: the runtime shows msg/details to users, and logs stderr.

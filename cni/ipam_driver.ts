@@ -23,6 +23,8 @@ export interface IpamCall {
   cniArgs: CniArgs;
   /** The namespace the plugin runs in when it is not this process's (see RunContext). */
   hostNetns?: string;
+  /** The path through which this process opens CNI_NETNS (see RunContext.peerPid). */
+  podNetns: string;
 }
 
 /** `inline: true` forces the in-process skein IPAM (skein exec'd as another plugin's IPAM). */

@@ -39,8 +39,10 @@ export interface WireOptions {
   containerId: string;
   /** CNI_IFNAME: the interface name inside the pod. */
   ifName: string;
-  /** CNI_NETNS path. */
+  /** CNI_NETNS path, as the runtime gave it (results and messages name this one). */
   netns: string;
+  /** The path through which this process opens that namespace (the same, in-process). */
+  podNetns: string;
   /** Handle in the namespace the plugin runs in (the host). */
   host: NetHandle;
   /** That namespace's path, when it is not this process's (the daemon serving the call). */
@@ -82,7 +84,7 @@ function createVeth(
         mtu: o.mtu,
         up: opts.up,
         ...(opts.master ? { master: opts.master.index } : {}),
-        peer: { name: o.ifName, netns: o.netns, mtu: o.mtu, ...(o.mac ? { mac: o.mac } : {}) },
+        peer: { name: o.ifName, netns: o.podNetns, mtu: o.mtu, ...(o.mac ? { mac: o.mac } : {}) },
       }),
   );
   o.undo.push(() => void linkDelIfExists(o.host, hostName));
@@ -99,7 +101,7 @@ function configurePodAddrs(o: WireOptions, podIndex: number, ips: readonly Resul
     // Like the reference plugins: a pod namespace may come with IPv6 disabled on new links.
     step(
       `cannot enable IPv6 on ${o.ifName} in ${o.netns}`,
-      () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", netnsSysctl(o.netns)),
+      () => ensureSysctl(`net/ipv6/conf/${o.ifName}/disable_ipv6`, "0", netnsSysctl(o.podNetns)),
     );
   }
   // By index: the pod link is known, no lookup by name per call.

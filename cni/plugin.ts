@@ -45,6 +45,23 @@ export interface RunContext {
    * serving a plugin from its node's namespace): the "host" side of every attachment.
    */
   hostNetns?: string;
+  /**
+   * The plugin process, when this process runs the call for it (the daemon): CNI_NETNS is
+   * resolved in that process's mount namespace (`/proc/<pid>/root/...`, `/proc/self` as
+   * `/proc/<pid>`), since the runtime's /run/netns may be a mount the daemon does not see.
+   */
+  peerPid?: number;
+}
+
+/**
+ * The path through which this process reaches CNI_NETNS: itself in-process; in the daemon, the
+ * same file as the plugin process sees it. Relative paths stay as they are (refused later).
+ */
+function podNetnsPath(netns: string, peerPid: number | undefined): string {
+  if (peerPid === undefined || !netns.startsWith("/")) return netns;
+  const self = /^\/proc\/(self|thread-self)(\/|$)/.exec(netns);
+  if (self) return `/proc/${peerPid}${netns.slice(5 + self[1]!.length)}`;
+  return `/proc/${peerPid}/root${netns}`;
 }
 
 /**
@@ -87,7 +104,13 @@ async function runVerb(
   const cniArgs = args.command === "ADD" || args.command === "CHECK"
     ? parseCniArgs(args.args)
     : lenientCniArgs(args.args);
-  const call: IpamCall = { conf, args, cniArgs, hostNetns: ctx.hostNetns };
+  const call: IpamCall = {
+    conf,
+    args,
+    cniArgs,
+    hostNetns: ctx.hostNetns,
+    podNetns: podNetnsPath(args.netns, ctx.peerPid),
+  };
   mark("config parsed");
   if (conf.type !== "skein") return await runAsIpam(call);
   switch (args.command) {
@@ -146,9 +169,9 @@ async function runAsIpam(call: IpamCall): Promise<Record<string, unknown> | unde
 
 async function cmdAdd(call: IpamCall): Promise<CniResult> {
   const { conf, args, cniArgs } = call;
-  assertPodNetns(args.netns, call.hostNetns);
+  assertPodNetns(call.podNetns, call.hostNetns, args.netns);
   if (conf.mode === "loopback") {
-    using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+    using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: call.podNetns }));
     return withDns(conf, wireLoopback(pod, args.netns, args.ifName, conf.cniVersion));
   }
   // Handles live for the whole call: the undo steps below still need them.
@@ -157,7 +180,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
     () => openHandle(hostOf(call)),
   );
   mark("host handle open");
-  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: call.podNetns }));
   mark("pod handle open");
   if (pod.linkFind(args.ifName)) {
     // Checked before IPAM: rolling back a fresh allocation for this same attachment would
@@ -185,6 +208,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
       containerId: args.containerId,
       ifName: args.ifName,
       netns: args.netns,
+      podNetns: call.podNetns,
       host,
       pod,
       ipam,
@@ -230,9 +254,9 @@ async function cmdDel(call: IpamCall): Promise<void> {
   const { conf, args } = call;
   const errors: unknown[] = [];
   if (conf.mode === "loopback") {
-    if (podNetnsUsable(args.netns, call.hostNetns)) {
+    if (podNetnsUsable(call.podNetns, call.hostNetns)) {
       try {
-        using pod = openHandle({ netns: args.netns });
+        using pod = openHandle({ netns: call.podNetns });
         if (pod.linkFind(args.ifName)) pod.linkSet(args.ifName, { up: false });
       } catch {
         // the namespace is going away: nothing to undo
@@ -273,9 +297,9 @@ async function cmdDel(call: IpamCall): Promise<void> {
   // therefore not the peer of this attachment's host veth: it is this attachment's only when
   // IPAM held a reservation for it (the host veth was lost, the pod side leaked). Otherwise it
   // belongs to another pod whose namespace this DEL names, and DEL leaves it alone.
-  if (released && podNetnsUsable(args.netns, call.hostNetns)) {
+  if (released && podNetnsUsable(call.podNetns, call.hostNetns)) {
     try {
-      using pod = openHandle({ netns: args.netns });
+      using pod = openHandle({ netns: call.podNetns });
       const l = pod.linkFind(args.ifName);
       if (l && (l.kind === "veth" || l.kind === undefined)) linkDelIfExists(pod, args.ifName);
       mark("pod side checked");
@@ -303,12 +327,12 @@ async function cmdCheck(call: IpamCall): Promise<void> {
       'CHECK needs the ADD result in "prevResult"',
     );
   }
-  assertPodNetns(args.netns, call.hostNetns);
+  assertPodNetns(call.podNetns, call.hostNetns, args.netns);
   using host = step(
     "cannot open a netlink handle in the host namespace",
     () => openHandle(hostOf(call)),
   );
-  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: args.netns }));
+  using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: call.podNetns }));
   const { checkAttachment } = await import("./check.ts");
   const ips = checkAttachment({
     conf,

@@ -60,6 +60,8 @@ export const DEFAULT_CNI_SOCKET = "/run/skein/cni.sock";
 interface Request {
   env: Record<string, string>;
   stdin: Uint8Array;
+  /** The plugin process (SO_PEERCRED): CNI_NETNS is opened as that process sees it. */
+  peerPid: number;
 }
 
 class BadRequest extends Error {}
@@ -93,7 +95,7 @@ async function readRequest(peer: UnixPeer): Promise<Request> {
   }
   const slen = new DataView((await readN(peer, 4)).buffer).getUint32(0);
   if (slen > MAX_STDIN) throw new BadRequest(`stdin of ${slen} bytes`);
-  return { env: clean, stdin: await readN(peer, slen) };
+  return { env: clean, stdin: await readN(peer, slen), peerPid: peer.cred.pid };
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -167,6 +169,7 @@ export function serveCni(o: CniServerOptions): CniServer {
         getenv: (n) => r.env[n],
         stdin: r.stdin,
         hostNetns: o.hostNetns,
+        peerPid: r.peerPid,
       }));
     try {
       return await Promise.race([work, late]);

@@ -13,7 +13,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
-import { cniBinDir, inNs, links, reservations } from "./_cni.ts";
+import { cniBinDir, cniMode, cniService, inNs, links, reservations } from "./_cni.ts";
 import { ensurePackages, PodmanSandbox, run, skipped } from "./_clients.ts";
 
 const NET = "skpod";
@@ -103,16 +103,20 @@ async function withPodman(
   if (skipped(test, missing)) return;
   const wrapDir = Deno.makeTempDirSync({ prefix: "skein-podman-bin-" });
   const callLog = `${wrapDir}/calls.log`;
-  Deno.writeTextFileSync(
-    `${wrapDir}/skein`,
-    `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >>'${callLog}'\nexec '${cniBinDir()}/skein' "$@"\n`,
-    { mode: 0o755 },
-  );
   let sb: PodmanSandbox | undefined;
   try {
     await withNamespaces(["host"], async (ns) => {
       const host = ns.host!;
       inNs(host, ["ip", "link", "set", "lo", "up"]);
+      // SKEIN_CNI_MODE=daemon: skein forwards podman's calls to the CNI service of the host
+      // namespace, which opens podman's pod namespaces through the plugin's mount namespace.
+      const socket = cniMode() === "daemon" ? cniService(host) : "off";
+      Deno.writeTextFileSync(
+        `${wrapDir}/skein`,
+        `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID" >>'${callLog}'\n` +
+          `SKEIN_CNI_SOCKET='${socket}' exec '${cniBinDir()}/skein' "$@"\n`,
+        { mode: 0o755 },
+      );
       try {
         sb = PodmanSandbox.create({ hostNs: host, pluginDirs: [wrapDir, "/usr/lib/cni"] });
       } catch (e) {
