@@ -38,14 +38,18 @@ function usage(msg: string): number {
   return 2;
 }
 
-async function config(file: string | undefined, netns: string | undefined): Promise<DaemonConfig> {
+async function config(
+  file: string | undefined,
+  netns: string | undefined,
+): Promise<{ cfg: DaemonConfig; file?: string }> {
   let configFile = file;
   if (configFile === undefined) {
     try {
       if (Deno.statSync(DEFAULT_CONFIG).isFile) configFile = DEFAULT_CONFIG;
     } catch { /* no default config: built-in defaults */ }
   }
-  return await loadConfig({ help: false, configFile, overrides: netns ? { netns } : {} });
+  const cfg = await loadConfig({ help: false, configFile, overrides: netns ? { netns } : {} });
+  return configFile ? { cfg, file: configFile } : { cfg };
 }
 
 /** `skein diagnose [options]`; returns the exit code. */
@@ -88,8 +92,9 @@ export async function main(args: string[]): Promise<number> {
     return usage(`--bundle must name a .tar.gz file, got ${JSON.stringify(v.bundle)}`);
   }
   let cfg: DaemonConfig;
+  let cfgFile: string | undefined;
   try {
-    cfg = await config(v.config, v.netns);
+    ({ cfg, file: cfgFile } = await config(v.config, v.netns));
   } catch (e) {
     if (e instanceof ConfigError) return usage(`bad config: ${e.message}`);
     throw e;
@@ -110,9 +115,15 @@ export async function main(args: string[]): Promise<number> {
       : { type: "file", dir: cfg.datastore.dir as string },
   };
   if (cfg.netns) setup.netns = cfg.netns;
+  if (cfgFile) setup.configFile = cfgFile;
   if (cfg.network) setup.network = cfg.network;
   if (cfg.iface) setup.iface = cfg.iface;
-  const opts = { probe: v.probe === true, trace: v.trace === true, timeoutMs: timeout * 1000 };
+  const opts = {
+    probe: v.probe === true,
+    trace: v.trace === true,
+    timeoutMs: timeout * 1000,
+    ...(v.bundle !== undefined ? { bundle: v.bundle } : {}),
+  };
   let report;
   try {
     report = v.node
@@ -123,5 +134,6 @@ export async function main(args: string[]): Promise<number> {
     throw e;
   }
   console.log(v.json ? d.renderJson(report) : d.renderHuman(report));
+  if (v.bundle !== undefined) console.error(`skein diagnose: bundle written to ${v.bundle}`);
   return report.verdict === "fail" ? 1 : 0;
 }

@@ -34,7 +34,7 @@ Usage:
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
   skein lab down [--name LAB]
-  skein lab diagnose [--name LAB] FROM TO [--json] [--probe] [--trace]
+  skein lab diagnose [--name LAB] FROM TO [--json] [--probe] [--trace] [--bundle F.tar.gz]
 
 up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on a bridge in
         LAB-lan), runs one "skein daemon" per node (the process stays in the root namespace and
@@ -80,6 +80,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   probe: { type: "boolean" },
   trace: { type: "boolean" },
+  bundle: { type: "string" },
 } as const;
 
 /** The flags of `skein lab <sub>`, or the exit code when they are wrong. */
@@ -230,6 +231,7 @@ async function diagnose(
     const r = await labDiagnose(name, positionals[0]!, positionals[1]!, {
       probe: v.probe === true,
       trace: v.trace === true,
+      ...(typeof v.bundle === "string" ? { bundle: v.bundle } : {}),
     });
     console.log(v.json ? renderJson(r) : renderHuman(r));
     return r.verdict === "fail" ? 1 : 0;

@@ -105,6 +105,8 @@ export interface DiagnoseOptions {
   trace: boolean;
   /** Upper bound for network waits (daemon calls, probes, traces), ms. */
   timeoutMs: number;
+  /** Write a tar.gz bundle here after the checks (`--bundle`). */
+  bundle?: string;
 }
 
 /** A pair diagnosis: from → to. */

@@ -8,6 +8,7 @@
 import type { Lease } from "../store/types.ts";
 import { findSkeinNetwork } from "./cni_conf.ts";
 import type { DiagnoseOptions, Diagnosis, NodeFacts, NodeView } from "./context.ts";
+import { writeBundle } from "./bundle.ts";
 import { askDaemon } from "./daemon_client.ts";
 import { resolveEndpoint } from "./endpoint.ts";
 import { Kernel } from "./kernel.ts";
@@ -30,6 +31,8 @@ export interface LocalSetup {
   datastore: StoreSpec;
   /** Where to look for the skein CNI config (default /etc/cni/net.d). */
   cniConfDir?: string;
+  /** The daemon config file diagnose read (copied, redacted, into the bundle). */
+  configFile?: string;
 }
 
 const DEVICES: Record<string, string> = { vxlan: "skein.1", ipip: "skein-ipip" };
@@ -65,6 +68,7 @@ async function collectNodes(
   if (s.iface) f.iface = s.iface;
   f.leaseFile = s.leaseFile;
   f.listen = s.listen;
+  if (s.configFile) f.configFile = s.configFile;
   const cni = findSkeinNetwork(s.cniConfDir);
   if (cni) {
     f.ipamDir = cni.ipamDir;
@@ -125,7 +129,9 @@ export async function localPairDiagnose(
       pair: { from: a, to: b, nodes },
       memo: new Map(),
     };
-    return await runDiagnosis(d, undefined, started);
+    const report = await runDiagnosis(d, undefined, started);
+    if (opts.bundle) await writeBundle(opts.bundle, d, report);
+    return report;
   } finally {
     local.kernel?.close();
   }
@@ -136,9 +142,14 @@ export async function localNodeDiagnose(s: LocalSetup, opts: DiagnoseOptions): P
   const started = performance.now();
   const { store, local } = await collectNodes(s, opts);
   try {
-    local.daemon = await askDaemon(s.listen, { timeoutMs: Math.min(opts.timeoutMs, 1000) });
+    local.daemon = await askDaemon(s.listen, {
+      timeoutMs: Math.min(opts.timeoutMs, 1000),
+      metrics: opts.bundle !== undefined,
+    });
     const d: Diagnosis = { nodes: [local], store, options: opts, memo: new Map() };
-    return await runDiagnosis(d, undefined, started);
+    const report = await runDiagnosis(d, undefined, started);
+    if (opts.bundle) await writeBundle(opts.bundle, d, report);
+    return report;
   } finally {
     local.kernel?.close();
   }

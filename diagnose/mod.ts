@@ -26,3 +26,4 @@ export { counts, renderHuman, renderJson } from "./render.ts";
 export { FAMILIES } from "./families/mod.ts";
 export type { Family } from "./family.ts";
 export { localNodeDiagnose, localPairDiagnose, type LocalSetup } from "./local.ts";
+export { writeBundle } from "./bundle.ts";

@@ -15,6 +15,7 @@ import {
   type Report,
   resolveEndpoint,
   runDiagnosis,
+  writeBundle,
 } from "../diagnose/mod.ts";
 import { Kernel } from "../diagnose/kernel.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
@@ -104,7 +105,10 @@ export async function labDiagnose(
     await Promise.all(nodes.map(async (n) => {
       if (!n.facts.listen) return;
       if (n.facts.daemonPid && stopped(n.facts.daemonPid.pid)) return;
-      n.daemon = await askDaemon(n.facts.listen, { timeoutMs: Math.min(opts.timeoutMs, 1000) });
+      n.daemon = await askDaemon(n.facts.listen, {
+        timeoutMs: Math.min(opts.timeoutMs, 1000),
+        metrics: opts.bundle !== undefined,
+      });
     }));
     const d: Diagnosis = {
       nodes,
@@ -113,7 +117,9 @@ export async function labDiagnose(
       pair: { from: a, to: b, nodes },
       memo: new Map(),
     };
-    return await runDiagnosis(d, undefined, started);
+    const report = await runDiagnosis(d, undefined, started);
+    if (opts.bundle) await writeBundle(opts.bundle, d, report);
+    return report;
   } finally {
     for (const v of all) v.kernel?.close();
   }

@@ -86,6 +86,71 @@ Deno.test({
       const node = await skein(["diagnose", "--node", "--config", n1.configFile, "--json"]);
       assertEquals(node.code, 0, node.stdout + node.stderr);
       assertEquals((JSON.parse(node.stdout) as Report).verdict !== "fail", true);
+      // --bundle: a tar.gz with the report and every inspected node's dumps.
+      const dir = Deno.makeTempDirSync({ prefix: "skein-bundle-" });
+      try {
+        const b = await skein([
+          "lab",
+          "diagnose",
+          "--name",
+          name,
+          "n1-p1",
+          "n2-p1",
+          "--bundle",
+          `${dir}/b.tar.gz`,
+        ]);
+        assertEquals(b.code, 0, b.stderr);
+        const list = await skein([
+          "diagnose",
+          "--node",
+          "--config",
+          n1.configFile,
+          "--bundle",
+          `${dir}/n.tar.gz`,
+        ]);
+        assertEquals(list.code, 0, list.stderr);
+        const files = (f: string) =>
+          new TextDecoder().decode(
+            new Deno.Command("tar", { args: ["-tzf", f] }).outputSync().stdout,
+          ).trim().split("\n");
+        const pair = files(`${dir}/b.tar.gz`);
+        for (
+          const want of [
+            "report.json",
+            "leases.json",
+            "nodes/n1/routes.json",
+            "nodes/n2/fdb.json",
+            "nodes/n2/nft-ruleset.json",
+            "nodes/n1/sysctls.json",
+            "nodes/n1/daemon.log",
+            "nodes/n1/debug-state.json",
+            "nodes/n1/metrics.txt",
+            "nodes/n1/lease-file.txt",
+          ]
+        ) {
+          assert(pair.includes(`skein-diagnose/${want}`), `${want} not in ${pair.join(" ")}`);
+        }
+        assert(pair.some((f) => f.startsWith("skein-diagnose/nodes/n1/ipam/")), "no IPAM files");
+        const node = files(`${dir}/n.tar.gz`);
+        assert(
+          node.includes(`skein-diagnose/nodes/${lab.plan.nodes[0]!.nodeName}/daemon.yaml`),
+          node.join(" "),
+        );
+        new Deno.Command("tar", { args: ["-xzf", `${dir}/b.tar.gz`, "-C", dir] }).outputSync();
+        const rep = JSON.parse(
+          Deno.readTextFileSync(`${dir}/skein-diagnose/report.json`),
+        ) as Report;
+        assertEquals(rep.schemaVersion, 1);
+        const routes = JSON.parse(
+          Deno.readTextFileSync(`${dir}/skein-diagnose/nodes/n1/routes.json`),
+        );
+        assert(
+          routes.some((r: { protocol: number }) => r.protocol === 100),
+          "no skein route in the dump",
+        );
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
       // Bad input: exit 2 and a message.
       const unknown = await skein(["lab", "diagnose", "--name", name, "n1-p1", "n9-p9"]);
       assertEquals(unknown.code, 2, unknown.stdout + unknown.stderr);
