@@ -92,7 +92,26 @@ export async function ipamDelFor(call: IpamCall, mode?: IpamMode): Promise<numbe
     );
   }
   await delegate(call, "DEL");
+  if (conf.ipam?.type === "host-local") await reclaimHostLocal(call);
   return undefined;
+}
+
+/**
+ * After host-local's DEL: frees what a host-local killed between creating and filling a
+ * reservation file left (an empty file its own DEL and ADD never remove), under the lock both
+ * take. Best effort: the DEL itself already succeeded.
+ */
+async function reclaimHostLocal(call: IpamCall): Promise<void> {
+  const dataDir = call.conf.ipam?.dataDir;
+  try {
+    const ipam = await import("./ipam/mod.ts");
+    await ipam.ipamReclaim({
+      dataDir: typeof dataDir === "string" && dataDir !== "" ? dataDir : ipam.DEFAULT_DATA_DIR,
+      networkName: call.conf.name,
+    });
+  } catch {
+    // An unusable directory is host-local's to report; its DEL succeeded.
+  }
 }
 
 /** IPAM CHECK: the attachment still holds `expectedIps`. */

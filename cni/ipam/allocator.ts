@@ -68,7 +68,10 @@ function ownerText(r: ScannedReservation | undefined): string {
   }
 }
 
-function openStore(config: IpamConfig, create = true): ReservationStore | undefined {
+function openStore(
+  config: Pick<IpamConfig, "dataDir" | "networkName">,
+  create = true,
+): ReservationStore | undefined {
   const name = config.networkName;
   if (
     typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/")
@@ -301,6 +304,31 @@ export async function ipamDel(req: { config: IpamConfig } & IpamAttachment): Pro
       reclaimAbandoned(store, scan, () => true);
       store.removeTemps(scan.temps);
       return mine.length;
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Reclaims what dead writers left in `<dataDir>/<network>` (zero-length and corrupt reservation
+ * files, temporary files), under the store lock, touching nothing else. For a directory another
+ * IPAM writes (host-local, whose own DEL never removes the empty file it leaves when killed
+ * between its create and its write). Returns the reclaimed addresses; a missing directory is
+ * nothing to do.
+ */
+export async function ipamReclaim(
+  opts: { dataDir: string; networkName: string },
+): Promise<string[]> {
+  const store = openStore(opts, false);
+  if (!store) return [];
+  try {
+    return await store.withLock(() => {
+      const scan = store.scan();
+      const gone = [...scan.reservations.values()].filter(isAbandoned).map((r) => r.ip);
+      reclaimAbandoned(store, scan, () => true);
+      store.removeTemps(scan.temps);
+      return gone;
     });
   } finally {
     store.close();

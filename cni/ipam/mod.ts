@@ -31,6 +31,7 @@ export {
   ipamCheck,
   ipamDel,
   ipamGc,
+  ipamReclaim,
   ipamStatus,
   ipamStatusOfNetconf,
   STATUS_UNAVAILABLE,
