@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LeaseFileError, type NodeLease, readLeaseFile } from "../../node/lease_file.ts";
 import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
@@ -40,26 +41,24 @@ function datastore(d: Diagnosis): CheckResult {
   );
 }
 
-/** Reads the JSON lease file: its fields, or why it cannot be used. */
-function readLeaseFile(path: string): { value?: Record<string, unknown>; error?: string } {
+/** Reads the lease file (node/lease_file.ts): its fields, or why it cannot be used. */
+function readLease(path: string): { value?: NodeLease & { subnet: string }; error?: string } {
+  let v: NodeLease;
   try {
-    const st = Deno.statSync(path);
-    if (!st.isFile) return { error: "not a regular file" };
-    if (st.size > 65536) return { error: `${st.size} bytes: too large` };
-    const v = JSON.parse(Deno.readTextFileSync(path));
-    if (typeof v !== "object" || v === null || typeof v.subnet !== "string") {
-      return { error: "no subnet field" };
-    }
-    return { value: v as Record<string, unknown> };
+    v = readLeaseFile(path);
   } catch (e) {
-    return { error: e instanceof Deno.errors.NotFound ? "missing" : (e as Error).message };
+    if (!(e instanceof LeaseFileError)) throw e;
+    if (e.problem === "missing") return { error: "missing" };
+    return { error: `${e.problem === "corrupt" ? "unusable" : "unreadable"} (${e.reason})` };
   }
+  if (v.subnet === undefined) return { error: "no subnet field" };
+  return { value: { ...v, subnet: v.subnet } };
 }
 
 function leaseFile(d: Diagnosis, node: NodeView): CheckResult[] {
   const path = node.facts.leaseFile;
   if (!node.kernel || !path) return [];
-  const f = readLeaseFile(path);
+  const f = readLease(path);
   if (!f.value) {
     return [
       fail(

@@ -5,15 +5,17 @@
  *
  * @module
  */
+import { backendDefinition } from "../../backends/registry.ts";
+import { tryReadLeaseFile } from "../../node/lease_file.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
 import { podKernel } from "./pod.ts";
 
-/** Encapsulation overhead of a backend over an IPv4 underlay. */
+/** Encapsulation overhead of a backend over an IPv4 underlay (the backend table's, node/mtu.ts). */
 export function overhead(backend: string): number {
-  return backend === "vxlan" ? 50 : backend === "ipip" ? 20 : 0;
+  return backendDefinition(backend)?.capabilities.overhead[4] ?? 0;
 }
 
 /** The largest pod MTU the node's path carries, with its parts; undefined without an uplink. */
@@ -142,13 +144,8 @@ function leaseMtu(node: NodeView): CheckResult | undefined {
   const path = node.facts.leaseFile;
   const b = budgetOf(node);
   if (!path || !node.kernel || !b) return undefined;
-  let mtu: unknown;
-  try {
-    mtu = JSON.parse(Deno.readTextFileSync(path)).mtu;
-  } catch {
-    return undefined; // lease.file reports it
-  }
-  if (typeof mtu !== "number") return undefined;
+  const mtu = tryReadLeaseFile(path)?.mtu; // undefined: lease.file reports why
+  if (mtu === undefined) return undefined;
   const ev = { leaseFile: path, mtu, budget: b.budget };
   return mtu > b.budget
     ? fail(
