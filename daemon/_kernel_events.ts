@@ -7,6 +7,7 @@
  */
 import type { KernelEvent } from "../net/monitor.ts";
 import { SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
+import { isLegacyCniRoute } from "../backends/snapshot.ts";
 
 /** A link the plan depends on, by name and (last known) index. */
 export interface WatchedLink {
@@ -47,7 +48,8 @@ export function kernelEventReason(ev: KernelEvent, w: WatchedObjects): string | 
       return "lost";
     case "route": {
       const r = ev.route;
-      if (r.protocol === SKEIN_ROUTE_PROTOCOL && r.gateway !== undefined) return "route";
+      // The daemon owns every proto-100 route but the pod routes old CNI plugins tagged 100.
+      if (r.protocol === SKEIN_ROUTE_PROTOCOL && !isLegacyCniRoute(r)) return "route";
       return w.routesTo?.(r.dst) ? "route" : undefined;
     }
     case "link":

@@ -37,7 +37,9 @@ function link(index: number, name: string, op: "new" | "del" = "new"): KernelEve
 Deno.test("kernelEventReason(): skein's routes, its device, the uplink and forwarding matter", () => {
   const cases: [KernelEvent, string | undefined][] = [
     [route({ protocol: 100, gateway: "10.244.9.0" }), "route"],
-    [route({ protocol: 100 }), undefined], // a CNI routed-mode pod route (no gateway)
+    [route({ protocol: 100 }), "route"], // gateway or not: proto 100 is the daemon's
+    [route({ protocol: 100, dst: "10.244.1.5/32" }), undefined], // an old CNI plugin's pod route
+    [route({ protocol: 101, dst: "10.244.1.6/32" }), undefined], // the CNI plugin's pod route
     [route({ protocol: 4, gateway: "192.168.1.1", dst: "10.244.3.0/24" }), "route"],
     [route({ protocol: 4, gateway: "192.168.1.1" }), undefined],
     [link(7, "skein.1"), "link"],
