@@ -91,7 +91,8 @@ export interface WaitReadyOptions {
 
 /**
  * Waits until the daemon's /readyz answers 200 (with `subnets`: until it also has routes to
- * those subnets). Throws with the log tail when the process exits or the time runs out.
+ * those subnets) and its lease file names its subnet. Throws with the log tail when the process
+ * exits or the time runs out.
  */
 export async function waitReady(
   node: NodePlan,
@@ -113,7 +114,16 @@ export async function waitReady(
       );
     }
     last = await probe(listen, path);
-    if (last.ok) return;
+    // Ready also means its lease file names the subnet (the answer is this daemon's, not one
+    // that happens to hold the port while this one fails to bind it).
+    if (last.ok && nodeSubnet(node) !== undefined) return;
+    if (last.ok) {
+      last = {
+        ok: false,
+        status: last.status,
+        body: `${last.body}, but ${node.leaseFile} names no subnet`,
+      };
+    }
     await sleep(opts.subnets?.length ? 20 : 100);
   }
   throw new Error(

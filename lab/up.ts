@@ -4,12 +4,19 @@
  *
  * @module
  */
-import { mapLimit } from "./_proc.ts";
+import { mapLimit, tailFile } from "./_proc.ts";
 import { nodeSubnet, startDaemon, waitReady } from "./daemons.ts";
 import { startEtcd } from "./etcd.ts";
 import { formatMatrix, type MatrixPod, type MatrixResult, summarize } from "./matrix.ts";
 import { pingMatrix } from "./ping.ts";
-import { isLabNamespace, LAB_ROOT, type LabOptions, type LabPlan, planLab } from "./plan.ts";
+import {
+  isLabNamespace,
+  LAB_ROOT,
+  type LabOptions,
+  type LabPlan,
+  type NodePlan,
+  planLab,
+} from "./plan.ts";
 import { attachPod } from "./pods.ts";
 import { type LabState, newLabState, readLabState, writeLabState } from "./state.ts";
 import { createLan, createNode, createPodNetns } from "./topology.ts";
@@ -97,27 +104,42 @@ async function startDaemons(lab: Lab, progress: Progress): Promise<void> {
   }
 }
 
+/**
+ * Waits until node's daemon is ready. Its port was free when the lab picked it, but another
+ * process may bind it first: a daemon that exits with "cannot listen" is started once more on
+ * a new port.
+ */
+async function readyOrRebind(lab: Lab, node: NodePlan, progress: Progress): Promise<void> {
+  const d = lab.state.daemons.find((x) => x.node === node.name)!;
+  try {
+    await waitReady(node, d.pid, d.listen);
+  } catch (e) {
+    if (!/exited before it was ready/.test((e as Error).message)) throw e;
+    if (!/cannot listen/.test(tailFile(node.logFile))) throw e;
+    d.listen = `127.0.0.1:${freePort()}`;
+    d.pid = await startDaemon(lab.plan, node, d.listen);
+    d.startedAt = new Date().toISOString();
+    lab.save();
+    progress(
+      `daemon for ${node.name} lost its port; started again (pid ${d.pid}, http://${d.listen})`,
+    );
+    await waitReady(node, d.pid, d.listen);
+  }
+}
+
 /** Waits until every daemon is ready and has routes to every node's subnet. */
 async function waitDaemons(lab: Lab, progress: Progress): Promise<void> {
   const { plan, state } = lab;
   const daemonOf = (name: string) => state.daemons.find((x) => x.node === name)!;
   progress("waiting for the daemons to be ready");
-  await Promise.all(plan.nodes.map((node) => {
-    const d = daemonOf(node.name);
-    return waitReady(node, d.pid, d.listen).then(() => progress(`daemon ${node.name} ready`));
+  await Promise.all(plan.nodes.map(async (node) => {
+    await readyOrRebind(lab, node, progress);
+    progress(`daemon ${node.name} ready`);
   }));
   // Ready means "every lease known at my first list is programmed"; a daemon that listed before
   // a later node's lease existed gets it through its watch. Wait until every daemon has
   // routes to every node's subnet, so the lab is complete when `up` says so.
-  const subnets = plan.nodes.map((node) => {
-    const s = nodeSubnet(node);
-    if (!s) {
-      throw new Error(
-        `Node ${node.name} is ready but its lease file ${node.leaseFile} names no subnet`,
-      );
-    }
-    return s;
-  });
+  const subnets = plan.nodes.map((node) => nodeSubnet(node)!); // waitReady() saw each one
   await Promise.all(plan.nodes.map((node) => {
     const d = daemonOf(node.name);
     return waitReady(node, d.pid, d.listen, { subnets });
