@@ -18,8 +18,7 @@
  */
 import { isNetlinkError } from "../net/errors.ts";
 import type { NetHandle, RouteBatchOp } from "../net/types.ts";
-import type { PlanOp, RouteOp } from "./plan.ts";
-import type { Plan } from "./plan.ts";
+import type { Plan, PlanOp, RouteOp } from "./plan.ts";
 import type { LeaseEntries } from "./types.ts";
 
 /** One operation that failed, with the message the report carries. */
