@@ -27,7 +27,7 @@ import {
 
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
-  const what = `${h.direction} ${h.src} -> ${h.dst} (in on ${h.iif})`;
+  const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
   const evidence: Record<string, unknown> = { lookup: hopCommand(h) };
   const a = h.answer!;
   if (!a.ok) {
