@@ -6,6 +6,7 @@
  * @module
  */
 import type { Lease } from "../store/types.ts";
+import { backendDefinition } from "../backends/registry.ts";
 import { findSkeinNetwork } from "./cni_conf.ts";
 import type { DiagnoseOptions, Diagnosis, NodeFacts, NodeView } from "./context.ts";
 import { writeBundle } from "./bundle.ts";
@@ -35,8 +36,6 @@ export interface LocalSetup {
   configFile?: string;
 }
 
-const DEVICES: Record<string, string> = { vxlan: "skein.1", ipip: "skein-ipip" };
-
 function facts(s: LocalSetup, backend: string): NodeFacts {
   const f: NodeFacts = {
     backend,
@@ -44,7 +43,8 @@ function facts(s: LocalSetup, backend: string): NodeFacts {
     port: s.backend.port ?? 8472,
     bridge: "cni0",
   };
-  if (DEVICES[backend]) f.device = DEVICES[backend];
+  const device = backendDefinition(backend)?.capabilities.device?.name; // the backend table's
+  if (device) f.device = device;
   if (s.network) f.network = s.network;
   return f;
 }

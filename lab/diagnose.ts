@@ -18,6 +18,7 @@ import {
   writeBundle,
 } from "../diagnose/mod.ts";
 import { Kernel } from "../diagnose/kernel.ts";
+import { backendDefinition } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { labEtcdPrefix } from "./store.ts";
 import { type Lab, loadLab } from "./up.ts";
@@ -36,6 +37,7 @@ export class NoLabError extends Error {
 function nodeView(lab: Lab, n: NodePlan): NodeView {
   const o = lab.plan.options;
   const d = lab.state.daemons.find((x) => x.node === n.name);
+  const device = backendDefinition(o.backend)?.capabilities.device?.name;
   return {
     name: n.name,
     nodeName: n.nodeName,
@@ -44,7 +46,7 @@ function nodeView(lab: Lab, n: NodePlan): NodeView {
       backend: o.backend,
       vni: 1,
       port: 8472,
-      ...(o.backend === "vxlan" ? { device: "skein.1" } : {}),
+      ...(device ? { device } : {}),
       iface: "eth0",
       network: o.network,
       leaseFile: n.leaseFile,

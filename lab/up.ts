@@ -22,6 +22,7 @@ import { type LabState, newLabState, readLabState, writeLabState } from "./state
 import { createLan, createNode, createPodNetns } from "./topology.ts";
 import { freePort } from "./_proc.ts";
 import { netnsList } from "../net/mod.ts";
+import { backendDefinition } from "../backends/registry.ts";
 
 /** Progress output (stderr lines in the CLI). */
 export type Progress = (message: string) => void;
@@ -244,12 +245,13 @@ export function lookAroundText(plan: LabPlan, state?: LabState): string {
   const name = plan.options.name;
   const nameArg = name === "skein" ? "" : ` --name ${name}`;
   const other = state?.pods.find((p) => p.node !== n1.name && p.ip);
+  const device = backendDefinition(plan.options.backend)?.capabilities.device?.name;
   const rows: [string, string][] = [
     [`skein lab status${nameArg}`, "nodes, leases, pods, daemon health"],
     [`ip netns exec ${n1.netns} ip route`, "routes to other nodes' pod subnets (proto 100)"],
     [
       `ip netns exec ${n1.netns} ip -d link show`,
-      `eth0, cni0, ${plan.options.backend === "vxlan" ? "the vxlan device, " : ""}pod veths`,
+      `eth0, cni0, ${device ? `the ${plan.options.backend} device ${device}, ` : ""}pod veths`,
     ],
     ...(p1 ? [[`ip netns exec ${p1.netns} ip addr`, "a pod"] as [string, string]] : []),
     ...(p1 && other
