@@ -42,9 +42,11 @@ src="$lib/src"
 echo "install.sh: staging sources in $src" >&2
 mkdir -p "$lib"
 stage="$(mktemp -d "$lib/.src.XXXXXX")"
-# Everything the program needs: its TypeScript modules (not the tests), deno.json and deno.lock.
+# Everything the program needs: its TypeScript modules (not the tests), deno.json and deno.lock,
+# and the launcher's VERSION answer (cni/version_fast.sh).
 (cd "$repo" && find . \( -path ./.tools -o -path ./dist -o -path ./tests -o -path ./.git \) -prune \
-  -o \( -name '*.ts' ! -name '*_test.ts' -o -name deno.json -o -name deno.lock \) -print0) |
+  -o \( -name '*.ts' ! -name '*_test.ts' -o -name deno.json -o -name deno.lock \
+  -o -name version_fast.sh \) -print0) |
   (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$stage"
 rm -rf "$src.old"
 [ -d "$src" ] && mv "$src" "$src.old"
@@ -81,6 +83,12 @@ export DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT SKEIN_LIB
 # (5,000 leases: ~126 -> ~85 MiB mean RSS, tests/bench/daemon_bench.ts --daemon-v8-flags).
 v8=
 [ "\${1:-}" = daemon ] && v8=--v8-flags=--optimize-for-size
+# CNI VERSION (podman asks before every ADD and DEL) without starting Deno, when stdin allows.
+if [ "\${CNI_COMMAND:-}" = VERSION ] && [ \$# -eq 0 ]; then
+  . '$src/cni/version_fast.sh'
+  printf '%s' "\$skein_stdin" | '$lib/deno' run --quiet --cached-only --no-prompt -A --config '$src/deno.json' '$src/main.ts'
+  exit \$?
+fi
 exec '$lib/deno' run --quiet --cached-only --no-prompt -A \${v8:+"\$v8"} --config '$src/deno.json' '$src/main.ts' "\$@"
 LAUNCHER
   chmod 0755 "$build/skein"

@@ -35,8 +35,17 @@ export function cniBinDir(): string {
     Deno.symlinkSync(installed, `${binDir}/skein`);
     return binDir;
   }
-  const launcher =
-    `#!/bin/sh\nDENO_DIR='${getDenoDir()}' exec '${DENO}' run -A --cached-only --quiet '${REPO}/main.ts' "$@"\n`;
+  // The same shape as install.sh's launcher, VERSION shortcut included.
+  const run =
+    `DENO_DIR='${getDenoDir()}' exec '${DENO}' run -A --cached-only --quiet '${REPO}/main.ts'`;
+  const launcher = `#!/bin/sh
+if [ "\${CNI_COMMAND:-}" = VERSION ] && [ $# -eq 0 ]; then
+  . '${REPO}/cni/version_fast.sh'
+  printf '%s' "$skein_stdin" | ${run}
+  exit $?
+fi
+${run} "$@"
+`;
   Deno.writeTextFileSync(`${binDir}/skein`, launcher, { mode: 0o755 });
   return binDir;
 }

@@ -144,7 +144,13 @@ await withNamespaces(
       Deno.removeSync(emptyLauncher);
     }
     const skein = `${cniBinDir()}/skein`;
-    floor["skein VERSION"] = await startup(host, [skein], ["CNI_COMMAND=VERSION"]);
+    floor["skein VERSION (launcher answers)"] = await startup(host, [skein], [
+      "CNI_COMMAND=VERSION",
+    ]);
+    // `skein cni` skips the launcher's shell answer: main.ts answers before loading anything.
+    floor["skein VERSION (main.ts answers)"] = await startup(host, [skein, "cni"], [
+      "CNI_COMMAND=VERSION",
+    ]);
     // The daemon answers at once (CNI_IFNAME missing): the forwarding client's whole cost.
     floor["forwarded call, daemon answers"] = await startup(host, [skein], [
       "CNI_COMMAND=DEL",
