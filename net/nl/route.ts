@@ -343,8 +343,7 @@ export function routeFromBytes(b: Uint8Array, dv: DataView, off: number, len: nu
   const dstLen = b[h + 1]!;
   const type = b[h + 7]!;
   let table = b[h + 4]!;
-  /** Offset of RTA_DST's address (-1: none); formatted once, together with the prefix length. */
-  let dstAt = -1;
+  let dstAt = -1; // RTA_DST's address offset (-1: none), formatted once with the prefix length
   let dstBytes = 0;
   let gateway: string | undefined;
   let oif: number | undefined;
