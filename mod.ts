@@ -13,8 +13,19 @@
 export * from "./net/mod.ts";
 export type { Lease, LeaseEvent, NetworkConfig } from "./store/types.ts";
 export {
+  type DatastoreDefinition,
+  datastoreDefinition,
+  datastoreNames,
+  DATASTORES,
+} from "./store/registry.ts";
+export type { Lifecycle, LifecycleHost } from "./component/lifecycle.ts";
+export {
   apply,
   type ApplyResult,
+  type BackendDefinition,
+  backendDefinition,
+  backendNames,
+  BACKENDS,
   formatOp,
   type KernelSnapshot,
   type Plan,

@@ -25,6 +25,14 @@
  * @module
  */
 export { createBackend } from "./backend.ts";
+export {
+  type BackendCapabilities,
+  type BackendDefinition,
+  backendDefinition,
+  backendNames,
+  BACKENDS,
+  type DesiredBuild,
+} from "./registry.ts";
 export { BackendConfigError, BackendSetupError } from "./_context.ts";
 export {
   ensureMasquerade,
