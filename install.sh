@@ -56,8 +56,10 @@ rm -rf "$src.old"
 install -m 0755 "$deno" "$lib/deno.new" && mv -f "$lib/deno.new" "$lib/deno"
 export DENO_DIR="$lib/cache" DENO_NO_UPDATE_CHECK=1
 echo "install.sh: caching the module graph in $DENO_DIR" >&2
-# main.ts imports cmd/*.ts through run-time specifiers (see importCommand()), so name them here.
-"$lib/deno" cache --quiet --config "$src/deno.json" "$src/main.ts" "$src"/cmd/*.ts
+# main.ts imports cmd/*.ts through run-time specifiers (see importCommand()), so name them here,
+# and the daemon's lease-renewal worker (started with new Worker(URL), not an import).
+"$lib/deno" cache --quiet --config "$src/deno.json" "$src/main.ts" "$src"/cmd/*.ts \
+  "$src/daemon/renew_worker.ts"
 # Warm V8's code cache for the CNI fast path (VERSION) so the first container start is quick.
 CNI_COMMAND=VERSION "$lib/deno" run --quiet --cached-only -A --config "$src/deno.json" \
   "$src/main.ts" </dev/null >/dev/null || true
@@ -66,7 +68,7 @@ build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
 kind=""
 if NO_COLOR=1 "$lib/deno" compile --quiet -A --no-check --config "$src/deno.json" --output "$build/skein" \
-  --include "$src/cmd" "$src/main.ts" >"$build/compile.log" 2>&1; then
+  --include "$src/cmd" --include "$src/daemon/renew_worker.ts" "$src/main.ts" >"$build/compile.log" 2>&1; then
   kind="compiled binary (deno compile${DENORT_BIN:+, runtime from DENORT_BIN=$DENORT_BIN})"
 else
   # The deepest "Caused by" line names the real reason (e.g. the runtime download failing).

@@ -12,6 +12,7 @@ import { buildDebugState } from "../daemon/debug_state.ts";
 import { serveHealth } from "../daemon/http.ts";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
+import { workerRenewer } from "../daemon/renewer.ts";
 import type { LeaseStore } from "../store/types.ts";
 import { RESTORED_WARNING } from "../store/flannel.ts";
 
@@ -121,6 +122,8 @@ export async function main(args: string[]): Promise<number> {
       ...(cfg.kernelEvents
         ? { openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}) }
         : {}),
+      openRenewer: () =>
+        workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),
       probeNode: (ip: string) =>
         net.pingOnce(
           cfg.netns ? { netns: cfg.netns, ip, timeoutMs: 1000 } : { ip, timeoutMs: 1000 },

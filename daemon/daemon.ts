@@ -50,6 +50,7 @@ import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
 import { kernelEventReason, type WatchedObjects } from "./_kernel_events.ts";
 import { LeaseGrace } from "./_lease_grace.ts";
+import type { LeaseRenewer } from "./renewer.ts";
 
 /** Batches of kernel notifications until close() (net/monitor.ts KernelMonitor; fakes in tests). */
 export interface KernelEventSource extends AsyncIterable<KernelEvent[]> {
@@ -82,6 +83,12 @@ export interface DaemonDeps {
    * expired lease stays programmed while its node answers, up to config.leaseGrace s.
    */
   probeNode?: (ip: string) => Promise<boolean>;
+  /**
+   * Starts a lease renewer on another thread (renewer.ts workerRenewer): renewals go on while
+   * this thread is busy. Without it (or when it cannot start) the lease is renewed from a timer
+   * on this thread.
+   */
+  openRenewer?: () => LeaseRenewer;
   /** Watch the lease files' directories, so a removed file is rewritten at once (default true). */
   watchLeaseFiles?: boolean;
   log: Logger;
@@ -134,6 +141,8 @@ export class NodeDaemon {
   #renewSleeper = new Sleeper();
   #drift = new DriftTracker();
   #grace: LeaseGrace;
+  /** The renewal worker while one runs. */
+  #renewer: LeaseRenewer | undefined;
   #events: Coalescer;
   /** The subnets the last reconcile asked the backend to route (for kernel event filtering). */
   #routed = new Set<string>();
@@ -291,7 +300,7 @@ export class NodeDaemon {
       await Promise.all([
         this.#kernelLoop(signal),
         this.#fileLoop(signal),
-        this.#renewLoop(signal),
+        this.#d.openRenewer ? this.#workerRenewLoop(signal) : this.#renewLoop(signal),
         this.#informer.run(signal),
         this.#timerLoop(signal),
         this.#probeLoop(signal),
@@ -614,7 +623,7 @@ export class NodeDaemon {
         downSeconds: Math.round((Date.now() - this.#datastoreDown.since) / 1000),
       });
       this.#datastoreDown = undefined;
-      this.#renewSleeper.wake(); // renew at once: renewals may have failed meanwhile
+      this.#renewNow(); // renew at once: renewals may have failed meanwhile
     } else if (!ok && !this.#datastoreDown) {
       const msg = error instanceof Error ? error.message : String(error);
       this.#datastoreDown = { since: Date.now(), error: msg };
@@ -690,7 +699,7 @@ export class NodeDaemon {
         });
       }
       const mine = own ? this.#informer.leases().get(leaseKey(own)) : undefined;
-      if (own && (!mine || mine.node !== own.node)) this.#renewSleeper.wake();
+      if (own && (!mine || mine.node !== own.node)) this.#renewNow();
     }
     for (const ev of b.events) {
       if (own && ev.lease.subnet === own.subnet) {
@@ -699,7 +708,7 @@ export class NodeDaemon {
             subnet: own.subnet,
             event: ev.type,
           });
-          this.#renewSleeper.wake();
+          this.#renewNow();
         }
         continue;
       }
@@ -721,6 +730,77 @@ export class NodeDaemon {
     else this.#events.request();
   }
 
+  /** The lease this node publishes: the held one with the current address and backend data. */
+  #wantLease(): Lease {
+    return {
+      ...this.#lease!,
+      publicIP: this.#uplink!.publicIP,
+      backendData: this.#setup?.backendData ?? {},
+    };
+  }
+
+  /** Renew at once (the lease changed hands, the backend data changed, the datastore is back). */
+  #renewNow(): void {
+    this.#renewSleeper.wake();
+    if (this.#renewer && this.#lease) this.#renewer.renew(this.#wantLease(), true);
+  }
+
+  #renewed(next: Lease): void {
+    this.#lease = next;
+    this.metrics.renewals.inc();
+    this.#datastoreAnswered(true);
+    this.metrics.leaseExpiry.set(Date.parse(next.expiration) / 1000);
+    if (this.#lastError?.startsWith("renew:")) this.#lastError = undefined;
+    this.#log.debug("lease renewed", { subnet: next.subnet, expires: next.expiration });
+  }
+
+  /**
+   * Renewals on the worker (renewer.ts): its timer runs while this thread is busy; this loop
+   * applies the results. Falls back to #renewLoop when the worker cannot start.
+   */
+  async #workerRenewLoop(signal: AbortSignal): Promise<void> {
+    const r = this.#d.openRenewer!();
+    this.#renewer = r;
+    const stop = () => void r.close();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      r.renew(this.#wantLease());
+      for await (const res of r.results()) {
+        if (signal.aborted) return;
+        if (res.type === "renewed") {
+          if (res.lease.subnet === this.#lease?.subnet) this.#renewed(res.lease);
+        } else if (res.type === "error") {
+          this.#datastoreError("renew", new Error(res.message));
+          this.#datastoreAnswered(false, new Error(res.message));
+        } else if (res.type === "failed") {
+          this.#log.warn("the renewal worker cannot run; renewing on the main thread", {
+            error: res.message,
+          });
+          break;
+        } else {
+          this.#log.warn("lease lost; acquiring again", {
+            subnet: this.#lease?.subnet,
+            error: res.message,
+          });
+          const again = await this.#retry(
+            "acquire",
+            () => this.#d.store.acquire(this.#acquireRequest()),
+            signal,
+          );
+          if (!again) return;
+          this.#takeLease(again, "lease acquired again");
+          this.reconcile("lease");
+          r.renew(this.#wantLease());
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", stop);
+      this.#renewer = undefined;
+      await r.close();
+    }
+    if (!signal.aborted) await this.#renewLoop(signal);
+  }
+
   async #renewLoop(signal: AbortSignal): Promise<void> {
     const ttl = this.#cfg.datastore.ttl;
     let wait = (ttl * 1000) / 3;
@@ -728,19 +808,9 @@ export class NodeDaemon {
       await this.#renewSleeper.sleep(wait, signal);
       if (signal.aborted) return;
       const cur = this.#lease!;
-      const want: Lease = {
-        ...cur,
-        publicIP: this.#uplink!.publicIP,
-        backendData: this.#setup?.backendData ?? {},
-      };
+      const want = this.#wantLease();
       try {
-        const next = await this.#d.store.renew(want, ttl);
-        this.#lease = next;
-        this.metrics.renewals.inc();
-        this.#datastoreAnswered(true);
-        this.metrics.leaseExpiry.set(Date.parse(next.expiration) / 1000);
-        if (this.#lastError?.startsWith("renew:")) this.#lastError = undefined;
-        this.#log.debug("lease renewed", { subnet: next.subnet, expires: next.expiration });
+        this.#renewed(await this.#d.store.renew(want, ttl));
         wait = (ttl * 1000) / 3;
       } catch (e) {
         if (e instanceof LeaseLostError) {
@@ -781,7 +851,7 @@ export class NodeDaemon {
           mtu: s.mtu,
           ...flat(s.backendData),
         });
-        this.#renewSleeper.wake();
+        this.#renewNow();
         this.#writeFiles();
       }
       if (this.#lastError?.startsWith("setup:")) this.#lastError = undefined;

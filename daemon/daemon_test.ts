@@ -4,6 +4,7 @@ import type { Lease, LeaseStore, Revision, WatchItem } from "../store/types.ts";
 import { buildConfig, type DaemonConfig } from "./config.ts";
 import { type KernelEventSource, type MasqueradeRequest, NodeDaemon } from "./daemon.ts";
 import { readyzAnswer } from "./http.ts";
+import type { LeaseRenewer, RenewResult } from "./renewer.ts";
 import type { KernelEvent } from "../net/monitor.ts";
 import { createLogger } from "./log.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
@@ -31,6 +32,7 @@ interface Rig {
       reconcileInterval?: number;
       watchLeaseFiles?: boolean;
       probeNode?: (ip: string) => Promise<boolean>;
+      openRenewer?: () => LeaseRenewer;
     },
   ): { daemon: NodeDaemon; stop: () => Promise<void>; done: Promise<void> };
 }
@@ -74,6 +76,7 @@ ${yaml}`,
         ...(opts.openMonitor ? { openMonitor: opts.openMonitor } : {}),
         watchLeaseFiles: opts.watchLeaseFiles ?? true,
         ...(opts.probeNode ? { probeNode: opts.probeNode } : {}),
+        ...(opts.openRenewer ? { openRenewer: opts.openRenewer } : {}),
         store,
         openHandle: () => nodeHandle(),
         createBackend: (o) => {
@@ -614,4 +617,63 @@ Deno.test("NodeDaemon: another node's expired lease stays programmed while its n
     );
     await stop();
   }, "leaseGrace: 60\n");
+});
+
+/** A renewer the test answers for (what the worker would post). */
+class FakeRenewer implements LeaseRenewer {
+  asked: { subnet: string; now: boolean }[] = [];
+  closed = false;
+  #queue: RenewResult[] = [];
+  #wake?: () => void;
+  renew(lease: Lease, now = false): void {
+    this.asked.push({ subnet: lease.subnet, now });
+  }
+  pause(): void {}
+  push(r: RenewResult): void {
+    this.#queue.push(r);
+    this.#wake?.();
+  }
+  async *results(): AsyncGenerator<RenewResult> {
+    while (!this.closed) {
+      const r = this.#queue.shift();
+      if (r) {
+        yield r;
+        continue;
+      }
+      await new Promise<void>((res) => (this.#wake = res));
+    }
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    this.#wake?.();
+    return Promise.resolve();
+  }
+}
+
+Deno.test("NodeDaemon: with a renewal worker, its results renew the lease; a lost lease is acquired again and handed back", async () => {
+  await withRig(async (rig) => {
+    const r = new FakeRenewer();
+    const { daemon, stop } = rig.start({ openRenewer: () => r });
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const lease = daemon.lease!;
+    assertEquals(r.asked[0], { subnet: lease.subnet, now: false });
+    const later = new Date(Date.now() + 600_000).toISOString();
+    r.push({ type: "renewed", lease: { ...lease, expiration: later } });
+    await waitFor("renewal applied", () => daemon.lease?.expiration === later);
+    assertEquals(daemon.metrics.renewals.get(), 1);
+    // Gone from the store: the worker says so, the daemon acquires again and hands it back.
+    await Deno.remove(`${rig.dir}/store/subnets/${lease.subnet.replace("/", "-")}.json`);
+    const asked = r.asked.length;
+    r.push({ type: "lost", message: "the record is gone" });
+    await waitFor(
+      "handed back",
+      () => r.asked.length > asked && daemon.lease?.expiration !== later,
+    );
+    assertEquals(daemon.lease!.subnet, lease.subnet);
+    assert(rig.logs.some((l) => l.includes("lease acquired again")));
+    r.push({ type: "error", message: "connection refused" });
+    await waitFor("counted", () => daemon.metrics.datastoreErrors.get({ op: "renew" }) === 1);
+    await stop();
+    assert(r.closed, "the renewer is closed on stop");
+  });
 });

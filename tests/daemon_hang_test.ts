@@ -125,6 +125,11 @@ Deno.test({
         );
         const flaps = seen[i]!.split("\n").filter((l) => l.includes(subnet));
         assertEquals(flaps, [], `the route to ${subnet} changed on ${n.name}`);
+        // Renewals run on the daemon's worker thread (daemon/renewer.ts): every TTL/3 = 1 s.
+        const listen = lab.state.daemons.find((d) => d.node === n.name)!.listen;
+        const metrics = await (await fetch(`http://${listen}/metrics`)).text();
+        const renewals = Number(/^skein_lease_renewals_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+        assert(renewals >= 3, `${n.name}: only ${renewals} renewals`);
         const route = await runCommand([
           "ip",
           "-n",
