@@ -100,7 +100,7 @@ export class UnixServer {
     const u = L.libcUnixServer();
     const addr = sockaddrUn(o.path);
     const slash = o.path.lastIndexOf("/");
-    if (slash > 0) Deno.mkdirSync(o.path.slice(0, slash), { recursive: true });
+    if (slash > 0) Deno.mkdirSync(o.path.slice(0, slash), { recursive: true, mode: 0o755 });
     removeStaleSocket(o.path, addr);
     const fd = c.socket(L.AF_UNIX, L.SOCK_STREAM | L.SOCK_CLOEXEC, 0);
     if (fd < 0) throw new NetlinkError(`Cannot create a unix socket for ${o.path}`, L.errno());
