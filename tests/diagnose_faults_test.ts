@@ -335,6 +335,48 @@ Deno.test({
       );
 
       await t.step(
+        "trace: with the forward drop on n2, --trace shows the kernel's drop verdict and leaves nothing behind",
+        async () => {
+          await nftIn(ns("n2"), "forward", `ip daddr ${s2} counter drop`);
+          try {
+            const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { trace: true });
+            const c = expectCheck(r, {
+              id: "trace.nftrace",
+              node: "n2",
+              evidence: "(verdict drop)",
+              fix: "delete or change the rule",
+            });
+            assertStringIncludes(c.summary, "inet skdiagtest c_forward");
+            const k = r.checks.find((x) => x.id === "trace.kfree_skb");
+            assert(k, "no trace.kfree_skb check");
+            if (k.status !== "skip") {
+              assertStringIncludes(evidenceText(k.evidence), "NETFILTER_DROP");
+            }
+          } finally {
+            await runCommand([
+              "nsenter",
+              `--net=/run/netns/${ns("n2")}`,
+              "nft",
+              "delete",
+              "table",
+              "inet",
+              "skdiagtest",
+            ]);
+          }
+          for (const n of ["n1", "n2"]) {
+            const tables = await sh(
+              "nsenter",
+              `--net=/run/netns/${ns(n)}`,
+              "nft",
+              "list",
+              "tables",
+            );
+            assert(!tables.includes("skein-diag"), `the trace table is left in ${n}: ${tables}`);
+          }
+        },
+      );
+
+      await t.step(
         "probe: with the forward drop on n2, --probe shows where the pings stop",
         async () => {
           await nftIn(ns("n2"), "forward", `ip daddr ${s2} counter drop`);

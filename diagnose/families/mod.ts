@@ -19,6 +19,7 @@ import { underlayFamily } from "./underlay.ts";
 import { conntrackFamily } from "./conntrack.ts";
 import { offloadFamily } from "./offload.ts";
 import { probeFamily } from "./probe.ts";
+import { traceFamily } from "./trace.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -36,4 +37,5 @@ export const FAMILIES: readonly Family[] = [
   conntrackFamily,
   offloadFamily,
   probeFamily,
+  traceFamily,
 ];

@@ -66,8 +66,8 @@ function read(tapList: Tap[]): number[] {
   });
 }
 
-/** `ping` from inside a namespace; the number of replies. */
-async function ping(
+/** `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts. */
+export async function ping(
   netns: string,
   dst: string,
   opts: { count: number; size?: number; timeoutS: number },
