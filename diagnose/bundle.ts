@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { atomicWriteFile } from "../node/atomic_write.ts";
 import { nft } from "../node/nft.ts";
 import type { Report } from "./check.ts";
 import type { Diagnosis, NodeView } from "./context.ts";
@@ -108,12 +109,10 @@ export async function writeBundle(path: string, d: Diagnosis, report: Report): P
     data: typeof e.data === "string" ? redact(e.data) : e.data,
   }));
   const bytes = await gzip(tar(clean.map((e) => ({ ...e, name: `skein-diagnose/${e.name}` }))));
-  const tmp = `${path}.${Deno.pid}.tmp`;
   try {
-    await Deno.writeFile(tmp, bytes, { mode: 0o600 });
-    await Deno.rename(tmp, path);
+    // Temp file + rename, created exclusively: never written through a planted symlink.
+    atomicWriteFile(path, bytes, { mode: 0o600 });
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
     throw new Error(`Cannot write the bundle ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
