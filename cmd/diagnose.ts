@@ -105,14 +105,7 @@ export async function main(args: string[]): Promise<number> {
     backend: cfg.backend,
     listen: cfg.listen,
     leaseFile: cfg.leaseFile,
-    // The datastore section holds every store's fields (store/registry.ts), parsed and typed there.
-    datastore: cfg.datastore.type === "etcd"
-      ? {
-        type: "etcd",
-        endpoints: cfg.datastore.endpoints as string[],
-        prefix: cfg.datastore.prefix as string,
-      }
-      : { type: "file", dir: cfg.datastore.dir as string },
+    datastore: cfg.datastore, // type and fields, opened read-only through store/registry.ts
   };
   if (cfg.netns) setup.netns = cfg.netns;
   if (cfgFile) setup.configFile = cfgFile;

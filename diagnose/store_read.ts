@@ -1,34 +1,35 @@
 /**
- * Reads the leases from the datastore for a diagnosis, read-only and bounded in time. A file
- * store is opened only when its directory exists (opening one creates it otherwise); any failure
- * becomes the StoreView's `error` so the lease checks say so and the rest still run.
+ * Reads the leases from the datastore for a diagnosis, read-only and bounded in time, through
+ * the datastore table (store/registry.ts, `readOnly`: a file store is opened only when its
+ * directory exists); any failure becomes the StoreView's `error` so the lease checks say so and
+ * the rest still run.
  *
  * @module
  */
+import { datastoreDefinition } from "../store/registry.ts";
 import type { LeaseStore } from "../store/types.ts";
 import type { StoreView } from "./context.ts";
 
-/** Where the leases are. */
-export type StoreSpec =
-  | { type: "file"; dir: string }
-  | { type: "etcd"; endpoints: string[]; prefix: string };
+/**
+ * Where the leases are: a datastore `type` from the table and its fields, as the daemon config's
+ * `datastore` section holds them (file: `dir`; etcd: `endpoints`, `prefix`).
+ */
+export interface StoreSpec {
+  type: string;
+  [field: string]: unknown;
+}
 
-async function open(spec: StoreSpec, timeoutMs: number): Promise<LeaseStore> {
-  if (spec.type === "file") {
-    const st = Deno.statSync(`${spec.dir}/subnets`);
-    if (!st.isDirectory) throw new Error(`${spec.dir}/subnets is not a directory`);
-    const { FileStore } = await import("../store/file.ts");
-    return new FileStore({ dir: spec.dir, fsEvents: false });
-  }
-  const { EtcdStore } = await import("../store/etcd.ts");
-  return new EtcdStore({ endpoints: spec.endpoints, prefix: spec.prefix, timeoutMs });
+function open(spec: StoreSpec, timeoutMs: number): Promise<LeaseStore> {
+  const def = datastoreDefinition(spec.type);
+  if (!def) throw new Error(`unknown datastore type ${JSON.stringify(spec.type)}`);
+  return def.open(spec, { readOnly: true, timeoutMs });
 }
 
 /** Lists the live leases; never throws. */
 export async function readStore(spec: StoreSpec, timeoutMs: number): Promise<StoreView> {
   const view: StoreView = {
     type: spec.type,
-    where: spec.type === "file" ? spec.dir : spec.endpoints.join(","),
+    where: datastoreDefinition(spec.type)?.where(spec) ?? spec.type,
   };
   let store: LeaseStore | undefined;
   try {

@@ -17,8 +17,15 @@ import type { LeaseStore } from "./types.ts";
 
 /** What the opener of a datastore hands its factory besides the store's own fields. */
 export interface DatastoreEnv {
-  /** Lease time to live in seconds (the common `ttl` field). */
-  ttl: number;
+  /** Lease time to live in seconds (the common `ttl` field; default 86400). */
+  ttl?: number;
+  /**
+   * For tools that only read (`skein diagnose`): create nothing (a file store whose directory is
+   * missing fails instead of making it), start no watchers of its own.
+   */
+  readOnly?: boolean;
+  /** Bound on each request to a network store (ms), for tools that must answer in time. */
+  timeoutMs?: number;
   /** Non-fatal problems (a bad record skipped, ...). */
   onWarning?: (msg: string, fields?: Record<string, unknown>) => void;
   /** A broken watch that the store resumes by itself (counted by the daemon's metrics). */
@@ -42,6 +49,8 @@ export interface DatastoreDefinition {
   readonly capabilities: DatastoreCapabilities;
   /** Opens the store (importing its module now); `settings` are its parsed fields. */
   open(settings: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore>;
+  /** Where its leases live, for reports ("/var/lib/skein/leases", "http://10.0.0.1:2379"). */
+  where(settings: Readonly<Record<string, unknown>>): string;
 }
 
 /** Fields every datastore has. */
@@ -69,9 +78,14 @@ export const DATASTORES = {
     },
     capabilities: { sharing: "directory", flannelLayout: false },
     open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
+      const dir = s.dir as string;
+      if (env.readOnly && !Deno.statSync(`${dir}/subnets`).isDirectory) {
+        throw new Error(`${dir}/subnets is not a directory`);
+      }
       const { FileStore } = await import("./file.ts");
-      return new FileStore({ dir: s.dir as string, onWarning: env.onWarning });
+      return new FileStore({ dir, onWarning: env.onWarning, fsEvents: !env.readOnly });
     },
+    where: (s: Readonly<Record<string, unknown>>): string => s.dir as string,
   },
   etcd: {
     summary: "etcd v3 in flannel's key layout",
@@ -104,10 +118,12 @@ export const DATASTORES = {
         endpoints: s.endpoints as string[],
         prefix: s.prefix as string,
         assumedTtlSeconds: env.ttl,
+        timeoutMs: env.timeoutMs,
         onWarning: env.onWarning,
         onError: env.onError,
       });
     },
+    where: (s: Readonly<Record<string, unknown>>): string => (s.endpoints as string[]).join(","),
   },
 } as const satisfies Readonly<Record<string, DatastoreDefinition>>;
 
