@@ -228,6 +228,41 @@ Deno.test({
       );
 
       await fault(
+        "route: a policy rule sends n2's subnet to another table on n1 -> route.fib names the table",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n1"),
+            "route",
+            "add",
+            s2,
+            "via",
+            "192.168.77.99",
+            "dev",
+            "eth0",
+            "table",
+            "77",
+          );
+          await sh("ip", "-n", ns("n1"), "rule", "add", "to", s2, "table", "77", "pref", "100");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.fib",
+            node: "n1",
+            status: "warn",
+            evidence: "table 77",
+            fix: "ip rule show",
+          });
+          assertStringIncludes(c.summary, "table 77");
+        },
+        async () => {
+          await sh("ip", "-n", ns("n1"), "rule", "del", "pref", "100");
+          await sh("ip", "-n", ns("n1"), "route", "flush", "table", "77");
+        },
+      );
+
+      await fault(
         "vxlan: n1's FDB entry for n2's VTEP points elsewhere (daemon stopped) -> vxlan.fdb",
         async () => {
           stop("n1");

@@ -319,6 +319,8 @@ export const RT_TABLE_LOCAL = 255;
 /** rtm_flags. */
 export const RTNH_F_ONLINK = 0x4;
 export const RTM_F_CLONED = 0x200;
+/** RTM_GETROUTE: report the table the route was found in (iproute2's `ip route get` sets it). */
+export const RTM_F_LOOKUP_TABLE = 0x1000;
 
 /** Neighbour attributes (NDA_*). */
 export const NDA_DST = 1;

@@ -169,7 +169,8 @@ export function routeRequest(
 /**
  * `ip route get DST [from SRC] [iif INDEX] [oif INDEX]`. With `iif` the kernel answers as for a
  * packet received on that link (the forwarding path: ip_forward, rp_filter and input routes
- * apply), without it as for a packet this host sends.
+ * apply), without it as for a packet this host sends. Like iproute2 it sets RTM_F_LOOKUP_TABLE,
+ * so the answer names the table a policy rule sent the lookup to.
  */
 export function routeGetRequest(
   dst: string,
@@ -202,7 +203,7 @@ export function routeGetRequest(
       protocol: 0,
       scope: 0,
       type: 0,
-      flags: 0,
+      flags: C.RTM_F_LOOKUP_TABLE,
     },
     attrs,
   };
