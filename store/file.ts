@@ -675,12 +675,19 @@ function subnetOrder(subnet: string): number {
   return ((a * 256 + b) * 256 + c) * 256 + d;
 }
 
-/** The events that turn `prev` into `next` ("added" also for a changed lease; renewals are not changes). */
+/**
+ * The events that turn `prev` into `next`: "added" for a new or rewritten record (a renewal too,
+ * so a watcher knows each lease's current expiration; LeaseInformer reports no change for it),
+ * "removed" with the last record seen. An unchanged file decodes to the same Lease object.
+ */
 function diffLeases(prev: Map<string, Lease>, next: Map<string, Lease>): LeaseEvent[] {
   const events: LeaseEvent[] = [];
   for (const [k, l] of next) {
     const old = prev.get(k);
-    if (!old || (old !== l && leaseIdentity(old) !== leaseIdentity(l))) {
+    if (
+      old !== l &&
+      (!old || old.expiration !== l.expiration || leaseIdentity(old) !== leaseIdentity(l))
+    ) {
       events.push({ type: "added", lease: l });
     }
   }

@@ -204,11 +204,13 @@ Deno.test("FileStore: watch() reports added, changed and removed leases", async 
     await new Promise((r) => setTimeout(r, 50));
     const l = await s.acquire(req("n1"));
     await wait(1);
-    await s.renew(l, 60); // renewal alone is not an event
-    await s.acquire({ ...req("n1"), backendData: { v: 2 } });
+    await new Promise((r) => setTimeout(r, 5));
+    const renewed = await s.renew(l, 60); // reported, with the new expiration
     await wait(2);
-    await s.release(l);
+    await s.acquire({ ...req("n1"), backendData: { v: 2 } });
     await wait(3);
+    await s.release(l);
+    await wait(4);
     ac.abort();
     await done;
     const flat = items.map((
@@ -217,7 +219,15 @@ Deno.test("FileStore: watch() reports added, changed and removed leases", async 
       ? it.events.map((e) => `${e.type} ${e.lease.subnet}`).join(",")
       : "resync")
     );
-    assertEquals(flat, ["added 10.244.1.0/24", "added 10.244.1.0/24", "removed 10.244.1.0/24"]);
+    assertEquals(flat, [
+      "added 10.244.1.0/24",
+      "added 10.244.1.0/24",
+      "added 10.244.1.0/24",
+      "removed 10.244.1.0/24",
+    ]);
+    const second = items[1]!;
+    assert("events" in second);
+    assertEquals(second.events[0]!.lease, renewed);
   });
 });
 
@@ -339,7 +349,8 @@ Deno.test("FileStore: watch() ignores the lock file, temporary files and its own
     } finally {
       await w.stop();
     }
-    assertEquals(w.items, []); // a renewal is not an event
+    // The renewal is reported (its new expiration); LeaseInformer counts it as no change.
+    assertEquals(flatItems(w.items), ["added 10.244.1.0/24"]);
   });
 });
 

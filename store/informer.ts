@@ -134,7 +134,9 @@ export class LeaseInformer {
         if (!old || !sameLease(old, ev.lease)) out.push(ev);
       } else if (old) {
         this.#cache.delete(k);
-        out.push({ type: "removed", lease: old });
+        // The store's last record when it sends one (its expiration is current: whether the
+        // lease expired or was deleted can matter), else the cached one.
+        out.push({ type: "removed", lease: ev.lease.node ? ev.lease : old });
       }
     }
     this.#revision = revision;

@@ -149,3 +149,25 @@ Deno.test("LeaseInformer: a failing list is retried with backoff until it works"
   assertEquals(waits, [1, 2, 3]);
   assertEquals(inf.leases().size, 1);
 });
+
+Deno.test("LeaseInformer: a removal carries the store's last record (its current expiration), else the cached one", async () => {
+  const renewed = lease(1, undefined, "2031-06-01T00:00:00.000Z");
+  const s = scripted([{ leases: [lease(1), lease(2)], revision: rev(1) }], [[
+    { events: [{ type: "removed", lease: renewed }], revision: rev(2) },
+    {
+      events: [{
+        type: "removed",
+        lease: { subnet: "10.244.2.0/24", publicIP: "", node: "", backendType: "", expiration: "" },
+      }],
+      revision: rev(3),
+    },
+    "hang",
+  ]]);
+  const removed: Lease[] = [];
+  const inf = new LeaseInformer({
+    store: s.store,
+    onChange: (b) => b.events.forEach((e) => e.type === "removed" && removed.push(e.lease)),
+  });
+  await runUntil(inf, () => removed.length === 2);
+  assertEquals(removed, [renewed, lease(2)]);
+});
