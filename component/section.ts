@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Field, FieldProblem, type FieldTable, type Settings, show } from "./fields.ts";
+import { type Field, FieldProblem, type FieldTable, type Settings } from "./fields.ts";
 
 /** Reports a problem with field `key` of the section being parsed; never returns. */
 export type FailFn = (key: string, problem: string) => never;
@@ -91,10 +91,9 @@ export function parseTypedSection(
   opts: { defaults: "all" | "own" | "none"; failSection: (problem: string) => never },
 ): Record<string, unknown> & { type: string } {
   rejectUnknown(obj, sectionFieldNames(s), opts.failSection);
-  const rawType = obj.type ?? undefined;
-  const type = rawType === undefined || rawType === null
-    ? s.type.default!
-    : parseValue(s.type, "type", rawType, fail);
+  const type = obj.type === undefined || obj.type === null
+    ? s.type.default ?? fail("type", "is required")
+    : parseValue(s.type, "type", obj.type, fail);
   const own = s.kinds[type] ?? {};
   for (const key of Object.keys(obj)) {
     if (key === "type" || key in s.common || key in own) continue;
@@ -125,6 +124,3 @@ function withoutRequired(t: FieldTable): FieldTable {
     Object.entries(t).map(([k, f]) => [k, { ...f, required: undefined }]),
   );
 }
-
-/** Re-exported for sections that show values in their own messages. */
-export { show };
