@@ -13,6 +13,7 @@ import { isSupportedVersion, SUPPORTED_VERSIONS } from "./versions.ts";
 import { type CniResult, parseResult } from "./result.ts";
 import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
 import { isIfname } from "../net/nl/ifname.ts";
+import { isMtu } from "../node/mtu.ts";
 
 /** How the pod is wired to the host. */
 export type Mode = "bridge" | "routed" | "loopback";
@@ -226,9 +227,7 @@ function wiring(raw: Record<string, unknown>): Pick<NetConf, "type" | "mode" | "
   }
   let mtu: number | undefined;
   if (raw.mtu !== undefined && raw.mtu !== null && raw.mtu !== 0) {
-    if (
-      typeof raw.mtu !== "number" || !Number.isInteger(raw.mtu) || raw.mtu < 68 || raw.mtu > 65535
-    ) {
+    if (!isMtu(raw.mtu)) {
       throw invalid("mtu", `${JSON.stringify(raw.mtu)} is not an MTU between 68 and 65535`);
     }
     mtu = raw.mtu;
