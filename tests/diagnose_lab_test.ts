@@ -151,6 +151,51 @@ Deno.test({
       } finally {
         Deno.removeSync(dir, { recursive: true });
       }
+      // A pod given by its network namespace path.
+      const byNs = await skein([
+        "diagnose",
+        "--config",
+        n1.configFile,
+        "--json",
+        "--from",
+        `/run/netns/${lab.state.pods.find((p) => p.name === "n1-p1")!.netns}`,
+        "--to",
+        ip2,
+      ]);
+      assertEquals(byNs.code, 0, byNs.stdout + byNs.stderr);
+      assertEquals((JSON.parse(byNs.stdout) as Report).from?.ip, ip1);
+      // An unreachable datastore: lease.datastore fails (exit 1), the other checks still run.
+      const cfgDir = Deno.makeTempDirSync({ prefix: "skein-cfg-" });
+      try {
+        const text = Deno.readTextFileSync(n1.configFile).replace(
+          lab.plan.storeDir,
+          `${cfgDir}/no-such-store`,
+        );
+        Deno.writeTextFileSync(`${cfgDir}/daemon.yaml`, text);
+        const nostore = await skein([
+          "diagnose",
+          "--config",
+          `${cfgDir}/daemon.yaml`,
+          "--from",
+          ip1,
+          "--to",
+          ip2,
+          "--json",
+        ]);
+        assertEquals(nostore.code, 1, nostore.stderr);
+        const rep = JSON.parse(nostore.stdout) as Report;
+        assertEquals(rep.checks.find((c) => c.id === "lease.datastore")?.status, "fail");
+        assert(
+          rep.checks.some((c) => c.id === "sysctl.ip_forward" && c.status === "pass"),
+          "the other checks ran",
+        );
+        assert(
+          rep.checks.some((c) => c.id === "vxlan.device" && c.status === "pass"),
+          "the other checks ran",
+        );
+      } finally {
+        Deno.removeSync(cfgDir, { recursive: true });
+      }
       // Bad input: exit 2 and a message.
       const unknown = await skein(["lab", "diagnose", "--name", name, "n1-p1", "n9-p9"]);
       assertEquals(unknown.code, 2, unknown.stdout + unknown.stderr);

@@ -162,6 +162,23 @@ function leaseMtu(node: NodeView): CheckResult | undefined {
     });
 }
 
+/** The pod's host-side veth must carry the pod's full-size packets. */
+function hostVethMtu(d: Diagnosis, e: Endpoint): CheckResult | undefined {
+  const eth0 = podKernel(d, e)?.link("eth0");
+  const k = e.node?.kernel;
+  const host = eth0?.parentIndex !== undefined ? k?.link(eth0.parentIndex) : undefined;
+  if (!eth0 || !host || host.mtu >= eth0.mtu) return undefined;
+  return fail(
+    "mtu.device",
+    e.node!.name,
+    `host veth ${host.name} MTU ${host.mtu} is below pod ${e.podName ?? e.ip}'s MTU ${eth0.mtu}`,
+    {
+      evidence: { hostVeth: host.name, mtu: host.mtu, podMtu: eth0.mtu },
+      fix: `${nsExec(e.node!)}ip link set ${host.name} mtu ${eth0.mtu}`,
+    },
+  );
+}
+
 /** The mtu family. */
 export const mtuFamily: Family = {
   name: "mtu",
@@ -178,6 +195,10 @@ export const mtuFamily: Family = {
       out.push(...deviceMtus(n, pods));
       const l = leaseMtu(n);
       if (l) out.push(l);
+    }
+    for (const e of [pair.from, pair.to]) {
+      const c = hostVethMtu(d, e);
+      if (c) out.push(c);
     }
     return out;
   },
