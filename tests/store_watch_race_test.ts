@@ -76,11 +76,11 @@ class Recorder {
       if (e.type !== "added") continue;
       const seq = Number(e.lease.backendData?.seq);
       const prev = this.#lastSeq.get(e.lease.node) ?? 0;
-      // A node's records only change through its own writes, each with a higher seq.
-      if (!(seq > prev)) {
-        this.problems.push(
-          `node ${e.lease.node}: seq ${seq} after ${prev} (reordered or repeated)`,
-        );
+      // A node's records change through its own writes, each with a higher seq, or come back
+      // unchanged (renew() restores a live lease whose record was deleted or taken over): a
+      // lower seq is a change seen out of order. (A repeat is caught per key above.)
+      if (seq < prev) {
+        this.problems.push(`node ${e.lease.node}: seq ${seq} after ${prev} (out of order)`);
       }
       this.#lastSeq.set(e.lease.node, seq);
     }
