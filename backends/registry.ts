@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type FieldTable, intField } from "../component/fields.ts";
+import { type DefaultedField, type FieldTable, intField } from "../component/fields.ts";
 import { ENCAP_OVERHEAD } from "../node/mtu.ts";
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
@@ -72,7 +72,10 @@ export interface BackendDefinition {
 }
 
 /** VXLAN's own fields (flannel's defaults: VNI 1, UDP 8472). */
-export const VXLAN_FIELDS = {
+export const VXLAN_FIELDS: {
+  readonly vni: DefaultedField<number>;
+  readonly port: DefaultedField<number>;
+} = {
   vni: intField({ min: 0, max: 16777215, default: 1, help: "VXLAN network identifier" }),
   port: intField({
     min: 1,

@@ -11,7 +11,13 @@
  *
  * @module
  */
-import { type FieldTable, intField, stringField, urlListField } from "../component/fields.ts";
+import {
+  type DefaultedField,
+  type FieldTable,
+  intField,
+  stringField,
+  urlListField,
+} from "../component/fields.ts";
 import { DEFAULT_ETCD_PREFIX } from "./etcd_defaults.ts";
 import type { LeaseStore } from "./types.ts";
 
@@ -54,7 +60,7 @@ export interface DatastoreDefinition {
 }
 
 /** Fields every datastore has. */
-export const DATASTORE_COMMON_FIELDS = {
+export const DATASTORE_COMMON_FIELDS: { readonly ttl: DefaultedField<number> } = {
   ttl: intField({
     min: 2,
     max: 10 * 86400,
@@ -64,18 +70,47 @@ export const DATASTORE_COMMON_FIELDS = {
   }),
 } as const;
 
+/** The file store's own fields. */
+export const FILE_FIELDS: { readonly dir: DefaultedField<string> } = {
+  dir: stringField({
+    default: "/var/lib/skein/leases",
+    flag: "store-dir",
+    arg: "DIR",
+    help: "file datastore directory",
+  }),
+};
+
+/** The etcd store's own fields. */
+export const ETCD_FIELDS: {
+  readonly endpoints: DefaultedField<string[]>;
+  readonly prefix: DefaultedField<string>;
+} = {
+  endpoints: urlListField({
+    default: [],
+    flag: "etcd-endpoints",
+    arg: "U,U",
+    example: "http://127.0.0.1:2379",
+    required: "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])",
+    check: (v) =>
+      v.length === 0
+        ? "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])"
+        : undefined,
+    help: "etcd client URLs",
+  }),
+  prefix: stringField({
+    default: DEFAULT_ETCD_PREFIX,
+    flag: "etcd-prefix",
+    arg: "P",
+    check: (v) => v.startsWith("/") ? undefined : `must start with "/", got ${JSON.stringify(v)}`,
+    help: "etcd key prefix",
+  }),
+};
+
 /** Every datastore, in the order `--help` lists them. */
 export const DATASTORES = {
   file: {
     summary: "a directory of JSON lease files (embedded; share it between nodes)",
-    fields: {
-      dir: stringField({
-        default: "/var/lib/skein/leases",
-        flag: "store-dir",
-        arg: "DIR",
-        help: "file datastore directory",
-      }),
-    },
+    fields: FILE_FIELDS,
     capabilities: { sharing: "directory", flannelLayout: false },
     open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
       const dir = s.dir as string;
@@ -89,28 +124,7 @@ export const DATASTORES = {
   },
   etcd: {
     summary: "etcd v3 in flannel's key layout",
-    fields: {
-      endpoints: urlListField({
-        default: [],
-        flag: "etcd-endpoints",
-        arg: "U,U",
-        example: "http://127.0.0.1:2379",
-        required: "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])",
-        check: (v) =>
-          v.length === 0
-            ? "is required for the etcd datastore (e.g. [http://127.0.0.1:2379])"
-            : undefined,
-        help: "etcd client URLs",
-      }),
-      prefix: stringField({
-        default: DEFAULT_ETCD_PREFIX,
-        flag: "etcd-prefix",
-        arg: "P",
-        check: (v) =>
-          v.startsWith("/") ? undefined : `must start with "/", got ${JSON.stringify(v)}`,
-        help: "etcd key prefix",
-      }),
-    },
+    fields: ETCD_FIELDS,
     capabilities: { sharing: "network", flannelLayout: true },
     open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
       const { EtcdStore } = await import("./etcd.ts");
