@@ -46,16 +46,19 @@ function timingWrapper(path: string, target: string, log: string, env = ""): voi
 }
 
 /** Milliseconds spent in plugin calls, and which calls, as the wrappers logged them. */
-function spent(log: string): { total: number; calls: string[] } {
+function spent(log: string): { total: number; calls: string[]; each: [string, number][] } {
   let total = 0;
   const calls: string[] = [];
+  const each: [string, number][] = [];
   for (const line of Deno.readTextFileSync(log).split("\n")) {
     const [cmd, a, b] = line.split(" ");
     if (!cmd || !a || !b) continue;
-    total += (Number(b) - Number(a)) * 1000;
+    const ms = (Number(b) - Number(a)) * 1000;
+    total += ms;
     calls.push(cmd);
+    each.push([cmd, ms]);
   }
-  return { total, calls };
+  return { total, calls, each };
 }
 
 const missing = ensurePackages(["podman", "crun", "conmon", "busybox-static"]);
@@ -65,7 +68,10 @@ if (missing) {
 }
 const wrapDir = Deno.makeTempDirSync({ prefix: "skein-podman-bench-bin-" });
 const log = `${wrapDir}/calls.log`;
-const results: Record<string, { net: number[]; wall: number[]; calls: string }> = {};
+const results: Record<
+  string,
+  { net: number[]; wall: number[]; calls: string; per: Record<string, number[]> }
+> = {};
 let sb: PodmanSandbox | undefined;
 try {
   await withNamespaces(["host"], async (ns) => {
@@ -139,8 +145,9 @@ try {
         sb.podmanOk(["run", "--rm", "--network", n.name, ...FLAGS, IMAGE, "true"]);
         const wall = performance.now() - t;
         const s = spent(log);
-        const r = results[n.label] ??= { net: [], wall: [], calls: "" };
+        const r = results[n.label] ??= { net: [], wall: [], calls: "", per: {} };
         r.net.push(s.total);
+        for (const [cmd, ms] of s.each) (r.per[cmd] ??= []).push(ms);
         r.wall.push(wall);
         r.calls = s.calls.join(",");
       }
@@ -167,4 +174,7 @@ for (const mode of ["daemon", "in-process"]) {
   const r = results[mode]!;
   row(`network calls per podman run (${mode})`, median(r.net), median(ref.net));
   row(`podman run --rm wall (${mode})`, median(r.wall), median(ref.wall));
+  for (const cmd of ["VERSION", "ADD", "DEL"]) {
+    row(`  one ${cmd} call (${mode})`, median(r.per[cmd] ?? []), median(ref.per[cmd] ?? []));
+  }
 }
