@@ -2,7 +2,7 @@ import { assertEquals, assertThrows } from "../testing/assert.ts";
 import { createDaemonMetrics, Registry } from "./metrics.ts";
 import { readyzAnswer } from "./http.ts";
 import { formatLogfmt } from "./log.ts";
-import { parsePrometheus } from "./_prom_parse.ts";
+import { parsePrometheus } from "../testing/prom_parse.ts";
 
 Deno.test("the daemon's metrics render as valid Prometheus text", () => {
   const m = createDaemonMetrics();

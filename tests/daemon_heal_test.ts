@@ -11,7 +11,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
 import { sysctlSet } from "../net/mod.ts";
-import { parsePrometheus } from "../daemon/_prom_parse.ts";
+import { parsePrometheus } from "../testing/prom_parse.ts";
 import { withNamespaces } from "./_netns.ts";
 import { bridgej, ip, ipj, type Json, nsNameOf } from "./net_oracle.ts";
 import { DaemonProc, freePort, httpGet, waitFor } from "./_daemon_proc.ts";

@@ -12,7 +12,7 @@ import { FileStore } from "../store/file.ts";
 import { EtcdStore } from "../store/etcd.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 import { withNamespaces } from "./_netns.ts";
-import { parsePrometheus } from "../daemon/_prom_parse.ts";
+import { parsePrometheus } from "../testing/prom_parse.ts";
 import { backendNames } from "../backends/registry.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;

@@ -32,7 +32,7 @@ import {
   summarize,
 } from "../lab/mod.ts";
 import { freePort, runCommand } from "../lab/_proc.ts";
-import { parsePrometheus } from "../daemon/_prom_parse.ts";
+import { parsePrometheus } from "../testing/prom_parse.ts";
 import { sleep } from "../store/sleeper.ts";
 
 const NODES = Number(Deno.env.get("SKEIN_LAB_NODES") ?? 4);

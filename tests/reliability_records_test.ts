@@ -7,7 +7,7 @@
  * needed (two namespaces).
  */
 import { assert, assertEquals } from "../testing/assert.ts";
-import { parsePrometheus } from "../daemon/_prom_parse.ts";
+import { parsePrometheus } from "../testing/prom_parse.ts";
 import { FileStore } from "../store/file.ts";
 import { withNamespaces } from "./_netns.ts";
 
