@@ -15,7 +15,8 @@
  * @module
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { type Lab, labDiagnose } from "../lab/mod.ts";
+import { cniCall, type Lab, labDiagnose, podNetconf } from "../lab/mod.ts";
+import { createPodNetns } from "../lab/topology.ts";
 import type { CheckResult, Report } from "../diagnose/mod.ts";
 import { evidenceText } from "../diagnose/render.ts";
 import { runCommand } from "../lab/_proc.ts";
@@ -366,6 +367,56 @@ Deno.test({
             "inet",
             "skdiagtest",
           ]);
+        },
+      );
+
+      await t.step(
+        "pod (routed mode): a healthy routed pod passes; proxy_arp off on its host veth -> pod.host",
+        async () => {
+          const node = lab.plan.nodes[0]!;
+          const p = {
+            name: "n1-p9",
+            netns: `${lab.plan.options.name}-n1-p9`,
+            containerId: `${lab.plan.options.name}-n1-p9`,
+          };
+          createPodNetns(p.netns, () => {});
+          const conf = { ...podNetconf(node, 1450), mode: "routed" };
+          try {
+            const res = await cniCall("ADD", node, p, conf);
+            const ip = ((res.ips ?? []) as { address: string }[])[0]!.address.split("/")[0]!;
+            const ok = await diagnoseUntil(
+              lab,
+              ip,
+              "n2-p1",
+              healthy,
+              "the routed pod is not healthy",
+            );
+            assertStringIncludes(
+              ok.checks.find((c) => c.id === "pod.host" && c.node === "n1")!.summary,
+              "routed pod",
+            );
+            const veth = ok.checks.find((c) => c.id === "pod.host" && c.node === "n1")!.evidence
+              .hostVeth as string;
+            await sh(
+              "ip",
+              "netns",
+              "exec",
+              ns("n1"),
+              "sysctl",
+              "-qw",
+              `net.ipv4.conf.${veth}.proxy_arp=0`,
+            );
+            const r = await labDiagnose(lab.plan.options.name, ip, "n2-p1");
+            expectCheck(r, {
+              id: "pod.host",
+              node: "n1",
+              evidence: "proxy_arp=0",
+              fix: `net.ipv4.conf.${veth}.proxy_arp=1`,
+            });
+          } finally {
+            await cniCall("DEL", node, p, conf).catch(() => {});
+            await runCommand(["ip", "netns", "del", p.netns]);
+          }
         },
       );
 

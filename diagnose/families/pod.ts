@@ -154,23 +154,21 @@ function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
   const proxy = k.sysctl(`net/ipv4/conf/${host.name}/proxy_arp`);
   Object.assign(ev, { route: r ? `${e.ip}/32 dev ${host.name}` : "none", proxy_arp: proxy });
   if (!r || proxy !== "1") {
-    if (!bridge || !r) {
-      return [
-        fail(
-          "pod.host",
-          node.name,
-          `routed pod ${e.ip}: ${
-            !r ? `no /32 route via ${host.name}` : `proxy_arp off on ${host.name}`
-          }`,
-          {
-            evidence: ev,
-            fix: !r
-              ? `${nsExec(node)}ip route replace ${e.ip}/32 dev ${host.name} scope link`
-              : `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
-          },
-        ),
-      ];
-    }
+    return [
+      fail(
+        "pod.host",
+        node.name,
+        `routed pod ${e.ip}: ${
+          !r ? `no /32 route via ${host.name}` : `proxy_arp off on ${host.name}`
+        }`,
+        {
+          evidence: ev,
+          fix: !r
+            ? `${nsExec(node)}ip route replace ${e.ip}/32 dev ${host.name} scope link proto 101`
+            : `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
+        },
+      ),
+    ];
   }
   return [
     pass("pod.host", node.name, `routed pod ${e.ip}: /32 route and proxy_arp on ${host.name}`, {
