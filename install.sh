@@ -60,6 +60,13 @@ echo "install.sh: caching the module graph in $DENO_DIR" >&2
 # and the daemon's lease-renewal worker (started with new Worker(URL), not an import).
 "$lib/deno" cache --quiet --config "$src/deno.json" "$src/main.ts" "$src"/cmd/*.ts \
   "$src/daemon/renew_worker.ts"
+# The in-process CNI path as one module (deno bundle of cmd/cni.ts): loading its ~60 modules
+# one by one costs ~10 ms of CPU per plugin call (tests/bench/cni_bench.ts with SKEIN_BIN). The
+# launcher names $lib (SKEIN_LIB) and main.ts imports $lib/cni.js when it is there.
+rm -f "$lib/cni.js"
+"$lib/deno" bundle --quiet --config "$src/deno.json" -o "$lib/cni.js.new" "$src/cmd/cni.ts" &&
+  mv -f "$lib/cni.js.new" "$lib/cni.js" ||
+  echo "install.sh: could not bundle the CNI path; plugins load it module by module" >&2
 # Warm V8's code cache for the CNI fast path (VERSION) so the first container start is quick.
 CNI_COMMAND=VERSION "$lib/deno" run --quiet --cached-only -A --config "$src/deno.json" \
   "$src/main.ts" </dev/null >/dev/null || true
