@@ -316,8 +316,10 @@ export class EtcdStore implements LeaseStore {
             else {
               const prev = ev.prevKv ? this.#decode(ev.prevKv, exp, false) : undefined;
               const sub = parseSubnetKey(ev.kv.key.slice(this.#subnets.length));
-              if (prev) out.push({ type: "removed", lease: prev });
-              else if (sub) {
+              if (prev) {
+                const expiration = await this.#removedAt(ev.prevKv!.lease, exp);
+                out.push({ type: "removed", lease: { ...prev, expiration } });
+              } else if (sub) {
                 out.push({
                   type: "removed",
                   lease: { ...sub, publicIP: "", node: "", backendType: "", expiration: exp },
@@ -356,8 +358,25 @@ export class EtcdStore implements LeaseStore {
     } catch {
       return;
     }
+    // The etcd lease is left to run out by itself (it holds no key any more): revoked now, this
+    // deletion would look like an expiry to watchers (see #removedAt()), and peers keep an
+    // expired node's routes while it answers.
     await this.client.deleteIf(key, kv.modRevision);
-    if (kv.lease !== "0") await this.client.revoke(kv.lease);
+  }
+
+  /**
+   * The expiration to report for a record that was deleted while attached to etcd lease `id`:
+   * its lease gone means it expired (now); its lease alive means someone deleted the record (the
+   * lease's end, still ahead); `assumed` when that cannot be told.
+   */
+  async #removedAt(id: string, assumed: string): Promise<string> {
+    if (id === "0") return assumed;
+    try {
+      const ttl = await this.client.timeToLive(id);
+      return new Date(Date.now() + Math.max(0, ttl) * 1000).toISOString();
+    } catch {
+      return assumed;
+    }
   }
 
   /** Nothing is held open between calls (watches end with their signal). */

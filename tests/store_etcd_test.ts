@@ -169,8 +169,21 @@ Deno.test({
       );
       const removed = events(items).filter((e) => e.type === "removed");
       assertEquals(removed.map((e) => [e.lease.subnet, e.lease.node]), [[gone.subnet, "gone"]]);
+      // Expired, not deleted: its reported expiration has passed (peers may hold its routes).
+      assert(Date.parse(removed[0]!.lease.expiration) <= Date.now(), removed[0]!.lease.expiration);
       assertEquals((await s.list()).leases.map((l) => l.node), ["keep"]);
       await assertRejects(() => s.renew(gone, 2), LeaseLostError, "gone");
+      // Released: the removal reports an expiration still ahead (peers drop its routes at once).
+      const { revision: r2 } = await s.list();
+      const released = await collect(
+        s,
+        r2,
+        (it) => events(it).some((e) => e.type === "removed"),
+        () => s.release(kept),
+      );
+      const rel = events(released).find((e) => e.type === "removed")!;
+      assertEquals(rel.lease.node, "keep");
+      assert(Date.parse(rel.lease.expiration) > Date.now(), rel.lease.expiration);
     }),
 });
 
