@@ -124,7 +124,7 @@ export function dropReasons(trace: string): Record<string, number> {
   return out;
 }
 
-async function run(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+async function run(_d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const label = pair.from.node?.name ?? "-";
   if (!pair.from.netns) {
     return [

@@ -74,7 +74,7 @@ const results: Record<
 > = {};
 let sb: PodmanSandbox | undefined;
 try {
-  await withNamespaces(["host"], async (ns) => {
+  await withNamespaces(["host"], (ns) => {
     const host = ns.host!;
     inNs(host, ["ip", "link", "set", "lo", "up"]);
     const socket = cniService(host);
