@@ -693,6 +693,7 @@ export class NodeDaemon {
     const own = this.#lease;
     if (b.source === "list") {
       if (this.#informer.relists > 0) {
+        this.metrics.datastoreRelists.inc();
         this.#log.info("datastore re-listed", {
           leases: this.#informer.leases().size,
           changes: b.events.length,

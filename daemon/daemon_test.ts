@@ -574,6 +574,7 @@ Deno.test("NodeDaemon: no reconcile before the first list; a lease a broken watc
       "10.244.2.0/24",
     ]);
     assert(rig.logs.some((l) => l.includes("watch stream reset")));
+    assertEquals(daemon.metrics.datastoreRelists.get(), 1);
     await stop();
   });
 });

@@ -157,6 +157,7 @@ export interface DaemonMetrics {
   drift: Gauge;
   driftRepaired: Counter;
   datastoreErrors: Counter;
+  datastoreRelists: Counter;
   renewals: Counter;
   leaseExpiry: Gauge;
   ready: Gauge;
@@ -215,6 +216,10 @@ export function createDaemonMetrics(): DaemonMetrics {
     datastoreErrors: r.counter(
       "skein_datastore_errors_total",
       "Failed datastore operations, by operation.",
+    ),
+    datastoreRelists: r.counter(
+      "skein_datastore_relists_total",
+      "Full datastore lists after the first (a watch error, end or gap; a store's resync).",
     ),
     renewals: r.counter("skein_lease_renewals_total", "Successful lease renewals."),
     leaseExpiry: r.gauge(
