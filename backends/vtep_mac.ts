@@ -9,6 +9,7 @@
  */
 import { formatMac, parseMac } from "../net/cidr.ts";
 import { atomicWriteFile } from "../node/atomic_write.ts";
+import { readBoundedText } from "../node/bounded_read.ts";
 
 /** Path of the persisted MAC for a device: `<stateDir>/<device>.mac`. */
 export function vtepMacPath(stateDir: string, device: string): string {
@@ -35,9 +36,8 @@ export function derivedMac(seed: string): string {
 export function readVtepMac(path: string): string | undefined {
   let text: string;
   try {
-    // A directory, an unreadable or a huge file is as good as none: derive a MAC instead.
-    if (Deno.statSync(path).size > 4096) return undefined;
-    text = Deno.readTextFileSync(path);
+    // A directory, FIFO, device, an unreadable or a huge file is as good as none: derive a MAC.
+    text = readBoundedText(path, 4096);
   } catch {
     return undefined;
   }

@@ -43,3 +43,14 @@ Deno.test("resolveVtepMac() prefers stateDir, then the device, then the derived 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("readVtepMac(): a FIFO planted at the path reads as no MAC (it is not opened)", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = vtepMacPath(dir, "skein.1");
+    assertEquals(new Deno.Command("mkfifo", { args: [path] }).outputSync().code, 0);
+    assertEquals(readVtepMac(path), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

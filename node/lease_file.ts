@@ -17,6 +17,7 @@
  */
 import { canonicalCidr, formatIp, nthIp, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { atomicWriteFile } from "./atomic_write.ts";
+import { FileRefusedError, readBoundedText } from "./bounded_read.ts";
 import { isMtu } from "./mtu.ts";
 
 /** Where the daemon writes the node lease by default. */
@@ -229,44 +230,6 @@ export function parseSubnetEnv(text: string, path: string): NodeLease {
   return out;
 }
 
-function fileKind(info: Deno.FileInfo): string | undefined {
-  if (info.isFile) return undefined;
-  if (info.isDirectory) return "a directory";
-  if (info.isFifo) return "a FIFO";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  if (info.isSocket) return "a socket";
-  return "not a regular file";
-}
-
-/** Refuses a lease file that is not a regular file or is too large. */
-function checkFile(path: string, info: Deno.FileInfo): void {
-  const kind = fileKind(info);
-  if (kind) throw corrupt(path, `it is ${kind}, not a regular file`);
-  if (info.size > MAX_LEASE_FILE_BYTES) {
-    throw corrupt(path, `it is ${info.size} bytes, more than the ${MAX_LEASE_FILE_BYTES} allowed`);
-  }
-}
-
-/** Reads at most MAX_LEASE_FILE_BYTES of a regular file (checked again after opening). */
-function readBounded(path: string): string {
-  // stat first: opening a FIFO would wait for a writer.
-  checkFile(path, Deno.statSync(path));
-  using f = Deno.openSync(path, { read: true });
-  checkFile(path, f.statSync());
-  const buf = new Uint8Array(MAX_LEASE_FILE_BYTES + 1);
-  let n = 0;
-  while (n < buf.length) {
-    const r = f.readSync(buf.subarray(n));
-    if (r === null) break;
-    n += r;
-  }
-  if (n > MAX_LEASE_FILE_BYTES) {
-    throw corrupt(path, `it grew past the ${MAX_LEASE_FILE_BYTES} bytes allowed while being read`);
-  }
-  return new TextDecoder().decode(buf.subarray(0, n));
-}
-
 /**
  * Reads and parses the node lease file (`.env` paths as flannel's subnet.env, others as JSON).
  * Throws LeaseFileError: `missing` when there is no such file (the daemon has not leased a
@@ -289,9 +252,9 @@ function readBounded(path: string): string {
 export function readLeaseFile(path: string): NodeLease {
   let text: string;
   try {
-    text = readBounded(path);
+    text = readBoundedText(path, MAX_LEASE_FILE_BYTES);
   } catch (e) {
-    if (e instanceof LeaseFileError) throw e;
+    if (e instanceof FileRefusedError) throw corrupt(path, e.reason);
     if (e instanceof Deno.errors.NotFound) {
       throw new LeaseFileError("missing", path, "it does not exist", { cause: e });
     }
