@@ -59,6 +59,76 @@ function sysctls(k: DebugKernel, devs: (string | undefined)[]): Record<string, s
   return out;
 }
 
+/** The backend's desired routes for the leases the daemon holds, or why there are none. */
+function desiredRoutes(
+  info: DaemonDebugInfo,
+  k: DebugKernel,
+  names: Map<number, string>,
+): { routes: RouteOut[]; error?: string } {
+  if (!info.lease || !info.uplink) return { routes: [] };
+  const device = info.setup?.device;
+  const a = desiredFor(
+    {
+      type: info.config.backend.type,
+      handle: k.handle,
+      uplink: { name: info.uplink.name, index: info.uplink.index, mtu: info.uplink.mtu },
+      publicIP: info.uplink.publicIP,
+      ...(device ? { device: device.name } : {}),
+    },
+    info.leases,
+    info.lease,
+  );
+  if (!a.ok) return { routes: [], error: a.reason };
+  return {
+    routes: a.desired.entries.flatMap((e) => e.routes.map((r) => routeOut(r, r.dev, names))),
+  };
+}
+
+/** What skein owns in the kernel now: its routes, and counts of permanent neighbours/FDB entries. */
+function ownedSummary(
+  k: DebugKernel,
+  device: { index: number } | undefined,
+  names: Map<number, string>,
+) {
+  const owned = k.handle.routeList({ table: 254 }).filter((r) => isOwnedRoute(r));
+  return {
+    routes: owned.map((r) => routeOut(r, r.oif, names)),
+    neighs: device
+      ? k.handle.neighList({ dev: device.index }).filter((n) => n.state === "permanent").length
+      : 0,
+    fdbs: device
+      ? k.handle.fdbList({ dev: device.index }).filter((f) => f.dst !== undefined).length
+      : 0,
+  };
+}
+
+/** The optional parts: network, uplink, lease, last reconcile, last success. */
+function optionalParts(info: DaemonDebugInfo): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (info.network) o.network = info.network.network;
+  if (info.uplink) {
+    const u = info.uplink;
+    o.uplink = { name: u.name, index: u.index, mtu: u.mtu, publicIP: u.publicIP };
+  }
+  if (info.lease) {
+    const l = info.lease;
+    o.lease = { subnet: l.subnet, publicIP: l.publicIP, expiration: l.expiration };
+  }
+  if (info.lastRun) {
+    const r = info.lastRun.report;
+    o.lastReconcile = {
+      at: info.lastRun.at,
+      trigger: info.lastRun.trigger,
+      ok: r.errors.length === 0,
+      errors: r.errors,
+      skipped: r.skipped.map((s) => ({ subnet: s.subnet, reason: s.reason })),
+      durationMs: Math.round(r.durationMs * 10) / 10,
+    };
+  }
+  if (info.lastSuccessAt) o.lastSuccessAt = info.lastSuccessAt;
+  return o;
+}
+
 /** Builds the `/debug/state` object. */
 export function buildDebugState(
   info: DaemonDebugInfo,
@@ -68,26 +138,8 @@ export function buildDebugState(
   const c = info.config;
   const names = new Map(k.handle.linkList().map((l) => [l.index, l.name]));
   const device = info.setup?.device;
-  let desired: RouteOut[] = [];
-  let desiredError: string | undefined;
-  if (info.lease && info.uplink) {
-    const a = desiredFor(
-      {
-        type: c.backend.type,
-        handle: k.handle,
-        uplink: { name: info.uplink.name, index: info.uplink.index, mtu: info.uplink.mtu },
-        publicIP: info.uplink.publicIP,
-        ...(device ? { device: device.name } : {}),
-      },
-      info.leases,
-      info.lease,
-    );
-    if (a.ok) {
-      desired = a.desired.entries.flatMap((e) => e.routes.map((r) => routeOut(r, r.dev, names)));
-    } else desiredError = a.reason;
-  }
-  const owned = k.handle.routeList({ table: 254 }).filter((r) => isOwnedRoute(r));
-  const state: Record<string, unknown> = {
+  const desired = desiredRoutes(info, k, names);
+  return {
     schemaVersion: 1,
     node: c.name,
     generatedAt: now.toISOString(),
@@ -100,55 +152,15 @@ export function buildDebugState(
     },
     reconcileIntervalSeconds: c.reconcileInterval,
     health: info.readiness,
-    desired,
-    snapshot: {
-      routes: owned.map((r) => routeOut(r, r.oif, names)),
-      neighs: device
-        ? k.handle.neighList({ dev: device.index }).filter((n) => n.state === "permanent").length
-        : 0,
-      fdbs: device
-        ? k.handle.fdbList({ dev: device.index }).filter((f) => f.dst !== undefined).length
-        : 0,
-    },
+    desired: desired.routes,
+    ...(desired.error ? { desiredError: desired.error } : {}),
+    snapshot: ownedSummary(k, device, names),
     sysctls: sysctls(k, [info.uplink?.name, device?.name]),
     leases: info.leases.map((l) => {
       const mac = l.backendData?.vtepMAC ?? l.backendData?.VtepMAC;
-      return {
-        subnet: l.subnet,
-        node: l.node,
-        publicIP: l.publicIP,
-        ...(typeof mac === "string" ? { vtepMAC: mac } : {}),
-      };
+      const out = { subnet: l.subnet, node: l.node, publicIP: l.publicIP };
+      return typeof mac === "string" ? { ...out, vtepMAC: mac } : out;
     }),
+    ...optionalParts(info),
   };
-  if (desiredError) state.desiredError = desiredError;
-  if (info.network) state.network = info.network.network;
-  if (info.uplink) {
-    state.uplink = {
-      name: info.uplink.name,
-      index: info.uplink.index,
-      mtu: info.uplink.mtu,
-      publicIP: info.uplink.publicIP,
-    };
-  }
-  if (info.lease) {
-    state.lease = {
-      subnet: info.lease.subnet,
-      publicIP: info.lease.publicIP,
-      expiration: info.lease.expiration,
-    };
-  }
-  if (info.lastRun) {
-    const r = info.lastRun.report;
-    state.lastReconcile = {
-      at: info.lastRun.at,
-      trigger: info.lastRun.trigger,
-      ok: r.errors.length === 0,
-      errors: r.errors,
-      skipped: r.skipped.map((s) => ({ subnet: s.subnet, reason: s.reason })),
-      durationMs: Math.round(r.durationMs * 10) / 10,
-    };
-  }
-  if (info.lastSuccessAt) state.lastSuccessAt = info.lastSuccessAt;
-  return state;
 }

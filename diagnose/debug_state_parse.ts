@@ -86,6 +86,56 @@ function route(v: unknown, what: string): DebugRoute {
   return r;
 }
 
+/** The optional fields of the answer, into `s`. */
+function optional(
+  s: DebugState,
+  o: Record<string, unknown>,
+  backend: Record<string, unknown>,
+): void {
+  for (const k of ["vni", "port", "mtu"] as const) {
+    if (typeof backend[k] === "number") s.backend[k] = backend[k] as number;
+  }
+  if (typeof backend.device === "string") s.backend.device = backend.device;
+  const health = o.health as Record<string, unknown>;
+  if (typeof health.detail === "string") s.health.detail = health.detail;
+  if (typeof o.network === "string") s.network = o.network;
+  if (typeof o.lastSuccessAt === "string") s.lastSuccessAt = o.lastSuccessAt;
+  if (typeof o.reconcileIntervalSeconds === "number") {
+    s.reconcileIntervalSeconds = o.reconcileIntervalSeconds;
+  }
+  if (o.uplink !== undefined) {
+    const u = obj(o.uplink, "uplink");
+    s.uplink = {
+      name: str(u.name, "uplink.name"),
+      index: Number(u.index),
+      mtu: Number(u.mtu),
+      publicIP: str(u.publicIP, "uplink.publicIP"),
+    };
+  }
+  if (o.lease !== undefined) {
+    const l = obj(o.lease, "lease");
+    s.lease = {
+      subnet: str(l.subnet, "lease.subnet"),
+      publicIP: str(l.publicIP, "lease.publicIP"),
+      expiration: str(l.expiration, "lease.expiration"),
+    };
+  }
+  if (o.lastReconcile !== undefined) {
+    const r = obj(o.lastReconcile, "lastReconcile");
+    s.lastReconcile = {
+      at: str(r.at, "lastReconcile.at"),
+      trigger: str(r.trigger, "lastReconcile.trigger"),
+      ok: r.ok === true,
+      errors: arr(r.errors, "lastReconcile.errors").map((e, i) => str(e, `errors[${i}]`)),
+      skipped: arr(r.skipped, "lastReconcile.skipped").map((x, i) => {
+        const k = obj(x, `skipped[${i}]`);
+        return { subnet: str(k.subnet, "subnet"), reason: str(k.reason, "reason") };
+      }),
+      durationMs: Number(r.durationMs),
+    };
+  }
+}
+
 /** Parses the JSON text of `/debug/state`; throws DebugStateError naming the bad field. */
 export function parseDebugState(text: string): DebugState {
   let v: unknown;
@@ -133,46 +183,6 @@ export function parseDebugState(text: string): DebugState {
       return out;
     }),
   };
-  for (const k of ["vni", "port", "mtu"] as const) {
-    if (typeof backend[k] === "number") s.backend[k] = backend[k] as number;
-  }
-  if (typeof backend.device === "string") s.backend.device = backend.device;
-  if (typeof health.detail === "string") s.health.detail = health.detail;
-  if (typeof o.network === "string") s.network = o.network;
-  if (typeof o.lastSuccessAt === "string") s.lastSuccessAt = o.lastSuccessAt;
-  if (typeof o.reconcileIntervalSeconds === "number") {
-    s.reconcileIntervalSeconds = o.reconcileIntervalSeconds;
-  }
-  if (o.uplink !== undefined) {
-    const u = obj(o.uplink, "uplink");
-    s.uplink = {
-      name: str(u.name, "uplink.name"),
-      index: Number(u.index),
-      mtu: Number(u.mtu),
-      publicIP: str(u.publicIP, "uplink.publicIP"),
-    };
-  }
-  if (o.lease !== undefined) {
-    const l = obj(o.lease, "lease");
-    s.lease = {
-      subnet: str(l.subnet, "lease.subnet"),
-      publicIP: str(l.publicIP, "lease.publicIP"),
-      expiration: str(l.expiration, "lease.expiration"),
-    };
-  }
-  if (o.lastReconcile !== undefined) {
-    const r = obj(o.lastReconcile, "lastReconcile");
-    s.lastReconcile = {
-      at: str(r.at, "lastReconcile.at"),
-      trigger: str(r.trigger, "lastReconcile.trigger"),
-      ok: r.ok === true,
-      errors: arr(r.errors, "lastReconcile.errors").map((e, i) => str(e, `errors[${i}]`)),
-      skipped: arr(r.skipped, "lastReconcile.skipped").map((x, i) => {
-        const k = obj(x, `skipped[${i}]`);
-        return { subnet: str(k.subnet, "subnet"), reason: str(k.reason, "reason") };
-      }),
-      durationMs: Number(r.durationMs),
-    };
-  }
+  optional(s, o, backend);
   return s;
 }

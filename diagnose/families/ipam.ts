@@ -40,16 +40,95 @@ export function duplicates(list: readonly Reservation[]): Map<string, string[]> 
   return new Map([...by].filter(([, ips]) => ips.length > 1));
 }
 
+function freeCheck(node: NodeView, dir: string, reserved: number, subnet: string): CheckResult {
+  const usable = usableAddresses(subnet);
+  const free = usable - reserved;
+  const ev = { dir, subnet, usable, reserved, free };
+  if (free <= 0) {
+    return fail("ipam.free", node.name, `no free pod address left in ${subnet} on ${node.name}`, {
+      evidence: ev,
+      fix: "free leaked reservations (see ipam.leaks) or delete pods",
+    });
+  }
+  if (free < usable * 0.1) {
+    return warn(
+      "ipam.free",
+      node.name,
+      `only ${free} of ${usable} pod addresses free in ${subnet}`,
+      {
+        evidence: ev,
+        fix: "free leaked reservations (see ipam.leaks) or move pods",
+      },
+    );
+  }
+  return pass("ipam.free", node.name, `${free} of ${usable} pod addresses free in ${subnet}`, {
+    evidence: ev,
+  });
+}
+
+function leakCheck(node: NodeView, dir: string, list: Reservation[]): CheckResult {
+  const names = new Set(node.kernel!.links().map((l) => l.name));
+  const leaks = leaked(list, names);
+  if (!leaks.length) {
+    return pass("ipam.leaks", node.name, `every reservation on ${node.name} has a live host veth`, {
+      evidence: { dir, reservations: list.length },
+    });
+  }
+  const text = (x: Reservation) =>
+    x.record.kind === "current"
+      ? `${x.ip} ${x.record.id}/${x.record.ifName} (no ${
+        hostVethName(x.record.id, x.record.ifName)
+      })`
+      : x.ip;
+  return warn(
+    "ipam.leaks",
+    node.name,
+    `${leaks.length} reservation(s) on ${node.name} have no live container (no host veth)`,
+    {
+      evidence: { dir, leaks: leaks.map(text) },
+      fix: leaks.map((x) => `rm ${dir}/${x.ip}`).join("; ") +
+        "  # after checking the containers are gone",
+    },
+  );
+}
+
+function dupCheck(node: NodeView, dir: string, list: Reservation[]): CheckResult {
+  const dups = duplicates(list);
+  if (!dups.size) {
+    return pass("ipam.duplicates", node.name, "no attachment holds two addresses", {
+      evidence: { dir },
+    });
+  }
+  return fail(
+    "ipam.duplicates",
+    node.name,
+    `${dups.size} attachment(s) hold more than one address`,
+    {
+      evidence: { dir, attachments: Object.fromEntries(dups) },
+      fix: [...dups.values()].map((ips) => ips.slice(1).map((ip) => `rm ${dir}/${ip}`).join("; "))
+        .join("; ") + "  # keep the address the pod uses",
+    },
+  );
+}
+
+function corruptCheck(node: NodeView, dir: string, list: Reservation[]): CheckResult | undefined {
+  const bad = list.filter((x) => x.record.kind === "corrupt" || x.record.kind === "empty");
+  if (!bad.length) return undefined;
+  return warn("ipam.corrupt", node.name, `${bad.length} reservation file(s) are empty or corrupt`, {
+    evidence: {
+      files: bad.map((x) =>
+        `${dir}/${x.ip}: ${x.record.kind === "corrupt" ? x.record.reason : "empty"}`
+      ),
+    },
+    fix: "CNI GC (or the next DEL) removes them",
+  });
+}
+
 function audit(node: NodeView): CheckResult[] {
   const dir = node.facts.ipamDir;
   if (!dir) {
-    return [
-      skip(
-        "ipam.free",
-        node.name,
-        "the IPAM directory of this node is not known (no skein CNI config found)",
-      ),
-    ];
+    const why = "the IPAM directory of this node is not known (no skein CNI config found)";
+    return [skip("ipam.free", node.name, why)];
   }
   const r = readReservations(dir);
   if (!r.ok) {
@@ -58,94 +137,14 @@ function audit(node: NodeView): CheckResult[] {
     ];
   }
   const out: CheckResult[] = [];
-  const v4 = r.list.filter((x) => !x.ip.includes(":"));
   const subnet = node.lease?.subnet;
   if (subnet) {
-    const usable = usableAddresses(subnet);
-    const free = usable - v4.length;
-    const ev = { dir, subnet, usable, reserved: v4.length, free };
-    if (free <= 0) {
-      out.push(
-        fail("ipam.free", node.name, `no free pod address left in ${subnet} on ${node.name}`, {
-          evidence: ev,
-          fix: "free leaked reservations (see ipam.leaks) or delete pods",
-        }),
-      );
-    } else if (free < usable * 0.1) {
-      out.push(
-        warn("ipam.free", node.name, `only ${free} of ${usable} pod addresses free in ${subnet}`, {
-          evidence: ev,
-          fix: "free leaked reservations (see ipam.leaks) or move pods",
-        }),
-      );
-    } else {
-      out.push(
-        pass("ipam.free", node.name, `${free} of ${usable} pod addresses free in ${subnet}`, {
-          evidence: ev,
-        }),
-      );
-    }
+    out.push(freeCheck(node, dir, r.list.filter((x) => !x.ip.includes(":")).length, subnet));
   }
-  if (node.kernel) {
-    const names = new Set(node.kernel.links().map((l) => l.name));
-    const leaks = leaked(r.list, names);
-    out.push(
-      leaks.length
-        ? warn(
-          "ipam.leaks",
-          node.name,
-          `${leaks.length} reservation(s) on ${node.name} have no live container (no host veth)`,
-          {
-            evidence: {
-              dir,
-              leaks: leaks.map((x) =>
-                x.record.kind === "current"
-                  ? `${x.ip} ${x.record.id}/${x.record.ifName} (no ${
-                    hostVethName(x.record.id, x.record.ifName)
-                  })`
-                  : x.ip
-              ),
-            },
-            fix: leaks.map((x) => `rm ${dir}/${x.ip}`).join("; ") +
-              "  # after checking the containers are gone",
-          },
-        )
-        : pass("ipam.leaks", node.name, `every reservation on ${node.name} has a live host veth`, {
-          evidence: { dir, reservations: r.list.length },
-        }),
-    );
-  }
-  const dups = duplicates(r.list);
-  out.push(
-    dups.size
-      ? fail(
-        "ipam.duplicates",
-        node.name,
-        `${dups.size} attachment(s) hold more than one address`,
-        {
-          evidence: { dir, attachments: Object.fromEntries(dups) },
-          fix:
-            [...dups.values()].map((ips) => ips.slice(1).map((ip) => `rm ${dir}/${ip}`).join("; "))
-              .join("; ") + "  # keep the address the pod uses",
-        },
-      )
-      : pass("ipam.duplicates", node.name, "no attachment holds two addresses", {
-        evidence: { dir },
-      }),
-  );
-  const bad = r.list.filter((x) => x.record.kind === "corrupt" || x.record.kind === "empty");
-  if (bad.length) {
-    out.push(
-      warn("ipam.corrupt", node.name, `${bad.length} reservation file(s) are empty or corrupt`, {
-        evidence: {
-          files: bad.map((x) =>
-            `${dir}/${x.ip}: ${x.record.kind === "corrupt" ? x.record.reason : "empty"}`
-          ),
-        },
-        fix: "CNI GC (or the next DEL) removes them",
-      }),
-    );
-  }
+  if (node.kernel) out.push(leakCheck(node, dir, r.list));
+  out.push(dupCheck(node, dir, r.list));
+  const c = corruptCheck(node, dir, r.list);
+  if (c) out.push(c);
   return out;
 }
 

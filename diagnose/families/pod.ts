@@ -5,8 +5,9 @@
  *
  * @module
  */
+import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
-import type { Diagnosis, Endpoint } from "../context.ts";
+import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { Kernel } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
@@ -85,6 +86,60 @@ function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
   return out;
 }
 
+/** Bridge mode: the host veth is a port of the node's bridge, which is up. */
+function bridgedHost(node: NodeView, host: Link, ev: Record<string, unknown>): CheckResult {
+  const k = node.kernel!;
+  const bridge = k.link(node.facts.bridge);
+  if (!bridge || host.masterIndex !== bridge.index) {
+    return fail(
+      "pod.host",
+      node.name,
+      `host veth ${host.name} is on ${ev.master}, not ${node.facts.bridge}`,
+      {
+        evidence: ev,
+        fix: `${nsExec(node)}ip link set ${host.name} master ${node.facts.bridge}`,
+      },
+    );
+  }
+  if (!bridge.up) {
+    return fail("pod.host", node.name, `bridge ${bridge.name} on ${node.name} is down`, {
+      evidence: ev,
+      fix: `${nsExec(node)}ip link set ${bridge.name} up`,
+    });
+  }
+  return pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
+    evidence: ev,
+  });
+}
+
+/** Routed mode: a /32 to the pod via its host veth, and proxy ARP there. */
+function routedHost(
+  node: NodeView,
+  host: Link,
+  ip: string,
+  ev: Record<string, unknown>,
+): CheckResult {
+  const k = node.kernel!;
+  const r = k.routes().find((x) => x.family === 4 && x.dst === `${ip}/32` && x.oif === host.index);
+  const proxy = k.sysctl(`net/ipv4/conf/${host.name}/proxy_arp`);
+  Object.assign(ev, { route: r ? `${ip}/32 dev ${host.name}` : "none", proxy_arp: proxy });
+  if (!r) {
+    return fail("pod.host", node.name, `routed pod ${ip}: no /32 route via ${host.name}`, {
+      evidence: ev,
+      fix: `${nsExec(node)}ip route replace ${ip}/32 dev ${host.name} scope link proto 101`,
+    });
+  }
+  if (proxy !== "1") {
+    return fail("pod.host", node.name, `routed pod ${ip}: proxy_arp off on ${host.name}`, {
+      evidence: ev,
+      fix: `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
+    });
+  }
+  return pass("pod.host", node.name, `routed pod ${ip}: /32 route and proxy_arp on ${host.name}`, {
+    evidence: ev,
+  });
+}
+
 function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
   const node = e.node!;
   const k = node.kernel!;
@@ -104,7 +159,6 @@ function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
       ),
     ];
   }
-  const bridge = k.link(node.facts.bridge);
   const ev: Record<string, unknown> = {
     hostVeth: host.name,
     up: host.up,
@@ -119,61 +173,8 @@ function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
       }),
     ];
   }
-  if (host.masterIndex !== undefined) {
-    if (bridge && host.masterIndex === bridge.index) {
-      if (!bridge.up) {
-        return [
-          fail("pod.host", node.name, `bridge ${bridge.name} on ${node.name} is down`, {
-            evidence: ev,
-            fix: `${nsExec(node)}ip link set ${bridge.name} up`,
-          }),
-        ];
-      }
-      return [
-        pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
-          evidence: ev,
-        }),
-      ];
-    }
-    return [
-      fail(
-        "pod.host",
-        node.name,
-        `host veth ${host.name} is on ${ev.master}, not ${node.facts.bridge}`,
-        {
-          evidence: ev,
-          fix: `${nsExec(node)}ip link set ${host.name} master ${node.facts.bridge}`,
-        },
-      ),
-    ];
-  }
-  // Routed mode: a /32 to the pod via its host veth and proxy ARP there.
-  const r = k.routes().find((x) =>
-    x.family === 4 && x.dst === `${e.ip}/32` && x.oif === host.index
-  );
-  const proxy = k.sysctl(`net/ipv4/conf/${host.name}/proxy_arp`);
-  Object.assign(ev, { route: r ? `${e.ip}/32 dev ${host.name}` : "none", proxy_arp: proxy });
-  if (!r || proxy !== "1") {
-    return [
-      fail(
-        "pod.host",
-        node.name,
-        `routed pod ${e.ip}: ${
-          !r ? `no /32 route via ${host.name}` : `proxy_arp off on ${host.name}`
-        }`,
-        {
-          evidence: ev,
-          fix: !r
-            ? `${nsExec(node)}ip route replace ${e.ip}/32 dev ${host.name} scope link proto 101`
-            : `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
-        },
-      ),
-    ];
-  }
   return [
-    pass("pod.host", node.name, `routed pod ${e.ip}: /32 route and proxy_arp on ${host.name}`, {
-      evidence: ev,
-    }),
+    host.masterIndex !== undefined ? bridgedHost(node, host, ev) : routedHost(node, host, e.ip, ev),
   ];
 }
 

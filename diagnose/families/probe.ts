@@ -128,16 +128,57 @@ function where(
   return stop ? { deltas, stop } : { deltas };
 }
 
+/** DF pings at the path budget, after small ones got through. */
+async function dfProbe(
+  d: Diagnosis,
+  pair: Pair,
+  label: string,
+  timeoutS: number,
+): Promise<CheckResult | undefined> {
+  const budget = pathBudget(pair.nodes);
+  const podMtu = podKernel(d, pair.from)?.link("eth0")?.mtu;
+  const mtu = Math.min(budget ?? Infinity, podMtu ?? Infinity);
+  if (!Number.isFinite(mtu)) return undefined;
+  const size = mtu - 28;
+  const df = await ping(pair.from.netns!, pair.to.ip, { count: 2, size, timeoutS });
+  const ev = {
+    command: `nsenter --net=${pair.from.netns} ping -M do -s ${size} -c 2 ${pair.to.ip}`,
+    mtu,
+    sent: df.sent,
+    received: df.received,
+    output: df.out.split("\n").slice(-2).join(" "),
+  };
+  if (df.received > 0) {
+    return pass("mtu.probe", label, `DF packets of ${mtu} bytes reach ${pair.to.ip}`, {
+      evidence: ev,
+    });
+  }
+  return fail(
+    "mtu.probe",
+    label,
+    `DF packets of ${mtu} bytes (the path budget) do not reach ${pair.to.ip}, small ones do: an MTU black hole`,
+    {
+      evidence: ev,
+      fix: "lower the pod and tunnel MTU to what the underlay carries (see the mtu.* checks)",
+    },
+  );
+}
+
+/** Rule counters that grew between two readings. */
+function grown(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const rules: Record<string, number> = {};
+  for (const [k, v] of after) {
+    const dlt = v - (before.get(k) ?? 0);
+    if (dlt > 0) rules[k] = dlt;
+  }
+  return rules;
+}
+
 async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const label = pair.from.node?.name ?? "-";
   if (!pair.from.netns) {
-    return [
-      skip(
-        "probe.icmp",
-        label,
-        `the source pod's namespace is not known on this node: cannot send from inside it`,
-      ),
-    ];
+    const why = "the source pod's namespace is not known on this node: cannot send from inside it";
+    return [skip("probe.icmp", label, why)];
   }
   const tapList = taps(d, pair);
   const nftBefore = await nftCounters(pair.nodes);
@@ -145,7 +186,7 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const timeoutS = Math.max(1, Math.min(3, Math.round(d.options.timeoutMs / 1000)));
   const r = await ping(pair.from.netns, pair.to.ip, { count: 3, timeoutS });
   const after = read(tapList);
-  const nftAfter = await nftCounters(pair.nodes);
+  const rules = grown(nftBefore, await nftCounters(pair.nodes));
   const w = where(tapList, before, after, r.sent);
   const evidence: Record<string, unknown> = {
     command: `nsenter --net=${pair.from.netns} ping -c 3 ${pair.to.ip}`,
@@ -153,74 +194,32 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     received: r.received,
     counters: w.deltas,
   };
-  const rules: Record<string, number> = {};
-  for (const [k, v] of nftAfter) {
-    const dlt = v - (nftBefore.get(k) ?? 0);
-    if (dlt > 0) rules[k] = dlt;
-  }
   if (Object.keys(rules).length) evidence.nftRuleCounters = rules;
-  const out: CheckResult[] = [];
-  if (r.received === 0) {
-    if (w.stop) evidence.stopsAt = w.stop;
-    // A dropping nft rule that counted the probes is the most precise answer; else the counters.
-    const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
-    const at = dropper
-      ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
-      : w.stop
-      ? `: packets stop ${w.stop}`
-      : "";
-    out.push(
-      fail(
-        "probe.icmp",
-        label,
-        `no reply from ${pair.to.ip} to ${r.sent} pings${at}`,
-        {
-          evidence,
-          fix:
-            "the first failing check above names the cause; the counters show where the packets stop",
-        },
-      ),
+  if (r.received > 0) {
+    const ok = pass(
+      "probe.icmp",
+      label,
+      `${r.received}/${r.sent} pings from ${pair.from.ip} answered by ${pair.to.ip}`,
+      { evidence },
     );
-  } else {
-    out.push(
-      pass(
-        "probe.icmp",
-        label,
-        `${r.received}/${r.sent} pings from ${pair.from.ip} answered by ${pair.to.ip}`,
-        { evidence },
-      ),
-    );
+    const df = await dfProbe(d, pair, label, timeoutS);
+    return df ? [ok, df] : [ok];
   }
-  const budget = pathBudget(pair.nodes);
-  const podMtu = podKernel(d, pair.from)?.link("eth0")?.mtu;
-  const mtu = Math.min(budget ?? Infinity, podMtu ?? Infinity);
-  if (r.received > 0 && Number.isFinite(mtu)) {
-    const size = mtu - 28;
-    const df = await ping(pair.from.netns, pair.to.ip, { count: 2, size, timeoutS });
-    const ev = {
-      command: `nsenter --net=${pair.from.netns} ping -M do -s ${size} -c 2 ${pair.to.ip}`,
-      mtu,
-      sent: df.sent,
-      received: df.received,
-      output: df.out.split("\n").slice(-2).join(" "),
-    };
-    out.push(
-      df.received > 0
-        ? pass("mtu.probe", label, `DF packets of ${mtu} bytes reach ${pair.to.ip}`, {
-          evidence: ev,
-        })
-        : fail(
-          "mtu.probe",
-          label,
-          `DF packets of ${mtu} bytes (the path budget) do not reach ${pair.to.ip}, small ones do: an MTU black hole`,
-          {
-            evidence: ev,
-            fix: "lower the pod and tunnel MTU to what the underlay carries (see the mtu.* checks)",
-          },
-        ),
-    );
-  }
-  return out;
+  if (w.stop) evidence.stopsAt = w.stop;
+  // A dropping nft rule that counted the probes is the most precise answer; else the counters.
+  const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
+  const at = dropper
+    ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
+    : w.stop
+    ? `: packets stop ${w.stop}`
+    : "";
+  return [
+    fail("probe.icmp", label, `no reply from ${pair.to.ip} to ${r.sent} pings${at}`, {
+      evidence,
+      fix:
+        "the first failing check above names the cause; the counters show where the packets stop",
+    }),
+  ];
 }
 
 /** The probe family (runs only with --probe). */

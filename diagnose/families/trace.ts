@@ -124,110 +124,113 @@ export function dropReasons(trace: string): Record<string, number> {
   return out;
 }
 
-async function run(_d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+/** The check of one node's `nft monitor trace` output. */
+function nftraceCheck(node: NodeView, text: string): CheckResult {
+  const v = traceVerdicts(text);
+  const drops = v.filter((l) => /verdict drop|policy drop/.test(l));
+  const packets = tracedPackets(text);
+  const ev = { table: `inet ${TABLE} (removed)`, packetsTraced: packets, verdicts: v.slice(0, 20) };
+  if (drops.length) {
+    return fail(
+      "trace.nftrace",
+      node.name,
+      `the kernel logged a drop for the flow on ${node.name}: ${drops[0]}`,
+      {
+        evidence: ev,
+        fix: "delete or change the rule named (nft -a list ruleset shows its handle)",
+      },
+    );
+  }
+  return pass(
+    "trace.nftrace",
+    node.name,
+    `the kernel traced ${packets} packet(s) of the flow on ${node.name}: ${v.length} rule verdict(s), none a drop`,
+    { evidence: ev },
+  );
+}
+
+/** The check of the kfree_skb capture. */
+function kfreeCheck(label: string, trace: string): CheckResult {
+  const reasons = dropReasons(trace);
+  const n = Object.values(reasons).reduce((a, b) => a + b, 0);
+  const ev = {
+    window: "the trace pings, machine-wide (the tracepoint cannot filter by flow)",
+    reasons,
+  };
+  if (!n) {
+    return pass(
+      "trace.kfree_skb",
+      label,
+      "no IPv4 drop recorded by skb:kfree_skb during the trace",
+      {
+        evidence: ev,
+      },
+    );
+  }
+  return warn(
+    "trace.kfree_skb",
+    label,
+    `${n} IPv4 packet(s) dropped on the machine during the trace: ${
+      Object.keys(reasons).slice(0, 3).join(", ")
+    }`,
+    {
+      evidence: ev,
+      fix:
+        "match the reasons with the failing checks above (NETFILTER_DROP: a rule; IP_RPFILTER: rp_filter; NOT_SPECIFIED at ip_forward: forwarding off)",
+    },
+  );
+}
+
+type Monitor = { node: NodeView; m: { stop(): Promise<string> } };
+
+/** Adds the trace table and starts a monitor on every node that takes it. */
+async function startTraces(nodes: NodeView[], pair: Pair, out: CheckResult[]): Promise<Monitor[]> {
+  const mons: Monitor[] = [];
+  for (const n of nodes) {
+    try {
+      await nft({
+        script: traceTable(pair.from.ip, pair.to.ip),
+        ...(n.kernel!.netns ? { netns: n.kernel!.netns } : {}),
+      });
+      mons.push({ node: n, m: monitor(n) });
+    } catch (e) {
+      out.push(skip("trace.nftrace", n.name, `cannot add the trace rule: ${(e as Error).message}`));
+    }
+  }
+  return mons;
+}
+
+async function run(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const label = pair.from.node?.name ?? "-";
   if (!pair.from.netns) {
-    return [
-      skip(
-        "trace.nftrace",
-        label,
-        "the source pod's namespace is not known on this node: nothing to send from",
-      ),
-    ];
+    const why = "the source pod's namespace is not known on this node: nothing to send from";
+    return [skip("trace.nftrace", label, why)];
   }
-  const nodes = pair.nodes.filter((n) => n.kernel);
-  const added: NodeView[] = [];
-  const mons: { node: NodeView; m: { stop(): Promise<string> } }[] = [];
   const out: CheckResult[] = [];
   const tp = await tracepoint();
   let trace = "";
+  let mons: Monitor[] = [];
   try {
-    for (const n of nodes) {
-      try {
-        await nft({
-          script: traceTable(pair.from.ip, pair.to.ip),
-          ...(n.kernel!.netns ? { netns: n.kernel!.netns } : {}),
-        });
-        added.push(n);
-        mons.push({ node: n, m: monitor(n) });
-      } catch (e) {
-        out.push(
-          skip("trace.nftrace", n.name, `cannot add the trace rule: ${(e as Error).message}`),
-        );
-      }
-    }
+    mons = await startTraces(pair.nodes.filter((n) => n.kernel), pair, out);
     await new Promise((r) => setTimeout(r, 300)); // let the monitors subscribe
-    await ping(pair.from.netns, pair.to.ip, { count: 3, timeoutS: 1 });
+    const timeoutS = Math.max(1, Math.min(3, Math.round(d.options.timeoutMs / 1000)));
+    await ping(pair.from.netns, pair.to.ip, { count: 3, timeoutS });
     await new Promise((r) => setTimeout(r, 200));
   } finally {
     for (const { node, m } of mons) {
-      const text = await m.stop();
-      const v = traceVerdicts(text);
-      const drops = v.filter((l) => /verdict drop|policy drop/.test(l));
-      const packets = tracedPackets(text);
-      const ev = {
-        table: `inet ${TABLE} (removed)`,
-        packetsTraced: packets,
-        verdicts: v.slice(0, 20),
-      };
-      out.push(
-        drops.length
-          ? fail(
-            "trace.nftrace",
-            node.name,
-            `the kernel logged a drop for the flow on ${node.name}: ${drops[0]}`,
-            {
-              evidence: ev,
-              fix: "delete or change the rule named (nft -a list ruleset shows its handle)",
-            },
-          )
-          : pass(
-            "trace.nftrace",
-            node.name,
-            `the kernel traced ${packets} packet(s) of the flow on ${node.name}: ${v.length} rule verdict(s), none a drop`,
-            { evidence: ev },
-          ),
-      );
-    }
-    for (const n of added) {
+      out.push(nftraceCheck(node, await m.stop()));
       await nft({
         args: ["delete", "table", "inet", TABLE],
-        ...(n.kernel!.netns ? { netns: n.kernel!.netns } : {}),
+        ...(node.kernel!.netns ? { netns: node.kernel!.netns } : {}),
       }).catch(() => {});
     }
     if ("stop" in tp) trace = await tp.stop();
   }
-  if ("error" in tp) {
-    out.push(skip("trace.kfree_skb", label, `skb:kfree_skb tracepoint: ${tp.error}`));
-  } else {
-    const reasons = dropReasons(trace);
-    const n = Object.values(reasons).reduce((a, b) => a + b, 0);
-    const ev = {
-      window: "the trace pings, machine-wide (the tracepoint cannot filter by flow)",
-      reasons,
-    };
-    out.push(
-      n
-        ? warn(
-          "trace.kfree_skb",
-          label,
-          `${n} IPv4 packet(s) dropped on the machine during the trace: ${
-            Object.keys(reasons).slice(0, 3).join(", ")
-          }`,
-          {
-            evidence: ev,
-            fix:
-              "match the reasons with the failing checks above (NETFILTER_DROP: a rule; IP_RPFILTER: rp_filter; NOT_SPECIFIED at ip_forward: forwarding off)",
-          },
-        )
-        : pass(
-          "trace.kfree_skb",
-          label,
-          "no IPv4 drop recorded by skb:kfree_skb during the trace",
-          { evidence: ev },
-        ),
-    );
-  }
+  out.push(
+    "error" in tp
+      ? skip("trace.kfree_skb", label, `skb:kfree_skb tracepoint: ${tp.error}`)
+      : kfreeCheck(label, trace),
+  );
   return out;
 }
 
