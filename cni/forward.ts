@@ -11,7 +11,8 @@
  * Wire format (all lengths u32 big-endian). Request: "SKC1", header length, header JSON
  * (`{"env":{"CNI_COMMAND":..}}`), stdin length, stdin bytes. Reply: one byte, "A" (accepted:
  * the daemon runs the call) or "F" (declined: run it in-process); after "A": exit code, stdout
- * length, stdout, stderr length, stderr.
+ * length, stdout, stderr length, stderr. The plugin answers "A" with "G" (GO) before the daemon
+ * starts: a plugin that stopped waiting runs the call itself, and the daemon does not.
  *
  * @module
  */
@@ -28,6 +29,12 @@ export const MAGIC = "SKC1";
 export const ACCEPTED = 0x41;
 /** Reply byte: the daemon does not serve this call; the plugin runs it in-process. */
 export const DECLINED = 0x46;
+/**
+ * The plugin's byte after "A": it still waits, so the daemon may run the call. A plugin that
+ * gave up waiting for "A" (and runs the call itself) never sends it, so the call never runs
+ * twice.
+ */
+export const GO = 0x47;
 
 /** How long the plugin waits for the daemon to accept (or decline) before running in-process. */
 const ACCEPT_TIMEOUT_MS = 2000;
@@ -196,6 +203,7 @@ export async function forward(
       if (n === null) break;
       if (total === 0) {
         if (buf[0] !== ACCEPTED) return undefined; // declined
+        await conn.write(new Uint8Array([GO]));
         deadline = timeout(ANSWER_TIMEOUT_MS);
       }
       chunks.push(buf.subarray(0, n));

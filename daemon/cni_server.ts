@@ -24,6 +24,7 @@ import {
   DECLINED,
   encodeAnswer,
   type Forwarded,
+  GO,
   MAGIC,
   MAX_HEADER,
   MAX_STDIN,
@@ -96,6 +97,19 @@ async function readRequest(peer: UnixPeer): Promise<Request> {
   const slen = new DataView((await readN(peer, 4)).buffer).getUint32(0);
   if (slen > MAX_STDIN) throw new BadRequest(`stdin of ${slen} bytes`);
   return { env: clean, stdin: await readN(peer, slen), peerPid: peer.cred.pid };
+}
+
+/** True when the plugin sends "G" within `ms`; false on anything else, EOF or silence. */
+async function committed(peer: UnixPeer, ms: number): Promise<boolean> {
+  const timer = setTimeout(() => peer.abort(), ms);
+  try {
+    const b = new Uint8Array(1);
+    return await peer.read(b) === 1 && b[0] === GO;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sameFile(a: string, b: string): boolean {
@@ -204,8 +218,10 @@ export function serveCni(o: CniServerOptions): CniServer {
         await peer.writeAll(new Uint8Array([DECLINED]));
         return;
       }
-      // "A" at once: the plugin now waits for the answer instead of running the call itself.
+      // "A" at once; the call runs only once the plugin says it still waits ("G"): one that
+      // gave up on us runs the call itself.
       await peer.writeAll(new Uint8Array([ACCEPTED]));
+      if (!await committed(peer, readTimeout)) return;
       const answer = await runCall(req);
       await peer.writeAll(encodeAnswer(answer).subarray(1) as Uint8Array<ArrayBuffer>);
     } catch (e) {

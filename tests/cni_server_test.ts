@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { serveCni } from "../daemon/cni_server.ts";
 import { createLogger } from "../daemon/log.ts";
-import { ACCEPTED, DECLINED, decodeAnswer, encodeRequest } from "../cni/forward.ts";
+import { ACCEPTED, DECLINED, decodeAnswer, encodeRequest, GO } from "../cni/forward.ts";
 import { withNamespaces } from "./_netns.ts";
 
 const BAD_CALL = { CNI_COMMAND: "DEL", CNI_CONTAINERID: "c1", CNI_PATH: "/usr/lib/cni" };
@@ -36,11 +36,19 @@ async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return out;
 }
 
+/** One call the way cni/forward.ts makes it: request, "A", "G", answer. */
 async function call(socket: string): Promise<Uint8Array> {
   const conn = await Deno.connect({ transport: "unix", path: socket });
   try {
     await conn.write(encodeRequest(BAD_CALL, new TextEncoder().encode("{}")));
-    return await readAll(conn);
+    const first = new Uint8Array(1);
+    if (await conn.read(first) !== 1) return new Uint8Array();
+    if (first[0] === ACCEPTED) await conn.write(new Uint8Array([GO]));
+    const rest = await readAll(conn);
+    const out = new Uint8Array(1 + rest.length);
+    out.set(first);
+    out.set(rest, 1);
+    return out;
   } finally {
     conn.close();
   }
@@ -57,7 +65,10 @@ s.connect(sys.argv[1])
 data=b''
 try:
     s.sendall(bytes.fromhex(sys.argv[2]))
-    while True:
+    first=s.recv(1)
+    data+=first
+    if first==b'A': s.sendall(b'G')
+    while first:
         d=s.recv(65536)
         if not d: break
         data+=d
@@ -114,6 +125,12 @@ Deno.test("CNI service: 0600 socket, root only, slow and broken clients never bl
       assertEquals((await readAll(conn)).length, 0);
       conn.close();
     }
+    // A plugin that stops waiting after "A" (never sends "G") gets nothing run for it.
+    const quitter = await Deno.connect({ transport: "unix", path: socket });
+    await quitter.write(encodeRequest(BAD_CALL, new TextEncoder().encode("{}")));
+    const a = new Uint8Array(1);
+    assertEquals([await quitter.read(a), a[0]], [1, ACCEPTED]);
+    quitter.close();
     // The silent ones are dropped at the read deadline (EOF, no answer).
     for (const c of silent) assertEquals((await readAll(c)).length, 0);
     // Not root: with the socket opened up to everyone, SO_PEERCRED still refuses it.

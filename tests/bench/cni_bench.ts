@@ -141,6 +141,17 @@ await withNamespaces(
         mode: 0o755,
       });
       floor["empty deno run"] = await startup(host, [emptyLauncher], []);
+      // What 30 processes of any Deno program cost at once on this machine (against the
+      // reference's 30 concurrent ADDs, same run): the floor of the concurrent rows.
+      floor[`${CONC} concurrent empty deno runs`] = await timeIt(() =>
+        Promise.all(Array.from({ length: CONC }, () =>
+          new Deno.Command("nsenter", {
+            args: [`--net=${host}`, emptyLauncher],
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).output()))
+      );
       Deno.removeSync(emptyLauncher);
     }
     const skein = `${cniBinDir()}/skein`;
@@ -191,4 +202,7 @@ for (const mode of ["daemon", "in-process"]) {
 }
 console.log(`\nStart-up floor (median of 20, ms; ratio to the empty deno run)`);
 const e = floor["empty deno run"] ?? NaN;
-for (const [k, v] of Object.entries(floor)) row(k, v, e);
+for (const [k, v] of Object.entries(floor)) {
+  if (k.includes("concurrent")) row(`${k} (ref: ADDs)`, v, ref.conc);
+  else row(k, v, e);
+}
