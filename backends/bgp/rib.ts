@@ -1,0 +1,366 @@
+/**
+ * The BGP routing tables, pure: Adj-RIB-In per peer, the Loc-RIB's best path per prefix, and
+ * what each peer is sent (RFC 4271 §9). skein's policy is built in, explicit per peer:
+ *
+ * - import: only peers whose policy says `import` (RFC 8212: an eBGP peer gets nothing and is
+ *   taken nothing from unless the adapter gives it a rule); only prefixes outside this node's
+ *   own subnets (a covering route such as a default is fine); no AS path loop (eBGP), no route
+ *   carrying our ORIGINATOR_ID or CLUSTER_ID back (RFC 4456 §8).
+ * - best path: highest LOCAL_PREF, shortest AS_PATH, lowest ORIGIN, lowest MED (same
+ *   neighbour AS), eBGP over iBGP, lowest router id (ORIGINATOR_ID when reflected), shortest
+ *   CLUSTER_LIST, lowest peer address.
+ * - export: this node's own subnets to every peer whose policy says `export`; as a route
+ *   reflector (RFC 4456, every iBGP peer a client) the best iBGP-learned routes to the other
+ *   iBGP peers, with ORIGINATOR_ID and our cluster id prepended to CLUSTER_LIST.
+ * - graceful restart (RFC 4724): a peer that went down gracefully keeps its routes as stale
+ *   until its End-of-RIB (or the restart timer) sweeps those it did not announce again.
+ *
+ * @module
+ */
+
+import { type Cidr, overlaps, parseCidr } from "../../net/cidr.ts";
+import { AFI, type AsPathSegment, type Origin, type PathAttribute } from "./codec_attrs.ts";
+import type { UpdateMessage } from "./codec_update.ts";
+import type { Family } from "./fsm.ts";
+
+/** A peer as the RIB sees it (from the configuration and the negotiated session). */
+export interface RibPeer {
+  /** The peer's address: the key of its Adj-RIB-In. */
+  key: string;
+  ebgp: boolean;
+  /** The peer's BGP identifier (from its OPEN). */
+  routerId: string;
+  /** Explicit per-peer rule (RFC 8212 spirit): take routes from it / send ours to it. */
+  policy: { import: boolean; export: boolean };
+}
+
+/** One path to a prefix, as learned from one peer. */
+export interface RibRoute {
+  prefix: string;
+  family: 4 | 6;
+  peer: string;
+  nextHop: string;
+  origin: Origin;
+  asPath: AsPathSegment[];
+  med: number;
+  localPref: number;
+  originatorId?: string;
+  clusterList: string[];
+  ebgp: boolean;
+  peerRouterId: string;
+  /** Kept from a gracefully restarting peer until its End-of-RIB. */
+  stale: boolean;
+  /** Attributes passed on unchanged when the route is reflected (communities, ...). */
+  passThrough: PathAttribute[];
+}
+
+/** A route as one peer is sent it. */
+export interface ExportRoute {
+  prefix: string;
+  family: 4 | 6;
+  /** Attributes for an IPv4 UPDATE (NEXT_HOP included) or, for IPv6, all but MP_REACH. */
+  attributes: PathAttribute[];
+  /** The next hop (NEXT_HOP for IPv4, MP_REACH's for IPv6). */
+  nextHop: string;
+}
+
+/** What this node announces about itself. */
+export interface RibSelf {
+  localAs: number;
+  routerId: string;
+  /** RFC 4456 cluster id when this node is a route reflector. */
+  clusterId?: string;
+}
+
+/** A prefix the import rule refused, with the reason (for diagnose). */
+export interface Rejected {
+  prefix: string;
+  reason: string;
+}
+
+/** What one UPDATE did. */
+export interface RibChange {
+  /** Prefixes whose best path may have changed. */
+  changed: string[];
+  rejected: Rejected[];
+}
+
+/** The AS_PATH length for best-path selection: an AS_SET counts 1, confederation segments 0. */
+export function pathLength(segments: AsPathSegment[]): number {
+  let n = 0;
+  for (const s of segments) n += s.type === 2 ? s.asns.length : s.type === 1 ? 1 : 0;
+  return n;
+}
+
+function neighborAs(r: RibRoute): number | undefined {
+  const first = r.asPath.find((s) => s.type === 1 || s.type === 2);
+  return first?.type === 2 ? first.asns[0] : undefined;
+}
+
+function ipKey(text: string): string {
+  return text.includes(":") ? text : text.split(".").map((x) => x.padStart(3, "0")).join(".");
+}
+
+/** < 0 when `a` is the better path (RFC 4271 §9.1.2.2 order, RFC 4456 §9 tie-breaks). */
+export function comparePaths(a: RibRoute, b: RibRoute): number {
+  if (a.localPref !== b.localPref) return b.localPref - a.localPref;
+  const la = pathLength(a.asPath), lb = pathLength(b.asPath);
+  if (la !== lb) return la - lb;
+  if (a.origin !== b.origin) return a.origin - b.origin;
+  if (neighborAs(a) === neighborAs(b) && a.med !== b.med) return a.med - b.med;
+  if (a.ebgp !== b.ebgp) return a.ebgp ? -1 : 1;
+  const ia = ipKey(a.originatorId ?? a.peerRouterId), ib = ipKey(b.originatorId ?? b.peerRouterId);
+  if (ia !== ib) return ia < ib ? -1 : 1;
+  if (a.clusterList.length !== b.clusterList.length) {
+    return a.clusterList.length - b.clusterList.length;
+  }
+  const pa = ipKey(a.peer), pb = ipKey(b.peer);
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+/** Adj-RIB-In per peer and the Loc-RIB. */
+export class Rib {
+  readonly self: RibSelf;
+  #own: { text: string; cidr: Cidr }[] = [];
+  /** prefix → peer → route */
+  #paths = new Map<string, Map<string, RibRoute>>();
+  #best = new Map<string, RibRoute>();
+  /** peer → its prefixes */
+  #byPeer = new Map<string, Set<string>>();
+
+  constructor(self: RibSelf) {
+    this.self = self;
+  }
+
+  /** This node's pod subnets: exported to peers, never imported. Returns prefixes to re-check. */
+  setOwnPrefixes(prefixes: string[]): string[] {
+    this.#own = prefixes.map((text) => ({ text, cidr: parseCidr(text) }));
+    const changed: string[] = [];
+    for (const p of this.#paths.keys()) if (this.#isOwn(p)) changed.push(p);
+    for (const p of changed) {
+      for (const peer of this.#paths.get(p)!.keys()) this.#byPeer.get(peer)?.delete(p);
+      this.#paths.delete(p);
+      this.#best.delete(p);
+    }
+    return changed;
+  }
+
+  /** The node's own prefixes, as given. */
+  get ownPrefixes(): string[] {
+    return this.#own.map((o) => o.text);
+  }
+
+  #isOwn(prefix: string): boolean {
+    const c = parseCidr(prefix);
+    return this.#own.some((o) => o.cidr.prefix <= c.prefix && overlaps(o.cidr, c));
+  }
+
+  /** Applies one UPDATE from `peer` to its Adj-RIB-In and the Loc-RIB. */
+  update(peer: RibPeer, msg: UpdateMessage): RibChange {
+    const change: RibChange = { changed: [], rejected: [] };
+    const reach = msg.attributes.filter((a) => a.type === "mp-reach");
+    const unreach = msg.attributes.filter((a) => a.type === "mp-unreach");
+    for (const p of msg.withdrawn) this.#withdraw(peer.key, p, change);
+    for (const u of unreach) for (const p of u.withdrawn) this.#withdraw(peer.key, p, change);
+    const announced: { prefix: string; family: 4 | 6; nextHop?: string }[] = [
+      ...msg.nlri.map((prefix) => ({ prefix, family: 4 as const, nextHop: nextHopOf(msg) })),
+      ...reach.flatMap((r) =>
+        r.nlri.map((prefix) => ({
+          prefix,
+          family: (r.afi === AFI.IPV6 ? 6 : 4) as 4 | 6,
+          nextHop: r.nextHops[0],
+        }))
+      ),
+    ];
+    if (msg.treatAsWithdraw || !peer.policy.import) {
+      for (const a of announced) this.#withdraw(peer.key, a.prefix, change);
+      if (!peer.policy.import) {
+        change.rejected.push(
+          ...announced.map((a) => ({ prefix: a.prefix, reason: "no import rule for this peer" })),
+        );
+      }
+      return change;
+    }
+    const base = this.#baseRoute(peer, msg);
+    const refused = this.#refuse(peer, base);
+    for (const a of announced) {
+      const reason = refused ??
+        (a.nextHop
+          ? this.#isOwn(a.prefix) ? "inside this node's own subnet" : undefined
+          : "no next hop");
+      if (reason) {
+        change.rejected.push({ prefix: a.prefix, reason });
+        this.#withdraw(peer.key, a.prefix, change);
+        continue;
+      }
+      this.#insert({ ...base, prefix: a.prefix, family: a.family, nextHop: a.nextHop! }, change);
+    }
+    return change;
+  }
+
+  #baseRoute(peer: RibPeer, msg: UpdateMessage): Omit<RibRoute, "prefix" | "family" | "nextHop"> {
+    const r: Omit<RibRoute, "prefix" | "family" | "nextHop"> = {
+      peer: peer.key,
+      origin: 2,
+      asPath: [],
+      med: 0,
+      localPref: 100,
+      clusterList: [],
+      ebgp: peer.ebgp,
+      peerRouterId: peer.routerId,
+      stale: false,
+      passThrough: [],
+    };
+    for (const a of msg.attributes) {
+      if (a.type === "origin") r.origin = a.value;
+      else if (a.type === "as-path") r.asPath = a.segments;
+      else if (a.type === "med") r.med = a.value;
+      else if (a.type === "local-pref" && !peer.ebgp) r.localPref = a.value; // RFC 4271 §5.1.5
+      else if (a.type === "originator-id" && !peer.ebgp) r.originatorId = a.id;
+      else if (a.type === "cluster-list" && !peer.ebgp) r.clusterList = a.ids;
+      else if (a.type === "other" && (a.flags & 0x40)) r.passThrough.push(a);
+    }
+    return r;
+  }
+
+  #refuse(peer: RibPeer, r: Omit<RibRoute, "prefix" | "family" | "nextHop">): string | undefined {
+    const s = this.self;
+    if (peer.ebgp && r.asPath.some((seg) => seg.asns.includes(s.localAs))) {
+      return `AS path loop (contains ${s.localAs})`;
+    }
+    if (r.originatorId === s.routerId) return "ORIGINATOR_ID is this node";
+    if (s.clusterId && r.clusterList.includes(s.clusterId)) {
+      return "CLUSTER_LIST contains our cluster id";
+    }
+    return undefined;
+  }
+
+  #insert(route: RibRoute, change: RibChange): void {
+    let paths = this.#paths.get(route.prefix);
+    if (!paths) this.#paths.set(route.prefix, paths = new Map());
+    paths.set(route.peer, route);
+    let mine = this.#byPeer.get(route.peer);
+    if (!mine) this.#byPeer.set(route.peer, mine = new Set());
+    mine.add(route.prefix);
+    this.#select(route.prefix, change);
+  }
+
+  #withdraw(peer: string, prefix: string, change: RibChange): void {
+    const paths = this.#paths.get(prefix);
+    if (!paths?.delete(peer)) return;
+    this.#byPeer.get(peer)?.delete(prefix);
+    if (paths.size === 0) this.#paths.delete(prefix);
+    this.#select(prefix, change);
+  }
+
+  #select(prefix: string, change: RibChange): void {
+    const paths = this.#paths.get(prefix);
+    let best: RibRoute | undefined;
+    for (const r of paths?.values() ?? []) if (!best || comparePaths(r, best) < 0) best = r;
+    if (best) this.#best.set(prefix, best);
+    else this.#best.delete(prefix);
+    change.changed.push(prefix);
+  }
+
+  /**
+   * The session with `peer` ended. Graceful (RFC 4724 receiving speaker): its routes stay,
+   * marked stale; otherwise they are withdrawn. Returns the prefixes whose best path may change.
+   */
+  peerDown(peer: string, graceful: boolean): string[] {
+    const change: RibChange = { changed: [], rejected: [] };
+    for (const p of [...(this.#byPeer.get(peer) ?? [])]) {
+      if (graceful) {
+        const r = this.#paths.get(p)?.get(peer);
+        if (r) r.stale = true;
+      } else this.#withdraw(peer, p, change);
+    }
+    return change.changed;
+  }
+
+  /** Withdraws `peer`'s routes still stale (End-of-RIB, or the restart timer ran out). */
+  sweepStale(peer: string, family?: Family): string[] {
+    const change: RibChange = { changed: [], rejected: [] };
+    for (const p of [...(this.#byPeer.get(peer) ?? [])]) {
+      const r = this.#paths.get(p)?.get(peer);
+      if (r?.stale && (family === undefined || r.family === (family === 1 ? 4 : 6))) {
+        this.#withdraw(peer, p, change);
+      }
+    }
+    return change.changed;
+  }
+
+  /** How many prefixes `peer` currently gives us (stale included). */
+  received(peer: string): number {
+    return this.#byPeer.get(peer)?.size ?? 0;
+  }
+
+  /** Whether `peer` has stale routes left. */
+  hasStale(peer: string): boolean {
+    for (const p of this.#byPeer.get(peer) ?? []) {
+      if (this.#paths.get(p)?.get(peer)?.stale) return true;
+    }
+    return false;
+  }
+
+  /** The best path to `prefix`. */
+  best(prefix: string): RibRoute | undefined {
+    return this.#best.get(prefix);
+  }
+
+  /** Every best path (the Loc-RIB). */
+  bestRoutes(): IterableIterator<RibRoute> {
+    return this.#best.values();
+  }
+
+  /**
+   * What `to` is sent: this node's own prefixes (next hop: `nextHops[family]`, this node's
+   * address on the session) and, as a route reflector, the best iBGP-learned routes of others.
+   */
+  exportTo(to: RibPeer, nextHops: { 4?: string; 6?: string }): Map<string, ExportRoute> {
+    const out = new Map<string, ExportRoute>();
+    if (!to.policy.export) return out;
+    const s = this.self;
+    for (const { text, cidr } of this.#own) {
+      const nh = nextHops[cidr.family];
+      if (!nh) continue;
+      const attributes: PathAttribute[] = [
+        { type: "origin", value: 0 },
+        { type: "as-path", segments: to.ebgp ? [{ type: 2, asns: [s.localAs] }] : [] },
+      ];
+      if (cidr.family === 4) attributes.push({ type: "next-hop", address: nh });
+      if (!to.ebgp) attributes.push({ type: "local-pref", value: 100 });
+      out.set(text, { prefix: text, family: cidr.family, attributes, nextHop: nh });
+    }
+    if (!s.clusterId || to.ebgp) return out;
+    for (const r of this.#best.values()) {
+      if (r.ebgp || r.peer === to.key || out.has(r.prefix)) continue;
+      if ((r.originatorId ?? r.peerRouterId) === to.routerId) continue;
+      out.set(r.prefix, {
+        prefix: r.prefix,
+        family: r.family,
+        attributes: reflected(r, s.clusterId),
+        nextHop: r.nextHop,
+      });
+    }
+    return out;
+  }
+}
+
+function nextHopOf(msg: UpdateMessage): string | undefined {
+  for (const a of msg.attributes) if (a.type === "next-hop") return a.address;
+  return undefined;
+}
+
+/** A route's attributes as a reflector passes them on (RFC 4456 §8). */
+function reflected(r: RibRoute, clusterId: string): PathAttribute[] {
+  const attributes: PathAttribute[] = [
+    { type: "origin", value: r.origin },
+    { type: "as-path", segments: r.asPath },
+  ];
+  if (r.family === 4) attributes.push({ type: "next-hop", address: r.nextHop });
+  attributes.push({ type: "med", value: r.med }, { type: "local-pref", value: r.localPref });
+  attributes.push({ type: "originator-id", id: r.originatorId ?? r.peerRouterId });
+  attributes.push({ type: "cluster-list", ids: [clusterId, ...r.clusterList] });
+  attributes.push(...r.passThrough);
+  return attributes;
+}

@@ -1,0 +1,228 @@
+import { assert, assertEquals } from "../../testing/assert.ts";
+import type { PathAttribute } from "./codec_attrs.ts";
+import { decodeMessage, encodeMessage, type UpdateMessage } from "./codec.ts";
+import { comparePaths, Rib, type RibPeer, type RibRoute } from "./rib.ts";
+import { AdjRibOut } from "./updates.ts";
+
+const SELF = { localAs: 64512, routerId: "10.0.0.1" };
+
+function peer(key: string, over: Partial<RibPeer> = {}): RibPeer {
+  return { key, ebgp: false, routerId: key, policy: { import: true, export: true }, ...over };
+}
+
+function announce(
+  nlri: string[],
+  nextHop: string,
+  extra: PathAttribute[] = [],
+  asns: number[] = [],
+): UpdateMessage {
+  return {
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: asns.length ? [{ type: 2, asns }] : [] },
+      { type: "next-hop", address: nextHop },
+      ...extra,
+    ],
+    nlri,
+  };
+}
+
+function route(over: Partial<RibRoute>): RibRoute {
+  return {
+    prefix: "10.9.0.0/24",
+    family: 4,
+    peer: "10.0.0.2",
+    nextHop: "10.0.0.2",
+    origin: 0,
+    asPath: [],
+    med: 0,
+    localPref: 100,
+    clusterList: [],
+    ebgp: false,
+    peerRouterId: "10.0.0.2",
+    stale: false,
+    passThrough: [],
+    ...over,
+  };
+}
+
+Deno.test("best path: local pref, AS path length, origin, MED, eBGP, router id, cluster list, address", () => {
+  const better = (a: Partial<RibRoute>, b: Partial<RibRoute>) =>
+    assert(comparePaths(route(a), route(b)) < 0, JSON.stringify(a));
+  better({ localPref: 200 }, { localPref: 100 });
+  better({ asPath: [{ type: 2, asns: [1] }] }, { asPath: [{ type: 2, asns: [1, 2] }] });
+  better({ asPath: [{ type: 2, asns: [1, 2] }] }, {
+    asPath: [{ type: 2, asns: [1] }, { type: 1, asns: [5, 6] }, { type: 2, asns: [7] }],
+  });
+  better({ origin: 0 }, { origin: 2 });
+  better({ med: 5, asPath: [{ type: 2, asns: [7] }] }, {
+    med: 50,
+    asPath: [{ type: 2, asns: [7] }],
+  });
+  better({ ebgp: true }, { ebgp: false });
+  better({ peerRouterId: "10.0.0.3" }, { peerRouterId: "10.0.0.20" });
+  better({ originatorId: "1.1.1.1", peerRouterId: "9.9.9.9" }, { peerRouterId: "2.2.2.2" });
+  better({ clusterList: ["1.0.0.1"] }, { clusterList: ["1.0.0.1", "1.0.0.2"] });
+  better({ peer: "10.0.0.3" }, { peer: "10.0.0.30" });
+  // MED only between routes from the same neighbour AS
+  assert(
+    comparePaths(
+      route({ med: 50, asPath: [{ type: 2, asns: [7] }] }),
+      route({ med: 5, asPath: [{ type: 2, asns: [8] }], peer: "10.0.0.9" }),
+    ) < 0,
+  );
+});
+
+Deno.test("imports prefixes outside own subnets; a covering default is fine; best path across peers", () => {
+  const rib = new Rib(SELF);
+  rib.setOwnPrefixes(["10.244.1.0/24"]);
+  const c = rib.update(
+    peer("10.0.0.2"),
+    announce(["10.244.2.0/24", "10.244.1.0/24", "10.244.1.128/25", "0.0.0.0/0"], "10.0.0.2"),
+  );
+  assertEquals(c.rejected.map((r) => r.prefix), ["10.244.1.0/24", "10.244.1.128/25"]);
+  assertEquals(rib.best("10.244.2.0/24")?.nextHop, "10.0.0.2");
+  assertEquals(rib.best("0.0.0.0/0")?.nextHop, "10.0.0.2");
+  rib.update(
+    peer("10.0.0.3"),
+    announce(["10.244.2.0/24"], "10.0.0.3", [{ type: "local-pref", value: 300 }]),
+  );
+  assertEquals(rib.best("10.244.2.0/24")?.nextHop, "10.0.0.3");
+  rib.update(peer("10.0.0.3"), {
+    type: "update",
+    withdrawn: ["10.244.2.0/24"],
+    attributes: [],
+    nlri: [],
+  });
+  assertEquals(rib.best("10.244.2.0/24")?.nextHop, "10.0.0.2");
+  assertEquals([rib.received("10.0.0.2"), rib.received("10.0.0.3")], [2, 0]);
+});
+
+Deno.test("eBGP: no import rule → nothing taken; AS loop refused; LOCAL_PREF from eBGP ignored", () => {
+  const rib = new Rib(SELF);
+  const none = peer("192.168.77.254", { ebgp: true, policy: { import: false, export: false } });
+  const c = rib.update(none, announce(["10.50.0.0/16"], "192.168.77.254", [], [65000]));
+  assertEquals([c.rejected[0]?.reason, rib.best("10.50.0.0/16")], [
+    "no import rule for this peer",
+    undefined,
+  ]);
+  const tor = peer("192.168.77.254", { ebgp: true });
+  assertEquals(
+    rib.update(tor, announce(["10.51.0.0/16"], "192.168.77.254", [], [65000, 64512])).rejected[0]
+      ?.reason,
+    "AS path loop (contains 64512)",
+  );
+  rib.update(
+    tor,
+    announce(["10.52.0.0/16"], "192.168.77.254", [{ type: "local-pref", value: 999 }], [65000]),
+  );
+  assertEquals(rib.best("10.52.0.0/16")?.localPref, 100);
+  assertEquals(rib.exportTo(none, { 4: "192.168.77.1" }).size, 0);
+});
+
+Deno.test("treat-as-withdraw removes the prefixes an UPDATE carried", () => {
+  const rib = new Rib(SELF);
+  rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24"], "10.0.0.2"));
+  const bytes = encodeMessage(announce(["10.9.0.0/24"], "10.0.0.2"));
+  bytes[19 + 4 + 3] = 9; // ORIGIN 9
+  const withdraw = decodeMessage(bytes);
+  assert(withdraw.type === "update" && withdraw.treatAsWithdraw);
+  rib.update(peer("10.0.0.2"), withdraw);
+  assertEquals(rib.best("10.9.0.0/24"), undefined);
+});
+
+Deno.test("graceful restart keeps stale routes until End-of-RIB sweeps those not re-announced", () => {
+  const rib = new Rib(SELF);
+  rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));
+  rib.peerDown("10.0.0.2", true);
+  assertEquals([rib.best("10.9.0.0/24")?.stale, rib.hasStale("10.0.0.2")], [true, true]);
+  rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24"], "10.0.0.2"));
+  assertEquals(rib.best("10.9.0.0/24")?.stale, false);
+  assertEquals(rib.sweepStale("10.0.0.2", 1), ["10.9.1.0/24"]);
+  assertEquals([rib.best("10.9.1.0/24"), rib.hasStale("10.0.0.2")], [undefined, false]);
+  rib.peerDown("10.0.0.2", false);
+  assertEquals(rib.best("10.9.0.0/24"), undefined);
+});
+
+Deno.test("export: own subnets to every peer (AS path per eBGP/iBGP), IPv6 via MP_REACH", () => {
+  const rib = new Rib(SELF);
+  rib.setOwnPrefixes(["10.244.1.0/24", "fd00:1::/64"]);
+  const ibgp = rib.exportTo(peer("10.0.0.2"), { 4: "10.0.0.1", 6: "fd::1" });
+  assertEquals([...ibgp.keys()], ["10.244.1.0/24", "fd00:1::/64"]);
+  assertEquals(ibgp.get("10.244.1.0/24")?.attributes, [
+    { type: "origin", value: 0 },
+    { type: "as-path", segments: [] },
+    { type: "next-hop", address: "10.0.0.1" },
+    { type: "local-pref", value: 100 },
+  ]);
+  const ebgp = rib.exportTo(peer("192.168.77.254", { ebgp: true }), { 4: "192.168.77.1" });
+  assertEquals([...ebgp.keys()], ["10.244.1.0/24"]);
+  assertEquals(ebgp.get("10.244.1.0/24")?.attributes[1], {
+    type: "as-path",
+    segments: [{ type: 2, asns: [64512] }],
+  });
+});
+
+Deno.test("a route reflector passes iBGP routes on with ORIGINATOR_ID and CLUSTER_LIST, never back", () => {
+  const rib = new Rib({ ...SELF, clusterId: "1.0.0.1" });
+  const a = peer("10.0.0.2"), b = peer("10.0.0.3");
+  rib.update(
+    a,
+    announce(["10.244.2.0/24"], "10.0.0.2", [{
+      type: "other",
+      code: 8,
+      flags: 0xc0,
+      data: Uint8Array.of(0, 1, 0, 2),
+    }]),
+  );
+  const toB = rib.exportTo(b, { 4: "10.0.0.1" }).get("10.244.2.0/24");
+  assertEquals(toB?.nextHop, "10.0.0.2");
+  assertEquals(
+    toB?.attributes.filter((x) =>
+      x.type === "originator-id" || x.type === "cluster-list" || x.type === "other"
+    ),
+    [
+      { type: "originator-id", id: "10.0.0.2" },
+      { type: "cluster-list", ids: ["1.0.0.1"] },
+      { type: "other", code: 8, flags: 0xc0, data: Uint8Array.of(0, 1, 0, 2) },
+    ],
+  );
+  assertEquals(rib.exportTo(a, { 4: "10.0.0.1" }).has("10.244.2.0/24"), false);
+  const loop = rib.update(
+    b,
+    announce(["10.244.3.0/24"], "10.0.0.3", [{ type: "cluster-list", ids: ["1.0.0.1"] }]),
+  );
+  assertEquals(loop.rejected[0]?.reason, "CLUSTER_LIST contains our cluster id");
+  const noRR = new Rib(SELF);
+  noRR.update(a, announce(["10.244.2.0/24"], "10.0.0.2"));
+  assertEquals(noRR.exportTo(b, { 4: "10.0.0.1" }).has("10.244.2.0/24"), false);
+});
+
+Deno.test("AdjRibOut sends only changes, groups by attributes, packs under 4,096 octets", () => {
+  const rib = new Rib(SELF);
+  const own = Array.from({ length: 2000 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.0/24`);
+  rib.setOwnPrefixes([...own, "fd00:1::/64"]);
+  const out = new AdjRibOut();
+  const to = peer("10.0.0.2");
+  const first = out.sync(rib.exportTo(to, { 4: "10.0.0.1", 6: "fd::1" }), true);
+  assert(first.length >= 3, `${first.length} UPDATEs`);
+  let nlri = 0;
+  for (const u of first) {
+    const bytes = encodeMessage(u);
+    assert(bytes.length <= 4096);
+    const back = decodeMessage(bytes);
+    assert(back.type === "update");
+    nlri += back.nlri.length +
+      back.attributes.reduce((n, a) => n + (a.type === "mp-reach" ? a.nlri.length : 0), 0);
+  }
+  assertEquals(nlri, 2001);
+  assertEquals(out.sync(rib.exportTo(to, { 4: "10.0.0.1", 6: "fd::1" }), true), []);
+  rib.setOwnPrefixes(own.slice(1));
+  const second = out.sync(rib.exportTo(to, { 4: "10.0.0.1", 6: "fd::1" }), true);
+  assertEquals(second.map((u) => [u.withdrawn, u.attributes.map((a) => a.type)]), [
+    [["10.100.0.0/24"], []],
+    [[], ["mp-unreach"]],
+  ]);
+});
