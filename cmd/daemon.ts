@@ -122,8 +122,12 @@ export async function main(args: string[]): Promise<number> {
       ...(cfg.kernelEvents
         ? { openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}) }
         : {}),
-      openRenewer: () =>
-        workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),
+      ...(cfg.renewWorker
+        ? {
+          openRenewer: () =>
+            workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),
+        }
+        : {}),
       probeNode: (ip: string) =>
         net.pingOnce(
           cfg.netns ? { netns: cfg.netns, ip, timeoutMs: 1000 } : { ip, timeoutMs: 1000 },

@@ -122,6 +122,8 @@ export interface DaemonConfig {
    * the underlay (default 300; 0: remove at once, like flannel).
    */
   leaseGrace: number;
+  /** Renew the lease from a Worker thread, so a busy main thread cannot delay it (default true). */
+  renewWorker: boolean;
   /** Release the lease on SIGTERM (default false: keep it, like flannel). */
   releaseOnExit: boolean;
 }
@@ -248,6 +250,10 @@ export const DAEMON_FIELDS = {
     default: 300,
     arg: "S",
     help: "seconds another node's expired lease stays programmed while its node IP answers",
+  }),
+  renewWorker: boolField({
+    default: true,
+    help: "renew the lease from a Worker thread (about 12 MiB more RSS) so a busy daemon keeps it",
   }),
   releaseOnExit: boolField({
     default: false,

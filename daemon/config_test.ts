@@ -31,6 +31,7 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     kernelEvents: true,
     driftGrace: 10,
     leaseGrace: 300,
+    renewWorker: true,
     releaseOnExit: false,
   });
 });
