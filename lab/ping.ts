@@ -5,6 +5,7 @@
  * @module
  */
 import { mapLimit, runCommand } from "./_proc.ts";
+import { nsenterArgs } from "../node/nsenter.ts";
 import { sleep } from "../store/sleeper.ts";
 import { matrixPairs, type MatrixPod, type MatrixResult } from "./matrix.ts";
 
@@ -28,8 +29,7 @@ export async function pingOnce(
   let error = "";
   for (let i = 0; i < attempts; i++) {
     const r = await runCommand([
-      "nsenter",
-      `--net=${from.netnsPath}`,
+      ...nsenterArgs(from.netnsPath),
       "ping",
       "-n",
       "-q",

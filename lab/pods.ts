@@ -6,6 +6,7 @@
  * @module
  */
 import { tryReadLeaseFile } from "../node/lease_file.ts";
+import { nsenterArgs } from "../node/nsenter.ts";
 import { runCommand } from "./_proc.ts";
 import { type NodePlan, POD_IFNAME, type PodPlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
@@ -50,7 +51,7 @@ export async function cniCall(
   netconf: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   const [cmd, args] = skeinArgv(skeinCommand(), []);
-  const r = await runCommand(["nsenter", `--net=/run/netns/${node.netns}`, cmd, ...args], {
+  const r = await runCommand([...nsenterArgs(node.netns), cmd, ...args], {
     stdin: JSON.stringify(netconf),
     env: {
       CNI_COMMAND: command,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { netnsPath } from "../net/netns.ts";
+import { nsenterArgs } from "./nsenter.ts";
 import type { NetnsRef } from "../net/types.ts";
 
 /** One nft call. */
@@ -46,15 +46,6 @@ export class NftError extends Error {
     this.exitCode = detail.exitCode;
     this.stderr = detail.stderr ?? "";
   }
-}
-
-/**
- * The `nsenter` prefix that runs a command in `netns` (empty for this process's namespace): a
- * path as is, a pid as /proc/PID/ns/net, a bare name as /run/netns/NAME (net's netnsPath()).
- */
-export function nsenterArgs(netns?: NetnsRef): string[] {
-  if (netns === undefined) return [];
-  return ["nsenter", `--net=${netnsPath(netns)}`];
 }
 
 /** The argv for a request; `file` is where the script is read from ("-" for stdin). */

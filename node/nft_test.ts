@@ -4,7 +4,8 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../testing/assert.ts";
-import { nft, NftError, nftSync, nsenterArgs } from "./nft.ts";
+import { nft, NftError, nftSync } from "./nft.ts";
+import { nsenterArgs } from "./nsenter.ts";
 
 Deno.test("nsenterArgs() accepts a path, a pid or a name", () => {
   assertEquals(nsenterArgs(), []);

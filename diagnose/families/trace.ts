@@ -15,6 +15,7 @@
  * @module
  */
 import { nft } from "../../node/nft.ts";
+import { nsenterArgs } from "../../node/nsenter.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
@@ -23,7 +24,7 @@ import { ping } from "./probe.ts";
 const TABLE = `skein-diag-${Deno.pid}`;
 
 function nsArgs(node: NodeView): string[] {
-  return node.kernel?.netns ? ["nsenter", `--net=${node.kernel.netns}`] : [];
+  return node.kernel?.netns ? nsenterArgs(node.kernel.netns) : [];
 }
 
 /** The temporary nftrace table for the flow, in nft syntax. */
