@@ -576,5 +576,40 @@ Deno.test({
         Deno.writeTextFileSync(leaseFile, leaseText);
         cont("n1");
       });
+
+      // Last: a legacy table stays loaded in the namespace after its rules are flushed.
+      const legacy = await runCommand(["iptables-legacy", "--version"]).catch(() => undefined);
+      if (legacy?.success) {
+        await t.step(
+          "netfilter: a legacy iptables rule the nft view cannot see -> netfilter.legacy (warn)",
+          async () => {
+            await sh(
+              "ip",
+              "netns",
+              "exec",
+              ns("n1"),
+              "iptables-legacy",
+              "-A",
+              "FORWARD",
+              "-d",
+              s2,
+              "-j",
+              "DROP",
+            );
+            try {
+              const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
+              expectCheck(r, {
+                id: "netfilter.legacy",
+                node: "n1",
+                status: "warn",
+                evidence: "filter",
+                fix: "iptables-legacy-save",
+              });
+            } finally {
+              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-F", "FORWARD");
+            }
+          },
+        );
+      }
     }),
 });

@@ -121,6 +121,33 @@ function podAddressIn(subnet: string): string {
   return formatIp(nthIp(parseCidr(subnet), 2));
 }
 
+/**
+ * Legacy iptables (x_tables, not nf_tables) rules are invisible to `nft list ruleset`: when the
+ * node's namespace has legacy tables loaded, the static verdicts above cannot see them (warn).
+ */
+export function legacyCheck(node: NodeView): CheckResult | undefined {
+  const k = node.kernel;
+  if (!k) return undefined;
+  let names = "";
+  try {
+    names = k.inside(() => Deno.readTextFileSync("/proc/thread-self/net/ip_tables_names")).trim();
+  } catch {
+    return undefined; // x_tables not loaded at all
+  }
+  if (!names) return undefined;
+  return warn(
+    "netfilter.legacy",
+    node.name,
+    `${node.name} has legacy iptables tables (${
+      names.split("\n").join(", ")
+    }) that the verdicts above cannot see`,
+    {
+      evidence: { "/proc/net/ip_tables_names": names.split("\n") },
+      fix: `${nsExec(node)}iptables-legacy-save  # read them; move them to iptables-nft`,
+    },
+  );
+}
+
 /** The netfilter family. */
 export const netfilterFamily: Family = {
   name: "netfilter",
@@ -143,6 +170,10 @@ export const netfilterFamily: Family = {
           ),
         );
       }
+    }
+    for (const n of pair.nodes) {
+      const l = legacyCheck(n);
+      if (l) out.push(l);
     }
     return out;
   },
@@ -179,6 +210,8 @@ export const netfilterFamily: Family = {
         ),
       );
     }
+    const l = legacyCheck(node);
+    if (l) out.push(l);
     return out;
   },
 };
