@@ -13,6 +13,7 @@ import { EtcdStore } from "../store/etcd.ts";
 import { etcdAvailable, withEtcd } from "./store_etcd_server.ts";
 import { withNamespaces } from "./_netns.ts";
 import { parsePrometheus } from "../testing/prom_parse.ts";
+import { DaemonProc, freePort, httpGet as get } from "./_daemon_proc.ts";
 import { backendNames } from "../backends/registry.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -40,13 +41,6 @@ function skeinRoutes(ns: string): RouteJson[] {
   return JSON.parse(ip("-n", ns, "-j", "route", "show", "proto", "100") || "[]");
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 async function waitFor<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
@@ -60,44 +54,6 @@ async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${log ? `\ndaemon log:\n${log()}` : ""}`);
-}
-
-async function get(listen: string, path: string): Promise<{ status: number; body: string }> {
-  try {
-    const r = await fetch(`http://${listen}${path}`, { signal: AbortSignal.timeout(1000) });
-    return { status: r.status, body: await r.text() };
-  } catch (e) {
-    return { status: 0, body: (e as Error).message };
-  }
-}
-
-/** A running `skein daemon` whose stderr is collected. */
-class DaemonProc {
-  readonly child: Deno.ChildProcess;
-  lines: string[] = [];
-  #done: Promise<void>;
-  constructor(configFile: string) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", MAIN, "daemon", "--config", configFile],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = this.child.stderr;
-    this.#done = (async () => {
-      for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
-        this.lines.push(...chunk.split("\n").filter((l) => l));
-      }
-    })();
-  }
-  log = () => this.lines.join("\n");
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
-    try {
-      this.child.kill(signal);
-    } catch { /* already exited */ }
-    const st = await this.child.status;
-    await this.#done;
-    return st;
-  }
 }
 
 async function withNode(
