@@ -36,6 +36,9 @@ export interface LocalSetup {
   configFile?: string;
 }
 
+/** How long a daemon may take to answer (a loaded node answers late; a stopped one never). */
+const DAEMON_TIMEOUT_MS = 2000;
+
 function facts(s: LocalSetup, backend: string): NodeFacts {
   const f: NodeFacts = {
     backend,
@@ -119,7 +122,10 @@ export async function localPairDiagnose(
     ] as NodeView[];
     await Promise.all(nodes.map(async (n) => {
       if (n.facts.listen) {
-        n.daemon = await askDaemon(n.facts.listen, { timeoutMs: Math.min(opts.timeoutMs, 1000) });
+        n.daemon = await askDaemon(n.facts.listen, {
+          timeoutMs: Math.min(opts.timeoutMs, DAEMON_TIMEOUT_MS),
+          metrics: opts.bundle !== undefined,
+        });
       }
     }));
     const d: Diagnosis = {
@@ -143,7 +149,7 @@ export async function localNodeDiagnose(s: LocalSetup, opts: DiagnoseOptions): P
   const { store, local } = await collectNodes(s, opts);
   try {
     local.daemon = await askDaemon(s.listen, {
-      timeoutMs: Math.min(opts.timeoutMs, 1000),
+      timeoutMs: Math.min(opts.timeoutMs, DAEMON_TIMEOUT_MS),
       metrics: opts.bundle !== undefined,
     });
     const d: Diagnosis = { nodes: [local], store, options: opts, memo: new Map() };

@@ -108,7 +108,7 @@ export async function labDiagnose(
       if (!n.facts.listen) return;
       if (n.facts.daemonPid && stopped(n.facts.daemonPid.pid)) return;
       n.daemon = await askDaemon(n.facts.listen, {
-        timeoutMs: Math.min(opts.timeoutMs, 1000),
+        timeoutMs: Math.min(opts.timeoutMs, 2000),
         metrics: opts.bundle !== undefined,
       });
     }));
