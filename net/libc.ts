@@ -167,6 +167,52 @@ export const LIBC_UNIX_SERVER_SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * TCP sockets in a node's namespace (net/tcp.ts: BGP sessions): opened with socket() on the main
+ * thread inside setns, then nonblocking calls on the main thread; waiting is a poll() on a helper
+ * thread (LIBC_POLL_SYMBOLS). Their own lazy dlopen, on first use.
+ */
+export const LIBC_TCP_SYMBOLS = {
+  /** int connect(int fd, const struct sockaddr *addr, socklen_t len) */
+  connect: {
+    parameters: ["i32", /* int fd */ "buffer", /* const struct sockaddr * */ "u32" /* socklen_t */],
+    result: "i32",
+  },
+  /** int listen(int fd, int backlog) */
+  listen: { parameters: ["i32", /* int fd */ "i32" /* int backlog */], result: "i32" },
+  /** int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) */
+  accept4: {
+    parameters: [
+      "i32",
+      /* int fd */ "buffer",
+      /* struct sockaddr * */ "buffer",
+      /* socklen_t * */ "i32",
+    ],
+    result: "i32",
+  },
+  /** int getsockopt(int fd, int level, int name, void *value, socklen_t *len) */
+  getsockopt: {
+    parameters: [
+      "i32",
+      /* int fd */ "i32",
+      /* int level */ "i32",
+      /* int optname */ "buffer",
+      /* void * */ "buffer", /* socklen_t * */
+    ],
+    result: "i32",
+  },
+  /** int getpeername(int fd, struct sockaddr *addr, socklen_t *len) */
+  getpeername: {
+    parameters: ["i32", /* int fd */ "buffer", /* struct sockaddr * */ "buffer" /* socklen_t * */],
+    result: "i32",
+  },
+  /** ssize_t send(int fd, const void *buf, size_t len, int flags) */
+  send: {
+    parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize", /* size_t */ "i32"],
+    result: "isize",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -192,6 +238,15 @@ export const SO_RCVBUFFORCE = 33;
 export const MSG_PEEK = 0x2;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
+export const AF_INET6 = 10;
+export const IPPROTO_TCP = 6;
+export const TCP_MD5SIG = 14;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const IPV6_V6ONLY = 26;
+export const IPPROTO_IPV6 = 41;
+export const POLLOUT = 0x4;
+export const EINPROGRESS = 115;
 export const O_RDONLY = 0;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
@@ -274,6 +329,16 @@ export function libcUnixServer(): LibcUnixServer {
   libc(); // errno() must be ready before a failing call
   libUnixServer ??= Deno.dlopen("libc.so.6", LIBC_UNIX_SERVER_SYMBOLS).symbols;
   return libUnixServer;
+}
+
+type LibcTcp = Deno.DynamicLibrary<typeof LIBC_TCP_SYMBOLS>["symbols"];
+let libTcp: LibcTcp | undefined;
+
+/** connect/listen/accept4/getsockopt/getpeername/send for TCP (own dlopen, on first use). */
+export function libcTcp(): LibcTcp {
+  libc(); // errno() must be ready before a failing call
+  libTcp ??= Deno.dlopen("libc.so.6", LIBC_TCP_SYMBOLS).symbols;
+  return libTcp;
 }
 
 let libNsAdmin: LibcNsAdmin | undefined;
