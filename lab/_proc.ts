@@ -4,7 +4,11 @@
  *
  * @module
  */
+import { processAlive, processCmdline } from "../node/process.ts";
 import { sleep } from "../store/sleeper.ts";
+
+/** Liveness by /proc (node/process.ts), re-exported for the lab's modules. */
+export { processAlive, processCmdline };
 
 const dec = new TextDecoder();
 
@@ -48,24 +52,6 @@ export async function spawnDetached(
     await sleep(2);
   }
   return child.pid;
-}
-
-/** The command line of a live, non-zombie process, or undefined. */
-export function processCmdline(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (state === "Z" || state === "X") return undefined;
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when `pid` runs and its command line contains `marker` (guards against pid reuse). */
-export function processAlive(pid: number, marker: string): boolean {
-  const cmdline = processCmdline(pid);
-  return cmdline !== undefined && cmdline.includes(marker);
 }
 
 /** Pids of live processes (other than this one) whose command line contains `marker`. */

@@ -4,31 +4,10 @@
  *
  * @module
  */
+import { processAlive, processState } from "../../node/process.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
-
-/** Whether a pid is alive with `marker` in its command line (guards against pid reuse). */
-function processAlive(pid: number, marker: string): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (state === "Z" || state === "X") return false;
-    if (state === "T" || state === "t") return false;
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ").includes(marker);
-  } catch {
-    return false;
-  }
-}
-
-function processState(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  } catch {
-    return undefined;
-  }
-}
 
 const START = "start it: systemctl start skein-daemon (or `skein daemon --config FILE`)";
 
