@@ -29,6 +29,7 @@ import {
   MAX_HEADER,
   MAX_STDIN,
 } from "../cni/forward.ts";
+import { isSupportedVersion, LATEST_VERSION } from "../cni/versions.ts";
 import type { Logger } from "./log.ts";
 
 /** Options for serveCni(). */
@@ -99,6 +100,16 @@ async function readRequest(peer: UnixPeer): Promise<Request> {
   return { env: clean, stdin: await readN(peer, slen), peerPid: peer.cred.pid };
 }
 
+/** The config's cniVersion when skein speaks it, else the newest (as cni/call.ts reports). */
+function versionOf(stdin: Uint8Array): string {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(stdin))?.cniVersion;
+    return isSupportedVersion(v) ? v : LATEST_VERSION;
+  } catch {
+    return LATEST_VERSION;
+  }
+}
+
 /** True when the plugin sends "G" within `ms`; false on anything else, EOF or silence. */
 async function committed(peer: UnixPeer, ms: number): Promise<boolean> {
   const timer = setTimeout(() => peer.abort(), ms);
@@ -159,96 +170,117 @@ class KeyedQueue {
  */
 export function serveCni(o: CniServerOptions): CniServer {
   const server = UnixServer.listen({ path: o.socketPath, mode: 0o600, ioTimeoutMs: 5000 });
-  const served = o.hostNetns ?? "/proc/self/ns/net";
-  const queue = new KeyedQueue();
-  const inFlight = new Set<Promise<void>>();
-  const max = o.maxConnections ?? 64;
-  const readTimeout = o.readTimeoutMs ?? 5000;
-  const callTimeout = o.callTimeoutMs ?? 60_000;
-
-  const runCall = async (r: Request): Promise<Forwarded> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<Forwarded>((resolve) => {
-      timer = setTimeout(() => {
-        const msg = { cniVersion: "1.1.0", code: 11, msg: "the skein daemon's call timed out" };
-        resolve({
-          code: 1,
-          stdout: new TextEncoder().encode(JSON.stringify(msg) + "\n"),
-          stderr: new Uint8Array(),
-        });
-      }, callTimeout);
-    });
-    const work = queue.run(r.env.CNI_CONTAINERID ?? "", () =>
-      runCniCall({
-        getenv: (n) => r.env[n],
-        stdin: r.stdin,
-        hostNetns: o.hostNetns,
-        peerPid: r.peerPid,
-      }));
-    try {
-      return await Promise.race([work, late]);
-    } finally {
-      clearTimeout(timer);
-    }
+  const ctx: Service = {
+    o,
+    served: o.hostNetns ?? "/proc/self/ns/net",
+    queue: new KeyedQueue(),
+    inFlight: new Set(),
+    max: o.maxConnections ?? 64,
+    readTimeout: o.readTimeoutMs ?? 5000,
+    callTimeout: o.callTimeoutMs ?? 60_000,
   };
-
-  const handle = async (peer: UnixPeer): Promise<void> => {
-    const readTimer = setTimeout(() => peer.abort(), readTimeout);
-    try {
-      if (peer.cred.uid !== 0) {
-        o.log.warn("CNI socket: refused a non-root client", { ...peer.cred });
-        return;
-      }
-      let req: Request;
-      try {
-        req = await readRequest(peer);
-      } catch (e) {
-        o.log.warn("CNI socket: dropped a bad or slow request", {
-          pid: peer.cred.pid,
-          error: (e as Error).message,
-        });
-        return;
-      } finally {
-        clearTimeout(readTimer);
-      }
-      const declined = inFlight.size > max ||
-        !sameFile(`/proc/${peer.cred.pid}/ns/net`, served) ||
-        (o.hostNetns !== undefined && needsOwnNamespace(req));
-      if (declined) {
-        await peer.writeAll(new Uint8Array([DECLINED]));
-        return;
-      }
-      // "A" at once; the call runs only once the plugin says it still waits ("G"): one that
-      // gave up on us runs the call itself.
-      await peer.writeAll(new Uint8Array([ACCEPTED]));
-      if (!await committed(peer, readTimeout)) return;
-      const answer = await runCall(req);
-      await peer.writeAll(encodeAnswer(answer).subarray(1) as Uint8Array<ArrayBuffer>);
-    } catch (e) {
-      o.log.debug("CNI socket: client went away", { error: (e as Error).message });
-    } finally {
-      clearTimeout(readTimer);
-      await peer.close();
-    }
-  };
-
   const loop = (async () => {
     while (true) {
       const peer = await server.accept();
       if (!peer) return;
-      const p = handle(peer).catch(() => {});
-      inFlight.add(p);
-      p.finally(() => inFlight.delete(p));
+      const p = handleConnection(ctx, peer).catch(() => {});
+      ctx.inFlight.add(p);
+      p.finally(() => ctx.inFlight.delete(p));
     }
   })();
-
   o.log.info("serving CNI calls", { socket: o.socketPath });
   return {
     socketPath: o.socketPath,
     async close() {
       await server.close();
       await loop;
-      await Promise.allSettled([...inFlight]);
+      await Promise.allSettled([...ctx.inFlight]);
     },
   };
+}
+
+/** What every connection of one service shares. */
+interface Service {
+  o: CniServerOptions;
+  /** The namespace whose plugins this service runs calls for. */
+  served: string;
+  queue: KeyedQueue;
+  inFlight: Set<Promise<void>>;
+  max: number;
+  readTimeout: number;
+  callTimeout: number;
+}
+
+/** Runs the call (serialized per container id); past the deadline, answers "try again later". */
+async function runWithDeadline(ctx: Service, r: Request): Promise<Forwarded> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<Forwarded>((resolve) => {
+    timer = setTimeout(() => {
+      const msg = {
+        cniVersion: versionOf(r.stdin),
+        code: 11,
+        msg: "the skein daemon's call timed out",
+        details: `no answer within ${ctx.callTimeout} ms; the call goes on, try again later`,
+      };
+      resolve({
+        code: 1,
+        stdout: new TextEncoder().encode(JSON.stringify(msg) + "\n"),
+        stderr: new Uint8Array(),
+      });
+    }, ctx.callTimeout);
+  });
+  const work = ctx.queue.run(r.env.CNI_CONTAINERID ?? "", () =>
+    runCniCall({
+      getenv: (n) => r.env[n],
+      stdin: r.stdin,
+      hostNetns: ctx.o.hostNetns,
+      peerPid: r.peerPid,
+    }));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One connection: who, the request, serve or decline, "A"/"G", the answer. Never throws. */
+async function handleConnection(ctx: Service, peer: UnixPeer): Promise<void> {
+  const { o } = ctx;
+  const readTimer = setTimeout(() => peer.abort(), ctx.readTimeout);
+  try {
+    if (peer.cred.uid !== 0) {
+      o.log.warn("CNI socket: refused a non-root client", { ...peer.cred });
+      return;
+    }
+    let req: Request;
+    try {
+      req = await readRequest(peer);
+    } catch (e) {
+      o.log.warn("CNI socket: dropped a bad or slow request", {
+        pid: peer.cred.pid,
+        error: (e as Error).message,
+      });
+      return;
+    } finally {
+      clearTimeout(readTimer);
+    }
+    const declined = ctx.inFlight.size > ctx.max ||
+      !sameFile(`/proc/${peer.cred.pid}/ns/net`, ctx.served) ||
+      (o.hostNetns !== undefined && needsOwnNamespace(req));
+    if (declined) {
+      await peer.writeAll(new Uint8Array([DECLINED]));
+      return;
+    }
+    // "A" at once; the call runs only once the plugin says it still waits ("G"): one that
+    // gave up on us runs the call itself.
+    await peer.writeAll(new Uint8Array([ACCEPTED]));
+    if (!await committed(peer, ctx.readTimeout)) return;
+    const answer = await runWithDeadline(ctx, req);
+    await peer.writeAll(encodeAnswer(answer).subarray(1) as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    o.log.debug("CNI socket: client went away", { error: (e as Error).message });
+  } finally {
+    clearTimeout(readTimer);
+    await peer.close();
+  }
 }
