@@ -213,6 +213,47 @@ export const LIBC_TCP_SYMBOLS = {
   },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * A userspace packet loop (the udp backend's worker, net/packet_io.ts): its own lazy dlopen, loaded
+ * on the worker's thread, so errno and the blocking poll() belong to that thread. poll() blocks
+ * the calling thread: call it only off the daemon's main thread.
+ */
+export const LIBC_PACKET_SYMBOLS = {
+  /** int poll(struct pollfd *fds, nfds_t nfds, int timeout), blocking the calling thread. */
+  poll: {
+    parameters: ["buffer", /* struct pollfd *fds */ "u64", /* nfds_t */ "i32" /* int timeout */],
+    result: "i32",
+  },
+  /** ssize_t read(int fd, void *buf, size_t count) */
+  read: {
+    parameters: ["i32", /* int fd */ "buffer", /* void *buf */ "usize" /* size_t count */],
+    result: "isize",
+  },
+  /** ssize_t write(int fd, const void *buf, size_t count) */
+  write: {
+    parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize" /* size_t count */],
+    result: "isize",
+  },
+  /** int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout) */
+  recvmmsg: {
+    parameters: [
+      "i32", /* int fd */
+      "buffer", /* struct mmsghdr *msgvec */
+      "u32", /* unsigned int vlen */
+      "i32", /* int flags */
+      "pointer", /* struct timespec *timeout (NULL) */
+    ],
+    result: "i32",
+  },
+  /** int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags) */
+  sendmmsg: {
+    parameters: ["i32", /* int fd */ "buffer", /* mmsghdr * */ "u32", /* vlen */ "i32" /* flags */],
+    result: "i32",
+  },
+  /** int *__errno_location(void) */
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -223,6 +264,8 @@ export const SOCK_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
 export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
 export const SOL_SOCKET = 1;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
@@ -245,7 +288,6 @@ export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
 export const IPV6_V6ONLY = 26;
 export const IPPROTO_IPV6 = 41;
-export const POLLOUT = 0x4;
 export const EINPROGRESS = 115;
 export const O_RDONLY = 0;
 export const O_CREAT = 0o100;
