@@ -30,6 +30,7 @@ import {
   type SectionKinds,
 } from "../component/section.ts";
 import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
+import { DEFAULT_LEASE_FILE, DEFAULT_SUBNET_ENV } from "../node/lease_file.ts";
 import { backendDefinition, backendNames, BACKENDS } from "../backends/registry.ts";
 import type { BackendType } from "../backends/types.ts";
 import {
@@ -198,13 +199,13 @@ export const DAEMON_FIELDS = {
     help: "masquerade pod traffic leaving the cluster network",
   }),
   leaseFile: stringField({
-    default: "/run/skein/subnet.json",
+    default: DEFAULT_LEASE_FILE,
     flag: "lease-file",
     arg: "PATH",
     help: "JSON lease file for the CNI plugin",
   }),
   subnetEnv: stringField({
-    default: "/run/skein/subnet.env",
+    default: DEFAULT_SUBNET_ENV,
     flag: "subnet-env",
     arg: "PATH",
     help: "flannel-style env file",

@@ -22,6 +22,8 @@ import { isMtu } from "./mtu.ts";
 
 /** Where the daemon writes the node lease by default. */
 export const DEFAULT_LEASE_FILE = "/run/skein/subnet.json";
+/** Where the daemon writes flannel's subnet.env by default. */
+export const DEFAULT_SUBNET_ENV = "/run/skein/subnet.env";
 
 /** The largest node lease file read (the daemon writes a few hundred bytes). */
 export const MAX_LEASE_FILE_BYTES = 64 * 1024;
