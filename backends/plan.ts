@@ -199,14 +199,14 @@ function routeReason(k: Route | undefined, d: RouteSpec): OpReason {
 }
 
 /** The delete request for exactly this kernel route (protocol-matched: never someone else's). */
-export function routeDelOf(r: Route, table: number): RouteOptions {
+export function routeDelOf(r: Route, table: number, protocol = SKEIN_ROUTE_PROTOCOL): RouteOptions {
   return {
     dst: r.dst,
     family: r.family,
     gateway: r.gateway,
     dev: r.oif,
     table,
-    protocol: SKEIN_ROUTE_PROTOCOL,
+    protocol,
     metric: r.metric,
   };
 }
@@ -420,7 +420,7 @@ function planRoutes(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: P
         action: "delete",
         key,
         reason: "move",
-        route: routeDelOf(k, table),
+        route: routeDelOf(k, table, snap.protocol ?? SKEIN_ROUTE_PROTOCOL),
         current: k,
         owner: entry,
       });
@@ -438,7 +438,7 @@ function planRoutes(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: P
         onlink: spec.onlink,
         mtu: spec.mtu,
         table,
-        protocol: SKEIN_ROUTE_PROTOCOL,
+        protocol: snap.protocol ?? SKEIN_ROUTE_PROTOCOL,
       },
       current: k,
       owner: entry,
@@ -455,7 +455,7 @@ function planStale(snap: KernelSnapshot, c: Claims, out: Plan): void {
       action: "delete",
       key,
       reason: "stale",
-      route: routeDelOf(r, snap.table),
+      route: routeDelOf(r, snap.table, snap.protocol ?? SKEIN_ROUTE_PROTOCOL),
       current: r,
     });
   });

@@ -357,3 +357,16 @@ Deno.test("plan({ listUnchanged }) lists the entries already right", () => {
   assertEquals(p.unchangedEntries, [{ kind: "route", key: "10.244.2.0/24|0", owner: l }]);
   assertEquals(p.unchangedRoutes, 1);
 });
+
+Deno.test("plan() with protocol 186 (BGP): replaces and prunes only its own routes, tagged 186", () => {
+  const bgp = kroute("10.50.0.0/16", "192.168.1.99", ETH0, { protocol: 186 });
+  const daemons = kroute("10.244.1.0/24", "192.168.1.11", ETH0);
+  const s = { ...snap({ routes: [bgp], foreign: [daemons] }), protocol: 186 };
+  const p = plan(desired([hostgw(1), hostgw(2)], { protocol: 186, ownedDevices: [] }), s);
+  assertEquals(brief(p.ops), [
+    ["route", "replace", "10.244.2.0/24|0", "missing"],
+    ["route", "delete", "10.50.0.0/16|0", "stale"],
+  ]);
+  assert(p.ops.every((op) => op.kind === "route" && op.route.protocol === 186));
+  assertEquals(p.skipped.map((x) => x.code), ["shadowed"]);
+});

@@ -59,7 +59,11 @@ export function reconcileState(
   opts: ReconcileStateOptions = {},
 ): ReconcileReport {
   const started = performance.now();
-  const snap = snapshot(handle, { table: opts.table, devices: desired.ownedDevices });
+  const snap = snapshot(handle, {
+    table: opts.table,
+    devices: desired.ownedDevices,
+    protocol: desired.protocol,
+  });
   const p = plan(desired, snap);
   const done = apply(handle, p);
   const report: ReconcileReport = {
@@ -108,7 +112,12 @@ export function planState(
   const links = desired.devices?.map((d) => d.name);
   return plan(
     desired,
-    snapshot(handle, { table: opts.table, devices: desired.ownedDevices, links }),
+    snapshot(handle, {
+      table: opts.table,
+      devices: desired.ownedDevices,
+      links,
+      protocol: desired.protocol,
+    }),
   );
 }
 

@@ -38,12 +38,19 @@ export interface SnapshotOptions {
   devices?: readonly number[];
   /** Names of skein's own links to look up (e.g. "skein.1"), recorded in `links`. */
   links?: readonly string[];
+  /**
+   * The route protocol whose routes are skein's here (default SKEIN_ROUTE_PROTOCOL, 100; the BGP
+   * backend's learned routes: RTPROT_BGP, 186). Routes of any other protocol are foreign.
+   */
+  protocol?: number;
 }
 
 /** The kernel objects skein owns, plus the foreign routes its routes could collide with. */
 export interface KernelSnapshot {
   /** The routing table read. */
   table: number;
+  /** The route protocol of the routes in `routes` (SnapshotOptions.protocol; default 100). */
+  protocol?: number;
   /** skein's routes (isOwnedRoute()), by route key (keys.ts). */
   routes: Map<string, Route>;
   /** Other routes of the table a desired route with the same key would replace, by route key. */
@@ -69,9 +76,16 @@ export function isLegacyCniRoute(r: Route): boolean {
     r.nexthops === undefined && r.dst.endsWith(r.family === 4 ? "/32" : "/128");
 }
 
-/** True when a kernel route is one the backends own (see the module doc). */
-export function isOwnedRoute(r: Route, table = MAIN_TABLE): boolean {
-  return r.protocol === SKEIN_ROUTE_PROTOCOL && r.table === table && r.type === "unicast" &&
+/**
+ * True when a kernel route is one the backends own (see the module doc): protocol `protocol`
+ * (default 100; the BGP backend's is 186) in `table`.
+ */
+export function isOwnedRoute(
+  r: Route,
+  table = MAIN_TABLE,
+  protocol = SKEIN_ROUTE_PROTOCOL,
+): boolean {
+  return r.protocol === protocol && r.table === table && r.type === "unicast" &&
     !isLegacyCniRoute(r);
 }
 
@@ -89,8 +103,10 @@ export function isOwnedRoute(r: Route, table = MAIN_TABLE): boolean {
 export function snapshot(handle: NetHandle, opts: SnapshotOptions = {}): KernelSnapshot {
   const table = opts.table ?? MAIN_TABLE;
   const devices = opts.devices ?? [];
+  const protocol = opts.protocol ?? SKEIN_ROUTE_PROTOCOL;
   const snap: KernelSnapshot = {
     table,
+    protocol,
     routes: new Map(),
     foreign: new Map(),
     legacyCni: [],
@@ -105,7 +121,7 @@ export function snapshot(handle: NetHandle, opts: SnapshotOptions = {}): KernelS
   for (let i = 0; i < kernel.length; i++) {
     const r = kernel[i]!;
     if (r.table !== table) continue;
-    if (isOwnedRoute(r, table)) {
+    if (isOwnedRoute(r, table, protocol)) {
       snap.routes.set(kernelRouteKey(r), r);
       continue;
     }

@@ -201,6 +201,12 @@ export interface DesiredState {
    */
   ownedDevices: number[];
   /**
+   * The route protocol of these routes (default SKEIN_ROUTE_PROTOCOL, 100): the reconciler owns,
+   * replaces and prunes only routes of this protocol. The BGP backend's learned routes use
+   * RTPROT_BGP (186), so `ip route show proto bgp` lists them.
+   */
+  protocol?: number;
+  /**
    * skein's links this state needs (the tunnel device), when the caller wants plan() to say that
    * one is missing (a dry run before setup()). The reconcile path leaves it out: setup() has
    * already made the device.
