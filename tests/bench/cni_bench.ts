@@ -39,14 +39,14 @@ interface Impl {
   conf: (dataDir: string) => Record<string, unknown>;
 }
 
-const skeinConf = (dataDir: string) => ({
+const skeinConf = (name: string, bridge: string, subnet: string) => (dataDir: string) => ({
   cniVersion: "1.0.0",
-  name: "bench-skein",
+  name,
   type: "skein",
-  bridge: "bsk0",
+  bridge,
   isGateway: true,
   isDefaultGateway: true,
-  ipam: { type: "skein", dataDir, subnet: "10.254.0.0/22" },
+  ipam: { type: "skein", dataDir, subnet },
 });
 
 const impls: Impl[] = [
@@ -63,8 +63,18 @@ const impls: Impl[] = [
       ipam: { type: "host-local", dataDir, subnet: "10.254.4.0/22" },
     }),
   },
-  { label: "in-process", plugin: "skein", socket: "off", conf: skeinConf },
-  { label: "daemon", plugin: "skein", socket: "daemon", conf: skeinConf },
+  {
+    label: "in-process",
+    plugin: "skein",
+    socket: "off",
+    conf: skeinConf("bench-skein", "bsk0", "10.254.0.0/22"),
+  },
+  {
+    label: "daemon",
+    plugin: "skein",
+    socket: "daemon",
+    conf: skeinConf("bench-skeind", "bskd0", "10.254.8.0/22"),
+  },
 ];
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
@@ -101,35 +111,46 @@ await withNamespaces(
     inNs(host, ["ip", "link", "set", "lo", "up"]);
     const pods = Array.from({ length: Math.max(PODS, CONC) }, (_, i) => ns[`bp${i}`]!);
     const socket = cniService(host);
-    for (const impl of impls) {
-      const dataDir = Deno.makeTempDirSync({ prefix: "skein-bench-" });
-      try {
-        const conf = impl.conf(dataDir);
-        const call = (command: "ADD" | "DEL", i: number, prefix: string) =>
+    // The three take turns pod by pod (each with its own interface name in the pod), so a
+    // change in the machine's load hits all of them alike.
+    const dataDirs = impls.map(() => Deno.makeTempDirSync({ prefix: "skein-bench-" }));
+    try {
+      const calls = impls.map((impl, k) => {
+        const conf = impl.conf(dataDirs[k]!);
+        return (command: "ADD" | "DEL", i: number, prefix: string) =>
           callOk({
             command,
             conf,
             containerId: `${prefix}${i}`,
             netns: pods[i],
+            ifName: `eth${k}`,
             hostNs: host,
             plugin: impl.plugin,
             env: { SKEIN_CNI_SOCKET: impl.socket === "daemon" ? socket : "off" },
           });
+      });
+      for (const call of calls) {
         // warm-up (creates the bridge, warms caches)
         await call("ADD", 0, "warm");
         await call("DEL", 0, "warm");
-        const add: number[] = [];
-        const del: number[] = [];
-        for (let i = 0; i < PODS; i++) add.push(await timeIt(() => call("ADD", i, "s")));
-        for (let i = 0; i < PODS; i++) del.push(await timeIt(() => call("DEL", i, "s")));
-        const conc = await timeIt(() =>
+      }
+      impls.forEach((impl) => results[impl.label] = { add: [], del: [], conc: 0 });
+      for (const verb of ["ADD", "DEL"] as const) {
+        for (let i = 0; i < PODS; i++) {
+          for (const [k, call] of calls.entries()) {
+            const r = results[impls[k]!.label]!;
+            (verb === "ADD" ? r.add : r.del).push(await timeIt(() => call(verb, i, "s")));
+          }
+        }
+      }
+      for (const [k, call] of calls.entries()) {
+        results[impls[k]!.label]!.conc = await timeIt(() =>
           Promise.all(Array.from({ length: CONC }, (_, i) => call("ADD", i, "c")))
         );
         await Promise.all(Array.from({ length: CONC }, (_, i) => call("DEL", i, "c")));
-        results[impl.label] = { add, del, conc };
-      } finally {
-        Deno.removeSync(dataDir, { recursive: true });
       }
+    } finally {
+      for (const d of dataDirs) Deno.removeSync(d, { recursive: true });
     }
     // Start-up floor, same launcher form as the plugin.
     const empty = Deno.makeTempFileSync({ prefix: "skein-empty-", suffix: ".ts" });
@@ -171,7 +192,7 @@ await withNamespaces(
     ]);
     const probe = await callPlugin({
       command: "DEL",
-      conf: skeinConf("/tmp"),
+      conf: impls[1]!.conf("/tmp"),
       containerId: "x",
       hostNs: host,
       env: { SKEIN_CNI_SOCKET: socket, CNI_IFNAME: undefined },
