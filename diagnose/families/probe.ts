@@ -51,9 +51,11 @@ function taps(d: Diagnosis, pair: Pair): Tap[] {
   return out;
 }
 
-function read(tapList: Tap[]): number[] {
+/** Each tap's packet counter and its device's rx+tx drop counter, -1 when unreadable. */
+function read(tapList: Tap[]): { packets: number[]; drops: number[] } {
   const fresh = new Map<NodeView, ReturnType<NonNullable<NodeView["kernel"]>["stats"]>>();
-  return tapList.map((t) => {
+  const packets: number[] = [], drops: number[] = [];
+  for (const t of tapList) {
     const k = t.node.kernel!;
     let s = fresh.get(t.node);
     if (!s) {
@@ -62,8 +64,20 @@ function read(tapList: Tap[]): number[] {
     }
     const l = k.link(t.dev);
     const st = l ? s.get(l.index) : undefined;
-    return st ? (t.dir === "rx" ? st.rxPackets : st.txPackets) : -1;
+    packets.push(st ? (t.dir === "rx" ? st.rxPackets : st.txPackets) : -1);
+    drops.push(st ? st.rxDropped + st.txDropped : -1);
+  }
+  return { packets, drops };
+}
+
+/** Devices whose drop counters grew during the probe, "node:dev" -> growth. */
+function dropGrowth(tapList: Tap[], before: number[], after: number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  tapList.forEach((t, i) => {
+    const dlt = after[i]! - before[i]!;
+    if (before[i]! >= 0 && after[i]! >= 0 && dlt > 0) out[`${t.node.name}:${t.dev}`] = dlt;
   });
+  return out;
 }
 
 /** `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts. */
@@ -187,7 +201,7 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const r = await ping(pair.from.netns, pair.to.ip, { count: 3, timeoutS });
   const after = read(tapList);
   const rules = grown(nftBefore, await nftCounters(pair.nodes));
-  const w = where(tapList, before, after, r.sent);
+  const w = where(tapList, before.packets, after.packets, r.sent);
   const evidence: Record<string, unknown> = {
     command: `nsenter --net=${pair.from.netns} ping -c 3 ${pair.to.ip}`,
     sent: r.sent,
@@ -195,6 +209,8 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     counters: w.deltas,
   };
   if (Object.keys(rules).length) evidence.nftRuleCounters = rules;
+  const dropped = dropGrowth(tapList, before.drops, after.drops);
+  if (Object.keys(dropped).length) evidence.deviceDrops = dropped;
   if (r.received > 0) {
     const ok = pass(
       "probe.icmp",
