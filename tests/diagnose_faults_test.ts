@@ -577,6 +577,26 @@ Deno.test({
         cont("n1");
       });
 
+      await t.step(
+        "mtu: the switch port to n2 carries 1400 bytes (an underlay MTU black hole) -> mtu.probe with --probe",
+        async () => {
+          const lan = `${lab.plan.options.name}-lan`;
+          await sh("ip", "-n", lan, "link", "set", "n2", "mtu", "1400");
+          try {
+            const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+            assertEquals(r.checks.find((c) => c.id === "probe.icmp")?.status, "pass", show(r));
+            expectCheck(r, {
+              id: "mtu.probe",
+              node: "n1",
+              evidence: "mtu=1450",
+              fix: "lower the pod and tunnel MTU",
+            });
+          } finally {
+            await sh("ip", "-n", lan, "link", "set", "n2", "mtu", "1500");
+          }
+        },
+      );
+
       // Last: a legacy table stays loaded in the namespace after its rules are flushed.
       const legacy = await runCommand(["iptables-legacy", "--version"]).catch(() => undefined);
       if (legacy?.success) {
