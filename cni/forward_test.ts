@@ -1,0 +1,63 @@
+import { assertEquals } from "../testing/assert.ts";
+import {
+  ACCEPTED,
+  decodeAnswer,
+  encodeAnswer,
+  encodeRequest,
+  MAGIC,
+  socketFor,
+} from "./forward.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("encodeAnswer()/decodeAnswer() round-trip; a cut or padded answer is refused", () => {
+  const a = { code: 1, stdout: enc('{"code":4}\n'), stderr: enc("skein: x\n") };
+  const bytes = encodeAnswer(a);
+  assertEquals(bytes[0], ACCEPTED);
+  const back = decodeAnswer(bytes)!;
+  assertEquals([back.code, [...back.stdout], [...back.stderr]], [1, [...a.stdout], [...a.stderr]]);
+  assertEquals(decodeAnswer(bytes.subarray(0, bytes.length - 1)), undefined);
+  assertEquals(decodeAnswer(new Uint8Array([...bytes, 0])), undefined);
+  assertEquals(decodeAnswer(new Uint8Array([ACCEPTED])), undefined);
+});
+
+Deno.test("encodeRequest() frames the CNI_* variables and stdin", () => {
+  const b = encodeRequest({ CNI_COMMAND: "ADD" }, enc("{}"));
+  const v = new DataView(b.buffer);
+  assertEquals(new TextDecoder().decode(b.subarray(0, 4)), MAGIC);
+  const hlen = v.getUint32(4);
+  assertEquals(JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + hlen))), {
+    env: { CNI_COMMAND: "ADD" },
+  });
+  assertEquals(v.getUint32(8 + hlen), 2);
+  assertEquals(new TextDecoder().decode(b.subarray(12 + hlen)), "{}");
+});
+
+Deno.test("socketFor() reads cniSocket from the lease file the config names, or none", () => {
+  const dir = Deno.makeTempDirSync();
+  const had = Deno.env.get("SKEIN_CNI_SOCKET");
+  Deno.env.delete("SKEIN_CNI_SOCKET");
+  try {
+    const lease = `${dir}/subnet.json`;
+    const conf = (o: Record<string, unknown>) =>
+      enc(JSON.stringify({ ipam: { leaseFile: lease, ...o } }));
+    assertEquals(socketFor(conf({})), undefined, "no lease file: in-process");
+    Deno.writeTextFileSync(lease, JSON.stringify({ subnet: "10.244.1.0/24" }));
+    assertEquals(socketFor(conf({})), undefined, "a daemon that serves no CNI");
+    Deno.writeTextFileSync(
+      lease,
+      JSON.stringify({ subnet: "10.244.1.0/24", cniSocket: `${dir}/s` }),
+    );
+    assertEquals(socketFor(conf({})), `${dir}/s`);
+    Deno.writeTextFileSync(lease, JSON.stringify({ cniSocket: "relative.sock" }));
+    assertEquals(socketFor(conf({})), undefined, "a relative path is not used");
+    Deno.env.set("SKEIN_CNI_SOCKET", "/x.sock");
+    assertEquals(socketFor(enc("not json")), "/x.sock");
+    Deno.env.set("SKEIN_CNI_SOCKET", "off");
+    assertEquals(socketFor(conf({})), undefined);
+  } finally {
+    if (had === undefined) Deno.env.delete("SKEIN_CNI_SOCKET");
+    else Deno.env.set("SKEIN_CNI_SOCKET", had);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
