@@ -106,6 +106,33 @@ export const ETCD_FIELDS: {
   }),
 };
 
+/** The kubernetes store's own fields. */
+export const KUBERNETES_FIELDS: {
+  readonly kubeconfig: DefaultedField<string>;
+  readonly namespace: DefaultedField<string>;
+  readonly configMap: DefaultedField<string>;
+} = {
+  kubeconfig: stringField({
+    default: "",
+    flag: "kubeconfig",
+    arg: "PATH",
+    help: "kubeconfig file (empty: in-cluster service account)",
+  }),
+  namespace: stringField({
+    default: "",
+    flag: "kube-namespace",
+    arg: "NS",
+    help:
+      "namespace of skein's subnet claims and config map (empty: the service account's, else skein)",
+  }),
+  configMap: stringField({
+    default: "skein-config",
+    flag: "kube-config-map",
+    arg: "NAME",
+    help: "ConfigMap holding net-conf.json (the cluster network)",
+  }),
+};
+
 /** Every datastore, in the order `--help` lists them. */
 export const DATASTORES = {
   file: {
@@ -138,6 +165,28 @@ export const DATASTORES = {
       });
     },
     where: (s: Readonly<Record<string, unknown>>): string => (s.endpoints as string[]).join(","),
+  },
+  kubernetes: {
+    summary: "Node objects of a kube-apiserver (flannel's kube subnet manager model)",
+    fields: KUBERNETES_FIELDS,
+    capabilities: { sharing: "network", flannelLayout: true },
+    open: async (s: Readonly<Record<string, unknown>>, env: DatastoreEnv): Promise<LeaseStore> => {
+      const { inClusterCredentials, loadKubeconfig } = await import("./kube_config.ts");
+      const { KubeStore } = await import("./kubernetes.ts");
+      const path = s.kubeconfig as string;
+      return new KubeStore({
+        credentials: path ? loadKubeconfig(path) : inClusterCredentials(),
+        namespace: s.namespace as string,
+        configMap: s.configMap as string,
+        assumedTtlSeconds: env.ttl,
+        timeoutMs: env.timeoutMs,
+        readOnly: env.readOnly,
+        onWarning: env.onWarning,
+        onError: env.onError,
+      });
+    },
+    where: (s: Readonly<Record<string, unknown>>): string =>
+      (s.kubeconfig as string) || "in-cluster service account",
   },
 } as const satisfies Readonly<Record<string, DatastoreDefinition>>;
 
