@@ -184,16 +184,21 @@ export interface PlanOptions {
   listUnchanged?: boolean;
 }
 
+/** Same next hop: equal addresses, or none on both (a route into a point-to-point device). */
+function sameGateway(k: string | undefined, d: string | undefined): boolean {
+  return d === undefined ? k === undefined : sameIp(k, d);
+}
+
 /** True when the kernel route already is what the spec asks for. */
 function routeMatches(k: Route, d: RouteSpec): boolean {
-  return sameIp(k.gateway, d.gateway) && k.oif === d.dev && k.onlink === (d.onlink ?? false) &&
+  return sameGateway(k.gateway, d.gateway) && k.oif === d.dev && k.onlink === (d.onlink ?? false) &&
     k.mtu === d.mtu && k.type === "unicast";
 }
 
 /** Why skein's route `k` differs from the spec (routeMatches() is false). */
 function routeReason(k: Route | undefined, d: RouteSpec): OpReason {
   if (!k) return "missing";
-  if (!sameIp(k.gateway, d.gateway)) return "wrong-nexthop";
+  if (!sameGateway(k.gateway, d.gateway)) return "wrong-nexthop";
   if (k.oif !== d.dev) return "wrong-device";
   return "wrong-attributes";
 }

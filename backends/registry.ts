@@ -22,6 +22,7 @@ import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
 import { IpipBackend, ipipDesired } from "./ipip.ts";
 import type { Backend, DesiredState, Uplink } from "./types.ts";
 import { VxlanBackend, vxlanDesired } from "./vxlan.ts";
+import { UdpBackend, udpDesired } from "./udp/mod.ts";
 
 /** What a backend can do and needs, for validation, MTU and the lab. */
 export interface BackendCapabilities {
@@ -53,6 +54,8 @@ export interface DesiredBuild {
   underlayFamily: 4 | 6;
   /** The backend's device index (backends with `capabilities.device`; found by the caller). */
   device?: number;
+  /** The cluster IPv4 network, when known (udp routes all of it into its device). */
+  network?: string;
 }
 
 /** One entry of the backend table. */
@@ -83,6 +86,11 @@ export const VXLAN_FIELDS: {
     default: 8472,
     help: "VXLAN UDP port (flannel's; the IANA port is 4789)",
   }),
+} as const;
+
+/** udp's own field (flannel's default port). */
+export const UDP_FIELDS: { readonly port: DefaultedField<number> } = {
+  port: intField({ min: 1, max: 65535, default: 8285, help: "UDP port (flannel's udp backend)" }),
 } as const;
 
 /** Every backend, in the order `--help` lists them. */
@@ -121,6 +129,22 @@ export const BACKENDS = {
     create: (ctx: BackendContext): Backend => new IpipBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
       ipipDesired(b, b.device!, leases, self),
+  },
+  udp: {
+    summary: "userspace UDP encapsulation through a TUN device (skein-udp), flannel's udp format",
+    fields: UDP_FIELDS,
+    capabilities: {
+      overhead: { 4: ENCAP_OVERHEAD.udp[4] },
+      ipv6Pods: false,
+      needsOnLinkPeers: false,
+      device: { name: "skein-udp", kind: "tun" },
+    },
+    create: (ctx: BackendContext): Backend => new UdpBackend(ctx),
+    desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
+      udpDesired(b, b.device!, leases, self, {
+        port: UDP_FIELDS.port.default,
+        ...(b.network ? { network: b.network } : {}),
+      }),
   },
 } as const satisfies Readonly<Record<string, BackendDefinition>>;
 

@@ -131,22 +131,31 @@ export interface Backend extends Lifecycle {
    * and removes what skein owns in the kernel but no lease needs. Never throws for one bad lease:
    * see the report's `skipped` and `errors`.
    */
-  reconcile(leases: readonly Lease[], self: Lease): ReconcileReport;
+  reconcile(leases: readonly Lease[], self: Lease, net?: ClusterNetwork): ReconcileReport;
   /**
    * What reconcile() would change now, changing nothing (no device, sysctl, file or kernel
    * entry): the desired state for `leases` against the kernel's, as a plan (plan.ts). A missing
    * tunnel device is a planned link operation (setup() creates it). For `skein daemon --dry-run`
    * and `skein diagnose`.
    */
-  plan(leases: readonly Lease[], self: Lease): Plan;
+  plan(leases: readonly Lease[], self: Lease, net?: ClusterNetwork): Plan;
+}
+
+/** The cluster network, for backends that route all of it at once (udp); the others ignore it. */
+export interface ClusterNetwork {
+  /** IPv4 cluster network, e.g. "10.244.0.0/16". */
+  network: string;
 }
 
 /** A route a lease needs (always with a gateway: that is how backend routes are told apart). */
 export interface RouteSpec {
   /** The remote pod subnet. */
   dst: string;
-  /** Next hop: the node's IP (host-gw, ipip) or its VTEP address `<subnet>.0` (vxlan). */
-  gateway: string;
+  /**
+   * Next hop: the node's IP (host-gw, ipip) or its VTEP address `<subnet>.0` (vxlan). Absent
+   * only for a route into a point-to-point device (udp's TUN: the cluster network).
+   */
+  gateway?: string;
   /** Output link index. */
   dev: number;
   /** RTNH_F_ONLINK: the gateway is reachable on `dev` without a connected prefix (tunnels). */

@@ -531,7 +531,7 @@ export class NodeDaemon {
     this.#routed = new Set(others.flatMap((l) => l.subnet6 ? [l.subnet, l.subnet6] : [l.subnet]));
     let report: ReconcileReport;
     try {
-      report = backend.reconcile(others, self);
+      report = backend.reconcile(others, self, this.#net);
       if (outside.length) report = { ...report, skipped: [...outside, ...report.skipped] };
     } catch (e) {
       this.metrics.reconcileErrors.inc({ kind: "other" });

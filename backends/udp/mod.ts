@@ -1,0 +1,237 @@
+/**
+ * udp: flannel's userspace encapsulation. A TUN device carries the cluster network and a worker
+ * thread wraps each IP packet in one UDP datagram to the node that holds its destination:
+ *
+ * ```
+ * ip tuntap add skein-udp mode tun     # (not persistent: it lives while the daemon holds its fd)
+ * ip link set skein-udp mtu <uplink − 28> up
+ * ip addr add <own subnet>.0/32 dev skein-udp       # source for host → remote pod traffic
+ * ip route replace <cluster network> dev skein-udp proto 100   # this node's subnet stays on cni0
+ * ```
+ *
+ * The wire format is flannel's (pkg/backend/udp): the UDP payload is the bare IPv4 packet, sent
+ * from and to the configured port (8285). Received datagrams are checked (packet.ts) before they
+ * enter the TUN device; drops are counted by reason. IPv4 only, over an IPv4 underlay.
+ *
+ * @module
+ */
+import { isNetlinkError } from "../../net/errors.ts";
+import { closeTunFd, openTun, openUdpSocket, type TunDevice } from "../../net/tun.ts";
+import type { Link } from "../../net/types.ts";
+import { ensureSysctl } from "../../node/sysctl.ts";
+import type { Lease } from "../../store/types.ts";
+import type { LifecycleHost } from "../../component/lifecycle.ts";
+import { type BackendContext, BackendSetupError, underlayOf } from "../_context.ts";
+import { ensureDeviceAddrs, removeOtherTunnelDevices } from "../_device.ts";
+import { checkLeases, firstAddress } from "../_lease.ts";
+import type { Plan } from "../plan.ts";
+import { failedReport, planWithDevice, reconcileState } from "../reconcile.ts";
+import type { Backend, DesiredState, DriftKind, ReconcileReport, SetupResult } from "../types.ts";
+import type { UdpCounters } from "./counters.ts";
+import { Forwarder } from "./forwarder.ts";
+import type { PeerTableSpec } from "./packet.ts";
+
+/** What udpDesired() returns: the kernel's desired state and the worker's lease table. */
+export interface UdpDesired extends DesiredState {
+  /** The peers the worker forwards to (the leases not skipped). */
+  peers: PeerTableSpec["peers"];
+}
+
+/**
+ * The desired udp state (pure): one route sending the cluster network `network` into the device
+ * `dev` (no gateway: a TUN device has no neighbours), and every IPv4 lease as a peer at `port`.
+ * Without `network` (not known yet) there is no route, said in `skipped`.
+ */
+export function udpDesired(
+  b: { publicIP: string },
+  dev: number,
+  leases: readonly Lease[],
+  self: Lease,
+  opts: { network?: string; port: number },
+): UdpDesired {
+  const checked = checkLeases(leases, self, { type: "udp", publicIP: b.publicIP });
+  const state: UdpDesired = { entries: [], skipped: checked.skipped, ownedDevices: [], peers: [] };
+  if (opts.network) {
+    state.entries.push({
+      subnet: opts.network,
+      node: self.node,
+      neighs: [],
+      fdbs: [],
+      routes: [{ dst: opts.network, dev }],
+    });
+  } else {
+    state.skipped.push({
+      subnet: self.subnet,
+      reason: "the cluster network is not known yet: no route into the udp device",
+    });
+  }
+  for (const l of checked.leases) {
+    if (l.subnet6) {
+      state.skipped.push({
+        subnet: l.subnet6,
+        reason: "udp carries IPv4 only; use vxlan or host-gw for IPv6 pod subnets",
+      });
+    }
+    const ip = underlayOf(l, 4);
+    if (!ip) {
+      state.skipped.push({ subnet: l.subnet, reason: `node ${l.node} has no IPv4 public IP` });
+      continue;
+    }
+    state.peers.push({ subnet: l.subnet, publicIP: ip, port: opts.port, node: l.node });
+  }
+  return state;
+}
+
+/** The udp backend (see the module doc). */
+export class UdpBackend implements Backend {
+  readonly type = "udp" as const;
+  #ctx: BackendContext;
+  #port: number;
+  #tun?: TunDevice;
+  #sock?: number;
+  #fwd?: Forwarder;
+
+  constructor(ctx: BackendContext) {
+    this.#ctx = ctx;
+    this.#port = ctx.settings.port as number;
+  }
+
+  /** The forwarding worker's counters (undefined before start()). */
+  counters(): UdpCounters | undefined {
+    return this.#fwd?.counters();
+  }
+
+  /** The UDP port this node listens on. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Opens the TUN device (once), then fixes its MTU and up state in place. */
+  ensureDevice(onRepair?: () => void): Link {
+    const c = this.#ctx;
+    if (!this.#tun) {
+      onRepair?.();
+      try {
+        this.#tun = openTun({ name: c.deviceName, ...(c.netns ? { netns: c.netns } : {}) });
+      } catch (e) {
+        throw new BackendSetupError(
+          `Cannot create TUN device ${c.deviceName}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+    }
+    let link = c.handle.linkGet(c.deviceName);
+    if (link.mtu !== c.mtu || !link.up) {
+      onRepair?.();
+      c.handle.linkSet(link.index, { mtu: c.mtu, up: true });
+      link = { ...link, mtu: c.mtu, up: true };
+    }
+    return link;
+  }
+
+  #ensureSocket(): number {
+    const c = this.#ctx;
+    this.#sock ??= openUdpSocket({
+      address: c.publicIP,
+      port: this.#port,
+      bufferBytes: 4 << 20,
+      ...(c.netns ? { netns: c.netns } : {}),
+    });
+    return this.#sock;
+  }
+
+  /**
+   * Removes skein's other tunnel devices, opens the TUN device and the UDP socket, turns on IPv4
+   * forwarding (and off IPv6 on the device: the worker carries IPv4 only).
+   */
+  setup(): SetupResult {
+    const c = this.#ctx;
+    const repaired: DriftKind[] = [];
+    for (const _ of removeOtherTunnelDevices(c.handle, c.deviceName)) repaired.push("device");
+    const dev = this.ensureDevice(() => repaired.push("device"));
+    try {
+      this.#ensureSocket();
+    } catch (e) {
+      throw new BackendSetupError(
+        `Cannot listen on UDP ${c.publicIP}:${this.#port}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    if (ensureSysctl("net.ipv4.ip_forward", "1", c.sysctl)) repaired.push("sysctl");
+    try {
+      ensureSysctl(`net.ipv6.conf.${c.deviceName}.disable_ipv6`, "1", c.sysctl);
+    } catch { /* no IPv6 in this kernel */ }
+    return { backendData: {}, mtu: c.mtu, device: { name: dev.name, index: dev.index }, repaired };
+  }
+
+  /** Starts the forwarding worker on the device and socket setup() opened. */
+  start(_host: LifecycleHost): Promise<void> {
+    if (!this.#fwd) {
+      const tun = this.#tun, sock = this.#sock;
+      if (!tun || sock === undefined) {
+        return Promise.reject(new BackendSetupError("udp backend started before setup()"));
+      }
+      this.#fwd = new Forwarder({ tunFd: tun.fd, sockFd: sock });
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Re-checks the device, sets its address from `self`, reconciles the cluster route and hands
+   * the lease table to the worker.
+   */
+  reconcile(leases: readonly Lease[], self: Lease, net?: { network: string }): ReconcileReport {
+    const c = this.#ctx;
+    const started = performance.now();
+    let dev: Link;
+    try {
+      dev = this.ensureDevice();
+    } catch (e) {
+      return failedReport([(e as Error).message], started);
+    }
+    const addrs = ensureDeviceAddrs(c.handle, dev.index, [`${firstAddress(self.subnet)}/32`]);
+    const desired = udpDesired(c, dev.index, leases, self, {
+      port: this.#port,
+      ...(net ? { network: net.network } : {}),
+    });
+    this.#fwd?.setTable({ self: self.subnet, peers: desired.peers });
+    try {
+      const r = reconcileState(c.handle, desired, {
+        extra: {
+          ...addrs,
+          drift: { addr: addrs.added + addrs.removed + addrs.errors.length },
+          driftLeft: { addr: addrs.errors.length },
+        },
+      });
+      r.durationMs = performance.now() - started;
+      return r;
+    } catch (e) {
+      if (!isNetlinkError(e)) throw e;
+      return failedReport([`Cannot read the kernel state: ${e.message}`], started);
+    }
+  }
+
+  /** What reconcile() would change (read-only; a missing device is planned). */
+  plan(leases: readonly Lease[], self: Lease, net?: { network: string }): Plan {
+    const c = this.#ctx;
+    return planWithDevice(
+      c.handle,
+      { name: c.deviceName, kind: "tun" },
+      (dev) =>
+        udpDesired(c, dev, leases, self, {
+          port: this.#port,
+          ...(net ? { network: net.network } : {}),
+        }),
+    );
+  }
+
+  /** Stops the worker and closes the socket and the device (its address and route go with it). */
+  async close(): Promise<void> {
+    await this.#fwd?.close();
+    this.#fwd = undefined;
+    if (this.#sock !== undefined) closeTunFd(this.#sock);
+    this.#sock = undefined;
+    if (this.#tun) closeTunFd(this.#tun.fd);
+    this.#tun = undefined;
+  }
+}
