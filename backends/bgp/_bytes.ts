@@ -17,7 +17,7 @@ import { BgpEncodeError } from "./errors.ts";
 
 /** A growable big-endian byte writer. */
 export class ByteWriter {
-  #buf = new Uint8Array(256);
+  #buf: Uint8Array<ArrayBuffer> = new Uint8Array(256);
   #len = 0;
 
   /** Bytes written so far. */
@@ -79,7 +79,7 @@ export class ByteWriter {
   }
 
   /** A copy of what was written. */
-  finish(): Uint8Array {
+  finish(): Uint8Array<ArrayBuffer> {
     return this.#buf.slice(0, this.#len);
   }
 }

@@ -133,7 +133,10 @@ const TYPE_OF: Record<BgpMessage["type"], number> = {
 };
 
 /** Encodes one message with its header. Throws BgpEncodeError past 4,096 octets. */
-export function encodeMessage(msg: BgpMessage, opts: CodecOptions = { as4: true }): Uint8Array {
+export function encodeMessage(
+  msg: BgpMessage,
+  opts: CodecOptions = { as4: true },
+): Uint8Array<ArrayBuffer> {
   const w = new ByteWriter();
   for (let i = 0; i < 16; i++) w.u8(0xff);
   w.u16(0).u8(TYPE_OF[msg.type]);

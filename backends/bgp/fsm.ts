@@ -45,6 +45,11 @@ export interface FsmConfig {
   connectRetryMs?: number;
   /** Idle hold before an automatic restart after an error (ms; default 1 s). */
   idleHoldMs?: number;
+  /**
+   * Restart on its own after going Idle (default true). The speaker turns it off: it runs one
+   * FSM per connection and starts the next connection itself.
+   */
+  autoRestart?: boolean;
 }
 
 /** What both OPENs agreed on. */
@@ -337,7 +342,8 @@ export class SessionFsm {
     const wasUp = this.#state === "Established";
     const gr = graceful && this.#negotiated?.peerGracefulRestart !== undefined;
     this.#state = "Idle";
-    this.#deadlines = this.#running ? { idle: now + (this.config.idleHoldMs ?? 1000) } : {};
+    const restart = this.#running && this.config.autoRestart !== false;
+    this.#deadlines = restart ? { idle: now + (this.config.idleHoldMs ?? 1000) } : {};
     if (wasUp) this.#out.push({ type: "down", reason, graceful: gr });
     this.#negotiated = undefined;
   }

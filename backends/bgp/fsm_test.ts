@@ -214,3 +214,9 @@ Deno.test("collision: the lower BGP identifier closes the connection it initiate
   assertEquals(collisionLoser("10.0.0.9", "10.0.0.2"), "remote");
   assertEquals(collisionLoser("192.168.0.1", "10.0.0.2"), "remote");
 });
+
+Deno.test("autoRestart: false stays Idle after the session ends", () => {
+  const f = established({ ...CONFIG, autoRestart: false });
+  f.handle({ type: "tcp-down", reason: "reset" }, 100);
+  assertEquals([f.state, f.nextDeadline()], ["Idle", undefined]);
+});

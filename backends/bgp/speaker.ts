@@ -1,0 +1,513 @@
+/**
+ * The BGP speaker of one node: a listener and one Peer per configured or mesh neighbour, each
+ * with its connections (conn.ts), the shared RIB (rib.ts) and a per-peer Adj-RIB-Out
+ * (updates.ts). Sockets live in the node's namespace (net/tcp.ts: opened inside setns, waited on
+ * by helper-thread polls), so `skein daemon --netns` speaks BGP from the node it manages.
+ *
+ * - Collisions (RFC 4271 §6.8): when a connection reaches OpenConfirm while another to the same
+ *   peer is in OpenConfirm, the one the higher BGP identifier did not initiate is closed with
+ *   Cease 6/7; a new connection while one is Established is closed.
+ * - Graceful restart (RFC 4724): as receiving speaker, a peer whose session drops (not by
+ *   NOTIFICATION) keeps its routes, stale, until its End-of-RIB or its restart time; as
+ *   restarting speaker, `converged` stays false (the adapter keeps its kernel routes) until every
+ *   peer sent End-of-RIB or our restart time passed, and End-of-RIB is only sent once this
+ *   node's own prefixes are known, so peers never see a withdraw-then-announce.
+ * - One peer's errors end only that peer's connection (its NOTIFICATION is recorded).
+ *
+ * @module
+ */
+
+import type { TcpEndpoint } from "../../net/tcp.ts";
+import { TcpSocket } from "../../net/tcp.ts";
+import type { NetnsRef } from "../../net/types.ts";
+import { AFI } from "./codec_attrs.ts";
+import type { BgpMessage } from "./codec.ts";
+import { endOfRib } from "./codec_update.ts";
+import { Conn, type ConnListener } from "./conn.ts";
+import { CEASE, notificationName } from "./errors.ts";
+import {
+  collisionLoser,
+  type Family,
+  type FsmAction,
+  type FsmConfig,
+  type FsmState,
+  type NotificationRecord,
+} from "./fsm.ts";
+import { Rib, type RibPeer, type RibRoute } from "./rib.ts";
+import { AdjRibOut } from "./updates.ts";
+
+/** One neighbour. */
+export interface PeerSpec {
+  address: string;
+  asNumber: number;
+  /** RFC 2385 TCP MD5 key. */
+  password?: string;
+  /** Overrides the speaker's hold time. */
+  holdTime?: number;
+  /** Never connect; wait for the peer. */
+  passive?: boolean;
+  /** RFC 8212: whether routes are taken from / given to this peer. */
+  policy: { import: boolean; export: boolean };
+  /** Where the peer came from: the datastore's leases (mesh) or the configuration. */
+  source: "mesh" | "config";
+}
+
+/** What a speaker is built from. */
+export interface SpeakerOptions {
+  netns?: NetnsRef;
+  localAs: number;
+  routerId: string;
+  /** TCP port to listen on and to connect to (179). */
+  port: number;
+  /** Address to listen on (default "0.0.0.0"). */
+  listenAddress?: string;
+  holdTime: number;
+  gracefulRestart?: { restartTime: number };
+  /** RFC 4456 cluster id: this node reflects for its iBGP peers. */
+  clusterId?: string;
+  families: Family[];
+  /** This node's IPv6 address, the next hop of its IPv6 prefixes. */
+  nextHop6?: string;
+  connectRetryMs?: number;
+  idleHoldMs?: number;
+  /** Best paths changed (or `converged` flipped): the daemon should reconcile. */
+  onChange?: (reason: string) => void;
+  log?: (line: string) => void;
+}
+
+/** One peer's state for status, metrics and diagnose. */
+export interface PeerStatus {
+  address: string;
+  asNumber: number;
+  source: "mesh" | "config";
+  state: FsmState;
+  /** ms since the epoch of the last change into or out of Established. */
+  since: number;
+  lastNotification?: NotificationRecord & { name: string };
+  /** Why the last session ended. */
+  lastDown?: string;
+  prefixesReceived: number;
+  prefixesAdvertised: number;
+  updatesReceived: number;
+  updatesSent: number;
+  /** Stale routes are kept for a restarting peer. */
+  restarting: boolean;
+}
+
+class Peer {
+  spec: PeerSpec;
+  conns = new Set<Conn>();
+  established?: Conn;
+  adjOut = new AdjRibOut();
+  eor = new Set<Family>();
+  updatesIn = 0;
+  updatesOut = 0;
+  since = Date.now();
+  lastNotification?: NotificationRecord;
+  lastDown?: string;
+  redial?: ReturnType<typeof setTimeout>;
+  grTimer?: ReturnType<typeof setTimeout>;
+  stopped = false;
+  /** Initial export waits for this node's own prefixes. */
+  announced = false;
+
+  constructor(spec: PeerSpec) {
+    this.spec = spec;
+  }
+}
+
+/** A node's BGP speaker. */
+export class Speaker implements ConnListener {
+  readonly rib: Rib;
+  readonly opts: SpeakerOptions;
+  #peers = new Map<string, Peer>();
+  #byConn = new Map<Conn, Peer>();
+  #listener?: TcpSocket;
+  #closed = false;
+  #ownSet = false;
+  #exportPending = false;
+  #startedAt = 0;
+  #convergeTimer?: ReturnType<typeof setTimeout>;
+  #converged = false;
+
+  constructor(opts: SpeakerOptions) {
+    this.opts = opts;
+    this.rib = new Rib({
+      localAs: opts.localAs,
+      routerId: opts.routerId,
+      clusterId: opts.clusterId,
+    });
+  }
+
+  /** Opens the listener (throws NetlinkError, e.g. EADDRINUSE) and starts the peers. */
+  start(): void {
+    this.#startedAt = performance.now();
+    this.#listener = TcpSocket.listen({
+      netns: this.opts.netns,
+      address: this.opts.listenAddress ?? "0.0.0.0",
+      port: this.opts.port,
+    });
+    for (const p of this.#peers.values()) this.#arm(p);
+    this.#acceptLoop(this.#listener);
+    const gr = this.opts.gracefulRestart?.restartTime ?? 0;
+    this.#convergeTimer = setTimeout(
+      () => this.#checkConverged("restart time passed", true),
+      gr * 1000,
+    );
+  }
+
+  /**
+   * True once the RIB is complete after a (re)start: every peer sent End-of-RIB, or our
+   * restart time passed. Until then the adapter keeps the kernel routes a previous run left.
+   */
+  get converged(): boolean {
+    return this.#converged;
+  }
+
+  /** Sets the neighbours: new ones start, removed ones get Cease 6/3, changed ones restart. */
+  setPeers(specs: PeerSpec[]): void {
+    const want = new Map(specs.map((s) => [s.address, s]));
+    for (const [addr, p] of this.#peers) {
+      const s = want.get(addr);
+      if (!s || JSON.stringify(s) !== JSON.stringify(p.spec)) {
+        this.#remove(p, CEASE.PEER_DECONFIGURED);
+      }
+    }
+    for (const s of specs) {
+      if (this.#peers.has(s.address)) continue;
+      const p = new Peer(s);
+      this.#peers.set(s.address, p);
+      if (s.password) this.#listener?.setMd5(s.address, s.password);
+      if (this.#listener) this.#arm(p);
+    }
+    this.#checkConverged("peers changed", false);
+  }
+
+  /** This node's own pod subnets (announced to every peer with an export rule). */
+  setOwnPrefixes(prefixes: string[]): void {
+    const same = this.#ownSet && JSON.stringify(prefixes) === JSON.stringify(this.rib.ownPrefixes);
+    if (same) return;
+    const dropped = this.rib.setOwnPrefixes(prefixes);
+    this.#ownSet = true;
+    if (dropped.length) this.#changed("own prefixes changed");
+    this.#scheduleExport();
+  }
+
+  /** The Loc-RIB's best routes (what the kernel should have). */
+  routes(): RibRoute[] {
+    return [...this.rib.bestRoutes()];
+  }
+
+  /** Every peer's state. */
+  status(): PeerStatus[] {
+    return [...this.#peers.values()].map((p) => {
+      const conn = p.established ?? [...p.conns].find((c) => !c.ended);
+      const n = p.lastNotification;
+      return {
+        address: p.spec.address,
+        asNumber: p.spec.asNumber,
+        source: p.spec.source,
+        state: conn?.fsm.state ?? (p.stopped ? "Idle" : "Active"),
+        since: p.since,
+        ...(n ? { lastNotification: { ...n, name: notificationName(n.code, n.subcode) } } : {}),
+        ...(p.lastDown ? { lastDown: p.lastDown } : {}),
+        prefixesReceived: this.rib.received(p.spec.address),
+        prefixesAdvertised: p.adjOut.size,
+        updatesReceived: p.updatesIn,
+        updatesSent: p.updatesOut,
+        restarting: this.rib.hasStale(p.spec.address),
+      };
+    });
+  }
+
+  /**
+   * Stops: with graceful restart configured the connections are dropped without NOTIFICATION
+   * (peers keep our routes for the restart time: a restart does not flap), else Cease 6/2.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#convergeTimer !== undefined) clearTimeout(this.#convergeTimer);
+    this.#listener?.close();
+    const silent = this.opts.gracefulRestart !== undefined;
+    for (const p of this.#peers.values()) this.#stopPeer(p, CEASE.ADMIN_SHUTDOWN, silent);
+  }
+
+  #log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  #changed(reason: string): void {
+    this.opts.onChange?.(reason);
+    if (this.opts.clusterId) this.#scheduleExport();
+  }
+
+  async #acceptLoop(l: TcpSocket): Promise<void> {
+    while (!this.#closed && !l.closed) {
+      let s: TcpSocket | undefined;
+      try {
+        s = l.accept();
+      } catch (e) {
+        this.#log(`bgp: accept failed: ${(e as Error).message}`);
+      }
+      if (!s) {
+        if (!(await l.wait("read", 1000)) && l.closed) return;
+        continue;
+      }
+      this.#inbound(s);
+    }
+  }
+
+  #inbound(s: TcpSocket): void {
+    let remote: TcpEndpoint;
+    try {
+      remote = s.remote();
+    } catch {
+      s.close();
+      return;
+    }
+    const p = this.#peers.get(remote.address);
+    if (!p || p.stopped || p.established) {
+      s.close(); // not a peer, or a collision with an Established session (RFC 4271 §6.8)
+      return;
+    }
+    this.#connAdd(p, new Conn({ fsm: this.#fsmConfig(p), inbound: s, remote, listener: this }));
+  }
+
+  #fsmConfig(p: Peer): FsmConfig {
+    const o = this.opts;
+    return {
+      localAs: o.localAs,
+      peerAs: p.spec.asNumber,
+      routerId: o.routerId,
+      holdTime: p.spec.holdTime ?? o.holdTime,
+      families: o.families,
+      ...(o.gracefulRestart
+        ? { gracefulRestart: { restartTime: o.gracefulRestart.restartTime, restarting: false } }
+        : {}),
+      connectRetryMs: o.connectRetryMs,
+      idleHoldMs: o.idleHoldMs,
+      passive: p.spec.passive,
+    };
+  }
+
+  #connAdd(p: Peer, c: Conn): void {
+    p.conns.add(c);
+    this.#byConn.set(c, p);
+    c.start();
+  }
+
+  /** Starts an outbound connection unless one is already running or the peer is passive. */
+  #arm(p: Peer): void {
+    if (this.#closed || p.stopped || p.spec.passive || p.established) return;
+    if ([...p.conns].some((c) => !c.inbound && !c.ended)) return;
+    const c = new Conn({
+      fsm: this.#fsmConfig(p),
+      remote: { address: p.spec.address, port: this.opts.port },
+      netns: this.opts.netns,
+      md5Key: p.spec.password,
+      listener: this,
+    });
+    this.#connAdd(p, c);
+  }
+
+  #remove(p: Peer, subcode: number): void {
+    this.#stopPeer(p, subcode, false);
+    this.#peers.delete(p.spec.address);
+    if (p.spec.password) {
+      try {
+        this.#listener?.setMd5(p.spec.address, "");
+      } catch {
+        // The key was never set (the listener came later): nothing to remove.
+      }
+    }
+    const changed = this.rib.peerDown(p.spec.address, false);
+    if (changed.length) this.#changed(`peer ${p.spec.address} removed`);
+  }
+
+  #stopPeer(p: Peer, subcode: number, silent: boolean): void {
+    p.stopped = true;
+    if (p.redial !== undefined) clearTimeout(p.redial);
+    if (p.grTimer !== undefined) clearTimeout(p.grTimer);
+    for (const c of [...p.conns]) c.stop(subcode, silent);
+  }
+
+  // ConnListener
+
+  /** @inheritdoc */
+  onState(conn: Conn, state: FsmState): void {
+    const p = this.#byConn.get(conn);
+    if (!p || state !== "OpenConfirm") return;
+    const peerId = conn.fsm.negotiated?.peerRouterId;
+    for (const other of p.conns) {
+      if (other === conn || other.ended) continue;
+      const s = other.fsm.state;
+      if (s === "Established") {
+        conn.stop(CEASE.COLLISION_RESOLUTION);
+        return;
+      }
+      if (s === "OpenConfirm" && peerId) {
+        const closeLocal = collisionLoser(this.opts.routerId, peerId) === "local";
+        const loser = (conn.inbound ? !closeLocal : closeLocal) ? conn : other;
+        loser.stop(CEASE.COLLISION_RESOLUTION);
+        if (loser === conn) return;
+      } else if (s === "Connect" || s === "Active") {
+        other.stop(undefined, true);
+      }
+    }
+  }
+
+  /** @inheritdoc */
+  onSent(conn: Conn, msg: BgpMessage): void {
+    const p = this.#byConn.get(conn);
+    if (p && msg.type === "update") p.updatesOut++;
+  }
+
+  /** @inheritdoc */
+  onEnd(conn: Conn): void {
+    const p = this.#byConn.get(conn);
+    this.#byConn.delete(conn);
+    if (!p) return;
+    p.conns.delete(conn);
+    if (conn.fsm.lastNotification) p.lastNotification = conn.fsm.lastNotification;
+    if (p.established === conn) this.#down(p, conn, "connection ended", false);
+    if (this.#closed || p.stopped || p.conns.size > 0) return;
+    if (p.redial !== undefined) clearTimeout(p.redial);
+    p.redial = setTimeout(() => {
+      p.redial = undefined;
+      this.#arm(p);
+    }, this.opts.idleHoldMs ?? 1000);
+  }
+
+  /** @inheritdoc */
+  onNews(conn: Conn, a: FsmAction): void {
+    const p = this.#byConn.get(conn);
+    if (!p) return;
+    switch (a.type) {
+      case "established":
+        this.#established(p, conn);
+        return;
+      case "update": {
+        p.updatesIn++;
+        if (a.msg.treatAsWithdraw) {
+          this.#log(`bgp: ${p.spec.address}: treat-as-withdraw: ${a.msg.treatAsWithdraw.message}`);
+        }
+        const change = this.rib.update(this.#ribPeer(p, conn), a.msg);
+        if (change.changed.length) this.#changed(`update from ${p.spec.address}`);
+        return;
+      }
+      case "end-of-rib": {
+        p.eor.add(a.family);
+        const swept = this.rib.sweepStale(p.spec.address, a.family);
+        if (!this.rib.hasStale(p.spec.address) && p.grTimer !== undefined) {
+          clearTimeout(p.grTimer);
+          p.grTimer = undefined;
+        }
+        if (swept.length) this.#changed(`end-of-rib from ${p.spec.address}`);
+        this.#checkConverged(`end-of-rib from ${p.spec.address}`, false);
+        return;
+      }
+      case "route-refresh":
+        p.adjOut.clear();
+        this.#exportTo(p);
+        return;
+      case "down":
+        this.#down(p, conn, a.reason, a.graceful);
+    }
+  }
+
+  #ribPeer(p: Peer, conn: Conn): RibPeer {
+    return {
+      key: p.spec.address,
+      ebgp: p.spec.asNumber !== this.opts.localAs,
+      routerId: conn.fsm.negotiated?.peerRouterId ?? "0.0.0.0",
+      policy: p.spec.policy,
+    };
+  }
+
+  #established(p: Peer, conn: Conn): void {
+    if (p.established && p.established !== conn) {
+      conn.stop(CEASE.COLLISION_RESOLUTION);
+      return;
+    }
+    p.established = conn;
+    p.since = Date.now();
+    p.eor.clear();
+    p.adjOut.clear();
+    p.announced = false;
+    for (const other of [...p.conns]) {
+      if (other !== conn) {
+        other.stop(
+          CEASE.COLLISION_RESOLUTION,
+          other.fsm.state === "Connect" || other.fsm.state === "Active",
+        );
+      }
+    }
+    this.#log(`bgp: session with ${p.spec.address} (AS ${p.spec.asNumber}) established`);
+    this.#exportTo(p);
+  }
+
+  #down(p: Peer, conn: Conn, reason: string, graceful: boolean): void {
+    if (p.established !== conn) return;
+    p.established = undefined;
+    p.since = Date.now();
+    p.lastDown = reason;
+    p.adjOut.clear();
+    p.eor.clear();
+    const restart = conn.fsm.negotiated?.peerGracefulRestart;
+    const keep = graceful && restart !== undefined && restart.restartTime > 0;
+    this.#log(
+      `bgp: session with ${p.spec.address} down: ${reason}${
+        keep ? ` (keeping its routes for ${restart!.restartTime} s)` : ""
+      }`,
+    );
+    const changed = this.rib.peerDown(p.spec.address, keep);
+    if (keep) {
+      if (p.grTimer !== undefined) clearTimeout(p.grTimer);
+      p.grTimer = setTimeout(() => {
+        p.grTimer = undefined;
+        if (this.rib.sweepStale(p.spec.address).length) {
+          this.#changed(`restart time of ${p.spec.address} passed`);
+        }
+      }, restart!.restartTime * 1000);
+    }
+    if (changed.length) this.#changed(`session with ${p.spec.address} down`);
+  }
+
+  #checkConverged(reason: string, timeUp: boolean): void {
+    if (this.#converged) return;
+    const all = [...this.#peers.values()].every((p) =>
+      p.established && p.established.fsm.negotiated?.families.every((f) => p.eor.has(f))
+    );
+    if (!timeUp && !all) return;
+    this.#converged = true;
+    if (this.#convergeTimer !== undefined) clearTimeout(this.#convergeTimer);
+    this.opts.onChange?.(`bgp converged (${reason})`);
+  }
+
+  #scheduleExport(): void {
+    if (this.#exportPending || this.#closed) return;
+    this.#exportPending = true;
+    setTimeout(() => {
+      this.#exportPending = false;
+      for (const p of this.#peers.values()) this.#exportTo(p);
+    }, 0);
+  }
+
+  #exportTo(p: Peer): void {
+    const conn = p.established;
+    const n = conn?.fsm.negotiated;
+    if (!conn || !n || !this.#ownSet || this.#closed) return;
+    const local = conn.localAddress;
+    const nextHops: { 4?: string; 6?: string } = {};
+    if (local && !local.includes(":") && n.families.includes(AFI.IPV4)) nextHops[4] = local;
+    if (this.opts.nextHop6 && n.families.includes(AFI.IPV6)) nextHops[6] = this.opts.nextHop6;
+    const want = this.rib.exportTo(this.#ribPeer(p, conn), nextHops);
+    for (const [k, r] of want) if (!n.families.includes(r.family === 4 ? 1 : 2)) want.delete(k);
+    conn.send(p.adjOut.sync(want, n.as4));
+    if (!p.announced) {
+      p.announced = true;
+      conn.send(n.families.map((f) => endOfRib(f)));
+    }
+  }
+}
