@@ -31,6 +31,7 @@ import {
 } from "../cni/forward.ts";
 import { isSupportedVersion, LATEST_VERSION } from "../cni/versions.ts";
 import type { Logger } from "./log.ts";
+import { KeyedQueue } from "./_keyed_queue.ts";
 
 /** Options for serveCni(). */
 export interface CniServerOptions {
@@ -145,22 +146,6 @@ function needsOwnNamespace(r: Request): boolean {
     return conf?.type === "skein" && conf?.ipam !== undefined && conf?.ipam?.type !== "skein";
   } catch {
     return false; // the call fails on its config, the same everywhere
-  }
-}
-
-/** Serializes work per key (the container id); different keys run in parallel. */
-class KeyedQueue {
-  #tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.#tails.set(key, tail);
-    tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
-    return next;
   }
 }
 
