@@ -23,6 +23,8 @@ export interface DesiredInputs {
   publicIP: string;
   /** The tunnel device name, when not the backend's default. */
   device?: string;
+  /** The backend's own fields as configured (vxlan: `{ vni, port, directRouting }`). */
+  settings?: Readonly<Record<string, unknown>>;
 }
 
 /** The desired state, or why it cannot be computed (unknown backend, device missing). */
@@ -47,6 +49,7 @@ export function desiredFor(
     uplink: inp.uplink,
     publicIP: inp.publicIP,
     underlayFamily: (inp.publicIP.includes(":") ? 6 : 4) as 4 | 6,
+    ...(inp.settings ? { settings: inp.settings } : {}),
   };
   if (!def.capabilities.device) return { ok: true, desired: def.desired(build, others, self) };
   const devName = inp.device ?? def.capabilities.device.name;

@@ -11,6 +11,7 @@ import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, BackendSetupError, underlayOf } from "./_context.ts";
 import { checkLeases, OnLink } from "./_lease.ts";
 import { removeOtherTunnelDevices } from "./_device.ts";
+import type { OnLinkTest } from "./direct_routing.ts";
 import { failedReport, planState, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
 import { isNetlinkError } from "../net/errors.ts";
@@ -24,11 +25,8 @@ import type {
   SetupResult,
 } from "./types.ts";
 
-/** The on-link test host-gw needs (OnLink in production, a set in unit tests). */
-export interface OnLinkTest {
-  has(ip: string): boolean;
-  describe(): string;
-}
+/** The on-link test host-gw needs (OnLink in production, onLinkOf() in unit tests). */
+export type { OnLinkTest };
 
 /** The desired host-gw state for `leases` (pure apart from `onlink`). */
 export function hostGwDesired(

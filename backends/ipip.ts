@@ -12,6 +12,10 @@
  * and every IPIP packet addressed to `publicIP` is received by this device. IPIP carries IPv4 only:
  * IPv6 pod subnets are skipped with the reason (use vxlan or host-gw for dual-stack).
  *
+ * With `backend.directRouting: true` a node whose IP is on a network connected to the uplink gets
+ * `ip route replace <subnet> via <node IP> dev <uplink> proto 100` instead (host-gw, no
+ * encapsulation); the tunnel carries only traffic to nodes behind a router (direct_routing.ts).
+ *
  * @module
  */
 import { isNetlinkError } from "../net/errors.ts";
@@ -20,26 +24,37 @@ import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
-import { checkLeases } from "./_lease.ts";
+import { checkLeases, OnLink } from "./_lease.ts";
+import { type DirectPeers, withDirectRouting } from "./direct_routing.ts";
+import type { Settings } from "../component/fields.ts";
+import type { IPIP_FIELDS } from "./registry.ts";
+
+/** Why ipip skips IPv6 pod subnets. */
+const IPV6_SKIP = "ipip carries IPv4 only; use vxlan or host-gw for IPv6 pod subnets";
 import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
 import type { Backend, DesiredState, DriftKind, ReconcileReport, SetupResult } from "./types.ts";
 
-/** The desired ipip state for `leases`, for the device with index `dev` (pure). */
+/**
+ * The desired ipip state for `leases`, for the device with index `dev` (pure apart from
+ * `direct.onlink`). With `direct` (directRouting), on-link peers get a host-gw route instead.
+ */
 export function ipipDesired(
   ctx: Pick<BackendContext, "publicIP">,
   dev: number,
   leases: readonly Lease[],
   self: Lease,
+  direct?: DirectPeers,
 ): DesiredState {
+  if (direct) {
+    const o = { ...direct, type: "ipip", publicIP: ctx.publicIP, ipv6Skip: IPV6_SKIP };
+    return withDirectRouting(o, leases, self, (rest) => ipipDesired(ctx, dev, rest, self));
+  }
   const checked = checkLeases(leases, self, { type: "ipip", publicIP: ctx.publicIP });
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [] };
   for (const l of checked.leases) {
     if (l.subnet6) {
-      state.skipped.push({
-        subnet: l.subnet6,
-        reason: "ipip carries IPv4 only; use vxlan or host-gw for IPv6 pod subnets",
-      });
+      state.skipped.push({ subnet: l.subnet6, reason: IPV6_SKIP });
     }
     const gw = underlayOf(l, 4);
     if (!gw) {
@@ -61,9 +76,18 @@ export function ipipDesired(
 export class IpipBackend implements Backend {
   readonly type = "ipip" as const;
   #ctx: BackendContext;
+  #directRouting: boolean;
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
+    this.#directRouting = (ctx.settings as Settings<typeof IPIP_FIELDS>).directRouting === true;
+  }
+
+  /** With directRouting: the uplink and its on-link test, read now (one address dump). */
+  #direct(): DirectPeers | undefined {
+    if (!this.#directRouting) return undefined;
+    const u = this.#ctx.uplink.index;
+    return { uplink: u, onlink: new OnLink(this.#ctx.handle, u) };
   }
 
   #mismatch(l: Link): string | undefined {
@@ -130,8 +154,8 @@ export class IpipBackend implements Backend {
     } catch (e) {
       return failedReport([(e as Error).message], started);
     }
-    const desired = ipipDesired(c, dev.index, leases, self);
     try {
+      const desired = ipipDesired(c, dev.index, leases, self, this.#direct());
       const r = reconcileState(c.handle, desired);
       r.durationMs = performance.now() - started;
       return r;
@@ -147,7 +171,7 @@ export class IpipBackend implements Backend {
     return planWithDevice(
       c.handle,
       { name: c.deviceName, kind: "ipip" },
-      (dev) => ipipDesired(c, dev, leases, self),
+      (dev) => ipipDesired(c, dev, leases, self, this.#direct()),
     );
   }
 }

@@ -12,12 +12,13 @@
  *
  * @module
  */
-import { type DefaultedField, type FieldTable, intField } from "../component/fields.ts";
+import { boolField, type DefaultedField, type FieldTable, intField } from "../component/fields.ts";
 import { ENCAP_OVERHEAD } from "../node/mtu.ts";
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { BackendContext } from "./_context.ts";
 import { OnLink } from "./_lease.ts";
+import type { DirectPeers } from "./direct_routing.ts";
 import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
 import { IpipBackend, ipipDesired } from "./ipip.ts";
 import type { Backend, DesiredState, Uplink } from "./types.ts";
@@ -56,6 +57,23 @@ export interface DesiredBuild {
   device?: number;
   /** The cluster IPv4 network, when known (udp routes all of it into its device). */
   network?: string;
+  /** The backend's own fields as configured (vxlan: `{ directRouting }`); absent: defaults. */
+  settings?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * `backend.directRouting` (vxlan, ipip; flannel's DirectRouting): on-link peers get a host-gw
+ * route, the others the tunnel (backends/direct_routing.ts).
+ */
+export const DIRECT_ROUTING_FIELD: DefaultedField<boolean> = boolField({
+  default: false,
+  help: "a plain host-gw route to peers on the uplink's networks, the tunnel only across routers",
+});
+
+/** The on-link test for a read-only build when `backend.directRouting` is set; else undefined. */
+function directOf(b: DesiredBuild): DirectPeers | undefined {
+  if (b.settings?.directRouting !== true) return undefined;
+  return { uplink: b.uplink.index, onlink: new OnLink(b.handle as NetHandle, b.uplink.index) };
 }
 
 /** One entry of the backend table. */
@@ -78,6 +96,7 @@ export interface BackendDefinition {
 export const VXLAN_FIELDS: {
   readonly vni: DefaultedField<number>;
   readonly port: DefaultedField<number>;
+  readonly directRouting: DefaultedField<boolean>;
 } = {
   vni: intField({ min: 0, max: 16777215, default: 1, help: "VXLAN network identifier" }),
   port: intField({
@@ -86,6 +105,12 @@ export const VXLAN_FIELDS: {
     default: 8472,
     help: "VXLAN UDP port (flannel's; the IANA port is 4789)",
   }),
+  directRouting: DIRECT_ROUTING_FIELD,
+} as const;
+
+/** ipip's own fields. */
+export const IPIP_FIELDS: { readonly directRouting: DefaultedField<boolean> } = {
+  directRouting: DIRECT_ROUTING_FIELD,
 } as const;
 
 /** udp's own field (flannel's default port). */
@@ -114,11 +139,11 @@ export const BACKENDS = {
     },
     create: (ctx: BackendContext): Backend => new VxlanBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
-      vxlanDesired(b, b.device!, leases, self),
+      vxlanDesired(b, b.device!, leases, self, directOf(b)),
   },
   ipip: {
     summary: "IP-in-IP tunnel (device skein-ipip), IPv4 only",
-    fields: {},
+    fields: IPIP_FIELDS,
     capabilities: {
       overhead: ENCAP_OVERHEAD.ipip,
       ipv6Pods: false,
@@ -128,7 +153,7 @@ export const BACKENDS = {
     },
     create: (ctx: BackendContext): Backend => new IpipBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
-      ipipDesired(b, b.device!, leases, self),
+      ipipDesired(b, b.device!, leases, self, directOf(b)),
   },
   udp: {
     summary: "userspace UDP encapsulation through a TUN device (skein-udp), flannel's udp format",

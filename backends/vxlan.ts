@@ -11,6 +11,10 @@
  * ip route replace <subnet> via <subnet>.0 dev skein.1 onlink proto 100
  * ```
  *
+ * With `backend.directRouting: true` (flannel's DirectRouting) a node whose IP is on a network
+ * connected to the uplink gets only `ip route replace <subnet> via <node IP> dev <uplink> proto
+ * 100` (host-gw); the tunnel carries the rest (direct_routing.ts).
+ *
  * @module
  */
 import { familyBits } from "../net/cidr.ts";
@@ -21,7 +25,8 @@ import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
-import { checkLeases, firstAddress, vtepMacOf } from "./_lease.ts";
+import { checkLeases, firstAddress, OnLink, vtepMacOf } from "./_lease.ts";
+import { type DirectPeers, withDirectRouting } from "./direct_routing.ts";
 import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
 import type {
@@ -37,13 +42,21 @@ import { resolveVtepMac } from "./vtep_mac.ts";
 import type { Settings } from "../component/fields.ts";
 import type { VXLAN_FIELDS } from "./registry.ts";
 
-/** The desired vxlan state for `leases`, for the device with index `dev` (pure). */
+/**
+ * The desired vxlan state for `leases`, for the device with index `dev` (pure apart from
+ * `direct.onlink`). With `direct` (directRouting), on-link peers get a host-gw route instead.
+ */
 export function vxlanDesired(
   ctx: Pick<BackendContext, "publicIP" | "underlayFamily">,
   dev: number,
   leases: readonly Lease[],
   self: Lease,
+  direct?: DirectPeers,
 ): DesiredState {
+  if (direct) {
+    const o = { ...direct, type: "vxlan", publicIP: ctx.publicIP };
+    return withDirectRouting(o, leases, self, (rest) => vxlanDesired(ctx, dev, rest, self));
+  }
   const checked = checkLeases(leases, self, { type: "vxlan", publicIP: ctx.publicIP });
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [dev] };
   for (const l of checked.leases) {
@@ -102,12 +115,21 @@ export class VxlanBackend implements Backend {
   #vni: number;
   #port: number;
   #mac: string | undefined;
+  #directRouting: boolean;
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
     const s = ctx.settings as Settings<typeof VXLAN_FIELDS>;
     this.#vni = s.vni;
     this.#port = s.port;
+    this.#directRouting = s.directRouting === true;
+  }
+
+  /** With directRouting: the uplink and its on-link test, read now (one address dump). */
+  #direct(): DirectPeers | undefined {
+    if (!this.#directRouting) return undefined;
+    const u = this.#ctx.uplink.index;
+    return { uplink: u, onlink: new OnLink(this.#ctx.handle, u) };
   }
 
   /** Why an existing link cannot be reused as skein's VXLAN device; undefined when it can. */
@@ -220,9 +242,10 @@ export class VxlanBackend implements Backend {
       }
     }
     const addrs = ensureDeviceAddrs(c.handle, dev.index, wanted);
-    const desired = vxlanDesired(c, dev.index, leases, self);
+    let desired: DesiredState = { entries: [], skipped: [], ownedDevices: [dev.index] };
     let report: ReconcileReport;
     try {
+      desired = vxlanDesired(c, dev.index, leases, self, this.#direct());
       report = reconcileState(c.handle, desired, {
         extra: {
           ...addrs,
@@ -256,7 +279,7 @@ export class VxlanBackend implements Backend {
     return planWithDevice(
       c.handle,
       { name: c.deviceName, kind: "vxlan" },
-      (dev) => vxlanDesired(c, dev, leases, self),
+      (dev) => vxlanDesired(c, dev, leases, self, this.#direct()),
     );
   }
 }

@@ -70,6 +70,7 @@ function desiredRoutes(
   const a = desiredFor(
     {
       type: info.config.backend.type,
+      settings: info.config.backend,
       handle: k.handle,
       uplink: { name: info.uplink.name, index: info.uplink.index, mtu: info.uplink.mtu },
       publicIP: info.uplink.publicIP,

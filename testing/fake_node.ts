@@ -25,7 +25,7 @@ export function lease(n: number, extra: Partial<Lease> = {}): Lease {
 /** A fake node: FakeHandle with eth0 (192.168.1.11/24, fd00:1::11/64), and a context for it. */
 export function fakeNode(
   type: BackendType,
-  opts: { mtu?: number; stateDir?: string } = {},
+  opts: { mtu?: number; stateDir?: string; settings?: Record<string, unknown> } = {},
 ): { h: FakeHandle; ctx: BackendContext; sysctl: Map<string, string>; self: Lease } {
   const h = new FakeHandle();
   const eth0 = h.linkAdd({ kind: "dummy", name: "eth0", mtu: 1500, up: true });
@@ -41,6 +41,7 @@ export function fakeNode(
     node: "node1",
     mtu: opts.mtu,
     stateDir: opts.stateDir,
+    ...(opts.settings ? { settings: opts.settings } : {}),
   }, { get: (k) => sysctl.get(k), set: (k, v) => void sysctl.set(k, v) });
   return { h, ctx, sysctl, self: lease(1) };
 }
