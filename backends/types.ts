@@ -139,6 +139,20 @@ export interface Backend extends Lifecycle {
    * and `skein diagnose`.
    */
   plan(leases: readonly Lease[], self: Lease, net?: ClusterNetwork): Plan;
+  /** Metrics the backend keeps on its own (udp: its worker's packet and drop counters). */
+  metrics?(): BackendMetric[];
+  /** What the backend's own machinery is doing, for `/debug/state` (udp: socket, counters). */
+  debugState?(): Record<string, unknown>;
+}
+
+/** One metric a backend exports through the daemon's `/metrics`. */
+export interface BackendMetric {
+  /** Prometheus name, e.g. "skein_udp_dropped_total". */
+  name: string;
+  help: string;
+  type: "counter" | "gauge";
+  /** One value per label set. */
+  samples: { labels?: Record<string, string>; value: number }[];
 }
 
 /** The cluster network, for backends that route all of it at once (udp); the others ignore it. */

@@ -114,6 +114,8 @@ export interface DaemonDebugInfo {
   setup?: SetupResult;
   lastRun?: { at: string; trigger: string; report: ReconcileReport };
   lastSuccessAt?: string;
+  /** The backend's own state (udp: its socket and forwarding counters), when it has any. */
+  backendState?: Record<string, unknown>;
 }
 
 /** The node agent. */
@@ -160,6 +162,7 @@ export class NodeDaemon {
     this.#cfg = deps.config;
     this.#log = deps.log;
     this.metrics = deps.metrics ?? createDaemonMetrics();
+    this.metrics.registry.source(() => this.#backend?.metrics?.() ?? []);
     this.#backoffMin = deps.backoff?.minMs ?? 500;
     this.#backoffMax = deps.backoff?.maxMs ?? 30_000;
     this.#events = this.#eventReconciles();
@@ -220,6 +223,8 @@ export class NodeDaemon {
     if (this.#setup) i.setup = this.#setup;
     if (this.#lastRun) i.lastRun = this.#lastRun;
     if (this.#lastSuccessAt) i.lastSuccessAt = this.#lastSuccessAt;
+    const backendState = this.#backend?.debugState?.();
+    if (backendState) i.backendState = backendState;
     return i;
   }
 

@@ -127,6 +127,7 @@ function optionalParts(info: DaemonDebugInfo): Record<string, unknown> {
     };
   }
   if (info.lastSuccessAt) o.lastSuccessAt = info.lastSuccessAt;
+  if (info.backendState) o.backendState = info.backendState;
   return o;
 }
 

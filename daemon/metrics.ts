@@ -101,6 +101,14 @@ export class Histogram implements Metric {
   }
 }
 
+/** A metric rendered from someone else's values (Registry.source()). */
+export interface ExternalMetric {
+  name: string;
+  help: string;
+  type: "counter" | "gauge";
+  samples: { labels?: Labels; value: number }[];
+}
+
 /** A set of metrics rendered together. */
 export class Registry {
   #metrics: Metric[] = [];
@@ -126,6 +134,11 @@ export class Registry {
     this.#metrics.push(m);
     return m;
   }
+  #sources: (() => ExternalMetric[])[] = [];
+  /** Adds metrics produced elsewhere (a backend's own counters), read at every render. */
+  source(fn: () => ExternalMetric[]): void {
+    this.#sources.push(fn);
+  }
   #collectors: (() => void)[] = [];
   /** Runs `fn` before every render (to refresh gauges such as memory). */
   onCollect(fn: () => void): void {
@@ -139,6 +152,15 @@ export class Registry {
       lines.push(`# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
       lines.push(`# TYPE ${m.name} ${m.type}`);
       lines.push(...m.render());
+    }
+    for (const m of this.#sources.flatMap((f) => f())) {
+      if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(m.name)) continue;
+      lines.push(`# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+      lines.push(`# TYPE ${m.name} ${m.type}`);
+      for (const s of m.samples) {
+        const k = labelKey(s.labels);
+        lines.push(`${m.name}${k ? `{${k}}` : ""} ${fmt(s.value)}`);
+      }
     }
     return lines.join("\n") + "\n";
   }

@@ -26,10 +26,23 @@ import { ensureDeviceAddrs, removeOtherTunnelDevices } from "../_device.ts";
 import { checkLeases, firstAddress } from "../_lease.ts";
 import type { Plan } from "../plan.ts";
 import { failedReport, planWithDevice, reconcileState } from "../reconcile.ts";
-import type { Backend, DesiredState, DriftKind, ReconcileReport, SetupResult } from "../types.ts";
+import type {
+  Backend,
+  BackendMetric,
+  DesiredState,
+  DriftKind,
+  ReconcileReport,
+  SetupResult,
+} from "../types.ts";
 import type { UdpCounters } from "./counters.ts";
 import { Forwarder } from "./forwarder.ts";
-import type { PeerTableSpec } from "./packet.ts";
+import { DROP_REASONS, type PeerTableSpec } from "./packet.ts";
+
+/**
+ * Packets the device queues for the worker (the kernel's default for a TUN device is 500): a
+ * burst larger than the queue is dropped before the worker sees it.
+ */
+const TUN_TXQLEN = 2000;
 
 /** What udpDesired() returns: the kernel's desired state and the worker's lease table. */
 export interface UdpDesired extends DesiredState {
@@ -90,6 +103,7 @@ export class UdpBackend implements Backend {
   #tun?: TunDevice;
   #sock?: number;
   #fwd?: Forwarder;
+  #peers = 0;
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
@@ -101,6 +115,53 @@ export class UdpBackend implements Backend {
     return this.#fwd?.counters();
   }
 
+  /** skein_udp_* counters of the forwarding worker (none before start()). */
+  metrics(): BackendMetric[] {
+    const k = this.#fwd?.counters();
+    if (!k) return [];
+    return [
+      {
+        name: "skein_udp_dropped_total",
+        help: "Packets the udp backend dropped, by reason (no-route: no lease holds the " +
+          "destination; unknown-source, spoofed-source, wrong-destination, bad-*: refused datagrams).",
+        type: "counter",
+        samples: DROP_REASONS.map((r) => ({ labels: { reason: r }, value: k.dropped[r] })),
+      },
+      {
+        name: "skein_udp_packets_total",
+        help: "Packets the udp backend forwarded: tx TUN → peer, rx peer → TUN.",
+        type: "counter",
+        samples: [
+          { labels: { direction: "tx" }, value: k.txPackets },
+          { labels: { direction: "rx" }, value: k.rxPackets },
+        ],
+      },
+      {
+        name: "skein_udp_bytes_total",
+        help: "Bytes of skein_udp_packets_total (inner IP packets).",
+        type: "counter",
+        samples: [
+          { labels: { direction: "tx" }, value: k.txBytes },
+          { labels: { direction: "rx" }, value: k.rxBytes },
+        ],
+      },
+    ];
+  }
+
+  /** The socket, the device and the worker's counters, for `/debug/state`. */
+  debugState(): Record<string, unknown> {
+    return {
+      udp: {
+        listen: `${this.#ctx.publicIP}:${this.#port}`,
+        socketOpen: this.#sock !== undefined,
+        device: this.#tun?.name ?? null,
+        worker: this.#fwd !== undefined,
+        peers: this.#peers,
+        counters: this.#fwd?.counters() ?? null,
+      },
+    };
+  }
+
   /** The UDP port this node listens on. */
   get port(): number {
     return this.#port;
@@ -109,6 +170,7 @@ export class UdpBackend implements Backend {
   /** Opens the TUN device (once), then fixes its MTU and up state in place. */
   ensureDevice(onRepair?: () => void): Link {
     const c = this.#ctx;
+    const opened = !this.#tun;
     if (!this.#tun) {
       onRepair?.();
       try {
@@ -121,6 +183,7 @@ export class UdpBackend implements Backend {
       }
     }
     let link = c.handle.linkGet(c.deviceName);
+    if (opened) c.handle.linkSet(link.index, { txqlen: TUN_TXQLEN });
     if (link.mtu !== c.mtu || !link.up) {
       onRepair?.();
       c.handle.linkSet(link.index, { mtu: c.mtu, up: true });
@@ -194,6 +257,7 @@ export class UdpBackend implements Backend {
       port: this.#port,
       ...(net ? { network: net.network } : {}),
     });
+    this.#peers = desired.peers.length;
     this.#fwd?.setTable({ self: self.subnet, peers: desired.peers });
     try {
       const r = reconcileState(c.handle, desired, {
