@@ -77,6 +77,27 @@ const impls: Impl[] = [
   },
 ];
 
+/**
+ * CPU time (user + system, ms) of the processes this one has reaped: each plugin call is one
+ * process (nsenter, env and the launcher exec into it), so the difference around a sequential
+ * call is that call's CPU, whatever else the machine is doing.
+ */
+const rusage = Deno.dlopen("libc.so.6", {
+  /** int getrusage(int who, struct rusage *usage) */
+  getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+}).symbols;
+function childrenCpuMs(): number {
+  const ru = new BigInt64Array(18);
+  rusage.getrusage(-1, /* RUSAGE_CHILDREN */ ru);
+  return Number(ru[0]! + ru[2]!) * 1000 + Number(ru[1]! + ru[3]!) / 1000;
+}
+
+/** CPU ms of a process since it started (/proc/PID/stat utime + stime, at 100 ticks/s). */
+function processCpuMs(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
   await fn();
@@ -101,7 +122,12 @@ async function startup(ns: string, argv: string[], env: string[], n = 20): Promi
   return stats(ms).median;
 }
 
-const results: Record<string, { add: number[]; del: number[]; conc: number }> = {};
+const results: Record<
+  string,
+  { add: number[]; del: number[]; conc: number; cpuAdd: number[]; cpuDel: number[] }
+> = {};
+/** CPU ms the daemon's CNI service spent on the sequential ADDs and DELs. */
+const daemonCpu = { add: 0, del: 0 };
 const floor: Record<string, number> = {};
 cniBinDir();
 await withNamespaces(
@@ -134,12 +160,25 @@ await withNamespaces(
         await call("ADD", 0, "warm");
         await call("DEL", 0, "warm");
       }
-      impls.forEach((impl) => results[impl.label] = { add: [], del: [], conc: 0 });
+      impls.forEach((impl) =>
+        results[impl.label] = { add: [], del: [], conc: 0, cpuAdd: [], cpuDel: [] }
+      );
+      const servicePid = Number(
+        new TextDecoder().decode(
+          new Deno.Command("pgrep", { args: ["-f", socket], stdout: "piped" }).outputSync().stdout,
+        ).trim().split("\n")[0],
+      );
       for (const verb of ["ADD", "DEL"] as const) {
         for (let i = 0; i < PODS; i++) {
           for (const [k, call] of calls.entries()) {
             const r = results[impls[k]!.label]!;
+            const cpu0 = childrenCpuMs();
+            const d0 = impls[k]!.socket === "daemon" ? processCpuMs(servicePid) : 0;
             (verb === "ADD" ? r.add : r.del).push(await timeIt(() => call(verb, i, "s")));
+            (verb === "ADD" ? r.cpuAdd : r.cpuDel).push(childrenCpuMs() - cpu0);
+            if (impls[k]!.socket === "daemon") {
+              daemonCpu[verb === "ADD" ? "add" : "del"] += processCpuMs(servicePid) - d0;
+            }
           }
         }
       }
@@ -221,6 +260,15 @@ for (const mode of ["daemon", "in-process"]) {
   row(`DEL p95 (${mode})`, d.p95, rd.p95);
   row(`${CONC} concurrent ADDs (${mode})`, sk.conc, ref.conc);
 }
+console.log(`\nCPU per call (user + system of the plugin process, median; ms)`);
+const cpu = (xs: number[]) => stats(xs).median;
+for (const mode of ["daemon", "in-process"]) {
+  const sk = results[mode]!;
+  row(`ADD CPU (${mode})`, cpu(sk.cpuAdd), cpu(ref.cpuAdd));
+  row(`DEL CPU (${mode})`, cpu(sk.cpuDel), cpu(ref.cpuDel));
+}
+row("ADD CPU in the daemon (mean)", daemonCpu.add / PODS, cpu(ref.cpuAdd));
+row("DEL CPU in the daemon (mean)", daemonCpu.del / PODS, cpu(ref.cpuDel));
 console.log(`\nStart-up floor (median of 20, ms; ratio to the empty deno run)`);
 const e = floor["empty deno run"] ?? NaN;
 for (const [k, v] of Object.entries(floor)) {
