@@ -197,7 +197,7 @@ await withNamespaces(
     if (/main\.ts'/.test(launcher)) {
       // The same launcher with an empty module instead of main.ts.
       const emptyLauncher = `${empty}.sh`;
-      Deno.writeTextFileSync(emptyLauncher, launcher.replace(/'[^']*main\.ts'/, `'${empty}'`), {
+      Deno.writeTextFileSync(emptyLauncher, launcher.replaceAll(/'[^']*main\.ts'/g, `'${empty}'`), {
         mode: 0o755,
       });
       floor["empty deno run"] = await startup(host, [emptyLauncher], []);
