@@ -39,7 +39,8 @@ export function hostGwDesired(
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [] };
   const notOnLink = (l: Lease, ip: string) =>
     `node ${l.node}'s public IP ${ip} is not on a network connected to ${ctx.uplink.name} ` +
-    `(connected: ${onlink.describe()}); host-gw needs every node on one L2 network, use vxlan`;
+    `(connected: ${onlink.describe()}); host-gw needs every node on one L2 network, use vxlan ` +
+    "(with directRouting: true it keeps host-gw routes to the nodes on this network)";
   for (const l of checked.leases) {
     const routes: RouteSpec[] = [];
     const gw4 = underlayOf(l, 4);

@@ -9,6 +9,7 @@ import {
   formatStatus,
   LAB_BACKENDS,
   LAB_DATASTORES,
+  LAB_TOPOLOGIES,
   LabConfigError,
   labDefaults,
   labDiagnose,
@@ -30,7 +31,8 @@ const HELP = `skein lab: a multi-node cluster of network namespaces on this mach
 Usage:
   skein lab up [--nodes N] [--backend ${LAB_BACKENDS.join("|")}] [--pods-per-node K] [--name LAB]
                [--datastore ${LAB_DATASTORES.join("|")}] [--etcd-endpoints URL,...] [--network CIDR]
-               [--lease-ttl S] [--reconcile-period S]
+               [--lease-ttl S] [--reconcile-period S] [--topology ${LAB_TOPOLOGIES.join("|")}]
+               [--direct-routing]
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
   skein lab down [--name LAB]
@@ -42,6 +44,12 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         (namespaces LAB-nI-pJ) through the skein CNI plugin, then pings every pod from every pod
         and prints the matrix. Exit 1 when any pair cannot reach the other.
         --datastore etcd starts a local etcd (/usr/bin/etcd) unless --etcd-endpoints is given.
+        --topology two-subnets: two L2 segments (LAB-lan 192.168.77.0/24, LAB-lan2
+        192.168.78.0/24) joined by a router namespace LAB-router (.1 on each); odd nodes on the
+        first, even nodes on the second, each routing the other segment via its router. host-gw
+        then reaches only same-segment nodes (the others are skipped with the reason); vxlan and
+        ipip cross the router. --direct-routing sets backend.directRouting (vxlan, ipip): host-gw
+        routes to same-segment nodes, the tunnel only across the router.
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
@@ -52,7 +60,7 @@ diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, or a pod 
         --trace also records where the kernel drops them (temporary nftrace rule and tracepoint).
 
 Defaults: --name skein --nodes 3 --pods-per-node 2 --backend vxlan --datastore file
-          --network 10.244.0.0/16 --lease-ttl 86400 --reconcile-period 5
+          --network 10.244.0.0/16 --lease-ttl 86400 --reconcile-period 5 --topology one-subnet
 State: /run/skein/lab/LAB/lab.json (daemon logs: /run/skein/lab/LAB/nodes/nI/daemon.log)
 `;
 
@@ -77,6 +85,8 @@ const OPTIONS = {
   network: { type: "string" },
   "lease-ttl": { type: "string" },
   "reconcile-period": { type: "string" },
+  topology: { type: "string" },
+  "direct-routing": { type: "boolean" },
   json: { type: "boolean" },
   probe: { type: "boolean" },
   trace: { type: "boolean" },
@@ -203,6 +213,8 @@ async function up(name: string, v: Record<string, string | boolean | undefined>)
     leaseTtl: num("--lease-ttl", s("lease-ttl"), d.leaseTtl),
     reconcilePeriod: num("--reconcile-period", s("reconcile-period"), d.reconcilePeriod),
     etcdEndpoints: s("etcd-endpoints")?.split(",").filter((x) => x),
+    topology: (s("topology") ?? "one-subnet") as typeof LAB_TOPOLOGIES[number],
+    ...(v["direct-routing"] === true ? { directRouting: true } : {}),
   });
   if (options.etcdEndpoints && options.datastore !== "etcd") {
     throw new LabConfigError("--etcd-endpoints", "needs --datastore etcd");

@@ -20,6 +20,8 @@ export interface NodeFacts {
   port: number;
   /** The tunnel device, if the backend has one ("skein.1", "skein-ipip"). */
   device?: string;
+  /** `backend.directRouting: true` (vxlan, ipip): on-link peers get host-gw routes. */
+  directRouting?: boolean;
   /** The uplink the config names (iface), if it names one. */
   iface?: string;
   /** The cluster network. */

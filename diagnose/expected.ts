@@ -45,6 +45,7 @@ function compute(d: Diagnosis, node: NodeView): Expected {
     uplink: { name: up.name, index: up.index, mtu: up.mtu },
     publicIP: self.publicIP,
     ...(node.facts.device ? { device: node.facts.device } : {}),
+    ...(node.facts.directRouting ? { settings: { directRouting: true } } : {}),
   };
   const a = desiredFor(inputs, leases, self);
   if (!a.ok) return a;

@@ -23,7 +23,7 @@ export interface LocalSetup {
   name: string;
   /** The node's network namespace (name under /run/netns or a path); undefined: this one. */
   netns?: string;
-  backend: { type: string; vni?: number; port?: number };
+  backend: { type: string; vni?: number; port?: number; directRouting?: unknown };
   network?: string;
   iface?: string;
   /** The daemon's health address. */
@@ -48,6 +48,7 @@ function facts(s: LocalSetup, backend: string): NodeFacts {
   };
   const device = backendDefinition(backend)?.capabilities.device?.name; // the backend table's
   if (device) f.device = device;
+  if (s.backend.directRouting === true) f.directRouting = true;
   if (s.network) f.network = s.network;
   return f;
 }

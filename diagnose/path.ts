@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isOnLink } from "../backends/direct_routing.ts";
 import type { Link } from "../net/types.ts";
 import { type Diagnosis, fibOn, type NodeView, type Pair } from "./context.ts";
 import type { FibAnswer } from "./kernel.ts";
@@ -32,10 +33,22 @@ export function uplinkOf(node: NodeView): Link | undefined {
   return node.facts.iface ? k.link(node.facts.iface) : undefined;
 }
 
-/** The device traffic from other nodes arrives on: the tunnel device, or the uplink (host-gw). */
-export function remoteDevOf(node: NodeView): string | undefined {
-  if (node.facts.device) return node.facts.device;
+/**
+ * The device traffic from other nodes arrives on: the tunnel device, or the uplink (host-gw).
+ * With `directRouting` and a `peer` whose node IP is on the uplink's networks: the uplink.
+ */
+export function remoteDevOf(node: NodeView, peer?: NodeView): string | undefined {
+  if (node.facts.device && !(node.facts.directRouting && peer && onLinkPeer(node, peer))) {
+    return node.facts.device;
+  }
   return uplinkOf(node)?.name;
+}
+
+/** True when `peer`'s node IP is on a network of `node`'s uplink (its address prefixes). */
+function onLinkPeer(node: NodeView, peer: NodeView): boolean {
+  const up = uplinkOf(node), ip = peer.lease?.publicIP;
+  if (!up || !ip || !node.kernel) return false;
+  return isOnLink(ip, node.kernel.addrs().filter((a) => a.index === up.index).map((a) => a.cidr));
 }
 
 /**
@@ -65,10 +78,10 @@ export function pathHops(d: Diagnosis, pair: Pair): Hop[] {
   };
   if (src?.kernel) {
     ask(src, "forward", podDevOf(d, src, from.ip));
-    ask(src, "reverse", src === dst ? podDevOf(d, src, to.ip) : remoteDevOf(src));
+    ask(src, "reverse", src === dst ? podDevOf(d, src, to.ip) : remoteDevOf(src, dst));
   }
   if (dst && dst !== src && dst.kernel) {
-    ask(dst, "forward", remoteDevOf(dst));
+    ask(dst, "forward", remoteDevOf(dst, src));
     ask(dst, "reverse", podDevOf(d, dst, to.ip));
   }
   d.memo.set("path", hops);

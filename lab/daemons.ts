@@ -36,7 +36,7 @@ export function daemonConfig(
     name: node.nodeName,
     network: o.network,
     subnetLen: o.subnetLen,
-    backend: { type: o.backend },
+    backend: { type: o.backend, ...(o.directRouting ? { directRouting: true } : {}) },
     datastore,
     iface: "eth0",
     netns: `/run/netns/${node.netns}`,

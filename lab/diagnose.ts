@@ -47,6 +47,7 @@ function nodeView(lab: Lab, n: NodePlan): NodeView {
       vni: 1,
       port: 8472,
       ...(device ? { device } : {}),
+      ...(o.directRouting ? { directRouting: true } : {}),
       iface: "eth0",
       network: o.network,
       leaseFile: n.leaseFile,

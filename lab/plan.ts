@@ -7,6 +7,12 @@
  * - `<lab>-n<i>`: node i (1-based), uplink `eth0` with 192.168.77.(10+i)/24.
  * - `<lab>-n<i>-p<j>`: pod j on node i, attached by the CNI plugin as `eth0`.
  *
+ * `--topology two-subnets` adds a second segment and a router between them (nodes alternate:
+ * odd nodes on the first, even nodes on the second):
+ * - `<lab>-lan2`: the second L2 segment, bridge `br0`, underlay `<a.b.(c+1)>.0/24`;
+ * - `<lab>-router`: `eth0` .1 on `<lab>-lan` (port `r0`), `eth1` .1 on `<lab>-lan2` (port `r0`),
+ *   IPv4 forwarding on. Each node routes the other segment via its own segment's router address.
+ *
  * @module
  */
 import { type BackendCapabilities, backendNames, BACKENDS } from "../backends/registry.ts";
@@ -21,6 +27,10 @@ export const LAB_BACKENDS: readonly BackendType[] = backendNames().filter((n) =>
 );
 /** A backend the lab can run. */
 export type LabBackend = BackendType;
+/** How the lab wires its nodes: one L2 segment, or two joined by a router (nodes alternate). */
+export const LAB_TOPOLOGIES = ["one-subnet", "two-subnets"] as const;
+/** A lab topology. */
+export type LabTopology = typeof LAB_TOPOLOGIES[number];
 /** Datastores the lab can use. */
 export const LAB_DATASTORES = ["file", "etcd"] as const;
 /** A datastore the lab can use. */
@@ -30,6 +40,8 @@ export type LabDatastore = typeof LAB_DATASTORES[number];
 export const LAB_ROOT = "/run/skein/lab";
 /** The bridge on the lan segment (inside `<lab>-lan`). */
 export const LAN_BRIDGE = "br0";
+/** The router's port on each segment's bridge (in `<lab>-lan`, `<lab>-lan2`). */
+export const ROUTER_PORT = "r0";
 /** The node's uplink name inside its namespace. */
 export const NODE_UPLINK = "eth0";
 /** The pod's interface name (CNI_IFNAME). */
@@ -51,6 +63,13 @@ export interface LabOptions {
   subnetLen: number;
   /** The node segment: three octets, nodes get .(10+i)/24. Default "192.168.77". */
   lanPrefix: string;
+  /**
+   * "one-subnet" (default; also when absent, in an older lab.json) or "two-subnets": a second
+   * segment (the third octet + 1) behind a router, even nodes on it.
+   */
+  topology?: LabTopology;
+  /** `backend.directRouting: true` in every daemon config (vxlan, ipip). */
+  directRouting?: boolean;
   /** Lease TTL in seconds handed to the daemons (short in tests). */
   leaseTtl: number;
   /** Daemon reconcile period in seconds (short so deleted routes/devices heal quickly). */
@@ -80,6 +99,26 @@ export interface PodPlan {
   containerId: string;
 }
 
+/** One L2 segment of the plan: a namespace holding bridge `br0`. */
+export interface SegmentPlan {
+  /** Namespace name: "<lab>-lan", "<lab>-lan2". */
+  netns: string;
+  /** Three octets: "192.168.77". */
+  prefix: string;
+  /** The segment's network: "192.168.77.0/24". */
+  network: string;
+  /** The router's address on it ("192.168.77.1"); undefined with one segment (no router). */
+  gateway?: string;
+}
+
+/** The router of a two-subnets lab. */
+export interface RouterPlan {
+  /** Namespace name "<lab>-router". */
+  netns: string;
+  /** Its links, one per segment: eth0 on the first, eth1 on the second. */
+  ports: { name: string; segment: SegmentPlan; cidr: string }[];
+}
+
 /** One node of the plan. */
 export interface NodePlan {
   /** "n1" */
@@ -94,8 +133,12 @@ export interface NodePlan {
   cidr: string;
   /** Uplink address: "192.168.77.11". */
   ip: string;
-  /** The veth end on the lan bridge, in `<lab>-lan`: "n1". */
+  /** The veth end on the lan bridge, in the segment's namespace: "n1". */
   lanPort: string;
+  /** The segment the node's eth0 is on. */
+  segment: SegmentPlan;
+  /** Routes to the other segments via this segment's router ("192.168.78.0/24" via .1). */
+  underlayRoutes: { dst: string; gateway: string }[];
   /** Per-node state directory: `<stateDir>/nodes/n1`. */
   dir: string;
   /** The lease file the daemon writes and the CNI plugin reads. */
@@ -120,8 +163,12 @@ export interface LabPlan {
   stateFile: string;
   /** `<stateDir>/store`: the shared file datastore. */
   storeDir: string;
-  /** Namespace name of the lan segment. */
+  /** Namespace name of the (first) lan segment. */
   lanNetns: string;
+  /** Every segment, the first one being `lanNetns`. */
+  segments: SegmentPlan[];
+  /** The router joining the segments (two-subnets only). */
+  router?: RouterPlan;
   nodes: NodePlan[];
 }
 
@@ -185,11 +232,13 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
       `must be one of ${LAB_DATASTORES.join(", ")}, got ${JSON.stringify(options.datastore)}`,
     );
   }
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(options.lanPrefix);
-  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+  const segments = planSegments(name, options);
+  if (options.directRouting && !("directRouting" in BACKENDS[options.backend].fields)) {
     throw new LabConfigError(
-      "--lan",
-      `must be three octets like "192.168.77", got ${JSON.stringify(options.lanPrefix)}`,
+      "--direct-routing",
+      `only applies to backends with backend.directRouting (${
+        backendNames().filter((b) => "directRouting" in BACKENDS[b].fields).join(", ")
+      }), not ${options.backend}`,
     );
   }
   const nm = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(options.network);
@@ -206,7 +255,8 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
   for (let i = 1; i <= options.nodes; i++) {
     const n = `n${i}`;
     const dir = `${stateDir}/nodes/${n}`;
-    const ip = `${options.lanPrefix}.${10 + i}`;
+    const segment = segments[(i - 1) % segments.length]!;
+    const ip = `${segment.prefix}.${10 + i}`;
     const pods: PodPlan[] = [];
     for (let j = 1; j <= options.podsPerNode; j++) {
       const netns = `${name}-${n}-p${j}`;
@@ -220,6 +270,11 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
       cidr: `${ip}/24`,
       ip,
       lanPort: n,
+      segment,
+      underlayRoutes: segments.filter((x) => x !== segment).map((x) => ({
+        dst: x.network,
+        gateway: segment.gateway!,
+      })),
       dir,
       leaseFile: `${dir}/subnet.json`,
       subnetEnv: `${dir}/subnet.env`,
@@ -234,17 +289,62 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
     stateDir,
     stateFile: `${stateDir}/lab.json`,
     storeDir: `${stateDir}/store`,
-    lanNetns: `${name}-lan`,
+    lanNetns: segments[0]!.netns,
+    segments,
+    ...(segments.length > 1
+      ? {
+        router: {
+          netns: `${name}-router`,
+          ports: segments.map((segment, i) => ({
+            name: `eth${i}`,
+            segment,
+            cidr: `${segment.gateway}/24`,
+          })),
+        },
+      }
+      : {}),
     nodes,
   };
 }
 
+/** The lab's L2 segments: one, or two (the second at the third octet + 1) with a router at .1. */
+function planSegments(name: string, options: LabOptions): SegmentPlan[] {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(options.lanPrefix);
+  if (!m || m.slice(1).some((o) => Number(o) > 255)) {
+    throw new LabConfigError(
+      "--lan",
+      `must be three octets like "192.168.77", got ${JSON.stringify(options.lanPrefix)}`,
+    );
+  }
+  const topology = options.topology ?? "one-subnet";
+  if (!(LAB_TOPOLOGIES as readonly string[]).includes(topology)) {
+    throw new LabConfigError(
+      "--topology",
+      `must be one of ${LAB_TOPOLOGIES.join(", ")}, got ${JSON.stringify(topology)}`,
+    );
+  }
+  const first = { netns: `${name}-lan`, prefix: options.lanPrefix };
+  if (topology === "one-subnet") return [{ ...first, network: `${first.prefix}.0/24` }];
+  if (Number(m[3]) >= 255) {
+    throw new LabConfigError(
+      "--lan",
+      `leaves no room for the second segment of --topology two-subnets (${options.lanPrefix} + 1)`,
+    );
+  }
+  const second = { netns: `${name}-lan2`, prefix: `${m[1]}.${m[2]}.${Number(m[3]) + 1}` };
+  return [first, second].map((x) => ({
+    ...x,
+    network: `${x.prefix}.0/24`,
+    gateway: `${x.prefix}.1`,
+  }));
+}
+
 /**
  * True when `netns` is a namespace name a lab called `name` creates (`<name>-lan`,
- * `<name>-n<i>`, `<name>-n<i>-p<j>`). Used by `lab down` to find leftovers of a partial build
+ * `<name>-lan2`, `<name>-router`, `<name>-n<i>`, `<name>-n<i>-p<j>`). Used by `lab down` to find leftovers of a partial build
  * without touching any other lab's or test's namespaces.
  */
 export function isLabNamespace(name: string, netns: string): boolean {
   if (!netns.startsWith(`${name}-`)) return false;
-  return /^(lan|n\d+|n\d+-p\d+)$/.test(netns.slice(name.length + 1));
+  return /^(lan|lan2|router|n\d+|n\d+-p\d+)$/.test(netns.slice(name.length + 1));
 }

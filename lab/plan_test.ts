@@ -42,3 +42,44 @@ Deno.test("isLabNamespace() matches only this lab's namespaces", () => {
     assertEquals(isLabNamespace("lab", ns), false, ns);
   }
 });
+
+Deno.test("planLab() two-subnets: a second segment at the next octet, a router, nodes alternate", () => {
+  const p = planLab(labDefaults({ name: "demo", nodes: 4, topology: "two-subnets" }), "/tmp/x");
+  assertEquals(p.segments.map((s) => [s.netns, s.network, s.gateway]), [
+    ["demo-lan", "192.168.77.0/24", "192.168.77.1"],
+    ["demo-lan2", "192.168.78.0/24", "192.168.78.1"],
+  ]);
+  assertEquals(p.router?.netns, "demo-router");
+  assertEquals(p.router?.ports.map((r) => [r.name, r.segment.netns, r.cidr]), [
+    ["eth0", "demo-lan", "192.168.77.1/24"],
+    ["eth1", "demo-lan2", "192.168.78.1/24"],
+  ]);
+  assertEquals(p.nodes.map((n) => [n.cidr, n.segment.netns, n.underlayRoutes]), [
+    ["192.168.77.11/24", "demo-lan", [{ dst: "192.168.78.0/24", gateway: "192.168.77.1" }]],
+    ["192.168.78.12/24", "demo-lan2", [{ dst: "192.168.77.0/24", gateway: "192.168.78.1" }]],
+    ["192.168.77.13/24", "demo-lan", [{ dst: "192.168.78.0/24", gateway: "192.168.77.1" }]],
+    ["192.168.78.14/24", "demo-lan2", [{ dst: "192.168.77.0/24", gateway: "192.168.78.1" }]],
+  ]);
+  for (const ns of ["demo-lan2", "demo-router"]) assertEquals(isLabNamespace("demo", ns), true);
+  // The default (and an older lab.json without the field) stays one segment, no router.
+  const flat = planLab(labDefaults({ nodes: 2 }));
+  assertEquals([flat.segments.length, flat.router, flat.nodes[1]!.underlayRoutes], [
+    1,
+    undefined,
+    [],
+  ]);
+});
+
+Deno.test("planLab() refuses a bad topology, a full third octet and --direct-routing on host-gw", () => {
+  const bad: [Partial<Parameters<typeof labDefaults>[0]>, string, string][] = [
+    [{ topology: "mesh" as never }, "--topology", "one-subnet, two-subnets"],
+    [{ topology: "two-subnets", lanPrefix: "10.0.255" }, "--lan", "second segment"],
+    [{ backend: "host-gw", directRouting: true }, "--direct-routing", "vxlan"],
+  ];
+  for (const [opts, field, text] of bad) {
+    const e = assertThrows(() => planLab(labDefaults(opts)), LabConfigError);
+    assertEquals(e.field, field, e.message);
+    assertEquals(e.message.includes(text), true, e.message);
+  }
+  assertEquals(planLab(labDefaults({ directRouting: true })).options.directRouting, true);
+});

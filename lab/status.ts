@@ -26,10 +26,22 @@ export interface NodeStatus {
   skeinRoutes?: number;
 }
 
+/** One of the lab's wiring namespaces (a segment or the router) and whether it exists. */
+export interface WireStatus {
+  netns: string;
+  /** "192.168.77.0/24 (n1, n3)" for a segment, "router" for the router. */
+  what: string;
+  exists: boolean;
+}
+
 /** A lab's live status. */
 export interface LabStatus {
   name: string;
   phase: string;
+  /** "one-subnet" or "two-subnets". */
+  topology?: string;
+  /** The segments' and router's namespaces (absent in an old status). */
+  wires?: WireStatus[];
   backend: string;
   datastore: string;
   createdAt: string;
@@ -87,6 +99,8 @@ export async function labStatus(
   return {
     name,
     phase: state.phase,
+    topology: state.options.topology ?? "one-subnet",
+    wires: wiresOf(plan),
     backend: state.options.backend,
     datastore: state.options.datastore,
     createdAt: state.createdAt,
@@ -108,6 +122,23 @@ export async function labStatus(
   };
 }
 
+/** The segments (with their nodes) and the router, each with whether its namespace exists. */
+function wiresOf(plan: LabPlan): WireStatus[] {
+  const out: WireStatus[] = plan.segments.map((seg) => ({
+    netns: seg.netns,
+    what: `${seg.network} (${
+      plan.nodes.filter((n) => n.segment.netns === seg.netns).map((n) => n.name).join(", ")
+    })`,
+    exists: netnsExists(seg.netns),
+  }));
+  if (plan.router) {
+    const r = plan.router;
+    const what = `router ${r.ports.map((p) => `${p.name} ${p.cidr}`).join(", ")}`;
+    out.push({ netns: r.netns, what, exists: netnsExists(r.netns) });
+  }
+  return out;
+}
+
 async function listLeases(plan: LabPlan): Promise<Lease[]> {
   const store = openLabStore(plan);
   try {
@@ -123,6 +154,12 @@ export function formatStatus(s: LabStatus): string {
   lines.push(
     `lab ${s.name}: ${s.phase}, backend ${s.backend}, datastore ${s.datastore}, created ${s.createdAt}`,
   );
+  if (s.wires?.length) {
+    lines.push(`topology ${s.topology ?? "one-subnet"}:`);
+    for (const w of s.wires) {
+      lines.push(`  ${w.netns.padEnd(20)}  ${w.what}${w.exists ? "" : "  (namespace GONE)"}`);
+    }
+  }
   lines.push("");
   lines.push("NODE  NAMESPACE             ADDRESS         SUBNET            ROUTES  DAEMON");
   for (const n of s.nodes) {
@@ -177,5 +214,6 @@ export function formatStatus(s: LabStatus): string {
 /** True when every daemon runs and is ready and every namespace exists. */
 export function statusHealthy(s: LabStatus): boolean {
   return s.nodes.every((n) => n.netnsExists && n.daemon?.running && n.daemon.ready) &&
-    s.pods.every((p) => p.netnsExists) && s.processes.every((p) => p.running);
+    s.pods.every((p) => p.netnsExists) && s.processes.every((p) => p.running) &&
+    (s.wires ?? []).every((w) => w.exists);
 }

@@ -70,3 +70,30 @@ Deno.test("statusHealthy() is false when a daemon is down, not ready, or a names
   assertEquals(statusHealthy(c), false);
   assertStringIncludes(formatStatus(c), "(namespace gone)");
 });
+
+Deno.test("formatStatus() lists the segments and router of a two-subnets lab; a gone one is unhealthy", () => {
+  const s: LabStatus = {
+    ...sample(),
+    topology: "two-subnets",
+    wires: [
+      { netns: "demo-lan", what: "192.168.77.0/24 (n1)", exists: true },
+      { netns: "demo-lan2", what: "192.168.78.0/24 (n2)", exists: true },
+      {
+        netns: "demo-router",
+        what: "router eth0 192.168.77.1/24, eth1 192.168.78.1/24",
+        exists: true,
+      },
+    ],
+  };
+  const text = formatStatus(s);
+  assertStringIncludes(text, "topology two-subnets:");
+  assertStringIncludes(text, "demo-lan2             192.168.78.0/24 (n2)");
+  assertStringIncludes(text, "router eth0 192.168.77.1/24");
+  assertEquals(statusHealthy(s), true);
+  s.wires![2]!.exists = false;
+  assertStringIncludes(
+    formatStatus(s),
+    "demo-router           router eth0 192.168.77.1/24, eth1 192.168.78.1/24  (namespace GONE)",
+  );
+  assertEquals(statusHealthy(s), false);
+});

@@ -1,52 +1,97 @@
 /**
- * The lab's wires: the lan namespace with its bridge, node namespaces with an `eth0` on that
- * bridge, and empty pod namespaces. All through net/ (no `ip` binary); every namespace is recorded
+ * The lab's wires: the lan namespace with its bridge (two of them and a router namespace joining
+ * them with `--topology two-subnets`), node namespaces with an `eth0` on their segment's bridge,
+ * and empty pod namespaces. All through net/ (no `ip` binary); every namespace is recorded
  * in the lab state before it is created, so `lab down` can remove a half-built lab.
  *
  * @module
  */
 import { netnsAdd, netnsDel, netnsList, netnsPath, openHandle, sysctlSet } from "../net/mod.ts";
 import { isNetlinkError } from "../net/errors.ts";
-import { isLabNamespace, type LabPlan, LAN_BRIDGE, NODE_UPLINK, type NodePlan } from "./plan.ts";
+import {
+  isLabNamespace,
+  type LabPlan,
+  LAN_BRIDGE,
+  NODE_UPLINK,
+  type NodePlan,
+  ROUTER_PORT,
+  type SegmentPlan,
+} from "./plan.ts";
 
 /** Called before a namespace is created, so it is recorded first. */
 export type RecordNamespace = (name: string) => void;
 
 /**
- * Creates `<lab>-lan` with bridge `br0` up (`ip netns add <lab>-lan; ip -n <lab>-lan link add br0
- * type bridge; ip -n <lab>-lan link set br0 up`).
+ * Creates each segment's namespace (`<lab>-lan`, and `<lab>-lan2` for two-subnets) with bridge
+ * `br0` up (`ip netns add <lab>-lan; ip -n <lab>-lan link add br0 type bridge; ip -n <lab>-lan
+ * link set br0 up`), then the router when the plan has one.
  */
 export function createLan(plan: LabPlan, record: RecordNamespace): void {
-  record(plan.lanNetns);
-  const path = netnsAdd(plan.lanNetns);
+  for (const seg of plan.segments) createSegment(seg, record);
+  if (plan.router) createRouter(plan, record);
+}
+
+function createSegment(seg: SegmentPlan, record: RecordNamespace): void {
+  record(seg.netns);
+  const path = netnsAdd(seg.netns);
   using h = openHandle({ netns: path });
   h.linkSet("lo", { up: true });
   h.linkAdd({ kind: "bridge", name: LAN_BRIDGE, up: true });
 }
 
 /**
- * Creates node namespace `<lab>-n<i>`: a veth whose `eth0` end is created directly in the node
- * and whose other end (`n<i>`) is a port of the lan bridge; the node address on eth0; lo up;
- * IPv4 forwarding on (`ip -n <lan> link add n1 master br0 up type veth peer name eth0 netns
- * <node>; ip -n <node> addr add 192.168.77.11/24 dev eth0; ip -n <node> link set eth0 up`).
+ * A veth from segment `seg`'s bridge (port `port`) to `ifname` in the namespace at `path`
+ * (`ip -n <seg> link add PORT master br0 up type veth peer name IFNAME netns NS`).
  */
-export function createNode(plan: LabPlan, node: NodePlan, record: RecordNamespace): void {
+function plugIntoSegment(seg: SegmentPlan, port: string, path: string, ifname: string): void {
+  using lan = openHandle({ netns: netnsPath(seg.netns) });
+  lan.linkAdd({
+    kind: "veth",
+    name: port,
+    master: LAN_BRIDGE,
+    up: true,
+    peer: { name: ifname, netns: path },
+  });
+}
+
+/**
+ * Creates `<lab>-router`: one port per segment (`eth0` 192.168.77.1/24 on the first, `eth1`
+ * 192.168.78.1/24 on the second), IPv4 forwarding on (`ip -n <lab>-router addr add ...; sysctl
+ * net.ipv4.ip_forward=1`).
+ */
+function createRouter(plan: LabPlan, record: RecordNamespace): void {
+  const r = plan.router!;
+  record(r.netns);
+  const path = netnsAdd(r.netns);
+  for (const p of r.ports) plugIntoSegment(p.segment, ROUTER_PORT, path, p.name);
+  using h = openHandle({ netns: path });
+  h.linkSet("lo", { up: true });
+  for (const p of r.ports) {
+    h.addrAdd({ dev: p.name, cidr: p.cidr });
+    h.linkSet(p.name, { up: true });
+  }
+  sysctlSet("net.ipv4.ip_forward", "1", { netns: path });
+}
+
+/**
+ * Creates node namespace `<lab>-n<i>`: a veth whose `eth0` end is created directly in the node
+ * and whose other end (`n<i>`) is a port of its segment's bridge; the node address on eth0; the
+ * routes to the other segment via the router (two-subnets); lo up; IPv4 forwarding on
+ * (`ip -n <lan> link add n1 master br0 up type veth peer name eth0 netns <node>; ip -n <node>
+ * addr add 192.168.77.11/24 dev eth0; ip -n <node> link set eth0 up; ip -n <node> route add
+ * 192.168.78.0/24 via 192.168.77.1 dev eth0`).
+ */
+export function createNode(node: NodePlan, record: RecordNamespace): void {
   record(node.netns);
   const path = netnsAdd(node.netns);
-  {
-    using lan = openHandle({ netns: netnsPath(plan.lanNetns) });
-    lan.linkAdd({
-      kind: "veth",
-      name: node.lanPort,
-      master: LAN_BRIDGE,
-      up: true,
-      peer: { name: NODE_UPLINK, netns: path },
-    });
-  }
+  plugIntoSegment(node.segment, node.lanPort, path, NODE_UPLINK);
   using h = openHandle({ netns: path });
   h.linkSet("lo", { up: true });
   h.addrAdd({ dev: NODE_UPLINK, cidr: node.cidr });
   h.linkSet(NODE_UPLINK, { up: true });
+  for (const r of node.underlayRoutes) {
+    h.routeAdd({ dst: r.dst, gateway: r.gateway, dev: NODE_UPLINK });
+  }
   sysctlSet("net.ipv4.ip_forward", "1", { netns: path });
 }
 
@@ -70,7 +115,7 @@ export function deleteLabNamespaces(
   const existing = new Set(netnsList());
   const names = new Set(recorded.filter((n) => existing.has(n)));
   for (const n of existing) if (isLabNamespace(labName, n)) names.add(n);
-  const rank = (n: string) => (n.endsWith("-lan") ? 2 : /-p\d+$/.test(n) ? 0 : 1);
+  const rank = (n: string) => (/-(lan\d*|router)$/.test(n) ? 2 : /-p\d+$/.test(n) ? 0 : 1);
   const ordered = [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const deleted: string[] = [], errors: string[] = [];
   for (const n of ordered) {

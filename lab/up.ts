@@ -143,9 +143,30 @@ async function waitDaemons(lab: Lab, progress: Progress): Promise<void> {
   const subnets = plan.nodes.map((node) => nodeSubnet(node)!); // waitReady() saw each one
   await Promise.all(plan.nodes.map((node) => {
     const d = daemonOf(node.name);
-    return waitReady(node, d.pid, d.listen, { subnets });
+    return waitReady(node, d.pid, d.listen, { subnets: reachableSubnets(plan, node) });
   }));
-  progress(`every daemon has routes to all ${subnets.length} node subnets`);
+  if (plan.router && onLinkOnly(plan)) {
+    progress(
+      `every daemon has routes to the subnets of its own segment; ${plan.options.backend} ` +
+        `cannot cross the router ${plan.router.netns} (the daemons skip those nodes with the reason)`,
+    );
+  } else progress(`every daemon has routes to all ${subnets.length} node subnets`);
+}
+
+/** True when the lab's backend reaches only nodes on its own segment (host-gw). */
+function onLinkOnly(plan: LabPlan): boolean {
+  return backendDefinition(plan.options.backend)?.capabilities.needsOnLinkPeers === true;
+}
+
+/**
+ * The node subnets `node`'s daemon can route: all of them, or with a backend that needs on-link
+ * peers (host-gw) only those of nodes on its own segment (two-subnets).
+ */
+function reachableSubnets(plan: LabPlan, node: NodePlan): string[] {
+  const peers = onLinkOnly(plan)
+    ? plan.nodes.filter((n) => n.segment.netns === node.segment.netns)
+    : plan.nodes;
+  return peers.map((n) => nodeSubnet(n)!);
 }
 
 /** Creates every pod's namespace and attaches the pods through the CNI plugin. */
@@ -185,11 +206,17 @@ async function build(lab: Lab, record: Recorder, progress: Progress): Promise<vo
     state.options = options;
     lab.save();
   }
-  progress(`creating lan ${plan.lanNetns} (bridge br0)`);
+  progress(
+    plan.router
+      ? `creating lans ${
+        plan.segments.map((x) => `${x.netns} (${x.network})`).join(", ")
+      } and router ${plan.router.netns}`
+      : `creating lan ${plan.lanNetns} (bridge br0)`,
+  );
   createLan(plan, record);
   for (const node of plan.nodes) {
     progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
-    createNode(plan, node, record);
+    createNode(node, record);
   }
   await startDaemons(lab, progress);
   await waitDaemons(lab, progress);

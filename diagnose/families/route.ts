@@ -259,7 +259,7 @@ export const routeFamily: Family = {
       }
       // The source node must send the destination's traffic out by its remote device.
       const fwd = pathHops(d, pair).find((h) => h.node === src && h.direction === "forward");
-      const want = remoteDevOf(src);
+      const want = remoteDevOf(src, dst);
       if (fwd?.answer?.ok && want && fwd.answer.route.devName !== want) {
         out.push(
           fail(

@@ -1,13 +1,16 @@
 /**
  * `vxlan`: the node's VXLAN device exists and is up; its VNI, UDP port and local address match
  * the config and the lease; for the peer node, the FDB entry maps the peer's VtepMAC to its node
- * IP and the neighbour `<subnet>.0 -> VtepMAC` is permanent and matches the peer's lease.
+ * IP and the neighbour `<subnet>.0 -> VtepMAC` is permanent and matches the peer's lease. With
+ * `directRouting`, a peer the node's plan routes directly (on-link: a host-gw route, no FDB entry
+ * or neighbour) passes as `vxlan.direct` instead; the route family checks its route.
  *
  * @module
  */
 import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
-import type { NodeView, Pair } from "../context.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
 
@@ -98,13 +101,34 @@ export function vtepMacOf(l: Lease): string | undefined {
   return typeof v === "string" ? v.toLowerCase() : undefined;
 }
 
+/** With directRouting: the direct route `node`'s plan has for `lease` (no FDB entry), if any. */
+function directRouteTo(d: Diagnosis, node: NodeView, lease: Lease | undefined): string | undefined {
+  if (!node.facts.directRouting || !lease) return undefined;
+  const e = expectedOf(d, node);
+  if (!e.ok) return undefined;
+  const entry = e.desired.entries.find((x) => x.subnet === lease.subnet);
+  const r = entry && entry.fdbs.length === 0 ? entry.routes[0] : undefined;
+  return r ? `${r.dst} via ${r.gateway} dev ${e.names.get(r.dev) ?? r.dev}` : undefined;
+}
+
 /** Checks on `node` that it can reach `peer`'s pods: the FDB entry and the neighbour. */
-function peerChecks(node: NodeView, peer: NodeView): CheckResult[] {
+function peerChecks(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
   const dev = node.facts.device ?? "skein.1";
   const l = k?.link(dev);
   if (!k || !l) return [];
   const lease = peer.lease;
+  const direct = directRouteTo(d, node, lease);
+  if (direct) {
+    return [
+      pass(
+        "vxlan.direct",
+        node.name,
+        `${peer.name} is on-link: directRouting routes it without VXLAN (${direct})`,
+        { evidence: { route: direct, peerNodeIP: lease?.publicIP } },
+      ),
+    ];
+  }
   const mac = lease ? vtepMacOf(lease) : undefined;
   if (!lease || !mac) {
     return [
@@ -186,11 +210,11 @@ function peerChecks(node: NodeView, peer: NodeView): CheckResult[] {
 export const vxlanFamily: Family = {
   name: "vxlan",
   appliesTo: ["vxlan"],
-  pair(_d, pair: Pair) {
+  pair(d, pair: Pair) {
     const out: CheckResult[] = [];
     for (const n of pair.nodes) out.push(...deviceChecks(n));
     const [a, b] = pair.nodes;
-    if (a && b) out.push(...peerChecks(a, b), ...peerChecks(b, a));
+    if (a && b) out.push(...peerChecks(d, a, b), ...peerChecks(d, b, a));
     return out;
   },
   node(d, node) {
@@ -198,7 +222,7 @@ export const vxlanFamily: Family = {
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease?.subnet) continue;
       const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
-      out.push(...peerChecks(node, peer));
+      out.push(...peerChecks(d, node, peer));
     }
     return out;
   },
