@@ -28,6 +28,9 @@ const server = serveCni({
 });
 const stop = async () => {
   await server.close();
+  // The directory tests/_cni.ts made for this service (socket and log) goes with it.
+  const dir = values.socket!.slice(0, values.socket!.lastIndexOf("/"));
+  if (/\/skein-cni-sock-[^/]+$/.test(dir)) Deno.removeSync(dir, { recursive: true });
   Deno.exit(0);
 };
 Deno.addSignalListener("SIGTERM", stop);
