@@ -22,6 +22,7 @@ import type { DirectPeers } from "./direct_routing.ts";
 import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
 import { IpipBackend, ipipDesired } from "./ipip.ts";
 import type { Backend, DesiredState, Uplink } from "./types.ts";
+import { BGP_FIELDS, BgpBackend, bgpExpectedDesired } from "./bgp/mod.ts";
 import { VxlanBackend, vxlanDesired } from "./vxlan.ts";
 import { UdpBackend, udpDesired } from "./udp/mod.ts";
 
@@ -170,6 +171,15 @@ export const BACKENDS = {
         port: UDP_FIELDS.port.default,
         ...(b.network ? { network: b.network } : {}),
       }),
+  },
+  bgp: {
+    summary:
+      "BGP (skein's own speaker): node-to-node mesh, route reflectors, ToR peers; routes proto 186",
+    fields: BGP_FIELDS,
+    capabilities: { overhead: ENCAP_OVERHEAD.none, ipv6Pods: true, needsOnLinkPeers: false },
+    create: (ctx: BackendContext): Backend => new BgpBackend(ctx),
+    desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
+      bgpExpectedDesired(b, leases, self),
   },
 } as const satisfies Readonly<Record<string, BackendDefinition>>;
 
