@@ -5,7 +5,7 @@
  * left when every container has been deleted) and duplicates (an address handed to a second
  * attachment while its holder still had it, or a live attachment's reservation lost).
  *
- * One iteration: a fresh pod namespace, an ADD sent SIGKILL with probability 0.9 at a moment
+ * One iteration: a fresh pod namespace, an ADD sent SIGKILL with probability 0.75 at a moment
  * uniform in 0-1.5x the median ADD time (of the last 21 completed ADDs, so it follows the load):
  * about 60% die before they finish, as in the issue's run (589 of 1,000; the rest of the kills
  * land after the process exited); the runtime DELs containers in order, a few iterations later
@@ -320,7 +320,7 @@ export async function runIpamSoak(opts: SoakOptions): Promise<SoakResult> {
           res.planted++;
         }
         const netns = makePod(i);
-        const kill = rand() < 0.9 ? rand() * 1.5 * res.medianMs.add : undefined;
+        const kill = rand() < 0.75 ? rand() * 1.5 * res.medianMs.add : undefined;
         const a = await run({ command: "ADD", conf, containerId: id, netns, hostNs: node }, kill);
         pending.push({ i, id, netns });
         if (a.signal) res.killed.add++;
