@@ -25,6 +25,8 @@ export interface DesiredInputs {
   device?: string;
   /** The backend's own fields as configured (vxlan: `{ vni, port, directRouting }`). */
   settings?: Readonly<Record<string, unknown>>;
+  /** The cluster IPv4 network, when known (the udp backend routes all of it into its device). */
+  network?: string;
 }
 
 /** The desired state, or why it cannot be computed (unknown backend, device missing). */
@@ -50,6 +52,7 @@ export function desiredFor(
     publicIP: inp.publicIP,
     underlayFamily: (inp.publicIP.includes(":") ? 6 : 4) as 4 | 6,
     ...(inp.settings ? { settings: inp.settings } : {}),
+    ...(inp.network ? { network: inp.network } : {}),
   };
   if (!def.capabilities.device) return { ok: true, desired: def.desired(build, others, self) };
   const devName = inp.device ?? def.capabilities.device.name;

@@ -168,7 +168,7 @@ export const BACKENDS = {
     create: (ctx: BackendContext): Backend => new UdpBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
       udpDesired(b, b.device!, leases, self, {
-        port: UDP_FIELDS.port.default,
+        port: typeof b.settings?.port === "number" ? b.settings.port : UDP_FIELDS.port.default,
         ...(b.network ? { network: b.network } : {}),
       }),
   },
@@ -182,6 +182,13 @@ export const BACKENDS = {
       bgpExpectedDesired(b, leases, self),
   },
 } as const satisfies Readonly<Record<string, BackendDefinition>>;
+
+/** The default of a backend's `port` field (vxlan 8472, udp 8285), if it has one. */
+export function defaultPortOf(name: string): number | undefined {
+  const f = (backendDefinition(name)?.fields as Record<string, { default?: unknown }> | undefined)
+    ?.port;
+  return typeof f?.default === "number" ? f.default : undefined;
+}
 
 /** The backend names, in table order. */
 export function backendNames(): (keyof typeof BACKENDS)[] {

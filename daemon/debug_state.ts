@@ -75,6 +75,7 @@ function desiredRoutes(
       uplink: { name: info.uplink.name, index: info.uplink.index, mtu: info.uplink.mtu },
       publicIP: info.uplink.publicIP,
       ...(device ? { device: device.name } : {}),
+      ...(info.network ? { network: info.network.network } : {}),
     },
     info.leases,
     info.lease,

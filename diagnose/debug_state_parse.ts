@@ -50,6 +50,15 @@ export interface DebugState {
   sysctls: Record<string, string>;
   /** The leases the daemon knows. */
   leases: { subnet: string; node: string; publicIP: string; vtepMAC?: string }[];
+  /** The udp backend's forwarder (its `backendState.udp`), when the node runs it. */
+  udp?: {
+    listen: string;
+    socketOpen: boolean;
+    worker: boolean;
+    peers: number;
+    /** Drops by reason, as the worker counted them. */
+    dropped: Record<string, number>;
+  };
 }
 
 /** A `/debug/state` answer that is not schema version 1. */
@@ -184,5 +193,28 @@ export function parseDebugState(text: string): DebugState {
     }),
   };
   optional(s, o, backend);
+  const udp = udpState(o.backendState);
+  if (udp) s.udp = udp;
   return s;
+}
+
+/** `backendState.udp` of a udp node, loosely (undefined when absent or not an object). */
+function udpState(v: unknown): DebugState["udp"] {
+  if (!v || typeof v !== "object") return undefined;
+  const u = (v as Record<string, unknown>).udp;
+  if (!u || typeof u !== "object") return undefined;
+  const x = u as Record<string, unknown>;
+  const counters = (x.counters ?? {}) as Record<string, unknown>;
+  const dropped: Record<string, number> = {};
+  const d = counters.dropped;
+  if (d && typeof d === "object") {
+    for (const [k, n] of Object.entries(d)) if (typeof n === "number") dropped[k] = n;
+  }
+  return {
+    listen: typeof x.listen === "string" ? x.listen : "",
+    socketOpen: x.socketOpen === true,
+    worker: x.worker === true,
+    peers: typeof x.peers === "number" ? x.peers : 0,
+    dropped,
+  };
 }

@@ -46,6 +46,7 @@ function compute(d: Diagnosis, node: NodeView): Expected {
     publicIP: self.publicIP,
     ...(node.facts.device ? { device: node.facts.device } : {}),
     ...(node.facts.directRouting ? { settings: { directRouting: true } } : {}),
+    ...(node.facts.network ? { network: node.facts.network } : {}),
   };
   const a = desiredFor(inputs, leases, self);
   if (!a.ok) return a;

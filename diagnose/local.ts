@@ -6,7 +6,7 @@
  * @module
  */
 import type { Lease } from "../store/types.ts";
-import { backendDefinition } from "../backends/registry.ts";
+import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { findSkeinNetwork } from "./cni_conf.ts";
 import type { DiagnoseOptions, Diagnosis, NodeFacts, NodeView } from "./context.ts";
 import { writeBundle } from "./bundle.ts";
@@ -43,7 +43,7 @@ function facts(s: LocalSetup, backend: string): NodeFacts {
   const f: NodeFacts = {
     backend,
     vni: s.backend.vni ?? 1,
-    port: s.backend.port ?? 8472,
+    port: s.backend.port ?? defaultPortOf(backend) ?? 8472,
     bridge: "cni0",
   };
   const device = backendDefinition(backend)?.capabilities.device?.name; // the backend table's

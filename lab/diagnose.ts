@@ -18,7 +18,7 @@ import {
   writeBundle,
 } from "../diagnose/mod.ts";
 import { Kernel } from "../diagnose/kernel.ts";
-import { backendDefinition } from "../backends/registry.ts";
+import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { labEtcdPrefix } from "./store.ts";
 import { type Lab, loadLab } from "./up.ts";
@@ -45,7 +45,7 @@ function nodeView(lab: Lab, n: NodePlan): NodeView {
     facts: {
       backend: o.backend,
       vni: 1,
-      port: 8472,
+      port: defaultPortOf(o.backend) ?? 8472,
       ...(device ? { device } : {}),
       ...(o.directRouting ? { directRouting: true } : {}),
       iface: "eth0",

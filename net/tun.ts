@@ -128,3 +128,31 @@ export function openUdpSocket(opts: UdpSocketOptions): number {
 export function closeTunFd(fd: number): void {
   L.libc().close(fd);
 }
+
+/** One bound IPv4 UDP socket (`ss -uln`). */
+export interface UdpListener {
+  /** Local address ("0.0.0.0" for any). */
+  address: string;
+  port: number;
+}
+
+/** Parses /proc/net/udp text: the local address of every socket. */
+export function parseProcNetUdp(text: string): UdpListener[] {
+  const out: UdpListener[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const m = /^\s*\d+:\s+([0-9A-Fa-f]{8}):([0-9A-Fa-f]{4})\s/.exec(line);
+    if (!m) continue;
+    const v = parseInt(m[1]!, 16); // little-endian u32 as the kernel prints it
+    const address = [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24].join(".");
+    out.push({ address, port: parseInt(m[2]!, 16) });
+  }
+  return out;
+}
+
+/**
+ * `ss -H -uln` in namespace `netns`: the bound IPv4 UDP sockets, read from
+ * /proc/thread-self/net/udp inside the namespace (a synchronous read on this thread).
+ */
+export function udpListeners(netns?: NetnsRef): UdpListener[] {
+  return inNetns(netns, () => parseProcNetUdp(Deno.readTextFileSync("/proc/thread-self/net/udp")));
+}

@@ -225,6 +225,23 @@ Deno.test({
         const d = lab.state.daemons.find((x) => x.node === "n1")!;
         assertEquals((await fetch(`http://${d.listen}/healthz`)).status, 200);
         assert(await allPing(lab), "pods still reach each other");
+        const diag = await runCommand([
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          new URL("../main.ts", import.meta.url).pathname,
+          "lab",
+          "diagnose",
+          "--name",
+          o.name,
+          "n1-p1",
+          "n2-p1",
+        ]);
+        for (const id of ["udp.device", "udp.route", "udp.socket"]) {
+          assert(diag.stdout.includes(`PASS ${id} [n1]`), `${id}:\n${diag.stdout}`);
+        }
+        assert(diag.stdout.includes("WARN udp.drops [n1] n1 refused datagrams"), diag.stdout);
       });
 
       await t.step("a restarted daemon recreates skein-udp; no stale route is left", async () => {

@@ -20,6 +20,7 @@ import { conntrackFamily } from "./conntrack.ts";
 import { offloadFamily } from "./offload.ts";
 import { probeFamily } from "./probe.ts";
 import { traceFamily } from "./trace.ts";
+import { udpFamily } from "./udp.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -30,6 +31,7 @@ export const FAMILIES: readonly Family[] = [
   underlayFamily,
   vxlanFamily,
   ipipFamily,
+  udpFamily,
   routeFamily,
   mtuFamily,
   netfilterFamily,

@@ -160,7 +160,11 @@ function kernelDiff(d: Diagnosis, node: NodeView, subnets?: string[]): CheckResu
   }
   // The reconciler's own plan, plus foreign routes inside a subnet (plan() compares keys only).
   const diff = planDiff(e.plan, e.names);
-  diff.foreign.push(...moreSpecific(e.routes, foreignRoutes(node)));
+  // Routes inside this node's own subnet (cni0's, routed pods') are its own business, even when
+  // a desired route covers the whole cluster network (udp).
+  const own = node.lease?.subnet;
+  const foreign = foreignRoutes(node).filter((r) => !own || !within(r.dst, own));
+  diff.foreign.push(...moreSpecific(e.routes, foreign));
   const out = diffChecks(node, diff, subnets);
   for (const s of e.plan.skipped) {
     if (s.code === "shadowed" || (subnets && !subnets.includes(s.subnet))) continue;
