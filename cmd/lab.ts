@@ -15,6 +15,7 @@ import {
   labDiagnose,
   labDown,
   LabExistsError,
+  type LabOptions,
   labStatus,
   labUp,
   loadLab,
@@ -32,7 +33,7 @@ Usage:
   skein lab up [--nodes N] [--backend ${LAB_BACKENDS.join("|")}] [--pods-per-node K] [--name LAB]
                [--datastore ${LAB_DATASTORES.join("|")}] [--etcd-endpoints URL,...] [--network CIDR]
                [--lease-ttl S] [--reconcile-period S] [--topology ${LAB_TOPOLOGIES.join("|")}]
-               [--direct-routing]
+               [--direct-routing] [--bgp-as N] [--no-bgp-mesh] [--bgp-peer IP:AS ...]
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
   skein lab down [--name LAB]
@@ -50,6 +51,9 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         then reaches only same-segment nodes (the others are skipped with the reason); vxlan and
         ipip cross the router. --direct-routing sets backend.directRouting (vxlan, ipip): host-gw
         routes to same-segment nodes, the tunnel only across the router.
+        --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
+        backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS
+        adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node.
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
@@ -87,6 +91,9 @@ const OPTIONS = {
   "reconcile-period": { type: "string" },
   topology: { type: "string" },
   "direct-routing": { type: "boolean" },
+  "bgp-as": { type: "string" },
+  "no-bgp-mesh": { type: "boolean" },
+  "bgp-peer": { type: "string", multiple: true },
   json: { type: "boolean" },
   probe: { type: "boolean" },
   trace: { type: "boolean" },
@@ -200,7 +207,33 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function up(name: string, v: Record<string, string | boolean | undefined>): Promise<number> {
+/** The --bgp-* flags as LabOptions.bgp (absent when none is given). */
+function bgpOptions(v: Record<string, unknown>): { bgp?: LabOptions["bgp"] } {
+  const as = v["bgp-as"] as string | undefined;
+  const peers = ((v["bgp-peer"] as string[] | undefined) ?? []).map((p) => {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(p);
+    if (!m) {
+      throw new LabConfigError(
+        "--bgp-peer",
+        `must be IP:AS like 192.168.77.254:65000, got ${JSON.stringify(p)}`,
+      );
+    }
+    return { address: m[1]!, asNumber: Number(m[2]) };
+  });
+  if (as === undefined && v["no-bgp-mesh"] !== true && peers.length === 0) return {};
+  return {
+    bgp: {
+      ...(as !== undefined ? { asNumber: num("--bgp-as", as, 0) } : {}),
+      ...(v["no-bgp-mesh"] === true ? { mesh: false } : {}),
+      ...(peers.length ? { peers } : {}),
+    },
+  };
+}
+
+async function up(
+  name: string,
+  v: Record<string, string | string[] | boolean | undefined>,
+): Promise<number> {
   const s = (k: string) => v[k] as string | undefined;
   const d = labDefaults();
   const options = labDefaults({
@@ -215,6 +248,7 @@ async function up(name: string, v: Record<string, string | boolean | undefined>)
     etcdEndpoints: s("etcd-endpoints")?.split(",").filter((x) => x),
     topology: (s("topology") ?? "one-subnet") as typeof LAB_TOPOLOGIES[number],
     ...(v["direct-routing"] === true ? { directRouting: true } : {}),
+    ...bgpOptions(v),
   });
   if (options.etcdEndpoints && options.datastore !== "etcd") {
     throw new LabConfigError("--etcd-endpoints", "needs --datastore etcd");
@@ -230,7 +264,7 @@ async function up(name: string, v: Record<string, string | boolean | undefined>)
 async function diagnose(
   name: string,
   positionals: string[],
-  v: Record<string, string | boolean | undefined>,
+  v: Record<string, string | string[] | boolean | undefined>,
 ): Promise<number> {
   if (positionals.length !== 2) {
     console.error(

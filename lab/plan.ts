@@ -70,6 +70,11 @@ export interface LabOptions {
   topology?: LabTopology;
   /** `backend.directRouting: true` in every daemon config (vxlan, ipip). */
   directRouting?: boolean;
+  /**
+   * The bgp backend's lab flags: `--bgp-as N` (backend.asNumber), `--no-bgp-mesh`
+   * (nodeToNodeMesh: false), `--bgp-peer IP:AS` (a `peers` entry on every node).
+   */
+  bgp?: { asNumber?: number; mesh?: boolean; peers?: { address: string; asNumber: number }[] };
   /** Lease TTL in seconds handed to the daemons (short in tests). */
   leaseTtl: number;
   /** Daemon reconcile period in seconds (short so deleted routes/devices heal quickly). */
@@ -241,6 +246,13 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
       }), not ${options.backend}`,
     );
   }
+  if (options.bgp && options.backend !== "bgp") {
+    throw new LabConfigError(
+      "--bgp-as/--no-bgp-mesh/--bgp-peer",
+      `only apply to --backend bgp, not ${options.backend}`,
+    );
+  }
+  if (options.bgp?.asNumber !== undefined) intIn("--bgp-as", options.bgp.asNumber, 1, 4294967295);
   const nm = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(options.network);
   if (!nm || Number(nm[2]) >= options.subnetLen) {
     throw new LabConfigError(

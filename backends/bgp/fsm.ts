@@ -96,7 +96,13 @@ export type FsmAction =
   | { type: "update"; msg: UpdateMessage }
   | { type: "end-of-rib"; family: Family }
   | { type: "route-refresh"; family: Family }
-  | { type: "down"; reason: string; graceful: boolean };
+  | {
+    type: "down";
+    reason: string;
+    /** The peer restarts gracefully: keep its routes for `restartTime` seconds (RFC 4724). */
+    graceful: boolean;
+    restartTime?: number;
+  };
 
 /** The hold time while waiting for the peer's OPEN (RFC 4271 §8: "a large value", 4 minutes). */
 export const OPEN_HOLD_MS = 240_000;
@@ -340,11 +346,14 @@ export class SessionFsm {
 
   #toIdle(now: number, reason: string, graceful: boolean): void {
     const wasUp = this.#state === "Established";
-    const gr = graceful && this.#negotiated?.peerGracefulRestart !== undefined;
+    const restartTime = this.#negotiated?.peerGracefulRestart?.restartTime;
+    const gr = graceful && restartTime !== undefined && restartTime > 0;
     this.#state = "Idle";
     const restart = this.#running && this.config.autoRestart !== false;
     this.#deadlines = restart ? { idle: now + (this.config.idleHoldMs ?? 1000) } : {};
-    if (wasUp) this.#out.push({ type: "down", reason, graceful: gr });
+    if (wasUp) {
+      this.#out.push({ type: "down", reason, graceful: gr, ...(gr ? { restartTime } : {}) });
+    }
     this.#negotiated = undefined;
   }
 

@@ -370,7 +370,7 @@ export class Speaker implements ConnListener {
     if (!p) return;
     p.conns.delete(conn);
     if (conn.fsm.lastNotification) p.lastNotification = conn.fsm.lastNotification;
-    if (p.established === conn) this.#down(p, conn, "connection ended", false);
+    if (p.established === conn) this.#down(p, conn, "connection ended", 0);
     if (this.#closed || p.stopped || p.conns.size > 0) return;
     if (p.redial !== undefined) clearTimeout(p.redial);
     p.redial = setTimeout(() => {
@@ -412,7 +412,7 @@ export class Speaker implements ConnListener {
         this.#exportTo(p);
         return;
       case "down":
-        this.#down(p, conn, a.reason, a.graceful);
+        this.#down(p, conn, a.reason, a.graceful ? a.restartTime ?? 0 : 0);
     }
   }
 
@@ -447,18 +447,18 @@ export class Speaker implements ConnListener {
     this.#exportTo(p);
   }
 
-  #down(p: Peer, conn: Conn, reason: string, graceful: boolean): void {
+  /** The session ended; `restartTime` > 0: the peer restarts gracefully, keep its routes. */
+  #down(p: Peer, conn: Conn, reason: string, restartTime: number): void {
     if (p.established !== conn) return;
     p.established = undefined;
     p.since = Date.now();
     p.lastDown = reason;
     p.adjOut.clear();
     p.eor.clear();
-    const restart = conn.fsm.negotiated?.peerGracefulRestart;
-    const keep = graceful && restart !== undefined && restart.restartTime > 0;
+    const keep = restartTime > 0;
     this.#log(
       `bgp: session with ${p.spec.address} down: ${reason}${
-        keep ? ` (keeping its routes for ${restart!.restartTime} s)` : ""
+        keep ? ` (keeping its routes for ${restartTime} s)` : ""
       }`,
     );
     const changed = this.rib.peerDown(p.spec.address, keep);
@@ -469,16 +469,19 @@ export class Speaker implements ConnListener {
         if (this.rib.sweepStale(p.spec.address).length) {
           this.#changed(`restart time of ${p.spec.address} passed`);
         }
-      }, restart!.restartTime * 1000);
+      }, restartTime * 1000);
     }
     if (changed.length) this.#changed(`session with ${p.spec.address} down`);
   }
 
   #checkConverged(reason: string, timeUp: boolean): void {
     if (this.#converged) return;
-    const all = [...this.#peers.values()].every((p) =>
-      p.established && p.established.fsm.negotiated?.families.every((f) => p.eor.has(f))
-    );
+    // Not before the first reconcile told us the peers and own prefixes, and not with no peer
+    // at all (a restarted node alone waits for the restart time before pruning).
+    const all = this.#ownSet && this.#peers.size > 0 &&
+      [...this.#peers.values()].every((p) =>
+        p.established && p.established.fsm.negotiated?.families.every((f) => p.eor.has(f))
+      );
     if (!timeUp && !all) return;
     this.#converged = true;
     if (this.#convergeTimer !== undefined) clearTimeout(this.#convergeTimer);
