@@ -245,6 +245,11 @@ export const LIBC_PACKET_SYMBOLS = {
     ],
     result: "i32",
   },
+  /** int setsockopt(int fd, int level, int name, const void *value, socklen_t len) */
+  setsockopt: {
+    parameters: ["i32", /* int fd */ "i32", /* level */ "i32", /* name */ "buffer", "u32"],
+    result: "i32",
+  },
   /** int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags) */
   sendmmsg: {
     parameters: ["i32", /* int fd */ "buffer", /* mmsghdr * */ "u32", /* vlen */ "i32" /* flags */],

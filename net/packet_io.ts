@@ -17,6 +17,8 @@ type Packet = Deno.DynamicLibrary<typeof L.LIBC_PACKET_SYMBOLS>["symbols"];
 const MMSG = 64;
 const IOV = 16;
 const SOCKADDR_IN = 16;
+const SOL_UDP = 17;
+const UDP_SEGMENT = 103;
 
 /** What poll() saw: bits of PacketIo.wait()'s result. */
 export const READY_TUN = 1;
@@ -71,6 +73,8 @@ export class PacketIo {
   #addrs = new Map<number, bigint>();
   #wakeBuf = new Uint8Array(8);
   #slotBig: bigint;
+  /** errno of the last datagram flush() could not send. */
+  lastSendErrno = 0;
 
   /** Loads the symbols on the calling thread and lays out the buffers. */
   constructor(opts: PacketIoOptions) {
@@ -151,6 +155,27 @@ export class PacketIo {
     return n < 0 ? -this.errno() : n;
   }
 
+  /**
+   * Reads one packet into tx slot `i` at byte `offset` (packets of one GSO send lie back to back
+   * in a slot); at most `max` bytes. Its length, or -errno.
+   */
+  readTunAt(i: number, offset: number, max: number): number {
+    const at = this.#txSlot[i]!.subarray(offset, offset + max);
+    const n = Number(this.#c.read(this.#o.tunFd, at, BigInt(at.length)));
+    return n < 0 ? -this.errno() : n;
+  }
+
+  /**
+   * UDP generic segmentation offload (`setsockopt(UDP_SEGMENT)`, Linux 4.18): a send longer than
+   * `size` leaves as datagrams of `size` bytes (the last shorter), each a separate datagram on the
+   * wire, but one trip through the stack. 0 turns it off. False when the kernel refuses.
+   */
+  setGso(size: number): boolean {
+    const v = new Uint8Array(4);
+    new DataView(v.buffer).setInt32(0, size, true);
+    return this.#c.setsockopt(this.#o.sockFd, SOL_UDP, UDP_SEGMENT, v, 4) === 0;
+  }
+
   /** The pointer value of a sockaddr_in for `ip` (u32, host order) and `port`, kept for reuse. */
   addressOf(ip: number, port: number): bigint {
     const key = ip * 65536 + port;
@@ -198,7 +223,9 @@ export class PacketIo {
         i += n;
         continue;
       }
-      if (this.errno() === L.EINTR) continue;
+      const e = this.errno();
+      if (e === L.EINTR) continue;
+      this.lastSendErrno = e;
       i++;
       failed++;
     }

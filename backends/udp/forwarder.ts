@@ -19,6 +19,10 @@ export type ForwarderMessage =
     counters: SharedArrayBuffer;
     seq: SharedArrayBuffer;
     slots: number;
+    /** The TUN MTU: the size of every datagram but the last of a GSO send. */
+    mtu: number;
+    /** Send runs of full-size packets to one peer with UDP GSO. */
+    gso: boolean;
   }
   | { type: "table"; seq: number; spec: PeerTableSpec }
   | { type: "stop" };
@@ -35,7 +39,7 @@ export class Forwarder {
   #last = "";
 
   /** Starts the worker on `tunFd` and `sockFd` (the caller keeps owning and closes them). */
-  constructor(opts: { tunFd: number; sockFd: number; slots?: number }) {
+  constructor(opts: { tunFd: number; sockFd: number; mtu: number; slots?: number; gso?: boolean }) {
     this.#wake = L.libcPoll().eventfd(0, L.EFD_CLOEXEC | L.EFD_NONBLOCK);
     if (this.#wake < 0) throw new Error(`Cannot create an eventfd (errno ${L.errno()})`);
     this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
@@ -56,6 +60,8 @@ export class Forwarder {
       counters: this.#counters,
       seq: this.#seqBuf,
       slots: opts.slots ?? 64,
+      mtu: opts.mtu,
+      gso: opts.gso ?? true,
     };
     this.#worker.postMessage(init);
   }

@@ -234,7 +234,7 @@ export class UdpBackend implements Backend {
       if (!tun || sock === undefined) {
         return Promise.reject(new BackendSetupError("udp backend started before setup()"));
       }
-      this.#fwd = new Forwarder({ tunFd: tun.fd, sockFd: sock });
+      this.#fwd = new Forwarder({ tunFd: tun.fd, sockFd: sock, mtu: this.#ctx.mtu });
     }
     return Promise.resolve();
   }

@@ -15,6 +15,7 @@ import {
   checkInbound,
   DROP_REASONS,
   type DropReason,
+  type Peer,
   type PeerTable,
   peerTable,
   routeOutbound,
@@ -35,30 +36,60 @@ function drop(r: DropReason, n = 1): void {
   counters[DROP_INDEX.get(r)!]! += n;
 }
 
+/** Packets of one GSO send (UDP_SEGMENT): back to back in one tx slot, all but the last full. */
+let gsoSize = 0;
+let gsoMax = 1;
+
 function tunToUdp(p: PacketIo): number {
-  let k = 0, got = 0;
-  const size = p.slotSize;
-  for (let slot = 0; slot < p.slots; slot++) {
-    const n = p.readTun(slot);
+  const size = p.slotSize, tx = p.tx;
+  let k = 0, got = 0, g = 0, off = 0, count = 0, last = 0;
+  let peer: Peer | undefined;
+  for (let reads = 0; reads < p.slots * gsoMax; reads++) {
+    const n = p.readTunAt(g, off, size - off);
     if (n < 0) break;
     got++;
-    const to = routeOutbound(table, p.tx, slot * size, n);
+    const to = routeOutbound(table, tx, g * size + off, n);
     if (typeof to === "string") {
       drop(to);
       continue;
     }
-    p.queue(k++, slot, n, p.addressOf(to.ip, to.port));
     counters[TX_PACKETS]!++;
     counters[TX_BYTES]! += n;
-  }
-  if (k) {
-    const failed = p.flush(k);
-    if (failed) {
-      drop("send-failed", failed);
-      counters[TX_PACKETS]! -= failed;
+    if (off > 0 && (to !== peer || last !== gsoSize || count >= gsoMax)) {
+      p.queue(k++, g, off, p.addressOf(peer!.ip, peer!.port));
+      const from = g * size + off;
+      if (++g >= p.slots) {
+        flushed(p, k);
+        k = 0;
+        g = 0;
+      }
+      tx.copyWithin(g * size, from, from + n);
+      off = count = 0;
+    }
+    peer = to;
+    off += n;
+    count++;
+    last = n;
+    if (size - off < gsoSize + 64) { // no room for another packet in this slot
+      p.queue(k++, g, off, p.addressOf(peer.ip, peer.port));
+      off = count = 0;
+      if (++g >= p.slots) break;
     }
   }
+  if (off > 0) p.queue(k++, g, off, p.addressOf(peer!.ip, peer!.port));
+  if (k) flushed(p, k);
   return got;
+}
+
+/** Sends `k` queued datagrams (or GSO groups); a kernel that refuses GSO turns it off. */
+function flushed(p: PacketIo, k: number): void {
+  const failed = p.flush(k);
+  if (!failed) return;
+  drop("send-failed", failed);
+  if (gsoMax > 1 && (p.lastSendErrno === 5 || p.lastSendErrno === 22)) { // EIO, EINVAL
+    p.setGso(0);
+    gsoMax = 1;
+  }
 }
 
 function udpToTun(p: PacketIo): number {
@@ -107,6 +138,8 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
     counters = new Float64Array(m.counters);
     seq = new Int32Array(m.seq);
     io = new PacketIo({ tunFd: m.tunFd, sockFd: m.sockFd, wakeFd: m.wakeFd, slots: m.slots });
+    gsoSize = m.mtu;
+    if (m.gso && io.setGso(m.mtu)) gsoMax = Math.max(1, Math.min(40, Math.floor(60000 / m.mtu)));
     void loop(io);
   } else if (m.type === "table") {
     table = peerTable(m.spec);
