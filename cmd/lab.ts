@@ -54,6 +54,9 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
         backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS
         adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node.
+        --datastore kubernetes starts etcd and kube-apiserver v1.20.2 (scripts/build-kube.sh) on
+        127.0.0.1 with RBAC, creates a Node object per lab node (no kubelet) and runs the daemons
+        with the skein service account of deploy/kubernetes/skein.yaml.
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a

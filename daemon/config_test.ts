@@ -21,6 +21,7 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
       kubeconfig: "",
       namespace: "",
       configMap: "skein-config",
+      configCache: 30,
       ttl: 86400,
     },
     listen: "127.0.0.1:9472",

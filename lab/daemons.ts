@@ -15,7 +15,7 @@ import { tryReadLeaseFile } from "../node/lease_file.ts";
 import { sleep } from "../store/sleeper.ts";
 import type { LabPlan, NodePlan } from "./plan.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
-import { labEtcdPrefix } from "./store.ts";
+import { labDatastoreSection } from "./store.ts";
 
 /** The daemon config file the lab writes for a node (YAML, see `skein daemon --help`). */
 export function daemonConfig(
@@ -24,14 +24,7 @@ export function daemonConfig(
   listen: string,
 ): Record<string, unknown> {
   const o = plan.options;
-  const datastore: Record<string, unknown> = o.datastore === "etcd"
-    ? {
-      type: "etcd",
-      endpoints: o.etcdEndpoints ?? [],
-      prefix: labEtcdPrefix(plan),
-      ttl: o.leaseTtl,
-    }
-    : { type: "file", dir: plan.storeDir, ttl: o.leaseTtl };
+  const datastore = labDatastoreSection(plan);
   return {
     name: node.nodeName,
     network: o.network,

@@ -20,7 +20,7 @@ import {
 import { Kernel } from "../diagnose/kernel.ts";
 import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
-import { labEtcdPrefix } from "./store.ts";
+import { labDatastoreSection } from "./store.ts";
 import { type Lab, loadLab } from "./up.ts";
 
 /** The IPAM network name the lab's pods are attached with (podNetconf's "name"). */
@@ -83,13 +83,8 @@ export async function labDiagnose(
   const lab = loadLab(name, root);
   if (!lab) throw new NoLabError(name);
   const opts: DiagnoseOptions = { probe: false, trace: false, timeoutMs: 2000, ...options };
-  const o = lab.plan.options;
-  const store = await readStore(
-    o.datastore === "etcd"
-      ? { type: "etcd", endpoints: o.etcdEndpoints ?? [], prefix: labEtcdPrefix(lab.plan) }
-      : { type: "file", dir: lab.plan.storeDir },
-    opts.timeoutMs,
-  );
+  const section = labDatastoreSection(lab.plan, "admin");
+  const store = await readStore({ ...section, type: String(section.type) }, opts.timeoutMs);
   const all = lab.plan.nodes.map((n) => nodeView(lab, n));
   try {
     for (const v of all) {

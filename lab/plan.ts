@@ -32,7 +32,7 @@ export const LAB_TOPOLOGIES = ["one-subnet", "two-subnets"] as const;
 /** A lab topology. */
 export type LabTopology = typeof LAB_TOPOLOGIES[number];
 /** Datastores the lab can use. */
-export const LAB_DATASTORES = ["file", "etcd"] as const;
+export const LAB_DATASTORES = ["file", "etcd", "kubernetes"] as const;
 /** A datastore the lab can use. */
 export type LabDatastore = typeof LAB_DATASTORES[number];
 

@@ -7,6 +7,8 @@
 import { mapLimit, tailFile } from "./_proc.ts";
 import { nodeSubnet, startDaemon, waitReady } from "./daemons.ts";
 import { startEtcd } from "./etcd.ts";
+import { startKube } from "./kube.ts";
+import { labKubeDir } from "./store.ts";
 import { formatMatrix, type MatrixPod, type MatrixResult, summarize } from "./matrix.ts";
 import { pingMatrix } from "./ping.ts";
 import {
@@ -205,6 +207,23 @@ async function build(lab: Lab, record: Recorder, progress: Progress): Promise<vo
     options.etcdEndpoints = [etcd.url];
     state.options = options;
     lab.save();
+  }
+  if (options.datastore === "kubernetes") {
+    progress("starting etcd and kube-apiserver on 127.0.0.1 (a Node object per lab node)");
+    const kube = await startKube(
+      labKubeDir(plan),
+      {
+        network: options.network,
+        subnetLen: options.subnetLen,
+        backend: { type: options.backend },
+      },
+      plan.nodes.map((n) => n.nodeName),
+      (p) => {
+        state.processes.push(p);
+        lab.save();
+      },
+    );
+    progress(`kube-apiserver ${kube.apiserver.url} (admin kubeconfig ${kube.adminKubeconfig})`);
   }
   progress(
     plan.router

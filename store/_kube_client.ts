@@ -113,13 +113,19 @@ export class KubeClient {
 
   /** Sends a request and returns its JSON answer; a non-2xx answer throws the typed error. */
   async request<T>(req: KubeRequest, signal?: AbortSignal): Promise<T> {
+    const text = await this.requestText(req, signal);
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** Sends a request and returns its body as text (`/readyz`, `/metrics`); errors as request(). */
+  async requestText(req: KubeRequest, signal?: AbortSignal): Promise<string> {
     const deadline = AbortSignal.timeout(this.#timeoutMs);
     const s = signal ? AbortSignal.any([signal, deadline]) : deadline;
     try {
       const r = await this.#send(req, s);
       const text = await r.text();
       if (!r.ok) throw kubeError(r.status, text, req);
-      return (text ? JSON.parse(text) : {}) as T;
+      return text;
     } catch (e) {
       if (deadline.aborted && !(e instanceof StoreError)) {
         throw new StoreError(

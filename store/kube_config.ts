@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 
 /** The default service-account directory of a pod. */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -174,4 +174,26 @@ export function inClusterCredentials(
   } catch { /* optional */ }
   const h = host.includes(":") ? `[${host}]` : host;
   return { server: `https://${h}:${port}`, caCert, tokenFile: `${dir}/token`, namespace };
+}
+
+/** A kubeconfig (YAML) for `creds`, one context; parseKubeconfig() reads it back. */
+export function formatKubeconfig(creds: KubeCredentials): string {
+  const b64 = (s: string) => btoa(s);
+  const user: Record<string, string> = {};
+  if (creds.token) user.token = creds.token;
+  if (creds.tokenFile) user.tokenFile = creds.tokenFile;
+  if (creds.clientCert) user["client-certificate-data"] = b64(creds.clientCert);
+  if (creds.clientKey) user["client-key-data"] = b64(creds.clientKey);
+  const cluster: Record<string, string> = { server: creds.server };
+  if (creds.caCert) cluster["certificate-authority-data"] = b64(creds.caCert);
+  const context: Record<string, string> = { cluster: "c", user: "u" };
+  if (creds.namespace) context.namespace = creds.namespace;
+  return stringifyYaml({
+    apiVersion: "v1",
+    kind: "Config",
+    "current-context": "c",
+    contexts: [{ name: "c", context }],
+    clusters: [{ name: "c", cluster }],
+    users: [{ name: "u", user }],
+  });
 }

@@ -1,5 +1,10 @@
 import { assertEquals, assertThrows } from "../testing/assert.ts";
-import { inClusterCredentials, KubeConfigError, parseKubeconfig } from "./kube_config.ts";
+import {
+  formatKubeconfig,
+  inClusterCredentials,
+  KubeConfigError,
+  parseKubeconfig,
+} from "./kube_config.ts";
 
 const b64 = (s: string) => btoa(s);
 const kubeconfig = (user: string) => `
@@ -80,4 +85,17 @@ Deno.test("inClusterCredentials: service host/port, CA, token file, namespace", 
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("formatKubeconfig: parseKubeconfig reads it back", () => {
+  const creds = {
+    server: "https://127.0.0.1:1",
+    caCert: "CA",
+    clientCert: "C",
+    clientKey: "K",
+    tokenFile: "/t",
+    namespace: "skein",
+  };
+  const back = parseKubeconfig(formatKubeconfig(creds), "/");
+  assertEquals(back, { ...creds, insecure: undefined, token: undefined });
 });

@@ -58,6 +58,11 @@ export interface KubeStoreOptions {
   assumedTtlSeconds?: number;
   /** Refuse every write (skein diagnose). */
   readOnly?: boolean;
+  /**
+   * How long a network config read stays fresh (ms, default 30000): the daemon asks for it every
+   * few seconds to know the datastore answers; this keeps that to ~2 requests a minute per node.
+   */
+  configMaxAgeMs?: number;
   /** Server-side watch length before it is resumed (s, default 300). */
   watchTimeoutSeconds?: number;
   onWarning?: WarnFn;
@@ -92,6 +97,8 @@ export class KubeStore implements LeaseStore {
   #snapshot?: { revision: string; nodes: Map<string, KubeNode> };
   /** Decoded leases by node name and resourceVersion. */
   #decoded = new Map<string, { rv: string; lease?: Lease; error?: Error }>();
+  /** The last network config read and when. */
+  #config?: { at: number; value: NetworkConfig | undefined };
   /** The skip reason last logged per node (each reason is logged once). */
   #warned = new Map<string, string>();
 
@@ -114,8 +121,19 @@ export class KubeStore implements LeaseStore {
     return new Date(Date.now() + (this.#o.assumedTtlSeconds ?? 86400) * 1000).toISOString();
   }
 
-  /** Reads `net-conf.json` of the ConfigMap; undefined when the map or the key is missing. */
+  /**
+   * Reads `net-conf.json` of the ConfigMap (undefined when the map or the key is missing); a read
+   * younger than `configMaxAgeMs` is answered from memory.
+   */
   async getNetworkConfig(): Promise<NetworkConfig | undefined> {
+    const c = this.#config;
+    if (c && Date.now() - c.at < (this.#o.configMaxAgeMs ?? 30_000)) return c.value;
+    const value = await this.#readNetworkConfig();
+    this.#config = { at: Date.now(), value };
+    return value;
+  }
+
+  async #readNetworkConfig(): Promise<NetworkConfig | undefined> {
     let cm: { data?: Record<string, string> };
     try {
       cm = await this.client.request({
@@ -146,7 +164,7 @@ export class KubeStore implements LeaseStore {
 
   /** Creates the ConfigMap with `config` unless it holds one; returns the stored one. */
   async putNetworkConfigIfAbsent(config: NetworkConfig): Promise<NetworkConfig> {
-    const cur = await this.getNetworkConfig();
+    const cur = await this.#readNetworkConfig();
     if (cur) return cur;
     this.#writable("create the network config");
     try {
@@ -166,7 +184,7 @@ export class KubeStore implements LeaseStore {
     } catch (e) {
       if (!(e instanceof KubeConflictError)) throw e;
     }
-    const now = await this.getNetworkConfig();
+    const now = await this.#readNetworkConfig();
     if (!now) {
       throw new StoreError(
         `configmap ${this.namespace}/${this.#cm} exists without a ${NET_CONF_KEY} key`,

@@ -111,6 +111,7 @@ export const KUBERNETES_FIELDS: {
   readonly kubeconfig: DefaultedField<string>;
   readonly namespace: DefaultedField<string>;
   readonly configMap: DefaultedField<string>;
+  readonly configCache: DefaultedField<number>;
 } = {
   kubeconfig: stringField({
     default: "",
@@ -130,6 +131,16 @@ export const KUBERNETES_FIELDS: {
     flag: "kube-config-map",
     arg: "NAME",
     help: "ConfigMap holding net-conf.json (the cluster network)",
+  }),
+  configCache: intField({
+    min: 1,
+    max: 3600,
+    default: 30,
+    flag: "kube-config-cache",
+    arg: "S",
+    help:
+      "reuse a read of the network config this long (the daemon's datastore probe asks every 5 s; " +
+      "an outage shows in /readyz within this + the request timeout)",
   }),
 };
 
@@ -178,6 +189,7 @@ export const DATASTORES = {
         credentials: path ? loadKubeconfig(path) : inClusterCredentials(),
         namespace: s.namespace as string,
         configMap: s.configMap as string,
+        configMaxAgeMs: (s.configCache as number) * 1000,
         assumedTtlSeconds: env.ttl,
         timeoutMs: env.timeoutMs,
         readOnly: env.readOnly,

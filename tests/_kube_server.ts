@@ -8,7 +8,7 @@
  * @module
  */
 import { ETCD_BIN, withEtcd } from "./store_etcd_server.ts";
-import type { KubeCredentials } from "../store/kube_config.ts";
+import { formatKubeconfig, type KubeCredentials } from "../store/kube_config.ts";
 
 /** What a running apiserver offers a test. */
 export interface TestKube {
@@ -216,31 +216,7 @@ async function waitReady(server: string, admin: KubeCredentials): Promise<void> 
 }
 
 function writeKubeconfig(dir: string, c: KubeCredentials, name: string): string {
-  const b64 = (s: string) => btoa(s);
-  const user: string[] = [];
-  if (c.token) user.push(`    token: ${c.token}`);
-  if (c.tokenFile) user.push(`    tokenFile: ${c.tokenFile}`);
-  if (c.clientCert) user.push(`    client-certificate-data: ${b64(c.clientCert)}`);
-  if (c.clientKey) user.push(`    client-key-data: ${b64(c.clientKey)}`);
-  const text = [
-    "apiVersion: v1",
-    "kind: Config",
-    "current-context: t",
-    "contexts:",
-    "- name: t",
-    `  context: {cluster: t, user: t${c.namespace ? `, namespace: ${c.namespace}` : ""}}`,
-    "clusters:",
-    "- name: t",
-    "  cluster:",
-    `    server: ${c.server}`,
-    `    certificate-authority-data: ${b64(c.caCert!)}`,
-    "users:",
-    "- name: t",
-    "  user:",
-    ...(user.length ? user : ["    {}"]),
-    "",
-  ].join("\n");
   const path = `${dir}/${name}.kubeconfig`;
-  Deno.writeTextFileSync(path, text);
+  Deno.writeTextFileSync(path, formatKubeconfig(c));
   return path;
 }

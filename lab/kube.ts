@@ -1,0 +1,272 @@
+/**
+ * A Kubernetes control plane for a lab (`--datastore kubernetes`): Debian's etcd 3.4 and
+ * kube-apiserver v1.20.2 (scripts/build-kube.sh) on 127.0.0.1 in the root namespace, where the
+ * daemons' processes are (each daemon programs its node's namespace from there, as with the lab's
+ * etcd). TLS from a throwaway CA, RBAC on, the manifest's Namespace/ServiceAccount/roles, a
+ * service-account token from the TokenRequest API for the daemons, and a Node object per lab
+ * node (there is no kubelet).
+ *
+ * @module
+ */
+import { KubeClient } from "../store/_kube_client.ts";
+import { formatKubeconfig, type KubeCredentials } from "../store/kube_config.ts";
+import { encodeNetworkConfig } from "../store/flannel.ts";
+import { NET_CONF_KEY } from "../store/kubernetes.ts";
+import type { NetworkConfig } from "../store/types.ts";
+import { sleep } from "../store/sleeper.ts";
+import { freePort, processAlive, runCommand, spawnDetached, tailFile } from "./_proc.ts";
+import { startEtcd } from "./etcd.ts";
+import {
+  collectionPath,
+  SKEIN_CONFIG_MAP,
+  SKEIN_NAMESPACE,
+  SKEIN_RBAC_OBJECTS,
+} from "./kube_objects.ts";
+
+/** The apiserver binary: SKEIN_KUBE_APISERVER or build-kube.sh's cache. */
+export function kubeApiserverBinary(): string {
+  return Deno.env.get("SKEIN_KUBE_APISERVER") ??
+    `${Deno.env.get("SKEIN_KUBE_CACHE") ?? "/var/cache/skein/kube"}/v1.20.2/bin/kube-apiserver`;
+}
+
+/** Files of a lab's control plane, under `<stateDir>/kube`. */
+export function kubePaths(dir: string): { admin: string; daemon: string; token: string } {
+  return {
+    admin: `${dir}/admin.kubeconfig`,
+    daemon: `${dir}/skein.kubeconfig`,
+    token: `${dir}/skein.token`,
+  };
+}
+
+/** A started control plane. */
+export interface KubeControlPlane {
+  etcd: { pid: number; dir: string; url: string };
+  apiserver: { pid: number; dir: string; url: string };
+  /** The daemons' kubeconfig (the skein service account's token, re-read from its file). */
+  daemonKubeconfig: string;
+  /** A cluster admin's kubeconfig (lab status, tests). */
+  adminKubeconfig: string;
+}
+
+async function openssl(dir: string, steps: string[][]): Promise<void> {
+  for (const args of steps) {
+    const r = await runCommand(["sh", "-c", `cd "$1" && shift && exec "$@"`, "sh", dir, ...args]);
+    if (!r.success) {
+      throw new Error(`Cannot make the lab's certificates: ${args.join(" ")}: ${r.stderr}`);
+    }
+  }
+}
+
+/** A CA, the serving certificate for 127.0.0.1, service-account keys and the admin token. */
+async function makePki(dir: string): Promise<string> {
+  Deno.writeTextFileSync(`${dir}/san.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  await openssl(dir, [
+    [
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-subj",
+      "/CN=skein-lab-ca",
+      "-days",
+      "30",
+    ],
+    [
+      "openssl",
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.csr",
+      "-subj",
+      "/CN=kube-apiserver",
+    ],
+    [
+      "openssl",
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "30",
+      "-extfile",
+      "san.ext",
+    ],
+    ["openssl", "genrsa", "-out", "sa.key", "2048"],
+    ["openssl", "rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"],
+  ]);
+  const token = crypto.randomUUID();
+  Deno.writeTextFileSync(`${dir}/tokens.csv`, `${token},lab-admin,lab-admin,system:masters\n`, {
+    mode: 0o600,
+  });
+  return token;
+}
+
+function apiserverArgv(bin: string, dir: string, port: number, etcd: string): string[] {
+  return [
+    bin,
+    `--etcd-servers=${etcd}`,
+    "--bind-address=127.0.0.1",
+    "--advertise-address=127.0.0.1",
+    `--secure-port=${port}`,
+    "--insecure-port=0",
+    `--cert-dir=${dir}/certs`,
+    `--tls-cert-file=${dir}/server.crt`,
+    `--tls-private-key-file=${dir}/server.key`,
+    `--client-ca-file=${dir}/ca.crt`,
+    `--token-auth-file=${dir}/tokens.csv`,
+    "--authorization-mode=RBAC",
+    `--service-account-key-file=${dir}/sa.pub`,
+    `--service-account-signing-key-file=${dir}/sa.key`,
+    "--service-account-issuer=https://kubernetes.default.svc",
+    "--service-cluster-ip-range=10.96.0.0/16",
+    "--allow-privileged=true",
+    "--endpoint-reconciler-type=none",
+    "--profiling=false",
+    "--logtostderr=true",
+  ];
+}
+
+/** Waits until /readyz answers 200 (or the process died). */
+async function waitApiserver(
+  admin: KubeClient,
+  pid: number,
+  marker: string,
+  log: string,
+): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid, marker)) {
+      throw new Error(`kube-apiserver exited at start; its log ${log}:\n${tailFile(log)}`);
+    }
+    if (
+      await admin.requestText({ verb: "get", resource: "readyz", method: "GET", path: "/readyz" })
+        .then(
+          () => true,
+          () => false,
+        )
+    ) {
+      return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`kube-apiserver not ready after 90 s; its log ${log}:\n${tailFile(log)}`);
+}
+
+/**
+ * Starts etcd and kube-apiserver under `dir` (recording each through `record` as soon as it
+ * runs), creates the manifest's RBAC objects, the network config and a Node per name, and
+ * writes the daemons' and the admin's kubeconfigs.
+ */
+export async function startKube(
+  dir: string,
+  net: NetworkConfig,
+  nodeNames: readonly string[],
+  record: (p: { name: string; pid: number; dir: string; url: string }) => void,
+): Promise<KubeControlPlane> {
+  const bin = kubeApiserverBinary();
+  try {
+    Deno.statSync(bin);
+  } catch {
+    throw new Error(
+      `Cannot start kube-apiserver: ${bin} not found (build it: bash scripts/build-kube.sh)`,
+    );
+  }
+  Deno.mkdirSync(dir, { recursive: true });
+  const etcd = await startEtcd(`${dir}/etcd`);
+  record({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: etcd.url });
+  const token = await makePki(dir);
+  const port = freePort();
+  const url = `https://127.0.0.1:${port}`;
+  const log = `${dir}/apiserver.log`;
+  const pid = await spawnDetached(apiserverArgv(bin, dir, port, etcd.url), { logFile: log });
+  record({ name: "kube-apiserver", pid, dir, url });
+  const caCert = Deno.readTextFileSync(`${dir}/ca.crt`);
+  const adminCreds: KubeCredentials = { server: url, caCert, token, namespace: SKEIN_NAMESPACE };
+  const admin = new KubeClient(adminCreds);
+  try {
+    await waitApiserver(admin, pid, `${dir}/certs`, log);
+    await createObjects(admin, net, nodeNames);
+    const paths = kubePaths(dir);
+    const sa = await admin.request<{ status: { token: string } }>({
+      verb: "create",
+      resource: "serviceaccounts/token",
+      namespace: SKEIN_NAMESPACE,
+      method: "POST",
+      path: `/api/v1/namespaces/${SKEIN_NAMESPACE}/serviceaccounts/skein/token`,
+      body: {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenRequest",
+        spec: { expirationSeconds: 7 * 86400 },
+      },
+    });
+    Deno.writeTextFileSync(paths.token, sa.status.token, { mode: 0o600 });
+    Deno.writeTextFileSync(paths.admin, formatKubeconfig(adminCreds), { mode: 0o600 });
+    Deno.writeTextFileSync(
+      paths.daemon,
+      formatKubeconfig({ server: url, caCert, tokenFile: paths.token, namespace: SKEIN_NAMESPACE }),
+      { mode: 0o600 },
+    );
+    return {
+      etcd: { pid: etcd.pid, dir: etcd.dir, url: etcd.url },
+      apiserver: { pid, dir, url },
+      daemonKubeconfig: paths.daemon,
+      adminKubeconfig: paths.admin,
+    };
+  } finally {
+    admin.close();
+  }
+}
+
+/** The manifest's RBAC objects, the network config and one Node per lab node. */
+async function createObjects(
+  admin: KubeClient,
+  net: NetworkConfig,
+  nodeNames: readonly string[],
+): Promise<void> {
+  const configMap = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: SKEIN_CONFIG_MAP, namespace: SKEIN_NAMESPACE },
+    data: { [NET_CONF_KEY]: JSON.stringify(encodeNetworkConfig(net)) },
+  };
+  for (const o of [...SKEIN_RBAC_OBJECTS, configMap]) {
+    await admin.request({
+      verb: "create",
+      resource: String(o.kind),
+      method: "POST",
+      path: collectionPath(o),
+      body: o,
+    });
+  }
+  for (const name of nodeNames) {
+    await admin.request({
+      verb: "create",
+      resource: "nodes",
+      name,
+      method: "POST",
+      path: "/api/v1/nodes",
+      body: {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name, labels: { "skein.io/lab": "true" } },
+      },
+    });
+  }
+}
