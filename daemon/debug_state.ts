@@ -9,7 +9,7 @@
  */
 import { desiredFor } from "../backends/desired.ts";
 import { isOwnedRoute } from "../backends/snapshot.ts";
-import type { NetHandle } from "../net/types.ts";
+import { type NetHandle, RTPROT_BGP, SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
 import type { DaemonDebugInfo } from "./daemon.ts";
 
 /** What the builder reads from the node's kernel (read-only). */
@@ -91,8 +91,9 @@ function ownedSummary(
   k: DebugKernel,
   device: { index: number } | undefined,
   names: Map<number, string>,
+  protocol: number,
 ) {
-  const owned = k.handle.routeList({ table: 254 }).filter((r) => isOwnedRoute(r));
+  const owned = k.handle.routeList({ table: 254 }).filter((r) => isOwnedRoute(r, 254, protocol));
   return {
     routes: owned.map((r) => routeOut(r, r.oif, names)),
     neighs: device
@@ -157,7 +158,12 @@ export function buildDebugState(
     health: info.readiness,
     desired: desired.routes,
     ...(desired.error ? { desiredError: desired.error } : {}),
-    snapshot: ownedSummary(k, device, names),
+    snapshot: ownedSummary(
+      k,
+      device,
+      names,
+      c.backend.type === "bgp" ? RTPROT_BGP : SKEIN_ROUTE_PROTOCOL,
+    ),
     sysctls: sysctls(k, [info.uplink?.name, device?.name]),
     leases: info.leases.map((l) => {
       const mac = l.backendData?.vtepMAC ?? l.backendData?.VtepMAC;

@@ -59,6 +59,28 @@ export interface DebugState {
     /** Drops by reason, as the worker counted them. */
     dropped: Record<string, number>;
   };
+  /** The bgp backend's speaker (its `backendState.bgp`), when the node runs it. */
+  bgp?: BgpDebug;
+}
+
+/** A bgp node's speaker as /debug/state reports it. */
+export interface BgpDebug {
+  asNumber: number;
+  routerId: string;
+  /** False while a restarted speaker waits for its peers' End-of-RIB (kernel routes kept). */
+  converged: boolean;
+  peers: {
+    address: string;
+    asNumber: number;
+    source: string;
+    state: string;
+    lastNotification?: { direction: string; code: number; subcode: number; name: string };
+    lastDown?: string;
+    prefixesReceived: number;
+    prefixesAdvertised: number;
+  }[];
+  /** The Loc-RIB's best routes (what the kernel should hold, proto 186). */
+  routes: { prefix: string; nextHop: string; peer: string; stale: boolean }[];
 }
 
 /** A `/debug/state` answer that is not schema version 1. */
@@ -195,7 +217,59 @@ export function parseDebugState(text: string): DebugState {
   optional(s, o, backend);
   const udp = udpState(o.backendState);
   if (udp) s.udp = udp;
+  const bgp = bgpState(o.backendState);
+  if (bgp) s.bgp = bgp;
   return s;
+}
+
+const num = (v: unknown) => typeof v === "number" ? v : 0;
+const text = (v: unknown) => typeof v === "string" ? v : "";
+
+function bgpPeer(v: unknown): BgpDebug["peers"][number] {
+  const p = (v && typeof v === "object" ? v : {}) as Record<string, unknown>;
+  const out: BgpDebug["peers"][number] = {
+    address: text(p.address),
+    asNumber: num(p.asNumber),
+    source: text(p.source),
+    state: text(p.state),
+    prefixesReceived: num(p.prefixesReceived),
+    prefixesAdvertised: num(p.prefixesAdvertised),
+  };
+  const n = p.lastNotification as Record<string, unknown> | undefined;
+  if (n && typeof n === "object") {
+    out.lastNotification = {
+      direction: text(n.direction),
+      code: num(n.code),
+      subcode: num(n.subcode),
+      name: text(n.name),
+    };
+  }
+  if (typeof p.lastDown === "string") out.lastDown = p.lastDown;
+  return out;
+}
+
+/** `backendState.bgp` of a bgp node, loosely (undefined when absent or not an object). */
+function bgpState(v: unknown): BgpDebug | undefined {
+  const b = v && typeof v === "object" ? (v as Record<string, unknown>).bgp : undefined;
+  if (!b || typeof b !== "object") return undefined;
+  const x = b as Record<string, unknown>;
+  return {
+    asNumber: num(x.asNumber),
+    routerId: text(x.routerId),
+    converged: x.converged === true,
+    peers: Array.isArray(x.peers) ? x.peers.map(bgpPeer) : [],
+    routes: Array.isArray(x.routes)
+      ? x.routes.map((r) => {
+        const o = (r && typeof r === "object" ? r : {}) as Record<string, unknown>;
+        return {
+          prefix: text(o.prefix),
+          nextHop: text(o.nextHop),
+          peer: text(o.peer),
+          stale: o.stale === true,
+        };
+      })
+      : [],
+  };
 }
 
 /** `backendState.udp` of a udp node, loosely (undefined when absent or not an object). */

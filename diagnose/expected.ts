@@ -50,7 +50,10 @@ function compute(d: Diagnosis, node: NodeView): Expected {
   };
   const a = desiredFor(inputs, leases, self);
   if (!a.ok) return a;
-  const snap = snapshot(k.handle, { devices: a.desired.ownedDevices });
+  const snap = snapshot(k.handle, {
+    devices: a.desired.ownedDevices,
+    protocol: a.desired.protocol,
+  });
   const p = plan(a.desired, snap, { listUnchanged: true });
   const names = new Map(k.links().map((l) => [l.index, l.name]));
   const routes = a.desired.entries.flatMap((e) => e.routes.map((r) => flatOf(r, names)));

@@ -21,6 +21,7 @@ import { offloadFamily } from "./offload.ts";
 import { probeFamily } from "./probe.ts";
 import { traceFamily } from "./trace.ts";
 import { udpFamily } from "./udp.ts";
+import { bgpFamily } from "./bgp.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -32,6 +33,7 @@ export const FAMILIES: readonly Family[] = [
   vxlanFamily,
   ipipFamily,
   udpFamily,
+  bgpFamily,
   routeFamily,
   mtuFamily,
   netfilterFamily,

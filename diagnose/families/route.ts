@@ -7,7 +7,7 @@
  * @module
  */
 import { isOwnedRoute } from "../../backends/snapshot.ts";
-import { SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
+import { RTPROT_BGP, SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
@@ -75,7 +75,8 @@ function fibCheck(h: Hop): CheckResult {
 function foreignRoutes(node: NodeView): FlatRoute[] {
   const k = node.kernel!;
   const names = new Map(k.links().map((l) => [l.index, l.name]));
-  return k.routes().filter((r) => r.family === 4 && r.table !== 255 && !isOwnedRoute(r))
+  const proto = node.facts.backend === "bgp" ? RTPROT_BGP : SKEIN_ROUTE_PROTOCOL;
+  return k.routes().filter((r) => r.family === 4 && r.table !== 255 && !isOwnedRoute(r, 254, proto))
     .map((r) => flatOf(r, names));
 }
 

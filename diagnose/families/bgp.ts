@@ -1,0 +1,197 @@
+/**
+ * `bgp`: the node's BGP speaker (from the daemon's `/debug/state`) and the kernel agree:
+ *
+ * - `bgp.sessions`: every peer is Established; otherwise its state, why the last session ended
+ *   and the last NOTIFICATION sent or received (e.g. "OPEN Message Error / Bad Peer AS (2/2)");
+ * - `bgp.prefixes`: what each peer gives and is given (an Established peer giving nothing is a
+ *   warning: an import rule, or the peer exports nothing);
+ * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
+ * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP.
+ *
+ * @module
+ */
+import { RTPROT_BGP } from "../../net/types.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import type { NodeView, Pair } from "../context.ts";
+import type { Family } from "../family.ts";
+import { nsExec } from "../path.ts";
+
+const NOTIFY_FIX: Readonly<Record<string, string>> = {
+  "2/2":
+    "the peer's AS differs from the one configured: check backend.asNumber / backend.peers[].asNumber on both sides",
+  "2/6": "the peer proposes hold time 1 or 2 s: configure 0 or at least 3",
+  "2/3": "two speakers use the same BGP identifier (router id): give each node its own public IP",
+  "4/0":
+    "no KEEPALIVE within the hold time: is the path to the peer's TCP port 179 lossy or filtered?",
+  "6/2": "the peer shut the session down administratively",
+};
+
+function sessionsCheck(node: NodeView): CheckResult {
+  const b = node.daemon?.debug?.bgp;
+  if (!b) return skip("bgp.sessions", node.name, "no bgp state from the node's daemon");
+  const down = b.peers.filter((p) => p.state !== "Established");
+  const ev = {
+    asNumber: b.asNumber,
+    routerId: b.routerId,
+    converged: b.converged,
+    peers: b.peers.map((p) => ({
+      peer: p.address,
+      as: p.asNumber,
+      source: p.source,
+      state: p.state,
+      ...(p.lastNotification
+        ? { lastNotification: `${p.lastNotification.direction}: ${p.lastNotification.name}` }
+        : {}),
+      ...(p.lastDown ? { lastDown: p.lastDown } : {}),
+    })),
+  };
+  if (b.peers.length === 0) {
+    return warn(
+      "bgp.sessions",
+      node.name,
+      `${node.name} has no BGP peer (mesh off and no backend.peers?)`,
+      { evidence: ev },
+    );
+  }
+  if (down.length) {
+    const first = down[0]!;
+    const n = first.lastNotification;
+    const key = n ? `${n.code}/${n.subcode}` : "";
+    return fail(
+      "bgp.sessions",
+      node.name,
+      `${down.length} of ${b.peers.length} BGP sessions are not Established (${first.address}: ${first.state}` +
+        `${
+          n
+            ? `, last NOTIFICATION ${n.direction} ${n.name}`
+            : first.lastDown
+            ? `, ${first.lastDown}`
+            : ""
+        })`,
+      {
+        evidence: ev,
+        fix: NOTIFY_FIX[key] ??
+          `is the peer up and listening on TCP 179? ${
+            nsExec(node)
+          }ss -tn '( sport = :179 or dport = :179 )'`,
+      },
+    );
+  }
+  return pass("bgp.sessions", node.name, `${b.peers.length} BGP sessions Established`, {
+    evidence: ev,
+  });
+}
+
+function prefixesCheck(node: NodeView): CheckResult {
+  const b = node.daemon?.debug?.bgp;
+  if (!b) return skip("bgp.prefixes", node.name, "no bgp state from the node's daemon");
+  const ev = Object.fromEntries(
+    b.peers.map((
+      p,
+    ) => [p.address, { received: p.prefixesReceived, advertised: p.prefixesAdvertised }]),
+  );
+  const silent = b.peers.filter((p) => p.state === "Established" && p.prefixesReceived === 0);
+  if (silent.length) {
+    return warn(
+      "bgp.prefixes",
+      node.name,
+      `${silent.map((p) => p.address).join(", ")} give ${node.name} no prefix`,
+      {
+        evidence: ev,
+        fix:
+          "the peer exports nothing to this node, or its prefixes fall inside this node's own subnet",
+      },
+    );
+  }
+  return pass(
+    "bgp.prefixes",
+    node.name,
+    `${b.routes.length} best routes from ${b.peers.length} peers`,
+    { evidence: ev },
+  );
+}
+
+function kernelCheck(node: NodeView): CheckResult {
+  const b = node.daemon?.debug?.bgp, k = node.kernel;
+  if (!b || !k) return skip("bgp.kernel", node.name, "no bgp state or no kernel access");
+  const kernel = new Map(
+    k.routes().filter((r) => r.protocol === RTPROT_BGP).map((r) => [r.dst, r]),
+  );
+  const skipped = new Set(node.daemon?.debug?.lastReconcile?.skipped.map((s) => s.subnet) ?? []);
+  const missing = b.routes.filter((r) => !kernel.has(r.prefix) && !skipped.has(r.prefix));
+  const ev = {
+    rib: b.routes.length,
+    kernelProtoBgp: kernel.size,
+    missing: missing.map((r) => `${r.prefix} via ${r.nextHop}`),
+    skippedByReconcile: [...skipped],
+  };
+  if (missing.length) {
+    return fail(
+      "bgp.kernel",
+      node.name,
+      `${missing.length} BGP routes are not in ${node.name}'s kernel (first: ${
+        missing[0]!.prefix
+      })`,
+      {
+        evidence: ev,
+        fix: `see the daemon's last reconcile errors; ${nsExec(node)}ip route show proto bgp`,
+      },
+    );
+  }
+  return pass(
+    "bgp.kernel",
+    node.name,
+    `the kernel holds the RIB's ${b.routes.length} routes as proto bgp`,
+    { evidence: ev },
+  );
+}
+
+function learnedCheck(pair: Pair): CheckResult | undefined {
+  const from = pair.from.node, to = pair.to.node;
+  if (!from || !to || from === to || !to.lease) return undefined;
+  const b = from.daemon?.debug?.bgp;
+  if (!b) return skip("bgp.route", from.name, "no bgp state from the source node's daemon");
+  const want = to.lease.subnet;
+  const r = b.routes.find((x) => x.prefix === want);
+  const session = b.peers.find((p) => p.address === to.lease!.publicIP);
+  const ev = {
+    subnet: want,
+    route: r ?? null,
+    sessionToDestination: session?.state ?? "no such peer",
+  };
+  if (!r) {
+    return fail(
+      "bgp.route",
+      from.name,
+      `${from.name} has not learned ${to.name}'s subnet ${want} over BGP`,
+      {
+        evidence: ev,
+        fix: session
+          ? `the session to ${session.address} is ${session.state}`
+          : `no session with ${to.name}: nodeToNodeMesh off and no route reflector?`,
+      },
+    );
+  }
+  return pass(
+    "bgp.route",
+    from.name,
+    `${want} via ${r.nextHop} (from ${r.peer}${r.stale ? ", stale: peer restarting" : ""})`,
+    { evidence: ev },
+  );
+}
+
+function nodeChecks(node: NodeView): CheckResult[] {
+  return [sessionsCheck(node), prefixesCheck(node), kernelCheck(node)];
+}
+
+/** The bgp family. */
+export const bgpFamily: Family = {
+  name: "bgp",
+  appliesTo: ["bgp"],
+  pair: (_d, pair) => {
+    const out = pair.nodes.flatMap(nodeChecks);
+    const l = learnedCheck(pair);
+    return l ? [l, ...out] : out;
+  },
+  node: (_d, node) => nodeChecks(node),
+};
