@@ -35,6 +35,7 @@ import {
   writeLeaseFiles,
 } from "../node/lease_file.ts";
 import { LeaseLostError } from "../store/errors.ts";
+import { RESTORED_WARNING } from "../store/flannel.ts";
 import { sleep, Sleeper } from "../store/sleeper.ts";
 import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
@@ -778,6 +779,11 @@ export class NodeDaemon {
         } else if (res.type === "error") {
           this.#datastoreError("renew", new Error(res.message));
           this.#datastoreAnswered(false, new Error(res.message));
+        } else if (res.type === "warning") {
+          this.#log.warn(res.message, res.fields);
+          if (res.message === RESTORED_WARNING) {
+            this.metrics.leasesInvalid.inc({ reason: "claims-own-subnet" });
+          }
         } else if (res.type === "failed") {
           this.#log.warn("the renewal worker cannot run; renewing on the main thread", {
             error: res.message,

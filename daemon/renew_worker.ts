@@ -27,6 +27,14 @@ function post(r: RenewResult | { type: "closed" }): void {
   self.postMessage(r);
 }
 
+/** Warning fields as plain values (errors as their message), so postMessage can copy them. */
+function cloneable(fields?: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!fields) return undefined;
+  return Object.fromEntries(
+    Object.entries(fields).map(([k, v]) => [k, v instanceof Error ? v.message : v]),
+  );
+}
+
 function schedule(ms: number): void {
   if (timer !== undefined) clearTimeout(timer);
   timer = setTimeout(() => void tick(), ms);
@@ -80,7 +88,9 @@ self.onmessage = (ev: MessageEvent<RenewCommand>) => {
         post({ type: "failed", message: `no datastore of type ${JSON.stringify(type)}` });
         break;
       }
-      opening = def.open(settings, { ttl }).then(
+      const onWarning = (message: string, fields?: Record<string, unknown>) =>
+        post({ type: "warning", message, fields: cloneable(fields) });
+      opening = def.open(settings, { ttl, onWarning }).then(
         (s) => void (store = s),
         (e) => post({ type: "failed", message: (e as Error)?.message ?? String(e) }),
       );

@@ -20,7 +20,9 @@ export type RenewResult =
   /** The datastore failed; the worker retries by itself. */
   | { type: "error"; message: string }
   /** The worker could not start (store not openable): renew on the main thread instead. */
-  | { type: "failed"; message: string };
+  | { type: "failed"; message: string }
+  /** The worker's datastore warned (e.g. it restored this node's record): the daemon logs it. */
+  | { type: "warning"; message: string; fields?: Record<string, unknown> };
 
 /** Messages to the worker. */
 export type RenewCommand =

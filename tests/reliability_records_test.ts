@@ -178,7 +178,7 @@ Deno.test("malformed datastore records are skipped, logged and counted; the daem
         const p = parsePrometheus((await get(`http://127.0.0.1:${port}/metrics`)).body);
         assert(
           (p.get('skein_leases_invalid_total{reason="claims-own-subnet"}') ?? 0) >= i + 1,
-          "counted",
+          `counted (${i}):\n${logText()}`,
         );
       }
       assert(log.some((l) => l.includes("claimed this node's live subnet; restored")), logText());
