@@ -19,6 +19,9 @@ const IOV = 16;
 const SOCKADDR_IN = 16;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
+const UDP_GRO = 104;
+/** Control bytes per received datagram: one cmsghdr (16) + an int, aligned. */
+const CMSG_SPACE = 24;
 
 /** What poll() saw: bits of PacketIo.wait()'s result. */
 export const READY_TUN = 1;
@@ -72,6 +75,9 @@ export class PacketIo {
   #keep: Uint8Array[] = [];
   #addrs = new Map<number, bigint>();
   #wakeBuf = new Uint8Array(8);
+  #rxCtl: Uint8Array<ArrayBuffer>;
+  #rxCtlView: DataView;
+  #gro = false;
   #slotBig: bigint;
   /** errno of the last datagram flush() could not send. */
   lastSendErrno = 0;
@@ -101,6 +107,9 @@ export class PacketIo {
     this.#rxHdrView = new DataView(this.#rxHdr.buffer);
     this.#rxNames = new Uint8Array(n * SOCKADDR_IN);
     this.#rxNamesView = new DataView(this.#rxNames.buffer);
+    this.#rxCtl = new Uint8Array(n * CMSG_SPACE);
+    this.#rxCtlView = new DataView(this.#rxCtl.buffer);
+    const ctl = ptrOf(this.#rxCtl);
     const rxIov = new Uint8Array(n * IOV);
     const rxIovView = new DataView(rxIov.buffer);
     this.#keep.push(rxIov);
@@ -116,6 +125,7 @@ export class PacketIo {
       this.#rxHdrView.setBigUint64(i * MMSG, names + BigInt(i * SOCKADDR_IN), true); // msg_name
       this.#rxHdrView.setBigUint64(i * MMSG + 16, rxIovBase + BigInt(i * IOV), true);
       this.#rxHdrView.setBigUint64(i * MMSG + 24, 1n, true);
+      this.#rxHdrView.setBigUint64(i * MMSG + 32, ctl + BigInt(i * CMSG_SPACE), true); // control
     }
     const fds = [this.#o.tunFd, this.#o.sockFd, this.#o.wakeFd];
     fds.forEach((fd, i) => {
@@ -235,9 +245,36 @@ export class PacketIo {
   /** recvmmsg(MSG_DONTWAIT) into the rx slots: how many datagrams (0: none). */
   receive(): number {
     const v = this.#rxHdrView;
-    for (let i = 0; i < this.slots; i++) v.setUint32(i * MMSG + 8, SOCKADDR_IN, true);
+    for (let i = 0; i < this.slots; i++) {
+      v.setUint32(i * MMSG + 8, SOCKADDR_IN, true);
+      if (this.#gro) v.setUint32(i * MMSG + 40, CMSG_SPACE, true); // msg_controllen
+    }
     const n = this.#c.recvmmsg(this.#o.sockFd, this.#rxHdr, this.slots, L.MSG_DONTWAIT, null);
     return n > 0 ? n : 0;
+  }
+
+  /**
+   * UDP receive offload (`setsockopt(UDP_GRO)`, Linux 5.0): datagrams of one GSO send arrive as
+   * one buffer; rxSegment() says how to split it. False when the kernel refuses.
+   */
+  setGro(on: boolean): boolean {
+    const v = new Uint8Array(4);
+    new DataView(v.buffer).setInt32(0, on ? 1 : 0, true);
+    const ok = this.#c.setsockopt(this.#o.sockFd, SOL_UDP, UDP_GRO, v, 4) === 0;
+    this.#gro = ok && on;
+    return ok;
+  }
+
+  /**
+   * The segment size of received buffer `i` when it holds several datagrams (UDP_GRO), else 0:
+   * the datagrams are back to back, each `segment` bytes but the last.
+   */
+  rxSegment(i: number): number {
+    if (!this.#gro) return 0;
+    const h = this.#rxHdrView, c = this.#rxCtlView, o = i * CMSG_SPACE;
+    if (h.getUint32(i * MMSG + 40, true) < 20) return 0; // no cmsg came back
+    if (c.getInt32(o + 8, true) !== SOL_UDP || c.getInt32(o + 12, true) !== UDP_GRO) return 0;
+    return c.getInt32(o + 16, true);
   }
 
   /** Length of received datagram `i`. */
@@ -253,5 +290,11 @@ export class PacketIo {
   /** Writes `len` bytes of rx slot `i` into the TUN device; false when the kernel refused it. */
   writeTun(i: number, len: number): boolean {
     return Number(this.#c.write(this.#o.tunFd, this.#rxSlot[i]!, BigInt(len))) === len;
+  }
+
+  /** Writes `len` bytes at `offset` of rx slot `i` into the TUN device. */
+  writeTunAt(i: number, offset: number, len: number): boolean {
+    const at = this.#rxSlot[i]!.subarray(offset, offset + len);
+    return Number(this.#c.write(this.#o.tunFd, at, BigInt(len))) === len;
   }
 }

@@ -96,16 +96,28 @@ function udpToTun(p: PacketIo): number {
   const m = p.receive();
   const size = p.slotSize;
   for (let i = 0; i < m; i++) {
-    const len = p.rxLength(i);
-    const why = checkInbound(table, p.rxSource(i), p.rx, i * size, len);
-    if (why) drop(why);
-    else if (!p.writeTun(i, len)) drop("tun-write-failed");
-    else {
-      counters[RX_PACKETS]!++;
-      counters[RX_BYTES]! += len;
+    const len = p.rxLength(i), src = p.rxSource(i);
+    const seg = p.rxSegment(i);
+    if (seg <= 0 || seg >= len) {
+      deliver(p, i, 0, len, src, size);
+      continue;
+    }
+    for (let off = 0; off < len; off += seg) {
+      deliver(p, i, off, Math.min(seg, len - off), src, size);
     }
   }
   return m;
+}
+
+/** Checks one received datagram (at `off` in rx slot `i`) and writes it into the TUN device. */
+function deliver(p: PacketIo, i: number, off: number, len: number, src: number, size: number) {
+  const why = checkInbound(table, src, p.rx, i * size + off, len);
+  if (why) drop(why);
+  else if (!(off ? p.writeTunAt(i, off, len) : p.writeTun(i, len))) drop("tun-write-failed");
+  else {
+    counters[RX_PACKETS]!++;
+    counters[RX_BYTES]! += len;
+  }
 }
 
 /** Lets the event loop deliver messages until the last posted table is applied (bounded). */
@@ -140,6 +152,7 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
     io = new PacketIo({ tunFd: m.tunFd, sockFd: m.sockFd, wakeFd: m.wakeFd, slots: m.slots });
     gsoSize = m.mtu;
     if (m.gso && io.setGso(m.mtu)) gsoMax = Math.max(1, Math.min(40, Math.floor(60000 / m.mtu)));
+    if (m.gso) io.setGro(true);
     void loop(io);
   } else if (m.type === "table") {
     table = peerTable(m.spec);
