@@ -85,7 +85,7 @@ export async function dryRun(deps: DryRunDeps): Promise<DryRunReport> {
       if (why) outside.push({ subnet: l.subnet, node: l.node, code: "refused", reason: why });
       return !why;
     });
-    const plan = backend.plan(others, self);
+    const plan = backend.plan(others, self, net);
     plan.skipped.unshift(...outside);
     const devNames = new Map(handle.linkList().map((l) => [l.index, l.name]));
     const created = plan.ops.find((op) => op.kind === "link");
