@@ -265,36 +265,7 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
   const stateDir = `${root}/${name}`;
   const nodes: NodePlan[] = [];
   for (let i = 1; i <= options.nodes; i++) {
-    const n = `n${i}`;
-    const dir = `${stateDir}/nodes/${n}`;
-    const segment = segments[(i - 1) % segments.length]!;
-    const ip = `${segment.prefix}.${10 + i}`;
-    const pods: PodPlan[] = [];
-    for (let j = 1; j <= options.podsPerNode; j++) {
-      const netns = `${name}-${n}-p${j}`;
-      pods.push({ name: `${n}-p${j}`, netns, containerId: netns });
-    }
-    nodes.push({
-      name: n,
-      index: i,
-      netns: `${name}-${n}`,
-      nodeName: `${name}-${n}`,
-      cidr: `${ip}/24`,
-      ip,
-      lanPort: n,
-      segment,
-      underlayRoutes: segments.filter((x) => x !== segment).map((x) => ({
-        dst: x.network,
-        gateway: segment.gateway!,
-      })),
-      dir,
-      leaseFile: `${dir}/subnet.json`,
-      subnetEnv: `${dir}/subnet.env`,
-      configFile: `${dir}/daemon.yaml`,
-      logFile: `${dir}/daemon.log`,
-      ipamDir: `${dir}/ipam`,
-      pods,
-    });
+    nodes.push(planNode({ name, stateDir, index: i, segments, podsPerNode: options.podsPerNode }));
   }
   return {
     options,
@@ -303,19 +274,64 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
     storeDir: `${stateDir}/store`,
     lanNetns: segments[0]!.netns,
     segments,
-    ...(segments.length > 1
-      ? {
-        router: {
-          netns: `${name}-router`,
-          ports: segments.map((segment, i) => ({
-            name: `eth${i}`,
-            segment,
-            cidr: `${segment.gateway}/24`,
-          })),
-        },
-      }
-      : {}),
+    ...(segments.length > 1 ? { router: planRouter(name, segments) } : {}),
     nodes,
+  };
+}
+
+/** What planNode() needs. */
+interface NodeInputs {
+  name: string;
+  stateDir: string;
+  /** 1-based. */
+  index: number;
+  segments: SegmentPlan[];
+  podsPerNode: number;
+}
+
+/** Node `index` of the lab: on segment (index - 1) mod segments, address .(10 + index). */
+function planNode({ name, stateDir, index, segments, podsPerNode }: NodeInputs): NodePlan {
+  const n = `n${index}`;
+  const dir = `${stateDir}/nodes/${n}`;
+  const segment = segments[(index - 1) % segments.length]!;
+  const ip = `${segment.prefix}.${10 + index}`;
+  const pods: PodPlan[] = [];
+  for (let j = 1; j <= podsPerNode; j++) {
+    const netns = `${name}-${n}-p${j}`;
+    pods.push({ name: `${n}-p${j}`, netns, containerId: netns });
+  }
+  return {
+    name: n,
+    index,
+    netns: `${name}-${n}`,
+    nodeName: `${name}-${n}`,
+    cidr: `${ip}/24`,
+    ip,
+    lanPort: n,
+    segment,
+    underlayRoutes: segments.filter((x) => x !== segment).map((x) => ({
+      dst: x.network,
+      gateway: segment.gateway!,
+    })),
+    dir,
+    leaseFile: `${dir}/subnet.json`,
+    subnetEnv: `${dir}/subnet.env`,
+    configFile: `${dir}/daemon.yaml`,
+    logFile: `${dir}/daemon.log`,
+    ipamDir: `${dir}/ipam`,
+    pods,
+  };
+}
+
+/** The router joining `segments`: eth<i> at the segment's .1. */
+function planRouter(name: string, segments: SegmentPlan[]): RouterPlan {
+  return {
+    netns: `${name}-router`,
+    ports: segments.map((segment, i) => ({
+      name: `eth${i}`,
+      segment,
+      cidr: `${segment.gateway}/24`,
+    })),
   };
 }
 

@@ -299,6 +299,12 @@ export function lookAroundText(plan: LabPlan, state?: LabState): string {
       `ip netns exec ${n1.netns} ip -d link show`,
       `eth0, cni0, ${device ? `the ${plan.options.backend} device ${device}, ` : ""}pod veths`,
     ],
+    ...(plan.router
+      ? [[
+        `ip netns exec ${plan.router.netns} ip addr`,
+        `the router between ${plan.segments.map((x) => x.network).join(" and ")}`,
+      ] as [string, string]]
+      : []),
     ...(p1 ? [[`ip netns exec ${p1.netns} ip addr`, "a pod"] as [string, string]] : []),
     ...(p1 && other
       ? [

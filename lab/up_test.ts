@@ -34,3 +34,12 @@ Deno.test("matrixPods() keeps only pods with an address", () => {
     { name: "n1-p1", ip: "10.244.1.2", netnsPath: "/run/netns/demo-n1-p1" },
   ]);
 });
+
+Deno.test("lookAroundText() points at the router of a two-subnets lab", () => {
+  const plan = planLab(labDefaults({ name: "demo", nodes: 2, topology: "two-subnets" }), "/tmp/x");
+  assertStringIncludes(
+    lookAroundText(plan).replace(/ +#/g, " #"),
+    "ip netns exec demo-router ip addr # the router between 192.168.77.0/24 and 192.168.78.0/24",
+  );
+  assertEquals(lookAroundText(planLab(labDefaults({ nodes: 2 }))).includes("router"), false);
+});

@@ -111,24 +111,32 @@ function directRouteTo(d: Diagnosis, node: NodeView, lease: Lease | undefined): 
   return r ? `${r.dst} via ${r.gateway} dev ${e.names.get(r.dev) ?? r.dev}` : undefined;
 }
 
-/** Checks on `node` that it can reach `peer`'s pods: the FDB entry and the neighbour. */
+/**
+ * Checks on `node` that it can reach `peer`'s pods: a direct route (directRouting, on-link peer),
+ * else the FDB entry and the neighbour.
+ */
 function peerChecks(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult[] {
+  const direct = directRouteTo(d, node, peer.lease);
+  if (!direct || !node.kernel?.link(node.facts.device ?? "skein.1")) {
+    return tunnelChecks(node, peer);
+  }
+  return [
+    pass(
+      "vxlan.direct",
+      node.name,
+      `${peer.name} is on-link: directRouting routes it without VXLAN (${direct})`,
+      { evidence: { route: direct, peerNodeIP: peer.lease?.publicIP } },
+    ),
+  ];
+}
+
+/** The FDB entry and the neighbour `node` needs for `peer`'s pods. */
+function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
   const dev = node.facts.device ?? "skein.1";
   const l = k?.link(dev);
   if (!k || !l) return [];
   const lease = peer.lease;
-  const direct = directRouteTo(d, node, lease);
-  if (direct) {
-    return [
-      pass(
-        "vxlan.direct",
-        node.name,
-        `${peer.name} is on-link: directRouting routes it without VXLAN (${direct})`,
-        { evidence: { route: direct, peerNodeIP: lease?.publicIP } },
-      ),
-    ];
-  }
   const mac = lease ? vtepMacOf(lease) : undefined;
   if (!lease || !mac) {
     return [
