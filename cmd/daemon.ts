@@ -55,7 +55,6 @@ async function openStore(
   });
 }
 
-/** `skein daemon [flags]`; returns the exit code. */
 /** Serves CNI calls on cfg.cniSocket; a failure is logged and plugins run in-process. */
 async function startCni(
   cfg: DaemonConfig,
@@ -74,17 +73,77 @@ async function startCni(
   }
 }
 
-export async function main(args: string[]): Promise<number> {
-  let cfg: DaemonConfig;
-  let dry: { json: boolean } | undefined;
+type Net = typeof import("../net/mod.ts");
+
+/** The NodeDaemon wired to the real netlink handle, backend table, monitor and renewer. */
+async function wireDaemon(
+  cfg: DaemonConfig,
+  net: Net,
+  store: LeaseStore,
+  log: Logger,
+  metrics: DaemonMetrics,
+): Promise<NodeDaemon> {
+  const backends = await import("../backends/mod.ts");
+  const ns = cfg.netns ? { netns: cfg.netns } : {};
+  return new NodeDaemon({
+    config: cfg,
+    store,
+    openHandle: () => net.openHandle(ns),
+    createBackend: backends.createBackend,
+    ensureMasquerade: backends.ensureMasquerade,
+    ...(cfg.kernelEvents ? { openMonitor: () => net.KernelMonitor.open(ns) } : {}),
+    ...(cfg.renewWorker
+      ? {
+        openRenewer: () =>
+          workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),
+      }
+      : {}),
+    probeNode: (ip: string) => net.pingOnce({ ...ns, ip, timeoutMs: 1000 }),
+    log,
+    metrics,
+  });
+}
+
+/** Serves /healthz /readyz /metrics /debug/state for `daemon` on cfg.listen. */
+function startHealth(
+  cfg: DaemonConfig,
+  net: Net,
+  daemon: NodeDaemon,
+  metrics: DaemonMetrics,
+): { addr: string; shutdown(): Promise<void> } {
+  const ns = cfg.netns ? { netns: cfg.netns } : {};
+  return serveHealth({
+    listen: cfg.listen,
+    readiness: () => daemon.readiness(),
+    metrics: () => metrics.registry.render(),
+    debugState: () => {
+      using h = net.openHandle(ns);
+      return buildDebugState(daemon.debugInfo(), {
+        handle: h,
+        sysctl: (key) => {
+          try {
+            return net.sysctlGet(key, ns);
+          } catch {
+            return undefined;
+          }
+        },
+      });
+    },
+  });
+}
+
+/** Parses flags and config: the config, or the exit code (help printed, or a ConfigError). */
+async function parseMain(
+  args: string[],
+): Promise<{ cfg: DaemonConfig; dry?: { json: boolean } } | number> {
   try {
     const parsed = parseDaemonArgs(args);
     if (parsed.help) {
       console.log(help());
       return 0;
     }
-    if (parsed.dryRun) dry = { json: parsed.json === true };
-    cfg = await loadConfig(parsed);
+    const cfg = await loadConfig(parsed);
+    return parsed.dryRun ? { cfg, dry: { json: parsed.json === true } } : { cfg };
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`skein daemon: ${e.message}\nRun "skein daemon --help" for the options.`);
@@ -92,6 +151,13 @@ export async function main(args: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+/** `skein daemon [flags]`; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const parsed = await parseMain(args);
+  if (typeof parsed === "number") return parsed;
+  const { cfg, dry } = parsed;
   if (dry) return await dryRunMain(cfg, dry.json);
   const log = createLogger(cfg.logLevel);
   const metrics = createDaemonMetrics();
@@ -111,49 +177,10 @@ export async function main(args: string[]): Promise<number> {
   let cni: { close(): Promise<void> } | undefined;
   try {
     const net = await import("../net/mod.ts");
-    const backends = await import("../backends/mod.ts");
     store = await openStore(cfg, log, metrics);
-    const daemon = new NodeDaemon({
-      config: cfg,
-      store,
-      openHandle: () => net.openHandle(cfg.netns ? { netns: cfg.netns } : {}),
-      createBackend: backends.createBackend,
-      ensureMasquerade: backends.ensureMasquerade,
-      ...(cfg.kernelEvents
-        ? { openMonitor: () => net.KernelMonitor.open(cfg.netns ? { netns: cfg.netns } : {}) }
-        : {}),
-      ...(cfg.renewWorker
-        ? {
-          openRenewer: () =>
-            workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),
-        }
-        : {}),
-      probeNode: (ip: string) =>
-        net.pingOnce(
-          cfg.netns ? { netns: cfg.netns, ip, timeoutMs: 1000 } : { ip, timeoutMs: 1000 },
-        ),
-      log,
-      metrics,
-    });
+    const daemon = await wireDaemon(cfg, net, store, log, metrics);
     try {
-      server = serveHealth({
-        listen: cfg.listen,
-        readiness: () => daemon.readiness(),
-        metrics: () => metrics.registry.render(),
-        debugState: () => {
-          using h = net.openHandle(cfg.netns ? { netns: cfg.netns } : {});
-          return buildDebugState(daemon.debugInfo(), {
-            handle: h,
-            sysctl: (key) => {
-              try {
-                return net.sysctlGet(key, cfg.netns ? { netns: cfg.netns } : {});
-              } catch {
-                return undefined;
-              }
-            },
-          });
-        },
-      });
+      server = startHealth(cfg, net, daemon, metrics);
     } catch (e) {
       log.error("cannot listen", { listen: cfg.listen, error: e });
       return 1;
