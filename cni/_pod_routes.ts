@@ -4,7 +4,7 @@
  * @module
  */
 import type { ResultIp, ResultRoute } from "./result.ts";
-import { canonicalCidr, formatIp, parseCidr, parseIp } from "../net/cidr.ts";
+import { canonicalCidr, formatIp, parseCidr } from "../net/cidr.ts";
 
 /** The gateway a route without "gw" uses: the first address of that family with a gateway. */
 export function defaultGateways(ips: readonly ResultIp[]): { 4?: string; 6?: string } {
@@ -25,16 +25,6 @@ export function routeFamily(dst: string): 4 | 6 {
 export function samePrefix(a: string, b: string): boolean {
   try {
     return canonicalCidr(a) === canonicalCidr(b);
-  } catch {
-    return false;
-  }
-}
-
-/** True when two addresses are equal after normalisation. */
-export function sameIp(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  try {
-    return formatIp(parseIp(a)) === formatIp(parseIp(b));
   } catch {
     return false;
   }

@@ -6,12 +6,12 @@
  * @module
  */
 import type { Link, NetHandle } from "../net/mod.ts";
-import { parseCidr } from "../net/cidr.ts";
+import { parseCidr, sameIp } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
 import type { CniResult } from "./result.ts";
 import { hostVethName } from "./veth_name.ts";
-import { routeFamily, sameIp, samePrefix } from "./_pod_routes.ts";
+import { routeFamily, samePrefix } from "./_pod_routes.ts";
 
 function drift(msg: string, details?: string): CniError {
   return new CniError(CniCode.Internal, `CHECK failed: ${msg}`, details);

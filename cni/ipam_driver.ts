@@ -59,7 +59,9 @@ export async function ipamAddFor(
         config,
         containerId: args.containerId,
         ifName: args.ifName,
-        requestedIps: ipam.requestedIpsFrom({ netconf: conf.raw, cniArgs: args.args }),
+        // CNI_ARGS IP= first, then the config's (host-local's order); parsed once, at the
+        // boundary (cni_args.ts, netconf.ts); the allocator drops prefixes and duplicates.
+        requestedIps: [...call.cniArgs.ips, ...conf.requestedIps],
       })
     );
     return {

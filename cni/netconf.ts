@@ -11,7 +11,7 @@ import { CniCode, CniError } from "./errors.ts";
 import { validateNetworkName } from "./env.ts";
 import { isSupportedVersion, SUPPORTED_VERSIONS } from "./versions.ts";
 import { type CniResult, parseResult } from "./result.ts";
-import { tryParseCidr, tryParseIp } from "../net/cidr.ts";
+import { tryParseCidr } from "../net/cidr.ts";
 import { isIfname } from "../net/nl/ifname.ts";
 import { isMtu } from "../node/mtu.ts";
 
@@ -54,7 +54,10 @@ export interface NetConf {
   ipam?: Record<string, unknown> & { type: string };
   /** prevResult, converted to the internal form. */
   prevResult?: CniResult;
-  /** Addresses asked for through runtimeConfig.ips or args.cni.ips. */
+  /**
+   * Addresses asked for through args.cni.ips, then runtimeConfig.ips (host-local's order; a
+   * prefix length may come with them). The IPAM puts CNI_ARGS `IP=` (CniArgs.ips) first.
+   */
   requestedIps: string[];
   /** MAC asked for through runtimeConfig.mac. */
   mac?: string;
@@ -276,7 +279,7 @@ function ipamSection(raw: Record<string, unknown>, type: string, mode: Mode): Ne
   return ipam;
 }
 
-/** What the runtime asks for: addresses (runtimeConfig.ips, args.cni.ips) and a MAC. */
+/** What the runtime asks for: addresses (args.cni.ips, runtimeConfig.ips) and a MAC. */
 function runtimeRequests(
   raw: Record<string, unknown>,
 ): Pick<NetConf, "requestedIps" | "mac"> {
@@ -284,7 +287,6 @@ function runtimeRequests(
   if (rc !== undefined && rc !== null && !isObj(rc)) {
     throw invalid("runtimeConfig", "must be an object");
   }
-  const requestedIps = ipList(isObj(rc) ? rc.ips : undefined, "runtimeConfig.ips");
   let mac: string | undefined;
   if (isObj(rc) && rc.mac !== undefined && rc.mac !== null && rc.mac !== "") {
     if (typeof rc.mac !== "string" || !/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(rc.mac)) {
@@ -299,17 +301,11 @@ function runtimeRequests(
       throw invalid("args.cni", "must be an object");
     }
   }
-  if (isObj(args) && isObj(args.cni)) requestedIps.push(...ipList(args.cni.ips, "args.cni.ips"));
+  const requestedIps = [
+    ...(isObj(args) && isObj(args.cni) ? ipList(args.cni.ips, "args.cni.ips") : []),
+    ...ipList(isObj(rc) ? rc.ips : undefined, "runtimeConfig.ips"),
+  ];
   return { requestedIps, mac };
-}
-
-/** Checks that each requested address is one (a prefix given with it is informational). */
-function checkRequestedIps(requestedIps: readonly string[]): void {
-  for (const ip of requestedIps) {
-    if (!tryParseIp(ip.split("/")[0]!)) {
-      throw invalid("runtimeConfig.ips", `"${ip}" is not an address`);
-    }
-  }
 }
 
 /** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
@@ -330,7 +326,6 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
   for (const k of ["cni.dev/valid-attachments", "cni.dev/attachments"]) {
     if (raw[k] !== undefined && raw[k] !== null) validAttachments = attachments(raw[k], k);
   }
-  checkRequestedIps(requestedIps);
   return {
     cniVersion,
     name: raw.name as string,

@@ -37,7 +37,7 @@ Deno.test("parseNetConf() ignores unknown keys and accepts conflist-injected fie
     prevResult: { cniVersion: "1.0.0", ips: [{ address: "10.244.1.9/24" }] },
   })));
   assertEquals(c.isGateway, true); // implied by isDefaultGateway
-  assertEquals(c.requestedIps, ["10.244.1.9/24", "fd00::9"]);
+  assertEquals(c.requestedIps, ["fd00::9", "10.244.1.9/24"]); // args.cni.ips first, as host-local
   assertEquals(c.mac, "0a:58:0a:f4:01:09");
   assertEquals(c.prevResult?.ips?.[0]?.address, "10.244.1.9/24");
 });

@@ -10,15 +10,10 @@
  *
  * @module
  */
+import { parseCniArgs } from "../cni/cni_args.ts";
 import { CniError } from "../cni/errors.ts";
-import {
-  ipamAdd,
-  ipamCheck,
-  ipamDel,
-  ipamGc,
-  parseIpamConfig,
-  requestedIpsFrom,
-} from "../cni/ipam/mod.ts";
+import { ipamAdd, ipamCheck, ipamDel, ipamGc, parseIpamConfig } from "../cni/ipam/mod.ts";
+import { parseNetConf } from "../cni/netconf.ts";
 
 /** Runs the verb named in `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -32,10 +27,11 @@ export async function main(args: string[]): Promise<number> {
     } else {
       const config = await parseIpamConfig(input);
       if (op === "add") {
-        const requestedIps = requestedIpsFrom({
-          netconf: input,
-          cniArgs: Deno.env.get("CNI_ARGS"),
-        });
+        // As cni/ipam_driver.ts: CNI_ARGS IP= first, then the netconf's.
+        const requestedIps = [
+          ...parseCniArgs(Deno.env.get("CNI_ARGS")).ips,
+          ...parseNetConf(new TextEncoder().encode(JSON.stringify(input))).requestedIps,
+        ];
         out = await ipamAdd({ config, containerId, ifName, requestedIps });
       } else if (op === "del") await ipamDel({ config, containerId, ifName });
       else if (op === "check") await ipamCheck({ config, containerId, ifName });

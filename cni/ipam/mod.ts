@@ -36,6 +36,5 @@ export {
   ipamStatusOfNetconf,
   STATUS_UNAVAILABLE,
 } from "./allocator.ts";
-export { requestedIpsFrom } from "./requested_ips.ts";
 export { DEFAULT_LEASE_FILE, readLeaseFile } from "./lease_file.ts";
 export { DEFAULT_DATA_DIR } from "./store.ts";
