@@ -1,6 +1,6 @@
 /**
- * Lease helpers shared by the backends: validation, the VTEP MAC in backendData, a subnet's
- * first address, and the on-link test against the uplink's connected prefixes.
+ * Lease helpers shared by the backends: validation, a subnet's first address, and the on-link
+ * test against the uplink's connected prefixes.
  *
  * @module
  */
@@ -8,23 +8,13 @@ import { type Cidr, contains, familyBits, formatIp, networkOf, tryParseCidr } fr
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { Skipped } from "./types.ts";
-import { cidrInfo, ipInfo, macText } from "./_parse_cache.ts";
+import { cidrInfo, ipInfo } from "./_parse_cache.ts";
 
 /** The network address of a subnet ("10.244.2.0/24" → "10.244.2.0"): flannel's VTEP address. */
 export function firstAddress(subnet: string): string {
   const c = cidrInfo(subnet);
   if (!c) throw new TypeError(`Cannot use subnet "${subnet}": not a CIDR prefix`);
   return c.network;
-}
-
-/**
- * The VTEP MAC a VXLAN lease publishes (`backendData.vtepMAC`, or flannel's `VtepMAC`), lower
- * case; undefined when missing or not a MAC.
- */
-export function vtepMacOf(lease: Lease): string | undefined {
-  const d = lease.backendData ?? {};
-  const v = d.vtepMAC ?? d.VtepMAC;
-  return typeof v === "string" ? macText(v) : undefined;
 }
 
 /** Result of checkLeases(): the leases a backend may program, and those it must skip. */

@@ -71,14 +71,6 @@ export function cidrInfo(text: string): CidrInfo | undefined {
   return v ?? undefined;
 }
 
-/** True when two address strings name the same address. */
-export function sameIp(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
-  if (a === b) return true;
-  const x = ipInfo(a), y = ipInfo(b);
-  return x !== undefined && y !== undefined && x.text === y.text;
-}
-
 const macs = new Map<string, string | null>();
 
 /** parseMac() + formatMac() (lower case, colons), memoised; undefined for a non-MAC. */

@@ -50,7 +50,8 @@
  */
 import type { Fdb, FdbOptions, Neigh, NeighOptions, Route, RouteOptions } from "../net/types.ts";
 import { SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
-import { cidrInfo, sameIp } from "./_parse_cache.ts";
+import { cidrInfo } from "./_parse_cache.ts";
+import { sameIp } from "../net/cidr.ts";
 import { fdbKey, linkKey, neighKey } from "./keys.ts";
 import type { KernelSnapshot } from "./snapshot.ts";
 import type { DesiredState, DeviceSpec, LeaseEntries, RouteSpec, Skipped } from "./types.ts";

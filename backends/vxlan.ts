@@ -18,14 +18,14 @@
  * @module
  */
 import { familyBits } from "../net/cidr.ts";
-import { cidrInfo } from "./_parse_cache.ts";
+import { cidrInfo, macText } from "./_parse_cache.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import type { Link } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
-import { checkLeases, firstAddress, OnLink, vtepMacOf } from "./_lease.ts";
+import { checkLeases, firstAddress, OnLink } from "./_lease.ts";
 import { type DirectPeers, withDirectRouting } from "./direct_routing.ts";
 import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
@@ -41,6 +41,16 @@ import type {
 import { resolveVtepMac } from "./vtep_mac.ts";
 import type { Settings } from "../component/fields.ts";
 import type { VXLAN_FIELDS } from "./registry.ts";
+
+/**
+ * The VTEP MAC a VXLAN lease publishes (`backendData.vtepMAC`, or flannel's `VtepMAC`), lower
+ * case; undefined when missing or not a MAC. The backend and `skein diagnose` read it here.
+ */
+export function vtepMacOf(lease: Lease): string | undefined {
+  const d = lease.backendData ?? {};
+  const v = d.vtepMAC ?? d.VtepMAC;
+  return typeof v === "string" ? macText(v) : undefined;
+}
 
 /**
  * The desired vxlan state for `leases`, for the device with index `dev` (pure apart from

@@ -219,6 +219,17 @@ export function compareIp(a: Ip, b: Ip): number {
   return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
 }
 
+/**
+ * True when two address strings name the same address ("fd00::1" and "FD00:0::1"); false when
+ * either is missing or not an address (identical text is equal without parsing).
+ */
+export function sameIp(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  const x = tryParseIp(a), y = tryParseIp(b);
+  return x !== undefined && y !== undefined && compareIp(x, y) === 0;
+}
+
 /** Splits `c` into its subnets of length `len` (lazily, in address order). */
 export function* subnetsOf(c: Cidr, len: number): Generator<Cidr> {
   if (len < c.prefix || len > familyBits(c.family)) {

@@ -13,6 +13,7 @@ import {
   parseCidr,
   parseIp,
   parseMac,
+  sameIp,
   subnetsOf,
   tryParseIp,
 } from "./cidr.ts";
@@ -73,4 +74,14 @@ Deno.test("bytes and MAC conversions round-trip", () => {
   assertEquals(Array.from(ipToBytes(parseIp("10.1.2.3"))), [10, 1, 2, 3]);
   assertEquals(formatMac(parseMac("0A-58-0a-f4-01-01")), "0a:58:0a:f4:01:01");
   assertThrows(() => parseMac("0a:58"), AddressParseError);
+});
+
+Deno.test("sameIp(): same address in any spelling; missing or invalid is never the same", () => {
+  assertEquals(sameIp("fd00::1", "FD00:0::0001"), true);
+  assertEquals(sameIp("10.0.0.1", "10.0.0.1"), true);
+  assertEquals(sameIp("10.0.0.1", "10.0.0.2"), false);
+  assertEquals(sameIp("::ffff:10.0.0.1", "10.0.0.1"), false);
+  assertEquals(sameIp("10.0.0.1", "nope"), false);
+  assertEquals(sameIp(undefined, "10.0.0.1"), false);
+  assertEquals(sameIp(undefined, undefined), false);
 });

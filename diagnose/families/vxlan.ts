@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { vtepMacOf } from "../../backends/vxlan.ts";
 import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
@@ -94,13 +95,6 @@ function deviceChecks(node: NodeView): CheckResult[] {
   return out;
 }
 
-/** The VTEP MAC a lease publishes (`vtepMAC`, or flannel's `VtepMAC`), lower-case. */
-export function vtepMacOf(l: Lease): string | undefined {
-  const d = l.backendData ?? {};
-  const v = d.vtepMAC ?? d.VtepMAC;
-  return typeof v === "string" ? v.toLowerCase() : undefined;
-}
-
 /** With directRouting: the direct route `node`'s plan has for `lease` (no FDB entry), if any. */
 function directRouteTo(d: Diagnosis, node: NodeView, lease: Lease | undefined): string | undefined {
   if (!node.facts.directRouting || !lease) return undefined;
@@ -144,7 +138,7 @@ function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
         "vxlan.fdb",
         node.name,
         `${peer.name}'s lease has no VtepMAC (${
-          lease ? "backendData.vtepMAC missing" : "no lease"
+          lease ? "backendData.vtepMAC missing or not a MAC" : "no lease"
         })`,
       ),
     ];
