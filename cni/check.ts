@@ -10,7 +10,7 @@ import { parseCidr, sameIp } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
 import type { CniResult } from "./result.ts";
-import { hostVethName } from "./veth_name.ts";
+import { hostVethName } from "../node/veth_name.ts";
 import { routeFamily, samePrefix } from "./_pod_routes.ts";
 
 function drift(msg: string, details?: string): CniError {

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { sha256Hex } from "./_sha256.ts";
+import { sha256Hex } from "../node/sha256.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { canonicalCidr, parseCidr } from "../net/cidr.ts";
 import { nft } from "../node/nft.ts";

@@ -1,18 +1,8 @@
 import { assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { hostVethName, isHostVethName } from "./veth_name.ts";
 import { masqAddScript, parseMapElements } from "./masq.ts";
 import { routedPlan, withDefaultRoutes } from "./_pod_routes.ts";
 import { versionAnswer } from "./version_cmd.ts";
 import { versionAtLeast } from "./versions.ts";
-
-Deno.test("hostVethName() is deterministic, short and per attachment", () => {
-  const a = hostVethName("abc", "eth0");
-  assertEquals(a, hostVethName("abc", "eth0"));
-  assertEquals(a.length <= 15, true);
-  assertEquals(isHostVethName(a), true);
-  assertEquals(a === hostVethName("abc", "eth1"), false);
-  assertEquals(a === hostVethName("abd", "eth0"), false);
-});
 
 Deno.test("masqAddScript() is one transaction that excludes the subnet and multicast", () => {
   const s = masqAddScript({ network: "pods", containerId: "c1", ifName: "eth0" }, [

@@ -18,7 +18,7 @@ import { formatIp, parseCidr } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
 import type { CniResult, ResultIp, ResultRoute } from "./result.ts";
-import { hostVethName } from "./veth_name.ts";
+import { hostVethName } from "../node/veth_name.ts";
 import { enableForwarding, ensureAddr, linkDelIfExists, step } from "./_kernel.ts";
 import { ensureSysctl, netnsSysctl } from "../node/sysctl.ts";
 import {

@@ -32,7 +32,7 @@ import {
 import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
 // CHECK (check.ts), masquerade (masq.ts) and VERSION (version_cmd.ts) are imported when used:
 // ADD and DEL without ipMasq do not load them.
-import { hostVethName, isHostVethName } from "./veth_name.ts";
+import { hostVethName, isHostVethName } from "../node/veth_name.ts";
 import { linkDelIfExists, linkDelIfExistsAsync, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseReservation, type ReservationRecord } from "../cni/ipam/reservation.ts";
+import { parseReservation, type ReservationRecord } from "../node/reservation_file.ts";
 import { ipv4Number } from "./context.ts";
 
 /** One reservation file. */

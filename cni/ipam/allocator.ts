@@ -23,7 +23,7 @@ import {
   reservedReason,
 } from "./range.ts";
 import { readResolvConf } from "./resolv_conf.ts";
-import { recordMatches, validateAttachment } from "./reservation.ts";
+import { recordMatches, reservationKeyProblem } from "../../node/reservation_file.ts";
 import { ReservationStore, type ScannedReservation, type ScanResult } from "./store.ts";
 import type {
   IpamAttachment,
@@ -139,6 +139,29 @@ function nextFree(
     if (!scan.reservations.has(text) && store.reserve(text, who)) return c.ip;
   }
   return undefined;
+}
+
+/**
+ * Validates an attachment key before it is written into a file: container ID and interface
+ * name must be non-empty and free of whitespace/control characters (the file format could not
+ * hold them). Throws CniError 4 (invalid environment variables).
+ */
+export function validateAttachment(a: IpamAttachment): void {
+  const problem = reservationKeyProblem(a);
+  if (problem === "containerId") {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `Invalid container ID ${JSON.stringify(a.containerId)}`,
+      "CNI_CONTAINERID must be non-empty without whitespace or control characters",
+    );
+  }
+  if (problem === "ifName") {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `Invalid interface name ${JSON.stringify(a.ifName)}`,
+      "CNI_IFNAME must be 1-15 bytes without '/', ':', whitespace or control characters",
+    );
+  }
 }
 
 /** The requested addresses as IPs, without duplicates (a prefix length is ignored). Code 7. */

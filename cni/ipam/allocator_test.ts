@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../../testing/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../../testing/assert.ts";
 import { CniError } from "../errors.ts";
 import {
   ipamAdd,
@@ -7,6 +13,7 @@ import {
   ipamGc,
   ipamStatus,
   ipamStatusOfNetconf,
+  validateAttachment,
 } from "./allocator.ts";
 import { parseIpamConfig } from "./config.ts";
 import type { IpamConfig } from "./types.ts";
@@ -348,4 +355,19 @@ Deno.test('"subnet": "auto" without a lease file: ADD says 11, STATUS 50, DEL/CH
     assertEquals(Object.keys(snapshot(dir)).sort(), ["last_reserved_ip.0", "lock"]);
     assertEquals((await ipamGc({ config: down, validAttachments: [] })).released, []);
   });
+});
+
+Deno.test("validateAttachment() refuses IDs the file format cannot hold (code 4)", () => {
+  for (
+    const a of [
+      { containerId: "", ifName: "eth0" },
+      { containerId: "a\r\nb", ifName: "eth0" },
+      { containerId: "ok", ifName: "" },
+      { containerId: "ok", ifName: "a/b" },
+      { containerId: "ok", ifName: "sixteen-chars-xx" },
+    ]
+  ) {
+    assertEquals(assertThrows(() => validateAttachment(a), CniError).code, 4);
+  }
+  validateAttachment({ containerId: "abc-1_2.3", ifName: "eth0" });
 });

@@ -24,7 +24,11 @@ import { formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
 import { atomicWriteFile } from "../../node/atomic_write.ts";
 import { crashPoint } from "./_crash.ts";
-import { formatReservation, parseReservation, type ReservationRecord } from "./reservation.ts";
+import {
+  formatReservation,
+  parseReservation,
+  type ReservationRecord,
+} from "../../node/reservation_file.ts";
 import type { IpamAttachment } from "./types.ts";
 
 /** Default `dataDir`, as host-local's. */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { hostVethName } from "../../cni/veth_name.ts";
+import { hostVethName } from "../../node/veth_name.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { NodeView } from "../context.ts";
 import type { Family } from "../family.ts";

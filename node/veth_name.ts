@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { sha256Hex } from "./_sha256.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** Prefix of every host veth skein creates. */
 export const HOST_VETH_PREFIX = "sk";

@@ -1,13 +1,18 @@
 /**
  * The content of a reservation file, as host-local writes it: `<containerID>\r\n<ifname>`.
  * Older host-local versions wrote only the container ID; a proposed JSON form
- * (`{"kind":"host-local-v1","value":{"id","if"}}`) is read too. Pure: no I/O.
+ * (`{"kind":"host-local-v1","value":{"id","if"}}`) is read too. Pure: no I/O. The CNI IPAM
+ * writes and reads these files, `skein diagnose` audits them.
  *
  * @module
  */
-import { CniCode, CniError } from "../errors.ts";
-import type { IpamAttachment } from "./types.ts";
-import { isIfname } from "../../net/nl/ifname.ts";
+import { isIfname } from "../net/nl/ifname.ts";
+
+/** Whose reservation a file is: the attachment's container ID and interface name. */
+export interface ReservationKey {
+  containerId: string;
+  ifName: string;
+}
 
 /** host-local's separator between container ID and interface name. */
 export const LINE_BREAK = "\r\n";
@@ -28,7 +33,7 @@ const DECODER = new TextDecoder("utf-8", { fatal: true });
 const BAD_CHARS = /[\x00-\x20\x7f]/;
 
 /** Formats the record skein writes (byte-for-byte what host-local writes). */
-export function formatReservation(a: IpamAttachment): string {
+export function formatReservation(a: ReservationKey): string {
   return a.containerId.trim() + LINE_BREAK + a.ifName;
 }
 
@@ -81,7 +86,7 @@ function parseJsonRecord(text: string): ReservationRecord | undefined {
 }
 
 /** True when the record belongs to the attachment (a legacy record matches any interface). */
-export function recordMatches(rec: ReservationRecord, a: IpamAttachment): boolean {
+export function recordMatches(rec: ReservationRecord, a: ReservationKey): boolean {
   const id = a.containerId.trim();
   if (rec.kind === "current") return rec.id === id && rec.ifName === a.ifName;
   if (rec.kind === "legacy") return rec.id === id;
@@ -89,25 +94,14 @@ export function recordMatches(rec: ReservationRecord, a: IpamAttachment): boolea
 }
 
 /**
- * Validates an attachment key before it is written into a file: container ID and interface
- * name must be non-empty and free of whitespace/control characters (the file format could not
- * hold them). Throws CniError 4 (invalid environment variables).
+ * What keeps `a` out of a reservation file: "containerId" when the container ID is empty or has
+ * whitespace or control characters, "ifName" when the interface name is not a kernel interface
+ * name or has them; undefined when the file format can hold it.
  */
-export function validateAttachment(a: IpamAttachment): void {
+export function reservationKeyProblem(a: ReservationKey): "containerId" | "ifName" | undefined {
   if (typeof a.containerId !== "string" || a.containerId === "" || BAD_CHARS.test(a.containerId)) {
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `Invalid container ID ${JSON.stringify(a.containerId)}`,
-      "CNI_CONTAINERID must be non-empty without whitespace or control characters",
-    );
+    return "containerId";
   }
-  if (
-    !isIfname(a.ifName) || BAD_CHARS.test(a.ifName)
-  ) {
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `Invalid interface name ${JSON.stringify(a.ifName)}`,
-      "CNI_IFNAME must be 1-15 bytes without '/', ':', whitespace or control characters",
-    );
-  }
+  if (!isIfname(a.ifName) || BAD_CHARS.test(a.ifName)) return "ifName";
+  return undefined;
 }

@@ -1,11 +1,10 @@
-import { assertEquals, assertThrows } from "../../testing/assert.ts";
-import { CniError } from "../errors.ts";
+import { assertEquals } from "../testing/assert.ts";
 import {
   formatReservation,
   parseReservation,
   recordMatches,
-  validateAttachment,
-} from "./reservation.ts";
+  reservationKeyProblem,
+} from "./reservation_file.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -47,17 +46,10 @@ Deno.test("recordMatches() needs container and interface; legacy records match a
   assertEquals(recordMatches({ kind: "empty" }, a), false);
 });
 
-Deno.test("validateAttachment() refuses IDs the file format cannot hold (code 4)", () => {
-  for (
-    const a of [
-      { containerId: "", ifName: "eth0" },
-      { containerId: "a\r\nb", ifName: "eth0" },
-      { containerId: "ok", ifName: "" },
-      { containerId: "ok", ifName: "a/b" },
-      { containerId: "ok", ifName: "sixteen-chars-xx" },
-    ]
-  ) {
-    assertEquals(assertThrows(() => validateAttachment(a), CniError).code, 4);
-  }
-  validateAttachment({ containerId: "abc-1_2.3", ifName: "eth0" });
+Deno.test("reservationKeyProblem() names what the file format cannot hold", () => {
+  assertEquals(reservationKeyProblem({ containerId: "", ifName: "eth0" }), "containerId");
+  assertEquals(reservationKeyProblem({ containerId: "a\r\nb", ifName: "eth0" }), "containerId");
+  assertEquals(reservationKeyProblem({ containerId: "ok", ifName: "a/b" }), "ifName");
+  assertEquals(reservationKeyProblem({ containerId: "ok", ifName: "a b" }), "ifName");
+  assertEquals(reservationKeyProblem({ containerId: "abc-1_2.3", ifName: "eth0" }), undefined);
 });
