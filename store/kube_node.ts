@@ -88,7 +88,7 @@ export function nodeLease(node: KubeNode, expiration: string): Lease | undefined
   }
   const lease = decodeLeaseRecord(subnetKey(cidrs.subnet, cidrs.subnet6), {
     PublicIP: ann[NODE_ANNOTATIONS.publicIP],
-    PublicIPv6: ann[NODE_ANNOTATIONS.publicIP6],
+    PublicIPv6: ann[NODE_ANNOTATIONS.publicIP6] || undefined, // flannel may leave it empty
     BackendType: type,
     BackendData: data,
     Node: name,

@@ -41,6 +41,11 @@ Deno.test("nodeLease: podCIDR + flannel annotations make a lease", () => {
   });
   // No podCIDR yet, or no skein/flannel annotations: not a lease, not an error.
   assertEquals(nodeLease(node("n1", undefined, vx), "E"), undefined);
+  // An empty public-ipv6 (as an older writer may leave it) is no address, not an error.
+  assertEquals(
+    nodeLease(node("n1", "10.244.1.0/24", { ...vx, [A.publicIP6]: "" }), "E")?.publicIP6,
+    undefined,
+  );
   assertEquals(nodeLease(node("n1", "10.244.1.0/24", {}), "E"), undefined);
 });
 
