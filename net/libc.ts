@@ -211,6 +211,11 @@ export const LIBC_TCP_SYMBOLS = {
     parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize", /* size_t */ "i32"],
     result: "isize",
   },
+  /** ssize_t read(int fd, void *buf, size_t count): drains the poll loop's eventfd. */
+  read: {
+    parameters: ["i32", /* int fd */ "buffer", /* void *buf */ "usize" /* size_t count */],
+    result: "isize",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**

@@ -3,7 +3,7 @@
  * on runtime threads that never entered the node's namespace (setns is per thread), so these
  * are libc sockets through FFI: socket() runs on the main thread inside `withNetns()` (a socket
  * stays in the namespace it was created in), every other call is nonblocking on the main thread,
- * and waiting for readiness is a poll() parked on a helper thread (like KernelMonitor). TCP MD5
+ * and waiting for readiness is one shared poll() parked on a helper thread (net/poller.ts). TCP MD5
  * signatures (RFC 2385) are set with setsockopt(TCP_MD5SIG) before connect() or, per peer, on
  * the listening socket.
  *
@@ -19,6 +19,7 @@ import { NetlinkError } from "./errors.ts";
 import { formatIp, ipFromBytes, ipToBytes, parseIp } from "./cidr.ts";
 import * as L from "./libc.ts";
 import { withNetns } from "./netns.ts";
+import { sharedPoller } from "./poller.ts";
 import type { NetnsRef } from "./types.ts";
 
 /** An address and port. */
@@ -66,20 +67,10 @@ function md5sig(peer: string, key: string): Uint8Array<ArrayBuffer> {
 /** A nonblocking TCP socket (listening or connected). */
 export class TcpSocket {
   #fd: number;
-  #wake: number;
-  #polls = 0;
   #closed = false;
-  #released = false;
 
   private constructor(fd: number) {
     this.#fd = fd;
-    const wake = L.libcPoll().eventfd(0, L.EFD_CLOEXEC | L.EFD_NONBLOCK);
-    if (wake < 0) {
-      const e = L.errno();
-      L.libc().close(fd);
-      fail("Cannot create an eventfd for a TCP socket", e);
-    }
-    this.#wake = wake;
   }
 
   static #open(netns: NetnsRef | undefined, family: 4 | 6): number {
@@ -251,23 +242,9 @@ export class TcpSocket {
    * accept, or the end of stream) or writable ("write"): true; false on timeout or close().
    * Several waits may run at once.
    */
-  async wait(what: "read" | "write", timeoutMs = -1): Promise<boolean> {
-    if (this.#closed) return false;
-    const fds = new Uint8Array(16);
-    const dv = new DataView(fds.buffer);
-    dv.setInt32(0, this.#fd, true);
-    dv.setInt16(4, what === "read" ? L.POLLIN : L.POLLOUT, true);
-    dv.setInt32(8, this.#wake, true);
-    dv.setInt16(12, L.POLLIN, true);
-    this.#polls++;
-    let n: number;
-    try {
-      n = await L.libcPoll().poll(fds, 2n, Math.trunc(timeoutMs));
-    } finally {
-      this.#polls--;
-      if (this.#closed && this.#polls === 0) this.#release();
-    }
-    return !this.#closed && n > 0 && dv.getInt16(6, true) !== 0;
+  wait(what: "read" | "write", timeoutMs = -1): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    return sharedPoller().wait(this.#fd, what, timeoutMs);
   }
 
   /** True after close(). */
@@ -279,17 +256,6 @@ export class TcpSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#polls === 0) {
-      this.#release();
-      return;
-    }
-    L.libcPoll().write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
-  }
-
-  #release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    L.libc().close(this.#fd);
-    L.libc().close(this.#wake);
+    sharedPoller().release(this.#fd);
   }
 }
