@@ -48,12 +48,16 @@ Deno.test("KernelMonitor: link, address, route, neighbour, FDB and ip_forward ch
           "192.168.9.3",
         ],
       }).outputSync();
+      // A new namespace copies ip_forward from the host's (devconf_inherit_init_net=0), so it
+      // may start at 1 and writing 1 would change nothing: go 0 -> 1 -> 0.
+      sysctlSet("net.ipv4.ip_forward", "0", { netns: ns.a });
       sysctlSet("net.ipv4.ip_forward", "1", { netns: ns.a });
       sysctlSet("net.ipv4.ip_forward", "0", { netns: ns.a });
-      const evs = await collect(
-        mon,
-        (e) => e.some((x) => x.kind === "netconf" && x.netconf.forwarding === false),
-      );
+      const evs = await collect(mon, (e) => {
+        const on = e.findIndex((x) => x.kind === "netconf" && x.netconf.forwarding === true);
+        return on >= 0 &&
+          e.slice(on).some((x) => x.kind === "netconf" && x.netconf.forwarding === false);
+      });
       const route = evs.flatMap((e) =>
         e.kind === "route" && e.route.dst === "10.244.3.0/24" ? [[e.op, e.route.protocol]] : []
       );
