@@ -128,12 +128,13 @@ export class KubeStore implements LeaseStore {
   async getNetworkConfig(): Promise<NetworkConfig | undefined> {
     const c = this.#config;
     if (c && Date.now() - c.at < (this.#o.configMaxAgeMs ?? 30_000)) return c.value;
-    const value = await this.#readNetworkConfig();
+    const value = await this.#readNetworkConfig(true);
     this.#config = { at: Date.now(), value };
     return value;
   }
 
-  async #readNetworkConfig(): Promise<NetworkConfig | undefined> {
+  /** `cached`: from the apiserver's watch cache (resourceVersion=0: it answers, no etcd read). */
+  async #readNetworkConfig(cached = false): Promise<NetworkConfig | undefined> {
     let cm: { data?: Record<string, string> };
     try {
       cm = await this.client.request({
@@ -142,7 +143,9 @@ export class KubeStore implements LeaseStore {
         name: this.#cm,
         namespace: this.namespace,
         method: "GET",
-        path: `/api/v1/namespaces/${this.namespace}/configmaps/${this.#cm}`,
+        path: `/api/v1/namespaces/${this.namespace}/configmaps/${this.#cm}${
+          cached ? "?resourceVersion=0" : ""
+        }`,
       });
     } catch (e) {
       if (e instanceof KubeNotFoundError) return undefined;
@@ -453,8 +456,20 @@ export class KubeStore implements LeaseStore {
     return { ...lease, expiration: new Date(Date.now() + ttlSeconds * 1000).toISOString() };
   }
 
-  /** Every Node, page by page, at one resourceVersion. */
-  async #listNodes(): Promise<KubeList<KubeNode>> {
+  /**
+   * Every Node. `cached`: one list from the apiserver's watch cache (`resourceVersion=0`, as
+   * client-go's reflector does; no etcd read, the watch goes on from its revision); otherwise a
+   * consistent read from etcd page by page (choosing a subnet needs the latest state).
+   */
+  async #listNodes(cached = false): Promise<KubeList<KubeNode>> {
+    if (cached) {
+      return await this.client.request<KubeList<KubeNode>>({
+        verb: "list",
+        resource: "nodes",
+        method: "GET",
+        path: "/api/v1/nodes?resourceVersion=0",
+      });
+    }
     const items: KubeNode[] = [];
     let cont = "";
     let rv = "";
@@ -474,7 +489,7 @@ export class KubeStore implements LeaseStore {
 
   /** The valid leases of all Nodes, with the list's resourceVersion. */
   async list(): Promise<LeaseList> {
-    const l = await this.#listNodes();
+    const l = await this.#listNodes(true);
     const nodes = new Map(l.items.map((n) => [n.metadata.name, n]));
     this.#snapshot = { revision: l.metadata.resourceVersion, nodes };
     const { leases } = this.#derive(nodes);
