@@ -399,6 +399,49 @@ export interface ContainerdSandboxOptions {
   plugins: Record<string, string>;
   /** containerd namespace for the test's images and containers (also its cgroup parent). */
   namespace: string;
+  /**
+   * Turn containerd's CRI plugin on (for a kubelet): its CNI config and plugin directories are
+   * the sandbox's, images unpack with the native snapshotter, `restrict_oom_score_adj` (root
+   * here lacks CAP_SYS_RESOURCE), and `sandboxImage` is the pods' pause image. Use the
+   * containerd namespace "k8s.io" (the CRI plugin's) with it.
+   */
+  cri?: { sandboxImage: string };
+  /** More paths of the real file system replaced by sandbox directories (e.g. /var/log/pods). */
+  extraMounts?: string[];
+  /** Extra environment for containerd (and so for the CNI plugins its CRI plugin runs). */
+  env?: Record<string, string>;
+}
+
+/** containerd's config.toml for a sandbox in `dir`. */
+function containerdConfig(dir: string, cri: ContainerdSandboxOptions["cri"]): string {
+  const head = [
+    "version = 2",
+    `root = "${dir}/root"`,
+    `state = "${dir}/state"`,
+  ];
+  const grpc = ["[grpc]", `address = "${dir}/containerd.sock"`];
+  if (!cri) {
+    return [...head, 'disabled_plugins = ["io.containerd.grpc.v1.cri"]', ...grpc, ""].join("\n");
+  }
+  const p = '[plugins."io.containerd.grpc.v1.cri"';
+  return [
+    ...head,
+    ...grpc,
+    `${p}]`,
+    `sandbox_image = "${cri.sandboxImage}"`,
+    "restrict_oom_score_adj = true",
+    'stream_server_address = "127.0.0.1"',
+    'stream_server_port = "0"',
+    `${p}.containerd]`,
+    'snapshotter = "native"',
+    'default_runtime_name = "runc"',
+    `${p}.containerd.runtimes.runc]`,
+    'runtime_type = "io.containerd.runc.v2"',
+    `${p}.cni]`,
+    `bin_dir = "${dir}/bin"`,
+    `conf_dir = "${dir}/net.d"`,
+    "",
+  ].join("\n");
 }
 
 /**
@@ -435,22 +478,15 @@ export class ContainerdSandbox {
       for (const d of ["net.d", "bin", "cni-cache", "run", "root", "state"]) {
         Deno.mkdirSync(`${dir}/${d}`);
       }
-      for (const d of MOUNT_POINTS) if (!exists(d)) sb.#madeDirs.push(d);
+      const extra = (o.extraMounts ?? []).map((path, i) => ({ path, dir: `${dir}/mount${i}` }));
+      for (const m of extra) Deno.mkdirSync(m.dir);
+      for (const d of [...MOUNT_POINTS, ...extra.map((m) => m.path)]) {
+        sb.#madeDirs.push(...missingDirs(d));
+      }
       for (const [name, target] of Object.entries(o.plugins)) {
         Deno.symlinkSync(target, `${dir}/bin/${name}`);
       }
-      Deno.writeTextFileSync(
-        `${dir}/config.toml`,
-        [
-          "version = 2",
-          `root = "${dir}/root"`,
-          `state = "${dir}/state"`,
-          'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-          "[grpc]",
-          `address = "${dir}/containerd.sock"`,
-          "",
-        ].join("\n"),
-      );
+      Deno.writeTextFileSync(`${dir}/config.toml`, containerdConfig(dir, o.cri));
       Deno.writeTextFileSync(`${dir}/mntns`, "");
       const setup = [
         "set -e",
@@ -460,6 +496,7 @@ export class ContainerdSandbox {
         `mount --bind '${dir}/net.d' /etc/cni/net.d`,
         `mount --bind '${dir}/bin' /opt/cni/bin`,
         `mount --bind '${dir}/cni-cache' /var/lib/cni`,
+        ...extra.flatMap((m) => [`mkdir -p '${m.path}'`, `mount --bind '${m.dir}' '${m.path}'`]),
       ].join("\n");
       privateMountNs(dir, setup, "containerd");
       sb.#daemon = new Deno.Command("nsenter", {
@@ -470,8 +507,9 @@ export class ContainerdSandbox {
           "--config",
           `${dir}/config.toml`,
         ],
+        env: o.env,
         stdout: "null",
-        stderr: "null",
+        stderr: Deno.env.get("SKEIN_CONTAINERD_LOG") ? "inherit" : "null",
       }).spawn();
       for (let i = 0; i < 100; i++) {
         if (exists(`${dir}/containerd.sock`)) return sb;
@@ -565,6 +603,15 @@ export class ContainerdSandbox {
       // a busy file is left for the OS's tmp cleaning
     }
   }
+}
+
+/** `path` and those of its parents that do not exist yet, outermost first (what mkdir -p makes). */
+function missingDirs(path: string): string[] {
+  const out: string[] = [];
+  for (let d = path; d !== "/" && d !== "" && !exists(d); d = d.slice(0, d.lastIndexOf("/"))) {
+    out.unshift(d);
+  }
+  return out;
 }
 
 /** Removes the empty cgroup directories named `name` (and below) in every cgroup hierarchy. */

@@ -1,0 +1,304 @@
+/**
+ * skein under a real Kubernetes node (root): kube-apiserver v1.20.2 (tests/_kube_server.ts),
+ * kubelet v1.20.2 and Debian's containerd 1.6 with its CRI plugin (the CRI v1alpha2 kubelet 1.20
+ * speaks). containerd and kubelet run inside a test node network namespace and a private mount
+ * namespace (ContainerdSandbox in _clients.ts); kubelet reaches the apiserver through a loopback
+ * forwarder (no link or route in the root namespace). The node's CNI config is skein in bridge
+ * mode with a host-local style range; with SKEIN_CNI_MODE=daemon containerd's plugin calls are
+ * served by skein's CNI service. Pods name the node directly (no scheduler); the pause and the
+ * pod image are one busybox archive written by the test and imported with `ctr images import`.
+ *
+ * Checked: the Node gets Ready, two pods get Running with addresses from skein's range, they
+ * ping each other, and deleting a pod runs skein's DEL for it (its reservation and veth gone).
+ * The host sysctls kubelet rewrites are restored afterwards.
+ */
+import { assert, assertEquals } from "../testing/assert.ts";
+import { testPrefix, withNamespaces } from "./_netns.ts";
+import { cniBinDir, cniMode, cniService, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
+import { ContainerdSandbox, ensurePackages, ociImageArchive, run, skipped } from "./_clients.ts";
+import { withKube } from "./_kube_server.ts";
+import {
+  forwardIntoNetns,
+  kubeBinDir,
+  type Kubelet,
+  kubeletSysctls,
+  saveKubeletSysctls,
+  startKubelet,
+} from "./_kubelet.ts";
+
+const IMAGE = "localhost/skein-busybox:latest";
+const SUBNET = "10.242.30";
+const NETWORK = "skkube";
+const NODE_IP = "192.168.230.2";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function hostVeths(ns: string): string[] {
+  return links(ns).map((l) => l.ifname).filter((n) => /^sk[0-9a-f]{12}$/.test(n));
+}
+
+/** Polls `f` every 200 ms until it returns a value (not undefined) or `ms` passes. */
+async function until<T>(ms: number, what: string, f: () => T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  while (true) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** The busybox image (pause container and pods alike): /bin/busybox and a few applets. */
+async function busyboxImage(work: string): Promise<string> {
+  Deno.mkdirSync(`${work}/rootfs/bin`, { recursive: true });
+  Deno.copyFileSync("/bin/busybox", `${work}/rootfs/bin/busybox`);
+  Deno.chmodSync(`${work}/rootfs/bin/busybox`, 0o755);
+  for (const a of ["sh", "sleep", "ip", "ping"]) {
+    Deno.symlinkSync("busybox", `${work}/rootfs/bin/${a}`);
+  }
+  const tar = run(["tar", "-C", `${work}/rootfs`, "-cf", `${work}/layer.tar`, "."]);
+  if (tar.code !== 0) throw new Error(`tar failed: ${tar.stderr}`);
+  return await ociImageArchive({
+    dir: work,
+    layerTar: `${work}/layer.tar`,
+    name: IMAGE,
+    cmd: ["sleep", "86400"],
+  });
+}
+
+/** skein behind a wrapper that logs each call: command, container id, CNI_ARGS. */
+function loggingPlugin(work: string, callLog: string): string {
+  Deno.writeTextFileSync(callLog, "");
+  Deno.writeTextFileSync(
+    `${work}/skein`,
+    `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID args=$CNI_ARGS" >>'${callLog}'\nexec '${cniBinDir()}/skein' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return `${work}/skein`;
+}
+
+function pod(name: string, node: string): unknown {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "default" },
+    spec: {
+      nodeName: node,
+      terminationGracePeriodSeconds: 1,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      containers: [{
+        name: "c",
+        image: IMAGE,
+        imagePullPolicy: "Never",
+        command: ["sleep", "3600"],
+      }],
+    },
+  };
+}
+
+interface PodView {
+  phase: string;
+  ip?: string;
+  containerId?: string;
+}
+
+Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, ping, DEL on delete", async () => {
+  const test = "kubelet";
+  const pkgs = ["containerd", "busybox-static", "etcd-server"];
+  // Any kubectl will do (Debian's kubernetes-client conflicts with other kubectl packages).
+  if (run(["kubectl", "version", "--client"]).code !== 0) pkgs.push("kubernetes-client");
+  if (skipped(test, ensurePackages(pkgs))) return;
+  const bins = await kubeBinDir(test, ["kube-apiserver", "kubelet"]);
+  if (!bins) return;
+  const work = Deno.makeTempDirSync({ prefix: "skein-kubelet-work-" });
+  const callLog = `${work}/calls.log`;
+  const plugin = loggingPlugin(work, callLog);
+  const image = await busyboxImage(work);
+  const sysctlsBefore = kubeletSysctls();
+  const restoreSysctls = saveKubeletSysctls();
+  try {
+    await withKube(test, async (k) => {
+      await withNamespaces(["node"], async (ns) => {
+        await onNode({ k, node: ns.node!, work, plugin, callLog, image, bin: `${bins}/kubelet` });
+      });
+    }, { extraArgs: ["--disable-admission-plugins=ServiceAccount"] });
+  } finally {
+    restoreSysctls();
+    Deno.removeSync(work, { recursive: true });
+  }
+  assertEquals(kubeletSysctls(), sysctlsBefore);
+});
+
+interface NodeRun {
+  k: Parameters<Parameters<typeof withKube>[1]>[0];
+  node: string;
+  work: string;
+  plugin: string;
+  callLog: string;
+  image: string;
+  bin: string;
+}
+
+async function onNode(r: NodeRun): Promise<void> {
+  // The node's "uplink": a veth pair inside the node namespace, for kubelet's --node-ip.
+  inNs(r.node, ["ip", "link", "set", "lo", "up"]);
+  inNs(r.node, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
+  inNs(r.node, ["ip", "addr", "add", `${NODE_IP}/24`, "dev", "eth0"]);
+  inNs(r.node, ["ip", "link", "set", "eth0", "up"]);
+  inNs(r.node, ["ip", "link", "set", "eth0p", "up"]);
+  inNs(r.node, ["ip", "route", "add", "default", "via", "192.168.230.1", "dev", "eth0"]);
+  const port = Number(new URL(r.k.server).port);
+  const fwd = await forwardIntoNetns(r.node, port);
+  let sb: ContainerdSandbox | undefined;
+  let kubelet: Kubelet | undefined;
+  try {
+    const env: Record<string, string> = cniMode() === "daemon"
+      ? { SKEIN_CNI_SOCKET: cniService(r.node) }
+      : {};
+    sb = await ContainerdSandbox.start({
+      hostNs: r.node,
+      namespace: "k8s.io",
+      plugins: { skein: r.plugin, loopback: `${REF_CNI_DIR}/loopback` },
+      cri: { sandboxImage: IMAGE },
+      extraMounts: ["/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins"],
+      env,
+    });
+    const ipamDir = `${sb.dir}/ipam`;
+    Deno.writeTextFileSync(
+      `${sb.confDir}/10-skein.conflist`,
+      JSON.stringify({
+        cniVersion: "1.0.0",
+        name: NETWORK,
+        plugins: [{
+          type: "skein",
+          bridge: "skkube0",
+          isGateway: true,
+          isDefaultGateway: true,
+          ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
+        }],
+      }),
+    );
+    sb.ctrOk(["images", "import", "--snapshotter", "native", r.image]);
+    const nodeName = `${testPrefix()}-node`;
+    const started = Date.now();
+    kubelet = startKubelet({
+      bin: r.bin,
+      dir: `${r.work}/kubelet`,
+      netns: r.node,
+      mntns: `${sb.dir}/mntns`,
+      kubeconfig: r.k.kubeconfig(r.k.admin, "kubelet"),
+      runtimeSocket: `${sb.dir}/containerd.sock`,
+      nodeName,
+      nodeIp: NODE_IP,
+    });
+    await pods({ ...r, sb, kubelet, nodeName, started, ipamDir });
+  } finally {
+    await kubelet?.stop();
+    await sb?.stop();
+    await fwd.close();
+  }
+}
+
+async function pods(
+  r: NodeRun & {
+    sb: ContainerdSandbox;
+    kubelet: Kubelet;
+    nodeName: string;
+    started: number;
+    ipamDir: string;
+  },
+): Promise<void> {
+  const kc = r.k.kubeconfig(r.k.admin, "admin");
+  const kubectl = (args: string[]) => run(["kubectl", `--kubeconfig=${kc}`, ...args]);
+  const fail = (what: string) => `${what}\n--- kubelet log tail:\n${r.kubelet.logTail()}`;
+
+  await until(90_000, "the Node to be Ready", () => {
+    const g = kubectl(["get", "node", r.nodeName, "-o", "json"]);
+    if (g.code !== 0) return undefined;
+    const conds = JSON.parse(g.stdout).status?.conditions ?? [];
+    return conds.some((c: { type: string; status: string }) =>
+        c.type === "Ready" && c.status === "True"
+      )
+      ? true
+      : undefined;
+  }).catch((e) => {
+    throw new Error(fail((e as Error).message));
+  });
+  const readyMs = Date.now() - r.started;
+
+  const created = Date.now();
+  for (const name of ["p1", "p2"]) {
+    Deno.writeTextFileSync(`${r.work}/${name}.json`, JSON.stringify(pod(name, r.nodeName)));
+    const c = kubectl(["create", "-f", `${r.work}/${name}.json`]);
+    assertEquals(c.code, 0, c.stderr);
+  }
+  const view = (name: string): PodView | undefined => {
+    const g = kubectl(["get", "pod", name, "-o", "json"]);
+    if (g.code !== 0) return undefined;
+    const s = JSON.parse(g.stdout).status ?? {};
+    return {
+      phase: s.phase,
+      ip: s.podIP,
+      containerId: s.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, ""),
+    };
+  };
+  const running = await until(60_000, "both pods Running", () => {
+    const v = ["p1", "p2"].map(view);
+    return v.every((p) => p?.phase === "Running" && p.ip) ? v as PodView[] : undefined;
+  }).catch((e) => {
+    throw new Error(
+      fail(`${(e as Error).message}: ${kubectl(["get", "pods", "-o", "wide"]).stdout}`),
+    );
+  });
+  const runningMs = Date.now() - created;
+  const [p1, p2] = running as [PodView, PodView];
+  for (const p of [p1, p2]) assert(p.ip!.startsWith(`${SUBNET}.`), `pod IP ${p.ip} not from skein`);
+  assert(p1.ip !== p2.ip, "two pods share an address");
+  assertEquals(reservations(r.ipamDir, NETWORK), [p1.ip!, p2.ip!].sort());
+  assertEquals(hostVeths(r.node).length, 2);
+
+  // Pod to pod: from p1's network namespace (its task's pid, through ctr) to p2 and back.
+  const pidOf = (id: string) => {
+    const line = r.sb.ctrOk(["tasks", "ls"]).split("\n").find((l) => l.startsWith(id + " "));
+    return Number(line?.trim().split(/\s+/)[1]);
+  };
+  for (const [from, to] of [[p1, p2], [p2, p1]] as const) {
+    const pid = pidOf(from.containerId!);
+    assert(pid > 0, `no task for ${from.containerId}`);
+    const ping = run(["nsenter", `--net=/proc/${pid}/ns/net`, "ping", "-c1", "-W2", to.ip!]);
+    assertEquals(ping.code, 0, `ping ${from.ip} -> ${to.ip}: ${ping.stdout}${ping.stderr}`);
+  }
+
+  // Deleting p1 runs skein's DEL for its sandbox: its address and veth go, p2's stay.
+  const deleted = Date.now();
+  const d = kubectl(["delete", "pod", "p1", "--wait=true", "--timeout=60s"]);
+  assertEquals(d.code, 0, fail(d.stderr));
+  await until(
+    30_000,
+    "p1's reservation to be freed",
+    () => reservations(r.ipamDir, NETWORK).includes(p1.ip!) ? undefined : true,
+  );
+  const delMs = Date.now() - deleted;
+  assertEquals(reservations(r.ipamDir, NETWORK), [p2.ip!]);
+  assertEquals(hostVeths(r.node).length, 1);
+  const calls = Deno.readTextFileSync(r.callLog).trim().split("\n");
+  const forPod = (cmd: string, name: string) =>
+    calls.filter((c) => c.startsWith(`${cmd} `) && new RegExp(`K8S_POD_NAME=${name}(;|$)`).test(c))
+      .length;
+  assert(forPod("ADD", "p1") >= 1 && forPod("ADD", "p2") >= 1, calls.join("\n"));
+  assert(forPod("DEL", "p1") >= 1, `no DEL for p1: ${calls.join("\n")}`);
+  console.log(
+    `kubelet: Node Ready ${readyMs} ms after kubelet start; 2 pods Running ${runningMs} ms ` +
+      `after creation; p1 deleted and its reservation freed in ${delMs} ms; CNI calls: ` +
+      `${calls.map((c) => c.split(" ")[0]).join(",")} (mode ${cniMode()})`,
+  );
+  const d2 = kubectl(["delete", "pod", "p2", "--wait=true", "--timeout=60s"]);
+  assertEquals(d2.code, 0, fail(d2.stderr));
+  await until(
+    30_000,
+    "p2's reservation to be freed",
+    () => reservations(r.ipamDir, NETWORK).length === 0 ? true : undefined,
+  );
+  assertEquals(hostVeths(r.node), []);
+}
