@@ -49,7 +49,7 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         192.168.78.0/24) joined by a router namespace LAB-router (.1 on each); odd nodes on the
         first, even nodes on the second, each routing the other segment via its router. host-gw
         then reaches only same-segment nodes (the others are skipped with the reason); vxlan and
-        ipip cross the router. --direct-routing sets backend.directRouting (vxlan, ipip): host-gw
+        udp cross the router. --direct-routing sets backend.directRouting (vxlan): host-gw
         routes to same-segment nodes, the tunnel only across the router.
         --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
         backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS

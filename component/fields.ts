@@ -232,6 +232,8 @@ export function regexProblem(s: string): string | undefined {
 export function defaultHelp(f: Field): string {
   if (f.defaultText !== undefined) return ` (default: ${f.defaultText})`;
   const d = f.default;
-  if (d === undefined || d === false || (Array.isArray(d) && d.length === 0)) return "";
+  if (d === undefined || d === false || d === "" || (Array.isArray(d) && d.length === 0)) {
+    return "";
+  }
   return ` (default ${Array.isArray(d) ? d.join(",") : String(d)})`;
 }

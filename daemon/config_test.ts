@@ -242,3 +242,9 @@ Deno.test("every backend and datastore of the tables is accepted, listed in --he
   assertStringIncludes(help, "backend.vni           vxlan: VXLAN network identifier, 0..16777215");
   for (const c of configFields()) assertStringIncludes(help, `  ${c.path} `);
 });
+
+Deno.test("--help shows no empty default (an empty-string default is just left out)", () => {
+  const help = configHelp();
+  assertEquals(help.includes("default )") || help.includes("default: )"), false);
+  assertStringIncludes(help, "(config datastore.kubeconfig)");
+});
