@@ -110,10 +110,18 @@ export async function run(args: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
+      if (name === undefined) {
+        console.error(HELP);
+        return 2;
+      }
       console.log(HELP);
-      return name === undefined ? 2 : 0;
+      return 0;
     case "version":
     case "--version":
+      if (rest.length > 0) {
+        console.error(`skein version: unexpected argument "${rest[0]}" (it takes none)`);
+        return 2;
+      }
       console.log(`skein ${VERSION}`);
       return 0;
   }

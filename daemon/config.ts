@@ -572,10 +572,18 @@ export async function loadConfig(
     try {
       text = await Deno.readTextFile(args.configFile);
     } catch (e) {
-      throw new ConfigError("--config", `cannot read ${args.configFile}: ${(e as Error).message}`);
+      throw new ConfigError("--config", `cannot read ${args.configFile}: ${readProblem(e)}`);
     }
   }
   return buildConfig(text, args.overrides, { ...opts, source: "config" });
+}
+
+/** Why a file could not be read, without Deno's "(os error N): readfile '...'" tail. */
+function readProblem(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return (e as Error).message;
 }
 
 function safeHostname(): string {

@@ -1,7 +1,14 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
 import { backendNames } from "../backends/registry.ts";
 import { datastoreNames } from "../store/registry.ts";
-import { buildConfig, ConfigError, configFields, parseDaemonArgs, parseListen } from "./config.ts";
+import {
+  buildConfig,
+  ConfigError,
+  configFields,
+  loadConfig,
+  parseDaemonArgs,
+  parseListen,
+} from "./config.ts";
 import { configHelp } from "./config_help.ts";
 
 const H = { hostname: "host1" };
@@ -247,4 +254,20 @@ Deno.test("--help shows no empty default (an empty-string default is just left o
   const help = configHelp();
   assertEquals(help.includes("default )") || help.includes("default: )"), false);
   assertStringIncludes(help, "(config datastore.kubeconfig)");
+});
+
+Deno.test("loadConfig(): a config file that is not there or is a directory is a ConfigError naming it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [file, why] of [[`${dir}/none.yaml`, "no such file"], [dir, "it is a directory"]]) {
+      const e = await loadConfig(parseDaemonArgs(["--config", file!]), H).then(
+        () => undefined,
+        (e) => e,
+      );
+      assertEquals(e instanceof ConfigError, true);
+      assertEquals((e as Error).message, `--config: cannot read ${file}: ${why}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
