@@ -6,13 +6,15 @@
  *    (proto bird), each from the receiver's start until the kernel holds every route. Target:
  *    skein ≤ 1.2× BIRD.
  * 2. Memory: this process's RSS with the 10,000 BGP routes in its RIB and kernel (the backend
- *    runs in-process here, as in `skein daemon`). Target: < 100 MiB.
+ *    runs in-process here, as in `skein daemon`; the process's own baseline is printed too, and
+ *    the JS heap in use after a GC when run with --v8-flags=--expose-gc). Target: < 100 MiB.
  * 3. Mesh convergence on a 10-node segment: a new node's lease appears, each of the 10 nodes'
  *    backends reconciles (new mesh peer), and the time until the new subnet is in each node's
  *    kernel is one sample (all 10 backends share this one process and thread: pessimistic).
  *    Target: p50 < 100 ms.
  *
- *   deno run -A tests/bench/bgp_bench.ts [--prefixes 10000] [--mesh 10] [--rounds 3]
+ *   deno run -A --v8-flags=--expose-gc tests/bench/bgp_bench.ts [--prefixes 10000] [--mesh 10]
+ *     [--rounds 3] [--no-prefixes] [--verbose]
  *
  * Needs root and BIRD 2; creates namespaces sk<random>-* and deletes them.
  *
@@ -198,7 +200,11 @@ async function tenThousand(): Promise<void> {
     s.reconcile();
     const skeinMs = await waitCount(s.handle, 186, PREFIXES) + (performance.now() - t0 - 0) * 0;
     const skeinTotal = performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 1000)); // the last reconciles settle
+    (globalThis as { gc?: () => void }).gc?.();
     const rss = Deno.memoryUsage().rss;
+    const heap = Deno.memoryUsage().heapUsed;
+    if (args.includes("--verbose")) console.log(Deno.memoryUsage());
     using rh = openHandle({ netns: `/run/netns/${ref}` });
     const r0 = performance.now();
     refBird = await startBird({ netns: `/run/netns/${ref}`, config: REF_CONFIG });
@@ -214,7 +220,9 @@ async function tenThousand(): Promise<void> {
     );
     console.log(
       `\nRSS of this process with ${PREFIXES} BGP routes: ${(rss / 2 ** 20).toFixed(1)} MiB ` +
-        `(before the backend: ${(rssBefore / 2 ** 20).toFixed(1)} MiB)   (target < 100 MiB)`,
+        `(before the backend: ${(rssBefore / 2 ** 20).toFixed(1)} MiB; JS heap in use ${
+          (heap / 2 ** 20).toFixed(1)
+        } MiB)   (target < 100 MiB)`,
     );
     void skeinMs;
   } finally {
