@@ -6,7 +6,7 @@
  * @module
  */
 import type { Link } from "../../net/types.ts";
-import { type CheckResult, fail, pass, skip } from "../check.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { Kernel } from "../kernel.ts";
@@ -199,6 +199,42 @@ function podIpam(e: Endpoint, label: string): CheckResult | undefined {
   );
 }
 
+/**
+ * An address of an inspected node's subnet that no network namespace there holds: a fail when
+ * IPAM never handed it out either (no pod has it: nothing can reach it), a warn when IPAM
+ * reserves it (the pod is gone and its reservation leaked, or its namespace is not under
+ * /run/netns), a skip when the node's IPAM directory is not known.
+ */
+export function unheldAddress(label: string, ip: string, ipamDir?: string): CheckResult {
+  const none = `no network namespace on ${label} holds ${ip}`;
+  if (!ipamDir) return skip("pod.eth0", label, `${none} (the IPAM directory is not known)`);
+  const r = readReservations(ipamDir);
+  if (!r.ok) return skip("pod.eth0", label, `${none}; cannot read IPAM directory: ${r.error}`);
+  const held = r.list.find((x) => x.ip === ip);
+  if (!held) {
+    return fail(
+      "pod.eth0",
+      label,
+      `no pod on ${label} has ${ip}: no network namespace holds it and IPAM has not handed it out`,
+      {
+        evidence: { ip, ipamDir, reservations: r.list.length },
+        fix: "check the pod's address (kubectl get pod -o wide): the pod may be gone or elsewhere",
+      },
+    );
+  }
+  const containerId = containerOf(held.record);
+  return warn(
+    "pod.eth0",
+    label,
+    `IPAM reserves ${ip} for ${containerId ?? "an unknown container"} but ${none}: the pod is ` +
+      "gone (a leaked reservation) or its namespace is not under /run/netns",
+    {
+      evidence: { ip, ipamDir, containerId: containerId ?? "" },
+      fix: `if the pod is gone: rm ${ipamDir}/${ip} (or let the runtime's CNI GC release it)`,
+    },
+  );
+}
+
 function endpointChecks(d: Diagnosis, e: Endpoint): CheckResult[] {
   const label = e.node?.name ?? "-";
   if (!e.node?.kernel) {
@@ -210,7 +246,7 @@ function endpointChecks(d: Diagnosis, e: Endpoint): CheckResult[] {
       ),
     ];
   }
-  if (!e.netns) return [skip("pod.eth0", label, `no network namespace on ${label} holds ${e.ip}`)];
+  if (!e.netns) return [unheldAddress(label, e.ip, e.node.facts.ipamDir)];
   const out = [...podInside(d, e, label), ...podHost(d, e)];
   const i = podIpam(e, label);
   if (i) out.push(i);
