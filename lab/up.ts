@@ -77,13 +77,13 @@ export interface UpResult {
 function checkNoLab(plan: LabPlan, name: string): void {
   if (readLabState(plan.stateFile)) {
     throw new LabExistsError(
-      `Lab "${name}" exists (${plan.stateFile}); remove it with: skein lab down --name ${name}`,
+      `lab "${name}" already exists (${plan.stateFile}); remove it with: skein lab down --name ${name}`,
     );
   }
   const leftovers = netnsList().filter((n) => isLabNamespace(name, n));
   if (leftovers.length) {
     throw new LabExistsError(
-      `Namespaces of a lab "${name}" exist (${
+      `namespaces of a lab "${name}" are left over (${
         leftovers.join(", ")
       }); remove them with: skein lab down --name ${name}`,
     );

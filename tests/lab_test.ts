@@ -229,7 +229,7 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
         assertStringIncludes(ping.stdout, "6/6 pairs reachable");
         const again = await cli(["up", "--name", o.name]);
         assertEquals(again.code, 2, again.stderr);
-        assertStringIncludes(again.stderr, `Lab "${o.name}" exists`);
+        assertStringIncludes(again.stderr, `lab "${o.name}" already exists`);
       });
     }
 
