@@ -6,7 +6,10 @@
  *
  * Run: deno run -A tests/bench/daemon_bench.ts [--leases N] [--daemon-v8-flags FLAGS]
  *
- * `--daemon-v8-flags` starts both daemons with `--v8-flags=FLAGS` (e.g. `--optimize-for-size`),
+ * A third daemon with the same leases and `renewWorker: false` shows what the renewal Worker (a
+ * second V8 isolate) costs.
+ *
+ * `--daemon-v8-flags` starts the daemons with `--v8-flags=FLAGS` (e.g. `--optimize-for-size`),
  * to compare a launcher setting with the default in one command.
  *
  * @module
@@ -91,6 +94,7 @@ async function metric(listen: string, name: string): Promise<number | undefined>
 async function runDaemon(
   ns: string,
   leases: number,
+  extraConfig = "",
 ): Promise<
   {
     rss: number;
@@ -120,7 +124,7 @@ subnetEnv: ${dir}/run/subnet.env
 stateDir: ${dir}/state
 reconcileInterval: 2
 logLevel: warn
-`,
+${extraConfig}`,
   );
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -228,6 +232,8 @@ try {
   const bare = await bareDeno();
   const idle = await runDaemon(ns, 0);
   const full = await runDaemon(ns, N);
+  // The renewal Worker's share (a second V8 isolate), in the same run.
+  const noWorker = await runDaemon(ns, N, "renewWorker: false\n");
   const f = (x: number) => x.toFixed(1).padStart(8);
   console.log(
     `command: deno run -A tests/bench/daemon_bench.ts --leases ${N}${
@@ -267,6 +273,13 @@ try {
     `mean RSS over 10 s (every 250 ms): daemon(0) ${idle.meanRss.toFixed(1)} MiB, daemon(${N}) ${
       full.meanRss.toFixed(1)
     } MiB; per lease ${(((full.meanRss - idle.meanRss) * 1024) / N).toFixed(2)} KiB`,
+  );
+  console.log(
+    `renewal worker's share: daemon(${N}) with renewWorker: false ${
+      noWorker.meanRss.toFixed(1)
+    } MiB mean RSS (${noWorker.rss.toFixed(1)} last), so the worker costs ${
+      (full.meanRss - noWorker.meanRss).toFixed(1)
+    } MiB`,
   );
 } finally {
   deleteNamespaces();
