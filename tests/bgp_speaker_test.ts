@@ -111,6 +111,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "TCP MD5 (RFC 2385): skein and BIRD with the same password establish; a wrong one never does",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns as { node: string; tor: string });
+      const conf = torConfig().replace("hold time 9;", 'hold time 9;\n  password "s3cret-md5";');
+      const bird = await startBird({ netns: ns.tor!, config: conf });
+      const peer = (password: string) => ({
+        address: "192.168.77.254",
+        asNumber: 65000,
+        password,
+        policy: { import: true, export: true },
+        source: "config" as const,
+      });
+      const sp = new Speaker(speakerOpts(ns.node!));
+      try {
+        sp.setPeers([peer("wrong-key")]);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        await new Promise((r) => setTimeout(r, 1500));
+        assertEquals(
+          sp.status()[0]?.state !== "Established",
+          true,
+          "a wrong MD5 key must not connect",
+        );
+        sp.setPeers([peer("s3cret-md5")]);
+        await until("the session with the right key", () => sp.routes().length === 2 || undefined);
+        await bird.waitFor("show route 10.244.1.0/24", /via 192\.168\.77\.1/);
+      } finally {
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
+
 /** Opens a raw TCP connection to the speaker in `netns` and sends `bytes`; returns what comes back. */
 async function hostile(
   netns: string,

@@ -209,7 +209,15 @@ export class Speaker implements ConnListener {
         source: p.spec.source,
         state: conn?.fsm.state ?? (p.stopped ? "Idle" : "Active"),
         since: p.since,
-        ...(n ? { lastNotification: { ...n, name: notificationName(n.code, n.subcode) } } : {}),
+        ...(n
+          ? {
+            lastNotification: {
+              ...n,
+              at: Date.now() - (performance.now() - n.at), // the FSM's clock → wall clock (ms)
+              name: notificationName(n.code, n.subcode),
+            },
+          }
+          : {}),
         ...(p.lastDown ? { lastDown: p.lastDown } : {}),
         prefixesReceived: this.rib.received(p.spec.address),
         prefixesAdvertised: p.adjOut.size,
