@@ -42,6 +42,7 @@ src="$lib/src"
 echo "install.sh: staging sources in $src" >&2
 mkdir -p "$lib"
 stage="$(mktemp -d "$lib/.src.XXXXXX")"
+chmod 0755 "$stage" # mktemp makes it 0700: every user may run `skein --help`, `skein version`
 # Everything the program needs: its TypeScript modules (not the tests), deno.json and deno.lock,
 # and the launcher's VERSION answer (cni/version_fast.sh).
 (cd "$repo" && find . \( -path ./.tools -o -path ./dist -o -path ./tests -o -path ./.git \) -prune \

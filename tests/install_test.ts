@@ -58,7 +58,12 @@ Deno.test("install.sh builds skein and the installed plugin answers in a bare CN
     const cli = await bare(["version"], {});
     assertEquals(cli.code, 0, cli.stderr);
     assertStringIncludes(cli.stdout, "skein ");
-    for (const sub of ["daemon", "lab", "cni"]) {
+    // The sources are readable by every user (mktemp's 0700 made the launcher root-only).
+    for (const dir of ["lib/skein", "lib/skein/src", "lib/skein/src/cmd"]) {
+      const mode = Deno.statSync(`${prefix}/${dir}`).mode! & 0o777;
+      assertEquals(mode, 0o755, `${dir} is ${mode.toString(8)}`);
+    }
+    for (const sub of ["daemon", "lab", "cni", "diagnose"]) {
       const help = await bare([sub, "--help"], {});
       assertEquals(help.code, 0, `skein ${sub} --help: ${help.stderr}`);
       assertStringIncludes(help.stdout + help.stderr, sub);

@@ -9,7 +9,8 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 
-const START = "start it: systemctl start skein-daemon (or `skein daemon --config FILE`)";
+const START = "start it: `skein daemon --config /etc/skein/daemon.yaml` (on Kubernetes: " +
+  "`kubectl -n skein get pods -o wide` shows this node's DaemonSet pod)";
 
 function running(node: NodeView): CheckResult {
   const id = "daemon.running";
