@@ -21,6 +21,7 @@ import { decodeConfig, type NetConf, parseNetConf } from "./netconf.ts";
 import { type CniResult, formatResult } from "./result.ts";
 import { versionAtLeast } from "./versions.ts";
 import { assertPodNetns, podNetnsUsable } from "./_netns_check.ts";
+import { podNetnsPath } from "./_peer_path.ts";
 import {
   ipamAddFor,
   type IpamCall,
@@ -51,17 +52,6 @@ export interface RunContext {
    * `/proc/<pid>`), since the runtime's /run/netns may be a mount the daemon does not see.
    */
   peerPid?: number;
-}
-
-/**
- * The path through which this process reaches CNI_NETNS: itself in-process; in the daemon, the
- * same file as the plugin process sees it. Relative paths stay as they are (refused later).
- */
-function podNetnsPath(netns: string, peerPid: number | undefined): string {
-  if (peerPid === undefined || !netns.startsWith("/")) return netns;
-  const self = /^\/proc\/(self|thread-self)(\/|$)/.exec(netns);
-  if (self) return `/proc/${peerPid}${netns.slice(5 + self[1]!.length)}`;
-  return `/proc/${peerPid}/root${netns}`;
 }
 
 /**

@@ -91,7 +91,8 @@ function pod(name: string, node: string): unknown {
         name: "c",
         image: IMAGE,
         imagePullPolicy: "Never",
-        command: ["sleep", "3600"],
+        // Exits on SIGTERM (a plain `sleep` as PID 1 ignores it and waits for the SIGKILL).
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
       }],
     },
   };
@@ -272,7 +273,7 @@ async function pods(
 
   // Deleting p1 runs skein's DEL for its sandbox: its address and veth go, p2's stay.
   const deleted = Date.now();
-  const d = kubectl(["delete", "pod", "p1", "--wait=true", "--timeout=60s"]);
+  const d = kubectl(["delete", "pod", "p1", "--wait=false"]);
   assertEquals(d.code, 0, fail(d.stderr));
   await until(
     30_000,
@@ -282,18 +283,28 @@ async function pods(
   const delMs = Date.now() - deleted;
   assertEquals(reservations(r.ipamDir, NETWORK), [p2.ip!]);
   assertEquals(hostVeths(r.node).length, 1);
+  await until(
+    30_000,
+    "the Pod object p1 to go",
+    () => kubectl(["get", "pod", "p1", "-o", "name"]).code === 0 ? undefined : true,
+  ).catch((e) => {
+    throw new Error(fail((e as Error).message));
+  });
+  const goneMs = Date.now() - deleted;
   const calls = Deno.readTextFileSync(r.callLog).trim().split("\n");
   const forPod = (cmd: string, name: string) =>
     calls.filter((c) => c.startsWith(`${cmd} `) && new RegExp(`K8S_POD_NAME=${name}(;|$)`).test(c))
       .length;
-  assert(forPod("ADD", "p1") >= 1 && forPod("ADD", "p2") >= 1, calls.join("\n"));
+  assertEquals([forPod("ADD", "p1"), forPod("ADD", "p2")], [1, 1], calls.join("\n"));
   assert(forPod("DEL", "p1") >= 1, `no DEL for p1: ${calls.join("\n")}`);
+  assertEquals(forPod("DEL", "p2"), 0, calls.join("\n"));
   console.log(
     `kubelet: Node Ready ${readyMs} ms after kubelet start; 2 pods Running ${runningMs} ms ` +
-      `after creation; p1 deleted and its reservation freed in ${delMs} ms; CNI calls: ` +
-      `${calls.map((c) => c.split(" ")[0]).join(",")} (mode ${cniMode()})`,
+      `after creation; after deleting p1 its reservation was freed in ${delMs} ms, the Pod ` +
+      `object gone in ${goneMs} ms; CNI calls: ADD p1 1, ADD p2 1, DEL p1 ` +
+      `${forPod("DEL", "p1")} (mode ${cniMode()})`,
   );
-  const d2 = kubectl(["delete", "pod", "p2", "--wait=true", "--timeout=60s"]);
+  const d2 = kubectl(["delete", "pod", "p2", "--wait=false"]);
   assertEquals(d2.code, 0, fail(d2.stderr));
   await until(
     30_000,
