@@ -149,6 +149,52 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "graceful restart with BIRD: BIRD keeps skein's route while skein restarts, and flaps nothing",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns as { node: string; tor: string });
+      const bird = await startBird({ netns: ns.tor!, config: torConfig() });
+      const peers = [{
+        address: "192.168.77.254",
+        asNumber: 65000,
+        policy: { import: true, export: true },
+        source: "config" as const,
+      }];
+      let sp = new Speaker(speakerOpts(ns.node!));
+      try {
+        sp.setPeers(peers);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        await bird.waitFor("show route 10.244.1.0/24", /via 192\.168\.77\.1/);
+        sp.close(); // graceful: no NOTIFICATION, like kill -9
+        await bird.waitFor("show protocols all node1", /BGP state:\s+(Active|Connect|Idle)/);
+        const kept = await bird.birdc("show", "route", "10.244.1.0/24");
+        assert(
+          /via 192\.168\.77\.1/.test(kept),
+          `BIRD dropped the route during the restart:\n${kept}`,
+        );
+        sp = new Speaker(speakerOpts(ns.node!));
+        sp.setPeers(peers);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        await until("BIRD's routes again", () => sp.routes().length === 2 || undefined);
+        await bird.waitFor("show protocols node1", /Established/);
+        await bird.waitFor("show route 10.244.1.0/24", /via 192\.168\.77\.1/);
+        await until(
+          "the restarted speaker to converge on BIRD's End-of-RIB",
+          () => sp.converged || undefined,
+        );
+      } finally {
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
+
 /** Opens a raw TCP connection to the speaker in `netns` and sends `bytes`; returns what comes back. */
 async function hostile(
   netns: string,
