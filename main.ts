@@ -110,12 +110,9 @@ export async function run(args: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      if (name === undefined) {
-        console.error(HELP);
-        return 2;
-      }
+      // Bare `skein` (also a plugin binary run with no CNI_* at all): the help, exit 2.
       console.log(HELP);
-      return 0;
+      return name === undefined ? 2 : 0;
     case "version":
     case "--version":
       if (rest.length > 0) {

@@ -37,6 +37,18 @@ export async function main(args: string[], opts: CniMainOptions = {}): Promise<n
     console.log(HELP);
     return 0;
   }
+  if (args.length > 0) {
+    console.error(
+      `skein cni: unexpected argument "${args[0]}": a CNI plugin reads CNI_* variables and ` +
+        'stdin only (run "skein cni --help")',
+    );
+    return 2;
+  }
+  if (!Object.keys(Deno.env.toObject()).some((k) => k.startsWith("CNI_"))) {
+    // Not called by a runtime (no CNI_* at all): the help, like bare `skein`.
+    console.log(HELP);
+    return 2;
+  }
   if (opts.stdin === undefined && Deno.env.get("CNI_COMMAND") === "VERSION") {
     const { versionMain } = await import("../cni/version_cmd.ts");
     return await versionMain();
