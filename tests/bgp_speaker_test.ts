@@ -195,6 +195,45 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "dual stack with BIRD: IPv6 unicast over the IPv4 session (MP_REACH_NLRI) both ways",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns as { node: string; tor: string });
+      ip(ns.node!, "addr", "add", "fd00:77::1/64", "dev", "eth0", "nodad");
+      ip(ns.tor!, "addr", "add", "fd00:77::254/64", "dev", "eth0", "nodad");
+      const conf = torConfig()
+        .replace(
+          "protocol static {",
+          "protocol static { ipv6; route fd00:50::/48 blackhole; }\nprotocol static {",
+        )
+        .replace(
+          "ipv4 { import all; export where source = RTS_STATIC; };",
+          "ipv4 { import all; export where source = RTS_STATIC; };\n  ipv6 { next hop address fd00:77::254; import all; export where source = RTS_STATIC; };",
+        );
+      const bird = await startBird({ netns: ns.tor!, config: conf });
+      const sp = new Speaker(speakerOpts(ns.node!, { families: [1, 2], nextHop6: "fd00:77::1" }));
+      try {
+        sp.setPeers([{
+          address: "192.168.77.254",
+          asNumber: 65000,
+          policy: { import: true, export: true },
+          source: "config",
+        }]);
+        sp.setOwnPrefixes(["10.244.1.0/24", "fd00:244:1::/64"]);
+        sp.start();
+        const r6 = await until("BIRD's IPv6 route", () => sp.rib.best("fd00:50::/48"));
+        assertEquals([r6.family, r6.nextHop], [6, "fd00:77::254"]);
+        await bird.waitFor("show route fd00:244:1::/64 all", /BGP.next_hop: fd00:77::1/);
+      } finally {
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
+
 /** Opens a raw TCP connection to the speaker in `netns` and sends `bytes`; returns what comes back. */
 async function hostile(
   netns: string,
