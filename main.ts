@@ -131,5 +131,15 @@ export async function run(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await run(Deno.args));
+  let code: number;
+  try {
+    code = await run(Deno.args);
+  } catch (e) {
+    // The last safety net: a user sees what failed, not a stack trace (SKEIN_DEBUG=1 shows it).
+    const what = Deno.args[0] && !Deno.args[0].startsWith("-") ? ` ${Deno.args[0]}` : "";
+    console.error(`skein${what}: ${e instanceof Error ? e.message : String(e)}`);
+    if (Deno.env.get("SKEIN_DEBUG")) console.error(e);
+    code = 1;
+  }
+  Deno.exit(code);
 }

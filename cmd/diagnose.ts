@@ -52,6 +52,16 @@ async function config(
   return configFile ? { cfg, file: configFile } : { cfg };
 }
 
+/** Whether `path` exists (a bind-mounted namespace or /proc/PID/ns/net). */
+function isNetns(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `skein diagnose [options]`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   let v;
@@ -98,6 +108,12 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) return usage(`bad config: ${e.message}`);
     throw e;
+  }
+  if (cfg.netns && !isNetns(cfg.netns)) {
+    return usage(
+      `${v.netns ? "--netns" : "config netns"}: no network namespace at ${cfg.netns}` +
+        " (ip netns list shows the named ones)",
+    );
   }
   const d = await import("../diagnose/mod.ts");
   const setup: import("../diagnose/mod.ts").LocalSetup = {
