@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { ConfigError, type DaemonConfig, loadConfig, parseDaemonArgs } from "../daemon/config.ts";
+import {
+  ConfigError,
+  type DaemonConfig,
+  loadConfig,
+  parseDaemonArgs,
+  renewOnWorker,
+} from "../daemon/config.ts";
 import { configHelp } from "../daemon/config_help.ts";
 import { NodeDaemon } from "../daemon/daemon.ts";
 import { buildDebugState } from "../daemon/debug_state.ts";
@@ -92,7 +98,7 @@ async function wireDaemon(
     createBackend: backends.createBackend,
     ensureMasquerade: backends.ensureMasquerade,
     ...(cfg.kernelEvents ? { openMonitor: () => net.KernelMonitor.open(ns) } : {}),
-    ...(cfg.renewWorker
+    ...(renewOnWorker(cfg)
       ? {
         openRenewer: () =>
           workerRenewer({ datastore: cfg.datastore, backoff: { minMs: 500, maxMs: 30_000 } }),

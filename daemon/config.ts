@@ -123,8 +123,11 @@ export interface DaemonConfig {
    * the underlay (default 300; 0: remove at once, like flannel).
    */
   leaseGrace: number;
-  /** Renew the lease from a Worker thread, so a busy main thread cannot delay it (default true). */
-  renewWorker: boolean;
+  /**
+   * Renew the lease from a Worker thread, so a busy main thread cannot delay it. Unset: on when
+   * `datastore.ttl` is at most RENEW_WORKER_MAX_TTL (see renewOnWorker()).
+   */
+  renewWorker?: boolean;
   /** Release the lease on SIGTERM (default false: keep it, like flannel). */
   releaseOnExit: boolean;
 }
@@ -253,8 +256,8 @@ export const DAEMON_FIELDS = {
     help: "seconds another node's expired lease stays programmed while its node IP answers",
   }),
   renewWorker: boolField({
-    default: true,
-    help: "renew the lease from a Worker thread (about 12 MiB more RSS) so a busy daemon keeps it",
+    help:
+      "renew the lease from a Worker thread (about 11 MiB more RSS) so a busy daemon keeps it; default: on when datastore.ttl <= 300 s",
   }),
   releaseOnExit: boolField({
     default: false,
@@ -592,4 +595,17 @@ function safeHostname(): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * The longest lease TTL for which renewals run on a Worker by default. A busy main thread loses
+ * the lease only if it stalls for about 2/3 of the TTL (renewals come every TTL/3): above 300 s
+ * that is a stall of minutes, a hang that peers' lease grace covers, not a slow reconcile, and
+ * the Worker's second V8 isolate (about 11 MiB) buys nothing.
+ */
+export const RENEW_WORKER_MAX_TTL = 300;
+
+/** Whether this daemon renews from a Worker: `renewWorker` when set, else by the TTL. */
+export function renewOnWorker(cfg: Pick<DaemonConfig, "renewWorker" | "datastore">): boolean {
+  return cfg.renewWorker ?? cfg.datastore.ttl <= RENEW_WORKER_MAX_TTL;
 }

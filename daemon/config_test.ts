@@ -42,7 +42,6 @@ Deno.test("buildConfig() fills defaults from an empty file", () => {
     kernelEvents: true,
     driftGrace: 10,
     leaseGrace: 300,
-    renewWorker: true,
     releaseOnExit: false,
   });
 });
