@@ -66,6 +66,14 @@ function desiredRoutes(
   names: Map<number, string>,
 ): { routes: RouteOut[]; error?: string } {
   if (!info.lease || !info.uplink) return { routes: [] };
+  // A backend whose desired state depends on what it learned (bgp: its RIB) reports it itself.
+  const own = info.backendState?.desired;
+  if (Array.isArray(own)) {
+    return {
+      routes: (own as { dst: string; gateway?: string; dev?: number; onlink?: boolean }[])
+        .map((r) => routeOut(r, r.dev, names)),
+    };
+  }
   const device = info.setup?.device;
   const a = desiredFor(
     {

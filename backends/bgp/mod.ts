@@ -32,6 +32,7 @@ import type {
   BackendMetric,
   DesiredState,
   ReconcileReport,
+  RouteSpec,
   SetupResult,
 } from "../types.ts";
 import { VxlanBackend } from "../vxlan.ts";
@@ -87,6 +88,8 @@ export class BgpBackend implements Backend {
   #inner: Backend & { ensureDevice?: () => { index: number } };
   #speaker?: Speaker;
   #device?: number;
+  /** The routes of the last reconcile's desired state (for /debug/state and diagnose). */
+  #lastDesired: RouteSpec[] = [];
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
@@ -225,7 +228,9 @@ export class BgpBackend implements Backend {
       return failedReport([(e as Error).message], started);
     }
     try {
-      const r = reconcileState(c.handle, this.#desired(leases, self, dev), { extra });
+      const desired = this.#desired(leases, self, dev);
+      this.#lastDesired = desired.entries.flatMap((e) => e.routes);
+      const r = reconcileState(c.handle, desired, { extra });
       r.durationMs = performance.now() - started;
       return r;
     } catch (e) {
@@ -279,6 +284,7 @@ export class BgpBackend implements Backend {
   debugState(): Record<string, unknown> {
     const sp = this.#speaker;
     return {
+      desired: this.#lastDesired,
       bgp: {
         asNumber: this.settings.asNumber,
         routerId: this.#ctx.publicIP,
