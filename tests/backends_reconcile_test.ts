@@ -93,7 +93,9 @@ Deno.test(
         publicIP: "192.168.0.1",
         node: "node1",
       });
-      // ip_forward was off in the fresh namespace: setup() says it repaired it.
+      // A new namespace copies the host's ip_forward (devconf_inherit_init_net=0): turn it off,
+      // then setup() says it repaired it.
+      inNs(ns, "sysctl", "-qw", "net.ipv4.ip_forward=0");
       assertEquals(b.setup(), { backendData: {}, mtu: 1500, repaired: ["sysctl"] });
       assertEquals(inNs(ns, "cat", "/proc/sys/net/ipv4/ip_forward").trim(), "1");
 
