@@ -406,8 +406,12 @@ export interface ContainerdSandboxOptions {
    * containerd namespace "k8s.io" (the CRI plugin's) with it.
    */
   cri?: { sandboxImage: string };
-  /** More paths of the real file system replaced by sandbox directories (e.g. /var/log/pods). */
-  extraMounts?: string[];
+  /**
+   * Existing directories covered by an empty tmpfs in the sandbox's mount namespace (e.g.
+   * /var/log and /var/lib for a kubelet's fixed /var/log/pods and /var/lib/kubelet/...):
+   * whatever is made below them never reaches the real file system.
+   */
+  tmpfs?: string[];
   /** Extra environment for containerd (and so for the CNI plugins its CRI plugin runs). */
   env?: Record<string, string>;
 }
@@ -478,10 +482,13 @@ export class ContainerdSandbox {
       for (const d of ["net.d", "bin", "cni-cache", "run", "root", "state"]) {
         Deno.mkdirSync(`${dir}/${d}`);
       }
-      const extra = (o.extraMounts ?? []).map((path, i) => ({ path, dir: `${dir}/mount${i}` }));
-      for (const m of extra) Deno.mkdirSync(m.dir);
-      for (const d of [...MOUNT_POINTS, ...extra.map((m) => m.path)]) {
-        sb.#madeDirs.push(...missingDirs(d));
+      const tmpfs = o.tmpfs ?? [];
+      for (const t of tmpfs) {
+        if (!exists(t)) throw new Error(`cannot cover ${t} with a tmpfs: it does not exist`);
+      }
+      for (const d of MOUNT_POINTS) {
+        if (tmpfs.some((t) => d.startsWith(`${t}/`))) continue; // made inside the tmpfs
+        sb.#madeDirs.push(...useMadeDirs(d));
       }
       for (const [name, target] of Object.entries(o.plugins)) {
         Deno.symlinkSync(target, `${dir}/bin/${name}`);
@@ -491,12 +498,12 @@ export class ContainerdSandbox {
       const setup = [
         "set -e",
         "mount -t tmpfs -o mode=0755 skein-test-netns /run/netns",
+        ...tmpfs.map((t) => `mount -t tmpfs -o mode=0755 skein-test-sandbox '${t}'`),
         `mkdir -p ${MOUNT_POINTS.join(" ")}`,
         `mount --bind '${dir}/run' /run/containerd`,
         `mount --bind '${dir}/net.d' /etc/cni/net.d`,
         `mount --bind '${dir}/bin' /opt/cni/bin`,
         `mount --bind '${dir}/cni-cache' /var/lib/cni`,
-        ...extra.flatMap((m) => [`mkdir -p '${m.path}'`, `mount --bind '${m.dir}' '${m.path}'`]),
       ].join("\n");
       privateMountNs(dir, setup, "containerd");
       sb.#daemon = new Deno.Command("nsenter", {
@@ -590,13 +597,7 @@ export class ContainerdSandbox {
     }
     removeCgroups(this.#ns);
     run(["umount", `${this.dir}/mntns`]);
-    for (const d of this.#madeDirs.reverse()) {
-      try {
-        Deno.removeSync(d); // only when empty: someone else may have started using it
-      } catch {
-        // not empty or gone
-      }
-    }
+    for (const d of this.#madeDirs.reverse()) releaseMadeDir(d);
     try {
       Deno.removeSync(this.dir, { recursive: true });
     } catch {
@@ -605,13 +606,41 @@ export class ContainerdSandbox {
   }
 }
 
-/** `path` and those of its parents that do not exist yet, outermost first (what mkdir -p makes). */
-function missingDirs(path: string): string[] {
+/**
+ * Directories containerd sandboxes of this process made in the real file system (as mount
+ * points), with how many sandboxes use them. Removing one while another sandbox has a mount on
+ * it would detach that mount (rmdir of a mount point in another mount namespace succeeds), so
+ * the last user removes it.
+ */
+const madeDirUsers = new Map<string, number>();
+
+/**
+ * `path` and those of its parents that do not exist yet or that another sandbox of this process
+ * made, outermost first; each counted as used once more.
+ */
+function useMadeDirs(path: string): string[] {
   const out: string[] = [];
-  for (let d = path; d !== "/" && d !== "" && !exists(d); d = d.slice(0, d.lastIndexOf("/"))) {
+  for (let d = path; d !== "/" && d !== ""; d = d.slice(0, d.lastIndexOf("/"))) {
+    if (exists(d) && !madeDirUsers.has(d)) break;
     out.unshift(d);
   }
+  for (const d of out) madeDirUsers.set(d, (madeDirUsers.get(d) ?? 0) + 1);
   return out;
+}
+
+/** One user less; the last one removes the directory (only when empty). */
+function releaseMadeDir(d: string): void {
+  const n = (madeDirUsers.get(d) ?? 1) - 1;
+  if (n > 0) {
+    madeDirUsers.set(d, n);
+    return;
+  }
+  madeDirUsers.delete(d);
+  try {
+    Deno.removeSync(d); // only when empty: someone else may have started using it
+  } catch {
+    // not empty or gone
+  }
 }
 
 /** Removes the empty cgroup directories named `name` (and below) in every cgroup hierarchy. */

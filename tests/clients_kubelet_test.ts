@@ -3,18 +3,20 @@
  * kubelet v1.20.2 and Debian's containerd 1.6 with its CRI plugin (the CRI v1alpha2 kubelet 1.20
  * speaks). containerd and kubelet run inside a test node network namespace and a private mount
  * namespace (ContainerdSandbox in _clients.ts); kubelet reaches the apiserver through a loopback
- * forwarder (no link or route in the root namespace). The node's CNI config is skein in bridge
- * mode with a host-local style range; with SKEIN_CNI_MODE=daemon containerd's plugin calls are
- * served by skein's CNI service. Pods name the node directly (no scheduler); the pause and the
- * pod image are one busybox archive written by the test and imported with `ctr images import`.
+ * forwarder (no link or route in the root namespace). Two such nodes run at once against one
+ * apiserver: each node's CNI config is skein in bridge mode with a host-local style range; node
+ * a's plugin does the work itself, node b's forwards every call to skein's CNI service (the
+ * daemon's socket), which must find CRI's /var/run/netns/cni-... inside containerd's mount
+ * namespace. Pods name their node directly (no scheduler); the pause and the pod image are one
+ * busybox archive written by the test and imported with `ctr images import`.
  *
- * Checked: the Node gets Ready, two pods get Running with addresses from skein's range, they
- * ping each other, and deleting a pod runs skein's DEL for it (its reservation and veth gone).
- * The host sysctls kubelet rewrites are restored afterwards.
+ * Checked on each node: the Node gets Ready, two pods get Running with addresses from skein's
+ * range, they ping each other, and deleting a pod runs skein's DEL for it (its reservation and
+ * veth gone). The host sysctls kubelet rewrites are restored afterwards.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { testPrefix, withNamespaces } from "./_netns.ts";
-import { cniBinDir, cniMode, cniService, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
+import { cniBinDir, cniService, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
 import { ContainerdSandbox, ensurePackages, ociImageArchive, run, skipped } from "./_clients.ts";
 import { withKube } from "./_kube_server.ts";
 import {
@@ -27,7 +29,6 @@ import {
 } from "./_kubelet.ts";
 
 const IMAGE = "localhost/skein-busybox:latest";
-const SUBNET = "10.242.30";
 const NETWORK = "skkube";
 const NODE_IP = "192.168.230.2";
 
@@ -113,15 +114,38 @@ Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, pi
   const bins = await kubeBinDir(test, ["kube-apiserver", "kubelet"]);
   if (!bins) return;
   const work = Deno.makeTempDirSync({ prefix: "skein-kubelet-work-" });
-  const callLog = `${work}/calls.log`;
-  const plugin = loggingPlugin(work, callLog);
   const image = await busyboxImage(work);
   const sysctlsBefore = kubeletSysctls();
   const restoreSysctls = saveKubeletSysctls();
   try {
     await withKube(test, async (k) => {
-      await withNamespaces(["node"], async (ns) => {
-        await onNode({ k, node: ns.node!, work, plugin, callLog, image, bin: `${bins}/kubelet` });
+      // Two nodes at once: node a's plugin does the work itself, node b's forwards every call
+      // to skein's CNI service (the daemon's socket) in its namespace.
+      await withNamespaces(["a", "b"], async (ns) => {
+        const node = (name: "a" | "b", mode: NodeRun["mode"], subnet: string) => {
+          const dir = `${work}/${name}`;
+          Deno.mkdirSync(dir);
+          const callLog = `${dir}/calls.log`;
+          const plugin = loggingPlugin(dir, callLog);
+          const bin = `${bins}/kubelet`;
+          return onNode({
+            k,
+            name,
+            mode,
+            subnet,
+            node: ns[name]!,
+            work: dir,
+            plugin,
+            callLog,
+            image,
+            bin,
+          });
+        };
+        const runs = await Promise.allSettled([
+          node("a", "in-process", "10.242.30"),
+          node("b", "daemon", "10.242.31"),
+        ]);
+        for (const x of runs) if (x.status === "rejected") throw x.reason;
       });
     }, { extraArgs: ["--disable-admission-plugins=ServiceAccount"] });
   } finally {
@@ -133,6 +157,13 @@ Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, pi
 
 interface NodeRun {
   k: Parameters<Parameters<typeof withKube>[1]>[0];
+  /** Short node name (pods are named after it). */
+  name: "a" | "b";
+  /** How skein's plugin calls are served on this node. */
+  mode: "in-process" | "daemon";
+  /** The node's pod range (x.y.z of x.y.z.0/24). */
+  subnet: string;
+  /** The node's network namespace (path). */
   node: string;
   work: string;
   plugin: string;
@@ -154,15 +185,15 @@ async function onNode(r: NodeRun): Promise<void> {
   let sb: ContainerdSandbox | undefined;
   let kubelet: Kubelet | undefined;
   try {
-    const env: Record<string, string> = cniMode() === "daemon"
-      ? { SKEIN_CNI_SOCKET: cniService(r.node) }
-      : {};
+    // containerd hands its environment down to the plugins it runs.
+    const env = { SKEIN_CNI_SOCKET: r.mode === "daemon" ? cniService(r.node) : "off" };
     sb = await ContainerdSandbox.start({
       hostNs: r.node,
       namespace: "k8s.io",
       plugins: { skein: r.plugin, loopback: `${REF_CNI_DIR}/loopback` },
       cri: { sandboxImage: IMAGE },
-      extraMounts: ["/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins"],
+      // kubelet's fixed /var/log/pods, /var/log/containers and /var/lib/kubelet/device-plugins.
+      tmpfs: ["/var/log", "/var/lib"],
       env,
     });
     const ipamDir = `${sb.dir}/ipam`;
@@ -176,19 +207,19 @@ async function onNode(r: NodeRun): Promise<void> {
           bridge: "skkube0",
           isGateway: true,
           isDefaultGateway: true,
-          ipam: { type: "skein", subnet: `${SUBNET}.0/24`, dataDir: ipamDir },
+          ipam: { type: "skein", subnet: `${r.subnet}.0/24`, dataDir: ipamDir },
         }],
       }),
     );
     sb.ctrOk(["images", "import", "--snapshotter", "native", r.image]);
-    const nodeName = `${testPrefix()}-node`;
+    const nodeName = `${testPrefix()}-${r.name}`;
     const started = Date.now();
     kubelet = startKubelet({
       bin: r.bin,
       dir: `${r.work}/kubelet`,
       netns: r.node,
       mntns: `${sb.dir}/mntns`,
-      kubeconfig: r.k.kubeconfig(r.k.admin, "kubelet"),
+      kubeconfig: r.k.kubeconfig(r.k.admin, `kubelet-${r.name}`),
       runtimeSocket: `${sb.dir}/containerd.sock`,
       nodeName,
       nodeIp: NODE_IP,
@@ -210,7 +241,8 @@ async function pods(
     ipamDir: string;
   },
 ): Promise<void> {
-  const kc = r.k.kubeconfig(r.k.admin, "admin");
+  const kc = r.k.kubeconfig(r.k.admin, `admin-${r.name}`);
+  const [n1, n2] = [`${r.name}-p1`, `${r.name}-p2`];
   const kubectl = (args: string[]) => run(["kubectl", `--kubeconfig=${kc}`, ...args]);
   const fail = (what: string) => `${what}\n--- kubelet log tail:\n${r.kubelet.logTail()}`;
 
@@ -229,7 +261,7 @@ async function pods(
   const readyMs = Date.now() - r.started;
 
   const created = Date.now();
-  for (const name of ["p1", "p2"]) {
+  for (const name of [n1, n2]) {
     Deno.writeTextFileSync(`${r.work}/${name}.json`, JSON.stringify(pod(name, r.nodeName)));
     const c = kubectl(["create", "-f", `${r.work}/${name}.json`]);
     assertEquals(c.code, 0, c.stderr);
@@ -245,7 +277,7 @@ async function pods(
     };
   };
   const running = await until(60_000, "both pods Running", () => {
-    const v = ["p1", "p2"].map(view);
+    const v = [n1, n2].map(view);
     return v.every((p) => p?.phase === "Running" && p.ip) ? v as PodView[] : undefined;
   }).catch((e) => {
     throw new Error(
@@ -254,7 +286,9 @@ async function pods(
   });
   const runningMs = Date.now() - created;
   const [p1, p2] = running as [PodView, PodView];
-  for (const p of [p1, p2]) assert(p.ip!.startsWith(`${SUBNET}.`), `pod IP ${p.ip} not from skein`);
+  for (const p of [p1, p2]) {
+    assert(p.ip!.startsWith(`${r.subnet}.`), `pod IP ${p.ip} not from skein`);
+  }
   assert(p1.ip !== p2.ip, "two pods share an address");
   assertEquals(reservations(r.ipamDir, NETWORK), [p1.ip!, p2.ip!].sort());
   assertEquals(hostVeths(r.node).length, 2);
@@ -273,7 +307,7 @@ async function pods(
 
   // Deleting p1 runs skein's DEL for its sandbox: its address and veth go, p2's stay.
   const deleted = Date.now();
-  const d = kubectl(["delete", "pod", "p1", "--wait=false"]);
+  const d = kubectl(["delete", "pod", n1, "--wait=false"]);
   assertEquals(d.code, 0, fail(d.stderr));
   await until(
     30_000,
@@ -286,7 +320,7 @@ async function pods(
   await until(
     30_000,
     "the Pod object p1 to go",
-    () => kubectl(["get", "pod", "p1", "-o", "name"]).code === 0 ? undefined : true,
+    () => kubectl(["get", "pod", n1, "-o", "name"]).code === 0 ? undefined : true,
   ).catch((e) => {
     throw new Error(fail((e as Error).message));
   });
@@ -295,16 +329,16 @@ async function pods(
   const forPod = (cmd: string, name: string) =>
     calls.filter((c) => c.startsWith(`${cmd} `) && new RegExp(`K8S_POD_NAME=${name}(;|$)`).test(c))
       .length;
-  assertEquals([forPod("ADD", "p1"), forPod("ADD", "p2")], [1, 1], calls.join("\n"));
-  assert(forPod("DEL", "p1") >= 1, `no DEL for p1: ${calls.join("\n")}`);
-  assertEquals(forPod("DEL", "p2"), 0, calls.join("\n"));
+  assertEquals([forPod("ADD", n1), forPod("ADD", n2)], [1, 1], calls.join("\n"));
+  assert(forPod("DEL", n1) >= 1, `no DEL for p1: ${calls.join("\n")}`);
+  assertEquals(forPod("DEL", n2), 0, calls.join("\n"));
   console.log(
-    `kubelet: Node Ready ${readyMs} ms after kubelet start; 2 pods Running ${runningMs} ms ` +
+    `kubelet node ${r.name} (CNI ${r.mode}): Node Ready ${readyMs} ms after kubelet start; 2 pods Running ${runningMs} ms ` +
       `after creation; after deleting p1 its reservation was freed in ${delMs} ms, the Pod ` +
       `object gone in ${goneMs} ms; CNI calls: ADD p1 1, ADD p2 1, DEL p1 ` +
-      `${forPod("DEL", "p1")} (mode ${cniMode()})`,
+      `${forPod("DEL", n1)}`,
   );
-  const d2 = kubectl(["delete", "pod", "p2", "--wait=false"]);
+  const d2 = kubectl(["delete", "pod", n2, "--wait=false"]);
   assertEquals(d2.code, 0, fail(d2.stderr));
   await until(
     30_000,
