@@ -58,3 +58,11 @@ Deno.test("README.md: the CNI conflist example parses as skein would read it", a
   assertEquals(ipam.networkName, "skein");
   assertEquals(ipam.leaseError?.code, 11, "no lease file yet: try again later, at ADD");
 });
+
+Deno.test("backends/bgp/README.md: the bgp backend YAML example is a valid daemon config", async () => {
+  const md = await Deno.readTextFile(new URL("./backends/bgp/README.md", import.meta.url));
+  const blocks = fencedBlocks(md, "yaml");
+  assertEquals(blocks.length, 1, "backends/bgp/README.md has one yaml block");
+  const cfg = buildConfig(`network: 10.244.0.0/16\n${blocks[0]}`, {}, { hostname: "node1" });
+  assertEquals(cfg.backend.type, "bgp");
+});
