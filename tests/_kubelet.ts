@@ -62,6 +62,23 @@ export function saveKubeletSysctls(): () => void {
   };
 }
 
+/**
+ * Waits for, then holds, this machine's kubelet-test lock (an exclusive flock on the kubelet
+ * binary, so no extra file): two test processes running kubelets at once would save each
+ * other's rewritten sysctls and restore the wrong values. Returns the release function.
+ */
+export async function lockKubeletHost(bin: string): Promise<() => void> {
+  const f = await Deno.open(bin, { read: true });
+  await f.lock(true);
+  return () => {
+    try {
+      f.unlockSync();
+    } finally {
+      f.close();
+    }
+  };
+}
+
 /** Current values of the sysctls kubelet rewrites (path → value), to compare before/after. */
 export function kubeletSysctls(): Record<string, string> {
   return Object.fromEntries(

@@ -15,7 +15,7 @@
  * veth gone). The host sysctls kubelet rewrites are restored afterwards.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
-import { testPrefix, withNamespaces } from "./_netns.ts";
+import { cleanupOnInterrupt, testPrefix, withNamespaces } from "./_netns.ts";
 import { cniBinDir, cniService, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
 import { ContainerdSandbox, ensurePackages, ociImageArchive, run, skipped } from "./_clients.ts";
 import { withKube } from "./_kube_server.ts";
@@ -24,6 +24,7 @@ import {
   kubeBinDir,
   type Kubelet,
   kubeletSysctls,
+  lockKubeletHost,
   saveKubeletSysctls,
   startKubelet,
 } from "./_kubelet.ts";
@@ -115,8 +116,10 @@ Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, pi
   if (!bins) return;
   const work = Deno.makeTempDirSync({ prefix: "skein-kubelet-work-" });
   const image = await busyboxImage(work);
+  const unlock = await lockKubeletHost(`${bins}/kubelet`);
   const sysctlsBefore = kubeletSysctls();
   const restoreSysctls = saveKubeletSysctls();
+  const unregister = cleanupOnInterrupt(restoreSysctls);
   try {
     await withKube(test, async (k) => {
       // Two nodes at once: node a's plugin does the work itself, node b's forwards every call
@@ -150,6 +153,8 @@ Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, pi
     }, { extraArgs: ["--disable-admission-plugins=ServiceAccount"] });
   } finally {
     restoreSysctls();
+    unregister();
+    unlock();
     Deno.removeSync(work, { recursive: true });
   }
   assertEquals(kubeletSysctls(), sysctlsBefore);
