@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { parseAllDocuments } from "yaml";
 import { assertEquals } from "./testing/assert.ts";
 import { buildConfig } from "./daemon/config.ts";
 import { parseNetConf } from "./cni/netconf.ts";
@@ -65,4 +66,26 @@ Deno.test("backends/bgp/README.md: the bgp backend YAML example is a valid daemo
   assertEquals(blocks.length, 1, "backends/bgp/README.md has one yaml block");
   const cfg = buildConfig(`network: 10.244.0.0/16\n${blocks[0]}`, {}, { hostname: "node1" });
   assertEquals(cfg.backend.type, "bgp");
+});
+
+Deno.test("deploy/kubernetes/skein.yaml: the ConfigMap's daemon.yaml and conflist parse", async () => {
+  const text = await Deno.readTextFile(new URL("./deploy/kubernetes/skein.yaml", import.meta.url));
+  const cm = parseAllDocuments(text).map((d) => d.toJS()).find((o) =>
+    o?.kind === "ConfigMap" && o.metadata?.name === "skein-config"
+  ) as { data: Record<string, string> };
+  const cfg = buildConfig(cm.data["daemon.yaml"], {}, { hostname: "node1" });
+  assertEquals(cfg.datastore.type, "kubernetes");
+  assertEquals(cfg.network, JSON.parse(cm.data["net-conf.json"]!).Network, "network = net-conf's");
+  const list = JSON.parse(cm.data["10-skein.conflist"]!) as {
+    cniVersion: string;
+    name: string;
+    plugins: Record<string, unknown>[];
+  };
+  const skein = list.plugins.find((p) => p.type === "skein")!;
+  const conf = parseNetConf(
+    new TextEncoder().encode(
+      JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...skein }),
+    ),
+  );
+  assertEquals(conf.mode, "bridge");
 });
