@@ -35,6 +35,11 @@ export interface LifecycleHost {
   requestReconcile(reason: string): void;
   /** Aborted when the daemon stops: end background loops. */
   readonly signal: AbortSignal;
+  /**
+   * Writes one line to the daemon's log (logfmt, with the component named), e.g. a BGP session
+   * coming up. Optional: a component started by a test may get a host without it.
+   */
+  log?(level: "info" | "warn", msg: string, fields?: Record<string, unknown>): void;
 }
 
 /** start/close as backends and datastores implement them (both optional: most need neither). */

@@ -886,6 +886,7 @@ export class NodeDaemon {
         this.#log.debug("reconcile requested", { by: trigger, reason });
         this.#request(trigger);
       },
+      log: (level, msg, fields) => this.#log[level](msg, { by: trigger, ...fields }),
     };
   }
 

@@ -143,7 +143,8 @@ export class BgpBackend implements Backend {
       families: c.publicIP6 ? [1, 2] : [1],
       ...(c.publicIP6 ? { nextHop6: c.publicIP6 } : {}),
       onChange: (reason) => host.requestReconcile(`bgp: ${reason}`),
-      log: (line) => console.error(`${new Date().toISOString()} ${line}`),
+      log: (line) =>
+        host.log ? host.log("info", line) : console.error(`${new Date().toISOString()} ${line}`),
     });
     this.#speaker.setPeers(this.#configPeers());
     try {
