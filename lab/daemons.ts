@@ -76,7 +76,11 @@ export async function probe(listen: string, path = "/readyz", timeoutMs = 1000):
     const body = (await r.text()).trim();
     return { ok: r.status === 200, status: r.status, body };
   } catch (e) {
-    return { ok: false, body: (e as Error).message };
+    const timedOut = (e as Error).name === "TimeoutError";
+    return {
+      ok: false,
+      body: timedOut ? `no answer within ${timeoutMs} ms` : (e as Error).message,
+    };
   }
 }
 

@@ -1,7 +1,7 @@
 import { stringify } from "yaml";
 import { assertEquals } from "../testing/assert.ts";
 import { buildConfig } from "../daemon/config.ts";
-import { daemonConfig } from "./daemons.ts";
+import { daemonConfig, probe } from "./daemons.ts";
 import { labDefaults, planLab } from "./plan.ts";
 import { podNetconf } from "./pods.ts";
 
@@ -77,5 +77,21 @@ Deno.test("podNetconf() is a netconf the CNI plugin and IPAM accept", async () =
     assertEquals(JSON.stringify(ipam.ranges).includes("10.244.3.0/24"), true);
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("probe(): a daemon that accepts but never answers (SIGSTOPped) reads 'no answer within N ms'", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of l) held.push(c);
+  })();
+  try {
+    const h = await probe(`127.0.0.1:${(l.addr as Deno.NetAddr).port}`, "/readyz", 100);
+    assertEquals(h, { ok: false, body: "no answer within 100 ms" });
+  } finally {
+    l.close();
+    for (const c of held) c.close();
+    await accepting.catch(() => {});
   }
 });

@@ -151,8 +151,10 @@ async function listLeases(plan: LabPlan): Promise<Lease[]> {
 /** Renders a status as text. */
 export function formatStatus(s: LabStatus): string {
   const lines: string[] = [];
+  // The phase is how far "lab up" got; a built lab with something down says so at once.
+  const phase = s.phase === "ready" && !statusHealthy(s) ? "ready but DEGRADED (below)" : s.phase;
   lines.push(
-    `lab ${s.name}: ${s.phase}, backend ${s.backend}, datastore ${s.datastore}, created ${s.createdAt}`,
+    `lab ${s.name}: ${phase}, backend ${s.backend}, datastore ${s.datastore}, created ${s.createdAt}`,
   );
   if (s.wires?.length) {
     lines.push(`topology ${s.topology ?? "one-subnet"}:`);

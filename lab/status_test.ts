@@ -65,6 +65,7 @@ Deno.test("statusHealthy() is false when a daemon is down, not ready, or a names
   b.nodes[0]!.daemon!.readyz = "routes not programmed";
   assertEquals(statusHealthy(b), false);
   assertStringIncludes(formatStatus(b), "NOT READY (routes not programmed)");
+  assertStringIncludes(formatStatus(b), "lab demo: ready but DEGRADED (below), backend vxlan");
   const c = sample();
   c.pods[0]!.netnsExists = false;
   assertEquals(statusHealthy(c), false);
