@@ -33,9 +33,11 @@ Usage:
 ${configHelp()}
 
 Endpoints: GET /healthz (alive), /readyz (200 when the lease is held, every lease known at the
-first datastore list is programmed and the lease file is written; ?subnets=A,B also waits for
-routes to those subnets), /metrics (Prometheus text), /debug/state (read-only JSON for
-"skein diagnose": desired and owned routes, sysctls, health, last reconcile; no secrets).
+first datastore list is programmed, the lease file is written, the kernel has not differed from
+the plan for longer than driftGrace and the datastore answers; else 503 naming every reason;
+?subnets=A,B also waits for routes to those subnets), /metrics (Prometheus text), /debug/state
+(read-only JSON for "skein diagnose": desired and owned routes, sysctls, health, last reconcile;
+no secrets).
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad config or flags.
 `;
 
