@@ -22,7 +22,9 @@ import {
   lookAroundText,
   matrixPods,
   NoLabError,
+  parseHostPort,
   pingMatrix,
+  runForwarder,
   statusHealthy,
   summarize,
 } from "../lab/mod.ts";
@@ -54,13 +56,19 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
         backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS
         adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node.
-        --datastore kubernetes starts etcd and kube-apiserver v1.20.2 (scripts/build-kube.sh) on
-        127.0.0.1 with RBAC, creates a Node object per lab node (no kubelet) and runs the daemons
-        with the skein service account of deploy/kubernetes/skein.yaml.
+        --datastore kubernetes starts etcd and kube-apiserver v1.20.2 (scripts/build-kube.sh) in
+        a control-plane namespace LAB-cp on the lab's segment (apiserver on 192.168.77.2:6443,
+        etcd on LAB-cp's own 127.0.0.1) with RBAC, creates a Node object per lab node (no
+        kubelet) and runs the daemons with the skein service account of
+        deploy/kubernetes/skein.yaml, through "skein lab forward" (127.0.0.1:PORT in the root
+        namespace, connecting from inside LAB-cp; no route in the root namespace).
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
         partial "up").
+forward --listen 127.0.0.1:PORT --netns LAB-cp --to IP:PORT [--addr-file F]
+        (started by "up"): accepts on 127.0.0.1 here and connects to IP:PORT from inside
+        namespace LAB-cp; writes the address it listens on to F. Runs until stopped.
 diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, or a pod IP): every check
         of "skein diagnose" on both nodes, inspected directly. Exit 0 when no check failed, 1 when
         one did, 2 for bad input. --probe sends ICMP (and DF-sized) probes and reads counters,
@@ -155,6 +163,41 @@ async function down(name: string): Promise<number> {
   return 0;
 }
 
+/** `skein lab forward`: the control plane's loopback forwarder, until SIGTERM. */
+async function forward(rest: string[]): Promise<number> {
+  let opts;
+  try {
+    const { values: v } = parseArgs({
+      args: rest,
+      strict: true,
+      options: {
+        listen: { type: "string" },
+        netns: { type: "string" },
+        to: { type: "string" },
+        "addr-file": { type: "string" },
+      },
+    });
+    if (!v.netns || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v.netns)) {
+      throw new TypeError(`--netns must name a namespace under /run/netns, got ${v.netns}`);
+    }
+    const to = parseHostPort(v.to ?? "", "--to");
+    opts = {
+      listen: parseHostPort(v.listen ?? "127.0.0.1:0", "--listen"),
+      netns: `/run/netns/${v.netns}`,
+      target: { address: to.hostname, port: to.port },
+      addrFile: v["addr-file"],
+    };
+  } catch (e) {
+    console.error(`skein lab forward: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const stop = new AbortController();
+  Deno.addSignalListener("SIGTERM", () => stop.abort());
+  const addr = await runForwarder({ ...opts, signal: stop.signal });
+  console.error(`lab forward: stopped (was ${addr})`);
+  return 0;
+}
+
 /** Prints a failed subcommand's error; 2 for bad input, 1 for a failure. */
 function failed(sub: string, name: string, e: unknown): number {
   if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
@@ -177,6 +220,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(HELP);
     return sub === undefined ? 2 : 0;
   }
+  if (sub === "forward") return await forward(rest);
   const parsed = parseLabArgs(sub, rest);
   if (typeof parsed === "number") return parsed;
   const v = parsed.values;

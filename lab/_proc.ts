@@ -14,23 +14,26 @@ const dec = new TextDecoder();
 
 /**
  * Starts `argv` as a background process in its own session, with stdout and stderr appended to
- * `logFile` (through `sh -c 'exec ...'`, so the pid is the program's own), and lets this process
+ * `logFile` (through `sh -c 'exec ...'`, so the pid is the program's own; with `netns` through
+ * `nsenter --net=/run/netns/NETNS`, which execs it too), and lets this process
  * exit while it runs. Resolves with its pid once the child carries its own command line (between
  * fork and exec it still shows ours, which would fool a liveness check by command line), or
  * once it has already exited.
  */
 export async function spawnDetached(
   argv: string[],
-  opts: { logFile: string; env?: Record<string, string> },
+  opts: { logFile: string; env?: Record<string, string>; netns?: string },
 ): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd) throw new TypeError("Cannot start a process: empty command");
+  const enter = opts.netns === undefined ? [] : ["nsenter", `--net=/run/netns/${opts.netns}`];
   const child = new Deno.Command("sh", {
     args: [
       "-c",
       'log="$1"; shift; exec "$@" >>"$log" 2>&1 </dev/null',
       "sh",
       opts.logFile,
+      ...enter,
       cmd,
       ...rest,
     ],

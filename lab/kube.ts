@@ -1,8 +1,11 @@
 /**
  * A Kubernetes control plane for a lab (`--datastore kubernetes`): Debian's etcd 3.4 and
- * kube-apiserver v1.20.2 (scripts/build-kube.sh) on 127.0.0.1 in the root namespace, where the
- * daemons' processes are (each daemon programs its node's namespace from there, as with the lab's
- * etcd). TLS from a throwaway CA, RBAC on, the manifest's Namespace/ServiceAccount/roles, a
+ * kube-apiserver v1.20.2 (scripts/build-kube.sh) in the control-plane namespace `<lab>-cp` on
+ * the lab's segment (etcd on its 127.0.0.1, the apiserver on 192.168.77.2:6443, which node
+ * namespaces reach directly). The daemons' processes run in the root namespace (each programs
+ * its node's namespace from there), so they reach the apiserver through `skein lab forward`:
+ * 127.0.0.1:PORT here, connecting from inside `<lab>-cp` (no link or route in the root
+ * namespace). TLS from a throwaway CA, RBAC on, the manifest's Namespace/ServiceAccount/roles, a
  * service-account token from the TokenRequest API for the daemons, and a Node object per lab
  * node (there is no kubelet).
  *
@@ -14,7 +17,8 @@ import { encodeNetworkConfig } from "../store/flannel.ts";
 import { NET_CONF_KEY } from "../store/kubernetes.ts";
 import type { NetworkConfig } from "../store/types.ts";
 import { sleep } from "../store/sleeper.ts";
-import { freePort, processAlive, runCommand, spawnDetached, tailFile } from "./_proc.ts";
+import { processAlive, runCommand, spawnDetached, tailFile } from "./_proc.ts";
+import { skeinArgv, skeinCommand } from "./skein_bin.ts";
 import { startEtcd } from "./etcd.ts";
 import {
   collectionPath,
@@ -41,7 +45,10 @@ export function kubePaths(dir: string): { admin: string; daemon: string; token: 
 /** A started control plane. */
 export interface KubeControlPlane {
   etcd: { pid: number; dir: string; url: string };
+  /** The apiserver on the lab's segment ("https://192.168.77.2:6443", inside `<lab>-cp`). */
   apiserver: { pid: number; dir: string; url: string };
+  /** The loopback forwarder to it ("https://127.0.0.1:PORT"), which both kubeconfigs use. */
+  forwarder: { pid: number; url: string };
   /** The daemons' kubeconfig (the skein service account's token, re-read from its file). */
   daemonKubeconfig: string;
   /** A cluster admin's kubeconfig (lab status, tests). */
@@ -57,9 +64,15 @@ async function openssl(dir: string, steps: string[][]): Promise<void> {
   }
 }
 
-/** A CA, the serving certificate for 127.0.0.1, service-account keys and the admin token. */
-async function makePki(dir: string): Promise<string> {
-  Deno.writeTextFileSync(`${dir}/san.ext`, "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+/**
+ * A CA, the serving certificate for `ip` and 127.0.0.1 (the forwarder), service-account keys
+ * and the admin token.
+ */
+async function makePki(dir: string, ip: string): Promise<string> {
+  Deno.writeTextFileSync(
+    `${dir}/san.ext`,
+    `subjectAltName=IP:${ip},IP:127.0.0.1,DNS:localhost\n`,
+  );
   await openssl(dir, [
     [
       "openssl",
@@ -118,13 +131,13 @@ async function makePki(dir: string): Promise<string> {
   return token;
 }
 
-function apiserverArgv(bin: string, dir: string, port: number, etcd: string): string[] {
+function apiserverArgv(bin: string, dir: string, site: ControlPlaneSite, etcd: string): string[] {
   return [
     bin,
     `--etcd-servers=${etcd}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
-    `--secure-port=${port}`,
+    `--bind-address=${site.ip}`,
+    `--advertise-address=${site.ip}`,
+    `--secure-port=${site.port}`,
     "--insecure-port=0",
     `--cert-dir=${dir}/certs`,
     `--tls-cert-file=${dir}/server.crt`,
@@ -169,16 +182,65 @@ async function waitApiserver(
   throw new Error(`kube-apiserver not ready after 90 s; its log ${log}:\n${tailFile(log)}`);
 }
 
+/** Where a lab's control plane runs: its namespace, and the apiserver's address there. */
+export interface ControlPlaneSite {
+  /** Namespace name ("<lab>-cp"). */
+  netns: string;
+  /** The apiserver's address on the lab's segment ("192.168.77.2"). */
+  ip: string;
+  port: number;
+}
+
+type RecordProcess = (p: { name: string; pid: number; dir: string; url: string }) => void;
+
 /**
- * Starts etcd and kube-apiserver under `dir` (recording each through `record` as soon as it
- * runs), creates the manifest's RBAC objects, the network config and a Node per name, and
- * writes the daemons' and the admin's kubeconfigs.
+ * Starts `skein lab forward` (127.0.0.1 here → the apiserver, connecting from inside the
+ * control-plane namespace) and waits for the address it listens on.
+ */
+async function startForwarder(dir: string, site: ControlPlaneSite): Promise<{
+  pid: number;
+  url: string;
+}> {
+  const addrFile = `${dir}/forward.addr`;
+  const log = `${dir}/forward.log`;
+  const [cmd, args] = skeinArgv(skeinCommand(), [
+    "lab",
+    "forward",
+    "--listen",
+    "127.0.0.1:0",
+    "--netns",
+    site.netns,
+    "--to",
+    `${site.ip}:${site.port}`,
+    "--addr-file",
+    addrFile,
+  ]);
+  const pid = await spawnDetached([cmd, ...args], { logFile: log });
+  for (let i = 0; i < 600; i++) {
+    try {
+      const addr = Deno.readTextFileSync(addrFile).trim();
+      if (addr) return { pid, url: `https://${addr}` };
+    } catch { /* not yet */ }
+    if (!processAlive(pid, addrFile)) {
+      throw new Error(`skein lab forward exited at start; its log ${log}:\n${tailFile(log)}`);
+    }
+    await sleep(100);
+  }
+  throw new Error(`skein lab forward did not listen within 60 s; its log ${log}`);
+}
+
+/**
+ * Starts etcd and kube-apiserver under `dir` inside the control-plane namespace (recording each
+ * through `record` as soon as it runs) and the loopback forwarder the daemons and the lab's tools
+ * reach the apiserver through; creates the manifest's RBAC objects, the network config and a
+ * Node per name, and writes the daemons' and the admin's kubeconfigs (both via the forwarder).
  */
 export async function startKube(
   dir: string,
+  site: ControlPlaneSite,
   net: NetworkConfig,
   nodeNames: readonly string[],
-  record: (p: { name: string; pid: number; dir: string; url: string }) => void,
+  record: RecordProcess,
 ): Promise<KubeControlPlane> {
   const bin = kubeApiserverBinary();
   try {
@@ -189,34 +251,27 @@ export async function startKube(
     );
   }
   Deno.mkdirSync(dir, { recursive: true });
-  const etcd = await startEtcd(`${dir}/etcd`);
-  record({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: etcd.url });
-  const token = await makePki(dir);
-  const port = freePort();
-  const url = `https://127.0.0.1:${port}`;
+  const etcd = await startEtcd(`${dir}/etcd`, { netns: site.netns });
+  record({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: `${etcd.url} in ${site.netns}` });
+  const token = await makePki(dir, site.ip);
+  const apiUrl = `https://${site.ip}:${site.port}`;
   const log = `${dir}/apiserver.log`;
-  const pid = await spawnDetached(apiserverArgv(bin, dir, port, etcd.url), { logFile: log });
-  record({ name: "kube-apiserver", pid, dir, url });
+  const pid = await spawnDetached(apiserverArgv(bin, dir, site, etcd.url), {
+    logFile: log,
+    netns: site.netns,
+  });
+  record({ name: "kube-apiserver", pid, dir, url: `${apiUrl} in ${site.netns}` });
+  const fwd = await startForwarder(dir, site);
+  record({ name: "kube-forwarder", pid: fwd.pid, dir, url: `${fwd.url} -> ${apiUrl}` });
   const caCert = Deno.readTextFileSync(`${dir}/ca.crt`);
+  const url = fwd.url;
   const adminCreds: KubeCredentials = { server: url, caCert, token, namespace: SKEIN_NAMESPACE };
   const admin = new KubeClient(adminCreds);
   try {
     await waitApiserver(admin, pid, `${dir}/certs`, log);
     await createObjects(admin, net, nodeNames);
     const paths = kubePaths(dir);
-    const sa = await admin.request<{ status: { token: string } }>({
-      verb: "create",
-      resource: "serviceaccounts/token",
-      namespace: SKEIN_NAMESPACE,
-      method: "POST",
-      path: `/api/v1/namespaces/${SKEIN_NAMESPACE}/serviceaccounts/skein/token`,
-      body: {
-        apiVersion: "authentication.k8s.io/v1",
-        kind: "TokenRequest",
-        spec: { expirationSeconds: 7 * 86400 },
-      },
-    });
-    Deno.writeTextFileSync(paths.token, sa.status.token, { mode: 0o600 });
+    Deno.writeTextFileSync(paths.token, await serviceAccountToken(admin), { mode: 0o600 });
     Deno.writeTextFileSync(paths.admin, formatKubeconfig(adminCreds), { mode: 0o600 });
     Deno.writeTextFileSync(
       paths.daemon,
@@ -225,13 +280,31 @@ export async function startKube(
     );
     return {
       etcd: { pid: etcd.pid, dir: etcd.dir, url: etcd.url },
-      apiserver: { pid, dir, url },
+      apiserver: { pid, dir, url: apiUrl },
+      forwarder: { pid: fwd.pid, url },
       daemonKubeconfig: paths.daemon,
       adminKubeconfig: paths.admin,
     };
   } finally {
     admin.close();
   }
+}
+
+/** A week's token of the skein service account (TokenRequest API). */
+async function serviceAccountToken(admin: KubeClient): Promise<string> {
+  const sa = await admin.request<{ status: { token: string } }>({
+    verb: "create",
+    resource: "serviceaccounts/token",
+    namespace: SKEIN_NAMESPACE,
+    method: "POST",
+    path: `/api/v1/namespaces/${SKEIN_NAMESPACE}/serviceaccounts/skein/token`,
+    body: {
+      apiVersion: "authentication.k8s.io/v1",
+      kind: "TokenRequest",
+      spec: { expirationSeconds: 7 * 86400 },
+    },
+  });
+  return sa.status.token;
 }
 
 /** The manifest's RBAC objects, the network config and one Node per lab node. */

@@ -38,3 +38,4 @@ export { skeinCommand } from "./skein_bin.ts";
 export { labEtcdPrefix, openLabStore } from "./store.ts";
 export { restartNodeDaemon, stopNodeDaemon } from "./ops.ts";
 export { labDiagnose, NoLabError } from "./diagnose.ts";
+export { type ForwarderOptions, parseHostPort, runForwarder } from "./forward.ts";

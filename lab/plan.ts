@@ -6,6 +6,9 @@
  * - `<lab>-lan`: the L2 segment, bridge `br0`, one port `n<i>` per node.
  * - `<lab>-n<i>`: node i (1-based), uplink `eth0` with 192.168.77.(10+i)/24.
  * - `<lab>-n<i>-p<j>`: pod j on node i, attached by the CNI plugin as `eth0`.
+ * - `<lab>-cp` (`--datastore kubernetes`): the control plane (etcd on its 127.0.0.1,
+ *   kube-apiserver on `eth0` 192.168.77.2/24, port 6443), plugged into the first segment as
+ *   port `cp`.
  *
  * `--topology two-subnets` adds a second segment and a router between them (nodes alternate:
  * odd nodes on the first, even nodes on the second):
@@ -159,6 +162,24 @@ export interface NodePlan {
   pods: PodPlan[];
 }
 
+/** The control-plane namespace of a `--datastore kubernetes` lab. */
+export interface ControlPlanePlan {
+  /** Namespace name "<lab>-cp". */
+  netns: string;
+  /** Its address on the first segment: "192.168.77.2". */
+  ip: string;
+  /** With prefix: "192.168.77.2/24". */
+  cidr: string;
+  /** The veth end on the lan bridge: "cp". */
+  lanPort: string;
+  /** The first segment. */
+  segment: SegmentPlan;
+  /** Routes to the other segments via the router (two-subnets). */
+  underlayRoutes: { dst: string; gateway: string }[];
+  /** kube-apiserver's port on `ip` (etcd listens on 127.0.0.1:2379 inside the namespace). */
+  apiserverPort: number;
+}
+
 /** Everything a lab of these options consists of. */
 export interface LabPlan {
   options: LabOptions;
@@ -174,6 +195,8 @@ export interface LabPlan {
   segments: SegmentPlan[];
   /** The router joining the segments (two-subnets only). */
   router?: RouterPlan;
+  /** The control plane (`--datastore kubernetes` only). */
+  controlPlane?: ControlPlanePlan;
   nodes: NodePlan[];
 }
 
@@ -275,6 +298,9 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
     lanNetns: segments[0]!.netns,
     segments,
     ...(segments.length > 1 ? { router: planRouter(name, segments) } : {}),
+    ...(options.datastore === "kubernetes"
+      ? { controlPlane: planControlPlane(name, segments) }
+      : {}),
     nodes,
   };
 }
@@ -320,6 +346,21 @@ function planNode({ name, stateDir, index, segments, podsPerNode }: NodeInputs):
     logFile: `${dir}/daemon.log`,
     ipamDir: `${dir}/ipam`,
     pods,
+  };
+}
+
+/** The control plane on the first segment at .2 (the router is .1, nodes .11 and up). */
+function planControlPlane(name: string, segments: SegmentPlan[]): ControlPlanePlan {
+  const segment = segments[0]!;
+  const ip = `${segment.prefix}.2`;
+  return {
+    netns: `${name}-cp`,
+    ip,
+    cidr: `${ip}/24`,
+    lanPort: "cp",
+    segment,
+    underlayRoutes: segments.slice(1).map((x) => ({ dst: x.network, gateway: segment.gateway! })),
+    apiserverPort: 6443,
   };
 }
 
@@ -369,10 +410,10 @@ function planSegments(name: string, options: LabOptions): SegmentPlan[] {
 
 /**
  * True when `netns` is a namespace name a lab called `name` creates (`<name>-lan`,
- * `<name>-lan2`, `<name>-router`, `<name>-n<i>`, `<name>-n<i>-p<j>`). Used by `lab down` to find leftovers of a partial build
+ * `<name>-lan2`, `<name>-router`, `<name>-cp`, `<name>-n<i>`, `<name>-n<i>-p<j>`). Used by `lab down` to find leftovers of a partial build
  * without touching any other lab's or test's namespaces.
  */
 export function isLabNamespace(name: string, netns: string): boolean {
   if (!netns.startsWith(`${name}-`)) return false;
-  return /^(lan|lan2|router|n\d+|n\d+-p\d+)$/.test(netns.slice(name.length + 1));
+  return /^(lan|lan2|router|cp|n\d+|n\d+-p\d+)$/.test(netns.slice(name.length + 1));
 }

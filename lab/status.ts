@@ -131,6 +131,12 @@ function wiresOf(plan: LabPlan): WireStatus[] {
     })`,
     exists: netnsExists(seg.netns),
   }));
+  if (plan.controlPlane) {
+    const cp = plan.controlPlane;
+    const what =
+      `control plane eth0 ${cp.cidr}, kube-apiserver https://${cp.ip}:${cp.apiserverPort}`;
+    out.push({ netns: cp.netns, what, exists: netnsExists(cp.netns) });
+  }
   if (plan.router) {
     const r = plan.router;
     const what = `router ${r.ports.map((p) => `${p.name} ${p.cidr}`).join(", ")}`;

@@ -9,6 +9,7 @@
 import { netnsAdd, netnsDel, netnsList, netnsPath, openHandle, sysctlSet } from "../net/mod.ts";
 import { isNetlinkError } from "../net/errors.ts";
 import {
+  type ControlPlanePlan,
   isLabNamespace,
   type LabPlan,
   LAN_BRIDGE,
@@ -93,6 +94,27 @@ export function createNode(node: NodePlan, record: RecordNamespace): void {
     h.routeAdd({ dst: r.dst, gateway: r.gateway, dev: NODE_UPLINK });
   }
   sysctlSet("net.ipv4.ip_forward", "1", { netns: path });
+}
+
+/**
+ * Creates the control-plane namespace `<lab>-cp` of a `--datastore kubernetes` lab: `eth0` on
+ * the first segment's bridge (port `cp`) with 192.168.77.2/24, lo up (etcd listens there), the
+ * routes to the other segment via the router (`ip netns add <lab>-cp; ip -n <lab>-lan link add
+ * cp master br0 up type veth peer name eth0 netns <lab>-cp; ip -n <lab>-cp addr add
+ * 192.168.77.2/24 dev eth0; ip -n <lab>-cp link set eth0 up`).
+ */
+export function createControlPlane(cp: ControlPlanePlan, record: RecordNamespace): string {
+  record(cp.netns);
+  const path = netnsAdd(cp.netns);
+  plugIntoSegment(cp.segment, cp.lanPort, path, NODE_UPLINK);
+  using h = openHandle({ netns: path });
+  h.linkSet("lo", { up: true });
+  h.addrAdd({ dev: NODE_UPLINK, cidr: cp.cidr });
+  h.linkSet(NODE_UPLINK, { up: true });
+  for (const r of cp.underlayRoutes) {
+    h.routeAdd({ dst: r.dst, gateway: r.gateway, dev: NODE_UPLINK });
+  }
+  return path;
 }
 
 /** Creates an empty pod namespace with lo up (`ip netns add NAME; ip -n NAME link set lo up`). */

@@ -12,6 +12,7 @@ import { labKubeDir } from "./store.ts";
 import { formatMatrix, type MatrixPod, type MatrixResult, summarize } from "./matrix.ts";
 import { pingMatrix } from "./ping.ts";
 import {
+  type ControlPlanePlan,
   isLabNamespace,
   LAB_ROOT,
   type LabOptions,
@@ -21,7 +22,7 @@ import {
 } from "./plan.ts";
 import { attachPod } from "./pods.ts";
 import { type LabState, newLabState, readLabState, writeLabState } from "./state.ts";
-import { createLan, createNode, createPodNetns } from "./topology.ts";
+import { createControlPlane, createLan, createNode, createPodNetns } from "./topology.ts";
 import { freePort } from "./_proc.ts";
 import { netnsList } from "../net/mod.ts";
 import { backendDefinition } from "../backends/registry.ts";
@@ -196,7 +197,44 @@ async function attachPods(lab: Lab, record: Recorder, progress: Progress): Promi
   state.pods.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
 }
 
-/** Everything labUp() builds, in order: etcd (if the lab runs its own), lan, nodes, daemons, pods. */
+/** The control-plane namespace, etcd and kube-apiserver in it, and the loopback forwarder. */
+async function buildControlPlane(
+  lab: Lab,
+  cp: ControlPlanePlan,
+  record: Recorder,
+  progress: Progress,
+): Promise<void> {
+  const { plan, state } = lab;
+  const options = state.options;
+  progress(`creating control plane ${cp.netns} (eth0 ${cp.cidr})`);
+  createControlPlane(cp, record);
+  progress(
+    `starting etcd and kube-apiserver in ${cp.netns} (${cp.ip}:${cp.apiserverPort}; a Node object per lab node)`,
+  );
+  const kube = await startKube(
+    labKubeDir(plan),
+    { netns: cp.netns, ip: cp.ip, port: cp.apiserverPort },
+    {
+      network: options.network,
+      subnetLen: options.subnetLen,
+      backend: { type: options.backend },
+    },
+    plan.nodes.map((n) => n.nodeName),
+    (p) => {
+      state.processes.push(p);
+      lab.save();
+    },
+  );
+  progress(
+    `kube-apiserver ${kube.apiserver.url} in ${cp.netns}, forwarded from ${kube.forwarder.url} ` +
+      `(admin kubeconfig ${kube.adminKubeconfig})`,
+  );
+}
+
+/**
+ * Everything labUp() builds, in order: etcd (if the lab runs its own), lan, the control plane
+ * (`--datastore kubernetes`), nodes, daemons, pods.
+ */
 async function build(lab: Lab, record: Recorder, progress: Progress): Promise<void> {
   const { plan, state } = lab;
   const options = state.options;
@@ -208,23 +246,6 @@ async function build(lab: Lab, record: Recorder, progress: Progress): Promise<vo
     state.options = options;
     lab.save();
   }
-  if (options.datastore === "kubernetes") {
-    progress("starting etcd and kube-apiserver on 127.0.0.1 (a Node object per lab node)");
-    const kube = await startKube(
-      labKubeDir(plan),
-      {
-        network: options.network,
-        subnetLen: options.subnetLen,
-        backend: { type: options.backend },
-      },
-      plan.nodes.map((n) => n.nodeName),
-      (p) => {
-        state.processes.push(p);
-        lab.save();
-      },
-    );
-    progress(`kube-apiserver ${kube.apiserver.url} (admin kubeconfig ${kube.adminKubeconfig})`);
-  }
   progress(
     plan.router
       ? `creating lans ${
@@ -233,6 +254,7 @@ async function build(lab: Lab, record: Recorder, progress: Progress): Promise<vo
       : `creating lan ${plan.lanNetns} (bridge br0)`,
   );
   createLan(plan, record);
+  if (plan.controlPlane) await buildControlPlane(lab, plan.controlPlane, record, progress);
   for (const node of plan.nodes) {
     progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
     createNode(node, record);

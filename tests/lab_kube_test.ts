@@ -1,6 +1,7 @@
 /**
  * `skein lab up --datastore kubernetes` end to end (root): etcd + kube-apiserver v1.20.2 with
- * RBAC, a Node per lab node, daemons on the manifest's service account, pods through the CNI
+ * RBAC in the control-plane namespace on the lab's segment (node namespaces reach the apiserver
+ * directly, the daemons through the loopback forwarder), a Node per lab node, daemons on the manifest's service account, pods through the CNI
  * plugin. Bad Nodes are skipped and counted without touching valid routes; the apiserver stopped
  * (SIGSTOP) then killed loses no pod pair and shows in /readyz and skein_datastore_up; a deleted
  * Node's routes go from every peer. One lab for the whole file.
@@ -12,14 +13,16 @@ import { testPrefix } from "./_netns.ts";
 import { kubeApiserverBin } from "./_kube_server.ts";
 import {
   type Lab,
+  LAB_ROOT,
   labDefaults,
   labDown,
+  labStatus,
   labUp,
   openLabStore,
   pingMatrix,
   summarize,
 } from "../lab/mod.ts";
-import { runCommand, spawnDetached } from "../lab/_proc.ts";
+import { pidsWithMarker, runCommand, spawnDetached } from "../lab/_proc.ts";
 import { KubeClient } from "../store/_kube_client.ts";
 import { loadKubeconfig } from "../store/kube_config.ts";
 import { NODE_ANNOTATIONS as A } from "../store/kube_node.ts";
@@ -92,6 +95,48 @@ Deno.test({
           await store.close();
           assertEquals(leases.length, 3);
           assertEquals((await routes(ns("n1"))).length, 2);
+        });
+
+        await t.step("the control plane runs in <lab>-cp on the segment", async () => {
+          const cp = lab.plan.controlPlane!;
+          assertEquals(cp.netns, `${name}-cp`);
+          const cpIno = Deno.statSync(`/run/netns/${cp.netns}`).ino;
+          for (const p of ["etcd", "kube-apiserver"]) {
+            const pid = lab.state.processes.find((x) => x.name === p)!.pid;
+            assertEquals(
+              Deno.statSync(`/proc/${pid}/ns/net`).ino,
+              cpIno,
+              `${p} runs in ${cp.netns}`,
+            );
+          }
+          const fwd = lab.state.processes.find((x) => x.name === "kube-forwarder")!;
+          assertEquals(
+            Deno.statSync(`/proc/${fwd.pid}/ns/net`).ino,
+            Deno.statSync("/proc/self/ns/net").ino,
+            "the forwarder runs in the root namespace",
+          );
+          const r = await runCommand([
+            "nsenter",
+            `--net=/run/netns/${ns("n1")}`,
+            "curl",
+            "-sk",
+            "--max-time",
+            "10",
+            `https://${cp.ip}:${cp.apiserverPort}/healthz`,
+          ]);
+          assertEquals(r.stdout.trim(), "ok", `healthz from ${ns("n1")}: ${r.stderr}`);
+          const root = await runCommand(["ip", "-j", "-4", "addr", "show"]);
+          assert(
+            !root.stdout.includes(`"${cp.segment.prefix}.`),
+            "no lab address in the root namespace",
+          );
+          const s = (await labStatus(name))!;
+          assert(s.wires!.some((w) => w.netns === cp.netns && w.exists), JSON.stringify(s.wires));
+          assertEquals(s.processes.map((p) => `${p.name} ${p.running}`), [
+            "etcd true",
+            "kube-apiserver true",
+            "kube-forwarder true",
+          ]);
         });
 
         await t.step("bad Nodes are skipped and counted; no valid route removed", async () => {
@@ -168,7 +213,10 @@ Deno.test({
             }
             lost += await allPairs(lab);
             assertEquals(await routes(ns("n1")), before);
-            api.pid = await spawnDetached(argv, { logFile: `${api.dir}/apiserver.log` });
+            api.pid = await spawnDetached(argv, {
+              logFile: `${api.dir}/apiserver.log`,
+              netns: lab.plan.controlPlane!.netns,
+            });
             lab.save();
             await until("skein_datastore_up 1 everywhere", async () => {
               for (const d of lab.state.daemons) {
@@ -208,6 +256,7 @@ Deno.test({
     } finally {
       await labDown(name);
       assertEquals(netnsList().filter((n) => n.startsWith(`${name}-`)), []);
+      assertEquals(pidsWithMarker(`${LAB_ROOT}/${name}/`), [], "no process of the lab is left");
     }
   },
 });
