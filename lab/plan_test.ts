@@ -83,3 +83,25 @@ Deno.test("planLab() refuses a bad topology, a full third octet and --direct-rou
   }
   assertEquals(planLab(labDefaults({ directRouting: true })).options.directRouting, true);
 });
+
+Deno.test("planLab() puts a kubernetes lab's control plane in <lab>-cp at .2 of the first segment", () => {
+  assertEquals(planLab(labDefaults({ name: "demo" }), "/tmp/x").controlPlane, undefined);
+  const one = planLab(labDefaults({ name: "demo", datastore: "kubernetes" }), "/tmp/x");
+  const cp = one.controlPlane!;
+  assertEquals([cp.netns, cp.cidr, cp.lanPort, cp.apiserverPort], [
+    "demo-cp",
+    "192.168.77.2/24",
+    "cp",
+    6443,
+  ]);
+  assertEquals(cp.underlayRoutes, []);
+  assertEquals(isLabNamespace("demo", "demo-cp"), true);
+  const two = planLab(
+    labDefaults({ name: "demo", datastore: "kubernetes", topology: "two-subnets" }),
+    "/tmp/x",
+  );
+  assertEquals(two.controlPlane!.segment.netns, "demo-lan");
+  assertEquals(two.controlPlane!.underlayRoutes, [
+    { dst: "192.168.78.0/24", gateway: "192.168.77.1" },
+  ]);
+});
