@@ -3,7 +3,7 @@
 #   scripts/deps.sh            runtime: npm (to fetch Deno), iproute2, nftables, util-linux, ping
 #   scripts/deps.sh --test     also the real peers the test suite starts: reference CNI plugins,
 #                              etcd, iperf3, strace, jq, bird2, and the real CNI clients: libcni
-#                              (Go sources + compiler for cnitool), podman, containerd
+#                              (Go sources + compiler for cnitool), podman, containerd, kubectl
 set -euo pipefail
 pkgs=(iproute2 nftables util-linux iputils-ping ca-certificates)
 # npm only fetches Deno; any npm on PATH will do (Node.js may come from outside Debian).
@@ -11,6 +11,9 @@ command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(containernetworking-plugins etcd-server etcd-client iperf3 strace jq bird2 procps)
   pkgs+=(golang-go golang-github-appc-cni-dev podman crun conmon busybox-static containerd)
+  # kubectl for the kube-apiserver tests: Debian's kubernetes-client unless one is on PATH
+  # already (it conflicts with other kubectl packages).
+  command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
