@@ -14,7 +14,7 @@ import { askDaemon } from "./daemon_client.ts";
 import { resolveEndpoint } from "./endpoint.ts";
 import { Kernel } from "./kernel.ts";
 import type { Report } from "./check.ts";
-import { runDiagnosis } from "./run.ts";
+import { runDiagnosis, runPairDiagnosis } from "./run.ts";
 import { readStore, type StoreSpec } from "./store_read.ts";
 
 /** What diagnose takes from the daemon's config (cmd/diagnose.ts maps DaemonConfig to this). */
@@ -121,24 +121,15 @@ export async function localPairDiagnose(
     const nodes = [
       ...new Set([a.node ?? local, b.node].filter((x) => x !== undefined)),
     ] as NodeView[];
-    await Promise.all(nodes.map(async (n) => {
-      if (n.facts.listen) {
-        n.daemon = await askDaemon(n.facts.listen, {
-          timeoutMs: Math.min(opts.timeoutMs, DAEMON_TIMEOUT_MS),
-          metrics: opts.bundle !== undefined,
-        });
-      }
-    }));
-    const d: Diagnosis = {
+    return await runPairDiagnosis({
+      from: a,
+      to: b,
       nodes,
       store,
       options: opts,
-      pair: { from: a, to: b, nodes },
-      memo: new Map(),
-    };
-    const report = await runDiagnosis(d, undefined, started);
-    if (opts.bundle) await writeBundle(opts.bundle, d, report);
-    return report;
+      daemonTimeoutMs: DAEMON_TIMEOUT_MS,
+      started,
+    });
   } finally {
     local.kernel?.close();
   }

@@ -5,7 +5,9 @@
  * @module
  */
 import { type CheckResult, type EndpointInfo, type Report, verdictOf, warn } from "./check.ts";
-import type { Diagnosis, Endpoint } from "./context.ts";
+import type { DiagnoseOptions, Diagnosis, Endpoint, NodeView, StoreView } from "./context.ts";
+import { writeBundle } from "./bundle.ts";
+import { askDaemon } from "./daemon_client.ts";
 import type { Family } from "./family.ts";
 import { FAMILIES } from "./families/mod.ts";
 import { Kernel } from "./kernel.ts";
@@ -66,4 +68,45 @@ export async function runDiagnosis(
     checks: ranked,
     durationMs: Math.round((performance.now() - started) * 10) / 10,
   };
+}
+
+/** What runPairDiagnosis() needs: the two resolved endpoints and where the leases came from. */
+export interface PairRun {
+  from: Endpoint;
+  to: Endpoint;
+  /** The nodes to inspect (both endpoints' nodes). */
+  nodes: NodeView[];
+  store: StoreView;
+  options: DiagnoseOptions;
+  /** The longest wait for one daemon's /healthz, /readyz and /debug/state (ms). */
+  daemonTimeoutMs: number;
+  /** Daemons not to ask (e.g. one known to be stopped: it would only time out). */
+  skipDaemon?: (n: NodeView) => boolean;
+  started: number;
+}
+
+/**
+ * A pair diagnosis on both endpoints' nodes: asks each node's daemon (when it listens), runs every
+ * family, and writes the bundle when one is asked for. Used by `skein diagnose --from/--to` and
+ * `skein lab diagnose`.
+ */
+export async function runPairDiagnosis(r: PairRun): Promise<Report> {
+  const nodes = r.nodes;
+  await Promise.all(nodes.map(async (n) => {
+    if (!n.facts.listen || r.skipDaemon?.(n)) return;
+    n.daemon = await askDaemon(n.facts.listen, {
+      timeoutMs: Math.min(r.options.timeoutMs, r.daemonTimeoutMs),
+      metrics: r.options.bundle !== undefined,
+    });
+  }));
+  const d: Diagnosis = {
+    nodes,
+    store: r.store,
+    options: r.options,
+    pair: { from: r.from, to: r.to, nodes },
+    memo: new Map(),
+  };
+  const report = await runDiagnosis(d, undefined, r.started);
+  if (r.options.bundle) await writeBundle(r.options.bundle, d, report);
+  return report;
 }

@@ -6,16 +6,13 @@
  * @module
  */
 import {
-  askDaemon,
   type DiagnoseOptions,
-  type Diagnosis,
   type KnownPod,
   type NodeView,
   readStore,
   type Report,
   resolveEndpoint,
-  runDiagnosis,
-  writeBundle,
+  runPairDiagnosis,
 } from "../diagnose/mod.ts";
 import { Kernel } from "../diagnose/kernel.ts";
 import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
@@ -100,24 +97,17 @@ export async function labDiagnose(
     const a = resolveEndpoint(from, { nodes: all, pods });
     const b = resolveEndpoint(to, { nodes: all, pods });
     const nodes = [...new Set([a.node, b.node].filter((x) => x !== undefined))] as NodeView[];
-    await Promise.all(nodes.map(async (n) => {
-      if (!n.facts.listen) return;
-      if (n.facts.daemonPid && stopped(n.facts.daemonPid.pid)) return;
-      n.daemon = await askDaemon(n.facts.listen, {
-        timeoutMs: Math.min(opts.timeoutMs, 2000),
-        metrics: opts.bundle !== undefined,
-      });
-    }));
-    const d: Diagnosis = {
+    return await runPairDiagnosis({
+      from: a,
+      to: b,
       nodes,
       store,
       options: opts,
-      pair: { from: a, to: b, nodes },
-      memo: new Map(),
-    };
-    const report = await runDiagnosis(d, undefined, started);
-    if (opts.bundle) await writeBundle(opts.bundle, d, report);
-    return report;
+      daemonTimeoutMs: 2000,
+      // A stopped daemon would only time out; daemon.running names it.
+      skipDaemon: (n) => n.facts.daemonPid !== undefined && stopped(n.facts.daemonPid.pid),
+      started,
+    });
   } finally {
     for (const v of all) v.kernel?.close();
   }
