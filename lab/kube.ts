@@ -131,13 +131,19 @@ async function makePki(dir: string, ip: string): Promise<string> {
   return token;
 }
 
-function apiserverArgv(bin: string, dir: string, site: ControlPlaneSite, etcd: string): string[] {
+/**
+ * kube-apiserver's flags for a throwaway control plane (the lab's, and the tests'): TLS from
+ * `dir` (makePki's layout), token auth, RBAC, service-account keys, no insecure port.
+ */
+export function apiserverArgs(
+  o: { dir: string; ip: string; port: number; etcd: string },
+): string[] {
+  const dir = o.dir;
   return [
-    bin,
-    `--etcd-servers=${etcd}`,
-    `--bind-address=${site.ip}`,
-    `--advertise-address=${site.ip}`,
-    `--secure-port=${site.port}`,
+    `--etcd-servers=${o.etcd}`,
+    `--bind-address=${o.ip}`,
+    `--advertise-address=${o.ip}`,
+    `--secure-port=${o.port}`,
     "--insecure-port=0",
     `--cert-dir=${dir}/certs`,
     `--tls-cert-file=${dir}/server.crt`,
@@ -256,7 +262,10 @@ export async function startKube(
   const token = await makePki(dir, site.ip);
   const apiUrl = `https://${site.ip}:${site.port}`;
   const log = `${dir}/apiserver.log`;
-  const pid = await spawnDetached(apiserverArgv(bin, dir, site, etcd.url), {
+  const pid = await spawnDetached([
+    bin,
+    ...apiserverArgs({ dir, ip: site.ip, port: site.port, etcd: etcd.url }),
+  ], {
     logFile: log,
     netns: site.netns,
   });

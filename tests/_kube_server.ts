@@ -9,6 +9,7 @@
  */
 import { ETCD_BIN, withEtcd } from "./store_etcd_server.ts";
 import { formatKubeconfig, type KubeCredentials } from "../store/kube_config.ts";
+import { apiserverArgs } from "../lab/kube.ts";
 
 /** What a running apiserver offers a test. */
 export interface TestKube {
@@ -96,32 +97,6 @@ async function makePki(dir: string): Promise<void> {
   );
 }
 
-function apiserverArgs(dir: string, port: number, etcd: string, extra: string[]): string[] {
-  return [
-    `--etcd-servers=${etcd}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
-    `--secure-port=${port}`,
-    "--insecure-port=0",
-    `--cert-dir=${dir}/certs`,
-    `--tls-cert-file=${dir}/server.crt`,
-    `--tls-private-key-file=${dir}/server.key`,
-    `--client-ca-file=${dir}/ca.crt`,
-    `--token-auth-file=${dir}/tokens.csv`,
-    "--authorization-mode=RBAC",
-    `--service-account-key-file=${dir}/sa.pub`,
-    `--service-account-signing-key-file=${dir}/sa.key`,
-    "--service-account-issuer=https://kubernetes.default.svc",
-    "--service-cluster-ip-range=10.96.0.0/16",
-    "--allow-privileged=true",
-    "--endpoint-reconciler-type=none",
-    "--profiling=false",
-    "--logtostderr=true",
-    "--v=0",
-    ...extra,
-  ];
-}
-
 /**
  * Runs `fn` with a fresh apiserver + etcd, or skips (returns false) when it cannot be built
  * outside CI. `extraArgs`: more apiserver flags (e.g. --watch-cache=false).
@@ -144,7 +119,11 @@ export async function withKube(
       const admin: KubeCredentials = { server, caCert, token: "skein-admin-token", namespace: "" };
       const start = async () => {
         child = new Deno.Command(bin, {
-          args: apiserverArgs(dir, port, etcd.endpoint, opts.extraArgs ?? []),
+          args: [
+            ...apiserverArgs({ dir, ip: "127.0.0.1", port, etcd: etcd.endpoint }),
+            "--v=0",
+            ...(opts.extraArgs ?? []),
+          ],
           stdout: "null",
           stderr: Deno.env.get("SKEIN_KUBE_LOG") ? "inherit" : "null",
         }).spawn();
