@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, type DaemonConfig, loadConfig } from "../daemon/config.ts";
+import type { LocalSetup } from "../diagnose/mod.ts";
 
 const HELP = `skein diagnose: why pod A cannot reach pod B, hop by hop, with evidence and a fix
 
@@ -60,6 +61,22 @@ function isNetns(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What diagnose needs to know about this node, from the daemon's config. */
+function localSetup(cfg: DaemonConfig, cfgFile: string | undefined): LocalSetup {
+  const setup: LocalSetup = {
+    name: cfg.name,
+    backend: cfg.backend,
+    listen: cfg.listen,
+    leaseFile: cfg.leaseFile,
+    datastore: cfg.datastore, // type and fields, opened read-only through store/registry.ts
+  };
+  if (cfg.netns) setup.netns = cfg.netns;
+  if (cfgFile) setup.configFile = cfgFile;
+  if (cfg.network) setup.network = cfg.network;
+  if (cfg.iface) setup.iface = cfg.iface;
+  return setup;
 }
 
 /** `skein diagnose [options]`; returns the exit code. */
@@ -116,17 +133,7 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   const d = await import("../diagnose/mod.ts");
-  const setup: import("../diagnose/mod.ts").LocalSetup = {
-    name: cfg.name,
-    backend: cfg.backend,
-    listen: cfg.listen,
-    leaseFile: cfg.leaseFile,
-    datastore: cfg.datastore, // type and fields, opened read-only through store/registry.ts
-  };
-  if (cfg.netns) setup.netns = cfg.netns;
-  if (cfgFile) setup.configFile = cfgFile;
-  if (cfg.network) setup.network = cfg.network;
-  if (cfg.iface) setup.iface = cfg.iface;
+  const setup = localSetup(cfg, cfgFile);
   const opts = {
     probe: v.probe === true,
     trace: v.trace === true,
