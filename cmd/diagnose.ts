@@ -12,15 +12,19 @@ import type { LocalSetup } from "../diagnose/mod.ts";
 const HELP = `skein diagnose: why pod A cannot reach pod B, hop by hop, with evidence and a fix
 
 Usage:
-  skein diagnose --from POD --to POD [--config FILE] [--netns NS] [--json] [--probe] [--trace]
-                 [--timeout S] [--bundle FILE.tar.gz]
+  skein diagnose --from POD --to POD [--config FILE] [--netns NS] [--kubeconfig FILE] [--json]
+                 [--probe] [--trace] [--timeout S] [--bundle FILE.tar.gz]
   skein diagnose --node [--config FILE] [--netns NS] [--json] [--bundle FILE.tar.gz]
 
-POD is a pod IP, or for a pod on this node its container id or network namespace path.
+POD is a pod IP, a Kubernetes pod as NAMESPACE/NAME (its IP and node from the apiserver), or for a
+pod on this node its container id or network namespace path (absolute).
 --config is the daemon's config (default /etc/skein/daemon.yaml when it exists): diagnose finds the
 datastore, the lease file, the backend and the namespace there. --netns overrides the namespace.
 The other node is known from its lease and, when reachable, its daemon's GET /debug/state.
 
+  --kubeconfig FILE
+              where NAMESPACE/NAME pods are looked up (default $KUBECONFIG, else ~/.kube/config,
+              as kubectl picks it); a missing pod, one without an IP, a hostNetwork pod: exit 2
   --json      one JSON object: {"schemaVersion":1,"verdict","from","to","checks":[...],"durationMs"}
   --probe     ICMP and DF-sized probes from inside the source pod, with per-hop counters
   --trace     also a temporary nftrace rule and the skb:kfree_skb tracepoint for the flow
@@ -94,6 +98,7 @@ export async function main(args: string[]): Promise<number> {
         node: { type: "boolean" },
         config: { type: "string", short: "c" },
         netns: { type: "string" },
+        kubeconfig: { type: "string" },
         json: { type: "boolean" },
         probe: { type: "boolean" },
         trace: { type: "boolean" },
@@ -134,6 +139,8 @@ export async function main(args: string[]): Promise<number> {
   }
   const d = await import("../diagnose/mod.ts");
   const setup = localSetup(cfg, cfgFile);
+  const kubeconfig = d.kubeconfigFor(v.kubeconfig);
+  if (kubeconfig) setup.kubeconfig = kubeconfig;
   const opts = {
     probe: v.probe === true,
     trace: v.trace === true,

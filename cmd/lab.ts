@@ -69,7 +69,8 @@ down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (
 forward --listen 127.0.0.1:PORT --netns LAB-cp --to IP:PORT [--addr-file F]
         (started by "up"): accepts on 127.0.0.1 here and connects to IP:PORT from inside
         namespace LAB-cp; writes the address it listens on to F. Runs until stopped.
-diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, or a pod IP): every check
+diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, a pod IP, or a Kubernetes
+        pod NAMESPACE/NAME looked up with the lab's admin kubeconfig): every check
         of "skein diagnose" on both nodes, inspected directly. Exit 0 when no check failed, 1 when
         one did, 2 for bad input. --probe sends ICMP (and DF-sized) probes and reads counters,
         --trace also records where the kernel drops them (temporary nftrace rule and tracepoint).
@@ -315,7 +316,7 @@ async function diagnose(
 ): Promise<number> {
   if (positionals.length !== 2) {
     console.error(
-      `skein lab diagnose: expected FROM and TO (pod names like n1-p1, or pod IPs)\n\n${HELP}`,
+      `skein lab diagnose: expected FROM and TO (pod names like n1-p1 or default/web, or pod IPs)\n\n${HELP}`,
     );
     return 2;
   }

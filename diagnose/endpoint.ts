@@ -19,12 +19,15 @@ export class DiagnoseInputError extends Error {
   }
 }
 
-/** A pod known by name (the lab's pods). */
+/** A pod known by name (the lab's pods, Kubernetes pods as `namespace/pod`). */
 export interface KnownPod {
   name: string;
   ip: string;
-  netns: string;
-  containerId: string;
+  /** Its network namespace path (else found by its address on its node). */
+  netns?: string;
+  containerId?: string;
+  /** The node it runs on (a Kubernetes pod's spec.nodeName), when no lease names one. */
+  node?: string;
 }
 
 /** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, if there is one. */
@@ -69,17 +72,17 @@ export function resolveEndpoint(
   ctx: { nodes: readonly NodeView[]; pods?: readonly KnownPod[] },
 ): Endpoint {
   if (typeof query !== "string" || !query.trim()) {
-    throw new DiagnoseInputError("a pod is a pod IP, container id or netns path; got nothing");
+    throw new DiagnoseInputError(
+      "a pod is a pod IP, container id, netns path or namespace/pod; got nothing",
+    );
   }
   const e: Endpoint = { query, ip: "" };
   const pod = ctx.pods?.find((p) => p.name === query || p.ip === query || p.containerId === query);
   if (pod) {
-    Object.assign(e, {
-      ip: pod.ip,
-      netns: pod.netns,
-      containerId: pod.containerId,
-      podName: pod.name,
-    });
+    e.ip = pod.ip;
+    e.podName = pod.name;
+    if (pod.netns) e.netns = pod.netns;
+    if (pod.containerId) e.containerId = pod.containerId;
   } else if (ipv4Number(query) !== undefined) {
     e.ip = query;
   } else if (query.includes("/")) {
@@ -110,6 +113,10 @@ export function resolveEndpoint(
   const lease = leaseHolding(leases, e.ip);
   if (lease) {
     const node = ctx.nodes.find((n) => n.nodeName === lease.node);
+    if (node) e.node = node;
+  }
+  if (!e.node && pod?.node) {
+    const node = ctx.nodes.find((n) => n.nodeName === pod.node);
     if (node) e.node = node;
   }
   if (!e.netns && e.node?.kernel) {

@@ -12,6 +12,7 @@ import type { DiagnoseOptions, Diagnosis, NodeFacts, NodeView } from "./context.
 import { writeBundle } from "./bundle.ts";
 import { askDaemon } from "./daemon_client.ts";
 import { resolveEndpoint } from "./endpoint.ts";
+import { lookupPodNames } from "./pod_names.ts";
 import { Kernel } from "./kernel.ts";
 import type { Report } from "./check.ts";
 import { runDiagnosis, runPairDiagnosis } from "./run.ts";
@@ -34,6 +35,8 @@ export interface LocalSetup {
   cniConfDir?: string;
   /** The daemon config file diagnose read (copied, redacted, into the bundle). */
   configFile?: string;
+  /** The kubeconfig pod names (`namespace/pod`) are looked up with (pod_names.ts kubeconfigFor). */
+  kubeconfig?: string;
 }
 
 /** How long a daemon may take to answer (a loaded node answers late; a stopped one never). */
@@ -114,10 +117,11 @@ export async function localPairDiagnose(
   opts: DiagnoseOptions,
 ): Promise<Report> {
   const started = performance.now();
+  const pods = await lookupPodNames([from, to], s.kubeconfig, { timeoutMs: opts.timeoutMs });
   const { store, local, all } = await collectNodes(s, opts);
   try {
-    const a = resolveEndpoint(from, { nodes: all });
-    const b = resolveEndpoint(to, { nodes: all });
+    const a = resolveEndpoint(from, { nodes: all, pods });
+    const b = resolveEndpoint(to, { nodes: all, pods });
     const nodes = [
       ...new Set([a.node ?? local, b.node].filter((x) => x !== undefined)),
     ] as NodeView[];

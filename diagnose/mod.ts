@@ -20,6 +20,14 @@ export { Kernel } from "./kernel.ts";
 export { askDaemon } from "./daemon_client.ts";
 export { readStore, type StoreSpec } from "./store_read.ts";
 export { DiagnoseInputError, type KnownPod, resolveEndpoint } from "./endpoint.ts";
+export {
+  kubeconfigFor,
+  lookupPodNames,
+  parsePodName,
+  PodNameError,
+  type PodNameProblem,
+  resolvePodNames,
+} from "./pod_names.ts";
 export { type PairRun, runDiagnosis, runPairDiagnosis } from "./run.ts";
 export { rankChecks } from "./rank.ts";
 export { counts, renderHuman, renderJson } from "./render.ts";

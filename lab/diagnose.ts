@@ -8,6 +8,8 @@
 import {
   type DiagnoseOptions,
   type KnownPod,
+  kubeconfigFor,
+  lookupPodNames,
   type NodeView,
   readStore,
   type Report,
@@ -17,7 +19,8 @@ import {
 import { Kernel } from "../diagnose/kernel.ts";
 import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
-import { labDatastoreSection } from "./store.ts";
+import { kubePaths } from "./kube.ts";
+import { labDatastoreSection, labKubeDir } from "./store.ts";
 import { type Lab, loadLab } from "./up.ts";
 
 /** The IPAM network name the lab's pods are attached with (podNetconf's "name"). */
@@ -68,6 +71,18 @@ function stopped(pid: number): boolean {
   }
 }
 
+/**
+ * Where the lab's Kubernetes pods (`namespace/pod`) are looked up: the lab's admin kubeconfig
+ * when it runs a control plane, else as kubectl would (`$KUBECONFIG`, `~/.kube/config`).
+ */
+function labKubeconfig(lab: Lab): string | undefined {
+  const admin = kubePaths(labKubeDir(lab.plan)).admin;
+  try {
+    if (Deno.statSync(admin).isFile) return admin;
+  } catch { /* no control plane */ }
+  return kubeconfigFor(undefined);
+}
+
 /** Collects what the lab's nodes show for FROM -> TO and runs every check. */
 export async function labDiagnose(
   name: string,
@@ -94,6 +109,7 @@ export async function labDiagnose(
       netns: `/run/netns/${p.netns}`,
       containerId: p.containerId,
     }));
+    pods.push(...await lookupPodNames([from, to], labKubeconfig(lab), opts));
     const a = resolveEndpoint(from, { nodes: all, pods });
     const b = resolveEndpoint(to, { nodes: all, pods });
     const nodes = [...new Set([a.node, b.node].filter((x) => x !== undefined))] as NodeView[];
