@@ -68,9 +68,25 @@ rm -f "$lib/cni.js"
 "$lib/deno" bundle --quiet --config "$src/deno.json" -o "$lib/cni.js.new" "$src/cmd/cni.ts" &&
   mv -f "$lib/cni.js.new" "$lib/cni.js" ||
   echo "install.sh: could not bundle the CNI path; plugins load it module by module" >&2
-# Warm V8's code cache for the CNI fast path (VERSION) so the first container start is quick.
-CNI_COMMAND=VERSION "$lib/deno" run --quiet --cached-only -A --config "$src/deno.json" \
-  "$src/main.ts" </dev/null >/dev/null || true
+# A container runtime's call starts main.ts as one bundled module (main.js beside it, so its
+# run-time imports of cmd/*.ts still resolve) without deno.json: no config, lock file or
+# TypeScript emit cache to read, ~3 ms of CPU less per plugin call, which is most of what the
+# daemon-served path costs beyond Deno's own start (tests/bench/cni_bench.ts with SKEIN_BIN).
+# The CNI modules need no import map: the in-process path is cni.js, or cmd/cni.ts's graph.
+cni_run="'$lib/deno' run --quiet --cached-only --no-prompt -A --config '$src/deno.json' '$src/main.ts'"
+rm -f "$src/main.js"
+if "$lib/deno" bundle --quiet --config "$src/deno.json" -o "$src/main.js.new" "$src/main.ts"; then
+  mv -f "$src/main.js.new" "$src/main.js"
+  cni_run="'$lib/deno' run --quiet --no-config --no-prompt -A '$src/main.js'"
+else
+  echo "install.sh: could not bundle main.ts; plugin calls load it with deno.json" >&2
+fi
+# Warm V8's code cache for the plugin's entry and the in-process path (a DEL without a
+# container id: cni.js loads, answers code 4 and changes nothing), so the first pod is quick.
+for cmd in VERSION DEL; do
+  (cd / && eval "env -i CNI_COMMAND=$cmd CNI_PATH=/nonexistent SKEIN_CNI_SOCKET=off \
+    DENO_DIR='$lib/cache' SKEIN_LIB='$lib' $cni_run" </dev/null >/dev/null 2>&1) || true
+done
 
 build="$(mktemp -d)"
 trap 'rm -rf "$build"' EXIT
@@ -93,11 +109,15 @@ export DENO_DIR DENO_NO_UPDATE_CHECK DENO_NO_PROMPT SKEIN_LIB
 # (5,000 leases: ~126 -> ~85 MiB mean RSS, tests/bench/daemon_bench.ts --daemon-v8-flags).
 v8=
 [ "\${1:-}" = daemon ] && v8=--v8-flags=--optimize-for-size
-# CNI VERSION (podman asks before every ADD and DEL) without starting Deno, when stdin allows.
-if [ "\${CNI_COMMAND:-}" = VERSION ] && [ \$# -eq 0 ]; then
-  . '$src/cni/version_fast.sh'
-  printf '%s' "\$skein_stdin" | '$lib/deno' run --quiet --cached-only --no-prompt -A --config '$src/deno.json' '$src/main.ts'
-  exit \$?
+# A container runtime's call (CNI_COMMAND set, no arguments): the plugin's own entry.
+if [ -n "\${CNI_COMMAND:-}" ] && [ \$# -eq 0 ]; then
+  # VERSION (podman asks before every ADD and DEL) without starting Deno, when stdin allows.
+  if [ "\$CNI_COMMAND" = VERSION ]; then
+    . '$src/cni/version_fast.sh'
+    printf '%s' "\$skein_stdin" | $cni_run
+    exit \$?
+  fi
+  exec $cni_run
 fi
 exec '$lib/deno' run --quiet --cached-only --no-prompt -A \${v8:+"\$v8"} --config '$src/deno.json' '$src/main.ts' "\$@"
 LAUNCHER

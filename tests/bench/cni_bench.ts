@@ -194,19 +194,29 @@ await withNamespaces(
     // Start-up floor, same launcher form as the plugin.
     const empty = Deno.makeTempFileSync({ prefix: "skein-empty-", suffix: ".ts" });
     const launcher = Deno.readTextFileSync(`${cniBinDir()}/skein`);
-    if (/main\.ts'/.test(launcher)) {
-      // The same launcher with an empty module instead of main.ts.
+    // The daemon answers at once (CNI_IFNAME missing): the forwarding client's whole cost.
+    const clientEnv = [
+      "CNI_COMMAND=DEL",
+      "CNI_CONTAINERID=x",
+      "CNI_PATH=/usr/lib/cni",
+      `SKEIN_CNI_SOCKET=${socket}`,
+    ];
+    if (/main\.[jt]s'/.test(launcher)) {
+      // The same launcher with an empty module instead of main.ts (and the plugin's bundled
+      // main.js), run the way a plugin call is (CNI_* set: the launcher's plugin branch).
       const emptyLauncher = `${empty}.sh`;
-      Deno.writeTextFileSync(emptyLauncher, launcher.replaceAll(/'[^']*main\.ts'/g, `'${empty}'`), {
-        mode: 0o755,
-      });
-      floor["empty deno run"] = await startup(host, [emptyLauncher], []);
+      Deno.writeTextFileSync(
+        emptyLauncher,
+        launcher.replaceAll(/'[^']*main\.[jt]s'/g, `'${empty}'`),
+        { mode: 0o755 },
+      );
+      floor["empty deno run"] = await startup(host, [emptyLauncher], clientEnv);
       // What 30 processes of any Deno program cost at once on this machine (against the
       // reference's 30 concurrent ADDs, same run): the floor of the concurrent rows.
       floor[`${CONC} concurrent empty deno runs`] = await timeIt(() =>
         Promise.all(Array.from({ length: CONC }, () =>
           new Deno.Command("nsenter", {
-            args: [`--net=${host}`, emptyLauncher],
+            args: [`--net=${host}`, "env", "-i", ...clientEnv, emptyLauncher],
             stdin: "null",
             stdout: "null",
             stderr: "null",
@@ -222,13 +232,7 @@ await withNamespaces(
     floor["skein VERSION (main.ts answers)"] = await startup(host, [skein, "cni"], [
       "CNI_COMMAND=VERSION",
     ]);
-    // The daemon answers at once (CNI_IFNAME missing): the forwarding client's whole cost.
-    floor["forwarded call, daemon answers"] = await startup(host, [skein], [
-      "CNI_COMMAND=DEL",
-      "CNI_CONTAINERID=x",
-      "CNI_PATH=/usr/lib/cni",
-      `SKEIN_CNI_SOCKET=${socket}`,
-    ]);
+    floor["forwarded call, daemon answers"] = await startup(host, [skein], clientEnv);
     const probe = await callPlugin({
       command: "DEL",
       conf: impls[1]!.conf("/tmp"),
@@ -275,3 +279,5 @@ for (const [k, v] of Object.entries(floor)) {
   if (k.includes("concurrent")) row(`${k} (ref: ADDs)`, v, ref.conc);
   else row(k, v, e);
 }
+const client = floor["forwarded call, daemon answers"]! - e;
+console.log(`forwarding client over the empty deno run: ${client.toFixed(1)} ms (target <= 5 ms)`);
