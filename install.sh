@@ -44,10 +44,11 @@ mkdir -p "$lib"
 stage="$(mktemp -d "$lib/.src.XXXXXX")"
 chmod 0755 "$stage" # mktemp makes it 0700: every user may run `skein --help`, `skein version`
 # Everything the program needs: its TypeScript modules (not the tests), deno.json and deno.lock,
-# and the launcher's VERSION answer (cni/version_fast.sh).
+# the launcher's VERSION answer (cni/version_fast.sh), and the Kubernetes manifest `skein lab up
+# --kubernetes` applies (deploy/kubernetes/skein.yaml).
 (cd "$repo" && find . \( -path ./.tools -o -path ./dist -o -path ./tests -o -path ./.git \) -prune \
   -o \( -name '*.ts' ! -name '*_test.ts' -o -name deno.json -o -name deno.lock \
-  -o -name version_fast.sh \) -print0) |
+  -o -name version_fast.sh -o -path './deploy/kubernetes/*.yaml' \) -print0) |
   (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$stage"
 rm -rf "$src.old"
 [ -d "$src" ] && mv "$src" "$src.old"
