@@ -28,6 +28,7 @@ import {
   statusHealthy,
   summarize,
 } from "../lab/mod.ts";
+import { kubeNextSteps, labAdminKubeconfig } from "../lab/k8s/mod.ts";
 
 const HELP = `skein lab: a multi-node cluster of network namespaces on this machine (root)
 
@@ -38,6 +39,8 @@ Usage:
                [--direct-routing] [--bgp-as N] [--no-bgp-mesh] [--bgp-peer IP:AS ...]
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
+  skein lab up --kubernetes [--nodes N] [--backend B] [--cni skein|reference] [--name LAB]
+  skein lab kubeconfig [--name LAB]
   skein lab down [--name LAB]
   skein lab diagnose [--name LAB] FROM TO [--json] [--probe] [--trace] [--bundle F.tar.gz]
 
@@ -62,10 +65,19 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         kubelet) and runs the daemons with the skein service account of
         deploy/kubernetes/skein.yaml, through "skein lab forward" (127.0.0.1:PORT in the root
         namespace, connecting from inside LAB-cp; no route in the root namespace).
+        --kubernetes: a real cluster. LAB-cp runs etcd, kube-apiserver, kube-scheduler and
+        kube-controller-manager (--allocate-node-cidrs, --cluster-cidr = --network); each node
+        runs containerd and a kubelet in its namespace and a private mount namespace where
+        /etc/cni/net.d, /opt/cni/bin, /var/lib/kubelet, /run/skein, ... are its own. No skein
+        daemons or lab pods: skein comes as deploy/kubernetes/skein.yaml's DaemonSet (--cni
+        reference: the reference bridge + host-local instead). Prints the admin kubeconfig.
+kubeconfig  prints the path of the lab's admin kubeconfig (a lab with a control plane).
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
-        partial "up").
+        partial or interrupted "up"). A Kubernetes lab: kubelets, containerds and their
+        containers, the nodes' mount namespaces, the k8s.io cgroups and cni-* namespaces its
+        containerds made; the host sysctls kubelet changed get their old values back.
 forward --listen 127.0.0.1:PORT --netns LAB-cp --to IP:PORT [--addr-file F]
         (started by "up"): accepts on 127.0.0.1 here and connects to IP:PORT from inside
         namespace LAB-cp; writes the address it listens on to F. Runs until stopped.
@@ -110,6 +122,8 @@ const OPTIONS = {
   probe: { type: "boolean" },
   trace: { type: "boolean" },
   bundle: { type: "string" },
+  kubernetes: { type: "boolean" },
+  cni: { type: "string" },
 } as const;
 
 /** The flags of `skein lab <sub>`, or the exit code when they are wrong. */
@@ -230,7 +244,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const name = v.name ?? "skein";
-  if ((sub === "up" || sub === "down") && Deno.uid() !== 0) {
+  if ((sub === "up" || sub === "down" || sub === "kubeconfig") && Deno.uid() !== 0) {
     console.error(`skein lab ${sub}: needs root (it creates network namespaces and links)`);
     return 1;
   }
@@ -246,6 +260,8 @@ export async function main(args: string[]): Promise<number> {
         return await diagnose(name, parsed.positionals, v);
       case "down":
         return await down(name);
+      case "kubeconfig":
+        return kubeconfig(name);
       default:
         console.error(`skein lab: unknown subcommand "${sub}"\n\n${HELP}`);
         return 2;
@@ -278,14 +294,50 @@ function bgpOptions(v: Record<string, unknown>): { bgp?: LabOptions["bgp"] } {
   };
 }
 
+/** `skein lab kubeconfig`: the admin kubeconfig of a Kubernetes lab. */
+function kubeconfig(name: string): number {
+  const lab = loadLab(name);
+  if (!lab) {
+    console.error(`skein lab kubeconfig: no lab "${name}" (no /run/skein/lab/${name}/lab.json)`);
+    return 1;
+  }
+  if (!lab.plan.options.kubernetes && lab.plan.options.datastore !== "kubernetes") {
+    console.error(
+      `skein lab kubeconfig: lab "${name}" has no Kubernetes control plane (lab up --kubernetes)`,
+    );
+    return 1;
+  }
+  console.log(labAdminKubeconfig(lab.plan));
+  return 0;
+}
+
+/** Exits 130 on Ctrl-C during `up`, saying how to remove what was built so far. */
+function interruptibleUp(name: string): () => void {
+  const onInt = () => {
+    const nameArg = name === "skein" ? "" : ` --name ${name}`;
+    console.error(
+      `\nskein lab up: interrupted; the lab is left as far as it got: skein lab down${nameArg}`,
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onInt);
+  return () => Deno.removeSignalListener("SIGINT", onInt);
+}
+
 async function up(
   name: string,
   v: Record<string, string | string[] | boolean | undefined>,
 ): Promise<number> {
   const s = (k: string) => v[k] as string | undefined;
-  const d = labDefaults();
+  const k8s = v.kubernetes === true;
+  if (k8s && s("datastore") !== undefined && s("datastore") !== "kubernetes") {
+    throw new LabConfigError("--datastore", "--kubernetes runs skein with datastore kubernetes");
+  }
+  const d = labDefaults(k8s ? { podsPerNode: 0, datastore: "kubernetes" } : {});
   const options = labDefaults({
     name,
+    ...(k8s ? { kubernetes: true } : {}),
+    ...(s("cni") !== undefined ? { cni: s("cni") as "skein" | "reference" } : {}),
     nodes: num("--nodes", s("nodes"), d.nodes),
     podsPerNode: num("--pods-per-node", s("pods-per-node"), d.podsPerNode),
     backend: (s("backend") ?? d.backend) as typeof d.backend,
@@ -302,9 +354,13 @@ async function up(
     throw new LabConfigError("--etcd-endpoints", "needs --datastore etcd");
   }
   const t0 = performance.now();
-  const r = await labUp(options, progress);
-  console.log(`\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`);
-  console.log(lookAroundText(r.lab.plan, r.lab.state));
+  const uninterrupt = interruptibleUp(name);
+  const r = await labUp(options, progress).finally(uninterrupt);
+  if (r.kube) console.log(kubeNextSteps(r.kube));
+  else {
+    console.log(`\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`);
+    console.log(lookAroundText(r.lab.plan, r.lab.state));
+  }
   progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return r.ok ? 0 : 1;
 }

@@ -15,18 +15,23 @@ const dec = new TextDecoder();
 /**
  * Starts `argv` as a background process in its own session, with stdout and stderr appended to
  * `logFile` (through `sh -c 'exec ...'`, so the pid is the program's own; with `netns` through
- * `nsenter --net=/run/netns/NETNS`, which execs it too), and lets this process
+ * `nsenter --net=/run/netns/NETNS`, which execs it too, and with `mountNs` also
+ * `--mount=FILE`), and lets this process
  * exit while it runs. Resolves with its pid once the child carries its own command line (between
  * fork and exec it still shows ours, which would fool a liveness check by command line), or
  * once it has already exited.
  */
 export async function spawnDetached(
   argv: string[],
-  opts: { logFile: string; env?: Record<string, string>; netns?: string },
+  opts: { logFile: string; env?: Record<string, string>; netns?: string; mountNs?: string },
 ): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd) throw new TypeError("Cannot start a process: empty command");
-  const enter = opts.netns === undefined ? [] : ["nsenter", `--net=/run/netns/${opts.netns}`];
+  const ns = [
+    ...(opts.mountNs === undefined ? [] : [`--mount=${opts.mountNs}`]),
+    ...(opts.netns === undefined ? [] : [`--net=/run/netns/${opts.netns}`]),
+  ];
+  const enter = ns.length ? ["nsenter", ...ns] : [];
   const child = new Deno.Command("sh", {
     args: [
       "-c",

@@ -9,6 +9,15 @@ import { LAB_ROOT, planLab, validateLabName } from "./plan.ts";
 import { readLabState } from "./state.ts";
 import { deleteLabNamespaces } from "./topology.ts";
 import type { Progress } from "./up.ts";
+import { kubeTeardown } from "./k8s/teardown.ts";
+
+function existsDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
 
 /** What labDown() did. */
 export interface DownResult {
@@ -36,6 +45,12 @@ export async function labDown(
     progress(`${(e as Error).message}; removing what matches the lab's names instead`);
   }
   const stopped: number[] = [];
+  // A Kubernetes lab's nodes first (kubelets, containerds, containers), then the control plane.
+  if (state?.kube || existsDir(`${stateDir}/mnt`)) {
+    const k = await kubeTeardown(stateDir, state?.kube, progress);
+    stopped.push(...k.stopped);
+    errors.push(...k.errors);
+  }
   if (state) {
     const plan = planLab(state.options, root);
     await Promise.all(state.daemons.map(async (d) => {

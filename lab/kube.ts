@@ -20,6 +20,7 @@ import { sleep } from "../store/sleeper.ts";
 import { processAlive, runCommand, spawnDetached, tailFile } from "./_proc.ts";
 import { skeinArgv, skeinCommand } from "./skein_bin.ts";
 import { startEtcd } from "./etcd.ts";
+import { makeClientCert } from "./k8s/pki.ts";
 import {
   collectionPath,
   SKEIN_CONFIG_MAP,
@@ -32,6 +33,9 @@ export function kubeApiserverBinary(): string {
   return Deno.env.get("SKEIN_KUBE_APISERVER") ??
     `${Deno.env.get("SKEIN_KUBE_CACHE") ?? "/var/cache/skein/kube"}/v1.20.2/bin/kube-apiserver`;
 }
+
+/** The services' range of a lab's apiserver (and controller-manager). */
+export const SERVICE_CIDR = "10.96.0.0/16";
 
 /** Files of a lab's control plane, under `<stateDir>/kube`. */
 export function kubePaths(dir: string): { admin: string; daemon: string; token: string } {
@@ -49,8 +53,11 @@ export interface KubeControlPlane {
   apiserver: { pid: number; dir: string; url: string };
   /** The loopback forwarder to it ("https://127.0.0.1:PORT"), which both kubeconfigs use. */
   forwarder: { pid: number; url: string };
-  /** The daemons' kubeconfig (the skein service account's token, re-read from its file). */
-  daemonKubeconfig: string;
+  /**
+   * The daemons' kubeconfig (the skein service account's token, re-read from its file); none
+   * in a cluster with kubelets (the DaemonSet's pods use their own service account).
+   */
+  daemonKubeconfig?: string;
   /** A cluster admin's kubeconfig (lab status, tests). */
   adminKubeconfig: string;
 }
@@ -136,9 +143,21 @@ async function makePki(dir: string, ip: string): Promise<string> {
  * `dir` (makePki's layout), token auth, RBAC, service-account keys, no insecure port.
  */
 export function apiserverArgs(
-  o: { dir: string; ip: string; port: number; etcd: string },
+  o: {
+    dir: string;
+    ip: string;
+    port: number;
+    etcd: string;
+    /**
+     * A cluster with kubelets (`lab up --kubernetes`): the apiserver's client certificate to
+     * the kubelets (exec, logs), the Node authorizer before RBAC, and the kubelets reached on
+     * their InternalIP (the lab address; their names do not resolve).
+     */
+    kubeletClient?: { cert: string; key: string };
+  },
 ): string[] {
   const dir = o.dir;
+  const kc = o.kubeletClient;
   return [
     `--etcd-servers=${o.etcd}`,
     `--bind-address=${o.ip}`,
@@ -150,11 +169,18 @@ export function apiserverArgs(
     `--tls-private-key-file=${dir}/server.key`,
     `--client-ca-file=${dir}/ca.crt`,
     `--token-auth-file=${dir}/tokens.csv`,
-    "--authorization-mode=RBAC",
+    kc ? "--authorization-mode=Node,RBAC" : "--authorization-mode=RBAC",
+    ...(kc
+      ? [
+        `--kubelet-client-certificate=${kc.cert}`,
+        `--kubelet-client-key=${kc.key}`,
+        "--kubelet-preferred-address-types=InternalIP",
+      ]
+      : []),
     `--service-account-key-file=${dir}/sa.pub`,
     `--service-account-signing-key-file=${dir}/sa.key`,
     "--service-account-issuer=https://kubernetes.default.svc",
-    "--service-cluster-ip-range=10.96.0.0/16",
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--allow-privileged=true",
     "--endpoint-reconciler-type=none",
     "--profiling=false",
@@ -235,11 +261,22 @@ async function startForwarder(dir: string, site: ControlPlaneSite): Promise<{
   throw new Error(`skein lab forward did not listen within 60 s; its log ${log}`);
 }
 
+/** How startKube() sets the control plane up. */
+export interface StartKubeOptions {
+  /**
+   * A cluster with kubelets (`lab up --kubernetes`): the apiserver gets a client certificate
+   * to the kubelets and the Node authorizer; no skein objects, Nodes or service-account token
+   * are made (the kubelets register their Nodes, `kubectl apply` makes skein's objects).
+   */
+  cluster?: boolean;
+}
+
 /**
  * Starts etcd and kube-apiserver under `dir` inside the control-plane namespace (recording each
  * through `record` as soon as it runs) and the loopback forwarder the daemons and the lab's tools
  * reach the apiserver through; creates the manifest's RBAC objects, the network config and a
  * Node per name, and writes the daemons' and the admin's kubeconfigs (both via the forwarder).
+ * With `opts.cluster` only the admin's kubeconfig (see StartKubeOptions).
  */
 export async function startKube(
   dir: string,
@@ -247,6 +284,7 @@ export async function startKube(
   net: NetworkConfig,
   nodeNames: readonly string[],
   record: RecordProcess,
+  opts: StartKubeOptions = {},
 ): Promise<KubeControlPlane> {
   const bin = kubeApiserverBinary();
   try {
@@ -260,11 +298,20 @@ export async function startKube(
   const etcd = await startEtcd(`${dir}/etcd`, { netns: site.netns });
   record({ name: "etcd", pid: etcd.pid, dir: etcd.dir, url: `${etcd.url} in ${site.netns}` });
   const token = await makePki(dir, site.ip);
+  const kubeletClient = opts.cluster
+    ? await makeClientCert({
+      caDir: dir,
+      outDir: dir,
+      name: "apiserver-kubelet-client",
+      cn: "kube-apiserver-kubelet-client",
+      org: "system:masters",
+    })
+    : undefined;
   const apiUrl = `https://${site.ip}:${site.port}`;
   const log = `${dir}/apiserver.log`;
   const pid = await spawnDetached([
     bin,
-    ...apiserverArgs({ dir, ip: site.ip, port: site.port, etcd: etcd.url }),
+    ...apiserverArgs({ dir, ip: site.ip, port: site.port, etcd: etcd.url, kubeletClient }),
   ], {
     logFile: log,
     netns: site.netns,
@@ -274,26 +321,29 @@ export async function startKube(
   record({ name: "kube-forwarder", pid: fwd.pid, dir, url: `${fwd.url} -> ${apiUrl}` });
   const caCert = Deno.readTextFileSync(`${dir}/ca.crt`);
   const url = fwd.url;
-  const adminCreds: KubeCredentials = { server: url, caCert, token, namespace: SKEIN_NAMESPACE };
+  // A cluster's admin works in "default", like kubeadm's admin.conf.
+  const namespace = opts.cluster ? "" : SKEIN_NAMESPACE;
+  const adminCreds: KubeCredentials = { server: url, caCert, token, namespace };
   const admin = new KubeClient(adminCreds);
   try {
     await waitApiserver(admin, pid, `${dir}/certs`, log);
-    await createObjects(admin, net, nodeNames);
     const paths = kubePaths(dir);
-    Deno.writeTextFileSync(paths.token, await serviceAccountToken(admin), { mode: 0o600 });
     Deno.writeTextFileSync(paths.admin, formatKubeconfig(adminCreds), { mode: 0o600 });
+    const started = {
+      etcd: { pid: etcd.pid, dir: etcd.dir, url: etcd.url },
+      apiserver: { pid, dir, url: apiUrl },
+      forwarder: { pid: fwd.pid, url },
+      adminKubeconfig: paths.admin,
+    };
+    if (opts.cluster) return started;
+    await createObjects(admin, net, nodeNames);
+    Deno.writeTextFileSync(paths.token, await serviceAccountToken(admin), { mode: 0o600 });
     Deno.writeTextFileSync(
       paths.daemon,
       formatKubeconfig({ server: url, caCert, tokenFile: paths.token, namespace: SKEIN_NAMESPACE }),
       { mode: 0o600 },
     );
-    return {
-      etcd: { pid: etcd.pid, dir: etcd.dir, url: etcd.url },
-      apiserver: { pid, dir, url: apiUrl },
-      forwarder: { pid: fwd.pid, url },
-      daemonKubeconfig: paths.daemon,
-      adminKubeconfig: paths.admin,
-    };
+    return { ...started, daemonKubeconfig: paths.daemon };
   } finally {
     admin.close();
   }

@@ -82,6 +82,13 @@ export interface LabOptions {
   leaseTtl: number;
   /** Daemon reconcile period in seconds (short so deleted routes/devices heal quickly). */
   reconcilePeriod: number;
+  /**
+   * `--kubernetes`: a real cluster (control plane in `<lab>-cp`, containerd + kubelet per
+   * node; skein installed by its DaemonSet). Needs datastore "kubernetes" and no lab pods.
+   */
+  kubernetes?: boolean;
+  /** `--cni` of a Kubernetes lab: skein's DaemonSet (default) or the reference plugins. */
+  cni?: "skein" | "reference";
   /** etcd endpoint(s) for datastore "etcd". */
   etcdEndpoints?: string[];
   /** etcd key prefix for datastore "etcd" (default: per lab, `/skein-lab/<name>/network`). */
@@ -285,6 +292,7 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
       }`,
     );
   }
+  checkKubernetes(options);
   const stateDir = `${root}/${name}`;
   const nodes: NodePlan[] = [];
   for (let i = 1; i <= options.nodes; i++) {
@@ -303,6 +311,29 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
       : {}),
     nodes,
   };
+}
+
+/** The options a Kubernetes lab (`--kubernetes`, `--cni`) needs. */
+function checkKubernetes(options: LabOptions): void {
+  if (options.cni !== undefined && !["skein", "reference"].includes(options.cni)) {
+    throw new LabConfigError(
+      "--cni",
+      `must be skein or reference, got ${JSON.stringify(options.cni)}`,
+    );
+  }
+  if (!options.kubernetes) {
+    if (options.cni !== undefined) throw new LabConfigError("--cni", "needs --kubernetes");
+    return;
+  }
+  if (options.datastore !== "kubernetes") {
+    throw new LabConfigError("--datastore", "--kubernetes runs skein with datastore kubernetes");
+  }
+  if (options.podsPerNode !== 0) {
+    throw new LabConfigError(
+      "--pods-per-node",
+      "a Kubernetes lab's pods are made with kubectl (--kubernetes makes none of its own)",
+    );
+  }
 }
 
 /** What planNode() needs. */

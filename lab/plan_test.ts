@@ -27,6 +27,10 @@ Deno.test("planLab() rejects bad options naming the option", () => {
     [{ lanPrefix: "192.168.300" }, "--lan"],
     [{ network: "10.244.0.0/24" }, "--network"],
     [{ leaseTtl: 1 }, "--lease-ttl"],
+    [{ kubernetes: true, podsPerNode: 0 }, "--datastore"],
+    [{ kubernetes: true, datastore: "kubernetes" }, "--pods-per-node"],
+    [{ cni: "reference" }, "--cni"],
+    [{ kubernetes: true, datastore: "kubernetes", podsPerNode: 0, cni: "x" as never }, "--cni"],
   ];
   for (const [opts, field] of bad) {
     const e = assertThrows(() => planLab(labDefaults(opts)), LabConfigError);

@@ -41,6 +41,29 @@ export interface ProcessState {
   url?: string;
 }
 
+/** A Kubernetes lab node's runtime (`--kubernetes`). */
+export interface KubeNodeState {
+  /** Node short name, "n1". */
+  node: string;
+  /** The file pinning its mount namespace. */
+  mountNs: string;
+  containerd?: number;
+  kubelet?: number;
+}
+
+/** What a Kubernetes lab changed on the host, for `lab down` to undo (`--kubernetes`). */
+export interface KubeState {
+  /** The host sysctls kubelet rewrites, as found before the lab's first kubelet started. */
+  hostSysctls?: Record<string, string>;
+  /** Host paths the lab created (mount points for the nodes' bind mounts). */
+  madePaths: string[];
+  /** `/sys/fs/cgroup/<hierarchy>/k8s.io` directories that did not exist before the lab. */
+  madeCgroups: string[];
+  /** Mounts the lab made in the host's mount namespace (its pin directory). */
+  mounts: string[];
+  nodes: KubeNodeState[];
+}
+
 /** Everything `down` needs to undo and `status` needs to show. */
 export interface LabState {
   version: 1;
@@ -54,6 +77,8 @@ export interface LabState {
   daemons: DaemonState[];
   pods: PodState[];
   processes: ProcessState[];
+  /** A Kubernetes lab's node runtimes and host changes (`--kubernetes`). */
+  kube?: KubeState;
 }
 
 /** lab.json is missing or unreadable. */

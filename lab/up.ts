@@ -26,6 +26,9 @@ import { createControlPlane, createLan, createNode, createPodNetns } from "./top
 import { freePort } from "./_proc.ts";
 import { netnsList } from "../net/mod.ts";
 import { backendDefinition } from "../backends/registry.ts";
+import { startNodeRuntimes, waitNodesRegistered } from "./k8s/cluster.ts";
+import { checkComponents, startControllers } from "./k8s/control_plane.ts";
+import type { KubeLab } from "./k8s/types.ts";
 
 /** Progress output (stderr lines in the CLI). */
 export type Progress = (message: string) => void;
@@ -66,6 +69,8 @@ export function matrixPods(state: LabState): MatrixPod[] {
 /** What labUp() built. */
 export interface UpResult {
   lab: Lab;
+  /** The cluster of a Kubernetes lab (`--kubernetes`). */
+  kube?: KubeLab;
   pods: MatrixPod[];
   results: MatrixResult[];
   /** All pairs reachable. */
@@ -209,8 +214,11 @@ async function buildControlPlane(
   progress(`creating control plane ${cp.netns} (eth0 ${cp.cidr})`);
   createControlPlane(cp, record);
   progress(
-    `starting etcd and kube-apiserver in ${cp.netns} (${cp.ip}:${cp.apiserverPort}; a Node object per lab node)`,
+    `starting etcd and kube-apiserver in ${cp.netns} (${cp.ip}:${cp.apiserverPort}${
+      options.kubernetes ? "" : "; a Node object per lab node"
+    })`,
   );
+  const cluster = options.kubernetes === true;
   const kube = await startKube(
     labKubeDir(plan),
     { netns: cp.netns, ip: cp.ip, port: cp.apiserverPort },
@@ -219,11 +227,12 @@ async function buildControlPlane(
       subnetLen: options.subnetLen,
       backend: { type: options.backend },
     },
-    plan.nodes.map((n) => n.nodeName),
+    cluster ? [] : plan.nodes.map((n) => n.nodeName),
     (p) => {
       state.processes.push(p);
       lab.save();
     },
+    { cluster },
   );
   progress(
     `kube-apiserver ${kube.apiserver.url} in ${cp.netns}, forwarded from ${kube.forwarder.url} ` +
@@ -235,7 +244,11 @@ async function buildControlPlane(
  * Everything labUp() builds, in order: etcd (if the lab runs its own), lan, the control plane
  * (`--datastore kubernetes`), nodes, daemons, pods.
  */
-async function build(lab: Lab, record: Recorder, progress: Progress): Promise<void> {
+async function build(
+  lab: Lab,
+  record: Recorder,
+  progress: Progress,
+): Promise<KubeLab | undefined> {
   const { plan, state } = lab;
   const options = state.options;
   if (options.datastore === "etcd" && !options.etcdEndpoints?.length) {
@@ -259,9 +272,40 @@ async function build(lab: Lab, record: Recorder, progress: Progress): Promise<vo
     progress(`creating node ${node.netns} (eth0 ${node.cidr})`);
     createNode(node, record);
   }
+  if (options.kubernetes) return await buildKubeNodes(lab, progress);
   await startDaemons(lab, progress);
   await waitDaemons(lab, progress);
   await attachPods(lab, record, progress);
+  return undefined;
+}
+
+/**
+ * A Kubernetes lab's nodes (`--kubernetes`): kube-scheduler and kube-controller-manager beside
+ * the apiserver, containerd and kubelet per node; returns once every Node is registered with a
+ * pod CIDR.
+ */
+async function buildKubeNodes(lab: Lab, progress: Progress): Promise<KubeLab> {
+  const { plan, state } = lab;
+  const cp = plan.controlPlane!;
+  progress(`starting kube-scheduler and kube-controller-manager in ${cp.netns}`);
+  const components = await startControllers({
+    kubeDir: labKubeDir(plan),
+    site: { netns: cp.netns, ip: cp.ip, port: cp.apiserverPort },
+    clusterName: plan.options.name,
+    clusterCidr: plan.options.network,
+    nodeCidrMaskSize: plan.options.subnetLen,
+    record: (p) => {
+      state.processes.push({ name: p.name, pid: p.pid, dir: p.dir });
+      lab.save();
+    },
+  });
+  const kube = await startNodeRuntimes(lab, progress, () => Promise.resolve());
+  progress("waiting for the kubelets to register their Nodes and get pod CIDRs");
+  await waitNodesRegistered(lab, kube, { check: () => checkComponents(components) });
+  progress(
+    `nodes registered: ${kube.nodes.map((n) => `${n.name} ${n.podCidr}`).join(", ")}`,
+  );
+  return kube;
 }
 
 /**
@@ -285,8 +329,9 @@ export async function labUp(
     if (!state.namespaces.includes(ns)) state.namespaces.push(ns);
     lab.save();
   };
+  let kube: KubeLab | undefined;
   try {
-    await build(lab, record, progress);
+    kube = await build(lab, record, progress);
     state.phase = "ready";
     lab.save();
   } catch (e) {
@@ -299,6 +344,7 @@ export async function labUp(
   const results = await pingMatrix(mp);
   return {
     lab,
+    ...(kube ? { kube } : {}),
     pods: mp,
     results,
     ok: summarize(results).failed === 0,

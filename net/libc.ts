@@ -307,6 +307,7 @@ export const CLONE_NEWNET = 0x40000000;
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
 export const MS_SHARED = 1 << 20;
+export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 export const EINTR = 4;
 export const EINVAL = 22;
