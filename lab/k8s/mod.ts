@@ -33,3 +33,10 @@ export {
 export { NODE_PATHS } from "./mount_ns.ts";
 export { NODE_CONTAINERD_SOCKET, NODE_KUBELET } from "./node_runtime.ts";
 export { kubeTeardown } from "./teardown.ts";
+export {
+  labScope,
+  type MachineSnapshot,
+  machineSnapshot,
+  snapshotDiff,
+  type SnapshotScope,
+} from "./snapshot.ts";

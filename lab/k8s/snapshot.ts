@@ -1,0 +1,140 @@
+/**
+ * A snapshot of what a Kubernetes lab may change on this machine, to compare before `lab up`
+ * and after `lab down`: network namespaces (/run/netns), this mount namespace's mounts, cgroup
+ * directories, processes, the sysctls kubelet rewrites and the host paths the nodes' bind
+ * mounts use. snapshotDiff() names every difference, optionally only those that can be the
+ * lab's (another test running on the machine meanwhile makes its own namespaces and processes).
+ *
+ * @module
+ */
+import { mountTable } from "../../net/mount.ts";
+import { netnsList } from "../../net/mod.ts";
+import { processCmdline } from "../_proc.ts";
+import { cgroupHierarchies, readKubeletSysctls } from "./host_state.ts";
+import { NODE_PATHS } from "./mount_ns.ts";
+
+/** What machineSnapshot() records. */
+export interface MachineSnapshot {
+  /** Network namespace names under /run/netns. */
+  namespaces: string[];
+  /** This mount namespace's mounts: "MOUNTPOINT FSTYPE SOURCE". */
+  mounts: string[];
+  /** Every cgroup directory (all hierarchies). */
+  cgroups: string[];
+  /** Live processes: "PID CMDLINE". */
+  processes: string[];
+  /** The sysctls kubelet rewrites. */
+  sysctls: Record<string, string>;
+  /** The host paths the nodes bind over (and containerd's default opt dir): present or not. */
+  paths: Record<string, boolean>;
+}
+
+function cgroupTree(): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    out.push(d);
+    try {
+      for (const e of Deno.readDirSync(d)) if (e.isDirectory) walk(`${d}/${e.name}`);
+    } catch { /* gone meanwhile */ }
+  };
+  for (const h of cgroupHierarchies()) walk(h);
+  return out.sort();
+}
+
+function processes(): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    const cmd = processCmdline(Number(e.name));
+    if (cmd) out.push(`${e.name} ${cmd}`);
+  }
+  return out.sort();
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Takes a snapshot of the machine (see MachineSnapshot). */
+export function machineSnapshot(): MachineSnapshot {
+  const paths = [...NODE_PATHS.map((p) => p.path), "/opt/containerd", "/usr/local/lib/skein"];
+  return {
+    namespaces: netnsList(),
+    mounts: mountTable().map((m) => `${m.mountPoint} ${m.fsType} ${m.source}`).sort(),
+    cgroups: cgroupTree(),
+    processes: processes(),
+    sysctls: readKubeletSysctls(),
+    paths: Object.fromEntries(paths.map((p) => [p, exists(p)])),
+  };
+}
+
+/** Processes a Kubernetes lab runs (and no test helper's shell): by their program. */
+const LAB_PROCESS =
+  /(^|\/)(kubelet|kube-apiserver|kube-scheduler|kube-controller-manager|containerd|containerd-shim[\w-]*|etcd|runc)( |$)/;
+
+/**
+ * Only what can be lab `name`'s: its namespaces and CRI's `cni-*`, mounts under /run/netns of
+ * those, under the lab's state dir or on the nodes' paths, `k8s.io` and `kubepods` cgroups,
+ * Kubernetes/containerd/etcd processes and those naming the lab's state dir.
+ */
+export function labScope(name: string, root = "/run/skein/lab") {
+  const nodePaths = NODE_PATHS.map((p) => p.path);
+  return {
+    namespaces: (n: string) => n.startsWith(`${name}-`) || n.startsWith("cni-"),
+    mounts: (m: string) => {
+      const mp = m.split(" ")[0]!;
+      return mp.startsWith(`/run/netns/${name}-`) || mp.startsWith("/run/netns/cni-") ||
+        mp.startsWith(`${root}/${name}`) ||
+        nodePaths.some((p) => mp === p || mp.startsWith(`${p}/`));
+    },
+    cgroups: (c: string) => /\/(k8s\.io|kubepods)(\/|$)/.test(c),
+    processes: (p: string) => {
+      const cmd = p.slice(p.indexOf(" ") + 1);
+      return LAB_PROCESS.test(cmd.split(" ")[0]!) || cmd.includes(`${root}/${name}/`);
+    },
+  };
+}
+
+/** Which items of each list snapshotDiff() compares (default: all). */
+export type SnapshotScope = Partial<
+  Record<"namespaces" | "mounts" | "cgroups" | "processes", (item: string) => boolean>
+>;
+
+/**
+ * The differences between two snapshots, one line each ("+ mount /x tmpfs tmpfs", "- netns a",
+ * "sysctl kernel/panic: 0 -> 10", "path /var/lib/kubelet: absent -> present"); empty when the
+ * machine is as it was. `scope` limits the lists to the items that can be the lab's.
+ */
+export function snapshotDiff(
+  before: MachineSnapshot,
+  after: MachineSnapshot,
+  scope: SnapshotScope = {},
+): string[] {
+  const out: string[] = [];
+  const kinds = [
+    ["namespaces", "netns"],
+    ["mounts", "mount"],
+    ["cgroups", "cgroup"],
+    ["processes", "process"],
+  ] as const;
+  for (const [key, label] of kinds) {
+    const keep = scope[key] ?? (() => true);
+    const b = new Set(before[key].filter(keep));
+    const a = new Set(after[key].filter(keep));
+    for (const x of a) if (!b.has(x)) out.push(`+ ${label} ${x}`);
+    for (const x of b) if (!a.has(x)) out.push(`- ${label} ${x}`);
+  }
+  for (const [k, v] of Object.entries(before.sysctls)) {
+    if (after.sysctls[k] !== v) out.push(`sysctl ${k}: ${v} -> ${after.sysctls[k]}`);
+  }
+  for (const [p, v] of Object.entries(before.paths)) {
+    const w = after.paths[p];
+    if (w !== v) out.push(`path ${p}: ${v ? "present" : "absent"} -> ${w ? "present" : "absent"}`);
+  }
+  return out;
+}
