@@ -22,7 +22,8 @@ export interface NodePath {
 
 /**
  * The node's own paths: the CNI conf/bin/cache dirs, skein's state, kubelet's and containerd's
- * dirs and configs, the pods' logs, the iptables lock (iptables is per network namespace).
+ * dirs and configs, the pods' logs, the iptables lock (iptables is per network namespace),
+ * skein's module tree (/usr/local/lib/skein, which the DaemonSet's init container fills).
  * /run/skein comes last: it covers the lab's state dir (/run/skein/lab), where the others'
  * sources are.
  */
@@ -38,6 +39,9 @@ export const NODE_PATHS: readonly NodePath[] = [
   { path: "/var/lib/containerd" },
   { path: "/run/containerd" },
   { path: "/run/xtables.lock", file: true },
+  // The DaemonSet's init container copies a launcher build's module tree here (hostPath): per
+  // node, never over the host's own installation.
+  { path: "/usr/local/lib/skein" },
   { path: "/run/skein" },
 ];
 
