@@ -239,6 +239,24 @@ export const LIBC_PACKET_SYMBOLS = {
     parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize" /* size_t count */],
     result: "isize",
   },
+  /** ssize_t readv(int fd, const struct iovec *iov, int iovcnt) */
+  readv: {
+    parameters: [
+      "i32",
+      /* int fd */ "buffer",
+      /* const struct iovec *iov */ "i32", /* int iovcnt */
+    ],
+    result: "isize",
+  },
+  /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt) */
+  writev: {
+    parameters: [
+      "i32",
+      /* int fd */ "buffer",
+      /* const struct iovec *iov */ "i32", /* int iovcnt */
+    ],
+    result: "isize",
+  },
   /** int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout) */
   recvmmsg: {
     parameters: [
@@ -322,6 +340,12 @@ export const LIBC_IOCTL_SYMBOLS = {
   /** int ioctl(int fd, unsigned long request, void *arg) — variadic in C; skein passes a pointer. */
   ioctl: {
     parameters: ["i32", /* int fd */ "u64", /* unsigned long */ "buffer" /* void * */],
+    result: "i32",
+  },
+  /** The same ioctl() with an integer argument (TUNSETOFFLOAD takes its flags by value). */
+  ioctlValue: {
+    name: "ioctl",
+    parameters: ["i32", /* int fd */ "u64", /* unsigned long */ "u64" /* unsigned long arg */],
     result: "i32",
   },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -1,11 +1,15 @@
 /**
  * Batched packet I/O between a TUN device and a UDP socket, for a userspace forwarding loop on
  * its own thread (the udp backend's worker): one blocking poll() on the TUN fd, the socket and a
- * wake-up eventfd, then reads and writes in batches — read() per TUN packet, one sendmmsg() per
- * batch of datagrams, one recvmmsg() per batch received, write() per packet into the TUN.
+ * wake-up eventfd, then reads and writes in batches — one read per TUN packet (with offload, one
+ * read per TCP super-packet of up to 64 KiB), one sendmmsg() per batch of datagrams (a run of
+ * equal-size datagrams to one peer leaves as one UDP GSO entry), one recvmmsg() per batch
+ * received (UDP GRO: a peer's run arrives as one buffer), one write per packet or merged
+ * super-packet into the TUN device.
  *
- * Buffers are allocated once: `slots` packets of `slotSize` bytes each way, with the mmsghdr and
- * iovec arrays pointing into them. Nothing here allocates per packet.
+ * Buffers are allocated once: a tx arena and `slots` receive buffers of `slotSize` bytes, the
+ * mmsghdr, iovec and control arrays pointing into them. Addresses are written into them as two
+ * 32-bit halves from plain numbers, so nothing here allocates per packet.
  *
  * @module
  */
@@ -20,8 +24,12 @@ const SOCKADDR_IN = 16;
 const SOL_UDP = 17;
 const UDP_SEGMENT = 103;
 const UDP_GRO = 104;
-/** Control bytes per received datagram: one cmsghdr (16) + an int, aligned. */
+/** Control bytes per datagram: CMSG_SPACE(int) for UDP_GRO, CMSG_SPACE(u16) for UDP_SEGMENT. */
 const CMSG_SPACE = 24;
+/** CMSG_LEN(sizeof(uint16_t)): the length the kernel wants for a UDP_SEGMENT control message. */
+const CMSG_LEN_U16 = 18;
+/** sizeof(struct virtio_net_hdr). */
+const VNET_HDR = 10;
 
 /** What poll() saw: bits of PacketIo.wait()'s result. */
 export const READY_TUN = 1;
@@ -38,95 +46,121 @@ export interface PacketIoOptions {
   sockFd: number;
   /** An eventfd another thread writes to wake wait() up. */
   wakeFd: number;
-  /** Packets per batch each way (default 64). */
+  /** Datagrams per batch each way: mmsghdr entries and receive buffers (default 64). */
   slots?: number;
-  /** Bytes per packet buffer: at least the largest packet (default 65536). */
+  /** Bytes per receive buffer: at least the largest datagram or GRO run (default 65536). */
   slotSize?: number;
+  /** Bytes of the tx arena TUN reads land in (default slots × slotSize). */
+  txBytes?: number;
+  /** The TUN fd was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr. */
+  vnetHdr?: boolean;
 }
 
-function ptrOf(b: Uint8Array): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+function addressOf(b: Uint8Array): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+/** Writes pointer value `p` (a number below 2^53) at `at`, little-endian. */
+function setPtr(v: DataView, at: number, p: number): void {
+  v.setUint32(at, p % 0x100000000, true);
+  v.setUint32(at + 4, Math.floor(p / 0x100000000), true);
 }
 
 /** A set of preallocated buffers and the FFI calls that fill and drain them (see module doc). */
 export class PacketIo {
   readonly slots: number;
   readonly slotSize: number;
-  /** Packets read from the TUN device, slot i at `i * slotSize`. */
+  /** The tx arena: packets read from the TUN device, and the datagrams queue() points at. */
   readonly tx: Uint8Array<ArrayBuffer>;
-  /** Datagrams received from the socket, slot i at `i * slotSize`. */
+  /** Datagrams received from the socket, buffer i at `i * slotSize`. */
   readonly rx: Uint8Array<ArrayBuffer>;
+  /** The virtio_net_hdr of the last TUN read (with `vnetHdr`). */
+  readonly vnetHdr = new Uint8Array(VNET_HDR);
+  /** Whether TUN reads and writes carry a virtio_net_hdr. */
+  readonly hasVnetHdr: boolean;
   #c: Packet;
   #errno: Deno.UnsafePointerView;
   #o: Required<PacketIoOptions>;
   #pollfds = new Uint8Array(24);
   #pollView = new DataView(this.#pollfds.buffer);
-  #txSlot: Uint8Array<ArrayBuffer>[] = [];
-  #txSlotPtr: bigint[] = [];
-  #rxSlot: Uint8Array<ArrayBuffer>[] = [];
+  #txBase: number;
+  #rxBase: number;
   #txHdr: Uint8Array<ArrayBuffer>;
   #txHdrView: DataView;
+  #txIovView: DataView;
+  #txCtlView: DataView;
   #rxHdr: Uint8Array<ArrayBuffer>;
   #rxHdrView: DataView;
-  #rxNames: Uint8Array<ArrayBuffer>;
   #rxNamesView: DataView;
-  #txIov: Uint8Array<ArrayBuffer>;
-  #txIovView: DataView;
-  #keep: Uint8Array[] = [];
-  #addrs = new Map<number, bigint>();
-  #wakeBuf = new Uint8Array(8);
-  #rxCtl: Uint8Array<ArrayBuffer>;
   #rxCtlView: DataView;
+  /** iovecs of one TUN read: [virtio_net_hdr, packet]. */
+  #readIov = new Uint8Array(2 * IOV);
+  #readIovView = new DataView(this.#readIov.buffer);
+  /** iovecs of one TUN write: [virtio_net_hdr, packet]. */
+  #writeIov = new Uint8Array(2 * IOV);
+  #writeIovView = new DataView(this.#writeIov.buffer);
+  /** The iovec of one TUN read or write without a virtio_net_hdr. */
+  #plainIov = new Uint8Array(IOV);
+  #plainIovView = new DataView(this.#plainIov.buffer);
+  #outHdr = new Uint8Array(VNET_HDR);
+  #keep: Uint8Array[] = [];
+  #addrs = new Map<number, number>();
+  #wakeBuf = new Uint8Array(8);
   #gro = false;
-  #slotBig: bigint;
   /** errno of the last datagram flush() could not send. */
   lastSendErrno = 0;
 
   /** Loads the symbols on the calling thread and lays out the buffers. */
   constructor(opts: PacketIoOptions) {
-    this.#o = { slots: 64, slotSize: 65536, ...opts };
-    this.slots = this.#o.slots;
-    this.slotSize = this.#o.slotSize;
-    this.#slotBig = BigInt(this.slotSize);
+    const slots = opts.slots ?? 64, slotSize = opts.slotSize ?? 65536;
+    this.#o = { slots, slotSize, txBytes: slots * slotSize, vnetHdr: false, ...opts };
+    this.slots = slots;
+    this.slotSize = slotSize;
+    this.hasVnetHdr = this.#o.vnetHdr;
     this.#c = Deno.dlopen("libc.so.6", L.LIBC_PACKET_SYMBOLS).symbols;
     const ep = this.#c.__errno_location();
     if (!ep) throw new Error("Cannot load libc: __errno_location() returned NULL");
     this.#errno = new Deno.UnsafePointerView(ep);
-    const n = this.slots, size = this.slotSize;
-    this.tx = new Uint8Array(n * size);
-    this.rx = new Uint8Array(n * size);
-    for (let i = 0; i < n; i++) {
-      this.#txSlot.push(this.tx.subarray(i * size, (i + 1) * size));
-      this.#rxSlot.push(this.rx.subarray(i * size, (i + 1) * size));
-    }
+    const n = slots;
+    this.tx = new Uint8Array(this.#o.txBytes);
+    this.rx = new Uint8Array(n * slotSize);
+    this.#txBase = addressOf(this.tx);
+    this.#rxBase = addressOf(this.rx);
     this.#txHdr = new Uint8Array(n * MMSG);
     this.#txHdrView = new DataView(this.#txHdr.buffer);
-    this.#txIov = new Uint8Array(n * IOV);
-    this.#txIovView = new DataView(this.#txIov.buffer);
+    const txIov = new Uint8Array(n * IOV), txCtl = new Uint8Array(n * CMSG_SPACE);
+    this.#txIovView = new DataView(txIov.buffer);
+    this.#txCtlView = new DataView(txCtl.buffer);
     this.#rxHdr = new Uint8Array(n * MMSG);
     this.#rxHdrView = new DataView(this.#rxHdr.buffer);
-    this.#rxNames = new Uint8Array(n * SOCKADDR_IN);
-    this.#rxNamesView = new DataView(this.#rxNames.buffer);
-    this.#rxCtl = new Uint8Array(n * CMSG_SPACE);
-    this.#rxCtlView = new DataView(this.#rxCtl.buffer);
-    const ctl = ptrOf(this.#rxCtl);
-    const rxIov = new Uint8Array(n * IOV);
+    const rxNames = new Uint8Array(n * SOCKADDR_IN), rxIov = new Uint8Array(n * IOV);
+    const rxCtl = new Uint8Array(n * CMSG_SPACE);
+    this.#rxNamesView = new DataView(rxNames.buffer);
+    this.#rxCtlView = new DataView(rxCtl.buffer);
+    this.#keep.push(txIov, txCtl, rxNames, rxIov, rxCtl);
     const rxIovView = new DataView(rxIov.buffer);
-    this.#keep.push(rxIov);
-    const txBase = ptrOf(this.tx), rxBase = ptrOf(this.rx);
-    const txIovBase = ptrOf(this.#txIov), rxIovBase = ptrOf(rxIov), names = ptrOf(this.#rxNames);
+    const txIovBase = addressOf(txIov), txCtlBase = addressOf(txCtl);
+    const rxIovBase = addressOf(rxIov), names = addressOf(rxNames), rxCtlBase = addressOf(rxCtl);
+    const th = this.#txHdrView, rh = this.#rxHdrView, tc = this.#txCtlView;
     for (let i = 0; i < n; i++) {
-      this.#txSlotPtr.push(txBase + BigInt(i * size));
-      this.#txHdrView.setBigUint64(i * MMSG + 16, txIovBase + BigInt(i * IOV), true); // msg_iov
-      this.#txHdrView.setBigUint64(i * MMSG + 24, 1n, true); // msg_iovlen
-      this.#txHdrView.setUint32(i * MMSG + 8, SOCKADDR_IN, true); // msg_namelen
-      rxIovView.setBigUint64(i * IOV, rxBase + BigInt(i * size), true);
-      rxIovView.setBigUint64(i * IOV + 8, BigInt(size), true);
-      this.#rxHdrView.setBigUint64(i * MMSG, names + BigInt(i * SOCKADDR_IN), true); // msg_name
-      this.#rxHdrView.setBigUint64(i * MMSG + 16, rxIovBase + BigInt(i * IOV), true);
-      this.#rxHdrView.setBigUint64(i * MMSG + 24, 1n, true);
-      this.#rxHdrView.setBigUint64(i * MMSG + 32, ctl + BigInt(i * CMSG_SPACE), true); // control
+      setPtr(th, i * MMSG + 16, txIovBase + i * IOV); // msg_iov
+      th.setUint32(i * MMSG + 24, 1, true); // msg_iovlen
+      th.setUint32(i * MMSG + 8, SOCKADDR_IN, true); // msg_namelen
+      setPtr(th, i * MMSG + 32, txCtlBase + i * CMSG_SPACE); // msg_control
+      tc.setUint32(i * CMSG_SPACE, CMSG_LEN_U16, true); // cmsg_len (size_t, high half 0)
+      tc.setInt32(i * CMSG_SPACE + 8, SOL_UDP, true); // cmsg_level
+      tc.setInt32(i * CMSG_SPACE + 12, UDP_SEGMENT, true); // cmsg_type
+      setPtr(rxIovView, i * IOV, this.#rxBase + i * slotSize);
+      rxIovView.setUint32(i * IOV + 8, slotSize, true);
+      setPtr(rh, i * MMSG, names + i * SOCKADDR_IN); // msg_name
+      setPtr(rh, i * MMSG + 16, rxIovBase + i * IOV);
+      rh.setUint32(i * MMSG + 24, 1, true);
+      setPtr(rh, i * MMSG + 32, rxCtlBase + i * CMSG_SPACE); // msg_control
     }
+    setPtr(this.#readIovView, 0, addressOf(this.vnetHdr));
+    this.#readIovView.setUint32(8, VNET_HDR, true);
+    setPtr(this.#writeIovView, 0, addressOf(this.#outHdr));
+    this.#writeIovView.setUint32(8, VNET_HDR, true);
     const fds = [this.#o.tunFd, this.#o.sockFd, this.#o.wakeFd];
     fds.forEach((fd, i) => {
       this.#pollView.setInt32(i * 8, fd, true);
@@ -159,35 +193,29 @@ export class PacketIo {
     this.#c.read(this.#o.wakeFd, this.#wakeBuf, 8n);
   }
 
-  /** Reads one packet from the TUN device into tx slot `i`: its length, or -errno (-EAGAIN: none). */
-  readTun(i: number): number {
-    const n = Number(this.#c.read(this.#o.tunFd, this.#txSlot[i]!, this.#slotBig));
-    return n < 0 ? -this.errno() : n;
+  /**
+   * Reads one packet from the TUN device into the tx arena at byte `offset`, at most `max` bytes
+   * (with `vnetHdr`, its virtio_net_hdr goes to `this.vnetHdr`). Its length (without the
+   * header), or -errno (-EAGAIN: none).
+   */
+  readTunAt(offset: number, max: number): number {
+    const vnet = this.hasVnetHdr;
+    const v = vnet ? this.#readIovView : this.#plainIovView, at = vnet ? IOV : 0;
+    setPtr(v, at, this.#txBase + offset);
+    v.setUint32(at + 8, max, true);
+    const iov = vnet ? this.#readIov : this.#plainIov;
+    const n = Number(this.#c.readv(this.#o.tunFd, iov, vnet ? 2 : 1));
+    if (n < 0) return -this.errno();
+    return vnet ? Math.max(0, n - VNET_HDR) : n;
   }
 
-  /**
-   * Reads one packet into tx slot `i` at byte `offset` (packets of one GSO send lie back to back
-   * in a slot); at most `max` bytes. Its length, or -errno.
-   */
-  readTunAt(i: number, offset: number, max: number): number {
-    const at = this.#txSlot[i]!.subarray(offset, offset + max);
-    const n = Number(this.#c.read(this.#o.tunFd, at, BigInt(at.length)));
-    return n < 0 ? -this.errno() : n;
-  }
-
-  /**
-   * UDP generic segmentation offload (`setsockopt(UDP_SEGMENT)`, Linux 4.18): a send longer than
-   * `size` leaves as datagrams of `size` bytes (the last shorter), each a separate datagram on the
-   * wire, but one trip through the stack. 0 turns it off. False when the kernel refuses.
-   */
-  setGso(size: number): boolean {
-    const v = new Uint8Array(4);
-    new DataView(v.buffer).setInt32(0, size, true);
-    return this.#c.setsockopt(this.#o.sockFd, SOL_UDP, UDP_SEGMENT, v, 4) === 0;
+  /** Reads one packet into the tx arena at `slot * slotSize` (tests; see readTunAt()). */
+  readTun(slot: number): number {
+    return this.readTunAt(slot * this.slotSize, this.slotSize);
   }
 
   /** The pointer value of a sockaddr_in for `ip` (u32, host order) and `port`, kept for reuse. */
-  addressOf(ip: number, port: number): bigint {
+  addressOf(ip: number, port: number): number {
     const key = ip * 65536 + port;
     let p = this.#addrs.get(key);
     if (p === undefined) {
@@ -197,7 +225,7 @@ export class PacketIo {
       v.setUint16(2, port, false);
       v.setUint32(4, ip, false);
       this.#keep.push(sa);
-      p = ptrOf(sa);
+      p = addressOf(sa);
       this.#addrs.set(key, p);
     }
     return p;
@@ -206,19 +234,25 @@ export class PacketIo {
   /** Forgets the cached addresses (the peer table changed). */
   clearAddresses(): void {
     this.#addrs.clear();
-    this.#keep.length = 1; // rx iovecs stay
+    this.#keep.length = 5; // the iovec, name and control arrays stay
   }
 
   /**
-   * Puts tx slot `slot` (`len` bytes) into position `k` of the next sendmmsg() batch, to the
-   * address from addressOf(). Allocates nothing.
+   * Puts `tx[offset, offset+len)` into position `k` of the next sendmmsg() batch, to the address
+   * from addressOf(). With `segment` > 0 and shorter than `len`, it leaves as datagrams of
+   * `segment` bytes (the last shorter) through UDP GSO (a UDP_SEGMENT control message, Linux
+   * 4.18): one datagram per packet on the wire, one trip through the stack. Allocates nothing.
    */
-  queue(k: number, slot: number, len: number, addr: bigint): void {
-    this.#txHdrView.setBigUint64(k * MMSG, addr, true);
+  queue(k: number, offset: number, len: number, addr: number, segment = 0): void {
+    const h = this.#txHdrView, at = k * MMSG;
+    setPtr(h, at, addr);
     const iov = this.#txIovView;
-    iov.setBigUint64(k * IOV, this.#txSlotPtr[slot]!, true);
+    setPtr(iov, k * IOV, this.#txBase + offset);
     iov.setUint32(k * IOV + 8, len, true);
     iov.setUint32(k * IOV + 12, 0, true);
+    const gso = segment > 0 && segment < len;
+    if (gso) this.#txCtlView.setUint16(k * CMSG_SPACE + 16, segment, true);
+    h.setUint32(at + 40, gso ? CMSG_SPACE : 0, true); // msg_controllen
   }
 
   /**
@@ -242,12 +276,12 @@ export class PacketIo {
     return failed;
   }
 
-  /** recvmmsg(MSG_DONTWAIT) into the rx slots: how many datagrams (0: none). */
+  /** recvmmsg(MSG_DONTWAIT) into the rx buffers: how many datagrams (0: none). */
   receive(): number {
     const v = this.#rxHdrView;
     for (let i = 0; i < this.slots; i++) {
       v.setUint32(i * MMSG + 8, SOCKADDR_IN, true);
-      if (this.#gro) v.setUint32(i * MMSG + 40, CMSG_SPACE, true); // msg_controllen
+      v.setUint32(i * MMSG + 40, this.#gro ? CMSG_SPACE : 0, true); // msg_controllen
     }
     const n = this.#c.recvmmsg(this.#o.sockFd, this.#rxHdr, this.slots, L.MSG_DONTWAIT, null);
     return n > 0 ? n : 0;
@@ -287,14 +321,43 @@ export class PacketIo {
     return this.#rxNamesView.getUint32(i * SOCKADDR_IN + 4, false);
   }
 
-  /** Writes `len` bytes of rx slot `i` into the TUN device; false when the kernel refused it. */
-  writeTun(i: number, len: number): boolean {
-    return Number(this.#c.write(this.#o.tunFd, this.#rxSlot[i]!, BigInt(len))) === len;
+  /**
+   * Writes `rx[offset, offset+len)` into the TUN device as one packet (with `vnetHdr`, behind an
+   * all-zero virtio_net_hdr); false when the kernel refused it.
+   */
+  writeTunAt(offset: number, len: number): boolean {
+    if (this.hasVnetHdr) this.#outHdr.fill(0);
+    return this.#writeTun(offset, len);
   }
 
-  /** Writes `len` bytes at `offset` of rx slot `i` into the TUN device. */
-  writeTunAt(i: number, offset: number, len: number): boolean {
-    const at = this.#rxSlot[i]!.subarray(offset, offset + len);
-    return Number(this.#c.write(this.#o.tunFd, at, BigInt(len))) === len;
+  /**
+   * Writes the TCP/IPv4 super-packet `rx[offset, offset+len)` into the TUN device (needs
+   * `vnetHdr`) behind a GSO_TCPV4 virtio_net_hdr: headers `hdrLen` bytes (IPv4 `ipHdrLen`),
+   * `gsoSize` payload bytes per segment, TCP checksum partial (NEEDS_CSUM). The kernel takes it as
+   * one packet and segments it only if a device on the way needs that.
+   */
+  writeTunGso(offset: number, len: number, hdrLen: number, ipHdrLen: number, gsoSize: number) {
+    const h = this.#outHdr;
+    h[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    h[1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
+    h[2] = hdrLen & 0xff;
+    h[3] = hdrLen >> 8;
+    h[4] = gsoSize & 0xff;
+    h[5] = gsoSize >> 8;
+    h[6] = ipHdrLen;
+    h[7] = 0;
+    h[8] = 16; // csum_offset: the TCP checksum field
+    h[9] = 0;
+    return this.#writeTun(offset, len);
+  }
+
+  #writeTun(offset: number, len: number): boolean {
+    const vnet = this.hasVnetHdr;
+    const v = vnet ? this.#writeIovView : this.#plainIovView, at = vnet ? IOV : 0;
+    setPtr(v, at, this.#rxBase + offset);
+    v.setUint32(at + 8, len, true);
+    const iov = vnet ? this.#writeIov : this.#plainIov;
+    const n = Number(this.#c.writev(this.#o.tunFd, iov, vnet ? 2 : 1));
+    return n === len + (vnet ? VNET_HDR : 0);
   }
 }

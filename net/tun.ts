@@ -22,6 +22,14 @@ const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001;
 /** No 4-byte packet-information prefix: reads and writes are bare IP packets. */
 const IFF_NO_PI = 0x1000;
+/** Every read and write starts with a struct virtio_net_hdr (10 bytes): offload metadata. */
+const IFF_VNET_HDR = 0x4000;
+/** `_IOW('T', 208, unsigned int)`: which offloads the reader takes (TUN_F_*). */
+const TUNSETOFFLOAD = 0x400454d0;
+/** The reader completes partial checksums. */
+const TUN_F_CSUM = 0x01;
+/** The reader takes TCP/IPv4 super-packets (TSO) and segments them itself. */
+const TUN_F_TSO4 = 0x02;
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 /** sizeof(struct ifreq) on 64-bit Linux. */
@@ -33,6 +41,12 @@ export interface TunDevice {
   readonly name: string;
   /** Nonblocking fd: read() returns one IP packet, write() injects one. */
   readonly fd: number;
+  /**
+   * Reads and writes carry a 10-byte struct virtio_net_hdr before the packet (IFF_VNET_HDR),
+   * and the device hands over TCP/IPv4 super-packets and partial checksums
+   * (TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4) and takes them.
+   */
+  readonly offload: boolean;
 }
 
 function inNetns<T>(netns: NetnsRef | undefined, fn: () => T): T {
@@ -42,24 +56,45 @@ function inNetns<T>(netns: NetnsRef | undefined, fn: () => T): T {
 /**
  * `ip tuntap add dev NAME mode tun` (not persistent, no packet-information header), opened
  * nonblocking in namespace `netns` (default: this thread's). An existing non-persistent TUN
- * device with that name is in use by another fd: the kernel refuses with EBUSY.
+ * device with that name is in use by another fd: the kernel refuses with EBUSY. With `offload`,
+ * the device is opened with IFF_VNET_HDR and TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4) (as
+ * wireguard-go does, tun/tun_linux.go): reads may return TCP super-packets up to 64 KiB; a kernel
+ * that refuses either gets a device without offload (`offload` false in the result).
  */
-export function openTun(opts: { name: string; netns?: NetnsRef }): TunDevice {
+export function openTun(opts: { name: string; netns?: NetnsRef; offload?: boolean }): TunDevice {
   checkIfname(opts.name);
   return inNetns(opts.netns, () => {
-    const c = L.libc();
-    const fd = c.open(L.cstr("/dev/net/tun"), O_RDWR | O_NONBLOCK | L.O_CLOEXEC, 0);
-    if (fd < 0) throw new NetlinkError("Cannot open /dev/net/tun", L.errno());
-    const ifr = new Uint8Array(IFREQ_SIZE);
-    ifr.set(new TextEncoder().encode(opts.name));
-    new DataView(ifr.buffer).setUint16(16, IFF_TUN | IFF_NO_PI, true); // ifr_flags
-    if (L.libcIoctl().ioctl(fd, BigInt(TUNSETIFF), ifr) !== 0) {
-      const e = L.errno();
-      c.close(fd);
-      throw new NetlinkError(`Cannot create TUN device ${opts.name} (TUNSETIFF)`, e);
+    if (opts.offload) {
+      try {
+        return openTunFlags(opts.name, true);
+      } catch (e) {
+        if (!(e instanceof NetlinkError) || e.code === "EBUSY") throw e;
+      }
     }
-    return { name: opts.name, fd };
+    return openTunFlags(opts.name, false);
   });
+}
+
+function openTunFlags(name: string, offload: boolean): TunDevice {
+  const c = L.libc();
+  const fd = c.open(L.cstr("/dev/net/tun"), O_RDWR | O_NONBLOCK | L.O_CLOEXEC, 0);
+  if (fd < 0) throw new NetlinkError("Cannot open /dev/net/tun", L.errno());
+  const ifr = new Uint8Array(IFREQ_SIZE);
+  ifr.set(new TextEncoder().encode(name));
+  const flags = IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  new DataView(ifr.buffer).setUint16(16, flags, true); // ifr_flags
+  const io = L.libcIoctl();
+  if (io.ioctl(fd, BigInt(TUNSETIFF), ifr) !== 0) {
+    const e = L.errno();
+    c.close(fd);
+    throw new NetlinkError(`Cannot create TUN device ${name} (TUNSETIFF)`, e);
+  }
+  if (offload && io.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(TUN_F_CSUM | TUN_F_TSO4)) !== 0) {
+    const e = L.errno();
+    c.close(fd);
+    throw new NetlinkError(`Cannot turn on offloads of TUN device ${name} (TUNSETOFFLOAD)`, e);
+  }
+  return { name, fd, offload };
 }
 
 /** What openUdpSocket() binds. */

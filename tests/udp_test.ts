@@ -1,6 +1,7 @@
 /**
  * End-to-end tests of the udp backend (root): labs of two and three nodes with real daemons,
- * the CNI plugin and pods. Pods ping each other and move 8 MiB over TCP (checked by SHA-256); a
+ * the CNI plugin and pods. Pods ping each other and move 8 MiB over TCP (checked by SHA-256,
+ * through the offload paths: TUN super-packets cut, received segments merged); a
  * packet for a subnet no node holds is dropped and counted (`no-route`); hostile datagrams sent
  * to a node's port 8285 (random bytes, truncated and broken headers, an inner source outside the
  * sender's subnet, a destination outside the node's subnet, an unknown sender) are dropped and
@@ -129,6 +130,12 @@ Deno.test({
       }
       await tcpTransfer(r.lab, "n1", "n2");
       await tcpTransfer(r.lab, "n2", "n1");
+      // The transfers went through the offload paths: super-packets cut on the sending node and
+      // segments merged on the receiving one (and the SHA-256 above says the bytes survived).
+      for (const n of ["n1", "n2"]) {
+        assert(await metric(r.lab, n, "skein_udp_offload_total", 'kind="segmented"') > 0, n);
+        assert(await metric(r.lab, n, "skein_udp_offload_total", 'kind="merged"') > 0, n);
+      }
     });
   },
 });

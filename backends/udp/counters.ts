@@ -14,8 +14,12 @@ export const TX_BYTES = 1;
 export const RX_PACKETS = 2;
 /** Bytes of RX_PACKETS. */
 export const RX_BYTES = 3;
+/** TCP super-packets read from the TUN device and cut into packets (offload). */
+export const SEGMENTED = 4;
+/** Super-packets merged from received TCP segments and written into the TUN device (offload). */
+export const MERGED = 5;
 /** First drop counter; one per DROP_REASONS entry, in order. */
-export const DROPPED = 4;
+export const DROPPED = 6;
 /** Slots in the counter array. */
 export const COUNTER_SLOTS = DROPPED + DROP_REASONS.length;
 
@@ -25,6 +29,10 @@ export interface UdpCounters {
   txBytes: number;
   rxPackets: number;
   rxBytes: number;
+  /** TCP super-packets read from the TUN device and cut (SEGMENTED). */
+  segmented: number;
+  /** Super-packets merged from received segments (MERGED). */
+  merged: number;
   /** Drops by reason (every reason present, zeros included). */
   dropped: Record<DropReason, number>;
 }
@@ -38,6 +46,8 @@ export function readCounters(c: Float64Array): UdpCounters {
     txBytes: c[TX_BYTES] ?? 0,
     rxPackets: c[RX_PACKETS] ?? 0,
     rxBytes: c[RX_BYTES] ?? 0,
+    segmented: c[SEGMENTED] ?? 0,
+    merged: c[MERGED] ?? 0,
     dropped,
   };
 }

@@ -19,9 +19,9 @@ export type ForwarderMessage =
     counters: SharedArrayBuffer;
     seq: SharedArrayBuffer;
     slots: number;
-    /** The TUN MTU: the size of every datagram but the last of a GSO send. */
-    mtu: number;
-    /** Send runs of full-size packets to one peer with UDP GSO. */
+    /** The TUN fd carries a virtio_net_hdr and TCP super-packets (net/tun.ts `offload`). */
+    offload: boolean;
+    /** Send runs of equal-size packets to one peer with UDP GSO, receive with UDP GRO. */
     gso: boolean;
   }
   | { type: "table"; seq: number; spec: PeerTableSpec }
@@ -39,7 +39,9 @@ export class Forwarder {
   #last = "";
 
   /** Starts the worker on `tunFd` and `sockFd` (the caller keeps owning and closes them). */
-  constructor(opts: { tunFd: number; sockFd: number; mtu: number; slots?: number; gso?: boolean }) {
+  constructor(
+    opts: { tunFd: number; sockFd: number; offload: boolean; slots?: number; gso?: boolean },
+  ) {
     this.#wake = L.libcPoll().eventfd(0, L.EFD_CLOEXEC | L.EFD_NONBLOCK);
     if (this.#wake < 0) throw new Error(`Cannot create an eventfd (errno ${L.errno()})`);
     this.#worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
@@ -60,7 +62,7 @@ export class Forwarder {
       counters: this.#counters,
       seq: this.#seqBuf,
       slots: opts.slots ?? 64,
-      mtu: opts.mtu,
+      offload: opts.offload,
       gso: opts.gso ?? true,
     };
     this.#worker.postMessage(init);

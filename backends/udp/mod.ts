@@ -123,7 +123,8 @@ export class UdpBackend implements Backend {
       {
         name: "skein_udp_dropped_total",
         help: "Packets the udp backend dropped, by reason (no-route: no lease holds the " +
-          "destination; unknown-source, spoofed-source, wrong-destination, bad-*: refused datagrams).",
+          "destination; unknown-source, spoofed-source, wrong-destination, bad-header/length/" +
+          "checksum: refused datagrams; bad-offload: a TUN super-packet that cannot be cut).",
         type: "counter",
         samples: DROP_REASONS.map((r) => ({ labels: { reason: r }, value: k.dropped[r] })),
       },
@@ -134,6 +135,16 @@ export class UdpBackend implements Backend {
         samples: [
           { labels: { direction: "tx" }, value: k.txPackets },
           { labels: { direction: "rx" }, value: k.rxPackets },
+        ],
+      },
+      {
+        name: "skein_udp_offload_total",
+        help: "TCP super-packets the udp backend cut into packets (segmented: read from the TUN " +
+          "device) or merged from received packets (merged: written into it).",
+        type: "counter",
+        samples: [
+          { labels: { kind: "segmented" }, value: k.segmented },
+          { labels: { kind: "merged" }, value: k.merged },
         ],
       },
       {
@@ -155,6 +166,7 @@ export class UdpBackend implements Backend {
         listen: `${this.#ctx.publicIP}:${this.#port}`,
         socketOpen: this.#sock !== undefined,
         device: this.#tun?.name ?? null,
+        offload: this.#tun?.offload ?? null,
         worker: this.#fwd !== undefined,
         peers: this.#peers,
         counters: this.#fwd?.counters() ?? null,
@@ -174,7 +186,11 @@ export class UdpBackend implements Backend {
     if (!this.#tun) {
       onRepair?.();
       try {
-        this.#tun = openTun({ name: c.deviceName, ...(c.netns ? { netns: c.netns } : {}) });
+        this.#tun = openTun({
+          name: c.deviceName,
+          offload: true,
+          ...(c.netns ? { netns: c.netns } : {}),
+        });
       } catch (e) {
         throw new BackendSetupError(
           `Cannot create TUN device ${c.deviceName}: ${(e as Error).message}`,
@@ -234,7 +250,7 @@ export class UdpBackend implements Backend {
       if (!tun || sock === undefined) {
         return Promise.reject(new BackendSetupError("udp backend started before setup()"));
       }
-      this.#fwd = new Forwarder({ tunFd: tun.fd, sockFd: sock, mtu: this.#ctx.mtu });
+      this.#fwd = new Forwarder({ tunFd: tun.fd, sockFd: sock, offload: tun.offload });
     }
     return Promise.resolve();
   }

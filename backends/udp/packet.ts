@@ -22,6 +22,7 @@ export const DROP_REASONS = [
   "spoofed-source",
   "send-failed",
   "tun-write-failed",
+  "bad-offload",
 ] as const;
 
 /** One drop reason. */

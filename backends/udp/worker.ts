@@ -5,12 +5,27 @@
  * port, recvmmsg() → checks → TUN. The lease table arrives by postMessage (the daemon writes
  * the eventfd after posting, so the loop yields to its event loop to take it).
  *
+ * With offload (the TUN device opened with IFF_VNET_HDR and TSO, net/tun.ts), one read may
+ * return a TCP super-packet: it is cut into MTU-sized packets in place (segment.ts) and sent as
+ * UDP GSO runs (one datagram per inner packet on the wire, as flannel's format wants). Received
+ * runs (UDP GRO) are checked packet by packet and consecutive segments of one TCP flow are
+ * merged into one super-packet for one TUN write (coalesce.ts).
+ *
  * @module
  */
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 import { PacketIo, READY_WAKE } from "../../net/packet_io.ts";
-import { DROPPED, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS } from "./counters.ts";
+import { Coalescer } from "./coalesce.ts";
+import {
+  DROPPED,
+  MERGED,
+  RX_BYTES,
+  RX_PACKETS,
+  SEGMENTED,
+  TX_BYTES,
+  TX_PACKETS,
+} from "./counters.ts";
 import {
   checkInbound,
   DROP_REASONS,
@@ -20,104 +35,186 @@ import {
   peerTable,
   routeOutbound,
 } from "./packet.ts";
+import {
+  completeChecksum,
+  GSO_ECN,
+  GSO_NONE,
+  GSO_TCPV4,
+  readVnetHdr,
+  segmentedLength,
+  segmentTcp4,
+  VNET_F_NEEDS_CSUM,
+  type VnetHdr,
+} from "./segment.ts";
 import type { ForwarderMessage } from "./forwarder.ts";
 
 const DROP_INDEX = new Map(DROP_REASONS.map((r, i) => [r, DROPPED + i]));
 /** Batches per wake-up before poll() is called again (so a wake-up is seen under load). */
 const ROUNDS = 64;
+/** Datagrams per UDP GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64 or more). */
+const MAX_SEGMENTS = 64;
+/** Bytes per UDP GSO send at most (a UDP datagram's payload limit is 65507). */
+const MAX_GSO_BYTES = 65000;
+/** Largest TUN read. */
+const MAX_READ = 65535;
 
 let io: PacketIo | undefined;
 let counters: Float64Array<ArrayBufferLike> = new Float64Array(0);
 let seq: Int32Array<ArrayBufferLike> = new Int32Array(2);
 let table: PeerTable = peerTable({ self: "255.255.255.255/32", peers: [] });
 let stopping = false;
+/** TUN reads and writes carry a virtio_net_hdr (offload on). */
+let offload = false;
+/** Send runs with UDP GSO (off for good once the kernel refuses it). */
+let gso = true;
+/** Write merged TCP super-packets into the TUN device (off for good once it refuses one). */
+let merge = true;
+const vnet: VnetHdr = { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
 
 function drop(r: DropReason, n = 1): void {
   counters[DROP_INDEX.get(r)!]! += n;
 }
 
-/** Packets of one GSO send (UDP_SEGMENT): back to back in one tx slot, all but the last full. */
-let gsoSize = 0;
-let gsoMax = 1;
+// ---- TUN → UDP: packets land back to back in the tx arena; queued entries point into it.
+
+/** Entries queued for the next sendmmsg(). */
+let queued = 0;
+/** Where the next TUN read lands in the tx arena. */
+let cursor = 0;
+/** The open run of plain packets to one peer (one GSO entry): start, bytes, count, sizes. */
+let runStart = -1, runLen = 0, runCount = 0, runSeg = 0, runLast = 0;
+let runPeer: Peer | undefined;
+
+function closeRun(p: PacketIo): void {
+  if (runStart < 0) return;
+  p.queue(queued++, runStart, runLen, p.addressOf(runPeer!.ip, runPeer!.port), runSeg);
+  runStart = -1;
+}
+
+/** Sends what is queued (the open run included); the arena's contents may then be reused. */
+function sendQueued(p: PacketIo): void {
+  closeRun(p);
+  if (queued === 0) return;
+  const failed = p.flush(queued);
+  queued = 0;
+  if (!failed) return;
+  drop("send-failed", failed);
+  if (gso && (p.lastSendErrno === 5 || p.lastSendErrno === 22)) gso = false; // EIO, EINVAL
+}
+
+/** A plain packet at `cursor`: routed, then added to the open run or starting a new one. */
+function plainPacket(p: PacketIo, n: number): void {
+  const to = routeOutbound(table, p.tx, cursor, n);
+  if (typeof to === "string") return drop(to);
+  counters[TX_PACKETS]!++;
+  counters[TX_BYTES]! += n;
+  if (
+    gso && runStart >= 0 && to === runPeer && runLast === runSeg && n <= runSeg &&
+    runCount < MAX_SEGMENTS && runLen + n <= MAX_GSO_BYTES && runStart + runLen === cursor
+  ) {
+    runLen += n;
+    runCount++;
+    runLast = n;
+  } else {
+    closeRun(p);
+    if (queued >= p.slots) sendQueued(p);
+    runStart = cursor;
+    runLen = runSeg = runLast = n;
+    runCount = 1;
+    runPeer = to;
+  }
+  cursor += n;
+}
+
+/** A TCP super-packet at `cursor`: cut into segments in place, queued as GSO runs. */
+function superPacket(p: PacketIo, n: number): void {
+  if ((vnet.gsoType & ~GSO_ECN) !== GSO_TCPV4) return drop("bad-offload");
+  const to = routeOutbound(table, p.tx, cursor, n);
+  if (typeof to === "string") return drop(to);
+  const out = segmentedLength(p.tx, cursor, n, vnet.gsoSize);
+  if (out < 0 || out > p.tx.length) return drop("bad-offload");
+  closeRun(p);
+  if (cursor + out > p.tx.length) {
+    sendQueued(p);
+    p.tx.copyWithin(0, cursor, cursor + n);
+    cursor = 0;
+  }
+  segmentTcp4(p.tx, cursor, n, vnet.gsoSize);
+  const seg = (p.tx[cursor + 2]! << 8) | p.tx[cursor + 3]!; // the first segment's length
+  const per = gso ? Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(MAX_GSO_BYTES / seg))) : 1;
+  const addr = p.addressOf(to.ip, to.port);
+  for (let at = 0; at < out; at += per * seg) {
+    if (queued >= p.slots) sendQueued(p);
+    p.queue(queued++, cursor + at, Math.min(per * seg, out - at), addr, gso ? seg : 0);
+  }
+  counters[SEGMENTED]!++;
+  counters[TX_PACKETS]! += Math.ceil(out / seg);
+  counters[TX_BYTES]! += out;
+  cursor += out;
+}
 
 function tunToUdp(p: PacketIo): number {
-  const size = p.slotSize, tx = p.tx;
-  let k = 0, got = 0, g = 0, off = 0, count = 0, last = 0;
-  let peer: Peer | undefined;
-  for (let reads = 0; reads < p.slots * gsoMax; reads++) {
-    const n = p.readTunAt(g, off, size - off);
+  let got = 0;
+  for (; got < p.slots; got++) {
+    if (queued + 4 > p.slots || cursor + MAX_READ > p.tx.length) {
+      sendQueued(p);
+      cursor = 0;
+    }
+    const n = p.readTunAt(cursor, MAX_READ);
     if (n < 0) break;
-    got++;
-    const to = routeOutbound(table, tx, g * size + off, n);
-    if (typeof to === "string") {
-      drop(to);
+    if (!offload) {
+      plainPacket(p, n);
       continue;
     }
-    counters[TX_PACKETS]!++;
-    counters[TX_BYTES]! += n;
-    if (off > 0 && (to !== peer || last !== gsoSize || count >= gsoMax)) {
-      p.queue(k++, g, off, p.addressOf(peer!.ip, peer!.port));
-      const from = g * size + off;
-      if (++g >= p.slots) {
-        flushed(p, k);
-        k = 0;
-        g = 0;
-      }
-      tx.copyWithin(g * size, from, from + n);
-      off = count = 0;
-    }
-    peer = to;
-    off += n;
-    count++;
-    last = n;
-    if (size - off < gsoSize + 64) { // no room for another packet in this slot
-      p.queue(k++, g, off, p.addressOf(peer.ip, peer.port));
-      off = count = 0;
-      if (++g >= p.slots) break;
-    }
+    readVnetHdr(p.vnetHdr, 0, vnet);
+    if (vnet.gsoType !== GSO_NONE) superPacket(p, n);
+    else if (
+      (vnet.flags & VNET_F_NEEDS_CSUM) &&
+      !completeChecksum(p.tx, cursor, n, vnet.csumStart, vnet.csumOffset)
+    ) drop("bad-offload");
+    else plainPacket(p, n);
   }
-  if (off > 0) p.queue(k++, g, off, p.addressOf(peer!.ip, peer!.port));
-  if (k) flushed(p, k);
+  sendQueued(p);
+  cursor = 0;
   return got;
 }
 
-/** Sends `k` queued datagrams (or GSO groups); a kernel that refuses GSO turns it off. */
-function flushed(p: PacketIo, k: number): void {
-  const failed = p.flush(k);
-  if (!failed) return;
-  drop("send-failed", failed);
-  if (gsoMax > 1 && (p.lastSendErrno === 5 || p.lastSendErrno === 22)) { // EIO, EINVAL
-    p.setGso(0);
-    gsoMax = 1;
-  }
-}
+// ---- UDP → TUN: each received buffer's packets checked, TCP runs merged (coalesce.ts).
+
+/** Sender of the buffer being handled. */
+let rxSource = 0;
+
+const coalescer = new Coalescer(
+  (off, len) => {
+    const why = checkInbound(table, rxSource, io!.rx, off, len);
+    if (why) drop(why);
+    return why === undefined;
+  },
+  {
+    plain(off, len) {
+      if (!io!.writeTunAt(off, len)) return drop("tun-write-failed");
+      counters[RX_PACKETS]!++;
+      counters[RX_BYTES]! += len;
+    },
+    merged(off, len, hdrLen, gsoSize, count) {
+      if (!io!.writeTunGso(off, len, hdrLen, 20, gsoSize)) {
+        if (io!.errno() === 22) merge = false; // EINVAL: this kernel takes no GSO writes
+        return drop("tun-write-failed", count);
+      }
+      counters[MERGED]!++;
+      counters[RX_PACKETS]! += count;
+      counters[RX_BYTES]! += len + (count - 1) * hdrLen;
+    },
+  },
+);
 
 function udpToTun(p: PacketIo): number {
   const m = p.receive();
-  const size = p.slotSize;
   for (let i = 0; i < m; i++) {
-    const len = p.rxLength(i), src = p.rxSource(i);
-    const seg = p.rxSegment(i);
-    if (seg <= 0 || seg >= len) {
-      deliver(p, i, 0, len, src, size);
-      continue;
-    }
-    for (let off = 0; off < len; off += seg) {
-      deliver(p, i, off, Math.min(seg, len - off), src, size);
-    }
+    rxSource = p.rxSource(i);
+    coalescer.run(p.rx, i * p.slotSize, p.rxLength(i), p.rxSegment(i), offload && merge);
   }
   return m;
-}
-
-/** Checks one received datagram (at `off` in rx slot `i`) and writes it into the TUN device. */
-function deliver(p: PacketIo, i: number, off: number, len: number, src: number, size: number) {
-  const why = checkInbound(table, src, p.rx, i * size + off, len);
-  if (why) drop(why);
-  else if (!(off ? p.writeTunAt(i, off, len) : p.writeTun(i, len))) drop("tun-write-failed");
-  else {
-    counters[RX_PACKETS]!++;
-    counters[RX_BYTES]! += len;
-  }
 }
 
 /** Lets the event loop deliver messages until the last posted table is applied (bounded). */
@@ -149,9 +246,15 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
   if (m.type === "init") {
     counters = new Float64Array(m.counters);
     seq = new Int32Array(m.seq);
-    io = new PacketIo({ tunFd: m.tunFd, sockFd: m.sockFd, wakeFd: m.wakeFd, slots: m.slots });
-    gsoSize = m.mtu;
-    if (m.gso && io.setGso(m.mtu)) gsoMax = Math.max(1, Math.min(40, Math.floor(60000 / m.mtu)));
+    offload = m.offload;
+    gso = m.gso;
+    io = new PacketIo({
+      tunFd: m.tunFd,
+      sockFd: m.sockFd,
+      wakeFd: m.wakeFd,
+      slots: m.slots,
+      vnetHdr: m.offload,
+    });
     if (m.gso) io.setGro(true);
     void loop(io);
   } else if (m.type === "table") {

@@ -1,0 +1,105 @@
+/**
+ * The Internet checksum (RFC 1071) over byte ranges, fast enough for a forwarding loop: aligned
+ * runs are summed as little-endian 32-bit words through a Uint32Array view of the same buffer
+ * (ones' complement sums commute with byte swapping, so the result is swapped back once), the
+ * rest byte by byte. Pure; allocates only when it meets a new ArrayBuffer.
+ *
+ * @module
+ */
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+let viewOf: ArrayBufferLike | undefined;
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+function wordsOf(b: Uint8Array): Uint32Array {
+  if (b.buffer !== viewOf) {
+    viewOf = b.buffer;
+    words = new Uint32Array(b.buffer, 0, Math.floor(b.buffer.byteLength / 4));
+  }
+  return words;
+}
+
+/** Folds a non-negative sum (up to 2^53) to 16 bits with end-around carries. */
+export function fold16(sum: number): number {
+  let s = sum;
+  while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+  return s;
+}
+
+/**
+ * The ones' complement sum of the big-endian 16-bit words of `b[off, off+len)` (an odd last byte
+ * padded with zero), plus `init`, folded to 16 bits and not complemented. `~sum16(...) & 0xffff`
+ * is the checksum to store; a range that holds a correct checksum sums to 0xffff.
+ */
+export function sum16(b: Uint8Array, off: number, len: number, init = 0): number {
+  let s = init;
+  let i = off;
+  const end = off + len;
+  if (LITTLE_ENDIAN && len >= 32 && ((b.byteOffset + i) & 1) === 0) {
+    if (((b.byteOffset + i) & 2) !== 0) {
+      s += (b[i]! << 8) | b[i + 1]!;
+      i += 2;
+    }
+    const u = wordsOf(b);
+    let w = (b.byteOffset + i) >> 2;
+    const n = (end - i) >> 2;
+    const wEnd = w + n;
+    let a = 0, c = 0;
+    for (; w + 1 < wEnd; w += 2) {
+      a += u[w]!;
+      c += u[w + 1]!;
+    }
+    if (w < wEnd) a += u[w]!;
+    i += n * 4;
+    const le = fold16(a + c);
+    s += ((le & 0xff) << 8) | (le >> 8);
+  }
+  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  if (i < end) s += b[i]! << 8;
+  return fold16(s);
+}
+
+/**
+ * The (unfolded) pseudo-header sum of a TCP or UDP segment in the IPv4 packet at `ip`: source
+ * and destination address, protocol `proto`, and the transport length `len`.
+ */
+export function pseudoSum4(b: Uint8Array, ip: number, proto: number, len: number): number {
+  let s = proto + len;
+  for (let i = ip + 12; i < ip + 20; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  return s;
+}
+
+/** Recomputes the header checksum of the IPv4 packet at `ip` (header length from its IHL). */
+export function setIpv4Checksum(b: Uint8Array, ip: number): void {
+  const ihl = (b[ip]! & 15) * 4;
+  b[ip + 10] = 0;
+  b[ip + 11] = 0;
+  const c = ~sum16(b, ip, ihl) & 0xffff;
+  b[ip + 10] = c >> 8;
+  b[ip + 11] = c & 0xff;
+}
+
+/** Writes the 16-bit value `v` big-endian at `at`. */
+export function put16(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >> 8) & 0xff;
+  b[at + 1] = v & 0xff;
+}
+
+/** Reads a big-endian 16-bit value at `at`. */
+export function get16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
+}
+
+/** Reads a big-endian 32-bit value at `at` (unsigned). */
+export function get32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
+/** Writes the 32-bit value `v` big-endian at `at`. */
+export function put32(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
