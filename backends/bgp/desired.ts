@@ -61,6 +61,7 @@ export function bgpDesired(inp: BgpDesiredInput): DesiredState {
     : new Map<string, LeaseEntries>();
   if (inp.encapsulation === "vxlan" && inp.device) state.ownedDevices = [inp.device];
   const tunnelled = new Map<LeaseEntries, Set<string>>();
+  const names = new Map<string, string>(); // one "bgp <next hop>" string per next hop
   for (const r of inp.routes) {
     const node = nodes.get(r.nextHop);
     const tunnel = node && inp.device && inp.encapsulation !== "none" &&
@@ -85,8 +86,10 @@ export function bgpDesired(inp: BgpDesiredInput): DesiredState {
       });
       continue;
     }
+    let name = node?.node ?? names.get(r.nextHop);
+    if (name === undefined) names.set(r.nextHop, name = `bgp ${r.nextHop}`);
     state.entries.push(
-      entry(r, node?.node ?? `bgp ${r.nextHop}`, {
+      entry(r, name, {
         dst: r.prefix,
         gateway: r.nextHop,
         dev: inp.uplink,
@@ -106,8 +109,12 @@ export function bgpDesired(inp: BgpDesiredInput): DesiredState {
   return state;
 }
 
+/** Shared by every plain route's entry (the reconciler only reads them): 10,000 routes, no garbage. */
+const NO_NEIGHS: LeaseEntries["neighs"] = [];
+const NO_FDBS: LeaseEntries["fdbs"] = [];
+
 function entry(r: BgpRoute, node: string, route: LeaseEntries["routes"][number]): LeaseEntries {
-  return { subnet: r.prefix, node, neighs: [], fdbs: [], routes: [route] };
+  return { subnet: r.prefix, node, neighs: NO_NEIGHS, fdbs: NO_FDBS, routes: [route] };
 }
 
 /** vxlan's entries for every node lease, by the lease's subnet. */

@@ -36,23 +36,86 @@ export interface RibPeer {
 
 /** One path to a prefix, as learned from one peer. */
 export interface RibRoute {
-  prefix: string;
-  family: 4 | 6;
-  peer: string;
-  nextHop: string;
-  origin: Origin;
-  asPath: AsPathSegment[];
-  med: number;
-  localPref: number;
-  originatorId?: string;
-  clusterList: string[];
-  ebgp: boolean;
-  peerRouterId: string;
+  readonly prefix: string;
+  readonly family: 4 | 6;
+  readonly peer: string;
+  readonly nextHop: string;
+  readonly origin: Origin;
+  readonly asPath: AsPathSegment[];
+  readonly med: number;
+  readonly localPref: number;
+  readonly originatorId?: string;
+  readonly clusterList: string[];
+  readonly ebgp: boolean;
+  readonly peerRouterId: string;
   /** Kept from a gracefully restarting peer until its End-of-RIB. */
   stale: boolean;
   /** Attributes passed on unchanged when the route is reflected (communities, ...). */
-  passThrough: PathAttribute[];
+  readonly passThrough: PathAttribute[];
 }
+
+/**
+ * What every prefix announced by one peer with the same attributes shares (interned: BIRD and
+ * GoBGP do the same), so a stored path is only its prefix, this and a stale bit.
+ */
+type SharedAttrs = Omit<RibRoute, "prefix" | "stale"> & { refs: number; key: string };
+
+/** A stored path: 3 fields; everything else is read from the shared attributes. */
+class Path implements RibRoute {
+  readonly prefix: string;
+  readonly attrs: SharedAttrs;
+  stale = false;
+  constructor(prefix: string, attrs: SharedAttrs) {
+    this.prefix = prefix;
+    this.attrs = attrs;
+  }
+  get family(): 4 | 6 {
+    return this.attrs.family;
+  }
+  get peer(): string {
+    return this.attrs.peer;
+  }
+  get nextHop(): string {
+    return this.attrs.nextHop;
+  }
+  get origin(): Origin {
+    return this.attrs.origin;
+  }
+  get asPath(): AsPathSegment[] {
+    return this.attrs.asPath;
+  }
+  get med(): number {
+    return this.attrs.med;
+  }
+  get localPref(): number {
+    return this.attrs.localPref;
+  }
+  get originatorId(): string | undefined {
+    return this.attrs.originatorId;
+  }
+  get clusterList(): string[] {
+    return this.attrs.clusterList;
+  }
+  get ebgp(): boolean {
+    return this.attrs.ebgp;
+  }
+  get peerRouterId(): string {
+    return this.attrs.peerRouterId;
+  }
+  get passThrough(): PathAttribute[] {
+    return this.attrs.passThrough;
+  }
+  /** A plain copy (for JSON and tests). */
+  toJSON(): RibRoute {
+    const { refs: _r, key: _k, ...a } = this.attrs;
+    return { prefix: this.prefix, ...a, stale: this.stale };
+  }
+}
+
+/** The attributes of one UPDATE, before interning. */
+type BaseAttrs = { -readonly [K in keyof RibRoute]: RibRoute[K] } extends infer R
+  ? Omit<R, "prefix" | "family" | "nextHop" | "stale">
+  : never;
 
 /** A route as one peer is sent it. */
 export interface ExportRoute {
@@ -122,11 +185,13 @@ export function comparePaths(a: RibRoute, b: RibRoute): number {
 export class Rib {
   readonly self: RibSelf;
   #own: { text: string; cidr: Cidr }[] = [];
-  /** prefix → peer → route */
-  #paths = new Map<string, Map<string, RibRoute>>();
-  #best = new Map<string, RibRoute>();
+  /** prefix → its paths (one Path, or an array when several peers give it: the rare case) */
+  #paths = new Map<string, Path | Path[]>();
+  #best = new Map<string, Path>();
   /** peer → its prefixes */
   #byPeer = new Map<string, Set<string>>();
+  /** Interned attribute sets by key (see SharedAttrs). */
+  #attrs = new Map<string, SharedAttrs>();
 
   constructor(self: RibSelf) {
     this.self = self;
@@ -138,7 +203,10 @@ export class Rib {
     const changed: string[] = [];
     for (const p of this.#paths.keys()) if (this.#isOwn(p)) changed.push(p);
     for (const p of changed) {
-      for (const peer of this.#paths.get(p)!.keys()) this.#byPeer.get(peer)?.delete(p);
+      for (const path of pathsOf(this.#paths.get(p))) {
+        this.#byPeer.get(path.peer)?.delete(p);
+        this.#release(path.attrs);
+      }
       this.#paths.delete(p);
       this.#best.delete(p);
     }
@@ -150,6 +218,11 @@ export class Rib {
     return this.#own.map((o) => o.text);
   }
 
+  /** How many distinct attribute sets the RIB holds (interning at work). */
+  get attributeSets(): number {
+    return this.#attrs.size;
+  }
+
   #isOwn(prefix: string): boolean {
     const c = parseCidr(prefix);
     return this.#own.some((o) => o.cidr.prefix <= c.prefix && overlaps(o.cidr, c));
@@ -158,48 +231,68 @@ export class Rib {
   /** Applies one UPDATE from `peer` to its Adj-RIB-In and the Loc-RIB. */
   update(peer: RibPeer, msg: UpdateMessage): RibChange {
     const change: RibChange = { changed: [], rejected: [] };
-    const reach = msg.attributes.filter((a) => a.type === "mp-reach");
-    const unreach = msg.attributes.filter((a) => a.type === "mp-unreach");
     for (const p of msg.withdrawn) this.#withdraw(peer.key, p, change);
-    for (const u of unreach) for (const p of u.withdrawn) this.#withdraw(peer.key, p, change);
-    const announced: { prefix: string; family: 4 | 6; nextHop?: string }[] = [
-      ...msg.nlri.map((prefix) => ({ prefix, family: 4 as const, nextHop: nextHopOf(msg) })),
-      ...reach.flatMap((r) =>
-        r.nlri.map((prefix) => ({
-          prefix,
-          family: (r.afi === AFI.IPV6 ? 6 : 4) as 4 | 6,
-          nextHop: r.nextHops[0],
-        }))
-      ),
+    for (const a of msg.attributes) {
+      if (a.type === "mp-unreach") {
+        for (const p of a.withdrawn) this.#withdraw(peer.key, p, change);
+      }
+    }
+    const groups: { family: 4 | 6; nextHop?: string; prefixes: string[] }[] = [
+      { family: 4, nextHop: nextHopOf(msg), prefixes: msg.nlri },
     ];
+    for (const r of msg.attributes) {
+      if (r.type !== "mp-reach") continue;
+      groups.push({ family: r.afi === AFI.IPV6 ? 6 : 4, nextHop: r.nextHops[0], prefixes: r.nlri });
+    }
     if (msg.treatAsWithdraw || !peer.policy.import) {
-      for (const a of announced) this.#withdraw(peer.key, a.prefix, change);
-      if (!peer.policy.import) {
-        change.rejected.push(
-          ...announced.map((a) => ({ prefix: a.prefix, reason: "no import rule for this peer" })),
-        );
+      for (const g of groups) {
+        for (const prefix of g.prefixes) {
+          this.#withdraw(peer.key, prefix, change);
+          if (!peer.policy.import) {
+            change.rejected.push({ prefix, reason: "no import rule for this peer" });
+          }
+        }
       }
       return change;
     }
     const base = this.#baseRoute(peer, msg);
     const refused = this.#refuse(peer, base);
-    for (const a of announced) {
-      const reason = refused ??
-        (a.nextHop
-          ? this.#isOwn(a.prefix) ? "inside this node's own subnet" : undefined
-          : "no next hop");
-      if (reason) {
-        change.rejected.push({ prefix: a.prefix, reason });
-        this.#withdraw(peer.key, a.prefix, change);
-        continue;
+    for (const g of groups) {
+      if (g.prefixes.length === 0) continue;
+      const attrs = g.nextHop && !refused
+        ? this.#intern({ ...base, family: g.family, nextHop: g.nextHop })
+        : undefined;
+      for (const prefix of g.prefixes) {
+        const reason = refused ??
+          (attrs
+            ? this.#isOwn(prefix) ? "inside this node's own subnet" : undefined
+            : "no next hop");
+        if (reason || !attrs) {
+          change.rejected.push({ prefix, reason: reason ?? "no next hop" });
+          this.#withdraw(peer.key, prefix, change);
+          continue;
+        }
+        this.#insert(new Path(prefix, attrs), change);
       }
-      this.#insert({ ...base, prefix: a.prefix, family: a.family, nextHop: a.nextHop! }, change);
+      if (attrs && attrs.refs === 0) this.#attrs.delete(attrs.key);
     }
     return change;
   }
 
-  #baseRoute(peer: RibPeer, msg: UpdateMessage): Omit<RibRoute, "prefix" | "family" | "nextHop"> {
-    const r: Omit<RibRoute, "prefix" | "family" | "nextHop"> = {
+  /** The interned copy of `a` (refs counted by #insert/#release). */
+  #intern(a: Omit<SharedAttrs, "refs" | "key">): SharedAttrs {
+    const key = JSON.stringify(a, (_k, v) => v instanceof Uint8Array ? Array.from(v) : v);
+    let s = this.#attrs.get(key);
+    if (!s) this.#attrs.set(key, s = { ...a, refs: 0, key });
+    return s;
+  }
+
+  #release(a: SharedAttrs): void {
+    if (--a.refs <= 0) this.#attrs.delete(a.key);
+  }
+
+  #baseRoute(peer: RibPeer, msg: UpdateMessage): BaseAttrs {
+    const r: BaseAttrs = {
       peer: peer.key,
       origin: 2,
       asPath: [],
@@ -208,7 +301,6 @@ export class Rib {
       clusterList: [],
       ebgp: peer.ebgp,
       peerRouterId: peer.routerId,
-      stale: false,
       passThrough: [],
     };
     for (const a of msg.attributes) {
@@ -223,7 +315,7 @@ export class Rib {
     return r;
   }
 
-  #refuse(peer: RibPeer, r: Omit<RibRoute, "prefix" | "family" | "nextHop">): string | undefined {
+  #refuse(peer: RibPeer, r: BaseAttrs): string | undefined {
     const s = this.self;
     if (peer.ebgp && r.asPath.some((seg) => seg.asns.includes(s.localAs))) {
       return `AS path loop (contains ${s.localAs})`;
@@ -235,28 +327,61 @@ export class Rib {
     return undefined;
   }
 
-  #insert(route: RibRoute, change: RibChange): void {
-    let paths = this.#paths.get(route.prefix);
-    if (!paths) this.#paths.set(route.prefix, paths = new Map());
-    paths.set(route.peer, route);
-    let mine = this.#byPeer.get(route.peer);
-    if (!mine) this.#byPeer.set(route.peer, mine = new Set());
-    mine.add(route.prefix);
-    this.#select(route.prefix, change);
+  #insert(route: Path, change: RibChange): void {
+    const prefix = route.prefix, peer = route.peer;
+    const cur = this.#paths.get(prefix);
+    route.attrs.refs++;
+    if (cur === undefined) this.#paths.set(prefix, route);
+    else if (!Array.isArray(cur)) {
+      if (cur.peer === peer) {
+        this.#release(cur.attrs);
+        this.#paths.set(prefix, route);
+      } else this.#paths.set(prefix, [cur, route]);
+    } else {
+      const i = cur.findIndex((x) => x.peer === peer);
+      if (i >= 0) {
+        this.#release(cur[i]!.attrs);
+        cur[i] = route;
+      } else cur.push(route);
+    }
+    let mine = this.#byPeer.get(peer);
+    if (!mine) this.#byPeer.set(peer, mine = new Set());
+    mine.add(prefix);
+    this.#select(prefix, change);
+  }
+
+  #get(prefix: string, peer: string): Path | undefined {
+    const cur = this.#paths.get(prefix);
+    if (cur === undefined) return undefined;
+    if (!Array.isArray(cur)) return cur.peer === peer ? cur : undefined;
+    return cur.find((x) => x.peer === peer);
   }
 
   #withdraw(peer: string, prefix: string, change: RibChange): void {
-    const paths = this.#paths.get(prefix);
-    if (!paths?.delete(peer)) return;
+    const cur = this.#paths.get(prefix);
+    if (cur === undefined) return;
+    let gone: Path | undefined;
+    if (!Array.isArray(cur)) {
+      if (cur.peer !== peer) return;
+      gone = cur;
+      this.#paths.delete(prefix);
+    } else {
+      const i = cur.findIndex((x) => x.peer === peer);
+      if (i < 0) return;
+      gone = cur[i]!;
+      cur.splice(i, 1);
+      if (cur.length === 1) this.#paths.set(prefix, cur[0]!);
+    }
+    this.#release(gone.attrs);
     this.#byPeer.get(peer)?.delete(prefix);
-    if (paths.size === 0) this.#paths.delete(prefix);
     this.#select(prefix, change);
   }
 
   #select(prefix: string, change: RibChange): void {
-    const paths = this.#paths.get(prefix);
-    let best: RibRoute | undefined;
-    for (const r of paths?.values() ?? []) if (!best || comparePaths(r, best) < 0) best = r;
+    let best: Path | undefined;
+    for (const r of pathsOf(this.#paths.get(prefix))) {
+      if (!best || comparePaths(r, best) < 0) best = r;
+    }
     if (best) this.#best.set(prefix, best);
     else this.#best.delete(prefix);
     change.changed.push(prefix);
@@ -270,7 +395,7 @@ export class Rib {
     const change: RibChange = { changed: [], rejected: [] };
     for (const p of [...(this.#byPeer.get(peer) ?? [])]) {
       if (graceful) {
-        const r = this.#paths.get(p)?.get(peer);
+        const r = this.#get(p, peer);
         if (r) r.stale = true;
       } else this.#withdraw(peer, p, change);
     }
@@ -281,7 +406,7 @@ export class Rib {
   sweepStale(peer: string, family?: Family): string[] {
     const change: RibChange = { changed: [], rejected: [] };
     for (const p of [...(this.#byPeer.get(peer) ?? [])]) {
-      const r = this.#paths.get(p)?.get(peer);
+      const r = this.#get(p, peer);
       if (r?.stale && (family === undefined || r.family === (family === 1 ? 4 : 6))) {
         this.#withdraw(peer, p, change);
       }
@@ -297,7 +422,7 @@ export class Rib {
   /** Whether `peer` has stale routes left. */
   hasStale(peer: string): boolean {
     for (const p of this.#byPeer.get(peer) ?? []) {
-      if (this.#paths.get(p)?.get(peer)?.stale) return true;
+      if (this.#get(p, peer)?.stale) return true;
     }
     return false;
   }
@@ -344,6 +469,10 @@ export class Rib {
     }
     return out;
   }
+}
+
+function pathsOf(cur: Path | Path[] | undefined): readonly Path[] {
+  return cur === undefined ? [] : Array.isArray(cur) ? cur : [cur];
 }
 
 function nextHopOf(msg: UpdateMessage): string | undefined {

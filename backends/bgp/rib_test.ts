@@ -226,3 +226,24 @@ Deno.test("AdjRibOut sends only changes, groups by attributes, packs under 4,096
     [[], ["mp-unreach"]],
   ]);
 });
+
+Deno.test("identical path attributes are stored once across UPDATEs and freed with the last prefix", () => {
+  const rib = new Rib(SELF);
+  rib.setOwnPrefixes(["10.244.1.0/24"]);
+  const tor = peer("10.0.0.9", { ebgp: true });
+  const prefixes = Array.from({ length: 300 }, (_, i) => `10.${60 + (i >> 8)}.${i & 255}.0/24`);
+  for (let i = 0; i < prefixes.length; i += 100) {
+    rib.update(tor, announce(prefixes.slice(i, i + 100), "10.0.0.9", [], [65000]));
+  }
+  rib.update(peer("10.0.0.2"), announce(prefixes.slice(0, 10), "10.0.0.2", [], [65000, 65001]));
+  assertEquals(rib.attributeSets, 2, "one set per peer and attributes, not per UPDATE");
+  assertEquals(rib.best(prefixes[5]!)?.asPath, [{ type: 2, asns: [65000] }]);
+  assertEquals(rib.best(prefixes[5]!)?.peer, "10.0.0.9", "the shorter AS path");
+  rib.update(tor, announce(prefixes.slice(0, 1), "10.0.0.9", [{ type: "med", value: 7 }], [65000]));
+  assertEquals([rib.attributeSets, rib.best(prefixes[0]!)?.med], [3, 7]);
+  rib.update(tor, { type: "update", withdrawn: prefixes, attributes: [], nlri: [] });
+  assertEquals(rib.attributeSets, 1, "the ToR's sets are gone with its last prefix");
+  assertEquals([rib.received("10.0.0.9"), rib.best(prefixes[5]!)?.peer], [0, "10.0.0.2"]);
+  rib.peerDown("10.0.0.2", false);
+  assertEquals(rib.attributeSets, 0);
+});

@@ -470,7 +470,7 @@ export class Speaker implements ConnListener {
       }`,
     );
     const changed = this.rib.peerDown(p.spec.address, keep);
-    if (keep) {
+    if (keep && !this.#closed) {
       if (p.grTimer !== undefined) clearTimeout(p.grTimer);
       p.grTimer = setTimeout(() => {
         p.grTimer = undefined;
