@@ -1,0 +1,66 @@
+import { assert, assertEquals } from "../../testing/assert.ts";
+import { VERSION } from "../../version.ts";
+import { installedSources, skeinRepo } from "./_skein_stage.ts";
+import { BUSYBOX_IMAGE, busyboxLayer, PAUSE_COMMAND, skeinImageRef } from "./images.ts";
+
+const haveBusybox = (() => {
+  try {
+    return Deno.statSync("/bin/busybox").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test("image references: skein.local/busybox:latest and skein.local/skein:<VERSION>", () => {
+  assertEquals(BUSYBOX_IMAGE, "skein.local/busybox:latest");
+  assertEquals(skeinImageRef(VERSION), `skein.local/skein:${VERSION}`);
+  assertEquals(skeinImageRef("9.9.9"), "skein.local/skein:9.9.9");
+});
+
+Deno.test({
+  name:
+    "busyboxLayer(): /bin/busybox, every applet a symlink to it, /tmp 1777, root in /etc/passwd",
+  ignore: !haveBusybox,
+  fn() {
+    const layer = busyboxLayer("/bin/busybox");
+    const by = new Map(layer.map((e) => [e.path, e]));
+    assertEquals(by.get("bin/busybox")?.type, "file");
+    for (const a of ["bin/sh", "bin/sleep", "bin/cp", "bin/mv"]) {
+      const e = by.get(a);
+      assert(e?.type === "symlink" && e.target === "/bin/busybox", a);
+    }
+    assertEquals(by.get("tmp")?.mode, 0o1777);
+    assert(by.has("etc/passwd"));
+    // Every parent directory comes before what is in it, each path once.
+    const seen = new Set<string>();
+    for (const e of layer) {
+      const parent = e.path.split("/").slice(0, -1).join("/");
+      assert(!parent || seen.has(parent), `${e.path} before ${parent}`);
+      assert(!seen.has(e.path), `${e.path} twice`);
+      seen.add(e.path);
+    }
+  },
+});
+
+Deno.test({
+  name: "PAUSE_COMMAND: keeps running, then exits 0 on SIGTERM",
+  ignore: !haveBusybox,
+  async fn() {
+    const [, flag, script] = PAUSE_COMMAND;
+    const child = new Deno.Command("/bin/busybox", { args: ["sh", flag!, script!] }).spawn();
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill("SIGTERM");
+    const status = await child.status;
+    assertEquals([status.code, status.signal], [0, null]);
+  },
+});
+
+Deno.test("installedSources(): install.sh's selection (modules, deno.json/.lock), no tests", () => {
+  const files = installedSources(skeinRepo());
+  for (
+    const f of ["main.ts", "deno.json", "deno.lock", "cni/version_fast.sh", "lab/k8s/images.ts"]
+  ) {
+    assert(files.includes(f), f);
+  }
+  assert(!files.some((f) => f.startsWith("tests/") || f.endsWith("_test.ts")));
+});
