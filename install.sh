@@ -74,11 +74,16 @@ rm -f "$lib/cni.js"
 # TypeScript emit cache to read, ~3 ms of CPU less per plugin call, which is most of what the
 # daemon-served path costs beyond Deno's own start (tests/bench/cni_bench.ts with SKEIN_BIN).
 # The CNI modules need no import map: the in-process path is cni.js, or cmd/cni.ts's graph.
+# V8's --no-lazy compiles every function of a module when it loads, so V8's code cache in
+# DENO_DIR (written on the first run, warmed below) holds them all: later calls deserialize
+# instead of compiling function by function. In-process ADD/DEL ~7 / ~4 ms of CPU less (perf
+# stat, 12 calls each: 40 -> 33, 35 -> 31 ms); the forwarding client is unchanged (~21 ms).
+# The code cache is only used with the flags it was made with: warm it with the same command.
 cni_run="'$lib/deno' run --quiet --cached-only --no-prompt -A --config '$src/deno.json' '$src/main.ts'"
 rm -f "$src/main.js"
 if "$lib/deno" bundle --quiet --config "$src/deno.json" -o "$src/main.js.new" "$src/main.ts"; then
   mv -f "$src/main.js.new" "$src/main.js"
-  cni_run="'$lib/deno' run --quiet --no-config --no-prompt -A '$src/main.js'"
+  cni_run="'$lib/deno' run --quiet --no-config --no-prompt -A --v8-flags=--no-lazy '$src/main.js'"
 else
   echo "install.sh: could not bundle main.ts; plugin calls load it with deno.json" >&2
 fi
