@@ -336,58 +336,6 @@ export class PodmanSandbox {
   }
 }
 
-async function sha256Hex(b: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b));
-  return Array.from(d, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Writes a one-layer OCI image archive (oci-layout, index.json, blobs; uncompressed layer)
- * from the tar `layerTar`, for `ctr images import` / `podman load`; returns its path.
- */
-export async function ociImageArchive(
-  o: { dir: string; layerTar: string; name: string; cmd: string[] },
-): Promise<string> {
-  const root = `${o.dir}/oci`;
-  Deno.mkdirSync(`${root}/blobs/sha256`, { recursive: true });
-  const blob = async (b: Uint8Array<ArrayBuffer>) => {
-    const h = await sha256Hex(b);
-    Deno.writeFileSync(`${root}/blobs/sha256/${h}`, b);
-    return { digest: `sha256:${h}`, size: b.length };
-  };
-  const layer = Deno.readFileSync(o.layerTar);
-  const layerDesc = await blob(layer);
-  const enc = new TextEncoder();
-  const config = await blob(enc.encode(JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    config: { Cmd: o.cmd, Env: ["PATH=/bin"] },
-    rootfs: { type: "layers", diff_ids: [layerDesc.digest] },
-  })));
-  const manifest = await blob(enc.encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layerDesc }],
-  })));
-  Deno.writeTextFileSync(`${root}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  Deno.writeTextFileSync(
-    `${root}/index.json`,
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": o.name },
-      }],
-    }),
-  );
-  const out = `${o.dir}/image-oci.tar`;
-  const r = run(["tar", "-C", root, "-cf", out, "."]);
-  if (r.code !== 0) throw new Error(`tar failed: ${r.stderr}`);
-  return out;
-}
-
 /** Paths containerd and `ctr run --cni` use, each replaced by a test directory. */
 const MOUNT_POINTS = ["/run/containerd", "/etc/cni/net.d", "/opt/cni/bin", "/var/lib/cni"];
 

@@ -5,15 +5,16 @@
  * CNI_NETNS=/proc/PID/ns/net, DEL with an empty CNI_NETNS after the task exited).
  *
  * containerd runs inside a test "host" network namespace and a private mount namespace (see
- * ContainerdSandbox in _clients.ts). The image is a one-layer OCI archive written by the test
- * from Debian's static busybox.
+ * ContainerdSandbox in _clients.ts). The image is the Kubernetes lab's busybox image
+ * (lab/k8s/images.ts: a docker-archive of Debian's static busybox written by skein).
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../testing/assert.ts";
 import { testPrefix, withNamespaces } from "./_netns.ts";
 import { cniBinDir, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
-import { ContainerdSandbox, ensurePackages, ociImageArchive, run, skipped } from "./_clients.ts";
+import { ContainerdSandbox, ensurePackages, skipped } from "./_clients.ts";
+import { buildBusyboxImage, BUSYBOX_IMAGE } from "../lab/k8s/images.ts";
 
-const IMAGE = "localhost/skein-busybox:latest";
+const IMAGE = BUSYBOX_IMAGE;
 const SUBNET = "10.242.20";
 
 function hostVeths(host: string): string[] {
@@ -32,21 +33,8 @@ Deno.test("containerd (ctr run --cni, go-cni): ADD, pod traffic, DEL with an emp
     `#!/bin/sh\necho "$CNI_COMMAND $CNI_CONTAINERID netns=$CNI_NETNS" >>'${callLog}'\nexec '${cniBinDir()}/skein' "$@"\n`,
     { mode: 0o755 },
   );
-  // The layer: /bin/busybox and the applets used.
-  Deno.mkdirSync(`${work}/rootfs/bin`, { recursive: true });
-  Deno.copyFileSync("/bin/busybox", `${work}/rootfs/bin/busybox`);
-  Deno.chmodSync(`${work}/rootfs/bin/busybox`, 0o755);
-  for (const a of ["sh", "true", "ip", "ping", "sleep"]) {
-    Deno.symlinkSync("busybox", `${work}/rootfs/bin/${a}`);
-  }
-  const tar = run(["tar", "-C", `${work}/rootfs`, "-cf", `${work}/layer.tar`, "."]);
-  if (tar.code !== 0) throw new Error(`tar failed: ${tar.stderr}`);
-  const image = await ociImageArchive({
-    dir: work,
-    layerTar: `${work}/layer.tar`,
-    name: IMAGE,
-    cmd: ["sh"],
-  });
+  // The lab's busybox image (lab/k8s/images.ts), written by the project's own tar writer.
+  const image = (await buildBusyboxImage({ cacheDir: work })).archive;
   let background: Deno.ChildProcess | undefined;
   try {
     await withNamespaces(["host"], async (ns) => {

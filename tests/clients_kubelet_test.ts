@@ -7,8 +7,8 @@
  * apiserver: each node's CNI config is skein in bridge mode with a host-local style range; node
  * a's plugin does the work itself, node b's forwards every call to skein's CNI service (the
  * daemon's socket), which must find CRI's /var/run/netns/cni-... inside containerd's mount
- * namespace. Pods name their node directly (no scheduler); the pause and the pod image are one
- * busybox archive written by the test and imported with `ctr images import`.
+ * namespace. Pods name their node directly (no scheduler); the pause and the pod image are the
+ * Kubernetes lab's busybox image (lab/k8s/images.ts), imported with `ctr images import`.
  *
  * Checked on each node: the Node gets Ready, two pods get Running with addresses from skein's
  * range, they ping each other, and deleting a pod runs skein's DEL for it (its reservation and
@@ -17,7 +17,8 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { cleanupOnInterrupt, testPrefix, withNamespaces } from "./_netns.ts";
 import { cniBinDir, cniService, inNs, links, REF_CNI_DIR, reservations } from "./_cni.ts";
-import { ContainerdSandbox, ensurePackages, ociImageArchive, run, skipped } from "./_clients.ts";
+import { ContainerdSandbox, ensurePackages, run, skipped } from "./_clients.ts";
+import { buildBusyboxImage, BUSYBOX_IMAGE } from "../lab/k8s/images.ts";
 import { withKube } from "./_kube_server.ts";
 import {
   forwardIntoNetns,
@@ -29,7 +30,8 @@ import {
   startKubelet,
 } from "./_kubelet.ts";
 
-const IMAGE = "localhost/skein-busybox:latest";
+/** The lab's busybox image (lab/k8s/images.ts): the pods' image and the sandbox (pause) image. */
+const IMAGE = BUSYBOX_IMAGE;
 const NETWORK = "skkube";
 const NODE_IP = "192.168.230.2";
 
@@ -48,24 +50,6 @@ async function until<T>(ms: number, what: string, f: () => T | undefined): Promi
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(200);
   }
-}
-
-/** The busybox image (pause container and pods alike): /bin/busybox and a few applets. */
-async function busyboxImage(work: string): Promise<string> {
-  Deno.mkdirSync(`${work}/rootfs/bin`, { recursive: true });
-  Deno.copyFileSync("/bin/busybox", `${work}/rootfs/bin/busybox`);
-  Deno.chmodSync(`${work}/rootfs/bin/busybox`, 0o755);
-  for (const a of ["sh", "sleep", "ip", "ping"]) {
-    Deno.symlinkSync("busybox", `${work}/rootfs/bin/${a}`);
-  }
-  const tar = run(["tar", "-C", `${work}/rootfs`, "-cf", `${work}/layer.tar`, "."]);
-  if (tar.code !== 0) throw new Error(`tar failed: ${tar.stderr}`);
-  return await ociImageArchive({
-    dir: work,
-    layerTar: `${work}/layer.tar`,
-    name: IMAGE,
-    cmd: ["sleep", "86400"],
-  });
 }
 
 /** skein behind a wrapper that logs each call: command, container id, CNI_ARGS. */
@@ -115,7 +99,7 @@ Deno.test("kubelet v1.20 + containerd CRI: Node Ready, pods Running on skein, pi
   const bins = await kubeBinDir(test, ["kube-apiserver", "kubelet"]);
   if (!bins) return;
   const work = Deno.makeTempDirSync({ prefix: "skein-kubelet-work-" });
-  const image = await busyboxImage(work);
+  const image = (await buildBusyboxImage({ cacheDir: work })).archive;
   const unlock = await lockKubeletHost(`${bins}/kubelet`);
   const sysctlsBefore = kubeletSysctls();
   const restoreSysctls = saveKubeletSysctls();

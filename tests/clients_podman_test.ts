@@ -5,8 +5,9 @@
  *
  * podman runs inside a test "host" network namespace and a private mount namespace (see
  * PodmanSandbox in _clients.ts), so the bridge, the veths, podman's pod namespaces and libcni's
- * result cache never appear in the root namespaces. The image is a tiny rootfs made from
- * Debian's static busybox and `podman import`ed (no registry).
+ * result cache never appear in the root namespaces. The image is a tiny rootfs, the Kubernetes
+ * lab's busybox layer (Debian's static busybox, written by lab/k8s/tar.ts), `podman import`ed
+ * (no registry).
  *
  * A wrapper in front of skein logs every call podman makes (CNI_COMMAND, CNI_CONTAINERID), so
  * the test also sees podman's VERSION before ADD and DEL, and the DEL that `podman rm` triggers.
@@ -14,7 +15,9 @@
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
 import { cniBinDir, cniMode, cniService, inNs, links, reservations } from "./_cni.ts";
-import { ensurePackages, PodmanSandbox, run, skipped } from "./_clients.ts";
+import { ensurePackages, PodmanSandbox, skipped } from "./_clients.ts";
+import { busyboxLayer } from "../lab/k8s/images.ts";
+import { writeTarFile } from "../lab/k8s/image_archive.ts";
 
 const NET = "skpod";
 const SUBNET = "10.242.5";
@@ -48,18 +51,10 @@ interface Inspect {
   };
 }
 
-/** A rootfs tarball: /bin/busybox and the applets the test uses. */
-function busyboxRootfs(dir: string): string {
-  const root = `${dir}/rootfs`;
-  Deno.mkdirSync(`${root}/bin`, { recursive: true });
-  Deno.copyFileSync("/bin/busybox", `${root}/bin/busybox`);
-  Deno.chmodSync(`${root}/bin/busybox`, 0o755);
-  for (const a of ["sh", "true", "sleep", "ping", "ip", "httpd", "cat", "hostname"]) {
-    Deno.symlinkSync("busybox", `${root}/bin/${a}`);
-  }
+/** A rootfs tarball for `podman import`: the Kubernetes lab's busybox layer (lab/k8s/images.ts). */
+async function busyboxRootfs(dir: string): Promise<string> {
   const tar = `${dir}/rootfs.tar`;
-  const r = run(["tar", "-C", root, "-cf", tar, "."]);
-  if (r.code !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  await writeTarFile(tar, busyboxLayer());
   return tar;
 }
 
@@ -123,7 +118,7 @@ async function withPodman(
         skipped(test, (e as Error).message);
         return;
       }
-      sb.podmanOk(["import", "--quiet", busyboxRootfs(sb.dir), IMAGE]);
+      sb.podmanOk(["import", "--quiet", await busyboxRootfs(sb.dir), IMAGE]);
       // Can this machine run a container at all? If not, that is the environment, not skein.
       const probe = sb.podman([
         "run",
