@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Handle, isNetlinkError, type NetHandle } from "../net/mod.ts";
+import { type Handle, isNetlinkError, type Link, type NetHandle } from "../net/mod.ts";
+import type { KernelMonitor } from "../net/monitor.ts";
 import { ensureSysctl, netnsSysctl } from "../node/sysctl.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { parseCidr } from "../net/cidr.ts";
@@ -39,13 +40,58 @@ export function linkDelIfExists(h: NetHandle, name: string): boolean {
  * linkDelIfExists() with the kernel's part on a helper thread (Handle.linkDelAsync): resolves
  * to true when a link was deleted, false when there was none.
  */
-export async function linkDelIfExistsAsync(h: Handle, name: string): Promise<boolean> {
+export async function linkDelIfExistsAsync(h: Handle, name: string | number): Promise<boolean> {
   try {
     await h.linkDelAsync(name);
     return true;
   } catch (e) {
     if (isNetlinkError(e, "ENODEV", "ENOENT")) return false;
     throw e;
+  }
+}
+
+/**
+ * linkDelIfExistsAsync() for a process that outlives the call (the daemon): resolves as soon as
+ * the kernel has unregistered the link, which its RTM_DELLINK notification says, instead of when
+ * the delete call returns. A veth's delete call returns ~15 ms later: after unregistering it
+ * (name, addresses and routes gone, under the RTNL lock) and releasing the lock, the kernel waits
+ * in netdev_run_todo()'s rcu_barrier() before freeing it; nothing can fail any more by then. The
+ * call finishes on its helper thread meanwhile (a plugin process could not exit before it does).
+ * Without a notification (the monitor cannot be opened, notifications were lost) it waits for
+ * the call's own answer, so every failure is reported as linkDelIfExistsAsync() reports it.
+ */
+export async function linkDelUnregistered(h: Handle, name: string): Promise<boolean> {
+  const link = h.linkFind(name);
+  if (!link) return false;
+  let mon: KernelMonitor | undefined;
+  try {
+    const { KernelMonitor } = await import("../net/monitor.ts");
+    mon = KernelMonitor.open({ netns: h.netns, groups: ["link"], rcvbuf: 1 << 20 });
+  } catch {
+    mon = undefined;
+  }
+  const del = linkDelIfExistsAsync(h, link.index);
+  if (!mon) return await del;
+  const m = mon;
+  del.catch(() => {}).finally(() => m.close());
+  return await Promise.race([del, unregistered(m, link).then((seen) => seen ? true : del)]);
+}
+
+/**
+ * True once the monitor reports `link`'s RTM_DELLINK: same index, same kind (a bridge port's
+ * AF_BRIDGE notification for the same index carries no kind); false when the monitor closes
+ * first or lost notifications.
+ */
+async function unregistered(mon: KernelMonitor, link: Link): Promise<boolean> {
+  while (true) {
+    for (const ev of mon.read()) {
+      if (ev.kind === "lost") return false;
+      if (
+        ev.kind === "link" && ev.op === "del" && ev.link.index === link.index &&
+        ev.link.kind === link.kind
+      ) return true;
+    }
+    if (!await mon.wait()) return false;
   }
 }
 

@@ -24,6 +24,8 @@ export interface CniCallOptions {
   hostNetns?: string;
   /** The plugin process, when this process runs the call for it (see RunContext.peerPid). */
   peerPid?: number;
+  /** This process outlives the call (see RunContext.longLived). */
+  longLived?: boolean;
 }
 
 /** What one call prints and returns. */
@@ -82,7 +84,11 @@ export async function runCniCall(o: CniCallOptions): Promise<CniCallResult> {
       };
     }
     const { runCni } = await import("./plugin.ts");
-    const out = await runCni(cmd, stdin, { hostNetns: o.hostNetns, peerPid: o.peerPid });
+    const out = await runCni(cmd, stdin, {
+      hostNetns: o.hostNetns,
+      peerPid: o.peerPid,
+      longLived: o.longLived,
+    });
     return { code: 0, stdout: out === undefined ? EMPTY : jsonLine(out), stderr: EMPTY };
   } catch (e) {
     // Never a stack trace: the runtime shows msg/details to users, and logs stderr.

@@ -34,7 +34,7 @@ import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
 // CHECK (check.ts), masquerade (masq.ts) and VERSION (version_cmd.ts) are imported when used:
 // ADD and DEL without ipMasq do not load them.
 import { hostVethName, isHostVethName } from "../node/veth_name.ts";
-import { linkDelIfExists, linkDelIfExistsAsync, step } from "./_kernel.ts";
+import { linkDelIfExists, linkDelIfExistsAsync, linkDelUnregistered, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
 
 mark("plugin modules loaded");
@@ -52,6 +52,11 @@ export interface RunContext {
    * `/proc/<pid>`), since the runtime's /run/netns may be a mount the daemon does not see.
    */
   peerPid?: number;
+  /**
+   * This process outlives the call (the daemon): work the kernel finishes on its own, like
+   * freeing a deleted veth after RCU grace periods, need not delay the answer.
+   */
+  longLived?: boolean;
 }
 
 /**
@@ -107,7 +112,7 @@ async function runVerb(
     case "ADD":
       return formatResult(await cmdAdd(call), conf.cniVersion);
     case "DEL":
-      await cmdDel(call);
+      await cmdDel(call, ctx);
       return undefined;
     case "CHECK":
       await cmdCheck(call);
@@ -240,7 +245,7 @@ function withDns(conf: NetConf, r: CniResult): CniResult {
   return r;
 }
 
-async function cmdDel(call: IpamCall): Promise<void> {
+async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   const { conf, args } = call;
   const errors: unknown[] = [];
   if (conf.mode === "loopback") {
@@ -256,12 +261,15 @@ async function cmdDel(call: IpamCall): Promise<void> {
   }
   // Deleting a veth keeps the kernel busy ~20 ms (RCU grace periods): start it on a helper
   // thread and release the addresses meanwhile. Errors are reported IPAM's first, as before.
+  // The daemon answers once the kernel unregistered the veth (linkDelUnregistered).
   const hostName = hostVethName(args.containerId, args.ifName);
   let host: Handle | undefined;
   let hostDel: Promise<unknown>;
   try {
     host = openHandle(hostOf(call));
-    hostDel = linkDelIfExistsAsync(host, hostName);
+    hostDel = ctx.longLived
+      ? linkDelUnregistered(host, hostName)
+      : linkDelIfExistsAsync(host, hostName);
   } catch (e) {
     hostDel = Promise.reject(e);
   }

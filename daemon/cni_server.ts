@@ -220,6 +220,7 @@ async function runWithDeadline(ctx: Service, r: Request): Promise<Forwarded> {
       stdin: r.stdin,
       hostNetns: ctx.o.hostNetns,
       peerPid: r.peerPid,
+      longLived: true,
     }));
   try {
     return await Promise.race([work, late]);
