@@ -1,16 +1,17 @@
 import { assertEquals, assertRejects } from "../../testing/assert.ts";
+import { ImageBuildError } from "./images.ts";
 import type { BuiltImage, ImportImageOptions } from "./images.ts";
-import { nodeImageLoader, type NodeImagesOptions } from "./node_images.ts";
+import { buildNodeImages, importNodeImages } from "./node_images.ts";
 import type { KubeLabNode } from "./types.ts";
 
-const node = (n: string): KubeLabNode => ({
-  name: `lab-${n}`,
-  netns: `lab-${n}`,
-  mountNs: `/run/skein/lab/lab/mnt/${n}`,
+const node: KubeLabNode = {
+  name: "lab-n1",
+  netns: "lab-n1",
+  mountNs: "/run/skein/lab/lab/mnt/n1",
   address: "192.168.77.11",
-  dir: `/run/skein/lab/lab/nodes/${n}`,
+  dir: "/run/skein/lab/lab/nodes/n1",
   containerdSocket: "/run/containerd/containerd.sock",
-});
+};
 
 const image = (ref: string): BuiltImage => ({
   ref,
@@ -21,40 +22,45 @@ const image = (ref: string): BuiltImage => ({
   ms: 1,
 });
 
-Deno.test("nodeImageLoader(): builds once, imports every image into each node's k8s.io through nsenter", async () => {
-  let builds = 0;
-  const imports: ImportImageOptions[] = [];
-  const seen: NodeImagesOptions[] = [];
-  const load = nodeImageLoader({ version: "0.1.0", skein: false }, {
-    build: (o) => {
-      builds++;
-      seen.push(o);
-      return Promise.resolve([image("a"), image("b")]);
-    },
-    importOne: (o) => {
-      imports.push(o);
-      return Promise.resolve();
-    },
-  });
-  assertEquals(builds, 1, "the build starts when the loader is made");
-  await Promise.all([load(node("n1")), load(node("n2"))]);
-  assertEquals(builds, 1);
-  assertEquals(seen[0]?.skein, false);
-  assertEquals(imports.length, 4);
-  assertEquals(imports[0], {
+Deno.test("importNodeImages(): every image into the node's k8s.io, overlayfs, through nsenter", async () => {
+  const calls: ImportImageOptions[] = [];
+  const importOne = (o: ImportImageOptions) => {
+    calls.push(o);
+    return Promise.resolve();
+  };
+  await importNodeImages(node, { busybox: image("a"), skein: image("b") }, importOne);
+  assertEquals(calls.map((c) => c.archive), ["/cache/a.tar", "/cache/b.tar"]);
+  assertEquals(calls[0], {
     socket: "/run/containerd/containerd.sock",
     archive: "/cache/a.tar",
     namespace: "k8s.io",
     exec: ["nsenter", "--mount=/run/skein/lab/lab/mnt/n1", "--net=/run/netns/lab-n1"],
     snapshotter: "overlayfs",
   });
+  await importNodeImages(node, { busybox: image("a") }, importOne);
+  assertEquals(calls.length, 3);
 });
 
-Deno.test("nodeImageLoader(): a failed build fails each node's step with its error", async () => {
-  const load = nodeImageLoader({ version: "0.1.0" }, {
-    build: () => Promise.reject(new Error("no busybox")),
-    importOne: () => Promise.resolve(),
-  });
-  await assertRejects(() => load(node("n1")), Error, "no busybox");
-  await assertRejects(() => load(node("n2")), Error, "no busybox");
+Deno.test("buildNodeImages(): --cni reference needs only busybox; skein's image needs a version", async () => {
+  const cacheDir = Deno.makeTempDirSync({ prefix: "skein-node-images-" });
+  try {
+    let haveBusybox = true;
+    try {
+      Deno.statSync("/bin/busybox");
+    } catch {
+      haveBusybox = false;
+    }
+    if (haveBusybox) {
+      const ref = await buildNodeImages("reference", undefined, () => {}, { cacheDir });
+      assertEquals(ref.skein, undefined);
+      assertEquals(ref.busybox.ref, "skein.local/busybox:latest");
+      await assertRejects(
+        () => buildNodeImages("skein", undefined, () => {}, { cacheDir }),
+        ImageBuildError,
+        "version",
+      );
+    }
+  } finally {
+    Deno.removeSync(cacheDir, { recursive: true });
+  }
 });
