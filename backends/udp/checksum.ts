@@ -45,14 +45,16 @@ export function sum16(b: Uint8Array, off: number, len: number, init = 0): number
     let w = (b.byteOffset + i) >> 2;
     const n = (end - i) >> 2;
     const wEnd = w + n;
-    let a = 0, c = 0;
-    for (; w + 1 < wEnd; w += 2) {
+    let a = 0, c = 0, d = 0, e = 0; // four independent sums: the loads overlap
+    for (; w + 3 < wEnd; w += 4) {
       a += u[w]!;
       c += u[w + 1]!;
+      d += u[w + 2]!;
+      e += u[w + 3]!;
     }
-    if (w < wEnd) a += u[w]!;
+    for (; w < wEnd; w++) a += u[w]!;
     i += n * 4;
-    const le = fold16(a + c);
+    const le = fold16(a + c + d + e);
     s += ((le & 0xff) << 8) | (le >> 8);
   }
   for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
