@@ -15,7 +15,7 @@
  */
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
-import { PacketIo, READY_WAKE } from "../../net/packet_io.ts";
+import { PacketIo, READY_SOCK, READY_TUN, READY_WAKE } from "../../net/packet_io.ts";
 import { Coalescer } from "./coalesce.ts";
 import {
   DROPPED,
@@ -233,8 +233,13 @@ async function loop(p: PacketIo): Promise<void> {
       await takeMessages();
       if (bits === 0) continue;
     }
-    for (let r = 0; r < ROUNDS; r++) {
-      if (tunToUdp(p) + udpToTun(p) === 0) break;
+    // Only the side poll() saw ready; a side that filled a whole batch may have more, and then
+    // both sides are looked at each round until both are drained (a short batch means empty).
+    let tun = (bits & READY_TUN) !== 0, sock = (bits & READY_SOCK) !== 0;
+    for (let r = 0; r < ROUNDS && (tun || sock); r++) {
+      const busyTx = tun && tunToUdp(p) >= p.slots;
+      const busyRx = sock && udpToTun(p) >= p.slots;
+      tun = sock = busyTx || busyRx;
     }
   }
   self.postMessage({ type: "stopped" });
