@@ -250,14 +250,21 @@ export class KubeStore implements LeaseStore {
     throw new StoreError(`Cannot set a podCIDR on Node "${req.node}": it kept changing`);
   }
 
-  /** Uses the Node's podCIDR as is (when it fits the network) and writes the annotations. */
+  /**
+   * Uses the Node's podCIDR as is (when it is a subnet of the network) and writes the
+   * annotations.
+   */
   async #announce(
     node: KubeNode,
     cidrs: { subnet: string; subnet6?: string },
     req: AcquireRequest,
     config: NetworkConfig,
   ): Promise<Lease> {
-    const range = subnetRange(config, 4);
+    // Any /len subnet of the network: subnetMin/subnetMax (by default the network's first
+    // subnet is skipped, as flannel does) govern only skein's own allocation; a cluster's
+    // controller-manager (--allocate-node-cidrs) hands the first Node the first subnet.
+    const range = { ...subnetRange(config, 4), min: 0n };
+    range.max = (1n << BigInt(range.len - range.network.prefix)) - 1n;
     if (!inRange(range, cidrs.subnet)) {
       throw new StoreError(
         `Node "${req.node}" has podCIDR ${cidrs.subnet}, which is not a /${range.len} subnet of ${config.network}`,

@@ -172,6 +172,10 @@ Deno.test("kubernetes datastore on a real kube-apiserver", async (t) => {
             JSON.parse(n.metadata.annotations[A.backendData]!).VtepMAC,
             "0a:00:00:00:00:01",
           );
+          // The network's first subnet (what kube-controller-manager --allocate-node-cidrs gives
+          // the first Node) is used too: subnetMin only governs skein's own allocation.
+          await createNode(admin, "preset-0", "10.60.0.0/24");
+          assertEquals((await s.acquire(req("preset-0", "192.168.60.3"))).subnet, "10.60.0.0/24");
           // A podCIDR outside the network is refused, not used.
           await createNode(admin, "preset-2", "10.99.0.0/24");
           await assertRejects(

@@ -12,6 +12,8 @@ import { netnsList } from "../../net/mod.ts";
 import { processCmdline } from "../_proc.ts";
 import { cgroupHierarchies, readKubeletSysctls } from "./host_state.ts";
 import { NODE_PATHS } from "./mount_ns.ts";
+import { nodeContainerIds } from "./teardown.ts";
+import { LAB_ROOT } from "../plan.ts";
 
 /** What machineSnapshot() records. */
 export interface MachineSnapshot {
@@ -27,6 +29,8 @@ export interface MachineSnapshot {
   sysctls: Record<string, string>;
   /** The host paths the nodes bind over (and containerd's default opt dir): present or not. */
   paths: Record<string, boolean>;
+  /** Containers of the labs running at the time: id → lab name (their k8s.io cgroups). */
+  containerOwners: Record<string, string>;
 }
 
 function cgroupTree(): string[] {
@@ -41,14 +45,53 @@ function cgroupTree(): string[] {
   return out.sort();
 }
 
+/** Named network namespaces by inode ("host" for the root one). */
+function netnsNames(): Map<number, string> {
+  const out = new Map<number, string>();
+  try {
+    out.set(Deno.statSync("/proc/1/ns/net").ino!, "host");
+  } catch { /* no /proc/1 */ }
+  for (const n of netnsList()) {
+    try {
+      out.set(Deno.statSync(`/run/netns/${n}`).ino!, n);
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** "PID netns=NAME CMDLINE" per live process (NAME "?" for an unnamed namespace). */
 function processes(): string[] {
+  const names = netnsNames();
   const out: string[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
     const cmd = processCmdline(Number(e.name));
-    if (cmd) out.push(`${e.name} ${cmd}`);
+    if (!cmd) continue;
+    let ns = "?";
+    try {
+      ns = names.get(Deno.statSync(`/proc/${e.name}/ns/net`).ino!) ?? "?";
+    } catch { /* gone meanwhile */ }
+    out.push(`${e.name} netns=${ns} ${cmd}`);
   }
   return out.sort();
+}
+
+/** The labs' containers: container id → lab name (from each node's containerd directories). */
+function containerOwners(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const dirs = (d: string) => {
+    try {
+      return [...Deno.readDirSync(d)].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  for (const lab of dirs(root)) {
+    for (const node of dirs(`${root}/${lab}/nodes`)) {
+      for (const id of nodeContainerIds(`${root}/${lab}/nodes/${node}`)) out[id] = lab;
+    }
+  }
+  return out;
 }
 
 function exists(path: string): boolean {
@@ -60,8 +103,8 @@ function exists(path: string): boolean {
   }
 }
 
-/** Takes a snapshot of the machine (see MachineSnapshot). */
-export function machineSnapshot(): MachineSnapshot {
+/** Takes a snapshot of the machine (see MachineSnapshot); `root`: where labs keep their state. */
+export function machineSnapshot(root = LAB_ROOT): MachineSnapshot {
   const paths = [...NODE_PATHS.map((p) => p.path), "/opt/containerd", "/usr/local/lib/skein"];
   return {
     namespaces: netnsList(),
@@ -70,6 +113,7 @@ export function machineSnapshot(): MachineSnapshot {
     processes: processes(),
     sysctls: readKubeletSysctls(),
     paths: Object.fromEntries(paths.map((p) => [p, exists(p)])),
+    containerOwners: containerOwners(root),
   };
 }
 
@@ -78,24 +122,44 @@ const LAB_PROCESS =
   /(^|\/)(kubelet|kube-apiserver|kube-scheduler|kube-controller-manager|containerd|containerd-shim[\w-]*|etcd|runc)( |$)/;
 
 /**
- * Only what can be lab `name`'s: its namespaces and CRI's `cni-*`, mounts under /run/netns of
- * those, under the lab's state dir or on the nodes' paths, `k8s.io` and `kubepods` cgroups,
- * Kubernetes/containerd/etcd processes and those naming the lab's state dir.
+ * Only what can be lab `name`'s (`before` and `after` tell other labs' containers apart): its
+ * namespaces and CRI's `cni-*`, mounts under /run/netns of those, under the lab's state dir or on
+ * the nodes' paths; `k8s.io` and `kubepods` cgroups but those of another lab's containers;
+ * processes in the lab's namespaces, Kubernetes/containerd/etcd processes in an unnamed
+ * namespace (a leftover whose namespace was deleted) and those naming the lab's state dir or
+ * nodes. Another lab's or test's namespaces, containers and processes are not compared.
  */
-export function labScope(name: string, root = "/run/skein/lab") {
+export function labScope(
+  name: string,
+  before: MachineSnapshot,
+  after: MachineSnapshot,
+  root = LAB_ROOT,
+): SnapshotScope {
   const nodePaths = NODE_PATHS.map((p) => p.path);
+  const others = new Set(
+    Object.entries({ ...before.containerOwners, ...after.containerOwners })
+      .filter(([, lab]) => lab !== name).map(([id]) => id),
+  );
+  const mine = (ns: string) => ns.startsWith(`${name}-`) || ns.startsWith("cni-");
   return {
-    namespaces: (n: string) => n.startsWith(`${name}-`) || n.startsWith("cni-"),
+    namespaces: mine,
     mounts: (m: string) => {
       const mp = m.split(" ")[0]!;
       return mp.startsWith(`/run/netns/${name}-`) || mp.startsWith("/run/netns/cni-") ||
         mp.startsWith(`${root}/${name}`) ||
         nodePaths.some((p) => mp === p || mp.startsWith(`${p}/`));
     },
-    cgroups: (c: string) => /\/(k8s\.io|kubepods)(\/|$)/.test(c),
+    cgroups: (c: string) => {
+      const m = /\/(k8s\.io|kubepods)(\/([^/]+))?/.exec(c);
+      return m !== null && !(m[3] !== undefined && others.has(m[3]));
+    },
     processes: (p: string) => {
-      const cmd = p.slice(p.indexOf(" ") + 1);
-      return LAB_PROCESS.test(cmd.split(" ")[0]!) || cmd.includes(`${root}/${name}/`);
+      const [, ns = "", cmd = ""] = /^\d+ netns=(\S+) (.*)$/.exec(p) ?? [];
+      if (cmd.includes(`${root}/${name}/`) || new RegExp(`=${name}-n\\d+( |$)`).test(cmd)) {
+        return true;
+      }
+      if (ns.startsWith(`${name}-`)) return true;
+      return ns === "?" && LAB_PROCESS.test(cmd.split(" ")[0]!);
     },
   };
 }

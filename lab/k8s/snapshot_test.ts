@@ -5,9 +5,10 @@ const base: MachineSnapshot = {
   namespaces: ["other-n1"],
   mounts: ["/ ext4 /dev/vda"],
   cgroups: ["/sys/fs/cgroup/memory"],
-  processes: ["1 /sbin/init"],
+  processes: ["1 netns=host /sbin/init"],
   sysctls: { "kernel/panic": "0" },
   paths: { "/var/lib/kubelet": false },
+  containerOwners: { "bbbb": "other" },
 };
 
 Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
@@ -15,30 +16,51 @@ Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
   const after: MachineSnapshot = {
     namespaces: ["other-n1", "k-n1", "cni-1234"],
     mounts: ["/ ext4 /dev/vda", "/var/lib/kubelet ext4 /dev/vda"],
-    cgroups: ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/k8s.io"],
-    processes: ["1 /sbin/init", "77 /usr/bin/containerd --config x", "78 sleep 1"],
+    cgroups: [
+      "/sys/fs/cgroup/memory",
+      "/sys/fs/cgroup/memory/k8s.io",
+      "/sys/fs/cgroup/memory/k8s.io/aaaa",
+      "/sys/fs/cgroup/memory/k8s.io/bbbb",
+    ],
+    processes: [
+      "1 netns=host /sbin/init",
+      "77 netns=? /usr/bin/containerd --config x",
+      "78 netns=host sleep 1",
+      "79 netns=other-n1 /usr/bin/containerd --config x",
+      "80 netns=k-n1 /usr/bin/kubelet --hostname-override=k-n1",
+    ],
     sysctls: { "kernel/panic": "10" },
     paths: { "/var/lib/kubelet": true },
+    containerOwners: { "bbbb": "other" },
   };
   assertEquals(snapshotDiff(base, after), [
     "+ netns k-n1",
     "+ netns cni-1234",
     "+ mount /var/lib/kubelet ext4 /dev/vda",
     "+ cgroup /sys/fs/cgroup/memory/k8s.io",
-    "+ process 77 /usr/bin/containerd --config x",
-    "+ process 78 sleep 1",
+    "+ cgroup /sys/fs/cgroup/memory/k8s.io/aaaa",
+    "+ cgroup /sys/fs/cgroup/memory/k8s.io/bbbb",
+    "+ process 77 netns=? /usr/bin/containerd --config x",
+    "+ process 78 netns=host sleep 1",
+    "+ process 79 netns=other-n1 /usr/bin/containerd --config x",
+    "+ process 80 netns=k-n1 /usr/bin/kubelet --hostname-override=k-n1",
     "sysctl kernel/panic: 0 -> 10",
     "path /var/lib/kubelet: absent -> present",
   ]);
-  // Scoped to lab "k": another test's namespace and a stray sleep are not the lab's.
-  const scoped = snapshotDiff(
-    base,
-    { ...after, namespaces: [...after.namespaces, "x-n1"] },
-    labScope("k"),
+  // Scoped to lab "k": another lab's namespace, container and containerd, a stray sleep are not
+  // the lab's; a containerd in a deleted namespace may be.
+  const after2 = { ...after, namespaces: [...after.namespaces, "x-n1"] };
+  assertEquals(
+    snapshotDiff(base, after2, labScope("k", base, after2)).filter((l) =>
+      /netns|process|cgroup/.test(l)
+    ),
+    [
+      "+ netns k-n1",
+      "+ netns cni-1234",
+      "+ cgroup /sys/fs/cgroup/memory/k8s.io",
+      "+ cgroup /sys/fs/cgroup/memory/k8s.io/aaaa",
+      "+ process 77 netns=? /usr/bin/containerd --config x",
+      "+ process 80 netns=k-n1 /usr/bin/kubelet --hostname-override=k-n1",
+    ],
   );
-  assertEquals(scoped.filter((l) => /netns|process/.test(l)), [
-    "+ netns k-n1",
-    "+ netns cni-1234",
-    "+ process 77 /usr/bin/containerd --config x",
-  ]);
 });
