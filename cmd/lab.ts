@@ -58,7 +58,8 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         routes to same-segment nodes, the tunnel only across the router.
         --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
         backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS
-        adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node.
+        adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node, with the
+        explicit rules import: all, export: all (an eBGP peer needs them: RFC 8212).
         --datastore kubernetes starts etcd and kube-apiserver v1.20.2 (scripts/build-kube.sh) in
         a control-plane namespace LAB-cp on the lab's segment (apiserver on 192.168.77.2:6443,
         etcd on LAB-cp's own 127.0.0.1) with RBAC, creates a Node object per lab node (no

@@ -70,3 +70,26 @@ Deno.test("bgp config: bad values are refused naming the field", () => {
     "only applies to the bgp backend",
   );
 });
+
+Deno.test("bgp config: per-peer import/export rules (all, none, CIDRs); anything else names the field", () => {
+  const c = buildConfig(
+    "backend: {type: bgp, peers: [{address: 192.168.77.254, asNumber: 65000, import: [0.0.0.0/0, 10.50.0.0/16], export: all}, {address: 192.168.77.253, asNumber: 65001, import: none}]}\n",
+    {},
+    H,
+  ).backend;
+  const peers = c.peers as { import?: unknown; export?: unknown }[];
+  assertEquals(peers.map((p) => [p.import, p.export]), [
+    [["0.0.0.0/0", "10.50.0.0/16"], "all"],
+    ["none", undefined],
+  ]);
+  assertStringIncludes(
+    bad("backend: {type: bgp, peers: [{address: 10.0.0.1, asNumber: 65000, import: some}]}\n"),
+    "config.backend.peers: [0].import must be all, none or a list of CIDRs",
+  );
+  assertStringIncludes(
+    bad(
+      "backend: {type: bgp, peers: [{address: 10.0.0.1, asNumber: 65000, export: [10.0.0.0]}]}\n",
+    ),
+    "config.backend.peers: [0].export must be all, none or a list of CIDRs",
+  );
+});

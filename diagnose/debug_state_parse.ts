@@ -78,6 +78,8 @@ export interface BgpDebug {
     lastDown?: string;
     prefixesReceived: number;
     prefixesAdvertised: number;
+    /** Why a rule is none without being configured so (an eBGP peer without one: RFC 8212). */
+    policyNote?: string;
   }[];
   /** The Loc-RIB's best routes (what the kernel should hold, proto 186). */
   routes: { prefix: string; nextHop: string; peer: string; stale: boolean }[];
@@ -245,6 +247,7 @@ function bgpPeer(v: unknown): BgpDebug["peers"][number] {
     };
   }
   if (typeof p.lastDown === "string") out.lastDown = p.lastDown;
+  if (typeof p.policyNote === "string") out.policyNote = p.policyNote;
   return out;
 }
 

@@ -34,7 +34,9 @@ export function daemonConfig(
       ...(o.directRouting ? { directRouting: true } : {}),
       ...(o.bgp?.asNumber !== undefined ? { asNumber: o.bgp.asNumber } : {}),
       ...(o.bgp?.mesh === false ? { nodeToNodeMesh: false } : {}),
-      ...(o.bgp?.peers?.length ? { peers: o.bgp.peers } : {}),
+      ...(o.bgp?.peers?.length
+        ? { peers: o.bgp.peers.map((p) => ({ ...p, import: "all", export: "all" })) }
+        : {}),
     },
     datastore,
     iface: "eth0",

@@ -75,7 +75,8 @@ export interface LabOptions {
   directRouting?: boolean;
   /**
    * The bgp backend's lab flags: `--bgp-as N` (backend.asNumber), `--no-bgp-mesh`
-   * (nodeToNodeMesh: false), `--bgp-peer IP:AS` (a `peers` entry on every node).
+   * (nodeToNodeMesh: false), `--bgp-peer IP:AS` (a `peers` entry on every node, with the
+   * explicit rules `import: all, export: all` an eBGP peer needs: RFC 8212).
    */
   bgp?: { asNumber?: number; mesh?: boolean; peers?: { address: string; asNumber: number }[] };
   /** Lease TTL in seconds handed to the daemons (short in tests). */

@@ -15,8 +15,13 @@ import {
   intField,
   show,
 } from "../../component/fields.ts";
-import { tryParseIp } from "../../net/cidr.ts";
+import { tryParseCidr, tryParseIp } from "../../net/cidr.ts";
 import { validHoldTime } from "./fsm.ts";
+import type { PrefixRule } from "./rib.ts";
+import type { PeerSpec } from "./speaker.ts";
+
+/** A peer's `import` or `export` rule: every prefix, none, or those inside one of the CIDRs. */
+export type PeerRule = "all" | "none" | string[];
 
 /** One `peers` entry. */
 export interface PeerConfig {
@@ -24,6 +29,13 @@ export interface PeerConfig {
   asNumber: number;
   password?: string;
   holdTime?: number;
+  /**
+   * Which routes are taken from the peer (RFC 8212: an eBGP peer without one gets nothing
+   * imported; an iBGP peer defaults to "all": every prefix outside this node's subnets).
+   */
+  import?: PeerRule;
+  /** Which of this node's routes the peer is sent (eBGP without one: nothing; iBGP: "all"). */
+  export?: PeerRule;
 }
 
 const MAX_AS = 4294967295;
@@ -54,6 +66,19 @@ function holdTimeOf(raw: unknown, at: string): number {
   return raw;
 }
 
+function ruleOf(raw: unknown, at: string): PeerRule {
+  if (raw === "all" || raw === "none") return raw;
+  const bad = () =>
+    new FieldProblem(
+      `${at}must be all, none or a list of CIDRs like [10.0.0.0/8, 0.0.0.0/0], got ${show(raw)}`,
+    );
+  if (!Array.isArray(raw) || raw.length === 0) throw bad();
+  for (const c of raw) {
+    if (typeof c !== "string" || !c.includes("/") || !tryParseCidr(c)) throw bad();
+  }
+  return raw as string[];
+}
+
 function parsePeer(raw: unknown, i: number): PeerConfig {
   const at = `[${i}].`;
   if (!isRecord(raw)) {
@@ -61,7 +86,7 @@ function parsePeer(raw: unknown, i: number): PeerConfig {
       `[${i}] must be a map like {address: 192.168.77.254, asNumber: 65000}, got ${show(raw)}`,
     );
   }
-  checkKeys(raw, ["address", "asNumber", "password", "holdTime"], at);
+  checkKeys(raw, ["address", "asNumber", "password", "holdTime", "import", "export"], at);
   const ip = typeof raw.address === "string" ? tryParseIp(raw.address) : undefined;
   if (!ip) throw new FieldProblem(`${at}address must be an IP address, got ${show(raw.address)}`);
   if (raw.asNumber === undefined) throw new FieldProblem(`${at}asNumber is required`);
@@ -79,12 +104,14 @@ function parsePeer(raw: unknown, i: number): PeerConfig {
     p.password = raw.password as string;
   }
   if (raw.holdTime !== undefined) p.holdTime = holdTimeOf(raw.holdTime, `${at}holdTime `);
+  if (raw.import !== undefined) p.import = ruleOf(raw.import, `${at}import `);
+  if (raw.export !== undefined) p.export = ruleOf(raw.export, `${at}export `);
   return p;
 }
 
 const peersField: DefaultedField<PeerConfig[]> = {
   help:
-    "extra BGP peers (ToR routers, external route reflectors): [{address, asNumber, password, holdTime}]",
+    "extra BGP peers (ToR routers, external route reflectors): [{address, asNumber, password, holdTime, import, export}]; an eBGP peer needs import/export (all, none or CIDRs: RFC 8212)",
   arg: "LIST",
   default: [],
   parse(raw) {
@@ -136,6 +163,38 @@ const gracefulRestartField: DefaultedField<{ restartTime: number }> = {
     return { restartTime: t };
   },
 };
+
+function rule(r: PeerRule | undefined, ebgp: boolean): PrefixRule {
+  if (r === undefined) return !ebgp;
+  return r === "all" ? true : r === "none" ? false : r;
+}
+
+/**
+ * A `peers` entry as the speaker's PeerSpec, with its explicit rule: `import`/`export` as
+ * configured; without them an iBGP peer gets skein's rule (all) and an eBGP peer none (RFC
+ * 8212), which `policyNote` says (logged, and shown by diagnose).
+ */
+export function configPeer(p: PeerConfig, i: number, localAs: number): PeerSpec {
+  const ebgp = p.asNumber !== localAs;
+  const missing = ebgp ? (["import", "export"] as const).filter((k) => p[k] === undefined) : [];
+  const { import: imp, export: exp, ...rest } = p;
+  return {
+    ...rest,
+    policy: { import: rule(imp, ebgp), export: rule(exp, ebgp) },
+    source: "config",
+    ...(missing.length
+      ? {
+        policyNote: `eBGP peer without ${missing.join("/")} rule: nothing ${
+          missing.length === 2
+            ? "is taken from or sent to it"
+            : missing[0] === "import"
+            ? "is taken from it"
+            : "is sent to it"
+        } (RFC 8212); set backend.peers[${i}].${missing.join(" / .")} to all, none or CIDRs`,
+      }
+      : {}),
+  };
+}
 
 /** The bgp backend's fields, in the order `--help` lists them. */
 export const BGP_FIELDS: {

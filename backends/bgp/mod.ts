@@ -6,9 +6,10 @@
  * Encapsulation reuses the existing backends' devices: `none` (host-gw's setup), `ipip`
  * (skein-ipip) or `vxlan` (skein.1); `crossSubnet` tunnels only to nodes off this node's subnet.
  *
- * Every configured peer gets skein's explicit rule (RFC 8212 spirit: nothing is accepted or
- * announced to an eBGP peer without one): import only prefixes outside this node's subnets,
- * export only this node's pod subnets (and reflected routes as a route reflector).
+ * Every peer has an explicit rule (RFC 8212: nothing is accepted from or announced to an eBGP
+ * peer without one): `peers[].import` / `export` (all, none, or CIDRs); mesh and iBGP peers
+ * default to skein's rule: import only prefixes outside this node's subnets, export only this
+ * node's pod subnets (and reflected routes as a route reflector).
  *
  * @module
  */
@@ -36,7 +37,7 @@ import type {
   SetupResult,
 } from "../types.ts";
 import { VxlanBackend } from "../vxlan.ts";
-import type { BGP_FIELDS } from "./config.ts";
+import { type BGP_FIELDS, configPeer } from "./config.ts";
 import { bgpDesired, type BgpRoute } from "./desired.ts";
 import { type PeerSpec, Speaker } from "./speaker.ts";
 
@@ -162,11 +163,7 @@ export class BgpBackend implements Backend {
   }
 
   #configPeers(): PeerSpec[] {
-    return this.settings.peers.map((p) => ({
-      ...p,
-      policy: { import: true, export: true },
-      source: "config" as const,
-    }));
+    return this.settings.peers.map((p, i) => configPeer(p, i, this.settings.asNumber));
   }
 
   #peers(leases: readonly Lease[], self: Lease): PeerSpec[] {

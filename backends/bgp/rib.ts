@@ -2,14 +2,15 @@
  * The BGP routing tables, pure: Adj-RIB-In per peer, the Loc-RIB's best path per prefix, and
  * what each peer is sent (RFC 4271 §9). skein's policy is built in, explicit per peer:
  *
- * - import: only peers whose policy says `import` (RFC 8212: an eBGP peer gets nothing and is
- *   taken nothing from unless the adapter gives it a rule); only prefixes outside this node's
- *   own subnets (a covering route such as a default is fine); no AS path loop (eBGP), no route
- *   carrying our ORIGINATOR_ID or CLUSTER_ID back (RFC 4456 §8).
+ * - import: what the peer's rule allows (`true`: every prefix, `false`: none, a list of CIDRs:
+ *   prefixes inside one of them; RFC 8212: an eBGP peer gets nothing and is taken nothing from
+ *   unless the adapter gives it a rule); only prefixes outside this node's own subnets (a
+ *   covering route such as a default is fine); no AS path loop (eBGP), no route carrying our
+ *   ORIGINATOR_ID or CLUSTER_ID back (RFC 4456 §8).
  * - best path: highest LOCAL_PREF, shortest AS_PATH, lowest ORIGIN, lowest MED (same
  *   neighbour AS), eBGP over iBGP, lowest router id (ORIGINATOR_ID when reflected), shortest
  *   CLUSTER_LIST, lowest peer address.
- * - export: this node's own subnets to every peer whose policy says `export`; as a route
+ * - export: this node's own subnets to every peer whose rule allows them; as a route
  *   reflector (RFC 4456, every iBGP peer a client) the best iBGP-learned routes to the other
  *   iBGP peers, with ORIGINATOR_ID and our cluster id prepended to CLUSTER_LIST.
  * - graceful restart (RFC 4724): a peer that went down gracefully keeps its routes as stale
@@ -31,7 +32,20 @@ export interface RibPeer {
   /** The peer's BGP identifier (from its OPEN). */
   routerId: string;
   /** Explicit per-peer rule (RFC 8212 spirit): take routes from it / send ours to it. */
-  policy: { import: boolean; export: boolean };
+  policy: { import: PrefixRule; export: PrefixRule };
+}
+
+/** A per-peer prefix rule: every prefix (`true`), none (`false`), or those inside one of the CIDRs. */
+export type PrefixRule = boolean | readonly string[];
+
+/** Whether `rule` lets `prefix` through (a list: `prefix` is inside one of its CIDRs). */
+export function ruleAllows(rule: PrefixRule, prefix: string): boolean {
+  if (typeof rule === "boolean") return rule;
+  const c = parseCidr(prefix);
+  return rule.some((r) => {
+    const rc = parseCidr(r);
+    return rc.prefix <= c.prefix && overlaps(rc, c);
+  });
 }
 
 /** One path to a prefix, as learned from one peer. */
@@ -244,11 +258,11 @@ export class Rib {
       if (r.type !== "mp-reach") continue;
       groups.push({ family: r.afi === AFI.IPV6 ? 6 : 4, nextHop: r.nextHops[0], prefixes: r.nlri });
     }
-    if (msg.treatAsWithdraw || !peer.policy.import) {
+    if (msg.treatAsWithdraw || peer.policy.import === false) {
       for (const g of groups) {
         for (const prefix of g.prefixes) {
           this.#withdraw(peer.key, prefix, change);
-          if (!peer.policy.import) {
+          if (peer.policy.import === false) {
             change.rejected.push({ prefix, reason: "no import rule for this peer" });
           }
         }
@@ -264,9 +278,13 @@ export class Rib {
         : undefined;
       for (const prefix of g.prefixes) {
         const reason = refused ??
-          (attrs
-            ? this.#isOwn(prefix) ? "inside this node's own subnet" : undefined
-            : "no next hop");
+          (!attrs
+            ? "no next hop"
+            : this.#isOwn(prefix)
+            ? "inside this node's own subnet"
+            : ruleAllows(peer.policy.import, prefix)
+            ? undefined
+            : "outside this peer's import rule");
         if (reason || !attrs) {
           change.rejected.push({ prefix, reason: reason ?? "no next hop" });
           this.#withdraw(peer.key, prefix, change);
@@ -443,11 +461,11 @@ export class Rib {
    */
   exportTo(to: RibPeer, nextHops: { 4?: string; 6?: string }): Map<string, ExportRoute> {
     const out = new Map<string, ExportRoute>();
-    if (!to.policy.export) return out;
+    if (to.policy.export === false) return out;
     const s = this.self;
     for (const { text, cidr } of this.#own) {
       const nh = nextHops[cidr.family];
-      if (!nh) continue;
+      if (!nh || !ruleAllows(to.policy.export, text)) continue;
       const attributes: PathAttribute[] = [
         { type: "origin", value: 0 },
         { type: "as-path", segments: to.ebgp ? [{ type: 2, asns: [s.localAs] }] : [] },
@@ -460,6 +478,7 @@ export class Rib {
     for (const r of this.#best.values()) {
       if (r.ebgp || r.peer === to.key || out.has(r.prefix)) continue;
       if ((r.originatorId ?? r.peerRouterId) === to.routerId) continue;
+      if (!ruleAllows(to.policy.export, r.prefix)) continue;
       out.set(r.prefix, {
         prefix: r.prefix,
         family: r.family,

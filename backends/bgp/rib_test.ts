@@ -247,3 +247,24 @@ Deno.test("identical path attributes are stored once across UPDATEs and freed wi
   rib.peerDown("10.0.0.2", false);
   assertEquals(rib.attributeSets, 0);
 });
+
+Deno.test("import/export rules as CIDR lists: only prefixes inside them pass", () => {
+  const rib = new Rib(SELF);
+  rib.setOwnPrefixes(["10.244.1.0/24", "10.245.1.0/24"]);
+  const tor = peer("192.168.77.254", {
+    ebgp: true,
+    policy: { import: ["10.50.0.0/16", "10.70.0.0/16"], export: ["10.244.0.0/16"] },
+  });
+  const c = rib.update(
+    tor,
+    announce(["10.50.1.0/24", "10.0.0.0/8", "10.60.0.0/16", "10.70.0.0/16"], "192.168.77.254", [], [
+      65000,
+    ]),
+  );
+  assertEquals(c.rejected.map((r) => [r.prefix, r.reason]), [
+    ["10.0.0.0/8", "outside this peer's import rule"],
+    ["10.60.0.0/16", "outside this peer's import rule"],
+  ]);
+  assertEquals([...rib.bestRoutes()].map((r) => r.prefix).sort(), ["10.50.1.0/24", "10.70.0.0/16"]);
+  assertEquals([...rib.exportTo(tor, { 4: "192.168.77.1" }).keys()], ["10.244.1.0/24"]);
+});

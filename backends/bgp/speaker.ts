@@ -33,7 +33,7 @@ import {
   type FsmState,
   type NotificationRecord,
 } from "./fsm.ts";
-import { Rib, type RibPeer, type RibRoute } from "./rib.ts";
+import { type PrefixRule, Rib, type RibPeer, type RibRoute } from "./rib.ts";
 import { AdjRibOut } from "./updates.ts";
 
 /** One neighbour. */
@@ -46,8 +46,10 @@ export interface PeerSpec {
   holdTime?: number;
   /** Never connect; wait for the peer. */
   passive?: boolean;
-  /** RFC 8212: whether routes are taken from / given to this peer. */
-  policy: { import: boolean; export: boolean };
+  /** RFC 8212: which routes are taken from / given to this peer. */
+  policy: { import: PrefixRule; export: PrefixRule };
+  /** Why the rule is narrower than asked (an eBGP peer without a rule): logged, in status(). */
+  policyNote?: string;
   /** Where the peer came from: the datastore's leases (mesh) or the configuration. */
   source: "mesh" | "config";
 }
@@ -92,6 +94,14 @@ export interface PeerStatus {
   updatesSent: number;
   /** Stale routes are kept for a restarting peer. */
   restarting: boolean;
+  /** The peer's rules as text: "all", "none" or the CIDRs. */
+  policy: { import: string; export: string };
+  /** Why a rule is "none" without being configured so (RFC 8212). */
+  policyNote?: string;
+}
+
+function ruleText(r: PrefixRule): string {
+  return r === true ? "all" : r === false ? "none" : r.join(", ");
 }
 
 class Peer {
@@ -177,6 +187,7 @@ export class Speaker implements ConnListener {
       if (this.#peers.has(s.address)) continue;
       const p = new Peer(s);
       this.#peers.set(s.address, p);
+      if (s.policyNote) this.#log(`bgp: ${s.address} (AS ${s.asNumber}): ${s.policyNote}`);
       if (s.password) this.#listener?.setMd5(s.address, s.password);
       if (this.#listener) this.#arm(p);
     }
@@ -224,6 +235,8 @@ export class Speaker implements ConnListener {
         updatesReceived: p.updatesIn,
         updatesSent: p.updatesOut,
         restarting: this.rib.hasStale(p.spec.address),
+        policy: { import: ruleText(p.spec.policy.import), export: ruleText(p.spec.policy.export) },
+        ...(p.spec.policyNote ? { policyNote: p.spec.policyNote } : {}),
       };
     });
   }

@@ -4,7 +4,8 @@
  * - `bgp.sessions`: every peer is Established; otherwise its state, why the last session ended
  *   and the last NOTIFICATION sent or received (e.g. "OPEN Message Error / Bad Peer AS (2/2)");
  * - `bgp.prefixes`: what each peer gives and is given (an Established peer giving nothing is a
- *   warning: an import rule, or the peer exports nothing);
+ *   warning: an import rule, or the peer exports nothing; an eBGP peer without an import or
+ *   export rule is a warning naming the field: RFC 8212 gives it nothing);
  * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
  * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP.
  *
@@ -90,6 +91,19 @@ function prefixesCheck(node: NodeView): CheckResult {
       p,
     ) => [p.address, { received: p.prefixesReceived, advertised: p.prefixesAdvertised }]),
   );
+  const ruleless = b.peers.filter((p) => p.policyNote);
+  if (ruleless.length) {
+    return warn(
+      "bgp.prefixes",
+      node.name,
+      `${ruleless[0]!.address}: ${ruleless[0]!.policyNote}`,
+      {
+        evidence: ev,
+        fix:
+          "give every eBGP peer explicit rules, e.g. {address: ..., asNumber: ..., import: all, export: all}",
+      },
+    );
+  }
   const silent = b.peers.filter((p) => p.state === "Established" && p.prefixesReceived === 0);
   if (silent.length) {
     return warn(

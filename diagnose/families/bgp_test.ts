@@ -75,3 +75,25 @@ Deno.test("bgp family: a session refused with 2/2 and a route missing from the k
   assertEquals(r["bgp.kernel"]?.status, "fail");
   assertStringIncludes(r["bgp.kernel"]!.summary, "10.50.0.0/16");
 });
+
+Deno.test("bgp family: an eBGP peer without import/export rules warns with the field to set (RFC 8212)", () => {
+  const note =
+    "eBGP peer without import/export rule: nothing is taken from or sent to it (RFC 8212); set backend.peers[0].import / .export to all, none or CIDRs";
+  const r = run(node({
+    asNumber: 64512,
+    routerId: "192.168.77.11",
+    converged: true,
+    peers: [{
+      ...PEER,
+      address: "192.168.77.254",
+      asNumber: 65000,
+      state: "Established",
+      prefixesReceived: 0,
+      prefixesAdvertised: 0,
+      policyNote: note,
+    }],
+    routes: [],
+  }, []));
+  assertEquals(r["bgp.prefixes"]?.status, "warn");
+  assertStringIncludes(r["bgp.prefixes"]!.summary, "backend.peers[0].import");
+});

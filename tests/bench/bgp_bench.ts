@@ -200,7 +200,7 @@ async function tenThousand(): Promise<void> {
     {
       asNumber: 64512,
       nodeToNodeMesh: false,
-      peers: [{ address: "192.168.77.254", asNumber: 65000 }],
+      peers: [{ address: "192.168.77.254", asNumber: 65000, import: "all", export: "all" }],
     },
     self,
     () => [self],
@@ -270,7 +270,7 @@ subnetLen: 24
 backend:
   type: bgp
   nodeToNodeMesh: false
-  peers: [{address: 192.168.77.254, asNumber: 65000}]
+  peers: [{address: 192.168.77.254, asNumber: 65000, import: all, export: all}]
 datastore: {type: file, dir: ${dir}/store, ttl: 3600}
 iface: eth0
 netns: /run/netns/${node}

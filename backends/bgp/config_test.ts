@@ -1,0 +1,27 @@
+import { assertEquals, assertStringIncludes } from "../../testing/assert.ts";
+import { configPeer } from "./config.ts";
+
+Deno.test("configPeer: iBGP peers default to skein's rule; eBGP peers get none without one (RFC 8212)", () => {
+  const ibgp = configPeer({ address: "192.168.77.2", asNumber: 64512 }, 0, 64512);
+  assertEquals([ibgp.policy, ibgp.policyNote], [{ import: true, export: true }, undefined]);
+  const bare = configPeer({ address: "192.168.77.254", asNumber: 65000 }, 1, 64512);
+  assertEquals(bare.policy, { import: false, export: false });
+  assertStringIncludes(bare.policyNote!, "set backend.peers[1].import / .export");
+  const half = configPeer(
+    { address: "192.168.77.254", asNumber: 65000, import: ["10.50.0.0/16"] },
+    0,
+    64512,
+  );
+  assertEquals(half.policy, { import: ["10.50.0.0/16"], export: false });
+  assertStringIncludes(half.policyNote!, "without export rule: nothing is sent to it");
+  const full = configPeer(
+    { address: "192.168.77.254", asNumber: 65000, import: "all", export: "none" },
+    0,
+    64512,
+  );
+  assertEquals([full.policy, full.policyNote, full.source], [
+    { import: true, export: false },
+    undefined,
+    "config",
+  ]);
+});
