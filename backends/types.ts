@@ -143,6 +143,13 @@ export interface Backend extends Lifecycle {
   metrics?(): BackendMetric[];
   /** What the backend's own machinery is doing, for `/debug/state` (udp: socket, counters). */
   debugState?(): Record<string, unknown>;
+  /**
+   * A config reload (the daemon's SIGHUP) with the backend's new own settings (as set, parsed
+   * by the config): applies what can change live (bgp: `peers` and `nodeToNodeMesh`; a peer
+   * whose only change is its import/export rule keeps its session) for the next reconcile, and
+   * returns the fields that changed but need a restart.
+   */
+  reload?(settings: Readonly<Record<string, unknown>>): string[];
 }
 
 /** One metric a backend exports through the daemon's `/metrics`. */

@@ -38,6 +38,9 @@ the plan for longer than driftGrace and the datastore answers; else 503 naming e
 ?subnets=A,B also waits for routes to those subnets), /metrics (Prometheus text), /debug/state
 (read-only JSON for "skein diagnose": desired and owned routes, sysctls, health, last reconcile;
 no secrets).
+SIGHUP reads the config again: the backend applies what it can live (bgp: peers and their
+import/export rules; a changed import rule sends ROUTE-REFRESH), other changes are logged as
+needing a restart; a config that does not parse changes nothing.
 Exit codes: 0 stopped by a signal, 1 runtime failure, 2 bad config or flags.
 `;
 
@@ -179,6 +182,9 @@ export async function main(args: string[]): Promise<number> {
   const sigint = onSignal("SIGINT");
   Deno.addSignalListener("SIGTERM", sigterm);
   Deno.addSignalListener("SIGINT", sigint);
+  let daemonRef: NodeDaemon | undefined;
+  const sighup = () => void reload(args, daemonRef, log);
+  Deno.addSignalListener("SIGHUP", sighup);
 
   let store: LeaseStore | undefined;
   let server: { addr: string; shutdown(): Promise<void> } | undefined;
@@ -187,6 +193,7 @@ export async function main(args: string[]): Promise<number> {
     const net = await import("../net/mod.ts");
     store = await openStore(cfg, log, metrics);
     const daemon = await wireDaemon(cfg, net, store, log, metrics);
+    daemonRef = daemon;
     try {
       server = startHealth(cfg, net, daemon, metrics);
     } catch (e) {
@@ -203,9 +210,28 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGTERM", sigterm);
     Deno.removeSignalListener("SIGINT", sigint);
+    Deno.removeSignalListener("SIGHUP", sighup);
     await cni?.close();
     await server?.shutdown();
     await store?.close();
+  }
+}
+
+/**
+ * SIGHUP: reads the config again (same flags and file); a config that does not parse changes
+ * nothing. The backend applies what it can live (bgp: peers and their import/export rules,
+ * ROUTE-REFRESH for a changed import rule); other changed fields are logged: restart to apply.
+ */
+async function reload(args: string[], daemon: NodeDaemon | undefined, log: Logger): Promise<void> {
+  if (!daemon) return;
+  try {
+    const cfg = await loadConfig(parseDaemonArgs(args));
+    const restart = daemon.reload(cfg);
+    log.info("config reloaded", {
+      ...(restart.length ? { needRestart: restart.join(",") } : {}),
+    });
+  } catch (e) {
+    log.error("config reload refused; the running config stays", { error: e });
   }
 }
 

@@ -878,6 +878,31 @@ export class NodeDaemon {
     }
   }
 
+  /**
+   * A config reload (SIGHUP, `cfg` already parsed): the backend applies its live settings (bgp:
+   * `peers` and their import/export rules) and a reconcile follows. Returns the fields that
+   * differ from the running config but need a restart (nothing else changes).
+   */
+  reload(cfg: DaemonConfig): string[] {
+    const restart: string[] = (Object.keys({ ...this.#cfg, ...cfg }) as (keyof DaemonConfig)[])
+      .filter((k) => k !== "backend" && !sameJson(cfg[k], this.#cfg[k]));
+    const b = this.#backend;
+    const { type: _t, ...rest } = cfg.backend;
+    const { type: _o, ...was } = this.#cfg.backend;
+    if (cfg.backend.type !== this.#cfg.backend.type || (!b?.reload && !sameJson(rest, was))) {
+      restart.push("backend");
+    } else if (b?.reload) {
+      restart.push(...b.reload(backendSettings(cfg.backend)).map((k) => `backend.${k}`));
+      const own = { ...backendSettings(cfg.backend), ...backendSettings(this.#cfg.backend) };
+      for (const k of Object.keys({ ...rest, ...was })) {
+        const key = k as keyof typeof rest;
+        if (!(k in own) && !sameJson(rest[key], was[key])) restart.push(`backend.${k}`);
+      }
+      this.#request("reload");
+    }
+    return restart;
+  }
+
   /** What a backend or datastore gets from start(): its way to ask for a reconcile. */
   #host(trigger: "backend" | "datastore", signal: AbortSignal): LifecycleHost {
     return {
@@ -998,4 +1023,8 @@ function flat(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries(o).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : v]),
   );
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -20,7 +20,8 @@ import { isNetlinkError } from "../../net/errors.ts";
 import { ENCAP_OVERHEAD } from "../../node/mtu.ts";
 import { type Route, RTPROT_BGP } from "../../net/types.ts";
 import type { Lease } from "../../store/types.ts";
-import { type BackendContext, BackendSetupError } from "../_context.ts";
+import { BackendConfigError, type BackendContext, BackendSetupError } from "../_context.ts";
+import { parseFields } from "../../component/section.ts";
 import { ensureDeviceAddrs } from "../_device.ts";
 import { checkLeases, firstAddress, OnLink } from "../_lease.ts";
 import { HostGwBackend } from "../hostgw.ts";
@@ -37,7 +38,7 @@ import type {
   SetupResult,
 } from "../types.ts";
 import { VxlanBackend } from "../vxlan.ts";
-import { type BGP_FIELDS, configPeer } from "./config.ts";
+import { BGP_FIELDS, configPeer } from "./config.ts";
 import { bgpDesired, type BgpRoute } from "./desired.ts";
 import { type PeerSpec, Speaker } from "./speaker.ts";
 
@@ -84,7 +85,7 @@ export function bgpExpectedDesired(
 /** The bgp backend (see the module doc). */
 export class BgpBackend implements Backend {
   readonly type = "bgp" as const;
-  readonly settings: BgpSettings;
+  #settings: BgpSettings;
   #ctx: BackendContext;
   #inner: Backend & { ensureDevice?: () => { index: number } };
   #speaker?: Speaker;
@@ -94,7 +95,7 @@ export class BgpBackend implements Backend {
 
   constructor(ctx: BackendContext) {
     this.#ctx = ctx;
-    this.settings = ctx.settings as BgpSettings;
+    this.#settings = ctx.settings as BgpSettings;
     const enc = this.settings.encapsulation;
     const overhead = enc === "none" ? 0 : ENCAP_OVERHEAD[enc][ctx.underlayFamily as 4] ?? 0;
     const inner: BackendContext = {
@@ -111,6 +112,30 @@ export class BgpBackend implements Backend {
       : enc === "vxlan"
       ? new VxlanBackend(inner)
       : new HostGwBackend(inner);
+  }
+
+  /** The settings in effect (defaults filled). */
+  get settings(): BgpSettings {
+    return this.#settings;
+  }
+
+  /**
+   * Config reload: `peers` and `nodeToNodeMesh` take effect at the next reconcile (a peer whose
+   * rules alone changed keeps its session: ROUTE-REFRESH, see Speaker.setPeers); returns the
+   * other fields that changed (they need a restart).
+   */
+  reload(settings: Readonly<Record<string, unknown>>): string[] {
+    const next = parseFields({ ...settings }, BGP_FIELDS, (key, problem) => {
+      throw new BackendConfigError(key, problem);
+    });
+    const live = ["peers", "nodeToNodeMesh"];
+    const cur = this.#settings as Record<string, unknown>;
+    const restart = Object.keys(BGP_FIELDS).filter((k) =>
+      !live.includes(k) &&
+      JSON.stringify((next as Record<string, unknown>)[k]) !== JSON.stringify(cur[k])
+    );
+    this.#settings = { ...this.#settings, peers: next.peers, nodeToNodeMesh: next.nodeToNodeMesh };
+    return restart;
   }
 
   /** The speaker (undefined before start()). */

@@ -406,6 +406,18 @@ export class Rib {
   }
 
   /**
+   * Applies `peer`'s (changed) import rule to what it gave us: routes the rule now refuses are
+   * withdrawn. Returns the prefixes whose best path may change.
+   */
+  reimport(peer: RibPeer): string[] {
+    const change: RibChange = { changed: [], rejected: [] };
+    for (const p of [...(this.#byPeer.get(peer.key) ?? [])]) {
+      if (!ruleAllows(peer.policy.import, p)) this.#withdraw(peer.key, p, change);
+    }
+    return change.changed;
+  }
+
+  /**
    * The session with `peer` ended. Graceful (RFC 4724 receiving speaker): its routes stay,
    * marked stale; otherwise they are withdrawn. Returns the prefixes whose best path may change.
    */

@@ -92,6 +92,9 @@ export interface PeerStatus {
   prefixesAdvertised: number;
   updatesReceived: number;
   updatesSent: number;
+  /** ROUTE-REFRESH messages (RFC 2918) sent (import rule changes) and received. */
+  refreshesSent: number;
+  refreshesReceived: number;
   /** Stale routes are kept for a restarting peer. */
   restarting: boolean;
   /** The peer's rules as text: "all", "none" or the CIDRs. */
@@ -102,6 +105,12 @@ export interface PeerStatus {
 
 function ruleText(r: PrefixRule): string {
   return r === true ? "all" : r === false ? "none" : r.join(", ");
+}
+
+/** What a session depends on: a change here restarts it (the rules do not). */
+function sessionKey(s: PeerSpec): string {
+  const { policy: _p, policyNote: _n, ...rest } = s;
+  return JSON.stringify(rest);
 }
 
 class Peer {
@@ -120,6 +129,9 @@ class Peer {
   stopped = false;
   /** Initial export waits for this node's own prefixes. */
   announced = false;
+  /** ROUTE-REFRESH messages sent to / received from the peer. */
+  refreshesSent = 0;
+  refreshesReceived = 0;
 
   constructor(spec: PeerSpec) {
     this.spec = spec;
@@ -174,14 +186,17 @@ export class Speaker implements ConnListener {
     return this.#converged;
   }
 
-  /** Sets the neighbours: new ones start, removed ones get Cease 6/3, changed ones restart. */
+  /**
+   * Sets the neighbours: new ones start, removed ones get Cease 6/3, changed ones restart; a
+   * peer whose only change is its import/export rule keeps its session (see #policyChanged).
+   */
   setPeers(specs: PeerSpec[]): void {
     const want = new Map(specs.map((s) => [s.address, s]));
     for (const [addr, p] of this.#peers) {
       const s = want.get(addr);
-      if (!s || JSON.stringify(s) !== JSON.stringify(p.spec)) {
-        this.#remove(p, CEASE.PEER_DECONFIGURED);
-      }
+      if (s && sessionKey(s) === sessionKey(p.spec)) {
+        if (JSON.stringify(s) !== JSON.stringify(p.spec)) this.#policyChanged(p, s);
+      } else this.#remove(p, CEASE.PEER_DECONFIGURED);
     }
     for (const s of specs) {
       if (this.#peers.has(s.address)) continue;
@@ -234,6 +249,8 @@ export class Speaker implements ConnListener {
         prefixesAdvertised: p.adjOut.size,
         updatesReceived: p.updatesIn,
         updatesSent: p.updatesOut,
+        refreshesSent: p.refreshesSent,
+        refreshesReceived: p.refreshesReceived,
         restarting: this.rib.hasStale(p.spec.address),
         policy: { import: ruleText(p.spec.policy.import), export: ruleText(p.spec.policy.export) },
         ...(p.spec.policyNote ? { policyNote: p.spec.policyNote } : {}),
@@ -332,6 +349,37 @@ export class Speaker implements ConnListener {
     this.#connAdd(p, c);
   }
 
+  /**
+   * A peer's rules changed. A wider or different import rule needs the routes the old one
+   * refused: RFC 2918 ROUTE-REFRESH per family when the peer advertised the capability, else the
+   * session restarts (Cease 6/6); routes the new rule refuses leave the RIB now. A changed export
+   * rule is a new Adj-RIB-Out sync (withdrawals and announcements, no reset).
+   */
+  #policyChanged(p: Peer, s: PeerSpec): void {
+    const old = p.spec;
+    p.spec = s;
+    if (s.policyNote && s.policyNote !== old.policyNote) {
+      this.#log(`bgp: ${s.address} (AS ${s.asNumber}): ${s.policyNote}`);
+    }
+    const conn = p.established, n = conn?.fsm.negotiated;
+    if (JSON.stringify(old.policy.import) !== JSON.stringify(s.policy.import)) {
+      const dropped = conn ? this.rib.reimport(this.#ribPeer(p, conn)) : [];
+      if (dropped.length) this.#changed(`import rule of ${s.address} changed`);
+      if (s.policy.import === false) {
+        // Nothing more to take: no refresh needed.
+      } else if (conn && n?.routeRefresh) {
+        p.refreshesSent += n.families.length;
+        conn.send(n.families.map((afi) => ({ type: "route-refresh", afi, subtype: 0, safi: 1 })));
+        this.#log(`bgp: ${s.address}: import rule changed; ROUTE-REFRESH sent`);
+      } else if (conn) {
+        this.#log(`bgp: ${s.address}: import rule changed and no route refresh: session reset`);
+        conn.stop(CEASE.OTHER_CONFIG_CHANGE);
+        return;
+      }
+    }
+    if (JSON.stringify(old.policy.export) !== JSON.stringify(s.policy.export)) this.#exportTo(p);
+  }
+
   #remove(p: Peer, subcode: number): void {
     this.#stopPeer(p, subcode, false);
     this.#peers.delete(p.spec.address);
@@ -428,7 +476,8 @@ export class Speaker implements ConnListener {
         this.#checkConverged(`end-of-rib from ${p.spec.address}`, false);
         return;
       }
-      case "route-refresh":
+      case "route-refresh": // RFC 2918 §4: send the whole Adj-RIB-Out again
+        p.refreshesReceived++;
         p.adjOut.clear();
         this.#exportTo(p);
         return;
