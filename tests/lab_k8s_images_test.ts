@@ -17,6 +17,7 @@ import {
   SKEIN_IMAGE_LIB,
   skeinImageRef,
 } from "../lab/k8s/images.ts";
+import { LAB_SNAPSHOTTER } from "../lab/k8s/containerd.ts";
 import { VERSION } from "../version.ts";
 import { parseAllDocuments } from "yaml";
 import { ContainerdSandbox, ensurePackages, run, skipped } from "./_clients.ts";
@@ -91,7 +92,7 @@ async function inSandbox(
   const exec = ["nsenter", `--mount=${sb.dir}/mntns`, `--net=${hostNs}`];
   for (const archive of [archives.busybox, archives.skein]) {
     const t0 = performance.now();
-    await importImage({ socket, archive, namespace, exec, snapshotter: "native" });
+    await importImage({ socket, archive, namespace, exec, snapshotter: LAB_SNAPSHOTTER });
     console.log(
       `import ${archive.split("/").slice(-2).join("/")}: ${Math.round(performance.now() - t0)} ms`,
     );
@@ -100,7 +101,7 @@ async function inSandbox(
   assert(images.includes(BUSYBOX_IMAGE), images.join(" "));
   assert(images.includes(skeinImageRef(VERSION)), images.join(" "));
   const runIn = (image: string, id: string, argv: string[], extra: string[] = []) =>
-    sb.ctrOk(["run", "--rm", "--snapshotter", "native", ...extra, image, id, ...argv]);
+    sb.ctrOk(["run", "--rm", "--snapshotter", LAB_SNAPSHOTTER, ...extra, image, id, ...argv]);
 
   assertEquals(runIn(BUSYBOX_IMAGE, "echo", ["echo", "hello"]).trim(), "hello");
 
@@ -146,7 +147,7 @@ async function inSandbox(
   assertStringIncludes(host.stdout, '"cniVersion":"1.0.0"');
 
   // The sandbox (pause) command: runs until SIGTERM, then exits 0.
-  sb.ctrOk(["run", "-d", "--snapshotter", "native", BUSYBOX_IMAGE, "pause"]);
+  sb.ctrOk(["run", "-d", "--snapshotter", LAB_SNAPSHOTTER, BUSYBOX_IMAGE, "pause"]);
   for (let i = 0; i < 50 && taskStatus(sb, "pause") !== "RUNNING"; i++) await sleep(100);
   await sleep(300);
   assertEquals(taskStatus(sb, "pause"), "RUNNING");
