@@ -1,12 +1,14 @@
 /**
  * The Kubernetes lab's two images (lab/k8s/images.ts) in a real containerd (Debian's 1.6, in a
- * test namespace with its own root, state and socket, ContainerdSandbox): both archives import
- * with `ctr images import` through importImage(); a busybox container runs; `skein version`,
- * `skein daemon --help` (the whole module graph, npm packages from the image's DENO_DIR) and
- * `nft` run inside the skein image; the DaemonSet's init container command (read from
+ * test namespace with its own root, state and socket, ContainerdSandbox; overlayfs like the lab's
+ * nodes): both archives import with `ctr images import` through importImage(); a busybox
+ * container runs; inside the skein image `skein version`, `skein daemon --help` (the whole module
+ * graph, npm packages from the image's DENO_DIR), the daemon's dry run (FFI netlink through the
+ * image's libc) and `nft` run; the DaemonSet's init container command (read from
  * deploy/kubernetes/skein.yaml) copies the plugin, the launcher's lib and the conflist out, and
- * the copied plugin runs on the "node" with that lib at /usr/local/lib/skein; the busybox image's default command (the sandbox's) exits 0 on
- * SIGTERM. The skein image is built once (cold into a temporary cache, then warm).
+ * the copied plugin runs on the "node" with that lib at /usr/local/lib/skein; the busybox image's
+ * default command (the sandbox's) exits 0 on SIGTERM. The skein image is built once (cold into a
+ * temporary cache, then warm).
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import {
@@ -105,14 +107,21 @@ async function inSandbox(
 
   assertEquals(runIn(BUSYBOX_IMAGE, "echo", ["echo", "hello"]).trim(), "hello");
 
-  // skein's module graph (with its npm packages) and nft's libraries, inside the image.
+  // skein's module graph (with its npm packages), its FFI netlink (the daemon's dry run reads
+  // the routes of the container's namespace: only lo, so no default route) and nft's libraries,
+  // inside the image.
+  const daemonYaml = "network: 10.244.0.0/16\\nbackend: { type: host-gw }\\n" +
+    "datastore: { type: file, dir: /tmp/leases }\\n";
   const out = runIn(skeinImageRef(VERSION), "skein", [
     "/bin/sh",
     "-c",
-    "skein version && skein daemon --help | head -n 1 && nft --version",
+    `skein version && skein daemon --help | head -n 1 && nft --version && ` +
+    `printf '${daemonYaml}' >/tmp/d.yaml && ` +
+    `{ skein daemon --config /tmp/d.yaml --node n1 --dry-run 2>&1 || true; }`,
   ]);
   assertStringIncludes(out, `skein ${VERSION}`);
   assertStringIncludes(out, "nftables v");
+  assertStringIncludes(out, "no IPv4 default route");
 
   // The DaemonSet's init container, as the manifest has it, puts the plugin, the launcher's lib
   // and the conflist on the "node"; the plugin then runs there (outside any container) with
