@@ -90,6 +90,8 @@ export interface LabOptions {
   kubernetes?: boolean;
   /** `--cni` of a Kubernetes lab: skein's DaemonSet (default) or the reference plugins. */
   cni?: "skein" | "reference";
+  /** The tag of skein's image in a Kubernetes lab (`skein.local/skein:<tag>`): skein's version. */
+  skeinVersion?: string;
   /** etcd endpoint(s) for datastore "etcd". */
   etcdEndpoints?: string[];
   /** etcd key prefix for datastore "etcd" (default: per lab, `/skein-lab/<name>/network`). */

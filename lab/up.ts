@@ -29,6 +29,8 @@ import { backendDefinition } from "../backends/registry.ts";
 import { startNodeRuntimes, waitNodesRegistered } from "./k8s/cluster.ts";
 import { checkComponents, startControllers } from "./k8s/control_plane.ts";
 import type { KubeLab } from "./k8s/types.ts";
+import { installCni } from "./k8s/install.ts";
+import { buildNodeImages, importNodeImages } from "./k8s/node_images.ts";
 
 /** Progress output (stderr lines in the CLI). */
 export type Progress = (message: string) => void;
@@ -281,12 +283,16 @@ async function build(
 
 /**
  * A Kubernetes lab's nodes (`--kubernetes`): kube-scheduler and kube-controller-manager beside
- * the apiserver, containerd and kubelet per node; returns once every Node is registered with a
- * pod CIDR.
+ * the apiserver (the images build meanwhile), containerd with the images and kubelet per node;
+ * once every Node is registered with a pod CIDR, the CNI (installCni: skein's DaemonSet or the
+ * reference plugins) until every node is Ready.
  */
 async function buildKubeNodes(lab: Lab, progress: Progress): Promise<KubeLab> {
   const { plan, state } = lab;
   const cp = plan.controlPlane!;
+  const cni = plan.options.cni ?? "skein";
+  const images = buildNodeImages(cni, plan.options.skeinVersion, progress);
+  images.catch(() => {}); // awaited below; a control-plane failure must not leave it unhandled
   progress(`starting kube-scheduler and kube-controller-manager in ${cp.netns}`);
   const components = await startControllers({
     kubeDir: labKubeDir(plan),
@@ -299,12 +305,13 @@ async function buildKubeNodes(lab: Lab, progress: Progress): Promise<KubeLab> {
       lab.save();
     },
   });
-  const kube = await startNodeRuntimes(lab, progress, () => Promise.resolve());
+  const built = await images;
+  const kube = await startNodeRuntimes(lab, progress, (n) => importNodeImages(n, built));
   progress("waiting for the kubelets to register their Nodes and get pod CIDRs");
-  await waitNodesRegistered(lab, kube, { check: () => checkComponents(components) });
-  progress(
-    `nodes registered: ${kube.nodes.map((n) => `${n.name} ${n.podCidr}`).join(", ")}`,
-  );
+  const check = () => checkComponents(components);
+  await waitNodesRegistered(lab, kube, { check });
+  progress(`nodes registered: ${kube.nodes.map((n) => `${n.name} ${n.podCidr}`).join(", ")}`);
+  await installCni(kube, { image: built.skein?.ref ?? "", progress });
   return kube;
 }
 
