@@ -31,6 +31,8 @@ export interface MachineSnapshot {
   paths: Record<string, boolean>;
   /** Containers of the labs running at the time: id → lab name (their k8s.io cgroups). */
   containerOwners: Record<string, string>;
+  /** CRI's `cni-*` namespaces of the labs' nodes at the time: name → lab name. */
+  netnsOwners: Record<string, string>;
 }
 
 function cgroupTree(): string[] {
@@ -49,8 +51,8 @@ function cgroupTree(): string[] {
 function netnsNames(): Map<number, string> {
   const out = new Map<number, string>();
   try {
-    out.set(Deno.statSync("/proc/1/ns/net").ino!, "host");
-  } catch { /* no /proc/1 */ }
+    out.set(Deno.statSync("/proc/self/ns/net").ino!, "host");
+  } catch { /* no /proc */ }
   for (const n of netnsList()) {
     try {
       out.set(Deno.statSync(`/run/netns/${n}`).ino!, n);
@@ -103,6 +105,30 @@ function exists(path: string): boolean {
   }
 }
 
+/** CRI's network namespaces of the labs' nodes: `cni-...` name → lab (from each node's mounts). */
+function netnsOwners(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const dirs = (d: string) => {
+    try {
+      return [...Deno.readDirSync(d)].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  for (const lab of dirs(root)) {
+    for (const node of dirs(`${root}/${lab}/mnt`)) {
+      const r = new Deno.Command("nsenter", {
+        args: [`--mount=${root}/${lab}/mnt/${node}`, "cat", "/proc/self/mountinfo"],
+        stdout: "piped",
+        stderr: "null",
+      }).outputSync();
+      const text = new TextDecoder().decode(r.stdout);
+      for (const m of text.matchAll(/\/run\/netns\/(cni-[A-Za-z0-9-]+) /g)) out[m[1]!] = lab;
+    }
+  }
+  return out;
+}
+
 /** Takes a snapshot of the machine (see MachineSnapshot); `root`: where labs keep their state. */
 export function machineSnapshot(root = LAB_ROOT): MachineSnapshot {
   const paths = [...NODE_PATHS.map((p) => p.path), "/opt/containerd", "/usr/local/lib/skein"];
@@ -114,6 +140,7 @@ export function machineSnapshot(root = LAB_ROOT): MachineSnapshot {
     sysctls: readKubeletSysctls(),
     paths: Object.fromEntries(paths.map((p) => [p, exists(p)])),
     containerOwners: containerOwners(root),
+    netnsOwners: netnsOwners(root),
   };
 }
 
@@ -140,13 +167,18 @@ export function labScope(
     Object.entries({ ...before.containerOwners, ...after.containerOwners })
       .filter(([, lab]) => lab !== name).map(([id]) => id),
   );
-  const mine = (ns: string) => ns.startsWith(`${name}-`) || ns.startsWith("cni-");
+  const otherNetns = new Set(
+    Object.entries({ ...before.netnsOwners, ...after.netnsOwners })
+      .filter(([, lab]) => lab !== name).map(([ns]) => ns),
+  );
+  const mine = (ns: string) =>
+    ns.startsWith(`${name}-`) || (ns.startsWith("cni-") && !otherNetns.has(ns));
   return {
     namespaces: mine,
     mounts: (m: string) => {
       const mp = m.split(" ")[0]!;
-      return mp.startsWith(`/run/netns/${name}-`) || mp.startsWith("/run/netns/cni-") ||
-        mp.startsWith(`${root}/${name}`) ||
+      if (mp.startsWith("/run/netns/")) return mine(mp.slice("/run/netns/".length));
+      return mp.startsWith(`${root}/${name}`) ||
         nodePaths.some((p) => mp === p || mp.startsWith(`${p}/`));
     },
     cgroups: (c: string) => {

@@ -9,12 +9,13 @@ const base: MachineSnapshot = {
   sysctls: { "kernel/panic": "0" },
   paths: { "/var/lib/kubelet": false },
   containerOwners: { "bbbb": "other" },
+  netnsOwners: {},
 };
 
 Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
   assertEquals(snapshotDiff(base, structuredClone(base)), []);
   const after: MachineSnapshot = {
-    namespaces: ["other-n1", "k-n1", "cni-1234"],
+    namespaces: ["other-n1", "k-n1", "cni-1234", "cni-9999"],
     mounts: ["/ ext4 /dev/vda", "/var/lib/kubelet ext4 /dev/vda"],
     cgroups: [
       "/sys/fs/cgroup/memory",
@@ -32,10 +33,12 @@ Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
     sysctls: { "kernel/panic": "10" },
     paths: { "/var/lib/kubelet": true },
     containerOwners: { "bbbb": "other" },
+    netnsOwners: { "cni-9999": "other" },
   };
   assertEquals(snapshotDiff(base, after), [
     "+ netns k-n1",
     "+ netns cni-1234",
+    "+ netns cni-9999",
     "+ mount /var/lib/kubelet ext4 /dev/vda",
     "+ cgroup /sys/fs/cgroup/memory/k8s.io",
     "+ cgroup /sys/fs/cgroup/memory/k8s.io/aaaa",
