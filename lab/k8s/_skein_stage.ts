@@ -150,17 +150,19 @@ export async function installInto(repo: string, stage: string): Promise<{ launch
 }
 
 /**
- * The skein layer from an installed `stage`: /usr/local/lib/skein (without `cache/dl`, the
- * bundler's esbuild, needed only by install.sh), /usr/local/bin/skein, the host `programs` at
- * their own paths, and every library `ldd` names for Deno and them, at the path it names (its
- * contents dereferenced), the dynamic loader included.
+ * The skein layer from an installed `stage`: /usr/local/bin/skein; with the `launcher`,
+ * /usr/local/lib/skein (Deno, sources, DENO_DIR; without `cache/dl`, the bundler's esbuild,
+ * needed only by install.sh), which a compiled binary does not need (then the manifest's init
+ * container finds no lib to copy); the host `programs` at their own paths; and every library
+ * `ldd` names for skein's executable (Deno, or the compiled binary) and the programs, at the
+ * path it names (its contents dereferenced), the dynamic loader included.
  */
-export function skeinLayer(stage: string, programs: string[]): TarEntry[] {
-  const lib = dirEntries(`${stage}/lib/skein`, {
-    prefix: "usr/local/lib/skein",
-    exclude: ["cache/dl"],
-  });
-  const libs = librariesOf([`${stage}/lib/skein/deno`, ...programs]);
+export function skeinLayer(stage: string, programs: string[], launcher: boolean): TarEntry[] {
+  const lib = launcher
+    ? dirEntries(`${stage}/lib/skein`, { prefix: "usr/local/lib/skein", exclude: ["cache/dl"] })
+    : [];
+  const exe = launcher ? `${stage}/lib/skein/deno` : `${stage}/bin/skein`;
+  const libs = librariesOf([exe, ...programs]);
   const host: TarEntry[] = [...programs, ...libs].map((p) => ({
     type: "file",
     path: p.slice(1),

@@ -259,7 +259,7 @@ export async function buildSkeinImage(o: SkeinImageOptions): Promise<BuiltImage>
     const img = await writeImageArchive({
       path: `${tmp}/image.tar`,
       ref,
-      layers: [busyboxLayer(busybox), skeinLayer(stage, programs)],
+      layers: [busyboxLayer(busybox), skeinLayer(stage, programs, launcher)],
       config,
     });
     removeTree(stage);

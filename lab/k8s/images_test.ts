@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
 import { VERSION } from "../../version.ts";
-import { installedSources, skeinRepo } from "./_skein_stage.ts";
+import { installedSources, skeinLayer, skeinRepo } from "./_skein_stage.ts";
 import { BUSYBOX_IMAGE, busyboxLayer, PAUSE_COMMAND, skeinImageRef } from "./images.ts";
 
 const haveBusybox = (() => {
@@ -63,4 +63,30 @@ Deno.test("installedSources(): install.sh's selection (modules, deno.json/.lock)
     assert(files.includes(f), f);
   }
   assert(!files.some((f) => f.startsWith("tests/") || f.endsWith("_test.ts")));
+});
+
+Deno.test("skeinLayer(): the launcher brings /usr/local/lib/skein; a compiled binary only itself", () => {
+  const stage = Deno.makeTempDirSync({ prefix: "skein-stage-" });
+  try {
+    // A stand-in install: this Deno as both the lib's deno and a "compiled" bin/skein.
+    Deno.mkdirSync(`${stage}/bin`);
+    Deno.mkdirSync(`${stage}/lib/skein/cache/dl`, { recursive: true });
+    Deno.symlinkSync(Deno.execPath(), `${stage}/lib/skein/deno`);
+    Deno.symlinkSync(Deno.execPath(), `${stage}/bin/skein`);
+    Deno.writeTextFileSync(`${stage}/lib/skein/cache/dl/esbuild`, "x");
+    const paths = (launcher: boolean) => skeinLayer(stage, [], launcher).map((e) => e.path);
+    const withLib = paths(true);
+    assert(withLib.includes("usr/local/bin/skein"));
+    assert(withLib.includes("usr/local/lib/skein/deno"));
+    assert(!withLib.some((p) => p.startsWith("usr/local/lib/skein/cache/dl")));
+    const compiled = paths(false);
+    assert(compiled.includes("usr/local/bin/skein"));
+    assert(!compiled.some((p) => p.startsWith("usr/local/lib")), compiled.join(" "));
+    for (const p of [withLib, compiled]) {
+      assert(p.some((x) => /^lib\/x86_64-linux-gnu\/libc\.so\.6$/.test(x)), p.join(" "));
+      assert(p.includes("lib64/ld-linux-x86-64.so.2"));
+    }
+  } finally {
+    Deno.removeSync(stage, { recursive: true });
+  }
 });
