@@ -54,6 +54,11 @@ export interface PacketIoOptions {
   txBytes?: number;
   /** The TUN fd was opened with IFF_VNET_HDR: reads and writes carry a virtio_net_hdr. */
   vnetHdr?: boolean;
+  /**
+   * Memory for the tx arena and the receive buffers (txBytes + slots × slotSize bytes; default:
+   * allocated here). It must not move or be freed while the PacketIo is in use.
+   */
+  storage?: Uint8Array<ArrayBuffer>;
 }
 
 function addressOf(b: Uint8Array): number {
@@ -113,7 +118,14 @@ export class PacketIo {
   /** Loads the symbols on the calling thread and lays out the buffers. */
   constructor(opts: PacketIoOptions) {
     const slots = opts.slots ?? 64, slotSize = opts.slotSize ?? 65536;
-    this.#o = { slots, slotSize, txBytes: slots * slotSize, vnetHdr: false, ...opts };
+    this.#o = {
+      slots,
+      slotSize,
+      txBytes: slots * slotSize,
+      vnetHdr: false,
+      storage: new Uint8Array(0),
+      ...opts,
+    };
     this.slots = slots;
     this.slotSize = slotSize;
     this.hasVnetHdr = this.#o.vnetHdr;
@@ -122,8 +134,11 @@ export class PacketIo {
     if (!ep) throw new Error("Cannot load libc: __errno_location() returned NULL");
     this.#errno = new Deno.UnsafePointerView(ep);
     const n = slots;
-    this.tx = new Uint8Array(this.#o.txBytes);
-    this.rx = new Uint8Array(n * slotSize);
+    const total = this.#o.txBytes + n * slotSize;
+    const mem = opts.storage ?? new Uint8Array(total);
+    if (mem.length < total) throw new RangeError(`PacketIo storage: ${total} bytes needed`);
+    this.tx = mem.subarray(0, this.#o.txBytes);
+    this.rx = mem.subarray(this.#o.txBytes, total);
     this.#txBase = addressOf(this.tx);
     this.#rxBase = addressOf(this.rx);
     this.#txHdr = new Uint8Array(n * MMSG);

@@ -16,6 +16,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 import { PacketIo, READY_SOCK, READY_TUN, READY_WAKE } from "../../net/packet_io.ts";
+import { checksumArena } from "./checksum.ts";
 import { Coalescer } from "./coalesce.ts";
 import {
   DROPPED,
@@ -253,12 +254,16 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
     seq = new Int32Array(m.seq);
     offload = m.offload;
     gso = m.gso;
+    const slotSize = 65536, txBytes = m.slots * slotSize;
     io = new PacketIo({
       tunFd: m.tunFd,
       sockFd: m.sockFd,
       wakeFd: m.wakeFd,
       slots: m.slots,
+      slotSize,
+      txBytes,
       vnetHdr: m.offload,
+      storage: checksumArena(txBytes + m.slots * slotSize), // sum16() over it runs in WebAssembly
     });
     if (m.gso) io.setGro(true);
     void loop(io);
