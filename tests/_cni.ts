@@ -35,16 +35,23 @@ export function cniBinDir(): string {
     Deno.symlinkSync(installed, `${binDir}/skein`);
     return binDir;
   }
-  // The same shape as install.sh's launcher, VERSION shortcut included.
-  const run =
-    `DENO_DIR='${getDenoDir()}' exec '${DENO}' run -A --cached-only --quiet '${REPO}/main.ts'`;
+  // The same shape as install.sh's launcher: VERSION in sh, the forwarding client in perl.
+  const deno = `'${DENO}' run -A --cached-only --quiet '${REPO}/main.ts'`;
   const launcher = `#!/bin/sh
-if [ "\${CNI_COMMAND:-}" = VERSION ] && [ $# -eq 0 ]; then
-  . '${REPO}/cni/version_fast.sh'
-  printf '%s' "$skein_stdin" | ${run}
-  exit $?
+DENO_DIR='${getDenoDir()}'
+export DENO_DIR
+if [ -n "\${CNI_COMMAND:-}" ] && [ $# -eq 0 ]; then
+  if [ "$CNI_COMMAND" = VERSION ]; then
+    . '${REPO}/cni/version_fast.sh'
+    printf '%s' "$skein_stdin" | ${deno}
+    exit $?
+  fi
+  if [ -x /usr/bin/perl ] && { [ -S "\${SKEIN_CNI_SOCKET:-/}" ] ||
+    { [ -z "\${SKEIN_CNI_SOCKET+x}" ] && [ -f /run/skein/subnet.json ]; }; }; then
+    exec /usr/bin/perl '${REPO}/cni/forward_fast.pl' ${deno}
+  fi
 fi
-${run} "$@"
+exec ${deno} "$@"
 `;
   Deno.writeTextFileSync(`${binDir}/skein`, launcher, { mode: 0o755 });
   return binDir;

@@ -4,7 +4,8 @@
  * C concurrent ADDs, for skein served by the daemon (the plugin forwards to the CNI service
  * running in the host namespace) and in-process (no daemon), each printed side by side with
  * the reference and the ratio skein / reference. Also the start-up floor: an empty `deno run`,
- * skein's VERSION, and a call the daemon answers at once (the forwarding client's cost).
+ * skein's VERSION, and a call the daemon answers at once (the forwarding client's cost: the
+ * launcher's perl client, cni/forward_fast.pl, and the Deno client it falls back to).
  *
  *   deno run -A tests/bench/cni_bench.ts [--pods 50] [--concurrent 30]
  *
@@ -201,13 +202,17 @@ await withNamespaces(
       "CNI_PATH=/usr/lib/cni",
       `SKEIN_CNI_SOCKET=${socket}`,
     ];
+    // The launcher without its perl forwarding client: the Deno client (cni/forward.ts).
+    const denoOnly = launcher.replaceAll("[ -x /usr/bin/perl ]", "false");
+    const denoLauncher = `${empty}.deno.sh`;
+    Deno.writeTextFileSync(denoLauncher, denoOnly, { mode: 0o755 });
     if (/main\.[jt]s'/.test(launcher)) {
       // The same launcher with an empty module instead of main.ts (and the plugin's bundled
       // main.js), run the way a plugin call is (CNI_* set: the launcher's plugin branch).
       const emptyLauncher = `${empty}.sh`;
       Deno.writeTextFileSync(
         emptyLauncher,
-        launcher.replaceAll(/'[^']*main\.[jt]s'/g, `'${empty}'`),
+        denoOnly.replaceAll(/'[^']*main\.[jt]s'/g, `'${empty}'`),
         { mode: 0o755 },
       );
       floor["empty deno run"] = await startup(host, [emptyLauncher], clientEnv);
@@ -233,6 +238,8 @@ await withNamespaces(
       "CNI_COMMAND=VERSION",
     ]);
     floor["forwarded call, daemon answers"] = await startup(host, [skein], clientEnv);
+    floor["same, through the Deno client"] = await startup(host, [denoLauncher], clientEnv);
+    Deno.removeSync(denoLauncher);
     const probe = await callPlugin({
       command: "DEL",
       conf: impls[1]!.conf("/tmp"),
@@ -279,5 +286,8 @@ for (const [k, v] of Object.entries(floor)) {
   if (k.includes("concurrent")) row(`${k} (ref: ADDs)`, v, ref.conc);
   else row(k, v, e);
 }
-const client = floor["forwarded call, daemon answers"]! - e;
-console.log(`forwarding client over the empty deno run: ${client.toFixed(1)} ms (target <= 5 ms)`);
+const over = (k: string) => (floor[k]! - e).toFixed(1);
+console.log(
+  `forwarding client over the empty deno run: ${over("forwarded call, daemon answers")} ms ` +
+    `(Deno client: ${over("same, through the Deno client")} ms; target <= 5 ms)`,
+);
