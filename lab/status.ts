@@ -12,6 +12,9 @@ import { probe } from "./daemons.ts";
 import { LAB_ROOT, type LabPlan } from "./plan.ts";
 import { openLabStore } from "./store.ts";
 import { loadLab } from "./up.ts";
+import { mountNsId } from "./k8s/mount_ns.ts";
+import { runsInMountNs } from "./k8s/node_runtime.ts";
+import { nodeHostPath } from "./k8s/types.ts";
 
 /** One node's live status. */
 export interface NodeStatus {
@@ -24,6 +27,14 @@ export interface NodeStatus {
   leaseFile?: { subnet?: string; mtu?: number };
   /** Routes tagged proto 100 in the node. */
   skeinRoutes?: number;
+  /** A Kubernetes lab's node runtime (skein itself runs in its DaemonSet: kubectl shows it). */
+  runtime?: { kubelet?: ProcessRun; containerd?: ProcessRun };
+}
+
+/** A process of a node and whether it still runs. */
+export interface ProcessRun {
+  pid: number;
+  running: boolean;
 }
 
 /** One of the lab's wiring namespaces (a segment or the router) and whether it exists. */
@@ -79,7 +90,16 @@ export async function labStatus(
         readyz: h.body.split("\n")[0] ?? "",
       };
     }
-    const lease = tryReadLeaseFile(n.leaseFile); // undefined: not written yet
+    const rec = state.kube?.nodes.find((x) => x.node === n.name);
+    if (rec) {
+      const id = mountNsId(rec.mountNs);
+      const run = (pid?: number) =>
+        pid === undefined ? undefined : { pid, running: runsInMountNs(pid, id) };
+      s.runtime = { kubelet: run(rec.kubelet), containerd: run(rec.containerd) };
+    }
+    // A Kubernetes lab's daemon writes the lease file at the node's own /run/skein.
+    const leaseFile = rec ? nodeHostPath(n, "/run/skein/subnet.json") : n.leaseFile;
+    const lease = tryReadLeaseFile(leaseFile); // undefined: not written yet
     if (lease) s.leaseFile = { subnet: lease.subnet, mtu: lease.mtu };
     if (s.netnsExists) {
       try {
@@ -171,7 +191,9 @@ export function formatStatus(s: LabStatus): string {
   lines.push("");
   lines.push("NODE  NAMESPACE             ADDRESS         SUBNET            ROUTES  DAEMON");
   for (const n of s.nodes) {
-    const daemon = !n.daemon
+    const daemon = n.runtime
+      ? runtimeText(n.runtime)
+      : !n.daemon
       ? "not started"
       : !n.daemon.running
       ? `pid ${n.daemon.pid} NOT RUNNING`
@@ -219,9 +241,27 @@ export function formatStatus(s: LabStatus): string {
   return lines.join("\n");
 }
 
-/** True when every daemon runs and is ready and every namespace exists. */
+/** "kubelet pid 1 running, containerd pid 2 NOT RUNNING". */
+function runtimeText(r: NonNullable<NodeStatus["runtime"]>): string {
+  const one = (what: string, p?: ProcessRun) =>
+    p ? `${what} pid ${p.pid} ${p.running ? "running" : "NOT RUNNING"}` : `${what} not started`;
+  return `${one("kubelet", r.kubelet)}, ${one("containerd", r.containerd)}`;
+}
+
+/** A node's own processes are up: its daemon ready, or a Kubernetes node's kubelet and containerd. */
+function nodeUp(n: NodeStatus): boolean {
+  if (n.runtime) {
+    return n.runtime.kubelet?.running === true && n.runtime.containerd?.running === true;
+  }
+  return n.daemon?.running === true && n.daemon.ready;
+}
+
+/**
+ * True when every node's processes run (a daemon ready, or a Kubernetes node's kubelet and
+ * containerd) and every namespace exists.
+ */
 export function statusHealthy(s: LabStatus): boolean {
-  return s.nodes.every((n) => n.netnsExists && n.daemon?.running && n.daemon.ready) &&
+  return s.nodes.every((n) => n.netnsExists && nodeUp(n)) &&
     s.pods.every((p) => p.netnsExists) && s.processes.every((p) => p.running) &&
     (s.wires ?? []).every((w) => w.exists);
 }
