@@ -29,7 +29,6 @@ import {
   summarize,
 } from "../lab/mod.ts";
 import { kubeNextSteps, labAdminKubeconfig } from "../lab/k8s/mod.ts";
-import { VERSION } from "../version.ts";
 
 const HELP = `skein lab: a multi-node cluster of network namespaces on this machine (root)
 
@@ -338,7 +337,7 @@ async function up(
   const d = labDefaults(k8s ? { podsPerNode: 0, datastore: "kubernetes" } : {});
   const options = labDefaults({
     name,
-    ...(k8s ? { kubernetes: true, skeinVersion: VERSION } : {}),
+    ...(k8s ? { kubernetes: true } : {}),
     ...(s("cni") !== undefined ? { cni: s("cni") as "skein" | "reference" } : {}),
     nodes: num("--nodes", s("nodes"), d.nodes),
     podsPerNode: num("--pods-per-node", s("pods-per-node"), d.podsPerNode),

@@ -90,7 +90,10 @@ export interface LabOptions {
   kubernetes?: boolean;
   /** `--cni` of a Kubernetes lab: skein's DaemonSet (default) or the reference plugins. */
   cni?: "skein" | "reference";
-  /** The tag of skein's image in a Kubernetes lab (`skein.local/skein:<tag>`): skein's version. */
+  /**
+   * The tag of skein's image in a Kubernetes lab (`skein.local/skein:<tag>`); default the version
+   * of the sources the image is built from (lab/k8s/images.ts).
+   */
   skeinVersion?: string;
   /** etcd endpoint(s) for datastore "etcd". */
   etcdEndpoints?: string[];

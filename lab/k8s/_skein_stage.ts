@@ -35,6 +35,24 @@ function exists(path: string): boolean {
   }
 }
 
+/**
+ * skein's version as the sources in `repo` declare it (version.ts's `VERSION = "..."`, read as
+ * text: lab/ may not import the root module): the tag of an image built from them.
+ */
+export function repoVersion(repo: string): string {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(`${repo}/version.ts`);
+  } catch (e) {
+    throw new ImageBuildError(`Cannot read skein's version: ${(e as Error).message}`, { cause: e });
+  }
+  const m = /export const VERSION = "([0-9A-Za-z.+-]+)";/.exec(text);
+  if (!m) {
+    throw new ImageBuildError(`Cannot read skein's version: no VERSION in ${repo}/version.ts`);
+  }
+  return m[1]!;
+}
+
 /** The files install.sh copies (its `find`): modules but tests, deno.json/.lock, version_fast.sh. */
 export function installedSources(repo: string): string[] {
   const out: string[] = [];

@@ -30,6 +30,7 @@ import {
   hostPrograms,
   installDeno,
   installInto,
+  repoVersion,
   skeinKeyParts,
   skeinLayer,
   skeinRepo,
@@ -43,7 +44,7 @@ export { ImageBuildError };
 /** The busybox image, also the kubelet's / containerd's sandbox (pause) image. */
 export const BUSYBOX_IMAGE = "skein.local/busybox:latest";
 
-/** The skein image's reference for skein `version` (the caller's VERSION, from version.ts). */
+/** The skein image's reference for skein `version`. */
 export function skeinImageRef(version: string): string {
   return `skein.local/skein:${version}`;
 }
@@ -223,8 +224,8 @@ async function cachedOrBuilt(
 export interface SkeinImageOptions extends ImageBuildOptions {
   /** The source checkout to install from, default the one this module belongs to. */
   repo?: string;
-  /** skein's version, the image's tag (cmd/ passes version.ts's VERSION). */
-  version: string;
+  /** The image's tag, default the version of the sources in `repo` (their version.ts). */
+  version?: string;
 }
 
 /**
@@ -234,7 +235,7 @@ export interface SkeinImageOptions extends ImageBuildOptions {
  * hostPrograms()), and the libraries (`ldd`) with the loader. Its default command is `skein version`; the DaemonSet names its own. Cold: about the
  * time of install.sh plus writing ~200 MB; warm: hashing the inputs (~0.5 s).
  */
-export async function buildSkeinImage(o: SkeinImageOptions): Promise<BuiltImage> {
+export async function buildSkeinImage(o: SkeinImageOptions = {}): Promise<BuiltImage> {
   const t0 = performance.now();
   const repo = o.repo ?? skeinRepo();
   const busybox = o.busybox ?? "/bin/busybox";
@@ -243,7 +244,7 @@ export async function buildSkeinImage(o: SkeinImageOptions): Promise<BuiltImage>
   }
   const programs = hostPrograms();
   const deno = installDeno(repo);
-  const ref = skeinImageRef(o.version);
+  const ref = skeinImageRef(o.version ?? repoVersion(repo));
   const config: ImageConfig = { cmd: ["/usr/local/bin/skein", "version"] };
   const key = await contentKey([
     BUILD_REV,
@@ -340,7 +341,7 @@ export async function importImage(o: ImportImageOptions): Promise<void> {
 
 /** Both lab images (built or from the cache). */
 export async function buildLabImages(
-  o: SkeinImageOptions,
+  o: SkeinImageOptions = {},
 ): Promise<{ busybox: BuiltImage; skein: BuiltImage }> {
   return { busybox: await buildBusyboxImage(o), skein: await buildSkeinImage(o) };
 }

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
 import { VERSION } from "../../version.ts";
-import { installedSources, skeinLayer, skeinRepo } from "./_skein_stage.ts";
+import { installedSources, repoVersion, skeinLayer, skeinRepo } from "./_skein_stage.ts";
 import { BUSYBOX_IMAGE, busyboxLayer, PAUSE_COMMAND, skeinImageRef } from "./images.ts";
 
 const haveBusybox = (() => {
@@ -15,6 +15,7 @@ Deno.test("image references: skein.local/busybox:latest and skein.local/skein:<V
   assertEquals(BUSYBOX_IMAGE, "skein.local/busybox:latest");
   assertEquals(skeinImageRef(VERSION), `skein.local/skein:${VERSION}`);
   assertEquals(skeinImageRef("9.9.9"), "skein.local/skein:9.9.9");
+  assertEquals(repoVersion(skeinRepo()), VERSION, "the tag an image of these sources gets");
 });
 
 Deno.test({

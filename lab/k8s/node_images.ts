@@ -7,7 +7,6 @@
  * @module
  */
 import { CRI_NAMESPACE, LAB_SNAPSHOTTER } from "./containerd.ts";
-import { ImageBuildError } from "./_image_cache.ts";
 import {
   buildBusyboxImage,
   buildSkeinImage,
@@ -25,7 +24,7 @@ export interface LabImages {
 
 /**
  * Builds (or finds in the cache) the images a lab with `cni` needs: busybox, and with
- * `--cni skein` skein's, tagged `version` (cmd/ passes version.ts's VERSION; required then).
+ * `--cni skein` skein's, tagged `version` (default: the version of the sources it installs).
  * Throws ImageBuildError.
  */
 export async function buildNodeImages(
@@ -36,10 +35,11 @@ export async function buildNodeImages(
 ): Promise<LabImages> {
   const busybox = await buildBusyboxImage({ log: progress, cacheDir: opts.cacheDir });
   if (cni !== "skein") return { busybox };
-  if (!version) {
-    throw new ImageBuildError("Cannot build the skein image: skein's version (its tag) is not set");
-  }
-  const skein = await buildSkeinImage({ log: progress, cacheDir: opts.cacheDir, version });
+  const skein = await buildSkeinImage({
+    log: progress,
+    cacheDir: opts.cacheDir,
+    ...(version ? { version } : {}),
+  });
   progress(
     `images: ${busybox.ref} (${busybox.cached ? "cached" : "built"}), ${skein.ref} ` +
       `(${skein.cached ? "cached" : "built"} in ${(skein.ms / 1000).toFixed(1)} s, ` +
