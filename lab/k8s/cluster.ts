@@ -16,7 +16,7 @@ import { kubePaths } from "../kube.ts";
 import type { LabPlan } from "../plan.ts";
 import type { KubeState, LabState } from "../state.ts";
 import { labKubeDir } from "../store.ts";
-import { cgroupHierarchies, readKubeletSysctls } from "./host_state.ts";
+import { cgroupHierarchies, readKubeletSysctls, recordMadePath } from "./host_state.ts";
 import { mountNsDir, preparePinDir } from "./mount_ns.ts";
 import {
   NODE_CONTAINERD_SOCKET,
@@ -123,7 +123,9 @@ export async function startNodeRuntimes(
   kube.mounts.push(pinDir);
   b.save();
   preparePinDir(pinDir);
+  const labsRoot = b.plan.stateDir.slice(0, b.plan.stateDir.lastIndexOf("/"));
   const recordPath = (p: string) => {
+    recordMadePath(labsRoot, p);
     if (!kube.madePaths.includes(p)) kube.madePaths.push(p);
     b.save();
   };

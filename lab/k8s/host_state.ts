@@ -168,3 +168,32 @@ export function removeMadePaths(paths: readonly string[]): string[] {
   }
   return left;
 }
+
+/**
+ * The machine-wide list of host paths Kubernetes labs created (`<labs root>/k8s-made-paths`,
+ * one per line): a lab that goes down while another one runs leaves its made paths (removing a
+ * directory another lab's node has a bind mount on would detach that mount), and the last lab
+ * down removes everything listed.
+ */
+export function madePathsLedger(labsRoot: string): string {
+  return `${labsRoot}/k8s-made-paths`;
+}
+
+/** Adds `path` to the ledger (before it is created). */
+export function recordMadePath(labsRoot: string, path: string): void {
+  const ledger = madePathsLedger(labsRoot);
+  if (readMadePaths(labsRoot).includes(path)) return;
+  Deno.mkdirSync(labsRoot, { recursive: true });
+  Deno.writeTextFileSync(ledger, `${path}\n`, { append: true });
+}
+
+/** The ledger's paths. */
+export function readMadePaths(labsRoot: string): string[] {
+  try {
+    return Deno.readTextFileSync(madePathsLedger(labsRoot)).split("\n").filter((l) =>
+      l.startsWith("/")
+    );
+  } catch {
+    return [];
+  }
+}

@@ -1,5 +1,11 @@
 import { assertEquals } from "../../testing/assert.ts";
-import { missingPaths, removeMadePaths, restoreSysctls } from "./host_state.ts";
+import {
+  missingPaths,
+  readMadePaths,
+  recordMadePath,
+  removeMadePaths,
+  restoreSysctls,
+} from "./host_state.ts";
 import { nodeContainerIds } from "./teardown.ts";
 
 Deno.test("missingPaths: what mkdir -p would create, outermost first", () => {
@@ -44,6 +50,18 @@ Deno.test("nodeContainerIds: ids from the node's containerd task and CRI dirs", 
     });
     Deno.mkdirSync(`${d}/fs/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/not-an-id`);
     assertEquals(nodeContainerIds(d).sort(), [id1, id2]);
+  } finally {
+    Deno.removeSync(d, { recursive: true });
+  }
+});
+
+Deno.test("made-paths ledger: each path once, read back", () => {
+  const d = Deno.makeTempDirSync();
+  try {
+    recordMadePath(d, "/var/lib/kubelet");
+    recordMadePath(d, "/var/lib/kubelet");
+    recordMadePath(d, "/opt/cni/bin");
+    assertEquals(readMadePaths(d), ["/var/lib/kubelet", "/opt/cni/bin"]);
   } finally {
     Deno.removeSync(d, { recursive: true });
   }

@@ -17,6 +17,8 @@ import type { KubeState, LabState } from "../state.ts";
 import {
   cgroupDirs,
   cgroupPids,
+  madePathsLedger,
+  readMadePaths,
   removeCgroups,
   removeMadePaths,
   restoreSysctls,
@@ -181,8 +183,14 @@ export async function kubeTeardown(
       out.errors.push(`${m}: ${(e as Error).message}`);
     }
   }
-  if (kube?.madePaths.length && !shared) {
-    for (const p of removeMadePaths(kube.madePaths)) out.errors.push(`${p} is not empty: kept`);
+  if (!shared) {
+    // The last Kubernetes lab down removes what any of them made (their ledger) and its own.
+    const root = stateDir.slice(0, stateDir.lastIndexOf("/"));
+    const made = [...new Set([...readMadePaths(root), ...(kube?.madePaths ?? [])])];
+    for (const p of removeMadePaths(made)) out.errors.push(`${p} is not empty: kept`);
+    try {
+      Deno.removeSync(madePathsLedger(root));
+    } catch { /* none */ }
   }
   return out;
 }
