@@ -1,7 +1,8 @@
 /**
  * BGP path attributes, bytes only (RFC 4271 §4.3, RFC 4456, RFC 4760, RFC 6793): decode one
- * attribute into a typed value, encode it back. Attributes skein does not interpret (communities,
- * AGGREGATOR, ...) are kept as `other` with their flags and bytes, so they survive a round trip.
+ * attribute into a typed value, encode it back. AGGREGATOR is typed (its AS is 2 or 4 octets by
+ * the session, like AS_PATH); attributes skein does not interpret (communities, ...) are kept as
+ * `other` with their flags and bytes, so they survive a round trip.
  * Malformed attributes are reported the RFC 7606 way: `attributeOutcome()` says whether the
  * UPDATE is treated as withdraw, the attribute discarded, or the session reset.
  *
@@ -46,6 +47,9 @@ export const ATTR = {
   AS4_AGGREGATOR: 18,
 } as const;
 
+/** AS_TRANS (RFC 6793): the 2-octet stand-in for a 4-octet AS. */
+export const AS_TRANS = 23456;
+
 /** Address family identifiers (RFC 4760) and the one SAFI skein speaks. */
 export const AFI = { IPV4: 1, IPV6: 2 } as const;
 /** SAFI 1: unicast. */
@@ -70,6 +74,8 @@ export type PathAttribute =
   | { type: "local-pref"; value: number; flags?: number }
   | { type: "originator-id"; id: string; flags?: number }
   | { type: "cluster-list"; ids: string[]; flags?: number }
+  | { type: "aggregator"; asNumber: number; address: string; flags?: number }
+  | { type: "as4-aggregator"; asNumber: number; address: string; flags?: number }
   | {
     type: "mp-reach";
     afi: number;
@@ -100,6 +106,8 @@ const TYPE_CODE: Record<Exclude<PathAttribute["type"], "other">, number> = {
   "mp-reach": ATTR.MP_REACH,
   "mp-unreach": ATTR.MP_UNREACH,
   "as4-path": ATTR.AS4_PATH,
+  "aggregator": ATTR.AGGREGATOR,
+  "as4-aggregator": ATTR.AS4_AGGREGATOR,
 };
 
 /** Optional and transitive bits each interpreted attribute must carry. */
@@ -237,10 +245,12 @@ export function decodeAttribute(
       return { type: "other", code, flags, data: v.slice() };
     case ATTR.AGGREGATOR:
       if (v.length !== (opts.as4 ? 8 : 6)) throw lengthError(opts.as4 ? "8" : "6");
-      return { type: "other", code, flags, data: v.slice() };
+      return opts.as4
+        ? { type: "aggregator", asNumber: get32(v, 0), address: v4Text(v, 4), flags }
+        : { type: "aggregator", asNumber: get16(v, 0), address: v4Text(v, 2), flags };
     default: // AS4_AGGREGATOR
       if (v.length !== 8) throw lengthError("8");
-      return { type: "other", code, flags, data: v.slice() };
+      return { type: "as4-aggregator", asNumber: get32(v, 0), address: v4Text(v, 4), flags };
   }
 }
 
@@ -351,7 +361,7 @@ function attributeValue(
           throw new BgpEncodeError(`AS_PATH segment of ${s.asns.length} ASNs`);
         }
         w.u8(s.type).u8(s.asns.length);
-        for (const n of s.asns) width === 4 ? w.u32(n) : w.u16(n > 0xffff ? 23456 : n);
+        for (const n of s.asns) width === 4 ? w.u32(n) : w.u16(n > 0xffff ? AS_TRANS : n);
       }
       return w.finish();
     }
@@ -362,6 +372,12 @@ function attributeValue(
       return w.u32(a.value).finish();
     case "originator-id":
       return w.u32(idValue(a.id)).finish();
+    case "aggregator":
+      if (opts.as4) w.u32(a.asNumber);
+      else w.u16(a.asNumber > 0xffff ? AS_TRANS : a.asNumber);
+      return w.u32(idValue(a.address)).finish();
+    case "as4-aggregator":
+      return w.u32(a.asNumber).u32(idValue(a.address)).finish();
     case "cluster-list":
       for (const id of a.ids) w.u32(idValue(id));
       return w.finish();

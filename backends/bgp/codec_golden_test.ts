@@ -1,14 +1,20 @@
 /**
  * Golden bytes: the OPEN, KEEPALIVE, UPDATE, End-of-RIB and NOTIFICATION messages BIRD 2.0.12
  * sent on the wire, captured by `sudo bash backends/bgp/testdata/capture_bird.sh` into
- * testdata/bird_messages.json (an eBGP session from AS 65001 to the 4-octet AS 4200000002, and
- * an iBGP route-reflector-client session). Each decodes to what BIRD was told to send and
+ * testdata/bird_messages.json (an eBGP session from AS 65001 to the 4-octet AS 4200000002, an
+ * iBGP route-reflector-client session, and an eBGP session on which BIRD has `enable as4 off`:
+ * a 2-octet session, RFC 6793's OLD speaker). Each decodes to what BIRD was told to send and
  * re-encodes to the same bytes.
  */
 import { assert, assertEquals } from "../../testing/assert.ts";
 import { decodeMessage, encodeMessage } from "./codec.ts";
 import { openAsNumber } from "./codec_open.ts";
 import { endOfRibFamily } from "./codec_update.ts";
+import { mergeAs4 } from "./as4.ts";
+import { Rib } from "./rib.ts";
+
+/** The 2-octet session (BIRD without the 4-octet AS capability). */
+const AS2 = "peer_as2";
 
 interface Captured {
   session: string;
@@ -36,13 +42,14 @@ function session(name: string): Uint8Array[] {
 Deno.test("every BIRD message decodes and re-encodes to the captured bytes", () => {
   let n = 0;
   for (const s of captured) {
+    const opts = { as4: s.session !== AS2 };
     for (const h of s.messages) {
-      const msg = decodeMessage(fromHex(h));
-      assertEquals(hex(encodeMessage(msg)), h, `${s.session}: ${msg.type}`);
+      const msg = decodeMessage(fromHex(h), opts);
+      assertEquals(hex(encodeMessage(msg, opts)), h, `${s.session}: ${msg.type}`);
       n++;
     }
   }
-  assertEquals(n, 14);
+  assertEquals(n, 21);
 });
 
 Deno.test("BIRD's OPEN: AS 65001, hold 90, its router id and capabilities", () => {
@@ -127,4 +134,58 @@ Deno.test("BIRD's NOTIFICATIONs: 1/3 for a message of type 9, 6/2 on shutdown", 
   const cease = decodeMessage(session("peer_ibgp")[6]!);
   assertEquals(cease, { type: "notification", code: 6, subcode: 2, data: new Uint8Array(0) });
   assertEquals(decodeMessage(session("peer_ibgp")[1]!), { type: "keepalive" });
+});
+
+Deno.test("BIRD without the 4-octet AS capability (enable as4 off): its OPEN has none", () => {
+  const open = decodeMessage(session(AS2)[0]!);
+  assert(open.type === "open");
+  assertEquals([open.asNumber, openAsNumber(open)], [65001, 65001]);
+  assertEquals(open.capabilities.some((c) => c.type === "as4"), false);
+});
+
+Deno.test("RFC 6793 golden: BIRD's 2-octet UPDATE carries AS_TRANS in AS_PATH and the path in AS4_PATH", () => {
+  const bytes = session(AS2)[2]!;
+  const m = decodeMessage(bytes, { as4: false });
+  assert(m.type === "update");
+  const get = (t: string) => m.attributes.find((a) => a.type === t);
+  assertEquals(get("as-path"), {
+    type: "as-path",
+    segments: [{ type: 2, asns: [65001, 65010, 23456] }],
+    flags: 0x40,
+  });
+  assertEquals(get("as4-path"), {
+    type: "as4-path",
+    segments: [{ type: 2, asns: [65001, 65010, 4200000001] }],
+    flags: 0xc0,
+  });
+  assertEquals(mergeAs4(m.attributes).asPath, [{ type: 2, asns: [65001, 65010, 4200000001] }]);
+  // skein's encoder, given the 4-octet path, writes BIRD's bytes for a 2-octet session.
+  const ours = encodeMessage({
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [{ type: 2, asns: [65001, 65010, 4200000001] }] },
+      { type: "next-hop", address: "127.0.0.1" },
+    ],
+    nlri: m.nlri,
+  }, { as4: false });
+  assertEquals(hex(ours), hex(bytes));
+});
+
+Deno.test("RFC 6793 golden: the RIB rebuilds the 4-octet path from a 2-octet peer (and sees the loop)", () => {
+  const m = decodeMessage(session(AS2)[2]!, { as4: false });
+  assert(m.type === "update");
+  const peer = {
+    key: "127.0.0.1",
+    ebgp: true,
+    routerId: "10.0.0.1",
+    as4: false,
+    policy: { import: true, export: true },
+  };
+  const rib = new Rib({ localAs: 65002, routerId: "10.0.0.4" });
+  rib.update(peer, m);
+  assertEquals(rib.best("10.1.0.0/16")?.asPath, [{ type: 2, asns: [65001, 65010, 4200000001] }]);
+  const self4 = new Rib({ localAs: 4200000001, routerId: "10.0.0.4" });
+  assertEquals(self4.update(peer, m).rejected[0]?.reason, "AS path loop (contains 4200000001)");
 });

@@ -10,8 +10,7 @@
 import { ByteWriter, get16, get32, idValue, v4Text } from "./_bytes.ts";
 import { BgpEncodeError, BgpError, HEADER_ERR, NOTIFY, OPEN_ERR } from "./errors.ts";
 
-/** AS_TRANS (RFC 6793): the 2-octet stand-in for a 4-octet AS. */
-export const AS_TRANS = 23456;
+export { AS_TRANS } from "./codec_attrs.ts";
 
 /** Capability codes skein interprets. */
 export const CAP = {

@@ -18,6 +18,7 @@ import {
   SAFI_UNICAST,
 } from "./codec_attrs.ts";
 import { BgpError, NOTIFY, UPDATE_ERR } from "./errors.ts";
+import { withAs4Attributes } from "./as4.ts";
 
 /** An UPDATE: IPv4 withdrawn routes, path attributes (in wire order), IPv4 NLRI. */
 export interface UpdateMessage {
@@ -143,7 +144,10 @@ function checkMandatory(msg: UpdateMessage): void {
   }
 }
 
-/** Encodes an UPDATE body (without the header). */
+/**
+ * Encodes an UPDATE body (without the header). For a 2-octet session (`opts.as4` false) an AS
+ * above 65535 goes out as AS_TRANS with AS4_PATH / AS4_AGGREGATOR added (RFC 6793, as4.ts).
+ */
 export function encodeUpdate(w: ByteWriter, msg: UpdateMessage, opts: CodecOptions): void {
   const wAt = w.length;
   w.u16(0);
@@ -151,7 +155,8 @@ export function encodeUpdate(w: ByteWriter, msg: UpdateMessage, opts: CodecOptio
   w.patch16(wAt, w.length - wAt - 2);
   const aAt = w.length;
   w.u16(0);
-  for (const a of msg.attributes) encodeAttribute(w, a, opts);
+  const attrs = opts.as4 ? msg.attributes : withAs4Attributes(msg.attributes);
+  for (const a of attrs) encodeAttribute(w, a, opts);
   w.patch16(aAt, w.length - aAt - 2);
   for (const p of msg.nlri) writeV4(w, p);
 }

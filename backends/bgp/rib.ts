@@ -22,6 +22,7 @@
 import { type Cidr, overlaps, parseCidr } from "../../net/cidr.ts";
 import { AFI, type AsPathSegment, type Origin, type PathAttribute } from "./codec_attrs.ts";
 import type { UpdateMessage } from "./codec_update.ts";
+import { mergeAs4, pathLength } from "./as4.ts";
 import type { Family } from "./fsm.ts";
 
 /** A peer as the RIB sees it (from the configuration and the negotiated session). */
@@ -31,6 +32,11 @@ export interface RibPeer {
   ebgp: boolean;
   /** The peer's BGP identifier (from its OPEN). */
   routerId: string;
+  /**
+   * False when the session is 2-octet (the peer did not advertise RFC 6793's capability): its
+   * AS_PATH and AGGREGATOR are rebuilt from AS4_PATH / AS4_AGGREGATOR. Default true.
+   */
+  as4?: boolean;
   /** Explicit per-peer rule (RFC 8212 spirit): take routes from it / send ours to it. */
   policy: { import: PrefixRule; export: PrefixRule };
 }
@@ -162,12 +168,7 @@ export interface RibChange {
   rejected: Rejected[];
 }
 
-/** The AS_PATH length for best-path selection: an AS_SET counts 1, confederation segments 0. */
-export function pathLength(segments: AsPathSegment[]): number {
-  let n = 0;
-  for (const s of segments) n += s.type === 2 ? s.asns.length : s.type === 1 ? 1 : 0;
-  return n;
-}
+export { pathLength } from "./as4.ts";
 
 function neighborAs(r: RibRoute): number | undefined {
   const first = r.asPath.find((s) => s.type === 1 || s.type === 2);
@@ -321,10 +322,13 @@ export class Rib {
       peerRouterId: peer.routerId,
       passThrough: [],
     };
+    const old = peer.as4 === false ? mergeAs4(msg.attributes) : undefined;
     for (const a of msg.attributes) {
       if (a.type === "origin") r.origin = a.value;
-      else if (a.type === "as-path") r.asPath = a.segments;
-      else if (a.type === "med") r.med = a.value;
+      else if (a.type === "as-path") r.asPath = old?.asPath ?? a.segments;
+      else if (a.type === "aggregator") {
+        r.passThrough.push(old?.aggregator ? { type: "aggregator", ...old.aggregator } : a);
+      } else if (a.type === "med") r.med = a.value;
       else if (a.type === "local-pref" && !peer.ebgp) r.localPref = a.value; // RFC 4271 §5.1.5
       else if (a.type === "originator-id" && !peer.ebgp) r.originatorId = a.id;
       else if (a.type === "cluster-list" && !peer.ebgp) r.clusterList = a.ids;

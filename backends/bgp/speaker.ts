@@ -491,6 +491,7 @@ export class Speaker implements ConnListener {
       key: p.spec.address,
       ebgp: p.spec.asNumber !== this.opts.localAs,
       routerId: conn.fsm.negotiated?.peerRouterId ?? "0.0.0.0",
+      as4: conn.fsm.negotiated?.as4 ?? true,
       policy: p.spec.policy,
     };
   }

@@ -1,9 +1,10 @@
 /**
  * The capture peer for capture_bird.sh (not product code, not a test): run inside the capture
- * namespace, it accepts BIRD's sessions on 127.0.0.2:1790 (eBGP) and 127.0.0.3:1791 (iBGP),
+ * namespace, it accepts BIRD's sessions on 127.0.0.2:1790 (eBGP), 127.0.0.3:1791 (iBGP) and
+ * 127.0.0.4:1792 (eBGP, BIRD without the 4-octet AS capability: `enable as4 off`),
  * answers with a hand-written OPEN and KEEPALIVE, records every message BIRD sends, and pokes
  * BIRD for NOTIFICATIONs: the eBGP session gets a message of type 9 (BIRD answers 1/3), the iBGP
- * session is shut down by `birdc disable` (6/2). Writes the messages, as hex, to the JSON file
+ * and 2-octet sessions are shut down by `birdc disable` (6/2). Writes the messages, as hex, to the JSON file
  * named by argv[0]. Hand-written bytes on purpose: the codec under test must not make them.
  *
  * @module
@@ -124,6 +125,14 @@ const got = await Promise.all([
     port: 1791,
     as: 65001,
     id: "10.0.0.3",
+    poke: ctl,
+  }),
+  session({
+    name: "peer_as2",
+    addr: "127.0.0.4",
+    port: 1792,
+    as: 65002,
+    id: "10.0.0.4",
     poke: ctl,
   }),
 ]);
