@@ -7,8 +7,8 @@
  * image's libc) and `nft` run; the DaemonSet's init container command (read from
  * deploy/kubernetes/skein.yaml) copies the plugin, the launcher's lib and the conflist out, and
  * the copied plugin runs on the "node" with that lib at /usr/local/lib/skein; the busybox image's
- * default command (the sandbox's) exits 0 on SIGTERM. The skein image is built once (cold into a
- * temporary cache, then warm).
+ * default command (the sandbox's) exits 0 on SIGTERM. The skein image is built cold into a
+ * temporary cache, then warm (a cache hit), and cold again elsewhere: the same image id.
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import {
@@ -53,8 +53,11 @@ Deno.test("lab images: busybox and skein import into containerd and run; the pau
     const bb = await buildBusyboxImage({ cacheDir });
     const cold = await buildSkeinImage({ cacheDir, version: VERSION });
     const warm = await buildSkeinImage({ cacheDir, version: VERSION });
+    // Reproducible: a second cold build (another cache) of the same sources, the same image id.
+    const again = await buildSkeinImage({ cacheDir: `${cacheDir}/again`, version: VERSION });
     assertEquals([bb.cached, cold.cached, warm.cached], [false, false, true]);
     assertEquals(warm.id, cold.id);
+    assertEquals([again.cached, again.id], [false, cold.id]);
     assertEquals(cold.ref, skeinImageRef(VERSION));
     assertEquals((await buildBusyboxImage({ cacheDir })).id, bb.id);
     console.log(

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DatabaseSync } from "node:sqlite";
 import { elfDeps } from "./_elf_deps.ts";
 import { ImageBuildError, type KeyPart } from "./_image_cache.ts";
 import { dirEntries, fileSource, withParents } from "./tar_fs.ts";
@@ -157,14 +158,54 @@ export async function installInto(repo: string, stage: string): Promise<{ launch
         log.split("\n").slice(-15).join("\n"),
     );
   }
-  const head = new Uint8Array(2);
-  const f = Deno.openSync(`${stage}/bin/skein`);
+  settleDenoDir(`${stage}/lib/skein/cache`);
+  return { launcher: startsWith(`${stage}/bin/skein`, "#!") };
+}
+
+/** Whether the file at `path` starts with `magic` (ASCII). */
+function startsWith(path: string, magic: string): boolean {
+  const head = new Uint8Array(magic.length);
+  const f = Deno.openSync(path);
   try {
-    f.readSync(head);
+    return f.readSync(head) === magic.length && new TextDecoder().decode(head) === magic;
   } finally {
     f.close();
   }
-  return { launcher: head[0] === 0x23 && head[1] === 0x21 }; // "#!"
+}
+
+/**
+ * Makes a DENO_DIR written by install.sh the same from one build to the next, so the same
+ * inputs give the same image id: each SQLite cache is checkpointed and closed (its write-ahead
+ * log folded in, the -wal and -shm files gone), and the module-analysis cache, whose rows differ
+ * between runs and which Deno refills on first use, is removed. The npm packages, the emitted
+ * modules and V8's code cache (install.sh warms it for the CNI path) stay.
+ */
+export function settleDenoDir(dir: string): void {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile).map((e) => e.name);
+  } catch {
+    return; // no DENO_DIR: nothing to settle
+  }
+  const remove = (n: string) => {
+    try {
+      Deno.removeSync(`${dir}/${n}`);
+    } catch {
+      // gone already (SQLite removes its -wal and -shm files when it closes)
+    }
+  };
+  for (const n of names.filter((n) => n.startsWith("dep_analysis_cache"))) remove(n);
+  for (const n of names) {
+    if (/-(wal|shm|journal)$/.test(n) || n.startsWith("dep_analysis_cache")) continue;
+    if (!startsWith(`${dir}/${n}`, "SQLite format 3\0")) continue;
+    const db = new DatabaseSync(`${dir}/${n}`);
+    try {
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } finally {
+      db.close();
+    }
+  }
+  for (const n of names.filter((n) => /-(wal|shm)$/.test(n))) remove(n);
 }
 
 /**

@@ -1,6 +1,13 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
 import { VERSION } from "../../version.ts";
-import { installedSources, repoVersion, skeinLayer, skeinRepo } from "./_skein_stage.ts";
+import { DatabaseSync } from "node:sqlite";
+import {
+  installedSources,
+  repoVersion,
+  settleDenoDir,
+  skeinLayer,
+  skeinRepo,
+} from "./_skein_stage.ts";
 import { BUSYBOX_IMAGE, busyboxLayer, PAUSE_COMMAND, skeinImageRef } from "./images.ts";
 
 const haveBusybox = (() => {
@@ -89,5 +96,38 @@ Deno.test("skeinLayer(): the launcher brings /usr/local/lib/skein; a compiled bi
     }
   } finally {
     Deno.removeSync(stage, { recursive: true });
+  }
+});
+
+Deno.test("settleDenoDir(): SQLite caches folded and closed (no -wal/-shm), analysis cache gone", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skein-denodir-" });
+  try {
+    // A cache as a live Deno leaves it: the database and its write-ahead log, copied while open.
+    const live = Deno.makeTempDirSync({ dir, prefix: "live-" });
+    const db = new DatabaseSync(`${live}/v8_code_cache_v2`);
+    db.exec("PRAGMA journal_mode=WAL; CREATE TABLE t (k TEXT); INSERT INTO t VALUES ('warm')");
+    const cache = `${dir}/cache`;
+    Deno.mkdirSync(cache);
+    for (const f of ["v8_code_cache_v2", "v8_code_cache_v2-wal", "v8_code_cache_v2-shm"]) {
+      Deno.copyFileSync(`${live}/${f}`, `${cache}/${f}`);
+    }
+    db.close();
+    for (const f of ["dep_analysis_cache_v2", "dep_analysis_cache_v2-wal"]) {
+      Deno.writeTextFileSync(`${cache}/${f}`, "x");
+    }
+    Deno.mkdirSync(`${cache}/npm`);
+    settleDenoDir(cache);
+    assertEquals([...Deno.readDirSync(cache)].map((e) => e.name).sort(), [
+      "npm",
+      "v8_code_cache_v2",
+    ]);
+    const back = new DatabaseSync(`${cache}/v8_code_cache_v2`);
+    try {
+      assertEquals(back.prepare("SELECT k FROM t").all().map((r) => r.k), ["warm"]);
+    } finally {
+      back.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });
