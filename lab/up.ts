@@ -310,7 +310,12 @@ async function buildKubeNodes(lab: Lab, progress: Progress): Promise<KubeLab> {
   progress("waiting for the kubelets to register their Nodes and get pod CIDRs");
   const check = () => checkComponents(components);
   await waitNodesRegistered(lab, kube, { check });
-  progress(`nodes registered: ${kube.nodes.map((n) => `${n.name} ${n.podCidr}`).join(", ")}`);
+  const since = ((Date.now() - Date.parse(state.createdAt)) / 1000).toFixed(1);
+  progress(
+    `nodes registered ${since} s after lab up started: ${
+      kube.nodes.map((n) => `${n.name} ${n.podCidr}`).join(", ")
+    }`,
+  );
   await installCni(kube, { image: built.skein?.ref ?? "", progress });
   return kube;
 }
