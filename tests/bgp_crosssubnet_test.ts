@@ -1,0 +1,118 @@
+/**
+ * BGP across the lab's two-subnets topology (root): BIRD 2 runs in the router namespace as the
+ * top-of-rack route reflector of every node (iBGP, AS 64512, `next hop self` with the router's
+ * address on each client's own segment), the node-to-node mesh is off (`--no-bgp-mesh
+ * --bgp-peer 192.168.77.1:64512`), and BIRD's kernel protocol gives the router the pod routes.
+ * Every node learns every other node's pod subnet as a proto bgp route via its own segment's
+ * router address, so pods on different subnets reach each other without encapsulation (the
+ * full ping matrix), and the nodes behind the router are not skipped.
+ *
+ * @module
+ */
+import { assert, assertEquals } from "../testing/assert.ts";
+import { netnsList } from "../net/mod.ts";
+import { type Lab, labDefaults, labDown, labUp, loadLab, planLab } from "../lab/mod.ts";
+import { deleteLabNamespaces } from "../lab/topology.ts";
+import { type Bird, haveBird, startBird } from "./_bird.ts";
+import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
+import { ipJson } from "./backends_helpers.ts";
+
+const isRoot = Deno.uid() === 0;
+
+/** BIRD in the router: one passive iBGP session per node, reflecting with next hop self. */
+function torConfig(plan: ReturnType<typeof planLab>): string {
+  const sessions = plan.nodes.map((n) =>
+    `protocol bgp ${n.name} from node {
+  neighbor ${n.ip} as 64512;
+  ipv4 { import all; export all; next hop self; next hop address ${n.segment.gateway}; };
+}`
+  );
+  return `router id 192.168.77.1;
+protocol device {}
+protocol direct { ipv4; }
+protocol kernel { ipv4 { export where source = RTS_BGP; }; }
+template bgp node {
+  local 192.168.77.1 as 64512;
+  passive on;
+  rr client;
+  rr cluster id 1.0.0.1;
+  hold time 9;
+}
+${sessions.join("\n")}
+`;
+}
+
+interface RouteJ {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string | number;
+  flags?: string[];
+}
+
+Deno.test({
+  name:
+    "two-subnets lab, bgp: BIRD in the router reflects every node's subnet; pods across the router ping without encapsulation",
+  ignore: !isRoot || !haveBird(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const o = labDefaults({
+      name: `${testPrefix()}bx`,
+      nodes: 4,
+      podsPerNode: 1,
+      backend: "bgp",
+      topology: "two-subnets",
+      bgp: { mesh: false, peers: [{ address: "192.168.77.1", asNumber: 64512 }] },
+      leaseTtl: 30,
+      reconcilePeriod: 1,
+    });
+    const plan = planLab(o);
+    const routerNs = plan.router!.netns;
+    let bird: Promise<Bird> | undefined;
+    const unregister = cleanupOnInterrupt(() => {
+      const lab = loadLab(o.name);
+      for (const d of lab?.state.daemons ?? []) {
+        try {
+          Deno.kill(d.pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      deleteLabNamespaces(o.name, lab?.state.namespaces ?? []);
+    });
+    let lab: Lab | undefined;
+    try {
+      // The router namespace exists once the daemons start: BIRD starts then, so lab up's wait
+      // for every daemon's routes sees them arrive.
+      const r = await labUp(o, (msg) => {
+        if (!bird && msg.startsWith("started daemon") && netnsList().includes(routerNs)) {
+          bird = startBird({ netns: `/run/netns/${routerNs}`, config: torConfig(plan) });
+        }
+      });
+      lab = r.lab;
+      assert(bird, "BIRD was never started");
+      await bird;
+      assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+      const subnet = (n: (typeof plan.nodes)[number]) =>
+        JSON.parse(Deno.readTextFileSync(n.leaseFile)).subnet as string;
+      for (const node of lab.plan.nodes) {
+        const routes = ipJson<RouteJ>(node.netns, "route", "show", "proto", "bgp");
+        const want = lab.plan.nodes.filter((m) => m !== node).map((m) =>
+          `${subnet(m)} via ${node.segment.gateway} dev eth0`
+        ).sort();
+        assertEquals(
+          routes.map((x) => `${x.dst} via ${x.gateway} dev ${x.dev}`).sort(),
+          want,
+          `${node.name}'s proto bgp routes`,
+        );
+      }
+      const routerRoutes = ipJson<RouteJ>(routerNs, "route", "show", "proto", "bird");
+      assertEquals(routerRoutes.length, 4, "the router has every node's pod subnet");
+    } finally {
+      unregister();
+      await (await bird?.catch(() => undefined))?.stop();
+      const d = await labDown(o.name);
+      assertEquals(d.errors, []);
+      assertEquals(netnsList().filter((n) => n.startsWith(`${o.name}-`)), [], "namespaces left");
+    }
+  },
+});
