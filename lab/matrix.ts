@@ -63,7 +63,10 @@ export function summarize(results: readonly MatrixResult[]): MatrixSummary {
  * n1-p1 10.244.1.2   -     ok
  * ```
  */
-export function formatMatrix(pods: readonly MatrixPod[], results: readonly MatrixResult[]): string {
+export function formatMatrix(
+  pods: readonly Pick<MatrixPod, "name" | "ip">[],
+  results: readonly MatrixResult[],
+): string {
   const cell = new Map<string, MatrixResult>();
   for (const r of results) cell.set(`${r.from}>${r.to}`, r);
   const head = pods.map((p) => `${p.name} ${p.ip}`);
