@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { kubectl, kubectlJson, kubectlRun, pollUntil } from "./kubectl.ts";
+import { kubectl, kubectlJson, kubectlRun, pollUntil, warningEvents } from "./kubectl.ts";
 import { labManifest, SKEIN_MANIFEST_URL } from "./manifest.ts";
 import {
   copyNodePlugins,
@@ -148,24 +148,23 @@ export async function waitRollout(lab: KubeLab, timeoutMs: number): Promise<void
   }
 }
 
-/** `kubectl -n skein get pods -o wide` and the daemon's last log lines, for a failed rollout. */
+/**
+ * `kubectl -n skein get pods -o wide`, the warning events and every not-ready pod's last log
+ * lines (both containers), for a failed rollout.
+ */
 async function skeinPodsReport(lab: KubeLab): Promise<string> {
   const kc = lab.adminKubeconfig;
   const pods = await kubectlRun(kc, ["-n", "skein", "get", "pods", "-o", "wide"]);
-  const events = await kubectlRun(kc, ["-n", "skein", "get", "events", "--sort-by=.lastTimestamp"]);
-  const logs = await kubectlRun(kc, [
-    "-n",
-    "skein",
-    "logs",
-    "ds/skein",
-    "--all-containers",
-    "--tail=15",
-  ]);
-  return [
-    `kubectl -n skein get pods -o wide:\n${pods.stdout}${pods.stderr}`,
-    `events:\n${events.stdout.split("\n").slice(-15).join("\n")}`,
-    `kubectl -n skein logs ds/skein --all-containers --tail=15:\n${logs.stdout}${logs.stderr}`,
-  ].join("\n");
+  const out = [`kubectl -n skein get pods -o wide:\n${pods.stdout}${pods.stderr}`];
+  out.push(await warningEvents(kc, "skein"));
+  const notReady = pods.stdout.split("\n").slice(1).filter((l) => /^\S+\s+0\//.test(l));
+  for (const line of notReady.slice(0, 3)) {
+    const name = line.split(/\s+/)[0]!;
+    const args = ["-n", "skein", "logs", name, "--all-containers", "--tail=10"];
+    const logs = await kubectlRun(kc, args);
+    out.push(`kubectl ${args.join(" ")}:\n${logs.stdout}${logs.stderr}`);
+  }
+  return out.join("\n");
 }
 
 /** The lab's Node objects by name. */

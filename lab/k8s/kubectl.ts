@@ -75,3 +75,16 @@ export async function pollUntil<T>(
     await sleep(opts.intervalMs ?? 1000);
   }
 }
+
+/** The last warning events of namespace `ns` (`kubectl get events --field-selector type=Warning`). */
+export async function warningEvents(kubeconfig: string, ns: string): Promise<string> {
+  const ev = await kubectlRun(kubeconfig, [
+    "-n",
+    ns,
+    "get",
+    "events",
+    "--field-selector=type=Warning",
+    "--sort-by=.lastTimestamp",
+  ]);
+  return `warning events in ${ns}:\n${ev.stdout.trim().split("\n").slice(-8).join("\n")}`;
+}

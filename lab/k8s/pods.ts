@@ -9,7 +9,7 @@
 import { mapLimit } from "../_proc.ts";
 import { formatMatrix, matrixPairs, type MatrixResult, summarize } from "../matrix.ts";
 import { sleep } from "../../store/sleeper.ts";
-import { kubectl, kubectlJson, kubectlRun, pollUntil } from "./kubectl.ts";
+import { kubectl, kubectlJson, kubectlRun, pollUntil, warningEvents } from "./kubectl.ts";
 import type { KubeLab, KubeLabNode } from "./types.ts";
 
 /** The lab's pod image (lab/k8s/images.ts builds and imports it on every node). */
@@ -96,17 +96,21 @@ export async function applyPods(
   }, { intervalMs: 500 });
 }
 
-/** Waits until every pod named in `names` (namespace `ns`) is Running and Ready with an IP. */
+/**
+ * Waits until every pod named in `names` (namespace `ns`) is Running and Ready with an IP;
+ * `recreate` runs when one is absent (an earlier pod of that name was still terminating when it
+ * was applied). The timeout's message ends with the namespace's warning events.
+ */
 export async function waitPodsReady(
   kubeconfig: string,
   ns: string,
   names: readonly string[],
   timeoutMs: number,
+  recreate?: () => Promise<void>,
 ): Promise<Map<string, string>> {
-  return await pollUntil<Map<string, string>>(
-    `pods ${names.join(", ")} to be Ready`,
-    timeoutMs,
-    async () => {
+  const what = `pods ${names.join(", ")} to be Ready`;
+  try {
+    return await pollUntil<Map<string, string>>(what, timeoutMs, async () => {
       const list = await kubectlJson<{ items: PodObject[] }>(kubeconfig, ["-n", ns, "get", "pods"]);
       const ips = new Map<string, string>();
       const waiting: string[] = [];
@@ -116,10 +120,14 @@ export async function waitPodsReady(
         if (ip) ips.set(name, ip);
         else waiting.push(`${name} ${p?.status?.phase ?? "absent"}`);
       }
+      if (waiting.some((w) => w.endsWith(" absent"))) await recreate?.();
       return waiting.length ? { seen: waiting.join(", ") } : { done: ips };
-    },
-    { intervalMs: 500 },
-  );
+    }, { intervalMs: 500 });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${await warningEvents(kubeconfig, ns)}`, {
+      cause: e,
+    });
+  }
 }
 
 /** Starts one busybox pod per lab node (namespace "default") and waits until all are Ready. */
@@ -128,9 +136,10 @@ export async function startPingPods(
   timeoutMs = 180_000,
 ): Promise<LabPod[]> {
   const specs = lab.nodes.map((n) => busyboxPod({ name: pingPodName(n), node: n.name }));
-  await applyPods(lab.adminKubeconfig, specs, timeoutMs);
+  const apply = () => applyPods(lab.adminKubeconfig, specs, timeoutMs);
+  await apply();
   const names = lab.nodes.map(pingPodName);
-  const ips = await waitPodsReady(lab.adminKubeconfig, "default", names, timeoutMs);
+  const ips = await waitPodsReady(lab.adminKubeconfig, "default", names, timeoutMs, apply);
   return lab.nodes.map((n) => ({
     namespace: "default",
     name: pingPodName(n),
