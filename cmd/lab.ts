@@ -214,6 +214,15 @@ async function forward(rest: string[]): Promise<number> {
   return 0;
 }
 
+/** True when lab.json exists (also when it cannot be read): `up` left something behind. */
+function labRecorded(name: string): boolean {
+  try {
+    return loadLab(name) !== undefined;
+  } catch {
+    return true;
+  }
+}
+
 /** Prints a failed subcommand's error; 2 for bad input, 1 for a failure. */
 function failed(sub: string, name: string, e: unknown): number {
   if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
@@ -221,7 +230,7 @@ function failed(sub: string, name: string, e: unknown): number {
     return 2;
   }
   console.error(`skein lab ${sub}: ${(e as Error).message}`);
-  if (sub === "up") {
+  if (sub === "up" && labRecorded(name)) {
     console.error(
       `The lab is left as far as it got; inspect it with "skein lab status --name ${name}", remove it with "skein lab down --name ${name}".`,
     );

@@ -27,7 +27,12 @@ import { freePort } from "./_proc.ts";
 import { netnsList } from "../net/mod.ts";
 import { backendDefinition } from "../backends/registry.ts";
 import { startNodeRuntimes, waitNodesRegistered } from "./k8s/cluster.ts";
-import { checkComponents, startControllers } from "./k8s/control_plane.ts";
+import {
+  checkComponents,
+  KUBE_BINARIES,
+  kubeBinary,
+  startControllers,
+} from "./k8s/control_plane.ts";
 import type { KubeLab } from "./k8s/types.ts";
 import { installCni } from "./k8s/install.ts";
 import { buildNodeImages, importNodeImages } from "./k8s/node_images.ts";
@@ -332,6 +337,8 @@ export async function labUp(
 ): Promise<UpResult> {
   const plan = planLab(options, root);
   checkNoLab(plan, options.name);
+  // A Kubernetes lab needs all four binaries: say which is missing before anything is built.
+  if (options.kubernetes) { for (const b of KUBE_BINARIES) kubeBinary(b); }
   Deno.mkdirSync(plan.storeDir, { recursive: true });
   for (const n of plan.nodes) Deno.mkdirSync(n.ipamDir, { recursive: true });
   const state = newLabState(options);

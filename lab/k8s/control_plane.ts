@@ -11,7 +11,7 @@
  */
 import { formatKubeconfig } from "../../store/kube_config.ts";
 import { processAlive, spawnDetached, tailFile } from "../_proc.ts";
-import { type ControlPlaneSite, SERVICE_CIDR } from "../kube.ts";
+import { type ControlPlaneSite, kubeApiserverBinary, SERVICE_CIDR } from "../kube.ts";
 import { makeClientCert } from "./pki.ts";
 
 /** The Kubernetes binaries' directory: SKEIN_KUBE_BIN_DIR or build-kube.sh's cache. */
@@ -20,9 +20,17 @@ export function kubeBinDir(): string {
     `${Deno.env.get("SKEIN_KUBE_CACHE") ?? "/var/cache/skein/kube"}/v1.20.2/bin`;
 }
 
+/** The Kubernetes binaries a cluster lab runs (scripts/build-kube.sh builds them). */
+export const KUBE_BINARIES = [
+  "kube-apiserver",
+  "kubelet",
+  "kube-scheduler",
+  "kube-controller-manager",
+] as const;
+
 /** A Kubernetes binary of the cache, or an error naming the build command. */
 export function kubeBinary(name: string): string {
-  const bin = `${kubeBinDir()}/${name}`;
+  const bin = name === "kube-apiserver" ? kubeApiserverBinary() : `${kubeBinDir()}/${name}`;
   try {
     Deno.statSync(bin);
   } catch {
