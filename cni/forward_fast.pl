@@ -65,13 +65,17 @@ sub json_str {
   return "\"$s\"";
 }
 
-# Waits until $fh is readable; false after $secs.
+# Waits until $fh is readable; false after $secs (a signal's EINTR waits on for the rest).
 sub readable {
   my ($fh, $secs) = @_;
   my $rin = '';
   vec($rin, fileno($fh), 1) = 1;
-  my $n = select(my $rout = $rin, undef, undef, $secs);
-  return $n > 0;
+  while (1) {
+    my ($n, $left) = select(my $rout = $rin, undef, undef, $secs);
+    return 1 if $n > 0;
+    return 0 if $n == 0 || $! + 0 != 4;    # EINTR
+    $secs = $left;
+  }
 }
 
 $SIG{PIPE} = 'IGNORE';
