@@ -41,11 +41,16 @@ export function checksumArena(bytes: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(mem.buffer as ArrayBuffer, 0, bytes); // not shared: an ArrayBuffer
 }
 
-/** Folds a non-negative sum (up to 2^53) to 16 bits with end-around carries. */
+/**
+ * Folds a non-negative integer sum (below 2^53) to 16 bits with end-around carries. Integer
+ * operations only (a double `%` is a libm call): 2^32 and 2^16 are both 1 modulo 0xffff.
+ */
 export function fold16(sum: number): number {
   let s = sum;
-  while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
-  return s;
+  if (s > 0xffffffff) s = Math.floor(s / 0x100000000) + (s >>> 0); // below 2^33
+  s = (s & 0xffff) + ((s / 0x10000) | 0); // & and | 0 take it modulo 2^32: exact below 2^34
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
 }
 
 /**

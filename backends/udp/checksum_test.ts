@@ -1,5 +1,5 @@
 import { assertEquals } from "../../testing/assert.ts";
-import { checksumArena, sum16 } from "./checksum.ts";
+import { checksumArena, fold16, sum16 } from "./checksum.ts";
 import { naiveSum, randomBytes, rng } from "./_tcp_fixture.ts";
 
 Deno.test("sum16() equals a naive byte-by-byte sum at every alignment and length", () => {
@@ -31,4 +31,21 @@ Deno.test("sum16() over the WebAssembly arena equals the naive sum too (SIMD pat
   arena.fill(255, 0, 131072);
   assertEquals(sum16(arena, 0, 131072), 0xffff);
   assertEquals(sum16(arena, 199_990, 64), naiveSum(arena.subarray(199_990, 200_000)), "clipped");
+});
+
+Deno.test("fold16() folds any integer sum below 2^53 like repeated end-around carries", () => {
+  const slow = (x: number) => {
+    let s = x;
+    while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+    return s;
+  };
+  const r = rng(9);
+  const edges = [0, 1, 0xffff, 0x10000, 0x1fffe, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 33 + 5];
+  for (const x of [...edges, 2 ** 53 - 1, 2 ** 46 + 12345]) {
+    assertEquals(fold16(x), slow(x), `${x}`);
+  }
+  for (let k = 0; k < 20000; k++) {
+    const x = (r() * 2 ** 21 + r()) % 2 ** 53;
+    assertEquals(fold16(x), slow(x), `${x}`);
+  }
 });
