@@ -9,12 +9,14 @@ bash scripts/deps.sh --test
 deno="$(bash scripts/ensure-deno.sh)"
 export PATH="$(dirname "$deno"):$PATH" DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 
-# The kubernetes datastore's tests run against a real kube-apiserver v1.20.2, and
-# tests/clients_kubelet_test.ts runs pods with a real kubelet v1.20.2: both built once per fresh
-# machine from Debian's source package (about 7 + 6 min CPU, cached under /var/cache/skein/kube;
-# an instant no-op afterwards). With SKEIN_REQUIRE_KUBE set those tests fail instead of skipping.
-echo "== kube-apiserver, kubelet (scripts/build-kube.sh)"
-bash scripts/build-kube.sh kube-apiserver kubelet
+# The kubernetes datastore's tests run against a real kube-apiserver v1.20.2,
+# tests/clients_kubelet_test.ts runs pods with a real kubelet v1.20.2, and `skein lab up
+# --kubernetes` (tests/lab_k8s_test.ts) adds kube-scheduler and kube-controller-manager: all four
+# built once per fresh machine from Debian's source package (cold: about 7 + 6 + 5.5 min on 2
+# cores, cached under /var/cache/skein/kube/v1.20.2/bin; warm: an instant no-op). With
+# SKEIN_REQUIRE_KUBE set those tests fail instead of skipping.
+echo "== kube-apiserver, kubelet, kube-scheduler, kube-controller-manager (scripts/build-kube.sh)"
+bash scripts/build-kube.sh kube-apiserver kubelet kube-scheduler kube-controller-manager
 export SKEIN_REQUIRE_KUBE=1
 
 echo "== deno fmt --check, deno lint, deno check"

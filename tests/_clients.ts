@@ -10,6 +10,8 @@
  */
 
 import { cniBinDir, cniMode, cniService, REF_CNI_DIR } from "./_cni.ts";
+import { containerdConfig } from "../lab/k8s/containerd.ts";
+import { removeCgroups } from "../lab/k8s/host_state.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -364,36 +366,24 @@ export interface ContainerdSandboxOptions {
   env?: Record<string, string>;
 }
 
-/** containerd's config.toml for a sandbox in `dir`. */
-function containerdConfig(dir: string, cri: ContainerdSandboxOptions["cri"]): string {
-  const head = [
-    "version = 2",
-    `root = "${dir}/root"`,
-    `state = "${dir}/state"`,
-  ];
-  const grpc = ["[grpc]", `address = "${dir}/containerd.sock"`];
-  if (!cri) {
-    return [...head, 'disabled_plugins = ["io.containerd.grpc.v1.cri"]', ...grpc, ""].join("\n");
-  }
-  const p = '[plugins."io.containerd.grpc.v1.cri"';
-  return [
-    ...head,
-    ...grpc,
-    `${p}]`,
-    `sandbox_image = "${cri.sandboxImage}"`,
-    "restrict_oom_score_adj = true",
-    'stream_server_address = "127.0.0.1"',
-    'stream_server_port = "0"',
-    `${p}.containerd]`,
-    'snapshotter = "native"',
-    'default_runtime_name = "runc"',
-    `${p}.containerd.runtimes.runc]`,
-    'runtime_type = "io.containerd.runc.v2"',
-    `${p}.cni]`,
-    `bin_dir = "${dir}/bin"`,
-    `conf_dir = "${dir}/net.d"`,
-    "",
-  ].join("\n");
+/** containerd's config.toml for a sandbox in `dir` (the lab's builder; images unpack native). */
+function sandboxConfig(dir: string, cri: ContainerdSandboxOptions["cri"]): string {
+  return containerdConfig({
+    root: `${dir}/root`,
+    state: `${dir}/state`,
+    address: `${dir}/containerd.sock`,
+    optDir: `${dir}/opt`,
+    ...(cri
+      ? {
+        cri: {
+          sandboxImage: cri.sandboxImage,
+          confDir: `${dir}/net.d`,
+          binDir: `${dir}/bin`,
+          snapshotter: "native",
+        },
+      }
+      : {}),
+  });
 }
 
 /**
@@ -441,7 +431,7 @@ export class ContainerdSandbox {
       for (const [name, target] of Object.entries(o.plugins)) {
         Deno.symlinkSync(target, `${dir}/bin/${name}`);
       }
-      Deno.writeTextFileSync(`${dir}/config.toml`, containerdConfig(dir, o.cri));
+      Deno.writeTextFileSync(`${dir}/config.toml`, sandboxConfig(dir, o.cri));
       Deno.writeTextFileSync(`${dir}/mntns`, "");
       const setup = [
         "set -e",
@@ -588,37 +578,5 @@ function releaseMadeDir(d: string): void {
     Deno.removeSync(d); // only when empty: someone else may have started using it
   } catch {
     // not empty or gone
-  }
-}
-
-/** Removes the empty cgroup directories named `name` (and below) in every cgroup hierarchy. */
-function removeCgroups(name: string): void {
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) return;
-  const base = "/sys/fs/cgroup";
-  const roots = [base, ...listDirs(base).map((d) => `${base}/${d}`)];
-  for (const root of roots) {
-    const top = `${root}/${name}`;
-    if (!exists(top)) continue;
-    const all: string[] = [];
-    const walk = (d: string) => {
-      for (const c of listDirs(d)) walk(`${d}/${c}`);
-      all.push(d);
-    };
-    walk(top);
-    for (const d of all) {
-      try {
-        Deno.removeSync(d); // rmdir: only succeeds for a cgroup without processes
-      } catch {
-        // busy or gone
-      }
-    }
-  }
-}
-
-function listDirs(dir: string): string[] {
-  try {
-    return [...Deno.readDirSync(dir)].filter((e) => e.isDirectory).map((e) => e.name);
-  } catch {
-    return [];
   }
 }

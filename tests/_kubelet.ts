@@ -7,6 +7,13 @@
  *
  * @module
  */
+import {
+  lockKubeletHost as lockHost,
+  readKubeletSysctls,
+  restoreSysctls,
+} from "../lab/k8s/host_state.ts";
+import { kubeletArgs, kubeletConfig } from "../lab/k8s/kubelet.ts";
+
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
 /**
@@ -30,61 +37,30 @@ export async function kubeBinDir(what: string, binaries: string[]): Promise<stri
   return undefined;
 }
 
-/**
- * The host-wide sysctls kubelet's container manager sets at start (setupKernelTunables): not
- * namespaced, so a test saves them first and puts them back afterwards.
- */
-const KUBELET_SYSCTLS = [
-  "vm/overcommit_memory",
-  "vm/panic_on_oom",
-  "kernel/panic",
-  "kernel/panic_on_oops",
-  "kernel/keys/root_maxkeys",
-  "kernel/keys/root_maxbytes",
-];
-
 /** Reads the sysctls kubelet rewrites; the returned function writes the saved values back. */
 export function saveKubeletSysctls(): () => void {
-  const saved = KUBELET_SYSCTLS.map((k) => ({
-    path: `/proc/sys/${k}`,
-    value: Deno.readTextFileSync(`/proc/sys/${k}`).trim(),
-  }));
+  const saved = readKubeletSysctls();
   return () => {
-    for (const s of saved) {
-      try {
-        if (Deno.readTextFileSync(s.path).trim() !== s.value) {
-          Deno.writeTextFileSync(s.path, s.value);
-        }
-      } catch {
-        // Best effort: report nothing here, the caller's assertions compare the values.
-      }
-    }
+    // Best effort: the caller's assertions compare the values.
+    restoreSysctls(saved);
   };
 }
 
 /**
- * Waits for, then holds, this machine's kubelet-test lock (an exclusive flock on the kubelet
- * binary, so no extra file): two test processes running kubelets at once would save each
+ * Waits for, then holds, this machine's kubelet lock exclusively (lab/k8s/host_state.ts; a
+ * Kubernetes lab's kubelets hold it shared while they run): two savers at once would save each
  * other's rewritten sysctls and restore the wrong values. Returns the release function.
  */
-export async function lockKubeletHost(bin: string): Promise<() => void> {
-  const f = await Deno.open(bin, { read: true });
-  await f.lock(true);
-  return () => {
-    try {
-      f.unlockSync();
-    } finally {
-      f.close();
-    }
-  };
+export function lockKubeletHost(bin: string): Promise<() => void> {
+  return lockHost(bin, {
+    exclusive: true,
+    waiting: () =>
+      console.log(`waiting for the kubelet lock on ${bin} (a kubelet test or lab runs)`),
+  });
 }
 
 /** Current values of the sysctls kubelet rewrites (path → value), to compare before/after. */
-export function kubeletSysctls(): Record<string, string> {
-  return Object.fromEntries(
-    KUBELET_SYSCTLS.map((k) => [k, Deno.readTextFileSync(`/proc/sys/${k}`).trim()]),
-  );
-}
+export const kubeletSysctls = readKubeletSysctls;
 
 /** A running loopback forwarder (see {@link forwardIntoNetns}). */
 export interface Forwarder {
@@ -152,38 +128,6 @@ export interface Kubelet {
 }
 
 /**
- * The KubeletConfiguration for a test node: no QoS cgroups and no node-allocatable enforcement
- * (no cgroups of its own in the host hierarchy), no eviction thresholds, no iptables chains,
- * AlwaysAllow on a loopback port, image GC off, frequent status updates.
- */
-function kubeletConfig(dir: string, port: number): string {
-  return JSON.stringify({
-    apiVersion: "kubelet.config.k8s.io/v1beta1",
-    kind: "KubeletConfiguration",
-    address: "127.0.0.1",
-    port,
-    readOnlyPort: 0,
-    healthzPort: 0,
-    authentication: { anonymous: { enabled: true }, webhook: { enabled: false } },
-    authorization: { mode: "AlwaysAllow" },
-    cgroupDriver: "cgroupfs",
-    cgroupsPerQOS: false,
-    enforceNodeAllocatable: [],
-    failSwapOn: false,
-    oomScoreAdj: 0,
-    makeIPTablesUtilChains: false,
-    evictionHard: {},
-    imageGCHighThresholdPercent: 100,
-    imageGCLowThresholdPercent: 99,
-    volumePluginDir: `${dir}/volume-plugins`,
-    nodeStatusUpdateFrequency: "2s",
-    syncFrequency: "5s",
-    runtimeRequestTimeout: "60s",
-    serializeImagePulls: false,
-  });
-}
-
-/**
  * Starts kubelet in the node's network namespace and the sandbox's mount namespace (kubelet
  * bind-mounts its root dir and writes /var/log/pods: both stay inside that mount namespace).
  * Returns at once; wait for the Node to be Ready through the apiserver.
@@ -193,25 +137,32 @@ export function startKubelet(o: KubeletOptions): Kubelet {
     Deno.mkdirSync(`${o.dir}/${d}`, { recursive: true });
   }
   const port = 20000 + Math.floor(Math.random() * 30000);
-  Deno.writeTextFileSync(`${o.dir}/config.json`, kubeletConfig(o.dir, port));
+  // On loopback only: anonymous access, AlwaysAllow (the lab's kubelets use x509 + webhook).
+  Deno.writeTextFileSync(
+    `${o.dir}/config.json`,
+    kubeletConfig({
+      address: "127.0.0.1",
+      port,
+      healthzPort: 0,
+      volumePluginDir: `${o.dir}/volume-plugins`,
+    }),
+  );
   const log = `${o.dir}/kubelet.log`;
   const child = new Deno.Command("nsenter", {
     args: [
       `--mount=${o.mntns}`,
       `--net=${o.netns}`,
       o.bin,
-      `--config=${o.dir}/config.json`,
-      `--kubeconfig=${o.kubeconfig}`,
-      "--container-runtime=remote",
-      `--container-runtime-endpoint=unix://${o.runtimeSocket}`,
-      `--root-dir=${o.dir}/root`,
-      `--cert-dir=${o.dir}/certs`,
-      `--hostname-override=${o.nodeName}`,
-      `--node-ip=${o.nodeIp}`,
-      "--logtostderr=false",
-      "--alsologtostderr=false",
-      `--log-file=${log}`,
-      "--v=1",
+      ...kubeletArgs({
+        config: `${o.dir}/config.json`,
+        kubeconfig: o.kubeconfig,
+        runtimeSocket: o.runtimeSocket,
+        rootDir: `${o.dir}/root`,
+        certDir: `${o.dir}/certs`,
+        nodeName: o.nodeName,
+        nodeIp: o.nodeIp,
+        logFile: log,
+      }),
     ],
     stdout: "null",
     stderr: "null",

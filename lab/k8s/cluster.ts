@@ -16,7 +16,13 @@ import { kubePaths } from "../kube.ts";
 import type { LabPlan } from "../plan.ts";
 import type { KubeState, LabState } from "../state.ts";
 import { labKubeDir } from "../store.ts";
-import { cgroupHierarchies, readKubeletSysctls, recordMadePath } from "./host_state.ts";
+import {
+  cgroupHierarchies,
+  lockKubeletHost,
+  readKubeletSysctls,
+  recordMadePath,
+} from "./host_state.ts";
+import { kubeBinary } from "./control_plane.ts";
 import { mountNsDir, preparePinDir } from "./mount_ns.ts";
 import {
   NODE_CONTAINERD_SOCKET,
@@ -113,6 +119,24 @@ function recordHostState(b: KubeLabBuild): KubeState {
  * in parallel, each pid recorded as soon as it runs.
  */
 export async function startNodeRuntimes(
+  b: KubeLabBuild,
+  progress: (m: string) => void,
+  images: (node: KubeLabNode) => Promise<void>,
+): Promise<KubeLab> {
+  // The sysctls are saved and the kubelets started under the machine's kubelet lock: a test
+  // running its own kubelet (exclusive lock) may have rewritten them meanwhile.
+  const unlock = await lockKubeletHost(kubeBinary("kubelet"), {
+    exclusive: false,
+    waiting: () => progress("waiting for a kubelet test on this machine to end (kubelet lock)"),
+  });
+  try {
+    return await startLocked(b, progress, images);
+  } finally {
+    unlock();
+  }
+}
+
+async function startLocked(
   b: KubeLabBuild,
   progress: (m: string) => void,
   images: (node: KubeLabNode) => Promise<void>,

@@ -197,3 +197,39 @@ export function readMadePaths(labsRoot: string): string[] {
     return [];
   }
 }
+
+/**
+ * Takes this machine's kubelet lock: a flock on the kubelet binary, exclusive for a test that
+ * saves and restores the sysctls around its own kubelet, shared for a lab (whose kubelets keep a
+ * shared lock while they run: `flock --shared --no-fork BIN BIN ...`). Two savers at once would
+ * save each other's rewritten values and restore the wrong ones. `waiting` is called once if
+ * the lock is not free at once. Returns the release function.
+ */
+export async function lockKubeletHost(
+  bin: string,
+  o: { exclusive: boolean; waiting?: () => void },
+): Promise<() => void> {
+  const f = await Deno.open(bin, { read: true });
+  const got = f.lock(o.exclusive).then(() => true);
+  const timer = setTimeout(() => o.waiting?.(), 200);
+  try {
+    await got;
+  } catch (e) {
+    f.close();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  return () => {
+    try {
+      f.unlockSync();
+    } finally {
+      f.close();
+    }
+  };
+}
+
+/** The kubelet command line that holds a shared kubelet lock as long as it runs. */
+export function kubeletUnderLock(bin: string, args: string[]): string[] {
+  return ["flock", "--shared", "--no-fork", bin, bin, ...args];
+}

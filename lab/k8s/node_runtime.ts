@@ -15,6 +15,7 @@ import { containerdConfig } from "./containerd.ts";
 import { kubeletArgs, kubeletConfig } from "./kubelet.ts";
 import { createNodeMountNs, mountNsId, prepareNodePaths } from "./mount_ns.ts";
 import { makeClientCert } from "./pki.ts";
+import { kubeletUnderLock } from "./host_state.ts";
 import { type KubeLabNode, nodeHostPath } from "./types.ts";
 
 /** containerd's socket inside a node. */
@@ -119,19 +120,25 @@ export async function startContainerd(node: KubeLabNode): Promise<number> {
   throw new Error(`containerd on ${node.name} did not open ${sock} within 30 s; its log ${log}`);
 }
 
-/** Starts the node's kubelet; returns its pid (it registers its Node on its own). */
+/**
+ * Starts the node's kubelet under the machine's shared kubelet lock (host_state.ts
+ * lockKubeletHost); returns its pid (it registers its Node on its own).
+ */
 export async function startKubelet(node: KubeLabNode): Promise<number> {
   const bin = kubeBinary("kubelet");
-  return await spawnDetached([
-    bin,
-    ...kubeletArgs({
-      config: NODE_KUBELET.config,
-      kubeconfig: NODE_KUBELET.kubeconfig,
-      runtimeSocket: node.containerdSocket,
-      rootDir: NODE_KUBELET.root,
-      certDir: NODE_KUBELET.pki,
-      nodeName: node.name,
-      nodeIp: node.address,
-    }),
-  ], { logFile: `${node.dir}/kubelet.log`, netns: node.netns, mountNs: node.mountNs });
+  // flock execs kubelet, which keeps the machine's shared kubelet lock while it runs.
+  return await spawnDetached(
+    kubeletUnderLock(bin, [
+      ...kubeletArgs({
+        config: NODE_KUBELET.config,
+        kubeconfig: NODE_KUBELET.kubeconfig,
+        runtimeSocket: node.containerdSocket,
+        rootDir: NODE_KUBELET.root,
+        certDir: NODE_KUBELET.pki,
+        nodeName: node.name,
+        nodeIp: node.address,
+      }),
+    ]),
+    { logFile: `${node.dir}/kubelet.log`, netns: node.netns, mountNs: node.mountNs },
+  );
 }

@@ -31,6 +31,8 @@ export interface MachineSnapshot {
   paths: Record<string, boolean>;
   /** Containers of the labs running at the time: id → lab name (their k8s.io cgroups). */
   containerOwners: Record<string, string>;
+  /** The Kubernetes labs (`lab up --kubernetes`) that existed at the time. */
+  kubeLabs: string[];
   /** CRI's `cni-*` namespaces of the labs' nodes at the time: name → lab name. */
   netnsOwners: Record<string, string>;
 }
@@ -105,6 +107,20 @@ function exists(path: string): boolean {
   }
 }
 
+/** The labs under `root` whose lab.json says they are Kubernetes labs. */
+function kubeLabs(root: string): string[] {
+  const out: string[] = [];
+  try {
+    for (const e of Deno.readDirSync(root)) {
+      try {
+        const s = JSON.parse(Deno.readTextFileSync(`${root}/${e.name}/lab.json`));
+        if (s?.options?.kubernetes || s?.kube) out.push(e.name);
+      } catch { /* not a lab */ }
+    }
+  } catch { /* no labs */ }
+  return out.sort();
+}
+
 /** CRI's network namespaces of the labs' nodes: `cni-...` name → lab (from each node's mounts). */
 function netnsOwners(root: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -140,6 +156,7 @@ export function machineSnapshot(root = LAB_ROOT): MachineSnapshot {
     sysctls: readKubeletSysctls(),
     paths: Object.fromEntries(paths.map((p) => [p, exists(p)])),
     containerOwners: containerOwners(root),
+    kubeLabs: kubeLabs(root),
     netnsOwners: netnsOwners(root),
   };
 }
@@ -171,6 +188,7 @@ export function labScope(
     Object.entries({ ...before.netnsOwners, ...after.netnsOwners })
       .filter(([, lab]) => lab !== name).map(([ns]) => ns),
   );
+  const shared = [...before.kubeLabs, ...after.kubeLabs].some((l) => l !== name);
   const mine = (ns: string) =>
     ns.startsWith(`${name}-`) || (ns.startsWith("cni-") && !otherNetns.has(ns));
   return {
@@ -178,13 +196,17 @@ export function labScope(
     mounts: (m: string) => {
       const mp = m.split(" ")[0]!;
       if (mp.startsWith("/run/netns/")) return mine(mp.slice("/run/netns/".length));
-      return mp.startsWith(`${root}/${name}`) ||
-        nodePaths.some((p) => mp === p || mp.startsWith(`${p}/`));
+      if (mp.startsWith(`${root}/`)) return mp.startsWith(`${root}/${name}/`);
+      return nodePaths.some((p) => mp === p || mp.startsWith(`${p}/`));
     },
     cgroups: (c: string) => {
       const m = /\/(k8s\.io|kubepods)(\/([^/]+))?/.exec(c);
-      return m !== null && !(m[3] !== undefined && others.has(m[3]));
+      if (m === null) return false;
+      // The shared parent is another running lab's as much as this one's.
+      if (m[3] === undefined) return !shared;
+      return !others.has(m[3]);
     },
+    hostState: !shared,
     processes: (p: string) => {
       const [, ns = "", cmd = ""] = /^\d+ netns=(\S+) (.*)$/.exec(p) ?? [];
       if (cmd.includes(`${root}/${name}/`) || new RegExp(`=${name}-n\\d+( |$)`).test(cmd)) {
@@ -197,9 +219,15 @@ export function labScope(
 }
 
 /** Which items of each list snapshotDiff() compares (default: all). */
-export type SnapshotScope = Partial<
-  Record<"namespaces" | "mounts" | "cgroups" | "processes", (item: string) => boolean>
->;
+export type SnapshotScope =
+  & Partial<Record<"namespaces" | "mounts" | "cgroups" | "processes", (item: string) => boolean>>
+  & {
+    /**
+     * Compare the kubelet sysctls and the nodes' host paths (default true). Off while another
+     * Kubernetes lab runs: it shares both (the last lab down restores them).
+     */
+    hostState?: boolean;
+  };
 
 /**
  * The differences between two snapshots, one line each ("+ mount /x tmpfs tmpfs", "- netns a",
@@ -225,6 +253,7 @@ export function snapshotDiff(
     for (const x of a) if (!b.has(x)) out.push(`+ ${label} ${x}`);
     for (const x of b) if (!a.has(x)) out.push(`- ${label} ${x}`);
   }
+  if (scope.hostState === false) return out;
   for (const [k, v] of Object.entries(before.sysctls)) {
     if (after.sysctls[k] !== v) out.push(`sysctl ${k}: ${v} -> ${after.sysctls[k]}`);
   }

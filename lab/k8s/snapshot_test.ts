@@ -10,6 +10,7 @@ const base: MachineSnapshot = {
   paths: { "/var/lib/kubelet": false },
   containerOwners: { "bbbb": "other" },
   netnsOwners: {},
+  kubeLabs: [],
 };
 
 Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
@@ -34,6 +35,7 @@ Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
     paths: { "/var/lib/kubelet": true },
     containerOwners: { "bbbb": "other" },
     netnsOwners: { "cni-9999": "other" },
+    kubeLabs: ["k"],
   };
   assertEquals(snapshotDiff(base, after), [
     "+ netns k-n1",
@@ -66,4 +68,21 @@ Deno.test("snapshotDiff: nothing when equal; names each difference", () => {
       "+ process 80 netns=k-n1 /usr/bin/kubelet --hostname-override=k-n1",
     ],
   );
+});
+
+Deno.test("labScope: while another Kubernetes lab runs, its shared host state is not compared", () => {
+  const after: MachineSnapshot = {
+    ...structuredClone(base),
+    mounts: [...base.mounts, "/run/skein/lab/other/mnt ext4 /dev/vda"],
+    cgroups: [...base.cgroups, "/sys/fs/cgroup/memory/k8s.io"],
+    sysctls: { "kernel/panic": "10" },
+    kubeLabs: ["other"],
+  };
+  assertEquals(snapshotDiff(base, after, labScope("k", base, after)), []);
+  // Alone, the same changes are the lab's.
+  const alone = { ...after, kubeLabs: [] };
+  assertEquals(snapshotDiff(base, alone, labScope("k", base, alone)), [
+    "+ cgroup /sys/fs/cgroup/memory/k8s.io",
+    "sysctl kernel/panic: 0 -> 10",
+  ]);
 });
