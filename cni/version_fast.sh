@@ -8,6 +8,40 @@
 # cni/version_fast_test.ts checks the answers and the version list against cni/versions.ts.
 skein_latest=1.1.0
 skein_supported='"0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"'
+# With perl (Debian's perl-base is Essential) one process reads, checks and answers, where the
+# shell path below runs timeout, cat and sed: ~3 ms of CPU less per call (perf stat). It
+# prints the answer and exits 0, or writes what it read (and an "x") to fd 3 and exits 1.
+if [ -x /usr/bin/perl ] && ! [ -t 0 ]; then
+  { skein_stdin=$(/usr/bin/perl -e '
+    my ($latest, $supported) = @ARGV;
+    my ($in, $left, $rin) = ("", 0.2, "");
+    vec($rin, 0, 1) = 1;
+    while ($left > 0) {
+      my ($n, $l) = select(my $r = $rin, undef, undef, $left);
+      last if $n <= 0;
+      my $got = sysread(STDIN, $in, 65536, length $in);
+      last if !$got;
+      $left = $l;
+    }
+    my $v = "";
+    if ($in =~ /\S/) {
+      # One {"cniVersion":"X"} on one line, blank lines around it (as sed below matches).
+      $v = $1 if $in =~ /\A\s*\{[ \t]*"cniVersion"[ \t]*:[ \t]*"([^"\\]*)"[ \t]*\}\s*\z/;
+      if ($v eq "") {
+        open(my $out, ">&=", 3) or exit 2;
+        print $out $in, "x";
+        exit 1;
+      }
+    }
+    $v = $latest if $v eq "" || index(",$supported,", ",\"$v\",") < 0;
+    print "{\"cniVersion\":\"$v\",\"supportedVersions\":[$supported]}\n";
+    exit 0;
+  ' "$skein_latest" "$skein_supported" 3>&1 >&4 4>&-); skein_rc=$?; } 4>&1
+  [ "$skein_rc" = 0 ] && exit 0
+  # Any other stdin (or a perl that failed, having read it): the launcher hands it to skein.
+  skein_stdin=${skein_stdin%x}
+  return 0 2>/dev/null
+fi
 if [ -t 0 ]; then
   skein_stdin=
 else

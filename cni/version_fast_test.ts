@@ -3,6 +3,16 @@ import { versionAnswer } from "./version_cmd.ts";
 import { LATEST_VERSION, SUPPORTED_VERSIONS } from "./versions.ts";
 
 const SCRIPT = new URL("./version_fast.sh", import.meta.url).pathname;
+/** The same fragment without its perl path: the shell path a system without perl takes. */
+const SHELL_ONLY = (() => {
+  const text = Deno.readTextFileSync(SCRIPT);
+  if (!text.includes("[ -x /usr/bin/perl ]")) throw new Error("version_fast.sh: no perl test");
+  const path = Deno.makeTempFileSync({ prefix: "skein-version-fast-", suffix: ".sh" });
+  Deno.writeTextFileSync(path, text.replace("[ -x /usr/bin/perl ]", "false"));
+  return path;
+})();
+globalThis.addEventListener("unload", () => Deno.removeSync(SHELL_ONLY));
+const SCRIPTS = [SCRIPT, SHELL_ONLY];
 
 function parse(text: string): { stdout: string; fellThrough?: string } {
   const i = text.indexOf("FELL:");
@@ -10,9 +20,12 @@ function parse(text: string): { stdout: string; fellThrough?: string } {
 }
 
 /** Sources the fragment in sh with `stdin`; returns its stdout and what it left for skein. */
-async function sourceAsync(stdin: string): Promise<{ stdout: string; fellThrough?: string }> {
+async function sourceAsync(
+  stdin: string,
+  script: string,
+): Promise<{ stdout: string; fellThrough?: string }> {
   const child = new Deno.Command("sh", {
-    args: ["-c", `. '${SCRIPT}'; printf 'FELL:%s' "$skein_stdin"`],
+    args: ["-c", `. '${script}'; printf 'FELL:%s' "$skein_stdin"`],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
@@ -30,12 +43,16 @@ Deno.test("version_fast.sh answers what version_cmd.ts answers for the stdin run
       '{"cniVersion":"1.0.0"}',
       '{ "cniVersion" : "0.3.1" }\n',
       '{"cniVersion":"0.4.0"}',
+      '\n{"cniVersion":"0.4.0"}\r\n\n',
       '{"cniVersion":"9.9.9"}',
     ]
   ) {
-    const r = await sourceAsync(stdin);
-    assertEquals(r.fellThrough, undefined, `fell through for ${JSON.stringify(stdin)}`);
-    assertEquals(r.stdout, JSON.stringify(versionAnswer(stdin)) + "\n", JSON.stringify(stdin));
+    for (const script of SCRIPTS) {
+      const r = await sourceAsync(stdin, script);
+      const what = `${JSON.stringify(stdin)} (${script})`;
+      assertEquals(r.fellThrough, undefined, `fell through for ${what}`);
+      assertEquals(r.stdout, JSON.stringify(versionAnswer(stdin)) + "\n", what);
+    }
   }
 });
 
@@ -45,13 +62,16 @@ Deno.test("version_fast.sh leaves any other stdin to skein, unchanged", async ()
       '{"cniVersion":"1.0.0","name":"x"}',
       '{\n  "cniVersion": "1.0.0"\n}',
       "not json",
+      "not json, two newlines\n\n",
       '{"cniVersion":""}',
       '{"cniVersion":"1.0\\"0"}',
     ]
   ) {
-    const r = await sourceAsync(stdin);
-    assertEquals(r.stdout, "");
-    assertEquals(r.fellThrough, stdin);
+    for (const script of SCRIPTS) {
+      const r = await sourceAsync(stdin, script);
+      assertEquals(r.stdout, "", script);
+      assertEquals(r.fellThrough, stdin, script);
+    }
   }
 });
 
