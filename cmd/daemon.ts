@@ -102,7 +102,10 @@ async function wireDaemon(
     openHandle: () => net.openHandle(ns),
     createBackend: backends.createBackend,
     ensureMasquerade: backends.ensureMasquerade,
-    ...(cfg.kernelEvents ? { openMonitor: () => net.KernelMonitor.open(ns) } : {}),
+    // Batches of 256: the daemon handles each before decoding the next (see maxBatch).
+    ...(cfg.kernelEvents
+      ? { openMonitor: () => net.KernelMonitor.open({ ...ns, maxBatch: 256 }) }
+      : {}),
     ...(renewOnWorker(cfg)
       ? {
         openRenewer: () =>

@@ -73,6 +73,14 @@ export interface MonitorOptions {
   groups?: readonly MonitorGroup[];
   /** Receive queue size in bytes (default 8 MiB; SO_RCVBUFFORCE, SO_RCVBUF without the capability). */
   rcvbuf?: number;
+  /**
+   * Stop a read() once this many events are decoded (whole datagrams: a few more may come);
+   * the rest stay queued for the next. Default: everything queued. A consumer that handles a
+   * batch before the next keeps its garbage short-lived: 10,000 route notifications decoded at
+   * once outlive the young generation and make V8 grow it for good (a daemon with 10,000 BGP
+   * routes: ~30 MiB more RSS).
+   */
+  maxBatch?: number;
 }
 
 const RECV_BUF = 64 * 1024;
@@ -173,10 +181,12 @@ export class KernelMonitor implements AsyncIterable<KernelEvent[]> {
   #polling = false;
   #closed = false;
   #released = false;
+  #maxBatch: number;
 
-  private constructor(fd: number, wake: number, netns?: NetnsRef) {
+  private constructor(fd: number, wake: number, netns?: NetnsRef, maxBatch = Infinity) {
     this.#fd = fd;
     this.#wake = wake;
+    this.#maxBatch = maxBatch;
     if (netns !== undefined) this.netns = netns;
     const dv = new DataView(this.#pollfds.buffer);
     dv.setInt32(0, fd, true);
@@ -199,7 +209,7 @@ export class KernelMonitor implements AsyncIterable<KernelEvent[]> {
       const fd = opts.netns === undefined
         ? openSocket(groups, rcvbuf)
         : withNetns(opts.netns, () => openSocket(groups, rcvbuf));
-      return new KernelMonitor(fd, wake, opts.netns);
+      return new KernelMonitor(fd, wake, opts.netns, opts.maxBatch);
     } catch (e) {
       L.libc().close(wake);
       throw e;
@@ -212,14 +222,15 @@ export class KernelMonitor implements AsyncIterable<KernelEvent[]> {
   }
 
   /**
-   * Every notification queued now, decoded, without waiting (an empty array when none).
-   * A `lost` event stands for notifications the kernel dropped or that could not be decoded.
+   * Every notification queued now (up to `maxBatch`), decoded, without waiting (an empty array
+   * when none). A `lost` event stands for notifications the kernel dropped or that could not be
+   * decoded.
    */
   read(): KernelEvent[] {
     const out: KernelEvent[] = [];
     if (this.#closed) return out;
     const c = L.libc();
-    for (;;) {
+    while (out.length < this.#maxBatch) {
       const n = Number(
         c.recv(this.#fd, this.#rbuf, BigInt(this.#rbuf.length), L.MSG_TRUNC | L.MSG_DONTWAIT),
       );
@@ -243,6 +254,7 @@ export class KernelMonitor implements AsyncIterable<KernelEvent[]> {
       }
       this.#decode(n, out);
     }
+    return out;
   }
 
   #decode(n: number, out: KernelEvent[]): void {

@@ -115,3 +115,32 @@ Deno.test("KernelMonitor: close() ends a parked wait() right away; a full queue 
     }
   });
 });
+
+Deno.test("KernelMonitor maxBatch: a read() stops after that many events; the rest wait for the next", async () => {
+  await withNamespaces(["b"], async (ns) => {
+    ip(ns.b!, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p");
+    ip(ns.b!, "link", "set", "eth0", "up");
+    ip(ns.b!, "addr", "add", "192.168.9.1/24", "dev", "eth0");
+    const mon = KernelMonitor.open({ netns: ns.b, groups: ["route4"], maxBatch: 4 });
+    try {
+      for (let i = 0; i < 10; i++) {
+        ip(ns.b!, "route", "add", `10.244.${i}.0/24`, "via", "192.168.9.3", "proto", "100");
+      }
+      const sizes: number[] = [];
+      const dsts: string[] = [];
+      for (let rounds = 0; rounds < 50 && dsts.length < 10; rounds++) {
+        const batch = mon.read();
+        if (batch.length === 0) {
+          await mon.wait(100);
+          continue;
+        }
+        sizes.push(batch.length);
+        for (const e of batch) if (e.kind === "route") dsts.push(e.route.dst);
+      }
+      assertEquals(dsts, Array.from({ length: 10 }, (_, i) => `10.244.${i}.0/24`));
+      assert(sizes.every((n) => n <= 4), `batches ${sizes}`);
+    } finally {
+      mon.close();
+    }
+  });
+});

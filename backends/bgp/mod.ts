@@ -214,9 +214,7 @@ export class BgpBackend implements Backend {
     const onLink = new OnLink(c.handle, c.uplink.index);
     const routes: BgpRoute[] = sp ? sp.routes() : expectedMeshRoutes(c.publicIP, leases, self);
     const keep: Route[] = sp && !sp.converged
-      ? c.handle.routeList({ table: 254 }).filter((r) =>
-        r.protocol === RTPROT_BGP && r.type === "unicast"
-      )
+      ? c.handle.routeList({ table: 254, protocol: RTPROT_BGP }).filter((r) => r.type === "unicast")
       : [];
     return bgpDesired({
       publicIP: c.publicIP,
