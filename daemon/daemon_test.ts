@@ -678,3 +678,28 @@ Deno.test("NodeDaemon: with a renewal worker, its results renew the lease; a los
     assert(r.closed, "the renewer is closed on stop");
   });
 });
+
+Deno.test("NodeDaemon.reload: the backend takes its own settings live; other changed fields need a restart", async () => {
+  await withRig(async (rig) => {
+    const { daemon } = rig.start();
+    await waitFor("ready", () => daemon.readiness().routesProgrammed);
+    const b = rig.backends[0]! as FakeBackend & {
+      reload?: (s: Readonly<Record<string, unknown>>) => string[];
+    };
+    const given: unknown[] = [];
+    b.reload = (s) => {
+      given.push(s);
+      return ["port"];
+    };
+    const next: DaemonConfig = {
+      ...rig.cfg,
+      reconcileInterval: 7,
+      backend: { ...rig.cfg.backend, vni: 7, mtu: 1400 },
+    };
+    assertEquals(daemon.reload(next), ["reconcileInterval", "backend.port", "backend.mtu"]);
+    assertEquals(given, [{ vni: 7 }]);
+    assertEquals(daemon.reload({ ...rig.cfg }), ["backend.port"], "nothing else differs");
+    delete b.reload;
+    assertEquals(daemon.reload(next), ["reconcileInterval", "backend"], "no live reload");
+  });
+});

@@ -25,3 +25,25 @@ Deno.test("configPeer: iBGP peers default to skein's rule; eBGP peers get none w
     "config",
   ]);
 });
+
+Deno.test("BgpBackend.reload: peers and nodeToNodeMesh apply live, other changed fields are returned", async () => {
+  const { createBackend } = await import("../mod.ts");
+  const { nodeHandle } = await import("../../testing/fake_daemon_deps.ts");
+  const b = createBackend({
+    type: "bgp",
+    handle: nodeHandle(),
+    uplink: { name: "eth0", index: 2, mtu: 1500 },
+    publicIP: "192.168.1.10",
+    node: "n1",
+    sysctl: { get: () => "1", set: () => {} },
+    settings: { peers: [{ address: "192.168.1.254", asNumber: 65000 }] },
+  } as never) as import("./mod.ts").BgpBackend;
+  const peers = [{ address: "192.168.1.254", asNumber: 65000, import: "all", export: "all" }];
+  assertEquals(b.reload({ peers, nodeToNodeMesh: false }), []);
+  assertEquals([b.settings.peers, b.settings.nodeToNodeMesh], [peers, false]);
+  assertEquals(b.reload({ peers, nodeToNodeMesh: false, holdTime: 30, port: 1179 }), [
+    "port",
+    "holdTime",
+  ]);
+  assertEquals([b.settings.holdTime, b.settings.port], [90, 179], "not applied live");
+});
