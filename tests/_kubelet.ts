@@ -59,6 +59,18 @@ export function lockKubeletHost(bin: string): Promise<() => void> {
   });
 }
 
+/**
+ * Holds this machine's kubelet lock shared, like a Kubernetes lab (`lab up --kubernetes` takes
+ * it shared itself, and an exclusive lock held here would block that lab's kubelets): for a test
+ * around a lab, so no kubelet test rewrites the sysctls between its snapshots.
+ */
+export function shareKubeletHost(bin: string): Promise<() => void> {
+  return lockHost(bin, {
+    exclusive: false,
+    waiting: () => console.log(`waiting for the kubelet lock on ${bin} (a kubelet test runs)`),
+  });
+}
+
 /** Current values of the sysctls kubelet rewrites (path → value), to compare before/after. */
 export const kubeletSysctls = readKubeletSysctls;
 

@@ -27,7 +27,8 @@ import {
 import { labScope, machineSnapshot, snapshotDiff } from "../lab/k8s/snapshot.ts";
 import { sleep } from "../store/sleeper.ts";
 import { ensurePackages, skipped } from "./_clients.ts";
-import { kubeBinDir, lockKubeletHost } from "./_kubelet.ts";
+import { kubeBinDir, shareKubeletHost } from "./_kubelet.ts";
+import { VERSION } from "../version.ts";
 import { testPrefix } from "./_netns.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -189,8 +190,9 @@ Deno.test({
       "kube-controller-manager",
     ]);
     if (!bins) return;
-    // One kubelet user per machine at a time: kubelets rewrite host-wide sysctls.
-    const unlock = await lockKubeletHost(`${bins}/kubelet`);
+    // No kubelet test (exclusive lock) rewrites the host sysctls between the two snapshots; the
+    // lab holds the same lock shared.
+    const unlock = await shareKubeletHost(`${bins}/kubelet`);
     const name = `${testPrefix()}k`;
     const before = machineSnapshot();
     let down = false;
@@ -204,6 +206,7 @@ Deno.test({
           backend: "vxlan",
           datastore: "kubernetes",
           kubernetes: true,
+          skeinVersion: VERSION,
         }),
         (m) => console.log(`  up: ${m}`),
       );

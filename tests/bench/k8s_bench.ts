@@ -19,7 +19,8 @@ import type { KubeLab } from "../../lab/k8s/types.ts";
 import { applyPods, busyboxPod, checkPodNetwork, type PodObject } from "../../lab/k8s/pods.ts";
 import { KubeClient } from "../../store/_kube_client.ts";
 import { loadKubeconfig } from "../../store/kube_config.ts";
-import { kubeBinDir, lockKubeletHost } from "../_kubelet.ts";
+import { kubeBinDir, shareKubeletHost } from "../_kubelet.ts";
+import { VERSION } from "../../version.ts";
 import { testPrefix } from "../_netns.ts";
 
 const { values: flags } = parseArgs({
@@ -137,6 +138,7 @@ async function runOne(cni: "skein" | "reference"): Promise<Run> {
         backend: "vxlan",
         datastore: "kubernetes",
         kubernetes: true,
+        skeinVersion: VERSION,
         cni,
       }),
       (m) => console.error(`  ${cni}: ${m}`),
@@ -161,7 +163,7 @@ const bins = await kubeBinDir("bench:k8s", [
   "kube-controller-manager",
 ]);
 if (!bins) Deno.exit(0);
-const unlock = await lockKubeletHost(`${bins}/kubelet`);
+const unlock = await shareKubeletHost(`${bins}/kubelet`);
 let skein: Run, ref: Run;
 try {
   skein = await runOne("skein");
