@@ -23,7 +23,14 @@ const dec = new TextDecoder();
  */
 export async function spawnDetached(
   argv: string[],
-  opts: { logFile: string; env?: Record<string, string>; netns?: string; mountNs?: string },
+  opts: {
+    logFile: string;
+    env?: Record<string, string>;
+    netns?: string;
+    mountNs?: string;
+    /** The command line it ends up with when argv execs another program (default argv's). */
+    finalArgv?: string[];
+  },
 ): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd) throw new TypeError("Cannot start a process: empty command");
@@ -54,7 +61,7 @@ export async function spawnDetached(
   child.status.then(() => exited = true, () => exited = true);
   // Until the exec, the process is the `sh -c ...` whose arguments also hold `argv`: wait for
   // the command line to start with it.
-  const needle = argv.join(" ");
+  const needle = (opts.finalArgv ?? argv).join(" ");
   for (let i = 0; i < 500 && !exited; i++) {
     if (processCmdline(child.pid)?.startsWith(needle)) break;
     await sleep(2);

@@ -126,19 +126,23 @@ export async function startContainerd(node: KubeLabNode): Promise<number> {
  */
 export async function startKubelet(node: KubeLabNode): Promise<number> {
   const bin = kubeBinary("kubelet");
+  const args = [
+    bin,
+    ...kubeletArgs({
+      config: NODE_KUBELET.config,
+      kubeconfig: NODE_KUBELET.kubeconfig,
+      runtimeSocket: node.containerdSocket,
+      rootDir: NODE_KUBELET.root,
+      certDir: NODE_KUBELET.pki,
+      nodeName: node.name,
+      nodeIp: node.address,
+    }),
+  ];
   // flock execs kubelet, which keeps the machine's shared kubelet lock while it runs.
-  return await spawnDetached(
-    kubeletUnderLock(bin, [
-      ...kubeletArgs({
-        config: NODE_KUBELET.config,
-        kubeconfig: NODE_KUBELET.kubeconfig,
-        runtimeSocket: node.containerdSocket,
-        rootDir: NODE_KUBELET.root,
-        certDir: NODE_KUBELET.pki,
-        nodeName: node.name,
-        nodeIp: node.address,
-      }),
-    ]),
-    { logFile: `${node.dir}/kubelet.log`, netns: node.netns, mountNs: node.mountNs },
-  );
+  return await spawnDetached(kubeletUnderLock(bin, args.slice(1)), {
+    logFile: `${node.dir}/kubelet.log`,
+    netns: node.netns,
+    mountNs: node.mountNs,
+    finalArgv: args,
+  });
 }
