@@ -103,38 +103,50 @@ function sendQueued(p: PacketIo): void {
   if (gso && (p.lastSendErrno === 5 || p.lastSendErrno === 22)) gso = false; // EIO, EINVAL
 }
 
+/**
+ * Adds the packet at `at` (`n` bytes, to `to`) to the open run when it continues it (same peer,
+ * right after it, every earlier packet the run's size and this one no larger: one UDP GSO send),
+ * else closes the run and starts a new one with it.
+ */
+function addToRun(p: PacketIo, at: number, n: number, to: Peer): void {
+  if (
+    gso && runStart >= 0 && to === runPeer && runLast === runSeg && n <= runSeg &&
+    runCount < MAX_SEGMENTS && runLen + n <= MAX_GSO_BYTES && runStart + runLen === at
+  ) {
+    runLen += n;
+    runCount++;
+    runLast = n;
+    return;
+  }
+  closeRun(p);
+  if (queued >= p.slots) sendQueued(p);
+  runStart = at;
+  runLen = runSeg = runLast = n;
+  runCount = 1;
+  runPeer = to;
+}
+
 /** A plain packet at `cursor`: routed, then added to the open run or starting a new one. */
 function plainPacket(p: PacketIo, n: number): void {
   const to = routeOutbound(table, p.tx, cursor, n);
   if (typeof to === "string") return drop(to);
   counters[TX_PACKETS]!++;
   counters[TX_BYTES]! += n;
-  if (
-    gso && runStart >= 0 && to === runPeer && runLast === runSeg && n <= runSeg &&
-    runCount < MAX_SEGMENTS && runLen + n <= MAX_GSO_BYTES && runStart + runLen === cursor
-  ) {
-    runLen += n;
-    runCount++;
-    runLast = n;
-  } else {
-    closeRun(p);
-    if (queued >= p.slots) sendQueued(p);
-    runStart = cursor;
-    runLen = runSeg = runLast = n;
-    runCount = 1;
-    runPeer = to;
-  }
+  addToRun(p, cursor, n, to);
   cursor += n;
 }
 
-/** A TCP super-packet at `cursor`: cut into segments in place, queued as GSO runs. */
+/**
+ * A TCP super-packet at `cursor`: cut into segments in place, each added to the runs like a plain
+ * packet, so full-size segments of consecutive super-packets share GSO sends (TCP mostly sends
+ * multiples of its MSS): about 1.5 sends per 64 KiB instead of 2 (44 + 2 segments).
+ */
 function superPacket(p: PacketIo, n: number): void {
   if ((vnet.gsoType & ~GSO_ECN) !== GSO_TCPV4) return drop("bad-offload");
   const to = routeOutbound(table, p.tx, cursor, n);
   if (typeof to === "string") return drop(to);
   const out = segmentedLength(p.tx, cursor, n, vnet.gsoSize);
   if (out < 0 || out > p.tx.length) return drop("bad-offload");
-  closeRun(p);
   if (cursor + out > p.tx.length) {
     sendQueued(p);
     p.tx.copyWithin(0, cursor, cursor + n);
@@ -142,12 +154,7 @@ function superPacket(p: PacketIo, n: number): void {
   }
   segmentTcp4(p.tx, cursor, n, vnet.gsoSize);
   const seg = (p.tx[cursor + 2]! << 8) | p.tx[cursor + 3]!; // the first segment's length
-  const per = gso ? Math.max(1, Math.min(MAX_SEGMENTS, Math.floor(MAX_GSO_BYTES / seg))) : 1;
-  const addr = p.addressOf(to.ip, to.port);
-  for (let at = 0; at < out; at += per * seg) {
-    if (queued >= p.slots) sendQueued(p);
-    p.queue(queued++, cursor + at, Math.min(per * seg, out - at), addr, gso ? seg : 0);
-  }
+  for (let at = 0; at < out; at += seg) addToRun(p, cursor + at, Math.min(seg, out - at), to);
   counters[SEGMENTED]!++;
   counters[TX_PACKETS]! += Math.ceil(out / seg);
   counters[TX_BYTES]! += out;
