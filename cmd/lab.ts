@@ -37,6 +37,7 @@ Usage:
                [--datastore ${LAB_DATASTORES.join("|")}] [--etcd-endpoints URL,...] [--network CIDR]
                [--lease-ttl S] [--reconcile-period S] [--topology ${LAB_TOPOLOGIES.join("|")}]
                [--direct-routing] [--bgp-as N] [--no-bgp-mesh] [--bgp-peer IP:AS ...]
+               [--bgp-encapsulation none|ipip|vxlan] [--bgp-cross-subnet]
   skein lab status [--name LAB] [--json]
   skein lab ping [--name LAB]
   skein lab up --kubernetes [--nodes N] [--backend B] [--cni skein|reference] [--name LAB]
@@ -59,7 +60,9 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         --backend bgp: skein's BGP speaker on every node (iBGP mesh, AS 64512); --bgp-as N sets
         backend.asNumber, --no-bgp-mesh turns the node-to-node mesh off, each --bgp-peer IP:AS
         adds a peer (a ToR or route reflector you run, e.g. BIRD) to every node, with the
-        explicit rules import: all, export: all (an eBGP peer needs them: RFC 8212).
+        explicit rules import: all, export: all (an eBGP peer needs them: RFC 8212);
+        --bgp-encapsulation sets backend.encapsulation (tunnel to other nodes over skein-ipip or
+        skein.1), --bgp-cross-subnet backend.crossSubnet (tunnel only across the router).
         --datastore kubernetes starts etcd and kube-apiserver v1.20.2 (scripts/build-kube.sh) in
         a control-plane namespace LAB-cp on the lab's segment (apiserver on 192.168.77.2:6443,
         etcd on LAB-cp's own 127.0.0.1) with RBAC, creates a Node object per lab node (no
@@ -119,6 +122,8 @@ const OPTIONS = {
   "bgp-as": { type: "string" },
   "no-bgp-mesh": { type: "boolean" },
   "bgp-peer": { type: "string", multiple: true },
+  "bgp-encapsulation": { type: "string" },
+  "bgp-cross-subnet": { type: "boolean" },
   json: { type: "boolean" },
   probe: { type: "boolean" },
   trace: { type: "boolean" },
@@ -294,12 +299,18 @@ function bgpOptions(v: Record<string, unknown>): { bgp?: LabOptions["bgp"] } {
     }
     return { address: m[1]!, asNumber: Number(m[2]) };
   });
-  if (as === undefined && v["no-bgp-mesh"] !== true && peers.length === 0) return {};
+  const enc = v["bgp-encapsulation"] as string | undefined;
+  const cross = v["bgp-cross-subnet"] === true;
+  if (as === undefined && v["no-bgp-mesh"] !== true && peers.length === 0 && !enc && !cross) {
+    return {};
+  }
   return {
     bgp: {
       ...(as !== undefined ? { asNumber: num("--bgp-as", as, 0) } : {}),
       ...(v["no-bgp-mesh"] === true ? { mesh: false } : {}),
       ...(peers.length ? { peers } : {}),
+      ...(enc !== undefined ? { encapsulation: enc as "none" | "ipip" | "vxlan" } : {}),
+      ...(cross ? { crossSubnet: true } : {}),
     },
   };
 }

@@ -37,6 +37,8 @@ export function daemonConfig(
       ...(o.bgp?.peers?.length
         ? { peers: o.bgp.peers.map((p) => ({ ...p, import: "all", export: "all" })) }
         : {}),
+      ...(o.bgp?.encapsulation ? { encapsulation: o.bgp.encapsulation } : {}),
+      ...(o.bgp?.crossSubnet ? { crossSubnet: true } : {}),
     },
     datastore,
     iface: "eth0",

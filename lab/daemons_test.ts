@@ -36,6 +36,39 @@ Deno.test("daemonConfig() is a config the daemon accepts (etcd datastore)", () =
   assertEquals(c.backend.type, "vxlan");
 });
 
+Deno.test("daemonConfig(): the --bgp-* flags as the bgp backend's fields (peers with explicit rules)", () => {
+  const plan = planLab(
+    labDefaults({
+      name: "b",
+      backend: "bgp",
+      topology: "two-subnets",
+      bgp: {
+        asNumber: 65010,
+        mesh: false,
+        peers: [{ address: "192.168.77.1", asNumber: 65000 }],
+        encapsulation: "vxlan",
+        crossSubnet: true,
+      },
+    }),
+    "/r",
+  );
+  const c = buildConfig(stringify(daemonConfig(plan, plan.nodes[0]!, "127.0.0.1:4002")));
+  const b = c.backend as Record<string, unknown>;
+  assertEquals([b.type, b.asNumber, b.nodeToNodeMesh, b.encapsulation, b.crossSubnet], [
+    "bgp",
+    65010,
+    false,
+    "vxlan",
+    true,
+  ]);
+  assertEquals(b.peers, [{
+    address: "192.168.77.1",
+    asNumber: 65000,
+    import: "all",
+    export: "all",
+  }]);
+});
+
 Deno.test("podNetconf() asks for bridge mode with IPAM from the node lease file", () => {
   const plan = planLab(labDefaults({ name: "t" }), "/r");
   const nc = podNetconf(plan.nodes[0]!, 1450);

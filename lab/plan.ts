@@ -76,9 +76,17 @@ export interface LabOptions {
   /**
    * The bgp backend's lab flags: `--bgp-as N` (backend.asNumber), `--no-bgp-mesh`
    * (nodeToNodeMesh: false), `--bgp-peer IP:AS` (a `peers` entry on every node, with the
-   * explicit rules `import: all, export: all` an eBGP peer needs: RFC 8212).
+   * explicit rules `import: all, export: all` an eBGP peer needs: RFC 8212),
+   * `--bgp-encapsulation none|ipip|vxlan` (backend.encapsulation), `--bgp-cross-subnet`
+   * (backend.crossSubnet: tunnel only to nodes behind the router).
    */
-  bgp?: { asNumber?: number; mesh?: boolean; peers?: { address: string; asNumber: number }[] };
+  bgp?: {
+    asNumber?: number;
+    mesh?: boolean;
+    peers?: { address: string; asNumber: number }[];
+    encapsulation?: "none" | "ipip" | "vxlan";
+    crossSubnet?: boolean;
+  };
   /** Lease TTL in seconds handed to the daemons (short in tests). */
   leaseTtl: number;
   /** Daemon reconcile period in seconds (short so deleted routes/devices heal quickly). */
@@ -284,11 +292,18 @@ export function planLab(options: LabOptions, root: string = LAB_ROOT): LabPlan {
   }
   if (options.bgp && options.backend !== "bgp") {
     throw new LabConfigError(
-      "--bgp-as/--no-bgp-mesh/--bgp-peer",
+      "--bgp-as/--no-bgp-mesh/--bgp-peer/--bgp-encapsulation/--bgp-cross-subnet",
       `only apply to --backend bgp, not ${options.backend}`,
     );
   }
   if (options.bgp?.asNumber !== undefined) intIn("--bgp-as", options.bgp.asNumber, 1, 4294967295);
+  const enc = options.bgp?.encapsulation;
+  if (enc !== undefined && !["none", "ipip", "vxlan"].includes(enc)) {
+    throw new LabConfigError(
+      "--bgp-encapsulation",
+      `must be none, ipip or vxlan, got ${JSON.stringify(enc)}`,
+    );
+  }
   const nm = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(options.network);
   if (!nm || Number(nm[2]) >= options.subnetLen) {
     throw new LabConfigError(

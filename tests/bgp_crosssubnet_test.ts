@@ -1,11 +1,17 @@
 /**
- * BGP across the lab's two-subnets topology (root): BIRD 2 runs in the router namespace as the
+ * BGP across the lab's two-subnets topology (root).
+ *
+ * 1. BIRD 2 runs in the router namespace as the
  * top-of-rack route reflector of every node (iBGP, AS 64512, `next hop self` with the router's
  * address on each client's own segment), the node-to-node mesh is off (`--no-bgp-mesh
  * --bgp-peer 192.168.77.1:64512`), and BIRD's kernel protocol gives the router the pod routes.
  * Every node learns every other node's pod subnet as a proto bgp route via its own segment's
  * router address, so pods on different subnets reach each other without encapsulation (the
  * full ping matrix), and the nodes behind the router are not skipped.
+ * 2. The node-to-node mesh across the router with `encapsulation: vxlan, crossSubnet: true`
+ *    (`--bgp-encapsulation vxlan --bgp-cross-subnet`): a peer on the node's own segment gets a
+ *    plain route via its address on eth0, a peer behind the router a vxlan route over skein.1
+ *    (its VTEP in the FDB), all tagged proto bgp; the ping matrix passes.
  *
  * @module
  */
@@ -15,7 +21,7 @@ import { type Lab, labDefaults, labDown, labUp, loadLab, planLab } from "../lab/
 import { deleteLabNamespaces } from "../lab/topology.ts";
 import { type Bird, haveBird, startBird } from "./_bird.ts";
 import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
-import { ipJson } from "./backends_helpers.ts";
+import { fdbOf, ipJson } from "./backends_helpers.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -110,6 +116,68 @@ Deno.test({
     } finally {
       unregister();
       await (await bird?.catch(() => undefined))?.stop();
+      const d = await labDown(o.name);
+      assertEquals(d.errors, []);
+      assertEquals(netnsList().filter((n) => n.startsWith(`${o.name}-`)), [], "namespaces left");
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "two-subnets lab, bgp mesh with vxlan crossSubnet: plain routes on a segment, skein.1 across the router",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const o = labDefaults({
+      name: `${testPrefix()}bv`,
+      nodes: 4,
+      podsPerNode: 1,
+      backend: "bgp",
+      topology: "two-subnets",
+      bgp: { encapsulation: "vxlan", crossSubnet: true },
+      leaseTtl: 30,
+      reconcilePeriod: 1,
+    });
+    const unregister = cleanupOnInterrupt(() => {
+      const lab = loadLab(o.name);
+      for (const d of lab?.state.daemons ?? []) {
+        try {
+          Deno.kill(d.pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+      deleteLabNamespaces(o.name, lab?.state.namespaces ?? []);
+    });
+    try {
+      const r = await labUp(o);
+      assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+      const nodes = r.lab.plan.nodes;
+      const subnet = (n: (typeof nodes)[number]) =>
+        JSON.parse(Deno.readTextFileSync(n.leaseFile)).subnet as string;
+      for (const node of nodes) {
+        const routes = ipJson<RouteJ>(node.netns, "route", "show", "proto", "bgp");
+        const want = nodes.filter((m) => m !== node).map((m) =>
+          m.segment.netns === node.segment.netns
+            ? `${subnet(m)} via ${m.ip} dev eth0`
+            : `${subnet(m)} via ${subnet(m).split("/")[0]} dev skein.1 onlink`
+        ).sort();
+        assertEquals(
+          routes.map((x) =>
+            `${x.dst} via ${x.gateway} dev ${x.dev}${x.flags?.includes("onlink") ? " onlink" : ""}`
+          ).sort(),
+          want,
+          `${node.name}'s proto bgp routes`,
+        );
+        const fdb = fdbOf(node.netns, "skein.1").filter((f) => f.dst).map((f) => f.dst).sort();
+        assertEquals(
+          fdb,
+          nodes.filter((m) => m.segment.netns !== node.segment.netns).map((m) => m.ip).sort(),
+          `${node.name}: VTEPs only behind the router`,
+        );
+      }
+    } finally {
+      unregister();
       const d = await labDown(o.name);
       assertEquals(d.errors, []);
       assertEquals(netnsList().filter((n) => n.startsWith(`${o.name}-`)), [], "namespaces left");
