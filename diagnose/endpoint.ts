@@ -43,10 +43,24 @@ function podAddress(path: string): string | undefined {
   }
 }
 
-/** The namespace under /run/netns holding `ip` (not one of `exclude`), if any (at most 512 looked at). */
-export function findNetnsOf(ip: string, exclude: ReadonlySet<string>): string | undefined {
-  for (const name of netnsList().slice(0, 512)) {
-    const path = `/run/netns/${name}`;
+/**
+ * The namespace under `dir` (default /run/netns) holding `ip` (not one of `exclude`), if any (at
+ * most 512 looked at). `dir` may be another mount namespace's view, `/proc/PID/root/run/netns`
+ * (CRI's cni-* namespaces of a node with its own mount namespace).
+ */
+export function findNetnsOf(
+  ip: string,
+  exclude: ReadonlySet<string>,
+  dir = "/run/netns",
+): string | undefined {
+  let names: string[];
+  try {
+    names = dir === "/run/netns" ? netnsList() : [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch {
+    return undefined;
+  }
+  for (const name of names.slice(0, 512)) {
+    const path = `${dir}/${name}`;
     if (exclude.has(path)) continue;
     try {
       if (podAddress(path) === ip) return path;

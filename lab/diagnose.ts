@@ -17,6 +17,8 @@ import {
   runPairDiagnosis,
 } from "../diagnose/mod.ts";
 import { Kernel } from "../diagnose/kernel.ts";
+import { findNetnsOf } from "../diagnose/endpoint.ts";
+import { nodeHostPath } from "./k8s/types.ts";
 import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { kubePaths } from "./kube.ts";
@@ -60,6 +62,36 @@ function nodeView(lab: Lab, n: NodePlan): NodeView {
   };
 }
 
+/**
+ * A Kubernetes lab's node (`lab up --kubernetes`): skein runs as the DaemonSet's pod, so its
+ * lease file and IPAM directory are the node's own /run/skein/subnet.json and
+ * /var/lib/cni/networks/skein (under `<node dir>/fs`), and its daemon answers only on the
+ * node's loopback.
+ */
+function kubeNodeView(lab: Lab, n: NodePlan): NodeView {
+  const v = nodeView(lab, n);
+  const { logFile: _l, configFile: _c, ...facts } = v.facts;
+  v.facts = {
+    ...facts,
+    leaseFile: nodeHostPath(n, "/run/skein/subnet.json"),
+    ipamDir: nodeHostPath(n, "/var/lib/cni/networks/skein"),
+  };
+  v.unreachable = `${n.name}'s daemon runs in its skein DaemonSet pod and listens on the ` +
+    `node's 127.0.0.1:9472 (kubectl -n skein exec POD -- skein diagnose --node)`;
+  return v;
+}
+
+/**
+ * The network namespace of a Kubernetes pod at `ip` on its node: CRI's cni-* namespaces live
+ * in the node's mount namespace, seen through its kubelet's /proc/PID/root/run/netns.
+ */
+function kubePodNetns(lab: Lab, pod: KnownPod): string | undefined {
+  const i = lab.plan.nodes.findIndex((n) => n.nodeName === pod.node);
+  const pid = lab.state.kube?.nodes.find((x) => x.node === lab.plan.nodes[i]?.name)?.kubelet;
+  if (pid === undefined) return undefined;
+  return findNetnsOf(pod.ip, new Set(), `/proc/${pid}/root/run/netns`);
+}
+
 /** The daemon's process state letter ("T": stopped), so a stopped daemon is not asked (it would hang). */
 function stopped(pid: number): boolean {
   try {
@@ -97,7 +129,8 @@ export async function labDiagnose(
   const opts: DiagnoseOptions = { probe: false, trace: false, timeoutMs: 2000, ...options };
   const section = labDatastoreSection(lab.plan, "admin");
   const store = await readStore({ ...section, type: String(section.type) }, opts.timeoutMs);
-  const all = lab.plan.nodes.map((n) => nodeView(lab, n));
+  const kube = lab.plan.options.kubernetes === true;
+  const all = lab.plan.nodes.map((n) => kube ? kubeNodeView(lab, n) : nodeView(lab, n));
   try {
     for (const v of all) {
       const l = store.leases?.find((x) => x.node === v.nodeName);
@@ -109,7 +142,10 @@ export async function labDiagnose(
       netns: `/run/netns/${p.netns}`,
       containerId: p.containerId,
     }));
-    pods.push(...await lookupPodNames([from, to], labKubeconfig(lab), opts));
+    for (const p of await lookupPodNames([from, to], labKubeconfig(lab), opts)) {
+      const netns = kube ? kubePodNetns(lab, p) : undefined;
+      pods.push(netns ? { ...p, netns } : p);
+    }
     const a = resolveEndpoint(from, { nodes: all, pods });
     const b = resolveEndpoint(to, { nodes: all, pods });
     const nodes = [...new Set([a.node, b.node].filter((x) => x !== undefined))] as NodeView[];

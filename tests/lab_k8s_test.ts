@@ -3,7 +3,8 @@
  * (control plane in `<lab>-cp`, containerd + kubelet v1.20.2 per node) with skein installed by
  * `kubectl apply -f deploy/kubernetes/skein.yaml`. One lab for every step:
  *   - both nodes Ready, the skein DaemonSet 2/2;
- *   - busybox pods on both nodes reach each other (`kubectl exec ... ping`);
+ *   - busybox pods on both nodes reach each other (`kubectl exec ... ping`), and `skein lab
+ *     diagnose default/POD default/POD` finds them by name with no failing check;
  *   - a deleted pod's address is freed: its reservation is gone from the node's own
  *     /var/lib/cni/networks/skein (read inside the node's mount namespace);
  *   - the skein DaemonSet pod of a node is deleted (and recreated) while a pod there pings a pod
@@ -13,7 +14,7 @@
  * Waits are generous and nothing is timed: the machine may be loaded.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
-import { labDefaults, labDown, labUp } from "../lab/mod.ts";
+import { labDefaults, labDiagnose, labDown, labUp } from "../lab/mod.ts";
 import { inNode, type KubeLab, type KubeLabNode } from "../lab/k8s/types.ts";
 import { kubectl, kubectlJson, pollUntil } from "../lab/k8s/kubectl.ts";
 import {
@@ -235,6 +236,18 @@ Deno.test({
         pods = m.pods;
         assertEquals(new Set(pods.map((p) => p.node)).size, 2);
       });
+
+      await t.step(
+        "skein lab diagnose NAMESPACE/POD: the pods by name, no check fails",
+        async () => {
+          const [a, b] = pods as [LabPod, LabPod];
+          const r = await labDiagnose(name, `${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`);
+          assertEquals([r.from?.ip, r.to?.ip], [a.ip, b.ip]);
+          const failed = r.checks.filter((c) => c.status === "fail");
+          assertEquals(failed.map((c) => `${c.id} ${c.summary}`), []);
+          assert(r.checks.some((c) => c.id === "pod.eth0" && c.status === "pass"), "pod.eth0 ran");
+        },
+      );
 
       await t.step(
         "a deleted pod's address is freed on its node",
