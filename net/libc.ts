@@ -118,6 +118,11 @@ export const LIBC_POLL_SYMBOLS = {
     parameters: ["i32", /* int fd */ "buffer", /* const void *buf */ "usize" /* size_t count */],
     result: "isize",
   },
+  /** ssize_t read(int fd, void *buf, size_t count): drains an eventfd (recv() fails: ENOTSOCK). */
+  read: {
+    parameters: ["i32", /* int fd */ "buffer", /* void *buf */ "usize" /* size_t count */],
+    result: "isize",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -472,7 +477,7 @@ export function libcAsync(): LibcAsync {
 
 let libPoll: LibcPoll | undefined;
 
-/** poll (helper thread), eventfd and write (their own dlopen, on first use). */
+/** poll (helper thread), eventfd, write and read (their own dlopen, on first use). */
 export function libcPoll(): LibcPoll {
   libc(); // errno() must be ready before a failing call
   libPoll ??= Deno.dlopen("libc.so.6", LIBC_POLL_SYMBOLS).symbols;

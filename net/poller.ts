@@ -24,6 +24,13 @@ export class Poller {
   #polling = false;
   #pendingClose: number[] = [];
   #wakeBuf = new Uint8Array(new BigUint64Array([1n]).buffer);
+  #drainBuf = new Uint8Array(8);
+  #polls = 0;
+
+  /** How many poll() calls the loop made (an idle loop makes none: tests). */
+  get polls(): number {
+    return this.#polls;
+  }
 
   #ensureWake(): number {
     if (this.#wake < 0) {
@@ -91,11 +98,13 @@ export class Poller {
         const timeout = deadline === Infinity
           ? -1
           : Math.max(0, Math.ceil(deadline - performance.now()));
+        this.#polls++;
         await L.libcPoll().poll(fds, BigInt(list.length + 1), timeout);
         for (const fd of this.#pendingClose.splice(0)) L.libc().close(fd);
-        if (dv.getInt16(6, true) !== 0) {
-          L.libc().recv(this.#wake, new Uint8Array(8), 8n, L.MSG_DONTWAIT);
-        }
+        // read(), not recv(): an eventfd is no socket. Left undrained it stays readable and
+        // every later poll() returns at once: the loop spun on a CPU for as long as any socket
+        // waited (an idle bgp daemon: a core, and garbage that grew its heap).
+        if (dv.getInt16(6, true) !== 0) L.libcPoll().read(this.#wake, this.#drainBuf, 8n);
         const now = performance.now();
         list.forEach((w, i) => {
           if (!this.#waiters.has(w)) return;
