@@ -18,10 +18,15 @@ export function mark(label: string): void {
 export function traceFlush(): void {
   if (!enabled || !marks.length) return;
   // performance.now() counts from the runtime's start; the time before it (exec, V8 set-up)
-  // is the difference to the wall time the caller measures.
+  // is the difference to the wall time the caller measures. The last column is the wall clock
+  // (ms since the epoch), to line up a plugin's marks with the daemon's
+  // (tests/bench/cni_profile.ts).
   let prev = 0;
   const lines = marks.map(([label, t]) => {
-    const line = `skein trace ${t.toFixed(1).padStart(7)} ms  +${(t - prev).toFixed(1)}  ${label}`;
+    const at = (performance.timeOrigin + t).toFixed(2);
+    const line = `skein trace ${t.toFixed(1).padStart(7)} ms  +${
+      (t - prev).toFixed(1)
+    }  ${label}  @${at}`;
     prev = t;
     return line;
   });

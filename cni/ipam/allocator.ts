@@ -34,6 +34,7 @@ import type {
   IpamRequest,
   IpamResult,
 } from "./types.ts";
+import { mark } from "../_trace.ts";
 
 /** CNI STATUS code: the plugin cannot service ADD requests (spec 1.1). */
 export const STATUS_UNAVAILABLE = 50;
@@ -281,7 +282,9 @@ export async function ipamAdd(req: IpamRequest): Promise<IpamResult> {
   try {
     const ips = await store.withLock(() => {
       crashPoint("after-lock");
+      mark("IPAM locked");
       const scan = store.scan();
+      mark("IPAM reservations read");
       const done: string[] = [];
       const cursors = sets.map((_, idx) => store.readCursor(idx));
       try {
