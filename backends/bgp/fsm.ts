@@ -283,7 +283,10 @@ export class SessionFsm {
         this.#out.push({ type: "end-of-rib", family: eor.afi as Family });
       } else this.#out.push({ type: "update", msg });
     } else if (
-      msg.type === "route-refresh" && (msg.afi === 1 || msg.afi === 2) && msg.safi === SAFI_UNICAST
+      // Subtype 0 asks for our routes again; BoRR/EoRR (1, 2: RFC 7313, never negotiated here)
+      // only mark a peer's own re-advertisement.
+      msg.type === "route-refresh" && msg.subtype === 0 && (msg.afi === 1 || msg.afi === 2) &&
+      msg.safi === SAFI_UNICAST
     ) {
       this.#out.push({ type: "route-refresh", family: msg.afi });
     }

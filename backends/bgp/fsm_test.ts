@@ -192,6 +192,8 @@ Deno.test("UPDATEs, End-of-RIB and ROUTE-REFRESH are handed up in Established", 
   assertEquals(f.handle({ type: "message", msg: eor }, 1), [{ type: "end-of-rib", family: 1 }]);
   const rr: BgpMessage = { type: "route-refresh", afi: 1, subtype: 0, safi: 1 };
   assertEquals(f.handle({ type: "message", msg: rr }, 1), [{ type: "route-refresh", family: 1 }]);
+  const borr: BgpMessage = { type: "route-refresh", afi: 1, subtype: 1, safi: 1 };
+  assertEquals(f.handle({ type: "message", msg: borr }, 1), [], "RFC 7313 BoRR asks for nothing");
   const [n] = sent(f.handle({ type: "message", msg: peerOpen() }, 1));
   assertEquals(n?.type === "notification" && [n.code, n.subcode], [5, 3]);
 });
