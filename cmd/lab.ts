@@ -74,7 +74,9 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         runs containerd and a kubelet in its namespace and a private mount namespace where
         /etc/cni/net.d, /opt/cni/bin, /var/lib/kubelet, /run/skein, ... are its own. No skein
         daemons or lab pods: skein comes as deploy/kubernetes/skein.yaml's DaemonSet (--cni
-        reference: the reference bridge + host-local instead). Prints the admin kubeconfig.
+        reference: the reference bridge + host-local instead). Ends when every node is Ready,
+        the DaemonSet is rolled out and a busybox pod per node pings every other one (kubectl
+        exec; exit 1 when a pair fails). Prints the admin kubeconfig.
 kubeconfig  prints the path of the lab's admin kubeconfig (a lab with a control plane).
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
@@ -377,8 +379,12 @@ async function up(
   const t0 = performance.now();
   const uninterrupt = interruptibleUp(name);
   const r = await labUp(options, progress).finally(uninterrupt);
-  if (r.kube) console.log(kubeNextSteps(r.kube));
-  else {
+  if (r.kube) {
+    console.log(
+      `\nConnectivity (kubectl exec ping from a busybox pod on every node):\n${r.matrixText}`,
+    );
+    console.log(kubeNextSteps(r.kube));
+  } else {
     console.log(`\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`);
     console.log(lookAroundText(r.lab.plan, r.lab.state));
   }

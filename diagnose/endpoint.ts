@@ -44,21 +44,24 @@ function podAddress(path: string): string | undefined {
 }
 
 /**
- * The namespace under `dir` (default /run/netns) holding `ip` (not one of `exclude`), if any (at
- * most 512 looked at). `dir` may be another mount namespace's view, `/proc/PID/root/run/netns`
- * (CRI's cni-* namespaces of a node with its own mount namespace).
+ * The namespace under `o.dir` (default /run/netns) holding `ip` (not one of `exclude`), if any
+ * (at most 512 looked at; with `o.prefix` only names starting with it). `dir` may be another
+ * mount namespace's view, `/proc/PID/root/run/netns` with prefix "cni-" (CRI's namespaces of a
+ * node with its own mount namespace; that view also shows the host's, another lab's pods too).
  */
 export function findNetnsOf(
   ip: string,
   exclude: ReadonlySet<string>,
-  dir = "/run/netns",
+  o: { dir?: string; prefix?: string } = {},
 ): string | undefined {
+  const dir = o.dir ?? "/run/netns";
   let names: string[];
   try {
     names = dir === "/run/netns" ? netnsList() : [...Deno.readDirSync(dir)].map((e) => e.name);
   } catch {
     return undefined;
   }
+  if (o.prefix) names = names.filter((n) => n.startsWith(o.prefix!));
   for (const name of names.slice(0, 512)) {
     const path = `${dir}/${name}`;
     if (exclude.has(path)) continue;

@@ -89,7 +89,7 @@ function kubePodNetns(lab: Lab, pod: KnownPod): string | undefined {
   const i = lab.plan.nodes.findIndex((n) => n.nodeName === pod.node);
   const pid = lab.state.kube?.nodes.find((x) => x.node === lab.plan.nodes[i]?.name)?.kubelet;
   if (pid === undefined) return undefined;
-  return findNetnsOf(pod.ip, new Set(), `/proc/${pid}/root/run/netns`);
+  return findNetnsOf(pod.ip, new Set(), { dir: `/proc/${pid}/root/run/netns`, prefix: "cni-" });
 }
 
 /** The daemon's process state letter ("T": stopped), so a stopped daemon is not asked (it would hang). */

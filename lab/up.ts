@@ -35,6 +35,7 @@ import {
 } from "./k8s/control_plane.ts";
 import type { KubeLab } from "./k8s/types.ts";
 import { installCni } from "./k8s/install.ts";
+import { checkPodNetwork } from "./k8s/pods.ts";
 import { buildNodeImages, importNodeImages } from "./k8s/node_images.ts";
 
 /** Progress output (stderr lines in the CLI). */
@@ -76,7 +77,8 @@ export function matrixPods(state: LabState): MatrixPod[] {
 /** What labUp() built. */
 export interface UpResult {
   lab: Lab;
-  /** The cluster of a Kubernetes lab (`--kubernetes`). */
+  /** The cluster of a Kubernetes lab (`--kubernetes`; its pods are not in `pods`, the check's
+   * busybox pods are in `results` and `matrixText`). */
   kube?: KubeLab;
   pods: MatrixPod[];
   results: MatrixResult[];
@@ -358,6 +360,7 @@ export async function labUp(
     lab.save();
     throw e;
   }
+  if (kube) return { lab, kube, ...await kubePodCheck(kube, progress) };
   const mp = matrixPods(state);
   if (mp.length > 1) progress(`pinging ${mp.length * (mp.length - 1)} pod pairs`);
   const results = await pingMatrix(mp);
@@ -369,6 +372,24 @@ export async function labUp(
     ok: summarize(results).failed === 0,
     matrixText: formatMatrix(mp, results),
   };
+}
+
+/**
+ * A Kubernetes lab's last step: a busybox pod per node and `kubectl exec ... ping` between them
+ * (lab/k8s/pods.ts). Pods that never get Ready are a failed check (ok false, the reason as the
+ * text), not a failed `up`: the cluster stays for a look.
+ */
+async function kubePodCheck(
+  kube: KubeLab,
+  progress: Progress,
+): Promise<Pick<UpResult, "pods" | "results" | "ok" | "matrixText">> {
+  progress(`a busybox pod on each of the ${kube.nodes.length} nodes, then kubectl exec ping`);
+  try {
+    const m = await checkPodNetwork(kube);
+    return { pods: [], results: m.results, ok: m.ok, matrixText: m.text };
+  } catch (e) {
+    return { pods: [], results: [], ok: false, matrixText: `FAILED: ${(e as Error).message}` };
+  }
 }
 
 /** How to look around a lab (printed after `up`). */

@@ -214,6 +214,8 @@ Deno.test({
       console.log(`  lab up --kubernetes: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const lab = up.kube!;
       assert(lab, "labUp returned no cluster");
+      console.log(up.matrixText);
+      assert(up.ok, `lab up's own pod check failed:\n${up.matrixText}`);
 
       await t.step("both nodes Ready, the skein DaemonSet 2/2", async () => {
         assertEquals(
@@ -243,6 +245,11 @@ Deno.test({
           const [a, b] = pods as [LabPod, LabPod];
           const r = await labDiagnose(name, `${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`);
           assertEquals([r.from?.ip, r.to?.ip], [a.ip, b.ip]);
+          // Each pod's own namespace, found among its node's CRI namespaces (another lab's pod
+          // may hold the same address in the host's /run/netns).
+          for (const e of [r.from, r.to]) {
+            assert(/^\/proc\/\d+\/root\/run\/netns\/cni-/.test(e?.netns ?? ""), e?.netns);
+          }
           const failed = r.checks.filter((c) => c.status === "fail");
           assertEquals(failed.map((c) => `${c.id} ${c.summary}`), []);
           assert(r.checks.some((c) => c.id === "pod.eth0" && c.status === "pass"), "pod.eth0 ran");

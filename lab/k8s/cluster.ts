@@ -33,6 +33,7 @@ import {
 } from "./node_runtime.ts";
 import { mountNsId } from "./mount_ns.ts";
 import type { KubeLab, KubeLabNode } from "./types.ts";
+import { pingPodName } from "./pods.ts";
 
 /** The pods' sandbox (pause) image: kimg's busybox image. */
 export const SANDBOX_IMAGE = "skein.local/busybox:latest";
@@ -265,6 +266,12 @@ export function kubeNextSteps(lab: KubeLab): string {
       `node ${n1.name} as it sees itself (its CNI conf)`,
     ],
     [`less ${n1.dir}/kubelet.log`, "its kubelet's log (containerd.log beside it)"],
+    [
+      `skein lab diagnose${nameArg} default/${pingPodName(n1)} default/${
+        pingPodName(lab.nodes[1] ?? n1)
+      }`,
+      "why one pod cannot reach another, by pod name",
+    ],
     [`skein lab down${nameArg}`, "remove everything (processes, mounts, cgroups, sysctls)"],
   ];
   const w = Math.max(...rows.map(([c]) => c.length));
