@@ -79,8 +79,13 @@ export class PacketIo {
   readonly tx: Uint8Array<ArrayBuffer>;
   /** Datagrams received from the socket, buffer i at `i * slotSize`. */
   readonly rx: Uint8Array<ArrayBuffer>;
+  /**
+   * Both virtio_net_hdr buffers, whose addresses the iovecs keep: one array larger than V8's
+   * on-heap limit for typed arrays (64 bytes), so its memory is off the GC heap and never moves.
+   */
+  #hdrs = new Uint8Array(256);
   /** The virtio_net_hdr of the last TUN read (with `vnetHdr`). */
-  readonly vnetHdr = new Uint8Array(VNET_HDR);
+  readonly vnetHdr = this.#hdrs.subarray(0, VNET_HDR);
   /** Whether TUN reads and writes carry a virtio_net_hdr. */
   readonly hasVnetHdr: boolean;
   #c: Packet;
@@ -107,7 +112,7 @@ export class PacketIo {
   /** The iovec of one TUN read or write without a virtio_net_hdr. */
   #plainIov = new Uint8Array(IOV);
   #plainIovView = new DataView(this.#plainIov.buffer);
-  #outHdr = new Uint8Array(VNET_HDR);
+  #outHdr = this.#hdrs.subarray(128, 128 + VNET_HDR);
   #keep: Uint8Array[] = [];
   #addrs = new Map<number, number>();
   #wakeBuf = new Uint8Array(8);
@@ -234,7 +239,7 @@ export class PacketIo {
     const key = ip * 65536 + port;
     let p = this.#addrs.get(key);
     if (p === undefined) {
-      const sa = new Uint8Array(SOCKADDR_IN);
+      const sa = new Uint8Array(128).subarray(0, SOCKADDR_IN); // off the GC heap (see #hdrs)
       const v = new DataView(sa.buffer);
       v.setUint16(0, L.AF_INET, true);
       v.setUint16(2, port, false);
