@@ -9,23 +9,25 @@
  * @module
  */
 
+import { libc } from "../net/libc.ts";
+
 const PRIO_PROCESS = 0;
 /** The nice value the IPAM section runs at. */
 const BOOSTED_NICE = -10;
 
-const SYMBOLS = {
-  /** int setpriority(int which, id_t who, int prio) */
-  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
-  /** int getpriority(int which, id_t who) */
-  getpriority: { parameters: ["i32", "u32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+type Priority = Pick<ReturnType<typeof libc>, "getpriority" | "setpriority">;
 
-let lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | null | undefined;
+let lib: Priority | null | undefined;
 
-function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | null {
+/**
+ * net/libc.ts's functions, which the plugin has loaded by now for its netlink handles: a
+ * dlopen of its own would cost the plugin process ~0.3 ms (Deno compiles a trampoline per
+ * bound symbol).
+ */
+function priority(): Priority | null {
   if (lib === undefined) {
     try {
-      lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+      lib = libc();
     } catch {
       lib = null; // no FFI permission or no glibc: run unboosted
     }
@@ -38,7 +40,7 @@ function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | null {
  * the calling thread on Linux), restoring the previous value afterwards, also on failure.
  */
 export async function withRaisedPriority<T>(fn: () => Promise<T>): Promise<T> {
-  const c = libc();
+  const c = priority();
   const before = c ? c.getpriority(PRIO_PROCESS, 0) : 0;
   const raised = c !== null && before > BOOSTED_NICE &&
     c.setpriority(PRIO_PROCESS, 0, BOOSTED_NICE) === 0;
