@@ -88,6 +88,11 @@ function famOf(f: 4 | 6 | undefined): number {
   return f === 4 ? C.AF_INET : f === 6 ? C.AF_INET6 : C.AF_UNSPEC;
 }
 
+/** An op routeBatch() can send: add, replace or del. */
+function validBatchOp(o: RouteBatchOp | undefined): o is RouteBatchOp {
+  return o?.op === "add" || o?.op === "replace" || o?.op === "del";
+}
+
 function devText(dev: string | number | undefined): string {
   return dev === undefined ? "" : typeof dev === "number" ? ` dev #${dev}` : ` dev ${dev}`;
 }
@@ -420,8 +425,6 @@ export class Handle implements NetHandle {
 
   routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[] {
     const results: (Error | undefined)[] = new Array(ops.length).fill(undefined);
-    const msgs: NlMessage[] = [];
-    const where: number[] = [];
     const devCache = new Map<string, number>();
     // Error texts are built only for the ops that fail.
     const text = (o: RouteBatchOp | undefined) => () => {
@@ -430,22 +433,38 @@ export class Handle implements NetHandle {
         devText(o?.route?.dev)
       }`;
     };
+    // Device names are looked up before the batch (the lookup uses the socket the batch writes).
     for (let i = 0; i < ops.length; i++) {
-      const o = ops[i];
+      const o = ops[i], dev = o?.route?.dev;
+      if (typeof dev !== "string" || devCache.has(dev) || !validBatchOp(o)) continue;
+      if (typeof o.route.dst !== "string") continue; // "dst is required" comes first
       try {
-        if (o?.op !== "add" && o?.op !== "replace" && o?.op !== "del") {
-          throw new TypeError(`${text(o)()}: op must be add, replace or del`);
-        }
-        msgs.push(this.#routeMessage(o.op, o.route, text(o), devCache));
-        where.push(i);
+        devCache.set(dev, this.index(dev, text(o)()));
       } catch (e) {
         results[i] = e as Error;
       }
     }
-    const sent = this.#sock.batch(msgs, (k) => text(ops[where[k]!])());
-    for (let k = 0; k < sent.length; k++) {
-      const e = sent[k];
-      if (e) results[where[k]!] = e;
+    // Each op's message is built as the batch reaches it: 10,000 routes are never 10,000 live
+    // messages (only one write's bytes), which was most of a big reconcile's peak heap.
+    let reached = 0;
+    const build = (i: number): NlMessage | undefined => {
+      reached = i + 1;
+      const o = ops[i];
+      if (results[i]) return undefined;
+      try {
+        if (!validBatchOp(o)) throw new TypeError(`${text(o)()}: op must be add, replace or del`);
+        return this.#routeMessage(o.op, o.route, text(o), devCache);
+      } catch (e) {
+        results[i] = e as Error;
+        return undefined;
+      }
+    };
+    const sent = this.#sock.batchEach(ops.length, build, (i) => text(ops[i])());
+    // A failed read ends the batch: the ops never reached keep their own error, if any.
+    for (let i = reached; i < ops.length; i++) build(i);
+    for (let i = 0; i < sent.length; i++) {
+      const e = sent[i];
+      if (e && !results[i]) results[i] = e;
     }
     return results;
   }

@@ -14,6 +14,7 @@ import {
   decodeError,
   decodeMessage,
   encodeMessage,
+  type ErrorReply,
   forEachMessage,
   type MessageSpan,
   type NlMessage,
@@ -422,62 +423,102 @@ export class NetlinkSocket {
    * batch stops there. Only a closed or busy socket throws.
    */
   batch(msgs: readonly NlMessage[], describe: (i: number) => string): (NetlinkError | undefined)[] {
+    return this.batchEach(msgs.length, (i) => msgs[i], describe);
+  }
+
+  /**
+   * batch() with message `i` built by `message(i)` just before it is encoded, each write in
+   * turn: a batch of 10,000 routes never holds 10,000 messages (only one write's bytes).
+   * `message` returning undefined leaves `i` out (its result stays undefined; the caller has
+   * its own reason, e.g. an invalid request). `message` must not use this socket. Indexes
+   * never reached because a read failed get that failure, as in batch().
+   */
+  batchEach(
+    count: number,
+    message: (i: number) => NlMessage | undefined,
+    describe: (i: number) => string,
+  ): (NetlinkError | undefined)[] {
     this.#check("Cannot send a netlink batch");
-    const results: (NetlinkError | undefined)[] = new Array(msgs.length).fill(undefined);
+    const results: (NetlinkError | undefined)[] = new Array(count).fill(undefined);
+    const sent = new Uint8Array(Math.min(count, this.#batchMax));
     let i = 0;
-    while (i < msgs.length) {
+    while (i < count) {
       const first = i;
       const seqBase = this.#nextSeq();
       this.#w.reset();
-      let lastOff = 0;
-      while (i < msgs.length && i - first < this.#batchMax && this.#w.len < BATCH_MAX_BYTES) {
-        lastOff = this.#encode(msgs[i]!, (seqBase + (i - first)) >>> 0, 0, C.NLM_F_ACK);
+      sent.fill(0);
+      let lastOff = -1, lastSeq = 0;
+      while (i < count && i - first < this.#batchMax && this.#w.len < BATCH_MAX_BYTES) {
+        const msg = message(i);
+        if (msg !== undefined) {
+          lastSeq = (seqBase + (i - first)) >>> 0;
+          lastOff = this.#encode(msg, lastSeq, 0, C.NLM_F_ACK);
+          sent[i - first] = 1;
+        }
         i++;
       }
-      const count = i - first;
-      const lastSeq = (seqBase + count - 1) >>> 0;
+      for (let k = 1; k < i - first; k++) this.#nextSeq(); // reserve the sequence numbers used
+      if (lastOff < 0) continue;
+      const op = describe(first + sent.indexOf(1));
       // ACK only the last message.
       const dv = this.#w.dv;
       const flagsAt = lastOff + 6;
       dv.setUint16(flagsAt, dv.getUint16(flagsAt, true) | C.NLM_F_ACK, true);
-      for (let k = 1; k < count; k++) this.#nextSeq(); // reserve the sequence numbers used
       try {
-        this.#send(this.#w.view(), describe(first));
+        this.#send(this.#w.view(), op);
       } catch (e) {
-        for (let k = first; k < i; k++) results[k] = batchFailure(e, describe(k), "send");
+        for (let k = first; k < i; k++) {
+          if (sent[k - first]) results[k] = batchFailure(e, describe(k), "send");
+        }
         continue;
       }
-      const answered = new Uint8Array(count);
-      let done = false;
+      const answered = new Uint8Array(i - first);
       try {
-        while (!done) {
-          let n: number;
-          try {
-            n = this.#recv(describe(first));
-          } catch (e) {
-            if (e instanceof TruncatedReply) continue;
-            throw e;
-          }
-          forEachMessage(this.#rbuf, n, (span) => {
-            if (span.type !== C.NLMSG_ERROR) return true;
-            const k = (span.seq - seqBase) >>> 0;
-            if (k >= count) return true;
-            const err = decodeError(this.#rbuf, span);
-            answered[k] = 1;
-            if (err.errno) {
-              results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
-            }
-            if (span.seq === lastSeq) done = true;
-            return true;
-          });
-        }
+        this.#readAnswers(seqBase, lastSeq, answered, (k, err) => {
+          results[first + k] = new NetlinkError(describe(first + k), err.errno, err.extack);
+        }, op);
       } catch (e) {
-        for (let k = first; k < msgs.length; k++) {
-          if (k >= i || !answered[k - first]) results[k] = batchFailure(e, describe(k), "read");
+        for (let k = first; k < count; k++) {
+          if (k >= i || (sent[k - first] && !answered[k - first])) {
+            results[k] = batchFailure(e, describe(k), "read");
+          }
         }
         return results;
       }
     }
     return results;
+  }
+
+  /**
+   * Reads a batch write's answers until the ACK of `lastSeq`: `answered[k]` is set for the
+   * message with sequence number `seqBase + k`, and `onError(k, ...)` called when it failed.
+   */
+  #readAnswers(
+    seqBase: number,
+    lastSeq: number,
+    answered: Uint8Array,
+    onError: (k: number, err: ErrorReply) => void,
+    operation: string,
+  ): void {
+    let done = false;
+    while (!done) {
+      let n: number;
+      try {
+        n = this.#recv(operation);
+      } catch (e) {
+        if (e instanceof TruncatedReply) continue;
+        throw e;
+      }
+      forEachMessage(this.#rbuf, n, (span) => {
+        if (span.type !== C.NLMSG_ERROR) return true;
+        const k = (span.seq - seqBase) >>> 0;
+        if (k >= answered.length) return true;
+        const err = decodeError(this.#rbuf, span);
+        answered[k] = 1;
+        if (err.errno) onError(k, err);
+        if (span.seq === lastSeq) done = true;
+        return true;
+      });
+    }
   }
 }
