@@ -30,14 +30,48 @@ export interface KnownPod {
   node?: string;
 }
 
-/** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, if there is one. */
-function podAddress(path: string): string | undefined {
+/** A pod namespace's address and its eth0 (index, and its veth peer's index on the node). */
+interface PodSide {
+  ip?: string;
+  eth0?: { index: number; peerIndex?: number };
+}
+
+/** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, and that eth0. */
+function podSide(path: string): PodSide {
   const k = new Kernel(path);
   try {
     const eth0 = k.link("eth0");
     const v4 = k.addrs().filter((a) => a.family === 4 && a.scope === "universe");
     const a = v4.find((x) => x.index === eth0?.index) ?? v4[0];
-    return a?.cidr.split("/")[0];
+    return {
+      ip: a?.cidr.split("/")[0],
+      eth0: eth0 ? { index: eth0.index, peerIndex: eth0.parentIndex } : undefined,
+    };
+  } finally {
+    k.close();
+  }
+}
+
+/** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, if there is one. */
+function podAddress(path: string): string | undefined {
+  return podSide(path).ip;
+}
+
+/**
+ * True when `pod`'s eth0 (in `podNetns`) is one end of a veth whose other end is in the node's
+ * namespace `nodeNetns` (undefined: this process's): that end names eth0's index and the pod's
+ * namespace back. The pod is wired to that node, not a namespace of another lab or cluster
+ * that happens to hold the same address.
+ */
+function wiredTo(pod: PodSide, podNetns: string, nodeNetns: string | undefined): boolean {
+  if (pod.eth0?.peerIndex === undefined) return false;
+  const k = new Kernel(nodeNetns);
+  try {
+    const host = k.link(pod.eth0.peerIndex);
+    if (host?.kind !== "veth" || host.parentIndex !== pod.eth0.index) return false;
+    // Indexes repeat across namespaces (every new one starts at 1): the peer's namespace id,
+    // as the node names it, settles which namespace it is.
+    return host.linkNetnsId !== undefined && host.linkNetnsId === k.nsidOf(podNetns);
   } finally {
     k.close();
   }
@@ -48,11 +82,13 @@ function podAddress(path: string): string | undefined {
  * (at most 512 looked at; with `o.prefix` only names starting with it). `dir` may be another
  * mount namespace's view, `/proc/PID/root/run/netns` with prefix "cni-" (CRI's namespaces of a
  * node with its own mount namespace; that view also shows the host's, another lab's pods too).
+ * With `o.node` (the node, by its namespace path; none: this process's) only a namespace whose eth0 is a veth peered with
+ * that node counts: another lab or cluster on the machine may use the same pod addresses.
  */
 export function findNetnsOf(
   ip: string,
   exclude: ReadonlySet<string>,
-  o: { dir?: string; prefix?: string } = {},
+  o: { dir?: string; prefix?: string; node?: { netns?: string } } = {},
 ): string | undefined {
   const dir = o.dir ?? "/run/netns";
   let names: string[];
@@ -66,7 +102,8 @@ export function findNetnsOf(
     const path = `${dir}/${name}`;
     if (exclude.has(path)) continue;
     try {
-      if (podAddress(path) === ip) return path;
+      const pod = podSide(path);
+      if (pod.ip === ip && (!o.node || wiredTo(pod, path, o.node.netns))) return path;
     } catch { /* gone or not ours to read */ }
   }
   return undefined;
@@ -138,7 +175,7 @@ export function resolveEndpoint(
   }
   if (!e.netns && e.node?.kernel) {
     const nodeNs = new Set(ctx.nodes.map((n) => n.kernel?.netns).filter((x) => x !== undefined));
-    const ns = findNetnsOf(e.ip, nodeNs);
+    const ns = findNetnsOf(e.ip, nodeNs, { node: { netns: e.node.kernel.netns } });
     if (ns) e.netns = ns;
   }
   return e;

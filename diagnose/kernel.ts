@@ -75,6 +75,11 @@ export class Kernel {
     );
   }
 
+  /** The id this namespace gives namespace `path` (a veth peer's link-netnsid), if any. */
+  nsidOf(path: string): number | undefined {
+    return this.#h.nsidOf(path);
+  }
+
   /** `ip addr show` (IPv4 and IPv6). */
   addrs(): Addr[] {
     return this.#addrs ??= this.#h.addrList();

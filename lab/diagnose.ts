@@ -87,9 +87,15 @@ function kubeNodeView(lab: Lab, n: NodePlan): NodeView {
  */
 function kubePodNetns(lab: Lab, pod: KnownPod): string | undefined {
   const i = lab.plan.nodes.findIndex((n) => n.nodeName === pod.node);
-  const pid = lab.state.kube?.nodes.find((x) => x.node === lab.plan.nodes[i]?.name)?.kubelet;
-  if (pid === undefined) return undefined;
-  return findNetnsOf(pod.ip, new Set(), { dir: `/proc/${pid}/root/run/netns`, prefix: "cni-" });
+  const node = lab.plan.nodes[i];
+  const pid = lab.state.kube?.nodes.find((x) => x.node === node?.name)?.kubelet;
+  if (pid === undefined || !node) return undefined;
+  // Another lab's pods may hold the same address: only a namespace wired to this node counts.
+  return findNetnsOf(pod.ip, new Set(), {
+    dir: `/proc/${pid}/root/run/netns`,
+    prefix: "cni-",
+    node: { netns: `/run/netns/${node.netns}` },
+  });
 }
 
 /** The daemon's process state letter ("T": stopped), so a stopped daemon is not asked (it would hang). */

@@ -8,7 +8,7 @@
  */
 import { NetlinkError } from "./errors.ts";
 import { closeFd, openNetnsFd, withNetns } from "./netns.ts";
-import { NetlinkDecodeError } from "./nl/attr.ts";
+import { getNum, NetlinkDecodeError } from "./nl/attr.ts";
 import * as C from "./nl/consts.ts";
 import { checkIfname } from "./nl/ifname.ts";
 import type { NlMessage } from "./nl/message.ts";
@@ -486,6 +486,32 @@ export class Handle implements NetHandle {
       if (l) r.devName = l.name;
     }
     return r;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Namespace ids
+
+  /**
+   * The id this handle's namespace gives namespace `ref` (what a veth's IFLA_LINK_NETNSID names,
+   * `ip -d link` shows as link-netnsid), or undefined when it has none: RTM_GETNSID with
+   * NETNSA_FD, as iproute2's get_netnsid_from_name() asks.
+   */
+  nsidOf(ref: NetnsRef): number | undefined {
+    const fd = openNetnsFd(ref);
+    try {
+      const reply = this.#sock.get({
+        type: C.RTM_GETNSID,
+        flags: C.NLM_F_REQUEST,
+        seq: 0,
+        pid: 0,
+        header: { family: C.AF_UNSPEC },
+        attrs: [{ type: C.NETNSA_FD, value: fd }],
+      }, `Cannot get the id of network namespace ${ref}`);
+      const nsid = getNum(reply.attrs, C.NETNSA_NSID);
+      return nsid !== undefined && nsid >= 0 ? nsid : undefined;
+    } finally {
+      closeFd(fd);
+    }
   }
 
   // -------------------------------------------------------------------------------------------

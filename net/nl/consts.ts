@@ -80,6 +80,8 @@ export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
+export const RTM_NEWNSID = 88;
+export const RTM_GETNSID = 90;
 
 /** Interface flags (IFF_*). */
 export const IFF_UP = 0x1;
@@ -336,6 +338,13 @@ export const NDA_LINK_NETNSID = 10;
 export const NDA_SRC_VNI = 11;
 export const NDA_PROTOCOL = 12;
 export const NDA_FLAGS_EXT = 15;
+
+// NETNSA_* (include/uapi/linux/net_namespace.h): RTM_GETNSID / RTM_NEWNSID attributes.
+export const NETNSA_NSID = 1;
+export const NETNSA_PID = 2;
+export const NETNSA_FD = 3;
+/** NETNSA_NSID's value when the namespace has no id in the asking one. */
+export const NETNSA_NSID_NOT_ASSIGNED = -1;
 
 /** Neighbour states (NUD_*). */
 export const NUD_INCOMPLETE = 0x01;

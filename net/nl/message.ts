@@ -20,7 +20,7 @@ import {
 import * as C from "./consts.ts";
 import { NLMSG_HDRLEN, type Writer } from "./writer.ts";
 import { LINK_SCHEMA } from "./schemas.ts";
-import { ADDR_SCHEMA, NEIGH_SCHEMA, ROUTE_SCHEMA } from "./schemas.ts";
+import { ADDR_SCHEMA, NEIGH_SCHEMA, NSID_SCHEMA, ROUTE_SCHEMA } from "./schemas.ts";
 
 /** A decoded rtnetlink message. `header` is the family struct (ifinfomsg, rtmsg, ...). */
 export interface NlMessage {
@@ -81,6 +81,17 @@ export const NDMSG: StructCodec = {
   ],
 };
 
+/** struct rtgenmsg, padded to 4 bytes as the kernel parses it (RTM_GETNSID). */
+export const RTGENMSG: StructCodec = {
+  name: "rtgenmsg",
+  size: 4,
+  fields: [
+    ["family", "u8"],
+    ["_pad1", "u8"],
+    ["_pad2", "u16"],
+  ],
+};
+
 /** Header struct and attribute schema of an rtnetlink message type. */
 export function layoutOf(type: number): { struct: StructCodec; schema: Schema } | undefined {
   switch (type) {
@@ -101,6 +112,9 @@ export function layoutOf(type: number): { struct: StructCodec; schema: Schema } 
     case C.RTM_DELNEIGH:
     case C.RTM_GETNEIGH:
       return { struct: NDMSG, schema: NEIGH_SCHEMA };
+    case C.RTM_NEWNSID:
+    case C.RTM_GETNSID:
+      return { struct: RTGENMSG, schema: NSID_SCHEMA };
   }
   return undefined;
 }

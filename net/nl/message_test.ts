@@ -1,6 +1,12 @@
 import { assertEquals, assertThrows } from "../../testing/assert.ts";
 import * as C from "./consts.ts";
-import { decodeError, forEachMessage, type MessageSpan } from "./message.ts";
+import {
+  decodeError,
+  decodeMessage,
+  encodeMessage,
+  forEachMessage,
+  type MessageSpan,
+} from "./message.ts";
 import { NetlinkDecodeError } from "./attr.ts";
 import { Writer } from "./writer.ts";
 
@@ -75,4 +81,79 @@ Deno.test("forEachMessage() refuses a length running past the datagram", () => {
   const a = errorReply(0, 1);
   new DataView(a.buffer).setUint32(0, a.length + 8, true);
   assertThrows(() => spans(a), NetlinkDecodeError, "does not fit");
+});
+
+Deno.test("RTM_GETNSID with NETNSA_FD encodes as iproute2 sends it; RTM_NEWNSID decodes its id", () => {
+  const w = new Writer();
+  encodeMessage(w, {
+    type: C.RTM_GETNSID,
+    flags: C.NLM_F_REQUEST,
+    seq: 7,
+    pid: 0,
+    header: { family: C.AF_UNSPEC },
+    attrs: [{ type: C.NETNSA_FD, value: 5 }],
+  });
+  // nlmsghdr (len 28, type 90, flags 1, seq 7, pid 0), rtgenmsg padded to 4, NETNSA_FD u32 5.
+  assertEquals([...w.view()], [
+    28,
+    0,
+    0,
+    0,
+    90,
+    0,
+    1,
+    0,
+    7,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    8,
+    0,
+    3,
+    0,
+    5,
+    0,
+    0,
+    0,
+  ]);
+  const reply = new Uint8Array([
+    28,
+    0,
+    0,
+    0,
+    88,
+    0,
+    0,
+    0,
+    7,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    8,
+    0,
+    1,
+    0,
+    3,
+    0,
+    0,
+    0,
+  ]);
+  const m = decodeMessage(reply);
+  assertEquals(m.attrs.find((a) => a.type === C.NETNSA_NSID)?.value, 3);
 });

@@ -239,3 +239,13 @@ export const NEIGH_SCHEMA: Schema = {
     [C.NDA_FLAGS_EXT]: ["flagsExt", "u32"],
   },
 };
+
+/** RTM_GETNSID / RTM_NEWNSID attributes (`ip netns list-id`). */
+export const NSID_SCHEMA: Schema = {
+  name: "NETNSA",
+  attrs: {
+    [C.NETNSA_NSID]: ["nsid", "s32"],
+    [C.NETNSA_PID]: ["pid", "u32"],
+    [C.NETNSA_FD]: ["fd", "u32"],
+  },
+};
