@@ -9,6 +9,9 @@
  *    then with Ready=True and a podIP; the time between, for `--pods` pods created in waves of
  *    one pod per node (each wave waits for its pods), p50 and p99.
  *
+ * 3. The part of it that is the sandbox (pause container + CNI ADD) as containerd logs it
+ *    (RunPodSandbox start to its sandbox id), p50 and p99 over the same pods.
+ *
  * Prints `<label>  <skein>  <ref>  <ratio>` (ratio = skein / reference; below 1 skein is faster).
  * Run: deno task bench:k8s [--nodes 3] [--pods 30]
  *
@@ -126,6 +129,28 @@ async function podStarts(lab: KubeLab): Promise<number[]> {
 interface Run {
   upS: number;
   starts: number[];
+  sandboxes: number[];
+}
+
+/**
+ * containerd's own time for each bench pod's sandbox (RunPodSandbox: the pause container and the
+ * CNI ADD), from the nodes' containerd logs (nanosecond timestamps), in ms.
+ */
+function sandboxTimes(lab: KubeLab): number[] {
+  const out: number[] = [];
+  const re =
+    /^time="([^"]+)" level=info msg="RunPodSandbox for &PodSandboxMetadata\{Name:(bench-[\w-]+),/;
+  for (const n of lab.nodes) {
+    const begun = new Map<string, number>();
+    for (const line of Deno.readTextFileSync(`${n.dir}/containerd.log`).split("\n")) {
+      const m = re.exec(line);
+      if (!m) continue;
+      const t = Date.parse(m[1]!) + Number(`0.${m[1]!.split(".")[1]?.slice(3, 9) ?? 0}`);
+      if (!line.includes("returns sandbox id")) begun.set(m[2]!, t);
+      else if (begun.has(m[2]!)) out.push(t - begun.get(m[2]!)!);
+    }
+  }
+  return out;
 }
 
 async function runOne(cni: "skein" | "reference"): Promise<Run> {
@@ -151,7 +176,7 @@ async function runOne(cni: "skein" | "reference"): Promise<Run> {
     const upS = (performance.now() - t0) / 1000;
     console.error(`  ${cni}: lab up + ping matrix ${upS.toFixed(1)} s`);
     const starts = await podStarts(lab);
-    return { upS, starts };
+    return { upS, starts, sandboxes: sandboxTimes(lab) };
   } finally {
     const d = await labDown(name);
     if (d.errors.length) console.error(`  ${cni}: lab down: ${d.errors.join("; ")}`);
@@ -188,4 +213,11 @@ console.log(
 console.log(`${"".padEnd(40)} ${"skein".padStart(9)} ${"ref".padStart(9)} ${"ratio".padStart(7)}`);
 row("pod start p50 (created -> Ready+IP, ms)", pct(skein.starts, 0.5), pct(ref.starts, 0.5), 0);
 row("pod start p99 (ms)", pct(skein.starts, 0.99), pct(ref.starts, 0.99), 0);
+row(
+  "sandbox p50 (containerd RunPodSandbox, ms)",
+  pct(skein.sandboxes, 0.5),
+  pct(ref.sandboxes, 0.5),
+  0,
+);
+row("sandbox p99 (ms)", pct(skein.sandboxes, 0.99), pct(ref.sandboxes, 0.99), 0);
 row(`lab up --kubernetes --nodes ${NODES} (s)`, skein.upS, ref.upS, 1);
