@@ -419,7 +419,7 @@ function planRoutes(entry: LeaseEntries, snap: KernelSnapshot, c: Claims, out: P
       out.unchangedRoutes++;
       continue;
     }
-    const family = info.cidr.family;
+    const family = info.family;
     if (k && family === 6 && k.oif !== spec.dev) {
       out.ops.push({
         kind: "route",

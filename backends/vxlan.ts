@@ -115,7 +115,7 @@ export function vxlanDesired(
 export function vtepAddress(subnet: string): string {
   const c = cidrInfo(subnet);
   if (!c) throw new TypeError(`Cannot use subnet "${subnet}": not a CIDR prefix`);
-  return `${c.network}/${familyBits(c.cidr.family)}`;
+  return `${c.network}/${familyBits(c.family)}`;
 }
 
 /** The vxlan backend (see the module doc). */

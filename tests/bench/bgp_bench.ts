@@ -8,9 +8,9 @@
  * 2. Memory: the RSS of a real `skein daemon` (bgp backend, file datastore, dataplane in a node
  *    namespace) peering with a BIRD ToR that announces the 10,000 prefixes, once they are all in
  *    its kernel: mean over 10 s of periodic reconciles and the peak (VmHWM). Started as
- *    install.sh's launcher starts it (`--v8-flags=--optimize-for-size`), next to the same daemon
- *    with 1 route and to one without V8 flags (`deno run`, a `deno compile` binary). Target:
- *    < 100 MiB.
+ *    install.sh's launcher starts it (`--v8-flags=--optimize-for-size`; install.sh bakes the same
+ *    flag into a `deno compile` binary, the DaemonSet sets DENO_V8_FLAGS), next to the same daemon
+ *    with 1 route and to one without V8 flags (a plain `deno run`). Target: < 100 MiB.
  * 3. Mesh convergence on a 10-node segment: a new node's lease appears, each of the 10 nodes'
  *    backends reconciles (new mesh peer), and the time until the new subnet is in each node's
  *    kernel is one sample (all 10 backends share this one process and thread: pessimistic).
