@@ -288,19 +288,56 @@ export class ReservationStore {
   }
 
   /**
-   * Records the round-robin cursor of range set `idx`: written to a temporary file and renamed
-   * over the cursor, so a symlink planted at the cursor's name is replaced, never followed to
-   * overwrite its target (host-local writes in place). A crash leaves a temporary file that the
-   * next DEL or GC removes; the reservation files, not the cursor, decide who holds an address.
+   * Records the round-robin cursor of range set `idx`. A cursor that is a plain file of its own
+   * (regular, one link) is rewritten in place, as host-local does: ext4 flushes a file's data
+   * when it is renamed over another one (auto_da_alloc), ~0.3 ms of every ADD. Anything else (no
+   * cursor yet, a symlink or a hard link planted at its name) is replaced by a temporary file
+   * renamed over it, never followed or written through. A crash in either leaves at worst a
+   * temporary file (the next DEL or GC removes it) or a torn cursor, which only moves where the
+   * next search starts (an unparsable one reads as missing): the reservation files, not the
+   * cursor, decide who holds an address.
    */
   setLastReserved(idx: number, ip: string): void {
     this.#assertLocked();
     const path = `${this.dir}/${LAST_RESERVED_PREFIX}${idx}`;
     try {
-      atomicWriteFile(path, ip, { tempPrefix: TEMP_PREFIX });
+      if (!rewriteInPlace(path, ip)) atomicWriteFile(path, ip, { tempPrefix: TEMP_PREFIX });
     } catch (e) {
       throw ioError("write", path, e);
     }
+  }
+}
+
+/**
+ * Overwrites `path` with `text` when it is a regular file with a single link, and the very file
+ * that was checked: device and inode are compared once it is open, so a symlink or a hard link
+ * swapped in meanwhile is not written through. Returns false, having written nothing, otherwise
+ * (also when it cannot be opened for writing).
+ */
+function rewriteInPlace(path: string, text: string): boolean {
+  let before: Deno.FileInfo;
+  try {
+    before = Deno.lstatSync(path);
+  } catch {
+    return false; // absent (or unreadable): the caller creates it
+  }
+  if (!before.isFile || before.nlink !== 1 || before.ino === null) return false;
+  let f: Deno.FsFile;
+  try {
+    f = Deno.openSync(path, { write: true });
+  } catch {
+    return false;
+  }
+  try {
+    const now = f.statSync();
+    if (now.ino !== before.ino || now.dev !== before.dev || now.nlink !== 1) return false;
+    const data = new TextEncoder().encode(text);
+    let off = 0;
+    while (off < data.length) off += f.writeSync(data.subarray(off));
+    f.truncateSync(data.length); // never to 0 (an address is not empty): no ext4 flush either
+    return true;
+  } finally {
+    f.close();
   }
 }
 

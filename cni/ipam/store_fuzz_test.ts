@@ -88,6 +88,30 @@ Deno.test("IPAM: a symlinked cursor or reservation is never followed to write el
   });
 });
 
+Deno.test("IPAM: the cursor is rewritten in place; a hard-linked one is replaced, not written through", async () => {
+  await withDir(async (dir, net) => {
+    const c = await config(dir);
+    const cursor = `${net}/last_reserved_ip.0`;
+    assertEquals(await add(c, "c1"), "10.9.0.2");
+    const ino = Deno.lstatSync(cursor).ino;
+    assertEquals(await add(c, "c2"), "10.9.0.3");
+    assertEquals(Deno.readTextFileSync(cursor), "10.9.0.3");
+    assertEquals(Deno.lstatSync(cursor).ino, ino, "a plain cursor file is rewritten in place");
+    // A longer address, then a shorter one: the file holds exactly the last one.
+    Deno.writeTextFileSync(cursor, "10.9.0.4");
+    assertEquals(await add(c, "c3"), "10.9.0.5");
+    assertEquals(Deno.readTextFileSync(cursor), "10.9.0.5");
+    const victim = `${dir}/victim`;
+    Deno.writeTextFileSync(victim, "10.9.0.5");
+    Deno.removeSync(cursor);
+    Deno.linkSync(victim, cursor);
+    assertEquals(await add(c, "c4"), "10.9.0.6");
+    assertEquals(Deno.readTextFileSync(victim), "10.9.0.5", "a hard link is never written through");
+    assertEquals(Deno.readTextFileSync(cursor), "10.9.0.6");
+    assertEquals(Deno.lstatSync(cursor).nlink, 1);
+  });
+});
+
 Deno.test("IPAM: a symlinked lock file is refused with code 5", async () => {
   await withDir(async (dir, net) => {
     const c = await config(dir);
