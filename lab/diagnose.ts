@@ -19,6 +19,7 @@ import {
 import { Kernel } from "../diagnose/kernel.ts";
 import { findNetnsOf } from "../diagnose/endpoint.ts";
 import { nodeHostPath } from "./k8s/types.ts";
+import { runForwarder } from "./forward.ts";
 import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { kubePaths } from "./kube.ts";
@@ -77,8 +78,37 @@ function kubeNodeView(lab: Lab, n: NodePlan): NodeView {
     ipamDir: nodeHostPath(n, "/var/lib/cni/networks/skein"),
   };
   v.unreachable = `${n.name}'s daemon runs in its skein DaemonSet pod and listens on the ` +
-    `node's 127.0.0.1:9472 (kubectl -n skein exec POD -- skein diagnose --node)`;
+    `node's ${KUBE_DAEMON_LISTEN.address}:${KUBE_DAEMON_LISTEN.port} only`;
   return v;
+}
+
+/** Where the DaemonSet's daemon listens (deploy/kubernetes/skein.yaml's daemon.yaml), per node. */
+const KUBE_DAEMON_LISTEN = { address: "127.0.0.1", port: 9472 };
+
+/**
+ * Makes each Kubernetes node's daemon askable from here: a loopback forwarder in this process
+ * (lab/forward.ts) whose connections are made from inside the node's namespace to the daemon's
+ * own loopback address, as `kubectl -n skein exec POD -- wget 127.0.0.1:9472/...` would reach
+ * it. Returns the function that stops them.
+ */
+async function forwardToDaemons(lab: Lab, views: NodeView[]): Promise<() => void> {
+  const stop = new AbortController();
+  await Promise.all(lab.plan.nodes.map((n, i) =>
+    new Promise<void>((listening) => {
+      runForwarder({
+        listen: { hostname: "127.0.0.1", port: 0 },
+        netns: `/run/netns/${n.netns}`,
+        target: KUBE_DAEMON_LISTEN,
+        signal: stop.signal,
+        onListening: (addr) => {
+          views[i]!.facts.listen = addr;
+          delete views[i]!.unreachable;
+          listening();
+        },
+      }).catch(() => listening());
+    })
+  ));
+  return () => stop.abort();
 }
 
 /**
@@ -137,6 +167,7 @@ export async function labDiagnose(
   const store = await readStore({ ...section, type: String(section.type) }, opts.timeoutMs);
   const kube = lab.plan.options.kubernetes === true;
   const all = lab.plan.nodes.map((n) => kube ? kubeNodeView(lab, n) : nodeView(lab, n));
+  const stopForwarders = kube ? await forwardToDaemons(lab, all) : () => {};
   try {
     for (const v of all) {
       const l = store.leases?.find((x) => x.node === v.nodeName);
@@ -167,6 +198,7 @@ export async function labDiagnose(
       started,
     });
   } finally {
+    stopForwarders();
     for (const v of all) v.kernel?.close();
   }
 }

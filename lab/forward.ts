@@ -22,6 +22,8 @@ export interface ForwarderOptions {
   addrFile?: string;
   /** Stops accepting and closes every connection. */
   signal?: AbortSignal;
+  /** Called with "HOST:PORT" once it accepts (an in-process user's addrFile). */
+  onListening?: (addr: string) => void;
 }
 
 const BUF = 64 * 1024;
@@ -91,6 +93,7 @@ export async function runForwarder(opts: ForwarderOptions): Promise<string> {
     for (const c of open) closeQuietly(c);
   });
   if (opts.addrFile) atomicWriteFile(opts.addrFile, addr + "\n");
+  opts.onListening?.(addr);
   try {
     for await (const c of l) {
       open.add(c);
