@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { KubeConfigError, loadKubeconfig } from "../store/kube_config.ts";
+import { inClusterCredentials, KubeConfigError, loadKubeconfig } from "../store/kube_config.ts";
 import { KubeNotFoundError } from "../store/kube_errors.ts";
 import { type KubePod, type PodReader, podReader, validPodRef } from "../store/kube_pod.ts";
 import { DiagnoseInputError, type KnownPod } from "./endpoint.ts";
@@ -121,7 +121,8 @@ export async function resolvePodNames(
 
 /**
  * resolvePodNames() through the apiserver of `kubeconfig` (a path); without pod names among
- * `queries` nothing is read. No kubeconfig while a query is a pod name is a PodNameError.
+ * `queries` nothing is read. Without a kubeconfig the in-cluster service account is used (as
+ * kubectl does in a pod); neither while a query is a pod name is a PodNameError.
  */
 export async function lookupPodNames(
   queries: readonly string[],
@@ -130,25 +131,34 @@ export async function lookupPodNames(
 ): Promise<KnownPod[]> {
   const named = queries.filter((q) => parsePodName(q) !== undefined);
   if (!named.length) return [];
-  if (!kubeconfig) {
-    throw new PodNameError(
-      named[0]!,
-      "no-kubeconfig",
-      `${named[0]} is a pod name (namespace/pod), which needs a kubeconfig to look it up: ` +
-        "give --kubeconfig FILE or set KUBECONFIG",
-    );
-  }
   let creds;
-  try {
-    creds = loadKubeconfig(kubeconfig);
-  } catch (e) {
-    // KubeConfigError, or a certificate file it names that cannot be read.
-    const why = e instanceof KubeConfigError ? e.message : String(e);
-    throw new PodNameError(named[0]!, "kubeconfig", `kubeconfig ${kubeconfig}: ${why}`);
+  let source: string;
+  if (!kubeconfig) {
+    // As kubectl: without a kubeconfig, inside a pod, the pod's service account.
+    try {
+      creds = inClusterCredentials();
+      source = "in-cluster service account";
+    } catch {
+      throw new PodNameError(
+        named[0]!,
+        "no-kubeconfig",
+        `${named[0]} is a pod name (namespace/pod), which needs a kubeconfig to look it up: ` +
+          "give --kubeconfig FILE or set KUBECONFIG (or run it in a pod with a service account)",
+      );
+    }
+  } else {
+    try {
+      creds = loadKubeconfig(kubeconfig);
+    } catch (e) {
+      // KubeConfigError, or a certificate file it names that cannot be read.
+      const why = e instanceof KubeConfigError ? e.message : String(e);
+      throw new PodNameError(named[0]!, "kubeconfig", `kubeconfig ${kubeconfig}: ${why}`);
+    }
+    source = `kubeconfig ${kubeconfig}`;
   }
   const reader = podReader(creds, opts);
   try {
-    return await resolvePodNames(named, reader, `kubeconfig ${kubeconfig}, ${creds.server}`);
+    return await resolvePodNames(named, reader, `${source}, ${creds.server}`);
   } finally {
     reader.close();
   }

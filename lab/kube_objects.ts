@@ -30,7 +30,10 @@ export const SKEIN_RBAC_OBJECTS: readonly Record<string, unknown>[] = [
     apiVersion: RBAC,
     kind: "ClusterRole",
     metadata: { name: "skein" },
-    rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] }],
+    rules: [
+      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["get"] },
+    ],
   },
   {
     apiVersion: RBAC,
