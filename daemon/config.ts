@@ -70,7 +70,7 @@ export interface DatastoreSection {
 
 /** The validated daemon configuration (defaults filled in). */
 export interface DaemonConfig {
-  /** Node name (default: the host name). */
+  /** Node name (default: $NODE_NAME, else the host name). */
   name: string;
   /** Cluster IPv4 network; may be omitted when the datastore already holds the network config. */
   network?: string;
@@ -161,7 +161,7 @@ export const DAEMON_FIELDS = {
   name: stringField({
     flag: "node",
     arg: "NAME",
-    defaultText: "the host name",
+    defaultText: "$NODE_NAME (Kubernetes' downward API), else the host name",
     check: nodeNameProblem,
     help: "node name",
   }),
@@ -483,7 +483,7 @@ function checkUplinkChoice(t: TopValues, fail: FailFn): void {
   }
 }
 
-/** The node name: the field, else the host name (checked the same way). */
+/** The node name: the field, else $NODE_NAME or the host name (checked the same way). */
 function nodeName(t: TopValues, hostname: string, fail: FailFn): string {
   if (t.name !== undefined) return t.name;
   if (!hostname) fail("name", "is required (the host name could not be read)");
@@ -538,7 +538,7 @@ export function buildConfig(
     });
   const cfg = defined({
     ...top,
-    name: nodeName(top, opts.hostname ?? safeHostname(), fail),
+    name: nodeName(top, opts.hostname ?? defaultNodeName(), fail),
     backend: section("backend", "none") as BackendSection,
     datastore: section("datastore", "all") as DatastoreSection,
   }) as DaemonConfig;
@@ -587,6 +587,20 @@ function readProblem(e: unknown): string {
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "it is a directory";
   return (e as Error).message;
+}
+
+/**
+ * $NODE_NAME when set (a DaemonSet passes spec.nodeName by the downward API, as flannel reads
+ * it: a pod on the host network shares the host name, which need not be the Node's name, so
+ * `kubectl -n skein exec POD -- skein diagnose` finds its node without --config), else the
+ * host name.
+ */
+function defaultNodeName(): string {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("NODE_NAME");
+  } catch { /* no env permission: the host name */ }
+  return env || safeHostname();
 }
 
 function safeHostname(): string {

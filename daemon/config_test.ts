@@ -270,3 +270,17 @@ Deno.test("loadConfig(): a config file that is not there or is a directory is a 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("buildConfig(): the node name defaults to $NODE_NAME (a DaemonSet's downward API), else the host name", () => {
+  const saved = Deno.env.get("NODE_NAME");
+  try {
+    Deno.env.set("NODE_NAME", "worker-7");
+    assertEquals(buildConfig("", {}).name, "worker-7");
+    assertEquals(buildConfig("name: other\n", {}).name, "other");
+    Deno.env.delete("NODE_NAME");
+    assertEquals(buildConfig("", {}, { hostname: "host-3" }).name, "host-3");
+  } finally {
+    if (saved === undefined) Deno.env.delete("NODE_NAME");
+    else Deno.env.set("NODE_NAME", saved);
+  }
+});
