@@ -80,18 +80,20 @@ function processes(): string[] {
   return out.sort();
 }
 
+/** The names in directory `d` (none when it cannot be read). */
+function dirNames(d: string): string[] {
+  try {
+    return [...Deno.readDirSync(d)].map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
 /** The labs' containers: container id → lab name (from each node's containerd directories). */
 function containerOwners(root: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const dirs = (d: string) => {
-    try {
-      return [...Deno.readDirSync(d)].map((e) => e.name);
-    } catch {
-      return [];
-    }
-  };
-  for (const lab of dirs(root)) {
-    for (const node of dirs(`${root}/${lab}/nodes`)) {
+  for (const lab of dirNames(root)) {
+    for (const node of dirNames(`${root}/${lab}/nodes`)) {
       for (const id of nodeContainerIds(`${root}/${lab}/nodes/${node}`)) out[id] = lab;
     }
   }
@@ -124,15 +126,8 @@ function kubeLabs(root: string): string[] {
 /** CRI's network namespaces of the labs' nodes: `cni-...` name → lab (from each node's mounts). */
 function netnsOwners(root: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const dirs = (d: string) => {
-    try {
-      return [...Deno.readDirSync(d)].map((e) => e.name);
-    } catch {
-      return [];
-    }
-  };
-  for (const lab of dirs(root)) {
-    for (const node of dirs(`${root}/${lab}/mnt`)) {
+  for (const lab of dirNames(root)) {
+    for (const node of dirNames(`${root}/${lab}/mnt`)) {
       const r = new Deno.Command("nsenter", {
         args: [`--mount=${root}/${lab}/mnt/${node}`, "cat", "/proc/self/mountinfo"],
         stdout: "piped",

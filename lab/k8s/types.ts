@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { runCommand } from "../_proc.ts";
 
 /** One node of a Kubernetes lab: a network namespace plus a private mount namespace. */
 export interface KubeLabNode {
@@ -78,20 +79,6 @@ export async function inNode(
   opts: { stdin?: string; signal?: AbortSignal } = {},
 ): Promise<NodeCommandResult> {
   if (!argv.length) throw new TypeError("Cannot run an empty command on a node");
-  const [cmd, ...args] = [...nodeEnterArgs(node), ...argv];
-  const child = new Deno.Command(cmd!, {
-    args,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    signal: opts.signal,
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  const r = await runCommand([...nodeEnterArgs(node), ...argv], opts);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
