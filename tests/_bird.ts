@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { cleanupOnInterrupt } from "./_netns.ts";
 
 /** A running BIRD. */
 export interface Bird {
@@ -46,6 +47,21 @@ export async function startBird(opts: { netns: string; config: string }): Promis
     await Deno.remove(dir, { recursive: true });
     throw new Error(`bird did not start: ${new TextDecoder().decode(out.stderr)}`);
   }
+  // bird daemonizes (its parent is init, not this process): an interrupted test or benchmark
+  // (SIGINT, SIGTERM from `timeout`) skips `finally`, so the interrupt cleanup kills it by pid
+  // and removes its directory.
+  const readPid = () => {
+    try {
+      return Number(Deno.readTextFileSync(pidFile).trim());
+    } catch {
+      return undefined;
+    }
+  };
+  const unregister = cleanupOnInterrupt(() => {
+    const pid = readPid();
+    if (pid) Deno.kill(pid, "SIGKILL");
+    Deno.removeSync(dir, { recursive: true });
+  });
   const birdc = async (...args: string[]) => {
     const r = await new Deno.Command("birdc", {
       args: ["-s", sock, ...args],
@@ -68,8 +84,10 @@ export async function startBird(opts: { netns: string; config: string }): Promis
       throw new Error(`birdc ${cmd}: no ${re} within ${timeoutMs} ms; last output:\n${last}`);
     },
     async stop() {
+      unregister();
       try {
-        const pid = Number((await Deno.readTextFile(pidFile)).trim());
+        const pid = readPid();
+        if (!pid) throw new Error("no pid file");
         Deno.kill(pid, "SIGTERM");
         for (let i = 0; i < 50; i++) {
           await new Promise((r) => setTimeout(r, 20));
