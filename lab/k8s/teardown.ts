@@ -141,6 +141,30 @@ function otherKubeLab(stateDir: string): boolean {
   return false;
 }
 
+/**
+ * True when another lab under the same root has a kubelet running (its recorded pid, still in
+ * that lab's node mount namespace): only then do the host sysctls still need kubelet's values.
+ * A lab whose processes are gone (killed, half removed) does not keep them from being restored.
+ */
+function otherKubeletRunning(stateDir: string): boolean {
+  const root = stateDir.slice(0, stateDir.lastIndexOf("/"));
+  const me = stateDir.slice(root.length + 1);
+  try {
+    for (const e of Deno.readDirSync(root)) {
+      if (e.name === me) continue;
+      try {
+        const s = JSON.parse(Deno.readTextFileSync(`${root}/${e.name}/lab.json`)) as LabState;
+        for (const n of s.kube?.nodes ?? []) {
+          if (n.kubelet === undefined) continue;
+          const ns = mountNsId(n.mountNs);
+          if (ns !== undefined && mountNsId(`/proc/${n.kubelet}/ns/mnt`) === ns) return true;
+        }
+      } catch { /* not a lab */ }
+    }
+  } catch { /* no root */ }
+  return false;
+}
+
 /** The nodes to tear down: from lab.json, else the pins found in the state directory. */
 function nodesOf(stateDir: string, kube: KubeState | undefined) {
   if (kube) {
@@ -172,7 +196,7 @@ export async function kubeTeardown(
       Deno.removeSync(d); // only when empty: another containerd may use it now
     } catch { /* busy or gone */ }
   }
-  if (kube?.hostSysctls && !shared) {
+  if (kube?.hostSysctls && !otherKubeletRunning(stateDir)) {
     out.errors.push(...restoreSysctls(kube.hostSysctls));
     progress("restored the host sysctls kubelet changed");
   }
