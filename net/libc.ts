@@ -238,12 +238,12 @@ export const LIBC_TCP_SYMBOLS = {
 export const LIBC_PACKET_SYMBOLS = {
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout), blocking the calling thread. */
   poll: {
-    parameters: ["buffer", /* struct pollfd *fds */ "u64", /* nfds_t */ "i32" /* int timeout */],
+    parameters: ["pointer", /* struct pollfd *fds */ "u64", /* nfds_t */ "i32" /* int timeout */],
     result: "i32",
   },
   /** ssize_t read(int fd, void *buf, size_t count) */
   read: {
-    parameters: ["i32", /* int fd */ "buffer", /* void *buf */ "usize" /* size_t count */],
+    parameters: ["i32", /* int fd */ "pointer", /* void *buf */ "usize" /* size_t count */],
     result: "isize",
   },
   /** ssize_t write(int fd, const void *buf, size_t count) */
@@ -255,7 +255,7 @@ export const LIBC_PACKET_SYMBOLS = {
   readv: {
     parameters: [
       "i32",
-      /* int fd */ "buffer",
+      /* int fd */ "pointer",
       /* const struct iovec *iov */ "i32", /* int iovcnt */
     ],
     result: "isize",
@@ -264,7 +264,7 @@ export const LIBC_PACKET_SYMBOLS = {
   writev: {
     parameters: [
       "i32",
-      /* int fd */ "buffer",
+      /* int fd */ "pointer",
       /* const struct iovec *iov */ "i32", /* int iovcnt */
     ],
     result: "isize",
@@ -273,7 +273,7 @@ export const LIBC_PACKET_SYMBOLS = {
   recvmmsg: {
     parameters: [
       "i32", /* int fd */
-      "buffer", /* struct mmsghdr *msgvec */
+      "pointer", /* struct mmsghdr *msgvec */
       "u32", /* unsigned int vlen */
       "i32", /* int flags */
       "pointer", /* struct timespec *timeout (NULL) */
@@ -287,7 +287,12 @@ export const LIBC_PACKET_SYMBOLS = {
   },
   /** int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags) */
   sendmmsg: {
-    parameters: ["i32", /* int fd */ "buffer", /* mmsghdr * */ "u32", /* vlen */ "i32" /* flags */],
+    parameters: [
+      "i32", /* int fd */
+      "pointer", /* struct mmsghdr *msgvec */
+      "u32", /* unsigned int vlen */
+      "i32", /* int flags */
+    ],
     result: "i32",
   },
   /** int *__errno_location(void) */

@@ -65,6 +65,20 @@ function addressOf(b: Uint8Array): number {
   return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
 
+/**
+ * `n` zero bytes off the GC heap: V8 keeps typed arrays of up to 64 bytes on its heap, where they
+ * may move, so a small one is cut from a larger allocation. The calls here take pointers, not
+ * buffers, and the pointers must stay valid.
+ */
+function offHeap(n: number): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(Math.max(n, 128)).subarray(0, n);
+}
+
+/** The pointer to `b`'s first byte (`b` off the GC heap: offHeap() or larger than 64 bytes). */
+function pointerOf(b: Uint8Array): Deno.PointerValue {
+  return Deno.UnsafePointer.of(b);
+}
+
 /** Writes pointer value `p` (a number below 2^53) at `at`, little-endian. */
 function setPtr(v: DataView, at: number, p: number): void {
   v.setUint32(at, p % 0x100000000, true);
@@ -91,32 +105,46 @@ export class PacketIo {
   #c: Packet;
   #errno: Deno.UnsafePointerView;
   #o: Required<PacketIoOptions>;
-  #pollfds = new Uint8Array(24);
+  #pollfds = offHeap(24);
   #pollView = new DataView(this.#pollfds.buffer);
+  #pollPtr = pointerOf(this.#pollfds);
   #txBase: number;
   #rxBase: number;
   #txHdr: Uint8Array<ArrayBuffer>;
+  #txHdrPtr: Deno.PointerValue;
   #txHdrView: DataView;
   #txIovView: DataView;
   #txCtlView: DataView;
   #rxHdr: Uint8Array<ArrayBuffer>;
+  #rxHdrPtr: Deno.PointerValue;
   #rxHdrView: DataView;
   #rxNamesView: DataView;
   #rxCtlView: DataView;
   /** iovecs of one TUN read: [virtio_net_hdr, packet]. */
-  #readIov = new Uint8Array(2 * IOV);
+  #readIov = offHeap(2 * IOV);
   #readIovView = new DataView(this.#readIov.buffer);
+  #readIovPtr = pointerOf(this.#readIov);
   /** iovecs of one TUN write: [virtio_net_hdr, packet]. */
-  #writeIov = new Uint8Array(2 * IOV);
+  #writeIov = offHeap(2 * IOV);
   #writeIovView = new DataView(this.#writeIov.buffer);
+  #writeIovPtr = pointerOf(this.#writeIov);
   /** The iovec of one TUN read or write without a virtio_net_hdr. */
-  #plainIov = new Uint8Array(IOV);
+  #plainIov = offHeap(IOV);
   #plainIovView = new DataView(this.#plainIov.buffer);
+  #plainIovPtr = pointerOf(this.#plainIov);
+  /** The virtio_net_hdr of a GSO write (writeTunGso()). */
   #outHdr = this.#hdrs.subarray(128, 128 + VNET_HDR);
+  /** An all-zero virtio_net_hdr, never written: a plain write's (writeTunAt()). */
+  #zeroHdr = this.#hdrs.subarray(64, 64 + VNET_HDR);
+  #zeroAt = addressOf(this.#zeroHdr);
+  #outAt = addressOf(this.#outHdr);
   #keep: Uint8Array[] = [];
   #addrs = new Map<number, number>();
-  #wakeBuf = new Uint8Array(8);
+  #wakeBuf = offHeap(8);
+  #wakePtr = pointerOf(this.#wakeBuf);
   #gro = false;
+  /** rx entries the kernel may have changed since they were last reset (all, at first). */
+  #rxFilled: number;
   /** errno of the last datagram flush() could not send. */
   lastSendErrno = 0;
 
@@ -134,6 +162,7 @@ export class PacketIo {
     this.slots = slots;
     this.slotSize = slotSize;
     this.hasVnetHdr = this.#o.vnetHdr;
+    this.#rxFilled = slots;
     this.#c = Deno.dlopen("libc.so.6", L.LIBC_PACKET_SYMBOLS).symbols;
     const ep = this.#c.__errno_location();
     if (!ep) throw new Error("Cannot load libc: __errno_location() returned NULL");
@@ -146,15 +175,17 @@ export class PacketIo {
     this.rx = mem.subarray(this.#o.txBytes, total);
     this.#txBase = addressOf(this.tx);
     this.#rxBase = addressOf(this.rx);
-    this.#txHdr = new Uint8Array(n * MMSG);
+    this.#txHdr = offHeap(n * MMSG);
+    this.#txHdrPtr = pointerOf(this.#txHdr);
     this.#txHdrView = new DataView(this.#txHdr.buffer);
-    const txIov = new Uint8Array(n * IOV), txCtl = new Uint8Array(n * CMSG_SPACE);
+    const txIov = offHeap(n * IOV), txCtl = offHeap(n * CMSG_SPACE);
     this.#txIovView = new DataView(txIov.buffer);
     this.#txCtlView = new DataView(txCtl.buffer);
-    this.#rxHdr = new Uint8Array(n * MMSG);
+    this.#rxHdr = offHeap(n * MMSG);
+    this.#rxHdrPtr = pointerOf(this.#rxHdr);
     this.#rxHdrView = new DataView(this.#rxHdr.buffer);
-    const rxNames = new Uint8Array(n * SOCKADDR_IN), rxIov = new Uint8Array(n * IOV);
-    const rxCtl = new Uint8Array(n * CMSG_SPACE);
+    const rxNames = offHeap(n * SOCKADDR_IN), rxIov = offHeap(n * IOV);
+    const rxCtl = offHeap(n * CMSG_SPACE);
     this.#rxNamesView = new DataView(rxNames.buffer);
     this.#rxCtlView = new DataView(rxCtl.buffer);
     this.#keep.push(txIov, txCtl, rxNames, rxIov, rxCtl);
@@ -179,7 +210,6 @@ export class PacketIo {
     }
     setPtr(this.#readIovView, 0, addressOf(this.vnetHdr));
     this.#readIovView.setUint32(8, VNET_HDR, true);
-    setPtr(this.#writeIovView, 0, addressOf(this.#outHdr));
     this.#writeIovView.setUint32(8, VNET_HDR, true);
     const fds = [this.#o.tunFd, this.#o.sockFd, this.#o.wakeFd];
     fds.forEach((fd, i) => {
@@ -200,7 +230,7 @@ export class PacketIo {
   wait(timeoutMs: number): number {
     const v = this.#pollView;
     for (let i = 0; i < 3; i++) v.setInt16(i * 8 + 6, 0, true);
-    if (this.#c.poll(this.#pollfds, 3n, timeoutMs) <= 0) return 0;
+    if (this.#c.poll(this.#pollPtr, 3n, timeoutMs) <= 0) return 0;
     let bits = 0;
     if (v.getInt16(6, true) !== 0) bits |= READY_TUN;
     if (v.getInt16(14, true) !== 0) bits |= READY_SOCK;
@@ -210,7 +240,7 @@ export class PacketIo {
 
   /** Consumes the eventfd's count (after READY_WAKE). */
   drainWake(): void {
-    this.#c.read(this.#o.wakeFd, this.#wakeBuf, 8n);
+    this.#c.read(this.#o.wakeFd, this.#wakePtr, 8n);
   }
 
   /**
@@ -223,7 +253,7 @@ export class PacketIo {
     const v = vnet ? this.#readIovView : this.#plainIovView, at = vnet ? IOV : 0;
     setPtr(v, at, this.#txBase + offset);
     v.setUint32(at + 8, max, true);
-    const iov = vnet ? this.#readIov : this.#plainIov;
+    const iov = vnet ? this.#readIovPtr : this.#plainIovPtr;
     const n = Number(this.#c.readv(this.#o.tunFd, iov, vnet ? 2 : 1));
     if (n < 0) return -this.errno();
     return vnet ? Math.max(0, n - VNET_HDR) : n;
@@ -239,7 +269,7 @@ export class PacketIo {
     const key = ip * 65536 + port;
     let p = this.#addrs.get(key);
     if (p === undefined) {
-      const sa = new Uint8Array(128).subarray(0, SOCKADDR_IN); // off the GC heap (see #hdrs)
+      const sa = offHeap(SOCKADDR_IN);
       const v = new DataView(sa.buffer);
       v.setUint16(0, L.AF_INET, true);
       v.setUint16(2, port, false);
@@ -282,7 +312,8 @@ export class PacketIo {
   flush(count: number): number {
     let i = 0, failed = 0;
     while (i < count) {
-      const n = this.#c.sendmmsg(this.#o.sockFd, this.#txHdr.subarray(i * MMSG), count - i, 0);
+      const at = i === 0 ? this.#txHdrPtr : Deno.UnsafePointer.offset(this.#txHdrPtr!, i * MMSG);
+      const n = this.#c.sendmmsg(this.#o.sockFd, at, count - i, 0);
       if (n > 0) {
         i += n;
         continue;
@@ -296,15 +327,19 @@ export class PacketIo {
     return failed;
   }
 
-  /** recvmmsg(MSG_DONTWAIT) into the rx buffers: how many datagrams (0: none). */
+  /**
+   * recvmmsg(MSG_DONTWAIT) into the rx buffers: how many datagrams (0: none). Only the entries
+   * the last call filled are reset (the kernel writes no other), so a lone datagram touches one.
+   */
   receive(): number {
-    const v = this.#rxHdrView;
-    for (let i = 0; i < this.slots; i++) {
-      v.setUint32(i * MMSG + 8, SOCKADDR_IN, true);
-      v.setUint32(i * MMSG + 40, this.#gro ? CMSG_SPACE : 0, true); // msg_controllen
+    const v = this.#rxHdrView, ctl = this.#gro ? CMSG_SPACE : 0;
+    for (let i = 0; i < this.#rxFilled; i++) {
+      v.setUint32(i * MMSG + 8, SOCKADDR_IN, true); // msg_namelen
+      v.setUint32(i * MMSG + 40, ctl, true); // msg_controllen
     }
-    const n = this.#c.recvmmsg(this.#o.sockFd, this.#rxHdr, this.slots, L.MSG_DONTWAIT, null);
-    return n > 0 ? n : 0;
+    const n = this.#c.recvmmsg(this.#o.sockFd, this.#rxHdrPtr, this.slots, L.MSG_DONTWAIT, null);
+    this.#rxFilled = n > 0 ? n : 0;
+    return this.#rxFilled;
   }
 
   /**
@@ -316,6 +351,7 @@ export class PacketIo {
     new DataView(v.buffer).setInt32(0, on ? 1 : 0, true);
     const ok = this.#c.setsockopt(this.#o.sockFd, SOL_UDP, UDP_GRO, v, 4) === 0;
     this.#gro = ok && on;
+    this.#rxFilled = this.slots; // msg_controllen of every entry changes
     return ok;
   }
 
@@ -346,8 +382,7 @@ export class PacketIo {
    * all-zero virtio_net_hdr); false when the kernel refused it.
    */
   writeTunAt(offset: number, len: number): boolean {
-    if (this.hasVnetHdr) this.#outHdr.fill(0);
-    return this.#writeTun(offset, len);
+    return this.#writeTun(this.#zeroAt, offset, len);
   }
 
   /**
@@ -368,15 +403,20 @@ export class PacketIo {
     h[7] = 0;
     h[8] = 16; // csum_offset: the TCP checksum field
     h[9] = 0;
-    return this.#writeTun(offset, len);
+    return this.#writeTun(this.#outAt, offset, len);
   }
 
-  #writeTun(offset: number, len: number): boolean {
+  /**
+   * writev() of the virtio_net_hdr at address `hdrAt` (with `vnetHdr`) and `rx[offset,
+   * offset+len)` into the TUN device.
+   */
+  #writeTun(hdrAt: number, offset: number, len: number): boolean {
     const vnet = this.hasVnetHdr;
+    if (vnet) setPtr(this.#writeIovView, 0, hdrAt);
     const v = vnet ? this.#writeIovView : this.#plainIovView, at = vnet ? IOV : 0;
     setPtr(v, at, this.#rxBase + offset);
     v.setUint32(at + 8, len, true);
-    const iov = vnet ? this.#writeIov : this.#plainIov;
+    const iov = vnet ? this.#writeIovPtr : this.#plainIovPtr;
     const n = Number(this.#c.writev(this.#o.tunFd, iov, vnet ? 2 : 1));
     return n === len + (vnet ? VNET_HDR : 0);
   }

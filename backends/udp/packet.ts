@@ -48,8 +48,14 @@ export interface Peer {
 export interface PeerTable {
   /** This node's subnet: received packets must be addressed inside it. */
   readonly self: { readonly net: number; readonly mask: number };
-  /** Peers by prefix length, then by subnet network address. */
-  readonly bySubnet: ReadonlyMap<number, ReadonlyMap<number, Peer>>;
+  /**
+   * Peers by subnet network address, one map per prefix length, longest prefix first (arrays, so
+   * a lookup allocates nothing: it runs on every packet).
+   */
+  readonly bySubnet: readonly {
+    readonly mask: number;
+    readonly peers: ReadonlyMap<number, Peer>;
+  }[];
   /** Peers by public IP. */
   readonly byIp: ReadonlyMap<number, Peer>;
 }
@@ -93,18 +99,22 @@ export function parseSubnet4(s: string): { net: number; mask: number; prefix: nu
 /** The worker's table from its text form; unparsable entries are left out (the backend checked). */
 export function peerTable(spec: PeerTableSpec): PeerTable {
   const self = parseSubnet4(spec.self) ?? { net: 0xffffffff, mask: 0xffffffff };
-  const bySubnet = new Map<number, Map<number, Peer>>();
+  const byPrefix = new Map<number, Map<number, Peer>>();
   const byIp = new Map<number, Peer>();
   for (const p of spec.peers) {
     const s = parseSubnet4(p.subnet);
     const ip = ipv4ToU32(p.publicIP);
     if (!s || ip === undefined) continue;
     const peer: Peer = { ...s, ip, port: p.port, node: p.node };
-    let m = bySubnet.get(s.prefix);
-    if (!m) bySubnet.set(s.prefix, m = new Map());
+    let m = byPrefix.get(s.prefix);
+    if (!m) byPrefix.set(s.prefix, m = new Map());
     m.set(s.net, peer);
     byIp.set(ip, peer);
   }
+  const bySubnet = [...byPrefix].sort(([a], [b]) => b - a).map(([prefix, peers]) => ({
+    mask: prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0,
+    peers,
+  }));
   return { self: { net: self.net, mask: self.mask }, bySubnet, byIp };
 }
 
@@ -112,16 +122,14 @@ function readU32(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
-/** The peer whose subnet holds `dst` (longest prefix first), or undefined. */
+/** The peer whose subnet holds `dst` (the longest prefix that does), or undefined. */
 export function lookupPeer(t: PeerTable, dst: number): Peer | undefined {
-  let best: Peer | undefined;
-  for (const [prefix, m] of t.bySubnet) {
-    if (best && best.prefix >= prefix) continue;
-    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-    const p = m.get((dst & mask) >>> 0);
-    if (p) best = p;
+  const s = t.bySubnet;
+  for (let i = 0; i < s.length; i++) {
+    const p = s[i]!.peers.get((dst & s[i]!.mask) >>> 0);
+    if (p) return p;
   }
-  return best;
+  return undefined;
 }
 
 /**
