@@ -14,7 +14,7 @@ export type PodMode = "bridge" | "routed";
 
 /** What the node's configuration says (daemon config, lab plan). */
 export interface NodeFacts {
-  /** "host-gw", "vxlan" or "ipip" (later "bgp", "udp"). */
+  /** "host-gw", "vxlan", "ipip", "udp" or "bgp". */
   backend: string;
   vni: number;
   port: number;

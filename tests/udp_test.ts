@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { assert, assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { netnsList } from "../net/mod.ts";
 import { testPrefix } from "./_netns.ts";
 import {
@@ -292,6 +292,44 @@ Deno.test({
         }
         assert(diag.stdout.includes("WARN udp.drops [n1] n1 refused datagrams"), diag.stdout);
       });
+
+      await t.step(
+        "diagnose names a firewall that drops UDP 8285 on the peer (underlay.port)",
+        async () => {
+          const n2 = nsOf(lab, "n2");
+          const nft = (...args: string[]) =>
+            runCommand(["ip", "netns", "exec", n2, "nft", ...args]);
+          await nft("add", "table", "inet", "skudptest");
+          await nft(
+            "add",
+            "chain",
+            "inet",
+            "skudptest",
+            "in",
+            "{ type filter hook input priority 0; }",
+          );
+          await nft("add", "rule", "inet", "skudptest", "in", "udp", "dport", "8285", "drop");
+          try {
+            const diag = await runCommand([
+              Deno.execPath(),
+              "run",
+              "-A",
+              "--quiet",
+              new URL("../main.ts", import.meta.url).pathname,
+              "lab",
+              "diagnose",
+              "--name",
+              o.name,
+              "n1-p1",
+              "n2-p1",
+            ]);
+            assert(diag.stdout.includes("FAIL underlay.port [n2]"), diag.stdout);
+            assertStringIncludes(diag.stdout, "skudptest");
+          } finally {
+            await nft("delete", "table", "inet", "skudptest");
+          }
+        },
+      );
 
       await t.step("a restarted daemon recreates skein-udp; no stale route is left", async () => {
         const ns = nsOf(lab, "n1");

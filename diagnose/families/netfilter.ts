@@ -66,7 +66,10 @@ export function verdictCheck(
   return pass(id, node.name, `${node.name}'s ruleset accepts ${what}`, { evidence });
 }
 
-/** The encapsulated packet between two nodes for a backend ("udp" 8472 for vxlan, ipip, none). */
+/**
+ * The encapsulated packet between two nodes for a backend: UDP to the backend's port for vxlan
+ * (8472) and udp (8285), IP protocol 4 for ipip, none for the others.
+ */
 export function encapPacket(
   node: NodeView,
   peer: NodeView,
@@ -82,7 +85,9 @@ export function encapPacket(
     daddr: dst,
     ...(hook === "input" ? { iifname: up } : { oifname: up }),
   };
-  if (node.facts.backend === "vxlan") return { ...base, l4proto: "udp", dport: node.facts.port };
+  if (node.facts.backend === "vxlan" || node.facts.backend === "udp") {
+    return { ...base, l4proto: "udp", dport: node.facts.port };
+  }
   if (node.facts.backend === "ipip") return { ...base, l4proto: "ipip" };
   return undefined;
 }
