@@ -17,10 +17,19 @@ export interface NodeFacts {
   /** "host-gw", "vxlan", "ipip", "udp" or "bgp". */
   backend: string;
   vni: number;
+  /** The tunnel's UDP port (vxlan 8472, udp 8285; bgp with vxlan encapsulation 8472). */
   port: number;
-  /** The tunnel device, if the backend has one ("skein.1", "skein-ipip"). */
+  /**
+   * The encapsulation between nodes: the backend's own, or the bgp backend's `encapsulation`;
+   * undefined: none (host-gw, plain bgp). See tunnel_facts.ts.
+   */
+  tunnel?: "vxlan" | "ipip" | "udp";
+  /** The tunnel device, if there is one ("skein.1", "skein-ipip", "skein-udp"). */
   device?: string;
-  /** `backend.directRouting: true` (vxlan, ipip): on-link peers get host-gw routes. */
+  /**
+   * On-link peers bypass the tunnel (host-gw routes): `backend.directRouting` (vxlan, ipip) or
+   * the bgp backend's `crossSubnet`.
+   */
   directRouting?: boolean;
   /** The uplink the config names (iface), if it names one. */
   iface?: string;

@@ -28,6 +28,15 @@ export function expectedOf(d: Diagnosis, node: NodeView): Expected {
   return e;
 }
 
+/** The backend settings the desired state depends on, from the node's facts. */
+function settingsOf(node: NodeView): Record<string, unknown> {
+  const f = node.facts;
+  if (f.backend === "bgp") {
+    return { encapsulation: f.tunnel ?? "none", crossSubnet: f.directRouting === true };
+  }
+  return f.directRouting ? { directRouting: true } : {};
+}
+
 function compute(d: Diagnosis, node: NodeView): Expected {
   const k = node.kernel;
   if (!k) return { ok: false, reason: `no kernel access to ${node.name}` };
@@ -45,7 +54,7 @@ function compute(d: Diagnosis, node: NodeView): Expected {
     uplink: { name: up.name, index: up.index, mtu: up.mtu },
     publicIP: self.publicIP,
     ...(node.facts.device ? { device: node.facts.device } : {}),
-    ...(node.facts.directRouting ? { settings: { directRouting: true } } : {}),
+    settings: settingsOf(node),
     ...(node.facts.network ? { network: node.facts.network } : {}),
   };
   const a = desiredFor(inputs, leases, self);

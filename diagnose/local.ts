@@ -6,7 +6,6 @@
  * @module
  */
 import type { Lease } from "../store/types.ts";
-import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
 import { findSkeinNetwork } from "./cni_conf.ts";
 import type { DiagnoseOptions, Diagnosis, NodeFacts, NodeView } from "./context.ts";
 import { writeBundle } from "./bundle.ts";
@@ -17,6 +16,7 @@ import { Kernel } from "./kernel.ts";
 import type { Report } from "./check.ts";
 import { runDiagnosis, runPairDiagnosis } from "./run.ts";
 import { readStore, type StoreSpec } from "./store_read.ts";
+import { tunnelFacts, type TunnelSettings } from "./tunnel_facts.ts";
 
 /** What diagnose takes from the daemon's config (cmd/diagnose.ts maps DaemonConfig to this). */
 export interface LocalSetup {
@@ -24,7 +24,7 @@ export interface LocalSetup {
   name: string;
   /** The node's network namespace (name under /run/netns or a path); undefined: this one. */
   netns?: string;
-  backend: { type: string; vni?: number; port?: number; directRouting?: unknown };
+  backend: TunnelSettings & { vni?: number };
   network?: string;
   iface?: string;
   /** The daemon's health address. */
@@ -46,12 +46,9 @@ function facts(s: LocalSetup, backend: string): NodeFacts {
   const f: NodeFacts = {
     backend,
     vni: s.backend.vni ?? 1,
-    port: s.backend.port ?? defaultPortOf(backend) ?? 8472,
+    ...tunnelFacts({ ...s.backend, type: backend }),
     bridge: "cni0",
   };
-  const device = backendDefinition(backend)?.capabilities.device?.name; // the backend table's
-  if (device) f.device = device;
-  if (s.backend.directRouting === true) f.directRouting = true;
   if (s.network) f.network = s.network;
   return f;
 }

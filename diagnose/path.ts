@@ -44,6 +44,14 @@ export function remoteDevOf(node: NodeView, peer?: NodeView): string | undefined
   return uplinkOf(node)?.name;
 }
 
+/**
+ * Whether traffic between `node` and `peer` is encapsulated: the node has a tunnel and, with
+ * `directRouting` (bgp: `crossSubnet`), the peer is not on the uplink's networks.
+ */
+export function tunnelsTo(node: NodeView, peer: NodeView): boolean {
+  return node.facts.tunnel !== undefined && !(node.facts.directRouting && onLinkPeer(node, peer));
+}
+
 /** True when `peer`'s node IP is on a network of `node`'s uplink (its address prefixes). */
 function onLinkPeer(node: NodeView, peer: NodeView): boolean {
   const up = uplinkOf(node), ip = peer.lease?.publicIP;

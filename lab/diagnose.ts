@@ -20,7 +20,7 @@ import { Kernel } from "../diagnose/kernel.ts";
 import { findNetnsOf } from "../diagnose/endpoint.ts";
 import { nodeHostPath } from "./k8s/types.ts";
 import { runForwarder } from "./forward.ts";
-import { backendDefinition, defaultPortOf } from "../backends/registry.ts";
+import { tunnelFacts } from "../diagnose/tunnel_facts.ts";
 import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { kubePaths } from "./kube.ts";
 import { labDatastoreSection, labKubeDir } from "./store.ts";
@@ -40,7 +40,6 @@ export class NoLabError extends Error {
 function nodeView(lab: Lab, n: NodePlan): NodeView {
   const o = lab.plan.options;
   const d = lab.state.daemons.find((x) => x.node === n.name);
-  const device = backendDefinition(o.backend)?.capabilities.device?.name;
   return {
     name: n.name,
     nodeName: n.nodeName,
@@ -48,9 +47,12 @@ function nodeView(lab: Lab, n: NodePlan): NodeView {
     facts: {
       backend: o.backend,
       vni: 1,
-      port: defaultPortOf(o.backend) ?? 8472,
-      ...(device ? { device } : {}),
-      ...(o.directRouting ? { directRouting: true } : {}),
+      ...tunnelFacts({
+        type: o.backend,
+        directRouting: o.directRouting,
+        encapsulation: o.bgp?.encapsulation,
+        crossSubnet: o.bgp?.crossSubnet,
+      }),
       iface: "eth0",
       network: o.network,
       leaseFile: n.leaseFile,

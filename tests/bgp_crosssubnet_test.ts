@@ -17,7 +17,16 @@
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { netnsList } from "../net/mod.ts";
-import { type Lab, labDefaults, labDown, labUp, loadLab, planLab } from "../lab/mod.ts";
+import {
+  type Lab,
+  labDefaults,
+  labDiagnose,
+  labDown,
+  labUp,
+  loadLab,
+  planLab,
+} from "../lab/mod.ts";
+import { runCommand } from "../lab/_proc.ts";
 import { deleteLabNamespaces } from "../lab/topology.ts";
 import { type Bird, haveBird, startBird } from "./_bird.ts";
 import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
@@ -176,6 +185,31 @@ Deno.test({
           `${node.name}: VTEPs only behind the router`,
         );
       }
+      // diagnose expects these routes (skein.1 across the router, the uplink on the segment),
+      // and judges the VXLAN port only where traffic is encapsulated.
+      const failed = async (to: string) =>
+        (await labDiagnose(o.name, "n1-p1", to)).checks.filter((c) => c.status === "fail")
+          .map((c) => `${c.id} [${c.node}] ${c.summary}`);
+      assertEquals(await failed("n2-p1"), [], "across the router");
+      assertEquals(await failed("n3-p1"), [], "on the segment");
+      for (const n of [nodes[1]!, nodes[2]!]) {
+        for (
+          const cmd of [
+            ["add", "table", "inet", "skbvtest"],
+            ["add", "chain", "inet", "skbvtest", "in", "{ type filter hook input priority 0; }"],
+            ["add", "rule", "inet", "skbvtest", "in", "udp", "dport", "8472", "drop"],
+          ]
+        ) {
+          const r = await runCommand(["ip", "netns", "exec", n.netns, "nft", ...cmd]);
+          assert(r.success, r.stderr);
+        }
+      }
+      const across = await failed("n2-p1");
+      assert(
+        across.some((f) => f.startsWith("underlay.port [n2] n2's ruleset drops UDP 8472")),
+        across.join("\n"),
+      );
+      assertEquals(await failed("n3-p1"), [], "the segment's traffic is not encapsulated");
     } finally {
       unregister();
       const d = await labDown(o.name);

@@ -69,12 +69,20 @@ export function bgpExpectedDesired(
   leases: readonly Lease[],
   self: Lease,
 ): DesiredState {
+  const set = b.settings ?? {};
+  const enc = set.encapsulation === "ipip" || set.encapsulation === "vxlan"
+    ? set.encapsulation
+    : "none";
+  const device = enc === "none" ? undefined : b.handle.linkFind(TUNNEL[enc])?.index;
   return bgpDesired({
     publicIP: b.publicIP,
     underlayFamily: b.underlayFamily,
-    encapsulation: "none",
-    crossSubnet: false,
+    // Without its tunnel device the node cannot tunnel: bgpDesired() then routes on the uplink
+    // (what the daemon does too until the device exists).
+    encapsulation: device === undefined ? "none" : enc,
+    crossSubnet: set.crossSubnet === true,
     uplink: b.uplink.index,
+    ...(device !== undefined ? { device } : {}),
     onLink: (ip) => new OnLink(b.handle as never, b.uplink.index).has(ip),
     routes: expectedMeshRoutes(b.publicIP, leases, self),
     leases,

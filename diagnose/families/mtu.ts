@@ -13,7 +13,10 @@ import type { Family } from "../family.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
 import { podKernel } from "./pod.ts";
 
-/** Encapsulation overhead of a backend over an IPv4 underlay (the backend table's, node/mtu.ts). */
+/**
+ * Encapsulation overhead over an IPv4 underlay of a backend or a tunnel kind (vxlan, ipip, udp:
+ * the backend table's, node/mtu.ts).
+ */
 export function overhead(backend: string): number {
   return backendDefinition(backend)?.capabilities.overhead[4] ?? 0;
 }
@@ -23,7 +26,7 @@ export function budgetOf(
   node: NodeView,
 ): { budget: number; uplink: string; uplinkMtu: number; overhead: number } | undefined {
   const up = uplinkOf(node);
-  const o = overhead(node.facts.backend);
+  const o = overhead(node.facts.tunnel ?? node.facts.backend);
   if (up) return { budget: up.mtu - o, uplink: up.name, uplinkMtu: up.mtu, overhead: o };
   const dbg = node.daemon?.debug?.uplink;
   if (dbg) return { budget: dbg.mtu - o, uplink: dbg.name, uplinkMtu: dbg.mtu, overhead: o };

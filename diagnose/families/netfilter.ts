@@ -12,7 +12,7 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { judge, type Packet, type RuleRef, type Verdict } from "../nft_eval.ts";
-import { nsExec, pathHops, uplinkOf } from "../path.ts";
+import { nsExec, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
 import { rulesetOf } from "../ruleset.ts";
 
 /** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
@@ -67,14 +67,16 @@ export function verdictCheck(
 }
 
 /**
- * The encapsulated packet between two nodes for a backend: UDP to the backend's port for vxlan
- * (8472) and udp (8285), IP protocol 4 for ipip, none for the others.
+ * The encapsulated packet between two nodes for their tunnel (NodeFacts.tunnel): UDP to its
+ * port for vxlan (8472) and udp (8285), IP protocol 4 for ipip; none without a tunnel or when
+ * the two talk directly (directRouting, bgp crossSubnet: an on-link peer).
  */
 export function encapPacket(
   node: NodeView,
   peer: NodeView,
   hook: Packet["hook"],
 ): Packet | undefined {
+  if (!tunnelsTo(node, peer)) return undefined;
   const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
   const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
   if (!src || !dst) return undefined;
@@ -85,10 +87,9 @@ export function encapPacket(
     daddr: dst,
     ...(hook === "input" ? { iifname: up } : { oifname: up }),
   };
-  if (node.facts.backend === "vxlan" || node.facts.backend === "udp") {
-    return { ...base, l4proto: "udp", dport: node.facts.port };
-  }
-  if (node.facts.backend === "ipip") return { ...base, l4proto: "ipip" };
+  const t = node.facts.tunnel;
+  if (t === "vxlan" || t === "udp") return { ...base, l4proto: "udp", dport: node.facts.port };
+  if (t === "ipip") return { ...base, l4proto: "ipip" };
   return undefined;
 }
 
