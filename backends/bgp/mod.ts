@@ -63,7 +63,10 @@ export function expectedMeshRoutes(
   ]);
 }
 
-/** The registry's read-only builder (diagnose, dry run): the mesh's expected routes. */
+/**
+ * The registry's read-only builder (diagnose, dry run): the mesh's expected routes, through the
+ * tunnel of `settings.encapsulation` (its device looked up by name) as `crossSubnet` says.
+ */
 export function bgpExpectedDesired(
   b: DesiredBuild,
   leases: readonly Lease[],
@@ -77,8 +80,8 @@ export function bgpExpectedDesired(
   return bgpDesired({
     publicIP: b.publicIP,
     underlayFamily: b.underlayFamily,
-    // Without its tunnel device the node cannot tunnel: bgpDesired() then routes on the uplink
-    // (what the daemon does too until the device exists).
+    // Without its tunnel device nothing can be routed into it: the expectation is then the
+    // uplink's routes, and the route checks name what the kernel has instead.
     encapsulation: device === undefined ? "none" : enc,
     crossSubnet: set.crossSubnet === true,
     uplink: b.uplink.index,
