@@ -102,7 +102,9 @@ function deviceMtus(node: NodeView, podMtus: number[]): CheckResult[] {
       ),
     );
   }
-  const need = podMtus.length ? Math.max(...podMtus) : undefined;
+  // What the devices must carry: the pods' largest MTU, but no more than the path budget (a pod
+  // above it is mtu.pod's failure; raising the bridge or tunnel to its MTU would not help).
+  const need = podMtus.length ? Math.min(Math.max(...podMtus), b.budget) : undefined;
   const br = k.link(node.facts.bridge);
   for (const l of [br, tun].filter((x) => x !== undefined)) {
     if (need !== undefined && l!.mtu < need) {
@@ -165,19 +167,25 @@ function leaseMtu(node: NodeView): CheckResult | undefined {
     });
 }
 
-/** The pod's host-side veth must carry the pod's full-size packets. */
+/**
+ * The pod's host-side veth must carry the pod's full-size packets, up to the path budget (a pod
+ * above the budget is mtu.pod's failure, not its veth's).
+ */
 function hostVethMtu(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const eth0 = podKernel(d, e)?.link("eth0");
   const k = e.node?.kernel;
   const host = eth0?.parentIndex !== undefined ? k?.link(eth0.parentIndex) : undefined;
-  if (!eth0 || !host || host.mtu >= eth0.mtu) return undefined;
+  if (!eth0 || !host) return undefined;
+  const budget = budgetOf(e.node!)?.budget;
+  const need = budget === undefined ? eth0.mtu : Math.min(eth0.mtu, budget);
+  if (host.mtu >= need) return undefined;
   return fail(
     "mtu.device",
     e.node!.name,
     `host veth ${host.name} MTU ${host.mtu} is below pod ${e.podName ?? e.ip}'s MTU ${eth0.mtu}`,
     {
       evidence: { hostVeth: host.name, mtu: host.mtu, podMtu: eth0.mtu },
-      fix: `${nsExec(e.node!)}ip link set ${host.name} mtu ${eth0.mtu}`,
+      fix: `${nsExec(e.node!)}ip link set ${host.name} mtu ${need}`,
     },
   );
 }
