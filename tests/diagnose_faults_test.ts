@@ -348,6 +348,37 @@ Deno.test({
       });
 
       await fault(
+        "pod: a wrong static neighbour for n2-p1 on n2's bridge -> pod.neigh",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "neigh",
+            "replace",
+            pod("n2-p1").ip!,
+            "lladdr",
+            "02:00:00:00:00:01",
+            "dev",
+            "cni0",
+            "nud",
+            "permanent",
+          );
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "pod.neigh",
+            node: "n2",
+            evidence: "lladdr 02:00:00:00:00:01 permanent",
+            fix: `ip neigh del ${pod("n2-p1").ip} dev cni0`,
+          });
+        },
+        async () => {
+          await sh("ip", "-n", ns("n2"), "neigh", "del", pod("n2-p1").ip!, "dev", "cni0");
+        },
+      );
+
+      await fault(
         "netfilter: a forward drop of n2's subnet in a table of its own on n1 -> netfilter.forward",
         async () => {
           await nftIn(ns("n1"), "forward", `ip daddr ${s2} counter drop`);

@@ -140,6 +140,48 @@ function routedHost(
   });
 }
 
+/**
+ * The node's neighbour entries for the pod's address must name the pod's eth0 MAC: a stale or
+ * wrong one (a static entry, a MAC from a pod this address belonged to before) sends the node's
+ * packets for the pod to nobody, while every route and link looks right.
+ */
+function podNeigh(d: Diagnosis, e: Endpoint): CheckResult | undefined {
+  const node = e.node!, k = node.kernel!;
+  const mac = podKernel(d, e)!.link("eth0")?.mac?.toLowerCase();
+  if (!mac) return undefined;
+  const entries = k.neighs().filter((n) =>
+    n.family === 4 && n.ip === e.ip && n.mac !== undefined && n.state !== "failed" &&
+    n.state !== "incomplete"
+  );
+  const text = (n: (typeof entries)[number]) =>
+    `${n.ip} dev ${k.link(n.index)?.name ?? n.index} lladdr ${n.mac} ${n.state}`;
+  const wrong = entries.find((n) => n.mac!.toLowerCase() !== mac);
+  if (wrong) {
+    const dev = k.link(wrong.index)?.name ?? String(wrong.index);
+    return fail(
+      "pod.neigh",
+      node.name,
+      `${node.name} resolves ${e.ip} to ${wrong.mac} on ${dev}, not pod ${
+        e.podName ?? e.ip
+      }'s eth0 ${mac}`,
+      {
+        evidence: { podMac: mac, neighbours: entries.map(text) },
+        fix: `${
+          nsExec(node)
+        }ip neigh del ${e.ip} dev ${dev}  # after checking who added it (${wrong.state})`,
+      },
+    );
+  }
+  return pass(
+    "pod.neigh",
+    node.name,
+    entries.length
+      ? `${node.name} resolves ${e.ip} to pod ${e.podName ?? e.ip}'s eth0 ${mac}`
+      : `${node.name} has no neighbour entry for ${e.ip} yet (ARP resolves it on the next packet)`,
+    { evidence: { podMac: mac, neighbours: entries.map(text) } },
+  );
+}
+
 function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
   const node = e.node!;
   const k = node.kernel!;
@@ -248,6 +290,8 @@ function endpointChecks(d: Diagnosis, e: Endpoint): CheckResult[] {
   }
   if (!e.netns) return [unheldAddress(label, e.ip, e.node.facts.ipamDir)];
   const out = [...podInside(d, e, label), ...podHost(d, e)];
+  const n = podNeigh(d, e);
+  if (n) out.push(n);
   const i = podIpam(e, label);
   if (i) out.push(i);
   return out;
