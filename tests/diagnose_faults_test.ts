@@ -378,6 +378,48 @@ Deno.test({
         },
       );
 
+      await fault("pod: n2-p1's eth0 with ARP off -> pod.eth0", async () => {
+        await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "off");
+      }, (r) => {
+        expectCheck(r, {
+          id: "pod.eth0",
+          node: "n2",
+          evidence: "flags=NOARP",
+          fix: "ip link set eth0 arp on",
+        });
+      }, async () => {
+        await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "on");
+      });
+
+      await fault("pod: n2-p1 ignores every ARP request (arp_ignore=8) -> pod.eth0", async () => {
+        await sh(
+          "ip",
+          "netns",
+          "exec",
+          pod("n2-p1").netns,
+          "sysctl",
+          "-qw",
+          "net.ipv4.conf.eth0.arp_ignore=8",
+        );
+      }, (r) => {
+        expectCheck(r, {
+          id: "pod.eth0",
+          node: "n2",
+          evidence: "arp_ignore=8",
+          fix: "arp_ignore=0",
+        });
+      }, async () => {
+        await sh(
+          "ip",
+          "netns",
+          "exec",
+          pod("n2-p1").netns,
+          "sysctl",
+          "-qw",
+          "net.ipv4.conf.eth0.arp_ignore=0",
+        );
+      });
+
       await fault(
         "netfilter: a forward drop of n2's subnet in a table of its own on n1 -> netfilter.forward",
         async () => {

@@ -13,6 +13,9 @@ import { Kernel } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsExec, nsPrefix } from "../path.ts";
 
+/** IFF_NOARP (linux/if.h): the device neither sends nor answers ARP. */
+const IFF_NOARP = 0x80;
+
 /** The pod's own kernel view (opened once per diagnosis, closed by the runner). */
 export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
   if (!e.netns) return undefined;
@@ -23,6 +26,15 @@ export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
     d.memo.set(key, k);
   }
   return k;
+}
+
+/** The pod's effective arp_ignore on eth0 (the larger of "all" and the device's). */
+function arpIgnore(k: Kernel): number {
+  k.readSysctls(["net/ipv4/conf/all/arp_ignore", "net/ipv4/conf/eth0/arp_ignore"]);
+  return Math.max(
+    Number(k.sysctl("net/ipv4/conf/all/arp_ignore") ?? 0),
+    Number(k.sysctl("net/ipv4/conf/eth0/arp_ignore") ?? 0),
+  );
 }
 
 function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
@@ -65,6 +77,29 @@ function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
       evidence: ev,
       fix: "delete and recreate the pod",
     }));
+  } else if (arpIgnore(k) >= 8) {
+    out.push(
+      fail(
+        "pod.eth0",
+        label,
+        `pod ${
+          e.podName ?? e.ip
+        } answers no ARP request (arp_ignore=8): its node cannot resolve ${e.ip}`,
+        {
+          evidence: { ...ev, arp_ignore: arpIgnore(k) },
+          fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0`,
+        },
+      ),
+    );
+  } else if (eth0.flags & IFF_NOARP) {
+    out.push(
+      fail(
+        "pod.eth0",
+        label,
+        `eth0 in pod ${e.podName ?? e.ip} has ARP off (NOARP): its node cannot resolve ${e.ip}`,
+        { evidence: { ...ev, flags: "NOARP" }, fix: `${ns}ip link set eth0 arp on` },
+      ),
+    );
   } else {
     out.push(
       pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, { evidence: ev }),
@@ -149,12 +184,30 @@ function podNeigh(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const node = e.node!, k = node.kernel!;
   const mac = podKernel(d, e)!.link("eth0")?.mac?.toLowerCase();
   if (!mac) return undefined;
-  const entries = k.neighs().filter((n) =>
-    n.family === 4 && n.ip === e.ip && n.mac !== undefined && n.state !== "failed" &&
-    n.state !== "incomplete"
+  const all = k.neighs().filter((n) => n.family === 4 && n.ip === e.ip);
+  const entries = all.filter((n) =>
+    n.mac !== undefined && n.state !== "failed" && n.state !== "incomplete"
   );
-  const text = (n: (typeof entries)[number]) =>
-    `${n.ip} dev ${k.link(n.index)?.name ?? n.index} lladdr ${n.mac} ${n.state}`;
+  const text = (n: (typeof all)[number]) =>
+    `${n.ip} dev ${k.link(n.index)?.name ?? n.index}${n.mac ? ` lladdr ${n.mac}` : ""} ${n.state}`;
+  const unresolved = all.find((n) => n.state === "failed");
+  if (unresolved && !entries.length) {
+    const dev = k.link(unresolved.index)?.name ?? String(unresolved.index);
+    // A warning: the entry stays FAILED after its cause is gone, until traffic tries again.
+    return warn(
+      "pod.neigh",
+      node.name,
+      `${node.name}'s last attempt to resolve ${e.ip} on ${dev} failed (neighbour FAILED): pod ${
+        e.podName ?? e.ip
+      } did not answer ARP`,
+      {
+        evidence: { podMac: mac, neighbours: all.map(text) },
+        fix: `check the pod's eth0 (${
+          nsPrefix(e.netns)
+        }ip -d link show eth0: NOARP?; sysctl net.ipv4.conf.eth0.arp_ignore) and firewall`,
+      },
+    );
+  }
   const wrong = entries.find((n) => n.mac!.toLowerCase() !== mac);
   if (wrong) {
     const dev = k.link(wrong.index)?.name ?? String(wrong.index);
