@@ -378,6 +378,47 @@ Deno.test({
         },
       );
 
+      await fault(
+        "route: a policy rule sends n1's pods to a table with a blackhole -> route.fib names it",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n1"),
+            "route",
+            "add",
+            "blackhole",
+            "10.244.0.0/16",
+            "table",
+            "100",
+          );
+          await sh("ip", "-n", ns("n1"), "rule", "add", "from", s1, "lookup", "100", "prio", "100");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.fib",
+            node: "n1",
+            evidence: "discardingRoutesInOtherTables=blackhole 10.244.0.0/16 table 100",
+            fix: "ip rule show",
+          });
+          assertStringIncludes(c.summary, "a policy rule likely sends it there");
+        },
+        async () => {
+          await sh("ip", "-n", ns("n1"), "rule", "del", "prio", "100");
+          await sh(
+            "ip",
+            "-n",
+            ns("n1"),
+            "route",
+            "del",
+            "blackhole",
+            "10.244.0.0/16",
+            "table",
+            "100",
+          );
+        },
+      );
+
       await fault("pod: n2-p1's eth0 with ARP off -> pod.eth0", async () => {
         await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "off");
       }, (r) => {

@@ -25,6 +25,19 @@ import {
   within,
 } from "../route_diff.ts";
 
+/**
+ * Routes outside the main and local tables that cover `dst` and throw packets away (blackhole,
+ * unreachable, prohibit): where a policy rule can send a lookup the main table would answer.
+ */
+function discardingElsewhere(node: NodeView, dst: string): string[] {
+  const k = node.kernel;
+  if (!k) return [];
+  return k.routes().filter((r) =>
+    r.family === 4 && r.table !== 254 && r.table !== 255 && within(`${dst}/32`, r.dst) &&
+    (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit")
+  ).map((r) => `${r.type} ${r.dst} table ${r.table}`);
+}
+
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
   const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
@@ -32,14 +45,26 @@ function fibCheck(h: Hop): CheckResult {
   const a = h.answer!;
   if (!a.ok) {
     evidence.kernel = a.message;
+    const suspects = discardingElsewhere(h.node, h.dst);
+    if (suspects.length) evidence.discardingRoutesInOtherTables = suspects;
     return fail(
       id,
       h.node.name,
-      `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}`,
+      `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}${
+        suspects.length
+          ? `; ${suspects[0]} covers ${h.dst}: a policy rule likely sends it there`
+          : ""
+      }`,
       {
         evidence,
         fix: a.code === "EHOSTUNREACH"
           ? `${nsExec(h.node)}sysctl -w net.ipv4.ip_forward=1`
+          : suspects.length
+          ? `${
+            nsExec(h.node)
+          }ip rule show  # remove the rule that sends ${h.src} -> ${h.dst} to table ${
+            suspects[0]!.split(" table ")[1]
+          }, or that table's ${suspects[0]!.split(" table ")[0]}`
           : `see the route.* and sysctl.* checks above; check again with: ${hopCommand(h)}`,
       },
     );
