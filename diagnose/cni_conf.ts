@@ -13,6 +13,8 @@ export interface CniNetwork {
   ipamDir: string;
   bridge: string;
   mode: string;
+  /** `isGateway` or `isDefaultGateway`: the bridge holds the pods' gateway address. */
+  gatewayOnBridge: boolean;
 }
 
 const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
@@ -42,6 +44,7 @@ export function findSkeinNetwork(dir = "/etc/cni/net.d"): CniNetwork | undefined
         ipamDir: `${dataDir}/${v.name}`,
         bridge: typeof p.bridge === "string" ? p.bridge : "cni0",
         mode: typeof p.mode === "string" ? p.mode : "bridge",
+        gatewayOnBridge: p.isGateway === true || p.isDefaultGateway === true,
       };
     } catch { /* not ours */ }
   }

@@ -41,6 +41,11 @@ export interface NodeFacts {
   ipamDir?: string;
   /** The bridge pods hang off in bridge mode (default "cni0"). */
   bridge: string;
+  /**
+   * The CNI config's isGateway/isDefaultGateway: the bridge holds the pods' gateway address
+   * (undefined: the config was not read; assumed, as the lab and the DaemonSet's config do).
+   */
+  gatewayOnBridge?: boolean;
   /** The daemon's health address ("127.0.0.1:9472"). */
   listen?: string;
   /** The daemon process, when known (lab): pid and a string its command line contains. */

@@ -77,6 +77,7 @@ async function collectNodes(
   if (cni) {
     f.ipamDir = cni.ipamDir;
     f.bridge = cni.bridge;
+    f.gatewayOnBridge = cni.gatewayOnBridge;
   }
   const local: NodeView = {
     name: s.name,

@@ -106,6 +106,8 @@ Deno.test({
         JSON.parse(Deno.readTextFileSync(lab.plan.nodes.find((x) => x.name === n)!.leaseFile))
           .subnet as string;
       const [s1, s2] = [subnetOf("n1"), subnetOf("n2")];
+      /** n1's bridge address: its subnet's first address, the pods' gateway. */
+      const gw1 = s1.replace(/0\/24$/, "1/24");
       const stop = (n: string) => Deno.kill(daemonPid(lab, n), "SIGSTOP");
       const cont = (n: string) => Deno.kill(daemonPid(lab, n), "SIGCONT");
       await diagnoseUntil(
@@ -415,6 +417,53 @@ Deno.test({
             "10.244.0.0/16",
             "table",
             "100",
+          );
+        },
+      );
+
+      await fault("pod: n1's bridge loses the pods' gateway address -> pod.host", async () => {
+        await sh("ip", "-n", ns("n1"), "addr", "del", gw1, "dev", "cni0");
+      }, (r) => {
+        expectCheck(r, {
+          id: "pod.host",
+          node: "n1",
+          evidence: `podGateway=${gw1.split("/")[0]}`,
+          fix: `ip addr add ${gw1} dev cni0`,
+        });
+      }, async () => {
+        await sh("ip", "-n", ns("n1"), "addr", "add", gw1, "dev", "cni0");
+      });
+
+      await fault(
+        "sysctl: forwarding off on n2's cni0 alone -> route.fib names the device's sysctl",
+        async () => {
+          await sh(
+            "ip",
+            "netns",
+            "exec",
+            ns("n2"),
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.cni0.forwarding=0",
+          );
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "route.fib",
+            node: "n2",
+            evidence: "EHOSTUNREACH",
+            fix: "sysctl -w net/ipv4/conf/cni0/forwarding=1",
+          });
+        },
+        async () => {
+          await sh(
+            "ip",
+            "netns",
+            "exec",
+            ns("n2"),
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.cni0.forwarding=1",
           );
         },
       );

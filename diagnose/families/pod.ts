@@ -121,8 +121,16 @@ function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
   return out;
 }
 
-/** Bridge mode: the host veth is a port of the node's bridge, which is up. */
-function bridgedHost(node: NodeView, host: Link, ev: Record<string, unknown>): CheckResult {
+/**
+ * Bridge mode: the host veth is a port of the node's bridge, which is up and holds the pods'
+ * gateway (their default route's next hop, with the pod address's prefix length).
+ */
+function bridgedHost(
+  node: NodeView,
+  host: Link,
+  ev: Record<string, unknown>,
+  gateway: { ip: string; prefix: number } | undefined,
+): CheckResult {
   const k = node.kernel!;
   const bridge = k.link(node.facts.bridge);
   if (!bridge || host.masterIndex !== bridge.index) {
@@ -141,6 +149,20 @@ function bridgedHost(node: NodeView, host: Link, ev: Record<string, unknown>): C
       evidence: ev,
       fix: `${nsExec(node)}ip link set ${bridge.name} up`,
     });
+  }
+  if (gateway && node.facts.gatewayOnBridge !== false) {
+    const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
+    if (!held.some((x) => x.cidr.split("/")[0] === gateway.ip)) {
+      return fail(
+        "pod.host",
+        node.name,
+        `bridge ${bridge.name} on ${node.name} does not hold the pods' gateway ${gateway.ip}`,
+        {
+          evidence: { ...ev, bridgeAddresses: held.map((x) => x.cidr), podGateway: gateway.ip },
+          fix: `${nsExec(node)}ip addr add ${gateway.ip}/${gateway.prefix} dev ${bridge.name}`,
+        },
+      );
+    }
   }
   return pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
     evidence: ev,
@@ -235,6 +257,17 @@ function podNeigh(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   );
 }
 
+/** The pod's default gateway and its eth0 address's prefix length, if it has both. */
+function podGateway(d: Diagnosis, e: Endpoint): { ip: string; prefix: number } | undefined {
+  const k = podKernel(d, e)!, eth0 = k.link("eth0");
+  const gw = k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254)
+    ?.gateway;
+  const own = k.addrs().find((a) =>
+    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
+  );
+  return gw && own ? { ip: gw, prefix: Number(own.cidr.split("/")[1]) } : undefined;
+}
+
 function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
   const node = e.node!;
   const k = node.kernel!;
@@ -269,7 +302,9 @@ function podHost(d: Diagnosis, e: Endpoint): CheckResult[] {
     ];
   }
   return [
-    host.masterIndex !== undefined ? bridgedHost(node, host, ev) : routedHost(node, host, e.ip, ev),
+    host.masterIndex !== undefined
+      ? bridgedHost(node, host, ev, podGateway(d, e))
+      : routedHost(node, host, e.ip, ev),
   ];
 }
 

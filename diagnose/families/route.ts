@@ -38,6 +38,20 @@ function discardingElsewhere(node: NodeView, dst: string): string[] {
   ).map((r) => `${r.type} ${r.dst} table ${r.table}`);
 }
 
+/**
+ * The sysctl that refuses to forward packets coming in on the hop's input device: the device's
+ * own `forwarding` when it is 0 while ip_forward is 1, else ip_forward.
+ */
+function forwardingKey(h: Hop): string {
+  const k = h.node.kernel, dev = h.iif;
+  if (!k || !dev) return "net.ipv4.ip_forward";
+  const perDev = `net/ipv4/conf/${dev}/forwarding`;
+  k.readSysctls(["net/ipv4/ip_forward", perDev]);
+  return k.sysctl("net/ipv4/ip_forward") === "1" && k.sysctl(perDev) === "0"
+    ? perDev // sysctl takes the slash form, which keeps a device name's dots ("skein.1")
+    : "net.ipv4.ip_forward";
+}
+
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
   const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
@@ -58,7 +72,7 @@ function fibCheck(h: Hop): CheckResult {
       {
         evidence,
         fix: a.code === "EHOSTUNREACH"
-          ? `${nsExec(h.node)}sysctl -w net.ipv4.ip_forward=1`
+          ? `${nsExec(h.node)}sysctl -w ${forwardingKey(h)}=1`
           : suspects.length
           ? `${
             nsExec(h.node)
