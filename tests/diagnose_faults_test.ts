@@ -468,6 +468,19 @@ Deno.test({
         },
       );
 
+      await fault("underlay: n2's switch port down (no carrier) -> underlay.link", async () => {
+        await sh("ip", "-n", `${lab.plan.options.name}-lan`, "link", "set", "n2", "down");
+      }, (r) => {
+        expectCheck(r, {
+          id: "underlay.link",
+          node: "n2",
+          evidence: "operState=down",
+          fix: "ip -d link show eth0",
+        });
+      }, async () => {
+        await sh("ip", "-n", `${lab.plan.options.name}-lan`, "link", "set", "n2", "up");
+      });
+
       await fault("pod: n2-p1's eth0 with ARP off -> pod.eth0", async () => {
         await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "off");
       }, (r) => {

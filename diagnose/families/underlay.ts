@@ -129,13 +129,54 @@ async function port(d: Diagnosis, node: NodeView, peer: NodeView): Promise<Check
   return [c];
 }
 
+/**
+ * The node's uplink is up and has a carrier: a cable, a switch port or (in a lab) the peer end of
+ * its veth that is down leaves every route in place and every packet undelivered.
+ */
+function uplinkState(node: NodeView): CheckResult[] {
+  const up = uplinkOf(node);
+  if (!up || !node.kernel) return [];
+  const ev = { uplink: up.name, up: up.up, operState: up.operState };
+  if (!up.up) {
+    return [fail("underlay.link", node.name, `${node.name}'s uplink ${up.name} is down`, {
+      evidence: ev,
+      fix: `${nsExec(node)}ip link set ${up.name} up`,
+    })];
+  }
+  if (up.operState === "down" || up.operState === "lowerlayerdown") {
+    return [
+      fail(
+        "underlay.link",
+        node.name,
+        `${node.name}'s uplink ${up.name} has no carrier (${up.operState}): its cable, switch port or link peer is down`,
+        {
+          evidence: ev,
+          fix: `${
+            nsExec(node)
+          }ip -d link show ${up.name}  # then the switch port or peer it is plugged into`,
+        },
+      ),
+    ];
+  }
+  return [pass("underlay.link", node.name, `${node.name}'s uplink ${up.name} is up`, {
+    evidence: ev,
+  })];
+}
+
 /** The underlay family. */
 export const underlayFamily: Family = {
   name: "underlay",
   async pair(d, pair) {
     const [a, b] = pair.nodes;
     if (!a || !b) return [];
-    return [...reach(a, b), ...reach(b, a), ...await port(d, b, a), ...await port(d, a, b)];
+    return [
+      ...uplinkState(a),
+      ...uplinkState(b),
+      ...reach(a, b),
+      ...reach(b, a),
+      ...await port(d, b, a),
+      ...await port(d, a, b),
+    ];
   },
   node(d, node) {
     const out: CheckResult[] = [];
