@@ -31,6 +31,11 @@ async function sh(...argv: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** `sysctl -qw SETTING` inside namespace `netns` (a name under /run/netns). */
+function sysctlIn(netns: string, setting: string): Promise<string> {
+  return sh("ip", "netns", "exec", netns, "sysctl", "-qw", setting);
+}
+
 /** Adds `table inet skdiagtest` with one base chain on `hook` holding `rule`, in a namespace. */
 async function nftIn(netns: string, hook: string, rule: string): Promise<void> {
   const script =
@@ -149,7 +154,7 @@ Deno.test({
         "sysctl: ip_forward=0 on n2 (daemon stopped) -> sysctl.ip_forward first, then the lookup it breaks",
         async () => {
           stop("n2");
-          await sh("ip", "netns", "exec", ns("n2"), "sysctl", "-qw", "net.ipv4.ip_forward=0");
+          await sysctlIn(ns("n2"), "net.ipv4.ip_forward=0");
         },
         (r) => {
           expectCheck(r, {
@@ -172,7 +177,7 @@ Deno.test({
           );
         },
         async () => {
-          await sh("ip", "netns", "exec", ns("n2"), "sysctl", "-qw", "net.ipv4.ip_forward=1");
+          await sysctlIn(ns("n2"), "net.ipv4.ip_forward=1");
           cont("n2");
         },
       );
@@ -437,15 +442,7 @@ Deno.test({
       await fault(
         "sysctl: forwarding off on n2's cni0 alone -> route.fib names the device's sysctl",
         async () => {
-          await sh(
-            "ip",
-            "netns",
-            "exec",
-            ns("n2"),
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.cni0.forwarding=0",
-          );
+          await sysctlIn(ns("n2"), "net.ipv4.conf.cni0.forwarding=0");
         },
         (r) => {
           expectCheck(r, {
@@ -456,15 +453,7 @@ Deno.test({
           });
         },
         async () => {
-          await sh(
-            "ip",
-            "netns",
-            "exec",
-            ns("n2"),
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.cni0.forwarding=1",
-          );
+          await sysctlIn(ns("n2"), "net.ipv4.conf.cni0.forwarding=1");
         },
       );
 
@@ -495,15 +484,7 @@ Deno.test({
       });
 
       await fault("pod: n2-p1 ignores every ARP request (arp_ignore=8) -> pod.eth0", async () => {
-        await sh(
-          "ip",
-          "netns",
-          "exec",
-          pod("n2-p1").netns,
-          "sysctl",
-          "-qw",
-          "net.ipv4.conf.eth0.arp_ignore=8",
-        );
+        await sysctlIn(pod("n2-p1").netns, "net.ipv4.conf.eth0.arp_ignore=8");
       }, (r) => {
         expectCheck(r, {
           id: "pod.eth0",
@@ -512,15 +493,7 @@ Deno.test({
           fix: "arp_ignore=0",
         });
       }, async () => {
-        await sh(
-          "ip",
-          "netns",
-          "exec",
-          pod("n2-p1").netns,
-          "sysctl",
-          "-qw",
-          "net.ipv4.conf.eth0.arp_ignore=0",
-        );
+        await sysctlIn(pod("n2-p1").netns, "net.ipv4.conf.eth0.arp_ignore=0");
       });
 
       await fault(

@@ -25,6 +25,7 @@ import {
   summarize,
 } from "../lab/mod.ts";
 import { runCommand } from "../lab/_proc.ts";
+import { skein } from "./_diag_lab.ts";
 import { sleep } from "../store/sleeper.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -147,6 +148,11 @@ async function withLab(name: string, fn: () => Promise<void>): Promise<void> {
     await labDown(name);
     assertEquals(netnsList().filter((n) => n.startsWith(name)), []);
   }
+}
+
+/** `skein lab diagnose --name NAME n1-p1 n2-p1`, as an operator runs it. */
+function labDiagnoseCli(name: string) {
+  return skein(["lab", "diagnose", "--name", name, "n1-p1", "n2-p1"]);
 }
 
 Deno.test({
@@ -274,19 +280,7 @@ Deno.test({
         const d = lab.state.daemons.find((x) => x.node === "n1")!;
         assertEquals((await fetch(`http://${d.listen}/healthz`)).status, 200);
         assert(await allPing(lab), "pods still reach each other");
-        const diag = await runCommand([
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          new URL("../main.ts", import.meta.url).pathname,
-          "lab",
-          "diagnose",
-          "--name",
-          o.name,
-          "n1-p1",
-          "n2-p1",
-        ]);
+        const diag = await labDiagnoseCli(o.name);
         for (const id of ["udp.device", "udp.route", "udp.socket"]) {
           assert(diag.stdout.includes(`PASS ${id} [n1]`), `${id}:\n${diag.stdout}`);
         }
@@ -310,19 +304,7 @@ Deno.test({
           );
           await nft("add", "rule", "inet", "skudptest", "in", "udp", "dport", "8285", "drop");
           try {
-            const diag = await runCommand([
-              Deno.execPath(),
-              "run",
-              "-A",
-              "--quiet",
-              new URL("../main.ts", import.meta.url).pathname,
-              "lab",
-              "diagnose",
-              "--name",
-              o.name,
-              "n1-p1",
-              "n2-p1",
-            ]);
+            const diag = await labDiagnoseCli(o.name);
             assert(diag.stdout.includes("FAIL underlay.port [n2]"), diag.stdout);
             assertStringIncludes(diag.stdout, "skudptest");
           } finally {
