@@ -15,6 +15,13 @@ const STATUS_RANK: Record<CheckStatus, number> = { fail: 0, warn: 1, skip: 2, pa
 /** Checks that observe a symptom rather than a cause: ranked after the causes. */
 const SYMPTOM = /^(route\.fib|underlay\.fib|probe\.|trace\.|mtu\.probe)/;
 
+/**
+ * Checks that name the cause of their own family's other failures, on either node: ranked first
+ * within the family (a firewall dropping TCP 179 on one node is why both nodes' sessions are
+ * down).
+ */
+const FAMILY_CAUSE = new Set(["bgp.port"]);
+
 function familyRank(id: string): number {
   const i = (FAMILY_ORDER as readonly string[]).indexOf(familyOf(id));
   return i < 0 ? FAMILY_ORDER.length : i;
@@ -36,6 +43,7 @@ export function rankChecks(
     STATUS_RANK[a.c.status] - STATUS_RANK[b.c.status] ||
     Number(SYMPTOM.test(a.c.id)) - Number(SYMPTOM.test(b.c.id)) ||
     familyRank(a.c.id) - familyRank(b.c.id) ||
+    Number(!FAMILY_CAUSE.has(a.c.id)) - Number(!FAMILY_CAUSE.has(b.c.id)) ||
     nodeRank(a.c.node) - nodeRank(b.c.node) ||
     a.i - b.i
   ).map((x) => x.c);

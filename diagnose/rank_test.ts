@@ -53,3 +53,12 @@ Deno.test("verdictOf(): fail beats warn beats pass; skip counts as pass", () => 
   assertEquals(verdictOf([pass("a.b", "n", ""), warn("a.c", "n", "")]), "warn");
   assertEquals(verdictOf([warn("a.b", "n", ""), fail("a.c", "n", "")]), "fail");
 });
+
+Deno.test("rankChecks() puts a check naming its family's cause (bgp.port) before that family's others, on any node", () => {
+  const r = rankChecks([
+    fail("bgp.sessions", "n1", ""),
+    fail("bgp.sessions", "n2", ""),
+    fail("bgp.port", "n2", ""),
+  ], ["n1", "n2"]);
+  assertEquals(ids(r), ["fail bgp.port n2", "fail bgp.sessions n1", "fail bgp.sessions n2"]);
+});

@@ -210,6 +210,15 @@ Deno.test({
         across.join("\n"),
       );
       assertEquals(await failed("n3-p1"), [], "the segment's traffic is not encapsulated");
+      // A firewall dropping BGP on n2: named statically, before any hold timer expires.
+      const n2 = nodes[1]!.netns;
+      const rule = ["add", "rule", "inet", "skbvtest", "in", "tcp", "dport", "179", "drop"];
+      assert((await runCommand(["ip", "netns", "exec", n2, "nft", ...rule])).success);
+      const bgp = await failed("n2-p1");
+      assert(
+        bgp.some((f) => f.startsWith("bgp.port [n2] n2's ruleset drops BGP (TCP 179) from n1")),
+        bgp.join("\n"),
+      );
     } finally {
       unregister();
       const d = await labDown(o.name);

@@ -7,15 +7,23 @@
  *   warning: an import rule, or the peer exports nothing; an eBGP peer without an import or
  *   export rule is a warning naming the field: RFC 8212 gives it nothing);
  * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
- * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP.
+ * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP;
+ * - `bgp.port` (pair): each node's ruleset accepts the other's TCP 179 on the input hook (a
+ *   firewall dropping it leaves the session in Connect/Active with no NOTIFICATION to tell why).
  *
  * @module
  */
 import { RTPROT_BGP } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { NodeView, Pair } from "../context.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { nsExec } from "../path.ts";
+import { judge, type Packet } from "../nft_eval.ts";
+import { nsExec, uplinkOf } from "../path.ts";
+import { rulesetOf } from "../ruleset.ts";
+import { verdictCheck } from "./netfilter.ts";
+
+/** The BGP port (RFC 4271). */
+const BGP_PORT = 179;
 
 const NOTIFY_FIX: Readonly<Record<string, string>> = {
   "2/2":
@@ -194,6 +202,25 @@ function learnedCheck(pair: Pair): CheckResult | undefined {
   );
 }
 
+/** `node`'s input hook verdict for a BGP connection from `peer` (TCP to port 179). */
+async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
+  const src = peer.lease?.publicIP, dst = node.lease?.publicIP;
+  if (!node.kernel || !src || !dst) return [];
+  const rs = await rulesetOf(d, node);
+  if (!rs.ok) return [skip("bgp.port", node.name, rs.reason)];
+  const up = uplinkOf(node)?.name;
+  const p: Packet = {
+    hook: "input",
+    l4proto: "tcp",
+    saddr: src,
+    daddr: dst,
+    dport: BGP_PORT,
+    ...(up ? { iifname: up } : {}),
+  };
+  const what = `BGP (TCP ${BGP_PORT}) from ${peer.name} (${src})`;
+  return [verdictCheck("bgp.port", node, what, p, judge(rs.ruleset, p))];
+}
+
 function nodeChecks(node: NodeView): CheckResult[] {
   return [sessionsCheck(node), prefixesCheck(node), kernelCheck(node)];
 }
@@ -202,8 +229,10 @@ function nodeChecks(node: NodeView): CheckResult[] {
 export const bgpFamily: Family = {
   name: "bgp",
   appliesTo: ["bgp"],
-  pair: (_d, pair) => {
+  pair: async (d, pair) => {
     const out = pair.nodes.flatMap(nodeChecks);
+    const [a, b] = pair.nodes;
+    if (a && b) out.push(...await portCheck(d, a, b), ...await portCheck(d, b, a));
     const l = learnedCheck(pair);
     return l ? [l, ...out] : out;
   },
