@@ -233,7 +233,11 @@ function podNeigh(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const wrong = entries.find((n) => n.mac!.toLowerCase() !== mac);
   if (wrong) {
     const dev = k.link(wrong.index)?.name ?? String(wrong.index);
-    return fail(
+    // A stale entry is checked again (DELAY, PROBE) before it is trusted for long: a pod just
+    // recreated at the same address leaves one for seconds. One the kernel trusts as it is
+    // (permanent, noarp, reachable) blackholes the pod.
+    const settling = wrong.state === "stale" || wrong.state === "delay" || wrong.state === "probe";
+    return (settling ? warn : fail)(
       "pod.neigh",
       node.name,
       `${node.name} resolves ${e.ip} to ${wrong.mac} on ${dev}, not pod ${
