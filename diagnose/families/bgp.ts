@@ -8,8 +8,9 @@
  *   export rule is a warning naming the field: RFC 8212 gives it nothing);
  * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
  * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP;
- * - `bgp.port` (pair): each node's ruleset accepts the other's TCP 179 on the input hook (a
- *   firewall dropping it leaves the session in Connect/Active with no NOTIFICATION to tell why).
+ * - `bgp.port` (pair): each node's ruleset accepts the other's TCP 179 on the input hook, when
+ *   the two are peers (a firewall dropping it leaves the session in Connect/Active with no
+ *   NOTIFICATION to tell why).
  *
  * @module
  */
@@ -206,6 +207,10 @@ function learnedCheck(pair: Pair): CheckResult | undefined {
 async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
   const src = peer.lease?.publicIP, dst = node.lease?.publicIP;
   if (!node.kernel || !src || !dst) return [];
+  // Only where the two peer (the mesh): with route reflectors or ToRs, a firewall may rightly
+  // keep other nodes off port 179. Without the daemon's answer, the default (the mesh) is assumed.
+  const peers = node.daemon?.debug?.bgp?.peers;
+  if (peers && !peers.some((x) => x.address === src)) return [];
   const rs = await rulesetOf(d, node);
   if (!rs.ok) return [skip("bgp.port", node.name, rs.reason)];
   const up = uplinkOf(node)?.name;
