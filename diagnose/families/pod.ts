@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Link } from "../../net/types.ts";
+import type { Link, Route } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
@@ -37,10 +37,70 @@ function arpIgnore(k: Kernel): number {
   );
 }
 
+/** The pod's IPv4 default route (main table), if any. */
+function defaultRouteOf(k: Kernel): Route | undefined {
+  return k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254);
+}
+
+/** pod.eth0: up, holding the pod's address, and answering ARP (not NOARP, arp_ignore below 8). */
+function eth0Check(
+  k: Kernel,
+  e: Endpoint,
+  label: string,
+  eth0: Link,
+  hasIp: boolean,
+  ev: Record<string, unknown>,
+): CheckResult {
+  const ns = nsPrefix(e.netns);
+  if (!eth0.up || eth0.operState === "lowerlayerdown" || eth0.operState === "down") {
+    return fail(
+      "pod.eth0",
+      label,
+      `eth0 in pod ${e.podName ?? e.ip} is ${eth0.up ? eth0.operState : "down"}`,
+      {
+        evidence: ev,
+        fix: eth0.up
+          ? `check the host side of the pod's veth (see pod.host)`
+          : `${ns}ip link set eth0 up`,
+      },
+    );
+  }
+  if (!hasIp) {
+    return fail("pod.eth0", label, `eth0 in pod ${e.podName ?? e.netns} does not hold ${e.ip}`, {
+      evidence: ev,
+      fix: "delete and recreate the pod",
+    });
+  }
+  const ignore = arpIgnore(k);
+  if (ignore >= 8) {
+    return fail(
+      "pod.eth0",
+      label,
+      `pod ${
+        e.podName ?? e.ip
+      } answers no ARP request (arp_ignore=8): its node cannot resolve ${e.ip}`,
+      {
+        evidence: { ...ev, arp_ignore: ignore },
+        fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0`,
+      },
+    );
+  }
+  if (eth0.flags & IFF_NOARP) {
+    return fail(
+      "pod.eth0",
+      label,
+      `eth0 in pod ${e.podName ?? e.ip} has ARP off (NOARP): its node cannot resolve ${e.ip}`,
+      { evidence: { ...ev, flags: "NOARP" }, fix: `${ns}ip link set eth0 arp on` },
+    );
+  }
+  return pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, {
+    evidence: ev,
+  });
+}
+
 function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
   const k = podKernel(d, e)!;
   const eth0 = k.link("eth0");
-  const ns = nsPrefix(e.netns);
   if (!eth0) {
     return [fail("pod.eth0", label, `pod ${e.podName ?? e.ip} has no eth0`, {
       evidence: { netns: e.netns, links: k.links().map((l) => l.name) },
@@ -51,61 +111,14 @@ function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
     a.cidr
   );
   const hasIp = addrs.some((a) => a.split("/")[0] === e.ip);
-  const def = k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254);
+  const def = defaultRouteOf(k);
   const ev = {
     netns: e.netns,
     eth0: { up: eth0.up, operState: eth0.operState, mtu: eth0.mtu, addresses: addrs },
     defaultRoute: def ? `via ${def.gateway ?? "-"}` : "none",
   };
-  const out: CheckResult[] = [];
-  if (!eth0.up || eth0.operState === "lowerlayerdown" || eth0.operState === "down") {
-    out.push(
-      fail(
-        "pod.eth0",
-        label,
-        `eth0 in pod ${e.podName ?? e.ip} is ${eth0.up ? eth0.operState : "down"}`,
-        {
-          evidence: ev,
-          fix: eth0.up
-            ? `check the host side of the pod's veth (see pod.host)`
-            : `${ns}ip link set eth0 up`,
-        },
-      ),
-    );
-  } else if (!hasIp) {
-    out.push(fail("pod.eth0", label, `eth0 in pod ${e.podName ?? e.netns} does not hold ${e.ip}`, {
-      evidence: ev,
-      fix: "delete and recreate the pod",
-    }));
-  } else if (arpIgnore(k) >= 8) {
-    out.push(
-      fail(
-        "pod.eth0",
-        label,
-        `pod ${
-          e.podName ?? e.ip
-        } answers no ARP request (arp_ignore=8): its node cannot resolve ${e.ip}`,
-        {
-          evidence: { ...ev, arp_ignore: arpIgnore(k) },
-          fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0`,
-        },
-      ),
-    );
-  } else if (eth0.flags & IFF_NOARP) {
-    out.push(
-      fail(
-        "pod.eth0",
-        label,
-        `eth0 in pod ${e.podName ?? e.ip} has ARP off (NOARP): its node cannot resolve ${e.ip}`,
-        { evidence: { ...ev, flags: "NOARP" }, fix: `${ns}ip link set eth0 arp on` },
-      ),
-    );
-  } else {
-    out.push(
-      pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, { evidence: ev }),
-    );
-  }
-  out.push(
+  return [
+    eth0Check(k, e, label, eth0, hasIp, ev),
     def
       ? pass(
         "pod.default_route",
@@ -117,8 +130,7 @@ function podInside(d: Diagnosis, e: Endpoint, label: string): CheckResult[] {
         evidence: ev,
         fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
       }),
-  );
-  return out;
+  ];
 }
 
 /**
@@ -264,8 +276,7 @@ function podNeigh(d: Diagnosis, e: Endpoint): CheckResult | undefined {
 /** The pod's default gateway and its eth0 address's prefix length, if it has both. */
 function podGateway(d: Diagnosis, e: Endpoint): { ip: string; prefix: number } | undefined {
   const k = podKernel(d, e)!, eth0 = k.link("eth0");
-  const gw = k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254)
-    ?.gateway;
+  const gw = defaultRouteOf(k)?.gateway;
   const own = k.addrs().find((a) =>
     a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
   );
