@@ -7,7 +7,7 @@
  * @module
  */
 import { isOwnedRoute } from "../../backends/snapshot.ts";
-import { RTPROT_BGP, SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
+import { type Route, RTPROT_BGP, SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
@@ -29,13 +29,13 @@ import {
  * Routes outside the main and local tables that cover `dst` and throw packets away (blackhole,
  * unreachable, prohibit): where a policy rule can send a lookup the main table would answer.
  */
-function discardingElsewhere(node: NodeView, dst: string): string[] {
+function discardingElsewhere(node: NodeView, dst: string): Route[] {
   const k = node.kernel;
   if (!k) return [];
   return k.routes().filter((r) =>
     r.family === 4 && r.table !== 254 && r.table !== 255 && within(`${dst}/32`, r.dst) &&
     (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit")
-  ).map((r) => `${r.type} ${r.dst} table ${r.table}`);
+  );
 }
 
 /**
@@ -60,25 +60,32 @@ function fibCheck(h: Hop): CheckResult {
   if (!a.ok) {
     evidence.kernel = a.message;
     const suspects = discardingElsewhere(h.node, h.dst);
-    if (suspects.length) evidence.discardingRoutesInOtherTables = suspects;
+    const first = suspects[0], routeOf = (r: Route) => `${r.type} ${r.dst}`;
+    if (first) {
+      evidence.discardingRoutesInOtherTables = suspects.map((r) =>
+        `${routeOf(r)} table ${r.table}`
+      );
+    }
     return fail(
       id,
       h.node.name,
       `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}${
-        suspects.length
-          ? `; ${suspects[0]} covers ${h.dst}: a policy rule likely sends it there`
+        first
+          ? `; ${
+            routeOf(first)
+          } table ${first.table} covers ${h.dst}: a policy rule likely sends it there`
           : ""
       }`,
       {
         evidence,
         fix: a.code === "EHOSTUNREACH"
           ? `${nsExec(h.node)}sysctl -w ${forwardingKey(h)}=1`
-          : suspects.length
+          : first
           ? `${
             nsExec(h.node)
-          }ip rule show  # remove the rule that sends ${h.src} -> ${h.dst} to table ${
-            suspects[0]!.split(" table ")[1]
-          }, or that table's ${suspects[0]!.split(" table ")[0]}`
+          }ip rule show  # remove the rule that sends ${h.src} -> ${h.dst} to table ${first.table}, or that table's ${
+            routeOf(first)
+          }`
           : `see the route.* and sysctl.* checks above; check again with: ${hopCommand(h)}`,
       },
     );
