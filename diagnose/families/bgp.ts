@@ -18,10 +18,8 @@ import { RTPROT_BGP } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { judge, type Packet } from "../nft_eval.ts";
-import { nsExec, uplinkOf } from "../path.ts";
-import { rulesetOf } from "../ruleset.ts";
-import { verdictCheck } from "./netfilter.ts";
+import { nsExec } from "../path.ts";
+import { nodePacket, rulesetVerdict } from "./netfilter.ts";
 
 /** The BGP port (RFC 4271). */
 const BGP_PORT = 179;
@@ -211,19 +209,9 @@ async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<
   // keep other nodes off port 179. Without the daemon's answer, the default (the mesh) is assumed.
   const peers = node.daemon?.debug?.bgp?.peers;
   if (peers && !peers.some((x) => x.address === src)) return [];
-  const rs = await rulesetOf(d, node);
-  if (!rs.ok) return [skip("bgp.port", node.name, rs.reason)];
-  const up = uplinkOf(node)?.name;
-  const p: Packet = {
-    hook: "input",
-    l4proto: "tcp",
-    saddr: src,
-    daddr: dst,
-    dport: BGP_PORT,
-    ...(up ? { iifname: up } : {}),
-  };
+  const p = nodePacket(node, peer, "input", { l4proto: "tcp", dport: BGP_PORT })!;
   const what = `BGP (TCP ${BGP_PORT}) from ${peer.name} (${src})`;
-  return [verdictCheck("bgp.port", node, what, p, judge(rs.ruleset, p))];
+  return [await rulesetVerdict(d, "bgp.port", node, what, p)];
 }
 
 function nodeChecks(node: NodeView): CheckResult[] {

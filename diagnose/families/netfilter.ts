@@ -67,6 +67,29 @@ export function verdictCheck(
 }
 
 /**
+ * A packet between two nodes' public IPs as `node`'s `hook` sees it on its uplink: from `peer` on
+ * the input hook, to it on the output hook.
+ */
+export function nodePacket(
+  node: NodeView,
+  peer: NodeView,
+  hook: "input" | "output",
+  l4: Pick<Packet, "l4proto" | "dport">,
+): Packet | undefined {
+  const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
+  const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
+  if (!src || !dst) return undefined;
+  const up = uplinkOf(node)?.name;
+  return {
+    hook,
+    saddr: src,
+    daddr: dst,
+    ...l4,
+    ...(up ? (hook === "input" ? { iifname: up } : { oifname: up }) : {}),
+  };
+}
+
+/**
  * The encapsulated packet between two nodes for their tunnel (NodeFacts.tunnel): UDP to its
  * port for vxlan (8472) and udp (8285), IP protocol 4 for ipip; none without a tunnel or when
  * the two talk directly (directRouting, bgp crossSubnet: an on-link peer).
@@ -74,23 +97,30 @@ export function verdictCheck(
 export function encapPacket(
   node: NodeView,
   peer: NodeView,
-  hook: Packet["hook"],
+  hook: "input" | "output",
 ): Packet | undefined {
   if (!tunnelsTo(node, peer)) return undefined;
-  const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
-  const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
-  if (!src || !dst) return undefined;
-  const up = uplinkOf(node)?.name;
-  const base = {
-    hook,
-    saddr: src,
-    daddr: dst,
-    ...(hook === "input" ? { iifname: up } : { oifname: up }),
-  };
   const t = node.facts.tunnel;
-  if (t === "vxlan" || t === "udp") return { ...base, l4proto: "udp", dport: node.facts.port };
-  if (t === "ipip") return { ...base, l4proto: "ipip" };
-  return undefined;
+  if (t === "vxlan" || t === "udp") {
+    return nodePacket(node, peer, hook, { l4proto: "udp", dport: node.facts.port });
+  }
+  return t === "ipip" ? nodePacket(node, peer, hook, { l4proto: "ipip" }) : undefined;
+}
+
+/**
+ * Check `id`: `node`'s ruleset lets `p` (described as `what`) through; skipped when the ruleset
+ * cannot be read.
+ */
+export async function rulesetVerdict(
+  d: Diagnosis,
+  id: string,
+  node: NodeView,
+  what: string,
+  p: Packet,
+): Promise<CheckResult> {
+  const rs = await rulesetOf(d, node);
+  if (!rs.ok) return skip(id, node.name, rs.reason);
+  return verdictCheck(id, node, what, p, judge(rs.ruleset, p));
 }
 
 async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {

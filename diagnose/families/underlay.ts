@@ -6,14 +6,12 @@
  *
  * @module
  */
-import { type CheckResult, fail, pass, skip } from "../check.ts";
+import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { fibErrorMeaning } from "../kernel.ts";
-import { judge } from "../nft_eval.ts";
 import { nsExec, uplinkOf } from "../path.ts";
-import { rulesetOf } from "../ruleset.ts";
-import { encapPacket, verdictCheck } from "./netfilter.ts";
+import { encapPacket, rulesetVerdict } from "./netfilter.ts";
 
 function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -118,12 +116,11 @@ function udpCounters(node: NodeView): Record<string, number> | undefined {
 async function port(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
   const p = encapPacket(node, peer, "input");
   if (!p || !node.kernel) return [];
-  const rs = await rulesetOf(d, node);
-  if (!rs.ok) return [skip("underlay.port", node.name, rs.reason)];
   const what = p.l4proto === "udp"
     ? `UDP ${p.dport} from ${peer.name} (${p.saddr})`
     : `IP protocol 4 (ipip) from ${peer.name}`;
-  const c = verdictCheck("underlay.port", node, what, p, judge(rs.ruleset, p));
+  const c = await rulesetVerdict(d, "underlay.port", node, what, p);
+  if (c.status === "skip") return [c];
   const udp = p.l4proto === "udp" ? udpCounters(node) : undefined;
   if (udp) c.evidence.udpCounters = udp;
   return [c];
