@@ -125,20 +125,29 @@ async function nodeDown(
   }
 }
 
-/** True when another lab under the same root is a Kubernetes lab (it shares host state). */
-function otherKubeLab(stateDir: string): boolean {
+/**
+ * Whether `test` holds for another lab under the same root as `stateDir` (its lab.json; one that
+ * cannot be read or tested is not counted).
+ */
+function anyOtherLab(stateDir: string, test: (s: LabState) => boolean): boolean {
   const root = stateDir.slice(0, stateDir.lastIndexOf("/"));
   const me = stateDir.slice(root.length + 1);
   try {
     for (const e of Deno.readDirSync(root)) {
       if (e.name === me) continue;
       try {
-        const s = JSON.parse(Deno.readTextFileSync(`${root}/${e.name}/lab.json`)) as LabState;
-        if (s.kube) return true;
+        if (test(JSON.parse(Deno.readTextFileSync(`${root}/${e.name}/lab.json`)) as LabState)) {
+          return true;
+        }
       } catch { /* not a lab */ }
     }
   } catch { /* no root */ }
   return false;
+}
+
+/** True when another lab under the same root is a Kubernetes lab (it shares host state). */
+function otherKubeLab(stateDir: string): boolean {
+  return anyOtherLab(stateDir, (s) => Boolean(s.kube));
 }
 
 /**
@@ -147,22 +156,12 @@ function otherKubeLab(stateDir: string): boolean {
  * A lab whose processes are gone (killed, half removed) does not keep them from being restored.
  */
 function otherKubeletRunning(stateDir: string): boolean {
-  const root = stateDir.slice(0, stateDir.lastIndexOf("/"));
-  const me = stateDir.slice(root.length + 1);
-  try {
-    for (const e of Deno.readDirSync(root)) {
-      if (e.name === me) continue;
-      try {
-        const s = JSON.parse(Deno.readTextFileSync(`${root}/${e.name}/lab.json`)) as LabState;
-        for (const n of s.kube?.nodes ?? []) {
-          if (n.kubelet === undefined) continue;
-          const ns = mountNsId(n.mountNs);
-          if (ns !== undefined && mountNsId(`/proc/${n.kubelet}/ns/mnt`) === ns) return true;
-        }
-      } catch { /* not a lab */ }
-    }
-  } catch { /* no root */ }
-  return false;
+  return anyOtherLab(stateDir, (s) =>
+    (s.kube?.nodes ?? []).some((n) => {
+      if (n.kubelet === undefined) return false;
+      const ns = mountNsId(n.mountNs);
+      return ns !== undefined && mountNsId(`/proc/${n.kubelet}/ns/mnt`) === ns;
+    }));
 }
 
 /** The nodes to tear down: from lab.json, else the pins found in the state directory. */
