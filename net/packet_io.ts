@@ -140,6 +140,9 @@ export class PacketIo {
   #outAt = addressOf(this.#outHdr);
   #keep: Uint8Array[] = [];
   #addrs = new Map<number, number>();
+  /** The key and sockaddr addressOf() answered last (-1: none). */
+  #lastKey = -1;
+  #lastAddr = 0;
   #wakeBuf = offHeap(8);
   #wakePtr = pointerOf(this.#wakeBuf);
   #gro = false;
@@ -267,6 +270,7 @@ export class PacketIo {
   /** The pointer value of a sockaddr_in for `ip` (u32, host order) and `port`, kept for reuse. */
   addressOf(ip: number, port: number): number {
     const key = ip * 65536 + port;
+    if (key === this.#lastKey) return this.#lastAddr; // a run of sends to one peer
     let p = this.#addrs.get(key);
     if (p === undefined) {
       const sa = offHeap(SOCKADDR_IN);
@@ -278,12 +282,15 @@ export class PacketIo {
       p = addressOf(sa);
       this.#addrs.set(key, p);
     }
+    this.#lastKey = key;
+    this.#lastAddr = p;
     return p;
   }
 
   /** Forgets the cached addresses (the peer table changed). */
   clearAddresses(): void {
     this.#addrs.clear();
+    this.#lastKey = -1;
     this.#keep.length = 5; // the iovec, name and control arrays stay
   }
 

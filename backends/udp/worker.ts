@@ -86,16 +86,9 @@ let cursor = 0;
 let runStart = -1, runLen = 0, runCount = 0, runSeg = 0, runLast = 0;
 let runPeer: Peer | undefined;
 
-/** The peer whose sockaddr was last looked up, and that sockaddr (reset with the table). */
-let addrPeer: Peer | undefined, addrOfPeer = 0;
-
 function closeRun(p: PacketIo): void {
   if (runStart < 0) return;
-  if (runPeer !== addrPeer) {
-    addrPeer = runPeer!;
-    addrOfPeer = p.addressOf(addrPeer.ip, addrPeer.port);
-  }
-  p.queue(queued++, runStart, runLen, addrOfPeer, runSeg);
+  p.queue(queued++, runStart, runLen, p.addressOf(runPeer!.ip, runPeer!.port), runSeg);
   runStart = -1;
 }
 
@@ -284,7 +277,6 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
   } else if (m.type === "table") {
     table = peerTable(m.spec);
     io?.clearAddresses();
-    addrPeer = undefined;
     Atomics.store(seq, 1, m.seq);
   } else if (m.type === "stop") {
     stopping = true;
