@@ -20,6 +20,8 @@ export interface Packet {
   dport?: number;
   iifname?: string;
   oifname?: string;
+  /** Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one). */
+  ct?: "new" | "established";
 }
 
 /** Where a rule lives, and what it says in nft's words. */
@@ -182,7 +184,7 @@ function leftValue(
     return "unknown";
   }
   const ct = left.ct as Json | undefined;
-  if (ct?.key === "state") return "new"; // the flow diagnosed is a new one
+  if (ct?.key === "state") return p.ct ?? "new";
   return "unknown";
 }
 

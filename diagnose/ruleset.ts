@@ -1,12 +1,12 @@
 /**
- * A node's nftables ruleset for the netfilter checks: `nft -j list ruleset` run inside the
- * node's namespace (nsenter --net; node/nft.ts: the one place skein runs the nft binary, as
+ * A node's (or a pod's) nftables ruleset for the netfilter checks: `nft -j list ruleset` run
+ * inside the namespace (nsenter --net; node/nft.ts: the one place skein runs the nft binary, as
  * DESIGN.md allows for nftables) once per diagnosis. Read-only. iptables-nft rules are part of it.
  *
  * @module
  */
 import { nft } from "../node/nft.ts";
-import type { Diagnosis, NodeView } from "./context.ts";
+import type { Diagnosis, Endpoint, NodeView } from "./context.ts";
 import { parseRuleset, type Ruleset } from "./nft_eval.ts";
 
 /** The ruleset, or why it could not be read. */
@@ -16,22 +16,33 @@ export type RulesetAnswer = { ok: true; ruleset: Ruleset; text: string } | {
 };
 
 /** The node's ruleset (memoised per diagnosis). */
-export async function rulesetOf(d: Diagnosis, node: NodeView): Promise<RulesetAnswer> {
-  const key = `ruleset|${node.name}`;
-  const memo = d.memo.get(key) as Promise<RulesetAnswer> | undefined;
-  if (memo) return await memo;
-  const p = read(node);
-  d.memo.set(key, p);
-  return await p;
+export function rulesetOf(d: Diagnosis, node: NodeView): Promise<RulesetAnswer> {
+  if (!node.kernel) {
+    return Promise.resolve({ ok: false, reason: `no kernel access to ${node.name}` });
+  }
+  return memoised(d, `ruleset|${node.name}`, node.kernel.netns);
 }
 
-async function read(node: NodeView): Promise<RulesetAnswer> {
-  if (!node.kernel) return { ok: false, reason: `no kernel access to ${node.name}` };
+/** The ruleset of pod `e`'s own namespace (memoised per diagnosis). */
+export function podRulesetOf(d: Diagnosis, e: Endpoint): Promise<RulesetAnswer> {
+  if (!e.netns) {
+    return Promise.resolve({ ok: false, reason: `pod ${e.ip}'s namespace is not known` });
+  }
+  return memoised(d, `ruleset|pod|${e.netns}`, e.netns);
+}
+
+function memoised(d: Diagnosis, key: string, netns: string | undefined): Promise<RulesetAnswer> {
+  let p = d.memo.get(key) as Promise<RulesetAnswer> | undefined;
+  if (!p) {
+    p = read(netns);
+    d.memo.set(key, p);
+  }
+  return p;
+}
+
+async function read(netns: string | undefined): Promise<RulesetAnswer> {
   try {
-    const text = await nft({
-      args: ["-j", "list", "ruleset"],
-      ...(node.kernel.netns ? { netns: node.kernel.netns } : {}),
-    });
+    const text = await nft({ args: ["-j", "list", "ruleset"], ...(netns ? { netns } : {}) });
     return { ok: true, ruleset: parseRuleset(text), text };
   } catch (e) {
     return { ok: false, reason: `cannot read the nftables ruleset: ${(e as Error).message}` };

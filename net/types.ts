@@ -38,6 +38,11 @@ export interface Link {
   bridge?: { stpState?: number; vlanFiltering?: boolean };
   /** IFLA_PROTINFO / IFLA_BRPORT_* hairpin flag when the link is a bridge port and the kernel reports it. */
   hairpin?: boolean;
+  /**
+   * IFLA_BRPORT_STATE when the link is a bridge port: 0 disabled, 1 listening, 2 learning,
+   * 3 forwarding, 4 blocking (BR_STATE_*; `bridge link show` prints the word).
+   */
+  portState?: number;
   /** Promiscuity counter (IFLA_PROMISCUITY). */
   promiscuity?: number;
 }

@@ -36,10 +36,13 @@ function sysctlIn(netns: string, setting: string): Promise<string> {
   return sh("ip", "netns", "exec", netns, "sysctl", "-qw", setting);
 }
 
-/** Adds `table inet skdiagtest` with one base chain on `hook` holding `rule`, in a namespace. */
-async function nftIn(netns: string, hook: string, rule: string): Promise<void> {
+/**
+ * Adds `table inet skdiagtest` with one base chain on `hook` holding `rule` (with `policy`), in a
+ * namespace.
+ */
+async function nftIn(netns: string, hook: string, rule: string, policy = "accept"): Promise<void> {
   const script =
-    `table inet skdiagtest {\n chain c_${hook} {\n  type filter hook ${hook} priority 0; policy accept;\n  ${rule}\n }\n}\n`;
+    `table inet skdiagtest {\n chain c_${hook} {\n  type filter hook ${hook} priority 0; policy ${policy};\n  ${rule}\n }\n}\n`;
   const r = await runCommand(["nsenter", `--net=/run/netns/${netns}`, "nft", "-f", "-"], {
     stdin: script,
   });
@@ -127,7 +130,7 @@ Deno.test({
       const fault = async (
         name: string,
         inject: () => Promise<void> | void,
-        check: (r: Report) => void,
+        check: (r: Report) => Promise<void> | void,
         restore: () => Promise<void> | void,
         pair: [string, string] = ["n1-p1", "n2-p1"],
       ) => {
@@ -136,7 +139,7 @@ Deno.test({
             await inject();
             const r = await labDiagnose(lab.plan.options.name, pair[0], pair[1]);
             assertEquals(r.verdict !== "pass", true, show(r));
-            check(r);
+            await check(r);
           } finally {
             await restore();
           }
@@ -519,6 +522,184 @@ Deno.test({
             "inet",
             "skdiagtest",
           ]);
+        },
+      );
+
+      /** The host side of a lab pod's veth on its node. */
+      const hostVeth = async (p: string, n: string): Promise<string> => {
+        const peer = JSON.parse(await sh("ip", "-n", pod(p).netns, "-j", "link", "show", "eth0"))[0]
+          .link_index;
+        return JSON.parse(await sh("ip", "-n", ns(n), "-j", "link", "show"))
+          .find((l: { ifindex: number }) => l.ifindex === peer).ifname;
+      };
+      const bridgeIn = (n: string, ...args: string[]) =>
+        sh("ip", "netns", "exec", ns(n), "bridge", ...args);
+
+      await fault(
+        "pod: n2-p1's host veth a disabled bridge port -> pod.host names the state",
+        async () => {
+          await bridgeIn("n2", "link", "set", "dev", await hostVeth("n2-p1", "n2"), "state", "0");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.host",
+            node: "n2",
+            evidence: "portState=disabled",
+            fix: "state 3",
+          });
+          assertStringIncludes(c.summary, "the bridge forwards nothing");
+        },
+        async () => {
+          await bridgeIn("n2", "link", "set", "dev", await hostVeth("n2-p1", "n2"), "state", "3");
+        },
+      );
+
+      await fault(
+        "pod: STP turned on at n1's bridge holds n1-p1's re-enabled port listening -> pod.host",
+        async () => {
+          const v = await hostVeth("n1-p1", "n1");
+          await sh("ip", "-n", ns("n1"), "link", "set", "cni0", "type", "bridge", "stp_state", "1");
+          await sh("ip", "-n", ns("n1"), "link", "set", v, "down");
+          await sh("ip", "-n", ns("n1"), "link", "set", v, "up");
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "pod.host",
+            node: "n1",
+            evidence: "stp=on",
+            fix: "stp_state 0",
+          });
+        },
+        async () => {
+          await sh("ip", "-n", ns("n1"), "link", "set", "cni0", "type", "bridge", "stp_state", "0");
+          await bridgeIn("n1", "link", "set", "dev", await hostVeth("n1-p1", "n1"), "state", "3");
+        },
+      );
+
+      await fault(
+        "pod: n1-p1 resolves its gateway to a wrong MAC -> pod.neigh on the pod's side",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            pod("n1-p1").netns,
+            "neigh",
+            "replace",
+            gw1.split("/")[0]!,
+            "lladdr",
+            "02:00:00:00:00:09",
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.neigh",
+            node: "n1",
+            evidence: "lladdr 02:00:00:00:00:09 permanent",
+            fix: `ip neigh del ${gw1.split("/")[0]} dev eth0`,
+          });
+          assertStringIncludes(c.summary, "pod n1-p1 resolves");
+          assertStringIncludes(c.summary, "n1's cni0");
+        },
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            pod("n1-p1").netns,
+            "neigh",
+            "del",
+            gw1.split("/")[0]!,
+            "dev",
+            "eth0",
+          );
+        },
+      );
+
+      await fault(
+        "pod: n1-p1's default route via an address nobody holds -> pod.default_route warns, the bridge is not blamed",
+        async () => {
+          const bad = s1.replace(/0\/24$/, "254");
+          await sh("ip", "-n", pod("n1-p1").netns, "route", "replace", "default", "via", bad);
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "pod.default_route",
+            node: "n1",
+            status: "warn",
+            evidence: `defaultRoute=via ${s1.replace(/0\/24$/, "254")}`,
+            fix: "recreate the pod",
+          });
+          // Pod traffic takes the cluster route via the bridge: nothing on the path fails.
+          assertEquals(fails(r), [], show(r));
+        },
+        async () => {
+          const good = gw1.split("/")[0]!;
+          await sh("ip", "-n", pod("n1-p1").netns, "route", "replace", "default", "via", good);
+        },
+      );
+
+      await fault(
+        "pod: n2-p1 ignores ICMP echo -> pod.icmp warns, and --probe says the pings were delivered",
+        async () => {
+          await sysctlIn(pod("n2-p1").netns, "net.ipv4.icmp_echo_ignore_all=1");
+        },
+        async (r) => {
+          expectCheck(r, {
+            id: "pod.icmp",
+            node: "n2",
+            status: "warn",
+            evidence: "net.ipv4.icmp_echo_ignore_all=1",
+            fix: "icmp_echo_ignore_all=0",
+          });
+          const p = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+          assertEquals(fails(p), [], show(p));
+          const c = expectCheck(p, {
+            id: "probe.icmp",
+            node: "n1",
+            status: "warn",
+            evidence: "received=0",
+            fix: "test with TCP",
+          });
+          assertStringIncludes(c.summary, "reached its veth");
+        },
+        async () => {
+          await sysctlIn(pod("n2-p1").netns, "net.ipv4.icmp_echo_ignore_all=0");
+        },
+      );
+
+      await fault(
+        "netfilter: n2-p1's own input policy drop -> netfilter.pod; n1-p1's established-only input passes",
+        async () => {
+          await nftIn(pod("n2-p1").netns, "input", "", "drop");
+          await nftIn(pod("n1-p1").netns, "input", "ct state established,related accept", "drop");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.pod",
+            node: "n2",
+            evidence: "droppedBy=inet skdiagtest c_input: policy drop",
+            fix: `ip netns exec ${pod("n2-p1").netns} nft insert rule inet skdiagtest c_input`,
+          });
+          assertStringIncludes(c.summary, "pod n2-p1's ruleset drops the flow's packets in");
+          // The replies to n1-p1 are established: its ruleset lets them in.
+          const n1 = r.checks.find((x) => x.id === "netfilter.pod" && x.node === "n1");
+          assertEquals(n1?.status, "pass", show(r));
+        },
+        async () => {
+          for (const p of ["n1-p1", "n2-p1"]) {
+            await runCommand([
+              "nsenter",
+              `--net=/run/netns/${pod(p).netns}`,
+              "nft",
+              "delete",
+              "table",
+              "inet",
+              "skdiagtest",
+            ]);
+          }
         },
       );
 

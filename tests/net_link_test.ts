@@ -62,13 +62,20 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
       500,
       true,
     ]);
+    h.linkSet("p1", { up: true }); // a port without carrier is "disabled"
     const got = h.linkGet("p0");
-    assertEquals([got.masterIndex, got.hairpin, got.mac, got.mtu], [
+    assertEquals([got.masterIndex, got.hairpin, got.mac, got.mtu, got.portState], [
       br.index,
       true,
       "0a:58:0a:f4:01:01",
       1450,
+      3, // forwarding: no STP on br0
     ]);
+    const set = new Deno.Command("nsenter", {
+      args: [`--net=${ns.a}`, "bridge", "link", "set", "dev", "p0", "state", "0"],
+    }).outputSync();
+    assert(set.success, new TextDecoder().decode(set.stderr));
+    assertEquals(h.linkGet("p0").portState, 0); // `bridge link show`: state disabled
 
     h.linkSet("p0", { hairpin: false, promisc: false });
     p = linkOf(ns.a!, "p0");

@@ -2,8 +2,9 @@
  * `netfilter`: the static verdict of the flow through each node's ruleset (nftables, including
  * iptables-nft tables): the forward hook at every hop of both directions with the hop's real
  * input and output devices, and the output hook for the encapsulated packet leaving the source
- * node (the destination's input hook for the underlay port is the underlay family's). `--trace`
- * adds what the kernel itself logged (trace family).
+ * node (the destination's input hook for the underlay port is the underlay family's), and the
+ * flow through each pod's own ruleset (netfilter.pod). `--trace` adds what the kernel itself
+ * logged (trace family).
  *
  * @module
  */
@@ -12,12 +13,29 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { judge, type Packet, type RuleRef, type Verdict } from "../nft_eval.ts";
-import { nsExec, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
-import { rulesetOf } from "../ruleset.ts";
+import { nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
+import { podRulesetOf, rulesetOf } from "../ruleset.ts";
+import type { Kernel } from "../kernel.ts";
+import { podKernel } from "./_pod_kernel.ts";
+
+/** Whose ruleset a verdict is about: the check's node label, who it is in words, its namespace. */
+export interface RulesetOwner {
+  /** The check's node label ("n1"). */
+  label: string;
+  /** Whose ruleset, in the summary ("n1", "pod n1-p1"). */
+  who: string;
+  /** The command prefix that runs inside its namespace ("ip netns exec lab-n1 "). */
+  exec: string;
+}
+
+/** A node as the owner of its ruleset. */
+export function nodeOwner(node: NodeView): RulesetOwner {
+  return { label: node.name, who: node.name, exec: nsExec(node) };
+}
 
 /** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
-export function dropFix(node: NodeView, by: RuleRef, p: Packet): string {
-  const nft = `${nsExec(node)}nft`;
+export function dropFix(exec: string, by: RuleRef, p: Packet): string {
+  const nft = `${exec}nft`;
   if (by.handle !== undefined) {
     return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there`;
   }
@@ -27,7 +45,7 @@ export function dropFix(node: NodeView, by: RuleRef, p: Packet): string {
 /** The check for one judged packet. */
 export function verdictCheck(
   id: string,
-  node: NodeView,
+  owner: RulesetOwner,
   what: string,
   p: Packet,
   v: Verdict,
@@ -47,23 +65,23 @@ export function verdictCheck(
     evidence.droppedBy = `${v.by.family} ${v.by.table} ${v.by.chain}${
       v.by.handle !== undefined ? ` handle ${v.by.handle}` : ""
     }: ${v.by.text}`;
-    return fail(id, node.name, `${node.name}'s ruleset drops ${what}`, {
+    return fail(id, owner.label, `${owner.who}'s ruleset drops ${what}`, {
       evidence,
-      fix: dropFix(node, v.by, p),
+      fix: dropFix(owner.exec, v.by, p),
     });
   }
   if (v.unknown.length) {
     return warn(
       id,
-      node.name,
-      `${node.name}'s ruleset accepts ${what} unless a rule it cannot judge matches`,
+      owner.label,
+      `${owner.who}'s ruleset accepts ${what} unless a rule it cannot judge matches`,
       {
         evidence,
-        fix: `${nsExec(node)}nft -a list ruleset  # check the rules listed in notJudged`,
+        fix: `${owner.exec}nft -a list ruleset  # check the rules listed in notJudged`,
       },
     );
   }
-  return pass(id, node.name, `${node.name}'s ruleset accepts ${what}`, { evidence });
+  return pass(id, owner.label, `${owner.who}'s ruleset accepts ${what}`, { evidence });
 }
 
 /**
@@ -120,7 +138,7 @@ export async function rulesetVerdict(
 ): Promise<CheckResult> {
   const rs = await rulesetOf(d, node);
   if (!rs.ok) return skip(id, node.name, rs.reason);
-  return verdictCheck(id, node, what, p, judge(rs.ruleset, p));
+  return verdictCheck(id, nodeOwner(node), what, p, judge(rs.ruleset, p));
 }
 
 async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
@@ -142,11 +160,63 @@ async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     out.push(
       verdictCheck(
         "netfilter.forward",
-        h.node,
+        nodeOwner(h.node),
         `${h.direction} ${h.src} -> ${h.dst}`,
         p,
         judge(rs.ruleset, p),
       ),
+    );
+  }
+  return out;
+}
+
+/**
+ * netfilter.pod: the flow through each pod's own ruleset (a sidecar's or the image's rules in the
+ * pod's namespace): the source's output and the destination's input for the request (a new
+ * flow), the destination's output and the source's input for the reply (established). One
+ * check per pod: its first drop, else a warning for rules it cannot judge, else a pass.
+ */
+async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const { from, to } = pair;
+  if (from.ip === to.ip) return out;
+  for (const e of [from, to]) {
+    if (!e.netns || !e.node?.kernel) continue;
+    const pod = `pod ${e.podName ?? e.ip}`;
+    const owner = { label: e.node.name, who: pod, exec: nsPrefix(e.netns) };
+    const rs = await podRulesetOf(d, e);
+    if (!rs.ok) {
+      out.push(skip("netfilter.pod", owner.label, `${pod}: ${rs.reason}`));
+      continue;
+    }
+    const request = { saddr: from.ip, daddr: to.ip, l4proto: "icmp" as const, ct: "new" as const };
+    const reply = {
+      saddr: to.ip,
+      daddr: from.ip,
+      l4proto: "icmp" as const,
+      ct: "established" as const,
+    };
+    const packets: [string, Packet][] = e === from
+      ? [
+        [`the flow's packets out to ${to.ip}`, { ...request, hook: "output", oifname: "eth0" }],
+        [`the replies from ${to.ip}`, { ...reply, hook: "input", iifname: "eth0" }],
+      ]
+      : [
+        [`the flow's packets in from ${from.ip}`, { ...request, hook: "input", iifname: "eth0" }],
+        [`its replies to ${from.ip}`, { ...reply, hook: "output", oifname: "eth0" }],
+      ];
+    const checks = packets.map(([what, p]) =>
+      verdictCheck("netfilter.pod", owner, what, p, judge(rs.ruleset, p))
+    );
+    const legacy = legacyCheck(podKernel(d, e), owner);
+    if (legacy) out.push(legacy);
+    out.push(
+      checks.find((c) => c.status === "fail") ?? checks.find((c) => c.status === "warn") ??
+        pass("netfilter.pod", owner.label, `${pod}'s ruleset lets the flow through both ways`, {
+          evidence: {
+            chains: [...new Set(checks.flatMap((c) => c.evidence.chains as string[] | string))],
+          },
+        }),
     );
   }
   return out;
@@ -159,10 +229,12 @@ function podAddressIn(subnet: string): string {
 
 /**
  * Legacy iptables (x_tables, not nf_tables) rules are invisible to `nft list ruleset`: when the
- * node's namespace has legacy tables loaded, the static verdicts above cannot see them (warn).
+ * namespace (a node's or a pod's) has legacy tables loaded, the static verdicts above cannot see them (warn).
  */
-export function legacyCheck(node: NodeView): CheckResult | undefined {
-  const k = node.kernel;
+export function legacyCheck(
+  k: Kernel | undefined,
+  owner: RulesetOwner,
+): CheckResult | undefined {
   if (!k) return undefined;
   let names = "";
   try {
@@ -173,13 +245,13 @@ export function legacyCheck(node: NodeView): CheckResult | undefined {
   if (!names) return undefined;
   return warn(
     "netfilter.legacy",
-    node.name,
-    `${node.name} has legacy iptables tables (${
+    owner.label,
+    `${owner.who} has legacy iptables tables (${
       names.split("\n").join(", ")
     }) that the verdicts above cannot see`,
     {
       evidence: { "/proc/net/ip_tables_names": names.split("\n") },
-      fix: `${nsExec(node)}iptables-legacy-save  # read them; move them to iptables-nft`,
+      fix: `${owner.exec}iptables-legacy-save  # read them; move them to iptables-nft`,
     },
   );
 }
@@ -189,7 +261,7 @@ export const netfilterFamily: Family = {
   name: "netfilter",
   async pair(d, pair) {
     await Promise.all(pair.nodes.map((n) => rulesetOf(d, n))); // one nft per node, in parallel
-    const out = await forwardChecks(d, pair);
+    const out = [...await forwardChecks(d, pair), ...await podChecks(d, pair)];
     const [a, b] = pair.nodes;
     if (a && b) {
       for (const [n, peer] of [[a, b], [b, a]] as const) {
@@ -199,7 +271,7 @@ export const netfilterFamily: Family = {
         out.push(
           verdictCheck(
             "netfilter.output",
-            n,
+            nodeOwner(n),
             `the ${n.facts.backend} packet to ${peer.name} (${p.daddr})`,
             p,
             judge(rs.ruleset, p),
@@ -208,7 +280,7 @@ export const netfilterFamily: Family = {
       }
     }
     for (const n of pair.nodes) {
-      const l = legacyCheck(n);
+      const l = legacyCheck(n.kernel, nodeOwner(n));
       if (l) out.push(l);
     }
     return out;
@@ -232,7 +304,13 @@ export const netfilterFamily: Family = {
       const v = judge(rs.ruleset, p);
       if (v.verdict === "drop" || v.unknown.length) {
         out.push(
-          verdictCheck("netfilter.forward", node, `pod traffic to ${l.node} (${l.subnet})`, p, v),
+          verdictCheck(
+            "netfilter.forward",
+            nodeOwner(node),
+            `pod traffic to ${l.node} (${l.subnet})`,
+            p,
+            v,
+          ),
         );
       }
     }
@@ -246,7 +324,7 @@ export const netfilterFamily: Family = {
         ),
       );
     }
-    const l = legacyCheck(node);
+    const l = legacyCheck(node.kernel, nodeOwner(node));
     if (l) out.push(l);
     return out;
   },

@@ -6,13 +6,13 @@
  *
  * @module
  */
-import { type CheckResult, fail, pass, skip } from "../check.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { pathHops, remoteDevOf, uplinkOf } from "../path.ts";
 import { nft } from "../../node/nft.ts";
 import { ruleCounters } from "../nft_eval.ts";
-import { podKernel } from "./pod.ts";
+import { ignoresEcho, podKernel } from "./pod.ts";
 import { pathBudget } from "./mtu.ts";
 
 /** One counter the probe watches, in path order. */
@@ -222,12 +222,26 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     return df ? [ok, df] : [ok];
   }
   if (w.stop) evidence.stopsAt = w.stop;
+  if (!w.stop && ignoresEcho(d, pair.to)) {
+    return [
+      warn(
+        "probe.icmp",
+        label,
+        `no reply from ${pair.to.ip} to ${r.sent} pings, but they reached its veth and the pod ` +
+          "ignores ICMP echo (see pod.icmp): ping cannot prove this path",
+        { evidence, fix: "test with TCP (the application's own port)" },
+      ),
+    ];
+  }
   // A dropping nft rule that counted the probes is the most precise answer; else the counters.
   const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
   const at = dropper
     ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
     : w.stop
     ? `: packets stop ${w.stop}`
+    : tapList.some((t) => t.node === pair.to.node && t.dir === "tx")
+    ? `: they reached pod ${pair.to.podName ?? pair.to.ip}'s veth and no reply came back ` +
+      "(the pod dropped them, or the replies were lost on the way back)"
     : "";
   return [
     fail("probe.icmp", label, `no reply from ${pair.to.ip} to ${r.sent} pings${at}`, {

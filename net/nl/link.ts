@@ -411,12 +411,16 @@ export function linkFromMessage(m: NlMessage): Link {
     if (slave && slaveKind === "bridge") {
       const mode = getNum(slave, C.IFLA_BRPORT_MODE);
       if (mode !== undefined) link.hairpin = mode !== 0;
+      const state = getNum(slave, C.IFLA_BRPORT_STATE);
+      if (state !== undefined) link.portState = state;
     }
   }
   const prot = getNested(a, C.IFLA_PROTINFO);
   if (prot && m.header["family"] === C.AF_BRIDGE) {
     const mode = getNum(prot, C.IFLA_BRPORT_MODE);
     if (mode !== undefined) link.hairpin = mode !== 0;
+    const state = getNum(prot, C.IFLA_BRPORT_STATE);
+    if (state !== undefined) link.portState = state;
   }
   return link;
 }

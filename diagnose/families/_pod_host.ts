@@ -1,0 +1,197 @@
+/**
+ * `pod.host`: the node's side of a pod's veth. Bridge mode: the host veth is a forwarding port
+ * of the node's bridge, which is up and holds the gateway the pod routes the flow through.
+ * Routed mode: a /32 route to the pod via its host veth, and proxy ARP there.
+ *
+ * @module
+ */
+import type { Link } from "../../net/types.ts";
+import { type CheckResult, fail, pass } from "../check.ts";
+import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import { nsExec } from "../path.ts";
+import { podKernel, podRoute } from "./_pod_kernel.ts";
+
+/** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
+const PORT_STATES = ["disabled", "listening", "learning", "forwarding", "blocking"];
+const BR_STATE_FORWARDING = 3;
+
+/** The gateway the pod sends the flow to (on its eth0 address's prefix), if it uses one. */
+export interface PodGateway {
+  ip: string;
+  prefix: number;
+}
+
+/**
+ * The gateway pod `e` routes packets for `dst` through (its FIB answer's next hop), with its eth0
+ * address's prefix length; undefined when the peer is on-link or the pod has no route.
+ */
+export function podGatewayTo(d: Diagnosis, e: Endpoint, dst: string): PodGateway | undefined {
+  const k = podKernel(d, e), eth0 = k?.link("eth0");
+  const r = podRoute(d, e, dst);
+  const gw = r?.ok ? r.route.gateway : undefined;
+  const own = k?.addrs().find((a) =>
+    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
+  );
+  return gw && own ? { ip: gw, prefix: Number(own.cidr.split("/")[1]) } : undefined;
+}
+
+/** A bridge port that does not forward: its STP state, and how to get it forwarding. */
+function portStateCheck(
+  node: NodeView,
+  host: Link,
+  bridge: Link,
+  e: Endpoint,
+  ev: Record<string, unknown>,
+): CheckResult | undefined {
+  const state = host.portState;
+  if (state === undefined || state === BR_STATE_FORWARDING) return undefined;
+  // No carrier (the pod's eth0 down) disables the port too: pod.eth0 names that cause.
+  if (state === 0 && host.operState !== "up") return undefined;
+  const word = PORT_STATES[state] ?? `state ${state}`;
+  const stp = (bridge.bridge?.stpState ?? 0) !== 0;
+  const ns = nsExec(node);
+  return fail(
+    "pod.host",
+    node.name,
+    `host veth ${host.name} of pod ${e.podName ?? e.ip} is a ${word} port of ${bridge.name}: ` +
+      `the bridge forwards nothing to or from it${
+        stp
+          ? " (STP is on: a new port listens and learns before it forwards, or STP blocks it)"
+          : ""
+      }`,
+    {
+      evidence: { ...ev, portState: word, stp: stp ? "on" : "off" },
+      // Turning STP off leaves a listening port listening: it is set forwarding afterwards.
+      fix: (stp ? `${ns}ip link set ${bridge.name} type bridge stp_state 0; ` : "") +
+        `${ns}bridge link set dev ${host.name} state 3  # forwarding` +
+        (stp ? "; pod bridges need no STP" : ""),
+    },
+  );
+}
+
+/**
+ * Bridge mode: the host veth is a forwarding port of the node's bridge, which is up and holds
+ * the pods' gateway (the next hop of the pod's route for the flow).
+ */
+function bridgedHost(
+  node: NodeView,
+  host: Link,
+  e: Endpoint,
+  ev: Record<string, unknown>,
+  gateway: PodGateway | undefined,
+): CheckResult {
+  const k = node.kernel!;
+  const bridge = k.link(node.facts.bridge);
+  if (!bridge || host.masterIndex !== bridge.index) {
+    return fail(
+      "pod.host",
+      node.name,
+      `host veth ${host.name} is on ${ev.master}, not ${node.facts.bridge}`,
+      {
+        evidence: ev,
+        fix: `${nsExec(node)}ip link set ${host.name} master ${node.facts.bridge}`,
+      },
+    );
+  }
+  if (!bridge.up) {
+    return fail("pod.host", node.name, `bridge ${bridge.name} on ${node.name} is down`, {
+      evidence: ev,
+      fix: `${nsExec(node)}ip link set ${bridge.name} up`,
+    });
+  }
+  const port = portStateCheck(node, host, bridge, e, ev);
+  if (port) return port;
+  if (gateway && node.facts.gatewayOnBridge !== false) {
+    const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
+    if (!held.some((x) => x.cidr.split("/")[0] === gateway.ip)) {
+      return fail(
+        "pod.host",
+        node.name,
+        `bridge ${bridge.name} on ${node.name} does not hold the pods' gateway ${gateway.ip}`,
+        {
+          evidence: { ...ev, bridgeAddresses: held.map((x) => x.cidr), podGateway: gateway.ip },
+          fix: `${nsExec(node)}ip addr add ${gateway.ip}/${gateway.prefix} dev ${bridge.name}`,
+        },
+      );
+    }
+  }
+  return pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
+    evidence: ev,
+  });
+}
+
+/** Routed mode: a /32 to the pod via its host veth, and proxy ARP there. */
+function routedHost(
+  node: NodeView,
+  host: Link,
+  ip: string,
+  ev: Record<string, unknown>,
+): CheckResult {
+  const k = node.kernel!;
+  const r = k.routes().find((x) => x.family === 4 && x.dst === `${ip}/32` && x.oif === host.index);
+  const proxy = k.sysctl(`net/ipv4/conf/${host.name}/proxy_arp`);
+  Object.assign(ev, { route: r ? `${ip}/32 dev ${host.name}` : "none", proxy_arp: proxy });
+  if (!r) {
+    return fail("pod.host", node.name, `routed pod ${ip}: no /32 route via ${host.name}`, {
+      evidence: ev,
+      fix: `${nsExec(node)}ip route replace ${ip}/32 dev ${host.name} scope link proto 101`,
+    });
+  }
+  if (proxy !== "1") {
+    return fail("pod.host", node.name, `routed pod ${ip}: proxy_arp off on ${host.name}`, {
+      evidence: ev,
+      fix: `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
+    });
+  }
+  return pass("pod.host", node.name, `routed pod ${ip}: /32 route and proxy_arp on ${host.name}`, {
+    evidence: ev,
+  });
+}
+
+/** The host side of pod `e`'s veth on its node (undefined: the pod has no veth eth0). */
+export function hostVethOf(d: Diagnosis, e: Endpoint): Link | undefined {
+  const eth0 = podKernel(d, e)?.link("eth0");
+  if (!eth0 || eth0.parentIndex === undefined) return undefined;
+  return e.node?.kernel?.link(eth0.parentIndex);
+}
+
+/** pod.host for endpoint `e` of a flow with `peer`. */
+export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[] {
+  const node = e.node!;
+  const k = node.kernel!;
+  const eth0 = podKernel(d, e)!.link("eth0");
+  if (!eth0 || eth0.parentIndex === undefined) return [];
+  const host = k.link(eth0.parentIndex);
+  if (!host) {
+    return [
+      fail(
+        "pod.host",
+        node.name,
+        `the host side of pod ${e.podName ?? e.ip}'s veth is missing on ${node.name}`,
+        {
+          evidence: { peerIndex: eth0.parentIndex },
+          fix: "delete and recreate the pod",
+        },
+      ),
+    ];
+  }
+  const ev: Record<string, unknown> = {
+    hostVeth: host.name,
+    up: host.up,
+    operState: host.operState,
+    master: host.masterIndex !== undefined ? k.link(host.masterIndex)?.name : "none",
+  };
+  if (!host.up) {
+    return [
+      fail("pod.host", node.name, `host veth ${host.name} of pod ${e.podName ?? e.ip} is down`, {
+        evidence: ev,
+        fix: `${nsExec(node)}ip link set ${host.name} up`,
+      }),
+    ];
+  }
+  return [
+    host.masterIndex !== undefined
+      ? bridgedHost(node, host, e, ev, podGatewayTo(d, e, peer.ip))
+      : routedHost(node, host, e.ip, ev),
+  ];
+}

@@ -1,0 +1,48 @@
+/**
+ * The pod family's view inside a pod: its own namespace's kernel, opened once per diagnosis,
+ * and its route toward the other end of the flow. Shared by the pod checks (pod.ts and its
+ * helpers) and the mtu and probe families.
+ *
+ * @module
+ */
+import type { Route } from "../../net/types.ts";
+import type { Diagnosis, Endpoint } from "../context.ts";
+import { type FibAnswer, Kernel } from "../kernel.ts";
+
+/** The pod's own kernel view (opened once per diagnosis, closed by the runner). */
+export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
+  if (!e.netns) return undefined;
+  const key = `podkernel|${e.netns}`;
+  let k = d.memo.get(key) as Kernel | undefined;
+  if (!k) {
+    k = new Kernel(e.netns);
+    d.memo.set(key, k);
+  }
+  return k;
+}
+
+/**
+ * The pod's FIB answer for `dst` (`ip netns exec POD ip route get DST`), memoised; undefined
+ * when the pod's namespace is not known.
+ */
+export function podRoute(d: Diagnosis, e: Endpoint, dst: string): FibAnswer | undefined {
+  const k = podKernel(d, e);
+  if (!k) return undefined;
+  const key = `podroute|${e.netns}|${dst}`;
+  let a = d.memo.get(key) as FibAnswer | undefined;
+  if (!a) {
+    a = k.fib({ dst });
+    d.memo.set(key, a);
+  }
+  return a;
+}
+
+/** The pod's IPv4 default route (main table), if any. */
+export function defaultRouteOf(k: Kernel): Route | undefined {
+  return k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254);
+}
+
+/** The other end of the flow, seen from `e`. */
+export function peerOf(e: Endpoint, pair: { from: Endpoint; to: Endpoint }): Endpoint {
+  return e === pair.from ? pair.to : pair.from;
+}

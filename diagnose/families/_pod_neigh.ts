@@ -1,0 +1,180 @@
+/**
+ * `pod.neigh`: the neighbour entries on both sides of a pod's veth. The node's entry for the
+ * pod's address must name the pod's eth0 MAC, and the pod's entry for its next hop (its gateway,
+ * or an on-link peer) must name the device that holds it: a stale or static wrong entry sends
+ * the packets to nobody while every route and link looks right.
+ *
+ * @module
+ */
+import type { Neigh } from "../../net/types.ts";
+import { type CheckResult, fail, pass, warn } from "../check.ts";
+import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import type { Kernel } from "../kernel.ts";
+import { nsExec, nsPrefix } from "../path.ts";
+import { podKernel, podRoute } from "./_pod_kernel.ts";
+import { hostVethOf } from "./_pod_host.ts";
+
+/** Whose entries are judged, for what address, and what they must say. */
+interface NeighQuestion {
+  /** The check's node label. */
+  node: string;
+  /** The kernel holding the entries. */
+  k: Kernel;
+  /** Who resolves ("n2", "pod n1-p1"), for the summary. */
+  resolver: string;
+  ip: string;
+  /** Only entries on this device (undefined: any). */
+  index?: number;
+  /** The MAC the entries must hold, and whose it is ("pod n2-p1's eth0"). */
+  want: { mac: string; owner: string };
+  /** Command prefix of the resolver's namespace, for the fix. */
+  exec: string;
+  /** Who did not answer when resolution FAILED, and what to look at. */
+  failed: { who: string; fix: string };
+}
+
+function entryText(k: Kernel, n: Neigh): string {
+  return `${n.ip} dev ${k.link(n.index)?.name ?? n.index}${
+    n.mac ? ` lladdr ${n.mac}` : ""
+  } ${n.state}`;
+}
+
+/** Judges the entries a question asks about: pass, a wrong MAC, or a FAILED resolution. */
+function judgeNeigh(q: NeighQuestion): CheckResult {
+  const all = q.k.neighs().filter((n) =>
+    n.family === 4 && n.ip === q.ip && (q.index === undefined || n.index === q.index)
+  );
+  const entries = all.filter((n) =>
+    n.mac !== undefined && n.state !== "failed" && n.state !== "incomplete"
+  );
+  const want = q.want.mac.toLowerCase();
+  const evidence = {
+    expectedMac: `${want} (${q.want.owner})`,
+    neighbours: all.map((n) => entryText(q.k, n)),
+  };
+  const unresolved = all.find((n) => n.state === "failed");
+  if (unresolved && !entries.length) {
+    const dev = q.k.link(unresolved.index)?.name ?? String(unresolved.index);
+    // A warning: the entry stays FAILED after its cause is gone, until traffic tries again.
+    return warn(
+      "pod.neigh",
+      q.node,
+      `${q.resolver}'s last attempt to resolve ${q.ip} on ${dev} failed (neighbour FAILED): ${q.failed.who} did not answer ARP`,
+      { evidence, fix: q.failed.fix },
+    );
+  }
+  const wrong = entries.find((n) => n.mac!.toLowerCase() !== want);
+  if (wrong) {
+    const dev = q.k.link(wrong.index)?.name ?? String(wrong.index);
+    // A stale entry is checked again (DELAY, PROBE) before it is trusted for long: a pod just
+    // recreated at the same address leaves one for seconds. One the kernel trusts as it is
+    // (permanent, noarp, reachable) blackholes the traffic.
+    const settling = wrong.state === "stale" || wrong.state === "delay" || wrong.state === "probe";
+    return (settling ? warn : fail)(
+      "pod.neigh",
+      q.node,
+      `${q.resolver} resolves ${q.ip} to ${wrong.mac} on ${dev}, not ${q.want.owner} ${want}`,
+      {
+        evidence,
+        fix:
+          `${q.exec}ip neigh del ${q.ip} dev ${dev}  # after checking who added it (${wrong.state})`,
+      },
+    );
+  }
+  return pass(
+    "pod.neigh",
+    q.node,
+    entries.length
+      ? `${q.resolver} resolves ${q.ip} to ${q.want.owner} ${want}`
+      : `${q.resolver} has no neighbour entry for ${q.ip} yet (ARP resolves it on the next packet)`,
+    { evidence },
+  );
+}
+
+/** The node's entries for pod `e`'s address name the pod's eth0 MAC. */
+export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
+  const node = e.node!;
+  const mac = podKernel(d, e)!.link("eth0")?.mac;
+  if (!mac) return undefined;
+  const pod = `pod ${e.podName ?? e.ip}`;
+  return judgeNeigh({
+    node: node.name,
+    k: node.kernel!,
+    resolver: node.name,
+    ip: e.ip,
+    want: { mac, owner: `${pod}'s eth0` },
+    exec: nsExec(node),
+    failed: {
+      who: pod,
+      fix: `check the pod's eth0 (${
+        nsPrefix(e.netns)
+      }ip -d link show eth0: NOARP?; sysctl net.ipv4.conf.eth0.arp_ignore) and firewall`,
+    },
+  });
+}
+
+/** What answers ARP for a next hop: its MAC, whose it is, and how to look at why it did not. */
+interface HopOwner {
+  mac: string;
+  owner: string;
+  fix: string;
+}
+
+/** The commands that show whether device `dev` answers ARP (NOARP, arp_ignore). */
+function arpFix(exec: string, dev: string): string {
+  return `${exec}ip -d link show ${dev}; ${exec}sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.${dev}.arp_ignore  # NOARP? arp_ignore 8?`;
+}
+
+/**
+ * What answers for pod `e`'s next hop `hop`: the node device holding the gateway (bridge mode:
+ * the bridge), the host veth (routed mode: proxy ARP), or a peer pod on the same node (on-link).
+ */
+function nextHopOwner(
+  d: Diagnosis,
+  e: Endpoint,
+  peer: Endpoint,
+  hop: string,
+  viaGateway: boolean,
+): HopOwner | undefined {
+  const node = e.node!, k = node.kernel!;
+  if (!viaGateway) {
+    if (hop !== peer.ip || peer.node !== node) return undefined;
+    const mac = podKernel(d, peer)?.link("eth0")?.mac;
+    const owner = `pod ${peer.podName ?? peer.ip}'s eth0`;
+    return mac ? { mac, owner, fix: arpFix(nsPrefix(peer.netns), "eth0") } : undefined;
+  }
+  const host = hostVethOf(d, e);
+  const dev = host && host.masterIndex === undefined ? host : k.linkWithAddr(hop);
+  if (!dev?.mac) return undefined;
+  const proxy = dev === host ? " (proxy ARP)" : "";
+  return {
+    mac: dev.mac,
+    owner: `${node.name}'s ${dev.name}${proxy}`,
+    fix: arpFix(nsExec(node), dev.name),
+  };
+}
+
+/** Pod `e`'s entry for its next hop toward `peer` names the device that holds that hop. */
+export function podNeighOfHop(
+  d: Diagnosis,
+  e: Endpoint,
+  peer: Endpoint,
+): CheckResult | undefined {
+  const node: NodeView = e.node!;
+  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
+  const r = podRoute(d, e, peer.ip);
+  if (!eth0 || !r?.ok || r.route.oif !== eth0.index) return undefined;
+  const hop = r.route.gateway ?? peer.ip;
+  const owner = nextHopOwner(d, e, peer, hop, r.route.gateway !== undefined);
+  if (!owner) return undefined;
+  return judgeNeigh({
+    node: node.name,
+    k: pk,
+    resolver: `pod ${e.podName ?? e.ip}`,
+    ip: hop,
+    index: eth0.index,
+    want: owner,
+    exec: nsPrefix(e.netns),
+    failed: { who: owner.owner, fix: owner.fix },
+  });
+}
