@@ -133,6 +133,8 @@ export class NodeDaemon {
   #backend?: Backend;
   #setup?: SetupResult;
   #uplink?: UplinkChoice;
+  /** The running run()'s own abort, and why it starts over (set by #checkUplink()). */
+  #restart?: { ac: AbortController; why?: string };
   #routesOk = false;
   #fileOk = false;
   #lastError?: string;
@@ -253,8 +255,52 @@ export class NodeDaemon {
     return r;
   }
 
-  /** Runs until `signal` aborts. Throws only for problems a retry cannot fix (uplink, device setup). */
+  /**
+   * Runs until `signal` aborts. Throws only for problems a retry cannot fix (uplink, device setup).
+   * When the node's address changes under it (the uplink renumbered: DHCP, a moved VM), the run
+   * starts over in place: the uplink is chosen again, the backend set up with the new address
+   * (the vxlan device's local address), and the lease renewed with it, so other nodes follow.
+   */
   async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const inner = new AbortController();
+      const stop = () => inner.abort();
+      signal.addEventListener("abort", stop, { once: true });
+      this.#restart = { ac: inner };
+      try {
+        await this.#runOnce(inner.signal, signal);
+      } finally {
+        signal.removeEventListener("abort", stop);
+      }
+      const why = this.#restart.why;
+      if (signal.aborted || why === undefined) return;
+      this.#log.info("starting over: the node's address changed", { change: why });
+    }
+  }
+
+  /**
+   * After a kernel event on the uplink: when the uplink chosen now differs from the running one
+   * (another address or interface), the run starts over. An uplink with no address at all (one
+   * removed before the new one is added) changes nothing yet.
+   */
+  #checkUplink(): void {
+    const was = this.#uplink, r = this.#restart;
+    if (!was || !r || r.ac.signal.aborted) return;
+    let now: UplinkChoice;
+    const h = this.#d.openHandle();
+    try {
+      now = chooseUplink(h, this.#cfg);
+    } catch {
+      return;
+    } finally {
+      h.close();
+    }
+    if (now.publicIP === was.publicIP && now.name === was.name) return;
+    r.why = `${was.name} ${was.publicIP} -> ${now.name} ${now.publicIP}`;
+    r.ac.abort();
+  }
+
+  async #runOnce(signal: AbortSignal, outer: AbortSignal): Promise<void> {
     const c = this.#cfg;
     this.#log.info("starting", {
       node: c.name,
@@ -314,7 +360,7 @@ export class NodeDaemon {
     } finally {
       this.#events.close();
       this.#grace.close();
-      if (this.#lease && c.releaseOnExit) {
+      if (this.#lease && c.releaseOnExit && outer.aborted) {
         await this.#d.store.release(this.#lease).then(
           () => this.#log.info("lease released", { subnet: this.#lease?.subnet }),
           (e) => this.#log.warn("cannot release the lease", { error: e }),
@@ -956,13 +1002,16 @@ export class NodeDaemon {
     try {
       for await (const batch of mon) {
         const w = this.#watched();
+        const whys = new Set<string>();
         for (const ev of batch) {
           const why = kernelEventReason(ev, w);
           if (!why) continue;
           if (ev.kind === "lost") this.#log.warn("kernel notifications lost", { why: ev.reason });
-          this.#request("kernel");
-          break;
+          whys.add(why);
         }
+        if (!whys.size) continue;
+        if (whys.has("addr") || whys.has("link") || whys.has("lost")) this.#checkUplink();
+        this.#request("kernel");
       }
     } catch (e) {
       if (!signal.aborted) {
@@ -1013,6 +1062,8 @@ export class NodeDaemon {
     const sleeper = new Sleeper();
     while (!signal.aborted) {
       await sleeper.sleep(this.#cfg.reconcileInterval * 1000, signal);
+      if (signal.aborted) return;
+      this.#checkUplink(); // in case a kernel notification was missed
       if (signal.aborted) return;
       this.reconcile("timer");
     }

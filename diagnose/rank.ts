@@ -18,9 +18,9 @@ const SYMPTOM = /^(route\.fib|underlay\.fib|probe\.|trace\.|mtu\.probe)/;
 /**
  * Checks that name the cause of their own family's other failures, on either node: ranked first
  * within the family (a firewall dropping TCP 179 on one node is why both nodes' sessions are
- * down).
+ * down; a node that lost its lease's address or its carrier is why the other cannot resolve it).
  */
-const FAMILY_CAUSE = new Set(["bgp.port"]);
+const FAMILY_CAUSE = new Set(["bgp.port", "underlay.address", "underlay.link"]);
 
 function familyRank(id: string): number {
   const i = (FAMILY_ORDER as readonly string[]).indexOf(familyOf(id));

@@ -473,6 +473,31 @@ Deno.test({
         await sh("ip", "-n", `${lab.plan.options.name}-lan`, "link", "set", "n2", "up");
       });
 
+      await fault(
+        "underlay: n2 renumbered under its stopped daemon -> underlay.address, ranked first",
+        async () => {
+          stop("n2");
+          await sh("ip", "-n", ns("n2"), "addr", "del", "192.168.77.12/24", "dev", "eth0");
+          await sh("ip", "-n", ns("n2"), "addr", "add", "192.168.77.52/24", "dev", "eth0");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "underlay.address",
+            node: "n2",
+            evidence: "addresses=192.168.77.52/24 dev eth0",
+            fix: "leases again with the new address",
+          });
+          assertStringIncludes(c.summary, "publishes node IP 192.168.77.12");
+          assertEquals(fails(r)[0]?.id, "daemon.running", show(r)); // the stopped daemon: first
+          assertEquals(fails(r)[1]?.id, "underlay.address", show(r));
+        },
+        async () => {
+          await sh("ip", "-n", ns("n2"), "addr", "del", "192.168.77.52/24", "dev", "eth0");
+          await sh("ip", "-n", ns("n2"), "addr", "add", "192.168.77.12/24", "dev", "eth0");
+          cont("n2");
+        },
+      );
+
       await fault("pod: n2-p1's eth0 with ARP off -> pod.eth0", async () => {
         await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "off");
       }, (r) => {

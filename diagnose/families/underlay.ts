@@ -1,7 +1,7 @@
 /**
- * `underlay`: each node reaches the other's node IP (the kernel's FIB answer and the neighbour
- * state of the next hop on the uplink), and the encapsulated traffic is not dropped on arrival:
- * the static verdict of the destination's input hook for the backend's UDP port (vxlan) or IP
+ * `underlay`: each node holds the node IP its lease publishes, its uplink is up, it reaches the
+ * other's node IP (the kernel's FIB answer and the neighbour state of the next hop on the
+ * uplink), and the encapsulated traffic is not dropped on arrival: the static verdict of the destination's input hook for the backend's UDP port (vxlan) or IP
  * protocol (ipip), plus the kernel's UDP error counters.
  *
  * @module
@@ -160,6 +160,40 @@ function uplinkState(node: NodeView): CheckResult[] {
   })];
 }
 
+/**
+ * The node holds the address its lease publishes: other nodes send its pods' traffic (routes,
+ * tunnel FDB entries, BGP next hops) to the lease's publicIP, so a node renumbered under its
+ * daemon (DHCP, a moved VM) receives none of it while every route looks right.
+ */
+function addressCheck(node: NodeView): CheckResult[] {
+  const k = node.kernel, ip = node.lease?.publicIP;
+  if (!k || !ip) return [];
+  const holder = k.linkWithAddr(ip);
+  if (holder) {
+    return [
+      pass("underlay.address", node.name, `${node.name} holds its lease's node IP ${ip}`, {
+        evidence: { publicIP: ip, dev: holder.name },
+      }),
+    ];
+  }
+  const up = uplinkOf(node);
+  const held = k.addrs().filter((a) => a.family === 4 && (!up || a.index === up.index))
+    .map((a) => `${a.cidr} dev ${k.link(a.index)?.name ?? a.index}`);
+  return [
+    fail(
+      "underlay.address",
+      node.name,
+      `${node.name}'s lease publishes node IP ${ip}, which no interface on ${node.name} holds: ` +
+        "other nodes send its pods' traffic to an address nobody answers",
+      {
+        evidence: { leasePublicIP: ip, ...(up ? { uplink: up.name } : {}), addresses: held },
+        fix: `the node was renumbered: skein's daemon leases again with the new address when it ` +
+          `sees the change (its log: "starting over"); if it did not, restart it (or set publicIP)`,
+      },
+    ),
+  ];
+}
+
 /** The underlay family. */
 export const underlayFamily: Family = {
   name: "underlay",
@@ -167,6 +201,8 @@ export const underlayFamily: Family = {
     const [a, b] = pair.nodes;
     if (!a || !b) return [];
     return [
+      ...addressCheck(a),
+      ...addressCheck(b),
       ...uplinkState(a),
       ...uplinkState(b),
       ...reach(a, b),
@@ -176,7 +212,7 @@ export const underlayFamily: Family = {
     ];
   },
   node(d, node) {
-    const out: CheckResult[] = [];
+    const out: CheckResult[] = addressCheck(node).filter((c) => c.status !== "pass");
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease?.subnet) continue;
       const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
