@@ -602,6 +602,71 @@ Deno.test({
       );
 
       await fault(
+        "pod: n2's route of its bridge's subnet deleted -> pod.host gives the route back",
+        async () => {
+          await sh("ip", "-n", ns("n2"), "route", "del", s2, "dev", "cni0");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.host",
+            node: "n2",
+            evidence: "ENETUNREACH",
+            fix: `ip route replace ${s2} dev cni0 proto kernel scope link src ${
+              s2.replace(/0\/24$/, "1")
+            }`,
+          });
+          assertStringIncludes(c.summary, "routes its pod n2-p1 nowhere");
+        },
+        async () => {
+          const gw2 = s2.replace(/0\/24$/, "1");
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "route",
+            "replace",
+            s2,
+            "dev",
+            "cni0",
+            "proto",
+            "kernel",
+            "scope",
+            "link",
+            "src",
+            gw2,
+          );
+        },
+      );
+
+      await fault(
+        "pod: a /32 on n2 takes n2-p1's address off the bridge -> pod.host names the route",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "route",
+            "add",
+            `${pod("n2-p1").ip}/32`,
+            "via",
+            "192.168.77.11",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.host",
+            node: "n2",
+            evidence: `overriddenBy=${pod("n2-p1").ip}/32 via 192.168.77.11 dev eth0`,
+            fix: `ip route del ${pod("n2-p1").ip}/32 via 192.168.77.11 dev eth0`,
+          });
+          assertStringIncludes(c.summary, "overrides the bridge's route");
+        },
+        async () => {
+          await sh("ip", "-n", ns("n2"), "route", "del", `${pod("n2-p1").ip}/32`);
+        },
+      );
+
+      await fault(
         "pod: n1-p1 resolves its gateway to a wrong MAC -> pod.neigh on the pod's side",
         async () => {
           await sh(

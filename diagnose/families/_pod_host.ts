@@ -6,9 +6,11 @@
  * @module
  */
 import type { Link } from "../../net/types.ts";
+import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import { nsExec } from "../path.ts";
+import { flatOf, routeText } from "../route_diff.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
@@ -115,9 +117,74 @@ function bridgedHost(
       );
     }
   }
+  const route = nodeRouteToPod(node, bridge, e);
+  if (route) return route;
   return pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
     evidence: ev,
   });
+}
+
+/**
+ * Bridge mode: the node routes the pod's address onto the bridge (the connected route of the
+ * bridge's address). Without it the node and the traffic it forwards cannot reach any of its
+ * pods while the bridge, the veth and the pod look right.
+ */
+function nodeRouteToPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult | undefined {
+  const k = node.kernel!;
+  const a = k.fib({ dst: e.ip });
+  if (a.ok && a.route.oif === bridge.index) return undefined;
+  const ip = parseIp(e.ip);
+  const within = (cidr: string) => {
+    const c = tryParseCidr(cidr);
+    return c !== undefined && c.family === 4 && contains(c, ip);
+  };
+  const own = k.addrs().find((x) => x.index === bridge.index && within(x.cidr));
+  const subnet = own ? canonicalCidr(own.cidr) : undefined;
+  const routes = k.routes().filter((r) => r.family === 4 && r.table === 254);
+  const connected = routes.some((r) => r.dst === subnet && r.oif === bridge.index);
+  // With the bridge's route in place, a more specific route elsewhere takes the pod's address.
+  const names = new Map(k.links().map((l) => [l.index, l.name]));
+  const override = connected
+    ? routes.filter((r) => r.oif !== bridge.index && within(r.dst))
+      .sort((x, y) => Number(y.dst.split("/")[1]) - Number(x.dst.split("/")[1]))[0]
+    : undefined;
+  const got = a.ok
+    ? `${e.ip}${a.route.gateway ? ` via ${a.route.gateway}` : ""} dev ${
+      a.route.devName ?? a.route.oif
+    } (${a.route.type})`
+    : a.message;
+  const ns = nsExec(node);
+  const fix = override
+    ? `${ns}ip route del ${routeText(flatOf(override, names))}  # after checking who added it`
+    : connected
+    ? `${ns}ip rule show  # a policy rule sends ${e.ip} to another table`
+    : own
+    ? `${ns}ip route replace ${subnet} dev ${bridge.name} proto kernel scope link src ${
+      own.cidr.split("/")[0]
+    }`
+    : `${ns}ip route  # find what sends ${e.ip} elsewhere`;
+  return fail(
+    "pod.host",
+    node.name,
+    `${node.name} routes its pod ${e.podName ?? e.ip} ${
+      a.ok ? `by ${a.route.devName ?? a.route.oif}` : "nowhere"
+    }, not onto ${bridge.name}: ${
+      override
+        ? `${override.dst} overrides the bridge's route`
+        : connected
+        ? "something overrides the bridge's route"
+        : "the route of the bridge's subnet is gone"
+    }`,
+    {
+      evidence: {
+        lookup: `${ns}ip route get ${e.ip}`,
+        kernel: got,
+        bridgeAddress: own?.cidr ?? "none",
+        ...(override ? { overriddenBy: routeText(flatOf(override, names)) } : {}),
+      },
+      fix,
+    },
+  );
 }
 
 /** Routed mode: a /32 to the pod via its host veth, and proxy ARP there. */
