@@ -171,3 +171,23 @@ Deno.test("LeaseInformer: a removal carries the store's last record (its current
   await runUntil(inf, () => removed.length === 2);
   assertEquals(removed, [renewed, lease(2)]);
 });
+
+Deno.test("LeaseInformer: a lease whose backendData alone changed (a new VtepMAC) is an event", async () => {
+  const vx = (mac: string, exp = "2030-01-01T00:00:00.000Z"): Lease => ({
+    ...lease(1, undefined, exp),
+    backendType: "vxlan",
+    backendData: { VtepMAC: mac },
+  });
+  const s = scripted([{ leases: [vx("0a:00:00:00:00:01")], revision: rev(1) }], [[
+    { events: [{ type: "added", lease: vx("0a:00:00:00:00:02") }], revision: rev(2) },
+    {
+      events: [{ type: "added", lease: vx("0a:00:00:00:00:02", "2031-01-01T00:00:00.000Z") }],
+      revision: rev(3),
+    },
+    "hang",
+  ]]);
+  const batches: InformerBatch[] = [];
+  const inf = new LeaseInformer({ store: s.store, onChange: (b) => batches.push(b) });
+  await runUntil(inf, () => inf.revision === rev(3));
+  assertEquals(flat(batches), ["list@1:added n1", "watch@2:added n1"]);
+});

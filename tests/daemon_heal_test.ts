@@ -181,6 +181,24 @@ logLevel: debug
         }
       });
 
+      // node-b's VTEP MAC changes (its device was recreated) and nothing else: programmed without
+      // the timer (store/informer_test.ts proves the datastore event itself now says so).
+      await store.acquire({
+        node: "node-b",
+        publicIP: "192.168.77.2",
+        backendType: "vxlan",
+        backendData: { VtepMAC: "0a:00:00:00:77:12" },
+        ttlSeconds: 600,
+      });
+      await healed(
+        "node-b's new VTEP MAC in the neighbour and FDB entries",
+        () =>
+          neighMac(a) === "0a:00:00:00:77:12" &&
+          bridgej(a, "fdb", "show", "dev", "skein.1").some((x: Json) =>
+            x.mac === "0a:00:00:00:77:12" && x.dst === "192.168.77.2"
+          ),
+      );
+
       const m = parsePrometheus((await httpGet(listen, "/metrics")).body);
       assertEquals(m.get('skein_reconcile_total{trigger="timer"}') ?? 0, 0, "the timer never ran");
       assert((m.get('skein_reconcile_total{trigger="kernel"}') ?? 0) >= 6, log());
