@@ -133,6 +133,8 @@ export class NodeDaemon {
   #backend?: Backend;
   #setup?: SetupResult;
   #uplink?: UplinkChoice;
+  /** When #ownLeaseWrong() last asked for a renewal (ms). */
+  #lastOwnFix = 0;
   /** The running run()'s own abort, and why it starts over (set by #checkUplink()). */
   #restart?: { ac: AbortController; why?: string };
   #routesOk = false;
@@ -752,14 +754,16 @@ export class NodeDaemon {
         });
       }
       const mine = own ? this.#informer.leases().get(leaseKey(own)) : undefined;
-      if (own && (!mine || mine.node !== own.node)) this.#renewNow();
+      if (own && (!mine || this.#ownLeaseWrong(mine))) this.#renewNow();
     }
     for (const ev of b.events) {
       if (own && ev.lease.subnet === own.subnet) {
-        if (b.source === "watch" && (ev.type === "removed" || ev.lease.node !== own.node)) {
+        if (b.source === "watch" && (ev.type === "removed" || this.#ownLeaseWrong(ev.lease))) {
           this.#log.warn("this node's lease changed in the datastore; renewing now", {
             subnet: own.subnet,
             event: ev.type,
+            node: ev.lease.node || undefined,
+            publicIP: ev.lease.publicIP || undefined,
           });
           this.#renewNow();
         }
@@ -790,6 +794,21 @@ export class NodeDaemon {
       publicIP: this.#uplink!.publicIP,
       backendData: this.#setup?.backendData ?? {},
     };
+  }
+
+  /**
+   * The datastore's record of this node's subnet says another node or another node IP than this
+   * daemon publishes (someone rewrote it): other nodes would route to it. Renewing puts it back;
+   * for the node IP at most once per 5 s, so two daemons given one node name do not renew in a
+   * storm.
+   */
+  #ownLeaseWrong(l: Lease): boolean {
+    const own = this.#lease;
+    if (!own || !this.#uplink) return false;
+    if (l.node !== own.node) return true;
+    if (l.publicIP === this.#uplink.publicIP || Date.now() - this.#lastOwnFix < 5000) return false;
+    this.#lastOwnFix = Date.now();
+    return true;
   }
 
   /** Renew at once (the lease changed hands, the backend data changed, the datastore is back). */

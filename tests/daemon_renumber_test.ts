@@ -93,3 +93,28 @@ Deno.test({
       });
     }),
 });
+
+Deno.test({
+  name: "daemon: its lease rewritten in the datastore with another node IP -> put back at once",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("rw", { backend: "vxlan", nodes: 2, leaseTtl: 600 }, async (lab) => {
+      const n2 = lab.plan.nodes.find((x) => x.name === "n2")!;
+      const subnet = JSON.parse(Deno.readTextFileSync(n2.leaseFile)).subnet as string;
+      const file = `${lab.plan.storeDir}/subnets/${subnet.replace("/", "-")}.json`;
+      const record = JSON.parse(Deno.readTextFileSync(file));
+      assertEquals(record.PublicIP, "192.168.77.12");
+      Deno.writeTextFileSync(file, JSON.stringify({ ...record, PublicIP: "192.168.77.99" }) + "\n");
+      // The lease TTL is 600 s: only the daemon's watch of its own record can put it back now.
+      await waitFor("n2's record back to its node IP", () =>
+        JSON.parse(Deno.readTextFileSync(file)).PublicIP === "192.168.77.12", {
+        ms: 10_000,
+        log: () =>
+          Deno.readTextFileSync(n2.logFile),
+      });
+      assertStringIncludes(Deno.readTextFileSync(n2.logFile), "this node's lease changed");
+      assert(await pings(lab, "n1-p1", "n2-p1"));
+    }),
+});

@@ -485,7 +485,7 @@ Deno.test({
             id: "underlay.address",
             node: "n2",
             evidence: "addresses=192.168.77.52/24 dev eth0",
-            fix: "leases again with the new address",
+            fix: "publishes the address it holds",
           });
           assertStringIncludes(c.summary, "publishes node IP 192.168.77.12");
           assertEquals(fails(r)[0]?.id, "daemon.running", show(r)); // the stopped daemon: first

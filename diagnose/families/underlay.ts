@@ -187,8 +187,10 @@ function addressCheck(node: NodeView): CheckResult[] {
         "other nodes send its pods' traffic to an address nobody answers",
       {
         evidence: { leasePublicIP: ip, ...(up ? { uplink: up.name } : {}), addresses: held },
-        fix: `the node was renumbered: skein's daemon leases again with the new address when it ` +
-          `sees the change (its log: "starting over"); if it did not, restart it (or set publicIP)`,
+        fix:
+          `${node.name}'s daemon publishes the address it holds, at once when it sees the node ` +
+          `renumbered or its record rewritten (its log: "starting over", "this node's lease ` +
+          `changed"); if the lease stays wrong, restart it (or set publicIP in its config)`,
       },
     ),
   ];
