@@ -14,7 +14,7 @@ import {
   type NetHandle,
   SKEIN_CNI_ROUTE_PROTOCOL,
 } from "../net/mod.ts";
-import { formatIp, parseCidr } from "../net/cidr.ts";
+import { formatIp, formatMac, ipToBytes, parseCidr, parseIp } from "../net/cidr.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { NetConf } from "./netconf.ts";
 import type { CniResult, ResultIp, ResultRoute } from "./result.ts";
@@ -144,13 +144,30 @@ function addPodRoute(
   );
 }
 
+/**
+ * The MAC a new bridge is created with: 0a:58 and the last four bytes of the pods' gateway (the
+ * Kubernetes convention for addresses derived from IPs), undefined without a gateway. A bridge
+ * given no MAC takes its lowest port's and changes it as pods come and go: when the pod whose
+ * veth lent it goes away, every other pod's neighbour entry for the gateway points nowhere until
+ * ARP notices (seconds of loss). One set at creation stays (addr_assign_type 3).
+ */
+export function bridgeMac(ips: readonly ResultIp[]): string | undefined {
+  const gws = ips.map((i) => i.gateway).filter((g): g is string => g !== undefined)
+    .map(parseIp).sort((a, b) => a.family - b.family); // IPv4 first
+  const gw = gws[0];
+  if (!gw) return undefined;
+  const b = ipToBytes(gw).slice(-4);
+  return formatMac(new Uint8Array([0x0a, 0x58, ...b]));
+}
+
 /** Finds or creates the bridge, up, with MTU and promiscuity as configured. */
-function ensureBridge(o: WireOptions): Link {
+function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
   const name = o.conf.bridge;
   let br = o.host.linkFind(name);
   if (!br) {
     try {
-      br = o.host.linkAdd({ kind: "bridge", name, mtu: o.mtu, up: true });
+      const mac = bridgeMac(ips);
+      br = o.host.linkAdd({ kind: "bridge", name, mtu: o.mtu, up: true, ...(mac ? { mac } : {}) });
     } catch (e) {
       if (!isNetlinkError(e, "EEXIST")) {
         throw new CniError(CniCode.Internal, `cannot create bridge ${name}`, (e as Error).message);
@@ -184,7 +201,7 @@ function ensureBridge(o: WireOptions): Link {
  */
 export function wireBridge(o: WireOptions): CniResult {
   const ips = o.ipam.ips ?? [];
-  const br = ensureBridge(o);
+  const br = ensureBridge(o, ips);
   mark("bridge ready");
   if (o.conf.isGateway) {
     for (const ip of ips) {

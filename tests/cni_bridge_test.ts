@@ -69,6 +69,9 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
       assertEquals((r2.ips as { version: string }[]).map((i) => i.version), ["4", "6"]);
       // --- the kernel, through iproute2 as the oracle
       assertEquals(addrs(host, "cni0").sort(), ["10.250.1.1/24", "fd00:250:1::1/64"]);
+      // The bridge's MAC is its own (0a:58 + the gateway), not borrowed from a port.
+      const brMac = () => links(host).find((l) => l.ifname === "cni0")!.address;
+      assertEquals(brMac(), "0a:58:0a:fa:01:01");
       const hostVeth = ifs1[1]!.name;
       const hl = links(host).find((l) => l.ifname === hostVeth)!;
       assertEquals([hl.master, hl.mtu], ["cni0", 1400]);
@@ -160,6 +163,7 @@ Deno.test("cni bridge mode: dual-stack ADD, ping, ipMasq, CHECK drift, GC, DEL",
       });
       assertEquals(links(host).some((l) => l.ifname === hostVeth), false);
       assertEquals(links(ns.p1!).map((l) => l.ifname), ["lo"]);
+      assertEquals(brMac(), "0a:58:0a:fa:01:01", "the bridge's MAC stays as pods go");
       await callOk({
         command: "DEL",
         conf: conf("1.0.0"),

@@ -580,6 +580,34 @@ Deno.test({
       );
 
       await fault(
+        "pod: n2-p1's host veth taken off the bridge -> pod.host puts it back (not read as a routed pod)",
+        async () => {
+          await sh("ip", "-n", ns("n2"), "link", "set", await hostVeth("n2-p1", "n2"), "nomaster");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.host",
+            node: "n2",
+            evidence: "master=none",
+            fix: "master cni0",
+          });
+          assertStringIncludes(c.summary, "on no bridge, not on cni0");
+        },
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "link",
+            "set",
+            await hostVeth("n2-p1", "n2"),
+            "master",
+            "cni0",
+          );
+        },
+      );
+
+      await fault(
         "pod: STP turned on at n1's bridge holds n1-p1's re-enabled port listening -> pod.host",
         async () => {
           const v = await hostVeth("n1-p1", "n1");

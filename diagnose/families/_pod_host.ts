@@ -8,7 +8,7 @@
 import type { Link } from "../../net/types.ts";
 import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass } from "../check.ts";
-import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
 import { nsExec } from "../path.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
@@ -88,7 +88,9 @@ function bridgedHost(
     return fail(
       "pod.host",
       node.name,
-      `host veth ${host.name} is on ${ev.master}, not ${node.facts.bridge}`,
+      `host veth ${host.name} is ${
+        ev.master === "none" ? "on no bridge" : `on ${ev.master}`
+      }, not on ${node.facts.bridge}: the bridge forwards nothing to it`,
       {
         evidence: ev,
         fix: `${nsExec(node)}ip link set ${host.name} master ${node.facts.bridge}`,
@@ -257,8 +259,21 @@ export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[
     ];
   }
   return [
-    host.masterIndex !== undefined
+    podModeOf(d, e) === "bridge"
       ? bridgedHost(node, host, e, ev, podGatewayTo(d, e, peer.ip))
       : routedHost(node, host, e.ip, ev),
   ];
+}
+
+/**
+ * How pod `e` is attached, from inside it: a /32 address is the routed mode's (cni/modes.ts:
+ * a link-local gateway answered by the host veth), anything wider a bridge's. Read from the pod,
+ * not from the host veth, so a veth that fell off its bridge is not taken for a routed pod.
+ */
+export function podModeOf(d: Diagnosis, e: Endpoint): PodMode {
+  const k = podKernel(d, e), eth0 = k?.link("eth0");
+  const own = k?.addrs().find((a) =>
+    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
+  );
+  return own?.cidr.endsWith("/32") ? "routed" : "bridge";
 }

@@ -12,7 +12,7 @@ import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix } from "../path.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
-import { hostVethOf } from "./_pod_host.ts";
+import { hostVethOf, podModeOf } from "./_pod_host.ts";
 
 /** Whose entries are judged, for what address, and what they must say. */
 interface NeighQuestion {
@@ -144,7 +144,7 @@ function nextHopOwner(
     return mac ? { mac, owner, fix: arpFix(nsPrefix(peer.netns), "eth0") } : undefined;
   }
   const host = hostVethOf(d, e);
-  const dev = host && host.masterIndex === undefined ? host : k.linkWithAddr(hop);
+  const dev = host && podModeOf(d, e) === "routed" ? host : k.linkWithAddr(hop);
   if (!dev?.mac) return undefined;
   const proxy = dev === host ? " (proxy ARP)" : "";
   return {

@@ -15,7 +15,7 @@ import type { Kernel } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix } from "../path.ts";
 import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
-import { podGatewayTo, podHost } from "./_pod_host.ts";
+import { podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
@@ -118,7 +118,7 @@ function defaultRouteCheck(
   const node = e.node!, k = node.kernel!, bridge = k.link(node.facts.bridge);
   const flowGw = podGatewayTo(d, e, peer.ip)?.ip;
   const onBridge = bridge !== undefined && node.facts.gatewayOnBridge !== false &&
-    k.link(podKernel(d, e)!.link("eth0")?.parentIndex ?? -1)?.masterIndex === bridge.index;
+    podModeOf(d, e) === "bridge";
   if (onBridge && def.gateway && def.gateway !== flowGw) {
     const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
     if (!held.some((x) => x.cidr.split("/")[0] === def.gateway)) {
