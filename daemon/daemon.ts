@@ -797,16 +797,18 @@ export class NodeDaemon {
   }
 
   /**
-   * The datastore's record of this node's subnet says another node or another node IP than this
-   * daemon publishes (someone rewrote it): other nodes would route to it. Renewing puts it back;
-   * for the node IP at most once per 5 s, so two daemons given one node name do not renew in a
-   * storm.
+   * The datastore's record of this node's subnet says another node, node IP or backend type than
+   * this daemon publishes (someone rewrote it): other nodes would route by it. Renewing puts it
+   * back; for all but the node at most once per 5 s, so two daemons given one node name do not
+   * renew in a storm.
    */
   #ownLeaseWrong(l: Lease): boolean {
     const own = this.#lease;
     if (!own || !this.#uplink) return false;
     if (l.node !== own.node) return true;
-    if (l.publicIP === this.#uplink.publicIP || Date.now() - this.#lastOwnFix < 5000) return false;
+    // backendData is not compared: the stores spell its keys their own way (vtepMAC, VtepMAC).
+    const same = l.publicIP === this.#uplink.publicIP && l.backendType === this.#cfg.backend.type;
+    if (same || Date.now() - this.#lastOwnFix < 5000) return false;
     this.#lastOwnFix = Date.now();
     return true;
   }
