@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { NetlinkError } from "./errors.ts";
+import { isNetlinkError, NetlinkError } from "./errors.ts";
 import { closeFd, openNetnsFd, withNetns } from "./netns.ts";
 import { getNum, NetlinkDecodeError } from "./nl/attr.ts";
 import * as C from "./nl/consts.ts";
@@ -43,6 +43,12 @@ import {
   neighRequest,
 } from "./nl/neigh.ts";
 import { NetlinkSocket } from "./socket.ts";
+import {
+  tcFilterDumpRequest,
+  tcFilterFromMessage,
+  tcQdiscDumpRequest,
+  tcQdiscFromMessage,
+} from "./nl/tc.ts";
 import type {
   Addr,
   AddrOptions,
@@ -61,6 +67,8 @@ import type {
   RouteFilter,
   RouteGetResult,
   RouteOptions,
+  TcFilter,
+  TcHook,
 } from "./types.ts";
 
 /** Options for openHandle(). */
@@ -551,6 +559,43 @@ export class Handle implements NetHandle {
   }
   neighDel(opts: NeighOptions): void {
     this.#neigh("del", "delete", opts);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Traffic control (read only)
+
+  /**
+   * The tc filters of a link on its ingress hook (an ingress or clsact qdisc), its egress hook
+   * (clsact) and its root qdisc: `tc filter show dev DEV ingress`, `... egress`, `... root`.
+   * A root qdisc that takes no filters has none (the kernel's EINVAL/ENOENT/EOPNOTSUPP).
+   */
+  tcFilters(dev: string | number): TcFilter[] {
+    const op = `Cannot list tc filters of ${dev}`;
+    const index = this.index(dev, op);
+    const kinds = new Set(
+      this.#sock.dump(tcQdiscDumpRequest(), `${op} (qdiscs)`).map(tcQdiscFromMessage)
+        .filter((q) => q.ifindex === index).map((q) => q.kind),
+    );
+    // An ingress qdisc answers a dump for either hook with its one filter list: ask only the
+    // hooks the link has (clsact: both; ingress: ingress).
+    const hooks: TcHook[] = ["root"];
+    if (kinds.has("clsact") || kinds.has("ingress")) hooks.unshift("ingress");
+    if (kinds.has("clsact")) hooks.splice(1, 0, "egress");
+    const out: TcFilter[] = [];
+    for (const hook of hooks) {
+      let msgs;
+      try {
+        msgs = this.#sock.dump(tcFilterDumpRequest(index, hook), `${op} (${hook})`);
+      } catch (e) {
+        if (isNetlinkError(e, "EINVAL", "ENOENT", "EOPNOTSUPP")) continue;
+        throw e;
+      }
+      for (const m of msgs) {
+        const f = tcFilterFromMessage(m, hook);
+        if (f) out.push(f);
+      }
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------

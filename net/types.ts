@@ -454,3 +454,36 @@ export interface RouteBatchOp {
   op: "add" | "replace" | "del";
   route: RouteOptions;
 }
+
+/** A tc hook a filter hangs on: ingress (ingress or clsact qdisc), egress (clsact), the root qdisc. */
+export type TcHook = "ingress" | "egress" | "root";
+
+/** One action of a tc filter. */
+export interface TcAction {
+  /** "mirred", "gact", ... */
+  kind: string;
+  /** Its verdict (tc_gen.action, TC_ACT_*: 2 SHOT is `drop`, 4 STOLEN, 7 REDIRECT). */
+  verdict?: number;
+  /** mirred: redirect (else mirror), to the ingress (else egress) of link `ifindex`. */
+  mirred?: { redirect: boolean; ingress: boolean; ifindex: number };
+}
+
+/** A tc filter (`tc -j filter show dev DEV ingress`). */
+export interface TcFilter {
+  ifindex: number;
+  hook: TcHook;
+  /** The classifier: "u32", "bpf", "matchall", "flower", ... */
+  kind: string;
+  prio: number;
+  /** ETH_P_* in host order (0x0800 IPv4, 0x0003 all). */
+  protocol: number;
+  handle: number;
+  chain?: number;
+  /** u32 with no (or all-zero-mask) keys, matchall: every packet of the protocol. */
+  matchAll?: boolean;
+  /** u32 classid (flowid). */
+  classid?: number;
+  /** bpf: the program's name and id, and whether its return code is the verdict (`da`). */
+  bpf?: { name?: string; id?: number; directAction: boolean };
+  actions: TcAction[];
+}

@@ -82,6 +82,51 @@ export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
 export const RTM_NEWNSID = 88;
 export const RTM_GETNSID = 90;
+export const RTM_NEWQDISC = 36;
+export const RTM_GETQDISC = 38;
+export const RTM_NEWTFILTER = 44;
+export const RTM_GETTFILTER = 46;
+
+// Traffic control (include/uapi/linux/rtnetlink.h, pkt_sched.h, pkt_cls.h, tc_act/*.h).
+/** TCA_* attributes of qdisc and filter messages. */
+export const TCA_KIND = 1;
+export const TCA_OPTIONS = 2;
+export const TCA_CHAIN = 11;
+/** A filter dump's parent: the ingress hook (ingress or clsact qdisc) and clsact's egress hook. */
+export const TC_H_INGRESS_HOOK = 0xfffffff2;
+export const TC_H_EGRESS_HOOK = 0xfffffff3;
+/** The root qdisc (tcm_parent 0 in a filter dump: the device's root qdisc). */
+export const TC_H_ROOT_QDISC = 0;
+/** u32 classifier: its selector and actions. */
+export const TCA_U32_CLASSID = 1;
+export const TCA_U32_SEL = 5;
+export const TCA_U32_ACT = 7;
+/** bpf classifier. */
+export const TCA_BPF_ACT = 1;
+export const TCA_BPF_NAME = 7;
+export const TCA_BPF_FLAGS = 8;
+export const TCA_BPF_ID = 11;
+/** TCA_BPF_FLAGS: the program's return code is the verdict (`da`). */
+export const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** matchall and flower classifiers: their actions. */
+export const TCA_MATCHALL_ACT = 2;
+export const TCA_FLOWER_ACT = 3;
+/** An action (one element of a classifier's actions, numbered by its order). */
+export const TCA_ACT_KIND = 1;
+export const TCA_ACT_OPTIONS = 2;
+/** mirred and gact parameters (struct tc_mirred, struct tc_gact). */
+export const TCA_MIRRED_PARMS = 2;
+export const TCA_GACT_PARMS = 2;
+/** tc_mirred.eaction. */
+export const TCA_EGRESS_REDIR = 1;
+export const TCA_EGRESS_MIRROR = 2;
+export const TCA_INGRESS_REDIR = 3;
+export const TCA_INGRESS_MIRROR = 4;
+/** TC_ACT_* verdicts (tc_gen.action). */
+export const TC_ACT_OK = 0;
+export const TC_ACT_SHOT = 2;
+export const TC_ACT_STOLEN = 4;
+export const TC_ACT_REDIRECT = 7;
 
 /** Interface flags (IFF_*). */
 export const IFF_UP = 0x1;

@@ -6,7 +6,8 @@
  */
 import { GOLDEN } from "./golden_test.ts";
 import { addrFromMessage, addrRequest } from "./addr.ts";
-import { NetlinkDecodeError } from "./attr.ts";
+import { attr, nest, NetlinkDecodeError } from "./attr.ts";
+import { tcFilterFromMessage, tcQdiscFromMessage } from "./tc.ts";
 import * as C from "./consts.ts";
 import { linkFromMessage } from "./link.ts";
 import {
@@ -69,6 +70,96 @@ function seeds(): Uint8Array[] {
         state: "permanent",
       } as never),
     ),
+    // A u32 filter with one key and a mirred redirect, shaped like the kernel's dump reply.
+    encode({
+      type: C.RTM_NEWTFILTER,
+      flags: 0,
+      seq: 0,
+      pid: 0,
+      header: { family: 0, ifindex: 2, handle: 0x800800, parent: 0xfffffff2, info: 0x50008 },
+      attrs: [
+        attr(C.TCA_KIND, "u32"),
+        nest(C.TCA_OPTIONS, [
+          attr(
+            C.TCA_U32_SEL,
+            new Uint8Array([
+              1,
+              0,
+              1,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              255,
+              255,
+              0,
+              0,
+              10,
+              9,
+              0,
+              0,
+              16,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+              0,
+            ]),
+          ),
+          nest(C.TCA_U32_ACT, [
+            nest(1, [
+              attr(C.TCA_ACT_KIND, "mirred"),
+              nest(C.TCA_ACT_OPTIONS, [
+                attr(
+                  C.TCA_MIRRED_PARMS,
+                  new Uint8Array([
+                    1,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    4,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                  ]),
+                ),
+              ]),
+            ]),
+          ]),
+        ]),
+      ],
+    }),
     encode(
       fdbRequest("append", {
         index: 4,
@@ -103,6 +194,11 @@ function decodeAll(bytes: Uint8Array): void {
       case C.RTM_DELROUTE:
       case C.RTM_GETROUTE:
         routeFromMessage(m);
+        break;
+      case C.RTM_NEWTFILTER:
+      case C.RTM_GETTFILTER:
+        tcFilterFromMessage(m, "ingress");
+        tcQdiscFromMessage(m);
         break;
       default:
         neighFromMessage(m);

@@ -20,7 +20,7 @@ import {
 import * as C from "./consts.ts";
 import { NLMSG_HDRLEN, type Writer } from "./writer.ts";
 import { LINK_SCHEMA } from "./schemas.ts";
-import { ADDR_SCHEMA, NEIGH_SCHEMA, NSID_SCHEMA, ROUTE_SCHEMA } from "./schemas.ts";
+import { ADDR_SCHEMA, NEIGH_SCHEMA, NSID_SCHEMA, ROUTE_SCHEMA, TC_SCHEMA } from "./schemas.ts";
 
 /** A decoded rtnetlink message. `header` is the family struct (ifinfomsg, rtmsg, ...). */
 export interface NlMessage {
@@ -81,6 +81,21 @@ export const NDMSG: StructCodec = {
   ],
 };
 
+/** struct tcmsg (qdisc and filter messages). */
+export const TCMSG: StructCodec = {
+  name: "tcmsg",
+  size: 20,
+  fields: [
+    ["family", "u8"],
+    ["_pad1", "u8"],
+    ["_pad2", "u16"],
+    ["ifindex", "s32"],
+    ["handle", "u32"],
+    ["parent", "u32"],
+    ["info", "u32"],
+  ],
+};
+
 /** struct rtgenmsg, padded to 4 bytes as the kernel parses it (RTM_GETNSID). */
 export const RTGENMSG: StructCodec = {
   name: "rtgenmsg",
@@ -115,6 +130,11 @@ export function layoutOf(type: number): { struct: StructCodec; schema: Schema } 
     case C.RTM_NEWNSID:
     case C.RTM_GETNSID:
       return { struct: RTGENMSG, schema: NSID_SCHEMA };
+    case C.RTM_NEWQDISC:
+    case C.RTM_GETQDISC:
+    case C.RTM_NEWTFILTER:
+    case C.RTM_GETTFILTER:
+      return { struct: TCMSG, schema: TC_SCHEMA };
   }
   return undefined;
 }

@@ -249,3 +249,65 @@ export const NSID_SCHEMA: Schema = {
     [C.NETNSA_FD]: ["fd", "u32"],
   },
 };
+
+/** One tc action: its kind, and the parameters of the kinds skein reads (mirred, gact). */
+export const TC_ACT_SCHEMA: Schema = {
+  name: "TCA_ACT",
+  attrs: {
+    [C.TCA_ACT_KIND]: ["kind", "string"],
+    [C.TCA_ACT_OPTIONS]: ["options", {
+      nestedBy: C.TCA_ACT_KIND,
+      schemas: {
+        mirred: { name: "TCA_MIRRED", attrs: { [C.TCA_MIRRED_PARMS]: ["parms", "bytes"] } },
+        gact: { name: "TCA_GACT", attrs: { [C.TCA_GACT_PARMS]: ["parms", "bytes"] } },
+      },
+    }],
+  },
+};
+
+/** A classifier's actions: attributes 1..32 (TCA_ACT_MAX_PRIO), in order. */
+export const TC_ACTIONS_SCHEMA: Schema = {
+  name: "TCA_ACT_LIST",
+  attrs: Object.fromEntries(
+    Array.from({ length: 32 }, (_, i) => [i + 1, ["action", { nested: TC_ACT_SCHEMA }] as const]),
+  ),
+};
+
+/** TCA_* of qdisc and filter messages; TCA_OPTIONS decoded for the classifiers skein judges. */
+export const TC_SCHEMA: Schema = {
+  name: "TCA",
+  attrs: {
+    [C.TCA_KIND]: ["kind", "string"],
+    [C.TCA_OPTIONS]: ["options", {
+      nestedBy: C.TCA_KIND,
+      schemas: {
+        u32: {
+          name: "TCA_U32",
+          attrs: {
+            [C.TCA_U32_CLASSID]: ["classid", "u32"],
+            [C.TCA_U32_SEL]: ["sel", "bytes"],
+            [C.TCA_U32_ACT]: ["act", { nested: TC_ACTIONS_SCHEMA }],
+          },
+        },
+        bpf: {
+          name: "TCA_BPF",
+          attrs: {
+            [C.TCA_BPF_ACT]: ["act", { nested: TC_ACTIONS_SCHEMA }],
+            [C.TCA_BPF_NAME]: ["name", "string"],
+            [C.TCA_BPF_FLAGS]: ["flags", "u32"],
+            [C.TCA_BPF_ID]: ["id", "u32"],
+          },
+        },
+        matchall: {
+          name: "TCA_MATCHALL",
+          attrs: { [C.TCA_MATCHALL_ACT]: ["act", { nested: TC_ACTIONS_SCHEMA }] },
+        },
+        flower: {
+          name: "TCA_FLOWER",
+          attrs: { [C.TCA_FLOWER_ACT]: ["act", { nested: TC_ACTIONS_SCHEMA }] },
+        },
+      },
+    }],
+    [C.TCA_CHAIN]: ["chain", "u32"],
+  },
+};

@@ -1,0 +1,134 @@
+/**
+ * Traffic-control filter messages (RTM_GETTFILTER dumps): the request for one hook of a device,
+ * and the decoder to skein's `TcFilter` (`tc -j filter show dev DEV ingress|egress`). Read only:
+ * skein installs no tc filters; diagnose looks for ones that drop or redirect pod traffic.
+ *
+ * @module
+ */
+import type { TcAction, TcFilter, TcHook } from "../types.ts";
+import { type Attr, getAttr, getNested, getNum, getStr } from "./attr.ts";
+import * as C from "./consts.ts";
+import type { NlMessage } from "./message.ts";
+
+/** The tcm_parent of a filter dump for each hook. */
+const HOOK_PARENT: Record<TcHook, number> = {
+  ingress: C.TC_H_INGRESS_HOOK,
+  egress: C.TC_H_EGRESS_HOOK,
+  root: C.TC_H_ROOT_QDISC,
+};
+
+/** `tc filter show dev INDEX ingress|egress` (root: the root qdisc's filters). */
+export function tcFilterDumpRequest(ifindex: number, hook: TcHook): NlMessage {
+  return {
+    type: C.RTM_GETTFILTER,
+    flags: C.NLM_F_REQUEST | C.NLM_F_DUMP,
+    seq: 0,
+    pid: 0,
+    header: { family: 0, ifindex, handle: 0, parent: HOOK_PARENT[hook], info: 0 },
+    attrs: [],
+  };
+}
+
+/** `tc qdisc show` (every link's qdiscs; the kernel dumps them all). */
+export function tcQdiscDumpRequest(): NlMessage {
+  return {
+    type: C.RTM_GETQDISC,
+    flags: C.NLM_F_REQUEST | C.NLM_F_DUMP,
+    seq: 0,
+    pid: 0,
+    header: { family: 0, ifindex: 0, handle: 0, parent: 0, info: 0 },
+    attrs: [],
+  };
+}
+
+/** A RTM_NEWQDISC message's link and kind ("clsact", "ingress", "noqueue", "tbf", ...). */
+export function tcQdiscFromMessage(m: NlMessage): { ifindex: number; kind: string } {
+  return { ifindex: m.header["ifindex"] ?? 0, kind: getStr(m.attrs, C.TCA_KIND) ?? "" };
+}
+
+/** One action (TCA_ACT_*): its kind, a mirred's target, a gact's verdict. */
+function actionOf(a: Attr[]): TcAction {
+  const kind = getStr(a, C.TCA_ACT_KIND) ?? "";
+  const out: TcAction = { kind };
+  const opts = getNested(a, C.TCA_ACT_OPTIONS);
+  const parms = opts ? getAttr(opts, C.TCA_MIRRED_PARMS) : undefined; // = TCA_GACT_PARMS
+  if (!(parms instanceof Uint8Array) || parms.length < 20) return out;
+  const dv = new DataView(parms.buffer, parms.byteOffset, parms.byteLength);
+  out.verdict = dv.getInt32(8, true); // struct tc_gen: index, capab, action, refcnt, bindcnt
+  if (kind === "mirred" && parms.length >= 28) {
+    const e = dv.getInt32(20, true);
+    out.mirred = {
+      redirect: e === C.TCA_EGRESS_REDIR || e === C.TCA_INGRESS_REDIR,
+      ingress: e === C.TCA_INGRESS_REDIR || e === C.TCA_INGRESS_MIRROR,
+      ifindex: dv.getUint32(24, true),
+    };
+  }
+  return out;
+}
+
+/** A u32 selector matches every packet: no keys, or every key's mask 0. */
+function u32MatchesAll(sel: Uint8Array): boolean {
+  if (sel.length < 16) return false;
+  const nkeys = sel[2]!;
+  const dv = new DataView(sel.buffer, sel.byteOffset, sel.byteLength);
+  for (let i = 0; i < nkeys; i++) {
+    const at = 16 + i * 16;
+    if (at + 4 > sel.length) return false;
+    if (dv.getUint32(at, false) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads a RTM_NEWTFILTER message of a dump for `hook` as skein's TcFilter; undefined for the
+ * messages that are no filter of their own (a u32 hash table, a classifier with no options).
+ */
+export function tcFilterFromMessage(m: NlMessage, hook: TcHook): TcFilter | undefined {
+  const h = m.header;
+  const kind = getStr(m.attrs, C.TCA_KIND);
+  const opts = getNested(m.attrs, C.TCA_OPTIONS);
+  if (!kind || !opts) return undefined;
+  const info = h["info"] ?? 0;
+  const f: TcFilter = {
+    ifindex: h["ifindex"] ?? 0,
+    hook,
+    kind,
+    prio: info >>> 16,
+    protocol: ((info & 0xff) << 8) | ((info >>> 8) & 0xff), // network order in the low 16 bits
+    handle: h["handle"] ?? 0,
+    actions: [],
+  };
+  const chain = getNum(m.attrs, C.TCA_CHAIN);
+  if (chain !== undefined) f.chain = chain;
+  const actAttr = kind === "u32"
+    ? C.TCA_U32_ACT
+    : kind === "bpf"
+    ? C.TCA_BPF_ACT
+    : kind === "matchall"
+    ? C.TCA_MATCHALL_ACT
+    : kind === "flower"
+    ? C.TCA_FLOWER_ACT
+    : undefined;
+  const acts = actAttr !== undefined ? getNested(opts, actAttr) : undefined;
+  for (const a of acts ?? []) if (Array.isArray(a.value)) f.actions.push(actionOf(a.value));
+  if (kind === "u32") {
+    const sel = getAttr(opts, C.TCA_U32_SEL);
+    if (!(sel instanceof Uint8Array)) return undefined; // the hash table, not a filter
+    f.matchAll = u32MatchesAll(sel);
+    const classid = getNum(opts, C.TCA_U32_CLASSID);
+    if (classid !== undefined) f.classid = classid;
+  } else if (kind === "matchall") {
+    f.matchAll = true;
+  } else if (kind === "bpf") {
+    const flags = getNum(opts, C.TCA_BPF_FLAGS) ?? 0;
+    const b: NonNullable<TcFilter["bpf"]> = {
+      directAction: (flags & C.TCA_BPF_FLAG_ACT_DIRECT) !== 0,
+    };
+    const name = getStr(opts, C.TCA_BPF_NAME);
+    if (name !== undefined) b.name = name;
+    const id = getNum(opts, C.TCA_BPF_ID);
+    if (id !== undefined) b.id = id;
+    f.bpf = b;
+  }
+  return f;
+}
