@@ -19,6 +19,7 @@ import {
   type Route,
   type RouteGetResult,
   sysctlPath,
+  type TcFilter,
   withNetns,
 } from "../net/mod.ts";
 
@@ -46,6 +47,7 @@ export class Kernel {
   #fdbs?: Fdb[];
   #stats?: Map<number, LinkStats>;
   #sysctls = new Map<string, string | undefined>();
+  #tc = new Map<number, TcFilter[]>();
 
   /** Opens a handle in `netns` (a path; undefined: this process's namespace). */
   constructor(netns?: string) {
@@ -104,6 +106,16 @@ export class Kernel {
   /** `bridge fdb show` */
   fdbs(): Fdb[] {
     return this.#fdbs ??= this.#h.fdbList();
+  }
+
+  /** `tc filter show dev DEV ingress|egress|root`, cached per link; an error is thrown as is. */
+  tcFilters(index: number): TcFilter[] {
+    let f = this.#tc.get(index);
+    if (!f) {
+      f = this.#h.tcFilters(index);
+      this.#tc.set(index, f);
+    }
+    return f;
   }
 
   /** `ip -s link show`: counters by link index (fresh: counters change). */

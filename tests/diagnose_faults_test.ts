@@ -821,6 +821,50 @@ Deno.test({
         },
       );
 
+      await fault(
+        "tc: a match-all ingress filter on n2's uplink redirects everything to lo -> tc.filters",
+        async () => {
+          await sh("tc", "-n", ns("n2"), "qdisc", "add", "dev", "eth0", "clsact");
+          await sh(
+            "tc",
+            "-n",
+            ns("n2"),
+            "filter",
+            "add",
+            "dev",
+            "eth0",
+            "ingress",
+            "prio",
+            "7",
+            "protocol",
+            "ip",
+            "u32",
+            "match",
+            "u32",
+            "0",
+            "0",
+            "action",
+            "mirred",
+            "egress",
+            "redirect",
+            "dev",
+            "lo",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "tc.filters",
+            node: "n2",
+            evidence: "dev eth0 ingress prio 7 protocol ip u32 (every packet)",
+            fix: "tc filter del dev eth0 ingress prio 7",
+          });
+          assertStringIncludes(c.summary, "redirects them to lo");
+        },
+        async () => {
+          await sh("tc", "-n", ns("n2"), "qdisc", "del", "dev", "eth0", "clsact");
+        },
+      );
+
       await t.step(
         "pod (routed mode): a healthy routed pod passes; proxy_arp off on its host veth -> pod.host",
         async () => {

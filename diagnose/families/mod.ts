@@ -22,6 +22,7 @@ import { probeFamily } from "./probe.ts";
 import { traceFamily } from "./trace.ts";
 import { udpFamily } from "./udp.ts";
 import { bgpFamily } from "./bgp.ts";
+import { tcFamily } from "./tc.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -37,6 +38,7 @@ export const FAMILIES: readonly Family[] = [
   routeFamily,
   mtuFamily,
   netfilterFamily,
+  tcFamily,
   ipamFamily,
   conntrackFamily,
   offloadFamily,
