@@ -2,14 +2,15 @@
 # Installs the Debian packages skein needs, only those missing. Idempotent.
 #   scripts/deps.sh            runtime: npm (to fetch Deno), iproute2, nftables, util-linux, ping
 #   scripts/deps.sh --test     also the real peers the test suite starts: reference CNI plugins,
-#                              etcd, iperf3, strace, jq, bird2, and the real CNI clients: libcni
+#                              etcd, iperf3, strace, jq, bird2, iptables (the fault tests' firewall),
+#                              and the real CNI clients: libcni
 #                              (Go sources + compiler for cnitool), podman, containerd, kubectl
 set -euo pipefail
 pkgs=(iproute2 nftables util-linux iputils-ping ca-certificates)
 # npm only fetches Deno; any npm on PATH will do (Node.js may come from outside Debian).
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(containernetworking-plugins etcd-server etcd-client iperf3 strace jq bird2 procps)
+  pkgs+=(containernetworking-plugins etcd-server etcd-client iperf3 strace jq bird2 procps iptables)
   pkgs+=(golang-go golang-github-appc-cni-dev podman crun conmon busybox-static containerd)
   # kubectl for the kube-apiserver tests: Debian's kubernetes-client unless one is on PATH
   # already (it conflicts with other kubectl packages).

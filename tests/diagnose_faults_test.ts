@@ -822,6 +822,24 @@ Deno.test({
       );
 
       await fault(
+        "netfilter: iptables -P FORWARD DROP on n2 -> netfilter.forward with an iptables fix",
+        async () => {
+          await sh("ip", "netns", "exec", ns("n2"), "iptables", "-P", "FORWARD", "DROP");
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "netfilter.forward",
+            node: "n2",
+            evidence: "droppedBy=ip filter FORWARD: policy drop",
+            fix: `iptables -I FORWARD -s ${pod("n1-p1").ip} -d ${pod("n2-p1").ip} -j ACCEPT`,
+          });
+        },
+        async () => {
+          await sh("ip", "netns", "exec", ns("n2"), "iptables", "-P", "FORWARD", "ACCEPT");
+        },
+      );
+
+      await fault(
         "tc: a match-all ingress filter on n2's uplink redirects everything to lo -> tc.filters",
         async () => {
           await sh("tc", "-n", ns("n2"), "qdisc", "add", "dev", "eth0", "clsact");

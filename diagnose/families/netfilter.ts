@@ -36,11 +36,31 @@ export function nodeOwner(node: NodeView): RulesetOwner {
 /** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
 export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   const nft = `${exec}nft`;
+  // A chain iptables-nft made (ip/ip6 filter FORWARD, ...): its users fix it with iptables.
+  const xt = (by.family === "ip" || by.family === "ip6") && XT_TABLES.has(by.table) &&
+    XT_CHAINS.has(by.chain);
+  const ipt = `${exec}${by.family === "ip6" ? "ip6tables" : "iptables"}${
+    by.table === "filter" ? "" : ` -t ${by.table}`
+  }`;
   if (by.handle !== undefined) {
-    return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there`;
+    return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there${
+      xt ? ` (iptables: ${ipt} -L ${by.chain} --line-numbers, then ${ipt} -D ${by.chain} N)` : ""
+    }`;
+  }
+  if (xt) {
+    const l4 = p.l4proto === "udp" || p.l4proto === "tcp"
+      ? ` -p ${p.l4proto}${p.dport ? ` --dport ${p.dport}` : ""}`
+      : p.l4proto === "ipip"
+      ? " -p 4"
+      : "";
+    return `${ipt} -I ${by.chain} -s ${p.saddr} -d ${p.daddr}${l4} -j ACCEPT  # the chain's policy is drop`;
   }
   return `${nft} insert rule ${by.family} ${by.table} ${by.chain} ip saddr ${p.saddr} ip daddr ${p.daddr} accept`;
 }
+
+/** The tables and base chains iptables-nft creates. */
+const XT_TABLES = new Set(["filter", "raw", "mangle", "security", "nat"]);
+const XT_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);
 
 /** The check for one judged packet. */
 export function verdictCheck(
