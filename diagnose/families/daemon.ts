@@ -9,8 +9,12 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 
-const START = "start it: `skein daemon --config /etc/skein/daemon.yaml` (on Kubernetes: " +
-  "`kubectl -n skein get pods -o wide` shows this node's DaemonSet pod)";
+/** How to start the node's daemon again (its own config file when known). */
+function startFix(node: NodeView): string {
+  return `start it: \`skein daemon --config ${
+    node.facts.configFile ?? "/etc/skein/daemon.yaml"
+  }\` (on Kubernetes: \`kubectl -n skein get pods -o wide\` shows this node's DaemonSet pod)`;
+}
 
 function running(node: NodeView): CheckResult {
   const id = "daemon.running";
@@ -33,7 +37,7 @@ function running(node: NodeView): CheckResult {
     if (!processAlive(p.pid, p.marker)) {
       return fail(id, node.name, `${node.name}'s daemon (pid ${p.pid}) is not running`, {
         evidence: ev,
-        fix: START,
+        fix: startFix(node),
       });
     }
     return pass(id, node.name, `${node.name}'s daemon runs (pid ${p.pid})`, { evidence: ev });
@@ -48,7 +52,7 @@ function running(node: NodeView): CheckResult {
   }
   return fail(id, node.name, `${node.name}'s daemon does not answer ${a.url}/healthz`, {
     evidence: { url: a.url, error: a.error ?? `status ${a.healthz?.status}` },
-    fix: START,
+    fix: startFix(node),
   });
 }
 
