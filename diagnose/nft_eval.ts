@@ -43,7 +43,22 @@ export interface Verdict {
   chains: string[];
   /** Rules with matches this evaluator cannot judge (taken as not matching). */
   unknown: RuleRef[];
+  /**
+   * The first rule that rewrites the packet's addresses (masquerade, snat, dnat, redirect: nat
+   * statements end their chain), with the statement's name.
+   */
+  nat?: RuleRef & { statement: string };
 }
+
+/** nft's address-rewriting statements (terminal, like accept). */
+const NAT_STATEMENTS = ["masquerade", "snat", "dnat", "redirect"];
+/** The same as iptables-nft's xt targets. */
+const XT_NAT: Record<string, string> = {
+  MASQUERADE: "masquerade",
+  SNAT: "snat",
+  DNAT: "dnat",
+  REDIRECT: "redirect",
+};
 
 type Json = Record<string, unknown>;
 
@@ -51,6 +66,8 @@ interface Chain {
   family: string;
   table: string;
   name: string;
+  /** "filter", "nat", "route". */
+  type?: string;
   hook?: string;
   prio?: number;
   policy?: string;
@@ -79,6 +96,7 @@ export function parseRuleset(text: string): Ruleset {
         rules: [],
       };
       if (typeof c.hook === "string") ch.hook = c.hook;
+      if (typeof c.type === "string") ch.type = c.type;
       if (typeof c.prio === "number") ch.prio = c.prio;
       if (typeof c.policy === "string") ch.policy = c.policy;
       rs.chains.set(key(ch.family, ch.table, ch.name), ch);
@@ -255,6 +273,7 @@ interface Walk {
   p: Packet;
   unknown: RuleRef[];
   by?: RuleRef;
+  nat?: RuleRef & { statement: string };
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
@@ -280,11 +299,31 @@ function runRule(
       continue;
     }
     if (e.xt) {
-      if ((e.xt as Json).name === "comment") continue;
+      const xt = e.xt as Json;
+      if (xt.name === "comment") continue;
+      if (xt.type === "target") {
+        // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
+        // REJECT drops, the others (MARK, LOG, ...) change no verdict.
+        const nat = XT_NAT[String(xt.name)];
+        if (nat) {
+          w.nat ??= { ...ref(ch, rule.handle, ruleText(rule.expr)), statement: nat };
+          return "accept";
+        }
+        if (xt.name === "REJECT") {
+          w.by = ref(ch, rule.handle, ruleText(rule.expr));
+          return "drop";
+        }
+        return "continue";
+      }
       w.unknown.push(ref(ch, rule.handle, ruleText(rule.expr)));
       return "continue";
     }
     if ("accept" in e) return "accept";
+    const nat = NAT_STATEMENTS.find((n) => n in e);
+    if (nat) {
+      w.nat ??= { ...ref(ch, rule.handle, ruleText(rule.expr)), statement: nat };
+      return "accept";
+    }
     if ("drop" in e || "reject" in e) {
       w.by = ref(ch, rule.handle, ruleText(rule.expr));
       return "drop";
@@ -320,6 +359,7 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
     v.chains.push(key(ch.family, ch.table, ch.name));
     const w: Walk = { rs, p, unknown: v.unknown };
     const r = runChain(w, ch);
+    if (w.nat) v.nat ??= w.nat;
     if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
     if (r === undefined && ch.policy === "drop") {
       return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };

@@ -121,3 +121,30 @@ Deno.test("ruleText() prints rules in nft syntax", () => {
     "ip daddr 10.244.2.0/24 iifname != eth0 ct state { established, related } counter drop",
   );
 });
+
+Deno.test("judge(): a nat statement ends its chain and is reported; a return before it skips it", () => {
+  const post = { type: "nat", hook: "postrouting", prio: 100, policy: "accept" };
+  const p: Packet = { ...pkt, hook: "postrouting" };
+  const saddr = (right: unknown) => ({
+    match: { op: "==", left: { payload: { protocol: "ip", field: "saddr" } }, right },
+  });
+  const cluster = { prefix: { addr: "10.244.0.0", len: 16 } };
+  // flannel's rules: pod -> pod returns first, so only traffic leaving the cluster is rewritten.
+  const flannel = parseRuleset(rs(
+    chain("post", post),
+    rule("post", 2, [saddr(cluster), daddr(cluster), { return: null }]),
+    rule("post", 3, [saddr(cluster), { masquerade: { flags: ["fully-random"] } }]),
+  ));
+  assertEquals(judge(flannel, p).nat, undefined);
+  assertEquals(judge(flannel, { ...p, daddr: "8.8.8.8" }).nat?.statement, "masquerade");
+  // A masquerade of the whole pod network: pod -> pod traffic loses its source address.
+  const v = judge(
+    parseRuleset(rs(
+      chain("post", post),
+      rule("post", 5, [saddr(cluster), { masquerade: null }]),
+      rule("post", 6, [{ drop: null }]),
+    )),
+    p,
+  );
+  assertEquals([v.verdict, v.nat?.statement, v.nat?.handle], ["accept", "masquerade", 5]);
+});

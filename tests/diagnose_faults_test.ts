@@ -840,6 +840,62 @@ Deno.test({
       );
 
       await fault(
+        "netfilter: n2 DNATs n2-p1's address elsewhere -> netfilter.nat fails; n1 masquerading the pod network warns",
+        async () => {
+          const ipt = (n: string, ...a: string[]) =>
+            sh("ip", "netns", "exec", ns(n), "iptables", ...a);
+          await ipt(
+            "n2",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-d",
+            pod("n2-p1").ip!,
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "192.0.2.9",
+          );
+          await ipt(
+            "n1",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-s",
+            "10.244.0.0/16",
+            "-j",
+            "MASQUERADE",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.nat",
+            node: "n2",
+            evidence: `rewrittenBy=ip nat PREROUTING handle`,
+            fix: "nft delete rule ip nat PREROUTING handle",
+          });
+          assertStringIncludes(
+            c.summary,
+            `rewrites the flow's destination ${pod("n2-p1").ip} (dnat)`,
+          );
+          expectCheck(r, {
+            id: "netfilter.nat",
+            node: "n1",
+            status: "warn",
+            evidence: "xt target MASQUERADE",
+            fix: "nft delete rule ip nat POSTROUTING handle",
+          });
+        },
+        async () => {
+          for (const n of ["n1", "n2"]) {
+            await sh("ip", "netns", "exec", ns(n), "iptables", "-t", "nat", "-F");
+          }
+        },
+      );
+
+      await fault(
         "tc: a match-all ingress filter on n2's uplink redirects everything to lo -> tc.filters",
         async () => {
           await sh("tc", "-n", ns("n2"), "qdisc", "add", "dev", "eth0", "clsact");

@@ -242,6 +242,83 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   return out;
 }
 
+/**
+ * netfilter.nat: whether a node rewrites the flow's addresses on its way from pod to pod (the
+ * forward direction, at each node it crosses): a DNAT of the destination pod's address in
+ * prerouting sends the packets elsewhere (fail); a masquerade or SNAT in postrouting hides the
+ * source pod (warn: the pod is reached, but it sees a node's address, so NetworkPolicies and
+ * logs keyed on pod addresses do not match). flannel's and skein's masquerade return early for
+ * pod-to-pod traffic; a rule that masquerades the whole pod network does not.
+ */
+async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const node of pair.nodes) {
+    const rs = await rulesetOf(d, node);
+    if (!rs.ok) continue; // netfilter.forward says why
+    const hops = pathHops(d, pair).filter((h) => h.node === node && h.direction === "forward");
+    let found: CheckResult | undefined;
+    for (const h of hops) {
+      const icmp = { saddr: h.src, daddr: h.dst, l4proto: "icmp" as const };
+      const pre: Packet = { ...icmp, hook: "prerouting", iifname: h.iif };
+      const oif = h.answer?.ok ? h.answer.route.devName : undefined;
+      const post: Packet = { ...icmp, hook: "postrouting", ...(oif ? { oifname: oif } : {}) };
+      const dnat = judge(rs.ruleset, pre).nat;
+      const snat = judge(rs.ruleset, post).nat;
+      const rule = (n: NonNullable<typeof dnat>) =>
+        `${n.family} ${n.table} ${n.chain}${
+          n.handle !== undefined ? ` handle ${n.handle}` : ""
+        }: ${n.text}`;
+      const fix = (n: NonNullable<typeof dnat>, p: Packet) =>
+        n.handle !== undefined
+          ? `${
+            nsExec(node)
+          }nft delete rule ${n.family} ${n.table} ${n.chain} handle ${n.handle}  # after checking why it is there`
+          : dropFix(nsExec(node), n, p);
+      if (dnat && (dnat.statement === "dnat" || dnat.statement === "redirect")) {
+        found = fail(
+          "netfilter.nat",
+          node.name,
+          `${node.name} rewrites the flow's destination ${h.dst} (${dnat.statement}): the packets go elsewhere`,
+          {
+            evidence: {
+              packet: `prerouting icmp ${h.src} -> ${h.dst} iif ${h.iif}`,
+              rewrittenBy: rule(dnat),
+            },
+            fix: fix(dnat, pre),
+          },
+        );
+        break;
+      }
+      if (snat && (snat.statement === "masquerade" || snat.statement === "snat")) {
+        found ??= warn(
+          "netfilter.nat",
+          node.name,
+          `${node.name} ${
+            snat.statement === "masquerade" ? "masquerades" : "SNATs"
+          } the flow from pod ${h.src}: ` +
+            `${h.dst} sees a node's address, not the pod's (NetworkPolicies on pod addresses will not match)`,
+          {
+            evidence: {
+              packet: `postrouting icmp ${h.src} -> ${h.dst}${oif ? ` oif ${oif}` : ""}`,
+              rewrittenBy: rule(snat),
+            },
+            fix: `${
+              fix(snat, post)
+            }; pod-to-pod traffic should keep its addresses (return before the masquerade for the cluster network)`,
+          },
+        );
+      }
+    }
+    out.push(
+      found ??
+        pass("netfilter.nat", node.name, `${node.name} rewrites neither address of the flow`, {
+          evidence: { hops: hops.length },
+        }),
+    );
+  }
+  return out;
+}
+
 /** A pod address of a subnet (its second host), to judge pod traffic in general. */
 function podAddressIn(subnet: string): string {
   return formatIp(nthIp(parseCidr(subnet), 2));
@@ -281,7 +358,11 @@ export const netfilterFamily: Family = {
   name: "netfilter",
   async pair(d, pair) {
     await Promise.all(pair.nodes.map((n) => rulesetOf(d, n))); // one nft per node, in parallel
-    const out = [...await forwardChecks(d, pair), ...await podChecks(d, pair)];
+    const out = [
+      ...await forwardChecks(d, pair),
+      ...await natChecks(d, pair),
+      ...await podChecks(d, pair),
+    ];
     const [a, b] = pair.nodes;
     if (a && b) {
       for (const [n, peer] of [[a, b], [b, a]] as const) {
