@@ -483,6 +483,15 @@ export interface TcFilter {
   matchAll?: boolean;
   /** u32 classid (flowid). */
   classid?: number;
+  /**
+   * u32's selector: every key must hold, `(32-bit word at offset & mask) === value` from the
+   * network header (offsets in bytes, mask and value in network order as numbers); a variable
+   * offset (nexthdr+) depends on the packet.
+   */
+  u32?: {
+    keys: { mask: number; value: number; offset: number; offmask: number }[];
+    variableOffset: boolean;
+  };
   /** bpf: the program's name and id, and whether its return code is the verdict (`da`). */
   bpf?: { name?: string; id?: number; directAction: boolean };
   actions: TcAction[];

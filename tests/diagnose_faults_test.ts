@@ -840,6 +840,39 @@ Deno.test({
       );
 
       await fault(
+        "tc: n1's uplink redirects UDP 8472 (the vxlan packets) -> tc.filters judges the outer header",
+        async () => {
+          await sh("tc", "-n", ns("n1"), "qdisc", "add", "dev", "eth0", "clsact");
+          await sh(
+            "tc",
+            ...["-n", ns("n1"), "filter", "add", "dev", "eth0", "egress", "prio", "3"],
+            ...["protocol", "ip", "u32", "match", "ip", "protocol", "17", "0xff"],
+            ...["match", "ip", "dport", "8472", "0xffff"],
+            ...["action", "mirred", "egress", "redirect", "dev", "lo"],
+          );
+          // One for another network only: listed, not blamed.
+          await sh(
+            "tc",
+            ...["-n", ns("n1"), "filter", "add", "dev", "eth0", "egress", "prio", "4"],
+            ...["protocol", "ip", "u32", "match", "ip", "dst", "198.51.100.0/24"],
+            ...["action", "mirred", "egress", "redirect", "dev", "lo"],
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "tc.filters",
+            node: "n1",
+            evidence: "dev eth0 egress prio 4 protocol ip u32",
+            fix: "tc filter del dev eth0 egress prio 3",
+          });
+          assertStringIncludes(c.summary, "prio 3 protocol ip u32 matches the flow");
+        },
+        async () => {
+          await sh("tc", "-n", ns("n1"), "qdisc", "del", "dev", "eth0", "clsact");
+        },
+      );
+
+      await fault(
         "netfilter: n2 DNATs n2-p1's address elsewhere -> netfilter.nat fails; n1 masquerading the pod network warns",
         async () => {
           const ipt = (n: string, ...a: string[]) =>

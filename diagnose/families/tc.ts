@@ -2,18 +2,21 @@
  * `tc`: traffic-control filters on the devices the flow crosses (each node's uplink, tunnel
  * device, bridge and the pods' host veths; each pod's eth0). skein installs none; a filter left
  * by a chaos test, another CNI or a shaping tool can drop the flow's packets or redirect them
- * elsewhere while every route, neighbour and firewall rule is right. A match-all filter that
- * drops or redirects (not to an ifb device: the bandwidth plugin's shaping) fails; one that
- * matches only some packets, or a BPF program that decides by itself, warns.
+ * elsewhere while every route, neighbour and firewall rule is right. A filter that drops or
+ * redirects (not to an ifb device: the bandwidth plugin's shaping) fails when it matches the
+ * flow's packets as that device sees them (the pods' addresses; on the uplink of a tunnel, the
+ * nodes' addresses and the tunnel's port: u32_eval.ts), passes when it cannot, and warns when it
+ * cannot be judged (keys on other fields, a BPF program that decides by itself).
  *
  * @module
  */
 import type { TcFilter } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import type { Kernel } from "../kernel.ts";
-import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
+import { nsExec, nsPrefix, tunnelsTo, uplinkOf } from "../path.ts";
+import { u32Matches, type U32Packet } from "../u32_eval.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { hostVethOf } from "./_pod_host.ts";
 
@@ -22,13 +25,32 @@ const SHOT = 2;
 /** ETH_P_ALL and ETH_P_IP: the protocols whose filters see IPv4 packets. */
 const SEES_IPV4 = new Set([0x0003, 0x0800]);
 
+/** A device on the path and the flow's packets as it sees them (both directions). */
+interface Device {
+  name: string;
+  packets: U32Packet[];
+}
+
 /** Whose devices are looked at: a node's or a pod's namespace. */
 interface Place {
   label: string;
   who: string;
   k: Kernel;
   exec: string;
-  devices: string[];
+  devices: Device[];
+}
+
+/** Whether filter `f` matches one of the flow's packets on `dev`; "unknown" when it cannot say. */
+function matchesFlow(f: TcFilter, dev: Device): boolean | "unknown" {
+  if (f.matchAll) return true;
+  if (f.kind !== "u32" || !f.u32) return "unknown"; // bpf, flower: not judged here
+  let unknown = false;
+  for (const p of dev.packets) {
+    const m = u32Matches(f.u32.keys, f.u32.variableOffset, p);
+    if (m === true) return true;
+    if (m === "unknown") unknown = true;
+  }
+  return unknown ? "unknown" : false;
 }
 
 /** What a filter does to the packets it matches, in words; undefined: nothing harmful. */
@@ -69,7 +91,7 @@ function placeCheck(p: Place): CheckResult {
   const found: string[] = [];
   let worst: { text: string; harm: string; sure: boolean; fix: string } | undefined;
   for (const dev of p.devices) {
-    const link = p.k.link(dev);
+    const link = p.k.link(dev.name);
     if (!link) continue;
     let filters: TcFilter[];
     try {
@@ -82,11 +104,12 @@ function placeCheck(p: Place): CheckResult {
       );
     }
     for (const f of filters) {
-      const text = filterText(dev, f);
+      const text = filterText(dev.name, f);
       found.push(text);
       const h = SEES_IPV4.has(f.protocol) ? harm(p.k, f) : undefined;
-      if (!h) continue;
-      const sure = f.matchAll === true && f.kind !== "bpf";
+      const m = h ? matchesFlow(f, dev) : false;
+      if (!h || m === false) continue;
+      const sure = m === true && f.kind !== "bpf";
       if (!worst || (sure && !worst.sure)) {
         const parent = f.hook === "root" ? "" : ` ${f.hook}`;
         worst = {
@@ -94,56 +117,74 @@ function placeCheck(p: Place): CheckResult {
           harm: h,
           sure,
           fix:
-            `${p.exec}tc filter del dev ${dev}${parent} prio ${f.prio}  # after checking who added it`,
+            `${p.exec}tc filter del dev ${dev.name}${parent} prio ${f.prio}  # after checking who added it`,
         };
       }
     }
   }
-  const evidence = { devices: p.devices, filters: found.length ? found : "none" };
+  const evidence = {
+    devices: p.devices.map((x) => x.name),
+    filters: found.length ? found : "none",
+  };
   if (!worst) {
     return pass(
       "tc.filters",
       p.label,
-      `${p.who}: no tc filter on the path's devices drops or redirects`,
-      {
-        evidence,
-      },
+      `${p.who}: no tc filter on the path's devices drops or redirects the flow`,
+      { evidence },
     );
   }
   const summary = `${p.who}: tc filter ${worst.text} ${
-    worst.sure ? "" : "may match the flow and "
+    worst.sure ? "matches the flow and " : "may match the flow and "
   }${worst.harm}`;
   return (worst.sure ? fail : warn)("tc.filters", p.label, summary, { evidence, fix: worst.fix });
 }
 
+/** The flow's packets between the pods, both directions. */
+function innerPackets(pair: Pair): U32Packet[] {
+  const { from, to } = pair;
+  return [
+    { src: from.ip, dst: to.ip, proto: 1, icmp: { type: 8, code: 0 } },
+    { src: to.ip, dst: from.ip, proto: 1, icmp: { type: 0, code: 0 } },
+  ];
+}
+
+/** The encapsulated packets between two nodes' IPs (vxlan, udp: UDP to the port; ipip). */
+function outerPackets(node: NodeView, peer: NodeView): U32Packet[] {
+  const a = node.lease?.publicIP, b = peer.lease?.publicIP, t = node.facts.tunnel;
+  if (!a || !b || !t) return [];
+  const l4 = t === "ipip" ? { proto: 4 } : { proto: 17, dport: node.facts.port };
+  return [{ src: a, dst: b, ...l4 }, { src: b, dst: a, ...l4 }];
+}
+
 /** The node's devices on the path: uplink, tunnel device, bridge, the pods' host veths. */
-function nodePlace(d: Diagnosis, node: NodeView, pods: Endpoint[]): Place | undefined {
+function nodePlace(d: Diagnosis, node: NodeView, pair?: Pair): Place | undefined {
   const k = node.kernel;
   if (!k) return undefined;
-  const devices = [
-    uplinkOf(node)?.name,
-    node.facts.device,
-    node.facts.bridge,
-    ...pods.map((e) => e.netns ? hostVethOf(d, e)?.name : undefined),
-  ]
-    .filter((x): x is string => x !== undefined && k.link(x) !== undefined);
-  return {
-    label: node.name,
-    who: node.name,
-    k,
-    exec: nsExec(node),
-    devices: [...new Set(devices)],
+  const inner = pair ? innerPackets(pair) : [];
+  const peer = pair?.nodes.find((n) => n !== node);
+  const up = uplinkOf(node)?.name;
+  const pods = pair ? [pair.from, pair.to].filter((e) => e.node === node) : [];
+  const devices: Device[] = [];
+  const add = (name: string | undefined, packets: U32Packet[]) => {
+    if (name && k.link(name) && !devices.some((x) => x.name === name)) {
+      devices.push({ name, packets });
+    }
   };
+  add(up, peer && tunnelsTo(node, peer) ? outerPackets(node, peer) : inner);
+  add(node.facts.device, inner);
+  add(node.facts.bridge, inner);
+  for (const e of pods) add(e.netns ? hostVethOf(d, e)?.name : undefined, inner);
+  return { label: node.name, who: node.name, k, exec: nsExec(node), devices };
 }
 
 function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
   const out: CheckResult[] = [];
-  const ends = [pair.from, pair.to];
   for (const n of pair.nodes) {
-    const p = nodePlace(d, n, ends.filter((e) => e.node === n));
+    const p = nodePlace(d, n, pair);
     if (p) out.push(placeCheck(p));
   }
-  for (const e of ends) {
+  for (const e of [pair.from, pair.to]) {
     const k = podKernel(d, e);
     if (!k || !e.node) continue;
     out.push(placeCheck({
@@ -151,7 +192,7 @@ function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
       who: `pod ${e.podName ?? e.ip}`,
       k,
       exec: nsPrefix(e.netns),
-      devices: ["eth0"],
+      devices: [{ name: "eth0", packets: innerPackets(pair) }],
     }));
   }
   return out;
@@ -162,7 +203,7 @@ export const tcFamily: Family = {
   name: "tc",
   pair: pairChecks,
   node: (d, node) => {
-    const p = nodePlace(d, node, []);
+    const p = nodePlace(d, node);
     return p ? [placeCheck(p)] : [];
   },
 };

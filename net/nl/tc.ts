@@ -66,17 +66,29 @@ function actionOf(a: Attr[]): TcAction {
   return out;
 }
 
-/** A u32 selector matches every packet: no keys, or every key's mask 0. */
-function u32MatchesAll(sel: Uint8Array): boolean {
-  if (sel.length < 16) return false;
-  const nkeys = sel[2]!;
+/** TC_U32_VAROFFSET: the selector's offsets depend on the packet (nexthdr+). */
+const TC_U32_VAROFFSET = 4;
+
+/**
+ * A u32 selector (struct tc_u32_sel: flags, offshift, nkeys, pad, offmask, off, offoff, hoff,
+ * hmask, then nkeys struct tc_u32_key: mask, val (network order), off, offmask).
+ */
+function u32Selector(sel: Uint8Array): NonNullable<TcFilter["u32"]> | undefined {
+  if (sel.length < 16) return undefined;
   const dv = new DataView(sel.buffer, sel.byteOffset, sel.byteLength);
+  const nkeys = sel[2]!;
+  const keys: NonNullable<TcFilter["u32"]>["keys"] = [];
   for (let i = 0; i < nkeys; i++) {
     const at = 16 + i * 16;
-    if (at + 4 > sel.length) return false;
-    if (dv.getUint32(at, false) !== 0) return false;
+    if (at + 16 > sel.length) return undefined;
+    keys.push({
+      mask: dv.getUint32(at, false),
+      value: dv.getUint32(at + 4, false),
+      offset: dv.getInt32(at + 8, true),
+      offmask: dv.getInt32(at + 12, true),
+    });
   }
-  return true;
+  return { keys, variableOffset: (sel[0]! & TC_U32_VAROFFSET) !== 0 };
 }
 
 /**
@@ -114,7 +126,11 @@ export function tcFilterFromMessage(m: NlMessage, hook: TcHook): TcFilter | unde
   if (kind === "u32") {
     const sel = getAttr(opts, C.TCA_U32_SEL);
     if (!(sel instanceof Uint8Array)) return undefined; // the hash table, not a filter
-    f.matchAll = u32MatchesAll(sel);
+    const u = u32Selector(sel);
+    if (u) {
+      f.u32 = u;
+      f.matchAll = !u.variableOffset && u.keys.every((k) => k.mask === 0);
+    }
     const classid = getNum(opts, C.TCA_U32_CLASSID);
     if (classid !== undefined) f.classid = classid;
   } else if (kind === "matchall") {
