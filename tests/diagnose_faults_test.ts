@@ -608,6 +608,35 @@ Deno.test({
       );
 
       await fault(
+        "pod: n2's bridge MAC is a port's (borrowed, as the reference bridge plugin leaves it) -> pod.bridge_mac warns",
+        async () => {
+          const v = await hostVeth("n2-p1", "n2");
+          const mac =
+            JSON.parse(await sh("ip", "-n", ns("n2"), "-j", "link", "show", v))[0].address;
+          await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "address", mac);
+        },
+        async (r) => {
+          expectCheck(r, {
+            id: "pod.bridge_mac",
+            node: "n2",
+            status: "warn",
+            evidence: `lentBy=${await hostVeth("n2-p1", "n2")}`,
+            fix: `ip link set cni0 address 0a:58:${
+              s2.replace(/0\/24$/, "1").split(".").map((x) =>
+                Number(x).toString(16).padStart(2, "0")
+              ).join(":")
+            }`,
+          });
+        },
+        async () => {
+          const gw = s2.replace(/0\/24$/, "1").split(".").map((x) =>
+            Number(x).toString(16).padStart(2, "0")
+          );
+          await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "address", `0a:58:${gw.join(":")}`);
+        },
+      );
+
+      await fault(
         "pod: STP turned on at n1's bridge holds n1-p1's re-enabled port listening -> pod.host",
         async () => {
           const v = await hostVeth("n1-p1", "n1");

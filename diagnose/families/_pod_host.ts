@@ -7,7 +7,7 @@
  */
 import type { Link } from "../../net/types.ts";
 import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.ts";
-import { type CheckResult, fail, pass } from "../check.ts";
+import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
 import { nsExec } from "../path.ts";
 import { flatOf, routeText } from "../route_diff.ts";
@@ -263,6 +263,39 @@ export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[
       ? bridgedHost(node, host, e, ev, podGatewayTo(d, e, peer.ip))
       : routedHost(node, host, e.ip, ev),
   ];
+}
+
+/**
+ * A bridge whose MAC is one of its ports' was given none (the reference bridge plugin, skein
+ * before 0a:58 MACs): the kernel lent it the lowest port's, and changes it when that pod goes,
+ * leaving every other pod's neighbour entry for the gateway pointing nowhere for seconds. A
+ * warning: nothing is broken yet.
+ */
+export function borrowedBridgeMac(node: NodeView): CheckResult | undefined {
+  const k = node.kernel!;
+  const bridge = k.link(node.facts.bridge);
+  const mac = bridge?.mac?.toLowerCase();
+  if (!bridge || !mac) return undefined;
+  const lender = k.links().find((l) =>
+    l.masterIndex === bridge.index && l.mac?.toLowerCase() === mac
+  );
+  if (!lender) return undefined;
+  const gw = k.addrs().find((a) => a.index === bridge.index && a.family === 4)?.cidr.split("/")[0];
+  const own = gw
+    ? `0a:58:${gw.split(".").map((x) => Number(x).toString(16).padStart(2, "0")).join(":")}`
+    : "02:00:00:00:00:01";
+  return warn(
+    "pod.bridge_mac",
+    node.name,
+    `${bridge.name} on ${node.name} has no MAC of its own: it borrows ${lender.name}'s and changes ` +
+      "when that pod goes (every pod's gateway entry then points nowhere for seconds)",
+    {
+      evidence: { bridge: bridge.name, mac, lentBy: lender.name },
+      fix: `${
+        nsExec(node)
+      }ip link set ${bridge.name} address ${own}  # set once, it stays (pods re-resolve the gateway once)`,
+    },
+  );
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Kernel } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix } from "../path.ts";
 import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
-import { podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
+import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
@@ -279,5 +279,17 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
 /** The pod family. */
 export const podFamily: Family = {
   name: "pod",
-  pair: (d, pair) => [...endpointChecks(d, pair.from, pair), ...endpointChecks(d, pair.to, pair)],
+  pair: (d, pair) => {
+    const out = [...endpointChecks(d, pair.from, pair), ...endpointChecks(d, pair.to, pair)];
+    // Once per node with a bridged pod of the flow.
+    const nodes = new Set(
+      [pair.from, pair.to].filter((e) => e.node?.kernel && e.netns && podModeOf(d, e) === "bridge")
+        .map((e) => e.node!),
+    );
+    for (const n of nodes) {
+      const c = borrowedBridgeMac(n);
+      if (c) out.push(c);
+    }
+    return out;
+  },
 };
