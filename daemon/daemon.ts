@@ -25,7 +25,6 @@
  * @module
  */
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
-import type { KernelEvent } from "../net/monitor.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
 import type { NetHandle } from "../net/types.ts";
 import {
@@ -49,14 +48,12 @@ import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
 import { leaseOutsideNetwork } from "./_lease_scope.ts";
-import { kernelEventReason, type WatchedObjects } from "./_kernel_events.ts";
+import type { WatchedObjects } from "./_kernel_events.ts";
+import { type KernelEventSource, watchFiles, watchKernel } from "./_watches.ts";
 import { LeaseGrace } from "./_lease_grace.ts";
 import type { LeaseRenewer } from "./renewer.ts";
 
-/** Batches of kernel notifications until close() (net/monitor.ts KernelMonitor; fakes in tests). */
-export interface KernelEventSource extends AsyncIterable<KernelEvent[]> {
-  close(): void;
-}
+export type { KernelEventSource } from "./_watches.ts";
 
 /** Options of ensureMasquerade() as backends/ exports it. */
 export interface MasqueradeRequest {
@@ -1008,75 +1005,31 @@ export class NodeDaemon {
     return w;
   }
 
-  async #kernelLoop(signal: AbortSignal): Promise<void> {
+  /** Kernel notifications that matter ask for a reconcile (and, on the uplink, a new look at it). */
+  #kernelLoop(signal: AbortSignal): Promise<void> {
     const open = this.#d.openMonitor;
-    if (!open || signal.aborted) return;
-    let mon: KernelEventSource;
-    try {
-      mon = open();
-    } catch (e) {
-      this.#log.warn("cannot watch the kernel; drift heals on the timer only", { error: e });
-      return;
-    }
-    const stop = () => mon.close();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      for await (const batch of mon) {
-        const w = this.#watched();
-        const whys = new Set<string>();
-        for (const ev of batch) {
-          const why = kernelEventReason(ev, w);
-          if (!why) continue;
-          if (ev.kind === "lost") this.#log.warn("kernel notifications lost", { why: ev.reason });
-          whys.add(why);
-        }
-        if (!whys.size) continue;
-        if (whys.has("addr") || whys.has("link") || whys.has("lost")) this.#checkUplink();
+    if (!open) return Promise.resolve();
+    return watchKernel({
+      open,
+      watched: () => this.#watched(),
+      onEvents: (why) => {
+        if (why.has("addr") || why.has("link") || why.has("lost")) this.#checkUplink();
         this.#request("kernel");
-      }
-    } catch (e) {
-      if (!signal.aborted) {
-        this.#log.warn("the kernel monitor failed; drift heals on the timer only", { error: e });
-      }
-    } finally {
-      signal.removeEventListener("abort", stop);
-      mon.close();
-    }
+      },
+      log: this.#log,
+      signal,
+    });
   }
 
   /** Rewrites a removed or changed lease file at once (inotify on the files' directories). */
-  async #fileLoop(signal: AbortSignal): Promise<void> {
-    if (this.#d.watchLeaseFiles === false || signal.aborted) return;
-    const files = [this.#cfg.leaseFile, this.#cfg.subnetEnv];
-    const names = new Set(files.map((f) => f.slice(f.lastIndexOf("/") + 1)));
-    const dirs = [...new Set(files.map((f) => f.slice(0, Math.max(f.lastIndexOf("/"), 0)) || "."))];
-    let w: Deno.FsWatcher;
-    try {
-      w = Deno.watchFs(dirs, { recursive: false });
-    } catch (e) {
-      this.#log.warn("cannot watch the lease files; they are checked on the timer only", {
-        error: e,
-      });
-      return;
-    }
-    const stop = () => w.close();
-    signal.addEventListener("abort", stop, { once: true });
-    try {
-      for await (const ev of w) {
-        // Reads (the daemon's own check) are "access" events: never a reason to look again.
-        if (ev.kind === "access" || ev.kind === "other" || ev.kind === "any") continue;
-        if (ev.paths.some((p) => names.has(p.slice(p.lastIndexOf("/") + 1)))) {
-          this.#request("file");
-        }
-      }
-    } catch (e) {
-      if (!signal.aborted) this.#log.warn("lease file watch ended", { error: e });
-    } finally {
-      signal.removeEventListener("abort", stop);
-      try {
-        w.close();
-      } catch { /* already closed */ }
-    }
+  #fileLoop(signal: AbortSignal): Promise<void> {
+    if (this.#d.watchLeaseFiles === false) return Promise.resolve();
+    return watchFiles({
+      files: [this.#cfg.leaseFile, this.#cfg.subnetEnv],
+      onChange: () => this.#request("file"),
+      log: this.#log,
+      signal,
+    });
   }
 
   async #timerLoop(signal: AbortSignal): Promise<void> {
