@@ -854,18 +854,7 @@ export class NodeDaemon {
           });
           break;
         } else {
-          this.#log.warn("lease lost; acquiring again", {
-            subnet: this.#lease?.subnet,
-            error: res.message,
-          });
-          const again = await this.#retry(
-            "acquire",
-            () => this.#d.store.acquire(this.#acquireRequest()),
-            signal,
-          );
-          if (!again) return;
-          this.#takeLease(again, "lease acquired again");
-          this.reconcile("lease");
+          if (!await this.#reacquire(res.message, signal)) return;
           r.renew(this.#wantLease());
         }
       }
@@ -877,28 +866,36 @@ export class NodeDaemon {
     if (!signal.aborted) await this.#renewLoop(signal);
   }
 
+  /**
+   * The lease was lost (expired, taken): acquire again (retrying until `signal` aborts) and
+   * reconcile with it. False when aborted first.
+   */
+  async #reacquire(error: string, signal: AbortSignal): Promise<boolean> {
+    this.#log.warn("lease lost; acquiring again", { subnet: this.#lease?.subnet, error });
+    const again = await this.#retry(
+      "acquire",
+      () => this.#d.store.acquire(this.#acquireRequest()),
+      signal,
+    );
+    if (!again) return false;
+    this.#takeLease(again, "lease acquired again");
+    this.reconcile("lease");
+    return true;
+  }
+
   async #renewLoop(signal: AbortSignal): Promise<void> {
     const ttl = this.#cfg.datastore.ttl;
     let wait = (ttl * 1000) / 3;
     while (!signal.aborted) {
       await this.#renewSleeper.sleep(wait, signal);
       if (signal.aborted) return;
-      const cur = this.#lease!;
       const want = this.#wantLease();
       try {
         this.#renewed(await this.#d.store.renew(want, ttl));
         wait = (ttl * 1000) / 3;
       } catch (e) {
         if (e instanceof LeaseLostError) {
-          this.#log.warn("lease lost; acquiring again", { subnet: cur.subnet, error: e.message });
-          const again = await this.#retry(
-            "acquire",
-            () => this.#d.store.acquire(this.#acquireRequest()),
-            signal,
-          );
-          if (!again) return;
-          this.#takeLease(again, "lease acquired again");
-          this.reconcile("lease");
+          if (!await this.#reacquire(e.message, signal)) return;
           wait = (ttl * 1000) / 3;
         } else {
           // Keep trying well before the lease runs out.
