@@ -559,6 +559,8 @@ Deno.test({
       };
       const bridgeIn = (n: string, ...args: string[]) =>
         sh("ip", "netns", "exec", ns(n), "bridge", ...args);
+      /** `tc -n NODE ARGS` (ARGS split on spaces). */
+      const tcIn = (n: string, args: string) => sh("tc", "-n", ns(n), ...args.split(" "));
 
       await fault(
         "pod: n2-p1's host veth a disabled bridge port -> pod.host names the state",
@@ -871,20 +873,17 @@ Deno.test({
       await fault(
         "tc: n1's uplink redirects UDP 8472 (the vxlan packets) -> tc.filters judges the outer header",
         async () => {
-          await sh("tc", "-n", ns("n1"), "qdisc", "add", "dev", "eth0", "clsact");
-          await sh(
-            "tc",
-            ...["-n", ns("n1"), "filter", "add", "dev", "eth0", "egress", "prio", "3"],
-            ...["protocol", "ip", "u32", "match", "ip", "protocol", "17", "0xff"],
-            ...["match", "ip", "dport", "8472", "0xffff"],
-            ...["action", "mirred", "egress", "redirect", "dev", "lo"],
+          await tcIn("n1", "qdisc add dev eth0 clsact");
+          await tcIn(
+            "n1",
+            "filter add dev eth0 egress prio 3 protocol ip u32 match ip protocol 17 0xff " +
+              "match ip dport 8472 0xffff action mirred egress redirect dev lo",
           );
           // One for another network only: listed, not blamed.
-          await sh(
-            "tc",
-            ...["-n", ns("n1"), "filter", "add", "dev", "eth0", "egress", "prio", "4"],
-            ...["protocol", "ip", "u32", "match", "ip", "dst", "198.51.100.0/24"],
-            ...["action", "mirred", "egress", "redirect", "dev", "lo"],
+          await tcIn(
+            "n1",
+            "filter add dev eth0 egress prio 4 protocol ip u32 match ip dst 198.51.100.0/24 " +
+              "action mirred egress redirect dev lo",
           );
         },
         (r) => {
@@ -897,7 +896,7 @@ Deno.test({
           assertStringIncludes(c.summary, "prio 3 protocol ip u32 matches the flow");
         },
         async () => {
-          await sh("tc", "-n", ns("n1"), "qdisc", "del", "dev", "eth0", "clsact");
+          await tcIn("n1", "qdisc del dev eth0 clsact");
         },
       );
 
@@ -960,31 +959,10 @@ Deno.test({
       await fault(
         "tc: a match-all ingress filter on n2's uplink redirects everything to lo -> tc.filters",
         async () => {
-          await sh("tc", "-n", ns("n2"), "qdisc", "add", "dev", "eth0", "clsact");
-          await sh(
-            "tc",
-            "-n",
-            ns("n2"),
-            "filter",
-            "add",
-            "dev",
-            "eth0",
-            "ingress",
-            "prio",
-            "7",
-            "protocol",
-            "ip",
-            "u32",
-            "match",
-            "u32",
-            "0",
-            "0",
-            "action",
-            "mirred",
-            "egress",
-            "redirect",
-            "dev",
-            "lo",
+          await tcIn("n2", "qdisc add dev eth0 clsact");
+          await tcIn(
+            "n2",
+            "filter add dev eth0 ingress prio 7 protocol ip u32 match u32 0 0 action mirred egress redirect dev lo",
           );
         },
         (r) => {
@@ -997,7 +975,7 @@ Deno.test({
           assertStringIncludes(c.summary, "redirects them to lo");
         },
         async () => {
-          await sh("tc", "-n", ns("n2"), "qdisc", "del", "dev", "eth0", "clsact");
+          await tcIn("n2", "qdisc del dev eth0 clsact");
         },
       );
 
