@@ -108,16 +108,28 @@ function deviceMtus(node: NodeView, podMtus: number[]): CheckResult[] {
   const br = k.link(node.facts.bridge);
   for (const l of [br, tun].filter((x) => x !== undefined)) {
     if (need !== undefined && l!.mtu < need) {
+      // A bridge takes its smallest port's MTU: that port is the one to raise.
+      const port = l === br
+        ? k.links().filter((p) => p.masterIndex === br!.index && p.mtu === br!.mtu)[0]
+        : undefined;
       out.push(
         fail(
           "mtu.device",
           node.name,
-          `${l!.name} MTU ${
-            l!.mtu
-          } is below the pods' MTU ${need}: their full-size packets are dropped there`,
+          `${l!.name} MTU ${l!.mtu} is below the pods' MTU ${need}: their full-size packets are ` +
+            `dropped there${
+              port ? ` (a bridge takes its smallest port's MTU: ${port.name}'s)` : ""
+            }`,
           {
-            evidence: { device: l!.name, mtu: l!.mtu, podMtu: need },
-            fix: `${nsExec(node)}ip link set ${l!.name} mtu ${need}`,
+            evidence: {
+              device: l!.name,
+              mtu: l!.mtu,
+              podMtu: need,
+              ...(port ? { smallestPort: `${port.name} ${port.mtu}` } : {}),
+            },
+            fix: port
+              ? `${nsExec(node)}ip link set ${port.name} mtu ${need}  # the bridge follows`
+              : `${nsExec(node)}ip link set ${l!.name} mtu ${need}`,
           },
         ),
       );
