@@ -582,6 +582,44 @@ Deno.test({
       );
 
       await fault(
+        "mtu: n2-p1's host veth at 1000 (the bridge follows it) -> mtu.device fixes the veth, not the bridge",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "link",
+            "set",
+            await hostVeth("n2-p1", "n2"),
+            "mtu",
+            "1000",
+          );
+        },
+        async (r) => {
+          const v = await hostVeth("n2-p1", "n2");
+          const br = expectCheck(r, {
+            id: "mtu.device",
+            node: "n2",
+            evidence: `smallestPort=${v} 1000`,
+            fix: `ip link set ${v} mtu 1450`,
+          });
+          assertStringIncludes(br.summary, "cni0 MTU 1000");
+        },
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "link",
+            "set",
+            await hostVeth("n2-p1", "n2"),
+            "mtu",
+            "1450",
+          );
+        },
+      );
+
+      await fault(
         "pod: n2-p1's host veth taken off the bridge -> pod.host puts it back (not read as a routed pod)",
         async () => {
           await sh("ip", "-n", ns("n2"), "link", "set", await hostVeth("n2-p1", "n2"), "nomaster");
