@@ -116,6 +116,8 @@ Deno.test({
       const [s1, s2] = [subnetOf("n1"), subnetOf("n2")];
       /** n1's bridge address: its subnet's first address, the pods' gateway. */
       const gw1 = s1.replace(/0\/24$/, "1/24");
+      /** n2's bridge address (no prefix). */
+      const gw2 = s2.replace(/0\/24$/, "1");
       const stop = (n: string) => Deno.kill(daemonPid(lab, n), "SIGSTOP");
       const cont = (n: string) => Deno.kill(daemonPid(lab, n), "SIGCONT");
       await diagnoseUntil(
@@ -662,16 +664,12 @@ Deno.test({
             status: "warn",
             evidence: `lentBy=${await hostVeth("n2-p1", "n2")}`,
             fix: `ip link set cni0 address 0a:58:${
-              s2.replace(/0\/24$/, "1").split(".").map((x) =>
-                Number(x).toString(16).padStart(2, "0")
-              ).join(":")
+              gw2.split(".").map((x) => Number(x).toString(16).padStart(2, "0")).join(":")
             }`,
           });
         },
         async () => {
-          const gw = s2.replace(/0\/24$/, "1").split(".").map((x) =>
-            Number(x).toString(16).padStart(2, "0")
-          );
+          const gw = gw2.split(".").map((x) => Number(x).toString(16).padStart(2, "0"));
           await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "address", `0a:58:${gw.join(":")}`);
         },
       );
@@ -708,14 +706,11 @@ Deno.test({
             id: "pod.host",
             node: "n2",
             evidence: "ENETUNREACH",
-            fix: `ip route replace ${s2} dev cni0 proto kernel scope link src ${
-              s2.replace(/0\/24$/, "1")
-            }`,
+            fix: `ip route replace ${s2} dev cni0 proto kernel scope link src ${gw2}`,
           });
           assertStringIncludes(c.summary, "routes its pod n2-p1 nowhere");
         },
         async () => {
-          const gw2 = s2.replace(/0\/24$/, "1");
           await sh(
             "ip",
             "-n",
@@ -760,6 +755,47 @@ Deno.test({
         },
         async () => {
           await sh("ip", "-n", ns("n2"), "route", "del", `${pod("n2-p1").ip}/32`);
+        },
+      );
+
+      const rogue = `${lab.plan.options.name}-rogue`;
+      await fault(
+        "pod: a rogue namespace on n2's bridge claims n2-p1's address -> pod.neigh names the conflict",
+        async () => {
+          await sh("ip", "netns", "add", rogue);
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "link",
+            "add",
+            "rogueh",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            rogue,
+          );
+          await sh("ip", "-n", ns("n2"), "link", "set", "rogueh", "master", "cni0", "up");
+          await sh("ip", "-n", rogue, "addr", "add", `${pod("n2-p1").ip}/24`, "dev", "eth0");
+          await sh("ip", "-n", rogue, "link", "set", "eth0", "up");
+          // Its ARP request for the gateway tells n2 its MAC for n2-p1's address.
+          await runCommand(["ip", "netns", "exec", rogue, "ping", "-c", "1", "-W", "1", gw2]);
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.neigh",
+            node: "n2",
+            evidence: `neighbours=${pod("n2-p1").ip} dev cni0 lladdr`,
+            fix: "ip -d link show rogueh",
+          });
+          assertStringIncludes(c.summary, "an address conflict with pod n2-p1");
+        },
+        async () => {
+          await runCommand(["ip", "netns", "del", rogue]);
+          await runCommand(["ip", "-n", ns("n2"), "neigh", "del", pod("n2-p1").ip!, "dev", "cni0"]);
         },
       );
 

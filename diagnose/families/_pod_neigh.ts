@@ -31,6 +31,8 @@ interface NeighQuestion {
   exec: string;
   /** Who did not answer when resolution FAILED, and what to look at. */
   failed: { who: string; fix: string };
+  /** Who else holds a wrong MAC, when that can be told (an address conflict: a fail). */
+  claimant?: (mac: string) => { summary: string; fix: string } | undefined;
 }
 
 function entryText(k: Kernel, n: Neigh): string {
@@ -64,6 +66,8 @@ function judgeNeigh(q: NeighQuestion): CheckResult {
     );
   }
   const wrong = entries.find((n) => n.mac!.toLowerCase() !== want);
+  const other = wrong ? q.claimant?.(wrong.mac!.toLowerCase()) : undefined;
+  if (other) return fail("pod.neigh", q.node, other.summary, { evidence, fix: other.fix });
   if (wrong) {
     const dev = q.k.link(wrong.index)?.name ?? String(wrong.index);
     // A stale entry is checked again (DELAY, PROBE) before it is trusted for long: a pod just
@@ -97,11 +101,31 @@ export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefin
   const mac = podKernel(d, e)!.link("eth0")?.mac;
   if (!mac) return undefined;
   const pod = `pod ${e.podName ?? e.ip}`;
+  const k = node.kernel!, host = hostVethOf(d, e);
   return judgeNeigh({
     node: node.name,
-    k: node.kernel!,
+    k,
     resolver: node.name,
     ip: e.ip,
+    // The wrong MAC learned behind another port of the pod's bridge: that device answers ARP
+    // for the pod's address too (an address conflict), whatever state the entry is in.
+    claimant: (wrongMac) => {
+      const port = k.fdbs().map((f) => ({ f, l: k.link(f.index) })).find(({ f, l }) =>
+        f.master && f.mac.toLowerCase() === wrongMac && l !== undefined &&
+        host?.masterIndex !== undefined && l.masterIndex === host.masterIndex &&
+        l.index !== host.index
+      )?.l;
+      if (!port) return undefined;
+      return {
+        summary: `another device behind ${
+          k.link(port.masterIndex!)?.name
+        } port ${port.name} answers ARP for ${e.ip} (MAC ${wrongMac}): an address conflict with ${pod}`,
+        fix: `${nsExec(node)}ip -d link show ${port.name}  # whose is it (link-netns)? ` +
+          `remove ${e.ip} there, then: ${nsExec(node)}ip neigh del ${e.ip} dev ${
+            k.link(port.masterIndex!)?.name
+          }`,
+      };
+    },
     want: { mac, owner: `${pod}'s eth0` },
     exec: nsExec(node),
     failed: {
