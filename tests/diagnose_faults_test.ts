@@ -800,6 +800,43 @@ Deno.test({
       );
 
       await fault(
+        "pod: a route in n1-p1 sends n2-p1's address out of another interface -> pod.default_route",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            pod("n1-p1").netns,
+            "route",
+            "add",
+            `${pod("n2-p1").ip}/32`,
+            "dev",
+            "lo",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.default_route",
+            node: "n1",
+            evidence: `route=${pod("n2-p1").ip}/32 dev lo`,
+            fix: `ip route del ${pod("n2-p1").ip}/32 dev lo`,
+          });
+          assertStringIncludes(c.summary, "out of lo, not eth0");
+        },
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            pod("n1-p1").netns,
+            "route",
+            "del",
+            `${pod("n2-p1").ip}/32`,
+            "dev",
+            "lo",
+          );
+        },
+      );
+
+      await fault(
         "pod: n1-p1 resolves its gateway to a wrong MAC -> pod.neigh on the pod's side",
         async () => {
           await sh(

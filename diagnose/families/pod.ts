@@ -9,7 +9,7 @@
  */
 import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, Endpoint, Pair } from "../context.ts";
+import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import type { Kernel } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
@@ -108,7 +108,37 @@ function defaultRouteCheck(
       fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
     });
   }
-  const def = defaultRouteOf(podKernel(d, e)!);
+  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
+  if (toPeer?.ok && eth0 && toPeer.route.oif !== eth0.index && peer.ip !== e.ip) {
+    // Another interface (a second network, a VPN sidecar's tunnel, lo) takes the flow: the
+    // packets never reach skein's network.
+    const dev = toPeer.route.devName ?? pk.link(toPeer.route.oif ?? -1)?.name ?? "?";
+    const r = pk.routes().filter((x) =>
+      x.family === 4 && x.oif === toPeer.route.oif && x.dst !== "0.0.0.0/0" &&
+      inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
+    )
+      .sort((a, b) =>
+        Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1])
+      )[0];
+    return fail(
+      "pod.default_route",
+      label,
+      `${pod} sends ${peer.ip} out of ${dev}, not eth0: the flow never reaches the pod network`,
+      {
+        evidence: {
+          ...ev,
+          lookup: `ip route get ${peer.ip}: dev ${dev}${
+            toPeer.route.gateway ? ` via ${toPeer.route.gateway}` : ""
+          }`,
+          ...(r ? { route: `${r.dst} dev ${dev}` } : {}),
+        },
+        fix: r
+          ? `${nsPrefix(e.netns)}ip route del ${r.dst} dev ${dev}  # after checking what added it`
+          : `${nsPrefix(e.netns)}ip route; ip rule  # what sends ${peer.ip} to ${dev}`,
+      },
+    );
+  }
+  const def = defaultRouteOf(pk);
   if (!def) {
     return fail("pod.default_route", label, `${pod} has no default route`, {
       evidence: ev,
