@@ -22,6 +22,7 @@ import {
   lookAroundText,
   matrixPods,
   NoLabError,
+  NotSkeinLabError,
   parseHostPort,
   pingMatrix,
   runForwarder,
@@ -90,7 +91,8 @@ forward --listen 127.0.0.1:PORT --netns LAB-cp --to IP:PORT [--addr-file F]
 diagnose  why pod FROM cannot reach pod TO (a lab pod name like n1-p1, a pod IP, or a Kubernetes
         pod NAMESPACE/NAME looked up with the lab's admin kubeconfig): every check
         of "skein diagnose" on both nodes, inspected directly. Exit 0 when no check failed, 1 when
-        one did, 2 for bad input. --probe sends ICMP (and DF-sized) probes and reads counters,
+        one did, 2 for bad input (and for a --cni reference lab: no skein there to diagnose).
+        --probe sends ICMP (and DF-sized) probes and reads counters,
         --trace also records where the kernel drops them (temporary nftrace rule and tracepoint).
 
 Defaults: --name skein --nodes 3 --pods-per-node 2 --backend vxlan --datastore file
@@ -232,7 +234,10 @@ function labRecorded(name: string): boolean {
 
 /** Prints a failed subcommand's error; 2 for bad input, 1 for a failure. */
 function failed(sub: string, name: string, e: unknown): number {
-  if (e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError) {
+  if (
+    e instanceof LabConfigError || e instanceof LabExistsError || e instanceof NoLabError ||
+    e instanceof NotSkeinLabError
+  ) {
     console.error(`skein lab ${sub}: ${e.message}`);
     return 2;
   }

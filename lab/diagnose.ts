@@ -37,6 +37,22 @@ export class NoLabError extends Error {
   }
 }
 
+/**
+ * A lab without skein's network (`lab up --kubernetes --cni reference`: the reference bridge and
+ * host-local plugins with static host-gw routes): no daemon, lease or tunnel for the checks to
+ * judge, so it is refused rather than reported as a dozen failures (exit code 2 in the CLI).
+ */
+export class NotSkeinLabError extends Error {
+  constructor(name: string) {
+    super(
+      `lab "${name}" runs the reference CNI plugins (bridge + host-local, static host-gw routes), ` +
+        "not skein: there is no skein daemon, lease or tunnel to diagnose (a lab up without " +
+        "--cni reference has them)",
+    );
+    this.name = "NotSkeinLabError";
+  }
+}
+
 function nodeView(lab: Lab, n: NodePlan): NodeView {
   const o = lab.plan.options;
   const d = lab.state.daemons.find((x) => x.node === n.name);
@@ -164,6 +180,7 @@ export async function labDiagnose(
   const started = performance.now();
   const lab = loadLab(name, root);
   if (!lab) throw new NoLabError(name);
+  if (lab.plan.options.cni === "reference") throw new NotSkeinLabError(name);
   const opts: DiagnoseOptions = { probe: false, trace: false, timeoutMs: 2000, ...options };
   const section = labDatastoreSection(lab.plan, "admin");
   const store = await readStore({ ...section, type: String(section.type) }, opts.timeoutMs);

@@ -37,5 +37,5 @@ export {
 export { skeinCommand } from "./skein_bin.ts";
 export { labEtcdPrefix, openLabStore } from "./store.ts";
 export { restartNodeDaemon, stopNodeDaemon } from "./ops.ts";
-export { labDiagnose, NoLabError } from "./diagnose.ts";
+export { labDiagnose, NoLabError, NotSkeinLabError } from "./diagnose.ts";
 export { type ForwarderOptions, parseHostPort, runForwarder } from "./forward.ts";
