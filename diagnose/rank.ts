@@ -20,7 +20,7 @@ const SYMPTOM = /^(route\.fib|underlay\.fib|probe\.|trace\.|mtu\.probe)/;
  * within the family (a firewall dropping TCP 179 on one node is why both nodes' sessions are
  * down; a node that lost its lease's address or its carrier is why the other cannot resolve it).
  */
-const FAMILY_CAUSE = new Set(["bgp.port", "underlay.address", "underlay.link"]);
+const FAMILY_CAUSE = new Set(["bgp.port", "underlay.address", "underlay.link", "underlay.arp"]);
 
 function familyRank(id: string): number {
   const i = (FAMILY_ORDER as readonly string[]).indexOf(familyOf(id));

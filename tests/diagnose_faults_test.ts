@@ -500,6 +500,45 @@ Deno.test({
         },
       );
 
+      await fault(
+        "underlay: n2's uplink ignores ARP (arp_ignore=8) -> underlay.arp on n2, ranked before n1's failed resolution",
+        async () => {
+          await sysctlIn(ns("n2"), "net.ipv4.conf.eth0.arp_ignore=8");
+          await sh("ip", "-n", ns("n1"), "neigh", "flush", "dev", "eth0");
+          // n1's next VXLAN packet has to resolve n2 again.
+          await runCommand([
+            "ip",
+            "netns",
+            "exec",
+            pod("n1-p1").netns,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            pod("n2-p1").ip!,
+          ]);
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "underlay.arp",
+            node: "n2",
+            evidence: "arp_ignore=8",
+            fix: "net.ipv4.conf.eth0.arp_ignore=0",
+          });
+          const ids = fails(r).map((c) => `${c.id} [${c.node}]`);
+          const neigh = ids.indexOf("underlay.neigh [n1]");
+          assert(
+            neigh < 0 || ids.indexOf("underlay.arp [n2]") < neigh,
+            `cause after consequence: ${ids}`,
+          );
+        },
+        async () => {
+          await sysctlIn(ns("n2"), "net.ipv4.conf.eth0.arp_ignore=0");
+          await sh("ip", "-n", ns("n1"), "neigh", "flush", "dev", "eth0");
+        },
+      );
+
       await fault("pod: n2-p1's eth0 with ARP off -> pod.eth0", async () => {
         await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "arp", "off");
       }, (r) => {

@@ -73,7 +73,7 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
       fail(
         "underlay.neigh",
         node.name,
-        `${node.name} cannot resolve next hop ${hop} on ${r.devName} (${n.state}): the peer is down or unplugged`,
+        `${node.name} cannot resolve next hop ${hop} on ${r.devName} (${n.state}): it does not answer ARP (down, unplugged, or ignoring ARP: see underlay.arp)`,
         {
           evidence: nev,
           fix: `${nsExec(node)}ping -c 1 ${hop}; check the link between the nodes`,
@@ -196,6 +196,44 @@ function addressCheck(node: NodeView): CheckResult[] {
   ];
 }
 
+/** IFF_NOARP (linux/if.h). */
+const IFF_NOARP = 0x80;
+
+/**
+ * The node's uplink answers ARP for its address: a NOARP flag or arp_ignore 8 there leaves the
+ * other nodes unable to resolve it (underlay.neigh then sees INCOMPLETE/FAILED on their side).
+ */
+function uplinkArp(node: NodeView): CheckResult[] {
+  const k = node.kernel, up = uplinkOf(node);
+  if (!k || !up) return [];
+  const keys = ["net/ipv4/conf/all/arp_ignore", `net/ipv4/conf/${up.name}/arp_ignore`];
+  k.readSysctls(keys);
+  const ignore = Math.max(...keys.map((x) => Number(k.sysctl(x) ?? 0)));
+  const ev = { uplink: up.name, arp_ignore: ignore, noarp: (up.flags & IFF_NOARP) !== 0 };
+  if (ignore >= 8 || (up.flags & IFF_NOARP)) {
+    return [
+      fail(
+        "underlay.arp",
+        node.name,
+        `${node.name}'s uplink ${up.name} answers no ARP (${
+          ignore >= 8 ? "arp_ignore=8" : "NOARP"
+        }): other nodes cannot resolve ${node.lease?.publicIP ?? "its address"}`,
+        {
+          evidence: ev,
+          fix: ignore >= 8
+            ? `${
+              nsExec(node)
+            }sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${up.name}.arp_ignore=0`
+            : `${nsExec(node)}ip link set ${up.name} arp on`,
+        },
+      ),
+    ];
+  }
+  return [pass("underlay.arp", node.name, `${node.name}'s uplink ${up.name} answers ARP`, {
+    evidence: ev,
+  })];
+}
+
 /** The underlay family. */
 export const underlayFamily: Family = {
   name: "underlay",
@@ -207,6 +245,8 @@ export const underlayFamily: Family = {
       ...addressCheck(b),
       ...uplinkState(a),
       ...uplinkState(b),
+      ...uplinkArp(a),
+      ...uplinkArp(b),
       ...reach(a, b),
       ...reach(b, a),
       ...await port(d, b, a),
@@ -214,7 +254,8 @@ export const underlayFamily: Family = {
     ];
   },
   node(d, node) {
-    const out: CheckResult[] = addressCheck(node).filter((c) => c.status !== "pass");
+    const out: CheckResult[] = [...addressCheck(node), ...uplinkArp(node)]
+      .filter((c) => c.status !== "pass");
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease?.subnet) continue;
       const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
