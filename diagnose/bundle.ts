@@ -75,6 +75,17 @@ async function nodeEntries(n: NodeView): Promise<TarEntry[]> {
     add("neigh.json", json(safe(() => k.neighs())));
     add("fdb.json", json(safe(() => k.fdbs())));
     add("link_stats.json", json(safe(() => Object.fromEntries(k.stats(true)))));
+    add(
+      "tc-filters.json",
+      json(safe(() => {
+        const byLink: Record<string, unknown> = {};
+        for (const l of k.links()) {
+          const f = k.tcFilters(l.index);
+          if (f.length) byLink[l.name] = f;
+        }
+        return byLink;
+      })),
+    );
     k.readSysctls(SYSCTLS);
     add("sysctls.json", json(Object.fromEntries(SYSCTLS.map((s) => [s, k.sysctl(s) ?? null]))));
     try {

@@ -121,6 +121,7 @@ Deno.test({
             "nodes/n1/routes.json",
             "nodes/n2/fdb.json",
             "nodes/n2/nft-ruleset.json",
+            "nodes/n2/tc-filters.json",
             "nodes/n1/sysctls.json",
             "nodes/n1/daemon.log",
             "nodes/n1/debug-state.json",
