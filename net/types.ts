@@ -45,6 +45,11 @@ export interface Link {
   portState?: number;
   /** Promiscuity counter (IFLA_PROMISCUITY). */
   promiscuity?: number;
+  /**
+   * An XDP program attached to the link (IFLA_XDP): how (driver, generic: `xdpgeneric`,
+   * offload, multi) and its id (`bpftool prog show id N`).
+   */
+  xdp?: { mode: "driver" | "generic" | "offload" | "multi"; progId?: number };
 }
 
 /** VXLAN parameters (IFLA_VXLAN_*). */

@@ -22,6 +22,7 @@ import { evidenceText } from "../diagnose/render.ts";
 import { runCommand } from "../lab/_proc.ts";
 import { sleep } from "../store/sleeper.ts";
 import { withLab } from "./_diag_lab.ts";
+import { attachXdpDrop, detachXdp } from "./_xdp.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -1047,6 +1048,34 @@ Deno.test({
         },
         async () => {
           await tcIn("n1", "qdisc del dev eth0 clsact");
+        },
+      );
+
+      await fault(
+        "xdp: a drop-everything XDP program on n2's uplink -> tc.xdp warns, --probe stops there and names it",
+        async () => {
+          await attachXdpDrop(ns("n2"), "eth0");
+        },
+        async (r) => {
+          const c = expectCheck(r, {
+            id: "tc.xdp",
+            node: "n2",
+            status: "warn",
+            evidence: "programs=eth0: id",
+            fix: "ip link set dev eth0 xdpgeneric off",
+          });
+          assertStringIncludes(c.summary, "(generic)");
+          const p = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+          const probe = expectCheck(p, {
+            id: "probe.icmp",
+            node: "n1",
+            evidence: "n2 eth0 runs XDP program",
+            fix: "tc.xdp",
+          });
+          assertStringIncludes(probe.summary, "between n2 eth0 and n2 skein.1");
+        },
+        async () => {
+          await detachXdp(ns("n2"), "eth0");
         },
       );
 

@@ -5,7 +5,8 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
 import { isIfname, isNetlinkError, NetlinkError, netnsList, openHandle } from "../net/mod.ts";
 import { testPrefix, withNamespaces } from "./_netns.ts";
-import { ip, ipj, linkOf } from "./net_oracle.ts";
+import { ip, ipj, linkOf, nsNameOf } from "./net_oracle.ts";
+import { attachXdpDrop, detachXdp } from "./_xdp.ts";
 
 Deno.test("linkAdd() veth creates the peer directly in another namespace", async () => {
   await withNamespaces(["a", "b"], (ns) => {
@@ -301,5 +302,19 @@ Deno.test("isIfname() agrees with the kernel on which names a link may have", as
       return [n, out.success];
     });
     assertEquals(got, names.map((n) => [n, isIfname(n)]));
+  });
+});
+
+Deno.test("linkList() reports an attached XDP program (IFLA_XDP: mode and program id)", async () => {
+  await withNamespaces(["a"], async (ns) => {
+    using h = openHandle({ netns: ns.a });
+    h.linkAdd({ kind: "veth", name: "x0", peer: { name: "x1" } });
+    assertEquals(h.linkGet("x0").xdp, undefined);
+    await attachXdpDrop(nsNameOf(ns.a!), "x0");
+    const x = h.linkGet("x0").xdp;
+    const id = linkOf(ns.a!, "x0").xdp?.prog?.id;
+    assertEquals(x, { mode: "generic", progId: id });
+    await detachXdp(nsNameOf(ns.a!), "x0");
+    assertEquals(h.linkGet("x0").xdp, undefined);
   });
 });

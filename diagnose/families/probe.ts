@@ -137,6 +137,12 @@ function where(
     if (!stop && dlt >= 0 && dlt < sent) {
       const prev = i > 0 ? `${tapList[i - 1]!.node.name} ${tapList[i - 1]!.dev}` : "the pod";
       stop = `between ${prev} and ${t.node.name} ${t.dev} (${t.dir} +${dlt} of ${sent})`;
+      // An XDP program on either device sees them first and may be what drops them (tc.xdp).
+      const xdp = [tapList[i - 1], t].filter((x) => x !== undefined)
+        .map((x) => ({ x: x!, l: x!.node.kernel?.link(x!.dev) })).find((y) => y.l?.xdp);
+      if (xdp) {
+        stop += `; ${xdp.x.node.name} ${xdp.x.dev} runs XDP program ${xdp.l!.xdp!.progId ?? "?"}`;
+      }
     }
   });
   return stop ? { deltas, stop } : { deltas };
@@ -246,8 +252,9 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   return [
     fail("probe.icmp", label, `no reply from ${pair.to.ip} to ${r.sent} pings${at}`, {
       evidence,
-      fix:
-        "the first failing check above names the cause; the counters show where the packets stop",
+      fix: w.stop?.includes("runs XDP program")
+        ? "where they stop an XDP program runs (tc.xdp): check what it returns, or detach it"
+        : "the first failing check above names the cause; the counters show where the packets stop",
     }),
   ];
 }

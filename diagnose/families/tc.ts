@@ -6,7 +6,8 @@
  * redirects (not to an ifb device: the bandwidth plugin's shaping) fails when it matches the
  * flow's packets as that device sees them (the pods' addresses; on the uplink of a tunnel, the
  * nodes' addresses and the tunnel's port: u32_eval.ts), passes when it cannot, and warns when it
- * cannot be judged (keys on other fields, a BPF program that decides by itself).
+ * cannot be judged (keys on other fields, a BPF program that decides by itself). tc.xdp warns
+ * for an XDP program on those devices (it runs before tc; what it returns cannot be read here).
  *
  * @module
  */
@@ -84,6 +85,40 @@ function filterText(dev: string, f: TcFilter): string {
   return `dev ${dev} ${f.hook} prio ${f.prio} protocol ${proto} ${what}${
     f.matchAll ? " (every packet)" : ""
   }`;
+}
+
+/**
+ * tc.xdp: an XDP program on a device of the path sees every packet before tc and the stack, and
+ * its return code can drop or redirect them; what it does cannot be read from here (a warning,
+ * with the program's id for `bpftool prog show id N`). skein attaches none.
+ */
+function xdpCheck(p: Place): CheckResult {
+  const found = p.devices.map((d) => p.k.link(d.name)).filter((l) => l?.xdp !== undefined)
+    .map((l) => ({ dev: l!.name, mode: l!.xdp!.mode, id: l!.xdp!.progId }));
+  if (!found.length) {
+    return pass("tc.xdp", p.label, `${p.who}: no XDP program on the path's devices`, {
+      evidence: { devices: p.devices.map((d) => d.name) },
+    });
+  }
+  const first = found[0]!;
+  const flag = first.mode === "generic"
+    ? "xdpgeneric"
+    : first.mode === "offload"
+    ? "xdpoffload"
+    : "xdp";
+  return warn(
+    "tc.xdp",
+    p.label,
+    `${p.who}: ${first.dev} runs XDP program ${first.id ?? "?"} (${first.mode}): it sees every ` +
+      "packet first and may drop or redirect the flow's",
+    {
+      evidence: { programs: found.map((x) => `${x.dev}: id ${x.id ?? "?"} (${x.mode})`) },
+      fix:
+        `${p.exec}ip link set dev ${first.dev} ${flag} off  # after checking what it is (bpftool prog show id ${
+          first.id ?? "N"
+        })`,
+    },
+  );
 }
 
 /** The tc.filters check of one namespace's devices on the path. */
@@ -182,18 +217,19 @@ function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
   const out: CheckResult[] = [];
   for (const n of pair.nodes) {
     const p = nodePlace(d, n, pair);
-    if (p) out.push(placeCheck(p));
+    if (p) out.push(placeCheck(p), xdpCheck(p));
   }
   for (const e of [pair.from, pair.to]) {
     const k = podKernel(d, e);
     if (!k || !e.node) continue;
-    out.push(placeCheck({
+    const p: Place = {
       label: e.node.name,
       who: `pod ${e.podName ?? e.ip}`,
       k,
       exec: nsPrefix(e.netns),
       devices: [{ name: "eth0", packets: innerPackets(pair) }],
-    }));
+    };
+    out.push(placeCheck(p), xdpCheck(p));
   }
   return out;
 }
@@ -204,6 +240,6 @@ export const tcFamily: Family = {
   pair: pairChecks,
   node: (d, node) => {
     const p = nodePlace(d, node);
-    return p ? [placeCheck(p)] : [];
+    return p ? [placeCheck(p), xdpCheck(p)] : [];
   },
 };

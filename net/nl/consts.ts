@@ -171,6 +171,9 @@ export const IFLA_PROTO_DOWN = 39;
 export const IFLA_GSO_MAX_SEGS = 40;
 export const IFLA_GSO_MAX_SIZE = 41;
 export const IFLA_XDP = 43;
+/** IFLA_XDP nested attributes: the attach mode (XDP_ATTACHED_*) and the program's id. */
+export const IFLA_XDP_ATTACHED = 2;
+export const IFLA_XDP_PROG_ID = 4;
 export const IFLA_CARRIER_UP_COUNT = 47;
 export const IFLA_CARRIER_DOWN_COUNT = 48;
 export const IFLA_MIN_MTU = 50;

@@ -96,6 +96,14 @@ function commonAttrs(
   return a;
 }
 
+/** XDP_ATTACHED_* (if_link.h): 1 driver, 2 generic (skb), 3 offloaded, 4 several modes. */
+const XDP_MODES: Record<number, NonNullable<Link["xdp"]>["mode"]> = {
+  1: "driver",
+  2: "generic",
+  3: "offload",
+  4: "multi",
+};
+
 /** IFLA_INFO_DATA of a vxlan link, in iproute2's order. */
 function vxlanInfoData(spec: LinkAddSpec): Attr[] {
   const v = spec.vxlan;
@@ -385,6 +393,13 @@ export function linkFromMessage(m: NlMessage): Link {
   if (nsid !== undefined) link.linkNetnsId = nsid;
   const promisc = getNum(a, C.IFLA_PROMISCUITY);
   if (promisc !== undefined) link.promiscuity = promisc;
+  const xdp = getNested(a, C.IFLA_XDP);
+  const attached = xdp ? getNum(xdp, C.IFLA_XDP_ATTACHED) : undefined;
+  if (xdp && attached !== undefined && attached !== 0) {
+    const mode = XDP_MODES[attached] ?? "multi";
+    const id = getNum(xdp, C.IFLA_XDP_PROG_ID);
+    link.xdp = id !== undefined ? { mode, progId: id } : { mode };
+  }
   const info = getNested(a, C.IFLA_LINKINFO);
   if (info) {
     const rawKind = getAttr(info, C.IFLA_INFO_KIND);

@@ -151,6 +151,15 @@ Object.assign(
     [C.IFLA_NET_NS_FD]: ["netnsFd", "u32"],
     [C.IFLA_EXT_MASK]: ["extMask", "u32"],
     [C.IFLA_PROMISCUITY]: ["promiscuity", "u32"],
+    [C.IFLA_XDP]: ["xdp", {
+      nested: {
+        name: "IFLA_XDP",
+        attrs: {
+          [C.IFLA_XDP_ATTACHED]: ["attached", "u8"],
+          [C.IFLA_XDP_PROG_ID]: ["progId", "u32"],
+        },
+      },
+    }],
     [C.IFLA_NUM_TX_QUEUES]: ["numTxQueues", "u32"],
     [C.IFLA_NUM_RX_QUEUES]: ["numRxQueues", "u32"],
     [C.IFLA_CARRIER]: ["carrier", "u8"],
