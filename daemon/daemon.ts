@@ -286,13 +286,15 @@ export class NodeDaemon {
     const was = this.#uplink, r = this.#restart;
     if (!was || !r || r.ac.signal.aborted) return;
     let now: UplinkChoice;
-    const h = this.#d.openHandle();
     try {
-      now = chooseUplink(h, this.#cfg);
+      const h = this.#d.openHandle();
+      try {
+        now = chooseUplink(h, this.#cfg);
+      } finally {
+        h.close();
+      }
     } catch {
-      return;
-    } finally {
-      h.close();
+      return; // no uplink to choose now (an address on its way), or no handle: keep the running one
     }
     if (now.publicIP === was.publicIP && now.name === was.name) return;
     r.why = `${was.name} ${was.publicIP} -> ${now.name} ${now.publicIP}`;
