@@ -1,7 +1,9 @@
 /**
  * `pod.host`: the node's side of a pod's veth. Bridge mode: the host veth is a forwarding port
- * of the node's bridge, which is up and holds the gateway the pod routes the flow through.
- * Routed mode: a /32 route to the pod via its host veth, and proxy ARP there.
+ * of the node's bridge, which is up, holds the gateway the pod routes the flow through, and is
+ * where the node routes the pod's address. Routed mode: a /32 route to the pod via its host veth,
+ * and proxy ARP there. Also `pod.bridge_mac` (a bridge whose MAC is borrowed from a port) and
+ * the pod's attachment mode, read from inside the pod.
  *
  * @module
  */
