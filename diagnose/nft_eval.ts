@@ -45,10 +45,15 @@ export interface Verdict {
   unknown: RuleRef[];
   /**
    * The first rule that rewrites the packet's addresses (masquerade, snat, dnat, redirect: nat
-   * statements end their chain), with the statement's name.
+   * statements end their chain), with the statement's name; `uncertain` when a rule this
+   * evaluator could not judge came before it (kube-proxy's mark-based RETURN before its
+   * MASQUERADE: the packet may never get there).
    */
-  nat?: RuleRef & { statement: string };
+  nat?: NatRef;
 }
+
+/** A rewriting rule and the statement that rewrites. */
+export type NatRef = RuleRef & { statement: string; uncertain: boolean };
 
 /** nft's address-rewriting statements (terminal, like accept). */
 const NAT_STATEMENTS = ["masquerade", "snat", "dnat", "redirect"];
@@ -273,13 +278,21 @@ interface Walk {
   p: Packet;
   unknown: RuleRef[];
   by?: RuleRef;
-  nat?: RuleRef & { statement: string };
+  nat?: NatRef;
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
   const r: RuleRef = { family: ch.family, table: ch.table, chain: ch.name, text };
   if (handle !== undefined) r.handle = handle;
   return r;
+}
+
+function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: string): NatRef {
+  return {
+    ...ref(ch, rule.handle, ruleText(rule.expr)),
+    statement,
+    uncertain: w.unknown.length > 0,
+  };
 }
 
 function runRule(
@@ -306,7 +319,7 @@ function runRule(
         // REJECT drops, the others (MARK, LOG, ...) change no verdict.
         const nat = XT_NAT[String(xt.name)];
         if (nat) {
-          w.nat ??= { ...ref(ch, rule.handle, ruleText(rule.expr)), statement: nat };
+          w.nat ??= natRef(w, ch, rule, nat);
           return "accept";
         }
         if (xt.name === "REJECT") {
@@ -321,7 +334,7 @@ function runRule(
     if ("accept" in e) return "accept";
     const nat = NAT_STATEMENTS.find((n) => n in e);
     if (nat) {
-      w.nat ??= { ...ref(ch, rule.handle, ruleText(rule.expr)), statement: nat };
+      w.nat ??= natRef(w, ch, rule, nat);
       return "accept";
     }
     if ("drop" in e || "reject" in e) {

@@ -148,3 +148,23 @@ Deno.test("judge(): a nat statement ends its chain and is reported; a return bef
   );
   assertEquals([v.verdict, v.nat?.statement, v.nat?.handle], ["accept", "masquerade", 5]);
 });
+
+Deno.test("judge(): a masquerade behind a rule it cannot judge is uncertain (kube-proxy's KUBE-POSTROUTING)", () => {
+  const post = { type: "nat", hook: "postrouting", prio: 100, policy: "accept" };
+  const markNot = {
+    match: { op: "!=", left: { "&": [{ meta: { key: "mark" } }, 16384] }, right: 16384 },
+  };
+  const v = judge(
+    parseRuleset(rs(
+      chain("post", post),
+      rule("post", 2, [markNot, { counter: null }, { return: null }]),
+      rule("post", 3, [{ counter: null }, { xt: { type: "target", name: "MARK" } }]),
+      rule("post", 4, [{ xt: { type: "match", name: "comment" } }, {
+        xt: { type: "target", name: "MASQUERADE" },
+      }]),
+    )),
+    { ...pkt, hook: "postrouting" },
+  );
+  assertEquals([v.nat?.statement, v.nat?.handle, v.nat?.uncertain], ["masquerade", 4, true]);
+  assertEquals(v.unknown.map((u) => u.handle), [2]);
+});

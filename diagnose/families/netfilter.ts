@@ -275,10 +275,12 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
           }nft delete rule ${n.family} ${n.table} ${n.chain} handle ${n.handle}  # after checking why it is there`
           : dropFix(nsExec(node), n, p);
       if (dnat && (dnat.statement === "dnat" || dnat.statement === "redirect")) {
-        found = fail(
+        found = (dnat.uncertain ? warn : fail)(
           "netfilter.nat",
           node.name,
-          `${node.name} rewrites the flow's destination ${h.dst} (${dnat.statement}): the packets go elsewhere`,
+          `${node.name} ${
+            dnat.uncertain ? "may rewrite (a rule before it cannot be judged)" : "rewrites"
+          } the flow's destination ${h.dst} (${dnat.statement}): the packets go elsewhere`,
           {
             evidence: {
               packet: `prerouting icmp ${h.src} -> ${h.dst} iif ${h.iif}`,
@@ -289,7 +291,11 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
         );
         break;
       }
-      if (snat && (snat.statement === "masquerade" || snat.statement === "snat")) {
+      // A masquerade behind a rule that could not be judged (kube-proxy's mark-based RETURN before
+      // its MASQUERADE) is most likely never reached by pod traffic: not reported.
+      if (
+        snat && !snat.uncertain && (snat.statement === "masquerade" || snat.statement === "snat")
+      ) {
         found ??= warn(
           "netfilter.nat",
           node.name,
