@@ -32,6 +32,12 @@ export interface RuleRef {
   handle?: number;
   /** The rule in nft syntax (approximate), or "policy drop". */
   text: string;
+  /**
+   * For a rule that could not be judged: whether it could lead to a drop had it matched (a drop,
+   * reject, jump or goto in it). One that can only accept, return or mark cannot turn an
+   * accepted packet into a dropped one.
+   */
+  mayDrop?: boolean;
 }
 
 /** The outcome. */
@@ -287,6 +293,15 @@ function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
   return r;
 }
 
+/** A rule that could not be judged, and whether it could lead to a drop. */
+function unknownRef(ch: Chain, rule: Chain["rules"][number]): RuleRef {
+  const mayDrop = rule.expr.some((e) =>
+    "drop" in e || "reject" in e || "jump" in e || "goto" in e ||
+    ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT")
+  );
+  return { ...ref(ch, rule.handle, ruleText(rule.expr)), mayDrop };
+}
+
 function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: string): NatRef {
   return {
     ...ref(ch, rule.handle, ruleText(rule.expr)),
@@ -305,7 +320,7 @@ function runRule(
     if (e.match) {
       const m = matchExpr(e.match as Json, w.p, w.rs, ch);
       if (m === "unknown") {
-        w.unknown.push(ref(ch, rule.handle, ruleText(rule.expr)));
+        w.unknown.push(unknownRef(ch, rule));
         return "continue";
       }
       if (!m) return "continue";
@@ -328,7 +343,7 @@ function runRule(
         }
         return "continue";
       }
-      w.unknown.push(ref(ch, rule.handle, ruleText(rule.expr)));
+      w.unknown.push(unknownRef(ch, rule));
       return "continue";
     }
     if ("accept" in e) return "accept";

@@ -166,5 +166,25 @@ Deno.test("judge(): a masquerade behind a rule it cannot judge is uncertain (kub
     { ...pkt, hook: "postrouting" },
   );
   assertEquals([v.nat?.statement, v.nat?.handle, v.nat?.uncertain], ["masquerade", 4, true]);
-  assertEquals(v.unknown.map((u) => u.handle), [2]);
+  assertEquals(v.unknown.map((u) => [u.handle, u.mayDrop]), [[2, false]]);
+});
+
+Deno.test("judge(): a rule it cannot judge may drop only when it drops, rejects, jumps or goes to", () => {
+  const mark = { match: { op: "==", left: { meta: { key: "mark" } }, right: 16384 } };
+  const v = judge(
+    parseRuleset(rs(
+      chain("fwd", base),
+      chain("other"),
+      rule("fwd", 2, [mark, { accept: null }]),
+      rule("fwd", 3, [mark, { jump: { target: "other" } }]),
+      rule("fwd", 4, [mark, { drop: null }]),
+      rule("fwd", 5, [mark, { counter: null }]),
+    )),
+    pkt,
+  );
+  assertEquals(v.verdict, "accept");
+  assertEquals(v.unknown.map((u) => [u.handle, u.mayDrop]), [[2, false], [3, true], [4, true], [
+    5,
+    false,
+  ]]);
 });

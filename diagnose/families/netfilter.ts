@@ -90,7 +90,9 @@ export function verdictCheck(
       fix: dropFix(owner.exec, v.by, p),
     });
   }
-  if (v.unknown.length) {
+  // Only a rule that could drop makes an accept uncertain (kube-proxy's mark-based ACCEPT and
+  // RETURN rules cannot).
+  if (v.unknown.some((u) => u.mayDrop)) {
     return warn(
       id,
       owner.label,
@@ -409,7 +411,7 @@ export const netfilterFamily: Family = {
         ...(node.facts.device ? { oifname: node.facts.device } : {}),
       };
       const v = judge(rs.ruleset, p);
-      if (v.verdict === "drop" || v.unknown.length) {
+      if (v.verdict === "drop" || v.unknown.some((u) => u.mayDrop)) {
         out.push(
           verdictCheck(
             "netfilter.forward",
