@@ -294,11 +294,21 @@ function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
 }
 
 /** A rule that could not be judged, and whether it could lead to a drop. */
-function unknownRef(ch: Chain, rule: Chain["rules"][number]): RuleRef {
-  const mayDrop = rule.expr.some((e) =>
-    "drop" in e || "reject" in e || "jump" in e || "goto" in e ||
-    ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT")
-  );
+function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number): RuleRef {
+  const mayDrop = rule.expr.some((e) => {
+    if ("drop" in e || "reject" in e) return true;
+    if ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT") {
+      return true;
+    }
+    const j = (e.jump ?? e.goto) as Json | undefined;
+    if (!j) return false;
+    // Had the rule matched, the packet would run through the target chain: it may drop only
+    // if that chain drops it (or holds a rule that may).
+    const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
+    if (!target || depth >= 16) return true;
+    const sub: Walk = { rs: w.rs, p: w.p, unknown: [] };
+    return runChain(sub, target, depth + 1) === "drop" || sub.unknown.some((u) => u.mayDrop);
+  });
   return { ...ref(ch, rule.handle, ruleText(rule.expr)), mayDrop };
 }
 
@@ -320,7 +330,7 @@ function runRule(
     if (e.match) {
       const m = matchExpr(e.match as Json, w.p, w.rs, ch);
       if (m === "unknown") {
-        w.unknown.push(unknownRef(ch, rule));
+        w.unknown.push(unknownRef(w, ch, rule, depth));
         return "continue";
       }
       if (!m) return "continue";
@@ -343,7 +353,7 @@ function runRule(
         }
         return "continue";
       }
-      w.unknown.push(unknownRef(ch, rule));
+      w.unknown.push(unknownRef(w, ch, rule, depth));
       return "continue";
     }
     if ("accept" in e) return "accept";

@@ -169,22 +169,29 @@ Deno.test("judge(): a masquerade behind a rule it cannot judge is uncertain (kub
   assertEquals(v.unknown.map((u) => [u.handle, u.mayDrop]), [[2, false]]);
 });
 
-Deno.test("judge(): a rule it cannot judge may drop only when it drops, rejects, jumps or goes to", () => {
+Deno.test("judge(): a rule it cannot judge may drop only when it drops, rejects, or jumps to a chain that would drop this packet", () => {
   const mark = { match: { op: "==", left: { meta: { key: "mark" } }, right: 16384 } };
   const v = judge(
     parseRuleset(rs(
       chain("fwd", base),
-      chain("other"),
+      chain("services"), // kube-proxy's KUBE-SERVICES: rejects one service IP, not this flow
+      chain("deny"),
+      rule("services", 9, [daddr("10.96.0.10"), { reject: null }]),
+      rule("deny", 10, [{ drop: null }]),
       rule("fwd", 2, [mark, { accept: null }]),
-      rule("fwd", 3, [mark, { jump: { target: "other" } }]),
-      rule("fwd", 4, [mark, { drop: null }]),
-      rule("fwd", 5, [mark, { counter: null }]),
+      rule("fwd", 3, [mark, { jump: { target: "services" } }]),
+      rule("fwd", 4, [mark, { jump: { target: "deny" } }]),
+      rule("fwd", 5, [mark, { drop: null }]),
+      rule("fwd", 6, [mark, { counter: null }]),
     )),
     pkt,
   );
   assertEquals(v.verdict, "accept");
-  assertEquals(v.unknown.map((u) => [u.handle, u.mayDrop]), [[2, false], [3, true], [4, true], [
-    5,
-    false,
-  ]]);
+  assertEquals(v.unknown.map((u) => `${u.handle} ${u.mayDrop}`), [
+    "2 false",
+    "3 false",
+    "4 true",
+    "5 true",
+    "6 false",
+  ]);
 });
