@@ -82,7 +82,12 @@ interface Chain {
   hook?: string;
   prio?: number;
   policy?: string;
-  rules: { handle?: number; expr: Json[] }[];
+  rules: {
+    handle?: number;
+    expr: Json[];
+    /** The rule as `iptables-save` prints it (iptables-nft tables), when known. */
+    iptables?: string;
+  }[];
 }
 
 /** The ruleset's chains and named sets, indexed. */
@@ -94,7 +99,30 @@ export interface Ruleset {
 const key = (family: string, table: string, name: string) => `${family} ${table} ${name}`;
 
 /** Parses `nft -j list ruleset` output. */
-export function parseRuleset(text: string): Ruleset {
+/**
+ * `iptables-save` output (iptables-nft) as "table chain" → the chain's rule lines in order. nft's
+ * JSON names an xt match but not its arguments; the same rule in iptables' words has them.
+ */
+export function parseIptablesSave(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let table = "";
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1).trim();
+    const m = /^-A (\S+) (.*)$/.exec(line);
+    if (!m || !table) continue;
+    const k = `${table} ${m[1]}`;
+    const list = out.get(k) ?? [];
+    list.push(m[2]!);
+    out.set(k, list);
+  }
+  return out;
+}
+
+/**
+ * Parses `nft -j list ruleset` output; `iptablesSave` (parseIptablesSave(), IPv4 iptables-nft
+ * tables) gives the ip family's rules their iptables words when a chain's rule counts agree.
+ */
+export function parseRuleset(text: string, iptablesSave?: Map<string, string[]>): Ruleset {
   const v = JSON.parse(text) as { nftables?: Json[] };
   const rs: Ruleset = { chains: new Map(), sets: new Map() };
   for (const item of v.nftables ?? []) {
@@ -128,6 +156,11 @@ export function parseRuleset(text: string): Ruleset {
       handle: typeof r.handle === "number" ? r.handle : undefined,
       expr: (r.expr as Json[]) ?? [],
     });
+  }
+  for (const ch of iptablesSave ? rs.chains.values() : []) {
+    const lines = ch.family === "ip" ? iptablesSave!.get(`${ch.table} ${ch.name}`) : undefined;
+    if (lines?.length !== ch.rules.length) continue; // not iptables' own chain, or changed between
+    ch.rules.forEach((r, i) => r.iptables = lines[i]);
   }
   return rs;
 }
@@ -293,6 +326,28 @@ function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
   return r;
 }
 
+/**
+ * An xt conntrack/state match read from the rule's iptables words (`-m conntrack [!] --ctstate
+ * A,B`, `-m state [!] --state A,B`) against the packet's state; undefined when there are no
+ * words or they say more than the state (a --ctstatus, --ctorigdst, ...).
+ */
+function ctStateMatch(iptables: string | undefined, p: Packet): boolean | undefined {
+  if (!iptables) return undefined;
+  const m = /-m (?:conntrack|state) (!\s+)?--(?:ct)?state (\S+)(?=\s+-[jgm]\s|\s+!|\s*$)/.exec(
+    iptables,
+  );
+  if (!m || /--ct(?:status|orig|repl|proto|expire|dir)/.test(iptables)) return undefined;
+  const states = m[2]!.split(",");
+  const hit = states.includes((p.ct ?? "new").toUpperCase());
+  return m[1] ? !hit : hit;
+}
+
+/** A rule in nft syntax, with iptables' own words for it when known. */
+function ruleWords(rule: Chain["rules"][number]): string {
+  const t = ruleText(rule.expr);
+  return rule.iptables ? `${t} (iptables: ${rule.iptables})` : t;
+}
+
 /** A rule that could not be judged, and whether it could lead to a drop. */
 function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number): RuleRef {
   const mayDrop = rule.expr.some((e) => {
@@ -309,12 +364,12 @@ function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: num
     const sub: Walk = { rs: w.rs, p: w.p, unknown: [] };
     return runChain(sub, target, depth + 1) === "drop" || sub.unknown.some((u) => u.mayDrop);
   });
-  return { ...ref(ch, rule.handle, ruleText(rule.expr)), mayDrop };
+  return { ...ref(ch, rule.handle, ruleWords(rule)), mayDrop };
 }
 
 function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: string): NatRef {
   return {
-    ...ref(ch, rule.handle, ruleText(rule.expr)),
+    ...ref(ch, rule.handle, ruleWords(rule)),
     statement,
     uncertain: w.unknown.length > 0,
   };
@@ -339,6 +394,11 @@ function runRule(
     if (e.xt) {
       const xt = e.xt as Json;
       if (xt.name === "comment") continue;
+      if (xt.type === "match" && (xt.name === "conntrack" || xt.name === "state")) {
+        const m = ctStateMatch(rule.iptables, w.p);
+        if (m === false) return "continue";
+        if (m === true) continue;
+      }
       if (xt.type === "target") {
         // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
         // REJECT drops, the others (MARK, LOG, ...) change no verdict.
@@ -348,7 +408,7 @@ function runRule(
           return "accept";
         }
         if (xt.name === "REJECT") {
-          w.by = ref(ch, rule.handle, ruleText(rule.expr));
+          w.by = ref(ch, rule.handle, ruleWords(rule));
           return "drop";
         }
         return "continue";
@@ -363,7 +423,7 @@ function runRule(
       return "accept";
     }
     if ("drop" in e || "reject" in e) {
-      w.by = ref(ch, rule.handle, ruleText(rule.expr));
+      w.by = ref(ch, rule.handle, ruleWords(rule));
       return "drop";
     }
     if ("return" in e) return "return";

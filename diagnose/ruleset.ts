@@ -7,7 +7,7 @@
  */
 import { nft } from "../node/nft.ts";
 import type { Diagnosis, Endpoint, NodeView } from "./context.ts";
-import { parseRuleset, type Ruleset } from "./nft_eval.ts";
+import { parseIptablesSave, parseRuleset, type Ruleset } from "./nft_eval.ts";
 
 /** The ruleset, or why it could not be read. */
 export type RulesetAnswer = { ok: true; ruleset: Ruleset; text: string } | {
@@ -43,8 +43,26 @@ function memoised(d: Diagnosis, key: string, netns: string | undefined): Promise
 async function read(netns: string | undefined): Promise<RulesetAnswer> {
   try {
     const text = await nft({ args: ["-j", "list", "ruleset"], ...(netns ? { netns } : {}) });
-    return { ok: true, ruleset: parseRuleset(text), text };
+    // iptables-nft rules with xt matches (kube-proxy's conntrack states): their arguments are
+    // only in iptables' own listing.
+    const save = text.includes('"xt"') ? await iptablesSave(netns) : undefined;
+    return { ok: true, ruleset: parseRuleset(text, save), text };
   } catch (e) {
     return { ok: false, reason: `cannot read the nftables ruleset: ${(e as Error).message}` };
   }
+}
+
+/** `iptables-save` (the nft variant) inside the namespace, parsed; undefined when it cannot run. */
+async function iptablesSave(netns: string | undefined): Promise<Map<string, string[]> | undefined> {
+  for (const bin of ["iptables-nft-save", "iptables-save"]) {
+    try {
+      const o = await new Deno.Command("nsenter", {
+        args: [...(netns ? [`--net=${netns}`] : []), bin],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (o.success) return parseIptablesSave(new TextDecoder().decode(o.stdout));
+    } catch { /* not installed: try the next, then judge without */ }
+  }
+  return undefined;
 }

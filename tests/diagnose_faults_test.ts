@@ -1135,6 +1135,36 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "netfilter: kube-proxy's and flannel's iptables rules (FORWARD policy drop) pass without a warning",
+        async () => {
+          const rules = Deno.readTextFileSync(
+            new URL("./testdata/kube_proxy_flannel.rules", import.meta.url),
+          );
+          for (const n of ["n1", "n2"]) {
+            const r = await runCommand(["ip", "netns", "exec", ns(n), "iptables-restore"], {
+              stdin: rules,
+            });
+            assert(r.success, r.stderr);
+          }
+          try {
+            const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
+            const noisy = r.checks.filter((c) =>
+              c.id.startsWith("netfilter.") && c.status !== "pass"
+            );
+            assertEquals(noisy, [], show(r));
+          } finally {
+            for (const n of ["n1", "n2"]) {
+              for (const table of ["filter", "nat"]) {
+                await sh("ip", "netns", "exec", ns(n), "iptables", "-t", table, "-F");
+                await sh("ip", "netns", "exec", ns(n), "iptables", "-t", table, "-X");
+              }
+              await sh("ip", "netns", "exec", ns(n), "iptables", "-P", "FORWARD", "ACCEPT");
+            }
+          }
+        },
+      );
+
       await fault(
         "tc: a match-all ingress filter on n2's uplink redirects everything to lo -> tc.filters",
         async () => {
