@@ -877,6 +877,57 @@ Deno.test({
       );
 
       await fault(
+        "pod: a rogue namespace on n2's bridge sends with n2-p1's MAC -> pod.fdb names the port",
+        async () => {
+          const mac =
+            JSON.parse(await sh("ip", "-n", pod("n2-p1").netns, "-j", "link", "show", "eth0"))[0]
+              .address;
+          await sh("ip", "netns", "add", rogue);
+          await sh(
+            "ip",
+            "-n",
+            ns("n2"),
+            "link",
+            "add",
+            "rogueh",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            rogue,
+          );
+          await sh("ip", "-n", ns("n2"), "link", "set", "rogueh", "master", "cni0", "up");
+          await sh("ip", "-n", rogue, "link", "set", "eth0", "address", mac, "up");
+          await sh(
+            "ip",
+            "-n",
+            rogue,
+            "addr",
+            "add",
+            `${s2.replace(/0\/24$/, "77")}/24`,
+            "dev",
+            "eth0",
+          );
+          // Its frames teach the bridge that MAC is behind rogueh.
+          await runCommand(["ip", "netns", "exec", rogue, "ping", "-c", "1", "-W", "1", gw2]);
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.fdb",
+            node: "n2",
+            evidence: "dev rogueh",
+            fix: "ip -d link show rogueh",
+          });
+          assertStringIncludes(c.summary, "another device uses that MAC");
+        },
+        async () => {
+          await runCommand(["ip", "netns", "del", rogue]);
+        },
+      );
+
+      await fault(
         "pod: n1-p1 resolves its gateway to a wrong MAC -> pod.neigh on the pod's side",
         async () => {
           await sh(

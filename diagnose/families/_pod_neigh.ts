@@ -202,3 +202,49 @@ export function podNeighOfHop(
     failed: { who: owner.owner, fix: owner.fix },
   });
 }
+
+/**
+ * `pod.fdb`: the node's bridge forwards frames for the pod's MAC to the pod's own host veth. An
+ * entry for it learned behind another port (a namespace or VM sending with the same MAC, a pod
+ * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead.
+ */
+export function bridgeFdbOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
+  const node = e.node!, k = node.kernel!;
+  const mac = podKernel(d, e)!.link("eth0")?.mac?.toLowerCase();
+  const host = hostVethOf(d, e);
+  if (!mac || host?.masterIndex === undefined) return undefined;
+  const bridge = k.link(host.masterIndex);
+  const learned = k.fdbs().filter((f) =>
+    f.master && f.mac.toLowerCase() === mac && k.link(f.index)?.masterIndex === host.masterIndex
+  );
+  const elsewhere = learned.find((f) => f.index !== host.index);
+  const ev = {
+    podMac: mac,
+    hostVeth: host.name,
+    entries: learned.map((f) => `${f.mac} dev ${k.link(f.index)?.name ?? f.index} ${f.state}`),
+  };
+  if (elsewhere) {
+    const port = k.link(elsewhere.index)?.name ?? String(elsewhere.index);
+    return fail(
+      "pod.fdb",
+      node.name,
+      `${bridge?.name ?? "the bridge"} on ${node.name} sends pod ${
+        e.podName ?? e.ip
+      }'s MAC ${mac} to port ${port}, not its veth ${host.name}: another device uses that MAC`,
+      {
+        evidence: ev,
+        fix: `${
+          nsExec(node)
+        }ip -d link show ${port}  # whose is it (link-netns)? give it another MAC`,
+      },
+    );
+  }
+  return pass(
+    "pod.fdb",
+    node.name,
+    `${bridge?.name ?? "the bridge"} sends pod ${e.podName ?? e.ip}'s MAC to ${host.name}${
+      learned.length ? "" : " (not learned yet)"
+    }`,
+    { evidence: ev },
+  );
+}

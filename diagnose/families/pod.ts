@@ -16,7 +16,7 @@ import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix } from "../path.ts";
 import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
 import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
-import { nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
+import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
 
@@ -300,7 +300,9 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
   if (!e.netns) return [unheldAddress(label, e.ip, e.node.facts.ipamDir)];
   const peer = peerOf(e, pair);
   const out = [...podInside(d, e, pair, label), ...podHost(d, e, peer)];
-  for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer)]) if (n) out.push(n);
+  for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer), bridgeFdbOfPod(d, e)]) {
+    if (n) out.push(n);
+  }
   const i = podIpam(e, label);
   if (i) out.push(i);
   return out;
