@@ -12,8 +12,8 @@ import { formatIp, nthIp, parseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { judge, type Packet, type RuleRef, type Verdict } from "../nft_eval.ts";
-import { nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
+import { judge, type NatRef, type Packet, type RuleRef, type Verdict } from "../nft_eval.ts";
+import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
@@ -252,6 +252,60 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
  * logs keyed on pod addresses do not match). flannel's and skein's masquerade return early for
  * pod-to-pod traffic; a rule that masquerades the whole pod network does not.
  */
+/** "family table chain handle N: rule" for the evidence. */
+function natRuleText(n: NatRef): string {
+  return `${n.family} ${n.table} ${n.chain}${
+    n.handle !== undefined ? ` handle ${n.handle}` : ""
+  }: ${n.text}`;
+}
+
+/** The fix for a rewriting rule: delete it (by handle), else accept the flow before it. */
+function natFix(node: NodeView, n: NatRef, p: Packet): string {
+  return n.handle !== undefined
+    ? `${
+      nsExec(node)
+    }nft delete rule ${n.family} ${n.table} ${n.chain} handle ${n.handle}  # after checking why it is there`
+    : dropFix(nsExec(node), n, p);
+}
+
+/** A DNAT of the flow's destination in prerouting: the packets go elsewhere. */
+function dnatCheck(node: NodeView, h: Hop, n: NatRef, p: Packet): CheckResult {
+  return (n.uncertain ? warn : fail)(
+    "netfilter.nat",
+    node.name,
+    `${node.name} ${
+      n.uncertain ? "may rewrite (a rule before it cannot be judged)" : "rewrites"
+    } the flow's destination ${h.dst} (${n.statement}): the packets go elsewhere`,
+    {
+      evidence: {
+        packet: `prerouting icmp ${h.src} -> ${h.dst} iif ${h.iif}`,
+        rewrittenBy: natRuleText(n),
+      },
+      fix: natFix(node, n, p),
+    },
+  );
+}
+
+/** A masquerade or SNAT of pod-to-pod traffic in postrouting: the pod is reached, as a node. */
+function snatCheck(node: NodeView, h: Hop, n: NatRef, p: Packet): CheckResult {
+  return warn(
+    "netfilter.nat",
+    node.name,
+    `${node.name} ${
+      n.statement === "masquerade" ? "masquerades" : "SNATs"
+    } the flow from pod ${h.src}: ${h.dst} sees a node's address, not the pod's (NetworkPolicies on pod addresses will not match)`,
+    {
+      evidence: {
+        packet: `postrouting icmp ${h.src} -> ${h.dst}${p.oifname ? ` oif ${p.oifname}` : ""}`,
+        rewrittenBy: natRuleText(n),
+      },
+      fix: `${
+        natFix(node, n, p)
+      }; pod-to-pod traffic should keep its addresses (return before the masquerade for the cluster network)`,
+    },
+  );
+}
+
 async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const node of pair.nodes) {
@@ -265,56 +319,17 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       const oif = h.answer?.ok ? h.answer.route.devName : undefined;
       const post: Packet = { ...icmp, hook: "postrouting", ...(oif ? { oifname: oif } : {}) };
       const dnat = judge(rs.ruleset, pre).nat;
-      const snat = judge(rs.ruleset, post).nat;
-      const rule = (n: NonNullable<typeof dnat>) =>
-        `${n.family} ${n.table} ${n.chain}${
-          n.handle !== undefined ? ` handle ${n.handle}` : ""
-        }: ${n.text}`;
-      const fix = (n: NonNullable<typeof dnat>, p: Packet) =>
-        n.handle !== undefined
-          ? `${
-            nsExec(node)
-          }nft delete rule ${n.family} ${n.table} ${n.chain} handle ${n.handle}  # after checking why it is there`
-          : dropFix(nsExec(node), n, p);
       if (dnat && (dnat.statement === "dnat" || dnat.statement === "redirect")) {
-        found = (dnat.uncertain ? warn : fail)(
-          "netfilter.nat",
-          node.name,
-          `${node.name} ${
-            dnat.uncertain ? "may rewrite (a rule before it cannot be judged)" : "rewrites"
-          } the flow's destination ${h.dst} (${dnat.statement}): the packets go elsewhere`,
-          {
-            evidence: {
-              packet: `prerouting icmp ${h.src} -> ${h.dst} iif ${h.iif}`,
-              rewrittenBy: rule(dnat),
-            },
-            fix: fix(dnat, pre),
-          },
-        );
+        found = dnatCheck(node, h, dnat, pre);
         break;
       }
       // A masquerade behind a rule that could not be judged (kube-proxy's mark-based RETURN before
       // its MASQUERADE) is most likely never reached by pod traffic: not reported.
+      const snat = judge(rs.ruleset, post).nat;
       if (
         snat && !snat.uncertain && (snat.statement === "masquerade" || snat.statement === "snat")
       ) {
-        found ??= warn(
-          "netfilter.nat",
-          node.name,
-          `${node.name} ${
-            snat.statement === "masquerade" ? "masquerades" : "SNATs"
-          } the flow from pod ${h.src}: ` +
-            `${h.dst} sees a node's address, not the pod's (NetworkPolicies on pod addresses will not match)`,
-          {
-            evidence: {
-              packet: `postrouting icmp ${h.src} -> ${h.dst}${oif ? ` oif ${oif}` : ""}`,
-              rewrittenBy: rule(snat),
-            },
-            fix: `${
-              fix(snat, post)
-            }; pod-to-pod traffic should keep its addresses (return before the masquerade for the cluster network)`,
-          },
-        );
+        found ??= snatCheck(node, h, snat, post);
       }
     }
     out.push(
