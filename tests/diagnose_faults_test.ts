@@ -799,26 +799,21 @@ Deno.test({
       );
 
       const rogue = `${lab.plan.options.name}-rogue`;
+      /** A namespace plugged into n2's bridge as port rogueh (its side is eth0, down). */
+      const plugRogue = async () => {
+        await sh("ip", "netns", "add", rogue);
+        await sh(
+          ..."ip -n".split(" "),
+          ns("n2"),
+          ..."link add rogueh type veth peer name eth0 netns".split(" "),
+          rogue,
+        );
+        await sh("ip", "-n", ns("n2"), "link", "set", "rogueh", "master", "cni0", "up");
+      };
       await fault(
         "pod: a rogue namespace on n2's bridge claims n2-p1's address -> pod.neigh names the conflict",
         async () => {
-          await sh("ip", "netns", "add", rogue);
-          await sh(
-            "ip",
-            "-n",
-            ns("n2"),
-            "link",
-            "add",
-            "rogueh",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            rogue,
-          );
-          await sh("ip", "-n", ns("n2"), "link", "set", "rogueh", "master", "cni0", "up");
+          await plugRogue();
           await sh("ip", "-n", rogue, "addr", "add", `${pod("n2-p1").ip}/24`, "dev", "eth0");
           await sh("ip", "-n", rogue, "link", "set", "eth0", "up");
           // Its ARP request for the gateway tells n2 its MAC for n2-p1's address.
@@ -882,23 +877,7 @@ Deno.test({
           const mac =
             JSON.parse(await sh("ip", "-n", pod("n2-p1").netns, "-j", "link", "show", "eth0"))[0]
               .address;
-          await sh("ip", "netns", "add", rogue);
-          await sh(
-            "ip",
-            "-n",
-            ns("n2"),
-            "link",
-            "add",
-            "rogueh",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            rogue,
-          );
-          await sh("ip", "-n", ns("n2"), "link", "set", "rogueh", "master", "cni0", "up");
+          await plugRogue();
           await sh("ip", "-n", rogue, "link", "set", "eth0", "address", mac, "up");
           await sh(
             "ip",
