@@ -153,6 +153,16 @@ export class Kernel {
     else withNetns(this.netns, read);
   }
 
+  /**
+   * Device `dev`'s effective arp_ignore: the larger of `all` and the device's, as the kernel
+   * applies it (`sysctl net.ipv4.conf.{all,DEV}.arp_ignore`); 8 answers no ARP request at all.
+   */
+  arpIgnore(dev: string): number {
+    const keys = ["net/ipv4/conf/all/arp_ignore", `net/ipv4/conf/${dev}/arp_ignore`];
+    this.readSysctls(keys);
+    return Math.max(...keys.map((k) => Number(this.sysctl(k) ?? 0)));
+  }
+
   /** Runs `fn` synchronously inside the node's namespace (for /proc/net reads). */
   inside<T>(fn: () => T): T {
     return this.netns === undefined ? fn() : withNetns(this.netns, fn);
@@ -197,4 +207,12 @@ export function fibErrorMeaning(code: string): string {
 export function addrOf(cidr: string): string {
   const slash = cidr.indexOf("/");
   return slash < 0 ? cidr : cidr.slice(0, slash);
+}
+
+/** IFF_NOARP (linux/if.h): the device neither sends nor answers ARP (`ip link set DEV arp off`). */
+const IFF_NOARP = 0x80;
+
+/** Whether link flags `flags` carry NOARP. */
+export function noArp(flags: number): boolean {
+  return (flags & IFF_NOARP) !== 0;
 }

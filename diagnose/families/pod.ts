@@ -11,7 +11,7 @@ import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import type { Kernel } from "../kernel.ts";
+import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix } from "../path.ts";
 import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
@@ -19,18 +19,6 @@ import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
-
-/** IFF_NOARP (linux/if.h): the device neither sends nor answers ARP. */
-const IFF_NOARP = 0x80;
-
-/** The pod's effective arp_ignore on eth0 (the larger of "all" and the device's). */
-function arpIgnore(k: Kernel): number {
-  k.readSysctls(["net/ipv4/conf/all/arp_ignore", "net/ipv4/conf/eth0/arp_ignore"]);
-  return Math.max(
-    Number(k.sysctl("net/ipv4/conf/all/arp_ignore") ?? 0),
-    Number(k.sysctl("net/ipv4/conf/eth0/arp_ignore") ?? 0),
-  );
-}
 
 /** pod.eth0: up, holding the pod's address, and answering ARP (not NOARP, arp_ignore below 8). */
 function eth0Check(
@@ -61,7 +49,7 @@ function eth0Check(
       fix: "delete and recreate the pod",
     });
   }
-  const ignore = arpIgnore(k);
+  const ignore = k.arpIgnore("eth0");
   if (ignore >= 8) {
     return fail(
       "pod.eth0",
@@ -75,7 +63,7 @@ function eth0Check(
       },
     );
   }
-  if (eth0.flags & IFF_NOARP) {
+  if (noArp(eth0.flags)) {
     return fail(
       "pod.eth0",
       label,

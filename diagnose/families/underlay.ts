@@ -9,7 +9,7 @@
 import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
-import { fibErrorMeaning } from "../kernel.ts";
+import { fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { encapPacket, rulesetVerdict } from "./netfilter.ts";
 
@@ -196,9 +196,6 @@ function addressCheck(node: NodeView): CheckResult[] {
   ];
 }
 
-/** IFF_NOARP (linux/if.h). */
-const IFF_NOARP = 0x80;
-
 /**
  * The node's uplink answers ARP for its address: a NOARP flag or arp_ignore 8 there leaves the
  * other nodes unable to resolve it (underlay.neigh then sees INCOMPLETE/FAILED on their side).
@@ -206,11 +203,9 @@ const IFF_NOARP = 0x80;
 function uplinkArp(node: NodeView): CheckResult[] {
   const k = node.kernel, up = uplinkOf(node);
   if (!k || !up) return [];
-  const keys = ["net/ipv4/conf/all/arp_ignore", `net/ipv4/conf/${up.name}/arp_ignore`];
-  k.readSysctls(keys);
-  const ignore = Math.max(...keys.map((x) => Number(k.sysctl(x) ?? 0)));
-  const ev = { uplink: up.name, arp_ignore: ignore, noarp: (up.flags & IFF_NOARP) !== 0 };
-  if (ignore >= 8 || (up.flags & IFF_NOARP)) {
+  const ignore = k.arpIgnore(up.name);
+  const ev = { uplink: up.name, arp_ignore: ignore, noarp: noArp(up.flags) };
+  if (ignore >= 8 || ev.noarp) {
     return [
       fail(
         "underlay.arp",
