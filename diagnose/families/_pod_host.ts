@@ -13,7 +13,7 @@ import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
 import { nsExec } from "../path.ts";
 import { flatOf, routeText } from "../route_diff.ts";
-import { podKernel, podRoute } from "./_pod_kernel.ts";
+import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
 const PORT_STATES = ["disabled", "listening", "learning", "forwarding", "blocking"];
@@ -30,13 +30,10 @@ export interface PodGateway {
  * address's prefix length; undefined when the peer is on-link or the pod has no route.
  */
 export function podGatewayTo(d: Diagnosis, e: Endpoint, dst: string): PodGateway | undefined {
-  const k = podKernel(d, e), eth0 = k?.link("eth0");
   const r = podRoute(d, e, dst);
   const gw = r?.ok ? r.route.gateway : undefined;
-  const own = k?.addrs().find((a) =>
-    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
-  );
-  return gw && own ? { ip: gw, prefix: Number(own.cidr.split("/")[1]) } : undefined;
+  const prefix = podPrefixLen(d, e);
+  return gw && prefix !== undefined ? { ip: gw, prefix } : undefined;
 }
 
 /** A bridge port that does not forward: its STP state, and how to get it forwarding. */
@@ -306,9 +303,5 @@ export function borrowedBridgeMac(node: NodeView): CheckResult | undefined {
  * not from the host veth, so a veth that fell off its bridge is not taken for a routed pod.
  */
 export function podModeOf(d: Diagnosis, e: Endpoint): PodMode {
-  const k = podKernel(d, e), eth0 = k?.link("eth0");
-  const own = k?.addrs().find((a) =>
-    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
-  );
-  return own?.cidr.endsWith("/32") ? "routed" : "bridge";
+  return podPrefixLen(d, e) === 32 ? "routed" : "bridge";
 }

@@ -37,6 +37,15 @@ export function podRoute(d: Diagnosis, e: Endpoint, dst: string): FibAnswer | un
   return a;
 }
 
+/** The prefix length of pod `e`'s own address on its eth0, if it holds it. */
+export function podPrefixLen(d: Diagnosis, e: Endpoint): number | undefined {
+  const k = podKernel(d, e), eth0 = k?.link("eth0");
+  const own = k?.addrs().find((a) =>
+    a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
+  );
+  return own ? Number(own.cidr.split("/")[1]) : undefined;
+}
+
 /** The pod's IPv4 default route (main table), if any. */
 export function defaultRouteOf(k: Kernel): Route | undefined {
   return k.routes().find((r) => r.family === 4 && r.dst === "0.0.0.0/0" && r.table === 254);
