@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Link } from "../../net/types.ts";
 import { backendDefinition } from "../../backends/registry.ts";
 import { tryReadLeaseFile } from "../../node/lease_file.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
@@ -107,33 +108,7 @@ function deviceMtus(node: NodeView, podMtus: number[]): CheckResult[] {
   const need = podMtus.length ? Math.min(Math.max(...podMtus), b.budget) : undefined;
   const br = k.link(node.facts.bridge);
   for (const l of [br, tun].filter((x) => x !== undefined)) {
-    if (need !== undefined && l!.mtu < need) {
-      // A bridge takes its smallest port's MTU: that port is the one to raise.
-      const port = l === br
-        ? k.links().filter((p) => p.masterIndex === br!.index && p.mtu === br!.mtu)[0]
-        : undefined;
-      out.push(
-        fail(
-          "mtu.device",
-          node.name,
-          `${l!.name} MTU ${l!.mtu} is below the pods' MTU ${need}: their full-size packets are ` +
-            `dropped there${
-              port ? ` (a bridge takes its smallest port's MTU: ${port.name}'s)` : ""
-            }`,
-          {
-            evidence: {
-              device: l!.name,
-              mtu: l!.mtu,
-              podMtu: need,
-              ...(port ? { smallestPort: `${port.name} ${port.mtu}` } : {}),
-            },
-            fix: port
-              ? `${nsExec(node)}ip link set ${port.name} mtu ${need}  # the bridge follows`
-              : `${nsExec(node)}ip link set ${l!.name} mtu ${need}`,
-          },
-        ),
-      );
-    }
+    if (need !== undefined && l!.mtu < need) out.push(belowPods(node, l!, l === br, need));
   }
   if (!out.length) {
     out.push(
@@ -155,6 +130,34 @@ function deviceMtus(node: NodeView, podMtus: number[]): CheckResult[] {
     );
   }
   return out;
+}
+
+/**
+ * A bridge or tunnel below the pods' MTU `need`. A bridge takes its smallest port's MTU: when a
+ * port holds it down, that port is the one to raise.
+ */
+function belowPods(node: NodeView, l: Link, isBridge: boolean, need: number): CheckResult {
+  const k = node.kernel!;
+  const port = isBridge
+    ? k.links().find((p) => p.masterIndex === l.index && p.mtu === l.mtu)
+    : undefined;
+  return fail(
+    "mtu.device",
+    node.name,
+    `${l.name} MTU ${l.mtu} is below the pods' MTU ${need}: their full-size packets are ` +
+      `dropped there${port ? ` (a bridge takes its smallest port's MTU: ${port.name}'s)` : ""}`,
+    {
+      evidence: {
+        device: l.name,
+        mtu: l.mtu,
+        podMtu: need,
+        ...(port ? { smallestPort: `${port.name} ${port.mtu}` } : {}),
+      },
+      fix: port
+        ? `${nsExec(node)}ip link set ${port.name} mtu ${need}  # the bridge follows`
+        : `${nsExec(node)}ip link set ${l.name} mtu ${need}`,
+    },
+  );
 }
 
 function leaseMtu(node: NodeView): CheckResult | undefined {
