@@ -48,6 +48,7 @@ export class Kernel {
   #stats?: Map<number, LinkStats>;
   #sysctls = new Map<string, string | undefined>();
   #tc = new Map<number, TcFilter[]>();
+  #qdiscs?: Map<number, Set<string>>;
 
   /** Opens a handle in `netns` (a path; undefined: this process's namespace). */
   constructor(netns?: string) {
@@ -112,7 +113,8 @@ export class Kernel {
   tcFilters(index: number): TcFilter[] {
     let f = this.#tc.get(index);
     if (!f) {
-      f = this.#h.tcFilters(index);
+      this.#qdiscs ??= this.#h.tcQdiscKinds(); // one qdisc dump for every link asked
+      f = this.#h.tcFilters(index, this.#qdiscs);
       this.#tc.set(index, f);
     }
     return f;

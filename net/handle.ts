@@ -568,14 +568,12 @@ export class Handle implements NetHandle {
    * The tc filters of a link on its ingress hook (an ingress or clsact qdisc), its egress hook
    * (clsact) and its root qdisc: `tc filter show dev DEV ingress`, `... egress`, `... root`.
    * A root qdisc that takes no filters has none (the kernel's EINVAL/ENOENT/EOPNOTSUPP).
+   * `qdiscs` (tcQdiscKinds()) spares the qdisc dump when many links are asked in turn.
    */
-  tcFilters(dev: string | number): TcFilter[] {
+  tcFilters(dev: string | number, qdiscs?: ReadonlyMap<number, ReadonlySet<string>>): TcFilter[] {
     const op = `Cannot list tc filters of ${dev}`;
     const index = this.index(dev, op);
-    const kinds = new Set(
-      this.#sock.dump(tcQdiscDumpRequest(), `${op} (qdiscs)`).map(tcQdiscFromMessage)
-        .filter((q) => q.ifindex === index).map((q) => q.kind),
-    );
+    const kinds = (qdiscs ?? this.tcQdiscKinds()).get(index) ?? new Set<string>();
     // An ingress qdisc answers a dump for either hook with its one filter list: ask only the
     // hooks the link has (clsact: both; ingress: ingress).
     const hooks: TcHook[] = ["root"];
@@ -594,6 +592,18 @@ export class Handle implements NetHandle {
         const f = tcFilterFromMessage(m, hook);
         if (f) out.push(f);
       }
+    }
+    return out;
+  }
+
+  /** `tc qdisc show`: every link's qdisc kinds ("clsact", "ingress", "noqueue", ...) by index. */
+  tcQdiscKinds(): Map<number, Set<string>> {
+    const out = new Map<number, Set<string>>();
+    for (const m of this.#sock.dump(tcQdiscDumpRequest(), "Cannot list qdiscs")) {
+      const q = tcQdiscFromMessage(m);
+      const kinds = out.get(q.ifindex) ?? new Set<string>();
+      kinds.add(q.kind);
+      out.set(q.ifindex, kinds);
     }
     return out;
   }
