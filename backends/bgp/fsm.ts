@@ -14,6 +14,7 @@
  * @module
  */
 
+import { compareIp, parseIp } from "../../net/cidr.ts";
 import { idValue } from "./_bytes.ts";
 import { AFI, SAFI_UNICAST } from "./codec_attrs.ts";
 import type { BgpMessage, NotificationMessage, OpenMessage, UpdateMessage } from "./codec.ts";
@@ -113,6 +114,17 @@ export const OPEN_HOLD_MS = 240_000;
  */
 export function collisionLoser(localId: string, remoteId: string): "local" | "remote" {
   return idValue(localId) < idValue(remoteId) ? "local" : "remote";
+}
+
+/**
+ * Whether this node dials a node-to-node mesh peer: only the node with the higher address does,
+ * the other waits for it (Calico's mesh does the same). Both ends compute the same answer, so a
+ * mesh session has one TCP connection and no collision to resolve: with both ends dialing, one
+ * end can take a connection to Established while the other resolves the collision by closing
+ * that connection, and each then closes the one the other kept (a second of lost routes).
+ */
+export function meshDials(local: string, peer: string): boolean {
+  return compareIp(parseIp(local), parseIp(peer)) > 0;
 }
 
 /** Checks a hold time from configuration or an OPEN: 0 or 3-65535. */

@@ -1,6 +1,13 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
 import type { BgpMessage, OpenMessage } from "./codec.ts";
-import { collisionLoser, type FsmAction, type FsmConfig, OPEN_HOLD_MS, SessionFsm } from "./fsm.ts";
+import {
+  collisionLoser,
+  type FsmAction,
+  type FsmConfig,
+  meshDials,
+  OPEN_HOLD_MS,
+  SessionFsm,
+} from "./fsm.ts";
 
 const CONFIG: FsmConfig = {
   localAs: 64512,
@@ -209,6 +216,20 @@ Deno.test("stop sends Cease 6/2 and stays Idle", () => {
     data: new Uint8Array(0),
   });
   assertEquals([f.state, f.nextDeadline()], ["Idle", undefined]);
+});
+
+Deno.test("mesh: exactly one end of each node pair dials (the higher address), v4 and v6", () => {
+  const pairs = [
+    ["192.168.77.11", "192.168.77.12"],
+    ["192.168.77.13", "192.168.78.12"],
+    ["10.0.0.10", "10.0.0.9"], // numeric, not text order
+    ["fd00::2", "fd00::10"],
+  ];
+  for (const [a, b] of pairs) {
+    assertEquals(meshDials(a!, b!) !== meshDials(b!, a!), true, `${a} ↔ ${b}`);
+  }
+  assertEquals(meshDials("10.0.0.10", "10.0.0.9"), true);
+  assertEquals(meshDials("192.168.77.11", "192.168.77.12"), false);
 });
 
 Deno.test("collision: the lower BGP identifier closes the connection it initiated", () => {

@@ -40,6 +40,7 @@ import type {
 import { VxlanBackend } from "../vxlan.ts";
 import { BGP_FIELDS, configPeer } from "./config.ts";
 import { bgpDesired, type BgpRoute } from "./desired.ts";
+import { meshDials } from "./fsm.ts";
 import { type PeerSpec, Speaker } from "./speaker.ts";
 
 export { BGP_FIELDS } from "./config.ts";
@@ -215,6 +216,10 @@ export class BgpBackend implements Backend {
         asNumber: this.settings.asNumber,
         policy: { import: true, export: true },
         source: "mesh",
+        // One connection per mesh session: the higher address dials, from its node address.
+        ...(meshDials(this.#ctx.publicIP, l.publicIP)
+          ? { local: this.#ctx.publicIP }
+          : { passive: true }),
       });
     }
     return out;

@@ -46,6 +46,8 @@ export interface PeerSpec {
   holdTime?: number;
   /** Never connect; wait for the peer. */
   passive?: boolean;
+  /** The address this side connects from (a mesh peer accepts only its peer's node address). */
+  local?: string;
   /** RFC 8212: which routes are taken from / given to this peer. */
   policy: { import: PrefixRule; export: PrefixRule };
   /** Why the rule is narrower than asked (an eBGP peer without a rule): logged, in status(). */
@@ -342,6 +344,7 @@ export class Speaker implements ConnListener {
     const c = new Conn({
       fsm: this.#fsmConfig(p),
       remote: { address: p.spec.address, port: this.opts.port },
+      ...(p.spec.local ? { local: p.spec.local } : {}),
       netns: this.opts.netns,
       md5Key: p.spec.password,
       listener: this,
