@@ -23,21 +23,43 @@ function getDenoDir(): string {
 
 /**
  * A directory holding `skein` for CNI_PATH: a launcher running this checkout's main.ts, or the
- * installed skein named by $SKEIN_BIN.
+ * installed skein named by $SKEIN_BIN. Named after a hash of what it holds, so every test process
+ * of a run (and of later runs) shares one directory instead of leaving one behind each.
  */
 let binDir: string | undefined;
 export function cniBinDir(): string {
   if (binDir) return binDir;
-  binDir = Deno.makeTempDirSync({ prefix: "skein-cni-bin-" });
   const installed = Deno.env.get("SKEIN_BIN");
-  if (installed) {
-    // An installed skein (install.sh's binary or launcher) instead of this checkout.
-    Deno.symlinkSync(installed, `${binDir}/skein`);
-    return binDir;
-  }
-  // The same shape as install.sh's launcher: VERSION in sh, the forwarding client in perl.
+  // An installed skein (install.sh's binary or launcher) instead of this checkout.
+  const content = installed ? `symlink ${installed}` : launcherScript();
+  const dir = `${tmpDir()}/skein-cni-bin-${fnv1a(content)}`;
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Written under a name of its own and renamed: another test process may be reading it.
+  const tmp = `${dir}/.skein.${Deno.pid}`;
+  try {
+    Deno.removeSync(tmp);
+  } catch { /* not there */ }
+  if (installed) Deno.symlinkSync(installed, tmp);
+  else Deno.writeTextFileSync(tmp, content, { mode: 0o755 });
+  Deno.renameSync(tmp, `${dir}/skein`);
+  return binDir = dir;
+}
+
+function tmpDir(): string {
+  return (Deno.env.get("TMPDIR") ?? "/tmp").replace(/\/$/, "");
+}
+
+/** 32-bit FNV-1a of a string, as 8 hex digits. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (const b of new TextEncoder().encode(s)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+/** The same shape as install.sh's launcher: VERSION in sh, the forwarding client in perl. */
+function launcherScript(): string {
   const deno = `'${DENO}' run -A --cached-only --quiet '${REPO}/main.ts'`;
-  const launcher = `#!/bin/sh
+  return `#!/bin/sh
 DENO_DIR='${getDenoDir()}'
 export DENO_DIR
 if [ -n "\${CNI_COMMAND:-}" ] && [ $# -eq 0 ]; then
@@ -53,8 +75,6 @@ if [ -n "\${CNI_COMMAND:-}" ] && [ $# -eq 0 ]; then
 fi
 exec ${deno} "$@"
 `;
-  Deno.writeTextFileSync(`${binDir}/skein`, launcher, { mode: 0o755 });
-  return binDir;
 }
 
 /** One plugin call. */

@@ -10,6 +10,7 @@ import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
 import { type Lab, labDefaults, labDown, type LabOptions, labUp, loadLab } from "../lab/mod.ts";
 import { deleteLabNamespaces } from "../lab/topology.ts";
 import { runCommand } from "../lab/_proc.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -39,7 +40,7 @@ export async function withLab(
   });
   try {
     const r = await labUp(o);
-    if (!r.ok) throw new Error(`lab ${o.name} is not healthy after up:\n${r.matrixText}`);
+    if (!r.ok) throw new Error(`lab ${o.name} is not healthy after up:\n${upFailure(r)}`);
     await fn(r.lab);
   } finally {
     unregister();

@@ -31,6 +31,7 @@ import { deleteLabNamespaces } from "../lab/topology.ts";
 import { type Bird, haveBird, startBird } from "./_bird.ts";
 import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
 import { fdbOf, ipJson } from "./backends_helpers.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -106,7 +107,7 @@ Deno.test({
       lab = r.lab;
       assert(bird, "BIRD was never started");
       await bird;
-      assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+      assert(r.ok, `connectivity matrix has failures:\n${upFailure(r)}`);
       const subnet = (n: (typeof plan.nodes)[number]) =>
         JSON.parse(Deno.readTextFileSync(n.leaseFile)).subnet as string;
       for (const node of lab.plan.nodes) {
@@ -160,7 +161,7 @@ Deno.test({
     });
     try {
       const r = await labUp(o);
-      assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+      assert(r.ok, `connectivity matrix has failures:\n${upFailure(r)}`);
       const nodes = r.lab.plan.nodes;
       const subnet = (n: (typeof nodes)[number]) =>
         JSON.parse(Deno.readTextFileSync(n.leaseFile)).subnet as string;

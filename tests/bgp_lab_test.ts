@@ -21,6 +21,7 @@ import {
 } from "../lab/mod.ts";
 import { runCommand } from "../lab/_proc.ts";
 import { sleep } from "../store/sleeper.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -59,7 +60,7 @@ Deno.test({
     try {
       const r = await labUp(o);
       const lab = r.lab;
-      assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+      assert(r.ok, `connectivity matrix has failures:\n${upFailure(r)}`);
       const ns = (n: string) => lab.plan.nodes.find((x) => x.name === n)!.netns;
       const ip = (n: string) => lab.plan.nodes.find((x) => x.name === n)!.ip;
       const subnet = (n: string) =>

@@ -23,6 +23,7 @@ import { etcdAvailable } from "./store_etcd_server.ts";
 import { runCommand } from "../lab/_proc.ts";
 import { sleep } from "../store/sleeper.ts";
 import { testPrefix } from "./_netns.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const isRoot = Deno.uid() === 0;
 const TTL = 3;
@@ -101,8 +102,9 @@ Deno.test({
 async function hangCase(base: LabOptions): Promise<void> {
   const o: LabOptions = { ...base, nodes: 3, podsPerNode: 1, leaseTtl: TTL, reconcilePeriod: 1 };
   try {
-    const { lab, ok, matrixText } = await labUp(o);
-    assert(ok, `connectivity matrix has failures:\n${matrixText}`);
+    const up = await labUp(o);
+    const lab = up.lab;
+    assert(up.ok, `connectivity matrix has failures:\n${upFailure(up)}`);
     const n1 = lab.plan.nodes.find((n) => n.name === "n1")!;
     const subnet = JSON.parse(Deno.readTextFileSync(n1.leaseFile)).subnet as string;
     const pid = lab.state.daemons.find((d) => d.node === "n1")!.pid;

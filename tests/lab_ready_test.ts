@@ -14,6 +14,7 @@ import { assert, assertEquals } from "../testing/assert.ts";
 import { type Lab, labDefaults, labDown, type LabPlan, labUp, planLab } from "../lab/mod.ts";
 import { netnsList } from "../net/mod.ts";
 import { testPrefix } from "./_netns.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const RUNS = Number(Deno.env.get("SKEIN_LAB_UP_RUNS") ?? "5");
 const NODES = 5;
@@ -73,7 +74,7 @@ Deno.test({
           const want = lab.plan.nodes.filter((x) => x !== n).map((x) => subnetOf(lab, x.name));
           assertEquals(atReady.get(n.name), want.sort(), `run ${run}: routes of ${n.name}`);
         }
-        assert(r.ok, `run ${run}: connectivity matrix has failures:\n${r.matrixText}`);
+        assert(r.ok, `run ${run}: connectivity matrix has failures:\n${upFailure(r)}`);
         assertEquals(r.results.length, NODES * (NODES - 1));
       } finally {
         const d = await labDown(name);

@@ -28,6 +28,7 @@ import {
 import { startEtcd } from "../lab/etcd.ts";
 import { processAlive, runCommand, spawnDetached, stopProcess } from "../lab/_proc.ts";
 import { sleep } from "../store/sleeper.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const isRoot = Deno.uid() === 0;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -187,7 +188,7 @@ async function labCase(t: Deno.TestContext, c: Case): Promise<void> {
       } else {
         const r = await labUp(o);
         lab = r.lab;
-        assert(r.ok, `connectivity matrix has failures:\n${r.matrixText}`);
+        assert(r.ok, `connectivity matrix has failures:\n${upFailure(r)}`);
         assertEquals(r.results.length, 6);
       }
       assertEquals(lab.state.phase, "ready");

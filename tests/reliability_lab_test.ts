@@ -34,6 +34,7 @@ import {
 import { freePort, runCommand } from "../lab/_proc.ts";
 import { parsePrometheus } from "../testing/prom_parse.ts";
 import { sleep } from "../store/sleeper.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const NODES = Number(Deno.env.get("SKEIN_LAB_NODES") ?? 4);
 const OUTAGE_S = Number(Deno.env.get("SKEIN_OUTAGE_S") ?? 8);
@@ -234,7 +235,7 @@ Deno.test({
         reconcilePeriod: 2,
       }));
       const lab = up.lab;
-      assert(up.ok, up.matrixText);
+      assert(up.ok, upFailure(up));
       const subnets = leases(lab);
       assertEquals(new Set(Object.values(subnets)).size, NODES, "distinct subnets");
       const routes = await skeinRoutes(lab);

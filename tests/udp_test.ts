@@ -27,6 +27,7 @@ import {
 import { runCommand } from "../lab/_proc.ts";
 import { skein } from "./_diag_lab.ts";
 import { sleep } from "../store/sleeper.ts";
+import { upFailure } from "./_lab_logs.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -164,7 +165,7 @@ Deno.test({
     const o = opts("u2", 2);
     await withLab(o.name, async () => {
       const r = await labUp(o);
-      assert(r.ok, r.matrixText);
+      assert(r.ok, upFailure(r));
       for (const n of ["n1", "n2"]) {
         assertEquals(await udpRoutes(nsOf(r.lab, n)), ["10.244.0.0/16 dev skein-udp"]);
       }
@@ -221,7 +222,7 @@ Deno.test({
     const o = opts("u3", 3);
     await withLab(o.name, async () => {
       const r = await labUp(o);
-      assert(r.ok, r.matrixText);
+      assert(r.ok, upFailure(r));
       const lab = r.lab;
       await t.step("TCP n1 → n3 intact", () => tcpTransfer(lab, "n1", "n3"));
 
