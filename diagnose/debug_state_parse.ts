@@ -73,6 +73,8 @@ export interface BgpDebug {
     address: string;
     asNumber: number;
     source: string;
+    /** The node waits for this peer to connect (absent from older daemons: both ends dialed). */
+    passive?: boolean;
     state: string;
     lastNotification?: { direction: string; code: number; subcode: number; name: string };
     lastDown?: string;
@@ -247,6 +249,7 @@ function bgpPeer(v: unknown): BgpDebug["peers"][number] {
     };
   }
   if (typeof p.lastDown === "string") out.lastDown = p.lastDown;
+  if (typeof p.passive === "boolean") out.passive = p.passive;
   if (typeof p.policyNote === "string") out.policyNote = p.policyNote;
   return out;
 }

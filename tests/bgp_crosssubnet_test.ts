@@ -211,13 +211,25 @@ Deno.test({
         across.join("\n"),
       );
       assertEquals(await failed("n3-p1"), [], "the segment's traffic is not encapsulated");
-      // A firewall dropping BGP on n2: named statically, before any hold timer expires.
-      const n2 = nodes[1]!.netns;
+      // A firewall dropping BGP: n2 (192.168.78.12) dials n1 (192.168.77.11), never the other
+      // way, so on n2 it blocks nothing; on n1 it is named statically, before any hold timer.
       const rule = ["add", "rule", "inet", "skbvtest", "in", "tcp", "dport", "179", "drop"];
-      assert((await runCommand(["ip", "netns", "exec", n2, "nft", ...rule])).success);
+      const nft = (ns: string, ...cmd: string[]) =>
+        runCommand(["ip", "netns", "exec", ns, "nft", ...cmd]);
+      assert((await nft(nodes[1]!.netns, ...rule)).success);
+      const onDialer = await failed("n2-p1");
+      assert(!onDialer.some((f) => f.startsWith("bgp.port")), onDialer.join("\n"));
+      assert((await nft(nodes[0]!.netns, "add", "table", "inet", "skbvtest")).success);
+      assert(
+        (await nft(
+          nodes[0]!.netns,
+          ...["add", "chain", "inet", "skbvtest", "in", "{ type filter hook input priority 0; }"],
+        )).success,
+      );
+      assert((await nft(nodes[0]!.netns, ...rule)).success);
       const bgp = await failed("n2-p1");
       assert(
-        bgp.some((f) => f.startsWith("bgp.port [n2] n2's ruleset drops BGP (TCP 179) from n1")),
+        bgp.some((f) => f.startsWith("bgp.port [n1] n1's ruleset drops BGP (TCP 179) from n2")),
         bgp.join("\n"),
       );
     } finally {

@@ -84,6 +84,8 @@ export interface PeerStatus {
   address: string;
   asNumber: number;
   source: "mesh" | "config";
+  /** This side never dials: it waits for the peer to connect (a mesh peer with the higher address). */
+  passive: boolean;
   state: FsmState;
   /** ms since the epoch of the last change into or out of Established. */
   since: number;
@@ -235,6 +237,7 @@ export class Speaker implements ConnListener {
         address: p.spec.address,
         asNumber: p.spec.asNumber,
         source: p.spec.source,
+        passive: p.spec.passive === true,
         state: conn?.fsm.state ?? (p.stopped ? "Idle" : "Active"),
         since: p.since,
         ...(n

@@ -8,17 +8,20 @@
  *   export rule is a warning naming the field: RFC 8212 gives it nothing);
  * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
  * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP;
- * - `bgp.port` (pair): each node's ruleset accepts the other's TCP 179 on the input hook, when
- *   the two are peers (a firewall dropping it leaves the session in Connect/Active with no
- *   NOTIFICATION to tell why).
+ * - `bgp.port` (pair): a node's ruleset accepts the other's TCP 179 on the input hook, when the
+ *   two are peers and the other dials it (a firewall dropping it leaves the session in
+ *   Connect/Active with no NOTIFICATION to tell why). In the mesh only the higher address dials
+ *   (`meshDials`), so only the lower one's input is judged; a configured peer may dial either way.
  *
  * @module
  */
 import { RTPROT_BGP } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import type { BgpDebug } from "../debug_state_parse.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
+import { meshDials } from "../../backends/bgp/fsm.ts";
 import { nodePacket, rulesetVerdict } from "./netfilter.ts";
 
 /** The BGP port (RFC 4271). */
@@ -79,9 +82,11 @@ function sessionsCheck(node: NodeView): CheckResult {
       {
         evidence: ev,
         fix: NOTIFY_FIX[key] ??
-          `is the peer up and listening on TCP 179? ${
-            nsExec(node)
-          }ss -tn '( sport = :179 or dport = :179 )'`,
+          `${
+            first.passive
+              ? `${node.name} waits for ${first.address} to connect (in the mesh the higher address dials): is its daemon running, and does it reach TCP 179 here?`
+              : "is the peer up and listening on TCP 179?"
+          } ${nsExec(node)}ss -tn '( sport = :179 or dport = :179 )'`,
       },
     );
   }
@@ -201,6 +206,16 @@ function learnedCheck(pair: Pair): CheckResult | undefined {
   );
 }
 
+/**
+ * Whether the node at `dst` is dialed by its peer at `src`: only that side needs the SYN let in
+ * (the dialer's replies are established). A configured peer may dial either way, a daemon older
+ * than the one-way mesh dials both ways, and without the daemon's answer the mesh rule decides.
+ */
+function dialedBy(spec: BgpDebug["peers"][number] | undefined, src: string, dst: string): boolean {
+  if (!spec) return meshDials(src, dst);
+  return spec.source === "config" || spec.passive !== false;
+}
+
 /** `node`'s input hook verdict for a BGP connection from `peer` (TCP to port 179). */
 async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
   const src = peer.lease?.publicIP, dst = node.lease?.publicIP;
@@ -208,7 +223,9 @@ async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<
   // Only where the two peer (the mesh): with route reflectors or ToRs, a firewall may rightly
   // keep other nodes off port 179. Without the daemon's answer, the default (the mesh) is assumed.
   const peers = node.daemon?.debug?.bgp?.peers;
-  if (peers && !peers.some((x) => x.address === src)) return [];
+  const spec = peers?.find((x) => x.address === src);
+  if (peers && !spec) return [];
+  if (!dialedBy(spec, src, dst)) return [];
   const p = nodePacket(node, peer, "input", { l4proto: "tcp", dport: BGP_PORT })!;
   const what = `BGP (TCP ${BGP_PORT}) from ${peer.name} (${src})`;
   return [await rulesetVerdict(d, "bgp.port", node, what, p)];
