@@ -447,20 +447,41 @@ function runChain(w: Walk, ch: Chain, depth = 0): ChainResult {
   return undefined;
 }
 
-/** Judges `p` against the ruleset: every base chain (ip and inet tables) of its hook. */
+/**
+ * The hooks a packet judged at a hook crosses, in order: a packet for this host or one forwarded
+ * crosses prerouting first (iptables' raw and mangle PREROUTING, nft chains at any priority), a
+ * forwarded or locally sent one postrouting after.
+ */
+const HOOK_PATH: Readonly<Record<Packet["hook"], readonly Packet["hook"][]>> = {
+  prerouting: ["prerouting"],
+  input: ["prerouting", "input"],
+  forward: ["prerouting", "forward", "postrouting"],
+  output: ["output", "postrouting"],
+  postrouting: ["postrouting"],
+};
+
+/**
+ * Judges `p` against the ruleset: every base chain (ip and inet tables) of every hook it crosses
+ * on its way to and past `p.hook` (HOOK_PATH), each hook's in priority order. In prerouting the
+ * output interface is not known yet, so `oifname` matches nothing there.
+ */
 export function judge(rs: Ruleset, p: Packet): Verdict {
-  const bases = [...rs.chains.values()].filter((c) =>
-    c.hook === p.hook && (c.family === "ip" || c.family === "inet")
-  ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
   const v: Verdict = { verdict: "accept", chains: [], unknown: [] };
-  for (const ch of bases) {
-    v.chains.push(key(ch.family, ch.table, ch.name));
-    const w: Walk = { rs, p, unknown: v.unknown };
-    const r = runChain(w, ch);
-    if (w.nat) v.nat ??= w.nat;
-    if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
-    if (r === undefined && ch.policy === "drop") {
-      return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };
+  for (const hook of HOOK_PATH[p.hook]) {
+    const { oifname: _oif, ...noOif } = p;
+    const at: Packet = hook === "prerouting" ? { ...noOif, hook } : { ...p, hook };
+    const bases = [...rs.chains.values()].filter((c) =>
+      c.hook === hook && (c.family === "ip" || c.family === "inet")
+    ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
+    for (const ch of bases) {
+      v.chains.push(key(ch.family, ch.table, ch.name));
+      const w: Walk = { rs, p: at, unknown: v.unknown };
+      const r = runChain(w, ch);
+      if (w.nat) v.nat ??= w.nat;
+      if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
+      if (r === undefined && ch.policy === "drop") {
+        return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };
+      }
     }
   }
   return v;

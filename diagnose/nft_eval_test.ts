@@ -228,3 +228,35 @@ COMMIT
   assertEquals([v.verdict, v.by?.handle, v.unknown.length], ["drop", 4, 0]);
   assertEquals(judge(parseRuleset(text, save), { ...pkt, ct: "established" }).verdict, "accept");
 });
+
+Deno.test("judge(): a packet crosses prerouting before input or forward, postrouting after", () => {
+  const raw = { type: "filter", hook: "prerouting", prio: -300, policy: "accept" };
+  const post = { type: "filter", hook: "postrouting", prio: 0, policy: "accept" };
+  const dropTo = (ch: string) =>
+    rule(ch, 7, [daddr({ prefix: { addr: "10.244.2.0", len: 24 } }), { drop: null }]);
+  const pre = parseRuleset(rs(chain("pre", raw), dropTo("pre")));
+  for (const hook of ["input", "forward", "prerouting"] as const) {
+    const v = judge(pre, { ...pkt, hook });
+    assertEquals([v.verdict, v.by?.chain], ["drop", "pre"], hook);
+  }
+  assertEquals(judge(pre, { ...pkt, hook: "output" }).verdict, "accept", "output skips it");
+  const after = parseRuleset(rs(chain("post", post), dropTo("post")));
+  for (const hook of ["forward", "output", "postrouting"] as const) {
+    assertEquals(judge(after, { ...pkt, hook }).verdict, "drop", hook);
+  }
+  assertEquals(judge(after, { ...pkt, hook: "input" }).verdict, "accept", "input skips it");
+  // The chains judged are listed in path order.
+  const both = parseRuleset(rs(chain("pre", raw), chain("fwd", base), chain("post", post)));
+  assertEquals(judge(both, pkt).chains, ["inet t pre", "inet t fwd", "inet t post"]);
+});
+
+Deno.test("judge(): in prerouting the output interface is not known yet", () => {
+  const raw = { type: "filter", hook: "prerouting", prio: -300, policy: "accept" };
+  const oif = (op: string) => ({
+    match: { op, left: { meta: { key: "oifname" } }, right: "skein.1" },
+  });
+  const eq = parseRuleset(rs(chain("pre", raw), rule("pre", 2, [oif("=="), { drop: null }])));
+  assertEquals(judge(eq, pkt).verdict, "accept");
+  const ne = parseRuleset(rs(chain("pre", raw), rule("pre", 2, [oif("!="), { drop: null }])));
+  assertEquals(judge(ne, pkt).verdict, "drop", 'oifname != "skein.1" holds for an empty name');
+});

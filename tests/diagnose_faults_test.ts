@@ -24,6 +24,9 @@ import { sleep } from "../store/sleeper.ts";
 import { withLab } from "./_diag_lab.ts";
 import { attachXdpDrop, detachXdp } from "./_xdp.ts";
 
+/** iptables arguments that drop vxlan packets before anything else sees them. */
+const RAW_8472 = ["-I", "PREROUTING", "-p", "udp", "--dport", "8472", "-j", "DROP"];
+
 const isRoot = Deno.uid() === 0;
 
 async function sh(...argv: string[]): Promise<string> {
@@ -1373,6 +1376,56 @@ Deno.test({
           "skdiagtest",
         ]);
       });
+
+      await fault(
+        "underlay: iptables -t raw PREROUTING drops UDP 8472 on n2 (before the input hook) -> underlay.port",
+        async () => {
+          await sh("ip", "netns", "exec", ns("n2"), "iptables", "-t", "raw", ...RAW_8472);
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "underlay.port",
+            node: "n2",
+            evidence: "ip raw PREROUTING",
+            fix: "iptables -t raw -D PREROUTING N",
+          });
+        },
+        async () => {
+          await sh("ip", "netns", "exec", ns("n2"), "iptables", "-t", "raw", "-F", "PREROUTING");
+        },
+      );
+
+      await fault(
+        "netfilter: iptables -t mangle PREROUTING drops n1-p1's packets on n2 -> netfilter.forward",
+        async () => {
+          await sh(
+            "ip",
+            "netns",
+            "exec",
+            ns("n2"),
+            "iptables",
+            "-t",
+            "mangle",
+            "-I",
+            "PREROUTING",
+            "-s",
+            pod("n1-p1").ip!,
+            "-j",
+            "DROP",
+          );
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "netfilter.forward",
+            node: "n2",
+            evidence: "ip mangle PREROUTING",
+            fix: "iptables -t mangle -D PREROUTING N",
+          });
+        },
+        async () => {
+          await sh("ip", "netns", "exec", ns("n2"), "iptables", "-t", "mangle", "-F", "PREROUTING");
+        },
+      );
 
       const ipamDir = `${lab.plan.nodes[0]!.ipamDir}/skein-lab`;
       await fault(
