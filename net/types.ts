@@ -6,6 +6,15 @@
  * @module
  */
 
+/** A bridge port's flags (see Link.portFlags); a flag the kernel does not report is absent. */
+export interface BridgePortFlags {
+  learning?: boolean;
+  flood?: boolean;
+  bcastFlood?: boolean;
+  mcastFlood?: boolean;
+  isolated?: boolean;
+}
+
 /** Which namespace a handle or helper works in: a path ("/run/netns/x", "/proc/1/ns/net") or a pid. */
 export type NetnsRef = string | number;
 
@@ -43,6 +52,12 @@ export interface Link {
    * 3 forwarding, 4 blocking (BR_STATE_*; `bridge link show` prints the word).
    */
   portState?: number;
+  /**
+   * Bridge port flags (IFLA_BRPORT_*) when the link is a bridge port: `learning`, `flood` (unknown
+   * unicast), `bcastFlood`, `mcastFlood` and `isolated` (`bridge link set dev X isolated on`: no
+   * frame passes between two isolated ports). As `bridge -d link show` prints them.
+   */
+  portFlags?: BridgePortFlags;
   /** Promiscuity counter (IFLA_PROMISCUITY). */
   promiscuity?: number;
   /**

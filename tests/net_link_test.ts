@@ -77,6 +77,33 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
     }).outputSync();
     assert(set.success, new TextDecoder().decode(set.stderr));
     assertEquals(h.linkGet("p0").portState, 0); // `bridge link show`: state disabled
+    // The port flags, as `bridge -d link show` prints them, default and after `bridge link set`.
+    assertEquals(h.linkGet("p0").portFlags, {
+      learning: true,
+      flood: true,
+      bcastFlood: true,
+      mcastFlood: true,
+      isolated: false,
+    });
+    const flags = ["learning", "off", "flood", "off", "bcast_flood", "off", "isolated", "on"];
+    const set2 = new Deno.Command("nsenter", {
+      args: [`--net=${ns.a}`, "bridge", "link", "set", "dev", "p0", ...flags],
+    }).outputSync();
+    assert(set2.success, new TextDecoder().decode(set2.stderr));
+    const ipr = linkOf(ns.a!, "p0").linkinfo.info_slave_data;
+    assertEquals([ipr.learning, ipr.flood, ipr.bcast_flood, ipr.isolated], [
+      false,
+      false,
+      false,
+      true,
+    ]);
+    assertEquals(h.linkGet("p0").portFlags, {
+      learning: false,
+      flood: false,
+      bcastFlood: false,
+      mcastFlood: true,
+      isolated: true,
+    });
 
     h.linkSet("p0", { hairpin: false, promisc: false });
     p = linkOf(ns.a!, "p0");

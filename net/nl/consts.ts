@@ -219,6 +219,9 @@ export const IFLA_BRPORT_PROTECT = 6;
 export const IFLA_BRPORT_FAST_LEAVE = 7;
 export const IFLA_BRPORT_LEARNING = 8;
 export const IFLA_BRPORT_UNICAST_FLOOD = 9;
+export const IFLA_BRPORT_MCAST_FLOOD = 27;
+export const IFLA_BRPORT_BCAST_FLOOD = 30;
+export const IFLA_BRPORT_ISOLATED = 33;
 
 /** vxlan IFLA_INFO_DATA (IFLA_VXLAN_*). */
 export const IFLA_VXLAN_ID = 1;

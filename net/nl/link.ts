@@ -8,7 +8,7 @@
  * @module
  */
 import { parseIp, parseMac, tryParseIp } from "../cidr.ts";
-import type { IpipInfo, Link, LinkStats, VxlanInfo } from "../types.ts";
+import type { BridgePortFlags, IpipInfo, Link, LinkStats, VxlanInfo } from "../types.ts";
 import {
   type Attr,
   attr,
@@ -428,6 +428,7 @@ export function linkFromMessage(m: NlMessage): Link {
       if (mode !== undefined) link.hairpin = mode !== 0;
       const state = getNum(slave, C.IFLA_BRPORT_STATE);
       if (state !== undefined) link.portState = state;
+      link.portFlags = portFlagsOf(slave);
     }
   }
   const prot = getNested(a, C.IFLA_PROTINFO);
@@ -436,6 +437,24 @@ export function linkFromMessage(m: NlMessage): Link {
     if (mode !== undefined) link.hairpin = mode !== 0;
     const state = getNum(prot, C.IFLA_BRPORT_STATE);
     if (state !== undefined) link.portState = state;
+    link.portFlags = portFlagsOf(prot);
   }
   return link;
+}
+
+/** The IFLA_BRPORT_* flags (u8 attributes) of a bridge port's attribute set. */
+function portFlagsOf(attrs: Parameters<typeof getNum>[0]): BridgePortFlags {
+  const out: BridgePortFlags = {};
+  const flags = [
+    ["learning", C.IFLA_BRPORT_LEARNING],
+    ["flood", C.IFLA_BRPORT_UNICAST_FLOOD],
+    ["bcastFlood", C.IFLA_BRPORT_BCAST_FLOOD],
+    ["mcastFlood", C.IFLA_BRPORT_MCAST_FLOOD],
+    ["isolated", C.IFLA_BRPORT_ISOLATED],
+  ] as const;
+  for (const [name, type] of flags) {
+    const v = getNum(attrs, type);
+    if (v !== undefined) out[name] = v !== 0;
+  }
+  return out;
 }
