@@ -1,7 +1,8 @@
 /**
  * `skein diagnose` on healthy labs (root): every pod pair of a vxlan lab (same node and across
  * nodes) and a host-gw lab gives zero failing checks, through the library and the CLI; the JSON
- * has the documented shape; bad input exits 2 and changes nothing.
+ * has the documented shape; bad input exits 2 and changes nothing. Bridge port flags set by hand
+ * on a same-node pair are named (pod.port).
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { labDiagnose } from "../lab/mod.ts";
 import type { CheckResult, Report } from "../diagnose/mod.ts";
 import { parseDebugState } from "../diagnose/debug_state_parse.ts";
 import { skein, withLab } from "./_diag_lab.ts";
+import { runCommand } from "../lab/_proc.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -219,5 +221,80 @@ Deno.test({
       assertEquals(failures(r), "");
       assert(r.checks.some((c) => c.id === "route.fib" && c.status === "pass"));
       assert(!r.checks.some((c) => c.id.startsWith("vxlan.")), "no vxlan checks on host-gw");
+    }),
+});
+
+Deno.test({
+  name:
+    "diagnose: bridge port flags set by hand (isolated, bcast_flood off, learning and flood off) -> pod.port",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dp", { backend: "vxlan", nodes: 2, podsPerNode: 2 }, async (lab) => {
+      const name = lab.plan.options.name;
+      const n1 = lab.plan.nodes[0]!.netns;
+      const run = async (...args: string[]) => {
+        const r = await runCommand(args);
+        assert(r.success, `${args.join(" ")}: ${r.stderr}`);
+        return r.stdout;
+      };
+      const veth = async (p: string) => {
+        const podNs = lab.state.pods.find((x) => x.name === p)!.netns;
+        const peer = JSON.parse(await run("ip", "-n", podNs, "-j", "link", "show", "eth0"))[0]
+          .link_index as number;
+        return (JSON.parse(await run("ip", "-n", n1, "-j", "link", "show")) as {
+          ifindex: number;
+          ifname: string;
+        }[]).find((l) => l.ifindex === peer)!.ifname;
+      };
+      const [v1, v2] = [await veth("n1-p1"), await veth("n1-p2")];
+      const port = (dev: string, ...flags: string[]) =>
+        run("bridge", "-n", n1, "link", "set", "dev", dev, ...flags);
+      const podPort = async (a: string, b: string) =>
+        (await labDiagnose(name, a, b)).checks.filter((c) => c.id === "pod.port");
+      const failed = async (a: string, b: string) =>
+        (await podPort(a, b)).filter((c) => c.status === "fail");
+      assertEquals(await failed("n1-p1", "n1-p2"), []);
+
+      await port(v1, "isolated", "on");
+      assertEquals(await failed("n1-p1", "n1-p2"), [], "one isolated port still talks");
+      await port(v2, "isolated", "on");
+      let f = await failed("n1-p1", "n1-p2");
+      assertEquals(f.length, 1, JSON.stringify(f));
+      assertStringIncludes(f[0]!.summary, "both isolated ports");
+      assertStringIncludes(f[0]!.fix ?? "", `bridge link set dev ${v2} isolated off`);
+      assertEquals(await failed("n2-p1", "n1-p1"), [], "isolation is between ports only");
+      await port(v1, "isolated", "off");
+      await port(v2, "isolated", "off");
+
+      await port(v2, "bcast_flood", "off");
+      f = await failed("n1-p1", "n1-p2");
+      assertEquals(f.map((c) => c.fix), [
+        `ip netns exec ${n1} bridge link set dev ${v2} bcast_flood on`,
+      ]);
+      assertEquals(await failed("n2-p1", "n1-p2"), [], "the node's own ARP still reaches it");
+      await port(v2, "bcast_flood", "on");
+
+      // learning and flood off: fine while the pod's MAC is in the FDB, a failure once it is not.
+      await port(v2, "learning", "off", "flood", "off");
+      const mac = JSON.parse(
+        await run(
+          "ip",
+          "-n",
+          lab.state.pods.find((x) => x.name === "n1-p2")!.netns,
+          "-j",
+          "link",
+          "show",
+          "eth0",
+        ),
+      )[0].address as string;
+      assertEquals(await failed("n2-p1", "n1-p2"), [], "the MAC is still learned");
+      await run("bridge", "-n", n1, "fdb", "del", mac, "dev", v2, "master");
+      f = await failed("n2-p1", "n1-p2");
+      assertEquals(f.length, 1, JSON.stringify(f));
+      assertStringIncludes(f[0]!.summary, "neither learns nor floods");
+      await port(v2, "learning", "on", "flood", "on");
+      assertEquals(await failed("n2-p1", "n1-p2"), []);
     }),
 });

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { portChecks } from "./_pod_port.ts";
 import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
@@ -300,7 +301,11 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
 export const podFamily: Family = {
   name: "pod",
   pair: (d, pair) => {
-    const out = [...endpointChecks(d, pair.from, pair), ...endpointChecks(d, pair.to, pair)];
+    const out = [
+      ...endpointChecks(d, pair.from, pair),
+      ...endpointChecks(d, pair.to, pair),
+      ...portChecks(d, pair),
+    ];
     // Once per node with a bridged pod of the flow.
     const nodes = new Set(
       [pair.from, pair.to].filter((e) => e.node?.kernel && e.netns && podModeOf(d, e) === "bridge")

@@ -1,0 +1,123 @@
+/**
+ * `pod.port`: the bridge port flags (`bridge -d link show`) that decide whether frames reach
+ * the flow's pods. No CNI plugin sets them; someone did by hand, or a tool meant for another
+ * bridge did:
+ *
+ * - two pods on one bridge whose host veths are both `isolated` never exchange a frame (the
+ *   bridge's own traffic, the path to other nodes, still passes);
+ * - a port with `bcast_flood off` gets no broadcast from another port: a pod on the same bridge
+ *   cannot resolve it by ARP (the node's own requests still reach it);
+ * - a port with `learning off` and `flood off` and no FDB entry for its pod's MAC gets no unicast
+ *   frame at all, not even the node's.
+ *
+ * @module
+ */
+import type { Link } from "../../net/types.ts";
+import { type CheckResult, fail, pass } from "../check.ts";
+import type { Diagnosis, Endpoint, Pair } from "../context.ts";
+import { nsExec } from "../path.ts";
+import { podKernel } from "./_pod_kernel.ts";
+import { hostVethOf, podModeOf } from "./_pod_host.ts";
+
+/** A bridged endpoint of the flow and its host veth. */
+interface Port {
+  e: Endpoint;
+  host: Link;
+  name: string;
+}
+
+function portOf(d: Diagnosis, e: Endpoint): Port | undefined {
+  if (!e.node?.kernel || !e.netns || podModeOf(d, e) !== "bridge") return undefined;
+  const host = hostVethOf(d, e);
+  if (host?.masterIndex === undefined) return undefined; // pod.host says why
+  return { e, host, name: e.podName ?? e.ip };
+}
+
+/** The flags in `bridge link set`'s words. */
+const WORDS: Readonly<Record<string, string>> = {
+  learning: "learning",
+  flood: "flood",
+  bcastFlood: "bcast_flood",
+  mcastFlood: "mcast_flood",
+  isolated: "isolated",
+};
+
+function flagsText(h: Link): string {
+  const f = h.portFlags ?? {};
+  return Object.entries(f).map(([k, v]) => `${WORDS[k] ?? k} ${v ? "on" : "off"}`).join(", ");
+}
+
+/** Unicast to the pod: neither learned nor flooded, and no entry for its MAC on its port. */
+function unicastCheck(d: Diagnosis, p: Port): CheckResult | undefined {
+  const f = p.host.portFlags;
+  if (f?.learning !== false || f.flood !== false) return undefined;
+  const k = p.e.node!.kernel!;
+  const mac = podKernel(d, p.e)?.link("eth0")?.mac?.toLowerCase();
+  if (mac && k.fdbs().some((x) => x.index === p.host.index && x.mac.toLowerCase() === mac)) {
+    return undefined;
+  }
+  return fail(
+    "pod.port",
+    p.e.node!.name,
+    `host veth ${p.host.name} of pod ${p.name} neither learns nor floods: the bridge sends no ` +
+      `unicast frame to the pod`,
+    {
+      evidence: { hostVeth: p.host.name, flags: flagsText(p.host), podMac: mac ?? "-" },
+      fix: `${nsExec(p.e.node!)}bridge link set dev ${p.host.name} learning on flood on`,
+    },
+  );
+}
+
+/** Checks between two ports of one bridge: isolation, and broadcasts into the receiver. */
+function sameBridgeChecks(a: Port, b: Port): CheckResult[] {
+  const node = a.e.node!, ns = nsExec(node);
+  const out: CheckResult[] = [];
+  if (a.host.portFlags?.isolated && b.host.portFlags?.isolated) {
+    out.push(fail(
+      "pod.port",
+      node.name,
+      `host veths ${a.host.name} (pod ${a.name}) and ${b.host.name} (pod ${b.name}) are both ` +
+        `isolated ports: the bridge passes no frame between them`,
+      {
+        evidence: { [a.host.name]: flagsText(a.host), [b.host.name]: flagsText(b.host) },
+        fix: `${ns}bridge link set dev ${a.host.name} isolated off; ` +
+          `${ns}bridge link set dev ${b.host.name} isolated off`,
+      },
+    ));
+  }
+  for (const [from, to] of [[a, b], [b, a]] as const) {
+    if (to.host.portFlags?.bcastFlood !== false) continue;
+    out.push(fail(
+      "pod.port",
+      node.name,
+      `host veth ${to.host.name} of pod ${to.name} takes no broadcast from other ports ` +
+        `(bcast_flood off): pod ${from.name}'s ARP request for it never arrives`,
+      {
+        evidence: { hostVeth: to.host.name, flags: flagsText(to.host) },
+        fix: `${ns}bridge link set dev ${to.host.name} bcast_flood on`,
+      },
+    ));
+  }
+  return out;
+}
+
+/** `pod.port` for a flow: fails as the module doc says, else one pass per bridged pod. */
+export function portChecks(d: Diagnosis, pair: Pair): CheckResult[] {
+  const ports = [pair.from, pair.to].filter((e, i, all) => all.indexOf(e) === i)
+    .map((e) => portOf(d, e)).filter((p): p is Port => p !== undefined);
+  const out: CheckResult[] = [];
+  for (const p of ports) {
+    const u = unicastCheck(d, p);
+    if (u) out.push(u);
+  }
+  const [a, b] = ports;
+  if (a && b && a.e.node === b.e.node && a.host.masterIndex === b.host.masterIndex) {
+    out.push(...sameBridgeChecks(a, b));
+  }
+  if (out.length) return out;
+  return ports.map((p) =>
+    pass("pod.port", p.e.node!.name, `${p.host.name} (pod ${p.name}): ${flagsText(p.host)}`, {
+      evidence: { hostVeth: p.host.name, flags: flagsText(p.host) },
+    })
+  );
+}
