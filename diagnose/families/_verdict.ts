@@ -1,0 +1,99 @@
+/**
+ * A static ruleset verdict as a check: whose ruleset it is, the evidence (packet, chains, the
+ * dropping rule, rules not judged) and the fix (delete the rule, or accept the flow before a
+ * dropping policy; iptables' or ebtables' words for the chains they made).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass, warn } from "../check.ts";
+import type { NodeView } from "../context.ts";
+import type { Packet, RuleRef, Verdict } from "../nft_eval.ts";
+import { nsExec } from "../path.ts";
+
+/** Whose ruleset a verdict is about: the check's node label, who it is in words, its namespace. */
+export interface RulesetOwner {
+  /** The check's node label ("n1"). */
+  label: string;
+  /** Whose ruleset, in the summary ("n1", "pod n1-p1"). */
+  who: string;
+  /** The command prefix that runs inside its namespace ("ip netns exec lab-n1 "). */
+  exec: string;
+}
+
+/** A node as the owner of its ruleset. */
+export function nodeOwner(node: NodeView): RulesetOwner {
+  return { label: node.name, who: node.name, exec: nsExec(node) };
+}
+
+/** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
+export function dropFix(exec: string, by: RuleRef, p: Packet): string {
+  const nft = `${exec}nft`;
+  // A chain iptables-nft made (ip/ip6 filter FORWARD, ...): its users fix it with iptables.
+  const xt = (by.family === "ip" || by.family === "ip6") && XT_TABLES.has(by.table) &&
+    XT_CHAINS.has(by.chain);
+  const ipt = `${exec}${by.family === "ip6" ? "ip6tables" : "iptables"}${
+    by.table === "filter" ? "" : ` -t ${by.table}`
+  }`;
+  if (by.handle !== undefined) {
+    return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there${
+      xt ? ` (iptables: ${ipt} -L ${by.chain} --line-numbers, then ${ipt} -D ${by.chain} N)` : ""
+    }`;
+  }
+  if (xt) {
+    const l4 = p.l4proto === "udp" || p.l4proto === "tcp"
+      ? ` -p ${p.l4proto}${p.dport ? ` --dport ${p.dport}` : ""}`
+      : p.l4proto === "ipip"
+      ? " -p 4"
+      : "";
+    return `${ipt} -I ${by.chain} -s ${p.saddr} -d ${p.daddr}${l4} -j ACCEPT  # the chain's policy is drop`;
+  }
+  return `${nft} insert rule ${by.family} ${by.table} ${by.chain} ip saddr ${p.saddr} ip daddr ${p.daddr} accept`;
+}
+
+/** The tables and base chains iptables-nft creates. */
+const XT_TABLES = new Set(["filter", "raw", "mangle", "security", "nat"]);
+const XT_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);
+
+/** The check for one judged packet. */
+export function verdictCheck(
+  id: string,
+  owner: RulesetOwner,
+  what: string,
+  p: Packet,
+  v: Verdict,
+): CheckResult {
+  const evidence: Record<string, unknown> = {
+    packet: `${p.hook} ${p.l4proto} ${p.saddr} -> ${p.daddr}${p.dport ? ` dport ${p.dport}` : ""}${
+      p.iifname ? ` iif ${p.iifname}` : ""
+    }${p.oifname ? ` oif ${p.oifname}` : ""}`,
+    chains: v.chains.length ? v.chains : "no base chain on this hook",
+  };
+  if (v.unknown.length) {
+    evidence.notJudged = v.unknown.map((u) =>
+      `${u.family} ${u.table} ${u.chain} handle ${u.handle}: ${u.text}`
+    );
+  }
+  if (v.verdict === "drop" && v.by) {
+    evidence.droppedBy = `${v.by.family} ${v.by.table} ${v.by.chain}${
+      v.by.handle !== undefined ? ` handle ${v.by.handle}` : ""
+    }: ${v.by.text}`;
+    return fail(id, owner.label, `${owner.who}'s ruleset drops ${what}`, {
+      evidence,
+      fix: dropFix(owner.exec, v.by, p),
+    });
+  }
+  // Only a rule that could drop makes an accept uncertain (kube-proxy's mark-based ACCEPT and
+  // RETURN rules cannot).
+  if (v.unknown.some((u) => u.mayDrop)) {
+    return warn(
+      id,
+      owner.label,
+      `${owner.who}'s ruleset accepts ${what} unless a rule it cannot judge matches`,
+      {
+        evidence,
+        fix: `${owner.exec}nft -a list ruleset  # check the rules listed in notJudged`,
+      },
+    );
+  }
+  return pass(id, owner.label, `${owner.who}'s ruleset accepts ${what}`, { evidence });
+}
