@@ -22,6 +22,13 @@ export interface Packet {
   oifname?: string;
   /** Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one). */
   ct?: "new" | "established";
+  /**
+   * Which tables see it: "ip" (the default: ip and inet tables, the routed packet) or "bridge"
+   * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports).
+   */
+  layer?: "ip" | "bridge";
+  /** The bridge the frame crosses (layer "bridge"), for `meta ibrname` / `obrname`. */
+  bridge?: string;
 }
 
 /** Where a rule lives, and what it says in nft's words. */
@@ -85,7 +92,10 @@ interface Chain {
   rules: {
     handle?: number;
     expr: Json[];
-    /** The rule as `iptables-save` prints it (iptables-nft tables), when known. */
+    /**
+     * The rule as `iptables-save` prints it (iptables-nft tables), or `ebtables-save` (a bridge
+     * table of ebtables-nft), when known.
+     */
     iptables?: string;
   }[];
 }
@@ -120,9 +130,14 @@ export function parseIptablesSave(text: string): Map<string, string[]> {
 
 /**
  * Parses `nft -j list ruleset` output; `iptablesSave` (parseIptablesSave(), IPv4 iptables-nft
- * tables) gives the ip family's rules their iptables words when a chain's rule counts agree.
+ * tables) gives the ip family's rules their iptables words when a chain's rule counts agree, and
+ * `ebtablesSave` (the same parser over `ebtables-save`) the bridge family's their ebtables words.
  */
-export function parseRuleset(text: string, iptablesSave?: Map<string, string[]>): Ruleset {
+export function parseRuleset(
+  text: string,
+  iptablesSave?: Map<string, string[]>,
+  ebtablesSave?: Map<string, string[]>,
+): Ruleset {
   const v = JSON.parse(text) as { nftables?: Json[] };
   const rs: Ruleset = { chains: new Map(), sets: new Map() };
   for (const item of v.nftables ?? []) {
@@ -157,8 +172,13 @@ export function parseRuleset(text: string, iptablesSave?: Map<string, string[]>)
       expr: (r.expr as Json[]) ?? [],
     });
   }
-  for (const ch of iptablesSave ? rs.chains.values() : []) {
-    const lines = ch.family === "ip" ? iptablesSave!.get(`${ch.table} ${ch.name}`) : undefined;
+  for (const ch of rs.chains.values()) {
+    const save = ch.family === "ip"
+      ? iptablesSave
+      : ch.family === "bridge"
+      ? ebtablesSave
+      : undefined;
+    const lines = save?.get(`${ch.table} ${ch.name}`);
     if (lines?.length !== ch.rules.length) continue; // not iptables' own chain, or changed between
     ch.rules.forEach((r, i) => r.iptables = lines[i]);
   }
@@ -220,6 +240,10 @@ function leftValue(
         return p.iifname;
       case "oifname":
         return p.oifname;
+      case "ibrname":
+        return p.layer === "bridge" && p.iifname ? p.bridge ?? "unknown" : undefined;
+      case "obrname":
+        return p.layer === "bridge" && p.oifname ? p.bridge ?? "unknown" : undefined;
       case "l4proto":
       case "protocol":
         return meta.key === "l4proto" ? p.l4proto : "ip";
@@ -243,6 +267,8 @@ function leftValue(
       return "unknown";
     }
     if (pl.protocol === "icmp") return p.l4proto === "icmp" ? "unknown" : { proto: "icmp" };
+    // A bridged IPv4 frame's EtherType ("ip", 0x0800); its MAC addresses are not known here.
+    if (pl.protocol === "ether" && pl.field === "type" && p.layer === "bridge") return "ip";
     return "unknown";
   }
   const ct = left.ct as Json | undefined;
@@ -342,10 +368,69 @@ function ctStateMatch(iptables: string | undefined, p: Packet): boolean | undefi
   return m[1] ? !hit : hit;
 }
 
-/** A rule in nft syntax, with iptables' own words for it when known. */
-function ruleWords(rule: Chain["rules"][number]): string {
+/**
+ * ebtables' IPv4 match read from the rule's ebtables words (`--ip-src [!] A[/N]`, `--ip-dst`,
+ * `--ip-proto P`, `--ip-dport [!] N[:M]`, a `!` before the option too) against the packet;
+ * undefined when there are no words or they hold an option or value not judged here.
+ */
+export function ebIpMatch(words: string | undefined, p: Packet): boolean | undefined {
+  if (!words) return undefined;
+  const t = words.split(/\s+/);
+  let all = true;
+  for (let i = 0; i < t.length; i++) {
+    const opt = t[i]!;
+    if (!opt.startsWith("--ip-")) continue;
+    let neg = t[i - 1] === "!";
+    if (t[i + 1] === "!") {
+      neg = !neg;
+      i++;
+    }
+    const val = t[++i];
+    if (val === undefined) return undefined;
+    const hit = ebIpOption(opt, val, p);
+    if (hit === undefined) return undefined;
+    if (hit === neg) all = false;
+  }
+  return all;
+}
+
+function ebIpOption(opt: string, val: string, p: Packet): boolean | undefined {
+  const inNet = (ip: string) => {
+    if (/^[\d.]+(\/\d+)?$/.test(val)) {
+      const n = ipv4Number(ip);
+      return n !== undefined && inCidr(n, val.includes("/") ? val : `${val}/32`);
+    }
+    return undefined; // a dotted mask or a name
+  };
+  switch (opt) {
+    case "--ip-src":
+    case "--ip-source":
+      return inNet(p.saddr);
+    case "--ip-dst":
+    case "--ip-destination":
+      return inNet(p.daddr);
+    case "--ip-proto":
+    case "--ip-protocol": {
+      const want = /^\d+$/.test(val) ? Number(val) : PROTO_NUM[val as Packet["l4proto"]];
+      return want === undefined ? undefined : want === PROTO_NUM[p.l4proto];
+    }
+    case "--ip-dport":
+    case "--ip-destination-port": {
+      const m = /^(\d+)(?::(\d+))?$/.exec(val);
+      if (!m) return undefined;
+      if (p.dport === undefined) return false;
+      return p.dport >= Number(m[1]) && p.dport <= Number(m[2] ?? m[1]);
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** A rule in nft syntax, with iptables' (or ebtables') own words for it when known. */
+function ruleWords(rule: Chain["rules"][number], ch: Chain): string {
   const t = ruleText(rule.expr);
-  return rule.iptables ? `${t} (iptables: ${rule.iptables})` : t;
+  const tool = ch.family === "bridge" ? "ebtables" : "iptables";
+  return rule.iptables ? `${t} (${tool}: ${rule.iptables})` : t;
 }
 
 /** A rule that could not be judged, and whether it could lead to a drop. */
@@ -364,12 +449,12 @@ function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: num
     const sub: Walk = { rs: w.rs, p: w.p, unknown: [] };
     return runChain(sub, target, depth + 1) === "drop" || sub.unknown.some((u) => u.mayDrop);
   });
-  return { ...ref(ch, rule.handle, ruleWords(rule)), mayDrop };
+  return { ...ref(ch, rule.handle, ruleWords(rule, ch)), mayDrop };
 }
 
 function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: string): NatRef {
   return {
-    ...ref(ch, rule.handle, ruleWords(rule)),
+    ...ref(ch, rule.handle, ruleWords(rule, ch)),
     statement,
     uncertain: w.unknown.length > 0,
   };
@@ -399,6 +484,11 @@ function runRule(
         if (m === false) return "continue";
         if (m === true) continue;
       }
+      if (xt.type === "match" && xt.name === "ip" && ch.family === "bridge") {
+        const m = ebIpMatch(rule.iptables, w.p);
+        if (m === false) return "continue";
+        if (m === true) continue;
+      }
       if (xt.type === "target") {
         // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
         // REJECT drops, the others (MARK, LOG, ...) change no verdict.
@@ -408,7 +498,7 @@ function runRule(
           return "accept";
         }
         if (xt.name === "REJECT") {
-          w.by = ref(ch, rule.handle, ruleWords(rule));
+          w.by = ref(ch, rule.handle, ruleWords(rule, ch));
           return "drop";
         }
         return "continue";
@@ -423,7 +513,7 @@ function runRule(
       return "accept";
     }
     if ("drop" in e || "reject" in e) {
-      w.by = ref(ch, rule.handle, ruleWords(rule));
+      w.by = ref(ch, rule.handle, ruleWords(rule, ch));
       return "drop";
     }
     if ("return" in e) return "return";
@@ -461,7 +551,8 @@ const HOOK_PATH: Readonly<Record<Packet["hook"], readonly Packet["hook"][]>> = {
 };
 
 /**
- * Judges `p` against the ruleset: every base chain (ip and inet tables) of every hook it crosses
+ * Judges `p` against the ruleset: every base chain (ip and inet tables; bridge tables for a frame
+ * of layer "bridge") of every hook it crosses
  * on its way to and past `p.hook` (HOOK_PATH), each hook's in priority order. In prerouting the
  * output interface is not known yet, so `oifname` matches nothing there.
  */
@@ -471,7 +562,8 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
     const { oifname: _oif, ...noOif } = p;
     const at: Packet = hook === "prerouting" ? { ...noOif, hook } : { ...p, hook };
     const bases = [...rs.chains.values()].filter((c) =>
-      c.hook === hook && (c.family === "ip" || c.family === "inet")
+      c.hook === hook &&
+      (p.layer === "bridge" ? c.family === "bridge" : c.family === "ip" || c.family === "inet")
     ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
     for (const ch of bases) {
       v.chains.push(key(ch.family, ch.table, ch.name));

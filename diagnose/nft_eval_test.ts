@@ -1,5 +1,12 @@
 import { assertEquals } from "../testing/assert.ts";
-import { judge, type Packet, parseIptablesSave, parseRuleset, ruleText } from "./nft_eval.ts";
+import {
+  ebIpMatch,
+  judge,
+  type Packet,
+  parseIptablesSave,
+  parseRuleset,
+  ruleText,
+} from "./nft_eval.ts";
 
 const pkt: Packet = {
   hook: "forward",
@@ -259,4 +266,64 @@ Deno.test("judge(): in prerouting the output interface is not known yet", () => 
   assertEquals(judge(eq, pkt).verdict, "accept");
   const ne = parseRuleset(rs(chain("pre", raw), rule("pre", 2, [oif("!="), { drop: null }])));
   assertEquals(judge(ne, pkt).verdict, "drop", 'oifname != "skein.1" holds for an empty name');
+});
+
+Deno.test("judge(): a bridged frame meets the bridge tables only, ebtables' IPv4 match by its words", () => {
+  const bchain = (name: string, hook: string) => ({
+    chain: {
+      family: "bridge",
+      table: "filter",
+      name,
+      handle: 1,
+      type: "filter",
+      hook,
+      prio: -200,
+      policy: "accept",
+    },
+  });
+  const brule = (ch: string, handle: number, expr: unknown[]) => ({
+    rule: { family: "bridge", table: "filter", chain: ch, handle, expr },
+  });
+  const etherIp = {
+    match: { op: "==", left: { payload: { protocol: "ether", field: "type" } }, right: "ip" },
+  };
+  const text = rs(
+    bchain("FORWARD", "forward"),
+    brule("FORWARD", 3, [etherIp, { xt: { type: "match", name: "ip" } }, { drop: null }]),
+  );
+  const frame: Packet = {
+    ...pkt,
+    layer: "bridge",
+    iifname: "veth1",
+    oifname: "veth2",
+    bridge: "cni0",
+  };
+  // Without ebtables' words the match cannot be judged: a rule that may drop.
+  const unknown = judge(parseRuleset(text), frame);
+  assertEquals([unknown.verdict, unknown.unknown[0]?.mayDrop], ["accept", true]);
+  const save = parseIptablesSave(
+    `*filter\n:FORWARD ACCEPT\n-A FORWARD -p IPv4 --ip-src 10.244.1.2 -j DROP\n`,
+  );
+  const v = judge(parseRuleset(text, undefined, save), frame);
+  assertEquals([v.verdict, v.by?.handle], ["drop", 3]);
+  assertEquals(v.by?.text.includes("(ebtables: -p IPv4 --ip-src 10.244.1.2 -j DROP)"), true);
+  // Another source passes; the routed packet never meets a bridge table.
+  assertEquals(
+    judge(parseRuleset(text, undefined, save), { ...frame, saddr: "10.244.1.9" }).verdict,
+    "accept",
+  );
+  assertEquals(judge(parseRuleset(text, undefined, save), pkt).verdict, "accept");
+});
+
+Deno.test("ebIpMatch(): --ip-src/--ip-dst with prefixes and !, --ip-proto, --ip-dport ranges", () => {
+  const p: Packet = { ...pkt, layer: "bridge", l4proto: "udp", dport: 53 };
+  assertEquals(ebIpMatch("-p IPv4 --ip-src 10.244.1.0/24 -j DROP", p), true);
+  assertEquals(ebIpMatch("-p IPv4 --ip-dst ! 10.244.2.0/24 -j DROP", p), false);
+  assertEquals(ebIpMatch("-p IPv4 ! --ip-dst 10.9.0.0/16 -j DROP", p), true);
+  assertEquals(ebIpMatch("-p IPv4 --ip-proto udp --ip-dport 50:60 -j DROP", p), true);
+  assertEquals(ebIpMatch("-p IPv4 --ip-proto 6 -j DROP", p), false);
+  assertEquals(ebIpMatch("-p IPv4 --ip-proto udp --ip-dport 54 -j DROP", p), false);
+  assertEquals(ebIpMatch("-p IPv4 --ip-tos 0x10 -j DROP", p), undefined, "not judged");
+  assertEquals(ebIpMatch("-p IPv4 --ip-src 10.0.0.0/255.0.0.0 -j DROP", p), undefined);
+  assertEquals(ebIpMatch(undefined, p), undefined);
 });

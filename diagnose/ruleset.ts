@@ -45,16 +45,27 @@ async function read(netns: string | undefined): Promise<RulesetAnswer> {
     const text = await nft({ args: ["-j", "list", "ruleset"], ...(netns ? { netns } : {}) });
     // iptables-nft rules with xt matches (kube-proxy's conntrack states): their arguments are
     // only in iptables' own listing.
-    const save = text.includes('"xt"') ? await iptablesSave(netns) : undefined;
-    return { ok: true, ruleset: parseRuleset(text, save), text };
+    const xt = text.includes('"xt"');
+    const save = xt ? await xtSave(netns, ["iptables-nft-save", "iptables-save"]) : undefined;
+    // ebtables-nft's IPv4 match (--ip-src, ...) likewise, in the bridge tables.
+    const eb = xt && text.includes('"bridge"')
+      ? await xtSave(netns, ["ebtables-nft-save", "ebtables-save"])
+      : undefined;
+    return { ok: true, ruleset: parseRuleset(text, save, eb), text };
   } catch (e) {
     return { ok: false, reason: `cannot read the nftables ruleset: ${(e as Error).message}` };
   }
 }
 
-/** `iptables-save` (the nft variant) inside the namespace, parsed; undefined when it cannot run. */
-async function iptablesSave(netns: string | undefined): Promise<Map<string, string[]> | undefined> {
-  for (const bin of ["iptables-nft-save", "iptables-save"]) {
+/**
+ * `iptables-save` or `ebtables-save` (the nft variant: the first of `bins` that runs) inside the
+ * namespace, parsed; undefined when none can run.
+ */
+async function xtSave(
+  netns: string | undefined,
+  bins: readonly string[],
+): Promise<Map<string, string[]> | undefined> {
+  for (const bin of bins) {
     try {
       const o = await new Deno.Command("nsenter", {
         args: [...(netns ? [`--net=${netns}`] : []), bin],

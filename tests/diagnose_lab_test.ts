@@ -2,7 +2,7 @@
  * `skein diagnose` on healthy labs (root): every pod pair of a vxlan lab (same node and across
  * nodes) and a host-gw lab gives zero failing checks, through the library and the CLI; the JSON
  * has the documented shape; bad input exits 2 and changes nothing. Bridge port flags set by hand
- * on a same-node pair are named (pod.port).
+ * on a same-node pair are named (pod.port), and so are ebtables rules (netfilter.bridge).
  *
  * @module
  */
@@ -225,8 +225,7 @@ Deno.test({
 });
 
 Deno.test({
-  name:
-    "diagnose: bridge port flags set by hand (isolated, bcast_flood off, learning and flood off) -> pod.port",
+  name: "diagnose: bridge port flags set by hand -> pod.port; ebtables rules -> netfilter.bridge",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -296,5 +295,34 @@ Deno.test({
       assertStringIncludes(f[0]!.summary, "neither learns nor floods");
       await port(v2, "learning", "on", "flood", "on");
       assertEquals(await failed("n2-p1", "n1-p2"), []);
+
+      // ebtables (the nft bridge tables): judged by netfilter.bridge, the IPv4 match by its words.
+      const bridgeFails = async (a: string, b: string) =>
+        (await labDiagnose(name, a, b)).checks.filter((c) =>
+          c.id === "netfilter.bridge" && c.status === "fail"
+        );
+      const eb = (...args: string[]) => run("ip", "netns", "exec", n1, "ebtables-nft", ...args);
+      const ip1 = lab.state.pods.find((x) => x.name === "n1-p1")!.ip!;
+      try {
+        await eb("-A", "FORWARD", "-p", "IPv4", "--ip-src", ip1, "-j", "DROP");
+        let b = await bridgeFails("n1-p1", "n1-p2");
+        assertEquals(b.length, 1, JSON.stringify(b));
+        assertStringIncludes(String(b[0]!.evidence.droppedBy), `--ip-src ${ip1} -j DROP`);
+        assertStringIncludes(b[0]!.fix ?? "", "ebtables -D FORWARD N");
+        assertEquals(await bridgeFails("n2-p1", "n1-p2"), [], "frames up to the node pass");
+        await eb("-F", "FORWARD");
+        await eb("-A", "INPUT", "-i", `${v1.slice(0, 6)}+`, "-j", "DROP");
+        b = await bridgeFails("n1-p1", "n2-p1");
+        assertEquals(b.length, 1, JSON.stringify(b));
+        assertStringIncludes(b[0]!.summary, `in from port ${v1}`);
+        await eb("-F", "INPUT");
+        await eb("-P", "OUTPUT", "DROP");
+        b = await bridgeFails("n2-p1", "n1-p2");
+        assertStringIncludes(b[0]?.fix ?? "", "ebtables -I OUTPUT -p ARP -j ACCEPT");
+      } finally {
+        await eb("-P", "OUTPUT", "ACCEPT");
+        await eb("-F");
+      }
+      assertEquals(await bridgeFails("n1-p1", "n1-p2"), []);
     }),
 });

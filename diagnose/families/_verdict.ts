@@ -34,10 +34,21 @@ export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   const ipt = `${exec}${by.family === "ip6" ? "ip6tables" : "iptables"}${
     by.table === "filter" ? "" : ` -t ${by.table}`
   }`;
+  // One ebtables-nft made (bridge filter FORWARD, ...): ebtables.
+  const eb = by.family === "bridge" && EB_TABLES.has(by.table) && EB_CHAINS.has(by.chain);
+  const ebt = `${exec}ebtables${by.table === "filter" ? "" : ` -t ${by.table}`}`;
   if (by.handle !== undefined) {
     return `${nft} delete rule ${by.family} ${by.table} ${by.chain} handle ${by.handle}  # after checking why it is there${
-      xt ? ` (iptables: ${ipt} -L ${by.chain} --line-numbers, then ${ipt} -D ${by.chain} N)` : ""
+      xt
+        ? ` (iptables: ${ipt} -L ${by.chain} --line-numbers, then ${ipt} -D ${by.chain} N)`
+        : eb
+        ? ` (ebtables: ${ebt} -L ${by.chain} --Ln, then ${ebt} -D ${by.chain} N)`
+        : ""
     }`;
+  }
+  if (eb) {
+    return `${ebt} -I ${by.chain} -p IPv4 --ip-src ${p.saddr} --ip-dst ${p.daddr} -j ACCEPT; ` +
+      `${ebt} -I ${by.chain} -p ARP -j ACCEPT  # the chain's policy is drop (ARP needs it too)`;
   }
   if (xt) {
     const l4 = p.l4proto === "udp" || p.l4proto === "tcp"
@@ -49,6 +60,10 @@ export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   }
   return `${nft} insert rule ${by.family} ${by.table} ${by.chain} ip saddr ${p.saddr} ip daddr ${p.daddr} accept`;
 }
+
+/** The tables and base chains ebtables-nft creates. */
+const EB_TABLES = new Set(["filter", "nat", "broute"]);
+const EB_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING", "BROUTING"]);
 
 /** The tables and base chains iptables-nft creates. */
 const XT_TABLES = new Set(["filter", "raw", "mangle", "security", "nat"]);

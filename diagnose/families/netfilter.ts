@@ -4,7 +4,7 @@
  * input and output devices, and the output hook for the encapsulated packet leaving the source
  * node (the destination's input hook for the underlay port is the underlay family's), and the
  * flow through each pod's own ruleset (netfilter.pod). `--trace` adds what the kernel itself
- * logged (trace family).
+ * logged (trace family). The bridge tables (ebtables) are `_netfilter_bridge.ts`'s netfilter.bridge.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../pa
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
+import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -298,6 +299,7 @@ export const netfilterFamily: Family = {
       ...await forwardChecks(d, pair),
       ...await natChecks(d, pair),
       ...await podChecks(d, pair),
+      ...await bridgeChecks(d, pair),
     ];
     const [a, b] = pair.nodes;
     if (a && b) {
