@@ -29,6 +29,11 @@ export interface Packet {
   layer?: "ip" | "bridge";
   /** The bridge the frame crosses (layer "bridge"), for `meta ibrname` / `obrname`. */
   bridge?: string;
+  /**
+   * An ARP frame (layer "bridge") between the hosts `saddr` and `daddr` instead of an IPv4 one:
+   * IP, port and conntrack matches do not match it; `ether type arp` does.
+   */
+  arp?: boolean;
 }
 
 /** Where a rule lives, and what it says in nft's words. */
@@ -233,6 +238,8 @@ function leftValue(
   left: Json,
   p: Packet,
 ): string | number | undefined | "unknown" | { proto: string } {
+  const arp = p.arp ? arpLeftValue(left) : null;
+  if (arp !== null) return arp;
   const meta = left.meta as Json | undefined;
   if (meta) {
     switch (meta.key) {
@@ -273,6 +280,21 @@ function leftValue(
   }
   const ct = left.ct as Json | undefined;
   if (ct?.key === "state") return p.ct ?? "new";
+  return "unknown";
+}
+
+/**
+ * leftValue() for an ARP frame where it differs from an IPv4 packet's (null: the same, e.g. the
+ * interfaces): its EtherType is known, nothing of IP, ports or conntrack is.
+ */
+function arpLeftValue(left: Json): ReturnType<typeof leftValue> | null {
+  const meta = left.meta as Json | undefined;
+  const pl = left.payload as Json | undefined;
+  if (meta?.key === "protocol") return "arp";
+  if (meta?.key === "l4proto" || meta?.key === "nfproto") return { proto: "none" };
+  if (meta) return null;
+  if (pl?.protocol === "ether" && pl.field === "type") return "arp";
+  if (pl && pl.protocol !== "arp" && pl.protocol !== "ether") return { proto: String(pl.protocol) };
   return "unknown";
 }
 
@@ -374,6 +396,7 @@ function ctStateMatch(iptables: string | undefined, p: Packet): boolean | undefi
  * undefined when there are no words or they hold an option or value not judged here.
  */
 export function ebIpMatch(words: string | undefined, p: Packet): boolean | undefined {
+  if (p.arp) return false; // the match is IPv4's
   if (!words) return undefined;
   const t = words.split(/\s+/);
   let all = true;

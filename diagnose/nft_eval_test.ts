@@ -327,3 +327,34 @@ Deno.test("ebIpMatch(): --ip-src/--ip-dst with prefixes and !, --ip-proto, --ip-
   assertEquals(ebIpMatch("-p IPv4 --ip-src 10.0.0.0/255.0.0.0 -j DROP", p), undefined);
   assertEquals(ebIpMatch(undefined, p), undefined);
 });
+
+Deno.test("judge(): an ARP frame meets EtherType and interface matches, no IP or conntrack one", () => {
+  const bchain = {
+    chain: {
+      family: "bridge",
+      table: "filter",
+      name: "INPUT",
+      handle: 1,
+      type: "filter",
+      hook: "input",
+      prio: -200,
+      policy: "accept",
+    },
+  };
+  const brule = (handle: number, expr: unknown[]) => ({
+    rule: { family: "bridge", table: "filter", chain: "INPUT", handle, expr },
+  });
+  const ether = (right: string) => ({
+    match: { op: "==", left: { payload: { protocol: "ether", field: "type" } }, right },
+  });
+  const arp: Packet = { ...pkt, hook: "input", layer: "bridge", iifname: "veth1", arp: true };
+  const ip = { ...arp, arp: false };
+  const byIp = parseRuleset(rs(bchain, brule(2, [daddr("10.244.2.3"), { drop: null }])));
+  assertEquals([judge(byIp, arp).verdict, judge(byIp, ip).verdict], ["accept", "drop"]);
+  const byType = parseRuleset(rs(bchain, brule(2, [ether("arp"), { drop: null }])));
+  assertEquals([judge(byType, arp).verdict, judge(byType, ip).verdict], ["drop", "accept"]);
+  const iif = { match: { op: "==", left: { meta: { key: "iifname" } }, right: "veth*" } };
+  const byPort = parseRuleset(rs(bchain, brule(2, [iif, { drop: null }])));
+  assertEquals(judge(byPort, arp).verdict, "drop");
+  assertEquals(ebIpMatch("-p IPv4 --ip-src 10.244.1.2 -j DROP", arp), false);
+});

@@ -316,6 +316,10 @@ Deno.test({
         assertEquals(b.length, 1, JSON.stringify(b));
         assertStringIncludes(b[0]!.summary, `in from port ${v1}`);
         await eb("-F", "INPUT");
+        await eb("-A", "FORWARD", "-p", "ARP", "-j", "DROP");
+        b = await bridgeFails("n1-p1", "n1-p2");
+        assertStringIncludes(b[0]?.summary ?? JSON.stringify(b), "drops ARP between");
+        await eb("-F", "FORWARD");
         await eb("-P", "OUTPUT", "DROP");
         b = await bridgeFails("n2-p1", "n1-p2");
         assertStringIncludes(b[0]?.fix ?? "", "ebtables -I OUTPUT -p ARP -j ACCEPT");

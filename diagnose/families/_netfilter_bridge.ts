@@ -3,8 +3,10 @@
  * ebtables-nft fills) on each node with a bridged pod of the flow. A frame between two pods of
  * one bridge crosses its prerouting, forward and postrouting hooks; a pod's frame to its gateway
  * (the flow leaving the node) prerouting and input; the node's frame to a pod output and
- * postrouting. Both directions are judged (the reply as established). One check per node: its
- * first drop, else a warning for rules it cannot judge that could drop, else a pass.
+ * postrouting. Both directions are judged (the reply as established), and the ARP frames the
+ * same ports carry (a pod resolving its gateway or the other pod, the node resolving the pod).
+ * One check per node: its first drop, else a warning for rules it cannot judge that could drop,
+ * else a pass.
  *
  * @module
  */
@@ -95,6 +97,25 @@ function framesOn(
   return out;
 }
 
+/** The IPv4 frames, then one ARP frame per hook and ports they use. */
+function withArp(frames: [string, Packet][]): [string, Packet][] {
+  const seen = new Set<string>();
+  const arp: [string, Packet][] = [];
+  for (const [, p] of frames) {
+    const k = `${p.hook} ${p.iifname} ${p.oifname}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    const { ct: _ct, ...rest } = p;
+    const ports = [
+      p.iifname && `in from port ${p.iifname}`,
+      p.oifname && `out to port ${p.oifname}`,
+    ]
+      .filter(Boolean).join(" ");
+    arp.push([`ARP between ${p.saddr} and ${p.daddr} ${ports}`, { ...rest, arp: true }]);
+  }
+  return [...frames, ...arp];
+}
+
 /** `netfilter.bridge` for a flow (see the module doc). */
 export async function bridgeChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const from = bridgedOf(d, pair.from), to = bridgedOf(d, pair.to);
@@ -104,7 +125,7 @@ export async function bridgeChecks(d: Diagnosis, pair: Pair): Promise<CheckResul
     const rs = await rulesetOf(d, node);
     if (!rs.ok) continue; // netfilter.forward says why
     const mine = (b: Bridged | undefined) => b?.node === node ? b : undefined;
-    const checks = framesOn(pair, mine(from), mine(to)).map(([what, p]) =>
+    const checks = withArp(framesOn(pair, mine(from), mine(to))).map(([what, p]) =>
       verdictCheck("netfilter.bridge", nodeOwner(node), what, p, judge(rs.ruleset, p))
     );
     const chains = [...new Set(checks.flatMap((c) => c.evidence.chains as string[] | string))];

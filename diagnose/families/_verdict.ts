@@ -78,9 +78,9 @@ export function verdictCheck(
   v: Verdict,
 ): CheckResult {
   const evidence: Record<string, unknown> = {
-    packet: `${p.hook} ${p.l4proto} ${p.saddr} -> ${p.daddr}${p.dport ? ` dport ${p.dport}` : ""}${
-      p.iifname ? ` iif ${p.iifname}` : ""
-    }${p.oifname ? ` oif ${p.oifname}` : ""}`,
+    packet: `${p.hook} ${p.arp ? "arp" : p.l4proto} ${p.saddr} -> ${p.daddr}${
+      p.dport ? ` dport ${p.dport}` : ""
+    }${p.iifname ? ` iif ${p.iifname}` : ""}${p.oifname ? ` oif ${p.oifname}` : ""}`,
     chains: v.chains.length ? v.chains : "no base chain on this hook",
   };
   if (v.unknown.length) {
