@@ -23,10 +23,12 @@ export interface Packet {
   /** Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one). */
   ct?: "new" | "established";
   /**
-   * Which tables see it: "ip" (the default: ip and inet tables, the routed packet) or "bridge"
-   * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports).
+   * Which tables see it: "ip" (the default: ip and inet tables, the routed packet), "bridge"
+   * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports)
+   * or "arp" (arp tables, arptables-nft's: an ARP packet in or out of the host's stack, `saddr`
+   * its sender and `daddr` its target address; `arp` is implied).
    */
-  layer?: "ip" | "bridge";
+  layer?: "ip" | "bridge" | "arp";
   /** The bridge the frame crosses (layer "bridge"), for `meta ibrname` / `obrname`. */
   bridge?: string;
   /**
@@ -238,7 +240,7 @@ function leftValue(
   left: Json,
   p: Packet,
 ): string | number | undefined | "unknown" | { proto: string } {
-  const arp = p.arp ? arpLeftValue(left) : null;
+  const arp = p.arp || p.layer === "arp" ? arpLeftValue(left, p) : null;
   if (arp !== null) return arp;
   const meta = left.meta as Json | undefined;
   if (meta) {
@@ -287,14 +289,26 @@ function leftValue(
  * leftValue() for an ARP frame where it differs from an IPv4 packet's (null: the same, e.g. the
  * interfaces): its EtherType is known, nothing of IP, ports or conntrack is.
  */
-function arpLeftValue(left: Json): ReturnType<typeof leftValue> | null {
+function arpLeftValue(left: Json, p: Packet): ReturnType<typeof leftValue> | null {
   const meta = left.meta as Json | undefined;
   const pl = left.payload as Json | undefined;
   if (meta?.key === "protocol") return "arp";
   if (meta?.key === "l4proto" || meta?.key === "nfproto") return { proto: "none" };
   if (meta) return null;
   if (pl?.protocol === "ether" && pl.field === "type") return "arp";
-  if (pl && pl.protocol !== "arp" && pl.protocol !== "ether") return { proto: String(pl.protocol) };
+  if (pl?.protocol === "arp") {
+    // Ethernet and IPv4 (arptables-nft's htype/hlen/plen); the addresses are known as sender
+    // and target, the operation (request or reply: both happen) is not.
+    const fields: Record<string, string | number> = {
+      htype: 1,
+      hlen: 6,
+      plen: 4,
+      "saddr ip": p.saddr,
+      "daddr ip": p.daddr,
+    };
+    return fields[String(pl.field)] ?? "unknown";
+  }
+  if (pl && pl.protocol !== "ether") return { proto: String(pl.protocol) };
   return "unknown";
 }
 
@@ -586,7 +600,9 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
     const at: Packet = hook === "prerouting" ? { ...noOif, hook } : { ...p, hook };
     const bases = [...rs.chains.values()].filter((c) =>
       c.hook === hook &&
-      (p.layer === "bridge" ? c.family === "bridge" : c.family === "ip" || c.family === "inet")
+      (p.layer === "bridge" || p.layer === "arp"
+        ? c.family === p.layer
+        : c.family === "ip" || c.family === "inet")
     ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));
     for (const ch of bases) {
       v.chains.push(key(ch.family, ch.table, ch.name));

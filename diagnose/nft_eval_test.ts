@@ -358,3 +358,63 @@ Deno.test("judge(): an ARP frame meets EtherType and interface matches, no IP or
   assertEquals(judge(byPort, arp).verdict, "drop");
   assertEquals(ebIpMatch("-p IPv4 --ip-src 10.244.1.2 -j DROP", arp), false);
 });
+
+Deno.test("judge(): an ARP packet of layer arp meets the arp tables, sender and target as addresses", () => {
+  const achain = (name: string, hook: string, policy = "accept") => ({
+    chain: {
+      family: "arp",
+      table: "filter",
+      name,
+      handle: 1,
+      type: "filter",
+      hook,
+      prio: 0,
+      policy,
+    },
+  });
+  const arule = (ch: string, handle: number, expr: unknown[]) => ({
+    rule: { family: "arp", table: "filter", chain: ch, handle, expr },
+  });
+  const arpField = (field: string, right: unknown) => ({
+    match: { op: "==", left: { payload: { protocol: "arp", field } }, right },
+  });
+  // arptables -A INPUT -i cni0 -s 10.244.1.2 -j DROP, as arptables-nft writes it.
+  const rules = parseRuleset(rs(
+    achain("INPUT", "input"),
+    arule("INPUT", 2, [
+      { match: { op: "==", left: { meta: { key: "iifname" } }, right: "cni0" } },
+      arpField("htype", 1),
+      arpField("hlen", 6),
+      arpField("plen", 4),
+      arpField("saddr ip", "10.244.1.2"),
+      { drop: null },
+    ]),
+  ));
+  const arp: Packet = {
+    hook: "input",
+    layer: "arp",
+    l4proto: "icmp",
+    saddr: "10.244.1.2",
+    daddr: "10.244.1.1",
+    iifname: "cni0",
+  };
+  assertEquals(judge(rules, arp).verdict, "drop");
+  assertEquals(judge(rules, { ...arp, saddr: "10.244.1.3" }).verdict, "accept");
+  assertEquals(
+    judge(rules, { ...arp, layer: "ip" }).verdict,
+    "accept",
+    "IP never meets arp tables",
+  );
+  const op = parseRuleset(
+    rs(
+      achain("INPUT", "input"),
+      arule("INPUT", 2, [arpField("operation", "request"), { drop: null }]),
+    ),
+  );
+  assertEquals(judge(op, arp).unknown[0]?.mayDrop, true, "request or reply: not judged");
+  assertEquals(
+    judge(parseRuleset(rs(achain("OUTPUT", "output", "drop"))), { ...arp, hook: "output" }).by
+      ?.text,
+    "policy drop",
+  );
+});

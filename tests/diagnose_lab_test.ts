@@ -2,7 +2,8 @@
  * `skein diagnose` on healthy labs (root): every pod pair of a vxlan lab (same node and across
  * nodes) and a host-gw lab gives zero failing checks, through the library and the CLI; the JSON
  * has the documented shape; bad input exits 2 and changes nothing. Bridge port flags set by hand
- * on a same-node pair are named (pod.port), and so are ebtables rules (netfilter.bridge).
+ * on a same-node pair are named (pod.port), and so are ebtables and arptables rules
+ * (netfilter.bridge, netfilter.arp).
  *
  * @module
  */
@@ -225,7 +226,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "diagnose: bridge port flags set by hand -> pod.port; ebtables rules -> netfilter.bridge",
+  name:
+    "diagnose: bridge port flags set by hand -> pod.port; ebtables, arptables rules -> netfilter.bridge, .arp",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -328,5 +330,27 @@ Deno.test({
         await eb("-F");
       }
       assertEquals(await bridgeFails("n1-p1", "n1-p2"), []);
+
+      // arptables (the nft arp tables): the pods' ARP with their gateway, the nodes' with each other.
+      const arpFails = async (a: string, b: string) =>
+        (await labDiagnose(name, a, b)).checks.filter((c) =>
+          c.id === "netfilter.arp" && c.status === "fail"
+        );
+      const arpt = (...args: string[]) => run("ip", "netns", "exec", n1, "arptables-nft", ...args);
+      const n2ip = lab.plan.nodes[1]!.ip;
+      try {
+        await arpt("-A", "INPUT", "-i", "cni0", "-s", ip1, "-j", "DROP");
+        let a = await arpFails("n1-p1", "n2-p1");
+        assertStringIncludes(a[0]?.summary ?? "none", `pod n1-p1 and its gateway`);
+        assertStringIncludes(a[0]!.fix ?? "", "arptables -D INPUT N");
+        assertEquals(await arpFails("n1-p2", "n2-p1"), [], "another pod's ARP passes");
+        await arpt("-F");
+        await arpt("-A", "OUTPUT", "-o", "eth0", "-d", n2ip, "-j", "DROP");
+        a = await arpFails("n2-p1", "n1-p2");
+        assertStringIncludes(a[0]?.summary ?? "none", `next hop ${n2ip} toward n2`);
+      } finally {
+        await arpt("-F");
+      }
+      assertEquals(await arpFails("n1-p1", "n2-p1"), []);
     }),
 });

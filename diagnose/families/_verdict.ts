@@ -34,6 +34,17 @@ export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   const ipt = `${exec}${by.family === "ip6" ? "ip6tables" : "iptables"}${
     by.table === "filter" ? "" : ` -t ${by.table}`
   }`;
+  // One arptables-nft made (arp filter INPUT, OUTPUT): arptables.
+  if (
+    by.family === "arp" && by.table === "filter" && (by.chain === "INPUT" || by.chain === "OUTPUT")
+  ) {
+    const arpt = `${exec}arptables`;
+    if (by.handle !== undefined) {
+      return `${nft} delete rule arp filter ${by.chain} handle ${by.handle}  # after checking why it is there (arptables: ${arpt} -L ${by.chain} --line-numbers, then ${arpt} -D ${by.chain} N)`;
+    }
+    const dev = p.iifname ? ` -i ${p.iifname}` : p.oifname ? ` -o ${p.oifname}` : "";
+    return `${arpt} -I ${by.chain}${dev} -s ${p.saddr} -d ${p.daddr} -j ACCEPT  # the chain's policy is drop`;
+  }
   // One ebtables-nft made (bridge filter FORWARD, ...): ebtables.
   const eb = by.family === "bridge" && EB_TABLES.has(by.table) && EB_CHAINS.has(by.chain);
   const ebt = `${exec}ebtables${by.table === "filter" ? "" : ` -t ${by.table}`}`;
@@ -78,7 +89,7 @@ export function verdictCheck(
   v: Verdict,
 ): CheckResult {
   const evidence: Record<string, unknown> = {
-    packet: `${p.hook} ${p.arp ? "arp" : p.l4proto} ${p.saddr} -> ${p.daddr}${
+    packet: `${p.hook} ${p.arp || p.layer === "arp" ? "arp" : p.l4proto} ${p.saddr} -> ${p.daddr}${
       p.dport ? ` dport ${p.dport}` : ""
     }${p.iifname ? ` iif ${p.iifname}` : ""}${p.oifname ? ` oif ${p.oifname}` : ""}`,
     chains: v.chains.length ? v.chains : "no base chain on this hook",

@@ -4,7 +4,8 @@
  * input and output devices, and the output hook for the encapsulated packet leaving the source
  * node (the destination's input hook for the underlay port is the underlay family's), and the
  * flow through each pod's own ruleset (netfilter.pod). `--trace` adds what the kernel itself
- * logged (trace family). The bridge tables (ebtables) are `_netfilter_bridge.ts`'s netfilter.bridge.
+ * logged (trace family). The bridge tables (ebtables) are `_netfilter_bridge.ts`'s
+ * netfilter.bridge, the arp tables (arptables) `_netfilter_arp.ts`'s netfilter.arp.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
+import { arpChecks } from "./_netfilter_arp.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -300,6 +302,7 @@ export const netfilterFamily: Family = {
       ...await natChecks(d, pair),
       ...await podChecks(d, pair),
       ...await bridgeChecks(d, pair),
+      ...await arpChecks(d, pair),
     ];
     const [a, b] = pair.nodes;
     if (a && b) {
