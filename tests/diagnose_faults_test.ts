@@ -608,6 +608,24 @@ Deno.test({
       const tcIn = (n: string, args: string) => sh("tc", "-n", ns(n), ...args.split(" "));
 
       await fault(
+        "pod: n2's bridge with ARP off -> pod.host (the pods cannot resolve their gateway)",
+        async () => {
+          await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "arp", "off");
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "pod.host",
+            node: "n2",
+            evidence: "noarp=true",
+            fix: "ip link set cni0 arp on",
+          });
+        },
+        async () => {
+          await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "arp", "on");
+        },
+      );
+
+      await fault(
         "pod: n2-p1's host veth a disabled bridge port -> pod.host names the state",
         async () => {
           await bridgeIn("n2", "link", "set", "dev", await hostVeth("n2-p1", "n2"), "state", "0");

@@ -12,6 +12,7 @@ import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.t
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
 import { nsExec } from "../path.ts";
+import { noArp } from "../kernel.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 
@@ -70,6 +71,32 @@ function portStateCheck(
   );
 }
 
+/** A bridge that answers no ARP (NOARP, arp_ignore 8): its pods cannot resolve their gateway. */
+function bridgeArpCheck(
+  node: NodeView,
+  bridge: Link,
+  e: Endpoint,
+  ev: Record<string, unknown>,
+): CheckResult | undefined {
+  const ignore = node.kernel!.arpIgnore(bridge.name);
+  const off = noArp(bridge.flags);
+  if (ignore < 8 && !off) return undefined;
+  const ns = nsExec(node);
+  return fail(
+    "pod.host",
+    node.name,
+    `bridge ${bridge.name} on ${node.name} answers no ARP (${
+      off ? "NOARP" : "arp_ignore=8"
+    }): pod ${e.podName ?? e.ip} cannot resolve its gateway`,
+    {
+      evidence: { ...ev, bridge: bridge.name, noarp: off, arp_ignore: ignore },
+      fix: off
+        ? `${ns}ip link set ${bridge.name} arp on`
+        : `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${bridge.name}.arp_ignore=0`,
+    },
+  );
+}
+
 /**
  * Bridge mode: the host veth is a forwarding port of the node's bridge, which is up and holds
  * the pods' gateway (the next hop of the pod's route for the flow).
@@ -104,6 +131,8 @@ function bridgedHost(
   }
   const port = portStateCheck(node, host, bridge, e, ev);
   if (port) return port;
+  const arp = bridgeArpCheck(node, bridge, e, ev);
+  if (arp) return arp;
   if (gateway && node.facts.gatewayOnBridge !== false) {
     const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
     if (!held.some((x) => x.cidr.split("/")[0] === gateway.ip)) {
