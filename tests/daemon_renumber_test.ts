@@ -115,6 +115,19 @@ Deno.test({
           Deno.readTextFileSync(n2.logFile),
       });
       assertStringIncludes(Deno.readTextFileSync(n2.logFile), "this node's lease changed");
+      // n1 followed the rewrite and follows the repair (its own watch, soon after).
+      const n1 = lab.plan.nodes.find((x) =>
+        x.name === "n1"
+      )!.netns;
+      const fdb = async () =>
+        (JSON.parse(await sh("bridge", "-n", n1, "-j", "fdb", "show", "dev", "skein.1")) as {
+          dst?: string;
+        }[]).map((f) => f.dst).filter((d) => d);
+      let last: (string | undefined)[] = [];
+      await waitFor("n1's FDB back to n2's node IP", async () => {
+        last = await fdb();
+        return last.length === 1 && last[0] === "192.168.77.12";
+      }, { ms: 10_000, log: () => JSON.stringify(last) });
       assert(await pings(lab, "n1-p1", "n2-p1"));
     }),
 });
