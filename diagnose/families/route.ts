@@ -292,6 +292,43 @@ function remoteDiff(node: NodeView, subnets: string[]): CheckResult[] {
   return out;
 }
 
+/**
+ * The source node takes the destination pod's address for one of its own: an address on one of
+ * its links, or a `local` route (table local) covering it. Its packets never leave the node.
+ */
+function localCheck(node: NodeView, ip: string, lookup: string): CheckResult {
+  const k = node.kernel!, ns = nsExec(node);
+  const link = k.linkWithAddr(ip);
+  const addr = link ? k.addrs().find((a) => a.cidr.split("/")[0] === ip) : undefined;
+  const route = k.routes().find((r) =>
+    r.type === "local" && r.family === 4 && within(`${ip}/32`, r.dst)
+  );
+  const how = addr && link
+    ? {
+      text: `${link.name} holds ${addr.cidr}`,
+      fix: `${ns}ip addr del ${addr.cidr} dev ${link.name}`,
+    }
+    : route
+    ? {
+      text: `a local route for ${route.dst} in table ${
+        route.table === 255 ? "local" : route.table
+      }`,
+      fix: `${ns}ip route del local ${route.dst} table ${
+        route.table === 255 ? "local" : route.table
+      }${route.oif !== undefined && k.link(route.oif) ? ` dev ${k.link(route.oif)!.name}` : ""}`,
+    }
+    : {
+      text: "a local route",
+      fix: `${ns}ip route show table local  # and delete the one for ${ip}`,
+    };
+  return fail(
+    "route.wrong_dev",
+    node.name,
+    `${node.name} takes ${ip} for one of its own addresses (${how.text}): the packets never leave it`,
+    { evidence: { lookup, kernel: `local ${ip}` }, fix: how.fix },
+  );
+}
+
 function subnetOf(n: NodeView | undefined): string | undefined {
   return n?.lease?.subnet;
 }
@@ -311,7 +348,9 @@ export const routeFamily: Family = {
       // The source node must send the destination's traffic out by its remote device.
       const fwd = pathHops(d, pair).find((h) => h.node === src && h.direction === "forward");
       const want = remoteDevOf(src, dst);
-      if (fwd?.answer?.ok && want && fwd.answer.route.devName !== want) {
+      if (fwd?.answer?.ok && fwd.answer.route.type === "local") {
+        out.push(localCheck(src, pair.to.ip, hopCommand(fwd)));
+      } else if (fwd?.answer?.ok && want && fwd.answer.route.devName !== want) {
         out.push(
           fail(
             "route.wrong_dev",
