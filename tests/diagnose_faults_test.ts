@@ -608,6 +608,76 @@ Deno.test({
       const tcIn = (n: string, args: string) => sh("tc", "-n", ns(n), ...args.split(" "));
 
       await fault(
+        "pod: n1-p1 sends with TTL 1 -> pod.ttl; --probe quotes n1's Time to live exceeded",
+        async () => {
+          await sysctlIn(pod("n1-p1").netns, "net.ipv4.ip_default_ttl=1");
+        },
+        async (r) => {
+          expectCheck(r, {
+            id: "pod.ttl",
+            node: "n1",
+            evidence: "ip_default_ttl=1; routers=2",
+            fix: "sysctl -w net.ipv4.ip_default_ttl=64",
+          });
+          const p = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+          const c = expectCheck(p, {
+            id: "probe.icmp",
+            node: "n1",
+            evidence: `icmpErrors=${gw1.split("/")[0]}: Time to live exceeded`,
+            fix: "",
+          });
+          assertStringIncludes(c.summary, "the TTL ran out");
+        },
+        async () => {
+          await sysctlIn(pod("n1-p1").netns, "net.ipv4.ip_default_ttl=64");
+        },
+      );
+
+      await fault(
+        "route: a local route for n2's pod subnet on n1 -> route.wrong_dev names it",
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n1"),
+            "route",
+            "add",
+            "local",
+            s2,
+            "dev",
+            "lo",
+            "table",
+            "local",
+          );
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.wrong_dev",
+            node: "n1",
+            evidence: `kernel=local ${pod("n2-p1").ip}`,
+            fix: `ip route del local ${s2} table local dev lo`,
+          });
+          assertStringIncludes(c.summary, "for one of its own addresses");
+          assertEquals(fails(r)[0]?.id, "route.wrong_dev", "named first");
+        },
+        async () => {
+          await sh(
+            "ip",
+            "-n",
+            ns("n1"),
+            "route",
+            "del",
+            "local",
+            s2,
+            "dev",
+            "lo",
+            "table",
+            "local",
+          );
+        },
+      );
+
+      await fault(
         "pod: n2's bridge with ARP off -> pod.host (the pods cannot resolve their gateway)",
         async () => {
           await sh("ip", "-n", ns("n2"), "link", "set", "cni0", "arp", "off");

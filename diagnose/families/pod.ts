@@ -14,7 +14,7 @@ import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "..
 import type { Family } from "../family.ts";
 import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
-import { nsPrefix } from "../path.ts";
+import { nsPrefix, pathHops } from "../path.ts";
 import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
 import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
@@ -215,7 +215,43 @@ function podInside(d: Diagnosis, e: Endpoint, pair: Pair, label: string): CheckR
     defaultRouteCheck(d, e, peerOf(e, pair), label, ev),
   ];
   if (e === pair.to && pair.to !== pair.from) out.push(echoCheck(d, e, label));
+  const ttl = ttlCheck(d, e, pair, label);
+  if (ttl) out.push(ttl);
   return out;
+}
+
+/**
+ * pod.ttl: the TTL the pod sends with (net.ipv4.ip_default_ttl) outlives the routers of the path
+ * (each node that forwards the flow takes one): a TTL of 1 never leaves a node, and the router
+ * answers "Time to live exceeded". Both pods send (request and reply).
+ */
+function ttlCheck(d: Diagnosis, e: Endpoint, pair: Pair, label: string): CheckResult | undefined {
+  const k = podKernel(d, e)!;
+  const raw = k.sysctl("net/ipv4/ip_default_ttl");
+  if (raw === undefined) return undefined;
+  const ttl = Number(raw);
+  const dir = e === pair.from ? "forward" : "reverse";
+  // Two pods on one node's bridge talk on-link: no router between them.
+  const bridged = pair.from.node === pair.to.node &&
+    podModeOf(d, pair.from) === "bridge" && podModeOf(d, pair.to) === "bridge";
+  const routers = bridged ? 0 : pathHops(d, pair).filter((h) => h.direction === dir).length;
+  const ev = { ip_default_ttl: ttl, routers };
+  if (ttl > routers) {
+    return pass("pod.ttl", label, `pod ${e.podName ?? e.ip} sends with TTL ${ttl}`, {
+      evidence: ev,
+    });
+  }
+  return fail(
+    "pod.ttl",
+    label,
+    `pod ${e.podName ?? e.ip} sends with TTL ${ttl} and the path has ${routers} router${
+      routers === 1 ? "" : "s"
+    }: its packets die on the way ("Time to live exceeded")`,
+    {
+      evidence: ev,
+      fix: `${e.netns ? nsPrefix(e.netns) : ""}sysctl -w net.ipv4.ip_default_ttl=64`,
+    },
+  );
 }
 
 function podIpam(e: Endpoint, label: string): CheckResult | undefined {

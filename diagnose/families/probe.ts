@@ -80,7 +80,10 @@ function dropGrowth(tapList: Tap[], before: number[], after: number[]): Record<s
   return out;
 }
 
-/** `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts. */
+/**
+ * `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts, and
+ * its whole output (icmpErrors() reads the errors from it).
+ */
 export async function ping(
   netns: string,
   dst: string,
@@ -89,8 +92,7 @@ export async function ping(
   const args = [
     "--net=" + netns,
     "ping",
-    "-n",
-    "-q",
+    "-n", // not -q: the ICMP errors hops send back are printed per packet
     "-c",
     String(opts.count),
     "-i",
@@ -194,6 +196,32 @@ function grown(before: Map<string, number>, after: Map<string, number>): Record<
   return rules;
 }
 
+/** What an ICMP error ping prints means for the path (appended to the summary). */
+const ICMP_MEANING: readonly [RegExp, string][] = [
+  [
+    /time to live exceeded/i,
+    " (the TTL ran out: a routing loop, or a TTL too low for the hops: the source pod's net.ipv4.ip_default_ttl?)",
+  ],
+  [
+    /host unreachable/i,
+    " (it found no MAC for the next hop: ARP unanswered, or the neighbour entry failed)",
+  ],
+  [/net unreachable/i, " (it has no route, or an unreachable route, to the destination)"],
+  [/prohibited|filtered/i, " (a firewall REJECT rule there)"],
+  [/port unreachable/i, " (a firewall REJECT rule there: iptables' default reject)"],
+  [/frag needed/i, " (a link on the path has a smaller MTU than the packets: see mtu.*)"],
+];
+
+/** The ICMP errors ping printed (`From 10.244.1.1 icmp_seq=1 Time to live exceeded`), deduplicated. */
+export function icmpErrors(out: string): { from: string; text: string }[] {
+  const seen = new Map<string, { from: string; text: string }>();
+  for (const m of out.matchAll(/^From (\S+?)(?: \([^)]*\))? icmp_seq=\d+ (.+)$/gm)) {
+    const e = { from: m[1]!, text: m[2]!.trim() };
+    seen.set(`${e.from} ${e.text}`, e);
+  }
+  return [...seen.values()];
+}
+
 async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const label = pair.from.node?.name ?? "-";
   if (!pair.from.netns) {
@@ -239,9 +267,16 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       ),
     ];
   }
-  // A dropping nft rule that counted the probes is the most precise answer; else the counters.
+  // An ICMP error a hop sent back says most; then a dropping nft rule that counted the probes;
+  // else the counters.
+  const errors = icmpErrors(r.out);
+  if (errors.length) evidence.icmpErrors = errors.map((e) => `${e.from}: ${e.text}`);
   const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
-  const at = dropper
+  const at = errors.length
+    ? `: ${errors[0]!.from} answered "${errors[0]!.text}"${
+      ICMP_MEANING.find(([re]) => re.test(errors[0]!.text))?.[1] ?? ""
+    }`
+    : dropper
     ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
     : w.stop
     ? `: packets stop ${w.stop}`
