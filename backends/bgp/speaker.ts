@@ -111,6 +111,11 @@ function ruleText(r: PrefixRule): string {
   return r === true ? "all" : r === false ? "none" : r.join(", ");
 }
 
+/** Whether both sides of an Established connection negotiated graceful restart (RFC 4724). */
+function restartsGracefully(c: Conn): boolean {
+  return c.fsm.negotiated?.peerGracefulRestart !== undefined;
+}
+
 /** What a session depends on: a change here restarts it (the rules do not). */
 function sessionKey(s: PeerSpec): string {
   const { policy: _p, policyNote: _n, ...rest } = s;
@@ -310,8 +315,10 @@ export class Speaker implements ConnListener {
       return;
     }
     const p = this.#peers.get(remote.address);
-    if (!p || p.stopped || p.established) {
-      s.close(); // not a peer, or a collision with an Established session (RFC 4271 §6.8)
+    // Not a peer, or a collision with an Established session (RFC 4271 §6.8) of a peer that
+    // cannot restart gracefully; a graceful-restart peer's new connection may be its restart.
+    if (!p || p.stopped || (p.established && !restartsGracefully(p.established))) {
+      s.close();
       return;
     }
     this.#connAdd(p, new Conn({ fsm: this.#fsmConfig(p), inbound: s, remote, listener: this }));
@@ -417,6 +424,17 @@ export class Speaker implements ConnListener {
     for (const other of p.conns) {
       if (other === conn || other.ended) continue;
       const s = other.fsm.state;
+      if (s === "Established" && restartsGracefully(other)) {
+        // RFC 4724 §4.2: an OPEN on a new connection while the session is Established is the
+        // peer restarting (a reboot, a partition: no FIN reached us). The old session ends as
+        // a lost connection, its routes kept stale, and the new one goes on, instead of
+        // refusing it until the hold timer of the dead one runs out.
+        this.#log(
+          `bgp: ${p.spec.address}: a new session while Established: the peer restarted (RFC 4724); the old one ends, its routes are kept`,
+        );
+        other.stop(undefined, true);
+        continue;
+      }
       if (s === "Established") {
         conn.stop(CEASE.COLLISION_RESOLUTION);
         return;
