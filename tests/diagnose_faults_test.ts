@@ -634,6 +634,47 @@ Deno.test({
       );
 
       await fault(
+        "underlay: the lab's segment drops IPv4 between the nodes (outside them) -> underlay.ping warns; --probe blames it",
+        async () => {
+          const lan = lab.plan.lanNetns;
+          await sh(
+            "ip",
+            "netns",
+            "exec",
+            lan,
+            "ebtables-nft",
+            "-A",
+            "FORWARD",
+            "-p",
+            "IPv4",
+            "-j",
+            "DROP",
+          );
+        },
+        async (r) => {
+          const c = expectCheck(r, {
+            id: "underlay.ping",
+            node: "n1",
+            status: "warn",
+            evidence: "received=0",
+            fix: "ip route get 192.168.77.12",
+          });
+          assertStringIncludes(c.summary, "does not deliver");
+          const p = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
+          const probe = expectCheck(p, {
+            id: "probe.icmp",
+            node: "n1",
+            evidence: "sent=3",
+            fix: "a router not forwarding",
+          });
+          assertStringIncludes(probe.summary, "the nodes themselves do not reach each other");
+        },
+        async () => {
+          await sh("ip", "netns", "exec", lab.plan.lanNetns, "ebtables-nft", "-F");
+        },
+      );
+
+      await fault(
         "route: a local route for n2's pod subnet on n1 -> route.wrong_dev names it",
         async () => {
           await sh(

@@ -12,6 +12,8 @@ import type { Family } from "../family.ts";
 import { pathHops, remoteDevOf, uplinkOf } from "../path.ts";
 import { nft } from "../../node/nft.ts";
 import { ruleCounters } from "../nft_eval.ts";
+import { ICMP_MEANING, icmpErrors, ping } from "./_ping.ts";
+import { underlayPingOf } from "./underlay.ts";
 import { ignoresEcho, podKernel } from "./pod.ts";
 import { pathBudget } from "./mtu.ts";
 
@@ -78,34 +80,6 @@ function dropGrowth(tapList: Tap[], before: number[], after: number[]): Record<s
     if (before[i]! >= 0 && after[i]! >= 0 && dlt > 0) out[`${t.node.name}:${t.dev}`] = dlt;
   });
   return out;
-}
-
-/**
- * `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts, and
- * its whole output (icmpErrors() reads the errors from it).
- */
-export async function ping(
-  netns: string,
-  dst: string,
-  opts: { count: number; size?: number; timeoutS: number },
-): Promise<{ sent: number; received: number; out: string }> {
-  const args = [
-    "--net=" + netns,
-    "ping",
-    "-n", // not -q: the ICMP errors hops send back are printed per packet
-    "-c",
-    String(opts.count),
-    "-i",
-    "0.2",
-    "-W",
-    String(opts.timeoutS),
-  ];
-  if (opts.size !== undefined) args.push("-M", "do", "-s", String(opts.size));
-  args.push(dst);
-  const o = await new Deno.Command("nsenter", { args, stdout: "piped", stderr: "piped" }).output();
-  const out = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
-  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(out);
-  return { sent: m ? Number(m[1]) : opts.count, received: m ? Number(m[2]) : 0, out: out.trim() };
 }
 
 /** Packet counters of every nft rule with a counter on the nodes, keyed "node: rule". */
@@ -196,30 +170,33 @@ function grown(before: Map<string, number>, after: Map<string, number>): Record<
   return rules;
 }
 
-/** What an ICMP error ping prints means for the path (appended to the summary). */
-const ICMP_MEANING: readonly [RegExp, string][] = [
-  [
-    /time to live exceeded/i,
-    " (the TTL ran out: a routing loop, or a TTL too low for the hops: the source pod's net.ipv4.ip_default_ttl?)",
-  ],
-  [
-    /host unreachable/i,
-    " (it found no MAC for the next hop: ARP unanswered, or the neighbour entry failed)",
-  ],
-  [/net unreachable/i, " (it has no route, or an unreachable route, to the destination)"],
-  [/prohibited|filtered/i, " (a firewall REJECT rule there)"],
-  [/port unreachable/i, " (a firewall REJECT rule there: iptables' default reject)"],
-  [/frag needed/i, " (a link on the path has a smaller MTU than the packets: see mtu.*)"],
-];
-
-/** The ICMP errors ping printed (`From 10.244.1.1 icmp_seq=1 Time to live exceeded`), deduplicated. */
-export function icmpErrors(out: string): { from: string; text: string }[] {
-  const seen = new Map<string, { from: string; text: string }>();
-  for (const m of out.matchAll(/^From (\S+?)(?: \([^)]*\))? icmp_seq=\d+ (.+)$/gm)) {
-    const e = { from: m[1]!, text: m[2]!.trim() };
-    seen.set(`${e.from} ${e.text}`, e);
+/**
+ * Where the probe's pings were lost, in words for the summary (": ..." or ""): an ICMP error a
+ * hop sent back says most; then a dropping nft rule that counted the probes; else the counters.
+ */
+function whyLost(
+  pair: Pair,
+  o: {
+    errors: { from: string; text: string }[];
+    rules: Record<string, number>;
+    sent: number;
+    stop?: string;
+    tapList: Tap[];
+  },
+): string {
+  const e = o.errors[0];
+  if (e) {
+    return `: ${e.from} answered "${e.text}"${
+      ICMP_MEANING.find(([re]) => re.test(e.text))?.[1] ?? ""
+    }`;
   }
-  return [...seen.values()];
+  const dropper = Object.entries(o.rules).find(([k, n]) => k.endsWith(" drop") && n >= o.sent);
+  if (dropper) return `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`;
+  if (o.stop) return `: packets stop ${o.stop}`;
+  return o.tapList.some((t) => t.node === pair.to.node && t.dir === "tx")
+    ? `: they reached pod ${pair.to.podName ?? pair.to.ip}'s veth and no reply came back ` +
+      "(the pod dropped them, or the replies were lost on the way back)"
+    : "";
 }
 
 async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
@@ -267,23 +244,25 @@ async function icmp(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       ),
     ];
   }
-  // An ICMP error a hop sent back says most; then a dropping nft rule that counted the probes;
-  // else the counters.
+  // The nodes' own path next: when one node cannot reach the other's node IP, the network
+  // between them is the cause, and the counters of their shared uplinks only mislead (unless
+  // the packets stop where an XDP program runs: that names the cause more closely).
+  const under = pair.from.node && pair.to.node
+    ? underlayPingOf(d, pair.from.node, pair.to.node)
+    : undefined;
+  if (under && under.status !== "pass" && !w.stop?.includes("runs XDP program")) {
+    return [
+      fail(
+        "probe.icmp",
+        label,
+        `no reply from ${pair.to.ip} to ${r.sent} pings: the nodes themselves do not reach each other (underlay.ping)`,
+        { evidence, fix: under.fix ?? "" },
+      ),
+    ];
+  }
   const errors = icmpErrors(r.out);
   if (errors.length) evidence.icmpErrors = errors.map((e) => `${e.from}: ${e.text}`);
-  const dropper = Object.entries(rules).find(([k, n]) => k.endsWith(" drop") && n >= r.sent);
-  const at = errors.length
-    ? `: ${errors[0]!.from} answered "${errors[0]!.text}"${
-      ICMP_MEANING.find(([re]) => re.test(errors[0]!.text))?.[1] ?? ""
-    }`
-    : dropper
-    ? `: dropped by nft rule ${dropper[0].replace(/ drop$/, "")} (+${dropper[1]})`
-    : w.stop
-    ? `: packets stop ${w.stop}`
-    : tapList.some((t) => t.node === pair.to.node && t.dir === "tx")
-    ? `: they reached pod ${pair.to.podName ?? pair.to.ip}'s veth and no reply came back ` +
-      "(the pod dropped them, or the replies were lost on the way back)"
-    : "";
+  const at = whyLost(pair, { errors, rules, sent: r.sent, stop: w.stop, tapList });
   return [
     fail("probe.icmp", label, `no reply from ${pair.to.ip} to ${r.sent} pings${at}`, {
       evidence,

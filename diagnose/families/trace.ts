@@ -19,7 +19,7 @@ import { nsenterArgs } from "../../node/nsenter.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { ping } from "./probe.ts";
+import { ping } from "./_ping.ts";
 
 const TABLE = `skein-diag-${Deno.pid}`;
 

@@ -6,12 +6,15 @@
  *
  * @module
  */
-import { type CheckResult, fail, pass } from "../check.ts";
+import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
-import { encapPacket, rulesetVerdict } from "./netfilter.ts";
+import { judge } from "../nft_eval.ts";
+import { rulesetOf } from "../ruleset.ts";
+import { encapPacket, nodePacket, rulesetVerdict } from "./netfilter.ts";
+import { icmpErrors, ping } from "./_ping.ts";
 
 function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -229,6 +232,69 @@ function uplinkArp(node: NodeView): CheckResult[] {
   })];
 }
 
+/**
+ * `underlay.ping`: the node pings the other node's IP from its own namespace (the network the
+ * encapsulated or routed packets cross; a router between segments is seen only this way). No
+ * reply is a warning: a firewall outside the nodes may drop ICMP alone (`--probe` fails the pods'
+ * probe on it when their pings are lost too). Not run when the other node would not answer
+ * anyway (echo ignored, or its ruleset drops the ping). Kept in the diagnosis for the probe.
+ */
+async function pingCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
+  const dst = peer.lease?.publicIP, netns = node.kernel?.netns;
+  if (!node.kernel || !dst || !netns || await ignoresPing(d, peer, node)) return [];
+  // A node answers within a millisecond: one second each, and a second try (one lost is noise).
+  let r = await ping(netns, dst, { count: 1, timeoutS: 1 });
+  if (r.received === 0) r = await ping(netns, dst, { count: 2, timeoutS: 1 });
+  const route = node.kernel.fib({ dst });
+  const via = route.ok ? `${route.route.gateway ?? dst} on ${route.route.devName ?? "?"}` : "-";
+  const errors = icmpErrors(r.out);
+  const evidence: Record<string, unknown> = {
+    command: `${nsExec(node)}ping -c 2 ${dst}`,
+    sent: r.sent,
+    received: r.received,
+    nextHop: via,
+  };
+  if (errors.length) evidence.icmpErrors = errors.map((e) => `${e.from}: ${e.text}`);
+  const c = r.received > 0
+    ? pass("underlay.ping", node.name, `${node.name} reaches ${peer.name}'s node IP ${dst}`, {
+      evidence,
+    })
+    : warn(
+      "underlay.ping",
+      node.name,
+      `${node.name} gets no ping reply from ${peer.name}'s node IP ${dst} (next hop ${via})${
+        errors.length ? `: ${errors[0]!.from} answered "${errors[0]!.text}"` : ""
+      }: the network between the nodes does not deliver, or filters ICMP`,
+      {
+        evidence,
+        fix: `check the path between the nodes (a router not forwarding, a firewall between ` +
+          `them, a down link): ${nsExec(node)}ip route get ${dst}; ${nsExec(node)}ip neigh show`,
+      },
+    );
+  d.memo.set(`underlay.ping|${node.name}|${peer.name}`, c);
+  return [c];
+}
+
+/** The underlay.ping result of `node` toward `peer` in this diagnosis, if it ran. */
+export function underlayPingOf(
+  d: Diagnosis,
+  node: NodeView,
+  peer: NodeView,
+): CheckResult | undefined {
+  return d.memo.get(`underlay.ping|${node.name}|${peer.name}`) as CheckResult | undefined;
+}
+
+/** Whether `node` would not answer a ping from `peer`'s node IP (echo ignored, or its ruleset drops it). */
+async function ignoresPing(d: Diagnosis, node: NodeView, peer: NodeView): Promise<boolean> {
+  const k = node.kernel;
+  if (!k) return false;
+  k.readSysctls(["net/ipv4/icmp_echo_ignore_all"]);
+  if (k.sysctl("net/ipv4/icmp_echo_ignore_all") === "1") return true;
+  const rs = await rulesetOf(d, node);
+  const p = nodePacket(node, peer, "input", { l4proto: "icmp" });
+  return rs.ok && p !== undefined && judge(rs.ruleset, p).verdict === "drop";
+}
+
 /** The underlay family. */
 export const underlayFamily: Family = {
   name: "underlay",
@@ -244,6 +310,7 @@ export const underlayFamily: Family = {
       ...uplinkArp(b),
       ...reach(a, b),
       ...reach(b, a),
+      ...(await Promise.all([pingCheck(d, a, b), pingCheck(d, b, a)])).flat(),
       ...await port(d, b, a),
       ...await port(d, a, b),
     ];

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../testing/assert.ts";
-import { icmpErrors } from "./probe.ts";
+import { icmpErrors } from "./_ping.ts";
 
 Deno.test("icmpErrors() reads the ICMP errors ping printed, one per hop and message", () => {
   const out = `PING 10.244.2.2 (10.244.2.2) 56(84) bytes of data.
