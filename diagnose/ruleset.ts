@@ -31,6 +31,11 @@ export function podRulesetOf(d: Diagnosis, e: Endpoint): Promise<RulesetAnswer> 
   return memoised(d, `ruleset|pod|${e.netns}`, e.netns);
 }
 
+/** The ruleset of any namespace (a lab's router or segment), memoised per diagnosis. */
+export function rulesetIn(d: Diagnosis, netns: string): Promise<RulesetAnswer> {
+  return memoised(d, `ruleset|ns|${netns}`, netns);
+}
+
 function memoised(d: Diagnosis, key: string, netns: string | undefined): Promise<RulesetAnswer> {
   let p = d.memo.get(key) as Promise<RulesetAnswer> | undefined;
   if (!p) {

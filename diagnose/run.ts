@@ -82,6 +82,8 @@ export interface PairRun {
   daemonTimeoutMs: number;
   /** Daemons not to ask (e.g. one known to be stopped: it would only time out). */
   skipDaemon?: (n: NodeView) => boolean;
+  /** Families run after FAMILIES (`skein lab diagnose`: the lab's own segments and router). */
+  extraFamilies?: readonly Family[];
   started: number;
 }
 
@@ -106,7 +108,7 @@ export async function runPairDiagnosis(r: PairRun): Promise<Report> {
     pair: { from: r.from, to: r.to, nodes },
     memo: new Map(),
   };
-  const report = await runDiagnosis(d, undefined, r.started);
+  const report = await runDiagnosis(d, [...FAMILIES, ...r.extraFamilies ?? []], r.started);
   if (r.options.bundle) await writeBundle(r.options.bundle, d, report);
   return report;
 }

@@ -25,6 +25,7 @@ import { LAB_ROOT, type NodePlan } from "./plan.ts";
 import { kubePaths } from "./kube.ts";
 import { labDatastoreSection, labKubeDir } from "./store.ts";
 import { type Lab, loadLab } from "./up.ts";
+import { labInfraFamily } from "./diagnose_infra.ts";
 
 /** The IPAM network name the lab's pods are attached with (podNetconf's "name"). */
 const LAB_CNI_NETWORK = "skein-lab";
@@ -214,6 +215,8 @@ export async function labDiagnose(
       daemonTimeoutMs: 2000,
       // A stopped daemon would only time out; daemon.running names it.
       skipDaemon: (n) => n.facts.daemonPid !== undefined && stopped(n.facts.daemonPid.pid),
+      // The lab's segments and router are namespaces too: the network between the nodes.
+      extraFamilies: [labInfraFamily(lab)],
       started,
     });
   } finally {

@@ -7,6 +7,8 @@
  * - a 4-node two-subnets lab with vxlan directRouting: same-segment peers get host-gw routes
  *   (via node IP dev eth0, proto 100), cross-segment peers vxlan routes; the full ping matrix
  *   passes; `lab status`/`lab ping` work, `lab down` leaves nothing;
+ *   `lab diagnose` names a router that stops forwarding or drops the VXLAN packets, and a segment
+ *   that drops what comes from the router (lab.router, lab.segment);
  * - the same lab with host-gw: cross-segment peers are refused with the reason, in the daemon's
  *   report and in `skein lab diagnose`;
  * - ipip live: this kernel has no ipip module, so the test says why and skips (ipip's plan and
@@ -18,7 +20,15 @@ import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts
 import { openHandle } from "../net/mod.ts";
 import { netnsList } from "../net/mod.ts";
 import { createBackend } from "../backends/mod.ts";
-import { type Lab, labDefaults, labDown, labUp, loadLab, summarize } from "../lab/mod.ts";
+import {
+  type Lab,
+  labDefaults,
+  labDiagnose,
+  labDown,
+  labUp,
+  loadLab,
+  summarize,
+} from "../lab/mod.ts";
 import { deleteLabNamespaces } from "../lab/topology.ts";
 import { cleanupOnInterrupt, testPrefix } from "./_netns.ts";
 import { skein, withLab } from "./_diag_lab.ts";
@@ -194,9 +204,66 @@ Deno.test(
       ]);
       assertEquals(diag.code, 0, diag.stdout);
       assertStringIncludes(diag.stdout, "vxlan.direct");
+      await routerFaults(lab);
     });
   },
 );
+
+/**
+ * The lab's router and segments are looked into (lab.router, lab.segment): a router that stops
+ * forwarding or drops the VXLAN packets, and a segment bridge that drops what comes from the
+ * router, are each named with the fix; the lab heals when they are undone.
+ */
+async function routerFaults(lab: Lab): Promise<void> {
+  const name = lab.plan.options.name, router = lab.plan.router!.netns;
+  const failed = async () =>
+    (await labDiagnose(name, "n1-p1", "n2-p1")).checks.filter((c) => c.status === "fail");
+  const sh = async (...args: string[]) => {
+    const r = await new Deno.Command(args[0]!, { args: args.slice(1), stderr: "piped" }).output();
+    assert(r.success, `${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+  };
+  const fault = async (
+    inject: string[],
+    undo: string[],
+    id: string,
+    summary: string,
+    fix: string,
+  ) => {
+    await sh(...inject);
+    try {
+      const f = await failed();
+      assertEquals(f[0]?.id, id, JSON.stringify(f, null, 1));
+      assertStringIncludes(f[0]!.summary, summary);
+      assertStringIncludes(f[0]!.fix ?? "", fix);
+    } finally {
+      await sh(...undo);
+    }
+  };
+  const inRouter = ["ip", "netns", "exec", router];
+  await fault(
+    [...inRouter, "sysctl", "-qw", "net.ipv4.ip_forward=0"],
+    [...inRouter, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
+    "lab.router",
+    "does not forward (net.ipv4.ip_forward=0)",
+    `ip netns exec ${router} sysctl -w net.ipv4.ip_forward=1`,
+  );
+  await fault(
+    [...inRouter, "iptables", "-A", "FORWARD", "-p", "udp", "--dport", "8472", "-j", "DROP"],
+    [...inRouter, "iptables", "-F", "FORWARD"],
+    "lab.router",
+    "drops udp 8472 192.168.77.11 -> 192.168.78.12",
+    `ip netns exec ${router} nft delete rule ip filter FORWARD handle`,
+  );
+  const lan2 = lab.plan.nodes[1]!.segment.netns;
+  await fault(
+    ["ip", "netns", "exec", lan2, "ebtables-nft", "-A", "FORWARD", "-i", "r0", "-j", "DROP"],
+    ["ip", "netns", "exec", lan2, "ebtables-nft", "-F"],
+    "lab.segment",
+    "(from port r0 to n2)",
+    `ip netns exec ${lan2} nft delete rule bridge filter FORWARD handle`,
+  );
+  assertEquals(await failed(), []);
+}
 
 Deno.test(
   "two-subnets lab, host-gw: cross-segment peers are refused with the reason, diagnose names it",

@@ -634,7 +634,7 @@ Deno.test({
       );
 
       await fault(
-        "underlay: the lab's segment drops IPv4 between the nodes (outside them) -> underlay.ping warns; --probe blames it",
+        "underlay: the lab's segment drops IPv4 between the nodes (outside them) -> lab.segment names the rule; underlay.ping warns; --probe blames it",
         async () => {
           const lan = lab.plan.lanNetns;
           await sh(
@@ -660,6 +660,12 @@ Deno.test({
             fix: "ip route get 192.168.77.12",
           });
           assertStringIncludes(c.summary, "does not deliver");
+          expectCheck(r, {
+            id: "lab.segment",
+            node: lab.plan.lanNetns,
+            evidence: "droppedBy=bridge filter FORWARD",
+            fix: `ip netns exec ${lab.plan.lanNetns} nft delete rule bridge filter FORWARD handle`,
+          });
           const p = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1", { probe: true });
           const probe = expectCheck(p, {
             id: "probe.icmp",

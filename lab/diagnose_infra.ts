@@ -1,0 +1,226 @@
+/**
+ * The lab's own network between its nodes, for `skein lab diagnose`: what a cluster's switches
+ * and routers are, here namespaces the lab made, so the diagnosis can look inside them too.
+ *
+ * - `lab.segment`: each segment the pair's traffic crosses: its bridge `br0` is up, the ports of
+ *   the pair's nodes (and of the router, across segments) are up forwarding ports of it, and its
+ *   bridge tables (ebtables) pass the nodes' IPv4 and ARP between those ports;
+ * - `lab.router` (two segments, the pair's nodes on different ones): the router forwards
+ *   (`net.ipv4.ip_forward=1`), its ports are up, and its ruleset's forward hook passes the
+ *   packets the nodes exchange (the encapsulated ones, or the pods' own without a tunnel).
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass } from "../diagnose/check.ts";
+import type { Diagnosis, NodeView, Pair } from "../diagnose/context.ts";
+import type { Family } from "../diagnose/family.ts";
+import { Kernel } from "../diagnose/kernel.ts";
+import { judge, type Packet } from "../diagnose/nft_eval.ts";
+import { rulesetIn } from "../diagnose/ruleset.ts";
+import { encapPacket } from "../diagnose/families/netfilter.ts";
+import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
+import type { Lab } from "./up.ts";
+
+/** BR_STATE_FORWARDING. */
+const FORWARDING = 3;
+
+/** The packets the two nodes exchange (both directions), as the network between them sees them. */
+function nodePackets(pair: Pair, a: NodeView, b: NodeView): Packet[] {
+  const out: Packet[] = [];
+  for (
+    const [x, y, src, dst] of [[a, b, pair.from.ip, pair.to.ip], [
+      b,
+      a,
+      pair.to.ip,
+      pair.from.ip,
+    ]] as const
+  ) {
+    const encap = encapPacket(x, y, "output");
+    if (encap) {
+      const { oifname: _o, iifname: _i, ...p } = encap;
+      out.push({ ...p, hook: "forward" });
+    } else out.push({ hook: "forward", saddr: src, daddr: dst, l4proto: "icmp" });
+  }
+  return out;
+}
+
+function what(p: Packet): string {
+  return `${p.layer === "bridge" && p.arp ? "arp" : p.l4proto}${p.dport ? ` ${p.dport}` : ""} ` +
+    `${p.saddr} -> ${p.daddr}`;
+}
+
+/**
+ * One segment: its bridge, the two ports the pair's traffic crosses it by (in the order the first
+ * packet, from the pair's source node, goes), and its rules.
+ */
+async function segmentCheck(
+  d: Diagnosis,
+  seg: SegmentPlan,
+  ports: string[],
+  packets: Packet[],
+): Promise<CheckResult> {
+  const label = seg.netns;
+  const ns = `ip netns exec ${seg.netns} `;
+  const k = new Kernel(`/run/netns/${seg.netns}`);
+  try {
+    const br = k.link(LAN_BRIDGE);
+    if (!br?.up) {
+      return fail(
+        "lab.segment",
+        label,
+        `the lab's segment bridge ${LAN_BRIDGE} is ${br ? "down" : "missing"}`,
+        {
+          evidence: { netns: seg.netns },
+          fix: `${ns}ip link set ${LAN_BRIDGE} up`,
+        },
+      );
+    }
+    for (const name of ports) {
+      const l = k.link(name);
+      const bad = !l
+        ? "missing"
+        : !l.up
+        ? "down"
+        : l.masterIndex !== br.index
+        ? `not on ${LAN_BRIDGE}`
+        : l.portState !== undefined && l.portState !== FORWARDING
+        ? `in bridge state ${l.portState}`
+        : undefined;
+      if (bad) {
+        return fail("lab.segment", label, `port ${name} of the lab's segment is ${bad}`, {
+          evidence: { netns: seg.netns, port: name },
+          fix: !l
+            ? "recreate the lab (skein lab down; skein lab up)"
+            : `${ns}ip link set ${name} master ${LAN_BRIDGE} up; ${ns}bridge link set dev ${name} state 3`,
+        });
+      }
+    }
+  } finally {
+    k.close();
+  }
+  const rs = await rulesetIn(d, `/run/netns/${seg.netns}`);
+  if (rs.ok && ports.length === 2) {
+    const [p0, p1] = ports as [string, string];
+    const frames = packets.flatMap((p, i) => {
+      const [iif, oif] = i === 0 ? [p0, p1] : [p1, p0];
+      const f: Packet = { ...p, layer: "bridge", bridge: LAN_BRIDGE, iifname: iif, oifname: oif };
+      return [f, { ...f, arp: true }];
+    });
+    for (const f of frames) {
+      const v = judge(rs.ruleset, f);
+      if (v.verdict === "drop" && v.by) {
+        return fail(
+          "lab.segment",
+          label,
+          `the lab's segment drops ${what(f)} (from port ${f.iifname} to ${f.oifname})`,
+          {
+            evidence: { droppedBy: `${v.by.family} ${v.by.table} ${v.by.chain}: ${v.by.text}` },
+            fix: v.by.handle !== undefined
+              ? `${ns}nft delete rule ${v.by.family} ${v.by.table} ${v.by.chain} handle ${v.by.handle}`
+              : `${ns}nft flush ruleset  # the lab's segments have no rules of their own`,
+          },
+        );
+      }
+    }
+  }
+  return pass("lab.segment", label, `${LAN_BRIDGE} forwards between ports ${ports.join(" and ")}`, {
+    evidence: { netns: seg.netns },
+  });
+}
+
+/**
+ * The router between the segments: forwarding on, its ports up, its ruleset passing the nodes'
+ * packets (`ports`: the router's port toward the source node's segment, then the other's).
+ */
+async function routerCheck(
+  d: Diagnosis,
+  lab: Lab,
+  packets: Packet[],
+  ports: [string, string],
+): Promise<CheckResult> {
+  const r = lab.plan.router!;
+  const label = r.netns, ns = `ip netns exec ${r.netns} `;
+  const k = new Kernel(`/run/netns/${r.netns}`);
+  try {
+    const fwd = k.sysctl("net/ipv4/ip_forward");
+    if (fwd !== "1") {
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router does not forward (net.ipv4.ip_forward=${fwd ?? "?"})`,
+        {
+          evidence: { netns: r.netns, ip_forward: fwd ?? "unknown" },
+          fix: `${ns}sysctl -w net.ipv4.ip_forward=1`,
+        },
+      );
+    }
+    for (const p of r.ports) {
+      const l = k.link(p.name);
+      const held = k.addrs().some((a) => a.cidr === p.cidr);
+      if (!l?.up || !held) {
+        return fail(
+          "lab.router",
+          label,
+          `the lab's router port ${p.name} is ${
+            !l ? "missing" : !l.up ? "down" : `without ${p.cidr}`
+          }`,
+          {
+            evidence: { netns: r.netns, port: p.name },
+            fix: `${ns}ip link set ${p.name} up; ${ns}ip addr replace ${p.cidr} dev ${p.name}`,
+          },
+        );
+      }
+    }
+  } finally {
+    k.close();
+  }
+  const rs = await rulesetIn(d, `/run/netns/${r.netns}`);
+  if (!rs.ok) {
+    return pass("lab.router", label, "the lab's router forwards", {
+      evidence: { rules: rs.reason },
+    });
+  }
+  for (const [i, p] of packets.entries()) {
+    const [iifname, oifname] = i === 0 ? ports : [ports[1], ports[0]];
+    const v = judge(rs.ruleset, { ...p, iifname, oifname });
+    if (v.verdict === "drop" && v.by) {
+      return fail("lab.router", label, `the lab's router drops ${what(p)}`, {
+        evidence: { droppedBy: `${v.by.family} ${v.by.table} ${v.by.chain}: ${v.by.text}` },
+        fix: v.by.handle !== undefined
+          ? `${ns}nft delete rule ${v.by.family} ${v.by.table} ${v.by.chain} handle ${v.by.handle}`
+          : `${ns}nft flush ruleset  # the lab's router has no rules of its own`,
+      });
+    }
+  }
+  return pass("lab.router", label, "the lab's router forwards between the segments", {
+    evidence: { netns: r.netns },
+  });
+}
+
+/** The `lab` family of a lab diagnosis (see the module doc). */
+export function labInfraFamily(lab: Lab): Family {
+  const planOf = (n: NodeView) => lab.plan.nodes.find((p) => p.nodeName === n.nodeName);
+  return {
+    name: "lab",
+    async pair(d, pair) {
+      const [a, b] = pair.nodes;
+      const pa = a && planOf(a), pb = b && planOf(b);
+      if (!a || !b || !pa || !pb) return [];
+      const packets = nodePackets(pair, a, b);
+      if (pa.segment.netns === pb.segment.netns) {
+        return [await segmentCheck(d, pa.segment, [pa.lanPort, pb.lanPort], packets)];
+      }
+      const out = [
+        await segmentCheck(d, pa.segment, [pa.lanPort, ROUTER_PORT], packets),
+        await segmentCheck(d, pb.segment, [ROUTER_PORT, pb.lanPort], packets),
+      ];
+      const r = lab.plan.router;
+      if (r) {
+        const port = (n: NodePlan) =>
+          r.ports.find((p) => p.segment.netns === n.segment.netns)?.name;
+        out.push(await routerCheck(d, lab, packets, [port(pa) ?? "eth0", port(pb) ?? "eth1"]));
+      }
+      return out;
+    },
+  };
+}
