@@ -6,17 +6,20 @@
  * @module
  */
 
+const enc = new TextEncoder();
+
 /**
- * `ping` from inside a namespace (`nsenter --net=NS ping ...`); sent and received counts, and
- * its whole output (icmpErrors() reads the errors from it).
+ * `ping` from inside a namespace (`nsenter --net=NS ping ...`; undefined: this process's own, a
+ * real node's); sent and received counts, and its whole output (icmpErrors() reads the errors
+ * from it).
  */
 export async function ping(
-  netns: string,
+  netns: string | undefined,
   dst: string,
   opts: { count: number; size?: number; timeoutS: number },
 ): Promise<{ sent: number; received: number; out: string }> {
   const args = [
-    "--net=" + netns,
+    ...(netns === undefined ? [] : ["--net=" + netns]),
     "ping",
     "-n", // not -q: the ICMP errors hops send back are printed per packet
     "-c",
@@ -28,7 +31,9 @@ export async function ping(
   ];
   if (opts.size !== undefined) args.push("-M", "do", "-s", String(opts.size));
   args.push(dst);
-  const o = await new Deno.Command("nsenter", { args, stdout: "piped", stderr: "piped" }).output();
+  const [cmd, ...rest] = netns === undefined ? args : ["nsenter", ...args];
+  const o = await new Deno.Command(cmd!, { args: rest, stdout: "piped", stderr: "piped" })
+    .output().catch((e: Error) => ({ stdout: new Uint8Array(), stderr: enc.encode(e.message) }));
   const out = new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(out);
   return { sent: m ? Number(m[1]) : opts.count, received: m ? Number(m[2]) : 0, out: out.trim() };

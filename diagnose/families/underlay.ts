@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type CheckResult, fail, pass, warn } from "../check.ts";
+import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { fibErrorMeaning, noArp } from "../kernel.ts";
@@ -241,9 +241,12 @@ function uplinkArp(node: NodeView): CheckResult[] {
  */
 async function pingCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
   const dst = peer.lease?.publicIP, netns = node.kernel?.netns;
-  if (!node.kernel || !dst || !netns || await ignoresPing(d, peer, node)) return [];
+  if (!node.kernel || !dst || await ignoresPing(d, peer, node)) return [];
   // A node answers within a millisecond: one second each, and a second try (one lost is noise).
   let r = await ping(netns, dst, { count: 1, timeoutS: 1 });
+  if (!/packets transmitted/.test(r.out)) {
+    return [skip("underlay.ping", node.name, `cannot run ping: ${r.out.split("\n")[0]}`)];
+  }
   if (r.received === 0) r = await ping(netns, dst, { count: 2, timeoutS: 1 });
   const route = node.kernel.fib({ dst });
   const via = route.ok ? `${route.route.gateway ?? dst} on ${route.route.devName ?? "?"}` : "-";
