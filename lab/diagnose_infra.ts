@@ -27,14 +27,8 @@ const FORWARDING = 3;
 /** The packets the two nodes exchange (both directions), as the network between them sees them. */
 function nodePackets(pair: Pair, a: NodeView, b: NodeView): Packet[] {
   const out: Packet[] = [];
-  for (
-    const [x, y, src, dst] of [[a, b, pair.from.ip, pair.to.ip], [
-      b,
-      a,
-      pair.to.ip,
-      pair.from.ip,
-    ]] as const
-  ) {
+  const ways = [[a, b, pair.from.ip, pair.to.ip], [b, a, pair.to.ip, pair.from.ip]] as const;
+  for (const [x, y, src, dst] of ways) {
     const encap = encapPacket(x, y, "output");
     if (encap) {
       const { oifname: _o, iifname: _i, ...p } = encap;

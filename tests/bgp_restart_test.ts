@@ -12,6 +12,7 @@ import { Speaker, type SpeakerOptions } from "../backends/bgp/speaker.ts";
 import { runCommand } from "../lab/_proc.ts";
 import { ip } from "./net_oracle.ts";
 import { withNamespaces } from "./_netns.ts";
+import { waitFor } from "./_daemon_proc.ts";
 
 const PORT = 20000 + Math.floor(Math.random() * 20000);
 const HOLD = 30;
@@ -30,16 +31,6 @@ function speaker(netns: string, id: string, logs: string[]): Speaker {
     log: (l) => logs.push(l),
   };
   return new Speaker(o);
-}
-
-async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function nsRun(netns: string, ...args: string[]): Promise<string> {
@@ -84,7 +75,10 @@ Deno.test({
           s.start();
         };
         startB(sb);
-        await until("a's route from b", () => sa.routes().length === 1);
+        await waitFor("a's route from b", () => sa.routes().length === 1, {
+          ms: 10_000,
+          everyMs: 50,
+        });
         // Hide the old connection from a from now on: neither its FIN nor a RST reaches a.
         const ss = await nsRun(a, "ss", "-Htn", "state", "established", `( sport = :${PORT} )`);
         const oldPort = /192\.168\.77\.2:(\d+)/.exec(ss)?.[1];
@@ -107,17 +101,20 @@ Deno.test({
         const t0 = Date.now();
         sb = speaker(b, "192.168.77.2", logsB);
         startB(sb);
-        await until(
+        await waitFor(
           "b's new session to be Established on both sides",
           () => sb.status()[0]?.state === "Established" && sa.status()[0]?.state === "Established",
-          (HOLD / 2) * 1000,
+          { ms: (HOLD / 2) * 1000, everyMs: 50 },
         );
         const took = Date.now() - t0;
         assert(took < 5000, `the new session took ${took} ms (hold time ${HOLD} s)`);
         assertStringIncludes(logsA.join("\n"), "the peer restarted (RFC 4724)");
         // Its route stayed all along (stale, then refreshed by the new session).
         assertEquals(sa.routes().map((r) => r.prefix), ["10.244.2.0/24"]);
-        await until("b's End-of-RIB to clear the stale flag", () => !sa.status()[0]?.restarting);
+        await waitFor("b's End-of-RIB to clear the stale flag", () => !sa.status()[0]?.restarting, {
+          ms: 10_000,
+          everyMs: 50,
+        });
       } finally {
         sa.close();
         sb.close();
