@@ -411,12 +411,40 @@ function ctStateMatch(iptables: string | undefined, p: Packet): boolean | undefi
  */
 export function ebIpMatch(words: string | undefined, p: Packet): boolean | undefined {
   if (p.arp) return false; // the match is IPv4's
+  return ebOptions(words, "--ip-", (opt, val) => ebIpOption(opt, val, p));
+}
+
+/**
+ * ebtables' ARP match (`--arp-ip-src [!] A[/N]`, `--arp-ip-dst`) read from the rule's words
+ * against an ARP frame (sender and target as `saddr`, `daddr`); `--arp-op` and the MAC options
+ * are not judged (undefined): a request and a reply both happen.
+ */
+export function ebArpMatch(words: string | undefined, p: Packet): boolean | undefined {
+  if (!p.arp) return false; // the match is ARP's
+  return ebOptions(
+    words,
+    "--arp-",
+    (opt, val) =>
+      opt === "--arp-ip-src"
+        ? ipIn(p.saddr, val)
+        : opt === "--arp-ip-dst"
+        ? ipIn(p.daddr, val)
+        : undefined,
+  );
+}
+
+/** Every `prefix` option of an ebtables rule's words judged by `judgeOption` (all must hold). */
+function ebOptions(
+  words: string | undefined,
+  prefix: string,
+  judgeOption: (opt: string, val: string) => boolean | undefined,
+): boolean | undefined {
   if (!words) return undefined;
   const t = words.split(/\s+/);
   let all = true;
   for (let i = 0; i < t.length; i++) {
     const opt = t[i]!;
-    if (!opt.startsWith("--ip-")) continue;
+    if (!opt.startsWith(prefix)) continue;
     let neg = t[i - 1] === "!";
     if (t[i + 1] === "!") {
       neg = !neg;
@@ -424,28 +452,28 @@ export function ebIpMatch(words: string | undefined, p: Packet): boolean | undef
     }
     const val = t[++i];
     if (val === undefined) return undefined;
-    const hit = ebIpOption(opt, val, p);
+    const hit = judgeOption(opt, val);
     if (hit === undefined) return undefined;
     if (hit === neg) all = false;
   }
   return all;
 }
 
+/** Whether address `ip` is `val` ("A" or "A/N"); undefined for a dotted mask or a name. */
+function ipIn(ip: string, val: string): boolean | undefined {
+  if (!/^[\d.]+(\/\d+)?$/.test(val)) return undefined;
+  const n = ipv4Number(ip);
+  return n !== undefined && inCidr(n, val.includes("/") ? val : `${val}/32`);
+}
+
 function ebIpOption(opt: string, val: string, p: Packet): boolean | undefined {
-  const inNet = (ip: string) => {
-    if (/^[\d.]+(\/\d+)?$/.test(val)) {
-      const n = ipv4Number(ip);
-      return n !== undefined && inCidr(n, val.includes("/") ? val : `${val}/32`);
-    }
-    return undefined; // a dotted mask or a name
-  };
   switch (opt) {
     case "--ip-src":
     case "--ip-source":
-      return inNet(p.saddr);
+      return ipIn(p.saddr, val);
     case "--ip-dst":
     case "--ip-destination":
-      return inNet(p.daddr);
+      return ipIn(p.daddr, val);
     case "--ip-proto":
     case "--ip-protocol": {
       const want = /^\d+$/.test(val) ? Number(val) : PROTO_NUM[val as Packet["l4proto"]];
@@ -521,8 +549,10 @@ function runRule(
         if (m === false) return "continue";
         if (m === true) continue;
       }
-      if (xt.type === "match" && xt.name === "ip" && ch.family === "bridge") {
-        const m = ebIpMatch(rule.iptables, w.p);
+      if (
+        xt.type === "match" && (xt.name === "ip" || xt.name === "arp") && ch.family === "bridge"
+      ) {
+        const m = (xt.name === "ip" ? ebIpMatch : ebArpMatch)(rule.iptables, w.p);
         if (m === false) return "continue";
         if (m === true) continue;
       }

@@ -1,5 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
 import {
+  ebArpMatch,
   ebIpMatch,
   judge,
   type Packet,
@@ -417,4 +418,20 @@ Deno.test("judge(): an ARP packet of layer arp meets the arp tables, sender and 
       ?.text,
     "policy drop",
   );
+});
+
+Deno.test("ebArpMatch(): --arp-ip-src/--arp-ip-dst against an ARP frame's sender and target", () => {
+  const arp: Packet = {
+    ...pkt,
+    hook: "input",
+    layer: "bridge",
+    arp: true,
+    saddr: "10.244.1.2",
+    daddr: "10.244.1.1",
+  };
+  assertEquals(ebArpMatch("-p ARP --arp-ip-dst 10.244.1.1 -j DROP", arp), true);
+  assertEquals(ebArpMatch("-p ARP --arp-ip-dst 10.244.2.1 -j DROP", arp), false);
+  assertEquals(ebArpMatch("-p ARP --arp-ip-src ! 10.244.1.0/24 -j DROP", arp), false);
+  assertEquals(ebArpMatch("-p ARP --arp-op Request -j DROP", arp), undefined, "not judged");
+  assertEquals(ebArpMatch("-p ARP --arp-ip-dst 10.244.1.1 -j DROP", { ...arp, arp: false }), false);
 });

@@ -15,7 +15,7 @@ import { type CheckResult, pass } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import { judge, type Packet } from "../nft_eval.ts";
 import { rulesetOf } from "../ruleset.ts";
-import { hostVethOf, podModeOf } from "./_pod_host.ts";
+import { hostVethOf, podGatewayTo, podModeOf } from "./_pod_host.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
 
 /** A bridged pod of the flow: its host veth (a port) and the bridge. */
@@ -97,8 +97,11 @@ function framesOn(
   return out;
 }
 
-/** The IPv4 frames, then one ARP frame per hook and ports they use. */
-function withArp(frames: [string, Packet][]): [string, Packet][] {
+/**
+ * The IPv4 frames, then one ARP frame per hook and ports they use: between the two pods on one
+ * bridge, else between a pod and its gateway (`gateways`: by the pod's port) when it is known.
+ */
+function withArp(frames: [string, Packet][], gateways: Map<string, string>): [string, Packet][] {
   const seen = new Set<string>();
   const arp: [string, Packet][] = [];
   for (const [, p] of frames) {
@@ -106,12 +109,14 @@ function withArp(frames: [string, Packet][]): [string, Packet][] {
     if (seen.has(k)) continue;
     seen.add(k);
     const { ct: _ct, ...rest } = p;
+    if (p.hook === "input" && gateways.has(p.iifname!)) rest.daddr = gateways.get(p.iifname!)!;
+    if (p.hook === "output" && gateways.has(p.oifname!)) rest.saddr = gateways.get(p.oifname!)!;
     const ports = [
       p.iifname && `in from port ${p.iifname}`,
       p.oifname && `out to port ${p.oifname}`,
     ]
       .filter(Boolean).join(" ");
-    arp.push([`ARP between ${p.saddr} and ${p.daddr} ${ports}`, { ...rest, arp: true }]);
+    arp.push([`ARP between ${rest.saddr} and ${rest.daddr} ${ports}`, { ...rest, arp: true }]);
   }
   return [...frames, ...arp];
 }
@@ -125,7 +130,12 @@ export async function bridgeChecks(d: Diagnosis, pair: Pair): Promise<CheckResul
     const rs = await rulesetOf(d, node);
     if (!rs.ok) continue; // netfilter.forward says why
     const mine = (b: Bridged | undefined) => b?.node === node ? b : undefined;
-    const checks = withArp(framesOn(pair, mine(from), mine(to))).map(([what, p]) =>
+    const gateways = new Map<string, string>();
+    for (const [b, peer] of [[mine(from), pair.to], [mine(to), pair.from]] as const) {
+      const gw = b ? podGatewayTo(d, b.e, peer.ip)?.ip : undefined;
+      if (b && gw) gateways.set(b.port.name, gw);
+    }
+    const checks = withArp(framesOn(pair, mine(from), mine(to)), gateways).map(([what, p]) =>
       verdictCheck("netfilter.bridge", nodeOwner(node), what, p, judge(rs.ruleset, p))
     );
     const chains = [...new Set(checks.flatMap((c) => c.evidence.chains as string[] | string))];
