@@ -241,7 +241,12 @@ function uplinkArp(node: NodeView): CheckResult[] {
  */
 async function pingCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
   const dst = peer.lease?.publicIP, netns = node.kernel?.netns;
-  if (!node.kernel || !dst || await ignoresPing(d, peer, node)) return [];
+  if (!node.kernel || !dst) return [];
+  if (await ignoresPing(d, peer, node)) {
+    const why =
+      `${peer.name} would not answer (icmp_echo_ignore_all, or its ruleset drops the ping)`;
+    return [skip("underlay.ping", node.name, why)];
+  }
   // A node answers within a millisecond: one second each, and a second try (one lost is noise).
   let r = await ping(netns, dst, { count: 1, timeoutS: 1 });
   if (!/packets transmitted/.test(r.out)) {
