@@ -3,7 +3,9 @@
  * route to the other end and a default route, and (the destination) it answers ICMP echo; on the
  * node, the host-side veth is a forwarding port of the bridge holding the pod's gateway (bridge
  * mode), or the /32 route to the pod and proxy_arp are in place (routed mode) (_pod_host.ts);
- * the neighbour entries on both sides of the veth name the right MACs (_pod_neigh.ts).
+ * the neighbour entries on both sides of the veth name the right MACs (_pod_neigh.ts); the bridge
+ * port flags let the flow's frames through (_pod_port.ts); each pod's TTL outlives the path's
+ * routers (pod.ttl).
  *
  * @module
  */

@@ -1,8 +1,10 @@
 /**
- * `underlay`: each node holds the node IP its lease publishes, its uplink is up, it reaches the
- * other's node IP (the kernel's FIB answer and the neighbour state of the next hop on the
- * uplink), and the encapsulated traffic is not dropped on arrival: the static verdict of the destination's input hook for the backend's UDP port (vxlan) or IP
- * protocol (ipip), plus the kernel's UDP error counters.
+ * `underlay`: each node holds the node IP its lease publishes, its uplink is up and answers ARP,
+ * it reaches the other's node IP (the kernel's FIB answer and the neighbour state of the next hop
+ * on the uplink; `underlay.ping`: a ping between the nodes, the only view of the network between
+ * them), and the encapsulated traffic is not dropped on arrival: the static verdict of the
+ * destination's input hook for the backend's UDP port (vxlan) or IP protocol (ipip), plus the
+ * kernel's UDP error counters.
  *
  * @module
  */
