@@ -159,11 +159,14 @@ export class VxlanBackend implements Backend {
       return `port ${v.port} instead of ${this.#port}`;
     }
     if (v.learning === true) return "learning is on";
+    // skein sets no TTL (the outer packets get the host's 64); one set by hand, e.g. 1, dies at
+    // the first router between the nodes.
+    if (v.ttl !== undefined && v.ttl !== 0) return `TTL ${v.ttl} instead of none`;
     return undefined;
   }
 
   /**
-   * Creates the device if missing (or recreates it if its VNI/local/dev/port/learning are wrong,
+   * Creates the device if missing (or recreates it if its VNI/local/dev/port/learning/TTL are wrong,
    * which the kernel cannot change in place), then fixes MTU, MAC and up state in place.
    * Equivalent to `ip link add skein.1 type vxlan id 1 local IP dev UPLINK dstport 8472
    * nolearning; ip link set skein.1 address MAC mtu M up`.

@@ -168,6 +168,15 @@ logLevel: debug
         () => vxlanPort(a) === 8472 && routeOk(a) && fdbDsts(a).join() === "192.168.77.2",
       );
 
+      // A TTL set by hand (1: the outer packets die at the first router) is drift too.
+      ip(a, "link", "set", "skein.1", "type", "vxlan", "ttl", "1");
+      await healed(
+        "device recreated without a TTL, with its route",
+        () =>
+          (ipj(a, "-d", "link", "show", "skein.1")[0]?.linkinfo?.info_data?.ttl ?? 0) === 0 &&
+          routeOk(a) && fdbDsts(a).join() === "192.168.77.2",
+      );
+
       sysctlSet("net.ipv4.ip_forward", "0", { netns: a });
       await healed("ip_forward back to 1", () => ipForward(a) === "1");
 
