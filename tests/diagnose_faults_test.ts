@@ -681,6 +681,25 @@ Deno.test({
       );
 
       await fault(
+        "vxlan: n1's skein.1 given TTL 1 (daemon stopped) -> vxlan.config",
+        async () => {
+          stop("n1");
+          await sh("ip", "-n", ns("n1"), "link", "set", "skein.1", "type", "vxlan", "ttl", "1");
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "vxlan.config",
+            node: "n1",
+            evidence: "ttl=1",
+            fix: "ip link del skein.1",
+          });
+        },
+        () => {
+          cont("n1"); // the daemon recreates the device without the TTL
+        },
+      );
+
+      await fault(
         "route: a local route for n2's pod subnet on n1 -> route.wrong_dev names it",
         async () => {
           await sh(

@@ -34,6 +34,7 @@ function deviceChecks(node: NodeView): CheckResult[] {
     vni: l.vxlan?.vni,
     port: l.vxlan?.port,
     local: l.vxlan?.local,
+    ...(l.vxlan?.ttl ? { ttl: l.vxlan.ttl } : {}),
     mac: l.mac,
   };
   out.push(
@@ -57,6 +58,11 @@ function deviceChecks(node: NodeView): CheckResult[] {
   }
   if (want.local && l.vxlan?.local !== want.local) {
     bad.push(`local ${l.vxlan?.local ?? "unset"} (lease ${want.local})`);
+  }
+  if (l.vxlan?.ttl) {
+    bad.push(
+      `TTL ${l.vxlan.ttl} (skein sets none: 64; a low one dies at the routers between nodes)`,
+    );
   }
   out.push(
     bad.length
