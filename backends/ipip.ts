@@ -102,6 +102,8 @@ export class IpipBackend implements Backend {
     if (t.dev !== undefined && t.dev !== 0 && t.dev !== c.uplink.index) {
       return `dev ${t.dev} instead of ${c.uplink.index}`;
     }
+    // skein's tunnel inherits the inner TTL (0); one set by hand, e.g. 1, dies at the first router.
+    if (t.ttl !== undefined && t.ttl !== 0) return `TTL ${t.ttl} instead of inherit`;
     return undefined;
   }
 

@@ -53,6 +53,23 @@ Deno.test("vxlan setup() recreates a device with wrong VNI and fixes MTU/MAC/up 
   assertEquals(h.linkFind("skein.1")?.vxlan?.vni, 1);
 });
 
+Deno.test("vxlan and ipip setup() recreate a tunnel given a TTL by hand (1 dies at a router)", () => {
+  for (const kind of ["vxlan", "ipip"] as const) {
+    const { h, ctx } = fakeNode(kind);
+    const b = kind === "vxlan" ? new VxlanBackend(ctx) : new IpipBackend(ctx);
+    b.setup();
+    const name = kind === "vxlan" ? "skein.1" : "skein-ipip";
+    const l = h.links.find((x) => x.name === name)!;
+    if (kind === "vxlan") l.vxlan!.ttl = 1;
+    else l.ipip = { ...l.ipip, ttl: 1 };
+    h.ops.length = 0;
+    assertEquals(b.setup().repaired, ["device"], kind);
+    assertEquals(h.ops[0], `link.del ${l.index}`, kind);
+    const again = h.linkFind(name)!;
+    assertEquals(kind === "vxlan" ? again.vxlan?.ttl : again.ipip?.ttl, undefined, kind);
+  }
+});
+
 Deno.test("vxlan keeps its MAC across restarts through stateDir", () => {
   const dir = Deno.makeTempDirSync();
   try {

@@ -44,6 +44,17 @@ function deviceCheck(node: NodeView): CheckResult {
       },
     );
   }
+  if (l.ipip?.ttl) {
+    return fail(
+      "ipip.device",
+      node.name,
+      `${dev} has TTL ${l.ipip.ttl} (skein's inherits the inner TTL): a low one dies at the routers between nodes`,
+      {
+        evidence: { ...ev, ttl: l.ipip.ttl },
+        fix: `${nsExec(node)}ip link del ${dev}  # the daemon recreates it`,
+      },
+    );
+  }
   return pass("ipip.device", node.name, `${dev} is up with local ${l.ipip?.local}`, {
     evidence: ev,
   });
