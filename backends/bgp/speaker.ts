@@ -424,11 +424,12 @@ export class Speaker implements ConnListener {
     for (const other of p.conns) {
       if (other === conn || other.ended) continue;
       const s = other.fsm.state;
-      if (s === "Established" && restartsGracefully(other)) {
-        // RFC 4724 §4.2: an OPEN on a new connection while the session is Established is the
-        // peer restarting (a reboot, a partition: no FIN reached us). The old session ends as
-        // a lost connection, its routes kept stale, and the new one goes on, instead of
-        // refusing it until the hold timer of the dead one runs out.
+      if (s === "Established" && conn.inbound && restartsGracefully(other)) {
+        // RFC 4724 §4.2: an OPEN on a new connection from the peer while the session is
+        // Established is the peer restarting (a reboot, a partition: no FIN reached us). The old
+        // session ends as a lost connection, its routes kept stale, and the new one goes on,
+        // instead of refusing it until the hold timer of the dead one runs out. (An outbound
+        // connection of ours that was already under way is a plain collision: closed below.)
         this.#log(
           `bgp: ${p.spec.address}: a new session while Established: the peer restarted (RFC 4724); the old one ends, its routes are kept`,
         );
