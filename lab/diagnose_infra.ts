@@ -15,7 +15,8 @@ import { type CheckResult, fail, pass } from "../diagnose/check.ts";
 import type { Diagnosis, NodeView, Pair } from "../diagnose/context.ts";
 import type { Family } from "../diagnose/family.ts";
 import { Kernel } from "../diagnose/kernel.ts";
-import { judge, type Packet } from "../diagnose/nft_eval.ts";
+import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
+import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/netfilter.ts";
 import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
@@ -41,6 +42,23 @@ function nodePackets(pair: Pair, a: NodeView, b: NodeView): Packet[] {
 function what(p: Packet): string {
   return `${p.layer === "bridge" && p.arp ? "arp" : p.l4proto}${p.dport ? ` ${p.dport}` : ""} ` +
     `${p.saddr} -> ${p.daddr}`;
+}
+
+/**
+ * The first packet `rs` drops, as the netfilter checks word it (the rule, or the policy, and the
+ * fix in nft's or iptables'/ebtables' words); undefined when none is dropped.
+ */
+function firstDrop(
+  id: string,
+  owner: RulesetOwner,
+  rs: Ruleset,
+  packets: [string, Packet][],
+): CheckResult | undefined {
+  for (const [w, p] of packets) {
+    const v = judge(rs, p);
+    if (v.verdict === "drop") return verdictCheck(id, owner, w, p, v);
+  }
+  return undefined;
 }
 
 /**
@@ -100,22 +118,13 @@ async function segmentCheck(
       const f: Packet = { ...p, layer: "bridge", bridge: LAN_BRIDGE, iifname: iif, oifname: oif };
       return [f, { ...f, arp: true }];
     });
-    for (const f of frames) {
-      const v = judge(rs.ruleset, f);
-      if (v.verdict === "drop" && v.by) {
-        return fail(
-          "lab.segment",
-          label,
-          `the lab's segment drops ${what(f)} (from port ${f.iifname} to ${f.oifname})`,
-          {
-            evidence: { droppedBy: `${v.by.family} ${v.by.table} ${v.by.chain}: ${v.by.text}` },
-            fix: v.by.handle !== undefined
-              ? `${ns}nft delete rule ${v.by.family} ${v.by.table} ${v.by.chain} handle ${v.by.handle}`
-              : `${ns}nft flush ruleset  # the lab's segments have no rules of their own`,
-          },
-        );
-      }
-    }
+    const dropped = firstDrop(
+      "lab.segment",
+      { label, who: "the lab's segment", exec: ns },
+      rs.ruleset,
+      frames.map((f) => [`${what(f)} (from port ${f.iifname} to ${f.oifname})`, f]),
+    );
+    if (dropped) return dropped;
   }
   return pass("lab.segment", label, `${LAN_BRIDGE} forwards between ports ${ports.join(" and ")}`, {
     evidence: { netns: seg.netns },
@@ -174,18 +183,16 @@ async function routerCheck(
       evidence: { rules: rs.reason },
     });
   }
-  for (const [i, p] of packets.entries()) {
-    const [iifname, oifname] = i === 0 ? ports : [ports[1], ports[0]];
-    const v = judge(rs.ruleset, { ...p, iifname, oifname });
-    if (v.verdict === "drop" && v.by) {
-      return fail("lab.router", label, `the lab's router drops ${what(p)}`, {
-        evidence: { droppedBy: `${v.by.family} ${v.by.table} ${v.by.chain}: ${v.by.text}` },
-        fix: v.by.handle !== undefined
-          ? `${ns}nft delete rule ${v.by.family} ${v.by.table} ${v.by.chain} handle ${v.by.handle}`
-          : `${ns}nft flush ruleset  # the lab's router has no rules of its own`,
-      });
-    }
-  }
+  const dropped = firstDrop(
+    "lab.router",
+    { label, who: "the lab's router", exec: ns },
+    rs.ruleset,
+    packets.map((p, i) => {
+      const [iifname, oifname] = i === 0 ? ports : [ports[1], ports[0]];
+      return [what(p), { ...p, iifname, oifname }];
+    }),
+  );
+  if (dropped) return dropped;
   return pass("lab.router", label, "the lab's router forwards between the segments", {
     evidence: { netns: r.netns },
   });

@@ -9,11 +9,31 @@
  */
 import { vtepMacOf } from "../../backends/vxlan.ts";
 import type { Lease } from "../../store/types.ts";
+import type { VxlanInfo } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
+
+/** How the VXLAN device's settings differ from the node's config and lease, in words. */
+function configMismatches(
+  v: VxlanInfo | undefined,
+  want: { vni?: number; port?: number; local?: string },
+): string[] {
+  const bad: string[] = [];
+  if (v?.vni !== want.vni) bad.push(`VNI ${v?.vni} (config ${want.vni})`);
+  if (v?.port !== undefined && v.port !== want.port) {
+    bad.push(`port ${v.port} (config ${want.port})`);
+  }
+  if (want.local && v?.local !== want.local) {
+    bad.push(`local ${v?.local ?? "unset"} (lease ${want.local})`);
+  }
+  if (v?.ttl) {
+    bad.push(`TTL ${v.ttl} (skein sets none: 64; a low one dies at the routers between nodes)`);
+  }
+  return bad;
+}
 
 function deviceChecks(node: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -51,19 +71,7 @@ function deviceChecks(node: NodeView): CheckResult[] {
       }),
   );
   const want = { vni: node.facts.vni, port: node.facts.port, local: node.lease?.publicIP };
-  const bad: string[] = [];
-  if (l.vxlan?.vni !== want.vni) bad.push(`VNI ${l.vxlan?.vni} (config ${want.vni})`);
-  if (l.vxlan?.port !== undefined && l.vxlan.port !== want.port) {
-    bad.push(`port ${l.vxlan.port} (config ${want.port})`);
-  }
-  if (want.local && l.vxlan?.local !== want.local) {
-    bad.push(`local ${l.vxlan?.local ?? "unset"} (lease ${want.local})`);
-  }
-  if (l.vxlan?.ttl) {
-    bad.push(
-      `TTL ${l.vxlan.ttl} (skein sets none: 64; a low one dies at the routers between nodes)`,
-    );
-  }
+  const bad = configMismatches(l.vxlan, want);
   out.push(
     bad.length
       ? fail(
