@@ -20,8 +20,11 @@ export interface Packet {
   dport?: number;
   iifname?: string;
   oifname?: string;
-  /** Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one). */
-  ct?: "new" | "established";
+  /**
+   * Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one);
+   * a `notrack` before conntrack (prerouting or output, priority below -200) makes it "untracked".
+   */
+  ct?: "new" | "established" | "untracked";
   /**
    * Which tables see it: "ip" (the default: ip and inet tables, the routed packet), "bridge"
    * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports)
@@ -70,6 +73,11 @@ export interface Verdict {
    * MASQUERADE: the packet may never get there).
    */
   nat?: NatRef;
+  /**
+   * The `notrack` rule (nft's, or iptables' `-j CT --notrack`) that took the packet out of
+   * conntrack: `ct state` matches then see "untracked", not its real state.
+   */
+  untrackedBy?: RuleRef;
 }
 
 /** A rewriting rule and the statement that rewrites. */
@@ -380,6 +388,7 @@ interface Walk {
   unknown: RuleRef[];
   by?: RuleRef;
   nat?: NatRef;
+  untrackedBy?: RuleRef;
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
@@ -525,6 +534,19 @@ function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: str
   };
 }
 
+/** conntrack's priority: a notrack in a chain before it (raw, -300) leaves the packet untracked. */
+const NF_IP_PRI_CONNTRACK = -200;
+
+/** A notrack statement: the packet is untracked from here on, if conntrack has not seen it yet. */
+function untrack(w: Walk, ch: Chain, rule: Chain["rules"][number]): void {
+  if ((ch.hook !== "prerouting" && ch.hook !== "output") || (ch.prio ?? 0) >= NF_IP_PRI_CONNTRACK) {
+    return;
+  }
+  if (w.p.ct === "untracked") return;
+  w.p.ct = "untracked";
+  w.untrackedBy ??= ref(ch, rule.handle, ruleWords(rule, ch));
+}
+
 function runRule(
   w: Walk,
   ch: Chain,
@@ -564,6 +586,10 @@ function runRule(
           w.nat ??= natRef(w, ch, rule, nat);
           return "accept";
         }
+        if (xt.name === "CT" && /--notrack\b/.test(rule.iptables ?? "")) {
+          untrack(w, ch, rule);
+          return "continue";
+        }
         if (xt.name === "REJECT") {
           w.by = ref(ch, rule.handle, ruleWords(rule, ch));
           return "drop";
@@ -574,6 +600,10 @@ function runRule(
       return "continue";
     }
     if ("accept" in e) return "accept";
+    if ("notrack" in e) {
+      untrack(w, ch, rule);
+      continue;
+    }
     const nat = NAT_STATEMENTS.find((n) => n in e);
     if (nat) {
       w.nat ??= natRef(w, ch, rule, nat);
@@ -625,9 +655,10 @@ const HOOK_PATH: Readonly<Record<Packet["hook"], readonly Packet["hook"][]>> = {
  */
 export function judge(rs: Ruleset, p: Packet): Verdict {
   const v: Verdict = { verdict: "accept", chains: [], unknown: [] };
+  let ct = p.ct;
   for (const hook of HOOK_PATH[p.hook]) {
     const { oifname: _oif, ...noOif } = p;
-    const at: Packet = hook === "prerouting" ? { ...noOif, hook } : { ...p, hook };
+    const at: Packet = hook === "prerouting" ? { ...noOif, hook, ct } : { ...p, hook, ct };
     const bases = [...rs.chains.values()].filter((c) =>
       c.hook === hook &&
       (p.layer === "bridge" || p.layer === "arp"
@@ -639,6 +670,8 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
       const w: Walk = { rs, p: at, unknown: v.unknown };
       const r = runChain(w, ch);
       if (w.nat) v.nat ??= w.nat;
+      if (w.untrackedBy) v.untrackedBy ??= w.untrackedBy;
+      ct = at.ct;
       if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
       if (r === undefined && ch.policy === "drop") {
         return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };

@@ -435,3 +435,76 @@ Deno.test("ebArpMatch(): --arp-ip-src/--arp-ip-dst against an ARP frame's sender
   assertEquals(ebArpMatch("-p ARP --arp-op Request -j DROP", arp), undefined, "not judged");
   assertEquals(ebArpMatch("-p ARP --arp-ip-dst 10.244.1.1 -j DROP", { ...arp, arp: false }), false);
 });
+
+Deno.test("judge(): a notrack before conntrack leaves the flow untracked: an established-only chain drops it, naming the notrack", () => {
+  const raw = { type: "filter", hook: "prerouting", prio: -300, policy: "accept" };
+  const ctIn = (states: string[]) => ({
+    match: { op: "in", left: { ct: { key: "state" } }, right: { set: states } },
+  });
+  const fw = [
+    chain("fw", { ...base, policy: "drop" }),
+    rule("fw", 5, [ctIn(["established", "related"]), { accept: null }]),
+    rule("fw", 6, [ctIn(["new"]), { accept: null }]),
+  ];
+  const notrack = rule("raw", 2, [daddr({ prefix: { addr: "10.244.2.0", len: 24 } }), {
+    notrack: null,
+  }]);
+  // Without the notrack the new flow and its reply are accepted.
+  assertEquals(judge(parseRuleset(rs(...fw)), pkt).verdict, "accept");
+  const v = judge(parseRuleset(rs(chain("raw", raw), notrack, ...fw)), pkt);
+  assertEquals([v.verdict, v.by?.text, v.untrackedBy?.handle], ["drop", "policy drop", 2]);
+  assertEquals(
+    judge(parseRuleset(rs(chain("raw", raw), notrack, ...fw)), { ...pkt, ct: "established" })
+      .verdict,
+    "drop",
+  );
+  // After conntrack (priority -200 and later) a notrack changes nothing.
+  const late = judge(parseRuleset(rs(chain("raw", { ...raw, prio: -150 }), notrack, ...fw)), pkt);
+  assertEquals([late.verdict, late.untrackedBy], ["accept", undefined]);
+  // A chain that accepts untracked traffic passes it.
+  const untracked = judge(
+    parseRuleset(rs(
+      chain("raw", raw),
+      notrack,
+      ...fw,
+      rule("fw", 7, [ctIn(["untracked"]), { accept: null }]),
+    )),
+    pkt,
+  );
+  assertEquals(untracked.verdict, "accept");
+});
+
+Deno.test("judge(): iptables' -j CT --notrack (xt target CT) untracks too", () => {
+  const save = parseIptablesSave(
+    "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -s 10.244.1.0/24 -j CT --notrack\nCOMMIT\n",
+  );
+  const text = rs(
+    {
+      chain: {
+        family: "ip",
+        table: "raw",
+        name: "PREROUTING",
+        handle: 1,
+        type: "filter",
+        hook: "prerouting",
+        prio: -300,
+        policy: "accept",
+      },
+    },
+    {
+      rule: {
+        family: "ip",
+        table: "raw",
+        chain: "PREROUTING",
+        handle: 2,
+        expr: [{ counter: {} }, { xt: { type: "target", name: "CT" } }],
+      },
+    },
+    chain("fw", { ...base, policy: "drop" }),
+    rule("fw", 5, [{
+      match: { op: "in", left: { ct: { key: "state" } }, right: { set: ["new", "established"] } },
+    }, { accept: null }]),
+  );
+  const v = judge(parseRuleset(text, save), pkt);
+  assertEquals([v.verdict, v.untrackedBy?.chain, v.untrackedBy?.handle], ["drop", "PREROUTING", 2]);
+});

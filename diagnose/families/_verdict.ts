@@ -80,6 +80,11 @@ const EB_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUT
 const XT_TABLES = new Set(["filter", "raw", "mangle", "security", "nat"]);
 const XT_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);
 
+/** "family table chain handle N" of a rule. */
+function refText(r: RuleRef): string {
+  return `${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? ` handle ${r.handle}` : ""}`;
+}
+
 /** The check for one judged packet. */
 export function verdictCheck(
   id: string,
@@ -100,9 +105,25 @@ export function verdictCheck(
     );
   }
   if (v.verdict === "drop" && v.by) {
-    evidence.droppedBy = `${v.by.family} ${v.by.table} ${v.by.chain}${
-      v.by.handle !== undefined ? ` handle ${v.by.handle}` : ""
-    }: ${v.by.text}`;
+    evidence.droppedBy = `${refText(v.by)}: ${v.by.text}`;
+    const u = v.untrackedBy;
+    if (u) {
+      evidence.untrackedBy = `${refText(u)}: ${u.text}`;
+      // The notrack rule is the cause when conntrack is what the dropping chain relies on.
+      return fail(
+        id,
+        owner.label,
+        `${owner.who}'s ruleset drops ${what}: ${
+          refText(u)
+        } takes it out of conntrack (notrack), so ct state matches see it untracked`,
+        {
+          evidence,
+          fix: `${owner.exec}nft delete rule ${refText(u)}  # the notrack rule; or else ${
+            dropFix(owner.exec, v.by, p)
+          }`,
+        },
+      );
+    }
     return fail(id, owner.label, `${owner.who}'s ruleset drops ${what}`, {
       evidence,
       fix: dropFix(owner.exec, v.by, p),
