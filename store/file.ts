@@ -10,7 +10,9 @@
  * DIR/lock                           flock(2) held for every read-modify-write
  * ```
  * Every write is atomic (temp file + rename). Expiry is checked on read: an expired record is
- * invisible to list() and free for acquire() (which deletes it).
+ * invisible to list() and free for acquire() (which deletes it). Every read is bounded: only a
+ * small regular file is read (node/bounded_read.ts), so a FIFO or /dev/zero planted in the
+ * directory cannot block the daemon; a record that is not one stays taken, like a corrupt one.
  *
  * watch() wakes up on inotify events for the directory (`Deno.watchFs`, the way `inotifywait -r
  * DIR` sees them), so a change is seen within milliseconds; the revision file is still polled as a
@@ -26,11 +28,13 @@ import {
   encodeLeaseRecord,
   encodeNetworkConfig,
   leaseStillLive,
+  MAX_LEASE_RECORD_BYTES,
   parseSubnetKey,
   RESTORED_WARNING,
   subnetKey,
 } from "./flannel.ts";
 import { atomicWriteFile } from "../node/atomic_write.ts";
+import { FileRefusedError, readBoundedText } from "../node/bounded_read.ts";
 import { chooseLease } from "./allocate.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import { leaseIdentity, type WarnFn } from "./_util.ts";
@@ -78,6 +82,11 @@ export interface FileStoreOptions {
   /** Clock, for tests (ms since epoch). */
   now?: () => number;
 }
+
+/** The largest config.json read (a few hundred bytes are written). */
+const MAX_CONFIG_BYTES = 64 * 1024;
+/** The largest revision file read (a decimal counter and a newline). */
+const MAX_REVISION_BYTES = 64;
 
 /** How many list() snapshots a store remembers for watch(). */
 const KEPT_SNAPSHOTS = 4;
@@ -386,12 +395,14 @@ export class FileStore implements LeaseStore {
   #readConfig(): NetworkConfig | undefined {
     let text: string;
     try {
-      text = Deno.readTextFileSync(`${this.dir}/config.json`);
+      // Bounded: a FIFO planted here would block every operation (and the daemon) for good.
+      text = readBoundedText(`${this.dir}/config.json`, MAX_CONFIG_BYTES);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
-      throw new StoreError(`Cannot read ${this.dir}/config.json: ${(e as Error).message}`, {
-        cause: e,
-      });
+      const msg = e instanceof FileRefusedError
+        ? e.message
+        : `Cannot read ${this.dir}/config.json: ${(e as Error).message}`;
+      throw new StoreError(msg, { cause: e });
     }
     try {
       return decodeNetworkConfig(JSON.parse(text));
@@ -404,7 +415,9 @@ export class FileStore implements LeaseStore {
 
   #readRevision(): number {
     try {
-      const n = Number(Deno.readTextFileSync(`${this.dir}/revision`).trim());
+      // Anything but a small regular file (a FIFO, /dev/zero) reads as 0; the next bump
+      // replaces it.
+      const n = Number(readBoundedText(`${this.dir}/revision`, MAX_REVISION_BYTES).trim());
       return Number.isSafeInteger(n) ? n : 0;
     } catch {
       return 0;
@@ -425,12 +438,38 @@ export class FileStore implements LeaseStore {
   }
 
   #readOne(key: string): Lease | undefined {
+    const text = this.#readRecord(key);
+    return typeof text === "string" ? this.#decode(key, text) : undefined;
+  }
+
+  /**
+   * The text of `subnets/<key>.json`; undefined when it is gone; null when it is not a regular
+   * file of at most MAX_LEASE_RECORD_BYTES (a FIFO would block the read for good, /dev/zero
+   * never ends): warned about once, and unreadable like a corrupt record, so its subnet stays
+   * taken. Other read errors throw StoreError.
+   */
+  #readRecord(key: string): string | undefined | null {
+    const path = `${this.dir}/subnets/${key}.json`;
     try {
-      return this.#decode(key, Deno.readTextFileSync(`${this.dir}/subnets/${key}.json`));
+      return readBoundedText(path, MAX_LEASE_RECORD_BYTES);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw e;
+      if (e instanceof Deno.errors.NotFound) return undefined; // released meanwhile
+      if (e instanceof FileRefusedError) return this.#refuse(key, e.reason);
+      throw new StoreError(`Cannot read ${path}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** Warns once (until the reason changes) that a record file was refused unread; null. */
+  #refuse(key: string, reason: string): null {
+    const mark = `\0refused: ${reason}`; // never the text of a file that was read
+    if (this.#warned.get(key) !== mark) {
+      this.#warned.set(key, mark);
+      this.#warn("skipping bad lease record", {
+        file: `${this.dir}/subnets/${key}.json`,
+        error: `not read: ${reason}`,
+      });
+    }
+    return null;
   }
 
   #decode(key: string, text: string): Lease | undefined {
@@ -480,21 +519,19 @@ export class FileStore implements LeaseStore {
       });
     }
     for (const ent of entries) {
-      if (!ent.isFile || !ent.name.endsWith(".json") || ent.name.startsWith(".")) continue;
+      if (!ent.name.endsWith(".json") || ent.name.startsWith(".")) continue;
       const key = ent.name.slice(0, -5);
-      let text: string;
-      try {
-        text = Deno.readTextFileSync(`${this.dir}/subnets/${ent.name}`);
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) continue; // released meanwhile
-        throw new StoreError(
-          `Cannot read ${this.dir}/subnets/${ent.name}: ${(e as Error).message}`,
-          { cause: e },
-        );
-      }
+      // A directory, FIFO or symlink under a record's name is never read, and its subnet is not
+      // handed out: writing a lease over a directory fails, so acquire() would pick it forever.
+      const text = ent.isFile
+        ? this.#readRecord(key)
+        : this.#refuse(key, `it is ${entryKind(ent, `${this.dir}/subnets/${ent.name}`)}`);
+      if (text === undefined) continue;
       const prev = this.#decoded.get(key);
       let l: Lease | undefined;
-      if (prev !== undefined && prev.text === text) {
+      if (text === null) {
+        l = undefined;
+      } else if (prev !== undefined && prev.text === text) {
         l = prev.lease;
         decoded.set(key, prev);
       } else {
@@ -662,6 +699,19 @@ class DirNotifier {
     }
     return out;
   }
+}
+
+/** What a directory entry that is not a regular file is, in words ("a FIFO"). */
+function entryKind(ent: Deno.DirEntry, path: string): string {
+  if (ent.isDirectory) return "a directory, not a regular file";
+  if (ent.isSymlink) return "a symbolic link, not a regular file";
+  try {
+    const st = Deno.lstatSync(path);
+    if (st.isFifo) return "a FIFO, not a regular file";
+    if (st.isSocket) return "a socket, not a regular file";
+    if (st.isCharDevice || st.isBlockDevice) return "a device, not a regular file";
+  } catch { /* gone meanwhile */ }
+  return "not a regular file";
 }
 
 /** A lease record's file name (not a temporary file). */

@@ -537,3 +537,57 @@ Deno.test("FileStore: watch() throws StoreError when the directory is gone", asy
     );
   });
 });
+
+/** mkfifo PATH (no Deno API makes a FIFO). */
+function mkfifo(path: string): void {
+  const r = new Deno.Command("mkfifo", { args: [path] }).outputSync();
+  if (!r.success) throw new Error(`mkfifo ${path} failed`);
+}
+
+Deno.test("FileStore: a FIFO planted as the revision, config or a lease record never blocks an operation", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const s = new FileStore({ dir, onWarning: (m, f) => warnings.push(`${m}: ${f?.error}`) });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const a = await s.acquire(req("a", "10.0.0.1"));
+    // Each of these reads used to open the FIFO and wait for a writer, forever (a synchronous
+    // read: the whole daemon stopped).
+    Deno.removeSync(`${dir}/revision`);
+    mkfifo(`${dir}/revision`);
+    assertEquals((await s.list()).leases.map((l) => l.subnet), [a.subnet]);
+    await s.renew(a, 60); // the bump replaces the FIFO with a counter again
+    assert(Deno.statSync(`${dir}/revision`).isFile);
+
+    Deno.removeSync(`${dir}/subnets/10.244.1.0-24.json`);
+    mkfifo(`${dir}/subnets/10.244.1.0-24.json`);
+    assertEquals((await s.list()).leases, []);
+    assert(warnings.some((w) => w.includes("FIFO")), warnings.join("\n"));
+    // The still-live lease is restored over the FIFO by its node's renewal.
+    const renewed = await s.renew(a, 60);
+    assertEquals((await s.list()).leases.map((l) => l.subnet), [renewed.subnet]);
+
+    Deno.removeSync(`${dir}/config.json`);
+    mkfifo(`${dir}/config.json`);
+    const e = await assertRejects(() => s.acquire(req("b", "10.0.0.2")), StoreError);
+    assert(e.message.includes("config.json") && e.message.includes("FIFO"), e.message);
+  });
+});
+
+Deno.test("FileStore: a subnet whose record name is a directory, FIFO or oversized file is never handed out", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const s = new FileStore({ dir, onWarning: (m, f) => warnings.push(`${m}: ${f?.error}`) });
+    await s.putNetworkConfigIfAbsent(cfg);
+    Deno.mkdirSync(`${dir}/subnets/10.244.1.0-24.json`);
+    mkfifo(`${dir}/subnets/10.244.2.0-24.json`);
+    Deno.writeTextFileSync(`${dir}/subnets/10.244.3.0-24.json`, " ".repeat(1 << 20));
+    Deno.symlinkSync("/dev/zero", `${dir}/subnets/10.244.4.0-24.json`);
+    // Before: the directory's subnet was chosen, the rename over it failed, and every retry
+    // chose it again; the FIFO's subnet was handed out too.
+    const l = await s.acquire(req("n1"));
+    assertEquals(l.subnet, "10.244.5.0/24");
+    assertEquals(warnings.length, 4, warnings.join("\n"));
+    await s.list();
+    assertEquals(warnings.length, 4, "one warning per record until it changes");
+  });
+});
