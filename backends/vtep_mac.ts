@@ -58,6 +58,8 @@ export function writeVtepMac(path: string, mac: string): void {
 
 /**
  * Picks the VTEP MAC (see the module doc) and persists it to stateDir when given and different.
+ * Never throws for the write: a state directory that cannot take it (full, read-only) leaves the
+ * MAC unpersisted, not the daemon stopped.
  */
 export function resolveVtepMac(opts: {
   stateDir?: string;
@@ -77,6 +79,13 @@ export function resolveVtepMac(opts: {
     }
   }
   const mac = stored ?? existing ?? derivedMac(opts.seed);
-  if (path && stored !== mac) writeVtepMac(path, mac);
+  if (path && stored !== mac) {
+    try {
+      writeVtepMac(path, mac);
+    } catch {
+      // A full or read-only state directory must not stop the node: the MAC is the device's or
+      // the derived one either way (both stable), and the next start writes it again.
+    }
+  }
   return mac;
 }

@@ -374,17 +374,16 @@ export class FileStore implements LeaseStore {
     await prev;
     let f: Deno.FsFile | undefined;
     try {
-      f = await Deno.open(`${this.dir}/lock`, { create: true, write: true, mode: 0o644 });
-      await f.lock(true);
-      return fn();
-    } catch (e) {
-      if (e instanceof StoreError) throw e;
-      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      try {
+        f = await Deno.open(`${this.dir}/lock`, { create: true, write: true, mode: 0o644 });
+        await f.lock(true);
+      } catch (e) {
+        // Gone, not permitted, a read-only or full file system: whatever it is, a StoreError.
         throw new StoreError(`Cannot use lease directory ${this.dir}: ${(e as Error).message}`, {
           cause: e,
         });
       }
-      throw e;
+      return fn();
     } finally {
       f?.close(); // closing drops the flock
       release();

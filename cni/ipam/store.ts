@@ -206,6 +206,9 @@ export class ReservationStore {
     try {
       Deno.writeTextFileSync(tmp, formatReservation(who), { createNew: true, mode: 0o644 });
     } catch (e) {
+      // A full disk fails the write after the create: leave no empty file behind (a failed ADD
+      // changes nothing, and a runtime retrying it would leave one per attempt).
+      if (!(e instanceof Deno.errors.AlreadyExists)) removeQuiet(tmp);
       throw ioError("write reservation", tmp, e);
     }
     crashPoint("after-temp-write");
