@@ -76,13 +76,15 @@ function expectCheck(
 const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
-  name: "diagnose: SRE faults (notrack, ...) are named with the exact fix, and the pair heals",
+  name:
+    "diagnose: SRE faults (notrack, underlay neighbour and duplicate node IP, ...) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: (t) =>
     withLab("dsre", { backend: "vxlan", nodes: 2, podsPerNode: 2, leaseTtl: 120 }, async (lab) => {
-      const ns = (n: string) => lab.plan.nodes.find((x) => x.name === n)!.netns;
+      const node = (n: string) => lab.plan.nodes.find((x) => x.name === n)!;
+      const ns = (n: string) => node(n).netns;
       const pod = (p: string) => lab.state.pods.find((x) => x.name === p)!;
       const pid = (n: string) => lab.state.daemons.find((d) => d.node === n)!.pid;
       const stop = (n: string) => Deno.kill(pid(n), "SIGSTOP");
@@ -130,6 +132,42 @@ Deno.test({
           assertStringIncludes(c.summary, "notrack");
         },
         () => inNs("n2", "nft", "delete", "table", "inet", "sresre"),
+      );
+
+      await fault(
+        "underlay: a static neighbour on n1 gives n2's node IP a wrong MAC -> underlay.neigh names both MACs",
+        () =>
+          inNs(
+            "n1",
+            ..."ip neigh replace".split(" "),
+            node("n2").ip,
+            ..."lladdr 02:00:00:00:0d:f1 dev eth0 nud permanent".split(" "),
+          ),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "underlay.neigh",
+            node: "n1",
+            evidence: "lladdr 02:00:00:00:0d:f1 permanent",
+            fix: `ip netns exec ${ns("n1")} ip neigh del ${node("n2").ip} dev eth0`,
+          });
+          assertStringIncludes(c.summary, "not n2's eth0");
+        },
+        () => inNs("n1", "ip", "neigh", "del", node("n2").ip, "dev", "eth0"),
+      );
+
+      await fault(
+        "underlay: n2 also holds n1's node IP (a duplicate address) -> underlay.fib deletes it from n2",
+        () => inNs("n2", "ip", "addr", "add", node("n1").cidr, "dev", "eth0"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "underlay.fib",
+            node: "n2",
+            evidence: `heldBy=${node("n1").cidr} dev eth0`,
+            fix: `ip netns exec ${ns("n2")} ip addr del ${node("n1").cidr} dev eth0`,
+          });
+          assertStringIncludes(c.summary, "duplicate address");
+        },
+        () => inNs("n2", "ip", "addr", "del", node("n1").cidr, "dev", "eth0"),
       );
       void stop, cont;
     }),

@@ -11,7 +11,7 @@
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
-import { fibErrorMeaning, noArp } from "../kernel.ts";
+import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
 import { rulesetOf } from "../ruleset.ts";
@@ -43,12 +43,14 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const r = a.route;
   const ev = {
     lookup: cmd,
-    kernel: `${ip}${r.gateway ? ` via ${r.gateway}` : ""} dev ${r.devName}`,
+    kernel: `${r.type === "local" ? "local " : ""}${ip}${
+      r.gateway ? ` via ${r.gateway}` : ""
+    } dev ${r.devName}`,
     uplink: up?.name,
   };
-  const out: CheckResult[] = [];
+  if (r.type === "local") return [heldHere(node, peer, ip, ev)];
   if (up && r.devName !== up.name) {
-    out.push(
+    return [
       fail(
         "underlay.fib",
         node.name,
@@ -58,46 +60,99 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
           fix: `${nsExec(node)}ip route  # a route sends ${ip} away from ${up.name}`,
         },
       ),
-    );
-  } else {
-    out.push(
-      pass("underlay.fib", node.name, `${node.name} reaches ${ip} by ${r.devName}`, {
-        evidence: ev,
-      }),
-    );
+      nextHopNeigh(node, peer, r.gateway ?? ip, r),
+    ];
   }
-  const hop = r.gateway ?? ip;
+  return [
+    pass("underlay.fib", node.name, `${node.name} reaches ${ip} by ${r.devName}`, {
+      evidence: ev,
+    }),
+    nextHopNeigh(node, peer, r.gateway ?? ip, r),
+  ];
+}
+
+/**
+ * The node takes the peer's node IP for its own (the address on one of its links, a duplicate
+ * of the peer's, or a local route): its tunnel packets to the peer never leave it.
+ */
+function heldHere(
+  node: NodeView,
+  peer: NodeView,
+  ip: string,
+  evidence: Record<string, unknown>,
+): CheckResult {
+  const k = node.kernel!, ns = nsExec(node);
+  const link = k.linkWithAddr(ip);
+  const addr = link
+    ? k.addrs().find((a) => a.index === link.index && addrOf(a.cidr) === ip)
+    : undefined;
+  return fail(
+    "underlay.fib",
+    node.name,
+    `${node.name} holds ${peer.name}'s node IP ${ip} itself (${
+      addr && link ? `${addr.cidr} on ${link.name}: a duplicate address` : "a local route"
+    }): its packets to ${peer.name} never leave it`,
+    {
+      evidence: {
+        ...evidence,
+        heldBy: addr && link ? `${addr.cidr} dev ${link.name}` : "local route",
+      },
+      fix: addr && link
+        ? `${ns}ip addr del ${addr.cidr} dev ${link.name}`
+        : `${ns}ip route show table local  # and delete the local route for ${ip}`,
+    },
+  );
+}
+
+/**
+ * The neighbour entry of the next hop toward the peer on the way out: unresolved (nobody
+ * answers ARP), or, when the next hop is the peer itself, a MAC that is not the peer's
+ * uplink's (a static entry left behind, or another host answering for the address).
+ */
+function nextHopNeigh(
+  node: NodeView,
+  peer: NodeView,
+  hop: string,
+  r: { oif?: number; devName?: string },
+): CheckResult {
+  const k = node.kernel!, ns = nsExec(node);
   const n = k.neighs().find((x) => x.ip === hop && x.index === r.oif);
-  const nev = {
+  const nev: Record<string, unknown> = {
     nextHop: hop,
     dev: r.devName,
     kernel: n ? `${n.ip} lladdr ${n.mac ?? "-"} ${n.state}` : "no entry",
   };
   if (n && (n.state === "failed" || n.state === "incomplete")) {
-    out.push(
-      fail(
-        "underlay.neigh",
-        node.name,
-        `${node.name} cannot resolve next hop ${hop} on ${r.devName} (${n.state}): it does not answer ARP (down, unplugged, or ignoring ARP: see underlay.arp)`,
-        {
-          evidence: nev,
-          fix: `${nsExec(node)}ping -c 1 ${hop}; check the link between the nodes`,
-        },
-      ),
-    );
-  } else {
-    out.push(
-      pass(
-        "underlay.neigh",
-        node.name,
-        n
-          ? `next hop ${hop} is ${n.state}`
-          : `no neighbour entry for ${hop} yet (resolved on the first packet)`,
-        { evidence: nev },
-      ),
+    return fail(
+      "underlay.neigh",
+      node.name,
+      `${node.name} cannot resolve next hop ${hop} on ${r.devName} (${n.state}): it does not answer ARP (down, unplugged, or ignoring ARP: see underlay.arp)`,
+      { evidence: nev, fix: `${ns}ping -c 1 ${hop}; check the link between the nodes` },
     );
   }
-  return out;
+  const want = hop === peer.lease?.publicIP ? peer.kernel?.linkWithAddr(hop) : undefined;
+  if (n?.mac && want?.mac && n.mac.toLowerCase() !== want.mac.toLowerCase()) {
+    nev.expectedMAC = `${want.mac} (${peer.name}'s ${want.name})`;
+    return fail(
+      "underlay.neigh",
+      node.name,
+      `${node.name} resolves ${peer.name}'s node IP ${hop} to ${n.mac} (${n.state}), not ${peer.name}'s ${want.name} ${want.mac}: its packets to ${peer.name} go to no one${
+        n.state === "permanent" ? " (a static entry)" : " (another host answers ARP for it?)"
+      }`,
+      {
+        evidence: nev,
+        fix: `${ns}ip neigh del ${hop} dev ${r.devName}  # the kernel resolves it again`,
+      },
+    );
+  }
+  return pass(
+    "underlay.neigh",
+    node.name,
+    n
+      ? `next hop ${hop} is ${n.state}`
+      : `no neighbour entry for ${hop} yet (resolved on the first packet)`,
+    { evidence: nev },
+  );
 }
 
 /** UDP counters of /proc/net/snmp in the node's namespace. */
