@@ -344,7 +344,12 @@ Deno.test({
         assertEquals(notification(await hostile(t, "192.168.77.13", [header(5000, 4)])), [1, 2]);
         assertEquals(notification(await hostile(t, "192.168.77.14", [open(65009, 2)])), [2, 6]);
         assertEquals(notification(await hostile(t, "192.168.77.15", [open(65123)])), [2, 2]);
-        const badAttr = Uint8Array.from([...header(19 + 4 + 4, 2), 0, 0, 0, 4, 0x40, 1, 1, 9]);
+        // ORIGIN 9 on a route: treat-as-withdraw (RFC 7606), the session goes on to the bad header.
+        const badAttr = Uint8Array.from([
+          ...header(19 + 4 + 4 + 4, 2),
+          ...[0, 0, 0, 4, 0x40, 1, 1, 9],
+          ...[24, 10, 9, 0],
+        ]);
         assertEquals(
           notification(
             await hostile(t, "192.168.77.16", [

@@ -174,8 +174,15 @@ Deno.test("RFC 6793 golden: BIRD's 2-octet UPDATE carries AS_TRANS in AS_PATH an
 });
 
 Deno.test("RFC 6793 golden: the RIB rebuilds the 4-octet path from a 2-octet peer (and sees the loop)", () => {
-  const m = decodeMessage(session(AS2)[2]!, { as4: false });
-  assert(m.type === "update");
+  const wire = decodeMessage(session(AS2)[2]!, { as4: false });
+  assert(wire.type === "update");
+  // Captured on loopback: a next hop of 127.0.0.1 is refused (RFC 4271 §6.3), so use another.
+  const m = {
+    ...wire,
+    attributes: wire.attributes.map((a) =>
+      a.type === "next-hop" ? { ...a, address: "192.0.2.1" } : a
+    ),
+  };
   const peer = {
     key: "127.0.0.1",
     ebgp: true,

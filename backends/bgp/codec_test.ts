@@ -94,9 +94,36 @@ Deno.test("UPDATE with a malformed AS_PATH is 3/11 as withdraw; a 2-octet sessio
   });
 });
 
+Deno.test("RFC 7606 §4: an attribute overrunning the attributes is treat-as-withdraw; the NLRI is still read", () => {
+  for (
+    const attrs of [[0x40, 1, 9, 0], [...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x80, 4], [0x50, 1, 0]]
+  ) {
+    const m = decodeMessage(update(attrs));
+    assert(m.type === "update");
+    assertEquals([m.treatAsWithdraw?.code, m.treatAsWithdraw?.subcode], [3, 1], `${attrs}`);
+    assertEquals(m.nlri, ["10.1.2.0/24"]);
+  }
+});
+
+Deno.test("RFC 7606 §5.2: a treat-as-withdraw error with no NLRI to withdraw resets with its own NOTIFICATION", () => {
+  const framing = err(() => decodeMessage(update([0x40, 1, 9, 0], [])));
+  assertEquals([framing.code, framing.subcode], [3, 1]);
+  const origin = err(() => decodeMessage(update([0x40, 1, 1, 7, ...AS_PATH, ...NEXT_HOP], [])));
+  assertEquals([origin.code, origin.subcode, [...origin.data]], [3, 6, [0x40, 1, 1, 7]]);
+  assert(origin.message.includes("RFC 7606 §5.2"), origin.message);
+  // A discarded attribute needs no NLRI: the UPDATE (an End-of-RIB here) stands.
+  const discard = decodeMessage(update([0xc0, 7, 1, 0], []));
+  assert(discard.type === "update");
+  assertEquals(discard.discarded?.length, 1);
+});
+
 Deno.test("UPDATE errors that cannot be contained reset the session", () => {
-  const overrun = err(() => decodeMessage(update([0x40, 1, 9, 0])));
-  assertEquals([overrun.code, overrun.subcode], [3, 1]);
+  const overrun = err(() => decodeMessage(update([...ORIGIN], [24, 10, 1, 2]).subarray(0, 27)));
+  assertEquals([overrun.code, overrun.subcode], [1, 2]);
+  const total = err(() =>
+    decodeMessage(Uint8Array.from([...header(27, 2), 0, 0, 0, 50, ...ORIGIN]))
+  );
+  assertEquals([total.code, total.subcode], [3, 1]);
   const prefix = err(() =>
     decodeMessage(update([...ORIGIN, ...AS_PATH, ...NEXT_HOP], [33, 10, 1, 2, 3, 4]))
   );

@@ -52,8 +52,10 @@ function readPrefixes(b: Uint8Array, at: number, end: number, what: string): str
 
 /**
  * Decodes an UPDATE body (the bytes after the 19-octet header). Errors that leave the message
- * unparseable (lengths that overrun, malformed NLRI, a malformed MP attribute, a duplicate MP
- * attribute) throw BgpError; a malformed route attribute sets `treatAsWithdraw` (RFC 7606).
+ * unparseable (withdrawn or attribute lengths that overrun the message, malformed NLRI, a
+ * malformed MP attribute, a duplicate MP attribute) throw BgpError; a malformed route attribute,
+ * or one that overruns the attributes (RFC 7606 §4), sets `treatAsWithdraw`, unless the UPDATE
+ * has no NLRI to withdraw (§5.2: then it throws).
  */
 export function decodeUpdate(body: Uint8Array, opts: CodecOptions): UpdateMessage {
   if (body.length < 4) {
@@ -78,6 +80,7 @@ export function decodeUpdate(body: Uint8Array, opts: CodecOptions): UpdateMessag
   const msg: UpdateMessage = { type: "update", withdrawn, attributes: [], nlri: [] };
   decodeAttributes(body.subarray(aStart, aStart + aLen), opts, msg);
   msg.nlri = readPrefixes(body, aStart + aLen, body.length, "NLRI");
+  checkWithdrawable(msg);
   checkMandatory(msg);
   return msg;
 }
@@ -86,21 +89,20 @@ function decodeAttributes(b: Uint8Array, opts: CodecOptions, msg: UpdateMessage)
   const seen = new Set<number>();
   let at = 0;
   while (at < b.length) {
-    if (at + 3 > b.length) {
-      throw resetError(UPDATE_ERR.MALFORMED_ATTRIBUTE_LIST, "attribute header truncated");
-    }
-    const flags = b[at]!, code = b[at + 1]!;
+    const flags = b[at]!, code = b[at + 1] ?? 0;
     const ext = (flags & ATTR_FLAG.EXTENDED) !== 0;
-    if (ext && at + 4 > b.length) {
-      throw resetError(UPDATE_ERR.MALFORMED_ATTRIBUTE_LIST, "attribute header truncated");
-    }
-    const len = ext ? get16(b, at + 2) : b[at + 2]!;
     const start = at + (ext ? 4 : 3);
-    if (start + len > b.length) {
-      throw resetError(
+    const len = start > b.length ? 0 : ext ? get16(b, at + 2) : b[at + 2]!;
+    if (start > b.length || start + len > b.length) {
+      // RFC 7606 §4: a framing error inside the Total Path Attribute Length is treat-as-withdraw;
+      // that length still locates the NLRI. What follows cannot be parsed.
+      msg.treatAsWithdraw ??= resetError(
         UPDATE_ERR.MALFORMED_ATTRIBUTE_LIST,
-        `attribute ${code} length ${len} overruns the attributes`,
+        start > b.length
+          ? `${b.length - at} octets left for an attribute header`
+          : `attribute ${code} length ${len} overruns the attributes`,
       );
+      return;
     }
     at = start + len;
     if (seen.has(code)) {
@@ -122,6 +124,26 @@ function decodeAttributes(b: Uint8Array, opts: CodecOptions, msg: UpdateMessage)
       else msg.treatAsWithdraw ??= e;
     }
   }
+}
+
+/**
+ * RFC 7606 §5.2: treat-as-withdraw needs routes to withdraw. An UPDATE whose error would be
+ * treat-as-withdraw but that carries no reachable NLRI (no NLRI field, no MP_REACH_NLRI) resets
+ * the session with that error's NOTIFICATION, as BIRD and ExaBGP do.
+ */
+function checkWithdrawable(msg: UpdateMessage): void {
+  const err = msg.treatAsWithdraw;
+  if (!err || msg.nlri.length > 0) return;
+  const mpReach = msg.attributes.some((a) =>
+    (a.type === "mp-reach" && a.nlri.length > 0) || (a.type === "other" && a.code === ATTR.MP_REACH)
+  );
+  if (mpReach) return;
+  throw new BgpError(
+    err.code,
+    err.subcode,
+    `${err.message.replace(/^[^:]*: /, "")}, and no NLRI to withdraw (RFC 7606 §5.2)`,
+    err.data,
+  );
 }
 
 /** RFC 4271 §6.3 / RFC 7606 §3(d): reachable routes need ORIGIN, AS_PATH (and NEXT_HOP for IPv4 NLRI). */

@@ -90,6 +90,11 @@ const SUBCODE_NAMES: Readonly<Record<number, Readonly<Record<number, string>>>> 
     10: "Invalid Network Field",
     11: "Malformed AS_PATH",
   },
+  5: {
+    1: "Receive Unexpected Message in OpenSent State",
+    2: "Receive Unexpected Message in OpenConfirm State",
+    3: "Receive Unexpected Message in Established State",
+  },
   6: {
     1: "Maximum Number of Prefixes Reached",
     2: "Administrative Shutdown",

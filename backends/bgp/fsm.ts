@@ -86,6 +86,8 @@ export interface NotificationRecord {
   code: number;
   subcode: number;
   at: number;
+  /** What was wrong, in words (a NOTIFICATION this side sent). */
+  reason?: string;
 }
 
 /** Actions the speaker runs, in order. */
@@ -240,11 +242,8 @@ export class SessionFsm {
       return;
     }
     if (d.hold !== undefined && now >= d.hold) {
-      this.#fail(
-        now,
-        "hold timer expired",
-        new BgpError(NOTIFY.HOLD_TIMER_EXPIRED, 0, "no message within the hold time"),
-      );
+      const err = new BgpError(NOTIFY.HOLD_TIMER_EXPIRED, 0, "no message within the hold time");
+      this.#fail(now, err.message, err);
       return;
     }
     if (d.keepalive !== undefined && now >= d.keepalive && this.#negotiated) {
@@ -281,11 +280,8 @@ export class SessionFsm {
       return;
     }
     const sub = s === "OpenSent" ? 1 : s === "OpenConfirm" ? 2 : s === "Established" ? 3 : 0;
-    this.#fail(
-      now,
-      `unexpected ${msg.type} in ${s}`,
-      new BgpError(NOTIFY.FSM, sub, `${msg.type} in state ${s}`),
-    );
+    const err = new BgpError(NOTIFY.FSM, sub, `unexpected ${msg.type} in ${s}`);
+    this.#fail(now, err.message, err);
   }
 
   #established(msg: BgpMessage): void {
@@ -353,7 +349,13 @@ export class SessionFsm {
         type: "send",
         msg: { type: "notification", code: err.code, subcode: err.subcode, data: err.data },
       });
-      this.#lastNotification = { direction: "sent", code: err.code, subcode: err.subcode, at: now };
+      this.#lastNotification = {
+        direction: "sent",
+        code: err.code,
+        subcode: err.subcode,
+        at: now,
+        reason,
+      };
     }
     this.#out.push({ type: "close" });
     this.#toIdle(now, reason, false);

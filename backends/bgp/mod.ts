@@ -285,7 +285,10 @@ export class BgpBackend implements Backend {
     return planState(this.#ctx.handle, this.#desired(leases, self, link?.index));
   }
 
-  /** skein_bgp_session_up, skein_bgp_prefixes_received, skein_bgp_updates_total per peer. */
+  /**
+   * skein_bgp_session_up, skein_bgp_prefixes_received, skein_bgp_updates_total and
+   * skein_bgp_update_errors_total per peer.
+   */
   metrics(): BackendMetric[] {
     const st = this.#speaker?.status() ?? [];
     return [
@@ -313,6 +316,13 @@ export class BgpBackend implements Backend {
           { labels: { peer: p.address, direction: "received" }, value: p.updatesReceived },
           { labels: { peer: p.address, direction: "sent" }, value: p.updatesSent },
         ]),
+      },
+      {
+        name: "skein_bgp_update_errors_total",
+        help:
+          "UPDATEs from the peer with an error handled without a session reset (RFC 7606 treat-as-withdraw or attribute discard, an invalid NEXT_HOP).",
+        type: "counter",
+        samples: st.map((p) => ({ labels: { peer: p.address }, value: p.updateErrors })),
       },
     ];
   }

@@ -24,6 +24,7 @@ import { AFI, type AsPathSegment, type Origin, type PathAttribute } from "./code
 import type { UpdateMessage } from "./codec_update.ts";
 import { mergeAs4, pathLength } from "./as4.ts";
 import type { Family } from "./fsm.ts";
+import { invalidNextHop } from "./nexthop.ts";
 
 /** A peer as the RIB sees it (from the configuration and the negotiated session). */
 export interface RibPeer {
@@ -39,6 +40,8 @@ export interface RibPeer {
   as4?: boolean;
   /** Explicit per-peer rule (RFC 8212 spirit): take routes from it / send ours to it. */
   policy: { import: PrefixRule; export: PrefixRule };
+  /** This speaker's own addresses on the session: never a valid next hop (RFC 4271 §6.3). */
+  ownAddresses?: readonly string[];
 }
 
 /** A per-peer prefix rule: every prefix (`true`), none (`false`), or those inside one of the CIDRs. */
@@ -166,6 +169,11 @@ export interface RibChange {
   /** Prefixes whose best path may have changed. */
   changed: string[];
   rejected: Rejected[];
+  /**
+   * Why a next hop of the UPDATE was refused (RFC 4271 §6.3, RFC 7606 §7.3: the routes are
+   * ignored, withdrawn if the peer had given them before; the session stays).
+   */
+  invalidNextHop?: string;
 }
 
 export { pathLength } from "./as4.ts";
@@ -274,11 +282,13 @@ export class Rib {
     const refused = this.#refuse(peer, base);
     for (const g of groups) {
       if (g.prefixes.length === 0) continue;
-      const attrs = g.nextHop && !refused
+      const badHop = g.nextHop ? invalidNextHop(g.nextHop, peer.ownAddresses ?? []) : undefined;
+      if (badHop) change.invalidNextHop ??= badHop;
+      const attrs = g.nextHop && !refused && !badHop
         ? this.#intern({ ...base, family: g.family, nextHop: g.nextHop })
         : undefined;
       for (const prefix of g.prefixes) {
-        const reason = refused ??
+        const reason = refused ?? badHop ??
           (!attrs
             ? "no next hop"
             : this.#isOwn(prefix)

@@ -133,6 +133,37 @@ Deno.test("treat-as-withdraw removes the prefixes an UPDATE carried", () => {
   assertEquals(rib.best("10.9.0.0/24"), undefined);
 });
 
+Deno.test("an invalid next hop (own address, multicast, v6 unspecified) withdraws what the peer gave before; others stay", () => {
+  const rib = new Rib(SELF);
+  const p = peer("10.0.0.2", { ownAddresses: ["10.0.0.1"] });
+  rib.update(peer("10.0.0.3"), announce(["10.9.0.0/24"], "10.0.0.3"));
+  rib.update(p, announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));
+  const own = rib.update(p, announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.1"));
+  assertEquals(own.invalidNextHop, "next hop 10.0.0.1 is this node's own address");
+  assertEquals(own.rejected.map((r) => r.prefix), ["10.9.0.0/24", "10.9.1.0/24"]);
+  assertEquals(rib.best("10.9.0.0/24")?.peer, "10.0.0.3");
+  assertEquals(rib.best("10.9.1.0/24"), undefined);
+  assertEquals(
+    rib.update(p, announce(["10.9.2.0/24"], "224.0.0.1")).invalidNextHop !== undefined,
+    true,
+  );
+  const v6 = rib.update(p, {
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [] },
+      { type: "mp-reach", afi: 2, safi: 1, nextHops: ["::"], nlri: ["fd00:9::/64"] },
+    ],
+    nlri: [],
+  });
+  assertEquals([v6.invalidNextHop, rib.best("fd00:9::/64")], [
+    "next hop :: is the unspecified address",
+    undefined,
+  ]);
+  assertEquals(rib.received("10.0.0.2"), 0);
+});
+
 Deno.test("graceful restart keeps stale routes until End-of-RIB sweeps those not re-announced", () => {
   const rib = new Rib(SELF);
   rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));

@@ -22,7 +22,7 @@ import { TcpSocket } from "../../net/tcp.ts";
 import type { NetnsRef } from "../../net/types.ts";
 import { AFI } from "./codec_attrs.ts";
 import type { BgpMessage } from "./codec.ts";
-import { endOfRib } from "./codec_update.ts";
+import { endOfRib, type UpdateMessage } from "./codec_update.ts";
 import { Conn, type ConnListener } from "./conn.ts";
 import { CEASE, notificationName } from "./errors.ts";
 import {
@@ -33,7 +33,7 @@ import {
   type FsmState,
   type NotificationRecord,
 } from "./fsm.ts";
-import { type PrefixRule, Rib, type RibPeer, type RibRoute } from "./rib.ts";
+import { type PrefixRule, Rib, type RibChange, type RibPeer, type RibRoute } from "./rib.ts";
 import { AdjRibOut } from "./updates.ts";
 
 /** One neighbour. */
@@ -96,6 +96,12 @@ export interface PeerStatus {
   prefixesAdvertised: number;
   updatesReceived: number;
   updatesSent: number;
+  /**
+   * UPDATEs with an error handled without a reset: treat-as-withdraw, attribute discard
+   * (RFC 7606), routes ignored for a bad NEXT_HOP (RFC 4271 §6.3). Each is logged (the first
+   * ten of a peer, then every thousandth).
+   */
+  updateErrors: number;
   /** ROUTE-REFRESH messages (RFC 2918) sent (import rule changes) and received. */
   refreshesSent: number;
   refreshesReceived: number;
@@ -130,6 +136,7 @@ class Peer {
   eor = new Set<Family>();
   updatesIn = 0;
   updatesOut = 0;
+  updateErrors = 0;
   since = Date.now();
   lastNotification?: NotificationRecord;
   lastDown?: string;
@@ -153,6 +160,8 @@ export class Speaker implements ConnListener {
   readonly opts: SpeakerOptions;
   #peers = new Map<string, Peer>();
   #byConn = new Map<Conn, Peer>();
+  /** Connections that reached Established (their end is logged by #down). */
+  #wasUp = new WeakSet<Conn>();
   #listener?: TcpSocket;
   #closed = false;
   #ownSet = false;
@@ -259,6 +268,7 @@ export class Speaker implements ConnListener {
         prefixesAdvertised: p.adjOut.size,
         updatesReceived: p.updatesIn,
         updatesSent: p.updatesOut,
+        updateErrors: p.updateErrors,
         refreshesSent: p.refreshesSent,
         refreshesReceived: p.refreshesReceived,
         restarting: this.rib.hasStale(p.spec.address),
@@ -463,8 +473,17 @@ export class Speaker implements ConnListener {
     this.#byConn.delete(conn);
     if (!p) return;
     p.conns.delete(conn);
-    if (conn.fsm.lastNotification) p.lastNotification = conn.fsm.lastNotification;
+    const n = conn.fsm.lastNotification;
+    if (n) p.lastNotification = n;
     if (p.established === conn) this.#down(p, conn, "connection ended", 0);
+    else if (n && !this.#wasUp.has(conn) && !this.#closed && !p.stopped) {
+      // A session refused before Established (a bad OPEN, a header error, a collision).
+      const name = notificationName(n.code, n.subcode);
+      const text = n.reason?.startsWith(name) ? n.reason : n.reason ? `${name}: ${n.reason}` : name;
+      this.#log(
+        `bgp: ${p.spec.address}: connection closed before Established: NOTIFICATION ${n.direction} ${text}`,
+      );
+    }
     if (this.#closed || p.stopped || p.conns.size > 0) return;
     if (p.redial !== undefined) clearTimeout(p.redial);
     p.redial = setTimeout(() => {
@@ -483,10 +502,8 @@ export class Speaker implements ConnListener {
         return;
       case "update": {
         p.updatesIn++;
-        if (a.msg.treatAsWithdraw) {
-          this.#log(`bgp: ${p.spec.address}: treat-as-withdraw: ${a.msg.treatAsWithdraw.message}`);
-        }
         const change = this.rib.update(this.#ribPeer(p, conn), a.msg);
+        this.#updateErrors(p, a.msg, change);
         if (change.changed.length) this.#changed(`update from ${p.spec.address}`);
         return;
       }
@@ -512,13 +529,37 @@ export class Speaker implements ConnListener {
   }
 
   #ribPeer(p: Peer, conn: Conn): RibPeer {
+    const own = [conn.localAddress, this.opts.nextHop6, this.opts.routerId];
     return {
       key: p.spec.address,
       ebgp: p.spec.asNumber !== this.opts.localAs,
       routerId: conn.fsm.negotiated?.peerRouterId ?? "0.0.0.0",
       as4: conn.fsm.negotiated?.as4 ?? true,
       policy: p.spec.policy,
+      ownAddresses: own.filter((a): a is string => a !== undefined),
     };
+  }
+
+  /** Counts and logs an UPDATE's errors that did not reset the session (RFC 7606, §6.3). */
+  #updateErrors(p: Peer, msg: UpdateMessage, change: RibChange): void {
+    const what: string[] = [];
+    if (msg.treatAsWithdraw) {
+      what.push(`treat-as-withdraw (RFC 7606): ${msg.treatAsWithdraw.message}`);
+    }
+    for (const d of msg.discarded ?? []) {
+      what.push(`attribute discarded (RFC 7606): ${d.message}`);
+    }
+    if (change.invalidNextHop) {
+      what.push(`routes ignored (invalid NEXT_HOP, RFC 4271 §6.3): ${change.invalidNextHop}`);
+    }
+    if (what.length === 0) return;
+    const n = ++p.updateErrors;
+    if (n > 10 && n % 1000 !== 0) return;
+    this.#log(
+      `bgp: ${p.spec.address}: UPDATE error #${n}, session kept: ${what.join("; ")}${
+        n === 10 ? " (from now on every 1000th is logged; updateErrors counts them all)" : ""
+      }`,
+    );
   }
 
   #established(p: Peer, conn: Conn): void {
@@ -527,6 +568,7 @@ export class Speaker implements ConnListener {
       return;
     }
     p.established = conn;
+    this.#wasUp.add(conn);
     p.since = Date.now();
     p.eor.clear();
     p.adjOut.clear();
