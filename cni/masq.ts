@@ -14,7 +14,10 @@
  *
  * Each map element carries the comment "skein <network> <containerId> <ifName>", so DEL and
  * GC find an attachment's entries without knowing its address (like the reference plugin's
- * per-container comments).
+ * per-container comments). nftables keeps at most 128 bytes of comment: an owner whose comment
+ * would be longer (a 128-character container id, a long network name), or whose interface name
+ * holds characters a quoted nft string cannot (`"`, `\`), is written as
+ * "skein #<hash of network> #<hash of containerId/ifName>".
  *
  * @module
  */
@@ -41,9 +44,35 @@ export interface MasqOwner {
   ifName: string;
 }
 
-/** The element comment for an owner. */
+/** nftables' limit on a comment (NFT_USERDATA_MAXLEN). */
+const MAX_COMMENT = 128;
+
+/** What the readable comment form may hold: network names and container ids already match it. */
+const PLAIN = /^[A-Za-z0-9_.\-]+$/;
+
+function networkHash(network: string): string {
+  return `#${sha256Hex(network).slice(0, 16)}`;
+}
+
+/**
+ * The element comment for an owner: "skein <network> <containerId> <ifName>" when that fits
+ * nftables' 128 bytes and holds only plain characters, else
+ * "skein #<16 hex of sha256(network)> #<32 hex of sha256(containerId/ifName)>".
+ */
 export function masqComment(o: MasqOwner): string {
-  return `skein ${o.network} ${o.containerId} ${o.ifName}`;
+  const full = `skein ${o.network} ${o.containerId} ${o.ifName}`;
+  if (
+    full.length <= MAX_COMMENT && PLAIN.test(o.network) && PLAIN.test(o.containerId) &&
+    PLAIN.test(o.ifName)
+  ) return full;
+  const attachment = sha256Hex(`${o.containerId}/${o.ifName}`).slice(0, 32);
+  return `skein ${networkHash(o.network)} #${attachment}`;
+}
+
+/** True when `comment` is an element comment of network `network`, in either form. */
+function ofNetwork(comment: string, network: string): boolean {
+  return comment.startsWith(`skein ${network} `) ||
+    comment.startsWith(`skein ${networkHash(network)} `);
 }
 
 function chainName(family: 4 | 6, network: string, subnet: string): string {
@@ -133,16 +162,9 @@ export function parseMapElements(
   return out;
 }
 
-/** Removes the masquerade entries whose owner `drop` returns true for; returns how many. */
-export async function masqPrune(
-  drop: (owner: { network: string; containerId: string; ifName: string }) => boolean,
-): Promise<number> {
-  const els = await masqList();
-  const doomed = els.filter((e) => {
-    const [tag, network, containerId, ifName] = e.comment.split(" ");
-    return tag === "skein" && network !== undefined && containerId !== undefined &&
-      ifName !== undefined && drop({ network, containerId, ifName });
-  });
+/** Removes the masquerade entries whose comment `drop` returns true for; returns how many. */
+async function masqPrune(drop: (comment: string) => boolean): Promise<number> {
+  const doomed = (await masqList()).filter((e) => drop(e.comment));
   if (!doomed.length) return 0;
   const script = doomed.map((e) => `delete element ${TABLE} masq${e.family} { ${e.address} }`)
     .join("\n") + "\n";
@@ -163,7 +185,18 @@ export async function masqPrune(
 
 /** Removes the masquerade entries of one attachment (idempotent). */
 export async function masqDel(owner: MasqOwner): Promise<void> {
-  await masqPrune((o) =>
-    o.network === owner.network && o.containerId === owner.containerId && o.ifName === owner.ifName
-  );
+  const comment = masqComment(owner);
+  await masqPrune((c) => c === comment);
+}
+
+/**
+ * GC: removes network `network`'s masquerade entries that belong to none of `valid` (the
+ * attachments a GC call lists); returns how many.
+ */
+export async function masqGc(
+  network: string,
+  valid: readonly { containerId: string; ifName: string }[],
+): Promise<number> {
+  const keep = new Set(valid.map((a) => masqComment({ network, ...a })));
+  return await masqPrune((c) => ofNetwork(c, network) && !keep.has(c));
 }

@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { masqAddScript, parseMapElements } from "./masq.ts";
+import { masqAddScript, masqComment, parseMapElements } from "./masq.ts";
 import { routedPlan, withDefaultRoutes } from "./_pod_routes.ts";
 import { versionAnswer } from "./version_cmd.ts";
 import { versionAtLeast } from "./versions.ts";
@@ -17,6 +17,24 @@ Deno.test("masqAddScript() is one transaction that excludes the subnet and multi
     'add element inet skein masq4 { 10.244.1.5 comment "skein pods c1 eth0" : jump m4-',
   );
   assertStringIncludes(s, "flush chain inet skein postrouting");
+});
+
+Deno.test("masqComment() fits nftables' 128 bytes and a quoted string whatever the owner", () => {
+  assertEquals(
+    masqComment({ network: "pods", containerId: "c1", ifName: "eth0" }),
+    "skein pods c1 eth0",
+  );
+  const long = { network: "pods", containerId: "c".repeat(128), ifName: "eth0" };
+  const quoted = { network: "pods", containerId: "c1", ifName: 'a"b\\c' };
+  const longNet = { network: "n".repeat(200), containerId: "c1", ifName: "eth0" };
+  for (const o of [long, quoted, longNet]) {
+    const c = masqComment(o);
+    assertEquals(c.length <= 128 && /^skein #[0-9a-f]{16} #[0-9a-f]{32}$/.test(c), true, c);
+    assertStringIncludes(masqAddScript(o, [{ address: "10.244.1.5/24" }]), `comment "${c}"`);
+  }
+  // One network, one prefix; attachments differ.
+  assertEquals(masqComment(long).slice(0, 24), masqComment(quoted).slice(0, 24));
+  assertEquals(masqComment(long) === masqComment({ ...long, ifName: "eth1" }), false);
 });
 
 Deno.test("parseMapElements() reads nft -j map output", () => {

@@ -160,6 +160,25 @@ export function bridgeMac(ips: readonly ResultIp[]): string | undefined {
   return formatMac(new Uint8Array([0x0a, 0x58, ...b]));
 }
 
+/** Throws CniError code 7 when `link` (named like the config's "bridge") is not a bridge. */
+function assertBridge(link: Link): void {
+  if (link.kind === "bridge") return;
+  throw new CniError(
+    CniCode.InvalidConfig,
+    `cannot use ${link.name} as the bridge`,
+    `a link named ${link.name} exists but is a ${link.kind ?? "plain"} device, not a bridge`,
+  );
+}
+
+/**
+ * Bridge mode, before IPAM: a link named like the config's "bridge" that is not a bridge fails
+ * the call (code 7) before an address is reserved (the reference bridge checks it first too).
+ */
+export function assertBridgeUsable(host: NetHandle, name: string): void {
+  const link = host.linkFind(name);
+  if (link) assertBridge(link);
+}
+
 /** Finds or creates the bridge, up, with MTU and promiscuity as configured. */
 function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
   const name = o.conf.bridge;
@@ -175,13 +194,7 @@ function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
       br = o.host.linkGet(name); // a concurrent ADD created it
     }
   }
-  if (br.kind !== "bridge") {
-    throw new CniError(
-      CniCode.InvalidConfig,
-      `cannot use ${name} as the bridge`,
-      `a link named ${name} exists but is a ${br.kind ?? "plain"} device, not a bridge`,
-    );
-  }
+  assertBridge(br);
   const index = br.index;
   let changed = false;
   if (!br.up) {

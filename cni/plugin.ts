@@ -30,7 +30,7 @@ import {
   ipamGcFor,
   ipamStatusFor,
 } from "./ipam_driver.ts";
-import { wireBridge, wireLoopback, wireRouted } from "./modes.ts";
+import { assertBridgeUsable, wireBridge, wireLoopback, wireRouted } from "./modes.ts";
 // CHECK (check.ts), masquerade (masq.ts) and VERSION (version_cmd.ts) are imported when used:
 // ADD and DEL without ipMasq do not load them.
 import { hostVethName, isHostVethName } from "../node/veth_name.ts";
@@ -186,6 +186,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
       `netns ${args.netns} already has a link named ${args.ifName}; DEL the attachment first`,
     );
   }
+  if (conf.mode === "bridge") assertBridgeUsable(host, conf.bridge);
   const undo: (() => void | Promise<void>)[] = [];
   try {
     const { result: ipam, hints } = await ipamAddFor(call);
@@ -347,15 +348,14 @@ async function cmdCheck(call: IpamCall): Promise<void> {
 async function cmdGc(call: IpamCall): Promise<void> {
   const { conf } = call;
   if (conf.mode === "loopback") return;
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerId}/${a.ifName}`));
   const keep = new Set(
     (conf.validAttachments ?? []).map((a) => hostVethName(a.containerId, a.ifName)),
   );
   // Before IPAM GC: routed mode attributes leaked veths through the ranges IPAM knows.
   const subnets = conf.mode === "routed" ? await networkSubnets(call) : [];
   await ipamGcFor(call);
-  const { masqPrune } = await import("./masq.ts");
-  await masqPrune((o) => o.network === conf.name && !valid.has(`${o.containerId}/${o.ifName}`));
+  const { masqGc } = await import("./masq.ts");
+  await masqGc(conf.name, conf.validAttachments ?? []);
   using host = openHandle(hostOf(call));
   const leaks = conf.mode === "bridge"
     ? bridgeLeaks(host, conf.bridge, keep)
