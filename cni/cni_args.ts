@@ -7,6 +7,7 @@
  */
 import { CniCode, CniError } from "./errors.ts";
 import { tryParseIp } from "../net/cidr.ts";
+import { parsePodMac } from "./_pod_mac.ts";
 
 /** What skein reads from CNI_ARGS. */
 export interface CniArgs {
@@ -47,7 +48,8 @@ function invalid(why: string): CniError {
  * "=", a bad value, or an unknown key when IgnoreUnknown is not set.
  */
 export function parseCniArgs(text: string | undefined): CniArgs {
-  const out: CniArgs = { ignoreUnknown: false, ips: [], pairs: {} };
+  // No prototype: a "__proto__" or "constructor" key is a key like any other.
+  const out: CniArgs = { ignoreUnknown: false, ips: [], pairs: Object.create(null) };
   if (!text) return out;
   const pairs: [string, string][] = [];
   for (const part of text.split(";")) {
@@ -66,15 +68,16 @@ export function parseCniArgs(text: string | undefined): CniArgs {
   }
   for (const [k, v] of pairs) {
     if (k === "IP") {
+      // A key given twice: the later value wins, as in libcni's LoadArgs.
+      out.ips = [];
       for (const ip of v.split(",").map((s) => s.trim()).filter((s) => s)) {
         if (!tryParseIp(ip)) throw invalid(`IP=${v}: "${ip}" is not an IP address`);
         out.ips.push(ip);
       }
     } else if (k === "MAC") {
-      if (!/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(v)) {
-        throw invalid(`MAC=${v}: not a MAC address like 0a:58:0a:f4:01:05`);
-      }
-      out.mac = v.toLowerCase().replaceAll("-", ":");
+      const m = parsePodMac(v);
+      if ("problem" in m) throw invalid(`MAC=${v}: ${m.problem}`);
+      out.mac = m.mac;
     } else if (!KNOWN_KEYS.has(k) && !out.ignoreUnknown) {
       throw invalid(`unknown argument "${k}" (set IgnoreUnknown=1 to skip unknown arguments)`);
     }

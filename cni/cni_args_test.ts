@@ -32,3 +32,25 @@ Deno.test("parseCniArgs() rejects bad pairs and values", () => {
   assertThrows(() => parseCniArgs("IgnoreUnknown=maybe"), CniError);
   assertThrows(() => parseCniArgs("MAC=zz:zz"), CniError);
 });
+
+Deno.test("parseCniArgs() lets a repeated key's later value win, as libcni's LoadArgs does", () => {
+  assertEquals(parseCniArgs("IP=10.0.0.5;IP=10.0.0.6").ips, ["10.0.0.6"]);
+  assertEquals(
+    parseCniArgs("MAC=0a:58:00:00:00:01;MAC=0a:58:00:00:00:02").mac,
+    "0a:58:00:00:00:02",
+  );
+  assertThrows(() => parseCniArgs("IP=10.0.0.300;IP=10.0.0.6"), CniError);
+});
+
+Deno.test("parseCniArgs() treats __proto__ like any unknown key", () => {
+  const e = assertThrows(() => parseCniArgs("__proto__=x"), CniError, "CNI_ARGS");
+  assertEquals(e.code, 4);
+  assertEquals(parseCniArgs("IgnoreUnknown=1;__proto__=x;constructor=y").pairs.__proto__, "x");
+});
+
+Deno.test("parseCniArgs() refuses a MAC the kernel would refuse for a veth (multicast, zero)", () => {
+  for (const mac of ["01:00:5e:00:00:01", "00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"]) {
+    const e = assertThrows(() => parseCniArgs(`MAC=${mac}`), CniError, "CNI_ARGS");
+    assertEquals(e.code, 4);
+  }
+});

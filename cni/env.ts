@@ -100,7 +100,8 @@ export function validateContainerId(id: string): void {
   }
 }
 
-const IFNAME_WHY: Record<IfnameProblem, string> = {
+const IFNAME_WHY: Record<IfnameProblem | "control", string> = {
+  "control": "interface name contains control characters",
   "empty": "interface name is empty",
   "too-long": "interface name is too long (at most 15 bytes)",
   "dot": "interface name is . or ..",
@@ -109,10 +110,12 @@ const IFNAME_WHY: Record<IfnameProblem, string> = {
 
 /**
  * Linux interface names (the kernel's rule, net/nl/ifname.ts): 1-15 bytes, not "." or "..",
- * no "/", ":" or whitespace. Throws code 4.
+ * no "/", ":" or whitespace; and, unlike the kernel, no control characters: the name is
+ * written into IPAM reservation files, which hold one name per line. Throws code 4.
  */
 export function validateIfName(name: string): void {
-  const problem = ifnameProblem(name);
+  // deno-lint-ignore no-control-regex
+  const problem = /[\x00-\x1f\x7f]/.test(name) ? "control" : ifnameProblem(name);
   if (problem) {
     throw new CniError(
       CniCode.InvalidEnv,

@@ -14,6 +14,7 @@ import { type CniResult, parseResult } from "./result.ts";
 import { tryParseCidr } from "../net/cidr.ts";
 import { isIfname } from "../net/nl/ifname.ts";
 import { isMtu } from "../node/mtu.ts";
+import { parsePodMac } from "./_pod_mac.ts";
 
 /** How the pod is wired to the host. */
 export type Mode = "bridge" | "routed" | "loopback";
@@ -94,8 +95,11 @@ const UNSUPPORTED: readonly string[] = [
   "portIsolation",
 ];
 
-/** Invalid UTF-8 is refused (code 6) rather than silently replaced with U+FFFD. */
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * Invalid UTF-8 is refused (code 6) rather than silently replaced with U+FFFD; a byte order
+ * mark is kept, so JSON.parse refuses it as the reference plugins' decoder does.
+ */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Deepest object/list nesting accepted in a network config (real ones use 4-6 levels). */
 const MAX_DEPTH = 64;
@@ -124,6 +128,13 @@ function nestingDepth(v: unknown): number {
 export function decodeConfig(
   bytes: Uint8Array,
 ): { raw: Record<string, unknown>; cniVersion: string } {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    throw new CniError(
+      CniCode.DecodeFailure,
+      "error unmarshalling network config",
+      "stdin starts with a UTF-8 byte order mark; JSON must not",
+    );
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(utf8.decode(bytes));
@@ -289,10 +300,11 @@ function runtimeRequests(
   }
   let mac: string | undefined;
   if (isObj(rc) && rc.mac !== undefined && rc.mac !== null && rc.mac !== "") {
-    if (typeof rc.mac !== "string" || !/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/.test(rc.mac)) {
-      throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)} is not a MAC address`);
+    const m = typeof rc.mac === "string" ? parsePodMac(rc.mac) : { problem: "not a string" };
+    if ("problem" in m) {
+      throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)}: ${m.problem}`);
     }
-    mac = rc.mac.toLowerCase().replaceAll("-", ":");
+    mac = m.mac;
   }
   const args = raw.args;
   if (args !== undefined && args !== null) {

@@ -62,6 +62,13 @@ Deno.test("decodeConfig(): malformed JSON is code 6, unsupported version code 1,
   }
 });
 
+Deno.test("decodeConfig(): a byte order mark before the JSON is code 6, as in the reference plugins", () => {
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...enc(conf())]);
+  const e = assertThrows(() => decodeConfig(bom), CniError, "unmarshalling");
+  assertEquals(e.code, 6);
+  assertEquals(e.details?.includes("byte order mark"), true);
+});
+
 Deno.test("parseNetConf() rejects bad values with code 7 naming the field", () => {
   const cases: [Record<string, unknown>, string][] = [
     [{ mtu: "abc" }, "mtu"],
@@ -75,6 +82,9 @@ Deno.test("parseNetConf() rejects bad values with code 7 naming the field", () =
     [{ type: 5 }, "type"],
     [{ runtimeConfig: { ips: ["nope"] } }, "runtimeConfig.ips"],
     [{ runtimeConfig: { mac: "xx" } }, "runtimeConfig.mac"],
+    [{ runtimeConfig: { mac: "01:00:5e:00:00:01" } }, "runtimeConfig.mac"],
+    [{ runtimeConfig: { mac: "00:00:00:00:00:00" } }, "runtimeConfig.mac"],
+    [{ runtimeConfig: { mac: 5 } }, "runtimeConfig.mac"],
     [{ "cni.dev/valid-attachments": [{ containerID: 1 }] }, "cni.dev/valid-attachments"],
   ];
   for (const [over, field] of cases) {

@@ -228,6 +228,14 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
           conf: withGood({ cniVersion: "1.1.0", "cni.dev/valid-attachments": "x" }),
         }, [7]],
         ["unsupported feature", { conf: withGood({ vlan: 5 }) }, [2]],
+        ["byte order mark", { conf: text("\uFEFF" + JSON.stringify(good)) }, [6]],
+        ["bridge names a link that is not a bridge", { conf: withGood({ bridge: "lo" }) }, [7]],
+        ["runtimeConfig.mac multicast", {
+          conf: withGood({ runtimeConfig: { mac: "01:00:5e:00:00:01" } }),
+        }, [7]],
+        ["runtimeConfig.mac all zero", {
+          conf: withGood({ runtimeConfig: { mac: "00:00:00:00:00:00" } }),
+        }, [7]],
       ];
       const envCases: Case[] = [
         ["CNI_COMMAND unknown", { env: { CNI_COMMAND: "BOOM" } }, [4]],
@@ -238,6 +246,7 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         ["CNI_IFNAME empty", { ifName: "", env: { CNI_IFNAME: "" } }, [4]],
         ["CNI_IFNAME ..", { ifName: ".." }, [4]],
         ["CNI_IFNAME with space", { ifName: "a b" }, [4]],
+        ["CNI_IFNAME with a control character", { ifName: "a\x01b" }, [4]],
         ["CNI_CONTAINERID empty", { env: { CNI_CONTAINERID: "" } }, [4]],
         ["CNI_CONTAINERID with /", { containerId: "a/b" }, [4]],
         ["CNI_CONTAINERID ..", { containerId: ".." }, [4]],
@@ -256,6 +265,9 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         ["CNI_ARGS a=b=c", { cniArgs: "IgnoreUnknown=1;a=b=c" }, [4]],
         ["CNI_ARGS huge garbage", { cniArgs: "x".repeat(100_000) }, [4]],
         ["CNI_ARGS IP garbage", { cniArgs: "IP=10.0.0.1.1" }, [4]],
+        ["CNI_ARGS MAC broadcast", { cniArgs: "MAC=ff:ff:ff:ff:ff:ff" }, [4]],
+        ["CNI_ARGS MAC multicast", { cniArgs: "MAC=01:00:5e:00:00:01" }, [4]],
+        ["CNI_ARGS __proto__", { cniArgs: "__proto__=x" }, [4]],
         ["CNI_ARGS IP outside the range", { cniArgs: "IP=192.0.2.1" }, [7, 100]],
       ];
       const base: CallOptions = {
