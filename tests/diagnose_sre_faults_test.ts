@@ -77,7 +77,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour and duplicate node IP, ...) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, ...) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -85,6 +85,8 @@ Deno.test({
     withLab("dsre", { backend: "vxlan", nodes: 2, podsPerNode: 2, leaseTtl: 120 }, async (lab) => {
       const node = (n: string) => lab.plan.nodes.find((x) => x.name === n)!;
       const ns = (n: string) => node(n).netns;
+      const subnet = (n: string): string =>
+        JSON.parse(Deno.readTextFileSync(node(n).leaseFile)).subnet;
       const pod = (p: string) => lab.state.pods.find((x) => x.name === p)!;
       const pid = (n: string) => lab.state.daemons.find((d) => d.node === n)!.pid;
       const stop = (n: string) => Deno.kill(pid(n), "SIGSTOP");
@@ -168,6 +170,113 @@ Deno.test({
           assertStringIncludes(c.summary, "duplicate address");
         },
         () => inNs("n2", "ip", "addr", "del", node("n1").cidr, "dev", "eth0"),
+      );
+      /** A pod's routes as `ip route` lines, to put back exactly. */
+      const podRoutes = async (p: string): Promise<string[]> =>
+        (await sh("ip", "-n", pod(p).netns, "route", "show")).trim().split("\n")
+          .filter((l) => !l.includes("proto kernel"));
+      const putRoutes = async (p: string, lines: string[]) => {
+        for (const l of lines) {
+          await sh("ip", "-n", pod(p).netns, "route", "replace", ...l.trim().split(/\s+/));
+        }
+      };
+      const gw1 = (await podRoutes("n1-p1")).find((l) => l.startsWith("default"))!.split(" ")[2]!;
+      const p1 = pod("n1-p1").ip!;
+      const prefix = subnet("n1").split("/")[1]!;
+
+      {
+        const saved = await podRoutes("n1-p1");
+        await fault(
+          "pod: n1-p1's eth0 address narrowed to /32 on a bridge -> pod.default_route gives the prefix and the route back (not read as a routed pod)",
+          async () => {
+            // Deleting the /24 first takes the routes through its gateway with it.
+            const addr = (op: string, len: string) =>
+              sh("ip", "-n", pod("n1-p1").netns, "addr", op, `${p1}/${len}`, "dev", "eth0");
+            await addr("del", prefix);
+            await addr("add", "32");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.default_route",
+              node: "n1",
+              evidence: `${p1}/32`,
+              fix: `ip netns exec ${pod("n1-p1").netns} ip addr del ${p1}/32 dev eth0 && ` +
+                `ip netns exec ${pod("n1-p1").netns} ip addr add ${p1}/${prefix} dev eth0 && ` +
+                `ip netns exec ${pod("n1-p1").netns} ip route add default via ${gw1} dev eth0`,
+            });
+            assertStringIncludes(c.summary, "not on-link");
+            assert(!r.checks.some((x) => x.status === "fail" && x.id === "pod.host"), show(r));
+          },
+          async () => {
+            await runCommand([
+              "ip",
+              "-n",
+              pod("n1-p1").netns,
+              "addr",
+              "del",
+              `${p1}/32`,
+              "dev",
+              "eth0",
+            ]);
+            await runCommand([
+              "ip",
+              "-n",
+              pod("n1-p1").netns,
+              "addr",
+              "add",
+              `${p1}/${prefix}`,
+              "dev",
+              "eth0",
+            ]);
+            await putRoutes("n1-p1", saved);
+          },
+        );
+      }
+
+      {
+        const saved = await podRoutes("n1-p1");
+        await fault(
+          "pod: n1-p1 lost its default and cluster routes -> pod.default_route adds the default route via the bridge",
+          async () => {
+            for (const l of saved) {
+              await sh(
+                "ip",
+                "-n",
+                pod("n1-p1").netns,
+                "route",
+                "del",
+                ...l.split(/\s+/).slice(0, 1),
+              );
+            }
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "pod.default_route",
+              node: "n1",
+              evidence: "defaultRoute=none",
+              fix: `ip netns exec ${pod("n1-p1").netns} ip route add default via ${gw1} dev eth0`,
+            });
+          },
+          () => putRoutes("n1-p1", saved),
+        );
+      }
+
+      await fault(
+        "pod: n1-p1 routes n2's subnet via pod n1-p2 -> pod.host fixes the pod's route, not the bridge's address",
+        () =>
+          sh("ip", "-n", pod("n1-p1").netns, "route", "add", subnet("n2"), "via", pod("n1-p2").ip!),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.host",
+            node: "n1",
+            evidence: `podRoute=${subnet("n2")} via ${pod("n1-p2").ip}`,
+            fix: `ip netns exec ${pod("n1-p1").netns} ip route replace ${
+              subnet("n2")
+            } via ${gw1} dev eth0`,
+          });
+          assertStringIncludes(c.summary, "another address of the pod subnet");
+        },
+        () => sh("ip", "-n", pod("n1-p1").netns, "route", "del", subnet("n2")),
       );
       void stop, cont;
     }),

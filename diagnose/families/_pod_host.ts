@@ -11,8 +11,9 @@ import type { Link } from "../../net/types.ts";
 import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
-import { nsExec } from "../path.ts";
-import { noArp } from "../kernel.ts";
+import { nsExec, nsPrefix } from "../path.ts";
+import { addrOf, noArp } from "../kernel.ts";
+import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 
@@ -102,6 +103,7 @@ function bridgeArpCheck(
  * the pods' gateway (the next hop of the pod's route for the flow).
  */
 function bridgedHost(
+  d: Diagnosis,
   node: NodeView,
   host: Link,
   e: Endpoint,
@@ -134,24 +136,76 @@ function bridgedHost(
   const arp = bridgeArpCheck(node, bridge, e, ev);
   if (arp) return arp;
   if (gateway && node.facts.gatewayOnBridge !== false) {
-    const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
-    if (!held.some((x) => x.cidr.split("/")[0] === gateway.ip)) {
-      return fail(
-        "pod.host",
-        node.name,
-        `bridge ${bridge.name} on ${node.name} does not hold the pods' gateway ${gateway.ip}`,
-        {
-          evidence: { ...ev, bridgeAddresses: held.map((x) => x.cidr), podGateway: gateway.ip },
-          fix: `${nsExec(node)}ip addr add ${gateway.ip}/${gateway.prefix} dev ${bridge.name}`,
-        },
-      );
-    }
+    const missing = gatewayCheck(d, node, bridge, e, ev, gateway);
+    if (missing) return missing;
   }
   const route = nodeRouteToPod(node, bridge, e);
   if (route) return route;
   return pass("pod.host", node.name, `host veth ${host.name} is up on ${bridge.name}`, {
     evidence: ev,
   });
+}
+
+/**
+ * The gateway pod `e` routes the flow through is not an address of the bridge. When the bridge
+ * holds the node subnet's gateway (its first address, what IPAM hands out) and the pod's next hop
+ * is another address of that subnet (another pod's, or no one's), the pod's route is wrong: it
+ * goes back to the bridge. Otherwise the bridge lost the gateway address the pods use.
+ */
+function gatewayCheck(
+  d: Diagnosis,
+  node: NodeView,
+  bridge: Link,
+  e: Endpoint,
+  ev: Record<string, unknown>,
+  gateway: PodGateway,
+): CheckResult | undefined {
+  const k = node.kernel!;
+  const held = k.addrs().filter((x) => x.index === bridge.index && x.family === 4);
+  if (held.some((x) => addrOf(x.cidr) === gateway.ip)) return undefined;
+  const evidence = { ...ev, bridgeAddresses: held.map((x) => x.cidr), podGateway: gateway.ip };
+  const first = node.lease ? firstHost(node.lease.subnet) : undefined;
+  const own = held.find((x) =>
+    addrOf(x.cidr) === first && inCidr(ipv4Number(gateway.ip) ?? 0, x.cidr)
+  );
+  const route = own ? podRouteVia(d, e, gateway.ip) : undefined;
+  if (own && route) {
+    const pod = `pod ${e.podName ?? e.ip}`;
+    return fail(
+      "pod.host",
+      node.name,
+      `${pod} routes ${route} via ${gateway.ip}, not via its gateway ${first} (${bridge.name} on ${node.name}): ${gateway.ip} is another address of the pod subnet (another pod's, or no one's), which does not route for it`,
+      {
+        evidence: { ...evidence, podRoute: `${route} via ${gateway.ip}` },
+        fix: `${nsPrefix(e.netns)}ip route replace ${route} via ${first} dev eth0`,
+      },
+    );
+  }
+  return fail(
+    "pod.host",
+    node.name,
+    `bridge ${bridge.name} on ${node.name} does not hold the pods' gateway ${gateway.ip}`,
+    {
+      evidence,
+      fix: `${nsExec(node)}ip addr add ${gateway.ip}/${gateway.prefix} dev ${bridge.name}`,
+    },
+  );
+}
+
+/** The first host address of an IPv4 subnet ("10.244.2.0/24" -> "10.244.2.1"). */
+function firstHost(subnet: string): string | undefined {
+  const n = ipv4Number(addrOf(subnet));
+  if (n === undefined) return undefined;
+  const v = n + 1;
+  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join(".");
+}
+
+/** The destination of pod `e`'s most specific route via `gw` (main table), e.g. "default". */
+function podRouteVia(d: Diagnosis, e: Endpoint, gw: string): string | undefined {
+  const r = podKernel(d, e)?.routes().filter((x) =>
+    x.family === 4 && x.table === 254 && x.gateway === gw
+  ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  return r ? (r.dst === "0.0.0.0/0" ? "default" : r.dst) : undefined;
 }
 
 /**
@@ -288,7 +342,7 @@ export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[
   }
   return [
     podModeOf(d, e) === "bridge"
-      ? bridgedHost(node, host, e, ev, podGatewayTo(d, e, peer.ip))
+      ? bridgedHost(d, node, host, e, ev, podGatewayTo(d, e, peer.ip))
       : routedHost(node, host, e.ip, ev),
   ];
 }
@@ -332,5 +386,8 @@ export function borrowedBridgeMac(node: NodeView): CheckResult | undefined {
  * not from the host veth, so a veth that fell off its bridge is not taken for a routed pod.
  */
 export function podModeOf(d: Diagnosis, e: Endpoint): PodMode {
-  return podPrefixLen(d, e) === 32 ? "routed" : "bridge";
+  if (podPrefixLen(d, e) !== 32) return "bridge";
+  // A /32 on a port of the node's bridge is a bridged pod whose address lost its prefix.
+  const host = hostVethOf(d, e), bridge = e.node?.kernel?.link(e.node.facts.bridge);
+  return host && bridge && host.masterIndex === bridge.index ? "bridge" : "routed";
 }

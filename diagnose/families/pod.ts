@@ -17,7 +17,7 @@ import type { Family } from "../family.ts";
 import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
-import { defaultRouteOf, peerOf, podKernel, podRoute } from "./_pod_kernel.ts";
+import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
@@ -80,6 +80,38 @@ function eth0Check(
 }
 
 /**
+ * How a bridged pod gets its route back: a default route via the bridge's address (the gateway
+ * IPAM gives it), after its eth0 address gets the bridge's prefix back when it lost it (a /32
+ * has no on-link route to the gateway). Other pods: recreate them.
+ */
+function routeBack(d: Diagnosis, e: Endpoint): { why: string; fix: string } {
+  const recreate = {
+    why: "",
+    fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
+  };
+  const node = e.node, k = node?.kernel, bridge = k?.link(node!.facts.bridge);
+  if (!k || !bridge || node!.facts.gatewayOnBridge === false || podModeOf(d, e) !== "bridge") {
+    return recreate;
+  }
+  const gw = k.addrs().find((a) =>
+    a.index === bridge.index && a.family === 4 && inCidr(ipv4Number(e.ip) ?? 0, a.cidr)
+  );
+  if (!gw) return recreate;
+  const [gwIp, len] = gw.cidr.split("/") as [string, string];
+  const ns = nsPrefix(e.netns), have = podPrefixLen(d, e);
+  const route = `${ns}ip route add default via ${gwIp} dev eth0`;
+  if (have !== undefined && String(have) !== len) {
+    return {
+      why:
+        `: its eth0 holds ${e.ip}/${have}, not /${len} like ${bridge.name}'s ${gw.cidr}, so its gateway ${gwIp} is not on-link`,
+      fix:
+        `${ns}ip addr del ${e.ip}/${have} dev eth0 && ${ns}ip addr add ${e.ip}/${len} dev eth0 && ${route}`,
+    };
+  }
+  return { why: "", fix: route };
+}
+
+/**
  * pod.default_route: the pod routes the flow's peer (a FIB lookup inside the pod), and has a
  * default route; in bridge mode a default gateway nothing on the bridge holds is a warning when
  * the flow itself goes another way (pod.host fails when the flow's own gateway is missing).
@@ -94,10 +126,16 @@ function defaultRouteCheck(
   const pod = `pod ${e.podName ?? e.ip}`;
   const toPeer = podRoute(d, e, peer.ip);
   if (toPeer && !toPeer.ok) {
-    return fail("pod.default_route", label, `${pod} has no route to ${peer.ip} (${toPeer.code})`, {
-      evidence: { ...ev, lookup: `ip route get ${peer.ip}: ${toPeer.message}` },
-      fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
-    });
+    const back = routeBack(d, e);
+    return fail(
+      "pod.default_route",
+      label,
+      `${pod} has no route to ${peer.ip} (${toPeer.code})${back.why}`,
+      {
+        evidence: { ...ev, lookup: `ip route get ${peer.ip}: ${toPeer.message}` },
+        fix: back.fix,
+      },
+    );
   }
   const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
   if (toPeer?.ok && eth0 && toPeer.route.oif !== eth0.index && peer.ip !== e.ip) {
@@ -131,9 +169,10 @@ function defaultRouteCheck(
   }
   const def = defaultRouteOf(pk);
   if (!def) {
-    return fail("pod.default_route", label, `${pod} has no default route`, {
+    const back = routeBack(d, e);
+    return fail("pod.default_route", label, `${pod} has no default route${back.why}`, {
       evidence: ev,
-      fix: "delete and recreate the pod (isDefaultGateway in the CNI config gives it one)",
+      fix: back.fix,
     });
   }
   const node = e.node!, k = node.kernel!, bridge = k.link(node.facts.bridge);
