@@ -525,7 +525,7 @@ function nextHopOf(msg: UpdateMessage): string | undefined {
   return undefined;
 }
 
-/** A route's attributes as a reflector passes them on (RFC 4456 §8). */
+/** A route's attributes as a reflector passes them on (RFC 4456 §8, RFC 4271 §5's Partial bit). */
 function reflected(r: RibRoute, clusterId: string): PathAttribute[] {
   const attributes: PathAttribute[] = [
     { type: "origin", value: r.origin },
@@ -535,6 +535,12 @@ function reflected(r: RibRoute, clusterId: string): PathAttribute[] {
   attributes.push({ type: "med", value: r.med }, { type: "local-pref", value: r.localPref });
   attributes.push({ type: "originator-id", id: r.originatorId ?? r.peerRouterId });
   attributes.push({ type: "cluster-list", ids: [clusterId, ...r.clusterList] });
-  attributes.push(...r.passThrough);
+  // RFC 4271 §5: an optional transitive attribute this speaker does not interpret (communities,
+  // ...) is passed on with the Partial bit set.
+  for (const a of r.passThrough) {
+    attributes.push(
+      a.type === "other" && (a.flags & 0xc0) === 0xc0 ? { ...a, flags: a.flags | 0x20 } : a,
+    );
+  }
   return attributes;
 }

@@ -217,7 +217,8 @@ Deno.test("a route reflector passes iBGP routes on with ORIGINATOR_ID and CLUSTE
     [
       { type: "originator-id", id: "10.0.0.2" },
       { type: "cluster-list", ids: ["1.0.0.1"] },
-      { type: "other", code: 8, flags: 0xc0, data: Uint8Array.of(0, 1, 0, 2) },
+      // Communities, not interpreted here: passed on with the Partial bit (RFC 4271 §5).
+      { type: "other", code: 8, flags: 0xe0, data: Uint8Array.of(0, 1, 0, 2) },
     ],
   );
   assertEquals(rib.exportTo(a, { 4: "10.0.0.1" }).has("10.244.2.0/24"), false);

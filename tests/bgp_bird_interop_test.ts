@@ -1,0 +1,187 @@
+/**
+ * Integration (root): skein's BGP speaker with BIRD 2 beyond the basics of bgp_speaker_test.ts:
+ * BIRD's communities, large communities, MED and LOCAL_PREF (iBGP) reach skein's RIB and are
+ * reflected on; BIRD's `hold time 3` is negotiated and the session holds; BIRD withdrawing
+ * everything empties skein's RIB without a reset; BIRD killed and started again (graceful restart,
+ * RFC 4724): skein keeps its routes, stale, until BIRD's End-of-RIB sweeps the one it no longer has.
+ */
+import { assert, assertEquals } from "../testing/assert.ts";
+import { Speaker, type SpeakerOptions } from "../backends/bgp/speaker.ts";
+import { type Bird, haveBird, startBird } from "./_bird.ts";
+import { ip } from "./net_oracle.ts";
+import { withNamespaces } from "./_netns.ts";
+
+const PORT = 20000 + Math.floor(Math.random() * 20000);
+
+function link(ns: Record<string, string>): void {
+  ip(ns.node!, "link", "set", "lo", "up");
+  ip(ns.tor!, "link", "set", "lo", "up");
+  ip(ns.node!, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", ns.tor!);
+  ip(ns.node!, "addr", "add", "192.168.77.1/24", "dev", "eth0");
+  ip(ns.tor!, "addr", "add", "192.168.77.254/24", "dev", "eth0");
+  ip(ns.node!, "link", "set", "eth0", "up");
+  ip(ns.tor!, "link", "set", "eth0", "up");
+}
+
+/** BIRD in AS 64512 (iBGP with skein) exporting its static routes with rich attributes. */
+function torConfig(routes = ["10.50.0.0/16", "10.51.1.0/24"], extra = ""): string {
+  return `router id 192.168.77.254;
+protocol device {}
+protocol static s1 { ipv4; ${routes.map((r) => `route ${r} blackhole;`).join(" ")} }
+protocol bgp node1 {
+  local 192.168.77.254 port ${PORT} as 64512;
+  neighbor 192.168.77.1 port ${PORT} as 64512;
+  hold time 3;
+  connect retry time 1;
+  error wait time 1, 2;
+  graceful restart on;
+  ipv4 {
+    import all;
+    export filter {
+      if source != RTS_STATIC then reject;
+      bgp_med = 50;
+      bgp_local_pref = 300;
+      bgp_community.add((65000, 1));
+      bgp_large_community.add((65000, 1, 2));
+      accept;
+    };
+  };
+}
+${extra}`;
+}
+
+function speakerOpts(netns: string, over: Partial<SpeakerOptions> = {}): SpeakerOptions {
+  return {
+    netns,
+    localAs: 64512,
+    routerId: "192.168.77.1",
+    port: PORT,
+    holdTime: 9,
+    gracefulRestart: { restartTime: 60 },
+    families: [1],
+    connectRetryMs: 1000,
+    idleHoldMs: 300,
+    ...over,
+  };
+}
+
+const TOR = {
+  address: "192.168.77.254",
+  asNumber: 64512,
+  policy: { import: true, export: true },
+  source: "config" as const,
+};
+
+async function until<T>(what: string, f: () => T | undefined, timeoutMs = 20000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+Deno.test({
+  name:
+    "BIRD's communities, large communities, MED and LOCAL_PREF reach the RIB; hold time 3 holds; BIRD withdrawing all empties the RIB, no reset",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns);
+      const bird = await startBird({ netns: ns.tor!, config: torConfig() });
+      const sp = new Speaker(speakerOpts(ns.node!));
+      try {
+        sp.setPeers([TOR]);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        const r = await until("BIRD's 10.50.0.0/16", () => sp.rib.best("10.50.0.0/16"));
+        assertEquals([r.med, r.localPref, r.ebgp, r.nextHop], [50, 300, false, "192.168.77.254"]);
+        const kept = Object.fromEntries(
+          r.passThrough.flatMap((a) => a.type === "other" ? [[a.code, hex(a.data)]] : []),
+        );
+        assertEquals(kept[8], "fde80001", "COMMUNITIES (65000,1) kept for reflection");
+        assertEquals(kept[32], "0000fde80000000100000002", "LARGE_COMMUNITY (65000,1,2) kept");
+        await bird.waitFor("show protocols all node1", /Hold timer:\s+[\d.]+\/3\b/);
+        // Keepalives every second: the session outlives several hold times.
+        const end = Date.now() + 7000;
+        while (Date.now() < end) {
+          assertEquals(sp.status()[0]?.state, "Established", "the hold-3 session dropped");
+          await new Promise((res) => setTimeout(res, 100));
+        }
+        assertEquals(sp.status()[0]?.lastNotification, undefined);
+        await bird.birdc("disable", "s1");
+        await until("every BIRD route withdrawn", () => sp.routes().length === 0 || undefined);
+        assertEquals(sp.status()[0]?.state, "Established");
+        await bird.birdc("enable", "s1");
+        await until("BIRD's routes back", () => sp.routes().length === 2 || undefined);
+        assertEquals(sp.status()[0]?.lastNotification, undefined, "no reset all along");
+      } finally {
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
+
+async function killBird(bird: Bird): Promise<void> {
+  const pid = Number((await Deno.readTextFile(`${bird.dir}/bird.pid`)).trim());
+  Deno.kill(pid, "SIGKILL");
+}
+
+Deno.test({
+  name:
+    "BIRD killed and started again (graceful restart): its routes stay, stale, and only the one it no longer has goes at its End-of-RIB",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns);
+      let bird = await startBird({ netns: ns.tor!, config: torConfig() });
+      const sp = new Speaker(speakerOpts(ns.node!));
+      let watching = false;
+      let missing = 0;
+      let watch = Promise.resolve();
+      try {
+        sp.setPeers([TOR]);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        await until("BIRD's two routes", () => sp.routes().length === 2 || undefined);
+        await until("converged", () => sp.converged || undefined);
+        watching = true;
+        watch = (async () => {
+          while (watching) {
+            if (!sp.rib.best("10.50.0.0/16")) missing++;
+            await new Promise((res) => setTimeout(res, 10));
+          }
+        })();
+        await killBird(bird);
+        await until("the session down", () => sp.status()[0]?.state !== "Established" || undefined);
+        assertEquals(sp.routes().map((r) => [r.prefix, r.stale]).sort(), [
+          ["10.50.0.0/16", true],
+          ["10.51.1.0/24", true],
+        ]);
+        assert(sp.status()[0]?.restarting, "status() says the peer is restarting");
+        await bird.stop();
+        bird = await startBird({ netns: ns.tor!, config: torConfig(["10.50.0.0/16"]) });
+        await until(
+          "BIRD's End-of-RIB: the stale route it no longer has swept",
+          () => sp.routes().length === 1 && !sp.routes()[0]!.stale || undefined,
+        );
+        assertEquals(sp.routes()[0]?.prefix, "10.50.0.0/16");
+        assertEquals(sp.status()[0]?.restarting, false);
+        watching = false;
+        await watch;
+        assertEquals(missing, 0, "10.50.0.0/16 went missing while BIRD restarted");
+        // iBGP: BIRD resolves the next hop recursively (no IGP here), so only its presence counts.
+        await bird.waitFor("show route 10.244.1.0/24", /10\.244\.1\.0\/24\s.*\[node1 /);
+      } finally {
+        watching = false;
+        await watch;
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
