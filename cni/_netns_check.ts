@@ -24,8 +24,23 @@ function isPluginNetns(path: string, hostNetns: string | undefined): boolean {
 }
 
 /**
+ * True when `path` is the network namespace of PID 1: the node's root namespace, which is never
+ * a pod's. A plugin running in another namespace (a lab node, a test) must not wire, or on DEL
+ * take down, the machine's own interfaces because CNI_NETNS says /proc/1/ns/net.
+ */
+function isInitNetns(path: string): boolean {
+  try {
+    const a = Deno.statSync(path);
+    const b = Deno.statSync("/proc/1/ns/net");
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Throws CniError code 4 (naming CNI_NETNS) when the path does not exist or is the plugin's
- * own network namespace (configuring the host as if it were a pod). `path` is how this process
+ * own network namespace or PID 1's (configuring the host as if it were a pod). `path` is how this process
  * reaches CNI_NETNS, `shown` the variable's value for messages (they differ in the daemon);
  * `hostNetns` the namespace the plugin runs in when it is not this process's.
  */
@@ -51,6 +66,12 @@ export function assertPodNetns(path: string, hostNetns?: string, shown = path): 
       `CNI_NETNS "${shown}" is the namespace the plugin runs in`,
     );
   }
+  if (isInitNetns(path)) {
+    throw fail(
+      `CNI_NETNS "${shown}" is the node's root network namespace`,
+      "CNI_NETNS: the network namespace of PID 1 is never a pod's",
+    );
+  }
   // A regular file, a directory or another kind of namespace (mnt, pid): setns refuses it.
   // Entering and leaving costs two syscalls and turns a late "Cannot enter" (code 100) into
   // the runtime's error (code 4) before anything is touched.
@@ -66,10 +87,11 @@ export function assertPodNetns(path: string, hostNetns?: string, shown = path): 
 
 /**
  * True when DEL may touch the pod side through `path`: an absolute path that exists and is not
- * the plugin's own namespace. DEL tolerates a vanished namespace; a relative path (which
+ * the plugin's own namespace nor PID 1's. DEL tolerates a vanished namespace; a relative path (which
  * net/ would read as a name under /run/netns) or the host's own namespace (where CNI_IFNAME
  * could name the host's uplink, or "lo" in loopback mode) is never entered.
  */
 export function podNetnsUsable(path: string, hostNetns?: string): boolean {
-  return path.startsWith("/") && netnsExists(path) && !isPluginNetns(path, hostNetns);
+  return path.startsWith("/") && netnsExists(path) && !isPluginNetns(path, hostNetns) &&
+    !isInitNetns(path);
 }

@@ -100,8 +100,15 @@ export function validateContainerId(id: string): void {
   }
 }
 
-const IFNAME_WHY: Record<IfnameProblem | "control", string> = {
+/**
+ * Names the kernel refuses for a new device with EINVAL: its per-device sysctl directories
+ * (net.ipv4.conf.all, .default) would clash.
+ */
+const RESERVED = new Set(["all", "default"]);
+
+const IFNAME_WHY: Record<IfnameProblem | "control" | "reserved", string> = {
   "control": "interface name contains control characters",
+  "reserved": 'interface names "all" and "default" are reserved by the kernel',
   "empty": "interface name is empty",
   "too-long": "interface name is too long (at most 15 bytes)",
   "dot": "interface name is . or ..",
@@ -110,12 +117,14 @@ const IFNAME_WHY: Record<IfnameProblem | "control", string> = {
 
 /**
  * Linux interface names (the kernel's rule, net/nl/ifname.ts): 1-15 bytes, not "." or "..",
- * no "/", ":" or whitespace; and, unlike the kernel, no control characters: the name is
- * written into IPAM reservation files, which hold one name per line. Throws code 4.
+ * no "/", ":" or whitespace, not "all" or "default" (the kernel refuses those with EINVAL when
+ * the device is created, after IPAM); and, unlike the kernel, no control characters: the name
+ * is written into IPAM reservation files, which hold one name per line. Throws code 4.
  */
 export function validateIfName(name: string): void {
-  // deno-lint-ignore no-control-regex
-  const problem = /[\x00-\x1f\x7f]/.test(name) ? "control" : ifnameProblem(name);
+  const problem = ifnameProblem(name) ??
+    // deno-lint-ignore no-control-regex
+    (/[\x00-\x1f\x7f]/.test(name) ? "control" : RESERVED.has(name) ? "reserved" : undefined);
   if (problem) {
     throw new CniError(
       CniCode.InvalidEnv,

@@ -56,7 +56,21 @@ Deno.test("readCmdArgs() rejects an unknown command and bad ids with code 4", ()
 Deno.test("validateIfName() follows the kernel's rules", () => {
   validateIfName("eth0");
   validateIfName("net1.100");
-  for (const bad of ["", ".", "..", "a/b", "a:b", "a b", "abcdefghijklmnop", "a\x01b", "a\x7f"]) {
+  for (
+    const bad of [
+      "",
+      ".",
+      "..",
+      "a/b",
+      "a:b",
+      "a b",
+      "abcdefghijklmnop",
+      "a\x01b",
+      "a\x7f",
+      "all",
+      "default",
+    ]
+  ) {
     assertThrows(() => validateIfName(bad), CniError);
   }
 });

@@ -65,16 +65,14 @@ function familiesOf(ips: readonly ResultIp[]): Set<4 | 6> {
 
 /**
  * Creates the veth pair: host end `hostName` here, peer `ifName` directly in the pod namespace.
- * (runCni's ADD has already refused a pod that has `ifName`, before IPAM.)
+ * (runCni's ADD has already refused a pod that has `ifName`, and a host veth of that name,
+ * before IPAM; one created meanwhile fails the call with EEXIST.)
  */
 function createVeth(
   o: WireOptions,
   opts: { master?: Link; up: boolean },
 ): { hostLink: Link; podLink: Link } {
   const hostName = hostVethName(o.containerId, o.ifName);
-  // The name is derived from the attachment, so an existing link is a leftover of an earlier
-  // ADD of this very attachment (a crash or a lost DEL): replace it.
-  step(`cannot remove stale host veth ${hostName}`, () => linkDelIfExists(o.host, hostName));
   const hostLink = step(
     `cannot create veth ${hostName} <-> ${o.ifName} in ${o.netns}`,
     () =>

@@ -36,6 +36,7 @@ import { assertBridgeUsable, wireBridge, wireLoopback, wireRouted } from "./mode
 import { hostVethName, isHostVethName } from "../node/veth_name.ts";
 import { linkDelIfExists, linkDelIfExistsAsync, linkDelUnregistered, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
+import { isOtherNetworksVeth } from "./_veth_owner.ts";
 
 mark("plugin modules loaded");
 
@@ -177,16 +178,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   mark("host handle open");
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: call.podNetns }));
   mark("pod handle open");
-  if (pod.linkFind(args.ifName)) {
-    // Checked before IPAM: rolling back a fresh allocation for this same attachment would
-    // release the address the existing interface is using.
-    throw new CniError(
-      CniCode.Internal,
-      `container interface ${args.ifName} already exists`,
-      `netns ${args.netns} already has a link named ${args.ifName}; DEL the attachment first`,
-    );
-  }
-  if (conf.mode === "bridge") assertBridgeUsable(host, conf.bridge);
+  assertAttachable(call, host, pod);
   const undo: (() => void | Promise<void>)[] = [];
   try {
     const { result: ipam, hints } = await ipamAddFor(call);
@@ -232,6 +224,37 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   }
 }
 
+/**
+ * ADD's checks before IPAM reserves anything (so a refusal changes nothing): the pod has no
+ * link named CNI_IFNAME, the host no veth named after the attachment, and in bridge mode the
+ * "bridge" name is free or a bridge.
+ */
+function assertAttachable(call: IpamCall, host: NetHandle, pod: NetHandle): void {
+  const { conf, args } = call;
+  if (pod.linkFind(args.ifName)) {
+    // Rolling back a fresh allocation for this same attachment would release the address the
+    // existing interface is using.
+    throw new CniError(
+      CniCode.Internal,
+      `container interface ${args.ifName} already exists`,
+      `netns ${args.netns} already has a link named ${args.ifName}; DEL the attachment first`,
+    );
+  }
+  const hostName = hostVethName(args.containerId, args.ifName);
+  if (host.linkFind(hostName)) {
+    // Its peer lives on in some namespace (a veth pair goes with its namespace): another
+    // network's attachment of this container id and ifname, or one never deleted. Replacing
+    // it would take that pod's interface away.
+    throw new CniError(
+      CniCode.Internal,
+      `host veth ${hostName} already exists`,
+      `container ${args.containerId} interface ${args.ifName} is already attached (another ` +
+        "network, or another namespace); DEL that attachment first",
+    );
+  }
+  if (conf.mode === "bridge") assertBridgeUsable(host, conf.bridge);
+}
+
 /** openHandle() options for the namespace the plugin runs in. */
 function hostOf(call: IpamCall): { netns?: string } {
   return call.hostNetns === undefined ? {} : { netns: call.hostNetns };
@@ -268,9 +291,13 @@ async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   let hostDel: Promise<unknown>;
   try {
     host = openHandle(hostOf(call));
-    hostDel = ctx.longLived
+    const link = host.linkFind(hostName);
+    // Another network's attachment of this container id and ifname has the same host veth name.
+    hostDel = !link || isOtherNetworksVeth(host, link, conf)
+      ? Promise.resolve(false)
+      : ctx.longLived
       ? linkDelUnregistered(host, hostName)
-      : linkDelIfExistsAsync(host, hostName);
+      : linkDelIfExistsAsync(host, link.index);
   } catch (e) {
     hostDel = Promise.reject(e);
   }

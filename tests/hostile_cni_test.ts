@@ -247,6 +247,8 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         ["CNI_IFNAME ..", { ifName: ".." }, [4]],
         ["CNI_IFNAME with space", { ifName: "a b" }, [4]],
         ["CNI_IFNAME with a control character", { ifName: "a\x01b" }, [4]],
+        ["CNI_IFNAME all (the kernel refuses it)", { ifName: "all" }, [4]],
+        ["CNI_IFNAME default (the kernel refuses it)", { ifName: "default" }, [4]],
         ["CNI_CONTAINERID empty", { env: { CNI_CONTAINERID: "" } }, [4]],
         ["CNI_CONTAINERID with /", { containerId: "a/b" }, [4]],
         ["CNI_CONTAINERID ..", { containerId: ".." }, [4]],
@@ -260,6 +262,14 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
         ["CNI_NETNS the host's own (path)", { netns: host }, [4]],
         ["CNI_NETNS the host's own (/proc/self)", { netns: "/proc/self/ns/net" }, [4]],
         ["CNI_NETNS not a net namespace", { netns: "/proc/self/ns/mnt" }, [4]],
+        // ifname lo: an old plugin that took PID 1's namespace for a pod stopped at "lo exists".
+        ["CNI_NETNS PID 1's (the root namespace)", { netns: "/proc/1/ns/net", ifName: "lo" }, [4]],
+        ["CHECK with CNI_NETNS PID 1's", {
+          command: "CHECK",
+          conf: withGood({ prevResult: live }),
+          netns: "/proc/1/ns/net",
+          ifName: "lo",
+        }, [4]],
         ["CNI_ARGS =", { cniArgs: "=" }, [4]],
         ["CNI_ARGS ;;", { cniArgs: ";;" }, [4]],
         ["CNI_ARGS a=b=c", { cniArgs: "IgnoreUnknown=1;a=b=c" }, [4]],

@@ -1,0 +1,56 @@
+/**
+ * Two networks, one container id and ifname: the host veth name is derived from (container id,
+ * ifname) alone, so the second network's ADD must fail without touching the first network's
+ * attachment, and the runtime's DEL that follows the failed ADD must leave it alone too.
+ */
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import { withNamespaces } from "./_netns.ts";
+import { callOk, callPlugin, inNs, links, reservations } from "./_cni.ts";
+
+Deno.test("ADD of a container id and ifname already attached on another network fails and changes nothing; its DEL leaves the other network's attachment", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "skein-clash-" });
+  try {
+    await withNamespaces(["host", "pa", "pb", "pr"], async (ns) => {
+      const host = ns.host!;
+      const net = (name: string, subnet: string, extra: Record<string, unknown>) => ({
+        cniVersion: "1.1.0",
+        name,
+        type: "skein",
+        isGateway: true,
+        ipam: { type: "skein", dataDir, subnet },
+        ...extra,
+      });
+      const a = net("clash-a", "10.251.3.0/24", { bridge: "clasha" });
+      const others = [
+        { conf: net("clash-b", "10.251.2.0/24", { bridge: "clashb" }), netns: ns.pb! },
+        { conf: net("clash-r", "10.251.1.0/24", { mode: "routed" }), netns: ns.pr! },
+      ];
+      const att = { containerId: "c1", ifName: "eth0", hostNs: host };
+      const live = await callOk({ ...att, command: "ADD", conf: a, netns: ns.pa! });
+      const state = () =>
+        JSON.stringify([
+          links(host).map((l) => [l.ifname, l.master, l.address]),
+          links(ns.pa!).map((l) => [l.ifname, l.address]),
+          inNs(ns.pa!, ["ip", "-j", "addr", "show", "dev", "eth0"]).replace(/_life_time":\d+/g, ""),
+          reservations(dataDir, "clash-a"),
+        ]);
+      const before = state();
+      for (const o of others) {
+        const r = await callPlugin({ ...att, command: "ADD", conf: o.conf, netns: o.netns });
+        assertEquals(r.code, 1, `${o.conf.name}: ${r.stdout}`);
+        assertStringIncludes(String(r.json?.msg), "already exists", r.stdout);
+        assertEquals(links(o.netns).map((l) => l.ifname), ["lo"], o.conf.name);
+        assertEquals(reservations(dataDir, o.conf.name), [], o.conf.name);
+        // What a runtime does after a failed ADD.
+        await callOk({ ...att, command: "DEL", conf: o.conf, netns: o.netns });
+        assertEquals(state(), before, `${o.conf.name}'s ADD and DEL changed clash-a's attachment`);
+        await callOk({ ...att, command: "CHECK", conf: { ...a, prevResult: live }, netns: ns.pa! });
+      }
+      await callOk({ ...att, command: "DEL", conf: a, netns: ns.pa! });
+      assertEquals(links(ns.pa!).map((l) => l.ifname), ["lo"]);
+      assert(!links(host).some((l) => l.ifname.startsWith("sk")), "clash-a's DEL left its veth");
+    });
+  } finally {
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
