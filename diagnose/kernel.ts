@@ -18,6 +18,7 @@ import {
   openHandle,
   type Route,
   type RouteGetResult,
+  type Rule,
   sysctlPath,
   type TcFilter,
   withNetns,
@@ -44,6 +45,7 @@ export class Kernel {
   #addrs?: Addr[];
   #routes?: Route[];
   #neighs?: Neigh[];
+  #rules?: Rule[];
   #fdbs?: Fdb[];
   #stats?: Map<number, LinkStats>;
   #sysctls = new Map<string, string | undefined>();
@@ -97,6 +99,11 @@ export class Kernel {
   /** `ip route show table all` (IPv4 and IPv6, no cache clones). */
   routes(): Route[] {
     return this.#routes ??= this.#h.routeList({ table: "all" });
+  }
+
+  /** `ip -4 rule show`, in preference order. */
+  rules(): Rule[] {
+    return this.#rules ??= this.#h.ruleList(4);
   }
 
   /** `ip neigh show` */

@@ -42,6 +42,7 @@ import {
   neighFromMessage,
   neighRequest,
 } from "./nl/neigh.ts";
+import { ruleDumpRequest, ruleFromMessage } from "./nl/rule.ts";
 import { NetlinkSocket } from "./socket.ts";
 import {
   tcFilterDumpRequest,
@@ -67,6 +68,7 @@ import type {
   RouteFilter,
   RouteGetResult,
   RouteOptions,
+  Rule,
   TcFilter,
   TcHook,
 } from "./types.ts";
@@ -520,6 +522,17 @@ export class Handle implements NetHandle {
     } finally {
       closeFd(fd);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Policy routing rules
+
+  /** `ip -4 rule show` (`family` 6: `ip -6 rule show`), in preference order. */
+  ruleList(family: 4 | 6 = 4): Rule[] {
+    return this.#sock.dump(
+      ruleDumpRequest(family === 6 ? C.AF_INET6 : C.AF_INET),
+      "Cannot list rules",
+    ).map(ruleFromMessage).sort((a, b) => a.priority - b.priority);
   }
 
   // -------------------------------------------------------------------------------------------

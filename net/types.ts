@@ -239,6 +239,33 @@ export interface AddrOptions {
   noprefixroute?: boolean;
 }
 
+/** A policy routing rule (`ip -j rule show`). */
+export interface Rule {
+  family: 4 | 6;
+  /** Its preference ("pref"): rules are tried in increasing order. */
+  priority: number;
+  /** "lookup", "goto", "nop", "blackhole", "unreachable", "prohibit" (FR_ACT_*). */
+  action: string;
+  /** The table a "lookup" rule sends the lookup to (254 main, 255 local, 253 default). */
+  table: number;
+  /** Source selector, "0.0.0.0/0" for any. */
+  src: string;
+  /** Destination selector, "0.0.0.0/0" for any. */
+  dst: string;
+  /** `not`: the selector is negated. */
+  invert: boolean;
+  tos?: number;
+  /** Input interface selector (`iif DEV`). */
+  iif?: string;
+  /** Output interface selector (`oif DEV`). */
+  oif?: string;
+  fwmark?: number;
+  ipProto?: number;
+  /** The rule a "goto" rule jumps to (its preference). */
+  goto?: number;
+  l3mdev?: number;
+}
+
 /** A route (`ip -j route show`). */
 export interface Route {
   family: 4 | 6;

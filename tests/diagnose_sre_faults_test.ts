@@ -77,7 +77,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, ...) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, ...) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -277,6 +277,33 @@ Deno.test({
           assertStringIncludes(c.summary, "another address of the pod subnet");
         },
         () => sh("ip", "-n", pod("n1-p1").netns, "route", "del", subnet("n2")),
+      );
+      await fault(
+        "route: a prohibit rule for n1-p1's traffic on n1 -> route.fib names the rule and deletes it",
+        () => inNs("n1", "ip", "rule", "add", "pref", "100", "from", p1, "prohibit"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.fib",
+            node: "n1",
+            evidence: `rule=100: from ${p1} prohibit`,
+            fix: `ip netns exec ${ns("n1")} ip rule del pref 100`,
+          });
+          assertStringIncludes(c.summary, "EACCES");
+        },
+        () => inNs("n1", "ip", "rule", "del", "pref", "100"),
+      );
+
+      await fault(
+        "route: n2's 'lookup main' rule deleted -> route.fib, pod.host and underlay.fib put it back",
+        () => inNs("n2", "ip", "rule", "del", "pref", "32766"),
+        (r) => {
+          const add = `ip netns exec ${ns("n2")} ip rule add pref 32766 lookup main`;
+          for (const id of ["route.fib", "pod.host", "underlay.fib"]) {
+            const c = expectCheck(r, { id, node: "n2", evidence: "", fix: add });
+            assertStringIncludes(c.summary, "main table");
+          }
+        },
+        () => inNs("n2", "ip", "rule", "add", "pref", "32766", "lookup", "main"),
       );
       void stop, cont;
     }),

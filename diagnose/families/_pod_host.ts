@@ -15,6 +15,7 @@ import { nsExec, nsPrefix } from "../path.ts";
 import { addrOf, noArp } from "../kernel.ts";
 import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
+import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
@@ -238,8 +239,11 @@ function nodeRouteToPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult 
     } (${a.route.type})`
     : a.message;
   const ns = nsExec(node);
+  const rule = connected && !a.ok ? ruleCause(k.rules(), routes, { dst: e.ip }) : undefined;
   const fix = override
     ? `${ns}ip route del ${routeText(flatOf(override, names))}  # after checking who added it`
+    : rule
+    ? ruleFix(ns, rule)
     : connected
     ? `${ns}ip rule show  # a policy rule sends ${e.ip} to another table`
     : own
@@ -255,6 +259,8 @@ function nodeRouteToPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult 
     }, not onto ${bridge.name}: ${
       override
         ? `${override.dst} overrides the bridge's route`
+        : rule
+        ? ruleWords(rule)
         : connected
         ? "something overrides the bridge's route"
         : "the route of the bridge's subnet is gone"

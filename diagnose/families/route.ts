@@ -13,6 +13,7 @@ import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { fibErrorMeaning } from "../kernel.ts";
+import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
 import {
   diffRoutes,
@@ -52,44 +53,64 @@ function forwardingKey(h: Hop): string {
     : "net.ipv4.ip_forward";
 }
 
+/** A lookup the kernel refused: the policy rule behind it, a discarding route, or the sysctl. */
+function refusedCheck(
+  h: Hop,
+  what: string,
+  evidence: Record<string, unknown>,
+  a: { code: string; message: string },
+): CheckResult {
+  const id = "route.fib";
+  evidence.kernel = a.message;
+  const k = h.node.kernel;
+  const cause = k
+    ? ruleCause(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 })
+    : undefined;
+  if (cause) {
+    evidence.rule = cause.kind === "rule" ? cause.text : "no rule: lookup main";
+    return fail(
+      id,
+      h.node.name,
+      `${h.node.name} cannot forward ${what}: ${a.code}, ${ruleWords(cause)}`,
+      { evidence, fix: ruleFix(nsExec(h.node), cause) },
+    );
+  }
+  const suspects = discardingElsewhere(h.node, h.dst);
+  const first = suspects[0], routeOf = (r: Route) => `${r.type} ${r.dst}`;
+  if (first) {
+    evidence.discardingRoutesInOtherTables = suspects.map((r) => `${routeOf(r)} table ${r.table}`);
+  }
+  return fail(
+    id,
+    h.node.name,
+    `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}${
+      first
+        ? `; ${
+          routeOf(first)
+        } table ${first.table} covers ${h.dst}: a policy rule likely sends it there`
+        : ""
+    }`,
+    {
+      evidence,
+      fix: a.code === "EHOSTUNREACH"
+        ? `${nsExec(h.node)}sysctl -w ${forwardingKey(h)}=1`
+        : first
+        ? `${
+          nsExec(h.node)
+        }ip rule show  # remove the rule that sends ${h.src} -> ${h.dst} to table ${first.table}, or that table's ${
+          routeOf(first)
+        }`
+        : `see the route.* and sysctl.* checks above; check again with: ${hopCommand(h)}`,
+    },
+  );
+}
+
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
   const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
   const evidence: Record<string, unknown> = { lookup: hopCommand(h) };
   const a = h.answer!;
-  if (!a.ok) {
-    evidence.kernel = a.message;
-    const suspects = discardingElsewhere(h.node, h.dst);
-    const first = suspects[0], routeOf = (r: Route) => `${r.type} ${r.dst}`;
-    if (first) {
-      evidence.discardingRoutesInOtherTables = suspects.map((r) =>
-        `${routeOf(r)} table ${r.table}`
-      );
-    }
-    return fail(
-      id,
-      h.node.name,
-      `${h.node.name} cannot forward ${what}: ${a.code}, ${fibErrorMeaning(a.code)}${
-        first
-          ? `; ${
-            routeOf(first)
-          } table ${first.table} covers ${h.dst}: a policy rule likely sends it there`
-          : ""
-      }`,
-      {
-        evidence,
-        fix: a.code === "EHOSTUNREACH"
-          ? `${nsExec(h.node)}sysctl -w ${forwardingKey(h)}=1`
-          : first
-          ? `${
-            nsExec(h.node)
-          }ip rule show  # remove the rule that sends ${h.src} -> ${h.dst} to table ${first.table}, or that table's ${
-            routeOf(first)
-          }`
-          : `see the route.* and sysctl.* checks above; check again with: ${hopCommand(h)}`,
-      },
-    );
-  }
+  if (!a.ok) return refusedCheck(h, what, evidence, a);
   const r = a.route;
   evidence.kernel = routeText({
     dst: h.dst,
@@ -99,13 +120,24 @@ function fibCheck(h: Hop): CheckResult {
     type: r.type,
   });
   if (r.table !== 254 && r.table !== 255) {
+    const k = h.node.kernel;
+    const rule = k
+      ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 })
+      : undefined;
+    if (rule) evidence.rule = ruleText(rule);
     return warn(
       id,
       h.node.name,
-      `${what} is routed by table ${r.table}, not main: a policy rule sends it elsewhere`,
+      `${what} is routed by table ${r.table}, not main: ${
+        rule ? `policy rule "${ruleText(rule)}"` : "a policy rule"
+      } sends it elsewhere`,
       {
         evidence,
-        fix: `${nsExec(h.node)}ip rule show  # remove the rule that matches ${h.src} -> ${h.dst}`,
+        fix: rule
+          ? `${
+            nsExec(h.node)
+          }ip rule del pref ${rule.priority}  # after checking who added it (ip rule show)`
+          : `${nsExec(h.node)}ip rule show  # remove the rule that matches ${h.src} -> ${h.dst}`,
       },
     );
   }
@@ -329,6 +361,21 @@ function localCheck(node: NodeView, ip: string, lookup: string): CheckResult {
   );
 }
 
+/**
+ * The fix for a flow the source node sends out of the wrong device: the policy rule that sends
+ * it to another table when one does, else the route diff's checks.
+ */
+function wrongDevFix(node: NodeView, h: Hop): string {
+  const k = node.kernel, a = h.answer;
+  const t = a?.ok ? a.route.table : 254;
+  const rule = k && t !== 254 && t !== 255
+    ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 })
+    : undefined;
+  return rule
+    ? `${nsExec(node)}ip rule del pref ${rule.priority}  # ${ruleText(rule)} sends it to table ${t}`
+    : `see route.missing / route.foreign; ${RESTART}`;
+}
+
 function subnetOf(n: NodeView | undefined): string | undefined {
   return n?.lease?.subnet;
 }
@@ -365,7 +412,7 @@ export const routeFamily: Family = {
                   dev: fwd.answer.route.devName,
                 }),
               },
-              fix: `see route.missing / route.foreign; ${RESTART}`,
+              fix: wrongDevFix(src, fwd),
             },
           ),
         );

@@ -14,6 +14,7 @@ import type { Family } from "../family.ts";
 import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
+import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { encapPacket, nodePacket, rulesetVerdict } from "./netfilter.ts";
 import { icmpErrors, ping } from "./_ping.ts";
@@ -26,16 +27,21 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const a = k.fib({ dst: ip });
   const cmd = `${nsExec(node)}ip route get ${ip}`;
   if (!a.ok) {
+    const cause = ruleCause(k.rules(), k.routes(), { dst: ip });
     return [
       fail(
         "underlay.fib",
         node.name,
-        `${node.name} has no route to ${peer.name}'s node IP ${ip}: ${fibErrorMeaning(a.code)}`,
+        `${node.name} has no route to ${peer.name}'s node IP ${ip}: ${
+          cause ? ruleWords(cause) : fibErrorMeaning(a.code)
+        }`,
         {
           evidence: { lookup: cmd, kernel: a.message, uplink: up?.name },
-          fix: `${nsExec(node)}ip route  # the underlay network to ${ip} is missing on ${
-            up?.name ?? "the uplink"
-          }`,
+          fix: cause
+            ? ruleFix(nsExec(node), cause)
+            : `${nsExec(node)}ip route  # the underlay network to ${ip} is missing on ${
+              up?.name ?? "the uplink"
+            }`,
         },
       ),
     ];

@@ -82,6 +82,8 @@ export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
 export const RTM_NEWNSID = 88;
 export const RTM_GETNSID = 90;
+export const RTM_NEWRULE = 32;
+export const RTM_GETRULE = 34;
 export const RTM_NEWQDISC = 36;
 export const RTM_GETQDISC = 38;
 export const RTM_NEWTFILTER = 44;
@@ -426,3 +428,31 @@ export const NTF_MASTER = 0x04;
 export const NTF_PROXY = 0x08;
 export const NTF_EXT_LEARNED = 0x10;
 export const NTF_ROUTER = 0x80;
+
+// FRA_* (include/uapi/linux/fib_rules.h): RTM_*RULE attributes.
+export const FRA_DST = 1;
+export const FRA_SRC = 2;
+export const FRA_IIFNAME = 3;
+export const FRA_GOTO = 4;
+export const FRA_PRIORITY = 6;
+export const FRA_FWMARK = 10;
+export const FRA_TABLE = 15;
+export const FRA_FWMASK = 16;
+export const FRA_OIFNAME = 17;
+export const FRA_L3MDEV = 19;
+export const FRA_PROTOCOL = 21;
+export const FRA_IP_PROTO = 22;
+/** fib_rule_hdr flags: the selector is negated (`ip rule add not ...`). */
+export const FIB_RULE_INVERT = 0x2;
+/** FR_ACT_* (fib_rule_hdr.action) as `ip rule` prints them; the index is the number. */
+export const RULE_ACTIONS = [
+  "unspec",
+  "lookup",
+  "goto",
+  "nop",
+  "res3",
+  "res4",
+  "blackhole",
+  "unreachable",
+  "prohibit",
+] as const;

@@ -20,7 +20,14 @@ import {
 import * as C from "./consts.ts";
 import { NLMSG_HDRLEN, type Writer } from "./writer.ts";
 import { LINK_SCHEMA } from "./schemas.ts";
-import { ADDR_SCHEMA, NEIGH_SCHEMA, NSID_SCHEMA, ROUTE_SCHEMA, TC_SCHEMA } from "./schemas.ts";
+import {
+  ADDR_SCHEMA,
+  NEIGH_SCHEMA,
+  NSID_SCHEMA,
+  ROUTE_SCHEMA,
+  RULE_SCHEMA,
+  TC_SCHEMA,
+} from "./schemas.ts";
 
 /** A decoded rtnetlink message. `header` is the family struct (ifinfomsg, rtmsg, ...). */
 export interface NlMessage {
@@ -63,6 +70,22 @@ export const RTMSG: StructCodec = {
     ["protocol", "u8"],
     ["scope", "u8"],
     ["type", "u8"],
+    ["flags", "u32"],
+  ],
+};
+/** struct fib_rule_hdr (RTM_*RULE) */
+export const FIB_RULE_HDR: StructCodec = {
+  name: "fib_rule_hdr",
+  size: 12,
+  fields: [
+    ["family", "u8"],
+    ["dstLen", "u8"],
+    ["srcLen", "u8"],
+    ["tos", "u8"],
+    ["table", "u8"],
+    ["res1", "u8"],
+    ["res2", "u8"],
+    ["action", "u8"],
     ["flags", "u32"],
   ],
 };
@@ -123,6 +146,9 @@ export function layoutOf(type: number): { struct: StructCodec; schema: Schema } 
     case C.RTM_DELROUTE:
     case C.RTM_GETROUTE:
       return { struct: RTMSG, schema: ROUTE_SCHEMA };
+    case C.RTM_NEWRULE:
+    case C.RTM_GETRULE:
+      return { struct: FIB_RULE_HDR, schema: RULE_SCHEMA };
     case C.RTM_NEWNEIGH:
     case C.RTM_DELNEIGH:
     case C.RTM_GETNEIGH:

@@ -233,6 +233,25 @@ export const ROUTE_SCHEMA: Schema = {
   },
 };
 
+/** FRA_* (RTM_*RULE): policy routing rules. */
+export const RULE_SCHEMA: Schema = {
+  name: "FRA",
+  attrs: {
+    [C.FRA_DST]: ["dst", "ip"],
+    [C.FRA_SRC]: ["src", "ip"],
+    [C.FRA_IIFNAME]: ["iifname", "string"],
+    [C.FRA_GOTO]: ["goto", "u32"],
+    [C.FRA_PRIORITY]: ["priority", "u32"],
+    [C.FRA_FWMARK]: ["fwmark", "u32"],
+    [C.FRA_TABLE]: ["table", "u32"],
+    [C.FRA_FWMASK]: ["fwmask", "u32"],
+    [C.FRA_OIFNAME]: ["oifname", "string"],
+    [C.FRA_L3MDEV]: ["l3mdev", "u8"],
+    [C.FRA_PROTOCOL]: ["protocol", "u8"],
+    [C.FRA_IP_PROTO]: ["ipProto", "u8"],
+  },
+};
+
 /** NDA_* (RTM_*NEIGH, also bridge FDB with family AF_BRIDGE). */
 export const NEIGH_SCHEMA: Schema = {
   name: "NDA",

@@ -1,0 +1,105 @@
+/**
+ * Which policy routing rule decides a refused FIB lookup: the kernel's rule walk (`ip rule show`
+ * order) for one IPv4 flow, read statically from the rules and routes. A `lookup` rule whose
+ * table covers the destination ends the walk there (that table answered); a `blackhole`,
+ * `unreachable` or `prohibit` rule that matches first refuses the packet; a walk that finds no
+ * table while the main table covers the destination means no rule looks up main any more.
+ * Pure.
+ *
+ * @module
+ */
+import type { Route, Rule } from "../net/types.ts";
+import { within } from "./route_diff.ts";
+
+/** The flow a lookup is for: source, destination, input device (none: sent by the node). */
+export interface RuleFlow {
+  src?: string;
+  dst: string;
+  iif?: string;
+  /** IP protocol number (1 ICMP, 6 TCP, 17 UDP). */
+  ipProto?: number;
+}
+
+/** What decided the lookup: a refusing rule, or main being looked up by no rule. */
+export type RuleCause =
+  | { kind: "rule"; rule: Rule; text: string }
+  | { kind: "no-main" };
+
+const DISCARD = new Set(["blackhole", "unreachable", "prohibit"]);
+
+/** `ip rule` words for a rule ("100: from 10.244.2.2 prohibit"). */
+export function ruleText(r: Rule): string {
+  const w: string[] = [`${r.priority}:`];
+  if (r.invert) w.push("not");
+  w.push("from", r.src.endsWith("/0") ? "all" : r.src.replace(/\/32$/, ""));
+  if (!r.dst.endsWith("/0")) w.push("to", r.dst.replace(/\/32$/, ""));
+  if (r.iif) w.push("iif", r.iif);
+  if (r.oif) w.push("oif", r.oif);
+  if (r.fwmark !== undefined) w.push("fwmark", `0x${r.fwmark.toString(16)}`);
+  if (r.ipProto !== undefined) w.push("ipproto", String(r.ipProto));
+  w.push(r.action === "lookup" ? `lookup ${tableName(r.table)}` : r.action);
+  return w.join(" ");
+}
+
+function tableName(t: number): string {
+  return t === 254 ? "main" : t === 255 ? "local" : t === 253 ? "default" : String(t);
+}
+
+/** Whether the rule's selector matches the flow (selectors not judged here do not match). */
+function matches(r: Rule, f: RuleFlow): boolean {
+  if (r.family !== 4 || r.oif || r.tos || r.l3mdev || r.fwmark) return false;
+  const hit = within(`${f.src ?? "0.0.0.0"}/32`, r.src) && within(`${f.dst}/32`, r.dst) &&
+    (r.iif === undefined || r.iif === (f.iif ?? "lo")) &&
+    (r.ipProto === undefined || r.ipProto === f.ipProto);
+  return r.invert ? !hit : hit;
+}
+
+/** Whether table `t` holds an IPv4 route covering `dst`. */
+function covers(routes: readonly Route[], t: number, dst: string): boolean {
+  return routes.some((x) => x.family === 4 && x.table === t && within(`${dst}/32`, x.dst));
+}
+
+/**
+ * The rule that refuses the flow, or `no-main` when no rule looked up a table covering the
+ * destination although main does; undefined when a table answered (a route decides then).
+ */
+export function ruleCause(
+  rules: readonly Rule[],
+  routes: readonly Route[],
+  f: RuleFlow,
+): RuleCause | undefined {
+  let mainLooked = false;
+  for (const r of [...rules].sort((a, b) => a.priority - b.priority)) {
+    if (!matches(r, f)) continue;
+    if (DISCARD.has(r.action)) return { kind: "rule", rule: r, text: ruleText(r) };
+    if (r.action !== "lookup") continue; // goto and nop are not followed here
+    if (r.table === 254) mainLooked = true;
+    if (covers(routes, r.table, f.dst)) return undefined;
+  }
+  return !mainLooked && covers(routes, 254, f.dst) ? { kind: "no-main" } : undefined;
+}
+
+/** The `lookup` rule whose table answers the flow (the first matching one that covers it). */
+export function answeringRule(
+  rules: readonly Rule[],
+  routes: readonly Route[],
+  f: RuleFlow,
+): Rule | undefined {
+  return [...rules].sort((a, b) => a.priority - b.priority).find((r) =>
+    matches(r, f) && r.action === "lookup" && covers(routes, r.table, f.dst)
+  );
+}
+
+/** The command that removes the cause (after `exec`, the namespace prefix). */
+export function ruleFix(exec: string, c: RuleCause): string {
+  return c.kind === "rule"
+    ? `${exec}ip rule del pref ${c.rule.priority}  # ${c.text}`
+    : `${exec}ip rule add pref 32766 lookup main  # no rule looks up the main table`;
+}
+
+/** The cause in words, for a summary. */
+export function ruleWords(c: RuleCause): string {
+  return c.kind === "rule"
+    ? `policy rule "${c.text}" refuses it`
+    : "no policy rule looks up the main table (the `lookup main` rule was deleted)";
+}

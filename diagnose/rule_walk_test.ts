@@ -1,0 +1,77 @@
+import { assertEquals } from "../testing/assert.ts";
+import type { Route, Rule } from "../net/types.ts";
+import { answeringRule, ruleCause, ruleFix, ruleText } from "./rule_walk.ts";
+
+const rule = (priority: number, o: Partial<Rule> = {}): Rule => ({
+  family: 4,
+  priority,
+  action: "lookup",
+  table: 254,
+  src: "0.0.0.0/0",
+  dst: "0.0.0.0/0",
+  invert: false,
+  ...o,
+});
+const DEFAULT_RULES = [rule(0, { table: 255 }), rule(32766), rule(32767, { table: 253 })];
+const route = (dst: string, table = 254, type = "unicast"): Route =>
+  ({ family: 4, dst, table, type, protocol: 100, scope: "universe" }) as unknown as Route;
+const ROUTES = [route("10.244.1.0/24"), route("10.244.2.1", 255, "local")];
+const flow = { src: "10.244.2.2", dst: "10.244.1.2", iif: "cni0", ipProto: 1 };
+
+Deno.test("ruleCause(): the default rules and a covering main route decide nothing", () => {
+  assertEquals(ruleCause(DEFAULT_RULES, ROUTES, flow), undefined);
+});
+
+Deno.test("ruleCause(): a matching prohibit/unreachable rule before main is the cause, with its ip rule words", () => {
+  const p = rule(100, { action: "prohibit", src: "10.244.2.2/32" });
+  const c = ruleCause([...DEFAULT_RULES, p], ROUTES, flow);
+  assertEquals(c?.kind === "rule" ? [c.rule.priority, c.text] : c, [
+    100,
+    "100: from 10.244.2.2 prohibit",
+  ]);
+  assertEquals(
+    ruleFix("ip netns exec n1 ", c!),
+    "ip netns exec n1 ip rule del pref 100  # 100: from 10.244.2.2 prohibit",
+  );
+  // Another source, another input device, a negated selector, a rule after main: not the cause.
+  assertEquals(ruleCause([...DEFAULT_RULES, p], ROUTES, { ...flow, src: "10.244.2.3" }), undefined);
+  const u = rule(200, { action: "unreachable", dst: "10.244.1.0/24", iif: "eth0" });
+  assertEquals(ruleCause([...DEFAULT_RULES, u], ROUTES, flow), undefined);
+  assertEquals(
+    ruleCause([...DEFAULT_RULES, { ...u, iif: "cni0", invert: true }], ROUTES, flow),
+    undefined,
+  );
+  assertEquals(
+    ruleCause([...DEFAULT_RULES, { ...u, iif: "cni0", priority: 40000 }], ROUTES, flow),
+    undefined,
+  );
+  // A node's own lookup (no iif) matches `iif lo`.
+  const lo = { ...u, iif: "lo" };
+  assertEquals(ruleCause([...DEFAULT_RULES, lo], ROUTES, { dst: "10.244.1.2" })?.kind, "rule");
+  // A fwmark selector is not judged: not taken as matching.
+  assertEquals(
+    ruleCause([...DEFAULT_RULES, { ...u, iif: undefined, fwmark: 16 }], ROUTES, flow),
+    undefined,
+  );
+});
+
+Deno.test("ruleCause(): main looked up by no rule while it covers the destination is no-main", () => {
+  const rules = DEFAULT_RULES.filter((r) => r.table !== 254);
+  const c = ruleCause(rules, ROUTES, flow);
+  assertEquals(c, { kind: "no-main" });
+  assertEquals(
+    ruleFix("", c!),
+    "ip rule add pref 32766 lookup main  # no rule looks up the main table",
+  );
+  // Nothing covers the destination anywhere: a missing route, not a rule.
+  assertEquals(ruleCause(rules, ROUTES, { ...flow, dst: "10.9.9.9" }), undefined);
+});
+
+Deno.test("answeringRule(): the first lookup rule whose table covers the flow", () => {
+  const r77 = rule(100, { table: 77, dst: "10.244.1.0/24" });
+  const routes = [...ROUTES, route("10.244.1.0/24", 77)];
+  assertEquals(answeringRule([...DEFAULT_RULES, r77], routes, flow)?.priority, 100);
+  assertEquals(ruleText(r77), "100: from all to 10.244.1.0/24 lookup 77");
+  // Its table empty: main answers.
+  assertEquals(answeringRule([...DEFAULT_RULES, r77], ROUTES, flow)?.priority, 32766);
+});
