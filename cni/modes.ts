@@ -63,6 +63,24 @@ function familiesOf(ips: readonly ResultIp[]): Set<4 | 6> {
   return new Set(ips.map((ip) => parseCidr(ip.address).family));
 }
 
+/** IPv6's minimum link MTU (RFC 8200 §5). */
+const IPV6_MIN_MTU = 1280;
+
+/**
+ * Throws CniError code 7 when the MTU is below IPv6's minimum and IPAM gave IPv6 addresses: the
+ * kernel turns IPv6 off on such a link, so the address (or the routed mode's sysctls) would fail
+ * halfway, after the bridge or the veth exist.
+ */
+function assertMtuFits(o: WireOptions, ips: readonly ResultIp[]): void {
+  if (o.mtu === undefined || o.mtu >= IPV6_MIN_MTU || !familiesOf(ips).has(6)) return;
+  throw new CniError(
+    CniCode.InvalidConfig,
+    `invalid network config: mtu ${o.mtu} cannot carry IPv6`,
+    `IPAM gave IPv6 addresses, which need an MTU of at least ${IPV6_MIN_MTU}; ` +
+      "the kernel disables IPv6 on links with less",
+  );
+}
+
 /**
  * Creates the veth pair: host end `hostName` here, peer `ifName` directly in the pod namespace.
  * (runCni's ADD has already refused a pod that has `ifName`, and a host veth of that name,
@@ -212,6 +230,7 @@ function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
  */
 export function wireBridge(o: WireOptions): CniResult {
   const ips = o.ipam.ips ?? [];
+  assertMtuFits(o, ips);
   const br = ensureBridge(o, ips);
   mark("bridge ready");
   if (o.conf.isGateway) {
@@ -265,6 +284,7 @@ export function wireBridge(o: WireOptions): CniResult {
  */
 export function wireRouted(o: WireOptions): CniResult {
   const plan = routedPlan(o.ipam.ips ?? [], o.ipam.routes ?? []);
+  assertMtuFits(o, plan.ips);
   const fams = familiesOf(plan.ips);
   const { hostLink, podLink } = createVeth(o, { up: false });
   const hostName = hostLink.name;
