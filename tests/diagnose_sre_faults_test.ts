@@ -77,7 +77,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, ...) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, ...) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -305,6 +305,48 @@ Deno.test({
         },
         () => inNs("n2", "ip", "rule", "add", "pref", "32766", "lookup", "main"),
       );
-      void stop, cont;
+      {
+        let holder: Deno.ChildProcess | undefined;
+        await fault(
+          "vxlan: n2's skein.1 down while another program holds UDP 8472 (daemon stopped) -> vxlan.device names the process",
+          async () => {
+            stop("n2");
+            await inNs("n2", "ip", "link", "set", "skein.1", "down");
+            holder = new Deno.Command("ip", {
+              args: [
+                "netns",
+                "exec",
+                ns("n2"),
+                Deno.execPath(),
+                "eval",
+                "--unstable-net",
+                "const l = Deno.listenDatagram({ port: 8472, transport: 'udp', hostname: '0.0.0.0' }); console.log('bound'); for await (const _ of l) { /* hold the port */ }",
+              ],
+              stdout: "piped",
+              stderr: "inherit",
+            }).spawn();
+            const line = await holder.stdout.pipeThrough(new TextDecoderStream()).getReader()
+              .read();
+            assertEquals(line.value?.trim(), "bound");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "vxlan.device",
+              node: "n2",
+              evidence: `portHeldBy=0.0.0.0:8472 by pid ${holder!.pid}`,
+              fix: `kill ${holder!.pid} && ip netns exec ${ns("n2")} ip link set skein.1 up`,
+            });
+            assertStringIncludes(c.summary, "EADDRINUSE");
+          },
+          async () => {
+            try {
+              holder?.kill("SIGKILL");
+            } catch { /* already gone */ }
+            await holder?.status;
+            await inNs("n2", "ip", "link", "set", "skein.1", "up");
+            cont("n2");
+          },
+        );
+      }
     }),
 });

@@ -15,6 +15,7 @@ import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
+import { udpPortHolders } from "./_port_holder.ts";
 
 /** How the VXLAN device's settings differ from the node's config and lease, in words. */
 function configMismatches(
@@ -33,6 +34,41 @@ function configMismatches(
     bad.push(`TTL ${v.ttl} (skein sets none: 64; a low one dies at the routers between nodes)`);
   }
   return bad;
+}
+
+/**
+ * The VXLAN device is down; when another socket holds its UDP port, bringing it up fails with
+ * EADDRINUSE: name the socket and its process first.
+ */
+function downCheck(
+  node: NodeView,
+  dev: string,
+  ev: Record<string, unknown>,
+  port: number | undefined,
+): CheckResult {
+  const holders = port && node.kernel ? udpPortHolders(node.kernel, port) : [];
+  const up = `${nsExec(node)}ip link set ${dev} up`;
+  if (!holders.length) {
+    return fail("vxlan.device", node.name, `${dev} on ${node.name} is down`, {
+      evidence: ev,
+      fix: up,
+    });
+  }
+  const who = holders.map((h) => `${h.address}:${port}${h.owner ? ` by ${h.owner}` : ""}`);
+  const pid = holders.find((h) => h.owner)?.owner?.split(" ")[1];
+  return fail(
+    "vxlan.device",
+    node.name,
+    `${dev} on ${node.name} is down and cannot come up: another socket holds its UDP port ${port} (${
+      who.join(", ")
+    }), so the kernel refuses it with EADDRINUSE`,
+    {
+      evidence: { ...ev, portHeldBy: who },
+      fix: `${
+        pid ? `kill ${pid}` : `${nsExec(node)}ss -ulpn 'sport = :${port}'  # stop that program`
+      } && ${up}`,
+    },
+  );
 }
 
 function deviceChecks(node: NodeView): CheckResult[] {
@@ -65,10 +101,7 @@ function deviceChecks(node: NodeView): CheckResult[] {
         `${dev} is up (VNI ${l.vxlan?.vni}, port ${l.vxlan?.port})`,
         { evidence: ev },
       )
-      : fail("vxlan.device", node.name, `${dev} on ${node.name} is down`, {
-        evidence: ev,
-        fix: `${nsExec(node)}ip link set ${dev} up`,
-      }),
+      : downCheck(node, dev, ev, l.vxlan?.port ?? node.facts.port),
   );
   const want = { vni: node.facts.vni, port: node.facts.port, local: node.lease?.publicIP };
   const bad = configMismatches(l.vxlan, want);
