@@ -6,14 +6,7 @@
  *
  * @module
  */
-import {
-  type Handle,
-  type NetHandle,
-  openHandle,
-  SKEIN_CNI_ROUTE_PROTOCOL,
-  SKEIN_ROUTE_PROTOCOL,
-} from "../net/mod.ts";
-import { type Cidr, contains, parseCidr, tryParseCidr } from "../net/cidr.ts";
+import { type Handle, type NetHandle, openHandle } from "../net/mod.ts";
 import { CniCode, CniError } from "./errors.ts";
 import type { CmdArgs } from "./env.ts";
 import { type CniArgs, parseCniArgs } from "./cni_args.ts";
@@ -33,10 +26,11 @@ import {
 import { assertBridgeUsable, wireBridge, wireLoopback, wireRouted } from "./modes.ts";
 // CHECK (check.ts), masquerade (masq.ts) and VERSION (version_cmd.ts) are imported when used:
 // ADD and DEL without ipMasq do not load them.
-import { hostVethName, isHostVethName } from "../node/veth_name.ts";
+import { hostVethName } from "../node/veth_name.ts";
 import { linkDelIfExists, linkDelIfExistsAsync, linkDelUnregistered, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
 import { isOtherNetworksVeth } from "./_veth_owner.ts";
+import { bridgeLeaks, networkSubnets, reservedHostVeths, routedLeaks } from "./_gc_leaks.ts";
 
 mark("plugin modules loaded");
 
@@ -378,59 +372,16 @@ async function cmdGc(call: IpamCall): Promise<void> {
   const keep = new Set(
     (conf.validAttachments ?? []).map((a) => hostVethName(a.containerId, a.ifName)),
   );
-  // Before IPAM GC: routed mode attributes leaked veths through the ranges IPAM knows.
+  // Before IPAM GC: routed mode attributes leaked veths through the ranges IPAM knows, bridge
+  // mode through the reservations IPAM GC is about to release.
   const subnets = conf.mode === "routed" ? await networkSubnets(call) : [];
+  const reserved = conf.mode === "bridge" ? await reservedHostVeths(call) : new Set<string>();
   await ipamGcFor(call);
   const { masqGc } = await import("./masq.ts");
   await masqGc(conf.name, conf.validAttachments ?? []);
   using host = openHandle(hostOf(call));
   const leaks = conf.mode === "bridge"
-    ? bridgeLeaks(host, conf.bridge, keep)
+    ? bridgeLeaks(host, conf.bridge, keep, reserved)
     : routedLeaks(host, subnets, keep);
   for (const name of leaks) linkDelIfExists(host, name);
-}
-
-/** Host veths on this network's bridge that belong to no valid attachment. */
-function bridgeLeaks(host: NetHandle, bridge: string, keep: Set<string>): string[] {
-  const br = host.linkFind(bridge);
-  if (!br) return [];
-  return host.linkList()
-    .filter((l) => l.masterIndex === br.index && isHostVethName(l.name) && !keep.has(l.name))
-    .map((l) => l.name);
-}
-
-/**
- * Routed-mode host veths that belong to no valid attachment: skein-named veths whose skein
- * host route points into one of this network's subnets: protocol 101, or 100 for a pod an older
- * version (before SKEIN_CNI_ROUTE_PROTOCOL) wired.
- */
-function routedLeaks(host: NetHandle, subnets: Cidr[], keep: Set<string>): string[] {
-  if (!subnets.length) return [];
-  const out: string[] = [];
-  for (const l of host.linkList()) {
-    if (!isHostVethName(l.name) || keep.has(l.name) || l.kind !== "veth") continue;
-    const routes = [4, 6].flatMap((family) =>
-      host.routeList({ family: family as 4 | 6, dev: l.index }).filter((r) =>
-        r.protocol === SKEIN_CNI_ROUTE_PROTOCOL || r.protocol === SKEIN_ROUTE_PROTOCOL
-      )
-    );
-    const mine = routes.some((r) => {
-      const c = tryParseCidr(r.dst);
-      return c !== undefined && subnets.some((s) => contains(s, c.ip));
-    });
-    if (mine) out.push(l.name);
-  }
-  return out;
-}
-
-/** The subnets of this network's skein IPAM ranges (empty for a delegated IPAM). */
-async function networkSubnets(call: IpamCall): Promise<Cidr[]> {
-  if (call.conf.ipam?.type !== "skein") return [];
-  try {
-    const { parseIpamConfig } = await import("./ipam/mod.ts");
-    const cfg = await parseIpamConfig(call.conf.raw);
-    return cfg.ranges.flat().map((r) => parseCidr(r.subnet));
-  } catch {
-    return []; // IPAM GC reports a bad config itself
-  }
 }
