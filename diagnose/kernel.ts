@@ -21,6 +21,7 @@ import {
   type Rule,
   sysctlPath,
   type TcFilter,
+  type TcQdisc,
   withNetns,
 } from "../net/mod.ts";
 
@@ -46,6 +47,7 @@ export class Kernel {
   #routes?: Route[];
   #neighs?: Neigh[];
   #rules?: Rule[];
+  #qdiscList?: TcQdisc[];
   #fdbs?: Fdb[];
   #stats?: Map<number, LinkStats>;
   #sysctls = new Map<string, string | undefined>();
@@ -99,6 +101,11 @@ export class Kernel {
   /** `ip route show table all` (IPv4 and IPv6, no cache clones). */
   routes(): Route[] {
     return this.#routes ??= this.#h.routeList({ table: "all" });
+  }
+
+  /** `tc -s qdisc show` (every link's). */
+  qdiscs(): TcQdisc[] {
+    return this.#qdiscList ??= this.#h.tcQdiscList();
   }
 
   /** `ip -4 rule show`, in preference order. */

@@ -49,6 +49,7 @@ import {
   tcFilterFromMessage,
   tcQdiscDumpRequest,
   tcQdiscFromMessage,
+  tcQdiscInfoFromMessage,
 } from "./nl/tc.ts";
 import type {
   Addr,
@@ -71,6 +72,7 @@ import type {
   Rule,
   TcFilter,
   TcHook,
+  TcQdisc,
 } from "./types.ts";
 
 /** Options for openHandle(). */
@@ -607,6 +609,11 @@ export class Handle implements NetHandle {
       }
     }
     return out;
+  }
+
+  /** `tc -s qdisc show`: every link's qdiscs with their limits, rates, loss and drop counters. */
+  tcQdiscList(): TcQdisc[] {
+    return this.#sock.dump(tcQdiscDumpRequest(), "Cannot list qdiscs").map(tcQdiscInfoFromMessage);
   }
 
   /** `tc qdisc show`: every link's qdisc kinds ("clsact", "ingress", "noqueue", ...) by index. */

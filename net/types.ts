@@ -515,6 +515,27 @@ export interface TcAction {
   mirred?: { redirect: boolean; ingress: boolean; ifindex: number };
 }
 
+/**
+ * A qdisc (`tc -s qdisc show`), with the settings that can make it drop every packet: a fifo's
+ * limit, a token bucket's rate, netem's loss.
+ */
+export interface TcQdisc {
+  ifindex: number;
+  kind: string;
+  /** The device's root qdisc (tcm_parent TC_H_ROOT). */
+  root: boolean;
+  /** Its parent as tc prints it ("root", "1:1", "ffff:fff1"). */
+  parent: string;
+  /** pfifo/bfifo/tbf/netem limit (packets for pfifo and netem, bytes for bfifo and tbf). */
+  limit?: number;
+  /** tbf: the rate in bytes per second. */
+  rateBytes?: number;
+  /** netem: the loss probability in percent. */
+  lossPct?: number;
+  /** Packets dropped since it was set up (struct tc_stats). */
+  drops?: number;
+}
+
 /** A tc filter (`tc -j filter show dev DEV ingress`). */
 export interface TcFilter {
   ifindex: number;

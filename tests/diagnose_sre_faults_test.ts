@@ -77,7 +77,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, ...) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, qdiscs) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -348,5 +348,37 @@ Deno.test({
           },
         );
       }
+
+      await fault(
+        "tc: a pfifo qdisc with limit 0 on n2's uplink -> tc.qdisc names it and deletes it",
+        () => inNs("n2", "tc", "qdisc", "add", "dev", "eth0", "root", "pfifo", "limit", "0"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "tc.qdisc",
+            node: "n2",
+            evidence: "pfifo dev eth0 root limit 0",
+            fix: `ip netns exec ${ns("n2")} tc qdisc del dev eth0 root`,
+          });
+          assertStringIncludes(c.summary, "drops every packet");
+        },
+        () => inNs("n2", "tc", "qdisc", "del", "dev", "eth0", "root"),
+      );
+
+      const inPod = (p: string, args: string) =>
+        sh("ip", "netns", "exec", pod(p).netns, ...args.split(" "));
+      await fault(
+        "tc: a token bucket at 8 bit/s on pod n1-p1's eth0 -> tc.qdisc in the pod",
+        () => inPod("n1-p1", "tc qdisc add dev eth0 root tbf rate 8bit burst 1600 limit 1"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "tc.qdisc",
+            node: "n1",
+            evidence: "tbf dev eth0 root rate 8bit",
+            fix: `ip netns exec ${pod("n1-p1").netns} tc qdisc del dev eth0 root`,
+          });
+          assertStringIncludes(c.summary, "pod n1-p1");
+        },
+        () => inPod("n1-p1", "tc qdisc del dev eth0 root"),
+      );
     }),
 });

@@ -8,6 +8,7 @@
  * nodes' addresses and the tunnel's port: u32_eval.ts), passes when it cannot, and warns when it
  * cannot be judged (keys on other fields, a BPF program that decides by itself). tc.xdp warns
  * for an XDP program on those devices (it runs before tc; what it returns cannot be read here).
+ * tc.qdisc fails for a qdisc there that drops every packet (_tc_qdisc.ts).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { nsExec, nsPrefix, tunnelsTo, uplinkOf } from "../path.ts";
 import { u32Matches, type U32Packet } from "../u32_eval.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { hostVethOf } from "./_pod_host.ts";
+import { qdiscCheck } from "./_tc_qdisc.ts";
 
 /** TC_ACT_SHOT: the packet is dropped. */
 const SHOT = 2;
@@ -217,7 +219,7 @@ function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
   const out: CheckResult[] = [];
   for (const n of pair.nodes) {
     const p = nodePlace(d, n, pair);
-    if (p) out.push(placeCheck(p), xdpCheck(p));
+    if (p) out.push(placeCheck(p), qdiscCheck(p), xdpCheck(p));
   }
   for (const e of [pair.from, pair.to]) {
     const k = podKernel(d, e);
@@ -229,7 +231,7 @@ function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
       exec: nsPrefix(e.netns),
       devices: [{ name: "eth0", packets: innerPackets(pair) }],
     };
-    out.push(placeCheck(p), xdpCheck(p));
+    out.push(placeCheck(p), qdiscCheck(p), xdpCheck(p));
   }
   return out;
 }
@@ -240,6 +242,6 @@ export const tcFamily: Family = {
   pair: pairChecks,
   node: (d, node) => {
     const p = nodePlace(d, node);
-    return p ? [placeCheck(p), xdpCheck(p)] : [];
+    return p ? [placeCheck(p), qdiscCheck(p), xdpCheck(p)] : [];
   },
 };

@@ -93,7 +93,13 @@ export const RTM_GETTFILTER = 46;
 /** TCA_* attributes of qdisc and filter messages. */
 export const TCA_KIND = 1;
 export const TCA_OPTIONS = 2;
+export const TCA_STATS = 3;
 export const TCA_CHAIN = 11;
+/** tcm_parent of a root qdisc (TC_H_ROOT). */
+export const TC_H_ROOT = 0xffffffff;
+/** TCA_TBF_* (inside TCA_OPTIONS of a tbf qdisc). */
+export const TCA_TBF_PARMS = 1;
+export const TCA_TBF_RATE64 = 4;
 /** A filter dump's parent: the ingress hook (ingress or clsact qdisc) and clsact's egress hook. */
 export const TC_H_INGRESS_HOOK = 0xfffffff2;
 export const TC_H_EGRESS_HOOK = 0xfffffff3;

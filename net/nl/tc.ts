@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { TcAction, TcFilter, TcHook } from "../types.ts";
-import { type Attr, getAttr, getNested, getNum, getStr } from "./attr.ts";
+import type { TcAction, TcFilter, TcHook, TcQdisc } from "../types.ts";
+import { type Attr, decodeAttrs, getAttr, getNested, getNum, getStr, RAW_SCHEMA } from "./attr.ts";
 import * as C from "./consts.ts";
 import type { NlMessage } from "./message.ts";
 
@@ -44,6 +44,51 @@ export function tcQdiscDumpRequest(): NlMessage {
 /** A RTM_NEWQDISC message's link and kind ("clsact", "ingress", "noqueue", "tbf", ...). */
 export function tcQdiscFromMessage(m: NlMessage): { ifindex: number; kind: string } {
   return { ifindex: m.header["ifindex"] ?? 0, kind: getStr(m.attrs, C.TCA_KIND) ?? "" };
+}
+
+/**
+ * A RTM_NEWQDISC message as skein's TcQdisc: kind, whether it is the root, the options that can
+ * drop everything (a fifo's limit: struct tc_fifo_qopt; tbf's rate and limit: TCA_TBF_PARMS'
+ * struct tc_tbf_qopt, TCA_TBF_RATE64; netem's limit and loss: struct tc_netem_qopt) and the drop
+ * counter (TCA_STATS: struct tc_stats).
+ */
+export function tcQdiscInfoFromMessage(m: NlMessage): TcQdisc {
+  const kind = getStr(m.attrs, C.TCA_KIND) ?? "";
+  const parent = (m.header["parent"] ?? 0) >>> 0;
+  const q: TcQdisc = {
+    ifindex: m.header["ifindex"] ?? 0,
+    kind,
+    root: parent === C.TC_H_ROOT,
+    parent: parent === C.TC_H_ROOT
+      ? "root"
+      : `${(parent >>> 16).toString(16)}:${(parent & 0xffff).toString(16)}`,
+  };
+  const stats = getAttr(m.attrs, C.TCA_STATS);
+  if (stats instanceof Uint8Array && stats.length >= 16) q.drops = u32At(stats, 12);
+  const opts = getAttr(m.attrs, C.TCA_OPTIONS);
+  if (!(opts instanceof Uint8Array)) return q;
+  if ((kind === "pfifo" || kind === "bfifo" || kind === "pfifo_head_drop") && opts.length >= 4) {
+    q.limit = u32At(opts, 0);
+  } else if (kind === "netem" && opts.length >= 12) {
+    q.limit = u32At(opts, 4);
+    q.lossPct = (u32At(opts, 8) / 0xffffffff) * 100;
+  } else if (kind === "tbf") {
+    const a = decodeAttrs(opts, RAW_SCHEMA, { family: 0 });
+    const parms = getAttr(a, C.TCA_TBF_PARMS);
+    if (parms instanceof Uint8Array && parms.length >= 28) {
+      q.rateBytes = u32At(parms, 8); // struct tc_ratespec rate: ..., rate at 8
+      q.limit = u32At(parms, 24);
+    }
+    const r64 = getAttr(a, C.TCA_TBF_RATE64);
+    if (r64 instanceof Uint8Array && r64.length >= 8) {
+      q.rateBytes = Number(new DataView(r64.buffer, r64.byteOffset, 8).getBigUint64(0, true));
+    }
+  }
+  return q;
+}
+
+function u32At(b: Uint8Array, off: number): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(off, true);
 }
 
 /** One action (TCA_ACT_*): its kind, a mirred's target, a gact's verdict. */
