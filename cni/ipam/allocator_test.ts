@@ -293,6 +293,26 @@ Deno.test("ipamAdd() ignores leftover temp files and tolerates a missing or garb
   });
 });
 
+Deno.test("ipamAdd() is not blocked by a FIFO or /dev/zero planted as the cursor; it replaces it", async () => {
+  await withDir(async (dir) => {
+    const c = await config(dir, {
+      ranges: [[{ subnet: "10.9.0.0/24" }], [{ subnet: "fd00:9::/120" }]],
+    });
+    Deno.mkdirSync(`${dir}/net1`);
+    // Before: the read opened the FIFO and waited for a writer, holding the lock: every later
+    // ADD and DEL of the node waited behind it.
+    const r = new Deno.Command("mkfifo", { args: [`${dir}/net1/last_reserved_ip.0`] }).outputSync();
+    assert(r.success, "mkfifo");
+    Deno.symlinkSync("/dev/zero", `${dir}/net1/last_reserved_ip.1`);
+    const got = (await add(c, "a")).ips.map((i) => i.address);
+    assertEquals(got, ["10.9.0.2/24", "fd00:9::2/120"]);
+    for (const n of [0, 1]) {
+      const st = Deno.lstatSync(`${dir}/net1/last_reserved_ip.${n}`);
+      assert(st.isFile, `cursor ${n} is a regular file again`);
+    }
+  });
+});
+
 Deno.test("ipamAdd() returns resolvConf settings as dns", async () => {
   await withDir(async (dir) => {
     Deno.writeTextFileSync(

@@ -23,6 +23,7 @@
 import { formatIp, type Ip, tryParseIp } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
 import { atomicWriteFile } from "../../node/atomic_write.ts";
+import { readBoundedText } from "../../node/bounded_read.ts";
 import { crashPoint } from "./_crash.ts";
 import {
   formatReservation,
@@ -35,6 +36,8 @@ import type { IpamAttachment } from "./types.ts";
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 /** Prefix of the per-range-set round-robin cursor files. */
 export const LAST_RESERVED_PREFIX = "last_reserved_ip.";
+/** The largest cursor file read (an address is at most 45 characters; host-local adds none). */
+const MAX_CURSOR_BYTES = 256;
 /** Prefix of skein's temporary files (never an address, so host-local skips them). */
 export const TEMP_PREFIX = ".skein-tmp.";
 
@@ -267,17 +270,19 @@ export class ReservationStore {
 
   /** The last address reserved from range set `idx`, or undefined (missing or unparsable). */
   lastReserved(idx: number): Ip | undefined {
-    try {
-      return tryParseIp(Deno.readTextFileSync(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`).trim());
-    } catch {
-      return undefined;
-    }
+    const text = this.readCursor(idx);
+    return text === undefined ? undefined : tryParseIp(text.trim());
   }
 
-  /** The raw text of range set `idx`'s cursor file, or undefined when it does not exist. */
+  /**
+   * The raw text of range set `idx`'s cursor file, or undefined when it does not exist or is not
+   * a small regular file: a FIFO planted there would block the read, with the lock held, and
+   * every ADD and DEL of the node behind it, for good. (It reads as missing, so the next cursor
+   * write replaces it.)
+   */
   readCursor(idx: number): string | undefined {
     try {
-      return Deno.readTextFileSync(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`);
+      return readBoundedText(`${this.dir}/${LAST_RESERVED_PREFIX}${idx}`, MAX_CURSOR_BYTES);
     } catch {
       return undefined;
     }
