@@ -10,7 +10,9 @@
  * DIR/lock                           flock(2) held for every read-modify-write
  * ```
  * Every write is atomic (temp file + rename). Expiry is checked on read: an expired record is
- * invisible to list() and free for acquire() (which deletes it). Every read is bounded: only a
+ * invisible to list() and free for acquire(), which hands its subnet out only when no subnet
+ * without a record is left, and to its own node first (a node back after its TTL, its
+ * subnet.json gone, gets its subnet again). Every read is bounded: only a
  * small regular file is read (node/bounded_read.ts), so a FIFO or /dev/zero planted in the
  * directory cannot block the daemon; a record that is not one stays taken, like a corrupt one.
  *
@@ -35,8 +37,8 @@ import {
 } from "./flannel.ts";
 import { atomicWriteFile } from "../node/atomic_write.ts";
 import { FileRefusedError, readBoundedText } from "../node/bounded_read.ts";
-import { chooseLease } from "./allocate.ts";
-import { LeaseLostError, StoreError } from "./errors.ts";
+import { chooseLease, type LeaseChoice } from "./allocate.ts";
+import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
 import { leaseIdentity, type WarnFn } from "./_util.ts";
 import { sleep, Sleeper } from "./sleeper.ts";
 import type {
@@ -98,6 +100,17 @@ interface Snapshot {
   counter: number;
   /** #dirIdent() at that read. */
   ident: string;
+}
+
+/**
+ * Every lease record of the directory: live, expired, and the subnets of records that cannot be
+ * read (`bad`, `bad6`).
+ */
+interface RecordSet {
+  live: Lease[];
+  expired: Lease[];
+  bad: Set<string>;
+  bad6: Set<string>;
 }
 
 /** In-process queue per directory, so concurrent callers in one process do not pile up on flock. */
@@ -173,34 +186,56 @@ export class FileStore implements LeaseStore {
       if (!config) throw new StoreError(`No network config in ${this.dir}/config.json`);
       const now = this.#now();
       const all = this.#readAll(now);
-      let changed = false;
+      const choice = this.#choose(req, all, config);
+      const base = "reuse" in choice
+        ? { subnet: choice.reuse.subnet, subnet6: choice.reuse.subnet6 }
+        : { subnet: choice.subnet, subnet6: choice.subnet6 };
+      // Expired records go when they stand in the way: this node's own, and the one of the
+      // subnet it takes. The others stay (invisible, free when nothing else is) so their node,
+      // back after its TTL without its subnet.json (a reboot empties /run), gets its subnet back.
       for (const e of all.expired) {
-        this.#remove(e);
-        changed = true;
+        if (
+          e.node === req.node || e.subnet === base.subnet ||
+          (base.subnet6 !== undefined && e.subnet6 === base.subnet6)
+        ) this.#remove(e);
       }
-      // A subnet whose record is unreadable stays taken: it may be a node's lease written by a
-      // newer or broken writer; overwriting it could hand one subnet to two nodes.
-      const choice = chooseLease(req, all.live, config, {
+      // A node holds one lease: drop other records of the same node (e.g. after a config change).
+      for (const l of all.live) {
+        if (l.node === req.node && l.subnet !== base.subnet) this.#remove(l);
+      }
+      const lease = this.#leaseFor(req, base.subnet, base.subnet6, now);
+      this.#writeLease(lease);
+      this.#bump();
+      return lease;
+    });
+  }
+
+  /**
+   * The subnet for `req`: its live lease; else the subnet it names as previous (its lease file)
+   * or, when it names none, the subnet of its own expired record; else the first subnet without
+   * any record; else the first one whose record expired. A subnet whose record is unreadable
+   * stays taken: it may be a node's lease written by a newer or broken writer; overwriting it
+   * could hand one subnet to two nodes.
+   */
+  #choose(req: AcquireRequest, all: RecordSet, config: NetworkConfig): LeaseChoice {
+    const own = all.expired.find((e) => e.node === req.node);
+    const r = own && !req.previousSubnet ? { ...req, previousSubnet: own.subnet } : req;
+    const others = all.expired.filter((e) => e.node !== req.node);
+    const fresh = {
+      pick: "first" as const,
+      exclude: new Set([...all.bad, ...others.map((e) => e.subnet)]),
+      exclude6: new Set([...all.bad6, ...others.flatMap((e) => e.subnet6 ? [e.subnet6] : [])]),
+    };
+    try {
+      return chooseLease(r, all.live, config, fresh);
+    } catch (e) {
+      if (!(e instanceof SubnetExhaustedError) || others.length === 0) throw e;
+      return chooseLease(r, all.live, config, {
         pick: "first",
         exclude: all.bad,
         exclude6: all.bad6,
       });
-      const base = "reuse" in choice
-        ? { subnet: choice.reuse.subnet, subnet6: choice.reuse.subnet6 }
-        : { subnet: choice.subnet, subnet6: choice.subnet6 };
-      // A node holds one lease: drop other records of the same node (e.g. after a config change).
-      for (const l of all.live) {
-        if (l.node === req.node && l.subnet !== base.subnet) {
-          this.#remove(l);
-          changed = true;
-        }
-      }
-      const lease = this.#leaseFor(req, base.subnet, base.subnet6, now);
-      this.#writeLease(lease);
-      changed = true;
-      if (changed) this.#bump();
-      return lease;
-    });
+    }
   }
 
   /** Extends `lease`; LeaseLostError when the record is gone or belongs to another node. */
@@ -501,9 +536,7 @@ export class FileStore implements LeaseStore {
    * Every lease record: live, expired, and the subnets of records that cannot be read (`bad`,
    * `bad6`): those may be a node's lease, so they are never handed out.
    */
-  #readAll(
-    now: number,
-  ): { live: Lease[]; expired: Lease[]; bad: Set<string>; bad6: Set<string> } {
+  #readAll(now: number): RecordSet {
     const live: Lease[] = [];
     const expired: Lease[] = [];
     const bad = new Set<string>();

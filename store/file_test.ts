@@ -106,17 +106,42 @@ Deno.test("FileStore: a restarted node gets its previous subnet back", async () 
   });
 });
 
-Deno.test("FileStore: an expired lease is invisible and its subnet is handed out again", async () => {
+Deno.test("FileStore: an expired lease is invisible and its subnet is handed out again when no other is free", async () => {
   await withDir(async (dir) => {
     let now = Date.parse("2030-01-01T00:00:00Z");
     const s = new FileStore({ dir, now: () => now });
-    await s.putNetworkConfigIfAbsent(cfg);
+    await s.putNetworkConfigIfAbsent({ ...cfg, subnetMax: "10.244.1.0" }); // one subnet
     const l1 = await s.acquire(req("n1", "192.168.1.1"));
     now += 61_000;
     assertEquals((await s.list()).leases, []);
     const l2 = await s.acquire(req("n2", "192.168.1.2"));
     assertEquals(l2.subnet, l1.subnet);
     await assertRejects(() => s.renew(l1, 60), LeaseLostError, 'belongs to node "n2"');
+  });
+});
+
+Deno.test("FileStore: a node back after its TTL, its lease file gone, gets its subnet back; others get unused ones first", async () => {
+  await withDir(async (dir) => {
+    let now = Date.parse("2030-01-01T00:00:00Z");
+    const s = new FileStore({ dir, now: () => now });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const a = await s.acquire(req("a", "192.168.1.1"));
+    const b = await s.acquire(req("b", "192.168.1.2"));
+    now += 61_000; // both expired: the nodes were down (or the clock jumped) past the TTL
+    // Before: c's acquire deleted every expired record and took the lowest subnet, a's.
+    const c = await s.acquire(req("c", "192.168.1.3"));
+    assert(c.subnet !== a.subnet && c.subnet !== b.subnet, c.subnet);
+    // a comes back without a previousSubnet (its subnet.json is on a tmpfs /run, gone).
+    assertEquals((await s.acquire(req("a", "192.168.1.1"))).subnet, a.subnet);
+    // The subnet named by the lease file still comes first.
+    const bAgain = await s.acquire({ ...req("b", "192.168.1.2"), previousSubnet: "10.244.9.0/24" });
+    assertEquals(bAgain.subnet, "10.244.9.0/24");
+    // b's expired record is gone with that (a node holds one lease).
+    assertEquals(
+      [...Deno.readDirSync(`${dir}/subnets`)].map((e) => e.name).filter((n) => n.endsWith(".json"))
+        .sort(),
+      ["10.244.1.0-24.json", "10.244.3.0-24.json", "10.244.9.0-24.json"],
+    );
   });
 });
 
