@@ -122,13 +122,24 @@ export class EtcdClient {
         continue;
       }
       this.#current = (this.#current + n) % this.endpoints.length;
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        throw new StoreError(
+          `etcd ${ep}${path}: HTTP ${res.status}, the answer broke off: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
       let j: Json;
       try {
         j = JSON.parse(text);
       } catch {
+        j = undefined;
+      }
+      if (typeof j !== "object" || j === null || Array.isArray(j)) {
         throw new StoreError(
-          `etcd ${ep}${path}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`,
+          `etcd ${ep}${path}: HTTP ${res.status}, not a JSON object: ${text.slice(0, 200)}`,
         );
       }
       if (!res.ok || j?.error) {

@@ -91,7 +91,8 @@ export class KubeClient {
         client: this.#http,
       });
     } catch (e) {
-      if (signal?.aborted && (signal.reason as Error)?.name !== "TimeoutError") throw e;
+      // Aborted (by the caller, or by a deadline the caller words as "no answer within").
+      if (signal?.aborted) throw e;
       throw new StoreError(
         `kubernetes ${req.verb} ${req.resource}: ${this.creds.server} unreachable: ${
           (e as Error).message
@@ -114,7 +115,21 @@ export class KubeClient {
   /** Sends a request and returns its JSON answer; a non-2xx answer throws the typed error. */
   async request<T>(req: KubeRequest, signal?: AbortSignal): Promise<T> {
     const text = await this.requestText(req, signal);
-    return (text ? JSON.parse(text) : {}) as T;
+    if (!text) return {} as T;
+    let j: unknown;
+    try {
+      j = JSON.parse(text);
+    } catch {
+      j = undefined;
+    }
+    if (typeof j !== "object" || j === null || Array.isArray(j)) {
+      throw new StoreError(
+        `kubernetes ${req.verb} ${req.resource}: the answer of ${this.creds.server} is not a JSON object: ${
+          text.slice(0, 200)
+        }`,
+      );
+    }
+    return j as T;
   }
 
   /** Sends a request and returns its body as text (`/readyz`, `/metrics`); errors as request(). */
@@ -166,9 +181,22 @@ export class KubeClient {
           if (line) yield JSON.parse(line) as KubeWatchEvent<T>;
         }
       }
+      if (buf.trim()) {
+        throw new StoreError(
+          `kubernetes watch ${req.resource}: the answer of ${this.creds.server} is not JSON lines: ${
+            buf.trim().slice(0, 200)
+          }`,
+        );
+      }
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof StoreError) throw e;
+      if ((ctl.signal.reason as Error)?.name === "TimeoutError") {
+        throw new StoreError(
+          `kubernetes watch ${req.resource}: no answer within ${this.#timeoutMs} ms`,
+          { cause: e },
+        );
+      }
       throw new StoreError(`kubernetes watch ${req.resource} broke: ${(e as Error).message}`, {
         cause: e,
       });

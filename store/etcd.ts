@@ -64,6 +64,13 @@ export interface EtcdStoreOptions {
   onWarning?: WarnFn;
   /** Called for background errors (a broken watch) before it is retried. */
   onError?: (e: Error) => void;
+  /**
+   * A watch stream is ended and opened again from its last revision after this long (ms, default
+   * 300000), like the apiserver's watch timeout: a connection that went half-open (etcd's host
+   * died or was cut off without a FIN or RST) is silent, not broken, and would hide every later
+   * change for good.
+   */
+  watchRestartMs?: number;
 }
 
 export { DEFAULT_ETCD_PREFIX };
@@ -77,6 +84,7 @@ export class EtcdStore implements LeaseStore {
   #onError: (e: Error) => void;
   #assumedTtl: number;
   #exact: boolean;
+  #watchRestartMs: number;
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
@@ -85,6 +93,7 @@ export class EtcdStore implements LeaseStore {
     this.#onError = opts.onError ?? (() => {});
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
     this.#exact = opts.exactExpiration ?? false;
+    this.#watchRestartMs = opts.watchRestartMs ?? 300_000;
   }
 
   get #subnets(): string {
@@ -284,7 +293,7 @@ export class EtcdStore implements LeaseStore {
   /**
    * Streams changes after `fromRevision` (etcd's header revision of a list()): every event from
    * the next revision on, in etcd's order. On a disconnect it reconnects (backoff 0.2 s … 10 s)
-   * from the last revision seen; when etcd compacted it (or `fromRevision` is not one of
+   * from the last revision seen, and so it does every `watchRestartMs` (a half-open connection); when etcd compacted it (or `fromRevision` is not one of
    * etcd's), yields a `resync` with a full list, never a silent skip. A record that becomes
    * unreadable is reported removed (list() skips it too).
    */
@@ -298,12 +307,14 @@ export class EtcdStore implements LeaseStore {
           rev = Number(snap.revision);
           yield { resync: snap };
         }
+        // The stream ends quietly after watchRestartMs, and the loop opens it again from `rev`.
+        const stream = AbortSignal.any([signal, AbortSignal.timeout(this.#watchRestartMs)]);
         for await (
           const events of this.client.watch(
             this.#subnets,
             prefixEnd(this.#subnets),
             rev + 1,
-            signal,
+            stream,
           )
         ) {
           backoff = 200;

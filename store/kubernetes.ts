@@ -17,7 +17,7 @@
  * @module
  */
 import { chooseLease, inRange, subnetRange } from "./allocate.ts";
-import { KubeClient, MERGE_PATCH } from "./_kube_client.ts";
+import { KubeClient, type KubeWatchEvent, MERGE_PATCH } from "./_kube_client.ts";
 import type { KubeCredentials } from "./kube_config.ts";
 import { KubeConflictError, KubeGoneError, KubeNotFoundError, parseStatus } from "./kube_errors.ts";
 import {
@@ -540,8 +540,9 @@ export class KubeStore implements LeaseStore {
   /**
    * Node changes after a list()'s resourceVersion, as lease events: each watch event updates
    * the Node set, and the difference of its valid leases is yielded. Bookmarks move the
-   * revision; a broken stream resumes from the last resourceVersion (backoff 0.2 … 10 s); 410
-   * Gone (compaction) yields a resync with a fresh list.
+   * revision; a broken stream resumes from the last resourceVersion (backoff 0.2 … 10 s), and so
+   * does one the server has not ended 10% (at least 5 s) after its timeoutSeconds; 410 Gone
+   * (compaction) yields a resync with a fresh list.
    */
   async *watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
     let rv: string | undefined = fromRevision;
@@ -559,13 +560,14 @@ export class KubeStore implements LeaseStore {
           rv = snap.revision;
           yield { resync: snap };
         }
-        for await (const ev of this.client.watch<KubeNode>(this.#watchRequest(rv), signal)) {
+        const started = Date.now();
+        let got = false;
+        for await (
+          const ev of this.client.watch<KubeNode>(this.#watchRequest(rv), this.#stream(signal))
+        ) {
           backoff = 200;
-          if (ev.type === "ERROR") {
-            const st = parseStatus(500, ev.object);
-            if (st.code === 410) throw new KubeGoneError(st, { verb: "watch", resource: "nodes" });
-            throw new StoreError(`kubernetes watch nodes: ${st.code} ${st.message ?? ""}`);
-          }
+          got = true;
+          checkWatchEvent(ev);
           rv = ev.object.metadata.resourceVersion ?? rv;
           if (ev.type === "BOOKMARK") {
             yield { events: [], revision: asRevision(rv) };
@@ -579,6 +581,10 @@ export class KubeStore implements LeaseStore {
           this.#snapshot = { revision: rv, nodes };
           if (events.length > 0) yield { events, revision: asRevision(rv) };
         }
+        if (!got && Date.now() - started < 1000) {
+          await sleep(backoff, signal); // a stream ended at once and empty: no hot loop
+          backoff = Math.min(backoff * 2, 10_000);
+        }
       } catch (e) {
         if (signal.aborted) return;
         this.#o.onError?.(e as Error);
@@ -590,6 +596,16 @@ export class KubeStore implements LeaseStore {
         backoff = Math.min(backoff * 2, 10_000);
       }
     }
+  }
+
+  /**
+   * One watch stream's signal: `signal`, and a deadline a little after the server's timeout (10%,
+   * at least 5 s): a half-open connection (the apiserver's host died or was cut off without a
+   * FIN or RST) is silent, not broken, and would hide every later change for good.
+   */
+  #stream(signal: AbortSignal): AbortSignal {
+    const t = this.#o.watchTimeoutSeconds ?? 300;
+    return AbortSignal.any([signal, AbortSignal.timeout(t * 1000 + Math.max(5000, t * 100))]);
   }
 
   #watchRequest(rv: string) {
@@ -622,6 +638,20 @@ export class KubeStore implements LeaseStore {
   close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
+  }
+}
+
+/** Throws for an ERROR event (410 Gone: KubeGoneError) and for one without object metadata. */
+function checkWatchEvent(ev: KubeWatchEvent<KubeNode>): void {
+  if (ev?.type === "ERROR") {
+    const st = parseStatus(500, ev.object);
+    if (st.code === 410) throw new KubeGoneError(st, { verb: "watch", resource: "nodes" });
+    throw new StoreError(`kubernetes watch nodes: ${st.code} ${st.message ?? ""}`);
+  }
+  if (typeof ev?.object?.metadata !== "object" || ev.object.metadata === null) {
+    throw new StoreError(
+      `kubernetes watch nodes: a malformed event: ${JSON.stringify(ev).slice(0, 200)}`,
+    );
   }
 }
 
