@@ -309,6 +309,21 @@ Deno.test({
               send((f) => [...ORIGIN_IGP, ...path, ...nextHop(f), ...med3]),
               withdraw,
             );
+            // RFC 7607: AS 0 in AS_PATH; RFC 5065: AS_CONFED segments from an eBGP peer.
+            const as0 = attr(0x40, 2, [2, 2, 0, 0, 0xfd, 0xf1, 0, 0, 0, 0]);
+            await contained(
+              lab,
+              i++,
+              send((f) => [...ORIGIN_IGP, ...as0, ...nextHop(f)]),
+              withdraw,
+            );
+            const confed = attr(0x40, 2, [3, 1, 0, 0, 0xfd, 0xf2, 2, 1, 0, 0, 0xfd, 0xf1]);
+            await contained(
+              lab,
+              i++,
+              send((f) => [...ORIGIN_IGP, ...confed, ...nextHop(f)]),
+              withdraw,
+            );
             // RFC 7606 §4: an attribute overrunning the Total Path Attribute Length, and fewer than
             // 3 octets left for an attribute header, are treat-as-withdraw (the NLRI is still found).
             await contained(
@@ -352,6 +367,11 @@ Deno.test({
             good([route], from, extra);
           // AGGREGATOR of the wrong length: discarded (RFC 7606 §7.7), counted.
           await contained(lab, i++, announce(attr(0xc0, 7, [1, 2, 3])), {
+            kept: true,
+            counted: true,
+          });
+          // AGGREGATOR naming AS 0: discarded (RFC 7607), counted.
+          await contained(lab, i++, announce(attr(0xc0, 7, [0, 0, 0, 0, 10, 0, 0, 1])), {
             kept: true,
             counted: true,
           });

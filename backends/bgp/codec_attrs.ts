@@ -243,15 +243,28 @@ export function decodeAttribute(
     case ATTR.ATOMIC_AGGREGATE:
       if (v.length !== 0) throw lengthError("0");
       return { type: "other", code, flags, data: v.slice() };
-    case ATTR.AGGREGATOR:
+    case ATTR.AGGREGATOR: {
       if (v.length !== (opts.as4 ? 8 : 6)) throw lengthError(opts.as4 ? "8" : "6");
-      return opts.as4
+      const a: PathAttribute = opts.as4
         ? { type: "aggregator", asNumber: get32(v, 0), address: v4Text(v, 4), flags }
         : { type: "aggregator", asNumber: get16(v, 0), address: v4Text(v, 2), flags };
+      if (a.asNumber === 0) throw asZero(code, flags, v);
+      return a;
+    }
     default: // AS4_AGGREGATOR
       if (v.length !== 8) throw lengthError("8");
+      if (get32(v, 0) === 0) throw asZero(code, flags, v);
       return { type: "as4-aggregator", asNumber: get32(v, 0), address: v4Text(v, 4), flags };
   }
+}
+
+/** RFC 7607: AS 0 in AGGREGATOR / AS4_AGGREGATOR makes it malformed (discarded). */
+function asZero(code: number, flags: number, v: Uint8Array): BgpError {
+  return malformed(
+    UPDATE_ERR.OPTIONAL_ATTRIBUTE,
+    `attribute ${code} names AS 0 (RFC 7607)`,
+    wire(flags, code, v),
+  );
 }
 
 function decodeAsPath(v: Uint8Array, width: 2 | 4): AsPathSegment[] {
@@ -269,7 +282,9 @@ function decodeAsPath(v: Uint8Array, width: 2 | 4): AsPathSegment[] {
     const asns: number[] = [];
     for (let i = 0; i < count; i++) {
       const p = at + 2 + i * width;
-      asns.push(width === 4 ? get32(v, p) : get16(v, p));
+      const asn = width === 4 ? get32(v, p) : get16(v, p);
+      if (asn === 0) throw bad("contains AS 0 (RFC 7607)");
+      asns.push(asn);
     }
     segments.push({ type: type as AsPathSegment["type"], asns });
     at += 2 + count * width;

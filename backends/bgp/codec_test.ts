@@ -117,6 +117,25 @@ Deno.test("RFC 7606 §5.2: a treat-as-withdraw error with no NLRI to withdraw re
   assertEquals(discard.discarded?.length, 1);
 });
 
+Deno.test("RFC 7607: AS 0 in AS_PATH is 3/11 treat-as-withdraw; in AGGREGATOR or AS4_AGGREGATOR the attribute is discarded", () => {
+  const path = decodeMessage(
+    update([...ORIGIN, 0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0, 0, ...NEXT_HOP]),
+  );
+  assert(path.type === "update");
+  assertEquals(path.treatAsWithdraw?.subcode, 11);
+  assert(path.treatAsWithdraw!.message.includes("AS 0"), path.treatAsWithdraw!.message);
+  const agg = decodeMessage(
+    update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0xc0, 7, 8, 0, 0, 0, 0, 10, 0, 0, 1]),
+  );
+  assert(agg.type === "update");
+  assertEquals([agg.treatAsWithdraw, agg.discarded?.map((e) => e.subcode)], [undefined, [9]]);
+  const agg4 = decodeMessage(
+    update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0xc0, 18, 8, 0, 0, 0, 0, 10, 0, 0, 1]),
+  );
+  assert(agg4.type === "update");
+  assertEquals(agg4.discarded?.length, 1);
+});
+
 Deno.test("UPDATE errors that cannot be contained reset the session", () => {
   const overrun = err(() => decodeMessage(update([...ORIGIN], [24, 10, 1, 2]).subarray(0, 27)));
   assertEquals([overrun.code, overrun.subcode], [1, 2]);

@@ -174,6 +174,8 @@ export interface RibChange {
    * ignored, withdrawn if the peer had given them before; the session stays).
    */
   invalidNextHop?: string;
+  /** Why the UPDATE was treat-as-withdraw although it decoded (AS_CONFED segments from eBGP). */
+  malformed?: string;
 }
 
 export { pathLength } from "./as4.ts";
@@ -279,7 +281,12 @@ export class Rib {
       return change;
     }
     const base = this.#baseRoute(peer, msg);
-    const refused = this.#refuse(peer, base);
+    // RFC 5065 §5.3 + RFC 7606 §7.2: AS_CONFED segments from a peer outside our (non-existent)
+    // confederation make AS_PATH malformed: treat-as-withdraw.
+    if (peer.ebgp && base.asPath.some((seg) => seg.type === 3 || seg.type === 4)) {
+      change.malformed = "AS_PATH has AS_CONFED segments from an eBGP peer (RFC 5065)";
+    }
+    const refused = change.malformed ?? this.#refuse(peer, base);
     for (const g of groups) {
       if (g.prefixes.length === 0) continue;
       const badHop = g.nextHop ? invalidNextHop(g.nextHop, peer.ownAddresses ?? []) : undefined;

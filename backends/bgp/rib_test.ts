@@ -164,6 +164,27 @@ Deno.test("an invalid next hop (own address, multicast, v6 unspecified) withdraw
   assertEquals(rib.received("10.0.0.2"), 0);
 });
 
+Deno.test("AS_CONFED segments from an eBGP peer are treat-as-withdraw (RFC 5065); from iBGP they are kept", () => {
+  const rib = new Rib(SELF);
+  const e = peer("10.0.0.2", { ebgp: true });
+  const msg = (n: string[]): UpdateMessage => ({
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [{ type: 3, asns: [65100] }, { type: 2, asns: [65002] }] },
+      { type: "next-hop", address: "10.0.0.2" },
+    ],
+    nlri: n,
+  });
+  rib.update(e, announce(["10.9.0.0/24"], "10.0.0.2", [], [65002]));
+  const c = rib.update(e, msg(["10.9.0.0/24"]));
+  assertEquals(c.malformed, "AS_PATH has AS_CONFED segments from an eBGP peer (RFC 5065)");
+  assertEquals(rib.best("10.9.0.0/24"), undefined);
+  const i = rib.update(peer("10.0.0.3"), msg(["10.9.1.0/24"]));
+  assertEquals([i.malformed, rib.best("10.9.1.0/24")?.peer], [undefined, "10.0.0.3"]);
+});
+
 Deno.test("graceful restart keeps stale routes until End-of-RIB sweeps those not re-announced", () => {
   const rib = new Rib(SELF);
   rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));

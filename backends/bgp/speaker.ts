@@ -546,6 +546,7 @@ export class Speaker implements ConnListener {
     if (msg.treatAsWithdraw) {
       what.push(`treat-as-withdraw (RFC 7606): ${msg.treatAsWithdraw.message}`);
     }
+    if (change.malformed) what.push(`treat-as-withdraw (RFC 7606): ${change.malformed}`);
     for (const d of msg.discarded ?? []) {
       what.push(`attribute discarded (RFC 7606): ${d.message}`);
     }
