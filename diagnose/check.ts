@@ -65,6 +65,7 @@ export const FAMILY_ORDER = [
   "route",
   "mtu",
   "netfilter",
+  "xfrm",
   "tc",
   "ipam",
   "conntrack",

@@ -11,6 +11,7 @@
  * @module
  */
 export { Handle, openHandle, type OpenHandleOptions } from "./handle.ts";
+export { xfrmPolicies, xfrmStateCount } from "./xfrm.ts";
 export {
   closeFd,
   isOwnNetns,

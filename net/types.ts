@@ -239,6 +239,22 @@ export interface AddrOptions {
   noprefixroute?: boolean;
 }
 
+/** An IPv4 XFRM (IPsec) policy (`ip xfrm policy list`). */
+export interface XfrmPolicy {
+  dir: "in" | "out" | "fwd";
+  /** "block" drops what the selector matches; "allow" with templates requires IPsec for it. */
+  action: "allow" | "block";
+  priority: number;
+  /** Selector: source and destination prefixes, IP protocol (0: any), ports (absent: any). */
+  src: string;
+  dst: string;
+  proto: number;
+  sport?: number;
+  dport?: number;
+  /** How many IPsec templates (XFRMA_TMPL) it has: packets it matches must be transformed. */
+  templates: number;
+}
+
 /** A policy routing rule (`ip -j rule show`). */
 export interface Rule {
   family: 4 | 6;

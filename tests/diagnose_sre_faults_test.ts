@@ -77,7 +77,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, qdiscs) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, qdiscs, IPsec policies) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -379,6 +379,57 @@ Deno.test({
           assertStringIncludes(c.summary, "pod n1-p1");
         },
         () => inPod("n1-p1", "tc qdisc del dev eth0 root"),
+      );
+
+      await fault(
+        "xfrm: an IPsec policy on n1 blocks forwarding n1's pods to n2's -> xfrm.policy deletes it",
+        () =>
+          inNs(
+            "n1",
+            ..."ip xfrm policy add".split(" "),
+            "src",
+            subnet("n1"),
+            "dst",
+            subnet("n2"),
+            ..."dir fwd action block".split(" "),
+          ),
+        (r) => {
+          expectCheck(r, {
+            id: "xfrm.policy",
+            node: "n1",
+            evidence: `src ${subnet("n1")} dst ${subnet("n2")} dir fwd block`,
+            fix: `ip netns exec ${ns("n1")} ip xfrm policy delete src ${subnet("n1")} dst ${
+              subnet("n2")
+            } dir fwd`,
+          });
+        },
+        () => inNs("n1", "ip", "xfrm", "policy", "flush"),
+      );
+
+      await fault(
+        "xfrm: n2 requires ESP for the VXLAN packets from n1 and has no SA -> xfrm.policy fails",
+        () =>
+          inNs(
+            "n2",
+            ..."ip xfrm policy add".split(" "),
+            "src",
+            node("n1").ip,
+            "dst",
+            node("n2").ip,
+            ..."proto udp dport 8472 dir in tmpl proto esp mode transport".split(" "),
+          ),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "xfrm.policy",
+            node: "n2",
+            evidence: "states=0",
+            fix: `ip netns exec ${ns("n2")} ip xfrm policy delete src ${node("n1").ip}/32 dst ${
+              node("n2").ip
+            }/32 proto udp dport 8472 dir in`,
+          });
+          assertStringIncludes(c.summary, "no security association");
+        },
+        () => inNs("n2", "ip", "xfrm", "policy", "flush"),
       );
     }),
 });

@@ -23,6 +23,7 @@ import { traceFamily } from "./trace.ts";
 import { udpFamily } from "./udp.ts";
 import { bgpFamily } from "./bgp.ts";
 import { tcFamily } from "./tc.ts";
+import { xfrmFamily } from "./xfrm.ts";
 
 /** The families every diagnosis runs (those that apply to the nodes' backends). */
 export const FAMILIES: readonly Family[] = [
@@ -38,6 +39,7 @@ export const FAMILIES: readonly Family[] = [
   routeFamily,
   mtuFamily,
   netfilterFamily,
+  xfrmFamily,
   tcFamily,
   ipamFamily,
   conntrackFamily,
