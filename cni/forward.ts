@@ -119,11 +119,34 @@ export function socketFor(stdin: Uint8Array): string | undefined {
   }
   if (leaseFile.endsWith(".env")) leaseFile = DEFAULT_LEASE_FILE;
   try {
-    const sock = JSON.parse(Deno.readTextFileSync(leaseFile))?.cniSocket;
+    const text = readLeaseText(leaseFile);
+    const sock = text === undefined ? undefined : JSON.parse(text)?.cniSocket;
     return typeof sock === "string" && sock.startsWith("/") ? sock : undefined;
   } catch {
     return undefined; // no daemon (yet): in-process
   }
+}
+
+/** node/lease_file.ts's MAX_LEASE_FILE_BYTES (not imported, to keep this module import-free). */
+const MAX_LEASE_FILE = 64 * 1024;
+
+/**
+ * The lease file's text, or undefined unless it is a regular file of at most 64 KiB: the config
+ * names it, and `/dev/zero` would be read until memory runs out, a FIFO forever. The in-process
+ * path then reads it through node/lease_file.ts, which says what is wrong with it.
+ */
+function readLeaseText(path: string): string | undefined {
+  const st = Deno.statSync(path);
+  if (!st.isFile || st.size > MAX_LEASE_FILE) return undefined;
+  using f = Deno.openSync(path, { read: true });
+  const buf = new Uint8Array(MAX_LEASE_FILE + 1);
+  let n = 0;
+  while (n < buf.length) {
+    const r = f.readSync(buf.subarray(n));
+    if (r === null) break;
+    n += r;
+  }
+  return n > MAX_LEASE_FILE ? undefined : new TextDecoder().decode(buf.subarray(0, n));
 }
 
 /** The request bytes for a call. */

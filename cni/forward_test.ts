@@ -51,6 +51,12 @@ Deno.test("socketFor() reads cniSocket from the lease file the config names, or 
     assertEquals(socketFor(conf({})), `${dir}/s`);
     Deno.writeTextFileSync(lease, JSON.stringify({ cniSocket: "relative.sock" }));
     assertEquals(socketFor(conf({})), undefined, "a relative path is not used");
+    // Whatever the config names: never a FIFO waited on (nor /dev/zero read to the end, which
+    // this test leaves out: an unbounded reader would take the machine's memory).
+    new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).outputSync();
+    for (const bad of [`${dir}/fifo`, dir]) {
+      assertEquals(socketFor(enc(JSON.stringify({ ipam: { leaseFile: bad } }))), undefined, bad);
+    }
     Deno.env.set("SKEIN_CNI_SOCKET", "/x.sock");
     assertEquals(socketFor(enc("not json")), "/x.sock");
     Deno.env.set("SKEIN_CNI_SOCKET", "off");

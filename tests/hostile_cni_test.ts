@@ -17,6 +17,7 @@ import {
   cniMode,
   cniService,
   inNs,
+  sh,
 } from "./_cni.ts";
 
 /** callPlugin() for stdin given as raw bytes (invalid UTF-8 cannot travel as a string). */
@@ -139,6 +140,8 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
       const text = (s: string) => s;
       const withGood = (o: Record<string, unknown>) => ({ ...good, ...o });
       const ipamWith = (o: Record<string, unknown>) => ({ ...good, ipam: { ...good.ipam, ...o } });
+      const fifo = `${dataDir}/fifo`;
+      sh(["mkfifo", fifo]);
       const deep = "[".repeat(200_000) + "]".repeat(200_000);
       const deepObj = '{"a":'.repeat(100_000) + "1" + "}".repeat(100_000);
       const badUtf8 = new Uint8Array([
@@ -228,6 +231,12 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
           conf: withGood({ cniVersion: "1.1.0", "cni.dev/valid-attachments": "x" }),
         }, [7]],
         ["unsupported feature", { conf: withGood({ vlan: 5 }) }, [2]],
+        // No SKEIN_CNI_SOCKET: the plugin looks for the daemon's socket in the lease file the
+        // config names, which must not be waited on.
+        ["ipam.leaseFile a FIFO, no SKEIN_CNI_SOCKET", {
+          conf: ipamWith({ subnet: "auto", leaseFile: fifo }),
+          env: { SKEIN_CNI_SOCKET: undefined },
+        }, [6]],
         ["byte order mark", { conf: text("\uFEFF" + JSON.stringify(good)) }, [6]],
         ["bridge names a link that is not a bridge", { conf: withGood({ bridge: "lo" }) }, [7]],
         ["runtimeConfig.mac multicast", {

@@ -5,6 +5,7 @@
  */
 import { CniCode, CniError } from "../errors.ts";
 import type { IpamDns } from "./types.ts";
+import { readBoundedText } from "../../node/bounded_read.ts";
 
 /** Parses resolv.conf text: `nameserver`, `domain`, `search`, `options` lines; `#`/`;` comments. */
 export function parseResolvConf(text: string): IpamDns {
@@ -21,10 +22,16 @@ export function parseResolvConf(text: string): IpamDns {
   return dns;
 }
 
-/** Reads and parses a resolv.conf file; CniError 7 when it cannot be read. */
+/** Largest resolv.conf read (glibc's is a few hundred bytes). */
+const MAX_RESOLV_CONF = 64 * 1024;
+
+/**
+ * Reads and parses a resolv.conf file; CniError 7 when it cannot be read, or is not a regular
+ * file of at most 64 KiB (`/dev/zero` would be read until memory runs out, a FIFO forever).
+ */
 export function readResolvConf(path: string): IpamDns {
   try {
-    return parseResolvConf(Deno.readTextFileSync(path));
+    return parseResolvConf(readBoundedText(path, MAX_RESOLV_CONF));
   } catch (e) {
     throw new CniError(
       CniCode.InvalidConfig,
