@@ -33,9 +33,11 @@ const KNOWN_KEYS = new Set([
 ]);
 
 function parseBool(key: string, v: string): boolean {
-  // Go's strconv.ParseBool, which LoadArgs uses for bool fields.
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+  // libcni's UnmarshallableBool, the type of IgnoreUnknown: "1" or "true", "0" or "false", in
+  // any case.
+  const l = v.toLowerCase();
+  if (l === "1" || l === "true") return true;
+  if (l === "0" || l === "false") return false;
   throw invalid(`${key}=${v}: not a boolean`);
 }
 
@@ -75,6 +77,11 @@ export function parseCniArgs(text: string | undefined): CniArgs {
         out.ips.push(ip);
       }
     } else if (k === "MAC") {
+      // "MAC=" asks for nothing, as in the reference bridge (an empty UnmarshallableString).
+      if (v === "") {
+        delete out.mac;
+        continue;
+      }
       const m = parsePodMac(v);
       if ("problem" in m) throw invalid(`MAC=${v}: ${m.problem}`);
       out.mac = m.mac;

@@ -54,3 +54,13 @@ Deno.test("parseCniArgs() refuses a MAC the kernel would refuse for a veth (mult
     assertEquals(e.code, 4);
   }
 });
+
+Deno.test("parseCniArgs(): IgnoreUnknown as libcni's UnmarshallableBool, an empty MAC= asks for nothing", () => {
+  assertEquals(parseCniArgs("IgnoreUnknown=TrUe;X=1").ignoreUnknown, true);
+  assertEquals(parseCniArgs("IgnoreUnknown=0").ignoreUnknown, false);
+  for (const v of ["t", "T", "f", "yes", ""]) {
+    assertThrows(() => parseCniArgs(`IgnoreUnknown=${v}`), CniError, "CNI_ARGS");
+  }
+  assertEquals(parseCniArgs("MAC=").mac, undefined);
+  assertEquals(parseCniArgs("MAC=0a:58:00:00:00:01;MAC=").mac, undefined);
+});
