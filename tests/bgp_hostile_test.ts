@@ -136,7 +136,7 @@ async function contained(
     if (want.counted) {
       assertEquals(st.updateErrors, errorsBefore + 1, `peer ${i}: the error is counted`);
       assert(
-        lab.logs.some((l) => l.includes(addr(i)) && /RFC 7606|NEXT_HOP/.test(l)),
+        lab.logs.some((l) => l.includes(addr(i)) && /RFC (7606|4760)|NEXT_HOP/.test(l)),
         `peer ${i}: the error is logged:\n${lab.logs.join("\n")}`,
       );
     } else assertEquals(st.updateErrors, errorsBefore, `peer ${i}: nothing to count`);
@@ -397,6 +397,25 @@ Deno.test({
           ];
           await contained(lab, i++, announce(rich), fine);
         });
+
+        await t.step(
+          "IPv6 NLRI on an IPv4-only session (RFC 4760 §6): ignored, counted",
+          async () => {
+            const mp = attr(0x90, 14, [
+              ...[0, 2, 1, 16], // AFI 2, SAFI 1, next hop length 16
+              ...[0xfd, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a],
+              ...[0, 64, 0xfd, 0, 0, 9, 0, 0, 0, 0],
+            ]);
+            await contained(
+              lab,
+              i++,
+              (route, from) => good([route], from, mp),
+              { kept: true, counted: true },
+            );
+            assertEquals(lab.sp.rib.best("fd00:0:9::/64"), undefined);
+            assertEquals(lab.sp.routes().filter((r) => r.family === 6), []);
+          },
+        );
 
         await t.step("a NOTIFICATION mid-session: routes withdrawn, none sent back", async () => {
           const n = i++;

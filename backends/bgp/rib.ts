@@ -42,6 +42,8 @@ export interface RibPeer {
   policy: { import: PrefixRule; export: PrefixRule };
   /** This speaker's own addresses on the session: never a valid next hop (RFC 4271 §6.3). */
   ownAddresses?: readonly string[];
+  /** The families the session negotiated (AFI 1, 2); MP_REACH of another is ignored. Default: all. */
+  families?: readonly Family[];
 }
 
 /** A per-peer prefix rule: every prefix (`true`), none (`false`), or those inside one of the CIDRs. */
@@ -176,6 +178,8 @@ export interface RibChange {
   invalidNextHop?: string;
   /** Why the UPDATE was treat-as-withdraw although it decoded (AS_CONFED segments from eBGP). */
   malformed?: string;
+  /** MP_REACH_NLRI of a family the session did not negotiate: ignored (RFC 4760 §6). */
+  unnegotiated?: string;
 }
 
 export { pathLength } from "./as4.ts";
@@ -267,7 +271,13 @@ export class Rib {
     ];
     for (const r of msg.attributes) {
       if (r.type !== "mp-reach") continue;
-      groups.push({ family: r.afi === AFI.IPV6 ? 6 : 4, nextHop: r.nextHops[0], prefixes: r.nlri });
+      const family = r.afi === AFI.IPV6 ? 6 : 4;
+      if (peer.families && !peer.families.includes(family === 6 ? 2 : 1)) {
+        // RFC 4760 §6: a family the session did not negotiate is not taken.
+        change.unnegotiated = `IPv${family} unicast NLRI on a session that did not negotiate it`;
+        continue;
+      }
+      groups.push({ family, nextHop: r.nextHops[0], prefixes: r.nlri });
     }
     if (msg.treatAsWithdraw || peer.policy.import === false) {
       for (const g of groups) {

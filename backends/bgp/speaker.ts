@@ -537,6 +537,7 @@ export class Speaker implements ConnListener {
       as4: conn.fsm.negotiated?.as4 ?? true,
       policy: p.spec.policy,
       ownAddresses: own.filter((a): a is string => a !== undefined),
+      ...(conn.fsm.negotiated ? { families: conn.fsm.negotiated.families } : {}),
     };
   }
 
@@ -547,6 +548,7 @@ export class Speaker implements ConnListener {
       what.push(`treat-as-withdraw (RFC 7606): ${msg.treatAsWithdraw.message}`);
     }
     if (change.malformed) what.push(`treat-as-withdraw (RFC 7606): ${change.malformed}`);
+    if (change.unnegotiated) what.push(`routes ignored (RFC 4760): ${change.unnegotiated}`);
     for (const d of msg.discarded ?? []) {
       what.push(`attribute discarded (RFC 7606): ${d.message}`);
     }
