@@ -45,6 +45,12 @@ function prefixOf(set: RangeSet, ip: Ip): number {
 }
 
 function whyOutside(sets: RangeSet[], ip: Ip): string {
+  const taken = sets.findIndex((set) => rangeFor(set, ip) !== undefined);
+  if (taken >= 0) {
+    return `is in range set ${taken} (${
+      rangeSetText(sets[taken]!)
+    }), which gives one address per attachment and gave another requested one`;
+  }
   for (const set of sets) {
     for (const r of set) {
       if (!contains(r.subnet, ip)) continue;
