@@ -431,5 +431,45 @@ Deno.test({
         },
         () => inNs("n2", "ip", "xfrm", "policy", "flush"),
       );
+
+      {
+        const vtep = JSON.parse(await inNs("n2", "ip", "-j", "link", "show", "skein.1"))[0]
+          .address as string;
+        const fdb = (extra: string[]) =>
+          inNs(
+            "n1",
+            "bridge",
+            "fdb",
+            "replace",
+            vtep,
+            "dev",
+            "skein.1",
+            "dst",
+            node("n2").ip,
+            ...extra,
+            "self",
+            "permanent",
+          );
+        await fault(
+          "vxlan: n1's FDB entry for n2's VTEP sends to UDP 4789, not the device's 8472 (daemon stopped) -> vxlan.fdb",
+          async () => {
+            stop("n1");
+            await fdb(["port", "4789"]);
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "vxlan.fdb",
+              node: "n1",
+              evidence: `dst ${node("n2").ip} port 4789`,
+              fix: `bridge fdb replace ${vtep} dev skein.1 dst ${node("n2").ip} self permanent`,
+            });
+            assertStringIncludes(c.summary, "port 4789 (the VXLAN port is 8472)");
+          },
+          async () => {
+            await fdb([]);
+            cont("n1");
+          },
+        );
+      }
     }),
 });

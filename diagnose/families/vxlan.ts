@@ -9,7 +9,7 @@
  */
 import { vtepMacOf } from "../../backends/vxlan.ts";
 import type { Lease } from "../../store/types.ts";
-import type { VxlanInfo } from "../../net/types.ts";
+import type { Fdb, Link, VxlanInfo } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
@@ -69,6 +69,18 @@ function downCheck(
       } && ${up}`,
     },
   );
+}
+
+/** An FDB entry's own port or VNI where it differs from the device's (skein sets neither). */
+function fdbOverrides(f: Fdb, v: VxlanInfo | undefined): string[] {
+  const out: string[] = [];
+  if (f.port && v?.port !== undefined && f.port !== v.port) {
+    out.push(`port ${f.port} (the VXLAN port is ${v.port})`);
+  }
+  if (f.vni !== undefined && v?.vni !== undefined && f.vni !== v.vni) {
+    out.push(`VNI ${f.vni} (the device's is ${v.vni})`);
+  }
+  return out;
 }
 
 function deviceChecks(node: NodeView): CheckResult[] {
@@ -171,6 +183,64 @@ function peerChecks(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult[]
   ];
 }
 
+/** The FDB entry `node` needs for `peer`'s VtepMAC: to the peer's node IP, no port or VNI of its own. */
+function fdbCheck(node: NodeView, peer: NodeView, l: Link, mac: string, lease: Lease): CheckResult {
+  const dev = l.name;
+  const k = node.kernel!;
+  const fdb = k.fdbs().filter((f) => f.index === l.index && f.mac.toLowerCase() === mac && f.dst);
+  const fdbEv = {
+    device: dev,
+    vtepMAC: mac,
+    peerNodeIP: lease.publicIP,
+    kernel: fdb.map((f) =>
+      `${f.mac} dst ${f.dst}${f.port ? ` port ${f.port}` : ""}${
+        f.vni !== undefined ? ` vni ${f.vni}` : ""
+      } ${f.state}`
+    ),
+  };
+  const odd = fdb.length === 1 ? fdbOverrides(fdb[0]!, l.vxlan) : [];
+  if (odd.length) {
+    return fail(
+      "vxlan.fdb",
+      node.name,
+      `FDB on ${node.name} sends ${peer.name}'s VtepMAC ${mac} to ${lease.publicIP} with ${
+        odd.join(" and ")
+      }: ${peer.name}'s VXLAN device never sees them`,
+      {
+        evidence: fdbEv,
+        fix: `${
+          nsExec(node)
+        }bridge fdb replace ${mac} dev ${dev} dst ${lease.publicIP} self permanent  # without the override; or restart the node's skein daemon`,
+      },
+    );
+  }
+  if (fdb.length === 1 && fdb[0]!.dst === lease.publicIP) {
+    return pass(
+      "vxlan.fdb",
+      node.name,
+      `FDB maps ${peer.name}'s VtepMAC ${mac} to ${lease.publicIP}`,
+      {
+        evidence: fdbEv,
+      },
+    );
+  }
+  return fail(
+    "vxlan.fdb",
+    node.name,
+    fdb.length
+      ? `FDB on ${node.name} sends ${peer.name}'s VtepMAC ${mac} to ${
+        fdb.map((f) => f.dst).join(", ")
+      }, not ${lease.publicIP}`
+      : `FDB on ${node.name} has no entry for ${peer.name}'s VtepMAC ${mac}`,
+    {
+      evidence: fdbEv,
+      fix: `${
+        nsExec(node)
+      }bridge fdb replace ${mac} dev ${dev} dst ${lease.publicIP} self permanent  # or restart the node's skein daemon`,
+    },
+  );
+}
+
 /** The FDB entry and the neighbour `node` needs for `peer`'s pods. */
 function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -190,39 +260,7 @@ function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
       ),
     ];
   }
-  const out: CheckResult[] = [];
-  const fdb = k.fdbs().filter((f) => f.index === l.index && f.mac.toLowerCase() === mac && f.dst);
-  const fdbEv = {
-    device: dev,
-    vtepMAC: mac,
-    peerNodeIP: lease.publicIP,
-    kernel: fdb.map((f) => `${f.mac} dst ${f.dst} ${f.state}`),
-  };
-  if (fdb.length === 1 && fdb[0]!.dst === lease.publicIP) {
-    out.push(
-      pass("vxlan.fdb", node.name, `FDB maps ${peer.name}'s VtepMAC ${mac} to ${lease.publicIP}`, {
-        evidence: fdbEv,
-      }),
-    );
-  } else {
-    out.push(
-      fail(
-        "vxlan.fdb",
-        node.name,
-        fdb.length
-          ? `FDB on ${node.name} sends ${peer.name}'s VtepMAC ${mac} to ${
-            fdb.map((f) => f.dst).join(", ")
-          }, not ${lease.publicIP}`
-          : `FDB on ${node.name} has no entry for ${peer.name}'s VtepMAC ${mac}`,
-        {
-          evidence: fdbEv,
-          fix: `${
-            nsExec(node)
-          }bridge fdb replace ${mac} dev ${dev} dst ${lease.publicIP} self permanent  # or restart the node's skein daemon`,
-        },
-      ),
-    );
-  }
+  const out: CheckResult[] = [fdbCheck(node, peer, l, mac, lease)];
   const vtep = lease.subnet.split("/")[0]!;
   const n = k.neighs().find((x) => x.index === l.index && x.ip === vtep);
   const nEv = {
