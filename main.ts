@@ -59,12 +59,24 @@ function importCommand(name: string): Promise<CommandModule> {
 }
 
 /**
+ * Deno.env.get(), except that a value which is not valid UTF-8 reads as "" instead of throwing:
+ * the CNI code then answers with the spec's error naming the variable (cni/env.ts).
+ */
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return "";
+  }
+}
+
+/**
  * True when a container runtime is calling: any CNI_* variable set. A call with CNI_NETNS but
  * no CNI_COMMAND is a broken call (the plugin answers with the spec's error JSON), not a user
  * asking for help.
  */
 function calledAsPlugin(): boolean {
-  if (Deno.env.get("CNI_COMMAND") !== undefined) return true;
+  if (envGet("CNI_COMMAND") !== undefined) return true;
   return Object.keys(Deno.env.toObject()).some((k) => k.startsWith("CNI_"));
 }
 
@@ -88,7 +100,7 @@ async function loadCniInProcess(): Promise<CommandModule> {
 /** Runs skein with the given arguments and environment; returns the exit code. */
 export async function run(args: string[]): Promise<number> {
   if ((args.length === 0 || args[0] === "cni") && calledAsPlugin()) {
-    if (Deno.env.get("CNI_COMMAND") === "VERSION") {
+    if (envGet("CNI_COMMAND") === "VERSION") {
       // The cheapest path: podman calls VERSION before every ADD and DEL.
       const { versionMain } = await import("./cni/version_cmd.ts");
       return versionMain();

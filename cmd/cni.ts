@@ -25,6 +25,15 @@ function writeAll(w: { writeSync(b: Uint8Array): number }, data: Uint8Array): vo
   while (off < data.length) off += w.writeSync(data.subarray(off));
 }
 
+/** CNI_COMMAND is VERSION (false for a value that is not valid UTF-8: runCniCall reports it). */
+function commandIsVersion(): boolean {
+  try {
+    return Deno.env.get("CNI_COMMAND") === "VERSION";
+  } catch {
+    return false;
+  }
+}
+
 /** Options for main() beyond the arguments. */
 export interface CniMainOptions {
   /** stdin, when the caller already read it (main.ts, after trying the daemon). */
@@ -49,7 +58,7 @@ export async function main(args: string[], opts: CniMainOptions = {}): Promise<n
     console.log(HELP);
     return 2;
   }
-  if (opts.stdin === undefined && Deno.env.get("CNI_COMMAND") === "VERSION") {
+  if (opts.stdin === undefined && commandIsVersion()) {
     const { versionMain } = await import("../cni/version_cmd.ts");
     return await versionMain();
   }

@@ -45,10 +45,22 @@ export const MAX_CONTAINER_ID = 128;
 
 /**
  * Reads and validates the CNI_* variables. Throws CniError code 4 naming the variable for a
- * missing or invalid one (unknown CNI_COMMAND, bad container id, bad interface name).
+ * missing or invalid one (unknown CNI_COMMAND, bad container id, bad interface name, a value
+ * that is not valid UTF-8).
  */
 export function readCmdArgs(getenv: (name: string) => string | undefined): CmdArgs {
-  const get = (n: string) => getenv(n) ?? "";
+  const get = (n: string) => {
+    try {
+      return getenv(n) ?? "";
+    } catch (e) {
+      // Deno.env.get() throws for a value that is not valid UTF-8.
+      throw new CniError(
+        CniCode.InvalidEnv,
+        `invalid ${n}`,
+        `${n} is not valid UTF-8 (${(e as Error).message})`,
+      );
+    }
+  };
   const command = get("CNI_COMMAND");
   if (command === "") {
     throw new CniError(CniCode.InvalidEnv, "required env variables [CNI_COMMAND] missing");

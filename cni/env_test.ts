@@ -80,3 +80,16 @@ Deno.test("validateNetworkName() gives code 7", () => {
   assertEquals(assertThrows(() => validateNetworkName("bad name"), CniError).code, 7);
   assertEquals(validateNetworkName("pods"), "pods");
 });
+
+Deno.test("readCmdArgs(): a variable Deno cannot read as UTF-8 is code 4 naming it", () => {
+  const e = assertThrows(
+    () =>
+      readCmdArgs((n) => {
+        if (n === "CNI_ARGS") throw new TypeError("environment variable was not valid unicode");
+        return base[n];
+      }),
+    CniError,
+    "CNI_ARGS",
+  );
+  assertEquals(e.code, 4);
+});
