@@ -19,6 +19,7 @@ import { serveHealth } from "../daemon/http.ts";
 import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
 import { workerRenewer } from "../daemon/renewer.ts";
+import { lockNode, type NodeLock, NodeLockedError } from "../daemon/node_lock.ts";
 import type { LeaseStore } from "../store/types.ts";
 import { RESTORED_WARNING } from "../store/flannel.ts";
 
@@ -192,7 +193,10 @@ export async function main(args: string[]): Promise<number> {
   let store: LeaseStore | undefined;
   let server: { addr: string; shutdown(): Promise<void> } | undefined;
   let cni: { close(): Promise<void> } | undefined;
+  let lock: NodeLock | undefined;
   try {
+    lock = await takeNodeLock(cfg, log);
+    if (!lock) return 1;
     const net = await import("../net/mod.ts");
     store = await openStore(cfg, log, metrics);
     const daemon = await wireDaemon(cfg, net, store, log, metrics);
@@ -217,6 +221,21 @@ export async function main(args: string[]): Promise<number> {
     await cni?.close();
     await server?.shutdown();
     await store?.close();
+    lock?.release();
+  }
+}
+
+/** One daemon per node (daemon/node_lock.ts); undefined, logged, when it cannot be had. */
+async function takeNodeLock(cfg: DaemonConfig, log: Logger): Promise<NodeLock | undefined> {
+  const path = `${cfg.stateDir.replace(/\/+$/, "")}/daemon.lock`;
+  try {
+    return await lockNode(path);
+  } catch (e) {
+    const msg = e instanceof NodeLockedError
+      ? "another skein daemon runs for this node; not starting"
+      : "cannot take the node lock";
+    log.error(msg, { path, error: e });
+    return undefined;
   }
 }
 

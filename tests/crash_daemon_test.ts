@@ -514,3 +514,82 @@ async function mutate(
   }
   return done;
 }
+
+Deno.test({
+  name: "two daemons started at once for one node: one runs, the other refuses and changes nothing",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withNamespaces(["a", "b"], async (ns) => {
+      const dir = await Deno.makeTempDir({ prefix: "skein-crash-twin-" });
+      const procs: DaemonProc[] = [];
+      try {
+        ip(
+          ns.a!,
+          "link",
+          "add",
+          "eth0",
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "eth0",
+          "netns",
+          nsNameOf(ns.b!),
+        );
+        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
+        ip(ns.a!, "link", "set", "eth0", "up");
+        const store = new FileStore({ dir: `${dir}/store` });
+        await store.putNetworkConfigIfAbsent({
+          network: "10.240.0.0/12",
+          subnetLen: 24,
+          backend: { type: "vxlan" },
+        });
+        for (let i = 0; i < 20; i++) await addPeer(store, i);
+        // Same node, another listen address and backend: before, both ran and undid each
+        // other's work (vxlan against host-gw: ~50 runs a second, the device recreated 200
+        // times in 15 s), both answering ready.
+        for (let round = 0; round < 3; round++) {
+          const listen = [`127.0.0.1:${freePort()}`, `127.0.0.1:${freePort()}`];
+          const files = listen.map((l, k) => {
+            const f = `${dir}/d${k}.yaml`;
+            const text = config(dir, "a", ns.a!, l).replace("{type: vxlan}", "{type: host-gw}");
+            Deno.writeTextFileSync(f, k === 0 ? config(dir, "a", ns.a!, l) : text);
+            return f;
+          });
+          const d = files.map((f) => new DaemonProc(f));
+          procs.push(...d);
+          const log = () => d.map((x, k) => `daemon ${k}:\n${x.log()}`).join("\n");
+          // Exactly one of them exits, with code 1 and the reason.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const loser = await Promise.race([
+            ...d.map((x, k) => x.child.status.then(() => k)),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`both daemons run for one node after 60 s\n${log()}`)),
+                60_000,
+              );
+            }),
+          ]).finally(() => clearTimeout(timer));
+          const st = await d[loser]!.child.status;
+          assertEquals(st.code, 1, log());
+          await d[loser]!.stop();
+          assert(
+            d[loser]!.log().includes("another skein daemon runs for this node"),
+            log(),
+          );
+          const winner = 1 - loser;
+          await waitFor(
+            `the other daemon ready (round ${round})`,
+            async () => (await httpGet(listen[winner]!, "/readyz")).status === 200,
+            { ms: 60_000, log },
+          );
+          assert(!d[loser]!.log().includes("backend ready"), "the refused one touched nothing");
+          await d[winner]!.stop("SIGKILL");
+        }
+      } finally {
+        for (const p of procs) await p.stop("SIGKILL");
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    });
+  },
+});
