@@ -1,0 +1,196 @@
+/**
+ * The daemon's CNI service (daemon/cni_server.ts, `cniSocket`) SIGKILLed while it serves pod ADDs
+ * (root). The plugin forwards each call to the service; when the service dies mid-call the plugin
+ * runs the call in-process (cni/forward.ts), over whatever the dead service got done. Per round,
+ * 6 pods are ADDed at once and the service is killed at a seeded random moment; the runtime then
+ * does what it does: a pod whose ADD failed gets a DEL (and is ADDed again once, as a retry);
+ * the service is started again. Throughout: every successful ADD's address is on that pod's eth0
+ * and its reservation names it, no address has two holders, and at the end (GC with the live
+ * pods, then DEL of every pod) nothing is left: no reservation, no host veth.
+ *
+ * What a kill does to the ADDs in flight (measured, 5 runs of 30 ADDs): most complete in-process;
+ * 0-2 fail with IPAM's "duplicate allocation is not allowed" (the service died after reserving the
+ * address; the in-process retry is the same attachment's second ADD), and the runtime's DEL and
+ * retried ADD then succeed.
+ *
+ * Seeded: `SKEIN_CRASH_SEED=<n>` repeats the kill moments (the seed is printed).
+ */
+import { assert, assertEquals } from "../testing/assert.ts";
+import { withNamespaces } from "./_netns.ts";
+import { type CallOptions, callPlugin, inNs, reservations } from "./_cni.ts";
+
+const SEED = Number(Deno.env.get("SKEIN_CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const ROUNDS = 5;
+const PODS = 6;
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/** The CNI service in the host namespace; its pid is the process to kill. */
+async function startService(hostNs: string, socket: string): Promise<Deno.ChildProcess> {
+  try {
+    Deno.removeSync(socket);
+  } catch { /* none yet */ }
+  const child = new Deno.Command("nsenter", {
+    args: [
+      `--net=${hostNs}`,
+      Deno.execPath(),
+      ...["run", "-A", "--cached-only", "--quiet", `${REPO}/tests/_cni_daemon.ts`],
+      ...["--socket", socket, "--watch", hostNs],
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 2000; i++) {
+    try {
+      if (Deno.statSync(socket).isSocket) return child;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("the CNI service did not start");
+}
+
+function podAddress(ns: string): string | undefined {
+  const j = JSON.parse(inNs(ns, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"]) || "[]");
+  return j[0]?.addr_info?.[0]?.local;
+}
+
+function hostVeths(ns: string): string[] {
+  return (JSON.parse(inNs(ns, ["ip", "-j", "link", "show"])) as { ifname: string }[])
+    .map((l) => l.ifname).filter((n) => n.startsWith("sk"));
+}
+
+Deno.test({
+  name: "the daemon's CNI service SIGKILLed mid-ADD: retried calls succeed, nothing leaks",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    console.log(`SKEIN_CRASH_SEED=${SEED}`);
+    const rnd = prng(SEED);
+    const names = ["host"];
+    for (let r = 0; r < ROUNDS; r++) for (let p = 0; p < PODS; p++) names.push(`p${r}x${p}`);
+    const dataDir = Deno.makeTempDirSync({ prefix: "skein-crash-cni-" });
+    const socket = `${dataDir}/cni.sock`;
+    let service: Deno.ChildProcess | undefined;
+    try {
+      await withNamespaces(names, async (ns) => {
+        const host = ns.host!;
+        const conf = {
+          cniVersion: "1.1.0",
+          name: "crashsvc",
+          type: "skein",
+          isGateway: true,
+          ipam: { type: "skein", dataDir: `${dataDir}/ipam`, subnet: "10.251.0.0/24" },
+        };
+        const call = (command: CallOptions["command"], id: string, netns: string) =>
+          callPlugin({
+            command,
+            conf,
+            containerId: id,
+            netns,
+            hostNs: host,
+            env: { SKEIN_CNI_SOCKET: socket },
+          });
+        service = await startService(host, socket);
+        // Warm up, and time one forwarded ADD+DEL to draw the kill moments from.
+        const t0 = performance.now();
+        assertEquals((await call("ADD", "warm", ns.p0x0!)).code, 0);
+        assertEquals((await call("DEL", "warm", ns.p0x0!)).code, 0);
+        const callMs = performance.now() - t0;
+        const live = new Map<string, { ns: string; ip: string }>(); // container → pod
+        const seen = { ok: 0, failed: 0, retriedOk: 0 };
+        const why = new Set<string>(); // what the failed ADDs said
+        for (let r = 0; r < ROUNDS; r++) {
+          const killAt = rnd() * callMs * 1.5;
+          const pods = Array.from(
+            { length: PODS },
+            (_, p) => ({ id: `c${r}x${p}`, ns: ns[`p${r}x${p}`]! }),
+          );
+          const svc: Deno.ChildProcess = service!;
+          const timer = setTimeout(() => {
+            try {
+              svc.kill("SIGKILL");
+            } catch { /* exited */ }
+          }, killAt);
+          const results = await Promise.all(pods.map((p) => call("ADD", p.id, p.ns)));
+          clearTimeout(timer);
+          try {
+            svc.kill("SIGKILL");
+          } catch { /* already */ }
+          await svc.status;
+          service = await startService(host, socket);
+          for (const [k, p] of pods.entries()) {
+            const res = results[k]!;
+            if (res.code === 0) {
+              seen.ok++;
+              const ip = (res.json!.ips as { address: string }[])[0]!.address.split("/")[0]!;
+              live.set(p.id, { ns: p.ns, ip });
+              continue;
+            }
+            seen.failed++;
+            why.add(String(res.json?.msg ?? res.stderr).slice(0, 160));
+            // The runtime saw ADD fail: DEL, then one retry of the ADD.
+            const d = await call("DEL", p.id, p.ns);
+            assertEquals(d.code, 0, `DEL after a failed ADD: ${d.stdout}${d.stderr}`);
+            const again = await call("ADD", p.id, p.ns);
+            assertEquals(again.code, 0, `retried ADD: ${again.stdout}${again.stderr}`);
+            seen.retriedOk++;
+            const ip = (again.json!.ips as { address: string }[])[0]!.address.split("/")[0]!;
+            live.set(p.id, { ns: p.ns, ip });
+          }
+          // Every live pod holds its address on eth0 and in its reservation; no address twice.
+          const held = reservations(`${dataDir}/ipam`, "crashsvc");
+          for (const [id, pod] of live) {
+            assertEquals(podAddress(pod.ns), pod.ip, `round ${r}: ${id}'s eth0`);
+            const owner =
+              Deno.readTextFileSync(`${dataDir}/ipam/crashsvc/${pod.ip}`).split("\r\n")[0];
+            assertEquals(owner, id, `round ${r}: the reservation of ${pod.ip}`);
+          }
+          const ips = [...live.values()].map((p) => p.ip);
+          assertEquals(new Set(ips).size, ips.length, "no address given twice");
+          assert(held.length >= live.size, `round ${r}: ${held.length} reservations`);
+        }
+        console.log(`call ${callMs.toFixed(0)} ms; ADDs: ${JSON.stringify(seen)}`, [...why]);
+        // GC with the runtime's view frees whatever dead calls left; DEL of every pod frees all.
+        const gc = await callPlugin({
+          command: "GC",
+          conf: {
+            ...conf,
+            "cni.dev/valid-attachments": [...live.keys()].map((id) => ({
+              containerID: id,
+              ifname: "eth0",
+            })),
+          },
+          containerId: "",
+          netns: ns.p0x0!,
+          hostNs: host,
+          env: { SKEIN_CNI_SOCKET: socket },
+        });
+        assertEquals(gc.code, 0, gc.stdout + gc.stderr);
+        assertEquals(
+          reservations(`${dataDir}/ipam`, "crashsvc"),
+          [...live.values()].map((p) => p.ip).sort(),
+          "after GC: exactly the live pods' addresses",
+        );
+        assertEquals(hostVeths(host).length, live.size, `host veths: ${hostVeths(host)}`);
+        for (const [id, pod] of live) assertEquals((await call("DEL", id, pod.ns)).code, 0);
+        assertEquals(reservations(`${dataDir}/ipam`, "crashsvc"), []);
+        assertEquals(hostVeths(host), []);
+      });
+    } finally {
+      try {
+        service?.kill("SIGKILL");
+        await service?.status;
+      } catch { /* exited */ }
+      Deno.removeSync(dataDir, { recursive: true });
+    }
+  },
+});
