@@ -471,5 +471,52 @@ Deno.test({
           },
         );
       }
+
+      {
+        const saved = await podRoutes("n1-p1");
+        const cluster = saved.find((l) => !l.startsWith("default"))!.split(" ")[0]!;
+        await fault(
+          "pod: n1-p1's cluster route takes a source address of another network -> pod.default_route drops the src",
+          async () => {
+            await sh("ip", "-n", pod("n1-p1").netns, "addr", "add", "10.99.0.2/32", "dev", "eth0");
+            await sh(
+              "ip",
+              "-n",
+              pod("n1-p1").netns,
+              "route",
+              "replace",
+              cluster,
+              "via",
+              gw1,
+              "src",
+              "10.99.0.2",
+            );
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.default_route",
+              node: "n1",
+              evidence: "src 10.99.0.2",
+              fix: `ip netns exec ${
+                pod("n1-p1").netns
+              } ip route replace ${cluster} via ${gw1} dev eth0`,
+            });
+            assertStringIncludes(c.summary, "from 10.99.0.2");
+          },
+          async () => {
+            await putRoutes("n1-p1", saved);
+            await runCommand([
+              "ip",
+              "-n",
+              pod("n1-p1").netns,
+              "addr",
+              "del",
+              "10.99.0.2/32",
+              "dev",
+              "eth0",
+            ]);
+          },
+        );
+      }
     }),
 });

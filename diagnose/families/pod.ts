@@ -10,7 +10,7 @@
  * @module
  */
 import { portChecks } from "./_pod_port.ts";
-import type { Link } from "../../net/types.ts";
+import type { Link, Route } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
 import type { Family } from "../family.ts";
@@ -112,6 +112,41 @@ function routeBack(d: Diagnosis, e: Endpoint): { why: string; fix: string } {
 }
 
 /**
+ * The pod's route to the peer gives another source address than its own (a route's `src`): the
+ * peer answers an address nothing routes back to the pod.
+ */
+function sourceCheck(
+  e: Endpoint,
+  peer: Endpoint,
+  label: string,
+  ev: Record<string, unknown>,
+  r: Route,
+  pk: Kernel,
+): CheckResult | undefined {
+  if (!r.src || r.src === e.ip || peer.ip === e.ip) return undefined;
+  // The answer names the looked-up address; the route to fix is the table's, with that src.
+  const own =
+    pk.routes().filter((x) =>
+      x.family === 4 && x.src === r.src && inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
+    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0] ?? r;
+  const dst = own.dst === "0.0.0.0/0" ? "default" : own.dst;
+  const ns = nsPrefix(e.netns);
+  return fail(
+    "pod.default_route",
+    label,
+    `pod ${
+      e.podName ?? e.ip
+    } sends to ${peer.ip} from ${r.src} (its route's src), not its own ${e.ip}: the replies go to an address nothing routes back to it`,
+    {
+      evidence: { ...ev, lookup: `ip route get ${peer.ip}: src ${r.src}` },
+      fix: `${ns}ip route replace ${dst}${
+        r.gateway ? ` via ${r.gateway}` : ""
+      } dev eth0  # without src ${r.src}`,
+    },
+  );
+}
+
+/**
  * pod.default_route: the pod routes the flow's peer (a FIB lookup inside the pod), and has a
  * default route; in bridge mode a default gateway nothing on the bridge holds is a warning when
  * the flow itself goes another way (pod.host fails when the flow's own gateway is missing).
@@ -167,6 +202,8 @@ function defaultRouteCheck(
       },
     );
   }
+  const src = toPeer?.ok ? sourceCheck(e, peer, label, ev, toPeer.route, pk) : undefined;
+  if (src) return src;
   const def = defaultRouteOf(pk);
   if (!def) {
     const back = routeBack(d, e);
