@@ -80,6 +80,11 @@ export interface EtcdClientOptions {
   endpoints: string[];
   /** Per-request timeout (ms, default 5000). */
   timeoutMs?: number;
+  /**
+   * Called when a request gets no usable answer (unreachable, no answer in time, an answer that
+   * broke off or is not etcd's): an open watch stream may be dead too (EtcdStore restarts it).
+   */
+  onTrouble?: () => void;
 }
 
 /** Thrown when the watched revision was compacted away; the caller must re-list. */
@@ -90,20 +95,41 @@ export class EtcdCompactedError extends StoreError {
   }
 }
 
+/** etcd answered, with an error of its own (the connection is fine). */
+export class EtcdAnswerError extends StoreError {
+  constructor(message: string) {
+    super(message);
+    this.name = "EtcdAnswerError";
+  }
+}
+
 /** etcd v3 over HTTP/JSON. Requests fail over to the next endpoint on connection errors. */
 export class EtcdClient {
   readonly endpoints: string[];
   #timeout: number;
   #current = 0;
+  #onTrouble: () => void;
 
   constructor(opts: EtcdClientOptions) {
     if (opts.endpoints.length === 0) throw new TypeError("etcd: no endpoints");
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
     this.#timeout = opts.timeoutMs ?? 5000;
+    this.#onTrouble = opts.onTrouble ?? (() => {});
   }
 
   /** POSTs `body` to `path` on a live endpoint; returns the parsed JSON. Throws StoreError. */
   async call(path: string, body: unknown, signal?: AbortSignal): Promise<Json> {
+    try {
+      return await this.#call(path, body, signal);
+    } catch (e) {
+      if (e instanceof StoreError && !(e instanceof EtcdAnswerError) && !signal?.aborted) {
+        this.#onTrouble();
+      }
+      throw e;
+    }
+  }
+
+  async #call(path: string, body: unknown, signal?: AbortSignal): Promise<Json> {
     let lastErr: unknown;
     for (let n = 0; n < this.endpoints.length; n++) {
       const ep = this.endpoints[(this.#current + n) % this.endpoints.length]!;
@@ -143,7 +169,7 @@ export class EtcdClient {
         );
       }
       if (!res.ok || j?.error) {
-        throw new StoreError(
+        throw new EtcdAnswerError(
           `etcd ${ep}${path}: ${j?.message ?? j?.error ?? `HTTP ${res.status}`}`,
         );
       }

@@ -9,7 +9,7 @@
  */
 import { StoreError } from "./errors.ts";
 import type { KubeCredentials } from "./kube_config.ts";
-import { kubeError, type KubeRequestInfo } from "./kube_errors.ts";
+import { KubeApiError, kubeError, type KubeRequestInfo } from "./kube_errors.ts";
 
 /** One request: what it is (for errors) and how to send it. */
 export interface KubeRequest extends KubeRequestInfo {
@@ -41,9 +41,19 @@ export class KubeClient {
   /** Requests sent (for tests and benchmarks). */
   requests = 0;
 
-  constructor(creds: KubeCredentials, opts: { timeoutMs?: number } = {}) {
+  #onTrouble: () => void;
+
+  /**
+   * `onTrouble` is called when a request gets no usable answer (unreachable, no answer in time,
+   * a 5xx, an answer that is not the apiserver's): an open watch stream may be dead too.
+   */
+  constructor(
+    creds: KubeCredentials,
+    opts: { timeoutMs?: number; onTrouble?: () => void } = {},
+  ) {
     this.creds = creds;
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#onTrouble = opts.onTrouble ?? (() => {});
     if (creds.caCert || creds.clientCert) {
       const base: Deno.CreateHttpClientOptions = creds.caCert ? { caCerts: [creds.caCert] } : {};
       this.#http = creds.clientCert && creds.clientKey
@@ -114,6 +124,16 @@ export class KubeClient {
 
   /** Sends a request and returns its JSON answer; a non-2xx answer throws the typed error. */
   async request<T>(req: KubeRequest, signal?: AbortSignal): Promise<T> {
+    try {
+      return await this.#request<T>(req, signal);
+    } catch (e) {
+      const apiAnswer = e instanceof KubeApiError && e.status.code < 500;
+      if (e instanceof StoreError && !apiAnswer && !signal?.aborted) this.#onTrouble();
+      throw e;
+    }
+  }
+
+  async #request<T>(req: KubeRequest, signal?: AbortSignal): Promise<T> {
     const text = await this.requestText(req, signal);
     if (!text) return {} as T;
     let j: unknown;

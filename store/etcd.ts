@@ -17,7 +17,13 @@
  * @module
  */
 import { chooseLease } from "./allocate.ts";
-import { EtcdClient, EtcdCompactedError, type EtcdKv, prefixEnd } from "./_etcd_client.ts";
+import {
+  EtcdClient,
+  EtcdCompactedError,
+  type EtcdEvent,
+  type EtcdKv,
+  prefixEnd,
+} from "./_etcd_client.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import {
   assertLeaseRecordSize,
@@ -85,10 +91,19 @@ export class EtcdStore implements LeaseStore {
   #assumedTtl: number;
   #exact: boolean;
   #watchRestartMs: number;
+  /** The open watch streams (ended when another request finds etcd in trouble). */
+  #streams = new Set<AbortController>();
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
-    this.client = new EtcdClient({ endpoints: opts.endpoints, timeoutMs: opts.timeoutMs });
+    this.client = new EtcdClient({
+      endpoints: opts.endpoints,
+      timeoutMs: opts.timeoutMs,
+      // A request that got no usable answer: the open watch streams may be dead too (half-open).
+      onTrouble: () => {
+        for (const s of this.#streams) s.abort();
+      },
+    });
     this.#warn = opts.onWarning ?? (() => {});
     this.#onError = opts.onError ?? (() => {});
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
@@ -293,7 +308,8 @@ export class EtcdStore implements LeaseStore {
   /**
    * Streams changes after `fromRevision` (etcd's header revision of a list()): every event from
    * the next revision on, in etcd's order. On a disconnect it reconnects (backoff 0.2 s … 10 s)
-   * from the last revision seen, and so it does every `watchRestartMs` (a half-open connection); when etcd compacted it (or `fromRevision` is not one of
+   * from the last revision seen, and so it does every `watchRestartMs` and after any other request
+   * of this store got no usable answer (the stream may be half-open: silent, never closed); when etcd compacted it (or `fromRevision` is not one of
    * etcd's), yields a `resync` with a full list, never a silent skip. A record that becomes
    * unreadable is reported removed (list() skips it too).
    */
@@ -307,38 +323,29 @@ export class EtcdStore implements LeaseStore {
           rev = Number(snap.revision);
           yield { resync: snap };
         }
-        // The stream ends quietly after watchRestartMs, and the loop opens it again from `rev`.
-        const stream = AbortSignal.any([signal, AbortSignal.timeout(this.#watchRestartMs)]);
-        for await (
-          const events of this.client.watch(
-            this.#subnets,
-            prefixEnd(this.#subnets),
-            rev + 1,
-            stream,
-          )
-        ) {
-          backoff = 200;
-          const out: LeaseEvent[] = [];
-          const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
-          for (const ev of events) {
-            rev = Math.max(rev, ev.kv.modRevision);
-            const l = ev.type === "PUT" ? this.#decode(ev.kv, exp) : undefined;
-            if (l) out.push({ type: "added", lease: l });
-            else {
-              const prev = ev.prevKv ? this.#decode(ev.prevKv, exp, false) : undefined;
-              const sub = parseSubnetKey(ev.kv.key.slice(this.#subnets.length));
-              if (prev) {
-                const expiration = await this.#removedAt(ev.prevKv!.lease, exp);
-                out.push({ type: "removed", lease: { ...prev, expiration } });
-              } else if (sub) {
-                out.push({
-                  type: "removed",
-                  lease: { ...sub, publicIP: "", node: "", backendType: "", expiration: exp },
-                });
-              }
-            }
+        // The stream ends quietly after watchRestartMs, or when another request found etcd in
+        // trouble (it may be half-open too), and the loop opens it again from `rev`.
+        const ctl = new AbortController();
+        this.#streams.add(ctl);
+        const stream = AbortSignal.any([
+          signal,
+          ctl.signal,
+          AbortSignal.timeout(this.#watchRestartMs),
+        ]);
+        try {
+          const subnets = this.#subnets;
+          for await (const evs of this.client.watch(subnets, prefixEnd(subnets), rev + 1, stream)) {
+            backoff = 200;
+            const out = await this.#leaseEvents(evs);
+            for (const ev of evs) rev = Math.max(rev, ev.kv.modRevision);
+            if (out.length > 0) yield { events: out, revision: asRevision(String(rev)) };
           }
-          if (out.length > 0) yield { events: out, revision: asRevision(String(rev)) };
+        } finally {
+          this.#streams.delete(ctl);
+        }
+        if (ctl.signal.aborted && !signal.aborted) {
+          await sleep(backoff, signal); // etcd is in trouble: no hot loop
+          backoff = Math.min(backoff * 2, 10_000);
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -351,6 +358,31 @@ export class EtcdStore implements LeaseStore {
         backoff = Math.min(backoff * 2, 10_000);
       }
     }
+  }
+
+  /** Lease events of etcd watch events (a record that turned unreadable is a removal). */
+  async #leaseEvents(events: EtcdEvent[]): Promise<LeaseEvent[]> {
+    const out: LeaseEvent[] = [];
+    const exp = new Date(Date.now() + this.#assumedTtl * 1000).toISOString();
+    for (const ev of events) {
+      const l = ev.type === "PUT" ? this.#decode(ev.kv, exp) : undefined;
+      if (l) {
+        out.push({ type: "added", lease: l });
+        continue;
+      }
+      const prev = ev.prevKv ? this.#decode(ev.prevKv, exp, false) : undefined;
+      const sub = parseSubnetKey(ev.kv.key.slice(this.#subnets.length));
+      if (prev) {
+        const expiration = await this.#removedAt(ev.prevKv!.lease, exp);
+        out.push({ type: "removed", lease: { ...prev, expiration } });
+      } else if (sub) {
+        out.push({
+          type: "removed",
+          lease: { ...sub, publicIP: "", node: "", backendType: "", expiration: exp },
+        });
+      }
+    }
+    return out;
   }
 
   /** Deletes the record (when still this node's) and revokes its etcd lease. */

@@ -101,10 +101,18 @@ export class KubeStore implements LeaseStore {
   #config?: { at: number; value: NetworkConfig | undefined };
   /** The skip reason last logged per node (each reason is logged once). */
   #warned = new Map<string, string>();
+  /** The open watch streams (ended when another request finds the apiserver in trouble). */
+  #streams = new Set<AbortController>();
 
   constructor(opts: KubeStoreOptions) {
     this.#o = opts;
-    this.client = new KubeClient(opts.credentials, { timeoutMs: opts.timeoutMs });
+    this.client = new KubeClient(opts.credentials, {
+      timeoutMs: opts.timeoutMs,
+      // A request that got no usable answer: the open watch streams may be dead too (half-open).
+      onTrouble: () => {
+        for (const s of this.#streams) s.abort();
+      },
+    });
     this.namespace = opts.namespace || opts.credentials.namespace || "skein";
     this.#warn = opts.onWarning ?? (() => {});
   }
@@ -560,29 +568,40 @@ export class KubeStore implements LeaseStore {
           rv = snap.revision;
           yield { resync: snap };
         }
+        const ctl = new AbortController();
+        this.#streams.add(ctl);
         const started = Date.now();
         let got = false;
-        for await (
-          const ev of this.client.watch<KubeNode>(this.#watchRequest(rv), this.#stream(signal))
-        ) {
-          backoff = 200;
-          got = true;
-          checkWatchEvent(ev);
-          rv = ev.object.metadata.resourceVersion ?? rv;
-          if (ev.type === "BOOKMARK") {
-            yield { events: [], revision: asRevision(rv) };
-            continue;
+        try {
+          for await (
+            const ev of this.client.watch<KubeNode>(
+              this.#watchRequest(rv),
+              this.#stream(signal, ctl.signal),
+            )
+          ) {
+            backoff = 200;
+            got = true;
+            checkWatchEvent(ev);
+            rv = ev.object.metadata.resourceVersion ?? rv;
+            if (ev.type === "BOOKMARK") {
+              yield { events: [], revision: asRevision(rv) };
+              continue;
+            }
+            if (ev.type === "DELETED") nodes.delete(ev.object.metadata.name);
+            else nodes.set(ev.object.metadata.name, ev.object);
+            const next = this.#derive(nodes).leases;
+            const events = diffLeases(leases, next, this.#exp());
+            leases = next;
+            this.#snapshot = { revision: rv, nodes };
+            if (events.length > 0) yield { events, revision: asRevision(rv) };
           }
-          if (ev.type === "DELETED") nodes.delete(ev.object.metadata.name);
-          else nodes.set(ev.object.metadata.name, ev.object);
-          const next = this.#derive(nodes).leases;
-          const events = diffLeases(leases, next, this.#exp());
-          leases = next;
-          this.#snapshot = { revision: rv, nodes };
-          if (events.length > 0) yield { events, revision: asRevision(rv) };
+        } finally {
+          this.#streams.delete(ctl);
         }
-        if (!got && Date.now() - started < 1000) {
-          await sleep(backoff, signal); // a stream ended at once and empty: no hot loop
+        // A stream that ended at once and empty, or that another request found in trouble: no
+        // hot loop.
+        if ((!got && Date.now() - started < 1000) || (ctl.signal.aborted && !signal.aborted)) {
+          await sleep(backoff, signal);
           backoff = Math.min(backoff * 2, 10_000);
         }
       } catch (e) {
@@ -599,13 +618,14 @@ export class KubeStore implements LeaseStore {
   }
 
   /**
-   * One watch stream's signal: `signal`, and a deadline a little after the server's timeout (10%,
-   * at least 5 s): a half-open connection (the apiserver's host died or was cut off without a
+   * One watch stream's signal: `signal`, `trouble` (another request got no usable answer), and a
+   * deadline a little after the server's timeout (10%, at least 5 s): a half-open connection (the apiserver's host died or was cut off without a
    * FIN or RST) is silent, not broken, and would hide every later change for good.
    */
-  #stream(signal: AbortSignal): AbortSignal {
+  #stream(signal: AbortSignal, trouble: AbortSignal): AbortSignal {
     const t = this.#o.watchTimeoutSeconds ?? 300;
-    return AbortSignal.any([signal, AbortSignal.timeout(t * 1000 + Math.max(5000, t * 100))]);
+    const deadline = AbortSignal.timeout(t * 1000 + Math.max(5000, t * 100));
+    return AbortSignal.any([signal, trouble, deadline]);
   }
 
   #watchRequest(rv: string) {
