@@ -9,6 +9,8 @@
  *   (`net.ipv4.ip_forward=1`), its ports are up, and its ruleset's forward hook passes the
  *   packets the nodes exchange (the encapsulated ones, or the pods' own without a tunnel).
  *
+ * A qdisc on those ports that drops every packet (tc.qdisc's judgement) fails either.
+ *
  * @module
  */
 import { type CheckResult, fail, pass } from "../diagnose/check.ts";
@@ -19,6 +21,7 @@ import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/netfilter.ts";
+import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
 import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
 import type { Lab } from "./up.ts";
 
@@ -59,6 +62,32 @@ function firstDrop(
     if (v.verdict === "drop") return verdictCheck(id, owner, w, p, v);
   }
   return undefined;
+}
+
+/**
+ * A qdisc on the ports the pair's traffic leaves by that drops every packet (a chaos test's
+ * `pfifo limit 0`, a token bucket at a few bits per second, netem losing everything).
+ */
+function qdiscFail(
+  id: string,
+  label: string,
+  who: string,
+  k: Kernel,
+  ports: readonly string[],
+  exec: string,
+): CheckResult | undefined {
+  let found;
+  try {
+    found = harmfulQdiscs(k, ports, exec).filter((f) => f.harm.sure);
+  } catch {
+    return undefined; // qdiscs unreadable: the other checks still run
+  }
+  const q = found[0];
+  if (!q) return undefined;
+  return fail(id, label, `${who}'s qdisc ${q.text} ${q.harm.text}`, {
+    evidence: { qdiscs: found.map((f) => f.text) },
+    fix: q.fix,
+  });
 }
 
 /**
@@ -107,6 +136,8 @@ async function segmentCheck(
         });
       }
     }
+    const q = qdiscFail("lab.segment", label, "the lab's segment", k, ports, ns);
+    if (q) return q;
   } finally {
     k.close();
   }
@@ -174,6 +205,8 @@ async function routerCheck(
         );
       }
     }
+    const q = qdiscFail("lab.router", label, "the lab's router", k, ports, ns);
+    if (q) return q;
   } finally {
     k.close();
   }

@@ -520,3 +520,48 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "diagnose: the lab's network between the nodes (udp, two subnets): a router's or a segment's dropping qdisc is named",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: (t) =>
+    withLab(
+      "dsru",
+      { backend: "udp", nodes: 2, podsPerNode: 1, topology: "two-subnets", leaseTtl: 120 },
+      async (lab) => {
+        const pair: [string, string] = ["n1-p1", "n2-p1"];
+        await diagnoseUntil(lab, pair, healthy, "not healthy before any fault");
+        const router = lab.plan.router!.netns;
+        const lan2 = lab.plan.nodes[1]!.segment.netns;
+        const port = lab.plan.router!.ports.find((p) => p.segment.netns === lan2)!.name;
+        const tc = (netns: string, args: string) =>
+          sh("ip", "netns", "exec", netns, "tc", ...args.split(" "));
+        for (
+          const [netns, dev, id, qdisc] of [
+            [router, port, "lab.router", "pfifo limit 0"],
+            [lan2, "n2", "lab.segment", "tbf rate 8bit burst 1600 limit 1"],
+          ] as const
+        ) {
+          await t.step(`${id}: ${qdisc} on ${dev} in ${netns}`, async () => {
+            await tc(netns, `qdisc add dev ${dev} root ${qdisc}`);
+            try {
+              const r = await labDiagnose(lab.plan.options.name, pair[0], pair[1]);
+              const c = expectCheck(r, {
+                id,
+                node: netns,
+                evidence: `${qdisc.split(" ")[0]} dev ${dev} root`,
+                fix: `ip netns exec ${netns} tc qdisc del dev ${dev} root`,
+              });
+              assertStringIncludes(c.summary, "qdisc");
+            } finally {
+              await tc(netns, `qdisc del dev ${dev} root`);
+            }
+            await diagnoseUntil(lab, pair, healthy, `${id}: not healthy after the restore`);
+          });
+        }
+      },
+    ),
+});

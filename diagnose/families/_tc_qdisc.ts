@@ -69,40 +69,56 @@ function qdiscText(dev: string, q: TcQdisc): string {
   }`;
 }
 
-/** The tc.qdisc check of one namespace's devices on the path. */
-export function qdiscCheck(p: QdiscPlace): CheckResult {
-  let all: TcQdisc[];
-  try {
-    all = p.k.qdiscs();
-  } catch (e) {
-    return skip("tc.qdisc", p.label, `cannot read ${p.who}'s qdiscs: ${(e as Error).message}`);
-  }
-  const found: { text: string; harm: { text: string; sure: boolean }; fix: string }[] = [];
-  for (const dev of p.devices) {
-    const link = p.k.link(dev.name);
+/** A harmful qdisc found: its words, what it does, the command that removes it. */
+export interface QdiscFound {
+  text: string;
+  harm: { text: string; sure: boolean };
+  fix: string;
+}
+
+/**
+ * The harmful qdiscs on `devices` of a namespace (`exec`: its command prefix), the ones that drop
+ * every packet first; throws when the qdiscs cannot be read.
+ */
+export function harmfulQdiscs(k: Kernel, devices: readonly string[], exec: string): QdiscFound[] {
+  const all = k.qdiscs();
+  const found: QdiscFound[] = [];
+  for (const dev of devices) {
+    const link = k.link(dev);
     for (const q of all.filter((x) => x.ifindex === link?.index)) {
       const harm = qdiscHarm(q);
       if (!harm) continue;
       found.push({
-        text: qdiscText(dev.name, q),
+        text: qdiscText(dev, q),
         harm,
-        fix: `${p.exec}tc qdisc del dev ${dev.name} ${
+        fix: `${exec}tc qdisc del dev ${dev} ${
           q.root ? "root" : `parent ${q.parent}`
         }  # after checking who added it`,
       });
     }
   }
-  const evidence = { devices: p.devices.map((x) => x.name), qdiscs: found.map((f) => f.text) };
-  const worst = found.find((f) => f.harm.sure) ?? found[0];
+  return found.sort((a, b) => Number(b.harm.sure) - Number(a.harm.sure));
+}
+
+/** The tc.qdisc check of one namespace's devices on the path. */
+export function qdiscCheck(p: QdiscPlace): CheckResult {
+  const devices = p.devices.map((x) => x.name);
+  let found: QdiscFound[];
+  try {
+    found = harmfulQdiscs(p.k, devices, p.exec);
+  } catch (e) {
+    return skip("tc.qdisc", p.label, `cannot read ${p.who}'s qdiscs: ${(e as Error).message}`);
+  }
+  const worst = found[0];
   if (!worst) {
     return pass("tc.qdisc", p.label, `${p.who}: no qdisc on the path's devices drops the flow`, {
-      evidence: { devices: evidence.devices },
+      evidence: { devices },
     });
   }
   return (worst.harm.sure ? fail : warn)(
     "tc.qdisc",
     p.label,
     `${p.who}: qdisc ${worst.text} ${worst.harm.text}`,
-    { evidence, fix: worst.fix },
+    { evidence: { devices, qdiscs: found.map((f) => f.text) }, fix: worst.fix },
   );
 }
