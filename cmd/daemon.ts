@@ -20,6 +20,7 @@ import { createLogger, type Logger } from "../daemon/log.ts";
 import { createDaemonMetrics, type DaemonMetrics } from "../daemon/metrics.ts";
 import { workerRenewer } from "../daemon/renewer.ts";
 import { lockNode, type NodeLock, NodeLockedError } from "../daemon/node_lock.ts";
+import { removeAbandonedTemps } from "../node/atomic_write.ts";
 import type { LeaseStore } from "../store/types.ts";
 import { RESTORED_WARNING } from "../store/flannel.ts";
 
@@ -197,6 +198,11 @@ export async function main(args: string[]): Promise<number> {
   try {
     lock = await takeNodeLock(cfg, log);
     if (!lock) return 1;
+    // This daemon is the lease files' only writer now: what a killed one left half-written goes.
+    const left = [cfg.leaseFile, cfg.subnetEnv].flatMap((p) => removeAbandonedTemps(p));
+    if (left.length) {
+      log.info("removed temporary files a killed daemon left", { files: left.join(",") });
+    }
     const net = await import("../net/mod.ts");
     store = await openStore(cfg, log, metrics);
     const daemon = await wireDaemon(cfg, net, store, log, metrics);

@@ -66,3 +66,39 @@ export function atomicWriteFile(
     throw e;
   }
 }
+
+/**
+ * Removes the temporary files that atomicWriteFile() calls for `path` left behind when their
+ * process died between the write and the rename (`.<name>.<pid>.<8 hex>.tmp` beside it, or
+ * `tempPrefix` + `<pid>.<8 hex>.tmp`). Only for a caller that knows no other writer of `path` is
+ * running (it holds the lock every writer takes). Returns the names removed; never throws.
+ *
+ * @example
+ * ```ts
+ * import { removeAbandonedTemps } from "./atomic_write.ts";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/.subnet.json.4242.0a1b2c3d.tmp`, "{");
+ * removeAbandonedTemps(`${dir}/subnet.json`); // [".subnet.json.4242.0a1b2c3d.tmp"]
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function removeAbandonedTemps(path: string, opts: { tempPrefix?: string } = {}): string[] {
+  const dir = dirOf(path);
+  const prefix = opts.tempPrefix ?? `.${path.slice(path.lastIndexOf("/") + 1)}.`;
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return removed; // no directory yet: nothing was left
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.startsWith(prefix)) continue;
+    if (!/^[0-9]+\.[0-9a-f]{8}\.tmp$/.test(e.name.slice(prefix.length))) continue;
+    try {
+      Deno.removeSync(`${dir}/${e.name}`);
+      removed.push(e.name);
+    } catch { /* gone meanwhile, or not ours to remove: left as it is */ }
+  }
+  return removed;
+}

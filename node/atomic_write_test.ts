@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../testing/assert.ts";
-import { atomicWriteFile } from "./atomic_write.ts";
+import { atomicWriteFile, removeAbandonedTemps } from "./atomic_write.ts";
 
 function names(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -44,6 +44,30 @@ Deno.test("atomicWriteFile() removes its temp file when the rename fails", () =>
     assertEquals(names(dir), ["target"]);
     // Without mkdir a missing directory is the caller's NotFound.
     assertThrows(() => atomicWriteFile(`${dir}/nope/f`, "x"), Deno.errors.NotFound);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("removeAbandonedTemps() removes only the temporary files of that target", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const left = [
+      ".subnet.json.4242.0a1b2c3d.tmp", // a writer killed before its rename
+      ".subnet.json.1.ffffffff.tmp",
+    ];
+    const kept = [
+      "subnet.json",
+      ".subnet.env.4242.0a1b2c3d.tmp", // another target's
+      ".subnet.json.4242.0a1b2c3d.tmp.bak",
+      ".subnet.json.x.0a1b2c3d.tmp",
+      ".subnet.json.4242.0A1B2C3D.tmp",
+    ];
+    for (const n of [...left, ...kept]) Deno.writeTextFileSync(`${dir}/${n}`, "x");
+    Deno.mkdirSync(`${dir}/.subnet.json.7.0a1b2c3d.tmp`); // a directory is never removed
+    assertEquals(removeAbandonedTemps(`${dir}/subnet.json`).sort(), [...left].sort());
+    assertEquals(names(dir), [...kept, ".subnet.json.7.0a1b2c3d.tmp"].sort());
+    assertEquals(removeAbandonedTemps(`${dir}/nowhere/x`), []);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -35,7 +35,7 @@ import {
   RESTORED_WARNING,
   subnetKey,
 } from "./flannel.ts";
-import { atomicWriteFile } from "../node/atomic_write.ts";
+import { atomicWriteFile, removeAbandonedTemps } from "../node/atomic_write.ts";
 import { FileRefusedError, readBoundedText } from "../node/bounded_read.ts";
 import { chooseLease, type LeaseChoice } from "./allocate.ts";
 import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
@@ -184,6 +184,7 @@ export class FileStore implements LeaseStore {
     return this.#locked(() => {
       const config = this.#readConfig();
       if (!config) throw new StoreError(`No network config in ${this.dir}/config.json`);
+      this.#removeAbandonedTemps();
       const now = this.#now();
       const all = this.#readAll(now);
       const choice = this.#choose(req, all, config);
@@ -620,6 +621,29 @@ export class FileStore implements LeaseStore {
           cause: e,
         });
       }
+    }
+  }
+
+  /**
+   * Removes the temporary files of writers killed between their write and rename (a daemon
+   * SIGKILLed mid-renewal leaves `subnets/.<key>.json.<pid>.<hex>.tmp`). Every writer writes
+   * under the lock, so under it they are all abandoned. Runs in acquire() (each daemon start).
+   */
+  #removeAbandonedTemps(): void {
+    removeAbandonedTemps(`${this.dir}/revision`);
+    removeAbandonedTemps(`${this.dir}/config.json`);
+    let names: string[];
+    try {
+      names = [...Deno.readDirSync(`${this.dir}/subnets`)].filter((e) => e.isFile)
+        .map((e) => e.name);
+    } catch {
+      return; // acquire() reports an unreadable directory
+    }
+    for (const n of names) {
+      if (!/^\.[^/]+\.json\.[0-9]+\.[0-9a-f]{8}\.tmp$/.test(n)) continue;
+      try {
+        Deno.removeSync(`${this.dir}/subnets/${n}`);
+      } catch { /* gone meanwhile */ }
     }
   }
 

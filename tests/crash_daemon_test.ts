@@ -14,7 +14,8 @@
  * first; the two nodes never hold the same subnet; a lease file, when present, is whole. Every
  * fifth run (and at the end) both daemons run to readiness and each kernel must hold exactly the
  * plan: one vxlan device, and a route, permanent neighbour and FDB entry for every other live
- * lease, nothing else of skein's (no stale entry of a departed peer, no duplicate device).
+ * lease, nothing else of skein's (no stale entry of a departed peer, no duplicate device), and
+ * the temporary files a writer killed between write and rename would leave are gone.
  *
  * Seeded: `SKEIN_CRASH_SEED=<n>` repeats a run (the seed is printed); `SKEIN_CRASH_RUNS` sets
  * the number of kill rounds (default 30). No timing assertions: kill moments are drawn from the
@@ -198,6 +199,17 @@ Deno.test({
 
         /** Both daemons to readiness, then each kernel must hold exactly the plan. */
         const converge = async (round: number) => {
+          // What writers killed between write and rename leave (a dead pid's temporary files).
+          const planted = [
+            `${dir}/store/subnets/.10.241.45.0-24.json.999999.0badf00d.tmp`,
+            `${dir}/store/.revision.999999.0badf00d.tmp`,
+            `${dir}/a/run/.subnet.json.999999.0badf00d.tmp`,
+            `${dir}/b/run/.subnet.env.999999.0badf00d.tmp`,
+          ];
+          for (const p of planted) {
+            Deno.mkdirSync(p.slice(0, p.lastIndexOf("/")), { recursive: true });
+            Deno.writeTextFileSync(p, '{"Subnet": "10.2');
+          }
           const d = { a: start("a"), b: start("b") };
           const log = () => `a:\n${d.a.log()}\nb:\n${d.b.log()}`;
           for (const n of ["a", "b"] as const) {
@@ -223,6 +235,14 @@ Deno.test({
                 got.fdbs.join() === want.fdbs.join();
             }, { ms: 60_000, log: () => `${JSON.stringify(last).slice(0, 3000)}\n${log()}` });
           }
+          const exists = (p: string) => {
+            try {
+              return Deno.lstatSync(p) !== undefined;
+            } catch {
+              return false;
+            }
+          };
+          assertEquals(planted.filter(exists), [], "abandoned temporary files removed at start");
           await Promise.all([d.a.stop("SIGKILL"), d.b.stop("SIGKILL")]);
           return d.a.lines;
         };
