@@ -21,6 +21,7 @@ import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/netfilter.ts";
+import { within } from "../diagnose/route_diff.ts";
 import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
 import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
 import type { Lab } from "./up.ts";
@@ -162,6 +163,87 @@ async function segmentCheck(
   });
 }
 
+/** A node as the router sees it: its address, its uplink's MAC and MTU. */
+interface RouterEnd {
+  name: string;
+  ip: string;
+  mac?: string;
+  mtu?: number;
+}
+
+/** The router's view of node `n` (its uplink read from the node's own kernel). */
+function routerEnd(n: NodeView, plan: NodePlan): RouterEnd {
+  const up = n.kernel?.linkWithAddr(plan.ip);
+  return { name: n.name, ip: plan.ip, mac: up?.mac, mtu: up?.mtu };
+}
+
+/**
+ * How the router forwards between the pair's nodes (`ports[i]`: its port toward `ends[i]`):
+ * its FIB sends each node's address out of the port toward it (no blackhole or stray route),
+ * its neighbour entry for each names the node's uplink MAC, and its ports carry the nodes'
+ * uplink MTU. The first failure, or undefined.
+ */
+function routerPathFail(
+  k: Kernel,
+  label: string,
+  ns: string,
+  ends: [RouterEnd, RouterEnd],
+  ports: [string, string],
+): CheckResult | undefined {
+  for (const i of [0, 1] as const) {
+    const to = ends[i], from = ends[1 - i]!, out = ports[i], inp = ports[1 - i]!;
+    const a = k.fib({ dst: to.ip, src: from.ip, iif: inp });
+    const lookup = `${ns}ip route get ${to.ip} from ${from.ip} iif ${inp}`;
+    if (!a.ok || a.route.devName !== out) {
+      const stray = k.routes().filter((r) =>
+        r.family === 4 && r.table === 254 && r.protocol !== 2 && within(`${to.ip}/32`, r.dst)
+      ).sort((x, y) =>
+        Number(y.dst.split("/")[1]) - Number(x.dst.split("/")[1])
+      )[0];
+      const del = stray ? `${stray.type !== "unicast" ? `${stray.type} ` : ""}${stray.dst}` : "";
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router does not forward ${from.ip} -> ${to.ip} out of ${out}: ${
+          a.ok ? `it sends it by ${a.route.devName}` : a.code
+        }${stray ? ` (route ${del})` : ""}`,
+        {
+          evidence: { lookup, kernel: a.ok ? `${to.ip} dev ${a.route.devName}` : a.message },
+          fix: stray ? `${ns}ip route del ${del}` : lookup,
+        },
+      );
+    }
+    const n = k.neighs().find((x) => x.ip === to.ip && x.index === a.route.oif);
+    if (n?.mac && to.mac && n.mac.toLowerCase() !== to.mac.toLowerCase()) {
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router resolves ${to.name}'s ${to.ip} to ${n.mac} (${n.state}), not its uplink's ${to.mac}`,
+        {
+          evidence: {
+            kernel: `${n.ip} lladdr ${n.mac} ${n.state} dev ${out}`,
+            expectedMAC: to.mac,
+          },
+          fix: `${ns}ip neigh del ${to.ip} dev ${out}`,
+        },
+      );
+    }
+    const mtu = k.link(out)?.mtu, want = Math.min(from.mtu ?? Infinity, to.mtu ?? Infinity);
+    if (mtu !== undefined && want !== Infinity && mtu < want) {
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router port ${out} has MTU ${mtu}, below the nodes' uplinks' ${want}: it drops their larger packets (pod traffic near the pod MTU)`,
+        {
+          evidence: { port: out, mtu, uplinks: want },
+          fix: `${ns}ip link set ${out} mtu ${want}`,
+        },
+      );
+    }
+  }
+  return undefined;
+}
+
 /**
  * The router between the segments: forwarding on, its ports up, its ruleset passing the nodes'
  * packets (`ports`: the router's port toward the source node's segment, then the other's).
@@ -171,6 +253,7 @@ async function routerCheck(
   lab: Lab,
   packets: Packet[],
   ports: [string, string],
+  ends: [RouterEnd, RouterEnd],
 ): Promise<CheckResult> {
   const r = lab.plan.router!;
   const label = r.netns, ns = `ip netns exec ${r.netns} `;
@@ -207,6 +290,8 @@ async function routerCheck(
     }
     const q = qdiscFail("lab.router", label, "the lab's router", k, ports, ns);
     if (q) return q;
+    const path = routerPathFail(k, label, ns, ends, ports);
+    if (path) return path;
   } finally {
     k.close();
   }
@@ -252,7 +337,12 @@ export function labInfraFamily(lab: Lab): Family {
       if (r) {
         const port = (n: NodePlan) =>
           r.ports.find((p) => p.segment.netns === n.segment.netns)?.name;
-        out.push(await routerCheck(d, lab, packets, [port(pa) ?? "eth0", port(pb) ?? "eth1"]));
+        out.push(
+          await routerCheck(d, lab, packets, [port(pa) ?? "eth0", port(pb) ?? "eth1"], [
+            routerEnd(a, pa),
+            routerEnd(b, pb),
+          ]),
+        );
       }
       return out;
     },

@@ -523,7 +523,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "diagnose: the lab's network between the nodes (udp, two subnets): a router's or a segment's dropping qdisc is named",
+    "diagnose: the lab's network between the nodes (udp, two subnets): the router's and the segment's faults are named",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -537,29 +537,79 @@ Deno.test({
         const router = lab.plan.router!.netns;
         const lan2 = lab.plan.nodes[1]!.segment.netns;
         const port = lab.plan.router!.ports.find((p) => p.segment.netns === lan2)!.name;
-        const tc = (netns: string, args: string) =>
-          sh("ip", "netns", "exec", netns, "tc", ...args.split(" "));
-        for (
-          const [netns, dev, id, qdisc] of [
-            [router, port, "lab.router", "pfifo limit 0"],
-            [lan2, "n2", "lab.segment", "tbf rate 8bit burst 1600 limit 1"],
-          ] as const
-        ) {
-          await t.step(`${id}: ${qdisc} on ${dev} in ${netns}`, async () => {
-            await tc(netns, `qdisc add dev ${dev} root ${qdisc}`);
+        const n2 = lab.plan.nodes[1]!;
+        const inNs = (netns: string, args: string) =>
+          sh("ip", "netns", "exec", netns, ...args.split(" "));
+        const cases: {
+          name: string;
+          netns: string;
+          inject: string;
+          undo: string;
+          id: string;
+          evidence: string;
+          fix: string;
+        }[] = [
+          {
+            name: "a pfifo limit 0 on the router's port to n2's segment",
+            netns: router,
+            inject: `tc qdisc add dev ${port} root pfifo limit 0`,
+            undo: `tc qdisc del dev ${port} root`,
+            id: "lab.router",
+            evidence: `pfifo dev ${port} root limit 0`,
+            fix: `tc qdisc del dev ${port} root`,
+          },
+          {
+            name: "a token bucket at 8 bit/s on n2's port of its segment",
+            netns: lan2,
+            inject: "tc qdisc add dev n2 root tbf rate 8bit burst 1600 limit 1",
+            undo: "tc qdisc del dev n2 root",
+            id: "lab.segment",
+            evidence: "tbf dev n2 root",
+            fix: "tc qdisc del dev n2 root",
+          },
+          {
+            name: "a blackhole route for n2's node IP in the router",
+            netns: router,
+            inject: `ip route add blackhole ${n2.ip}/32`,
+            undo: `ip route del blackhole ${n2.ip}/32`,
+            id: "lab.router",
+            evidence: `ip route get ${n2.ip}`,
+            fix: `ip route del blackhole ${n2.ip}/32`,
+          },
+          {
+            name: "a static wrong neighbour for n2 in the router",
+            netns: router,
+            inject: `ip neigh replace ${n2.ip} lladdr 02:00:00:00:0d:f2 dev ${port} nud permanent`,
+            undo: `ip neigh del ${n2.ip} dev ${port}`,
+            id: "lab.router",
+            evidence: "lladdr 02:00:00:00:0d:f2 permanent",
+            fix: `ip neigh del ${n2.ip} dev ${port}`,
+          },
+          {
+            name: "the router's port to n2's segment at MTU 1000",
+            netns: router,
+            inject: `ip link set ${port} mtu 1000`,
+            undo: `ip link set ${port} mtu 1500`,
+            id: "lab.router",
+            evidence: "mtu=1000",
+            fix: `ip link set ${port} mtu 1500`,
+          },
+        ];
+        for (const c of cases) {
+          await t.step(`${c.id}: ${c.name}`, async () => {
+            await inNs(c.netns, c.inject);
             try {
               const r = await labDiagnose(lab.plan.options.name, pair[0], pair[1]);
-              const c = expectCheck(r, {
-                id,
-                node: netns,
-                evidence: `${qdisc.split(" ")[0]} dev ${dev} root`,
-                fix: `ip netns exec ${netns} tc qdisc del dev ${dev} root`,
+              expectCheck(r, {
+                id: c.id,
+                node: c.netns,
+                evidence: c.evidence,
+                fix: `ip netns exec ${c.netns} ${c.fix}`,
               });
-              assertStringIncludes(c.summary, "qdisc");
             } finally {
-              await tc(netns, `qdisc del dev ${dev} root`);
+              await inNs(c.netns, c.undo);
             }
-            await diagnoseUntil(lab, pair, healthy, `${id}: not healthy after the restore`);
+            await diagnoseUntil(lab, pair, healthy, `${c.id}: not healthy after the restore`);
           });
         }
       },
