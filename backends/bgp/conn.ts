@@ -145,6 +145,10 @@ export class Conn {
     if (d === undefined || this.#ended) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      // What arrived while this process was busy comes before a timer: a hold timer must not
+      // expire over KEEPALIVEs that wait in the socket (BIRD checks its socket the same way).
+      this.#drain();
+      if (this.#ended) return;
       this.#handle({ type: "tick" });
     }, Math.max(0, d - this.#now()));
   }
@@ -180,6 +184,31 @@ export class Conn {
     );
   }
 
+  /** Reads and handles, synchronously, whatever the socket holds now (errors and EOF: #read's). */
+  #drain(): void {
+    const sock = this.#sock;
+    if (!sock) return;
+    const buf = new Uint8Array(READ_CHUNK);
+    while (this.#sock === sock && !this.#ended) {
+      let n: number;
+      try {
+        n = sock.recv(buf);
+      } catch {
+        return;
+      }
+      if (n <= 0) return;
+      this.#append(buf.subarray(0, n));
+      this.#frames(sock);
+    }
+  }
+
+  #append(chunk: Uint8Array): void {
+    const next = new Uint8Array(this.#rbuf.length + chunk.length);
+    next.set(this.#rbuf);
+    next.set(chunk, this.#rbuf.length);
+    this.#rbuf = next;
+  }
+
   async #read(sock: TcpSocket): Promise<void> {
     const buf = new Uint8Array(READ_CHUNK);
     while (this.#sock === sock && !this.#ended) {
@@ -199,10 +228,7 @@ export class Conn {
         if (!(await sock.wait("read"))) return;
         continue;
       }
-      const next = new Uint8Array(this.#rbuf.length + n);
-      next.set(this.#rbuf);
-      next.set(buf.subarray(0, n), this.#rbuf.length);
-      this.#rbuf = next;
+      this.#append(buf.subarray(0, n));
       this.#frames(sock);
     }
   }
