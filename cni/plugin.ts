@@ -29,7 +29,7 @@ import { assertBridgeUsable, wireBridge, wireLoopback, wireRouted } from "./mode
 import { hostVethName } from "../node/veth_name.ts";
 import { linkDelIfExists, linkDelIfExistsAsync, linkDelUnregistered, step } from "./_kernel.ts";
 import { mark, traceFlush } from "./_trace.ts";
-import { isOtherNetworksVeth } from "./_veth_owner.ts";
+import { isOtherNetworksVeth, peerInOtherNetns } from "./_veth_owner.ts";
 import { bridgeLeaks, networkSubnets, reservedHostVeths, routedLeaks } from "./_gc_leaks.ts";
 
 mark("plugin modules loaded");
@@ -286,8 +286,12 @@ async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   try {
     host = openHandle(hostOf(call));
     const link = host.linkFind(hostName);
-    // Another network's attachment of this container id and ifname has the same host veth name.
-    hostDel = !link || isOtherNetworksVeth(host, link, conf)
+    // Another network's attachment of this container id and ifname has the same host veth name,
+    // and so has this attachment when it lives in another namespace than CNI_NETNS.
+    const notOurs = !link || isOtherNetworksVeth(host, link, conf) ||
+      (podNetnsUsable(call.podNetns, call.hostNetns) &&
+        peerInOtherNetns(host, link, call.podNetns));
+    hostDel = notOurs
       ? Promise.resolve(false)
       : ctx.longLived
       ? linkDelUnregistered(host, hostName)

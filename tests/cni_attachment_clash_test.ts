@@ -1,7 +1,9 @@
 /**
  * Two networks, one container id and ifname: the host veth name is derived from (container id,
  * ifname) alone, so the second network's ADD must fail without touching the first network's
- * attachment, and the runtime's DEL that follows the failed ADD must leave it alone too.
+ * attachment, and the runtime's DEL that follows the failed ADD must leave it alone too. The
+ * same for a second ADD of the same network into another namespace, as far as the interface
+ * goes.
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
@@ -46,6 +48,13 @@ Deno.test("ADD of a container id and ifname already attached on another network 
         assertEquals(state(), before, `${o.conf.name}'s ADD and DEL changed clash-a's attachment`);
         await callOk({ ...att, command: "CHECK", conf: { ...a, prevResult: live }, netns: ns.pa! });
       }
+      // The same network into another namespace: IPAM refuses the duplicate; the runtime's DEL
+      // then releases the address (the attachment is named by container id and ifname, as with
+      // host-local) but leaves the interface, whose veth peer is not in that DEL's CNI_NETNS.
+      const again = await callPlugin({ ...att, command: "ADD", conf: a, netns: ns.pb! });
+      assertEquals(again.code, 1, again.stdout);
+      await callOk({ ...att, command: "DEL", conf: a, netns: ns.pb! });
+      assertEquals(links(ns.pa!).map((l) => l.ifname), ["lo", "eth0"], "the DEL took pa's eth0");
       await callOk({ ...att, command: "DEL", conf: a, netns: ns.pa! });
       assertEquals(links(ns.pa!).map((l) => l.ifname), ["lo"]);
       assert(!links(host).some((l) => l.ifname.startsWith("sk")), "clash-a's DEL left its veth");
