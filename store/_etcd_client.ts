@@ -188,7 +188,18 @@ export class EtcdClient {
     const body: Json = { key: b64(key) };
     if (rangeEnd !== undefined) body.range_end = b64(rangeEnd);
     const j = await this.call("/v3/kv/range", body);
-    return { kvs: (j.kvs ?? []).map(kvOf), revision: Number(j.header?.revision ?? 0) };
+    const kvs = j.kvs ?? [];
+    const revision = Number(j.header?.revision);
+    if (!Array.isArray(kvs) || !Number.isSafeInteger(revision) || revision <= 0) {
+      throw new StoreError(
+        `etcd ${
+          this.endpoints[this.#current]
+        } range ${key}: not a range answer (kvs and header.revision): ${
+          JSON.stringify(j).slice(0, 200)
+        }`,
+      );
+    }
+    return { kvs: kvs.map(kvOf), revision };
   }
 
   /** `etcdctl put KEY VALUE [--lease ID]`. */

@@ -478,12 +478,14 @@ export class KubeStore implements LeaseStore {
    */
   async #listNodes(cached = false): Promise<KubeList<KubeNode>> {
     if (cached) {
-      return await this.client.request<KubeList<KubeNode>>({
-        verb: "list",
-        resource: "nodes",
-        method: "GET",
-        path: "/api/v1/nodes?resourceVersion=0",
-      });
+      return checkNodeList(
+        await this.client.request<KubeList<KubeNode>>({
+          verb: "list",
+          resource: "nodes",
+          method: "GET",
+          path: "/api/v1/nodes?resourceVersion=0",
+        }),
+      );
     }
     const items: KubeNode[] = [];
     let cont = "";
@@ -495,6 +497,7 @@ export class KubeStore implements LeaseStore {
         method: "GET",
         path: `/api/v1/nodes?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
       });
+      checkNodeList(page);
       rv ||= page.metadata.resourceVersion;
       items.push(...page.items);
       cont = page.metadata.continue ?? "";
@@ -659,6 +662,18 @@ export class KubeStore implements LeaseStore {
     this.client.close();
     return Promise.resolve();
   }
+}
+
+/** `l` when it is a list of Nodes (items with names, a resourceVersion), else a StoreError. */
+function checkNodeList(l: KubeList<KubeNode>): KubeList<KubeNode> {
+  const ok = typeof l?.metadata?.resourceVersion === "string" && Array.isArray(l.items) &&
+    l.items.every((n) => typeof n?.metadata?.name === "string");
+  if (!ok) {
+    throw new StoreError(
+      `kubernetes list nodes: not a list of Nodes: ${JSON.stringify(l).slice(0, 200)}`,
+    );
+  }
+  return l;
 }
 
 /** Throws for an ERROR event (410 Gone: KubeGoneError) and for one without object metadata. */

@@ -22,6 +22,8 @@ export type ProxyMode =
   | "garbage"
   /** 200 with JSON cut in the middle. */
   | "truncated"
+  /** 200 with a JSON object of the wrong shape. */
+  | "wrong-shape"
   /** 503 with a text body. */
   | "unavailable"
   /** Accept it and never answer. */
@@ -117,6 +119,11 @@ export function startHostileProxy(
           });
         case "truncated":
           return new Response('{"kind":"NodeList","metadata":{"resourceVersion":"1"},"items":[{', {
+            status: 200,
+            headers: { "content-type": "application/json" },
+          });
+        case "wrong-shape":
+          return new Response('{"kvs":"nope","items":{"a":1},"metadata":{}}', {
             status: 200,
             headers: { "content-type": "application/json" },
           });

@@ -72,6 +72,7 @@ Deno.test({
         const bad: [typeof proxy.mode, RegExp][] = [
           ["garbage", /not (a )?JSON( object)?: <html>/],
           ["truncated", /not (a )?JSON( object)?: \{/],
+          ["wrong-shape", /not a range answer/],
           ["unavailable", /HTTP 503, not (a )?JSON( object)?: upstream connect error/],
           ["hang", /Cannot reach etcd at http/],
         ];

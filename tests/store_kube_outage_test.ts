@@ -101,6 +101,7 @@ Deno.test({
         const bad: [typeof proxy.mode, RegExp][] = [
           ["garbage", /list nodes: .*not a JSON object: <html>/],
           ["truncated", /list nodes: .*not a JSON object: \{"kind":"NodeList"/],
+          ["wrong-shape", /list nodes: not a list of Nodes/],
           ["unavailable", /503/],
           ["hang", /list nodes: no answer within 1500 ms/],
         ];
