@@ -226,6 +226,12 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
           command: "DEL",
           conf: withGood({ prevResult: { interfaces: 5 } }),
         }, [6, 7]],
+        ["STATUS on cniVersion 1.0.0", { command: "STATUS", conf: good }, [1]],
+        ["GC on cniVersion 1.0.0", { command: "GC", conf: good }, [1]],
+        ["valid-attachments [null] on GC", {
+          command: "GC",
+          conf: withGood({ cniVersion: "1.1.0", "cni.dev/valid-attachments": [null] }),
+        }, [7]],
         ["valid-attachments garbage on GC", {
           command: "GC",
           conf: withGood({ cniVersion: "1.1.0", "cni.dev/valid-attachments": "x" }),
