@@ -231,17 +231,22 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-/** One daemon per node (daemon/node_lock.ts); undefined, logged, when it cannot be had. */
+/**
+ * One daemon per node (daemon/node_lock.ts): undefined (logged) when another daemon holds the
+ * lock. A lock file that cannot be made (a read-only or full state directory) does not stop the
+ * node: it runs without the lock, with a warning.
+ */
 async function takeNodeLock(cfg: DaemonConfig, log: Logger): Promise<NodeLock | undefined> {
   const path = `${cfg.stateDir.replace(/\/+$/, "")}/daemon.lock`;
   try {
     return await lockNode(path);
   } catch (e) {
-    const msg = e instanceof NodeLockedError
-      ? "another skein daemon runs for this node; not starting"
-      : "cannot take the node lock";
-    log.error(msg, { path, error: e });
-    return undefined;
+    if (e instanceof NodeLockedError) {
+      log.error("another skein daemon runs for this node; not starting", { path, error: e });
+      return undefined;
+    }
+    log.warn("cannot take the node lock; running without it", { path, error: e });
+    return { path, release: () => {} };
   }
 }
 

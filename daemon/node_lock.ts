@@ -117,8 +117,10 @@ export async function lockNode(path: string, opts: { pollMs?: number } = {}): Pr
       // The process ends after this refusal: the pending lock call never returns to anyone.
       if (other !== undefined) throw new NodeLockedError(path, other);
     }
-    f.truncateSync(0);
-    f.writeSync(new TextEncoder().encode(`${Deno.pid}\n`)); // for people: who holds it
+    try {
+      f.truncateSync(0);
+      f.writeSync(new TextEncoder().encode(`${Deno.pid}\n`)); // for people: who holds it
+    } catch { /* a full disk: the lock is held all the same */ }
   } catch (e) {
     f.close();
     throw e;

@@ -613,3 +613,66 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a read-only stateDir: the daemon warns, still starts and gets ready (vxlan)",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withNamespaces(["a", "b"], async (ns) => {
+      const dir = await Deno.makeTempDir({ prefix: "skein-crash-rostate-" });
+      let child: Deno.ChildProcess | undefined;
+      try {
+        ip(
+          ns.a!,
+          "link",
+          "add",
+          "eth0",
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "eth0",
+          "netns",
+          nsNameOf(ns.b!),
+        );
+        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
+        ip(ns.a!, "link", "set", "eth0", "up");
+        const listen = `127.0.0.1:${freePort()}`;
+        Deno.writeTextFileSync(`${dir}/a.yaml`, config(dir, "a", ns.a!, listen));
+        Deno.mkdirSync(`${dir}/a/state`, { recursive: true });
+        // Read-only only in the daemon's private mount namespace: the host sees no change.
+        const main = new URL("../main.ts", import.meta.url).pathname;
+        const script = `mount --bind -o ro '${dir}/a/state' '${dir}/a/state' && ` +
+          `exec '${Deno.execPath()}' run -A --no-prompt '${main}' daemon --config '${dir}/a.yaml'`;
+        child = new Deno.Command("unshare", {
+          args: ["-m", "--propagation", "private", "sh", "-c", script],
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const lines: string[] = [];
+        const done = (async () => {
+          for await (const c of child.stderr.pipeThrough(new TextDecoderStream())) lines.push(c);
+        })();
+        const log = () => lines.join("");
+        // Before: the VTEP MAC's write failed (EROFS) and the daemon exited with "daemon failed".
+        await waitFor(
+          "/readyz 200 with a read-only stateDir",
+          async () => (await httpGet(listen, "/readyz")).status === 200,
+          { ms: 60_000, log },
+        );
+        assert(log().includes("cannot take the node lock; running without it"), log());
+        assertEquals(actual(ns.a!).links.join(), "eth0:veth,lo,skein.1:vxlan");
+        child.kill("SIGKILL");
+        await child.status;
+        await done;
+        child = undefined;
+      } finally {
+        try {
+          child?.kill("SIGKILL");
+          await child?.status;
+        } catch { /* exited */ }
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    });
+  },
+});

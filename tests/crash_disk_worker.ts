@@ -17,6 +17,7 @@ import { FileStore } from "../store/file.ts";
 import { StoreError } from "../store/errors.ts";
 import { leaseFileText, type NodeLeaseFile, writeLeaseFiles } from "../node/lease_file.ts";
 import { resolveVtepMac } from "../backends/vtep_mac.ts";
+import { lockNode, NodeLockedError } from "../daemon/node_lock.ts";
 
 function run(cmd: string, ...args: string[]): void {
   const r = new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).outputSync();
@@ -134,8 +135,11 @@ function fileChecks(root: string, filler: string): void {
   Deno.removeSync(filler);
 }
 
-function macChecks(root: string, filler: string): void {
+async function macChecks(root: string, filler: string): Promise<void> {
   fill(filler);
+  // The node lock is taken on a full disk (its file is empty; the pid it records is a courtesy).
+  const lock = await lockNode(`${root}/state/daemon.lock`);
+  lock.release();
   // Persisting the VTEP MAC is a convenience (it is derived, or read from the device, anyway):
   // a full state directory must not stop the daemon.
   const mac = resolveVtepMac({ stateDir: `${root}/state`, device: "skein.1", seed: "a|x|1" });
@@ -146,7 +150,9 @@ function macChecks(root: string, filler: string): void {
     mac,
     "the same MAC once it can be stored",
   );
-  console.log("ok: VTEP MAC chosen on a full state directory, stored once there is room");
+  console.log(
+    "ok: node lock and VTEP MAC on a full state directory; MAC stored once there is room",
+  );
 }
 
 /** The same writers on a read-only file system: clear errors, the MAC still chosen. */
@@ -170,6 +176,8 @@ async function readOnlyChecks(root: string): Promise<void> {
     assert(r instanceof StoreError && /Read-only/.test(r.message), `renew: ${r}`);
     const mac = resolveVtepMac({ stateDir: `${root}/state2`, device: "skein.1", seed: "a|x|1" });
     assert(/^[0-9a-f:]{17}$/.test(mac), mac);
+    const lock = await lockNode(`${root}/state3/daemon.lock`).then(() => undefined, (e) => e);
+    assert(!(lock instanceof NodeLockedError) && lock instanceof Error, `node lock: ${lock}`);
     assertEquals(tree(root), before);
     console.log("ok: read-only: IPAM ADD code 5, renew StoreError, MAC still chosen");
   } finally {
@@ -186,7 +194,7 @@ if (import.meta.main) {
     await ipamChecks(root, filler);
     await storeChecks(root, filler);
     fileChecks(root, filler);
-    macChecks(root, filler);
+    await macChecks(root, filler);
     await readOnlyChecks(root);
   } finally {
     run("umount", root);
