@@ -3,13 +3,17 @@
  * BIRD's communities, large communities, MED and LOCAL_PREF (iBGP) reach skein's RIB and are
  * reflected on; BIRD's `hold time 3` is negotiated and the session holds; BIRD withdrawing
  * everything empties skein's RIB without a reset; BIRD killed and started again (graceful restart,
- * RFC 4724): skein keeps its routes, stale, until BIRD's End-of-RIB sweeps the one it no longer has.
+ * RFC 4724): skein keeps its routes, stale, while BIRD is away, and since BIRD comes back without
+ * forwarding state (F bit clear) replaces them at once by what it sends. A raw peer that comes back
+ * with the F bit set keeps its stale routes until its End-of-RIB sweeps the one it dropped.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { Speaker, type SpeakerOptions } from "../backends/bgp/speaker.ts";
 import { type Bird, haveBird, startBird } from "./_bird.ts";
 import { ip } from "./net_oracle.ts";
 import { withNamespaces } from "./_netns.ts";
+import { encodeMessage } from "../backends/bgp/codec.ts";
+import { attr, nextHop, ORIGIN_IGP, prefixes, RawPeer, update } from "./_bgp_raw.ts";
 
 const PORT = 20000 + Math.floor(Math.random() * 20000);
 
@@ -133,15 +137,16 @@ async function killBird(bird: Bird): Promise<void> {
 
 Deno.test({
   name:
-    "BIRD killed and started again (graceful restart): its routes stay, stale, and only the one it no longer has goes at its End-of-RIB",
+    "BIRD killed and started again (graceful restart): its routes stay, stale, while it is away; back without forwarding state (F bit clear) they are replaced by what it sends",
   ignore: !haveBird(),
   fn: async () => {
     await withNamespaces(["node", "tor"], async (ns) => {
       link(ns);
       let bird = await startBird({ netns: ns.tor!, config: torConfig() });
-      const sp = new Speaker(speakerOpts(ns.node!));
-      let watching = false;
+      const logs: string[] = [];
+      const sp = new Speaker(speakerOpts(ns.node!, { log: (l) => logs.push(l) }));
       let missing = 0;
+      let watching = false;
       let watch = Promise.resolve();
       try {
         sp.setPeers([TOR]);
@@ -149,15 +154,15 @@ Deno.test({
         sp.start();
         await until("BIRD's two routes", () => sp.routes().length === 2 || undefined);
         await until("converged", () => sp.converged || undefined);
+        await killBird(bird);
+        await until("the session down", () => sp.status()[0]?.state !== "Established" || undefined);
         watching = true;
-        watch = (async () => {
-          while (watching) {
-            if (!sp.rib.best("10.50.0.0/16")) missing++;
+        watch = (async () => { // until the session is back: BIRD's routes never go
+          while (watching && sp.status()[0]?.state !== "Established") {
+            if (sp.routes().length !== 2) missing++;
             await new Promise((res) => setTimeout(res, 10));
           }
         })();
-        await killBird(bird);
-        await until("the session down", () => sp.status()[0]?.state !== "Established" || undefined);
         assertEquals(sp.routes().map((r) => [r.prefix, r.stale]).sort(), [
           ["10.50.0.0/16", true],
           ["10.51.1.0/24", true],
@@ -166,14 +171,15 @@ Deno.test({
         await bird.stop();
         bird = await startBird({ netns: ns.tor!, config: torConfig(["10.50.0.0/16"]) });
         await until(
-          "BIRD's End-of-RIB: the stale route it no longer has swept",
+          "BIRD's routes of the new session",
           () => sp.routes().length === 1 && !sp.routes()[0]!.stale || undefined,
         );
+        await watch;
+        assertEquals(missing, 0, "a route went missing while BIRD was away");
         assertEquals(sp.routes()[0]?.prefix, "10.50.0.0/16");
         assertEquals(sp.status()[0]?.restarting, false);
-        watching = false;
-        await watch;
-        assertEquals(missing, 0, "10.50.0.0/16 went missing while BIRD restarted");
+        // BIRD's OPEN after a plain start has the F bit clear (RFC 4724 §4.2).
+        assert(logs.some((l) => l.includes("RFC 4724 F bit")), logs.join("\n"));
         // iBGP: BIRD resolves the next hop recursively (no IGP here), so only its presence counts.
         await bird.waitFor("show route 10.244.1.0/24", /10\.244\.1\.0\/24\s.*\[node1 /);
       } finally {
@@ -181,6 +187,73 @@ Deno.test({
         await watch;
         sp.close();
         await bird.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a peer back with the F bit set (forwarding kept): its stale routes stay until its End-of-RIB sweeps the one it no longer sends",
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns);
+      const logs: string[] = [];
+      const sp = new Speaker(speakerOpts(ns.node!, { log: (l) => logs.push(l) }));
+      const open = (restarting: boolean) =>
+        encodeMessage({
+          type: "open",
+          version: 4,
+          asNumber: 64512,
+          holdTime: 0,
+          routerId: "192.168.77.254",
+          capabilities: [
+            { type: "as4", asNumber: 64512 },
+            {
+              type: "graceful-restart",
+              restarting,
+              notification: false,
+              restartTime: 120,
+              families: [{ afi: 1, safi: 1, forwarding: true }],
+            },
+          ],
+        });
+      const session = async (restarting: boolean) => {
+        const p = await RawPeer.connect({
+          netns: ns.tor!,
+          from: "192.168.77.254",
+          to: "192.168.77.1",
+          port: PORT,
+        });
+        await p.send(open(restarting));
+        assert(await p.nextOf("open"), "the speaker's OPEN");
+        await p.send(encodeMessage({ type: "keepalive" }));
+        await until("Established", () => sp.status()[0]?.state === "Established" || undefined);
+        return p;
+      };
+      const announce = (nlri: string[]) =>
+        update({
+          attrs: [...ORIGIN_IGP, ...attr(0x40, 2, []), ...nextHop("192.168.77.254")],
+          nlri: prefixes(nlri),
+        });
+      try {
+        sp.setPeers([{ ...TOR, passive: true }]);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        let p = await session(false);
+        await p.send(announce(["10.50.0.0/16", "10.51.1.0/24"]));
+        await until("two routes", () => sp.routes().length === 2 || undefined);
+        p.close(); // no NOTIFICATION: a crash
+        await until("stale routes", () => sp.routes().every((r) => r.stale) || undefined);
+        p = await session(true);
+        assertEquals(sp.routes().length, 2, "F bit set: the stale routes stay");
+        await p.send(announce(["10.50.0.0/16"]), update({})); // then End-of-RIB
+        await until("the End-of-RIB sweep", () => sp.routes().length === 1 || undefined);
+        assertEquals(sp.routes().map((r) => [r.prefix, r.stale]), [["10.50.0.0/16", false]]);
+        assert(!logs.some((l) => l.includes("RFC 4724 F bit")), logs.join("\n"));
+        p.close();
+      } finally {
+        sp.close();
       }
     });
   },

@@ -585,7 +585,32 @@ export class Speaker implements ConnListener {
       }
     }
     this.#log(`bgp: session with ${p.spec.address} (AS ${p.spec.asNumber}) established`);
+    this.#dropUnpreserved(p, conn);
     this.#exportTo(p);
+  }
+
+  /**
+   * RFC 4724 §4.2: stale routes of a family the restarted peer says it did not keep forwarding
+   * for (no graceful-restart capability, the family left out, or its F bit clear: BIRD after a
+   * plain start) go now, not at its End-of-RIB: its forwarding may be broken meanwhile.
+   */
+  #dropUnpreserved(p: Peer, conn: Conn): void {
+    if (!this.rib.hasStale(p.spec.address)) return;
+    const kept = conn.fsm.negotiated?.peerGracefulRestart?.forwarding ?? [];
+    const swept: string[] = [];
+    for (const f of [1, 2] as const) {
+      if (!kept.includes(f)) swept.push(...this.rib.sweepStale(p.spec.address, f));
+    }
+    if (!this.rib.hasStale(p.spec.address) && p.grTimer !== undefined) {
+      clearTimeout(p.grTimer);
+      p.grTimer = undefined;
+    }
+    if (swept.length) {
+      this.#log(
+        `bgp: ${p.spec.address}: back without forwarding state for its routes (RFC 4724 F bit): ${swept.length} stale routes removed`,
+      );
+      this.#changed(`stale routes of ${p.spec.address} removed`);
+    }
   }
 
   /** The session ended; `restartTime` > 0: the peer restarts gracefully, keep its routes. */
