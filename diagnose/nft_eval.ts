@@ -12,7 +12,8 @@ import { inCidr, ipv4Number } from "./context.ts";
 
 /** The packet to judge. */
 export interface Packet {
-  hook: "prerouting" | "input" | "forward" | "output" | "postrouting";
+  /** The netfilter hook; "ingress"/"egress" are the netdev family's, on one device. */
+  hook: "prerouting" | "input" | "forward" | "output" | "postrouting" | "ingress" | "egress";
   saddr: string;
   daddr: string;
   /** "icmp", "udp", "tcp", "ipip" (IP protocol 4). */
@@ -29,9 +30,10 @@ export interface Packet {
    * Which tables see it: "ip" (the default: ip and inet tables, the routed packet), "bridge"
    * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports)
    * or "arp" (arp tables, arptables-nft's: an ARP packet in or out of the host's stack, `saddr`
-   * its sender and `daddr` its target address; `arp` is implied).
+   * its sender and `daddr` its target address; `arp` is implied), or "netdev" (netdev tables:
+   * the packet at hook "ingress" of device `iifname` or "egress" of `oifname`).
    */
-  layer?: "ip" | "bridge" | "arp";
+  layer?: "ip" | "bridge" | "arp" | "netdev";
   /** The bridge the frame crosses (layer "bridge"), for `meta ibrname` / `obrname`. */
   bridge?: string;
   /**
@@ -104,6 +106,8 @@ interface Chain {
   hook?: string;
   prio?: number;
   policy?: string;
+  /** A netdev chain's devices (`device eth0`, `devices = { ... }`); undefined: not known. */
+  devices?: string[];
   rules: {
     handle?: number;
     expr: Json[];
@@ -123,7 +127,32 @@ export interface Ruleset {
 
 const key = (family: string, table: string, name: string) => `${family} ${table} ${name}`;
 
-/** Parses `nft -j list ruleset` output. */
+/**
+ * The devices of each netdev base chain ("table chain" → devices) from `nft list ruleset`'s
+ * text: nft 1.0's JSON leaves them out.
+ */
+export function parseNetdevDevices(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let table = "";
+  let chain = "";
+  for (const line of text.split("\n")) {
+    const t = /^table netdev (\S+) \{/.exec(line.trim());
+    if (t) table = t[1]!;
+    else if (/^table /.test(line.trim())) table = "";
+    const c = /^chain (\S+) \{/.exec(line.trim());
+    if (c) chain = c[1]!;
+    const d = /hook (?:ingress|egress) (?:device "?([^";\s]+)"?|devices = \{ ([^}]*) \})/.exec(
+      line,
+    );
+    if (d && table && chain) {
+      out.set(
+        `${table} ${chain}`,
+        d[1] ? [d[1]] : d[2]!.split(",").map((x) => x.trim().replace(/"/g, "")),
+      );
+    }
+  }
+  return out;
+}
 /**
  * `iptables-save` output (iptables-nft) as "table chain" → the chain's rule lines in order. nft's
  * JSON names an xt match but not its arguments; the same rule in iptables' words has them.
@@ -146,12 +175,14 @@ export function parseIptablesSave(text: string): Map<string, string[]> {
 /**
  * Parses `nft -j list ruleset` output; `iptablesSave` (parseIptablesSave(), IPv4 iptables-nft
  * tables) gives the ip family's rules their iptables words when a chain's rule counts agree, and
- * `ebtablesSave` (the same parser over `ebtables-save`) the bridge family's their ebtables words.
+ * `ebtablesSave` (the same parser over `ebtables-save`) the bridge family's their ebtables words,
+ * `netdevDevices` (parseNetdevDevices()) the netdev chains their devices where the JSON has none.
  */
 export function parseRuleset(
   text: string,
   iptablesSave?: Map<string, string[]>,
   ebtablesSave?: Map<string, string[]>,
+  netdevDevices?: Map<string, string[]>,
 ): Ruleset {
   const v = JSON.parse(text) as { nftables?: Json[] };
   const rs: Ruleset = { chains: new Map(), sets: new Map() };
@@ -168,6 +199,9 @@ export function parseRuleset(
       if (typeof c.type === "string") ch.type = c.type;
       if (typeof c.prio === "number") ch.prio = c.prio;
       if (typeof c.policy === "string") ch.policy = c.policy;
+      const dev = c.dev ?? netdevDevices?.get(`${ch.table} ${ch.name}`);
+      if (typeof dev === "string") ch.devices = [dev];
+      else if (Array.isArray(dev)) ch.devices = dev.map(String);
       rs.chains.set(key(ch.family, ch.table, ch.name), ch);
     }
     const s = item.set as Json | undefined;
@@ -640,6 +674,8 @@ function runChain(w: Walk, ch: Chain, depth = 0): ChainResult {
  * forwarded or locally sent one postrouting after.
  */
 const HOOK_PATH: Readonly<Record<Packet["hook"], readonly Packet["hook"][]>> = {
+  ingress: ["ingress"],
+  egress: ["egress"],
   prerouting: ["prerouting"],
   input: ["prerouting", "input"],
   forward: ["prerouting", "forward", "postrouting"],
@@ -659,9 +695,12 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
   for (const hook of HOOK_PATH[p.hook]) {
     const { oifname: _oif, ...noOif } = p;
     const at: Packet = hook === "prerouting" ? { ...noOif, hook, ct } : { ...p, hook, ct };
+    const dev = hook === "ingress" ? p.iifname : p.oifname;
     const bases = [...rs.chains.values()].filter((c) =>
       c.hook === hook &&
-      (p.layer === "bridge" || p.layer === "arp"
+      (p.layer === "netdev"
+        ? c.family === "netdev" && (c.devices === undefined || c.devices.includes(dev ?? ""))
+        : p.layer === "bridge" || p.layer === "arp"
         ? c.family === p.layer
         : c.family === "ip" || c.family === "inet")
     ).sort((a, b) => (a.prio ?? 0) - (b.prio ?? 0));

@@ -5,6 +5,7 @@ import {
   judge,
   type Packet,
   parseIptablesSave,
+  parseNetdevDevices,
   parseRuleset,
   ruleText,
 } from "./nft_eval.ts";
@@ -507,4 +508,70 @@ Deno.test("judge(): iptables' -j CT --notrack (xt target CT) untracks too", () =
   );
   const v = judge(parseRuleset(text, save), pkt);
   assertEquals([v.verdict, v.untrackedBy?.chain, v.untrackedBy?.handle], ["drop", "PREROUTING", 2]);
+});
+
+Deno.test("parseNetdevDevices() reads netdev chains' devices from nft's text; judge() runs them at their device's hook only", () => {
+  const text = `table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+	}
+}
+table netdev t {
+	chain ing {
+		type filter hook ingress device "eth0" priority filter; policy accept;
+		udp dport 8472 drop
+	}
+	chain eg {
+		type filter hook egress devices = { eth0, "skein.1" } priority filter; policy drop;
+	}
+}
+`;
+  const devs = parseNetdevDevices(text);
+  assertEquals([...devs.entries()], [["t ing", ["eth0"]], ["t eg", ["eth0", "skein.1"]]]);
+  const nd = (name: string, extra: Record<string, unknown>) => ({
+    chain: { family: "netdev", table: "t", name, handle: 1, type: "filter", prio: 0, ...extra },
+  });
+  const ruleset = parseRuleset(
+    rs(
+      nd("ing", { hook: "ingress", policy: "accept" }),
+      nd("eg", { hook: "egress", policy: "drop" }),
+      {
+        rule: {
+          family: "netdev",
+          table: "t",
+          chain: "ing",
+          handle: 2,
+          expr: [{
+            match: {
+              op: "==",
+              left: { payload: { protocol: "udp", field: "dport" } },
+              right: 8472,
+            },
+          }, { drop: null }],
+        },
+      },
+    ),
+    undefined,
+    undefined,
+    devs,
+  );
+  const vx: Packet = {
+    hook: "ingress",
+    layer: "netdev",
+    saddr: "192.168.77.11",
+    daddr: "192.168.77.12",
+    l4proto: "udp",
+    dport: 8472,
+    iifname: "eth0",
+  };
+  assertEquals([judge(ruleset, vx).verdict, judge(ruleset, vx).by?.handle], ["drop", 2]);
+  assertEquals(judge(ruleset, { ...vx, iifname: "cni0" }).verdict, "accept");
+  const { iifname: _i, ...out } = vx;
+  assertEquals(
+    judge(ruleset, { ...out, hook: "egress", oifname: "skein.1" }).by?.text,
+    "policy drop",
+  );
+  assertEquals(judge(ruleset, { ...out, hook: "egress", oifname: "cni0" }).verdict, "accept");
+  // The ip family's packets never meet netdev chains.
+  assertEquals(judge(ruleset, { ...pkt, oifname: "eth0" }).verdict, "accept");
 });

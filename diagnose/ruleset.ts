@@ -7,7 +7,7 @@
  */
 import { nft } from "../node/nft.ts";
 import type { Diagnosis, Endpoint, NodeView } from "./context.ts";
-import { parseIptablesSave, parseRuleset, type Ruleset } from "./nft_eval.ts";
+import { parseIptablesSave, parseNetdevDevices, parseRuleset, type Ruleset } from "./nft_eval.ts";
 
 /** The ruleset, or why it could not be read. */
 export type RulesetAnswer = { ok: true; ruleset: Ruleset; text: string } | {
@@ -56,7 +56,11 @@ async function read(netns: string | undefined): Promise<RulesetAnswer> {
     const eb = xt && text.includes('"bridge"')
       ? await xtSave(netns, ["ebtables-nft-save", "ebtables-save"])
       : undefined;
-    return { ok: true, ruleset: parseRuleset(text, save, eb), text };
+    // netdev chains' devices: nft 1.0's JSON leaves them out, its text has them.
+    const netdev = /"family":\s*"netdev"/.test(text)
+      ? parseNetdevDevices(await nft({ args: ["list", "ruleset"], ...(netns ? { netns } : {}) }))
+      : undefined;
+    return { ok: true, ruleset: parseRuleset(text, save, eb, netdev), text };
   } catch (e) {
     return { ok: false, reason: `cannot read the nftables ruleset: ${(e as Error).message}` };
   }

@@ -518,6 +518,24 @@ Deno.test({
           },
         );
       }
+
+      await fault(
+        "netfilter: a netdev ingress chain on n2's uplink drops UDP 8472 -> netfilter.netdev names the rule",
+        () =>
+          nftScript(
+            ns("n2"),
+            "table netdev sresre {\n chain ing {\n  type filter hook ingress device eth0 priority 0; policy accept;\n  udp dport 8472 drop\n }\n}\n",
+          ),
+        (r) => {
+          expectCheck(r, {
+            id: "netfilter.netdev",
+            node: "n2",
+            evidence: "droppedBy=netdev sresre ing handle",
+            fix: `ip netns exec ${ns("n2")} nft delete rule netdev sresre ing handle`,
+          });
+        },
+        () => inNs("n2", "nft", "delete", "table", "netdev", "sresre"),
+      );
     }),
 });
 

@@ -20,6 +20,7 @@ import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
+import { netdevChecks } from "./_netfilter_netdev.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -303,6 +304,7 @@ export const netfilterFamily: Family = {
       ...await podChecks(d, pair),
       ...await bridgeChecks(d, pair),
       ...await arpChecks(d, pair),
+      ...await netdevChecks(d, pair),
     ];
     const [a, b] = pair.nodes;
     if (a && b) {
