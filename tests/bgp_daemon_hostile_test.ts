@@ -1,7 +1,8 @@
 /**
  * Integration (root): a real `skein daemon` with the bgp backend and a hostile eBGP peer spoken to
  * byte by byte (tests/_bgp_raw.ts) from a second namespace. A good route reaches the kernel (proto
- * bgp); routes with a bad NEXT_HOP (the node's own address, multicast) never do; a
+ * bgp); routes with a bad NEXT_HOP (the node's own address, multicast) never do, and one for the
+ * node's own uplink subnet leaves the kernel's connected route alone; a
  * treat-as-withdraw takes the good route out; an UPDATE that resets the session gets its
  * NOTIFICATION; through all of it the daemon keeps running, counts the errors in
  * `skein_bgp_update_errors_total` and logs them, and takes the peer's next session.
@@ -103,6 +104,20 @@ logLevel: debug
         );
         assertEquals(bgpRoutes(ns.a!), [`10.90.0.0/24 via ${PEER}`, `10.90.3.0/24 via ${PEER}`]);
 
+        // The node's own uplink subnet via the peer: the connected route stays as the kernel made it.
+        await p.send(announce("192.168.77.0/24", PEER), announce("10.90.5.0/24", PEER));
+        await waitFor(
+          "the second barrier route",
+          () => bgpRoutes(ns.a!).includes(`10.90.5.0/24 via ${PEER}`),
+          { ms: 30_000, log },
+        );
+        await new Promise((r) => setTimeout(r, 1000)); // a reconcile or two
+        assertEquals(
+          ipJson<RouteJ>(ns.a!, "route", "show", "192.168.77.0/24").map((
+            r,
+          ) => [r.protocol, r.gateway]),
+          [["kernel", undefined]],
+        );
         // Treat-as-withdraw (ORIGIN 5): the route leaves the kernel, the session stays.
         await p.send(announce("10.90.0.0/24", PEER, attr(0x40, 1, [5])));
         await waitFor(
