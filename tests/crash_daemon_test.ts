@@ -14,7 +14,8 @@
  * first; the two nodes never hold the same subnet; a lease file, when present, is whole. Every
  * fifth run (and at the end) both daemons run to readiness and each kernel must hold exactly the
  * plan: one vxlan device, and a route, permanent neighbour and FDB entry for every other live
- * lease, nothing else of skein's (no stale entry of a departed peer, no duplicate device), and
+ * lease, nothing else of skein's (no stale entry of a departed peer, no duplicate device), one
+ * masquerade table for its own subnet (ipMasq is on, so kills land in the nft transaction too), and
  * the temporary files a writer killed between write and rename would leave are gone.
  *
  * Seeded: `SKEIN_CRASH_SEED=<n>` repeats a run (the seed is printed); `SKEIN_CRASH_RUNS` sets
@@ -39,6 +40,7 @@ const MARKS = [
   "backend ready",
   "lease acquired",
   "lease file written",
+  "masquerade rules in place",
   "routes programmed",
   "lease renewed", // TTL / 3 after the acquisition
 ];
@@ -85,6 +87,7 @@ leaseFile: ${dir}/${node}/run/subnet.json
 subnetEnv: ${dir}/${node}/run/subnet.env
 stateDir: ${dir}/${node}/state
 cniSocket: none
+ipMasq: true
 reconcileInterval: 3
 leaseGrace: 0
 logLevel: debug
@@ -235,6 +238,16 @@ Deno.test({
                 got.fdbs.join() === want.fdbs.join();
             }, { ms: 60_000, log: () => `${JSON.stringify(last).slice(0, 3000)}\n${log()}` });
           }
+          // One masquerade table per node, for its own subnet (an nft killed mid-script can
+          // have applied a prefix of it: the next start puts the whole table back).
+          for (const n of ["a", "b"] as const) {
+            const tables = nftIn(ns[n]!, "list", "tables").split("\n")
+              .filter((l) => l.includes("skein-masq"));
+            assertEquals(tables, ["table inet skein-masq"], `round ${round}: ${n}'s nft tables`);
+            const t = nftIn(ns[n]!, "list", "table", "inet", "skein-masq");
+            assert(t.includes(`elements = { ${subnetOf[n]} }`), `round ${round}: ${n}: ${t}`);
+            assert(t.includes("masquerade"), t);
+          }
           const exists = (p: string) => {
             try {
               return Deno.lstatSync(p) !== undefined;
@@ -314,6 +327,12 @@ Deno.test({
     });
   },
 });
+
+/** `nft ARGS` inside the namespace `ns` (the oracle for the masquerade table). */
+function nftIn(ns: string, ...args: string[]): string {
+  const out = new Deno.Command("nsenter", { args: [`--net=${ns}`, "nft", ...args] }).outputSync();
+  return new TextDecoder().decode(out.stdout);
+}
 
 /** The msg of a log line (`ts=... level=info msg="lease acquired" ...`). */
 function msgOf(line: string): string {
