@@ -181,8 +181,8 @@ export class BgpBackend implements Backend {
       families: c.publicIP6 ? [1, 2] : [1],
       ...(c.publicIP6 ? { nextHop6: c.publicIP6 } : {}),
       onChange: (reason) => host.requestReconcile(`bgp: ${reason}`),
-      log: (line) =>
-        host.log ? host.log("info", line) : console.error(`${new Date().toISOString()} ${line}`),
+      log: (line, level = "info") =>
+        host.log ? host.log(level, line) : console.error(`${new Date().toISOString()} ${line}`),
     });
     this.#speaker.setPeers(this.#configPeers());
     try {

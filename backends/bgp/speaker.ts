@@ -76,7 +76,8 @@ export interface SpeakerOptions {
   idleHoldMs?: number;
   /** Best paths changed (or `converged` flipped): the daemon should reconcile. */
   onChange?: (reason: string) => void;
-  log?: (line: string) => void;
+  /** A log line; `warn` for what went wrong (a peer's error, a session refused or down). */
+  log?: (line: string, level?: "info" | "warn") => void;
 }
 
 /** One peer's state for status, metrics and diagnose. */
@@ -291,8 +292,8 @@ export class Speaker implements ConnListener {
     for (const p of this.#peers.values()) this.#stopPeer(p, CEASE.ADMIN_SHUTDOWN, silent);
   }
 
-  #log(line: string): void {
-    this.opts.log?.(line);
+  #log(line: string, level: "info" | "warn" = "info"): void {
+    this.opts.log?.(line, level);
   }
 
   #changed(reason: string): void {
@@ -482,6 +483,7 @@ export class Speaker implements ConnListener {
       const text = n.reason?.startsWith(name) ? n.reason : n.reason ? `${name}: ${n.reason}` : name;
       this.#log(
         `bgp: ${p.spec.address}: connection closed before Established: NOTIFICATION ${n.direction} ${text}`,
+        "warn",
       );
     }
     if (this.#closed || p.stopped || p.conns.size > 0) return;
@@ -562,6 +564,7 @@ export class Speaker implements ConnListener {
       `bgp: ${p.spec.address}: UPDATE error #${n}, session kept: ${what.join("; ")}${
         n === 10 ? " (from now on every 1000th is logged; updateErrors counts them all)" : ""
       }`,
+      "warn",
     );
   }
 
@@ -626,6 +629,7 @@ export class Speaker implements ConnListener {
       `bgp: session with ${p.spec.address} down: ${reason}${
         keep ? ` (keeping its routes for ${restartTime} s)` : ""
       }`,
+      this.#closed ? "info" : "warn",
     );
     const changed = this.rib.peerDown(p.spec.address, keep);
     if (keep && !this.#closed) {
