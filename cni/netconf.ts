@@ -222,12 +222,8 @@ function checkDns(dns: unknown): void {
   }
 }
 
-/** "type", "mode", "bridge" and "mtu": what the plugin is and how it wires the pod. */
-function wiring(raw: Record<string, unknown>): Pick<NetConf, "type" | "mode" | "bridge" | "mtu"> {
-  const type = raw.type;
-  if (typeof type !== "string" || type === "") {
-    throw invalid("type", 'must name the plugin ("skein")');
-  }
+/** "mode", "bridge" and "mtu": how the main plugin wires the pod. */
+function wiring(raw: Record<string, unknown>): Pick<NetConf, "mode" | "bridge" | "mtu"> {
   const modeRaw = raw.mode ?? "bridge";
   if (modeRaw !== "bridge" && modeRaw !== "routed" && modeRaw !== "loopback") {
     throw invalid(
@@ -246,7 +242,7 @@ function wiring(raw: Record<string, unknown>): Pick<NetConf, "type" | "mode" | "
     }
     mtu = raw.mtu;
   }
-  return { type, mode: modeRaw as Mode, bridge, mtu };
+  return { mode: modeRaw as Mode, bridge, mtu };
 }
 
 /** Refuses (code 2) the reference bridge's options skein does not implement, when switched on. */
@@ -290,22 +286,28 @@ function ipamSection(raw: Record<string, unknown>, type: string, mode: Mode): Ne
   return ipam;
 }
 
-/** What the runtime asks for: addresses (args.cni.ips, runtimeConfig.ips) and a MAC. */
-function runtimeRequests(
-  raw: Record<string, unknown>,
-): Pick<NetConf, "requestedIps" | "mac"> {
+/** "runtimeConfig", checked to be an object when present. */
+function runtimeConfig(raw: Record<string, unknown>): Record<string, unknown> | undefined {
   const rc = raw.runtimeConfig;
-  if (rc !== undefined && rc !== null && !isObj(rc)) {
-    throw invalid("runtimeConfig", "must be an object");
+  if (rc === undefined || rc === null) return undefined;
+  if (!isObj(rc)) throw invalid("runtimeConfig", "must be an object");
+  return rc;
+}
+
+/** The pod MAC the runtime asks for (runtimeConfig.mac), main plugin only. */
+function runtimeMac(raw: Record<string, unknown>): string | undefined {
+  const rc = runtimeConfig(raw);
+  if (!rc || rc.mac === undefined || rc.mac === null || rc.mac === "") return undefined;
+  const m = typeof rc.mac === "string" ? parsePodMac(rc.mac) : { problem: "not a string" };
+  if ("problem" in m) {
+    throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)}: ${m.problem}`);
   }
-  let mac: string | undefined;
-  if (isObj(rc) && rc.mac !== undefined && rc.mac !== null && rc.mac !== "") {
-    const m = typeof rc.mac === "string" ? parsePodMac(rc.mac) : { problem: "not a string" };
-    if ("problem" in m) {
-      throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)}: ${m.problem}`);
-    }
-    mac = m.mac;
-  }
+  return m.mac;
+}
+
+/** The addresses the runtime asks for: args.cni.ips, then runtimeConfig.ips. */
+function runtimeIps(raw: Record<string, unknown>): string[] {
+  const rc = runtimeConfig(raw);
   const args = raw.args;
   if (args !== undefined && args !== null) {
     if (!isObj(args)) throw invalid("args", "must be an object");
@@ -313,23 +315,70 @@ function runtimeRequests(
       throw invalid("args.cni", "must be an object");
     }
   }
-  const requestedIps = [
+  return [
     ...(isObj(args) && isObj(args.cni) ? ipList(args.cni.ips, "args.cni.ips") : []),
-    ...ipList(isObj(rc) ? rc.ips : undefined, "runtimeConfig.ips"),
+    ...ipList(rc?.ips, "runtimeConfig.ips"),
   ];
-  return { requestedIps, mac };
+}
+
+/** The main plugin's own fields (NetConf's defaults when skein is only the IPAM). */
+type MainFields = Pick<
+  NetConf,
+  | "mode"
+  | "bridge"
+  | "mtu"
+  | "isGateway"
+  | "isDefaultGateway"
+  | "ipMasq"
+  | "hairpinMode"
+  | "promiscMode"
+  | "mac"
+>;
+
+/**
+ * The fields skein reads as the main plugin (`"type": "skein"`). As the IPAM of another plugin
+ * they are that plugin's (macvlan's "mode": "vepa", the reference bridge's "vlan"): skein
+ * neither reads nor judges them then.
+ */
+function mainFields(raw: Record<string, unknown>, type: string): MainFields {
+  if (type !== "skein") {
+    return {
+      mode: "bridge",
+      bridge: "cni0",
+      isGateway: false,
+      isDefaultGateway: false,
+      ipMasq: false,
+      hairpinMode: false,
+      promiscMode: false,
+    };
+  }
+  const { mode, bridge, mtu } = wiring(raw);
+  checkUnsupported(raw);
+  checkDns(raw.dns);
+  const isDefaultGateway = bool(raw, "isDefaultGateway", false);
+  return {
+    mode,
+    bridge,
+    mtu,
+    isGateway: bool(raw, "isGateway", false) || isDefaultGateway,
+    isDefaultGateway,
+    ipMasq: bool(raw, "ipMasq", false),
+    hairpinMode: bool(raw, "hairpinMode", false),
+    promiscMode: bool(raw, "promiscMode", false),
+    mac: runtimeMac(raw),
+  };
 }
 
 /** Parses and validates the whole config (after decodeConfig()). Throws CniError 2, 6 or 7. */
 export function parseNetConf(bytes: Uint8Array): NetConf {
   const { raw, cniVersion } = decodeConfig(bytes);
-  const { type, mode, bridge, mtu } = wiring(raw);
-  checkUnsupported(raw);
-  const isDefaultGateway = bool(raw, "isDefaultGateway", false);
-  const isGateway = bool(raw, "isGateway", false) || isDefaultGateway;
-  const ipam = ipamSection(raw, type, mode);
-  const { requestedIps, mac } = runtimeRequests(raw);
-  checkDns(raw.dns);
+  const type = raw.type;
+  if (typeof type !== "string" || type === "") {
+    throw invalid("type", 'must name the plugin ("skein")');
+  }
+  const main = mainFields(raw, type);
+  const ipam = ipamSection(raw, type, main.mode);
+  const requestedIps = runtimeIps(raw);
   let prevResult: CniResult | undefined;
   if (raw.prevResult !== undefined && raw.prevResult !== null) {
     prevResult = parseResult(raw.prevResult, cniVersion);
@@ -342,18 +391,10 @@ export function parseNetConf(bytes: Uint8Array): NetConf {
     cniVersion,
     name: raw.name as string,
     type,
-    mode,
-    bridge,
-    isGateway,
-    isDefaultGateway,
-    ipMasq: bool(raw, "ipMasq", false),
-    mtu,
-    hairpinMode: bool(raw, "hairpinMode", false),
-    promiscMode: bool(raw, "promiscMode", false),
+    ...main,
     ipam,
     prevResult,
     requestedIps,
-    mac,
     validAttachments,
     raw,
     bytes,

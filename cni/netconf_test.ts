@@ -108,3 +108,23 @@ Deno.test("parseNetConf(): loopback needs no ipam, other types mean IPAM mode", 
   })));
   assertEquals(c.validAttachments, [{ containerId: "a", ifName: "eth0" }]);
 });
+
+Deno.test("parseNetConf(): as another plugin's IPAM, that plugin's own fields are not judged", () => {
+  for (
+    const over of [
+      { type: "macvlan", mode: "vepa", mtu: 9000, runtimeConfig: { mac: "01:00:5e:00:00:01" } },
+      { type: "ipvlan", mode: "l3", master: "eth0" },
+      { type: "bridge", vlan: 100, macspoofchk: true, isGateway: "yes", bridge: "x".repeat(20) },
+    ]
+  ) {
+    const c = parseNetConf(enc(conf(over)));
+    assertEquals([c.type, c.mode, c.ipam?.type], [over.type, "bridge", "skein"]);
+  }
+  // What the IPAM reads is still checked.
+  const e = assertThrows(
+    () => parseNetConf(enc(conf({ type: "macvlan", runtimeConfig: { ips: ["x"] } }))),
+    CniError,
+    "runtimeConfig.ips",
+  );
+  assertEquals(e.code, 7);
+});
