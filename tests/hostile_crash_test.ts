@@ -1,15 +1,17 @@
 /**
  * Crash injection on the real plugin: ADD (and DEL) SIGKILLed at many points of their run,
  * in bridge+ipMasq and routed mode. After each kill the runtime's DEL must leave no host veth,
- * no pod interface, no reservation and no masquerade element of that container; a live
- * attachment keeps its address and no later ADD is ever given an address still in use.
+ * no pod interface, no reservation and no masquerade element of that container, and its retried
+ * ADD of the same attachment must succeed; a live attachment keeps its address and no later ADD
+ * is ever given an address still in use.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
 import { callOk, type CallOptions, cniBinDir, inNs, reservations } from "./_cni.ts";
+import { CRASH_POINTS } from "../cni/ipam/_crash.ts";
 
 /** Starts one plugin call (like callPlugin()) and returns the process to kill. */
-function spawn(o: CallOptions): Deno.ChildProcess {
+function spawn(o: CallOptions, crashAt?: string): Deno.ChildProcess {
   const env = [
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     `CNI_COMMAND=${o.command}`,
@@ -17,6 +19,7 @@ function spawn(o: CallOptions): Deno.ChildProcess {
     `CNI_NETNS=${o.netns}`,
     `CNI_IFNAME=${o.ifName ?? "eth0"}`,
     `CNI_PATH=${cniBinDir()}`,
+    ...(crashAt ? [`SKEIN_TEST_CRASH_AT=${crashAt}`] : []),
   ];
   // nsenter, env and the launcher all exec: the child's pid is the plugin's.
   const child = new Deno.Command("nsenter", {
@@ -30,8 +33,8 @@ function spawn(o: CallOptions): Deno.ChildProcess {
   return child;
 }
 
-async function killAfter(o: CallOptions, ms: number): Promise<void> {
-  const child = spawn(o);
+async function killAfter(o: CallOptions, ms: number, crashAt?: string): Promise<void> {
+  const child = spawn(o, crashAt);
   const t = setTimeout(() => {
     try {
       child.kill("SIGKILL");
@@ -97,40 +100,63 @@ Deno.test("crash injection: ADD and DEL SIGKILLed at any time; DEL cleans up, no
       // A live attachment that must keep its address through everything below.
       const live = (await callOk(call("ADD", confs.bridge, "live", ns.live!)))!;
       const liveIp = (live.ips as { address: string }[])[0]!.address.split("/")[0]!;
+      // Warm up, and time one ADD: the kill moments are spread over it.
       const started = performance.now();
-      await callOk(call("DEL", confs.bridge, "probe", ns.pod!)); // warm, and time a call
+      await callOk(call("ADD", confs.bridge, "probe", ns.pod!));
       const callMs = Math.max(100, performance.now() - started);
-      const delays = [5, 10, 20, 40, 80];
-      for (let k = 1; k <= 10; k++) delays.push(Math.round((callMs * 1.6 * k) / 10));
+      await callOk(call("DEL", confs.bridge, "probe", ns.pod!));
       let n = 0;
       const seen = new Map<string, number>(); // what a kill left behind → count
+      /** After an ADD that was killed: the runtime's DEL cleans up, its retried ADD works. */
+      const afterKill = async (id: string, mode: "bridge" | "routed", at: string) => {
+        const conf = confs[mode];
+        // Whatever the ADD got to, the address it may hold is not the live one.
+        const h = holders(dataDir, "crash");
+        assertEquals(h.get(liveIp), "live", `after ADD killed ${at} (${mode})`);
+        const state = [
+          [...h.values()].includes(id) ? "reservation" : "",
+          hostLinks(host).length > 1 ? "host veth" : "",
+          podLinks(ns.pod!).length ? "pod eth0" : "",
+        ].filter((x) => x).join("+") || "nothing";
+        seen.set(state, (seen.get(state) ?? 0) + 1);
+        await callOk(call("DEL", conf, id, ns.pod!));
+        const after = holders(dataDir, "crash");
+        assertEquals([...after.values()], ["live"], `DEL after ADD killed ${at}`);
+        assertEquals(podLinks(ns.pod!), [], `pod after ADD killed ${at} (${mode})`);
+        assertEquals(hostLinks(host).length, 1, `host veths after ADD killed ${at}`);
+        assert(
+          !inNs(host, ["nft", "list", "ruleset"]).includes(` ${id} `),
+          `masquerade element of ${id} left after DEL (ADD killed ${at})`,
+        );
+        // The runtime's retry of the same attachment succeeds from there, and DEL frees it.
+        const again = (await callOk(call("ADD", conf, id, ns.pod!)))!;
+        const ip = (again.ips as { address: string }[])[0]!.address.split("/")[0]!;
+        assert(ip !== liveIp, "a retried ADD never gets the live address");
+        assertEquals(holders(dataDir, "crash").get(ip), id, `retried ADD after a kill ${at}`);
+        assertEquals(podLinks(ns.pod!), ["eth0"], `pod after the retried ADD (${mode})`);
+        await callOk(call("DEL", conf, id, ns.pod!));
+        assertEquals([...holders(dataDir, "crash").values()], ["live"]);
+      };
+      // At each named point of IPAM (cni/ipam/_crash.ts): reserved but no veth yet, etc.
+      for (const point of CRASH_POINTS) {
+        for (const mode of ["bridge", "routed"] as const) {
+          const id = `crash${n++}`;
+          await killAfter(call("ADD", confs[mode], id, ns.pod!), 60_000, point);
+          await afterKill(id, mode, `at ${point}`);
+        }
+      }
+      // At moments spread over the whole call (veth made but no result printed, ...).
+      const delays = [5, 10, 20, 40, 80];
+      for (let k = 0; k < 10; k++) delays.push(Math.round(callMs * (0.4 + 0.1 * k)));
       for (const ms of delays) {
         for (const mode of ["bridge", "routed"] as const) {
           const id = `crash${n++}`;
-          const conf = confs[mode];
-          await killAfter(call("ADD", conf, id, ns.pod!), ms);
-          // Whatever the ADD got to, the address it may hold is not the live one.
-          const h = holders(dataDir, "crash");
-          assertEquals(h.get(liveIp), "live", `after ADD killed at ${ms} ms (${mode})`);
-          const state = [
-            [...h.values()].includes(id) ? "reservation" : "",
-            hostLinks(host).length > 1 ? "host veth" : "",
-            podLinks(ns.pod!).length ? "pod eth0" : "",
-          ].filter((x) => x).join("+") || "nothing";
-          seen.set(state, (seen.get(state) ?? 0) + 1);
-          await callOk(call("DEL", conf, id, ns.pod!));
-          const after = holders(dataDir, "crash");
-          assertEquals([...after.values()], ["live"], `DEL after ADD killed at ${ms} ms`);
-          assertEquals(podLinks(ns.pod!), [], `pod after ADD killed at ${ms} ms (${mode})`);
-          assertEquals(hostLinks(host).length, 1, `host veths after ADD killed at ${ms} ms`);
-          assert(
-            !inNs(host, ["nft", "list", "ruleset"]).includes(` ${id} `),
-            `masquerade element of ${id} left after DEL (ADD killed at ${ms} ms)`,
-          );
+          await killAfter(call("ADD", confs[mode], id, ns.pod!), ms);
+          await afterKill(id, mode, `at ${ms} ms`);
         }
       }
       console.log(`call ${callMs.toFixed(0)} ms; ADD kills left:`, Object.fromEntries(seen));
-      assert(seen.size >= 2, "the kills hit more than one stage of ADD");
+      assert(seen.size >= 3, "the kills hit several stages of ADD");
       // DEL killed midway: a second DEL completes it.
       for (const ms of [5, 20, 40, 80, Math.round(callMs * 0.5), Math.round(callMs * 0.8)]) {
         const id = `delcrash${n++}`;
