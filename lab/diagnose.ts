@@ -193,11 +193,14 @@ export async function labDiagnose(
       const l = store.leases?.find((x) => x.node === v.nodeName);
       if (l) v.lease = l;
     }
+    // Each pod's node from the lab's own records: it stays known when no lease covers the pod.
+    const nodeOf = (p: { node: string }) => lab.plan.nodes.find((n) => n.name === p.node)?.nodeName;
     const pods: KnownPod[] = lab.state.pods.filter((p) => p.ip).map((p) => ({
       name: p.name,
       ip: p.ip!,
       netns: `/run/netns/${p.netns}`,
       containerId: p.containerId,
+      ...(nodeOf(p) ? { node: nodeOf(p) } : {}),
     }));
     for (const p of await lookupPodNames([from, to], labKubeconfig(lab), opts)) {
       const netns = kube ? kubePodNetns(lab, p) : undefined;

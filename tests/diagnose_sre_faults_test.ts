@@ -536,6 +536,43 @@ Deno.test({
         },
         () => inNs("n2", "nft", "delete", "table", "netdev", "sresre"),
       );
+
+      {
+        const record = `${lab.plan.storeDir}/subnets/${subnet("n2").replace("/", "-")}.json`;
+        const aside = `${record}.aside`;
+        await fault(
+          "lease: n2's lease gone from the datastore under its stopped daemon -> daemon.running, lease.match and lease.covers on n2 (not 'no node owns it')",
+          async () => {
+            stop("n2");
+            await Deno.rename(record, aside);
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "daemon.running",
+              node: "n2",
+              evidence: "state=T",
+              fix: "kill -CONT",
+            });
+            expectCheck(r, {
+              id: "lease.match",
+              node: "n2",
+              evidence: subnet("n2"),
+              fix: "daemon",
+            });
+            const c = expectCheck(r, {
+              id: "lease.covers",
+              node: "n2",
+              evidence: `leaseFile=${subnet("n2")}`,
+              fix: "n2's skein daemon",
+            });
+            assertStringIncludes(c.summary, "gone from the datastore");
+          },
+          async () => {
+            await Deno.rename(aside, record);
+            cont("n2");
+          },
+        );
+      }
     }),
 });
 

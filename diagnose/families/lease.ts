@@ -8,7 +8,7 @@
 import { LeaseFileError, type NodeLease, readLeaseFile } from "../../node/lease_file.ts";
 import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { within } from "../route_diff.ts";
 
@@ -149,6 +149,22 @@ function covers(d: Diagnosis, e: Endpoint): CheckResult {
           node: e.node.lease.node,
           publicIP: e.node.lease.publicIP,
         },
+      },
+    );
+  }
+  // The pod's node is known (the lab's records, a Kubernetes pod's nodeName): its lease file
+  // says which subnet it had; the datastore lost the lease (lease.match names it).
+  const path = e.node?.facts.leaseFile;
+  const file = path ? readLease(path).value : undefined;
+  if (e.node && file && inCidr(ipv4Number(e.ip) ?? 0, file.subnet)) {
+    return fail(
+      "lease.covers",
+      e.node.name,
+      `no lease in the datastore covers ${e.ip}: ${e.node.name}'s lease on ${file.subnet} (its lease file) is gone from the datastore, so no node routes to its pods`,
+      {
+        evidence: { ip: e.ip, leaseFile: file.subnet, leases: d.store.leases.map((l) => l.subnet) },
+        fix:
+          `start or continue ${e.node.name}'s skein daemon: it acquires its lease again (see daemon.running, lease.match)`,
       },
     );
   }
