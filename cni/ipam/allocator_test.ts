@@ -141,19 +141,19 @@ Deno.test("ipamAdd() gives exactly the requested IPs or a clear error", async ()
   });
 });
 
-Deno.test("ipamAdd(): two requested IPs in one range set name the set that gave the other one", async () => {
+Deno.test("ipamAdd(): requested IPs no range set can take fail naming why, and change nothing", async () => {
   await withDir(async (dir) => {
     const c = await config(dir, { subnet: "10.9.0.0/24" });
+    await add(c, "a");
+    const before = snapshot(dir);
     const e = await assertRejects(
       () => add(c, "b", { requestedIps: ["10.9.0.5", "10.9.0.6"] }),
       CniError,
       "failed to allocate all requested IPs: 10.9.0.6",
     );
     assertStringIncludes(e.details ?? "", "10.9.0.6 is in range set 0 (");
-    assertEquals(
-      [...Deno.readDirSync(`${dir}/net1`)].filter((f) => f.name.startsWith("10.")).length,
-      0,
-    );
+    await assertRejects(() => add(c, "b", { requestedIps: ["fd00::5"] }), CniError, "fd00::5");
+    assertEquals(snapshot(dir), before);
   });
 });
 
