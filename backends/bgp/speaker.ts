@@ -483,7 +483,7 @@ export class Speaker implements ConnListener {
       const text = n.reason?.startsWith(name) ? n.reason : n.reason ? `${name}: ${n.reason}` : name;
       this.#log(
         `bgp: ${p.spec.address}: connection closed before Established: NOTIFICATION ${n.direction} ${text}`,
-        "warn",
+        n.code === 6 && n.subcode === CEASE.COLLISION_RESOLUTION ? "info" : "warn",
       );
     }
     if (this.#closed || p.stopped || p.conns.size > 0) return;
