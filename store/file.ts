@@ -411,7 +411,13 @@ export class FileStore implements LeaseStore {
     let f: Deno.FsFile | undefined;
     try {
       try {
-        f = await Deno.open(`${this.dir}/lock`, { create: true, write: true, mode: 0o644 });
+        // Read and write: opened write-only, a FIFO planted as the lock blocks for good.
+        f = await Deno.open(`${this.dir}/lock`, {
+          create: true,
+          read: true,
+          write: true,
+          mode: 0o644,
+        });
         await f.lock(true);
       } catch (e) {
         // Gone, not permitted, a read-only or full file system: whatever it is, a StoreError.

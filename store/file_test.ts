@@ -616,3 +616,27 @@ Deno.test("FileStore: a subnet whose record name is a directory, FIFO or oversiz
     assertEquals(warnings.length, 4, "one warning per record until it changes");
   });
 });
+
+Deno.test({
+  name: "FileStore: a FIFO planted as the lock file does not block the store",
+  // Before, the write-only open waited for a reader for good (the timeout below fires).
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withDir(async (dir) => {
+      const s = new FileStore({ dir });
+      await s.putNetworkConfigIfAbsent(cfg);
+      Deno.removeSync(`${dir}/lock`);
+      mkfifo(`${dir}/lock`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const l = await Promise.race([
+        s.acquire(req("n1")),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("acquire() blocked on the lock")), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assertEquals(l.subnet, "10.244.1.0/24");
+      assertEquals((await s.renew(l, 60)).subnet, l.subnet);
+    });
+  },
+});

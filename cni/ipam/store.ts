@@ -332,7 +332,7 @@ function rewriteInPlace(path: string, text: string): boolean {
   if (!before.isFile || before.nlink !== 1 || before.ino === null) return false;
   let f: Deno.FsFile;
   try {
-    f = Deno.openSync(path, { write: true });
+    f = Deno.openSync(path, { read: true, write: true }); // never blocks on a FIFO swapped in
   } catch {
     return false;
   }
