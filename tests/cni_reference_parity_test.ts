@@ -2,8 +2,8 @@
  * skein next to the reference bridge + host-local on the same unusual input: what the reference
  * takes, skein takes too (ADD, then DEL), and what the reference refuses, skein refuses with the
  * spec's error JSON, leaving the pod namespace and the IPAM directory as they were. Where skein
- * is deliberately stricter (a byte order mark, a MAC the kernel refuses, stdin over 1 MiB), the
- * case says so; it never accepts what the reference refuses.
+ * is deliberately stricter (stdin over 1 MiB), the case says so; it never accepts what the
+ * reference refuses.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
