@@ -146,6 +146,42 @@ Deno.test({
         await join("k6", 6);
         await until("k6 after the apiserver restarted", () => nodes() === "k1,k2,k3,k4,k5,k6");
 
+        // A half-open watch with the server's usual 300 s timeout: the first request of the store
+        // that gets no usable answer (a 503 here) ends it, long before its own deadline.
+        {
+          const slow = new KubeStore({
+            credentials: { server: proxy.url, token: k.admin.token, namespace: "skein" },
+            timeoutMs: 1500,
+          });
+          const inf2 = new LeaseInformer({ store: slow, backoff: { minMs: 100, maxMs: 1000 } });
+          const stop2 = new AbortController();
+          const run2 = inf2.run(stop2.signal);
+          try {
+            const seen = () => [...inf2.leases().values()].map((l) => l.node).sort().join();
+            await until("the second informer", () => seen() === "k1,k2,k3,k4,k5,k6");
+            const before = watches();
+            await until("its watch open", () => watches() > before || inf2.synced);
+            await new Promise((r) => setTimeout(r, 300));
+            proxy.silence();
+            await join("k7", 7);
+            proxy.mode = "unavailable";
+            await assertRejects(() => slow.list(), StoreError);
+            proxy.mode = "pass";
+            await until(
+              "k7 through a watch replaced after the 503",
+              () => seen().includes("k7"),
+              20000,
+            );
+          } finally {
+            stop2.abort();
+            await run2;
+            await slow.close();
+          }
+        }
+        await until("k7 on the first informer too", () => nodes().includes("k7"));
+        await api(admin, "DELETE", "/api/v1/nodes/k7");
+        await until("k7 gone again", () => !nodes().includes("k7"));
+
         // Hand edits: a Node deleted, a public IP annotation changed, a Node made again with
         // another podCIDR (spec.podCIDR cannot be changed in place).
         await api(admin, "DELETE", "/api/v1/nodes/k1");
