@@ -21,6 +21,8 @@ export interface FlatRoute {
   protocol?: number;
   table?: number;
   type?: string;
+  /** The route's own MTU (`mtu N`), if it has one. */
+  mtu?: number;
 }
 
 /** A desired route and the kernel route that differs from it. */
@@ -103,6 +105,7 @@ export function routeText(r: FlatRoute): string {
   if (r.onlink) t += " onlink";
   if (r.protocol !== undefined) t += ` proto ${r.protocol}`;
   if (r.table !== undefined && r.table !== 254) t += ` table ${r.table}`;
+  if (r.mtu !== undefined) t += ` mtu ${r.mtu}`;
   return t;
 }
 
@@ -116,6 +119,7 @@ export function flatOf(
     protocol?: number;
     table?: number;
     type?: string;
+    mtu?: number;
   },
   names: ReadonlyMap<number, string>,
 ): FlatRoute {
@@ -128,6 +132,7 @@ export function flatOf(
   if (r.protocol !== undefined) f.protocol = r.protocol;
   if (r.table !== undefined) f.table = r.table;
   if (r.type !== undefined) f.type = r.type;
+  if (r.mtu !== undefined) f.mtu = r.mtu;
   return f;
 }
 

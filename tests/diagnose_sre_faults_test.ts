@@ -573,6 +573,33 @@ Deno.test({
           },
         );
       }
+
+      {
+        const route = `${subnet("n2")} via ${
+          subnet("n2").split("/")[0]
+        } dev skein.1 onlink proto 100`;
+        await fault(
+          "route: n1's route to n2's subnet given 'mtu lock 500' (daemon stopped) -> route.wrong_nexthop names the MTU",
+          async () => {
+            stop("n1");
+            await inNs("n1", "ip", "route", "replace", ...route.split(" "), "mtu", "lock", "500");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "route.wrong_nexthop",
+              node: "n1",
+              evidence: "mtu 500",
+              fix: `ip netns exec ${ns("n1")} ip route replace ${subnet("n2")} via`,
+            });
+            assertStringIncludes(c.summary, "carries MTU 500");
+            assert(!c.fix!.includes("mtu"), c.fix);
+          },
+          async () => {
+            await inNs("n1", "ip", "route", "replace", ...route.split(" "));
+            cont("n1");
+          },
+        );
+      }
     }),
 });
 

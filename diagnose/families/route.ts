@@ -161,7 +161,9 @@ function foreignRoutes(node: NodeView): FlatRoute[] {
 function replaceCmd(node: NodeView, r: FlatRoute): string {
   return `${nsExec(node)}ip route replace ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${
     r.dev ? ` dev ${r.dev}` : ""
-  }${r.onlink ? " onlink" : ""} proto ${SKEIN_ROUTE_PROTOCOL}`;
+  }${r.onlink ? " onlink" : ""}${
+    r.mtu !== undefined ? ` mtu ${r.mtu}` : ""
+  } proto ${SKEIN_ROUTE_PROTOCOL}`;
 }
 
 const RESTART = "or restart the node's skein daemon: it reconciles every route";
@@ -178,11 +180,19 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
     }));
   }
   for (const m of diff.wrongNexthop.filter((x) => relevant(x.want.dst))) {
+    const mtuOnly = m.want.mtu !== m.have.mtu && m.want.gateway === m.have.gateway &&
+      m.want.dev === m.have.dev && !!m.want.onlink === !!m.have.onlink;
     out.push(
       fail(
         "route.wrong_nexthop",
         node.name,
-        `${node.name} routes ${m.want.dst} via the wrong next hop`,
+        mtuOnly
+          ? `${node.name}'s route to ${m.want.dst} carries MTU ${
+            m.have.mtu ?? "none"
+          } (skein sets ${
+            m.want.mtu ?? "none"
+          }): larger packets are refused (Frag needed) or dropped`
+          : `${node.name} routes ${m.want.dst} via the wrong next hop`,
         {
           evidence: { expected: routeText(m.want), kernel: routeText(m.have) },
           fix: `${replaceCmd(node, m.want)}  # ${RESTART}`,
