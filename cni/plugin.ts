@@ -319,13 +319,16 @@ async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   }
   // Deleting the host veth took its peer with it. An interface still in the pod namespace is
   // therefore not the peer of this attachment's host veth: it is this attachment's only when
-  // IPAM held a reservation for it (the host veth was lost, the pod side leaked). Otherwise it
-  // belongs to another pod whose namespace this DEL names, and DEL leaves it alone.
+  // IPAM held a reservation for it (the host veth was lost, the pod side leaked) and it is not
+  // a veth whose peer lives in another namespace (a live attachment, this container's in
+  // another pod or another container's). Otherwise DEL leaves it alone.
   if (released && podNetnsUsable(call.podNetns, call.hostNetns)) {
     try {
       using pod = openHandle({ netns: call.podNetns });
       const l = pod.linkFind(args.ifName);
-      if (l && (l.kind === "veth" || l.kind === undefined)) linkDelIfExists(pod, args.ifName);
+      const leftover = l && (l.kind === "veth" || l.kind === undefined) &&
+        l.linkNetnsId === undefined;
+      if (leftover) linkDelIfExists(pod, args.ifName);
       mark("pod side checked");
     } catch {
       // A path that is no longer a namespace: the pod side is gone with it.

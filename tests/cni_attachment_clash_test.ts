@@ -63,3 +63,39 @@ Deno.test("ADD of a container id and ifname already attached on another network 
     Deno.removeSync(dataDir, { recursive: true });
   }
 });
+
+Deno.test("DEL of a live attachment pointed at another pod's namespace cuts neither pod's interface", async () => {
+  const dataDir = Deno.makeTempDirSync({ prefix: "skein-wrong-pod-" });
+  try {
+    await withNamespaces(["host", "p1", "p2"], async (ns) => {
+      const conf = {
+        cniVersion: "1.1.0",
+        name: "wrong-pod",
+        type: "skein",
+        isGateway: true,
+        ipam: { type: "skein", dataDir, subnet: "10.251.4.0/24" },
+      };
+      const at = { conf, ifName: "eth0", hostNs: ns.host! };
+      await callOk({ ...at, command: "ADD", containerId: "c1", netns: ns.p1! });
+      const c2 = await callOk({ ...at, command: "ADD", containerId: "c2", netns: ns.p2! });
+      // c1's DEL, but CNI_NETNS names c2's pod: c1's address goes (the attachment is named by
+      // container id and ifname), no interface does.
+      await callOk({ ...at, command: "DEL", containerId: "c1", netns: ns.p2! });
+      assertEquals(links(ns.p2!).map((l) => l.ifname), ["lo", "eth0"], "c2's eth0 was cut");
+      assertEquals(links(ns.p1!).map((l) => l.ifname), ["lo", "eth0"], "c1's eth0 was cut");
+      await callOk({
+        ...at,
+        command: "CHECK",
+        containerId: "c2",
+        netns: ns.p2!,
+        conf: { ...conf, prevResult: c2 },
+      });
+      await callOk({ ...at, command: "DEL", containerId: "c1", netns: ns.p1! });
+      assertEquals(links(ns.p1!).map((l) => l.ifname), ["lo"]);
+      await callOk({ ...at, command: "DEL", containerId: "c2", netns: ns.p2! });
+      assertEquals(reservations(dataDir, "wrong-pod"), []);
+    });
+  } finally {
+    Deno.removeSync(dataDir, { recursive: true });
+  }
+});
