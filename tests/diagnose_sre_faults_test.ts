@@ -600,6 +600,39 @@ Deno.test({
           },
         );
       }
+
+      for (
+        const [what, inject, undo, evidence, fix] of [
+          [
+            "a prohibit rule inside n1-p1 for n2's subnet",
+            `rule add pref 100 to ${subnet("n2")} prohibit`,
+            "rule del pref 100",
+            "EACCES",
+            "ip rule del pref 100",
+          ],
+          [
+            "an unreachable route inside n1-p1 for n2's subnet",
+            `route add unreachable ${subnet("n2")}`,
+            `route del unreachable ${subnet("n2")}`,
+            "EHOSTUNREACH",
+            `ip route del unreachable ${subnet("n2")}`,
+          ],
+        ] as const
+      ) {
+        await fault(
+          `pod: ${what} -> pod.default_route removes it (not 'add a default route')`,
+          () => sh("ip", "-n", pod("n1-p1").netns, ...inject.split(" ")),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.default_route",
+              node: "n1",
+              evidence,
+              fix: `ip netns exec ${pod("n1-p1").netns} ${fix}`,
+            });
+          },
+          () => sh("ip", "-n", pod("n1-p1").netns, ...undo.split(" ")),
+        );
+      }
     }),
 });
 

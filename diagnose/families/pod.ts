@@ -17,6 +17,7 @@ import type { Family } from "../family.ts";
 import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
+import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
@@ -77,6 +78,33 @@ function eth0Check(
   return pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, {
     evidence: ev,
   });
+}
+
+/**
+ * What inside the pod refuses its lookup for `dst` when a route would exist: a policy rule
+ * (a discarding one, or main looked up by none) or a blackhole/unreachable/prohibit route.
+ */
+function refusedBy(
+  d: Diagnosis,
+  e: Endpoint,
+  dst: string,
+): { why: string; fix: string } | undefined {
+  const pk = podKernel(d, e);
+  if (!pk) return undefined;
+  const ns = nsPrefix(e.netns);
+  const rule = ruleCause(pk.rules(), pk.routes(), { dst });
+  if (rule) return { why: `: ${ruleWords(rule)}`, fix: ruleFix(ns, rule) };
+  const r =
+    pk.routes().filter((x) =>
+      x.family === 4 && x.table === 254 && inCidr(ipv4Number(dst) ?? 0, x.dst)
+    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  if (r && (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit")) {
+    return {
+      why: `: its route ${r.type} ${r.dst} refuses it`,
+      fix: `${ns}ip route del ${r.type} ${r.dst}`,
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -161,7 +189,7 @@ function defaultRouteCheck(
   const pod = `pod ${e.podName ?? e.ip}`;
   const toPeer = podRoute(d, e, peer.ip);
   if (toPeer && !toPeer.ok) {
-    const back = routeBack(d, e);
+    const back = refusedBy(d, e, peer.ip) ?? routeBack(d, e);
     return fail(
       "pod.default_route",
       label,
