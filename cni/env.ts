@@ -118,9 +118,10 @@ export function validateContainerId(id: string): void {
  */
 const RESERVED = new Set(["all", "default"]);
 
-const IFNAME_WHY: Record<IfnameProblem | "control" | "reserved", string> = {
+const IFNAME_WHY: Record<IfnameProblem | "control" | "reserved" | "template", string> = {
   "control": "interface name contains control characters",
   "reserved": 'interface names "all" and "default" are reserved by the kernel',
+  "template": 'interface name contains "%", which the kernel reads as a name template (eth%d)',
   "empty": "interface name is empty",
   "too-long": "interface name is too long (at most 15 bytes)",
   "dot": "interface name is . or ..",
@@ -130,13 +131,20 @@ const IFNAME_WHY: Record<IfnameProblem | "control" | "reserved", string> = {
 /**
  * Linux interface names (the kernel's rule, net/nl/ifname.ts): 1-15 bytes, not "." or "..",
  * no "/", ":" or whitespace, not "all" or "default" (the kernel refuses those with EINVAL when
- * the device is created, after IPAM); and, unlike the kernel, no control characters: the name
- * is written into IPAM reservation files, which hold one name per line. Throws code 4.
+ * the device is created, after IPAM), no "%" (the kernel makes "eth%d" into "eth0", a name the
+ * plugin did not ask for); and, unlike the kernel, no control characters: the name is written
+ * into IPAM reservation files, which hold one name per line. Throws code 4.
  */
 export function validateIfName(name: string): void {
   const problem = ifnameProblem(name) ??
     // deno-lint-ignore no-control-regex
-    (/[\x00-\x1f\x7f]/.test(name) ? "control" : RESERVED.has(name) ? "reserved" : undefined);
+    (/[\x00-\x1f\x7f]/.test(name)
+      ? "control"
+      : RESERVED.has(name)
+      ? "reserved"
+      : name.includes("%")
+      ? "template"
+      : undefined);
   if (problem) {
     throw new CniError(
       CniCode.InvalidEnv,

@@ -69,6 +69,8 @@ Deno.test("validateIfName() follows the kernel's rules", () => {
       "a\x7f",
       "all",
       "default",
+      "eth%d",
+      "a%b",
     ]
   ) {
     assertThrows(() => validateIfName(bad), CniError);

@@ -235,6 +235,10 @@ function wiring(raw: Record<string, unknown>): Pick<NetConf, "mode" | "bridge" |
   if (!isIfname(bridge)) {
     throw invalid("bridge", `${JSON.stringify(bridge)} is not a valid interface name (1-15 bytes)`);
   }
+  if (bridge.includes("%")) {
+    // The kernel reads "br%d" as a template and makes "br0", which the plugin would not find.
+    throw invalid("bridge", `${JSON.stringify(bridge)} contains "%", a kernel name template`);
+  }
   let mtu: number | undefined;
   if (raw.mtu !== undefined && raw.mtu !== null && raw.mtu !== 0) {
     if (!isMtu(raw.mtu)) {

@@ -75,6 +75,7 @@ Deno.test("parseNetConf() rejects bad values with code 7 naming the field", () =
     [{ mtu: 20 }, "mtu"],
     [{ mode: "macvlan" }, "mode"],
     [{ bridge: "a/b" }, "bridge"],
+    [{ bridge: "br%d" }, "bridge"],
     [{ isGateway: "yes" }, "isGateway"],
     [{ ipMasq: 1 }, "ipMasq"],
     [{ ipam: undefined }, "ipam"],
