@@ -98,7 +98,7 @@ function status(lab: Lab, i: number) {
   return st;
 }
 
-async function connect(lab: Lab, i: number): Promise<RawPeer> {
+async function connect(lab: Pick<Lab, "ns">, i: number): Promise<RawPeer> {
   return await RawPeer.connect({ netns: lab.ns.peer!, from: addr(i), to: NODE, port: PORT });
 }
 
@@ -490,6 +490,79 @@ Deno.test({
         });
       } finally {
         lab.sp.close();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "route reflector: a route whose attributes no longer fit in 4,096 octets once reflected is not sent on (logged); the others are, nothing throws",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withNamespaces(["node", "peer"], async (ns) => {
+      link(ns);
+      const logs: string[] = [];
+      const sp = new Speaker({
+        netns: ns.node!,
+        localAs: 64512,
+        routerId: NODE,
+        port: PORT,
+        holdTime: 9,
+        families: [1],
+        clusterId: "1.0.0.1",
+        idleHoldMs: 300,
+        log: (l) => logs.push(l),
+      });
+      const client = (i: number) => ({
+        address: addr(i),
+        asNumber: 64512,
+        policy: { import: true, export: true },
+        source: "config" as const,
+        passive: true,
+      });
+      sp.setPeers([client(10), client(11)]);
+      sp.setOwnPrefixes(["10.244.1.0/24"]);
+      sp.start();
+      const a = await connect({ ns }, 10);
+      const b = await connect({ ns }, 11);
+      try {
+        await a.establish({ asNumber: 64512, routerId: addr(10) });
+        await b.establish({ asNumber: 64512, routerId: addr(11) });
+        const ibgp = (extra: number[]) => [
+          ...ORIGIN_IGP,
+          ...attr(0x40, 2, []),
+          ...nextHop(addr(10)),
+          ...extra,
+        ];
+        // COMMUNITIES of 4,040 octets: the UPDATE fits, the reflected one (ORIGINATOR_ID,
+        // CLUSTER_LIST, MED and LOCAL_PREF added) does not.
+        const huge = attr(0xd0, 8, Array(4040).fill(1));
+        await a.send(update({ attrs: ibgp(huge), nlri: prefixes(["10.70.0.0/24"]) }));
+        await a.send(update({ attrs: ibgp([]), nlri: prefixes(["10.71.0.0/24"]) }));
+        await until("both routes from a", () => sp.rib.best("10.71.0.0/24"));
+        assert(sp.rib.best("10.70.0.0/24"), "the big route is taken");
+        const got: string[] = [];
+        const end = Date.now() + 20000;
+        while (!got.includes("10.71.0.0/24") && Date.now() < end) {
+          const u = await b.nextOf("update", 2000);
+          if (u) got.push(...u.nlri);
+        }
+        assert(got.includes("10.71.0.0/24"), `b got ${got}`);
+        assert(!got.includes("10.70.0.0/24"), "the route too large to reflect is not sent");
+        await until(
+          "the log line",
+          () => logs.some((l) => l.includes("10.70.0.0/24") && l.includes("4,096")) || undefined,
+        );
+        assertEquals(
+          sp.status().map((s) => s.state),
+          ["Established", "Established"],
+        );
+      } finally {
+        a.close();
+        b.close();
+        sp.close();
       }
     });
   },

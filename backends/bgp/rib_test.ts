@@ -321,3 +321,28 @@ Deno.test("import/export rules as CIDR lists: only prefixes inside them pass", (
   assertEquals([...rib.bestRoutes()].map((r) => r.prefix).sort(), ["10.50.1.0/24", "10.70.0.0/16"]);
   assertEquals([...rib.exportTo(tor, { 4: "192.168.77.1" }).keys()], ["10.244.1.0/24"]);
 });
+
+Deno.test("AdjRibOut: a route too large for one UPDATE is not sent (reported once), an earlier version is withdrawn", () => {
+  const out = new AdjRibOut();
+  const route = (data: number) => ({
+    prefix: "10.9.0.0/24",
+    family: 4 as const,
+    nextHop: "10.0.0.2",
+    attributes: [
+      { type: "origin" as const, value: 0 as const },
+      { type: "as-path" as const, segments: [] },
+      { type: "next-hop" as const, address: "10.0.0.2" },
+      { type: "other" as const, code: 8, flags: 0xd0, data: new Uint8Array(data) },
+    ],
+  });
+  const ok = { ...route(8), prefix: "10.9.1.0/24" };
+  assertEquals(out.sync(new Map([["10.9.0.0/24", route(8)]]), true).length, 1);
+  const big = new Map([["10.9.0.0/24", route(4080)], ["10.9.1.0/24", ok]]);
+  const msgs = out.sync(big, true);
+  assertEquals(out.tooLarge, ["10.9.0.0/24"]);
+  assertEquals(msgs.map((m) => [m.withdrawn, m.nlri]), [[["10.9.0.0/24"], []], [[], [
+    "10.9.1.0/24",
+  ]]]);
+  assertEquals([out.sync(big, true), out.tooLarge], [[], []]);
+  assertEquals(out.size, 1);
+});

@@ -678,6 +678,12 @@ export class Speaker implements ConnListener {
     const want = this.rib.exportTo(this.#ribPeer(p, conn), nextHops);
     for (const [k, r] of want) if (!n.families.includes(r.family === 4 ? 1 : 2)) want.delete(k);
     conn.send(p.adjOut.sync(want, n.as4));
+    for (const prefix of p.adjOut.tooLarge) {
+      this.#log(
+        `bgp: ${p.spec.address}: ${prefix} not sent: its attributes do not fit in a 4,096-octet UPDATE (RFC 4271 §9.2)`,
+        "warn",
+      );
+    }
     if (!p.announced) {
       p.announced = true;
       conn.send(n.families.map((f) => endOfRib(f)));

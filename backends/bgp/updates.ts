@@ -8,6 +8,7 @@
 
 import { AFI, type PathAttribute, SAFI_UNICAST } from "./codec_attrs.ts";
 import { encodeMessage, MAX_MESSAGE_LEN } from "./codec.ts";
+import { BgpEncodeError } from "./errors.ts";
 import type { UpdateMessage } from "./codec_update.ts";
 import type { ExportRoute } from "./rib.ts";
 
@@ -17,6 +18,14 @@ const PREFIX_MAX = { 4: 5, 6: 17 } as const;
 /** What one peer was sent: prefix → attribute key. */
 export class AdjRibOut {
   #sent = new Map<string, { key: string; family: 4 | 6 }>();
+  /**
+   * Prefixes the last sync() found it cannot send (each reported once per attribute set):
+   * their attributes and one prefix do not fit in 4,096 octets (RFC 4271 §9.2: not advertised;
+   * withdrawn if an earlier version was sent).
+   */
+  tooLarge: string[] = [];
+  /** Prefixes refused as too large, with the attribute key they had (reported once). */
+  #refused = new Map<string, string>();
 
   /** Number of prefixes the peer currently has from us. */
   get size(): number {
@@ -26,6 +35,7 @@ export class AdjRibOut {
   /** Forgets everything (the session went down: the next one starts from scratch). */
   clear(): void {
     this.#sent.clear();
+    this.#refused.clear();
   }
 
   /**
@@ -41,9 +51,22 @@ export class AdjRibOut {
         this.#sent.delete(prefix);
       }
     }
+    this.tooLarge = [];
+    for (const p of this.#refused.keys()) if (!want.has(p)) this.#refused.delete(p);
+    const fit = new Map<string, boolean>();
     for (const r of want.values()) {
       const key = `${r.family}|${r.nextHop}|${attributeKey(r.attributes)}`;
       if (this.#sent.get(r.prefix)?.key === key) continue;
+      let fits = fit.get(key);
+      if (fits === undefined) fit.set(key, fits = fitsOneUpdate(r, as4));
+      if (!fits) {
+        if (this.#refused.get(r.prefix) !== key) this.tooLarge.push(r.prefix);
+        this.#refused.set(r.prefix, key);
+        const old = this.#sent.get(r.prefix);
+        if (old) gone[old.family].push(r.prefix);
+        this.#sent.delete(r.prefix);
+        continue;
+      }
       this.#sent.set(r.prefix, { key, family: r.family });
       const g = groups.get(key);
       if (g) g.prefixes.push(r.prefix);
@@ -52,6 +75,17 @@ export class AdjRibOut {
     const out = [...withdrawals(gone[4], 4), ...withdrawals(gone[6], 6)];
     for (const g of groups.values()) out.push(...announcements(g.route, g.prefixes, as4));
     return out;
+  }
+}
+
+/** Whether `r`'s attributes with one prefix fit in one UPDATE (as encoded for this session). */
+function fitsOneUpdate(r: ExportRoute, as4: boolean): boolean {
+  try {
+    for (const m of announcements(r, [r.prefix], as4)) encodeMessage(m, { as4 });
+    return true;
+  } catch (e) {
+    if (e instanceof BgpEncodeError) return false;
+    throw e;
   }
 }
 
