@@ -255,6 +255,16 @@ Deno.test({
           await reset(lab, i++, [update({ attrs: [...mpUnreach, ...mpUnreach] })], [3, 1]);
           const mpBad = attr(0x90, 14, [0, 2, 1, 7, ...Array(7).fill(0), 0]);
           await reset(lab, i++, [update({ attrs: [...base, ...mpBad] })], [3, 9]);
+          // NOTIFICATION data is the offending attribute: 4,030 octets of it must still fit.
+          const mpHuge = attr(0x90, 14, [0, 2, 1, 7, ...Array(4026).fill(0)]);
+          await reset(lab, i++, [update({ attrs: [...base, ...mpHuge] })], [3, 9]);
+          const wellKnownHuge = attr(0x50, 99, Array(4030).fill(0));
+          await reset(lab, i++, [
+            update({ attrs: [...base, ...wellKnownHuge], nlri: [24, 10, 9, 0] }),
+          ], [
+            3,
+            2,
+          ]);
           // A framing error with no NLRI at all: nothing to withdraw (RFC 7606 §5.2).
           await reset(lab, i++, [update({ attrs: [...base, 0x40, 1, 9, 0] })], [3, 1]);
         });
