@@ -633,6 +633,23 @@ Deno.test({
           () => sh("ip", "-n", pod("n1-p1").netns, ...undo.split(" ")),
         );
       }
+
+      await fault(
+        "pod: n1-p1 also holds n2-p1's address -> pod.default_route deletes it from n1-p1",
+        () =>
+          sh("ip", "-n", pod("n1-p1").netns, "addr", "add", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "pod.default_route",
+            node: "n1",
+            evidence: "local",
+            fix: `ip netns exec ${pod("n1-p1").netns} ip addr del ${pod("n2-p1").ip}/32 dev eth0`,
+          });
+          assertStringIncludes(c.summary, "holds");
+        },
+        () =>
+          sh("ip", "-n", pod("n1-p1").netns, "addr", "del", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
+      );
     }),
 });
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { portChecks } from "./_pod_port.ts";
-import type { Link, Route } from "../../net/types.ts";
+import type { Link, Route, RouteGetResult } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
 import type { Family } from "../family.ts";
@@ -175,6 +175,65 @@ function sourceCheck(
 }
 
 /**
+ * The pod's route to the peer does not lead onto the pod network: the pod holds the peer's
+ * address itself, or another interface (a second network, a VPN sidecar's tunnel, lo) takes it.
+ */
+function wrongWayCheck(
+  e: Endpoint,
+  peer: Endpoint,
+  label: string,
+  ev: Record<string, unknown>,
+  r: RouteGetResult,
+  pk: Kernel,
+): CheckResult | undefined {
+  const pod = `pod ${e.podName ?? e.ip}`;
+  const eth0 = pk.link("eth0");
+  const held = r.type === "local" && peer.ip !== e.ip
+    ? pk.addrs().find((a) => a.family === 4 && a.cidr.split("/")[0] === peer.ip)
+    : undefined;
+  if (held) {
+    const dev = pk.link(held.index)?.name ?? "?";
+    return fail(
+      "pod.default_route",
+      label,
+      `${pod} holds ${peer.ip} itself (${held.cidr} on ${dev}): it answers its own pings and the flow never leaves it`,
+      {
+        evidence: { ...ev, lookup: `ip route get ${peer.ip}: local` },
+        fix: `${nsPrefix(e.netns)}ip addr del ${held.cidr} dev ${dev}`,
+      },
+    );
+  }
+  if (eth0 && r.oif !== eth0.index && peer.ip !== e.ip) {
+    // Another interface (a second network, a VPN sidecar's tunnel, lo) takes the flow: the
+    // packets never reach skein's network.
+    const dev = r.devName ?? pk.link(r.oif ?? -1)?.name ?? "?";
+    const own = pk.routes().filter((x) =>
+      x.family === 4 && x.oif === r.oif && x.dst !== "0.0.0.0/0" &&
+      inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
+    )
+      .sort((a, b) =>
+        Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1])
+      )[0];
+    return fail(
+      "pod.default_route",
+      label,
+      `${pod} sends ${peer.ip} out of ${dev}, not eth0: the flow never reaches the pod network`,
+      {
+        evidence: {
+          ...ev,
+          lookup: `ip route get ${peer.ip}: dev ${dev}${r.gateway ? ` via ${r.gateway}` : ""}`,
+          ...(own ? { route: `${own.dst} dev ${dev}` } : {}),
+        },
+        fix: own
+          ? `${nsPrefix(e.netns)}ip route del ${own.dst} dev ${dev}  # after checking what added it`
+          : `${nsPrefix(e.netns)}ip route; ip rule  # what sends ${peer.ip} to ${dev}`,
+      },
+    );
+  }
+  return undefined;
+}
+
+/**
  * pod.default_route: the pod routes the flow's peer (a FIB lookup inside the pod), and has a
  * default route; in bridge mode a default gateway nothing on the bridge holds is a warning when
  * the flow itself goes another way (pod.host fails when the flow's own gateway is missing).
@@ -200,36 +259,9 @@ function defaultRouteCheck(
       },
     );
   }
-  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
-  if (toPeer?.ok && eth0 && toPeer.route.oif !== eth0.index && peer.ip !== e.ip) {
-    // Another interface (a second network, a VPN sidecar's tunnel, lo) takes the flow: the
-    // packets never reach skein's network.
-    const dev = toPeer.route.devName ?? pk.link(toPeer.route.oif ?? -1)?.name ?? "?";
-    const r = pk.routes().filter((x) =>
-      x.family === 4 && x.oif === toPeer.route.oif && x.dst !== "0.0.0.0/0" &&
-      inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
-    )
-      .sort((a, b) =>
-        Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1])
-      )[0];
-    return fail(
-      "pod.default_route",
-      label,
-      `${pod} sends ${peer.ip} out of ${dev}, not eth0: the flow never reaches the pod network`,
-      {
-        evidence: {
-          ...ev,
-          lookup: `ip route get ${peer.ip}: dev ${dev}${
-            toPeer.route.gateway ? ` via ${toPeer.route.gateway}` : ""
-          }`,
-          ...(r ? { route: `${r.dst} dev ${dev}` } : {}),
-        },
-        fix: r
-          ? `${nsPrefix(e.netns)}ip route del ${r.dst} dev ${dev}  # after checking what added it`
-          : `${nsPrefix(e.netns)}ip route; ip rule  # what sends ${peer.ip} to ${dev}`,
-      },
-    );
-  }
+  const pk = podKernel(d, e)!;
+  const away = toPeer?.ok ? wrongWayCheck(e, peer, label, ev, toPeer.route, pk) : undefined;
+  if (away) return away;
   const src = toPeer?.ok ? sourceCheck(e, peer, label, ev, toPeer.route, pk) : undefined;
   if (src) return src;
   const def = defaultRouteOf(pk);
