@@ -34,6 +34,21 @@ export interface KubeNode {
   spec?: { podCIDR?: string; podCIDRs?: string[] };
 }
 
+/**
+ * Whether two versions of a Node give the same lease and the same order among Nodes: name,
+ * creation time, podCIDR(s) and skein's (flannel's) annotations are equal. A status-only update
+ * (kubelet heartbeats, conditions, labels) changes nothing here.
+ */
+export function sameLeaseInputs(a: KubeNode, b: KubeNode): boolean {
+  if (a.metadata.name !== b.metadata.name) return false;
+  if (a.metadata.creationTimestamp !== b.metadata.creationTimestamp) return false;
+  if (a.spec?.podCIDR !== b.spec?.podCIDR) return false;
+  const pa = a.spec?.podCIDRs ?? [], pb = b.spec?.podCIDRs ?? [];
+  if (pa.length !== pb.length || pa.some((c, i) => c !== pb[i])) return false;
+  const aa = a.metadata.annotations ?? {}, ab = b.metadata.annotations ?? {};
+  return Object.values(NODE_ANNOTATIONS).every((k) => aa[k] === ab[k]);
+}
+
 /** The pod subnets of a Node's spec (v4 and optional v6), canonical; undefined when unset. */
 export function nodePodCidrs(node: KubeNode): { subnet: string; subnet6?: string } | undefined {
   const list = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : [node.spec?.podCIDR ?? ""];

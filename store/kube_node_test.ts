@@ -7,6 +7,7 @@ import {
   NODE_ANNOTATIONS as A,
   nodeLease,
   nodeLeases,
+  sameLeaseInputs,
 } from "./kube_node.ts";
 import { BadRecordError } from "./flannel.ts";
 
@@ -110,4 +111,35 @@ Deno.test("nodeLeases: the older node keeps an overlapping subnet; bad nodes are
   assertEquals([...leases.values()].map((l) => l.node), ["old", "inner", "fine"]);
   assertEquals(skipped.map((s) => s.node), ["young", "wide", "bad"]);
   assertEquals(skipped[0]!.reason, "podCIDR 10.244.1.0/24 overlaps node old's");
+});
+
+Deno.test("sameLeaseInputs: a status-only change is the same lease; podCIDR, annotations, creation time are not", () => {
+  const base: KubeNode = {
+    metadata: {
+      name: "n1",
+      resourceVersion: "1",
+      creationTimestamp: "2026-01-01T00:00:00Z",
+      annotations: { [A.publicIP]: "192.168.1.1", "example.com/x": "1" },
+    },
+    spec: { podCIDR: "10.244.1.0/24", podCIDRs: ["10.244.1.0/24"] },
+  };
+  const status = {
+    ...base,
+    metadata: {
+      ...base.metadata,
+      resourceVersion: "2",
+      annotations: { ...base.metadata.annotations, "example.com/x": "2" },
+    },
+  };
+  assertEquals(sameLeaseInputs(base, status), true);
+  const ip = {
+    ...base,
+    metadata: { ...base.metadata, annotations: { [A.publicIP]: "192.168.1.2" } },
+  };
+  const cidr = { ...base, spec: { podCIDR: "10.244.2.0/24", podCIDRs: ["10.244.2.0/24"] } };
+  const born = {
+    ...base,
+    metadata: { ...base.metadata, creationTimestamp: "2026-01-02T00:00:00Z" },
+  };
+  for (const other of [ip, cidr, born]) assertEquals(sameLeaseInputs(base, other), false);
 });

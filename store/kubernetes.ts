@@ -28,6 +28,7 @@ import {
   nodeLease,
   nodeLeases,
   nodePodCidrs,
+  sameLeaseInputs,
 } from "./kube_node.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import { decodeNetworkConfig, encodeNetworkConfig, subnetKey } from "./flannel.ts";
@@ -590,8 +591,14 @@ export class KubeStore implements LeaseStore {
               yield { events: [], revision: asRevision(rv) };
               continue;
             }
+            const prev = nodes.get(ev.object.metadata.name);
             if (ev.type === "DELETED") nodes.delete(ev.object.metadata.name);
             else nodes.set(ev.object.metadata.name, ev.object);
+            if (ev.type === "MODIFIED" && prev && sameLeaseInputs(prev, ev.object)) {
+              // A status-only update (most Node events): no lease changed, skip the O(n) derive.
+              this.#snapshot = { revision: rv, nodes };
+              continue;
+            }
             const next = this.#derive(nodes).leases;
             const events = diffLeases(leases, next, this.#exp());
             leases = next;
