@@ -33,13 +33,25 @@ export function haveBird(): boolean {
   }
 }
 
-/** Starts BIRD in `netns` (a /run/netns path) with `config`. */
-export async function startBird(opts: { netns: string; config: string }): Promise<Bird> {
+/** Starts BIRD in `netns` (a /run/netns path) with `config` (`args`: more flags, e.g. -R). */
+export async function startBird(
+  opts: { netns: string; config: string; args?: string[] },
+): Promise<Bird> {
   const dir = await Deno.makeTempDir({ prefix: "skein-bird-" });
   const conf = `${dir}/bird.conf`, sock = `${dir}/bird.ctl`, pidFile = `${dir}/bird.pid`;
   await Deno.writeTextFile(conf, opts.config);
   const out = await new Deno.Command("nsenter", {
-    args: [`--net=${opts.netns}`, "bird", "-c", conf, "-s", sock, "-P", pidFile],
+    args: [
+      `--net=${opts.netns}`,
+      "bird",
+      "-c",
+      conf,
+      "-s",
+      sock,
+      "-P",
+      pidFile,
+      ...(opts.args ?? []),
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();

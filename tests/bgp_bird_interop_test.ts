@@ -4,8 +4,10 @@
  * reflected on; BIRD's `hold time 3` is negotiated and the session holds; BIRD withdrawing
  * everything empties skein's RIB without a reset; BIRD killed and started again (graceful restart,
  * RFC 4724): skein keeps its routes, stale, while BIRD is away, and since BIRD comes back without
- * forwarding state (F bit clear) replaces them at once by what it sends. A raw peer that comes back
- * with the F bit set keeps its stale routes until its End-of-RIB sweeps the one it dropped.
+ * forwarding state (F bit clear) replaces them at once by what it sends; BIRD's own graceful
+ * restart (`birdc graceful restart`, `bird -R`: F bit set) keeps them stale until its End-of-RIB.
+ * A raw peer that comes back with the F bit set keeps its stale routes until its End-of-RIB
+ * sweeps the one it dropped.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
 import { Speaker, type SpeakerOptions } from "../backends/bgp/speaker.ts";
@@ -182,6 +184,58 @@ Deno.test({
         assert(logs.some((l) => l.includes("RFC 4724 F bit")), logs.join("\n"));
         // iBGP: BIRD resolves the next hop recursively (no IGP here), so only its presence counts.
         await bird.waitFor("show route 10.244.1.0/24", /10\.244\.1\.0\/24\s.*\[node1 /);
+      } finally {
+        watching = false;
+        await watch;
+        sp.close();
+        await bird.stop();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "BIRD's own graceful restart (birdc graceful restart, bird -R): its routes stay, stale, until its End-of-RIB; none goes missing",
+  ignore: !haveBird(),
+  fn: async () => {
+    await withNamespaces(["node", "tor"], async (ns) => {
+      link(ns);
+      const extra = "protocol kernel { ipv4 { export all; }; graceful restart on; }";
+      let bird = await startBird({ netns: ns.tor!, config: torConfig(undefined, extra) });
+      const logs: string[] = [];
+      const sp = new Speaker(speakerOpts(ns.node!, { log: (l) => logs.push(l) }));
+      let missing = 0;
+      let watching = true;
+      const watch = (async () => {
+        while (watching) {
+          if (sp.converged && sp.routes().length !== 2) missing++;
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      })();
+      try {
+        sp.setPeers([TOR]);
+        sp.setOwnPrefixes(["10.244.1.0/24"]);
+        sp.start();
+        await until("BIRD's two routes", () => sp.routes().length === 2 || undefined);
+        await until("converged", () => sp.converged || undefined);
+        await bird.birdc("graceful", "restart"); // BIRD exits, keeping its forwarding state
+        await until("the session down", () => sp.status()[0]?.state !== "Established" || undefined);
+        await until("stale routes", () => sp.routes().every((r) => r.stale) || undefined);
+        await bird.stop();
+        bird = await startBird({
+          netns: ns.tor!,
+          config: torConfig(undefined, extra),
+          args: ["-R"],
+        });
+        await until(
+          "BIRD's End-of-RIB: its routes fresh again",
+          () => sp.routes().length === 2 && sp.routes().every((r) => !r.stale) || undefined,
+        );
+        watching = false;
+        await watch;
+        assertEquals(missing, 0, "a route went missing during BIRD's graceful restart");
+        assert(!logs.some((l) => l.includes("RFC 4724 F bit")), logs.join("\n"));
       } finally {
         watching = false;
         await watch;
