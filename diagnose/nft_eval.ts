@@ -408,6 +408,9 @@ export function ruleText(expr: Json[]): string {
       return `${leftText(m.left as Json)} ${op}${rightText(m.right)}`;
     }
     if (k === "xt") return `xt ${(v as Json).type} ${(v as Json).name}`;
+    if (k === "mangle") {
+      return `${leftText((v as Json).key as Json)} set ${rightText((v as Json).value)}`;
+    }
     if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
     if (v === null || k === "counter") return k;
     return `${k} ${JSON.stringify(v)}`;
@@ -581,6 +584,55 @@ function untrack(w: Walk, ch: Chain, rule: Chain["rules"][number]): void {
   w.untrackedBy ??= ref(ch, rule.handle, ruleWords(rule, ch));
 }
 
+/**
+ * One xt expression of iptables-nft/ebtables-nft: "next" when it matches and the rule goes on,
+ * else what the rule comes to (matches read from the rule's iptables/ebtables words).
+ */
+function runXt(
+  w: Walk,
+  ch: Chain,
+  rule: Chain["rules"][number],
+  xt: Json,
+  depth: number,
+): ChainResult | "return" | "continue" | "next" {
+  if (xt.name === "comment") return "next";
+  if (xt.type === "match" && (xt.name === "conntrack" || xt.name === "state")) {
+    const m = ctStateMatch(rule.iptables, w.p);
+    if (m === false) return "continue";
+    if (m === true) return "next";
+  }
+  if (
+    xt.type === "match" && (xt.name === "ip" || xt.name === "arp") && ch.family === "bridge"
+  ) {
+    const m = (xt.name === "ip" ? ebIpMatch : ebArpMatch)(rule.iptables, w.p);
+    if (m === false) return "continue";
+    if (m === true) return "next";
+  }
+  if (xt.type === "target") {
+    // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
+    // REJECT drops, the others (MARK, LOG, ...) change no verdict.
+    // ebtables' dnat/redirect (bridge family): the frame's destination MAC is rewritten.
+    const nat = ch.family === "bridge" && (xt.name === "dnat" || xt.name === "redirect")
+      ? "dnat"
+      : XT_NAT[String(xt.name)];
+    if (nat) {
+      w.nat ??= natRef(w, ch, rule, nat);
+      return "accept";
+    }
+    if (xt.name === "CT" && /--notrack\b/.test(rule.iptables ?? "")) {
+      untrack(w, ch, rule);
+      return "continue";
+    }
+    if (xt.name === "REJECT") {
+      w.by = ref(ch, rule.handle, ruleWords(rule, ch));
+      return "drop";
+    }
+    return "continue";
+  }
+  w.unknown.push(unknownRef(w, ch, rule, depth));
+  return "continue";
+}
+
 function runRule(
   w: Walk,
   ch: Chain,
@@ -598,42 +650,17 @@ function runRule(
       continue;
     }
     if (e.xt) {
-      const xt = e.xt as Json;
-      if (xt.name === "comment") continue;
-      if (xt.type === "match" && (xt.name === "conntrack" || xt.name === "state")) {
-        const m = ctStateMatch(rule.iptables, w.p);
-        if (m === false) return "continue";
-        if (m === true) continue;
-      }
-      if (
-        xt.type === "match" && (xt.name === "ip" || xt.name === "arp") && ch.family === "bridge"
-      ) {
-        const m = (xt.name === "ip" ? ebIpMatch : ebArpMatch)(rule.iptables, w.p);
-        if (m === false) return "continue";
-        if (m === true) continue;
-      }
-      if (xt.type === "target") {
-        // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
-        // REJECT drops, the others (MARK, LOG, ...) change no verdict.
-        const nat = XT_NAT[String(xt.name)];
-        if (nat) {
-          w.nat ??= natRef(w, ch, rule, nat);
-          return "accept";
-        }
-        if (xt.name === "CT" && /--notrack\b/.test(rule.iptables ?? "")) {
-          untrack(w, ch, rule);
-          return "continue";
-        }
-        if (xt.name === "REJECT") {
-          w.by = ref(ch, rule.handle, ruleWords(rule, ch));
-          return "drop";
-        }
-        return "continue";
-      }
-      w.unknown.push(unknownRef(w, ch, rule, depth));
-      return "continue";
+      const r = runXt(w, ch, rule, e.xt as Json, depth);
+      if (r === "next") continue;
+      return r;
     }
     if ("accept" in e) return "accept";
+    const mangle = e.mangle as Json | undefined;
+    const mk = (mangle?.key as Json | undefined)?.payload as Json | undefined;
+    if (mk?.protocol === "ether" && mk.field === "daddr") {
+      w.nat ??= natRef(w, ch, rule, "ether daddr set");
+      continue;
+    }
     if ("notrack" in e) {
       untrack(w, ch, rule);
       continue;

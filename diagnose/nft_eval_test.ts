@@ -575,3 +575,52 @@ table netdev t {
   // The ip family's packets never meet netdev chains.
   assertEquals(judge(ruleset, { ...pkt, oifname: "eth0" }).verdict, "accept");
 });
+
+Deno.test("judge(): a bridge rule rewriting the destination MAC (nft's ether daddr set, ebtables' dnat) is reported as nat", () => {
+  const br = (name: string, extra: Record<string, unknown>) => ({
+    chain: { family: "bridge", table: "t", name, handle: 1, ...extra },
+  });
+  const frame: Packet = {
+    ...pkt,
+    layer: "bridge",
+    bridge: "cni0",
+    iifname: "veth1",
+    oifname: "veth2",
+  };
+  const set = {
+    mangle: { key: { payload: { protocol: "ether", field: "daddr" } }, value: "02:00:00:00:00:01" },
+  };
+  const v = judge(
+    parseRuleset(rs(
+      br("p", { type: "filter", hook: "prerouting", prio: -300, policy: "accept" }),
+      {
+        rule: {
+          family: "bridge",
+          table: "t",
+          chain: "p",
+          handle: 2,
+          expr: [daddr("10.244.2.3"), set],
+        },
+      },
+    )),
+    frame,
+  );
+  assertEquals([v.verdict, v.nat?.statement, v.nat?.handle], ["accept", "ether daddr set", 2]);
+  assertEquals(ruleText([set]), "ether daddr set 02:00:00:00:00:01");
+  const x = judge(
+    parseRuleset(rs(
+      br("PREROUTING", { type: "filter", hook: "prerouting", prio: -300, policy: "accept" }),
+      {
+        rule: {
+          family: "bridge",
+          table: "t",
+          chain: "PREROUTING",
+          handle: 3,
+          expr: [{ xt: { type: "target", name: "dnat" } }],
+        },
+      },
+    )),
+    frame,
+  );
+  assertEquals(x.nat?.statement, "dnat");
+});

@@ -650,6 +650,28 @@ Deno.test({
         () =>
           sh("ip", "-n", pod("n1-p1").netns, "addr", "del", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
       );
+
+      await fault(
+        "netfilter: an ebtables dnat on n1's bridge rewrites n1-p2's frames to another MAC -> netfilter.bridge names it",
+        () =>
+          inNs(
+            "n1",
+            ..."ebtables-nft -t nat -A PREROUTING -p IPv4 --ip-dst".split(" "),
+            pod("n1-p2").ip!,
+            ..."-j dnat --to-dst 02:00:00:00:0d:f3".split(" "),
+          ),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.bridge",
+            node: "n1",
+            evidence: "rewrittenBy=bridge nat PREROUTING handle",
+            fix: `ip netns exec ${ns("n1")} nft delete rule bridge nat PREROUTING handle`,
+          });
+          assertStringIncludes(c.summary, "rewrites the destination MAC");
+        },
+        () => inNs("n1", "ebtables-nft", "-t", "nat", "-F"),
+        ["n1-p1", "n1-p2"],
+      );
     }),
 });
 

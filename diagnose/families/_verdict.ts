@@ -129,6 +129,23 @@ export function verdictCheck(
       fix: dropFix(owner.exec, v.by, p),
     });
   }
+  // A bridge rule that rewrites the frame's destination MAC sends it to another host.
+  if (
+    p.layer === "bridge" && !p.arp && v.nat &&
+    (v.nat.statement === "dnat" || v.nat.statement === "ether daddr set")
+  ) {
+    const n = v.nat;
+    evidence.rewrittenBy = `${refText(n)}: ${n.text}`;
+    return fail(
+      id,
+      owner.label,
+      `${owner.who}'s bridge rule rewrites the destination MAC of ${what}: the frame goes to another host, not the pod`,
+      {
+        evidence,
+        fix: dropFix(owner.exec, n, p),
+      },
+    );
+  }
   // Only a rule that could drop makes an accept uncertain (kube-proxy's mark-based ACCEPT and
   // RETURN rules cannot).
   if (v.unknown.some((u) => u.mayDrop)) {
