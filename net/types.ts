@@ -544,10 +544,14 @@ export interface TcQdisc {
   parent: string;
   /** pfifo/bfifo/tbf/netem limit (packets for pfifo and netem, bytes for bfifo and tbf). */
   limit?: number;
-  /** tbf: the rate in bytes per second. */
+  /** tbf, netem: the rate in bytes per second. */
   rateBytes?: number;
   /** netem: the loss probability in percent. */
   lossPct?: number;
+  /** netem: the corruption probability in percent. */
+  corruptPct?: number;
+  /** netem: the added delay in milliseconds. */
+  delayMs?: number;
   /** Packets dropped since it was set up (struct tc_stats). */
   drops?: number;
 }

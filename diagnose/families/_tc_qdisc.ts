@@ -38,7 +38,22 @@ export function qdiscHarm(q: TcQdisc): { text: string; sure: boolean } | undefin
     if (q.lossPct !== undefined && q.lossPct >= 99.99) {
       return { text: "loses every packet (loss 100%)", sure: true };
     }
+    if (q.corruptPct !== undefined && q.corruptPct >= 99.99) {
+      return { text: "corrupts every packet (corrupt 100%): the receiver drops them", sure: true };
+    }
     if (q.lossPct) return { text: `loses ${q.lossPct.toFixed(1)}% of packets`, sure: false };
+    if (q.corruptPct) {
+      return { text: `corrupts ${q.corruptPct.toFixed(1)}% of packets`, sure: false };
+    }
+    if (q.delayMs !== undefined && q.delayMs >= 1000) {
+      return {
+        text: `delays every packet by ${Math.round(q.delayMs)} ms: pings time out`,
+        sure: false,
+      };
+    }
+    if (q.rateBytes !== undefined && q.rateBytes < 1250) {
+      return { text: `shapes to ${q.rateBytes * 8} bit/s`, sure: true };
+    }
   }
   if (q.kind === "tbf") {
     if (q.limit === 0) {
@@ -60,7 +75,11 @@ function qdiscText(dev: string, q: TcQdisc): string {
   const o = q.kind === "tbf" && q.rateBytes !== undefined
     ? ` rate ${q.rateBytes * 8}bit limit ${q.limit}`
     : q.kind === "netem"
-    ? ` limit ${q.limit} loss ${q.lossPct?.toFixed(1)}%`
+    ? ` limit ${q.limit} loss ${q.lossPct?.toFixed(1)}%${
+      q.corruptPct ? ` corrupt ${q.corruptPct.toFixed(1)}%` : ""
+    }${q.delayMs ? ` delay ${Math.round(q.delayMs)}ms` : ""}${
+      q.rateBytes ? ` rate ${q.rateBytes * 8}bit` : ""
+    }`
     : q.limit !== undefined
     ? ` limit ${q.limit}`
     : "";

@@ -24,6 +24,15 @@ Deno.test("qdiscHarm(): an empty fifo, a few-bit token bucket, netem losing ever
     "loses 10.0% of packets",
   );
   assertEquals(qdiscHarm(q({ kind: "netem", limit: 1000, lossPct: 0 })), undefined);
+  assertEquals(
+    qdiscHarm(q({ kind: "netem", limit: 1000, lossPct: 0, corruptPct: 100 }))?.sure,
+    true,
+  );
+  assertEquals(
+    qdiscHarm(q({ kind: "netem", limit: 1000, lossPct: 0, delayMs: 5000 }))?.sure,
+    false,
+  );
+  assertEquals(qdiscHarm(q({ kind: "netem", limit: 1000, lossPct: 0, rateBytes: 1 }))?.sure, true);
   assertEquals(qdiscHarm(q({ kind: "htb" })), undefined);
   assertEquals(qdiscHarm(q({ kind: "noqueue" })), undefined);
 });

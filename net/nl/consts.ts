@@ -100,6 +100,10 @@ export const TC_H_ROOT = 0xffffffff;
 /** TCA_TBF_* (inside TCA_OPTIONS of a tbf qdisc). */
 export const TCA_TBF_PARMS = 1;
 export const TCA_TBF_RATE64 = 4;
+/** TCA_NETEM_* (after struct tc_netem_qopt in a netem qdisc's TCA_OPTIONS). */
+export const TCA_NETEM_CORRUPT = 4;
+export const TCA_NETEM_RATE = 6;
+export const TCA_NETEM_LATENCY64 = 10;
 /** A filter dump's parent: the ingress hook (ingress or clsact qdisc) and clsact's egress hook. */
 export const TC_H_INGRESS_HOOK = 0xfffffff2;
 export const TC_H_EGRESS_HOOK = 0xfffffff3;

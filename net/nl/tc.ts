@@ -69,9 +69,8 @@ export function tcQdiscInfoFromMessage(m: NlMessage): TcQdisc {
   if (!(opts instanceof Uint8Array)) return q;
   if ((kind === "pfifo" || kind === "bfifo" || kind === "pfifo_head_drop") && opts.length >= 4) {
     q.limit = u32At(opts, 0);
-  } else if (kind === "netem" && opts.length >= 12) {
-    q.limit = u32At(opts, 4);
-    q.lossPct = (u32At(opts, 8) / 0xffffffff) * 100;
+  } else if (kind === "netem" && opts.length >= 24) {
+    netemOptions(q, opts);
   } else if (kind === "tbf") {
     const a = decodeAttrs(opts, RAW_SCHEMA, { family: 0 });
     const parms = getAttr(a, C.TCA_TBF_PARMS);
@@ -85,6 +84,31 @@ export function tcQdiscInfoFromMessage(m: NlMessage): TcQdisc {
     }
   }
   return q;
+}
+
+/**
+ * netem's TCA_OPTIONS: struct tc_netem_qopt (latency, limit, loss, gap, duplicate, jitter), then
+ * attributes: TCA_NETEM_CORRUPT (probability, correlation), TCA_NETEM_RATE (bytes per second),
+ * TCA_NETEM_LATENCY64 (ns).
+ */
+function netemOptions(q: TcQdisc, opts: Uint8Array): void {
+  const pct = (v: number) => (v / 0xffffffff) * 100;
+  q.limit = u32At(opts, 4);
+  q.lossPct = pct(u32At(opts, 8));
+  let a: Attr[] = [];
+  try {
+    a = decodeAttrs(opts.subarray(24), RAW_SCHEMA, { family: 0 });
+  } catch { /* no attributes: the struct alone */ }
+  const corrupt = getAttr(a, C.TCA_NETEM_CORRUPT);
+  if (corrupt instanceof Uint8Array && corrupt.length >= 4) q.corruptPct = pct(u32At(corrupt, 0));
+  const rate = getAttr(a, C.TCA_NETEM_RATE);
+  if (rate instanceof Uint8Array && rate.length >= 4 && u32At(rate, 0)) {
+    q.rateBytes = u32At(rate, 0);
+  }
+  const lat = getAttr(a, C.TCA_NETEM_LATENCY64);
+  if (lat instanceof Uint8Array && lat.length >= 8) {
+    q.delayMs = Number(new DataView(lat.buffer, lat.byteOffset, 8).getBigInt64(0, true)) / 1e6;
+  }
 }
 
 function u32At(b: Uint8Array, off: number): number {

@@ -55,3 +55,29 @@ Deno.test("tcQdiscInfoFromMessage(): pfifo's limit, netem's loss, tbf's rate and
   const tbf = tcQdiscInfoFromMessage(qdisc("tbf", nla));
   assertEquals([tbf.rateBytes, tbf.limit], [1, 1]);
 });
+
+Deno.test("tcQdiscInfoFromMessage(): netem's corruption, rate and 64-bit latency attributes after its struct", () => {
+  const nla = (type: number, payload: Uint8Array) => {
+    const b = new Uint8Array(4 + payload.length);
+    new DataView(b.buffer).setUint16(0, b.length, true);
+    new DataView(b.buffer).setUint16(2, type, true);
+    b.set(payload, 4);
+    return b;
+  };
+  const lat = new Uint8Array(8);
+  new DataView(lat.buffer).setBigInt64(0, 2_000_000_000n, true); // 2 s in ns
+  const opts = new Uint8Array([
+    ...u32s(0, 1000, 0, 0, 0, 0),
+    ...nla(C.TCA_NETEM_CORRUPT, u32s(0xffffffff, 0)),
+    ...nla(C.TCA_NETEM_RATE, u32s(100, 0, 0, 0)),
+    ...nla(C.TCA_NETEM_LATENCY64, lat),
+  ]);
+  const q = tcQdiscInfoFromMessage(qdisc("netem", opts));
+  assertEquals([q.limit, q.lossPct, q.corruptPct, q.rateBytes, q.delayMs], [
+    1000,
+    0,
+    100,
+    100,
+    2000,
+  ]);
+});
