@@ -148,7 +148,14 @@ export function parseResult(raw: unknown, cniVersion?: string): CniResult {
       if (gateway !== undefined && !tryParseIp(gateway)) {
         throw bad(`${w}.gateway`, `"${gateway}" is not an IP address`);
       }
-      return dropUndefined({ address, gateway, interface: optNum(x, "interface", w) });
+      const iface = optNum(x, "interface", w);
+      if (
+        iface !== undefined && (iface < 0 || (out.interfaces && iface >= out.interfaces.length))
+      ) {
+        // CHECK would otherwise compare that address with no interface and pass.
+        throw bad(`${w}.interface`, `${iface} is not an index into "interfaces"`);
+      }
+      return dropUndefined({ address, gateway, interface: iface });
     });
   }
   if (raw.routes !== undefined && raw.routes !== null) {

@@ -55,3 +55,16 @@ Deno.test("parseResult() rejects shapes that are not results with code 6", () =>
   assertThrows(() => parseResult({ routes: [{ dst: "nope" }] }), CniError, "routes[0].dst");
   assertThrows(() => parseResult({ interfaces: [{}] }), CniError, "interfaces[0].name");
 });
+
+Deno.test("parseResult() refuses an ips[].interface that indexes no interface (code 6)", () => {
+  for (const interfaceIndex of [2, 7, -1]) {
+    const e = assertThrows(
+      () => parseResult({ ...r, ips: [{ address: "10.244.1.5/24", interface: interfaceIndex }] }),
+      CniError,
+      "ips[0].interface",
+    );
+    assertEquals(e.code, 6);
+  }
+  // Without an interfaces list (an IPAM result) only a negative index is wrong.
+  assertEquals(parseResult({ ips: [{ address: "10.244.1.5/24", interface: 3 }] }).ips?.length, 1);
+});

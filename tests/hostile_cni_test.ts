@@ -223,6 +223,12 @@ Deno.test("hostile CNI input: every case is a spec error JSON, no stack trace, n
           command: "CHECK",
           conf: withGood({ prevResult: { ips: [{ address: "999.1.1.1/24" }] } }),
         }, [6, 7]],
+        ["prevResult ips[].interface indexing no interface on CHECK", {
+          command: "CHECK",
+          conf: withGood({
+            prevResult: { ...live, ips: [{ address: "10.251.0.2/24", interface: 7 }] },
+          }),
+        }, [6]],
         ["prevResult garbage on DEL", {
           command: "DEL",
           conf: withGood({ prevResult: { interfaces: 5 } }),
