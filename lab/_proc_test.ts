@@ -39,7 +39,7 @@ Deno.test("spawnDetached() logs to a file; stopProcess() stops only the right pi
     const pid = await spawnDetached(["sh", "-c", `echo started; exec sleep ${secs}`], {
       logFile: log,
     });
-    for (let i = 0; i < 100 && !Deno.readTextFileSync(log).includes("started"); i++) {
+    for (let i = 0; i < 500 && !Deno.readTextFileSync(log).includes("started"); i++) {
       await sleep(20);
     }
     assertEquals(Deno.readTextFileSync(log), "started\n");
