@@ -672,6 +672,41 @@ Deno.test({
         () => inNs("n1", "ebtables-nft", "-t", "nat", "-F"),
         ["n1-p1", "n1-p2"],
       );
+
+      {
+        let fix = "";
+        await fault(
+          "pod: n2's bridge cni0 deleted -> pod.host makes it again (not 'set the veth master cni0'), and its fix heals",
+          () => inNs("n2", "ip", "link", "del", "cni0"),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.host",
+              node: "n2",
+              evidence: "master=none",
+              fix: `ip netns exec ${ns("n2")} ip link add cni0`,
+            });
+            assertStringIncludes(c.summary, "bridge cni0 is missing");
+            fix = c.fix!.split("  #")[0]!;
+          },
+          async () => {
+            // The fix as given (else the bridge by hand), then every host veth of n2 back on it.
+            if (!fix) {
+              const gw = `${subnet("n2").split(".").slice(0, 3).join(".")}.1/${
+                subnet("n2").split("/")[1]
+              }`;
+              fix = `ip netns exec ${ns("n2")} ip link add cni0 type bridge && ` +
+                `ip netns exec ${ns("n2")} ip addr add ${gw} dev cni0 && ip netns exec ${
+                  ns("n2")
+                } ip link set cni0 up`;
+            }
+            for (const step of fix.split(" && ")) await sh(...step.trim().split(/\s+/));
+            const veths = JSON.parse(await inNs("n2", "ip", "-j", "link", "show", "type", "veth"));
+            for (const v of veths as { ifname: string }[]) {
+              await inNs("n2", "ip", "link", "set", v.ifname, "master", "cni0");
+            }
+          },
+        );
+      }
     }),
 });
 

@@ -100,6 +100,37 @@ function bridgeArpCheck(
 }
 
 /**
+ * The node's bridge is gone (deleted by hand, or by another CNI's cleanup): every pod on it is
+ * cut off. The fix makes it again as skein's CNI plugin does (its MAC 0a:58 + the gateway, the
+ * gateway address on the node's subnet), up, with the pod's veth on it.
+ */
+function missingBridge(node: NodeView, host: Link, ev: Record<string, unknown>): CheckResult {
+  const br = node.facts.bridge, ns = nsExec(node);
+  const subnet = node.lease?.subnet;
+  const gw = subnet ? firstHost(subnet) : undefined;
+  const mac = gw
+    ? ` address 0a:58:${
+      gw.split(".").map((x) => Number(x).toString(16).padStart(2, "0")).join(":")
+    }`
+    : "";
+  const steps = [
+    `${ns}ip link add ${br}${mac} type bridge`,
+    ...(gw && subnet ? [`${ns}ip addr add ${gw}/${subnet.split("/")[1]} dev ${br}`] : []),
+    `${ns}ip link set ${br} up`,
+    `${ns}ip link set ${host.name} master ${br}`,
+  ];
+  return fail(
+    "pod.host",
+    node.name,
+    `bridge ${br} is missing on ${node.name}: host veth ${host.name} is on no bridge and the pods are cut off`,
+    {
+      evidence: ev,
+      fix: `${steps.join(" && ")}  # then the same 'master ${br}' for the node's other pods' veths`,
+    },
+  );
+}
+
+/**
  * Bridge mode: the host veth is a forwarding port of the node's bridge, which is up and holds
  * the pods' gateway (the next hop of the pod's route for the flow).
  */
@@ -113,7 +144,8 @@ function bridgedHost(
 ): CheckResult {
   const k = node.kernel!;
   const bridge = k.link(node.facts.bridge);
-  if (!bridge || host.masterIndex !== bridge.index) {
+  if (!bridge) return missingBridge(node, host, ev);
+  if (host.masterIndex !== bridge.index) {
     return fail(
       "pod.host",
       node.name,
