@@ -707,6 +707,26 @@ Deno.test({
           },
         );
       }
+
+      {
+        const lan = `${node("n2").cidr.split(".").slice(0, 3).join(".")}.0/${
+          node("n2").cidr.split("/")[1]
+        }`;
+        const back = `ip route add ${lan} dev eth0 proto kernel scope link src ${node("n2").ip}`;
+        await fault(
+          "underlay: n2's connected route of its uplink deleted -> underlay.fib puts it back",
+          () => inNs("n2", "ip", "route", "del", lan, "dev", "eth0"),
+          (r) => {
+            expectCheck(r, {
+              id: "underlay.fib",
+              node: "n2",
+              evidence: "ENETUNREACH",
+              fix: `ip netns exec ${ns("n2")} ${back}`,
+            });
+          },
+          () => inNs("n2", ...back.split(" ")),
+        );
+      }
     }),
 });
 

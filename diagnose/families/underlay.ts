@@ -15,6 +15,8 @@ import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
 import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
+import { within } from "../route_diff.ts";
+import { canonicalCidr } from "../../net/cidr.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { encapPacket, nodePacket, rulesetVerdict } from "./netfilter.ts";
 import { icmpErrors, ping } from "./_ping.ts";
@@ -37,11 +39,7 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
         }`,
         {
           evidence: { lookup: cmd, kernel: a.message, uplink: up?.name },
-          fix: cause
-            ? ruleFix(nsExec(node), cause)
-            : `${nsExec(node)}ip route  # the underlay network to ${ip} is missing on ${
-              up?.name ?? "the uplink"
-            }`,
+          fix: cause ? ruleFix(nsExec(node), cause) : connectedFix(node, ip, up?.name),
         },
       ),
     ];
@@ -75,6 +73,24 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
     }),
     nextHopNeigh(node, peer, r.gateway ?? ip, r),
   ];
+}
+
+/**
+ * The route back to an on-link peer's node IP when the uplink's connected route is gone (its
+ * address's prefix covers the peer); else where to look.
+ */
+function connectedFix(node: NodeView, ip: string, uplink: string | undefined): string {
+  const k = node.kernel!, ns = nsExec(node);
+  const link = uplink ? k.link(uplink) : undefined;
+  const a = k.addrs().find((x) =>
+    x.index === link?.index && x.family === 4 && within(`${ip}/32`, x.cidr)
+  );
+  if (!a || !link) {
+    return `${ns}ip route  # the underlay network to ${ip} is missing on ${uplink ?? "the uplink"}`;
+  }
+  const [addr, len] = a.cidr.split("/") as [string, string];
+  const net = canonicalCidr(`${addr}/${len}`);
+  return `${ns}ip route add ${net} dev ${link.name} proto kernel scope link src ${addr}  # ${link.name}'s connected route is gone`;
 }
 
 /**
