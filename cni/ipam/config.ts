@@ -214,7 +214,20 @@ function configuredRanges(
   ) {
     throw invalid("ipam", 'rangeStart, rangeEnd and gateway need a legacy "subnet" (use "ranges")');
   }
-  if (ipam.ranges !== undefined) sets.push(...rangeSets(ipam.ranges, "ipam.ranges"));
+  // null is an empty list, as in host-local (Go reads it as a nil slice).
+  if (ipam.ranges !== undefined && ipam.ranges !== null) {
+    sets.push(...rangeSets(ipam.ranges, "ipam.ranges"));
+  }
+  if (!auto && sets.length === 0 && ipam.ranges !== undefined) {
+    // An explicit empty list is a config generator that found no ranges, not a request for the
+    // daemon's subnet: answering 11 (try again later) would retry forever.
+    throw invalid(
+      "ipam.ranges",
+      `no IP ranges specified (${
+        JSON.stringify(ipam.ranges)
+      }); give at least one range set, or leave "ranges" out (or set "subnet": "auto") to use the node subnet of skein daemon`,
+    );
+  }
   return { sets, auto: auto || sets.length === 0 };
 }
 

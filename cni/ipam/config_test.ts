@@ -195,3 +195,29 @@ Deno.test('parseIpamConfig() "auto": missing lease file is 11, corrupt is 6 (def
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("parseIpamConfig() refuses an explicitly empty ranges list with code 7, as host-local", async () => {
+  // host-local: "no IP ranges specified". Was code 11 (read as "subnet": "auto").
+  for (const ranges of [[], null]) {
+    const e = await assertRejects(
+      () => parseIpamConfig({ name: "p", ipam: { ranges, leaseFile: "/nonexistent/l.json" } }),
+      CniError,
+      "ipam.ranges: no IP ranges specified",
+    );
+    assertEquals(e.code, 7);
+  }
+  // With a legacy subnet, runtimeConfig.ipRanges or "auto", an empty list adds nothing.
+  const legacy = await parseIpamConfig({ name: "p", ipam: { subnet: "10.0.0.0/24", ranges: [] } });
+  assertEquals(legacy.ranges.map((s) => s[0]!.subnet), ["10.0.0.0/24"]);
+  const rc = await parseIpamConfig({
+    name: "p",
+    runtimeConfig: { ipRanges: [[{ subnet: "10.0.1.0/24" }]] },
+    ipam: { ranges: [] },
+  });
+  assertEquals(rc.ranges.map((s) => s[0]!.subnet), ["10.0.1.0/24"]);
+  const auto = await parseIpamConfig({
+    name: "p",
+    ipam: { subnet: "auto", ranges: [], leaseFile: "/nonexistent/l.json" },
+  });
+  assertEquals(auto.leaseError?.code, 11);
+});
