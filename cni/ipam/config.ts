@@ -48,12 +48,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * An optional string field; "" means "not set" (the default applies), as in host-local, where
+ * Go reads an empty string as no path and an empty IP as nil (templates emit `"gateway": ""`).
+ */
 function optString(o: Record<string, unknown>, key: string, where: string): string | undefined {
   const v = o[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== "string" || v === "") {
-    throw invalid(`${where}.${key}`, "must be a non-empty string");
-  }
+  if (v === undefined || v === "") return undefined;
+  if (typeof v !== "string") throw invalid(`${where}.${key}`, "must be a string");
   return v;
 }
 
@@ -98,7 +100,7 @@ function routes(v: unknown): IpamRoute[] {
       throw invalid(`${where}.dst`, `${JSON.stringify(r.dst)} is not a CIDR`);
     }
     const out: IpamRoute = { dst: canonicalCidr(r.dst as string) };
-    if (r.gw !== undefined) {
+    if (r.gw !== undefined && r.gw !== "") {
       const gw = typeof r.gw === "string" ? tryParseIp(r.gw) : undefined;
       if (!gw) throw invalid(`${where}.gw`, `${JSON.stringify(r.gw)} is not an IP address`);
       if (gw.family !== dst.family) {

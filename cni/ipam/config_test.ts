@@ -221,3 +221,38 @@ Deno.test("parseIpamConfig() refuses an explicitly empty ranges list with code 7
   });
   assertEquals(auto.leaseError?.code, 11);
 });
+
+Deno.test('parseIpamConfig() reads "" in an optional field as unset (the default), as host-local', async () => {
+  // host-local: dataDir "" is /var/lib/cni/networks, an empty gateway/rangeStart/rangeEnd is
+  // the default, an empty route gw is none. Was code 7 "must be a non-empty string".
+  const c = await parseIpamConfig({
+    name: "p",
+    ipam: {
+      subnet: "10.0.0.0/24",
+      rangeStart: "",
+      rangeEnd: "",
+      gateway: "",
+      dataDir: "",
+      resolvConf: "",
+      leaseFile: "",
+      routes: [{ dst: "0.0.0.0/0", gw: "" }],
+    },
+  });
+  assertEquals(c, {
+    type: "skein",
+    ranges: [[{
+      subnet: "10.0.0.0/24",
+      rangeStart: "10.0.0.1",
+      rangeEnd: "10.0.0.254",
+      gateway: "10.0.0.1",
+    }]],
+    routes: [{ dst: "0.0.0.0/0" }],
+    dataDir: "/var/lib/cni/networks",
+    networkName: "p",
+    leaseFile: "/run/skein/subnet.json",
+  });
+  assertEquals(
+    await code({ name: "p", ipam: { subnet: "10.0.0.0/24", dataDir: 5 } }, "must be a string"),
+    7,
+  );
+});
