@@ -39,25 +39,61 @@ function invalid(where: string, why: string): CniError {
   return new CniError(CniCode.InvalidConfig, `Invalid IPAM config: ${where}: ${why}`);
 }
 
+/** The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d) stands for, else undefined. */
+function unmapped(ip: Ip): Ip | undefined {
+  return ip.family === 6 && ip.value >> 32n === 0xffffn
+    ? { family: 4, value: ip.value & 0xffffffffn }
+    : undefined;
+}
+
+/** An address field; an IPv4-mapped IPv6 address is its IPv4 address (Go's To4(), as host-local). */
 function ipField(value: unknown, where: string): Ip {
   const ip = typeof value === "string" ? tryParseIp(value) : undefined;
   if (!ip) throw invalid(where, `${JSON.stringify(value)} is not an IP address`);
-  return ip;
+  return unmapped(ip) ?? ip;
 }
 
 /**
- * Validates one range and fills in the defaults exactly as host-local does: gateway and
+ * The subnet of a range, refused like host-local: not a CIDR, IPv4-mapped IPv6 ("IPNet IP and
+ * Mask version mismatch") or host bits set ("Network has host bits set"), naming the network
+ * that was probably meant.
+ */
+function subnetField(text: unknown, where: string): Cidr {
+  const c = typeof text === "string" ? tryParseCidr(text) : undefined;
+  if (!c || !(text as string).includes("/")) {
+    throw invalid(where, `${JSON.stringify(text)} is not a CIDR like 10.244.1.0/24`);
+  }
+  const v4 = unmapped(c.ip);
+  if (v4 && c.prefix >= 96) {
+    const net = { family: 4 as const, ip: v4, prefix: c.prefix - 96 };
+    throw invalid(
+      where,
+      `${text} is an IPv4-mapped IPv6 network; write the IPv4 network ${
+        cidrText({ ...net, ip: networkOf(net) })
+      }`,
+    );
+  }
+  const network = networkOf(c);
+  if (compareIp(network, c.ip) !== 0) {
+    const canonical = cidrText({ ...c, ip: network });
+    throw invalid(
+      where,
+      `network ${text} has host bits set: for a prefix length of ${c.prefix} the network address is ${
+        formatIp(network)
+      } (write ${canonical})`,
+    );
+  }
+  return c;
+}
+
+/**
+ * Validates one range (a subnet with host bits set is refused, as host-local does) and fills in
+ * the defaults exactly as host-local does: gateway and
  * rangeStart = network + 1, rangeEnd = broadcast − 1 (IPv4) or the last address (IPv6).
  * Throws CniError 7 naming `where` (e.g. "ipam.ranges[0][1]") on bad input.
  */
 export function parseRange(r: IpamRange, where: string): Range {
-  const c = typeof r.subnet === "string" ? tryParseCidr(r.subnet) : undefined;
-  if (!c || !r.subnet.includes("/")) {
-    throw invalid(
-      `${where}.subnet`,
-      `${JSON.stringify(r.subnet)} is not a CIDR like 10.244.1.0/24`,
-    );
-  }
+  const c = subnetField(r.subnet, `${where}.subnet`);
   const bits = familyBits(c.family);
   if (c.prefix > bits - 2) {
     throw invalid(`${where}.subnet`, `network ${r.subnet} is too small to allocate from`);

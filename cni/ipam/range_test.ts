@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../../testing/assert.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "../../testing/assert.ts";
 import { formatIp, parseIp } from "../../net/cidr.ts";
 import { CniError } from "../errors.ts";
 import { candidates, parseRange, parseRangeSet, rangeSetText, rangeToConfig } from "./range.ts";
@@ -8,7 +8,7 @@ function order(set: ReturnType<typeof parseRangeSet>, last?: string): string[] {
 }
 
 Deno.test("parseRange() fills host-local's defaults for IPv4 and IPv6", () => {
-  assertEquals(rangeToConfig(parseRange({ subnet: "10.1.2.7/24" }, "r")), {
+  assertEquals(rangeToConfig(parseRange({ subnet: "10.1.2.0/24" }, "r")), {
     subnet: "10.1.2.0/24",
     rangeStart: "10.1.2.1",
     rangeEnd: "10.1.2.254",
@@ -88,4 +88,31 @@ Deno.test("candidates() works for IPv6 and includes the last address of the subn
     "fd00:9::6",
     "fd00:9::7",
   ]);
+});
+
+Deno.test("parseRange() refuses a subnet with host bits set, naming the network, as host-local", () => {
+  // host-local: "Network has host bits set. For a subnet mask of length 24 the network address
+  // is 10.1.2.0". skein used to allocate from 10.1.2.0/24 silently.
+  for (
+    const [subnet, canonical] of [
+      ["10.1.2.3/24", "write 10.1.2.0/24"],
+      ["fd00::5/64", "write fd00::/64"],
+      ["::ffff:10.1.2.0/120", "write the IPv4 network 10.1.2.0/24"],
+    ]
+  ) {
+    const e = assertThrows(() => parseRange({ subnet: subnet! }, "r"), CniError, canonical);
+    assertEquals(e.code, 7);
+    assertStringIncludes(e.message, "r.subnet");
+  }
+  assertThrows(() => parseRange({ subnet: "10.1.2.3/24" }, "r"), CniError, "host bits set");
+});
+
+Deno.test("parseRange() reads IPv4-mapped addresses as IPv4, as host-local (Go's To4)", () => {
+  const r = rangeToConfig(
+    parseRange(
+      { subnet: "10.1.2.0/24", gateway: "::ffff:10.1.2.9", rangeStart: "::ffff:a01:20a" },
+      "r",
+    ),
+  );
+  assertEquals([r.gateway, r.rangeStart], ["10.1.2.9", "10.1.2.10"]);
 });
