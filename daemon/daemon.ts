@@ -27,8 +27,10 @@
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
 import type { NetHandle } from "../net/types.ts";
+import { readBoundedText } from "../node/bounded_read.ts";
 import {
   leaseFileText,
+  MAX_LEASE_FILE_BYTES,
   type NodeLeaseFile,
   tryReadLeaseFile,
   writeLeaseFiles,
@@ -525,7 +527,8 @@ export class NodeDaemon {
     let cur: string | undefined;
     try {
       Deno.statSync(this.#cfg.subnetEnv);
-      cur = Deno.readTextFileSync(this.#cfg.leaseFile);
+      // Bounded: a FIFO planted there would block this (synchronous) read, and the daemon.
+      cur = readBoundedText(this.#cfg.leaseFile, MAX_LEASE_FILE_BYTES);
     } catch { /* either one missing: rewrite both */ }
     if (cur !== leaseFileText(f)) {
       if (this.#fileOk) {

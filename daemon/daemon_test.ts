@@ -448,6 +448,29 @@ Deno.test("NodeDaemon: a removed lease file is rewritten at once (file watch), n
   });
 });
 
+Deno.test("NodeDaemon: a FIFO planted as the lease file is replaced, never read (it would block)", async () => {
+  await withRig(async (rig) => {
+    // The timer finds it: a FIFO made in a directory Deno.watchFs watches wedges the watcher's
+    // thread (it opens the FIFO and waits for a writer), a Deno issue outside this test's point.
+    const { daemon, stop } = rig.start({ reconcileInterval: 1, watchLeaseFiles: false });
+    await waitFor("ready", () => daemon.readiness().leaseFileWritten);
+    // Before: the synchronous read of the lease file waited for a writer, blocking the daemon.
+    const fifo = `${rig.dir}/subnet.json.fifo`;
+    const r = new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
+    assert(r.success, "mkfifo");
+    Deno.renameSync(fifo, rig.cfg.leaseFile);
+    await waitFor("subnet.json a regular file again", () => {
+      try {
+        return Deno.lstatSync(rig.cfg.leaseFile).isFile &&
+          Deno.readTextFileSync(rig.cfg.leaseFile).includes("subnet");
+      } catch {
+        return false;
+      }
+    });
+    await stop();
+  });
+});
+
 Deno.test("NodeDaemon: a backend's requestReconcile() runs a reconcile; the backend is closed on stop", async () => {
   await withRig(async (rig) => {
     // No timer and no lease-file watch: the backend's requests are the only triggers left.
