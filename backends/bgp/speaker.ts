@@ -301,13 +301,24 @@ export class Speaker implements ConnListener {
     if (this.opts.clusterId) this.#scheduleExport();
   }
 
+  /**
+   * Accepts peers' connections. A failing accept (EMFILE, ENFILE, ENOMEM: the connection stays
+   * queued, so the listener stays readable) pauses 50 ms more per failure in a row, up to 1 s,
+   * and is logged on the first failure and every 100th, instead of spinning a CPU and the log.
+   */
   async #acceptLoop(l: TcpSocket): Promise<void> {
+    let failures = 0;
     while (!this.#closed && !l.closed) {
       let s: TcpSocket | undefined;
       try {
         s = l.accept();
+        failures = 0;
       } catch (e) {
-        this.#log(`bgp: accept failed: ${(e as Error).message}`);
+        if (++failures === 1 || failures % 100 === 0) {
+          this.#log(`bgp: accept failed (${failures} in a row): ${(e as Error).message}`, "warn");
+        }
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * failures)));
+        continue;
       }
       if (!s) {
         if (!(await l.wait("read", 1000)) && l.closed) return;
