@@ -18,9 +18,16 @@ const SYMPTOM = /^(route\.fib|underlay\.fib|probe\.|trace\.|mtu\.probe)/;
 /**
  * Checks that name the cause of their own family's other failures, on either node: ranked first
  * within the family (a firewall dropping TCP 179 on one node is why both nodes' sessions are
- * down; a node that lost its lease's address or its carrier is why the other cannot resolve it).
+ * down; a node that lost its lease's address or its carrier is why the other cannot resolve it; an
+ * uplink MTU below the other node's on one network is why the pods exceed the path budget).
  */
-const FAMILY_CAUSE = new Set(["bgp.port", "underlay.address", "underlay.link", "underlay.arp"]);
+const FAMILY_CAUSE = new Set([
+  "bgp.port",
+  "underlay.address",
+  "underlay.link",
+  "underlay.arp",
+  "mtu.uplink",
+]);
 
 function familyRank(id: string): number {
   const i = (FAMILY_ORDER as readonly string[]).indexOf(familyOf(id));

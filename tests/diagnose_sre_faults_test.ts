@@ -727,6 +727,21 @@ Deno.test({
           () => inNs("n2", ...back.split(" ")),
         );
       }
+
+      await fault(
+        "mtu: n2's uplink lowered to 1000 on n1's 1500 network -> mtu.uplink on n2, ranked before the pods' budget",
+        () => inNs("n2", "ip", "link", "set", "eth0", "mtu", "1000"),
+        (r) => {
+          expectCheck(r, {
+            id: "mtu.uplink",
+            node: "n2",
+            evidence: "eth0 mtu 1000",
+            fix: `ip netns exec ${ns("n2")} ip link set eth0 mtu 1500`,
+          });
+          assertEquals(fails(r)[0]?.id, "mtu.uplink", show(r));
+        },
+        () => inNs("n2", "ip", "link", "set", "eth0", "mtu", "1500"),
+      );
     }),
 });
 

@@ -13,6 +13,7 @@ import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
 import { podKernel } from "./pod.ts";
+import { within } from "../route_diff.ts";
 
 /**
  * Encapsulation overhead over an IPv4 underlay of a backend or a tunnel kind (vxlan, ipip, udp:
@@ -38,6 +39,39 @@ export function budgetOf(
 export function pathBudget(nodes: readonly NodeView[]): number | undefined {
   const b = nodes.map(budgetOf).filter((x) => x !== undefined).map((x) => x!.budget);
   return b.length ? Math.min(...b) : undefined;
+}
+
+/**
+ * Two nodes on one network whose uplinks differ in MTU: the smaller side drops the larger
+ * frames the other sends (and the pods' budget follows the smaller). A mismatch on one segment
+ * is a fault whichever side meant it; the fix raises the smaller to the other's.
+ */
+function uplinkMismatch(a: NodeView, b: NodeView): CheckResult | undefined {
+  const ua = uplinkOf(a), ub = uplinkOf(b), ipb = b.lease?.publicIP;
+  if (!ua || !ub || !ipb || ua.mtu === ub.mtu) return undefined;
+  const onLink = a.kernel?.addrs().some((x) =>
+    x.index === ua.index && x.family === 4 && within(`${ipb}/32`, x.cidr)
+  );
+  if (!onLink) return undefined; // a router between them fragments or answers Frag needed
+  const [lo, hi] = ua.mtu < ub.mtu ? [[a, ua], [b, ub]] as const : [[b, ub], [a, ua]] as const;
+  return fail(
+    "mtu.uplink",
+    lo[0].name,
+    `${lo[0].name}'s uplink ${lo[1].name} has MTU ${lo[1].mtu}, ${
+      hi[0].name
+    }'s on the same network ${hi[1].mtu}: frames over ${lo[1].mtu} bytes from ${
+      hi[0].name
+    } are dropped`,
+    {
+      evidence: {
+        [lo[0].name]: `${lo[1].name} mtu ${lo[1].mtu}`,
+        [hi[0].name]: `${hi[1].name} mtu ${hi[1].mtu}`,
+      },
+      fix: `${nsExec(lo[0])}ip link set ${lo[1].name} mtu ${
+        hi[1].mtu
+      }  # or every node's uplink to ${lo[1].mtu}, with the pods' MTU below it`,
+    },
+  );
 }
 
 function podMtu(d: Diagnosis, e: Endpoint, nodes: NodeView[]): CheckResult | undefined {
@@ -210,6 +244,9 @@ export const mtuFamily: Family = {
   name: "mtu",
   pair(d, pair) {
     const out: CheckResult[] = [];
+    const [a, b] = pair.nodes;
+    const u = a && b ? uplinkMismatch(a, b) : undefined;
+    if (u) out.push(u);
     const pods: number[] = [];
     for (const e of [pair.from, pair.to]) {
       const c = podMtu(d, e, pair.nodes);
