@@ -397,6 +397,7 @@ export class Handle implements NetHandle {
     if (opts.onlink !== undefined) spec.onlink = opts.onlink;
     if (opts.metric !== undefined) spec.metric = opts.metric;
     if (opts.mtu !== undefined) spec.mtu = opts.mtu;
+    if (opts.advmss !== undefined) spec.advmss = opts.advmss;
     if (opts.dev !== undefined) {
       let idx = typeof opts.dev === "string" ? devCache?.get(opts.dev) : undefined;
       if (idx === undefined) {

@@ -343,6 +343,8 @@ export interface RouteOptions {
   metric?: number;
   /** RTAX_MTU (`ip route ... mtu N`). */
   mtu?: number;
+  /** RTAX_ADVMSS (`ip route ... advmss N`). */
+  advmss?: number;
 }
 
 /** Filter for `routeList()`; unset fields match anything. */

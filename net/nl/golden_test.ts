@@ -242,6 +242,26 @@ export const GOLDEN: GoldenCase[] = [
       }),
   },
   {
+    cmd:
+      "ip route add 10.1.0.0/16 via 10.0.0.2 dev v0 metric 100 mtu 1400 advmss 1300 scope 200 table 100",
+    hex: [
+      "5000000018000506f94c166b00000000021000006403c80100000000080001000a010000080005000a00000208000600",
+      "6400000008000400030000001400080008000200780500000800080014050000",
+    ].join(""),
+    note: "RTA_METRICS holds RTAX_MTU then RTAX_ADVMSS, in iproute2's order.",
+    build: () =>
+      routeRequest("add", {
+        dst: "10.1.0.0/16",
+        gateway: "10.0.0.2",
+        metric: 100,
+        oif: 3,
+        mtu: 1400,
+        advmss: 1300,
+        scope: 200,
+        table: 100,
+      }),
+  },
+  {
     cmd: "ip route add 10.3.0.0/16 src 10.0.0.1 via 10.0.0.2 table 1000",
     hex: [
       "3c00000018000506e65d026b00000000021000000003000100000000080001000a030000080007000a00000108000500",

@@ -36,6 +36,8 @@ export interface RouteSpec {
   onlink?: boolean;
   metric?: number;
   mtu?: number;
+  /** RTAX_ADVMSS: the MSS advertised to peers reached by this route (`ip route ... advmss N`). */
+  advmss?: number;
 }
 
 /** Route type words → RTN_* number. */
@@ -120,6 +122,7 @@ export function routeRequest(
   checkU32(s.protocol, "protocol", 255);
   checkU32(s.metric, "metric");
   checkU32(s.mtu, "mtu");
+  checkU32(s.advmss, "advmss");
   const table = s.table ?? C.RT_TABLE_MAIN;
   const type = s.type !== undefined
     ? parseRouteType(s.type)
@@ -144,7 +147,11 @@ export function routeRequest(
   if (s.metric !== undefined) attrs.push(attr(C.RTA_PRIORITY, s.metric));
   if (table >= 256) attrs.push(attr(C.RTA_TABLE, table));
   if (s.oif !== undefined) attrs.push(attr(C.RTA_OIF, s.oif));
-  if (s.mtu !== undefined) attrs.push(nest(C.RTA_METRICS, [attr(C.RTAX_MTU, s.mtu)]));
+  // iproute2's order: mtu, then advmss.
+  const metrics: Attr[] = [];
+  if (s.mtu !== undefined) metrics.push(attr(C.RTAX_MTU, s.mtu));
+  if (s.advmss !== undefined) metrics.push(attr(C.RTAX_ADVMSS, s.advmss));
+  if (metrics.length) attrs.push(nest(C.RTA_METRICS, metrics));
   const [mtype, flags] = CMD[cmd];
   return {
     type: mtype,
