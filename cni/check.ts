@@ -13,6 +13,9 @@ import type { CniResult } from "./result.ts";
 import { hostVethName } from "../node/veth_name.ts";
 import { routeFamily, samePrefix } from "./_pod_routes.ts";
 
+/** The kernel's main routing table (RT_TABLE_MAIN): where a route without "table" goes. */
+const MAIN_TABLE = 254;
+
 function drift(msg: string, details?: string): CniError {
   return new CniError(CniCode.Internal, `CHECK failed: ${msg}`, details);
 }
@@ -93,22 +96,28 @@ export function checkAttachment(o: CheckOptions): string[] {
       );
     }
   }
+  // Every table: a CNI 1.1 route may name its own ("table": 100).
   const routes = [
-    ...o.pod.routeList({ family: 4, dev: o.ifName }),
-    ...o.pod.routeList({ family: 6, dev: o.ifName }),
+    ...o.pod.routeList({ family: 4, dev: o.ifName, table: "all" }),
+    ...o.pod.routeList({ family: 6, dev: o.ifName, table: "all" }),
   ];
   for (const r of o.prev.routes ?? []) {
     const fam = routeFamily(r.dst);
     if (!ips.some((ip) => parseCidr(ip.address).family === fam)) continue;
     // A multipath route (two networks' IPv6 default routes merged by the kernel) matches
     // through its next hop on this interface.
+    const table = r.table || MAIN_TABLE;
     const found = routes.some((k) =>
-      samePrefix(k.dst, r.dst) &&
+      k.table === table && samePrefix(k.dst, r.dst) &&
       (r.gw === undefined || sameIp(k.gateway, r.gw) ||
         (k.nexthops ?? []).some((h) => h.oif === link.index && sameIp(h.gateway, r.gw)))
     );
     if (!found) {
-      throw drift(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ""} is missing in ${o.netns}`);
+      throw drift(
+        `route ${r.dst}${r.gw ? ` via ${r.gw}` : ""}${
+          table === MAIN_TABLE ? "" : ` table ${table}`
+        } is missing in ${o.netns}`,
+      );
     }
   }
   if (o.conf.mode === "bridge") {

@@ -154,8 +154,11 @@ function addPodRoute(
         dev: podIndex,
         ...(gw ? { gateway: gw } : {}),
         ...(r.priority !== undefined ? { metric: r.priority } : {}),
-        ...(r.mtu !== undefined ? { mtu: r.mtu } : {}),
-        ...(r.table !== undefined ? { table: r.table } : {}),
+        ...(r.mtu ? { mtu: r.mtu } : {}),
+        ...(r.advmss ? { advmss: r.advmss } : {}),
+        // Table 0 is "unset" (the main table), as in the reference plugins.
+        ...(r.table ? { table: r.table } : {}),
+        ...(r.scope !== undefined ? { scope: r.scope } : {}),
       }),
   );
 }

@@ -84,6 +84,35 @@ function rangeSets(v: unknown, where: string): IpamRange[][] {
   });
 }
 
+/** The CNI 1.1 route fields holding numbers, with the values the kernel can take. */
+const ROUTE_NUMBERS = [
+  { key: "mtu", max: 65535 },
+  { key: "advmss", max: 65535 },
+  { key: "priority", max: 0xffffffff },
+  { key: "table", max: 0xffffffff },
+  { key: "scope", max: 255 },
+] as const;
+const ROUTE_KEYS = new Set(["dst", "gw", ...ROUTE_NUMBERS.map((n) => n.key)]);
+
+/**
+ * The CNI 1.1 numeric fields of route `r` (mtu, advmss, priority, table, scope), each an
+ * integer the kernel can take (code 7 otherwise). An mtu or advmss of 0 is unset, as in the
+ * reference plugins (netlink sends no metric for 0).
+ */
+function routeNumbers(r: Record<string, unknown>, where: string): Partial<IpamRoute> {
+  const out: Partial<IpamRoute> = {};
+  for (const { key, max } of ROUTE_NUMBERS) {
+    const v = r[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) {
+      throw invalid(`${where}.${key}`, `${JSON.stringify(v)} is not an integer from 0 to ${max}`);
+    }
+    if (v === 0 && (key === "mtu" || key === "advmss")) continue;
+    out[key] = v;
+  }
+  return out;
+}
+
 function routes(v: unknown): IpamRoute[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalid("ipam.routes", "must be an array");
@@ -91,7 +120,7 @@ function routes(v: unknown): IpamRoute[] {
     const where = `ipam.routes[${i}]`;
     if (!isObject(r)) throw invalid(where, "must be an object with dst");
     for (const k of Object.keys(r)) {
-      if (k !== "dst" && k !== "gw") {
+      if (!ROUTE_KEYS.has(k)) {
         throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ${where}.${k}`);
       }
     }
@@ -108,7 +137,7 @@ function routes(v: unknown): IpamRoute[] {
       }
       out.gw = formatIp(gw);
     }
-    return out;
+    return { ...out, ...routeNumbers(r, where) };
   });
 }
 

@@ -256,3 +256,34 @@ Deno.test('parseIpamConfig() reads "" in an optional field as unset (the default
     7,
   );
 });
+
+Deno.test("parseIpamConfig() takes the CNI 1.1 route fields mtu, advmss, priority, table, scope", async () => {
+  // Was code 2 (unsupported field). host-local 1.1.1 drops them; newer plugins apply them.
+  const c = await parseIpamConfig({
+    name: "p",
+    ipam: {
+      subnet: "10.0.0.0/24",
+      routes: [
+        { dst: "10.9.0.0/16", mtu: 1400, advmss: 1360, priority: 50, table: 100, scope: 200 },
+        { dst: "0.0.0.0/0", mtu: 0, advmss: 0, priority: 0, table: 0, scope: 0 },
+      ],
+    },
+  });
+  assertEquals(c.routes, [
+    { dst: "10.9.0.0/16", mtu: 1400, advmss: 1360, priority: 50, table: 100, scope: 200 },
+    // mtu/advmss 0 are unset (netlink sends no metric for 0); the others are kept as given.
+    { dst: "0.0.0.0/0", priority: 0, table: 0, scope: 0 },
+  ]);
+  const bad: [Record<string, unknown>, string][] = [
+    [{ mtu: "1400" }, "ipam.routes[0].mtu"],
+    [{ mtu: 70000 }, "ipam.routes[0].mtu"],
+    [{ advmss: 1.5 }, "ipam.routes[0].advmss"],
+    [{ priority: -1 }, "ipam.routes[0].priority"],
+    [{ table: 2 ** 32 }, "ipam.routes[0].table"],
+    [{ scope: 256 }, "ipam.routes[0].scope"],
+  ];
+  for (const [fields, where] of bad) {
+    const routes = [{ dst: "10.9.0.0/16", ...fields }];
+    assertEquals(await code({ name: "p", ipam: { subnet: "10.0.0.0/24", routes } }, where), 7);
+  }
+});

@@ -24,6 +24,16 @@ export interface IpamRoute {
   dst: string;
   /** Optional next hop; without it the main plugin uses the interface's gateway. */
   gw?: string;
+  /** Path MTU of the route (RTAX_MTU; CNI 1.1). */
+  mtu?: number;
+  /** MSS advertised to peers over the route (RTAX_ADVMSS; CNI 1.1). */
+  advmss?: number;
+  /** Route metric (RTA_PRIORITY; CNI 1.1). */
+  priority?: number;
+  /** Routing table in the pod's namespace (default main, 254; CNI 1.1). */
+  table?: number;
+  /** Route scope number (0 universe, 200 site, 253 link, 254 host; CNI 1.1). */
+  scope?: number;
 }
 
 /** DNS settings for the result (from `ipam.resolvConf`). */
