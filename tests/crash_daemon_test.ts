@@ -8,7 +8,8 @@
  * leave and join, a peer's VTEP MAC changes, the node's own record expires (a clock jump) or is
  * dated far ahead, its subnet.json is truncated or turned into garbage, a stale route, neighbour
  * or FDB entry of skein's is left behind, the device is deleted, the node "reboots" after its TTL
- * (record expired, subnet.json and device gone: it must get its subnet back).
+ * (record expired, subnet.json and device gone: it must get its subnet back), its record is
+ * deleted and its subnet taken by a new node (it must take another one, never share it).
  *
  * After every kill: each node has at most one lease record and it is still the subnet it got
  * first; the two nodes never hold the same subnet; a lease file, when present, is whole. Every
@@ -274,6 +275,14 @@ Deno.test({
         for (let round = 1; round <= RUNS; round++) {
           const what = await mutate(rnd, pick, { dir, ns, store, peers, next: () => nextPeer++ });
           for (const m of what) mutations.set(m, (mutations.get(m) ?? 0) + 1);
+          for (const n of ["a", "b"] as const) {
+            // Its subnet went to another node: it must take a new one (learned when it does),
+            // and its subnet.json names the old one until it is rewritten.
+            if (what.includes(`${n}:own-stolen`)) {
+              subnetOf[n] = "";
+              broken.add(n);
+            }
+          }
           const d = { a: start("a"), b: start("b") };
           const plans = {
             a: planKill(rnd, pick, readyMs, MARKS),
@@ -291,6 +300,7 @@ Deno.test({
             const mine = recs.get(n) ?? [];
             assert(mine.length <= 1, `round ${round}: ${n} holds ${mine.join(", ")}`);
             if (mine.length === 1) {
+              if (!subnetOf[n]) subnetOf[n] = mine[0]!;
               assertEquals(mine[0], subnetOf[n], `round ${round} (${what}): ${n}'s subnet`);
             }
             // Whole and right, unless the test broke it and no daemon has rewritten it since.
@@ -311,6 +321,8 @@ Deno.test({
               throw new Error(`round ${round}: ${n}'s subnet.json is ${JSON.stringify(text)}`);
             }
           }
+          const all = [...recs.values()].flat();
+          assertEquals(new Set(all).size, all.length, `round ${round}: a subnet held twice`);
           for (const [node, subnets] of recs) {
             if (node === "(unreadable)") throw new Error(`round ${round}: unreadable record`);
             assertEquals(subnets.length, 1, `${node} has one record`);
@@ -411,6 +423,7 @@ async function mutate(
       "stale-kernel",
       "device-gone",
       "reboot-after-ttl",
+      "own-stolen",
     ] as const,
   );
   const ownFile = () => {
@@ -540,6 +553,26 @@ async function mutate(
         ip(ns, "link", "del", "skein.1");
       } catch { /* not there yet */ }
       done.push(`${n}:${kind}`);
+      break;
+    }
+    case "own-stolen": {
+      // An operator deleted its record while it was down and a new node took the subnet.
+      const p = ownFile();
+      if (p) {
+        const rec = JSON.parse(Deno.readTextFileSync(p));
+        Deno.removeSync(p);
+        const i = w.next();
+        w.peers.set(i, 0);
+        await w.store.acquire({
+          node: `peer-${i}`,
+          publicIP: `10.77.${i >> 7}.${(i & 127) + 1}`,
+          backendType: "vxlan",
+          backendData: { VtepMAC: peerMac(i) },
+          ttlSeconds: 3600,
+          previousSubnet: rec.Subnet,
+        });
+        done.push(`${n}:${kind}`);
+      } else done.push(`${n}:own-stolen-none`);
       break;
     }
     case "device-gone":
