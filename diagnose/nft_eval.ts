@@ -123,6 +123,11 @@ interface Chain {
 export interface Ruleset {
   chains: Map<string, Chain>;
   sets: Map<string, unknown[]>;
+  /**
+   * The NFQUEUE queues a program is bound to (/proc/net/netfilter/nfnetlink_queue); undefined:
+   * not read. A packet queued to an unbound queue is dropped (unless the rule says bypass).
+   */
+  boundQueues?: Set<number>;
 }
 
 const key = (family: string, table: string, name: string) => `${family} ${table} ${name}`;
@@ -571,6 +576,34 @@ function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: str
   };
 }
 
+/**
+ * A packet handed to userspace queue `num` (nft's queue, iptables' NFQUEUE): with a program bound
+ * to it that program decides (a rule not judged, which may drop); without one the kernel drops
+ * it, unless the rule says bypass (then it is accepted).
+ */
+function queue(
+  w: Walk,
+  ch: Chain,
+  rule: Chain["rules"][number],
+  num: number,
+  bypass: boolean,
+  depth: number,
+): ChainResult {
+  if (w.rs.boundQueues?.has(num)) {
+    w.unknown.push({ ...unknownRef(w, ch, rule, depth), mayDrop: true });
+    return "accept";
+  }
+  if (bypass) return "accept";
+  w.by = ref(
+    ch,
+    rule.handle,
+    `${
+      ruleWords(rule, ch)
+    } (queue ${num}: no program is bound to it, so the kernel drops the packet)`,
+  );
+  return "drop";
+}
+
 /** conntrack's priority: a notrack in a chain before it (raw, -300) leaves the packet untracked. */
 const NF_IP_PRI_CONNTRACK = -200;
 
@@ -619,6 +652,11 @@ function runXt(
       w.nat ??= natRef(w, ch, rule, nat);
       return "accept";
     }
+    if (xt.name === "NFQUEUE") {
+      const words = rule.iptables ?? "";
+      const num = Number(/--queue-(?:num|balance) (\d+)/.exec(words)?.[1] ?? 0);
+      return queue(w, ch, rule, num, /--queue-bypass\b/.test(words), depth);
+    }
     if (xt.name === "CT" && /--notrack\b/.test(rule.iptables ?? "")) {
       untrack(w, ch, rule);
       return "continue";
@@ -664,6 +702,18 @@ function runRule(
     if ("notrack" in e) {
       untrack(w, ch, rule);
       continue;
+    }
+    const q = e.queue as Json | undefined;
+    if (q) {
+      const flags = ([] as unknown[]).concat(q.flags ?? []);
+      return queue(
+        w,
+        ch,
+        rule,
+        typeof q.num === "number" ? q.num : 0,
+        flags.includes("bypass"),
+        depth,
+      );
     }
     const nat = NAT_STATEMENTS.find((n) => n in e);
     if (nat) {

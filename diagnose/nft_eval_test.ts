@@ -624,3 +624,33 @@ Deno.test("judge(): a bridge rule rewriting the destination MAC (nft's ether dad
   );
   assertEquals(x.nat?.statement, "dnat");
 });
+
+Deno.test("judge(): a packet queued to userspace (NFQUEUE, nft queue) is dropped when no program is bound, unless bypass", () => {
+  const save = parseIptablesSave(
+    "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j NFQUEUE --queue-num 5\nCOMMIT\n",
+  );
+  const ipt = rs(
+    { chain: { family: "ip", table: "filter", name: "FORWARD", handle: 1, ...base } },
+    {
+      rule: {
+        family: "ip",
+        table: "filter",
+        chain: "FORWARD",
+        handle: 2,
+        expr: [{ counter: {} }, { xt: { type: "target", name: "NFQUEUE" } }],
+      },
+    },
+  );
+  const unbound = judge(parseRuleset(ipt, save), pkt);
+  assertEquals([unbound.verdict, unbound.by?.handle], ["drop", 2]);
+  // A program bound to queue 5 decides: accepted here, listed as a rule that may drop.
+  const withProgram = parseRuleset(ipt, save);
+  withProgram.boundQueues = new Set([5]);
+  const bound = judge(withProgram, pkt);
+  assertEquals([bound.verdict, bound.unknown.map((u) => u.mayDrop)], ["accept", [true]]);
+  // nft's own queue statement, with bypass: accepted when nobody listens.
+  const nft = (flags?: string) =>
+    rs(chain("f", base), rule("f", 3, [{ queue: { num: 4, ...(flags ? { flags } : {}) } }]));
+  assertEquals(judge(parseRuleset(nft("bypass")), pkt).verdict, "accept");
+  assertEquals(judge(parseRuleset(nft()), pkt).verdict, "drop");
+});

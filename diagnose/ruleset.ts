@@ -60,7 +60,10 @@ async function read(netns: string | undefined): Promise<RulesetAnswer> {
     const netdev = /"family":\s*"netdev"/.test(text)
       ? parseNetdevDevices(await nft({ args: ["list", "ruleset"], ...(netns ? { netns } : {}) }))
       : undefined;
-    return { ok: true, ruleset: parseRuleset(text, save, eb, netdev), text };
+    const ruleset = parseRuleset(text, save, eb, netdev);
+    // NFQUEUE: which queues a program listens on decides whether queued packets are dropped.
+    if (/"NFQUEUE"|"queue":/.test(text)) ruleset.boundQueues = await boundQueues(netns);
+    return { ok: true, ruleset, text };
   } catch (e) {
     return { ok: false, reason: `cannot read the nftables ruleset: ${(e as Error).message}` };
   }
@@ -85,4 +88,25 @@ async function xtSave(
     } catch { /* not installed: try the next, then judge without */ }
   }
   return undefined;
+}
+
+/**
+ * The NFQUEUE queue numbers a program is bound to in the namespace (the first column of
+ * /proc/net/netfilter/nfnetlink_queue, read by a process inside it); empty when none or unreadable.
+ */
+async function boundQueues(netns: string | undefined): Promise<Set<number>> {
+  try {
+    const o = await new Deno.Command("nsenter", {
+      args: [...(netns ? [`--net=${netns}`] : []), "cat", "/proc/net/netfilter/nfnetlink_queue"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const text = o.success ? new TextDecoder().decode(o.stdout) : "";
+    return new Set(
+      text.split("\n").map((l) => l.trim().split(/\s+/)[0]).filter((x) => x && /^\d+$/.test(x))
+        .map(Number),
+    );
+  } catch {
+    return new Set();
+  }
 }

@@ -742,6 +742,21 @@ Deno.test({
         },
         () => inNs("n2", "ip", "link", "set", "eth0", "mtu", "1500"),
       );
+
+      await fault(
+        "netfilter: n2 queues forwarded packets to NFQUEUE 5 with no program bound (an IDS stopped) -> netfilter.forward",
+        () => inNs("n2", ..."iptables -A FORWARD -j NFQUEUE --queue-num 5".split(" ")),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.forward",
+            node: "n2",
+            evidence: "queue 5: no program is bound to it",
+            fix: `ip netns exec ${ns("n2")} nft delete rule ip filter FORWARD handle`,
+          });
+          assertStringIncludes(c.summary, "drops");
+        },
+        () => inNs("n2", "iptables", "-F", "FORWARD"),
+      );
     }),
 });
 
