@@ -14,6 +14,7 @@ import {
   tryParseIp,
 } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
+import { knownKeys } from "./_keys.ts";
 import { DEFAULT_LEASE_FILE, readLeaseFile } from "./lease_file.ts";
 import {
   parseRangeSet,
@@ -25,7 +26,7 @@ import {
 import { DEFAULT_DATA_DIR } from "./store.ts";
 import type { IpamConfig, IpamRange, IpamRoute, NodeLeaseInfo } from "./types.ts";
 
-const IPAM_KEYS = new Set([
+const IPAM_KEYS = [
   "type",
   "subnet",
   "rangeStart",
@@ -36,8 +37,8 @@ const IPAM_KEYS = new Set([
   "dataDir",
   "resolvConf",
   "leaseFile",
-]);
-const RANGE_KEYS = new Set(["subnet", "rangeStart", "rangeEnd", "gateway"]);
+];
+const RANGE_KEYS = ["subnet", "rangeStart", "rangeEnd", "gateway"];
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
 
 function invalid(where: string, why: string): CniError {
@@ -59,13 +60,9 @@ function optString(o: Record<string, unknown>, key: string, where: string): stri
   return v;
 }
 
-function rangeObject(v: unknown, where: string): IpamRange {
-  if (!isObject(v)) throw invalid(where, "must be an object with a subnet");
-  for (const k of Object.keys(v)) {
-    if (!RANGE_KEYS.has(k)) {
-      throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ${where}.${k}`);
-    }
-  }
+function rangeObject(raw: unknown, where: string): IpamRange {
+  if (!isObject(raw)) throw invalid(where, "must be an object with a subnet");
+  const v = knownKeys(raw, RANGE_KEYS, where);
   const subnet = v.subnet;
   if (typeof subnet !== "string") throw invalid(`${where}.subnet`, "missing or not a string");
   return {
@@ -92,7 +89,7 @@ const ROUTE_NUMBERS = [
   { key: "table", max: 0xffffffff },
   { key: "scope", max: 255 },
 ] as const;
-const ROUTE_KEYS = new Set(["dst", "gw", ...ROUTE_NUMBERS.map((n) => n.key)]);
+const ROUTE_KEYS = ["dst", "gw", ...ROUTE_NUMBERS.map((n) => n.key)];
 
 /**
  * The CNI 1.1 numeric fields of route `r` (mtu, advmss, priority, table, scope), each an
@@ -116,14 +113,10 @@ function routeNumbers(r: Record<string, unknown>, where: string): Partial<IpamRo
 function routes(v: unknown): IpamRoute[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw invalid("ipam.routes", "must be an array");
-  return v.map((r, i) => {
+  return v.map((raw, i) => {
     const where = `ipam.routes[${i}]`;
-    if (!isObject(r)) throw invalid(where, "must be an object with dst");
-    for (const k of Object.keys(r)) {
-      if (!ROUTE_KEYS.has(k)) {
-        throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ${where}.${k}`);
-      }
-    }
+    if (!isObject(raw)) throw invalid(where, "must be an object with dst");
+    const r = knownKeys(raw, ROUTE_KEYS, where);
     const dst = typeof r.dst === "string" ? tryParseCidr(r.dst) : undefined;
     if (!dst || !(r.dst as string).includes("/")) {
       throw invalid(`${where}.dst`, `${JSON.stringify(r.dst)} is not a CIDR`);
@@ -203,16 +196,14 @@ function networkName(netconf: Record<string, unknown>): string {
   return name;
 }
 
-/** The "ipam" object, refusing keys skein does not know (code 2). */
+/**
+ * The "ipam" object with its keys spelt as skein's fields (matched ignoring case, as host-local
+ * does), refusing keys skein does not know (code 2).
+ */
 function ipamObject(netconf: Record<string, unknown>): Record<string, unknown> {
   const ipam = netconf.ipam;
   if (!isObject(ipam)) throw invalid("ipam", "missing or not an object");
-  for (const k of Object.keys(ipam)) {
-    if (!IPAM_KEYS.has(k)) {
-      throw new CniError(CniCode.UnsupportedField, `Unsupported IPAM field ipam.${k}`);
-    }
-  }
-  return ipam;
+  return knownKeys(ipam, IPAM_KEYS, "ipam", ["leaseFile"]);
 }
 
 /**

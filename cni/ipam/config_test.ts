@@ -54,7 +54,10 @@ Deno.test("parseIpamConfig() names the bad field with code 7, unknown fields wit
   assertEquals(await code({ ...base }, "ipam: missing"), 7);
   assertEquals(await code({ name: "a/b", ipam: { subnet: "10.0.0.0/24" } }, "name"), 7);
   assertEquals(
-    await code({ ...base, ipam: { subnet: "10.0.0.0/24", rangestart: "x" } }, "ipam.rangestart"),
+    await code(
+      { ...base, ipam: { subnet: "10.0.0.0/24", rangeStrat: "x" } },
+      'ipam.rangeStrat (did you mean "rangeStart"?)',
+    ),
     2,
   );
   assertEquals(
@@ -286,4 +289,72 @@ Deno.test("parseIpamConfig() takes the CNI 1.1 route fields mtu, advmss, priorit
     const routes = [{ dst: "10.9.0.0/16", ...fields }];
     assertEquals(await code({ name: "p", ipam: { subnet: "10.0.0.0/24", routes } }, where), 7);
   }
+});
+
+Deno.test("parseIpamConfig() matches keys ignoring case, as host-local (Go's JSON) does", async () => {
+  // host-local allocates 10.0.0.50 for "rangestart"; skein answered code 2.
+  const c = await parseIpamConfig({
+    name: "p",
+    ipam: {
+      Type: "skein",
+      SUBNET: "10.0.0.0/24",
+      rangestart: "10.0.0.50",
+      Routes: [{ DST: "10.9.0.0/16", Gw: "10.0.0.1", MTU: 1400 }],
+      RANGES: [[{ Subnet: "10.0.1.0/24", GATEWAY: "10.0.1.9" }]],
+      DataDir: "/tmp/x",
+    },
+  });
+  assertEquals(c.ranges.map((s) => [s[0]!.rangeStart, s[0]!.gateway]), [
+    ["10.0.0.50", "10.0.0.1"],
+    ["10.0.1.1", "10.0.1.9"],
+  ]);
+  assertEquals(c.routes, [{ dst: "10.9.0.0/16", gw: "10.0.0.1", mtu: 1400 }]);
+  assertEquals(c.dataDir, "/tmp/x");
+  // skein's own leaseFile is exact: the launcher looks for the daemon's socket by that name.
+  assertEquals(
+    await code(
+      { name: "p", ipam: { subnet: "auto", LeaseFile: "/x.json" } },
+      'ipam.LeaseFile (did you mean "leaseFile"?)',
+    ),
+    2,
+  );
+  // The same field twice is ambiguous (host-local takes the last one): code 7 naming both.
+  assertEquals(
+    await code(
+      {
+        name: "p",
+        ipam: { subnet: "10.0.0.0/24", rangeStart: "10.0.0.5", rangestart: "10.0.0.6" },
+      },
+      '"rangeStart" and "rangestart" both set rangeStart',
+    ),
+    7,
+  );
+});
+
+Deno.test("parseIpamConfig() refuses an unknown key with code 2, naming it and saying what to do", async () => {
+  const e = await assertRejects(
+    () => parseIpamConfig({ name: "p", ipam: { subnet: "10.0.0.0/24", _comment: "pods" } }),
+    CniError,
+    "Unsupported IPAM field ipam._comment",
+  );
+  assertEquals(e.code, 2);
+  assertStringIncludes(e.details ?? "", 'remove "_comment" from the network config');
+  assertStringIncludes(e.details ?? "", "ipam takes type, subnet, rangeStart");
+  const r = await assertRejects(
+    () =>
+      parseIpamConfig({ name: "p", ipam: { ranges: [[{ subnet: "10.0.0.0/24", gatway: "x" }]] } }),
+    CniError,
+    'ipam.ranges[0][0].gatway (did you mean "gateway"?)',
+  );
+  assertStringIncludes(r.details ?? "", 'rename it to "gateway"');
+  // No far-fetched guess: "id" is two edits from "gw" but no misspelling of it.
+  const id = await assertRejects(
+    () =>
+      parseIpamConfig({
+        name: "p",
+        ipam: { subnet: "10.0.0.0/24", routes: [{ dst: "0.0.0.0/0", id: 1 }] },
+      }),
+    CniError,
+  );
+  assertEquals([id.code, id.message], [2, "Unsupported IPAM field ipam.routes[0].id"]);
 });
