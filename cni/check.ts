@@ -106,16 +106,17 @@ export function checkAttachment(o: CheckOptions): string[] {
     if (!ips.some((ip) => parseCidr(ip.address).family === fam)) continue;
     // A multipath route (two networks' IPv6 default routes merged by the kernel) matches
     // through its next hop on this interface.
-    const table = r.table || MAIN_TABLE;
+    // A prevResult of a version before 1.1 carries no "table": the route may be in any.
+    const table = r.table === undefined ? undefined : r.table || MAIN_TABLE;
     const found = routes.some((k) =>
-      k.table === table && samePrefix(k.dst, r.dst) &&
+      (table === undefined || k.table === table) && samePrefix(k.dst, r.dst) &&
       (r.gw === undefined || sameIp(k.gateway, r.gw) ||
         (k.nexthops ?? []).some((h) => h.oif === link.index && sameIp(h.gateway, r.gw)))
     );
     if (!found) {
       throw drift(
         `route ${r.dst}${r.gw ? ` via ${r.gw}` : ""}${
-          table === MAIN_TABLE ? "" : ` table ${table}`
+          table === undefined || table === MAIN_TABLE ? "" : ` table ${table}`
         } is missing in ${o.netns}`,
       );
     }

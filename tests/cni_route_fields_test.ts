@@ -82,6 +82,15 @@ Deno.test("ipam.routes mtu, advmss, priority, table and scope reach the result a
       assert(String(check.json?.msg).includes("table 100"), check.stdout);
       await callOk({ ...call, command: "DEL" });
       assertEquals(reservations(dataDir, conf.name), []);
+      // cniVersion 1.0.0: the result cannot carry the fields, the kernel route still has them
+      // and CHECK (whose prevResult names no table) finds it.
+      const v10 = { ...conf, cniVersion: "1.0.0" };
+      const res10 = await callOk({ ...call, command: "ADD", conf: v10 });
+      assertEquals((res10?.routes as unknown[])[1], { dst: "10.8.0.0/16" });
+      const b10 = podRoutes(ns.pod!, "-4").find((r) => r.dst === "10.8.0.0/16");
+      assertEquals([b10?.metric, b10?.table, b10?.scope], [7, "100", "site"]);
+      await callOk({ ...call, command: "CHECK", conf: { ...v10, prevResult: res10 } });
+      await callOk({ ...call, command: "DEL", conf: v10 });
       inNs(ns.host!, ["ip", "link", "del", "rtfbr"]);
     });
   } finally {

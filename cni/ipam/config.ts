@@ -290,7 +290,9 @@ export function parseIpamConfigSync(
   const name = networkName(netconf);
   const ipam = ipamObject(netconf);
   const type = ipam.type === undefined ? "skein" : ipam.type;
-  if (typeof type !== "string" || type === "") throw invalid("ipam.type", "must be a string");
+  if (typeof type !== "string" || type === "") {
+    throw invalid("ipam.type", "must be a non-empty string");
+  }
   const dataDir = optString(ipam, "dataDir", "ipam") ?? DEFAULT_DATA_DIR;
   if (!dataDir.startsWith("/")) {
     // Relative to whatever directory the runtime started the plugin in: never what was meant.
