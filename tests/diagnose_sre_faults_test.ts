@@ -757,6 +757,30 @@ Deno.test({
         },
         () => inNs("n2", "iptables", "-F", "FORWARD"),
       );
+
+      for (
+        const [n, rule, hook] of [
+          ["n2", "-A PREROUTING -p udp --dport 8472 -j REDIRECT --to-ports 9999", "receives"],
+          ["n1", "-A OUTPUT -p udp --dport 8472 -j DNAT --to-destination 192.168.77.99", "sends"],
+        ] as const
+      ) {
+        await fault(
+          `netfilter: ${n} NATs the VXLAN packets it ${hook} (${
+            rule.split(" -j ")[1]!.split(" ")[0]
+          }) -> netfilter.nat`,
+          () => inNs(n, "iptables", "-t", "nat", ...rule.split(" ")),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "netfilter.nat",
+              node: n,
+              evidence: "udp 8472",
+              fix: `ip netns exec ${ns(n)} nft delete rule ip nat ${rule.split(" ")[1]} handle`,
+            });
+            assertStringIncludes(c.summary, `vxlan packets it ${hook}`);
+          },
+          () => inNs(n, "iptables", "-t", "nat", "-F"),
+        );
+      }
     }),
 });
 

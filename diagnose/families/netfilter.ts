@@ -13,7 +13,7 @@ import { formatIp, nthIp, parseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { judge, type NatRef, type Packet } from "../nft_eval.ts";
+import { judge, type NatRef, type Packet, type Ruleset } from "../nft_eval.ts";
 import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import type { Kernel } from "../kernel.ts";
@@ -223,6 +223,34 @@ function snatCheck(node: NodeView, h: Hop, n: NatRef, p: Packet): CheckResult {
   );
 }
 
+/**
+ * A DNAT or REDIRECT of the tunnel's own packets (the ones the node sends to the peer, output;
+ * the ones it receives, prerouting): they go to another address or port, and the peer's (or
+ * this node's) tunnel device never sees them.
+ */
+function encapNat(node: NodeView, peer: NodeView, rs: Ruleset): CheckResult | undefined {
+  for (const hook of ["output", "input"] as const) {
+    const p = encapPacket(node, peer, hook);
+    const n = p ? judge(rs, p).nat : undefined;
+    if (!p || !n || (n.statement !== "dnat" && n.statement !== "redirect")) continue;
+    const what = `${p.l4proto}${p.dport ? ` ${p.dport}` : ""} ${p.saddr} -> ${p.daddr}`;
+    return (n.uncertain ? warn : fail)(
+      "netfilter.nat",
+      node.name,
+      `${node.name} ${n.uncertain ? "may rewrite" : "rewrites"} the ${node.facts.backend} packets ${
+        hook === "output" ? "it sends" : "it receives"
+      } (${what}, ${n.statement}): the tunnel ${
+        hook === "output" ? "on " + peer.name : "here"
+      } never sees them`,
+      {
+        evidence: { packet: `${hook} ${what}`, rewrittenBy: natRuleText(n) },
+        fix: natFix(node, n, p),
+      },
+    );
+  }
+  return undefined;
+}
+
 async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const node of pair.nodes) {
@@ -249,6 +277,8 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
         found ??= snatCheck(node, h, snat, post);
       }
     }
+    const peer = pair.nodes.find((n) => n !== node);
+    found ??= peer ? encapNat(node, peer, rs.ruleset) : undefined;
     out.push(
       found ??
         pass("netfilter.nat", node.name, `${node.name} rewrites neither address of the flow`, {
