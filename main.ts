@@ -127,6 +127,10 @@ export async function run(args: string[]): Promise<number> {
       return name === undefined ? 2 : 0;
     case "version":
     case "--version":
+      if (rest[0] === "--help" || rest[0] === "-h") {
+        console.log("Usage: skein version   (or skein --version): prints the version");
+        return 0;
+      }
       if (rest.length > 0) {
         console.error(`skein version: unexpected argument "${rest[0]}" (it takes none)`);
         return 2;
@@ -136,7 +140,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (!cmd) {
-    console.error(`skein: unknown command "${name}"\n\n${HELP}`);
+    console.error(`skein: unknown command "${name}"\nRun "skein --help" for the commands.`);
     return 2;
   }
   return (await cmd.load()).main(rest);

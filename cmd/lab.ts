@@ -28,6 +28,7 @@ import {
   runForwarder,
   statusHealthy,
   summarize,
+  validateLabName,
 } from "../lab/mod.ts";
 import { kubeNextSteps, labAdminKubeconfig } from "../lab/k8s/mod.ts";
 
@@ -108,6 +109,8 @@ function num(field: string, v: string | undefined, dflt: number): number {
   return Number(v);
 }
 
+const HINT = 'Run "skein lab --help" for the options.';
+
 const progress = (m: string) => console.error(`lab: ${m}`);
 
 const OPTIONS = {
@@ -146,9 +149,21 @@ function parseLabArgs(sub: string, rest: string[]) {
       options: OPTIONS,
     });
   } catch (e) {
-    console.error(`skein lab ${sub}: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return usageError(sub, parseProblem((e as Error).message));
   }
+}
+
+/** node:util parseArgs' message in one line ("ambiguous" takes three). */
+function parseProblem(message: string): string {
+  const m = /^Option '([^']+)' argument is ambiguous/.exec(message);
+  if (m) return `${m[1]}: its value is missing or starts with "-" (write ${m[1]}=VALUE)`;
+  return message.split("\n")[0]!;
+}
+
+/** A bad command line: the problem and where the options are, on stderr; exit code 2. */
+function usageError(sub: string, problem: string): number {
+  console.error(`skein lab${sub ? ` ${sub}` : ""}: ${problem}\n${HINT}`);
+  return 2;
 }
 
 async function status(name: string, json: boolean): Promise<number> {
@@ -196,12 +211,17 @@ async function forward(rest: string[]): Promise<number> {
       args: rest,
       strict: true,
       options: {
+        help: { type: "boolean", short: "h" },
         listen: { type: "string" },
         netns: { type: "string" },
         to: { type: "string" },
         "addr-file": { type: "string" },
       },
     });
+    if (v.help) {
+      console.log(HELP);
+      return 0;
+    }
     if (!v.netns || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v.netns)) {
       throw new TypeError(`--netns must name a namespace under /run/netns, got ${v.netns}`);
     }
@@ -213,8 +233,7 @@ async function forward(rest: string[]): Promise<number> {
       addrFile: v["addr-file"],
     };
   } catch (e) {
-    console.error(`skein lab forward: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
+    return usageError("forward", parseProblem((e as Error).message));
   }
   const stop = new AbortController();
   Deno.addSignalListener("SIGTERM", () => stop.abort());
@@ -250,6 +269,9 @@ function failed(sub: string, name: string, e: unknown): number {
   return 1;
 }
 
+/** The subcommands main() dispatches (besides forward and help). */
+const KNOWN_SUBS = ["up", "status", "ping", "diagnose", "down", "kubeconfig"];
+
 /** `skein lab` entry point; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -258,6 +280,7 @@ export async function main(args: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub === "forward") return await forward(rest);
+  if (!KNOWN_SUBS.includes(sub)) return usageError("", `unknown subcommand "${sub}"`);
   const parsed = parseLabArgs(sub, rest);
   if (typeof parsed === "number") return parsed;
   const v = parsed.values;
@@ -266,6 +289,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const name = v.name ?? "skein";
+  try {
+    validateLabName(name);
+  } catch (e) {
+    return failed(sub, name, e);
+  }
   if ((sub === "up" || sub === "down" || sub === "kubeconfig") && Deno.uid() !== 0) {
     console.error(`skein lab ${sub}: needs root (it creates network namespaces and links)`);
     return 1;
@@ -285,8 +313,7 @@ export async function main(args: string[]): Promise<number> {
       case "kubeconfig":
         return kubeconfig(name);
       default:
-        console.error(`skein lab: unknown subcommand "${sub}"\n\n${HELP}`);
-        return 2;
+        return usageError("", `unknown subcommand "${sub}"`);
     }
   } catch (e) {
     return failed(sub, name, e);
@@ -403,10 +430,10 @@ async function diagnose(
   v: Record<string, string | string[] | boolean | undefined>,
 ): Promise<number> {
   if (positionals.length !== 2) {
-    console.error(
-      `skein lab diagnose: expected FROM and TO (pod names like n1-p1 or default/web, or pod IPs)\n\n${HELP}`,
+    return usageError(
+      "diagnose",
+      `expected FROM and TO (pod names like n1-p1 or default/web, or pod IPs), got ${positionals.length} argument(s)`,
     );
-    return 2;
   }
   const { DiagnoseInputError, renderHuman, renderJson } = await import("../diagnose/mod.ts");
   try {
