@@ -26,6 +26,7 @@ const FAMILY_CAUSE = new Set([
   "underlay.address",
   "underlay.link",
   "underlay.arp",
+  "underlay.route",
   "mtu.uplink",
 ]);
 

@@ -158,11 +158,11 @@ Deno.test({
       );
 
       await fault(
-        "underlay: n2 also holds n1's node IP (a duplicate address) -> underlay.fib deletes it from n2",
+        "underlay: n2 also holds n1's node IP (a duplicate address) -> underlay.route deletes it from n2",
         () => inNs("n2", "ip", "addr", "add", node("n1").cidr, "dev", "eth0"),
         (r) => {
           const c = expectCheck(r, {
-            id: "underlay.fib",
+            id: "underlay.route",
             node: "n2",
             evidence: `heldBy=${node("n1").cidr} dev eth0`,
             fix: `ip netns exec ${ns("n2")} ip addr del ${node("n1").cidr} dev eth0`,
@@ -781,6 +781,34 @@ Deno.test({
           () => inNs(n, "iptables", "-t", "nat", "-F"),
         );
       }
+
+      await fault(
+        "underlay: a host route on n1 sends n2's node IP via a gateway nobody holds -> underlay.route deletes it, ranked before the unresolved next hop",
+        () =>
+          inNs(
+            "n1",
+            "ip",
+            "route",
+            "add",
+            `${node("n2").ip}/32`,
+            "via",
+            "192.168.77.99",
+            "dev",
+            "eth0",
+          ),
+        (r) => {
+          expectCheck(r, {
+            id: "underlay.route",
+            node: "n1",
+            evidence: `route=${node("n2").ip}/32 via 192.168.77.99 dev eth0`,
+            fix: `ip netns exec ${ns("n1")} ip route del ${
+              node("n2").ip
+            }/32 via 192.168.77.99 dev eth0`,
+          });
+          assertEquals(fails(r)[0]?.id, "underlay.route", show(r));
+        },
+        () => inNs("n1", "ip", "route", "del", `${node("n2").ip}/32`),
+      );
     }),
 });
 

@@ -53,15 +53,20 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
     uplink: up?.name,
   };
   if (r.type === "local") return [heldHere(node, peer, ip, ev)];
-  if (up && r.devName !== up.name) {
+  const stray = strayRoute(node, ip, up?.name);
+  if (up && (r.devName !== up.name || (r.gateway && stray))) {
     return [
       fail(
-        "underlay.fib",
+        "underlay.route",
         node.name,
-        `${node.name} reaches ${peer.name}'s node IP ${ip} by ${r.devName}, not the uplink ${up.name}`,
+        r.devName !== up.name
+          ? `${node.name} reaches ${peer.name}'s node IP ${ip} by ${r.devName}, not the uplink ${up.name}`
+          : `${node.name} sends ${peer.name}'s node IP ${ip} via ${r.gateway} although it is on ${up.name}'s network: route ${stray}`,
         {
-          evidence: ev,
-          fix: `${nsExec(node)}ip route  # a route sends ${ip} away from ${up.name}`,
+          evidence: { ...ev, ...(stray ? { route: stray } : {}) },
+          fix: stray
+            ? `${nsExec(node)}ip route del ${stray}  # after checking who added it`
+            : `${nsExec(node)}ip route  # a route sends ${ip} away from ${up.name}`,
         },
       ),
       nextHopNeigh(node, peer, r.gateway ?? ip, r),
@@ -73,6 +78,29 @@ function reach(node: NodeView, peer: NodeView): CheckResult[] {
     }),
     nextHopNeigh(node, peer, r.gateway ?? ip, r),
   ];
+}
+
+/**
+ * A route more specific than the uplink's connected network that takes an on-link peer's node
+ * IP elsewhere (via a gateway, or out of another device), in `ip route` words; undefined when
+ * the peer is not on the uplink's network or no such route exists.
+ */
+function strayRoute(node: NodeView, ip: string, uplink: string | undefined): string | undefined {
+  const k = node.kernel!;
+  const link = uplink ? k.link(uplink) : undefined;
+  const net = k.addrs().find((x) =>
+    x.index === link?.index && x.family === 4 && within(`${ip}/32`, x.cidr)
+  );
+  if (!net) return undefined;
+  const len = Number(net.cidr.split("/")[1]);
+  const r =
+    k.routes().filter((x) =>
+      x.family === 4 && x.table === 254 && within(`${ip}/32`, x.dst) &&
+      Number(x.dst.split("/")[1]) > len && x.type === "unicast"
+    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  if (!r) return undefined;
+  const dev = r.oif !== undefined ? k.link(r.oif)?.name : undefined;
+  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${dev ? ` dev ${dev}` : ""}`;
 }
 
 /**
@@ -109,7 +137,7 @@ function heldHere(
     ? k.addrs().find((a) => a.index === link.index && addrOf(a.cidr) === ip)
     : undefined;
   return fail(
-    "underlay.fib",
+    "underlay.route",
     node.name,
     `${node.name} holds ${peer.name}'s node IP ${ip} itself (${
       addr && link ? `${addr.cidr} on ${link.name}: a duplicate address` : "a local route"
