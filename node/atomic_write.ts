@@ -57,6 +57,7 @@ export function atomicWriteFile(
   const prefix = opts.tempPrefix ?? `.${path.slice(path.lastIndexOf("/") + 1)}.`;
   const tmp = `${dir}/${prefix}${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const options = { createNew: true, mode: opts.mode ?? 0o644 };
+  const fifo = holdFifo(path);
   try {
     if (typeof data === "string") Deno.writeTextFileSync(tmp, data, options);
     else Deno.writeFileSync(tmp, data, options);
@@ -64,6 +65,23 @@ export function atomicWriteFile(
   } catch (e) {
     removeQuiet(tmp);
     throw e;
+  } finally {
+    fifo?.close();
+  }
+}
+
+/**
+ * A FIFO planted at `path`, opened read-write (which never blocks) while it is replaced: whoever
+ * waits in its open() for a writer gets through, and reads EOF once it is closed. Deno.watchFs's
+ * thread opens each file created in a watched directory, so a FIFO there stops every event, and a
+ * later close() of the watcher stalls the event loop (the daemon no longer stops on SIGTERM).
+ */
+function holdFifo(path: string): Deno.FsFile | undefined {
+  try {
+    if (!Deno.lstatSync(path).isFifo) return undefined;
+    return Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return undefined; // absent (the usual case) or gone meanwhile
   }
 }
 

@@ -728,3 +728,79 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "a FIFO planted as subnet.json: replaced, the lease-file watch goes on, SIGTERM still stops the daemon",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    await withNamespaces(["a", "b"], async (ns) => {
+      const dir = await Deno.makeTempDir({ prefix: "skein-crash-fifo-" });
+      let d: DaemonProc | undefined;
+      try {
+        ip(
+          ns.a!,
+          "link",
+          "add",
+          "eth0",
+          "type",
+          "veth",
+          "peer",
+          "name",
+          "eth0",
+          "netns",
+          nsNameOf(ns.b!),
+        );
+        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
+        ip(ns.a!, "link", "set", "eth0", "up");
+        const listen = `127.0.0.1:${freePort()}`;
+        // The timer (3600 s) never runs: only the lease-file watch can see what follows.
+        Deno.writeTextFileSync(
+          `${dir}/a.yaml`,
+          config(dir, "a", ns.a!, listen).replace(
+            "reconcileInterval: 3",
+            "reconcileInterval: 3600",
+          ),
+        );
+        d = new DaemonProc(`${dir}/a.yaml`);
+        const log = d.log;
+        await waitFor("ready", async () => (await httpGet(listen, "/readyz")).status === 200, {
+          ms: 60_000,
+          log,
+        });
+        const lease = `${dir}/a/run/subnet.json`;
+        const isFile = (p: string) => {
+          try {
+            return Deno.lstatSync(p).isFile;
+          } catch {
+            return false;
+          }
+        };
+        // Made in the watched directory: Deno.watchFs's thread opens it and waits for a writer.
+        const r = new Deno.Command("mkfifo", { args: [`${lease}.fifo`] }).outputSync();
+        assert(r.success, "mkfifo");
+        Deno.renameSync(`${lease}.fifo`, lease);
+        await waitFor("subnet.json a regular file again", () => isFile(lease), { log });
+        // The watch still reports changes (before, its thread stayed stuck in the FIFO's open).
+        Deno.removeSync(`${dir}/a/run/subnet.env`);
+        await waitFor("subnet.env rewritten", () => isFile(`${dir}/a/run/subnet.env`), { log });
+        // And SIGTERM still stops it (before, closing the stuck watcher stalled the event loop).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const st = await Promise.race([
+          d.stop("SIGTERM"),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`SIGTERM did not stop it\n${log()}`)),
+              30_000,
+            );
+          }),
+        ]).finally(() => clearTimeout(timer));
+        assertEquals(st.code, 0, log());
+        d = undefined;
+      } finally {
+        await d?.stop("SIGKILL");
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    });
+  },
+});
