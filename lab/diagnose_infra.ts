@@ -92,6 +92,42 @@ function qdiscFail(
 }
 
 /**
+ * What is wrong with a segment port the pair's traffic crosses: missing, down, off the bridge,
+ * not forwarding, or an MTU below the nodes' uplinks' (`mtu`: it drops their larger frames).
+ */
+function portProblem(
+  k: Kernel,
+  bridge: number,
+  name: string,
+  mtu: number | undefined,
+  ns: string,
+): { what: string; fix: string } | undefined {
+  const l = k.link(name);
+  if (!l) return { what: "missing", fix: "recreate the lab (skein lab down; skein lab up)" };
+  const bad = !l.up
+    ? "down"
+    : l.masterIndex !== bridge
+    ? `not on ${LAN_BRIDGE}`
+    : l.portState !== undefined && l.portState !== FORWARDING
+    ? `in bridge state ${l.portState}`
+    : undefined;
+  if (bad) {
+    return {
+      what: bad,
+      fix:
+        `${ns}ip link set ${name} master ${LAN_BRIDGE} up; ${ns}bridge link set dev ${name} state 3`,
+    };
+  }
+  if (mtu !== undefined && l.mtu < mtu) {
+    return {
+      what: `at MTU ${l.mtu}, below the nodes' uplinks' ${mtu}: it drops their larger frames`,
+      fix: `${ns}ip link set ${name} mtu ${mtu}`,
+    };
+  }
+  return undefined;
+}
+
+/**
  * One segment: its bridge, the two ports the pair's traffic crosses it by (in the order the first
  * packet, from the pair's source node, goes), and its rules.
  */
@@ -100,6 +136,7 @@ async function segmentCheck(
   seg: SegmentPlan,
   ports: string[],
   packets: Packet[],
+  mtu?: number,
 ): Promise<CheckResult> {
   const label = seg.netns;
   const ns = `ip netns exec ${seg.netns} `;
@@ -118,22 +155,11 @@ async function segmentCheck(
       );
     }
     for (const name of ports) {
-      const l = k.link(name);
-      const bad = !l
-        ? "missing"
-        : !l.up
-        ? "down"
-        : l.masterIndex !== br.index
-        ? `not on ${LAN_BRIDGE}`
-        : l.portState !== undefined && l.portState !== FORWARDING
-        ? `in bridge state ${l.portState}`
-        : undefined;
+      const bad = portProblem(k, br.index, name, mtu, ns);
       if (bad) {
-        return fail("lab.segment", label, `port ${name} of the lab's segment is ${bad}`, {
+        return fail("lab.segment", label, `port ${name} of the lab's segment is ${bad.what}`, {
           evidence: { netns: seg.netns, port: name },
-          fix: !l
-            ? "recreate the lab (skein lab down; skein lab up)"
-            : `${ns}ip link set ${name} master ${LAN_BRIDGE} up; ${ns}bridge link set dev ${name} state 3`,
+          fix: bad.fix,
         });
       }
     }
@@ -326,22 +352,22 @@ export function labInfraFamily(lab: Lab): Family {
       const pa = a && planOf(a), pb = b && planOf(b);
       if (!a || !b || !pa || !pb) return [];
       const packets = nodePackets(pair, a, b);
+      const ends = [routerEnd(a, pa), routerEnd(b, pb)] as [RouterEnd, RouterEnd];
+      const known = ends.map((e) => e.mtu).filter((m) => m !== undefined);
+      const mtu = known.length ? Math.min(...known) : undefined;
       if (pa.segment.netns === pb.segment.netns) {
-        return [await segmentCheck(d, pa.segment, [pa.lanPort, pb.lanPort], packets)];
+        return [await segmentCheck(d, pa.segment, [pa.lanPort, pb.lanPort], packets, mtu)];
       }
       const out = [
-        await segmentCheck(d, pa.segment, [pa.lanPort, ROUTER_PORT], packets),
-        await segmentCheck(d, pb.segment, [ROUTER_PORT, pb.lanPort], packets),
+        await segmentCheck(d, pa.segment, [pa.lanPort, ROUTER_PORT], packets, mtu),
+        await segmentCheck(d, pb.segment, [ROUTER_PORT, pb.lanPort], packets, mtu),
       ];
       const r = lab.plan.router;
       if (r) {
         const port = (n: NodePlan) =>
           r.ports.find((p) => p.segment.netns === n.segment.netns)?.name;
         out.push(
-          await routerCheck(d, lab, packets, [port(pa) ?? "eth0", port(pb) ?? "eth1"], [
-            routerEnd(a, pa),
-            routerEnd(b, pb),
-          ]),
+          await routerCheck(d, lab, packets, [port(pa) ?? "eth0", port(pb) ?? "eth1"], ends),
         );
       }
       return out;

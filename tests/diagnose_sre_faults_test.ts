@@ -877,6 +877,15 @@ Deno.test({
             fix: `ip neigh del ${n2.ip} dev ${port}`,
           },
           {
+            name: "n2's port of its segment at MTU 1000",
+            netns: lan2,
+            inject: "ip link set n2 mtu 1000",
+            undo: "ip link set n2 mtu 1500",
+            id: "lab.segment",
+            evidence: "port=n2",
+            fix: "ip link set n2 mtu 1500",
+          },
+          {
             name: "the router's port to n2's segment at MTU 1000",
             netns: router,
             inject: `ip link set ${port} mtu 1000`,
