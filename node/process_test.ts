@@ -5,11 +5,15 @@ Deno.test("processState(), processCmdline(), processAlive() of a child: running,
   const marker = `${crypto.getRandomValues(new Uint32Array(1))[0]}`;
   const child = new Deno.Command("sleep", { args: [`30.${marker}`] }).spawn();
   try {
+    // Until the child has exec'd, its command line is still this test runner's.
+    for (let i = 0; i < 500 && !processCmdline(child.pid)?.endsWith(`30.${marker}`); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     assertEquals(processCmdline(child.pid)?.endsWith(`sleep 30.${marker}`), true);
     assertEquals(processAlive(child.pid, marker), true);
     assertEquals(processAlive(child.pid, "not-the-marker"), false);
     Deno.kill(child.pid, "SIGSTOP");
-    for (let i = 0; i < 100 && processState(child.pid) !== "T"; i++) {
+    for (let i = 0; i < 500 && processState(child.pid) !== "T"; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assertEquals(processState(child.pid), "T");
