@@ -912,6 +912,42 @@ Deno.test({
             await diagnoseUntil(lab, pair, healthy, `${c.id}: not healthy after the restore`);
           });
         }
+        await t.step(
+          "netfilter.masq: n1-p1 to the router (outside the cluster network) without masquerade, then with the fix",
+          async () => {
+            const outside = lab.plan.router!.ports[0]!.cidr.split("/")[0]!;
+            const r = await labDiagnose(lab.plan.options.name, "n1-p1", outside);
+            const c = expectCheck(r, {
+              id: "netfilter.masq",
+              node: "n1",
+              evidence: `postrouting icmp ${
+                lab.state.pods.find((p) => p.name === "n1-p1")!.ip
+              } -> ${outside}`,
+              fix: `ip netns exec ${lab.plan.nodes[0]!.netns} nft 'add table ip skein-egress;`,
+            });
+            try {
+              await sh("sh", "-c", c.fix!.split("  #")[0]!);
+              const after = await labDiagnose(lab.plan.options.name, "n1-p1", outside);
+              assert(
+                after.checks.some((x) => x.id === "netfilter.masq" && x.status === "pass"),
+                show(after),
+              );
+              assertEquals(fails(after), [], show(after));
+            } finally {
+              await runCommand([
+                "ip",
+                "netns",
+                "exec",
+                lab.plan.nodes[0]!.netns,
+                "nft",
+                "delete",
+                "table",
+                "ip",
+                "skein-egress",
+              ]);
+            }
+          },
+        );
       },
     ),
 });

@@ -152,6 +152,18 @@ function covers(d: Diagnosis, e: Endpoint): CheckResult {
       },
     );
   }
+  // An address outside the cluster network is an external destination (netfilter.masq).
+  const net = d.nodes.map((n) => n.facts.network).find((x) => x !== undefined);
+  if (!e.node && net && !inCidr(ipv4Number(e.ip) ?? 0, net)) {
+    return pass(
+      "lease.covers",
+      "-",
+      `${e.ip} is outside the cluster network ${net}: an external destination`,
+      {
+        evidence: { ip: e.ip, network: net },
+      },
+    );
+  }
   // The pod's node is known (the lab's records, a Kubernetes pod's nodeName): its lease file
   // says which subnet it had; the datastore lost the lease (lease.match names it).
   const path = e.node?.facts.leaseFile;

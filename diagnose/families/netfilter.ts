@@ -21,6 +21,7 @@ import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks } from "./_netfilter_netdev.ts";
+import { egressChecks, isExternal } from "./_netfilter_egress.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -270,7 +271,9 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       }
       // A masquerade behind a rule that could not be judged (kube-proxy's mark-based RETURN before
       // its MASQUERADE) is most likely never reached by pod traffic: not reported.
-      const snat = judge(rs.ruleset, post).nat;
+      const snat = isExternal(d, pair.to.ip, node.facts.network)
+        ? undefined // to the outside a masquerade is wanted (netfilter.masq)
+        : judge(rs.ruleset, post).nat;
       if (
         snat && !snat.uncertain && (snat.statement === "masquerade" || snat.statement === "snat")
       ) {
@@ -335,6 +338,7 @@ export const netfilterFamily: Family = {
       ...await bridgeChecks(d, pair),
       ...await arpChecks(d, pair),
       ...await netdevChecks(d, pair),
+      ...await egressChecks(d, pair),
     ];
     const [a, b] = pair.nodes;
     if (a && b) {
