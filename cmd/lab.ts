@@ -30,6 +30,7 @@ import {
   summarize,
   validateLabName,
 } from "../lab/mod.ts";
+import { interruptibleUp } from "./_lab_interrupt.ts";
 import { kubeNextSteps, labAdminKubeconfig } from "../lab/k8s/mod.ts";
 
 const HELP = `skein lab: a multi-node cluster of network namespaces on this machine (root)
@@ -52,6 +53,9 @@ up      builds N nodes (namespaces LAB-n1..LAB-nN, eth0 192.168.77.(10+i)/24 on 
         programs the node's namespace; health on 127.0.0.1), attaches K pods per node
         (namespaces LAB-nI-pJ) through the skein CNI plugin, then pings every pod from every pod
         and prints the matrix. Exit 1 when any pair cannot reach the other.
+        Ctrl-C (SIGINT) or SIGTERM stops it and removes what it built (exit 130/143; a second
+        one stops at once: then "skein lab down" removes the rest). A failed "up" leaves the
+        lab as far as it got, for "status" and "diagnose"; "down" removes it.
         --datastore etcd starts a local etcd (/usr/bin/etcd) unless --etcd-endpoints is given.
         --topology two-subnets: two L2 segments (LAB-lan 192.168.77.0/24, LAB-lan2
         192.168.78.0/24) joined by a router namespace LAB-router (.1 on each); odd nodes on the
@@ -83,7 +87,7 @@ kubeconfig  prints the path of the lab's admin kubeconfig (a lab with a control 
 status  nodes, leases, pods and daemon health (exit 1 when something is down).
 ping    runs the connectivity matrix of a running lab again (exit 1 when any pair fails).
 down    stops the daemons, deletes the lab's namespaces and /run/skein/lab/LAB (also after a
-        partial or interrupted "up"). A Kubernetes lab: kubelets, containerds and their
+        partial or killed "up"; an "up" still building is stopped first). A Kubernetes lab: kubelets, containerds and their
         containers, the nodes' mount namespaces, the k8s.io cgroups and cni-* namespaces its
         containerds made; the host sysctls kubelet changed get their old values back.
 forward --listen 127.0.0.1:PORT --netns LAB-cp --to IP:PORT [--addr-file F]
@@ -366,19 +370,6 @@ function kubeconfig(name: string): number {
   return 0;
 }
 
-/** Exits 130 on Ctrl-C during `up`, saying how to remove what was built so far. */
-function interruptibleUp(name: string): () => void {
-  const onInt = () => {
-    const nameArg = name === "skein" ? "" : ` --name ${name}`;
-    console.error(
-      `\nskein lab up: interrupted; the lab is left as far as it got: skein lab down${nameArg}`,
-    );
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onInt);
-  return () => Deno.removeSignalListener("SIGINT", onInt);
-}
-
 async function up(
   name: string,
   v: Record<string, string | string[] | boolean | undefined>,
@@ -409,8 +400,11 @@ async function up(
     throw new LabConfigError("--etcd-endpoints", "needs --datastore etcd");
   }
   const t0 = performance.now();
-  const uninterrupt = interruptibleUp(name);
-  const r = await labUp(options, progress).finally(uninterrupt);
+  const r = await interruptibleUp(
+    name,
+    (signal) => labUp(options, progress, undefined, { signal }),
+    progress,
+  );
   if (r.kube) {
     console.log(
       `\nConnectivity (kubectl exec ping from a busybox pod on every node):\n${r.matrixText}`,

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { pidsWithMarker, stopProcess } from "./_proc.ts";
+import { pidsWithMarker, processCmdline, stopProcess } from "./_proc.ts";
 import { LAB_ROOT, planLab, validateLabName } from "./plan.ts";
-import { readLabState } from "./state.ts";
+import { type LabState, readLabState } from "./state.ts";
 import { deleteLabNamespaces } from "./topology.ts";
 import type { Progress } from "./up.ts";
 import { kubeTeardown } from "./k8s/teardown.ts";
@@ -17,6 +17,26 @@ function existsDir(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** True when pid runs a `skein lab up` (its command line has the words lab and up). */
+function isLabUp(pid: number): boolean {
+  const words = processCmdline(pid)?.split(/\s+/) ?? [];
+  const i = words.indexOf("lab");
+  return i >= 0 && words[i + 1] === "up";
+}
+
+/**
+ * A lab still "building" whose `lab up` runs in another process: that process is asked to stop
+ * (SIGTERM: it removes what it built, cmd/lab.ts) and waited for, so it creates nothing after
+ * this teardown. Killed when it does not end within a minute.
+ */
+async function stopBuilder(state: LabState, progress: Progress): Promise<number | undefined> {
+  const pid = state.upPid;
+  if (state.phase !== "building" || !pid || pid === Deno.pid || !isLabUp(pid)) return undefined;
+  progress(`stopping "skein lab up" (pid ${pid}), which is still building the lab`);
+  const cmdline = processCmdline(pid)!;
+  return await stopProcess(pid, cmdline, { graceMs: 60_000 }) ? pid : undefined;
 }
 
 /** What labDown() did. */
@@ -37,14 +57,25 @@ export async function labDown(
   validateLabName(name);
   const stateDir = `${root}/${name}`;
   const errors: string[] = [];
-  let state;
+  let state: LabState | undefined;
   try {
     state = readLabState(`${stateDir}/lab.json`);
   } catch (e) {
     // A corrupt lab.json does not stop the teardown: the scans below find what it made.
     progress(`${(e as Error).message}; removing what matches the lab's names instead`);
   }
+  const found = state !== undefined;
   const stopped: number[] = [];
+  const builder = state && await stopBuilder(state, progress);
+  if (builder) {
+    stopped.push(builder);
+    // It removed what it had built (or part of it): read again what is left.
+    try {
+      state = readLabState(`${stateDir}/lab.json`);
+    } catch {
+      state = undefined;
+    }
+  }
   // A Kubernetes lab's nodes first (kubelets, containerds, containers), then the control plane.
   if (state?.kube || existsDir(`${stateDir}/mnt`)) {
     const k = await kubeTeardown(stateDir, state?.kube, progress);
@@ -87,5 +118,5 @@ export async function labDown(
       errors.push(`Cannot remove ${stateDir}: ${(e as Error).message}`);
     }
   }
-  return { found: state !== undefined, stopped, deletedNamespaces: ns.deleted, errors };
+  return { found, stopped, deletedNamespaces: ns.deleted, errors };
 }

@@ -9,11 +9,13 @@ export * from "./matrix.ts";
 export {
   type Lab,
   LabExistsError,
+  LabInterruptedError,
   labUp,
   loadLab,
   lookAroundText,
   matrixPods,
   type Progress,
+  type UpOptions,
   type UpResult,
 } from "./up.ts";
 export { type DownResult, labDown } from "./down.ts";

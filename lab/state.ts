@@ -79,6 +79,8 @@ export interface LabState {
   processes: ProcessState[];
   /** A Kubernetes lab's node runtimes and host changes (`--kubernetes`). */
   kube?: KubeState;
+  /** The pid of the `lab up` building it (`lab down` of a lab still "building" stops it first). */
+  upPid?: number;
 }
 
 /** lab.json is missing or unreadable. */

@@ -49,6 +49,30 @@ export class LabExistsError extends Error {
   }
 }
 
+/** `lab up` was interrupted (its signal aborted): it stops at its next step. */
+export class LabInterruptedError extends Error {
+  constructor(name: string) {
+    super(`lab "${name}": building was interrupted`);
+    this.name = "LabInterruptedError";
+  }
+}
+
+/**
+ * Creates the lab's state directory, failing when it exists: two `lab up` of one name at once
+ * both pass checkNoLab(), only one gets the directory.
+ */
+function claimStateDir(plan: LabPlan, name: string, root: string): void {
+  Deno.mkdirSync(root, { recursive: true });
+  try {
+    Deno.mkdirSync(plan.stateDir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    throw new LabExistsError(
+      `lab "${name}" is being built by another "skein lab up" or was left half-made (${plan.stateDir} exists); if none runs, remove it with: skein lab down --name ${name}`,
+    );
+  }
+}
+
 /** A loaded lab: its plan and recorded state, with a saver. */
 export interface Lab {
   plan: LabPlan;
@@ -327,6 +351,15 @@ async function buildKubeNodes(lab: Lab, progress: Progress): Promise<KubeLab> {
   return kube;
 }
 
+/** How labUp() runs. */
+export interface UpOptions {
+  /**
+   * Aborted when the build must stop (Ctrl-C): every later step that records something throws
+   * LabInterruptedError before it creates anything; the caller then removes the lab (labDown).
+   */
+  signal?: AbortSignal;
+}
+
 /**
  * Builds the lab: lan + nodes, one daemon per node (waits for /readyz), K pods per node through
  * the CNI plugin, then the connectivity matrix. On failure the lab is left as far as it got
@@ -336,15 +369,25 @@ export async function labUp(
   options: LabOptions,
   progress: Progress = () => {},
   root: string = LAB_ROOT,
+  opts: UpOptions = {},
 ): Promise<UpResult> {
   const plan = planLab(options, root);
   checkNoLab(plan, options.name);
   // A Kubernetes lab needs all four binaries: say which is missing before anything is built.
   if (options.kubernetes) { for (const b of KUBE_BINARIES) kubeBinary(b); }
+  claimStateDir(plan, options.name, root);
   Deno.mkdirSync(plan.storeDir, { recursive: true });
   for (const n of plan.nodes) Deno.mkdirSync(n.ipamDir, { recursive: true });
-  const state = newLabState(options);
-  const lab: Lab = { plan, state, save: () => writeLabState(plan.stateFile, state) };
+  const state: LabState = { ...newLabState(options), upPid: Deno.pid };
+  const lab: Lab = {
+    plan,
+    state,
+    save: () => {
+      // Interrupted: nothing new is recorded (or, recorded first, created); the build stops here.
+      if (opts.signal?.aborted) throw new LabInterruptedError(options.name);
+      writeLabState(plan.stateFile, state);
+    },
+  };
   lab.save();
   const record = (ns: string) => {
     if (!state.namespaces.includes(ns)) state.namespaces.push(ns);
