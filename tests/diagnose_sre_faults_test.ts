@@ -701,7 +701,8 @@ Deno.test({
             }
             for (const step of fix.split(" && ")) await sh(...step.trim().split(/\s+/));
             const veths = JSON.parse(await inNs("n2", "ip", "-j", "link", "show", "type", "veth"));
-            for (const v of veths as { ifname: string }[]) {
+            // The pods' host veths only: the uplink eth0 is a veth too.
+            for (const v of (veths as { ifname: string }[]).filter((x) => x.ifname !== "eth0")) {
               await inNs("n2", "ip", "link", "set", v.ifname, "master", "cni0");
             }
           },
@@ -808,6 +809,23 @@ Deno.test({
           assertEquals(fails(r)[0]?.id, "underlay.route", show(r));
         },
         () => inNs("n1", "ip", "route", "del", `${node("n2").ip}/32`),
+      );
+
+      await fault(
+        "underlay: n2's uplink eth0 made a port of cni0 -> underlay.link takes it off the bridge",
+        () => inNs("n2", "ip", "link", "set", "eth0", "master", "cni0"),
+        (r) => {
+          expectCheck(r, {
+            id: "underlay.link",
+            node: "n2",
+            evidence: "master=cni0",
+            fix: `ip netns exec ${ns("n2")} ip link set eth0 nomaster`,
+          });
+        },
+        async () => {
+          await inNs("n2", "ip", "link", "set", "eth0", "nomaster");
+          for (const n of ["n1", "n2"]) await inNs(n, "ip", "neigh", "flush", "dev", "eth0");
+        },
       );
     }),
 });

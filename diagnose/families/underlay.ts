@@ -265,6 +265,24 @@ function uplinkState(node: NodeView): CheckResult[] {
       ),
     ];
   }
+  const master = up.masterIndex !== undefined ? node.kernel.link(up.masterIndex) : undefined;
+  if (master) {
+    return [
+      fail(
+        "underlay.link",
+        node.name,
+        `${node.name}'s uplink ${up.name} is a port of ${master.name}: frames for its address ${
+          node.lease?.publicIP ?? ""
+        } go to the bridge, not to the node, so the other nodes cannot reach it`,
+        {
+          evidence: { ...ev, master: master.name },
+          fix: `${nsExec(node)}ip link set ${up.name} nomaster && ${
+            nsExec(node)
+          }ip neigh flush dev ${up.name}`,
+        },
+      ),
+    ];
+  }
   return [pass("underlay.link", node.name, `${node.name}'s uplink ${up.name} is up`, {
     evidence: ev,
   })];
