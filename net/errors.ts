@@ -18,6 +18,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   16: "EBUSY",
   17: "EEXIST",
   19: "ENODEV",
+  20: "ENOTDIR",
   22: "EINVAL",
   24: "EMFILE",
   28: "ENOSPC",

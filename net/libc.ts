@@ -299,6 +299,27 @@ export const LIBC_PACKET_SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/**
+ * inotify (net/inotify.ts: the daemon's and the file store's directory watches): its own lazy
+ * dlopen, since the CNI plugin never calls these. The descriptor is nonblocking: read() (from
+ * LIBC_POLL_SYMBOLS) runs on the main thread, waiting is the shared poll loop's.
+ */
+export const LIBC_INOTIFY_SYMBOLS = {
+  /** int inotify_init1(int flags) */
+  inotify_init1: { parameters: ["i32" /* int flags */], result: "i32" },
+  /** int inotify_add_watch(int fd, const char *pathname, uint32_t mask) */
+  inotify_add_watch: {
+    parameters: [
+      "i32",
+      /* int fd */ "buffer",
+      /* const char *pathname */ "u32", /* uint32_t mask */
+    ],
+    result: "i32",
+  },
+  /** int inotify_rm_watch(int fd, int wd) */
+  inotify_rm_watch: { parameters: ["i32", /* int fd */ "i32" /* int wd */], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
 /** Constants for the calls above (Linux x86_64/aarch64 values). */
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
@@ -348,6 +369,8 @@ export const EINTR = 4;
 export const EINVAL = 22;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
+export const IN_NONBLOCK = 0o4000;
+export const IN_CLOEXEC = 0o2000000;
 
 /**
  * Device ioctls (`ethtool -k`: SIOCETHTOOL on a datagram socket): their own lazy dlopen, only
@@ -525,6 +548,16 @@ export function libcTcp(): LibcTcp {
   libc(); // errno() must be ready before a failing call
   libTcp ??= Deno.dlopen("libc.so.6", LIBC_TCP_SYMBOLS).symbols;
   return libTcp;
+}
+
+type LibcInotify = Deno.DynamicLibrary<typeof LIBC_INOTIFY_SYMBOLS>["symbols"];
+let libInotify: LibcInotify | undefined;
+
+/** inotify_init1/inotify_add_watch/inotify_rm_watch (own dlopen, on first use). */
+export function libcInotify(): LibcInotify {
+  libc(); // errno() must be ready before a failing call
+  libInotify ??= Deno.dlopen("libc.so.6", LIBC_INOTIFY_SYMBOLS).symbols;
+  return libInotify;
 }
 
 let libNsAdmin: LibcNsAdmin | undefined;

@@ -37,6 +37,14 @@ export {
 } from "./monitor.ts";
 export type { Netconf } from "./nl/netconf.ts";
 export { pingOnce, type PingOptions } from "./probe.ts";
+export {
+  type DirEvent,
+  type DirEventKind,
+  type DirWatcher,
+  watchDirs,
+  type WatchDirsFn,
+  type WatchDirsOptions,
+} from "./inotify.ts";
 export { ERRNO_NAMES, isNetlinkError, NetlinkError } from "./errors.ts";
 export * from "./types.ts";
 export * from "./cidr.ts";
