@@ -16,6 +16,7 @@ import {
   labDown,
   LabExistsError,
   type LabOptions,
+  LabStateError,
   labStatus,
   labUp,
   loadLab,
@@ -265,7 +266,10 @@ function failed(sub: string, name: string, e: unknown): number {
     return 2;
   }
   console.error(`skein lab ${sub}: ${(e as Error).message}`);
-  if (sub === "up" && labRecorded(name)) {
+  if (e instanceof LabStateError) {
+    // lab.json is corrupt: only down, which finds the lab's parts by their names, still works.
+    console.error(`Remove the lab with: skein lab down --name ${name}`);
+  } else if (sub === "up" && labRecorded(name)) {
     console.error(
       `The lab is left as far as it got; inspect it with "skein lab status --name ${name}", remove it with "skein lab down --name ${name}".`,
     );
@@ -411,7 +415,13 @@ async function up(
     );
     console.log(kubeNextSteps(r.kube));
   } else {
-    console.log(`\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`);
+    console.log(
+      r.pods.length < 2
+        ? `\nConnectivity: no pair of pods to ping (${r.pods.length} pod${
+          r.pods.length === 1 ? "" : "s"
+        }; --pods-per-node K attaches K per node)\n`
+        : `\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`,
+    );
     console.log(lookAroundText(r.lab.plan, r.lab.state));
   }
   progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

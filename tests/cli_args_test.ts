@@ -138,3 +138,30 @@ Deno.test("lab status, ping, kubeconfig, diagnose of a lab that does not exist: 
   }
   nothingCreated(NAME);
 });
+
+Deno.test({
+  name:
+    "a corrupt lab.json: status, ping, kubeconfig, diagnose and up say to run lab down, which removes it",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const dir = `${LAB_ROOT}/${NAME}`;
+    Deno.mkdirSync(dir, { recursive: true });
+    try {
+      Deno.writeTextFileSync(`${dir}/lab.json`, '{"version": 1, "na');
+      const subs = [["status"], ["ping"], ["kubeconfig"], ["diagnose", "n1-p1", "n2-p1"], ["up"]];
+      for (const [sub, ...rest] of subs) {
+        const [code, , err] = await captured(["lab", sub!, "--name", NAME, ...rest]);
+        assertEquals(code, 1, err);
+        assert(err.includes(`skein lab down --name ${NAME}`), err);
+        assert(!err.includes("left as far as it got"), err);
+      }
+      const [code, , err] = await captured(["lab", "down", "--name", NAME]);
+      assertEquals(code, 0, err);
+      nothingCreated(NAME);
+    } finally {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* lab down removed it */ }
+    }
+  },
+});
