@@ -203,3 +203,50 @@ for (const [topo, extra] of TOPOLOGIES) {
     });
   }
 }
+
+Deno.test({
+  name: "lab up interrupted twice (SIGTERM, then SIGINT during the removal): it stops at once " +
+    "and names lab down, which removes the rest",
+  ignore: Deno.uid() !== 0,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const name = `${testPrefix()}t2`;
+    const unregister = cleanupOnInterrupt(() => {
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, "lab", "down", "--name", name],
+      }).outputSync();
+    });
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "-A", "--quiet", "--no-prompt", "--config", CONFIG, MAIN],
+          ...["lab", "up", "--name", name, "--nodes", "3", "--pods-per-node", "2"],
+        ],
+        stdout: "null",
+        stderr: "piped",
+        stdin: "null",
+        detached: true,
+      }).spawn();
+      let sent = false;
+      const err = await readProgress(child, (n) => {
+        if (n < 8 || sent) return;
+        sent = true;
+        Deno.kill(child.pid, "SIGTERM");
+        Deno.kill(child.pid, "SIGINT");
+      });
+      const { code } = await child.status;
+      if (sent) {
+        assert(code === 130 || code === 143, `exit ${code}:\n${err}`);
+        // Either the removal won (nothing left) or the second signal cut it short (names down).
+        if (leftovers(name).length) assert(err.includes(`skein lab down --name ${name}`), err);
+      }
+      const [dcode, derr] = await down(name);
+      assertEquals(dcode, 0, derr);
+      assertEquals(leftovers(name), [], derr);
+    } finally {
+      await down(name);
+      unregister();
+    }
+  },
+});
