@@ -240,7 +240,8 @@ Deno.test("file store: an informer whose store directory is deleted and made aga
         await Deno.rename(`${dir}/subnets`, `${dir}/subnets.old`);
         await Deno.remove(`${dir}/subnets.old`, { recursive: true });
         await new Promise((r) => setTimeout(r, 20));
-        await Deno.mkdir(`${dir}/subnets`);
+        // A writer may have made it again already (opening a FileStore makes its directory).
+        await Deno.mkdir(`${dir}/subnets`, { recursive: true });
       },
     });
     console.log(`re-lists: ${informer.relists} (0 when the watch followed the new directory)`);
