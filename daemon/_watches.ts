@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type DirWatcher, watchDirs } from "../net/inotify.ts";
 import type { KernelEvent } from "../net/monitor.ts";
 import { kernelEventReason, type WatchedObjects } from "./_kernel_events.ts";
 import type { Logger } from "./log.ts";
@@ -61,8 +62,9 @@ export async function watchKernel(o: KernelWatchOptions): Promise<void> {
 }
 
 /**
- * Watches the directories of `files` (inotify) until `signal` aborts; a change to one of them
- * (not a read: the daemon's own check reads them) calls onChange.
+ * Watches the directories of `files` (inotify: net/inotify.ts, which never opens what it reports,
+ * so a FIFO planted there cannot wedge it) until `signal` aborts; a change to one of them (not a
+ * read: the daemon's own check reads them), or a lost-events notice, calls onChange.
  */
 export async function watchFiles(
   o: { files: string[]; onChange: () => void; log: Logger; signal: AbortSignal },
@@ -72,9 +74,9 @@ export async function watchFiles(
   const dirs = [
     ...new Set(o.files.map((f) => f.slice(0, Math.max(f.lastIndexOf("/"), 0)) || ".")),
   ];
-  let w: Deno.FsWatcher;
+  let w: DirWatcher;
   try {
-    w = Deno.watchFs(dirs, { recursive: false });
+    w = watchDirs(dirs);
   } catch (e) {
     o.log.warn("cannot watch the lease files; they are checked on the timer only", { error: e });
     return;
@@ -83,16 +85,20 @@ export async function watchFiles(
   o.signal.addEventListener("abort", stop, { once: true });
   try {
     for await (const ev of w) {
-      // Reads (the daemon's own check) are "access" events: never a reason to look again.
-      if (ev.kind === "access" || ev.kind === "other" || ev.kind === "any") continue;
-      if (ev.paths.some((p) => names.has(p.slice(p.lastIndexOf("/") + 1)))) o.onChange();
+      if (ev.kind === "other") continue;
+      // Overflow: events were lost, one of them may have been ours.
+      if (ev.kind === "overflow") o.onChange();
+      else if (ev.paths.some((p) => names.has(p.slice(p.lastIndexOf("/") + 1)))) o.onChange();
+    }
+    if (!o.signal.aborted) {
+      o.log.warn("the lease files' directory is gone; they are checked on the timer only", {
+        dirs,
+      });
     }
   } catch (e) {
     if (!o.signal.aborted) o.log.warn("lease file watch ended", { error: e });
   } finally {
     o.signal.removeEventListener("abort", stop);
-    try {
-      w.close();
-    } catch { /* already closed */ }
+    w.close();
   }
 }

@@ -450,8 +450,7 @@ Deno.test("NodeDaemon: a removed lease file is rewritten at once (file watch), n
 
 Deno.test("NodeDaemon: a FIFO planted as the lease file is replaced, never read (it would block)", async () => {
   await withRig(async (rig) => {
-    // The timer finds it: a FIFO made in a directory Deno.watchFs watches wedges the watcher's
-    // thread (it opens the FIFO and waits for a writer), a Deno issue outside this test's point.
+    // The timer finds it (the file watch's part is tests/daemon_fifo_watch_test.ts).
     const { daemon, stop } = rig.start({ reconcileInterval: 1, watchLeaseFiles: false });
     await waitFor("ready", () => daemon.readiness().leaseFileWritten);
     // Before: the synchronous read of the lease file waited for a writer, blocking the daemon.

@@ -72,9 +72,9 @@ export function atomicWriteFile(
 
 /**
  * A FIFO planted at `path`, opened read-write (which never blocks) while it is replaced: whoever
- * waits in its open() for a writer gets through, and reads EOF once it is closed. Deno.watchFs's
- * thread opens each file created in a watched directory, so a FIFO there stops every event, and a
- * later close() of the watcher stalls the event loop (the daemon no longer stops on SIGTERM).
+ * waits in its open() for a writer gets through, and reads EOF once it is closed. skein's own
+ * directory watches (net/inotify.ts) never open what they report; this releases any other reader
+ * (Deno.watchFs's thread, for one, opens each file created in a directory it watches).
  */
 function holdFifo(path: string): Deno.FsFile | undefined {
   try {

@@ -776,7 +776,8 @@ Deno.test({
             return false;
           }
         };
-        // Made in the watched directory: Deno.watchFs's thread opens it and waits for a writer.
+        // Made in the watched directory (Deno.watchFs's thread, the watch used before, opened it
+        // and waited for a writer; net/inotify.ts never opens it).
         const r = new Deno.Command("mkfifo", { args: [`${lease}.fifo`] }).outputSync();
         assert(r.success, "mkfifo");
         Deno.renameSync(`${lease}.fifo`, lease);
