@@ -111,6 +111,9 @@ function num(field: string, v: string | undefined, dflt: number): number {
   if (!/^\d+$/.test(v)) {
     throw new LabConfigError(field, `must be a whole number, got ${JSON.stringify(v)}`);
   }
+  if (!Number.isSafeInteger(Number(v))) {
+    throw new LabConfigError(field, `is too large, got ${v}`);
+  }
   return Number(v);
 }
 
@@ -332,14 +335,16 @@ export async function main(args: string[]): Promise<number> {
 function bgpOptions(v: Record<string, unknown>): { bgp?: LabOptions["bgp"] } {
   const as = v["bgp-as"] as string | undefined;
   const peers = ((v["bgp-peer"] as string[] | undefined) ?? []).map((p) => {
-    const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d+)$/.exec(p);
-    if (!m) {
+    const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,10})$/.exec(p);
+    const peerAs = Number(m?.[2]);
+    // Checked here, not by the daemons: a bad peer must stop `up` before it builds anything.
+    if (!m || m[1]!.split(".").some((o) => Number(o) > 255) || peerAs < 1 || peerAs > 0xffffffff) {
       throw new LabConfigError(
         "--bgp-peer",
-        `must be IP:AS like 192.168.77.254:65000, got ${JSON.stringify(p)}`,
+        `must be IP:AS (AS 1 to 4294967295) like 192.168.77.254:65000, got ${JSON.stringify(p)}`,
       );
     }
-    return { address: m[1]!, asNumber: Number(m[2]) };
+    return { address: m[1]!, asNumber: peerAs };
   });
   const enc = v["bgp-encapsulation"] as string | undefined;
   const cross = v["bgp-cross-subnet"] === true;

@@ -81,6 +81,13 @@ const BAD: [string[], string][] = [
   [["lab", "up", "--name", NAME, "--nodes", "-1"], "--nodes"],
   [["lab", "up", "--name", NAME, "--pods-per-node", "51"], "--pods-per-node"],
   [["lab", "up", "--name", NAME, "--backend", "nope"], "--backend"],
+  [["lab", "up", "--name", NAME, "--pods-per-node", "1" + "0".repeat(21)], "1" + "0".repeat(21)],
+  [["lab", "up", "--name", NAME, "--backend", "bgp", "--bgp-peer", "999.1.1.1:65000"], "999.1.1.1"],
+  [["lab", "up", "--name", NAME, "--backend", "bgp", "--bgp-peer", "10.0.0.1:0"], "--bgp-peer"],
+  [
+    ["lab", "up", "--name", NAME, "--backend", "bgp", "--bgp-peer", "10.0.0.1:4294967296"],
+    "--bgp-peer",
+  ],
   [["lab", "up", "--name", NAME, "--topology", "ring"], "--topology"],
   [["lab", "up", "--name", NAME, "--datastore", "sql"], "--datastore"],
   [["lab", "up", "--name", NAME, "--bogus"], "--bogus"],
