@@ -139,6 +139,11 @@ export async function run(args: string[]): Promise<number> {
       return 0;
   }
   const cmd = COMMANDS[name];
+  if (cmd && rest.length === 1 && rest[0] === "--version") {
+    // `skein daemon --version` and the like: the one program's version.
+    console.log(`skein ${VERSION}`);
+    return 0;
+  }
   if (!cmd) {
     console.error(`skein: unknown command "${name}"\nRun "skein --help" for the commands.`);
     return 2;

@@ -63,8 +63,14 @@ for (const [args, usage] of HELPS) {
   });
 }
 
-Deno.test("skein --version and skein version: exit 0, the version", async () => {
-  for (const a of [["--version"], ["version"]]) {
+Deno.test("skein --version, skein version and skein COMMAND --version: exit 0, the version", async () => {
+  for (
+    const a of [
+      ["--version"],
+      ["version"],
+      ...["lab", "daemon", "diagnose", "cni"].map((c) => [c, "--version"]),
+    ]
+  ) {
     const [code, out] = await captured(a);
     assertEquals([code, /^skein \d+\.\d+\.\d+/.test(out)], [0, true]);
   }
