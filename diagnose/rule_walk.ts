@@ -35,9 +35,19 @@ export function ruleText(r: Rule): string {
   if (!r.dst.endsWith("/0")) w.push("to", r.dst.replace(/\/32$/, ""));
   if (r.iif) w.push("iif", r.iif);
   if (r.oif) w.push("oif", r.oif);
-  if (r.fwmark !== undefined) w.push("fwmark", `0x${r.fwmark.toString(16)}`);
+  if (r.fwmark !== undefined || r.fwmask !== undefined) {
+    w.push(
+      "fwmark",
+      `0x${(r.fwmark ?? 0).toString(16)}${
+        r.fwmask !== undefined && r.fwmask !== 0xffffffff ? `/0x${r.fwmask.toString(16)}` : ""
+      }`,
+    );
+  }
   if (r.ipProto !== undefined) w.push("ipproto", String(r.ipProto));
   w.push(r.action === "lookup" ? `lookup ${tableName(r.table)}` : r.action);
+  if (r.suppressPrefixlen !== undefined) {
+    w.push("suppress_prefixlength", String(r.suppressPrefixlen));
+  }
   return w.join(" ");
 }
 
@@ -45,18 +55,28 @@ function tableName(t: number): string {
   return t === 254 ? "main" : t === 255 ? "local" : t === 253 ? "default" : String(t);
 }
 
-/** Whether the rule's selector matches the flow (selectors not judged here do not match). */
+/**
+ * Whether the rule's selector matches the flow (selectors not judged here do not match). The
+ * flow carries no firewall mark (0): `fwmark X/MASK` matches it when X is 0 under the mask.
+ */
 function matches(r: Rule, f: RuleFlow): boolean {
-  if (r.family !== 4 || r.oif || r.tos || r.l3mdev || r.fwmark) return false;
-  const hit = within(`${f.src ?? "0.0.0.0"}/32`, r.src) && within(`${f.dst}/32`, r.dst) &&
+  if (r.family !== 4 || r.oif || r.tos || r.l3mdev) return false;
+  const mark = r.fwmark === undefined || (r.fwmark & (r.fwmask ?? 0xffffffff)) === 0;
+  const hit = mark && within(`${f.src ?? "0.0.0.0"}/32`, r.src) && within(`${f.dst}/32`, r.dst) &&
     (r.iif === undefined || r.iif === (f.iif ?? "lo")) &&
     (r.ipProto === undefined || r.ipProto === f.ipProto);
   return r.invert ? !hit : hit;
 }
 
-/** Whether table `t` holds an IPv4 route covering `dst`. */
-function covers(routes: readonly Route[], t: number, dst: string): boolean {
-  return routes.some((x) => x.family === 4 && x.table === t && within(`${dst}/32`, x.dst));
+/**
+ * Whether table `t` holds an IPv4 route covering `dst` (with suppress_prefixlength N, one more
+ * specific than /N: wg-quick's `lookup main suppress_prefixlength 0` skips the default route).
+ */
+function covers(routes: readonly Route[], t: number, dst: string, suppress = -1): boolean {
+  return routes.some((x) =>
+    x.family === 4 && x.table === t && within(`${dst}/32`, x.dst) &&
+    Number(x.dst.split("/")[1]) > suppress
+  );
 }
 
 /**
@@ -74,20 +94,26 @@ export function ruleCause(
     if (DISCARD.has(r.action)) return { kind: "rule", rule: r, text: ruleText(r) };
     if (r.action !== "lookup") continue; // goto and nop are not followed here
     if (r.table === 254) mainLooked = true;
-    if (covers(routes, r.table, f.dst)) return undefined;
+    if (covers(routes, r.table, f.dst, r.suppressPrefixlen)) return undefined;
   }
   return !mainLooked && covers(routes, 254, f.dst) ? { kind: "no-main" } : undefined;
 }
 
-/** The `lookup` rule whose table answers the flow (the first matching one that covers it). */
+/**
+ * The `lookup` rule whose table answers the flow (the first matching one that covers it); with
+ * `table` (the table the kernel's answer came from), only a rule of that table.
+ */
 export function answeringRule(
   rules: readonly Rule[],
   routes: readonly Route[],
   f: RuleFlow,
+  table?: number,
 ): Rule | undefined {
-  return [...rules].sort((a, b) => a.priority - b.priority).find((r) =>
-    matches(r, f) && r.action === "lookup" && covers(routes, r.table, f.dst)
+  const r = [...rules].sort((a, b) => a.priority - b.priority).find((x) =>
+    matches(x, f) && x.action === "lookup" && covers(routes, x.table, f.dst, x.suppressPrefixlen)
   );
+  // Not the table the kernel answered from: a selector not judged here decided; name none.
+  return table === undefined || r?.table === table ? r : undefined;
 }
 
 /** The command that removes the cause (after `exec`, the namespace prefix). */

@@ -75,3 +75,27 @@ Deno.test("answeringRule(): the first lookup rule whose table covers the flow", 
   // Its table empty: main answers.
   assertEquals(answeringRule([...DEFAULT_RULES, r77], ROUTES, flow)?.priority, 32766);
 });
+
+Deno.test("ruleCause()/answeringRule(): an unmarked flow meets fwmark selectors as mark 0; suppress_prefixlength skips short answers", () => {
+  // `fwmark 0x0/0xff prohibit` matches an unmarked flow; `fwmark 0x10` does not.
+  const zero = rule(100, { action: "prohibit", fwmark: 0, fwmask: 0xff });
+  assertEquals(ruleCause([...DEFAULT_RULES, zero], ROUTES, flow)?.kind, "rule");
+  assertEquals(ruleText(zero), "100: from all fwmark 0x0/0xff prohibit");
+  // wg-quick: `not fwmark 0xca6c lookup 51820` takes unmarked traffic, unless
+  // `lookup main suppress_prefixlength 0` before it answers with a route more specific than /0.
+  const wg = rule(100, { table: 51820, fwmark: 0xca6c, invert: true });
+  const routes = [...ROUTES, route("0.0.0.0/0", 51820)];
+  assertEquals(answeringRule([...DEFAULT_RULES, wg], routes, flow)?.priority, 100);
+  const sup = rule(99, { suppressPrefixlen: 0 });
+  assertEquals(answeringRule([...DEFAULT_RULES, wg, sup], routes, flow)?.priority, 99);
+  // Only a default route in main: suppressed, so table 51820 answers.
+  const onlyDefault = [route("0.0.0.0/0"), route("0.0.0.0/0", 51820)];
+  assertEquals(answeringRule([...DEFAULT_RULES, wg, sup], onlyDefault, flow)?.priority, 100);
+});
+
+Deno.test("answeringRule() with the answer's table names no rule of another table (a selector it cannot judge decided)", () => {
+  const marked = rule(100, { table: 77, fwmark: 0x10 }); // not matched: the flow is unmarked
+  const routes = [...ROUTES, route("10.244.1.0/24", 77)];
+  assertEquals(answeringRule([...DEFAULT_RULES, marked], routes, flow, 77), undefined);
+  assertEquals(answeringRule([...DEFAULT_RULES, marked], routes, flow)?.priority, 32766);
+});

@@ -276,6 +276,10 @@ export interface Rule {
   /** Output interface selector (`oif DEV`). */
   oif?: string;
   fwmark?: number;
+  /** The mask `fwmark` is compared under (`fwmark X/MASK`; the kernel's default 0xffffffff). */
+  fwmask?: number;
+  /** `suppress_prefixlength N`: a lookup answer with a prefix this short or shorter is ignored. */
+  suppressPrefixlen?: number;
   ipProto?: number;
   /** The rule a "goto" rule jumps to (its preference). */
   goto?: number;

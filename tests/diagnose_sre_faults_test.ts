@@ -827,6 +827,35 @@ Deno.test({
           for (const n of ["n1", "n2"]) await inNs(n, "ip", "neigh", "flush", "dev", "eth0");
         },
       );
+
+      await fault(
+        "route: a wg-quick style 'not fwmark 0xca6c lookup 51820' rule on n1 (default route elsewhere) -> the rule is named and deleted",
+        async () => {
+          await inNs(
+            "n1",
+            ..."ip route add default via 192.168.77.99 dev eth0 table 51820".split(" "),
+          );
+          await inNs("n1", ..."ip rule add pref 100 not fwmark 0xca6c lookup 51820".split(" "));
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "route.wrong_dev",
+            node: "n1",
+            evidence: "via 192.168.77.99",
+            fix: `ip netns exec ${ns("n1")} ip rule del pref 100`,
+          });
+          expectCheck(r, {
+            id: "pod.host",
+            node: "n1",
+            evidence: "via 192.168.77.99",
+            fix: "ip rule del pref 100",
+          });
+        },
+        async () => {
+          await runCommand(["ip", "-n", ns("n1"), "rule", "del", "pref", "100"]);
+          await runCommand(["ip", "-n", ns("n1"), "route", "flush", "table", "51820"]);
+        },
+      );
     }),
 });
 

@@ -15,7 +15,7 @@ import { nsExec, nsPrefix } from "../path.ts";
 import { addrOf, noArp } from "../kernel.ts";
 import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
-import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
+import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
@@ -272,7 +272,15 @@ function nodeRouteToPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult 
     : a.message;
   const ns = nsExec(node);
   const rule = connected && !a.ok ? ruleCause(k.rules(), routes, { dst: e.ip }) : undefined;
-  const fix = override
+  // Answered from another table: the lookup rule that sends it there.
+  const other = connected && a.ok && a.route.table !== 254 && a.route.table !== 255
+    ? answeringRule(k.rules(), k.routes(), { dst: e.ip }, a.route.table)
+    : undefined;
+  const fix = other
+    ? `${ns}ip rule del pref ${other.priority}  # ${
+      ruleText(other)
+    } sends ${e.ip} to table ${other.table}`
+    : override
     ? `${ns}ip route del ${routeText(flatOf(override, names))}  # after checking who added it`
     : rule
     ? ruleFix(ns, rule)

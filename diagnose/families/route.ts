@@ -122,7 +122,12 @@ function fibCheck(h: Hop): CheckResult {
   if (r.table !== 254 && r.table !== 255) {
     const k = h.node.kernel;
     const rule = k
-      ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 })
+      ? answeringRule(
+        k.rules(),
+        k.routes(),
+        { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 },
+        r.table,
+      )
       : undefined;
     if (rule) evidence.rule = ruleText(rule);
     return warn(
@@ -379,7 +384,7 @@ function wrongDevFix(node: NodeView, h: Hop): string {
   const k = node.kernel, a = h.answer;
   const t = a?.ok ? a.route.table : 254;
   const rule = k && t !== 254 && t !== 255
-    ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 })
+    ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 }, t)
     : undefined;
   return rule
     ? `${nsExec(node)}ip rule del pref ${rule.priority}  # ${ruleText(rule)} sends it to table ${t}`

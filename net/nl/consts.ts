@@ -446,6 +446,7 @@ export const FRA_IIFNAME = 3;
 export const FRA_GOTO = 4;
 export const FRA_PRIORITY = 6;
 export const FRA_FWMARK = 10;
+export const FRA_SUPPRESS_PREFIXLEN = 14;
 export const FRA_TABLE = 15;
 export const FRA_FWMASK = 16;
 export const FRA_OIFNAME = 17;

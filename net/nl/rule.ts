@@ -50,11 +50,15 @@ export function ruleFromMessage(m: NlMessage): Rule {
     iif: getStr(m.attrs, C.FRA_IIFNAME),
     oif: getStr(m.attrs, C.FRA_OIFNAME),
     fwmark: getNum(m.attrs, C.FRA_FWMARK),
+    fwmask: getNum(m.attrs, C.FRA_FWMASK),
     ipProto: getNum(m.attrs, C.FRA_IP_PROTO),
     goto: getNum(m.attrs, C.FRA_GOTO),
     l3mdev: getNum(m.attrs, C.FRA_L3MDEV),
   };
   if (h["tos"]) out.tos = h["tos"];
+  // The kernel reports suppress_prefixlength -1 (0xffffffff) when the rule has none.
+  const sup = getNum(m.attrs, C.FRA_SUPPRESS_PREFIXLEN);
+  if (sup !== undefined && sup !== 0xffffffff && sup !== -1) out.suppressPrefixlen = sup;
   for (const [k, v] of Object.entries(opt)) {
     if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
   }

@@ -243,6 +243,7 @@ export const RULE_SCHEMA: Schema = {
     [C.FRA_GOTO]: ["goto", "u32"],
     [C.FRA_PRIORITY]: ["priority", "u32"],
     [C.FRA_FWMARK]: ["fwmark", "u32"],
+    [C.FRA_SUPPRESS_PREFIXLEN]: ["suppressPrefixlen", "u32"],
     [C.FRA_TABLE]: ["table", "u32"],
     [C.FRA_FWMASK]: ["fwmask", "u32"],
     [C.FRA_OIFNAME]: ["oifname", "string"],
