@@ -47,21 +47,31 @@ async function removeBuilt(
 }
 
 /**
- * Runs `build` (labUp with the given signal). The first SIGINT or SIGTERM aborts it, removes
- * what this process built and exits 130 (SIGINT) or 143 (SIGTERM); a second one exits at once
- * saying how to finish. A build that had not made anything yet (or a lab another `up` owns) is
- * left alone.
+ * Runs `build` (labUp with the given signal), then `report` with its result; returns what
+ * `report` returns. The first SIGINT or SIGTERM during the build aborts it, removes what this
+ * process built and exits 130 (SIGINT) or 143 (SIGTERM); a second one exits at once saying how
+ * to finish. A build that had not made anything yet (or a lab another `up` owns) is left alone.
+ * A signal during `report` exits saying the lab is built and stays.
  */
 export async function interruptibleUp<T>(
   name: string,
   build: (signal: AbortSignal) => Promise<T>,
   progress: Progress,
-): Promise<T> {
+  report: (result: T) => number,
+): Promise<number> {
   const ctl = new AbortController();
   const nameArg = name === "skein" ? "" : ` --name ${name}`;
   let building: Promise<T> = Promise.resolve(undefined as T);
   let teardown: Promise<void> | undefined;
+  let built = false;
   const onSignal = (sig: Deno.Signal) => {
+    if (built) {
+      // The lab is complete; only its report was being printed.
+      console.error(
+        `\nskein lab up: interrupted; lab ${name} is built and stays (remove it with: skein lab down${nameArg})`,
+      );
+      Deno.exit(exitCode(sig));
+    }
     if (teardown) {
       console.error(`\nskein lab up: stopped; remove the rest with: skein lab down${nameArg}`);
       Deno.exit(exitCode(sig));
@@ -103,7 +113,8 @@ export async function interruptibleUp<T>(
       throw e;
     }
     if (teardown) await teardown;
-    return result;
+    built = true;
+    return report(result);
   } finally {
     for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
   }

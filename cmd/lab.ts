@@ -29,6 +29,7 @@ import {
   runForwarder,
   statusHealthy,
   summarize,
+  type UpResult,
   validateLabName,
 } from "../lab/mod.ts";
 import { interruptibleUp } from "./_lab_interrupt.ts";
@@ -409,28 +410,35 @@ async function up(
     throw new LabConfigError("--etcd-endpoints", "needs --datastore etcd");
   }
   const t0 = performance.now();
-  const r = await interruptibleUp(
+  return await interruptibleUp(
     name,
     (signal) => labUp(options, progress, undefined, { signal }),
     progress,
+    (r) => {
+      printUp(r);
+      progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      return r.ok ? 0 : 1;
+    },
   );
+}
+
+/** What `up` prints when the lab is built: the connectivity and how to look around. */
+function printUp(r: UpResult): void {
   if (r.kube) {
     console.log(
       `\nConnectivity (kubectl exec ping from a busybox pod on every node):\n${r.matrixText}`,
     );
     console.log(kubeNextSteps(r.kube));
-  } else {
-    console.log(
-      r.pods.length < 2
-        ? `\nConnectivity: no pair of pods to ping (${r.pods.length} pod${
-          r.pods.length === 1 ? "" : "s"
-        }; --pods-per-node K attaches K per node)\n`
-        : `\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`,
-    );
-    console.log(lookAroundText(r.lab.plan, r.lab.state));
+    return;
   }
-  progress(`lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return r.ok ? 0 : 1;
+  console.log(
+    r.pods.length < 2
+      ? `\nConnectivity: no pair of pods to ping (${r.pods.length} pod${
+        r.pods.length === 1 ? "" : "s"
+      }; --pods-per-node K attaches K per node)\n`
+      : `\nConnectivity (ping from every pod to every pod):\n${r.matrixText}\n`,
+  );
+  console.log(lookAroundText(r.lab.plan, r.lab.state));
 }
 
 async function diagnose(
