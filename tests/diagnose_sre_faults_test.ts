@@ -856,6 +856,42 @@ Deno.test({
           await runCommand(["ip", "-n", ns("n1"), "route", "flush", "table", "51820"]);
         },
       );
+
+      {
+        const record = `${lab.plan.storeDir}/subnets/${subnet("n2").replace("/", "-")}.json`;
+        let saved = "";
+        await fault(
+          "lease: n2's lease expired in the datastore under its stopped daemon -> daemon.running and lease.covers on n2",
+          async () => {
+            stop("n2");
+            saved = await Deno.readTextFile(record);
+            const past = new Date(Date.now() - 60_000).toISOString();
+            await Deno.writeTextFile(
+              record,
+              saved.replace(/"Expiration":"[^"]*"/, `"Expiration":"${past}"`),
+            );
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "daemon.running",
+              node: "n2",
+              evidence: "state=T",
+              fix: "kill -CONT",
+            });
+            const c = expectCheck(r, {
+              id: "lease.covers",
+              node: "n2",
+              evidence: `leaseFile=${subnet("n2")}`,
+              fix: "n2's skein daemon",
+            });
+            assertStringIncludes(c.summary, "expired");
+          },
+          async () => {
+            if (saved) await Deno.writeTextFile(record, saved);
+            cont("n2");
+          },
+        );
+      }
     }),
 });
 

@@ -172,7 +172,7 @@ function covers(d: Diagnosis, e: Endpoint): CheckResult {
     return fail(
       "lease.covers",
       e.node.name,
-      `no lease in the datastore covers ${e.ip}: ${e.node.name}'s lease on ${file.subnet} (its lease file) is gone from the datastore, so no node routes to its pods`,
+      `no lease in the datastore covers ${e.ip}: ${e.node.name}'s lease on ${file.subnet} (its lease file) is gone from the datastore (deleted, or expired while nothing renewed it), so no node routes to its pods`,
       {
         evidence: { ip: e.ip, leaseFile: file.subnet, leases: d.store.leases.map((l) => l.subnet) },
         fix:
