@@ -3,7 +3,14 @@
  * vxlan lab of two nodes with two pods each, broken one fault at a time inside the lab's
  * namespaces. Each case asserts the check that names the cause, its evidence and the exact fix,
  * then restores and sees the pair healthy again. A fault in an object the daemon owns is injected
- * with that node's daemon stopped (SIGSTOP) and continued on restore.
+ * with that node's daemon stopped (SIGSTOP) and continued on restore. A second lab (udp, two
+ * subnets) breaks the lab's own network between the nodes (router, segments) and checks a pod to an
+ * address outside the cluster network (netfilter.masq).
+ *
+ * Not injected here, and why (this kernel): sch_netem, bridge VLAN filtering, locked bridge ports,
+ * tc's gact/police actions and nft's queue statement are not built in; nf_conntrack_max and the
+ * neighbour gc_thresh sysctls are read-only or absent in a network namespace. netem's loss,
+ * corruption, rate and delay are unit-tested on netlink bytes (net/nl/tc_qdisc_test.ts).
  *
  * @module
  */
