@@ -16,8 +16,9 @@
  * small regular file is read (node/bounded_read.ts), so a FIFO or /dev/zero planted in the
  * directory cannot block the daemon; a record that is not one stays taken, like a corrupt one.
  *
- * watch() wakes up on inotify events for the directory (`Deno.watchFs`, the way `inotifywait -r
- * DIR` sees them), so a change is seen within milliseconds; the revision file is still polled as a
+ * watch() wakes up on inotify events for the directory (net/inotify.ts, the way `inotifywait -r
+ * DIR` sees them; it never opens what it reports, so a FIFO planted in the directory cannot wedge
+ * it), so a change is seen within milliseconds; the revision file is still polled as a
  * safety net (inotify can drop events when its queue overflows) and polled fast when the
  * directory cannot be watched (e.g. the inotify watch limit is reached).
  *
@@ -36,6 +37,7 @@ import {
   subnetKey,
 } from "./flannel.ts";
 import { atomicWriteFile, removeAbandonedTemps } from "../node/atomic_write.ts";
+import { type DirEvent, type DirWatcher, watchDirs, type WatchDirsFn } from "../net/inotify.ts";
 import { FileRefusedError, readBoundedText } from "../node/bounded_read.ts";
 import { chooseLease, type LeaseChoice } from "./allocate.ts";
 import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
@@ -70,10 +72,10 @@ export interface FileStoreOptions {
   /** Wake watch() on inotify events for the directory (default true); false polls only. */
   fsEvents?: boolean;
   /**
-   * Opens the inotify watch (default `Deno.watchFs`); tests pass one that drops events and then
-   * reports an overflow, as the kernel does when its queue is full.
+   * Opens the inotify watch (default net/inotify.ts's `watchDirs`); tests pass one that drops
+   * events and then reports an overflow, as the kernel does when its queue is full.
    */
-  watchFs?: (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
+  watchDirs?: WatchDirsFn;
   /**
    * watch() re-lists at least this often as a safety net (ms, default 30000); changes are seen
    * through the revision file and expiries through the earliest known expiration.
@@ -123,7 +125,7 @@ export class FileStore implements LeaseStore {
   #poll: number;
   #safetyPoll: number;
   #fsEvents: boolean;
-  #watchFs: (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
+  #watchDirs: WatchDirsFn;
   #resync: number;
   #warn: WarnFn;
   #now: () => number;
@@ -146,7 +148,7 @@ export class FileStore implements LeaseStore {
     this.#poll = opts.pollIntervalMs ?? 100;
     this.#safetyPoll = opts.safetyPollMs ?? 1000;
     this.#fsEvents = opts.fsEvents ?? true;
-    this.#watchFs = opts.watchFs ?? Deno.watchFs;
+    this.#watchDirs = opts.watchDirs ?? watchDirs;
     this.#resync = opts.resyncIntervalMs ?? 30_000;
     this.#warn = opts.onWarning ?? (() => {});
     this.#now = opts.now ?? Date.now;
@@ -302,7 +304,7 @@ export class FileStore implements LeaseStore {
           // First round, the directory was replaced (the old watch is on a dead inode), or the
           // notifier died: watch the directory as it is now.
           await notes?.close();
-          notes = new DirNotifier(this.dir, this.#warn, this.#watchFs);
+          notes = new DirNotifier(this.dir, this.#warn, this.#watchDirs);
           retryNotes = this.#now() + this.#resync;
           force = true;
         }
@@ -663,28 +665,27 @@ export class FileStore implements LeaseStore {
 }
 
 /**
- * Change notification for a store directory: `Deno.watchFs` (inotify, recursive) read on its own
- * task; relevant events set a flag and wake the waiter. The lock file, temporary files and reads
- * ("access" events) are ignored, so the watcher's own reads never wake it.
+ * Change notification for a store directory: inotify (net/inotify.ts, recursive) read on its own
+ * task; relevant events set a flag and wake the waiter. The lock file and temporary files are
+ * ignored, and reads make no events, so the watcher's own reads never wake it.
  */
 class DirNotifier {
   #dir: string;
-  #prefixes: string[];
+  #prefix: string;
   #warn: WarnFn;
-  #watcher?: Deno.FsWatcher;
+  #watcher?: DirWatcher;
   #pump?: Promise<void>;
   #woken = false;
   #leaseFiles = false;
   #sleeper = new Sleeper();
 
-  constructor(dir: string, warn: WarnFn, watchFs: NonNullable<FileStoreOptions["watchFs"]>) {
+  constructor(dir: string, warn: WarnFn, watch: WatchDirsFn) {
     this.#dir = dir;
     this.#warn = warn;
-    this.#prefixes = [`${dir}/`];
+    // Events name the path as watched, joined with the entry's.
+    this.#prefix = dir.endsWith("/") ? dir : `${dir}/`;
     try {
-      // Events name absolute, resolved paths.
-      this.#prefixes.push(`${Deno.realPathSync(dir)}/`);
-      this.#watcher = watchFs(dir, { recursive: true });
+      this.#watcher = watch(dir, { recursive: true });
     } catch (e) {
       warn("cannot watch the lease directory; polling it", { dir, error: (e as Error).message });
       return;
@@ -721,7 +722,7 @@ class DirNotifier {
     await this.#pump;
   }
 
-  async #run(w: Deno.FsWatcher): Promise<void> {
+  async #run(w: DirWatcher): Promise<void> {
     try {
       for await (const ev of w) {
         const what = this.#classify(ev);
@@ -745,15 +746,13 @@ class DirNotifier {
     }
   }
 
-  #classify(ev: Deno.FsEvent): "none" | "wake" | "lease" {
-    if (ev.kind === "access") return "none";
-    // Overflow or a rescan request: something may have been missed.
-    if (ev.kind === "other" || ev.kind === "any" || ev.flag) return "lease";
+  #classify(ev: DirEvent): "none" | "wake" | "lease" {
+    // Overflow (or something unusual, e.g. an unmount): something may have been missed.
+    if (ev.kind === "overflow" || ev.kind === "other") return "lease";
     let out: "none" | "wake" | "lease" = "none";
     for (const p of ev.paths) {
-      const prefix = this.#prefixes.find((x) => p.startsWith(x));
-      if (prefix === undefined) continue;
-      const rel = p.slice(prefix.length);
+      if (!p.startsWith(this.#prefix)) continue;
+      const rel = p.slice(this.#prefix.length);
       if (rel === "subnets" || (rel.startsWith("subnets/") && isLeaseName(rel.slice(8)))) {
         return "lease";
       }

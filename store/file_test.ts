@@ -379,6 +379,29 @@ Deno.test("FileStore: watch() ignores the lock file, temporary files and its own
   });
 });
 
+Deno.test("FileStore: a FIFO planted in the store directory does not wedge watch(): later changes still wake it", async () => {
+  await withDir(async (dir) => {
+    const s = new FileStore({ dir, pollIntervalMs: 3_600_000, safetyPollMs: 3_600_000 });
+    await s.putNetworkConfigIfAbsent(cfg);
+    const w = collect(s, (await s.list()).revision);
+    try {
+      await new Promise((r) => setTimeout(r, 50)); // the watch is running
+      // Before (Deno.watchFs): its thread opened the FIFO and waited for a writer; no event came
+      // after it (only the hour-long poll was left), and closing it froze the process.
+      mkfifo(`${dir}/planted`);
+      mkfifo(`${dir}/subnets/planted`);
+      const writer = new FileStore({ dir });
+      const l = await writer.acquire(req("n1"));
+      await w.until(1);
+      await writer.release(l);
+      await w.until(2);
+    } finally {
+      await w.stop();
+    }
+    assertEquals(flatItems(w.items), ["added 10.244.1.0/24", "removed 10.244.1.0/24"]);
+  });
+});
+
 Deno.test("FileStore: with fsEvents off, watch() still sees changes by polling", async () => {
   await withDir(async (dir) => {
     const s = new FileStore({ dir, pollIntervalMs: 20, fsEvents: false });

@@ -97,6 +97,8 @@ Deno.test({
         });
         // Planted under names of their own, and left there.
         mkfifo(`${dir}/run/planted`);
+        mkfifo(`${dir}/store/planted`);
+        mkfifo(`${dir}/store/subnets/planted`);
         // The lease-file watch still reports changes: the timer is an hour away, and a reconcile
         // for another reason (a kernel event) would rewrite the file too, so count the watch's.
         const before = await fileReconciles(listen);

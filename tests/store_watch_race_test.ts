@@ -10,6 +10,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { EtcdStore } from "../store/etcd.ts";
 import { FileStore } from "../store/file.ts";
+import { type DirEvent, type DirWatcher, watchDirs } from "../net/inotify.ts";
 import { type InformerBatch, LeaseInformer } from "../store/informer.ts";
 import { leaseIdentity } from "../store/_util.ts";
 import type { LeaseList, LeaseStore, NetworkConfig } from "../store/types.ts";
@@ -171,7 +172,7 @@ Deno.test("file store: an informer that loses inotify events (overflow) re-reads
     const hour = 3_600_000;
     const watcher = new FileStore({
       dir,
-      watchFs: fake.watchFs,
+      watchDirs: fake.watchDirs,
       pollIntervalMs: hour,
       safetyPollMs: hour,
       resyncIntervalMs: hour,
@@ -191,15 +192,15 @@ Deno.test("file store: an informer that loses inotify events (overflow) re-reads
   });
 });
 
-/** A Deno.watchFs stand-in over the real one that drops every event; overflow() reports one. */
+/** A watchDirs stand-in over the real one that drops every event; overflow() reports one. */
 function droppingWatcher() {
-  let push: ((ev: Deno.FsEvent) => void) | undefined;
+  let push: ((ev: DirEvent) => void) | undefined;
   const out = {
     dropped: 0,
-    overflow: () => push?.({ kind: "other", paths: [], flag: "rescan" }),
-    watchFs: (path: string, o: { recursive: boolean }): Deno.FsWatcher => {
-      const real = Deno.watchFs(path, o);
-      const queue: Deno.FsEvent[] = [];
+    overflow: () => push?.({ kind: "overflow", paths: [] }),
+    watchDirs: (path: string | string[], o: { recursive: boolean }): DirWatcher => {
+      const real = watchDirs(path, o);
+      const queue: DirEvent[] = [];
       let wake: (() => void) | undefined;
       let closed = false;
       push = (ev) => {
@@ -218,10 +219,7 @@ function droppingWatcher() {
           else await new Promise<void>((r) => (wake = r));
         }
       })();
-      return Object.assign(events, {
-        close: () => real.close(),
-        [Symbol.dispose]: () => real.close(),
-      }) as unknown as Deno.FsWatcher;
+      return { [Symbol.asyncIterator]: () => events, close: () => real.close() };
     },
   };
   return out;
