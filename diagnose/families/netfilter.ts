@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { formatIp, nthIp, parseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
@@ -20,8 +19,9 @@ import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
-import { netdevChecks } from "./_netfilter_netdev.ts";
+import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, isExternal } from "./_netfilter_egress.ts";
+import { podAddressIn } from "./_node_peers.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -292,11 +292,6 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   return out;
 }
 
-/** A pod address of a subnet (its second host), to judge pod traffic in general. */
-function podAddressIn(subnet: string): string {
-  return formatIp(nthIp(parseCidr(subnet), 2));
-}
-
 /**
  * Legacy iptables (x_tables, not nf_tables) rules are invisible to `nft list ruleset`: when the
  * namespace (a node's or a pod's) has legacy tables loaded, the static verdicts above cannot see them (warn).
@@ -402,6 +397,7 @@ export const netfilterFamily: Family = {
         ),
       );
     }
+    out.push(...await nodeNetdevChecks(d, node));
     const l = legacyCheck(node.kernel, nodeOwner(node));
     if (l) out.push(l);
     return out;

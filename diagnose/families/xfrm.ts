@@ -12,10 +12,11 @@
  */
 import { xfrmPolicies, type XfrmPolicy, xfrmStateCount } from "../../net/mod.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { NodeView, Pair } from "../context.ts";
+import type { NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, tunnelsTo } from "../path.ts";
 import { within } from "../route_diff.ts";
+import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
 
 /** One packet as XFRM selectors see it, and the policy direction that judges it. */
 interface XPacket {
@@ -41,14 +42,20 @@ function selectorText(p: XfrmPolicy): string {
   return `src ${p.src} dst ${p.dst}${proto}${dport} dir ${p.dir}`;
 }
 
-/** The packets `node` handles for the flow, with the policy direction of each. */
-function packetsOf(node: NodeView, pair: Pair): XPacket[] {
-  const { from, to } = pair;
+/**
+ * The packets `node` handles between pod addresses `src` and `dst` (one on `peer`), with the
+ * policy direction of each.
+ */
+function packetsOf(
+  node: NodeView,
+  peer: NodeView | undefined,
+  src: string,
+  dst: string,
+): XPacket[] {
   const out: XPacket[] = [
-    { dir: "fwd", src: from.ip, dst: to.ip, proto: 1 },
-    { dir: "fwd", src: to.ip, dst: from.ip, proto: 1 },
+    { dir: "fwd", src, dst, proto: 1 },
+    { dir: "fwd", src: dst, dst: src, proto: 1 },
   ];
-  const peer = pair.nodes.find((n) => n !== node);
   const a = node.lease?.publicIP, b = peer?.lease?.publicIP, t = node.facts.tunnel;
   if (peer && a && b && t && tunnelsTo(node, peer)) {
     const l4 = t === "ipip" ? { proto: 4 } : { proto: 17, dport: node.facts.port };
@@ -57,8 +64,8 @@ function packetsOf(node: NodeView, pair: Pair): XPacket[] {
   return out;
 }
 
-/** The xfrm.policy check of one node for the flow. */
-function nodeCheck(node: NodeView, pair: Pair): CheckResult {
+/** The xfrm.policy check of one node for `packets` (the flow's, or pod traffic to every peer). */
+function nodeCheck(node: NodeView, packets: XPacket[], flow: string): CheckResult {
   const k = node.kernel!;
   let policies: XfrmPolicy[], states: number;
   try {
@@ -71,7 +78,7 @@ function nodeCheck(node: NodeView, pair: Pair): CheckResult {
     );
   }
   const byPriority = [...policies].sort((a, b) => a.priority - b.priority);
-  const hits = packetsOf(node, pair).flatMap((x) => {
+  const hits = packets.flatMap((x) => {
     const p = byPriority.find((q) => selects(q, x));
     return p && (p.action === "block" || p.templates > 0) ? [{ x, p }] : [];
   });
@@ -86,7 +93,7 @@ function nodeCheck(node: NodeView, pair: Pair): CheckResult {
     return pass(
       "xfrm.policy",
       node.name,
-      `no XFRM policy on ${node.name} blocks or encrypts the flow`,
+      `no XFRM policy on ${node.name} blocks or encrypts ${flow}`,
       { evidence },
     );
   }
@@ -126,6 +133,22 @@ export const xfrmFamily: Family = {
   name: "xfrm",
   pair(_d, pair) {
     if (pair.nodes.length < 2) return [];
-    return pair.nodes.filter((n) => n.kernel).map((n) => nodeCheck(n, pair));
+    return pair.nodes.filter((n) => n.kernel).map((n) => {
+      const peer = pair.nodes.find((x) => x !== n);
+      return nodeCheck(n, packetsOf(n, peer, pair.from.ip, pair.to.ip), "the flow");
+    });
+  },
+  // Pod traffic between this node's subnet and every other lease's, and its tunnel packets.
+  node(d, node) {
+    if (!node.kernel || !node.lease) return [];
+    const packets = otherLeases(d, node).flatMap((l) => {
+      return packetsOf(
+        node,
+        leasePeer(node, l),
+        podAddressIn(node.lease!.subnet),
+        podAddressIn(l.subnet),
+      );
+    });
+    return [nodeCheck(node, packets, "pod traffic to any other node")];
   },
 };

@@ -1,0 +1,83 @@
+/**
+ * `skein diagnose --node` (root): the single-node mode judges what a node can be judged on by
+ * itself, without a pair: an IPsec (XFRM) policy blocking pod traffic to another node's subnet
+ * (xfrm.policy) and a netdev ingress chain dropping the tunnel's packets on the uplink
+ * (netfilter.netdev), each with the exact fix, on a 2-node vxlan lab.
+ *
+ * @module
+ */
+import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
+import type { CheckResult, Report } from "../diagnose/mod.ts";
+import { runCommand } from "../lab/_proc.ts";
+import { skein, withLab } from "./_diag_lab.ts";
+
+const isRoot = Deno.uid() === 0;
+
+async function sh(argv: string[], stdin?: string): Promise<void> {
+  const r = await runCommand(argv, stdin === undefined ? {} : { stdin });
+  if (!r.success) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+}
+
+Deno.test({
+  name:
+    "diagnose --node: an XFRM block policy and a netdev drop on a node are named with their fix",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dnode", { backend: "vxlan", nodes: 2, podsPerNode: 1 }, async (lab) => {
+      const node = (n: string) => lab.plan.nodes.find((x) => x.name === n)!;
+      const subnet = (n: string): string =>
+        JSON.parse(Deno.readTextFileSync(node(n).leaseFile)).subnet;
+      const diagnose = async (n: string): Promise<Report> => {
+        const r = await skein(["diagnose", "--node", "--config", node(n).configFile, "--json"]);
+        return JSON.parse(r.stdout) as Report;
+      };
+      const check = (r: Report, id: string): CheckResult => {
+        const c = r.checks.find((x) => x.id === id);
+        assert(c, `no ${id} in ${r.checks.map((x) => `${x.id}:${x.status}`).join(" ")}`);
+        return c;
+      };
+      const inNs = (n: string) => ["ip", "netns", "exec", node(n).netns];
+      try {
+        await sh([
+          ...inNs("n1"),
+          ..."ip xfrm policy add src".split(" "),
+          subnet("n1"),
+          "dst",
+          subnet("n2"),
+          ..."dir fwd action block".split(" "),
+        ]);
+        await sh(
+          [...inNs("n2"), "nft", "-f", "-"],
+          "table netdev dnode {\n chain ing {\n  type filter hook ingress device eth0 priority 0; policy accept;\n  udp dport 8472 drop\n }\n}\n",
+        );
+        const r1 = await diagnose("n1");
+        const x = check(r1, "xfrm.policy");
+        assertEquals(x.status, "fail", JSON.stringify(x));
+        assertStringIncludes(
+          x.fix ?? "",
+          `ip netns exec ${node("n1").netns} ip xfrm policy delete src ${subnet("n1")} dst ${
+            subnet("n2")
+          } dir fwd`,
+        );
+        assertEquals(r1.verdict, "fail");
+        const r2 = await diagnose("n2");
+        const nd = check(r2, "netfilter.netdev");
+        assertEquals(nd.status, "fail", JSON.stringify(nd));
+        assertStringIncludes(nd.fix ?? "", "nft delete rule netdev dnode ing handle");
+        assertEquals(check(r2, "xfrm.policy").status, "pass");
+      } finally {
+        await runCommand([...inNs("n1"), "ip", "xfrm", "policy", "flush"]);
+        await runCommand([...inNs("n2"), "nft", "delete", "table", "netdev", "dnode"]);
+      }
+      // Healed: neither check fails on either node.
+      for (const n of ["n1", "n2"]) {
+        const r = await diagnose(n);
+        for (const id of ["xfrm.policy", "netfilter.netdev"]) {
+          const c = r.checks.find((x) => x.id === id);
+          assert(c?.status !== "fail", `${n}: ${JSON.stringify(c)}`);
+        }
+      }
+    }),
+});
