@@ -11,7 +11,7 @@ import { VERSION } from "./version.ts";
 
 /** A command module: `main(args)` returns the process exit code. */
 interface CommandModule {
-  main(args: string[], opts?: { stdin?: unknown }): Promise<number>;
+  main(args: string[], opts?: { stdin?: unknown; recoverAdd?: string }): Promise<number>;
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -111,8 +111,8 @@ export async function run(args: string[]): Promise<number> {
       const { forwardCall, readStdinSync } = await import("./cni/forward.ts");
       const stdin = readStdinSync();
       const code = await forwardCall(stdin);
-      if (code !== undefined) return code;
-      return (await loadCniInProcess()).main(cniArgs, { stdin });
+      if (typeof code === "number") return code;
+      return (await loadCniInProcess()).main(cniArgs, { stdin, recoverAdd: code?.recoverAdd });
     }
     return (await COMMANDS.cni!.load()).main(cniArgs);
   }

@@ -38,6 +38,8 @@ function commandIsVersion(): boolean {
 export interface CniMainOptions {
   /** stdin, when the caller already read it (main.ts, after trying the daemon). */
   stdin?: StdinBytes;
+  /** A dead daemon's ADD marker: undo its half-done ADD of this attachment first (forward.ts). */
+  recoverAdd?: string;
 }
 
 /** Runs one CNI call from the process environment and stdin; returns the exit code. */
@@ -65,6 +67,7 @@ export async function main(args: string[], opts: CniMainOptions = {}): Promise<n
   const r = await runCniCall({
     getenv: (n) => Deno.env.get(n),
     stdin: opts.stdin ?? readStdinSync(),
+    recoverAdd: opts.recoverAdd,
   });
   writeAll(Deno.stdout, r.stdout);
   writeAll(Deno.stderr, r.stderr);

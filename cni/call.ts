@@ -26,6 +26,10 @@ export interface CniCallOptions {
   peerPid?: number;
   /** This process outlives the call (see RunContext.longLived). */
   longLived?: boolean;
+  /** See RunContext.recoverAdd. */
+  recoverAdd?: string;
+  /** See RunContext.addMarker. */
+  addMarker?: string;
 }
 
 /** What one call prints and returns. */
@@ -88,6 +92,8 @@ export async function runCniCall(o: CniCallOptions): Promise<CniCallResult> {
       hostNetns: o.hostNetns,
       peerPid: o.peerPid,
       longLived: o.longLived,
+      recoverAdd: o.recoverAdd,
+      addMarker: o.addMarker,
     });
     return { code: 0, stdout: out === undefined ? EMPTY : jsonLine(out), stderr: EMPTY };
   } catch (e) {

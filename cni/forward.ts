@@ -203,13 +203,14 @@ function timeout(ms: number): Promise<"timeout"> {
 /**
  * Sends the call to the daemon. Returns its answer, or undefined when the plugin must run the
  * call itself: no socket, connection refused, no "A" within 2 s, the daemon declined, or the
- * connection broke before a complete answer (a daemon that died mid-call).
+ * the connection broke before the daemon accepted. "broken": the daemon accepted the call and the
+ * connection broke before a complete answer (a daemon that died mid-call: see orphanedCall).
  */
 export async function forward(
   socket: string,
   env: Record<string, string>,
   stdin: Uint8Array,
-): Promise<Forwarded | "timeout" | undefined> {
+): Promise<Forwarded | "timeout" | "broken" | undefined> {
   let conn: Deno.UnixConn;
   try {
     // A unix connect does not wait: it succeeds, or fails at once (no listener, full backlog).
@@ -217,6 +218,7 @@ export async function forward(
   } catch {
     return undefined;
   }
+  let accepted = false;
   try {
     await conn.write(encodeRequest(env, stdin));
     const chunks: Uint8Array[] = [];
@@ -230,6 +232,7 @@ export async function forward(
       if (total === 0) {
         if (buf[0] !== ACCEPTED) return undefined; // declined
         await conn.write(new Uint8Array([GO]));
+        accepted = true;
         deadline = timeout(ANSWER_TIMEOUT_MS);
       }
       chunks.push(buf.subarray(0, n));
@@ -241,9 +244,9 @@ export async function forward(
       all.set(c, o);
       o += c.length;
     }
-    return decodeAnswer(all);
+    return accepted ? decodeAnswer(all) ?? "broken" : undefined;
   } catch {
-    return undefined;
+    return accepted ? "broken" : undefined;
   } finally {
     try {
       conn.close();
@@ -259,34 +262,101 @@ function writeAllSync(w: { writeSync(b: Uint8Array): number }, data: Uint8Array)
 }
 
 /**
- * The whole forwarding path: finds the daemon's socket, sends the call, prints the answer and
- * returns the exit code; undefined when the plugin must run the call itself. A daemon that
- * accepted the call but did not answer within 2 minutes gets the spec's "try again later"
- * (code 11): running the call a second time in-process could race the daemon's.
+ * Where the daemon serving `socket` marks an ADD of (containerId, ifName) it runs: the file
+ * exists from before the call until its answer was written, and holds
+ * `{"pid":N,"network":"..","state":"started"|"touched"}` ("touched": the ADD got past its
+ * checks and may have reserved addresses or made links).
  */
-export async function forwardCall(stdin: StdinBytes): Promise<number | undefined> {
+export function addMarkerPath(socket: string, containerId: string, ifName: string): string {
+  return `${socket}.adds/${encodeURIComponent(`${containerId}/${ifName}`)}`;
+}
+
+/** The process is gone (no /proc entry, or a zombie waiting to be reaped). */
+function processGone(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
+/** What to do about a call the daemon accepted and never answered. */
+export type Orphaned = "in-process" | "try-later" | { recoverAdd: string };
+
+/**
+ * A call the daemon on `socket` accepted and then dropped: run it in-process ("in-process"),
+ * answer "try again later" ("try-later": the daemon still runs the ADD; running it here too
+ * would race it), or first undo what the dead daemon's half-done ADD of this attachment left
+ * (`recoverAdd`: the marker's path; cni/plugin.ts does that, then the ADD).
+ */
+export function orphanedCall(socket: string, env: Record<string, string>): Orphaned {
+  if (env.CNI_COMMAND !== "ADD" || !env.CNI_CONTAINERID || !env.CNI_IFNAME) return "in-process";
+  const marker = addMarkerPath(socket, env.CNI_CONTAINERID, env.CNI_IFNAME);
+  let m: { pid?: unknown; state?: unknown };
+  try {
+    m = JSON.parse(Deno.readTextFileSync(marker));
+  } catch {
+    return "in-process"; // the daemon never started it, or answered it (the answer was lost)
+  }
+  if (typeof m?.pid !== "number" || !processGone(m.pid)) return "try-later";
+  if (m.state === "touched") return { recoverAdd: marker };
+  try {
+    Deno.removeSync(marker);
+  } catch {
+    // another plugin process took it
+  }
+  return "in-process";
+}
+
+/** Prints the spec's "try again later" (code 11) with the config's version; returns 1. */
+function tryLater(stdin: Uint8Array, msg: string): number {
+  let cniVersion = "1.1.0";
+  try {
+    const v = JSON.parse(new TextDecoder().decode(stdin))?.cniVersion;
+    if (typeof v === "string" && /^\d+\.\d+\.\d+$/.test(v)) cniVersion = v;
+  } catch {
+    // keep the newest version
+  }
+  const out = { cniVersion, code: 11, msg };
+  writeAllSync(Deno.stdout, new TextEncoder().encode(JSON.stringify(out) + "\n"));
+  return 1;
+}
+
+/**
+ * The whole forwarding path: finds the daemon's socket, sends the call, prints the answer and
+ * returns the exit code; undefined when the plugin must run the call itself, `{recoverAdd}`
+ * when it must first undo a dead daemon's half-done ADD of this attachment. A daemon that
+ * accepted the call but did not answer within 2 minutes, or dropped it while it still runs
+ * (orphanedCall), gets the spec's "try again later" (code 11): running the call a second time
+ * in-process could race the daemon's. `SKEIN_CNI_ORPHANED=SOCKET` says the perl client
+ * (forward_fast.pl) saw that daemon drop the call.
+ */
+export async function forwardCall(
+  stdin: StdinBytes,
+): Promise<number | { recoverAdd: string } | undefined> {
   if (!(stdin instanceof Uint8Array)) return undefined;
   const socket = socketFor(stdin);
+  const dropped = Deno.env.get("SKEIN_CNI_ORPHANED");
+  if (socket === undefined && dropped?.startsWith("/")) return orphaned(dropped, stdin);
   if (socket === undefined) return undefined;
   const a = await forward(socket, cniEnv(), stdin);
   if (a === undefined) return undefined;
+  if (a === "broken") return orphaned(socket, stdin);
   if (a === "timeout") {
-    let cniVersion = "1.1.0";
-    try {
-      const v = JSON.parse(new TextDecoder().decode(stdin))?.cniVersion;
-      if (typeof v === "string" && /^\d+\.\d+\.\d+$/.test(v)) cniVersion = v;
-    } catch {
-      // keep the newest version
-    }
-    const msg = {
-      cniVersion,
-      code: 11,
-      msg: `the skein daemon on ${socket} did not answer in time`,
-    };
-    writeAllSync(Deno.stdout, new TextEncoder().encode(JSON.stringify(msg) + "\n"));
-    return 1;
+    return tryLater(stdin, `the skein daemon on ${socket} did not answer in time`);
   }
   writeAllSync(Deno.stdout, a.stdout);
   writeAllSync(Deno.stderr, a.stderr);
   return a.code;
+}
+
+function orphaned(socket: string, stdin: Uint8Array): number | { recoverAdd: string } | undefined {
+  const o = orphanedCall(socket, cniEnv());
+  if (o === "in-process") return undefined;
+  if (o === "try-later") {
+    return tryLater(stdin, `the skein daemon on ${socket} dropped the call and still runs it`);
+  }
+  return o;
 }

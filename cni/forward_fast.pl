@@ -19,6 +19,13 @@ use strict;
 my $MAX_STDIN = 1 << 20;
 my $LEASE_FILE = '/run/skein/subnet.json';
 
+# The daemon accepted the call and the connection broke: the entry decides (cni/forward.ts).
+sub orphaned {
+  my ($stdin, $socket) = @_;
+  $ENV{SKEIN_CNI_ORPHANED} = $socket;
+  delegate($stdin, 1);
+}
+
 # Execs the Deno entry with stdin: what was read, then the rest ($more: stdin is not at EOF).
 sub delegate {
   my ($stdin, $off, $more) = @_;
@@ -116,7 +123,8 @@ sysread($conn, $first, 1) == 1 && $first eq 'A' or delegate($stdin, 1);
 syswrite_all($conn, 'G') or delegate($stdin, 1);
 
 # The daemon runs the call now: from here on, running it in-process could run it twice. An
-# answer cut short (the daemon died) is run in-process all the same, as cni/forward.ts does.
+# answer cut short goes to the entry with SKEIN_CNI_ORPHANED: cni/forward.ts (orphanedCall) then
+# waits for a daemon still running it, or undoes a dead daemon's half-done ADD first.
 my $reply = '';
 my $until = time + 120;
 while (1) {
@@ -130,16 +138,16 @@ while (1) {
     exit 1;
   }
   my $n = sysread($conn, $reply, 65536, length $reply);
-  delegate($stdin, 1) unless defined $n;
+  orphaned($stdin, $socket) unless defined $n;
   last if $n == 0;
 }
 close $conn;
 # exit code, stdout length, stdout, stderr length, stderr (after the "A" read above)
-delegate($stdin, 1) if length($reply) < 12;
+orphaned($stdin, $socket) if length($reply) < 12;
 my ($code, $outlen) = unpack('N N', $reply);
-delegate($stdin, 1) if 8 + $outlen + 4 > length $reply;
+orphaned($stdin, $socket) if 8 + $outlen + 4 > length $reply;
 my $errlen = unpack('N', substr($reply, 8 + $outlen, 4));
-delegate($stdin, 1) if 12 + $outlen + $errlen != length $reply;
+orphaned($stdin, $socket) if 12 + $outlen + $errlen != length $reply;
 binmode STDOUT;
 binmode STDERR;
 syswrite_all(\*STDOUT, substr($reply, 8, $outlen));

@@ -1,10 +1,12 @@
 import { assertEquals } from "../testing/assert.ts";
 import {
   ACCEPTED,
+  addMarkerPath,
   decodeAnswer,
   encodeAnswer,
   encodeRequest,
   MAGIC,
+  orphanedCall,
   socketFor,
 } from "./forward.ts";
 
@@ -64,6 +66,39 @@ Deno.test("socketFor() reads cniSocket from the lease file the config names, or 
   } finally {
     if (had === undefined) Deno.env.delete("SKEIN_CNI_SOCKET");
     else Deno.env.set("SKEIN_CNI_SOCKET", had);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("orphanedCall(): wait for a live daemon, undo a dead one's touched ADD, else run it", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const socket = `${dir}/cni.sock`;
+    Deno.mkdirSync(`${socket}.adds`);
+    const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_IFNAME: "eth0" };
+    const marker = addMarkerPath(socket, "c1", "eth0");
+    assertEquals(marker, `${socket}.adds/c1%2Feth0`);
+    assertEquals(orphanedCall(socket, env), "in-process"); // no marker: never started, or answered
+    // A dead process: a child that exited and was reaped.
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    const write = (pid: number, state: string) =>
+      Deno.writeTextFileSync(marker, JSON.stringify({ pid, network: "n", state }));
+    write(Deno.pid, "touched");
+    assertEquals(orphanedCall(socket, env), "try-later"); // the daemon still runs it
+    write(child.pid, "touched");
+    assertEquals(orphanedCall(socket, env), { recoverAdd: marker });
+    assertEquals(orphanedCall(socket, { ...env, CNI_COMMAND: "DEL" }), "in-process");
+    write(child.pid, "started");
+    assertEquals(orphanedCall(socket, env), "in-process");
+    assertEquals(
+      [...Deno.readDirSync(`${socket}.adds`)],
+      [],
+      "a dead, untouched marker is dropped",
+    );
+    Deno.writeTextFileSync(marker, '{"pid":');
+    assertEquals(orphanedCall(socket, env), "in-process"); // unreadable: a plain ADD
+  } finally {
     Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -52,6 +52,16 @@ export interface RunContext {
    * freeing a deleted veth after RCU grace periods, need not delay the answer.
    */
   longLived?: boolean;
+  /**
+   * The daemon: the ADD marker (forward.ts addMarkerPath) to mark "touched" once ADD got past
+   * its checks, before IPAM reserves anything.
+   */
+  addMarker?: string;
+  /**
+   * In-process after the daemon died running this ADD past its checks (forward.ts
+   * orphanedCall): its marker. ADD first undoes what that half-done ADD left, as DEL would.
+   */
+  recoverAdd?: string;
 }
 
 /**
@@ -105,7 +115,8 @@ async function runVerb(
   if (conf.type !== "skein") return await runAsIpam(call);
   switch (args.command) {
     case "ADD":
-      return formatResult(await cmdAdd(call), conf.cniVersion);
+      if (ctx.recoverAdd) await undoDeadAdd(call, ctx.recoverAdd);
+      return formatResult(await cmdAdd(call, ctx), conf.cniVersion);
     case "DEL":
       await cmdDel(call, ctx);
       return undefined;
@@ -157,7 +168,26 @@ async function runAsIpam(call: IpamCall): Promise<Record<string, unknown> | unde
   }
 }
 
-async function cmdAdd(call: IpamCall): Promise<CniResult> {
+/**
+ * Undoes what a dead daemon's ADD of this attachment left (IPAM reservation, host veth, pod
+ * interface: what DEL removes), when its marker names this network; then drops the marker.
+ */
+async function undoDeadAdd(call: IpamCall, marker: string): Promise<void> {
+  let network: unknown;
+  try {
+    network = JSON.parse(Deno.readTextFileSync(marker))?.network;
+  } catch {
+    return; // another plugin process recovered it already
+  }
+  if (network === call.conf.name) await cmdDel(call, {});
+  try {
+    Deno.removeSync(marker);
+  } catch {
+    // gone already
+  }
+}
+
+async function cmdAdd(call: IpamCall, ctx: RunContext = {}): Promise<CniResult> {
   const { conf, args, cniArgs } = call;
   assertPodNetns(call.podNetns, call.hostNetns, args.netns);
   if (conf.mode === "loopback") {
@@ -173,6 +203,7 @@ async function cmdAdd(call: IpamCall): Promise<CniResult> {
   using pod = step(`cannot open netns ${args.netns}`, () => openHandle({ netns: call.podNetns }));
   mark("pod handle open");
   assertAttachable(call, host, pod);
+  if (ctx.addMarker) markTouched(ctx.addMarker);
   const undo: (() => void | Promise<void>)[] = [];
   try {
     const { result: ipam, hints } = await ipamAddFor(call);
@@ -247,6 +278,17 @@ function assertAttachable(call: IpamCall, host: NetHandle, pod: NetHandle): void
     );
   }
   if (conf.mode === "bridge") assertBridgeUsable(host, conf.bridge);
+}
+
+/** Marks the daemon's ADD marker "touched": from here on the ADD changes the node. */
+function markTouched(marker: string): void {
+  try {
+    const m = JSON.parse(Deno.readTextFileSync(marker));
+    Deno.writeTextFileSync(`${marker}.new`, JSON.stringify({ ...m, state: "touched" }));
+    Deno.renameSync(`${marker}.new`, marker);
+  } catch {
+    // Not markable (removed, full disk): a plugin that loses the daemon runs a plain ADD.
+  }
 }
 
 /** openHandle() options for the namespace the plugin runs in. */

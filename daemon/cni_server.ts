@@ -21,6 +21,7 @@ import { type UnixPeer, UnixServer } from "../net/unix_server.ts";
 import { runCniCall } from "../cni/call.ts";
 import {
   ACCEPTED,
+  addMarkerPath,
   DECLINED,
   encodeAnswer,
   type Forwarded,
@@ -196,8 +197,15 @@ interface Service {
   callTimeout: number;
 }
 
-/** Runs the call (serialized per container id); past the deadline, answers "try again later". */
-async function runWithDeadline(ctx: Service, r: Request): Promise<Forwarded> {
+/**
+ * Runs the call (serialized per container id); past the deadline, answers "try again later".
+ * `done` settles when the call itself has ended.
+ */
+async function runWithDeadline(
+  ctx: Service,
+  r: Request,
+  addMarker?: string,
+): Promise<{ answer: Forwarded; done: Promise<unknown> }> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<Forwarded>((resolve) => {
     timer = setTimeout(() => {
@@ -221,11 +229,49 @@ async function runWithDeadline(ctx: Service, r: Request): Promise<Forwarded> {
       hostNetns: ctx.o.hostNetns,
       peerPid: r.peerPid,
       longLived: true,
+      addMarker,
     }));
   try {
-    return await Promise.race([work, late]);
+    return { answer: await Promise.race([work, late]), done: work };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Marks an ADD this daemon runs (forward.ts addMarkerPath) until its answer is written and the
+ * call has ended: a plugin whose connection then breaks learns from it whether this daemon still
+ * runs the ADD (wait) or died in it (undo its half-done ADD, then ADD in-process). Undefined for
+ * other calls, or when the marker cannot be written (the plugin then runs a plain ADD).
+ */
+function markAdd(o: CniServerOptions, r: Request): string | undefined {
+  const { CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: ifName } = r.env;
+  if (cmd !== "ADD" || !id || !ifName) return undefined;
+  const marker = addMarkerPath(o.socketPath, id, ifName);
+  try {
+    let network: unknown;
+    try {
+      network = JSON.parse(new TextDecoder().decode(r.stdin))?.name;
+    } catch {
+      network = undefined;
+    }
+    Deno.mkdirSync(`${o.socketPath}.adds`, { recursive: true, mode: 0o700 });
+    Deno.writeTextFileSync(
+      `${marker}.new`,
+      JSON.stringify({ pid: Deno.pid, network, state: "started" }),
+    );
+    Deno.renameSync(`${marker}.new`, marker);
+    return marker;
+  } catch {
+    return undefined;
+  }
+}
+
+function unmarkAdd(marker: string): void {
+  try {
+    Deno.removeSync(marker);
+  } catch {
+    // gone already
   }
 }
 
@@ -261,8 +307,15 @@ async function handleConnection(ctx: Service, peer: UnixPeer): Promise<void> {
     // gave up on us runs the call itself.
     await peer.writeAll(new Uint8Array([ACCEPTED]));
     if (!await committed(peer, ctx.readTimeout)) return;
-    const answer = await runWithDeadline(ctx, req);
-    await peer.writeAll(encodeAnswer(answer).subarray(1) as Uint8Array<ArrayBuffer>);
+    const marker = markAdd(o, req);
+    let done: Promise<unknown> = Promise.resolve();
+    try {
+      const r = await runWithDeadline(ctx, req, marker);
+      done = r.done;
+      await peer.writeAll(encodeAnswer(r.answer).subarray(1) as Uint8Array<ArrayBuffer>);
+    } finally {
+      if (marker) void done.finally(() => unmarkAdd(marker));
+    }
   } catch (e) {
     o.log.debug("CNI socket: client went away", { error: (e as Error).message });
   } finally {
