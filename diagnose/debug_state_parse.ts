@@ -76,8 +76,20 @@ export interface BgpDebug {
     /** The node waits for this peer to connect (absent from older daemons: both ends dialed). */
     passive?: boolean;
     state: string;
-    lastNotification?: { direction: string; code: number; subcode: number; name: string };
+    lastNotification?: {
+      direction: string;
+      code: number;
+      subcode: number;
+      name: string;
+      /** What was wrong, in words (a NOTIFICATION this side sent). */
+      reason?: string;
+    };
     lastDown?: string;
+    /**
+     * UPDATEs with errors handled without a reset (treat-as-withdraw, attribute discard, invalid
+     * NEXT_HOP); absent from older daemons.
+     */
+    updateErrors?: number;
     prefixesReceived: number;
     prefixesAdvertised: number;
     /** Why a rule is none without being configured so (an eBGP peer without one: RFC 8212). */
@@ -247,7 +259,9 @@ function bgpPeer(v: unknown): BgpDebug["peers"][number] {
       subcode: num(n.subcode),
       name: text(n.name),
     };
+    if (typeof n.reason === "string" && n.reason) out.lastNotification.reason = n.reason;
   }
+  if (typeof p.updateErrors === "number") out.updateErrors = num(p.updateErrors);
   if (typeof p.lastDown === "string") out.lastDown = p.lastDown;
   if (typeof p.passive === "boolean") out.passive = p.passive;
   if (typeof p.policyNote === "string") out.policyNote = p.policyNote;

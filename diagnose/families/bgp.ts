@@ -2,7 +2,10 @@
  * `bgp`: the node's BGP speaker (from the daemon's `/debug/state`) and the kernel agree:
  *
  * - `bgp.sessions`: every peer is Established; otherwise its state, why the last session ended
- *   and the last NOTIFICATION sent or received (e.g. "OPEN Message Error / Bad Peer AS (2/2)");
+ *   and the last NOTIFICATION sent or received (e.g. "OPEN Message Error / Bad Peer AS (2/2)"),
+ *   with why this side sent it when it says so;
+ * - `bgp.updates`: a peer whose UPDATEs had errors handled without a reset (updateErrors) warns:
+ *   routes from it were withdrawn or ignored while the session stayed Established;
  * - `bgp.prefixes`: what each peer gives and is given (an Established peer giving nothing is a
  *   warning: an import rule, or the peer exports nothing; an eBGP peer without an import or
  *   export rule is a warning naming the field: RFC 8212 gives it nothing);
@@ -37,6 +40,49 @@ const NOTIFY_FIX: Readonly<Record<string, string>> = {
   "6/2": "the peer shut the session down administratively",
 };
 
+type PeerDebug = BgpDebug["peers"][number];
+
+/** A peer's last NOTIFICATION: its name, and why it was sent when this side says so. */
+function notificationText(p: PeerDebug): string {
+  const n = p.lastNotification!;
+  return n.reason && !n.reason.startsWith(n.name) ? `${n.name}: ${n.reason}` : n.name;
+}
+
+/**
+ * `bgp.updates`: peers whose UPDATEs had errors the speaker handled without a reset (RFC 7606
+ * treat-as-withdraw or attribute discard, RFC 4271 §6.3 invalid NEXT_HOP): the session stays
+ * Established while routes from that peer are withdrawn or ignored. Absent for daemons that do
+ * not count them.
+ */
+function updatesCheck(node: NodeView): CheckResult | undefined {
+  const b = node.daemon?.debug?.bgp;
+  const counted = b?.peers.filter((p) => p.updateErrors !== undefined) ?? [];
+  if (!counted.length) return undefined;
+  const bad = counted.filter((p) => p.updateErrors! > 0);
+  const evidence = Object.fromEntries(counted.map((p) => [p.address, p.updateErrors!]));
+  if (!bad.length) {
+    return pass("bgp.updates", node.name, `no UPDATE errors from ${counted.length} peers`, {
+      evidence: { updateErrors: evidence },
+    });
+  }
+  const first = bad[0]!;
+  const log = node.facts.logFile ?? "the daemon's log";
+  return warn(
+    "bgp.updates",
+    node.name,
+    `${first.address} sent ${first.updateErrors} UPDATE${
+      first.updateErrors === 1 ? "" : "s"
+    } with errors handled without a reset${
+      bad.length > 1 ? ` (and ${bad.length - 1} more peers)` : ""
+    }: routes from that peer were withdrawn (treat-as-withdraw) or ignored (invalid NEXT_HOP), or an attribute discarded`,
+    {
+      evidence: { updateErrors: evidence },
+      fix: `see the lines starting 'bgp: ${first.address}: UPDATE error' in ${log}` +
+        ` (which attribute or next hop); fix what the peer announces`,
+    },
+  );
+}
+
 function sessionsCheck(node: NodeView): CheckResult {
   const b = node.daemon?.debug?.bgp;
   if (!b) return skip("bgp.sessions", node.name, "no bgp state from the node's daemon");
@@ -51,8 +97,9 @@ function sessionsCheck(node: NodeView): CheckResult {
       source: p.source,
       state: p.state,
       ...(p.lastNotification
-        ? { lastNotification: `${p.lastNotification.direction}: ${p.lastNotification.name}` }
+        ? { lastNotification: `${p.lastNotification.direction}: ${notificationText(p)}` }
         : {}),
+      ...(p.updateErrors ? { updateErrors: p.updateErrors } : {}),
       ...(p.lastDown ? { lastDown: p.lastDown } : {}),
     })),
   };
@@ -74,7 +121,7 @@ function sessionsCheck(node: NodeView): CheckResult {
       `${down.length} of ${b.peers.length} BGP sessions are not Established (${first.address}: ${first.state}` +
         `${
           n
-            ? `, last NOTIFICATION ${n.direction} ${n.name}`
+            ? `, last NOTIFICATION ${n.direction} ${notificationText(first)}`
             : first.lastDown
             ? `, ${first.lastDown}`
             : ""
@@ -232,7 +279,8 @@ async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<
 }
 
 function nodeChecks(node: NodeView): CheckResult[] {
-  return [sessionsCheck(node), prefixesCheck(node), kernelCheck(node)];
+  const u = updatesCheck(node);
+  return [sessionsCheck(node), ...(u ? [u] : []), prefixesCheck(node), kernelCheck(node)];
 }
 
 /** The bgp family. */
