@@ -15,6 +15,7 @@ import { tryParseCidr } from "../net/cidr.ts";
 import { isIfname } from "../net/nl/ifname.ts";
 import { isMtu } from "../node/mtu.ts";
 import { parsePodMac } from "./_pod_mac.ts";
+import { foldedValue } from "./ipam/_keys.ts";
 
 /** How the pod is wired to the host. */
 export type Mode = "bridge" | "routed" | "loopback";
@@ -270,13 +271,16 @@ function ipamSection(raw: Record<string, unknown>, type: string, mode: Mode): Ne
   let ipam: NetConf["ipam"];
   if (raw.ipam !== undefined && raw.ipam !== null) {
     if (!isObj(raw.ipam)) throw invalid("ipam", "must be an object");
-    if (typeof raw.ipam.type !== "string" || raw.ipam.type === "") {
+    // libcni and the reference plugins read these ignoring case (Go's encoding/json).
+    const ipamType = foldedValue(raw.ipam, "type", "ipam");
+    if (typeof ipamType !== "string" || ipamType === "") {
       throw invalid("ipam.type", 'must name the IPAM plugin ("skein", "host-local", ...)');
     }
-    if (!/^[A-Za-z0-9_.-]+$/.test(raw.ipam.type)) {
-      throw invalid("ipam.type", `"${raw.ipam.type}" is not a plugin name`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(ipamType)) {
+      throw invalid("ipam.type", `"${ipamType}" is not a plugin name`);
     }
-    ipam = raw.ipam as NetConf["ipam"];
+    const dataDir = foldedValue(raw.ipam, "dataDir", "ipam");
+    ipam = { ...raw.ipam, type: ipamType, ...(dataDir === undefined ? {} : { dataDir }) };
   }
   if (type === "skein" && mode !== "loopback" && !ipam) {
     throw invalid("ipam", `mode "${mode}" needs an "ipam" section (e.g. {"type": "skein", ...})`);

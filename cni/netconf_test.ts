@@ -129,3 +129,15 @@ Deno.test("parseNetConf(): as another plugin's IPAM, that plugin's own fields ar
   );
   assertEquals(e.code, 7);
 });
+
+Deno.test("parseNetConf() reads ipam.type and ipam.dataDir ignoring case, as libcni", () => {
+  // libcni and the reference bridge (Go's JSON) run host-local for "Type"; skein said code 7.
+  const c = parseNetConf(enc(conf({ ipam: { Type: "host-local", DataDir: "/var/lib/x" } })));
+  assertEquals([c.ipam?.type, c.ipam?.dataDir], ["host-local", "/var/lib/x"]);
+  const e = assertThrows(
+    () => parseNetConf(enc(conf({ ipam: { type: "skein", TYPE: "host-local" } }))),
+    CniError,
+    '"type" and "TYPE" both set type',
+  );
+  assertEquals(e.code, 7);
+});

@@ -31,6 +31,7 @@ import {
   MAX_STDIN,
 } from "../cni/forward.ts";
 import { isSupportedVersion, LATEST_VERSION } from "../cni/versions.ts";
+import { foldedValue } from "../cni/ipam/_keys.ts";
 import type { Logger } from "./log.ts";
 import { KeyedQueue } from "./_keyed_queue.ts";
 
@@ -144,7 +145,10 @@ function needsOwnNamespace(r: Request): boolean {
   try {
     const conf = JSON.parse(new TextDecoder().decode(r.stdin));
     if (conf?.ipMasq === true) return true;
-    return conf?.type === "skein" && conf?.ipam !== undefined && conf?.ipam?.type !== "skein";
+    const ipam = conf?.ipam;
+    // ipam.type read ignoring case, as cni/netconf.ts (and libcni) read it.
+    return conf?.type === "skein" && ipam !== undefined &&
+      (typeof ipam !== "object" || ipam === null || foldedValue(ipam, "type", "ipam") !== "skein");
   } catch {
     return false; // the call fails on its config, the same everywhere
   }

@@ -80,3 +80,25 @@ export function knownKeys(
   }
   return out;
 }
+
+/**
+ * The value of `key` in `o` matched ignoring ASCII case, as Go's encoding/json (libcni, the
+ * reference plugins) reads it: `"Type"` is `type`, `"DataDir"` is `dataDir`. Undefined when no
+ * spelling is there; CniError 7 when two are (Go would take whichever comes last).
+ */
+export function foldedValue(o: Record<string, unknown>, key: string, where: string): unknown {
+  const fold = key.toLowerCase();
+  let found: string | undefined;
+  for (const k of Object.keys(o)) {
+    if (k.toLowerCase() !== fold) continue;
+    if (found !== undefined) {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `Invalid config: ${where}: "${found}" and "${k}" both set ${key} (keys match ignoring ` +
+          "case, as in the reference plugins); keep one",
+      );
+    }
+    found = k;
+  }
+  return found === undefined ? undefined : o[found];
+}

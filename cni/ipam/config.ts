@@ -14,7 +14,7 @@ import {
   tryParseIp,
 } from "../../net/cidr.ts";
 import { CniCode, CniError } from "../errors.ts";
-import { knownKeys } from "./_keys.ts";
+import { foldedValue, knownKeys } from "./_keys.ts";
 import { DEFAULT_LEASE_FILE, readLeaseFile } from "./lease_file.ts";
 import {
   parseRangeSet,
@@ -215,10 +215,10 @@ function configuredRanges(
   ipam: Record<string, unknown>,
 ): { sets: IpamRange[][]; auto: boolean } {
   const sets: IpamRange[][] = [];
-  const rc = netconf.runtimeConfig;
-  if (isObject(rc) && rc.ipRanges !== undefined) {
-    sets.push(...rangeSets(rc.ipRanges, "runtimeConfig.ipRanges"));
-  }
+  // host-local reads both keys ignoring case (Go's encoding/json): "RuntimeConfig", "IPRanges".
+  const rc = foldedValue(netconf, "runtimeConfig", "the network config");
+  const ipRanges = isObject(rc) ? foldedValue(rc, "ipRanges", "runtimeConfig") : undefined;
+  if (ipRanges !== undefined) sets.push(...rangeSets(ipRanges, "runtimeConfig.ipRanges"));
   const legacy = ipam.subnet;
   const auto = legacy === "auto";
   if (legacy !== undefined && !auto) {

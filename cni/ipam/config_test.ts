@@ -358,3 +358,21 @@ Deno.test("parseIpamConfig() refuses an unknown key with code 2, naming it and s
   );
   assertEquals([id.code, id.message], [2, "Unsupported IPAM field ipam.routes[0].id"]);
 });
+
+Deno.test("parseIpamConfig() reads RuntimeConfig.IPRanges ignoring case, as host-local", async () => {
+  // host-local (Go's JSON) allocates from "RuntimeConfig": {"IPRanges": ...}; skein ignored it.
+  const c = await parseIpamConfig({
+    name: "pods",
+    RuntimeConfig: { IPRanges: [[{ subnet: "10.3.0.0/24" }]] },
+    ipam: { type: "skein", ranges: [[{ subnet: "fd00::/64" }]] },
+  });
+  assertEquals(c.ranges.map((s) => s[0]!.subnet), ["10.3.0.0/24", "fd00::/64"]);
+  const both = { ipRanges: [[{ subnet: "10.3.0.0/24" }]], iPRanges: [] };
+  assertEquals(
+    await code(
+      { name: "p", runtimeConfig: both, ipam: { subnet: "10.0.0.0/24" } },
+      '"ipRanges" and "iPRanges" both set ipRanges',
+    ),
+    7,
+  );
+});
