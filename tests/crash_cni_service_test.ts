@@ -271,3 +271,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a CNI service that drops an ADD it still runs gets 'try again later', never a racing ADD",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dataDir = Deno.makeTempDirSync({ prefix: "skein-crash-cni-" });
+    const socket = `${dataDir}/cni.sock`;
+    // A stand-in service: accepts, takes "G", marks the ADD as past its checks under this live
+    // process's pid (as daemon/cni_server.ts does), then drops the connection.
+    const listener = Deno.listen({ transport: "unix", path: socket });
+    const served = (async () => {
+      const conn = await listener.accept();
+      const buf = new Uint8Array(1 << 16);
+      await conn.read(buf);
+      await conn.write(new Uint8Array([0x41]));
+      await conn.read(buf); // "G"
+      Deno.mkdirSync(`${socket}.adds`);
+      Deno.writeTextFileSync(
+        `${socket}.adds/c1%2Feth0`,
+        JSON.stringify({ pid: Deno.pid, network: "dropped", state: "touched" }),
+      );
+      conn.close();
+    })();
+    try {
+      await withNamespaces(["host", "a"], async (ns) => {
+        const conf = {
+          cniVersion: "1.1.0",
+          name: "dropped",
+          type: "skein",
+          ipam: { type: "skein", dataDir: `${dataDir}/ipam`, subnet: "10.251.2.0/24" },
+        };
+        const add = await callPlugin({
+          command: "ADD",
+          conf,
+          containerId: "c1",
+          netns: ns.a!,
+          hostNs: ns.host!,
+          env: { SKEIN_CNI_SOCKET: socket },
+        });
+        await served;
+        assertEquals([add.code, add.json?.code], [1, 11], add.stdout + add.stderr);
+        assertEquals(reservations(`${dataDir}/ipam`, "dropped"), [], "no in-process ADD ran");
+        assertEquals(hostVeths(ns.host!), []);
+      });
+    } finally {
+      listener.close();
+      Deno.removeSync(dataDir, { recursive: true });
+    }
+  },
+});
