@@ -2,7 +2,9 @@
  * `skein diagnose --node` (root): the single-node mode judges what a node can be judged on by
  * itself, without a pair: an IPsec (XFRM) policy blocking pod traffic to another node's subnet
  * (xfrm.policy) and a netdev ingress chain dropping the tunnel's packets on the uplink
- * (netfilter.netdev), each with the exact fix, on a 2-node vxlan lab.
+ * (netfilter.netdev), the tunnel's packets dropped in a node's output hook (netfilter.output) or
+ * input hook (underlay.port), and a daemon with ipMasq whose masquerade is missing
+ * (netfilter.masq), each with the exact fix, on a 2-node vxlan lab.
  *
  * @module
  */
@@ -20,7 +22,7 @@ async function sh(argv: string[], stdin?: string): Promise<void> {
 
 Deno.test({
   name:
-    "diagnose --node: an XFRM block policy and a netdev drop on a node are named with their fix",
+    "diagnose --node: XFRM and netdev drops, the tunnel's output and input drops and a missing masquerade are named with their fix",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -71,10 +73,58 @@ Deno.test({
         await runCommand([...inNs("n1"), "ip", "xfrm", "policy", "flush"]);
         await runCommand([...inNs("n2"), "nft", "delete", "table", "netdev", "dnode"]);
       }
-      // Healed: neither check fails on either node.
+      // The tunnel's packets: dropped in n1's output hook, and in n2's input hook.
+      try {
+        await sh(
+          [...inNs("n1"), "nft", "-f", "-"],
+          "table inet dnode {\n chain out {\n  type filter hook output priority 0; policy accept;\n  udp dport 8472 drop\n }\n}\n",
+        );
+        await sh(
+          [...inNs("n2"), "nft", "-f", "-"],
+          "table inet dnode {\n chain in {\n  type filter hook input priority 0; policy accept;\n  udp dport 8472 drop\n }\n}\n",
+        );
+        const o = check(await diagnose("n1"), "netfilter.output");
+        assertEquals(o.status, "fail", JSON.stringify(o));
+        assertStringIncludes(o.fix ?? "", "nft delete rule inet dnode out handle");
+        const p = check(await diagnose("n2"), "underlay.port");
+        assertEquals(p.status, "fail", JSON.stringify(p));
+        assertStringIncludes(p.fix ?? "", "nft delete rule inet dnode in handle");
+      } finally {
+        for (const n of ["n1", "n2"]) {
+          await runCommand([...inNs(n), "nft", "delete", "table", "inet", "dnode"]);
+        }
+      }
+      // A daemon that says ipMasq: true (its lease file) with no masquerade in the ruleset: the
+      // lab's daemons run without it, so a copy of n1's config names a lease file that says so.
+      const dir = Deno.makeTempDirSync({ prefix: "skein-dnode-" });
+      try {
+        const lease = JSON.parse(Deno.readTextFileSync(node("n1").leaseFile));
+        Deno.writeTextFileSync(`${dir}/lease.json`, JSON.stringify({ ...lease, ipMasq: true }));
+        const cfg = Deno.readTextFileSync(node("n1").configFile);
+        assertStringIncludes(cfg, node("n1").leaseFile);
+        Deno.writeTextFileSync(
+          `${dir}/daemon.yaml`,
+          cfg.replace(node("n1").leaseFile, `${dir}/lease.json`),
+        );
+        const masq = async () => {
+          const r = await skein(["diagnose", "--node", "--config", `${dir}/daemon.yaml`, "--json"]);
+          return check(JSON.parse(r.stdout) as Report, "netfilter.masq");
+        };
+        const m = await masq();
+        assertEquals(m.status, "fail", JSON.stringify(m));
+        assertStringIncludes(m.summary, "ipMasq: true");
+        await sh(["sh", "-c", m.fix!.split("  #")[0]!]);
+        assertEquals((await masq()).status, "pass");
+        // The lab's own daemons (ipMasq: false) are not judged on masquerading.
+        assertEquals((await diagnose("n1")).checks.some((c) => c.id === "netfilter.masq"), false);
+      } finally {
+        await runCommand([...inNs("n1"), "nft", "delete", "table", "ip", "skein-egress"]);
+        Deno.removeSync(dir, { recursive: true });
+      }
+      // Healed: none of these checks fails on either node.
       for (const n of ["n1", "n2"]) {
         const r = await diagnose(n);
-        for (const id of ["xfrm.policy", "netfilter.netdev"]) {
+        for (const id of ["xfrm.policy", "netfilter.netdev", "netfilter.output", "underlay.port"]) {
           const c = r.checks.find((x) => x.id === id);
           assert(c?.status !== "fail", `${n}: ${JSON.stringify(c)}`);
         }

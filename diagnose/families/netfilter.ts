@@ -20,8 +20,8 @@ import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
-import { egressChecks, isExternal } from "./_netfilter_egress.ts";
-import { podAddressIn } from "./_node_peers.ts";
+import { egressChecks, isExternal, nodeEgressChecks } from "./_netfilter_egress.ts";
+import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
 
 /**
@@ -252,6 +252,46 @@ function encapNat(node: NodeView, peer: NodeView, rs: Ruleset): CheckResult | un
   return undefined;
 }
 
+/**
+ * `--node`: the tunnel packets this node sends to each peer through its output hook
+ * (netfilter.output) and a DNAT or REDIRECT of them either way (netfilter.nat); a failing or
+ * doubtful verdict per peer, else one pass each.
+ */
+function nodeTunnelChecks(node: NodeView, rs: Ruleset, peers: NodeView[]): CheckResult[] {
+  const out: CheckResult[] = [];
+  let judged = 0;
+  for (const peer of peers) {
+    const p = encapPacket(node, peer, "output");
+    if (!p) continue;
+    judged++;
+    const v = judge(rs, p);
+    if (v.verdict === "drop" || v.unknown.some((u) => u.mayDrop)) {
+      const what = `the ${node.facts.backend} packet to ${peer.name} (${p.daddr})`;
+      out.push(verdictCheck("netfilter.output", nodeOwner(node), what, p, v));
+    }
+    const n = encapNat(node, peer, rs);
+    if (n) out.push(n);
+  }
+  if (judged && !out.some((c) => c.id === "netfilter.output")) {
+    out.push(
+      pass(
+        "netfilter.output",
+        node.name,
+        `${node.name}'s output hook passes its ${node.facts.backend} packets to every other node`,
+        { evidence: { peers: judged } },
+      ),
+    );
+  }
+  if (judged && !out.some((c) => c.id === "netfilter.nat")) {
+    out.push(
+      pass("netfilter.nat", node.name, `${node.name} rewrites none of its tunnel packets`, {
+        evidence: { peers: judged },
+      }),
+    );
+  }
+  return out;
+}
+
 async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const node of pair.nodes) {
@@ -397,7 +437,10 @@ export const netfilterFamily: Family = {
         ),
       );
     }
-    out.push(...await nodeNetdevChecks(d, node));
+    out.push(
+      ...nodeTunnelChecks(node, rs.ruleset, otherLeases(d, node).map((l) => leasePeer(node, l))),
+    );
+    out.push(...await nodeNetdevChecks(d, node), ...await nodeEgressChecks(d, node));
     const l = legacyCheck(node.kernel, nodeOwner(node));
     if (l) out.push(l);
     return out;

@@ -448,13 +448,17 @@ export const underlayFamily: Family = {
       ...await port(d, a, b),
     ];
   },
-  node(d, node) {
-    const out: CheckResult[] = [...addressCheck(node), ...uplinkArp(node)]
+  async node(d, node) {
+    const out: CheckResult[] = [...addressCheck(node), ...uplinkState(node), ...uplinkArp(node)]
       .filter((c) => c.status !== "pass");
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease?.subnet) continue;
       const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
       out.push(...reach(node, peer).filter((c) => c.status !== "pass"));
+      // The tunnel's packets from the peer through this node's input hook.
+      out.push(
+        ...(await port(d, node, peer)).filter((c) => c.status === "fail" || c.status === "warn"),
+      );
     }
     if (!out.length) {
       out.push(
