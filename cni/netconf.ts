@@ -294,9 +294,12 @@ function ipamSection(raw: Record<string, unknown>, type: string, mode: Mode): Ne
   return ipam;
 }
 
-/** "runtimeConfig", checked to be an object when present. */
+/**
+ * "runtimeConfig", checked to be an object when present. This key and those read below match
+ * ignoring case, as the reference plugins (Go's encoding/json) read them.
+ */
 function runtimeConfig(raw: Record<string, unknown>): Record<string, unknown> | undefined {
-  const rc = raw.runtimeConfig;
+  const rc = foldedValue(raw, "runtimeConfig", "the network config");
   if (rc === undefined || rc === null) return undefined;
   if (!isObj(rc)) throw invalid("runtimeConfig", "must be an object");
   return rc;
@@ -305,10 +308,11 @@ function runtimeConfig(raw: Record<string, unknown>): Record<string, unknown> | 
 /** The pod MAC the runtime asks for (runtimeConfig.mac), main plugin only. */
 function runtimeMac(raw: Record<string, unknown>): string | undefined {
   const rc = runtimeConfig(raw);
-  if (!rc || rc.mac === undefined || rc.mac === null || rc.mac === "") return undefined;
-  const m = typeof rc.mac === "string" ? parsePodMac(rc.mac) : { problem: "not a string" };
+  const mac = rc && foldedValue(rc, "mac", "runtimeConfig");
+  if (mac === undefined || mac === null || mac === "") return undefined;
+  const m = typeof mac === "string" ? parsePodMac(mac) : { problem: "not a string" };
   if ("problem" in m) {
-    throw invalid("runtimeConfig.mac", `${JSON.stringify(rc.mac)}: ${m.problem}`);
+    throw invalid("runtimeConfig.mac", `${JSON.stringify(mac)}: ${m.problem}`);
   }
   return m.mac;
 }
@@ -316,16 +320,18 @@ function runtimeMac(raw: Record<string, unknown>): string | undefined {
 /** The addresses the runtime asks for: args.cni.ips, then runtimeConfig.ips. */
 function runtimeIps(raw: Record<string, unknown>): string[] {
   const rc = runtimeConfig(raw);
-  const args = raw.args;
+  const args = foldedValue(raw, "args", "the network config");
+  let cni: unknown;
   if (args !== undefined && args !== null) {
     if (!isObj(args)) throw invalid("args", "must be an object");
-    if (args.cni !== undefined && args.cni !== null && !isObj(args.cni)) {
+    cni = foldedValue(args, "cni", "args");
+    if (cni !== undefined && cni !== null && !isObj(cni)) {
       throw invalid("args.cni", "must be an object");
     }
   }
   return [
-    ...(isObj(args) && isObj(args.cni) ? ipList(args.cni.ips, "args.cni.ips") : []),
-    ...ipList(rc?.ips, "runtimeConfig.ips"),
+    ...(isObj(cni) ? ipList(foldedValue(cni, "ips", "args.cni"), "args.cni.ips") : []),
+    ...ipList(rc && foldedValue(rc, "ips", "runtimeConfig"), "runtimeConfig.ips"),
   ];
 }
 

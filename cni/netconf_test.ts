@@ -141,3 +141,12 @@ Deno.test("parseNetConf() reads ipam.type and ipam.dataDir ignoring case, as lib
   );
   assertEquals(e.code, 7);
 });
+
+Deno.test("parseNetConf() reads RuntimeConfig.IPs/MAC and Args.CNI.IPs ignoring case, as bridge and host-local", () => {
+  const c = parseNetConf(enc(conf({
+    Args: { CNI: { IPs: ["10.244.1.7"] } },
+    RuntimeConfig: { IPs: ["10.244.1.8/24"], MAC: "02:00:00:00:00:09" },
+  })));
+  assertEquals(c.requestedIps, ["10.244.1.7", "10.244.1.8/24"]);
+  assertEquals(c.mac, "02:00:00:00:00:09");
+});
