@@ -80,6 +80,11 @@ export interface Verdict {
    * conntrack: `ct state` matches then see "untracked", not its real state.
    */
   untrackedBy?: RuleRef;
+  /**
+   * The first rule that sets the packet's firewall mark (`meta mark set`, iptables' `-j MARK`)
+   * before the routing decision (prerouting, output): policy rules on fwmark see that mark.
+   */
+  markedBy?: RuleRef;
 }
 
 /** A rewriting rule and the statement that rewrites. */
@@ -431,6 +436,13 @@ interface Walk {
   by?: RuleRef;
   nat?: NatRef;
   untrackedBy?: RuleRef;
+  markedBy?: RuleRef;
+}
+
+/** A statement setting the packet's mark: noted when it comes before the routing decision. */
+function mark(w: Walk, ch: Chain, rule: Chain["rules"][number]): void {
+  if (ch.hook !== "prerouting" && ch.hook !== "output") return;
+  w.markedBy ??= ref(ch, rule.handle, ruleWords(rule, ch));
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
@@ -661,6 +673,10 @@ function runXt(
       untrack(w, ch, rule);
       return "continue";
     }
+    if (xt.name === "MARK") {
+      mark(w, ch, rule);
+      return "continue";
+    }
     if (xt.name === "REJECT") {
       w.by = ref(ch, rule.handle, ruleWords(rule, ch));
       return "drop";
@@ -695,6 +711,10 @@ function runRule(
     if ("accept" in e) return "accept";
     const mangle = e.mangle as Json | undefined;
     const mk = (mangle?.key as Json | undefined)?.payload as Json | undefined;
+    if (((mangle?.key as Json | undefined)?.meta as Json | undefined)?.key === "mark") {
+      mark(w, ch, rule);
+      continue;
+    }
     if (mk?.protocol === "ether" && mk.field === "daddr") {
       w.nat ??= natRef(w, ch, rule, "ether daddr set");
       continue;
@@ -787,6 +807,7 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
       const r = runChain(w, ch);
       if (w.nat) v.nat ??= w.nat;
       if (w.untrackedBy) v.untrackedBy ??= w.untrackedBy;
+      if (w.markedBy) v.markedBy ??= w.markedBy;
       ct = at.ct;
       if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
       if (r === undefined && ch.policy === "drop") {

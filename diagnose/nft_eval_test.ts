@@ -654,3 +654,25 @@ Deno.test("judge(): a packet queued to userspace (NFQUEUE, nft queue) is dropped
   assertEquals(judge(parseRuleset(nft("bypass")), pkt).verdict, "accept");
   assertEquals(judge(parseRuleset(nft()), pkt).verdict, "drop");
 });
+
+Deno.test("judge(): a meta mark set in prerouting on the flow is named (markedBy); one in forward, or on another flow, is not", () => {
+  const pre = { type: "filter", hook: "prerouting", prio: -150, policy: "accept" };
+  const setMark = (ch: string) =>
+    rule(ch, 3, [daddr({ prefix: { addr: "10.244.2.0", len: 24 } }), {
+      mangle: { key: { meta: { key: "mark" } }, value: 16 },
+    }]);
+  const v = judge(parseRuleset(rs(chain("mangle", pre), setMark("mangle"))), pkt);
+  assertEquals(v.verdict, "accept");
+  assertEquals([v.markedBy?.chain, v.markedBy?.handle], ["mangle", 3]);
+  // After the routing decision (forward) a mark does not change the route.
+  assertEquals(
+    judge(parseRuleset(rs(chain("fwd", base), setMark("fwd"))), pkt).markedBy,
+    undefined,
+  );
+  // Another destination is not marked.
+  assertEquals(
+    judge(parseRuleset(rs(chain("mangle", pre), setMark("mangle"))), { ...pkt, daddr: "10.9.9.9" })
+      .markedBy,
+    undefined,
+  );
+});
