@@ -305,6 +305,8 @@ Deno.test(
       assertEquals(diag.code, 1, diag.stdout);
       assertStringIncludes(diag.stdout, "route.skipped");
       assertStringIncludes(diag.stdout, "192.168.78.12 is not on a network connected to eth0");
+      assertStringIncludes(diag.stdout, "backend: {type: vxlan, directRouting: true}");
+      assertStringIncludes(diag.stdout, `in ${n1.configFile} set`);
     } finally {
       unregister();
       const d = await labDown(o.name);

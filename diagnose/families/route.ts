@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { skippedFix } from "./_skipped_fix.ts";
 import { isOwnedRoute } from "../../backends/snapshot.ts";
 import { type Route, RTPROT_BGP, SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
@@ -310,7 +311,11 @@ function kernelDiff(d: Diagnosis, node: NodeView, subnets?: string[]): CheckResu
         `the ${node.facts.backend} backend on ${node.name} cannot program ${s.subnet}`,
         {
           evidence: { subnet: s.subnet, code: s.code, reason: s.reason },
-          fix: "fix the lease or the backend choice the reason names",
+          fix: skippedFix({
+            backend: node.facts.backend,
+            reason: s.reason,
+            ...(node.facts.configFile ? { configFile: node.facts.configFile } : {}),
+          }),
         },
       ),
     );
