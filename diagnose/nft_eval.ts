@@ -82,9 +82,10 @@ export interface Verdict {
   untrackedBy?: RuleRef;
   /**
    * The first rule that sets the packet's firewall mark (`meta mark set`, iptables' `-j MARK`)
-   * before the routing decision (prerouting, output): policy rules on fwmark see that mark.
+   * before the routing decision (prerouting, output): policy rules on fwmark see that mark
+   * (`mark`: its value, when the rule sets a constant).
    */
-  markedBy?: RuleRef;
+  markedBy?: RuleRef & { mark?: number };
 }
 
 /** A rewriting rule and the statement that rewrites. */
@@ -436,13 +437,16 @@ interface Walk {
   by?: RuleRef;
   nat?: NatRef;
   untrackedBy?: RuleRef;
-  markedBy?: RuleRef;
+  markedBy?: RuleRef & { mark?: number };
 }
 
 /** A statement setting the packet's mark: noted when it comes before the routing decision. */
-function mark(w: Walk, ch: Chain, rule: Chain["rules"][number]): void {
+function mark(w: Walk, ch: Chain, rule: Chain["rules"][number], value?: unknown): void {
   if (ch.hook !== "prerouting" && ch.hook !== "output") return;
-  w.markedBy ??= ref(ch, rule.handle, ruleWords(rule, ch));
+  w.markedBy ??= {
+    ...ref(ch, rule.handle, ruleWords(rule, ch)),
+    ...(typeof value === "number" ? { mark: value } : {}),
+  };
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
@@ -712,7 +716,7 @@ function runRule(
     const mangle = e.mangle as Json | undefined;
     const mk = (mangle?.key as Json | undefined)?.payload as Json | undefined;
     if (((mangle?.key as Json | undefined)?.meta as Json | undefined)?.key === "mark") {
-      mark(w, ch, rule);
+      mark(w, ch, rule, mangle!.value);
       continue;
     }
     if (mk?.protocol === "ether" && mk.field === "daddr") {

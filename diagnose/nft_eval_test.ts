@@ -663,7 +663,7 @@ Deno.test("judge(): a meta mark set in prerouting on the flow is named (markedBy
     }]);
   const v = judge(parseRuleset(rs(chain("mangle", pre), setMark("mangle"))), pkt);
   assertEquals(v.verdict, "accept");
-  assertEquals([v.markedBy?.chain, v.markedBy?.handle], ["mangle", 3]);
+  assertEquals([v.markedBy?.chain, v.markedBy?.handle, v.markedBy?.mark], ["mangle", 3, 16]);
   // After the routing decision (forward) a mark does not change the route.
   assertEquals(
     judge(parseRuleset(rs(chain("fwd", base), setMark("fwd"))), pkt).markedBy,

@@ -49,6 +49,13 @@ Deno.test({
         assertStringIncludes(c.summary, "the flow is marked by rule inet dmark pre handle");
         assertStringIncludes(c.summary, "policy rules on fwmark were judged unmarked");
         assertStringIncludes(String(c.evidence.fwmarkRules), "fwmark 0x10");
+        assertStringIncludes(
+          c.fix ?? "",
+          `ip netns exec ${n1.netns} ip route get ${
+            lab.state.pods.find((p) => p.name === "n2-p1")!.ip
+          } from ${lab.state.pods.find((p) => p.name === "n1-p1")!.ip} iif `,
+        );
+        assert(c.fix!.endsWith(" mark 0x10"), c.fix);
       } finally {
         await runCommand([...inN1, "nft", "delete", "table", "inet", "dmark"]);
         await runCommand([...inN1, ..."ip rule del pref 4242".split(" ")]);

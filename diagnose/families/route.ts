@@ -190,8 +190,9 @@ async function markedCheck(d: Diagnosis, h: Hop, c: CheckResult): Promise<CheckR
         markedBy: `${rule}: ${by.text}`,
         fwmarkRules: byMark.map(ruleText),
       },
-      fix: `${nsExec(h.node)}ip route get ${h.dst} from ${h.src} iif ${h.iif} mark MARK` +
-        `  # with the mark ${rule} sets`,
+      fix: `${nsExec(h.node)}ip route get ${h.dst} from ${h.src} iif ${h.iif} mark ${
+        by.mark !== undefined ? `0x${by.mark.toString(16)}` : `MARK  # the mark ${rule} sets`
+      }`,
     },
   );
 }
