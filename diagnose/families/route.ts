@@ -206,12 +206,20 @@ function foreignRoutes(node: NodeView): FlatRoute[] {
     .map((r) => flatOf(r, names));
 }
 
+/**
+ * The protocol word skein's routes carry on `node`, for a fix command: `bgp` (186) on a bgp node
+ * (a route re-added as proto 100 there is foreign to its speaker), else the reconciler's 100.
+ */
+function protoWord(node: NodeView): string {
+  return node.facts.backend === "bgp" ? "bgp" : String(SKEIN_ROUTE_PROTOCOL);
+}
+
 function replaceCmd(node: NodeView, r: FlatRoute): string {
   return `${nsExec(node)}ip route replace ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${
     r.dev ? ` dev ${r.dev}` : ""
-  }${r.onlink ? " onlink" : ""}${
-    r.mtu !== undefined ? ` mtu ${r.mtu}` : ""
-  } proto ${SKEIN_ROUTE_PROTOCOL}`;
+  }${r.onlink ? " onlink" : ""}${r.mtu !== undefined ? ` mtu ${r.mtu}` : ""} proto ${
+    protoWord(node)
+  }`;
 }
 
 const RESTART = "or restart the node's skein daemon: it reconciles every route";
@@ -274,7 +282,7 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
         {
           evidence: { stale: diff.stale.map(routeText) },
           fix: diff.stale.map((r) =>
-            `${nsExec(node)}ip route del ${r.dst} proto ${SKEIN_ROUTE_PROTOCOL}`
+            `${nsExec(node)}ip route del ${r.dst} proto ${protoWord(node)}`
           ).join("; ") +
             `  # ${RESTART}`,
         },
