@@ -67,3 +67,61 @@ Deno.test({
       }
     }),
 });
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    return !Deno.readTextFileSync(`/proc/${pid}/stat`).includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "diagnose bgp: a mesh node moved to another AS (Bad Peer AS 2/2) is named with the asNumber to set in its config",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dbas", { backend: "bgp", nodes: 2, podsPerNode: 1, leaseTtl: 120 }, async (lab) => {
+      const n2 = lab.plan.nodes.find((n) => n.name === "n2")!;
+      const yaml = Deno.readTextFileSync(n2.configFile);
+      assertStringIncludes(yaml, "  type: bgp\n");
+      Deno.writeTextFileSync(
+        n2.configFile,
+        yaml.replace("  type: bgp\n", "  type: bgp\n  asNumber: 65099\n"),
+      );
+      const old = lab.state.daemons.find((d) => d.node === "n2")!.pid;
+      Deno.kill(old, "SIGTERM");
+      for (let i = 0; i < 100 && alive(old); i++) await new Promise((r) => setTimeout(r, 100));
+      assert(!alive(old), `n2's daemon ${old} did not stop`);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "--cached-only", "--config", CONFIG, MAIN, "daemon"]
+          .concat(["--config", n2.configFile]),
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        let r: Report | undefined;
+        const refused = (x: Report) =>
+          x.checks.some((c) => c.id === "bgp.sessions" && c.summary.includes("(2/2)"));
+        for (let i = 0; i < 100 && !(r && refused(r)); i++) {
+          await new Promise((res) => setTimeout(res, 300));
+          r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
+        }
+        assert(r && refused(r), r && show(r));
+        const s = r.checks.filter((c) => c.id === "bgp.sessions" && c.status === "fail");
+        assert(s.length > 0, show(r));
+        for (const c of s) {
+          assertStringIncludes(c.fix!, `set 'backend.asNumber: 64512' in ${n2.configFile}`);
+          assertStringIncludes(c.fix!, "n2 AS 65099");
+        }
+      } finally {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+    }),
+});

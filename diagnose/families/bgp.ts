@@ -26,6 +26,7 @@ import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
 import { meshDials } from "../../backends/bgp/fsm.ts";
 import { nodePacket, rulesetVerdict } from "./netfilter.ts";
+import { refineMeshAs } from "./_bgp_mesh_as.ts";
 
 /** The BGP port (RFC 4271). */
 const BGP_PORT = 179;
@@ -288,11 +289,11 @@ export const bgpFamily: Family = {
   name: "bgp",
   appliesTo: ["bgp"],
   pair: async (d, pair) => {
-    const out = pair.nodes.flatMap(nodeChecks);
+    const out = refineMeshAs(d, pair.nodes.flatMap(nodeChecks));
     const [a, b] = pair.nodes;
     if (a && b) out.push(...await portCheck(d, a, b), ...await portCheck(d, b, a));
     const l = learnedCheck(pair);
     return l ? [l, ...out] : out;
   },
-  node: (_d, node) => nodeChecks(node),
+  node: (d, node) => refineMeshAs(d, nodeChecks(node)),
 };

@@ -24,7 +24,7 @@ const PEER = {
 };
 
 function run(n: NodeView): Record<string, CheckResult> {
-  const out = bgpFamily.node!({} as never, n) as CheckResult[];
+  const out = bgpFamily.node!({ nodes: [n] } as never, n) as CheckResult[];
   return Object.fromEntries(out.map((c) => [c.id, c]));
 }
 
