@@ -12,6 +12,7 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
+import { udpPortHolders } from "./_port_holder.ts";
 
 const RESTART = "restart the node's skein daemon (the device lives as long as the daemon runs)";
 
@@ -79,6 +80,19 @@ function socketCheck(node: NodeView): CheckResult {
     bound: bound.map((s) => `${s.address}:${s.port}`),
     daemon: dbg,
   };
+  const squatter = hit && foreignHolder(node, port);
+  if (squatter) {
+    return fail(
+      "udp.socket",
+      node.name,
+      `${squatter.owner} holds UDP ${squatter.address}:${port} in ${node.name}, not skein's daemon: the daemon cannot bind it (EADDRINUSE)`,
+      {
+        evidence: { ...ev, holder: squatter.owner },
+        fix: `kill ${squatter.pid}  # stop ${squatter.owner}, or move it off port ${port}; ` +
+          `then ${RESTART}`,
+      },
+    );
+  }
   if (!hit) {
     return fail("udp.socket", node.name, `nothing listens on UDP ${ip}:${port} in ${node.name}`, {
       evidence: ev,
@@ -86,6 +100,26 @@ function socketCheck(node: NodeView): CheckResult {
     });
   }
   return pass("udp.socket", node.name, `UDP ${hit.address}:${port} is bound`, { evidence: ev });
+}
+
+/**
+ * A process other than the node's daemon holding the udp port (`ss -ulpn 'sport = :PORT'`): not
+ * the daemon's pid when it is known (lab), else any owner while the daemon reports no open socket.
+ */
+function foreignHolder(
+  node: NodeView,
+  port: number,
+): { owner: string; pid: number; address: string } | undefined {
+  const daemon = node.facts.daemonPid?.pid;
+  const open = node.daemon?.debug?.udp?.socketOpen === true;
+  for (const h of udpPortHolders(node.kernel!, port)) {
+    const pid = Number(/^pid (\d+)/.exec(h.owner ?? "")?.[1]);
+    if (!pid) continue;
+    if (daemon !== undefined ? pid !== daemon : !open) {
+      return { owner: h.owner!, pid, address: h.address };
+    }
+  }
+  return undefined;
 }
 
 /** Reasons that mean someone sent this node datagrams it must not accept. */
