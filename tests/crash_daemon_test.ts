@@ -20,7 +20,7 @@
  * the temporary files a writer killed between write and rename would leave are gone.
  *
  * Seeded: `SKEIN_CRASH_SEED=<n>` repeats a run (the seed is printed); `SKEIN_CRASH_RUNS` sets
- * the number of kill rounds (default 30). No timing assertions: kill moments are drawn from the
+ * the number of kill rounds (default 15; the suite runs with a fresh seed each time). No timing assertions: kill moments are drawn from the
  * time this machine took to get ready, so they land in every phase on a slow machine too.
  */
 import { assert, assertEquals } from "../testing/assert.ts";
@@ -30,7 +30,7 @@ import { withNamespaces } from "./_netns.ts";
 import { bridgej, ip, ipj, type Json, nsNameOf } from "./net_oracle.ts";
 import { DaemonProc, freePort, httpGet, waitFor } from "./_daemon_proc.ts";
 
-const RUNS = Number(Deno.env.get("SKEIN_CRASH_RUNS") ?? 30);
+const RUNS = Number(Deno.env.get("SKEIN_CRASH_RUNS") ?? 15);
 const SEED = Number(Deno.env.get("SKEIN_CRASH_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const PEERS = 300;
 const TTL = 6;
