@@ -48,6 +48,30 @@ const MARKS = [
 const NODE_IP = { a: "192.168.77.1", b: "192.168.77.2" } as const;
 type NodeName = keyof typeof NODE_IP;
 
+/**
+ * The nodes' uplink: a veth "eth0" from a to b; each node in `up` gets its NODE_IP (/24) on
+ * it and sets it up (a lone daemon needs only a's end).
+ */
+function wire(ns: Record<string, string | undefined>, up: readonly NodeName[]): void {
+  ip(
+    ns.a!,
+    "link",
+    "add",
+    "eth0",
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "netns",
+    nsNameOf(ns.b!),
+  );
+  for (const n of up) {
+    ip(ns[n]!, "addr", "add", `${NODE_IP[n]}/24`, "dev", "eth0");
+    ip(ns[n]!, "link", "set", "eth0", "up");
+  }
+}
+
 /** mulberry32: a small seeded PRNG, so a failing run can be repeated. */
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -156,23 +180,7 @@ Deno.test({
       const dir = await Deno.makeTempDir({ prefix: "skein-crash-daemon-" });
       const procs: DaemonProc[] = [];
       try {
-        ip(
-          ns.a!,
-          "link",
-          "add",
-          "eth0",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          "eth0",
-          "netns",
-          nsNameOf(ns.b!),
-        );
-        for (const n of ["a", "b"] as const) {
-          ip(ns[n]!, "addr", "add", `${NODE_IP[n]}/24`, "dev", "eth0");
-          ip(ns[n]!, "link", "set", "eth0", "up");
-        }
+        wire(ns, ["a", "b"]);
         const listen = { a: `127.0.0.1:${freePort()}`, b: `127.0.0.1:${freePort()}` };
         const cfg = { a: `${dir}/a.yaml`, b: `${dir}/b.yaml` };
         for (const n of ["a", "b"] as const) {
@@ -595,21 +603,7 @@ Deno.test({
       const dir = await Deno.makeTempDir({ prefix: "skein-crash-twin-" });
       const procs: DaemonProc[] = [];
       try {
-        ip(
-          ns.a!,
-          "link",
-          "add",
-          "eth0",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          "eth0",
-          "netns",
-          nsNameOf(ns.b!),
-        );
-        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
-        ip(ns.a!, "link", "set", "eth0", "up");
+        wire(ns, ["a"]);
         const store = new FileStore({ dir: `${dir}/store` });
         await store.putNetworkConfigIfAbsent({
           network: "10.240.0.0/12",
@@ -674,21 +668,7 @@ Deno.test({
       const dir = await Deno.makeTempDir({ prefix: "skein-crash-rostate-" });
       let child: Deno.ChildProcess | undefined;
       try {
-        ip(
-          ns.a!,
-          "link",
-          "add",
-          "eth0",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          "eth0",
-          "netns",
-          nsNameOf(ns.b!),
-        );
-        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
-        ip(ns.a!, "link", "set", "eth0", "up");
+        wire(ns, ["a"]);
         const listen = `127.0.0.1:${freePort()}`;
         Deno.writeTextFileSync(`${dir}/a.yaml`, config(dir, "a", ns.a!, listen));
         Deno.mkdirSync(`${dir}/a/state`, { recursive: true });
@@ -738,21 +718,7 @@ Deno.test({
       const dir = await Deno.makeTempDir({ prefix: "skein-crash-fifo-" });
       let d: DaemonProc | undefined;
       try {
-        ip(
-          ns.a!,
-          "link",
-          "add",
-          "eth0",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          "eth0",
-          "netns",
-          nsNameOf(ns.b!),
-        );
-        ip(ns.a!, "addr", "add", `${NODE_IP.a}/24`, "dev", "eth0");
-        ip(ns.a!, "link", "set", "eth0", "up");
+        wire(ns, ["a"]);
         const listen = `127.0.0.1:${freePort()}`;
         // The timer (3600 s) never runs: only the lease-file watch can see what follows.
         Deno.writeTextFileSync(
