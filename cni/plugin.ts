@@ -305,20 +305,42 @@ function withDns(conf: NetConf, r: CniResult): CniResult {
   return r;
 }
 
+/** Loopback DEL: sets the pod's interface down (nothing else was made). */
+function delLoopback(call: IpamCall): void {
+  if (!podNetnsUsable(call.podNetns, call.hostNetns)) return;
+  try {
+    using pod = openHandle({ netns: call.podNetns });
+    if (pod.linkFind(call.args.ifName)) pod.linkSet(call.args.ifName, { up: false });
+  } catch {
+    // the namespace is going away: nothing to undo
+  }
+}
+
+/**
+ * Starts deleting the attachment's host veth `hostName` (false when there is none of this
+ * attachment's). Another network's attachment of this container id and ifname has the same host
+ * veth name, and so has this attachment when it lives in another namespace than CNI_NETNS.
+ */
+function startHostVethDel(
+  call: IpamCall,
+  ctx: RunContext,
+  host: Handle,
+  hostName: string,
+): Promise<unknown> {
+  const link = host.linkFind(hostName);
+  const notOurs = !link || isOtherNetworksVeth(host, link, call.conf) ||
+    (podNetnsUsable(call.podNetns, call.hostNetns) &&
+      peerInOtherNetns(host, link, call.podNetns));
+  if (notOurs) return Promise.resolve(false);
+  return ctx.longLived
+    ? linkDelUnregistered(host, hostName)
+    : linkDelIfExistsAsync(host, link.index);
+}
+
 async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   const { conf, args } = call;
   const errors: unknown[] = [];
-  if (conf.mode === "loopback") {
-    if (podNetnsUsable(call.podNetns, call.hostNetns)) {
-      try {
-        using pod = openHandle({ netns: call.podNetns });
-        if (pod.linkFind(args.ifName)) pod.linkSet(args.ifName, { up: false });
-      } catch {
-        // the namespace is going away: nothing to undo
-      }
-    }
-    return;
-  }
+  if (conf.mode === "loopback") return delLoopback(call);
   // Deleting a veth keeps the kernel busy ~20 ms (RCU grace periods): start it on a helper
   // thread and release the addresses meanwhile. Errors are reported IPAM's first, as before.
   // The daemon answers once the kernel unregistered the veth (linkDelUnregistered).
@@ -327,17 +349,7 @@ async function cmdDel(call: IpamCall, ctx: RunContext): Promise<void> {
   let hostDel: Promise<unknown>;
   try {
     host = openHandle(hostOf(call));
-    const link = host.linkFind(hostName);
-    // Another network's attachment of this container id and ifname has the same host veth name,
-    // and so has this attachment when it lives in another namespace than CNI_NETNS.
-    const notOurs = !link || isOtherNetworksVeth(host, link, conf) ||
-      (podNetnsUsable(call.podNetns, call.hostNetns) &&
-        peerInOtherNetns(host, link, call.podNetns));
-    hostDel = notOurs
-      ? Promise.resolve(false)
-      : ctx.longLived
-      ? linkDelUnregistered(host, hostName)
-      : linkDelIfExistsAsync(host, link.index);
+    hostDel = startHostVethDel(call, ctx, host, hostName);
   } catch (e) {
     hostDel = Promise.reject(e);
   }
