@@ -31,6 +31,7 @@ import { linkDelIfExists, linkDelIfExistsAsync, linkDelUnregistered, step } from
 import { mark, traceFlush } from "./_trace.ts";
 import { isOtherNetworksVeth, peerInOtherNetns } from "./_veth_owner.ts";
 import { bridgeLeaks, networkSubnets, reservedHostVeths, routedLeaks } from "./_gc_leaks.ts";
+import { atomicWriteFile } from "../node/atomic_write.ts";
 
 mark("plugin modules loaded");
 
@@ -284,8 +285,7 @@ function assertAttachable(call: IpamCall, host: NetHandle, pod: NetHandle): void
 function markTouched(marker: string): void {
   try {
     const m = JSON.parse(Deno.readTextFileSync(marker));
-    Deno.writeTextFileSync(`${marker}.new`, JSON.stringify({ ...m, state: "touched" }));
-    Deno.renameSync(`${marker}.new`, marker);
+    atomicWriteFile(marker, JSON.stringify({ ...m, state: "touched" }));
   } catch {
     // Not markable (removed, full disk): a plugin that loses the daemon runs a plain ADD.
   }

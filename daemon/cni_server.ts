@@ -34,6 +34,7 @@ import { isSupportedVersion, LATEST_VERSION } from "../cni/versions.ts";
 import { foldedValue } from "../cni/ipam/_keys.ts";
 import type { Logger } from "./log.ts";
 import { KeyedQueue } from "./_keyed_queue.ts";
+import { atomicWriteFile } from "../node/atomic_write.ts";
 
 /** Options for serveCni(). */
 export interface CniServerOptions {
@@ -260,11 +261,7 @@ function markAdd(o: CniServerOptions, r: Request): string | undefined {
       network = undefined;
     }
     Deno.mkdirSync(`${o.socketPath}.adds`, { recursive: true, mode: 0o700 });
-    Deno.writeTextFileSync(
-      `${marker}.new`,
-      JSON.stringify({ pid: Deno.pid, network, state: "started" }),
-    );
-    Deno.renameSync(`${marker}.new`, marker);
+    atomicWriteFile(marker, JSON.stringify({ pid: Deno.pid, network, state: "started" }));
     return marker;
   } catch {
     return undefined;
