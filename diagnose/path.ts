@@ -70,9 +70,10 @@ export function podDevOf(d: Diagnosis, node: NodeView, ip: string): string | und
 
 /** Every FIB lookup of the pair's path, both directions. */
 export function pathHops(d: Diagnosis, pair: Pair): Hop[] {
-  const memo = d.memo.get("path") as Hop[] | undefined;
-  if (memo) return memo;
   const { from, to } = pair;
+  const key = `path|${from.ip}|${to.ip}`;
+  const memo = d.memo.get(key) as Hop[] | undefined;
+  if (memo) return memo;
   const hops: Hop[] = [];
   const src = from.node, dst = to.node;
   const ask = (node: NodeView, direction: Hop["direction"], iif: string | undefined) => {
@@ -92,7 +93,7 @@ export function pathHops(d: Diagnosis, pair: Pair): Hop[] {
     ask(dst, "forward", remoteDevOf(dst, src));
     ask(dst, "reverse", podDevOf(d, dst, to.ip));
   }
-  d.memo.set("path", hops);
+  d.memo.set(key, hops);
   return hops;
 }
 

@@ -4,7 +4,9 @@
  * (xfrm.policy) and a netdev ingress chain dropping the tunnel's packets on the uplink
  * (netfilter.netdev), the tunnel's packets dropped in a node's output hook (netfilter.output) or
  * input hook (underlay.port), and a daemon with ipMasq whose masquerade is missing
- * (netfilter.masq), each with the exact fix, on a 2-node vxlan lab.
+ * (netfilter.masq), and policy rules refusing or diverting pod traffic to the other node's subnet
+ * (route.fib and route.wrong_dev: the FIB lookups a pair diagnosis makes), each with the exact
+ * fix, on a 2-node vxlan lab.
  *
  * @module
  */
@@ -121,10 +123,50 @@ Deno.test({
         await runCommand([...inNs("n1"), "nft", "delete", "table", "ip", "skein-egress"]);
         Deno.removeSync(dir, { recursive: true });
       }
+      // The FIB lookups of pod traffic to the other node's subnet: a policy rule refusing it
+      // (route.fib), then one diverting it to a table that sends it out of the uplink
+      // (route.fib warns, route.wrong_dev fails), each with the rule to delete.
+      const ipIn = (n: string, words: string) =>
+        sh([...inNs(n), "ip", ...words.replaceAll("SUBNET2", subnet("n2")).split(" ")]);
+      try {
+        await ipIn("n1", "rule add to SUBNET2 prohibit pref 4243");
+        const f = (await diagnose("n1")).checks.find((c) =>
+          c.id === "route.fib" && c.status === "fail"
+        );
+        assert(f, "no failing route.fib with a prohibit rule to n2's subnet");
+        assertStringIncludes(
+          f.fix ?? "",
+          `ip netns exec ${node("n1").netns} ip rule del pref 4243`,
+        );
+        assertStringIncludes(String(f.evidence.towards), subnet("n2"));
+        await ipIn("n1", "rule del pref 4243");
+        await ipIn("n1", "route add SUBNET2 dev eth0 table 4244");
+        await ipIn("n1", "rule add to SUBNET2 lookup 4244 pref 4244");
+        const r = await diagnose("n1");
+        const w = check(r, "route.wrong_dev");
+        assertEquals(w.status, "fail", JSON.stringify(w));
+        assertStringIncludes(w.summary, "out by eth0, not skein.1");
+        assertStringIncludes(w.fix ?? "", "ip rule del pref 4244");
+        const t = r.checks.find((c) => c.id === "route.fib" && c.status === "warn");
+        assertStringIncludes(t?.summary ?? "", "routed by table 4244");
+      } finally {
+        await runCommand([...inNs("n1"), ..."ip rule del pref 4243".split(" ")]);
+        await runCommand([...inNs("n1"), ..."ip rule del pref 4244".split(" ")]);
+        await runCommand([...inNs("n1"), ..."ip route flush table 4244".split(" ")]);
+      }
       // Healed: none of these checks fails on either node.
       for (const n of ["n1", "n2"]) {
         const r = await diagnose(n);
-        for (const id of ["xfrm.policy", "netfilter.netdev", "netfilter.output", "underlay.port"]) {
+        for (
+          const id of [
+            "xfrm.policy",
+            "netfilter.netdev",
+            "netfilter.output",
+            "underlay.port",
+            "route.fib",
+            "route.wrong_dev",
+          ]
+        ) {
           const c = r.checks.find((x) => x.id === id);
           assert(c?.status !== "fail", `${n}: ${JSON.stringify(c)}`);
         }
