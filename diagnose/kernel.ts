@@ -36,6 +36,8 @@ export interface FibQuery {
   src?: string;
   /** Input device: the lookup is for a forwarded packet arriving there. */
   iif?: string;
+  /** The packet's firewall mark (policy rules on fwmark see it); undefined: none. */
+  mark?: number;
 }
 
 /** One node's kernel, read lazily and cached. */
@@ -184,12 +186,13 @@ export class Kernel {
     return this.netns === undefined ? fn() : withNetns(this.netns, fn);
   }
 
-  /** `ip route get DST [from SRC] [iif DEV]`: the kernel's own answer, errors included. */
+  /** `ip route get DST [from SRC] [iif DEV] [mark MARK]`: the kernel's own answer, errors included. */
   fib(q: FibQuery): FibAnswer {
     try {
-      const opts: { src?: string; iif?: string } = {};
+      const opts: { src?: string; iif?: string; mark?: number } = {};
       if (q.src !== undefined) opts.src = q.src;
       if (q.iif !== undefined) opts.iif = q.iif;
+      if (q.mark !== undefined) opts.mark = q.mark;
       return { ok: true, route: this.#h.routeGet(q.dst, opts) };
     } catch (e) {
       if (e instanceof NetlinkError) return { ok: false, code: e.code, message: e.message };

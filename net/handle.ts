@@ -484,12 +484,13 @@ export class Handle implements NetHandle {
 
   routeGet(
     dst: string,
-    opts: { src?: string; iif?: string | number; oif?: string | number } = {},
+    opts: { src?: string; iif?: string | number; oif?: string | number; mark?: number } = {},
   ): RouteGetResult {
     const op = `Cannot get route to ${dst}${opts.src ? ` from ${opts.src}` : ""}${
       opts.iif !== undefined ? ` iif ${opts.iif}` : ""
-    }`;
-    const req: { src?: string; iif?: number; oif?: number } = {};
+    }${opts.mark !== undefined ? ` mark 0x${opts.mark.toString(16)}` : ""}`;
+    const req: { src?: string; iif?: number; oif?: number; mark?: number } = {};
+    if (opts.mark !== undefined) req.mark = opts.mark;
     if (opts.src !== undefined) req.src = opts.src;
     if (opts.iif !== undefined) req.iif = this.index(opts.iif, op);
     if (opts.oif !== undefined) req.oif = this.index(opts.oif, op);

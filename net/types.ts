@@ -495,10 +495,10 @@ export interface NetHandle extends Disposable {
    * one, not sent) gets that error and the batch stops. It throws only on a closed handle.
    */
   routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[];
-  /** `ip route get DST [from SRC] [oif X]` */
+  /** `ip route get DST [from SRC] [iif X] [oif X] [mark MARK]` */
   routeGet(
     dst: string,
-    opts?: { src?: string; iif?: string | number; oif?: string | number },
+    opts?: { src?: string; iif?: string | number; oif?: string | number; mark?: number },
   ): RouteGetResult;
 
   /** `ip neigh show [dev X] [proxy]` */

@@ -1,6 +1,6 @@
 /**
  * net/ verbs diagnose relies on (root): routeGet() with an input device (the forwarding path,
- * compared with `ip route get ... iif`) and linkStats() (compared with `ip -s -j link`).
+ * compared with `ip route get ... iif`) and a firewall mark (`ip route get ... mark`) and linkStats() (compared with `ip -s -j link`).
  *
  * @module
  */
@@ -22,7 +22,7 @@ function errCode(fn: () => unknown): string {
   }
 }
 
-Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip route get ... iif", async () => {
+Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip route get ... iif; with mark as ... mark", async () => {
   await withNamespaces(["f"], (ns) => {
     using h = openHandle({ netns: ns.f });
     h.linkAdd({ kind: "veth", name: "d0", peer: { name: "e0" } });
@@ -51,6 +51,16 @@ Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip rout
       errCode(() => h.routeGet("10.9.0.5", { src: "10.1.0.9", iif: "d0" })),
       "ENETUNREACH",
     );
+    // A firewall mark (`ip route get ... mark 0x10`): the policy rule on that fwmark decides.
+    ip(ns.f!, "route", "add", "10.2.0.0/24", "dev", "d0", "table", "42");
+    ip(ns.f!, "rule", "add", "fwmark", "0x10", "lookup", "42");
+    const marked = h.routeGet("10.2.0.5", { mark: 0x10 });
+    assertEquals([marked.devName, marked.table], ["d0", 42]);
+    assertEquals(
+      /dev (\S+)/.exec(ip(ns.f!, "route", "get", "10.2.0.5", "mark", "0x10"))?.[1],
+      "d0",
+    );
+    assertEquals(h.routeGet("10.2.0.5", { mark: 0x20 }).devName, "d1");
   });
 });
 

@@ -13,7 +13,7 @@
  * both. Where ip sends a value that depends on its process (an fd number), the test passes
  * the captured value and says so in `note`.
  */
-import { assertEquals } from "../../testing/assert.ts";
+import { assertEquals, assertThrows } from "../../testing/assert.ts";
 import { addrRequest } from "./addr.ts";
 import {
   bridgePortHairpinRequest,
@@ -23,7 +23,7 @@ import {
 } from "./link.ts";
 import { decodeMessage, encodeMessage, type NlMessage } from "./message.ts";
 import { fdbRequest, neighRequest } from "./neigh.ts";
-import { routeRequest } from "./route.ts";
+import { routeGetRequest, routeRequest } from "./route.ts";
 import { Writer } from "./writer.ts";
 
 export interface GoldenCase {
@@ -291,6 +291,14 @@ export const GOLDEN: GoldenCase[] = [
     build: () => routeRequest("del", { dst: "10.0.0.0/24", oif: 3 }),
   },
   {
+    cmd: "ip route get 10.2.0.5 from 10.1.0.9 mark 0x10",
+    hex: [
+      "340000001a000100b168166b0000000002202000000000000010000008000100",
+      "0a020005080002000a0100090800100010000000",
+    ].join(""),
+    build: () => routeGetRequest("10.2.0.5", { src: "10.1.0.9", mark: 0x10 }),
+  },
+  {
     cmd: "ip -6 route add fd10::/64 via fd00::2 dev v0",
     hex: [
       "4c00000018000506e65d026b000000000a400000fe0300010000000014000100fd100000000000000000000000000000",
@@ -387,4 +395,10 @@ Deno.test("golden: the ipip request decodes to the fields ip was given", () => {
   assertEquals(byType[4], 64); // IFLA_IPTUN_TTL
   assertEquals(byType[1], 3); // IFLA_IPTUN_LINK
   assertEquals(byType[10], 1); // IFLA_IPTUN_PMTUDISC
+});
+
+Deno.test("routeGetRequest() refuses a mark that is not a 32-bit unsigned integer", () => {
+  for (const mark of [-1, 0x1_0000_0000, 1.5]) {
+    assertThrows(() => routeGetRequest("10.2.0.5", { mark }), RangeError, "32-bit unsigned");
+  }
 });

@@ -174,14 +174,15 @@ export function routeRequest(
 }
 
 /**
- * `ip route get DST [from SRC] [iif INDEX] [oif INDEX]`. With `iif` the kernel answers as for a
- * packet received on that link (the forwarding path: ip_forward, rp_filter and input routes
- * apply), without it as for a packet this host sends. Like iproute2 it sets RTM_F_LOOKUP_TABLE,
- * so the answer names the table a policy rule sent the lookup to.
+ * `ip route get DST [from SRC] [iif INDEX] [oif INDEX] [mark MARK]`. With `iif` the kernel answers
+ * as for a packet received on that link (the forwarding path: ip_forward, rp_filter and input
+ * routes apply), without it as for a packet this host sends; `mark` is the packet's firewall mark
+ * (RTA_MARK: policy rules on fwmark see it). Like iproute2 it sets RTM_F_LOOKUP_TABLE, so the
+ * answer names the table a policy rule sent the lookup to.
  */
 export function routeGetRequest(
   dst: string,
-  opts: { src?: string; iif?: number; oif?: number } = {},
+  opts: { src?: string; iif?: number; oif?: number; mark?: number } = {},
 ): NlMessage {
   const ip = parseIp(dst);
   const full = ip.family === 4 ? 32 : 128;
@@ -196,6 +197,14 @@ export function routeGetRequest(
   }
   if (opts.iif !== undefined) attrs.push(attr(C.RTA_IIF, opts.iif));
   if (opts.oif !== undefined) attrs.push(attr(C.RTA_OIF, opts.oif));
+  if (opts.mark !== undefined) {
+    if (!Number.isInteger(opts.mark) || opts.mark < 0 || opts.mark > 0xffffffff) {
+      throw new RangeError(
+        `Cannot look up route to ${dst} with mark ${opts.mark}: expected a 32-bit unsigned integer`,
+      );
+    }
+    attrs.push(attr(C.RTA_MARK, opts.mark));
+  }
   return {
     type: C.RTM_GETROUTE,
     flags: C.NLM_F_REQUEST,
