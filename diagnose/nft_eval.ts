@@ -83,10 +83,14 @@ export interface Verdict {
   /**
    * The first rule that sets the packet's firewall mark (`meta mark set`, iptables' `-j MARK`)
    * before the routing decision (prerouting, output): policy rules on fwmark see that mark
-   * (`mark`: its value, when the rule sets a constant).
+   * (`mark`: its value, when the rule sets a constant). `restored`: the rule copies the mark
+   * conntrack holds for the connection (`meta mark set ct mark`, `-j CONNMARK --restore-mark`).
    */
-  markedBy?: RuleRef & { mark?: number };
+  markedBy?: MarkRef;
 }
+
+/** A rule setting the packet's mark: its value when constant, or restored from conntrack. */
+export type MarkRef = RuleRef & { mark?: number; restored?: boolean };
 
 /** A rewriting rule and the statement that rewrites. */
 export type NatRef = RuleRef & { statement: string; uncertain: boolean };
@@ -409,6 +413,26 @@ function rightText(right: unknown): string {
   return JSON.stringify(right);
 }
 
+/**
+ * A `set` statement in nft syntax; marks as nft prints them (`meta mark set 0x10`, `meta mark set
+ * ct mark`, `ct mark set meta mark`).
+ */
+function mangleText(m: Json): string {
+  const key = m.key as Json, value = m.value as Json | number | string;
+  const markKey = (x: unknown) => {
+    const o = x as Json | undefined;
+    return (o?.meta as Json | undefined)?.key === "mark"
+      ? "meta mark"
+      : (o?.ct as Json | undefined)?.key === "mark"
+      ? "ct mark"
+      : undefined;
+  };
+  const k = markKey(key);
+  if (!k) return `${leftText(key)} set ${rightText(value)}`;
+  const v = typeof value === "number" ? `0x${value.toString(16)}` : markKey(value);
+  return `${k} set ${v ?? rightText(value)}`;
+}
+
 /** A rule in nft syntax (as `nft list ruleset` prints it, for the common expressions). */
 export function ruleText(expr: Json[]): string {
   return expr.map((e) => {
@@ -419,9 +443,7 @@ export function ruleText(expr: Json[]): string {
       return `${leftText(m.left as Json)} ${op}${rightText(m.right)}`;
     }
     if (k === "xt") return `xt ${(v as Json).type} ${(v as Json).name}`;
-    if (k === "mangle") {
-      return `${leftText((v as Json).key as Json)} set ${rightText((v as Json).value)}`;
-    }
+    if (k === "mangle") return mangleText(v as Json);
     if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
     if (v === null || k === "counter") return k;
     return `${k} ${JSON.stringify(v)}`;
@@ -437,16 +459,33 @@ interface Walk {
   by?: RuleRef;
   nat?: NatRef;
   untrackedBy?: RuleRef;
-  markedBy?: RuleRef & { mark?: number };
+  markedBy?: MarkRef;
 }
 
-/** A statement setting the packet's mark: noted when it comes before the routing decision. */
+/**
+ * A statement setting the packet's mark: noted when it comes before the routing decision.
+ * `value`: the constant it sets, or nft's `ct mark` (restored from conntrack).
+ */
 function mark(w: Walk, ch: Chain, rule: Chain["rules"][number], value?: unknown): void {
   if (ch.hook !== "prerouting" && ch.hook !== "output") return;
+  const restored = value === "ct mark" ||
+    ((value as Json | undefined)?.ct as Json | undefined)?.key === "mark";
   w.markedBy ??= {
     ...ref(ch, rule.handle, ruleWords(rule, ch)),
     ...(typeof value === "number" ? { mark: value } : {}),
+    ...(restored ? { restored } : {}),
   };
+}
+
+/**
+ * The constant mark of iptables' `-j MARK --set-xmark V/0xffffffff` or `--set-mark V` (the
+ * CONNMARK target's too), as iptables-save prints it; undefined for a partial mask or none.
+ */
+export function xtSetMark(words: string | undefined): number | undefined {
+  const m = /--set-x?mark (0x[0-9a-f]+|\d+)(?:\/(0x[0-9a-f]+|\d+))?/i.exec(words ?? "");
+  if (!m) return undefined;
+  if (m[2] !== undefined && Number(m[2]) !== 0xffffffff) return undefined;
+  return Number(m[1]);
 }
 
 function ref(ch: Chain, handle: number | undefined, text: string): RuleRef {
@@ -678,7 +717,11 @@ function runXt(
       return "continue";
     }
     if (xt.name === "MARK") {
-      mark(w, ch, rule);
+      mark(w, ch, rule, xtSetMark(rule.iptables));
+      return "continue";
+    }
+    if (xt.name === "CONNMARK" && /--restore-mark\b/.test(rule.iptables ?? "")) {
+      mark(w, ch, rule, "ct mark");
       return "continue";
     }
     if (xt.name === "REJECT") {

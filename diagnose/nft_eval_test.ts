@@ -8,6 +8,7 @@ import {
   parseNetdevDevices,
   parseRuleset,
   ruleText,
+  xtSetMark,
 } from "./nft_eval.ts";
 
 const pkt: Packet = {
@@ -675,4 +676,53 @@ Deno.test("judge(): a meta mark set in prerouting on the flow is named (markedBy
       .markedBy,
     undefined,
   );
+});
+
+Deno.test("judge(): a mark restored from conntrack (meta mark set ct mark, CONNMARK --restore-mark) is named as restored", () => {
+  const pre = { type: "filter", hook: "prerouting", prio: -150, policy: "accept" };
+  const restore = rule("mangle", 2, [{
+    mangle: { key: { meta: { key: "mark" } }, value: { ct: { key: "mark" } } },
+  }]);
+  const v = judge(parseRuleset(rs(chain("mangle", pre), restore)), pkt).markedBy;
+  assertEquals([v?.handle, v?.restored, v?.mark], [2, true, undefined]);
+  assertEquals(v?.text, "meta mark set ct mark");
+  // iptables-nft's CONNMARK --restore-mark, and MARK --set-xmark with its constant.
+  const save = parseIptablesSave(
+    "*mangle\n:PREROUTING ACCEPT [0:0]\n" +
+      "-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff\n" +
+      "COMMIT\n",
+  );
+  const xt = (name: string) =>
+    rs(
+      { chain: { family: "ip", table: "mangle", name: "PREROUTING", handle: 1, ...pre } },
+      {
+        rule: {
+          family: "ip",
+          table: "mangle",
+          chain: "PREROUTING",
+          handle: 2,
+          expr: [{ counter: {} }, { xt: { type: "target", name } }],
+        },
+      },
+    );
+  const x = judge(parseRuleset(xt("CONNMARK"), save), pkt).markedBy;
+  assertEquals([x?.table, x?.handle, x?.restored], ["mangle", 2, true]);
+  const m = judge(
+    parseRuleset(
+      xt("MARK"),
+      parseIptablesSave(
+        "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-xmark 0x10/0xffffffff\nCOMMIT\n",
+      ),
+    ),
+    pkt,
+  ).markedBy;
+  assertEquals([m?.mark, m?.restored], [16, undefined]);
+});
+
+Deno.test("xtSetMark() reads a whole-mark constant of --set-xmark/--set-mark, not a partial mask", () => {
+  assertEquals(xtSetMark("-j MARK --set-xmark 0x10/0xffffffff"), 16);
+  assertEquals(xtSetMark("-j CONNMARK --set-mark 32"), 32);
+  assertEquals(xtSetMark("-j MARK --set-xmark 0x4000/0x4000"), undefined);
+  assertEquals(xtSetMark("-j CONNMARK --restore-mark"), undefined);
+  assertEquals(xtSetMark(undefined), undefined);
 });
