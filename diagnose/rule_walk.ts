@@ -18,6 +18,8 @@ export interface RuleFlow {
   iif?: string;
   /** IP protocol number (1 ICMP, 6 TCP, 17 UDP). */
   ipProto?: number;
+  /** The packet's firewall mark (undefined: unmarked, 0). */
+  mark?: number;
 }
 
 /** What decided the lookup: a refusing rule, or main being looked up by no rule. */
@@ -56,12 +58,13 @@ function tableName(t: number): string {
 }
 
 /**
- * Whether the rule's selector matches the flow (selectors not judged here do not match). The
- * flow carries no firewall mark (0): `fwmark X/MASK` matches it when X is 0 under the mask.
+ * Whether the rule's selector matches the flow (selectors not judged here do not match).
+ * `fwmark X/MASK` matches the flow's mark (0 when unmarked) when both agree under the mask.
  */
 function matches(r: Rule, f: RuleFlow): boolean {
   if (r.family !== 4 || r.oif || r.tos || r.l3mdev) return false;
-  const mark = r.fwmark === undefined || (r.fwmark & (r.fwmask ?? 0xffffffff)) === 0;
+  const mark = r.fwmark === undefined ||
+    ((r.fwmark ^ (f.mark ?? 0)) & (r.fwmask ?? 0xffffffff)) === 0;
   const hit = mark && within(`${f.src ?? "0.0.0.0"}/32`, r.src) && within(`${f.dst}/32`, r.dst) &&
     (r.iif === undefined || r.iif === (f.iif ?? "lo")) &&
     (r.ipProto === undefined || r.ipProto === f.ipProto);

@@ -99,3 +99,14 @@ Deno.test("answeringRule() with the answer's table names no rule of another tabl
   assertEquals(answeringRule([...DEFAULT_RULES, marked], routes, flow, 77), undefined);
   assertEquals(answeringRule([...DEFAULT_RULES, marked], routes, flow)?.priority, 32766);
 });
+
+Deno.test("ruleCause()/answeringRule(): a marked flow meets fwmark X/MASK when the marks agree under the mask", () => {
+  const r77 = rule(100, { table: 77, fwmark: 0x10 });
+  const routes = [...ROUTES, route("10.244.1.0/24", 77)];
+  assertEquals(answeringRule([...DEFAULT_RULES, r77], routes, { ...flow, mark: 0x10 })?.table, 77);
+  assertEquals(answeringRule([...DEFAULT_RULES, r77], routes, { ...flow, mark: 0x20 })?.table, 254);
+  const masked = rule(90, { action: "blackhole", fwmark: 0x4000, fwmask: 0x4000 });
+  const c = ruleCause([...DEFAULT_RULES, masked], ROUTES, { ...flow, mark: 0x4010 });
+  assertEquals(c?.kind === "rule" ? c.rule.priority : undefined, 90);
+  assertEquals(ruleCause([...DEFAULT_RULES, masked], ROUTES, { ...flow, mark: 0x10 }), undefined);
+});

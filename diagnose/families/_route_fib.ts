@@ -12,8 +12,7 @@ import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { fibErrorMeaning } from "../kernel.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
-import { judge, type Packet } from "../nft_eval.ts";
-import { rulesetOf } from "../ruleset.ts";
+import { markedCheck } from "./_route_mark.ts";
 import { routeText, within } from "../route_diff.ts";
 
 /** The fix's tail for a route the reconciler owns. */
@@ -144,46 +143,6 @@ function fibCheck(h: Hop): CheckResult {
     h.node.name,
     `${what} leaves by ${r.devName ?? "?"}${r.gateway ? ` via ${r.gateway}` : ""}`,
     { evidence },
-  );
-}
-
-/**
- * A FIB lookup is made with no firewall mark. When the node has policy rules on fwmark and its
- * ruleset sets a mark on the hop's packet before routing (`meta mark set` in prerouting), the
- * kernel may route it otherwise: the verdict becomes a warning naming the marking rule.
- */
-async function markedCheck(d: Diagnosis, h: Hop, c: CheckResult): Promise<CheckResult> {
-  const k = h.node.kernel;
-  const byMark = k?.rules().filter((r) => r.fwmark !== undefined || r.fwmask !== undefined);
-  if (!byMark?.length || c.status === "skip") return c;
-  const rs = await rulesetOf(d, h.node);
-  if (!rs.ok) return c;
-  const p: Packet = {
-    hook: "prerouting",
-    saddr: h.src,
-    daddr: h.dst,
-    l4proto: "icmp",
-    iifname: h.iif,
-  };
-  const by = judge(rs.ruleset, p).markedBy;
-  if (!by) return c;
-  const rule = `${by.family} ${by.table} ${by.chain}${
-    by.handle !== undefined ? ` handle ${by.handle}` : ""
-  }`;
-  return warn(
-    c.id,
-    c.node,
-    `cannot judge ${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif}): the flow is marked by rule ${rule} (${by.text}); policy rules on fwmark were judged unmarked (the lookup said: ${c.summary})`,
-    {
-      evidence: {
-        ...c.evidence,
-        markedBy: `${rule}: ${by.text}`,
-        fwmarkRules: byMark.map(ruleText),
-      },
-      fix: `${nsExec(h.node)}ip route get ${h.dst} from ${h.src} iif ${h.iif} mark ${
-        by.mark !== undefined ? `0x${by.mark.toString(16)}` : `MARK  # the mark ${rule} sets`
-      }`,
-    },
   );
 }
 
