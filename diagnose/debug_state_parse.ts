@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Ip, tryParseIp } from "../net/cidr.ts";
 
 /** A route in the debug state (desired or in the kernel). */
 export interface DebugRoute {
@@ -58,9 +59,29 @@ export interface DebugState {
     peers: number;
     /** Drops by reason, as the worker counted them. */
     dropped: Record<string, number>;
+    /** The senders the worker refused as `unknown-source` (absent from older daemons). */
+    unknownSenders?: UdpUnknownSenders;
   };
   /** The bgp backend's speaker (its `backendState.bgp`), when the node runs it. */
   bgp?: BgpDebug;
+}
+
+/** The udp worker's table of refused unknown senders (backends/udp/unknown_senders.ts). */
+export interface UdpUnknownSenders {
+  /** The senders kept, the most recently seen first. */
+  senders: UdpUnknownSender[];
+  /** Senders that lost their slot to newer ones (a flood of sources shows here). */
+  replaced: number;
+}
+
+/** One sender whose datagrams the udp worker refused: no lease has its address as publicIP. */
+export interface UdpUnknownSender {
+  source: Ip;
+  port: number;
+  /** The inner packet's addresses, when it was a sane IPv4 packet. */
+  inner?: { source: Ip; destination: Ip };
+  count: number;
+  lastSeen: Date;
 }
 
 /** A bgp node's speaker as /debug/state reports it. */
@@ -304,11 +325,36 @@ function udpState(v: unknown): DebugState["udp"] {
   if (d && typeof d === "object") {
     for (const [k, n] of Object.entries(d)) if (typeof n === "number") dropped[k] = n;
   }
-  return {
+  const out: NonNullable<DebugState["udp"]> = {
     listen: typeof x.listen === "string" ? x.listen : "",
     socketOpen: x.socketOpen === true,
     worker: x.worker === true,
     peers: typeof x.peers === "number" ? x.peers : 0,
     dropped,
   };
+  const senders = unknownSenders(x.unknownSenders);
+  if (senders) out.unknownSenders = senders;
+  return out;
+}
+
+const ipv4 = (v: unknown): Ip | undefined => {
+  const ip = typeof v === "string" ? tryParseIp(v) : undefined;
+  return ip?.family === 4 ? ip : undefined;
+};
+
+/** `udp.unknownSenders`, loosely: entries without an IPv4 source or a time are left out. */
+function unknownSenders(v: unknown): UdpUnknownSenders | undefined {
+  if (!v || typeof v !== "object") return undefined;
+  const u = v as Record<string, unknown>;
+  const senders: UdpUnknownSender[] = [];
+  for (const e of Array.isArray(u.senders) ? u.senders : []) {
+    const o = (e && typeof e === "object" ? e : {}) as Record<string, unknown>;
+    const source = ipv4(o.source), lastSeen = new Date(text(o.lastSeen));
+    if (!source || Number.isNaN(lastSeen.getTime())) continue;
+    const s: UdpUnknownSender = { source, port: num(o.port), count: num(o.count), lastSeen };
+    const src = ipv4(o.innerSource), dst = ipv4(o.innerDestination);
+    if (src && dst) s.inner = { source: src, destination: dst };
+    senders.push(s);
+  }
+  return { senders, replaced: num(u.replaced) };
 }

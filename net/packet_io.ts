@@ -384,6 +384,11 @@ export class PacketIo {
     return this.#rxNamesView.getUint32(i * SOCKADDR_IN + 4, false);
   }
 
+  /** Source UDP port of received datagram `i`. */
+  rxSourcePort(i: number): number {
+    return this.#rxNamesView.getUint16(i * SOCKADDR_IN + 2, false);
+  }
+
   /**
    * Writes `rx[offset, offset+len)` into the TUN device as one packet (with `vnetHdr`, behind an
    * all-zero virtio_net_hdr); false when the kernel refused it.

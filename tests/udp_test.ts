@@ -6,7 +6,9 @@
  * packet for a subnet no node holds is dropped and counted (`no-route`); hostile datagrams sent
  * to a node's port 8285 (random bytes, truncated and broken headers, an inner source outside the
  * sender's subnet, a destination outside the node's subnet, an unknown sender) are dropped and
- * counted by reason while the daemon stays up and pods still talk; restarting a daemon recreates
+ * counted by reason while the daemon stays up and pods still talk; datagrams from a second address
+ * on n2's uplink are kept as an unknown sender in n1's /debug/state and `udp.senders` names n2,
+ * its lease's publicIP and the fix; restarting a daemon recreates
  * skein-udp and leaves exactly one skein route. Teardown with labDown in `finally`.
  *
  * @module
@@ -287,6 +289,56 @@ Deno.test({
         }
         assert(diag.stdout.includes("WARN udp.drops [n1] n1 refused datagrams"), diag.stdout);
       });
+
+      await t.step(
+        "n2's packets from a second address: counted, kept in /debug/state, named by diagnose",
+        async () => {
+          // n2's uplink gets a second address and sends n1 pod traffic from it (as after an
+          // address change the lease does not say): n1 knows no node at that address.
+          const n2 = nsOf(lab, "n2"), from = "192.168.77.98";
+          await runCommand(["ip", "-n", n2, "addr", "add", `${from}/24`, "dev", "eth0"]);
+          const src = podOf(lab, "n2").ip!, dst = podOf(lab, "n1").ip!;
+          const hex = hostileDatagrams(lab).at(-1)!.hex; // a sane header n2-p1 → n1-p1
+          const before = await metric(
+            lab,
+            "n1",
+            "skein_udp_dropped_total",
+            'reason="unknown-source"',
+          );
+          const send = await evalIn(
+            n2,
+            `import dgram from "node:dgram";
+             const s = dgram.createSocket("udp4");
+             await new Promise((r) => s.bind({ address: "${from}", port: 8285 }, r));
+             const b = new Uint8Array("${hex}".match(/../g).map((x) => parseInt(x, 16)));
+             for (let i = 0; i < 5; i++) await new Promise((r) => s.send(b, 8285, "192.168.77.11", r));
+             s.close();`,
+          );
+          assertEquals(send.code, 0, send.stderr);
+          await sleep(500);
+          const after = await metric(
+            lab,
+            "n1",
+            "skein_udp_dropped_total",
+            'reason="unknown-source"',
+          );
+          assertEquals(after - before, 5);
+          const d = lab.state.daemons.find((x) => x.node === "n1")!;
+          const state = await (await fetch(`http://${d.listen}/debug/state`)).json();
+          const kept = state.backendState.udp.unknownSenders.senders
+            .find((x: { source: string; port: number }) => x.source === from && x.port === 8285);
+          assert(kept, JSON.stringify(state.backendState.udp.unknownSenders));
+          assertEquals([kept.innerSource, kept.innerDestination, kept.count], [src, dst, 5]);
+          const diag = await labDiagnoseCli(o.name);
+          assertStringIncludes(
+            diag.stdout,
+            `FAIL udp.senders [n1] node n2's lease says publicIP 192.168.77.12 but its udp ` +
+              `packets come from ${from}:8285`,
+          );
+          assertStringIncludes(diag.stdout, `fix: on n2: run its daemon with --public-ip ${from}`);
+          assertEquals(diag.code, 1);
+        },
+      );
 
       await t.step(
         "diagnose names a firewall that drops UDP 8285 on the peer (underlay.port)",

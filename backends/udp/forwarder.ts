@@ -1,13 +1,15 @@
 /**
  * The daemon's side of the udp forwarding worker (worker.ts): starts it with the TUN and socket
  * fds, hands it the lease table on every reconcile (postMessage, then a write to the eventfd the
- * worker polls), reads its counters from shared memory, and stops it.
+ * worker polls), reads its counters and the unknown senders it refused from shared memory, and
+ * stops it.
  *
  * @module
  */
 import * as L from "../../net/libc.ts";
 import { COUNTER_SLOTS, readCounters, type UdpCounters } from "./counters.ts";
 import type { PeerTableSpec } from "./packet.ts";
+import { readUnknownSenders, SENDERS_BYTES, type UnknownSenders } from "./unknown_senders.ts";
 
 /** Messages the worker takes. */
 export type ForwarderMessage =
@@ -17,6 +19,8 @@ export type ForwarderMessage =
     sockFd: number;
     wakeFd: number;
     counters: SharedArrayBuffer;
+    /** The table of refused unknown senders (unknown_senders.ts). */
+    senders: SharedArrayBuffer;
     seq: SharedArrayBuffer;
     slots: number;
     /** The TUN fd carries a virtio_net_hdr and TCP super-packets (net/tun.ts `offload`). */
@@ -32,6 +36,7 @@ export class Forwarder {
   #worker: Worker;
   #wake: number;
   #counters = new SharedArrayBuffer(COUNTER_SLOTS * 8);
+  #senders = new SharedArrayBuffer(SENDERS_BYTES);
   #seqBuf = new SharedArrayBuffer(8);
   #seq = new Int32Array(this.#seqBuf);
   #stopped: Promise<void>;
@@ -60,6 +65,7 @@ export class Forwarder {
       sockFd: opts.sockFd,
       wakeFd: this.#wake,
       counters: this.#counters,
+      senders: this.#senders,
       seq: this.#seqBuf,
       slots: opts.slots ?? 64,
       offload: opts.offload,
@@ -88,6 +94,11 @@ export class Forwarder {
   /** What the worker counted so far. */
   counters(): UdpCounters {
     return readCounters(new Float64Array(this.#counters));
+  }
+
+  /** The last distinct senders the worker refused as `unknown-source`. */
+  unknownSenders(): UnknownSenders {
+    return readUnknownSenders(this.#senders);
   }
 
   /** Stops the worker (waits up to 2 s, then terminates it) and closes the eventfd. */

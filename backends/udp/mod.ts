@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { formatIp } from "../../net/cidr.ts";
 import { isNetlinkError } from "../../net/errors.ts";
 import { closeTunFd, openTun, openUdpSocket, type TunDevice } from "../../net/tun.ts";
 import type { Link } from "../../net/types.ts";
@@ -37,6 +38,7 @@ import type {
 import type { UdpCounters } from "./counters.ts";
 import { Forwarder } from "./forwarder.ts";
 import { DROP_REASONS, type PeerTableSpec } from "./packet.ts";
+import type { UnknownSenders } from "./unknown_senders.ts";
 
 /**
  * Packets the device queues for the worker (the kernel's default for a TUN device is 500): a
@@ -93,6 +95,22 @@ export function udpDesired(
     state.peers.push({ subnet: l.subnet, publicIP: ip, port: opts.port, node: l.node });
   }
   return state;
+}
+
+/** `/debug/state`'s form of the refused unknown senders (addresses as text, times ISO 8601). */
+export function unknownSendersJson(u: UnknownSenders): Record<string, unknown> {
+  return {
+    replaced: u.replaced,
+    senders: u.senders.map((s) => ({
+      source: formatIp(s.source),
+      port: s.port,
+      ...(s.inner
+        ? { innerSource: formatIp(s.inner.source), innerDestination: formatIp(s.inner.destination) }
+        : {}),
+      count: s.count,
+      lastSeen: s.lastSeen.toISOString(),
+    })),
+  };
 }
 
 /** The udp backend (see the module doc). */
@@ -159,8 +177,12 @@ export class UdpBackend implements Backend {
     ];
   }
 
-  /** The socket, the device and the worker's counters, for `/debug/state`. */
+  /**
+   * The socket, the device, the worker's counters and the unknown senders it refused, for
+   * `/debug/state`.
+   */
   debugState(): Record<string, unknown> {
+    const u = this.#fwd?.unknownSenders();
     return {
       udp: {
         listen: `${this.#ctx.publicIP}:${this.#port}`,
@@ -170,6 +192,7 @@ export class UdpBackend implements Backend {
         worker: this.#fwd !== undefined,
         peers: this.#peers,
         counters: this.#fwd?.counters() ?? null,
+        unknownSenders: u ? unknownSendersJson(u) : null,
       },
     };
   }

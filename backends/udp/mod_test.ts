@@ -2,7 +2,7 @@ import { assertEquals } from "../../testing/assert.ts";
 import { fakeNode, lease } from "../../testing/fake_node.ts";
 import { plan } from "../plan.ts";
 import { snapshot } from "../snapshot.ts";
-import { udpDesired } from "./mod.ts";
+import { udpDesired, unknownSendersJson } from "./mod.ts";
 
 Deno.test("udpDesired(): one gateway-less route for the cluster network, every IPv4 lease a peer", () => {
   const { ctx, self } = fakeNode("udp");
@@ -46,4 +46,37 @@ Deno.test("plan(): a gateway-less route already in place is unchanged; a gateway
     protocol: 100,
   });
   assertEquals(plan(d, snapshot(h, { devices: [] })).ops.map((o) => o.reason), ["wrong-nexthop"]);
+});
+
+Deno.test("unknownSendersJson(): addresses as text, the inner pair only when known, ISO times", () => {
+  const ip = (v: number) => ({ family: 4 as const, value: BigInt(v) });
+  assertEquals(
+    unknownSendersJson({
+      replaced: 3,
+      senders: [
+        {
+          source: ip(0xc0a84d62),
+          port: 8285,
+          inner: { source: ip(0x0af40202), destination: ip(0x0af40102) },
+          count: 5,
+          lastSeen: new Date(Date.UTC(2026, 0, 1)),
+        },
+        { source: ip(0x01020304), port: 9, count: 1, lastSeen: new Date(Date.UTC(2026, 0, 2)) },
+      ],
+    }),
+    {
+      replaced: 3,
+      senders: [
+        {
+          source: "192.168.77.98",
+          port: 8285,
+          innerSource: "10.244.2.2",
+          innerDestination: "10.244.1.2",
+          count: 5,
+          lastSeen: "2026-01-01T00:00:00.000Z",
+        },
+        { source: "1.2.3.4", port: 9, count: 1, lastSeen: "2026-01-02T00:00:00.000Z" },
+      ],
+    },
+  );
 });

@@ -11,6 +11,9 @@
  * runs (UDP GRO) are checked packet by packet and consecutive segments of one TCP flow are
  * merged into one super-packet for one TUN write (coalesce.ts).
  *
+ * A datagram from an address no lease holds is dropped as `unknown-source` and its sender noted
+ * in a small shared table (unknown_senders.ts) the daemon shows in `/debug/state`.
+ *
  * @module
  */
 /// <reference no-default-lib="true" />
@@ -31,11 +34,13 @@ import {
   checkInbound,
   DROP_REASONS,
   type DropReason,
+  lookupPeer,
   type Peer,
   type PeerTable,
   peerTable,
   routeOutbound,
 } from "./packet.ts";
+import { SENDERS_BYTES, SenderTable } from "./unknown_senders.ts";
 import {
   completeChecksum,
   GSO_ECN,
@@ -63,6 +68,8 @@ let io: PacketIo | undefined;
 let counters: Float64Array<ArrayBufferLike> = new Float64Array(0);
 let seq: Int32Array<ArrayBufferLike> = new Int32Array(2);
 let table: PeerTable = peerTable({ self: "255.255.255.255/32", peers: [] });
+/** Who sent the unknown-source datagrams (written only when one is dropped). */
+let senders = new SenderTable(new ArrayBuffer(SENDERS_BYTES), () => false);
 let stopping = false;
 /** TUN reads and writes carry a virtio_net_hdr (offload on). */
 let offload = false;
@@ -189,14 +196,21 @@ function tunToUdp(p: PacketIo): number {
 
 // ---- UDP → TUN: each received buffer's packets checked, TCP runs merged (coalesce.ts).
 
-/** Sender of the buffer being handled. */
-let rxSource = 0;
+/** Sender address and receive slot of the buffer being handled. */
+let rxSource = 0, rxSlot = 0;
+/** The time of this receive batch (ms), read at its first unknown sender (0: not yet). */
+let rxNow = 0;
 
 const coalescer = new Coalescer(
   (off, len) => {
     const why = checkInbound(table, rxSource, io!.rx, off, len);
-    if (why) drop(why);
-    return why === undefined;
+    if (why === undefined) return true;
+    drop(why);
+    if (why === "unknown-source") {
+      const port = io!.rxSourcePort(rxSlot);
+      senders.record(rxSource, port, io!.rx, off, len, rxNow ||= Date.now());
+    }
+    return false;
   },
   {
     plain(off, len) {
@@ -218,8 +232,10 @@ const coalescer = new Coalescer(
 
 function udpToTun(p: PacketIo): number {
   const m = p.receive();
+  rxNow = 0;
   for (let i = 0; i < m; i++) {
     rxSource = p.rxSource(i);
+    rxSlot = i;
     coalescer.run(p.rx, i * p.slotSize, p.rxLength(i), p.rxSegment(i), offload && merge);
   }
   return m;
@@ -258,6 +274,7 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
   const m = e.data;
   if (m.type === "init") {
     counters = new Float64Array(m.counters);
+    senders = new SenderTable(m.senders, (ip) => lookupPeer(table, ip) !== undefined);
     seq = new Int32Array(m.seq);
     offload = m.offload;
     gso = m.gso;

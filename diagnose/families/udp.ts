@@ -2,17 +2,19 @@
  * `udp`: the node's udp backend is whole: the TUN device skein-udp exists and is up with the
  * node's `<subnet>.0/32`; the cluster network is routed into it (skein's route, protocol 100); a
  * UDP socket is bound on the node's public IP and port (8285) in its namespace; and the
- * forwarding worker's drop counters (from the daemon's `/debug/state`) show no refused datagrams.
+ * forwarding worker's drop counters (from the daemon's `/debug/state`) show no refused datagrams,
+ * and the senders it refused as unknown-source are named by cause (`udp.senders`).
  *
  * @module
  */
 import { udpListeners } from "../../net/tun.ts";
 import { SKEIN_ROUTE_PROTOCOL } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { NodeView } from "../context.ts";
+import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
 import { udpPortHolders } from "./_port_holder.ts";
+import { unknownSenderChecks } from "./_udp_senders.ts";
 
 const RESTART = "restart the node's skein daemon (the device lives as long as the daemon runs)";
 
@@ -169,14 +171,40 @@ function dropCheck(node: NodeView): CheckResult {
   return pass("udp.drops", node.name, "no datagram refused", { evidence: ev });
 }
 
-function nodeChecks(node: NodeView): CheckResult[] {
-  return [deviceCheck(node), routeCheck(node), socketCheck(node), dropCheck(node)];
+/** `udp.senders`: who sent the datagrams refused as unknown-source (families/_udp_senders.ts). */
+function senderChecks(d: Diagnosis, node: NodeView): CheckResult[] {
+  const dbg = node.daemon?.debug;
+  if (!dbg?.udp) return [skip("udp.senders", node.name, "no udp state from the node's daemon")];
+  return unknownSenderChecks({
+    node: node.name,
+    nodeName: node.nodeName,
+    port: node.facts.port,
+    ...(dbg.udp.unknownSenders ? { table: dbg.udp.unknownSenders } : {}),
+    generatedAt: dbg.generatedAt,
+    daemonLeases: dbg.leases,
+    ...(d.store.leases ? { storeLeases: d.store.leases } : {}),
+    viewOf: (n) => {
+      const v = d.nodes.find((x) => x.nodeName === n);
+      if (!v) return undefined;
+      return { name: v.name, ...(v.facts.configFile ? { configFile: v.facts.configFile } : {}) };
+    },
+  });
+}
+
+function nodeChecks(d: Diagnosis, node: NodeView): CheckResult[] {
+  return [
+    deviceCheck(node),
+    routeCheck(node),
+    socketCheck(node),
+    dropCheck(node),
+    ...senderChecks(d, node),
+  ];
 }
 
 /** The udp family. */
 export const udpFamily: Family = {
   name: "udp",
   appliesTo: ["udp"],
-  pair: (_d, pair) => pair.nodes.flatMap(nodeChecks),
-  node: (_d, node) => nodeChecks(node),
+  pair: (d, pair) => pair.nodes.flatMap((n) => nodeChecks(d, n)),
+  node: (d, node) => nodeChecks(d, node),
 };
