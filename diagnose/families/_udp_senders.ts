@@ -88,17 +88,24 @@ function nodeSender(
       },
     );
   }
-  const conf = view?.configFile;
+  const conf = view?.configFile ?? "its config";
+  const rekey = `run its daemon with --public-ip ${from} (or 'publicIP: ${from}', or the iface ` +
+    `that holds ${from}, in ${conf}) and restart it, so its lease says ${from}`;
+  // The daemon sends from its own port: another port means the source was rewritten on the way.
+  const nat = s.port !== i.port;
   return fail(
     ID,
     i.node,
     `node ${x}'s lease says publicIP ${lease.publicIP} but its udp packets come from ` +
-      `${from}:${s.port}: ${i.node} drops them (unknown-source, ${s.count} seen)`,
+      `${from}:${s.port}${nat ? ` (not port ${i.port}: a NAT on the way?)` : ""}: ${i.node} ` +
+      `drops them (unknown-source, ${s.count} seen)`,
     {
       evidence: ev,
-      fix: `on ${x}: run its daemon with --public-ip ${from} (or 'publicIP: ${from}', or the ` +
-        `iface that holds ${from}, in ${conf ?? "its config"}) and restart it, so its lease ` +
-        `says ${from}; if a NAT rewrites ${x}'s source to ${from}, exempt UDP ${i.port} from it`,
+      fix: nat
+        ? `exempt UDP ${i.port} from the NAT that rewrites ${x}'s source to ${from} (udp needs ` +
+          `the lease's publicIP as the source); if ${from} is now ${x}'s address, on ${x}: ${rekey}`
+        : `on ${x}: ${rekey}; if a NAT rewrites ${x}'s source to ${from}, exempt UDP ${i.port} ` +
+          `from it`,
     },
   );
 }

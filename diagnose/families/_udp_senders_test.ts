@@ -50,6 +50,16 @@ Deno.test("udp.senders: a node's packets from another address than its lease's n
   assertEquals(c!.evidence.secondsAgo, 1);
 });
 
+Deno.test("udp.senders: another source port than the node's means a NAT on the way, fixed first", () => {
+  const natted = { ...sender("192.168.77.98", "10.244.2.2"), port: 40123 };
+  const [c] = unknownSenderChecks(input([natted]));
+  assertStringIncludes(
+    c!.summary,
+    "come from 192.168.77.98:40123 (not port 8285: a NAT on the way?)",
+  );
+  assertStringIncludes(c!.fix!, "exempt UDP 8285 from the NAT that rewrites n2's source");
+});
+
 Deno.test("udp.senders: the datastore has the new address but the daemon an old lease: restart it", () => {
   const store = [LEASES[0]!, { ...LEASES[1]!, publicIP: "192.168.77.98" }];
   const [c] = unknownSenderChecks(

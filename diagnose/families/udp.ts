@@ -157,8 +157,8 @@ function dropCheck(node: NodeView): CheckResult {
       }`,
       {
         evidence: ev,
-        fix:
-          "a peer with an old lease, or someone sending to port 8285: see skein_udp_dropped_total",
+        fix: "a peer with an old lease, or someone sending to port 8285: udp.senders names who " +
+          "sent unknown-source datagrams; see skein_udp_dropped_total",
       },
     );
   }
