@@ -9,7 +9,10 @@ import { contains, formatIp, type Ip, tryParseCidr } from "../../net/cidr.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { UdpUnknownSender, UdpUnknownSenders } from "../debug_state_parse.ts";
 
-/** Senders seen this long before the state was taken are old news (passed, kept as evidence). */
+/**
+ * Senders seen this long before the state was taken are old news (passed, kept as evidence), as
+ * are nodes whose lease the daemon now forwards with (their datagrams came before the lease).
+ */
 export const RECENT_MS = 10 * 60_000;
 
 /** A lease as the check needs it. */
@@ -142,27 +145,28 @@ export function unknownSenderChecks(i: SendersInput): CheckResult[] {
     return [skip(ID, i.node, "the node's daemon does not report unknown senders (older skein)")];
   }
   const at = Date.parse(i.generatedAt);
-  const recent = i.table.senders.filter((s) => at - s.lastSeen.getTime() <= RECENT_MS);
-  if (!recent.length) {
-    return [
-      pass(ID, i.node, "no datagram from an unknown sender in the last 10 minutes", {
-        evidence: { older: i.table.senders.map((s) => senderEvidence(s, at)) },
-      }),
-    ];
-  }
   const leases = i.storeLeases ?? i.daemonLeases;
-  const out: CheckResult[] = [], hosts: UdpUnknownSender[] = [];
+  const out: CheckResult[] = [], hosts: UdpUnknownSender[] = [], past: UdpUnknownSender[] = [];
   const named = new Set<string>();
-  for (const s of recent) {
+  for (const s of i.table.senders) {
     const lease = s.inner && leaseHolding(leases, s.inner.source);
-    if (!lease || lease.node === i.nodeName) {
+    const from = formatIp(s.source);
+    // Old news, or a node whose lease this daemon now forwards with (it came before the lease).
+    const now = i.daemonLeases.some((l) => l.node === lease?.node && l.publicIP === from);
+    if (at - s.lastSeen.getTime() > RECENT_MS || (lease && lease.publicIP === from && now)) {
+      past.push(s);
+    } else if (!lease || lease.node === i.nodeName) {
       hosts.push(s);
-      continue;
+    } else if (!named.has(`${lease.node} ${from}`)) { // one finding per node and address
+      named.add(`${lease.node} ${from}`);
+      out.push(nodeSender(i, s, lease, at));
     }
-    const key = `${lease.node} ${s.source.value}`; // one finding per node and address
-    if (!named.has(key)) out.push(nodeSender(i, s, lease, at));
-    named.add(key);
   }
   if (hosts.length) out.push(hostSenders(i, hosts, i.table.replaced, at));
-  return out;
+  if (out.length) return out;
+  return [
+    pass(ID, i.node, "no unknown sender to name in the last 10 minutes", {
+      evidence: { past: past.map((s) => senderEvidence(s, at)) },
+    }),
+  ];
 }

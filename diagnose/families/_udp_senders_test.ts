@@ -100,6 +100,12 @@ Deno.test("udp.senders: one failure per node and address, old senders pass, no t
   assertEquals(unknownSenderChecks(input(twice)).length, 1);
   const old = unknownSenderChecks(input([sender("192.168.77.98", "10.244.2.2", RECENT_MS + 1)]));
   assertEquals(old.map((c) => c.status), ["pass"]);
+  // n2's datagrams came before its lease reached n1, which now forwards with it: nothing to name.
+  const moved = [LEASES[0]!, { ...LEASES[1]!, publicIP: "192.168.77.98" }];
+  const early = unknownSenderChecks(
+    input([sender("192.168.77.98", "10.244.2.2")], { storeLeases: moved, daemonLeases: moved }),
+  );
+  assertEquals(early.map((c) => c.status), ["pass"]);
   const none = unknownSenderChecks(input([], { storeLeases: undefined }));
   assertEquals(none.map((c) => c.status), ["pass"]);
   const { table: _, ...noTable } = input([]);
