@@ -3,7 +3,9 @@
  * and routers are, here namespaces the lab made, so the diagnosis can look inside them too.
  *
  * - `lab.segment`: each segment the pair's traffic crosses: its bridge `br0` is up, the ports of
- *   the pair's nodes (and of the router, across segments) are up forwarding ports of it, and its
+ *   the pair's nodes (and of the router, across segments) are up forwarding ports of it, its
+ *   forwarding database sends each end's MAC (a node's uplink, the router's port) to that end's
+ *   port (a static `bridge fdb add MAC dev PORT master static` elsewhere blackholes it), and its
  *   bridge tables (ebtables) pass the nodes' IPv4 and ARP between those ports;
  * - `lab.router` (two segments, the pair's nodes on different ones): the router forwards
  *   (`net.ipv4.ip_forward=1`), its ports are up, and its ruleset's forward hook passes the
@@ -127,6 +129,57 @@ function portProblem(
   return undefined;
 }
 
+/** A port of a segment the pair's traffic crosses, and the MAC of the device behind it. */
+interface SegmentEnd {
+  port: string;
+  /** The MAC the frames toward that port are addressed to (a node's uplink, the router's port). */
+  mac?: string;
+  /** Whose MAC it is, for the message ("n2's uplink"). */
+  who: string;
+}
+
+/**
+ * A forwarding entry of the segment's bridge that sends the frames for an end's MAC elsewhere:
+ * to another port (a static `bridge fdb add MAC dev PORT master static`, or one learned there:
+ * another device sends with that MAC), or to the bridge itself (a `local` entry: the bridge keeps
+ * the frames). Either blackholes the traffic toward that end.
+ */
+function fdbProblem(
+  k: Kernel,
+  bridge: number,
+  ends: readonly SegmentEnd[],
+  ns: string,
+): { what: string; fix: string; entry: string } | undefined {
+  for (const e of ends) {
+    const mac = e.mac?.toLowerCase();
+    if (!mac) continue;
+    const wrong = k.fdbs().find((f) =>
+      f.mac.toLowerCase() === mac && f.vlan === undefined &&
+      (f.index === bridge ? f.state === "permanent" : k.link(f.index)?.masterIndex === bridge) &&
+      k.link(f.index)?.name !== e.port
+    );
+    if (!wrong) continue;
+    const dev = k.link(wrong.index)?.name ?? String(wrong.index);
+    const onBridge = wrong.index === bridge;
+    const entry = `${mac} dev ${dev}${onBridge ? " self" : ` master ${LAN_BRIDGE}`} ${
+      wrong.state || "dynamic"
+    }`;
+    const learned = !onBridge && wrong.state !== "static" && wrong.state !== "permanent";
+    return {
+      what: onBridge
+        ? `keeps the frames for ${e.who} ${mac} (a local entry on ${LAN_BRIDGE}): they never reach port ${e.port}`
+        : `sends the frames for ${e.who} ${mac} to port ${dev}, not ${e.port}${
+          learned ? ": another device behind it sends with that MAC" : ` (a ${wrong.state} entry)`
+        }`,
+      fix: learned
+        ? `${ns}ip -d link show ${dev}  # whose is it? give it another MAC`
+        : `${ns}bridge fdb del ${mac} dev ${dev} ${onBridge ? "self" : "master"}`,
+      entry,
+    };
+  }
+  return undefined;
+}
+
 /**
  * One segment: its bridge, the two ports the pair's traffic crosses it by (in the order the first
  * packet, from the pair's source node, goes), and its rules.
@@ -134,10 +187,11 @@ function portProblem(
 async function segmentCheck(
   d: Diagnosis,
   seg: SegmentPlan,
-  ports: string[],
+  ends: SegmentEnd[],
   packets: Packet[],
   mtu?: number,
 ): Promise<CheckResult> {
+  const ports = ends.map((e) => e.port);
   const label = seg.netns;
   const ns = `ip netns exec ${seg.netns} `;
   const k = new Kernel(`/run/netns/${seg.netns}`);
@@ -165,6 +219,13 @@ async function segmentCheck(
     }
     const q = qdiscFail("lab.segment", label, "the lab's segment", k, ports, ns);
     if (q) return q;
+    const f = fdbProblem(k, br.index, ends, ns);
+    if (f) {
+      return fail("lab.segment", label, `the lab's segment bridge ${LAN_BRIDGE} ${f.what}`, {
+        evidence: { netns: seg.netns, entry: f.entry },
+        fix: f.fix,
+      });
+    }
   } finally {
     k.close();
   }
@@ -342,6 +403,24 @@ async function routerCheck(
   });
 }
 
+/** The router's port on segment `seg`, with its MAC read from the router's namespace. */
+function routerSegmentEnd(lab: Lab, seg: SegmentPlan): SegmentEnd {
+  const end: SegmentEnd = { port: ROUTER_PORT, who: "the router's port" };
+  const r = lab.plan.router, p = r?.ports.find((x) => x.segment.netns === seg.netns);
+  if (!r || !p) return end;
+  let k: Kernel | undefined;
+  try {
+    k = new Kernel(`/run/netns/${r.netns}`);
+    const mac = k.link(p.name)?.mac;
+    if (mac) end.mac = mac;
+  } catch {
+    // The router's namespace is unreadable: lab.router says so; no MAC to check here.
+  } finally {
+    k?.close();
+  }
+  return end;
+}
+
 /** The `lab` family of a lab diagnosis (see the module doc). */
 export function labInfraFamily(lab: Lab): Family {
   const planOf = (n: NodeView) => lab.plan.nodes.find((p) => p.nodeName === n.nodeName);
@@ -355,12 +434,18 @@ export function labInfraFamily(lab: Lab): Family {
       const ends = [routerEnd(a, pa), routerEnd(b, pb)] as [RouterEnd, RouterEnd];
       const known = ends.map((e) => e.mtu).filter((m) => m !== undefined);
       const mtu = known.length ? Math.min(...known) : undefined;
+      const nodeEnd = (n: NodeView, p: NodePlan, e: RouterEnd): SegmentEnd => ({
+        port: p.lanPort,
+        who: `${n.name}'s uplink`,
+        ...(e.mac ? { mac: e.mac } : {}),
+      });
+      const [ea, eb] = [nodeEnd(a, pa, ends[0]), nodeEnd(b, pb, ends[1])];
       if (pa.segment.netns === pb.segment.netns) {
-        return [await segmentCheck(d, pa.segment, [pa.lanPort, pb.lanPort], packets, mtu)];
+        return [await segmentCheck(d, pa.segment, [ea, eb], packets, mtu)];
       }
       const out = [
-        await segmentCheck(d, pa.segment, [pa.lanPort, ROUTER_PORT], packets, mtu),
-        await segmentCheck(d, pb.segment, [ROUTER_PORT, pb.lanPort], packets, mtu),
+        await segmentCheck(d, pa.segment, [ea, routerSegmentEnd(lab, pa.segment)], packets, mtu),
+        await segmentCheck(d, pb.segment, [routerSegmentEnd(lab, pb.segment), eb], packets, mtu),
       ];
       const r = lab.plan.router;
       if (r) {

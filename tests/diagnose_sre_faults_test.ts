@@ -921,6 +921,9 @@ Deno.test({
         const n2 = lab.plan.nodes[1]!;
         const inNs = (netns: string, args: string) =>
           sh("ip", "netns", "exec", netns, ...args.split(" "));
+        const n2mac = (JSON.parse(await inNs(n2.netns, "ip -j link show eth0")) as {
+          address: string;
+        }[])[0]!.address;
         const cases: {
           name: string;
           netns: string;
@@ -965,6 +968,15 @@ Deno.test({
             id: "lab.router",
             evidence: "lladdr 02:00:00:00:0d:f2 permanent",
             fix: `ip neigh del ${n2.ip} dev ${port}`,
+          },
+          {
+            name: "a static FDB entry on n2's segment sending n2's MAC to the router's port",
+            netns: lan2,
+            inject: `bridge fdb add ${n2mac} dev r0 master static`,
+            undo: `bridge fdb del ${n2mac} dev r0 master`,
+            id: "lab.segment",
+            evidence: `entry=${n2mac} dev r0 master br0 static`,
+            fix: `bridge fdb del ${n2mac} dev r0 master`,
           },
           {
             name: "n2's port of its segment at MTU 1000",
