@@ -163,13 +163,18 @@ function fdbProblem(
     const onBridge = wrong.index === bridge;
     const entry = `${mac} dev ${dev}${onBridge ? " self" : ` master ${LAN_BRIDGE}`} ${
       wrong.state || "dynamic"
-    }`;
+    }${wrong.sticky ? " sticky" : ""}`;
     const learned = !onBridge && wrong.state !== "static" && wrong.state !== "permanent";
+    const kind = wrong.state === "permanent"
+      ? "a permanent entry: the bridge takes the frames for its own"
+      : wrong.sticky
+      ? "a static sticky entry: learning never moves it back"
+      : `a static entry: moved back only once ${e.who.replace(/'s .*/, "")} sends`;
     return {
       what: onBridge
         ? `keeps the frames for ${e.who} ${mac} (a local entry on ${LAN_BRIDGE}): they never reach port ${e.port}`
         : `sends the frames for ${e.who} ${mac} to port ${dev}, not ${e.port}${
-          learned ? ": another device behind it sends with that MAC" : ` (a ${wrong.state} entry)`
+          learned ? ": another device behind it sends with that MAC" : ` (${kind})`
         }`,
       fix: learned
         ? `${ns}ip -d link show ${dev}  # whose is it? give it another MAC`

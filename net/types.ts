@@ -402,6 +402,8 @@ export interface Fdb {
   /** NTF_MASTER is set (entry in the bridge's table). */
   master: boolean;
   state: string;
+  /** NTF_STICKY: learning does not move the entry to another port (`bridge fdb add ... sticky`). */
+  sticky?: boolean;
   vni?: number;
   port?: number;
   vlan?: number;

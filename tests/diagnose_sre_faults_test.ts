@@ -970,12 +970,12 @@ Deno.test({
             fix: `ip neigh del ${n2.ip} dev ${port}`,
           },
           {
-            name: "a static FDB entry on n2's segment sending n2's MAC to the router's port",
+            name: "a static sticky FDB entry on n2's segment sending n2's MAC to the router's port",
             netns: lan2,
-            inject: `bridge fdb add ${n2mac} dev r0 master static`,
+            inject: `bridge fdb replace ${n2mac} dev r0 master static sticky`,
             undo: `bridge fdb del ${n2mac} dev r0 master`,
             id: "lab.segment",
-            evidence: `entry=${n2mac} dev r0 master br0 static`,
+            evidence: `entry=${n2mac} dev r0 master br0 static sticky`,
             fix: `bridge fdb del ${n2mac} dev r0 master`,
           },
           {

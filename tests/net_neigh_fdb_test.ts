@@ -160,7 +160,7 @@ Deno.test("VXLAN per-node state in flannel's order: neighbour, FDB, onlink route
   });
 });
 
-Deno.test("bridge FDB entries of a bridge port (master) are listed", async () => {
+Deno.test("bridge FDB entries of a bridge port (master) are listed, sticky ones as sticky", async () => {
   await withNamespaces(["a"], (ns) => {
     using h = openHandle({ netns: ns.a });
     h.linkAdd({ kind: "bridge", name: "br0", up: true });
@@ -173,6 +173,26 @@ Deno.test("bridge FDB entries of a bridge port (master) are listed", async () =>
     assertEquals(theirs[0].state, "static");
     const mine = h.fdbList({ dev: "p0" }).filter((f) => f.mac === "0a:58:0a:f4:07:07");
     assertEquals(mine.map((f) => [f.master, f.state]), [[true, "static"]]);
+    // A sticky one (learning does not move it), added by bridge(8): read as sticky.
+    const sticky = new Deno.Command("ip", {
+      args: ["netns", "exec", ns.a!.split("/").pop()!, "bridge", "fdb", "add"].concat(
+        "0a:58:0a:f4:07:08 dev p0 master static sticky".split(" "),
+      ),
+    }).outputSync();
+    assertEquals(sticky.success, true, new TextDecoder().decode(sticky.stderr));
+    assertEquals(
+      bridgej(ns.a!, "fdb", "show", "dev", "p0").find((f: Json) => f.mac === "0a:58:0a:f4:07:08")
+        ?.flags,
+      ["sticky"],
+    );
+    assertEquals(
+      h.fdbList({ dev: "p0" }).filter((f) => f.mac.startsWith("0a:58:0a:f4:07:0"))
+        .map((f) => [f.mac, f.state, f.sticky]).sort((a, b) =>
+          String(a[0]) < String(b[0]) ? -1 : 1
+        ),
+      [["0a:58:0a:f4:07:07", "static", undefined], ["0a:58:0a:f4:07:08", "static", true]],
+    );
+    h.fdbDel({ dev: "p0", mac: "0a:58:0a:f4:07:08", master: true, state: "static" });
     h.fdbDel({ dev: "p0", mac: "0a:58:0a:f4:07:07", master: true, state: "static" });
     assertEquals(
       bridgej(ns.a!, "fdb", "show", "dev", "p0").filter((f: Json) => f.mac === "0a:58:0a:f4:07:07"),

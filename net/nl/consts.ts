@@ -437,6 +437,8 @@ export const NTF_SELF = 0x02;
 export const NTF_MASTER = 0x04;
 export const NTF_PROXY = 0x08;
 export const NTF_EXT_LEARNED = 0x10;
+/** A bridge FDB entry learning does not move to another port (`bridge fdb add ... sticky`). */
+export const NTF_STICKY = 0x40;
 export const NTF_ROUTER = 0x80;
 
 // FRA_* (include/uapi/linux/fib_rules.h): RTM_*RULE attributes.

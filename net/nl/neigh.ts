@@ -188,6 +188,7 @@ export function fdbFromMessage(m: NlMessage): Fdb {
     master: (flags & C.NTF_MASTER) !== 0 || getNum(m.attrs, C.NDA_MASTER) !== undefined,
     state: fdbStateName(h["state"] ?? 0),
   };
+  if (flags & C.NTF_STICKY) out.sticky = true;
   const dst = getStr(m.attrs, C.NDA_DST);
   if (dst !== undefined) out.dst = dst;
   const vni = getNum(m.attrs, C.NDA_VNI);
