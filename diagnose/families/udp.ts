@@ -175,6 +175,9 @@ function dropCheck(node: NodeView): CheckResult {
 function senderChecks(d: Diagnosis, node: NodeView): CheckResult[] {
   const dbg = node.daemon?.debug;
   if (!dbg?.udp) return [skip("udp.senders", node.name, "no udp state from the node's daemon")];
+  if (!dbg.udp.worker) {
+    return [skip("udp.senders", node.name, `${node.name}'s forwarding worker is not running`)];
+  }
   return unknownSenderChecks({
     node: node.name,
     nodeName: node.nodeName,
