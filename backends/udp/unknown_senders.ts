@@ -7,8 +7,8 @@
  *
  * A fixed table in a SharedArrayBuffer, shared like the counters (counters.ts): the worker is the
  * only writer and writes only when it drops an unknown-source datagram (nothing is added to the
- * path of accepted packets); the daemon reads it at any time for `/debug/state`. A seqlock (a
- * version the writer makes odd while it writes) lets the reader see whole entries.
+ * path of accepted packets); the daemon reads it at any time for `/debug/state`. A seqlock per slot
+ * (a version the writer makes odd while it writes the slot) lets the reader see whole entries.
  *
  * Bounded under a flood of spoofed sources: half the slots are for senders whose inner source lies
  * in a known node's subnet (the ones diagnose can name), half for the rest, so a flood of random
@@ -32,8 +32,10 @@ export const STALE_MS = 60_000;
 const SOURCE = 0, PORT = 1, INNER_SRC = 2, INNER_DST = 3, COUNT = 4, LAST = 5, FIELDS = 6;
 /** The float64 before the slots: how many senders were replaced. */
 const REPLACED = 0, HEADER = 1;
-/** Bytes before the float64 region: the seqlock's int32 (padded to 8). */
-const SEQ_BYTES = 8;
+/** Bytes before the float64 region: one seqlock int32 per slot (padded to 8). */
+const SEQ_BYTES = Math.ceil(SENDER_SLOTS / 2) * 8;
+/** Reads of a slot the reader tries before it leaves the slot out (the writer kept changing it). */
+const READ_TRIES = 10_000;
 
 /** Bytes of the shared buffer a table needs. */
 export const SENDERS_BYTES = SEQ_BYTES + (HEADER + SENDER_SLOTS * FIELDS) * 8;
@@ -75,7 +77,7 @@ export class SenderTable {
    * (it picks the half of the table a new sender goes to).
    */
   constructor(buffer: ArrayBufferLike, isNode: (ip: number) => boolean) {
-    this.#seq = new Int32Array(buffer, 0, 1);
+    this.#seq = new Int32Array(buffer, 0, SENDER_SLOTS);
     this.#v = new Float64Array(buffer, SEQ_BYTES, HEADER + SENDER_SLOTS * FIELDS);
     this.#isNode = isNode;
   }
@@ -87,14 +89,16 @@ export class SenderTable {
   record(source: number, port: number, b: Uint8Array, off: number, len: number, now: number) {
     const v = this.#v;
     const sane = ipv4Problem(b, off, len) === undefined;
-    Atomics.add(this.#seq, 0, 1); // odd: writing
     let at = -1;
     for (let i = 0; i < SENDER_SLOTS && at < 0; i++) {
       const s = HEADER + i * FIELDS;
       if (v[s + COUNT] !== 0 && v[s + SOURCE] === source && v[s + PORT] === port) at = s;
     }
-    if (at < 0) {
-      at = this.#victim(now, sane && this.#isNode(u32At(b, off + 12)) ? 0 : HALF);
+    const isNew = at < 0;
+    if (isNew) at = this.#victim(now, sane && this.#isNode(u32At(b, off + 12)) ? 0 : HALF);
+    const slot = (at - HEADER) / FIELDS;
+    Atomics.add(this.#seq, slot, 1); // odd: writing
+    if (isNew) {
       if (v[at + COUNT] !== 0) v[REPLACED]!++;
       v[at + SOURCE] = source;
       v[at + PORT] = port;
@@ -104,7 +108,7 @@ export class SenderTable {
     v[at + LAST] = now;
     v[at + INNER_SRC] = sane ? u32At(b, off + 12) : -1;
     v[at + INNER_DST] = sane ? u32At(b, off + 16) : -1;
-    Atomics.add(this.#seq, 0, 1); // even: done
+    Atomics.add(this.#seq, slot, 1); // even: done
   }
 
   /** The slot a new sender takes in the half starting at slot `first` (see the module doc). */
@@ -135,32 +139,40 @@ export class SenderTable {
 
 const ip4 = (v: number): Ip => ({ family: 4, value: BigInt(v) });
 
-/** The daemon's side: a consistent copy of the table in `buffer` (the worker may be writing). */
-export function readUnknownSenders(buffer: ArrayBufferLike): UnknownSenders {
-  const seq = new Int32Array(buffer, 0, 1);
-  const v = new Float64Array(buffer, SEQ_BYTES, HEADER + SENDER_SLOTS * FIELDS);
-  let copy = v.slice();
-  for (let tries = 0; tries < 1000; tries++) {
-    const before = Atomics.load(seq, 0);
+/** A whole copy of slot `i` (its seqlock even and unchanged around the copy), or undefined. */
+function readSlot(seq: Int32Array, v: Float64Array, i: number): Float64Array | undefined {
+  const s = HEADER + i * FIELDS;
+  for (let tries = 0; tries < READ_TRIES; tries++) {
+    const before = Atomics.load(seq, i);
     if (before & 1) continue;
-    copy = v.slice();
-    if (Atomics.load(seq, 0) === before) break;
+    const copy = v.slice(s, s + FIELDS);
+    if (Atomics.load(seq, i) === before) return copy;
   }
+  return undefined;
+}
+
+/**
+ * The daemon's side: the senders in `buffer`, each entry whole (the worker may be writing; a
+ * slot it kept changing through every try is left out).
+ */
+export function readUnknownSenders(buffer: ArrayBufferLike): UnknownSenders {
+  const seq = new Int32Array(buffer, 0, SENDER_SLOTS);
+  const v = new Float64Array(buffer, SEQ_BYTES, HEADER + SENDER_SLOTS * FIELDS);
   const senders: UnknownSender[] = [];
   for (let i = 0; i < SENDER_SLOTS; i++) {
-    const s = HEADER + i * FIELDS;
-    if (!copy[s + COUNT]) continue;
+    const c = readSlot(seq, v, i);
+    if (!c?.[COUNT]) continue;
     const u: UnknownSender = {
-      source: ip4(copy[s + SOURCE]!),
-      port: copy[s + PORT]!,
-      count: copy[s + COUNT]!,
-      lastSeen: new Date(copy[s + LAST]!),
+      source: ip4(c[SOURCE]!),
+      port: c[PORT]!,
+      count: c[COUNT]!,
+      lastSeen: new Date(c[LAST]!),
     };
-    if (copy[s + INNER_SRC]! >= 0) {
-      u.inner = { source: ip4(copy[s + INNER_SRC]!), destination: ip4(copy[s + INNER_DST]!) };
+    if (c[INNER_SRC]! >= 0) {
+      u.inner = { source: ip4(c[INNER_SRC]!), destination: ip4(c[INNER_DST]!) };
     }
     senders.push(u);
   }
   senders.sort((a, b) => b.lastSeen.getTime() - a.lastSeen.getTime());
-  return { senders, replaced: copy[REPLACED] ?? 0 };
+  return { senders, replaced: v[REPLACED] ?? 0 };
 }

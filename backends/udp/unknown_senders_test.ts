@@ -140,3 +140,51 @@ Deno.test("SenderTable: a sender not seen for STALE_MS gives its slot up before 
   assertEquals(u.senders[0]!.source.value, BigInt(B + 100));
   assertEquals(u.replaced, 1);
 });
+
+Deno.test("readUnknownSenders(): whole entries while another thread writes (seqlock)", async () => {
+  const buf = new SharedArrayBuffer(SENDERS_BYTES);
+  const stop = new SharedArrayBuffer(4);
+  // The writer records senders whose port and inner source are derived from their address.
+  const code = `
+    import { SenderTable } from ${
+    JSON.stringify(new URL("./unknown_senders.ts", import.meta.url).href)
+  };
+    self.onmessage = ({ data: { buf, stop } }) => {
+      const t = new SenderTable(buf, () => false), halt = new Int32Array(stop);
+      const p = new Uint8Array(20); p[0] = 0x45; p[3] = 20;
+      for (let i = 0; Atomics.load(halt, 0) === 0; i++) {
+        const ip = (0x0a000000 + (i % 50)) >>> 0;
+        p.set([ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255], 12);
+        let sum = 0; p[10] = p[11] = 0;
+        for (let k = 0; k < 20; k += 2) sum += (p[k] << 8) | p[k + 1];
+        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+        p[10] = (~sum >> 8) & 255; p[11] = ~sum & 255;
+        t.record(ip, ip & 0xffff, p, 0, 20, i);
+      }
+      self.postMessage("done");
+    };`;
+  const w = new Worker(URL.createObjectURL(new Blob([code], { type: "text/javascript" })), {
+    type: "module",
+  });
+  const done = new Promise((r) => w.onmessage = r);
+  w.postMessage({ buf, stop });
+  let seen = 0;
+  try {
+    for (let k = 0; k < 1000 && !readUnknownSenders(buf).senders.length; k++) {
+      await new Promise((r) => setTimeout(r, 10)); // the worker starts
+    }
+    for (let n = 0; n < 2000; n++) {
+      for (const s of readUnknownSenders(buf).senders) {
+        seen++;
+        assertEquals(s.port, Number(s.source.value & 0xffffn));
+        assertEquals(s.inner?.source, s.source);
+      }
+      if (n % 100 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+  } finally {
+    Atomics.store(new Int32Array(stop), 0, 1);
+    await done;
+    w.terminate();
+  }
+  assert(seen > 1000, `${seen} entries read`);
+});
