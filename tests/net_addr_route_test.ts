@@ -17,6 +17,19 @@ function uplink(h: Handle): number {
   return l.index;
 }
 
+/**
+ * Waits until the kernel has finished the uplink's IPv6 setup: fd00:1::1's local route appears
+ * only once the veth has carrier (the kernel's link watch, later on a loaded machine), so a
+ * snapshot of every table taken before that is not yet stable.
+ */
+async function uplinkSettled(ns: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (ip(ns, "-6", "route", "show", "table", "local").includes("local fd00:1::1 ")) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("fd00:1::1's local route did not appear within 10 s");
+}
+
 function addrsOf(ns: string, dev: string): string[] {
   const [l] = ipj(ns, "addr", "show", "dev", dev);
   return l.addr_info.filter((a: Json) => a.scope !== "link").map((a: Json) =>
@@ -155,10 +168,11 @@ Deno.test("routeReplace() changes a route in place and keeps unrelated routes; r
 });
 
 Deno.test("route errors say what was attempted: ENETUNREACH, EEXIST, ENODEV; bad input changes nothing", async () => {
-  await withNamespaces(["a"], (ns) => {
+  await withNamespaces(["a"], async (ns) => {
     using h = openHandle({ netns: ns.a });
     uplink(h);
     h.routeAdd({ dst: "10.244.2.0/24", gateway: "192.168.1.48", dev: "eth0" });
+    await uplinkSettled(ns.a!);
     const before = ip(ns.a!, "route", "show", "table", "all");
     const unreach = assertThrows(
       () => h.routeAdd({ dst: "10.244.9.0/24", gateway: "172.31.0.9" }),
