@@ -106,8 +106,11 @@ Deno.test({
       }).spawn();
       try {
         let r: Report | undefined;
-        const refused = (x: Report) =>
-          x.checks.some((c) => c.id === "bgp.sessions" && c.summary.includes("(2/2)"));
+        // Both nodes' views: between n2's attempts n1's session may read "waits to connect".
+        const refused = (x: Report) => {
+          const f = x.checks.filter((c) => c.id === "bgp.sessions" && c.status === "fail");
+          return f.length > 0 && f.every((c) => c.summary.includes("(2/2)"));
+        };
         for (let i = 0; i < 100 && !(r && refused(r)); i++) {
           await new Promise((res) => setTimeout(res, 300));
           r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
