@@ -17,6 +17,7 @@ import {
   NetlinkError,
   openHandle,
   type Route,
+  type RouteGetOptions,
   type RouteGetResult,
   type Rule,
   sysctlPath,
@@ -189,7 +190,8 @@ export class Kernel {
   /** `ip route get DST [from SRC] [iif DEV] [mark MARK]`: the kernel's own answer, errors included. */
   fib(q: FibQuery): FibAnswer {
     try {
-      const opts: { src?: string; iif?: string; mark?: number } = {};
+      // The cached link dump names the devices: one round trip per lookup, not three.
+      const opts: RouteGetOptions = { links: this.links() };
       if (q.src !== undefined) opts.src = q.src;
       if (q.iif !== undefined) opts.iif = q.iif;
       if (q.mark !== undefined) opts.mark = q.mark;

@@ -67,6 +67,7 @@ import type {
   Route,
   RouteBatchOp,
   RouteFilter,
+  RouteGetOptions,
   RouteGetResult,
   RouteOptions,
   Rule,
@@ -482,22 +483,22 @@ export class Handle implements NetHandle {
     return results;
   }
 
-  routeGet(
-    dst: string,
-    opts: { src?: string; iif?: string | number; oif?: string | number; mark?: number } = {},
-  ): RouteGetResult {
+  routeGet(dst: string, opts: RouteGetOptions = {}): RouteGetResult {
     const op = `Cannot get route to ${dst}${opts.src ? ` from ${opts.src}` : ""}${
       opts.iif !== undefined ? ` iif ${opts.iif}` : ""
     }${opts.mark !== undefined ? ` mark 0x${opts.mark.toString(16)}` : ""}`;
     const req: { src?: string; iif?: number; oif?: number; mark?: number } = {};
     if (opts.mark !== undefined) req.mark = opts.mark;
     if (opts.src !== undefined) req.src = opts.src;
-    if (opts.iif !== undefined) req.iif = this.index(opts.iif, op);
-    if (opts.oif !== undefined) req.oif = this.index(opts.oif, op);
+    // A link the caller's list names needs no RTM_GETLINK round trip.
+    const known = (l: string | number) =>
+      typeof l === "string" ? opts.links?.find((x) => x.name === l)?.index : undefined;
+    if (opts.iif !== undefined) req.iif = known(opts.iif) ?? this.index(opts.iif, op);
+    if (opts.oif !== undefined) req.oif = known(opts.oif) ?? this.index(opts.oif, op);
     const r: RouteGetResult = routeFromMessage(this.#sock.get(routeGetRequest(dst, req), op));
     if (r.oif !== undefined) {
-      const l = this.linkFind(r.oif);
-      if (l) r.devName = l.name;
+      const name = opts.links?.find((x) => x.index === r.oif)?.name ?? this.linkFind(r.oif)?.name;
+      if (name !== undefined) r.devName = name;
     }
     return r;
   }

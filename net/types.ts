@@ -361,6 +361,21 @@ export interface RouteFilter {
   dev?: string | number;
 }
 
+/** What routeGet() asks (`ip route get DST [from SRC] [iif X] [oif X] [mark MARK]`). */
+export interface RouteGetOptions {
+  src?: string;
+  /** Input device: the answer is for a packet received there (the forwarding path). */
+  iif?: string | number;
+  oif?: string | number;
+  /** The packet's firewall mark (RTA_MARK): policy rules on fwmark see it. */
+  mark?: number;
+  /**
+   * Links the caller already listed (index and name): names found here need no RTM_GETLINK round
+   * trip, for the input/output device or for the answer's device name. Others are asked.
+   */
+  links?: readonly { index: number; name: string }[];
+}
+
 /** The kernel's answer to `ip route get DST`. */
 export interface RouteGetResult extends Route {
   /** The link name for `oif`, for display. */
@@ -498,10 +513,7 @@ export interface NetHandle extends Disposable {
    */
   routeBatch(ops: readonly RouteBatchOp[]): (Error | undefined)[];
   /** `ip route get DST [from SRC] [iif X] [oif X] [mark MARK]` */
-  routeGet(
-    dst: string,
-    opts?: { src?: string; iif?: string | number; oif?: string | number; mark?: number },
-  ): RouteGetResult;
+  routeGet(dst: string, opts?: RouteGetOptions): RouteGetResult;
 
   /** `ip neigh show [dev X] [proxy]` */
   neighList(filter?: { dev?: string | number; family?: 4 | 6; proxy?: boolean }): Neigh[];

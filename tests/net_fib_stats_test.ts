@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { assertEquals } from "../testing/assert.ts";
+import { assertEquals, assertThrows } from "../testing/assert.ts";
 import { NetlinkError, openHandle, sysctlSet, txChecksumOffload } from "../net/mod.ts";
 import { withNamespaces } from "./_netns.ts";
 
@@ -40,6 +40,9 @@ Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip rout
     sysctlSet("net.ipv4.ip_forward", "1", { netns: ns.f });
     const r = h.routeGet("10.2.0.5", { src: "10.1.0.9", iif: "d0" });
     assertEquals(r.devName, "d1");
+    // With the caller's link list: the same answer, the devices named from it.
+    const links = h.linkList();
+    assertEquals(h.routeGet("10.2.0.5", { src: "10.1.0.9", iif: "d0", links }), r);
     assertEquals(
       /dev (\S+)/.exec(ip(ns.f!, "route", "get", "10.2.0.5", "from", "10.1.0.9", "iif", "d0"))?.[1],
       "d1",
@@ -47,6 +50,11 @@ Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip rout
     // Strict rp_filter: a source that routes back by another device is refused (EINVAL).
     sysctlSet("net.ipv4.conf.all.rp_filter", "1", { netns: ns.f });
     assertEquals(errCode(() => h.routeGet("10.2.0.5", { src: "10.2.0.9", iif: "d0" })), "EINVAL");
+    assertThrows(
+      () => h.routeGet("10.2.0.5", { src: "10.2.0.9", iif: "d0", links: h.linkList() }),
+      NetlinkError,
+      "Cannot get route to 10.2.0.5 from 10.2.0.9 iif d0",
+    );
     assertEquals(
       errCode(() => h.routeGet("10.9.0.5", { src: "10.1.0.9", iif: "d0" })),
       "ENETUNREACH",
