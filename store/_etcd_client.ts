@@ -6,6 +6,7 @@
  * @module
  */
 import { StoreError } from "./errors.ts";
+import { chunksUntilAborted } from "./_util.ts";
 
 /** A key/value as the gateway returns it, decoded. */
 export interface EtcdKv {
@@ -317,7 +318,8 @@ export class EtcdClient {
     }
     let buf = "";
     try {
-      for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) {
+      const text = res.body.pipeThrough(new TextDecoderStream());
+      for await (const chunk of chunksUntilAborted(text, signal)) {
         buf += chunk;
         let nl: number;
         while (

@@ -10,6 +10,7 @@
 import { StoreError } from "./errors.ts";
 import type { KubeCredentials } from "./kube_config.ts";
 import { KubeApiError, kubeError, type KubeRequestInfo } from "./kube_errors.ts";
+import { chunksUntilAborted } from "./_util.ts";
 
 /** One request: what it is (for errors) and how to send it. */
 export interface KubeRequest extends KubeRequestInfo {
@@ -192,7 +193,7 @@ export class KubeClient {
       if (!r.body) throw new StoreError(`kubernetes watch ${req.resource}: no body`);
       let buf = "";
       const dec = new TextDecoder();
-      for await (const chunk of r.body) {
+      for await (const chunk of chunksUntilAborted(r.body, ctl.signal)) {
         buf += dec.decode(chunk, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {

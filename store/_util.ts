@@ -29,3 +29,37 @@ export function canonicalJson(v: unknown): string {
 
 /** A warning callback: message plus structured fields. */
 export type WarnFn = (msg: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * The chunks of `body` until it ends or `signal` aborts. An abort ends the iteration at once by
+ * cancelling the reader itself: a fetch whose signal aborted does not always error a read that is
+ * already pending (Deno 2.9 left one pending until the server's next chunk, a minute later on a
+ * quiet watch, so a stopped informer hung on). A consumer that stops early cancels the body too,
+ * as `for await` over a stream does.
+ */
+export async function* chunksUntilAborted<T>(
+  body: ReadableStream<T>,
+  signal: AbortSignal,
+): AsyncGenerator<T, void, undefined> {
+  const reader = body.getReader();
+  let ended = false;
+  const cancel = () => {
+    ended = true;
+    reader.cancel(signal.reason).catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  try {
+    while (!ended) {
+      const { value, done } = await reader.read();
+      if (done) {
+        ended = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    signal.removeEventListener("abort", cancel);
+    if (!ended) reader.cancel().catch(() => {});
+  }
+}

@@ -134,6 +134,15 @@ async function raceInformer(opts: {
     );
     assertEquals(seen, final, "the informer's final view is the store's");
     assertEquals(rec.problems, []);
+    // A stopped informer ends at once, also with its watch's read pending on a quiet stream.
+    ac.abort();
+    let timer: number | undefined;
+    const stopped = await Promise.race([
+      run.then(() => true),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 10_000)),
+    ]);
+    clearTimeout(timer);
+    assert(stopped, "the informer's run() ended within 10 s of its abort");
   } finally {
     ac.abort();
     await run;
