@@ -84,7 +84,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, VXLAN port, qdiscs, IPsec policies) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, a static FDB entry, VXLAN port, qdiscs, IPsec policies) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -657,6 +657,43 @@ Deno.test({
         () =>
           sh("ip", "-n", pod("n1-p1").netns, "addr", "del", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
       );
+
+      {
+        const eth0 = async (p: string) =>
+          (JSON.parse(await sh("ip", "-n", pod(p).netns, "-j", "link", "show", "eth0")) as {
+            address: string;
+            link_index: number;
+          }[])[0]!;
+        const mac = (await eth0("n2-p1")).address, peer = (await eth0("n2-p2")).link_index;
+        const other = (JSON.parse(await inNs("n2", "ip", "-j", "link", "show")) as {
+          ifindex: number;
+          ifname: string;
+        }[]).find((l) => l.ifindex === peer)!.ifname;
+        await fault(
+          "pod: a static sticky FDB entry on n2's cni0 sends n2-p1's MAC to n2-p2's veth -> pod.fdb deletes it",
+          () =>
+            inNs(
+              "n2",
+              ..."bridge fdb replace".split(" "),
+              mac,
+              "dev",
+              other,
+              "master",
+              "static",
+              "sticky",
+            ),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.fdb",
+              node: "n2",
+              evidence: `${mac} dev ${other} static sticky`,
+              fix: `ip netns exec ${ns("n2")} bridge fdb del ${mac} dev ${other} master`,
+            });
+            assertStringIncludes(c.summary, "a static sticky entry added there");
+          },
+          () => inNs("n2", "bridge", "fdb", "del", mac, "dev", other, "master"),
+        );
+      }
 
       await fault(
         "netfilter: an ebtables dnat on n1's bridge rewrites n1-p2's frames to another MAC -> netfilter.bridge names it",

@@ -206,7 +206,8 @@ export function podNeighOfHop(
 /**
  * `pod.fdb`: the node's bridge forwards frames for the pod's MAC to the pod's own host veth. An
  * entry for it learned behind another port (a namespace or VM sending with the same MAC, a pod
- * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead.
+ * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead; one
+ * added there (`bridge fdb add MAC dev PORT master static [sticky]`) gets its `bridge fdb del`.
  */
 export function bridgeFdbOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const node = e.node!, k = node.kernel!;
@@ -221,21 +222,31 @@ export function bridgeFdbOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefin
   const ev = {
     podMac: mac,
     hostVeth: host.name,
-    entries: learned.map((f) => `${f.mac} dev ${k.link(f.index)?.name ?? f.index} ${f.state}`),
+    entries: learned.map((f) =>
+      `${f.mac} dev ${k.link(f.index)?.name ?? f.index} ${f.state}${f.sticky ? " sticky" : ""}`
+    ),
   };
   if (elsewhere) {
     const port = k.link(elsewhere.index)?.name ?? String(elsewhere.index);
+    // An entry someone added (static, sticky, permanent) is deleted; a learned one has a sender.
+    const added = elsewhere.state === "static" || elsewhere.state === "permanent";
     return fail(
       "pod.fdb",
       node.name,
       `${bridge?.name ?? "the bridge"} on ${node.name} sends pod ${
         e.podName ?? e.ip
-      }'s MAC ${mac} to port ${port}, not its veth ${host.name}: another device uses that MAC`,
+      }'s MAC ${mac} to port ${port}, not its veth ${host.name}: ${
+        added
+          ? `a ${elsewhere.state}${elsewhere.sticky ? " sticky" : ""} entry added there`
+          : "another device uses that MAC"
+      }`,
       {
         evidence: ev,
-        fix: `${
-          nsExec(node)
-        }ip -d link show ${port}  # whose is it (link-netns)? give it another MAC`,
+        fix: added
+          ? `${nsExec(node)}bridge fdb del ${mac} dev ${port} master`
+          : `${
+            nsExec(node)
+          }ip -d link show ${port}  # whose is it (link-netns)? give it another MAC`,
       },
     );
   }
