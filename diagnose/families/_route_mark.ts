@@ -1,11 +1,12 @@
 /**
  * route.fib on a node whose ruleset marks the flow before routing while policy rules select on
  * fwmark: the FIB lookups are made unmarked, so their verdict becomes a warning that names the
- * marking rule. A constant mark gets the `ip route get ... mark` to check it with. A mark
+ * marking rule. A constant mark is looked up again with that mark (RTM_GETROUTE with RTA_MARK):
+ * the kernel's answer and the policy rule it meets are named. A mark
  * restored from conntrack (`meta mark set ct mark`, `-j CONNMARK --restore-mark`) names the
  * restoring rule (table, chain, handle) and the marks the ruleset stores in conntrack
- * (conn_marks.ts); for each the kernel is asked again with that mark (RTM_GETROUTE with
- * RTA_MARK), and the policy rule it meets is named with the command that removes it.
+ * (conn_marks.ts); each is looked up again the same way, and the policy rule it meets is named
+ * with the command that removes it.
  *
  * @module
  */
@@ -26,22 +27,41 @@ function refText(r: RuleRef): string {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** One stored mark, judged: the kernel's answer with it and the policy rule it meets. */
-interface MarkedLookup {
-  m: ConnMark;
+/** A lookup made with a mark: the kernel's answer and the policy rule the mark meets. */
+interface Marked {
   answer: FibAnswer;
   rule?: Rule;
 }
 
-function lookupWith(h: Hop, m: ConnMark): MarkedLookup {
+/** One stored mark, judged. */
+type MarkedLookup = Marked & { m: ConnMark };
+
+/** The hop's lookup again with firewall mark `mark` (`ip route get ... mark`). */
+function lookupMarked(h: Hop, mark: number): Marked {
   const k = h.node.kernel!;
-  const answer = k.fib({ dst: h.dst, src: h.src, iif: h.iif, mark: m.mark });
-  const flow = { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1, mark: m.mark };
+  const answer = k.fib({ dst: h.dst, src: h.src, iif: h.iif, mark });
+  const flow = { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1, mark };
   const cause = ruleCause(k.rules(), k.routes(), flow);
   const rule = cause?.kind === "rule"
     ? cause.rule
     : answeringRule(k.rules(), k.routes(), flow, answer.ok ? answer.route.table : undefined);
-  return rule ? { m, answer, rule } : { m, answer };
+  return rule ? { answer, rule } : { answer };
+}
+
+function lookupWith(h: Hop, m: ConnMark): MarkedLookup {
+  return { m, ...lookupMarked(h, m.mark) };
+}
+
+/** The answer with a mark in words: `EINVAL by policy rule "..."`. */
+function markedWords(x: Marked): string {
+  return `${answerText(x.answer)}${x.rule ? ` by policy rule "${ruleText(x.rule)}"` : ""}`;
+}
+
+/** `ip rule del pref N removes "..."` when the mark meets a rule on fwmark, else "". */
+function ruleDel(ns: string, x: Marked): string {
+  return x.rule?.fwmark !== undefined
+    ? `${ns}ip rule del pref ${x.rule.priority} removes "${ruleText(x.rule)}"`
+    : "";
 }
 
 function answerText(a: FibAnswer): string {
@@ -69,9 +89,7 @@ function restoredCheck(h: Hop, c: CheckResult, by: MarkRef, marks: ConnMark[]): 
     : `${ns}nft -a list chain ${by.family} ${by.table} ${by.chain} shows the restoring rule`;
   const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
   const found = hit
-    ? `the ruleset stores mark ${storedText(hit.m)}; with it the kernel answers ${
-      answerText(hit.answer)
-    }${hit.rule ? ` by policy rule "${ruleText(hit.rule)}"` : ""}`
+    ? `the ruleset stores mark ${storedText(hit.m)}; with it the kernel answers ${markedWords(hit)}`
     : "no rule of the ruleset stores a constant mark in conntrack";
   const lookup = `${ns}ip route get ${h.dst} from ${h.src} iif ${h.iif}`;
   return warn(
@@ -83,18 +101,12 @@ function restoredCheck(h: Hop, c: CheckResult, by: MarkRef, marks: ConnMark[]): 
         ...c.evidence,
         markedBy: `${where}: ${by.text}`,
         restoredFromConntrack: true,
-        conntrackMarks: judged.map((j) =>
-          `${storedText(j.m)} -> ${answerText(j.answer)}${j.rule ? ` (${ruleText(j.rule)})` : ""}`
-        ),
+        conntrackMarks: judged.map((j) => `${storedText(j.m)} -> ${markedWords(j)}`),
       },
       fix: hit
         ? `${lookup} mark ${hex(hit.m.mark)}  # the mark conntrack holds for connections ${
           refText(hit.m.by)
-        } marks; ${
-          hit.rule?.fwmark !== undefined
-            ? `${ns}ip rule del pref ${hit.rule.priority} removes "${ruleText(hit.rule)}", or `
-            : ""
-        }${del}`
+        } marks; ${ruleDel(ns, hit) ? `${ruleDel(ns, hit)}, or ` : ""}${del}`
         : `${ns}conntrack -L -s ${h.src} -d ${h.dst}  # mark= is what ${where} restores (${by.text}); then: ${lookup} mark with that value; ${del}`,
     },
   );
@@ -127,14 +139,22 @@ export async function markedCheck(d: Diagnosis, h: Hop, c: CheckResult): Promise
   }
   const rule = refText(by), ns = nsExec(h.node);
   const lookup = `${ns}ip route get ${h.dst} from ${h.src} iif ${h.iif} mark`;
+  const mark = by.mark, x = mark !== undefined ? lookupMarked(h, mark) : undefined;
   return warn(
     c.id,
     c.node,
-    `cannot judge ${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif}): the flow is marked by rule ${rule} (${by.text}); policy rules on fwmark were judged unmarked (the lookup said: ${c.summary})`,
+    `cannot judge ${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif}): the flow is marked by rule ${rule} (${by.text})${
+      x && mark !== undefined ? `; with mark ${hex(mark)} the kernel answers ${markedWords(x)}` : ""
+    }; policy rules on fwmark were judged unmarked (the lookup said: ${c.summary})`,
     {
-      evidence: { ...c.evidence, markedBy: `${rule}: ${by.text}`, fwmarkRules },
-      fix: by.mark !== undefined
-        ? `${lookup} ${hex(by.mark)}`
+      evidence: {
+        ...c.evidence,
+        markedBy: `${rule}: ${by.text}`,
+        fwmarkRules,
+        ...(x ? { markedLookup: markedWords(x) } : {}),
+      },
+      fix: x && mark !== undefined
+        ? `${lookup} ${hex(mark)}${ruleDel(ns, x) ? `  # ${ruleDel(ns, x)}` : ""}`
         : `${ns}nft -a list chain ${by.family} ${by.table} ${by.chain}  # ${rule} (${by.text}) sets the mark: check with ${lookup} and the value it sets`,
     },
   );
