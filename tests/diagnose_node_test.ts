@@ -5,7 +5,8 @@
  * (netfilter.netdev), the tunnel's packets dropped in a node's output hook (netfilter.output) or
  * input hook (underlay.port), and a daemon with ipMasq whose masquerade is missing
  * (netfilter.masq), and policy rules refusing or diverting pod traffic to the other node's subnet
- * (route.fib and route.wrong_dev: the FIB lookups a pair diagnosis makes), each with the exact
+ * or sending it to an unreachable route (route.fib and route.wrong_dev: the FIB lookups a pair
+ * diagnosis makes), each with the exact
  * fix, on a 2-node vxlan lab.
  *
  * @module
@@ -140,6 +141,22 @@ Deno.test({
         );
         assertStringIncludes(String(f.evidence.towards), subnet("n2"));
         await ipIn("n1", "rule del pref 4243");
+        // An unreachable route in a table a rule sends the flow to (EHOSTUNREACH with forwarding
+        // on): the route and the rule are named, not ip_forward.
+        await ipIn("n1", "route add unreachable SUBNET2 table 4245");
+        await ipIn("n1", "rule add to SUBNET2 lookup 4245 pref 4245");
+        const u = (await diagnose("n1")).checks.find((c) =>
+          c.id === "route.fib" && c.status === "fail"
+        );
+        assert(u, "no failing route.fib with an unreachable route in table 4245");
+        assertStringIncludes(u.summary, `the unreachable route ${subnet("n2")} table 4245`);
+        assertStringIncludes(
+          u.fix ?? "",
+          `ip netns exec ${node("n1").netns} ip route del unreachable ${subnet("n2")} table 4245`,
+        );
+        assertStringIncludes(u.fix ?? "", "ip rule del pref 4245");
+        await ipIn("n1", "rule del pref 4245");
+        await ipIn("n1", "route flush table 4245");
         await ipIn("n1", "route add SUBNET2 dev eth0 table 4244");
         await ipIn("n1", "rule add to SUBNET2 lookup 4244 pref 4244");
         const r = await diagnose("n1");
@@ -152,6 +169,8 @@ Deno.test({
       } finally {
         await runCommand([...inNs("n1"), ..."ip rule del pref 4243".split(" ")]);
         await runCommand([...inNs("n1"), ..."ip rule del pref 4244".split(" ")]);
+        await runCommand([...inNs("n1"), ..."ip rule del pref 4245".split(" ")]);
+        await runCommand([...inNs("n1"), ..."ip route flush table 4245".split(" ")]);
         await runCommand([...inNs("n1"), ..."ip route flush table 4244".split(" ")]);
       }
       // Healed: none of these checks fails on either node.

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Route } from "../../net/types.ts";
+import type { Route, Rule } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { fibErrorMeaning } from "../kernel.ts";
@@ -33,19 +33,78 @@ function discardingElsewhere(node: NodeView, dst: string): Route[] {
 
 /**
  * The sysctl that refuses to forward packets coming in on the hop's input device: the device's
- * own `forwarding` when it is 0 while ip_forward is 1, else ip_forward.
+ * own `forwarding` when it is 0 while ip_forward is 1, else ip_forward; undefined when both say
+ * 1 (an EHOSTUNREACH then comes from an `unreachable` route, not from the sysctl).
  */
-function forwardingKey(h: Hop): string {
+function forwardingOff(h: Hop): string | undefined {
   const k = h.node.kernel, dev = h.iif;
   if (!k || !dev) return "net.ipv4.ip_forward";
   const perDev = `net/ipv4/conf/${dev}/forwarding`;
   k.readSysctls(["net/ipv4/ip_forward", perDev]);
-  return k.sysctl("net/ipv4/ip_forward") === "1" && k.sysctl(perDev) === "0"
-    ? perDev // sysctl takes the slash form, which keeps a device name's dots ("skein.1")
-    : "net.ipv4.ip_forward";
+  if (k.sysctl("net/ipv4/ip_forward") !== "1") return "net.ipv4.ip_forward";
+  // sysctl takes the slash form, which keeps a device name's dots ("skein.1").
+  return k.sysctl(perDev) === "0" ? perDev : undefined;
 }
 
-/** A lookup the kernel refused: the policy rule behind it, a discarding route, or the sysctl. */
+const DISCARDING = new Set(["blackhole", "unreachable", "prohibit"]);
+
+/**
+ * The route that refuses the flow where the rule walk ends: the most specific route covering
+ * the destination in the table of the first `lookup` rule that covers it, when that route is a
+ * blackhole, unreachable or prohibit one; with that rule.
+ */
+function discardingAnswer(h: Hop): { route: Route; rule: Rule } | undefined {
+  const k = h.node.kernel;
+  if (!k) return undefined;
+  const rule = answeringRule(k.rules(), k.routes(), {
+    src: h.src,
+    dst: h.dst,
+    iif: h.iif,
+    ipProto: 1,
+  });
+  if (!rule) return undefined;
+  const route =
+    k.routes().filter((r) =>
+      r.family === 4 && r.table === rule.table && within(`${h.dst}/32`, r.dst)
+    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  return route && DISCARDING.has(route.type ?? "") ? { route, rule } : undefined;
+}
+
+/** A lookup refused by a discarding route the rule walk reaches: that route, and its rule. */
+function discardingCheck(
+  h: Hop,
+  what: string,
+  evidence: Record<string, unknown>,
+  code: string,
+  found: { route: Route; rule: Rule },
+): CheckResult {
+  const { route: r, rule } = found, ns = nsExec(h.node);
+  const table = r.table === 254 ? "" : ` table ${r.table}`;
+  evidence.route = `${r.type} ${r.dst}${table}`;
+  if (r.table !== 254) evidence.rule = ruleText(rule);
+  return fail(
+    "route.fib",
+    h.node.name,
+    `${h.node.name} cannot forward ${what}: ${code}, the ${r.type} route ${r.dst}${
+      r.table === 254
+        ? " (main table)"
+        : `${table}, where policy rule "${ruleText(rule)}" sends it,`
+    } refuses it`,
+    {
+      evidence,
+      fix: `${ns}ip route del ${r.type} ${r.dst}${table}${
+        r.table === 254
+          ? `  # after checking who added it (proto ${r.protocol ?? "?"})`
+          : `  # or ${ns}ip rule del pref ${rule.priority}, after checking who added them`
+      }`,
+    },
+  );
+}
+
+/**
+ * A lookup the kernel refused: the policy rule behind it, the sysctl, a discarding route the
+ * walk reaches, or one in another table a rule may send it to.
+ */
 function refusedCheck(
   h: Hop,
   what: string,
@@ -67,6 +126,9 @@ function refusedCheck(
       { evidence, fix: ruleFix(nsExec(h.node), cause) },
     );
   }
+  const sysctl = a.code === "EHOSTUNREACH" ? forwardingOff(h) : undefined;
+  const discarding = sysctl ? undefined : discardingAnswer(h);
+  if (discarding) return discardingCheck(h, what, evidence, a.code, discarding);
   const suspects = discardingElsewhere(h.node, h.dst);
   const first = suspects[0], routeOf = (r: Route) => `${r.type} ${r.dst}`;
   if (first) {
@@ -84,8 +146,8 @@ function refusedCheck(
     }`,
     {
       evidence,
-      fix: a.code === "EHOSTUNREACH"
-        ? `${nsExec(h.node)}sysctl -w ${forwardingKey(h)}=1`
+      fix: sysctl
+        ? `${nsExec(h.node)}sysctl -w ${sysctl}=1`
         : first
         ? `${
           nsExec(h.node)
