@@ -414,10 +414,11 @@ Deno.test({
           const c = expectCheck(r, {
             id: "route.fib",
             node: "n1",
-            evidence: "discardingRoutesInOtherTables=blackhole 10.244.0.0/16 table 100",
-            fix: "ip rule show",
+            evidence: "route=blackhole 10.244.0.0/16 table 100",
+            fix: `ip netns exec ${ns("n1")} ip route del blackhole 10.244.0.0/16 table 100`,
           });
-          assertStringIncludes(c.summary, "a policy rule likely sends it there");
+          assertStringIncludes(c.summary, `policy rule "100: from ${s1} lookup 100" sends it`);
+          assertStringIncludes(c.fix ?? "", "ip rule del pref 100");
         },
         async () => {
           await sh("ip", "-n", ns("n1"), "rule", "del", "prio", "100");
