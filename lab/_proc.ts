@@ -154,7 +154,12 @@ export function freePort(): number {
   return port;
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight; results in input order. When a call
+ * fails no new one starts, and the first error is thrown only once every call in flight has
+ * settled: nothing of the work goes on after mapLimit returns (an interrupted `lab up` removes
+ * its state directory right after, and a late write into it would make that fail).
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -162,13 +167,23 @@ export async function mapLimit<T, R>(
 ): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const settled = await Promise.allSettled(
+    Array.from({ length: Math.min(limit, items.length) }, worker),
+  );
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) throw failure.reason;
   return out;
 }
 

@@ -22,6 +22,21 @@ Deno.test("mapLimit() keeps order and the limit", async () => {
   assertEquals(peak, 2);
 });
 
+Deno.test("mapLimit() throws the first error once the calls in flight have settled, starting no more", async () => {
+  const events: string[] = [];
+  const run = mapLimit([1, 2, 3, 4], 2, async (x) => {
+    events.push(`start ${x}`);
+    await sleep(x === 1 ? 5 : 60);
+    if (x === 1) throw new Error("one failed");
+    events.push(`end ${x}`);
+    return x;
+  });
+  const e = await run.then(() => undefined, (e: Error) => e);
+  assertEquals(e?.message, "one failed");
+  // 2 was in flight when 1 failed: it ended before mapLimit threw; 3 and 4 never started.
+  assertEquals(events, ["start 1", "start 2", "end 2"]);
+});
+
 Deno.test("runCommand() passes stdin and env, returns output and code", async () => {
   const r = await runCommand(["sh", "-c", 'cat; echo "$X"; exit 3'], {
     stdin: "in\n",
