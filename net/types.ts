@@ -13,6 +13,7 @@ export interface BridgePortFlags {
   bcastFlood?: boolean;
   mcastFlood?: boolean;
   isolated?: boolean;
+  proxyArp?: boolean;
 }
 
 /** Which namespace a handle or helper works in: a path ("/run/netns/x", "/proc/1/ns/net") or a pid. */
@@ -54,8 +55,9 @@ export interface Link {
   portState?: number;
   /**
    * Bridge port flags (IFLA_BRPORT_*) when the link is a bridge port: `learning`, `flood` (unknown
-   * unicast), `bcastFlood`, `mcastFlood` and `isolated` (`bridge link set dev X isolated on`: no
-   * frame passes between two isolated ports). As `bridge -d link show` prints them.
+   * unicast), `bcastFlood`, `mcastFlood`, `isolated` (`bridge link set dev X isolated on`: no
+   * frame passes between two isolated ports) and `proxyArp` (`ip link set X type bridge_slave
+   * proxy_arp on`: the bridge floods no frame to the port). As `ip -d link show` prints them.
    */
   portFlags?: BridgePortFlags;
   /** Promiscuity counter (IFLA_PROMISCUITY). */

@@ -936,6 +936,55 @@ Deno.test({
           },
         );
       }
+
+      {
+        // Bridge and neighbour faults on n2 (diag5): n2-p1's eth0 MAC and host veth.
+        const link = async (netns: string, dev: string) =>
+          (JSON.parse(await sh("ip", "-n", netns, "-j", "link", "show", dev)) as {
+            address: string;
+            link_index: number;
+          }[])[0]!;
+        const p1 = await link(pod("n2-p1").netns, "eth0");
+        const veth = (JSON.parse(await inNs("n2", "ip", "-j", "link", "show")) as {
+          ifindex: number;
+          ifname: string;
+        }[]).find((l) => l.ifindex === p1.link_index)!.ifname;
+        const portSet = (on: "on" | "off") =>
+          inNs("n2", "ip", "link", "set", "dev", veth, "type", "bridge_slave", "proxy_arp", on);
+        await fault(
+          "pod: n2-p1's host veth a proxy_arp bridge port (the bridge floods it nothing) -> pod.port",
+          async () => {
+            await portSet("on");
+            await inNs("n2", "ip", "neigh", "flush", "dev", "cni0");
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "pod.port",
+              node: "n2",
+              evidence: "proxy_arp on",
+              fix: `ip netns exec ${
+                ns("n2")
+              } ip link set dev ${veth} type bridge_slave proxy_arp off`,
+            });
+          },
+          () => portSet("off"),
+        );
+        await fault(
+          "pod: a permanent (local) FDB entry for n2-p1's MAC on its own port -> pod.fdb deletes it (n2-p2 loses n2-p1)",
+          () => inNs("n2", "bridge", "fdb", "replace", p1.address, "dev", veth, "master"),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.fdb",
+              node: "n2",
+              evidence: `${p1.address} dev ${veth} permanent`,
+              fix: `ip netns exec ${ns("n2")} bridge fdb del ${p1.address} dev ${veth} master`,
+            });
+            assertStringIncludes(c.summary, "for its own");
+          },
+          () => inNs("n2", "bridge", "fdb", "del", p1.address, "dev", veth, "master"),
+          ["n2-p2", "n2-p1"],
+        );
+      }
     }),
 });
 

@@ -84,17 +84,23 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
       bcastFlood: true,
       mcastFlood: true,
       isolated: false,
+      proxyArp: false,
     });
     const flags = ["learning", "off", "flood", "off", "bcast_flood", "off", "isolated", "on"];
     const set2 = new Deno.Command("nsenter", {
       args: [`--net=${ns.a}`, "bridge", "link", "set", "dev", "p0", ...flags],
     }).outputSync();
     assert(set2.success, new TextDecoder().decode(set2.stderr));
+    const set3 = new Deno.Command("nsenter", {
+      args: [`--net=${ns.a}`, "ip", "link", "set", "p0", "type", "bridge_slave", "proxy_arp", "on"],
+    }).outputSync();
+    assert(set3.success, new TextDecoder().decode(set3.stderr));
     const ipr = linkOf(ns.a!, "p0").linkinfo.info_slave_data;
-    assertEquals([ipr.learning, ipr.flood, ipr.bcast_flood, ipr.isolated], [
+    assertEquals([ipr.learning, ipr.flood, ipr.bcast_flood, ipr.isolated, ipr.proxy_arp], [
       false,
       false,
       false,
+      true,
       true,
     ]);
     assertEquals(h.linkGet("p0").portFlags, {
@@ -103,6 +109,7 @@ Deno.test("linkAdd() bridge, then linkSet() master/nomaster, hairpin, promisc, m
       bcastFlood: false,
       mcastFlood: true,
       isolated: true,
+      proxyArp: true,
     });
 
     h.linkSet("p0", { hairpin: false, promisc: false });

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Neigh } from "../../net/types.ts";
+import type { Link, Neigh } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
@@ -204,12 +204,48 @@ export function podNeighOfHop(
 }
 
 /**
+ * A permanent entry for the pod's MAC on its own port is a local one (`bridge fdb add MAC dev PORT
+ * master` without `static`, or the host veth given the pod's MAC): the bridge takes the frames
+ * other ports send to the pod for its own and hands them to the node, which drops them. The node's
+ * own frames still go out by the port: only pods on the same bridge lose the pod (a warning when
+ * the flow comes from another node).
+ */
+function localFdb(
+  q: { node: NodeView; e: Endpoint; host: Link; mac: string; bridge: string; sameBridge: boolean },
+  ev: Record<string, unknown>,
+): CheckResult {
+  const { node, e, host, mac } = q;
+  const own = host.mac?.toLowerCase() === mac;
+  const summary = `${q.bridge} on ${node.name} takes pod ${e.podName ?? e.ip}'s MAC ${mac} ` +
+    `for its own (${
+      own ? `its host veth ${host.name} has the same MAC` : `a permanent entry on ${host.name}`
+    }): frames from the other pods of the bridge never reach it`;
+  const fix = own
+    ? `${nsExec(node)}ip link set dev ${host.name} address ${otherMac(mac)}`
+    : `${nsExec(node)}bridge fdb del ${mac} dev ${host.name} master`;
+  return (q.sameBridge ? fail : warn)("pod.fdb", node.name, summary, { evidence: ev, fix });
+}
+
+/** A unicast, locally administered MAC that differs from `mac` (one bit of its first byte). */
+export function otherMac(mac: string): string {
+  const [first = "00", ...rest] = mac.split(":");
+  const b = ((parseInt(first, 16) ^ 0x04) | 0x02) & 0xfe;
+  return [b.toString(16).padStart(2, "0"), ...rest].join(":");
+}
+
+/**
  * `pod.fdb`: the node's bridge forwards frames for the pod's MAC to the pod's own host veth. An
  * entry for it learned behind another port (a namespace or VM sending with the same MAC, a pod
  * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead; one
  * added there (`bridge fdb add MAC dev PORT master static [sticky]`) gets its `bridge fdb del`.
+ * A permanent (local) entry on the pod's own port is `localFdb`'s: it fails when `peer` is on the
+ * same bridge.
  */
-export function bridgeFdbOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
+export function bridgeFdbOfPod(
+  d: Diagnosis,
+  e: Endpoint,
+  peer?: Endpoint,
+): CheckResult | undefined {
   const node = e.node!, k = node.kernel!;
   const mac = podKernel(d, e)!.link("eth0")?.mac?.toLowerCase();
   const host = hostVethOf(d, e);
@@ -226,6 +262,12 @@ export function bridgeFdbOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefin
       `${f.mac} dev ${k.link(f.index)?.name ?? f.index} ${f.state}${f.sticky ? " sticky" : ""}`
     ),
   };
+  const local = learned.find((f) => f.index === host.index && f.state === "permanent");
+  if (!elsewhere && local) {
+    const sameBridge = peer?.node === node && hostVethOf(d, peer)?.masterIndex === host.masterIndex;
+    const q = { node, e, host, mac, bridge: bridge?.name ?? "the bridge", sameBridge };
+    return localFdb(q, ev);
+  }
   if (elsewhere) {
     const port = k.link(elsewhere.index)?.name ?? String(elsewhere.index);
     // An entry someone added (static, sticky, permanent) is deleted; a learned one has a sender.

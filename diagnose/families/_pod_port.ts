@@ -8,7 +8,10 @@
  * - a port with `bcast_flood off` gets no broadcast from another port: a pod on the same bridge
  *   cannot resolve it by ARP (the node's own requests still reach it);
  * - a port with `learning off` and `flood off` and no FDB entry for its pod's MAC gets no unicast
- *   frame at all, not even the node's.
+ *   frame at all, not even the node's;
+ * - a port with `proxy_arp on` (`ip link set DEV type bridge_slave proxy_arp on`) gets nothing the
+ *   bridge floods, not even the node's own broadcasts: no ARP request for the pod reaches it, so
+ *   once the neighbour entries for it expire neither the node nor another pod can resolve it.
  *
  * @module
  */
@@ -40,6 +43,7 @@ const WORDS: Readonly<Record<string, string>> = {
   bcastFlood: "bcast_flood",
   mcastFlood: "mcast_flood",
   isolated: "isolated",
+  proxyArp: "proxy_arp",
 };
 
 function flagsText(h: Link): string {
@@ -64,6 +68,21 @@ function unicastCheck(d: Diagnosis, p: Port): CheckResult | undefined {
     {
       evidence: { hostVeth: p.host.name, flags: flagsText(p.host), podMac: mac ?? "-" },
       fix: `${nsExec(p.e.node!)}bridge link set dev ${p.host.name} learning on flood on`,
+    },
+  );
+}
+
+/** A port with proxy ARP on: the bridge floods nothing to it (br_flood skips BR_PROXYARP ports). */
+function proxyArpCheck(p: Port): CheckResult | undefined {
+  if (p.host.portFlags?.proxyArp !== true) return undefined;
+  return fail(
+    "pod.port",
+    p.e.node!.name,
+    `host veth ${p.host.name} of pod ${p.name} is a proxy_arp bridge port: the bridge floods ` +
+      `nothing to it, so no ARP request for ${p.e.ip} (not even the node's) reaches the pod`,
+    {
+      evidence: { hostVeth: p.host.name, flags: flagsText(p.host) },
+      fix: `${nsExec(p.e.node!)}ip link set dev ${p.host.name} type bridge_slave proxy_arp off`,
     },
   );
 }
@@ -107,8 +126,7 @@ export function portChecks(d: Diagnosis, pair: Pair): CheckResult[] {
     .map((e) => portOf(d, e)).filter((p): p is Port => p !== undefined);
   const out: CheckResult[] = [];
   for (const p of ports) {
-    const u = unicastCheck(d, p);
-    if (u) out.push(u);
+    for (const c of [unicastCheck(d, p), proxyArpCheck(p)]) if (c) out.push(c);
   }
   const [a, b] = ports;
   if (a && b && a.e.node === b.e.node && a.host.masterIndex === b.host.masterIndex) {

@@ -463,7 +463,7 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
   if (!e.netns) return [unheldAddress(label, e.ip, e.node.facts.ipamDir)];
   const peer = peerOf(e, pair);
   const out = [...podInside(d, e, pair, label), ...podHost(d, e, peer)];
-  for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer), bridgeFdbOfPod(d, e)]) {
+  for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer), bridgeFdbOfPod(d, e, peer)]) {
     if (n) out.push(n);
   }
   const i = podIpam(e, label);

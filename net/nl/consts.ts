@@ -231,6 +231,8 @@ export const IFLA_BRPORT_PROTECT = 6;
 export const IFLA_BRPORT_FAST_LEAVE = 7;
 export const IFLA_BRPORT_LEARNING = 8;
 export const IFLA_BRPORT_UNICAST_FLOOD = 9;
+/** Proxy ARP on the port (`ip link set DEV type bridge_slave proxy_arp on`): the bridge floods nothing to it. */
+export const IFLA_BRPORT_PROXYARP = 10;
 export const IFLA_BRPORT_MCAST_FLOOD = 27;
 export const IFLA_BRPORT_BCAST_FLOOD = 30;
 export const IFLA_BRPORT_ISOLATED = 33;

@@ -451,6 +451,7 @@ function portFlagsOf(attrs: Parameters<typeof getNum>[0]): BridgePortFlags {
     ["bcastFlood", C.IFLA_BRPORT_BCAST_FLOOD],
     ["mcastFlood", C.IFLA_BRPORT_MCAST_FLOOD],
     ["isolated", C.IFLA_BRPORT_ISOLATED],
+    ["proxyArp", C.IFLA_BRPORT_PROXYARP],
   ] as const;
   for (const [name, type] of flags) {
     const v = getNum(attrs, type);

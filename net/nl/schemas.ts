@@ -29,6 +29,7 @@ export const BRPORT_SCHEMA: Schema = {
     [C.IFLA_BRPORT_FAST_LEAVE]: ["fastLeave", "u8"],
     [C.IFLA_BRPORT_LEARNING]: ["learning", "u8"],
     [C.IFLA_BRPORT_UNICAST_FLOOD]: ["unicastFlood", "u8"],
+    [C.IFLA_BRPORT_PROXYARP]: ["proxyArp", "u8"],
     [C.IFLA_BRPORT_MCAST_FLOOD]: ["mcastFlood", "u8"],
     [C.IFLA_BRPORT_BCAST_FLOOD]: ["bcastFlood", "u8"],
     [C.IFLA_BRPORT_ISOLATED]: ["isolated", "u8"],
