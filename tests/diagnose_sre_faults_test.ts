@@ -984,6 +984,40 @@ Deno.test({
           () => inNs("n2", "bridge", "fdb", "del", p1.address, "dev", veth, "master"),
           ["n2-p2", "n2-p1"],
         );
+        for (
+          const [where, netns, dev] of [["n2", ns("n2"), "cni0"], [
+            "n2-p1",
+            pod("n2-p1").netns,
+            "eth0",
+          ]]
+        ) {
+          const solicit = (n: number) =>
+            sh(
+              "ip",
+              "netns",
+              "exec",
+              netns!,
+              "sysctl",
+              "-w",
+              `net.ipv4.neigh.${dev}.mcast_solicit=${n}`,
+            );
+          await fault(
+            `sysctl: ${where} sends no ARP request on ${dev} (mcast_solicit=0) -> sysctl.neigh`,
+            async () => {
+              await solicit(0);
+              await inNs("n2", "ip", "neigh", "flush", "dev", "cni0");
+            },
+            (r) => {
+              expectCheck(r, {
+                id: "sysctl.neigh",
+                node: "n2",
+                evidence: `net.ipv4.neigh.${dev}.mcast_solicit=0`,
+                fix: `ip netns exec ${netns} sysctl -w net.ipv4.neigh.${dev}.mcast_solicit=3`,
+              });
+            },
+            () => solicit(3),
+          );
+        }
       }
     }),
 });

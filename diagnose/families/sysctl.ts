@@ -2,7 +2,8 @@
  * `sysctl`: IPv4 forwarding on every node of the path, the effective reverse-path filter
  * (max of `all` and the interface's) on every interface a packet enters by, flagged where the
  * path is asymmetric (the route back leaves by another device: strict rp_filter drops it), and
- * in bridge mode br_netfilter with bridge-nf-call-iptables.
+ * in bridge mode br_netfilter with bridge-nf-call-iptables; `sysctl.neigh` (_sysctl_neigh.ts):
+ * every device the flow needs ARP on sends ARP requests.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, pathHops, remoteDevOf, uplinkOf } from "../path.ts";
+import { neighSolicitChecks, nodeNeighSolicitChecks } from "./_sysctl_neigh.ts";
 
 const RP_WORDS: Record<string, string> = { "0": "off", "1": "strict", "2": "loose" };
 
@@ -194,7 +196,7 @@ export const sysctlFamily: Family = {
   name: "sysctl",
   pair(d, pair) {
     const out = pair.nodes.map(ipForward);
-    out.push(...rpFilter(d, pair));
+    out.push(...rpFilter(d, pair), ...neighSolicitChecks(d, pair));
     for (const n of pair.nodes) {
       const b = brNetfilter(n);
       if (b) out.push(b);
@@ -202,7 +204,7 @@ export const sysctlFamily: Family = {
     return out;
   },
   node(_d, node) {
-    const out = [ipForward(node), ...nodeRp(node)];
+    const out = [ipForward(node), ...nodeRp(node), ...nodeNeighSolicitChecks(node)];
     const b = brNetfilter(node);
     if (b) out.push(b);
     return out;

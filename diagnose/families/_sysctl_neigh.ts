@@ -1,0 +1,121 @@
+/**
+ * `sysctl.neigh`: the neighbour-table settings that decide whether a kernel sends ARP requests at
+ * all. A new entry is resolved with `mcast_solicit` broadcast requests and `app_solicit` asks to a
+ * user-space daemon; with both at 0 (`sysctl net.ipv4.neigh.DEV.mcast_solicit`) the kernel sends
+ * none and marks the entry FAILED at once, so nothing is ever resolved on that device that did
+ * not ARP first. Judged on every device the flow's packets need a new neighbour entry on: the
+ * device each node reaches its pod by (the bridge, a routed pod's veth), the device it reaches the
+ * other node by (the uplink), and each pod's eth0.
+ *
+ * @module
+ */
+import { type CheckResult, fail, pass } from "../check.ts";
+import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import type { Kernel } from "../kernel.ts";
+import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
+import { podKernel } from "./_pod_kernel.ts";
+
+/** A device a kernel must resolve neighbours on, and whose it is. */
+interface Resolver {
+  /** The check's node label. */
+  node: string;
+  /** Who resolves ("n2", "pod n1-p1"), for the summary. */
+  who: string;
+  k: Kernel;
+  dev: string;
+  /** What it resolves there, for the summary. */
+  what: string;
+  exec: string;
+}
+
+/** The device `k` sends packets for `ip` out of, if it has a route. */
+function devTo(k: Kernel, ip: string): string | undefined {
+  const a = k.fib({ dst: ip });
+  return a.ok && a.route.type !== "local" ? a.route.devName : undefined;
+}
+
+function nodeResolvers(pair: Pair, node: NodeView): Resolver[] {
+  const k = node.kernel;
+  if (!k) return [];
+  const base = { node: node.name, who: node.name, k, exec: nsExec(node) };
+  const out: Resolver[] = [];
+  for (const e of [pair.from, pair.to]) {
+    const dev = e.node === node && e.netns ? devTo(k, e.ip) : undefined;
+    if (dev) out.push({ ...base, dev, what: `pod ${e.podName ?? e.ip}` });
+  }
+  for (const peer of pair.nodes) {
+    const ip = peer.lease?.publicIP;
+    if (peer === node || !ip) continue;
+    const dev = devTo(k, ip) ?? uplinkOf(node)?.name;
+    if (dev) out.push({ ...base, dev, what: `${peer.name}'s node IP ${ip} or its next hop` });
+  }
+  return out;
+}
+
+function podResolvers(d: Diagnosis, pair: Pair): Resolver[] {
+  const out: Resolver[] = [];
+  for (const e of [pair.from, pair.to].filter((x, i, all) => all.indexOf(x) === i)) {
+    const k = podKernel(d, e);
+    if (!k?.link("eth0") || !e.node) continue;
+    const who = `pod ${e.podName ?? e.ip}`;
+    const exec = nsPrefix(e.netns);
+    out.push({ node: e.node.name, who, k, dev: "eth0", what: "its next hop", exec });
+  }
+  return out;
+}
+
+/** `sysctl.neigh` for one device: fails when the kernel sends no ARP request on it. */
+export function solicitCheck(r: Resolver): CheckResult {
+  const key = (n: string) => `net/ipv4/neigh/${r.dev}/${n}`;
+  r.k.readSysctls([key("mcast_solicit"), key("app_solicit"), key("ucast_solicit")]);
+  const v = (n: string) => r.k.sysctl(key(n));
+  const evidence = {
+    device: r.dev,
+    [`net.ipv4.neigh.${r.dev}.mcast_solicit`]: v("mcast_solicit"),
+    [`net.ipv4.neigh.${r.dev}.app_solicit`]: v("app_solicit"),
+    [`net.ipv4.neigh.${r.dev}.ucast_solicit`]: v("ucast_solicit"),
+  };
+  if (v("mcast_solicit") !== "0" || (v("app_solicit") ?? "0") !== "0") {
+    return pass("sysctl.neigh", r.node, `${r.who} sends ARP requests on ${r.dev}`, { evidence });
+  }
+  return fail(
+    "sysctl.neigh",
+    r.node,
+    `${r.who} sends no ARP request on ${r.dev} (mcast_solicit=0, app_solicit=0): it cannot ` +
+      `resolve ${r.what} unless that side ARPs first (a new neighbour entry fails at once)`,
+    {
+      evidence,
+      fix: `${r.exec}sysctl -w net.ipv4.neigh.${r.dev}.mcast_solicit=3` +
+        `${v("ucast_solicit") === "0" ? ` net.ipv4.neigh.${r.dev}.ucast_solicit=3` : ""}`,
+    },
+  );
+}
+
+/** `sysctl.neigh` for a flow: one check per device that needs resolving, deduplicated. */
+export function neighSolicitChecks(d: Diagnosis, pair: Pair): CheckResult[] {
+  const all = [...pair.nodes.flatMap((n) => nodeResolvers(pair, n)), ...podResolvers(d, pair)];
+  const seen = new Set<string>();
+  return all.filter((r) => {
+    const key = `${r.who}|${r.dev}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).map(solicitCheck);
+}
+
+/** `sysctl.neigh` for `--node`: the node's uplink and its bridge. */
+export function nodeNeighSolicitChecks(node: NodeView): CheckResult[] {
+  const k = node.kernel;
+  if (!k) return [];
+  const devs = [uplinkOf(node)?.name, k.link(node.facts.bridge)?.name];
+  return [...new Set(devs)].filter((x): x is string => x !== undefined).map((dev) =>
+    solicitCheck({
+      node: node.name,
+      who: node.name,
+      k,
+      dev,
+      what: dev === node.facts.bridge ? "its pods" : "the other nodes",
+      exec: nsExec(node),
+    })
+  );
+}
