@@ -984,6 +984,20 @@ Deno.test({
           () => inNs("n2", "bridge", "fdb", "del", p1.address, "dev", veth, "master"),
           ["n2-p2", "n2-p1"],
         );
+        const twin = `${pod("n2-p1").ip}/${subnet("n2").split("/")[1]}`;
+        await fault(
+          "pod: n2-p2 also holds n2-p1's address (an address conflict on the bridge) -> pod.neigh names n2-p2",
+          () => sh("ip", "-n", pod("n2-p2").netns, "addr", "add", twin, "dev", "eth0"),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.neigh",
+              node: "n2",
+              evidence: `netns=${pod("n2-p2").netns}`,
+              fix: `ip netns exec ${pod("n2-p2").netns} ip addr del ${twin} dev eth0`,
+            });
+          },
+          () => sh("ip", "-n", pod("n2-p2").netns, "addr", "del", twin, "dev", "eth0"),
+        );
         for (
           const [where, netns, dev] of [["n2", ns("n2"), "cni0"], [
             "n2-p1",

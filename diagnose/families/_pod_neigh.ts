@@ -13,6 +13,7 @@ import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix } from "../path.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
+import { bridgeHolderOf, type PortHolder } from "./_port_netns.ts";
 
 /** Whose entries are judged, for what address, and what they must say. */
 interface NeighQuestion {
@@ -95,13 +96,36 @@ function judgeNeigh(q: NeighQuestion): CheckResult {
   );
 }
 
-/** The node's entries for pod `e`'s address name the pod's eth0 MAC. */
+/** Another namespace on the pod's bridge holds the pod's address too: both answer ARP. */
+function conflictCheck(node: NodeView, pod: string, ip: string, h: PortHolder): CheckResult {
+  const bridge = node.kernel!.link(h.port.masterIndex!)?.name ?? "the bridge";
+  return fail(
+    "pod.neigh",
+    node.name,
+    `namespace ${h.netns} behind ${bridge} port ${h.port.name} also holds ${h.cidr} on ${h.dev}: ` +
+      `an address conflict with ${pod} (both answer ARP for ${ip}; the first answer wins)`,
+    {
+      evidence: { port: h.port.name, netns: h.netns, [h.dev]: h.cidr },
+      fix: `ip netns exec ${h.netns} ip addr del ${h.cidr} dev ${h.dev}; ` +
+        `${nsExec(node)}ip neigh flush to ${ip} dev ${bridge}`,
+    },
+  );
+}
+
+/**
+ * The node's entries for pod `e`'s address name the pod's eth0 MAC; no other namespace on the
+ * pod's bridge holds that address (`bridgeHolderOf`).
+ */
 export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const node = e.node!;
   const mac = podKernel(d, e)!.link("eth0")?.mac;
   if (!mac) return undefined;
   const pod = `pod ${e.podName ?? e.ip}`;
   const k = node.kernel!, host = hostVethOf(d, e);
+  const twin = host?.masterIndex !== undefined
+    ? bridgeHolderOf(k, host.masterIndex, host.index, e.ip)
+    : undefined;
+  if (twin) return conflictCheck(node, pod, e.ip, twin);
   return judgeNeigh({
     node: node.name,
     k,
