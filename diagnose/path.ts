@@ -61,11 +61,13 @@ function onLinkPeer(node: NodeView, peer: NodeView): boolean {
 
 /**
  * The device on `node` that leads to local pod `ip` (cni0 in bridge mode, the pod's host veth in
- * routed mode), as the kernel routes it.
+ * routed mode), as the kernel routes it; undefined when the node holds `ip` itself.
  */
 export function podDevOf(d: Diagnosis, node: NodeView, ip: string): string | undefined {
   const a = fibOn(d, node, { dst: ip });
-  return a?.ok ? a.route.devName : undefined;
+  // A node that takes the pod's address for its own routes it to lo (pod.host names why): the
+  // pod's packets still come in by its link, which routing cannot tell.
+  return a?.ok && a.route.type !== "local" ? a.route.devName : undefined;
 }
 
 /** Every FIB lookup of the pair's path, both directions. */

@@ -998,6 +998,21 @@ Deno.test({
           },
           () => sh("ip", "-n", pod("n2-p2").netns, "addr", "del", twin, "dev", "eth0"),
         );
+        await fault(
+          "pod: n2's cni0 also given n2-p1's address -> pod.host deletes it (not 'a policy rule', not route.fib in on lo)",
+          () => inNs("n2", "ip", "addr", "add", twin, "dev", "cni0"),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.host",
+              node: "n2",
+              evidence: `kernel=local ${pod("n2-p1").ip}`,
+              fix: `ip netns exec ${ns("n2")} ip addr del ${twin} dev cni0`,
+            });
+            assertEquals(fails(r).filter((x) => x.id === "route.fib"), [], show(r));
+            assertStringIncludes(c.summary, "for its own");
+          },
+          () => inNs("n2", "ip", "addr", "del", twin, "dev", "cni0"),
+        );
         for (
           const [where, netns, dev] of [["n2", ns("n2"), "cni0"], [
             "n2-p1",

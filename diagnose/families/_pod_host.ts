@@ -17,6 +17,7 @@ import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
+import { localOwner } from "./_local_owner.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
 const PORT_STATES = ["disabled", "listening", "learning", "forwarding", "blocking"];
@@ -242,6 +243,27 @@ function podRouteVia(d: Diagnosis, e: Endpoint, gw: string): string | undefined 
 }
 
 /**
+ * The pod's own node takes the pod's address for its own (the bridge or another link given it,
+ * a local route): the packets for the pod are delivered to the node, and the pod's replies come
+ * from an address the node thinks is its own (dropped as martians).
+ */
+function localPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult {
+  const how = localOwner(node.kernel!, nsExec(node), e.ip);
+  return fail(
+    "pod.host",
+    node.name,
+    `${node.name} takes its pod ${
+      e.podName ?? e.ip
+    }'s address ${e.ip} for its own (${how.text}): ` +
+      `nothing for the pod reaches ${bridge.name}`,
+    {
+      evidence: { lookup: `${nsExec(node)}ip route get ${e.ip}`, kernel: `local ${e.ip}` },
+      fix: how.fix,
+    },
+  );
+}
+
+/**
  * Bridge mode: the node routes the pod's address onto the bridge (the connected route of the
  * bridge's address). Without it the node and the traffic it forwards cannot reach any of its
  * pods while the bridge, the veth and the pod look right.
@@ -250,6 +272,7 @@ function nodeRouteToPod(node: NodeView, bridge: Link, e: Endpoint): CheckResult 
   const k = node.kernel!;
   const a = k.fib({ dst: e.ip });
   if (a.ok && a.route.oif === bridge.index) return undefined;
+  if (a.ok && a.route.type === "local") return localPod(node, bridge, e);
   const ip = parseIp(e.ip);
   const within = (cidr: string) => {
     const c = tryParseCidr(cidr);

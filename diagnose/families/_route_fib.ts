@@ -13,6 +13,7 @@ import { fibErrorMeaning } from "../kernel.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
 import { markedCheck } from "./_route_mark.ts";
+import { localOwner } from "./_local_owner.ts";
 import { routeText, within } from "../route_diff.ts";
 
 /** The fix's tail for a route the reconciler owns. */
@@ -213,30 +214,7 @@ function fibCheck(h: Hop): CheckResult {
  * its links, or a `local` route (table local) covering it. Its packets never leave the node.
  */
 function localCheck(node: NodeView, ip: string, lookup: string): CheckResult {
-  const k = node.kernel!, ns = nsExec(node);
-  const link = k.linkWithAddr(ip);
-  const addr = link ? k.addrs().find((a) => a.cidr.split("/")[0] === ip) : undefined;
-  const route = k.routes().find((r) =>
-    r.type === "local" && r.family === 4 && within(`${ip}/32`, r.dst)
-  );
-  const how = addr && link
-    ? {
-      text: `${link.name} holds ${addr.cidr}`,
-      fix: `${ns}ip addr del ${addr.cidr} dev ${link.name}`,
-    }
-    : route
-    ? {
-      text: `a local route for ${route.dst} in table ${
-        route.table === 255 ? "local" : route.table
-      }`,
-      fix: `${ns}ip route del local ${route.dst} table ${
-        route.table === 255 ? "local" : route.table
-      }${route.oif !== undefined && k.link(route.oif) ? ` dev ${k.link(route.oif)!.name}` : ""}`,
-    }
-    : {
-      text: "a local route",
-      fix: `${ns}ip route show table local  # and delete the one for ${ip}`,
-    };
+  const how = localOwner(node.kernel!, nsExec(node), ip);
   return fail(
     "route.wrong_dev",
     node.name,
