@@ -982,7 +982,7 @@ Deno.test({
             id: "pod.neigh",
             node: "n2",
             evidence: `neighbours=${pod("n2-p1").ip} dev cni0 lladdr`,
-            fix: "ip -d link show rogueh",
+            fix: `ip netns exec ${rogue} ip addr del ${pod("n2-p1").ip}/24 dev eth0`,
           });
           assertStringIncludes(c.summary, "an address conflict with pod n2-p1");
         },

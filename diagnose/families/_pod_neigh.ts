@@ -98,14 +98,21 @@ function judgeNeigh(q: NeighQuestion): CheckResult {
 
 /** Another namespace on the pod's bridge holds the pod's address too: both answer ARP. */
 function conflictCheck(node: NodeView, pod: string, ip: string, h: PortHolder): CheckResult {
-  const bridge = node.kernel!.link(h.port.masterIndex!)?.name ?? "the bridge";
+  const k = node.kernel!, bridge = k.link(h.port.masterIndex!)?.name ?? "the bridge";
   return fail(
     "pod.neigh",
     node.name,
     `namespace ${h.netns} behind ${bridge} port ${h.port.name} also holds ${h.cidr} on ${h.dev}: ` +
       `an address conflict with ${pod} (both answer ARP for ${ip}; the first answer wins)`,
     {
-      evidence: { port: h.port.name, netns: h.netns, [h.dev]: h.cidr },
+      evidence: {
+        port: h.port.name,
+        netns: h.netns,
+        [h.dev]: h.cidr,
+        neighbours: k.neighs().filter((n) => n.family === 4 && n.ip === ip).map((n) =>
+          entryText(k, n)
+        ),
+      },
       fix: `ip netns exec ${h.netns} ip addr del ${h.cidr} dev ${h.dev}; ` +
         `${nsExec(node)}ip neigh flush to ${ip} dev ${bridge}`,
     },
