@@ -136,7 +136,7 @@ async function raceInformer(opts: {
     assertEquals(rec.problems, []);
     // A stopped informer ends at once, also with its watch's read pending on a quiet stream.
     ac.abort();
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const stopped = await Promise.race([
       run.then(() => true),
       new Promise<boolean>((r) => timer = setTimeout(() => r(false), 10_000)),
