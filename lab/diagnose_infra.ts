@@ -25,6 +25,8 @@ import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/netfilter.ts";
 import { within } from "../diagnose/route_diff.ts";
 import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
+import { otherMac } from "../diagnose/families/_mac.ts";
+import { nsExec, uplinkOf } from "../diagnose/path.ts";
 import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
 import type { Lab } from "./up.ts";
 
@@ -136,6 +138,8 @@ interface SegmentEnd {
   mac?: string;
   /** Whose MAC it is, for the message ("n2's uplink"). */
   who: string;
+  /** The command that gives the end's device another MAC, less the MAC (a node's uplink). */
+  setMac?: string;
 }
 
 /**
@@ -165,6 +169,10 @@ function fdbProblem(
       wrong.state || "dynamic"
     }${wrong.sticky ? " sticky" : ""}`;
     const learned = !onBridge && wrong.state !== "static" && wrong.state !== "permanent";
+    // The other end itself sends with this MAC: two uplinks share one (a cloned VM).
+    const twin = learned
+      ? ends.find((o) => o !== e && o.port === dev && o.mac?.toLowerCase() === mac)
+      : undefined;
     const kind = wrong.state === "permanent"
       ? "a permanent entry: the bridge takes the frames for its own"
       : wrong.sticky
@@ -174,9 +182,15 @@ function fdbProblem(
       what: onBridge
         ? `keeps the frames for ${e.who} ${mac} (a local entry on ${LAN_BRIDGE}): they never reach port ${e.port}`
         : `sends the frames for ${e.who} ${mac} to port ${dev}, not ${e.port}${
-          learned ? ": another device behind it sends with that MAC" : ` (${kind})`
+          twin
+            ? `: ${twin.who} has the same MAC`
+            : learned
+            ? ": another device behind it sends with that MAC"
+            : ` (${kind})`
         }`,
-      fix: learned
+      fix: twin?.setMac
+        ? `${twin.setMac} ${otherMac(mac)}`
+        : learned
         ? `${ns}ip -d link show ${dev}  # whose is it? give it another MAC`
         : `${ns}bridge fdb del ${mac} dev ${dev} ${onBridge ? "self" : "master"}`,
       entry,
@@ -443,6 +457,9 @@ export function labInfraFamily(lab: Lab): Family {
         port: p.lanPort,
         who: `${n.name}'s uplink`,
         ...(e.mac ? { mac: e.mac } : {}),
+        ...(uplinkOf(n)
+          ? { setMac: `${nsExec(n)}ip link set dev ${uplinkOf(n)!.name} address` }
+          : {}),
       });
       const [ea, eb] = [nodeEnd(a, pa, ends[0]), nodeEnd(b, pb, ends[1])];
       if (pa.segment.netns === pb.segment.netns) {

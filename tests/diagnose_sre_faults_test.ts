@@ -1013,6 +1013,27 @@ Deno.test({
           },
           () => inNs("n2", "ip", "addr", "del", twin, "dev", "cni0"),
         );
+        const up1 = (await link(ns("n1"), "eth0")).address;
+        const up2 = (await link(ns("n2"), "eth0")).address;
+        await fault(
+          "underlay: n2's uplink given n1's MAC (a cloned VM) -> underlay.link and lab.segment give it another",
+          async () => {
+            await inNs("n2", "ip", "link", "set", "dev", "eth0", "address", up1);
+            await inNs("n1", "ip", "neigh", "flush", "dev", "eth0");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "underlay.link",
+              node: "n2",
+              evidence: `n2:eth0=${up1}`,
+              fix: `ip netns exec ${ns("n2")} ip link set dev eth0 address`,
+            });
+            assertStringIncludes(c.summary, "same MAC");
+            const seg = r.checks.find((x) => x.id === "lab.segment" && x.status === "fail");
+            assertStringIncludes(seg?.fix ?? "", `ip netns exec ${ns("n2")} ip link set dev eth0`);
+          },
+          () => inNs("n2", "ip", "link", "set", "dev", "eth0", "address", up2),
+        );
         for (
           const [where, netns, dev] of [["n2", ns("n2"), "cni0"], [
             "n2-p1",

@@ -14,6 +14,7 @@ import { nsExec, nsPrefix } from "../path.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
 import { bridgeHolderOf, type PortHolder } from "./_port_netns.ts";
+import { otherMac } from "./_mac.ts";
 
 /** Whose entries are judged, for what address, and what they must say. */
 interface NeighQuestion {
@@ -255,13 +256,6 @@ function localFdb(
     ? `${nsExec(node)}ip link set dev ${host.name} address ${otherMac(mac)}`
     : `${nsExec(node)}bridge fdb del ${mac} dev ${host.name} master`;
   return (q.sameBridge ? fail : warn)("pod.fdb", node.name, summary, { evidence: ev, fix });
-}
-
-/** A unicast, locally administered MAC that differs from `mac` (one bit of its first byte). */
-export function otherMac(mac: string): string {
-  const [first = "00", ...rest] = mac.split(":");
-  const b = ((parseInt(first, 16) ^ 0x04) | 0x02) & 0xfe;
-  return [b.toString(16).padStart(2, "0"), ...rest].join(":");
 }
 
 /**

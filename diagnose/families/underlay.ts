@@ -20,6 +20,7 @@ import { canonicalCidr } from "../../net/cidr.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { encapPacket, nodePacket, rulesetVerdict } from "./netfilter.ts";
 import { icmpErrors, ping } from "./_ping.ts";
+import { otherMac } from "./_mac.ts";
 
 function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -289,6 +290,39 @@ function uplinkState(node: NodeView): CheckResult[] {
 }
 
 /**
+ * Two nodes whose uplinks have the same MAC (a cloned VM, a MAC set by hand): the switch between
+ * them learns it behind whichever sent last and hands each one's frames to the other, so ARP
+ * replies go astray and the nodes cannot resolve each other. Judged when both kernels are read,
+ * or when `node` resolves the peer's node IP to its own uplink's MAC.
+ */
+function sameMacCheck(node: NodeView, peer: NodeView): CheckResult[] {
+  const up = uplinkOf(node), mac = up?.mac?.toLowerCase();
+  if (!up || !mac || mac === "00:00:00:00:00:00") return [];
+  const theirs = peer.kernel ? uplinkOf(peer) : undefined;
+  const ip = peer.lease?.publicIP;
+  const resolved = ip
+    ? node.kernel?.neighs().find((n) => n.ip === ip && n.mac?.toLowerCase() === mac)
+    : undefined;
+  if (theirs?.mac?.toLowerCase() !== mac && !resolved) return [];
+  const ev: Record<string, unknown> = { [`${node.name}:${up.name}`]: mac };
+  if (theirs) ev[`${peer.name}:${theirs.name}`] = theirs.mac;
+  if (resolved) ev.neighbour = `${ip} lladdr ${resolved.mac} ${resolved.state}`;
+  return [fail(
+    "underlay.link",
+    theirs ? peer.name : node.name,
+    `${node.name}'s uplink ${up.name} and ${peer.name}'s ${theirs?.name ?? "uplink"} have the ` +
+      `same MAC ${mac}: the network between them delivers each one's frames to the other ` +
+      "(a cloned VM, a MAC set by hand), so ARP between them fails",
+    {
+      evidence: ev,
+      fix: theirs
+        ? `${nsExec(peer)}ip link set dev ${theirs.name} address ${otherMac(mac)}`
+        : `${nsExec(node)}ip link set dev ${up.name} address ${otherMac(mac)}`,
+    },
+  )];
+}
+
+/**
  * The node holds the address its lease publishes: other nodes send its pods' traffic (routes,
  * tunnel FDB entries, BGP next hops) to the lease's publicIP, so a node renumbered under its
  * daemon (DHCP, a moved VM) receives none of it while every route looks right.
@@ -439,6 +473,7 @@ export const underlayFamily: Family = {
       ...addressCheck(b),
       ...uplinkState(a),
       ...uplinkState(b),
+      ...sameMacCheck(a, b),
       ...uplinkArp(a),
       ...uplinkArp(b),
       ...reach(a, b),
