@@ -1013,6 +1013,38 @@ Deno.test({
           },
           () => inNs("n2", "ip", "addr", "del", twin, "dev", "cni0"),
         );
+        const bridgeMac = (await link(ns("n2"), "cni0")).address;
+        const podMac = (mac: string) =>
+          sh("ip", "-n", pod("n2-p1").netns, "link", "set", "dev", "eth0", "address", mac);
+        await fault(
+          "pod: n2-p1's eth0 given cni0's own MAC -> pod.fdb gives the pod another (the bridge keeps its frames)",
+          () => podMac(bridgeMac),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.fdb",
+              node: "n2",
+              evidence: `bridgeMac=${bridgeMac}`,
+              fix: `ip netns exec ${pod("n2-p1").netns} ip link set dev eth0 address`,
+            });
+          },
+          async () => {
+            await podMac(p1.address);
+            await inNs("n2", "ip", "neigh", "flush", "dev", "cni0");
+          },
+        );
+        await fault(
+          "pod: a local FDB entry on cni0 itself for n2-p1's MAC -> pod.fdb deletes it",
+          () => inNs("n2", "bridge", "fdb", "replace", p1.address, "dev", "cni0", "self", "local"),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.fdb",
+              node: "n2",
+              evidence: `podMac=${p1.address}`,
+              fix: `ip netns exec ${ns("n2")} bridge fdb del ${p1.address} dev cni0 self`,
+            });
+          },
+          () => inNs("n2", "bridge", "fdb", "del", p1.address, "dev", "cni0", "self"),
+        );
         const up1 = (await link(ns("n1"), "eth0")).address;
         const up2 = (await link(ns("n2"), "eth0")).address;
         await fault(

@@ -259,6 +259,37 @@ function localFdb(
 }
 
 /**
+ * The bridge holds the pod's MAC as its own: the bridge device has that MAC (the pod given the
+ * gateway's MAC, or the bridge the pod's), or a local entry on the bridge itself (`bridge fdb add
+ * MAC dev cni0 self`). Every frame for the pod, the node's own included, ends in the bridge.
+ */
+function bridgeOwnMac(
+  q: { node: NodeView; e: Endpoint; bridge: Link; mac: string; netns?: string },
+): CheckResult | undefined {
+  const { node, e, bridge, mac } = q, k = node.kernel!, ns = nsExec(node);
+  const entry = k.fdbs().find((f) =>
+    f.index === bridge.index && f.mac.toLowerCase() === mac && f.state === "permanent"
+  );
+  const same = bridge.mac?.toLowerCase() === mac;
+  if (!same && !entry) return undefined;
+  const pod = `pod ${e.podName ?? e.ip}`;
+  return fail(
+    "pod.fdb",
+    node.name,
+    `${bridge.name} on ${node.name} takes ${pod}'s MAC ${mac} for its own (${
+      same ? `it is ${bridge.name}'s own MAC` : `a local entry on ${bridge.name}`
+    }): no frame for the pod leaves the bridge, not even the node's`,
+    {
+      evidence: { podMac: mac, bridge: bridge.name, bridgeMac: bridge.mac ?? "-" },
+      fix: same
+        ? `${nsPrefix(q.netns)}ip link set dev eth0 address ${otherMac(mac)}; ` +
+          `${ns}ip neigh flush to ${e.ip} dev ${bridge.name}`
+        : `${ns}bridge fdb del ${mac} dev ${bridge.name} self`,
+    },
+  );
+}
+
+/**
  * `pod.fdb`: the node's bridge forwards frames for the pod's MAC to the pod's own host veth. An
  * entry for it learned behind another port (a namespace or VM sending with the same MAC, a pod
  * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead; one
@@ -276,6 +307,8 @@ export function bridgeFdbOfPod(
   const host = hostVethOf(d, e);
   if (!mac || host?.masterIndex === undefined) return undefined;
   const bridge = k.link(host.masterIndex);
+  const own = bridge && bridgeOwnMac({ node, e, bridge, mac, netns: e.netns });
+  if (own) return own;
   const learned = k.fdbs().filter((f) =>
     f.master && f.mac.toLowerCase() === mac && k.link(f.index)?.masterIndex === host.masterIndex
   );
