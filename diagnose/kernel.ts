@@ -14,6 +14,7 @@ import {
   type Link,
   type LinkStats,
   type Neigh,
+  type NeighTable,
   NetlinkError,
   openHandle,
   type Route,
@@ -52,6 +53,7 @@ export class Kernel {
   #rules?: Rule[];
   #qdiscList?: TcQdisc[];
   #fdbs?: Fdb[];
+  #neighTables?: NeighTable[];
   #stats?: Map<number, LinkStats>;
   #sysctls = new Map<string, string | undefined>();
   #tc = new Map<number, TcFilter[]>();
@@ -124,6 +126,11 @@ export class Kernel {
   /** `bridge fdb show` */
   fdbs(): Fdb[] {
     return this.#fdbs ??= this.#h.fdbList();
+  }
+
+  /** `ip -s -4 ntable show`: the IPv4 neighbour tables (the machine's, in any namespace). */
+  neighTables(): NeighTable[] {
+    return this.#neighTables ??= this.#h.neighTables(4);
   }
 
   /** `tc filter show dev DEV ingress|egress|root`, cached per link; an error is thrown as is. */

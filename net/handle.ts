@@ -43,6 +43,7 @@ import {
   neighRequest,
 } from "./nl/neigh.ts";
 import { ruleDumpRequest, ruleFromMessage } from "./nl/rule.ts";
+import { neighTableDumpRequest, neighTableFromMessage } from "./nl/neightbl.ts";
 import { NetlinkSocket } from "./socket.ts";
 import {
   tcFilterDumpRequest,
@@ -62,6 +63,7 @@ import type {
   LinkStats,
   Neigh,
   NeighOptions,
+  NeighTable,
   NetHandle,
   NetnsRef,
   Route,
@@ -556,6 +558,17 @@ export class Handle implements NetHandle {
       .filter((n) =>
         (index === undefined || n.index === index) && !!(n.flags & C.NTF_PROXY) === !!filter.proxy
       );
+  }
+
+  /**
+   * The IPv4 (`family` 6: IPv6) neighbour tables with their thresholds, entry count and overflow
+   * counter: `ip -s -4 ntable show` (the per-device parameter messages are left out).
+   */
+  neighTables(family: 4 | 6 = 4): NeighTable[] {
+    return this.#sock.dump(
+      neighTableDumpRequest(family === 6 ? C.AF_INET6 : C.AF_INET),
+      "Cannot list neighbour tables",
+    ).map(neighTableFromMessage).filter((t): t is NeighTable => t !== undefined);
   }
 
   #neigh(cmd: "replace" | "del", verb: string, opts: NeighOptions): void {

@@ -426,6 +426,25 @@ export interface Fdb {
   vlan?: number;
 }
 
+/**
+ * One neighbour table (`ip -s ntable show name arp_cache`). The kernel keeps one per family for
+ * all namespaces: thresholds and counts are the machine's, and only the first namespace may set
+ * them (`sysctl net.ipv4.neigh.default.gc_thresh3`).
+ */
+export interface NeighTable {
+  family: 4 | 6;
+  /** "arp_cache", "ndisc_cache". */
+  name: string;
+  /** Entries now (ndt_config.ndtc_entries). */
+  entries: number;
+  /** Garbage-collection thresholds: above thresh3 no new entry is made ("neighbor table overflow!"). */
+  thresh1?: number;
+  thresh2?: number;
+  thresh3?: number;
+  /** Times an entry could not be made because the table was full, since boot (ndts_table_fulls). */
+  tableFulls?: number;
+}
+
 /** Options for fdbAppend/fdbSet/fdbDel (`bridge fdb append|replace|del MAC dev DEV dst IP self permanent`). */
 export interface FdbOptions {
   dev: string | number;

@@ -200,3 +200,26 @@ Deno.test("bridge FDB entries of a bridge port (master) are listed, sticky ones 
     );
   });
 });
+
+Deno.test("neighTables() agrees with ip -s ntable show: thresholds, entries, table_fulls", async () => {
+  await withNamespaces(["a"], (ns) => {
+    using h = openHandle({ netns: ns.a });
+    const [arp] = h.neighTables().filter((t) => t.name === "arp_cache");
+    const [j] = ipj(ns.a!, "-4", "ntable", "show", "name", "arp_cache").filter((x: Json) =>
+      x.dev === undefined
+    );
+    assertEquals([arp?.family, arp?.thresh1, arp?.thresh2, arp?.thresh3], [
+      4,
+      j.thresh1,
+      j.thresh2,
+      j.thresh3,
+    ]);
+    // The table is the machine's (every namespace's entries): other tests move `entries`.
+    const text = ip(ns.a!, "-s", "-4", "ntable", "show", "name", "arp_cache");
+    const entries = Number(/ entries (\d+)/.exec(text)![1]);
+    const fulls = Number(/ table_fulls (\d+)/.exec(text)![1]);
+    assertEquals(arp!.tableFulls, fulls);
+    assertEquals(Math.abs(arp!.entries - entries) < 100, true, `${arp!.entries} vs ${entries}`);
+    assertEquals(h.neighTables(6).map((t) => [t.family, t.name]), [[6, "ndisc_cache"]]);
+  });
+});

@@ -7,11 +7,17 @@
  * device each node reaches its pod by (the bridge, a routed pod's veth), the device it reaches the
  * other node by (the uplink), and each pod's eth0.
  *
+ * `sysctl.neigh_table`: the IPv4 neighbour table (one per machine, shared by its namespaces) has
+ * room: at `gc_thresh3` entries the kernel makes no new one ("neighbour table overflow!", counted
+ * in `ip -s ntable`'s table_fulls), so a pod or node not resolved yet stays unreachable. Only the
+ * first namespace may raise the thresholds.
+ *
  * @module
  */
-import { type CheckResult, fail, pass } from "../check.ts";
+import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
+import type { NeighTable } from "../../net/types.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
 import { podKernel } from "./_pod_kernel.ts";
 
@@ -117,5 +123,59 @@ export function nodeNeighSolicitChecks(node: NodeView): CheckResult[] {
       what: dev === node.facts.bridge ? "its pods" : "the other nodes",
       exec: nsExec(node),
     })
+  );
+}
+
+/** Thresholds that give `entries` room: gc_thresh3 a power of two at least twice it (>= 4096). */
+export function roomyThresholds(entries: number): { t1: number; t2: number; t3: number } {
+  let t3 = 4096;
+  while (t3 < 2 * entries) t3 *= 2;
+  return { t1: t3 / 8, t2: t3 / 2, t3 };
+}
+
+/** `sysctl.neigh_table` on a node, from its kernel's `arp_cache` table; undefined without one. */
+export function neighTableCheck(node: NodeView): CheckResult | undefined {
+  const t = node.kernel?.neighTables().find((x) => x.name === "arp_cache");
+  return t && t.thresh3 !== undefined ? judgeNeighTable(node.name, t) : undefined;
+}
+
+/** `sysctl.neigh_table` of node `name` from its table `t`: pass, or full (warn, fail). */
+export function judgeNeighTable(name: string, t: NeighTable): CheckResult {
+  if (t.thresh3 === undefined) {
+    return pass("sysctl.neigh_table", name, "neighbour table: no gc_thresh3 reported");
+  }
+  const evidence = {
+    entries: t.entries,
+    gc_thresh1: t.thresh1,
+    gc_thresh2: t.thresh2,
+    gc_thresh3: t.thresh3,
+    table_fulls: t.tableFulls,
+  };
+  if (t.entries < t.thresh3) {
+    return pass(
+      "sysctl.neigh_table",
+      name,
+      `neighbour table: ${t.entries} entries, room up to gc_thresh3 ${t.thresh3}`,
+      { evidence },
+    );
+  }
+  const r = roomyThresholds(t.entries);
+  // Permanent entries (a VXLAN peer's) do not count toward the limit: without a refusal counted
+  // the table may still make entries.
+  const refused = (t.tableFulls ?? 0) > 0;
+  return (refused ? fail : warn)(
+    "sysctl.neigh_table",
+    name,
+    `${name}'s neighbour table is full: ${t.entries} entries at gc_thresh3 ${t.thresh3}` +
+      (refused
+        ? ` (${t.tableFulls} refused since boot: "neighbour table overflow"): no new neighbour ` +
+          "is made, so pods and nodes not resolved yet are unreachable"
+        : ": a new neighbour may be refused"),
+    {
+      evidence,
+      // The thresholds are the machine's: set in its first namespace (the host), not a node's.
+      fix: `sysctl -w net.ipv4.neigh.default.gc_thresh1=${r.t1} ` +
+        `net.ipv4.neigh.default.gc_thresh2=${r.t2} net.ipv4.neigh.default.gc_thresh3=${r.t3}`,
+    },
   );
 }

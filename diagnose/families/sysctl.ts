@@ -11,7 +11,7 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, pathHops, remoteDevOf, uplinkOf } from "../path.ts";
-import { neighSolicitChecks, nodeNeighSolicitChecks } from "./_sysctl_neigh.ts";
+import { neighSolicitChecks, neighTableCheck, nodeNeighSolicitChecks } from "./_sysctl_neigh.ts";
 
 const RP_WORDS: Record<string, string> = { "0": "off", "1": "strict", "2": "loose" };
 
@@ -200,11 +200,15 @@ export const sysctlFamily: Family = {
     for (const n of pair.nodes) {
       const b = brNetfilter(n);
       if (b) out.push(b);
+      const t = neighTableCheck(n);
+      if (t) out.push(t);
     }
     return out;
   },
   node(_d, node) {
     const out = [ipForward(node), ...nodeRp(node), ...nodeNeighSolicitChecks(node)];
+    const t = neighTableCheck(node);
+    if (t) out.push(t);
     const b = brNetfilter(node);
     if (b) out.push(b);
     return out;

@@ -80,6 +80,9 @@ export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
 export const RTM_DELNEIGH = 29;
 export const RTM_GETNEIGH = 30;
+/** Neighbour tables (`ip ntable`): struct ndtmsg header, NDTA_* attributes. */
+export const RTM_NEWNEIGHTBL = 64;
+export const RTM_GETNEIGHTBL = 66;
 export const RTM_NEWNSID = 88;
 export const RTM_GETNSID = 90;
 export const RTM_NEWRULE = 32;
@@ -403,6 +406,18 @@ export const NDA_LINK_NETNSID = 10;
 export const NDA_SRC_VNI = 11;
 export const NDA_PROTOCOL = 12;
 export const NDA_FLAGS_EXT = 15;
+
+// NDTA_* (include/uapi/linux/neighbour.h): RTM_NEWNEIGHTBL attributes of one neighbour table.
+export const NDTA_NAME = 1;
+export const NDTA_THRESH1 = 2;
+export const NDTA_THRESH2 = 3;
+export const NDTA_THRESH3 = 4;
+/** struct ndt_config (read-only): key_len, entry_size, entries, ... */
+export const NDTA_CONFIG = 5;
+export const NDTA_PARMS = 6;
+/** struct ndt_stats (read-only): eleven u64 counters, table_fulls last. */
+export const NDTA_STATS = 7;
+export const NDTA_GC_INTERVAL = 8;
 
 // NETNSA_* (include/uapi/linux/net_namespace.h): RTM_GETNSID / RTM_NEWNSID attributes.
 export const NETNSA_NSID = 1;

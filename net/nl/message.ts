@@ -23,6 +23,7 @@ import { LINK_SCHEMA } from "./schemas.ts";
 import {
   ADDR_SCHEMA,
   NEIGH_SCHEMA,
+  NEIGHTBL_SCHEMA,
   NSID_SCHEMA,
   ROUTE_SCHEMA,
   RULE_SCHEMA,
@@ -156,6 +157,10 @@ export function layoutOf(type: number): { struct: StructCodec; schema: Schema } 
     case C.RTM_NEWNSID:
     case C.RTM_GETNSID:
       return { struct: RTGENMSG, schema: NSID_SCHEMA };
+    case C.RTM_NEWNEIGHTBL:
+    case C.RTM_GETNEIGHTBL:
+      // struct ndtmsg { u8 family; u8 pad1; u16 pad2 } is rtgenmsg's layout.
+      return { struct: RTGENMSG, schema: NEIGHTBL_SCHEMA };
     case C.RTM_NEWQDISC:
     case C.RTM_GETQDISC:
     case C.RTM_NEWTFILTER:

@@ -11,6 +11,7 @@ export * from "./link.ts";
 export * from "./addr.ts";
 export * from "./route.ts";
 export * from "./neigh.ts";
+export * from "./neightbl.ts";
 export * from "./rule.ts";
 export * from "./netconf.ts";
 export * as consts from "./consts.ts";

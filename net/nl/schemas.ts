@@ -273,6 +273,20 @@ export const NEIGH_SCHEMA: Schema = {
   },
 };
 
+/** RTM_NEWNEIGHTBL attributes (`ip ntable show`): one neighbour table's limits and counters. */
+export const NEIGHTBL_SCHEMA: Schema = {
+  name: "NDTA",
+  attrs: {
+    [C.NDTA_NAME]: ["name", "string"],
+    [C.NDTA_THRESH1]: ["thresh1", "u32"],
+    [C.NDTA_THRESH2]: ["thresh2", "u32"],
+    [C.NDTA_THRESH3]: ["thresh3", "u32"],
+    [C.NDTA_CONFIG]: ["config", "bytes"],
+    [C.NDTA_STATS]: ["stats", "bytes"],
+    [C.NDTA_GC_INTERVAL]: ["gcInterval", "u64"],
+  },
+};
+
 /** RTM_GETNSID / RTM_NEWNSID attributes (`ip netns list-id`). */
 export const NSID_SCHEMA: Schema = {
   name: "NETNSA",
