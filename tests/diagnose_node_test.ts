@@ -76,6 +76,40 @@ Deno.test({
         await runCommand([...inNs("n1"), "ip", "xfrm", "policy", "flush"]);
         await runCommand([...inNs("n2"), "nft", "delete", "table", "netdev", "dnode"]);
       }
+      // A pod's port that the bridge floods nothing to, and a bridge that sends no ARP request.
+      const pod = lab.state.pods.find((p) => p.node === "n2")!;
+      const peer = JSON.parse(
+        (await runCommand(["ip", "-n", pod.netns, "-j", "link", "show", "eth0"])).stdout,
+      )[0].link_index as number;
+      const veth = (JSON.parse(
+        (await runCommand(["ip", "-n", node("n2").netns, "-j", "link", "show"])).stdout,
+      ) as { ifindex: number; ifname: string }[]).find((l) => l.ifindex === peer)!.ifname;
+      const proxyArp = (on: string) => [
+        ...inNs("n2"),
+        ..."ip link set dev".split(" "),
+        veth,
+        ..."type bridge_slave proxy_arp".split(" "),
+        on,
+      ];
+      const solicit = (n: number) => [
+        ...inNs("n2"),
+        ..."sysctl -w".split(" "),
+        `net.ipv4.neigh.cni0.mcast_solicit=${n}`,
+      ];
+      try {
+        await sh(proxyArp("on"));
+        await sh(solicit(0));
+        const r = await diagnose("n2");
+        const port = check(r, "pod.port");
+        assertEquals(port.status, "fail", JSON.stringify(port));
+        assertStringIncludes(port.fix ?? "", `${veth} type bridge_slave proxy_arp off`);
+        const arp = check(r, "sysctl.neigh");
+        assertEquals(arp.status, "fail", JSON.stringify(arp));
+        assertStringIncludes(arp.fix ?? "", "sysctl -w net.ipv4.neigh.cni0.mcast_solicit=3");
+      } finally {
+        await runCommand(proxyArp("off"));
+        await runCommand(solicit(3));
+      }
       // The tunnel's packets: dropped in n1's output hook, and in n2's input hook.
       try {
         await sh(

@@ -17,7 +17,7 @@
  */
 import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass } from "../check.ts";
-import type { Diagnosis, Endpoint, Pair } from "../context.ts";
+import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import { nsExec } from "../path.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
@@ -138,4 +138,70 @@ export function portChecks(d: Diagnosis, pair: Pair): CheckResult[] {
       evidence: { hostVeth: p.host.name, flags: flagsText(p.host) },
     })
   );
+}
+
+/** What is wrong with one port of the node's bridge, whatever pods use it: [why, fix]. */
+function portFaults(node: NodeView, p: Link): [string, string][] {
+  const f = p.portFlags ?? {}, ns = nsExec(node), k = node.kernel!;
+  const out: [string, string][] = [];
+  if (f.proxyArp) {
+    out.push([
+      "is a proxy_arp port: the bridge floods nothing to it",
+      `${ns}ip link set dev ${p.name} type bridge_slave proxy_arp off`,
+    ]);
+  }
+  if (f.bcastFlood === false) {
+    out.push([
+      "takes no broadcast from other ports (bcast_flood off): no other pod resolves its pod",
+      `${ns}bridge link set dev ${p.name} bcast_flood on`,
+    ]);
+  }
+  // Only its own addresses (local entries) on the port: nothing tells the bridge its pod's MAC.
+  const known = k.fdbs().some((x) => x.master && x.index === p.index && x.state !== "permanent");
+  if (f.learning === false && f.flood === false && !known) {
+    out.push([
+      "neither learns nor floods: the bridge sends its pod no unicast frame",
+      `${ns}bridge link set dev ${p.name} learning on flood on`,
+    ]);
+  }
+  return out;
+}
+
+/**
+ * `pod.port` for `--node`: every veth port of the node's bridge (the pods' host veths) against
+ * the flags that cut its pod off (proxy_arp, bcast_flood off, learning and flood off), and the
+ * isolated ports (two or more pass no frame between them). One pass when none is wrong.
+ */
+export function nodePortChecks(node: NodeView): CheckResult[] {
+  const k = node.kernel, bridge = k?.link(node.facts.bridge);
+  if (!k || !bridge) return [];
+  const ports = k.links().filter((l) => l.masterIndex === bridge.index && l.kind === "veth");
+  const out: CheckResult[] = [];
+  for (const p of ports) {
+    for (const [why, fix] of portFaults(node, p)) {
+      out.push(fail("pod.port", node.name, `host veth ${p.name} on ${bridge.name} ${why}`, {
+        evidence: { hostVeth: p.name, flags: flagsText(p) },
+        fix,
+      }));
+    }
+  }
+  const isolated = ports.filter((p) => p.portFlags?.isolated);
+  if (isolated.length >= 2) {
+    const names = isolated.map((p) => p.name);
+    out.push(fail(
+      "pod.port",
+      node.name,
+      `${names.join(", ")} are isolated ports of ${bridge.name}: their pods exchange no frame`,
+      {
+        evidence: { isolated: names },
+        fix: names.map((n) => `${nsExec(node)}bridge link set dev ${n} isolated off`).join("; "),
+      },
+    ));
+  }
+  if (out.length) return out;
+  return [
+    pass("pod.port", node.name, `the ${ports.length} pod ports of ${bridge.name} pass frames`, {
+      evidence: { bridge: bridge.name, ports: ports.length },
+    }),
+  ];
 }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { portChecks } from "./_pod_port.ts";
+import { nodePortChecks, portChecks } from "./_pod_port.ts";
 import type { Link, Route, RouteGetResult } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
@@ -489,6 +489,13 @@ export const podFamily: Family = {
       const c = borrowedBridgeMac(n);
       if (c) out.push(c);
     }
+    return out;
+  },
+  // --node: the bridge's pod ports and its MAC.
+  node: (_d, node) => {
+    const out = nodePortChecks(node);
+    const c = borrowedBridgeMac(node);
+    if (c) out.push(c);
     return out;
   },
 };
