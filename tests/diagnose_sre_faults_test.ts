@@ -1013,6 +1013,29 @@ Deno.test({
           },
           () => inNs("n2", "ip", "addr", "del", twin, "dev", "cni0"),
         );
+        const wide = `${pod("n2-p1").ip}/16`;
+        const gw2 = `${subnet("n2").split(".").slice(0, 3).join(".")}.1`;
+        const readdr = async (from: string, to: string) => {
+          const p = pod("n2-p1").netns;
+          await sh("ip", "-n", p, "addr", "del", from, "dev", "eth0");
+          await sh("ip", "-n", p, "addr", "add", to, "dev", "eth0");
+          await sh("ip", "-n", p, "route", "replace", "default", "via", gw2, "dev", "eth0");
+        };
+        await fault(
+          "pod: n2-p1's eth0 address widened to /16 (other nodes' pods on-link) -> pod.default_route narrows it",
+          () => readdr(twin, wide),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.default_route",
+              node: "n2",
+              evidence: "(no gateway)",
+              fix: `ip netns exec ${pod("n2-p1").netns} ip addr del ${wide} dev eth0 && ` +
+                `ip netns exec ${pod("n2-p1").netns} ip addr add ${twin} dev eth0`,
+            });
+            assertStringIncludes(c.summary, "on-link");
+          },
+          () => readdr(wide, twin),
+        );
         const bridgeMac = (await link(ns("n2"), "cni0")).address;
         const podMac = (mac: string) =>
           sh("ip", "-n", pod("n2-p1").netns, "link", "set", "dev", "eth0", "address", mac);

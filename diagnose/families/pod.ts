@@ -19,7 +19,7 @@ import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
-import { borrowedBridgeMac, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
+import { borrowedBridgeMac, hostVethOf, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
@@ -175,6 +175,64 @@ function sourceCheck(
 }
 
 /**
+ * A bridged pod that takes a peer on another node for on-link (its eth0 address has a wider
+ * prefix than its bridge's subnet, `10.244.1.2/16`, or a route sends the cluster network to eth0
+ * without a gateway): it ARPs for the peer itself and nobody on the bridge answers (unless the
+ * bridge answers for everyone: proxy_arp).
+ */
+function onLinkCheck(
+  d: Diagnosis,
+  e: Endpoint,
+  peer: Endpoint,
+  label: string,
+  ev: Record<string, unknown>,
+  r: RouteGetResult,
+): CheckResult | undefined {
+  const node = e.node, k = node?.kernel, bridge = k?.link(node!.facts.bridge);
+  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
+  if (!k || !bridge || !eth0 || r.gateway || r.type !== "unicast" || r.oif !== eth0.index) {
+    return undefined;
+  }
+  if (podModeOf(d, e) !== "bridge" || node!.facts.gatewayOnBridge === false) return undefined;
+  const mine = hostVethOf(d, e)?.masterIndex;
+  if (peer.node === node && peer.netns && hostVethOf(d, peer)?.masterIndex === mine) {
+    return undefined;
+  }
+  if (k.sysctl(`net/ipv4/conf/${bridge.name}/proxy_arp`) === "1") return undefined;
+  const gw = k.addrs().find((a) =>
+    a.index === bridge.index && a.family === 4 && inCidr(ipv4Number(e.ip) ?? 0, a.cidr)
+  );
+  const have = podPrefixLen(d, e), len = gw ? Number(gw.cidr.split("/")[1]) : undefined;
+  const own =
+    pk.routes().filter((x) =>
+      x.family === 4 && x.table === 254 && x.oif === eth0.index && !x.gateway &&
+      x.dst !== "0.0.0.0/0" && inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
+    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  const wide = have !== undefined && len !== undefined && have < len;
+  const ns = nsPrefix(e.netns);
+  const why = wide
+    ? `its eth0 holds ${e.ip}/${have}, wider than ${bridge.name}'s ${gw!.cidr}`
+    : own
+    ? `route ${own.dst} dev eth0 has no gateway`
+    : "no gateway";
+  return fail(
+    "pod.default_route",
+    label,
+    `pod ${e.podName ?? e.ip} takes ${peer.ip} for on-link (${why}): it asks ARP for ` +
+      `${peer.ip} on eth0, and no one on ${bridge.name} answers`,
+    {
+      evidence: { ...ev, lookup: `ip route get ${peer.ip}: dev eth0 (no gateway)` },
+      fix: wide
+        ? `${ns}ip addr del ${e.ip}/${have} dev eth0 && ${ns}ip addr add ${e.ip}/${len} dev eth0` +
+          ` && ${ns}ip route add default via ${gw!.cidr.split("/")[0]} dev eth0`
+        : own
+        ? `${ns}ip route del ${own.dst} dev eth0`
+        : `${ns}ip route  # what sends ${peer.ip} on-link`,
+    },
+  );
+}
+
+/**
  * The pod's route to the peer does not lead onto the pod network: the pod holds the peer's
  * address itself, or another interface (a second network, a VPN sidecar's tunnel, lo) takes it.
  */
@@ -264,6 +322,8 @@ function defaultRouteCheck(
   if (away) return away;
   const src = toPeer?.ok ? sourceCheck(e, peer, label, ev, toPeer.route, pk) : undefined;
   if (src) return src;
+  const link = toPeer?.ok ? onLinkCheck(d, e, peer, label, ev, toPeer.route) : undefined;
+  if (link) return link;
   const def = defaultRouteOf(pk);
   if (!def) {
     const back = routeBack(d, e);
