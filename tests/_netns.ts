@@ -16,13 +16,29 @@ import { netnsAdd, netnsDel } from "../net/netns.ts";
 
 let prefix: string | undefined;
 
-/** A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every call. */
+/**
+ * A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every
+ * call. scripts/test.sh runs test files in lanes at once and sets SKEIN_TEST_LANE=K of
+ * SKEIN_TEST_LANES=N: the 16-bit number is then ≡ K (mod N), so files of different lanes never
+ * draw the same prefix (their namespaces, labs and links cannot collide).
+ */
 export function testPrefix(): string {
   if (!prefix) {
-    const b = crypto.getRandomValues(new Uint8Array(2));
-    prefix = "sk" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    const [hi = 0, lo = 0] = crypto.getRandomValues(new Uint8Array(2));
+    prefix = "sk" + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
   }
   return prefix;
+}
+
+/** `v` (0..65535) moved into this lane's residue class, when scripts/test.sh set one. */
+function laneValue(v: number): number {
+  const lanes = Number(Deno.env.get("SKEIN_TEST_LANES") ?? "");
+  const lane = Number(Deno.env.get("SKEIN_TEST_LANE") ?? "");
+  const ok = Number.isInteger(lanes) && lanes > 1 && lanes <= 16 &&
+    Number.isInteger(lane) && lane >= 0 && lane < lanes;
+  if (!ok) return v;
+  const w = v - (v % lanes) + lane;
+  return w > 0xffff ? w - lanes : w;
 }
 
 /** The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. */
