@@ -51,6 +51,7 @@ LANE1=(
   tests/udp_test.ts
   tests/store_etcd_outage_test.ts
   tests/hostile_crash_test.ts
+  tests/lab_interrupt_test.ts
   tests/lab_k8s_test.ts
 )
 # Lane 2: everything else. A command-line --ignore replaces deno.json's "exclude", so it is
