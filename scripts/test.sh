@@ -49,7 +49,6 @@ LANE1=(
   tests/daemon_hang_test.ts
   tests/store_daemon_hostile_test.ts
   tests/udp_test.ts
-  tests/store_etcd_outage_test.ts
   tests/hostile_crash_test.ts
   tests/lab_interrupt_test.ts
   tests/lab_k8s_test.ts
