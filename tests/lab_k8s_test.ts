@@ -140,6 +140,19 @@ function pingCounts(out: string): { sent: number; received: number } {
   return { sent: Number(m[1]), received: Number(m[2]) };
 }
 
+/** The last lines of `node`'s kubelet log that mention pod `pod` (to explain a slow step). */
+function kubeletLines(lab: KubeLab, node: string, pod: string): string {
+  const n = lab.nodes.find((x) => x.name === node);
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(`${n?.dir}/kubelet.log`);
+  } catch (e) {
+    return `  (no kubelet log for ${node}: ${(e as Error).message})`;
+  }
+  const lines = text.split("\n").filter((l) => l.includes(pod)).slice(-30);
+  return `  ${node}'s kubelet on ${pod}:\n    ${lines.join("\n    ")}`;
+}
+
 /**
  * The skein pod of `from`'s node is deleted while `from` pings `to` every 20 ms; the DaemonSet
  * recreates it. Returns the ping's counts once the new pod is Ready (and 2 s more).
@@ -158,15 +171,25 @@ async function daemonRestartUnderPing(
   try {
     await sleep(1000);
     const old = await skeinPodOn(lab, from.node);
+    const t0 = performance.now();
+    let replaced: number | undefined;
     await kubectl(lab.adminKubeconfig, ["-n", "skein", "delete", "pod", old.name, "--wait=false"]);
     await pollUntil("the skein DaemonSet pod to be recreated and Ready", 240_000, async () => {
       const now = await skeinPodOn(lab, from.node).catch(() => undefined);
       const s = await daemonSetStatus(lab);
       const fresh = now !== undefined && now.uid !== old.uid;
+      if (fresh) replaced ??= performance.now() - t0;
       return fresh && s.numberReady === lab.nodes.length
         ? { done: true }
         : { seen: `new pod ${fresh}, ready ${s.numberReady}` };
     });
+    const took = performance.now() - t0;
+    console.log(
+      `  ${old.name} deleted: replaced after ${((replaced ?? took) / 1000).toFixed(1)} s, ` +
+        `the new pod Ready after ${(took / 1000).toFixed(1)} s`,
+    );
+    // Usually about 10 s; a slow one says where the time went (the node's kubelet on that pod).
+    if (took > 25_000) console.log(kubeletLines(lab, from.node, old.name));
     await sleep(2000);
   } finally {
     ping.kill("SIGINT");
