@@ -26,6 +26,8 @@ import { encapPacket } from "../diagnose/families/netfilter.ts";
 import { within } from "../diagnose/route_diff.ts";
 import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
 import { otherMac } from "../diagnose/families/_mac.ts";
+import { portFlagFaults } from "../diagnose/families/_pod_port.ts";
+import type { Link } from "../net/types.ts";
 import { nsExec, uplinkOf } from "../diagnose/path.ts";
 import { LAN_BRIDGE, type NodePlan, ROUTER_PORT, type SegmentPlan } from "./plan.ts";
 import type { Lab } from "./up.ts";
@@ -126,6 +128,39 @@ function portProblem(
     return {
       what: `at MTU ${l.mtu}, below the nodes' uplinks' ${mtu}: it drops their larger frames`,
       fix: `${ns}ip link set ${name} mtu ${mtu}`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Port flags of a segment's ports that cut the devices behind them off (`portFlagFaults`: proxy
+ * ARP, bcast_flood off, learning and flood off), or both ports isolated (a switch's port
+ * isolation, private VLAN: no frame passes between them).
+ */
+function flagFault(
+  k: Kernel,
+  ports: readonly string[],
+  ns: string,
+): { what: string; fix: string; evidence: Record<string, string> } | undefined {
+  const links = ports.map((n) => k.link(n)).filter((l): l is Link => l !== undefined);
+  for (const l of links) {
+    const [bad] = portFlagFaults(k, l, ns);
+    if (bad) {
+      return {
+        what: `port ${l.name} of the lab's segment ${bad[0]}`,
+        fix: bad[1],
+        evidence: { port: l.name },
+      };
+    }
+  }
+  if (links.length === 2 && links.every((l) => l.portFlags?.isolated)) {
+    return {
+      what: `ports ${
+        ports.join(" and ")
+      } of the lab's segment are both isolated (no frame passes between them)`,
+      fix: links.map((l) => `${ns}bridge link set dev ${l.name} isolated off`).join("; "),
+      evidence: { isolated: ports.join(", ") },
     };
   }
   return undefined;
@@ -235,6 +270,18 @@ async function segmentCheck(
           fix: bad.fix,
         });
       }
+    }
+    const flags = flagFault(k, ports, ns);
+    if (flags) {
+      return fail(
+        "lab.segment",
+        label,
+        flags.what,
+        {
+          evidence: { netns: seg.netns, ...flags.evidence },
+          fix: flags.fix,
+        },
+      );
     }
     const q = qdiscFail("lab.segment", label, "the lab's segment", k, ports, ns);
     if (q) return q;

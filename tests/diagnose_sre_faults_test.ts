@@ -1085,9 +1085,38 @@ Deno.test({
             });
             assertStringIncludes(c.summary, "same MAC");
             const seg = r.checks.find((x) => x.id === "lab.segment" && x.status === "fail");
-            assertStringIncludes(seg?.fix ?? "", `ip netns exec ${ns("n2")} ip link set dev eth0`);
+            // The segment learns the shared MAC behind whichever node sent last: either is named.
+            assert(
+              [ns("n1"), ns("n2")].some((n) =>
+                (seg?.fix ?? "").startsWith(`ip netns exec ${n} ip link set dev eth0 address`)
+              ),
+              seg?.fix,
+            );
           },
           () => inNs("n2", "ip", "link", "set", "dev", "eth0", "address", up2),
+        );
+        const lan = `${lab.plan.options.name}-lan`;
+        const isolate = async (on: string) => {
+          for (const p of ["n1", "n2"]) {
+            await sh("ip", "netns", "exec", lan, "bridge", "link", "set", "dev", p, "isolated", on);
+          }
+        };
+        await fault(
+          "underlay: the switch isolates n1's and n2's ports (port isolation) -> lab.segment turns it off",
+          async () => {
+            await isolate("on");
+            await inNs("n1", "ip", "neigh", "flush", "dev", "eth0");
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "lab.segment",
+              node: lan,
+              evidence: "isolated=n1, n2",
+              fix: `ip netns exec ${lan} bridge link set dev n1 isolated off; ` +
+                `ip netns exec ${lan} bridge link set dev n2 isolated off`,
+            });
+          },
+          () => isolate("off"),
         );
         for (
           const [where, netns, dev] of [["n2", ns("n2"), "cni0"], [

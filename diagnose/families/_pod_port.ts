@@ -19,6 +19,7 @@ import type { Link } from "../../net/types.ts";
 import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import { nsExec } from "../path.ts";
+import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
 
@@ -140,27 +141,30 @@ export function portChecks(d: Diagnosis, pair: Pair): CheckResult[] {
   );
 }
 
-/** What is wrong with one port of the node's bridge, whatever pods use it: [why, fix]. */
-function portFaults(node: NodeView, p: Link): [string, string][] {
-  const f = p.portFlags ?? {}, ns = nsExec(node), k = node.kernel!;
+/**
+ * What is wrong with the flags of bridge port `p` of kernel `k`, whatever is behind it: [why, fix]
+ * (`ns` prefixes the commands). Shared with the lab's segment bridges (lab.segment).
+ */
+export function portFlagFaults(k: Kernel, p: Link, ns: string): [string, string][] {
+  const f = p.portFlags ?? {};
   const out: [string, string][] = [];
   if (f.proxyArp) {
     out.push([
-      "is a proxy_arp port: the bridge floods nothing to it",
+      "is a proxy_arp port: the bridge floods nothing to it, no ARP request reaches the device behind it",
       `${ns}ip link set dev ${p.name} type bridge_slave proxy_arp off`,
     ]);
   }
   if (f.bcastFlood === false) {
     out.push([
-      "takes no broadcast from other ports (bcast_flood off): no other pod resolves its pod",
+      "takes no broadcast from other ports (bcast_flood off): their ARP requests never reach the device behind it",
       `${ns}bridge link set dev ${p.name} bcast_flood on`,
     ]);
   }
-  // Only its own addresses (local entries) on the port: nothing tells the bridge its pod's MAC.
+  // Only its own addresses (local entries) on the port: nothing tells the bridge who is behind it.
   const known = k.fdbs().some((x) => x.master && x.index === p.index && x.state !== "permanent");
   if (f.learning === false && f.flood === false && !known) {
     out.push([
-      "neither learns nor floods: the bridge sends its pod no unicast frame",
+      "neither learns nor floods: the bridge sends the device behind it no unicast frame",
       `${ns}bridge link set dev ${p.name} learning on flood on`,
     ]);
   }
@@ -178,7 +182,7 @@ export function nodePortChecks(node: NodeView): CheckResult[] {
   const ports = k.links().filter((l) => l.masterIndex === bridge.index && l.kind === "veth");
   const out: CheckResult[] = [];
   for (const p of ports) {
-    for (const [why, fix] of portFaults(node, p)) {
+    for (const [why, fix] of portFlagFaults(k, p, nsExec(node))) {
       out.push(fail("pod.port", node.name, `host veth ${p.name} on ${bridge.name} ${why}`, {
         evidence: { hostVeth: p.name, flags: flagsText(p) },
         fix,
