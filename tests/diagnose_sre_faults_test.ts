@@ -1036,6 +1036,36 @@ Deno.test({
           },
           () => readdr(wide, twin),
         );
+        const inPod = (...argv: string[]) => sh("ip", "-n", pod("n2-p1").netns, ...argv);
+        await fault(
+          "pod: a rule in n2-p1 sends its lookups to table 200, whose blackhole covers n1's pods -> pod.default_route deletes it",
+          async () => {
+            await inPod("route", "add", "blackhole", subnet("n1"), "table", "200");
+            await inPod("rule", "add", "pref", "100", "lookup", "200");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.default_route",
+              node: "n2",
+              evidence: "EINVAL",
+              fix: `ip netns exec ${pod("n2-p1").netns} ip route del blackhole ${
+                subnet("n1")
+              } table 200`,
+            });
+            assertStringIncludes(c.summary, "100: from all lookup 200");
+          },
+          async () => {
+            await runCommand(["ip", "-n", pod("n2-p1").netns, "rule", "del", "pref", "100"]);
+            await runCommand([
+              ..."ip -n".split(" "),
+              pod("n2-p1").netns,
+              ..."route del blackhole".split(" "),
+              subnet("n1"),
+              "table",
+              "200",
+            ]);
+          },
+        );
         const bridgeMac = (await link(ns("n2"), "cni0")).address;
         const podMac = (mac: string) =>
           sh("ip", "-n", pod("n2-p1").netns, "link", "set", "dev", "eth0", "address", mac);

@@ -17,7 +17,7 @@ import type { Family } from "../family.ts";
 import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
-import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
+import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 import { borrowedBridgeMac, hostVethOf, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
@@ -94,14 +94,22 @@ function refusedBy(
   const ns = nsPrefix(e.netns);
   const rule = ruleCause(pk.rules(), pk.routes(), { dst });
   if (rule) return { why: `: ${ruleWords(rule)}`, fix: ruleFix(ns, rule) };
+  // The table where the rule walk ends (main, or the one a `lookup` rule sends the flow to).
+  const via = answeringRule(pk.rules(), pk.routes(), { dst });
+  const t = via?.table ?? 254;
   const r =
     pk.routes().filter((x) =>
-      x.family === 4 && x.table === 254 && inCidr(ipv4Number(dst) ?? 0, x.dst)
+      x.family === 4 && x.table === t && inCidr(ipv4Number(dst) ?? 0, x.dst)
     ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
   if (r && (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit")) {
+    const table = t === 254 ? "" : ` table ${t}`;
     return {
-      why: `: its route ${r.type} ${r.dst} refuses it`,
-      fix: `${ns}ip route del ${r.type} ${r.dst}`,
+      why: `: its route ${r.type} ${r.dst}${table}${
+        via && t !== 254 ? ` (policy rule "${ruleText(via)}" sends it there)` : ""
+      } refuses it`,
+      fix: `${ns}ip route del ${r.type} ${r.dst}${table}${
+        via && t !== 254 ? `  # or ${ns}ip rule del pref ${via.priority}` : ""
+      }`,
     };
   }
   return undefined;
