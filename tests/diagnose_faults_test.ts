@@ -1657,7 +1657,7 @@ Deno.test({
       const legacy = await runCommand(["iptables-legacy", "--version"]).catch(() => undefined);
       if (legacy?.success) {
         await t.step(
-          "netfilter: a legacy iptables rule the nft view cannot see -> netfilter.legacy (warn)",
+          "netfilter: a legacy iptables rule, then a legacy FORWARD policy DROP (Docker's), that the nft view cannot see -> netfilter.legacy judges them",
           async () => {
             await sh(
               "ip",
@@ -1677,12 +1677,29 @@ Deno.test({
               expectCheck(r, {
                 id: "netfilter.legacy",
                 node: "n1",
-                status: "warn",
-                evidence: "filter",
-                fix: "iptables-legacy-save",
+                evidence: `droppedBy=filter FORWARD: -A FORWARD -d ${s2} -j DROP`,
+                fix: `ip netns exec ${ns("n1")} iptables-legacy -D FORWARD -d ${s2} -j DROP`,
+              });
+              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-F", "FORWARD");
+              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-P", "FORWARD", "DROP");
+              expectCheck(await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1"), {
+                id: "netfilter.legacy",
+                node: "n1",
+                evidence: "droppedBy=filter FORWARD policy DROP",
+                fix: `ip netns exec ${ns("n1")} iptables-legacy -P FORWARD ACCEPT`,
               });
             } finally {
               await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-F", "FORWARD");
+              await sh(
+                "ip",
+                "netns",
+                "exec",
+                ns("n1"),
+                "iptables-legacy",
+                "-P",
+                "FORWARD",
+                "ACCEPT",
+              );
             }
           },
         );

@@ -23,6 +23,7 @@ import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, isExternal, nodeEgressChecks } from "./_netfilter_egress.ts";
 import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
 import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
+import { legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
 
 /**
  * A packet between two nodes' public IPs as `node`'s `hook` sees it on its uplink: from `peer` on
@@ -392,10 +393,7 @@ export const netfilterFamily: Family = {
         );
       }
     }
-    for (const n of pair.nodes) {
-      const l = legacyCheck(n.kernel, nodeOwner(n));
-      if (l) out.push(l);
-    }
+    out.push(...await legacyPairChecks(d, pair, nodeOwner));
     return out;
   },
   async node(d, node) {
@@ -441,7 +439,7 @@ export const netfilterFamily: Family = {
       ...nodeTunnelChecks(node, rs.ruleset, otherLeases(d, node).map((l) => leasePeer(node, l))),
     );
     out.push(...await nodeNetdevChecks(d, node), ...await nodeEgressChecks(d, node));
-    const l = legacyCheck(node.kernel, nodeOwner(node));
+    const l = await legacyNodeCheck(d, node, nodeOwner(node));
     if (l) out.push(l);
     return out;
   },

@@ -1,0 +1,171 @@
+/**
+ * A static verdict of one packet through legacy iptables (x_tables: `iptables-legacy-save`), the
+ * tables `nft list ruleset` cannot see. Docker and old kube-proxies still load them: a legacy
+ * `FORWARD` policy DROP drops every pod packet a node forwards while the nftables ruleset accepts
+ * it. Judged: addresses (`-s`, `-d`, negated too), devices (`-i`, `-o`, `+` wildcards), protocol,
+ * destination ports (tcp, udp, multiport), conntrack state (`-m conntrack --ctstate`,
+ * `-m state --state`) and comments; jumps to user chains, RETURN, goto. A rule with any other
+ * match is not judged (listed, and taken as not matching). Pure.
+ *
+ * @module
+ */
+import type { Packet } from "./nft_eval.ts";
+import { within } from "./route_diff.ts";
+
+/** `iptables-legacy-save` parsed: rules by "table chain", built-in chains' policies. */
+export interface LegacyTables {
+  rules: Map<string, string[]>;
+  policies: Map<string, string>;
+}
+
+/** Where the packet was dropped: a rule (its `-A` arguments) or a built-in chain's policy. */
+export interface LegacyDrop {
+  table: string;
+  chain: string;
+  /** The rule's arguments after `-A CHAIN`, as saved (undefined: the chain's policy). */
+  rule?: string;
+}
+
+/** The verdict: accept or drop, by what, and the rules not judged ("table chain: args"). */
+export interface LegacyVerdict {
+  verdict: "accept" | "drop";
+  by?: LegacyDrop;
+  unknown: string[];
+}
+
+/** Parses `iptables-legacy-save` (iptables-save format) text. */
+export function parseLegacySave(text: string): LegacyTables {
+  const out: LegacyTables = { rules: new Map(), policies: new Map() };
+  let table = "";
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) table = line.slice(1).trim();
+    const pol = /^:(\S+) (\S+)/.exec(line);
+    if (pol && table && pol[2] !== "-") out.policies.set(`${table} ${pol[1]}`, pol[2]!);
+    const m = /^-A (\S+) (.*)$/.exec(line);
+    if (!m || !table) continue;
+    const k = `${table} ${m[1]}`;
+    out.rules.set(k, [...out.rules.get(k) ?? [], m[2]!]);
+  }
+  return out;
+}
+
+/** Shell-like words of a saved rule (double quotes group, as iptables-save writes comments). */
+export function ruleWords(args: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(args); m; m = re.exec(args)) out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+const PROTOS: Readonly<Record<string, string>> = {
+  "1": "icmp",
+  "6": "tcp",
+  "17": "udp",
+  "4": "ipip",
+  ipencap: "ipip",
+};
+
+function devMatches(pattern: string, dev: string | undefined): boolean {
+  if (dev === undefined) return false;
+  return pattern.endsWith("+") ? dev.startsWith(pattern.slice(0, -1)) : dev === pattern;
+}
+
+/** A parsed rule: whether it matches `p` (undefined: cannot judge), its target and argument. */
+function ruleOf(words: string[], p: Packet): { hit?: boolean; target?: string; goto: boolean } {
+  let hit: boolean | undefined = true, neg = false, target: string | undefined, goto = false;
+  const state = p.ct ?? "new";
+  const test = (ok: boolean) => {
+    if (hit !== undefined) hit = hit && (neg ? !ok : ok);
+    neg = false;
+  };
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!, v = words[i + 1] ?? "";
+    if (w === "!") {
+      neg = true;
+      continue;
+    }
+    if (w === "-j" || w === "-g") {
+      target = v;
+      goto = w === "-g";
+      break; // the target's own options follow
+    }
+    if (w === "-m" && ["comment", "tcp", "udp", "conntrack", "state", "multiport"].includes(v)) {
+      i++;
+      continue;
+    }
+    i++; // every judged option takes one value
+    if (w === "-s") test(within(`${p.saddr}/32`, v.includes("/") ? v : `${v}/32`));
+    else if (w === "-d") test(within(`${p.daddr}/32`, v.includes("/") ? v : `${v}/32`));
+    else if (w === "-i") test(devMatches(v, p.iifname));
+    else if (w === "-o") test(devMatches(v, p.oifname));
+    else if (w === "-p") test(v === "all" || (PROTOS[v] ?? v) === p.l4proto);
+    else if (w === "--dport") test(p.dport !== undefined && String(p.dport) === v);
+    else if (w === "--dports") {
+      test(p.dport !== undefined && v.split(",").includes(String(p.dport)));
+    } else if (w === "--ctstate" || w === "--state") {
+      test(v.split(",").map((s) => s.toLowerCase()).includes(state));
+    } else if (w === "--comment") neg = false;
+    else hit = undefined; // a match not judged here
+  }
+  return { ...(hit === undefined ? {} : { hit }), ...(target ? { target } : {}), goto };
+}
+
+type Walk = "accept" | "drop" | "return";
+
+function walk(
+  t: LegacyTables,
+  table: string,
+  chain: string,
+  p: Packet,
+  v: LegacyVerdict,
+  depth: number,
+): Walk {
+  if (depth > 16) return "return";
+  for (const args of t.rules.get(`${table} ${chain}`) ?? []) {
+    const r = ruleOf(ruleWords(args), p);
+    if (r.hit === undefined) {
+      if (r.target === "DROP" || r.target === "REJECT") {
+        v.unknown.push(`${table} ${chain}: ${args}`);
+      }
+      continue;
+    }
+    if (!r.hit || !r.target) continue;
+    if (r.target === "ACCEPT") return "accept";
+    if (r.target === "DROP" || r.target === "REJECT") {
+      v.by = { table, chain, rule: args };
+      return "drop";
+    }
+    if (r.target === "RETURN") return "return";
+    // A user chain (a target extension such as LOG or MARK goes on to the next rule).
+    if (t.rules.has(`${table} ${r.target}`)) {
+      const sub = walk(t, table, r.target, p, v, depth + 1);
+      if (sub !== "return") return sub;
+      if (r.goto) return "return";
+    }
+  }
+  return "return";
+}
+
+/** The built-in chains a packet at `hook` crosses, in order ("table CHAIN"). */
+const HOOK_CHAINS: Readonly<Record<string, readonly string[]>> = {
+  forward: ["raw PREROUTING", "mangle PREROUTING", "mangle FORWARD", "filter FORWARD"],
+  input: ["raw PREROUTING", "mangle PREROUTING", "mangle INPUT", "filter INPUT"],
+  output: ["raw OUTPUT", "mangle OUTPUT", "filter OUTPUT"],
+};
+
+/** The verdict of legacy tables `t` for packet `p` (hooks forward, input, output). */
+export function judgeLegacy(t: LegacyTables, p: Packet): LegacyVerdict {
+  const v: LegacyVerdict = { verdict: "accept", unknown: [] };
+  for (const tc of HOOK_CHAINS[p.hook] ?? []) {
+    const [table, chain] = tc.split(" ") as [string, string];
+    // Before routing (PREROUTING) the output device is not known yet.
+    const { oifname: _out, ...early } = p;
+    const q: Packet = chain === "PREROUTING" ? early : p;
+    const r = walk(t, table, chain, q, v, 0);
+    if (r === "drop") return { ...v, verdict: "drop" };
+    if (r === "return" && t.policies.get(tc) === "DROP") {
+      return { ...v, verdict: "drop", by: { table, chain } };
+    }
+  }
+  return v;
+}
