@@ -19,7 +19,8 @@ const SYMPTOM = /^(route\.fib|underlay\.fib|probe\.|trace\.|mtu\.probe)/;
  * Checks that name the cause of their own family's other failures, on either node: ranked first
  * within the family (a firewall dropping TCP 179 on one node is why both nodes' sessions are
  * down; a node that lost its lease's address or its carrier is why the other cannot resolve it; an
- * uplink MTU below the other node's on one network is why the pods exceed the path budget).
+ * uplink MTU below the other node's on one network is why the pods exceed the path budget; a
+ * route skein does not own that takes a lease's subnet is why the flow leaves by the wrong device).
  */
 const FAMILY_CAUSE = new Set([
   "bgp.port",
@@ -28,6 +29,7 @@ const FAMILY_CAUSE = new Set([
   "underlay.arp",
   "underlay.route",
   "mtu.uplink",
+  "route.foreign",
 ]);
 
 function familyRank(id: string): number {

@@ -62,3 +62,8 @@ Deno.test("rankChecks() puts a check naming its family's cause (bgp.port) before
   ], ["n1", "n2"]);
   assertEquals(ids(r), ["fail bgp.port n2", "fail bgp.sessions n1", "fail bgp.sessions n2"]);
 });
+
+Deno.test("rankChecks() ranks a foreign route that takes a subnet before the wrong device it causes", () => {
+  const r = rankChecks([fail("route.wrong_dev", "n2", ""), fail("route.foreign", "n2", "")]);
+  assertEquals(ids(r), ["fail route.foreign n2", "fail route.wrong_dev n2"]);
+});

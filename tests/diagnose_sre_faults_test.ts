@@ -1013,6 +1013,23 @@ Deno.test({
           },
           () => inNs("n2", "ip", "addr", "del", twin, "dev", "cni0"),
         );
+        const n1gw = `${subnet("n1").split(".").slice(0, 3).join(".")}.1/${
+          subnet("n1").split("/")[1]
+        }`;
+        await fault(
+          "route: n2's cni0 given n1's gateway address (its connected route takes n1's subnet) -> route.foreign deletes the address",
+          () => inNs("n2", "ip", "addr", "add", n1gw, "dev", "cni0"),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "route.foreign",
+              node: "n2",
+              evidence: `foreign=${subnet("n1")} dev cni0 proto 2`,
+              fix: `ip netns exec ${ns("n2")} ip addr del ${n1gw} dev cni0`,
+            });
+            assertEquals(fails(r)[0], c, show(r)); // the cause first, not the missing FDB entry
+          },
+          () => inNs("n2", "ip", "addr", "del", n1gw, "dev", "cni0"),
+        );
         const wide = `${pod("n2-p1").ip}/16`;
         const gw2 = `${subnet("n2").split(".").slice(0, 3).join(".")}.1`;
         const readdr = async (from: string, to: string) => {

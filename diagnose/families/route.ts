@@ -14,6 +14,7 @@ import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
+import { canonicalCidr } from "../../net/cidr.ts";
 import { flowChecks, RESTART } from "./_route_fib.ts";
 import { nodeFlowChecks } from "./_route_node_fib.ts";
 import {
@@ -92,11 +93,12 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
         `a route skein does not own takes ${m.have.dst} on ${node.name}`,
         {
           evidence: { expected: routeText(m.want), foreign: routeText(m.have) },
-          fix: `${nsExec(node)}ip route del ${
-            m.have.type && m.have.type !== "unicast" ? `${m.have.type} ` : ""
-          }${m.have.dst}${
-            m.have.table !== undefined && m.have.table !== 254 ? ` table ${m.have.table}` : ""
-          }  # after checking who added it (proto ${m.have.protocol ?? "?"})`,
+          fix: connectedFix(node, m.have) ??
+            `${nsExec(node)}ip route del ${
+              m.have.type && m.have.type !== "unicast" ? `${m.have.type} ` : ""
+            }${m.have.dst}${
+              m.have.table !== undefined && m.have.table !== 254 ? ` table ${m.have.table}` : ""
+            }  # after checking who added it (proto ${m.have.protocol ?? "?"})`,
         },
       ),
     );
@@ -118,6 +120,22 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
     );
   }
   return out;
+}
+
+/**
+ * A foreign route that is an address's connected route (proto kernel: a link given an address
+ * inside another node's subnet, such as that node's gateway on cni0): the address is what to
+ * delete; deleting only its route leaves the node answering for that address.
+ */
+function connectedFix(node: NodeView, r: FlatRoute): string | undefined {
+  const k = node.kernel, link = r.dev !== undefined ? k?.link(r.dev) : undefined;
+  if (!k || !link || r.protocol !== 2 || (r.table ?? 254) !== 254) return undefined;
+  const a = k.addrs().find((x) =>
+    x.index === link.index && x.family === 4 && canonicalCidr(x.cidr) === r.dst
+  );
+  return a
+    ? `${nsExec(node)}ip addr del ${a.cidr} dev ${link.name}  # its connected route takes ${r.dst}`
+    : undefined;
 }
 
 function kernelDiff(d: Diagnosis, node: NodeView, subnets?: string[]): CheckResult[] {

@@ -165,10 +165,32 @@ function directRouteTo(d: Diagnosis, node: NodeView, lease: Lease | undefined): 
 }
 
 /**
+ * The daemon leaves `peer`'s lease unprogrammed while a route it does not own takes the subnet
+ * (the plan's "shadowed"): no FDB entry or neighbour is expected until that route goes, which
+ * route.foreign names with its fix. A skip, so the cause is not buried under its consequences.
+ */
+function shadowedBy(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult | undefined {
+  const subnet = peer.lease?.subnet;
+  const e = subnet && node.kernel ? expectedOf(d, node) : undefined;
+  const s = e?.ok
+    ? e.plan.skipped.find((x) => x.subnet === subnet && x.code === "shadowed")
+    : undefined;
+  if (!s) return undefined;
+  return skip(
+    "vxlan.fdb",
+    node.name,
+    `${node.name}'s daemon leaves ${peer.name}'s ${subnet} unprogrammed (no FDB entry, no ` +
+      `neighbour) while a route it does not own takes it: see route.foreign`,
+  );
+}
+
+/**
  * Checks on `node` that it can reach `peer`'s pods: a direct route (directRouting, on-link peer),
  * else the FDB entry and the neighbour.
  */
 function peerChecks(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult[] {
+  const shadow = shadowedBy(d, node, peer);
+  if (shadow) return [shadow];
   const direct = directRouteTo(d, node, peer.lease);
   if (!direct || !node.kernel?.link(node.facts.device ?? "skein.1")) {
     return tunnelChecks(node, peer);
