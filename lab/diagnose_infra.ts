@@ -18,7 +18,7 @@
 import { type CheckResult, fail, pass } from "../diagnose/check.ts";
 import type { Diagnosis, NodeView, Pair } from "../diagnose/context.ts";
 import type { Family } from "../diagnose/family.ts";
-import { Kernel } from "../diagnose/kernel.ts";
+import { Kernel, noArp } from "../diagnose/kernel.ts";
 import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
@@ -401,6 +401,54 @@ function routerPathFail(
  * The router between the segments: forwarding on, its ports up, its ruleset passing the nodes'
  * packets (`ports`: the router's port toward the source node's segment, then the other's).
  */
+/**
+ * ARP on the router's ports the pair crosses: each must answer (no NOARP, arp_ignore below 8:
+ * the nodes resolve their next hop) and ask (mcast_solicit or app_solicit above 0: the router
+ * resolves the nodes it forwards to).
+ */
+function routerArpFail(
+  k: Kernel,
+  label: string,
+  ns: string,
+  ports: readonly string[],
+): CheckResult | undefined {
+  for (const name of ports) {
+    const l = k.link(name);
+    if (!l) continue;
+    const ignore = k.arpIgnore(name);
+    if (noArp(l.flags) || ignore >= 8) {
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router port ${name} answers no ARP (${
+          ignore >= 8 ? `arp_ignore=${ignore}` : "NOARP"
+        }): the nodes behind it cannot resolve their next hop`,
+        {
+          evidence: { port: name, arp_ignore: ignore, noarp: noArp(l.flags) },
+          fix: ignore >= 8
+            ? `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${name}.arp_ignore=0`
+            : `${ns}ip link set ${name} arp on`,
+        },
+      );
+    }
+    const key = (n: string) => `net/ipv4/neigh/${name}/${n}`;
+    k.readSysctls([key("mcast_solicit"), key("app_solicit")]);
+    if (k.sysctl(key("mcast_solicit")) === "0" && (k.sysctl(key("app_solicit")) ?? "0") === "0") {
+      return fail(
+        "lab.router",
+        label,
+        `the lab's router sends no ARP request on ${name} (mcast_solicit=0, app_solicit=0): it ` +
+          "cannot resolve the nodes behind it",
+        {
+          evidence: { port: name, [`net.ipv4.neigh.${name}.mcast_solicit`]: "0" },
+          fix: `${ns}sysctl -w net.ipv4.neigh.${name}.mcast_solicit=3`,
+        },
+      );
+    }
+  }
+  return undefined;
+}
+
 async function routerCheck(
   d: Diagnosis,
   lab: Lab,
@@ -441,6 +489,8 @@ async function routerCheck(
         );
       }
     }
+    const arp = routerArpFail(k, label, ns, ports);
+    if (arp) return arp;
     const q = qdiscFail("lab.router", label, "the lab's router", k, ports, ns);
     if (q) return q;
     const path = routerPathFail(k, label, ns, ends, ports);
