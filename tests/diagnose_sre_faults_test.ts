@@ -1030,6 +1030,35 @@ Deno.test({
           },
           () => inNs("n2", "ip", "addr", "del", n1gw, "dev", "cni0"),
         );
+        const record = `${lab.plan.storeDir}/subnets/${subnet("n2").replace("/", "-")}.json`;
+        let kept = "";
+        await fault(
+          "underlay: n2's lease publishes its docker0-like bridge's address, not eth0's (daemon stopped) -> underlay.address",
+          async () => {
+            stop("n2");
+            await inNs("n2", "ip", "link", "add", "dock0", "type", "bridge");
+            await inNs("n2", "ip", "addr", "add", "172.17.0.1/16", "dev", "dock0");
+            kept = await Deno.readTextFile(record);
+            await Deno.writeTextFile(
+              record,
+              kept.replace(/"PublicIP":"[^"]*"/, '"PublicIP":"172.17.0.1"'),
+            );
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "underlay.address",
+              node: "n2",
+              evidence: "dev=dock0; iface=eth0",
+              fix: `restart n2's daemon so that it publishes ${node("n2").ip}`,
+            });
+            assertStringIncludes(c.summary, "not of its uplink eth0");
+          },
+          async () => {
+            if (kept) await Deno.writeTextFile(record, kept);
+            await runCommand(["ip", "-n", ns("n2"), "link", "del", "dock0"]);
+            cont("n2");
+          },
+        );
         const wide = `${pod("n2-p1").ip}/16`;
         const gw2 = `${subnet("n2").split(".").slice(0, 3).join(".")}.1`;
         const readdr = async (from: string, to: string) => {

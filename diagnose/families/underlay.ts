@@ -10,6 +10,7 @@
  */
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
+import type { Link } from "../../net/types.ts";
 import type { Family } from "../family.ts";
 import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
@@ -323,6 +324,34 @@ function sameMacCheck(node: NodeView, peer: NodeView): CheckResult[] {
 }
 
 /**
+ * The lease publishes an address of another interface than the configured uplink (`iface`): a
+ * docker0 or a second NIC picked on a multi-NIC host, or a record rewritten by hand. The other
+ * nodes send this node's pods' traffic there, which they may not reach.
+ */
+function wrongInterface(node: NodeView, ip: string, holder: Link): CheckResult | undefined {
+  const k = node.kernel!, iface = node.facts.iface;
+  const up = iface && iface !== holder.name ? k.link(iface) : undefined;
+  const own = up
+    ? k.addrs().find((a) => a.index === up.index && a.family === 4 && a.scope === "universe")
+    : undefined;
+  if (!up || !own) return undefined;
+  const want = own.cidr.split("/")[0]!;
+  const cfg = node.facts.configFile ?? "its config (/etc/skein/daemon.yaml)";
+  return fail(
+    "underlay.address",
+    node.name,
+    `${node.name}'s lease publishes ${ip}, an address of ${holder.name}, not of its uplink ` +
+      `${iface} (${want}): the other nodes send its pods' traffic where they may not reach it ` +
+      "(the wrong interface picked on a multi-NIC host)",
+    {
+      evidence: { leasePublicIP: ip, dev: holder.name, iface, ifaceAddress: own.cidr },
+      fix: `restart ${node.name}'s daemon so that it publishes ${want} (with 'iface: ${iface}' ` +
+        `or 'publicIP: ${want}' in ${cfg})`,
+    },
+  );
+}
+
+/**
  * The node holds the address its lease publishes: other nodes send its pods' traffic (routes,
  * tunnel FDB entries, BGP next hops) to the lease's publicIP, so a node renumbered under its
  * daemon (DHCP, a moved VM) receives none of it while every route looks right.
@@ -331,6 +360,8 @@ function addressCheck(node: NodeView): CheckResult[] {
   const k = node.kernel, ip = node.lease?.publicIP;
   if (!k || !ip) return [];
   const holder = k.linkWithAddr(ip);
+  const wrong = holder ? wrongInterface(node, ip, holder) : undefined;
+  if (wrong) return [wrong];
   if (holder) {
     return [
       pass("underlay.address", node.name, `${node.name} holds its lease's node IP ${ip}`, {
