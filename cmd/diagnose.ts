@@ -80,6 +80,7 @@ function localSetup(cfg: DaemonConfig, cfgFile: string | undefined): LocalSetup 
   if (cfgFile) setup.configFile = cfgFile;
   if (cfg.network) setup.network = cfg.network;
   if (cfg.iface) setup.iface = cfg.iface;
+  if (cfg.publicIP) setup.publicIP = cfg.publicIP;
   return setup;
 }
 

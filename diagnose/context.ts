@@ -33,6 +33,8 @@ export interface NodeFacts {
   directRouting?: boolean;
   /** The uplink the config names (iface), if it names one. */
   iface?: string;
+  /** The node IP the config sets (publicIP), if it sets one: it may be on any interface. */
+  publicIP?: string;
   /** The cluster network. */
   network?: string;
   /** The node lease file the daemon writes for the CNI plugin. */

@@ -27,6 +27,8 @@ export interface LocalSetup {
   backend: TunnelSettings & { vni?: number };
   network?: string;
   iface?: string;
+  /** The node IP the config sets (`publicIP`), if it sets one. */
+  publicIP?: string;
   /** The daemon's health address. */
   listen: string;
   leaseFile: string;
@@ -70,6 +72,7 @@ async function collectNodes(
   const store = await readStore(s.datastore, opts.timeoutMs);
   const f = facts(s, s.backend.type);
   if (s.iface) f.iface = s.iface;
+  if (s.publicIP) f.publicIP = s.publicIP;
   f.leaseFile = s.leaseFile;
   f.listen = s.listen;
   if (s.configFile) f.configFile = s.configFile;

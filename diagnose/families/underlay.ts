@@ -330,6 +330,8 @@ function sameMacCheck(node: NodeView, peer: NodeView): CheckResult[] {
  */
 function wrongInterface(node: NodeView, ip: string, holder: Link): CheckResult | undefined {
   const k = node.kernel!, iface = node.facts.iface;
+  // A publicIP the config sets (a loopback address BGP announces, ...) may be on any interface.
+  if (node.facts.publicIP === ip) return undefined;
   const up = iface && iface !== holder.name ? k.link(iface) : undefined;
   const own = up
     ? k.addrs().find((a) => a.index === up.index && a.family === 4 && a.scope === "universe")
