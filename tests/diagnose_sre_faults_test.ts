@@ -1059,6 +1059,23 @@ Deno.test({
             cont("n2");
           },
         );
+        if ((await runCommand(["iptables-legacy", "--version"]).catch(() => undefined))?.success) {
+          const policy = (p: string) =>
+            sh("ip", "netns", "exec", pod("n2-p1").netns, "iptables-legacy", "-P", "INPUT", p);
+          await fault(
+            "netfilter: n2-p1's own legacy iptables INPUT policy DROP (invisible to nft) -> netfilter.legacy in the pod",
+            () => policy("DROP"),
+            (r) => {
+              expectCheck(r, {
+                id: "netfilter.legacy",
+                node: "n2",
+                evidence: "droppedBy=filter INPUT policy DROP",
+                fix: `ip netns exec ${pod("n2-p1").netns} iptables-legacy -P INPUT ACCEPT`,
+              });
+            },
+            () => policy("ACCEPT"),
+          );
+        }
         const wide = `${pod("n2-p1").ip}/16`;
         const gw2 = `${subnet("n2").split(".").slice(0, 3).join(".")}.1`;
         const readdr = async (from: string, to: string) => {

@@ -29,12 +29,11 @@ export function legacyTableNames(k: Kernel | undefined): string[] {
   }
 }
 
-/** `iptables-legacy-save` inside the node's namespace, parsed (memoised); undefined if it fails. */
-function legacyTables(d: Diagnosis, node: NodeView): Promise<LegacyTables | undefined> {
-  const key = `legacy|${node.name}`;
+/** `iptables-legacy-save` inside namespace `netns`, parsed (memoised); undefined if it fails. */
+function legacyTables(d: Diagnosis, netns: string | undefined): Promise<LegacyTables | undefined> {
+  const key = `legacy|${netns ?? ""}`;
   let p = d.memo.get(key) as Promise<LegacyTables | undefined> | undefined;
   if (!p) {
-    const netns = node.kernel?.netns;
     p = new Deno.Command("nsenter", {
       args: [...(netns ? [`--net=${netns}`] : []), "iptables-legacy-save"],
       stdout: "piped",
@@ -56,16 +55,19 @@ function legacyFix(exec: string, by: LegacyDrop): string {
     : `${ipt} -D ${by.chain} ${by.rule}  # after checking why it is there (nft does not show it)`;
 }
 
-/** `netfilter.legacy` on one node for `packets` ([what, packet]); undefined without legacy tables. */
-async function judged(
+/**
+ * `netfilter.legacy` in the namespace of kernel `k` (a node's, a pod's) for `packets` ([what,
+ * packet]); undefined without legacy tables.
+ */
+export async function judgedLegacy(
   d: Diagnosis,
-  node: NodeView,
+  k: Kernel | undefined,
   owner: RulesetOwner,
   packets: [string, Packet][],
 ): Promise<CheckResult | undefined> {
-  const names = legacyTableNames(node.kernel);
+  const names = legacyTableNames(k);
   if (!names.length) return undefined;
-  const t = await legacyTables(d, node);
+  const t = await legacyTables(d, k?.netns);
   const evidence: Record<string, unknown> = { "/proc/net/ip_tables_names": names };
   if (!t) {
     return warn(
@@ -148,7 +150,7 @@ export async function legacyPairChecks(
   const out: CheckResult[] = [];
   for (const n of pair.nodes) {
     const peer = pair.nodes.find((x) => x !== n);
-    const c = await judged(d, n, owner(n), pairPackets(d, pair, n, peer));
+    const c = await judgedLegacy(d, n.kernel, owner(n), pairPackets(d, pair, n, peer));
     if (c) out.push(c);
   }
   return out;
@@ -175,5 +177,5 @@ export function legacyNodeCheck(
     const p = encapPacket(node, peer, "input");
     if (p) packets.push([`the ${node.facts.backend} packet from ${l.node}`, p]);
   }
-  return judged(d, node, owner, packets);
+  return judgedLegacy(d, node.kernel, owner, packets);
 }

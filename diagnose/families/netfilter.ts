@@ -15,15 +15,14 @@ import type { Family } from "../family.ts";
 import { judge, type NatRef, type Packet, type Ruleset } from "../nft_eval.ts";
 import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
-import type { Kernel } from "../kernel.ts";
 import { podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, isExternal, nodeEgressChecks } from "./_netfilter_egress.ts";
 import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
-import { dropFix, nodeOwner, type RulesetOwner, verdictCheck } from "./_verdict.ts";
-import { legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
+import { dropFix, nodeOwner, verdictCheck } from "./_verdict.ts";
+import { judgedLegacy, legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
 
 /**
  * A packet between two nodes' public IPs as `node`'s `hook` sees it on its uplink: from `peer` on
@@ -149,7 +148,7 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     const checks = packets.map(([what, p]) =>
       verdictCheck("netfilter.pod", owner, what, p, judge(rs.ruleset, p))
     );
-    const legacy = legacyCheck(podKernel(d, e), owner);
+    const legacy = await judgedLegacy(d, podKernel(d, e), owner, packets);
     if (legacy) out.push(legacy);
     out.push(
       checks.find((c) => c.status === "fail") ?? checks.find((c) => c.status === "warn") ??
@@ -331,35 +330,6 @@ async function natChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
     );
   }
   return out;
-}
-
-/**
- * Legacy iptables (x_tables, not nf_tables) rules are invisible to `nft list ruleset`: when the
- * namespace (a node's or a pod's) has legacy tables loaded, the static verdicts above cannot see them (warn).
- */
-export function legacyCheck(
-  k: Kernel | undefined,
-  owner: RulesetOwner,
-): CheckResult | undefined {
-  if (!k) return undefined;
-  let names = "";
-  try {
-    names = k.inside(() => Deno.readTextFileSync("/proc/thread-self/net/ip_tables_names")).trim();
-  } catch {
-    return undefined; // x_tables not loaded at all
-  }
-  if (!names) return undefined;
-  return warn(
-    "netfilter.legacy",
-    owner.label,
-    `${owner.who} has legacy iptables tables (${
-      names.split("\n").join(", ")
-    }) that the verdicts above cannot see`,
-    {
-      evidence: { "/proc/net/ip_tables_names": names.split("\n") },
-      fix: `${owner.exec}iptables-legacy-save  # read them; move them to iptables-nft`,
-    },
-  );
 }
 
 /** The netfilter family. */
