@@ -1076,6 +1076,27 @@ Deno.test({
             () => policy("ACCEPT"),
           );
         }
+        const cni0Mac = (await link(ns("n2"), "cni0")).address;
+        await fault(
+          "pod: the local FDB entry of n2's cni0 for its own MAC deleted -> pod.bridge_mac adds it back",
+          () => inNs("n2", "bridge", "fdb", "del", cni0Mac, "dev", "cni0", "self"),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.bridge_mac",
+              node: "n2",
+              evidence: `mac=${cni0Mac}`,
+              fix: `ip netns exec ${ns("n2")} bridge fdb add ${cni0Mac} dev cni0 self local`,
+            });
+          },
+          () =>
+            runCommand([
+              ..."ip netns exec".split(" "),
+              ns("n2"),
+              ..."bridge fdb add".split(" "),
+              cni0Mac,
+              ..."dev cni0 self local".split(" "),
+            ]),
+        );
         const wide = `${pod("n2-p1").ip}/16`;
         const gw2 = `${subnet("n2").split(".").slice(0, 3).join(".")}.1`;
         const readdr = async (from: string, to: string) => {

@@ -417,6 +417,35 @@ export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[
 }
 
 /**
+ * `pod.bridge_mac`: the bridge keeps a local forwarding entry for its own MAC (every bridge has
+ * one). Without it (`bridge fdb del MAC dev cni0 self`, a flush of permanent entries) the frames
+ * pods send to their gateway are flooded to the other ports instead of handed to the node.
+ */
+export function bridgeOwnEntry(node: NodeView): CheckResult | undefined {
+  const k = node.kernel!;
+  const bridge = k.link(node.facts.bridge);
+  const mac = bridge?.mac?.toLowerCase();
+  if (!bridge || !mac) return undefined;
+  // A MAC borrowed from a port (pod.bridge_mac's warning) is that port's local entry.
+  const has = k.fdbs().some((f) =>
+    f.mac.toLowerCase() === mac && f.state === "permanent" &&
+    (f.index === bridge.index || k.link(f.index)?.masterIndex === bridge.index)
+  );
+  if (has) return undefined;
+  return fail(
+    "pod.bridge_mac",
+    node.name,
+    `${bridge.name} on ${node.name} has no local forwarding entry for its own MAC ${mac}: the ` +
+      "frames its pods send to their gateway are flooded to the other ports, not delivered to " +
+      node.name,
+    {
+      evidence: { bridge: bridge.name, mac, entries: "none for its own MAC" },
+      fix: `${nsExec(node)}bridge fdb add ${mac} dev ${bridge.name} self local`,
+    },
+  );
+}
+
+/**
  * A bridge whose MAC is one of its ports' was given none (the reference bridge plugin, skein
  * before 0a:58 MACs): the kernel lent it the lowest port's, and changes it when that pod goes,
  * leaving every other pod's neighbour entry for the gateway pointing nowhere for seconds. A

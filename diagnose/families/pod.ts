@@ -19,7 +19,14 @@ import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
-import { borrowedBridgeMac, hostVethOf, podGatewayTo, podHost, podModeOf } from "./_pod_host.ts";
+import {
+  borrowedBridgeMac,
+  bridgeOwnEntry,
+  hostVethOf,
+  podGatewayTo,
+  podHost,
+  podModeOf,
+} from "./_pod_host.ts";
 import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
@@ -554,16 +561,15 @@ export const podFamily: Family = {
         .map((e) => e.node!),
     );
     for (const n of nodes) {
-      const c = borrowedBridgeMac(n);
-      if (c) out.push(c);
+      for (const c of [bridgeOwnEntry(n), borrowedBridgeMac(n)]) if (c) out.push(c);
     }
     return out;
   },
   // --node: the bridge's pod ports and its MAC.
   node: (_d, node) => {
     const out = nodePortChecks(node);
-    const c = borrowedBridgeMac(node);
-    if (c) out.push(c);
+    if (!node.kernel) return out;
+    for (const c of [bridgeOwnEntry(node), borrowedBridgeMac(node)]) if (c) out.push(c);
     return out;
   },
 };
