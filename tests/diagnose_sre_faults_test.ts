@@ -998,6 +998,23 @@ Deno.test({
           },
           () => sh("ip", "-n", pod("n2-p2").netns, "addr", "del", twin, "dev", "eth0"),
         );
+        const gwCidr = `${subnet("n2").split(".").slice(0, 3).join(".")}.1/${
+          subnet("n2").split("/")[1]
+        }`;
+        await fault(
+          "pod: n2-p2 also holds the pods' gateway address (an ARP race with cni0) -> pod.neigh names n2-p2",
+          () => sh("ip", "-n", pod("n2-p2").netns, "addr", "add", gwCidr, "dev", "eth0"),
+          (r) => {
+            const c = expectCheck(r, {
+              id: "pod.neigh",
+              node: "n2",
+              evidence: `netns=${pod("n2-p2").netns}`,
+              fix: `ip netns exec ${pod("n2-p2").netns} ip addr del ${gwCidr} dev eth0`,
+            });
+            assertStringIncludes(c.summary, "the gateway of pod n2-p1");
+          },
+          () => sh("ip", "-n", pod("n2-p2").netns, "addr", "del", gwCidr, "dev", "eth0"),
+        );
         await fault(
           "pod: n2's cni0 also given n2-p1's address -> pod.host deletes it (not 'a policy rule', not route.fib in on lo)",
           () => inNs("n2", "ip", "addr", "add", twin, "dev", "cni0"),

@@ -8,7 +8,7 @@
  */
 import type { Link, Neigh } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
-import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
+import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix } from "../path.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
@@ -114,8 +114,9 @@ function conflictCheck(node: NodeView, pod: string, ip: string, h: PortHolder): 
           entryText(k, n)
         ),
       },
-      fix: `ip netns exec ${h.netns} ip addr del ${h.cidr} dev ${h.dev}; ` +
-        `${nsExec(node)}ip neigh flush to ${ip} dev ${bridge}`,
+      // The node holds no entry for its own gateway address: only the pod's needs flushing.
+      fix: `ip netns exec ${h.netns} ip addr del ${h.cidr} dev ${h.dev}` +
+        (k.linkWithAddr(ip) ? "" : `; ${nsExec(node)}ip neigh flush to ${ip} dev ${bridge}`),
     },
   );
 }
@@ -130,10 +131,25 @@ export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefin
   if (!mac) return undefined;
   const pod = `pod ${e.podName ?? e.ip}`;
   const k = node.kernel!, host = hostVethOf(d, e);
-  const twin = host?.masterIndex !== undefined
-    ? bridgeHolderOf(k, host.masterIndex, host.index, e.ip)
+  // The pod's address, or its gateway (the bridge's address in its subnet), held behind another
+  // port too: both answer ARP for it.
+  const gw = host?.masterIndex !== undefined
+    ? k.addrs().find((a) =>
+      a.index === host.masterIndex && a.family === 4 && inCidr(ipv4Number(e.ip) ?? 0, a.cidr)
+    )?.cidr.split("/")[0]
     : undefined;
-  if (twin) return conflictCheck(node, pod, e.ip, twin);
+  const twin = host?.masterIndex !== undefined
+    ? bridgeHolderOf(k, host.masterIndex, host.index, gw ? [e.ip, gw] : [e.ip])
+    : undefined;
+  if (twin) {
+    const ip = twin.cidr.split("/")[0]!;
+    return conflictCheck(
+      node,
+      ip === e.ip ? pod : `the gateway of ${pod} (${k.link(host!.masterIndex!)?.name})`,
+      ip,
+      twin,
+    );
+  }
   return judgeNeigh({
     node: node.name,
     k,

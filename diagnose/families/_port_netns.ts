@@ -40,11 +40,11 @@ function namesById(k: Kernel): Map<number, string> {
   return out;
 }
 
-function holds(name: string, port: Link, ip: string): PortHolder | undefined {
+function holds(name: string, port: Link, ips: readonly string[]): PortHolder | undefined {
   let there: Kernel | undefined;
   try {
     there = new Kernel(`/run/netns/${name}`);
-    const a = there.addrs().find((x) => x.family === 4 && x.cidr.split("/")[0] === ip);
+    const a = there.addrs().find((x) => x.family === 4 && ips.includes(x.cidr.split("/")[0]!));
     const dev = a ? there.link(a.index)?.name : undefined;
     return a && dev ? { port, netns: name, cidr: a.cidr, dev } : undefined;
   } catch {
@@ -56,13 +56,14 @@ function holds(name: string, port: Link, ip: string): PortHolder | undefined {
 
 /**
  * The first namespace behind a veth port of bridge `bridgeIndex` on node kernel `k` (not port
- * `skipIndex`, the pod's own) that holds `ip` on one of its links; undefined when none does.
+ * `skipIndex`, the pod's own) that holds one of `ips` on one of its links (`cidr` says which);
+ * undefined when none does.
  */
 export function bridgeHolderOf(
   k: Kernel,
   bridgeIndex: number,
   skipIndex: number,
-  ip: string,
+  ips: readonly string[],
 ): PortHolder | undefined {
   const ports = k.links().filter((l) =>
     l.masterIndex === bridgeIndex && l.index !== skipIndex && l.kind === "veth" &&
@@ -72,7 +73,7 @@ export function bridgeHolderOf(
   const names = namesById(k);
   for (const port of ports) {
     const name = names.get(port.linkNetnsId!);
-    const h = name ? holds(name, port, ip) : undefined;
+    const h = name ? holds(name, port, ips) : undefined;
     if (h) return h;
   }
   return undefined;
