@@ -1055,9 +1055,9 @@ Deno.test({
             id: "pod.fdb",
             node: "n2",
             evidence: "dev rogueh",
-            fix: "ip -d link show rogueh",
+            fix: `ip netns exec ${rogue} ip link set dev eth0 address`,
           });
-          assertStringIncludes(c.summary, "another device uses that MAC");
+          assertStringIncludes(c.summary, `eth0 in ${rogue} uses it`);
         },
         async () => {
           await runCommand(["ip", "netns", "del", rogue]);

@@ -984,6 +984,28 @@ Deno.test({
           () => inNs("n2", "bridge", "fdb", "del", p1.address, "dev", veth, "master"),
           ["n2-p2", "n2-p1"],
         );
+        const p2 = await link(pod("n2-p2").netns, "eth0");
+        const veth2 = (JSON.parse(await inNs("n2", "ip", "-j", "link", "show")) as {
+          ifindex: number;
+          ifname: string;
+          address: string;
+        }[]).find((l) => l.ifindex === p2.link_index)!;
+        const vethMac = (m: string) =>
+          inNs("n2", "ip", "link", "set", "dev", veth2.ifname, "address", m);
+        await fault(
+          "pod: n2-p2's host veth given n2-p1's MAC (the bridge keeps n2-p1's frames from n2-p2) -> pod.fdb gives the veth another",
+          () => vethMac(p1.address),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.fdb",
+              node: "n2",
+              evidence: `podMac=${p1.address}`,
+              fix: `ip netns exec ${ns("n2")} ip link set dev ${veth2.ifname} address`,
+            });
+          },
+          () => vethMac(veth2.address),
+          ["n2-p2", "n2-p1"],
+        );
         const twin = `${pod("n2-p1").ip}/${subnet("n2").split("/")[1]}`;
         await fault(
           "pod: n2-p2 also holds n2-p1's address (an address conflict on the bridge) -> pod.neigh names n2-p2",

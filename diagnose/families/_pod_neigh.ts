@@ -13,7 +13,7 @@ import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix } from "../path.ts";
 import { podKernel, podRoute } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
-import { bridgeHolderOf, type PortHolder } from "./_port_netns.ts";
+import { bridgeHolderOf, macHolderOf, type PortHolder } from "./_port_netns.ts";
 import { otherMac } from "./_mac.ts";
 
 /** Whose entries are judged, for what address, and what they must say. */
@@ -343,7 +343,31 @@ export function bridgeFdbOfPod(
     return localFdb(q, ev);
   }
   if (elsewhere) {
-    const port = k.link(elsewhere.index)?.name ?? String(elsewhere.index);
+    const other = k.link(elsewhere.index);
+    const port = other?.name ?? String(elsewhere.index);
+    // The port itself has the pod's MAC (its local entry), or a device behind it sends with it.
+    const same = other?.mac?.toLowerCase() === mac;
+    const sender = other && !same && elsewhere.state !== "static" && elsewhere.state !== "permanent"
+      ? macHolderOf(k, other, mac)
+      : undefined;
+    if (same || sender) {
+      return fail(
+        "pod.fdb",
+        node.name,
+        `${bridge?.name ?? "the bridge"} on ${node.name} sends pod ${e.podName ?? e.ip}'s MAC ` +
+          `${mac} to port ${port}, not its veth ${host.name}: ${
+            same ? `${port} itself has that MAC` : `${sender!.dev} in ${sender!.netns} uses it`
+          }`,
+        {
+          evidence: { ...ev, ...(sender ? { sender: `${sender.netns} ${sender.dev}` } : {}) },
+          fix: same
+            ? `${nsExec(node)}ip link set dev ${port} address ${otherMac(mac)}`
+            : `ip netns exec ${sender!.netns} ip link set dev ${sender!.dev} address ${
+              otherMac(mac)
+            }`,
+        },
+      );
+    }
     // An entry someone added (static, sticky, permanent) is deleted; a learned one has a sender.
     const added = elsewhere.state === "static" || elsewhere.state === "permanent";
     return fail(

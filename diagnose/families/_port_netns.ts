@@ -78,3 +78,27 @@ export function bridgeHolderOf(
   }
   return undefined;
 }
+
+/**
+ * The namespace behind veth port `port` of node kernel `k` and its device with MAC `mac` (a
+ * device sending with a pod's MAC); undefined when neither is found.
+ */
+export function macHolderOf(
+  k: Kernel,
+  port: Link,
+  mac: string,
+): { netns: string; dev: string } | undefined {
+  if (port.kind !== "veth" || port.linkNetnsId === undefined) return undefined;
+  const name = namesById(k).get(port.linkNetnsId);
+  if (!name) return undefined;
+  let there: Kernel | undefined;
+  try {
+    there = new Kernel(`/run/netns/${name}`);
+    const dev = there.links().find((l) => l.mac?.toLowerCase() === mac)?.name;
+    return dev ? { netns: name, dev } : undefined;
+  } catch {
+    return undefined; // the namespace went away
+  } finally {
+    there?.close();
+  }
+}
