@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Link, Neigh } from "../../net/types.ts";
+import type { Fdb, Link, Neigh } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
@@ -306,6 +306,36 @@ function bridgeOwnMac(
 }
 
 /**
+ * The pod's MAC on another port that owns it: the port itself has that MAC (its local entry), or
+ * a device in the port's namespace sends with it. The fix gives that device another MAC.
+ */
+function macOwnedElsewhere(
+  q: { node: NodeView; e: Endpoint; host: Link; mac: string; other: Link; entry: Fdb },
+  ev: Record<string, unknown>,
+): CheckResult | undefined {
+  const { node, e, host, mac, other } = q, k = node.kernel!;
+  const bridge = k.link(host.masterIndex!)?.name ?? "the bridge";
+  const same = other.mac?.toLowerCase() === mac;
+  const added = q.entry.state === "static" || q.entry.state === "permanent";
+  const sender = !same && !added ? macHolderOf(k, other, mac) : undefined;
+  if (!same && !sender) return undefined;
+  return fail(
+    "pod.fdb",
+    node.name,
+    `${bridge} on ${node.name} sends pod ${e.podName ?? e.ip}'s MAC ${mac} to port ` +
+      `${other.name}, not its veth ${host.name}: ${
+        same ? `${other.name} itself has that MAC` : `${sender!.dev} in ${sender!.netns} uses it`
+      }`,
+    {
+      evidence: { ...ev, ...(sender ? { sender: `${sender.netns} ${sender.dev}` } : {}) },
+      fix: same
+        ? `${nsExec(node)}ip link set dev ${other.name} address ${otherMac(mac)}`
+        : `ip netns exec ${sender!.netns} ip link set dev ${sender!.dev} address ${otherMac(mac)}`,
+    },
+  );
+}
+
+/**
  * `pod.fdb`: the node's bridge forwards frames for the pod's MAC to the pod's own host veth. An
  * entry for it learned behind another port (a namespace or VM sending with the same MAC, a pod
  * recreated with a fixed MAC while the old one lives) sends the pod's frames there instead; one
@@ -345,29 +375,10 @@ export function bridgeFdbOfPod(
   if (elsewhere) {
     const other = k.link(elsewhere.index);
     const port = other?.name ?? String(elsewhere.index);
-    // The port itself has the pod's MAC (its local entry), or a device behind it sends with it.
-    const same = other?.mac?.toLowerCase() === mac;
-    const sender = other && !same && elsewhere.state !== "static" && elsewhere.state !== "permanent"
-      ? macHolderOf(k, other, mac)
+    const owned = other
+      ? macOwnedElsewhere({ node, e, host, mac, other, entry: elsewhere }, ev)
       : undefined;
-    if (same || sender) {
-      return fail(
-        "pod.fdb",
-        node.name,
-        `${bridge?.name ?? "the bridge"} on ${node.name} sends pod ${e.podName ?? e.ip}'s MAC ` +
-          `${mac} to port ${port}, not its veth ${host.name}: ${
-            same ? `${port} itself has that MAC` : `${sender!.dev} in ${sender!.netns} uses it`
-          }`,
-        {
-          evidence: { ...ev, ...(sender ? { sender: `${sender.netns} ${sender.dev}` } : {}) },
-          fix: same
-            ? `${nsExec(node)}ip link set dev ${port} address ${otherMac(mac)}`
-            : `ip netns exec ${sender!.netns} ip link set dev ${sender!.dev} address ${
-              otherMac(mac)
-            }`,
-        },
-      );
-    }
+    if (owned) return owned;
     // An entry someone added (static, sticky, permanent) is deleted; a learned one has a sender.
     const added = elsewhere.state === "static" || elsewhere.state === "permanent";
     return fail(
