@@ -103,6 +103,8 @@ export interface Endpoint {
   containerId?: string;
   /** Lab pod name, when known. */
   podName?: string;
+  /** The pod's interface on the pod network (its CNI_IFNAME; pod_ifname.ts), when resolved. */
+  ifName?: string;
 }
 
 /** The datastore as read for this diagnosis. */

@@ -10,6 +10,7 @@ import { netnsList } from "../net/mod.ts";
 import { type Endpoint, ipv4Number, leaseHolding, type NodeView } from "./context.ts";
 import { containerOf, readReservations } from "./ipam_read.ts";
 import { Kernel } from "./kernel.ts";
+import { DEFAULT_POD_IFNAME, podIfnameOf, vethPeeredWith } from "./pod_ifname.ts";
 
 /** Bad input: an unknown pod, an unreadable config (exit code 2). */
 export class DiagnoseInputError extends Error {
@@ -30,22 +31,24 @@ export interface KnownPod {
   node?: string;
 }
 
-/** A pod namespace's address and its eth0 (index, and its veth peer's index on the node). */
+/** A pod namespace's global IPv4 addresses, each with its link (index, and its veth peer's). */
 interface PodSide {
-  ip?: string;
-  eth0?: { index: number; peerIndex?: number };
+  v4: { ip: string; index: number; peerIndex?: number }[];
 }
 
-/** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, and that eth0. */
+/** The global IPv4 addresses in namespace `path`, eth0's first. */
 function podSide(path: string): PodSide {
   const k = new Kernel(path);
   try {
-    const eth0 = k.link("eth0");
-    const v4 = k.addrs().filter((a) => a.family === 4 && a.scope === "universe");
-    const a = v4.find((x) => x.index === eth0?.index) ?? v4[0];
+    const eth0 = k.link(DEFAULT_POD_IFNAME)?.index;
+    const v4 = k.addrs().filter((a) => a.family === 4 && a.scope === "universe")
+      .sort((a, b) => Number(b.index === eth0) - Number(a.index === eth0));
     return {
-      ip: a?.cidr.split("/")[0],
-      eth0: eth0 ? { index: eth0.index, peerIndex: eth0.parentIndex } : undefined,
+      v4: v4.map((a) => ({
+        ip: a.cidr.split("/")[0]!,
+        index: a.index,
+        peerIndex: k.link(a.index)?.parentIndex,
+      })),
     };
   } finally {
     k.close();
@@ -54,24 +57,21 @@ function podSide(path: string): PodSide {
 
 /** The IPv4 address of eth0 (else any global IPv4) in namespace `path`, if there is one. */
 function podAddress(path: string): string | undefined {
-  return podSide(path).ip;
+  return podSide(path).v4[0]?.ip;
 }
 
 /**
- * True when `pod`'s eth0 (in `podNetns`) is one end of a veth whose other end is in the node's
- * namespace `nodeNetns` (undefined: this process's): that end names eth0's index and the pod's
- * namespace back. The pod is wired to that node, not a namespace of another lab or cluster
- * that happens to hold the same address.
+ * True when the link holding `ip` in `podNetns` is one end of a veth whose other end is in the
+ * node's namespace `nodeNetns` (undefined: this process's), whatever the link's name (eth0,
+ * net1, ...). The pod is wired to that node, not a namespace of another lab or cluster that
+ * happens to hold the same address.
  */
-function wiredTo(pod: PodSide, podNetns: string, nodeNetns: string | undefined): boolean {
-  if (pod.eth0?.peerIndex === undefined) return false;
+function wiredTo(pod: PodSide, ip: string, podNetns: string, nodeNetns: string | undefined) {
+  const link = pod.v4.find((a) => a.ip === ip);
+  if (link?.peerIndex === undefined) return false;
   const k = new Kernel(nodeNetns);
   try {
-    const host = k.link(pod.eth0.peerIndex);
-    if (host?.kind !== "veth" || host.parentIndex !== pod.eth0.index) return false;
-    // Indexes repeat across namespaces (every new one starts at 1): the peer's namespace id,
-    // as the node names it, settles which namespace it is.
-    return host.linkNetnsId !== undefined && host.linkNetnsId === k.nsidOf(podNetns);
+    return vethPeeredWith({ index: link.index, parentIndex: link.peerIndex }, podNetns, k);
   } finally {
     k.close();
   }
@@ -82,8 +82,9 @@ function wiredTo(pod: PodSide, podNetns: string, nodeNetns: string | undefined):
  * (at most 512 looked at; with `o.prefix` only names starting with it). `dir` may be another
  * mount namespace's view, `/proc/PID/root/run/netns` with prefix "cni-" (CRI's namespaces of a
  * node with its own mount namespace; that view also shows the host's, another lab's pods too).
- * With `o.node` (the node, by its namespace path; none: this process's) only a namespace whose eth0 is a veth peered with
- * that node counts: another lab or cluster on the machine may use the same pod addresses.
+ * With `o.node` (the node, by its namespace path; none: this process's) only a namespace whose
+ * link holding `ip` (eth0, net1, ...) is a veth peered with that node counts: another lab or
+ * cluster on the machine may use the same pod addresses.
  */
 export function findNetnsOf(
   ip: string,
@@ -103,7 +104,8 @@ export function findNetnsOf(
     if (exclude.has(path)) continue;
     try {
       const pod = podSide(path);
-      if (pod.ip === ip && (!o.node || wiredTo(pod, path, o.node.netns))) return path;
+      if (!pod.v4.some((a) => a.ip === ip)) continue;
+      if (!o.node || wiredTo(pod, ip, path, o.node.netns)) return path;
     } catch { /* gone or not ours to read */ }
   }
   return undefined;
@@ -178,5 +180,21 @@ export function resolveEndpoint(
     const ns = findNetnsOf(e.ip, nodeNs, { node: { netns: e.node.kernel.netns } });
     if (ns) e.netns = ns;
   }
+  e.ifName = ifnameOf(e);
   return e;
+}
+
+/** Endpoint `e`'s interface name (pod_ifname.ts), its namespace opened for the look only. */
+function ifnameOf(e: Endpoint): string {
+  const o = { node: e.node?.kernel, ipamDir: e.node?.facts.ipamDir };
+  if (!e.netns) return podIfnameOf(e, o);
+  let pod: Kernel | undefined;
+  try {
+    pod = new Kernel(e.netns);
+    return podIfnameOf(e, { ...o, pod });
+  } catch {
+    return podIfnameOf(e, o); // a namespace we cannot open: the pod family says so
+  } finally {
+    pod?.close();
+  }
 }

@@ -3,16 +3,20 @@
  * nodes) and a host-gw lab gives zero failing checks, through the library and the CLI; the JSON
  * has the documented shape; bad input exits 2 and changes nothing. Bridge port flags set by hand
  * on a same-node pair are named (pod.port), and so are ebtables and arptables rules
- * (netfilter.bridge, netfilter.arp).
+ * (netfilter.bridge, netfilter.arp). A pod attached with CNI_IFNAME=net1 is diagnosed through
+ * net1 (IPAM's record), healthy and with net1 down.
  *
  * @module
  */
 import { assert, assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import { labDiagnose } from "../lab/mod.ts";
+import { type Lab, labDiagnose } from "../lab/mod.ts";
 import type { CheckResult, Report } from "../diagnose/mod.ts";
 import { parseDebugState } from "../diagnose/debug_state_parse.ts";
 import { skein, withLab } from "./_diag_lab.ts";
 import { runCommand } from "../lab/_proc.ts";
+import { LAB_CNI_PATH, leaseMtu, podNetconf } from "../lab/pods.ts";
+import { skeinArgv, skeinCommand } from "../lab/skein_bin.ts";
+import { nsenterArgs } from "../node/nsenter.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -352,5 +356,52 @@ Deno.test({
         await arpt("-F");
       }
       assertEquals(await arpFails("n1-p1", "n2-p1"), []);
+      await net1Pod(lab, run);
     }),
 });
+
+/**
+ * A pod of node n1 attached by the real skein CNI plugin with CNI_IFNAME=net1 (multus's name):
+ * diagnose finds net1 (IPAM's record), passes with a pod of each node, and names net1 when it
+ * is down. Its namespace is deleted whatever happens.
+ */
+async function net1Pod(lab: Lab, run: (...args: string[]) => Promise<string>): Promise<void> {
+  const name = lab.plan.options.name, node = lab.plan.nodes[0]!;
+  const ns = `${name}-n1-x`;
+  await run("ip", "netns", "add", ns);
+  try {
+    const [cmd, args] = skeinArgv(skeinCommand(), []);
+    const cni = (command: string) =>
+      runCommand([...nsenterArgs(node.netns), cmd, ...args], {
+        stdin: JSON.stringify(podNetconf(node, leaseMtu(node))),
+        env: {
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `${name}-net1`,
+          CNI_NETNS: `/run/netns/${ns}`,
+          CNI_IFNAME: "net1",
+          CNI_PATH: LAB_CNI_PATH,
+        },
+      });
+    const add = await cni("ADD");
+    assert(add.success, add.stdout + add.stderr);
+    const ip = (JSON.parse(add.stdout).ips[0].address as string).split("/")[0]!;
+    for (const other of ["n2-p1", "n1-p1"]) {
+      const r = await labDiagnose(name, ip, other);
+      assertEquals(failures(r), "", `${ip} (net1) -> ${other}`);
+      const own = r.checks.find((c) => c.id === "pod.eth0" && c.summary.includes(ip));
+      assertEquals(own?.status, "pass", JSON.stringify(own));
+      assertStringIncludes(own!.summary, `net1 up with ${ip}`);
+    }
+    await run("ip", "-n", ns, "link", "set", "dev", "net1", "down");
+    const down = (await labDiagnose(name, "n2-p1", ip)).checks.filter((c) =>
+      c.id === "pod.eth0" && c.status === "fail"
+    );
+    assertEquals(down.length, 1, JSON.stringify(down));
+    assertStringIncludes(down[0]!.summary, `net1 in pod ${ip} is down`);
+    assertEquals(down[0]!.fix, `ip netns exec ${ns} ip link set dev net1 up`);
+    const del = await cni("DEL");
+    assert(del.success, del.stdout + del.stderr);
+  } finally {
+    await runCommand(["ip", "netns", "del", ns]);
+  }
+}

@@ -16,7 +16,7 @@ import { addrOf, noArp } from "../kernel.ts";
 import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
-import { podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
+import { podIf, podKernel, podLink, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 import { localOwner } from "./_local_owner.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
@@ -50,7 +50,7 @@ function portStateCheck(
 ): CheckResult | undefined {
   const state = host.portState;
   if (state === undefined || state === BR_STATE_FORWARDING) return undefined;
-  // No carrier (the pod's eth0 down) disables the port too: pod.eth0 names that cause.
+  // No carrier (the pod's interface down) disables the port too: pod.eth0 names that cause.
   if (state === 0 && host.operState !== "up") return undefined;
   const word = PORT_STATES[state] ?? `state ${state}`;
   const stp = (bridge.bridge?.stpState ?? 0) !== 0;
@@ -211,7 +211,7 @@ function gatewayCheck(
       `${pod} routes ${route} via ${gateway.ip}, not via its gateway ${first} (${bridge.name} on ${node.name}): ${gateway.ip} is another address of the pod subnet (another pod's, or no one's), which does not route for it`,
       {
         evidence: { ...evidence, podRoute: `${route} via ${gateway.ip}` },
-        fix: `${nsPrefix(e.netns)}ip route replace ${route} via ${first} dev eth0`,
+        fix: `${nsPrefix(e.netns)}ip route replace ${route} via ${first} dev ${podIf(e)}`,
       },
     );
   }
@@ -368,9 +368,9 @@ function routedHost(
   });
 }
 
-/** The host side of pod `e`'s veth on its node (undefined: the pod has no veth eth0). */
+/** The host side of pod `e`'s veth on its node (undefined: the pod's interface is no veth). */
 export function hostVethOf(d: Diagnosis, e: Endpoint): Link | undefined {
-  const eth0 = podKernel(d, e)?.link("eth0");
+  const eth0 = podLink(d, e);
   if (!eth0 || eth0.parentIndex === undefined) return undefined;
   return e.node?.kernel?.link(eth0.parentIndex);
 }
@@ -379,7 +379,7 @@ export function hostVethOf(d: Diagnosis, e: Endpoint): Link | undefined {
 export function podHost(d: Diagnosis, e: Endpoint, peer: Endpoint): CheckResult[] {
   const node = e.node!;
   const k = node.kernel!;
-  const eth0 = podKernel(d, e)!.link("eth0");
+  const eth0 = podLink(d, e);
   if (!eth0 || eth0.parentIndex === undefined) return [];
   const host = k.link(eth0.parentIndex);
   if (!host) {

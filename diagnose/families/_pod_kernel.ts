@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type { Route } from "../../net/types.ts";
+import type { Link, Route } from "../../net/types.ts";
 import type { Diagnosis, Endpoint } from "../context.ts";
 import { type FibAnswer, Kernel } from "../kernel.ts";
+import { DEFAULT_POD_IFNAME } from "../pod_ifname.ts";
 
 /** The pod's own kernel view (opened once per diagnosis, closed by the runner). */
 export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
@@ -19,6 +20,16 @@ export function podKernel(d: Diagnosis, e: Endpoint): Kernel | undefined {
     d.memo.set(key, k);
   }
   return k;
+}
+
+/** The name of pod `e`'s interface on the pod network (its CNI_IFNAME: eth0, net1, ...). */
+export function podIf(e: Endpoint): string {
+  return e.ifName ?? DEFAULT_POD_IFNAME;
+}
+
+/** Pod `e`'s interface on the pod network, in its namespace (`ip -n POD link show IFNAME`). */
+export function podLink(d: Diagnosis, e: Endpoint): Link | undefined {
+  return podKernel(d, e)?.link(podIf(e));
 }
 
 /**
@@ -37,9 +48,9 @@ export function podRoute(d: Diagnosis, e: Endpoint, dst: string): FibAnswer | un
   return a;
 }
 
-/** The prefix length of pod `e`'s own address on its eth0, if it holds it. */
+/** The prefix length of pod `e`'s own address on its interface, if it holds it. */
 export function podPrefixLen(d: Diagnosis, e: Endpoint): number | undefined {
-  const k = podKernel(d, e), eth0 = k?.link("eth0");
+  const k = podKernel(d, e), eth0 = podLink(d, e);
   const own = k?.addrs().find((a) =>
     a.index === eth0?.index && a.family === 4 && a.cidr.split("/")[0] === e.ip
   );

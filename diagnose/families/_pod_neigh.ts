@@ -1,8 +1,8 @@
 /**
  * `pod.neigh`: the neighbour entries on both sides of a pod's veth. The node's entry for the
- * pod's address must name the pod's eth0 MAC, and the pod's entry for its next hop (its gateway,
- * or an on-link peer) must name the device that holds it: a stale or static wrong entry sends
- * the packets to nobody while every route and link looks right.
+ * pod's address must name the MAC of the pod's interface (eth0, net1, ...), and the pod's entry
+ * for its next hop (its gateway, or an on-link peer) must name the device that holds it: a stale
+ * or static wrong entry sends the packets to nobody while every route and link looks right.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { type CheckResult, fail, pass, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix } from "../path.ts";
-import { podKernel, podRoute } from "./_pod_kernel.ts";
+import { podIf, podKernel, podLink, podRoute } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
 import { bridgeHolderOf, macHolderOf, type PortHolder } from "./_port_netns.ts";
 import { otherMac } from "./_mac.ts";
@@ -122,12 +122,12 @@ function conflictCheck(node: NodeView, pod: string, ip: string, h: PortHolder): 
 }
 
 /**
- * The node's entries for pod `e`'s address name the pod's eth0 MAC; no other namespace on the
+ * The node's entries for pod `e`'s address name its interface's MAC; no other namespace on the
  * pod's bridge holds that address (`bridgeHolderOf`).
  */
 export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefined {
   const node = e.node!;
-  const mac = podKernel(d, e)!.link("eth0")?.mac;
+  const mac = podLink(d, e)?.mac, dev = podIf(e);
   if (!mac) return undefined;
   const pod = `pod ${e.podName ?? e.ip}`;
   const k = node.kernel!, host = hostVethOf(d, e);
@@ -174,13 +174,13 @@ export function nodeNeighOfPod(d: Diagnosis, e: Endpoint): CheckResult | undefin
           }`,
       };
     },
-    want: { mac, owner: `${pod}'s eth0` },
+    want: { mac, owner: `${pod}'s ${dev}` },
     exec: nsExec(node),
     failed: {
       who: pod,
-      fix: `check the pod's eth0 (${
+      fix: `check the pod's ${dev} (${
         nsPrefix(e.netns)
-      }ip -d link show eth0: NOARP?; sysctl net.ipv4.conf.eth0.arp_ignore) and firewall`,
+      }ip -d link show ${dev}: NOARP?; sysctl net.ipv4.conf.${dev}.arp_ignore) and firewall`,
     },
   });
 }
@@ -211,9 +211,9 @@ function nextHopOwner(
   const node = e.node!, k = node.kernel!;
   if (!viaGateway) {
     if (hop !== peer.ip || peer.node !== node) return undefined;
-    const mac = podKernel(d, peer)?.link("eth0")?.mac;
-    const owner = `pod ${peer.podName ?? peer.ip}'s eth0`;
-    return mac ? { mac, owner, fix: arpFix(nsPrefix(peer.netns), "eth0") } : undefined;
+    const mac = podLink(d, peer)?.mac, dev = podIf(peer);
+    const owner = `pod ${peer.podName ?? peer.ip}'s ${dev}`;
+    return mac ? { mac, owner, fix: arpFix(nsPrefix(peer.netns), dev) } : undefined;
   }
   const host = hostVethOf(d, e);
   const dev = host && podModeOf(d, e) === "routed" ? host : k.linkWithAddr(hop);
@@ -233,7 +233,7 @@ export function podNeighOfHop(
   peer: Endpoint,
 ): CheckResult | undefined {
   const node: NodeView = e.node!;
-  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
+  const pk = podKernel(d, e)!, eth0 = podLink(d, e);
   const r = podRoute(d, e, peer.ip);
   if (!eth0 || !r?.ok || r.route.oif !== eth0.index) return undefined;
   const hop = r.route.gateway ?? peer.ip;
@@ -298,7 +298,7 @@ function bridgeOwnMac(
     {
       evidence: { podMac: mac, bridge: bridge.name, bridgeMac: bridge.mac ?? "-" },
       fix: same
-        ? `${nsPrefix(q.netns)}ip link set dev eth0 address ${otherMac(mac)}; ` +
+        ? `${nsPrefix(q.netns)}ip link set dev ${podIf(e)} address ${otherMac(mac)}; ` +
           `${ns}ip neigh flush to ${e.ip} dev ${bridge.name}`
         : `${ns}bridge fdb del ${mac} dev ${bridge.name} self`,
     },
@@ -349,7 +349,7 @@ export function bridgeFdbOfPod(
   peer?: Endpoint,
 ): CheckResult | undefined {
   const node = e.node!, k = node.kernel!;
-  const mac = podKernel(d, e)!.link("eth0")?.mac?.toLowerCase();
+  const mac = podLink(d, e)?.mac?.toLowerCase();
   const host = hostVethOf(d, e);
   if (!mac || host?.masterIndex === undefined) return undefined;
   const bridge = k.link(host.masterIndex);

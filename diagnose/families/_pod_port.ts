@@ -20,7 +20,7 @@ import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import { nsExec } from "../path.ts";
 import type { Kernel } from "../kernel.ts";
-import { podKernel } from "./_pod_kernel.ts";
+import { podLink } from "./_pod_kernel.ts";
 import { hostVethOf, podModeOf } from "./_pod_host.ts";
 
 /** A bridged endpoint of the flow and its host veth. */
@@ -57,7 +57,7 @@ function unicastCheck(d: Diagnosis, p: Port): CheckResult | undefined {
   const f = p.host.portFlags;
   if (f?.learning !== false || f.flood !== false) return undefined;
   const k = p.e.node!.kernel!;
-  const mac = podKernel(d, p.e)?.link("eth0")?.mac?.toLowerCase();
+  const mac = podLink(d, p.e)?.mac?.toLowerCase();
   if (mac && k.fdbs().some((x) => x.index === p.host.index && x.mac.toLowerCase() === mac)) {
     return undefined;
   }

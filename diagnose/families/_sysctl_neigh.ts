@@ -5,7 +5,7 @@
  * none and marks the entry FAILED at once, so nothing is ever resolved on that device that did
  * not ARP first. Judged on every device the flow's packets need a new neighbour entry on: the
  * device each node reaches its pod by (the bridge, a routed pod's veth), the device it reaches the
- * other node by (the uplink), and each pod's eth0.
+ * other node by (the uplink), and each pod's interface (eth0, net1, ...).
  *
  * `sysctl.neigh_table`: the IPv4 neighbour table (one per machine, shared by its namespaces) has
  * room: at `gc_thresh3` entries the kernel makes no new one ("neighbour table overflow!", counted
@@ -19,7 +19,7 @@ import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
 import type { NeighTable } from "../../net/types.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
-import { podKernel } from "./_pod_kernel.ts";
+import { podIf, podKernel } from "./_pod_kernel.ts";
 
 /** A device a kernel must resolve neighbours on, and whose it is. */
 interface Resolver {
@@ -62,10 +62,10 @@ function podResolvers(d: Diagnosis, pair: Pair): Resolver[] {
   const out: Resolver[] = [];
   for (const e of [pair.from, pair.to].filter((x, i, all) => all.indexOf(x) === i)) {
     const k = podKernel(d, e);
-    if (!k?.link("eth0") || !e.node) continue;
+    if (!k?.link(podIf(e)) || !e.node) continue;
     const who = `pod ${e.podName ?? e.ip}`;
     const exec = nsPrefix(e.netns);
-    out.push({ node: e.node.name, who, k, dev: "eth0", what: "its next hop", exec });
+    out.push({ node: e.node.name, who, k, dev: podIf(e), what: "its next hop", exec });
   }
   return out;
 }

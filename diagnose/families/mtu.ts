@@ -12,7 +12,7 @@ import { type CheckResult, fail, pass, skip } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
 import { nsExec, nsPrefix, uplinkOf } from "../path.ts";
-import { podKernel } from "./pod.ts";
+import { podLink } from "./_pod_kernel.ts";
 import { within } from "../route_diff.ts";
 
 /**
@@ -75,8 +75,7 @@ function uplinkMismatch(a: NodeView, b: NodeView): CheckResult | undefined {
 }
 
 function podMtu(d: Diagnosis, e: Endpoint, nodes: NodeView[]): CheckResult | undefined {
-  const k = podKernel(d, e);
-  const eth0 = k?.link("eth0");
+  const eth0 = podLink(d, e);
   if (!eth0 || !e.node) return undefined;
   const budget = pathBudget(nodes);
   if (budget === undefined) {
@@ -99,7 +98,7 @@ function podMtu(d: Diagnosis, e: Endpoint, nodes: NodeView[]): CheckResult | und
         evidence: ev,
         fix: `${
           nsPrefix(e.netns)
-        }ip link set eth0 mtu ${budget}  # and set the CNI "mtu" / daemon backend.mtu to ${budget}, then recreate pods`,
+        }ip link set ${eth0.name} mtu ${budget}  # and set the CNI "mtu" / daemon backend.mtu to ${budget}, then recreate pods`,
       },
     );
   }
@@ -221,7 +220,7 @@ function leaseMtu(node: NodeView): CheckResult | undefined {
  * above the budget is mtu.pod's failure, not its veth's).
  */
 function hostVethMtu(d: Diagnosis, e: Endpoint): CheckResult | undefined {
-  const eth0 = podKernel(d, e)?.link("eth0");
+  const eth0 = podLink(d, e);
   const k = e.node?.kernel;
   const host = eth0?.parentIndex !== undefined ? k?.link(eth0.parentIndex) : undefined;
   if (!eth0 || !host) return undefined;
@@ -251,7 +250,7 @@ export const mtuFamily: Family = {
     for (const e of [pair.from, pair.to]) {
       const c = podMtu(d, e, pair.nodes);
       if (c) out.push(c);
-      const m = podKernel(d, e)?.link("eth0")?.mtu;
+      const m = podLink(d, e)?.mtu;
       if (m) pods.push(m);
     }
     for (const n of pair.nodes) {

@@ -15,7 +15,7 @@ import type { Family } from "../family.ts";
 import { judge, type NatRef, type Packet, type Ruleset } from "../nft_eval.ts";
 import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
-import { podKernel } from "./_pod_kernel.ts";
+import { podIf, podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
@@ -136,14 +136,15 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       l4proto: "icmp" as const,
       ct: "established" as const,
     };
+    const dev = podIf(e);
     const packets: [string, Packet][] = e === from
       ? [
-        [`the flow's packets out to ${to.ip}`, { ...request, hook: "output", oifname: "eth0" }],
-        [`the replies from ${to.ip}`, { ...reply, hook: "input", iifname: "eth0" }],
+        [`the flow's packets out to ${to.ip}`, { ...request, hook: "output", oifname: dev }],
+        [`the replies from ${to.ip}`, { ...reply, hook: "input", iifname: dev }],
       ]
       : [
-        [`the flow's packets in from ${from.ip}`, { ...request, hook: "input", iifname: "eth0" }],
-        [`its replies to ${from.ip}`, { ...reply, hook: "output", oifname: "eth0" }],
+        [`the flow's packets in from ${from.ip}`, { ...request, hook: "input", iifname: dev }],
+        [`its replies to ${from.ip}`, { ...reply, hook: "output", oifname: dev }],
       ];
     const checks = packets.map(([what, p]) =>
       verdictCheck("netfilter.pod", owner, what, p, judge(rs.ruleset, p))

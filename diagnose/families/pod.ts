@@ -1,5 +1,6 @@
 /**
- * `pod`: inside each pod with a known namespace, eth0 is up with the address IPAM recorded, a
+ * `pod`: inside each pod with a known namespace, its interface (eth0, or the CNI_IFNAME IPAM
+ * recorded: pod_ifname.ts) is up with the address IPAM recorded, a
  * route to the other end and a default route, and (the destination) it answers ICMP echo; on the
  * node, the host-side veth is a forwarding port of the bridge holding the pod's gateway (bridge
  * mode), or the /32 route to the pod and proxy_arp are in place (routed mode) (_pod_host.ts);
@@ -18,7 +19,15 @@ import { type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
-import { defaultRouteOf, peerOf, podKernel, podPrefixLen, podRoute } from "./_pod_kernel.ts";
+import {
+  defaultRouteOf,
+  peerOf,
+  podIf,
+  podKernel,
+  podLink,
+  podPrefixLen,
+  podRoute,
+} from "./_pod_kernel.ts";
 import {
   borrowedBridgeMac,
   bridgeOwnEntry,
@@ -31,7 +40,10 @@ import { bridgeFdbOfPod, nodeNeighOfPod, podNeighOfHop } from "./_pod_neigh.ts";
 
 export { podKernel } from "./_pod_kernel.ts";
 
-/** pod.eth0: up, holding the pod's address, and answering ARP (not NOARP, arp_ignore below 8). */
+/**
+ * pod.eth0: the pod's interface (eth0, net1, ...) is up, holds the pod's address, and answers ARP
+ * (not NOARP, arp_ignore below 8).
+ */
 function eth0Check(
   k: Kernel,
   e: Endpoint,
@@ -40,27 +52,27 @@ function eth0Check(
   hasIp: boolean,
   ev: Record<string, unknown>,
 ): CheckResult {
-  const ns = nsPrefix(e.netns);
+  const ns = nsPrefix(e.netns), dev = eth0.name;
   if (!eth0.up || eth0.operState === "lowerlayerdown" || eth0.operState === "down") {
     return fail(
       "pod.eth0",
       label,
-      `eth0 in pod ${e.podName ?? e.ip} is ${eth0.up ? eth0.operState : "down"}`,
+      `${dev} in pod ${e.podName ?? e.ip} is ${eth0.up ? eth0.operState : "down"}`,
       {
         evidence: ev,
         fix: eth0.up
           ? `check the host side of the pod's veth (see pod.host)`
-          : `${ns}ip link set eth0 up`,
+          : `${ns}ip link set dev ${dev} up`,
       },
     );
   }
   if (!hasIp) {
-    return fail("pod.eth0", label, `eth0 in pod ${e.podName ?? e.netns} does not hold ${e.ip}`, {
+    return fail("pod.eth0", label, `${dev} in pod ${e.podName ?? e.netns} does not hold ${e.ip}`, {
       evidence: ev,
       fix: "delete and recreate the pod",
     });
   }
-  const ignore = k.arpIgnore("eth0");
+  const ignore = k.arpIgnore(dev);
   if (ignore >= 8) {
     return fail(
       "pod.eth0",
@@ -70,7 +82,7 @@ function eth0Check(
       } answers no ARP request (arp_ignore=8): its node cannot resolve ${e.ip}`,
       {
         evidence: { ...ev, arp_ignore: ignore },
-        fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.eth0.arp_ignore=0`,
+        fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${dev}.arp_ignore=0`,
       },
     );
   }
@@ -78,11 +90,11 @@ function eth0Check(
     return fail(
       "pod.eth0",
       label,
-      `eth0 in pod ${e.podName ?? e.ip} has ARP off (NOARP): its node cannot resolve ${e.ip}`,
-      { evidence: { ...ev, flags: "NOARP" }, fix: `${ns}ip link set eth0 arp on` },
+      `${dev} in pod ${e.podName ?? e.ip} has ARP off (NOARP): its node cannot resolve ${e.ip}`,
+      { evidence: { ...ev, flags: "NOARP" }, fix: `${ns}ip link set ${dev} arp on` },
     );
   }
-  return pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: eth0 up with ${e.ip}`, {
+  return pass("pod.eth0", label, `pod ${e.podName ?? e.ip}: ${dev} up with ${e.ip}`, {
     evidence: ev,
   });
 }
@@ -124,7 +136,7 @@ function refusedBy(
 
 /**
  * How a bridged pod gets its route back: a default route via the bridge's address (the gateway
- * IPAM gives it), after its eth0 address gets the bridge's prefix back when it lost it (a /32
+ * IPAM gives it), after its interface's address gets the bridge's prefix back when it lost it (a /32
  * has no on-link route to the gateway). Other pods: recreate them.
  */
 function routeBack(d: Diagnosis, e: Endpoint): { why: string; fix: string } {
@@ -141,14 +153,14 @@ function routeBack(d: Diagnosis, e: Endpoint): { why: string; fix: string } {
   );
   if (!gw) return recreate;
   const [gwIp, len] = gw.cidr.split("/") as [string, string];
-  const ns = nsPrefix(e.netns), have = podPrefixLen(d, e);
-  const route = `${ns}ip route add default via ${gwIp} dev eth0`;
+  const ns = nsPrefix(e.netns), have = podPrefixLen(d, e), dev = podIf(e);
+  const route = `${ns}ip route add default via ${gwIp} dev ${dev}`;
   if (have !== undefined && String(have) !== len) {
     return {
       why:
-        `: its eth0 holds ${e.ip}/${have}, not /${len} like ${bridge.name}'s ${gw.cidr}, so its gateway ${gwIp} is not on-link`,
+        `: its ${dev} holds ${e.ip}/${have}, not /${len} like ${bridge.name}'s ${gw.cidr}, so its gateway ${gwIp} is not on-link`,
       fix:
-        `${ns}ip addr del ${e.ip}/${have} dev eth0 && ${ns}ip addr add ${e.ip}/${len} dev eth0 && ${route}`,
+        `${ns}ip addr del ${e.ip}/${have} dev ${dev} && ${ns}ip addr add ${e.ip}/${len} dev ${dev} && ${route}`,
     };
   }
   return { why: "", fix: route };
@@ -182,16 +194,16 @@ function sourceCheck(
     } sends to ${peer.ip} from ${r.src} (its route's src), not its own ${e.ip}: the replies go to an address nothing routes back to it`,
     {
       evidence: { ...ev, lookup: `ip route get ${peer.ip}: src ${r.src}` },
-      fix: `${ns}ip route replace ${dst}${
-        r.gateway ? ` via ${r.gateway}` : ""
-      } dev eth0  # without src ${r.src}`,
+      fix: `${ns}ip route replace ${dst}${r.gateway ? ` via ${r.gateway}` : ""} dev ${
+        pk.link(own.oif ?? r.oif ?? -1)?.name ?? podIf(e)
+      }  # without src ${r.src}`,
     },
   );
 }
 
 /**
- * A bridged pod that takes a peer on another node for on-link (its eth0 address has a wider
- * prefix than its bridge's subnet, `10.244.1.2/16`, or a route sends the cluster network to eth0
+ * A bridged pod that takes a peer on another node for on-link (its interface's address has a wider
+ * prefix than its bridge's subnet, `10.244.1.2/16`, or a route sends the cluster network to it
  * without a gateway): it ARPs for the peer itself and nobody on the bridge answers (unless the
  * bridge answers for everyone: proxy_arp).
  */
@@ -204,7 +216,7 @@ function onLinkCheck(
   r: RouteGetResult,
 ): CheckResult | undefined {
   const node = e.node, k = node?.kernel, bridge = k?.link(node!.facts.bridge);
-  const pk = podKernel(d, e)!, eth0 = pk.link("eth0");
+  const pk = podKernel(d, e)!, eth0 = podLink(d, e), dev = podIf(e);
   if (!k || !bridge || !eth0 || r.gateway || r.type !== "unicast" || r.oif !== eth0.index) {
     return undefined;
   }
@@ -226,22 +238,22 @@ function onLinkCheck(
   const wide = have !== undefined && len !== undefined && have < len;
   const ns = nsPrefix(e.netns);
   const why = wide
-    ? `its eth0 holds ${e.ip}/${have}, wider than ${bridge.name}'s ${gw!.cidr}`
+    ? `its ${dev} holds ${e.ip}/${have}, wider than ${bridge.name}'s ${gw!.cidr}`
     : own
-    ? `route ${own.dst} dev eth0 has no gateway`
+    ? `route ${own.dst} dev ${dev} has no gateway`
     : "no gateway";
   return fail(
     "pod.default_route",
     label,
     `pod ${e.podName ?? e.ip} takes ${peer.ip} for on-link (${why}): it asks ARP for ` +
-      `${peer.ip} on eth0, and no one on ${bridge.name} answers`,
+      `${peer.ip} on ${dev}, and no one on ${bridge.name} answers`,
     {
-      evidence: { ...ev, lookup: `ip route get ${peer.ip}: dev eth0 (no gateway)` },
+      evidence: { ...ev, lookup: `ip route get ${peer.ip}: dev ${dev} (no gateway)` },
       fix: wide
-        ? `${ns}ip addr del ${e.ip}/${have} dev eth0 && ${ns}ip addr add ${e.ip}/${len} dev eth0` +
-          ` && ${ns}ip route add default via ${gw!.cidr.split("/")[0]} dev eth0`
+        ? `${ns}ip addr del ${e.ip}/${have} dev ${dev} && ${ns}ip addr add ${e.ip}/${len} dev ${dev}` +
+          ` && ${ns}ip route add default via ${gw!.cidr.split("/")[0]} dev ${dev}`
         : own
-        ? `${ns}ip route del ${own.dst} dev eth0`
+        ? `${ns}ip route del ${own.dst} dev ${dev}`
         : `${ns}ip route  # what sends ${peer.ip} on-link`,
     },
   );
@@ -260,7 +272,7 @@ function wrongWayCheck(
   pk: Kernel,
 ): CheckResult | undefined {
   const pod = `pod ${e.podName ?? e.ip}`;
-  const eth0 = pk.link("eth0");
+  const eth0 = pk.link(podIf(e));
   const held = r.type === "local" && peer.ip !== e.ip
     ? pk.addrs().find((a) => a.family === 4 && a.cidr.split("/")[0] === peer.ip)
     : undefined;
@@ -290,7 +302,9 @@ function wrongWayCheck(
     return fail(
       "pod.default_route",
       label,
-      `${pod} sends ${peer.ip} out of ${dev}, not eth0: the flow never reaches the pod network`,
+      `${pod} sends ${peer.ip} out of ${dev}, not ${
+        podIf(e)
+      }: the flow never reaches the pod network`,
       {
         evidence: {
           ...ev,
@@ -406,9 +420,9 @@ export function ignoresEcho(d: Diagnosis, e: Endpoint): boolean {
 
 function podInside(d: Diagnosis, e: Endpoint, pair: Pair, label: string): CheckResult[] {
   const k = podKernel(d, e)!;
-  const eth0 = k.link("eth0");
+  const eth0 = podLink(d, e);
   if (!eth0) {
-    return [fail("pod.eth0", label, `pod ${e.podName ?? e.ip} has no eth0`, {
+    return [fail("pod.eth0", label, `pod ${e.podName ?? e.ip} has no ${podIf(e)}`, {
       evidence: { netns: e.netns, links: k.links().map((l) => l.name) },
       fix: "delete and recreate the pod (its CNI ADD did not finish)",
     })];
@@ -420,6 +434,7 @@ function podInside(d: Diagnosis, e: Endpoint, pair: Pair, label: string): CheckR
   const def = defaultRouteOf(k);
   const ev = {
     netns: e.netns,
+    ...(eth0.name === "eth0" ? {} : { ifName: eth0.name }),
     eth0: { up: eth0.up, operState: eth0.operState, mtu: eth0.mtu, addresses: addrs },
     defaultRoute: def ? `via ${def.gateway ?? "-"}` : "none",
   };

@@ -14,7 +14,8 @@ import { nft } from "../../node/nft.ts";
 import { ruleCounters } from "../nft_eval.ts";
 import { ICMP_MEANING, icmpErrors, ping } from "./_ping.ts";
 import { underlayPingOf } from "./underlay.ts";
-import { ignoresEcho, podKernel } from "./pod.ts";
+import { ignoresEcho } from "./pod.ts";
+import { podLink } from "./_pod_kernel.ts";
 import { pathBudget } from "./mtu.ts";
 
 /** One counter the probe watches, in path order. */
@@ -31,7 +32,7 @@ function taps(d: Diagnosis, pair: Pair): Tap[] {
   const hops = pathHops(d, pair).filter((h) => h.direction === "forward");
   const src = pair.from.node, dst = pair.to.node;
   const hostVeth = (e: Endpoint) => {
-    const eth0 = podKernel(d, e)?.link("eth0");
+    const eth0 = podLink(d, e);
     return eth0?.parentIndex !== undefined
       ? e.node?.kernel?.link(eth0.parentIndex)?.name
       : undefined;
@@ -132,7 +133,7 @@ async function dfProbe(
   timeoutS: number,
 ): Promise<CheckResult | undefined> {
   const budget = pathBudget(pair.nodes);
-  const podMtu = podKernel(d, pair.from)?.link("eth0")?.mtu;
+  const podMtu = podLink(d, pair.from)?.mtu;
   const mtu = Math.min(budget ?? Infinity, podMtu ?? Infinity);
   if (!Number.isFinite(mtu)) return undefined;
   const size = mtu - 28;

@@ -19,7 +19,7 @@ import type { Family } from "../family.ts";
 import type { Kernel } from "../kernel.ts";
 import { nsExec, nsPrefix, tunnelsTo, uplinkOf } from "../path.ts";
 import { u32Matches, type U32Packet } from "../u32_eval.ts";
-import { podKernel } from "./_pod_kernel.ts";
+import { podIf, podKernel } from "./_pod_kernel.ts";
 import { hostVethOf } from "./_pod_host.ts";
 import { qdiscCheck } from "./_tc_qdisc.ts";
 
@@ -229,7 +229,7 @@ function pairChecks(d: Diagnosis, pair: Pair): CheckResult[] {
       who: `pod ${e.podName ?? e.ip}`,
       k,
       exec: nsPrefix(e.netns),
-      devices: [{ name: "eth0", packets: innerPackets(pair) }],
+      devices: [{ name: podIf(e), packets: innerPackets(pair) }],
     };
     out.push(placeCheck(p), qdiscCheck(p), xdpCheck(p));
   }
