@@ -67,6 +67,20 @@ export async function assertRejects<E extends Error = Error>(
   throw new assert.AssertionError({ message: "Expected promise to reject" });
 }
 
+/**
+ * `p` settles within `ms` (a liveness bound, not a speed target: something that should end at
+ * once, like a stopped watch, must not hang); the timer is cleared either way.
+ */
+export async function assertSettlesWithin(p: Promise<unknown>, ms: number, what: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = await Promise.race([
+    p.then(() => true, () => true),
+    new Promise<boolean>((r) => timer = setTimeout(() => r(false), ms)),
+  ]);
+  clearTimeout(timer);
+  if (!settled) throw new assert.AssertionError({ message: `${what}: not within ${ms} ms` });
+}
+
 function checkError<E extends Error>(e: unknown, cls?: ErrorClass<E>, includes?: string): void {
   if (cls && !(e instanceof cls)) {
     throw new assert.AssertionError({

@@ -3,7 +3,12 @@
  * certificates) and etcd 3.4: one server for the whole file (each start costs ~5 s, ~320 MB).
  * Its watch cache is off, so a watch from a compacted revision reaches etcd and gets 410.
  */
-import { assert_ as assert, assertEquals, assertRejects } from "../testing/assert.ts";
+import {
+  assert_ as assert,
+  assertEquals,
+  assertRejects,
+  assertSettlesWithin,
+} from "../testing/assert.ts";
 import { type TestKube, withKube } from "./_kube_server.ts";
 import { KubeClient, MERGE_PATCH } from "../store/_kube_client.ts";
 import { KubeStore } from "../store/kubernetes.ts";
@@ -276,6 +281,9 @@ Deno.test("kubernetes datastore on a real kube-apiserver", async (t) => {
             await until("removal", () => removed.includes("watch-2"));
             assertEquals(mine().map((l) => l.node), ["watch-1"]);
             assert(a2.subnet !== a1.subnet);
+            // Stopped, it ends at once (the daemon's shutdown waits for it), its watch quiet.
+            ctl.abort();
+            await assertSettlesWithin(run, 10_000, "the informer's run() after its abort");
           } finally {
             ctl.abort();
             await run;

@@ -7,7 +7,7 @@
  *
  * Run: deno test -A tests/store_watch_race_test.ts
  */
-import { assert, assertEquals } from "../testing/assert.ts";
+import { assert, assertEquals, assertSettlesWithin } from "../testing/assert.ts";
 import { EtcdStore } from "../store/etcd.ts";
 import { FileStore } from "../store/file.ts";
 import { type DirEvent, type DirWatcher, watchDirs } from "../net/inotify.ts";
@@ -136,13 +136,7 @@ async function raceInformer(opts: {
     assertEquals(rec.problems, []);
     // A stopped informer ends at once, also with its watch's read pending on a quiet stream.
     ac.abort();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stopped = await Promise.race([
-      run.then(() => true),
-      new Promise<boolean>((r) => timer = setTimeout(() => r(false), 10_000)),
-    ]);
-    clearTimeout(timer);
-    assert(stopped, "the informer's run() ended within 10 s of its abort");
+    await assertSettlesWithin(run, 10_000, "the informer's run() after its abort");
   } finally {
     ac.abort();
     await run;
