@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
+import { ipv4Packet } from "./_ip_fixture.ts";
 import {
   checkInbound,
   DROP_REASONS,
@@ -20,23 +21,6 @@ const table = peerTable({
   ],
 });
 
-/** A valid IPv4 header (+ payload) from `src` to `dst`, checksum filled. */
-function packet(src: string, dst: string, payload = 8): Uint8Array {
-  const b = new Uint8Array(20 + payload);
-  const v = new DataView(b.buffer);
-  b[0] = 0x45;
-  v.setUint16(2, b.length);
-  b[8] = 64;
-  b[9] = 17;
-  v.setUint32(12, ipv4ToU32(src)!);
-  v.setUint32(16, ipv4ToU32(dst)!);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += v.getUint16(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  v.setUint16(10, ~sum & 0xffff);
-  return b;
-}
-
 const N2 = ipv4ToU32("192.168.1.12")!;
 
 Deno.test("address helpers parse and print IPv4 and subnets", () => {
@@ -55,7 +39,7 @@ Deno.test("address helpers parse and print IPv4 and subnets", () => {
 
 Deno.test("routeOutbound() finds the node whose subnet holds the destination, longest prefix first", () => {
   const to = (dst: string) => {
-    const r = routeOutbound(table, packet("10.244.1.5", dst), 0, 28);
+    const r = routeOutbound(table, ipv4Packet("10.244.1.5", dst), 0, 28);
     return typeof r === "string" ? r : r.node;
   };
   assertEquals(to("10.244.2.9"), "n2");
@@ -63,32 +47,32 @@ Deno.test("routeOutbound() finds the node whose subnet holds the destination, lo
   assertEquals(to("10.244.3.200"), "n4");
   assertEquals(to("10.244.9.1"), "no-route");
   assertEquals(lookupPeer(table, ipv4ToU32("10.244.1.5")!), undefined);
-  const v6 = packet("10.244.1.5", "10.244.2.9");
+  const v6 = ipv4Packet("10.244.1.5", "10.244.2.9");
   v6[0] = 0x60;
   assertEquals(routeOutbound(table, v6, 0, 28), "not-ipv4");
   assertEquals(routeOutbound(table, v6, 0, 19), "truncated");
 });
 
 Deno.test("checkInbound() accepts a packet from a known node, for this subnet, from its subnet", () => {
-  assertEquals(checkInbound(table, N2, packet("10.244.2.9", "10.244.1.5"), 0, 28), undefined);
+  assertEquals(checkInbound(table, N2, ipv4Packet("10.244.2.9", "10.244.1.5"), 0, 28), undefined);
   // With an offset inside a larger buffer.
   const big = new Uint8Array(100);
-  big.set(packet("10.244.2.9", "10.244.1.5"), 40);
+  big.set(ipv4Packet("10.244.2.9", "10.244.1.5"), 40);
   assertEquals(checkInbound(table, N2, big, 40, 28), undefined);
 });
 
 Deno.test("checkInbound() names each reason to drop", () => {
-  const ok = packet("10.244.2.9", "10.244.1.5");
+  const ok = ipv4Packet("10.244.2.9", "10.244.1.5");
   assertEquals(checkInbound(table, ipv4ToU32("192.168.1.99")!, ok, 0, 28), "unknown-source");
   assertEquals(checkInbound(table, N2, ok, 0, 12), "truncated");
   assertEquals(checkInbound(table, N2, ok, 0, 27), "bad-length");
   assertEquals(checkInbound(table, N2, ok, 20, 28), "truncated");
   assertEquals(
-    checkInbound(table, N2, packet("10.244.2.9", "10.244.7.5"), 0, 28),
+    checkInbound(table, N2, ipv4Packet("10.244.2.9", "10.244.7.5"), 0, 28),
     "wrong-destination",
   );
   assertEquals(
-    checkInbound(table, N2, packet("10.244.3.9", "10.244.1.5"), 0, 28),
+    checkInbound(table, N2, ipv4Packet("10.244.3.9", "10.244.1.5"), 0, 28),
     "spoofed-source",
   );
   const sum = ok.slice();
@@ -117,7 +101,7 @@ function rng(seed: number): () => number {
 
 Deno.test("fuzz: random and mutated datagrams never throw, and only sane in-subnet packets pass", () => {
   const r = rng(12);
-  const base = packet("10.244.2.9", "10.244.1.5", 40);
+  const base = ipv4Packet("10.244.2.9", "10.244.1.5", 40);
   let accepted = 0;
   for (let i = 0; i < 50_000; i++) {
     const mode = r() % 3;

@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../../testing/assert.ts";
+import { ipv4Packet } from "./_ip_fixture.ts";
 import { formatIp } from "../../net/cidr.ts";
 import { ipv4ToU32 } from "./packet.ts";
 import {
@@ -9,23 +10,6 @@ import {
   STALE_MS,
   type UnknownSenders,
 } from "./unknown_senders.ts";
-
-/** A valid IPv4 header (+ 8 bytes) from `src` to `dst`, checksum filled. */
-function packet(src: string, dst: string): Uint8Array {
-  const b = new Uint8Array(28);
-  const v = new DataView(b.buffer);
-  b[0] = 0x45;
-  v.setUint16(2, b.length);
-  b[8] = 64;
-  b[9] = 17;
-  v.setUint32(12, ipv4ToU32(src)!);
-  v.setUint32(16, ipv4ToU32(dst)!);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += v.getUint16(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  v.setUint16(10, ~sum & 0xffff);
-  return b;
-}
 
 /** Node subnets: 10.244.0.0/16. */
 const isNode = (ip: number) => ip >>> 16 === 0x0af4;
@@ -45,11 +29,11 @@ function lines(u: UnknownSenders): string[] {
 }
 
 const B = ipv4ToU32("192.168.77.98")!;
-const PKT = packet("10.244.2.2", "10.244.1.2");
+const PKT = ipv4Packet("10.244.2.2", "10.244.1.2");
 const T0 = Date.UTC(2026, 0, 1);
 const JUNK = new Uint8Array(36).fill(0xde);
 /** Sane, but from no node's subnet. */
-const OTHER = packet("10.99.0.1", "10.244.1.2");
+const OTHER = ipv4Packet("10.99.0.1", "10.244.1.2");
 
 Deno.test("SenderTable: a sender is kept with its inner addresses, count and last time", () => {
   const { t, read } = table();

@@ -16,7 +16,7 @@ import { pathHops } from "../path.ts";
 import { judgeLegacy, type LegacyDrop, type LegacyTables, parseLegacySave } from "../xt_legacy.ts";
 import type { RulesetOwner } from "./_verdict.ts";
 import { encapPacket } from "./netfilter.ts";
-import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
+import { leasePeer, otherLeases, podForwardPacket } from "./_node_peers.ts";
 
 /** The legacy tables loaded in the namespace (/proc/net/ip_tables_names), none when empty. */
 export function legacyTableNames(k: Kernel | undefined): string[] {
@@ -166,14 +166,10 @@ export function legacyNodeCheck(
   const packets: [string, Packet][] = [];
   for (const l of otherLeases(d, node)) {
     const peer = leasePeer(node, l);
-    packets.push([`pod traffic to ${l.node} (${l.subnet})`, {
-      hook: "forward",
-      saddr: podAddressIn(node.lease.subnet),
-      daddr: podAddressIn(l.subnet),
-      l4proto: "icmp",
-      iifname: node.facts.bridge,
-      ...(node.facts.device ? { oifname: node.facts.device } : {}),
-    }]);
+    packets.push([
+      `pod traffic to ${l.node} (${l.subnet})`,
+      podForwardPacket(node, node.lease.subnet, l.subnet),
+    ]);
     const p = encapPacket(node, peer, "input");
     if (p) packets.push([`the ${node.facts.backend} packet from ${l.node}`, p]);
   }

@@ -20,7 +20,7 @@ import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, isExternal, nodeEgressChecks } from "./_netfilter_egress.ts";
-import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
+import { leasePeer, otherLeases, podForwardPacket } from "./_node_peers.ts";
 import { dropFix, nodeOwner, verdictCheck } from "./_verdict.ts";
 import { judgedLegacy, legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
 
@@ -375,14 +375,7 @@ export const netfilterFamily: Family = {
     const out: CheckResult[] = [];
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease.subnet) continue;
-      const p: Packet = {
-        hook: "forward",
-        saddr: podAddressIn(node.lease.subnet),
-        daddr: podAddressIn(l.subnet),
-        l4proto: "icmp",
-        iifname: node.facts.bridge,
-        ...(node.facts.device ? { oifname: node.facts.device } : {}),
-      };
+      const p = podForwardPacket(node, node.lease.subnet, l.subnet);
       const v = judge(rs.ruleset, p);
       if (v.verdict === "drop" || v.unknown.some((u) => u.mayDrop)) {
         out.push(
