@@ -22,7 +22,7 @@ import { Kernel, noArp } from "../diagnose/kernel.ts";
 import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
-import { encapPacket } from "../diagnose/families/netfilter.ts";
+import { encapPacket } from "../diagnose/families/packets.ts";
 import { within } from "../diagnose/route_diff.ts";
 import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
 import { otherMac } from "../diagnose/families/_mac.ts";

@@ -15,8 +15,8 @@ import type { Packet } from "../nft_eval.ts";
 import { pathHops } from "../path.ts";
 import { judgeLegacy, type LegacyDrop, type LegacyTables, parseLegacySave } from "../xt_legacy.ts";
 import type { RulesetOwner } from "./_verdict.ts";
-import { encapPacket } from "./netfilter.ts";
-import { leasePeer, otherLeases, podForwardPacket } from "./_node_peers.ts";
+import { leasePeer, otherLeases } from "./_node_peers.ts";
+import { encapPacket, podForwardPacket } from "./packets.ts";
 
 /** The legacy tables loaded in the namespace (/proc/net/ip_tables_names), none when empty. */
 export function legacyTableNames(k: Kernel | undefined): string[] {

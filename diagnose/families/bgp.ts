@@ -25,7 +25,8 @@ import type { BgpDebug } from "../debug_state_parse.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
 import { meshDials } from "../../backends/bgp/fsm.ts";
-import { nodePacket, rulesetVerdict } from "./netfilter.ts";
+import { rulesetVerdict } from "./netfilter.ts";
+import { nodePacket } from "./packets.ts";
 import { refineMeshAs } from "./_bgp_mesh_as.ts";
 
 /** The BGP port (RFC 4271). */

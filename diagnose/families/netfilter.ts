@@ -13,57 +13,17 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { judge, type NatRef, type Packet, type Ruleset } from "../nft_eval.ts";
-import { type Hop, nsExec, nsPrefix, pathHops, tunnelsTo, uplinkOf } from "../path.ts";
+import { type Hop, nsExec, nsPrefix, pathHops } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import { podIf, podKernel } from "./_pod_kernel.ts";
 import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, isExternal, nodeEgressChecks } from "./_netfilter_egress.ts";
-import { leasePeer, otherLeases, podForwardPacket } from "./_node_peers.ts";
+import { leasePeer, otherLeases } from "./_node_peers.ts";
+import { encapPacket, podForwardPacket } from "./packets.ts";
 import { dropFix, nodeOwner, verdictCheck } from "./_verdict.ts";
 import { judgedLegacy, legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
-
-/**
- * A packet between two nodes' public IPs as `node`'s `hook` sees it on its uplink: from `peer` on
- * the input hook, to it on the output hook.
- */
-export function nodePacket(
-  node: NodeView,
-  peer: NodeView,
-  hook: "input" | "output",
-  l4: Pick<Packet, "l4proto" | "dport">,
-): Packet | undefined {
-  const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
-  const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
-  if (!src || !dst) return undefined;
-  const up = uplinkOf(node)?.name;
-  return {
-    hook,
-    saddr: src,
-    daddr: dst,
-    ...l4,
-    ...(up ? (hook === "input" ? { iifname: up } : { oifname: up }) : {}),
-  };
-}
-
-/**
- * The encapsulated packet between two nodes for their tunnel (NodeFacts.tunnel): UDP to its
- * port for vxlan (8472) and udp (8285), IP protocol 4 for ipip; none without a tunnel or when
- * the two talk directly (directRouting, bgp crossSubnet: an on-link peer).
- */
-export function encapPacket(
-  node: NodeView,
-  peer: NodeView,
-  hook: "input" | "output",
-): Packet | undefined {
-  if (!tunnelsTo(node, peer)) return undefined;
-  const t = node.facts.tunnel;
-  if (t === "vxlan" || t === "udp") {
-    return nodePacket(node, peer, hook, { l4proto: "udp", dport: node.facts.port });
-  }
-  return t === "ipip" ? nodePacket(node, peer, hook, { l4proto: "ipip" }) : undefined;
-}
 
 /**
  * Check `id`: `node`'s ruleset lets `p` (described as `what`) through; skipped when the ruleset

@@ -19,7 +19,8 @@ import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { within } from "../route_diff.ts";
 import { canonicalCidr } from "../../net/cidr.ts";
 import { rulesetOf } from "../ruleset.ts";
-import { encapPacket, nodePacket, rulesetVerdict } from "./netfilter.ts";
+import { rulesetVerdict } from "./netfilter.ts";
+import { encapPacket, nodePacket } from "./packets.ts";
 import { icmpErrors, ping } from "./_ping.ts";
 import { otherMac } from "./_mac.ts";
 

@@ -1,0 +1,68 @@
+/**
+ * The packets the netfilter judgements put through a node's rulesets: between two nodes' public
+ * IPs on the uplink (plain, or encapsulated for the tunnel), and pod traffic through the forward
+ * hook.
+ *
+ * @module
+ */
+import type { NodeView } from "../context.ts";
+import type { Packet } from "../nft_eval.ts";
+import { tunnelsTo, uplinkOf } from "../path.ts";
+import { podAddressIn } from "./_node_peers.ts";
+
+/**
+ * A packet between two nodes' public IPs as `node`'s `hook` sees it on its uplink: from `peer` on
+ * the input hook, to it on the output hook.
+ */
+export function nodePacket(
+  node: NodeView,
+  peer: NodeView,
+  hook: "input" | "output",
+  l4: Pick<Packet, "l4proto" | "dport">,
+): Packet | undefined {
+  const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
+  const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
+  if (!src || !dst) return undefined;
+  const up = uplinkOf(node)?.name;
+  return {
+    hook,
+    saddr: src,
+    daddr: dst,
+    ...l4,
+    ...(up ? (hook === "input" ? { iifname: up } : { oifname: up }) : {}),
+  };
+}
+
+/**
+ * The encapsulated packet between two nodes for their tunnel (NodeFacts.tunnel): UDP to its
+ * port for vxlan (8472) and udp (8285), IP protocol 4 for ipip; none without a tunnel or when
+ * the two talk directly (directRouting, bgp crossSubnet: an on-link peer).
+ */
+export function encapPacket(
+  node: NodeView,
+  peer: NodeView,
+  hook: "input" | "output",
+): Packet | undefined {
+  if (!tunnelsTo(node, peer)) return undefined;
+  const t = node.facts.tunnel;
+  if (t === "vxlan" || t === "udp") {
+    return nodePacket(node, peer, hook, { l4proto: "udp", dport: node.facts.port });
+  }
+  return t === "ipip" ? nodePacket(node, peer, hook, { l4proto: "ipip" }) : undefined;
+}
+
+/**
+ * Pod traffic from subnet `from` (`node`'s own) to subnet `to` as `node`'s forward hook sees it:
+ * in on the node's bridge, out on its tunnel device when the backend has one (an ICMP echo
+ * between two pod addresses standing for the subnets).
+ */
+export function podForwardPacket(node: NodeView, from: string, to: string): Packet {
+  return {
+    hook: "forward",
+    saddr: podAddressIn(from),
+    daddr: podAddressIn(to),
+    l4proto: "icmp",
+    iifname: node.facts.bridge,
+    ...(node.facts.device ? { oifname: node.facts.device } : {}),
+  };
+}
