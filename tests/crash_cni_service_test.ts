@@ -64,6 +64,36 @@ async function startService(
   throw new Error("the CNI service did not start");
 }
 
+/**
+ * A bridge network of the skein plugin and IPAM (in `dataDir`) whose plugin calls go to the CNI
+ * service at `socket`; `call` runs the plugin with `host` as the node's namespace.
+ */
+function serviceNetwork(o: {
+  name: string;
+  subnet: string;
+  dataDir: string;
+  socket: string;
+  host: string;
+}) {
+  const conf = {
+    cniVersion: "1.1.0",
+    name: o.name,
+    type: "skein",
+    isGateway: true,
+    ipam: { type: "skein", dataDir: `${o.dataDir}/ipam`, subnet: o.subnet },
+  };
+  const call = (command: CallOptions["command"], id: string, netns: string) =>
+    callPlugin({
+      command,
+      conf,
+      containerId: id,
+      netns,
+      hostNs: o.host,
+      env: { SKEIN_CNI_SOCKET: o.socket },
+    });
+  return { conf, call };
+}
+
 function podAddress(ns: string): string | undefined {
   const j = JSON.parse(inNs(ns, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"]) || "[]");
   return j[0]?.addr_info?.[0]?.local;
@@ -88,22 +118,13 @@ Deno.test({
     try {
       await withNamespaces(names, async (ns) => {
         const host = ns.host!;
-        const conf = {
-          cniVersion: "1.1.0",
+        const { conf, call } = serviceNetwork({
           name: "crashsvc",
-          type: "skein",
-          isGateway: true,
-          ipam: { type: "skein", dataDir: `${dataDir}/ipam`, subnet: "10.251.0.0/24" },
-        };
-        const call = (command: CallOptions["command"], id: string, netns: string) =>
-          callPlugin({
-            command,
-            conf,
-            containerId: id,
-            netns,
-            hostNs: host,
-            env: { SKEIN_CNI_SOCKET: socket },
-          });
+          subnet: "10.251.0.0/24",
+          dataDir,
+          socket,
+          host,
+        });
         service = await startService(host, socket);
         // Warm up, and time one forwarded ADD+DEL to draw the kill moments from.
         const t0 = performance.now();
@@ -213,22 +234,13 @@ Deno.test({
     try {
       await withNamespaces(["host", "a", "b"], async (ns) => {
         const host = ns.host!;
-        const conf = {
-          cniVersion: "1.1.0",
+        const { conf, call } = serviceNetwork({
           name: "crashpt",
-          type: "skein",
-          isGateway: true,
-          ipam: { type: "skein", dataDir: `${dataDir}/ipam`, subnet: "10.251.1.0/24" },
-        };
-        const call = (command: CallOptions["command"], id: string, netns: string) =>
-          callPlugin({
-            command,
-            conf,
-            containerId: id,
-            netns,
-            hostNs: host,
-            env: { SKEIN_CNI_SOCKET: socket },
-          });
+          subnet: "10.251.1.0/24",
+          dataDir,
+          socket,
+          host,
+        });
         for (const point of ["after-unlock", "after-reserve"]) {
           service = await startService(host, socket, { SKEIN_TEST_CRASH_AT: point });
           const add = await call("ADD", `pod-${point}`, ns.a!);

@@ -27,7 +27,7 @@ import { assert, assertEquals } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
 import type { Lease } from "../store/types.ts";
 import { withNamespaces } from "./_netns.ts";
-import { bridgej, ip, ipj, type Json, nsNameOf } from "./net_oracle.ts";
+import { bridgej, eth0Pair, ip, ipj, type Json, nsNameOf } from "./net_oracle.ts";
 import { DaemonProc, freePort, httpGet, waitFor } from "./_daemon_proc.ts";
 
 const RUNS = Number(Deno.env.get("SKEIN_CRASH_RUNS") ?? 15);
@@ -53,19 +53,7 @@ type NodeName = keyof typeof NODE_IP;
  * it and sets it up (a lone daemon needs only a's end).
  */
 function wire(ns: Record<string, string | undefined>, up: readonly NodeName[]): void {
-  ip(
-    ns.a!,
-    "link",
-    "add",
-    "eth0",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    nsNameOf(ns.b!),
-  );
+  eth0Pair(ns.a!, ns.b!);
   for (const n of up) {
     ip(ns[n]!, "addr", "add", `${NODE_IP[n]}/24`, "dev", "eth0");
     ip(ns[n]!, "link", "set", "eth0", "up");

@@ -11,7 +11,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { FileStore } from "../store/file.ts";
 import { withNamespaces } from "./_netns.ts";
-import { ip, ipj, type Json, nsNameOf } from "./net_oracle.ts";
+import { eth0Pair, ip, ipj, type Json } from "./net_oracle.ts";
 import { DaemonProc, freePort, httpGet, waitFor } from "./_daemon_proc.ts";
 
 function config(dir: string, ns: string, listen: string): string {
@@ -72,19 +72,7 @@ Deno.test({
       const dir = await Deno.makeTempDir({ prefix: "skein-fifo-watch-" });
       let d: DaemonProc | undefined;
       try {
-        ip(
-          ns.a!,
-          "link",
-          "add",
-          "eth0",
-          "type",
-          "veth",
-          "peer",
-          "name",
-          "eth0",
-          "netns",
-          nsNameOf(ns.b!),
-        );
+        eth0Pair(ns.a!, ns.b!);
         ip(ns.a!, "addr", "add", "192.168.78.1/24", "dev", "eth0");
         ip(ns.a!, "link", "set", "eth0", "up");
         const listen = `127.0.0.1:${freePort()}`;

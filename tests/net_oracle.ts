@@ -10,6 +10,14 @@ export function nsNameOf(path: string): string {
   return path.replace(/^\/run\/netns\//, "");
 }
 
+/**
+ * A veth "eth0" in namespace `a` whose peer, also "eth0", is in namespace `b` (/run/netns paths):
+ * `ip -n A link add eth0 type veth peer name eth0 netns B`.
+ */
+export function eth0Pair(a: string, b: string): void {
+  ip(a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", nsNameOf(b));
+}
+
 /** Runs `ip -n NS ARGS...`; throws with stderr when it fails. */
 export function ip(ns: string, ...args: string[]): string {
   const out = new Deno.Command("ip", {

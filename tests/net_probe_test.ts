@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "../testing/assert.ts";
 import { pingOnce } from "../net/mod.ts";
 import { withNamespaces } from "./_netns.ts";
-import { ip, ipj, nsNameOf } from "./net_oracle.ts";
+import { eth0Pair, ip, ipj } from "./net_oracle.ts";
 
 /** Waits until eth0 in `ns` is operationally up (has carrier), at most 10 s. */
 async function carrier(ns: string): Promise<void> {
@@ -19,19 +19,7 @@ async function carrier(ns: string): Promise<void> {
 
 Deno.test("pingOnce(): a live node answers, an absent or unplugged one does not", async () => {
   await withNamespaces(["a", "b"], async (ns) => {
-    ip(
-      ns.a!,
-      "link",
-      "add",
-      "eth0",
-      "type",
-      "veth",
-      "peer",
-      "name",
-      "eth0",
-      "netns",
-      nsNameOf(ns.b!),
-    );
+    eth0Pair(ns.a!, ns.b!);
     ip(ns.a!, "addr", "add", "192.168.78.1/24", "dev", "eth0");
     ip(ns.b!, "addr", "add", "192.168.78.2/24", "dev", "eth0");
     for (const n of [ns.a!, ns.b!]) ip(n, "link", "set", "eth0", "up");
