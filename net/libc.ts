@@ -68,6 +68,8 @@ export const LIBC_SYMBOLS = {
   close: { parameters: ["i32" /* int fd */], result: "i32" },
   /** int getpriority(int which, id_t who): the nice value (-1 with errno set on failure) */
   getpriority: { parameters: ["i32", /* int which */ "u32" /* id_t who */], result: "i32" },
+  /** int memfd_create(const char *name, unsigned int flags): an anonymous memory file */
+  memfd_create: { parameters: ["buffer", /* const char *name */ "u32" /* flags */], result: "i32" },
   /** int setpriority(int which, id_t who, int prio) */
   setpriority: {
     parameters: ["i32", /* int which */ "u32", /* id_t who */ "i32" /* int prio */],
@@ -328,6 +330,7 @@ export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const EFD_CLOEXEC = 0o2000000;
+export const MFD_CLOEXEC = 1;
 export const EFD_NONBLOCK = 0o4000;
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;
@@ -424,6 +427,7 @@ export const SYSCALL_NUMBERS: Readonly<Record<string, Readonly<Record<string, nu
     close: 3,
     getpriority: 140,
     setpriority: 141,
+    memfd_create: 319,
   },
   aarch64: {
     socket: 198,
@@ -437,6 +441,7 @@ export const SYSCALL_NUMBERS: Readonly<Record<string, Readonly<Record<string, nu
     close: 57,
     setpriority: 140,
     getpriority: 141,
+    memfd_create: 279,
   },
 };
 
@@ -490,6 +495,7 @@ function viaSyscall(nr: Readonly<Record<string, number>>): Libc {
       return r === -1 ? -1 : 20 - r;
     },
     setpriority: (which, who, prio) => int(nr.setpriority!, which, who, prio),
+    memfd_create: (name, flags) => int(nr.memfd_create!, addr(name), flags),
     __errno_location: () => s.__errno_location(),
   };
 }

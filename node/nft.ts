@@ -11,6 +11,7 @@
  * @module
  */
 import { nsenterArgs } from "./nsenter.ts";
+import { memoryFileWithText } from "../net/memfd.ts";
 import type { NetnsRef } from "../net/types.ts";
 
 /** One nft call. */
@@ -109,17 +110,17 @@ export async function nft(req: NftRequest): Promise<string> {
 }
 
 /**
- * nft() for synchronous callers: the script goes through a temporary file (`nft -f FILE`, the
- * same single transaction; removed afterwards), since a synchronous child gets no stdin pipe.
+ * nft() for synchronous callers: a synchronous child gets no stdin pipe, so the script goes to nft
+ * as a file (`nft -f FILE`, the same single transaction). The file lives in memory
+ * (net/memfd.ts) and goes away with this process even when it is killed mid-call (a runtime's
+ * timeout sends SIGKILL); only where the kernel gives no memory file does a temporary file stand
+ * in, removed afterwards.
  */
 export function nftSync(req: NftRequest): string {
   nsenterArgs(req.netns); // validates the namespace before anything runs
-  const tmp = req.script === undefined
-    ? undefined
-    : Deno.makeTempFileSync({ prefix: "skein-nft-", suffix: ".nft" });
+  const file = req.script === undefined ? undefined : scriptFile(req.script);
   try {
-    if (tmp) Deno.writeTextFileSync(tmp, req.script!);
-    const cmd = argv(req, tmp ?? "-");
+    const cmd = argv(req, file?.path ?? "-");
     let out: Deno.CommandOutput;
     try {
       out = new Deno.Command(cmd[0]!, { args: cmd.slice(1), stdout: "piped", stderr: "piped" })
@@ -129,6 +130,21 @@ export function nftSync(req: NftRequest): string {
     }
     return outcome(req, shownAs(req), out);
   } finally {
-    if (tmp) Deno.removeSync(tmp);
+    file?.close();
   }
+}
+
+/** The script as a file nft can read: in memory, or a temporary file when that is refused. */
+function scriptFile(script: string): { path: string; close(): void } {
+  const mem = memoryFileWithText("skein-nft", script);
+  if (mem) return mem;
+  const path = Deno.makeTempFileSync({ prefix: "skein-nft-", suffix: ".nft" });
+  const close = () => Deno.removeSync(path);
+  try {
+    Deno.writeTextFileSync(path, script);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { path, close };
 }

@@ -22,3 +22,9 @@ Deno.test("nft() and nftSync() turn a refused script into NftError with nft's me
     assertStringIncludes(e.message, "nft -f - failed: ");
   }
 });
+
+Deno.test("nftSync() hands nft its script as a memory file, not a file in /tmp", () => {
+  const e = assertThrows(() => nftSync({ script: "bogus stuff\n" }), NftError);
+  // nft names the file it read in its error: the /proc link of this process's memory file.
+  assertStringIncludes(e.stderr, `/proc/${Deno.pid}/fd/`);
+});

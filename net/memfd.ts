@@ -1,0 +1,49 @@
+/**
+ * Text handed to a child process as a file that exists only in memory: memfd_create(2), named
+ * for the child as `/proc/PID/fd/N`. The kernel frees it with this process's last descriptor, so
+ * a process killed mid-call (SIGKILL: no `finally` runs) leaves nothing on disk, where a
+ * temporary file would stay.
+ *
+ * @module
+ */
+import * as L from "./libc.ts";
+
+/** A memory file holding some text, open in this process. */
+export interface MemoryFile {
+  /** The path another process opens to read it: `/proc/<this pid>/fd/<fd>`. */
+  readonly path: string;
+  /** Closes it (the memory is freed once no process holds it). */
+  close(): void;
+}
+
+/**
+ * A memory file named `name` (shown in `ls -l /proc/PID/fd`) holding `text`, or undefined when
+ * this kernel gives none (memfd_create needs Linux 3.17; a seccomp filter may refuse it): the
+ * caller then falls back to a file of its own.
+ *
+ * @example
+ * ```ts ignore
+ * const f = memoryFileWithText("skein-nft", "add table inet skein\n");
+ * // new Deno.Command("nft", { args: ["-f", f.path] }).outputSync(); f.close();
+ * ```
+ */
+export function memoryFileWithText(name: string, text: string): MemoryFile | undefined {
+  const fd = L.libc().memfd_create(L.cstr(name), L.MFD_CLOEXEC);
+  if (fd < 0) return undefined;
+  const path = `/proc/${Deno.pid}/fd/${fd}`;
+  try {
+    // Opening the /proc link opens the same memory file again, at offset 0.
+    Deno.writeTextFileSync(path, text);
+  } catch (e) {
+    L.libc().close(fd);
+    throw e;
+  }
+  let open = true;
+  return {
+    path,
+    close() {
+      if (open) L.libc().close(fd);
+      open = false;
+    },
+  };
+}
