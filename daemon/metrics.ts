@@ -190,11 +190,23 @@ export interface DaemonMetrics {
   datastoreUp: Gauge;
 }
 
-/** Creates the registry with every metric the daemon exports. */
-export function createDaemonMetrics(): DaemonMetrics {
-  const r = new Registry();
-  const m: DaemonMetrics = {
-    registry: r,
+/** The metrics of the reconcile loop: what it programmed, how often, how long, what drifted. */
+type ReconcileMetrics = Pick<
+  DaemonMetrics,
+  | "leases"
+  | "routes"
+  | "skipped"
+  | "reconcileTotal"
+  | "reconcileErrors"
+  | "reconcileDuration"
+  | "lastReconcile"
+  | "drift"
+  | "driftRepaired"
+>;
+
+/** Registers the reconcile loop's metrics on `r`. */
+function reconcileMetrics(r: Registry): ReconcileMetrics {
+  return {
     leases: r.gauge("skein_leases", "Live node leases in the datastore, this node's included."),
     routes: r.gauge(
       "skein_routes_programmed",
@@ -235,6 +247,14 @@ export function createDaemonMetrics(): DaemonMetrics {
       "skein_kernel_drift_repaired_total",
       "Objects reconcile runs found different from the plan and changed, by kind.",
     ),
+  };
+}
+
+/** Registers the datastore's, the lease's and the process's metrics on `r`. */
+function nodeMetrics(
+  r: Registry,
+): Omit<DaemonMetrics, keyof ReconcileMetrics | "registry"> {
+  return {
     datastoreErrors: r.counter(
       "skein_datastore_errors_total",
       "Failed datastore operations, by operation.",
@@ -265,6 +285,13 @@ export function createDaemonMetrics(): DaemonMetrics {
       "1 when the last datastore probe or renewal succeeded, 0 during an outage.",
     ),
   };
+}
+
+/** Creates the registry with every metric the daemon exports. */
+export function createDaemonMetrics(): DaemonMetrics {
+  const r = new Registry();
+  // Registration order is the order of /metrics: the reconcile loop's first.
+  const m: DaemonMetrics = { registry: r, ...reconcileMetrics(r), ...nodeMetrics(r) };
   r.onCollect(() => {
     const mem = Deno.memoryUsage();
     m.rss.set(mem.rss);
