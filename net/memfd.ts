@@ -30,20 +30,37 @@ export interface MemoryFile {
 export function memoryFileWithText(name: string, text: string): MemoryFile | undefined {
   const fd = L.libc().memfd_create(L.cstr(name), L.MFD_CLOEXEC);
   if (fd < 0) return undefined;
-  const path = `/proc/${Deno.pid}/fd/${fd}`;
+  const close = () => L.libc().close(fd);
+  const own = `/proc/self/fd/${fd}`, path = `/proc/${Deno.pid}/fd/${fd}`;
   try {
     // Opening the /proc link opens the same memory file again, at offset 0.
-    Deno.writeTextFileSync(path, text);
+    Deno.writeTextFileSync(own, text);
+    // Another process finds it by pid; where /proc counts pids in another namespace than ours,
+    // that path is not this file (or not ours): no memory file then.
+    if (!sameFile(own, path)) {
+      close();
+      return undefined;
+    }
   } catch (e) {
-    L.libc().close(fd);
+    close();
     throw e;
   }
   let open = true;
   return {
     path,
     close() {
-      if (open) L.libc().close(fd);
+      if (open) close();
       open = false;
     },
   };
+}
+
+/** Whether two paths name the same file (device and inode); false when either is missing. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = Deno.statSync(a), y = Deno.statSync(b);
+    return x.dev === y.dev && x.ino !== null && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }

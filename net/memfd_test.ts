@@ -33,3 +33,18 @@ Deno.test("memoryFileWithText(): what a process killed while holding one had is 
   // "/memfd:NAME (deleted)": memory only, freed by the kernel with the killed process.
   assertStringIncludes(new TextDecoder().decode(out.stdout), "/memfd:skein-test");
 });
+
+Deno.test("memoryFileWithText(): none where /proc counts pids in another namespace (a temp file then)", async () => {
+  // In a new pid namespace this process is pid 1 to itself, while /proc is still the host's:
+  // /proc/1/fd/N there is another process's descriptor, so no path would name the file.
+  const code = `import { memoryFileWithText } from ${
+    JSON.stringify(import.meta.resolve("./memfd.ts"))
+  };
+    console.log(Deno.pid, memoryFileWithText("skein-test", "x") === undefined);`;
+  const out = await new Deno.Command("unshare", {
+    args: ["--pid", "--fork", Deno.execPath(), "eval", "-q", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(new TextDecoder().decode(out.stdout).trim(), "1 true");
+});
