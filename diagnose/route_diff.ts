@@ -43,14 +43,28 @@ export interface RouteDiff {
   foreign: Mismatch[];
 }
 
-/** An IPv4 prefix as [network, length] numbers; undefined for anything else. */
-function v4(cidr: string): [number, number] | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m) return undefined;
-  const len = Number(m[5]);
-  const n = ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) +
-    Number(m[4]);
-  return [n >>> 0, len];
+/** Prefixes parsed by v4(), by text: a diagnosis of thousands of leases asks about each often. */
+const parsed = new Map<string, readonly [number, number] | null>();
+
+/**
+ * An IPv4 prefix as [network, length] numbers; undefined for anything else. The same text is
+ * parsed once (up to 100,000 texts are kept; then the cache starts over).
+ */
+export function v4(cidr: string): readonly [number, number] | undefined {
+  let p = parsed.get(cidr);
+  if (p === undefined) {
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
+    p = m
+      ? [
+        (((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) +
+          Number(m[4])) >>> 0,
+        Number(m[5]),
+      ]
+      : null;
+    if (parsed.size >= 100_000) parsed.clear();
+    parsed.set(cidr, p);
+  }
+  return p ?? undefined;
 }
 
 /** True when prefix `inner` lies inside prefix `outer` (IPv4; equal counts). */

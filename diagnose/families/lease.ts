@@ -10,7 +10,7 @@ import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
-import { within } from "../route_diff.ts";
+import { v4 } from "../route_diff.ts";
 
 function datastore(d: Diagnosis): CheckResult {
   const s = d.store;
@@ -187,16 +187,29 @@ function covers(d: Diagnosis, e: Endpoint): CheckResult {
   });
 }
 
-/** Pairs of leases whose subnets overlap. */
+/**
+ * Pairs of leases whose IPv4 subnets overlap, in the order of `leases` (earlier first, then by
+ * the later one's place). Two prefixes overlap only when one holds the other, so one sweep over
+ * the subnets sorted by start (larger first at the same start) finds every pair: the prefixes
+ * still open when a subnet starts all hold it. O(n log n) plus the pairs, where comparing every
+ * pair took seconds for 5,000 leases.
+ */
 export function overlaps(leases: readonly Lease[]): [Lease, Lease][] {
-  const out: [Lease, Lease][] = [];
-  for (let i = 0; i < leases.length; i++) {
-    for (let j = i + 1; j < leases.length; j++) {
-      const a = leases[i]!, b = leases[j]!;
-      if (within(a.subnet, b.subnet) || within(b.subnet, a.subnet)) out.push([a, b]);
-    }
+  const spans = leases.flatMap((l, i) => {
+    const p = v4(l.subnet);
+    if (!p || p[1] > 32) return [];
+    const size = 2 ** (32 - p[1]), start = Math.floor(p[0] / size) * size;
+    return [{ i, start, end: start + size - 1 }];
+  }).sort((a, b) => a.start - b.start || b.end - a.end || a.i - b.i);
+  const pairs: [number, number][] = [];
+  const open: typeof spans = [];
+  for (const s of spans) {
+    while (open.length && open[open.length - 1]!.end < s.start) open.pop();
+    for (const o of open) pairs.push(o.i < s.i ? [o.i, s.i] : [s.i, o.i]);
+    open.push(s);
   }
-  return out;
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  return pairs.map(([a, b]) => [leases[a]!, leases[b]!]);
 }
 
 function overlapCheck(d: Diagnosis): CheckResult | undefined {
