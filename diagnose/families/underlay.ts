@@ -16,13 +16,14 @@ import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
 import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
-import { within } from "../route_diff.ts";
+import { v4, within } from "../route_diff.ts";
 import { canonicalCidr } from "../../net/cidr.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { rulesetVerdict } from "./netfilter.ts";
 import { encapPacket, nodePacket } from "./packets.ts";
 import { icmpErrors, ping } from "./_ping.ts";
 import { otherMac } from "./_mac.ts";
+import { neighOn, routesHolding } from "../kernel_index.ts";
 
 function reach(node: NodeView, peer: NodeView): CheckResult[] {
   const k = node.kernel;
@@ -96,11 +97,13 @@ function strayRoute(node: NodeView, ip: string, uplink: string | undefined): str
   );
   if (!net) return undefined;
   const len = Number(net.cidr.split("/")[1]);
-  const r =
-    k.routes().filter((x) =>
-      x.family === 4 && x.table === 254 && within(`${ip}/32`, x.dst) &&
-      Number(x.dst.split("/")[1]) > len && x.type === "unicast"
-    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  let r;
+  for (const x of routesHolding(k.routes(), 254, v4(`${ip}/32`)![0], len)) {
+    if (x.type === "unicast") {
+      r = x;
+      break;
+    }
+  }
   if (!r) return undefined;
   const dev = r.oif !== undefined ? k.link(r.oif)?.name : undefined;
   return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${dev ? ` dev ${dev}` : ""}`;
@@ -169,7 +172,7 @@ function nextHopNeigh(
   r: { oif?: number; devName?: string },
 ): CheckResult {
   const k = node.kernel!, ns = nsExec(node);
-  const n = k.neighs().find((x) => x.ip === hop && x.index === r.oif);
+  const n = neighOn(k.neighs(), hop, r.oif);
   const nev: Record<string, unknown> = {
     nextHop: hop,
     dev: r.devName,
