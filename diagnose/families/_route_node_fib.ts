@@ -27,36 +27,57 @@ export function localPodAddress(node: NodeView, subnet: string): string {
   return held?.ip ?? podAddressIn(subnet);
 }
 
+/** How many of the other subnets a merged check names in `alsoTowards` (the rest are counted). */
+const ALSO_LISTED = 20;
+
+/** `text` with the address `ip` (not a longer one that starts with it) as "<peer>". */
+function withoutPeer(text: string, ip: string | undefined): string {
+  if (!ip) return text;
+  const esc = ip.replace(/\./g, "\\.");
+  return text.replace(new RegExp(`(?<![\\d.])${esc}(?![\\d])`, "g"), "<peer>");
+}
+
 /**
- * Checks of many flows with one cause merged: a failure or warning whose fix repeats another's
- * (`ip_forward=0`, one policy rule refusing every subnet) is kept once, naming the other
- * subnets it also hits; passes are counted.
+ * Checks of many flows with one cause merged: a failure or warning whose fix (or, without one,
+ * whose summary) repeats another's once the other end's address is set aside (`ip_forward=0`, one
+ * policy rule refusing every subnet, no route back to this node's own pods) is kept once. It
+ * names up to ALSO_LISTED of the other subnets it hits (`alsoTowards`), counts them all
+ * (`alsoCount`) and says so in its summary; passes are counted.
  */
 export function mergeFlowChecks(
-  found: readonly { towards: string; checks: readonly CheckResult[] }[],
+  found: readonly { towards: string; peerIp?: string; checks: readonly CheckResult[] }[],
 ): { problems: CheckResult[]; passed: number } {
-  const byFix = new Map<string, CheckResult>();
-  const problems: CheckResult[] = [];
+  const byCause = new Map<string, { kept: CheckResult; also: string[]; count: number }>();
   let passed = 0;
-  for (const { towards, checks } of found) {
+  for (const { towards, peerIp, checks } of found) {
     for (const c of checks) {
       if (c.status === "pass") {
         passed++;
         continue;
       }
-      const key = `${c.id}|${c.status}|${c.fix ?? c.summary}`;
-      const first = byFix.get(key);
-      if (first) {
-        const also = (first.evidence.alsoTowards as string[] | undefined) ?? [];
-        if (!also.includes(towards) && first.evidence.towards !== towards) also.push(towards);
-        if (also.length) first.evidence.alsoTowards = also;
-        continue;
+      const key = `${c.id}|${c.status}|${withoutPeer(c.fix ?? c.summary, peerIp)}`;
+      const first = byCause.get(key);
+      if (!first) {
+        byCause.set(key, {
+          kept: { ...c, evidence: { ...c.evidence, towards } },
+          also: [],
+          count: 0,
+        });
+      } else if (first.kept.evidence.towards !== towards && !first.also.includes(towards)) {
+        if (first.also.length < ALSO_LISTED) first.also.push(towards);
+        first.count++;
       }
-      const kept = { ...c, evidence: { ...c.evidence, towards } };
-      byFix.set(key, kept);
-      problems.push(kept);
     }
   }
+  const problems = [...byCause.values()].map(({ kept, also, count }) => {
+    if (!count) return kept;
+    const more = `and ${count} other subnet${count === 1 ? "" : "s"}`;
+    return {
+      ...kept,
+      summary: `${kept.summary} (${more})`,
+      evidence: { ...kept.evidence, alsoTowards: also, alsoCount: count },
+    };
+  });
   return { problems, passed };
 }
 
@@ -71,6 +92,7 @@ export async function nodeFlowChecks(d: Diagnosis, node: NodeView): Promise<Chec
     const to: Endpoint = { query: `a pod of ${l.node}`, ip: podAddressIn(l.subnet), node: peer };
     found.push({
       towards: `${l.node} ${l.subnet}`,
+      peerIp: to.ip,
       checks: await flowChecks(d, { from, to, nodes: [node, peer] }),
     });
   }

@@ -35,3 +35,45 @@ Deno.test("mergeFlowChecks() keeps checks with different fixes apart", () => {
   ]);
   assertEquals(problems.map((c) => c.summary), ["a", "b"]);
 });
+
+Deno.test("mergeFlowChecks() merges failures that differ only by the other end's address, and counts them", () => {
+  // No route back to this node's own pods: every other subnet's lookup fails the same way, each
+  // naming its own source address in the summary and the fix.
+  const back = (src: string) =>
+    fail("route.fib", "n1", `n1 cannot forward ${src} -> 10.244.1.2 (reverse): ENETUNREACH`, {
+      fix: `ip route get 10.244.1.2 from ${src} iif eth0`,
+    });
+  const found = Array.from({ length: 30 }, (_, i) => ({
+    towards: `n${i + 2} 10.244.${i + 2}.0/24`,
+    peerIp: `10.244.${i + 2}.2`,
+    checks: [back(`10.244.${i + 2}.2`)],
+  }));
+  const { problems } = mergeFlowChecks(found);
+  assertEquals(problems.length, 1);
+  const c = problems[0]!;
+  assertEquals(
+    c.summary,
+    "n1 cannot forward 10.244.2.2 -> 10.244.1.2 (reverse): ENETUNREACH (and 29 other subnets)",
+  );
+  assertEquals([c.evidence.towards, c.evidence.alsoCount], ["n2 10.244.2.0/24", 29]);
+  assertEquals((c.evidence.alsoTowards as string[]).length, 20);
+  // An address that merely starts with the other end's is not that address.
+  const { problems: apart } = mergeFlowChecks([
+    {
+      towards: "a",
+      peerIp: "10.0.0.2",
+      checks: [fail("route.fib", "n1", "x", { fix: "del 10.0.0.2 10.0.0.20" })],
+    },
+    {
+      towards: "b",
+      peerIp: "10.0.0.3",
+      checks: [fail("route.fib", "n1", "y", { fix: "del 10.0.0.3 10.0.0.20" })],
+    },
+    {
+      towards: "c",
+      peerIp: "10.0.0.4",
+      checks: [fail("route.fib", "n1", "z", { fix: "del 10.0.0.4 10.0.0.21" })],
+    },
+  ]);
+  assertEquals(apart.map((p) => p.summary), ["x (and 1 other subnet)", "z"]);
+});
