@@ -16,9 +16,8 @@
  */
 import { parseArgs } from "node:util";
 import { netnsAdd, netnsDel } from "../../net/mod.ts";
-import { encodeLeaseRecord, subnetKey } from "../../store/flannel.ts";
-import type { Lease } from "../../store/types.ts";
 import { cleanupOnInterrupt, testPrefix } from "../_netns.ts";
+import { freePort, metric, seedLeases, writeBenchNodeConfig } from "./_node_fixture.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -38,13 +37,6 @@ function ip(...args: string[]): void {
   }
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 /** VmRSS and VmHWM of a process, in MiB. */
 function memOf(pid: number): { rss: number; hwm: number } {
   const s = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -56,39 +48,6 @@ function memOf(pid: number): { rss: number; hwm: number } {
 function cpuSeconds(pid: number): number {
   const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
-/** Writes `n` remote leases straight into a file-store directory (what n daemons would have written). */
-function seedLeases(dir: string, n: number): void {
-  Deno.mkdirSync(`${dir}/subnets`, { recursive: true });
-  const exp = new Date(Date.now() + 3600_000).toISOString();
-  for (let i = 0; i < n; i++) {
-    const k = i + 2; // 10.128.1.0/24 is left for the daemon itself
-    const l: Lease = {
-      subnet: `10.${128 + (k >> 8)}.${k & 255}.0/24`,
-      publicIP: `172.16.${(k >> 8) & 255}.${(k & 255) || 1}`,
-      node: `sim-${i}`,
-      backendType: "host-gw",
-      expiration: exp,
-    };
-    const rec = { Subnet: l.subnet, ...encodeLeaseRecord(l), Expiration: exp };
-    Deno.writeTextFileSync(
-      `${dir}/subnets/${subnetKey(l.subnet)}.json`,
-      JSON.stringify(rec) + "\n",
-    );
-  }
-  Deno.writeTextFileSync(`${dir}/revision`, "1\n");
-}
-
-async function metric(listen: string, name: string): Promise<number | undefined> {
-  try {
-    const t = await (await fetch(`http://${listen}/metrics`, { signal: AbortSignal.timeout(2000) }))
-      .text();
-    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(t);
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function runDaemon(
@@ -109,23 +68,7 @@ async function runDaemon(
   const dir = await Deno.makeTempDir({ prefix: "skein-daemon-bench-" });
   const listen = `127.0.0.1:${freePort()}`;
   seedLeases(`${dir}/store`, leases);
-  Deno.writeTextFileSync(
-    `${dir}/daemon.yaml`,
-    `name: bench-node
-network: 10.128.0.0/9
-subnetLen: 24
-backend: {type: host-gw}
-datastore: {type: file, dir: ${dir}/store, ttl: 3600}
-iface: eth0
-netns: ${ns}
-listen: ${listen}
-leaseFile: ${dir}/run/subnet.json
-subnetEnv: ${dir}/run/subnet.env
-stateDir: ${dir}/state
-reconcileInterval: 2
-logLevel: warn
-${extraConfig}`,
-  );
+  writeBenchNodeConfig({ dir, netns: ns, listen, reconcileInterval: 2, extra: extraConfig });
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
