@@ -163,7 +163,7 @@ function refusedCheck(
 function fibCheck(h: Hop): CheckResult {
   const id = "route.fib";
   const what = `${h.src} -> ${h.dst} (${h.direction}, in on ${h.iif})`;
-  const evidence: Record<string, unknown> = { lookup: hopCommand(h) };
+  const evidence: Record<string, unknown> = { lookup: hopCommand(h), direction: h.direction };
   const a = h.answer!;
   if (!a.ok) return refusedCheck(h, what, evidence, a);
   const r = a.route;

@@ -14,8 +14,11 @@ import { readReservations } from "../ipam_read.ts";
 import { flowChecks } from "./_route_fib.ts";
 import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
 
-/** A pod address of `node` in `subnet`: its first IPAM reservation there, else the second host. */
-export function localPodAddress(node: NodeView, subnet: string): string {
+/**
+ * A pod address of `node` in `subnet`: its first IPAM reservation there, else the second host;
+ * `none` when its IPAM store was read and holds no address there (the node has no pod yet).
+ */
+export function localPodAddress(node: NodeView, subnet: string): { ip: string; none: boolean } {
   const dir = node.facts.ipamDir;
   const r = dir ? readReservations(dir) : undefined;
   const held = r?.ok
@@ -24,7 +27,22 @@ export function localPodAddress(node: NodeView, subnet: string): string {
       return n !== undefined && inCidr(n, subnet);
     })
     : undefined;
-  return held?.ip ?? podAddressIn(subnet);
+  return { ip: held?.ip ?? podAddressIn(subnet), none: r?.ok === true && !held };
+}
+
+/**
+ * A failed lookup back to this node's pods on a node that has none yet is expected: the first
+ * pod's ADD creates the bridge and its route. Such a failure becomes a warning saying so (the
+ * lookup and the fix kept, for a node that should have pods).
+ */
+export function withoutPods(c: CheckResult, node: string, subnet: string): CheckResult {
+  if (c.status !== "fail" || c.id !== "route.fib" || c.evidence.direction !== "reverse") return c;
+  return {
+    ...c,
+    status: "warn",
+    summary:
+      `${c.summary}: ${node} has no pod yet (no IPAM reservation in ${subnet}); the first pod's ADD creates the bridge and the route to ${subnet}`,
+  };
 }
 
 /** How many of the other subnets a merged check names in `alsoTowards` (the rest are counted). */
@@ -85,15 +103,17 @@ export function mergeFlowChecks(
 export async function nodeFlowChecks(d: Diagnosis, node: NodeView): Promise<CheckResult[]> {
   const own = node.lease?.subnet;
   if (!own || !node.kernel) return [];
-  const from: Endpoint = { query: `a pod of ${node.name}`, ip: localPodAddress(node, own), node };
+  const local = localPodAddress(node, own);
+  const from: Endpoint = { query: `a pod of ${node.name}`, ip: local.ip, node };
   const found = [];
   for (const l of otherLeases(d, node)) {
     const peer = leasePeer(node, l);
     const to: Endpoint = { query: `a pod of ${l.node}`, ip: podAddressIn(l.subnet), node: peer };
+    const checks = await flowChecks(d, { from, to, nodes: [node, peer] });
     found.push({
       towards: `${l.node} ${l.subnet}`,
       peerIp: to.ip,
-      checks: await flowChecks(d, { from, to, nodes: [node, peer] }),
+      checks: local.none ? checks.map((c) => withoutPods(c, node.name, own)) : checks,
     });
   }
   if (!found.length) return [];

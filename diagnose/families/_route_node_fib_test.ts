@@ -1,6 +1,6 @@
 import { assertEquals } from "../../testing/assert.ts";
 import { fail, pass, warn } from "../check.ts";
-import { mergeFlowChecks } from "./_route_node_fib.ts";
+import { mergeFlowChecks, withoutPods } from "./_route_node_fib.ts";
 
 Deno.test("mergeFlowChecks() keeps one check per cause, naming the other subnets it hits", () => {
   const refused = (dst: string) =>
@@ -76,4 +76,28 @@ Deno.test("mergeFlowChecks() merges failures that differ only by the other end's
     },
   ]);
   assertEquals(apart.map((p) => p.summary), ["x (and 1 other subnet)", "z"]);
+});
+
+Deno.test("withoutPods(): a failed lookup back to a node with no pod yet is a warning that says why", () => {
+  const back = fail(
+    "route.fib",
+    "n1",
+    "n1 cannot forward 10.244.2.2 -> 10.244.1.2 (reverse, in on eth0)",
+    {
+      evidence: { direction: "reverse" },
+      fix: "ip route get 10.244.1.2 from 10.244.2.2 iif eth0",
+    },
+  );
+  const w = withoutPods(back, "n1", "10.244.1.0/24");
+  assertEquals(w.status, "warn");
+  assertEquals(w.fix, back.fix);
+  assertEquals(
+    w.summary,
+    "n1 cannot forward 10.244.2.2 -> 10.244.1.2 (reverse, in on eth0): n1 has no pod yet (no IPAM reservation in 10.244.1.0/24); the first pod's ADD creates the bridge and the route to 10.244.1.0/24",
+  );
+  // The way out, and anything but route.fib, stay as they were.
+  const out = fail("route.fib", "n1", "x", { evidence: { direction: "forward" } });
+  assertEquals(withoutPods(out, "n1", "10.244.1.0/24"), out);
+  const other = fail("route.wrong_dev", "n1", "y", { evidence: { direction: "reverse" } });
+  assertEquals(withoutPods(other, "n1", "10.244.1.0/24"), other);
 });
