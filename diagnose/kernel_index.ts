@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Neigh, Route } from "../net/types.ts";
+import type { Fdb, Neigh, Route } from "../net/types.ts";
 import { v4 } from "./route_diff.ts";
 
 /** IPv4 routes by table, prefix length and network, each list in dump order. */
@@ -77,4 +77,27 @@ export function neighOn(
     neighIndexes.set(neighs, idx);
   }
   return idx.get(`${ip}|${index}`);
+}
+
+/** FDB entries with a remote address by "ifindex|lowercase MAC", each list in dump order. */
+const fdbIndexes = new WeakMap<readonly Fdb[], Map<string, Fdb[]>>();
+
+/**
+ * The FDB entries of `mac` (any case) on link `index` that name a remote address (`dst`), in
+ * dump order: `bridge fdb show dev DEV | grep MAC`, for a VXLAN device's entry to a peer's VTEP.
+ */
+export function remoteFdbs(fdbs: readonly Fdb[], index: number, mac: string): Fdb[] {
+  let idx = fdbIndexes.get(fdbs);
+  if (!idx) {
+    idx = new Map();
+    for (const f of fdbs) {
+      if (!f.dst) continue;
+      const k = `${f.index}|${f.mac.toLowerCase()}`;
+      const list = idx.get(k);
+      if (list) list.push(f);
+      else idx.set(k, [f]);
+    }
+    fdbIndexes.set(fdbs, idx);
+  }
+  return idx.get(`${index}|${mac.toLowerCase()}`) ?? [];
 }

@@ -1,7 +1,7 @@
 import { assertEquals } from "../testing/assert.ts";
-import type { Neigh, Route } from "../net/types.ts";
+import type { Fdb, Neigh, Route } from "../net/types.ts";
 import { within } from "./route_diff.ts";
-import { neighOn, routesHolding } from "./kernel_index.ts";
+import { neighOn, remoteFdbs, routesHolding } from "./kernel_index.ts";
 
 const route = (dst: string, o: Partial<Route> = {}): Route =>
   ({ family: 4, dst, table: 254, type: "unicast", ...o }) as Route;
@@ -85,4 +85,28 @@ Deno.test("neighOn(): the entry of an address on one link", () => {
   assertEquals(neighOn(ns, "192.168.77.12", 2)?.mac, "aa:aa:aa:aa:aa:01");
   assertEquals(neighOn(ns, "192.168.77.12", undefined), undefined);
   assertEquals(neighOn(ns, "192.168.77.13", 2), undefined);
+});
+
+Deno.test("remoteFdbs(): a MAC's entries with a remote address on one link, any case, in dump order", () => {
+  const f = (index: number, mac: string, dst?: string): Fdb => ({
+    index,
+    mac,
+    dst,
+    self: true,
+    master: false,
+    state: "permanent",
+  });
+  const fdbs = [
+    f(5, "02:00:00:00:02:01", "172.16.0.2"),
+    f(5, "02:00:00:00:02:01"), // no remote address: not a VXLAN peer entry
+    f(6, "02:00:00:00:02:01", "172.16.0.2"),
+    f(5, "02:00:00:00:02:0A", "172.16.0.9"),
+    f(5, "02:00:00:00:02:01", "172.16.0.3"),
+  ];
+  assertEquals(remoteFdbs(fdbs, 5, "02:00:00:00:02:01").map((x) => x.dst), [
+    "172.16.0.2",
+    "172.16.0.3",
+  ]);
+  assertEquals(remoteFdbs(fdbs, 5, "02:00:00:00:02:0a").map((x) => x.dst), ["172.16.0.9"]);
+  assertEquals(remoteFdbs(fdbs, 7, "02:00:00:00:02:01"), []);
 });

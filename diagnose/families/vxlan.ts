@@ -16,6 +16,7 @@ import { expectedOf } from "../expected.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
 import { udpPortHolders } from "./_port_holder.ts";
+import { neighOn, remoteFdbs } from "../kernel_index.ts";
 
 /** How the VXLAN device's settings differ from the node's config and lease, in words. */
 function configMismatches(
@@ -209,7 +210,7 @@ function peerChecks(d: Diagnosis, node: NodeView, peer: NodeView): CheckResult[]
 function fdbCheck(node: NodeView, peer: NodeView, l: Link, mac: string, lease: Lease): CheckResult {
   const dev = l.name;
   const k = node.kernel!;
-  const fdb = k.fdbs().filter((f) => f.index === l.index && f.mac.toLowerCase() === mac && f.dst);
+  const fdb = remoteFdbs(k.fdbs(), l.index, mac);
   const fdbEv = {
     device: dev,
     vtepMAC: mac,
@@ -284,7 +285,7 @@ function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
   }
   const out: CheckResult[] = [fdbCheck(node, peer, l, mac, lease)];
   const vtep = lease.subnet.split("/")[0]!;
-  const n = k.neighs().find((x) => x.index === l.index && x.ip === vtep);
+  const n = neighOn(k.neighs(), vtep, l.index);
   const nEv = {
     device: dev,
     ip: vtep,
