@@ -316,6 +316,32 @@ function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
   return out;
 }
 
+/**
+ * `--node`'s per-peer checks with the passes of each check folded into one: "… (and 4999 other
+ * peers alike)", the count in `evidence.peers`. Failures, warnings and skips stay one per peer,
+ * in order; a folded pass stands where its first was. 5,000 peers print 2 lines, not 10,000.
+ */
+export function foldPeerPasses(checks: readonly CheckResult[]): CheckResult[] {
+  const count = new Map<string, number>();
+  for (const c of checks) if (c.status === "pass") count.set(c.id, (count.get(c.id) ?? 0) + 1);
+  const out: CheckResult[] = [];
+  const shown = new Set<string>();
+  for (const c of checks) {
+    const n = c.status === "pass" ? count.get(c.id)! : 1;
+    if (n === 1) out.push(c);
+    else if (!shown.has(c.id)) {
+      shown.add(c.id);
+      const others = `and ${n - 1} other peer${n === 2 ? "" : "s"} alike`;
+      out.push({
+        ...c,
+        summary: `${c.summary} (${others})`,
+        evidence: { ...c.evidence, peers: n },
+      });
+    }
+  }
+  return out;
+}
+
 /** The vxlan family. */
 export const vxlanFamily: Family = {
   name: "vxlan",
@@ -328,12 +354,12 @@ export const vxlanFamily: Family = {
     return out;
   },
   node(d, node) {
-    const out = deviceChecks(node);
+    const peers: CheckResult[] = [];
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease?.subnet) continue;
       const peer: NodeView = { name: l.node, nodeName: l.node, facts: node.facts, lease: l };
-      out.push(...peerChecks(d, node, peer));
+      peers.push(...peerChecks(d, node, peer));
     }
-    return out;
+    return [...deviceChecks(node), ...foldPeerPasses(peers)];
   },
 };
