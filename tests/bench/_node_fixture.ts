@@ -15,8 +15,14 @@ export function freePort(): number {
   return port;
 }
 
-/** Writes `n` remote leases straight into a file-store directory (what n daemons would have written). */
-export function seedLeases(dir: string, n: number): void {
+/** The backends the seeded leases and the bench node can use. */
+export type BenchBackend = "host-gw" | "vxlan";
+
+/**
+ * Writes `n` remote leases straight into a file-store directory (what n daemons would have
+ * written); vxlan leases carry a VtepMAC of their own and VNI 1.
+ */
+export function seedLeases(dir: string, n: number, backend: BenchBackend = "host-gw"): void {
   Deno.mkdirSync(`${dir}/subnets`, { recursive: true });
   const exp = new Date(Date.now() + 3600_000).toISOString();
   for (let i = 0; i < n; i++) {
@@ -25,9 +31,13 @@ export function seedLeases(dir: string, n: number): void {
       subnet: `10.${128 + (k >> 8)}.${k & 255}.0/24`,
       publicIP: `172.16.${(k >> 8) & 255}.${(k & 255) || 1}`,
       node: `sim-${i}`,
-      backendType: "host-gw",
+      backendType: backend,
       expiration: exp,
     };
+    if (backend === "vxlan") {
+      const hex = (x: number) => (x & 255).toString(16).padStart(2, "0");
+      l.backendData = { vtepMAC: `02:00:${hex(k >> 16)}:${hex(k >> 8)}:${hex(k)}:01`, vni: 1 };
+    }
     const rec = { Subnet: l.subnet, ...encodeLeaseRecord(l), Expiration: exp };
     Deno.writeTextFileSync(
       `${dir}/subnets/${subnetKey(l.subnet)}.json`,
@@ -49,12 +59,19 @@ export async function metric(listen: string, name: string): Promise<number | und
 }
 
 /**
- * Writes `${dir}/daemon.yaml` for a host-gw node "bench-node" on 10.128.0.0/9 in namespace
+ * Writes `${dir}/daemon.yaml` for a node "bench-node" (host-gw unless `backend`) on 10.128.0.0/9 in namespace
  * `netns` (eth0 its uplink), its file store at `${dir}/store` (seedLeases()), health on
  * `listen`; `extra` is appended. Returns the file's path.
  */
 export function writeBenchNodeConfig(
-  o: { dir: string; netns: string; listen: string; reconcileInterval: number; extra?: string },
+  o: {
+    dir: string;
+    netns: string;
+    listen: string;
+    reconcileInterval: number;
+    backend?: BenchBackend;
+    extra?: string;
+  },
 ): string {
   const path = `${o.dir}/daemon.yaml`;
   Deno.writeTextFileSync(
@@ -62,7 +79,7 @@ export function writeBenchNodeConfig(
     `name: bench-node
 network: 10.128.0.0/9
 subnetLen: 24
-backend: {type: host-gw}
+backend: {type: ${o.backend ?? "host-gw"}}
 datastore: {type: file, dir: ${o.dir}/store, ttl: 3600}
 iface: eth0
 netns: ${o.netns}
