@@ -7,17 +7,12 @@
  * @module
  */
 import type { Fdb, Neigh, Route } from "../net/types.ts";
-import { v4 } from "./route_diff.ts";
+import { networkOf, v4 } from "./route_diff.ts";
 
 /** IPv4 routes by table, prefix length and network, each list in dump order. */
 type RouteIndex = Map<number, Map<number, Map<number, Route[]>>>;
 
 const routeIndexes = new WeakMap<readonly Route[], RouteIndex>();
-
-function networkOf(ip: number, len: number): number {
-  const size = 2 ** (32 - len);
-  return Math.floor(ip / size) * size;
-}
 
 function routeIndex(routes: readonly Route[]): RouteIndex {
   let idx = routeIndexes.get(routes);

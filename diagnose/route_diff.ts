@@ -67,6 +67,12 @@ export function v4(cidr: string): readonly [number, number] | undefined {
   return p ?? undefined;
 }
 
+/** The network address of IPv4 address `ip` (a number) under a /`len` prefix. */
+export function networkOf(ip: number, len: number): number {
+  const size = 2 ** (32 - len);
+  return Math.floor(ip / size) * size;
+}
+
 /** True when prefix `inner` lies inside prefix `outer` (IPv4; equal counts). */
 export function within(inner: string, outer: string): boolean {
   const a = v4(inner), b = v4(outer);

@@ -9,7 +9,8 @@
  * @module
  */
 import type { Route, Rule } from "../net/types.ts";
-import { v4, within } from "./route_diff.ts";
+import { within } from "./route_diff.ts";
+import { ipv4Number } from "./context.ts";
 import { routesHolding } from "./kernel_index.ts";
 
 /** The flow a lookup is for: source, destination, input device (none: sent by the node). */
@@ -77,8 +78,8 @@ function matches(r: Rule, f: RuleFlow): boolean {
  * specific than /N: wg-quick's `lookup main suppress_prefixlength 0` skips the default route).
  */
 function covers(routes: readonly Route[], t: number, dst: string, suppress = -1): boolean {
-  const ip = v4(`${dst}/32`);
-  return ip !== undefined && !routesHolding(routes, t, ip[0], suppress).next().done;
+  const ip = ipv4Number(dst);
+  return ip !== undefined && !routesHolding(routes, t, ip, suppress).next().done;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Lease } from "../../store/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
-import { v4 } from "../route_diff.ts";
+import { networkOf, v4 } from "../route_diff.ts";
 
 function datastore(d: Diagnosis): CheckResult {
   const s = d.store;
@@ -198,8 +198,8 @@ export function overlaps(leases: readonly Lease[]): [Lease, Lease][] {
   const spans = leases.flatMap((l, i) => {
     const p = v4(l.subnet);
     if (!p || p[1] > 32) return [];
-    const size = 2 ** (32 - p[1]), start = Math.floor(p[0] / size) * size;
-    return [{ i, start, end: start + size - 1 }];
+    const start = networkOf(p[0], p[1]);
+    return [{ i, start, end: start + 2 ** (32 - p[1]) - 1 }];
   }).sort((a, b) => a.start - b.start || b.end - a.end || a.i - b.i);
   const pairs: [number, number][] = [];
   const open: typeof spans = [];

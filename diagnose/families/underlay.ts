@@ -9,14 +9,14 @@
  * @module
  */
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, NodeView } from "../context.ts";
+import { type Diagnosis, ipv4Number, type NodeView } from "../context.ts";
 import type { Link } from "../../net/types.ts";
 import type { Family } from "../family.ts";
 import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
 import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
-import { v4, within } from "../route_diff.ts";
+import { within } from "../route_diff.ts";
 import { canonicalCidr } from "../../net/cidr.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { rulesetVerdict } from "./netfilter.ts";
@@ -96,9 +96,10 @@ function strayRoute(node: NodeView, ip: string, uplink: string | undefined): str
     x.index === link?.index && x.family === 4 && within(`${ip}/32`, x.cidr)
   );
   if (!net) return undefined;
-  const len = Number(net.cidr.split("/")[1]);
+  const len = Number(net.cidr.split("/")[1]), n = ipv4Number(ip);
+  if (n === undefined) return undefined;
   let r;
-  for (const x of routesHolding(k.routes(), 254, v4(`${ip}/32`)![0], len)) {
+  for (const x of routesHolding(k.routes(), 254, n, len)) {
     if (x.type === "unicast") {
       r = x;
       break;
