@@ -1656,22 +1656,13 @@ Deno.test({
       // Last: a legacy table stays loaded in the namespace after its rules are flushed.
       const legacy = await runCommand(["iptables-legacy", "--version"]).catch(() => undefined);
       if (legacy?.success) {
+        /** `ip netns exec <n1> iptables-legacy ARGS...` */
+        const legacyN1 = (...args: string[]) =>
+          sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", ...args);
         await t.step(
           "netfilter: a legacy iptables rule, then a legacy FORWARD policy DROP (Docker's), that the nft view cannot see -> netfilter.legacy judges them",
           async () => {
-            await sh(
-              "ip",
-              "netns",
-              "exec",
-              ns("n1"),
-              "iptables-legacy",
-              "-A",
-              "FORWARD",
-              "-d",
-              s2,
-              "-j",
-              "DROP",
-            );
+            await legacyN1("-A", "FORWARD", "-d", s2, "-j", "DROP");
             try {
               const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
               expectCheck(r, {
@@ -1680,8 +1671,8 @@ Deno.test({
                 evidence: `droppedBy=filter FORWARD: -A FORWARD -d ${s2} -j DROP`,
                 fix: `ip netns exec ${ns("n1")} iptables-legacy -D FORWARD -d ${s2} -j DROP`,
               });
-              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-F", "FORWARD");
-              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-P", "FORWARD", "DROP");
+              await legacyN1("-F", "FORWARD");
+              await legacyN1("-P", "FORWARD", "DROP");
               expectCheck(await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1"), {
                 id: "netfilter.legacy",
                 node: "n1",
@@ -1689,17 +1680,8 @@ Deno.test({
                 fix: `ip netns exec ${ns("n1")} iptables-legacy -P FORWARD ACCEPT`,
               });
             } finally {
-              await sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", "-F", "FORWARD");
-              await sh(
-                "ip",
-                "netns",
-                "exec",
-                ns("n1"),
-                "iptables-legacy",
-                "-P",
-                "FORWARD",
-                "ACCEPT",
-              );
+              await legacyN1("-F", "FORWARD");
+              await legacyN1("-P", "FORWARD", "ACCEPT");
             }
           },
         );
