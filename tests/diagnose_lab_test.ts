@@ -51,6 +51,15 @@ Deno.test({
           assert(nodes.has(a!.slice(0, 2)) && nodes.has(b!.slice(0, 2)));
         }
       }
+      // A pod's own gateway (cni0's address) and another node's are nodes, not missing pods: no
+      // failure, and no fix that deletes the pod's connected route.
+      for (const [pod, node] of [["n1-p1", "n1"], ["n1-p1", "n2"]]) {
+        const some = lab.state.pods.find((p) => p.name.startsWith(`${node}-`))!.ip!;
+        const gw = some.replace(/\.\d+$/, ".1");
+        const r = await labDiagnose(name, pod!, gw);
+        assertEquals(failures(r), "", `${pod} -> ${gw}`);
+        assert(r.checks.some((c) => c.id === "pod.eth0" && c.summary.includes("is not a pod")));
+      }
       // The daemon's read-only /debug/state: what diagnose parses, with no datastore details.
       const listen = lab.state.daemons.find((d) => d.node === "n1")!.listen;
       const text = await (await fetch(`http://${listen}/debug/state`)).text();

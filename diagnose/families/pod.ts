@@ -226,6 +226,11 @@ function onLinkCheck(
     return undefined;
   }
   if (k.sysctl(`net/ipv4/conf/${bridge.name}/proxy_arp`) === "1") return undefined;
+  // The bridge answers ARP for its own addresses (the pod's gateway among them).
+  const peerIp = peer.ip;
+  if (k.addrs().some((a) => a.index === bridge.index && a.cidr.split("/")[0] === peerIp)) {
+    return undefined;
+  }
   const gw = k.addrs().find((a) =>
     a.index === bridge.index && a.family === 4 && inCidr(ipv4Number(e.ip) ?? 0, a.cidr)
   );
@@ -539,6 +544,23 @@ export function unheldAddress(label: string, ip: string, ipamDir?: string): Chec
   );
 }
 
+/**
+ * An address the node itself holds (cni0's, the pods' gateway, or its uplink's) is not a pod: a
+ * flow to it is a pod talking to a node, which is fine.
+ */
+function nodeAddress(e: Endpoint): CheckResult | undefined {
+  const k = e.node?.kernel;
+  const held = k?.addrs().find((a) => a.family === 4 && a.cidr.split("/")[0] === e.ip);
+  if (!k || !held) return undefined;
+  const dev = k.link(held.index)?.name ?? `ifindex ${held.index}`;
+  return pass(
+    "pod.eth0",
+    e.node!.name,
+    `${e.ip} is not a pod: ${e.node!.name} holds it on ${dev} (${held.cidr})`,
+    { evidence: { ip: e.ip, device: dev, address: held.cidr } },
+  );
+}
+
 function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
   const label = e.node?.name ?? "-";
   if (!e.node?.kernel) {
@@ -550,7 +572,7 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
       ),
     ];
   }
-  if (!e.netns) return [unheldAddress(label, e.ip, e.node.facts.ipamDir)];
+  if (!e.netns) return [nodeAddress(e) ?? unheldAddress(label, e.ip, e.node.facts.ipamDir)];
   const peer = peerOf(e, pair);
   const out = [...podInside(d, e, pair, label), ...podHost(d, e, peer)];
   for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer), bridgeFdbOfPod(d, e, peer)]) {
