@@ -346,6 +346,20 @@ Deno.test({
         await sh("ip", "-n", pod("n1-p1").netns, "link", "set", "eth0", "mtu", "1450");
       });
 
+      await fault("mtu: pod n2-p1's MTU lowered to 1000 below its veth -> mtu.pod", async () => {
+        await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "mtu", "1000");
+      }, (r) => {
+        expectCheck(r, {
+          id: "mtu.pod",
+          node: "n2",
+          evidence: "eth0Mtu=1000",
+          fix: "ip link set eth0 mtu 1450",
+        });
+        assertEquals(fails(r).map((c) => `${c.id} [${c.node}]`), ["mtu.pod [n2]"], show(r));
+      }, async () => {
+        await sh("ip", "-n", pod("n2-p1").netns, "link", "set", "eth0", "mtu", "1450");
+      });
+
       await fault("pod: n2-p1's host veth down -> pod.host (and pod.eth0 sees it)", async () => {
         const peer =
           JSON.parse(await sh("ip", "-n", pod("n2-p1").netns, "-j", "link", "show", "eth0"))[0]

@@ -102,11 +102,42 @@ function podMtu(d: Diagnosis, e: Endpoint, nodes: NodeView[]): CheckResult | und
       },
     );
   }
+  const below = belowHostVeth(d, e, budget, ev);
+  if (below) return below;
   return pass(
     "mtu.pod",
     e.node.name,
     `pod ${e.podName ?? e.ip} MTU ${eth0.mtu} fits the path budget ${budget}`,
     { evidence: ev },
+  );
+}
+
+/**
+ * A pod whose eth0 MTU is below both its host veth's and the path budget: the node forwards it
+ * frames up to the veth's MTU, and the veth drops the larger ones on the pod's side without an ICMP
+ * error (large pings and UDP are lost; TCP gets by on the MSS the pod announces).
+ */
+function belowHostVeth(
+  d: Diagnosis,
+  e: Endpoint,
+  budget: number,
+  ev: Record<string, unknown>,
+): CheckResult | undefined {
+  const eth0 = podLink(d, e)!, k = e.node?.kernel;
+  const host = eth0.parentIndex !== undefined ? k?.link(eth0.parentIndex) : undefined;
+  if (!host || eth0.mtu >= host.mtu || eth0.mtu >= budget) return undefined;
+  const want = Math.min(host.mtu, budget);
+  return fail(
+    "mtu.pod",
+    e.node!.name,
+    `pod ${
+      e.podName ?? e.ip
+    } has MTU ${eth0.mtu}, below its host veth ${host.name}'s ${host.mtu}: ` +
+      `packets over ${eth0.mtu} bytes towards it are dropped at the veth, with no ICMP error`,
+    {
+      evidence: { ...ev, hostVeth: host.name, hostVethMtu: host.mtu },
+      fix: `${nsPrefix(e.netns)}ip link set ${eth0.name} mtu ${want}`,
+    },
   );
 }
 
