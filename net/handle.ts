@@ -488,9 +488,12 @@ export class Handle implements NetHandle {
   routeGet(dst: string, opts: RouteGetOptions = {}): RouteGetResult {
     const op = `Cannot get route to ${dst}${opts.src ? ` from ${opts.src}` : ""}${
       opts.iif !== undefined ? ` iif ${opts.iif}` : ""
-    }${opts.mark !== undefined ? ` mark 0x${opts.mark.toString(16)}` : ""}`;
-    const req: { src?: string; iif?: number; oif?: number; mark?: number } = {};
+    }${opts.mark !== undefined ? ` mark 0x${opts.mark.toString(16)}` : ""}${
+      opts.ipProto !== undefined ? ` ipproto ${opts.ipProto}` : ""
+    }`;
+    const req: { src?: string; iif?: number; oif?: number; mark?: number; ipProto?: number } = {};
     if (opts.mark !== undefined) req.mark = opts.mark;
+    if (opts.ipProto !== undefined) req.ipProto = opts.ipProto;
     if (opts.src !== undefined) req.src = opts.src;
     // A link the caller's list names needs no RTM_GETLINK round trip.
     const known = (l: string | number) =>

@@ -363,7 +363,7 @@ export interface RouteFilter {
   dev?: string | number;
 }
 
-/** What routeGet() asks (`ip route get DST [from SRC] [iif X] [oif X] [mark MARK]`). */
+/** What routeGet() asks (`ip route get DST [from SRC] [iif X] [oif X] [mark MARK] [ipproto P]`). */
 export interface RouteGetOptions {
   src?: string;
   /** Input device: the answer is for a packet received there (the forwarding path). */
@@ -371,6 +371,8 @@ export interface RouteGetOptions {
   oif?: string | number;
   /** The packet's firewall mark (RTA_MARK): policy rules on fwmark see it. */
   mark?: number;
+  /** The packet's IP protocol (RTA_IP_PROTO, `ipproto`): policy rules on ipproto see it. */
+  ipProto?: number;
   /**
    * Links the caller already listed (index and name): names found here need no RTM_GETLINK round
    * trip, for the input/output device or for the answer's device name. Others are asked.

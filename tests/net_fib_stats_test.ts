@@ -69,6 +69,11 @@ Deno.test("routeGet() with iif answers for a forwarded packet, errors as ip rout
       "d0",
     );
     assertEquals(h.routeGet("10.2.0.5", { mark: 0x20 }).devName, "d1");
+    // An IP protocol (`ip route get ... ipproto icmp`): a rule on ipproto refuses only ICMP.
+    ip(ns.f!, "rule", "add", "pref", "50", "ipproto", "icmp", "prohibit");
+    assertEquals(errCode(() => h.routeGet("10.2.0.5", { ipProto: 1 })), "EACCES");
+    assertEquals(h.routeGet("10.2.0.5", { ipProto: 6 }).devName, "d1");
+    assertEquals(h.routeGet("10.2.0.5").devName, "d1");
   });
 });
 

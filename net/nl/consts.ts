@@ -329,6 +329,8 @@ export const RTA_VIA = 18;
 export const RTA_PREF = 20;
 export const RTA_EXPIRES = 23;
 export const RTA_UID = 25;
+/** The packet's IP protocol for `ip route get ... ipproto P` (u8; policy rules on ipproto see it). */
+export const RTA_IP_PROTO = 27;
 export const RTA_NH_ID = 30;
 
 /** RTA_METRICS nested attributes (RTAX_*). */

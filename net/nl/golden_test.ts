@@ -299,6 +299,14 @@ export const GOLDEN: GoldenCase[] = [
     build: () => routeGetRequest("10.2.0.5", { src: "10.1.0.9", mark: 0x10 }),
   },
   {
+    cmd: "ip route get 10.2.0.5 from 10.1.0.9 ipproto icmp",
+    hex: [
+      "340000001a000100b3b4166b00000000022020000000000000100000080001000a020005",
+      "080002000a01000905001b0001000000",
+    ].join(""),
+    build: () => routeGetRequest("10.2.0.5", { src: "10.1.0.9", ipProto: 1 }),
+  },
+  {
     cmd: "ip -6 route add fd10::/64 via fd00::2 dev v0",
     hex: [
       "4c00000018000506e65d026b000000000a400000fe0300010000000014000100fd100000000000000000000000000000",

@@ -174,15 +174,16 @@ export function routeRequest(
 }
 
 /**
- * `ip route get DST [from SRC] [iif INDEX] [oif INDEX] [mark MARK]`. With `iif` the kernel answers
- * as for a packet received on that link (the forwarding path: ip_forward, rp_filter and input
- * routes apply), without it as for a packet this host sends; `mark` is the packet's firewall mark
- * (RTA_MARK: policy rules on fwmark see it). Like iproute2 it sets RTM_F_LOOKUP_TABLE, so the
+ * `ip route get DST [from SRC] [iif INDEX] [oif INDEX] [mark MARK] [ipproto P]`. With `iif` the
+ * kernel answers as for a packet received on that link (the forwarding path: ip_forward, rp_filter
+ * and input routes apply), without it as for a packet this host sends; `mark` is the packet's
+ * firewall mark (RTA_MARK: policy rules on fwmark see it), `ipProto` its IP protocol (RTA_IP_PROTO:
+ * policy rules on ipproto see it). Like iproute2 it sets RTM_F_LOOKUP_TABLE, so the
  * answer names the table a policy rule sent the lookup to.
  */
 export function routeGetRequest(
   dst: string,
-  opts: { src?: string; iif?: number; oif?: number; mark?: number } = {},
+  opts: { src?: string; iif?: number; oif?: number; mark?: number; ipProto?: number } = {},
 ): NlMessage {
   const ip = parseIp(dst);
   const full = ip.family === 4 ? 32 : 128;
@@ -205,6 +206,7 @@ export function routeGetRequest(
     }
     attrs.push(attr(C.RTA_MARK, opts.mark));
   }
+  if (opts.ipProto !== undefined) attrs.push(attr(C.RTA_IP_PROTO, opts.ipProto));
   return {
     type: C.RTM_GETROUTE,
     flags: C.NLM_F_REQUEST,

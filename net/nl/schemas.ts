@@ -230,6 +230,7 @@ export const ROUTE_SCHEMA: Schema = {
     [C.RTA_PREF]: ["pref", "u8"],
     [C.RTA_EXPIRES]: ["expires", "u32"],
     [C.RTA_UID]: ["uid", "u32"],
+    [C.RTA_IP_PROTO]: ["ipProto", "u8"],
     [C.RTA_NH_ID]: ["nhId", "u32"],
   },
 };
