@@ -179,10 +179,10 @@ export function inCidr(n: number, cidr: string): boolean {
 export function fibOn(
   d: Diagnosis,
   node: NodeView,
-  q: { dst: string; src?: string; iif?: string },
+  q: { dst: string; src?: string; iif?: string; ipProto?: number },
 ): FibAnswer | undefined {
   if (!node.kernel) return undefined;
-  const key = `fib|${node.name}|${q.dst}|${q.src ?? ""}|${q.iif ?? ""}`;
+  const key = `fib|${node.name}|${q.dst}|${q.src ?? ""}|${q.iif ?? ""}|${q.ipProto ?? ""}`;
   let a = d.memo.get(key) as FibAnswer | undefined;
   if (!a) {
     a = node.kernel.fib(q);

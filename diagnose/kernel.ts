@@ -40,6 +40,8 @@ export interface FibQuery {
   iif?: string;
   /** The packet's firewall mark (policy rules on fwmark see it); undefined: none. */
   mark?: number;
+  /** The packet's IP protocol (policy rules on ipproto see it); undefined: not given. */
+  ipProto?: number;
 }
 
 /** One node's kernel, read lazily and cached. */
@@ -202,6 +204,7 @@ export class Kernel {
       if (q.src !== undefined) opts.src = q.src;
       if (q.iif !== undefined) opts.iif = q.iif;
       if (q.mark !== undefined) opts.mark = q.mark;
+      if (q.ipProto !== undefined) opts.ipProto = q.ipProto;
       return { ok: true, route: this.#h.routeGet(q.dst, opts) };
     } catch (e) {
       if (e instanceof NetlinkError) return { ok: false, code: e.code, message: e.message };

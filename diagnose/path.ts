@@ -83,7 +83,8 @@ export function pathHops(d: Diagnosis, pair: Pair): Hop[] {
     const t = direction === "forward" ? to.ip : from.ip;
     if (iif === undefined) return;
     const h: Hop = { node, direction, src: s, dst: t, iif };
-    const a = fibOn(d, node, { dst: t, src: s, iif });
+    // The flow is a ping: policy rules on ipproto see ICMP.
+    const a = fibOn(d, node, { dst: t, src: s, iif, ipProto: 1 });
     if (a) h.answer = a;
     hops.push(h);
   };

@@ -29,6 +29,9 @@ export type RuleCause =
   | { kind: "rule"; rule: Rule; text: string }
   | { kind: "no-main" };
 
+/** iproute2's names for the common protocols (`ipproto icmp`). */
+const PROTO_NAMES: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp" };
+
 const DISCARD = new Set(["blackhole", "unreachable", "prohibit"]);
 
 /** `ip rule` words for a rule ("100: from 10.244.2.2 prohibit"). */
@@ -47,8 +50,14 @@ export function ruleText(r: Rule): string {
       }`,
     );
   }
-  if (r.ipProto !== undefined) w.push("ipproto", String(r.ipProto));
-  w.push(r.action === "lookup" ? `lookup ${tableName(r.table)}` : r.action);
+  if (r.ipProto !== undefined) w.push("ipproto", PROTO_NAMES[r.ipProto] ?? String(r.ipProto));
+  w.push(
+    r.action === "lookup"
+      ? `lookup ${tableName(r.table)}`
+      : r.action === "goto" && r.goto !== undefined
+      ? `goto ${r.goto}`
+      : r.action,
+  );
   if (r.suppressPrefixlen !== undefined) {
     w.push("suppress_prefixlength", String(r.suppressPrefixlen));
   }
@@ -83,23 +92,52 @@ function covers(routes: readonly Route[], t: number, dst: string, suppress = -1)
 }
 
 /**
- * The rule that refuses the flow, or `no-main` when no rule looked up a table covering the
- * destination although main does; undefined when a table answered (a route decides then).
+ * The rules the kernel's walk meets for the flow, in order: the matching ones, a `goto` followed
+ * to the first rule of its target preference (a goto whose target is gone is passed over, as the
+ * kernel does), each with the goto that jumped over the rules before it, if any.
+ */
+function* walk(rules: readonly Rule[], f: RuleFlow): Generator<{ rule: Rule; jumpedBy?: Rule }> {
+  const sorted = [...rules].filter((r) => r.family === 4).sort((a, b) => a.priority - b.priority);
+  let jumpedBy: Rule | undefined;
+  for (let i = 0; i < sorted.length; i++) {
+    const r = sorted[i]!;
+    if (!matches(r, f)) continue;
+    if (r.action === "goto" && r.goto !== undefined) {
+      const to = sorted.findIndex((x) => x.priority === r.goto && x.priority > r.priority);
+      if (to < 0) continue;
+      jumpedBy = r;
+      i = to - 1;
+      continue;
+    }
+    yield jumpedBy ? { rule: r, jumpedBy } : { rule: r };
+  }
+}
+
+/**
+ * The rule that refuses the flow (a discarding one, or a `goto` that jumps over main's lookup), or
+ * `no-main` when no rule looked up a table covering the destination although main does;
+ * undefined when a table answered (a route decides then).
  */
 export function ruleCause(
   rules: readonly Rule[],
   routes: readonly Route[],
   f: RuleFlow,
 ): RuleCause | undefined {
-  let mainLooked = false;
-  for (const r of [...rules].sort((a, b) => a.priority - b.priority)) {
-    if (!matches(r, f)) continue;
+  let mainLooked = false, lastGoto: Rule | undefined;
+  for (const { rule: r, jumpedBy } of walk(rules, f)) {
+    lastGoto = jumpedBy ?? lastGoto;
     if (DISCARD.has(r.action)) return { kind: "rule", rule: r, text: ruleText(r) };
-    if (r.action !== "lookup") continue; // goto and nop are not followed here
+    if (r.action !== "lookup") continue; // nop
     if (r.table === 254) mainLooked = true;
     if (covers(routes, r.table, f.dst, r.suppressPrefixlen)) return undefined;
   }
-  return !mainLooked && covers(routes, 254, f.dst) ? { kind: "no-main" } : undefined;
+  if (mainLooked || !covers(routes, 254, f.dst)) return undefined;
+  // A goto that jumped past the main table's rule is the cause, not a deleted `lookup main`.
+  const main = rules.find((r) => r.family === 4 && r.action === "lookup" && r.table === 254);
+  if (lastGoto && main && main.priority > lastGoto.priority && main.priority < lastGoto.goto!) {
+    return { kind: "rule", rule: lastGoto, text: ruleText(lastGoto) };
+  }
+  return { kind: "no-main" };
 }
 
 /**
@@ -112,9 +150,14 @@ export function answeringRule(
   f: RuleFlow,
   table?: number,
 ): Rule | undefined {
-  const r = [...rules].sort((a, b) => a.priority - b.priority).find((x) =>
-    matches(x, f) && x.action === "lookup" && covers(routes, x.table, f.dst, x.suppressPrefixlen)
-  );
+  let r: Rule | undefined;
+  for (const { rule: x } of walk(rules, f)) {
+    if (DISCARD.has(x.action)) break;
+    if (x.action === "lookup" && covers(routes, x.table, f.dst, x.suppressPrefixlen)) {
+      r = x;
+      break;
+    }
+  }
   // Not the table the kernel answered from: a selector not judged here decided; name none.
   return table === undefined || r?.table === table ? r : undefined;
 }
@@ -129,6 +172,8 @@ export function ruleFix(exec: string, c: RuleCause): string {
 /** The cause in words, for a summary. */
 export function ruleWords(c: RuleCause): string {
   return c.kind === "rule"
-    ? `policy rule "${c.text}" refuses it`
+    ? c.rule.action === "goto"
+      ? `policy rule "${c.text}" jumps over the main table's lookup`
+      : `policy rule "${c.text}" refuses it`
     : "no policy rule looks up the main table (the `lookup main` rule was deleted)";
 }

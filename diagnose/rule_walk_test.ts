@@ -110,3 +110,34 @@ Deno.test("ruleCause()/answeringRule(): a marked flow meets fwmark X/MASK when t
   assertEquals(c?.kind === "rule" ? c.rule.priority : undefined, 90);
   assertEquals(ruleCause([...DEFAULT_RULES, masked], ROUTES, { ...flow, mark: 0x10 }), undefined);
 });
+
+Deno.test("ruleCause(): a goto that jumps over main's lookup is the cause; one that lands before main is not", () => {
+  const g = rule(10, { action: "goto", goto: 32767, dst: "10.244.1.0/24" });
+  const c = ruleCause([...DEFAULT_RULES, g], ROUTES, flow);
+  assertEquals(c?.kind === "rule" ? c.text : c, "10: from all to 10.244.1.0/24 goto 32767");
+  assertEquals(
+    ruleFix("", c!),
+    "ip rule del pref 10  # 10: from all to 10.244.1.0/24 goto 32767",
+  );
+  // A goto to a rule before main, or to a missing preference (passed over), decides nothing.
+  const short = rule(10, { action: "goto", goto: 20, dst: "10.244.1.0/24" });
+  assertEquals(
+    ruleCause([...DEFAULT_RULES, short, rule(20, { table: 7 })], ROUTES, flow),
+    undefined,
+  );
+  assertEquals(ruleCause([...DEFAULT_RULES, { ...g, goto: 30000 }], ROUTES, flow), undefined);
+  // A goto into a table that answers: that table's rule answers the flow.
+  const t7 = [...ROUTES, route("10.244.1.0/24", 7)];
+  const into = [...DEFAULT_RULES, { ...g, goto: 40 }, rule(40, { table: 7 })];
+  assertEquals(answeringRule(into, t7, flow)?.priority, 40);
+  // A goto that skips a discarding rule: the walk never meets it.
+  const skipped = [...DEFAULT_RULES, { ...g, goto: 32766 }, rule(20, { action: "prohibit" })];
+  assertEquals(ruleCause(skipped, ROUTES, flow), undefined);
+});
+
+Deno.test("ruleCause(): an ipproto rule matches only its protocol", () => {
+  const p = rule(50, { action: "prohibit", ipProto: 1 });
+  assertEquals(ruleCause([...DEFAULT_RULES, p], ROUTES, flow)?.kind, "rule");
+  assertEquals(ruleCause([...DEFAULT_RULES, p], ROUTES, { ...flow, ipProto: 6 }), undefined);
+  assertEquals(ruleText(p), "50: from all ipproto icmp prohibit");
+});

@@ -301,6 +301,73 @@ Deno.test({
       );
 
       await fault(
+        "route: an 'ipproto icmp prohibit' rule on n2 -> route.fib looks up as ICMP and names it",
+        () => inNs("n2", "ip", "rule", "add", "pref", "50", "ipproto", "icmp", "prohibit"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.fib",
+            node: "n2",
+            evidence: "rule=50: from all ipproto icmp prohibit",
+            fix: `ip netns exec ${ns("n2")} ip rule del pref 50`,
+          });
+          assertStringIncludes(c.summary, "EACCES");
+        },
+        () => inNs("n2", "ip", "rule", "del", "pref", "50"),
+      );
+      await fault(
+        "route: a goto rule on n1 jumps over 'lookup main' for n2's subnet -> route.fib names it",
+        () => inNs("n1", "ip", "rule", "add", "pref", "10", "to", subnet("n2"), "goto", "32767"),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "route.fib",
+            node: "n1",
+            evidence: `rule=10: from all to ${subnet("n2")} goto 32767`,
+            fix: `ip netns exec ${ns("n1")} ip rule del pref 10`,
+          });
+          assertStringIncludes(c.summary, "jumps over the main table's lookup");
+        },
+        () => inNs("n1", "ip", "rule", "del", "pref", "10"),
+      );
+      {
+        const rpWas = (await inNs("n2", "sysctl", "-n", "net.ipv4.conf.all.rp_filter")).trim();
+        await fault(
+          "sysctl: strict rp_filter on n2 while a source rule sends replies to n1's pods out of eth0 -> sysctl.rp_filter names the rule",
+          async () => {
+            await inNs("n2", "ip", "route", "add", subnet("n1"), "dev", "eth0", "table", "100");
+            await inNs(
+              "n2",
+              "ip",
+              "rule",
+              "add",
+              "pref",
+              "100",
+              "from",
+              subnet("n2"),
+              "to",
+              subnet("n1"),
+              "lookup",
+              "100",
+            );
+            await inNs("n2", "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1");
+          },
+          (r) => {
+            const c = expectCheck(r, {
+              id: "sysctl.rp_filter",
+              node: "n2",
+              evidence: `ruleBack=100: from ${subnet("n2")} to ${subnet("n1")} lookup 100`,
+              fix: "rp_filter=2",
+            });
+            assertStringIncludes(c.summary, "leaves by eth0, not skein.1");
+          },
+          async () => {
+            await inNs("n2", "sysctl", "-qw", `net.ipv4.conf.all.rp_filter=${rpWas}`);
+            await inNs("n2", "ip", "rule", "del", "pref", "100");
+            await inNs("n2", "ip", "route", "del", subnet("n1"), "table", "100");
+          },
+        );
+      }
+
+      await fault(
         "route: n2's 'lookup main' rule deleted -> route.fib, pod.host and underlay.fib put it back",
         () => inNs("n2", "ip", "rule", "del", "pref", "32766"),
         (r) => {

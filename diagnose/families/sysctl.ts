@@ -8,7 +8,9 @@
  * @module
  */
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../context.ts";
+import { routesHolding } from "../kernel_index.ts";
+import { answeringRule, ruleText } from "../rule_walk.ts";
 import type { Family } from "../family.ts";
 import { nsExec, pathHops, remoteDevOf, uplinkOf } from "../path.ts";
 import { neighSolicitChecks, neighTableCheck, nodeNeighSolicitChecks } from "./_sysctl_neigh.ts";
@@ -64,6 +66,28 @@ export function effectiveRpFilter(
   return out;
 }
 
+/**
+ * The device the kernel's reverse-path check finds for `src` (the lookup it makes is the reply's:
+ * from `dst` to `src`, so source-based policy rules take part): the table of the first rule that
+ * answers that flow, else the kernel's own lookup (a lookup from a pod's address is not one the
+ * kernel answers for an output route).
+ */
+function routeBack(
+  node: NodeView,
+  src: string,
+  dst: string,
+): { dev?: string; rule?: string; error?: string } {
+  const k = node.kernel!, ip = ipv4Number(src);
+  const rule = answeringRule(k.rules(), k.routes(), { src: dst, dst: src, ipProto: 1 });
+  if (rule && rule.table !== 254 && ip !== undefined) {
+    const r = routesHolding(k.routes(), rule.table, ip).next().value;
+    const dev = r?.oif !== undefined ? k.link(r.oif)?.name : undefined;
+    if (dev) return { dev, rule: ruleText(rule) };
+  }
+  const a = k.fib({ dst: src, ipProto: 1 });
+  return a.ok ? (a.route.devName ? { dev: a.route.devName } : {}) : { error: a.message };
+}
+
 function rpFilter(d: Diagnosis, pair: Pair): CheckResult[] {
   const out: CheckResult[] = [];
   const id = "sysctl.rp_filter";
@@ -71,9 +95,8 @@ function rpFilter(d: Diagnosis, pair: Pair): CheckResult[] {
   for (const h of hops) {
     const rp = effectiveRpFilter(h.node, h.iif);
     if (rp.effective === undefined) continue;
-    // The route back to the source from this node: the device a reply (or the rp check) uses.
-    const back = h.node.kernel!.fib({ dst: h.src });
-    const backDev = back.ok ? back.route.devName : undefined;
+    const back = routeBack(h.node, h.src, h.dst);
+    const backDev = back.dev;
     const asymmetric = backDev !== undefined && backDev !== h.iif;
     const evidence = {
       device: h.iif,
@@ -81,7 +104,8 @@ function rpFilter(d: Diagnosis, pair: Pair): CheckResult[] {
       [`net.ipv4.conf.${h.iif}.rp_filter`]: rp.dev,
       effective: `${rp.effective} (${RP_WORDS[String(rp.effective)] ?? "?"})`,
       packet: `${h.src} -> ${h.dst} arriving on ${h.iif}`,
-      routeBackToSource: backDev ? `dev ${backDev}` : back.ok ? "?" : back.message,
+      routeBackToSource: backDev ? `dev ${backDev}` : back.error ?? "?",
+      ...(back.rule ? { ruleBack: back.rule } : {}),
       asymmetric,
     };
     const rejected = h.answer && !h.answer.ok && h.answer.code === "EINVAL";
@@ -92,7 +116,7 @@ function rpFilter(d: Diagnosis, pair: Pair): CheckResult[] {
           h.node.name,
           `strict rp_filter on ${h.iif} drops ${h.src} -> ${h.dst}: the route back to ${h.src} leaves by ${
             backDev ?? "no device"
-          }, not ${h.iif}`,
+          }, not ${h.iif}${back.rule ? ` (policy rule "${back.rule}" sends it there)` : ""}`,
           {
             evidence,
             fix: `${
