@@ -300,6 +300,22 @@ Deno.test({
         () => inNs("n1", "ip", "rule", "del", "pref", "100"),
       );
 
+      {
+        const stray = subnet("n2").replace(/\.0\/24$/, ".200/24");
+        await fault(
+          "pod: n1-p1's eth0 also holds an address of n2's subnet -> pod.default_route deletes that address",
+          () => sh("ip", "-n", pod("n1-p1").netns, "addr", "add", stray, "dev", "eth0"),
+          (r) => {
+            expectCheck(r, {
+              id: "pod.default_route",
+              node: "n1",
+              evidence: `strayAddress=${stray}`,
+              fix: `ip netns exec ${pod("n1-p1").netns} ip addr del ${stray} dev eth0`,
+            });
+          },
+          () => sh("ip", "-n", pod("n1-p1").netns, "addr", "del", stray, "dev", "eth0"),
+        );
+      }
       await fault(
         "route: an 'ipproto icmp prohibit' rule on n2 -> route.fib looks up as ICMP and names it",
         () => inNs("n2", "ip", "rule", "add", "pref", "50", "ipproto", "icmp", "prohibit"),

@@ -167,6 +167,18 @@ function routeBack(d: Diagnosis, e: Endpoint): { why: string; fix: string } {
 }
 
 /**
+ * The address behind a connected route (proto kernel, the one `ip addr add` makes): its `src` is
+ * an address of the pod on the route's device, whose prefix is the route's.
+ */
+function strayAddress(pk: Kernel, r: Route): { cidr: string; index: number } | undefined {
+  if (r.protocol !== 2 || !r.src || r.oif === undefined) return undefined;
+  const len = r.dst.split("/")[1];
+  return pk.addrs().find((a) =>
+    a.family === 4 && a.index === r.oif && a.cidr === `${r.src}/${len}`
+  );
+}
+
+/**
  * The pod's route to the peer gives another source address than its own (a route's `src`): the
  * peer answers an address nothing routes back to the pod.
  */
@@ -186,6 +198,26 @@ function sourceCheck(
     ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0] ?? r;
   const dst = own.dst === "0.0.0.0/0" ? "default" : own.dst;
   const ns = nsPrefix(e.netns);
+  const stray = strayAddress(pk, own);
+  if (stray) {
+    const dev = pk.link(stray.index)?.name ?? podIf(e);
+    return fail(
+      "pod.default_route",
+      label,
+      `pod ${
+        e.podName ?? e.ip
+      } holds a second address ${stray.cidr} on ${dev}, in ${peer.ip}'s subnet: ` +
+        `it sends to ${peer.ip} on-link from ${r.src}, and the replies go to an address nothing routes back to it`,
+      {
+        evidence: {
+          ...ev,
+          lookup: `ip route get ${peer.ip}: src ${r.src}`,
+          strayAddress: stray.cidr,
+        },
+        fix: `${ns}ip addr del ${stray.cidr} dev ${dev}`,
+      },
+    );
+  }
   return fail(
     "pod.default_route",
     label,
