@@ -183,6 +183,22 @@ export function findInPath(type: string, dirs: readonly string[]): string {
 }
 
 /**
+ * Writes the config to the plugin's stdin. A plugin may exit without reading it (a DEL that does
+ * nothing, an error before reading): like Go's os/exec, a broken pipe is not the call's failure,
+ * the plugin's exit status and output judge it.
+ */
+async function feed(stdin: WritableStream<Uint8Array>, bytes: Uint8Array): Promise<void> {
+  const w = stdin.getWriter();
+  try {
+    await w.write(bytes);
+    await w.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e;
+    await w.abort().catch(() => {});
+  }
+}
+
+/**
  * Runs the IPAM plugin named by `ipam.type` with `command`, the caller's config bytes on
  * stdin and the caller's environment. Returns the parsed stdout JSON (undefined when empty);
  * a failing plugin's error JSON is re-thrown as CniError with its code.
@@ -205,9 +221,7 @@ export async function delegate(call: IpamCall, command: string): Promise<unknown
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(call.conf.bytes);
-  await w.close();
+  await feed(child.stdin, call.conf.bytes);
   const out = await child.output();
   const text = new TextDecoder().decode(out.stdout).trim();
   let json: unknown;
