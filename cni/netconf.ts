@@ -61,7 +61,7 @@ export interface NetConf {
    * prefix length may come with them). The IPAM puts CNI_ARGS `IP=` (CniArgs.ips) first.
    */
   requestedIps: string[];
-  /** MAC asked for through runtimeConfig.mac. */
+  /** MAC asked for through runtimeConfig.mac, else args.cni.mac. */
   mac?: string;
   /** GC: `cni.dev/valid-attachments`. */
   validAttachments?: Attachment[];
@@ -305,32 +305,42 @@ function runtimeConfig(raw: Record<string, unknown>): Record<string, unknown> | 
   return rc;
 }
 
-/** The pod MAC the runtime asks for (runtimeConfig.mac), main plugin only. */
-function runtimeMac(raw: Record<string, unknown>): string | undefined {
-  const rc = runtimeConfig(raw);
-  const mac = rc && foldedValue(rc, "mac", "runtimeConfig");
+/** The config's `args.cni` object (the conventions' args), if any. */
+function argsCni(raw: Record<string, unknown>): Record<string, unknown> | undefined {
+  const args = foldedValue(raw, "args", "the network config");
+  if (args === undefined || args === null) return undefined;
+  if (!isObj(args)) throw invalid("args", "must be an object");
+  const cni = foldedValue(args, "cni", "args");
+  if (cni === undefined || cni === null) return undefined;
+  if (!isObj(cni)) throw invalid("args.cni", "must be an object");
+  return cni;
+}
+
+/** A MAC field of the config, parsed; undefined when absent or empty. */
+function macField(obj: Record<string, unknown> | undefined, field: string): string | undefined {
+  const dot = field.lastIndexOf(".");
+  const mac = obj && foldedValue(obj, field.slice(dot + 1), field.slice(0, dot));
   if (mac === undefined || mac === null || mac === "") return undefined;
   const m = typeof mac === "string" ? parsePodMac(mac) : { problem: "not a string" };
-  if ("problem" in m) {
-    throw invalid("runtimeConfig.mac", `${JSON.stringify(mac)}: ${m.problem}`);
-  }
+  if ("problem" in m) throw invalid(field, `${JSON.stringify(mac)}: ${m.problem}`);
   return m.mac;
+}
+
+/**
+ * The pod MAC the config asks for, main plugin only: runtimeConfig.mac, else args.cni.mac (the
+ * reference bridge's order; CNI_ARGS `MAC=` comes after both).
+ */
+function runtimeMac(raw: Record<string, unknown>): string | undefined {
+  const fromArgs = macField(argsCni(raw), "args.cni.mac");
+  return macField(runtimeConfig(raw), "runtimeConfig.mac") ?? fromArgs;
 }
 
 /** The addresses the runtime asks for: args.cni.ips, then runtimeConfig.ips. */
 function runtimeIps(raw: Record<string, unknown>): string[] {
   const rc = runtimeConfig(raw);
-  const args = foldedValue(raw, "args", "the network config");
-  let cni: unknown;
-  if (args !== undefined && args !== null) {
-    if (!isObj(args)) throw invalid("args", "must be an object");
-    cni = foldedValue(args, "cni", "args");
-    if (cni !== undefined && cni !== null && !isObj(cni)) {
-      throw invalid("args.cni", "must be an object");
-    }
-  }
+  const cni = argsCni(raw);
   return [
-    ...(isObj(cni) ? ipList(foldedValue(cni, "ips", "args.cni"), "args.cni.ips") : []),
+    ...(cni ? ipList(foldedValue(cni, "ips", "args.cni"), "args.cni.ips") : []),
     ...ipList(rc && foldedValue(rc, "ips", "runtimeConfig"), "runtimeConfig.ips"),
   ];
 }

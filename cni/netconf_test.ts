@@ -42,6 +42,14 @@ Deno.test("parseNetConf() ignores unknown keys and accepts conflist-injected fie
   assertEquals(c.prevResult?.ips?.[0]?.address, "10.244.1.9/24");
 });
 
+Deno.test("parseNetConf(): the pod MAC comes from runtimeConfig.mac, else args.cni.mac (the reference bridge's order)", () => {
+  const args = { cni: { mac: "02:11:22:33:44:55" } };
+  assertEquals(parseNetConf(enc(conf({ args }))).mac, "02:11:22:33:44:55");
+  const both = conf({ args, runtimeConfig: { mac: "02:aa:bb:cc:dd:ee" } });
+  assertEquals(parseNetConf(enc(both)).mac, "02:aa:bb:cc:dd:ee");
+  assertEquals(parseNetConf(enc(conf({ args: { cni: { mac: "" } } }))).mac, undefined);
+});
+
 Deno.test("decodeConfig(): malformed JSON is code 6, unsupported version code 1, missing name code 7", () => {
   assertEquals(assertThrows(() => decodeConfig(enc('{"cniVersion":')), CniError).code, 6);
   assertEquals(assertThrows(() => decodeConfig(enc("[]")), CniError).code, 6);
@@ -86,6 +94,8 @@ Deno.test("parseNetConf() rejects bad values with code 7 naming the field", () =
     [{ runtimeConfig: { mac: "01:00:5e:00:00:01" } }, "runtimeConfig.mac"],
     [{ runtimeConfig: { mac: "00:00:00:00:00:00" } }, "runtimeConfig.mac"],
     [{ runtimeConfig: { mac: 5 } }, "runtimeConfig.mac"],
+    [{ args: { cni: { mac: "ff:ff:ff:ff:ff:ff" } } }, "args.cni.mac"],
+    [{ args: { cni: { mac: ["02:00:00:00:00:01"] } } }, "args.cni.mac"],
     [{ "cni.dev/valid-attachments": [{ containerID: 1 }] }, "cni.dev/valid-attachments"],
   ];
   for (const [over, field] of cases) {
