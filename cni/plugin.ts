@@ -107,7 +107,8 @@ async function runVerb(
     : lenientCniArgs(args.args);
   const call: IpamCall = {
     conf,
-    args,
+    // Loopback mode configures lo whatever CNI_IFNAME says, as the reference loopback plugin does.
+    args: conf.type === "skein" && conf.mode === "loopback" ? { ...args, ifName: "lo" } : args,
     cniArgs,
     hostNetns: ctx.hostNetns,
     podNetns: podNetnsPath(args.netns, ctx.peerPid),

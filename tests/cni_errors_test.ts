@@ -137,6 +137,24 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
       });
       assertEquals(links(host).map((l) => l.ifname), ["lo"]);
       assertEquals(reservations(dataDir, "errnet"), []);
+      // Whatever CNI_IFNAME says, loopback mode configures lo (the reference loopback plugin).
+      const le = (await callOk({
+        command: "ADD",
+        conf: lo,
+        containerId: "l2",
+        netns: ns.pod2,
+        ifName: "eth0",
+        hostNs: host,
+      }))!;
+      assertEquals((le.interfaces as { name: string }[])[0]!.name, "lo");
+      await callOk({
+        command: "DEL",
+        conf: lo,
+        containerId: "l2",
+        netns: ns.pod2,
+        ifName: "eth0",
+        hostNs: host,
+      });
     });
   } finally {
     Deno.removeSync(dataDir, { recursive: true });
