@@ -20,6 +20,19 @@ import {
 import { CniCode, CniError } from "../errors.ts";
 import type { IpamRange } from "./types.ts";
 
+/**
+ * Blocks no pod address can come from: the kernel treats them as loopback, multicast, "this
+ * network" or link-local, so a bridge gateway there would take over the host's own traffic or
+ * fail late, after the bridge exists.
+ */
+const SPECIAL: readonly { block: Cidr; what: string }[] = [
+  ["0.0.0.0/8", '"this network"'],
+  ["127.0.0.0/8", "loopback"],
+  ["224.0.0.0/4", "multicast"],
+  ["fe80::/10", "IPv6 link-local"],
+  ["ff00::/8", "IPv6 multicast"],
+].map(([text, what]) => ({ block: tryParseCidr(text!)!, what: what! }));
+
 /** A validated range: every address field filled in. */
 export interface Range {
   /** The subnet with host bits cleared. */
@@ -108,6 +121,13 @@ export function parseRange(r: IpamRange, where: string): Range {
     );
   }
   const subnet: Cidr = { family: c.family, ip: networkOf(c), prefix: c.prefix };
+  const special = SPECIAL.find((s) => contains(s.block, subnet.ip));
+  if (special) {
+    throw invalid(
+      `${where}.subnet`,
+      `network ${r.subnet} is in ${cidrText(special.block)} (${special.what}), not a pod range`,
+    );
+  }
   const inSubnet = (ip: Ip, field: string): Ip => {
     if (ip.family !== subnet.family) {
       throw invalid(

@@ -32,6 +32,12 @@ Deno.test("parseRange() rejects bad input naming the field", () => {
     [{ subnet: "10.0.0.0/24", rangeEnd: "fd00::1" }, "not the same family"],
     [{ subnet: "10.0.0.0/24", rangeStart: "10.0.0.9", rangeEnd: "10.0.0.8" }, "is after rangeEnd"],
     [{ subnet: "10.0.0.0/24", rangeStart: "10.0.0.x" }, "not an IP address"],
+    [{ subnet: "127.0.0.0/24" }, "in 127.0.0.0/8 (loopback), not a pod range"],
+    [{ subnet: "224.0.0.0/24" }, "(multicast)"],
+    [{ subnet: "239.1.0.0/16" }, "(multicast)"],
+    [{ subnet: "0.0.0.0/24" }, '"this network"'],
+    [{ subnet: "fe80::/64" }, "(IPv6 link-local)"],
+    [{ subnet: "ff02::/64" }, "(IPv6 multicast)"],
   ];
   for (const [r, msg] of cases) {
     const e = assertThrows(() => parseRange(r, "r"), CniError, msg);
