@@ -198,6 +198,19 @@ export function assertBridgeUsable(host: NetHandle, name: string): void {
   if (link) assertBridge(link);
 }
 
+/**
+ * The undo of a bridge this ADD created: it goes (with the gateway address it got) unless a
+ * concurrent ADD has put a port on it meanwhile.
+ */
+function dropNewBridge(host: NetHandle, index: number): () => void {
+  return () => {
+    const links = host.linkList();
+    if (links.some((l) => l.masterIndex === index)) return;
+    const br = links.find((l) => l.index === index);
+    if (br) linkDelIfExists(host, br.name);
+  };
+}
+
 /** Finds or creates the bridge, up, with MTU and promiscuity as configured. */
 function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
   const name = o.conf.bridge;
@@ -206,6 +219,7 @@ function ensureBridge(o: WireOptions, ips: readonly ResultIp[]): Link {
     try {
       const mac = bridgeMac(ips);
       br = o.host.linkAdd({ kind: "bridge", name, mtu: o.mtu, up: true, ...(mac ? { mac } : {}) });
+      o.undo.push(dropNewBridge(o.host, br.index));
     } catch (e) {
       if (!isNetlinkError(e, "EEXIST")) {
         throw new CniError(CniCode.Internal, `cannot create bridge ${name}`, (e as Error).message);

@@ -87,7 +87,8 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
       assertEquals(reservations(dataDir, "errnet"), ["10.252.0.2"]);
       await callOk({ ...base, command: "DEL", conf: { ...good, mode: "routed" } });
       // A failure after the veth exists (an IPAM route via an off-link gateway) rolls back
-      // everything: no host veth, nothing in the pod, the address released.
+      // everything: no host veth, nothing in the pod, the address released, and the bridge this
+      // ADD created (with its gateway address) removed.
       const offlink = {
         ...good,
         ipam: { ...good.ipam, routes: [{ dst: "192.168.77.0/24", gw: "172.31.0.1" }] },
@@ -95,9 +96,14 @@ Deno.test("cni errors: bad inputs give their codes and change nothing; VERSION, 
       const rb = await callPlugin({ ...base, containerId: "e3", netns: ns.pod2, conf: offlink });
       assertEquals(rb.code, 1, rb.stdout);
       assertStringIncludes(String(rb.json?.msg), "cannot add route 192.168.77.0/24 via 172.31.0.1");
-      assertEquals(links(host).map((l) => l.ifname).sort(), ["cni0", "lo"]);
+      assertEquals(links(host).map((l) => l.ifname), ["lo"]);
       assertEquals(links(ns.pod2!).map((l) => l.ifname), ["lo"]);
       assertEquals(reservations(dataDir, "errnet"), []);
+      // A bridge that was there before the failed ADD stays.
+      inNs(host, ["ip", "link", "add", "cni0", "type", "bridge"]);
+      const kept = await callPlugin({ ...base, containerId: "e4", netns: ns.pod2, conf: offlink });
+      assertEquals(kept.code, 1, kept.stdout);
+      assertEquals(links(host).map((l) => l.ifname).sort(), ["cni0", "lo"]);
       inNs(host, ["ip", "link", "del", "cni0"]);
       // VERSION: cheapest path, answers without a config too.
       const v = await callOk({ command: "VERSION", conf: { cniVersion: "0.4.0" }, hostNs: host });
