@@ -5,7 +5,9 @@
  * it. Judged: addresses (`-s`, `-d`, negated too), devices (`-i`, `-o`, `+` wildcards), protocol,
  * destination ports (tcp, udp, multiport), conntrack state (`-m conntrack --ctstate`,
  * `-m state --state`) and comments; jumps to user chains, RETURN, goto. A rule with any other
- * match is not judged (listed, and taken as not matching). Pure.
+ * match is not judged (listed, and taken as not matching). The nat table's rewrites (DNAT, SNAT,
+ * MASQUERADE, REDIRECT, NETMAP) are judged the same way: the first rule that rewrites a packet,
+ * uncertain when a rule not judged before it could have kept the packet from it. Pure.
  *
  * @module
  */
@@ -168,4 +170,125 @@ export function judgeLegacy(t: LegacyTables, p: Packet): LegacyVerdict {
     }
   }
   return v;
+}
+
+/** A legacy nat rule that rewrites the packet (`rule` its `-A` arguments, as saved). */
+export interface LegacyNat extends LegacyDrop {
+  rule: string;
+  /** Its position in its chain, from 1 (`iptables-legacy -t nat -D CHAIN N`). */
+  index: number;
+  /** nft's word for the rewrite: "dnat", "snat", "masquerade", "redirect". */
+  statement: string;
+  /** A rule before it that could not be judged could have kept the packet from it. */
+  uncertain: boolean;
+  /** Those rules ("nat CHAIN: args"), when uncertain. */
+  notJudged?: string[];
+}
+
+/** The nat chains a packet at `hook` crosses, in order. */
+const NAT_CHAINS: Readonly<Record<string, readonly string[]>> = {
+  prerouting: ["PREROUTING"],
+  input: ["PREROUTING", "INPUT"],
+  forward: ["PREROUTING", "POSTROUTING"],
+  output: ["OUTPUT", "POSTROUTING"],
+  postrouting: ["POSTROUTING"],
+};
+
+const NAT_TARGETS: Readonly<Record<string, string>> = {
+  DNAT: "dnat",
+  SNAT: "snat",
+  MASQUERADE: "masquerade",
+  REDIRECT: "redirect",
+};
+
+/** What target `target` rewrites from base chain `base` (NETMAP maps either address). */
+function natStatement(target: string, base: string): string | undefined {
+  if (target === "NETMAP") return base === "PREROUTING" || base === "OUTPUT" ? "dnat" : "snat";
+  return NAT_TARGETS[target];
+}
+
+/** One nat hook's walk: the packet, its base chain, the rules not judged that end it, the rewrite. */
+interface NatWalk {
+  t: LegacyTables;
+  p: Packet;
+  base: string;
+  /** Rules not judged that could have ended this hook's walk (an ACCEPT, a NAT target). */
+  hookDoubts: string[];
+  nat?: LegacyNat;
+}
+
+/**
+ * How far a rule that could not be judged could change the walk had it matched: "hook" (it
+ * ends the hook's walk: ACCEPT, a rewrite, a user chain that may), "chain" (it ends the chain
+ * it is in: RETURN), else nothing (LOG, MARK, a user chain that passes the packet on).
+ */
+function mayEnd(w: NatWalk, target: string, depth: number): "hook" | "chain" | undefined {
+  if (natStatement(target, w.base) || target === "ACCEPT") return "hook";
+  if (target === "RETURN") return "chain";
+  if (!w.t.rules.has(`nat ${target}`)) return undefined;
+  if (depth >= 16) return "hook";
+  const sub: NatWalk = { t: w.t, p: w.p, base: w.base, hookDoubts: [] };
+  return natChain(sub, target, depth + 1, []) !== "return" || sub.hookDoubts.length
+    ? "hook"
+    : undefined;
+}
+
+/**
+ * Walks nat chain `chain`; `doubts`: the rules not judged that could have ended it before here
+ * (a RETURN in it or in a chain that jumped to it).
+ */
+function natChain(w: NatWalk, chain: string, depth: number, doubts: string[]): Walk | "nat" {
+  if (depth > 16) return "return";
+  const local = [...doubts];
+  for (const [i, args] of (w.t.rules.get(`nat ${chain}`) ?? []).entries()) {
+    const r = ruleOf(ruleWords(args), w.p);
+    if (!r.target) continue;
+    if (r.hit === undefined) {
+      const may = mayEnd(w, r.target, depth);
+      if (may === "hook") w.hookDoubts.push(`nat ${chain}: ${args}`);
+      else if (may === "chain" || r.goto) local.push(`nat ${chain}: ${args}`);
+      continue;
+    }
+    if (!r.hit) continue;
+    const statement = natStatement(r.target, w.base);
+    if (statement) {
+      const notJudged = [...w.hookDoubts, ...local];
+      w.nat = {
+        table: "nat",
+        chain,
+        rule: args,
+        index: i + 1,
+        statement,
+        uncertain: notJudged.length > 0,
+        ...(notJudged.length ? { notJudged } : {}),
+      };
+      return "nat";
+    }
+    if (r.target === "ACCEPT" || r.target === "RETURN") {
+      return r.target === "ACCEPT" ? "accept" : "return";
+    }
+    if (w.t.rules.has(`nat ${r.target}`)) {
+      const sub = natChain(w, r.target, depth + 1, local);
+      if (sub !== "return") return sub;
+      if (r.goto) return "return";
+    }
+  }
+  return "return";
+}
+
+/**
+ * The first legacy nat rule that rewrites packet `p` (hooks prerouting, input, forward, output,
+ * postrouting: PREROUTING, INPUT, OUTPUT and POSTROUTING, user chains, jumps, goto, RETURN),
+ * as for nft_eval.ts's `nat`. Only a connection's first packet crosses the nat table: none for
+ * an established one.
+ */
+export function judgeLegacyNat(t: LegacyTables, p: Packet): LegacyNat | undefined {
+  if (p.ct === "established") return undefined;
+  for (const base of NAT_CHAINS[p.hook] ?? []) {
+    // Before routing (PREROUTING) the output device is not known yet.
+    const { oifname: _out, ...early } = p;
+    const w: NatWalk = { t, p: base === "PREROUTING" ? early : p, base, hookDoubts: [] };
+    if (natChain(w, base, 0, []) === "nat") return w.nat;
+  }
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import { assertEquals } from "../testing/assert.ts";
-import { judgeLegacy, parseLegacySave, ruleWords } from "./xt_legacy.ts";
+import { judgeLegacy, judgeLegacyNat, parseLegacySave, ruleWords } from "./xt_legacy.ts";
 import type { Packet } from "./nft_eval.ts";
 
 const fwd: Packet = {
@@ -93,5 +93,236 @@ Deno.test("judgeLegacy(): raw PREROUTING sees no output device; input has its ow
     table: "raw",
     chain: "PREROUTING",
     rule: "-p udp -m udp --dport 8472 -j DROP",
+  });
+});
+
+// The nat tables below are `iptables-legacy-save -t nat` output (iptables v1.8.9, comment lines
+// left out) of rules written with iptables-legacy in a scratch network namespace.
+
+/** The audit's fault: `iptables-legacy -t nat -A PREROUTING -d 10.244.3.2 -p icmp -j DNAT ...`. */
+const AUDIT_DNAT = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.244.3.2/32 -p icmp -j DNAT --to-destination 10.244.3.99
+COMMIT
+`;
+
+/** Pod 10.244.1.2 on n1 to pod 10.244.3.2 on n3, as it enters n3 from the tunnel. */
+const toN3: Packet = {
+  hook: "prerouting",
+  saddr: "10.244.1.2",
+  daddr: "10.244.3.2",
+  l4proto: "icmp",
+  iifname: "skein.1",
+};
+
+Deno.test("judgeLegacyNat(): the audit's legacy DNAT of a pod's address is named with its position", () => {
+  const t = parseLegacySave(AUDIT_DNAT);
+  const dnat = {
+    table: "nat",
+    chain: "PREROUTING",
+    rule: "-d 10.244.3.2/32 -p icmp -j DNAT --to-destination 10.244.3.99",
+    index: 1,
+    statement: "dnat",
+    uncertain: false,
+  };
+  assertEquals(judgeLegacyNat(t, toN3), dnat);
+  assertEquals(judgeLegacyNat(t, { ...toN3, hook: "forward", oifname: "cni0" }), dnat);
+  // The other direction, another protocol, postrouting alone, an established packet: untouched.
+  const back = { ...toN3, saddr: toN3.daddr, daddr: toN3.saddr, iifname: "cni0" };
+  assertEquals(judgeLegacyNat(t, back), undefined);
+  assertEquals(judgeLegacyNat(t, { ...toN3, l4proto: "udp", dport: 53 }), undefined);
+  assertEquals(judgeLegacyNat(t, { ...toN3, hook: "postrouting", oifname: "cni0" }), undefined);
+  assertEquals(judgeLegacyNat(t, { ...toN3, hook: "forward", ct: "established" }), undefined);
+  // No nat table at all (only filter rules): nothing.
+  assertEquals(judgeLegacyNat(save(""), toN3), undefined);
+});
+
+/** kube-proxy's, Docker's and flannel's legacy nat rules (flannel's for node subnet 10.244.1.0/24). */
+const HOSTS = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+:FLANNEL-POSTRTG - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-DNS - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+-A DOCKER -i docker0 -j RETURN
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m comment --comment "default/kubernetes:https cluster IP" -m tcp --dport 443 -j KUBE-MARK-MASQ
+-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m udp --dport 53 -j KUBE-SVC-DNS
+-A KUBE-SVC-DNS -p udp -j DNAT --to-destination 10.244.1.5:53
+COMMIT
+`;
+
+Deno.test("judgeLegacyNat(): kube-proxy's, Docker's and flannel's rules leave pod-to-pod traffic alone", () => {
+  const t = parseLegacySave(HOSTS);
+  // From a pod of n1 to n3's pod: Docker's addrtype jump is not judged, but nothing in DOCKER
+  // rewrites ICMP; kube-proxy's Service rules match other addresses.
+  const out: Packet = { ...toN3, iifname: "cni0" };
+  assertEquals(judgeLegacyNat(t, out), undefined);
+  // So the audit's DNAT appended behind them is certain.
+  const pre = t.rules.get("nat PREROUTING")!;
+  t.rules.set("nat PREROUTING", [
+    ...pre,
+    ...parseLegacySave(AUDIT_DNAT).rules.get("nat PREROUTING")!,
+  ]);
+  assertEquals(judgeLegacyNat(t, out)?.index, 3);
+  assertEquals(judgeLegacyNat(t, out)?.uncertain, false);
+  t.rules.set("nat PREROUTING", pre);
+  // A Service address is DNATed (kube-proxy's own job), through two user chains.
+  assertEquals(judgeLegacyNat(t, { ...out, daddr: "10.96.0.10", l4proto: "udp", dport: 53 }), {
+    table: "nat",
+    chain: "KUBE-SVC-DNS",
+    rule: "-p udp -j DNAT --to-destination 10.244.1.5:53",
+    index: 1,
+    statement: "dnat",
+    uncertain: false,
+  });
+  // kube-proxy's masquerade is only for packets it marked: its mark match is not judged, so the
+  // masquerade is uncertain (netfilter.nat does not report it), naming that match alone.
+  const kube = {
+    table: "nat",
+    chain: "KUBE-POSTROUTING",
+    rule:
+      '-m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+    index: 3,
+    statement: "masquerade",
+    uncertain: true,
+    notJudged: ["nat KUBE-POSTROUTING: -m mark ! --mark 0x4000/0x4000 -j RETURN"],
+  };
+  assertEquals(judgeLegacyNat(t, { ...out, hook: "postrouting", oifname: "skein.1" }), kube);
+  // Without kube-proxy's chain, flannel returns before its masquerade for pod-to-pod traffic
+  // and masquerades traffic leaving the cluster network (behind its own mark match).
+  t.rules.set("nat KUBE-POSTROUTING", []);
+  assertEquals(judgeLegacyNat(t, { ...out, hook: "postrouting", oifname: "skein.1" }), undefined);
+  const outside = judgeLegacyNat(t, {
+    ...out,
+    hook: "postrouting",
+    daddr: "203.0.113.1",
+    oifname: "eth0",
+  });
+  assertEquals([outside?.chain, outside?.index, outside?.statement, outside?.uncertain], [
+    "FLANNEL-POSTRTG",
+    5,
+    "masquerade",
+    true,
+  ]);
+});
+
+/** skein-masq's rules (backends/masquerade.ts, nftables) written with iptables-legacy. */
+const MASQ = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -j RETURN
+-A POSTROUTING ! -s 10.244.0.0/16 -d 10.244.1.0/24 -j RETURN
+-A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully
+-A POSTROUTING ! -s 10.244.0.0/16 -d 10.244.0.0/16 -j MASQUERADE --random-fully
+COMMIT
+`;
+
+Deno.test("judgeLegacyNat(): a masquerade of traffic leaving the cluster network exempts pod-to-pod", () => {
+  const t = parseLegacySave(MASQ);
+  const post: Packet = { ...toN3, hook: "postrouting", oifname: "skein.1" };
+  assertEquals(judgeLegacyNat(t, post), undefined);
+  assertEquals(judgeLegacyNat(t, { ...post, hook: "forward", iifname: "cni0" }), undefined);
+  const outside = judgeLegacyNat(t, { ...post, daddr: "203.0.113.1", oifname: "eth0" });
+  assertEquals([outside?.chain, outside?.index, outside?.statement, outside?.uncertain], [
+    "POSTROUTING",
+    3,
+    "masquerade",
+    false,
+  ]);
+  // The node itself to a remote pod (output, then postrouting): masqueraded by the fourth rule.
+  const host = judgeLegacyNat(t, { ...post, hook: "output", saddr: "192.168.77.11" });
+  assertEquals([host?.index, host?.statement], [4, "masquerade"]);
+});
+
+/** A goto into a user chain that returns, a REDIRECT, the tunnel's packets, a NETMAP. */
+const FAULTS = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:PODS - [0:0]
+-A PREROUTING -i cni0 -g PODS
+-A PREROUTING -d 10.244.3.2/32 -p icmp -j DNAT --to-destination 10.244.3.99
+-A INPUT -p udp -m udp --dport 8472 -j SNAT --to-source 192.168.77.98
+-A OUTPUT -p udp -m udp --dport 8472 -j DNAT --to-destination 192.168.77.99
+-A POSTROUTING -s 10.244.1.0/24 -o skein.1 -j NETMAP --to 10.250.1.0/24
+-A PODS -p udp -m udp --dport 53 -j REDIRECT --to-ports 5353
+-A PODS -s 10.244.1.0/24 -j RETURN
+COMMIT
+`;
+
+Deno.test("judgeLegacyNat(): goto and RETURN, REDIRECT, NETMAP, and the nat chains of each hook", () => {
+  const t = parseLegacySave(FAULTS);
+  const pick = (p: Packet) => {
+    const n = judgeLegacyNat(t, p);
+    return n && `${n.chain} ${n.index} ${n.statement}`;
+  };
+  // From the tunnel: past the goto, the DNAT.
+  assertEquals(pick({ ...toN3, hook: "forward", oifname: "cni0" }), "PREROUTING 2 dnat");
+  // From n1's pod: PODS returns, which ends PREROUTING (goto); NETMAP in POSTROUTING maps the source.
+  const fromPod: Packet = { ...toN3, hook: "forward", iifname: "cni0", oifname: "skein.1" };
+  assertEquals(pick(fromPod), "POSTROUTING 1 snat");
+  assertEquals(pick({ ...fromPod, oifname: "eth0" }), undefined);
+  assertEquals(pick({ ...fromPod, l4proto: "udp", dport: 53 }), "PODS 1 redirect");
+  // The tunnel's packets: DNATed on their way out (OUTPUT), SNATed on their way in (INPUT).
+  const vx: Packet = {
+    hook: "output",
+    saddr: "192.168.77.11",
+    daddr: "192.168.77.13",
+    l4proto: "udp",
+    dport: 8472,
+    oifname: "eth0",
+  };
+  assertEquals(pick(vx), "OUTPUT 1 dnat");
+  assertEquals(pick({ ...vx, hook: "input", iifname: "eth0" }), "INPUT 1 snat");
+});
+
+/** A DNAT behind a rule with a match not judged here (addrtype). */
+const UNJUDGED = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.244.1.7
+-A PREROUTING -d 10.244.3.2/32 -p icmp -j DNAT --to-destination 10.244.3.99
+COMMIT
+`;
+
+Deno.test("judgeLegacyNat(): a rewrite behind a rule it cannot judge is uncertain, naming that rule", () => {
+  assertEquals(judgeLegacyNat(parseLegacySave(UNJUDGED), toN3), {
+    table: "nat",
+    chain: "PREROUTING",
+    rule: "-d 10.244.3.2/32 -p icmp -j DNAT --to-destination 10.244.3.99",
+    index: 2,
+    statement: "dnat",
+    uncertain: true,
+    notJudged: ["nat PREROUTING: -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.244.1.7"],
   });
 });
