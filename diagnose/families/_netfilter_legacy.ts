@@ -4,7 +4,8 @@
  * the forwarded pod packets on each node of the path and the tunnel's packets in and out. A
  * legacy FORWARD policy DROP (Docker sets one) or a dropping rule fails with the iptables-legacy
  * command that removes it; tables it can read and that pass the flow pass; tables it cannot read
- * stay the warning that they exist.
+ * stay the warning that they exist. A legacy nat rule that rewrites the flow is netfilter.nat's
+ * (`_netfilter_nat.ts`).
  *
  * @module
  */
@@ -30,7 +31,10 @@ export function legacyTableNames(k: Kernel | undefined): string[] {
 }
 
 /** `iptables-legacy-save` inside namespace `netns`, parsed (memoised); undefined if it fails. */
-function legacyTables(d: Diagnosis, netns: string | undefined): Promise<LegacyTables | undefined> {
+export function legacyTables(
+  d: Diagnosis,
+  netns: string | undefined,
+): Promise<LegacyTables | undefined> {
   const key = `legacy|${netns ?? ""}`;
   let p = d.memo.get(key) as Promise<LegacyTables | undefined> | undefined;
   if (!p) {
@@ -47,8 +51,8 @@ function legacyTables(d: Diagnosis, netns: string | undefined): Promise<LegacyTa
   return p;
 }
 
-/** The command that removes a legacy drop. */
-function legacyFix(exec: string, by: LegacyDrop): string {
+/** The command that removes a legacy drop (or rewrite): the rule by its words, or the policy. */
+export function legacyFix(exec: string, by: LegacyDrop): string {
   const ipt = `${exec}iptables-legacy${by.table === "filter" ? "" : ` -t ${by.table}`}`;
   return by.rule === undefined
     ? `${ipt} -P ${by.chain} ACCEPT  # the legacy ${by.table} ${by.chain} policy (nft does not show it)`

@@ -5,7 +5,9 @@
  * source pod (warn: the pod is reached, but it sees a node's address, so NetworkPolicies and
  * logs keyed on pod addresses do not match). flannel's and skein's masquerade return early for
  * pod-to-pod traffic; a rule that masquerades the whole pod network does not. A DNAT or REDIRECT
- * of the tunnel's own packets fails too. The rewriting rule comes from a ruleset's `NatFinder`.
+ * of the tunnel's own packets fails too. The rewriting rule comes from a ruleset's `NatFinder`:
+ * the nftables ruleset's (iptables-nft included), and the legacy iptables nat table's
+ * (xt_legacy.ts), which nft does not show; the first rule that rewrites in either is named.
  *
  * @module
  */
@@ -17,6 +19,8 @@ import { rulesetOf } from "../ruleset.ts";
 import { isExternal } from "./_netfilter_egress.ts";
 import { encapPacket } from "./packets.ts";
 import { dropFix } from "./_verdict.ts";
+import { judgeLegacyNat } from "../xt_legacy.ts";
+import { legacyFix, legacyTableNames, legacyTables } from "./_netfilter_legacy.ts";
 
 /** A rule that rewrites a packet, in the words of the ruleset that holds it. */
 export interface Rewrite {
@@ -67,17 +71,39 @@ export function nftFinder(node: NodeView, rs: Ruleset): NatFinder {
   };
 }
 
-/** The first rewrite of `p` by `finders` (in order) that `ok` accepts. */
+/**
+ * The rewrites of `node`'s legacy nat table (x_tables: `iptables-legacy-save`, which nft does
+ * not show), when one is loaded in its namespace and can be read (else netfilter.legacy says so).
+ */
+export async function legacyFinder(d: Diagnosis, node: NodeView): Promise<NatFinder | undefined> {
+  if (!legacyTableNames(node.kernel).includes("nat")) return undefined;
+  const t = await legacyTables(d, node.kernel?.netns);
+  if (!t) return undefined;
+  const exec = nsExec(node);
+  return (p) => {
+    const n = judgeLegacyNat(t, p);
+    return n && {
+      statement: n.statement,
+      uncertain: n.uncertain,
+      rule: `iptables-legacy nat ${n.chain} rule ${n.index}: -A ${n.chain} ${n.rule}`,
+      fix: legacyFix(exec, n),
+      where: "legacy iptables, which nft does not show",
+      ...(n.notJudged ? { notJudged: n.notJudged } : {}),
+    };
+  };
+}
+
+/**
+ * The rewrite of `p` that `ok` accepts by the first of `finders` (in order) that makes one,
+ * preferring a certain one.
+ */
 function firstRewrite(
   finders: NatFinder[],
   p: Packet,
   ok: (r: Rewrite) => boolean,
 ): Rewrite | undefined {
-  for (const f of finders) {
-    const r = f(p);
-    if (r && ok(r)) return r;
-  }
-  return undefined;
+  const found = finders.map((f) => f(p)).filter((r): r is Rewrite => r !== undefined && ok(r));
+  return found.find((r) => !r.uncertain) ?? found[0];
 }
 
 const isDnat = (r: Rewrite) => r.statement === "dnat" || r.statement === "redirect";
@@ -179,10 +205,11 @@ function nodeNatCheck(d: Diagnosis, pair: Pair, node: NodeView, finders: NatFind
     });
 }
 
-/** The rewrites of `node`'s rulesets that can be read. */
+/** The rewrites of `node`'s rulesets that can be read: nft's, then legacy iptables'. */
 export async function natFinders(d: Diagnosis, node: NodeView): Promise<NatFinder[]> {
-  const rs = await rulesetOf(d, node);
-  return rs.ok ? [nftFinder(node, rs.ruleset)] : []; // netfilter.forward says why not
+  const rs = await rulesetOf(d, node); // when not ok, netfilter.forward says why
+  const legacy = await legacyFinder(d, node);
+  return [...rs.ok ? [nftFinder(node, rs.ruleset)] : [], ...legacy ? [legacy] : []];
 }
 
 /** netfilter.nat for a pair: one check per node whose rulesets can be read. */

@@ -21,7 +21,7 @@ import { bridgeChecks } from "./_netfilter_bridge.ts";
 import { arpChecks } from "./_netfilter_arp.ts";
 import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, nodeEgressChecks } from "./_netfilter_egress.ts";
-import { encapNat, natChecks, nftFinder } from "./_netfilter_nat.ts";
+import { encapNat, natChecks, type NatFinder, natFinders } from "./_netfilter_nat.ts";
 import { leasePeer, otherLeases } from "./_node_peers.ts";
 import { encapPacket, podForwardPacket } from "./packets.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
@@ -130,7 +130,12 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
  * (netfilter.output) and a DNAT or REDIRECT of them either way (netfilter.nat); a failing or
  * doubtful verdict per peer, else one pass each.
  */
-function nodeTunnelChecks(node: NodeView, rs: Ruleset, peers: NodeView[]): CheckResult[] {
+function nodeTunnelChecks(
+  node: NodeView,
+  rs: Ruleset,
+  peers: NodeView[],
+  finders: NatFinder[],
+): CheckResult[] {
   const out: CheckResult[] = [];
   let judged = 0;
   for (const peer of peers) {
@@ -142,7 +147,7 @@ function nodeTunnelChecks(node: NodeView, rs: Ruleset, peers: NodeView[]): Check
       const what = `the ${node.facts.backend} packet to ${peer.name} (${p.daddr})`;
       out.push(verdictCheck("netfilter.output", nodeOwner(node), what, p, v));
     }
-    const n = encapNat(node, peer, [nftFinder(node, rs)]);
+    const n = encapNat(node, peer, finders);
     if (n) out.push(n);
   }
   if (judged && !out.some((c) => c.id === "netfilter.output")) {
@@ -232,7 +237,12 @@ export const netfilterFamily: Family = {
       );
     }
     out.push(
-      ...nodeTunnelChecks(node, rs.ruleset, otherLeases(d, node).map((l) => leasePeer(node, l))),
+      ...nodeTunnelChecks(
+        node,
+        rs.ruleset,
+        otherLeases(d, node).map((l) => leasePeer(node, l)),
+        await natFinders(d, node),
+      ),
     );
     out.push(...await nodeNetdevChecks(d, node), ...await nodeEgressChecks(d, node));
     const l = await legacyNodeCheck(d, node, nodeOwner(node));
