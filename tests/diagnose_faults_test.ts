@@ -1674,7 +1674,7 @@ Deno.test({
         const legacyN1 = (...args: string[]) =>
           sh("ip", "netns", "exec", ns("n1"), "iptables-legacy", ...args);
         await t.step(
-          "netfilter: a legacy iptables rule, then a legacy FORWARD policy DROP (Docker's), that the nft view cannot see -> netfilter.legacy judges them",
+          "netfilter: a legacy iptables rule, then a legacy FORWARD policy DROP (Docker's), that the nft view cannot see -> netfilter.legacy judges them; a legacy DNAT of the destination pod -> netfilter.nat",
           async () => {
             await legacyN1("-A", "FORWARD", "-d", s2, "-j", "DROP");
             try {
@@ -1693,9 +1693,29 @@ Deno.test({
                 evidence: "droppedBy=filter FORWARD policy DROP",
                 fix: `ip netns exec ${ns("n1")} iptables-legacy -P FORWARD ACCEPT`,
               });
+              await legacyN1("-P", "FORWARD", "ACCEPT");
+              // The audit's fault: a legacy DNAT sends n1-p1's pings to n2-p1 elsewhere.
+              const p2 = pod("n2-p1").ip!, elsewhere = s2.replace(/0\/24$/, "99");
+              const spec = ["-d", `${p2}/32`, "-p", "icmp", "-j", "DNAT", "--to-destination"];
+              await legacyN1("-t", "nat", "-A", "PREROUTING", ...spec, elsewhere);
+              const nat = expectCheck(await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1"), {
+                id: "netfilter.nat",
+                node: "n1",
+                evidence: `rewrittenBy=iptables-legacy nat PREROUTING rule 1: -A PREROUTING ${
+                  spec.join(" ")
+                } ${elsewhere}`,
+                fix: `ip netns exec ${ns("n1")} iptables-legacy -t nat -D PREROUTING ${
+                  spec.join(" ")
+                } ${elsewhere}`,
+              });
+              assertStringIncludes(
+                nat.summary,
+                `rewrites the flow's destination ${p2} (dnat; legacy iptables`,
+              );
             } finally {
               await legacyN1("-F", "FORWARD");
               await legacyN1("-P", "FORWARD", "ACCEPT");
+              await legacyN1("-t", "nat", "-F");
             }
           },
         );
