@@ -317,6 +317,19 @@ Deno.test({
         );
       }
       await fault(
+        "route: a foreign /32 on n1 sends n2-p1 out of eth0 -> route.wrong_dev deletes that route",
+        () => inNs("n1", "ip", "route", "add", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
+        (r) => {
+          expectCheck(r, {
+            id: "route.wrong_dev",
+            node: "n1",
+            evidence: "dev eth0",
+            fix: `ip netns exec ${ns("n1")} ip route del ${pod("n2-p1").ip}/32 dev eth0  # proto 3`,
+          });
+        },
+        () => inNs("n1", "ip", "route", "del", `${pod("n2-p1").ip}/32`, "dev", "eth0"),
+      );
+      await fault(
         "route: an 'ipproto icmp prohibit' rule on n2 -> route.fib looks up as ICMP and names it",
         () => inNs("n2", "ip", "rule", "add", "pref", "50", "ipproto", "icmp", "prohibit"),
         (r) => {

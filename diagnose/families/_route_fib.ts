@@ -8,7 +8,8 @@
  */
 import type { Route, Rule } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
-import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../context.ts";
+import { routesHolding } from "../kernel_index.ts";
 import { fibErrorMeaning } from "../kernel.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
@@ -233,9 +234,25 @@ function wrongDevFix(node: NodeView, h: Hop): string {
   const rule = k && t !== 254 && t !== 255
     ? answeringRule(k.rules(), k.routes(), { src: h.src, dst: h.dst, iif: h.iif, ipProto: 1 }, t)
     : undefined;
-  return rule
-    ? `${nsExec(node)}ip rule del pref ${rule.priority}  # ${ruleText(rule)} sends it to table ${t}`
-    : `see route.missing / route.foreign; ${RESTART}`;
+  if (rule) {
+    return `${nsExec(node)}ip rule del pref ${rule.priority}  # ${
+      ruleText(rule)
+    } sends it to table ${t}`;
+  }
+  // The route the kernel answered with: deleting it lets the reconciler's own route decide.
+  const ip = ipv4Number(h.dst);
+  const used = k && ip !== undefined && t !== undefined
+    ? routesHolding(k.routes(), t, ip).next().value
+    : undefined;
+  if (!used) return `see route.missing / route.foreign; ${RESTART}`;
+  const dev = used.oif !== undefined ? k!.link(used.oif)?.name : undefined;
+  return `${nsExec(node)}ip route del ${
+    used.type && used.type !== "unicast" ? `${used.type} ` : ""
+  }${used.dst === "0.0.0.0/0" ? "default" : used.dst}${t !== 254 ? ` table ${t}` : ""}${
+    dev ? ` dev ${dev}` : ""
+  }  # proto ${used.protocol}: the route that sends it there, after checking who added it; then ${
+    RESTART.replace(/^or /, "")
+  }`;
 }
 
 /** route.wrong_dev: the source node must send the destination's traffic out by its remote device. */
