@@ -138,6 +138,8 @@ export class NodeDaemon {
   #restart?: { ac: AbortController; why?: string };
   #routesOk = false;
   #fileOk = false;
+  /** The lease was lost and not acquired again yet: the lease files are withdrawn. */
+  #withdrawn = false;
   #lastError?: string;
   #lastSkipped = "";
   /** Invalid records the last reconcile saw (`reason|subnet|node`), each counted once. */
@@ -465,6 +467,7 @@ export class NodeDaemon {
   #takeLease(lease: Lease, what: string): void {
     const old = this.#lease;
     this.#lease = lease;
+    this.#withdrawn = false;
     this.metrics.leaseExpiry.set(Date.parse(lease.expiration) / 1000);
     this.#log.info(what, {
       subnet: lease.subnet,
@@ -485,7 +488,7 @@ export class NodeDaemon {
   #leaseFile(): NodeLeaseFile | undefined {
     const l = this.#lease;
     const net = this.#net;
-    if (!l || !net || !this.#setup) return undefined;
+    if (!l || !net || !this.#setup || this.#withdrawn) return undefined;
     const f: NodeLeaseFile = {
       node: this.#cfg.name,
       network: net.network,
@@ -518,6 +521,28 @@ export class NodeDaemon {
       this.#fileOk = false;
       this.#log.error("cannot write the lease file", { path: this.#cfg.leaseFile, error: e });
     }
+  }
+
+  /**
+   * Removes the lease files while the lease is lost: the subnet may be another node's now, and a
+   * CNI ADD reading them would hand out its addresses. ADDs fail until a lease is held again;
+   * pods already running keep their addresses.
+   */
+  #withdrawFiles(): void {
+    this.#withdrawn = true;
+    this.#fileOk = false;
+    for (const path of [this.#cfg.leaseFile, this.#cfg.subnetEnv]) {
+      try {
+        Deno.removeSync(path);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          this.#log.error("cannot withdraw the lease file", { path, error: e });
+        }
+      }
+    }
+    this.#log.warn("lease files withdrawn until a lease is held again: new pods wait", {
+      leaseFile: this.#cfg.leaseFile,
+    });
   }
 
   /** Rewrites the lease files when they went missing or changed under us. */
@@ -877,6 +902,7 @@ export class NodeDaemon {
    */
   async #reacquire(error: string, signal: AbortSignal): Promise<boolean> {
     this.#log.warn("lease lost; acquiring again", { subnet: this.#lease?.subnet, error });
+    this.#withdrawFiles();
     const again = await this.#retry(
       "acquire",
       () => this.#d.store.acquire(this.#acquireRequest()),
