@@ -27,6 +27,7 @@
 import type { Backend, BackendOptions, ReconcileReport, SetupResult } from "../backends/types.ts";
 import type { LifecycleHost } from "../component/lifecycle.ts";
 import type { NetHandle } from "../net/types.ts";
+import { type Cidr, formatIp, networkOf, overlaps, tryParseCidr } from "../net/cidr.ts";
 import { readBoundedText } from "../node/bounded_read.ts";
 import {
   leaseFileText,
@@ -346,6 +347,7 @@ export class NodeDaemon {
       this.metrics.datastoreUp.set(1);
       if (!net) return;
       this.#net = net;
+      this.#warnUnderlayOverlap(handle, net.network);
       const lease = await this.#retry(
         "acquire",
         () => this.#d.store.acquire(this.#acquireRequest()),
@@ -375,6 +377,30 @@ export class NodeDaemon {
       handle.close();
       this.#log.info("stopped; dataplane left in place", { subnet: this.#lease?.subnet });
     }
+  }
+
+  /**
+   * A cluster network that overlaps the uplink's own network: pod subnets there take addresses of
+   * hosts on the node's LAN. The allocator never hands out a subnet holding a node's address, but
+   * other hosts of that LAN are unknown to it.
+   */
+  #warnUnderlayOverlap(handle: NetHandle, network: string): void {
+    const up = this.#uplink!;
+    const net = tryParseCidr(network);
+    const lans = handle.addrList({ dev: up.index }).filter((a) =>
+      a.family === 4 && a.scope !== "host"
+    )
+      .map((a) => tryParseCidr(a.cidr)).filter((c): c is Cidr => c !== undefined && c.prefix < 32);
+    const lan = net && lans.find((c) => overlaps(c, net));
+    if (!lan) return;
+    this.#log.warn(
+      "the cluster network overlaps the uplink's network: pods may get LAN hosts' addresses",
+      {
+        network,
+        uplink: up.name,
+        lan: `${formatIp(networkOf(lan))}/${lan.prefix}`,
+      },
+    );
   }
 
   #acquireRequest() {

@@ -106,6 +106,24 @@ export function pickSubnet(
   return undefined;
 }
 
+/** The range's subnets that hold one of `ips` (node addresses: the underlay's, never pods'). */
+export function nodeSubnets(range: SubnetRange, ips: readonly (string | undefined)[]): string[] {
+  const out: string[] = [];
+  for (const text of ips) {
+    if (!text) continue;
+    let ip;
+    try {
+      ip = parseIp(text);
+    } catch {
+      continue; // a record's field the store kept as given: not a node address
+    }
+    if (ip.family !== range.network.family || !contains(range.network, ip)) continue;
+    const s = `${formatIp(networkOf({ family: ip.family, ip, prefix: range.len }))}/${range.len}`;
+    if (inRange(range, s)) out.push(s);
+  }
+  return out;
+}
+
 /** What acquire() should do: give back an existing lease, or claim new subnets. */
 export type LeaseChoice =
   | { reuse: Lease }
@@ -143,6 +161,12 @@ export function chooseLease(
   const used6 = new Set(leases.flatMap((l) => (l.subnet6 ? [l.subnet6] : [])));
   for (const s of opts.exclude ?? []) used.add(s);
   for (const s of opts.exclude6 ?? []) used6.add(s);
+  // A subnet holding a node's own address is the underlay's: pods there would take hosts' IPs.
+  for (const s of nodeSubnets(range, [req.publicIP, ...leases.map((l) => l.publicIP)])) used.add(s);
+  if (range6) {
+    const ips6 = [req.publicIP6, ...leases.map((l) => l.publicIP6)];
+    for (const s of nodeSubnets(range6, ips6)) used6.add(s);
+  }
   let subnet: string | undefined;
   if (req.previousSubnet) {
     const prev = tryCanonical(req.previousSubnet);

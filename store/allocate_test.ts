@@ -113,3 +113,24 @@ Deno.test("chooseLease() gives dual-stack subnets and throws SubnetExhaustedErro
     "No free /24",
   );
 });
+
+Deno.test("chooseLease() never hands out a subnet holding a node's address (the network overlaps the underlay)", () => {
+  const lan: NetworkConfig = {
+    network: "192.168.0.0/16",
+    subnetLen: 24,
+    backend: { type: "vxlan" },
+  };
+  const me = { ...req, publicIP: "192.168.1.10" };
+  // The first free subnet (192.168.1.0/24) holds this node's IP, the next another node's.
+  assertEquals(chooseLease(me, [lease("192.168.9.0/24", "n2", "192.168.2.7")], lan), {
+    subnet: "192.168.3.0/24",
+  });
+  // Not even as the previous subnet, and not when it is the only one left.
+  assertEquals(chooseLease({ ...me, previousSubnet: "192.168.1.0/24" }, [], lan), {
+    subnet: "192.168.2.0/24",
+  });
+  const only: NetworkConfig = { ...lan, subnetMin: "192.168.1.0", subnetMax: "192.168.1.0" };
+  assertThrows(() => chooseLease(me, [], only), SubnetExhaustedError, "No free /24");
+  // A node address outside the network changes nothing.
+  assertEquals(chooseLease(req, [], cfg), { subnet: "10.244.1.0/24" });
+});
