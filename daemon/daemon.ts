@@ -50,7 +50,7 @@ import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
-import { leaseOutsideNetwork } from "./_lease_scope.ts";
+import { leaseOutsideNetwork } from "../store/lease_scope.ts";
 import type { WatchedObjects } from "./_kernel_events.ts";
 import { type KernelEventSource, watchFiles, watchKernel } from "./_watches.ts";
 import { LeaseGrace } from "./_lease_grace.ts";

@@ -14,7 +14,7 @@ import { isLegacyCniRoute } from "../backends/snapshot.ts";
 import type { Backend, BackendOptions } from "../backends/types.ts";
 import { type NetHandle, SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
-import { leaseOutsideNetwork } from "./_lease_scope.ts";
+import { leaseOutsideNetwork } from "../store/lease_scope.ts";
 import { backendOptions } from "./backend_options.ts";
 import type { DaemonConfig } from "./config.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";

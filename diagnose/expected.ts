@@ -9,6 +9,8 @@ import { desiredFor } from "../backends/desired.ts";
 import { type Plan, plan } from "../backends/plan.ts";
 import { snapshot } from "../backends/snapshot.ts";
 import type { DesiredState } from "../backends/types.ts";
+import { leaseOutsideNetwork } from "../store/lease_scope.ts";
+import type { Lease, NetworkConfig } from "../store/types.ts";
 import type { Diagnosis, NodeView } from "./context.ts";
 import { uplinkOf } from "./path.ts";
 import { flatOf, type FlatRoute } from "./route_diff.ts";
@@ -37,6 +39,20 @@ function settingsOf(node: NodeView): Record<string, unknown> {
   return f.directRouting ? { directRouting: true } : {};
 }
 
+/**
+ * The leases the node's daemon programs: like it, none outside the cluster network or of another
+ * size than a node's block (this node's own lease's), so a stray record is not "missing".
+ */
+function programmable(node: NodeView, leases: readonly Lease[]): Lease[] {
+  const network = node.facts.network, len = Number(node.lease?.subnet.split("/")[1]);
+  if (!network || !Number.isInteger(len)) return [...leases];
+  const net: NetworkConfig = { network, subnetLen: len, backend: { type: node.facts.backend } };
+  return leases.filter((l) => {
+    const { subnet6: _v6, ...v4 } = l; // diagnose follows IPv4 flows
+    return !leaseOutsideNetwork(v4, net);
+  });
+}
+
 function compute(d: Diagnosis, node: NodeView): Expected {
   const k = node.kernel;
   if (!k) return { ok: false, reason: `no kernel access to ${node.name}` };
@@ -57,7 +73,7 @@ function compute(d: Diagnosis, node: NodeView): Expected {
     settings: settingsOf(node),
     ...(node.facts.network ? { network: node.facts.network } : {}),
   };
-  const a = desiredFor(inputs, leases, self);
+  const a = desiredFor(inputs, programmable(node, leases), self);
   if (!a.ok) return a;
   const snap = snapshot(k.handle, {
     devices: a.desired.ownedDevices,

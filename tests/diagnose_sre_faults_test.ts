@@ -998,6 +998,37 @@ Deno.test({
       );
 
       {
+        const half = subnet("n2").replace(/\/24$/, "/25");
+        const stray = `${lab.plan.storeDir}/subnets/${half.replace("/", "-")}.json`;
+        await fault(
+          "lease: a stray /25 record inside n2's subnet -> lease.overlap, and no route.missing that would add it",
+          async () => {
+            const own = await Deno.readTextFile(
+              `${lab.plan.storeDir}/subnets/${subnet("n2").replace("/", "-")}.json`,
+            );
+            await Deno.writeTextFile(
+              stray,
+              own.replace(`"${subnet("n2")}"`, `"${half}"`)
+                .replace(/"PublicIP":"[^"]*"/, '"PublicIP":"192.168.77.99"')
+                .replace(/"Node":"[^"]*"/, '"Node":"ghost"'),
+            );
+          },
+          (r) => {
+            expectCheck(r, {
+              id: "lease.overlap",
+              node: "-",
+              evidence: half,
+              fix: `delete the lease record of ${half} (node ghost)`,
+            });
+            const adds = r.checks.filter((c) =>
+              c.status === "fail" && c.id !== "lease.overlap" && c.fix?.includes(half)
+            );
+            assertEquals(adds.map((c) => c.id), [], "no fix programs the stray record");
+          },
+          () => Deno.remove(stray),
+        );
+      }
+      {
         const record = `${lab.plan.storeDir}/subnets/${subnet("n2").replace("/", "-")}.json`;
         let saved = "";
         await fault(

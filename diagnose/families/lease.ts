@@ -220,10 +220,27 @@ function overlapCheck(d: Diagnosis): CheckResult | undefined {
       evidence: { leases: d.store.leases.length },
     });
   }
+  const odd = oddSized(d.store.leases, o);
   return fail("lease.overlap", "-", `${o.length} pair(s) of leases overlap`, {
     evidence: { pairs: o.map(([a, b]) => `${a.subnet} (${a.node}) / ${b.subnet} (${b.node})`) },
-    fix: "delete the wrong lease record from the datastore; its node acquires a new subnet",
+    fix: odd.stray.length
+      ? `delete the lease record of ${
+        odd.stray.map((l) => `${l.subnet} (node ${l.node || "?"})`).join(", ")
+      } from the datastore: not a /${odd.len} like the nodes' leases, so no daemon programs it`
+      : "delete the wrong lease record from the datastore; its node acquires a new subnet",
   });
+}
+
+/** The overlapping leases whose prefix length is not the one most leases have (a node's block). */
+function oddSized(all: readonly Lease[], pairs: [Lease, Lease][]): { len: number; stray: Lease[] } {
+  const count = new Map<string, number>();
+  for (const l of all) {
+    const len = l.subnet.split("/")[1] ?? "";
+    count.set(len, (count.get(len) ?? 0) + 1);
+  }
+  const len = [...count].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "";
+  const stray = [...new Set(pairs.flat())].filter((l) => l.subnet.split("/")[1] !== len);
+  return { len: Number(len), stray };
 }
 
 function duplicateNodes(d: Diagnosis): CheckResult | undefined {

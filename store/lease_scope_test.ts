@@ -1,6 +1,6 @@
 import { assertEquals, assertStringIncludes } from "../testing/assert.ts";
-import type { Lease, NetworkConfig } from "../store/types.ts";
-import { leaseOutsideNetwork } from "./_lease_scope.ts";
+import type { Lease, NetworkConfig } from "./types.ts";
+import { leaseOutsideNetwork } from "./lease_scope.ts";
 
 const lease = (subnet: string, subnet6?: string): Lease => {
   const l: Lease = {

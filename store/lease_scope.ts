@@ -6,7 +6,7 @@
  * @module
  */
 import { contains, tryParseCidr } from "../net/cidr.ts";
-import type { Lease, NetworkConfig } from "../store/types.ts";
+import type { Lease, NetworkConfig } from "./types.ts";
 
 const MEMO_LIMIT = 100_000;
 /** Verdicts by subnet (`subnet|subnet6` for dual-stack leases) under the network in `memoNet`. */
