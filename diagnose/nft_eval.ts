@@ -256,13 +256,32 @@ function glob(pattern: string, name: string | undefined): boolean {
   return pattern.endsWith("*") ? name.startsWith(pattern.slice(0, -1)) : pattern === name;
 }
 
-/** Does packet value `v` equal one element of nft's right-hand side? */
-function member(right: unknown, v: string | number | undefined, sets: unknown[] | undefined): M {
+/** A part of a concatenation whose value this evaluator cannot tell: it may match any element. */
+const NOT_KNOWN: unique symbol = Symbol("not known");
+/** A packet value for a match: one field's, or a concatenation's (`ip saddr . ip daddr`). */
+type Value = string | number | undefined | typeof NOT_KNOWN;
+type Key = Value | Value[];
+
+/** true when one of `ms` is, else "unknown" when one is, else false (a set lookup). */
+function anyOf(ms: M[]): M {
+  return ms.includes(true) ? true : ms.includes("unknown") ? "unknown" : false;
+}
+
+/**
+ * Does packet value `v` equal one element of nft's right-hand side? A set element this
+ * evaluator cannot read makes a lookup that finds no other "unknown".
+ */
+function member(right: unknown, v: Key, sets: unknown[] | undefined): M {
   if (v === undefined) return false;
-  if (Array.isArray(right)) return right.some((r) => member(r, v, sets) === true);
+  if (v === NOT_KNOWN) return "unknown";
+  if (Array.isArray(right)) return anyOf(right.map((r) => member(r, v, sets)));
   if (typeof right === "string" && right.startsWith("@")) {
-    return sets ? sets.some((r) => member(r, v, undefined) === true) : "unknown";
+    return sets ? anyOf(sets.map((r) => member(r, v, undefined))) : "unknown";
   }
+  const o = right as Json;
+  if (o?.set !== undefined) return member(o.set, v, sets);
+  if (o?.elem) return member((o.elem as Json).val, v, sets);
+  if (Array.isArray(v)) return tupleMember(o?.concat, v);
   if (typeof right === "string" || typeof right === "number") {
     if (typeof v === "string" && typeof right === "string") {
       if (right.includes("/")) {
@@ -273,8 +292,6 @@ function member(right: unknown, v: string | number | undefined, sets: unknown[] 
     }
     return right === v;
   }
-  const o = right as Json;
-  if (o?.set !== undefined) return member(o.set, v, sets);
   if (o?.prefix) {
     const p = o.prefix as { addr: string; len: number };
     const n = typeof v === "string" ? ipv4Number(v) : undefined;
@@ -286,8 +303,20 @@ function member(right: unknown, v: string | number | undefined, sets: unknown[] 
     const n = ipv4Number(String(v)), lo = ipv4Number(String(a)), hi = ipv4Number(String(b));
     return n !== undefined && lo !== undefined && hi !== undefined && n >= lo && n <= hi;
   }
-  if (o?.elem) return member((o.elem as Json).val, v, sets);
   return "unknown";
+}
+
+/**
+ * A concatenation's values against one element (`{"concat": [...]}`): each part its own value,
+ * a prefix or a range (interval sets).
+ */
+function tupleMember(parts: unknown, v: Value[]): M {
+  if (!Array.isArray(parts) || parts.length !== v.length) return "unknown";
+  return parts.reduce<M>((m, part, i) => {
+    if (m === false) return m;
+    const one = member(part, v[i], undefined);
+    return one === false ? false : one === "unknown" ? "unknown" : m;
+  }, true);
 }
 
 const PROTO_NUM: Record<Packet["l4proto"], number> = { icmp: 1, tcp: 6, udp: 17, ipip: 4 };
@@ -369,11 +398,29 @@ function arpLeftValue(left: Json, p: Packet): ReturnType<typeof leftValue> | nul
   return "unknown";
 }
 
+/**
+ * The packet's value for a match's (or a map's) key: leftValue() of one field, or of every part
+ * of a concatenation (a part not known: NOT_KNOWN); false when a part is a payload of another
+ * protocol (nft's implied dependency on it does not hold).
+ */
+function keyValue(left: Json, p: Packet): Key | "unknown" | false {
+  const one = (l: Json): Value | false => {
+    const v = leftValue(l, p);
+    return v === "unknown" ? NOT_KNOWN : typeof v === "object" && v !== null ? false : v;
+  };
+  if (!Array.isArray(left.concat)) {
+    const v = one(left);
+    return v === NOT_KNOWN ? "unknown" : v;
+  }
+  const parts = (left.concat as Json[]).map(one);
+  return parts.includes(false) ? false : parts as Value[];
+}
+
 function matchExpr(m: Json, p: Packet, rs: Ruleset, ch: Chain): M {
   const op = String(m.op ?? "==");
-  const lv = leftValue(m.left as Json, p);
+  const lv = keyValue(m.left as Json, p);
   if (lv === "unknown") return "unknown";
-  if (typeof lv === "object" && lv !== null) return false; // a payload of another protocol
+  if (lv === false) return false; // a payload of another protocol
   let right = m.right;
   if (
     m.left && (m.left as Json).meta && ((m.left as Json).meta as Json).key === "l4proto" &&
@@ -393,6 +440,7 @@ function matchExpr(m: Json, p: Packet, rs: Ruleset, ch: Chain): M {
 
 /** nft syntax of a match's left side ("ip daddr", "udp dport", "iifname", "ct state"). */
 function leftText(left: Json): string {
+  if (Array.isArray(left.concat)) return (left.concat as Json[]).map(leftText).join(" . ");
   if (left.payload) {
     const p = left.payload as Json;
     return `${p.protocol} ${p.field}`;
@@ -409,6 +457,8 @@ function rightText(right: unknown): string {
   const o = right as Json;
   if (o?.prefix) return `${(o.prefix as Json).addr}/${(o.prefix as Json).len}`;
   if (o?.set !== undefined) return rightText(o.set);
+  if (o?.elem) return rightText((o.elem as Json).val);
+  if (Array.isArray(o?.concat)) return (o.concat as unknown[]).map(rightText).join(" . ");
   if (o?.range) return (o.range as unknown[]).map(rightText).join("-");
   return JSON.stringify(right);
 }

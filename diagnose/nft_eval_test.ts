@@ -34,6 +34,22 @@ const daddr = (right: unknown) => ({
   match: { op: "==", left: { payload: { protocol: "ip", field: "daddr" } }, right },
 });
 
+/**
+ * A ruleset nft wrote (testdata/NAME.json: `bash diagnose/testdata/capture_nft.sh NAME` loads
+ * NAME.nft in a scratch namespace) with only the rules commented one of `keep`, and every rule
+ * without a comment (the chains they jump to). `nft -j list ruleset`'s text, for parseRuleset().
+ */
+function captured(name: string, ...keep: string[]): string {
+  const v = JSON.parse(
+    Deno.readTextFileSync(new URL(`./testdata/${name}.json`, import.meta.url)),
+  ) as { nftables: Record<string, { comment?: string }>[] };
+  return JSON.stringify({
+    nftables: v.nftables.filter((i) =>
+      !i.rule || i.rule.comment === undefined || keep.includes(i.rule.comment)
+    ),
+  });
+}
+
 Deno.test("judge(): an empty ruleset accepts", () => {
   assertEquals(judge(parseRuleset(rs()), pkt).verdict, "accept");
 });
@@ -725,4 +741,45 @@ Deno.test("xtSetMark() reads a whole-mark constant of --set-xmark/--set-mark, no
   assertEquals(xtSetMark("-j MARK --set-xmark 0x4000/0x4000"), undefined);
   assertEquals(xtSetMark("-j CONNMARK --restore-mark"), undefined);
   assertEquals(xtSetMark(undefined), undefined);
+});
+
+Deno.test("judge(): concatenated lookups (ip saddr . ip daddr, ip daddr . tcp dport) in anonymous and named sets, prefixes and ranges inside", () => {
+  const judged = (rule: string, p: Packet) => judge(parseRuleset(captured("nft_concat", rule)), p);
+  const drops = (rule: string, p: Packet) => judged(rule, p).verdict === "drop";
+  const p: Packet = { ...pkt, saddr: "10.244.1.2", daddr: "10.244.2.3" };
+  assertEquals(drops("anon", p), true);
+  assertEquals(drops("anon", { ...p, daddr: "10.244.2.4" }), false);
+  assertEquals(drops("anon", { ...p, saddr: "10.244.1.3" }), false, "each part must match");
+  assertEquals(drops("anon2", { ...p, daddr: "10.244.2.4" }), true);
+  assertEquals(drops("anon2", { ...p, saddr: "10.244.1.3" }), true);
+  assertEquals(drops("anon2", p), false, "not a cross product of the parts");
+  assertEquals(drops("named", p), true);
+  assertEquals(drops("named", { ...p, daddr: "10.244.2.9" }), false);
+  assertEquals(drops("named-not", p), false);
+  assertEquals(drops("named-not", { ...p, daddr: "10.244.2.9" }), true);
+  // Interval elements: 10.244.1.0/24 . 10.244.2.2-10.244.2.9, 10.244.5.5 . 10.244.6.0/24.
+  assertEquals(drops("interval", { ...p, saddr: "10.244.1.77", daddr: "10.244.2.9" }), true);
+  assertEquals(drops("interval", { ...p, daddr: "10.244.2.10" }), false);
+  assertEquals(drops("interval", { ...p, saddr: "10.244.5.5", daddr: "10.244.6.200" }), true);
+  assertEquals(drops("interval", { ...p, saddr: "10.244.5.6", daddr: "10.244.6.200" }), false);
+  assertEquals(drops("prefix", { ...p, saddr: "10.244.1.200" }), true);
+  assertEquals(drops("prefix", { ...p, saddr: "10.244.3.2" }), false);
+  // With a port: only TCP packets to it (an ICMP or UDP packet fails the implied l4proto).
+  const tcp: Packet = { ...p, l4proto: "tcp", dport: 80 };
+  assertEquals(drops("port", tcp), true);
+  assertEquals(drops("port", { ...tcp, dport: 443 }), false);
+  assertEquals(drops("port", { ...tcp, daddr: "10.244.2.4", dport: 443 }), true);
+  assertEquals(drops("port", p), false);
+  assertEquals(drops("port", { ...tcp, l4proto: "udp" }), false);
+  assertEquals(drops("port-range", { ...tcp, dport: 90 }), true);
+  assertEquals(drops("port-range", { ...tcp, dport: 91 }), false);
+  // A part this evaluator cannot read (the mark): not judged when the rest could match.
+  const u = judged("unknown-part", p);
+  assertEquals([u.verdict, u.unknown.map((r) => r.mayDrop)], ["accept", [true]]);
+  const other = judged("unknown-part", { ...p, saddr: "10.244.1.3" });
+  assertEquals([other.verdict, other.unknown.length], ["accept", 0], "the address rules it out");
+  assertEquals(
+    judged("anon", p).by?.text,
+    "ip saddr . ip daddr { 10.244.1.2 . 10.244.2.3 } drop",
+  );
 });
