@@ -1,10 +1,11 @@
 /**
  * A static verdict of one packet through an nftables ruleset (`nft -j list ruleset`, which
  * includes the tables iptables-nft makes): the base chains of the packet's hook in priority
- * order, rule by rule, following jump/goto/return, until a drop or reject (final), or every base
- * chain accepted. Pure. Matches it cannot evaluate (an iptables extension, fib, socket, ...)
- * are "unknown": the rule is taken as not matching and is listed, so a verdict that depends on
- * one says so instead of guessing.
+ * order, rule by rule, following jump/goto/return (also through verdict maps: `vmap`), until a
+ * drop or reject (final), or every base chain accepted. Set and map lookups judge concatenated
+ * keys (`ip saddr . ip daddr`) too. Pure. Matches it cannot evaluate (an iptables extension,
+ * fib, socket, ...) are "unknown": the rule is taken as not matching and is listed, so a verdict
+ * that depends on one says so instead of guessing.
  *
  * @module
  */
@@ -57,6 +58,11 @@ export interface RuleRef {
    * accepted packet into a dropped one.
    */
   mayDrop?: boolean;
+  /**
+   * When the verdict came from an element of a named verdict map (`ip saddr vmap @m`): the map
+   * and the element's key in nft's words (`m { 10.244.1.2 }`), for `nft delete element`.
+   */
+  element?: string;
 }
 
 /** The outcome. */
@@ -133,6 +139,8 @@ interface Chain {
 export interface Ruleset {
   chains: Map<string, Chain>;
   sets: Map<string, unknown[]>;
+  /** Named maps' elements, `[key, data]` pairs (a verdict map's data: its verdict). */
+  maps: Map<string, unknown[]>;
   /**
    * The NFQUEUE queues a program is bound to (/proc/net/netfilter/nfnetlink_queue); undefined:
    * not read. A packet queued to an unbound queue is dropped (unless the rule says bypass).
@@ -200,7 +208,7 @@ export function parseRuleset(
   netdevDevices?: Map<string, string[]>,
 ): Ruleset {
   const v = JSON.parse(text) as { nftables?: Json[] };
-  const rs: Ruleset = { chains: new Map(), sets: new Map() };
+  const rs: Ruleset = { chains: new Map(), sets: new Map(), maps: new Map() };
   for (const item of v.nftables ?? []) {
     const c = item.chain as Json | undefined;
     if (c) {
@@ -224,6 +232,13 @@ export function parseRuleset(
       rs.sets.set(
         key(String(s.family), String(s.table), String(s.name)),
         (s.elem as unknown[]) ?? [],
+      );
+    }
+    const m = item.map as Json | undefined;
+    if (m) {
+      rs.maps.set(
+        key(String(m.family), String(m.table), String(m.name)),
+        (m.elem as unknown[]) ?? [],
       );
     }
   }
@@ -483,6 +498,22 @@ function mangleText(m: Json): string {
   return `${k} set ${v ?? rightText(value)}`;
 }
 
+/** A verdict (`drop`, `jump sub`) in nft syntax. */
+function verdictText(v: unknown): string {
+  const [k, x] = Object.entries((v ?? {}) as Json)[0] ?? ["?", null];
+  return k === "jump" || k === "goto" ? `${k} ${(x as Json).target}` : k;
+}
+
+/** A verdict map's data in nft syntax: `@name`, or `{ key : verdict, ... }`. */
+function vmapText(data: unknown): string {
+  const set = (data as Json | undefined)?.set;
+  if (!Array.isArray(set)) return typeof data === "string" ? data : JSON.stringify(data);
+  return `{ ${
+    set.map((e) => Array.isArray(e) ? `${rightText(e[0])} : ${verdictText(e[1])}` : rightText(e))
+      .join(", ")
+  } }`;
+}
+
 /** A rule in nft syntax (as `nft list ruleset` prints it, for the common expressions). */
 export function ruleText(expr: Json[]): string {
   return expr.map((e) => {
@@ -495,6 +526,9 @@ export function ruleText(expr: Json[]): string {
     if (k === "xt") return `xt ${(v as Json).type} ${(v as Json).name}`;
     if (k === "mangle") return mangleText(v as Json);
     if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
+    if (k === "vmap") {
+      return `${leftText((v as Json).key as Json)} vmap ${vmapText((v as Json).data)}`;
+    }
     if (v === null || k === "counter") return k;
     return `${k} ${JSON.stringify(v)}`;
   }).join(" ");
@@ -656,21 +690,34 @@ function ruleWords(rule: Chain["rules"][number], ch: Chain): string {
 
 /** A rule that could not be judged, and whether it could lead to a drop. */
 function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number): RuleRef {
-  const mayDrop = rule.expr.some((e) => {
-    if ("drop" in e || "reject" in e) return true;
-    if ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT") {
-      return true;
-    }
-    const j = (e.jump ?? e.goto) as Json | undefined;
-    if (!j) return false;
-    // Had the rule matched, the packet would run through the target chain: it may drop only
-    // if that chain drops it (or holds a rule that may).
-    const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
-    if (!target || depth >= 16) return true;
-    const sub: Walk = { rs: w.rs, p: w.p, unknown: [] };
-    return runChain(sub, target, depth + 1) === "drop" || sub.unknown.some((u) => u.mayDrop);
-  });
+  const mayDrop = rule.expr.some((e) => mayLeadToDrop(w, ch, e, depth));
   return { ...ref(ch, rule.handle, ruleWords(rule, ch)), mayDrop };
+}
+
+/**
+ * Whether statement `e` of a rule not judged could lead to a drop had the rule matched: a drop or
+ * reject, or a jump/goto (also a verdict map's) to a chain that would drop this packet (or holds
+ * a rule that may).
+ */
+function mayLeadToDrop(w: Walk, ch: Chain, e: Json, depth: number): boolean {
+  if ("drop" in e || "reject" in e) return true;
+  if ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT") {
+    return true;
+  }
+  const vm = e.vmap as Json | undefined;
+  if (vm) {
+    const elems = vmapElements(w.rs, ch, vm.data);
+    return !elems ||
+      elems.some((x) => !Array.isArray(x) || mayLeadToDrop(w, ch, x[1] as Json, depth));
+  }
+  const j = (e.jump ?? e.goto) as Json | undefined;
+  if (!j) return false;
+  // Had the rule matched, the packet would run through the target chain: it may drop only
+  // if that chain drops it (or holds a rule that may).
+  const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
+  if (!target || depth >= 16) return true;
+  const sub: Walk = { rs: w.rs, p: w.p, unknown: [] };
+  return runChain(sub, target, depth + 1) === "drop" || sub.unknown.some((u) => u.mayDrop);
 }
 
 function natRef(w: Walk, ch: Chain, rule: Chain["rules"][number], statement: string): NatRef {
@@ -784,12 +831,10 @@ function runXt(
   return "continue";
 }
 
-function runRule(
-  w: Walk,
-  ch: Chain,
-  rule: Chain["rules"][number],
-  depth: number,
-): ChainResult | "return" | "continue" {
+/** What one rule comes to: a chain's verdict, a return, or on to the next rule ("continue"). */
+type RuleResult = ChainResult | "return" | "continue";
+
+function runRule(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number): RuleResult {
   for (const e of rule.expr) {
     if (e.match) {
       const m = matchExpr(e.match as Json, w.p, w.rs, ch);
@@ -805,7 +850,11 @@ function runRule(
       if (r === "next") continue;
       return r;
     }
-    if ("accept" in e) return "accept";
+    if (e.vmap) {
+      const r = runVmap(w, ch, rule, e.vmap as Json, depth);
+      if (r === "next") continue;
+      return r;
+    }
     const mangle = e.mangle as Json | undefined;
     const mk = (mangle?.key as Json | undefined)?.payload as Json | undefined;
     if (((mangle?.key as Json | undefined)?.meta as Json | undefined)?.key === "mark") {
@@ -837,19 +886,92 @@ function runRule(
       w.nat ??= natRef(w, ch, rule, nat);
       return "accept";
     }
-    if ("drop" in e || "reject" in e) {
+    if ("reject" in e) {
       w.by = ref(ch, rule.handle, ruleWords(rule, ch));
       return "drop";
     }
-    if ("return" in e) return "return";
-    const j = (e.jump ?? e.goto) as Json | undefined;
-    if (j) {
-      const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
-      const r = target && depth < 16 ? runChain(w, target, depth + 1) : undefined;
-      if (r) return r;
-      if (e.goto) return "return";
-    }
+    const r = applyVerdict(w, ch, rule, e, depth);
+    if (r !== undefined && r !== "next") return r;
   }
+  return "continue";
+}
+
+/**
+ * A verdict `v` (a statement of the rule, or the element of a verdict map the packet found): what
+ * the rule comes to, "next" for continue (on with the rule's next statement); undefined when `v`
+ * is no verdict. A jump the target chain comes back from goes on with the next rule, a goto
+ * returns from this chain. `from`: the named map and the key of the element `v` is, when it is
+ * one (named in the dropping rule's words).
+ */
+function applyVerdict(
+  w: Walk,
+  ch: Chain,
+  rule: Chain["rules"][number],
+  v: Json,
+  depth: number,
+  from?: { map: string; key: unknown },
+): RuleResult | "next" | undefined {
+  if ("accept" in v) return "accept";
+  if ("drop" in v) {
+    w.by = ref(ch, rule.handle, ruleWords(rule, ch));
+    if (from) {
+      const k = rightText(from.key);
+      w.by.text += ` (@${from.map}: ${k} : drop)`;
+      w.by.element = `${from.map} { ${k} }`;
+    }
+    return "drop";
+  }
+  if ("return" in v) return "return";
+  if ("continue" in v) return "next";
+  const j = (v.jump ?? v.goto) as Json | undefined;
+  if (!j) return undefined;
+  const target = w.rs.chains.get(key(ch.family, ch.table, String(j.target)));
+  const r = target && depth < 16 ? runChain(w, target, depth + 1) : undefined;
+  if (r) return r;
+  return v.goto ? "return" : "continue";
+}
+
+/** A verdict map's elements, `[key, verdict]`: inline, or the table's named map; undefined: not known. */
+function vmapElements(rs: Ruleset, ch: Chain, data: unknown): unknown[] | undefined {
+  if (typeof data === "string" && data.startsWith("@")) {
+    return rs.maps.get(key(ch.family, ch.table, data.slice(1)));
+  }
+  const set = (data as Json | undefined)?.set;
+  return Array.isArray(set) ? set : undefined;
+}
+
+/**
+ * A verdict map (`ip saddr vmap { 10.244.1.0/24 : drop }`, `ip saddr vmap @m`; kube-proxy's
+ * nftables mode and firewalld dispatch with them): the verdict of the element the packet's key
+ * finds, as if the rule said it. A key found in no element ends the rule; a key or an element
+ * this evaluator cannot judge makes the rule one not judged.
+ */
+function runVmap(
+  w: Walk,
+  ch: Chain,
+  rule: Chain["rules"][number],
+  vm: Json,
+  depth: number,
+): RuleResult | "next" {
+  const k = keyValue(vm.key as Json, w.p);
+  if (k === false) return "continue"; // a payload of another protocol
+  const elems = vmapElements(w.rs, ch, vm.data);
+  let found: unknown[] | undefined;
+  let unknown = k === "unknown" || !elems;
+  for (const e of k === "unknown" ? [] : elems ?? []) {
+    const m = Array.isArray(e) ? member(e[0], k as Key, undefined) : "unknown";
+    if (m === true) {
+      found = e as unknown[];
+      break;
+    }
+    if (m === "unknown") unknown = true;
+  }
+  const named = typeof vm.data === "string"
+    ? { map: vm.data.slice(1), key: found?.[0] }
+    : undefined;
+  const r = found ? applyVerdict(w, ch, rule, found[1] as Json, depth, named) : undefined;
+  if (r !== undefined) return r;
+  if (found || unknown) w.unknown.push(unknownRef(w, ch, rule, depth));
   return "continue";
 }
 

@@ -783,3 +783,59 @@ Deno.test("judge(): concatenated lookups (ip saddr . ip daddr, ip daddr . tcp dp
     "ip saddr . ip daddr { 10.244.1.2 . 10.244.2.3 } drop",
   );
 });
+
+Deno.test("judge(): verdict maps, inline and named: drop, accept, jump, goto, return and continue through them", () => {
+  const named = parseRuleset(captured("nft_vmap", "named", "after"));
+  // The "after" rule drops 10.244.1.0/24; the sub chain drops only 10.244.2.3.
+  const from = (saddr: string, daddr = "10.244.2.9") => judge(named, { ...pkt, saddr, daddr });
+  const drop = from("10.244.1.2");
+  assertEquals([drop.verdict, drop.by?.handle], ["drop", 11]);
+  assertEquals(drop.by?.text, "ip saddr vmap @m (@m: 10.244.1.2 : drop)");
+  assertEquals(drop.by?.element, "m { 10.244.1.2 }", "for nft delete element");
+  assertEquals(from("10.244.1.3").verdict, "accept");
+  assertEquals(from("10.244.1.4").by?.handle, 22, "jump: back, and on to the next rule");
+  assertEquals(from("10.244.1.4", "10.244.2.3").by?.text, "ip daddr 10.244.2.3 drop");
+  assertEquals(from("10.244.1.5").verdict, "accept", "goto: the base chain ends (policy)");
+  assertEquals(from("10.244.1.5", "10.244.2.3").by?.handle, 7);
+  assertEquals(from("10.244.1.6").verdict, "accept", "return: the base chain ends (policy)");
+  assertEquals(from("10.244.1.7").by?.handle, 22, "continue: on to the next rule");
+  assertEquals(from("10.244.1.8").by?.handle, 22, "no element: on to the next rule");
+  for (const v of [drop, from("10.244.1.3"), from("10.244.1.8")]) assertEquals(v.unknown, []);
+
+  const inline = parseRuleset(captured("nft_vmap", "inline"));
+  const v = judge(inline, { ...pkt, saddr: "10.244.1.77" });
+  assertEquals([v.verdict, v.by?.text], ["drop", "ip saddr vmap { 10.244.1.0/24 : drop }"]);
+  assertEquals(judge(inline, { ...pkt, saddr: "10.244.3.2" }).verdict, "accept");
+  const ranges = parseRuleset(captured("nft_vmap", "interval"));
+  assertEquals(judge(ranges, { ...pkt, saddr: "10.244.8.200" }).verdict, "drop");
+  assertEquals(judge(ranges, { ...pkt, saddr: "10.244.9.9" }).verdict, "drop");
+  assertEquals(judge(ranges, { ...pkt, saddr: "10.244.9.10" }).verdict, "accept");
+  const concat = parseRuleset(captured("nft_vmap", "concat"));
+  assertEquals(judge(concat, { ...pkt, daddr: "10.244.2.3" }).verdict, "drop");
+  assertEquals(judge(concat, { ...pkt, daddr: "10.244.2.4" }).verdict, "accept");
+});
+
+Deno.test("judge(): kube-proxy's no-endpoint-services map rejects its service's TCP port through a goto, not the ping", () => {
+  const rs = parseRuleset(captured("nft_vmap", "services"));
+  const dns: Packet = { ...pkt, daddr: "10.96.0.10", l4proto: "tcp", dport: 53 };
+  const v = judge(rs, dns);
+  assertEquals([v.verdict, v.by?.chain, v.by?.handle], ["drop", "reject-chain", 8]);
+  assertEquals(judge(rs, { ...dns, dport: 54 }).verdict, "accept");
+  assertEquals(judge(rs, { ...dns, l4proto: "udp" }).verdict, "accept");
+  const ping = judge(rs, { ...pkt, daddr: "10.96.0.10" });
+  assertEquals([ping.verdict, ping.unknown], ["accept", []]);
+});
+
+Deno.test("judge(): a verdict map on a key it cannot read (meta mark) is not judged, and may drop only if a verdict in it could", () => {
+  const judged = (rule: string, daddr = "10.244.2.9") =>
+    judge(parseRuleset(captured("nft_vmap", rule)), { ...pkt, daddr });
+  const drop = judged("mark-drop");
+  assertEquals([drop.verdict, drop.unknown.map((u) => [u.handle, u.mayDrop])], ["accept", [[
+    17,
+    true,
+  ]]]);
+  assertEquals(drop.unknown[0]?.text, "mark vmap { 16 : drop }");
+  assertEquals(judged("mark-accept").unknown.map((u) => u.mayDrop), [false]);
+  assertEquals(judged("mark-jump").unknown.map((u) => u.mayDrop), [false], "sub passes it");
+  assertEquals(judged("mark-jump", "10.244.2.3").unknown.map((u) => u.mayDrop), [true]);
+});

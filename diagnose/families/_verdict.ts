@@ -25,9 +25,19 @@ export function nodeOwner(node: NodeView): RulesetOwner {
   return { label: node.name, who: node.name, exec: nsExec(node) };
 }
 
-/** The fix for a drop: delete the rule, or accept the flow before a dropping policy. */
+/**
+ * The fix for a drop: delete the rule (or the named map's element that dropped it), or accept the
+ * flow before a dropping policy.
+ */
 export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   const nft = `${exec}nft`;
+  // A named verdict map's element dropped it: the rule only looks the packet up (kube-proxy's,
+  // firewalld's dispatch), the element is what to remove.
+  if (by.element) {
+    return `${nft} delete element ${by.family} ${by.table} ${by.element}  # after checking why it is there (looked up by ${
+      refText(by)
+    })`;
+  }
   // A chain iptables-nft made (ip/ip6 filter FORWARD, ...): its users fix it with iptables.
   const xt = (by.family === "ip" || by.family === "ip6") && XT_TABLES.has(by.table) &&
     XT_CHAINS.has(by.chain);
