@@ -5,11 +5,14 @@
  * drop or reject (final), or every base chain accepted. Set and map lookups judge concatenated
  * keys (`ip saddr . ip daddr`) too. Pure. Matches it cannot evaluate (an iptables extension,
  * fib, socket, ...) are "unknown": the rule is taken as not matching and is listed, so a verdict
- * that depends on one says so instead of guessing.
+ * that depends on one says so instead of guessing; so is a rule with a statement that holds only
+ * under some traffic (limit, quota) or may steal or rewrite the packet (tproxy, `ip daddr set`:
+ * nft_statements.ts).
  *
  * @module
  */
 import { inCidr, ipv4Number } from "./context.ts";
+import { statementEffect } from "./nft_statements.ts";
 
 /** The packet to judge. */
 export interface Packet {
@@ -891,7 +894,15 @@ function runRule(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number
       return "drop";
     }
     const r = applyVerdict(w, ch, rule, e, depth);
-    if (r !== undefined && r !== "next") return r;
+    if (r === "next") continue;
+    if (r !== undefined) return r;
+    // A statement not modelled here: on with the rule when it changes nothing, else the rule is
+    // one not judged (taken as not matching), which may drop when the statement could.
+    const effect = statementEffect(e);
+    if (effect === "none") continue;
+    const u = unknownRef(w, ch, rule, depth);
+    w.unknown.push(effect === "acts" ? { ...u, mayDrop: true } : u);
+    return "continue";
   }
   return "continue";
 }

@@ -839,3 +839,34 @@ Deno.test("judge(): a verdict map on a key it cannot read (meta mark) is not jud
   assertEquals(judged("mark-jump").unknown.map((u) => u.mayDrop), [false], "sub passes it");
   assertEquals(judged("mark-jump", "10.244.2.3").unknown.map((u) => u.mayDrop), [true]);
 });
+
+Deno.test("judge(): statements it does not model are not skipped: counting ones go on, rate and quota ones are not judged, ones that may steal or rewrite the packet may drop", () => {
+  const p: Packet = { ...pkt, saddr: "10.244.1.2", daddr: "10.244.2.3" };
+  const judged = (rule: string, q: Packet = p) =>
+    judge(parseRuleset(captured("nft_statements", rule)), q);
+  const notJudged = (rule: string, q: Packet = p) => {
+    const v = judged(rule, q);
+    return [v.verdict, v.unknown.map((u) => u.mayDrop)];
+  };
+  for (const rule of ["counter-log", "set-update", "meter-counter"]) {
+    const v = judged(rule);
+    assertEquals([v.verdict, v.by?.handle !== undefined, v.unknown], ["drop", true, []], rule);
+  }
+  for (const rule of ["dscp", "continue", "dup"]) {
+    assertEquals(notJudged(rule), ["accept", []], rule);
+  }
+  for (const rule of ["limit-drop", "quota", "ct-count", "meter-limit", "stateless-nat"]) {
+    assertEquals(notJudged(rule), ["accept", [true]], rule);
+  }
+  assertEquals(notJudged("limit-accept"), ["accept", [false]], "a rate limit that accepts");
+  // tproxy hands TCP to a local socket in prerouting: the ping never meets it.
+  const tcp: Packet = { ...p, hook: "input", l4proto: "tcp", dport: 80 };
+  assertEquals(notJudged("tproxy", tcp), ["accept", [true]]);
+  assertEquals(notJudged("tproxy", { ...p, hook: "input" }), ["accept", []]);
+  // A statement this evaluator has never heard of may do anything.
+  const future = judge(
+    parseRuleset(rs(chain("fwd", base), rule("fwd", 3, [{ frobnicate: { x: 1 } }]))),
+    pkt,
+  );
+  assertEquals(future.unknown.map((u) => [u.handle, u.mayDrop]), [[3, true]]);
+});
