@@ -73,6 +73,11 @@ export interface Verdict {
   verdict: "accept" | "drop";
   /** The rule (or chain policy) that dropped it, when dropped. */
   by?: RuleRef;
+  /**
+   * The device a netdev `fwd` statement (`by`) sent the packet out of: it is stolen from its path
+   * and goes no further here (verdict "drop"), like a tc mirred redirect.
+   */
+  redirectedTo?: string;
   /** Base chains the packet went through, "family table chain". */
   chains: string[];
   /** Rules with matches this evaluator cannot judge (taken as not matching). */
@@ -501,6 +506,14 @@ function mangleText(m: Json): string {
   return `${k} set ${v ?? rightText(value)}`;
 }
 
+/** A netdev `fwd` or `dup` statement in nft syntax (`fwd to lo`, `dup to 10.0.0.9 device eth0`). */
+function fwdText(k: string, v: Json): string {
+  if (k === "fwd") {
+    return v.addr ? `fwd ${v.family ?? "ip"} to ${v.addr} device ${v.dev}` : `fwd to ${v.dev}`;
+  }
+  return v.dev ? `dup to ${v.addr} device ${v.dev}` : `dup to ${v.addr}`;
+}
+
 /** A verdict (`drop`, `jump sub`) in nft syntax. */
 function verdictText(v: unknown): string {
   const [k, x] = Object.entries((v ?? {}) as Json)[0] ?? ["?", null];
@@ -529,6 +542,7 @@ export function ruleText(expr: Json[]): string {
     if (k === "xt") return `xt ${(v as Json).type} ${(v as Json).name}`;
     if (k === "mangle") return mangleText(v as Json);
     if (k === "jump" || k === "goto") return `${k} ${(v as Json).target}`;
+    if (k === "fwd" || k === "dup") return fwdText(k, v as Json);
     if (k === "vmap") {
       return `${leftText((v as Json).key as Json)} vmap ${vmapText((v as Json).data)}`;
     }
@@ -544,6 +558,7 @@ interface Walk {
   p: Packet;
   unknown: RuleRef[];
   by?: RuleRef;
+  redirectedTo?: string;
   nat?: NatRef;
   untrackedBy?: RuleRef;
   markedBy?: MarkRef;
@@ -698,12 +713,12 @@ function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: num
 }
 
 /**
- * Whether statement `e` of a rule not judged could lead to a drop had the rule matched: a drop or
- * reject, or a jump/goto (also a verdict map's) to a chain that would drop this packet (or holds
+ * Whether statement `e` of a rule not judged could lead to a drop had the rule matched: a drop,
+ * reject or fwd, or a jump/goto (also a verdict map's) to a chain that would drop this packet (or holds
  * a rule that may).
  */
 function mayLeadToDrop(w: Walk, ch: Chain, e: Json, depth: number): boolean {
-  if ("drop" in e || "reject" in e) return true;
+  if ("drop" in e || "reject" in e || "fwd" in e) return true;
   if ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT") {
     return true;
   }
@@ -893,6 +908,7 @@ function runRule(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number
       w.by = ref(ch, rule.handle, ruleWords(rule, ch));
       return "drop";
     }
+    if (e.fwd) return forward(w, ch, rule, e.fwd as Json);
     const r = applyVerdict(w, ch, rule, e, depth);
     if (r === "next") continue;
     if (r !== undefined) return r;
@@ -905,6 +921,21 @@ function runRule(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: number
     return "continue";
   }
   return "continue";
+}
+
+/**
+ * A netdev `fwd to DEV` (also `fwd ip to ADDR device DEV`): the packet is sent out of DEV and
+ * does not go on (a `dup` copies it and the original goes on: nft_statements.ts).
+ */
+function forward(w: Walk, ch: Chain, rule: Chain["rules"][number], fwd: Json): "drop" {
+  const dev = String(fwd.dev ?? "?");
+  w.by = ref(
+    ch,
+    rule.handle,
+    `${ruleWords(rule, ch)} (fwd: the packet leaves by ${dev} and goes no further)`,
+  );
+  w.redirectedTo = dev;
+  return "drop";
 }
 
 /**
@@ -1039,7 +1070,14 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
       if (w.untrackedBy) v.untrackedBy ??= w.untrackedBy;
       if (w.markedBy) v.markedBy ??= w.markedBy;
       ct = at.ct;
-      if (r === "drop") return { ...v, verdict: "drop", by: w.by! };
+      if (r === "drop") {
+        return {
+          ...v,
+          verdict: "drop",
+          by: w.by!,
+          ...(w.redirectedTo ? { redirectedTo: w.redirectedTo } : {}),
+        };
+      }
       if (r === undefined && ch.policy === "drop") {
         return { ...v, verdict: "drop", by: ref(ch, undefined, "policy drop") };
       }

@@ -870,3 +870,39 @@ Deno.test("judge(): statements it does not model are not skipped: counting ones 
   );
   assertEquals(future.unknown.map((u) => [u.handle, u.mayDrop]), [[3, true]]);
 });
+
+Deno.test("judge(): a netdev fwd steals the packet (a drop naming the rule, redirectedTo the device); dup copies it and the original goes on", () => {
+  const devices = parseNetdevDevices(
+    Deno.readTextFileSync(new URL("./testdata/nft_netdev_fwd.txt", import.meta.url)),
+  );
+  const rules = parseRuleset(
+    captured("nft_netdev_fwd", "fwd", "dup", "fwd-neigh"),
+    undefined,
+    undefined,
+    devices,
+  );
+  const at: Packet = {
+    hook: "ingress",
+    layer: "netdev",
+    saddr: "10.244.1.2",
+    daddr: "10.244.2.3",
+    l4proto: "icmp",
+    iifname: "eth0",
+  };
+  const v = judge(rules, at);
+  assertEquals([v.verdict, v.by?.handle, v.redirectedTo], ["drop", 2, "lo"]);
+  assertEquals(
+    v.by?.text,
+    "ip saddr 10.244.1.0/24 fwd to lo (fwd: the packet leaves by lo and goes no further)",
+  );
+  const dup = judge(rules, { ...at, saddr: "10.244.2.2" });
+  assertEquals([dup.verdict, dup.redirectedTo, dup.unknown], ["accept", undefined, []]);
+  const neigh = judge(rules, { ...at, saddr: "10.244.4.2" });
+  assertEquals([neigh.verdict, neigh.redirectedTo], ["drop", "lo"]);
+  assertEquals(
+    neigh.by?.text.startsWith("ip saddr 10.244.4.0/24 fwd ip to 10.0.0.1 device lo"),
+    true,
+  );
+  // Another device's packets never meet the chain.
+  assertEquals(judge(rules, { ...at, iifname: "eth1" }).verdict, "accept");
+});

@@ -134,7 +134,12 @@ export function verdictCheck(
         },
       );
     }
-    return fail(id, owner.label, `${owner.who}'s ruleset drops ${what}`, {
+    // A netdev fwd steals the packet to another device, as a tc mirred redirect does.
+    if (v.redirectedTo) evidence.redirectedTo = v.redirectedTo;
+    const does = v.redirectedTo
+      ? `redirects ${what} to ${v.redirectedTo} (fwd): it leaves by ${v.redirectedTo} and does not go on`
+      : `drops ${what}`;
+    return fail(id, owner.label, `${owner.who}'s ruleset ${does}`, {
       evidence,
       fix: dropFix(owner.exec, v.by, p),
     });

@@ -1,6 +1,6 @@
 import { assertEquals } from "../../testing/assert.ts";
 import type { Packet } from "../nft_eval.ts";
-import { dropFix } from "./_verdict.ts";
+import { dropFix, verdictCheck } from "./_verdict.ts";
 
 const p: Packet = { hook: "forward", saddr: "10.244.1.2", daddr: "10.244.2.3", l4proto: "icmp" };
 
@@ -14,4 +14,29 @@ Deno.test("dropFix() deletes the rule by handle, or the named map's element that
     dropFix("", { ...rule, element: "m { 10.244.1.2 }" }, p),
     "nft delete element inet t m { 10.244.1.2 }  # after checking why it is there (looked up by inet t fw handle 11)",
   );
+});
+
+Deno.test("verdictCheck() words a netdev fwd as a redirect to its device, naming the rule as droppedBy", () => {
+  const by = {
+    family: "netdev",
+    table: "t",
+    chain: "c1",
+    handle: 2,
+    text: "ip saddr 10.244.1.0/24 fwd to lo",
+  };
+  const c = verdictCheck(
+    "netfilter.netdev",
+    { label: "n1", who: "n1", exec: "" },
+    "icmp 10.244.1.2 -> 10.244.2.3 at ingress of eth0",
+    { ...p, hook: "ingress", layer: "netdev", iifname: "eth0" },
+    { verdict: "drop", by, redirectedTo: "lo", chains: ["netdev t c1"], unknown: [] },
+  );
+  assertEquals(c.status, "fail");
+  assertEquals(
+    c.summary,
+    "n1's ruleset redirects icmp 10.244.1.2 -> 10.244.2.3 at ingress of eth0 to lo (fwd): it leaves by lo and does not go on",
+  );
+  assertEquals(c.evidence.droppedBy, "netdev t c1 handle 2: ip saddr 10.244.1.0/24 fwd to lo");
+  assertEquals(c.evidence.redirectedTo, "lo");
+  assertEquals(c.fix, "nft delete rule netdev t c1 handle 2  # after checking why it is there");
 });
