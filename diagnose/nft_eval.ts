@@ -13,6 +13,7 @@
  */
 import { inCidr, ipv4Number } from "./context.ts";
 import { statementEffect } from "./nft_statements.ts";
+import { type Icmp, icmpValue } from "./nft_icmp.ts";
 
 /** The packet to judge. */
 export interface Packet {
@@ -23,6 +24,11 @@ export interface Packet {
   /** "icmp", "udp", "tcp", "ipip" (IP protocol 4). */
   l4proto: "icmp" | "udp" | "tcp" | "ipip";
   dport?: number;
+  /**
+   * An ICMP packet's type and code, when known: the flow's ping is an echo request one way and
+   * a reply the other (nft_icmp.ts's echoOf()). Without it `icmp type` matches are not judged.
+   */
+  icmp?: Icmp;
   iifname?: string;
   oifname?: string;
   /**
@@ -384,7 +390,9 @@ function leftValue(
       if (pl.field === "dport") return p.dport;
       return "unknown";
     }
-    if (pl.protocol === "icmp") return p.l4proto === "icmp" ? "unknown" : { proto: "icmp" };
+    if (pl.protocol === "icmp") {
+      return p.l4proto === "icmp" ? icmpValue(String(pl.field), p.icmp) : { proto: "icmp" };
+    }
     // A bridged IPv4 frame's EtherType ("ip", 0x0800); its MAC addresses are not known here.
     if (pl.protocol === "ether" && pl.field === "type" && p.layer === "bridge") return "ip";
     return "unknown";

@@ -906,3 +906,35 @@ Deno.test("judge(): a netdev fwd steals the packet (a drop naming the rule, redi
   // Another device's packets never meet the chain.
   assertEquals(judge(rules, { ...at, iifname: "eth1" }).verdict, "accept");
 });
+
+Deno.test("judge(): icmp type and code are judged for the ping (echo request one way, reply the other), not judged when the ICMP type is not known", () => {
+  const request: Packet = { ...pkt, icmp: { type: 8, code: 0 } };
+  const reply: Packet = {
+    ...pkt,
+    saddr: pkt.daddr,
+    daddr: pkt.saddr,
+    ct: "established",
+    icmp: { type: 0, code: 0 },
+  };
+  const verdicts = (rule: string) =>
+    [request, reply, pkt].map((p) => {
+      const v = judge(parseRuleset(captured("nft_icmp", rule)), p);
+      return v.unknown.length ? "not judged" : v.verdict;
+    });
+  assertEquals(verdicts("request"), ["drop", "accept", "not judged"]);
+  assertEquals(verdicts("both"), ["drop", "drop", "not judged"]);
+  assertEquals(verdicts("not-reply"), ["drop", "accept", "not judged"]);
+  assertEquals(verdicts("numbers"), ["drop", "accept", "not judged"], "icmp type 8 icmp code 0");
+  assertEquals(verdicts("code-3"), ["accept", "accept", "not judged"]);
+  assertEquals(verdicts("unreachable"), ["accept", "accept", "not judged"]);
+  assertEquals(verdicts("vmap"), ["drop", "accept", "not judged"]);
+  assertEquals(verdicts("l4proto"), ["drop", "drop", "drop"]);
+  assertEquals(verdicts("protocol"), ["drop", "drop", "drop"]);
+  // The echo id is not modelled: not judged, whatever the type.
+  assertEquals(verdicts("id"), ["not judged", "not judged", "not judged"]);
+  const v = judge(parseRuleset(captured("nft_icmp", "request")), request);
+  assertEquals([v.by?.handle, v.by?.text], [2, "icmp type echo-request drop"]);
+  // A UDP packet never matches an icmp payload match.
+  const udp: Packet = { ...pkt, l4proto: "udp", dport: 53 };
+  assertEquals(judge(parseRuleset(captured("nft_icmp", "not-reply")), udp).verdict, "accept");
+});
