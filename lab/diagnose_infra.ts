@@ -20,6 +20,7 @@ import type { Diagnosis, NodeView, Pair } from "../diagnose/context.ts";
 import type { Family } from "../diagnose/family.ts";
 import { Kernel, noArp } from "../diagnose/kernel.ts";
 import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
+import { echoOf } from "../diagnose/nft_icmp.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/packets.ts";
@@ -44,7 +45,10 @@ function nodePackets(pair: Pair, a: NodeView, b: NodeView): Packet[] {
     if (encap) {
       const { oifname: _o, iifname: _i, ...p } = encap;
       out.push({ ...p, hook: "forward" });
-    } else out.push({ hook: "forward", saddr: src, daddr: dst, l4proto: "icmp" });
+    } else {
+      const icmp = echoOf(src !== pair.from.ip);
+      out.push({ hook: "forward", saddr: src, daddr: dst, l4proto: "icmp", icmp });
+    }
   }
   return out;
 }

@@ -14,6 +14,7 @@ import type { Link } from "../../net/types.ts";
 import { type CheckResult, pass } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, Pair } from "../context.ts";
 import { judge, type Packet } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { hostVethOf, podGatewayTo, podModeOf } from "./_pod_host.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
@@ -55,6 +56,7 @@ function framesOn(
         hook: "forward",
         saddr: a,
         daddr: b,
+        icmp: echoOf(false),
         iifname: from.port.name,
         oifname: to.port.name,
       }],
@@ -63,6 +65,7 @@ function framesOn(
         hook: "forward",
         saddr: b,
         daddr: a,
+        icmp: echoOf(true),
         iifname: to.port.name,
         oifname: from.port.name,
         ct: "established",
@@ -78,6 +81,7 @@ function framesOn(
       hook: "input",
       saddr: x.e.ip,
       daddr: peer,
+      icmp: echoOf(!request),
       iifname: x.port.name,
       ...(request ? {} : { ct: "established" as const }),
     };
@@ -86,6 +90,7 @@ function framesOn(
       hook: "output",
       saddr: peer,
       daddr: x.e.ip,
+      icmp: echoOf(request),
       oifname: x.port.name,
       ...(request ? { ct: "established" as const } : {}),
     };

@@ -11,6 +11,7 @@ import { type CheckResult, fail, pass } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { inCidr, ipv4Number } from "../context.ts";
 import { judge, type Packet, type Ruleset } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { nsExec, pathHops, uplinkOf } from "../path.ts";
 import { LeaseFileError, readLeaseFile } from "../../node/lease_file.ts";
 import { podAddressIn } from "./_node_peers.ts";
@@ -76,6 +77,7 @@ function masqCheck(
     saddr: from,
     daddr: to,
     l4proto: "icmp",
+    icmp: echoOf(false),
     ...(oif ? { oifname: oif } : {}),
   };
   const n = judge(rs, p).nat;

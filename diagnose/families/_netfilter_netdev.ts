@@ -10,6 +10,7 @@
 import { type CheckResult, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { judge, type Packet } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { tunnelsTo, uplinkOf } from "../path.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { hostVethOf } from "./_pod_host.ts";
@@ -17,7 +18,9 @@ import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
 
 /** A packet of the flow; `only`: the one hook of the device it crosses (the uplink's). */
-type Base = Pick<Packet, "saddr" | "daddr" | "l4proto" | "dport"> & { only?: "ingress" | "egress" };
+type Base = Pick<Packet, "saddr" | "daddr" | "l4proto" | "dport" | "icmp"> & {
+  only?: "ingress" | "egress";
+};
 
 /**
  * The devices of `node` that pod traffic between `src` (a pod address) and `dst` (one on `peer`)
@@ -32,8 +35,8 @@ function devicesOf(
   veths: (string | undefined)[],
 ): [string, Base[]][] {
   const inner: Base[] = [
-    { saddr: src, daddr: dst, l4proto: "icmp" },
-    { saddr: dst, daddr: src, l4proto: "icmp" },
+    { saddr: src, daddr: dst, l4proto: "icmp", icmp: echoOf(false) },
+    { saddr: dst, daddr: src, l4proto: "icmp", icmp: echoOf(true) },
   ];
   const a = node.lease?.publicIP, b = peer?.lease?.publicIP, t = node.facts.tunnel;
   const outer: Base[] = peer && a && b && t && tunnelsTo(node, peer)

@@ -16,6 +16,7 @@ import { type ConnMark, connMarks } from "../conn_marks.ts";
 import type { Diagnosis } from "../context.ts";
 import type { FibAnswer } from "../kernel.ts";
 import { judge, type MarkRef, type Packet, type RuleRef } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { type Hop, nsExec } from "../path.ts";
 import { answeringRule, ruleCause, ruleText } from "../rule_walk.ts";
 import { rulesetOf } from "../ruleset.ts";
@@ -128,6 +129,7 @@ export async function markedCheck(d: Diagnosis, h: Hop, c: CheckResult): Promise
     saddr: h.src,
     daddr: h.dst,
     l4proto: "icmp",
+    icmp: echoOf(h.direction === "reverse"),
     iifname: h.iif,
   };
   const by = judge(rs.ruleset, p).markedBy;

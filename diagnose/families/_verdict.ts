@@ -8,6 +8,7 @@
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { NodeView } from "../context.ts";
 import type { Packet, RuleRef, Verdict } from "../nft_eval.ts";
+import { icmpValue } from "../nft_icmp.ts";
 import { nsExec } from "../path.ts";
 
 /** Whose ruleset a verdict is about: the check's node label, who it is in words, its namespace. */
@@ -95,6 +96,12 @@ function refText(r: RuleRef): string {
   return `${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? ` handle ${r.handle}` : ""}`;
 }
 
+/** The packet's protocol in words, with its ICMP type when known ("icmp echo-request"). */
+function protoText(p: Packet): string {
+  const type = p.l4proto === "icmp" && p.icmp ? icmpValue("type", p.icmp) : undefined;
+  return type === undefined ? p.l4proto : `icmp ${type}`;
+}
+
 /** The check for one judged packet. */
 export function verdictCheck(
   id: string,
@@ -104,9 +111,11 @@ export function verdictCheck(
   v: Verdict,
 ): CheckResult {
   const evidence: Record<string, unknown> = {
-    packet: `${p.hook} ${p.arp || p.layer === "arp" ? "arp" : p.l4proto} ${p.saddr} -> ${p.daddr}${
-      p.dport ? ` dport ${p.dport}` : ""
-    }${p.iifname ? ` iif ${p.iifname}` : ""}${p.oifname ? ` oif ${p.oifname}` : ""}`,
+    packet: `${p.hook} ${
+      p.arp || p.layer === "arp" ? "arp" : protoText(p)
+    } ${p.saddr} -> ${p.daddr}${p.dport ? ` dport ${p.dport}` : ""}${
+      p.iifname ? ` iif ${p.iifname}` : ""
+    }${p.oifname ? ` oif ${p.oifname}` : ""}`,
     chains: v.chains.length ? v.chains : "no base chain on this hook",
   };
   if (v.unknown.length) {

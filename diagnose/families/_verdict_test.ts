@@ -40,3 +40,21 @@ Deno.test("verdictCheck() words a netdev fwd as a redirect to its device, naming
   assertEquals(c.evidence.redirectedTo, "lo");
   assertEquals(c.fix, "nft delete rule netdev t c1 handle 2  # after checking why it is there");
 });
+
+Deno.test("verdictCheck() names the ping's ICMP type in the packet it judged", () => {
+  const owner = { label: "n1", who: "n1", exec: "" };
+  const v = { verdict: "accept" as const, chains: ["inet t fw"], unknown: [] };
+  const request = verdictCheck("netfilter.forward", owner, "the flow", {
+    ...p,
+    icmp: { type: 8, code: 0 },
+    iifname: "cni0",
+  }, v);
+  assertEquals(
+    request.evidence.packet,
+    "forward icmp echo-request 10.244.1.2 -> 10.244.2.3 iif cni0",
+  );
+  assertEquals(
+    verdictCheck("x", owner, "w", p, v).evidence.packet,
+    "forward icmp 10.244.1.2 -> 10.244.2.3",
+  );
+});

@@ -14,6 +14,7 @@ import { type CheckResult, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
 import { judge, type Packet, type Ruleset } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
 import { podIf, podKernel } from "./_pod_kernel.ts";
@@ -56,6 +57,7 @@ async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       saddr: h.src,
       daddr: h.dst,
       l4proto: "icmp",
+      icmp: echoOf(h.direction === "reverse"),
       iifname: h.iif,
       ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
     };
@@ -91,11 +93,18 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       out.push(skip("netfilter.pod", owner.label, `${pod}: ${rs.reason}`));
       continue;
     }
-    const request = { saddr: from.ip, daddr: to.ip, l4proto: "icmp" as const, ct: "new" as const };
+    const request = {
+      saddr: from.ip,
+      daddr: to.ip,
+      l4proto: "icmp" as const,
+      icmp: echoOf(false),
+      ct: "new" as const,
+    };
     const reply = {
       saddr: to.ip,
       daddr: from.ip,
       l4proto: "icmp" as const,
+      icmp: echoOf(true),
       ct: "established" as const,
     };
     const dev = podIf(e);

@@ -7,6 +7,7 @@
  */
 import type { NodeView } from "../context.ts";
 import type { Packet } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { tunnelsTo, uplinkOf } from "../path.ts";
 import { podAddressIn } from "./_node_peers.ts";
 
@@ -18,7 +19,7 @@ export function nodePacket(
   node: NodeView,
   peer: NodeView,
   hook: "input" | "output",
-  l4: Pick<Packet, "l4proto" | "dport">,
+  l4: Pick<Packet, "l4proto" | "dport" | "icmp">,
 ): Packet | undefined {
   const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
   const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
@@ -62,6 +63,7 @@ export function podForwardPacket(node: NodeView, from: string, to: string): Pack
     saddr: podAddressIn(from),
     daddr: podAddressIn(to),
     l4proto: "icmp",
+    icmp: echoOf(false),
     iifname: node.facts.bridge,
     ...(node.facts.device ? { oifname: node.facts.device } : {}),
   };

@@ -15,6 +15,7 @@ import type { Family } from "../family.ts";
 import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { ruleCause, ruleFix, ruleWords } from "../rule_walk.ts";
 import { within } from "../route_diff.ts";
 import { canonicalCidr } from "../../net/cidr.ts";
@@ -496,7 +497,7 @@ async function ignoresPing(d: Diagnosis, node: NodeView, peer: NodeView): Promis
   k.readSysctls(["net/ipv4/icmp_echo_ignore_all"]);
   if (k.sysctl("net/ipv4/icmp_echo_ignore_all") === "1") return true;
   const rs = await rulesetOf(d, node);
-  const p = nodePacket(node, peer, "input", { l4proto: "icmp" });
+  const p = nodePacket(node, peer, "input", { l4proto: "icmp", icmp: echoOf(false) });
   return rs.ok && p !== undefined && judge(rs.ruleset, p).verdict === "drop";
 }
 
