@@ -1,6 +1,7 @@
 /**
  * A static verdict of one packet through an nftables ruleset (`nft -j list ruleset`, which
- * includes the tables iptables-nft makes): the base chains of the packet's hook in priority
+ * includes the tables iptables-nft makes; their xt matches conntrack/state, icmp and iprange are
+ * read from iptables-save's words: xt_match.ts): the base chains of the packet's hook in priority
  * order, rule by rule, following jump/goto/return (also through verdict maps: `vmap`), until a
  * drop or reject (final), or every base chain accepted. Set and map lookups judge concatenated
  * keys (`ip saddr . ip daddr`) too. Pure. Matches it cannot evaluate (an iptables extension,
@@ -14,6 +15,7 @@
 import { inCidr, ipv4Number } from "./context.ts";
 import { statementEffect } from "./nft_statements.ts";
 import { type Icmp, icmpValue } from "./nft_icmp.ts";
+import { XT_MATCHES, xtMatch } from "./xt_match.ts";
 
 /** The packet to judge. */
 export interface Packet {
@@ -809,6 +811,14 @@ function runXt(
   if (xt.name === "comment") return "next";
   if (xt.type === "match" && (xt.name === "conntrack" || xt.name === "state")) {
     const m = ctStateMatch(rule.iptables, w.p);
+    if (m === false) return "continue";
+    if (m === true) return "next";
+  }
+  if (xt.type === "match" && XT_MATCHES.has(String(xt.name))) {
+    // The rule's nth match of that name is the nth `-m NAME` of its words.
+    const nth = rule.expr.slice(0, rule.expr.findIndex((e) => e.xt === xt))
+      .filter((e) => (e.xt as Json | undefined)?.name === xt.name).length;
+    const m = xtMatch(rule.iptables, String(xt.name), nth, w.p);
     if (m === false) return "continue";
     if (m === true) return "next";
   }

@@ -938,3 +938,62 @@ Deno.test("judge(): icmp type and code are judged for the ping (echo request one
   const udp: Packet = { ...pkt, l4proto: "udp", dport: 53 };
   assertEquals(judge(parseRuleset(captured("nft_icmp", "not-reply")), udp).verdict, "accept");
 });
+
+Deno.test("judge(): iptables-nft's xt icmp and iprange matches are read from iptables-save's words", () => {
+  const save = parseIptablesSave(
+    Deno.readTextFileSync(new URL("./testdata/nft_xt_matches.save", import.meta.url)),
+  );
+  /** User chain `name` of the capture (one rule, made by iptables-nft) as the forward hook's. */
+  const chainAsForward = (name: string) => {
+    const v = JSON.parse(captured("nft_xt_matches")) as {
+      nftables: { chain?: Record<string, unknown> }[];
+    };
+    for (const i of v.nftables) {
+      if (i.chain?.name === name) Object.assign(i.chain, base);
+    }
+    return parseRuleset(JSON.stringify(v), save);
+  };
+  const request: Packet = { ...pkt, icmp: { type: 8, code: 0 } };
+  const reply: Packet = { ...pkt, icmp: { type: 0, code: 0 }, ct: "established" };
+  const verdicts = (name: string, ...packets: Packet[]) =>
+    packets.map((p) => {
+      const v = judge(chainAsForward(name), p);
+      return v.unknown.length ? "not judged" : v.verdict;
+    });
+  assertEquals(verdicts("ICMP", request, reply, pkt), ["drop", "accept", "not judged"]);
+  assertEquals(verdicts("ICMP-REPLY", request, reply), ["accept", "drop"]);
+  assertEquals(verdicts("ICMP-NOT", request, reply), ["accept", "drop"]);
+  assertEquals(verdicts("ICMP-CODE", request, reply), ["accept", "accept"]);
+  assertEquals(verdicts("ICMP-NAME", request, reply), ["accept", "accept"]);
+  assertEquals(verdicts("ICMP-ANY", request, pkt), ["drop", "drop"]);
+  const v = judge(chainAsForward("ICMP"), request);
+  assertEquals(
+    v.by?.text,
+    "l4proto icmp xt match icmp counter drop (iptables: -p icmp -m icmp --icmp-type 8 -j DROP)",
+  );
+  // iprange (pkt: 10.244.1.2 -> 10.244.2.3).
+  const from = (saddr: string, daddr = pkt.daddr): Packet => ({ ...request, saddr, daddr });
+  assertEquals(verdicts("SRC", from("10.244.1.200"), from("10.244.1.201")), ["drop", "accept"]);
+  assertEquals(verdicts("DST", from("10.9.9.9", "10.244.2.1"), from("10.9.9.9", "10.244.3.1")), [
+    "drop",
+    "accept",
+  ]);
+  assertEquals(verdicts("NOT-SRC", from("10.244.1.2"), from("10.244.3.2")), ["accept", "drop"]);
+  assertEquals(verdicts("BOTH", from("10.244.1.2"), from("10.244.1.2", "10.244.9.5")), [
+    "drop",
+    "accept",
+  ]);
+  // Two iprange matches and an icmp one in one rule: each reads its own options.
+  assertEquals(verdicts("TWO", request, reply, from("10.244.1.2", "10.244.2.4")), [
+    "drop",
+    "accept",
+    "accept",
+  ]);
+  // Without iptables' words the matches stay not judged, and the rule may drop.
+  const bare = JSON.parse(captured("nft_xt_matches")) as {
+    nftables: { chain?: Record<string, unknown> }[];
+  };
+  for (const i of bare.nftables) if (i.chain?.name === "SRC") Object.assign(i.chain, base);
+  const u = judge(parseRuleset(JSON.stringify(bare)), request);
+  assertEquals([u.verdict, u.unknown.map((r) => r.mayDrop)], ["accept", [true]]);
+});
