@@ -1104,7 +1104,10 @@ export function judge(rs: Ruleset, p: Packet): Verdict {
   return v;
 }
 
-/** Packet counters of the rules that have one, by "family table chain handle N" ("... drop" for dropping rules). */
+/**
+ * Packet counters of the rules that have one, by "family table chain handle N" ("... drop" for
+ * dropping rules, and for a netdev fwd, which takes the packet away as well).
+ */
 export function ruleCounters(text: string): Map<string, number> {
   const v = JSON.parse(text) as { nftables?: Json[] };
   const out = new Map<string, number>();
@@ -1113,7 +1116,9 @@ export function ruleCounters(text: string): Map<string, number> {
     if (!r) continue;
     const c = ((r.expr as Json[]) ?? []).find((e) => e.counter)?.counter as Json | undefined;
     if (c && typeof c.packets === "number") {
-      const drops = ((r.expr as Json[]) ?? []).some((e) => "drop" in e || "reject" in e);
+      const drops = ((r.expr as Json[]) ?? []).some((e) =>
+        "drop" in e || "reject" in e || "fwd" in e
+      );
       out.set(
         `${r.family} ${r.table} ${r.chain} handle ${r.handle}${drops ? " drop" : ""}`,
         c.packets,

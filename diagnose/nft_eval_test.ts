@@ -7,6 +7,7 @@ import {
   parseIptablesSave,
   parseNetdevDevices,
   parseRuleset,
+  ruleCounters,
   ruleText,
   xtSetMark,
 } from "./nft_eval.ts";
@@ -996,4 +997,16 @@ Deno.test("judge(): iptables-nft's xt icmp and iprange matches are read from ipt
   for (const i of bare.nftables) if (i.chain?.name === "SRC") Object.assign(i.chain, base);
   const u = judge(parseRuleset(JSON.stringify(bare)), request);
   assertEquals([u.verdict, u.unknown.map((r) => r.mayDrop)], ["accept", [true]]);
+});
+
+Deno.test("ruleCounters() marks a netdev fwd's counter like a drop's: the packets it counts go no further", () => {
+  const text = captured("nft_netdev_fwd", "fwd", "dup");
+  const withCounter = JSON.parse(text) as { nftables: { rule?: { expr: unknown[] } }[] };
+  for (const i of withCounter.nftables) {
+    i.rule?.expr.splice(1, 0, { counter: { packets: 3, bytes: 252 } });
+  }
+  assertEquals([...ruleCounters(JSON.stringify(withCounter)).entries()], [
+    ["netdev t c1 handle 2 drop", 3],
+    ["netdev t c1 handle 3", 3],
+  ]);
 });
