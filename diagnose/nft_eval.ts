@@ -13,7 +13,7 @@
  * @module
  */
 import { inCidr, ipv4Number } from "./context.ts";
-import { statementEffect } from "./nft_statements.ts";
+import { statementEffect, xtTargetEffect } from "./nft_statements.ts";
 import { type Icmp, icmpValue } from "./nft_icmp.ts";
 import { XT_MATCHES, xtMatch } from "./xt_match.ts";
 
@@ -119,6 +119,21 @@ export type NatRef = RuleRef & { statement: string; uncertain: boolean };
 
 /** nft's address-rewriting statements (terminal, like accept). */
 const NAT_STATEMENTS = ["masquerade", "snat", "dnat", "redirect"];
+/**
+ * Statements nft_eval.ts judges itself that cannot drop (a verdict map's verdicts, jumps and the
+ * ones that can are looked at apart): the rest are nft_statements.ts's.
+ */
+const MODELLED = new Set([
+  "match",
+  "accept",
+  "return",
+  "continue",
+  "jump",
+  "goto",
+  "vmap",
+  "notrack",
+  ...NAT_STATEMENTS,
+]);
 /** The same as iptables-nft's xt targets. */
 const XT_NAT: Record<string, string> = {
   MASQUERADE: "masquerade",
@@ -724,14 +739,18 @@ function unknownRef(w: Walk, ch: Chain, rule: Chain["rules"][number], depth: num
 
 /**
  * Whether statement `e` of a rule not judged could lead to a drop had the rule matched: a drop,
- * reject or fwd, or a jump/goto (also a verdict map's) to a chain that would drop this packet (or holds
+ * reject, fwd or queue, a statement that may steal or rewrite the packet (nft_statements.ts), or a jump/goto (also a verdict map's) to a chain that would drop this packet (or holds
  * a rule that may).
  */
 function mayLeadToDrop(w: Walk, ch: Chain, e: Json, depth: number): boolean {
-  if ("drop" in e || "reject" in e || "fwd" in e) return true;
-  if ((e.xt as Json | undefined)?.type === "target" && (e.xt as Json).name === "REJECT") {
-    return true;
+  if ("drop" in e || "reject" in e || "fwd" in e || "queue" in e) return true;
+  const xt = e.xt as Json | undefined;
+  if (xt) {
+    return xt.type === "target" && !XT_NAT[String(xt.name)] &&
+      (xt.name === "REJECT" || xt.name === "NFQUEUE" || xtTargetEffect(String(xt.name)) === "acts");
   }
+  const [name = ""] = Object.keys(e);
+  if (!MODELLED.has(name) && statementEffect(e) === "acts") return true;
   const vm = e.vmap as Json | undefined;
   if (vm) {
     const elems = vmapElements(w.rs, ch, vm.data);
@@ -831,7 +850,7 @@ function runXt(
   }
   if (xt.type === "target") {
     // iptables-nft keeps some targets as xt: the NAT ones rewrite (and end the chain),
-    // REJECT drops, the others (MARK, LOG, ...) change no verdict.
+    // REJECT drops, some (MARK, LOG, TEE, ...) change no verdict (nft_statements.ts).
     // ebtables' dnat/redirect (bridge family): the frame's destination MAC is rewritten.
     const nat = ch.family === "bridge" && (xt.name === "dnat" || xt.name === "redirect")
       ? "dnat"
@@ -860,6 +879,10 @@ function runXt(
     if (xt.name === "REJECT") {
       w.by = ref(ch, rule.handle, ruleWords(rule, ch));
       return "drop";
+    }
+    // One that steals or rewrites the packet (TPROXY, SYNPROXY, TTL, ...): a rule not judged.
+    if (xtTargetEffect(String(xt.name)) === "acts") {
+      w.unknown.push({ ...unknownRef(w, ch, rule, depth), mayDrop: true });
     }
     return "continue";
   }

@@ -1010,3 +1010,25 @@ Deno.test("ruleCounters() marks a netdev fwd's counter like a drop's: the packet
     ["netdev t c1 handle 3", 3],
   ]);
 });
+
+Deno.test("judge(): iptables-nft targets kept as xt that steal or rewrite the packet (TPROXY, TTL) are not judged and may drop; LOG and TEE change nothing", () => {
+  const text = captured("nft_xt_targets");
+  const save = parseIptablesSave(
+    Deno.readTextFileSync(new URL("./testdata/nft_xt_targets.save", import.meta.url)),
+  );
+  const rules = parseRuleset(text, save);
+  const notJudged = (p: Packet) => {
+    const v = judge(rules, p);
+    return [v.verdict, v.unknown.map((u) => `${u.table} ${u.chain} ${u.handle} ${u.mayDrop}`)];
+  };
+  const tcp: Packet = { ...pkt, saddr: "10.244.1.9", l4proto: "tcp", dport: 80 };
+  assertEquals(notJudged(tcp), ["accept", ["mangle PREROUTING 2 true"]], "TPROXY");
+  assertEquals(notJudged({ ...pkt, saddr: "10.244.1.3" }), ["accept", [
+    "mangle PREROUTING 4 true",
+  ]], "TTL --ttl-set 1");
+  assertEquals(notJudged(pkt), ["accept", []], "TEE, LOG and NFLOG (nft's log)");
+  assertEquals(
+    judge(rules, tcp).unknown[0]?.text,
+    "l4proto tcp ip daddr 10.244.2.3 counter xt target TPROXY (iptables: -d 10.244.2.3/32 -p tcp -j TPROXY --on-port 8080 --on-ip 127.0.0.1 --tproxy-mark 0x1/0x1)",
+  );
+});

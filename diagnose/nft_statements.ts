@@ -4,7 +4,7 @@
  * skipped silently: one that only counts, logs or copies lets the packet go on; one that holds
  * or not with the traffic (a rate, a quota, a connection count) is a match that cannot be judged;
  * one that may steal, drop or redirect the packet, or one not known here, makes its rule one not
- * judged that may drop. Pure.
+ * judged that may drop; likewise for the iptables targets iptables-nft keeps as xt. Pure.
  *
  * @module
  */
@@ -40,9 +40,57 @@ const CONDITION = new Set(["limit", "quota", "ct count"]);
 
 /**
  * Header fields whose rewrite (`ip daddr set`, stateless NAT) sends the packet elsewhere or can
- * have it dropped further on (a TTL set to 1).
+ * have it dropped further on (a TTL set to 1), by protocol ("th": any transport header).
  */
-const REDIRECTING_FIELDS = new Set(["saddr", "daddr", "sport", "dport", "ttl"]);
+const REDIRECTING_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  ether: ["daddr"],
+  ip: ["saddr", "daddr", "ttl"],
+  ip6: ["saddr", "daddr", "hoplimit"],
+  th: ["sport", "dport"],
+  tcp: ["sport", "dport"],
+  udp: ["sport", "dport"],
+  sctp: ["sport", "dport"],
+};
+
+/**
+ * iptables targets iptables-nft keeps as xt that change no verdict and send the packet nowhere
+ * else (logging, marks, a copy to another host: TEE, conntrack settings, header fields that do
+ * not route). MARK, CONNMARK, CT, NFQUEUE, REJECT and the NAT targets are nft_eval.ts's own.
+ */
+const XT_TARGETS_NONE = new Set([
+  "LOG",
+  "NFLOG",
+  "ULOG",
+  "TRACE",
+  "AUDIT",
+  "MARK",
+  "CONNMARK",
+  "CT",
+  "SECMARK",
+  "CONNSECMARK",
+  "TCPMSS",
+  "TCPOPTSTRIP",
+  "CHECKSUM",
+  "DSCP",
+  "TOS",
+  "ECN",
+  "CLASSIFY",
+  "IDLETIMER",
+  "LED",
+  "HMARK",
+  "RATEEST",
+  "SET",
+  "TEE",
+]);
+
+/**
+ * The effect of an iptables target iptables-nft kept as xt (`{"xt": {"type": "target", "name"}}`)
+ * that nft_eval.ts does not model: "none" for the ones that log, mark or copy, "acts" for the
+ * others (TPROXY, SYNPROXY, TTL, NETMAP, a target not known here).
+ */
+export function xtTargetEffect(name: string): "none" | "acts" {
+  return XT_TARGETS_NONE.has(name) ? "none" : "acts";
+}
 
 /**
  * The effect of statement `e` (one element of a rule's `expr` in `nft -j list ruleset`) that is
@@ -61,9 +109,9 @@ export function statementEffect(e: Json): StatementEffect {
   if (NONE.has(name)) return "none";
   if (CONDITION.has(name)) return "condition";
   if (name === "mangle") {
-    const field = (((value as Json | null)?.key as Json | undefined)?.payload as Json | undefined)
-      ?.field;
-    return REDIRECTING_FIELDS.has(String(field)) ? "acts" : "none";
+    const pl = ((value as Json | null)?.key as Json | undefined)?.payload as Json | undefined;
+    const fields = REDIRECTING_FIELDS[String(pl?.protocol)] ?? [];
+    return fields.includes(String(pl?.field)) ? "acts" : "none";
   }
   // A set, map or meter update runs its own statements on the element: a rate limit per
   // source (`meter flood { ip saddr limit rate over 1/second }`) holds only under some traffic.
