@@ -14,6 +14,7 @@
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import { judge, type NatRef, type Packet, type Ruleset } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { type Hop, nsExec, pathHops } from "../path.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { isExternal } from "./_netfilter_egress.ts";
@@ -184,7 +185,8 @@ function nodeNatCheck(d: Diagnosis, pair: Pair, node: NodeView, finders: NatFind
   const hops = pathHops(d, pair).filter((h) => h.node === node && h.direction === "forward");
   let found: CheckResult | undefined;
   for (const h of hops) {
-    const icmp = { saddr: h.src, daddr: h.dst, l4proto: "icmp" as const };
+    // The connection's first packet: the echo request (only it crosses the nat table).
+    const icmp = { saddr: h.src, daddr: h.dst, l4proto: "icmp" as const, icmp: echoOf(false) };
     const pre: Packet = { ...icmp, hook: "prerouting", iifname: h.iif };
     const dnat = firstRewrite(finders, pre, isDnat);
     if (dnat) return dnatCheck(node, h, dnat);
