@@ -4,7 +4,8 @@
  * `FORWARD` policy DROP drops every pod packet a node forwards while the nftables ruleset accepts
  * it. Judged: addresses (`-s`, `-d`, negated too), devices (`-i`, `-o`, `+` wildcards), protocol,
  * destination ports (tcp, udp, multiport), conntrack state (`-m conntrack --ctstate`,
- * `-m state --state`) and comments; jumps to user chains, RETURN, goto. A rule with any other
+ * `-m state --state`), ICMP types (`-m icmp`) and address ranges (`-m iprange`, xt_match.ts) and
+ * comments; jumps to user chains, RETURN, goto. A rule with any other
  * match is not judged (listed, and taken as not matching). The nat table's rewrites (DNAT, SNAT,
  * MASQUERADE, REDIRECT, NETMAP) are judged the same way: the first rule that rewrites a packet,
  * uncertain when a rule not judged before it could have kept the packet from it. Pure.
@@ -13,6 +14,7 @@
  */
 import type { Packet } from "./nft_eval.ts";
 import { within } from "./route_diff.ts";
+import { optionHolds, ruleWords, XT_MATCHES } from "./xt_match.ts";
 
 /** `iptables-legacy-save` parsed: rules by "table chain", built-in chains' policies. */
 export interface LegacyTables {
@@ -51,14 +53,6 @@ export function parseLegacySave(text: string): LegacyTables {
   return out;
 }
 
-/** Shell-like words of a saved rule (double quotes group, as iptables-save writes comments). */
-export function ruleWords(args: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(args); m; m = re.exec(args)) out.push(m[1] ?? m[2]!);
-  return out;
-}
-
 const PROTOS: Readonly<Record<string, string>> = {
   "1": "icmp",
   "6": "tcp",
@@ -75,6 +69,7 @@ function devMatches(pattern: string, dev: string | undefined): boolean {
 /** A parsed rule: whether it matches `p` (undefined: cannot judge), its target and argument. */
 function ruleOf(words: string[], p: Packet): { hit?: boolean; target?: string; goto: boolean } {
   let hit: boolean | undefined = true, neg = false, target: string | undefined, goto = false;
+  let mod: string | undefined; // the last -m icmp / -m iprange, whose options follow
   const state = p.ct ?? "new";
   const test = (ok: boolean) => {
     if (hit !== undefined) hit = hit && (neg ? !ok : ok);
@@ -92,11 +87,19 @@ function ruleOf(words: string[], p: Packet): { hit?: boolean; target?: string; g
       break; // the target's own options follow
     }
     if (w === "-m" && ["comment", "tcp", "udp", "conntrack", "state", "multiport"].includes(v)) {
+      mod = undefined;
+      i++;
+      continue;
+    }
+    if (w === "-m" && XT_MATCHES.has(v)) {
+      mod = v;
       i++;
       continue;
     }
     i++; // every judged option takes one value
-    if (w === "-s") test(within(`${p.saddr}/32`, v.includes("/") ? v : `${v}/32`));
+    const xt = mod && w.startsWith("--") ? optionHolds(mod, w, v, p) : undefined;
+    if (xt !== undefined) test(xt);
+    else if (w === "-s") test(within(`${p.saddr}/32`, v.includes("/") ? v : `${v}/32`));
     else if (w === "-d") test(within(`${p.daddr}/32`, v.includes("/") ? v : `${v}/32`));
     else if (w === "-i") test(devMatches(v, p.iifname));
     else if (w === "-o") test(devMatches(v, p.oifname));

@@ -1,5 +1,6 @@
 import { assertEquals } from "../testing/assert.ts";
-import { judgeLegacy, judgeLegacyNat, parseLegacySave, ruleWords } from "./xt_legacy.ts";
+import { judgeLegacy, judgeLegacyNat, parseLegacySave } from "./xt_legacy.ts";
+import { ruleWords } from "./xt_match.ts";
 import type { Packet } from "./nft_eval.ts";
 
 const fwd: Packet = {
@@ -325,4 +326,28 @@ Deno.test("judgeLegacyNat(): a rewrite behind a rule it cannot judge is uncertai
     uncertain: true,
     notJudged: ["nat PREROUTING: -m addrtype --dst-type LOCAL -j DNAT --to-destination 10.244.1.7"],
   });
+});
+
+Deno.test("judgeLegacy(): -m icmp --icmp-type and -m iprange are judged (iptables-legacy-save 1.8.9's words)", () => {
+  const echo: Packet = { ...fwd, icmp: { type: 8, code: 0 } };
+  const reply: Packet = { ...fwd, icmp: { type: 0, code: 0 } };
+  const types = save("-A FORWARD -p icmp -m icmp --icmp-type 8 -j DROP\n");
+  assertEquals(judgeLegacy(types, echo), {
+    verdict: "drop",
+    by: { table: "filter", chain: "FORWARD", rule: "-p icmp -m icmp --icmp-type 8 -j DROP" },
+    unknown: [],
+  });
+  assertEquals(judgeLegacy(types, reply).verdict, "accept");
+  // A type not known (no ICMP message in the packet) stays not judged.
+  assertEquals(judgeLegacy(types, fwd).unknown.length, 1);
+  const negated = save(
+    '-A FORWARD -p icmp -m icmp ! --icmp-type 0 -m comment --comment "not replies" -j DROP\n',
+  );
+  assertEquals(judgeLegacy(negated, echo).verdict, "drop");
+  assertEquals(judgeLegacy(negated, reply).verdict, "accept");
+  const range = save("-A FORWARD -m iprange --src-range 10.244.2.1-10.244.2.200 -j DROP\n");
+  assertEquals(judgeLegacy(range, fwd).verdict, "drop");
+  assertEquals(judgeLegacy(range, { ...fwd, saddr: "10.244.2.201" }).verdict, "accept");
+  const notRange = save("-A FORWARD -m iprange ! --dst-range 10.244.1.1-10.244.1.9 -j DROP\n");
+  assertEquals(judgeLegacy(notRange, fwd).verdict, "accept");
 });

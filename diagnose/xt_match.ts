@@ -9,7 +9,14 @@
  */
 import { ipv4Number } from "./context.ts";
 import type { Packet } from "./nft_eval.ts";
-import { ruleWords } from "./xt_legacy.ts";
+
+/** Shell-like words of a saved rule (double quotes group, as iptables-save writes comments). */
+export function ruleWords(args: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(args); m; m = re.exec(args)) out.push(m[1] ?? m[2]!);
+  return out;
+}
 
 /** The xt matches judged here. */
 export const XT_MATCHES: ReadonlySet<string> = new Set(["icmp", "iprange"]);
@@ -97,7 +104,16 @@ function inRange(ip: string, range: string): boolean | undefined {
 }
 
 /** One option of a judged match against `p`; undefined when not judged here. */
-function optionHolds(name: string, opt: string, v: string, p: Packet): boolean | undefined {
+/**
+ * Whether option `opt` with value `v` of xt match `name` (`-m icmp --icmp-type 8`, `-m iprange
+ * --src-range A-B`) holds for `p`; undefined when it is not judged here.
+ */
+export function optionHolds(
+  name: string,
+  opt: string,
+  v: string,
+  p: Packet,
+): boolean | undefined {
   if (name === "icmp" && opt === "--icmp-type") return icmpTypeHolds(v, p);
   if (name === "iprange" && opt === "--src-range") return inRange(p.saddr, v);
   if (name === "iprange" && opt === "--dst-range") return inRange(p.daddr, v);

@@ -13,6 +13,7 @@ import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Packet } from "../nft_eval.ts";
+import { echoOf } from "../nft_icmp.ts";
 import { pathHops } from "../path.ts";
 import { judgeLegacy, type LegacyDrop, type LegacyTables, parseLegacySave } from "../xt_legacy.ts";
 import type { RulesetOwner } from "./_verdict.ts";
@@ -128,6 +129,7 @@ function pairPackets(
       saddr: h.src,
       daddr: h.dst,
       l4proto: "icmp",
+      icmp: echoOf(h.direction === "reverse"),
       iifname: h.iif,
       ct: h.direction === "forward" ? "new" : "established",
       ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
