@@ -9,6 +9,7 @@ import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { Skipped } from "./types.ts";
 import { cidrInfo, ipInfo } from "./_parse_cache.ts";
+import { nodeIpProblem, prefixEdgeProblem } from "./_peer_addr.ts";
 
 /** The network address of a subnet ("10.244.2.0/24" → "10.244.2.0"): flannel's VTEP address. */
 export function firstAddress(subnet: string): string {
@@ -25,7 +26,9 @@ export interface CheckedLeases {
 
 /**
  * Drops `self` (by subnet) and skips, with the reason, leases with an unparsable subnet or
- * public IP, leases that claim this node's own public IP, and leases of another backend type.
+ * public IP, a public IP (or IPv6 public IP) no node can have (loopback, multicast, ...:
+ * nodeIpProblem()), leases that claim this node's own public IP, and leases of another backend
+ * type.
  */
 export function checkLeases(
   leases: readonly Lease[],
@@ -56,6 +59,11 @@ export function checkLeases(
       });
       continue;
     }
+    const bad = unusableIps(l);
+    if (bad) {
+      out.skipped.push({ subnet: l.subnet, reason: `node ${l.node}'s ${bad}` });
+      continue;
+    }
     if (ownIp && ip.family === ownIp.family && ip.value === ownIp.value) {
       out.skipped.push({
         subnet: l.subnet,
@@ -73,6 +81,18 @@ export function checkLeases(
     out.leases.push(l);
   }
   return out;
+}
+
+/** "public IP 127.0.0.1 is a loopback address ...", when a lease's address cannot be a node's. */
+function unusableIps(l: Lease): string | undefined {
+  const ip = ipInfo(l.publicIP)!;
+  const why = nodeIpProblem(ip.ip);
+  if (why) return `public IP ${ip.text} is ${why}; no node can be reached there`;
+  // An unparsable publicIP6 is as good as none (underlayOf()): the backends that need one say so.
+  const ip6 = typeof l.publicIP6 === "string" ? ipInfo(l.publicIP6) : undefined;
+  if (!ip6) return undefined;
+  const why6 = nodeIpProblem(ip6.ip);
+  return why6 ? `IPv6 public IP ${ip6.text} is ${why6}; no node can be reached there` : undefined;
 }
 
 /**
@@ -126,10 +146,40 @@ export class OnLink {
     return this.#routes.some((c) => contains(c, p));
   }
 
+  /**
+   * Why the IPv4 address `ip` cannot be a next hop on the uplink although it is on-link: it is the
+   * network or the broadcast address of one of the uplink's address prefixes ("the broadcast
+   * address of 192.168.1.0/24"; the kernel refuses such a gateway with EINVAL). Undefined otherwise.
+   */
+  edge(ip: string): string | undefined {
+    const info = ipInfo(ip);
+    if (!info || info.v4 < 0) return undefined;
+    return edgeOf(info.v4, this.#prefixes);
+  }
+
   /** The prefixes, for messages ("192.168.1.0/24, fd00::/64" or "none"). */
   describe(): string {
     return this.#prefixes.length
       ? this.#prefixes.map((c) => `${formatIp(networkOf(c))}/${c.prefix}`).join(", ")
       : "none";
   }
+}
+
+/**
+ * The reason a lease whose on-link node IP `ip` is `edge` (OnLink.edge(): the network or broadcast
+ * address of the uplink's network) is skipped.
+ */
+export function edgeReason(node: string, ip: string, edge: string): string {
+  return `node ${node}'s public IP ${ip} is ${edge}, the uplink's network: no node has it, ` +
+    "and the kernel refuses it as a next hop";
+}
+
+/** OnLink.edge() against a list of prefixes (onLinkOf() uses it too). */
+export function edgeOf(v4: number, prefixes: readonly Cidr[]): string | undefined {
+  for (const c of prefixes) {
+    if (c.family !== 4) continue;
+    const why = prefixEdgeProblem(v4, Number(c.ip.value), c.prefix);
+    if (why) return `${why} of ${formatIp(networkOf(c))}/${c.prefix}`;
+  }
+  return undefined;
 }

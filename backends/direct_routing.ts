@@ -22,8 +22,9 @@
 import { contains, tryParseCidr, tryParseIp } from "../net/cidr.ts";
 import type { Lease } from "../store/types.ts";
 import { underlayOf } from "./_context.ts";
-import { checkLeases, OnLink } from "./_lease.ts";
-import type { DesiredState, LeaseEntries, RouteSpec } from "./types.ts";
+import { checkLeases, edgeOf, edgeReason, OnLink } from "./_lease.ts";
+import { ipInfo } from "./_parse_cache.ts";
+import type { DesiredState, LeaseEntries, RouteSpec, Skipped } from "./types.ts";
 
 export { OnLink };
 
@@ -31,6 +32,11 @@ export { OnLink };
 export interface OnLinkTest {
   /** True when `ip` is on a network directly connected to the uplink. */
   has(ip: string): boolean;
+  /**
+   * Why the on-link `ip` is no next hop: the network or broadcast address of a connected IPv4
+   * prefix ("the broadcast address of 192.168.1.0/24"); undefined for any other address.
+   */
+  edge(ip: string): string | undefined;
   /** The connected prefixes, for messages ("192.168.1.0/24" or "none"). */
   describe(): string;
 }
@@ -56,8 +62,13 @@ export function isOnLink(ip: string, connected: readonly string[]): boolean {
 
 /** An OnLinkTest over a fixed list of prefixes (pure: unit tests, or callers with their own list). */
 export function onLinkOf(connected: readonly string[]): OnLinkTest {
+  const prefixes = connected.flatMap((s) => tryParseCidr(s) ?? []);
   return {
     has: (ip) => isOnLink(ip, connected),
+    edge: (ip) => {
+      const v4 = ipInfo(ip)?.v4 ?? -1;
+      return v4 < 0 ? undefined : edgeOf(v4, prefixes);
+    },
     describe: () => connected.length ? connected.join(", ") : "none",
   };
 }
@@ -136,12 +147,21 @@ export function withDirectRouting(
   const rest: Lease[] = [];
   const checked = checkLeases(leases, self, { type: o.type, publicIP: o.publicIP });
   const ok = new Set(checked.leases);
+  const edges: Skipped[] = [];
   for (const l of leases) {
+    const gw4 = ok.has(l) ? underlayOf(l, 4) : undefined;
+    const edge = gw4 !== undefined && o.onlink.has(gw4) ? o.onlink.edge(gw4) : undefined;
+    if (edge) {
+      // Neither a direct route nor a tunnel endpoint: it would reach every host on the LAN.
+      edges.push({ subnet: l.subnet, reason: edgeReason(l.node, gw4!, edge) });
+      continue;
+    }
     const routes = ok.has(l) ? directRoutesOf(l, o) : undefined;
     if (routes) direct.set(l, routes);
     else rest.push(l);
   }
   const state = tunnel(rest);
+  state.skipped.push(...edges);
   for (const [l, routes] of direct) {
     if (l.subnet6 && o.ipv6Skip !== undefined) {
       state.skipped.push({ subnet: l.subnet6, reason: o.ipv6Skip });

@@ -2,14 +2,17 @@
  * host-gw: a route per remote node straight to its public IP on the shared L2 network,
  * `ip route replace <subnet> via <node IP> dev <uplink> proto 100` (flannel's hostgw backend).
  * A node whose IP is not on a network connected to the uplink cannot be reached that way: its
- * lease is skipped with the reason instead of failing in the kernel with ENETUNREACH.
+ * lease is skipped with the reason instead of failing in the kernel with ENETUNREACH. So is one
+ * whose IP is the network or broadcast address of the uplink's prefix (the kernel: EINVAL,
+ * "Nexthop has invalid gateway"), or no node's address at all (loopback, multicast, ...:
+ * checkLeases()).
  *
  * @module
  */
 import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, BackendSetupError, underlayOf } from "./_context.ts";
-import { checkLeases, OnLink } from "./_lease.ts";
+import { checkLeases, edgeReason, OnLink } from "./_lease.ts";
 import { removeOtherTunnelDevices } from "./_device.ts";
 import type { OnLinkTest } from "./direct_routing.ts";
 import { failedReport, planState, reconcileState } from "./reconcile.ts";
@@ -44,10 +47,13 @@ export function hostGwDesired(
   for (const l of checked.leases) {
     const routes: RouteSpec[] = [];
     const gw4 = underlayOf(l, 4);
+    const edge = gw4 === undefined ? undefined : onlink.edge(gw4);
     if (!gw4) {
       state.skipped.push({ subnet: l.subnet, reason: `node ${l.node} has no IPv4 public IP` });
     } else if (!onlink.has(gw4)) {
       state.skipped.push({ subnet: l.subnet, reason: notOnLink(l, gw4) });
+    } else if (edge) {
+      state.skipped.push({ subnet: l.subnet, reason: edgeReason(l.node, gw4, edge) });
     } else {
       routes.push({ dst: l.subnet, gateway: gw4, dev: ctx.uplink.index });
     }

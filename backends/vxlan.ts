@@ -39,17 +39,39 @@ import type {
   SetupResult,
 } from "./types.ts";
 import { resolveVtepMac } from "./vtep_mac.ts";
+import { vtepMacTextProblem } from "./_peer_addr.ts";
 import type { Settings } from "../component/fields.ts";
 import type { VXLAN_FIELDS } from "./registry.ts";
 
 /**
  * The VTEP MAC a VXLAN lease publishes (`backendData.vtepMAC`, or flannel's `VtepMAC`), lower
- * case; undefined when missing or not a MAC. The backend and `skein diagnose` read it here.
+ * case; undefined when missing, not a MAC, or one the kernel refuses in an FDB entry (all-zero,
+ * multicast, broadcast: vtepMacProblem() says which). The backend and `skein diagnose` read it here.
  */
 export function vtepMacOf(lease: Lease): string | undefined {
+  const v = publishedMac(lease);
+  const mac = typeof v === "string" ? macText(v) : undefined;
+  return mac === undefined || vtepMacTextProblem(mac) ? undefined : mac;
+}
+
+/**
+ * Why a VXLAN lease's VTEP MAC cannot be programmed ("published no valid VTEP MAC (backendData.vtepMAC)",
+ * "published the VTEP MAC 00:00:00:00:00:00, the all-zero MAC, ..."), or undefined when it can.
+ */
+export function vtepMacProblem(lease: Lease): string | undefined {
+  const v = publishedMac(lease);
+  if (v === undefined) return "published no valid VTEP MAC (backendData.vtepMAC)";
+  const mac = typeof v === "string" ? macText(v) : undefined;
+  if (mac === undefined) return `published a VTEP MAC that is not a MAC: ${JSON.stringify(v)}`;
+  const why = vtepMacTextProblem(mac);
+  return why
+    ? `published the VTEP MAC ${mac}, ${why}: the kernel takes no FDB entry for it`
+    : undefined;
+}
+
+function publishedMac(lease: Lease): unknown {
   const d = lease.backendData ?? {};
-  const v = d.vtepMAC ?? d.VtepMAC;
-  return typeof v === "string" ? macText(v) : undefined;
+  return d.vtepMAC ?? d.VtepMAC;
 }
 
 /**
@@ -72,10 +94,7 @@ export function vxlanDesired(
   for (const l of checked.leases) {
     const mac = vtepMacOf(l);
     if (!mac) {
-      state.skipped.push({
-        subnet: l.subnet,
-        reason: `node ${l.node} published no valid VTEP MAC (backendData.vtepMAC)`,
-      });
+      state.skipped.push({ subnet: l.subnet, reason: `node ${l.node} ${vtepMacProblem(l)}` });
       continue;
     }
     const remote = underlayOf(l, ctx.underlayFamily);

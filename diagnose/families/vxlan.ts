@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { vtepMacOf } from "../../backends/vxlan.ts";
+import { vtepMacOf, vtepMacProblem } from "../../backends/vxlan.ts";
 import type { Lease } from "../../store/types.ts";
 import type { Fdb, Link, VxlanInfo } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip } from "../check.ts";
@@ -277,8 +277,8 @@ function tunnelChecks(node: NodeView, peer: NodeView): CheckResult[] {
       skip(
         "vxlan.fdb",
         node.name,
-        `${peer.name}'s lease has no VtepMAC (${
-          lease ? "backendData.vtepMAC missing or not a MAC" : "no lease"
+        `${peer.name}'s lease has no usable VtepMAC (${
+          lease ? `it ${vtepMacProblem(lease)}` : "no lease"
         })`,
       ),
     ];
