@@ -50,7 +50,7 @@ import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
-import { leaseOutsideNetwork } from "../store/lease_scope.ts";
+import { leaseScopeProblem } from "./_lease_scope.ts";
 import type { WatchedObjects } from "./_kernel_events.ts";
 import { type KernelEventSource, watchFiles, watchKernel } from "./_watches.ts";
 import { LeaseGrace } from "./_lease_grace.ts";
@@ -701,11 +701,12 @@ export class NodeDaemon {
       // A record claiming this node's subnet for another node is restored by the next renewal
       // (woken by its watch event; the store logs and counts it).
       if (l.subnet === self.subnet) continue;
-      // A record outside the cluster network never reaches a backend (never becomes a route).
-      const why = this.#net ? leaseOutsideNetwork(l, this.#net) : undefined;
-      if (why) {
-        outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${why}` });
-        invalid.push(`outside-network|${l.subnet}|${l.node}`);
+      // A record outside the cluster network, or with a pod address for its node's, never
+      // reaches a backend (never becomes a route).
+      const bad = this.#net ? leaseScopeProblem(l, this.#net) : undefined;
+      if (bad) {
+        outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${bad.why}` });
+        invalid.push(`${bad.code}|${l.subnet}|${l.node}`);
       } else others.push(l);
     }
     this.#countInvalid(invalid);

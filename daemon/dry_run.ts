@@ -14,7 +14,7 @@ import { isLegacyCniRoute } from "../backends/snapshot.ts";
 import type { Backend, BackendOptions } from "../backends/types.ts";
 import { type NetHandle, SKEIN_ROUTE_PROTOCOL } from "../net/types.ts";
 import type { Lease, LeaseStore, NetworkConfig } from "../store/types.ts";
-import { leaseOutsideNetwork } from "../store/lease_scope.ts";
+import { leaseScopeProblem } from "./_lease_scope.ts";
 import { backendOptions } from "./backend_options.ts";
 import type { DaemonConfig } from "./config.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
@@ -78,10 +78,11 @@ export async function dryRun(deps: DryRunDeps): Promise<DryRunReport> {
       backendType: c.backend.type,
       expiration: "",
     };
-    // As run() does: a record outside the cluster network never reaches the backend.
+    // As run() does: a record outside the cluster network (or with a pod address for its node's)
+    // never reaches the backend.
     const outside: PlanSkip[] = [];
     const others = leases.filter((l) => {
-      const why = net ? leaseOutsideNetwork(l, net) : undefined;
+      const why = net ? leaseScopeProblem(l, net)?.why : undefined;
       if (why) outside.push({ subnet: l.subnet, node: l.node, code: "refused", reason: why });
       return !why;
     });

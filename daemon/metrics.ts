@@ -278,7 +278,7 @@ function nodeMetrics(
     leasesInvalid: r.counter(
       "skein_leases_invalid_total",
       "Datastore records skipped as invalid, each counted when first seen, by reason " +
-        "(undecodable, outside-network, claims-own-subnet).",
+        "(undecodable, outside-network, public-ip-in-network, claims-own-subnet).",
     ),
     datastoreUp: r.gauge(
       "skein_datastore_up",
