@@ -11,20 +11,54 @@
  * An entry that is already right is not touched, so a second run (or a daemon restart) changes
  * nothing. What skein owns is documented in snapshot.ts.
  *
+ * The kernel refusing one lease's own entry for what the entry says (LEASE_REFUSALS: EINVAL
+ * "Nexthop has invalid gateway", EOPNOTSUPP for an FDB entry, ...) makes that lease skipped, with
+ * the kernel's words as the reason, not a node-wide error: its entries are not drift, the other
+ * leases are programmed, and the node can be ready. Every run tries it again. Any other failure
+ * (a missing device, ENOBUFS, EPERM, a stale entry that cannot be removed) stays an error.
+ *
  * @module
  */
 import type { NetHandle } from "../net/types.ts";
-import { apply } from "./apply.ts";
+import { apply, type ApplyError } from "./apply.ts";
+import { isNetlinkError } from "../net/errors.ts";
 import { type Plan, plan, type PlanOp } from "./plan.ts";
 import { snapshot } from "./snapshot.ts";
-import type { DesiredState, DeviceSpec, DriftCounts, DriftKind, ReconcileReport } from "./types.ts";
+import type {
+  DesiredState,
+  DeviceSpec,
+  DriftCounts,
+  DriftKind,
+  LeaseEntries,
+  ReconcileReport,
+  Skipped,
+} from "./types.ts";
 
 export { isOwnedRoute } from "./snapshot.ts";
+
+/**
+ * The errnos with which the kernel refuses an entry for what it says (its gateway, MAC, remote,
+ * address family), not for the node's state: a lease whose entry gets one is skipped.
+ */
+export const LEASE_REFUSALS: readonly string[] = [
+  "EINVAL",
+  "EOPNOTSUPP",
+  "EAFNOSUPPORT",
+  "EADDRNOTAVAIL",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "ERANGE",
+];
 
 /** Options for reconcileState(). */
 export interface ReconcileStateOptions {
   /** Routing table (default 254, main). */
   table?: number;
+  /**
+   * False: a refused entry is an error like any other (udp: its one route is the node's, not a
+   * lease's). Default true (see the module doc).
+   */
+  refusalsSkipLease?: boolean;
   /** Counts to fold into the report (e.g. device addresses a backend fixed itself). */
   extra?: {
     added?: number;
@@ -66,6 +100,7 @@ export function reconcileState(
   });
   const p = plan(desired, snap);
   const done = apply(handle, p);
+  const refused = opts.refusalsSkipLease === false ? undefined : refusedLeases(done.errors);
   const report: ReconcileReport = {
     added: (opts.extra?.added ?? 0) + done.added,
     removed: (opts.extra?.removed ?? 0) + done.removed,
@@ -83,21 +118,51 @@ export function reconcileState(
       s.code === "refused" ? desired.skipped[di++]! : { subnet: s.subnet, reason: s.reason },
     );
   }
-  for (let i = 0; i < done.errors.length; i++) report.errors.push(done.errors[i]!.message);
+  refused?.forEach((s) => report.skipped.push(s));
+  const errors = refused ? done.errors.filter((e) => !isRefusal(e)) : done.errors;
+  for (let i = 0; i < errors.length; i++) report.errors.push(errors[i]!.message);
+  // A refused lease's entries are not the node's drift: it is skipped instead. Its other
+  // failures, if any, are errors and drift left like any other.
   const drift = addDrift({}, opts.extra?.drift);
   for (let i = 0; i < p.ops.length; i++) {
-    const k = driftKind(p.ops[i]!);
+    const op = p.ops[i]!;
+    if (op.owner && refused?.has(op.owner)) continue;
+    const k = driftKind(op);
     drift[k] = (drift[k] ?? 0) + 1;
   }
   const left = addDrift({}, opts.extra?.driftLeft);
-  for (let i = 0; i < done.errors.length; i++) {
-    const k = driftKind(done.errors[i]!.op);
+  for (let i = 0; i < errors.length; i++) {
+    const k = driftKind(errors[i]!.op);
     left[k] = (left[k] ?? 0) + 1;
   }
   report.drift = drift;
   report.driftLeft = left;
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/** The kernel refused this lease's own entry for what it says (LEASE_REFUSALS). */
+function isRefusal(e: ApplyError): boolean {
+  return e.op.owner !== undefined && isNetlinkError(e.error, ...LEASE_REFUSALS);
+}
+
+/**
+ * The leases the kernel refused an entry of (their first refusal), as skips: "node n2's entries
+ * were refused by the kernel: Cannot replace FDB entry ...: kernel returned EOPNOTSUPP (...)".
+ */
+function refusedLeases(errors: readonly ApplyError[]): Map<LeaseEntries, Skipped> | undefined {
+  let out: Map<LeaseEntries, Skipped> | undefined;
+  for (let i = 0; i < errors.length; i++) {
+    const e = errors[i]!;
+    const owner = e.op.owner;
+    if (!owner || !isRefusal(e) || out?.has(owner)) continue;
+    const why = e.error instanceof Error ? e.error.message : String(e.error);
+    (out ??= new Map()).set(owner, {
+      subnet: owner.subnet,
+      reason: `node ${owner.node}'s entries were refused by the kernel: ${why}`,
+    });
+  }
+  return out;
 }
 
 /**

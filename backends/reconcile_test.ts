@@ -96,7 +96,7 @@ Deno.test("a wrong skein route is replaced; a changed node IP moves the route", 
 
 Deno.test("one failing lease does not block the others; its error names the subnet", () => {
   const { h, ctx, self } = fakeNode("host-gw");
-  h.failOn(/^route\.replace 10\.244\.3\.0/, "EINVAL");
+  h.failOn(/^route\.replace 10\.244\.3\.0/, "ENOBUFS");
   const r = new HostGwBackend(ctx).reconcile([lease(2), lease(3), lease(4)], self);
   assertEquals(r.errors.length, 1);
   assertStringIncludes(r.errors[0]!, "10.244.3.0/24 (node node3)");
@@ -104,6 +104,53 @@ Deno.test("one failing lease does not block the others; its error names the subn
     "10.244.2.0/24",
     "10.244.4.0/24",
   ]);
+});
+
+Deno.test("a kernel refusal of one lease's route skips that lease: no error, no drift, the rest programmed", () => {
+  const { h, ctx, self } = fakeNode("host-gw");
+  h.failOn(/^route\.replace 10\.244\.3\.0/, "EINVAL");
+  const b = new HostGwBackend(ctx);
+  for (let run = 0; run < 2; run++) {
+    const r = b.reconcile([lease(2), lease(3), lease(4)], self);
+    assertEquals(r.errors, []);
+    assertEquals(r.driftLeft, {});
+    assertEquals(r.drift, run === 0 ? { route: 2 } : {});
+    assertEquals(r.skipped.length, 1);
+    assertEquals(r.skipped[0]!.subnet, "10.244.3.0/24");
+    assertStringIncludes(
+      r.skipped[0]!.reason,
+      "node node3's entries were refused by the kernel: Cannot route.replace 10.244.3.0/24",
+    );
+    assertStringIncludes(r.skipped[0]!.reason, "EINVAL");
+  }
+  assertEquals(h.routeList({ protocol: 100 }).map((x) => x.dst), [
+    "10.244.2.0/24",
+    "10.244.4.0/24",
+  ]);
+});
+
+Deno.test("vxlan: an FDB entry the kernel refuses (EOPNOTSUPP) skips the lease; its route is not added", () => {
+  const { h, ctx, self } = fakeNode("vxlan");
+  const b = new VxlanBackend(ctx);
+  b.setup();
+  h.failOn(/^fdb\.set 0a:00:00:00:00:02/, "EOPNOTSUPP");
+  const r = b.reconcile([lease(2), lease(3)], self);
+  assertEquals(r.errors, []);
+  assertEquals(r.skipped.map((s) => s.subnet), ["10.244.2.0/24"]);
+  assertStringIncludes(r.skipped[0]!.reason, "EOPNOTSUPP");
+  assertEquals(h.routeList({ protocol: 100 }).map((x) => x.dst), ["10.244.3.0/24"]);
+});
+
+Deno.test("node-wide failures stay errors: a stale entry that cannot go, ENOBUFS", () => {
+  const { h, ctx, self } = fakeNode("host-gw");
+  const b = new HostGwBackend(ctx);
+  b.reconcile([lease(2), lease(3)], self);
+  h.failOn(/^route\.del 10\.244\.2\.0/, "EINVAL"); // a stale route: no lease owns it
+  h.failOn(/^route\.replace 10\.244\.4\.0/, "ENOBUFS");
+  const r = b.reconcile([lease(3), lease(4)], self);
+  assertEquals(r.skipped, []);
+  assertEquals(r.errors.length, 2);
+  assertEquals(r.driftLeft, { route: 2 });
 });
 
 Deno.test("bad leases are skipped with reasons: self IP, bad subnet, other backend, duplicate", () => {
@@ -171,7 +218,7 @@ Deno.test("vxlan: a failed neighbour keeps that lease's FDB entry and route out"
   const { h, ctx, self } = fakeNode("vxlan");
   const b = new VxlanBackend(ctx);
   b.setup();
-  h.failOn(/^neigh\.set 10\.244\.2\.0/);
+  h.failOn(/^neigh\.set 10\.244\.2\.0/, "ENOBUFS");
   const r = b.reconcile([lease(2), lease(3)], self);
   assertEquals(r.errors.length, 1);
   assertStringIncludes(r.errors[0]!, "10.244.2.0/24 (node node2)");

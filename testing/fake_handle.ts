@@ -37,6 +37,7 @@ const ERR: Record<string, number> = {
   ENETUNREACH: 101,
   EOPNOTSUPP: 95,
   EINVAL: 22,
+  ENOBUFS: 105,
 };
 
 /** An in-memory NetHandle (see the module doc). */

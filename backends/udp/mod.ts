@@ -300,6 +300,8 @@ export class UdpBackend implements Backend {
     this.#fwd?.setTable({ self: self.subnet, peers: desired.peers });
     try {
       const r = reconcileState(c.handle, desired, {
+        // Its one route is the node's own (the cluster network into the device), not a lease's.
+        refusalsSkipLease: false,
         extra: {
           ...addrs,
           drift: { addr: addrs.added + addrs.removed + addrs.errors.length },
