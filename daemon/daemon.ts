@@ -51,6 +51,7 @@ import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
 import { leaseScopeProblem } from "./_lease_scope.ts";
+import { skipChanges, type SkipState } from "./_skip_log.ts";
 import type { WatchedObjects } from "./_kernel_events.ts";
 import { type KernelEventSource, watchFiles, watchKernel } from "./_watches.ts";
 import { LeaseGrace } from "./_lease_grace.ts";
@@ -142,7 +143,8 @@ export class NodeDaemon {
   /** The lease was lost and not acquired again yet: the lease files are withdrawn. */
   #withdrawn = false;
   #lastError?: string;
-  #lastSkipped = "";
+  /** The last reconcile's skipped leases (what #logSkipped() compares with). */
+  #lastSkipped: SkipState = new Map();
   /** Invalid records the last reconcile saw (`reason|subnet|node`), each counted once. */
   #invalidSeen = new Set<string>();
   /** When the datastore stopped answering (undefined: it answers), and why. */
@@ -667,13 +669,7 @@ export class NodeDaemon {
     m.routes.set(report.routes ?? report.added + report.unchanged);
     m.skipped.set(report.skipped.length);
     m.leases.set(this.#leaseCount());
-    const skipped = JSON.stringify(report.skipped);
-    if (skipped !== this.#lastSkipped) {
-      this.#lastSkipped = skipped;
-      for (const s of report.skipped) {
-        this.#log.warn("lease not programmed", { subnet: s.subnet, reason: s.reason });
-      }
-    }
+    this.#logSkipped(report.skipped);
     const ms = this.#finishRun(trigger, t0, run);
     const level = report.added > 0 || report.removed > 0 ? "info" : "debug";
     this.#log[level]("reconciled", {
@@ -687,6 +683,26 @@ export class NodeDaemon {
       ms: Math.round(ms * 10) / 10,
     });
     return report;
+  }
+
+  /**
+   * Logs what changed in the skipped leases since the last reconcile: each newly skipped lease
+   * (or one skipped for another reason now) with its reason, each one no longer skipped, and one
+   * line with the count; nothing when nothing changed.
+   */
+  #logSkipped(now: ReconcileReport["skipped"]): void {
+    const ch = skipChanges(this.#lastSkipped, now);
+    this.#lastSkipped = ch.next;
+    for (const s of ch.skipped) {
+      this.#log.warn("lease not programmed", { subnet: s.subnet, reason: s.reason });
+    }
+    for (const subnet of ch.cleared) this.#log.info("lease no longer skipped", { subnet });
+    if (ch.skipped.length === 0 && ch.cleared.length === 0) return;
+    this.#log.info("skipped leases changed", {
+      skipped: ch.next.size,
+      newly: ch.skipped.length,
+      cleared: ch.cleared.length,
+    });
   }
 
   /** The other nodes' leases to program, and the records left out (outside the network). */
