@@ -20,12 +20,16 @@ let prefix: string | undefined;
  * A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every
  * call. scripts/test.sh runs test files in lanes at once and sets SKEIN_TEST_LANE=K of
  * SKEIN_TEST_LANES=N: the 16-bit number is then ≡ K (mod N), so files of different lanes never
- * draw the same prefix (their namespaces, labs and links cannot collide).
+ * draw the same prefix (their namespaces, labs and links cannot collide). SKEIN_TEST_PREFIX
+ * (up to 5 of letters, digits, "-") replaces "sk", so a developer's namespaces carry their name
+ * (`SKEIN_TEST_PREFIX=dev1-` → "dev1-3f9a-a"); short, because labs build link names from it.
  */
 export function testPrefix(): string {
   if (!prefix) {
     const [hi = 0, lo = 0] = crypto.getRandomValues(new Uint8Array(2));
-    prefix = "sk" + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
+    const own = Deno.env.get("SKEIN_TEST_PREFIX") ?? "";
+    const head = /^[A-Za-z0-9-]{1,5}$/.test(own) ? own : "sk";
+    prefix = head + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
   }
   return prefix;
 }
