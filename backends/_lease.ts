@@ -18,6 +18,18 @@ export function firstAddress(subnet: string): string {
   return c.network;
 }
 
+/** OnLink.edge(): which addresses are the uplink's network or broadcast addresses. */
+export interface EdgeTest {
+  /** "the broadcast address of 192.168.1.0/24" for such an address; undefined for any other. */
+  edge(ip: string): string | undefined;
+}
+
+/** Optional part of a backend's context: the uplink's prefixes, read once per reconcile. */
+export interface UplinkNet {
+  /** When given, a lease whose IPv4 public IP is one of their edges is skipped (edgeReason()). */
+  uplinkNet?: EdgeTest;
+}
+
 /** Result of checkLeases(): the leases a backend may program, and those it must skip. */
 export interface CheckedLeases {
   leases: Lease[];
@@ -27,13 +39,13 @@ export interface CheckedLeases {
 /**
  * Drops `self` (by subnet) and skips, with the reason, leases with an unparsable subnet or
  * public IP, a public IP (or IPv6 public IP) no node can have (loopback, multicast, ...:
- * nodeIpProblem()), leases that claim this node's own public IP, and leases of another backend
- * type.
+ * nodeIpProblem(); with `uplinkNet`, the uplink's network or broadcast address), leases that
+ * claim this node's own public IP, and leases of another backend type.
  */
 export function checkLeases(
   leases: readonly Lease[],
   self: Lease,
-  opts: { type: string; publicIP: string },
+  opts: { type: string; publicIP: string } & UplinkNet,
 ): CheckedLeases {
   const out: CheckedLeases = { leases: [], skipped: [] };
   const ownIp = ipInfo(opts.publicIP)?.ip;
@@ -62,6 +74,14 @@ export function checkLeases(
     const bad = unusableIps(l);
     if (bad) {
       out.skipped.push({ subnet: l.subnet, reason: `node ${l.node}'s ${bad}` });
+      continue;
+    }
+    const edge = ip.family === 4 ? opts.uplinkNet?.edge(l.publicIP) : undefined;
+    if (edge) {
+      out.skipped.push({
+        subnet: l.subnet,
+        reason: edgeReason(l.node, ipInfo(l.publicIP)!.text, edge),
+      });
       continue;
     }
     if (ownIp && ip.family === ownIp.family && ip.value === ownIp.value) {

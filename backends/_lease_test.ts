@@ -3,8 +3,8 @@ import { fakeNode, lease } from "../testing/fake_node.ts";
 import { checkLeases, OnLink } from "./_lease.ts";
 import { onLinkOf } from "./direct_routing.ts";
 import { hostGwDesired } from "./hostgw.ts";
-import { ipipDesired } from "./ipip.ts";
-import { vtepMacOf, vtepMacProblem, vxlanDesired } from "./vxlan.ts";
+import { IpipBackend, ipipDesired } from "./ipip.ts";
+import { vtepMacOf, vtepMacProblem, VxlanBackend, vxlanDesired } from "./vxlan.ts";
 
 const self = lease(1);
 const opts = { type: "vxlan", publicIP: "192.168.1.11" };
@@ -113,5 +113,30 @@ Deno.test("directRouting refuses an on-link broadcast public IP instead of tunne
     assertEquals(d.entries.map((e) => e.subnet), ["10.244.2.0/24"]);
     assertEquals(d.skipped.map((s) => s.subnet), ["10.244.3.0/24"]);
     assertStringIncludes(d.skipped[0]!.reason, "is the broadcast address of 192.168.1.0/24");
+  }
+});
+
+Deno.test("vxlan and ipip refuse a tunnel endpoint at the uplink's network or broadcast address", () => {
+  for (const type of ["vxlan", "ipip"] as const) {
+    const { h, ctx, self } = fakeNode(type);
+    const b = type === "vxlan" ? new VxlanBackend(ctx) : new IpipBackend(ctx);
+    b.setup();
+    const leases = [
+      lease(2),
+      lease(3, { publicIP: "192.168.1.255" }),
+      lease(4, { publicIP: "192.168.1.0" }),
+    ];
+    const r = b.reconcile(leases, self);
+    assertEquals(r.errors, []);
+    assertEquals(r.skipped.map((s) => s.subnet), ["10.244.3.0/24", "10.244.4.0/24"], type);
+    assertStringIncludes(
+      r.skipped[0]!.reason,
+      "192.168.1.255 is the broadcast address of 192.168.1.0/24",
+    );
+    assertEquals(h.routeList({ protocol: 100 }).map((x) => x.dst), ["10.244.2.0/24"]);
+    assertEquals(b.plan(leases, self).skipped.map((s) => s.subnet), [
+      "10.244.3.0/24",
+      "10.244.4.0/24",
+    ]);
   }
 });

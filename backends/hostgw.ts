@@ -12,7 +12,7 @@
 import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, BackendSetupError, underlayOf } from "./_context.ts";
-import { checkLeases, edgeReason, OnLink } from "./_lease.ts";
+import { checkLeases, OnLink } from "./_lease.ts";
 import { removeOtherTunnelDevices } from "./_device.ts";
 import type { OnLinkTest } from "./direct_routing.ts";
 import { failedReport, planState, reconcileState } from "./reconcile.ts";
@@ -38,7 +38,11 @@ export function hostGwDesired(
   self: Lease,
   onlink: OnLinkTest,
 ): DesiredState {
-  const checked = checkLeases(leases, self, { type: "host-gw", publicIP: ctx.publicIP });
+  const checked = checkLeases(leases, self, {
+    type: "host-gw",
+    publicIP: ctx.publicIP,
+    uplinkNet: onlink,
+  });
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [] };
   const notOnLink = (l: Lease, ip: string) =>
     `node ${l.node}'s public IP ${ip} is not on a network connected to ${ctx.uplink.name} ` +
@@ -47,13 +51,10 @@ export function hostGwDesired(
   for (const l of checked.leases) {
     const routes: RouteSpec[] = [];
     const gw4 = underlayOf(l, 4);
-    const edge = gw4 === undefined ? undefined : onlink.edge(gw4);
     if (!gw4) {
       state.skipped.push({ subnet: l.subnet, reason: `node ${l.node} has no IPv4 public IP` });
     } else if (!onlink.has(gw4)) {
       state.skipped.push({ subnet: l.subnet, reason: notOnLink(l, gw4) });
-    } else if (edge) {
-      state.skipped.push({ subnet: l.subnet, reason: edgeReason(l.node, gw4, edge) });
     } else {
       routes.push({ dst: l.subnet, gateway: gw4, dev: ctx.uplink.index });
     }

@@ -24,7 +24,7 @@ import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
-import { checkLeases, OnLink } from "./_lease.ts";
+import { checkLeases, OnLink, type UplinkNet } from "./_lease.ts";
 import { type DirectPeers, withDirectRouting } from "./direct_routing.ts";
 import type { Settings } from "../component/fields.ts";
 import type { IPIP_FIELDS } from "./registry.ts";
@@ -37,10 +37,12 @@ import type { Backend, DesiredState, DriftKind, ReconcileReport, SetupResult } f
 
 /**
  * The desired ipip state for `leases`, for the device with index `dev` (pure apart from
- * `direct.onlink`). With `direct` (directRouting), on-link peers get a host-gw route instead.
+ * `direct.onlink` and `ctx.uplinkNet`). With `direct` (directRouting), on-link peers get a host-gw
+ * route instead. With `ctx.uplinkNet`, a peer at the uplink's network or broadcast address is
+ * skipped.
  */
 export function ipipDesired(
-  ctx: Pick<BackendContext, "publicIP">,
+  ctx: Pick<BackendContext, "publicIP"> & UplinkNet,
   dev: number,
   leases: readonly Lease[],
   self: Lease,
@@ -50,7 +52,11 @@ export function ipipDesired(
     const o = { ...direct, type: "ipip", publicIP: ctx.publicIP, ipv6Skip: IPV6_SKIP };
     return withDirectRouting(o, leases, self, (rest) => ipipDesired(ctx, dev, rest, self));
   }
-  const checked = checkLeases(leases, self, { type: "ipip", publicIP: ctx.publicIP });
+  const checked = checkLeases(leases, self, {
+    type: "ipip",
+    publicIP: ctx.publicIP,
+    ...(ctx.uplinkNet ? { uplinkNet: ctx.uplinkNet } : {}),
+  });
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [] };
   for (const l of checked.leases) {
     if (l.subnet6) {
@@ -83,11 +89,15 @@ export class IpipBackend implements Backend {
     this.#directRouting = (ctx.settings as Settings<typeof IPIP_FIELDS>).directRouting === true;
   }
 
-  /** With directRouting: the uplink and its on-link test, read now (one address dump). */
-  #direct(): DirectPeers | undefined {
-    if (!this.#directRouting) return undefined;
+  /**
+   * The context for ipipDesired() with the uplink's on-link test read now (one address dump),
+   * and with directRouting the direct peers.
+   */
+  #view(): { ctx: BackendContext & UplinkNet; direct?: DirectPeers } {
     const u = this.#ctx.uplink.index;
-    return { uplink: u, onlink: new OnLink(this.#ctx.handle, u) };
+    const onlink = new OnLink(this.#ctx.handle, u);
+    const ctx = { ...this.#ctx, uplinkNet: onlink };
+    return this.#directRouting ? { ctx, direct: { uplink: u, onlink } } : { ctx };
   }
 
   #mismatch(l: Link): string | undefined {
@@ -157,7 +167,8 @@ export class IpipBackend implements Backend {
       return failedReport([(e as Error).message], started);
     }
     try {
-      const desired = ipipDesired(c, dev.index, leases, self, this.#direct());
+      const v = this.#view();
+      const desired = ipipDesired(v.ctx, dev.index, leases, self, v.direct);
       const r = reconcileState(c.handle, desired);
       r.durationMs = performance.now() - started;
       return r;
@@ -173,7 +184,10 @@ export class IpipBackend implements Backend {
     return planWithDevice(
       c.handle,
       { name: c.deviceName, kind: "ipip" },
-      (dev) => ipipDesired(c, dev, leases, self, this.#direct()),
+      (dev) => {
+        const v = this.#view();
+        return ipipDesired(v.ctx, dev, leases, self, v.direct);
+      },
     );
   }
 }

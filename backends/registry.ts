@@ -17,7 +17,7 @@ import { ENCAP_OVERHEAD } from "../node/mtu.ts";
 import type { NetHandle } from "../net/types.ts";
 import type { Lease } from "../store/types.ts";
 import type { BackendContext } from "./_context.ts";
-import { OnLink } from "./_lease.ts";
+import { OnLink, type UplinkNet } from "./_lease.ts";
 import type { DirectPeers } from "./direct_routing.ts";
 import { HostGwBackend, hostGwDesired } from "./hostgw.ts";
 import { IpipBackend, ipipDesired } from "./ipip.ts";
@@ -75,6 +75,11 @@ export const DIRECT_ROUTING_FIELD: DefaultedField<boolean> = boolField({
 function directOf(b: DesiredBuild): DirectPeers | undefined {
   if (b.settings?.directRouting !== true) return undefined;
   return { uplink: b.uplink.index, onlink: new OnLink(b.handle as NetHandle, b.uplink.index) };
+}
+
+/** `b` with the uplink's prefixes (a tunnel endpoint at their network or broadcast is skipped). */
+function withUplinkNet(b: DesiredBuild): DesiredBuild & UplinkNet {
+  return { ...b, uplinkNet: new OnLink(b.handle as NetHandle, b.uplink.index) };
 }
 
 /** One entry of the backend table. */
@@ -140,7 +145,7 @@ export const BACKENDS = {
     },
     create: (ctx: BackendContext): Backend => new VxlanBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
-      vxlanDesired(b, b.device!, leases, self, directOf(b)),
+      vxlanDesired(withUplinkNet(b), b.device!, leases, self, directOf(b)),
   },
   ipip: {
     summary: "IP-in-IP tunnel (device skein-ipip), IPv4 only",
@@ -154,7 +159,7 @@ export const BACKENDS = {
     },
     create: (ctx: BackendContext): Backend => new IpipBackend(ctx),
     desired: (b: DesiredBuild, leases: readonly Lease[], self: Lease): DesiredState =>
-      ipipDesired(b, b.device!, leases, self, directOf(b)),
+      ipipDesired(withUplinkNet(b), b.device!, leases, self, directOf(b)),
   },
   udp: {
     summary: "userspace UDP encapsulation through a TUN device (skein-udp), flannel's udp format",

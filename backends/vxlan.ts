@@ -25,7 +25,7 @@ import type { Lease } from "../store/types.ts";
 import { ensureSysctl } from "../node/sysctl.ts";
 import { type BackendContext, underlayOf } from "./_context.ts";
 import { ensureDeviceAddrs, ensureTunnelDevice, removeOtherTunnelDevices } from "./_device.ts";
-import { checkLeases, firstAddress, OnLink } from "./_lease.ts";
+import { checkLeases, firstAddress, OnLink, type UplinkNet } from "./_lease.ts";
 import { type DirectPeers, withDirectRouting } from "./direct_routing.ts";
 import { failedReport, planWithDevice, reconcileState } from "./reconcile.ts";
 import type { Plan } from "./plan.ts";
@@ -76,10 +76,12 @@ function publishedMac(lease: Lease): unknown {
 
 /**
  * The desired vxlan state for `leases`, for the device with index `dev` (pure apart from
- * `direct.onlink`). With `direct` (directRouting), on-link peers get a host-gw route instead.
+ * `direct.onlink` and `ctx.uplinkNet`). With `direct` (directRouting), on-link peers get a host-gw
+ * route instead. With `ctx.uplinkNet`, a peer at the uplink's network or broadcast address is
+ * skipped (its VXLAN packets would go to the whole LAN).
  */
 export function vxlanDesired(
-  ctx: Pick<BackendContext, "publicIP" | "underlayFamily">,
+  ctx: Pick<BackendContext, "publicIP" | "underlayFamily"> & UplinkNet,
   dev: number,
   leases: readonly Lease[],
   self: Lease,
@@ -89,7 +91,11 @@ export function vxlanDesired(
     const o = { ...direct, type: "vxlan", publicIP: ctx.publicIP };
     return withDirectRouting(o, leases, self, (rest) => vxlanDesired(ctx, dev, rest, self));
   }
-  const checked = checkLeases(leases, self, { type: "vxlan", publicIP: ctx.publicIP });
+  const checked = checkLeases(leases, self, {
+    type: "vxlan",
+    publicIP: ctx.publicIP,
+    ...(ctx.uplinkNet ? { uplinkNet: ctx.uplinkNet } : {}),
+  });
   const state: DesiredState = { entries: [], skipped: checked.skipped, ownedDevices: [dev] };
   for (const l of checked.leases) {
     const mac = vtepMacOf(l);
@@ -154,11 +160,15 @@ export class VxlanBackend implements Backend {
     this.#directRouting = s.directRouting === true;
   }
 
-  /** With directRouting: the uplink and its on-link test, read now (one address dump). */
-  #direct(): DirectPeers | undefined {
-    if (!this.#directRouting) return undefined;
+  /**
+   * The context for vxlanDesired() with the uplink's on-link test read now (one address dump),
+   * and with directRouting the direct peers.
+   */
+  #view(): { ctx: BackendContext & UplinkNet; direct?: DirectPeers } {
     const u = this.#ctx.uplink.index;
-    return { uplink: u, onlink: new OnLink(this.#ctx.handle, u) };
+    const onlink = new OnLink(this.#ctx.handle, u);
+    const ctx = { ...this.#ctx, uplinkNet: onlink };
+    return this.#directRouting ? { ctx, direct: { uplink: u, onlink } } : { ctx };
   }
 
   /** Why an existing link cannot be reused as skein's VXLAN device; undefined when it can. */
@@ -277,7 +287,8 @@ export class VxlanBackend implements Backend {
     let desired: DesiredState = { entries: [], skipped: [], ownedDevices: [dev.index] };
     let report: ReconcileReport;
     try {
-      desired = vxlanDesired(c, dev.index, leases, self, this.#direct());
+      const v = this.#view();
+      desired = vxlanDesired(v.ctx, dev.index, leases, self, v.direct);
       report = reconcileState(c.handle, desired, {
         extra: {
           ...addrs,
@@ -311,7 +322,10 @@ export class VxlanBackend implements Backend {
     return planWithDevice(
       c.handle,
       { name: c.deviceName, kind: "vxlan" },
-      (dev) => vxlanDesired(c, dev, leases, self, this.#direct()),
+      (dev) => {
+        const v = this.#view();
+        return vxlanDesired(v.ctx, dev, leases, self, v.direct);
+      },
     );
   }
 }
