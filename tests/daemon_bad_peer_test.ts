@@ -118,25 +118,26 @@ logLevel: debug
 }
 
 /**
- * The node stays ready for a while (several reconciles, past driftGrace), the bad lease is
- * skipped (metric, /debug/state, one log line with `reason`), and no reconcile error is counted.
+ * The node stays ready for a while (several reconciles, past driftGrace), the bad leases are
+ * skipped (metric, /debug/state, one log line each with its reason), and no reconcile error is
+ * counted.
  */
 async function assertSkippedAndReady(
   t: { listen: string; d: DaemonProc },
-  subnet: string,
-  reason: string,
+  bad: [subnet: string, reason: string][],
   skipped: number,
 ): Promise<void> {
   const { listen, d } = t;
-  const line = await waitFor(
-    "the skipped lease's log line",
-    () =>
-      d.lines.find((l) =>
-        l.includes('msg="lease not programmed"') && l.includes(`subnet=${subnet}`)
-      ),
-    { log: d.log },
-  );
-  assertStringIncludes(line, reason);
+  const notProgrammed = (subnet: string) =>
+    d.lines.filter((l) =>
+      l.includes('msg="lease not programmed"') && l.includes(`subnet=${subnet}`)
+    );
+  for (const [subnet, reason] of bad) {
+    const line = await waitFor(`${subnet}'s log line`, () => notProgrammed(subnet)[0], {
+      log: d.log,
+    });
+    assertStringIncludes(line, reason);
+  }
   await waitFor(
     "skein_leases_skipped",
     async () => (await metrics(listen)).get("skein_leases_skipped") === skipped,
@@ -150,14 +151,12 @@ async function assertSkippedAndReady(
   assertEquals(m.get("skein_ready"), 1);
   assertEquals(errorsTotal(m), 0, d.log());
   const state = JSON.parse((await httpGet(listen, "/debug/state")).body);
-  const s = state.lastReconcile.skipped.find((x: { subnet: string }) => x.subnet === subnet);
-  assertStringIncludes(s?.reason ?? "", reason);
   assertEquals(state.lastReconcile.errors, []);
-  // Logged once, not once per reconcile.
-  const lines = d.lines.filter((l) =>
-    l.includes('msg="lease not programmed"') && l.includes(`subnet=${subnet}`)
-  );
-  assertEquals(lines.length, 1, d.log());
+  for (const [subnet, reason] of bad) {
+    const s = state.lastReconcile.skipped.find((x: { subnet: string }) => x.subnet === subnet);
+    assertStringIncludes(s?.reason ?? "", reason);
+    assertEquals(notProgrammed(subnet).length, 1, `logged once, not per reconcile\n${d.log()}`);
+  }
 }
 
 Deno.test({
@@ -169,23 +168,28 @@ Deno.test({
     withDaemon("vxlan", [
       { n: 2, ip: "192.168.97.2", mac: "0a:00:00:00:00:02" },
       { n: 3, ip: "192.168.97.3", mac: "00:00:00:00:00:00" },
+      // The audit's related records: no node has these addresses.
+      { n: 4, ip: "224.0.0.1", mac: "0a:00:00:00:00:04" },
+      { n: 5, ip: "10.247.200.1", mac: "0a:00:00:00:00:05" },
     ], async (t) => {
       const { ns } = t;
       await waitFor("the good peer's route", () =>
         routes(ns).some((r) => r.dst === "10.247.2.0/24" && r.gateway === "10.247.2.0"), {
         log: t.d.log,
       });
-      await assertSkippedAndReady(
-        t,
-        "10.247.3.0/24",
-        "node p3 published the VTEP MAC 00:00:00:00:00:00, the all-zero MAC",
-        1,
-      );
-      assert(
-        !routes(ns).some((r) =>
-          r.dst === "10.247.3.0/24"
+      await assertSkippedAndReady(t, [
+        ["10.247.3.0/24", "node p3 published the VTEP MAC 00:00:00:00:00:00, the all-zero MAC"],
+        ["10.247.4.0/24", "public IP 224.0.0.1 is a multicast address"],
+        ["10.247.5.0/24", "public IP 10.247.200.1 is inside the cluster network 10.247.0.0/16"],
+      ], 3);
+      const m = await metrics(t.listen);
+      assertEquals(m.get('skein_leases_invalid_total{reason="public-ip-in-network"}'), 1);
+      assertEquals(
+        routes(ns).map((r) =>
+          r.dst
         ),
-        "no route for the bad peer",
+        ["10.247.2.0/24"],
+        "no route for the bad peers",
       );
       const fdb = JSON.parse(
         sh("bridge", "-n", nsOf(ns), "-j", "fdb", "show", "dev", "skein.1"),
@@ -223,12 +227,9 @@ Deno.test({
         routes(ns).some((r) => r.dst === "10.247.2.0/24" && r.gateway === "192.168.97.2"), {
         log: t.d.log,
       });
-      await assertSkippedAndReady(
-        t,
-        "10.247.3.0/24",
-        "192.168.97.255 is the broadcast address of 192.168.97.0/24",
-        1,
-      );
+      await assertSkippedAndReady(t, [
+        ["10.247.3.0/24", "192.168.97.255 is the broadcast address of 192.168.97.0/24"],
+      ], 1);
       assert(
         !routes(ns).some((r) =>
           r.dst === "10.247.3.0/24"
@@ -245,7 +246,7 @@ Deno.test({
         ["route", "add", "172.30.0.0/16", "dev", "eth0", "scope", "link"],
       );
       await writePeers(dir, "host-gw", [{ n: 4, ip: "172.30.5.255", mac: "" }]);
-      await assertSkippedAndReady(t, "10.247.4.0/24", "refused by the kernel", 2);
+      await assertSkippedAndReady(t, [["10.247.4.0/24", "refused by the kernel"]], 2);
       assert(!routes(ns).some((r) => r.dst === "10.247.4.0/24"), "no route for the refused peer");
       assert(routes(ns).some((r) => r.dst === "10.247.2.0/24"), "the good peer's route stays");
     }),
