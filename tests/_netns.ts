@@ -20,16 +20,12 @@ let prefix: string | undefined;
  * A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every
  * call. scripts/test.sh runs test files in lanes at once and sets SKEIN_TEST_LANE=K of
  * SKEIN_TEST_LANES=N: the 16-bit number is then ≡ K (mod N), so files of different lanes never
- * draw the same prefix (their namespaces, labs and links cannot collide). SKEIN_TEST_PREFIX
- * (up to 5 of letters, digits, "-") replaces "sk", so a developer's namespaces carry their name
- * (`SKEIN_TEST_PREFIX=dev1-` → "dev1-3f9a-a"); short, because labs build link names from it.
+ * draw the same prefix (their namespaces, labs and links cannot collide).
  */
 export function testPrefix(): string {
   if (!prefix) {
     const [hi = 0, lo = 0] = crypto.getRandomValues(new Uint8Array(2));
-    const own = Deno.env.get("SKEIN_TEST_PREFIX") ?? "";
-    const head = /^[A-Za-z0-9-]{1,5}$/.test(own) ? own : "sk";
-    prefix = head + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
+    prefix = "sk" + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
   }
   return prefix;
 }
@@ -45,9 +41,16 @@ function laneValue(v: number): number {
   return w > 0xffff ? w - lanes : w;
 }
 
-/** The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. */
+/**
+ * The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. With
+ * SKEIN_TEST_NETNS_PREFIX set (1-16 letters, digits, "_", "-"), it replaces testPrefix()'s "sk"
+ * in namespace names only (`SKEIN_TEST_NETNS_PREFIX=dev1-` → "dev1-3f9a-a"), so a developer's
+ * test namespaces carry their name; labs, links and Kubernetes names keep testPrefix().
+ */
 export function nsName(name: string): string {
-  return `${testPrefix()}-${name}`;
+  const own = Deno.env.get("SKEIN_TEST_NETNS_PREFIX") ?? "";
+  const head = /^[A-Za-z0-9_-]{1,16}$/.test(own) ? own + testPrefix().slice(2) : testPrefix();
+  return `${head}-${name}`;
 }
 
 const interruptCleanups = new Set<() => void>();
