@@ -90,6 +90,29 @@ Deno.test("remote node from /debug/state: healthy state passes the remote checks
   assertEquals(r.checks.filter((c) => c.status === "fail"), []);
 });
 
+Deno.test("remote node from /debug/state: a route its daemon skips (the kernel refused it) says why", async () => {
+  const reason = "node node1's entries were refused by the kernel: Cannot replace route " +
+    "10.244.1.0/24: kernel returned EINVAL (Nexthop has invalid gateway)";
+  const r = await diagnose(debugState({
+    snapshot: { routes: [], neighs: 0, fdbs: 0 },
+    lastReconcile: {
+      at: new Date().toISOString(),
+      trigger: "timer",
+      ok: true,
+      errors: [],
+      skipped: [{ subnet: "10.244.1.0/24", reason }],
+      durationMs: 1,
+    },
+  }));
+  const miss = find(r, "route.missing", "node2");
+  assertEquals(miss?.status, "fail");
+  assertEquals(miss!.evidence.daemonSkips, reason);
+  assertStringIncludes(
+    miss!.fix!,
+    "fix the lease record of 10.244.1.0/24: node2's daemon skips it",
+  );
+});
+
 Deno.test("remote node from /debug/state: ip_forward=0, a missing route and an old reconcile are named", async () => {
   const r = await diagnose(debugState({
     sysctls: { "net.ipv4.ip_forward": "0" },

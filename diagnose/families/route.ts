@@ -58,10 +58,19 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
   const out: CheckResult[] = [];
   const relevant = (dst: string) =>
     !subnets || subnets.some((s) => within(dst, s) || within(s, dst));
+  const skipped = node.daemon?.debug?.lastReconcile?.skipped;
   for (const m of diff.missing.filter((r) => relevant(r.dst))) {
+    // The daemon skips that lease (the kernel refused its entries): replacing by hand fails too.
+    const why = skipped?.find((s) => s.subnet === m.dst)?.reason;
     out.push(fail("route.missing", node.name, `${node.name} has no route to ${m.dst}`, {
-      evidence: { expected: routeText(m), kernel: "no route to this prefix" },
-      fix: `${replaceCmd(node, m)}  # ${RESTART}`,
+      evidence: {
+        expected: routeText(m),
+        kernel: "no route to this prefix",
+        ...(why ? { daemonSkips: why } : {}),
+      },
+      fix: why
+        ? `fix the lease record of ${m.dst}: ${node.name}'s daemon skips it (${why})`
+        : `${replaceCmd(node, m)}  # ${RESTART}`,
     }));
   }
   for (const m of diff.wrongNexthop.filter((x) => relevant(x.want.dst))) {
