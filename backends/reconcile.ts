@@ -15,7 +15,9 @@
  * "Nexthop has invalid gateway", EOPNOTSUPP for an FDB entry, ...) makes that lease skipped, with
  * the kernel's words as the reason, not a node-wide error: its entries are not drift, the other
  * leases are programmed, and the node can be ready. Every run tries it again. Any other failure
- * (a missing device, ENOBUFS, EPERM, a stale entry that cannot be removed) stays an error.
+ * (a missing device, ENOBUFS, EPERM, a stale entry that cannot be removed) stays an error, and so
+ * do the refusals when every one of two or more leases is refused (the node's own uplink is down,
+ * say: each next hop is then unreachable).
  *
  * @module
  */
@@ -100,7 +102,12 @@ export function reconcileState(
   });
   const p = plan(desired, snap);
   const done = apply(handle, p);
-  const refused = opts.refusalsSkipLease === false ? undefined : refusedLeases(done.errors);
+  let refused = opts.refusalsSkipLease === false ? undefined : refusedLeases(done.errors);
+  // Every lease refused is the node's problem (its uplink went down: every next hop unreachable),
+  // not each peer's: errors, as before, so the node is not ready.
+  if (refused && desired.entries.length > 1 && refused.size >= desired.entries.length) {
+    refused = undefined;
+  }
   const report: ReconcileReport = {
     added: (opts.extra?.added ?? 0) + done.added,
     removed: (opts.extra?.removed ?? 0) + done.removed,

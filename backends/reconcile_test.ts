@@ -141,6 +141,15 @@ Deno.test("vxlan: an FDB entry the kernel refuses (EOPNOTSUPP) skips the lease; 
   assertEquals(h.routeList({ protocol: 100 }).map((x) => x.dst), ["10.244.3.0/24"]);
 });
 
+Deno.test("every lease refused is the node's failure (its uplink is down): errors, not skips", () => {
+  const { h, ctx, self } = fakeNode("host-gw");
+  h.failOn(/^route\.replace 10\.244\./, "ENETUNREACH");
+  const r = new HostGwBackend(ctx).reconcile([lease(2), lease(3)], self);
+  assertEquals(r.skipped, []);
+  assertEquals(r.errors.length, 2);
+  assertEquals(r.driftLeft, { route: 2 });
+});
+
 Deno.test("node-wide failures stay errors: a stale entry that cannot go, ENOBUFS", () => {
   const { h, ctx, self } = fakeNode("host-gw");
   const b = new HostGwBackend(ctx);
