@@ -1144,6 +1144,28 @@ Deno.test({
       );
 
       await fault(
+        "pod: n1-p1's default route deleted (its cluster route stays) -> pod.default_route warns, nothing fails",
+        async () => {
+          await sh("ip", "-n", pod("n1-p1").netns, "route", "del", "default");
+        },
+        (r) => {
+          expectCheck(r, {
+            id: "pod.default_route",
+            node: "n1",
+            status: "warn",
+            evidence: "",
+            fix: "ip route add default via",
+          });
+          // The flow takes the cluster route: a diagnosis of a working path does not fail.
+          assertEquals(fails(r), [], show(r));
+        },
+        async () => {
+          const good = gw1.split("/")[0]!;
+          await sh("ip", "-n", pod("n1-p1").netns, "route", "replace", "default", "via", good);
+        },
+      );
+
+      await fault(
         "pod: n2-p1 ignores ICMP echo -> pod.icmp warns, and --probe says the pings were delivered",
         async () => {
           await sysctlIn(pod("n2-p1").netns, "net.ipv4.icmp_echo_ignore_all=1");

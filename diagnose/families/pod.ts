@@ -393,10 +393,19 @@ function defaultRouteCheck(
   const def = defaultRouteOf(pk);
   if (!def) {
     const back = routeBack(d, e);
-    return fail("pod.default_route", label, `${pod} has no default route${back.why}`, {
-      evidence: ev,
-      fix: back.fix,
-    });
+    // The flow itself is routed (a route to the cluster network, its own subnet): only traffic
+    // leaving the cluster network is lost.
+    const report = toPeer?.ok ? warn : fail;
+    return report(
+      "pod.default_route",
+      label,
+      `${pod} has no default route${back.why}${
+        toPeer?.ok
+          ? ` (the flow to ${peer.ip} goes by another route: only traffic leaving the cluster network is lost)`
+          : ""
+      }`,
+      { evidence: ev, fix: back.fix },
+    );
   }
   const node = e.node!, k = node.kernel!, bridge = k.link(node.facts.bridge);
   const flowGw = podGatewayTo(d, e, peer.ip)?.ip;
