@@ -7,6 +7,9 @@
  */
 import { StoreError } from "./errors.ts";
 import { chunksUntilAborted } from "./_util.ts";
+import { type EtcdHeader, etcdHeaderOf, type EtcdMark } from "./_etcd_history.ts";
+
+export type { EtcdHeader, EtcdMark };
 
 /** A key/value as the gateway returns it, decoded. */
 export interface EtcdKv {
@@ -23,6 +26,14 @@ export interface EtcdEvent {
   type: "PUT" | "DELETE";
   kv: EtcdKv;
   prevKv?: EtcdKv;
+}
+
+/** One message of a watch stream. */
+export interface EtcdWatchMessage {
+  /** Its header (undefined when it had none). */
+  header?: EtcdHeader;
+  /** Its events, in order (none in the creation and progress messages). */
+  events: EtcdEvent[];
 }
 
 /** A compare of a txn (only what the stores need). */
@@ -86,6 +97,16 @@ export interface EtcdClientOptions {
    * broke off or is not etcd's): an open watch stream may be dead too (EtcdStore restarts it).
    */
   onTrouble?: () => void;
+  /** Sees the header of every answer but the watch streams' (store/_etcd_history.ts). */
+  observer?: EtcdAnswerObserver;
+}
+
+/** Watches the headers of etcd's answers (an EtcdHistory, or a wrapper of one). */
+export interface EtcdAnswerObserver {
+  /** Called before a request is sent; handed back with its answer's header. */
+  mark(): EtcdMark;
+  /** Called with the header of each answer to a request sent at `mark`. */
+  observe(header: EtcdHeader, mark: EtcdMark): void;
 }
 
 /** Thrown when the watched revision was compacted away; the caller must re-list. */
@@ -110,18 +131,29 @@ export class EtcdClient {
   #timeout: number;
   #current = 0;
   #onTrouble: () => void;
+  #observer?: EtcdAnswerObserver;
 
   constructor(opts: EtcdClientOptions) {
     if (opts.endpoints.length === 0) throw new TypeError("etcd: no endpoints");
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ""));
     this.#timeout = opts.timeoutMs ?? 5000;
     this.#onTrouble = opts.onTrouble ?? (() => {});
+    this.#observer = opts.observer;
+  }
+
+  /** Hands the answer's header (if it has one) to the observer. */
+  #observe(j: Json, mark: EtcdMark | undefined): void {
+    const h = mark && etcdHeaderOf(j);
+    if (h) this.#observer!.observe(h, mark);
   }
 
   /** POSTs `body` to `path` on a live endpoint; returns the parsed JSON. Throws StoreError. */
   async call(path: string, body: unknown, signal?: AbortSignal): Promise<Json> {
+    const mark = this.#observer?.mark();
     try {
-      return await this.#call(path, body, signal);
+      const j = await this.#call(path, body, signal);
+      this.#observe(j, mark);
+      return j;
     } catch (e) {
       if (e instanceof StoreError && !(e instanceof EtcdAnswerError) && !signal?.aborted) {
         this.#onTrouble();
@@ -184,8 +216,14 @@ export class EtcdClient {
     );
   }
 
-  /** `etcdctl get [--prefix]`: keys from `key` to `rangeEnd` (or just `key`). */
-  async range(key: string, rangeEnd?: string): Promise<{ kvs: EtcdKv[]; revision: number }> {
+  /**
+   * `etcdctl get [--prefix]`: keys from `key` to `rangeEnd` (or just `key`), with the answer's
+   * header (a linearizable read: its revision is etcd's latest).
+   */
+  async range(
+    key: string,
+    rangeEnd?: string,
+  ): Promise<{ kvs: EtcdKv[]; revision: number; header: EtcdHeader }> {
     const body: Json = { key: b64(key) };
     if (rangeEnd !== undefined) body.range_end = b64(rangeEnd);
     const j = await this.call("/v3/kv/range", body);
@@ -200,7 +238,7 @@ export class EtcdClient {
         }`,
       );
     }
-    return { kvs: kvs.map(kvOf), revision };
+    return { kvs: kvs.map(kvOf), revision, header: etcdHeaderOf(j)! };
   }
 
   /** `etcdctl put KEY VALUE [--lease ID]`. */
@@ -284,14 +322,16 @@ export class EtcdClient {
   /**
    * Streams events for keys in [key, rangeEnd) after `startRevision` - 1 until `signal` aborts
    * or the connection drops (the iterator then throws StoreError; EtcdCompactedError when the
-   * revision is gone).
+   * revision is gone): one item per message, with its header (the creation and progress messages
+   * have no events). etcd accepts a `startRevision` beyond its own and waits for it: the caller
+   * compares the headers with what it has seen (store/_etcd_history.ts).
    */
   async *watch(
     key: string,
     rangeEnd: string,
     startRevision: number,
     signal: AbortSignal,
-  ): AsyncIterable<EtcdEvent[]> {
+  ): AsyncIterable<EtcdWatchMessage> {
     const ep = this.endpoints[this.#current]!;
     let res: Response;
     try {
@@ -339,16 +379,18 @@ export class EtcdClient {
           if (r.canceled) {
             throw new StoreError(`etcd watch canceled: ${r.cancel_reason ?? "no reason given"}`);
           }
-          if (Array.isArray(r.events) && r.events.length > 0) {
-            yield r.events.map((e: Json): EtcdEvent => {
+          const events = Array.isArray(r.events) ? r.events : [];
+          yield {
+            header: etcdHeaderOf(j),
+            events: events.map((e: Json): EtcdEvent => {
               const ev: EtcdEvent = {
                 type: e.type === "DELETE" ? "DELETE" : "PUT",
                 kv: kvOf(e.kv),
               };
               if (e.prev_kv) ev.prevKv = kvOf(e.prev_kv);
               return ev;
-            });
-          }
+            }),
+          };
         }
       }
     } catch (e) {

@@ -9,7 +9,10 @@
  * A new subnet is claimed with a txn that only succeeds while the key does not exist
  * (create_revision == 0); taking back one's own record compares its mod_revision. Each record is
  * attached to its own etcd lease; renew() is a keep-alive. Watches resume from the last seen
- * revision after a disconnect and fall back to a full re-list when etcd compacted that revision.
+ * revision after a disconnect and fall back to a full re-list when etcd compacted that revision,
+ * or when etcd lost the history this store saw (wiped, restored from an older snapshot, another
+ * cluster: an answer's header below the revision seen or with another cluster ID, confirmed by a
+ * list; store/_etcd_history.ts).
  *
  * Expiration of leases read back from etcd is approximate (time of the read + the store's TTL):
  * etcd keeps the real TTL in its lease.
@@ -24,6 +27,7 @@ import {
   type EtcdKv,
   prefixEnd,
 } from "./_etcd_client.ts";
+import { describeHistoryLoss, type EtcdHeader, EtcdHistory } from "./_etcd_history.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import {
   assertLeaseRecordSize,
@@ -93,6 +97,8 @@ export class EtcdStore implements LeaseStore {
   #watchRestartMs: number;
   /** The open watch streams (ended when another request finds etcd in trouble). */
   #streams = new Set<AbortController>();
+  /** What this store has seen of etcd's history (every answer's header goes through it). */
+  #history = new EtcdHistory();
 
   constructor(opts: EtcdStoreOptions) {
     this.prefix = (opts.prefix ?? DEFAULT_ETCD_PREFIX).replace(/\/+$/, "");
@@ -100,8 +106,15 @@ export class EtcdStore implements LeaseStore {
       endpoints: opts.endpoints,
       timeoutMs: opts.timeoutMs,
       // A request that got no usable answer: the open watch streams may be dead too (half-open).
-      onTrouble: () => {
-        for (const s of this.#streams) s.abort();
+      onTrouble: () => this.#endStreams(),
+      // An answer below the revision seen, or from another cluster: the watch loop re-lists and
+      // checks (a stream that waits for a revision etcd will not reach soon is ended).
+      observer: {
+        mark: () => this.#history.mark(),
+        observe: (h, mark) => {
+          const fresh = this.#history.suspect === undefined;
+          if (this.#history.observe(h, mark) && fresh) this.#endStreams();
+        },
       },
     });
     this.#warn = opts.onWarning ?? (() => {});
@@ -109,6 +122,10 @@ export class EtcdStore implements LeaseStore {
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
     this.#exact = opts.exactExpiration ?? false;
     this.#watchRestartMs = opts.watchRestartMs ?? 300_000;
+  }
+
+  #endStreams(): void {
+    for (const s of this.#streams) s.abort();
   }
 
   get #subnets(): string {
@@ -254,9 +271,17 @@ export class EtcdStore implements LeaseStore {
    * the records that could not be decoded (`bad`, `bad6`).
    */
   async #listRaw(): Promise<
-    LeaseList & { kvs: Map<string, EtcdKv>; bad: Set<string>; bad6: Set<string> }
+    LeaseList & {
+      kvs: Map<string, EtcdKv>;
+      bad: Set<string>;
+      bad6: Set<string>;
+      header: EtcdHeader;
+    }
   > {
-    const { kvs, revision } = await this.client.range(this.#subnets, prefixEnd(this.#subnets));
+    const { kvs, revision, header } = await this.client.range(
+      this.#subnets,
+      prefixEnd(this.#subnets),
+    );
     const leases: Lease[] = [];
     const byKey = new Map<string, EtcdKv>();
     const bad = new Set<string>();
@@ -277,7 +302,7 @@ export class EtcdStore implements LeaseStore {
         if (sub?.subnet6) bad6.add(sub.subnet6);
       }
     }
-    return { leases, revision: asRevision(String(revision)), kvs: byKey, bad, bad6 };
+    return { leases, revision: asRevision(String(revision)), kvs: byKey, bad, bad6, header };
   }
 
   /** Remaining TTL per etcd lease ID, 16 requests at a time. */
@@ -309,22 +334,31 @@ export class EtcdStore implements LeaseStore {
    * Streams changes after `fromRevision` (etcd's header revision of a list()): every event from
    * the next revision on, in etcd's order. On a disconnect it reconnects (backoff 0.2 s … 10 s)
    * from the last revision seen, and so it does every `watchRestartMs` and after any other request
-   * of this store got no usable answer (the stream may be half-open: silent, never closed); when etcd compacted it (or `fromRevision` is not one of
-   * etcd's), yields a `resync` with a full list, never a silent skip. A record that becomes
-   * unreadable is reported removed (list() skips it too).
+   * of this store got no usable answer (the stream may be half-open: silent, never closed). When
+   * etcd compacted it (or `fromRevision` is not one of etcd's), or etcd lost the history this store
+   * saw (an answer below the revision seen or from another cluster, confirmed by a list: a wiped
+   * or restored etcd accepts a watch from a revision it has not reached and waits), it yields a
+   * `resync` with a full list, never a silent skip. A record that becomes unreadable is reported
+   * removed (list() skips it too).
    */
   async *watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
     let rev = /^\d+$/.test(fromRevision) ? Number(fromRevision) : undefined;
     let backoff = 200;
+    const pause = async () => {
+      await sleep(backoff, signal); // etcd is in trouble: no hot loop
+      backoff = Math.min(backoff * 2, 10_000);
+    };
     while (!signal.aborted) {
       try {
-        if (rev === undefined) {
-          const snap = await this.list();
-          rev = Number(snap.revision);
-          yield { resync: snap };
+        if (rev === undefined || this.#history.suspect) {
+          const r = await this.#relist(rev);
+          rev = r.rev;
+          if (r.resync) yield { resync: r.resync };
+          else await pause(); // no loss after all (a member behind the others): retry calmly
         }
-        // The stream ends quietly after watchRestartMs, or when another request found etcd in
-        // trouble (it may be half-open too), and the loop opens it again from `rev`.
+        // The stream ends quietly after watchRestartMs, when another request found etcd in
+        // trouble (it may be half-open too) or an answer came from another history, and the loop
+        // opens it again from `rev` (after a list for the latter).
         const ctl = new AbortController();
         this.#streams.add(ctl);
         const stream = AbortSignal.any([
@@ -332,20 +366,35 @@ export class EtcdStore implements LeaseStore {
           ctl.signal,
           AbortSignal.timeout(this.#watchRestartMs),
         ]);
+        const mark = this.#history.mark();
+        let resynced = false;
         try {
           const subnets = this.#subnets;
-          for await (const evs of this.client.watch(subnets, prefixEnd(subnets), rev + 1, stream)) {
+          for await (const msg of this.client.watch(subnets, prefixEnd(subnets), rev + 1, stream)) {
             backoff = 200;
-            const out = await this.#leaseEvents(evs);
-            for (const ev of evs) rev = Math.max(rev, ev.kv.modRevision);
+            if (msg.header) this.#history.observe(msg.header, mark);
+            if (this.#history.suspect) {
+              // Created below the revision seen (waiting for a revision etcd may never reach
+              // again) or by another cluster: a list tells a member behind the others (the stream
+              // goes on) from a lost history (a resync, then a new stream from its revision).
+              const r = await this.#relist(rev);
+              if (r.resync) {
+                ctl.abort();
+                resynced = true;
+                rev = r.rev;
+                yield { resync: r.resync };
+                break;
+              }
+            }
+            const out = await this.#leaseEvents(msg.events);
+            for (const ev of msg.events) rev = Math.max(rev, ev.kv.modRevision);
             if (out.length > 0) yield { events: out, revision: asRevision(String(rev)) };
           }
         } finally {
           this.#streams.delete(ctl);
         }
-        if (ctl.signal.aborted && !signal.aborted) {
-          await sleep(backoff, signal); // etcd is in trouble: no hot loop
-          backoff = Math.min(backoff * 2, 10_000);
+        if (ctl.signal.aborted && !signal.aborted && !this.#history.suspect && !resynced) {
+          await pause();
         }
       } catch (e) {
         if (signal.aborted) return;
@@ -354,10 +403,35 @@ export class EtcdStore implements LeaseStore {
           rev = undefined; // re-list on the next round
           continue;
         }
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 10_000);
+        await pause();
       }
     }
+  }
+
+  /**
+   * Lists for a watch: a resync when it has no revision to go on from (`rev` undefined: compacted
+   * or not one of etcd's), and when an answer suggested that etcd lost the history seen and this
+   * list (a linearizable read) confirms it: then one warning names both revisions or cluster IDs.
+   * Otherwise (a member behind the others, a late answer) the watch goes on from `rev`.
+   */
+  async #relist(rev: number | undefined): Promise<{ rev: number; resync?: LeaseList }> {
+    const mark = this.#history.mark();
+    const snap = await this.#listRaw();
+    const loss = this.#history.suspect ? this.#history.confirm(snap.header, mark) : undefined;
+    if (loss) {
+      this.#warn(
+        `${describeHistoryLoss(loss)}; re-listing every lease and watching from revision ` +
+          snap.revision,
+        {
+          revision: loss.now.revision,
+          seenRevision: loss.seen.revision,
+          clusterId: loss.now.clusterId || undefined,
+          seenClusterId: loss.seen.clusterId,
+          member: loss.now.memberId || undefined,
+        },
+      );
+    } else if (rev !== undefined) return { rev };
+    return { rev: Number(snap.revision), resync: { leases: snap.leases, revision: snap.revision } };
   }
 
   /** Lease events of etcd watch events (a record that turned unreadable is a removal). */

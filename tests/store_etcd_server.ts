@@ -30,6 +30,9 @@ function freePort(): number {
 export interface TestEtcd {
   endpoint: string;
   dataDir: string;
+  /** The member's name and peer URL (what `etcdctl snapshot restore` needs to match). */
+  name: string;
+  peerUrl: string;
   /** Stops it (SIGKILL) and waits. */
   stop(): Promise<void>;
   /** Starts it again on the same ports and data dir. */
@@ -49,12 +52,14 @@ export async function withEtcd(
   const client = freePort();
   const peer = freePort();
   const endpoint = `http://127.0.0.1:${client}`;
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  const name = "skeintest";
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
     child = new Deno.Command(ETCD_BIN, {
       args: [
         "--name",
-        "skeintest",
+        name,
         "--data-dir",
         dataDir,
         "--listen-client-urls",
@@ -62,11 +67,11 @@ export async function withEtcd(
         "--advertise-client-urls",
         endpoint,
         "--listen-peer-urls",
-        `http://127.0.0.1:${peer}`,
+        peerUrl,
         "--initial-advertise-peer-urls",
-        `http://127.0.0.1:${peer}`,
+        peerUrl,
         "--initial-cluster",
-        `skeintest=http://127.0.0.1:${peer}`,
+        `${name}=${peerUrl}`,
         "--log-level",
         "error",
       ],
@@ -93,7 +98,7 @@ export async function withEtcd(
   };
   try {
     await start();
-    await fn({ endpoint, dataDir, stop, start });
+    await fn({ endpoint, dataDir, name, peerUrl, stop, start });
   } finally {
     await stop();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
