@@ -20,12 +20,20 @@ let prefix: string | undefined;
  * A random prefix for this test process ("sk" + 4 hex digits, e.g. "sk3f9a"); the same on every
  * call. scripts/test.sh runs test files in lanes at once and sets SKEIN_TEST_LANE=K of
  * SKEIN_TEST_LANES=N: the 16-bit number is then ≡ K (mod N), so files of different lanes never
- * draw the same prefix (their namespaces, labs and links cannot collide).
+ * draw the same prefix (their namespaces, labs and links cannot collide). SKEIN_TEST_PREFIX
+ * replaces "sk" (e.g. "fixC-" gives "fixC-3f9a"), so whoever runs the tests can tell their
+ * namespaces from others' on a shared host.
  */
 export function testPrefix(): string {
   if (!prefix) {
+    const head = Deno.env.get("SKEIN_TEST_PREFIX") ?? "sk";
+    if (!/^[A-Za-z][A-Za-z0-9-]{0,5}$/.test(head)) {
+      throw new TypeError(
+        `SKEIN_TEST_PREFIX "${head}": a letter, then at most 5 letters, digits or "-"`,
+      );
+    }
     const [hi = 0, lo = 0] = crypto.getRandomValues(new Uint8Array(2));
-    prefix = "sk" + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
+    prefix = head + laneValue(hi * 256 + lo).toString(16).padStart(4, "0");
   }
   return prefix;
 }

@@ -31,16 +31,6 @@ async function until(what: string, f: () => boolean, timeoutMs = 20_000): Promis
   }
 }
 
-function etcdctl(args: string[]): void {
-  const out = new Deno.Command("/usr/bin/etcdctl", {
-    args,
-    env: { ETCDCTL_API: "3" },
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-}
-
 /** Stops etcd, replaces its data (empty, or `snapshot` restored), starts it again. */
 async function replaceData(
   etcd: TestEtcd,
@@ -49,7 +39,7 @@ async function replaceData(
   await etcd.stop();
   await Deno.remove(etcd.dataDir, { recursive: true });
   if (opts.snapshot) {
-    etcdctl([
+    etcd.ctl(
       "snapshot",
       "restore",
       opts.snapshot,
@@ -58,7 +48,7 @@ async function replaceData(
       `--initial-cluster=${etcd.name}=${etcd.peerUrl}`,
       `--initial-advertise-peer-urls=${etcd.peerUrl}`,
       `--initial-cluster-token=${opts.clusterToken ?? "etcd-cluster"}`,
-    ]);
+    );
   }
   await etcd.start();
 }
@@ -118,7 +108,7 @@ Deno.test({
         assertEquals(inf.relists, 1, "a change after the re-list is a watch event");
 
         // 2. Restored from an older snapshot: peers 7 and 8 written after it are gone.
-        etcdctl([`--endpoints=${etcd.endpoint}`, "snapshot", "save", `${tmp}/old.db`]);
+        etcd.ctl("snapshot", "save", `${tmp}/old.db`);
         for (let i = 0; i < 50; i++) await put(`/junk/${i}`, "y");
         await putPeers(7, 8);
         await until("7 and 8", () => subnets().includes("10.248.8.0/24"));
@@ -131,7 +121,7 @@ Deno.test({
 
         // 3. Another cluster (a restore with another cluster token) at the same revision: only the
         // cluster ID tells; its first change would otherwise be the next revision the watch waits for.
-        etcdctl([`--endpoints=${etcd.endpoint}`, "snapshot", "save", `${tmp}/now.db`]);
+        etcd.ctl("snapshot", "save", `${tmp}/now.db`);
         const before = (await raw.range(`${P}/config`)).header;
         await replaceData(etcd, { snapshot: `${tmp}/now.db`, clusterToken: "another" });
         const after = (await raw.range(`${P}/config`)).header;

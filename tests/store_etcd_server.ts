@@ -37,53 +37,80 @@ export interface TestEtcd {
   stop(): Promise<void>;
   /** Starts it again on the same ports and data dir. */
   start(): Promise<void>;
+  /** The network namespace it runs in (a /run/netns path), if not here. */
+  netns?: string;
+  /** `etcdctl --endpoints=<endpoint> ...args` (inside the namespace, if any); its stdout. */
+  ctl(...args: string[]): string;
+}
+
+/** `cmd` inside the network namespace at `netns` (a /run/netns path), or here when undefined. */
+function inNetns(netns: string | undefined, cmd: string[]): [string, string[]] {
+  return netns ? ["nsenter", [`--net=${netns}`, ...cmd]] : [cmd[0]!, cmd.slice(1)];
+}
+
+async function healthy(endpoint: string, netns: string | undefined): Promise<boolean> {
+  if (!netns) {
+    try {
+      const r = await fetch(`${endpoint}/health`);
+      await r.body?.cancel();
+      return r.ok;
+    } catch {
+      return false; // not up yet
+    }
+  }
+  const [bin, args] = inNetns(netns, ["curl", "-s", "--max-time", "1", `${endpoint}/health`]);
+  const out = await new Deno.Command(bin, { args, stdout: "piped", stderr: "null" }).output();
+  return out.success && new TextDecoder().decode(out.stdout).includes("true");
 }
 
 /**
  * Runs `fn` with a fresh etcd; kills it and removes its data in `finally`. `opts.dir`: where its
  * data directory goes (e.g. "/dev/shm": on tmpfs etcd's fsync per write costs nothing, for tests
- * that write a lot on a busy disk).
+ * that write a lot on a busy disk). `opts.netns` (a /run/netns path): etcd runs inside that
+ * namespace, on its 127.0.0.1:2379 (its loopback is brought up), reachable from processes started
+ * in it (`ctl()` runs etcdctl there).
  */
 export async function withEtcd(
   fn: (etcd: TestEtcd) => Promise<void>,
-  opts: { dir?: string } = {},
+  opts: { dir?: string; netns?: string } = {},
 ): Promise<void> {
+  const netns = opts.netns;
+  if (netns) {
+    const [bin, args] = inNetns(netns, ["ip", "link", "set", "lo", "up"]);
+    const out = new Deno.Command(bin, { args, stderr: "piped" }).outputSync();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  }
   const dataDir = await Deno.makeTempDir({ prefix: "skein-etcd-", dir: opts.dir });
-  const client = freePort();
-  const peer = freePort();
+  const client = netns ? 2379 : freePort();
+  const peer = netns ? 2380 : freePort();
   const endpoint = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   const name = "skeintest";
   let child: Deno.ChildProcess | undefined;
   const start = async () => {
-    child = new Deno.Command(ETCD_BIN, {
-      args: [
-        "--name",
-        name,
-        "--data-dir",
-        dataDir,
-        "--listen-client-urls",
-        endpoint,
-        "--advertise-client-urls",
-        endpoint,
-        "--listen-peer-urls",
-        peerUrl,
-        "--initial-advertise-peer-urls",
-        peerUrl,
-        "--initial-cluster",
-        `${name}=${peerUrl}`,
-        "--log-level",
-        "error",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const [bin, args] = inNetns(netns, [
+      ETCD_BIN,
+      "--name",
+      name,
+      "--data-dir",
+      dataDir,
+      "--listen-client-urls",
+      endpoint,
+      "--advertise-client-urls",
+      endpoint,
+      "--listen-peer-urls",
+      peerUrl,
+      "--initial-advertise-peer-urls",
+      peerUrl,
+      "--initial-cluster",
+      `${name}=${peerUrl}`,
+      "--log-level",
+      "error",
+    ]);
+    // nsenter execs etcd: the child is etcd itself.
+    child = new Deno.Command(bin, { args, stdout: "null", stderr: "null" }).spawn();
     for (let i = 0; i < 100; i++) {
-      try {
-        const r = await fetch(`${endpoint}/health`);
-        await r.body?.cancel();
-        if (r.ok) return;
-      } catch { /* not up yet */ }
+      if (await healthy(endpoint, netns)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`etcd did not come up on ${endpoint}`);
@@ -96,9 +123,21 @@ export async function withEtcd(
     await child.status;
     child = undefined;
   };
+  const ctl = (...args: string[]): string => {
+    const [bin, a] = inNetns(netns, ["/usr/bin/etcdctl", `--endpoints=${endpoint}`, ...args]);
+    const out = new Deno.Command(bin, {
+      args: a,
+      env: { ETCDCTL_API: "3" },
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+    const dec = new TextDecoder();
+    if (!out.success) throw new Error(`etcdctl ${args.join(" ")}: ${dec.decode(out.stderr)}`);
+    return dec.decode(out.stdout);
+  };
   try {
     await start();
-    await fn({ endpoint, dataDir, name, peerUrl, stop, start });
+    await fn({ endpoint, dataDir, name, peerUrl, stop, start, ctl, netns });
   } finally {
     await stop();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
