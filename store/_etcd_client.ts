@@ -8,6 +8,7 @@
 import { StoreError } from "./errors.ts";
 import { chunksUntilAborted } from "./_util.ts";
 import { type EtcdHeader, etcdHeaderOf, type EtcdMark } from "./_etcd_history.ts";
+import { largeValueFilterStream, readFiltered, SKIPPED_VALUE_FIELD } from "./_etcd_values.ts";
 
 export type { EtcdHeader, EtcdMark };
 
@@ -19,6 +20,11 @@ export interface EtcdKv {
   modRevision: number;
   /** Lease ID ("0" when none). */
   lease: string;
+  /**
+   * Set when the value was larger than a range's `maxValueBytes` and left undecoded: its size in
+   * bytes (`value` is then "").
+   */
+  skippedBytes?: number;
 }
 
 /** One watch event. */
@@ -76,14 +82,45 @@ export function prefixEnd(prefix: string): string {
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-function kvOf(raw: Json): EtcdKv {
-  return {
+/** The size of the bytes base64 text `b64text` holds. */
+function b64Bytes(b64text: string): number {
+  const pad = b64text.endsWith("==") ? 2 : b64text.endsWith("=") ? 1 : 0;
+  return Math.floor((b64text.length * 3) / 4) - pad;
+}
+
+function kvOf(raw: Json, maxValueBytes = Infinity): EtcdKv {
+  const value = typeof raw?.value === "string" ? raw.value : "";
+  const left = Number(raw?.[SKIPPED_VALUE_FIELD]); // left out while the answer streamed in
+  const size = Number.isSafeInteger(left) && left > 0 ? left : b64Bytes(value);
+  const kv: EtcdKv = {
     key: unb64(raw?.key),
-    value: unb64(raw?.value),
+    value: size > maxValueBytes ? "" : unb64(value),
     createRevision: Number(raw?.create_revision ?? 0),
     modRevision: Number(raw?.mod_revision ?? 0),
     lease: String(raw?.lease ?? "0"),
   };
+  if (size > maxValueBytes) kv.skippedBytes = size;
+  return kv;
+}
+
+/** The base64 key right after the base64 key `b64key` (the same bytes and a NUL). */
+function keyAfter(b64key: string): string {
+  return btoa(atob(b64key) + "\0");
+}
+
+/** Options of {@linkcode EtcdClient.range}. */
+export interface EtcdRangeOptions {
+  /**
+   * Keys per request of a range over several keys (default 64): each page is read, parsed and
+   * decoded before the next is asked for, at the first page's revision (one consistent snapshot),
+   * so one answer never holds the whole prefix.
+   */
+  pageSize?: number;
+  /**
+   * Values larger than this many bytes are not kept: left out of the answer's text as it streams
+   * in (store/_etcd_values.ts), never decoded (see EtcdKv.skippedBytes).
+   */
+  maxValueBytes?: number;
 }
 
 /** Options of {@linkcode EtcdClient}. */
@@ -147,11 +184,19 @@ export class EtcdClient {
     if (h) this.#observer!.observe(h, mark);
   }
 
-  /** POSTs `body` to `path` on a live endpoint; returns the parsed JSON. Throws StoreError. */
-  async call(path: string, body: unknown, signal?: AbortSignal): Promise<Json> {
+  /**
+   * POSTs `body` to `path` on a live endpoint; returns the parsed JSON. Throws StoreError.
+   * `read`: how the answer's body becomes text (default: all of it).
+   */
+  async call(
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    read?: (body: ReadableStream<Uint8Array>) => Promise<string>,
+  ): Promise<Json> {
     const mark = this.#observer?.mark();
     try {
-      const j = await this.#call(path, body, signal);
+      const j = await this.#call(path, body, signal, read);
       this.#observe(j, mark);
       return j;
     } catch (e) {
@@ -162,7 +207,12 @@ export class EtcdClient {
     }
   }
 
-  async #call(path: string, body: unknown, signal?: AbortSignal): Promise<Json> {
+  async #call(
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    read?: (body: ReadableStream<Uint8Array>) => Promise<string>,
+  ): Promise<Json> {
     let lastErr: unknown;
     for (let n = 0; n < this.endpoints.length; n++) {
       const ep = this.endpoints[(this.#current + n) % this.endpoints.length]!;
@@ -183,7 +233,7 @@ export class EtcdClient {
       this.#current = (this.#current + n) % this.endpoints.length;
       let text: string;
       try {
-        text = await res.text();
+        text = read && res.body ? await read(res.body) : await res.text();
       } catch (e) {
         throw new StoreError(
           `etcd ${ep}${path}: HTTP ${res.status}, the answer broke off: ${(e as Error).message}`,
@@ -217,28 +267,64 @@ export class EtcdClient {
   }
 
   /**
-   * `etcdctl get [--prefix]`: keys from `key` to `rangeEnd` (or just `key`), with the answer's
-   * header (a linearizable read: its revision is etcd's latest).
+   * `etcdctl get [--prefix]`: keys from `key` to `rangeEnd` (or just `key`), with the (first)
+   * answer's header: a linearizable read, its revision is etcd's latest. A range over several keys
+   * is read in pages (`opts.pageSize`) at that revision; when etcd compacted it before the last
+   * page, the range starts over (at most 3 times).
    */
   async range(
     key: string,
     rangeEnd?: string,
+    opts: EtcdRangeOptions = {},
+  ): Promise<{ kvs: EtcdKv[]; revision: number; header: EtcdHeader }> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#range(key, rangeEnd, opts);
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof EtcdAnswerError) || !/compacted/.test(e.message)) {
+          throw e;
+        }
+      }
+    }
+  }
+
+  async #range(
+    key: string,
+    rangeEnd: string | undefined,
+    opts: EtcdRangeOptions,
   ): Promise<{ kvs: EtcdKv[]; revision: number; header: EtcdHeader }> {
     const body: Json = { key: b64(key) };
-    if (rangeEnd !== undefined) body.range_end = b64(rangeEnd);
-    const j = await this.call("/v3/kv/range", body);
-    const kvs = j.kvs ?? [];
-    const revision = Number(j.header?.revision);
-    if (!Array.isArray(kvs) || !Number.isSafeInteger(revision) || revision <= 0) {
-      throw new StoreError(
-        `etcd ${
-          this.endpoints[this.#current]
-        } range ${key}: not a range answer (kvs and header.revision): ${
-          JSON.stringify(j).slice(0, 200)
-        }`,
-      );
+    if (rangeEnd !== undefined) {
+      body.range_end = b64(rangeEnd);
+      body.limit = String(Math.max(1, opts.pageSize ?? 64));
     }
-    return { kvs: kvs.map(kvOf), revision, header: etcdHeaderOf(j)! };
+    const kvs: EtcdKv[] = [];
+    let first: EtcdHeader | undefined;
+    const max = opts.maxValueBytes;
+    const read = max === undefined
+      ? undefined
+      : (b: ReadableStream<Uint8Array>) => readFiltered(b, max);
+    for (;;) {
+      const j = await this.call("/v3/kv/range", body, undefined, read);
+      const page = j.kvs ?? [];
+      const revision = Number(j.header?.revision);
+      if (!Array.isArray(page) || !Number.isSafeInteger(revision) || revision <= 0) {
+        throw new StoreError(
+          `etcd ${
+            this.endpoints[this.#current]
+          } range ${key}: not a range answer (kvs and header.revision): ${
+            JSON.stringify(j).slice(0, 200)
+          }`,
+        );
+      }
+      first ??= etcdHeaderOf(j)!;
+      for (const raw of page) kvs.push(kvOf(raw, opts.maxValueBytes));
+      const last = page.at(-1)?.key;
+      if (rangeEnd === undefined || j.more !== true || typeof last !== "string") break;
+      body.key = keyAfter(last);
+      body.revision = String(first.revision);
+    }
+    return { kvs, revision: first.revision, header: first };
   }
 
   /** `etcdctl put KEY VALUE [--lease ID]`. */
@@ -324,14 +410,17 @@ export class EtcdClient {
    * or the connection drops (the iterator then throws StoreError; EtcdCompactedError when the
    * revision is gone): one item per message, with its header (the creation and progress messages
    * have no events). etcd accepts a `startRevision` beyond its own and waits for it: the caller
-   * compares the headers with what it has seen (store/_etcd_history.ts).
+   * compares the headers with what it has seen (store/_etcd_history.ts). `opts.maxValueBytes`: as
+   * in range().
    */
   async *watch(
     key: string,
     rangeEnd: string,
     startRevision: number,
     signal: AbortSignal,
+    opts: { maxValueBytes?: number } = {},
   ): AsyncIterable<EtcdWatchMessage> {
+    const max = opts.maxValueBytes;
     const ep = this.endpoints[this.#current]!;
     let res: Response;
     try {
@@ -358,7 +447,10 @@ export class EtcdClient {
     }
     let buf = "";
     try {
-      const text = res.body.pipeThrough(new TextDecoderStream());
+      const bytes = max === undefined
+        ? res.body
+        : res.body.pipeThrough(largeValueFilterStream(max));
+      const text = bytes.pipeThrough(new TextDecoderStream());
       for await (const chunk of chunksUntilAborted(text, signal)) {
         buf += chunk;
         let nl: number;
@@ -385,9 +477,9 @@ export class EtcdClient {
             events: events.map((e: Json): EtcdEvent => {
               const ev: EtcdEvent = {
                 type: e.type === "DELETE" ? "DELETE" : "PUT",
-                kv: kvOf(e.kv),
+                kv: kvOf(e.kv, max),
               };
-              if (e.prev_kv) ev.prevKv = kvOf(e.prev_kv);
+              if (e.prev_kv) ev.prevKv = kvOf(e.prev_kv, max);
               return ev;
             }),
           };

@@ -12,7 +12,8 @@
  * revision after a disconnect and fall back to a full re-list when etcd compacted that revision,
  * or when etcd lost the history this store saw (wiped, restored from an older snapshot, another
  * cluster: an answer's header below the revision seen or with another cluster ID, confirmed by a
- * list; store/_etcd_history.ts).
+ * list; store/_etcd_history.ts). Lists read the subnets in pages, without keeping values too large
+ * for a lease record (store/_etcd_values.ts).
  *
  * Expiration of leases read back from etcd is approximate (time of the read + the store's TTL):
  * etcd keeps the real TTL in its lease.
@@ -36,6 +37,7 @@ import {
   encodeLeaseRecord,
   encodeNetworkConfig,
   leaseStillLive,
+  MAX_LEASE_RECORD_BYTES,
   parseSubnetKey,
   RESTORED_WARNING,
   subnetKey,
@@ -54,6 +56,12 @@ import type {
   WatchItem,
 } from "./types.ts";
 import { asRevision } from "./types.ts";
+
+/**
+ * Values of more bytes than this are not even decoded (nor kept while an answer streams in): a
+ * lease record's text is at most MAX_LEASE_RECORD_BYTES UTF-16 units, 3 bytes each at most.
+ */
+const MAX_VALUE_BYTES = 3 * MAX_LEASE_RECORD_BYTES;
 
 /** Options of {@linkcode EtcdStore}. */
 export interface EtcdStoreOptions {
@@ -81,6 +89,8 @@ export interface EtcdStoreOptions {
    * change for good.
    */
   watchRestartMs?: number;
+  /** Keys per request when listing the leases (default 64; see EtcdClient.range()). */
+  listPageSize?: number;
 }
 
 export { DEFAULT_ETCD_PREFIX };
@@ -95,6 +105,7 @@ export class EtcdStore implements LeaseStore {
   #assumedTtl: number;
   #exact: boolean;
   #watchRestartMs: number;
+  #pageSize: number;
   /** The open watch streams (ended when another request finds etcd in trouble). */
   #streams = new Set<AbortController>();
   /** What this store has seen of etcd's history (every answer's header goes through it). */
@@ -122,6 +133,7 @@ export class EtcdStore implements LeaseStore {
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
     this.#exact = opts.exactExpiration ?? false;
     this.#watchRestartMs = opts.watchRestartMs ?? 300_000;
+    this.#pageSize = opts.listPageSize ?? 64;
   }
 
   #endStreams(): void {
@@ -281,6 +293,7 @@ export class EtcdStore implements LeaseStore {
     const { kvs, revision, header } = await this.client.range(
       this.#subnets,
       prefixEnd(this.#subnets),
+      { pageSize: this.#pageSize, maxValueBytes: MAX_VALUE_BYTES },
     );
     const leases: Lease[] = [];
     const byKey = new Map<string, EtcdKv>();
@@ -320,7 +333,7 @@ export class EtcdStore implements LeaseStore {
   #decode(kv: EtcdKv, expiration: string, warn = true): Lease | undefined {
     const name = kv.key.slice(this.#subnets.length);
     try {
-      assertLeaseRecordSize(name, kv.value);
+      assertLeaseRecordSize(name, kv.value, kv.skippedBytes);
       return decodeLeaseRecord(name, JSON.parse(kv.value), expiration);
     } catch (e) {
       if (warn) {
@@ -370,7 +383,10 @@ export class EtcdStore implements LeaseStore {
         let resynced = false;
         try {
           const subnets = this.#subnets;
-          for await (const msg of this.client.watch(subnets, prefixEnd(subnets), rev + 1, stream)) {
+          const watch = this.client.watch(subnets, prefixEnd(subnets), rev + 1, stream, {
+            maxValueBytes: MAX_VALUE_BYTES,
+          });
+          for await (const msg of watch) {
             backoff = 200;
             if (msg.header) this.#history.observe(msg.header, mark);
             if (this.#history.suspect) {

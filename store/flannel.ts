@@ -24,12 +24,15 @@ export class BadRecordError extends SyntaxError {
  */
 export const MAX_LEASE_RECORD_BYTES = 64 * 1024;
 
-/** Throws BadRecordError when a record's text is larger than MAX_LEASE_RECORD_BYTES. */
-export function assertLeaseRecordSize(key: string, text: string): void {
-  if (text.length > MAX_LEASE_RECORD_BYTES) {
+/**
+ * Throws BadRecordError when a record's text is larger than MAX_LEASE_RECORD_BYTES (`size`: the
+ * size of a value that was not even decoded, default the text's length).
+ */
+export function assertLeaseRecordSize(key: string, text: string, size = text.length): void {
+  if (size > MAX_LEASE_RECORD_BYTES) {
     throw new BadRecordError(
       key,
-      `the value is ${text.length} bytes, more than the ${MAX_LEASE_RECORD_BYTES} allowed`,
+      `the value is ${size} bytes, more than the ${MAX_LEASE_RECORD_BYTES} allowed`,
     );
   }
 }
