@@ -89,7 +89,7 @@ export interface EtcdStoreOptions {
    * change for good.
    */
   watchRestartMs?: number;
-  /** Keys per request when listing the leases (default 64; see EtcdClient.range()). */
+  /** Keys per request when listing the leases (default 256; see EtcdClient.range()). */
   listPageSize?: number;
 }
 
@@ -133,7 +133,7 @@ export class EtcdStore implements LeaseStore {
     this.#assumedTtl = opts.assumedTtlSeconds ?? 86400;
     this.#exact = opts.exactExpiration ?? false;
     this.#watchRestartMs = opts.watchRestartMs ?? 300_000;
-    this.#pageSize = opts.listPageSize ?? 64;
+    this.#pageSize = opts.listPageSize ?? 256;
   }
 
   #endStreams(): void {

@@ -49,16 +49,9 @@ function laneValue(v: number): number {
   return w > 0xffff ? w - lanes : w;
 }
 
-/**
- * The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. With
- * SKEIN_TEST_NETNS_PREFIX set (1-16 letters, digits, "_", "-"), it replaces testPrefix()'s "sk"
- * in namespace names only (`SKEIN_TEST_NETNS_PREFIX=dev1-` → "dev1-3f9a-a"), so a developer's
- * test namespaces carry their name; labs, links and Kubernetes names keep testPrefix().
- */
+/** The full namespace name withNamespaces() uses for `name`: `${testPrefix()}-${name}`. */
 export function nsName(name: string): string {
-  const own = Deno.env.get("SKEIN_TEST_NETNS_PREFIX") ?? "";
-  const head = /^[A-Za-z0-9_-]{1,16}$/.test(own) ? own + testPrefix().slice(2) : testPrefix();
-  return `${head}-${name}`;
+  return `${testPrefix()}-${name}`;
 }
 
 const interruptCleanups = new Set<() => void>();
