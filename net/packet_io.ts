@@ -17,6 +17,9 @@ import * as L from "./libc.ts";
 
 type Packet = Deno.DynamicLibrary<typeof L.LIBC_PACKET_SYMBOLS>["symbols"];
 
+/** errno of a read on a TUN fd whose device is gone. */
+const EBADFD = 77;
+
 /** sizeof(struct mmsghdr) on 64-bit Linux (msghdr 56 + msg_len 4 + padding). */
 const MMSG = 64;
 const IOV = 16;
@@ -258,8 +261,22 @@ export class PacketIo {
     v.setUint32(at + 8, max, true);
     const iov = vnet ? this.#readIovPtr : this.#plainIovPtr;
     const n = Number(this.#c.readv(this.#o.tunFd, iov, vnet ? 2 : 1));
-    if (n < 0) return -this.errno();
+    if (n < 0) {
+      const e = this.errno();
+      // The device was deleted under the fd: poll() would report it ready for ever.
+      if (e === EBADFD) this.#pollView.setInt32(0, -1, true);
+      return -e;
+    }
     return vnet ? Math.max(0, n - VNET_HDR) : n;
+  }
+
+  /**
+   * Reads and writes the TUN device through `fd` from now on (the device was recreated); the
+   * caller closes the old one.
+   */
+  setTunFd(fd: number): void {
+    this.#o.tunFd = fd;
+    this.#pollView.setInt32(0, fd, true);
   }
 
   /** Reads one packet into the tx arena at `slot * slotSize` (tests; see readTunAt()). */

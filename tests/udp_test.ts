@@ -366,6 +366,32 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "skein-udp deleted under the running daemon comes back; traffic resumes",
+        async () => {
+          const ns = nsOf(lab, "n2");
+          const pid = lab.state.daemons.find((d) => d.node === "n2")!.pid;
+          const tunFds = async () =>
+            (await runCommand(["sh", "-c", `ls -l /proc/${pid}/fd | grep -c /dev/net/tun`]))
+              .stdout.trim();
+          assertEquals(await tunFds(), "1");
+          assert((await runCommand(["ip", "-n", ns, "link", "del", "skein-udp"])).success);
+          let ok = false;
+          for (let i = 0; i < 100 && !ok; i++) {
+            await sleep(200);
+            ok = (await udpRoutes(ns)).length === 1 && await allPing(lab);
+          }
+          assert(ok, "the device, its route and traffic are back");
+          // The deleted device's fd is closed once the worker has moved to the new one.
+          let fds = "";
+          for (let i = 0; i < 50 && fds !== "1"; i++) {
+            fds = await tunFds();
+            if (fds !== "1") await sleep(200);
+          }
+          assertEquals(fds, "1", "one TUN fd is left");
+        },
+      );
+
       await t.step("a restarted daemon recreates skein-udp; no stale route is left", async () => {
         const ns = nsOf(lab, "n1");
         await stopNodeDaemon(lab, "n1", "SIGKILL");

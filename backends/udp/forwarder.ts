@@ -29,6 +29,8 @@ export type ForwarderMessage =
     gso: boolean;
   }
   | { type: "table"; seq: number; spec: PeerTableSpec }
+  /** Read and write the TUN device through `tunFd` from now on (it was recreated). */
+  | { type: "tun"; seq: number; tunFd: number }
   | { type: "stop" };
 
 /** A running forwarding worker. */
@@ -89,6 +91,24 @@ export class Forwarder {
     const seq = Atomics.add(this.#seq, 0, 1) + 1;
     this.#worker.postMessage({ type: "table", seq, spec } satisfies ForwarderMessage);
     this.#wakeUp();
+  }
+
+  /**
+   * Moves the worker to a new TUN fd (the device was recreated). Returns the message's sequence
+   * number: the old fd may be closed once applied() reaches it, not before (the worker may still
+   * be reading it, and a closed number is soon another file's).
+   */
+  setTun(tunFd: number): number {
+    const seq = Atomics.add(this.#seq, 0, 1) + 1;
+    if (this.#closed) return seq;
+    this.#worker.postMessage({ type: "tun", seq, tunFd } satisfies ForwarderMessage);
+    this.#wakeUp();
+    return seq;
+  }
+
+  /** The sequence number of the last table or TUN fd the worker took. */
+  applied(): number {
+    return Atomics.load(this.#seq, 1);
   }
 
   /** What the worker counted so far. */

@@ -119,6 +119,10 @@ export class UdpBackend implements Backend {
   #ctx: BackendContext;
   #port: number;
   #tun?: TunDevice;
+  /** The index of the device `#tun` opened (another index under its name: ours is gone). */
+  #tunIndex?: number;
+  /** TUN fds of deleted devices, closed once the worker has moved off them (`seq`). */
+  #retired: { fd: number; seq: number }[] = [];
   #sock?: number;
   #fwd?: Forwarder;
   #peers = 0;
@@ -202,9 +206,19 @@ export class UdpBackend implements Backend {
     return this.#port;
   }
 
-  /** Opens the TUN device (once), then fixes its MTU and up state in place. */
+  /**
+   * Opens the TUN device (once, and again when it was deleted under its fd: the worker moves to
+   * the new one), then fixes its MTU and up state in place.
+   */
   ensureDevice(onRepair?: () => void): Link {
     const c = this.#ctx;
+    this.#closeRetired();
+    if (this.#tun && c.handle.linkFind(c.deviceName)?.index !== this.#tunIndex) {
+      // `ip link del skein-udp`: the fd reads EBADFD for ever; a new device takes over.
+      onRepair?.();
+      this.#retired.push({ fd: this.#tun.fd, seq: -1 });
+      this.#tun = undefined;
+    }
     const opened = !this.#tun;
     if (!this.#tun) {
       onRepair?.();
@@ -222,13 +236,32 @@ export class UdpBackend implements Backend {
       }
     }
     let link = c.handle.linkGet(c.deviceName);
-    if (opened) c.handle.linkSet(link.index, { txqlen: TUN_TXQLEN });
+    if (opened) {
+      this.#tunIndex = link.index;
+      c.handle.linkSet(link.index, { txqlen: TUN_TXQLEN });
+      const old = this.#retired.filter((r) => r.seq < 0);
+      if (old.length && this.#fwd) {
+        const seq = this.#fwd.setTun(this.#tun.fd);
+        for (const r of old) r.seq = seq;
+      }
+    }
     if (link.mtu !== c.mtu || !link.up) {
       onRepair?.();
       c.handle.linkSet(link.index, { mtu: c.mtu, up: true });
       link = { ...link, mtu: c.mtu, up: true };
     }
     return link;
+  }
+
+  /** Closes the retired TUN fds the worker no longer uses (all of them without a worker). */
+  #closeRetired(all = false): void {
+    if (!this.#retired.length) return;
+    const done = this.#fwd?.applied();
+    this.#retired = this.#retired.filter((r) => {
+      const free = all || !this.#fwd || (r.seq >= 0 && done !== undefined && done >= r.seq);
+      if (free) closeTunFd(r.fd);
+      return !free;
+    });
   }
 
   #ensureSocket(): number {
@@ -338,5 +371,6 @@ export class UdpBackend implements Backend {
     this.#sock = undefined;
     if (this.#tun) closeTunFd(this.#tun.fd);
     this.#tun = undefined;
+    this.#closeRetired(true);
   }
 }

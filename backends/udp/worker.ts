@@ -295,6 +295,9 @@ self.onmessage = (e: MessageEvent<ForwarderMessage>) => {
     table = peerTable(m.spec);
     io?.clearAddresses();
     Atomics.store(seq, 1, m.seq);
+  } else if (m.type === "tun") {
+    io?.setTunFd(m.tunFd);
+    Atomics.store(seq, 1, m.seq);
   } else if (m.type === "stop") {
     stopping = true;
   }
