@@ -128,3 +128,35 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name:
+    "diagnose bgp: a session down to a third node warns on a pair whose path does not use it; the pair with that node fails",
+  ignore: !isRoot,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withLab("dbg3", { backend: "bgp", nodes: 3, podsPerNode: 1, leaseTtl: 120 }, async (lab) => {
+      const name = lab.plan.options.name;
+      const pid = lab.state.daemons.find((d) => d.node === "n2")!.pid;
+      Deno.kill(pid, "SIGKILL");
+      const down = (x: Report) =>
+        x.checks.filter((c) => c.id === "bgp.sessions" && c.status !== "pass");
+      let r: Report | undefined;
+      for (let i = 0; i < 100 && !(r && down(r).length === 2); i++) {
+        await new Promise((res) => setTimeout(res, 200));
+        r = await labDiagnose(name, "n3-p1", "n1-p1");
+      }
+      assert(r && down(r).length === 2, r && show(r));
+      // n1 and n3 each lost their session to n2: not this flow's path.
+      assertEquals(down(r).map((c) => c.status), ["warn", "warn"], show(r));
+      assertStringIncludes(down(r)[0]!.summary, "none to a node on this flow's path");
+      assertEquals(fails(r), [], show(r));
+      // The pair with n2 fails (its daemon is gone).
+      const with2 = await labDiagnose(name, "n1-p1", "n2-p1");
+      assert(
+        with2.checks.some((c) => c.id === "bgp.sessions" && c.node === "n1" && c.status === "fail"),
+        show(with2),
+      );
+    }),
+});

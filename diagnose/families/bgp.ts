@@ -85,7 +85,12 @@ function updatesCheck(node: NodeView): CheckResult | undefined {
   );
 }
 
-function sessionsCheck(node: NodeView): CheckResult {
+/**
+ * bgp.sessions. With `pathPeers` (a pair's diagnosis: the other node's addresses), a mesh
+ * session down to a node off the pair's path is a warning: it does not carry this flow's routes
+ * (a session to a configured peer, a route reflector or the ToR, may carry them: it still fails).
+ */
+function sessionsCheck(node: NodeView, pathPeers?: ReadonlySet<string>): CheckResult {
   const b = node.daemon?.debug?.bgp;
   if (!b) return skip("bgp.sessions", node.name, "no bgp state from the node's daemon");
   const down = b.peers.filter((p) => p.state !== "Established");
@@ -114,10 +119,13 @@ function sessionsCheck(node: NodeView): CheckResult {
     );
   }
   if (down.length) {
-    const first = down[0]!;
+    const onPath = pathPeers
+      ? down.filter((p) => p.source !== "mesh" || pathPeers.has(p.address))
+      : down;
+    const first = onPath[0] ?? down[0]!;
     const n = first.lastNotification;
     const key = n ? `${n.code}/${n.subcode}` : "";
-    return fail(
+    return (onPath.length ? fail : warn)(
       "bgp.sessions",
       node.name,
       `${down.length} of ${b.peers.length} BGP sessions are not Established (${first.address}: ${first.state}` +
@@ -127,7 +135,7 @@ function sessionsCheck(node: NodeView): CheckResult {
             : first.lastDown
             ? `, ${first.lastDown}`
             : ""
-        })`,
+        })${onPath.length ? "" : ": none to a node on this flow's path"}`,
       {
         evidence: ev,
         fix: NOTIFY_FIX[key] ??
@@ -280,9 +288,14 @@ async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<
   return [await rulesetVerdict(d, "bgp.port", node, what, p)];
 }
 
-function nodeChecks(node: NodeView): CheckResult[] {
+function nodeChecks(node: NodeView, pathPeers?: ReadonlySet<string>): CheckResult[] {
   const u = updatesCheck(node);
-  return [sessionsCheck(node), ...(u ? [u] : []), prefixesCheck(node), kernelCheck(node)];
+  return [
+    sessionsCheck(node, pathPeers),
+    ...(u ? [u] : []),
+    prefixesCheck(node),
+    kernelCheck(node),
+  ];
 }
 
 /** The bgp family. */
@@ -290,7 +303,10 @@ export const bgpFamily: Family = {
   name: "bgp",
   appliesTo: ["bgp"],
   pair: async (d, pair) => {
-    const out = refineMeshAs(d, pair.nodes.flatMap(nodeChecks));
+    // A node's sessions that matter for the flow: those to the pair's other node.
+    const others = (n: NodeView) =>
+      new Set(pair.nodes.filter((x) => x !== n).flatMap((x) => x.lease ? [x.lease.publicIP] : []));
+    const out = refineMeshAs(d, pair.nodes.flatMap((n) => nodeChecks(n, others(n))));
     const [a, b] = pair.nodes;
     if (a && b) out.push(...await portCheck(d, a, b), ...await portCheck(d, b, a));
     const l = learnedCheck(pair);
