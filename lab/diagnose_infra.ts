@@ -358,6 +358,20 @@ function routerPathFail(
         Number(y.dst.split("/")[1]) - Number(x.dst.split("/")[1])
       )[0];
       const del = stray ? `${stray.type !== "unicast" ? `${stray.type} ` : ""}${stray.dst}` : "";
+      // EHOSTUNREACH on a forwarded lookup: forwarding is off on the port the packet enters by.
+      const perPort = `net/ipv4/conf/${inp}/forwarding`;
+      const offPort = !a.ok && a.code === "EHOSTUNREACH" && !stray && k.sysctl(perPort) === "0";
+      if (offPort) {
+        return fail(
+          "lab.router",
+          label,
+          `the lab's router does not forward ${from.ip} -> ${to.ip}: forwarding is off on ${inp}, the port it enters by`,
+          {
+            evidence: { lookup, kernel: a.message, [perPort.replaceAll("/", ".")]: "0" },
+            fix: `${ns}sysctl -w ${perPort}=1`,
+          },
+        );
+      }
       return fail(
         "lab.router",
         label,

@@ -1486,6 +1486,15 @@ Deno.test({
             fix: "tc qdisc del dev n2 root",
           },
           {
+            name: "forwarding off on the router's port to n2's segment (only that port)",
+            netns: router,
+            inject: `sysctl -qw net.ipv4.conf.${port}.forwarding=0`,
+            undo: `sysctl -qw net.ipv4.conf.${port}.forwarding=1`,
+            id: "lab.router",
+            evidence: `net.ipv4.conf.${port}.forwarding=0`,
+            fix: `sysctl -w net/ipv4/conf/${port}/forwarding=1`,
+          },
+          {
             name: "a blackhole route for n2's node IP in the router",
             netns: router,
             inject: `ip route add blackhole ${n2.ip}/32`,
