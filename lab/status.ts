@@ -5,6 +5,7 @@
  * @module
  */
 import { netnsExists, openHandle, SKEIN_ROUTE_PROTOCOL } from "../net/mod.ts";
+import { RTPROT_BGP } from "../net/types.ts";
 import { tryReadLeaseFile } from "../node/lease_file.ts";
 import type { Lease } from "../store/types.ts";
 import { processAlive } from "./_proc.ts";
@@ -104,7 +105,9 @@ export async function labStatus(
     if (s.netnsExists) {
       try {
         using h = openHandle({ netns: `/run/netns/${n.netns}` });
-        s.skeinRoutes = h.routeList({ protocol: SKEIN_ROUTE_PROTOCOL }).length;
+        // A bgp node's routes are its speaker's (proto bgp), not the reconciler's.
+        const protocol = lab.plan.options.backend === "bgp" ? RTPROT_BGP : SKEIN_ROUTE_PROTOCOL;
+        s.skeinRoutes = h.routeList({ protocol }).length;
       } catch { /* leave unknown */ }
     }
     return s;

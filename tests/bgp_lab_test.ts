@@ -13,6 +13,7 @@ import {
   type Lab,
   labDefaults,
   labDown,
+  labStatus,
   labUp,
   pingMatrix,
   restartNodeDaemon,
@@ -76,6 +77,9 @@ Deno.test({
               .sort();
             assertEquals(await bgpRoutes(ns(n)), want, `proto bgp routes of ${n}`);
           }
+          // `skein lab status` counts them (its ROUTES column).
+          const st = await labStatus(o.name);
+          assertEquals(st?.nodes.map((x) => x.skeinRoutes), [2, 2, 2]);
         },
       );
 
