@@ -15,6 +15,7 @@
 import { inCidr, ipv4Number } from "./context.ts";
 import { statementEffect, xtTargetEffect } from "./nft_statements.ts";
 import { type Icmp, icmpValue } from "./nft_icmp.ts";
+import { isPortRange, type Port, portListHolds, type PortRange, rangeMember } from "./nft_ports.ts";
 import { XT_MATCHES, xtMatch } from "./xt_match.ts";
 
 /** The packet to judge. */
@@ -25,7 +26,16 @@ export interface Packet {
   daddr: string;
   /** "icmp", "udp", "tcp", "ipip" (IP protocol 4). */
   l4proto: "icmp" | "udp" | "tcp" | "ipip";
-  dport?: number;
+  /**
+   * A UDP or TCP packet's destination port: a number, a range when only that is known (a
+   * client's ephemeral port, nft_ports.ts); undefined: not known (port matches are not judged).
+   */
+  dport?: Port;
+  /**
+   * Its source port, the same way: known for the udp backend (its socket is bound to 8285) and
+   * a BGP listener's replies (179), a range for a client's, not known for VXLAN (a per-flow hash).
+   */
+  sport?: Port;
   /**
    * An ICMP packet's type and code, when known: the flow's ping is an echo request one way and
    * a reply the other (nft_icmp.ts's echoOf()). Without it `icmp type` matches are not judged.
@@ -36,8 +46,10 @@ export interface Packet {
   /**
    * Its conntrack state for `ct state` matches (default "new": the flow diagnosed is a new one);
    * a `notrack` before conntrack (prerouting or output, priority below -200) makes it "untracked".
+   * "invalid": conntrack has no entry for it and it cannot start one (the reply to a request a
+   * notrack took out of conntrack: reply_ct.ts).
    */
-  ct?: "new" | "established" | "untracked";
+  ct?: "new" | "established" | "untracked" | "invalid";
   /**
    * Which tables see it: "ip" (the default: ip and inet tables, the routed packet), "bridge"
    * (bridge tables, ebtables-nft's: the frame crossing a bridge, `iifname`/`oifname` its ports)
@@ -304,8 +316,11 @@ function glob(pattern: string, name: string | undefined): boolean {
 
 /** A part of a concatenation whose value this evaluator cannot tell: it may match any element. */
 const NOT_KNOWN: unique symbol = Symbol("not known");
-/** A packet value for a match: one field's, or a concatenation's (`ip saddr . ip daddr`). */
-type Value = string | number | undefined | typeof NOT_KNOWN;
+/**
+ * A packet value for a match: one field's, or a concatenation's (`ip saddr . ip daddr`); a port
+ * known only as a range (nft_ports.ts) matches an element it lies wholly inside.
+ */
+type Value = string | number | undefined | typeof NOT_KNOWN | PortRange;
 type Key = Value | Value[];
 
 /** true when one of `ms` is, else "unknown" when one is, else false (a set lookup). */
@@ -328,6 +343,7 @@ function member(right: unknown, v: Key, sets: unknown[] | undefined): M {
   if (o?.set !== undefined) return member(o.set, v, sets);
   if (o?.elem) return member((o.elem as Json).val, v, sets);
   if (Array.isArray(v)) return tupleMember(o?.concat, v);
+  if (isPortRange(v)) return rangeMember(right, v);
   if (typeof right === "string" || typeof right === "number") {
     if (typeof v === "string" && typeof right === "string") {
       if (right.includes("/")) {
@@ -371,7 +387,7 @@ const PROTO_NUM: Record<Packet["l4proto"], number> = { icmp: 1, tcp: 6, udp: 17,
 function leftValue(
   left: Json,
   p: Packet,
-): string | number | undefined | "unknown" | { proto: string } {
+): string | number | undefined | "unknown" | { proto: string } | PortRange {
   const arp = p.arp || p.layer === "arp" ? arpLeftValue(left, p) : null;
   if (arp !== null) return arp;
   const meta = left.meta as Json | undefined;
@@ -404,8 +420,10 @@ function leftValue(
     }
     if (pl.protocol === "udp" || pl.protocol === "tcp" || pl.protocol === "th") {
       if (pl.protocol !== "th" && pl.protocol !== p.l4proto) return { proto: String(pl.protocol) };
-      if (pl.field === "dport") return p.dport;
-      return "unknown";
+      if (pl.field !== "dport" && pl.field !== "sport") return "unknown";
+      const port = p[pl.field];
+      // A UDP or TCP port not known is not judged; other packets (`th` on ICMP) have none.
+      return port ?? (p.l4proto === "udp" || p.l4proto === "tcp" ? "unknown" : undefined);
     }
     if (pl.protocol === "icmp") {
       return p.l4proto === "icmp" ? icmpValue(String(pl.field), p.icmp) : { proto: "icmp" };
@@ -454,7 +472,8 @@ function arpLeftValue(left: Json, p: Packet): ReturnType<typeof leftValue> | nul
 function keyValue(left: Json, p: Packet): Key | "unknown" | false {
   const one = (l: Json): Value | false => {
     const v = leftValue(l, p);
-    return v === "unknown" ? NOT_KNOWN : typeof v === "object" && v !== null ? false : v;
+    if (v === "unknown") return NOT_KNOWN;
+    return typeof v === "object" && v !== null && "proto" in v ? false : v;
   };
   if (!Array.isArray(left.concat)) {
     const v = one(left);
@@ -639,7 +658,7 @@ function ctStateMatch(iptables: string | undefined, p: Packet): boolean | undefi
 
 /**
  * ebtables' IPv4 match read from the rule's ebtables words (`--ip-src [!] A[/N]`, `--ip-dst`,
- * `--ip-proto P`, `--ip-dport [!] N[:M]`, a `!` before the option too) against the packet;
+ * `--ip-proto P`, `--ip-dport [!] N[:M]`, `--ip-sport`, a `!` before the option too) against the packet;
  * undefined when there are no words or they hold an option or value not judged here.
  */
 export function ebIpMatch(words: string | undefined, p: Packet): boolean | undefined {
@@ -699,6 +718,13 @@ function ipIn(ip: string, val: string): boolean | undefined {
   return n !== undefined && inCidr(n, val.includes("/") ? val : `${val}/32`);
 }
 
+/** ebtables' `--ip-dport`/`--ip-sport` value `N[:M]` against `port` of `p` (none for ICMP). */
+function ebPort(val: string, p: Packet, port: Port | undefined): boolean | undefined {
+  if (!/^\d+(:\d+)?$/.test(val)) return undefined;
+  if (port === undefined && p.l4proto !== "udp" && p.l4proto !== "tcp") return false;
+  return portListHolds(val, port);
+}
+
 function ebIpOption(opt: string, val: string, p: Packet): boolean | undefined {
   switch (opt) {
     case "--ip-src":
@@ -713,12 +739,11 @@ function ebIpOption(opt: string, val: string, p: Packet): boolean | undefined {
       return want === undefined ? undefined : want === PROTO_NUM[p.l4proto];
     }
     case "--ip-dport":
-    case "--ip-destination-port": {
-      const m = /^(\d+)(?::(\d+))?$/.exec(val);
-      if (!m) return undefined;
-      if (p.dport === undefined) return false;
-      return p.dport >= Number(m[1]) && p.dport <= Number(m[2] ?? m[1]);
-    }
+    case "--ip-destination-port":
+      return ebPort(val, p, p.dport);
+    case "--ip-sport":
+    case "--ip-source-port":
+      return ebPort(val, p, p.sport);
     default:
       return undefined;
   }

@@ -3,7 +3,8 @@
  * tables `nft list ruleset` cannot see. Docker and old kube-proxies still load them: a legacy
  * `FORWARD` policy DROP drops every pod packet a node forwards while the nftables ruleset accepts
  * it. Judged: addresses (`-s`, `-d`, negated too), devices (`-i`, `-o`, `+` wildcards), protocol,
- * destination ports (tcp, udp, multiport), conntrack state (`-m conntrack --ctstate`,
+ * source and destination ports (tcp, udp, multiport: a port not known, such as VXLAN's source
+ * port, leaves the rule not judged), conntrack state (`-m conntrack --ctstate`,
  * `-m state --state`), ICMP types (`-m icmp`) and address ranges (`-m iprange`, xt_match.ts) and
  * comments; jumps to user chains, RETURN, goto. A rule with any other
  * match is not judged (listed, and taken as not matching). The nat table's rewrites (DNAT, SNAT,
@@ -15,6 +16,7 @@
 import type { Packet } from "./nft_eval.ts";
 import { within } from "./route_diff.ts";
 import { optionHolds, ruleWords, XT_MATCHES } from "./xt_match.ts";
+import { PORT_OPTIONS, portOptionHolds } from "./nft_ports.ts";
 
 /** `iptables-legacy-save` parsed: rules by "table chain", built-in chains' policies. */
 export interface LegacyTables {
@@ -71,8 +73,14 @@ function ruleOf(words: string[], p: Packet): { hit?: boolean; target?: string; g
   let hit: boolean | undefined = true, neg = false, target: string | undefined, goto = false;
   let mod: string | undefined; // the last -m icmp / -m iprange, whose options follow
   const state = p.ct ?? "new";
-  const test = (ok: boolean) => {
-    if (hit !== undefined) hit = hit && (neg ? !ok : ok);
+  // Every match must hold: one that fails decides, one not known (undefined) leaves it open.
+  const test = (ok: boolean | undefined) => {
+    const r = ok === undefined ? undefined : neg ? !ok : ok;
+    hit = hit === false || r === false
+      ? false
+      : hit === undefined || r === undefined
+      ? undefined
+      : true;
     neg = false;
   };
   for (let i = 0; i < words.length; i++) {
@@ -104,10 +112,8 @@ function ruleOf(words: string[], p: Packet): { hit?: boolean; target?: string; g
     else if (w === "-i") test(devMatches(v, p.iifname));
     else if (w === "-o") test(devMatches(v, p.oifname));
     else if (w === "-p") test(v === "all" || (PROTOS[v] ?? v) === p.l4proto);
-    else if (w === "--dport") test(p.dport !== undefined && String(p.dport) === v);
-    else if (w === "--dports") {
-      test(p.dport !== undefined && v.split(",").includes(String(p.dport)));
-    } else if (w === "--ctstate" || w === "--state") {
+    else if (PORT_OPTIONS.has(w)) test(portOptionHolds(w, v, p));
+    else if (w === "--ctstate" || w === "--state") {
       test(v.split(",").map((s) => s.toLowerCase()).includes(state));
     } else if (w === "--comment") neg = false;
     else hit = undefined; // a match not judged here

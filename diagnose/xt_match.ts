@@ -1,14 +1,17 @@
 /**
  * iptables matches that iptables-nft keeps as xt expressions (nft's JSON names the match, not its
  * arguments), judged from the rule's words in `iptables-save`: `-m icmp [!] --icmp-type T[/C]`
- * (a name, a number, `any`) against the packet's ICMP message, and `-m iprange [!] --src-range
- * A-B [!] --dst-range A-B` against its addresses. An option or a value not known here leaves the
+ * (a name, a number, `any`) against the packet's ICMP message, `-m iprange [!] --src-range
+ * A-B [!] --dst-range A-B` against its addresses, and `-m multiport [!] --sports|--dports|--ports
+ * LIST` against its ports (nft_ports.ts; iptables-nft writes `--sport`/`--dport` as nft's own
+ * `udp sport` matches). An option or a value not known here leaves the
  * match not judged (undefined). Pure.
  *
  * @module
  */
 import { ipv4Number } from "./context.ts";
 import type { Packet } from "./nft_eval.ts";
+import { PORT_OPTIONS, portOptionHolds } from "./nft_ports.ts";
 
 /** Shell-like words of a saved rule (double quotes group, as iptables-save writes comments). */
 export function ruleWords(args: string): string[] {
@@ -19,7 +22,7 @@ export function ruleWords(args: string): string[] {
 }
 
 /** The xt matches judged here. */
-export const XT_MATCHES: ReadonlySet<string> = new Set(["icmp", "iprange"]);
+export const XT_MATCHES: ReadonlySet<string> = new Set(["icmp", "iprange", "multiport"]);
 
 /**
  * The options of the `nth` (from 0) `-m NAME` in a rule's iptables-save words, up to the next
@@ -103,10 +106,10 @@ function inRange(ip: string, range: string): boolean | undefined {
   return n >= lo && n <= hi;
 }
 
-/** One option of a judged match against `p`; undefined when not judged here. */
 /**
  * Whether option `opt` with value `v` of xt match `name` (`-m icmp --icmp-type 8`, `-m iprange
- * --src-range A-B`) holds for `p`; undefined when it is not judged here.
+ * --src-range A-B`, `-m multiport --sports 8285,8472`) holds for `p`; undefined when it is not
+ * judged here.
  */
 export function optionHolds(
   name: string,
@@ -117,6 +120,7 @@ export function optionHolds(
   if (name === "icmp" && opt === "--icmp-type") return icmpTypeHolds(v, p);
   if (name === "iprange" && opt === "--src-range") return inRange(p.saddr, v);
   if (name === "iprange" && opt === "--dst-range") return inRange(p.daddr, v);
+  if (name === "multiport" && PORT_OPTIONS.has(opt)) return portOptionHolds(opt, v, p);
   return undefined;
 }
 

@@ -9,6 +9,7 @@ import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { NodeView } from "../context.ts";
 import type { Packet, RuleRef, Verdict } from "../nft_eval.ts";
 import { icmpValue } from "../nft_icmp.ts";
+import { portText } from "../nft_ports.ts";
 import { nsExec } from "../path.ts";
 
 /** Whose ruleset a verdict is about: the check's node label, who it is in words, its namespace. */
@@ -74,7 +75,7 @@ export function dropFix(exec: string, by: RuleRef, p: Packet): string {
   }
   if (xt) {
     const l4 = p.l4proto === "udp" || p.l4proto === "tcp"
-      ? ` -p ${p.l4proto}${p.dport ? ` --dport ${p.dport}` : ""}`
+      ? ` -p ${p.l4proto}${portWords(p, "--")}`
       : p.l4proto === "ipip"
       ? " -p 4"
       : "";
@@ -96,6 +97,20 @@ function refText(r: RuleRef): string {
   return `${r.family} ${r.table} ${r.chain}${r.handle !== undefined ? ` handle ${r.handle}` : ""}`;
 }
 
+/**
+ * The packet's known ports as options (`prefix` "": " sport 8285 dport 8285"; "--": iptables'
+ * " --sport 8285 --dport 8285", a range as 32768:60999).
+ */
+function portWords(p: Packet, prefix: string): string {
+  const words = (["sport", "dport"] as const).flatMap((k) => {
+    const v = p[k];
+    if (v === undefined) return [];
+    const t = portText(v);
+    return [` ${prefix}${k} ${prefix ? t.replace("-", ":") : t}`];
+  });
+  return words.join("");
+}
+
 /** The packet's protocol in words, with its ICMP type when known ("icmp echo-request"). */
 function protoText(p: Packet): string {
   const type = p.l4proto === "icmp" && p.icmp ? icmpValue("type", p.icmp) : undefined;
@@ -113,9 +128,9 @@ export function verdictCheck(
   const evidence: Record<string, unknown> = {
     packet: `${p.hook} ${
       p.arp || p.layer === "arp" ? "arp" : protoText(p)
-    } ${p.saddr} -> ${p.daddr}${p.dport ? ` dport ${p.dport}` : ""}${
-      p.iifname ? ` iif ${p.iifname}` : ""
-    }${p.oifname ? ` oif ${p.oifname}` : ""}`,
+    } ${p.saddr} -> ${p.daddr}${portWords(p, "")}${p.iifname ? ` iif ${p.iifname}` : ""}${
+      p.oifname ? ` oif ${p.oifname}` : ""
+    }`,
     chains: v.chains.length ? v.chains : "no base chain on this hook",
   };
   if (v.unknown.length) {

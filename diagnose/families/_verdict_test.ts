@@ -58,3 +58,23 @@ Deno.test("verdictCheck() names the ping's ICMP type in the packet it judged", (
     "forward icmp 10.244.1.2 -> 10.244.2.3",
   );
 });
+
+Deno.test("verdictCheck() and dropFix() give the packet's known ports, a range as iptables writes it", () => {
+  const owner = { label: "n1", who: "n1", exec: "" };
+  const udp: Packet = { ...p, hook: "output", l4proto: "udp", sport: 8285, dport: 8285 };
+  const v = { verdict: "accept" as const, chains: ["inet t out"], unknown: [] };
+  assertEquals(
+    verdictCheck("x", owner, "w", udp, v).evidence.packet,
+    "output udp 10.244.1.2 -> 10.244.2.3 sport 8285 dport 8285",
+  );
+  const reply: Packet = { ...udp, l4proto: "tcp", sport: 179, dport: { min: 32768, max: 60999 } };
+  assertEquals(
+    verdictCheck("x", owner, "w", reply, v).evidence.packet,
+    "output tcp 10.244.1.2 -> 10.244.2.3 sport 179 dport 32768-60999",
+  );
+  const policy = { family: "ip", table: "filter", chain: "OUTPUT", text: "policy drop" };
+  assertEquals(
+    dropFix("", policy, reply),
+    "iptables -I OUTPUT -s 10.244.1.2 -d 10.244.2.3 -p tcp --sport 179 --dport 32768:60999 -j ACCEPT  # the chain's policy is drop",
+  );
+});
