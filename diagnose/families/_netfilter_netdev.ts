@@ -15,10 +15,11 @@ import { tunnelsTo, uplinkOf } from "../path.ts";
 import { rulesetOf } from "../ruleset.ts";
 import { hostVethOf } from "./_pod_host.ts";
 import { leasePeer, otherLeases, podAddressIn } from "./_node_peers.ts";
+import { tunnelPorts } from "./packets.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
 
 /** A packet of the flow; `only`: the one hook of the device it crosses (the uplink's). */
-type Base = Pick<Packet, "saddr" | "daddr" | "l4proto" | "dport" | "icmp"> & {
+type Base = Pick<Packet, "saddr" | "daddr" | "l4proto" | "dport" | "sport" | "icmp"> & {
   only?: "ingress" | "egress";
 };
 
@@ -45,7 +46,7 @@ function devicesOf(
       daddr: s === a ? b : a,
       ...(t === "ipip"
         ? { l4proto: "ipip" as const }
-        : { l4proto: "udp" as const, dport: node.facts.port }),
+        : { l4proto: "udp" as const, ...tunnelPorts(node) }),
     }))
     : inner;
   // On the uplink a packet goes one way: out when this node sends it, in when it receives it.

@@ -19,7 +19,7 @@ export function nodePacket(
   node: NodeView,
   peer: NodeView,
   hook: "input" | "output",
-  l4: Pick<Packet, "l4proto" | "dport" | "icmp">,
+  l4: Pick<Packet, "l4proto" | "dport" | "sport" | "icmp">,
 ): Packet | undefined {
   const src = hook === "input" ? peer.lease?.publicIP : node.lease?.publicIP;
   const dst = hook === "input" ? node.lease?.publicIP : peer.lease?.publicIP;
@@ -37,7 +37,9 @@ export function nodePacket(
 /**
  * The encapsulated packet between two nodes for their tunnel (NodeFacts.tunnel): UDP to its
  * port for vxlan (8472) and udp (8285), IP protocol 4 for ipip; none without a tunnel or when
- * the two talk directly (directRouting, bgp crossSubnet: an on-link peer).
+ * the two talk directly (directRouting, bgp crossSubnet: an on-link peer). The udp backend's
+ * packets come from that port too (the daemon's socket is bound to it); VXLAN's source port is
+ * a hash of the inner flow, not known here.
  */
 export function encapPacket(
   node: NodeView,
@@ -47,9 +49,18 @@ export function encapPacket(
   if (!tunnelsTo(node, peer)) return undefined;
   const t = node.facts.tunnel;
   if (t === "vxlan" || t === "udp") {
-    return nodePacket(node, peer, hook, { l4proto: "udp", dport: node.facts.port });
+    return nodePacket(node, peer, hook, { l4proto: "udp", ...tunnelPorts(node) });
   }
   return t === "ipip" ? nodePacket(node, peer, hook, { l4proto: "ipip" }) : undefined;
+}
+
+/**
+ * The UDP ports of `node`'s tunnel packets: to its port (vxlan, udp), from it too for the udp
+ * backend, whose socket is bound to it.
+ */
+export function tunnelPorts(node: NodeView): Pick<Packet, "dport" | "sport"> {
+  const port = node.facts.port;
+  return node.facts.tunnel === "udp" ? { sport: port, dport: port } : { dport: port };
 }
 
 /**
