@@ -84,7 +84,7 @@ const healthy = (r: Report) => fails(r).length === 0;
 
 Deno.test({
   name:
-    "diagnose: SRE faults (notrack, underlay neighbour, duplicate node IP, pod routes, policy rules, a static FDB entry, VXLAN port, qdiscs, IPsec policies) are named with the exact fix, and the pair heals",
+    "diagnose: SRE faults (notrack, a notracked request's invalid reply, underlay neighbour, duplicate node IP, pod routes, policy rules, a static FDB entry, VXLAN port, qdiscs, IPsec policies) are named with the exact fix, and the pair heals",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -141,6 +141,29 @@ Deno.test({
           assertStringIncludes(c.summary, "notrack");
         },
         () => inNs("n2", "nft", "delete", "table", "inet", "sresre"),
+      );
+
+      await fault(
+        "netfilter: a notrack of n1-p1's requests in n1's raw prerouting under 'ct state invalid drop' -> netfilter.forward names the notrack rule for the replies (no conntrack entry: invalid)",
+        () =>
+          nftScript(
+            ns("n1"),
+            `table inet sresre {\n chain raw {\n  type filter hook prerouting priority -300;\n  iifname "cni0" ip saddr ${
+              pod("n1-p1").ip
+            } notrack\n }\n chain fw {\n  type filter hook forward priority 0;\n  ct state invalid counter drop\n }\n}\n`,
+          ),
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.forward",
+            node: "n1",
+            evidence: "requestUntrackedBy=inet sresre raw handle",
+            fix: `ip netns exec ${ns("n1")} nft delete rule inet sresre raw handle`,
+          });
+          assertStringIncludes(c.summary, "ct state matches see it invalid");
+          assertStringIncludes(String(c.evidence.packet), "forward icmp echo-reply");
+          assertStringIncludes(String(c.evidence.droppedBy), "ct state invalid counter drop");
+        },
+        () => inNs("n1", "nft", "delete", "table", "inet", "sresre"),
       );
 
       await fault(

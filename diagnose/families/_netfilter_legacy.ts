@@ -12,7 +12,9 @@
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Kernel } from "../kernel.ts";
-import type { Packet } from "../nft_eval.ts";
+import { judge, type Packet, type Ruleset } from "../nft_eval.ts";
+import { replyState } from "../reply_ct.ts";
+import { rulesetOf } from "../ruleset.ts";
 import { echoOf } from "../nft_icmp.ts";
 import { pathHops } from "../path.ts";
 import { judgeLegacy, type LegacyDrop, type LegacyTables, parseLegacySave } from "../xt_legacy.ts";
@@ -115,12 +117,17 @@ export async function judgedLegacy(
   });
 }
 
-/** The pair's forwarded packets on `node` and its tunnel's packets to and from `peer`. */
+/**
+ * The pair's forwarded packets on `node` and its tunnel's packets to and from `peer`. The replies
+ * are established, or invalid when `node`'s nftables ruleset `rs` takes the request out of
+ * conntrack (the one conntrack both see: reply_ct.ts).
+ */
 function pairPackets(
   d: Diagnosis,
   pair: Pair,
   node: NodeView,
   peer?: NodeView,
+  rs?: Ruleset,
 ): [string, Packet][] {
   const out: [string, Packet][] = pathHops(d, pair).filter((h) => h.node === node).map((h) => [
     `${h.direction} ${h.src} -> ${h.dst}`,
@@ -135,6 +142,16 @@ function pairPackets(
       ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
     },
   ]);
+  const request = out.find(([, p]) => p.ct === "new")?.[1];
+  const v = request && rs ? judge(rs, request) : undefined;
+  const ct = v ? replyState(v, "icmp") : undefined;
+  for (const x of ct ? out : []) {
+    if (x[1].ct !== "established") continue;
+    x[1].ct = ct;
+    const u = v!.untrackedBy!;
+    x[0] +=
+      ` (${ct} for conntrack: nft rule ${u.family} ${u.table} ${u.chain} handle ${u.handle} takes its request out of conntrack)`;
+  }
   for (const hook of ["input", "output"] as const) {
     const p = peer ? encapPacket(node, peer, hook) : undefined;
     if (p) {
@@ -156,7 +173,9 @@ export async function legacyPairChecks(
   const out: CheckResult[] = [];
   for (const n of pair.nodes) {
     const peer = pair.nodes.find((x) => x !== n);
-    const c = await judgedLegacy(d, n.kernel, owner(n), pairPackets(d, pair, n, peer));
+    const rs = n.kernel ? await rulesetOf(d, n) : undefined;
+    const packets = pairPackets(d, pair, n, peer, rs?.ok ? rs.ruleset : undefined);
+    const c = await judgedLegacy(d, n.kernel, owner(n), packets);
     if (c) out.push(c);
   }
   return out;

@@ -7,9 +7,10 @@
  */
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { NodeView } from "../context.ts";
-import type { Packet, RuleRef, Verdict } from "../nft_eval.ts";
+import type { Packet, RuleRef } from "../nft_eval.ts";
 import { icmpValue } from "../nft_icmp.ts";
 import { portText } from "../nft_ports.ts";
+import type { ReplyVerdict } from "../reply_ct.ts";
 import { nsExec } from "../path.ts";
 
 /** Whose ruleset a verdict is about: the check's node label, who it is in words, its namespace. */
@@ -117,13 +118,48 @@ function protoText(p: Packet): string {
   return type === undefined ? p.l4proto : `icmp ${type}`;
 }
 
-/** The check for one judged packet. */
+/**
+ * The failure for a drop that a notrack rule is behind: the packet's own (ct state matches see it
+ * untracked), or its request's (the reply finds no conntrack entry: invalid, reply_ct.ts);
+ * undefined for another drop.
+ */
+function notrackFail(
+  id: string,
+  owner: RulesetOwner,
+  what: string,
+  p: Packet,
+  v: ReplyVerdict,
+  by: RuleRef,
+  evidence: Record<string, unknown>,
+): CheckResult | undefined {
+  const u = v.untrackedBy, r = v.requestUntrackedBy;
+  if (!u && !r) return undefined;
+  // The notrack rule is the cause when conntrack is what the dropping chain relies on.
+  const why = u
+    ? `${refText(u)} takes it out of conntrack (notrack), so ct state matches see it untracked`
+    : `${
+      refText(r!)
+    } takes its request out of conntrack (notrack), so it finds no conntrack entry and ct state matches see it ${p.ct}`;
+  if (u) evidence.untrackedBy = `${refText(u)}: ${u.text}`;
+  else evidence.requestUntrackedBy = `${refText(r!)}: ${r!.text}`;
+  return fail(id, owner.label, `${owner.who}'s ruleset drops ${what}: ${why}`, {
+    evidence,
+    fix: `${owner.exec}nft delete rule ${refText((u ?? r)!)}  # the notrack rule; or else ${
+      dropFix(owner.exec, by, p)
+    }`,
+  });
+}
+
+/**
+ * The check for one judged packet (a reply judged by reply_ct.ts's judgeReply() may name the
+ * notrack rule its request met).
+ */
 export function verdictCheck(
   id: string,
   owner: RulesetOwner,
   what: string,
   p: Packet,
-  v: Verdict,
+  v: ReplyVerdict,
 ): CheckResult {
   const evidence: Record<string, unknown> = {
     packet: `${p.hook} ${
@@ -140,24 +176,8 @@ export function verdictCheck(
   }
   if (v.verdict === "drop" && v.by) {
     evidence.droppedBy = `${refText(v.by)}: ${v.by.text}`;
-    const u = v.untrackedBy;
-    if (u) {
-      evidence.untrackedBy = `${refText(u)}: ${u.text}`;
-      // The notrack rule is the cause when conntrack is what the dropping chain relies on.
-      return fail(
-        id,
-        owner.label,
-        `${owner.who}'s ruleset drops ${what}: ${
-          refText(u)
-        } takes it out of conntrack (notrack), so ct state matches see it untracked`,
-        {
-          evidence,
-          fix: `${owner.exec}nft delete rule ${refText(u)}  # the notrack rule; or else ${
-            dropFix(owner.exec, v.by, p)
-          }`,
-        },
-      );
-    }
+    const n = notrackFail(id, owner, what, p, v, v.by, evidence);
+    if (n) return n;
     // A netdev fwd steals the packet to another device, as a tc mirred redirect does.
     if (v.redirectedTo) evidence.redirectedTo = v.redirectedTo;
     const does = v.redirectedTo

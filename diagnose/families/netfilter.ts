@@ -1,7 +1,8 @@
 /**
  * `netfilter`: the static verdict of the flow through each node's ruleset (nftables, including
  * iptables-nft tables): the forward hook at every hop of both directions with the hop's real
- * input and output devices, and the output hook for the encapsulated packet leaving the source
+ * input and output devices (a reply is invalid for conntrack where the node's ruleset took its
+ * request out of conntrack: reply_ct.ts), and the output hook for the encapsulated packet leaving the source
  * node (the destination's input hook for the underlay port is the underlay family's), and the
  * flow through each pod's own ruleset (netfilter.pod). `--trace` adds what the kernel itself
  * logged (trace family). Rewrites are `_netfilter_nat.ts`'s netfilter.nat, the bridge tables
@@ -13,7 +14,8 @@
 import { type CheckResult, pass, skip } from "../check.ts";
 import type { Diagnosis, NodeView, Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { judge, type Packet, type Ruleset } from "../nft_eval.ts";
+import { judge, type Packet, type Ruleset, type Verdict } from "../nft_eval.ts";
+import { judgeReply } from "../reply_ct.ts";
 import { echoOf } from "../nft_icmp.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { podRulesetOf, rulesetOf } from "../ruleset.ts";
@@ -44,15 +46,20 @@ export async function rulesetVerdict(
   return verdictCheck(id, nodeOwner(node), what, p, judge(rs.ruleset, p));
 }
 
+/**
+ * netfilter.forward: each hop's forward verdict; a node's reply (reverse) in the state conntrack
+ * gives it there: invalid when the node's ruleset took the request out of conntrack (reply_ct.ts).
+ */
 async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
+  const requests = new Map<NodeView, Verdict>();
   for (const h of pathHops(d, pair)) {
     const rs = await rulesetOf(d, h.node);
     if (!rs.ok) {
       out.push(skip("netfilter.forward", h.node.name, rs.reason));
       continue;
     }
-    const p: Packet = {
+    const hop: Packet = {
       hook: "forward",
       saddr: h.src,
       daddr: h.dst,
@@ -61,13 +68,18 @@ async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       iifname: h.iif,
       ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
     };
+    const request = h.direction === "reverse" ? requests.get(h.node) : undefined;
+    const { packet, verdict } = request
+      ? judgeReply(rs.ruleset, hop, request)
+      : { packet: hop, verdict: judge(rs.ruleset, hop) };
+    if (h.direction === "forward") requests.set(h.node, verdict);
     out.push(
       verdictCheck(
         "netfilter.forward",
         nodeOwner(h.node),
         `${h.direction} ${h.src} -> ${h.dst}`,
-        p,
-        judge(rs.ruleset, p),
+        packet,
+        verdict,
       ),
     );
   }
@@ -77,7 +89,8 @@ async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
 /**
  * netfilter.pod: the flow through each pod's own ruleset (a sidecar's or the image's rules in the
  * pod's namespace): the source's output and the destination's input for the request (a new
- * flow), the destination's output and the source's input for the reply (established). One
+ * flow), the destination's output and the source's input for the reply (established; invalid
+ * where the pod's ruleset took the request out of conntrack: reply_ct.ts). One
  * check per pod: its first drop, else a warning for rules it cannot judge, else a pass.
  */
 async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
@@ -108,7 +121,7 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       ct: "established" as const,
     };
     const dev = podIf(e);
-    const packets: [string, Packet][] = e === from
+    const [req, rep]: [[string, Packet], [string, Packet]] = e === from
       ? [
         [`the flow's packets out to ${to.ip}`, { ...request, hook: "output", oifname: dev }],
         [`the replies from ${to.ip}`, { ...reply, hook: "input", iifname: dev }],
@@ -117,9 +130,14 @@ async function podChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
         [`the flow's packets in from ${from.ip}`, { ...request, hook: "input", iifname: dev }],
         [`its replies to ${from.ip}`, { ...reply, hook: "output", oifname: dev }],
       ];
-    const checks = packets.map(([what, p]) =>
-      verdictCheck("netfilter.pod", owner, what, p, judge(rs.ruleset, p))
-    );
+    // The reply in the state conntrack gives it in the pod: invalid after a notracked request.
+    const rv = judge(rs.ruleset, req[1]);
+    const back = judgeReply(rs.ruleset, rep[1], rv);
+    const packets: [string, Packet][] = [req, [rep[0], back.packet]];
+    const checks = [
+      verdictCheck("netfilter.pod", owner, req[0], req[1], rv),
+      verdictCheck("netfilter.pod", owner, rep[0], back.packet, back.verdict),
+    ];
     const legacy = await judgedLegacy(d, podKernel(d, e), owner, packets);
     if (legacy) out.push(legacy);
     out.push(
