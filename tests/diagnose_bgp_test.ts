@@ -1,6 +1,8 @@
 /**
  * `skein lab diagnose` on a bgp lab (namespaces, the real speakers): a healthy pair has every
- * session Established; a route the speaker learnt but the kernel lost (the daemon stopped so it
+ * session Established; a firewall on the node that dials the session (n2, the higher address)
+ * dropping the replies from 179 or its SYN to 179 fails bgp.port there at once, with the rule; a
+ * route the speaker learnt but the kernel lost (the daemon stopped so it
  * cannot put it back) is `route.missing` with a fix that re-adds it as `proto bgp`, the protocol
  * the speaker owns: running that fix leaves no route.* failure (a `proto 100` route would be
  * foreign to it).
@@ -25,8 +27,41 @@ function show(r: Report): string {
 
 const fails = (r: Report): CheckResult[] => r.checks.filter((c) => c.status === "fail");
 
+/**
+ * The audit's drops on the node that dials (n2 in the mesh: the higher address), one at a time:
+ * its input's `tcp sport 179` (the replies) and its output's `tcp dport 179` (its SYN). Each fails
+ * bgp.port on n2 statically, before any hold timer, with the rule; once gone the pair passes.
+ */
+async function dialerPortDrops(lab: string, netns: string): Promise<void> {
+  const cases = [
+    ["input", "tcp sport 179 drop", "the BGP (TCP 179) replies from n1"],
+    ["output", "tcp dport 179 drop", "BGP (TCP 179) to n1"],
+  ] as const;
+  for (const [hook, rule, what] of cases) {
+    const script =
+      `table ip skdbgp {\n chain c {\n  type filter hook ${hook} priority 0;\n  ${rule}\n }\n}\n`;
+    const add = await runCommand(["ip", "netns", "exec", netns, "nft", "-f", "-"], {
+      stdin: script,
+    });
+    assert(add.success, add.stderr);
+    try {
+      const r = await labDiagnose(lab, "n1-p1", "n2-p1");
+      const c = r.checks.find((x) => x.id === "bgp.port" && x.node === "n2");
+      assert(c?.status === "fail", show(r));
+      assertStringIncludes(c.summary, `n2's ruleset drops ${what}`);
+      assertStringIncludes(String(c.evidence.droppedBy), `ip skdbgp c handle`);
+      assertStringIncludes(c.fix!, `ip netns exec ${netns} nft delete rule ip skdbgp c handle`);
+    } finally {
+      await runCommand(["ip", "netns", "exec", netns, "nft", "delete", "table", "ip", "skdbgp"]);
+    }
+    const after = await labDiagnose(lab, "n1-p1", "n2-p1");
+    assertEquals(fails(after), [], show(after));
+  }
+}
+
 Deno.test({
-  name: "diagnose bgp: a kernel route the speaker learnt is re-added as proto bgp by the fix",
+  name:
+    "diagnose bgp: drops of the dialer's BGP replies or SYN are named by bgp.port; a kernel route the speaker learnt is re-added as proto bgp by the fix",
   ignore: !isRoot,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -37,6 +72,7 @@ Deno.test({
       assertEquals(fails(ok), [], show(ok));
       const sessions = ok.checks.filter((c) => c.id === "bgp.sessions");
       assertEquals(sessions.map((c) => c.status), ["pass", "pass"], show(ok));
+      await dialerPortDrops(name, lab.plan.nodes.find((n) => n.name === "n2")!.netns);
       const n1 = lab.plan.nodes.find((n) => n.name === "n1")!;
       const pid = lab.state.daemons.find((d) => d.node === "n1")!.pid;
       const n2Subnet: string = JSON.parse(

@@ -11,26 +11,21 @@
  *   export rule is a warning naming the field: RFC 8212 gives it nothing);
  * - `bgp.kernel`: every best route of the RIB is in the kernel as `proto bgp` (186);
  * - `bgp.route` (pair): the source node learned the destination node's subnet over BGP;
- * - `bgp.port` (pair): a node's ruleset accepts the other's TCP 179 on the input hook, when the
- *   two are peers and the other dials it (a firewall dropping it leaves the session in
- *   Connect/Active with no NOTIFICATION to tell why). In the mesh only the higher address dials
- *   (`meshDials`), so only the lower one's input is judged; a configured peer may dial either way.
+ * - `bgp.port`: each node's ruleset lets its BGP sessions' TCP connections through both ways:
+ *   the dialer's SYN out and the replies in, the listener's SYN in and the replies out
+ *   (`_bgp_port.ts`'s bgpPortFamily: a firewall dropping any leaves the session down with no NOTIFICATION to tell
+ *   why). In the mesh only the higher address dials (`meshDials`); a configured peer may dial
+ *   either way. For a pair, the two nodes' session; for `--node`, the node's every session.
  *
  * @module
  */
 import { RTPROT_BGP } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
-import type { Diagnosis, NodeView, Pair } from "../context.ts";
+import type { NodeView, Pair } from "../context.ts";
 import type { BgpDebug } from "../debug_state_parse.ts";
 import type { Family } from "../family.ts";
 import { nsExec } from "../path.ts";
-import { meshDials } from "../../backends/bgp/fsm.ts";
-import { rulesetVerdict } from "./netfilter.ts";
-import { nodePacket } from "./packets.ts";
 import { refineMeshAs } from "./_bgp_mesh_as.ts";
-
-/** The BGP port (RFC 4271). */
-const BGP_PORT = 179;
 
 const NOTIFY_FIX: Readonly<Record<string, string>> = {
   "2/2":
@@ -263,31 +258,6 @@ function learnedCheck(pair: Pair): CheckResult | undefined {
   );
 }
 
-/**
- * Whether the node at `dst` is dialed by its peer at `src`: only that side needs the SYN let in
- * (the dialer's replies are established). A configured peer may dial either way, a daemon older
- * than the one-way mesh dials both ways, and without the daemon's answer the mesh rule decides.
- */
-function dialedBy(spec: BgpDebug["peers"][number] | undefined, src: string, dst: string): boolean {
-  if (!spec) return meshDials(src, dst);
-  return spec.source === "config" || spec.passive !== false;
-}
-
-/** `node`'s input hook verdict for a BGP connection from `peer` (TCP to port 179). */
-async function portCheck(d: Diagnosis, node: NodeView, peer: NodeView): Promise<CheckResult[]> {
-  const src = peer.lease?.publicIP, dst = node.lease?.publicIP;
-  if (!node.kernel || !src || !dst) return [];
-  // Only where the two peer (the mesh): with route reflectors or ToRs, a firewall may rightly
-  // keep other nodes off port 179. Without the daemon's answer, the default (the mesh) is assumed.
-  const peers = node.daemon?.debug?.bgp?.peers;
-  const spec = peers?.find((x) => x.address === src);
-  if (peers && !spec) return [];
-  if (!dialedBy(spec, src, dst)) return [];
-  const p = nodePacket(node, peer, "input", { l4proto: "tcp", dport: BGP_PORT })!;
-  const what = `BGP (TCP ${BGP_PORT}) from ${peer.name} (${src})`;
-  return [await rulesetVerdict(d, "bgp.port", node, what, p)];
-}
-
 function nodeChecks(node: NodeView, pathPeers?: ReadonlySet<string>): CheckResult[] {
   const u = updatesCheck(node);
   return [
@@ -302,13 +272,11 @@ function nodeChecks(node: NodeView, pathPeers?: ReadonlySet<string>): CheckResul
 export const bgpFamily: Family = {
   name: "bgp",
   appliesTo: ["bgp"],
-  pair: async (d, pair) => {
+  pair: (d, pair) => {
     // A node's sessions that matter for the flow: those to the pair's other node.
     const others = (n: NodeView) =>
       new Set(pair.nodes.filter((x) => x !== n).flatMap((x) => x.lease ? [x.lease.publicIP] : []));
     const out = refineMeshAs(d, pair.nodes.flatMap((n) => nodeChecks(n, others(n))));
-    const [a, b] = pair.nodes;
-    if (a && b) out.push(...await portCheck(d, a, b), ...await portCheck(d, b, a));
     const l = learnedCheck(pair);
     return l ? [l, ...out] : out;
   },

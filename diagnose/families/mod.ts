@@ -22,6 +22,7 @@ import { probeFamily } from "./probe.ts";
 import { traceFamily } from "./trace.ts";
 import { udpFamily } from "./udp.ts";
 import { bgpFamily } from "./bgp.ts";
+import { bgpPortFamily } from "./_bgp_port.ts";
 import { tcFamily } from "./tc.ts";
 import { xfrmFamily } from "./xfrm.ts";
 
@@ -36,6 +37,7 @@ export const FAMILIES: readonly Family[] = [
   ipipFamily,
   udpFamily,
   bgpFamily,
+  bgpPortFamily,
   routeFamily,
   mtuFamily,
   netfilterFamily,
