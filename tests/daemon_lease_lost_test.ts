@@ -7,13 +7,7 @@ import { assertEquals } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
 import { DaemonProc, freePort, httpGet, waitFor } from "./_daemon_proc.ts";
 import { tryReadLeaseFile } from "../node/lease_file.ts";
-
-function ip(...args: string[]): void {
-  const out = new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).outputSync();
-  if (!out.success) {
-    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
+import { eth0Pair, ip } from "./net_oracle.ts";
 
 const exists = (path: string): boolean => {
   try {
@@ -31,24 +25,10 @@ Deno.test({
   fn: () =>
     withNamespaces(["a", "b"], async (ns) => {
       const dir = Deno.makeTempDirSync({ prefix: "skein-lease-lost-" });
-      const name = (p: string) => p.replace(/^\/run\/netns\//, "");
-      ip(
-        "-n",
-        name(ns.a!),
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        name(ns.b!),
-      );
-      ip("-n", name(ns.a!), "addr", "add", "192.168.96.1/24", "dev", "eth0");
-      ip("-n", name(ns.b!), "addr", "add", "192.168.96.2/24", "dev", "eth0");
-      for (const n of [ns.a!, ns.b!]) ip("-n", name(n), "link", "set", "eth0", "up");
+      eth0Pair(ns.a!, ns.b!);
+      ip(ns.a!, "addr", "add", "192.168.96.1/24", "dev", "eth0");
+      ip(ns.b!, "addr", "add", "192.168.96.2/24", "dev", "eth0");
+      for (const n of [ns.a!, ns.b!]) ip(n, "link", "set", "eth0", "up");
       const node = (id: "a" | "b") => {
         const listen = `127.0.0.1:${freePort()}`;
         const file = `${dir}/${id}.yaml`;

@@ -6,13 +6,7 @@ import { assert, assertEquals } from "../testing/assert.ts";
 import { withNamespaces } from "./_netns.ts";
 import { DaemonProc, freePort, waitFor } from "./_daemon_proc.ts";
 import { tryReadLeaseFile } from "../node/lease_file.ts";
-
-function ip(...args: string[]): void {
-  const out = new Deno.Command("ip", { args, stdout: "null", stderr: "piped" }).outputSync();
-  if (!out.success) {
-    throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  }
-}
+import { eth0Pair, ip } from "./net_oracle.ts";
 
 Deno.test({
   name:
@@ -22,10 +16,9 @@ Deno.test({
   fn: () =>
     withNamespaces(["a", "b"], async (ns) => {
       const dir = Deno.makeTempDirSync({ prefix: "skein-underlay-overlap-" });
-      const a = ns.a!.replace(/^\/run\/netns\//, ""), b = ns.b!.replace(/^\/run\/netns\//, "");
-      ip("-n", a, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b);
-      ip("-n", a, "addr", "add", "192.168.90.2/24", "dev", "eth0");
-      ip("-n", a, "link", "set", "eth0", "up");
+      eth0Pair(ns.a!, ns.b!);
+      ip(ns.a!, "addr", "add", "192.168.90.2/24", "dev", "eth0");
+      ip(ns.a!, "link", "set", "eth0", "up");
       Deno.writeTextFileSync(
         `${dir}/a.yaml`,
         `name: node-a
