@@ -37,6 +37,16 @@ export function publicIpInNetwork(lease: Lease, net: NetworkConfig): string | un
     addressInNetwork("IPv6 public IP", lease.publicIP6, net.network6);
 }
 
+/**
+ * `lease` without its IPv6 half (subnet6, publicIP6): what an IPv4-only cluster programs of a
+ * dual-stack record. The same object when it has none.
+ */
+export function ipv4Half(lease: Lease): Lease {
+  if (lease.subnet6 === undefined && lease.publicIP6 === undefined) return lease;
+  const { subnet6: _s, publicIP6: _p, ...v4 } = lease;
+  return v4;
+}
+
 const MEMO_LIMIT = 100_000;
 const memo = new Map<string, string | null>();
 

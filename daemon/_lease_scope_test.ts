@@ -1,6 +1,6 @@
 import { assertEquals, assertStringIncludes } from "../testing/assert.ts";
 import type { Lease, NetworkConfig } from "../store/types.ts";
-import { leaseScopeProblem, publicIpInNetwork } from "./_lease_scope.ts";
+import { ipv4Half, leaseScopeProblem, publicIpInNetwork } from "./_lease_scope.ts";
 
 const lease = (subnet: string, subnet6?: string): Lease => {
   const l: Lease = {
@@ -41,4 +41,11 @@ Deno.test("publicIpInNetwork / leaseScopeProblem: a node address inside the clus
   assertEquals(leaseScopeProblem(at("10.247.9.1"), n)?.code, "public-ip-in-network");
   assertEquals(leaseScopeProblem(lease("10.9.0.0/24"), n)?.code, "outside-network");
   assertEquals(leaseScopeProblem(at("192.168.97.3"), n), undefined);
+});
+
+Deno.test("ipv4Half: a dual-stack record without its IPv6 half; a v4 one as it is", () => {
+  const v4 = lease("10.247.3.0/24");
+  assertEquals(ipv4Half(v4) === v4, true);
+  const both = { ...lease("10.247.3.0/24", "fd00:10:0:3::/64"), publicIP6: "fd00::3" };
+  assertEquals(ipv4Half(both), v4);
 });

@@ -50,7 +50,7 @@ import { createDaemonMetrics, type DaemonMetrics } from "./metrics.ts";
 import { migrateLegacyRoutes } from "./migrate.ts";
 import { chooseUplink, type UplinkChoice } from "./uplink.ts";
 import { Coalescer } from "./coalesce.ts";
-import { leaseScopeProblem } from "./_lease_scope.ts";
+import { ipv4Half, leaseScopeProblem } from "./_lease_scope.ts";
 import { skipChanges, type SkipState } from "./_skip_log.ts";
 import type { WatchedObjects } from "./_kernel_events.ts";
 import { type KernelEventSource, watchFiles, watchKernel } from "./_watches.ts";
@@ -723,7 +723,7 @@ export class NodeDaemon {
       if (bad) {
         outside.push({ subnet: l.subnet, reason: `node ${l.node}: ${bad.why}` });
         invalid.push(`${bad.code}|${l.subnet}|${l.node}`);
-      } else others.push(l);
+      } else others.push(this.#net?.network6 ? l : ipv4Half(l));
     }
     this.#countInvalid(invalid);
     return { others, outside };

@@ -69,8 +69,10 @@ function check(lease: Lease, net: NetworkConfig): string | undefined {
     }
     return undefined;
   };
+  // An IPv4-only cluster uses a dual-stack record's IPv4 half (flannel with EnableIPv6 off; a
+  // Node's podCIDRs are dual-stack by default since Kubernetes 1.21).
   return one(lease.subnet, net.network, net.subnetLen) ??
-    (lease.subnet6 === undefined
+    (lease.subnet6 === undefined || net.network6 === undefined
       ? undefined
       : one(lease.subnet6, net.network6, net.subnetLen6 ?? 64));
 }

@@ -44,8 +44,13 @@ Deno.test("leaseOutsideNetwork: the IPv6 subnet is part of the verdict", () => {
     leaseOutsideNetwork(lease("10.244.3.0/24", "fd01:0:0:3::/64"), n) ?? "",
     "outside the cluster network fd00::/56",
   );
+  // An IPv4-only cluster takes a dual-stack record's IPv4 half (a v1.21+ Node's podCIDRs).
+  assertEquals(
+    leaseOutsideNetwork(lease("10.244.3.0/24", "fd00:0:0:3::/64"), net("10.244.0.0/16")),
+    undefined,
+  );
   assertStringIncludes(
-    leaseOutsideNetwork(lease("10.244.3.0/24", "fd00:0:0:3::/64"), net("10.244.0.0/16")) ?? "",
-    "no IPv6 network",
+    leaseOutsideNetwork(lease("10.245.3.0/24", "fd00:0:0:3::/64"), net("10.244.0.0/16")) ?? "",
+    "outside the cluster network 10.244.0.0/16",
   );
 });
