@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { canonicalCidr, contains, networkOf, parseCidr, tryParseCidr } from "../net/cidr.ts";
+import { canonicalCidr, networkOf, parseCidr, tryParseCidr } from "../net/cidr.ts";
 import { BadRecordError, decodeLeaseRecord, encodeLeaseRecord, subnetKey } from "./flannel.ts";
 import type { Lease } from "./types.ts";
 
@@ -158,12 +158,14 @@ export interface SkippedNode {
 
 /**
  * The valid leases of a set of Nodes by subnet key (`leaseKey`): undecodable Nodes are skipped,
- * and of Nodes whose subnets overlap, the oldest (creation time, then name) keeps its lease.
- * `decode` may cache per resourceVersion.
+ * so are those `refuse` gives a reason for (a podCIDR that can never be routed: outside the
+ * cluster network, not a node-sized block), before the vote: of Nodes whose subnets overlap, the
+ * oldest (creation time, then name) keeps its lease. `decode` may cache per resourceVersion.
  */
 export function nodeLeases(
   nodes: Iterable<KubeNode>,
   decode: (n: KubeNode) => Lease | undefined,
+  refuse?: (l: Lease) => string | undefined,
 ): { leases: Map<string, Lease>; skipped: SkippedNode[] } {
   const ordered = [...nodes].sort((a, b) =>
     (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
@@ -172,6 +174,7 @@ export function nodeLeases(
   const leases = new Map<string, Lease>();
   const skipped: SkippedNode[] = [];
   const held = new Map<string, string>(); // "network/prefix" → node, per prefix length in use
+  const inside = new Map<string, string>(); // each shorter prefix holding a held subnet → node
   const lens = new Set<number>();
   for (const n of ordered) {
     let l: Lease | undefined;
@@ -182,8 +185,13 @@ export function nodeLeases(
       continue;
     }
     if (!l) continue;
+    const why = refuse?.(l);
+    if (why) {
+      skipped.push({ node: n.metadata.name, reason: why });
+      continue;
+    }
     const c = parseCidr(l.subnet);
-    const other = overlapping(c, held, lens);
+    const other = overlapping(c, held, inside, lens);
     if (other !== undefined) {
       skipped.push({
         node: n.metadata.name,
@@ -193,29 +201,30 @@ export function nodeLeases(
     }
     lens.add(c.prefix);
     held.set(`${networkOf(c).value}/${c.prefix}`, n.metadata.name);
+    for (let p = 0; p < c.prefix; p++) {
+      const k = `${networkOf({ ...c, prefix: p }).value}/${p}`;
+      if (!inside.has(k)) inside.set(k, n.metadata.name);
+    }
     leases.set(subnetKey(l.subnet, l.subnet6), l);
   }
   return { leases, skipped };
 }
 
-/** The node holding a subnet that contains or lies inside `c`, if any. */
+/**
+ * The node holding a subnet that contains or lies inside `c`, if any: a held prefix of a length
+ * in use that covers `c`, or a held longer one inside it (`inside` indexes every held subnet by
+ * its shorter prefixes, so each Node costs a lookup per length, not a scan of the held ones).
+ */
 function overlapping(
   c: ReturnType<typeof parseCidr>,
   held: Map<string, string>,
+  inside: Map<string, string>,
   lens: Set<number>,
 ): string | undefined {
   for (const p of lens) {
-    if (p <= c.prefix) {
-      const hit = held.get(`${networkOf({ ...c, prefix: p }).value}/${p}`);
-      if (hit !== undefined) return hit;
-    } else {
-      // A longer held prefix inside c: look for any held subnet of that length within c.
-      for (const [k, node] of held) {
-        const [v, len] = k.split("/");
-        if (Number(len) !== p) continue;
-        if (contains(c, { family: c.family, value: BigInt(v!) })) return node;
-      }
-    }
+    if (p > c.prefix) continue;
+    const hit = held.get(`${networkOf({ ...c, prefix: p }).value}/${p}`);
+    if (hit !== undefined) return hit;
   }
-  return undefined;
+  return inside.get(`${networkOf(c).value}/${c.prefix}`);
 }

@@ -1,4 +1,5 @@
-import { assertEquals, assertThrows } from "../testing/assert.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "../testing/assert.ts";
+import { leaseOutsideNetwork } from "./lease_scope.ts";
 import {
   annotationPatch,
   annotationRemovalPatch,
@@ -111,6 +112,35 @@ Deno.test("nodeLeases: the older node keeps an overlapping subnet; bad nodes are
   assertEquals([...leases.values()].map((l) => l.node), ["old", "inner", "fine"]);
   assertEquals(skipped.map((s) => s.node), ["young", "wide", "bad"]);
   assertEquals(skipped[0]!.reason, "podCIDR 10.244.1.0/24 overlaps node old's");
+});
+
+Deno.test("nodeLeases: a podCIDR refused before the vote (an old Node with the whole /16) outvotes no one", () => {
+  const nodes = [
+    node("ctl", "10.244.0.0/16", vx, "2026-01-01T00:00:00Z"),
+    node("a", "10.244.1.0/24", vx, "2026-01-02T00:00:00Z"),
+    node("b", "10.244.2.0/24", vx, "2026-01-03T00:00:00Z"),
+  ];
+  const net = { network: "10.244.0.0/16", subnetLen: 24, backend: { type: "vxlan" } };
+  const { leases, skipped } = nodeLeases(
+    nodes,
+    (n) => nodeLease(n, "E"),
+    (l) => leaseOutsideNetwork(l, net),
+  );
+  assertEquals([...leases.values()].map((l) => l.node), ["a", "b"]);
+  assertEquals(skipped.map((s) => s.node), ["ctl"]);
+  assertStringIncludes(skipped[0]!.reason, "is not a /24");
+});
+
+Deno.test("nodeLeases: one older /25 among 5,000 /24s; a /24 covering it loses the vote", () => {
+  const nodes = [node("a25", "10.244.200.0/25", vx, "2026-01-01T00:00:00Z")];
+  for (let i = 0; i < 5000; i++) {
+    const cidr = `10.${100 + (i >> 8)}.${i & 255}.0/24`;
+    nodes.push(node(`n${i}`, cidr, vx, "2026-01-02T00:00:00Z"));
+  }
+  nodes.push(node("cover", "10.244.200.0/24", vx, "2026-01-03T00:00:00Z"));
+  const { leases, skipped } = nodeLeases(nodes, (n) => nodeLease(n, "E"));
+  assertEquals(leases.size, 5001);
+  assertEquals(skipped, [{ node: "cover", reason: "podCIDR 10.244.200.0/24 overlaps node a25's" }]);
 });
 
 Deno.test("sameLeaseInputs: a status-only change is the same lease; podCIDR, annotations, creation time are not", () => {

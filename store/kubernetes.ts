@@ -30,6 +30,7 @@ import {
   nodePodCidrs,
   sameLeaseInputs,
 } from "./kube_node.ts";
+import { leaseOutsideNetwork } from "./lease_scope.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import { decodeNetworkConfig, encodeNetworkConfig, subnetKey } from "./flannel.ts";
 import { sleep } from "./sleeper.ts";
@@ -533,10 +534,17 @@ export class KubeStore implements LeaseStore {
   /** Leases of `nodes`; logs each skipped Node once per reason. */
   #derive(nodes: Map<string, KubeNode>): { leases: Map<string, Lease> } {
     const exp = this.#exp();
-    const { leases, skipped } = nodeLeases(nodes.values(), (n) => {
-      const l = this.#decode(n);
-      return l && { ...l, expiration: exp };
-    });
+    // A podCIDR that can never be routed (outside the network, a wider block) takes no part in
+    // the overlap vote: an old Node with the whole /16 would otherwise outvote every other.
+    const net = this.#config?.value;
+    const { leases, skipped } = nodeLeases(
+      nodes.values(),
+      (n) => {
+        const l = this.#decode(n);
+        return l && { ...l, expiration: exp };
+      },
+      net ? (l) => leaseOutsideNetwork(l, net) : undefined,
+    );
     const now = new Map<string, string>();
     for (const s of skipped) {
       now.set(s.node, s.reason);
