@@ -19,7 +19,14 @@
 import { chooseLease, inRange, subnetRange } from "./allocate.ts";
 import { KubeClient, type KubeWatchEvent, MERGE_PATCH } from "./_kube_client.ts";
 import type { KubeCredentials } from "./kube_config.ts";
-import { KubeConflictError, KubeGoneError, KubeNotFoundError, parseStatus } from "./kube_errors.ts";
+import {
+  KubeConflictError,
+  KubeForbiddenError,
+  KubeGoneError,
+  KubeNotFoundError,
+  KubeUnauthorizedError,
+  parseStatus,
+} from "./kube_errors.ts";
 import {
   annotationPatch,
   annotationRemovalPatch,
@@ -562,7 +569,8 @@ export class KubeStore implements LeaseStore {
    * the Node set, and the difference of its valid leases is yielded. Bookmarks move the
    * revision; a broken stream resumes from the last resourceVersion (backoff 0.2 … 10 s), and so
    * does one the server has not ended 10% (at least 5 s) after its timeoutSeconds; 410 Gone
-   * (compaction) yields a resync with a fresh list.
+   * (compaction) yields a resync with a fresh list. A watch the apiserver refuses (403, 401), or
+   * five failures in a row, throws: the informer lists again and counts it.
    */
   async *watch(fromRevision: Revision, signal: AbortSignal): AsyncIterable<WatchItem> {
     let rv: string | undefined = fromRevision;
@@ -570,7 +578,7 @@ export class KubeStore implements LeaseStore {
       ? new Map(this.#snapshot.nodes)
       : undefined;
     let leases = nodes ? this.#derive(nodes).leases : new Map<string, Lease>();
-    let backoff = 200;
+    let backoff = 200, failures = 0;
     while (!signal.aborted) {
       try {
         if (!nodes || rv === undefined) {
@@ -592,6 +600,7 @@ export class KubeStore implements LeaseStore {
             )
           ) {
             backoff = 200;
+            failures = 0;
             got = true;
             checkWatchEvent(ev);
             rv = ev.object.metadata.resourceVersion ?? rv;
@@ -628,6 +637,14 @@ export class KubeStore implements LeaseStore {
         if (e instanceof KubeGoneError) {
           nodes = undefined; // list again
           continue;
+        }
+        // Refused (RBAC, credentials) or failing on and on: the caller's informer lists again
+        // (with its own backoff) and counts the error, so routes follow the Nodes even while no
+        // watch can be held, instead of a silent retry of the same watch for ever.
+        if (
+          e instanceof KubeForbiddenError || e instanceof KubeUnauthorizedError || ++failures >= 5
+        ) {
+          throw e;
         }
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 10_000);

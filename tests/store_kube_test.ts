@@ -431,6 +431,57 @@ Deno.test("kubernetes datastore on a real kube-apiserver", async (t) => {
         },
       );
       await t.step(
+        "a token that may list Nodes but not watch them: the watch throws KubeForbiddenError (the informer lists again) instead of retrying for ever",
+        async () => {
+          await api(admin, "POST", "/api/v1/namespaces/skein/serviceaccounts", {
+            apiVersion: "v1",
+            kind: "ServiceAccount",
+            metadata: { name: "nowatch" },
+          });
+          await api(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRole",
+            metadata: { name: "skein-nowatch" },
+            rules: [{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "list"] }],
+          });
+          await api(admin, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            apiVersion: "rbac.authorization.k8s.io/v1",
+            kind: "ClusterRoleBinding",
+            metadata: { name: "skein-nowatch" },
+            roleRef: {
+              apiGroup: "rbac.authorization.k8s.io",
+              kind: "ClusterRole",
+              name: "skein-nowatch",
+            },
+            subjects: [{ kind: "ServiceAccount", name: "nowatch", namespace: "skein" }],
+          });
+          const token = await saToken(admin, "skein", "nowatch");
+          const s = new KubeStore({
+            credentials: { server: k.server, caCert: k.caCert, token, namespace: "skein" },
+          });
+          const ctl = new AbortController();
+          try {
+            let snap: Awaited<ReturnType<typeof s.list>> | undefined;
+            await until("a list with the new binding", async () => {
+              snap = await s.list().catch(() => undefined);
+              return snap !== undefined;
+            });
+            if (!snap) throw new Error("no list");
+            const it = s.watch(snap.revision, ctl.signal)[Symbol.asyncIterator]();
+            const timer = setTimeout(() => ctl.abort(), 20_000);
+            try {
+              const e = await assertRejects(() => it.next(), KubeForbiddenError);
+              assert(e.message.includes("may not watch nodes"), e.message);
+            } finally {
+              clearTimeout(timer);
+            }
+          } finally {
+            ctl.abort();
+            await s.close();
+          }
+        },
+      );
+      await t.step(
         "kubectl apply --dry-run=server accepts the whole manifest (its namespace exists now)",
         async () => {
           const kc = k.kubeconfig(k.admin, "kubectl");
