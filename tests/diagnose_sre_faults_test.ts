@@ -291,23 +291,67 @@ Deno.test({
         );
       }
 
-      await fault(
-        "pod: n1-p1 routes n2's subnet via pod n1-p2 -> pod.host fixes the pod's route, not the bridge's address",
-        () =>
-          sh("ip", "-n", pod("n1-p1").netns, "route", "add", subnet("n2"), "via", pod("n1-p2").ip!),
-        (r) => {
+      {
+        const p2 = pod("n1-p2").netns!;
+        const fwdWas = (await sh("ip", "netns", "exec", p2, "sysctl", "-n", "net.ipv4.ip_forward"))
+          .trim();
+        const inject = async (forwards: boolean) => {
+          await sh(
+            "ip",
+            "netns",
+            "exec",
+            p2,
+            "sysctl",
+            "-qw",
+            `net.ipv4.ip_forward=${forwards ? 1 : 0}`,
+          );
+          await sh(
+            "ip",
+            "-n",
+            pod("n1-p1").netns,
+            "route",
+            "add",
+            subnet("n2"),
+            "via",
+            pod("n1-p2").ip!,
+          );
+        };
+        const restore = async () => {
+          await sh("ip", "-n", pod("n1-p1").netns, "route", "del", subnet("n2"));
+          await sh("ip", "netns", "exec", p2, "sysctl", "-qw", `net.ipv4.ip_forward=${fwdWas}`);
+        };
+        const want = (r: Report, status: "fail" | "warn", words: string) => {
           const c = expectCheck(r, {
             id: "pod.host",
             node: "n1",
+            status,
             evidence: `podRoute=${subnet("n2")} via ${pod("n1-p2").ip}`,
             fix: `ip netns exec ${pod("n1-p1").netns} ip route replace ${
               subnet("n2")
             } via ${gw1} dev eth0`,
           });
-          assertStringIncludes(c.summary, "another address of the pod subnet");
-        },
-        () => sh("ip", "-n", pod("n1-p1").netns, "route", "del", subnet("n2")),
-      );
+          assertStringIncludes(c.summary, words);
+        };
+        await fault(
+          "pod: n1-p1 routes n2's subnet via pod n1-p2 (no forwarding there) -> pod.host fixes the pod's route, not the bridge's address",
+          () => inject(false),
+          (r) => want(r, "fail", "another address of the pod subnet"),
+          restore,
+        );
+        await t.step(
+          "pod: the same via a pod n1-p2 that forwards -> pod.host warns (the pings get through)",
+          async () => {
+            try {
+              await inject(true);
+              const r = await labDiagnose(lab.plan.options.name, "n1-p1", "n2-p1");
+              want(r, "warn", "another pod");
+              assertEquals(r.checks.filter((c) => c.status === "fail"), [], show(r));
+            } finally {
+              await restore();
+            }
+          },
+        );
+      }
       await fault(
         "route: a prohibit rule for n1-p1's traffic on n1 -> route.fib names the rule and deletes it",
         () => inNs("n1", "ip", "rule", "add", "pref", "100", "from", p1, "prohibit"),

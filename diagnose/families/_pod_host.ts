@@ -18,6 +18,7 @@ import { flatOf, routeText } from "../route_diff.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { podIf, podKernel, podLink, podPrefixLen, podRoute } from "./_pod_kernel.ts";
 import { localOwner } from "./_local_owner.ts";
+import { findNetnsOf } from "../endpoint.ts";
 
 /** BR_STATE_* (linux/if_bridge.h) as `bridge link show` prints them. */
 const PORT_STATES = ["disabled", "listening", "learning", "forwarding", "blocking"];
@@ -203,6 +204,20 @@ function gatewayCheck(
     addrOf(x.cidr) === first && inCidr(ipv4Number(gateway.ip) ?? 0, x.cidr)
   );
   const route = own ? podRouteVia(d, e, gateway.ip) : undefined;
+  const via = own && route ? forwardingPod(d, node, e, gateway.ip) : undefined;
+  if (own && route && via) {
+    return warn(
+      "pod.host",
+      node.name,
+      `pod ${
+        e.podName ?? e.ip
+      } routes ${route} via ${gateway.ip}, another pod (${via}) that forwards for it, not via its gateway ${first}: it works only while that pod does`,
+      {
+        evidence: { ...evidence, podRoute: `${route} via ${gateway.ip}`, forwardedBy: via },
+        fix: `${nsPrefix(e.netns)}ip route replace ${route} via ${first} dev ${podIf(e)}`,
+      },
+    );
+  }
   if (own && route) {
     const pod = `pod ${e.podName ?? e.ip}`;
     return fail(
@@ -224,6 +239,24 @@ function gatewayCheck(
       fix: `${nsExec(node)}ip addr add ${gateway.ip}/${gateway.prefix} dev ${bridge.name}`,
     },
   );
+}
+
+/**
+ * The namespace of the pod on `node` that holds `ip` when it forwards (ip_forward=1 there): a
+ * pod routed through it still gets through.
+ */
+function forwardingPod(
+  d: Diagnosis,
+  node: NodeView,
+  e: Endpoint,
+  ip: string,
+): string | undefined {
+  const netns = findNetnsOf(ip, new Set(e.netns ? [e.netns] : []), {
+    node: node.kernel?.netns ? { netns: node.kernel.netns } : {},
+  });
+  if (!netns) return undefined;
+  const k = podKernel(d, { query: ip, ip, netns });
+  return k?.sysctl("net/ipv4/ip_forward") === "1" ? netns : undefined;
 }
 
 /** The first host address of an IPv4 subnet ("10.244.2.0/24" -> "10.244.2.1"). */
