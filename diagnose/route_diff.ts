@@ -23,6 +23,8 @@ export interface FlatRoute {
   type?: string;
   /** The route's own MTU (`mtu N`), if it has one. */
   mtu?: number;
+  /** A multipath route's next hops ("via G dev X"), in the kernel's order. */
+  nexthops?: string[];
 }
 
 /** A desired route and the kernel route that differs from it. */
@@ -126,6 +128,7 @@ export function routeText(r: FlatRoute): string {
   if (r.protocol !== undefined) t += ` proto ${r.protocol}`;
   if (r.table !== undefined && r.table !== 254) t += ` table ${r.table}`;
   if (r.mtu !== undefined) t += ` mtu ${r.mtu}`;
+  if (r.nexthops) t += r.nexthops.map((h) => ` nexthop ${h}`).join("");
   return t;
 }
 
@@ -153,6 +156,11 @@ export function flatOf(
   if (r.table !== undefined) f.table = r.table;
   if (r.type !== undefined) f.type = r.type;
   if (r.mtu !== undefined) f.mtu = r.mtu;
+  if ("nexthops" in r && r.nexthops?.length) {
+    f.nexthops = r.nexthops.map((h) =>
+      `${h.gateway ? `via ${h.gateway} ` : ""}dev ${names.get(h.oif) ?? `#${h.oif}`}`
+    );
+  }
   return f;
 }
 

@@ -2,7 +2,7 @@ import { assertEquals } from "../testing/assert.ts";
 import { plan } from "../backends/plan.ts";
 import type { KernelSnapshot } from "../backends/snapshot.ts";
 import type { Route } from "../net/types.ts";
-import { diffRoutes, moreSpecific, planDiff, routeText, within } from "./route_diff.ts";
+import { diffRoutes, flatOf, moreSpecific, planDiff, routeText, within } from "./route_diff.ts";
 
 const vx = (dst: string, gw: string) => ({ dst, gateway: gw, dev: "skein.1", onlink: true });
 
@@ -136,4 +136,20 @@ Deno.test("planDiff() is empty when the kernel matches; moreSpecific() finds rou
     { dst: "10.244.2.0/24", dev: "eth0" },
   ]);
   assertEquals(m.map((x) => x.have.dst), ["10.244.2.128/25"]);
+});
+
+Deno.test("flatOf()/routeText(): a multipath route shows its next hops", () => {
+  const names = new Map([[3, "eth0"], [4, "eth1"]]);
+  const r = {
+    family: 4,
+    dst: "10.244.2.0/24",
+    table: 254,
+    protocol: 100,
+    type: "unicast",
+    nexthops: [{ oif: 3, gateway: "192.168.77.12" }, { oif: 4, gateway: "192.168.78.12" }],
+  } as unknown as Route;
+  assertEquals(
+    routeText(flatOf(r, names)),
+    "10.244.2.0/24 proto 100 nexthop via 192.168.77.12 dev eth0 nexthop via 192.168.78.12 dev eth1",
+  );
 });
