@@ -255,6 +255,15 @@ Deno.test({
           await reset(lab, i++, [update({ attrs: [...mpUnreach, ...mpUnreach] })], [3, 1]);
           const mpBad = attr(0x90, 14, [0, 2, 1, 7, ...Array(7).fill(0), 0]);
           await reset(lab, i++, [update({ attrs: [...base, ...mpBad] })], [3, 9]);
+          // IPv4 unicast with a 16-octet next hop (RFC 8950 not negotiated): 3/9 (RFC 7606 §7.11).
+          const v4ViaV6 = attr(0x90, 14, [
+            ...[0, 1, 1, 16, 0xfd, 0, 0, 0x77, ...Array(11).fill(0), 2],
+            ...[0, 24, 10, 62, 0],
+          ]);
+          await reset(lab, i++, [
+            update({ attrs: [...ORIGIN_IGP, ...asPath([PEER_AS]), ...v4ViaV6] }),
+          ], [3, 9]);
+          assertEquals(lab.sp.rib.best("10.62.0.0/24"), undefined);
           // NOTIFICATION data is the offending attribute: 4,030 octets of it must still fit.
           const mpHuge = attr(0x90, 14, [0, 2, 1, 7, ...Array(4026).fill(0)]);
           await reset(lab, i++, [update({ attrs: [...base, ...mpHuge] })], [3, 9]);

@@ -311,8 +311,10 @@ function decodeMpReach(flags: number, v: Uint8Array): PathAttribute {
   const family = afiFamily(afi, safi);
   if (family === undefined) return { type: "other", code: ATTR.MP_REACH, flags, data: v.slice() };
   if (4 + nhLen + 1 > v.length) throw bad("next hop overruns the attribute");
-  const step = nhLen === 4 ? 4 : nhLen === 16 || nhLen === 32 ? 16 : 0;
-  if (step === 0 || (family === 6 && step === 4)) throw bad(`next hop length ${nhLen}`);
+  // RFC 4760 §3 / RFC 7606 §7.11: the next hop length must fit the family. IPv4: 4 octets
+  // (RFC 8950's IPv6 next hop for IPv4 NLRI is not negotiated); IPv6: 16, or 32 with a link-local.
+  const step = family === 4 ? (nhLen === 4 ? 4 : 0) : nhLen === 16 || nhLen === 32 ? 16 : 0;
+  if (step === 0) throw bad(`next hop length ${nhLen} for IPv${family}`);
   const nextHops: string[] = [];
   for (let p = 4; p < 4 + nhLen; p += step) nextHops.push(addressText(v.subarray(p, p + step)));
   const nlri = readNlri(v, 4 + nhLen + 1, family, () => bad("has a malformed prefix"));

@@ -153,6 +153,33 @@ Deno.test("UPDATE errors that cannot be contained reset the session", () => {
   assertEquals(mp.subcode, 9);
 });
 
+Deno.test("RFC 4760 §3 / RFC 7606 §7.11: an MP_REACH next hop length that does not fit the AFI is 3/9", () => {
+  const mpReach = (v: number[]) => [0x90, 14, 0, v.length, ...v];
+  const v6hop = [0xfd, 0, 0, 0x77, ...Array(11).fill(0), 2];
+  // IPv4 unicast with a 16-octet (IPv6) next hop: RFC 8950 is not negotiated.
+  const v4 = mpReach([0, 1, 1, 16, ...v6hop, 0, 24, 10, 62, 0]);
+  const e4 = err(() => decodeMessage(update([...ORIGIN, ...AS_PATH, ...v4], [])));
+  assertEquals([e4.code, e4.subcode], [3, 9]);
+  assert(e4.message.includes("next hop length 16 for IPv4"), e4.message);
+  const v4x2 = mpReach([0, 1, 1, 8, 10, 0, 0, 1, 10, 0, 0, 2, 0, 24, 10, 62, 0]);
+  assertEquals(err(() => decodeMessage(update([...ORIGIN, ...AS_PATH, ...v4x2], []))).subcode, 9);
+  // IPv6 with a 4-octet next hop, as before.
+  const v6 = mpReach([0, 2, 1, 4, 10, 0, 0, 1, 0, 32, 0xfd, 0, 0, 0x77]);
+  assertEquals(err(() => decodeMessage(update([...ORIGIN, ...AS_PATH, ...v6], []))).subcode, 9);
+  // The right lengths decode.
+  const ok4 = mpReach([0, 1, 1, 4, 10, 0, 0, 1, 0, 24, 10, 62, 0]);
+  const m = decodeMessage(update([...ORIGIN, ...AS_PATH, ...ok4], []));
+  assert(m.type === "update");
+  assertEquals(m.attributes.find((a) => a.type === "mp-reach"), {
+    type: "mp-reach",
+    afi: 1,
+    safi: 1,
+    nextHops: ["10.0.0.1"],
+    nlri: ["10.62.0.0/24"],
+    flags: 0x90,
+  });
+});
+
 Deno.test("a duplicate attribute keeps the first; a broken AGGREGATOR is discarded", () => {
   const m = decodeMessage(
     update([...ORIGIN, 0x40, 1, 1, 2, ...AS_PATH, ...NEXT_HOP, 0xc0, 7, 1, 0]),
