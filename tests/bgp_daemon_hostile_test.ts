@@ -2,7 +2,8 @@
  * Integration (root): a real `skein daemon` with the bgp backend and a hostile eBGP peer spoken to
  * byte by byte (tests/_bgp_raw.ts) from a second namespace. A good route reaches the kernel (proto
  * bgp); routes with a bad NEXT_HOP (the node's own address, multicast) never do, and one for the
- * node's own uplink subnet leaves the kernel's connected route alone; a
+ * node's own uplink subnet (or half of it, or a default route: never imported) leaves the
+ * kernel's connected and default routes alone; a
  * treat-as-withdraw takes the good route out; an UPDATE that resets the session gets its
  * NOTIFICATION; through all of it the daemon keeps running, counts the errors in
  * `skein_bgp_update_errors_total` and logs them, and takes the peer's next session.
@@ -104,12 +105,28 @@ logLevel: debug
         );
         assertEquals(bgpRoutes(ns.a!), [`10.90.0.0/24 via ${PEER}`, `10.90.3.0/24 via ${PEER}`]);
 
-        // The node's own uplink subnet via the peer: the connected route stays as the kernel made it.
-        await p.send(announce("192.168.77.0/24", PEER), announce("10.90.5.0/24", PEER));
+        // The node's own uplink subnet, half of it, a default route via the peer: refused
+        // (import: all, no acceptDefault); the connected route stays as the kernel made it.
+        await p.send(
+          announce("192.168.77.0/24", PEER),
+          announce("192.168.77.0/25", PEER),
+          announce("0.0.0.0/0", PEER),
+          announce("10.90.5.0/24", PEER),
+        );
         await waitFor(
           "the second barrier route",
           () => bgpRoutes(ns.a!).includes(`10.90.5.0/24 via ${PEER}`),
           { ms: 30_000, log },
+        );
+        assertEquals(bgpRoutes(ns.a!), [
+          `10.90.0.0/24 via ${PEER}`,
+          `10.90.3.0/24 via ${PEER}`,
+          `10.90.5.0/24 via ${PEER}`,
+        ]);
+        assert(
+          log().includes("route 192.168.77.0/25 refused: inside this node's uplink network") &&
+            log().includes("route 0.0.0.0/0 refused: a default route"),
+          log(),
         );
         await new Promise((r) => setTimeout(r, 1000)); // a reconcile or two
         assertEquals(

@@ -36,6 +36,11 @@ export interface PeerConfig {
   import?: PeerRule;
   /** Which of this node's routes the peer is sent (eBGP without one: nothing; iBGP: "all"). */
   export?: PeerRule;
+  /**
+   * Take a default route (0.0.0.0/0, ::/0) from the peer when `import` allows it. Off: a
+   * peer's default is refused (it would replace the node's own default route).
+   */
+  acceptDefault?: boolean;
 }
 
 const MAX_AS = 4294967295;
@@ -86,7 +91,11 @@ function parsePeer(raw: unknown, i: number): PeerConfig {
       `[${i}] must be a map like {address: 192.168.77.254, asNumber: 65000}, got ${show(raw)}`,
     );
   }
-  checkKeys(raw, ["address", "asNumber", "password", "holdTime", "import", "export"], at);
+  checkKeys(
+    raw,
+    ["address", "asNumber", "password", "holdTime", "import", "export", "acceptDefault"],
+    at,
+  );
   const ip = typeof raw.address === "string" ? tryParseIp(raw.address) : undefined;
   if (!ip) throw new FieldProblem(`${at}address must be an IP address, got ${show(raw.address)}`);
   if (raw.asNumber === undefined) throw new FieldProblem(`${at}asNumber is required`);
@@ -106,12 +115,20 @@ function parsePeer(raw: unknown, i: number): PeerConfig {
   if (raw.holdTime !== undefined) p.holdTime = holdTimeOf(raw.holdTime, `${at}holdTime `);
   if (raw.import !== undefined) p.import = ruleOf(raw.import, `${at}import `);
   if (raw.export !== undefined) p.export = ruleOf(raw.export, `${at}export `);
+  if (raw.acceptDefault !== undefined) {
+    if (typeof raw.acceptDefault !== "boolean") {
+      throw new FieldProblem(
+        `${at}acceptDefault must be true or false, got ${show(raw.acceptDefault)}`,
+      );
+    }
+    p.acceptDefault = raw.acceptDefault;
+  }
   return p;
 }
 
 const peersField: DefaultedField<PeerConfig[]> = {
   help:
-    "extra BGP peers (ToR routers, external route reflectors): [{address, asNumber, password, holdTime, import, export}]; an eBGP peer needs import/export (all, none or CIDRs: RFC 8212)",
+    "extra BGP peers (ToR routers, external route reflectors): [{address, asNumber, password, holdTime, import, export, acceptDefault}]; an eBGP peer needs import/export (all, none or CIDRs: RFC 8212); never imported: this node's pod subnets and uplink networks, and a default route unless acceptDefault: true",
   arg: "LIST",
   default: [],
   parse(raw) {
@@ -177,10 +194,14 @@ function rule(r: PeerRule | undefined, ebgp: boolean): PrefixRule {
 export function configPeer(p: PeerConfig, i: number, localAs: number): PeerSpec {
   const ebgp = p.asNumber !== localAs;
   const missing = ebgp ? (["import", "export"] as const).filter((k) => p[k] === undefined) : [];
-  const { import: imp, export: exp, ...rest } = p;
+  const { import: imp, export: exp, acceptDefault, ...rest } = p;
   return {
     ...rest,
-    policy: { import: rule(imp, ebgp), export: rule(exp, ebgp) },
+    policy: {
+      import: rule(imp, ebgp),
+      export: rule(exp, ebgp),
+      ...(acceptDefault ? { acceptDefault: true } : {}),
+    },
     source: "config",
     ...(missing.length
       ? {

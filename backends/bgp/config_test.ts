@@ -1,5 +1,6 @@
-import { assertEquals, assertStringIncludes } from "../../testing/assert.ts";
-import { configPeer } from "./config.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "../../testing/assert.ts";
+import { FieldProblem } from "../../component/fields.ts";
+import { BGP_FIELDS, configPeer } from "./config.ts";
 
 Deno.test("configPeer: iBGP peers default to skein's rule; eBGP peers get none without one (RFC 8212)", () => {
   const ibgp = configPeer({ address: "192.168.77.2", asNumber: 64512 }, 0, 64512);
@@ -46,4 +47,21 @@ Deno.test("BgpBackend.reload: peers and nodeToNodeMesh apply live, other changed
     "holdTime",
   ]);
   assertEquals([b.settings.holdTime, b.settings.port], [90, 179], "not applied live");
+});
+
+Deno.test("peers[].acceptDefault: a boolean, carried into the peer's policy only when true", () => {
+  const raw = { address: "192.168.77.254", asNumber: 65000, import: "all", export: "all" };
+  const [on] = BGP_FIELDS.peers.parse([{ ...raw, acceptDefault: true }]);
+  assertEquals(configPeer(on!, 0, 64512).policy, {
+    import: true,
+    export: true,
+    acceptDefault: true,
+  });
+  const [off] = BGP_FIELDS.peers.parse([{ ...raw, acceptDefault: false }]);
+  assertEquals(configPeer(off!, 0, 64512).policy, { import: true, export: true });
+  const e = assertThrows(
+    () => BGP_FIELDS.peers.parse([{ ...raw, acceptDefault: "yes" }]),
+    FieldProblem,
+  );
+  assertStringIncludes(e.message, "[0].acceptDefault must be true or false");
 });

@@ -16,6 +16,7 @@
 
 import type { LifecycleHost } from "../../component/lifecycle.ts";
 import type { Settings } from "../../component/fields.ts";
+import { canonicalCidr } from "../../net/cidr.ts";
 import { isNetlinkError } from "../../net/errors.ts";
 import { ENCAP_OVERHEAD } from "../../node/mtu.ts";
 import { type Route, RTPROT_BGP } from "../../net/types.ts";
@@ -253,6 +254,8 @@ export class BgpBackend implements Backend {
     const c = this.#ctx;
     this.#speaker?.setPeers(this.#peers(leases, self));
     this.#speaker?.setOwnPrefixes([self.subnet, ...(self.subnet6 ? [self.subnet6] : [])]);
+    const lan = this.#uplinkPrefixes();
+    if (lan) this.#speaker?.setUplinkPrefixes(lan);
     let dev = this.#device;
     const extra = { added: 0, removed: 0, errors: [] as string[] };
     try {
@@ -273,6 +276,20 @@ export class BgpBackend implements Backend {
     } catch (e) {
       if (!isNetlinkError(e)) throw e;
       return failedReport([`Cannot read the kernel state: ${e.message}`], started);
+    }
+  }
+
+  /**
+   * The uplink's connected networks (192.168.77.1/24 → 192.168.77.0/24; link-local too): routes
+   * equal to or inside them are never imported. Undefined when the addresses cannot be read.
+   */
+  #uplinkPrefixes(): string[] | undefined {
+    try {
+      const addrs = this.#ctx.handle.addrList({ dev: this.#ctx.uplink.index });
+      return [...new Set(addrs.map((a) => canonicalCidr(a.cidr)))].sort();
+    } catch (e) {
+      if (!isNetlinkError(e)) throw e;
+      return undefined;
     }
   }
 

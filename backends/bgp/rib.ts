@@ -5,7 +5,9 @@
  * - import: what the peer's rule allows (`true`: every prefix, `false`: none, a list of CIDRs:
  *   prefixes inside one of them; RFC 8212: an eBGP peer gets nothing and is taken nothing from
  *   unless the adapter gives it a rule); only prefixes outside this node's own subnets (a
- *   covering route such as a default is fine); no AS path loop (eBGP), no route carrying our
+ *   covering route is fine) and outside its uplink's networks (its connected LAN: a peer must
+ *   not take half of it away); no default route unless the peer's `acceptDefault` says so (it
+ *   would replace the node's own default); no AS path loop (eBGP), no route carrying our
  *   ORIGINATOR_ID or CLUSTER_ID back (RFC 4456 §8).
  * - best path: highest LOCAL_PREF, shortest AS_PATH, lowest ORIGIN, lowest MED (same
  *   neighbour AS), eBGP over iBGP, lowest router id (ORIGINATOR_ID when reflected), shortest
@@ -39,7 +41,7 @@ export interface RibPeer {
    */
   as4?: boolean;
   /** Explicit per-peer rule (RFC 8212 spirit): take routes from it / send ours to it. */
-  policy: { import: PrefixRule; export: PrefixRule };
+  policy: PeerPolicy;
   /** This speaker's own addresses on the session: never a valid next hop (RFC 4271 §6.3). */
   ownAddresses?: readonly string[];
   /** The families the session negotiated (AFI 1, 2); MP_REACH of another is ignored. Default: all. */
@@ -48,6 +50,14 @@ export interface RibPeer {
 
 /** A per-peer prefix rule: every prefix (`true`), none (`false`), or those inside one of the CIDRs. */
 export type PrefixRule = boolean | readonly string[];
+
+/** A peer's rules: what is taken from it, what it is sent, and whether a default route may come. */
+export interface PeerPolicy {
+  import: PrefixRule;
+  export: PrefixRule;
+  /** Take 0.0.0.0/0 and ::/0 from the peer (when its import rule allows them). Default false. */
+  acceptDefault?: boolean;
+}
 
 /** Whether `rule` lets `prefix` through (a list: `prefix` is inside one of its CIDRs). */
 export function ruleAllows(rule: PrefixRule, prefix: string): boolean {
@@ -214,6 +224,8 @@ export function comparePaths(a: RibRoute, b: RibRoute): number {
 export class Rib {
   readonly self: RibSelf;
   #own: { text: string; cidr: Cidr }[] = [];
+  /** The node's connected networks (its uplink's prefixes): never imported, nor inside them. */
+  #uplink: { text: string; cidr: Cidr }[] = [];
   /** prefix → its paths (one Path, or an array when several peers give it: the rare case) */
   #paths = new Map<string, Path | Path[]>();
   #best = new Map<string, Path>();
@@ -229,8 +241,28 @@ export class Rib {
   /** This node's pod subnets: exported to peers, never imported. Returns prefixes to re-check. */
   setOwnPrefixes(prefixes: string[]): string[] {
     this.#own = prefixes.map((text) => ({ text, cidr: parseCidr(text) }));
+    return this.#drop((p) => this.#isOwn(p));
+  }
+
+  /**
+   * The node's connected networks (its uplink's prefixes, e.g. 192.168.77.0/24): a route equal
+   * to or inside one is never imported (it would take part of the node's own LAN away). A
+   * covering route is fine (the connected route is longer). Returns prefixes to re-check.
+   */
+  setUplinkPrefixes(prefixes: string[]): string[] {
+    this.#uplink = prefixes.map((text) => ({ text, cidr: parseCidr(text) }));
+    return this.#drop((p) => this.#inUplink(p) !== undefined);
+  }
+
+  /** The node's uplink prefixes, as given. */
+  get uplinkPrefixes(): string[] {
+    return this.#uplink.map((o) => o.text);
+  }
+
+  /** Removes every path to a prefix `gone` says; returns those prefixes. */
+  #drop(gone: (prefix: string) => boolean): string[] {
     const changed: string[] = [];
-    for (const p of this.#paths.keys()) if (this.#isOwn(p)) changed.push(p);
+    for (const p of this.#paths.keys()) if (gone(p)) changed.push(p);
     for (const p of changed) {
       for (const path of pathsOf(this.#paths.get(p))) {
         this.#byPeer.get(path.peer)?.delete(p);
@@ -255,6 +287,23 @@ export class Rib {
   #isOwn(prefix: string): boolean {
     const c = parseCidr(prefix);
     return this.#own.some((o) => o.cidr.prefix <= c.prefix && overlaps(o.cidr, c));
+  }
+
+  /** The uplink prefix `prefix` is equal to or inside, if any. */
+  #inUplink(prefix: string): string | undefined {
+    const c = parseCidr(prefix);
+    return this.#uplink.find((o) => o.cidr.prefix <= c.prefix && overlaps(o.cidr, c))?.text;
+  }
+
+  /** Why `prefix` is never taken from `peer` whatever its import rule (own LAN, a default). */
+  #protected(peer: RibPeer, prefix: string): string | undefined {
+    if (this.#isOwn(prefix)) return "inside this node's own subnet";
+    const lan = this.#inUplink(prefix);
+    if (lan) return `inside this node's uplink network ${lan}`;
+    if (prefix.endsWith("/0") && !peer.policy.acceptDefault) {
+      return "a default route (the peer's acceptDefault is off)";
+    }
+    return undefined;
   }
 
   /** Applies one UPDATE from `peer` to its Adj-RIB-In and the Loc-RIB. */
@@ -306,13 +355,10 @@ export class Rib {
         : undefined;
       for (const prefix of g.prefixes) {
         const reason = refused ?? badHop ??
-          (!attrs
-            ? "no next hop"
-            : this.#isOwn(prefix)
-            ? "inside this node's own subnet"
-            : ruleAllows(peer.policy.import, prefix)
-            ? undefined
-            : "outside this peer's import rule");
+          (!attrs ? "no next hop" : this.#protected(peer, prefix) ??
+            (ruleAllows(peer.policy.import, prefix)
+              ? undefined
+              : "outside this peer's import rule"));
         if (reason || !attrs) {
           change.rejected.push({ prefix, reason: reason ?? "no next hop" });
           this.#withdraw(peer.key, prefix, change);
@@ -443,7 +489,9 @@ export class Rib {
   reimport(peer: RibPeer): string[] {
     const change: RibChange = { changed: [], rejected: [] };
     for (const p of [...(this.#byPeer.get(peer.key) ?? [])]) {
-      if (!ruleAllows(peer.policy.import, p)) this.#withdraw(peer.key, p, change);
+      if (!ruleAllows(peer.policy.import, p) || this.#protected(peer, p)) {
+        this.#withdraw(peer.key, p, change);
+      }
     }
     return change.changed;
   }

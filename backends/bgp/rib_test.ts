@@ -75,16 +75,16 @@ Deno.test("best path: local pref, AS path length, origin, MED, eBGP, router id, 
   );
 });
 
-Deno.test("imports prefixes outside own subnets; a covering default is fine; best path across peers", () => {
+Deno.test("imports prefixes outside own subnets; a covering route is fine; best path across peers", () => {
   const rib = new Rib(SELF);
   rib.setOwnPrefixes(["10.244.1.0/24"]);
   const c = rib.update(
     peer("10.0.0.2"),
-    announce(["10.244.2.0/24", "10.244.1.0/24", "10.244.1.128/25", "0.0.0.0/0"], "10.0.0.2"),
+    announce(["10.244.2.0/24", "10.244.1.0/24", "10.244.1.128/25", "10.0.0.0/8"], "10.0.0.2"),
   );
   assertEquals(c.rejected.map((r) => r.prefix), ["10.244.1.0/24", "10.244.1.128/25"]);
   assertEquals(rib.best("10.244.2.0/24")?.nextHop, "10.0.0.2");
-  assertEquals(rib.best("0.0.0.0/0")?.nextHop, "10.0.0.2");
+  assertEquals(rib.best("10.0.0.0/8")?.nextHop, "10.0.0.2");
   rib.update(
     peer("10.0.0.3"),
     announce(["10.244.2.0/24"], "10.0.0.3", [{ type: "local-pref", value: 300 }]),
@@ -98,6 +98,56 @@ Deno.test("imports prefixes outside own subnets; a covering default is fine; bes
   });
   assertEquals(rib.best("10.244.2.0/24")?.nextHop, "10.0.0.2");
   assertEquals([rib.received("10.0.0.2"), rib.received("10.0.0.3")], [2, 0]);
+});
+
+Deno.test("never imported whatever the rule: the uplink's networks and what is inside them, a default route unless acceptDefault", () => {
+  const rib = new Rib(SELF);
+  rib.setOwnPrefixes(["10.244.1.0/24"]);
+  rib.setUplinkPrefixes(["192.168.77.0/24", "fd00:77::/64"]);
+  const ebgp = peer("192.168.77.254", {
+    ebgp: true,
+    policy: { import: true, export: true },
+  });
+  const lan = ["192.168.77.0/25", "192.168.77.0/24", "0.0.0.0/0", "192.168.0.0/16"];
+  const c = rib.update(ebgp, announce(lan, "192.168.77.254", [], [65000]));
+  assertEquals(c.rejected, [
+    { prefix: "192.168.77.0/25", reason: "inside this node's uplink network 192.168.77.0/24" },
+    { prefix: "192.168.77.0/24", reason: "inside this node's uplink network 192.168.77.0/24" },
+    { prefix: "0.0.0.0/0", reason: "a default route (the peer's acceptDefault is off)" },
+  ]);
+  // A covering route leaves the connected /24 the longer match: taken.
+  assertEquals([...rib.bestRoutes()].map((r) => r.prefix), ["192.168.0.0/16"]);
+  const v6: UpdateMessage = {
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [{ type: 2, asns: [65000] }] },
+      {
+        type: "mp-reach",
+        afi: 2,
+        safi: 1,
+        nextHops: ["fd00:77::fe"],
+        nlri: ["fd00:77::/65", "::/0"],
+      },
+    ],
+    nlri: [],
+  };
+  assertEquals(rib.update(ebgp, v6).rejected.map((r) => r.prefix), ["fd00:77::/65", "::/0"]);
+  // acceptDefault: the defaults are taken (the LAN still is not).
+  const open = { ...ebgp, policy: { import: true, export: true, acceptDefault: true } };
+  rib.update(open, announce(lan, "192.168.77.254", [], [65000]));
+  rib.update(open, v6);
+  assertEquals(rib.best("0.0.0.0/0")?.nextHop, "192.168.77.254");
+  assertEquals(rib.best("::/0")?.nextHop, "fd00:77::fe");
+  assertEquals(rib.best("192.168.77.0/25"), undefined);
+  // Turning it off again (reimport) drops them; a route taken before the LAN was known goes
+  // when it is set.
+  assertEquals(rib.reimport(ebgp).sort(), ["0.0.0.0/0", "::/0"]);
+  assertEquals(rib.best("0.0.0.0/0"), undefined);
+  rib.update(ebgp, announce(["10.99.0.0/24"], "192.168.77.254", [], [65000]));
+  assertEquals(rib.setUplinkPrefixes(["10.99.0.0/16"]), ["10.99.0.0/24"]);
+  assertEquals(rib.best("10.99.0.0/24"), undefined);
 });
 
 Deno.test("eBGP: no import rule → nothing taken; AS loop refused; LOCAL_PREF from eBGP ignored", () => {

@@ -33,7 +33,14 @@ import {
   type FsmState,
   type NotificationRecord,
 } from "./fsm.ts";
-import { type PrefixRule, Rib, type RibChange, type RibPeer, type RibRoute } from "./rib.ts";
+import {
+  type PeerPolicy,
+  type PrefixRule,
+  Rib,
+  type RibChange,
+  type RibPeer,
+  type RibRoute,
+} from "./rib.ts";
 import { AdjRibOut } from "./updates.ts";
 
 /** One neighbour. */
@@ -48,8 +55,8 @@ export interface PeerSpec {
   passive?: boolean;
   /** The address this side connects from (a mesh peer accepts only its peer's node address). */
   local?: string;
-  /** RFC 8212: which routes are taken from / given to this peer. */
-  policy: { import: PrefixRule; export: PrefixRule };
+  /** RFC 8212: which routes are taken from / given to this peer (and whether a default). */
+  policy: PeerPolicy;
   /** Why the rule is narrower than asked (an eBGP peer without a rule): logged, in status(). */
   policyNote?: string;
   /** Where the peer came from: the datastore's leases (mesh) or the configuration. */
@@ -103,13 +110,18 @@ export interface PeerStatus {
    * ten of a peer, then every thousandth).
    */
   updateErrors: number;
+  /**
+   * Prefixes the peer announced that were not taken: outside its import rule, inside this
+   * node's own subnets or uplink networks, a default route without acceptDefault, a loop.
+   */
+  prefixesRefused: number;
   /** ROUTE-REFRESH messages (RFC 2918) sent (import rule changes) and received. */
   refreshesSent: number;
   refreshesReceived: number;
   /** Stale routes are kept for a restarting peer. */
   restarting: boolean;
-  /** The peer's rules as text: "all", "none" or the CIDRs. */
-  policy: { import: string; export: string };
+  /** The peer's rules as text: "all", "none" or the CIDRs; acceptDefault when set. */
+  policy: { import: string; export: string; acceptDefault?: true };
   /** Why a rule is "none" without being configured so (RFC 8212). */
   policyNote?: string;
 }
@@ -138,6 +150,9 @@ class Peer {
   updatesIn = 0;
   updatesOut = 0;
   updateErrors = 0;
+  prefixesRefused = 0;
+  /** Refusals of a protected prefix (own LAN, default route) logged so far. */
+  protectedLogged = 0;
   since = Date.now();
   lastNotification?: NotificationRecord;
   lastDown?: string;
@@ -238,6 +253,16 @@ export class Speaker implements ConnListener {
     this.#scheduleExport();
   }
 
+  /**
+   * This node's connected networks (its uplink's prefixes): routes equal to or inside them are
+   * never imported (see Rib.setUplinkPrefixes).
+   */
+  setUplinkPrefixes(prefixes: string[]): void {
+    if (JSON.stringify(prefixes) === JSON.stringify(this.rib.uplinkPrefixes)) return;
+    const dropped = this.rib.setUplinkPrefixes(prefixes);
+    if (dropped.length) this.#changed("uplink prefixes changed");
+  }
+
   /** The Loc-RIB's best routes (what the kernel should have). */
   routes(): RibRoute[] {
     return [...this.rib.bestRoutes()];
@@ -270,10 +295,15 @@ export class Speaker implements ConnListener {
         updatesReceived: p.updatesIn,
         updatesSent: p.updatesOut,
         updateErrors: p.updateErrors,
+        prefixesRefused: p.prefixesRefused,
         refreshesSent: p.refreshesSent,
         refreshesReceived: p.refreshesReceived,
         restarting: this.rib.hasStale(p.spec.address),
-        policy: { import: ruleText(p.spec.policy.import), export: ruleText(p.spec.policy.export) },
+        policy: {
+          import: ruleText(p.spec.policy.import),
+          export: ruleText(p.spec.policy.export),
+          ...(p.spec.policy.acceptDefault ? { acceptDefault: true as const } : {}),
+        },
         ...(p.spec.policyNote ? { policyNote: p.spec.policyNote } : {}),
       };
     });
@@ -397,7 +427,8 @@ export class Speaker implements ConnListener {
       this.#log(`bgp: ${s.address} (AS ${s.asNumber}): ${s.policyNote}`);
     }
     const conn = p.established, n = conn?.fsm.negotiated;
-    if (JSON.stringify(old.policy.import) !== JSON.stringify(s.policy.import)) {
+    const importOf = (x: PeerSpec) => [x.policy.import, x.policy.acceptDefault ?? false];
+    if (JSON.stringify(importOf(old)) !== JSON.stringify(importOf(s))) {
       const dropped = conn ? this.rib.reimport(this.#ribPeer(p, conn)) : [];
       if (dropped.length) this.#changed(`import rule of ${s.address} changed`);
       if (s.policy.import === false) {
@@ -517,6 +548,7 @@ export class Speaker implements ConnListener {
         p.updatesIn++;
         const change = this.rib.update(this.#ribPeer(p, conn), a.msg);
         this.#updateErrors(p, a.msg, change);
+        this.#refused(p, change);
         if (change.changed.length) this.#changed(`update from ${p.spec.address}`);
         return;
       }
@@ -577,6 +609,22 @@ export class Speaker implements ConnListener {
       }`,
       "warn",
     );
+  }
+
+  /**
+   * Counts the prefixes the import refused; a protected one (this node's LAN, a default route)
+   * is logged: a peer trying to take the node's own networks (the first ten, then every 1000th).
+   */
+  #refused(p: Peer, change: RibChange): void {
+    p.prefixesRefused += change.rejected.length;
+    for (const r of change.rejected) {
+      if (!r.reason.startsWith("inside this node's uplink") && !r.reason.startsWith("a default")) {
+        continue;
+      }
+      const n = ++p.protectedLogged;
+      if (n > 10 && n % 1000 !== 0) continue;
+      this.#log(`bgp: ${p.spec.address}: route ${r.prefix} refused: ${r.reason}`, "warn");
+    }
   }
 
   #established(p: Peer, conn: Conn): void {
