@@ -343,6 +343,15 @@ Deno.test({
               send((f) => [...ORIGIN_IGP, ...confed, ...nextHop(f)]),
               withdraw,
             );
+            // RFC 4271 §6.3 enforce-first-as: an empty AS_PATH, or one led by another AS.
+            for (const lead of [attr(0x40, 2, []), asPath([PEER_AS + 1, PEER_AS])]) {
+              await contained(
+                lab,
+                i++,
+                send((f) => [...ORIGIN_IGP, ...lead, ...nextHop(f)]),
+                withdraw,
+              );
+            }
             // RFC 7606 §4: an attribute overrunning the Total Path Attribute Length, and fewer than
             // 3 octets left for an attribute header, are treat-as-withdraw (the NLRI is still found).
             await contained(

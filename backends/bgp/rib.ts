@@ -22,7 +22,13 @@
  */
 
 import { type Cidr, overlaps, parseCidr } from "../../net/cidr.ts";
-import { AFI, type AsPathSegment, type Origin, type PathAttribute } from "./codec_attrs.ts";
+import {
+  AFI,
+  AS_TRANS,
+  type AsPathSegment,
+  type Origin,
+  type PathAttribute,
+} from "./codec_attrs.ts";
 import type { UpdateMessage } from "./codec_update.ts";
 import { mergeAs4, pathLength } from "./as4.ts";
 import type { Family } from "./fsm.ts";
@@ -33,6 +39,11 @@ export interface RibPeer {
   /** The peer's address: the key of its Adj-RIB-In. */
   key: string;
   ebgp: boolean;
+  /**
+   * The peer's AS (the speaker always gives it): an eBGP route's AS_PATH must start with it
+   * (RFC 4271 §6.3, FRR's enforce-first-as). Unset: not checked.
+   */
+  asNumber?: number;
   /** The peer's BGP identifier (from its OPEN). */
   routerId: string;
   /**
@@ -345,6 +356,9 @@ export class Rib {
     if (peer.ebgp && base.asPath.some((seg) => seg.type === 3 || seg.type === 4)) {
       change.malformed = "AS_PATH has AS_CONFED segments from an eBGP peer (RFC 5065)";
     }
+    if (groups.some((g) => g.prefixes.length > 0)) {
+      change.malformed ??= firstAsError(peer, base.asPath);
+    }
     const refused = change.malformed ?? this.#refuse(peer, base);
     for (const g of groups) {
       if (g.prefixes.length === 0) continue;
@@ -579,6 +593,25 @@ export class Rib {
     }
     return out;
   }
+}
+
+/**
+ * RFC 4271 §6.3 (FRR's enforce-first-as, on by default): an eBGP route's AS_PATH starts with an
+ * AS_SEQUENCE whose first AS is the peer's (AS_TRANS from a 2-octet session with a 4-octet AS).
+ * skein has no route-server peers (RFC 7947), so there is no exception.
+ */
+function firstAsError(peer: RibPeer, path: readonly AsPathSegment[]): string | undefined {
+  if (!peer.ebgp || peer.asNumber === undefined) return undefined;
+  const [seg] = path;
+  if (!seg) return "empty AS_PATH from an eBGP peer (RFC 4271 §6.3)";
+  const first = seg.type === 2 ? seg.asns[0] : undefined;
+  const want = peer.asNumber;
+  if (first === want || (first === AS_TRANS && peer.as4 === false && want > 0xffff)) {
+    return undefined;
+  }
+  return `AS_PATH starts with ${
+    first === undefined ? "an AS_SET" : `AS ${first}`
+  }, not the peer's AS ${want} (RFC 4271 §6.3)`;
 }
 
 function pathsOf(cur: Path | Path[] | undefined): readonly Path[] {

@@ -235,6 +235,59 @@ Deno.test("AS_CONFED segments from an eBGP peer are treat-as-withdraw (RFC 5065)
   assertEquals([i.malformed, rib.best("10.9.1.0/24")?.peer], [undefined, "10.0.0.3"]);
 });
 
+Deno.test("RFC 4271 §6.3 enforce-first-as: an eBGP route whose AS_PATH is empty or does not start with the peer's AS is treat-as-withdraw", () => {
+  const rib = new Rib(SELF);
+  const tor = peer("192.168.77.254", {
+    ebgp: true,
+    asNumber: 65000,
+    policy: { import: true, export: true },
+  });
+  // Another node's pod subnet over the iBGP mesh.
+  rib.update(peer("10.0.0.2"), announce(["10.244.2.0/24"], "10.0.0.2"));
+  rib.update(tor, announce(["10.244.2.0/24"], "192.168.77.254", [], [65000]));
+  assertEquals(rib.best("10.244.2.0/24")?.peer, "10.0.0.2", "the shorter (empty) iBGP path wins");
+  // An empty path from eBGP would win (as short, eBGP over iBGP): refused, as are the others.
+  for (const asns of [[], [65001, 65000], [64999]]) {
+    const c = rib.update(tor, announce(["10.244.2.0/24"], "192.168.77.254", [], asns));
+    assert(c.malformed?.includes("RFC 4271 §6.3"), c.malformed);
+    assertEquals(rib.best("10.244.2.0/24")?.peer, "10.0.0.2", JSON.stringify(asns));
+  }
+  const set = rib.update(tor, {
+    ...announce(["10.9.0.0/24"], "192.168.77.254"),
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [{ type: 1, asns: [65000] }] },
+      { type: "next-hop", address: "192.168.77.254" },
+    ],
+  });
+  assertEquals(
+    set.malformed,
+    "AS_PATH starts with an AS_SET, not the peer's AS 65000 (RFC 4271 §6.3)",
+  );
+  // A withdrawal has no AS_PATH: no error. iBGP paths may be empty.
+  const w = rib.update(tor, {
+    type: "update",
+    withdrawn: ["10.9.0.0/24"],
+    attributes: [],
+    nlri: [],
+  });
+  assertEquals(w.malformed, undefined);
+  const ibgp = rib.update(
+    peer("10.0.0.3", { asNumber: 64512 }),
+    announce(["10.9.3.0/24"], "10.0.0.3"),
+  );
+  assertEquals([ibgp.malformed, rib.best("10.9.3.0/24")?.peer], [undefined, "10.0.0.3"]);
+  // A 4-octet AS behind a 2-octet session leads with AS_TRANS (its AS4_PATH does not hold it).
+  const old = peer("192.168.77.253", {
+    ebgp: true,
+    asNumber: 4200000001,
+    as4: false,
+    policy: { import: true, export: true },
+  });
+  const c = rib.update(old, announce(["10.9.4.0/24"], "192.168.77.253", [], [23456]));
+  assertEquals([c.malformed, rib.best("10.9.4.0/24")?.peer], [undefined, "192.168.77.253"]);
+});
+
 Deno.test("graceful restart keeps stale routes until End-of-RIB sweeps those not re-announced", () => {
   const rib = new Rib(SELF);
   rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));

@@ -578,6 +578,7 @@ export class Speaker implements ConnListener {
     return {
       key: p.spec.address,
       ebgp: p.spec.asNumber !== this.opts.localAs,
+      asNumber: p.spec.asNumber,
       routerId: conn.fsm.negotiated?.peerRouterId ?? "0.0.0.0",
       as4: conn.fsm.negotiated?.as4 ?? true,
       policy: p.spec.policy,
