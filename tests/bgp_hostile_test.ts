@@ -424,6 +424,14 @@ Deno.test({
             ...attr(0x40, 5, [0, 0, 1, 0]),
           ];
           await contained(lab, i++, announce(rich), fine);
+          // ... even of a bad length, with ORIGINATOR_ID and CLUSTER_LIST (RFC 7606 §7.5, §7.9,
+          // §7.10): dropped unread, the route kept, no error.
+          const ibgpOnly = [
+            ...attr(0x40, 5, [0, 1]),
+            ...attr(0x80, 9, [10, 0, 0]),
+            ...attr(0x80, 10, [1, 0, 0, 1, 9]),
+          ];
+          await contained(lab, i++, announce(ibgpOnly), fine);
         });
 
         await t.step(

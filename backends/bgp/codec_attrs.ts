@@ -93,7 +93,19 @@ export type AttributeOutcome = "treat-as-withdraw" | "discard" | "reset";
 /** Decoding options: the session's AS number width (4 octets once both sides sent RFC 6793's capability). */
 export interface CodecOptions {
   as4: boolean;
+  /**
+   * The session is eBGP: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are dropped unread, before
+   * any flags or length check (RFC 7606 §7.5, §7.9, §7.10; RFC 4271 §5.1.5). Default false.
+   */
+  ebgp?: boolean;
 }
+
+/** Attributes only an internal peer may send: from an external one they are ignored unread. */
+export const IBGP_ONLY: ReadonlySet<number> = new Set([
+  ATTR.LOCAL_PREF,
+  ATTR.ORIGINATOR_ID,
+  ATTR.CLUSTER_LIST,
+]);
 
 const TYPE_CODE: Record<Exclude<PathAttribute["type"], "other">, number> = {
   "origin": ATTR.ORIGIN,

@@ -218,3 +218,31 @@ Deno.test("ROUTE-REFRESH round trips; a wrong length is 7/1", () => {
   const bad = err(() => frameLength(Uint8Array.from([...header(24, 5), 0, 1, 0, 1, 0])));
   assertEquals([bad.code, bad.subcode], [7, 1]);
 });
+
+Deno.test("RFC 7606 §7.5, §7.9, §7.10: LOCAL_PREF, ORIGINATOR_ID, CLUSTER_LIST from eBGP are dropped unread, the route kept", () => {
+  const bad = [
+    [0x40, 5, 2, 0, 1], // LOCAL_PREF of 2 octets
+    [0x80, 9, 3, 10, 0, 0], // ORIGINATOR_ID of 3 octets
+    [0x80, 10, 5, 1, 0, 0, 1, 9], // CLUSTER_LIST of 5 octets
+    [0xc0, 5, 4, 0, 0, 1, 0], // LOCAL_PREF with wrong flags
+  ];
+  for (const extra of bad) {
+    const bytes = update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, ...extra]);
+    const ibgp = decodeMessage(bytes, { as4: true });
+    assert(ibgp.type === "update");
+    assert(ibgp.treatAsWithdraw, `iBGP: withdrawn (${extra})`);
+    const ebgp = decodeMessage(bytes, { as4: true, ebgp: true });
+    assert(ebgp.type === "update");
+    assertEquals([ebgp.treatAsWithdraw, ebgp.discarded, ebgp.nlri], [undefined, undefined, [
+      "10.1.2.0/24",
+    ]]);
+    assertEquals(ebgp.attributes.map((a) => a.type), ["origin", "as-path", "next-hop"]);
+  }
+  // Well-formed ones from eBGP are dropped too (RFC 4271 §5.1.5: ignored).
+  const ok = decodeMessage(update([...ORIGIN, ...AS_PATH, ...NEXT_HOP, 0x40, 5, 4, 0, 0, 1, 0]), {
+    as4: true,
+    ebgp: true,
+  });
+  assert(ok.type === "update");
+  assertEquals(ok.attributes.length, 3);
+});

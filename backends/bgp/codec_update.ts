@@ -14,6 +14,7 @@ import {
   type CodecOptions,
   decodeAttribute,
   encodeAttribute,
+  IBGP_ONLY,
   type PathAttribute,
   SAFI_UNICAST,
 } from "./codec_attrs.ts";
@@ -105,6 +106,9 @@ function decodeAttributes(b: Uint8Array, opts: CodecOptions, msg: UpdateMessage)
       return;
     }
     at = start + len;
+    // RFC 7606 §7.5, §7.9, §7.10: from an external peer these are discarded whatever their
+    // flags or length (a bad one must not withdraw the route); not an error (RFC 4271 §5.1.5).
+    if (opts.ebgp && IBGP_ONLY.has(code)) continue;
     if (seen.has(code)) {
       if (code === ATTR.MP_REACH || code === ATTR.MP_UNREACH) {
         throw resetError(UPDATE_ERR.MALFORMED_ATTRIBUTE_LIST, `attribute ${code} appears twice`);

@@ -242,7 +242,11 @@ export class Conn {
       try {
         const len = frameLength(rest);
         if (len === undefined || rest.length < len) break;
-        msg = decodeMessage(rest.subarray(0, len), { as4: this.fsm.negotiated?.as4 ?? true });
+        const n = this.fsm.negotiated;
+        msg = decodeMessage(rest.subarray(0, len), {
+          as4: n?.as4 ?? true,
+          ebgp: n?.ibgp === false,
+        });
         at += len;
       } catch (e) {
         if (!(e instanceof BgpError)) throw e;
