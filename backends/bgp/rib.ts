@@ -88,7 +88,10 @@ export interface RibRoute {
   readonly nextHop: string;
   readonly origin: Origin;
   readonly asPath: AsPathSegment[];
+  /** MULTI_EXIT_DISC; 0 when the UPDATE had none (see hasMed). */
   readonly med: number;
+  /** The UPDATE carried MED: a reflector passes it on only then (RFC 4456 §8). */
+  readonly hasMed: boolean;
   readonly localPref: number;
   readonly originatorId?: string;
   readonly clusterList: string[];
@@ -132,6 +135,9 @@ class Path implements RibRoute {
   }
   get med(): number {
     return this.attrs.med;
+  }
+  get hasMed(): boolean {
+    return this.attrs.hasMed;
   }
   get localPref(): number {
     return this.attrs.localPref;
@@ -403,6 +409,7 @@ export class Rib {
       origin: 2,
       asPath: [],
       med: 0,
+      hasMed: false,
       localPref: 100,
       clusterList: [],
       ebgp: peer.ebgp,
@@ -415,8 +422,10 @@ export class Rib {
       else if (a.type === "as-path") r.asPath = old?.asPath ?? a.segments;
       else if (a.type === "aggregator") {
         r.passThrough.push(old?.aggregator ? { type: "aggregator", ...old.aggregator } : a);
-      } else if (a.type === "med") r.med = a.value;
-      else if (a.type === "local-pref" && !peer.ebgp) r.localPref = a.value; // RFC 4271 §5.1.5
+      } else if (a.type === "med") {
+        r.med = a.value;
+        r.hasMed = true;
+      } else if (a.type === "local-pref" && !peer.ebgp) r.localPref = a.value; // RFC 4271 §5.1.5
       else if (a.type === "originator-id" && !peer.ebgp) r.originatorId = a.id;
       else if (a.type === "cluster-list" && !peer.ebgp) r.clusterList = a.ids;
       else if (a.type === "other" && (a.flags & 0x40)) r.passThrough.push(a);
@@ -630,7 +639,9 @@ function reflected(r: RibRoute, clusterId: string): PathAttribute[] {
     { type: "as-path", segments: r.asPath },
   ];
   if (r.family === 4) attributes.push({ type: "next-hop", address: r.nextHop });
-  attributes.push({ type: "med", value: r.med }, { type: "local-pref", value: r.localPref });
+  // RFC 4456 §8: a reflector does not modify MED: passed on when present, never added.
+  if (r.hasMed) attributes.push({ type: "med", value: r.med });
+  attributes.push({ type: "local-pref", value: r.localPref });
   attributes.push({ type: "originator-id", id: r.originatorId ?? r.peerRouterId });
   attributes.push({ type: "cluster-list", ids: [clusterId, ...r.clusterList] });
   // RFC 4271 §5: an optional transitive attribute this speaker does not interpret (communities,

@@ -38,6 +38,7 @@ function route(over: Partial<RibRoute>): RibRoute {
     origin: 0,
     asPath: [],
     med: 0,
+    hasMed: false,
     localPref: 100,
     clusterList: [],
     ebgp: false,
@@ -346,6 +347,17 @@ Deno.test("a route reflector passes iBGP routes on with ORIGINATOR_ID and CLUSTE
     ],
   );
   assertEquals(rib.exportTo(a, { 4: "10.0.0.1" }).has("10.244.2.0/24"), false);
+  // RFC 4456 §8: MED is not modified: none added when the route had none, kept when it had one.
+  assertEquals(toB?.attributes.some((x) => x.type === "med"), false);
+  rib.update(b, announce(["10.244.4.0/24"], "10.0.0.3", [{ type: "med", value: 0 }]));
+  rib.update(b, announce(["10.244.5.0/24"], "10.0.0.3", [{ type: "med", value: 7 }]));
+  const toA = rib.exportTo(a, { 4: "10.0.0.1" });
+  for (const [p, med] of [["10.244.4.0/24", 0], ["10.244.5.0/24", 7]] as const) {
+    assertEquals(toA.get(p)?.attributes.filter((x) => x.type === "med"), [{
+      type: "med",
+      value: med,
+    }]);
+  }
   const loop = rib.update(
     b,
     announce(["10.244.3.0/24"], "10.0.0.3", [{ type: "cluster-list", ids: ["1.0.0.1"] }]),
