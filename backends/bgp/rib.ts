@@ -55,7 +55,10 @@ export interface RibPeer {
   policy: PeerPolicy;
   /** This speaker's own addresses on the session: never a valid next hop (RFC 4271 §6.3). */
   ownAddresses?: readonly string[];
-  /** The families the session negotiated (AFI 1, 2); MP_REACH of another is ignored. Default: all. */
+  /**
+   * The families the session negotiated (AFI 1, 2); routes of another (MP_REACH, or the plain
+   * NLRI field when IPv4 was not negotiated) are ignored. Default: all.
+   */
   families?: readonly Family[];
 }
 
@@ -205,7 +208,7 @@ export interface RibChange {
   invalidNextHop?: string;
   /** Why the UPDATE was treat-as-withdraw although it decoded (AS_CONFED segments from eBGP). */
   malformed?: string;
-  /** MP_REACH_NLRI of a family the session did not negotiate: ignored (RFC 4760 §6). */
+  /** NLRI (plain or MP_REACH) of a family the session did not negotiate: ignored (RFC 4760 §6). */
   unnegotiated?: string;
 }
 
@@ -332,18 +335,18 @@ export class Rib {
         for (const p of a.withdrawn) this.#withdraw(peer.key, p, change);
       }
     }
-    const groups: { family: 4 | 6; nextHop?: string; prefixes: string[] }[] = [
-      { family: 4, nextHop: nextHopOf(msg), prefixes: msg.nlri },
-    ];
-    for (const r of msg.attributes) {
-      if (r.type !== "mp-reach") continue;
-      const family = r.afi === AFI.IPV6 ? 6 : 4;
+    const groups: { family: 4 | 6; nextHop?: string; prefixes: string[] }[] = [];
+    const add = (family: 4 | 6, nextHop: string | undefined, prefixes: string[]) => {
+      if (prefixes.length === 0) return;
       if (peer.families && !peer.families.includes(family === 6 ? 2 : 1)) {
-        // RFC 4760 §6: a family the session did not negotiate is not taken.
+        // RFC 4760 §6: a family the session did not negotiate is not taken (the plain NLRI
+        // field included: it is IPv4 unicast).
         change.unnegotiated = `IPv${family} unicast NLRI on a session that did not negotiate it`;
-        continue;
-      }
-      groups.push({ family, nextHop: r.nextHops[0], prefixes: r.nlri });
+      } else groups.push({ family, nextHop, prefixes });
+    };
+    if (msg.nlri.length > 0) add(4, nextHopOf(msg), msg.nlri);
+    for (const r of msg.attributes) {
+      if (r.type === "mp-reach") add(r.afi === AFI.IPV6 ? 6 : 4, r.nextHops[0], r.nlri);
     }
     if (msg.treatAsWithdraw || peer.policy.import === false) {
       for (const g of groups) {

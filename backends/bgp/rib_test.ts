@@ -289,6 +289,30 @@ Deno.test("RFC 4271 §6.3 enforce-first-as: an eBGP route whose AS_PATH is empty
   assertEquals([c.malformed, rib.best("10.9.4.0/24")?.peer], [undefined, "192.168.77.253"]);
 });
 
+Deno.test("RFC 4760 §6: plain IPv4 NLRI on a session that negotiated only IPv6 are ignored, reported", () => {
+  const rib = new Rib(SELF);
+  const v6only = peer("10.0.0.2", { families: [2] });
+  const c = rib.update(v6only, {
+    type: "update",
+    withdrawn: [],
+    attributes: [
+      { type: "origin", value: 0 },
+      { type: "as-path", segments: [] },
+      { type: "next-hop", address: "10.0.0.2" },
+      { type: "mp-reach", afi: 2, safi: 1, nextHops: ["fd00::2"], nlri: ["fd00:9::/64"] },
+    ],
+    nlri: ["10.9.0.0/24"],
+  });
+  assertEquals(c.unnegotiated, "IPv4 unicast NLRI on a session that did not negotiate it");
+  assertEquals(rib.best("10.9.0.0/24"), undefined);
+  assertEquals(rib.best("fd00:9::/64")?.nextHop, "fd00::2");
+  const both = rib.update(
+    peer("10.0.0.3", { families: [1, 2] }),
+    announce(["10.9.0.0/24"], "10.0.0.3"),
+  );
+  assertEquals([both.unnegotiated, rib.best("10.9.0.0/24")?.peer], [undefined, "10.0.0.3"]);
+});
+
 Deno.test("graceful restart keeps stale routes until End-of-RIB sweeps those not re-announced", () => {
   const rib = new Rib(SELF);
   rib.update(peer("10.0.0.2"), announce(["10.9.0.0/24", "10.9.1.0/24"], "10.0.0.2"));
