@@ -112,10 +112,19 @@ export const OPEN_HOLD_MS = 240_000;
 
 /**
  * The connection RFC 4271 §6.8 closes when two connections to one peer collide: the one this
- * side initiated when our BGP identifier is the lower, else the one the peer initiated.
+ * side initiated when our BGP identifier is the lower, else the one the peer initiated. With
+ * equal identifiers (allowed between ASes, RFC 6286 §2.2) the connection initiated by the side
+ * with the larger AS is kept (RFC 6286 §2.3).
  */
-export function collisionLoser(localId: string, remoteId: string): "local" | "remote" {
-  return idValue(localId) < idValue(remoteId) ? "local" : "remote";
+export function collisionLoser(
+  localId: string,
+  remoteId: string,
+  localAs: number,
+  remoteAs: number,
+): "local" | "remote" {
+  const l = idValue(localId), r = idValue(remoteId);
+  if (l === r) return localAs > remoteAs ? "remote" : "local";
+  return l < r ? "local" : "remote";
 }
 
 /**

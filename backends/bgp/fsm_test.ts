@@ -233,9 +233,20 @@ Deno.test("mesh: exactly one end of each node pair dials (the higher address), v
 });
 
 Deno.test("collision: the lower BGP identifier closes the connection it initiated", () => {
-  assertEquals(collisionLoser("10.0.0.1", "10.0.0.2"), "local");
-  assertEquals(collisionLoser("10.0.0.9", "10.0.0.2"), "remote");
-  assertEquals(collisionLoser("192.168.0.1", "10.0.0.2"), "remote");
+  assertEquals(collisionLoser("10.0.0.1", "10.0.0.2", 65000, 64512), "local");
+  assertEquals(collisionLoser("10.0.0.9", "10.0.0.2", 64512, 65000), "remote");
+  assertEquals(collisionLoser("192.168.0.1", "10.0.0.2", 64512, 64512), "remote");
+});
+
+Deno.test("collision with equal BGP identifiers (eBGP): the larger AS keeps the connection it initiated (RFC 6286 §2.3)", () => {
+  assertEquals(collisionLoser("10.0.0.1", "10.0.0.1", 65000, 64512), "remote");
+  assertEquals(collisionLoser("10.0.0.1", "10.0.0.1", 64512, 65000), "local");
+  // Both ends agree: each closes the connection the other keeps.
+  for (const [a, b] of [[65000, 64512], [4200000000, 65001]]) {
+    const mine = collisionLoser("10.0.0.1", "10.0.0.1", a!, b!);
+    const theirs = collisionLoser("10.0.0.1", "10.0.0.1", b!, a!);
+    assertEquals(mine !== theirs, true, `${a} vs ${b}`);
+  }
 });
 
 Deno.test("autoRestart: false stays Idle after the session ends", () => {

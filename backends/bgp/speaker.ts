@@ -494,7 +494,9 @@ export class Speaker implements ConnListener {
         return;
       }
       if (s === "OpenConfirm" && peerId) {
-        const closeLocal = collisionLoser(this.opts.routerId, peerId) === "local";
+        const closeLocal =
+          collisionLoser(this.opts.routerId, peerId, this.opts.localAs, p.spec.asNumber) ===
+            "local";
         const loser = (conn.inbound ? !closeLocal : closeLocal) ? conn : other;
         loser.stop(CEASE.COLLISION_RESOLUTION);
         if (loser === conn) return;
