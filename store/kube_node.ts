@@ -158,9 +158,11 @@ export interface SkippedNode {
 
 /**
  * The valid leases of a set of Nodes by subnet key (`leaseKey`): undecodable Nodes are skipped,
- * so are those `refuse` gives a reason for (a podCIDR that can never be routed: outside the
- * cluster network, not a node-sized block), before the vote: of Nodes whose subnets overlap, the
- * oldest (creation time, then name) keeps its lease. `decode` may cache per resourceVersion.
+ * and of Nodes whose subnets overlap, the oldest (creation time, then name) keeps its lease. A
+ * lease `refuse` gives a reason for (a podCIDR that can never be routed: outside the cluster
+ * network, not a node-sized block) takes no part in that vote: it is listed as it is (the
+ * daemon refuses it, with its reason) and outvotes no one. `decode` may cache per
+ * resourceVersion.
  */
 export function nodeLeases(
   nodes: Iterable<KubeNode>,
@@ -185,9 +187,9 @@ export function nodeLeases(
       continue;
     }
     if (!l) continue;
-    const why = refuse?.(l);
-    if (why) {
-      skipped.push({ node: n.metadata.name, reason: why });
+    if (refuse?.(l)) {
+      // Out of the vote, not out of the list: the daemon refuses it with its own reason.
+      leases.set(subnetKey(l.subnet, l.subnet6), l);
       continue;
     }
     const c = parseCidr(l.subnet);
