@@ -36,7 +36,7 @@ import {
   tryReadLeaseFile,
   writeLeaseFiles,
 } from "../node/lease_file.ts";
-import { LeaseLostError } from "../store/errors.ts";
+import { BadNetworkConfigError, LeaseLostError } from "../store/errors.ts";
 import { RESTORED_WARNING } from "../store/flannel.ts";
 import { sleep, Sleeper } from "../store/sleeper.ts";
 import { type InformerBatch, LeaseInformer, leaseKey } from "../store/informer.ts";
@@ -148,7 +148,7 @@ export class NodeDaemon {
   /** Invalid records the last reconcile saw (`reason|subnet|node`), each counted once. */
   #invalidSeen = new Set<string>();
   /** When the datastore stopped answering (undefined: it answers), and why. */
-  #datastoreDown?: { since: number; error: string };
+  #datastoreDown?: { since: number; error: string; unusable: boolean };
   #renewSleeper = new Sleeper();
   #drift = new DriftTracker();
   #grace: LeaseGrace;
@@ -254,7 +254,9 @@ export class NodeDaemon {
     if (this.#routesOk) r.programmed = this.#programmed;
     const down = this.#datastoreDown;
     if (down) {
-      r.datastoreProblem = `datastore unreachable for ${
+      r.datastoreProblem = `${
+        down.unusable ? "the datastore's network config is unusable" : "datastore unreachable"
+      } for ${
         Math.round((Date.now() - down.since) / 1000)
       } s (${down.error}); routes kept as they are`;
     }
@@ -750,10 +752,15 @@ export class NodeDaemon {
       this.#renewNow(); // renew at once: renewals may have failed meanwhile
     } else if (!ok && !this.#datastoreDown) {
       const msg = error instanceof Error ? error.message : String(error);
-      this.#datastoreDown = { since: Date.now(), error: msg };
-      this.#log.warn("datastore unreachable; routes and lease files kept as they are", {
-        error: msg,
-      });
+      // It answered with a config no node can use: the operator's to fix there, not an outage.
+      const unusable = error instanceof BadNetworkConfigError;
+      this.#datastoreDown = { since: Date.now(), error: msg, unusable };
+      this.#log.warn(
+        unusable
+          ? "the datastore's network config is unusable; routes and lease files kept as they are"
+          : "datastore unreachable; routes and lease files kept as they are",
+        { error: msg },
+      );
     }
   }
 

@@ -12,6 +12,17 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * The datastore answered, but its cluster network config cannot be used (not JSON, a bad field):
+ * an operator's mistake to fix there, not an outage.
+ */
+export class BadNetworkConfigError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BadNetworkConfigError";
+  }
+}
+
 /** Every subnet of the cluster network is leased. */
 export class SubnetExhaustedError extends StoreError {
   constructor(message: string) {

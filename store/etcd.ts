@@ -29,7 +29,7 @@ import {
   prefixEnd,
 } from "./_etcd_client.ts";
 import { describeHistoryLoss, type EtcdHeader, EtcdHistory } from "./_etcd_history.ts";
-import { LeaseLostError, StoreError } from "./errors.ts";
+import { BadNetworkConfigError, LeaseLostError, StoreError } from "./errors.ts";
 import {
   assertLeaseRecordSize,
   decodeLeaseRecord,
@@ -152,7 +152,7 @@ export class EtcdStore implements LeaseStore {
     try {
       return decodeNetworkConfig(JSON.parse(kv.value));
     } catch (e) {
-      throw new StoreError(`Cannot use ${this.prefix}/config: ${(e as Error).message}`, {
+      throw new BadNetworkConfigError(`Cannot use ${this.prefix}/config: ${(e as Error).message}`, {
         cause: e,
       });
     }

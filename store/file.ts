@@ -40,7 +40,12 @@ import { atomicWriteFile, removeAbandonedTemps } from "../node/atomic_write.ts";
 import { type DirEvent, type DirWatcher, watchDirs, type WatchDirsFn } from "../net/inotify.ts";
 import { FileRefusedError, readBoundedText } from "../node/bounded_read.ts";
 import { chooseLease, type LeaseChoice } from "./allocate.ts";
-import { LeaseLostError, StoreError, SubnetExhaustedError } from "./errors.ts";
+import {
+  BadNetworkConfigError,
+  LeaseLostError,
+  StoreError,
+  SubnetExhaustedError,
+} from "./errors.ts";
 import { leaseIdentity, type WarnFn } from "./_util.ts";
 import { sleep, Sleeper } from "./sleeper.ts";
 import type {
@@ -450,9 +455,12 @@ export class FileStore implements LeaseStore {
     try {
       return decodeNetworkConfig(JSON.parse(text));
     } catch (e) {
-      throw new StoreError(`Cannot use ${this.dir}/config.json: ${(e as Error).message}`, {
-        cause: e,
-      });
+      throw new BadNetworkConfigError(
+        `Cannot use ${this.dir}/config.json: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
   }
 

@@ -38,7 +38,7 @@ import {
   sameLeaseInputs,
 } from "./kube_node.ts";
 import { leaseOutsideNetwork } from "./lease_scope.ts";
-import { LeaseLostError, StoreError } from "./errors.ts";
+import { BadNetworkConfigError, LeaseLostError, StoreError } from "./errors.ts";
 import { decodeNetworkConfig, encodeNetworkConfig, subnetKey } from "./flannel.ts";
 import { sleep } from "./sleeper.ts";
 import type { WarnFn } from "./_util.ts";
@@ -173,7 +173,7 @@ export class KubeStore implements LeaseStore {
     try {
       return decodeNetworkConfig(JSON.parse(text));
     } catch (e) {
-      throw new StoreError(
+      throw new BadNetworkConfigError(
         `Cannot use ${NET_CONF_KEY} of configmap ${this.namespace}/${this.#cm}: ${
           (e as Error).message
         }`,
