@@ -260,6 +260,18 @@ export class KubeStore implements LeaseStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const cidrs = nodePodCidrs(node);
       if (cidrs) return await this.#announce(node, cidrs, req, config);
+      // A podCIDR of another family only (an IPv6-only Node): the apiserver lets no one add an
+      // IPv4 one ("may not change podCIDR except from \"\""), so a claim would only leak.
+      const set = (node.spec?.podCIDRs ?? [node.spec?.podCIDR ?? ""]).filter((c) => c);
+      if (set.length > 0) {
+        throw new StoreError(
+          `Node "${req.node}" has podCIDRs ${
+            set.join(", ")
+          } and no IPv4 one in ${config.network}: ` +
+            "the apiserver does not let a podCIDR be added; give the Node an IPv4 podCIDR " +
+            "(kube-controller-manager --cluster-cidr) or use another datastore",
+        );
+      }
       const got = await this.#claimAndSet(node, req, config);
       if ("lease" in got) return got.lease;
       node = got.node; // the Node changed meanwhile: look again

@@ -188,6 +188,20 @@ Deno.test("kubernetes datastore on a real kube-apiserver", async (t) => {
             Error,
             "not a /24 subnet of 10.60.0.0/16",
           );
+          // An IPv6-only Node in an IPv4 cluster: refused by name, and no subnet claim is left
+          // (the apiserver would refuse to add an IPv4 podCIDR anyway).
+          await createNode(admin, "preset-6", "fd00:1::/64");
+          await assertRejects(
+            () => s.acquire(req("preset-6", "192.168.60.6")),
+            Error,
+            "no IPv4 one in 10.60.0.0/16",
+          );
+          const claims = await api<{ items: { spec?: { holderIdentity?: string } }[] }>(
+            admin,
+            "GET",
+            "/apis/coordination.k8s.io/v1/namespaces/preset/leases",
+          );
+          assertEquals(claims.items.filter((c) => c.spec?.holderIdentity === "preset-6"), []);
           await s.close();
         },
       );
