@@ -44,6 +44,15 @@ export interface FibQuery {
   ipProto?: number;
 }
 
+/**
+ * The `sysctl -w` key of a per-device IPv4 setting: `net.ipv4.conf.DEV.KEY`, or the slash form
+ * `net/ipv4/conf/DEV/KEY` when the device name has a dot (`skein.1`: sysctl would read the dotted
+ * form as conf/skein/1).
+ */
+export function confKey(dev: string, key: string): string {
+  return dev.includes(".") ? `net/ipv4/conf/${dev}/${key}` : `net.ipv4.conf.${dev}.${key}`;
+}
+
 /** One node's kernel, read lazily and cached. */
 export class Kernel {
   readonly netns?: string;

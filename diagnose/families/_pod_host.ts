@@ -12,7 +12,7 @@ import { canonicalCidr, contains, parseIp, tryParseCidr } from "../../net/cidr.t
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import type { Diagnosis, Endpoint, NodeView, PodMode } from "../context.ts";
 import { nsExec, nsPrefix } from "../path.ts";
-import { addrOf, noArp } from "../kernel.ts";
+import { addrOf, confKey, noArp } from "../kernel.ts";
 import { inCidr, ipv4Number } from "../context.ts";
 import { flatOf, routeText } from "../route_diff.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
@@ -96,7 +96,7 @@ function bridgeArpCheck(
       evidence: { ...ev, bridge: bridge.name, noarp: off, arp_ignore: ignore },
       fix: off
         ? `${ns}ip link set ${bridge.name} arp on`
-        : `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${bridge.name}.arp_ignore=0`,
+        : `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 ${confKey(bridge.name, "arp_ignore")}=0`,
     },
   );
 }
@@ -393,7 +393,7 @@ function routedHost(
   if (proxy !== "1") {
     return fail("pod.host", node.name, `routed pod ${ip}: proxy_arp off on ${host.name}`, {
       evidence: ev,
-      fix: `${nsExec(node)}sysctl -w net.ipv4.conf.${host.name}.proxy_arp=1`,
+      fix: `${nsExec(node)}sysctl -w ${confKey(host.name, "proxy_arp")}=1`,
     });
   }
   return pass("pod.host", node.name, `routed pod ${ip}: /32 route and proxy_arp on ${host.name}`, {

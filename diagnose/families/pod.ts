@@ -15,7 +15,7 @@ import type { Link, Route, RouteGetResult } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
 import type { Family } from "../family.ts";
-import { type Kernel, noArp } from "../kernel.ts";
+import { confKey, type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
 import { nsPrefix, pathHops } from "../path.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
@@ -82,7 +82,7 @@ function eth0Check(
       } answers no ARP request (arp_ignore=8): its node cannot resolve ${e.ip}`,
       {
         evidence: { ...ev, arp_ignore: ignore },
-        fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${dev}.arp_ignore=0`,
+        fix: `${ns}sysctl -w net.ipv4.conf.all.arp_ignore=0 ${confKey(dev, "arp_ignore")}=0`,
       },
     );
   }

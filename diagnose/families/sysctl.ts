@@ -8,6 +8,7 @@
  * @module
  */
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
+import { confKey } from "../kernel.ts";
 import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../context.ts";
 import { routesHolding } from "../kernel_index.ts";
 import { answeringRule, ruleText } from "../rule_walk.ts";
@@ -119,9 +120,9 @@ function rpFilter(d: Diagnosis, pair: Pair): CheckResult[] {
           }, not ${h.iif}${back.rule ? ` (policy rule "${back.rule}" sends it there)` : ""}`,
           {
             evidence,
-            fix: `${
-              nsExec(h.node)
-            }sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.${h.iif}.rp_filter=2`,
+            fix: `${nsExec(h.node)}sysctl -w net.ipv4.conf.all.rp_filter=2 ${
+              confKey(h.iif, "rp_filter")
+            }=2`,
           },
         ),
       );
@@ -199,9 +200,9 @@ function nodeRp(node: NodeView): CheckResult[] {
           `strict rp_filter on ${dev}: any asymmetric pod path through it is dropped`,
           {
             evidence,
-            fix: `${
-              nsExec(node)
-            }sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.${dev}.rp_filter=2`,
+            fix: `${nsExec(node)}sysctl -w net.ipv4.conf.all.rp_filter=2 ${
+              confKey(dev, "rp_filter")
+            }=2`,
           },
         )
         : pass(

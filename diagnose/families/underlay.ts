@@ -12,7 +12,7 @@ import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, ipv4Number, type NodeView } from "../context.ts";
 import type { Link } from "../../net/types.ts";
 import type { Family } from "../family.ts";
-import { addrOf, fibErrorMeaning, noArp } from "../kernel.ts";
+import { addrOf, confKey, fibErrorMeaning, noArp } from "../kernel.ts";
 import { nsExec, uplinkOf } from "../path.ts";
 import { judge } from "../nft_eval.ts";
 import { echoOf } from "../nft_icmp.ts";
@@ -417,9 +417,9 @@ function uplinkArp(node: NodeView): CheckResult[] {
         {
           evidence: ev,
           fix: ignore >= 8
-            ? `${
-              nsExec(node)
-            }sysctl -w net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.${up.name}.arp_ignore=0`
+            ? `${nsExec(node)}sysctl -w net.ipv4.conf.all.arp_ignore=0 ${
+              confKey(up.name, "arp_ignore")
+            }=0`
             : `${nsExec(node)}ip link set ${up.name} arp on`,
         },
       ),
