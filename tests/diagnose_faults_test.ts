@@ -585,6 +585,33 @@ Deno.test({
       });
 
       await fault(
+        "netfilter: 'ct state established drop' in n1's forward hook drops the replies -> netfilter.forward (reverse)",
+        async () => {
+          await nftIn(ns("n1"), "forward", "ct state established counter drop");
+        },
+        (r) => {
+          const c = expectCheck(r, {
+            id: "netfilter.forward",
+            node: "n1",
+            evidence: "inet skdiagtest c_forward handle",
+            fix: "nft delete rule inet skdiagtest c_forward handle",
+          });
+          assertStringIncludes(c.summary, "reverse");
+        },
+        async () => {
+          await runCommand([
+            "nsenter",
+            `--net=/run/netns/${ns("n1")}`,
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            "skdiagtest",
+          ]);
+        },
+      );
+
+      await fault(
         "netfilter: a forward drop of n2's subnet in a table of its own on n1 -> netfilter.forward",
         async () => {
           await nftIn(ns("n1"), "forward", `ip daddr ${s2} counter drop`);

@@ -72,7 +72,24 @@ Deno.test({
         assertEquals(nd.status, "fail", JSON.stringify(nd));
         assertStringIncludes(nd.fix ?? "", "nft delete rule netdev dnode ing handle");
         assertEquals(check(r2, "xfrm.policy").status, "pass");
+        // Only the traffic coming in from n2's pods is dropped on n1: --node judges it too.
+        await sh(
+          [...inNs("n1"), "nft", "-f", "-"],
+          `table inet dnodefw {\n chain fw {\n  type filter hook forward priority 0; policy accept;\n  ip saddr ${
+            subnet("n2")
+          } drop\n }\n}\n`,
+        );
+        const fw = (await diagnose("n1")).checks.filter((c) =>
+          c.id === "netfilter.forward" && c.status === "fail"
+        );
+        assertEquals(fw.length, 1, JSON.stringify(fw));
+        assertStringIncludes(
+          fw[0]!.summary,
+          `drops pod traffic from ${lab.plan.nodes[1]!.nodeName}`,
+        );
+        assertStringIncludes(fw[0]!.fix ?? "", "nft delete rule inet dnodefw fw handle");
       } finally {
+        await runCommand([...inNs("n1"), "nft", "delete", "table", "inet", "dnodefw"]);
         await runCommand([...inNs("n1"), "ip", "xfrm", "policy", "flush"]);
         await runCommand([...inNs("n2"), "nft", "delete", "table", "netdev", "dnode"]);
       }

@@ -26,7 +26,7 @@ import { netdevChecks, nodeNetdevChecks } from "./_netfilter_netdev.ts";
 import { egressChecks, nodeEgressChecks } from "./_netfilter_egress.ts";
 import { encapNat, natChecks, type NatFinder, natFinders } from "./_netfilter_nat.ts";
 import { leasePeer, otherLeases } from "./_node_peers.ts";
-import { encapPacket, podForwardPacket } from "./packets.ts";
+import { encapPacket, podForwardPacket, podInboundPacket } from "./packets.ts";
 import { nodeOwner, verdictCheck } from "./_verdict.ts";
 import { judgedLegacy, legacyNodeCheck, legacyPairChecks } from "./_netfilter_legacy.ts";
 
@@ -65,6 +65,9 @@ async function forwardChecks(d: Diagnosis, pair: Pair): Promise<CheckResult[]> {
       daddr: h.dst,
       l4proto: "icmp",
       icmp: echoOf(h.direction === "reverse"),
+      // The reply belongs to the connection the request opened on this node (reply_ct.ts when
+      // the request was taken out of conntrack): a `ct state established drop` drops it.
+      ct: h.direction === "reverse" ? "established" : "new",
       iifname: h.iif,
       ...(h.answer?.ok && h.answer.route.devName ? { oifname: h.answer.route.devName } : {}),
     };
@@ -239,18 +242,19 @@ export const netfilterFamily: Family = {
     const out: CheckResult[] = [];
     for (const l of d.store.leases ?? []) {
       if (l.subnet === node.lease.subnet) continue;
-      const p = podForwardPacket(node, node.lease.subnet, l.subnet);
-      const v = judge(rs.ruleset, p);
-      if (v.verdict === "drop" || v.unknown.some((u) => u.mayDrop)) {
-        out.push(
-          verdictCheck(
-            "netfilter.forward",
-            nodeOwner(node),
-            `pod traffic to ${l.node} (${l.subnet})`,
-            p,
-            v,
-          ),
-        );
+      const own = node.lease.subnet;
+      // Out to the peer's pods, in from them (a new connection), and the replies coming back.
+      const packets: [string, Packet][] = [
+        [`pod traffic to ${l.node} (${l.subnet})`, podForwardPacket(node, own, l.subnet)],
+        [`pod traffic from ${l.node} (${l.subnet})`, podInboundPacket(node, l.subnet, own, false)],
+        [`replies from ${l.node} (${l.subnet})`, podInboundPacket(node, l.subnet, own, true)],
+      ];
+      for (const [what, p] of packets) {
+        const v = judge(rs.ruleset, p);
+        if (v.verdict === "drop" || v.unknown.some((u) => u.mayDrop)) {
+          out.push(verdictCheck("netfilter.forward", nodeOwner(node), what, p, v));
+          break;
+        }
       }
     }
     if (!out.length) {

@@ -69,6 +69,42 @@ export function tunnelPorts(node: NodeView): Pick<Packet, "dport" | "sport"> {
  * between two pod addresses standing for the subnets).
  */
 export function podForwardPacket(node: NodeView, from: string, to: string): Packet {
+  return podPacket(node, from, to, "out");
+}
+
+/**
+ * A packet from a pod of subnet `from` (another node's) to one of `to` (this node's), as this
+ * node forwards it: in by its tunnel device (its uplink without one), out to the bridge; a new
+ * connection's echo request, or (`reply`) the echo reply to this node's pod.
+ */
+export function podInboundPacket(
+  node: NodeView,
+  from: string,
+  to: string,
+  reply: boolean,
+): Packet {
+  return podPacket(node, from, to, reply ? "reply" : "in");
+}
+
+function podPacket(
+  node: NodeView,
+  from: string,
+  to: string,
+  way: "out" | "in" | "reply",
+): Packet {
+  if (way !== "out") {
+    const dev = node.facts.device ?? uplinkOf(node)?.name;
+    return {
+      hook: "forward",
+      saddr: podAddressIn(from),
+      daddr: podAddressIn(to),
+      l4proto: "icmp",
+      icmp: echoOf(way === "reply"),
+      ct: way === "reply" ? "established" : "new",
+      ...(dev ? { iifname: dev } : {}),
+      oifname: node.facts.bridge,
+    };
+  }
   return {
     hook: "forward",
     saddr: podAddressIn(from),
