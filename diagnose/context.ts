@@ -100,6 +100,8 @@ export interface Endpoint {
   node?: NodeView;
   /** The pod's network namespace path, when found. */
   netns?: string;
+  /** The namespace path the pod had (a lab's record, a reservation's) that no longer exists. */
+  goneNetns?: string;
   containerId?: string;
   /** Lab pod name, when known. */
   podName?: string;

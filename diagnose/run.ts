@@ -25,6 +25,15 @@ function info(e: Endpoint): EndpointInfo {
   return i;
 }
 
+function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs every applicable family; closes the kernels it opened for pods. */
 export async function runDiagnosis(
   d: Diagnosis,
@@ -33,6 +42,14 @@ export async function runDiagnosis(
 ): Promise<Report> {
   const checks: CheckResult[] = [];
   const nodes = d.pair ? d.pair.nodes : d.nodes;
+  // A pod whose namespace is gone (deleted, its reservation left): judged as an address no
+  // namespace holds, not as a namespace that cannot be opened by every family.
+  for (const e of d.pair ? [d.pair.from, d.pair.to] : []) {
+    if (e.netns && !pathExists(e.netns)) {
+      e.goneNetns = e.netns;
+      delete e.netns;
+    }
+  }
   const backends = new Set(nodes.map((n) => n.facts.backend));
   try {
     for (const f of families) {

@@ -221,6 +221,20 @@ Deno.test({
       assertEquals(usage.code, 2);
       const badCfg = await skein(["diagnose", "--node", "--config", "/nonexistent/skein.yaml"]);
       assertEquals(badCfg.code, 2, badCfg.stderr);
+      // A pod whose namespace is gone (deleted under the runtime, its reservation left): the
+      // pair fails on it, naming the gone namespace and the leaked reservation.
+      const p3 = lab.state.pods.find((p) => p.name === "n3-p1")!;
+      const gone = await runCommand(["ip", "netns", "del", p3.netns]);
+      assert(gone.success, gone.stderr);
+      const gr = await labDiagnose(name, "n1-p1", "n3-p1");
+      const ge = gr.checks.find((x) => x.id === "pod.eth0" && x.node === "n3");
+      assertEquals(
+        ge?.status,
+        "fail",
+        JSON.stringify(gr.checks.filter((x) => x.status !== "pass")),
+      );
+      assertStringIncludes(ge!.summary, "is gone");
+      assertEquals(gr.checks.filter((x) => x.id.endsWith(".error")), []);
     }),
 });
 

@@ -555,8 +555,15 @@ function podIpam(e: Endpoint, label: string): CheckResult | undefined {
  * reserves it (the pod is gone and its reservation leaked, or its namespace is not under
  * /run/netns), a skip when the node's IPAM directory is not known.
  */
-export function unheldAddress(label: string, ip: string, ipamDir?: string): CheckResult {
-  const none = `no network namespace on ${label} holds ${ip}`;
+export function unheldAddress(
+  label: string,
+  ip: string,
+  ipamDir?: string,
+  goneNetns?: string,
+): CheckResult {
+  const none = `no network namespace on ${label} holds ${ip}${
+    goneNetns ? ` (${goneNetns} is gone)` : ""
+  }`;
   if (!ipamDir) return skip("pod.eth0", label, `${none} (the IPAM directory is not known)`);
   const r = readReservations(ipamDir);
   if (!r.ok) return skip("pod.eth0", label, `${none}; cannot read IPAM directory: ${r.error}`);
@@ -573,13 +580,18 @@ export function unheldAddress(label: string, ip: string, ipamDir?: string): Chec
     );
   }
   const containerId = containerOf(held.record);
-  return warn(
+  return fail(
     "pod.eth0",
     label,
     `IPAM reserves ${ip} for ${containerId ?? "an unknown container"} but ${none}: the pod is ` +
       "gone (a leaked reservation) or its namespace is not under /run/netns",
     {
-      evidence: { ip, ipamDir, containerId: containerId ?? "" },
+      evidence: {
+        ip,
+        ipamDir,
+        containerId: containerId ?? "",
+        ...(goneNetns ? { netns: `${goneNetns} (gone)` } : {}),
+      },
       fix: `if the pod is gone: rm ${ipamDir}/${ip} (or let the runtime's CNI GC release it)`,
     },
   );
@@ -613,7 +625,9 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
       ),
     ];
   }
-  if (!e.netns) return [nodeAddress(e) ?? unheldAddress(label, e.ip, e.node.facts.ipamDir)];
+  if (!e.netns) {
+    return [nodeAddress(e) ?? unheldAddress(label, e.ip, e.node.facts.ipamDir, e.goneNetns)];
+  }
   const peer = peerOf(e, pair);
   const out = [...podInside(d, e, pair, label), ...podHost(d, e, peer)];
   for (const n of [nodeNeighOfPod(d, e), podNeighOfHop(d, e, peer), bridgeFdbOfPod(d, e, peer)]) {
