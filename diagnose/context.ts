@@ -115,6 +115,8 @@ export interface StoreView {
   leases?: Lease[];
   /** Why the datastore could not be read. */
   error?: string;
+  /** Records the store skipped (undecodable or inconsistent), as its warnings said (20 at most). */
+  skipped?: string[];
   /** "file" or "etcd". */
   type: string;
   /** Where it is (directory or endpoints), for messages. */

@@ -19,10 +19,14 @@ export interface StoreSpec {
   [field: string]: unknown;
 }
 
-function open(spec: StoreSpec, timeoutMs: number): Promise<LeaseStore> {
+function open(
+  spec: StoreSpec,
+  timeoutMs: number,
+  onWarning: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<LeaseStore> {
   const def = datastoreDefinition(spec.type);
   if (!def) throw new Error(`unknown datastore type ${JSON.stringify(spec.type)}`);
-  return def.open(spec, { readOnly: true, timeoutMs });
+  return def.open(spec, { readOnly: true, timeoutMs, onWarning });
 }
 
 /** Lists the live leases; never throws. */
@@ -32,8 +36,21 @@ export async function readStore(spec: StoreSpec, timeoutMs: number): Promise<Sto
     where: datastoreDefinition(spec.type)?.where(spec) ?? spec.type,
   };
   let store: LeaseStore | undefined;
+  // The records the store skips (undecodable, a key and value that disagree): the daemons skip
+  // them too, so their nodes get no route.
+  const bad: string[] = [];
+  const onWarning = (msg: string, fields?: Record<string, unknown>) => {
+    if (bad.length < 20) {
+      const where = fields?.key ?? fields?.node ?? fields?.file ?? fields?.subnet;
+      bad.push(
+        `${msg}${where !== undefined ? ` ${String(where)}` : ""}${
+          fields?.error !== undefined ? `: ${String(fields.error)}` : ""
+        }`,
+      );
+    }
+  };
   try {
-    store = await open(spec, timeoutMs);
+    store = await open(spec, timeoutMs, onWarning);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -50,5 +67,6 @@ export async function readStore(spec: StoreSpec, timeoutMs: number): Promise<Sto
   } finally {
     await store?.close().catch(() => {});
   }
+  if (bad.length) view.skipped = bad;
   return view;
 }

@@ -14,6 +14,21 @@ import { networkOf, v4 } from "../route_diff.ts";
 
 function datastore(d: Diagnosis): CheckResult {
   const s = d.store;
+  if (s.leases && s.skipped?.length) {
+    return warn(
+      "lease.datastore",
+      "-",
+      `read ${s.leases.length} lease(s) from the ${s.type} datastore; ${s.skipped.length} record(s) cannot be used (their nodes get no route): ${
+        s.skipped[0]
+      }`,
+      {
+        evidence: { type: s.type, where: s.where, skipped: s.skipped },
+        fix: s.type === "etcd"
+          ? `etcdctl --endpoints ${s.where} get --prefix /coreos.com/network/subnets  # fix or delete the record`
+          : `ls -l ${s.where}/subnets  # fix or delete the record`,
+      },
+    );
+  }
   if (s.leases) {
     return pass(
       "lease.datastore",
