@@ -117,13 +117,18 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
       warn(
         "route.stale",
         node.name,
-        `${diff.stale.length} skein route(s) on ${node.name} belong to no lease`,
+        `${diff.stale.length} skein route(s) on ${node.name} belong to no lease: the lease is gone ` +
+          "from the datastore (expired: its node's daemon stopped renewing; or released)",
         {
           evidence: { stale: diff.stale.map(routeText) },
-          fix: diff.stale.map((r) =>
-            `${nsExec(node)}ip route del ${r.dst} proto ${protoWord(node)}`
-          ).join("; ") +
-            `  # ${RESTART}`,
+          // The route may be the last path to a node that is still up, with a stopped daemon:
+          // its daemon first; the route only for a node that is gone.
+          fix:
+            `check the daemon of the node at each route's next hop (restart it: its lease comes back); ` +
+            `if that node is gone: ${
+              diff.stale.map((r) => `${nsExec(node)}ip route del ${r.dst} proto ${protoWord(node)}`)
+                .join("; ")
+            }`,
         },
       ),
     );
