@@ -88,6 +88,18 @@ Deno.test({
           `drops pod traffic from ${lab.plan.nodes[1]!.nodeName}`,
         );
         assertStringIncludes(fw[0]!.fix ?? "", "nft delete rule inet dnodefw fw handle");
+        // A stopped daemon: --node finds the process holding its port, and says kill -CONT (not
+        // "start it", which would start a second daemon).
+        const pid = lab.state.daemons.find((x) => x.node === "n2")!.pid;
+        Deno.kill(pid, "SIGSTOP");
+        try {
+          const run = check(await diagnose("n2"), "daemon.running");
+          assertEquals(run.status, "fail", JSON.stringify(run));
+          assertStringIncludes(run.summary, "stopped (SIGSTOP)");
+          assertEquals(run.fix, `kill -CONT ${pid}`);
+        } finally {
+          Deno.kill(pid, "SIGCONT");
+        }
       } finally {
         await runCommand([...inNs("n1"), "nft", "delete", "table", "inet", "dnodefw"]);
         await runCommand([...inNs("n1"), "ip", "xfrm", "policy", "flush"]);

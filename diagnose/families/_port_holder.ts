@@ -35,18 +35,53 @@ export function parseUdpHolders(text: string, port: number): PortHolder[] {
 
 /** The process whose fd is socket `inode` ("pid N (comm)"), scanning /proc. */
 function ownerOf(inode: number): string | undefined {
+  const pid = ownerPid(inode);
+  if (pid === undefined) return undefined;
+  try {
+    return `pid ${pid} (${Deno.readTextFileSync(`/proc/${pid}/comm`).trim()})`;
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
+/** The pid whose fd is socket `inode`, scanning /proc. */
+function ownerPid(inode: number): number | undefined {
   const want = `socket:[${inode}]`;
   for (const p of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(p.name)) continue;
     try {
       for (const fd of Deno.readDirSync(`/proc/${p.name}/fd`)) {
-        if (Deno.readLinkSync(`/proc/${p.name}/fd/${fd.name}`) !== want) continue;
-        const comm = Deno.readTextFileSync(`/proc/${p.name}/comm`).trim();
-        return `pid ${p.name} (${comm})`;
+        if (Deno.readLinkSync(`/proc/${p.name}/fd/${fd.name}`) === want) return Number(p.name);
       }
     } catch { /* gone, or not ours to read */ }
   }
   return undefined;
+}
+
+/**
+ * The inodes of the IPv4 TCP sockets listening (state 0A) on `port` in /proc/net/tcp text, with
+ * their address.
+ */
+export function parseTcpListeners(text: string, port: number): PortHolder[] {
+  const listening = text.split("\n").slice(0, 1).concat(
+    text.split("\n").slice(1).filter((l) => l.trim().split(/\s+/)[3] === "0A"),
+  ).join("\n");
+  return parseUdpHolders(listening, port);
+}
+
+/**
+ * The process listening on TCP `port` in this process's network namespace (the daemon's HTTP
+ * port): its pid, or undefined.
+ */
+export function tcpListenerPid(port: number): number | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/thread-self/net/tcp");
+  } catch {
+    return undefined;
+  }
+  const l = parseTcpListeners(text, port).find((h) => h.inode !== 0);
+  return l ? ownerPid(l.inode) : undefined;
 }
 
 /** The user sockets bound to UDP `port` in the node's namespace, with their processes. */

@@ -8,6 +8,7 @@ import { processAlive, processState } from "../../node/process.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import type { Diagnosis, NodeView } from "../context.ts";
 import type { Family } from "../family.ts";
+import { tcpListenerPid } from "./_port_holder.ts";
 
 /** How to start the node's daemon again (its own config file when known). */
 function startFix(node: NodeView): string {
@@ -50,9 +51,28 @@ function running(node: NodeView): CheckResult {
       evidence: { url: a.url },
     });
   }
+  const error = a.error ?? `status ${a.healthz?.status}`;
+  // Something still holds the daemon's port (in this namespace): a stopped or hung daemon, which
+  // a second `skein daemon` would only fight for the node's lock.
+  const port = Number(new URL(a.url).port);
+  const pid = Number.isInteger(port) && port > 0 ? tcpListenerPid(port) : undefined;
+  const st = pid !== undefined ? processState(pid) : undefined;
+  if (pid !== undefined && (st === "T" || st === "t")) {
+    return fail(
+      id,
+      node.name,
+      `${node.name}'s daemon (pid ${pid}) is stopped (SIGSTOP): nothing reconciles`,
+      {
+        evidence: { url: a.url, error, pid, state: st },
+        fix: `kill -CONT ${pid}`,
+      },
+    );
+  }
   return fail(id, node.name, `${node.name}'s daemon does not answer ${a.url}/healthz`, {
-    evidence: { url: a.url, error: a.error ?? `status ${a.healthz?.status}` },
-    fix: startFix(node),
+    evidence: { url: a.url, error, ...(pid !== undefined ? { pid, state: st ?? "?" } : {}) },
+    fix: pid !== undefined
+      ? `pid ${pid} holds ${a.url} but does not answer: read its log, then restart it`
+      : startFix(node),
   });
 }
 
