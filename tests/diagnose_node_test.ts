@@ -253,5 +253,12 @@ Deno.test({
           assert(c?.status !== "fail", `${n}: ${JSON.stringify(c)}`);
         }
       }
+      // Last (it breaks n2's pods for good): n2's bridge deleted under its pod is named.
+      await sh([...inNs("n2"), "ip", "link", "del", "cni0"]);
+      const br = (await diagnose("n2")).checks.find((c) =>
+        c.id === "pod.host" && c.status === "fail"
+      );
+      assert(br, "no failing pod.host with cni0 deleted");
+      assertStringIncludes(br.summary, "bridge cni0 is missing");
     }),
 });

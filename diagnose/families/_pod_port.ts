@@ -176,9 +176,36 @@ export function portFlagFaults(k: Kernel, p: Link, ns: string): [string, string]
  * the flags that cut its pod off (proxy_arp, bcast_flood off, learning and flood off), and the
  * isolated ports (two or more pass no frame between them). One pass when none is wrong.
  */
+/**
+ * The bridge is missing while pods' host veths are there (skein's `sk` + 12 hex names, on no
+ * bridge): deleted under its pods, whose traffic now goes nowhere. A node without pods has no
+ * bridge yet (the first ADD makes it): nothing to say.
+ */
+function orphanVeths(node: NodeView): CheckResult[] {
+  const k = node.kernel!, br = node.facts.bridge;
+  // A routed pod's host veth is on no bridge by design: a /32 route of the CNI's (proto 101).
+  const routed = new Set(k.routes().filter((r) => r.protocol === 101).map((r) => r.oif));
+  const veths = k.links().filter((l) =>
+    l.kind === "veth" && /^sk[0-9a-f]{12}$/.test(l.name) && l.masterIndex === undefined &&
+    !routed.has(l.index)
+  );
+  if (!veths.length) return [];
+  return [fail(
+    "pod.host",
+    node.name,
+    `bridge ${br} is missing on ${node.name}: the host veths of its ${veths.length} pod(s) are on no bridge`,
+    {
+      evidence: { bridge: br, hostVeths: veths.slice(0, 20).map((l) => l.name) },
+      fix: `${nsExec(node)}ip link add ${br} type bridge && ${nsExec(node)}ip link set ${br} up; ` +
+        "then recreate the pods (their CNI ADD puts back the bridge's address and their ports)",
+    },
+  )];
+}
+
 export function nodePortChecks(node: NodeView): CheckResult[] {
   const k = node.kernel, bridge = k?.link(node.facts.bridge);
-  if (!k || !bridge) return [];
+  if (!k) return [];
+  if (!bridge) return orphanVeths(node);
   const ports = k.links().filter((l) => l.masterIndex === bridge.index && l.kind === "veth");
   const out: CheckResult[] = [];
   for (const p of ports) {
