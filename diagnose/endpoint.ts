@@ -155,6 +155,9 @@ export function resolveEndpoint(
     e.netns = query;
   } else {
     const ip = byContainer(query, ctx.nodes);
+    if (!ip && /^[0-9.]+$/.test(query)) {
+      throw new DiagnoseInputError(`"${query}" is not a valid IPv4 address`);
+    }
     if (!ip) {
       throw new DiagnoseInputError(
         `unknown pod "${query}": not a pod IP, no IPAM reservation has that container id, not a netns path${

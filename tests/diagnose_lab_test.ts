@@ -217,6 +217,9 @@ Deno.test({
       const unknown = await skein(["lab", "diagnose", "--name", name, "n1-p1", "n9-p9"]);
       assertEquals(unknown.code, 2, unknown.stdout + unknown.stderr);
       assertStringIncludes(unknown.stderr, "unknown pod");
+      const malformed = await skein(["lab", "diagnose", "--name", name, "n1-p1", "10.244.1.999"]);
+      assertEquals(malformed.code, 2, malformed.stdout + malformed.stderr);
+      assertStringIncludes(malformed.stderr, "is not a valid IPv4 address");
       const usage = await skein(["diagnose", "--from", ip1]);
       assertEquals(usage.code, 2);
       const badCfg = await skein(["diagnose", "--node", "--config", "/nonexistent/skein.yaml"]);
