@@ -111,15 +111,24 @@ export function findNetnsOf(
   return undefined;
 }
 
+/**
+ * The IPv4 address IPAM reserved for container `id`: the full id, or (at least 12 characters,
+ * `crictl ps` shows 13) a prefix of exactly one reservation's id.
+ */
 function byContainer(id: string, nodes: readonly NodeView[]): string | undefined {
+  const prefixed = new Set<string>();
   for (const n of nodes) {
     if (!n.facts.ipamDir) continue;
     const r = readReservations(n.facts.ipamDir);
     if (!r.ok) continue;
-    const hit = r.list.find((x) => containerOf(x.record) === id && !x.ip.includes(":"));
-    if (hit) return hit.ip;
+    for (const x of r.list) {
+      if (x.ip.includes(":")) continue;
+      const c = containerOf(x.record);
+      if (c === id) return x.ip;
+      if (id.length >= 12 && c?.startsWith(id)) prefixed.add(x.ip);
+    }
   }
-  return undefined;
+  return prefixed.size === 1 ? [...prefixed][0] : undefined;
 }
 
 /** Resolves one endpoint. */

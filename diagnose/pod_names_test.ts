@@ -3,7 +3,13 @@
  * found pods become their IPv4 address and node; a missing pod, one without an address and a
  * hostNetwork pod are PodNameErrors (exit 2) that say so.
  */
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "../testing/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../testing/assert.ts";
 import { type KubePod, parsePod, type PodReader } from "../store/kube_pod.ts";
 import { KubeForbiddenError, KubeNotFoundError } from "../store/kube_errors.ts";
 import type { NodeView } from "./context.ts";
@@ -204,4 +210,23 @@ Deno.test("resolveEndpoint() with a looked-up pod: its IP, its name, and its nod
     undefined,
   ]);
   assert(b.containerId === undefined);
+});
+
+Deno.test("resolveEndpoint() by container id: the full id, or a prefix of 12+ characters of exactly one", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const id1 = "3f9a0c1b2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
+    const id2 = "3f9a0c1b2d4e0000000000000000000000000000000000000000000000000000";
+    Deno.writeTextFileSync(`${dir}/10.244.1.3`, `${id1}\r\neth0`);
+    Deno.writeTextFileSync(`${dir}/10.244.1.4`, `${id2}\r\neth0`);
+    const facts = { backend: "vxlan", vni: 1, port: 8472, bridge: "cni0", ipamDir: dir };
+    const nodes: NodeView[] = [{ name: "n1", nodeName: "lab-n1", facts }];
+    assertEquals(resolveEndpoint(id1, { nodes }).ip, "10.244.1.3");
+    assertEquals(resolveEndpoint(id1.slice(0, 13), { nodes }).ip, "10.244.1.3"); // crictl ps
+    // Too short, or the prefix of two: not a guess.
+    assertThrows(() => resolveEndpoint(id1.slice(0, 8), { nodes }), Error, "unknown pod");
+    assertThrows(() => resolveEndpoint(id1.slice(0, 12), { nodes }), Error, "unknown pod");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
