@@ -217,6 +217,10 @@ Deno.test({
       const unknown = await skein(["lab", "diagnose", "--name", name, "n1-p1", "n9-p9"]);
       assertEquals(unknown.code, 2, unknown.stdout + unknown.stderr);
       assertStringIncludes(unknown.stderr, "unknown pod");
+      // FROM equal to TO: a warning says nothing between two pods was judged.
+      const self = await labDiagnose(name, "n1-p1", "n1-p1");
+      assertEquals(self.checks.find((c) => c.id === "pod.same")?.status, "warn");
+      assertEquals(failures(self), "");
       const malformed = await skein(["lab", "diagnose", "--name", name, "n1-p1", "10.244.1.999"]);
       assertEquals(malformed.code, 2, malformed.stdout + malformed.stderr);
       assertStringIncludes(malformed.stderr, "is not a valid IPv4 address");

@@ -642,6 +642,16 @@ function endpointChecks(d: Diagnosis, e: Endpoint, pair: Pair): CheckResult[] {
 export const podFamily: Family = {
   name: "pod",
   pair: (d, pair) => {
+    if (pair.from.ip === pair.to.ip) {
+      const same = warn(
+        "pod.same",
+        pair.from.node?.name ?? "-",
+        `FROM and TO are the same address ${pair.from.ip}: its packets never leave the pod, so ` +
+          "no hop between two pods is judged",
+        { evidence: { from: pair.from.query, to: pair.to.query } },
+      );
+      return [same, ...endpointChecks(d, pair.from, pair)];
+    }
     const out = [
       ...endpointChecks(d, pair.from, pair),
       ...endpointChecks(d, pair.to, pair),
