@@ -53,6 +53,22 @@ export function* routesHolding(
   }
 }
 
+/**
+ * The most specific route of table `table` holding `ip` (and longer than `longerThan`) that
+ * `match` accepts: the route the kernel's lookup in that table picks among them.
+ */
+export function firstHolding(
+  routes: readonly Route[],
+  table: number,
+  ip: number | undefined,
+  match: (r: Route) => boolean = () => true,
+  longerThan = -1,
+): Route | undefined {
+  if (ip === undefined) return undefined;
+  for (const r of routesHolding(routes, table, ip, longerThan)) if (match(r)) return r;
+  return undefined;
+}
+
 /** Neighbour entries by "ip|ifindex" (the first of equals). */
 const neighIndexes = new WeakMap<readonly Neigh[], Map<string, Neigh>>();
 

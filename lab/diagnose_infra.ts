@@ -16,7 +16,8 @@
  * @module
  */
 import { type CheckResult, fail, pass } from "../diagnose/check.ts";
-import type { Diagnosis, NodeView, Pair } from "../diagnose/context.ts";
+import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../diagnose/context.ts";
+import { firstHolding } from "../diagnose/kernel_index.ts";
 import type { Family } from "../diagnose/family.ts";
 import { Kernel, noArp } from "../diagnose/kernel.ts";
 import { judge, type Packet, type Ruleset } from "../diagnose/nft_eval.ts";
@@ -24,7 +25,6 @@ import { echoOf } from "../diagnose/nft_icmp.ts";
 import { type RulesetOwner, verdictCheck } from "../diagnose/families/_verdict.ts";
 import { rulesetIn } from "../diagnose/ruleset.ts";
 import { encapPacket } from "../diagnose/families/packets.ts";
-import { within } from "../diagnose/route_diff.ts";
 import { harmfulQdiscs } from "../diagnose/families/_tc_qdisc.ts";
 import { otherMac } from "../diagnose/families/_mac.ts";
 import { portFlagFaults } from "../diagnose/families/_pod_port.ts";
@@ -352,11 +352,8 @@ function routerPathFail(
     const a = k.fib({ dst: to.ip, src: from.ip, iif: inp });
     const lookup = `${ns}ip route get ${to.ip} from ${from.ip} iif ${inp}`;
     if (!a.ok || a.route.devName !== out) {
-      const stray = k.routes().filter((r) =>
-        r.family === 4 && r.table === 254 && r.protocol !== 2 && within(`${to.ip}/32`, r.dst)
-      ).sort((x, y) =>
-        Number(y.dst.split("/")[1]) - Number(x.dst.split("/")[1])
-      )[0];
+      // The most specific main-table route holding the node's address that is not a connected one.
+      const stray = firstHolding(k.routes(), 254, ipv4Number(to.ip), (r) => r.protocol !== 2);
       const del = stray ? `${stray.type !== "unicast" ? `${stray.type} ` : ""}${stray.dst}` : "";
       // EHOSTUNREACH on a forwarded lookup: forwarding is off on the port the packet enters by.
       const perPort = `net/ipv4/conf/${inp}/forwarding`;

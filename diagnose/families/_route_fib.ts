@@ -9,7 +9,7 @@
 import type { Route, Rule } from "../../net/types.ts";
 import { type CheckResult, fail, pass, warn } from "../check.ts";
 import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../context.ts";
-import { routesHolding } from "../kernel_index.ts";
+import { firstHolding } from "../kernel_index.ts";
 import { fibErrorMeaning } from "../kernel.ts";
 import { answeringRule, ruleCause, ruleFix, ruleText, ruleWords } from "../rule_walk.ts";
 import { type Hop, hopCommand, nsExec, pathHops, remoteDevOf } from "../path.ts";
@@ -65,10 +65,7 @@ function discardingAnswer(h: Hop): { route: Route; rule: Rule } | undefined {
     ipProto: 1,
   });
   if (!rule) return undefined;
-  const route =
-    k.routes().filter((r) =>
-      r.family === 4 && r.table === rule.table && within(`${h.dst}/32`, r.dst)
-    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  const route = firstHolding(k.routes(), rule.table, ipv4Number(h.dst));
   return route && DISCARDING.has(route.type ?? "") ? { route, rule } : undefined;
 }
 
@@ -240,10 +237,7 @@ function wrongDevFix(node: NodeView, h: Hop): string {
     } sends it to table ${t}`;
   }
   // The route the kernel answered with: deleting it lets the reconciler's own route decide.
-  const ip = ipv4Number(h.dst);
-  const used = k && ip !== undefined && t !== undefined
-    ? routesHolding(k.routes(), t, ip).next().value
-    : undefined;
+  const used = k && t !== undefined ? firstHolding(k.routes(), t, ipv4Number(h.dst)) : undefined;
   if (!used) return `see route.missing / route.foreign; ${RESTART}`;
   const dev = used.oif !== undefined ? k!.link(used.oif)?.name : undefined;
   return `${nsExec(node)}ip route del ${

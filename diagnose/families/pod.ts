@@ -14,6 +14,7 @@ import { nodePortChecks, portChecks } from "./_pod_port.ts";
 import type { Link, Route, RouteGetResult } from "../../net/types.ts";
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { type Diagnosis, type Endpoint, inCidr, ipv4Number, type Pair } from "../context.ts";
+import { firstHolding } from "../kernel_index.ts";
 import type { Family } from "../family.ts";
 import { confKey, type Kernel, noArp } from "../kernel.ts";
 import { containerOf, readReservations } from "../ipam_read.ts";
@@ -116,10 +117,7 @@ function refusedBy(
   // The table where the rule walk ends (main, or the one a `lookup` rule sends the flow to).
   const via = answeringRule(pk.rules(), pk.routes(), { dst });
   const t = via?.table ?? 254;
-  const r =
-    pk.routes().filter((x) =>
-      x.family === 4 && x.table === t && inCidr(ipv4Number(dst) ?? 0, x.dst)
-    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  const r = firstHolding(pk.routes(), t, ipv4Number(dst));
   if (r && (r.type === "blackhole" || r.type === "unreachable" || r.type === "prohibit")) {
     const table = t === 254 ? "" : ` table ${t}`;
     return {
@@ -267,11 +265,14 @@ function onLinkCheck(
     a.index === bridge.index && a.family === 4 && inCidr(ipv4Number(e.ip) ?? 0, a.cidr)
   );
   const have = podPrefixLen(d, e), len = gw ? Number(gw.cidr.split("/")[1]) : undefined;
-  const own =
-    pk.routes().filter((x) =>
-      x.family === 4 && x.table === 254 && x.oif === eth0.index && !x.gateway &&
-      x.dst !== "0.0.0.0/0" && inCidr(ipv4Number(peer.ip) ?? 0, x.dst)
-    ).sort((a, b) => Number(b.dst.split("/")[1]) - Number(a.dst.split("/")[1]))[0];
+  // The pod's own route to the peer on eth0 without a gateway (not the default route).
+  const own = firstHolding(
+    pk.routes(),
+    254,
+    ipv4Number(peer.ip),
+    (x) => x.oif === eth0.index && !x.gateway,
+    0,
+  );
   const wide = have !== undefined && len !== undefined && have < len;
   const ns = nsPrefix(e.netns);
   const why = wide

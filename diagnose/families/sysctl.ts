@@ -10,7 +10,7 @@
 import { type CheckResult, fail, pass, skip, warn } from "../check.ts";
 import { confKey } from "../kernel.ts";
 import { type Diagnosis, ipv4Number, type NodeView, type Pair } from "../context.ts";
-import { routesHolding } from "../kernel_index.ts";
+import { firstHolding } from "../kernel_index.ts";
 import { answeringRule, ruleText } from "../rule_walk.ts";
 import type { Family } from "../family.ts";
 import { nsExec, pathHops, remoteDevOf, uplinkOf } from "../path.ts";
@@ -78,10 +78,10 @@ function routeBack(
   src: string,
   dst: string,
 ): { dev?: string; rule?: string; error?: string } {
-  const k = node.kernel!, ip = ipv4Number(src);
+  const k = node.kernel!;
   const rule = answeringRule(k.rules(), k.routes(), { src: dst, dst: src, ipProto: 1 });
-  if (rule && rule.table !== 254 && ip !== undefined) {
-    const r = routesHolding(k.routes(), rule.table, ip).next().value;
+  if (rule && rule.table !== 254) {
+    const r = firstHolding(k.routes(), rule.table, ipv4Number(src));
     const dev = r?.oif !== undefined ? k.link(r.oif)?.name : undefined;
     if (dev) return { dev, rule: ruleText(rule) };
   }
