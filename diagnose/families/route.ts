@@ -112,28 +112,31 @@ export function diffChecks(node: NodeView, diff: RouteDiff, subnets?: string[]):
       ),
     );
   }
-  if (diff.stale.length) {
-    out.push(
-      warn(
-        "route.stale",
-        node.name,
-        `${diff.stale.length} skein route(s) on ${node.name} belong to no lease: the lease is gone ` +
-          "from the datastore (expired: its node's daemon stopped renewing; or released)",
-        {
-          evidence: { stale: diff.stale.map(routeText) },
-          // The route may be the last path to a node that is still up, with a stopped daemon:
-          // its daemon first; the route only for a node that is gone.
-          fix:
-            `check the daemon of the node at each route's next hop (restart it: its lease comes back); ` +
-            `if that node is gone: ${
-              diff.stale.map((r) => `${nsExec(node)}ip route del ${r.dst} proto ${protoWord(node)}`)
-                .join("; ")
-            }`,
-        },
-      ),
-    );
-  }
+  if (diff.stale.length) out.push(staleCheck(node, diff.stale));
   return out;
+}
+
+/**
+ * route.stale: skein routes no lease holds. The route may be the last path to a node that is
+ * still up with a stopped daemon (its lease expired): that daemon first, the route only for a
+ * node that is gone.
+ */
+function staleCheck(node: NodeView, stale: readonly FlatRoute[]): CheckResult {
+  return warn(
+    "route.stale",
+    node.name,
+    `${stale.length} skein route(s) on ${node.name} belong to no lease: the lease is gone ` +
+      "from the datastore (expired: its node's daemon stopped renewing; or released)",
+    {
+      evidence: { stale: stale.map(routeText) },
+      fix:
+        `check the daemon of the node at each route's next hop (restart it: its lease comes back); ` +
+        `if that node is gone: ${
+          stale.map((r) => `${nsExec(node)}ip route del ${r.dst} proto ${protoWord(node)}`)
+            .join("; ")
+        }`,
+    },
+  );
 }
 
 /**
