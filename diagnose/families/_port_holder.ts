@@ -19,11 +19,19 @@ export interface PortHolder {
 
 /** The IPv4 UDP sockets bound to `port` in /proc/net/udp text (a kernel socket has inode 0). */
 export function parseUdpHolders(text: string, port: number): PortHolder[] {
+  return socketsOn(text, port);
+}
+
+/**
+ * The sockets of a /proc/net/{udp,tcp} table bound to local `port`, only those in `state` (the
+ * `st` column, "0A" TCP_LISTEN) when given.
+ */
+function socketsOn(text: string, port: number, state?: string): PortHolder[] {
   const out: PortHolder[] = [];
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
     const m = /^([0-9A-Fa-f]{8}):([0-9A-Fa-f]{4})$/.exec(f[1] ?? "");
-    if (!m || parseInt(m[2]!, 16) !== port) continue;
+    if (!m || parseInt(m[2]!, 16) !== port || (state !== undefined && f[3] !== state)) continue;
     const v = parseInt(m[1]!, 16); // little-endian u32 as the kernel prints it
     out.push({
       address: [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24].join("."),
@@ -63,10 +71,7 @@ function ownerPid(inode: number): number | undefined {
  * their address.
  */
 export function parseTcpListeners(text: string, port: number): PortHolder[] {
-  const listening = text.split("\n").slice(0, 1).concat(
-    text.split("\n").slice(1).filter((l) => l.trim().split(/\s+/)[3] === "0A"),
-  ).join("\n");
-  return parseUdpHolders(listening, port);
+  return socketsOn(text, port, "0A");
 }
 
 /**
