@@ -213,7 +213,8 @@ export class UdpBackend implements Backend {
   ensureDevice(onRepair?: () => void): Link {
     const c = this.#ctx;
     this.#closeRetired();
-    if (this.#tun && c.handle.linkFind(c.deviceName)?.index !== this.#tunIndex) {
+    const found = this.#tun ? c.handle.linkFind(c.deviceName) : undefined;
+    if (this.#tun && found?.index !== this.#tunIndex) {
       // `ip link del skein-udp`: the fd reads EBADFD for ever; a new device takes over.
       onRepair?.();
       this.#retired.push({ fd: this.#tun.fd, seq: -1 });
@@ -235,7 +236,8 @@ export class UdpBackend implements Backend {
         );
       }
     }
-    let link = c.handle.linkGet(c.deviceName);
+    // The device found above is ours when the fd was kept: one link lookup per reconcile.
+    let link = opened || !found ? c.handle.linkGet(c.deviceName) : found;
     if (opened) {
       this.#tunIndex = link.index;
       c.handle.linkSet(link.index, { txqlen: TUN_TXQLEN });
